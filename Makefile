@@ -1,0 +1,157 @@
+# audiomus build. GNU make + pkg-config; no generated makefiles.
+#
+#   make            release build: build/release/audiomus
+#   make asan       ASan+UBSan build: build/asan/audiomus (+ its unit tests)
+#   make check      unit tests (cmocka) and fuzz-corpus replay, release build
+#   make test       everything a user's test command runs (scripts/test-all)
+#   make fuzz       libFuzzer targets (clang), each run for FUZZ_SECONDS
+#   make lint       clang-format check, banned functions, cppcheck
+#   make bench      benchmarks side by side with the references (bench/run)
+#
+# Sources are found by wildcard so that a new file in src/<component>/ needs no
+# edit here: src/main/ is the binary, everything else is libaudiomus.a, which the
+# binary, the unit tests, the fuzzers and the benchmarks link (h2o's lib/ split).
+
+MODE     ?= release
+BUILD    ?= build/$(MODE)
+CC       ?= cc
+FUZZ_CC  ?= clang
+FUZZ_SECONDS ?= 60
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_REV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+PKGS := libmicrohttpd gnutls libcrypto libsodium sqlite3 libpq jansson libcurl \
+        libavformat libavcodec libswresample libavutil libebur128 libarchive libseccomp
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+ifeq ($(PKG_LIBS),)
+$(error pkg-config could not find the libraries; run ./scripts/dev deps first)
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+        -Wno-unused-parameter -Werror
+HARDEN := -fstack-protector-strong -fPIE -fstack-clash-protection
+HARDEN_LD := -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
+
+ifeq ($(MODE),asan)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN := -fsanitize=address,undefined
+else
+OPT := -O2 -g -D_FORTIFY_SOURCE=3
+LDSAN :=
+endif
+
+CPPFLAGS += -D_GNU_SOURCE -Isrc -I$(BUILD)/gen -DAM_VERSION='"$(VERSION)"' -DAM_GIT_REV='"$(GIT_REV)"'
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(HARDEN) $(PKG_CFLAGS)
+LDFLAGS  += $(HARDEN_LD) $(LDSAN)
+LDLIBS   += $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC  := $(sort $(filter-out src/main/%,$(wildcard src/*/*.c)))
+MAIN_SRC := $(sort $(wildcard src/main/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/assets.o
+MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libaudiomus.a
+BIN      := $(BUILD)/audiomus
+
+# tests/unit/<component>/test_<name>.c -> $(BUILD)/tests/<component>_test_<name>
+UNIT_SRC := $(sort $(wildcard tests/unit/*/test_*.c))
+UNIT_BIN := $(foreach f,$(UNIT_SRC),$(BUILD)/tests/$(word 3,$(subst /, ,$(f)))_$(basename $(notdir $(f))))
+UNIT_HELPERS := $(sort $(wildcard tests/unit/*/helper_*.c))
+
+# fuzz/<target>.c with fuzz/corpus/<target>/; the replay driver lets gcc builds
+# replay the corpora in make check, clang builds fuzz for real in make fuzz.
+FUZZ_SRC := $(sort $(filter-out fuzz/replay_main.c,$(wildcard fuzz/*.c)))
+FUZZ_REPLAY := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%-replay)
+
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+# Static web assets embedded at build time (DESIGN §9).
+ASSETS := $(sort $(shell find web -type f 2>/dev/null))
+
+.PHONY: unit-bins all asan check unit fuzz-replay test fuzz lint bench clean run security format
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/gen/assets.c: $(BUILD)/tools/embed $(ASSETS)
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed web $@ $(ASSETS)
+
+$(BUILD)/gen/assets.o: $(BUILD)/gen/assets.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB) $(LDLIBS)
+
+define unit_rule
+$(BUILD)/tests/$(word 3,$(subst /, ,$(1)))_$(basename $(notdir $(1))): $(1) $(LIB) $(UNIT_HELPERS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) -Itests/unit $$(CFLAGS) -Wno-missing-prototypes $$(LDFLAGS) -o $$@ $(1) $(UNIT_HELPERS) $$(LIB) $$(LDLIBS) -lcmocka
+endef
+$(foreach f,$(UNIT_SRC),$(eval $(call unit_rule,$(f))))
+
+$(BUILD)/fuzz/%-replay: fuzz/%.c fuzz/replay_main.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+asan:
+	$(MAKE) MODE=asan all unit-bins
+
+unit-bins: $(UNIT_BIN) $(FUZZ_REPLAY) $(BENCH_BIN)
+
+# Unit tests and fuzz-corpus replay of this MODE; scripts/run-unit prints the
+# per-binary results and a "N passed, N failed" line.
+check: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
+	scripts/run-unit $(BUILD) $(UNIT_BIN) -- $(FUZZ_REPLAY)
+
+test:
+	scripts/test-all
+
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+build/fuzz/libaudiomus.a: $(LIB_SRC) $(BUILD)/gen/assets.c
+	@mkdir -p build/fuzz/obj
+	cd build/fuzz/obj && for f in $(LIB_SRC:%=$(CURDIR)/%) $(CURDIR)/$(BUILD)/gen/assets.c; do \
+	  $(FUZZ_CC) $(CPPFLAGS:-Isrc=-I$(CURDIR)/src) -I$(CURDIR)/$(BUILD)/gen -std=c11 -O1 -g \
+	    -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $$(basename $$f .c).o $$f || exit 1; done
+	rm -f $@ && $(AR) rcs $@ build/fuzz/obj/*.o
+build/fuzz/%: fuzz/%.c build/fuzz/libaudiomus.a
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	  -o $@ $< build/fuzz/libaudiomus.a $(LDLIBS)
+fuzz: $(FUZZ_BIN)
+	scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+lint:
+	scripts/lint
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c' 'bench/*.c' 'tools/*.c')
+
+bench: all $(BENCH_BIN)
+	bench/run
+
+security: all
+	scripts/security
+
+run: all
+	scripts/dev run --no-deps
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,361 @@
+/*
+ * conf.c: the settings table and its parsers (see conf.h). Runs at start-up
+ * in every role. Input is the operator's config file and environment: parsed
+ * strictly, every value bounded, errors reported with file:line.
+ */
+#include "conf/conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+enum conf_type { CT_STR, CT_INT, CT_SIZE, CT_SECONDS, CT_BOOL };
+
+struct conf_item {
+	const char *name;
+	enum conf_type type;
+	size_t off;
+	size_t size; /* CT_STR: capacity */
+	const char *def;
+	int64_t min, max;
+	const char *help;
+};
+
+#define S(f, d, h) {#f, CT_STR, offsetof(struct conf, f), sizeof(((struct conf *)0)->f), d, 0, 0, h}
+#define I(f, t, d, lo, hi, h) {#f, t, offsetof(struct conf, f), 0, d, lo, hi, h}
+
+static const struct conf_item items[] = {
+    S(data_dir, "/var/lib/audiomus",
+      "Data directory (database, encrypted objects, TLS files). Mode 0700."),
+    S(key_file, "",
+      "Master key file (32 bytes, mode 0600). Default: DATA_DIR.key, beside the\n"
+      "data directory so that a backup of the data directory never holds it."),
+    S(listen, "127.0.0.1:8443", "HTTPS address, HOST:PORT ([v6]:PORT). Port 0 picks a free port."),
+    S(redirect_listen, "",
+      "Optional plaintext listener that only answers 301 to https (off when empty)."),
+    S(public_url, "", "External base URL, e.g. https://review.example.org (default https://LISTEN)."),
+    S(tls_cert, "", "PEM certificate chain. Default DATA_DIR/tls/cert.pem (made by init)."),
+    S(tls_key, "", "PEM private key. Default DATA_DIR/tls/key.pem (made by init)."),
+    S(database, "", "Database URL: sqlite:PATH or postgres://... Default sqlite:DATA_DIR/audiomus.db."),
+    S(storage, "", "Object store URL: file:PATH or s3://BUCKET?... Default file:DATA_DIR/objects."),
+    S(security_contact, "mailto:security@localhost",
+      "Contact published in /.well-known/security.txt (mailto: or https: URL)."),
+    S(log_level, "info", "Minimum log level: debug, info, warn, error."),
+    S(trusted_proxies, "",
+      "Comma-separated proxy addresses whose X-Forwarded-For is honoured (none by default)."),
+    I(threads, CT_INT, "0", 0, 256, "HTTP worker threads; 0 = one per core."),
+    I(max_connections, CT_INT, "4096", 16, 1000000, "Maximum concurrent connections."),
+    I(per_ip_connections, CT_INT, "256", 1, 100000, "Maximum concurrent connections per client address."),
+    I(connection_timeout, CT_SECONDS, "60", 1, 86400, "Idle connection timeout (seconds, or 30s/5m/1h)."),
+    I(connection_memory, CT_SIZE, "65536", 16384, 16777216,
+      "Memory per connection for request headers and buffers (bytes, or 64K); bounds header size."),
+    I(shutdown_grace, CT_SECONDS, "30", 0, 3600, "How long SIGTERM waits for in-flight requests."),
+    I(max_upload_size, CT_SIZE, "2G", 1, INT64_C(1) << 40, "Largest accepted upload (bytes, or 2G)."),
+    I(signed_url_lifetime, CT_SECONDS, "30m", 60, 21600, "Lifetime of signed media URLs (cap 6h)."),
+    I(signup_open, CT_BOOL, "false", 0, 1, "Whether anyone may create an owner account from the web."),
+    I(argon2_opslimit, CT_INT, "2", 2, 64, "Argon2id passes for owner and project passwords."),
+    I(argon2_memlimit, CT_SIZE, "64M", 8388608, INT64_C(4) << 30, "Argon2id memory per hash."),
+};
+
+static const struct conf_item *find(const char *name)
+{
+	for (size_t i = 0; i < AM_ARRAY_LEN(items); i++)
+		if (strcmp(items[i].name, name) == 0)
+			return &items[i];
+	return NULL;
+}
+
+/* Parse an integer with an optional unit suffix for sizes (K, M, G, T; powers
+ * of 1024) or durations (s, m, h, d). */
+static int parse_scaled(const char *v, enum conf_type t, int64_t *out)
+{
+	char num[32];
+	size_t n = strlen(v);
+	int64_t mul = 1, x;
+	char suf = n ? (char)tolower((unsigned char)v[n - 1]) : 0;
+
+	if (n == 0 || n >= sizeof(num))
+		return AM_ERR_INVAL;
+	if (t == CT_SIZE && strchr("kmgt", suf) && suf)
+		mul = suf == 'k' ? 1024 : suf == 'm' ? 1 << 20 : suf == 'g' ? 1 << 30 : INT64_C(1) << 40;
+	if (t == CT_SECONDS && strchr("smhd", suf) && suf)
+		mul = suf == 's' ? 1 : suf == 'm' ? 60 : suf == 'h' ? 3600 : 86400;
+	memcpy(num, v, n + 1);
+	if (mul != 1 || (t == CT_SECONDS && suf == 's'))
+		num[n - 1] = 0;
+	if (am_parse_i64(num, 0, INT64_MAX / mul, &x))
+		return AM_ERR_INVAL;
+	*out = x * mul;
+	return 0;
+}
+
+static int set_item(struct conf *c, const struct conf_item *it, const char *v, char *err,
+		    size_t errlen)
+{
+	char *field = (char *)c + it->off;
+	int64_t x = 0;
+
+	if (it->type == CT_STR) {
+		if (am_strlcpy(field, v, it->size)) {
+			snprintf(err, errlen, "%s: value longer than %zu bytes", it->name, it->size - 1);
+			return AM_ERR_INVAL;
+		}
+		return 0;
+	}
+	if (it->type == CT_BOOL) {
+		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+			x = 1;
+		else if (strcmp(v, "false") && strcmp(v, "no") && strcmp(v, "off") && strcmp(v, "0")) {
+			snprintf(err, errlen, "%s: expected true or false, got \"%s\"", it->name, v);
+			return AM_ERR_INVAL;
+		}
+	} else if (parse_scaled(v, it->type, &x) || x < it->min || x > it->max) {
+		snprintf(err, errlen, "%s: expected a number from %lld to %lld, got \"%s\"", it->name,
+			 (long long)it->min, (long long)it->max, v);
+		return AM_ERR_INVAL;
+	}
+	memcpy(field, &x, sizeof(x));
+	return 0;
+}
+
+void conf_defaults(struct conf *c)
+{
+	char err[256];
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < AM_ARRAY_LEN(items); i++)
+		(void)set_item(c, &items[i], items[i].def, err, sizeof(err));
+}
+
+int conf_set(struct conf *c, const char *name, const char *value, char *err, size_t errlen)
+{
+	const struct conf_item *it = find(name);
+
+	if (!it) {
+		snprintf(err, errlen, "unknown setting \"%s\" (audiomus --help lists them)", name);
+		return AM_ERR_INVAL;
+	}
+	return set_item(c, it, value, err, errlen);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = 0;
+	return s;
+}
+
+/* One "name = value" line; value may be wrapped in double quotes. */
+static int parse_line(struct conf *c, char *line, char *msg, size_t msglen)
+{
+	char *eq, *name, *value;
+	size_t vn;
+
+	line = trim(line);
+	if (*line == 0 || *line == '#')
+		return 0;
+	eq = strchr(line, '=');
+	if (!eq) {
+		snprintf(msg, msglen, "expected \"name = value\"");
+		return AM_ERR_INVAL;
+	}
+	*eq = 0;
+	name = trim(line);
+	value = trim(eq + 1);
+	vn = strlen(value);
+	if (vn >= 2 && value[0] == '"' && value[vn - 1] == '"') {
+		value[vn - 1] = 0;
+		value++;
+	}
+	return conf_set(c, name, value, msg, msglen);
+}
+
+int conf_load_file(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[2048], msg[512];
+	int rc = 0, lineno = 0;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return AM_ERR_IO;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line longer than %zu bytes", path, lineno,
+				 sizeof(line) - 2);
+			rc = AM_ERR_INVAL;
+			goto out;
+		}
+		if ((rc = parse_line(c, line, msg, sizeof(msg))) != 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+			goto out;
+		}
+	}
+out:
+	fclose(f);
+	return rc;
+}
+
+int conf_apply_env(struct conf *c, char *err, size_t errlen)
+{
+	char env[96], msg[512];
+
+	for (size_t i = 0; i < AM_ARRAY_LEN(items); i++) {
+		const char *v;
+		size_t j = 0;
+
+		j = (size_t)snprintf(env, sizeof(env), "AUDIOMUS_");
+		for (const char *p = items[i].name; *p && j + 1 < sizeof(env); p++)
+			env[j++] = (char)toupper((unsigned char)*p);
+		env[j] = 0;
+		v = getenv(env);
+		if (v && set_item(c, &items[i], v, msg, sizeof(msg))) {
+			snprintf(err, errlen, "environment %s: %s", env, msg);
+			return AM_ERR_INVAL;
+		}
+	}
+	return 0;
+}
+
+/* dst = dir + suffix, unless the operator set dst. */
+static int derive(char *dst, size_t n, const char *prefix, const char *dir, const char *suffix,
+		  char *err, size_t errlen)
+{
+	if (*dst)
+		return 0;
+	if (snprintf(dst, n, "%s%s%s", prefix, dir, suffix) >= (int)n) {
+		snprintf(err, errlen, "data_dir path too long");
+		return AM_ERR_INVAL;
+	}
+	return 0;
+}
+
+int conf_finish(struct conf *c, char *err, size_t errlen)
+{
+	char host[256];
+	uint16_t port;
+	enum am_log_level lvl;
+	size_t dn;
+
+	/* Strip trailing slashes so DATA_DIR.key stays a sibling. */
+	dn = strlen(c->data_dir);
+	while (dn > 1 && c->data_dir[dn - 1] == '/')
+		c->data_dir[--dn] = 0;
+	if (dn == 0) {
+		snprintf(err, errlen, "data_dir must not be empty");
+		return AM_ERR_INVAL;
+	}
+	if (derive(c->key_file, sizeof(c->key_file), "", c->data_dir, ".key", err, errlen) ||
+	    derive(c->tls_cert, sizeof(c->tls_cert), "", c->data_dir, "/tls/cert.pem", err, errlen) ||
+	    derive(c->tls_key, sizeof(c->tls_key), "", c->data_dir, "/tls/key.pem", err, errlen) ||
+	    derive(c->database, sizeof(c->database), "sqlite:", c->data_dir, "/audiomus.db", err, errlen) ||
+	    derive(c->storage, sizeof(c->storage), "file:", c->data_dir, "/objects", err, errlen))
+		return AM_ERR_INVAL;
+	if (conf_split_listen(c->listen, host, sizeof(host), &port)) {
+		snprintf(err, errlen, "listen: expected HOST:PORT, got \"%s\"", c->listen);
+		return AM_ERR_INVAL;
+	}
+	if (*c->redirect_listen && conf_split_listen(c->redirect_listen, host, sizeof(host), &port)) {
+		snprintf(err, errlen, "redirect_listen: expected HOST:PORT, got \"%s\"", c->redirect_listen);
+		return AM_ERR_INVAL;
+	}
+	if (!*c->public_url &&
+	    snprintf(c->public_url, sizeof(c->public_url), "https://%.*s", CONF_STR_MAX - 9, c->listen) < 0)
+		return AM_ERR_INVAL;
+	if (strncmp(c->public_url, "https://", 8) != 0) {
+		snprintf(err, errlen, "public_url must start with https://");
+		return AM_ERR_INVAL;
+	}
+	if (strncmp(c->security_contact, "mailto:", 7) && strncmp(c->security_contact, "https://", 8)) {
+		snprintf(err, errlen, "security_contact must be a mailto: or https: URL");
+		return AM_ERR_INVAL;
+	}
+	if (am_log_parse_level(c->log_level, &lvl)) {
+		snprintf(err, errlen, "log_level: expected debug, info, warn or error");
+		return AM_ERR_INVAL;
+	}
+	if (strncmp(c->database, "sqlite:", 7) && strncmp(c->database, "postgres://", 11) &&
+	    strncmp(c->database, "postgresql://", 13)) {
+		snprintf(err, errlen, "database: expected sqlite:PATH or postgres://...");
+		return AM_ERR_INVAL;
+	}
+	if (strncmp(c->storage, "file:", 5) && strncmp(c->storage, "s3://", 5)) {
+		snprintf(err, errlen, "storage: expected file:PATH or s3://BUCKET?...");
+		return AM_ERR_INVAL;
+	}
+	return 0;
+}
+
+int conf_split_listen(const char *listen, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *colon, *h = listen;
+	size_t hn;
+	int64_t p;
+
+	if (*listen == '[') {
+		const char *rb = strchr(listen, ']');
+		if (!rb || rb[1] != ':')
+			return AM_ERR_INVAL;
+		h = listen + 1;
+		hn = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon)
+			return AM_ERR_INVAL;
+		hn = (size_t)(colon - listen);
+	}
+	if (hn == 0 || hn >= hostlen || am_parse_i64(colon + 1, 0, 65535, &p))
+		return AM_ERR_INVAL;
+	memcpy(host, h, hn);
+	host[hn] = 0;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+static const char *type_name(enum conf_type t)
+{
+	return t == CT_STR ? "string" : t == CT_BOOL ? "bool" : t == CT_SIZE ? "size" :
+	       t == CT_SECONDS ? "duration" : "integer";
+}
+
+void conf_print_reference(FILE *out)
+{
+	for (size_t i = 0; i < AM_ARRAY_LEN(items); i++) {
+		const char *h = items[i].help;
+		fprintf(out, "  %s (%s, default \"%s\")\n      ", items[i].name, type_name(items[i].type),
+			items[i].def);
+		for (; *h; h++)
+			fprintf(out, *h == '\n' ? "\n      " : "%c", *h);
+		fputc('\n', out);
+	}
+}
+
+void conf_print(const struct conf *c, FILE *out)
+{
+	for (size_t i = 0; i < AM_ARRAY_LEN(items); i++) {
+		const char *field = (const char *)c + items[i].off;
+		int64_t x;
+
+		if (items[i].type == CT_STR) {
+			fprintf(out, "%s = \"%s\"\n", items[i].name, field);
+		} else {
+			memcpy(&x, field, sizeof(x));
+			if (items[i].type == CT_BOOL)
+				fprintf(out, "%s = %s\n", items[i].name, x ? "true" : "false");
+			else
+				fprintf(out, "%s = %lld\n", items[i].name, (long long)x);
+		}
+	}
+}

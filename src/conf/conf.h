@@ -1,0 +1,73 @@
+/*
+ * conf: the one configuration of every role: a declarative table of typed
+ * settings (Redis style), read from defaults, then a config file, then
+ * AUDIOMUS_* environment variables, then command-line flags. Runs at start-up
+ * in every process; the file is operator input, trusted to be the operator's
+ * but still parsed strictly (errors name file:line).
+ */
+#ifndef AM_CONF_H
+#define AM_CONF_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONF_PATH_MAX 1024
+#define CONF_STR_MAX 512
+
+/* A plain value type: every role reads it, nobody frees anything in it. */
+struct conf {
+	char data_dir[CONF_PATH_MAX];
+	char key_file[CONF_PATH_MAX];
+	char listen[CONF_STR_MAX];
+	char redirect_listen[CONF_STR_MAX];
+	char public_url[CONF_STR_MAX];
+	char tls_cert[CONF_PATH_MAX];
+	char tls_key[CONF_PATH_MAX];
+	char database[CONF_PATH_MAX];
+	char storage[CONF_PATH_MAX];
+	char security_contact[CONF_STR_MAX];
+	char log_level[16];
+	char trusted_proxies[CONF_STR_MAX];
+	int64_t threads;
+	int64_t max_connections;
+	int64_t per_ip_connections;
+	int64_t connection_timeout;
+	int64_t connection_memory;
+	int64_t shutdown_grace;
+	int64_t max_upload_size;
+	int64_t signed_url_lifetime;
+	int64_t signup_open;
+	int64_t argon2_opslimit;
+	int64_t argon2_memlimit;
+};
+
+/* Fill c with the built-in defaults (paths that depend on data_dir stay
+ * empty until conf_finish). */
+void conf_defaults(struct conf *c);
+
+/* Set one setting by name from text. On error returns AM_ERR_INVAL and writes
+ * a message to err (errlen bytes). */
+int conf_set(struct conf *c, const char *name, const char *value, char *err, size_t errlen);
+
+/* Read a config file of "name = value" lines (# comments, blank lines).
+ * Errors are reported as "PATH:LINE: message" in err. Returns 0,
+ * AM_ERR_IO (cannot read) or AM_ERR_INVAL (first bad line). */
+int conf_load_file(struct conf *c, const char *path, char *err, size_t errlen);
+
+/* Apply AUDIOMUS_<NAME> environment overrides (name upper-cased). */
+int conf_apply_env(struct conf *c, char *err, size_t errlen);
+
+/* Derive data_dir-relative defaults and validate the whole. 0 or AM_ERR_INVAL. */
+int conf_finish(struct conf *c, char *err, size_t errlen);
+
+/* Print every setting with its type, default and help (for --help). */
+void conf_print_reference(FILE *out);
+
+/* Print the effective configuration (check-config). */
+void conf_print(const struct conf *c, FILE *out);
+
+/* Split "host:port" or "[v6]:port" into host (hostlen) and port. */
+int conf_split_listen(const char *listen, char *host, size_t hostlen, uint16_t *port);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * main.h: shared by the subcommands of the audiomus binary (src/main/ only).
+ * Each subcommand is one file cmd_<name>.c exporting one cmd_<name>() and one
+ * help text; main.c dispatches. Runs with the operator's privileges.
+ */
+#ifndef AM_MAIN_H
+#define AM_MAIN_H
+
+#include <stdio.h>
+
+#include "conf/conf.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+	const char *summary;
+	const char *usage; /* man-page style text for `audiomus NAME --help` */
+};
+
+/* Parse the options every role shares (--config FILE, --data DIR,
+ * --listen HOST:PORT, --set NAME=VALUE) out of argv, apply file, environment
+ * and flags in that order, and finish the configuration. Unrecognised options
+ * are left in argv (compacted; *argc updated) for the subcommand.
+ * Prints a clear message and returns non-zero on error. */
+int main_load_conf(int *argc, char **argv, struct conf *c);
+
+/* True if argv holds -h or --help. */
+int main_wants_help(int argc, char **argv);
+
+extern const struct command cmd_serve_def, cmd_init_def, cmd_check_config_def;
+
+#endif

@@ -1,0 +1,246 @@
+/*
+ * util.c: errors, bounded buffers, strings, secret memory and time (see
+ * util.h). Runs in every process; trusts nothing it is given beyond the
+ * documented preconditions.
+ */
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+const char *am_strerror(int err)
+{
+	switch (err) {
+	case AM_OK: return "ok";
+	case AM_ERR_NOMEM: return "out of memory";
+	case AM_ERR_INVAL: return "invalid input";
+	case AM_ERR_IO: return "input/output error";
+	case AM_ERR_CRYPTO: return "cryptographic failure";
+	case AM_ERR_NOTFOUND: return "not found";
+	case AM_ERR_TOOBIG: return "too large";
+	case AM_ERR_DENIED: return "access denied";
+	case AM_ERR_EXISTS: return "already exists";
+	case AM_ERR_CONFLICT: return "conflict";
+	case AM_ERR_RATE: return "rate limited";
+	case AM_ERR_UNAVAIL: return "temporarily unavailable";
+	case AM_ERR_DB: return "database error";
+	case AM_ERR_RANGE: return "range not satisfiable";
+	case AM_ERR_UNSUPPORTED: return "not supported";
+	case AM_ERR_INTERNAL: return "internal error";
+	default: return "unknown error";
+	}
+}
+
+void am_buf_init(struct am_buf *b, size_t cap)
+{
+	b->p = NULL;
+	b->len = 0;
+	b->alloc = 0;
+	b->cap = cap;
+}
+
+void am_buf_cleanup(struct am_buf *b)
+{
+	if (b->p) {
+		am_memzero(b->p, b->alloc);
+		free(b->p);
+	}
+	b->p = NULL;
+	b->len = b->alloc = 0;
+}
+
+void am_buf_reset(struct am_buf *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = 0;
+}
+
+/* Make room for n more bytes plus a NUL, growing geometrically up to cap+1. */
+static int buf_reserve(struct am_buf *b, size_t n)
+{
+	size_t need, na;
+	uint8_t *np;
+
+	if (n > b->cap || b->len > b->cap - n)
+		return AM_ERR_TOOBIG;
+	need = b->len + n + 1;
+	if (need <= b->alloc)
+		return 0;
+	na = b->alloc ? b->alloc : 64;
+	while (na < need)
+		na = na > SIZE_MAX / 2 ? need : na * 2;
+	if (na > b->cap + 1)
+		na = b->cap + 1;
+	np = malloc(na);
+	if (!np)
+		return AM_ERR_NOMEM;
+	if (b->p) {
+		memcpy(np, b->p, b->len);
+		am_memzero(b->p, b->alloc);
+		free(b->p);
+	}
+	b->p = np;
+	b->alloc = na;
+	return 0;
+}
+
+int am_buf_append(struct am_buf *b, const void *data, size_t n)
+{
+	int rc = buf_reserve(b, n);
+
+	if (rc)
+		return rc;
+	if (n)
+		memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = 0;
+	return 0;
+}
+
+int am_buf_puts(struct am_buf *b, const char *s)
+{
+	return am_buf_append(b, s, strlen(s));
+}
+
+int am_buf_printf(struct am_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return AM_ERR_INVAL;
+	rc = buf_reserve(b, (size_t)n);
+	if (rc)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int am_buf_json_escape(struct am_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+
+		if (c == '"' || c == '\\') {
+			char two[2] = {'\\', (char)c};
+			rc = am_buf_append(b, two, 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			rc = am_buf_append(b, esc, 6);
+		} else {
+			rc = am_buf_append(b, &s[i], 1);
+		}
+	}
+	return rc;
+}
+
+int am_strlcpy(char *dst, const char *src, size_t dstsz)
+{
+	size_t n = strlen(src);
+
+	if (dstsz == 0)
+		return AM_ERR_TOOBIG;
+	if (n >= dstsz) {
+		memcpy(dst, src, dstsz - 1);
+		dst[dstsz - 1] = 0;
+		return AM_ERR_TOOBIG;
+	}
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+int am_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end = NULL;
+	long long v;
+
+	if (!s || !*s || (*s != '-' && (*s < '0' || *s > '9')))
+		return AM_ERR_INVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || !end || *end || v < min || v > max)
+		return AM_ERR_INVAL;
+	*out = v;
+	return 0;
+}
+
+void am_memzero(void *p, size_t n)
+{
+	if (p && n)
+		explicit_bzero(p, n);
+}
+
+int am_ct_eq(const void *a, const void *b, size_t n)
+{
+	const volatile uint8_t *x = a, *y = b;
+	uint8_t d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
+void *am_secret_alloc(size_t n)
+{
+	void *p;
+
+	if (n == 0)
+		return NULL;
+	p = calloc(1, n);
+	if (!p)
+		return NULL;
+	/* Best effort: unprivileged processes have a small RLIMIT_MEMLOCK. */
+	(void)mlock(p, n);
+	return p;
+}
+
+void am_secret_free(void *p, size_t n)
+{
+	if (!p)
+		return;
+	am_memzero(p, n);
+	(void)munlock(p, n);
+	free(p);
+}
+
+static int64_t time_offset;
+
+int64_t am_now(void)
+{
+	return (int64_t)time(NULL) + time_offset;
+}
+
+int64_t am_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + time_offset * 1000;
+}
+
+void am_time_set_offset(int64_t seconds)
+{
+	time_offset = seconds;
+}
+
+int64_t am_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

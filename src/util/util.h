@@ -1,0 +1,122 @@
+/*
+ * util: the small pieces every component uses: the project-wide error enum,
+ * JSON-lines logging, bounded buffers and slices, secret memory, time.
+ * Runs in every process; holds no trust decision of its own.
+ */
+#ifndef AM_UTIL_H
+#define AM_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors ---------------------------------------------------------------
+ * 0 is success; every failure is one negative value of this enum. Detail lives
+ * on the handle or in a caller buffer. The mapping to HTTP status codes lives in
+ * one place: http_status_of() in src/http/. */
+enum am_err {
+	AM_OK = 0,
+	AM_ERR_NOMEM = -1,     /* allocation failed */
+	AM_ERR_INVAL = -2,     /* malformed input or argument */
+	AM_ERR_IO = -3,        /* file or socket error */
+	AM_ERR_CRYPTO = -4,    /* authentication failed, bad key, library failure */
+	AM_ERR_NOTFOUND = -5,  /* no such thing (or not yours: same answer) */
+	AM_ERR_TOOBIG = -6,    /* a hard limit was exceeded */
+	AM_ERR_DENIED = -7,    /* credential missing, expired or wrong */
+	AM_ERR_EXISTS = -8,    /* already exists */
+	AM_ERR_CONFLICT = -9,  /* state does not allow it (wrong offset, busy) */
+	AM_ERR_RATE = -10,     /* rate limit: try again later */
+	AM_ERR_UNAVAIL = -11,  /* temporarily unavailable (overloaded, down) */
+	AM_ERR_DB = -12,       /* database error */
+	AM_ERR_RANGE = -13,    /* unsatisfiable range */
+	AM_ERR_UNSUPPORTED = -14, /* format or feature not supported */
+	AM_ERR_INTERNAL = -15, /* a bug: should not happen */
+};
+
+/* Short, stable, English text for an error code; never NULL. */
+const char *am_strerror(int err);
+
+/* ---- slices and bounded buffers ------------------------------------------ */
+
+/* A non-owning view of bytes (h2o's iovec): borrows p. */
+struct am_slice {
+	const uint8_t *p;
+	size_t n;
+};
+
+/* A growable byte buffer with a hard maximum: appends past cap fail with
+ * AM_ERR_TOOBIG and leave the buffer unchanged. Always NUL-terminated after
+ * an append, so text can be used as a C string. */
+struct am_buf {
+	uint8_t *p;
+	size_t len;
+	size_t alloc;
+	size_t cap;
+};
+
+/* Initialise caller storage with a hard maximum of cap bytes. */
+void am_buf_init(struct am_buf *b, size_t cap);
+/* Free the storage (zeroing it first: buffers may carry secrets). */
+void am_buf_cleanup(struct am_buf *b);
+/* Forget the contents, keep the storage. */
+void am_buf_reset(struct am_buf *b);
+/* Append n bytes. Returns 0, AM_ERR_TOOBIG or AM_ERR_NOMEM. */
+int am_buf_append(struct am_buf *b, const void *data, size_t n);
+/* Append a string. */
+int am_buf_puts(struct am_buf *b, const char *s);
+/* Append printf-formatted text. */
+int am_buf_printf(struct am_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Append s as the inside of a JSON string (quotes not included). */
+int am_buf_json_escape(struct am_buf *b, const char *s, size_t n);
+
+/* Bounded string copy: copies at most dstsz-1 bytes and NUL-terminates.
+ * Returns 0, or AM_ERR_TOOBIG if src did not fit (dst then holds a prefix). */
+int am_strlcpy(char *dst, const char *src, size_t dstsz);
+
+/* Strict decimal parse of a whole string into [min, max]. 0 or AM_ERR_INVAL. */
+int am_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* ---- secret memory --------------------------------------------------------
+ * Key material lives in memory that is locked (mlock, best effort), excluded
+ * from core dumps (MADV_DONTDUMP) and zeroed before it is released. */
+
+/* Allocate n zeroed secret bytes; NULL on failure. */
+void *am_secret_alloc(size_t n);
+/* Zero and free what am_secret_alloc returned; accepts NULL. */
+void am_secret_free(void *p, size_t n);
+/* Zero memory in a way the compiler cannot remove. */
+void am_memzero(void *p, size_t n);
+/* Constant-time comparison: 1 if equal, 0 otherwise. */
+int am_ct_eq(const void *a, const void *b, size_t n);
+
+/* ---- logging --------------------------------------------------------------
+ * One JSON object per line on stderr: {"ts":"…","level":"info","event":"…",…}.
+ * Never log a query string, a token, a key or a raw client address: callers
+ * pass only what is safe to keep. */
+enum am_log_level { AM_LOG_DEBUG, AM_LOG_INFO, AM_LOG_WARN, AM_LOG_ERROR };
+
+/* Minimum level written; default AM_LOG_INFO. */
+void am_log_set_level(enum am_log_level level);
+/* Parse "debug", "info", "warn", "error". 0 or AM_ERR_INVAL. */
+int am_log_parse_level(const char *s, enum am_log_level *out);
+/* Log an event with string key/value pairs, terminated by NULL:
+ *   am_log(AM_LOG_INFO, "listen", "addr", "127.0.0.1:8443", NULL); */
+void am_log(enum am_log_level level, const char *event, ...);
+/* The same with a va_list. */
+void am_logv(enum am_log_level level, const char *event, va_list ap);
+
+/* ---- time ----------------------------------------------------------------- */
+
+/* Wall-clock time in seconds/milliseconds since the epoch. Tests can shift
+ * it with am_time_set_offset() (an injectable clock for expiry and rate
+ * limits); production never calls that. */
+int64_t am_now(void);
+int64_t am_now_ms(void);
+void am_time_set_offset(int64_t seconds);
+/* Monotonic milliseconds, for timeouts. */
+int64_t am_mono_ms(void);
+
+#define AM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,113 @@
+/* Unit tests for src/conf: defaults, units, file errors with file:line, env. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "conf/conf.h"
+#include "util/util.h"
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void defaults_derive_paths(void **state)
+{
+	struct conf c;
+	char err[256];
+
+	conf_defaults(&c);
+	assert_int_equal(conf_set(&c, "data_dir", "/srv/am/", err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.key_file, "/srv/am.key");
+	assert_string_equal(c.tls_cert, "/srv/am/tls/cert.pem");
+	assert_string_equal(c.database, "sqlite:/srv/am/audiomus.db");
+	assert_string_equal(c.storage, "file:/srv/am/objects");
+	assert_string_equal(c.public_url, "https://127.0.0.1:8443");
+	assert_int_equal(c.max_upload_size, INT64_C(2) << 30);
+	assert_int_equal(c.signed_url_lifetime, 1800);
+}
+
+static void units_and_bounds(void **state)
+{
+	struct conf c;
+	char err[256];
+
+	conf_defaults(&c);
+	assert_int_equal(conf_set(&c, "connection_timeout", "2m", err, sizeof(err)), 0);
+	assert_int_equal(c.connection_timeout, 120);
+	assert_int_equal(conf_set(&c, "max_upload_size", "100M", err, sizeof(err)), 0);
+	assert_int_equal(c.max_upload_size, 100 << 20);
+	assert_int_equal(conf_set(&c, "signed_url_lifetime", "7h", err, sizeof(err)), AM_ERR_INVAL);
+	assert_non_null(strstr(err, "signed_url_lifetime"));
+	assert_int_equal(conf_set(&c, "signup_open", "maybe", err, sizeof(err)), AM_ERR_INVAL);
+	assert_int_equal(conf_set(&c, "no_such_thing", "1", err, sizeof(err)), AM_ERR_INVAL);
+	assert_non_null(strstr(err, "unknown setting"));
+}
+
+static void file_errors_name_line(void **state)
+{
+	struct conf c;
+	char err[512], path[] = "/tmp/am-conf-test-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	write_file(path, "# comment\n\nlisten = \"127.0.0.1:9443\"\nthreads = lots\n");
+	conf_defaults(&c);
+	assert_int_equal(conf_load_file(&c, path, err, sizeof(err)), AM_ERR_INVAL);
+	assert_non_null(strstr(err, ":4: threads"));
+	assert_string_equal(c.listen, "127.0.0.1:9443");
+	write_file(path, "listen 127.0.0.1:1\n");
+	assert_int_equal(conf_load_file(&c, path, err, sizeof(err)), AM_ERR_INVAL);
+	assert_non_null(strstr(err, ":1: expected"));
+	unlink(path);
+	assert_int_equal(conf_load_file(&c, path, err, sizeof(err)), AM_ERR_IO);
+}
+
+static void env_overrides(void **state)
+{
+	struct conf c;
+	char err[256];
+
+	conf_defaults(&c);
+	setenv("AUDIOMUS_LOG_LEVEL", "debug", 1);
+	assert_int_equal(conf_apply_env(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.log_level, "debug");
+	setenv("AUDIOMUS_THREADS", "-1", 1);
+	assert_int_equal(conf_apply_env(&c, err, sizeof(err)), AM_ERR_INVAL);
+	assert_non_null(strstr(err, "AUDIOMUS_THREADS"));
+	unsetenv("AUDIOMUS_THREADS");
+	unsetenv("AUDIOMUS_LOG_LEVEL");
+}
+
+static void listen_forms(void **state)
+{
+	char host[64];
+	uint16_t port;
+
+	assert_int_equal(conf_split_listen("[::1]:8443", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 8443);
+	assert_int_equal(conf_split_listen("localhost:0", host, sizeof(host), &port), 0);
+	assert_int_equal(conf_split_listen("localhost", host, sizeof(host), &port), AM_ERR_INVAL);
+	assert_int_equal(conf_split_listen(":80", host, sizeof(host), &port), AM_ERR_INVAL);
+	assert_int_equal(conf_split_listen("h:65536", host, sizeof(host), &port), AM_ERR_INVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(defaults_derive_paths), cmocka_unit_test(units_and_bounds),
+	    cmocka_unit_test(file_errors_name_line), cmocka_unit_test(env_overrides),
+	    cmocka_unit_test(listen_forms),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

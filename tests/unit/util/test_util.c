@@ -1,0 +1,85 @@
+/* Unit tests for src/util: bounded buffers, strings, numbers, secrets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "util/util.h"
+
+static void buf_respects_cap(void **state)
+{
+	struct am_buf b;
+
+	am_buf_init(&b, 8);
+	assert_int_equal(am_buf_puts(&b, "12345678"), 0);
+	assert_int_equal(am_buf_puts(&b, "9"), AM_ERR_TOOBIG);
+	assert_int_equal(b.len, 8);
+	assert_string_equal((char *)b.p, "12345678");
+	am_buf_reset(&b);
+	assert_int_equal(am_buf_printf(&b, "%d-%s", 42, "abcdefgh"), AM_ERR_TOOBIG);
+	assert_int_equal(am_buf_printf(&b, "%d", 42), 0);
+	assert_string_equal((char *)b.p, "42");
+	am_buf_cleanup(&b);
+}
+
+static void json_escape_controls(void **state)
+{
+	struct am_buf b;
+
+	am_buf_init(&b, 256);
+	assert_int_equal(am_buf_json_escape(&b, "a\"b\\c\n\x01", 7), 0);
+	assert_string_equal((char *)b.p, "a\\\"b\\\\c\\u000a\\u0001");
+	am_buf_cleanup(&b);
+}
+
+static void strlcpy_truncates(void **state)
+{
+	char d[4];
+
+	assert_int_equal(am_strlcpy(d, "abc", sizeof(d)), 0);
+	assert_int_equal(am_strlcpy(d, "abcd", sizeof(d)), AM_ERR_TOOBIG);
+	assert_string_equal(d, "abc");
+}
+
+static void parse_i64_strict(void **state)
+{
+	int64_t v;
+
+	assert_int_equal(am_parse_i64("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(am_parse_i64("42x", 0, 100, &v), AM_ERR_INVAL);
+	assert_int_equal(am_parse_i64(" 42", 0, 100, &v), AM_ERR_INVAL);
+	assert_int_equal(am_parse_i64("101", 0, 100, &v), AM_ERR_INVAL);
+	assert_int_equal(am_parse_i64("", 0, 100, &v), AM_ERR_INVAL);
+	assert_int_equal(am_parse_i64("99999999999999999999", 0, INT64_MAX, &v), AM_ERR_INVAL);
+}
+
+static void ct_eq_and_secrets(void **state)
+{
+	unsigned char *s = am_secret_alloc(32);
+
+	assert_non_null(s);
+	memset(s, 0xaa, 32);
+	assert_true(am_ct_eq(s, s, 32));
+	assert_false(am_ct_eq(s, "\xaa\xaa\xab", 3));
+	am_secret_free(s, 32);
+	am_secret_free(NULL, 0);
+}
+
+static void strerror_total(void **state)
+{
+	for (int e = 0; e >= -20; e--)
+		assert_non_null(am_strerror(e));
+	assert_string_equal(am_strerror(AM_ERR_DENIED), "access denied");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(buf_respects_cap),   cmocka_unit_test(json_escape_controls),
+	    cmocka_unit_test(strlcpy_truncates),  cmocka_unit_test(parse_i64_strict),
+	    cmocka_unit_test(ct_eq_and_secrets),  cmocka_unit_test(strerror_total),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
