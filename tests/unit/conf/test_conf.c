@@ -102,12 +102,45 @@ static void listen_forms(void **state)
 	assert_int_equal(conf_split_listen("h:65536", host, sizeof(host), &port), AM_ERR_INVAL);
 }
 
+/* The documented example parses and mentions every setting (docs stay true). */
+static void example_is_complete(void **state)
+{
+	struct conf c;
+	char err[512], *dump = NULL, *ex = NULL, line[256];
+	size_t dn = 0, en = 0;
+	FILE *m = open_memstream(&dump, &dn), *e = open_memstream(&ex, &en);
+	FILE *f = fopen("conf/audiomus.conf.example", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		fputs(line, e);
+	fclose(f);
+	fclose(e);
+	conf_defaults(&c);
+	assert_int_equal(conf_load_file(&c, "conf/audiomus.conf.example", err, sizeof(err)), 0);
+	conf_print(&c, m);
+	fclose(m);
+	for (char *p = dump; p && *p;) {
+		char name[64];
+		size_t k = strcspn(p, " ");
+		assert_true(k < sizeof(name));
+		memcpy(name, p, k);
+		name[k] = 0;
+		if (!strstr(ex, name))
+			fail_msg("setting %s is not documented in conf/audiomus.conf.example", name);
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	free(dump);
+	free(ex);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(defaults_derive_paths), cmocka_unit_test(units_and_bounds),
 	    cmocka_unit_test(file_errors_name_line), cmocka_unit_test(env_overrides),
-	    cmocka_unit_test(listen_forms),
+	    cmocka_unit_test(listen_forms), cmocka_unit_test(example_is_complete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
