@@ -1,0 +1,108 @@
+/*
+ * crypto_field.c: field-level AES-256-GCM for sensitive database columns
+ * (DESIGN §5). The AAD binds a value to its table, column, row and project so
+ * that a ciphertext copied elsewhere in the database does not open.
+ * Runs in web and worker; the ciphertext read back from the database is
+ * untrusted (an attacker with database write access must not forge values).
+ */
+#include "crypto/crypto_int.h"
+
+#include <string.h>
+
+#define FIELD_NAME_MAX 255
+#define FIELD_AAD_MAX (2 + FIELD_NAME_MAX + 2 + FIELD_NAME_MAX + 2 * CRYPTO_ID_LEN)
+
+/* AAD = u16be(len table) ‖ table ‖ u16be(len column) ‖ column ‖ row_id ‖
+ * project_id. Returns its length, or 0 if a name is missing or too long. */
+static size_t field_aad(uint8_t aad[FIELD_AAD_MAX], const char *table, const char *column,
+			const uint8_t row_id[CRYPTO_ID_LEN],
+			const uint8_t project_id[CRYPTO_ID_LEN])
+{
+	size_t tl, cl, o = 0;
+
+	if (!table || !column || !row_id || !project_id)
+		return 0;
+	tl = strlen(table);
+	cl = strlen(column);
+	if (tl == 0 || cl == 0 || tl > FIELD_NAME_MAX || cl > FIELD_NAME_MAX)
+		return 0;
+	crypto_be16(aad + o, (uint16_t)tl);
+	memcpy(aad + o + 2, table, tl);
+	o += 2 + tl;
+	crypto_be16(aad + o, (uint16_t)cl);
+	memcpy(aad + o + 2, column, cl);
+	o += 2 + cl;
+	memcpy(aad + o, row_id, CRYPTO_ID_LEN);
+	memcpy(aad + o + CRYPTO_ID_LEN, project_id, CRYPTO_ID_LEN);
+	return o + 2 * CRYPTO_ID_LEN;
+}
+
+int crypto_field_seal(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
+		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
+		      const void *pt, size_t n, struct am_buf *out)
+{
+	uint8_t aad[FIELD_AAD_MAX], hdr[1 + CRYPTO_GCM_IV_LEN], tag[CRYPTO_GCM_TAG_LEN];
+	size_t aadlen, start;
+	int rc;
+
+	if (!key || !out || (n && !pt))
+		return AM_ERR_INVAL;
+	if (n > CRYPTO_FIELD_MAX)
+		return AM_ERR_TOOBIG;
+	if (!(aadlen = field_aad(aad, table, column, row_id, project_id)))
+		return AM_ERR_INVAL;
+	start = out->len;
+	hdr[0] = CRYPTO_FIELD_VERSION;
+	if ((rc = crypto_random(hdr + 1, CRYPTO_GCM_IV_LEN)) != 0)
+		return rc;
+	/* Reserve the whole output first, then encrypt in place. */
+	if ((rc = am_buf_append(out, hdr, sizeof(hdr))) != 0 ||
+	    (rc = am_buf_append(out, pt, n)) != 0)
+		goto out;
+	rc = crypto_gcm_seal(key, hdr + 1, aad, aadlen, out->p + start + sizeof(hdr), n,
+			     out->p + start + sizeof(hdr), tag);
+	if (rc == 0)
+		rc = am_buf_append(out, tag, sizeof(tag));
+out:
+	if (rc) {
+		am_memzero(out->p ? out->p + start : NULL, out->len - start);
+		out->len = start;
+		if (out->p)
+			out->p[start] = 0;
+	}
+	return rc;
+}
+
+int crypto_field_open(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
+		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
+		      const void *ct, size_t n, struct am_buf *out)
+{
+	const uint8_t *c = ct;
+	uint8_t aad[FIELD_AAD_MAX];
+	size_t aadlen, start, m;
+	int rc;
+
+	if (!key || !out || (n && !ct))
+		return AM_ERR_INVAL;
+	if (!(aadlen = field_aad(aad, table, column, row_id, project_id)))
+		return AM_ERR_INVAL;
+	if (n < CRYPTO_FIELD_OVERHEAD || c[0] != CRYPTO_FIELD_VERSION)
+		return AM_ERR_CRYPTO;
+	m = n - CRYPTO_FIELD_OVERHEAD;
+	if (m > CRYPTO_FIELD_MAX)
+		return AM_ERR_TOOBIG;
+	start = out->len;
+	/* Copy the ciphertext into place and decrypt in place; on failure the
+	 * appended bytes are zeroed and removed, so nothing unverified leaks. */
+	if ((rc = am_buf_append(out, c + 1 + CRYPTO_GCM_IV_LEN, m)) != 0)
+		return rc;
+	rc = crypto_gcm_open(key, c + 1, aad, aadlen, out->p + start, m, c + n - CRYPTO_GCM_TAG_LEN,
+			     out->p + start);
+	if (rc) {
+		am_memzero(out->p + start, m);
+		out->len = start;
+		out->p[start] = 0;
+		return AM_ERR_CRYPTO;
+	}
+	return 0;
+}
