@@ -85,4 +85,108 @@ int crypto_field_open(const uint8_t key[CRYPTO_KEY_LEN], const char *table, cons
 		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
 		      const void *ct, size_t n, struct am_buf *out);
 
+/* ---- AM1 segmented AES-256-GCM (DESIGN §4, docs/crypto.md) ----------------------
+ * header (48) = "AM1SEG\0\0" ‖ version 1 ‖ alg 1 ‖ log2 segment 16 ‖ 5 zero bytes ‖
+ *               file_id(16) ‖ salt(16, random per object)
+ * K           = HKDF-SHA256(ikm = DEK, salt = header.salt, info = "am1 payload")
+ * segment i   = AES-256-GCM(K, nonce_i, AAD = header, 65,536 plaintext bytes
+ *               (the last one 1..65,536, or 0 for an empty object)) ‖ tag(16)
+ * nonce_i     = 88-bit big-endian i ‖ 0x01 if final else 0x00
+ * size        = 48 + P + 16·max(1, ceil(P / 65,536)) */
+#define AM1_HEADER_LEN 48
+#define AM1_SEGMENT 65536
+#define AM1_TAG_LEN 16
+#define AM1_SEGMENT_CT (AM1_SEGMENT + AM1_TAG_LEN)
+
+/* Ciphertext size of a P-byte plaintext. */
+uint64_t am1_cipher_size(uint64_t plain);
+/* Plaintext size of a C-byte object; AM_ERR_CRYPTO if no plaintext size
+ * encrypts to exactly C bytes. */
+int am1_plain_size(uint64_t cipher, uint64_t *plain);
+
+/* Where ciphertext goes (the object store's streaming put). write() appends
+ * at the current end, strictly in order from offset 0. write_at() overwrites
+ * bytes that write() already delivered; it is used only in head mode (below)
+ * and may be NULL otherwise. Both return 0 or a negative am_err, which the
+ * writer passes back to its caller. */
+struct am1_sink {
+	int (*write)(void *ctx, const void *p, size_t n);
+	int (*write_at)(void *ctx, uint64_t off, const void *p, size_t n);
+	void *ctx;
+};
+
+struct am1_writer;
+
+/* Start an AM1 object for file_id under dek (both borrowed; the writer keeps
+ * only the derived payload key, in secret memory) with a random salt.
+ * head_len 0: a plain streaming writer. head_len > 0 ("segment 0 written
+ * last", for outputs whose head is patched at the end, e.g. MP4 with its moov
+ * at the end): head_len must be a multiple of AM1_SEGMENT; the caller passes
+ * plaintext from offset head_len on with am1_writer_write() and the first
+ * head_len bytes once, at the end, with am1_writer_patch_head(). Contract
+ * seen by the sink in head mode, if any body byte was written:
+ *   1. write() delivers the header, then am1_head_reserved(head_len) - 48
+ *      zero bytes of placeholder, then the body segments, in order;
+ *   2. am1_writer_patch_head() calls write_at(48 + i·AM1_SEGMENT_CT, ct,
+ *      AM1_SEGMENT_CT) for head segments i = 0 … head_len/AM1_SEGMENT - 1, in
+ *      ascending order, after the last write();
+ *   3. the object is complete only when am1_writer_finish() returns 0.
+ * If no body byte was written the whole object is shorter than head_len:
+ * patch_head may then pass fewer bytes, and everything goes through write()
+ * in order (write_at is not called). Memory is constant: one segment buffer.
+ * Returns 0, AM_ERR_INVAL, AM_ERR_NOMEM or AM_ERR_CRYPTO. */
+int am1_writer_new(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+		   const struct am1_sink *sink, uint64_t head_len, struct am1_writer **out);
+/* Bytes of ciphertext that the head segments occupy, header included: the
+ * region [0, am1_head_reserved(head_len)) that the sink must keep patchable. */
+uint64_t am1_head_reserved(uint64_t head_len);
+/* Append plaintext (borrowed for the call). Encrypts and emits each segment
+ * once the next byte arrives (one-segment look-ahead). Any error is sticky. */
+int am1_writer_write(struct am1_writer *w, const void *p, size_t n);
+/* Head mode only: supply the first n plaintext bytes, after the last write().
+ * n must equal head_len if body bytes were written, else n <= head_len.
+ * AM_ERR_CONFLICT if not in head mode or called twice. */
+int am1_writer_patch_head(struct am1_writer *w, const void *p, size_t n);
+/* Emit the final segment and report sizes (either pointer may be NULL).
+ * After this the writer accepts nothing more. AM_ERR_CONFLICT if head mode
+ * and patch_head was not called. */
+int am1_writer_finish(struct am1_writer *w, uint64_t *plain_size, uint64_t *cipher_size);
+/* Free the writer, zeroing its key and buffers; accepts NULL. Freeing
+ * without finish abandons the object (the sink's owner aborts the put). */
+void am1_writer_free(struct am1_writer *w);
+
+/* Where ciphertext comes from (the object store's ranged get). read_at reads
+ * exactly n bytes at off and returns 0, or a negative am_err (a short read is
+ * an error). size is the stored object's size. */
+struct am1_source {
+	int (*read_at)(void *ctx, uint64_t off, void *p, size_t n);
+	uint64_t size;
+	void *ctx;
+};
+
+struct am1_reader;
+
+/* Open an AM1 object for random access. plain_size is the size recorded in
+ * the database: the source's size must be exactly am1_cipher_size(plain_size)
+ * and the header must name file_id, else AM_ERR_CRYPTO (truncated, extended or
+ * moved objects are refused before any byte is read). dek and src are
+ * borrowed (src must outlive the reader). Memory: two segment buffers. */
+int am1_reader_open(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+		    const struct am1_source *src, uint64_t plain_size, struct am1_reader **out);
+/* Plaintext size of the open object. */
+uint64_t am1_reader_size(const struct am1_reader *r);
+/* Copy up to n plaintext bytes at off into buf; *got is the count (0 at or
+ * past the end). Decrypts only the segments the range covers; a segment is
+ * released only after its tag verified: AM_ERR_CRYPTO otherwise (buf then
+ * holds nothing from the failing segment, *got counts the good bytes before
+ * it). AM_ERR_IO etc. from the source pass through. */
+int am1_reader_pread(struct am1_reader *r, uint64_t off, void *buf, size_t n, size_t *got);
+/* Stream the inclusive plaintext range [first, last] to emit (called with at
+ * most one segment at a time; a non-zero return stops and is returned).
+ * AM_ERR_RANGE if first > last or last >= size. AM_ERR_CRYPTO as above. */
+int am1_reader_range(struct am1_reader *r, uint64_t first, uint64_t last,
+		     int (*emit)(void *ctx, const void *p, size_t n), void *ctx);
+/* Free the reader, zeroing its key and buffers; accepts NULL. */
+void am1_reader_free(struct am1_reader *r);
+
 #endif

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "crypto/crypto.h"
 
 #define CRYPTO_GCM_IV_LEN 12
@@ -51,5 +53,33 @@ static inline uint64_t crypto_load_be64(const uint8_t *p)
 		v = (v << 8) | p[i];
 	return v;
 }
+
+/* ---- AM1 internals (am1_format.c) ---- */
+#define AM1_SALT_LEN 16
+#define AM1_MAGIC "AM1SEG\0\0"
+
+/* Number of segments of a P-byte object: max(1, ceil(P / S)). */
+uint64_t am1_segments(uint64_t plain);
+/* Build the 48-byte header. */
+void am1_header_build(uint8_t h[AM1_HEADER_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+		      const uint8_t salt[AM1_SALT_LEN]);
+/* Check magic, version, algorithm, segment size, reserved bytes and file id.
+ * 0 or AM_ERR_CRYPTO. */
+int am1_header_check(const uint8_t h[AM1_HEADER_LEN], const uint8_t file_id[CRYPTO_ID_LEN]);
+/* A cipher context keyed with K = HKDF(DEK, salt, "am1 payload"); enc selects
+ * direction. NULL on failure. Free with EVP_CIPHER_CTX_free (it cleanses). */
+EVP_CIPHER_CTX *am1_ctx_new(const uint8_t dek[CRYPTO_KEY_LEN],
+				      const uint8_t salt[AM1_SALT_LEN], int enc);
+/* Encrypt (in place, tag appended at buf + n) or decrypt-and-verify (in
+ * place; tag read from tag) segment i. 0 or AM_ERR_CRYPTO. */
+int am1_seal_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint64_t i,
+		     int last, uint8_t *buf, size_t n);
+int am1_open_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint64_t i,
+		     int last, const uint8_t *ct, size_t n, const uint8_t tag[AM1_TAG_LEN],
+		     uint8_t *pt);
+/* am1_writer_new with a caller-chosen salt: known-answer tests only. */
+int am1_writer_new_salt(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+			const uint8_t salt[AM1_SALT_LEN], const struct am1_sink *sink,
+			uint64_t head_len, struct am1_writer **out);
 
 #endif
