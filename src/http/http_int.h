@@ -1,0 +1,127 @@
+/*
+ * http_int.h: internals shared by the files of src/http/ (and by its unit
+ * tests and fuzz target). Does not include <microhttpd.h>: the connection
+ * and response handles are opaque here.
+ */
+#ifndef AM_HTTP_INT_H
+#define AM_HTTP_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "http/http.h"
+
+struct MHD_Connection;
+struct MHD_Response;
+struct MHD_Daemon;
+
+/* A name/value pair pointing into a caller-owned store. */
+struct http_kv {
+	const char *name;
+	const char *value;
+};
+
+/* ---- pure parsers (parse.c): no allocation, bounded output ----------------- */
+
+/* Decode and validate a request path (the part before '?'): must start with
+ * '/'; only RFC 3986 path characters; %XX escapes valid and not decoding to
+ * NUL, control characters, '/', '\\'; no empty, "." or ".." segment (except
+ * the root "/"). Writes the decoded NUL-terminated path to out (outlen).
+ * 0, AM_ERR_INVAL, AM_ERR_TOOBIG. */
+int http_parse_path(const char *raw, size_t n, char *out, size_t outlen);
+
+/* Parse a query string (without '?') strictly: pairs split by '&', names and
+ * values percent-decoded ('+' is a space), names non-empty [A-Za-z0-9_.-],
+ * no empty pair, no duplicate name, no decoded NUL or control character, at
+ * most max pairs. Strings are stored in store (storelen; needs n + max + 1).
+ * Returns the pair count, AM_ERR_INVAL or AM_ERR_TOOBIG. */
+int http_parse_query(const char *raw, size_t n, struct http_kv *kv, size_t max, char *store,
+		     size_t storelen);
+
+/* Parse a Cookie header: "a=b; c=d". Pairs whose name is not an RFC 6265
+ * token or whose value has non cookie-octets are skipped (a junk cookie set
+ * by a sibling site must not lock a user out); a quoted value loses its
+ * quotes; the first of repeated names wins. Returns the count (<= max) or
+ * AM_ERR_TOOBIG if store is too small (needs n + 1). */
+int http_parse_cookies(const char *raw, size_t n, struct http_kv *kv, size_t max, char *store,
+		       size_t storelen);
+
+/* Validate a cookie name (token) and value (cookie-octets): 1 if valid. */
+int http_cookie_name_ok(const char *s);
+int http_cookie_value_ok(const char *s);
+
+/* Method token -> enum http_method, 0 if unknown. */
+enum http_method http_method_of(const char *s);
+
+/* ---- router (router.c) ------------------------------------------------------ */
+
+struct http_route {
+	struct http_route_def def;
+	char *segs[16]; /* pattern split into segments; "{x}" kept as is */
+	size_t nsegs;
+};
+
+/* Match path against the table. On success *route is the route and params
+ * (max HTTP_MAX_PARAMS) point into pathbuf (a writable copy of the path that
+ * the function splits). Returns 0, AM_ERR_NOTFOUND (no pattern matches:
+ * 404), or AM_ERR_CONFLICT (a pattern matches, not the method: 405; *allow
+ * gets the allowed methods). */
+int http_router_match(const struct http_router *r, enum http_method m, char *pathbuf,
+		      const struct http_route **route, struct http_kv *params, size_t *nparams,
+		      unsigned *allow);
+
+/* ---- request state (server.c, request.c, response.c) ----------------------- */
+
+enum http_req_state { REQ_NEW, REQ_BODY, REQ_DONE };
+
+#define HTTP_MAX_EXTRA_HEADERS 16
+
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	enum http_req_state state;
+	enum http_method method;
+	char method_str[16];
+	char *raw_uri;       /* owned copy of the request target */
+	char *path;          /* decoded path (owned) */
+	char *pathsplit;     /* scratch copy split by the router (owned) */
+	const struct http_route *route;
+	struct http_kv params[HTTP_MAX_PARAMS];
+	size_t nparams;
+	struct http_kv query[HTTP_MAX_QUERY];
+	size_t nquery;
+	char *query_store;   /* owned */
+	struct http_kv cookies[HTTP_MAX_COOKIES];
+	int ncookies;        /* -1: not parsed yet */
+	char *cookie_store;  /* owned */
+	struct am_buf body;
+	uint64_t body_seen;
+	unsigned err_status; /* an HTTP error decided before the handler ran */
+	unsigned allow;      /* for 405 */
+	char *extra[HTTP_MAX_EXTRA_HEADERS][2]; /* owned name/value copies */
+	size_t nextra;
+	struct MHD_Response *resp;
+	unsigned status;
+	uint64_t bytes;      /* body bytes produced */
+	_Atomic uint64_t *stream_bytes; /* for streamed responses */
+	int64_t start_ms;
+	atomic_int suspended;
+	void *data;
+	void (*data_free)(void *);
+};
+
+/* Build the error response for HTTP status (generic JSON body). */
+int http_respond_status(struct http_req *req, unsigned status);
+/* True if the server is draining (responses get Connection: close). */
+int http_server_draining(const struct http_server *s);
+/* Free everything a request owns (server.c calls it on completion). */
+void http_req_release(struct http_req *req);
+
+/* TLS (tls.c): load and install the pair behind the certificate callback. */
+int http_tls_load(const char *cert_path, const char *key_path, char *err, size_t errlen);
+/* The certificate callback installed with MHD_OPTION_HTTPS_CERT_CALLBACK. */
+void *http_tls_cert_callback(void);
+/* Free every loaded pair (after the daemon stopped). */
+void http_tls_cleanup(void);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * response.c: building responses: bytes, JSON, empty, streamed, errors; the
+ * security headers every response carries (DESIGN §7); cookies; and the one
+ * mapping from enum am_err to HTTP status. Runs on server threads. Error
+ * bodies are generic ("not found"): internal messages never reach a client.
+ */
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/http_int.h"
+
+/* DESIGN §7. The CSP forbids inline script and style, plugins, framing,
+ * <base> and foreign form targets; the roles serve everything from 'self'. */
+static const char *const security_headers[][2] = {
+    {"Strict-Transport-Security", "max-age=63072000; includeSubDomains"},
+    {"Content-Security-Policy",
+     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"},
+    {"Referrer-Policy", "no-referrer"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"X-Frame-Options", "DENY"},
+    {"Cross-Origin-Opener-Policy", "same-origin"},
+    {"Cross-Origin-Resource-Policy", "same-origin"},
+};
+
+unsigned http_status_of(int err)
+{
+	switch (err) {
+	case AM_OK: return 200;
+	case AM_ERR_INVAL: return 400;
+	case AM_ERR_DENIED: return 403;
+	case AM_ERR_NOTFOUND: return 404;
+	case AM_ERR_EXISTS: return 409;
+	case AM_ERR_CONFLICT: return 409;
+	case AM_ERR_TOOBIG: return 413;
+	case AM_ERR_UNSUPPORTED: return 415;
+	case AM_ERR_RANGE: return 416;
+	case AM_ERR_RATE: return 429;
+	case AM_ERR_NOMEM: return 503;
+	case AM_ERR_UNAVAIL: return 503;
+	case AM_ERR_IO:
+	case AM_ERR_CRYPTO:
+	case AM_ERR_DB:
+	case AM_ERR_INTERNAL:
+	default: return 500;
+	}
+}
+
+static int header_text_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+int http_add_header(struct http_req *req, const char *name, const char *value)
+{
+	char *n = NULL, *v = NULL;
+
+	if (!*name || !header_text_ok(name) || !header_text_ok(value) || strchr(name, ':'))
+		return AM_ERR_INVAL;
+	if (req->nextra >= HTTP_MAX_EXTRA_HEADERS)
+		return AM_ERR_TOOBIG;
+	if (!(n = strdup(name)) || !(v = strdup(value))) {
+		free(n);
+		return AM_ERR_NOMEM;
+	}
+	req->extra[req->nextra][0] = n;
+	req->extra[req->nextra++][1] = v;
+	return 0;
+}
+
+int http_set_cookie(struct http_req *req, const char *name, const char *value,
+		    int64_t max_age, unsigned flags)
+{
+	struct am_buf b;
+	int rc;
+
+	if (!http_cookie_name_ok(name) || !http_cookie_value_ok(value))
+		return AM_ERR_INVAL;
+	am_buf_init(&b, 4096);
+	rc = am_buf_printf(&b, "%s=%s; Path=/; Secure; SameSite=%s%s", name, value,
+			   (flags & HTTP_COOKIE_LAX) ? "Lax" : "Strict",
+			   (flags & HTTP_COOKIE_HTTPONLY) ? "; HttpOnly" : "");
+	if (!rc && max_age >= 0)
+		rc = am_buf_printf(&b, "; Max-Age=%lld", (long long)max_age);
+	if (!rc)
+		rc = http_add_header(req, "Set-Cookie", (const char *)b.p);
+	am_buf_cleanup(&b);
+	return rc;
+}
+
+/* Attach the security and queued headers to r and keep it on req; takes r. */
+static int finish(struct http_req *req, unsigned status, struct MHD_Response *r,
+		  const char *content_type)
+{
+	int has_cache = 0;
+
+	if (!r)
+		return AM_ERR_NOMEM;
+	if (req->resp) { /* a handler responded twice: keep the first */
+		MHD_destroy_response(r);
+		return AM_ERR_INTERNAL;
+	}
+	for (size_t i = 0; i < AM_ARRAY_LEN(security_headers); i++)
+		MHD_add_response_header(r, security_headers[i][0], security_headers[i][1]);
+	for (size_t i = 0; i < req->nextra; i++) {
+		if (strcasecmp(req->extra[i][0], "Cache-Control") == 0)
+			has_cache = 1;
+		if (MHD_add_response_header(r, req->extra[i][0], req->extra[i][1]) != MHD_YES) {
+			MHD_destroy_response(r);
+			return AM_ERR_INVAL;
+		}
+	}
+	if (!has_cache)
+		MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	if (req->srv && http_server_draining(req->srv))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	req->resp = r;
+	req->status = status;
+	return 0;
+}
+
+int http_respond_bytes(struct http_req *req, unsigned status, const char *content_type,
+		       const void *data, size_t n, int copy)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		n, (void *)data, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+	int rc = finish(req, status, r, content_type);
+
+	if (!rc)
+		req->bytes = n;
+	return rc;
+}
+
+int http_respond_json(struct http_req *req, unsigned status, const json_t *body)
+{
+	size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT);
+	char *buf;
+	struct MHD_Response *r;
+	int rc;
+
+	if (n == 0 || !(buf = malloc(n + 1)))
+		return AM_ERR_NOMEM;
+	if (json_dumpb(body, buf, n, JSON_COMPACT) != n) {
+		free(buf);
+		return AM_ERR_INTERNAL;
+	}
+	buf[n++] = '\n';
+	r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
+	if (!r)
+		free(buf);
+	if ((rc = finish(req, status, r, "application/json")) == 0)
+		req->bytes = n;
+	return rc;
+}
+
+int http_respond_empty(struct http_req *req, unsigned status)
+{
+	return finish(req, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
+		      NULL);
+}
+
+int http_respond_status(struct http_req *req, unsigned status)
+{
+	const char *reason = MHD_get_reason_phrase_for(status);
+	json_t *j = json_pack("{s:s,s:i}", "error", reason && *reason ? reason : "error",
+			      "status", (int)status);
+	int rc;
+
+	if (!j)
+		return AM_ERR_NOMEM;
+	rc = http_respond_json(req, status, j);
+	json_decref(j);
+	return rc;
+}
+
+int http_respond_error(struct http_req *req, int err)
+{
+	return http_respond_status(req, http_status_of(err));
+}
+
+struct stream {
+	http_stream_fn *fn;
+	void *arg;
+	void (*free_fn)(void *);
+	_Atomic uint64_t bytes;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	ssize_t n = s->fn(s->arg, pos, (uint8_t *)buf, max);
+
+	if (n > 0) {
+		s->bytes += (uint64_t)n;
+		return n;
+	}
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+
+	if (s->free_fn)
+		s->free_fn(s->arg);
+	free(s);
+}
+
+int http_respond_stream(struct http_req *req, unsigned status, const char *content_type,
+			int64_t size, size_t block, http_stream_fn *fn, void *arg,
+			void (*free_fn)(void *))
+{
+	struct stream *s = calloc(1, sizeof(*s));
+	struct MHD_Response *r;
+	int rc;
+
+	if (!s) {
+		if (free_fn)
+			free_fn(arg);
+		return AM_ERR_NOMEM;
+	}
+	s->fn = fn;
+	s->arg = arg;
+	s->free_fn = free_fn;
+	r = MHD_create_response_from_callback(size < 0 ? MHD_SIZE_UNKNOWN : (uint64_t)size,
+					      block ? block : 65536, stream_read, s, stream_free);
+	if (!r) {
+		stream_free(s);
+		return AM_ERR_NOMEM;
+	}
+	/* The response (kept on req until the request ends) keeps s alive. */
+	if ((rc = finish(req, status, r, content_type)) == 0)
+		req->stream_bytes = &s->bytes;
+	return rc;
+}

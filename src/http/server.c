@@ -1,0 +1,541 @@
+/*
+ * server.c: the libmicrohttpd daemon(s): start/stop, limits, the request
+ * state machine (validate -> route -> body -> handler), the access log, the
+ * optional plaintext listener that only redirects to https, and graceful
+ * shutdown. Runs in the web/media processes at the network boundary; every
+ * byte it sees is untrusted.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "http/http_int.h"
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct MHD_Daemon *redir;
+	struct http_router *router;
+	uint16_t port, redir_port;
+	atomic_int draining;
+	atomic_long inflight;
+	int fd, redir_fd; /* bound, not yet handed to a daemon */
+	size_t max_headers;
+	struct conf c;
+};
+
+int http_server_draining(const struct http_server *s)
+{
+	return atomic_load(&s->draining);
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the first thing MHD tells us about a request,
+ * with the raw request target (before MHD unescapes it, which would hide an
+ * encoded '/'). Our request object starts here. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_server *s = cls;
+	struct http_req *req = calloc(1, sizeof(*req));
+	size_t n;
+
+	if (!req)
+		return NULL;
+	req->srv = s;
+	req->conn = conn;
+	req->ncookies = -1;
+	req->start_ms = am_mono_ms();
+	n = strnlen(uri, HTTP_MAX_URI + 1);
+	if (n > HTTP_MAX_URI)
+		req->err_status = 414;
+	else if (!(req->raw_uri = strndup(uri, n))) {
+		free(req);
+		return NULL;
+	}
+	atomic_fetch_add(&s->inflight, 1);
+	return req;
+}
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	size_t *sum = cls;
+
+	(void)kind;
+	*sum += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+/* Path and query of the raw target; sets err_status on failure. */
+static void parse_target(struct http_req *req)
+{
+	const char *raw = req->raw_uri, *q = strchr(raw, '?');
+	size_t pn = q ? (size_t)(q - raw) : strlen(raw), qn = q ? strlen(q + 1) : 0;
+	int rc;
+
+	if (!(req->path = malloc(pn + 2)) || !(req->pathsplit = malloc(pn + 2)) ||
+	    !(req->query_store = malloc(qn + HTTP_MAX_QUERY + 2))) {
+		req->err_status = 503;
+		return;
+	}
+	if ((rc = http_parse_path(raw, pn, req->path, pn + 2)) != 0) {
+		free(req->path);
+		req->path = NULL;
+		req->err_status = 400;
+		return;
+	}
+	rc = http_parse_query(q ? q + 1 : "", qn, req->query, HTTP_MAX_QUERY, req->query_store,
+			      qn + HTTP_MAX_QUERY + 2);
+	if (rc < 0)
+		req->err_status = 400;
+	else
+		req->nquery = (size_t)rc;
+}
+
+/* Whether the request announces a body, and its declared length (-1 when
+ * chunked). */
+static int body_announced(struct http_req *req, int64_t *len)
+{
+	const char *cl = http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = http_req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+	*len = 0;
+	if (te) {
+		*len = -1;
+		return 1;
+	}
+	if (cl && am_parse_i64(cl, 0, INT64_MAX, len) == 0)
+		return *len > 0;
+	return 0;
+}
+
+/* The headers are complete: decide everything we can before the body. */
+static void begin(struct http_req *req, const char *method)
+{
+	const struct http_route_def *def;
+	size_t hsum = 0;
+	int64_t clen;
+	int rc;
+
+	am_strlcpy(req->method_str, method, sizeof(req->method_str));
+	req->method = http_method_of(method);
+	am_buf_init(&req->body, 0);
+	if (req->err_status)
+		return;
+	parse_target(req);
+	if (req->err_status)
+		return;
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, sum_header, &hsum);
+	if (hsum > req->srv->max_headers) {
+		req->err_status = 431;
+		return;
+	}
+	if (!req->method) {
+		req->err_status = 501;
+		return;
+	}
+	memcpy(req->pathsplit, req->path, strlen(req->path) + 1);
+	rc = http_router_match(req->srv->router, req->method, req->pathsplit, &req->route,
+			       req->params, &req->nparams, &req->allow);
+	if (rc) {
+		req->err_status = rc == AM_ERR_CONFLICT ? 405 : 404;
+		return;
+	}
+	def = &req->route->def;
+	if (body_announced(req, &clen) && (def->max_body == 0 || clen > (int64_t)def->max_body)) {
+		req->err_status = 413;
+		return;
+	}
+	am_buf_init(&req->body, def->on_body ? 0 : def->max_body);
+	if (def->on_headers && (rc = def->on_headers(req, def->arg)) < 0)
+		req->err_status = http_status_of(rc);
+}
+
+/* Queue req->resp (made by a handler or an error) on the connection. */
+static enum MHD_Result queue(struct http_req *req)
+{
+	if (!req->resp && http_respond_status(req, 500) != 0)
+		return MHD_NO;
+	req->state = REQ_DONE;
+	return MHD_queue_response(req->conn, req->status, req->resp);
+}
+
+static void allow_header(struct http_req *req)
+{
+	static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+	char buf[64] = "";
+	size_t o = 0;
+
+	for (size_t i = 0; i < AM_ARRAY_LEN(names); i++)
+		if (req->allow & (1u << i))
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? ", " : "", names[i]);
+	(void)http_add_header(req, "Allow", buf);
+}
+
+static enum MHD_Result respond_err(struct http_req *req)
+{
+	if (req->err_status == 405)
+		allow_header(req);
+	if (http_respond_status(req, req->err_status) != 0)
+		return MHD_NO;
+	return queue(req);
+}
+
+/* The request is complete: run the handler. */
+static enum MHD_Result complete(struct http_req *req)
+{
+	const struct http_route_def *def;
+	int rc;
+
+	if (req->err_status)
+		return respond_err(req);
+	def = &req->route->def;
+	rc = def->handler(req, def->arg);
+	if (rc == 0 && !req->resp && atomic_load(&req->suspended))
+		return MHD_YES; /* called again after http_req_resume() */
+	if (rc < 0 && !req->resp) {
+		if (http_status_of(rc) >= 500)
+			am_log(AM_LOG_WARN, "handler_error", "route", def->pattern, "error",
+			       am_strerror(rc), NULL);
+		(void)http_respond_error(req, rc);
+	} else if (!req->resp) {
+		am_log(AM_LOG_ERROR, "handler_no_response", "route", def->pattern, NULL);
+	}
+	return queue(req);
+}
+
+static int body_chunk(struct http_req *req, const char *data, size_t n)
+{
+	const struct http_route_def *def = &req->route->def;
+
+	req->body_seen += n;
+	if (req->body_seen > def->max_body)
+		return AM_ERR_TOOBIG;
+	if (def->on_body)
+		return def->on_body(req, (const uint8_t *)data, n, def->arg);
+	return am_buf_append(&req->body, data, n);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct http_req *req = *con_cls;
+	int rc;
+
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (!req)
+		return MHD_NO;
+	req->conn = conn;
+	if (req->state == REQ_NEW) {
+		/* Never respond on this first call (see http.h). */
+		begin(req, method);
+		req->state = REQ_BODY;
+		return MHD_YES;
+	}
+	if (req->state == REQ_DONE) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (req->err_status) /* refuse now: MHD closes after the response */
+			return respond_err(req);
+		if ((rc = body_chunk(req, upload_data, n)) != 0) {
+			req->err_status = http_status_of(rc);
+			return respond_err(req);
+		}
+		return MHD_YES;
+	}
+	return complete(req);
+}
+
+static const char *log_path(const struct http_req *req)
+{
+	static const char *const secret_prefixes[] = {"/s/", "/m/", "/u/"};
+
+	if (req->route && strchr(req->route->def.pattern, '{'))
+		return req->route->def.pattern;
+	if (!req->path)
+		return "-";
+	for (size_t i = 0; i < AM_ARRAY_LEN(secret_prefixes); i++)
+		if (strncmp(req->path, secret_prefixes[i], 3) == 0)
+			return secret_prefixes[i];
+	return req->path;
+}
+
+static const char *outcome(enum MHD_RequestTerminationCode toe)
+{
+	switch (toe) {
+	case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "ok";
+	case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout";
+	case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "shutdown";
+	case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "client_abort";
+	default: return "error";
+	}
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: access log line, then free the request. Never
+ * the client address, the query string or a token (log_path). */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	struct http_req *req = *con_cls;
+	char status[8], bytes[24], ms[24];
+	char path[256];
+
+	(void)conn;
+	if (!req)
+		return;
+	snprintf(status, sizeof(status), "%u", req->status);
+	snprintf(bytes, sizeof(bytes), "%llu",
+		 (unsigned long long)(req->stream_bytes ? atomic_load(req->stream_bytes) : req->bytes));
+	snprintf(ms, sizeof(ms), "%lld", (long long)(am_mono_ms() - req->start_ms));
+	am_strlcpy(path, log_path(req), sizeof(path));
+	am_log(AM_LOG_INFO, "access", "method", req->method ? req->method_str : "-", "path", path,
+	       "status", status, "bytes", bytes, "ms", ms, "outcome", outcome(toe), NULL);
+	*con_cls = NULL;
+	http_req_release(req);
+	atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* The plaintext listener: nothing but a 301 to the https URL. */
+static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version,
+				   const char *upload_data, size_t *upload_data_size,
+				   void **con_cls)
+{
+	struct http_server *s = cls;
+	struct http_req *req = *con_cls;
+	struct am_buf loc;
+	int rc;
+
+	(void)url;
+	(void)version;
+	(void)upload_data;
+	if (!req)
+		return MHD_NO;
+	req->conn = conn;
+	if (req->state == REQ_NEW) {
+		am_strlcpy(req->method_str, method, sizeof(req->method_str));
+		req->method = http_method_of(method);
+		if (!req->err_status)
+			parse_target(req);
+		req->state = REQ_BODY;
+		return MHD_YES;
+	}
+	if (*upload_data_size || req->state == REQ_DONE) {
+		*upload_data_size = 0; /* a body is never read here */
+		return MHD_YES;
+	}
+	am_buf_init(&loc, CONF_STR_MAX + HTTP_MAX_URI);
+	rc = am_buf_printf(&loc, "%s%s", s->c.public_url, req->path ? req->path : "/");
+	rc = rc ? rc : http_add_header(req, "Location", (const char *)loc.p);
+	am_buf_cleanup(&loc);
+	if (rc || http_respond_bytes(req, 301, "text/plain; charset=utf-8", "use https\n", 10, 0))
+		return MHD_NO;
+	return queue(req);
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+/* libmicrohttpd's own messages (TLS handshake failures and the like):
+ * debug level, they can be triggered at will by any client. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = 0;
+	am_log(AM_LOG_DEBUG, "mhd", "msg", msg, NULL);
+}
+#pragma GCC diagnostic pop
+
+/* Resolve HOST:PORT, then socket + bind + listen (non-blocking): binding
+ * before the daemon starts tells the caller the real port (listen port 0)
+ * before any route is built, so public_url can name it. */
+static int bind_listen(const char *listen_addr, int *fd_out, uint16_t *port_out, char *err,
+		       size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+	struct addrinfo *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[8];
+	uint16_t p;
+	int g, fd = -1, one = 1, rc = AM_ERR_IO;
+
+	if (conf_split_listen(listen_addr, host, sizeof(host), &p)) {
+		snprintf(err, errlen, "cannot parse listen address \"%s\"", listen_addr);
+		return AM_ERR_INVAL;
+	}
+	snprintf(port, sizeof(port), "%u", (unsigned)p);
+	if ((g = getaddrinfo(host, port, &hints, &ai)) != 0 || !ai) {
+		snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(g));
+		return AM_ERR_INVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (ai->ai_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", listen_addr, strerror(errno));
+		goto out;
+	}
+	*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						   : ((struct sockaddr_in *)&ss)->sin_port);
+	*fd_out = fd;
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return rc;
+}
+
+/* Header budget: our own 431 (with the security headers) fires before
+ * libmicrohttpd's pool runs out and answers on its own. */
+static size_t header_budget(const struct conf *c)
+{
+	size_t quarter = (size_t)c->connection_memory / 4;
+	return quarter < HTTP_MAX_HEADERS ? quarter : HTTP_MAX_HEADERS;
+}
+
+int http_server_new(const struct conf *c, struct http_server **out, char *err, size_t errlen)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return AM_ERR_NOMEM;
+	s->fd = s->redir_fd = -1;
+	s->c = *c;
+	s->max_headers = header_budget(c);
+	if ((rc = http_tls_load(c->tls_cert, c->tls_key, err, errlen)) != 0 ||
+	    (rc = bind_listen(c->listen, &s->fd, &s->port, err, errlen)) != 0 ||
+	    (*c->redirect_listen &&
+	     (rc = bind_listen(c->redirect_listen, &s->redir_fd, &s->redir_port, err, errlen)) != 0)) {
+		http_server_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void http_server_set_public_url(struct http_server *s, const char *url)
+{
+	am_strlcpy(s->c.public_url, url, sizeof(s->c.public_url));
+}
+
+/* Options both daemons share: limits, callbacks, logger. */
+#define COMMON_OPTIONS(s, fd)                                                                  \
+	MHD_OPTION_LISTEN_SOCKET, (MHD_socket)(fd), MHD_OPTION_CONNECTION_LIMIT,                \
+	    (unsigned)(s)->c.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,               \
+	    (unsigned)(s)->c.per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,                 \
+	    (unsigned)(s)->c.connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,            \
+	    (size_t)(s)->c.connection_memory, MHD_OPTION_STRICT_FOR_CLIENT, 1,                  \
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, (s), MHD_OPTION_NOTIFY_COMPLETED, on_completed, \
+	    (s), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL
+
+int http_server_start(struct http_server *s, struct http_router *r, char *err, size_t errlen)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	long threads = s->c.threads ? (long)s->c.threads : sysconf(_SC_NPROCESSORS_ONLN);
+
+	s->router = r;
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, COMMON_OPTIONS(s, s->fd),
+				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
+				MHD_OPTION_HTTPS_PRIORITIES, http_tls_priorities,
+				MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_cert_callback(),
+				MHD_OPTION_END);
+	if (!s->d) {
+		snprintf(err, errlen, "cannot start the HTTPS server on %s", s->c.listen);
+		return AM_ERR_IO;
+	}
+	s->fd = -1; /* the daemon owns it now */
+	if (s->redir_fd < 0)
+		return 0;
+	s->redir = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+					    MHD_USE_ERROR_LOG,
+				    0, NULL, NULL, on_redirect, s, COMMON_OPTIONS(s, s->redir_fd),
+				    MHD_OPTION_END);
+	if (!s->redir) {
+		snprintf(err, errlen, "cannot start the redirect listener on %s",
+			 s->c.redirect_listen);
+		return AM_ERR_IO;
+	}
+	s->redir_fd = -1;
+	return 0;
+}
+
+uint16_t http_server_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+uint16_t http_server_redirect_port(const struct http_server *s)
+{
+	return s->redir_port;
+}
+
+int http_server_reload_tls(struct http_server *s, char *err, size_t errlen)
+{
+	return http_tls_load(s->c.tls_cert, s->c.tls_key, err, errlen);
+}
+
+int http_server_shutdown(struct http_server *s, int64_t grace_ms)
+{
+	int64_t deadline = am_mono_ms() + grace_ms;
+	long left;
+
+	atomic_store(&s->draining, 1);
+	if (s->redir) {
+		MHD_stop_daemon(s->redir);
+		s->redir = NULL;
+	}
+	if (s->d) {
+		MHD_socket ls = MHD_quiesce_daemon(s->d);
+		if (ls != MHD_INVALID_SOCKET)
+			close(ls);
+	}
+	while ((left = atomic_load(&s->inflight)) > 0 && am_mono_ms() < deadline)
+		usleep(20000);
+	if (s->d) {
+		MHD_stop_daemon(s->d);
+		s->d = NULL;
+	}
+	return (int)left;
+}
+
+void http_server_free(struct http_server *s)
+{
+	if (!s)
+		return;
+	if (s->redir)
+		MHD_stop_daemon(s->redir);
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->redir_fd >= 0)
+		close(s->redir_fd);
+	http_tls_cleanup();
+	free(s);
+}
