@@ -85,6 +85,129 @@ int crypto_field_open(const uint8_t key[CRYPTO_KEY_LEN], const char *table, cons
 		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
 		      const void *ct, size_t n, struct am_buf *out);
 
+/* ---- keyring (DESIGN §3) ---------------------------------------------------------
+ * The master key MK lives in a key file: exactly 64 hexadecimal characters
+ * (32 bytes), optionally followed by one newline; a regular file with no
+ * permission bits beyond 0600. From MK the keyring derives, at open:
+ *   mk_id         = SHA-256("am1-mk-id" ‖ MK)[0..8]  (16 hex characters)
+ *   purpose key   = HKDF-SHA256(ikm = MK, no salt, info = purpose ‖ u32be(gen))
+ * for the current generation and the one before it (signed URLs and cookies
+ * verify under "current or previous"). All key material is in am_secret_alloc
+ * memory and zeroed by keyring_free. */
+#define CRYPTO_MK_ID_LEN 8
+#define CRYPTO_KEYFILE_ENV "AUDIOMUS_MASTER_KEY_FILE"
+
+enum crypto_purpose {
+	CRYPTO_KEY_URL_SIGN, /* "url-sign": signed media URLs */
+	CRYPTO_KEY_COOKIE,   /* "cookie": project password cookies */
+	CRYPTO_KEY_SESSION,  /* "session": owner session ids */
+	CRYPTO_KEY_PURPOSES
+};
+/* Account-level data keys ("account-field", "blind-index") are NOT derived
+ * from MK: data at rest must survive MK rotation by re-wrapping one key. They
+ * come from an account key AK (crypto_key_new), stored wrapped exactly like a
+ * project key with crypto_pk_wrap(kr, project_id = 16 zero bytes, AK), so
+ * `keys rotate` re-wraps it with the project keys. See crypto_account_key(). */
+
+struct keyring;
+
+/* Create a new key file at path (audiomus init): 32 random bytes as hex,
+ * written to a temporary name with O_EXCL, mode 0600, fsynced, then linked
+ * to path, which never exists half-written. AM_ERR_EXISTS if path exists,
+ * AM_ERR_IO otherwise. */
+int crypto_keyfile_create(const char *path);
+/* Open the keyring from the key file at path, or if path is NULL or empty
+ * from $AUDIOMUS_MASTER_KEY_FILE. generation (>= 1) selects the purpose
+ * keys. On failure a clear, key-free message goes to err (errlen bytes):
+ * AM_ERR_NOTFOUND (no file / no path), AM_ERR_DENIED (mode wider than 0600
+ * or not a regular file), AM_ERR_INVAL (bad content), AM_ERR_IO, AM_ERR_NOMEM.
+ * Returns an owned keyring in *out. */
+int keyring_open(const char *path, uint32_t generation, struct keyring **out, char *err,
+		 size_t errlen);
+/* Zero and free every key; accepts NULL. */
+void keyring_free(struct keyring *kr);
+/* The master key's id as 16 lowercase hex characters (borrowed). */
+const char *keyring_mk_id(const struct keyring *kr);
+/* The current purpose-key generation. */
+uint32_t keyring_generation(const struct keyring *kr);
+/* The purpose key of generation gen, borrowed from the keyring (valid until
+ * keyring_free), or NULL unless gen is the current or the previous one. */
+const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint32_t gen);
+/* ---- IP pseudonyms (DESIGN §3, §6) -----------------------------------------------
+ * K_ip is a forward-only ratchet: K_ip[e+1] = HKDF(K_ip[e], "ip ratchet"),
+ * epoch e = floor(unix time / 30 days); K_ip[first] is random. The keyring
+ * holds the current and previous epoch keys only. Its state is persisted as
+ * an opaque blob (sealed under MK; docs/crypto.md) that the caller stores,
+ * e.g. in the database, and must overwrite whenever it changes: the old blob
+ * is what would let someone re-test old pseudonyms. */
+#define CRYPTO_IP_EPOCH_SECONDS (30 * 86400)
+#define CRYPTO_IP_PSEUDONYM_LEN 16
+
+/* Start a new ratchet at now's epoch with a random key (first start). */
+int keyring_ip_init(struct keyring *kr, int64_t now);
+/* Load the ratchet state from a blob made by keyring_ip_save under the same
+ * MK. AM_ERR_CRYPTO if it does not open. */
+int keyring_ip_load(struct keyring *kr, const uint8_t *blob, size_t n);
+/* Append the sealed state to out. */
+int keyring_ip_save(const struct keyring *kr, struct am_buf *out);
+/* Ratchet forward to now's epoch, erasing keys older than the previous epoch.
+ * *changed (may be NULL) is set when the state moved: save it then. A clock
+ * that went backwards never moves the ratchet back. */
+int keyring_ip_advance(struct keyring *kr, int64_t now, int *changed);
+/* 128-bit pseudonym of a client address under the current epoch key:
+ * HMAC-SHA256(K_ip[e], family ‖ bytes)[0..16], where family is 4 with the
+ * 4 IPv4 bytes, or 6 with the first 8 bytes (the /64) of an IPv6 address;
+ * IPv4-mapped IPv6 counts as IPv4. family is AF_INET (addr 4 bytes) or
+ * AF_INET6 (addr 16 bytes). *epoch (may be NULL) gets e. AM_ERR_CONFLICT if
+ * no ratchet state is loaded, AM_ERR_INVAL on a bad family. */
+int crypto_ip_pseudonym(const struct keyring *kr, int family, const uint8_t *addr,
+			uint8_t out[CRYPTO_IP_PSEUDONYM_LEN], int64_t *epoch);
+/* The same under a given epoch: AM_ERR_NOTFOUND unless it is the current or
+ * the previous epoch (older keys are gone by design). */
+int crypto_ip_pseudonym_at(const struct keyring *kr, int64_t epoch, int family,
+			   const uint8_t *addr, uint8_t out[CRYPTO_IP_PSEUDONYM_LEN]);
+
+/* ---- envelope keys (DESIGN §3) ---------------------------------------------------
+ * Wrapped key = version(1)=1 ‖ iv(12, random) ‖ AES-256-GCM ciphertext(32) ‖ tag(16):
+ *   PK under MK:  AAD = "am1-pk" ‖ mk_id(8 bytes) ‖ project_id(16)
+ *   DEK under PK: AAD = "am1-dek" ‖ file_id(16) ‖ project_id(16)
+ *   project field key = HKDF-SHA256(ikm = PK, no salt, info = "field")
+ * Deleting a project's wrapped PK makes its objects and fields unreadable.
+ * Unwrapped keys go to caller buffers, which should be am_secret_alloc memory
+ * and must be zeroed after use. Unwrap errors: AM_ERR_CRYPTO for anything that
+ * does not open (wrong key, project, file, version, length or any tamper). */
+#define CRYPTO_WRAPPED_LEN 61
+
+/* A new random project key or data key. */
+int crypto_key_new(uint8_t key[CRYPTO_KEY_LEN]);
+int crypto_pk_wrap(const struct keyring *kr, const uint8_t project_id[CRYPTO_ID_LEN],
+		   const uint8_t pk[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_WRAPPED_LEN]);
+int crypto_pk_unwrap(const struct keyring *kr, const uint8_t project_id[CRYPTO_ID_LEN],
+		     const uint8_t *wrapped, size_t n, uint8_t pk[CRYPTO_KEY_LEN]);
+/* Key rotation (audiomus keys rotate): unwrap under old_kr, wrap under new_kr.
+ * The PK itself, and so every object and field, is unchanged. */
+int crypto_pk_rewrap(const struct keyring *old_kr, const struct keyring *new_kr,
+		     const uint8_t project_id[CRYPTO_ID_LEN], const uint8_t *wrapped, size_t n,
+		     uint8_t out[CRYPTO_WRAPPED_LEN]);
+int crypto_dek_wrap(const uint8_t pk[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+		    const uint8_t project_id[CRYPTO_ID_LEN], const uint8_t dek[CRYPTO_KEY_LEN],
+		    uint8_t out[CRYPTO_WRAPPED_LEN]);
+int crypto_dek_unwrap(const uint8_t pk[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+		      const uint8_t project_id[CRYPTO_ID_LEN], const uint8_t *wrapped, size_t n,
+		      uint8_t dek[CRYPTO_KEY_LEN]);
+/* The project's field key: HKDF(PK, "field"). */
+int crypto_project_field_key(const uint8_t pk[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_KEY_LEN]);
+/* Account-level keys from the account key AK: HKDF(AK, "account-field") for
+ * crypto_field_seal of account fields (project_id all-zero), and
+ * HKDF(AK, "blind-index") for crypto_blind_index. */
+enum crypto_account_purpose { CRYPTO_ACCOUNT_FIELD, CRYPTO_ACCOUNT_BLIND_INDEX };
+int crypto_account_key(const uint8_t ak[CRYPTO_KEY_LEN], enum crypto_account_purpose p,
+		       uint8_t out[CRYPTO_KEY_LEN]);
+/* Blind index for equality look-ups of an encrypted field (e.g. a normalised
+ * e-mail): HMAC-SHA256(blind_key, data), blind_key from crypto_account_key. */
+int crypto_blind_index(const uint8_t blind_key[CRYPTO_KEY_LEN], const void *data, size_t n,
+		       uint8_t out[32]);
+
 /* ---- AM1 segmented AES-256-GCM (DESIGN §4, docs/crypto.md) ----------------------
  * header (48) = "AM1SEG\0\0" ‖ version 1 ‖ alg 1 ‖ log2 segment 16 ‖ 5 zero bytes ‖
  *               file_id(16) ‖ salt(16, random per object)

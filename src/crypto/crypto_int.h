@@ -54,6 +54,29 @@ static inline uint64_t crypto_load_be64(const uint8_t *p)
 	return v;
 }
 
+/* ---- keyring internals ---- */
+/* A keyring from raw master-key bytes (tests, key rotation in memory). */
+int keyring_from_key(const uint8_t mk[CRYPTO_KEY_LEN], uint32_t generation,
+		     struct keyring **out);
+/* The raw MK and its binary id (envelope wrapping only). */
+const uint8_t *keyring_mk(const struct keyring *kr);
+const uint8_t *keyring_mk_id_bin(const struct keyring *kr);
+/* Seal / open a 32-byte key: version ‖ iv ‖ ct ‖ tag (CRYPTO_WRAPPED_LEN). */
+int crypto_wrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const uint8_t *aad, size_t aadlen,
+		    const uint8_t key[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_WRAPPED_LEN]);
+int crypto_unwrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const uint8_t *aad, size_t aadlen,
+		      const uint8_t *wrapped, size_t n, uint8_t key[CRYPTO_KEY_LEN]);
+/* IP ratchet state, owned by the keyring (crypto_ip.c). */
+struct crypto_ip_state {
+	int64_t epoch;
+	int loaded;
+	int has_prev;
+	uint8_t cur[CRYPTO_KEY_LEN];
+	uint8_t prev[CRYPTO_KEY_LEN];
+};
+struct crypto_ip_state *keyring_ip_state(struct keyring *kr);
+const struct crypto_ip_state *keyring_ip_state_c(const struct keyring *kr);
+
 /* ---- AM1 internals (am1_format.c) ---- */
 #define AM1_SALT_LEN 16
 #define AM1_MAGIC "AM1SEG\0\0"

@@ -1,0 +1,345 @@
+/*
+ * Unit tests for the keyring, key files, envelope keys and IP pseudonyms:
+ * key-file mode refusal, purpose-key separation and generations, wrap/unwrap
+ * with the wrong key, project, file or mk, rotation (the old MK no longer
+ * unwraps), crypto-shredding, and the forward-only IP ratchet.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "crypto/crypto_int.h"
+#include "crypto/helper_crypto.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	am_strlcpy(dir, "/tmp/am-crypto-XXXXXX", sizeof(dir));
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "%s/mk", dir);
+	unlink(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/bad", dir);
+	unlink(cmd);
+	rmdir(dir);
+	return 0;
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void keyfile_create_and_open(void **state)
+{
+	char path[128], err[256];
+	struct keyring *a = NULL, *b = NULL;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/mk", dir);
+	unlink(path);
+	assert_int_equal(crypto_keyfile_create(path), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 65);
+	assert_int_equal(crypto_keyfile_create(path), AM_ERR_EXISTS);
+	assert_int_equal(keyring_open(path, 1, &a, err, sizeof(err)), 0);
+	assert_int_equal(strlen(keyring_mk_id(a)), 16);
+	/* Same file, same id and keys; from the environment too. */
+	setenv(CRYPTO_KEYFILE_ENV, path, 1);
+	assert_int_equal(keyring_open(NULL, 1, &b, err, sizeof(err)), 0);
+	unsetenv(CRYPTO_KEYFILE_ENV);
+	assert_string_equal(keyring_mk_id(a), keyring_mk_id(b));
+	assert_memory_equal(keyring_key(a, CRYPTO_KEY_COOKIE, 1), keyring_key(b, CRYPTO_KEY_COOKIE, 1),
+			    32);
+	keyring_free(a);
+	keyring_free(b);
+	keyring_free(NULL);
+	assert_int_equal(keyring_open(NULL, 1, &a, err, sizeof(err)), AM_ERR_NOTFOUND);
+	assert_null(a);
+}
+
+static void keyfile_mode_and_content_refused(void **state)
+{
+	static const mode_t bad_modes[] = {0644, 0640, 0604, 0660, 0700, 0606, 01600};
+	static const char *bad_text[] = {
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeef",    /* 63 */
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0",  /* 65 */
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg",   /* non-hex */
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n\n",
+		" 0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+		""};
+	char path[128], err[256];
+	struct keyring *kr = NULL;
+
+	snprintf(path, sizeof(path), "%s/bad", dir);
+	for (size_t i = 0; i < AM_ARRAY_LEN(bad_modes); i++) {
+		write_file(path,
+			   "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+			   bad_modes[i]);
+		err[0] = 0;
+		assert_int_equal(keyring_open(path, 1, &kr, err, sizeof(err)), AM_ERR_DENIED);
+		assert_null(kr);
+		assert_non_null(strstr(err, "chmod 600"));
+		/* The message names the file, never the key. */
+		assert_null(strstr(err, "0011223344"));
+	}
+	write_file(path, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+		   0400);
+	assert_int_equal(keyring_open(path, 1, &kr, err, sizeof(err)), 0);
+	keyring_free(kr);
+	for (size_t i = 0; i < AM_ARRAY_LEN(bad_text); i++) {
+		write_file(path, bad_text[i], 0600);
+		assert_int_equal(keyring_open(path, 1, &kr, err, sizeof(err)), AM_ERR_INVAL);
+		assert_null(kr);
+	}
+	assert_int_equal(keyring_open(dir, 1, &kr, err, sizeof(err)), AM_ERR_DENIED);
+	snprintf(path, sizeof(path), "%s/none", dir);
+	assert_int_equal(keyring_open(path, 1, &kr, err, sizeof(err)), AM_ERR_NOTFOUND);
+	assert_non_null(strstr(err, "does not exist"));
+}
+
+static void purpose_keys_and_generations(void **state)
+{
+	uint8_t mk[32] = {7}, expect[32];
+	struct keyring *g1 = NULL, *g2 = NULL, *g0 = NULL;
+	char info[16] = "cookie";
+
+	assert_int_equal(keyring_from_key(mk, 1, &g1), 0);
+	assert_int_equal(keyring_from_key(mk, 0, &g0), AM_ERR_INVAL);
+	assert_null(g0);
+	assert_int_equal(keyring_from_key(mk, 2, &g2), 0);
+	/* info = purpose ‖ u32be(gen), independently recomputed. */
+	info[6] = 0, info[7] = 0, info[8] = 0, info[9] = 2;
+	assert_int_equal(crypto_hkdf(mk, 32, NULL, 0, info, 10, expect, 32), 0);
+	assert_memory_equal(keyring_key(g2, CRYPTO_KEY_COOKIE, 2), expect, 32);
+	/* Current and previous only. */
+	assert_memory_equal(keyring_key(g2, CRYPTO_KEY_COOKIE, 1), keyring_key(g1, CRYPTO_KEY_COOKIE, 1),
+			    32);
+	assert_null(keyring_key(g2, CRYPTO_KEY_COOKIE, 3));
+	assert_null(keyring_key(g1, CRYPTO_KEY_COOKIE, 0));
+	assert_null(keyring_key(g1, CRYPTO_KEY_PURPOSES, 1));
+	/* Never one key for two purposes. */
+	for (int p = 0; p < CRYPTO_KEY_PURPOSES; p++)
+		for (int q = p + 1; q < CRYPTO_KEY_PURPOSES; q++)
+			assert_memory_not_equal(keyring_key(g1, p, 1), keyring_key(g1, q, 1), 32);
+	assert_int_equal(keyring_generation(g2), 2);
+	keyring_free(g1);
+	keyring_free(g2);
+}
+
+static void envelope_wrong_aad_fails(void **state)
+{
+	uint8_t mk1[32] = {1}, mk2[32] = {2}, pk[32], pk2[32], dek[32], dek2[32];
+	uint8_t proj[16] = {0xaa}, proj2[16] = {0xab}, file[16] = {0xf1}, file2[16] = {0xf2};
+	uint8_t w[CRYPTO_WRAPPED_LEN], wd[CRYPTO_WRAPPED_LEN];
+	struct keyring *k1 = NULL, *k2 = NULL;
+
+	assert_int_equal(keyring_from_key(mk1, 1, &k1), 0);
+	assert_int_equal(keyring_from_key(mk2, 1, &k2), 0);
+	assert_int_equal(crypto_key_new(pk), 0);
+	assert_int_equal(crypto_key_new(dek), 0);
+	assert_int_equal(crypto_pk_wrap(k1, proj, pk, w), 0);
+	assert_int_equal(w[0], 1);
+	assert_int_equal(crypto_pk_unwrap(k1, proj, w, sizeof(w), pk2), 0);
+	assert_memory_equal(pk, pk2, 32);
+	assert_int_equal(crypto_pk_unwrap(k1, proj2, w, sizeof(w), pk2), AM_ERR_CRYPTO);
+	assert_int_equal(crypto_pk_unwrap(k2, proj, w, sizeof(w), pk2), AM_ERR_CRYPTO);
+	assert_int_equal(crypto_pk_unwrap(k1, proj, w, sizeof(w) - 1, pk2), AM_ERR_CRYPTO);
+	for (size_t i = 0; i < sizeof(w); i++) {
+		w[i] ^= 0x10;
+		assert_int_equal(crypto_pk_unwrap(k1, proj, w, sizeof(w), pk2), AM_ERR_CRYPTO);
+		w[i] ^= 0x10;
+	}
+	assert_int_equal(crypto_dek_wrap(pk, file, proj, dek, wd), 0);
+	assert_int_equal(crypto_dek_unwrap(pk, file, proj, wd, sizeof(wd), dek2), 0);
+	assert_memory_equal(dek, dek2, 32);
+	assert_int_equal(crypto_dek_unwrap(pk, file2, proj, wd, sizeof(wd), dek2), AM_ERR_CRYPTO);
+	assert_int_equal(crypto_dek_unwrap(pk, file, proj2, wd, sizeof(wd), dek2), AM_ERR_CRYPTO);
+	assert_int_equal(crypto_dek_unwrap(mk1, file, proj, wd, sizeof(wd), dek2), AM_ERR_CRYPTO);
+	/* A wrapped PK is not a wrapped DEK (different AAD domain). */
+	assert_int_equal(crypto_dek_unwrap(mk1, file, proj, w, sizeof(w), dek2), AM_ERR_CRYPTO);
+	keyring_free(k1);
+	keyring_free(k2);
+}
+
+/* Rotation: objects stay readable through the re-wrapped PK, the old MK no
+ * longer unwraps the new blob, and a shredded project stays unreadable. */
+static void rotation_and_shredding(void **state)
+{
+	uint8_t mk_old[32] = {3}, mk_new[32] = {4}, pk[32], pk2[32], dek[32], dek2[32], fk[32];
+	uint8_t proj[16] = {0x11}, file[16] = {0x22};
+	uint8_t wpk[CRYPTO_WRAPPED_LEN], wpk2[CRYPTO_WRAPPED_LEN], wdek[CRYPTO_WRAPPED_LEN];
+	struct keyring *old = NULL, *nw = NULL;
+	struct tcrypto_mem obj = {0};
+	struct am1_source src;
+	struct am1_reader *r = NULL;
+	uint8_t pt[1000], back[1000];
+	size_t got;
+
+	assert_int_equal(keyring_from_key(mk_old, 1, &old), 0);
+	assert_int_equal(keyring_from_key(mk_new, 1, &nw), 0);
+	assert_string_not_equal(keyring_mk_id(old), keyring_mk_id(nw));
+	assert_int_equal(crypto_key_new(pk), 0);
+	assert_int_equal(crypto_key_new(dek), 0);
+	assert_int_equal(crypto_pk_wrap(old, proj, pk, wpk), 0);
+	assert_int_equal(crypto_dek_wrap(pk, file, proj, dek, wdek), 0);
+	tcrypto_pattern(pt, sizeof(pt), 0);
+	assert_int_equal(tcrypto_am1_encrypt(dek, file, pt, sizeof(pt), &obj), 0);
+
+	assert_int_equal(crypto_pk_rewrap(old, nw, proj, wpk, sizeof(wpk), wpk2), 0);
+	assert_int_equal(crypto_pk_unwrap(old, proj, wpk2, sizeof(wpk2), pk2), AM_ERR_CRYPTO);
+	assert_int_equal(crypto_pk_rewrap(old, nw, proj, wpk2, sizeof(wpk2), wpk), AM_ERR_CRYPTO);
+	/* The new chain opens the untouched object. */
+	assert_int_equal(crypto_pk_unwrap(nw, proj, wpk2, sizeof(wpk2), pk2), 0);
+	assert_int_equal(crypto_dek_unwrap(pk2, file, proj, wdek, sizeof(wdek), dek2), 0);
+	src = tcrypto_mem_source(&obj);
+	assert_int_equal(am1_reader_open(dek2, file, &src, sizeof(pt), &r), 0);
+	assert_int_equal(am1_reader_pread(r, 0, back, sizeof(back), &got), 0);
+	assert_memory_equal(back, pt, sizeof(pt));
+	am1_reader_free(r);
+	assert_int_equal(crypto_project_field_key(pk2, fk), 0);
+	/* Shredding: with the wrapped PK deleted, the remaining copy of the
+	 * database (wrapped DEK) and store (object) open under no key we hold. */
+	am_memzero(wpk2, sizeof(wpk2));
+	assert_int_equal(crypto_pk_unwrap(nw, proj, wpk2, sizeof(wpk2), pk2), AM_ERR_CRYPTO);
+	assert_int_equal(crypto_dek_unwrap(keyring_mk(nw), file, proj, wdek, sizeof(wdek), dek2),
+			 AM_ERR_CRYPTO);
+	tcrypto_mem_free(&obj);
+	keyring_free(old);
+	keyring_free(nw);
+}
+
+static void account_keys_and_blind_index(void **state)
+{
+	uint8_t ak[32] = {5}, f[32], b[32], i1[32], i2[32], zero[16] = {0}, w[CRYPTO_WRAPPED_LEN];
+	uint8_t ak2[32], mk[32] = {6};
+	struct keyring *kr = NULL;
+
+	assert_int_equal(crypto_account_key(ak, CRYPTO_ACCOUNT_FIELD, f), 0);
+	assert_int_equal(crypto_account_key(ak, CRYPTO_ACCOUNT_BLIND_INDEX, b), 0);
+	assert_memory_not_equal(f, b, 32);
+	assert_int_equal(crypto_account_key(ak, 7, b), AM_ERR_INVAL);
+	assert_int_equal(crypto_account_key(ak, CRYPTO_ACCOUNT_BLIND_INDEX, b), 0);
+	assert_int_equal(crypto_blind_index(b, "a@example.org", 13, i1), 0);
+	assert_int_equal(crypto_blind_index(b, "a@example.org", 13, i2), 0);
+	assert_memory_equal(i1, i2, 32);
+	assert_int_equal(crypto_blind_index(b, "b@example.org", 13, i2), 0);
+	assert_memory_not_equal(i1, i2, 32);
+	/* AK is wrapped like a PK with the all-zero project id. */
+	assert_int_equal(keyring_from_key(mk, 1, &kr), 0);
+	assert_int_equal(crypto_pk_wrap(kr, zero, ak, w), 0);
+	assert_int_equal(crypto_pk_unwrap(kr, zero, w, sizeof(w), ak2), 0);
+	assert_memory_equal(ak, ak2, 32);
+	keyring_free(kr);
+}
+
+static void ip_ratchet_forward_only(void **state)
+{
+	uint8_t mk[32] = {8}, v4[4] = {192, 0, 2, 1}, v6[16] = {0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4};
+	uint8_t v6b[16], mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1};
+	uint8_t p0[16], p1[16], q[16], prev_key[32];
+	int64_t t0 = 1700000000, e0, e1, e;
+	struct keyring *kr = NULL, *kr2 = NULL;
+	struct am_buf blob, blob_old;
+	int changed = -1;
+
+	am_buf_init(&blob, 1024);
+	am_buf_init(&blob_old, 1024);
+	assert_int_equal(keyring_from_key(mk, 1, &kr), 0);
+	assert_int_equal(crypto_ip_pseudonym(kr, AF_INET, v4, p0, &e0), AM_ERR_CONFLICT);
+	assert_int_equal(keyring_ip_init(kr, t0), 0);
+	assert_int_equal(crypto_ip_pseudonym(kr, AF_INET, v4, p0, &e0), 0);
+	assert_int_equal(e0, t0 / CRYPTO_IP_EPOCH_SECONDS);
+	assert_int_equal(crypto_ip_pseudonym(kr, AF_INET6, mapped, q, NULL), 0);
+	assert_memory_equal(p0, q, 16); /* IPv4-mapped is IPv4 */
+	assert_int_equal(crypto_ip_pseudonym(kr, AF_INET6, v6, p1, NULL), 0);
+	memcpy(v6b, v6, 16);
+	v6b[15] = 0x99; /* same /64 */
+	assert_int_equal(crypto_ip_pseudonym(kr, AF_INET6, v6b, q, NULL), 0);
+	assert_memory_equal(p1, q, 16);
+	v6b[7] ^= 1; /* another /64 */
+	assert_int_equal(crypto_ip_pseudonym(kr, AF_INET6, v6b, q, NULL), 0);
+	assert_memory_not_equal(p1, q, 16);
+	assert_int_equal(crypto_ip_pseudonym(kr, 99, v4, q, NULL), AM_ERR_INVAL);
+	assert_int_equal(keyring_ip_save(kr, &blob_old), 0);
+
+	/* Same epoch: nothing moves. */
+	assert_int_equal(keyring_ip_advance(kr, t0 + 1, &changed), 0);
+	assert_int_equal(changed, 0);
+	/* Next epoch: the old epoch is now "previous" and still testable. */
+	assert_int_equal(keyring_ip_advance(kr, t0 + CRYPTO_IP_EPOCH_SECONDS, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(crypto_ip_pseudonym(kr, AF_INET, v4, q, &e1), 0);
+	assert_int_equal(e1, e0 + 1);
+	assert_memory_not_equal(p0, q, 16);
+	assert_int_equal(crypto_ip_pseudonym_at(kr, e0, AF_INET, v4, q), 0);
+	assert_memory_equal(p0, q, 16);
+	/* K_ip[e+1] = HKDF(K_ip[e], "ip ratchet"). */
+	memcpy(prev_key, keyring_ip_state(kr)->prev, 32);
+	{
+		uint8_t next[32];
+		assert_int_equal(crypto_hkdf(prev_key, 32, NULL, 0, "ip ratchet", 10, next, 32), 0);
+		assert_memory_equal(next, keyring_ip_state(kr)->cur, 32);
+	}
+	/* A clock going back does not move it back. */
+	assert_int_equal(keyring_ip_advance(kr, t0, &changed), 0);
+	assert_int_equal(changed, 0);
+	/* Two epochs on: e0's key is gone from the keyring and its saved state. */
+	assert_int_equal(keyring_ip_advance(kr, t0 + 2 * CRYPTO_IP_EPOCH_SECONDS, &changed), 0);
+	assert_int_equal(crypto_ip_pseudonym_at(kr, e0, AF_INET, v4, q), AM_ERR_NOTFOUND);
+	assert_int_equal(keyring_ip_save(kr, &blob), 0);
+	assert_int_equal(keyring_from_key(mk, 1, &kr2), 0);
+	assert_int_equal(keyring_ip_load(kr2, blob.p, blob.len), 0);
+	assert_int_equal(crypto_ip_pseudonym(kr2, AF_INET, v4, q, &e), 0);
+	assert_int_equal(e, e0 + 2);
+	assert_int_equal(crypto_ip_pseudonym_at(kr2, e0, AF_INET, v4, q), AM_ERR_NOTFOUND);
+	assert_memory_equal(keyring_ip_state(kr2)->cur, keyring_ip_state(kr)->cur, 32);
+	/* Tampered blob or another MK: refused. */
+	blob.p[20] ^= 1;
+	assert_int_equal(keyring_ip_load(kr2, blob.p, blob.len), AM_ERR_CRYPTO);
+	keyring_free(kr2);
+	mk[0] ^= 1;
+	assert_int_equal(keyring_from_key(mk, 1, &kr2), 0);
+	assert_int_equal(keyring_ip_load(kr2, blob_old.p, blob_old.len), AM_ERR_CRYPTO);
+	/* A very long gap starts afresh. */
+	assert_int_equal(keyring_ip_advance(kr, t0 + 2000LL * CRYPTO_IP_EPOCH_SECONDS, &changed), 0);
+	assert_int_equal(changed, 1);
+	keyring_free(kr2);
+	keyring_free(kr);
+	am_buf_cleanup(&blob);
+	am_buf_cleanup(&blob_old);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(keyfile_create_and_open),
+		cmocka_unit_test(keyfile_mode_and_content_refused),
+		cmocka_unit_test(purpose_keys_and_generations),
+		cmocka_unit_test(envelope_wrong_aad_fails),
+		cmocka_unit_test(rotation_and_shredding),
+		cmocka_unit_test(account_keys_and_blind_index),
+		cmocka_unit_test(ip_ratchet_forward_only),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
