@@ -1,0 +1,418 @@
+/*
+ * store.c: the backend-independent half of the object store: URL dispatch,
+ * the key grammar, error detail, and the checks every backend relies on
+ * (range clamping, reserved-head coverage, put error latching). Runs in the
+ * media and worker roles; keys are server-generated but still validated here
+ * before any backend sees them.
+ */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "conf/conf.h"
+#include "util/util.h"
+
+static _Thread_local char store_errbuf[512];
+
+int store_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(store_errbuf, sizeof(store_errbuf), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+const char *store_errmsg(const struct store *s)
+{
+	(void)s;
+	return store_errbuf;
+}
+
+const char *store_backend(const struct store *s)
+{
+	return s ? s->ops->name : "";
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static int is_lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int is_lower_hex(char c)
+{
+	return (c >= 'a' && c <= 'f') || (c >= '0' && c <= '9');
+}
+
+/* Count up to max characters of class cls at *k; advance *k. */
+static size_t take(const char **k, int (*cls)(char), size_t max)
+{
+	size_t n = 0;
+
+	while (n <= max && (*k)[n] && cls((*k)[n]))
+		n++;
+	*k += n;
+	return n;
+}
+
+/* Match the key grammar. With partial, a string that ends anywhere inside the
+ * grammar also matches (it can begin a key). */
+static int key_match(const char *k, int partial)
+{
+	size_t n;
+
+	n = take(&k, is_lower_alnum, STORE_KEY_NS_MAX);
+	if (n > STORE_KEY_NS_MAX)
+		return 0;
+	if (!*k)
+		return partial;
+	if (n == 0 || *k++ != '/')
+		return 0;
+	n = take(&k, is_lower_hex, STORE_KEY_ID_LEN);
+	if (n > STORE_KEY_ID_LEN)
+		return 0;
+	if (!*k)
+		return n == STORE_KEY_ID_LEN || partial;
+	if (n != STORE_KEY_ID_LEN || *k++ != '.')
+		return 0;
+	n = take(&k, is_lower_alnum, STORE_KEY_EXT_MAX);
+	if (n > STORE_KEY_EXT_MAX || *k)
+		return 0;
+	return n > 0 || partial;
+}
+
+int store_key_valid(const char *key)
+{
+	return key && key_match(key, 0);
+}
+
+int store_prefix_valid(const char *prefix)
+{
+	return prefix && key_match(prefix, 1);
+}
+
+int store_key_format(char *out, size_t outsz, const char *ns, const uint8_t id[16], const char *ext)
+{
+	static const char hex[] = "0123456789abcdef";
+	char idhex[STORE_KEY_ID_LEN + 1];
+	int n;
+
+	if (!out || !ns || !id)
+		return AM_ERR_INVAL;
+	for (int i = 0; i < 16; i++) {
+		idhex[2 * i] = hex[id[i] >> 4];
+		idhex[2 * i + 1] = hex[id[i] & 15];
+	}
+	idhex[STORE_KEY_ID_LEN] = 0;
+	if (ext && *ext)
+		n = snprintf(out, outsz, "%.17s/%s.%.9s", ns, idhex, ext);
+	else
+		n = snprintf(out, outsz, "%.17s/%s", ns, idhex);
+	if (n < 0 || (size_t)n >= outsz || !store_key_valid(out)) {
+		if (outsz)
+			out[0] = 0;
+		return AM_ERR_INVAL;
+	}
+	return 0;
+}
+
+static int check_key(const char *key)
+{
+	if (!store_key_valid(key))
+		return store_fail(AM_ERR_INVAL, "invalid object key");
+	return 0;
+}
+
+/* ---- open / close --------------------------------------------------------- */
+
+int store_open(const char *url, struct store **out)
+{
+	if (!out)
+		return AM_ERR_INVAL;
+	*out = NULL;
+	if (!url)
+		return store_fail(AM_ERR_INVAL, "storage: no url");
+	if (!strncmp(url, "file:", 5)) {
+		if (!url[5])
+			return store_fail(AM_ERR_INVAL, "storage: file: needs a path");
+		return store_fs_open(url + 5, out);
+	}
+	if (!strncmp(url, "s3://", 5))
+		return store_fail(AM_ERR_UNSUPPORTED,
+				  "storage: the s3:// backend is not built yet; use file:PATH");
+	return store_fail(AM_ERR_INVAL, "storage: expected file:PATH or s3://BUCKET?...");
+}
+
+int store_open_conf(const struct conf *c, struct store **out)
+{
+	if (!c)
+		return AM_ERR_INVAL;
+	return store_open(c->storage, out);
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+/* ---- put ------------------------------------------------------------------ */
+
+int store_put_begin_reserved(struct store *s, const char *key, uint64_t head_len,
+			     struct store_put **out)
+{
+	struct store_put *p = NULL;
+	int rc;
+
+	if (!out)
+		return AM_ERR_INVAL;
+	*out = NULL;
+	if (!s)
+		return AM_ERR_INVAL;
+	if ((rc = check_key(key)))
+		return rc;
+	if (head_len > STORE_PUT_HEAD_MAX)
+		return store_fail(AM_ERR_TOOBIG, "reserved head of %llu bytes exceeds %d",
+				  (unsigned long long)head_len, STORE_PUT_HEAD_MAX);
+	if ((rc = s->ops->put_begin(s, key, head_len, &p)))
+		return rc;
+	p->s = s;
+	am_strlcpy(p->key, key, sizeof(p->key));
+	p->head_len = head_len;
+	p->body_len = 0;
+	p->err = 0;
+	p->nspans = 0;
+	*out = p;
+	return 0;
+}
+
+int store_put_begin(struct store *s, const char *key, struct store_put **out)
+{
+	return store_put_begin_reserved(s, key, 0, out);
+}
+
+int store_put_write(struct store_put *p, const void *buf, size_t n)
+{
+	int rc;
+
+	if (!p)
+		return AM_ERR_INVAL;
+	if (p->err)
+		return p->err;
+	if (n == 0)
+		return 0;
+	if (!buf)
+		return p->err = AM_ERR_INVAL;
+	if (n > STORE_OBJECT_MAX || p->head_len + p->body_len > STORE_OBJECT_MAX - n)
+		return p->err = store_fail(AM_ERR_TOOBIG, "%s: object size limit", p->key);
+	if ((rc = p->s->ops->put_append(p, buf, n)))
+		return p->err = rc;
+	p->body_len += n;
+	return 0;
+}
+
+/* Add [a, b) to the sorted, disjoint, merged list of covered head spans. */
+static int span_add(struct store_put *p, uint64_t a, uint64_t b)
+{
+	struct store_span out[STORE_HEAD_SPANS + 1];
+	unsigned n = 0, i;
+	int placed = 0;
+
+	for (i = 0; i < p->nspans; i++) {
+		struct store_span sp = p->spans[i];
+		if (sp.b < a) {
+			out[n++] = sp;
+		} else if (sp.a > b) {
+			if (!placed) {
+				out[n++] = (struct store_span){a, b};
+				placed = 1;
+			}
+			out[n++] = sp;
+		} else {
+			a = sp.a < a ? sp.a : a;
+			b = sp.b > b ? sp.b : b;
+		}
+		if (n > STORE_HEAD_SPANS)
+			return AM_ERR_TOOBIG;
+	}
+	if (!placed)
+		out[n++] = (struct store_span){a, b};
+	if (n > STORE_HEAD_SPANS)
+		return AM_ERR_TOOBIG;
+	memcpy(p->spans, out, n * sizeof(out[0]));
+	p->nspans = n;
+	return 0;
+}
+
+int store_put_write_at(struct store_put *p, uint64_t off, const void *buf, size_t n)
+{
+	int rc;
+
+	if (!p)
+		return AM_ERR_INVAL;
+	if (p->err)
+		return p->err;
+	if (off > p->head_len || n > p->head_len - off)
+		return p->err = store_fail(AM_ERR_INVAL, "%s: write_at outside the reserved head",
+					   p->key);
+	if (n == 0)
+		return 0;
+	if (!buf)
+		return p->err = AM_ERR_INVAL;
+	if ((rc = p->s->ops->put_write_head(p, off, buf, n)))
+		return p->err = rc;
+	if (span_add(p, off, off + n))
+		return p->err =
+			   store_fail(AM_ERR_TOOBIG, "%s: head written in too many pieces", p->key);
+	return 0;
+}
+
+uint64_t store_put_size(const struct store_put *p)
+{
+	return p ? p->head_len + p->body_len : 0;
+}
+
+static int head_complete(const struct store_put *p)
+{
+	if (p->head_len == 0)
+		return 1;
+	return p->nspans == 1 && p->spans[0].a == 0 && p->spans[0].b == p->head_len;
+}
+
+int store_put_commit(struct store_put *p, uint64_t *size)
+{
+	int rc;
+
+	if (!p)
+		return AM_ERR_INVAL;
+	rc = p->err;
+	if (!rc && !head_complete(p))
+		rc = store_fail(AM_ERR_CONFLICT, "%s: reserved head not fully written", p->key);
+	if (!rc)
+		rc = p->s->ops->put_commit(p);
+	if (!rc && size)
+		*size = p->head_len + p->body_len;
+	p->s->ops->put_free(p, rc == 0);
+	return rc;
+}
+
+void store_put_abort(struct store_put *p)
+{
+	if (p)
+		p->s->ops->put_free(p, 0);
+}
+
+/* ---- read ----------------------------------------------------------------- */
+
+int store_reader_open(struct store *s, const char *key, struct store_reader **out)
+{
+	struct store_reader *r = NULL;
+	int rc;
+
+	if (!out)
+		return AM_ERR_INVAL;
+	*out = NULL;
+	if (!s)
+		return AM_ERR_INVAL;
+	if ((rc = check_key(key)))
+		return rc;
+	if ((rc = s->ops->reader_open(s, key, &r)))
+		return rc;
+	r->s = s;
+	*out = r;
+	return 0;
+}
+
+uint64_t store_reader_size(const struct store_reader *r)
+{
+	return r ? r->size : 0;
+}
+
+int store_reader_read_at(struct store_reader *r, uint64_t off, void *buf, size_t n, size_t *got)
+{
+	uint64_t m;
+	int rc;
+
+	if (got)
+		*got = 0;
+	if (!r || !got || (!buf && n))
+		return AM_ERR_INVAL;
+	if (off > r->size)
+		return store_fail(AM_ERR_RANGE, "read at %llu past the end (%llu)",
+				  (unsigned long long)off, (unsigned long long)r->size);
+	m = r->size - off;
+	if (m > n)
+		m = n;
+	if (m == 0)
+		return 0;
+	if ((rc = r->s->ops->reader_read(r, off, buf, (size_t)m)))
+		return rc;
+	*got = (size_t)m;
+	return 0;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+	if (r)
+		r->s->ops->reader_close(r);
+}
+
+int store_read_at(struct store *s, const char *key, uint64_t off, void *buf, size_t n, size_t *got)
+{
+	struct store_reader *r = NULL;
+	int rc;
+
+	if (got)
+		*got = 0;
+	if ((rc = store_reader_open(s, key, &r)))
+		return rc;
+	rc = store_reader_read_at(r, off, buf, n, got);
+	store_reader_close(r);
+	return rc;
+}
+
+/* ---- metadata ------------------------------------------------------------- */
+
+int store_stat(struct store *s, const char *key, struct store_info *info)
+{
+	int rc;
+
+	if (!s || !info)
+		return AM_ERR_INVAL;
+	if ((rc = check_key(key)))
+		return rc;
+	return s->ops->stat(s, key, info);
+}
+
+int store_delete(struct store *s, const char *key)
+{
+	int rc;
+
+	if (!s)
+		return AM_ERR_INVAL;
+	if ((rc = check_key(key)))
+		return rc;
+	return s->ops->del(s, key);
+}
+
+int store_list(struct store *s, const char *prefix, store_list_cb cb, void *arg)
+{
+	if (!s || !cb)
+		return AM_ERR_INVAL;
+	if (!store_prefix_valid(prefix))
+		return store_fail(AM_ERR_INVAL, "invalid key prefix");
+	return s->ops->list(s, prefix, cb, arg);
+}
+
+int store_gc_temp(struct store *s, int64_t before, uint64_t *removed)
+{
+	uint64_t dummy = 0;
+
+	if (!s)
+		return AM_ERR_INVAL;
+	return s->ops->gc_temp(s, before, removed ? removed : &dummy);
+}

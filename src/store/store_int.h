@@ -1,0 +1,90 @@
+/*
+ * store_int.h: what store.c shares with its backends (store_fs.c, later
+ * store_s3.c): the per-backend vtable and the common head of every handle.
+ * The generic layer (store.c) validates keys, ranges and head coverage and
+ * latches put errors, so a backend only sees well-formed requests:
+ *   - keys are valid (store_key_valid), prefixes can start a key;
+ *   - reads are in range: off + n <= size, n > 0;
+ *   - appends are in order; head writes lie inside [0, head_len);
+ *   - put_commit is called only with the head fully written and no error.
+ * Same process and trust boundary as store.c.
+ */
+#ifndef AM_STORE_INT_H
+#define AM_STORE_INT_H
+
+#include <stdarg.h>
+
+#include "store/store.h"
+
+/* Covered spans of the reserved head are merged; a put that fragments its
+ * head into more disjoint pieces than this fails with AM_ERR_TOOBIG. */
+#define STORE_HEAD_SPANS 16
+
+/* Object size limit (S3's 5 TiB). */
+#define STORE_OBJECT_MAX ((uint64_t)5 << 40)
+
+struct store_ops {
+	const char *name;
+	void (*close)(struct store *s);
+	/* Allocate a put (struct store_put first member); store.c fills the base. */
+	int (*put_begin)(struct store *s, const char *key, uint64_t head_len,
+			 struct store_put **out);
+	/* Append at p->head_len + p->body_len (store.c advances body_len). */
+	int (*put_append)(struct store_put *p, const void *buf, size_t n);
+	/* Write inside the head. */
+	int (*put_write_head)(struct store_put *p, uint64_t off, const void *buf, size_t n);
+	/* Publish atomically; must not free p. */
+	int (*put_commit)(struct store_put *p);
+	/* Remove the temporary and free p (also after a commit, success or not). */
+	void (*put_free)(struct store_put *p, int committed);
+	/* Open; set r->size. */
+	int (*reader_open)(struct store *s, const char *key, struct store_reader **out);
+	int (*reader_read)(struct store_reader *r, uint64_t off, void *buf, size_t n);
+	void (*reader_close)(struct store_reader *r);
+	int (*stat)(struct store *s, const char *key, struct store_info *info);
+	int (*del)(struct store *s, const char *key);
+	int (*list)(struct store *s, const char *prefix, store_list_cb cb, void *arg);
+	int (*gc_temp)(struct store *s, int64_t before, uint64_t *removed);
+};
+
+/* The first member of every backend's store. */
+struct store {
+	const struct store_ops *ops;
+};
+
+struct store_span {
+	uint64_t a, b; /* [a, b) */
+};
+
+/* The first member of every backend's put. */
+struct store_put {
+	struct store *s;
+	char key[STORE_KEY_MAX];
+	uint64_t head_len;
+	uint64_t body_len;
+	int err; /* first failure, latched */
+	unsigned nspans;
+	struct store_span spans[STORE_HEAD_SPANS];
+};
+
+/* The first member of every backend's reader. */
+struct store_reader {
+	struct store *s;
+	uint64_t size;
+};
+
+/* Record detail for store_errmsg (thread-local) and return err. */
+int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* 1 if prefix can begin a valid key ("" included), else 0. */
+int store_prefix_valid(const char *prefix);
+
+/* Backend constructors, called by store_open with the text after the scheme. */
+int store_fs_open(const char *path, struct store **out);
+
+/* The file backend's tree walks (store_fs_walk.c), below the root fd. */
+#define STORE_FS_TMP_PREFIX ".tmp-"
+int store_fs_list(int root_fd, const char *prefix, store_list_cb cb, void *arg);
+int store_fs_gc_temp(int root_fd, int64_t before, uint64_t *removed);
+
+#endif
