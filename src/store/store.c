@@ -271,31 +271,48 @@ int store_put_write_at(struct store_put *p, uint64_t off, const void *buf, size_
 	return 0;
 }
 
-uint64_t store_put_size(const struct store_put *p)
+/* The size the object has if committed now, or AM_ERR_CONFLICT if the head
+ * does not allow a commit: with anything appended the head must be complete;
+ * with nothing appended it must be a non-empty prefix [0, k) of itself. */
+static int put_final_size(const struct store_put *p, uint64_t *size)
 {
-	return p ? p->head_len + p->body_len : 0;
+	if (p->head_len == 0) {
+		*size = p->body_len;
+		return 0;
+	}
+	if (p->nspans != 1 || p->spans[0].a != 0)
+		return AM_ERR_CONFLICT;
+	if (p->body_len > 0 && p->spans[0].b != p->head_len)
+		return AM_ERR_CONFLICT;
+	*size = p->body_len > 0 ? p->head_len + p->body_len : p->spans[0].b;
+	return 0;
 }
 
-static int head_complete(const struct store_put *p)
+uint64_t store_put_size(const struct store_put *p)
 {
-	if (p->head_len == 0)
-		return 1;
-	return p->nspans == 1 && p->spans[0].a == 0 && p->spans[0].b == p->head_len;
+	uint64_t size;
+
+	if (!p)
+		return 0;
+	if (p->body_len == 0 && put_final_size(p, &size) == 0)
+		return size;
+	return p->head_len + p->body_len;
 }
 
 int store_put_commit(struct store_put *p, uint64_t *size)
 {
+	uint64_t final = 0;
 	int rc;
 
 	if (!p)
 		return AM_ERR_INVAL;
 	rc = p->err;
-	if (!rc && !head_complete(p))
+	if (!rc && put_final_size(p, &final))
 		rc = store_fail(AM_ERR_CONFLICT, "%s: reserved head not fully written", p->key);
 	if (!rc)
-		rc = p->s->ops->put_commit(p);
+		rc = p->s->ops->put_commit(p, final);
 	if (!rc && size)
-		*size = p->head_len + p->body_len;
+		*size = final;
 	p->s->ops->put_free(p, rc == 0);
 	return rc;
 }

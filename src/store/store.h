@@ -93,10 +93,13 @@ int store_put_begin(struct store *s, const char *key, struct store_put **out);
  * store_put_write appends sequentially starting at offset head_len, and the
  * head bytes arrive through store_put_write_at, at any time before commit, in
  * any order, overlaps allowed (last write wins). Commit fails with
- * AM_ERR_CONFLICT unless every head byte was written. This is how AM1 writes
- * segment 0 last for head-patched outputs; on S3 the head lies in part 1 of
- * the multipart upload, which is uploaded last. head_len 0 is
- * store_put_begin. Errors: as store_put_begin, AM_ERR_TOOBIG when head_len >
+ * AM_ERR_CONFLICT unless every head byte was written; except that when
+ * nothing was appended, the object may end inside the head: the head writes
+ * must then cover exactly [0, k), 0 < k <= head_len, and the object is those
+ * k bytes (AM1's head mode with no body writes a short object in order).
+ * This is how AM1 writes segment 0 last for head-patched outputs; on S3 the
+ * head lies in part 1 of the multipart upload, which is uploaded last.
+ * head_len 0 is store_put_begin. Errors: as store_put_begin, AM_ERR_TOOBIG when head_len >
  * STORE_PUT_HEAD_MAX. */
 int store_put_begin_reserved(struct store *s, const char *key, uint64_t head_len,
 			     struct store_put **out);
@@ -111,14 +114,15 @@ int store_put_write(struct store_put *p, const void *buf, size_t n);
  * Returns 0, AM_ERR_INVAL, AM_ERR_IO, or the put's earlier error. */
 int store_put_write_at(struct store_put *p, uint64_t off, const void *buf, size_t n);
 
-/* Bytes the object will have if committed now (head_len + appended). */
+/* Bytes the object will have if committed now: head_len + appended (or the
+ * written head prefix of a put with nothing appended). */
 uint64_t store_put_size(const struct store_put *p);
 
 /* Make the object durable and visible under its key, atomically (file: fsync
  * the temporary, rename it over the key, fsync the directory). Always
  * consumes p. On success *size (may be NULL) receives the object size. On
  * failure nothing new is visible under the key and the temporary is removed;
- * returns the put's error, AM_ERR_CONFLICT (head not fully written) or
+ * returns the put's error, AM_ERR_CONFLICT (head not written as required) or
  * AM_ERR_IO. (An AM_ERR_IO after the rename may leave the object visible but
  * not known durable: callers treat it as not stored; GC removes orphans.) */
 int store_put_commit(struct store_put *p, uint64_t *size);
@@ -184,5 +188,33 @@ int store_list(struct store *s, const char *prefix, store_list_cb cb, void *arg)
  * idle time of a live put (e.g. now - 24 h). *removed (may be NULL) receives
  * the count. Returns 0 or AM_ERR_IO. */
 int store_gc_temp(struct store *s, int64_t before, uint64_t *removed);
+
+/* ---- AM1 adapters (store_am1.c) -------------------------------------------
+ * Glue between src/crypto's AM1 writer and reader callbacks and this
+ * interface, so that encrypted objects stream into and out of any backend. */
+struct am1_sink;
+struct am1_source;
+
+/* Caller storage for streaming one AM1 object into a put. */
+struct store_am1_put {
+	struct store_put *put; /* owned by the caller: commit or abort it */
+	uint64_t pos;	       /* ciphertext bytes received through write() */
+	uint64_t reserved;     /* [0, reserved) is the put's reserved head */
+};
+
+/* Begin a put of key for an AM1 writer and fill *sink for
+ * am1_writer_new(dek, file_id, sink, head_len, ...). head_len is the AM1
+ * plaintext head (0, or a multiple of AM1_SEGMENT for "segment 0 written
+ * last"); the put reserves am1_head_reserved(head_len) bytes. *ap must stay
+ * in place while the writer lives (sink->ctx points to it). After
+ * am1_writer_finish returns 0, commit ap->put with store_put_commit; on any
+ * failure free the writer and store_put_abort(ap->put). Returns 0,
+ * AM_ERR_INVAL, AM_ERR_TOOBIG (head too large) or store_put_begin's errors. */
+int store_am1_put_begin(struct store *s, const char *key, uint64_t head_len,
+			struct store_am1_put *ap, struct am1_sink *sink);
+
+/* Fill *src so that an AM1 reader reads the object open in r (borrowed: r
+ * must outlive the AM1 reader). A short read is AM_ERR_IO. */
+void store_am1_source(struct store_reader *r, struct am1_source *src);
 
 #endif

@@ -280,10 +280,14 @@ static int fs_put_write_head(struct store_put *bp, uint64_t off, const void *buf
 	return e ? fs_errno(-e, "write head of", bp->key) : 0;
 }
 
-static int fs_put_commit(struct store_put *bp)
+static int fs_put_commit(struct store_put *bp, uint64_t size)
 {
 	struct fs_put *p = (struct fs_put *)bp;
+	struct stat st;
 
+	/* pwrite extends the file to exactly the bytes written; check anyway */
+	if (fstat(p->fd, &st) != 0 || (uint64_t)st.st_size != size)
+		return store_fail(AM_ERR_INTERNAL, "store commit %s: size mismatch", bp->key);
 	if (fsync(p->fd) != 0)
 		return fs_errno(errno, "fsync", bp->key);
 	if (renameat(p->dir_fd, p->tmp, p->dir_fd, p->name) != 0)

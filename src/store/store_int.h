@@ -6,7 +6,8 @@
  *   - keys are valid (store_key_valid), prefixes can start a key;
  *   - reads are in range: off + n <= size, n > 0;
  *   - appends are in order; head writes lie inside [0, head_len);
- *   - put_commit is called only with the head fully written and no error.
+ *   - put_commit is called only with no error and a head written as the
+ *     contract allows (store.h), with the final size.
  * Same process and trust boundary as store.c.
  */
 #ifndef AM_STORE_INT_H
@@ -33,8 +34,9 @@ struct store_ops {
 	int (*put_append)(struct store_put *p, const void *buf, size_t n);
 	/* Write inside the head. */
 	int (*put_write_head)(struct store_put *p, uint64_t off, const void *buf, size_t n);
-	/* Publish atomically; must not free p. */
-	int (*put_commit)(struct store_put *p);
+	/* Publish atomically an object of exactly size bytes (head_len +
+	 * body_len, or a head-only object's written prefix); must not free p. */
+	int (*put_commit)(struct store_put *p, uint64_t size);
 	/* Remove the temporary and free p (also after a commit, success or not). */
 	void (*put_free)(struct store_put *p, int committed);
 	/* Open; set r->size. */

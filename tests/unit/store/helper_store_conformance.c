@@ -495,6 +495,15 @@ static void cf_reserved_head(void **state)
 	assert_int_equal(store_put_write_at(p, 0, buf, 100), 0);
 	assert_int_equal(store_put_commit(p, NULL), 0);
 	store_cf_verify(s, key, 10, 100);
+	/* nothing appended: the object may end inside the head (a prefix) */
+	assert_int_equal(store_put_begin_reserved(s, key, head, &p), 0);
+	store_cf_fill(14, 0, buf, 777);
+	assert_int_equal(store_put_write_at(p, 500, buf + 500, 277), 0);
+	assert_int_equal(store_put_write_at(p, 0, buf, 600), 0);
+	assert_int_equal(store_put_size(p), 777);
+	assert_int_equal(store_put_commit(p, &size), 0);
+	assert_int_equal(size, 777);
+	store_cf_verify(s, key, 14, 777);
 	free(buf);
 	store_cf_cleanup(s, ns);
 }
@@ -514,6 +523,17 @@ static void cf_reserved_head_misuse(void **state)
 	assert_int_equal(store_put_write(p, buf, 50), 0);
 	assert_int_equal(store_put_write_at(p, 0, buf, 100), 0);
 	assert_int_equal(store_put_write_at(p, 101, buf, 99), 0);
+	assert_int_equal(store_put_commit(p, NULL), AM_ERR_CONFLICT);
+	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
+	/* nothing appended: a gap, a hole at 0, or nothing at all is CONFLICT */
+	assert_int_equal(store_put_begin_reserved(s, key, 200, &p), 0);
+	assert_int_equal(store_put_write_at(p, 0, buf, 50), 0);
+	assert_int_equal(store_put_write_at(p, 60, buf, 10), 0);
+	assert_int_equal(store_put_commit(p, NULL), AM_ERR_CONFLICT);
+	assert_int_equal(store_put_begin_reserved(s, key, 200, &p), 0);
+	assert_int_equal(store_put_write_at(p, 10, buf, 190), 0);
+	assert_int_equal(store_put_commit(p, NULL), AM_ERR_CONFLICT);
+	assert_int_equal(store_put_begin_reserved(s, key, 200, &p), 0);
 	assert_int_equal(store_put_commit(p, NULL), AM_ERR_CONFLICT);
 	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
 	/* outside the head: INVAL, and the put stays failed */
