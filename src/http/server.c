@@ -17,6 +17,9 @@
 #include "conf/conf.h"
 #include "http/http_int.h"
 
+/* After a body fails mid-way, how much more we read before closing. */
+#define HTTP_DISCARD_MAX (1u << 20)
+
 struct http_server {
 	struct MHD_Daemon *d;
 	struct MHD_Daemon *redir;
@@ -234,9 +237,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_NO;
 	req->conn = conn;
 	if (req->state == REQ_NEW) {
-		/* Never respond on this first call (see http.h). */
+		int64_t clen;
+
 		begin(req, method);
 		req->state = REQ_BODY;
+		/* Never respond on this first call (see http.h), except to refuse a
+		 * request whose body we will not read: libmicrohttpd 0.9.75 accepts
+		 * a response only now or after the whole body, and an early one
+		 * closes the connection, which is what a refused upload deserves. */
+		if (req->err_status && body_announced(req, &clen))
+			return respond_err(req);
 		return MHD_YES;
 	}
 	if (req->state == REQ_DONE) {
@@ -247,12 +257,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
-		if (req->err_status) /* refuse now: MHD closes after the response */
-			return respond_err(req);
-		if ((rc = body_chunk(req, upload_data, n)) != 0) {
-			req->err_status = http_status_of(rc);
-			return respond_err(req);
+		if (req->err_status) {
+			/* Failed mid-body: discard a little, then hang up. */
+			req->body_seen += n;
+			size_t cap = (req->route ? req->route->def.max_body : 0) + HTTP_DISCARD_MAX;
+			return req->body_seen > cap ? MHD_NO : MHD_YES;
 		}
+		if ((rc = body_chunk(req, upload_data, n)) != 0)
+			req->err_status = http_status_of(rc);
 		return MHD_YES;
 	}
 	return complete(req);
