@@ -46,16 +46,20 @@ static int am1_setup(void **state)
 		return -1;
 	n = snprintf(f->dir, sizeof(f->dir), "%s/am-am1-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (n < 0 || (size_t)n >= sizeof(f->dir) || !mkdtemp(f->dir))
-		return -1;
+		goto fail;
 	if (snprintf(f->root, sizeof(f->root), "%s/objects", f->dir) >= (int)sizeof(f->root) ||
 	    snprintf(url, sizeof(url), "file:%s", f->root) >= (int)sizeof(url))
-		return -1;
+		goto fail;
 	if (store_open(url, &f->s) || crypto_random(f->dek, sizeof(f->dek)) ||
 	    crypto_random_id(f->fid) ||
 	    store_key_format(f->key, sizeof(f->key), "orig", f->fid, NULL))
-		return -1;
+		goto fail;
 	*state = f;
 	return 0;
+fail:
+	store_close(f->s);
+	free(f);
+	return -1;
 }
 
 static int am1_teardown(void **state)

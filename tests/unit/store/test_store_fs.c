@@ -63,18 +63,22 @@ static int fx_setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	const char *tmp = getenv("TMPDIR");
-
 	int n;
 
 	if (!f)
 		return -1;
 	n = snprintf(f->dir, sizeof(f->dir), "%s/am-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (n < 0 || (size_t)n >= sizeof(f->dir) || !mkdtemp(f->dir))
+	if (n < 0 || (size_t)n >= sizeof(f->dir) || !mkdtemp(f->dir)) {
+		free(f);
 		return -1;
+	}
 	fmtp(f->root, sizeof(f->root), "%s/objects", f->dir);
 	fmtp(f->url, sizeof(f->url), "file:%s", f->root);
-	if (store_open(f->url, &f->s))
+	if (store_open(f->url, &f->s)) {
+		rm_rf(f->dir);
+		free(f);
 		return -1;
+	}
 	*state = f;
 	return 0;
 }
