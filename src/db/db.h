@@ -1,0 +1,150 @@
+/*
+ * db: the backend-neutral database engine: connections from a URL (SQLite for
+ * the embedded default, PostgreSQL for scale-out), prepared statements with
+ * $1 placeholders, typed columns, transactions, a connection pool and the
+ * schema migrations. Runs in every role that touches the database (web,
+ * media, worker, admin commands). The database server and its files are
+ * trusted for availability only: everything sensitive in them is ciphertext
+ * (see db/repo.h and docs/data-model.md).
+ *
+ * SQL is written once for both engines: the common subset of PostgreSQL and
+ * SQLite 3.40, placeholders $1..$N (PostgreSQL's native form; SQLite reads
+ * "$1" as a named parameter, and db_bind_* looks the name up, so a number
+ * may appear several times and in any order). Only src/db/ writes SQL: the
+ * rest of the program uses the repository functions of db/repo.h.
+ *
+ * Lifecycle: db_open -> db_prepare, db_bind_..., db_step, db_column_..., db_finalize
+ * -> db_close. One struct db is one connection, used by one thread at a time
+ * (libpq connections are not thread-safe); struct db_pool hands them out.
+ */
+#ifndef AM_DB_H
+#define AM_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DB_ID_LEN 16     /* ids are random 128-bit values, stored as 16-byte blobs */
+#define DB_MAX_PARAMS 32 /* highest $N a statement may use */
+
+enum db_engine { DB_SQLITE = 1, DB_PGSQL = 2 };
+
+/* db_step results besides errors. */
+enum { DB_DONE = 0, DB_ROW = 1 };
+
+struct db;
+struct db_stmt;
+struct db_pool;
+
+/* Open one connection. url: "sqlite:PATH" (the file is created 0600, its
+ * directory 0700 when missing; WAL, secure_delete, foreign keys, busy
+ * timeout) or "postgres://..."/"postgresql://..." (libpq URL; TLS options such
+ * as sslmode=verify-full and sslrootcert pass through; statement_timeout is
+ * set on the session). On success *out is an owned handle for db_close. On
+ * failure *out is NULL and a message (never the password) is written to err
+ * (errlen bytes; err may be NULL). Returns 0, AM_ERR_INVAL (bad URL),
+ * AM_ERR_IO (file or directory), AM_ERR_DB (connect failed), AM_ERR_NOMEM. */
+int db_open(const char *url, struct db **out, char *err, size_t errlen);
+
+/* Close a connection (rolls back an open transaction); accepts NULL. */
+void db_close(struct db *db);
+
+/* Which engine a connection talks to. */
+enum db_engine db_engine(const struct db *db);
+
+/* The last error on this connection, in English; never NULL, "" if none. The
+ * message may name tables and SQL, never bound values. */
+const char *db_errmsg(const struct db *db);
+
+/* Run SQL without parameters; it may hold several statements separated by
+ * ';' (migrations). Returns 0 or an error (see db_step). */
+int db_exec(struct db *db, const char *sql);
+
+/* ---- prepared statements --------------------------------------------------
+ * Parameters are numbered from 1 ($1), columns from 0. Bound values are
+ * copied. Errors of db_bind_* are reported again by db_step, so a sequence of
+ * binds may be checked once. */
+
+/* Compile sql. *out is owned: db_finalize it. 0, AM_ERR_DB (syntax, unknown
+ * table), AM_ERR_NOMEM. */
+int db_prepare(struct db *db, const char *sql, struct db_stmt **out);
+int db_bind_text(struct db_stmt *st, int idx, const char *s); /* NULL binds NULL */
+int db_bind_blob(struct db_stmt *st, int idx, const void *p, size_t n); /* NULL binds NULL */
+int db_bind_int64(struct db_stmt *st, int idx, int64_t v);
+int db_bind_null(struct db_stmt *st, int idx);
+/* Bind a 16-byte id; NULL binds NULL. */
+int db_bind_id(struct db_stmt *st, int idx, const uint8_t *id);
+
+/* Execute (first call) or advance. Returns DB_ROW with a row available,
+ * DB_DONE when finished, or AM_ERR_EXISTS (unique constraint),
+ * AM_ERR_NOTFOUND (foreign key: the referenced row is missing),
+ * AM_ERR_UNAVAIL (busy, lock timeout, serialization failure, statement
+ * timeout: retry later), AM_ERR_INVAL (bad parameter number), AM_ERR_DB
+ * (anything else; detail in db_errmsg). */
+int db_step(struct db_stmt *st);
+/* Make the statement ready to run again; bindings are kept. */
+int db_reset(struct db_stmt *st);
+/* Rows changed by the last completed INSERT/UPDATE/DELETE of st. */
+int64_t db_changes(struct db_stmt *st);
+
+/* Column access of the current row. Out-of-range columns read as NULL.
+ * Text and blob pointers are borrowed until the next db_step/db_reset/
+ * db_finalize. Text is NUL-terminated. */
+int db_column_count(struct db_stmt *st);
+int db_column_is_null(struct db_stmt *st, int col);
+int64_t db_column_int64(struct db_stmt *st, int col);
+const char *db_column_text(struct db_stmt *st, int col); /* NULL for SQL NULL */
+const void *db_column_blob(struct db_stmt *st, int col, size_t *n);
+/* Copy a 16-byte id column into out. 0, or AM_ERR_DB if it is not 16 bytes. */
+int db_column_id(struct db_stmt *st, int col, uint8_t out[DB_ID_LEN]);
+
+/* Release a statement; accepts NULL. */
+void db_finalize(struct db_stmt *st);
+
+/* ---- transactions ---------------------------------------------------------
+ * db_begin opens a read transaction (SQLite: BEGIN DEFERRED), db_begin_write
+ * a transaction that will write (SQLite: BEGIN IMMEDIATE, which takes the
+ * write lock at once and so cannot deadlock on upgrade; PostgreSQL: BEGIN).
+ * They nest: an inner begin/commit pair only counts, an inner rollback
+ * marks the whole transaction failed and the outer commit then rolls back
+ * and returns AM_ERR_CONFLICT. So repository functions that need atomicity
+ * open their own transaction and still compose inside a caller's. */
+int db_begin(struct db *db);
+int db_begin_write(struct db *db);
+int db_commit(struct db *db);
+/* Roll back (or mark the outer transaction failed); always safe to call
+ * on an error path, returns 0 when there was nothing to roll back. */
+int db_rollback(struct db *db);
+/* Nesting depth of the open transaction, 0 when none. */
+int db_in_tx(const struct db *db);
+
+/* ---- migrations -----------------------------------------------------------
+ * One history for both engines, applied in one transaction each at start-up
+ * and recorded in schema_version. */
+
+/* The schema version this binary knows. */
+int db_schema_latest(void);
+/* The version of the connected database (0: empty). */
+int db_schema_version(struct db *db, int *version);
+/* Bring the schema to db_schema_latest(). Returns 0, AM_ERR_UNSUPPORTED when
+ * the database is newer than this binary (it is left untouched; message in
+ * db_errmsg), or a db_step error. */
+int db_migrate(struct db *db);
+/* The same up to a given version (tests: upgrade from every older one). */
+int db_migrate_to(struct db *db, int target);
+
+/* ---- pool -----------------------------------------------------------------
+ * A fixed number of connections, opened lazily, shared by the threads of
+ * one process. */
+
+/* Create a pool of size connections (1..1024) to url. The first connection
+ * is opened at once, so a bad URL fails here (message in err). */
+int db_pool_new(const char *url, int size, struct db_pool **out, char *err, size_t errlen);
+/* Borrow a connection, waiting at most timeout_ms for one to be free.
+ * 0, AM_ERR_UNAVAIL (none free in time, or cannot reconnect), AM_ERR_NOMEM. */
+int db_pool_get(struct db_pool *pool, int timeout_ms, struct db **out);
+/* Return a borrowed connection; an open transaction is rolled back. */
+void db_pool_put(struct db_pool *pool, struct db *db);
+/* Close every connection; all must have been returned. Accepts NULL. */
+void db_pool_free(struct db_pool *pool);
+
+#endif

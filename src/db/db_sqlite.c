@@ -1,0 +1,312 @@
+/*
+ * db_sqlite.c: the SQLite 3.40 engine behind db.h, the embedded default.
+ * Runs in every role of a single-node install; the database file lives in
+ * the data directory (0700) and is created 0600 before SQLite opens it, so
+ * the -wal and -shm files SQLite derives from it are 0600 too. Hardening:
+ * WAL, secure_delete (freed pages are zeroed), foreign keys, defensive mode
+ * (no writes to the schema by SQL), untrusted schema, temp data in memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db/db_int.h"
+#include "util/util.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+struct sq_db {
+	struct db base;
+	sqlite3 *h;
+};
+
+struct sq_stmt {
+	struct db_stmt base;
+	sqlite3_stmt *s;
+	int64_t changes;
+	int done;
+};
+
+static sqlite3 *H(struct db *db)
+{
+	return ((struct sq_db *)db)->h;
+}
+
+/* Map a SQLite result code to enum am_err, keeping the detail on db. */
+static int sq_err(struct db *db, int rc)
+{
+	int e = AM_ERR_DB;
+
+	switch (rc) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		e = AM_ERR_EXISTS;
+		break;
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		e = AM_ERR_NOTFOUND;
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_BUSY_SNAPSHOT:
+		e = AM_ERR_UNAVAIL;
+		break;
+	case SQLITE_NOMEM:
+		e = AM_ERR_NOMEM;
+		break;
+	default:
+		break;
+	}
+	return db_set_err(db, e, "sqlite: %s (%d)", sqlite3_errmsg(H(db)), rc);
+}
+
+static int sq_prepare(struct db *db, const char *sql, struct db_stmt **out)
+{
+	struct sq_stmt *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (!st)
+		return AM_ERR_NOMEM;
+	st->base.db = db;
+	rc = sqlite3_prepare_v2(H(db), sql, -1, &st->s, NULL);
+	if (rc != SQLITE_OK || !st->s) {
+		free(st);
+		return rc == SQLITE_OK ? db_set_err(db, AM_ERR_INVAL, "empty statement") : sq_err(db, rc);
+	}
+	*out = &st->base;
+	return 0;
+}
+
+static int sq_bind(struct db_stmt *bst, int idx, int type, const void *p, size_t n, int64_t v)
+{
+	struct sq_stmt *st = (struct sq_stmt *)bst;
+	char name[16];
+	int i, rc;
+
+	snprintf(name, sizeof(name), "$%d", idx);
+	i = sqlite3_bind_parameter_index(st->s, name);
+	if (i == 0)
+		return db_set_err(bst->db, AM_ERR_INVAL, "statement has no parameter %s", name);
+	if (n > INT_MAX)
+		return db_set_err(bst->db, AM_ERR_TOOBIG, "value of %s too large", name);
+	switch (type) {
+	case DB_T_INT:
+		rc = sqlite3_bind_int64(st->s, i, v);
+		break;
+	case DB_T_TEXT:
+		rc = sqlite3_bind_text(st->s, i, p, (int)n, SQLITE_TRANSIENT);
+		break;
+	case DB_T_BLOB:
+		/* A zero-length blob must stay a blob, not NULL. */
+		rc = n ? sqlite3_bind_blob(st->s, i, p, (int)n, SQLITE_TRANSIENT)
+		       : sqlite3_bind_zeroblob(st->s, i, 0);
+		break;
+	default:
+		rc = sqlite3_bind_null(st->s, i);
+		break;
+	}
+	return rc == SQLITE_OK ? 0 : sq_err(bst->db, rc);
+}
+
+static int sq_step(struct db_stmt *bst)
+{
+	struct sq_stmt *st = (struct sq_stmt *)bst;
+	int rc;
+
+	if (st->done)
+		return DB_DONE;
+	rc = sqlite3_step(st->s);
+	if (rc == SQLITE_ROW)
+		return DB_ROW;
+	if (rc == SQLITE_DONE) {
+		st->done = 1;
+		st->changes = sqlite3_changes64(H(bst->db));
+		return DB_DONE;
+	}
+	rc = sq_err(bst->db, sqlite3_extended_errcode(H(bst->db)));
+	sqlite3_reset(st->s);
+	return rc;
+}
+
+static int sq_reset(struct db_stmt *bst)
+{
+	struct sq_stmt *st = (struct sq_stmt *)bst;
+
+	st->done = 0;
+	st->changes = 0;
+	sqlite3_reset(st->s);
+	return 0;
+}
+
+static int64_t sq_changes(struct db_stmt *bst)
+{
+	return ((struct sq_stmt *)bst)->changes;
+}
+
+static int sq_column_count(struct db_stmt *bst)
+{
+	return sqlite3_data_count(((struct sq_stmt *)bst)->s);
+}
+
+static int in_range(struct db_stmt *bst, int col)
+{
+	return col >= 0 && col < sq_column_count(bst);
+}
+
+static int sq_column_is_null(struct db_stmt *bst, int col)
+{
+	if (!in_range(bst, col))
+		return 1;
+	return sqlite3_column_type(((struct sq_stmt *)bst)->s, col) == SQLITE_NULL;
+}
+
+static int64_t sq_column_int64(struct db_stmt *bst, int col)
+{
+	if (!in_range(bst, col))
+		return 0;
+	return sqlite3_column_int64(((struct sq_stmt *)bst)->s, col);
+}
+
+static const void *sq_column_blob(struct db_stmt *bst, int col, size_t *n)
+{
+	sqlite3_stmt *s = ((struct sq_stmt *)bst)->s;
+	const void *p;
+
+	*n = 0;
+	if (!in_range(bst, col) || sqlite3_column_type(s, col) == SQLITE_NULL)
+		return NULL;
+	if (sqlite3_column_type(s, col) == SQLITE_BLOB) {
+		p = sqlite3_column_blob(s, col);
+		*n = (size_t)sqlite3_column_bytes(s, col);
+		return p ? p : "";
+	}
+	/* Text (and numbers read as text) are NUL-terminated by SQLite. */
+	p = sqlite3_column_text(s, col);
+	*n = (size_t)sqlite3_column_bytes(s, col);
+	return p;
+}
+
+static void sq_finalize(struct db_stmt *bst)
+{
+	struct sq_stmt *st = (struct sq_stmt *)bst;
+
+	sqlite3_finalize(st->s);
+	free(st);
+}
+
+static int sq_exec(struct db *db, const char *sql)
+{
+	int rc = sqlite3_exec(H(db), sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : sq_err(db, sqlite3_extended_errcode(H(db)));
+}
+
+static int sq_begin(struct db *db, int write)
+{
+	return sq_exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+static void sq_close(struct db *db)
+{
+	sqlite3_close_v2(H(db));
+	free(db);
+}
+
+static int sq_check(struct db *db)
+{
+	return 0;
+}
+
+static const struct db_ops sq_ops = {
+    sq_prepare,     sq_bind,           sq_step,         sq_reset,      sq_changes,
+    sq_column_count, sq_column_is_null, sq_column_int64, sq_column_blob, sq_finalize,
+    sq_exec,        sq_begin,          sq_close,        sq_check,
+};
+
+/* Make the directory of path exist with mode 0700 (when we create it), warn
+ * when an existing one is open to others, and create the file 0600 (or
+ * tighten an existing one) so that -wal and -shm inherit 0600. */
+static int prepare_files(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat sb;
+	int fd;
+
+	if (slash) {
+		size_t n = (size_t)(slash - path);
+
+		if (n == 0)
+			n = 1;
+		if (n >= sizeof(dir)) {
+			snprintf(err, errlen, "database path too long");
+			return AM_ERR_INVAL;
+		}
+		memcpy(dir, path, n);
+		dir[n] = 0;
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "database directory %s: %s", dir, strerror(errno));
+			return AM_ERR_IO;
+		}
+		if (stat(dir, &sb) == 0 && (sb.st_mode & 0077))
+			am_log(AM_LOG_WARN, "db_dir_mode", "detail",
+			       "the database directory is accessible by other users; use mode 0700", NULL);
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "database %s: %s", path, strerror(errno));
+		return AM_ERR_IO;
+	}
+	if (fstat(fd, &sb) == 0 && (sb.st_mode & 0077))
+		(void)fchmod(fd, 0600);
+	close(fd);
+	return 0;
+}
+
+static const char *const pragmas =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "PRAGMA secure_delete=ON;"
+    "PRAGMA foreign_keys=ON;"
+    "PRAGMA temp_store=MEMORY;"
+    "PRAGMA trusted_schema=OFF;"
+    "PRAGMA cell_size_check=ON;";
+
+int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen)
+{
+	struct sq_db *d = NULL;
+	int rc;
+
+	if (!*path) {
+		snprintf(err, errlen, "database: sqlite: needs a path");
+		return AM_ERR_INVAL;
+	}
+	rc = prepare_files(path, err, errlen);
+	if (rc)
+		return rc;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return AM_ERR_NOMEM;
+	d->base.ops = &sq_ops;
+	d->base.engine = DB_SQLITE;
+	if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_extended_result_codes(d->h, 1);
+	sqlite3_busy_timeout(d->h, BUSY_TIMEOUT_MS);
+	sqlite3_db_config(d->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(d->h, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+	if (sqlite3_exec(d->h, pragmas, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	*out = &d->base;
+	return 0;
+fail:
+	snprintf(err, errlen, "database %s: %s", path, d->h ? sqlite3_errmsg(d->h) : "cannot open");
+	sqlite3_close_v2(d->h);
+	free(d);
+	return AM_ERR_DB;
+}

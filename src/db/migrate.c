@@ -1,0 +1,346 @@
+/*
+ * migrate.c: the one schema history of audiomus, for both engines, and the
+ * code that applies it at start-up. Runs in every role before it serves
+ * anything; the migrations are part of the binary (trusted), the database's
+ * recorded version is not: a newer schema than this binary knows is refused
+ * untouched, so an old binary can never write into a newer layout.
+ *
+ * The SQL is the common subset of SQLite 3.40 and PostgreSQL 15. One word
+ * differs: binary columns are written BLOB and become BYTEA on PostgreSQL.
+ * Conventions (docs/data-model.md): ids are random 16-byte blobs; times are
+ * integer milliseconds since the Unix epoch; flags are INTEGER 0/1; columns
+ * ending in _ct hold field ciphertext (crypto_field_seal), _hash/_index hold
+ * one-way digests. Append new migrations; never edit a released one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db_int.h"
+#include "util/util.h"
+
+/* v1: the product's core: owners, projects, sharing, tracks, comments. */
+static const char v1_core[] =
+    "CREATE TABLE accounts ("
+    " id BLOB PRIMARY KEY,"
+    " email_ct BLOB NOT NULL,"
+    " email_index BLOB NOT NULL UNIQUE,"
+    " password_ct BLOB NOT NULL,"
+    " created BIGINT NOT NULL,"
+    " disabled INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE sessions ("
+    " id BLOB PRIMARY KEY,"
+    " account_id BLOB NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " token_hash BLOB NOT NULL UNIQUE,"
+    " created BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " agent_ct BLOB);"
+    "CREATE INDEX sessions_account ON sessions(account_id);"
+    "CREATE INDEX sessions_expires ON sessions(expires);"
+    "CREATE TABLE projects ("
+    " id BLOB PRIMARY KEY,"
+    " account_id BLOB NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " wrapped_pk BLOB,"
+    " mk_id TEXT,"
+    " title_ct BLOB,"
+    " downloads INTEGER NOT NULL DEFAULT 1,"
+    " password_ct BLOB,"
+    " pw_gen BIGINT NOT NULL DEFAULT 0,"
+    " pw_failures INTEGER NOT NULL DEFAULT 0,"
+    " created BIGINT NOT NULL,"
+    " deleted BIGINT);"
+    "CREATE INDEX projects_account ON projects(account_id, created);"
+    "CREATE TABLE share_links ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " token_hash BLOB NOT NULL UNIQUE,"
+    " generation BIGINT NOT NULL DEFAULT 1,"
+    " label_ct BLOB,"
+    " expires BIGINT,"
+    " revoked INTEGER NOT NULL DEFAULT 0,"
+    " is_default INTEGER NOT NULL DEFAULT 0,"
+    " created BIGINT NOT NULL);"
+    "CREATE INDEX share_links_project ON share_links(project_id);"
+    "CREATE UNIQUE INDEX share_links_default ON share_links(project_id) WHERE is_default = 1;"
+    "CREATE TABLE tracks ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " title_ct BLOB NOT NULL,"
+    " position BIGINT NOT NULL DEFAULT 0,"
+    " created BIGINT NOT NULL,"
+    " UNIQUE (id, project_id));"
+    "CREATE INDEX tracks_project ON tracks(project_id, position);"
+    "CREATE TABLE track_versions ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL,"
+    " track_id BLOB NOT NULL,"
+    " number INTEGER NOT NULL,"
+    " filename_ct BLOB,"
+    " state TEXT NOT NULL DEFAULT 'uploading',"
+    " progress INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT,"
+    " created BIGINT NOT NULL,"
+    " UNIQUE (id, project_id),"
+    " UNIQUE (track_id, number),"
+    " FOREIGN KEY (track_id, project_id) REFERENCES tracks(id, project_id) ON DELETE CASCADE);"
+    "CREATE INDEX track_versions_project ON track_versions(project_id);"
+    "CREATE TABLE objects ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " version_id BLOB,"
+    " kind TEXT NOT NULL CHECK (kind IN ('original', 'stream', 'peaks', 'export')),"
+    " wrapped_dek BLOB NOT NULL,"
+    " plain_size BIGINT NOT NULL DEFAULT 0,"
+    " cipher_size BIGINT NOT NULL DEFAULT 0,"
+    " store_key TEXT NOT NULL UNIQUE,"
+    " content_type TEXT,"
+    " state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'ready', 'deleting')),"
+    " created BIGINT NOT NULL,"
+    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id));"
+    "CREATE INDEX objects_project ON objects(project_id, version_id);"
+    "CREATE INDEX objects_state ON objects(state);"
+    "CREATE TABLE guests ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " link_id BLOB REFERENCES share_links(id) ON DELETE SET NULL,"
+    " name_ct BLOB NOT NULL,"
+    " ip_pseudo BLOB,"
+    " ip_epoch BIGINT,"
+    " created BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " UNIQUE (id, project_id));"
+    "CREATE INDEX guests_project ON guests(project_id);"
+    "CREATE TABLE comments ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL,"
+    " version_id BLOB NOT NULL,"
+    " guest_id BLOB,"
+    " by_owner INTEGER NOT NULL DEFAULT 0,"
+    " parent_id BLOB,"
+    " body_ct BLOB,"
+    " time_ms BIGINT NOT NULL,"
+    " end_ms BIGINT,"
+    " resolved INTEGER NOT NULL DEFAULT 0,"
+    " created BIGINT NOT NULL,"
+    " deleted BIGINT,"
+    " UNIQUE (id, project_id),"
+    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE CASCADE,"
+    " FOREIGN KEY (guest_id, project_id) REFERENCES guests(id, project_id) ON DELETE CASCADE,"
+    " FOREIGN KEY (parent_id, project_id) REFERENCES comments(id, project_id) ON DELETE CASCADE,"
+    " CHECK ((by_owner = 1 AND guest_id IS NULL) OR (by_owner = 0 AND guest_id IS NOT NULL)),"
+    " CHECK (time_ms >= 0 AND (end_ms IS NULL OR end_ms >= time_ms)));"
+    "CREATE INDEX comments_version ON comments(project_id, version_id, time_ms);"
+    "CREATE INDEX comments_parent ON comments(parent_id);"
+    "CREATE INDEX comments_guest ON comments(guest_id);"
+    "CREATE TABLE events ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL,"
+    " guest_id BLOB REFERENCES guests(id) ON DELETE SET NULL,"
+    " details_ct BLOB,"
+    " created BIGINT NOT NULL);"
+    "CREATE INDEX events_project ON events(project_id, created);";
+
+/* v2: background work (jobs, outbox), shared rate limits, media facts, and
+ * the wrapped key material shared by all nodes (account key, IP ratchet). */
+static const char v2_queues[] =
+    "ALTER TABLE track_versions ADD COLUMN duration_ms BIGINT;"
+    "ALTER TABLE track_versions ADD COLUMN sample_rate INTEGER;"
+    "ALTER TABLE track_versions ADD COLUMN channels INTEGER;"
+    "ALTER TABLE track_versions ADD COLUMN bit_depth INTEGER;"
+    "ALTER TABLE track_versions ADD COLUMN loudness_mlufs BIGINT;"
+    "ALTER TABLE track_versions ADD COLUMN true_peak_mdbtp BIGINT;"
+    "CREATE TABLE jobs ("
+    " id BLOB PRIMARY KEY,"
+    " kind TEXT NOT NULL,"
+    " project_id BLOB REFERENCES projects(id) ON DELETE CASCADE,"
+    " payload BLOB,"
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " max_attempts INTEGER NOT NULL DEFAULT 3,"
+    " run_after BIGINT NOT NULL,"
+    " lease_until BIGINT,"
+    " worker TEXT,"
+    " last_error TEXT,"
+    " created BIGINT NOT NULL,"
+    " updated BIGINT NOT NULL);"
+    "CREATE INDEX jobs_ready ON jobs(state, run_after);"
+    "CREATE INDEX jobs_lease ON jobs(state, lease_until);"
+    "CREATE INDEX jobs_project ON jobs(project_id);"
+    "CREATE TABLE outbox ("
+    " id BLOB PRIMARY KEY,"
+    " account_id BLOB REFERENCES accounts(id) ON DELETE CASCADE,"
+    " recipient_ct BLOB NOT NULL,"
+    " subject_ct BLOB NOT NULL,"
+    " body_ct BLOB NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sending', 'failed')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt BIGINT NOT NULL,"
+    " last_error TEXT,"
+    " created BIGINT NOT NULL);"
+    "CREATE INDEX outbox_due ON outbox(state, next_attempt);"
+    "CREATE TABLE rate_limits ("
+    " key_hash BLOB PRIMARY KEY,"
+    " tat BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL);"
+    "CREATE INDEX rate_limits_expires ON rate_limits(expires);"
+    "CREATE TABLE key_blobs ("
+    " name TEXT PRIMARY KEY,"
+    " mk_id TEXT,"
+    " blob BLOB NOT NULL,"
+    " updated BIGINT NOT NULL);";
+
+struct migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+static const struct migration migrations[] = {
+    {1, "core", v1_core},
+    {2, "queues", v2_queues},
+};
+
+int db_schema_latest(void)
+{
+	return migrations[AM_ARRAY_LEN(migrations) - 1].version;
+}
+
+/* The engine's dialect of sql: BLOB -> BYTEA on PostgreSQL (whole words,
+ * outside quotes). Returns an owned string or NULL. */
+static char *dialect(const struct db *db, const char *sql)
+{
+	size_t n = strlen(sql), o = 0;
+	char *out = malloc(n * 2 + 1);
+	int quoted = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (sql[i] == '\'')
+			quoted = !quoted;
+		if (!quoted && db->engine == DB_PGSQL && strncmp(sql + i, "BLOB", 4) == 0 &&
+		    (i == 0 || !(sql[i - 1] == '_' || (sql[i - 1] >= 'A' && sql[i - 1] <= 'Z'))) &&
+		    !(sql[i + 4] == '_' || (sql[i + 4] >= 'A' && sql[i + 4] <= 'Z'))) {
+			memcpy(out + o, "BYTEA", 5);
+			o += 5;
+			i += 3;
+			continue;
+		}
+		out[o++] = sql[i];
+	}
+	out[o] = 0;
+	return out;
+}
+
+static int read_version(struct db *db, int *version)
+{
+	struct db_stmt *st = NULL;
+	int rc;
+
+	rc = db_prepare(db, "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_version", &st);
+	if (rc == 0 && (rc = db_step(st)) == DB_ROW) {
+		*version = (int)db_column_int64(st, 0);
+		rc = 0;
+	} else if (rc == DB_DONE) {
+		rc = db_set_err(db, AM_ERR_DB, "schema_version: no result");
+	}
+	db_finalize(st);
+	return rc;
+}
+
+static const char create_version_table[] =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)";
+
+int db_schema_version(struct db *db, int *version)
+{
+	int rc;
+
+	*version = 0;
+	if ((rc = db_begin(db)) != 0)
+		return rc;
+	rc = db_exec(db, create_version_table);
+	if (rc == 0)
+		rc = read_version(db, version);
+	if (rc == 0)
+		return db_commit(db);
+	db_rollback(db);
+	return rc;
+}
+
+static int apply(struct db *db, const struct migration *m)
+{
+	struct db_stmt *st = NULL;
+	char *sql = dialect(db, m->sql);
+	int rc;
+
+	if (!sql)
+		return AM_ERR_NOMEM;
+	rc = db_exec(db, sql);
+	free(sql);
+	if (rc)
+		return rc;
+	rc = db_prepare(db, "INSERT INTO schema_version (version, name, applied) VALUES ($1, $2, $3)", &st);
+	if (rc)
+		return rc;
+	db_bind_int64(st, 1, m->version);
+	db_bind_text(st, 2, m->name);
+	db_bind_int64(st, 3, am_now_ms());
+	rc = db_step(st);
+	db_finalize(st);
+	return rc == DB_DONE ? 0 : rc;
+}
+
+int db_migrate_to(struct db *db, int target)
+{
+	char from[16], to[16];
+	int rc, cur = 0;
+
+	if (target < 0 || target > db_schema_latest())
+		return db_set_err(db, AM_ERR_INVAL, "no schema version %d", target);
+	if ((rc = db_begin_write(db)) != 0)
+		return rc;
+	/* Two nodes starting at once: PostgreSQL serialises them here, SQLite
+	 * already did with BEGIN IMMEDIATE. */
+	if (db->engine == DB_PGSQL && (rc = db_exec(db, "SELECT pg_advisory_xact_lock(7106830316)")))
+		goto out;
+	if ((rc = db_exec(db, create_version_table)) || (rc = read_version(db, &cur)))
+		goto out;
+	if (cur > db_schema_latest()) {
+		rc = db_set_err(db, AM_ERR_UNSUPPORTED,
+				"database schema version %d is newer than this audiomus (knows up to %d): "
+				"upgrade audiomus, or restore a backup made for this version",
+				cur, db_schema_latest());
+		goto out;
+	}
+	for (size_t i = 0; i < AM_ARRAY_LEN(migrations); i++) {
+		const struct migration *m = &migrations[i];
+
+		if (m->version <= cur || m->version > target)
+			continue;
+		if ((rc = apply(db, m)) != 0) {
+			char keep[sizeof(db->err)];
+
+			memcpy(keep, db->err, sizeof(keep));
+			db_set_err(db, rc, "migration %d (%s): %s", m->version, m->name, keep);
+			goto out;
+		}
+	}
+	rc = db_commit(db);
+	if (rc == 0 && cur < target) {
+		snprintf(from, sizeof(from), "%d", cur);
+		snprintf(to, sizeof(to), "%d", target);
+		am_log(AM_LOG_INFO, "db_migrated", "from", from, "to", to, NULL);
+	}
+	return rc;
+out:
+	db_rollback(db);
+	return rc;
+}
+
+int db_migrate(struct db *db)
+{
+	return db_migrate_to(db, db_schema_latest());
+}

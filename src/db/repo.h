@@ -1,0 +1,461 @@
+/*
+ * repo: the repository layer over db.h: one set of functions per entity of
+ * the product (DESIGN §5), so that no SQL appears outside src/db/. Runs in
+ * the web, media and worker roles and the admin commands.
+ *
+ * Trust: every function that takes a row id also takes the owning project
+ * (or account) and puts both in its WHERE clause, so an id from another
+ * project answers AM_ERR_NOTFOUND by construction. The project_id a caller
+ * passes must come from its credential: a project the session's account owns
+ * (db_project_get) or a resolved share link (db_link_resolve).
+ *
+ * Field encryption: sensitive columns are sealed with crypto_field_seal under
+ * the project's field key (titles, file names, comment bodies, guest names,
+ * link labels, event details, project password hash) or the account field
+ * key (e-mail, password hash, session agent, outbox mail), AAD = table,
+ * column, row id, project id (zero for account fields). The repository asks
+ * struct db_keys for the keys; callers see only plaintext. A project whose
+ * wrapped key is gone (deleted) answers AM_ERR_NOTFOUND for every content
+ * read. Text longer than the DB_*_MAX limits is refused with AM_ERR_TOOBIG.
+ *
+ * Times are milliseconds since the Unix epoch (am_now_ms()). Optional ids
+ * are passed as NULL and returned with a has_* flag. List functions call cb
+ * once per row (row borrowed for the call); a non-zero return from cb stops
+ * the listing and is returned.
+ */
+#ifndef AM_DB_REPO_H
+#define AM_DB_REPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
+#include "util/util.h"
+
+#define DB_KEY_LEN 32
+#define DB_EMAIL_MAX 320
+#define DB_PWHASH_MAX 255
+#define DB_TITLE_MAX 512
+#define DB_FILENAME_MAX 512
+#define DB_NAME_MAX 128
+#define DB_LABEL_MAX 128
+#define DB_AGENT_MAX 128
+#define DB_BODY_MAX 4096
+#define DB_DETAILS_MAX 1024
+#define DB_KIND_MAX 32
+#define DB_STATE_MAX 16
+#define DB_ERROR_MAX 512
+#define DB_MKID_MAX 64
+#define DB_WRAPPED_MAX 128
+#define DB_STOREKEY_MAX 256
+#define DB_CTYPE_MAX 64
+#define DB_WORKER_MAX 64
+#define DB_PAYLOAD_MAX 1024
+#define DB_SUBJECT_MAX 256
+#define DB_MAILBODY_MAX 65536
+
+/* Key access for the repository (implemented by the keyring; tests fake it).
+ * Keys are borrowed; the repository zeroes its copies after use. */
+struct db_keys {
+	/* Derive a project's field key: unwrap wrapped_pk (bound to mk_id and
+	 * project_id) and return HKDF(PK, "field") in out. 0 or AM_ERR_CRYPTO. */
+	int (*project_field_key)(void *ctx, const uint8_t project_id[DB_ID_LEN],
+				 const uint8_t *wrapped_pk, size_t wrapped_len, const char *mk_id,
+				 uint8_t out[DB_KEY_LEN]);
+	void *ctx;
+	const uint8_t *account_field_key; /* 32 bytes: account-level fields */
+	const uint8_t *email_index_key;   /* 32 bytes: HMAC blind index of e-mail */
+};
+
+/* ---- accounts and sessions ------------------------------------------------- */
+
+struct db_account {
+	uint8_t id[DB_ID_LEN];
+	char email[DB_EMAIL_MAX + 1];
+	char password_hash[DB_PWHASH_MAX + 1]; /* Argon2id PHC string */
+	int64_t created;
+	int disabled;
+};
+
+/* Create an account; e-mail is matched case-insensitively (ASCII) through
+ * the blind index. id_out gets the new id. AM_ERR_EXISTS if taken. */
+int db_account_create(struct db *db, const struct db_keys *k, const char *email,
+		      const char *password_hash, uint8_t id_out[DB_ID_LEN]);
+int db_account_get(struct db *db, const struct db_keys *k, const uint8_t id[DB_ID_LEN],
+		   struct db_account *out);
+int db_account_find_by_email(struct db *db, const struct db_keys *k, const char *email,
+			     struct db_account *out);
+int db_account_set_password(struct db *db, const struct db_keys *k, const uint8_t id[DB_ID_LEN],
+			    const char *password_hash);
+int db_account_set_disabled(struct db *db, const uint8_t id[DB_ID_LEN], int disabled);
+/* Delete an account and (cascade) its sessions. Its projects must have been
+ * shredded and purged first: AM_ERR_CONFLICT otherwise. */
+int db_account_delete(struct db *db, const uint8_t id[DB_ID_LEN]);
+int db_account_count(struct db *db, int64_t *n);
+
+struct db_session {
+	uint8_t id[DB_ID_LEN];
+	uint8_t account_id[DB_ID_LEN];
+	int64_t created, last_seen, expires;
+	char agent[DB_AGENT_MAX + 1]; /* "" unless read by db_session_list */
+};
+
+/* Store a session: token_hash = SHA-256 of the cookie's session id (the id
+ * itself is never stored). agent: a short user-agent summary or NULL. */
+int db_session_create(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		      const uint8_t token_hash[32], int64_t expires, const char *agent,
+		      uint8_t id_out[DB_ID_LEN]);
+/* The live session with this hash (expires > now), NOTFOUND otherwise. The
+ * caller applies the idle timeout to last_seen. */
+int db_session_get(struct db *db, const uint8_t token_hash[32], int64_t now, struct db_session *out);
+int db_session_touch(struct db *db, const uint8_t token_hash[32], int64_t now);
+int db_session_list(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		    int (*cb)(void *ctx, const struct db_session *s), void *ctx);
+int db_session_delete(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+int db_session_delete_hash(struct db *db, const uint8_t token_hash[32]);
+/* Delete every session of the account except keep_id (NULL: all). */
+int db_session_delete_all(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *keep_id);
+int db_session_purge(struct db *db, int64_t now, int64_t *deleted);
+
+/* ---- wrapped key material shared by the nodes -------------------------------------
+ * Named blobs that are already sealed by src/crypto (the account key wrapped
+ * under MK, the IP-ratchet state): "account-key", "ip-ratchet". */
+#define DB_KEYBLOB_MAX 512
+
+/* Store a blob. only_if_absent: keep an existing one (first node wins;
+ * AM_ERR_EXISTS then), else replace it. mk_id may be NULL. */
+int db_keyblob_put(struct db *db, const char *name, const char *mk_id, const uint8_t *blob, size_t n,
+		   int only_if_absent);
+/* Read a blob into out (cap bytes); AM_ERR_NOTFOUND if none. */
+int db_keyblob_get(struct db *db, const char *name, uint8_t *out, size_t cap, size_t *n, char *mk_id,
+		   size_t mk_id_len);
+
+/* ---- projects and share links ------------------------------------------- */
+
+struct db_project {
+	uint8_t id[DB_ID_LEN];
+	uint8_t account_id[DB_ID_LEN];
+	char title[DB_TITLE_MAX + 1];
+	uint8_t wrapped_pk[DB_WRAPPED_MAX];
+	size_t wrapped_pk_len;
+	char mk_id[DB_MKID_MAX + 1];
+	int downloads;
+	int has_password;
+	int64_t pw_gen;
+	int64_t pw_failures;
+	int64_t created;
+};
+
+/* Create a project. The caller chose id and wrapped the new PK for it
+ * (the wrap's AAD binds the id). Downloads start ON. */
+int db_project_create(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		      const uint8_t id[DB_ID_LEN], const uint8_t *wrapped_pk, size_t wrapped_len,
+		      const char *mk_id, const char *title);
+/* A live project of this account. */
+int db_project_get(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		   const uint8_t id[DB_ID_LEN], struct db_project *out);
+/* The project of a resolved share link (guest side). */
+int db_project_get_by_id(struct db *db, const struct db_keys *k, const uint8_t id[DB_ID_LEN],
+			 struct db_project *out);
+/* Live projects of an account, newest first. */
+int db_project_list(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		    int (*cb)(void *ctx, const struct db_project *p), void *ctx);
+int db_project_rename(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		      const uint8_t id[DB_ID_LEN], const char *title);
+int db_project_set_downloads(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			     const uint8_t id[DB_ID_LEN], int on);
+/* Set (hash) or remove (NULL) the project password; bumps pw_gen (old
+ * password cookies die) and clears the failure counter. */
+int db_project_set_password(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+			    const uint8_t id[DB_ID_LEN], const char *password_hash);
+/* The password hash of a live project for verification (guest side).
+ * AM_ERR_NOTFOUND if it has none. */
+int db_project_password(struct db *db, const struct db_keys *k, const uint8_t id[DB_ID_LEN],
+			char *hash, size_t hashlen, int64_t *pw_gen, int64_t *failures);
+/* Count a failed attempt atomically; *failures gets the new count. */
+int db_project_password_failed(struct db *db, const uint8_t id[DB_ID_LEN], int64_t *failures);
+int db_project_password_ok(struct db *db, const uint8_t id[DB_ID_LEN]);
+/* Crypto-shred: destroy the wrapped PK and title at once and mark the
+ * project deleted; from now on nothing of it opens. On SQLite the WAL is
+ * checkpointed so the old key bytes leave the -wal file too. */
+int db_project_shred(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+/* Deleted projects still in the table (their objects to remove), up to 100. */
+int db_project_list_deleted(struct db *db, int (*cb)(void *ctx, const uint8_t id[DB_ID_LEN]), void *ctx);
+/* Remove a shredded project's rows (after its objects left the store). */
+int db_project_purge(struct db *db, const uint8_t id[DB_ID_LEN]);
+/* Key rotation: projects still wrapped under mk_id, and the re-wrap. */
+int db_project_list_by_mk(struct db *db, const char *mk_id,
+			  int (*cb)(void *ctx, const struct db_project *p), void *ctx);
+int db_project_rewrap(struct db *db, const uint8_t id[DB_ID_LEN], const char *old_mk_id,
+		      const uint8_t *wrapped_pk, size_t wrapped_len, const char *mk_id);
+
+struct db_link {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	int64_t generation;
+	char label[DB_LABEL_MAX + 1];
+	int64_t expires; /* 0: never */
+	int revoked;
+	int is_default;
+	int64_t created;
+};
+
+/* Create a share link (token_hash = SHA-256 of the token). is_default: the
+ * project's one default link (AM_ERR_EXISTS if it has one). label may be NULL. */
+int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		   const uint8_t token_hash[32], const char *label, int64_t expires, int is_default,
+		   uint8_t id_out[DB_ID_LEN]);
+/* The live link of a token hash: not revoked, not expired at now, project
+ * not deleted. The label is not decrypted. NOTFOUND otherwise. */
+int db_link_resolve(struct db *db, const uint8_t token_hash[32], int64_t now, struct db_link *out);
+int db_link_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		const uint8_t id[DB_ID_LEN], struct db_link *out);
+int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		 int (*cb)(void *ctx, const struct db_link *l), void *ctx);
+/* Replace the token hash and increment the generation in one statement;
+ * *generation gets the new value. */
+int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		       const uint8_t new_token_hash[32], int64_t *generation);
+int db_link_revoke(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+
+/* ---- tracks, versions, stored objects ------------------------------------------ */
+
+struct db_track {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	char title[DB_TITLE_MAX + 1];
+	int64_t position;
+	int64_t created;
+};
+
+int db_track_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		    const char *title, int64_t position, uint8_t id_out[DB_ID_LEN]);
+int db_track_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		 const uint8_t id[DB_ID_LEN], struct db_track *out);
+/* Tracks by position, then creation. */
+int db_track_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		  int (*cb)(void *ctx, const struct db_track *t), void *ctx);
+int db_track_update(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		    const uint8_t id[DB_ID_LEN], const char *title /* NULL: keep */, int64_t position);
+/* Delete a track with its versions and comments; its objects are detached
+ * and marked 'deleting' for the housekeeping job (db_object_list_deleting). */
+int db_track_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+
+struct db_version {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t track_id[DB_ID_LEN];
+	int64_t number; /* 1, 2, ... per track */
+	char filename[DB_FILENAME_MAX + 1];
+	char state[DB_STATE_MAX + 1]; /* uploading, queued, processing, ready, failed */
+	int64_t progress;             /* 0..100 while processing */
+	char error[DB_ERROR_MAX + 1]; /* reason shown to the owner when failed */
+	int64_t created;
+	/* media facts (0 until known) */
+	int64_t duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp;
+};
+
+/* A new version of a track, numbered after the last one, state "uploading". */
+int db_version_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		      const uint8_t track_id[DB_ID_LEN], const char *filename, uint8_t id_out[DB_ID_LEN],
+		      int64_t *number);
+int db_version_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		   const uint8_t id[DB_ID_LEN], struct db_version *out);
+/* Versions of one track (track_id) or of the whole project (NULL), by track
+ * and number. */
+int db_version_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		    const uint8_t *track_id, int (*cb)(void *ctx, const struct db_version *v), void *ctx);
+/* Processing state; error may be NULL. */
+int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+			 const char *state, int64_t progress, const char *error);
+/* Store the media facts (the worker, when a transcode succeeded). */
+int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN], const struct db_version *v);
+
+struct db_object {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t version_id[DB_ID_LEN];
+	int has_version;
+	char kind[DB_STATE_MAX + 1]; /* original, stream, peaks, export */
+	uint8_t wrapped_dek[DB_WRAPPED_MAX];
+	size_t wrapped_dek_len;
+	int64_t plain_size, cipher_size;
+	char store_key[DB_STOREKEY_MAX + 1];
+	char content_type[DB_CTYPE_MAX + 1];
+	char state[DB_STATE_MAX + 1]; /* pending, ready, deleting */
+	int64_t created;
+};
+
+/* Record an object. in->id is chosen by the caller (the AM1 header and the
+ * DEK wrap bind it); project_id comes from the argument, created is now. */
+int db_object_create(struct db *db, const uint8_t project_id[DB_ID_LEN], const struct db_object *in);
+int db_object_get(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		  struct db_object *out);
+/* The ready object of a kind for a version. */
+int db_object_find(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t version_id[DB_ID_LEN],
+		   const char *kind, struct db_object *out);
+/* Mark an object ready with its final sizes (in the transaction that also
+ * records the rest of the upload). */
+int db_object_ready(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		    int64_t plain_size, int64_t cipher_size);
+int db_object_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+			const char *state);
+/* Every object of a project (export, purge). */
+int db_object_list(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		   int (*cb)(void *ctx, const struct db_object *o), void *ctx);
+/* Objects in state 'deleting' (any project), up to limit: housekeeping. */
+int db_object_list_deleting(struct db *db, int limit, int (*cb)(void *ctx, const struct db_object *o),
+			    void *ctx);
+int db_object_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+
+/* ---- guests, comments, events ---------------------------------------------------- */
+
+struct db_guest {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t link_id[DB_ID_LEN];
+	int has_link;
+	char name[DB_NAME_MAX + 1];
+	uint8_t ip_pseudo[16]; /* truncated HMAC of the address (DESIGN §6) */
+	int64_t ip_epoch;
+	int64_t created, last_seen;
+};
+
+int db_guest_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		    const uint8_t *link_id, const char *name, const uint8_t ip_pseudo[16],
+		    int64_t ip_epoch, uint8_t id_out[DB_ID_LEN]);
+int db_guest_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		 const uint8_t id[DB_ID_LEN], struct db_guest *out);
+int db_guest_touch(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		   int64_t now);
+
+struct db_comment {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t version_id[DB_ID_LEN];
+	uint8_t guest_id[DB_ID_LEN];
+	int has_guest; /* 0: written by the owner */
+	char author[DB_NAME_MAX + 1]; /* the guest's name, "" for the owner */
+	uint8_t parent_id[DB_ID_LEN];
+	int has_parent;
+	char body[DB_BODY_MAX + 1]; /* "" once deleted */
+	int64_t time_ms;
+	int64_t end_ms; /* -1: a point, not a region */
+	int resolved;
+	int64_t created;
+	int64_t deleted; /* 0: live */
+};
+
+/* A comment on a version by a guest (guest_id) or the owner (NULL).
+ * end_ms < 0 for none; parent_id may be NULL. The version, guest and parent
+ * must belong to project_id (AM_ERR_NOTFOUND otherwise). */
+int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		      const uint8_t version_id[DB_ID_LEN], const uint8_t *guest_id, const char *body,
+		      int64_t time_ms, int64_t end_ms, const uint8_t *parent_id, uint8_t id_out[DB_ID_LEN]);
+int db_comment_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		   const uint8_t id[DB_ID_LEN], struct db_comment *out);
+/* Comments of one version (or the whole project: NULL) by time, then
+ * creation; deleted ones included (as placeholders for their replies). */
+int db_comment_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		    const uint8_t *version_id, int (*cb)(void *ctx, const struct db_comment *c), void *ctx);
+int db_comment_set_resolved(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+			    int resolved);
+/* Delete: the body ciphertext is destroyed, the row stays for its replies. */
+int db_comment_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+
+struct db_event {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	char kind[DB_KIND_MAX + 1]; /* page_open, play, download, password_failed, ... */
+	uint8_t guest_id[DB_ID_LEN];
+	int has_guest;
+	char details[DB_DETAILS_MAX + 1];
+	int64_t created;
+};
+
+/* Record an access event; guest_id and details may be NULL. */
+int db_event_add(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		 const char *kind, const uint8_t *guest_id, const char *details);
+/* Events of a project, newest first, at most limit (0: all). */
+int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN], int limit,
+		  int (*cb)(void *ctx, const struct db_event *e), void *ctx);
+
+/* ---- jobs: a leased queue (worker role) ------------------------------------------------
+ * A claim takes the oldest due job — queued with run_after <= now, or running
+ * with an expired lease (its worker died) — sets the lease, the worker and
+ * attempts+1, atomically (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one
+ * IMMEDIATE transaction), so two workers never hold the same job. A job whose
+ * lease expired after its last allowed attempt is failed instead of retried,
+ * with last_error saying so. Payloads carry ids and settings, never
+ * plaintext user data. */
+
+struct db_job {
+	uint8_t id[DB_ID_LEN];
+	char kind[DB_KIND_MAX + 1];
+	uint8_t project_id[DB_ID_LEN];
+	int has_project;
+	uint8_t payload[DB_PAYLOAD_MAX];
+	size_t payload_len;
+	char state[DB_STATE_MAX + 1]; /* queued, running, done, failed */
+	int64_t attempts, max_attempts;
+	int64_t run_after, lease_until;
+	char worker[DB_WORKER_MAX + 1];
+	char last_error[DB_ERROR_MAX + 1];
+	int64_t created, updated;
+};
+
+int db_job_enqueue(struct db *db, const char *kind, const uint8_t *project_id, const void *payload,
+		   size_t payload_len, int64_t max_attempts, int64_t run_after, uint8_t id_out[DB_ID_LEN]);
+/* Claim one due job of any kind (kind NULL) or of one kind, leased for
+ * lease_ms. 0 with *out filled, or AM_ERR_NOTFOUND when nothing is due. */
+int db_job_claim(struct db *db, const char *worker, const char *kind, int64_t now, int64_t lease_ms,
+		 struct db_job *out);
+/* Extend the lease of a job this worker holds (a heartbeat).
+ * AM_ERR_CONFLICT if the lease was lost (expired and reclaimed). */
+int db_job_extend(struct db *db, const uint8_t id[DB_ID_LEN], const char *worker, int64_t now,
+		  int64_t lease_ms);
+int db_job_complete(struct db *db, const uint8_t id[DB_ID_LEN], const char *worker);
+/* Record a failed attempt: queued again after retry_ms while attempts <
+ * max_attempts (or state failed when permanent or out of attempts). *final
+ * (may be NULL) is set to 1 when the job is now failed for good. */
+int db_job_fail(struct db *db, const uint8_t id[DB_ID_LEN], const char *worker, const char *error,
+		int permanent, int64_t retry_ms, int *final);
+int db_job_get(struct db *db, const uint8_t id[DB_ID_LEN], struct db_job *out);
+/* Delete done jobs updated before `before`; *n gets the count (may be NULL). */
+int db_job_purge(struct db *db, int64_t before, int64_t *n);
+
+/* ---- outbox: e-mail waiting for delivery (worker role) ----------------------------------- */
+
+struct db_mail {
+	uint8_t id[DB_ID_LEN];
+	uint8_t account_id[DB_ID_LEN];
+	int has_account;
+	char recipient[DB_EMAIL_MAX + 1];
+	char subject[DB_SUBJECT_MAX + 1];
+	struct am_buf body; /* owned: am_buf_cleanup after use (zeroes it) */
+	int64_t attempts;
+};
+
+int db_mail_enqueue(struct db *db, const struct db_keys *k, const uint8_t *account_id, const char *recipient,
+		    const char *subject, const char *body, int64_t now, uint8_t id_out[DB_ID_LEN]);
+/* Claim one due message for lease_ms (leased like jobs). out->body is
+ * initialised here. AM_ERR_NOTFOUND when none is due. */
+int db_mail_claim(struct db *db, const struct db_keys *k, int64_t now, int64_t lease_ms, struct db_mail *out);
+/* Delivered: the message is deleted (nothing of it is kept). */
+int db_mail_sent(struct db *db, const uint8_t id[DB_ID_LEN]);
+/* Delivery failed: retry at next_attempt, or give up (state failed) after
+ * max_attempts attempts. */
+int db_mail_failed(struct db *db, const uint8_t id[DB_ID_LEN], const char *error, int64_t next_attempt,
+		   int64_t max_attempts);
+
+/* ---- rate limits shared between nodes (GCRA, DESIGN §6) -------------------------------
+ * key: any bytes naming the limit and subject (e.g. "login\0" ‖ account id);
+ * only its SHA-256 is stored. One event costs interval_ms; burst events may
+ * come at once. Returns 0 (allowed, recorded) or AM_ERR_RATE with
+ * *retry_after_ms set. */
+int db_rate_take(struct db *db, const void *key, size_t keylen, int64_t now, int64_t interval_ms,
+		 int64_t burst, int64_t *retry_after_ms);
+/* Forget limits that have fully drained by now. */
+int db_rate_purge(struct db *db, int64_t now);
+
+#endif

@@ -1,0 +1,486 @@
+/*
+ * repo_project.c: projects (wrapped project key, title, downloads flag,
+ * password) and their share links. Runs in the web role (owner and guest
+ * side), the media role (look-ups) and the admin commands (key rotation).
+ * Titles, link labels and the project password hash are sealed under the
+ * project's field key; share links store only SHA-256 of their token.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "db/repo_int.h"
+
+int db_project_create(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		      const uint8_t id[DB_ID_LEN], const uint8_t *wrapped_pk, size_t wrapped_len,
+		      const char *mk_id, const char *title)
+{
+	struct db_stmt *st = NULL;
+	uint8_t fk[DB_KEY_LEN];
+	int rc;
+
+	if (!k || !k->project_field_key || !wrapped_pk || wrapped_len > DB_WRAPPED_MAX || !mk_id ||
+	    strlen(mk_id) > DB_MKID_MAX)
+		return db_set_err(db, AM_ERR_INVAL, "project key missing or malformed");
+	rc = k->project_field_key(k->ctx, id, wrapped_pk, wrapped_len, mk_id, fk);
+	if (rc)
+		return db_set_err(db, AM_ERR_CRYPTO, "project key does not open");
+	rc = db_prepare(db,
+			"INSERT INTO projects (id, account_id, wrapped_pk, mk_id, title_ct, created)"
+			" VALUES ($1, $2, $3, $4, $5, $6)",
+			&st);
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, account_id);
+		db_bind_blob(st, 3, wrapped_pk, wrapped_len);
+		db_bind_text(st, 4, mk_id);
+		repo_bind_sealed(st, 5, fk, "projects", "title", id, id, title ? title : "", DB_TITLE_MAX);
+		db_bind_int64(st, 6, am_now_ms());
+	}
+	am_memzero(fk, sizeof(fk));
+	return repo_done(rc, st, NULL);
+}
+
+#define PROJECT_COLS                                                                                      \
+	"SELECT id, account_id, wrapped_pk, mk_id, title_ct, downloads, password_ct IS NOT NULL, pw_gen," \
+	" pw_failures, created FROM projects "
+
+/* Fill out from the current row; the title is opened when k is given. */
+static int project_row(struct db *db, struct db_stmt *st, const struct db_keys *k, struct db_project *out)
+{
+	uint8_t fk[DB_KEY_LEN];
+	const void *w;
+	size_t n = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_column_id(st, 0, out->id)) || (rc = db_column_id(st, 1, out->account_id)))
+		return rc;
+	w = db_column_blob(st, 2, &n);
+	if (!w || n > DB_WRAPPED_MAX)
+		return db_set_err(db, AM_ERR_DB, "project key missing or too long");
+	memcpy(out->wrapped_pk, w, n);
+	out->wrapped_pk_len = n;
+	repo_text_col(st, 3, out->mk_id, sizeof(out->mk_id));
+	out->downloads = (int)db_column_int64(st, 5);
+	out->has_password = (int)db_column_int64(st, 6);
+	out->pw_gen = db_column_int64(st, 7);
+	out->pw_failures = db_column_int64(st, 8);
+	out->created = db_column_int64(st, 9);
+	if (!k)
+		return 0;
+	if (k->project_field_key(k->ctx, out->id, out->wrapped_pk, n, out->mk_id, fk))
+		return db_set_err(db, AM_ERR_CRYPTO, "project key does not open");
+	rc = repo_open_col(st, 4, fk, "projects", "title", out->id, out->id, out->title, sizeof(out->title));
+	am_memzero(fk, sizeof(fk));
+	return rc;
+}
+
+static int project_one(struct db *db, const struct db_keys *k, const uint8_t *account_id,
+		       const uint8_t id[DB_ID_LEN], struct db_project *out)
+{
+	struct db_stmt *st = NULL;
+	int rc;
+
+	rc = db_prepare(db,
+			account_id ? PROJECT_COLS "WHERE id = $1 AND account_id = $2 AND deleted IS NULL"
+				   : PROJECT_COLS "WHERE id = $1 AND deleted IS NULL",
+			&st);
+	if (rc)
+		return rc;
+	db_bind_id(st, 1, id);
+	if (account_id)
+		db_bind_id(st, 2, account_id);
+	if ((rc = repo_row(st)) == 0)
+		rc = project_row(db, st, k, out);
+	db_finalize(st);
+	return rc;
+}
+
+int db_project_get(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		   const uint8_t id[DB_ID_LEN], struct db_project *out)
+{
+	return project_one(db, k, account_id, id, out);
+}
+
+int db_project_get_by_id(struct db *db, const struct db_keys *k, const uint8_t id[DB_ID_LEN],
+			 struct db_project *out)
+{
+	return project_one(db, k, NULL, id, out);
+}
+
+static int project_list(struct db *db, const struct db_keys *k, const char *sql, const void *arg,
+			size_t arglen, int (*cb)(void *ctx, const struct db_project *p), void *ctx)
+{
+	struct db_stmt *st = NULL;
+	struct db_project p;
+	int rc;
+
+	if ((rc = db_prepare(db, sql, &st)))
+		return rc;
+	db_bind_blob(st, 1, arg, arglen);
+	while ((rc = db_step(st)) == DB_ROW)
+		if ((rc = project_row(db, st, k, &p)) || (rc = cb(ctx, &p)))
+			break;
+	db_finalize(st);
+	am_memzero(&p, sizeof(p));
+	return rc;
+}
+
+int db_project_list(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		    int (*cb)(void *ctx, const struct db_project *p), void *ctx)
+{
+	return project_list(db, k,
+			    PROJECT_COLS "WHERE account_id = $1 AND deleted IS NULL ORDER BY created DESC, id",
+			    account_id, DB_ID_LEN, cb, ctx);
+}
+
+int db_project_list_by_mk(struct db *db, const char *mk_id,
+			  int (*cb)(void *ctx, const struct db_project *p), void *ctx)
+{
+	struct db_stmt *st = NULL;
+	struct db_project p;
+	int rc;
+
+	if ((rc = db_prepare(db, PROJECT_COLS "WHERE mk_id = $1 AND deleted IS NULL ORDER BY id", &st)))
+		return rc;
+	db_bind_text(st, 1, mk_id);
+	while ((rc = db_step(st)) == DB_ROW)
+		if ((rc = project_row(db, st, NULL, &p)) || (rc = cb(ctx, &p)))
+			break;
+	db_finalize(st);
+	return rc;
+}
+
+int db_project_rename(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+		      const uint8_t id[DB_ID_LEN], const char *title)
+{
+	struct db_stmt *st = NULL;
+	uint8_t fk[DB_KEY_LEN];
+	int rc;
+
+	if ((rc = repo_project_key(db, k, id, fk)))
+		return rc;
+	rc = db_prepare(db,
+			"UPDATE projects SET title_ct = $3 WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
+			&st);
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, account_id);
+		repo_bind_sealed(st, 3, fk, "projects", "title", id, id, title ? title : "", DB_TITLE_MAX);
+	}
+	am_memzero(fk, sizeof(fk));
+	return repo_done_one(rc, st);
+}
+
+int db_project_set_downloads(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			     const uint8_t id[DB_ID_LEN], int on)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "UPDATE projects SET downloads = $3 WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, account_id);
+		db_bind_int64(st, 3, on ? 1 : 0);
+	}
+	return repo_done_one(rc, st);
+}
+
+int db_project_set_password(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
+			    const uint8_t id[DB_ID_LEN], const char *password_hash)
+{
+	struct db_stmt *st = NULL;
+	uint8_t fk[DB_KEY_LEN];
+	int rc;
+
+	if ((rc = repo_project_key(db, k, id, fk)))
+		return rc;
+	rc = db_prepare(db,
+			"UPDATE projects SET password_ct = $3, pw_gen = pw_gen + 1, pw_failures = 0"
+			" WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
+			&st);
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, account_id);
+		repo_bind_sealed(st, 3, fk, "projects", "password", id, id, password_hash, DB_PWHASH_MAX);
+	}
+	am_memzero(fk, sizeof(fk));
+	return repo_done_one(rc, st);
+}
+
+int db_project_password(struct db *db, const struct db_keys *k, const uint8_t id[DB_ID_LEN],
+			char *hash, size_t hashlen, int64_t *pw_gen, int64_t *failures)
+{
+	struct db_stmt *st = NULL;
+	uint8_t fk[DB_KEY_LEN];
+	int rc;
+
+	hash[0] = 0;
+	if ((rc = repo_project_key(db, k, id, fk)))
+		return rc;
+	rc = db_prepare(db,
+			"SELECT password_ct, pw_gen, pw_failures FROM projects"
+			" WHERE id = $1 AND deleted IS NULL AND password_ct IS NOT NULL",
+			&st);
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		if ((rc = repo_row(st)) == 0) {
+			rc = repo_open_col(st, 0, fk, "projects", "password", id, id, hash, hashlen);
+			*pw_gen = db_column_int64(st, 1);
+			*failures = db_column_int64(st, 2);
+		}
+	}
+	db_finalize(st);
+	am_memzero(fk, sizeof(fk));
+	return rc;
+}
+
+int db_project_password_failed(struct db *db, const uint8_t id[DB_ID_LEN], int64_t *failures)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "UPDATE projects SET pw_failures = pw_failures + 1 WHERE id = $1 AND deleted IS NULL"
+			    " RETURNING pw_failures",
+			    &st);
+
+	*failures = 0;
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		if ((rc = repo_row(st)) == 0)
+			*failures = db_column_int64(st, 0);
+	}
+	return repo_done(rc, st, NULL);
+}
+
+int db_project_password_ok(struct db *db, const uint8_t id[DB_ID_LEN])
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, "UPDATE projects SET pw_failures = 0 WHERE id = $1 AND deleted IS NULL", &st);
+
+	if (rc == 0)
+		db_bind_id(st, 1, id);
+	return repo_done_one(rc, st);
+}
+
+int db_project_shred(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "UPDATE projects SET wrapped_pk = NULL, title_ct = NULL, password_ct = NULL,"
+			    " deleted = $3 WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, account_id);
+		db_bind_int64(st, 3, am_now_ms());
+	}
+	rc = repo_done_one(rc, st);
+	/* Outside a transaction the old page images can leave the WAL now. */
+	if (rc == 0 && db->engine == DB_SQLITE && !db_in_tx(db))
+		db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	return rc;
+}
+
+int db_project_list_deleted(struct db *db, int (*cb)(void *ctx, const uint8_t id[DB_ID_LEN]), void *ctx)
+{
+	struct db_stmt *st = NULL;
+	uint8_t id[DB_ID_LEN];
+	int rc;
+
+	if ((rc = db_prepare(db, "SELECT id FROM projects WHERE deleted IS NOT NULL ORDER BY deleted LIMIT 100",
+			     &st)))
+		return rc;
+	while ((rc = db_step(st)) == DB_ROW)
+		if ((rc = db_column_id(st, 0, id)) || (rc = cb(ctx, id)))
+			break;
+	db_finalize(st);
+	return rc;
+}
+
+int db_project_purge(struct db *db, const uint8_t id[DB_ID_LEN])
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, "DELETE FROM projects WHERE id = $1 AND deleted IS NOT NULL", &st);
+
+	if (rc == 0)
+		db_bind_id(st, 1, id);
+	return repo_done_one(rc, st);
+}
+
+int db_project_rewrap(struct db *db, const uint8_t id[DB_ID_LEN], const char *old_mk_id,
+		      const uint8_t *wrapped_pk, size_t wrapped_len, const char *mk_id)
+{
+	struct db_stmt *st = NULL;
+	int rc;
+
+	if (!wrapped_pk || wrapped_len > DB_WRAPPED_MAX || strlen(mk_id) > DB_MKID_MAX)
+		return db_set_err(db, AM_ERR_INVAL, "wrapped key malformed");
+	rc = db_prepare(db,
+			"UPDATE projects SET wrapped_pk = $3, mk_id = $4"
+			" WHERE id = $1 AND mk_id = $2 AND deleted IS NULL",
+			&st);
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_text(st, 2, old_mk_id);
+		db_bind_blob(st, 3, wrapped_pk, wrapped_len);
+		db_bind_text(st, 4, mk_id);
+	}
+	return repo_done_one(rc, st);
+}
+
+/* ---- share links --------------------------------------------------------------- */
+
+int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		   const uint8_t token_hash[32], const char *label, int64_t expires, int is_default,
+		   uint8_t id_out[DB_ID_LEN])
+{
+	struct db_stmt *st = NULL;
+	uint8_t fk[DB_KEY_LEN];
+	int rc;
+
+	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, fk)))
+		return rc;
+	rc = db_prepare(db,
+			"INSERT INTO share_links (id, project_id, token_hash, label_ct, expires, is_default, created)"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			&st);
+	if (rc == 0) {
+		db_bind_id(st, 1, id_out);
+		db_bind_id(st, 2, project_id);
+		db_bind_blob(st, 3, token_hash, 32);
+		repo_bind_sealed(st, 4, fk, "share_links", "label", id_out, project_id, label, DB_LABEL_MAX);
+		if (expires > 0)
+			db_bind_int64(st, 5, expires);
+		else
+			db_bind_null(st, 5);
+		db_bind_int64(st, 6, is_default ? 1 : 0);
+		db_bind_int64(st, 7, am_now_ms());
+	}
+	am_memzero(fk, sizeof(fk));
+	return repo_done(rc, st, NULL);
+}
+
+#define LINK_COLS                                                                               \
+	"SELECT l.id, l.project_id, l.generation, l.label_ct, l.expires, l.revoked, l.is_default," \
+	" l.created FROM share_links l "
+
+static int link_row(struct db_stmt *st, const uint8_t *fk, struct db_link *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_column_id(st, 0, out->id)) || (rc = db_column_id(st, 1, out->project_id)))
+		return rc;
+	out->generation = db_column_int64(st, 2);
+	out->expires = db_column_int64(st, 4);
+	out->revoked = (int)db_column_int64(st, 5);
+	out->is_default = (int)db_column_int64(st, 6);
+	out->created = db_column_int64(st, 7);
+	if (!fk)
+		return 0;
+	return repo_open_col(st, 3, fk, "share_links", "label", out->id, out->project_id, out->label,
+			     sizeof(out->label));
+}
+
+int db_link_resolve(struct db *db, const uint8_t token_hash[32], int64_t now, struct db_link *out)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    LINK_COLS "JOIN projects p ON p.id = l.project_id"
+				      " WHERE l.token_hash = $1 AND l.revoked = 0"
+				      " AND (l.expires IS NULL OR l.expires > $2)"
+				      " AND p.deleted IS NULL AND p.wrapped_pk IS NOT NULL",
+			    &st);
+
+	if (rc)
+		return rc;
+	db_bind_blob(st, 1, token_hash, 32);
+	db_bind_int64(st, 2, now);
+	if ((rc = repo_row(st)) == 0)
+		rc = link_row(st, NULL, out);
+	db_finalize(st);
+	return rc;
+}
+
+int db_link_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		const uint8_t id[DB_ID_LEN], struct db_link *out)
+{
+	struct db_stmt *st = NULL;
+	uint8_t fk[DB_KEY_LEN];
+	int rc;
+
+	if ((rc = repo_project_key(db, k, project_id, fk)))
+		return rc;
+	rc = db_prepare(db, LINK_COLS "WHERE l.id = $1 AND l.project_id = $2", &st);
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, project_id);
+		if ((rc = repo_row(st)) == 0)
+			rc = link_row(st, fk, out);
+	}
+	db_finalize(st);
+	am_memzero(fk, sizeof(fk));
+	return rc;
+}
+
+int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		 int (*cb)(void *ctx, const struct db_link *l), void *ctx)
+{
+	struct db_stmt *st = NULL;
+	uint8_t fk[DB_KEY_LEN];
+	struct db_link l;
+	int rc;
+
+	if ((rc = repo_project_key(db, k, project_id, fk)))
+		return rc;
+	rc = db_prepare(db, LINK_COLS "WHERE l.project_id = $1 ORDER BY l.is_default DESC, l.created, l.id",
+			&st);
+	if (rc == 0) {
+		db_bind_id(st, 1, project_id);
+		while ((rc = db_step(st)) == DB_ROW)
+			if ((rc = link_row(st, fk, &l)) || (rc = cb(ctx, &l)))
+				break;
+	}
+	db_finalize(st);
+	am_memzero(fk, sizeof(fk));
+	return rc;
+}
+
+int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		       const uint8_t new_token_hash[32], int64_t *generation)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "UPDATE share_links SET token_hash = $3, generation = generation + 1"
+			    " WHERE id = $1 AND project_id = $2 AND revoked = 0 RETURNING generation",
+			    &st);
+
+	*generation = 0;
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, project_id);
+		db_bind_blob(st, 3, new_token_hash, 32);
+		if ((rc = repo_row(st)) == 0)
+			*generation = db_column_int64(st, 0);
+	}
+	return repo_done(rc, st, NULL);
+}
+
+int db_link_revoke(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "UPDATE share_links SET revoked = 1, generation = generation + 1"
+			    " WHERE id = $1 AND project_id = $2",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, project_id);
+	}
+	return repo_done_one(rc, st);
+}
