@@ -101,7 +101,7 @@ static void am1_nonce(uint8_t nonce[CRYPTO_GCM_IV_LEN], uint64_t i, int last)
 }
 
 int am1_seal_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint64_t i, int last,
-		     uint8_t *buf, size_t n)
+		     const uint8_t *in, size_t n, uint8_t *out)
 {
 	uint8_t nonce[CRYPTO_GCM_IV_LEN], fin[16];
 	int len = 0;
@@ -109,9 +109,9 @@ int am1_seal_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint6
 	am1_nonce(nonce, i, last);
 	if (n > AM1_SEGMENT || EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_EncryptUpdate(ctx, NULL, &len, h, AM1_HEADER_LEN) != 1 ||
-	    (n && EVP_EncryptUpdate(ctx, buf, &len, buf, (int)n) != 1) ||
+	    (n && EVP_EncryptUpdate(ctx, out, &len, in, (int)n) != 1) ||
 	    EVP_EncryptFinal_ex(ctx, fin, &len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, AM1_TAG_LEN, buf + n) != 1)
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, AM1_TAG_LEN, out + n) != 1)
 		return AM_ERR_CRYPTO;
 	return 0;
 }

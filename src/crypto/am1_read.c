@@ -4,7 +4,7 @@
  * expected file id before reading anything, decrypts only the segments a range
  * covers, and releases a segment's plaintext only after its tag verified.
  * Runs in media (Range requests) and worker; every byte it reads from the
- * store is untrusted. Memory: one ciphertext and one plaintext segment.
+ * store is untrusted. Memory: one segment buffer, decrypted in place.
  */
 #include "crypto/crypto_int.h"
 
@@ -17,9 +17,8 @@ struct am1_reader {
 	uint8_t header[AM1_HEADER_LEN];
 	uint64_t plain;
 	uint64_t nseg;
-	uint8_t *ct;     /* AM1_SEGMENT_CT */
-	uint8_t *pt;     /* AM1_SEGMENT: the verified plaintext of segment cached */
-	uint64_t cached; /* index in pt, or UINT64_MAX */
+	uint8_t *seg;    /* AM1_SEGMENT_CT: ciphertext, decrypted in place */
+	uint64_t cached; /* index of the verified plaintext in seg, or UINT64_MAX */
 };
 
 static int load(struct am1_reader *r, uint64_t i);
@@ -44,8 +43,7 @@ int am1_reader_open(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRY
 	if (plain_size > UINT64_MAX / 2 || src->size != am1_cipher_size(plain_size))
 		goto out;
 	rc = AM_ERR_NOMEM;
-	if (!(r = calloc(1, sizeof(*r))) || !(r->ct = malloc(AM1_SEGMENT_CT)) ||
-	    !(r->pt = am_secret_alloc(AM1_SEGMENT)))
+	if (!(r = calloc(1, sizeof(*r))) || !(r->seg = malloc(AM1_SEGMENT_CT)))
 		goto out;
 	r->src = src;
 	r->plain = plain_size;
@@ -80,11 +78,10 @@ void am1_reader_free(struct am1_reader *r)
 	if (!r)
 		return;
 	EVP_CIPHER_CTX_free(r->ctx);
-	if (r->ct) {
-		am_memzero(r->ct, AM1_SEGMENT_CT);
-		free(r->ct);
+	if (r->seg) {
+		am_memzero(r->seg, AM1_SEGMENT_CT);
+		free(r->seg);
 	}
-	am_secret_free(r->pt, AM1_SEGMENT);
 	free(r);
 }
 
@@ -96,7 +93,7 @@ static size_t seg_len(const struct am1_reader *r, uint64_t i)
 	return (size_t)(r->plain - i * AM1_SEGMENT);
 }
 
-/* Make segment i the verified content of r->pt. */
+/* Make segment i the verified plaintext in r->seg. */
 static int load(struct am1_reader *r, uint64_t i)
 {
 	size_t n = seg_len(r, i);
@@ -105,12 +102,13 @@ static int load(struct am1_reader *r, uint64_t i)
 	if (r->cached == i)
 		return 0;
 	r->cached = UINT64_MAX;
-	rc = src_read(r->src, AM1_HEADER_LEN + i * AM1_SEGMENT_CT, r->ct, n + AM1_TAG_LEN);
+	rc = src_read(r->src, AM1_HEADER_LEN + i * AM1_SEGMENT_CT, r->seg, n + AM1_TAG_LEN);
 	if (rc)
 		return rc;
-	rc = am1_open_segment(r->ctx, r->header, i, i + 1 == r->nseg, r->ct, n, r->ct + n, r->pt);
+	rc = am1_open_segment(r->ctx, r->header, i, i + 1 == r->nseg, r->seg, n, r->seg + n,
+			      r->seg);
 	if (rc) {
-		am_memzero(r->pt, AM1_SEGMENT); /* nothing unverified survives */
+		am_memzero(r->seg, AM1_SEGMENT_CT); /* nothing unverified survives */
 		return AM_ERR_CRYPTO;
 	}
 	r->cached = i;
@@ -137,7 +135,7 @@ int am1_reader_pread(struct am1_reader *r, uint64_t off, void *buf, size_t n, si
 			break;
 		if (k > n)
 			k = n;
-		memcpy(dst, r->pt + in, k);
+		memcpy(dst, r->seg + in, k);
 		dst += k;
 		off += k;
 		n -= k;
@@ -163,7 +161,7 @@ int am1_reader_range(struct am1_reader *r, uint64_t first, uint64_t last,
 			k = (size_t)(last - off + 1);
 		if ((rc = load(r, i)) != 0)
 			return rc;
-		if ((rc = emit(ctx, r->pt + in, k)) != 0)
+		if ((rc = emit(ctx, r->seg + in, k)) != 0)
 			return rc;
 		off += k;
 	}

@@ -110,23 +110,36 @@ static int start(struct am1_writer *w)
 	return 0;
 }
 
-/* Encrypt the held segment and emit it with write(). */
-static int flush(struct am1_writer *w, int last)
+/* Encrypt n bytes of in (the held segment, or a caller's full segment) as
+ * the next segment and emit it with write(). */
+static int emit_segment(struct am1_writer *w, const uint8_t *in, size_t n, int last)
 {
 	int rc;
 
 	if ((rc = start(w)) != 0)
 		return rc;
-	if ((rc = am1_seal_segment(w->ctx, w->header, w->index, last, w->seg, w->fill)) != 0)
+	if ((rc = am1_seal_segment(w->ctx, w->header, w->index, last, in, n, w->seg)) != 0)
 		return rc;
-	if ((rc = sink_write(w, w->seg, w->fill + AM1_TAG_LEN)) != 0)
+	if ((rc = sink_write(w, w->seg, n + AM1_TAG_LEN)) != 0)
 		return rc;
 	w->index++;
-	w->fill = 0;
 	return 0;
 }
 
-/* Buffer plaintext; a full segment is flushed only when more data follows. */
+/* Encrypt and emit the held segment. */
+static int flush(struct am1_writer *w, int last)
+{
+	int rc = emit_segment(w, w->seg, w->fill, last);
+
+	if (rc == 0)
+		w->fill = 0;
+	return rc;
+}
+
+/* Buffer plaintext; a full segment is flushed only when more data follows.
+ * A full segment of the caller's with more bytes after it in the same call
+ * is known not to be final: it is encrypted straight from the caller's
+ * buffer, without a copy (large writes cost no memcpy). */
 static int feed(struct am1_writer *w, const uint8_t *p, size_t n)
 {
 	int rc;
@@ -136,6 +149,13 @@ static int feed(struct am1_writer *w, const uint8_t *p, size_t n)
 
 		if (w->fill == AM1_SEGMENT && (rc = flush(w, 0)) != 0)
 			return rc;
+		if (w->fill == 0 && n > AM1_SEGMENT) {
+			if ((rc = emit_segment(w, p, AM1_SEGMENT, 0)) != 0)
+				return rc;
+			p += AM1_SEGMENT;
+			n -= AM1_SEGMENT;
+			continue;
+		}
 		k = AM1_SEGMENT - w->fill;
 		if (k > n)
 			k = n;
@@ -170,8 +190,9 @@ static int patch_in_place(struct am1_writer *w, const uint8_t *p)
 	if ((rc = flush(w, 1)) != 0) /* the body's held segment is the final one */
 		return rc;
 	for (uint64_t i = 0; i < nseg; i++) {
-		memcpy(w->seg, p + i * AM1_SEGMENT, AM1_SEGMENT);
-		if ((rc = am1_seal_segment(w->ctx, w->header, i, 0, w->seg, AM1_SEGMENT)) != 0)
+		rc = am1_seal_segment(w->ctx, w->header, i, 0, p + i * AM1_SEGMENT, AM1_SEGMENT,
+				      w->seg);
+		if (rc)
 			return rc;
 		rc = w->sink.write_at(w->sink.ctx, AM1_HEADER_LEN + i * AM1_SEGMENT_CT, w->seg,
 				      AM1_SEGMENT_CT);

@@ -293,7 +293,7 @@ struct am1_reader;
  * the database: the source's size must be exactly am1_cipher_size(plain_size)
  * and the header must name file_id, else AM_ERR_CRYPTO (truncated, extended or
  * moved objects are refused before any byte is read). dek and src are
- * borrowed (src must outlive the reader). Memory: two segment buffers. */
+ * borrowed (src must outlive the reader). Memory: one segment buffer. */
 int am1_reader_open(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
 		    const struct am1_source *src, uint64_t plain_size, struct am1_reader **out);
 /* Plaintext size of the open object. */

@@ -93,10 +93,11 @@ int am1_header_check(const uint8_t h[AM1_HEADER_LEN], const uint8_t file_id[CRYP
  * direction. NULL on failure. Free with EVP_CIPHER_CTX_free (it cleanses). */
 EVP_CIPHER_CTX *am1_ctx_new(const uint8_t dek[CRYPTO_KEY_LEN],
 				      const uint8_t salt[AM1_SALT_LEN], int enc);
-/* Encrypt (in place, tag appended at buf + n) or decrypt-and-verify (in
- * place; tag read from tag) segment i. 0 or AM_ERR_CRYPTO. */
+/* Encrypt segment i: n bytes of in to out, tag appended at out + n (in may
+ * equal out). Decrypt-and-verify segment i: ct to pt (may be equal), tag read
+ * from tag; pt must be discarded unless 0. 0 or AM_ERR_CRYPTO. */
 int am1_seal_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint64_t i,
-		     int last, uint8_t *buf, size_t n);
+		     int last, const uint8_t *in, size_t n, uint8_t *out);
 int am1_open_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint64_t i,
 		     int last, const uint8_t *ct, size_t n, const uint8_t tag[AM1_TAG_LEN],
 		     uint8_t *pt);
