@@ -38,22 +38,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pk[i] = (uint8_t)(0x40 + i);
 	am_buf_init(&out, 1 << 16);
 	switch (data[0] % 5) {
-	case 0:
-		(void)crypto_pk_unwrap(kr, proj, data + 1, size - 1, key);
-		break;
-	case 1:
-		(void)crypto_dek_unwrap(pk, file, proj, data + 1, size - 1, key);
-		break;
-	case 2:
-		(void)keyring_ip_load(kr, data + 1, size - 1);
-		break;
+	case 0: (void)crypto_pk_unwrap(kr, proj, data + 1, size - 1, key); break;
+	case 1: (void)crypto_dek_unwrap(pk, file, proj, data + 1, size - 1, key); break;
+	case 2: (void)keyring_ip_load(kr, data + 1, size - 1); break;
 	case 3:
 		if (crypto_field_open(pk, "t", "c", row, proj, data + 1, size - 1, &out) == 0 &&
 		    out.len + CRYPTO_FIELD_OVERHEAD != size - 1)
 			abort();
 		break;
 	case 4:
-		if (crypto_b64url_decode((const char *)data + 1, size - 1, dec, sizeof(dec), &n) == 0) {
+		if (crypto_b64url_decode((const char *)data + 1, size - 1, dec, sizeof(dec), &n) ==
+		    0) {
 			char enc[400];
 			/* Canonical: re-encoding gives the input back. */
 			if (crypto_b64url_encode(dec, n, enc, sizeof(enc)) != 0 ||

@@ -8,9 +8,9 @@
 
 #include <string.h>
 
-#define AM1_VERSION 1
+#define AM1_VERSION	  1
 #define AM1_ALG_AES256GCM 1
-#define AM1_LOG2_SEGMENT 16
+#define AM1_LOG2_SEGMENT  16
 
 uint64_t am1_segments(uint64_t plain)
 {

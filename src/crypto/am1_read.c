@@ -17,7 +17,7 @@ struct am1_reader {
 	uint8_t header[AM1_HEADER_LEN];
 	uint64_t plain;
 	uint64_t nseg;
-	uint8_t *seg;    /* AM1_SEGMENT_CT: ciphertext, decrypted in place */
+	uint8_t *seg;	 /* AM1_SEGMENT_CT: ciphertext, decrypted in place */
 	uint64_t cached; /* index of the verified plaintext in seg, or UINT64_MAX */
 };
 
@@ -105,8 +105,8 @@ static int load(struct am1_reader *r, uint64_t i)
 	rc = src_read(r->src, AM1_HEADER_LEN + i * AM1_SEGMENT_CT, r->seg, n + AM1_TAG_LEN);
 	if (rc)
 		return rc;
-	rc = am1_open_segment(r->ctx, r->header, i, i + 1 == r->nseg, r->seg, n, r->seg + n,
-			      r->seg);
+	rc =
+	    am1_open_segment(r->ctx, r->header, i, i + 1 == r->nseg, r->seg, n, r->seg + n, r->seg);
 	if (rc) {
 		am_memzero(r->seg, AM1_SEGMENT_CT); /* nothing unverified survives */
 		return AM_ERR_CRYPTO;

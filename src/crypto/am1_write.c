@@ -15,14 +15,14 @@ struct am1_writer {
 	EVP_CIPHER_CTX *ctx;
 	struct am1_sink sink;
 	uint8_t header[AM1_HEADER_LEN];
-	uint8_t *seg;      /* AM1_SEGMENT_CT bytes: plaintext, then ciphertext ‖ tag */
-	size_t fill;       /* plaintext bytes held in seg */
-	uint64_t index;    /* index of the segment held in seg */
+	uint8_t *seg;	   /* AM1_SEGMENT_CT bytes: plaintext, then ciphertext ‖ tag */
+	size_t fill;	   /* plaintext bytes held in seg */
+	uint64_t index;	   /* index of the segment held in seg */
 	uint64_t head_len; /* head mode: bytes that patch_head supplies */
-	uint64_t body;     /* plaintext bytes passed to am1_writer_write */
-	uint64_t plain;    /* total plaintext, known after patch_head / finish */
+	uint64_t body;	   /* plaintext bytes passed to am1_writer_write */
+	uint64_t plain;	   /* total plaintext, known after patch_head / finish */
 	uint64_t emitted;  /* bytes passed to sink.write */
-	int started;       /* header (and placeholder) emitted */
+	int started;	   /* header (and placeholder) emitted */
 	int head_done;
 	int finished;
 	int err; /* sticky */

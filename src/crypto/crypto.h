@@ -17,12 +17,12 @@
 
 #include "util/util.h"
 
-#define CRYPTO_KEY_LEN 32 /* every symmetric key */
-#define CRYPTO_ID_LEN 16  /* random 128-bit ids: project, file, row */
+#define CRYPTO_KEY_LEN	   32 /* every symmetric key */
+#define CRYPTO_ID_LEN	   16 /* random 128-bit ids: project, file, row */
 #define CRYPTO_TOKEN_BYTES 24
-#define CRYPTO_TOKEN_LEN 32 /* base64url characters of a token, without NUL */
+#define CRYPTO_TOKEN_LEN   32 /* base64url characters of a token, without NUL */
 /* Field ciphertext: version(1) ‖ iv(12) ‖ ciphertext(n) ‖ tag(16). */
-#define CRYPTO_FIELD_VERSION 1
+#define CRYPTO_FIELD_VERSION  1
 #define CRYPTO_FIELD_OVERHEAD 29
 /* Hard maximum of one field's plaintext (fields are titles, comments, names). */
 #define CRYPTO_FIELD_MAX (16u * 1024 * 1024)
@@ -62,8 +62,7 @@ int crypto_b64url_encode(const void *in, size_t n, char *out, size_t outlen);
  * (so every byte string has exactly one accepted encoding). Writes at most
  * outcap bytes and sets *outlen. AM_ERR_INVAL on any malformed input,
  * AM_ERR_TOOBIG if the decoded bytes do not fit. */
-int crypto_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap,
-			 size_t *outlen);
+int crypto_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen);
 
 /* ---- field encryption (DESIGN §5) ---------------------------------------------
  * out = version(1)=1 ‖ iv(12, random) ‖ AES-256-GCM ciphertext ‖ tag(16), with
@@ -94,7 +93,7 @@ int crypto_field_open(const uint8_t key[CRYPTO_KEY_LEN], const char *table, cons
  * for the current generation and the one before it (signed URLs and cookies
  * verify under "current or previous"). All key material is in am_secret_alloc
  * memory and zeroed by keyring_free. */
-#define CRYPTO_MK_ID_LEN 8
+#define CRYPTO_MK_ID_LEN   8
 #define CRYPTO_KEYFILE_ENV "AUDIOMUS_MASTER_KEY_FILE"
 
 enum crypto_purpose {
@@ -164,8 +163,8 @@ int crypto_ip_pseudonym(const struct keyring *kr, int family, const uint8_t *add
 			uint8_t out[CRYPTO_IP_PSEUDONYM_LEN], int64_t *epoch);
 /* The same under a given epoch: AM_ERR_NOTFOUND unless it is the current or
  * the previous epoch (older keys are gone by design). */
-int crypto_ip_pseudonym_at(const struct keyring *kr, int64_t epoch, int family,
-			   const uint8_t *addr, uint8_t out[CRYPTO_IP_PSEUDONYM_LEN]);
+int crypto_ip_pseudonym_at(const struct keyring *kr, int64_t epoch, int family, const uint8_t *addr,
+			   uint8_t out[CRYPTO_IP_PSEUDONYM_LEN]);
 
 /* ---- envelope keys (DESIGN §3) ---------------------------------------------------
  * Wrapped key = version(1)=1 ‖ iv(12, random) ‖ AES-256-GCM ciphertext(32) ‖ tag(16):
@@ -217,8 +216,8 @@ int crypto_blind_index(const uint8_t blind_key[CRYPTO_KEY_LEN], const void *data
  * nonce_i     = 88-bit big-endian i ‖ 0x01 if final else 0x00
  * size        = 48 + P + 16·max(1, ceil(P / 65,536)) */
 #define AM1_HEADER_LEN 48
-#define AM1_SEGMENT 65536
-#define AM1_TAG_LEN 16
+#define AM1_SEGMENT    65536
+#define AM1_TAG_LEN    16
 #define AM1_SEGMENT_CT (AM1_SEGMENT + AM1_TAG_LEN)
 
 /* Ciphertext size of a P-byte plaintext. */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define FIELD_NAME_MAX 255
-#define FIELD_AAD_MAX (2 + FIELD_NAME_MAX + 2 + FIELD_NAME_MAX + 2 * CRYPTO_ID_LEN)
+#define FIELD_AAD_MAX  (2 + FIELD_NAME_MAX + 2 + FIELD_NAME_MAX + 2 * CRYPTO_ID_LEN)
 
 /* AAD = u16be(len table) ‖ table ‖ u16be(len column) ‖ column ‖ row_id ‖
  * project_id. Returns its length, or 0 if a name is missing or too long. */

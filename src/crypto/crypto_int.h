@@ -13,7 +13,7 @@
 
 #include "crypto/crypto.h"
 
-#define CRYPTO_GCM_IV_LEN 12
+#define CRYPTO_GCM_IV_LEN  12
 #define CRYPTO_GCM_TAG_LEN 16
 
 /* One-shot AES-256-GCM seal: ct gets n bytes, tag 16. ct may equal pt. */
@@ -56,8 +56,7 @@ static inline uint64_t crypto_load_be64(const uint8_t *p)
 
 /* ---- keyring internals ---- */
 /* A keyring from raw master-key bytes (tests, key rotation in memory). */
-int keyring_from_key(const uint8_t mk[CRYPTO_KEY_LEN], uint32_t generation,
-		     struct keyring **out);
+int keyring_from_key(const uint8_t mk[CRYPTO_KEY_LEN], uint32_t generation, struct keyring **out);
 /* The raw MK and its binary id (envelope wrapping only). */
 const uint8_t *keyring_mk(const struct keyring *kr);
 const uint8_t *keyring_mk_id_bin(const struct keyring *kr);
@@ -79,7 +78,7 @@ const struct crypto_ip_state *keyring_ip_state_c(const struct keyring *kr);
 
 /* ---- AM1 internals (am1_format.c) ---- */
 #define AM1_SALT_LEN 16
-#define AM1_MAGIC "AM1SEG\0\0"
+#define AM1_MAGIC    "AM1SEG\0\0"
 
 /* Number of segments of a P-byte object: max(1, ceil(P / S)). */
 uint64_t am1_segments(uint64_t plain);
@@ -91,16 +90,15 @@ void am1_header_build(uint8_t h[AM1_HEADER_LEN], const uint8_t file_id[CRYPTO_ID
 int am1_header_check(const uint8_t h[AM1_HEADER_LEN], const uint8_t file_id[CRYPTO_ID_LEN]);
 /* A cipher context keyed with K = HKDF(DEK, salt, "am1 payload"); enc selects
  * direction. NULL on failure. Free with EVP_CIPHER_CTX_free (it cleanses). */
-EVP_CIPHER_CTX *am1_ctx_new(const uint8_t dek[CRYPTO_KEY_LEN],
-				      const uint8_t salt[AM1_SALT_LEN], int enc);
+EVP_CIPHER_CTX *am1_ctx_new(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t salt[AM1_SALT_LEN],
+			    int enc);
 /* Encrypt segment i: n bytes of in to out, tag appended at out + n (in may
  * equal out). Decrypt-and-verify segment i: ct to pt (may be equal), tag read
  * from tag; pt must be discarded unless 0. 0 or AM_ERR_CRYPTO. */
-int am1_seal_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint64_t i,
-		     int last, const uint8_t *in, size_t n, uint8_t *out);
-int am1_open_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint64_t i,
-		     int last, const uint8_t *ct, size_t n, const uint8_t tag[AM1_TAG_LEN],
-		     uint8_t *pt);
+int am1_seal_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint64_t i, int last,
+		     const uint8_t *in, size_t n, uint8_t *out);
+int am1_open_segment(EVP_CIPHER_CTX *ctx, const uint8_t h[AM1_HEADER_LEN], uint64_t i, int last,
+		     const uint8_t *ct, size_t n, const uint8_t tag[AM1_TAG_LEN], uint8_t *pt);
 /* am1_writer_new with a caller-chosen salt: known-answer tests only. */
 int am1_writer_new_salt(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
 			const uint8_t salt[AM1_SALT_LEN], const struct am1_sink *sink,

@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 
 #define IP_BLOB_VERSION 1
-#define IP_STATE_PT (8 + 1 + 2 * CRYPTO_KEY_LEN)
-#define IP_BLOB_LEN (1 + CRYPTO_GCM_IV_LEN + IP_STATE_PT + CRYPTO_GCM_TAG_LEN)
-#define IP_MAX_STEPS 1200 /* 100 years of epochs; beyond that start afresh */
+#define IP_STATE_PT	(8 + 1 + 2 * CRYPTO_KEY_LEN)
+#define IP_BLOB_LEN	(1 + CRYPTO_GCM_IV_LEN + IP_STATE_PT + CRYPTO_GCM_TAG_LEN)
+#define IP_MAX_STEPS	1200 /* 100 years of epochs; beyond that start afresh */
 
 static int64_t epoch_of(int64_t now)
 {
@@ -115,11 +115,12 @@ int keyring_ip_load(struct keyring *kr, const uint8_t *blob, size_t n)
 {
 	struct crypto_ip_state *st = keyring_ip_state(kr);
 	uint8_t pt[IP_STATE_PT], k[CRYPTO_KEY_LEN], aad[14];
-	const uint8_t *ct = blob + 1 + CRYPTO_GCM_IV_LEN;
+	const uint8_t *ct;
 	int rc;
 
 	if (!blob || n != IP_BLOB_LEN || blob[0] != IP_BLOB_VERSION)
 		return AM_ERR_CRYPTO;
+	ct = blob + 1 + CRYPTO_GCM_IV_LEN;
 	if ((rc = blob_key(kr, k, aad)) == 0)
 		rc = crypto_gcm_open(k, blob + 1, aad, sizeof(aad), ct, IP_STATE_PT,
 				     ct + IP_STATE_PT, pt);
@@ -190,8 +191,8 @@ int crypto_ip_pseudonym(const struct keyring *kr, int family, const uint8_t *add
 	return rc;
 }
 
-int crypto_ip_pseudonym_at(const struct keyring *kr, int64_t epoch, int family,
-			   const uint8_t *addr, uint8_t out[CRYPTO_IP_PSEUDONYM_LEN])
+int crypto_ip_pseudonym_at(const struct keyring *kr, int64_t epoch, int family, const uint8_t *addr,
+			   uint8_t out[CRYPTO_IP_PSEUDONYM_LEN])
 {
 	const struct crypto_ip_state *st = keyring_ip_state_c(kr);
 

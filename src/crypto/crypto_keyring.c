@@ -18,9 +18,9 @@
 #define KEYFILE_HEX (2 * CRYPTO_KEY_LEN)
 
 static const char *const purpose_names[CRYPTO_KEY_PURPOSES] = {
-	"url-sign",
-	"cookie",
-	"session",
+    "url-sign",
+    "cookie",
+    "session",
 };
 
 /* Everything secret, in one am_secret_alloc block. */
@@ -38,7 +38,7 @@ struct keyring {
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -150,7 +150,8 @@ static int read_keyfile(const char *path, uint8_t mk[CRYPTO_KEY_LEN], char *err,
 		goto out;
 	}
 	n = read(fd, buf, sizeof(buf));
-	if (n < KEYFILE_HEX || n > KEYFILE_HEX + 1 || (n == KEYFILE_HEX + 1 && buf[KEYFILE_HEX] != '\n'))
+	if (n < KEYFILE_HEX || n > KEYFILE_HEX + 1 ||
+	    (n == KEYFILE_HEX + 1 && buf[KEYFILE_HEX] != '\n'))
 		goto bad;
 	for (int i = 0; i < CRYPTO_KEY_LEN; i++) {
 		int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
@@ -242,7 +243,8 @@ int crypto_keyfile_create(const char *path)
 
 	if (!path || !*path)
 		return AM_ERR_INVAL;
-	if ((rc = crypto_random(mk, sizeof(mk))) != 0 || (rc = crypto_random(rnd, sizeof(rnd))) != 0)
+	if ((rc = crypto_random(mk, sizeof(mk))) != 0 ||
+	    (rc = crypto_random(rnd, sizeof(rnd))) != 0)
 		goto out;
 	for (int i = 0; i < CRYPTO_KEY_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", mk[i]);

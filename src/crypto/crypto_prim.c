@@ -45,8 +45,8 @@ int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t s
 	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
 	if (saltlen)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt,
-							 saltlen);
+		*p++ =
+		    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
 						 (void *)(infolen ? info : empty), infolen);
 	*p = OSSL_PARAM_construct_end();
@@ -230,8 +230,7 @@ int crypto_b64url_encode(const void *in, size_t n, char *out, size_t outlen)
 	return 0;
 }
 
-int crypto_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap,
-			 size_t *outlen)
+int crypto_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen)
 {
 	size_t need = inlen / 4 * 3 + (inlen % 4 ? inlen % 4 - 1 : 0), o = 0;
 	uint32_t acc = 0;

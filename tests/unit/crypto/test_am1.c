@@ -37,12 +37,12 @@ static const struct {
 	uint64_t c;
 	const char *sha;
 } kat[] = {
-	{0, 64, "e70d6e730d463d40117b68460cbb9ba80f134282878a93a8f8ea18f28bda64f9"},
-	{1, 65, "4d5f00b1b88732af2a5215532e78b03d1d51e76f9a016f74e3007a2f2e1dc953"},
-	{65535, 65599, "a78d1f35ee83249ed2c930672e41e6cdc956604d1fe84b0604db59b7559182ea"},
-	{65536, 65600, "fa3e4256ffc29f8f1fd1f649942a058d008d2d92fcb42eaa78fc8d2164b67d4f"},
-	{65537, 65617, "f1ef705b555b98ab1fe89b4d74c1d30584b558d95c3af99b3eb03ed8ce086e4b"},
-	{200000, 200112, "58ebd24387e57c47cab38e86f5bb1224fa14f76771962ee683795c8f87b8b942"},
+    {0, 64, "e70d6e730d463d40117b68460cbb9ba80f134282878a93a8f8ea18f28bda64f9"},
+    {1, 65, "4d5f00b1b88732af2a5215532e78b03d1d51e76f9a016f74e3007a2f2e1dc953"},
+    {65535, 65599, "a78d1f35ee83249ed2c930672e41e6cdc956604d1fe84b0604db59b7559182ea"},
+    {65536, 65600, "fa3e4256ffc29f8f1fd1f649942a058d008d2d92fcb42eaa78fc8d2164b67d4f"},
+    {65537, 65617, "f1ef705b555b98ab1fe89b4d74c1d30584b558d95c3af99b3eb03ed8ce086e4b"},
+    {200000, 200112, "58ebd24387e57c47cab38e86f5bb1224fa14f76771962ee683795c8f87b8b942"},
 };
 
 static void hex(const uint8_t *p, size_t n, char *out)
@@ -273,12 +273,12 @@ static void am1_sink_failure_is_sticky(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(am1_sizes),
-		cmocka_unit_test(am1_known_answers),
-		cmocka_unit_test(am1_head_mode_same_bytes),
-		cmocka_unit_test(am1_head_mode_contract),
-		cmocka_unit_test(am1_roundtrip_random_ranges),
-		cmocka_unit_test(am1_sink_failure_is_sticky),
+	    cmocka_unit_test(am1_sizes),
+	    cmocka_unit_test(am1_known_answers),
+	    cmocka_unit_test(am1_head_mode_same_bytes),
+	    cmocka_unit_test(am1_head_mode_contract),
+	    cmocka_unit_test(am1_roundtrip_random_ranges),
+	    cmocka_unit_test(am1_sink_failure_is_sticky),
 	};
 	return cmocka_run_group_tests(tests, setup_keys, NULL);
 }

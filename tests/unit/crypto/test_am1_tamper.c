@@ -15,9 +15,9 @@
 #include "crypto/crypto_int.h"
 #include "crypto/helper_crypto.h"
 
-#define S AM1_SEGMENT
+#define S  AM1_SEGMENT
 #define CT AM1_SEGMENT_CT
-#define P (3 * S + 1000) /* four segments, the last one short */
+#define P  (3 * S + 1000) /* four segments, the last one short */
 
 static uint8_t dek[32], fid[16], *pt;
 static struct tcrypto_mem good;
@@ -250,13 +250,13 @@ static void empty_object_is_authenticated(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(truncation_around_every_boundary),
-		cmocka_unit_test(flipped_byte_in_each_segment_and_tag),
-		cmocka_unit_test(flipped_header_bytes),
-		cmocka_unit_test(swapped_segments),
-		cmocka_unit_test(appended_byte),
-		cmocka_unit_test(moved_object_and_wrong_key),
-		cmocka_unit_test(empty_object_is_authenticated),
+	    cmocka_unit_test(truncation_around_every_boundary),
+	    cmocka_unit_test(flipped_byte_in_each_segment_and_tag),
+	    cmocka_unit_test(flipped_header_bytes),
+	    cmocka_unit_test(swapped_segments),
+	    cmocka_unit_test(appended_byte),
+	    cmocka_unit_test(moved_object_and_wrong_key),
+	    cmocka_unit_test(empty_object_is_authenticated),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

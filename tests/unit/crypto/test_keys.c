@@ -69,8 +69,8 @@ static void keyfile_create_and_open(void **state)
 	assert_int_equal(keyring_open(NULL, 1, &b, err, sizeof(err)), 0);
 	unsetenv(CRYPTO_KEYFILE_ENV);
 	assert_string_equal(keyring_mk_id(a), keyring_mk_id(b));
-	assert_memory_equal(keyring_key(a, CRYPTO_KEY_COOKIE, 1), keyring_key(b, CRYPTO_KEY_COOKIE, 1),
-			    32);
+	assert_memory_equal(keyring_key(a, CRYPTO_KEY_COOKIE, 1),
+			    keyring_key(b, CRYPTO_KEY_COOKIE, 1), 32);
 	keyring_free(a);
 	keyring_free(b);
 	keyring_free(NULL);
@@ -82,12 +82,12 @@ static void keyfile_mode_and_content_refused(void **state)
 {
 	static const mode_t bad_modes[] = {0644, 0640, 0604, 0660, 0700, 0606, 01600};
 	static const char *bad_text[] = {
-		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeef",    /* 63 */
-		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0",  /* 65 */
-		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg",   /* non-hex */
-		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n\n",
-		" 0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-		""};
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeef",	 /* 63 */
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0", /* 65 */
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg",	 /* non-hex */
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n\n",
+	    " 0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+	    ""};
 	char path[128], err[256];
 	struct keyring *kr = NULL;
 
@@ -133,8 +133,8 @@ static void purpose_keys_and_generations(void **state)
 	assert_int_equal(crypto_hkdf(mk, 32, NULL, 0, info, 10, expect, 32), 0);
 	assert_memory_equal(keyring_key(g2, CRYPTO_KEY_COOKIE, 2), expect, 32);
 	/* Current and previous only. */
-	assert_memory_equal(keyring_key(g2, CRYPTO_KEY_COOKIE, 1), keyring_key(g1, CRYPTO_KEY_COOKIE, 1),
-			    32);
+	assert_memory_equal(keyring_key(g2, CRYPTO_KEY_COOKIE, 1),
+			    keyring_key(g1, CRYPTO_KEY_COOKIE, 1), 32);
 	assert_null(keyring_key(g2, CRYPTO_KEY_COOKIE, 3));
 	assert_null(keyring_key(g1, CRYPTO_KEY_COOKIE, 0));
 	assert_null(keyring_key(g1, CRYPTO_KEY_PURPOSES, 1));
@@ -322,7 +322,8 @@ static void ip_ratchet_forward_only(void **state)
 	assert_int_equal(keyring_from_key(mk, 1, &kr2), 0);
 	assert_int_equal(keyring_ip_load(kr2, blob_old.p, blob_old.len), AM_ERR_CRYPTO);
 	/* A very long gap starts afresh. */
-	assert_int_equal(keyring_ip_advance(kr, t0 + 2000LL * CRYPTO_IP_EPOCH_SECONDS, &changed), 0);
+	assert_int_equal(keyring_ip_advance(kr, t0 + 2000LL * CRYPTO_IP_EPOCH_SECONDS, &changed),
+			 0);
 	assert_int_equal(changed, 1);
 	keyring_free(kr2);
 	keyring_free(kr);
@@ -333,13 +334,13 @@ static void ip_ratchet_forward_only(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(keyfile_create_and_open),
-		cmocka_unit_test(keyfile_mode_and_content_refused),
-		cmocka_unit_test(purpose_keys_and_generations),
-		cmocka_unit_test(envelope_wrong_aad_fails),
-		cmocka_unit_test(rotation_and_shredding),
-		cmocka_unit_test(account_keys_and_blind_index),
-		cmocka_unit_test(ip_ratchet_forward_only),
+	    cmocka_unit_test(keyfile_create_and_open),
+	    cmocka_unit_test(keyfile_mode_and_content_refused),
+	    cmocka_unit_test(purpose_keys_and_generations),
+	    cmocka_unit_test(envelope_wrong_aad_fails),
+	    cmocka_unit_test(rotation_and_shredding),
+	    cmocka_unit_test(account_keys_and_blind_index),
+	    cmocka_unit_test(ip_ratchet_forward_only),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -33,15 +33,17 @@ static void hkdf_rfc5869_case1(void **state)
 		salt[i] = (uint8_t)i;
 	for (int i = 0; i < 10; i++)
 		info[i] = (char)(0xf0 + i);
-	unhex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
-	      want, sizeof(want));
-	assert_int_equal(crypto_hkdf(ikm, sizeof(ikm), salt, sizeof(salt), info, sizeof(info), okm,
-				     sizeof(okm)),
-			 0);
+	unhex(
+	    "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+	    want, sizeof(want));
+	assert_int_equal(
+	    crypto_hkdf(ikm, sizeof(ikm), salt, sizeof(salt), info, sizeof(info), okm, sizeof(okm)),
+	    0);
 	assert_memory_equal(okm, want, sizeof(want));
 	/* RFC 5869 case 3: no salt, no info. */
-	unhex("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
-	      want, sizeof(want));
+	unhex(
+	    "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
+	    want, sizeof(want));
 	assert_int_equal(crypto_hkdf(ikm, sizeof(ikm), NULL, 0, NULL, 0, okm, sizeof(okm)), 0);
 	assert_memory_equal(okm, want, sizeof(want));
 	assert_int_equal(crypto_hkdf(ikm, sizeof(ikm), NULL, 0, NULL, 0, okm, 0), AM_ERR_INVAL);
@@ -52,9 +54,9 @@ static void hmac_and_sha256_vectors(void **state)
 	uint8_t out[32], want[32];
 
 	unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", want, 32);
-	assert_int_equal(crypto_hmac_sha256((const uint8_t *)"Jefe", 4,
-					    "what do ya want for nothing?", 28, out),
-			 0);
+	assert_int_equal(
+	    crypto_hmac_sha256((const uint8_t *)"Jefe", 4, "what do ya want for nothing?", 28, out),
+	    0);
 	assert_memory_equal(out, want, 32);
 	unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want, 32);
 	assert_int_equal(crypto_sha256("abc", 3, out), 0);
@@ -96,8 +98,8 @@ static void b64url_rfc4648_vectors(void **state)
 
 static void b64url_decoder_is_strict(void **state)
 {
-	static const char *bad[] = {"Zg==", "Zg=", "Z", "Zh", "Zm9", "Zm9v+", "Zm9v/", "Zm 9",
-				    "Zm9vY", "Zm9\n", "Zm8A=", "_-_-_"};
+	static const char *bad[] = {"Zg==",  "Zg=",  "Z",     "Zh",    "Zm9",	"Zm9v+",
+				    "Zm9v/", "Zm 9", "Zm9vY", "Zm9\n", "Zm8A=", "_-_-_"};
 	uint8_t dec[16];
 	size_t n;
 
@@ -120,7 +122,8 @@ static void b64url_roundtrips_every_byte(void **state)
 			memset(raw, v, len);
 			raw[0] = (uint8_t)(255 - v);
 			assert_int_equal(crypto_b64url_encode(raw, len, enc, sizeof(enc)), 0);
-			assert_int_equal(crypto_b64url_decode(enc, strlen(enc), dec, sizeof(dec), &n), 0);
+			assert_int_equal(
+			    crypto_b64url_decode(enc, strlen(enc), dec, sizeof(dec), &n), 0);
 			assert_int_equal(n, len);
 			assert_memory_equal(dec, raw, len);
 		}
@@ -154,20 +157,22 @@ static void field_roundtrip(void **state)
 
 	am_buf_init(&ct, 1 << 20);
 	am_buf_init(&pt, 1 << 20);
-	assert_int_equal(crypto_field_seal(fkey, "comments", "body", row1, proj1, "hello", 5, &ct), 0);
+	assert_int_equal(crypto_field_seal(fkey, "comments", "body", row1, proj1, "hello", 5, &ct),
+			 0);
 	assert_int_equal(ct.len, 5 + CRYPTO_FIELD_OVERHEAD);
 	assert_int_equal(ct.p[0], 1);
-	assert_int_equal(crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
-			 0);
+	assert_int_equal(
+	    crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt), 0);
 	assert_int_equal(pt.len, 5);
 	assert_memory_equal(pt.p, "hello", 5);
 	/* Empty values and account-level fields (all-zero project). */
 	am_buf_reset(&ct);
 	am_buf_reset(&pt);
-	assert_int_equal(crypto_field_seal(fkey, "accounts", "email", row1, noproj, NULL, 0, &ct), 0);
-	assert_int_equal(ct.len, CRYPTO_FIELD_OVERHEAD);
-	assert_int_equal(crypto_field_open(fkey, "accounts", "email", row1, noproj, ct.p, ct.len, &pt),
+	assert_int_equal(crypto_field_seal(fkey, "accounts", "email", row1, noproj, NULL, 0, &ct),
 			 0);
+	assert_int_equal(ct.len, CRYPTO_FIELD_OVERHEAD);
+	assert_int_equal(
+	    crypto_field_open(fkey, "accounts", "email", row1, noproj, ct.p, ct.len, &pt), 0);
 	assert_int_equal(pt.len, 0);
 	am_buf_cleanup(&ct);
 	am_buf_cleanup(&pt);
@@ -183,35 +188,40 @@ static void field_moved_or_tampered_fails(void **state)
 	am_buf_init(&pt, 1 << 20);
 	assert_int_equal(am_buf_puts(&pt, "prefix"), 0);
 	assert_int_equal(crypto_field_seal(fkey, "comments", "body", row1, proj1, msg, 9, &ct), 0);
-	assert_int_equal(crypto_field_open(fkey, "comments", "body", row2, proj1, ct.p, ct.len, &pt),
-			 AM_ERR_CRYPTO);
-	assert_int_equal(crypto_field_open(fkey, "comments", "body", row1, proj2, ct.p, ct.len, &pt),
-			 AM_ERR_CRYPTO);
-	assert_int_equal(crypto_field_open(fkey, "comments", "name", row1, proj1, ct.p, ct.len, &pt),
-			 AM_ERR_CRYPTO);
+	assert_int_equal(
+	    crypto_field_open(fkey, "comments", "body", row2, proj1, ct.p, ct.len, &pt),
+	    AM_ERR_CRYPTO);
+	assert_int_equal(
+	    crypto_field_open(fkey, "comments", "body", row1, proj2, ct.p, ct.len, &pt),
+	    AM_ERR_CRYPTO);
+	assert_int_equal(
+	    crypto_field_open(fkey, "comments", "name", row1, proj1, ct.p, ct.len, &pt),
+	    AM_ERR_CRYPTO);
 	assert_int_equal(crypto_field_open(fkey, "guests", "body", row1, proj1, ct.p, ct.len, &pt),
 			 AM_ERR_CRYPTO);
 	/* Length prefixes: "comment"+"sbody" is not "comments"+"body". */
-	assert_int_equal(crypto_field_open(fkey, "comment", "sbody", row1, proj1, ct.p, ct.len, &pt),
-			 AM_ERR_CRYPTO);
 	assert_int_equal(
-		crypto_field_open(other_key, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
-		AM_ERR_CRYPTO);
+	    crypto_field_open(fkey, "comment", "sbody", row1, proj1, ct.p, ct.len, &pt),
+	    AM_ERR_CRYPTO);
+	assert_int_equal(
+	    crypto_field_open(other_key, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
+	    AM_ERR_CRYPTO);
 	for (size_t i = 0; i < ct.len; i++) {
 		ct.p[i] ^= 0x01;
 		assert_int_equal(
-			crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
-			AM_ERR_CRYPTO);
+		    crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
+		    AM_ERR_CRYPTO);
 		ct.p[i] ^= 0x01;
 	}
 	for (size_t n = 0; n < ct.len; n++)
-		assert_int_equal(crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, n, &pt),
-				 AM_ERR_CRYPTO);
+		assert_int_equal(
+		    crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, n, &pt),
+		    AM_ERR_CRYPTO);
 	/* Nothing was appended by the failures. */
 	assert_int_equal(pt.len, 6);
 	assert_string_equal((char *)pt.p, "prefix");
-	assert_int_equal(crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
-			 0);
+	assert_int_equal(
+	    crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt), 0);
 	assert_memory_equal(pt.p, "prefixa comment", 15);
 	am_buf_cleanup(&ct);
 	am_buf_cleanup(&pt);
@@ -240,16 +250,16 @@ static void field_same_value_differs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(hkdf_rfc5869_case1),
-		cmocka_unit_test(hmac_and_sha256_vectors),
-		cmocka_unit_test(random_ids_differ),
-		cmocka_unit_test(b64url_rfc4648_vectors),
-		cmocka_unit_test(b64url_decoder_is_strict),
-		cmocka_unit_test(b64url_roundtrips_every_byte),
-		cmocka_unit_test(tokens_are_192_bit_base64url),
-		cmocka_unit_test(field_roundtrip),
-		cmocka_unit_test(field_moved_or_tampered_fails),
-		cmocka_unit_test(field_same_value_differs),
+	    cmocka_unit_test(hkdf_rfc5869_case1),
+	    cmocka_unit_test(hmac_and_sha256_vectors),
+	    cmocka_unit_test(random_ids_differ),
+	    cmocka_unit_test(b64url_rfc4648_vectors),
+	    cmocka_unit_test(b64url_decoder_is_strict),
+	    cmocka_unit_test(b64url_roundtrips_every_byte),
+	    cmocka_unit_test(tokens_are_192_bit_base64url),
+	    cmocka_unit_test(field_roundtrip),
+	    cmocka_unit_test(field_moved_or_tampered_fails),
+	    cmocka_unit_test(field_same_value_differs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
