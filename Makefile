@@ -96,7 +96,7 @@ $(BIN): $(MAIN_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB) $(LDLIBS)
 
 define unit_rule
-$(BUILD)/tests/$(word 3,$(subst /, ,$(1)))_$(basename $(notdir $(1))): $(1) $(LIB) $(UNIT_HELPERS)
+$(BUILD)/tests/$(word 3,$(subst /, ,$(1)))_$(basename $(notdir $(1))): $(1) $(LIB) $(UNIT_HELPERS) $(wildcard $(dir $(1))*.inc)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CPPFLAGS) -Itests/unit $$(CFLAGS) -Wno-missing-prototypes $$(LDFLAGS) -o $$@ $(1) $(UNIT_HELPERS) $$(LIB) $$(LDLIBS) -lcmocka
 endef

@@ -48,6 +48,8 @@ static const struct conf_item items[] = {
     S(trusted_proxies, "",
       "Comma-separated proxy addresses whose X-Forwarded-For is honoured (none by default)."),
     I(threads, CT_INT, "0", 0, 256, "HTTP worker threads; 0 = one per core."),
+    I(db_pool_size, CT_INT, "0", 0, 1024,
+      "Database connections per process; 0 = threads + 2 (one per HTTP thread and spare)."),
     I(max_connections, CT_INT, "4096", 16, 1000000, "Maximum concurrent connections."),
     I(per_ip_connections, CT_INT, "256", 1, 100000, "Maximum concurrent connections per client address."),
     I(connection_timeout, CT_SECONDS, "60", 1, 86400, "Idle connection timeout (seconds, or 30s/5m/1h)."),

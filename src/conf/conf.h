@@ -30,6 +30,7 @@ struct conf {
 	char log_level[16];
 	char trusted_proxies[CONF_STR_MAX];
 	int64_t threads;
+	int64_t db_pool_size;
 	int64_t max_connections;
 	int64_t per_ip_connections;
 	int64_t connection_timeout;

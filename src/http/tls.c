@@ -24,16 +24,21 @@
 
 /* TLS 1.3 and 1.2 only; 1.2 with ECDHE and AEAD only (Mozilla intermediate
  * minus DHE); ChaCha20 first in server order (fast without AES-NI, on
- * phones); no SHA-1 signatures; safe renegotiation extension present (RFC
- * 5746) while libmicrohttpd refuses any renegotiation attempt; compression
- * is not offered (COMP-NULL only). */
+ * phones); no SHA-1 signatures; compression is not offered (COMP-NULL only).
+ * Renegotiation never happens: libmicrohttpd never re-runs the handshake, so
+ * a client's attempt is refused (sslscan: "not supported"). We deliberately
+ * keep GnuTLS's default %PARTIAL_RENEGOTIATION rather than
+ * %SAFE_RENEGOTIATION: the latter rejects every ClientHello without the RFC
+ * 5746 extension ("handshake message out of context"), which broke sslscan
+ * and testssl's TLS 1.3 probe without adding protection, since no
+ * renegotiation is ever accepted. */
 const char http_tls_priorities[] =
 	"NONE:+VERS-TLS1.3:+VERS-TLS1.2:"
 	"+CHACHA20-POLY1305:+AES-128-GCM:+AES-256-GCM:+AEAD:"
 	"+ECDHE-ECDSA:+ECDHE-RSA:"
 	"+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
 	"+SIGN-ALL:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:"
-	"+COMP-NULL:+CTYPE-X509:%SERVER_PRECEDENCE:%SAFE_RENEGOTIATION";
+	"+COMP-NULL:+CTYPE-X509:%SERVER_PRECEDENCE";
 
 #define TLS_MAX_CHAIN 16
 #define TLS_MAX_FILE (1 << 20)

@@ -11,6 +11,9 @@
 
 #include "http/http.h"
 #include "main/main.h"
+#include "app/app.h"
+#include "crypto/crypto.h"
+#include "db/db.h"
 #include "util/util.h"
 
 #define CERT_DAYS 365
@@ -83,6 +86,40 @@ static int make_tls(const struct conf *c)
 	return 0;
 }
 
+/* The master key file, beside the data directory by default (never in it). */
+static int make_master_key(const struct conf *c)
+{
+	int rc = crypto_keyfile_create(c->key_file);
+
+	if (rc == AM_ERR_EXISTS) {
+		printf("exists    %s\n", c->key_file);
+		return 0;
+	}
+	if (rc) {
+		fprintf(stderr, "audiomus init: cannot create the master key %s: %s\n", c->key_file,
+			am_strerror(rc));
+		return 1;
+	}
+	printf("created   %s (master key, mode 0600: back it up apart from the data)\n",
+	       c->key_file);
+	return 0;
+}
+
+/* Create and migrate the database, with the account key and IP-key state. */
+static int make_database(const struct conf *c)
+{
+	struct app *a = NULL;
+	char err[1024];
+
+	if (app_open(c, APP_DB, &a, err, sizeof(err))) {
+		fprintf(stderr, "audiomus init: %s\n", err);
+		return 1;
+	}
+	printf("ready     %s (schema %d)\n", c->database, db_schema_latest());
+	app_close(a);
+	return 0;
+}
+
 static int cmd_init(int argc, char **argv)
 {
 	struct conf c;
@@ -101,11 +138,8 @@ static int cmd_init(int argc, char **argv)
 	if (make_private_dir(c.data_dir) || make_private_dir(tls_dir) || make_tls(&c))
 		return 1;
 
-	/* ==== MASTER KEY: wired by the lead with the crypto component's keyring ====
-	 * Create c.key_file (32 random bytes, mode 0600, O_EXCL; print "exists"
-	 * when present) through src/crypto's keyring functions here. No key code
-	 * in this file. */
-
+	if (make_master_key(&c) || make_database(&c))
+		return 1;
 	printf("\nNext: audiomus serve --data %s\n", c.data_dir);
 	return 0;
 }

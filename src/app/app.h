@@ -1,0 +1,63 @@
+/*
+ * app: what a running role holds for its whole life: the configuration, the
+ * keyring (master key and purpose keys), the database pool, the object store
+ * (only for roles that touch audio) and the account-level keys the database
+ * layer needs. Opened once at start by `serve`, `web`, `media`, `worker` and
+ * the administration commands; shared read-only by every request thread.
+ * Runs in every server process; holds keys (in locked, zeroed memory).
+ */
+#ifndef AM_APP_H
+#define AM_APP_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conf/conf.h"
+#include "db/repo.h"
+
+struct keyring;
+struct db_pool;
+struct store;
+
+/* What a role needs opened. The web role never asks for APP_STORE: it runs
+ * without object-store credentials (DESIGN §1). */
+enum app_need {
+	APP_DB = 1 << 0,
+	APP_STORE = 1 << 1,
+};
+
+struct app {
+	struct conf conf;
+	struct keyring *kr;
+	struct db_pool *db;    /* NULL unless APP_DB */
+	struct store *store;   /* NULL unless APP_STORE */
+	struct db_keys keys;   /* for the repository layer (valid with APP_DB) */
+	uint8_t *account_key;  /* AK, secret memory (valid with APP_DB) */
+	uint8_t *field_keys;   /* account-field ‖ email-index keys, secret memory */
+	void *ip_lock;         /* internal: guards the IP ratchet */
+};
+
+/* Open what need asks for, from the finished configuration c (copied): the
+ * keyring from c->key_file, the database pool (migrated to the latest
+ * schema), the account key and IP-ratchet state (created on first start and
+ * shared through the database), and the store. On failure a clear, key-free
+ * message goes to err and every partially opened part is closed.
+ * Returns 0 and an owned app in *out, or the failing component's error. */
+int app_open(const struct conf *c, unsigned need, struct app **out, char *err, size_t errlen);
+
+/* Close everything and zero the keys; accepts NULL. */
+void app_close(struct app *a);
+
+/* Borrow a database connection (waits up to 5 s); AM_ERR_UNAVAIL when the
+ * pool is exhausted. Return it with app_db_put. */
+int app_db_get(struct app *a, struct db **out);
+void app_db_put(struct app *a, struct db *db);
+
+/* The 128-bit pseudonym of a client address (DESIGN §3, §6): the IP key is
+ * ratcheted forward to the current epoch first (and the new state saved), so
+ * a pseudonym can never be computed under an erased key. sa is AF_INET or
+ * AF_INET6 (IPv6 keyed by its /64). 0, AM_ERR_INVAL (other family), or a
+ * database error while saving the ratchet. */
+int app_ip_pseudonym(struct app *a, const struct sockaddr *sa, uint8_t out[16], int64_t *epoch);
+
+#endif
