@@ -1,7 +1,7 @@
 /*
- * cmd_serve.c: `audiomus serve`: the embedded default that runs every role in
- * one process (DESIGN §1). Today it serves the web role's public routes over
- * HTTPS; the API, media and worker roles join as they land. Runs as the
+ * cmd_serve.c: `audiomus serve`, `web` and `media`: the embedded default that runs every role in
+ * one process (DESIGN §1), and `audiomus web` / `audiomus media`, which run
+ * one role each for scale-out. Runs as the
  * service user; signals: SIGHUP reloads the certificate, SIGTERM/SIGINT drain
  * and stop.
  */
@@ -10,7 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/api.h"
+#include "app/app.h"
 #include "http/http.h"
+#include "media/media.h"
 #include "main/main.h"
 #include "util/util.h"
 #include "web/web.h"
@@ -84,12 +87,58 @@ static void signal_loop(struct http_server *s, const sigset_t *set)
 	}
 }
 
-static int cmd_serve(int argc, char **argv)
+/* Which roles a process runs (DESIGN §1). */
+enum role { ROLE_WEB = 1 << 0, ROLE_MEDIA = 1 << 1 };
+
+struct roles {
+	struct app *app;
+	struct web *web;
+	struct api *api;
+	struct media *media;
+};
+
+/* Open what the roles need and add their routes. The web role alone opens no
+ * object store: it runs without storage credentials and never reads audio. */
+static int roles_open(const struct conf *c, unsigned roles, struct roles *rs,
+		      struct http_router *r, const char *name)
 {
+	unsigned need = APP_DB | ((roles & ROLE_MEDIA) ? APP_STORE : 0);
+	char err[1024];
+
+	if (app_open(c, need, &rs->app, err, sizeof(err))) {
+		fprintf(stderr, "audiomus %s: %s\n", name, err);
+		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
+		return 1;
+	}
+	if (!(rs->web = web_new(c)) ||
+	    ((roles & ROLE_WEB) && (!(rs->api = api_new(rs->app)) || web_register(rs->web, r) ||
+				    api_register(rs->api, r))) ||
+	    ((roles & ROLE_MEDIA) && (!(rs->media = media_new(rs->app)) ||
+				      media_register(rs->media, r))) ||
+	    (!(roles & ROLE_WEB) && web_register_health(rs->web, r))) {
+		fprintf(stderr, "audiomus %s: cannot set up routes\n", name);
+		return 1;
+	}
+	return 0;
+}
+
+static void roles_close(struct roles *rs)
+{
+	media_free(rs->media);
+	api_free(rs->api);
+	web_free(rs->web);
+	app_close(rs->app);
+}
+
+/* The common life of an HTTPS role process: configuration, certificate,
+ * bind, routes, serve until SIGTERM/SIGINT, drain. */
+static int run_roles(int argc, char **argv, unsigned roles)
+{
+	const char *name = argv[0];
 	struct conf c;
 	struct http_router *r = NULL;
 	struct http_server *s = NULL;
-	struct web *w = NULL;
+	struct roles rs = {0};
 	sigset_t set;
 	char err[1024], left[16];
 	int rc = 1, unfinished;
@@ -97,7 +146,7 @@ static int cmd_serve(int argc, char **argv)
 	if (main_load_conf(&argc, argv, &c))
 		return 1;
 	if (argc > 1) {
-		fprintf(stderr, "audiomus serve: unexpected argument \"%s\"\n", argv[1]);
+		fprintf(stderr, "audiomus %s: unexpected argument \"%s\"\n", name, argv[1]);
 		return 2;
 	}
 	if (!have_file("certificate", c.tls_cert) || !have_file("private key", c.tls_key))
@@ -112,17 +161,15 @@ static int cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigdelset(&set, SIGPIPE);
 	if (http_server_new(&c, &s, err, sizeof(err))) {
-		fprintf(stderr, "audiomus serve: %s\n", err);
+		fprintf(stderr, "audiomus %s: %s\n", name, err);
 		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
 		goto out;
 	}
 	fix_public_url(&c, s);
-	if (!(r = http_router_new()) || !(w = web_new(&c)) || web_register(w, r)) {
-		fprintf(stderr, "audiomus serve: out of memory\n");
+	if (!(r = http_router_new()) || roles_open(&c, roles, &rs, r, name))
 		goto out;
-	}
 	if (http_server_start(s, r, err, sizeof(err))) {
-		fprintf(stderr, "audiomus serve: %s\n", err);
+		fprintf(stderr, "audiomus %s: %s\n", name, err);
 		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
 		goto out;
 	}
@@ -134,9 +181,24 @@ static int cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	http_server_free(s);
-	web_free(w);
+	roles_close(&rs);
 	http_router_free(r);
 	return rc;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	return run_roles(argc, argv, ROLE_WEB | ROLE_MEDIA);
+}
+
+static int cmd_web(int argc, char **argv)
+{
+	return run_roles(argc, argv, ROLE_WEB);
+}
+
+static int cmd_media(int argc, char **argv)
+{
+	return run_roles(argc, argv, ROLE_MEDIA);
 }
 
 const struct command cmd_serve_def = {
@@ -182,3 +244,22 @@ const struct command cmd_serve_def = {
     "\n"
     "EXIT STATUS\n"
     "  0 after a clean stop, 1 on a start-up error, 2 on a usage error.\n"};
+
+const struct command cmd_web_def = {
+    "web", cmd_web, "run the web role only (pages, JSON API; no audio, no store)",
+    "audiomus web [--config FILE] [--data DIR] [--listen HOST:PORT] [--set NAME=VALUE]\n"
+    "\n"
+    "  The web role of a scale-out deployment: HTML pages, the JSON API, owner\n"
+    "  sessions and guest review; it issues signed media URLs but never reads or\n"
+    "  writes audio, and it does not open the object store, so it can run\n"
+    "  without storage credentials. TLS, signals, limits and logs as for\n"
+    "  `audiomus serve --help`.\n"};
+
+const struct command cmd_media_def = {
+    "media", cmd_media, "run the media role only (signed streaming and uploads)",
+    "audiomus media [--config FILE] [--data DIR] [--listen HOST:PORT] [--set NAME=VALUE]\n"
+    "\n"
+    "  The media role of a scale-out deployment: /m/... signed streaming and\n"
+    "  downloads with Range, /u/... signed resumable uploads, and /healthz. It\n"
+    "  needs the database, the master key and the object store. TLS, signals,\n"
+    "  limits and logs as for `audiomus serve --help`.\n"};

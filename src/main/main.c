@@ -12,6 +12,8 @@
 
 static const struct command *const commands[] = {
     &cmd_serve_def,
+    &cmd_web_def,
+    &cmd_media_def,
     &cmd_init_def,
     &cmd_check_config_def,
 };

@@ -27,6 +27,7 @@ int main_load_conf(int *argc, char **argv, struct conf *c);
 /* True if argv holds -h or --help. */
 int main_wants_help(int argc, char **argv);
 
-extern const struct command cmd_serve_def, cmd_init_def, cmd_check_config_def;
+extern const struct command cmd_serve_def, cmd_web_def, cmd_media_def, cmd_init_def,
+	cmd_check_config_def;
 
 #endif

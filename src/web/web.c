@@ -104,11 +104,16 @@ static int asset(struct http_req *req, void *arg)
 	return http_respond_bytes(req, 200, a->content_type, a->data, a->len, 0);
 }
 
+int web_register_health(struct web *w, struct http_router *r)
+{
+	return http_route(r, HTTP_GET, "/healthz", healthz, w);
+}
+
 int web_register(struct web *w, struct http_router *r)
 {
 	int rc;
 
-	if ((rc = http_route(r, HTTP_GET, "/healthz", healthz, w)) ||
+	if ((rc = web_register_health(w, r)) ||
 	    (rc = http_route(r, HTTP_GET, "/.well-known/security.txt", security_txt, w)))
 		return rc;
 	for (const struct web_asset *a = web_assets; a->path; a++) {

@@ -20,4 +20,7 @@ void web_free(struct web *w);
  * http_router_add() error. */
 int web_register(struct web *w, struct http_router *r);
 
+/* Add only GET /healthz (roles without pages, e.g. `audiomus media`). */
+int web_register_health(struct web *w, struct http_router *r);
+
 #endif
