@@ -60,4 +60,17 @@ void app_db_put(struct app *a, struct db *db);
  * database error while saving the ratchet. */
 int app_ip_pseudonym(struct app *a, const struct sockaddr *sa, uint8_t out[16], int64_t *epoch);
 
+/* Rotate the master key of configuration c (DESIGN §3): create
+ * KEY_FILE.new, re-wrap every project key and the account key under it and
+ * restart the IP ratchet, all in one transaction, then rename KEY_FILE to
+ * KEY_FILE.retired-<old mk_id> (path written to retired, rn bytes) and
+ * KEY_FILE.new to KEY_FILE. *projects gets the number re-wrapped. On a
+ * failure before the commit nothing changes. Purpose keys derive from the
+ * master key, so owner sessions, password cookies and signed URLs issued
+ * before the rotation stop working. The retired file must then be destroyed
+ * by the operator. Errors: the keyring's, the database's, AM_ERR_EXISTS (a
+ * KEY_FILE.new from an unfinished rotation), AM_ERR_IO (file swap). */
+int app_keys_rotate(const struct conf *c, char *retired, size_t rn, size_t *projects, char *err,
+		    size_t errlen);
+
 #endif

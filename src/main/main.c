@@ -16,6 +16,7 @@ static const struct command *const commands[] = {
     &cmd_media_def,
     &cmd_init_def,
     &cmd_check_config_def,
+    &cmd_keys_def,
 };
 
 static void usage(FILE *out)
