@@ -1,0 +1,371 @@
+/*
+ * child_enc.c: the child's outputs: the stream rendition (AAC-LC 256 kbit/s
+ * in non-fragmented MP4 with the moov at the end, or MP3 CBR 320 with its
+ * Xing/Info header), written through a custom write+seek AVIO into a
+ * head-patched stream; the waveform peaks; integrated loudness and true
+ * peak (libebur128). Runs in the UNTRUSTED sandboxed child.
+ */
+#include "xcode/xcode_int.h"
+
+#include <ebur128.h>
+#include <errno.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/audio_fifo.h>
+#include <libavutil/channel_layout.h>
+#include <libswresample/swresample.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FRAME_SAMPLES (1 << 20) /* per decoded frame, after resampling */
+
+static int out_write(void *opaque, uint8_t *buf, int n)
+{
+	return xc_out_write(opaque, buf, (size_t)n) ? AVERROR(EIO) : n;
+}
+
+static int64_t out_seek(void *opaque, int64_t off, int whence)
+{
+	struct xc_out *o = opaque;
+	int64_t base;
+
+	switch (whence & ~AVSEEK_FORCE) {
+	case AVSEEK_SIZE: return (int64_t)o->size;
+	case SEEK_SET: base = 0; break;
+	case SEEK_CUR: base = (int64_t)o->pos; break;
+	case SEEK_END: base = (int64_t)o->size; break;
+	default: return AVERROR(EINVAL);
+	}
+	if (base + off < 0 || xc_out_seek(o, (uint64_t)(base + off)))
+		return AVERROR(EIO); /* outside the head or tail window: fail loudly */
+	return base + off;
+}
+
+/* AAC rates; anything above 48 kHz streams at 48 (or 44.1) kHz. */
+static int out_rate(int in)
+{
+	static const int aac[] = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000};
+
+	if (in > 48000)
+		return in % 44100 == 0 ? 44100 : 48000;
+	for (size_t i = 0; i < AM_ARRAY_LEN(aac); i++)
+		if (aac[i] >= in)
+			return aac[i];
+	return 48000;
+}
+
+static int open_encoder(struct xc_job *j)
+{
+	int mp3 = j->a->output == XCODE_OUT_MP3;
+	const AVCodec *c = avcodec_find_encoder_by_name(mp3 ? "libmp3lame" : "aac");
+	int rate = out_rate(j->rate);
+
+	if (mp3 && rate < 32000)
+		rate = 44100;
+	if (!c || !(j->enc = avcodec_alloc_context3(c)))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "no encoder");
+	j->enc->sample_rate = rate;
+	av_channel_layout_default(&j->enc->ch_layout, j->ch == 1 ? 1 : 2);
+	j->enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
+	j->enc->bit_rate = mp3 ? 320000 : 256000;
+	j->enc->time_base = (AVRational){1, rate};
+	j->enc->thread_count = 1;
+	if (avformat_alloc_output_context2(&j->oc, NULL, mp3 ? "mp3" : "mp4", NULL) < 0)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "no muxer");
+	if (j->oc->oformat->flags & AVFMT_GLOBALHEADER)
+		j->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+	j->enc->flags |= AV_CODEC_FLAG_BITEXACT;
+	if (avcodec_open2(j->enc, c, NULL) < 0)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "encoder open failed");
+	return 0;
+}
+
+static int open_muxer(struct xc_job *j)
+{
+	uint8_t *buf = av_malloc(XCODE_IO_CHUNK);
+
+	if (!buf || !(j->ost = avformat_new_stream(j->oc, NULL)) ||
+	    avcodec_parameters_from_context(j->ost->codecpar, j->enc) < 0) {
+		av_free(buf);
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer stream");
+	}
+	j->ost->time_base = j->enc->time_base;
+	j->out_pb = avio_alloc_context(buf, XCODE_IO_CHUNK, 1, &j->stream, NULL, out_write, out_seek);
+	if (!j->out_pb) {
+		av_free(buf);
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
+	}
+	j->oc->pb = j->out_pb;
+	j->oc->flags |= AVFMT_FLAG_CUSTOM_IO;
+	/* Bit-exact output for MP4 (no version strings); the MP3 muxer then
+	 * drops the LAME tag that carries the encoder delay and padding. */
+	if (j->a->output != XCODE_OUT_MP3)
+		j->oc->flags |= AVFMT_FLAG_BITEXACT;
+	/* Non-fragmented MP4, moov at the end (no faststart second pass). */
+	if (avformat_write_header(j->oc, NULL) < 0)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer header");
+	return 0;
+}
+
+static int open_swr(struct xc_job *j, const AVFrame *f)
+{
+	AVChannelLayout in;
+	int rc;
+
+	if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
+		av_channel_layout_default(&in, f->ch_layout.nb_channels);
+	else if (av_channel_layout_copy(&in, &f->ch_layout) < 0)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "layout");
+	rc = swr_alloc_set_opts2(&j->swr_enc, &j->enc->ch_layout, AV_SAMPLE_FMT_FLTP,
+				 j->enc->sample_rate, &in, f->format, f->sample_rate, 0, NULL);
+	if (rc >= 0)
+		rc = swr_init(j->swr_enc);
+	if (rc >= 0)
+		rc = swr_alloc_set_opts2(&j->swr_s16, &in, AV_SAMPLE_FMT_S16, f->sample_rate, &in,
+					 f->format, f->sample_rate, 0, NULL);
+	if (rc >= 0)
+		rc = swr_init(j->swr_s16);
+	av_channel_layout_uninit(&in);
+	return rc < 0 ? xc_fail(j, XCODE_FAIL_INTERNAL, "resampler") : 0;
+}
+
+/* EBU R128 channel weights from the layout (LFE excluded). */
+static int open_r128(struct xc_job *j, const AVFrame *f)
+{
+	ebur128_state *st = ebur128_init((unsigned)j->ch, (unsigned long)j->rate,
+					 EBUR128_MODE_I | EBUR128_MODE_TRUE_PEAK |
+						 EBUR128_MODE_HISTOGRAM);
+
+	if (!st)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "loudness meter");
+	j->r128 = st;
+	if (f->ch_layout.order != AV_CHANNEL_ORDER_NATIVE || j->ch < 3)
+		return 0;
+	for (int c = 0; c < j->ch; c++) {
+		enum AVChannel ac = av_channel_layout_channel_from_index(&f->ch_layout, (unsigned)c);
+		int m = EBUR128_UNUSED;
+
+		switch (ac) {
+		case AV_CHAN_FRONT_LEFT: m = EBUR128_LEFT; break;
+		case AV_CHAN_FRONT_RIGHT: m = EBUR128_RIGHT; break;
+		case AV_CHAN_FRONT_CENTER: m = EBUR128_CENTER; break;
+		case AV_CHAN_BACK_LEFT:
+		case AV_CHAN_SIDE_LEFT: m = EBUR128_LEFT_SURROUND; break;
+		case AV_CHAN_BACK_RIGHT:
+		case AV_CHAN_SIDE_RIGHT: m = EBUR128_RIGHT_SURROUND; break;
+		default: break;
+		}
+		ebur128_set_channel(st, (unsigned)c, m);
+	}
+	return 0;
+}
+
+int xc_outputs_open(struct xc_job *j, const AVFrame *f)
+{
+	int rc;
+
+	j->rate = f->sample_rate;
+	j->ch = f->ch_layout.nb_channels;
+	j->in_fmt = f->format;
+	if (j->ch < 1 || j->ch > XCODE_MAX_CHANNELS || j->rate < 1 || j->rate > XCODE_MAX_RATE)
+		return xc_fail(j, XCODE_FAIL_UNSUPPORTED, "decoded format out of range");
+	j->max_samples = (uint64_t)j->a->max_duration_s * (uint64_t)j->rate;
+	if ((rc = xc_out_init(&j->stream, XF_STREAM_BODY, XF_STREAM_HEAD, XCODE_STREAM_HEAD,
+			      XCODE_IO_CHUNK)) ||
+	    (rc = xc_out_init(&j->peaks, XF_PEAKS_BODY, XF_PEAKS_HEAD, XCODE_PEAKS_HEAD,
+			      XCODE_IO_CHUNK)) ||
+	    (rc = xc_out_init(&j->overview, XF_OVERVIEW_BODY, XF_OVERVIEW_HEAD,
+			      XCODE_OVERVIEW_HEAD, 4096)))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
+	if ((rc = xc_peaks_new(j->ch, j->rate, &j->peaks, &j->overview, &j->pk)))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "peaks");
+	if ((rc = open_encoder(j)) || (rc = open_muxer(j)) || (rc = open_swr(j, f)) ||
+	    (rc = open_r128(j, f)))
+		return rc;
+	if (!(j->fifo = av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, j->enc->ch_layout.nb_channels,
+					    j->enc->frame_size * 4)) ||
+	    !(j->eframe = av_frame_alloc()) || !(j->opkt = av_packet_alloc()))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
+	j->eframe->nb_samples = j->enc->frame_size;
+	j->eframe->format = AV_SAMPLE_FMT_FLTP;
+	j->eframe->sample_rate = j->enc->sample_rate;
+	if (av_channel_layout_copy(&j->eframe->ch_layout, &j->enc->ch_layout) < 0 ||
+	    av_frame_get_buffer(j->eframe, 0) < 0)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
+	return 0;
+}
+
+static int encode(struct xc_job *j, const AVFrame *f)
+{
+	int rc = avcodec_send_frame(j->enc, f);
+
+	if (rc < 0)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "encoder");
+	for (;;) {
+		rc = avcodec_receive_packet(j->enc, j->opkt);
+		if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+			return 0;
+		if (rc < 0)
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "encoder");
+		av_packet_rescale_ts(j->opkt, j->enc->time_base, j->ost->time_base);
+		j->opkt->stream_index = 0;
+		rc = av_write_frame(j->oc, j->opkt);
+		av_packet_unref(j->opkt);
+		if (rc < 0)
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer write (seek outside window?)");
+	}
+}
+
+static int drain_fifo(struct xc_job *j, int flush)
+{
+	int fs = j->enc->frame_size;
+
+	while (av_audio_fifo_size(j->fifo) >= fs || (flush && av_audio_fifo_size(j->fifo) > 0)) {
+		int n = av_audio_fifo_size(j->fifo) < fs ? av_audio_fifo_size(j->fifo) : fs;
+		int rc;
+
+		if (av_frame_make_writable(j->eframe) < 0)
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
+		if (av_audio_fifo_read(j->fifo, (void **)j->eframe->data, n) != n)
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "fifo");
+		j->eframe->nb_samples = n;
+		j->eframe->pts = j->next_pts;
+		j->next_pts += n;
+		if ((rc = encode(j, j->eframe)))
+			return rc;
+	}
+	return 0;
+}
+
+static int grow(struct xc_job *j, int s16_need, int enc_need)
+{
+	if (s16_need > MAX_FRAME_SAMPLES || enc_need > MAX_FRAME_SAMPLES)
+		return xc_fail(j, XCODE_FAIL_DAMAGED, "frame too large");
+	if (s16_need > j->s16_cap) {
+		free(j->s16);
+		if (!(j->s16 = malloc((size_t)s16_need * (size_t)j->ch * sizeof(int16_t))))
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
+		j->s16_cap = s16_need;
+	}
+	if (enc_need > j->encbuf_cap) {
+		if (j->encbuf)
+			av_freep(&j->encbuf[0]);
+		av_freep(&j->encbuf);
+		if (av_samples_alloc_array_and_samples(&j->encbuf, NULL,
+						       j->enc->ch_layout.nb_channels, enc_need,
+						       AV_SAMPLE_FMT_FLTP, 0) < 0)
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
+		j->encbuf_cap = enc_need;
+	}
+	return 0;
+}
+
+/* Resample into the FIFO and encode what is complete; f NULL flushes. */
+static int feed_encoder(struct xc_job *j, const AVFrame *f)
+{
+	int n, rc;
+
+	do {
+		n = swr_convert(j->swr_enc, j->encbuf, j->encbuf_cap,
+				f ? (const uint8_t **)f->extended_data : NULL, f ? f->nb_samples : 0);
+		if (n < 0)
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "resampler");
+		if (n > 0 && av_audio_fifo_write(j->fifo, (void **)j->encbuf, n) != n)
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "fifo");
+		if ((rc = drain_fifo(j, 0)))
+			return rc;
+	} while (!f && n > 0);
+	return 0;
+}
+
+int xc_outputs_frame(struct xc_job *j, const AVFrame *f)
+{
+	int n, rc;
+
+	if (f->sample_rate != j->rate || f->ch_layout.nb_channels != j->ch || f->format != j->in_fmt)
+		return xc_fail(j, XCODE_FAIL_DAMAGED, "audio format changes mid-stream");
+	j->samples += (uint64_t)f->nb_samples;
+	if (j->samples > j->max_samples)
+		return xc_fail(j, XCODE_FAIL_TOOLONG, "decoded duration over the cap");
+	if ((rc = grow(j, f->nb_samples, swr_get_out_samples(j->swr_enc, f->nb_samples) + 16)))
+		return rc;
+	n = swr_convert(j->swr_s16, (uint8_t **)&j->s16, j->s16_cap,
+			(const uint8_t **)f->extended_data, f->nb_samples);
+	if (n < 0)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "resampler");
+	if ((rc = xc_peaks_add(j->pk, j->s16, (size_t)n)))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "peaks");
+	if (ebur128_add_frames_short(j->r128, j->s16, (size_t)n) != EBUR128_SUCCESS)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "loudness");
+	return feed_encoder(j, f);
+}
+
+static void loudness(struct xc_job *j, struct xf_info *in)
+{
+	double lufs = -HUGE_VAL, tp = 0, v;
+
+	if (ebur128_loudness_global(j->r128, &lufs) != EBUR128_SUCCESS)
+		lufs = -HUGE_VAL;
+	for (int c = 0; c < j->ch; c++)
+		if (ebur128_true_peak(j->r128, (unsigned)c, &v) == EBUR128_SUCCESS && v > tp)
+			tp = v;
+	in->has_loudness = isfinite(lufs) && tp > 0;
+	in->loudness_lufs = in->has_loudness ? lufs : 0;
+	in->true_peak_dbtp = tp > 0 ? 20 * log10(tp) : -HUGE_VAL;
+}
+
+int xc_outputs_finish(struct xc_job *j)
+{
+	struct xf_info in;
+	int rc;
+
+	if ((rc = grow(j, 1, swr_get_out_samples(j->swr_enc, 0) + 16)) ||
+	    (rc = feed_encoder(j, NULL)) || (rc = drain_fifo(j, 1)) || (rc = encode(j, NULL)))
+		return rc;
+	if (av_write_trailer(j->oc) < 0)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer trailer (seek outside window?)");
+	avio_flush(j->out_pb);
+	if (j->out_pb->error < 0 || xc_out_finish(&j->stream))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition output");
+	if (xc_peaks_finish(j->pk) || xc_out_finish(&j->peaks) || xc_out_finish(&j->overview))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "peaks output");
+	memset(&in, 0, sizeof(in));
+	in.samples = j->samples;
+	in.sample_rate = j->rate;
+	in.channels = j->ch;
+	in.bit_depth = j->dec->bits_per_raw_sample;
+	if (in.bit_depth <= 0 && !strncmp(j->dec->codec->name, "pcm_", 4))
+		in.bit_depth = av_get_bits_per_sample(j->dec->codec_id);
+	loudness(j, &in);
+	am_strlcpy(in.codec, j->dec->codec->name, sizeof(in.codec));
+	return xcode_send(XF_INFO, &in, sizeof(in));
+}
+
+void xc_outputs_close(struct xc_job *j)
+{
+	if (j->encbuf)
+		av_freep(&j->encbuf[0]);
+	av_freep(&j->encbuf);
+	av_audio_fifo_free(j->fifo);
+	av_frame_free(&j->eframe);
+	av_packet_free(&j->opkt);
+	swr_free(&j->swr_enc);
+	swr_free(&j->swr_s16);
+	free(j->s16);
+	if (j->r128) {
+		ebur128_state *st = j->r128;
+
+		ebur128_destroy(&st);
+	}
+	avcodec_free_context(&j->enc);
+	if (j->oc)
+		avformat_free_context(j->oc);
+	if (j->out_pb)
+		av_freep(&j->out_pb->buffer);
+	avio_context_free(&j->out_pb);
+	xc_peaks_free(j->pk);
+	xc_out_cleanup(&j->stream);
+	xc_out_cleanup(&j->peaks);
+	xc_out_cleanup(&j->overview);
+}

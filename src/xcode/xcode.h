@@ -1,0 +1,130 @@
+/*
+ * xcode: the sandboxed, streaming, constant-memory transcoder (DESIGN §8).
+ *
+ * Trust boundary: xcode_run() runs in the trusted worker process and holds
+ * whatever keys the caller holds; it never parses audio. It sniffs the magic
+ * bytes, then starts one child process per job that holds no key, no file,
+ * no socket and no database handle, only two pipes. The child is the
+ * UNTRUSTED side: it parses the hostile file with FFmpeg under rlimits,
+ * PR_SET_NO_NEW_PRIVS and a seccomp allow-list whose default action kills
+ * it. Everything the child sends back (frames, sizes, metadata) is checked
+ * by the parent as untrusted input. See docs/transcoding.md.
+ *
+ * Data flow: the child asks for input bytes by offset (read-at-offset, so
+ * MP4 with its moov at the end works), the parent answers from the caller's
+ * source (e.g. an AM1 reader). Outputs come back as "head-patched streams":
+ * body bytes from offset head_len on, in order, then the first head_len
+ * bytes (or the whole output if it is shorter) once, at the end: exactly the
+ * contract of am1_writer_write() / am1_writer_patch_head().
+ */
+#ifndef AM_XCODE_H
+#define AM_XCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+/* Head lengths of the outputs (multiples of AM1_SEGMENT, for AM1 head mode). */
+#define XCODE_STREAM_HEAD (256u * 1024) /* MP4: ftyp + mdat header, patched last */
+#define XCODE_PEAKS_HEAD (64u * 1024)	/* .dat: 24-byte header patched last */
+#define XCODE_OVERVIEW_HEAD (64u * 1024) /* the whole overview (<= 2,000 points) */
+
+#define XCODE_PEAKS_SPP 512	 /* samples per pixel of the detailed peaks */
+#define XCODE_OVERVIEW_POINTS 2000 /* at most this many overview points */
+#define XCODE_MAX_CHANNELS 8
+#define XCODE_MAX_RATE 192000
+
+/* Why a job failed; xcode_fail_text() gives the owner-facing reason. */
+enum xcode_fail {
+	XCODE_OK = 0,
+	XCODE_FAIL_UNSUPPORTED, /* not a supported audio format or codec */
+	XCODE_FAIL_DAMAGED,	/* parsing or decoding failed, or the child crashed */
+	XCODE_FAIL_TOOLONG,	/* longer than the duration cap */
+	XCODE_FAIL_TIMEOUT,	/* wall-clock or CPU limit */
+	XCODE_FAIL_SANDBOX,	/* the child made a forbidden system call (SIGSYS) */
+	XCODE_FAIL_TOOBIG,	/* output larger than the cap */
+	XCODE_FAIL_IO,		/* the source or a sink failed: retryable */
+	XCODE_FAIL_INTERNAL,	/* encoder/muxer/protocol failure: a bug, retryable */
+};
+
+/* Short, stable, owner-facing text ("unsupported format", "file is damaged",
+ * "took too long", "sandbox violation", ...); never NULL. */
+const char *xcode_fail_text(enum xcode_fail f);
+/* 1 if a retry could succeed (IO, INTERNAL), 0 if the file itself is at fault. */
+int xcode_fail_retryable(enum xcode_fail f);
+
+/* The input: read up to n bytes at off into buf, *got = count (0 only at or
+ * past the end). Returns 0 or a negative am_err. size is the plaintext size. */
+struct xcode_source {
+	int (*read_at)(void *ctx, uint64_t off, void *buf, size_t n, size_t *got);
+	uint64_t size;
+	void *ctx;
+};
+
+/* One output, head-patched (see above). write() gets the bytes from head_len
+ * on, in order; patch_head() is called once at the end with the first
+ * min(total, head_len) bytes. Borrowed buffers; 0 or a negative am_err. */
+struct xcode_sink {
+	int (*write)(void *ctx, const void *p, size_t n);
+	int (*patch_head)(void *ctx, const void *p, size_t n);
+	void *ctx;
+};
+
+enum xcode_output { XCODE_OUT_AAC_MP4 = 0, XCODE_OUT_MP3 = 1 };
+
+/* Test hooks: make the child misbehave after it is sandboxed. */
+enum xcode_hook { XCODE_HOOK_NONE = 0, XCODE_HOOK_OPEN, XCODE_HOOK_HANG, XCODE_HOOK_SPEW };
+
+struct xcode_params {
+	enum xcode_output output;
+	int64_t timeout_ms;	 /* wall clock of the whole job; 0: 10 min + 1 min per 4 MiB */
+	uint64_t max_output;	 /* cap on all output bytes; 0: 2 GiB */
+	int64_t max_duration_s;	 /* declared and decoded duration cap; 0: 4 h */
+	uint64_t mem_limit;	 /* child RLIMIT_AS above its start size; 0: 512 MiB */
+	/* progress in [0, 1], called from xcode_run's thread; may be NULL. A
+	 * non-zero return cancels the job (XCODE_FAIL_IO). */
+	int (*progress)(void *ctx, double fraction);
+	void *progress_ctx;
+	enum xcode_hook hook;
+};
+
+/* What the job found and produced. */
+struct xcode_result {
+	enum xcode_fail fail;
+	char reason[128];     /* xcode_fail_text(fail) (+ detail for logs in detail) */
+	char detail[160];     /* sanitized child/FFmpeg message, for logs only */
+	const char *format;   /* demuxer chosen by sniffing ("wav", ...) or NULL */
+	uint64_t samples;     /* decoded samples per channel */
+	int64_t duration_ms;  /* from decoded samples */
+	int sample_rate, channels, bit_depth; /* bit_depth 0 for lossy codecs */
+	int has_loudness;     /* 0 for silence (no gated block) */
+	double loudness_lufs; /* integrated, EBU R128 */
+	double true_peak_dbtp; /* -inf (has_loudness 0) for digital silence */
+	char codec[32];	      /* input decoder name */
+	const char *content_type; /* of the rendition: "audio/mp4" or "audio/mpeg" */
+	uint64_t stream_size, peaks_size, overview_size;
+	int64_t child_maxrss_kib; /* peak RSS of the child (for benchmarks) */
+};
+
+/* Sniff the first bytes of an input: the FFmpeg demuxer to force, or NULL.
+ * buf/n are the first n bytes (n >= 12 for a useful answer); src is read
+ * again past an ID3v2 tag when needed (may be NULL). */
+const char *xcode_sniff(const uint8_t *buf, size_t n, const struct xcode_source *src);
+
+/* Transcode one input: sniff, run the sandboxed child, feed it, pass its
+ * outputs to stream, peaks and overview (all three required), enforce the
+ * timeout and the output cap, reap the child. Returns 0 with res->fail ==
+ * XCODE_OK, or AM_ERR_UNSUPPORTED / AM_ERR_INVAL (the file) / AM_ERR_TOOBIG
+ * / AM_ERR_IO / AM_ERR_INTERNAL with res->fail and res->reason set. Sinks
+ * may have received bytes before a failure: the caller abandons them. p may
+ * be NULL (defaults). Memory: constant (~0.5 MiB here, the child's FFmpeg
+ * state there), whatever the input size. */
+int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
+	      const struct xcode_sink *stream, const struct xcode_sink *peaks,
+	      const struct xcode_sink *overview, struct xcode_result *res);
+
+/* The seccomp allow-list of the child (syscall names), for tests and docs. */
+const char *const *xcode_seccomp_allowed(size_t *n);
+
+#endif

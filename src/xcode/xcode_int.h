@@ -1,0 +1,175 @@
+/*
+ * xcode_int.h: internals shared by the files of src/xcode: the wire protocol
+ * between the trusted parent (parent.c) and the UNTRUSTED child (child*.c),
+ * the sandbox (sandbox.c) and the child's output and analysis helpers.
+ *
+ * Wire protocol (native byte order: both ends are the same binary):
+ *   child -> parent (fd 1): frames { u32 type; u32 len; len bytes }, len <=
+ *                            XCODE_FRAME_MAX; the parent checks every field.
+ *   parent -> child (fd 0): answers to XF_READ, { i32 n; n bytes } with
+ *                            0 <= n <= the requested length, n < 0 an error.
+ */
+#ifndef AM_XCODE_INT_H
+#define AM_XCODE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xcode/xcode.h"
+
+#define XCODE_IO_CHUNK (64u * 1024)
+#define XCODE_FRAME_MAX (XCODE_IO_CHUNK + 256)
+#define XCODE_CHILD_IN 0
+#define XCODE_CHILD_OUT 1
+
+enum xcode_frame_type {
+	XF_READ = 1,	   /* struct xf_read: input wanted */
+	XF_STREAM_BODY,	   /* rendition bytes from XCODE_STREAM_HEAD on, in order */
+	XF_STREAM_HEAD,	   /* rendition head, in order from offset 0 */
+	XF_PEAKS_BODY,
+	XF_PEAKS_HEAD,
+	XF_OVERVIEW_BODY, /* never sent: the overview fits its head */
+	XF_OVERVIEW_HEAD,
+	XF_PROGRESS,	   /* u32 per-mille */
+	XF_INFO,	   /* struct xf_info, once, before XF_DONE */
+	XF_FAIL,	   /* struct xf_fail */
+	XF_DONE,	   /* empty: every output is complete */
+};
+
+struct xf_hdr {
+	uint32_t type;
+	uint32_t len;
+};
+
+struct xf_read {
+	uint64_t off;
+	uint32_t len;
+	uint32_t pad;
+};
+
+struct xf_info {
+	uint64_t samples;
+	int32_t sample_rate, channels, bit_depth, has_loudness;
+	double loudness_lufs, true_peak_dbtp;
+	char codec[32];
+};
+
+struct xf_fail {
+	int32_t fail; /* enum xcode_fail */
+	char msg[156];
+};
+
+/* What the child needs; it lives in the child's copy of the parent memory. */
+struct xcode_child_args {
+	const char *format; /* forced demuxer name */
+	uint64_t size;	    /* input size */
+	enum xcode_output output;
+	int64_t max_duration_s;
+	uint64_t mem_limit;
+	int64_t cpu_s;
+	enum xcode_hook hook;
+};
+
+/* ---- child side (UNTRUSTED input) ------------------------------------------ */
+
+/* The child's whole life: sandbox, transcode, report. Returns the exit code. */
+int xcode_child_main(const struct xcode_child_args *a);
+
+/* Apply rlimits, close fds > 1 (> 2 under ASan), no_new_privs, not dumpable,
+ * and load the seccomp filter. 0 or a negative am_err. */
+int xcode_sandbox_enter(const struct xcode_child_args *a);
+
+/* Send one frame; 0 or AM_ERR_IO. */
+int xcode_send(uint32_t type, const void *p, size_t n);
+/* Send a failure report (msg may be NULL). */
+void xcode_send_fail(enum xcode_fail f, const char *msg);
+
+/* A head-patched output stream in the child: bytes below head_cap stay in
+ * memory until xc_out_finish; above it, a tail window of tail_cap bytes can
+ * still be overwritten (the muxer patching a size field); anything older
+ * has gone to the parent, and a write there fails the job loudly. */
+struct xc_out {
+	uint32_t body_type, head_type;
+	uint8_t *head;
+	size_t head_cap;
+	uint8_t *tail;
+	size_t tail_cap, tail_n;
+	uint64_t tail_off; /* file offset of tail[0] */
+	uint64_t pos;	   /* current write position */
+	uint64_t size;	   /* bytes written so far (highest end) */
+	int failed;
+};
+
+int xc_out_init(struct xc_out *o, uint32_t body_type, uint32_t head_type, size_t head_cap,
+		size_t tail_cap);
+void xc_out_cleanup(struct xc_out *o);
+int xc_out_write(struct xc_out *o, const void *p, size_t n);
+int xc_out_seek(struct xc_out *o, uint64_t pos);
+/* Flush the tail, then send the head. */
+int xc_out_finish(struct xc_out *o);
+
+/* ---- the child's job (child.c: input and decoding, child_enc.c: outputs) ---- */
+struct AVFormatContext;
+struct AVIOContext;
+struct AVCodecContext;
+struct AVStream;
+struct AVFrame;
+struct AVPacket;
+struct SwrContext;
+struct AVAudioFifo;
+
+
+struct xc_job {
+	const struct xcode_child_args *a;
+	enum xcode_fail fail;
+	char msg[156];
+	/* input */
+	struct AVFormatContext *ic;
+	struct AVIOContext *in_pb;
+	uint64_t in_pos;
+	struct AVCodecContext *dec;
+	struct AVStream *st;
+	int rate, ch, in_fmt;
+	uint64_t samples, max_samples;
+	unsigned permille;
+	/* analysis */
+	struct SwrContext *swr_s16;
+	int16_t *s16;
+	int s16_cap;
+	void *r128; /* ebur128_state (an anonymous typedef) */
+	struct xc_peaks *pk;
+	struct xc_out stream, peaks, overview;
+	/* rendition */
+	struct AVFormatContext *oc;
+	struct AVIOContext *out_pb;
+	struct AVCodecContext *enc;
+	struct AVStream *ost;
+	struct SwrContext *swr_enc;
+	struct AVAudioFifo *fifo;
+	uint8_t **encbuf;
+	int encbuf_cap;
+	struct AVFrame *eframe;
+	struct AVPacket *opkt;
+	int64_t next_pts;
+};
+
+/* Record why the job failed (first reason wins); returns AM_ERR_INVAL. */
+int xc_fail(struct xc_job *j, enum xcode_fail f, const char *msg);
+/* On the first decoded frame: encoder, muxer, resamplers, loudness, peaks. */
+int xc_outputs_open(struct xc_job *j, const struct AVFrame *f);
+/* Analyse and encode one decoded frame. */
+int xc_outputs_frame(struct xc_job *j, const struct AVFrame *f);
+/* Flush the encoder, write the trailer, finish peaks and send XF_INFO. */
+int xc_outputs_finish(struct xc_job *j);
+void xc_outputs_close(struct xc_job *j);
+
+/* Waveform peaks (audiowaveform .dat v2, 8-bit) and the overview, computed
+ * from interleaved s16 samples. */
+struct xc_peaks;
+int xc_peaks_new(int channels, int rate, struct xc_out *detail, struct xc_out *overview,
+		 struct xc_peaks **out);
+int xc_peaks_add(struct xc_peaks *pk, const int16_t *s, size_t frames);
+int xc_peaks_finish(struct xc_peaks *pk);
+void xc_peaks_free(struct xc_peaks *pk);
+
+#endif
