@@ -130,6 +130,10 @@ const char *http_req_param(const struct http_req *req, const char *name);
 /* A query parameter (percent-decoded; duplicates were refused with 400),
  * NULL if absent. */
 const char *http_req_query(const struct http_req *req, const char *name);
+/* The raw request target as the client sent it (path and query, before
+ * percent-decoding; already validated by the parsers). For credentials that
+ * must be checked byte for byte (signed media URLs). Borrowed. */
+const char *http_req_target(const struct http_req *req);
 /* A request header (case-insensitive name), NULL if absent. */
 const char *http_req_header(const struct http_req *req, const char *name);
 /* A cookie value, NULL if absent (first one wins when a name repeats). */

@@ -47,6 +47,11 @@ const char *http_req_query(const struct http_req *req, const char *name)
 	return NULL;
 }
 
+const char *http_req_target(const struct http_req *req)
+{
+	return req->raw_uri ? req->raw_uri : "/";
+}
+
 const char *http_req_header(const struct http_req *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);

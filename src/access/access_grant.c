@@ -1,0 +1,70 @@
+/*
+ * access_grant.c: the database half of a share-link credential check
+ * (access_grant_check): the MAC proved that the server issued the grant; this
+ * proves that it is still valid now (link not revoked, expired or
+ * regenerated, project live, password generation unchanged, downloads still
+ * on, object of this project). Runs in the web and media roles after the MAC
+ * check; a database failure is reported as such, never as a grant.
+ */
+#include <string.h>
+
+#include "access/access.h"
+#include "app/app.h"
+#include "db/repo.h"
+#include "util/util.h"
+
+/* Not-found answers are denials; real database failures stay errors. */
+static int deny_or_fail(int rc)
+{
+	return rc == AM_ERR_NOTFOUND || rc == AM_ERR_DENIED || rc == AM_ERR_CRYPTO ? AM_ERR_DENIED
+										   : rc;
+}
+
+static int object_ok(const struct db_project *p, const struct db_object *o, int download)
+{
+	if (strcmp(o->state, "ready") != 0)
+		return 0;
+	if (download)
+		return p->downloads && strcmp(o->kind, "original") == 0;
+	return strcmp(o->kind, "stream") == 0 || strcmp(o->kind, "peaks") == 0;
+}
+
+int access_grant_load(struct app *a, struct db *db, const struct access_grant *g,
+		      const uint8_t *object_id, int download, struct db_project *p_out,
+		      struct db_object *o_out)
+{
+	struct db_link link;
+	struct db_project p;
+	struct db_object o;
+	int64_t want_pw;
+	int rc;
+
+	if ((rc = db_link_get(db, &a->keys, g->project_id, g->link_id, &link)) != 0)
+		return deny_or_fail(rc);
+	if (link.revoked || (link.expires > 0 && link.expires <= am_now_ms()) ||
+	    link.generation != (int64_t)g->link_gen)
+		return AM_ERR_DENIED;
+	if ((rc = db_project_get_by_id(db, &a->keys, g->project_id, &p)) != 0)
+		return deny_or_fail(rc);
+	want_pw = p.has_password ? p.pw_gen : 0;
+	if (want_pw != (int64_t)g->pw_gen || (p.has_password && g->pw_gen == 0))
+		return AM_ERR_DENIED;
+	if (object_id) {
+		if ((rc = db_object_get(db, g->project_id, object_id, &o)) != 0)
+			return deny_or_fail(rc);
+		if (!object_ok(&p, &o, download))
+			return AM_ERR_DENIED;
+		if (o_out)
+			*o_out = o;
+	}
+	if (p_out)
+		*p_out = p;
+	am_memzero(&p, sizeof(p));
+	return 0;
+}
+
+int access_grant_check(struct app *a, struct db *db, const struct access_grant *g,
+		       const uint8_t *object_id, int download)
+{
+	return access_grant_load(a, db, g, object_id, download, NULL, NULL);
+}

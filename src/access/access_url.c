@@ -1,0 +1,192 @@
+/*
+ * access_url.c: signed media URLs (/m/…) and signed upload URLs (/u/…) of
+ * access.h. Minting runs in the web role; verification in the media role,
+ * before any database or store access, on the raw request target exactly as
+ * the client sent it (so a re-encoded or reordered URL never verifies).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "access/access.h"
+#include "access/access_int.h"
+#include "app/app.h"
+#include "crypto/crypto.h"
+#include "util/util.h"
+
+#define MAX_SIZE_LIMIT (UINT64_C(1) << 50)
+
+static const char *const url_keys[] = {"l", "p", "g", "w", "e", "d", "k", "s"};
+static const char *const upload_keys[] = {"a", "p", "v", "n", "e", "k", "s"};
+
+int64_t access_url_expiry(const struct app *a)
+{
+	int64_t life = a->conf.signed_url_lifetime;
+
+	if (life <= 0 || life > ACCESS_URL_CAP)
+		life = life <= 0 ? 1800 : ACCESS_URL_CAP;
+	return am_now() + life;
+}
+
+/* Path and MAC'd text of a media URL. */
+static int url_msg(const uint8_t object_id[16], const struct access_grant *g, int64_t expires,
+		   int download, uint32_t kid, char *path, size_t pn, char *msg, size_t mn)
+{
+	char obj[33], link[33], proj[33];
+	int w;
+
+	access_hex16(object_id, obj);
+	access_hex16(g->link_id, link);
+	access_hex16(g->project_id, proj);
+	snprintf(path, pn, "/m/%s", obj);
+	w = snprintf(msg, mn, "am-url-v1\nGET\n%s\n%s\n%s\n%u\n%u\n%lld\n%d\n%u", path, link, proj,
+		     (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires, download ? 1 : 0,
+		     (unsigned)kid);
+	return w > 0 && (size_t)w < mn ? w : AM_ERR_TOOBIG;
+}
+
+int access_url_sign(struct app *a, const struct access_grant *g, const uint8_t object_id[16],
+		    int download, int64_t expires, char *out, size_t n)
+{
+	uint32_t kid = keyring_generation(a->kr);
+	char path[40], msg[400], mac[44], link[33], proj[33];
+	int64_t now = am_now();
+	int ml, rc, w;
+
+	if (n < ACCESS_URL_MAX)
+		return AM_ERR_TOOBIG;
+	if (expires <= now || expires > now + ACCESS_URL_CAP || (download != 0 && download != 1))
+		return AM_ERR_INVAL;
+	if ((ml = url_msg(object_id, g, expires, download, kid, path, sizeof(path), msg,
+			  sizeof(msg))) < 0)
+		return ml;
+	if ((rc = access_mac_b64(a, CRYPTO_KEY_URL_SIGN, kid, msg, (size_t)ml, mac)) != 0)
+		return rc;
+	access_hex16(g->link_id, link);
+	access_hex16(g->project_id, proj);
+	w = snprintf(out, n, "%s?l=%s&p=%s&g=%u&w=%u&e=%lld&d=%d&k=%u&s=%s", path, link, proj,
+		     (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires, download,
+		     (unsigned)kid, mac);
+	return w > 0 && (size_t)w < n ? 0 : AM_ERR_TOOBIG;
+}
+
+/* Strict parse of a media URL's fields (no key use). */
+static int url_parse(const char *target, struct access_grant *g, uint8_t obj[16], uint64_t *exp,
+		     uint64_t *d, uint64_t *kid, struct access_span *mac)
+{
+	struct access_span v[8];
+	uint64_t lg, pg;
+
+	if (access_parse_target(target, "/m/", obj, url_keys, 8, v) ||
+	    access_unhex16(v[0].p, v[0].n, g->link_id) || access_unhex16(v[1].p, v[1].n, g->project_id) ||
+	    access_parse_dec(v[2].p, v[2].n, UINT32_MAX, &lg) ||
+	    access_parse_dec(v[3].p, v[3].n, UINT32_MAX, &pg) ||
+	    access_parse_dec(v[4].p, v[4].n, INT64_MAX, exp) || access_parse_dec(v[5].p, v[5].n, 1, d) ||
+	    access_parse_dec(v[6].p, v[6].n, UINT32_MAX, kid))
+		return AM_ERR_INVAL;
+	g->link_gen = (uint32_t)lg;
+	g->pw_gen = (uint32_t)pg;
+	*mac = v[7];
+	return 0;
+}
+
+int access_url_verify(struct app *a, const char *target, struct access_grant *g,
+		      uint8_t object_id[16], int *download, int64_t *expires)
+{
+	struct access_grant tg;
+	struct access_span mac;
+	uint8_t obj[16];
+	uint64_t exp, d, kid;
+	char path[40], msg[400];
+	int64_t now = am_now();
+	int ml;
+
+	if (!target || strnlen(target, ACCESS_URL_MAX) >= ACCESS_URL_MAX ||
+	    url_parse(target, &tg, obj, &exp, &d, &kid, &mac))
+		return AM_ERR_DENIED;
+	ml = url_msg(obj, &tg, (int64_t)exp, (int)d, (uint32_t)kid, path, sizeof(path), msg,
+		     sizeof(msg));
+	if (ml < 0 ||
+	    access_mac_check(a, CRYPTO_KEY_URL_SIGN, (uint32_t)kid, msg, (size_t)ml, mac.p, mac.n))
+		return AM_ERR_DENIED;
+	if ((int64_t)exp < now || (int64_t)exp > now + ACCESS_URL_CAP)
+		return AM_ERR_DENIED;
+	*g = tg;
+	memcpy(object_id, obj, 16);
+	if (download)
+		*download = (int)d;
+	if (expires)
+		*expires = (int64_t)exp;
+	return 0;
+}
+
+/* ---- upload URLs ----------------------------------------------------------------- */
+
+static int upload_msg(const struct access_upload *u, uint32_t kid, char *path, size_t pn, char *msg,
+		      size_t mn)
+{
+	char up[33], acc[33], proj[33], ver[33];
+	int w;
+
+	access_hex16(u->upload_id, up);
+	access_hex16(u->account_id, acc);
+	access_hex16(u->project_id, proj);
+	access_hex16(u->version_id, ver);
+	snprintf(path, pn, "/u/%s", up);
+	w = snprintf(msg, mn, "am-upload-v1\n%s\n%s\n%s\n%s\n%lld\n%lld\n%u", path, acc, proj, ver,
+		     (long long)u->max_size, (long long)u->expires, (unsigned)kid);
+	return w > 0 && (size_t)w < mn ? w : AM_ERR_TOOBIG;
+}
+
+int access_upload_sign(struct app *a, const struct access_upload *u, char *out, size_t n)
+{
+	uint32_t kid = keyring_generation(a->kr);
+	char path[40], msg[400], mac[44], acc[33], proj[33], ver[33];
+	int64_t now = am_now();
+	int ml, rc, w;
+
+	if (n < ACCESS_URL_MAX)
+		return AM_ERR_TOOBIG;
+	if (u->expires <= now || u->expires > now + ACCESS_UPLOAD_CAP || u->max_size < 0 ||
+	    (uint64_t)u->max_size > MAX_SIZE_LIMIT)
+		return AM_ERR_INVAL;
+	if ((ml = upload_msg(u, kid, path, sizeof(path), msg, sizeof(msg))) < 0)
+		return ml;
+	if ((rc = access_mac_b64(a, CRYPTO_KEY_URL_SIGN, kid, msg, (size_t)ml, mac)) != 0)
+		return rc;
+	access_hex16(u->account_id, acc);
+	access_hex16(u->project_id, proj);
+	access_hex16(u->version_id, ver);
+	w = snprintf(out, n, "%s?a=%s&p=%s&v=%s&n=%lld&e=%lld&k=%u&s=%s", path, acc, proj, ver,
+		     (long long)u->max_size, (long long)u->expires, (unsigned)kid, mac);
+	return w > 0 && (size_t)w < n ? 0 : AM_ERR_TOOBIG;
+}
+
+int access_upload_verify(struct app *a, const char *target, struct access_upload *out)
+{
+	struct access_upload u;
+	struct access_span v[7];
+	uint64_t size, exp, kid;
+	char path[40], msg[400];
+	int64_t now = am_now();
+	int ml;
+
+	if (!target || strnlen(target, ACCESS_URL_MAX) >= ACCESS_URL_MAX ||
+	    access_parse_target(target, "/u/", u.upload_id, upload_keys, 7, v) ||
+	    access_unhex16(v[0].p, v[0].n, u.account_id) ||
+	    access_unhex16(v[1].p, v[1].n, u.project_id) ||
+	    access_unhex16(v[2].p, v[2].n, u.version_id) ||
+	    access_parse_dec(v[3].p, v[3].n, MAX_SIZE_LIMIT, &size) ||
+	    access_parse_dec(v[4].p, v[4].n, INT64_MAX, &exp) ||
+	    access_parse_dec(v[5].p, v[5].n, UINT32_MAX, &kid))
+		return AM_ERR_DENIED;
+	u.max_size = (int64_t)size;
+	u.expires = (int64_t)exp;
+	ml = upload_msg(&u, (uint32_t)kid, path, sizeof(path), msg, sizeof(msg));
+	if (ml < 0 ||
+	    access_mac_check(a, CRYPTO_KEY_URL_SIGN, (uint32_t)kid, msg, (size_t)ml, v[6].p, v[6].n))
+		return AM_ERR_DENIED;
+	if (u.expires < now || u.expires > now + ACCESS_UPLOAD_CAP)
+		return AM_ERR_DENIED;
+	*out = u;
+	return 0;
+}

@@ -1,0 +1,499 @@
+/*
+ * Unit tests for src/access: password cookies, signed media URLs and signed
+ * upload URLs. The property under test is "exactly one accepted encoding":
+ * every credential the server minted verifies, and every string that differs
+ * from it (any character changed, truncated, padded, re-encoded, parameters
+ * added, duplicated or reordered) is denied with the same AM_ERR_DENIED;
+ * expiry, caps and key generations; then the database half (grant checks).
+ */
+#include "access/access_fixture.inc"
+
+#include "access/access_int.h"
+
+static const char mutants[] = "0129afAF%&=.?-_/ gksdlpwe";
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (!f || fx_open(f) != 0) {
+		if (f)
+			fx_close(f);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	am_time_set_offset(0);
+	fx_close(f);
+	free(f);
+	return 0;
+}
+
+typedef int verify_fn(struct fx *f, const char *s);
+
+static int v_url(struct fx *f, const char *s)
+{
+	struct access_grant g;
+	uint8_t obj[16];
+	int d;
+	int64_t e;
+
+	return access_url_verify(f->a, s, &g, obj, &d, &e);
+}
+
+static int v_upload(struct fx *f, const char *s)
+{
+	struct access_upload u;
+
+	return access_upload_verify(f->a, s, &u);
+}
+
+static int v_cookie(struct fx *f, const char *s)
+{
+	struct access_grant g;
+
+	return access_cookie_verify(f->a, f->p.link, s, &g);
+}
+
+/* Every single-character change, every truncation and every padding of a
+ * valid credential s is denied (AM_ERR_DENIED exactly). */
+static void mutation_matrix(struct fx *f, const char *s, verify_fn *v)
+{
+	char m[1024];
+	size_t n = strlen(s);
+
+	assert_int_equal(v(f, s), 0);
+	for (size_t i = 0; i < n; i++) {
+		for (const char *c = mutants; *c; c++) {
+			if (*c == s[i])
+				continue;
+			memcpy(m, s, n + 1);
+			m[i] = *c;
+			assert_int_equal(v(f, m), AM_ERR_DENIED);
+		}
+		for (int bit = 0; bit < 8; bit++) {
+			memcpy(m, s, n + 1);
+			m[i] = (char)(m[i] ^ (1 << bit));
+			if (m[i] == 0)
+				continue;
+			assert_int_equal(v(f, m), AM_ERR_DENIED);
+		}
+		memcpy(m, s, i);
+		m[i] = 0; /* truncated */
+		assert_int_equal(v(f, m), AM_ERR_DENIED);
+		/* a character inserted */
+		memcpy(m, s, i);
+		m[i] = s[i];
+		memcpy(m + i + 1, s + i, n - i + 1);
+		assert_int_equal(v(f, m), AM_ERR_DENIED);
+	}
+	static const char *const pads[] = {"=", "==", "&", "&x=1", ".", " ", "%00", "A", "0"};
+	for (size_t i = 0; i < AM_ARRAY_LEN(pads); i++) {
+		snprintf(m, sizeof(m), "%s%s", s, pads[i]);
+		assert_int_equal(v(f, m), AM_ERR_DENIED);
+	}
+}
+
+/* Split "PATH?k=v&…" into its parameters. */
+static size_t split_params(const char *url, char path[128], char params[12][128])
+{
+	const char *q = strchr(url, '?');
+	size_t n = 0;
+
+	snprintf(path, 128, "%.*s", (int)(q - url), url);
+	for (const char *p = q + 1; *p && n < 12; n++) {
+		size_t l = strcspn(p, "&");
+		snprintf(params[n], 128, "%.*s", (int)l, p);
+		p += l + (p[l] == '&');
+	}
+	return n;
+}
+
+static void join_params(char *out, size_t cap, const char *path, char params[12][128],
+			const size_t *order, size_t n)
+{
+	size_t o = (size_t)snprintf(out, cap, "%s", path);
+
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%c%s", i ? '&' : '?', params[order[i]]);
+}
+
+/* Reordered (every swap of two parameters), duplicated, unknown added,
+ * dropped, and percent-re-encoded parameters: all denied. */
+static void param_matrix(struct fx *f, const char *url, verify_fn *v)
+{
+	char path[128], params[12][128], m[1024];
+	size_t order[13] = {0}, n = split_params(url, path, params);
+
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	join_params(m, sizeof(m), path, params, order, n);
+	assert_string_equal(m, url);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			order[i] = j;
+			order[j] = i;
+			join_params(m, sizeof(m), path, params, order, n);
+			assert_int_equal(v(f, m), AM_ERR_DENIED);
+			order[i] = i;
+			order[j] = j;
+		}
+		/* duplicated right after itself, and at the end */
+		size_t dup[13], k = 0;
+		for (size_t x = 0; x < n; x++) {
+			dup[k++] = x;
+			if (x == i)
+				dup[k++] = x;
+		}
+		join_params(m, sizeof(m), path, params, dup, n + 1);
+		assert_int_equal(v(f, m), AM_ERR_DENIED);
+		/* dropped */
+		k = 0;
+		for (size_t x = 0; x < n; x++)
+			if (x != i)
+				dup[k++] = x;
+		join_params(m, sizeof(m), path, params, dup, n - 1);
+		assert_int_equal(v(f, m), AM_ERR_DENIED);
+		/* the name percent-encoded: "%6c=" for "l=" */
+		char saved[128];
+		memcpy(saved, params[i], sizeof(saved));
+		snprintf(params[i], 128, "%%%02x%.100s", (unsigned char)saved[0], saved + 1);
+		join_params(m, sizeof(m), path, params, order, n);
+		assert_int_equal(v(f, m), AM_ERR_DENIED);
+		/* the value's first character percent-encoded */
+		char *eq = strchr(saved, '=');
+		snprintf(params[i], 128, "%.*s%%%02X%.90s", (int)(eq - saved + 1), saved,
+			 (unsigned char)eq[1], eq + 2);
+		join_params(m, sizeof(m), path, params, order, n);
+		assert_int_equal(v(f, m), AM_ERR_DENIED);
+		memcpy(params[i], saved, sizeof(saved));
+	}
+	snprintf(m, sizeof(m), "%s&x=1", url);
+	assert_int_equal(v(f, m), AM_ERR_DENIED);
+	snprintf(m, sizeof(m), "%s?x=1&%s", path, strchr(url, '?') + 1);
+	assert_int_equal(v(f, m), AM_ERR_DENIED);
+	/* the path re-encoded */
+	snprintf(m, sizeof(m), "/%%%02x%s", (unsigned char)url[1], url + 2);
+	assert_int_equal(v(f, m), AM_ERR_DENIED);
+	/* uppercase hex in the path */
+	snprintf(m, sizeof(m), "%s", url);
+	for (char *p = m + 3; *p && *p != '?'; p++)
+		if (*p >= 'a' && *p <= 'f') {
+			*p = (char)(*p - 'a' + 'A');
+			break;
+		}
+	if (strcmp(m, url) != 0)
+		assert_int_equal(v(f, m), AM_ERR_DENIED);
+}
+
+static void url_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	struct access_grant g = f->p.g, out;
+	uint8_t obj[16], got[16];
+	char url[ACCESS_URL_MAX];
+	int64_t exp = access_url_expiry(f->a), e;
+	int d = -1;
+
+	g.link_gen = 7;
+	g.pw_gen = 3;
+	crypto_random_id(obj);
+	assert_int_equal(access_url_sign(f->a, &g, obj, 1, exp, url, sizeof(url)), 0);
+	assert_int_equal(strncmp(url, "/m/", 3), 0);
+	assert_true(strlen(url) < ACCESS_URL_MAX);
+	assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), 0);
+	assert_memory_equal(got, obj, 16);
+	assert_memory_equal(&out, &g, sizeof(g));
+	assert_int_equal(d, 1);
+	assert_int_equal(e, exp);
+	assert_true(exp - am_now() >= f->c.signed_url_lifetime - 1 && exp - am_now() <= f->c.signed_url_lifetime);
+	/* download is bound: the same URL with d=0 is another URL */
+	assert_int_equal(access_url_sign(f->a, &g, obj, 2, exp, url, sizeof(url)), AM_ERR_INVAL);
+	assert_int_equal(access_url_sign(f->a, &g, obj, 0, exp, url, 100), AM_ERR_TOOBIG);
+	assert_int_equal(access_url_verify(f->a, NULL, &out, got, NULL, NULL), AM_ERR_DENIED);
+	assert_int_equal(access_url_verify(f->a, "", &out, got, NULL, NULL), AM_ERR_DENIED);
+}
+
+static void url_mutations(void **state)
+{
+	struct fx *f = *state;
+	uint8_t obj[16];
+	char url[ACCESS_URL_MAX];
+
+	crypto_random_id(obj);
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, access_url_expiry(f->a), url, sizeof(url)), 0);
+	mutation_matrix(f, url, v_url);
+	param_matrix(f, url, v_url);
+}
+
+static void url_expiry_and_cap(void **state)
+{
+	struct fx *f = *state;
+	uint8_t obj[16];
+	char url[ACCESS_URL_MAX], path[64], msg[512], mac[44], link[33], proj[33], hex[33];
+	int64_t now = am_now();
+	int ml;
+
+	crypto_random_id(obj);
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, now + 100, url, sizeof(url)), 0);
+	am_time_set_offset(100); /* exactly at expiry: still valid */
+	assert_int_equal(v_url(f, url), 0);
+	am_time_set_offset(101); /* expired by 1 s */
+	assert_int_equal(v_url(f, url), AM_ERR_DENIED);
+	am_time_set_offset(0);
+	/* minting refuses past and beyond-cap expiries */
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, now, url, sizeof(url)), AM_ERR_INVAL);
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, now + ACCESS_URL_CAP + 1, url, sizeof(url)),
+			 AM_ERR_INVAL);
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, now + ACCESS_URL_CAP, url, sizeof(url)), 0);
+	/* a correctly MAC'd URL beyond the cap (as if minted by a buggy or
+	 * misconfigured node) is still refused */
+	access_hex16(obj, hex);
+	access_hex16(f->p.link, link);
+	access_hex16(f->p.id, proj);
+	snprintf(path, sizeof(path), "/m/%s", hex);
+	ml = snprintf(msg, sizeof(msg), "am-url-v1\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n1", path, link, proj,
+		      (long long)(now + ACCESS_URL_CAP + 60));
+	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_URL_SIGN, 1, msg, (size_t)ml, mac), 0);
+	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&k=1&s=%s", path, link, proj,
+		 (long long)(now + ACCESS_URL_CAP + 60), mac);
+	assert_int_equal(v_url(f, url), AM_ERR_DENIED);
+	/* the same construction within the cap verifies (the crafted form is right) */
+	ml = snprintf(msg, sizeof(msg), "am-url-v1\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n1", path, link, proj,
+		      (long long)(now + 600));
+	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_URL_SIGN, 1, msg, (size_t)ml, mac), 0);
+	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&k=1&s=%s", path, link, proj,
+		 (long long)(now + 600), mac);
+	assert_int_equal(v_url(f, url), 0);
+}
+
+static void url_key_generations(void **state)
+{
+	struct fx *f = *state;
+	uint8_t obj[16];
+	char url1[ACCESS_URL_MAX], url2[ACCESS_URL_MAX];
+	int64_t exp = access_url_expiry(f->a);
+
+	crypto_random_id(obj);
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, exp, url1, sizeof(url1)), 0);
+	assert_non_null(strstr(url1, "&k=1&"));
+	assert_int_equal(fx_set_generation(f, 2), 0);
+	assert_int_equal(v_url(f, url1), 0); /* previous kid accepted */
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, exp, url2, sizeof(url2)), 0);
+	assert_non_null(strstr(url2, "&k=2&"));
+	assert_int_equal(fx_set_generation(f, 3), 0);
+	assert_int_equal(v_url(f, url1), AM_ERR_DENIED); /* the one before: rejected */
+	assert_int_equal(v_url(f, url2), 0);
+	assert_int_equal(fx_set_generation(f, 1), 0);
+	assert_int_equal(v_url(f, url2), AM_ERR_DENIED); /* a future kid is unknown */
+	fx_restore_generation(f);
+}
+
+static void cookie_roundtrip_and_mutations(void **state)
+{
+	struct fx *f = *state;
+	struct access_grant g = f->p.g, out;
+	char name[ACCESS_COOKIE_NAME_MAX], val[ACCESS_COOKIE_MAX], hex[33];
+	int64_t now = am_now();
+
+	g.link_gen = 4;
+	g.pw_gen = 9;
+	assert_int_equal(access_cookie_name(f->p.link, name, sizeof(name)), 0);
+	access_hex16(f->p.link, hex);
+	assert_int_equal(strncmp(name, "__Host-am-pw-", 13), 0);
+	assert_string_equal(name + 13, hex);
+	assert_int_equal(access_cookie_name(f->p.link, name, 10), AM_ERR_TOOBIG);
+	assert_int_equal(access_cookie_mint(f->a, &g, now + ACCESS_COOKIE_LIFETIME, val, sizeof(val)), 0);
+	assert_int_equal(strncmp(val, "v1.1.", 5), 0);
+	assert_int_equal(access_cookie_verify(f->a, f->p.link, val, &out), 0);
+	assert_memory_equal(out.link_id, f->p.link, 16);
+	assert_int_equal(out.link_gen, 4);
+	assert_int_equal(out.pw_gen, 9);
+	assert_int_equal(access_cookie_check(f->a, &g, val), 0);
+	g.pw_gen = 10;
+	assert_int_equal(access_cookie_check(f->a, &g, val), AM_ERR_DENIED);
+	g.pw_gen = 9;
+	g.link_gen = 5;
+	assert_int_equal(access_cookie_check(f->a, &g, val), AM_ERR_DENIED);
+	assert_int_equal(access_cookie_check(f->a, &g, NULL), AM_ERR_DENIED);
+	/* the cookie of one link does not open another */
+	uint8_t other[16];
+	crypto_random_id(other);
+	assert_int_equal(access_cookie_verify(f->a, other, val, &out), AM_ERR_DENIED);
+	mutation_matrix(f, val, v_cookie);
+	/* minting limits */
+	assert_int_equal(access_cookie_mint(f->a, &g, now, val, sizeof(val)), AM_ERR_INVAL);
+	assert_int_equal(access_cookie_mint(f->a, &g, now + ACCESS_COOKIE_LIFETIME + 1, val, sizeof(val)),
+			 AM_ERR_INVAL);
+	assert_int_equal(access_cookie_mint(f->a, &g, now + 60, val, 100), AM_ERR_TOOBIG);
+}
+
+static void cookie_expiry_cap_generations(void **state)
+{
+	struct fx *f = *state;
+	char val[ACCESS_COOKIE_MAX], v2[ACCESS_COOKIE_MAX], msg[256], mac[44];
+	int64_t now = am_now();
+	int ml;
+
+	assert_int_equal(access_cookie_mint(f->a, &f->p.g, now + 50, val, sizeof(val)), 0);
+	am_time_set_offset(51);
+	assert_int_equal(v_cookie(f, val), AM_ERR_DENIED);
+	am_time_set_offset(50);
+	assert_int_equal(v_cookie(f, val), 0);
+	am_time_set_offset(0);
+	/* a MAC'd cookie beyond the 12 h cap */
+	char name[ACCESS_COOKIE_NAME_MAX];
+	access_cookie_name(f->p.link, name, sizeof(name));
+	ml = snprintf(msg, sizeof(msg), "am-pw-cookie-v1\n%s\n1\n%lld\n1\n0", name,
+		      (long long)(now + ACCESS_COOKIE_LIFETIME + 100));
+	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_COOKIE, 1, msg, (size_t)ml, mac), 0);
+	snprintf(v2, sizeof(v2), "v1.1.%lld.1.0.%s", (long long)(now + ACCESS_COOKIE_LIFETIME + 100), mac);
+	assert_int_equal(v_cookie(f, v2), AM_ERR_DENIED);
+	/* a cookie MAC is not a URL MAC (purpose keys differ) */
+	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_URL_SIGN, 1, msg, (size_t)ml, mac), 0);
+	snprintf(v2, sizeof(v2), "v1.1.%lld.1.0.%s", (long long)(now + 100), mac);
+	assert_int_equal(v_cookie(f, v2), AM_ERR_DENIED);
+	/* generations */
+	assert_int_equal(fx_set_generation(f, 2), 0);
+	assert_int_equal(v_cookie(f, val), 0);
+	assert_int_equal(fx_set_generation(f, 3), 0);
+	assert_int_equal(v_cookie(f, val), AM_ERR_DENIED);
+	fx_restore_generation(f);
+	/* version */
+	snprintf(v2, sizeof(v2), "v2%s", val + 2);
+	assert_int_equal(v_cookie(f, v2), AM_ERR_DENIED);
+}
+
+static void upload_urls(void **state)
+{
+	struct fx *f = *state;
+	struct access_upload u, out;
+	char url[ACCESS_URL_MAX];
+
+	memset(&u, 0, sizeof(u));
+	crypto_random_id(u.upload_id);
+	memcpy(u.account_id, f->account, 16);
+	memcpy(u.project_id, f->p.id, 16);
+	memcpy(u.version_id, f->p.version, 16);
+	u.max_size = 2147483648;
+	u.expires = am_now() + 3600;
+	assert_int_equal(access_upload_sign(f->a, &u, url, sizeof(url)), 0);
+	assert_int_equal(strncmp(url, "/u/", 3), 0);
+	assert_int_equal(access_upload_verify(f->a, url, &out), 0);
+	assert_memory_equal(&out, &u, sizeof(u));
+	mutation_matrix(f, url, v_upload);
+	param_matrix(f, url, v_upload);
+	/* an upload URL is not a media URL and vice versa */
+	assert_int_equal(v_url(f, url), AM_ERR_DENIED);
+	url[1] = 'm';
+	assert_int_equal(v_url(f, url), AM_ERR_DENIED);
+	assert_int_equal(v_upload(f, url), AM_ERR_DENIED);
+	/* expiry and cap */
+	u.expires = am_now() + 10;
+	assert_int_equal(access_upload_sign(f->a, &u, url, sizeof(url)), 0);
+	am_time_set_offset(11);
+	assert_int_equal(v_upload(f, url), AM_ERR_DENIED);
+	am_time_set_offset(0);
+	u.expires = am_now() + ACCESS_UPLOAD_CAP + 1;
+	assert_int_equal(access_upload_sign(f->a, &u, url, sizeof(url)), AM_ERR_INVAL);
+	u.expires = am_now() + 10;
+	u.max_size = -1;
+	assert_int_equal(access_upload_sign(f->a, &u, url, sizeof(url)), AM_ERR_INVAL);
+}
+
+static void grant_checks(void **state)
+{
+	struct fx *f = *state;
+	struct fx_project other;
+	uint8_t stream[16], orig[16], peaks[16], foreign[16], th[32];
+	struct access_grant g = f->p.g;
+	int64_t gen;
+
+	assert_int_equal(fx_add_object(f, &f->p, "stream", "abc", 3, "audio/mp4", stream), 0);
+	assert_int_equal(fx_add_object(f, &f->p, "original", "RIFFxxxxWAVE", 12, "audio/wav", orig), 0);
+	assert_int_equal(fx_add_object(f, &f->p, "peaks", "p", 1, "application/octet-stream", peaks), 0);
+	assert_int_equal(fx_add_project(f, &other, "Other"), 0);
+	assert_int_equal(fx_add_object(f, &other, "stream", "xyz", 3, "audio/mp4", foreign), 0);
+
+	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
+	assert_int_equal(access_grant_check(f->a, f->db, &g, peaks, 0), 0);
+	assert_int_equal(access_grant_check(f->a, f->db, &g, orig, 1), 0);
+	assert_int_equal(access_grant_check(f->a, f->db, &g, NULL, 0), 0);
+	/* the original is reachable only as a download, a rendition never as one */
+	assert_int_equal(access_grant_check(f->a, f->db, &g, orig, 0), AM_ERR_DENIED);
+	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 1), AM_ERR_DENIED);
+	/* object of another project, and another project's link */
+	assert_int_equal(access_grant_check(f->a, f->db, &g, foreign, 0), AM_ERR_DENIED);
+	struct access_grant mix = g;
+	memcpy(mix.link_id, other.link, 16);
+	assert_int_equal(access_grant_check(f->a, f->db, &mix, stream, 0), AM_ERR_DENIED);
+	mix = other.g;
+	assert_int_equal(access_grant_check(f->a, f->db, &mix, stream, 0), AM_ERR_DENIED);
+	/* downloads switched off after issue */
+	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 0), 0);
+	assert_int_equal(access_grant_check(f->a, f->db, &g, orig, 1), AM_ERR_DENIED);
+	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
+	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 1), 0);
+	/* password set after issue: pw_gen 0 no longer matches */
+	assert_int_equal(db_project_set_password(f->db, &f->a->keys, f->account, f->p.id, "$argon2id$p"), 0);
+	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), AM_ERR_DENIED);
+	struct db_project pr;
+	assert_int_equal(db_project_get_by_id(f->db, &f->a->keys, f->p.id, &pr), 0);
+	g.pw_gen = (uint32_t)pr.pw_gen;
+	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
+	/* regenerated link */
+	crypto_random(th, sizeof(th));
+	assert_int_equal(db_link_regenerate(f->db, f->p.id, f->p.link, th, &gen), 0);
+	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), AM_ERR_DENIED);
+	g.link_gen = (uint32_t)gen;
+	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
+	/* revoked link, deleted project */
+	assert_int_equal(db_link_revoke(f->db, f->p.id, f->p.link), 0);
+	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), AM_ERR_DENIED);
+	assert_int_equal(db_project_shred(f->db, f->account, other.id), 0);
+	assert_int_equal(access_grant_check(f->a, f->db, &other.g, foreign, 0), AM_ERR_DENIED);
+}
+
+static void parsers(void **state)
+{
+	uint64_t v;
+	uint8_t id[16];
+
+	(void)state;
+	assert_int_equal(access_parse_dec("0", 1, 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(access_parse_dec("10", 2, 10, &v), 0);
+	assert_int_equal(access_parse_dec("11", 2, 10, &v), AM_ERR_INVAL);
+	assert_int_equal(access_parse_dec("01", 2, 10, &v), AM_ERR_INVAL);
+	assert_int_equal(access_parse_dec("+1", 2, 10, &v), AM_ERR_INVAL);
+	assert_int_equal(access_parse_dec("", 0, 10, &v), AM_ERR_INVAL);
+	assert_int_equal(access_parse_dec("99999999999999999999", 20, UINT64_MAX, &v), AM_ERR_INVAL);
+	assert_int_equal(access_parse_dec("4294967296", 10, UINT32_MAX, &v), AM_ERR_INVAL);
+	assert_int_equal(access_unhex16("000102030405060708090a0b0c0d0e0f", 32, id), 0);
+	assert_int_equal(id[15], 15);
+	assert_int_equal(access_unhex16("000102030405060708090A0b0c0d0e0f", 32, id), AM_ERR_INVAL);
+	assert_int_equal(access_unhex16("000102030405060708090a0b0c0d0e0", 31, id), AM_ERR_INVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(parsers),
+	    cmocka_unit_test_setup_teardown(url_roundtrip, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(url_mutations, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(url_expiry_and_cap, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(url_key_generations, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(cookie_roundtrip_and_mutations, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(cookie_expiry_cap_generations, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(upload_urls, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(grant_checks, fx_setup, fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
