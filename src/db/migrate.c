@@ -191,6 +191,40 @@ static const char v2_queues[] =
     " blob BLOB NOT NULL,"
     " updated BIGINT NOT NULL);";
 
+/* v3: resumable uploads (issue 6, docs/media.md): one row per upload that
+ * the owner started (its declared length, the durably received offset, a
+ * lease that makes concurrent PATCHes fail cleanly) and one row per stored
+ * part (each an AM1 object of its own under its own wrapped DEK). */
+static const char v3_uploads[] =
+    "CREATE TABLE uploads ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " account_id BLOB NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " version_id BLOB NOT NULL,"
+    " length BIGINT NOT NULL,"
+    " received BIGINT NOT NULL DEFAULT 0,"
+    " parts INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'complete')),"
+    " lock_token BLOB,"
+    " lock_until BIGINT NOT NULL DEFAULT 0,"
+    " object_id BLOB,"
+    " created BIGINT NOT NULL,"
+    " updated BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE CASCADE);"
+    "CREATE INDEX uploads_account ON uploads(account_id, state);"
+    "CREATE INDEX uploads_expires ON uploads(state, expires);"
+    "CREATE TABLE upload_parts ("
+    " upload_id BLOB NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " part_id BLOB NOT NULL UNIQUE,"
+    " wrapped_dek BLOB NOT NULL,"
+    " start BIGINT NOT NULL,"
+    " plain_size BIGINT NOT NULL,"
+    " cipher_size BIGINT NOT NULL,"
+    " store_key TEXT NOT NULL,"
+    " PRIMARY KEY (upload_id, seq));";
+
 struct migration {
 	int version;
 	const char *name;
@@ -200,6 +234,7 @@ struct migration {
 static const struct migration migrations[] = {
     {1, "core", v1_core},
     {2, "queues", v2_queues},
+    {3, "uploads", v3_uploads},
 };
 
 int db_schema_latest(void)

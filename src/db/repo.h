@@ -458,4 +458,77 @@ int db_rate_take(struct db *db, const void *key, size_t keylen, int64_t now, int
 /* Forget limits that have fully drained by now. */
 int db_rate_purge(struct db *db, int64_t now);
 
+/* ---- resumable uploads (schema v3; media role, docs/media.md) -------------------------
+ * An upload is created by the web role for one track version in state
+ * 'uploading' of a live project the account owns (its length declared up
+ * front); the media role then appends parts to it under a lease (one PATCH
+ * at a time) and completes it. Times in milliseconds. */
+
+struct db_upload {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t account_id[DB_ID_LEN];
+	uint8_t version_id[DB_ID_LEN];
+	int64_t length;   /* declared total size, bytes */
+	int64_t received; /* bytes durably stored in parts (the resume offset) */
+	int64_t parts;    /* number of parts stored */
+	char state[DB_STATE_MAX + 1]; /* open, complete */
+	int64_t lock_until;
+	int64_t expires;
+	int64_t created;
+};
+
+/* One stored part: an AM1 object of its own (file id = part_id, DEK wrapped
+ * under the project key with AAD part_id), plaintext bytes
+ * [start, start + plain_size) of the upload. */
+struct db_upload_part {
+	int64_t seq;
+	uint8_t part_id[DB_ID_LEN];
+	uint8_t wrapped_dek[DB_WRAPPED_MAX];
+	size_t wrapped_dek_len;
+	int64_t start, plain_size, cipher_size;
+	char store_key[DB_STOREKEY_MAX + 1];
+};
+
+/* Create an open upload of length bytes for version_id, which must be a
+ * version in state 'uploading' of a live project of account_id (else
+ * AM_ERR_NOTFOUND). expires_ms: when an untouched upload is abandoned. */
+int db_upload_create(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		     const uint8_t account_id[DB_ID_LEN], const uint8_t version_id[DB_ID_LEN],
+		     int64_t length, int64_t expires_ms, uint8_t id_out[DB_ID_LEN]);
+int db_upload_get(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		  struct db_upload *out);
+/* Take the upload's write lease for lease_ms with a random token, only if it
+ * is open, not leased by another request, and has received exactly offset
+ * bytes. AM_ERR_CONFLICT otherwise (busy, wrong offset, complete). */
+int db_upload_lock(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		   int64_t offset, const uint8_t token[DB_ID_LEN], int64_t now, int64_t lease_ms);
+/* Extend the lease held with token (AM_ERR_CONFLICT if lost), release it. */
+int db_upload_extend(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t token[DB_ID_LEN],
+		     int64_t now, int64_t lease_ms);
+int db_upload_unlock(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t token[DB_ID_LEN]);
+/* Record a committed part (p->seq must be the upload's part count and
+ * p->start its received offset) and advance the offset, atomically, while
+ * holding the lease. AM_ERR_CONFLICT if the lease or offset moved. */
+int db_upload_add_part(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t token[DB_ID_LEN],
+		       const struct db_upload_part *p);
+/* The parts of an upload in order. */
+int db_upload_parts(struct db *db, const uint8_t id[DB_ID_LEN],
+		    int (*cb)(void *ctx, const struct db_upload_part *p), void *ctx);
+/* In one transaction: mark the upload complete (it must be fully received
+ * and leased with token), record orig (state ready) as the version's
+ * original, set the version 'queued', enqueue a "transcode" job with
+ * payload, and forget the part rows. AM_ERR_CONFLICT if the upload moved. */
+int db_upload_complete(struct db *db, const struct db_upload *u, const uint8_t token[DB_ID_LEN],
+		       const struct db_object *orig, const void *payload, size_t payload_len);
+/* Bytes an account uses: plaintext of its originals plus the declared
+ * lengths of its open uploads (except_upload excluded; may be NULL). */
+int db_account_usage(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *except_upload,
+		     int64_t *bytes);
+/* Open uploads whose expiry passed and that nobody holds, oldest first. */
+int db_upload_list_expired(struct db *db, int64_t now, int limit,
+			   int (*cb)(void *ctx, const struct db_upload *u), void *ctx);
+/* Delete an upload row and its part rows (their objects first!). */
+int db_upload_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+
 #endif

@@ -1,0 +1,222 @@
+/*
+ * media_stream.c: GET/HEAD /m/{object}: signed streaming and download
+ * (DESIGN §4, §6, docs/media.md). Order: the URL's MAC and expiry (no
+ * database or store touched before it passes), then the database (link,
+ * generations, downloads flag, object of the project), then the password
+ * cookie, then the object opens through the AM1 range reader and streams
+ * with backpressure, one segment in memory. Every verification failure is
+ * the same 403; a tag failure after the headers went out aborts the
+ * connection. Runs in the media process on untrusted requests.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access/access.h"
+#include "app/app.h"
+#include "crypto/crypto.h"
+#include "db/repo.h"
+#include "http/http.h"
+#include "media/media_int.h"
+#include "store/store.h"
+
+struct stream_ctx {
+	struct store_reader *sr;
+	struct am1_source src;
+	struct am1_reader *r;
+	uint64_t first, len;
+};
+
+static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
+{
+	struct stream_ctx *s = arg;
+	size_t got = 0;
+	int rc;
+
+	if (pos >= s->len)
+		return 0;
+	if (max > s->len - pos)
+		max = (size_t)(s->len - pos);
+	rc = am1_reader_pread(s->r, s->first + pos, buf, max, &got);
+	if (rc || got == 0) {
+		/* Headers are out: the only honest answer is to cut the connection. */
+		am_log(AM_LOG_ERROR, "media_stream_aborted", "error", am_strerror(rc ? rc : AM_ERR_IO),
+		       NULL);
+		return rc ? rc : AM_ERR_IO;
+	}
+	return (ssize_t)got;
+}
+
+static void stream_free(void *arg)
+{
+	struct stream_ctx *s = arg;
+
+	am1_reader_free(s->r);
+	store_reader_close(s->sr);
+	free(s);
+}
+
+/* What the database said about a verified request. */
+struct stream_req {
+	struct access_grant g;
+	uint8_t obj[16];
+	int download;
+	struct db_project p;
+	struct db_object o;
+	char filename[DB_FILENAME_MAX + 1];
+};
+
+/* The database half and the cookie: 0, AM_ERR_DENIED or a 5xx error. */
+static int authorize(struct app *a, struct http_req *req, struct stream_req *sr)
+{
+	char name[ACCESS_COOKIE_NAME_MAX];
+	struct db_version v;
+	struct db *db = NULL;
+	int rc;
+
+	if ((rc = app_db_get(a, &db)) != 0)
+		return rc;
+	rc = access_grant_load(a, db, &sr->g, sr->obj, sr->download, &sr->p, &sr->o);
+	if (rc == 0 && sr->g.pw_gen != 0) {
+		access_cookie_name(sr->g.link_id, name, sizeof(name));
+		rc = access_cookie_check(a, &sr->g, http_req_cookie(req, name));
+	}
+	if (rc == 0 && sr->download && sr->o.has_version &&
+	    db_version_get(db, &a->keys, sr->g.project_id, sr->o.version_id, &v) == 0) {
+		memcpy(sr->filename, v.filename, sizeof(sr->filename));
+		am_memzero(&v, sizeof(v));
+	}
+	app_db_put(a, db);
+	return rc;
+}
+
+/* Open the object for reading: unwrap PK, then DEK, then the AM1 reader
+ * (which checks the stored size against the database's). */
+static int open_object(struct app *a, const struct stream_req *sr, struct stream_ctx *s)
+{
+	uint8_t *keys = am_secret_alloc(2 * CRYPTO_KEY_LEN);
+	int rc;
+
+	if (!keys)
+		return AM_ERR_NOMEM;
+	if ((rc = crypto_pk_unwrap(a->kr, sr->g.project_id, sr->p.wrapped_pk, sr->p.wrapped_pk_len, keys)) ||
+	    (rc = crypto_dek_unwrap(keys, sr->o.id, sr->g.project_id, sr->o.wrapped_dek, sr->o.wrapped_dek_len,
+				    keys + CRYPTO_KEY_LEN)) ||
+	    (rc = store_reader_open(a->store, sr->o.store_key, &s->sr)))
+		goto out;
+	store_am1_source(s->sr, &s->src);
+	rc = am1_reader_open(keys + CRYPTO_KEY_LEN, sr->o.id, &s->src, (uint64_t)sr->o.plain_size, &s->r);
+out:
+	am_secret_free(keys, 2 * CRYPTO_KEY_LEN);
+	return rc;
+}
+
+/* A play (first bytes of a stream rendition) or a download, with the
+ * guest's address pseudonymised: never the address itself. */
+static void record_event(struct app *a, struct http_req *req, const struct stream_req *sr)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint8_t pseudo[16];
+	int64_t epoch = 0;
+	char ph[33], oh[33], lh[33], details[256];
+	struct db *db = NULL;
+
+	if (http_req_client_addr(req, &ss, &sl) ||
+	    app_ip_pseudonym(a, (const struct sockaddr *)&ss, pseudo, &epoch))
+		memset(pseudo, 0, sizeof(pseudo));
+	access_hex16(pseudo, ph);
+	access_hex16(sr->obj, oh);
+	access_hex16(sr->g.link_id, lh);
+	snprintf(details, sizeof(details), "{\"object\":\"%s\",\"link\":\"%s\",\"ip\":\"%s\",\"epoch\":%lld}",
+		 oh, lh, ph, (long long)epoch);
+	if (app_db_get(a, &db) == 0) {
+		if (db_event_add(db, &a->keys, sr->g.project_id, sr->download ? "download" : "play", NULL,
+				 details))
+			am_log(AM_LOG_WARN, "media_event_failed", NULL);
+		app_db_put(a, db);
+	}
+}
+
+/* Headers every media answer carries, and the range decision: 200 (whole),
+ * 206 (one range) or 416. */
+static int plan(struct http_req *req, const struct stream_req *sr, uint64_t *first, uint64_t *len,
+		unsigned *status)
+{
+	uint64_t size = (uint64_t)sr->o.plain_size, a = 0, b = 0;
+	const char *range = http_req_header(req, "Range");
+	char etag[48], oh[33], cr[96], disp[2048];
+	int rc;
+
+	access_hex16(sr->obj, oh);
+	snprintf(etag, sizeof(etag), "\"%s\"", oh);
+	if ((rc = media_disposition(disp, sizeof(disp), sr->download, sr->filename)) ||
+	    (rc = http_add_header(req, "Accept-Ranges", "bytes")) ||
+	    (rc = http_add_header(req, "ETag", etag)) ||
+	    (rc = http_add_header(req, "Cache-Control", "private, no-store")) ||
+	    (rc = http_add_header(req, "Content-Disposition", disp)))
+		return rc;
+	*status = 200;
+	*first = 0;
+	*len = size;
+	if (!range || !media_if_range_ok(http_req_header(req, "If-Range"), etag))
+		return 0;
+	rc = media_range_parse(range, size, &a, &b);
+	if (rc == AM_ERR_RANGE) {
+		snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
+		(void)http_add_header(req, "Content-Range", cr);
+		return AM_ERR_RANGE;
+	}
+	if (rc)
+		return 0; /* malformed or several ranges: ignored, the whole object */
+	snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)a, (unsigned long long)b,
+		 (unsigned long long)size);
+	*status = 206;
+	*first = a;
+	*len = b - a + 1;
+	return http_add_header(req, "Content-Range", cr);
+}
+
+int media_stream_handler(struct http_req *req, void *arg)
+{
+	struct media *m = arg;
+	struct app *a = m->app;
+	struct stream_req *sr = calloc(1, sizeof(*sr));
+	struct stream_ctx *s = NULL;
+	uint64_t first = 0, len = 0;
+	unsigned status = 200;
+	int rc;
+
+	if (!sr)
+		return AM_ERR_NOMEM;
+	if (access_url_verify(a, http_req_target(req), &sr->g, sr->obj, &sr->download, NULL)) {
+		rc = AM_ERR_DENIED;
+		goto out;
+	}
+	if ((rc = authorize(a, req, sr)) != 0)
+		goto out;
+	if ((rc = plan(req, sr, &first, &len, &status)) != 0)
+		goto out;
+	if (!(s = calloc(1, sizeof(*s)))) {
+		rc = AM_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = open_object(a, sr, s)) != 0) {
+		am_log(AM_LOG_ERROR, "media_object_unreadable", "error", am_strerror(rc), NULL);
+		stream_free(s);
+		rc = AM_ERR_INTERNAL;
+		goto out;
+	}
+	s->first = first;
+	s->len = len;
+	if (http_req_method(req) == HTTP_GET && first == 0 &&
+	    (sr->download || strcmp(sr->o.kind, "stream") == 0))
+		record_event(a, req, sr);
+	rc = http_respond_stream(req, status, sr->o.content_type[0] ? sr->o.content_type
+								      : "application/octet-stream",
+				 (int64_t)len, AM1_SEGMENT, stream_fill, s, stream_free);
+out:
+	am_memzero(sr, sizeof(*sr));
+	free(sr);
+	return rc;
+}

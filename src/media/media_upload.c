@@ -1,0 +1,403 @@
+/*
+ * media_upload.c: /u/{upload}: resumable, encrypted upload ingest on the tus
+ * 1.0 core protocol (OPTIONS, HEAD, PATCH; docs/media.md). Each PATCH takes
+ * the upload's lease in the database (a concurrent PATCH gets 409), streams
+ * its body straight into an AM1 writer over a store put (one segment of
+ * plaintext in memory, nothing plaintext on disk), and on its end - complete
+ * or cut - commits what arrived as one "part" and advances the durable
+ * offset. The first bytes are sniffed before any is stored. Runs in the
+ * media process on untrusted requests; the URL is verified first.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access/access.h"
+#include "app/app.h"
+#include "crypto/crypto.h"
+#include "db/repo.h"
+#include "http/http.h"
+#include "media/media_int.h"
+#include "store/store.h"
+
+#define LEASE_MS 60000
+#define EXTEND_EVERY_MS 15000
+#define MAX_PARTS 4096
+
+struct upload_ctx {
+	struct media *m;
+	struct access_upload url;
+	struct db_upload u;
+	uint8_t token[16];
+	int locked;
+	int64_t offset;	   /* the upload's offset when this PATCH began */
+	uint64_t received; /* body bytes of this PATCH */
+	struct db_upload_part part;
+	struct store_am1_put ap;
+	struct am1_writer *w;
+	uint8_t sniff[MEDIA_SNIFF_LEN];
+	size_t sniffed;
+	int need_sniff, bad_type, failed, done;
+	int64_t last_extend;
+};
+
+static const char *const tus_headers[][2] = {
+    {"Tus-Resumable", MEDIA_TUS_VERSION},
+    {"Cache-Control", "no-store"},
+};
+
+static int tus_common(struct http_req *req)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < AM_ARRAY_LEN(tus_headers) && !rc; i++)
+		rc = http_add_header(req, tus_headers[i][0], tus_headers[i][1]);
+	return rc;
+}
+
+/* A refusal with a short reason for the owner's client (no internals). */
+static int refuse(struct http_req *req, int err, const char *why)
+{
+	(void)tus_common(req);
+	(void)http_add_header(req, "Upload-Error", why);
+	return err;
+}
+
+static void part_abort(struct upload_ctx *c)
+{
+	am1_writer_free(c->w);
+	c->w = NULL;
+	store_put_abort(c->ap.put);
+	c->ap.put = NULL;
+}
+
+/* Commit what this PATCH stored as one part and advance the offset. */
+static int part_commit(struct upload_ctx *c)
+{
+	struct app *a = c->m->app;
+	uint64_t ps = 0, cs = 0;
+	struct db *db = NULL;
+	int rc;
+
+	if (c->received == 0) {
+		part_abort(c);
+		return 0;
+	}
+	rc = am1_writer_finish(c->w, &ps, &cs);
+	am1_writer_free(c->w);
+	c->w = NULL;
+	if (rc || (rc = store_put_commit(c->ap.put, NULL))) {
+		if (c->ap.put && rc)
+			store_put_abort(c->ap.put);
+		c->ap.put = NULL;
+		return rc;
+	}
+	c->ap.put = NULL;
+	c->part.plain_size = (int64_t)ps;
+	c->part.cipher_size = (int64_t)cs;
+	if ((rc = app_db_get(a, &db)) == 0) {
+		rc = db_upload_add_part(db, c->u.id, c->token, &c->part);
+		app_db_put(a, db);
+	}
+	if (rc)
+		(void)store_delete(a->store, c->part.store_key);
+	else
+		c->u.received += (int64_t)ps, c->u.parts++;
+	return rc;
+}
+
+static void unlock(struct upload_ctx *c)
+{
+	struct db *db = NULL;
+
+	if (!c->locked || app_db_get(c->m->app, &db))
+		return;
+	(void)db_upload_unlock(db, c->u.id, c->token);
+	app_db_put(c->m->app, db);
+	c->locked = 0;
+}
+
+/* End of the request, whatever happened. A PATCH cut mid-body (the handler
+ * never ran) keeps what arrived: that is what makes it resumable. */
+static void upload_ctx_free(void *p)
+{
+	struct upload_ctx *c = p;
+
+	if (c->w && !c->done) {
+		if (!c->failed && !c->bad_type && !c->need_sniff)
+			(void)part_commit(c);
+		else
+			part_abort(c);
+	}
+	unlock(c);
+	am_memzero(c, sizeof(*c));
+	free(c);
+}
+
+/* Pick the part's id and key, wrap a fresh DEK under the project key and
+ * open the writer over a store put. */
+static int part_begin(struct upload_ctx *c, struct db *db)
+{
+	struct app *a = c->m->app;
+	struct db_project p;
+	struct am1_sink sink;
+	uint8_t *k = am_secret_alloc(2 * CRYPTO_KEY_LEN);
+	int rc;
+
+	if (!k)
+		return AM_ERR_NOMEM;
+	memset(&c->part, 0, sizeof(c->part));
+	c->part.seq = c->u.parts;
+	c->part.start = c->offset;
+	if ((rc = db_project_get_by_id(db, &a->keys, c->u.project_id, &p)) ||
+	    (rc = crypto_pk_unwrap(a->kr, c->u.project_id, p.wrapped_pk, p.wrapped_pk_len, k)) ||
+	    (rc = crypto_random_id(c->part.part_id)) || (rc = crypto_key_new(k + CRYPTO_KEY_LEN)) ||
+	    (rc = crypto_dek_wrap(k, c->part.part_id, c->u.project_id, k + CRYPTO_KEY_LEN,
+				  c->part.wrapped_dek)))
+		goto out;
+	c->part.wrapped_dek_len = CRYPTO_WRAPPED_LEN;
+	/* The first part usually is the whole file: it lives where the
+	 * original will, so completion need not copy it. */
+	if ((rc = store_key_format(c->part.store_key, sizeof(c->part.store_key),
+				   c->offset == 0 ? "orig" : "upart", c->part.part_id, NULL)) ||
+	    (rc = store_am1_put_begin(a->store, c->part.store_key, 0, &c->ap, &sink)))
+		goto out;
+	if ((rc = am1_writer_new(k + CRYPTO_KEY_LEN, c->part.part_id, &sink, 0, &c->w))) {
+		store_put_abort(c->ap.put);
+		c->ap.put = NULL;
+	}
+out:
+	am_memzero(&p, sizeof(p));
+	am_secret_free(k, 2 * CRYPTO_KEY_LEN);
+	return rc;
+}
+
+/* Checks against the upload row, the limits and the quota; then the lease. */
+static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db)
+{
+	struct app *a = c->m->app;
+	const char *cl = http_req_header(req, "Content-Length");
+	int64_t clen = -1, used = 0;
+	int rc;
+
+	rc = db_upload_get(db, c->url.project_id, c->url.upload_id, &c->u);
+	if (rc == AM_ERR_NOTFOUND || (rc == 0 && (memcmp(c->u.account_id, c->url.account_id, 16) ||
+						  memcmp(c->u.version_id, c->url.version_id, 16) ||
+						  strcmp(c->u.state, "open") != 0)))
+		return refuse(req, AM_ERR_NOTFOUND, "no such open upload");
+	if (rc)
+		return rc;
+	if (c->u.length > c->url.max_size || c->u.length > a->conf.max_upload_size)
+		return refuse(req, AM_ERR_TOOBIG, "file larger than the maximum upload size");
+	if (cl && am_parse_i64(cl, 0, INT64_MAX, &clen) == 0 && c->offset + clen > c->u.length)
+		return refuse(req, AM_ERR_TOOBIG, "more bytes than the declared Upload-Length");
+	if (c->offset != c->u.received)
+		return refuse(req, AM_ERR_CONFLICT, "Upload-Offset does not match the stored offset");
+	if (c->u.parts >= MAX_PARTS)
+		return refuse(req, AM_ERR_TOOBIG, "too many interrupted chunks; start a new upload");
+	if (c->offset == 0) {
+		if ((rc = db_account_usage(db, c->u.account_id, c->u.id, &used)))
+			return rc;
+		if (used + c->u.length > c->m->quota)
+			return refuse(req, AM_ERR_TOOBIG, "storage quota of the account exceeded");
+	}
+	if ((rc = crypto_random_id(c->token)))
+		return rc;
+	rc = db_upload_lock(db, c->u.project_id, c->u.id, c->offset, c->token, am_now_ms(), LEASE_MS);
+	if (rc == AM_ERR_CONFLICT)
+		return refuse(req, rc, "another request is writing this upload, or the offset moved");
+	if (rc)
+		return rc;
+	c->locked = 1;
+	c->last_extend = am_mono_ms();
+	return 0;
+}
+
+int media_upload_on_headers(struct http_req *req, void *arg)
+{
+	struct media *m = arg;
+	struct upload_ctx *c;
+	struct db *db = NULL;
+	int rc;
+
+	if (http_req_method(req) != HTTP_PATCH)
+		return 0;
+	if (!media_tus_resumable_ok(http_req_header(req, "Tus-Resumable"))) {
+		(void)http_add_header(req, "Tus-Version", MEDIA_TUS_VERSION);
+		return refuse(req, AM_ERR_INVAL, "Tus-Resumable: 1.0.0 required");
+	}
+	if (!media_tus_content_type_ok(http_req_header(req, "Content-Type")))
+		return refuse(req, AM_ERR_UNSUPPORTED, "Content-Type must be application/offset+octet-stream");
+	if (!(c = calloc(1, sizeof(*c))))
+		return AM_ERR_NOMEM;
+	c->m = m;
+	http_req_set_data(req, c, upload_ctx_free);
+	if (media_tus_offset(http_req_header(req, "Upload-Offset"), &c->offset))
+		return refuse(req, AM_ERR_INVAL, "missing or malformed Upload-Offset");
+	if (access_upload_verify(m->app, http_req_target(req), &c->url))
+		return AM_ERR_DENIED;
+	if ((rc = app_db_get(m->app, &db)))
+		return rc;
+	if ((rc = patch_admit(req, c, db)) == 0)
+		rc = part_begin(c, db);
+	app_db_put(m->app, db);
+	c->need_sniff = c->offset == 0;
+	return rc;
+}
+
+/* Keep the lease while a long PATCH streams in. */
+static int keep_lease(struct upload_ctx *c)
+{
+	struct db *db = NULL;
+	int rc;
+
+	if (am_mono_ms() - c->last_extend < EXTEND_EVERY_MS)
+		return 0;
+	if ((rc = app_db_get(c->m->app, &db)))
+		return rc;
+	rc = db_upload_extend(db, c->u.id, c->token, am_now_ms(), LEASE_MS);
+	app_db_put(c->m->app, db);
+	c->last_extend = am_mono_ms();
+	return rc;
+}
+
+/* Buffer the first MEDIA_SNIFF_LEN bytes, decide, then let them through. */
+static int sniff_step(struct upload_ctx *c, const uint8_t **data, size_t *n)
+{
+	const char *ext, *ctype;
+	size_t take = MEDIA_SNIFF_LEN - c->sniffed;
+
+	if (take > *n)
+		take = *n;
+	memcpy(c->sniff + c->sniffed, *data, take);
+	c->sniffed += take;
+	*data += take;
+	*n -= take;
+	if (c->sniffed < MEDIA_SNIFF_LEN)
+		return 0;
+	c->need_sniff = 0;
+	if (media_sniff(c->sniff, c->sniffed, &ext, &ctype)) {
+		c->bad_type = 1;
+		part_abort(c);
+		return 0;
+	}
+	return am1_writer_write(c->w, c->sniff, c->sniffed);
+}
+
+int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, void *arg)
+{
+	struct upload_ctx *c = http_req_data(req);
+	int rc = 0;
+
+	(void)arg;
+	if (!c || !c->w) {
+		if (c && c->bad_type)
+			return 0; /* read and dropped; the handler explains */
+		return AM_ERR_INTERNAL;
+	}
+	if ((int64_t)(c->received + n) > c->u.length - c->offset) {
+		c->failed = 1;
+		return AM_ERR_TOOBIG;
+	}
+	c->received += n;
+	if (c->need_sniff && (rc = sniff_step(c, &data, &n)) == 0 && !c->w)
+		return 0;
+	if (rc == 0 && n)
+		rc = am1_writer_write(c->w, data, n);
+	if (rc == 0)
+		rc = keep_lease(c);
+	if (rc)
+		c->failed = 1;
+	return rc;
+}
+
+static int respond_offset(struct http_req *req, unsigned status, const struct db_upload *u,
+			  int with_length)
+{
+	char num[24];
+	int rc;
+
+	snprintf(num, sizeof(num), "%lld", (long long)u->received);
+	if ((rc = tus_common(req)) || (rc = http_add_header(req, "Upload-Offset", num)))
+		return rc;
+	if (with_length) {
+		snprintf(num, sizeof(num), "%lld", (long long)u->length);
+		if ((rc = http_add_header(req, "Upload-Length", num)))
+			return rc;
+	}
+	return http_respond_empty(req, status);
+}
+
+static int do_head(struct http_req *req, struct media *m)
+{
+	struct access_upload url;
+	struct db_upload u;
+	struct db *db = NULL;
+	int rc;
+
+	if (access_upload_verify(m->app, http_req_target(req), &url))
+		return AM_ERR_DENIED;
+	if ((rc = app_db_get(m->app, &db)))
+		return rc;
+	rc = db_upload_get(db, url.project_id, url.upload_id, &u);
+	app_db_put(m->app, db);
+	if (rc == 0 && (memcmp(u.account_id, url.account_id, 16) || memcmp(u.version_id, url.version_id, 16)))
+		rc = AM_ERR_NOTFOUND;
+	if (rc)
+		return rc == AM_ERR_NOTFOUND ? refuse(req, rc, "no such upload") : rc;
+	return respond_offset(req, 200, &u, 1);
+}
+
+static int do_patch(struct http_req *req, struct media *m)
+{
+	struct upload_ctx *c = http_req_data(req);
+	json_t *j;
+	int rc;
+
+	if (!c)
+		return AM_ERR_INTERNAL;
+	c->done = 1;
+	if (c->bad_type || c->need_sniff) {
+		part_abort(c);
+		j = json_pack("{s:s,s:i}", "error",
+			      c->bad_type ? "unsupported file type: WAV, AIFF, FLAC, MP3, M4A/AAC or Ogg/Opus"
+					  : "the first chunk must carry at least 12 bytes",
+			      "status", c->bad_type ? 415 : 400);
+		if (!j)
+			return AM_ERR_NOMEM;
+		(void)tus_common(req);
+		rc = http_respond_json(req, c->bad_type ? 415 : 400, j);
+		json_decref(j);
+		return rc;
+	}
+	if ((rc = part_commit(c)))
+		return rc;
+	if (c->u.received == c->u.length) {
+		if ((rc = media_upload_finish(m, &c->u, c->token)) != 0)
+			return rc;
+		c->locked = 0; /* completion released the lease */
+	}
+	return respond_offset(req, 204, &c->u, 0);
+}
+
+int media_upload_handler(struct http_req *req, void *arg)
+{
+	struct media *m = arg;
+	char max[24];
+	int rc;
+
+	switch (http_req_method(req)) {
+	case HTTP_OPTIONS:
+		snprintf(max, sizeof(max), "%lld", (long long)m->app->conf.max_upload_size);
+		if ((rc = tus_common(req)) || (rc = http_add_header(req, "Tus-Version", MEDIA_TUS_VERSION)) ||
+		    (rc = http_add_header(req, "Tus-Max-Size", max)))
+			return rc;
+		return http_respond_empty(req, 204);
+	case HTTP_HEAD:
+		return do_head(req, m);
+	case HTTP_PATCH:
+		return do_patch(req, m);
+	default:
+		return AM_ERR_INVAL;
+	}
+}

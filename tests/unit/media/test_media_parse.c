@@ -1,0 +1,167 @@
+/*
+ * Unit tests for the media role's pure parsers: Range and If-Range (RFC 9110
+ * cases side by side with the expected answer), tus 1.0 headers, magic-byte
+ * sniffing and Content-Disposition encoding.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "media/media_int.h"
+#include "util/util.h"
+
+struct range_case {
+	const char *h;
+	uint64_t size;
+	int rc;
+	uint64_t first, last;
+};
+
+static void range_cases(void **state)
+{
+	static const struct range_case cases[] = {
+	    {"bytes=0-0", 10, 0, 0, 0},
+	    {"bytes=0-9", 10, 0, 0, 9},
+	    {"bytes=0-99", 10, 0, 0, 9},
+	    {"bytes=5-", 10, 0, 5, 9},
+	    {"bytes=9-", 10, 0, 9, 9},
+	    {"bytes=10-", 10, AM_ERR_RANGE, 0, 0},
+	    {"bytes=10-20", 10, AM_ERR_RANGE, 0, 0},
+	    {"bytes=-3", 10, 0, 7, 9},
+	    {"bytes=-10", 10, 0, 0, 9},
+	    {"bytes=-11", 10, 0, 0, 9},
+	    {"bytes=-0", 10, AM_ERR_RANGE, 0, 0},
+	    {"bytes=0-", 0, AM_ERR_RANGE, 0, 0},
+	    {"bytes=-5", 0, AM_ERR_RANGE, 0, 0},
+	    {"BYTES=1-2", 10, 0, 1, 2},
+	    {"bytes=0001-2", 10, 0, 1, 2},
+	    {"bytes=3-2", 10, AM_ERR_INVAL, 0, 0},
+	    {"bytes=0-1,3-4", 10, AM_ERR_INVAL, 0, 0},
+	    {"bytes= 0-1", 10, AM_ERR_INVAL, 0, 0},
+	    {"bytes=0-1 ", 10, AM_ERR_INVAL, 0, 0},
+	    {"bytes=-", 10, AM_ERR_INVAL, 0, 0},
+	    {"bytes=", 10, AM_ERR_INVAL, 0, 0},
+	    {"bytes=a-b", 10, AM_ERR_INVAL, 0, 0},
+	    {"bytes=+1-2", 10, AM_ERR_INVAL, 0, 0},
+	    {"items=0-1", 10, AM_ERR_INVAL, 0, 0},
+	    {"bytes=99999999999999999999-", 10, AM_ERR_INVAL, 0, 0},
+	    {"bytes=9223372036854775807-", 10, AM_ERR_RANGE, 0, 0},
+	    {"bytes=0-18446744073709551615", 10, AM_ERR_INVAL, 0, 0}, /* 20 digits */
+	    {"", 10, AM_ERR_INVAL, 0, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
+		uint64_t f = 77, l = 77;
+		int rc = media_range_parse(cases[i].h, cases[i].size, &f, &l);
+		if (rc != cases[i].rc)
+			fprintf(stderr, "case %zu: %s\n", i, cases[i].h);
+		assert_int_equal(rc, cases[i].rc);
+		if (rc == 0) {
+			assert_int_equal(f, cases[i].first);
+			assert_int_equal(l, cases[i].last);
+		}
+	}
+	assert_int_equal(media_range_parse(NULL, 10, NULL, NULL), AM_ERR_INVAL);
+}
+
+static void if_range(void **state)
+{
+	(void)state;
+	assert_true(media_if_range_ok(NULL, "\"a\""));
+	assert_true(media_if_range_ok("\"a\"", "\"a\""));
+	assert_false(media_if_range_ok("\"b\"", "\"a\""));
+	assert_false(media_if_range_ok("W/\"a\"", "\"a\""));
+	assert_false(media_if_range_ok("Wed, 21 Oct 2015 07:28:00 GMT", "\"a\""));
+}
+
+static void tus_headers(void **state)
+{
+	int64_t v = -1;
+
+	(void)state;
+	assert_true(media_tus_resumable_ok("1.0.0"));
+	assert_false(media_tus_resumable_ok("1.0"));
+	assert_false(media_tus_resumable_ok(NULL));
+	assert_false(media_tus_resumable_ok("1.0.0 "));
+	assert_true(media_tus_content_type_ok("application/offset+octet-stream"));
+	assert_false(media_tus_content_type_ok("application/offset+octet-stream; x=1"));
+	assert_false(media_tus_content_type_ok("application/octet-stream"));
+	assert_false(media_tus_content_type_ok(NULL));
+	assert_int_equal(media_tus_offset("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(media_tus_offset("1048576", &v), 0);
+	assert_int_equal(v, 1048576);
+	assert_int_equal(media_tus_offset("9007199254740991", &v), 0);
+	assert_int_equal(media_tus_offset("9007199254740992", &v), AM_ERR_INVAL);
+	static const char *const bad[] = {"", "-1", "+1", "01", "1 ", " 1", "1.0", "0x10", "1e3", NULL};
+	for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++)
+		assert_int_equal(media_tus_offset(bad[i], &v), AM_ERR_INVAL);
+}
+
+static void sniffing(void **state)
+{
+	static const struct {
+		const char *bytes;
+		size_t n;
+		const char *ext;
+	} cases[] = {
+	    {"RIFF\x24\0\0\0WAVEfmt ", 16, "wav"},
+	    {"RF64\xff\xff\xff\xffWAVEds64", 16, "wav"},
+	    {"RIFF\x24\0\0\0AVI LIST", 16, NULL},
+	    {"FORM\0\0\0\x10" "AIFFCOMM", 16, "aiff"},
+	    {"FORM\0\0\0\x10" "AIFCFVER", 16, "aiff"},
+	    {"fLaC\0\0\0\x22\x10\0\x10\0", 12, "flac"},
+	    {"OggS\0\x02\0\0\0\0\0\0", 12, "ogg"},
+	    {"\0\0\0\x20" "ftypM4A \0\0\0\0", 16, "m4a"},
+	    {"ID3\x04\0\0\0\0\0\x10\0\0", 12, "mp3"},
+	    {"\xff\xfb\x90\x64\0\0\0\0\0\0\0\0", 12, "mp3"},
+	    {"\xff\xf1\x50\x80\0\0\0\0\0\0\0\0", 12, "aac"},
+	    {"\xff\xff\xff\xff\0\0\0\0\0\0\0\0", 12, NULL},
+	    {"<html><body>", 12, NULL},
+	    {"\x7f" "ELF\x02\x01\x01\0\0\0\0\0", 12, NULL},
+	    {"PK\x03\x04\0\0\0\0\0\0\0\0", 12, NULL},
+	    {"RIFF", 4, NULL},
+	};
+	const char *ext, *ct;
+
+	(void)state;
+	for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
+		int rc = media_sniff((const uint8_t *)cases[i].bytes, cases[i].n, &ext, &ct);
+		if (cases[i].ext) {
+			assert_int_equal(rc, 0);
+			assert_string_equal(ext, cases[i].ext);
+			assert_non_null(strstr(ct, "audio/"));
+		} else {
+			assert_int_equal(rc, AM_ERR_UNSUPPORTED);
+		}
+	}
+}
+
+static void disposition(void **state)
+{
+	char out[2048];
+
+	(void)state;
+	assert_int_equal(media_disposition(out, sizeof(out), 1, "Song.wav"), 0);
+	assert_string_equal(out, "attachment; filename=\"Song.wav\"; filename*=UTF-8''Song.wav");
+	assert_int_equal(media_disposition(out, sizeof(out), 0, NULL), 0);
+	assert_string_equal(out, "inline; filename=\"audio\"; filename*=UTF-8''audio");
+	/* quotes, backslashes, separators, CR/LF and non-ASCII never leak raw */
+	assert_int_equal(media_disposition(out, sizeof(out), 1, "a\"b\\c/d;e\r\nf%g \xe2\x99\xaa.flac"), 0);
+	assert_string_equal(out, "attachment; filename=\"a_b_c_d_e__f_g ___.flac\"; "
+				 "filename*=UTF-8''a%22b%5Cc%2Fd%3Be%0D%0Af%25g%20%E2%99%AA.flac");
+	assert_int_equal(media_disposition(out, 20, 1, "Song.wav"), AM_ERR_TOOBIG);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(range_cases), cmocka_unit_test(if_range),    cmocka_unit_test(tus_headers),
+	    cmocka_unit_test(sniffing),    cmocka_unit_test(disposition),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,422 @@
+/*
+ * Integration tests of the tus uploads on /u/{upload} against a real HTTPS
+ * server in this process: resume after the connection is cut at random
+ * offsets (the stored original's SHA-256 equals the file's), a concurrent
+ * PATCH refused with 409, wrong type / oversize / quota refused with a clear
+ * 4xx and nothing stored, the transcode job, the clean-up of abandoned
+ * uploads, and a scan of the data directory for plaintext audio.
+ */
+#include "media/media_http.inc"
+
+#include <ftw.h>
+
+static int setup(void **state)
+{
+	struct srv *sv = calloc(1, sizeof(*sv));
+
+	if (!sv || srv_open(sv)) {
+		if (sv)
+			srv_close(sv);
+		free(sv);
+		return -1;
+	}
+	*state = sv;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	srv_close(*state);
+	free(*state);
+	return 0;
+}
+
+static const uint8_t canary[16] = {0xc4, 0x7a, 0x11, 0x3e, 0x90, 0x5b, 0xd2, 0x08,
+				   0x6f, 0xe1, 0x2c, 0xa4, 0x33, 0x9d, 0x71, 0xbe};
+
+/* A WAV-looking test file with the canary repeated through it. */
+static uint8_t *test_file(size_t n)
+{
+	uint8_t *p = malloc(n);
+
+	assert_non_null(p);
+	assert_int_equal(crypto_random(p, n), 0);
+	memcpy(p, "RIFF\x24\x00\x10\x00WAVEfmt ", 16);
+	for (size_t o = 64; o + 16 <= n; o += 50000)
+		memcpy(p + o, canary, 16);
+	return p;
+}
+
+static void new_upload(struct srv *sv, int64_t len, char *url, uint8_t version[16])
+{
+	uint8_t id[16];
+	int64_t num;
+
+	assert_int_equal(db_version_create(sv->f.db, &sv->f.a->keys, sv->f.p.id, sv->f.p.track, "take.wav", version,
+					   &num),
+			 0);
+	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, len, 0, url,
+					  ACCESS_URL_MAX, id),
+			 0);
+}
+
+struct body_src {
+	const uint8_t *p;
+	size_t n, pos, cut;
+	volatile int *hold; /* block after 64 KiB while *hold */
+};
+
+static size_t body_read(char *buf, size_t sz, size_t nmemb, void *ctx)
+{
+	struct body_src *b = ctx;
+	size_t want = sz * nmemb;
+
+	if (b->pos >= b->cut)
+		return CURL_READFUNC_ABORT; /* cut the connection here */
+	if (b->hold && b->pos >= 65536)
+		for (int i = 0; i < 500 && *b->hold; i++)
+			usleep(10000);
+	if (want > b->cut - b->pos)
+		want = b->cut - b->pos;
+	memcpy(buf, b->p + b->pos, want);
+	b->pos += want;
+	return want;
+}
+
+/* PATCH n bytes at offset (cut after `cut` bytes) with handle c. */
+static long patch(struct srv *sv, CURL *c, const char *url, int64_t offset, const uint8_t *p, size_t n,
+		  size_t cut, volatile int *hold, struct resp *r)
+{
+	struct body_src b = {p, n, 0, cut, hold};
+	struct curl_slist *h = NULL;
+	char off[64];
+	long status = 0;
+
+	snprintf(off, sizeof(off), "Upload-Offset: %lld", (long long)offset);
+	h = curl_slist_append(h, "Tus-Resumable: 1.0.0");
+	h = curl_slist_append(h, "Content-Type: application/offset+octet-stream");
+	h = curl_slist_append(h, "Expect:");
+	h = curl_slist_append(h, off);
+	resp_init(r);
+	curl_common(sv, c, url, h, r);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PATCH");
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, body_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, &b);
+	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)n);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	r->status = status;
+	curl_slist_free_all(h);
+	return status;
+}
+
+static int64_t head_offset(struct srv *sv, const char *url)
+{
+	const char *h[] = {"Tus-Resumable: 1.0.0", NULL};
+	struct resp r;
+	char v[64];
+	int64_t off = -1;
+
+	assert_int_equal(http_get(sv, "HEAD", url, &r, h), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_true(resp_header(&r, "Upload-Offset", v, sizeof(v)));
+	assert_int_equal(am_parse_i64(v, 0, INT64_MAX, &off), 0);
+	assert_true(resp_header(&r, "Tus-Resumable", v, sizeof(v)));
+	resp_cleanup(&r);
+	return off;
+}
+
+static int count_key(void *arg, const char *key, const struct store_info *info)
+{
+	(void)key;
+	(void)info;
+	++*(int *)arg;
+	return 0;
+}
+
+static int store_count(struct srv *sv)
+{
+	int n = 0;
+
+	assert_int_equal(store_list(sv->f.a->store, "orig/", count_key, &n), 0);
+	assert_int_equal(store_list(sv->f.a->store, "upart/", count_key, &n), 0);
+	return n;
+}
+
+static void check_stored(struct srv *sv, const uint8_t version[16], const uint8_t *file, size_t n)
+{
+	struct am_buf got;
+	struct db_object o;
+	struct db_version v;
+	struct db_job job;
+	uint8_t h1[32], h2[32];
+	char oh[33];
+
+	am_buf_init(&got, n + 1);
+	assert_int_equal(fx_read_original(&sv->f, sv->f.p.id, version, &got, &o), 0);
+	assert_int_equal(got.len, n);
+	crypto_sha256(got.p, got.len, h1);
+	crypto_sha256(file, n, h2);
+	assert_memory_equal(h1, h2, 32);
+	assert_string_equal(o.content_type, "audio/wav");
+	assert_int_equal(db_version_get(sv->f.db, &sv->f.a->keys, sv->f.p.id, version, &v), 0);
+	assert_string_equal(v.state, "queued");
+	assert_int_equal(db_job_claim(sv->f.db, "test", "transcode", am_now_ms(), 1000, &job), 0);
+	access_hex16(o.id, oh);
+	job.payload[job.payload_len < sizeof(job.payload) ? job.payload_len : 0] = 0;
+	assert_non_null(strstr((char *)job.payload, oh));
+	assert_non_null(strstr((char *)job.payload, "\"v\":1"));
+	assert_memory_equal(job.project_id, sv->f.p.id, 16);
+	assert_int_equal(db_job_complete(sv->f.db, job.id, "test"), 0);
+	am_buf_cleanup(&got);
+}
+
+static void upload_whole(void **state)
+{
+	struct srv *sv = *state;
+	size_t n = 300000;
+	uint8_t *file = test_file(n), version[16];
+	char url[ACCESS_URL_MAX], v[64];
+	struct resp r;
+
+	int before = store_count(sv);
+
+	new_upload(sv, (int64_t)n, url, version);
+	assert_int_equal(head_offset(sv, url), 0);
+	assert_int_equal(patch(sv, sv->curl, url, 0, file, n, n, NULL, &r), 204);
+	assert_true(resp_header(&r, "Upload-Offset", v, sizeof(v)));
+	assert_string_equal(v, "300000");
+	resp_cleanup(&r);
+	assert_int_equal(head_offset(sv, url), (int64_t)n);
+	check_stored(sv, version, file, n);
+	assert_int_equal(store_count(sv), before + 1); /* the single part became the original */
+	/* single use: no more bytes, no second completion */
+	assert_int_equal(patch(sv, sv->curl, url, (int64_t)n, file, 1, 1, NULL, &r), 404);
+	resp_cleanup(&r);
+	free(file);
+}
+
+static void upload_resumed(void **state)
+{
+	struct srv *sv = *state;
+	size_t n = 1500000;
+	uint8_t *file = test_file(n), version[16];
+	char url[ACCESS_URL_MAX];
+	struct resp r;
+	uint32_t seed = 777;
+	int cuts = 0, tries = 0, before = store_count(sv);
+
+	new_upload(sv, (int64_t)n, url, version);
+	for (;;) {
+		int64_t off = head_offset(sv, url);
+		size_t left = n - (size_t)off, cut = left;
+		long st;
+
+		if (left == 0)
+			break;
+		assert_true(++tries < 400);
+		seed = seed * 1103515245 + 12345;
+		if (cuts < 6 && left > 2)
+			cut = 1 + (seed >> 8) % (left - 1);
+		st = patch(sv, sv->curl, url, off, file + off, left, cut, NULL, &r);
+		resp_cleanup(&r);
+		if (st == 409 || (st == 0 && cut == left)) {
+			/* The server still finishes the cut request: 409, which may
+			 * reach us only as a reset while we were still sending. */
+			usleep(20000);
+		} else if (cut < left) {
+			cuts++;
+			assert_int_equal(st, 0); /* no answer: we hung up */
+		} else {
+			assert_int_equal(st, 204);
+		}
+	}
+	assert_int_equal(cuts, 6);
+	check_stored(sv, version, file, n);
+	assert_int_equal(store_count(sv), before + 1); /* parts gone, one original */
+	free(file);
+}
+
+struct slow_patch {
+	struct srv *sv;
+	const char *url;
+	const uint8_t *file;
+	size_t n;
+	volatile int hold;
+	long status;
+};
+
+static void *slow_main(void *arg)
+{
+	struct slow_patch *sp = arg;
+	CURL *c = curl_easy_init();
+	struct resp r;
+
+	sp->status = patch(sp->sv, c, sp->url, 0, sp->file, sp->n, sp->n, &sp->hold, &r);
+	resp_cleanup(&r);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+static void upload_concurrent(void **state)
+{
+	struct srv *sv = *state;
+	size_t n = 400000;
+	uint8_t *file = test_file(n), version[16];
+	char url[ACCESS_URL_MAX], why[256];
+	struct slow_patch sp = {sv, url, file, n, 1, 0};
+	struct resp r;
+	pthread_t t;
+
+	new_upload(sv, (int64_t)n, url, version);
+	assert_int_equal(pthread_create(&t, NULL, slow_main, &sp), 0);
+	usleep(300000); /* the first PATCH holds the lease and is mid-body */
+	/* a small body, so that the early 409 is read, not lost in a reset */
+	assert_int_equal(patch(sv, sv->curl, url, 0, file, 16, 16, NULL, &r), 409);
+	assert_true(resp_header(&r, "Upload-Error", why, sizeof(why)));
+	resp_cleanup(&r);
+	sp.hold = 0;
+	pthread_join(t, NULL);
+	assert_int_equal(sp.status, 204);
+	check_stored(sv, version, file, n);
+	free(file);
+}
+
+static void upload_refusals(void **state)
+{
+	struct srv *sv = *state;
+	size_t n = 100000;
+	uint8_t *file = test_file(n), version[16], id[16];
+	char url[ACCESS_URL_MAX], why[256];
+	struct resp r;
+	int before = store_count(sv);
+
+	/* wrong type: a clear 415, nothing stored, the offset unchanged */
+	memcpy(file, "<html><body>", 12);
+	new_upload(sv, (int64_t)n, url, version);
+	assert_int_equal(patch(sv, sv->curl, url, 0, file, n, n, NULL, &r), 415);
+	assert_non_null(memmem(r.body.p, r.body.len, "unsupported file type", 21));
+	resp_cleanup(&r);
+	assert_int_equal(head_offset(sv, url), 0);
+	/* more than declared: 413 before a byte is read */
+	memcpy(file, "RIFF\x24\x00\x10\x00WAVE", 12);
+	new_upload(sv, 1000, url, version);
+	assert_int_equal(patch(sv, sv->curl, url, 0, file, 2000, 2000, NULL, &r), 413);
+	assert_true(resp_header(&r, "Upload-Error", why, sizeof(why)));
+	resp_cleanup(&r);
+	/* wrong offset: 409 */
+	assert_int_equal(patch(sv, sv->curl, url, 5, file, 10, 10, NULL, &r), 409);
+	resp_cleanup(&r);
+	/* larger than max_upload_size: refused when the upload is created */
+	assert_int_equal(db_version_create(sv->f.db, &sv->f.a->keys, sv->f.p.id, sv->f.p.track, "big.wav", version,
+					   &(int64_t){0}),
+			 0);
+	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version,
+					  sv->f.a->conf.max_upload_size + 1, 0, url, sizeof(url), id),
+			 AM_ERR_TOOBIG);
+	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, 100, 50, url,
+					  sizeof(url), id),
+			 AM_ERR_TOOBIG);
+	/* quota: checked again when the first byte comes */
+	new_upload(sv, (int64_t)n, url, version);
+	media_set_quota(sv->m, 150000);
+	assert_int_equal(patch(sv, sv->curl, url, 0, file, n, n, NULL, &r), 413);
+	assert_true(resp_header(&r, "Upload-Error", why, sizeof(why)));
+	assert_non_null(strstr(why, "quota"));
+	resp_cleanup(&r);
+	media_set_quota(sv->m, 0);
+	assert_int_equal(store_count(sv), before);
+	/* a forged upload URL: 403 */
+	url[strlen(url) - 2] ^= 1;
+	assert_int_equal(patch(sv, sv->curl, url, 0, file, n, n, NULL, &r), 403);
+	resp_cleanup(&r);
+	free(file);
+}
+
+static void upload_gc(void **state)
+{
+	struct srv *sv = *state;
+	size_t n = 200000;
+	uint8_t *file = test_file(n), version[16];
+	char url[ACCESS_URL_MAX];
+	struct resp r;
+	int removed = -1, before = store_count(sv);
+
+	new_upload(sv, (int64_t)n, url, version);
+	patch(sv, sv->curl, url, 0, file, n, 100000, NULL, &r);
+	resp_cleanup(&r);
+	for (int i = 0; i < 100 && head_offset(sv, url) == 0; i++)
+		usleep(10000);
+	assert_true(head_offset(sv, url) > 0);
+	assert_int_equal(store_count(sv), before + 1);
+	assert_int_equal(media_gc(sv->f.a, am_now(), &removed), 0);
+	assert_int_equal(removed, 0); /* not abandoned yet */
+	assert_int_equal(media_gc(sv->f.a, am_now() + 2 * 86400, &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(store_count(sv), before);
+	free(file);
+}
+
+/* ---- the data directory holds no plaintext audio --------------------------------- */
+
+static int plaintext_found;
+
+static int scan_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	static const struct {
+		const char *m;
+		size_t n;
+	} magic[] = {{"RIFF", 4}, {"fLaC", 4}, {"ID3\x03\x00", 5}, {"ID3\x04\x00", 5}, {"OggS", 4}, {"ftyp", 4}, {"WAVEfmt", 7}};
+	FILE *fp;
+	uint8_t *buf;
+	size_t n;
+
+	(void)ftw;
+	if (flag != FTW_F || !S_ISREG(st->st_mode) || !(fp = fopen(path, "rb")))
+		return 0;
+	buf = malloc((size_t)st->st_size + 1);
+	n = buf ? fread(buf, 1, (size_t)st->st_size, fp) : 0;
+	fclose(fp);
+	for (size_t i = 0; buf && i < AM_ARRAY_LEN(magic); i++)
+		if (memmem(buf, n, magic[i].m, magic[i].n)) {
+			fprintf(stderr, "plaintext %s in %s\n", magic[i].m, path);
+			plaintext_found++;
+		}
+	if (buf && memmem(buf, n, canary, sizeof(canary))) {
+		fprintf(stderr, "canary in %s\n", path);
+		plaintext_found++;
+	}
+	free(buf);
+	return 0;
+}
+
+static void data_dir_has_no_plaintext(void **state)
+{
+	struct srv *sv = *state;
+
+	upload_whole(state);
+	upload_resumed(state);
+	upload_gc(state);
+	plaintext_found = 0;
+	assert_int_equal(nftw(sv->f.dir, scan_file, 16, FTW_PHYS), 0);
+	assert_int_equal(plaintext_found, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(upload_whole, setup, teardown),
+	    cmocka_unit_test_setup_teardown(upload_resumed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(upload_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(upload_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(upload_gc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(data_dir_has_no_plaintext, setup, teardown),
+	};
+	int rc;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return rc;
+}
