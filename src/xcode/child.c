@@ -305,7 +305,7 @@ int xcode_child_main(const struct xcode_child_args *a)
 	j.a = a;
 	av_log_set_callback(log_cb);
 	av_log_set_level(AV_LOG_ERROR);
-	if (xcode_sandbox_enter(a) != 0) {
+	if (xc_r128_spawn(&j.meter) != 0 || xcode_sandbox_enter(a) != 0) {
 		xcode_send_fail(XCODE_FAIL_INTERNAL, "sandbox setup failed");
 		return 3;
 	}

@@ -130,34 +130,29 @@ static int open_swr(struct xc_job *j, const AVFrame *f)
 	return rc < 0 ? xc_fail(j, XCODE_FAIL_INTERNAL, "resampler") : 0;
 }
 
-/* EBU R128 channel weights from the layout (LFE excluded). */
+/* EBU R128 channel weights from the layout (LFE excluded); the meter
+ * thread was started before the sandbox. */
 static int open_r128(struct xc_job *j, const AVFrame *f)
 {
-	ebur128_state *st = ebur128_init((unsigned)j->ch, (unsigned long)j->rate,
-					 EBUR128_MODE_I | EBUR128_MODE_TRUE_PEAK |
-						 EBUR128_MODE_HISTOGRAM);
+	int map[XCODE_MAX_CHANNELS];
 
-	if (!st)
+	for (int c = 0; c < XCODE_MAX_CHANNELS; c++)
+		map[c] = -1;
+	if (!j->meter)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "loudness meter");
-	j->r128 = st;
-	if (f->ch_layout.order != AV_CHANNEL_ORDER_NATIVE || j->ch < 3)
-		return 0;
-	for (int c = 0; c < j->ch; c++) {
-		enum AVChannel ac = av_channel_layout_channel_from_index(&f->ch_layout, (unsigned)c);
-		int m = EBUR128_UNUSED;
-
-		switch (ac) {
-		case AV_CHAN_FRONT_LEFT: m = EBUR128_LEFT; break;
-		case AV_CHAN_FRONT_RIGHT: m = EBUR128_RIGHT; break;
-		case AV_CHAN_FRONT_CENTER: m = EBUR128_CENTER; break;
+	for (int c = 0; c < j->ch && f->ch_layout.order == AV_CHANNEL_ORDER_NATIVE && j->ch > 2; c++) {
+		switch (av_channel_layout_channel_from_index(&f->ch_layout, (unsigned)c)) {
+		case AV_CHAN_FRONT_LEFT: map[c] = EBUR128_LEFT; break;
+		case AV_CHAN_FRONT_RIGHT: map[c] = EBUR128_RIGHT; break;
+		case AV_CHAN_FRONT_CENTER: map[c] = EBUR128_CENTER; break;
 		case AV_CHAN_BACK_LEFT:
-		case AV_CHAN_SIDE_LEFT: m = EBUR128_LEFT_SURROUND; break;
+		case AV_CHAN_SIDE_LEFT: map[c] = EBUR128_LEFT_SURROUND; break;
 		case AV_CHAN_BACK_RIGHT:
-		case AV_CHAN_SIDE_RIGHT: m = EBUR128_RIGHT_SURROUND; break;
-		default: break;
+		case AV_CHAN_SIDE_RIGHT: map[c] = EBUR128_RIGHT_SURROUND; break;
+		default: map[c] = EBUR128_UNUSED;
 		}
-		ebur128_set_channel(st, (unsigned)c, m);
 	}
+	xc_r128_start(j->meter, j->ch, j->rate, map);
 	return 0;
 }
 
@@ -296,23 +291,9 @@ int xc_outputs_frame(struct xc_job *j, const AVFrame *f)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "resampler");
 	if ((rc = xc_peaks_add(j->pk, j->s16, (size_t)n)))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "peaks");
-	if (ebur128_add_frames_short(j->r128, j->s16, (size_t)n) != EBUR128_SUCCESS)
+	if (xc_r128_add(j->meter, j->s16, (size_t)n))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "loudness");
 	return feed_encoder(j, f);
-}
-
-static void loudness(struct xc_job *j, struct xf_info *in)
-{
-	double lufs = -HUGE_VAL, tp = 0, v;
-
-	if (ebur128_loudness_global(j->r128, &lufs) != EBUR128_SUCCESS)
-		lufs = -HUGE_VAL;
-	for (int c = 0; c < j->ch; c++)
-		if (ebur128_true_peak(j->r128, (unsigned)c, &v) == EBUR128_SUCCESS && v > tp)
-			tp = v;
-	in->has_loudness = isfinite(lufs) && tp > 0;
-	in->loudness_lufs = in->has_loudness ? lufs : 0;
-	in->true_peak_dbtp = tp > 0 ? 20 * log10(tp) : -HUGE_VAL;
 }
 
 int xc_outputs_finish(struct xc_job *j)
@@ -323,6 +304,9 @@ int xc_outputs_finish(struct xc_job *j)
 	if ((rc = grow(j, 1, swr_get_out_samples(j->swr_enc, 0) + 16)) ||
 	    (rc = feed_encoder(j, NULL)) || (rc = drain_fifo(j, 1)) || (rc = encode(j, NULL)))
 		return rc;
+	avio_flush(j->out_pb);
+	if (j->out_pb->error < 0 || xc_out_hold(&j->stream, XCODE_TRAILER_MAX))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition output");
 	if (av_write_trailer(j->oc) < 0)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer trailer (seek outside window?)");
 	avio_flush(j->out_pb);
@@ -337,7 +321,8 @@ int xc_outputs_finish(struct xc_job *j)
 	in.bit_depth = j->dec->bits_per_raw_sample;
 	if (in.bit_depth <= 0 && !strncmp(j->dec->codec->name, "pcm_", 4))
 		in.bit_depth = av_get_bits_per_sample(j->dec->codec_id);
-	loudness(j, &in);
+	if (xc_r128_finish(j->meter, &in))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "loudness");
 	am_strlcpy(in.codec, j->dec->codec->name, sizeof(in.codec));
 	return xcode_send(XF_INFO, &in, sizeof(in));
 }
@@ -353,11 +338,8 @@ void xc_outputs_close(struct xc_job *j)
 	swr_free(&j->swr_enc);
 	swr_free(&j->swr_s16);
 	free(j->s16);
-	if (j->r128) {
-		ebur128_state *st = j->r128;
-
-		ebur128_destroy(&st);
-	}
+	xc_r128_free(j->meter);
+	j->meter = NULL;
 	avcodec_free_context(&j->enc);
 	if (j->oc)
 		avformat_free_context(j->oc);

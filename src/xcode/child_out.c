@@ -65,6 +65,7 @@ int xc_out_init(struct xc_out *o, uint32_t body_type, uint32_t head_type, size_t
 	o->tail_off = head_cap;
 	o->head = calloc(1, head_cap);
 	o->tail = malloc(tail_cap);
+	o->tail_alloc = tail_cap;
 	return o->head && o->tail ? 0 : AM_ERR_NOMEM;
 }
 
@@ -103,12 +104,23 @@ static int write_tail(struct xc_out *o, const uint8_t *b, size_t n)
 		if (o->pos < o->tail_off || o->pos > o->tail_off + o->tail_n)
 			return AM_ERR_CONFLICT; /* outside the patchable window: fail loudly */
 		rel = o->pos - o->tail_off;
-		if (rel == o->tail_cap) {
+		if (rel == o->tail_alloc && o->tail_alloc < o->tail_cap) {
+			size_t na = o->tail_alloc * 2 < o->tail_cap ? o->tail_alloc * 2 : o->tail_cap;
+			uint8_t *t = realloc(o->tail, na);
+
+			if (!t)
+				return AM_ERR_NOMEM;
+			o->tail = t;
+			o->tail_alloc = na;
+		}
+		if (rel == o->tail_alloc) {
+			if (o->holding)
+				return AM_ERR_TOOBIG; /* trailer larger than XCODE_TRAILER_MAX */
 			if ((rc = flush_tail(o)))
 				return rc;
 			rel = 0;
 		}
-		room = o->tail_cap - (size_t)rel;
+		room = o->tail_alloc - (size_t)rel;
 		k = n < room ? n : room;
 		memcpy(o->tail + rel, b, k);
 		if (rel + k > o->tail_n)
@@ -145,15 +157,31 @@ int xc_out_write(struct xc_out *o, const void *p, size_t n)
 	return 0;
 }
 
+/* A seek itself is harmless (the MP4 muxer ends with a seek back to the
+ * start of its moov, which may have left already); a WRITE into bytes that
+ * have left fails the job loudly (write_tail). */
 int xc_out_seek(struct xc_out *o, uint64_t pos)
 {
 	if (o->failed || pos > o->size)
 		return AM_ERR_CONFLICT;
-	if (pos >= o->head_cap && pos < o->tail_off) {
-		o->failed = 1; /* the bytes there have left: the muxer must not go back */
-		return AM_ERR_CONFLICT;
-	}
 	o->pos = pos;
+	return 0;
+}
+
+int xc_out_hold(struct xc_out *o, size_t max)
+{
+	int rc;
+
+	if (o->failed)
+		return AM_ERR_CONFLICT;
+	if (o->size > o->head_cap) {
+		if ((rc = flush_tail(o)))
+			return rc;
+		if (o->pos != o->tail_off)
+			return AM_ERR_CONFLICT;
+	}
+	o->holding = 1;
+	o->tail_cap = max > o->tail_alloc ? max : o->tail_alloc;
 	return 0;
 }
 

@@ -55,7 +55,8 @@ static const struct allow allow_list[] = {
 	{"futex", R_ANY},	  /* locks inside libc/FFmpeg (single thread) */
 	{"clock_gettime", R_ANY}, /* vDSO fallback */
 	{"rt_sigreturn", R_ANY},
-	{"exit", R_ANY},
+	{"rt_sigprocmask", R_ANY}, /* glibc masks signals while a thread exits */
+	{"exit", R_ANY},	  /* the loudness thread ends */
 	{"exit_group", R_ANY},
 };
 
@@ -119,7 +120,9 @@ static int load_filter(void)
 
 	if (!ctx)
 		return AM_ERR_NOMEM;
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0)
+	/* TSYNC: the loudness thread exists already and gets the same filter. */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
+	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0)
 		goto out;
 	if ((rc = add_rules(ctx, allow_list, AM_ARRAY_LEN(allow_list))))
 		goto out;

@@ -93,7 +93,8 @@ struct xc_out {
 	uint8_t *head;
 	size_t head_cap;
 	uint8_t *tail;
-	size_t tail_cap, tail_n;
+	size_t tail_cap, tail_alloc, tail_n; /* window limit, allocated, used */
+	int holding;			       /* xc_out_hold: grow, never flush */
 	uint64_t tail_off; /* file offset of tail[0] */
 	uint64_t pos;	   /* current write position */
 	uint64_t size;	   /* bytes written so far (highest end) */
@@ -105,6 +106,11 @@ int xc_out_init(struct xc_out *o, uint32_t body_type, uint32_t head_type, size_t
 void xc_out_cleanup(struct xc_out *o);
 int xc_out_write(struct xc_out *o, const void *p, size_t n);
 int xc_out_seek(struct xc_out *o, uint64_t pos);
+/* From now on keep everything written in memory (up to max bytes) and never
+ * flush before xc_out_finish: the MP4 muxer writes its moov with each box's
+ * size patched after its children, so the whole moov must stay patchable. */
+#define XCODE_TRAILER_MAX (32u << 20)
+int xc_out_hold(struct xc_out *o, size_t max);
 /* Flush the tail, then send the head. */
 int xc_out_finish(struct xc_out *o);
 
@@ -136,7 +142,7 @@ struct xc_job {
 	struct SwrContext *swr_s16;
 	int16_t *s16;
 	int s16_cap;
-	void *r128; /* ebur128_state (an anonymous typedef) */
+	struct xc_r128 *meter; /* spawned before the sandbox (child_r128.c) */
 	struct xc_peaks *pk;
 	struct xc_out stream, peaks, overview;
 	/* rendition */
@@ -162,6 +168,16 @@ int xc_outputs_frame(struct xc_job *j, const struct AVFrame *f);
 /* Flush the encoder, write the trailer, finish peaks and send XF_INFO. */
 int xc_outputs_finish(struct xc_job *j);
 void xc_outputs_close(struct xc_job *j);
+
+/* The loudness meter thread (child_r128.c). spawn() runs before the
+ * sandbox; start() once the format is known (map: EBUR128 channel or -1
+ * for the default); add() copies samples; finish() joins and reads. */
+struct xc_r128;
+int xc_r128_spawn(struct xc_r128 **out);
+void xc_r128_start(struct xc_r128 *r, int ch, int rate, const int map[XCODE_MAX_CHANNELS]);
+int xc_r128_add(struct xc_r128 *r, const int16_t *s, size_t frames);
+int xc_r128_finish(struct xc_r128 *r, struct xf_info *in);
+void xc_r128_free(struct xc_r128 *r);
 
 /* Waveform peaks (audiowaveform .dat v2, 8-bit) and the overview, computed
  * from interleaved s16 samples. */

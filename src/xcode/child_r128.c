@@ -1,0 +1,189 @@
+/*
+ * child_r128.c: EBU R128 integrated loudness and true peak (libebur128) on a
+ * second thread of the child, so that the meter (the true-peak oversampler
+ * costs ~15 CPU-s per hour of 48 kHz stereo) runs beside the AAC encoder
+ * instead of after it. Runs in the UNTRUSTED sandboxed child: the thread is
+ * created before the seccomp filter is loaded (clone is forbidden after) and
+ * the filter is synchronised onto it (TSYNC); from then on both threads can
+ * only compute, use futexes and map memory. The main thread hands over
+ * copies of the s16 samples in a small ring of fixed blocks (constant memory).
+ */
+#include "xcode/xcode_int.h"
+
+#include <ebur128.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBLK 4
+#define BLK_FRAMES 16384
+
+struct xc_r128 {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int alive, started, running, stop, err;
+	unsigned ch;
+	unsigned long rate;
+	int map[XCODE_MAX_CHANNELS];
+	ebur128_state *st;
+	int16_t *blk[NBLK];
+	size_t n[NBLK];
+	uint64_t head, tail; /* blocks consumed / produced */
+};
+
+static int meter_init(struct xc_r128 *r)
+{
+	r->st = ebur128_init(r->ch, r->rate,
+			     EBUR128_MODE_I | EBUR128_MODE_TRUE_PEAK | EBUR128_MODE_HISTOGRAM);
+	if (!r->st)
+		return -1;
+	for (unsigned c = 0; c < r->ch; c++)
+		if (r->map[c] >= 0)
+			ebur128_set_channel(r->st, c, r->map[c]);
+	return 0;
+}
+
+static void *meter_main(void *arg)
+{
+	struct xc_r128 *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	r->alive = 1; /* thread start-up syscalls (rseq, robust list) are done */
+	pthread_cond_broadcast(&r->cv);
+	while (!r->started && !r->stop)
+		pthread_cond_wait(&r->cv, &r->mu);
+	if (r->started && meter_init(r))
+		r->err = 1;
+	for (;;) {
+		uint64_t i;
+		int bad;
+
+		while (r->head == r->tail && !r->stop)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->head == r->tail)
+			break;
+		i = r->head % NBLK;
+		pthread_mutex_unlock(&r->mu);
+		bad = !r->err && ebur128_add_frames_short(r->st, r->blk[i], r->n[i]) != EBUR128_SUCCESS;
+		pthread_mutex_lock(&r->mu);
+		if (bad)
+			r->err = 1;
+		r->head++;
+		pthread_cond_broadcast(&r->cv);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+int xc_r128_spawn(struct xc_r128 **out)
+{
+	struct xc_r128 *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (!r)
+		return AM_ERR_NOMEM;
+	for (int i = 0; i < NBLK; i++)
+		if (!(r->blk[i] = malloc((size_t)BLK_FRAMES * XCODE_MAX_CHANNELS * sizeof(int16_t))))
+			goto fail;
+	if (pthread_mutex_init(&r->mu, NULL) || pthread_cond_init(&r->cv, NULL))
+		goto fail;
+	if (pthread_create(&r->th, NULL, meter_main, r) != 0)
+		goto fail;
+	r->running = 1;
+	/* The filter must not be loaded before the thread finished starting. */
+	pthread_mutex_lock(&r->mu);
+	while (!r->alive)
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	*out = r;
+	return 0;
+fail:
+	for (int i = 0; i < NBLK; i++)
+		free(r->blk[i]);
+	free(r);
+	return AM_ERR_INTERNAL;
+}
+
+void xc_r128_start(struct xc_r128 *r, int ch, int rate, const int map[XCODE_MAX_CHANNELS])
+{
+	pthread_mutex_lock(&r->mu);
+	r->ch = (unsigned)ch;
+	r->rate = (unsigned long)rate;
+	memcpy(r->map, map, sizeof(r->map));
+	r->started = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+int xc_r128_add(struct xc_r128 *r, const int16_t *s, size_t frames)
+{
+	while (frames > 0) {
+		size_t k = frames < BLK_FRAMES ? frames : BLK_FRAMES;
+		uint64_t i;
+
+		pthread_mutex_lock(&r->mu);
+		while (r->tail - r->head == NBLK && !r->err)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->err) {
+			pthread_mutex_unlock(&r->mu);
+			return AM_ERR_INTERNAL;
+		}
+		i = r->tail % NBLK;
+		pthread_mutex_unlock(&r->mu);
+		memcpy(r->blk[i], s, k * r->ch * sizeof(int16_t));
+		r->n[i] = k;
+		pthread_mutex_lock(&r->mu);
+		r->tail++;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		s += k * r->ch;
+		frames -= k;
+	}
+	return 0;
+}
+
+static void join(struct xc_r128 *r)
+{
+	if (!r->running)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->th, NULL);
+	r->running = 0;
+}
+
+int xc_r128_finish(struct xc_r128 *r, struct xf_info *in)
+{
+	double lufs = -HUGE_VAL, tp = 0, v;
+
+	join(r);
+	if (r->err || !r->st)
+		return AM_ERR_INTERNAL;
+	if (ebur128_loudness_global(r->st, &lufs) != EBUR128_SUCCESS)
+		lufs = -HUGE_VAL;
+	for (unsigned c = 0; c < r->ch; c++)
+		if (ebur128_true_peak(r->st, c, &v) == EBUR128_SUCCESS && v > tp)
+			tp = v;
+	in->has_loudness = isfinite(lufs) && tp > 0;
+	in->loudness_lufs = in->has_loudness ? lufs : 0;
+	in->true_peak_dbtp = tp > 0 ? 20 * log10(tp) : -HUGE_VAL;
+	return 0;
+}
+
+void xc_r128_free(struct xc_r128 *r)
+{
+	if (!r)
+		return;
+	join(r);
+	if (r->st)
+		ebur128_destroy(&r->st);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	for (int i = 0; i < NBLK; i++)
+		free(r->blk[i]);
+	free(r);
+}
