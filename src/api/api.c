@@ -1,36 +1,226 @@
 /*
- * api.c: lifecycle and route table of the JSON API (see api.h). Runs in the
- * web process. The endpoints arrive with issue 5; until then the table is
- * empty and /api/v1/... answers 404 like any unknown path.
+ * api.c: lifecycle, route table and request dispatcher of the JSON API (see
+ * api.h, docs/api.md). Runs in the web process on server threads. Every
+ * request goes through dispatch(): Origin check on state-changing methods,
+ * a database connection, the JSON body, the owner session and its CSRF
+ * token when the route needs one, then the handler; errors become one JSON
+ * shape with a client-safe message (internal detail is only logged).
  */
 #include "api/api.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-#include "app/app.h"
-#include "http/http.h"
+#include "api/api_int.h"
 
-struct api {
-	struct app *app;
+#define GET HTTP_GET
+#define POST HTTP_POST
+#define PUT HTTP_PUT
+#define PATCH HTTP_PATCH
+#define DEL HTTP_DELETE
+#define P "/api/v1/projects/{id}"
+
+static const struct api_route route_table[] = {
+    {POST, "/api/v1/accounts", api_signup, 0, NULL},
+    {POST, "/api/v1/session", api_login, 0, NULL},
+    {GET, "/api/v1/session", api_session_get, API_AUTH, NULL},
+    {DEL, "/api/v1/session", api_logout, API_AUTH, NULL},
+    {GET, "/api/v1/sessions", api_sessions_list, API_AUTH, NULL},
+    {DEL, "/api/v1/sessions", api_sessions_revoke_others, API_AUTH, NULL},
+    {DEL, "/api/v1/sessions/{id}", api_session_revoke, API_AUTH, NULL},
+    {GET, "/api/v1/account", api_account_get, API_AUTH, NULL},
+    {DEL, "/api/v1/account", api_account_delete, API_AUTH, NULL},
+    {POST, "/api/v1/account/password", api_password_change, API_AUTH, NULL},
+    {GET, "/api/v1/projects", api_projects_list, API_AUTH, NULL},
+    {POST, "/api/v1/projects", api_project_create, API_AUTH, NULL},
+    {GET, P, api_project_get, API_AUTH, NULL},
+    {PATCH, P, api_project_patch, API_AUTH, NULL},
+    {DEL, P, api_project_delete, API_AUTH, NULL},
+    {PUT, P "/password", api_project_password_set, API_AUTH, NULL},
+    {DEL, P "/password", api_project_password_remove, API_AUTH, NULL},
+    {GET, P "/events", api_events_list, API_AUTH, NULL},
+    {GET, P "/links", api_links_list, API_AUTH, NULL},
+    {POST, P "/links", api_link_create, API_AUTH, NULL},
+    {POST, P "/links/{lid}/regenerate", api_link_regenerate, API_AUTH, NULL},
+    {DEL, P "/links/{lid}", api_link_revoke, API_AUTH, NULL},
+    {POST, P "/tracks", api_track_create, API_AUTH, NULL},
+    {PATCH, P "/tracks/{tid}", api_track_patch, API_AUTH, NULL},
+    {DEL, P "/tracks/{tid}", api_track_delete, API_AUTH, NULL},
+    {POST, P "/tracks/{tid}/uploads", api_upload_create, API_AUTH, NULL},
+    {GET, P "/comments", api_comments_list, API_AUTH, NULL},
+    {POST, P "/comments", api_comment_reply, API_AUTH, NULL},
+    {PATCH, P "/comments/{cid}", api_comment_patch, API_AUTH, NULL},
+    {DEL, P "/comments/{cid}", api_comment_delete, API_AUTH, NULL},
+    {GET, "/api/v1/export", api_export, API_AUTH, NULL},
+    {GET, "/api/v1/s/{token}", api_guest_open, 0, NULL},
+    {POST, "/api/v1/s/{token}/password", api_guest_password, 0, NULL},
+    {POST, "/api/v1/s/{token}/comments", api_guest_comment, 0, NULL},
+    {GET, "/api/v1/s/{token}/urls", api_guest_urls, 0, NULL},
 };
+
+/* The origin (scheme://host[:port]) of public_url: what Origin must say. */
+static void set_origin(struct api *api, const char *url)
+{
+	const char *host = strstr(url, "://");
+	const char *slash = host ? strchr(host + 3, '/') : NULL;
+	size_t n = slash ? (size_t)(slash - url) : strlen(url);
+
+	if (n >= sizeof(api->origin))
+		n = sizeof(api->origin) - 1;
+	memcpy(api->origin, url, n);
+	api->origin[n] = 0;
+}
+
+/* The injectable clock of the black-box tests: only with AUDIOMUS_TESTING=1
+ * in the environment at start (docs/api.md "Testing"); never otherwise. */
+static void test_clock_setup(struct api *api)
+{
+	const char *file = getenv("AUDIOMUS_TEST_CLOCK_FILE");
+	const char *testing = getenv("AUDIOMUS_TESTING");
+
+	if (!file || !*file)
+		return;
+	if (!testing || strcmp(testing, "1") != 0) {
+		am_log(AM_LOG_WARN, "test_clock_refused", "reason",
+		       "AUDIOMUS_TEST_CLOCK_FILE ignored without AUDIOMUS_TESTING=1", NULL);
+		return;
+	}
+	am_strlcpy(api->clock_file, file, sizeof(api->clock_file));
+	am_log(AM_LOG_WARN, "test_clock_enabled", "note", "testing mode: the clock can be shifted",
+	       NULL);
+}
+
+static void test_clock_apply(struct api *api)
+{
+	char buf[32] = {0};
+	int64_t off = 0;
+	FILE *f;
+	size_t n;
+
+	if (!api->clock_file[0] || !(f = fopen(api->clock_file, "r")))
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	if (am_parse_i64(buf, -(INT64_C(1) << 40), INT64_C(1) << 40, &off) == 0)
+		am_time_set_offset(off);
+}
 
 struct api *api_new(struct app *a)
 {
 	struct api *api = calloc(1, sizeof(*api));
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (api)
-		api->app = a;
+	if (!api)
+		return NULL;
+	api->app = a;
+	if (sodium_init() < 0 || api_proxies_parse(api, a->conf.trusted_proxies))
+		goto fail;
+	set_origin(api, a->conf.public_url);
+	api_gate_init(&api->gate, cores > 0 ? (int)cores : 1, cores > 0 ? 4 * (int)cores : 4, 3000);
+	/* Verified in place of a missing account's hash: same parameters, so
+	 * unknown e-mail and wrong password cost the same (DESIGN §6). */
+	if (api_password_hash(&a->conf, "audiomus dummy password", api->dummy_hash,
+			      sizeof(api->dummy_hash)))
+		goto fail_gate;
+	test_clock_setup(api);
 	return api;
+fail_gate:
+	api_gate_cleanup(&api->gate);
+fail:
+	free(api);
+	return NULL;
 }
 
 void api_free(struct api *api)
 {
+	if (!api)
+		return;
+	api_gate_cleanup(&api->gate);
+	free(api->routes);
 	free(api);
+}
+
+static int is_unsafe(enum http_method m)
+{
+	return m != HTTP_GET && m != HTTP_HEAD && m != HTTP_OPTIONS;
+}
+
+/* Parse the JSON body; an empty body reads as {}. */
+static int load_body(struct api_ctx *c)
+{
+	struct am_slice b = http_req_body(c->req);
+	int rc;
+
+	if (b.n == 0) {
+		c->body = json_object();
+		return c->body ? 0 : AM_ERR_NOMEM;
+	}
+	rc = http_req_json(c->req, &c->body);
+	if (rc == AM_ERR_UNSUPPORTED)
+		return api_err(c, rc, 415, "send JSON with Content-Type: application/json");
+	if (rc)
+		return api_err(c, rc, 400, "the body is not a JSON object (or repeats a key)");
+	return 0;
+}
+
+static int dispatch(struct http_req *req, void *arg)
+{
+	struct api_route *rt = arg;
+	struct api_ctx c = {.api = rt->api, .req = req};
+	int unsafe = is_unsafe(http_req_method(req)), rc;
+
+	test_clock_apply(rt->api);
+	if (unsafe && (rc = api_check_origin(&c)))
+		goto out;
+	if ((rc = app_db_get(rt->api->app, &c.db))) {
+		c.db = NULL;
+		api_err(&c, rc, 503, "the service is busy: try again shortly");
+		c.retry_ms = 1000;
+		goto out;
+	}
+	if ((rc = load_body(&c)))
+		goto out;
+	if ((rt->flags & API_AUTH) && (rc = api_auth(&c)))
+		goto out;
+	if ((rt->flags & API_AUTH) && unsafe && (rc = api_check_csrf_token(&c)))
+		goto out;
+	rc = rt->fn(&c);
+out:
+	if (rc < 0)
+		api_reply_error(&c, rc);
+	json_decref(c.body);
+	if (c.db)
+		app_db_put(rt->api->app, c.db);
+	am_memzero(&c.acct, sizeof(c.acct));
+	return 0;
 }
 
 int api_register(struct api *api, struct http_router *r)
 {
-	(void)api;
-	(void)r;
+	size_t n = AM_ARRAY_LEN(route_table);
+	int rc;
+
+	free(api->routes);
+	if (!(api->routes = calloc(n, sizeof(*api->routes))))
+		return AM_ERR_NOMEM;
+	api->nroutes = n;
+	for (size_t i = 0; i < n; i++) {
+		struct http_route_def d = {0};
+
+		api->routes[i] = route_table[i];
+		api->routes[i].api = api;
+		d.methods = route_table[i].methods;
+		d.pattern = route_table[i].pattern;
+		d.handler = dispatch;
+		d.arg = &api->routes[i];
+		d.max_body = API_MAX_BODY;
+		if ((rc = http_router_add(r, &d)))
+			return rc;
+	}
 	return 0;
 }

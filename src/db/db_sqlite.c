@@ -257,6 +257,19 @@ static int prepare_files(const char *path, char *err, size_t errlen)
 			am_log(AM_LOG_WARN, "db_dir_mode", "detail",
 			       "the database directory is accessible by other users; use mode 0700", NULL);
 	}
+	/* An existing file is never open()ed here: closing any descriptor of
+	 * it drops every POSIX lock this process holds on it, including those
+	 * of the pool's open SQLite connections, and another connection may
+	 * then checkpoint and delete the live WAL (lost commits). */
+	if (lstat(path, &sb) == 0) {
+		if (!S_ISREG(sb.st_mode)) {
+			snprintf(err, errlen, "database %s: not a regular file", path);
+			return AM_ERR_IO;
+		}
+		if (sb.st_mode & 0077)
+			(void)chmod(path, 0600);
+		return 0;
+	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "database %s: %s", path, strerror(errno));

@@ -458,6 +458,23 @@ int db_rate_take(struct db *db, const void *key, size_t keylen, int64_t now, int
 /* Forget limits that have fully drained by now. */
 int db_rate_purge(struct db *db, int64_t now);
 
+/* ---- added for the JSON API (src/db/repo_api.c) ------------------------------------------- */
+
+/* Forget one rate-limit state (key as for db_rate_take). */
+int db_rate_forget(struct db *db, const void *key, size_t keylen);
+/* Accounts in creation order (closed ones excluded); password_hash is not
+ * read (""). cb as for the other listings. */
+int db_account_list(struct db *db, const struct db_keys *k,
+		    int (*cb)(void *ctx, const struct db_account *a), void *ctx);
+/* Close an account whose projects were shredded but not yet purged: the
+ * e-mail and password hash are overwritten (the address is free again),
+ * every session is deleted, and disabled becomes 2 ("closed"). The row goes
+ * with db_account_purge_closed once its projects are purged. */
+int db_account_close(struct db *db, const struct db_keys *k, const uint8_t id[DB_ID_LEN]);
+/* Delete closed accounts that have no project rows left (housekeeping);
+ * *n (may be NULL) gets the count. */
+int db_account_purge_closed(struct db *db, int64_t *n);
+
 /* ---- resumable uploads (schema v3; media role, docs/media.md) -------------------------
  * An upload is created by the web role for one track version in state
  * 'uploading' of a live project the account owns (its length declared up

@@ -17,6 +17,7 @@ static const struct command *const commands[] = {
     &cmd_init_def,
     &cmd_check_config_def,
     &cmd_keys_def,
+    &cmd_user_def,
 };
 
 static void usage(FILE *out)

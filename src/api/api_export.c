@@ -1,0 +1,118 @@
+/*
+ * api_export.c: GET /api/v1/export, the JSON part of the owner's full data
+ * export ("Full data export available on request"): the account, every live
+ * project with its links (no tokens: only their hashes exist), tracks,
+ * versions, comments and events. The archive with the decrypted originals
+ * is the media role's (docs/api.md "Export"). Runs in the web process;
+ * reads only what the session's account owns.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+
+struct export_ctx {
+	struct api_ctx *c;
+	json_t *arr;
+	int rc;
+};
+
+static int link_item(void *ctx, const struct db_link *l)
+{
+	struct export_ctx *e = ctx;
+
+	return json_array_append_new(e->arr, api_link_json(e->c, l, NULL)) ? AM_ERR_NOMEM : 0;
+}
+
+static int event_item(void *ctx, const struct db_event *ev)
+{
+	json_t *j = json_pack("{s:o,s:s,s:s,s:I}", "id", api_id_json(ev->id), "kind", ev->kind,
+			      "details", ev->details, "created", (json_int_t)ev->created);
+
+	return json_array_append_new(ctx, j) ? AM_ERR_NOMEM : 0;
+}
+
+/* One project with everything under it. */
+static json_t *project_export(struct api_ctx *c, const struct db_project *p)
+{
+	const struct db_keys *k = &c->api->app->keys;
+	struct export_ctx links = {c, json_array(), 0};
+	json_t *j = api_project_json(p), *tracks = NULL, *comments = NULL, *events = json_array();
+
+	if (!j || !links.arr || !events ||
+	    db_link_list(c->db, k, p->id, link_item, &links) ||
+	    api_tracks_json(c, p->id, NULL, &tracks) || api_comments_json(c, p->id, NULL, 1, &comments) ||
+	    db_event_list(c->db, k, p->id, 0, event_item, events))
+		goto fail;
+	if (api_set(j, "links", links.arr) || api_set(j, "tracks", tracks) ||
+	    api_set(j, "comments", comments) || api_set(j, "events", events)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+fail:
+	json_decref(j);
+	json_decref(links.arr);
+	json_decref(tracks);
+	json_decref(comments);
+	json_decref(events);
+	return NULL;
+}
+
+struct id_list {
+	struct db_project *items;
+	size_t n, cap;
+};
+
+static int collect(void *ctx, const struct db_project *p)
+{
+	struct id_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		void *grown = realloc(l->items, cap * sizeof(*l->items));
+		if (!grown)
+			return AM_ERR_NOMEM;
+		l->items = grown;
+		l->cap = cap;
+	}
+	l->items[l->n++] = *p;
+	return 0;
+}
+
+int api_export(struct api_ctx *c)
+{
+	struct id_list l = {0};
+	json_t *projects = json_array(), *doc;
+	int rc;
+
+	if (!projects)
+		return AM_ERR_NOMEM;
+	/* Collect first: a listing holds its statement open while nested
+	 * queries would run on the same connection. */
+	if ((rc = db_project_list(c->db, &c->api->app->keys, c->acct.id, collect, &l)))
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		if (json_array_append_new(projects, project_export(c, &l.items[i]))) {
+			rc = AM_ERR_NOMEM;
+			goto out;
+		}
+	}
+	doc = json_pack("{s:s,s:I,s:{s:o,s:s,s:I},s:O,s:s}", "format", "audiomus-export-v1",
+			"exported", (json_int_t)am_now_ms(), "account", "id", api_id_json(c->acct.id),
+			"email", c->acct.email, "created", (json_int_t)c->acct.created, "projects",
+			projects, "audio",
+			"the original audio files are in the archive the media role serves (docs/api.md)");
+	if (doc && http_add_header(c->req, "Content-Disposition",
+				   "attachment; filename=\"audiomus-export.json\"")) {
+		json_decref(doc);
+		doc = NULL;
+	}
+	rc = api_reply(c, 200, doc);
+out:
+	json_decref(projects);
+	if (l.items)
+		am_memzero(l.items, l.cap * sizeof(*l.items));
+	free(l.items);
+	return rc;
+}

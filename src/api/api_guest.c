@@ -1,0 +1,229 @@
+/*
+ * api_guest.c: the guest (review page) API behind a share link /s/{token}:
+ * open the project (tracks, ready versions with fresh signed media URLs,
+ * comments), the project-password check that sets the signed cookie of
+ * src/access/, posting comments, and refreshing media URLs for the player.
+ * Every unknown, regenerated, revoked, expired or deleted link is the same
+ * 404. Guests have no account: their address is used only as a keyed
+ * pseudonym for rate limits and the guest row, never stored or logged raw.
+ * Runs in the web process on untrusted input (tokens, cookies, bodies).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "access/access.h"
+#include "api/api_int.h"
+#include "crypto/crypto.h"
+
+struct guest {
+	struct db_link link;
+	struct db_project p;
+	struct access_grant g;
+	int authorized; /* no password, or a valid cookie for this generation */
+};
+
+static int not_found(struct api_ctx *c)
+{
+	return api_err(c, AM_ERR_NOTFOUND, 404, "not found");
+}
+
+/* Resolve the token of the path into a live link and project. */
+static int resolve(struct api_ctx *c, struct guest *gs)
+{
+	const char *token = http_req_param(c->req, "token");
+	char name[ACCESS_COOKIE_NAME_MAX];
+	uint8_t raw[CRYPTO_TOKEN_BYTES], h[32];
+	size_t n = 0;
+	int rc;
+
+	memset(gs, 0, sizeof(*gs));
+	if (!token || strlen(token) != CRYPTO_TOKEN_LEN ||
+	    crypto_b64url_decode(token, CRYPTO_TOKEN_LEN, raw, sizeof(raw), &n) || n != sizeof(raw))
+		return not_found(c);
+	if ((rc = crypto_sha256(token, CRYPTO_TOKEN_LEN, h)))
+		return rc;
+	rc = db_link_resolve(c->db, h, am_now_ms(), &gs->link);
+	if (rc == 0)
+		rc = db_project_get_by_id(c->db, &c->api->app->keys, gs->link.project_id, &gs->p);
+	if (rc == AM_ERR_NOTFOUND || rc == AM_ERR_CRYPTO)
+		return not_found(c);
+	if (rc)
+		return rc;
+	memcpy(gs->g.project_id, gs->p.id, DB_ID_LEN);
+	memcpy(gs->g.link_id, gs->link.id, DB_ID_LEN);
+	gs->g.link_gen = (uint32_t)gs->link.generation;
+	gs->g.pw_gen = gs->p.has_password ? (uint32_t)gs->p.pw_gen : 0;
+	gs->authorized = !gs->p.has_password;
+	if (!gs->authorized && access_cookie_name(gs->link.id, name, sizeof(name)) == 0)
+		gs->authorized =
+			access_cookie_check(c->api->app, &gs->g, http_req_cookie(c->req, name)) == 0;
+	return 0;
+}
+
+static int locked(const struct guest *gs)
+{
+	return gs->p.has_password && gs->p.pw_failures >= API_PROJECT_PW_LOCK;
+}
+
+/* 401 with what the page needs to show the password gate. */
+static int password_required(struct api_ctx *c, const struct guest *gs)
+{
+	return api_reply(c, 401,
+			 json_pack("{s:s,s:i,s:b,s:b}", "error", "this project needs a password", "status",
+				   401, "password_required", 1, "locked", locked(gs)));
+}
+
+int api_guest_open(struct api_ctx *c)
+{
+	struct guest gs;
+	json_t *tracks = NULL, *comments = NULL;
+	int rc;
+
+	if ((rc = resolve(c, &gs)))
+		return rc;
+	if (!gs.authorized)
+		return password_required(c, &gs);
+	if ((rc = api_tracks_json(c, gs.p.id, &gs.g, &tracks)) ||
+	    (rc = api_comments_json(c, gs.p.id, NULL, 0, &comments))) {
+		json_decref(tracks);
+		return rc;
+	}
+	api_event(c, gs.p.id, "page_open", NULL, gs.link.is_default ? NULL : "named link");
+	return api_reply(c, 200,
+			 json_pack("{s:{s:s,s:b,s:b},s:o,s:o,s:I}", "project", "title", gs.p.title,
+				   "downloads", gs.p.downloads, "has_password", gs.p.has_password,
+				   "tracks", tracks, "comments", comments, "urls_expire",
+				   (json_int_t)access_url_expiry(c->api->app)));
+}
+
+/* A wrong password: count it, record it, lock at the 100th in a row. */
+static int wrong_password(struct api_ctx *c, const struct guest *gs)
+{
+	char details[64];
+	int64_t failures = 0;
+	int rc = db_project_password_failed(c->db, gs->p.id, &failures);
+
+	if (rc)
+		return rc;
+	snprintf(details, sizeof(details), "%lld consecutive", (long long)failures);
+	api_event(c, gs->p.id, "password_failed", NULL, details);
+	if (failures == API_PROJECT_PW_LOCK)
+		api_event(c, gs->p.id, "password_locked", NULL,
+			  "100 wrong passwords in a row: reset the password to reopen the project");
+	return api_err(c, AM_ERR_DENIED, 403, "wrong password");
+}
+
+static int set_cookie(struct api_ctx *c, const struct guest *gs, int64_t *expires)
+{
+	char name[ACCESS_COOKIE_NAME_MAX], value[ACCESS_COOKIE_MAX];
+	int rc;
+
+	*expires = am_now() + ACCESS_COOKIE_LIFETIME;
+	if ((rc = access_cookie_name(gs->link.id, name, sizeof(name))) ||
+	    (rc = access_cookie_mint(c->api->app, &gs->g, *expires, value, sizeof(value))))
+		return rc;
+	return http_set_cookie(c->req, name, value, ACCESS_COOKIE_LIFETIME, HTTP_COOKIE_HTTPONLY);
+}
+
+int api_guest_password(struct api_ctx *c)
+{
+	char hash[API_PHC_MAX];
+	const char *pw = NULL;
+	uint8_t pseudo[16];
+	int64_t epoch = 0, gen = 0, failures = 0, expires = 0;
+	struct guest gs;
+	int rc;
+
+	if ((rc = resolve(c, &gs)) || (rc = api_str(c, "password", 1, API_PW_MAX, 1, &pw)))
+		return rc;
+	if (!gs.p.has_password)
+		return api_err(c, AM_ERR_CONFLICT, 409, "this project has no password");
+	if (locked(&gs))
+		return api_err(c, AM_ERR_DENIED, 403,
+			       "this project stopped taking passwords after too many wrong ones: "
+			       "ask its owner");
+	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
+	    (rc = api_rate(c, &API_LIMIT_PW_PROJECT_IP, gs.p.id, DB_ID_LEN, pseudo, sizeof(pseudo))) ||
+	    (rc = api_rate(c, &API_LIMIT_PW_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)) ||
+	    (rc = db_project_password(c->db, &c->api->app->keys, gs.p.id, hash, sizeof(hash), &gen,
+				      &failures)))
+		goto out;
+	rc = api_pw_verify(c, hash, pw, NULL);
+	if (rc == AM_ERR_DENIED) {
+		rc = wrong_password(c, &gs);
+		goto out;
+	}
+	if (rc || (rc = db_project_password_ok(c->db, gs.p.id)) || (rc = set_cookie(c, &gs, &expires)))
+		goto out;
+	rc = api_reply(c, 200, json_pack("{s:b,s:I}", "ok", 1, "expires", (json_int_t)expires));
+out:
+	am_memzero(hash, sizeof(hash));
+	return rc;
+}
+
+/* A guest name: 1 to 100 bytes of text without control characters. */
+static int name_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+int api_guest_comment(struct api_ctx *c)
+{
+	const char *name = NULL;
+	struct api_comment_in in;
+	uint8_t pseudo[16], gid[DB_ID_LEN];
+	int64_t epoch = 0;
+	struct guest gs;
+	int rc;
+
+	if ((rc = resolve(c, &gs)))
+		return rc;
+	if (!gs.authorized)
+		return password_required(c, &gs);
+	if ((rc = api_str(c, "name", 1, API_GUEST_NAME_MAX, 1, &name)))
+		return rc;
+	if (!name_ok(name))
+		return api_err(c, AM_ERR_INVAL, 400, "field \"name\" must not hold control characters");
+	if ((rc = api_comment_fields(c, gs.p.id, &in)) || (rc = api_client_pseudo(c, pseudo, &epoch)) ||
+	    (rc = api_rate(c, &API_LIMIT_COMMENT_IP, gs.p.id, DB_ID_LEN, pseudo, sizeof(pseudo))) ||
+	    (rc = api_rate(c, &API_LIMIT_COMMENT_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)) ||
+	    (rc = db_guest_create(c->db, &c->api->app->keys, gs.p.id, gs.link.id, name, pseudo, epoch,
+				  gid)))
+		return rc;
+	return api_comment_post(c, gs.p.id, gid, &in);
+}
+
+/* Fresh media URLs of every ready version (or ?version=ID): the player
+ * calls this before the URLs it holds expire. */
+int api_guest_urls(struct api_ctx *c)
+{
+	const char *vq = http_req_query(c->req, "version");
+	int64_t expires = access_url_expiry(c->api->app);
+	uint8_t vid[DB_ID_LEN];
+	struct db_version v;
+	struct guest gs;
+	json_t *tracks = NULL, *out;
+	int rc;
+
+	if ((rc = resolve(c, &gs)))
+		return rc;
+	if (!gs.authorized)
+		return password_required(c, &gs);
+	if (vq) {
+		if (api_id_parse(vq, vid) ||
+		    db_version_get(c->db, &c->api->app->keys, gs.p.id, vid, &v) != 0 ||
+		    strcmp(v.state, "ready") != 0)
+			return not_found(c);
+		out = json_pack("{s:{s:o},s:I}", "versions", vq,
+				api_media_json(c, &gs.g, &gs.p, vid, expires), "urls_expire",
+				(json_int_t)expires);
+		return api_reply(c, 200, out);
+	}
+	if ((rc = api_tracks_json(c, gs.p.id, &gs.g, &tracks)))
+		return rc;
+	return api_reply(c, 200, json_pack("{s:o,s:I}", "tracks", tracks, "urls_expire",
+					   (json_int_t)expires));
+}

@@ -1,0 +1,239 @@
+/*
+ * api_int.h: what the files of src/api/ share: the API state, the
+ * per-request context every handler receives, and the helpers for JSON
+ * bodies and answers, ids, owner authentication, CSRF, rate limits, client
+ * pseudonyms and the password-hashing gate. Not for use outside src/api/
+ * (and its unit tests). Runs in the web process at the trust boundary.
+ */
+#ifndef AM_API_INT_H
+#define AM_API_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "app/app.h"
+#include "db/repo.h"
+#include "http/http.h"
+#include "util/util.h"
+
+/* ---- limits and lifetimes (docs/api.md lists them) -------------------------- */
+#define API_SESSION_COOKIE "__Host-am-session"
+#define API_SESSION_IDLE_MS (7LL * 86400 * 1000)  /* idle timeout: 7 days */
+#define API_SESSION_ABS_MS (30LL * 86400 * 1000)  /* absolute timeout: 30 days */
+#define API_SESSION_TOUCH_MS (60LL * 1000)        /* last_seen resolution */
+#define API_SESSION_ID_BYTES 32                   /* 256-bit session id */
+#define API_PW_MIN 8
+#define API_PW_MAX 256
+#define API_PHC_MAX 128 /* crypto_pwhash_STRBYTES */
+#define API_PROJECT_PW_LOCK 100 /* consecutive failures that lock a project */
+#define API_GUEST_NAME_MAX 100
+#define API_MAX_BODY (64 * 1024)
+#define API_MAX_PROXIES 16
+
+/* Rate limits: GCRA, one event per interval, burst at once (DESIGN §6). */
+struct api_limit {
+	const char *name;
+	int64_t interval_ms;
+	int64_t burst;
+};
+extern const struct api_limit API_LIMIT_LOGIN_IP, API_LIMIT_SIGNUP_IP, API_LIMIT_LOGIN_ACCT[3],
+	API_LIMIT_PW_PROJECT, API_LIMIT_PW_PROJECT_IP, API_LIMIT_COMMENT_IP, API_LIMIT_COMMENT_PROJECT,
+	API_LIMIT_UPLOAD_ACCT;
+
+/* At most one Argon2id hash per core; a short queue; 503 beyond. */
+struct api_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int active, waiting, max_active, max_waiting;
+	int64_t wait_ms;
+};
+
+struct api_proxy {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+};
+
+struct api_route;
+
+struct api {
+	struct app *app;
+	struct api_gate gate;
+	char origin[CONF_STR_MAX];          /* scheme://host[:port] of public_url */
+	char dummy_hash[API_PHC_MAX];       /* verified when no account matches */
+	char clock_file[CONF_PATH_MAX];     /* test clock (AUDIOMUS_TESTING only) */
+	struct api_proxy proxies[API_MAX_PROXIES];
+	size_t nproxies;
+	struct api_route *routes;
+	size_t nroutes;
+};
+
+/* One request's context: the handler's only argument. */
+struct api_ctx {
+	struct api *api;
+	struct http_req *req;
+	struct db *db;
+	json_t *body;          /* the JSON object sent ({} when none) */
+	const char *msg;       /* a client-safe message for an error return */
+	unsigned status;       /* overrides http_status_of() for an error return */
+	int64_t retry_ms;      /* Retry-After of a 429/503 */
+	int authed;
+	struct db_session sess;
+	struct db_account acct;
+	uint8_t sess_hash[32];
+};
+
+typedef int api_fn(struct api_ctx *c);
+
+enum api_route_flags {
+	API_AUTH = 1 << 0, /* an owner session is required */
+};
+
+struct api_route {
+	unsigned methods;
+	const char *pattern;
+	api_fn *fn;
+	unsigned flags;
+	struct api *api;
+};
+
+/* ---- answers (api_util.c) ---------------------------------------------------- */
+
+/* Respond with body (takes the reference; NULL: 500). Returns 0 or an error. */
+int api_reply(struct api_ctx *c, unsigned status, json_t *body);
+/* Set the client message (a static string) and status of an error; returns err. */
+int api_err(struct api_ctx *c, int err, unsigned status, const char *msg);
+/* Write the error answer for rc (the dispatcher's error path). */
+void api_reply_error(struct api_ctx *c, int rc);
+
+/* ---- JSON request fields (api_util.c) -------------------------------------------
+ * Each returns 0, or AM_ERR_INVAL with a message naming the field. A field
+ * that is absent and optional leaves *out unchanged and returns 0; *present
+ * (may be NULL) tells. */
+int api_str(struct api_ctx *c, const char *key, size_t minlen, size_t maxlen, int required,
+	    const char **out);
+int api_int(struct api_ctx *c, const char *key, int64_t min, int64_t max, int required, int64_t *out,
+	    int *present);
+int api_bool(struct api_ctx *c, const char *key, int required, int *out, int *present);
+/* An optional id field (hex); *present set when given. */
+int api_id_field(struct api_ctx *c, const char *key, int required, uint8_t out[DB_ID_LEN],
+		 int *present);
+
+/* ---- ids ------------------------------------------------------------------------ */
+/* 32 lowercase hex characters. */
+void api_id_hex(const uint8_t id[DB_ID_LEN], char out[2 * DB_ID_LEN + 1]);
+json_t *api_id_json(const uint8_t id[DB_ID_LEN]);
+/* Strict parse; AM_ERR_INVAL. */
+int api_id_parse(const char *s, uint8_t out[DB_ID_LEN]);
+/* A path parameter id: anything malformed is AM_ERR_NOTFOUND (the same 404
+ * as an unknown id). */
+int api_param_id(struct api_ctx *c, const char *name, uint8_t out[DB_ID_LEN]);
+/* Set a JSON object member, taking the value's reference (NULL values are
+ * an allocation failure: AM_ERR_NOMEM). */
+int api_set(json_t *obj, const char *key, json_t *value);
+
+/* ---- rate limits, clients ---------------------------------------------------------- */
+/* Take one event from the limit named l, for the subject a ‖ b (either may
+ * be NULL/0). AM_ERR_RATE with c->retry_ms and a message set. */
+int api_rate(struct api_ctx *c, const struct api_limit *l, const void *a, size_t an, const void *b,
+	     size_t bn);
+/* Forget a limit's state (a successful login resets the account's backoff). */
+int api_rate_reset(struct api_ctx *c, const struct api_limit *l, const void *a, size_t an);
+/* The client's 128-bit address pseudonym (X-Forwarded-For only from a
+ * trusted proxy). The raw address never leaves this function. */
+int api_client_pseudo(struct api_ctx *c, uint8_t out[16], int64_t *epoch);
+/* Parse conf trusted_proxies into api->proxies. AM_ERR_INVAL. */
+int api_proxies_parse(struct api *api, const char *list);
+
+/* ---- passwords (api_password.c) ---------------------------------------------------- */
+void api_gate_init(struct api_gate *g, int max_active, int max_waiting, int64_t wait_ms);
+void api_gate_cleanup(struct api_gate *g);
+/* Enter (waiting up to wait_ms when all slots are busy) or AM_ERR_UNAVAIL. */
+int api_gate_enter(struct api_gate *g);
+void api_gate_leave(struct api_gate *g);
+/* Hash / verify through the gate. verify: 0 match, AM_ERR_DENIED mismatch. */
+int api_pw_hash(struct api_ctx *c, const char *pw, char out[API_PHC_MAX]);
+int api_pw_verify(struct api_ctx *c, const char *hash, const char *pw, int *needs_rehash);
+/* The password policy for c's request; on failure sets the message. */
+int api_pw_policy(struct api_ctx *c, const char *pw);
+/* 1 if pw (case-insensitively) is on the bundled common-password list. */
+int api_pw_common(const char *pw);
+
+/* ---- sessions and CSRF (api_session.c) ------------------------------------------------ */
+/* Authenticate the owner session cookie: 0 (c->acct, c->sess filled) or
+ * AM_ERR_DENIED with status 401. */
+int api_auth(struct api_ctx *c);
+/* Origin (or Referer) must be public_url's origin: 0 or AM_ERR_DENIED. */
+int api_check_origin(struct api_ctx *c);
+/* X-CSRF-Token must be the session's token: 0 or AM_ERR_DENIED. */
+int api_check_csrf_token(struct api_ctx *c);
+/* The CSRF token of the session with token hash h (base64url, 43 chars). */
+int api_csrf_token(struct api *api, const uint8_t h[32], char out[64]);
+/* Throttle attempts on the account of this e-mail (three GCRA tiers). */
+int api_account_throttle(struct api_ctx *c, const char *email);
+/* Start a session for account id: cookie and row. */
+int api_session_start(struct api_ctx *c, const uint8_t account_id[DB_ID_LEN], uint8_t hash_out[32]);
+/* The JSON the login, sign-up and GET /session answers share. */
+json_t *api_session_json(struct api_ctx *c, const struct db_account *a, const uint8_t hash[32]);
+
+/* ---- owner helpers (api_project.c) ------------------------------------------------------ */
+/* The live project {name} of the authenticated owner, else AM_ERR_NOTFOUND. */
+int api_owner_project(struct api_ctx *c, const char *param, struct db_project *out);
+/* Record an event (best effort; failures are logged, not returned). */
+void api_event(struct api_ctx *c, const uint8_t project_id[DB_ID_LEN], const char *kind,
+	       const uint8_t *guest_id, const char *details);
+/* Crypto-shred one project of the owner (wrapped key first, then rows). */
+int api_project_shred(struct api_ctx *c, const uint8_t id[DB_ID_LEN]);
+/* A new share link of project pid (label may be NULL, expires 0: never);
+ * the token (CRYPTO_TOKEN_LEN + 1 bytes) is returned once, only its hash
+ * is stored. */
+int api_link_new(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const char *label,
+		 int64_t expires, int is_default, char *token, uint8_t lid[DB_ID_LEN]);
+/* The project's tracks with their versions, by position. With g (guest
+ * view) only versions that finished processing are listed, each with fresh
+ * signed media URLs; the owner view lists every version. */
+struct access_grant;
+int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct access_grant *g,
+		    json_t **out);
+/* Signed media URLs of one version (stream, peaks, original when downloads
+ * are on): {"stream": url|null, "peaks": url|null, "download": url|null}. */
+json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,
+		       const uint8_t version_id[DB_ID_LEN], int64_t expires);
+/* JSON of a project (owner view), a version, a comment, a link (with its
+ * token and URL when token is not NULL). */
+json_t *api_project_json(const struct db_project *p);
+json_t *api_comment_json(const struct db_comment *cm, int owner_view);
+json_t *api_version_json(const struct db_version *v);
+json_t *api_link_json(struct api_ctx *c, const struct db_link *l, const char *token);
+
+/* ---- comments (api_comment.c) ---------------------------------------------------------- */
+/* The fields of a new comment, validated against project pid. */
+struct api_comment_in {
+	uint8_t version_id[DB_ID_LEN];
+	const char *body;
+	int64_t time_ms, end_ms; /* end_ms -1: a point */
+	uint8_t parent_id[DB_ID_LEN];
+	int has_parent;
+};
+int api_comment_fields(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], struct api_comment_in *in);
+/* Create it (guest_id NULL: by the owner) and answer 201 with it. */
+int api_comment_post(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t *guest_id,
+		     const struct api_comment_in *in);
+/* Comments of a project or one version as a JSON array. */
+int api_comments_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t *version_id,
+		      int owner_view, json_t **out);
+
+/* ---- handlers (one file each; registered in api.c) ------------------------------------- */
+api_fn api_signup, api_login, api_logout, api_session_get, api_sessions_list, api_session_revoke,
+	api_sessions_revoke_others, api_password_change, api_account_delete, api_account_get;
+api_fn api_projects_list, api_project_create, api_project_get, api_project_patch,
+	api_project_delete, api_project_password_set, api_project_password_remove, api_events_list;
+api_fn api_links_list, api_link_create, api_link_regenerate, api_link_revoke;
+api_fn api_track_create, api_track_patch, api_track_delete, api_upload_create;
+api_fn api_comments_list, api_comment_reply, api_comment_patch, api_comment_delete;
+api_fn api_guest_open, api_guest_password, api_guest_comment, api_guest_urls;
+api_fn api_export;
+
+#endif

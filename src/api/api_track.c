@@ -1,0 +1,265 @@
+/*
+ * api_track.c: tracks and their versions over the API: the JSON both the
+ * owner and the guest views build on (the guest view with fresh signed
+ * media URLs from src/access/), track create/rename/reorder/delete, and the
+ * start of an upload (a new version plus a signed upload URL for the media
+ * role, which alone touches audio bytes). Runs in the web process; ids are
+ * client input, always looked up inside the credential's project.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "access/access.h"
+#include "api/api_int.h"
+#include "crypto/crypto.h"
+#include "media/media.h"
+
+json_t *api_version_json(const struct db_version *v)
+{
+	json_t *j = json_pack("{s:o,s:o,s:I,s:s,s:I,s:I}", "id", api_id_json(v->id), "track_id",
+			      api_id_json(v->track_id), "number", (json_int_t)v->number, "state",
+			      v->state, "progress", (json_int_t)v->progress, "created",
+			      (json_int_t)v->created);
+
+	if (j && v->duration_ms > 0 &&
+	    (api_set(j, "duration_ms", json_integer(v->duration_ms)) ||
+	     api_set(j, "sample_rate", json_integer(v->sample_rate)) ||
+	     api_set(j, "channels", json_integer(v->channels)) ||
+	     api_set(j, "bit_depth", json_integer(v->bit_depth)) ||
+	     api_set(j, "loudness_lufs", json_real((double)v->loudness_mlufs / 1000.0)) ||
+	     api_set(j, "true_peak_dbtp", json_real((double)v->true_peak_mdbtp / 1000.0)))) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* The owner also sees the file name and a failure reason. */
+static json_t *owner_version_json(const struct db_version *v)
+{
+	json_t *j = api_version_json(v);
+
+	if (j && (api_set(j, "filename", json_string(v->filename)) ||
+		  (v->error[0] && api_set(j, "error", json_string(v->error))))) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static json_t *media_url(struct api_ctx *c, const struct access_grant *g, const uint8_t pid[DB_ID_LEN],
+			 const uint8_t vid[DB_ID_LEN], const char *kind, int download, int64_t expires)
+{
+	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX];
+	struct db_object o;
+
+	if (db_object_find(c->db, pid, vid, kind, &o) != 0 ||
+	    access_url_sign(c->api->app, g, o.id, download, expires, path, sizeof(path)) != 0)
+		return json_null();
+	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
+	return json_string(url);
+}
+
+json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,
+		       const uint8_t version_id[DB_ID_LEN], int64_t expires)
+{
+	return json_pack("{s:o,s:o,s:o,s:I}", "stream",
+			 media_url(c, g, p->id, version_id, "stream", 0, expires), "peaks",
+			 media_url(c, g, p->id, version_id, "peaks", 0, expires), "download",
+			 p->downloads ? media_url(c, g, p->id, version_id, "original", 1, expires)
+				      : json_null(),
+			 "expires", (json_int_t)expires);
+}
+
+struct tracks_ctx {
+	struct api_ctx *c;
+	const struct access_grant *g;
+	struct db_project p; /* guest view: downloads flag */
+	int64_t expires;
+	json_t *arr;         /* tracks */
+	json_t *by_id;       /* track hex id -> versions array */
+};
+
+static int track_item(void *ctx, const struct db_track *t)
+{
+	struct tracks_ctx *tc = ctx;
+	char hex[2 * DB_ID_LEN + 1];
+	json_t *versions = json_array();
+	json_t *j = json_pack("{s:o,s:s,s:I,s:I,s:O}", "id", api_id_json(t->id), "title", t->title,
+			      "position", (json_int_t)t->position, "created", (json_int_t)t->created,
+			      "versions", versions);
+
+	api_id_hex(t->id, hex);
+	if (!j || json_object_set_new(tc->by_id, hex, versions) || json_array_append_new(tc->arr, j)) {
+		json_decref(j);
+		return AM_ERR_NOMEM;
+	}
+	return 0;
+}
+
+static int version_item(void *ctx, const struct db_version *v)
+{
+	struct tracks_ctx *tc = ctx;
+	char hex[2 * DB_ID_LEN + 1];
+	json_t *arr, *j;
+
+	api_id_hex(v->track_id, hex);
+	if (!(arr = json_object_get(tc->by_id, hex)))
+		return 0;
+	if (!tc->g) {
+		j = owner_version_json(v);
+	} else {
+		if (strcmp(v->state, "ready") != 0)
+			return 0;
+		j = api_version_json(v);
+		if (j && api_set(j, "media", api_media_json(tc->c, tc->g, &tc->p, v->id, tc->expires))) {
+			json_decref(j);
+			return AM_ERR_NOMEM;
+		}
+	}
+	return json_array_append_new(arr, j) ? AM_ERR_NOMEM : 0;
+}
+
+int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct access_grant *g,
+		    json_t **out)
+{
+	struct tracks_ctx tc = {.c = c, .g = g, .arr = json_array(), .by_id = json_object()};
+	const struct db_keys *k = &c->api->app->keys;
+	int rc = AM_ERR_NOMEM;
+
+	*out = NULL;
+	if (!tc.arr || !tc.by_id)
+		goto out;
+	if (g) {
+		tc.expires = access_url_expiry(c->api->app);
+		if ((rc = db_project_get_by_id(c->db, k, pid, &tc.p)))
+			goto out;
+	}
+	if ((rc = db_track_list(c->db, k, pid, track_item, &tc)) ||
+	    (rc = db_version_list(c->db, k, pid, NULL, version_item, &tc)))
+		goto out;
+	*out = tc.arr;
+	tc.arr = NULL;
+out:
+	json_decref(tc.arr);
+	json_decref(tc.by_id);
+	return rc;
+}
+
+/* ---- owner: tracks -------------------------------------------------------------------- */
+
+static json_t *track_json(const struct db_track *t)
+{
+	return json_pack("{s:o,s:s,s:I,s:I}", "id", api_id_json(t->id), "title", t->title, "position",
+			 (json_int_t)t->position, "created", (json_int_t)t->created);
+}
+
+int api_track_create(struct api_ctx *c)
+{
+	const char *title = NULL;
+	struct db_project p;
+	struct db_track t;
+	int64_t pos = 0;
+	uint8_t id[DB_ID_LEN];
+	int rc;
+
+	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "title", 1, 200, 1, &title)) ||
+	    (rc = api_int(c, "position", 0, 1000000, 0, &pos, NULL)) ||
+	    (rc = db_track_create(c->db, &c->api->app->keys, p.id, title, pos, id)) ||
+	    (rc = db_track_get(c->db, &c->api->app->keys, p.id, id, &t)))
+		return rc;
+	return api_reply(c, 201, json_pack("{s:o}", "track", track_json(&t)));
+}
+
+/* The owner's project and track of the path, or 404. */
+static int owner_track(struct api_ctx *c, struct db_project *p, struct db_track *t)
+{
+	uint8_t tid[DB_ID_LEN];
+	int rc;
+
+	if ((rc = api_owner_project(c, "id", p)) || (rc = api_param_id(c, "tid", tid)))
+		return rc;
+	rc = db_track_get(c->db, &c->api->app->keys, p->id, tid, t);
+	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, 404, "not found") : rc;
+}
+
+int api_track_patch(struct api_ctx *c)
+{
+	const char *title = NULL;
+	struct db_project p;
+	struct db_track t;
+	int64_t pos = 0;
+	int has_pos = 0, rc;
+
+	if ((rc = owner_track(c, &p, &t)) || (rc = api_str(c, "title", 1, 200, 0, &title)) ||
+	    (rc = api_int(c, "position", 0, 1000000, 0, &pos, &has_pos)))
+		return rc;
+	if (!title && !has_pos)
+		return api_err(c, AM_ERR_INVAL, 400, "send \"title\" and/or \"position\"");
+	if ((rc = db_track_update(c->db, &c->api->app->keys, p.id, t.id, title,
+				  has_pos ? pos : t.position)) ||
+	    (rc = db_track_get(c->db, &c->api->app->keys, p.id, t.id, &t)))
+		return rc;
+	return api_reply(c, 200, json_pack("{s:o}", "track", track_json(&t)));
+}
+
+int api_track_delete(struct api_ctx *c)
+{
+	struct db_project p;
+	struct db_track t;
+	int rc;
+
+	if ((rc = owner_track(c, &p, &t)) || (rc = db_track_delete(c->db, p.id, t.id)))
+		return rc;
+	return http_respond_empty(c->req, 204);
+}
+
+/* ---- owner: uploads --------------------------------------------------------------------- */
+
+/* A new version in state "uploading" and its upload row, in one
+ * transaction, with the signed tus URL of the media role (docs/media.md). */
+static int start_upload(struct api_ctx *c, const struct db_project *p, const struct db_track *t,
+			const char *filename, int64_t size, char *path, size_t n, struct db_version *v)
+{
+	uint8_t vid[DB_ID_LEN], upload_id[DB_ID_LEN];
+	int64_t number = 0;
+	int rc;
+
+	if ((rc = db_begin_write(c->db)))
+		return rc;
+	if ((rc = db_version_create(c->db, &c->api->app->keys, p->id, t->id, filename, vid, &number)) ||
+	    (rc = media_upload_new(c->api->app, c->db, c->acct.id, p->id, vid, size, 0, path, n,
+				   upload_id)) ||
+	    (rc = db_version_get(c->db, &c->api->app->keys, p->id, vid, v))) {
+		db_rollback(c->db);
+		if (rc == AM_ERR_TOOBIG)
+			return api_err(c, rc, 413,
+				       "the file is larger than this server accepts or your storage quota");
+		if (rc == AM_ERR_INVAL)
+			return api_err(c, rc, 400, "field \"size\" is too small for an audio file");
+		return rc;
+	}
+	return db_commit(c->db);
+}
+
+int api_upload_create(struct api_ctx *c)
+{
+	const char *filename = NULL;
+	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX];
+	struct db_project p;
+	struct db_track t;
+	struct db_version v;
+	int64_t size = 0;
+	int rc;
+
+	if ((rc = owner_track(c, &p, &t)) || (rc = api_str(c, "filename", 1, 255, 1, &filename)) ||
+	    (rc = api_int(c, "size", 1, INT64_C(1) << 50, 1, &size, NULL)) ||
+	    (rc = api_rate(c, &API_LIMIT_UPLOAD_ACCT, c->acct.id, DB_ID_LEN, NULL, 0)) ||
+	    (rc = start_upload(c, &p, &t, filename, size, path, sizeof(path), &v)))
+		return rc;
+	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
+	return api_reply(c, 201,
+			 json_pack("{s:o,s:s,s:I,s:I}", "version", owner_version_json(&v), "upload_url",
+				   url, "size", (json_int_t)size, "expires",
+				   (json_int_t)(am_now() + ACCESS_UPLOAD_CAP)));
+}

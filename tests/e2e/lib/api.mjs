@@ -1,0 +1,159 @@
+// Helpers for the JSON API black-box suites (tests/e2e/api*.test.mjs): a
+// server in testing mode with an injectable clock, fast Argon2id, optionally
+// on a fresh PostgreSQL database; an HTTPS client with a cookie jar, Origin
+// and CSRF headers and a chosen loopback source address; owner set-up.
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+
+import { run, startServer } from './server.mjs';
+
+export const PASSWORD = 'correct horse battery staple';
+export const FAST_ARGON = ['--set', 'argon2_opslimit=2', '--set', 'argon2_memlimit=8M'];
+
+// The back-ends every API suite runs on: SQLite always, PostgreSQL when
+// scripts/test-all (or the developer) set AUDIOMUS_TEST_PG_URL.
+export const BACKENDS = ['sqlite', ...(process.env.AUDIOMUS_TEST_PG_URL ? ['postgresql'] : [])];
+
+// A fresh database on the test cluster: CREATE DATABASE through psql.
+function freshPgDatabase() {
+  const base = process.env.AUDIOMUS_TEST_PG_URL;
+  const name = `am_api_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const r = spawnSync('psql', [base, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return { url: u.toString(), drop: () => spawnSync('psql', [base, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]) };
+}
+
+// Start `audiomus serve` for the API suites. opts.args are extra flags.
+export async function startApi(backend = 'sqlite', { args = [], env = {} } = {}) {
+  const clockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'am-clock-'));
+  const clockFile = path.join(clockDir, 'offset');
+  fs.writeFileSync(clockFile, '0\n');
+  let pg = null;
+  const dbArgs = [];
+  if (backend === 'postgresql') {
+    pg = freshPgDatabase();
+    dbArgs.push('--set', `database=${pg.url}`);
+  }
+  const srv = await startServer({
+    args: [...FAST_ARGON, ...dbArgs, ...args],
+    env: { AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_CLOCK_FILE: clockFile, ...env },
+  });
+  srv.backend = backend;
+  srv.dbArgs = dbArgs;
+  srv.origin = `https://127.0.0.1:${srv.port}`;
+  srv.clock = 0;
+  // Shift the server's clock (seconds, absolute offset); read at the next API request.
+  srv.setClock = (offset) => { srv.clock = offset; fs.writeFileSync(clockFile, `${offset}\n`); };
+  srv.advance = (seconds) => srv.setClock(srv.clock + seconds);
+  const stop = srv.stop.bind(srv);
+  srv.stop = async () => { const r = await stop(); fs.rmSync(clockDir, { recursive: true, force: true }); pg?.drop(); return r; };
+  return srv;
+}
+
+// `audiomus user ...` against the server's database.
+export function userCli(srv, args, input) {
+  return run(['user', ...args, '--data', srv.dataDir, ...FAST_ARGON, ...srv.dbArgs], { input });
+}
+
+// An HTTPS client with a cookie jar. opts.localAddress picks the source
+// address (any of 127.0.0.0/8).
+export class Client {
+  constructor(srv, { localAddress } = {}) {
+    this.srv = srv;
+    this.localAddress = localAddress;
+    this.jar = new Map();
+    this.csrf = null;
+  }
+
+  cookieHeader() {
+    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  // One request. body: an object (sent as JSON) or a string (sent as is).
+  // o.origin: false to omit Origin, a string to send another; o.csrf: false
+  // to omit the token, a string to send another; o.headers: extra headers.
+  req(method, p, body, o = {}) {
+    const headers = { ...(o.headers || {}) };
+    const unsafe = !['GET', 'HEAD'].includes(method);
+    if (unsafe && o.origin !== false) headers.Origin = typeof o.origin === 'string' ? o.origin : this.srv.origin;
+    if (unsafe && o.csrf !== false && (typeof o.csrf === 'string' || this.csrf)) headers['X-CSRF-Token'] = typeof o.csrf === 'string' ? o.csrf : this.csrf;
+    let data;
+    if (body !== undefined) {
+      data = typeof body === 'string' ? body : JSON.stringify(body);
+      if (!headers['Content-Type']) headers['Content-Type'] = 'application/json';
+      // Node sends DELETE bodies without chunking: say how long it is.
+      headers['Content-Length'] = Buffer.byteLength(data);
+    }
+    if (this.jar.size && o.cookies !== false) headers.Cookie = this.cookieHeader();
+    return new Promise((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1', port: this.srv.port, method, path: p, headers, ca: this.srv.ca,
+        servername: 'localhost', agent: false, localAddress: this.localAddress,
+      }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const setCookies = res.headers['set-cookie'] || [];
+          for (const sc of setCookies) {
+            const [pair, ...attrs] = sc.split(';');
+            const eq = pair.indexOf('=');
+            const name = pair.slice(0, eq).trim();
+            const value = pair.slice(eq + 1).trim();
+            const maxAge = attrs.map((a) => a.trim()).find((a) => /^max-age=/i.test(a));
+            if (value === '' || (maxAge && Number(maxAge.split('=')[1]) <= 0)) this.jar.delete(name);
+            else this.jar.set(name, value);
+          }
+          let json = null;
+          try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+          resolve({ status: res.statusCode, headers: res.headers, body: text, json, setCookies });
+        });
+      });
+      req.on('error', reject);
+      req.setTimeout(15000, () => req.destroy(new Error('timeout')));
+      if (data !== undefined) req.write(data);
+      req.end();
+    });
+  }
+
+  get(p, o) { return this.req('GET', p, undefined, o); }
+  post(p, body = {}, o) { return this.req('POST', p, body, o); }
+  put(p, body = {}, o) { return this.req('PUT', p, body, o); }
+  patch(p, body = {}, o) { return this.req('PATCH', p, body, o); }
+  del(p, body, o) { return this.req('DELETE', p, body, o); }
+
+  async login(email, password = PASSWORD) {
+    const r = await this.post('/api/v1/session', { email, password });
+    if (r.status === 200) this.csrf = r.json.csrf_token;
+    return r;
+  }
+}
+
+let ownerSeq = 0;
+// A new owner account (through the CLI) with a signed-in client.
+export async function newOwner(srv, opts = {}) {
+  const email = opts.email || `owner${++ownerSeq}-${crypto.randomBytes(3).toString('hex')}@example.org`;
+  const r = userCli(srv, ['add', email], `${PASSWORD}\n`);
+  if (r.code !== 0) throw new Error(`user add: ${r.stderr}`);
+  const c = new Client(srv, opts);
+  const l = await c.login(email);
+  if (l.status !== 200) throw new Error(`login: ${l.status} ${l.body}`);
+  c.email = email;
+  c.accountId = l.json.account.id;
+  return c;
+}
+
+// A project with its default link (token and URL come back once).
+export async function newProject(owner, title = 'Demo EP') {
+  const r = await owner.post('/api/v1/projects', { title });
+  if (r.status !== 201) throw new Error(`create project: ${r.status} ${r.body}`);
+  return r.json.project;
+}
+
+export function tokenOf(link) { return link.token; }

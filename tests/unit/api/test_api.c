@@ -1,0 +1,117 @@
+/*
+ * test_api.c: unit tests of the API's pure helpers: the password policy and
+ * common-password list, the hashing gate (one per core, a short queue, then
+ * AM_ERR_UNAVAIL), strict hex ids and the JSON field accessors' answers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/api_int.h"
+
+static void test_policy(void **state)
+{
+	const char *why = NULL;
+
+	(void)state;
+	assert_int_equal(api_password_acceptable("short", &why), AM_ERR_INVAL);
+	assert_non_null(strstr(why, "at least 8"));
+	assert_int_equal(api_password_acceptable("password", &why), AM_ERR_INVAL);
+	assert_int_equal(api_password_acceptable("PassWord", &why), AM_ERR_INVAL);
+	assert_int_equal(api_password_acceptable("monkey123", &why), AM_ERR_INVAL);
+	assert_int_equal(api_password_acceptable("dragon!!", &why), AM_ERR_INVAL);
+	assert_non_null(strstr(why, "common"));
+	assert_int_equal(api_password_acceptable("correct horse battery staple", &why), 0);
+	assert_null(why);
+	char big[300];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	assert_int_equal(api_password_acceptable(big, &why), AM_ERR_INVAL);
+	big[256] = 0;
+	assert_int_equal(api_password_acceptable(big + 2, NULL), 0);
+}
+
+static void test_gate(void **state)
+{
+	struct api_gate g;
+
+	(void)state;
+	api_gate_init(&g, 1, 0, 50);
+	assert_int_equal(api_gate_enter(&g), 0);
+	assert_int_equal(api_gate_enter(&g), AM_ERR_UNAVAIL); /* no queue */
+	api_gate_leave(&g);
+	assert_int_equal(api_gate_enter(&g), 0);
+	api_gate_leave(&g);
+	api_gate_cleanup(&g);
+	api_gate_init(&g, 1, 1, 50);
+	assert_int_equal(api_gate_enter(&g), 0);
+	assert_int_equal(api_gate_enter(&g), AM_ERR_UNAVAIL); /* waited 50 ms, timed out */
+	api_gate_leave(&g);
+	api_gate_cleanup(&g);
+}
+
+static void test_ids(void **state)
+{
+	uint8_t id[16], back[16];
+	char hex[33];
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		id[i] = (uint8_t)(i * 17);
+	api_id_hex(id, hex);
+	assert_string_equal(hex, "00112233445566778899aabbccddeeff");
+	assert_int_equal(api_id_parse(hex, back), 0);
+	assert_memory_equal(id, back, 16);
+	assert_int_equal(api_id_parse("00112233445566778899AABBCCDDEEFF", back), AM_ERR_INVAL);
+	assert_int_equal(api_id_parse("00112233445566778899aabbccddeef", back), AM_ERR_INVAL);
+	assert_int_equal(api_id_parse("00112233445566778899aabbccddeeffa", back), AM_ERR_INVAL);
+	assert_int_equal(api_id_parse("0011223344556677889 aabbccddeeff", back), AM_ERR_INVAL);
+	assert_int_equal(api_id_parse(NULL, back), AM_ERR_INVAL);
+}
+
+static void test_fields(void **state)
+{
+	struct api_ctx c = {0};
+	const char *s = NULL;
+	int64_t n = 0;
+	int b = 0, present = 0;
+	uint8_t id[16];
+
+	(void)state;
+	c.body = json_loads("{\"t\":\"abc\",\"n\":5,\"b\":true,\"z\":\"a\\u0000b\",\"i\":\"zz\"}",
+			    JSON_ALLOW_NUL, NULL);
+	assert_non_null(c.body);
+	assert_int_equal(api_str(&c, "t", 1, 3, 1, &s), 0);
+	assert_string_equal(s, "abc");
+	assert_int_equal(api_str(&c, "t", 1, 2, 1, &s), AM_ERR_INVAL);
+	assert_int_equal(c.status, 400);
+	assert_non_null(strstr(c.msg, "\"t\""));
+	assert_int_equal(api_str(&c, "z", 0, 10, 1, &s), AM_ERR_INVAL); /* embedded NUL */
+	assert_int_equal(api_str(&c, "missing", 0, 10, 0, &s), 0);
+	assert_int_equal(api_str(&c, "missing", 0, 10, 1, &s), AM_ERR_INVAL);
+	assert_int_equal(api_int(&c, "n", 0, 10, 1, &n, &present), 0);
+	assert_true(present && n == 5);
+	assert_int_equal(api_int(&c, "n", 6, 10, 1, &n, NULL), AM_ERR_INVAL);
+	assert_int_equal(api_int(&c, "t", 0, 10, 1, &n, NULL), AM_ERR_INVAL);
+	assert_int_equal(api_bool(&c, "b", 1, &b, &present), 0);
+	assert_true(b && present);
+	assert_int_equal(api_bool(&c, "n", 1, &b, NULL), AM_ERR_INVAL);
+	assert_int_equal(api_id_field(&c, "i", 1, id, NULL), AM_ERR_INVAL);
+	assert_int_equal(api_id_field(&c, "none", 0, id, &present), 0);
+	assert_false(present);
+	json_decref(c.body);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_policy),
+	    cmocka_unit_test(test_gate),
+	    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_fields),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
