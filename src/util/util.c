@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *am_strerror(int err)
 {
@@ -194,27 +195,44 @@ int am_ct_eq(const void *a, const void *b, size_t n)
 	return d == 0;
 }
 
+/* Secret pages: their own anonymous mapping, so that madvise can keep them
+ * out of core dumps and wipe them in any fork()ed child (a transcoder child
+ * that a hostile file took over finds zeros where the keys were). */
+static size_t secret_span(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) / page * page;
+}
+
 void *am_secret_alloc(size_t n)
 {
+	size_t span;
 	void *p;
 
-	if (n == 0)
+	if (n == 0 || n > ((size_t)1 << 30))
 		return NULL;
-	p = calloc(1, n);
-	if (!p)
+	span = secret_span(n);
+	p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
+	(void)madvise(p, span, MADV_DONTDUMP);
+	(void)madvise(p, span, MADV_WIPEONFORK);
 	/* Best effort: unprivileged processes have a small RLIMIT_MEMLOCK. */
-	(void)mlock(p, n);
+	(void)mlock(p, span);
 	return p;
 }
 
 void am_secret_free(void *p, size_t n)
 {
+	size_t span;
+
 	if (!p)
 		return;
-	am_memzero(p, n);
-	(void)munlock(p, n);
-	free(p);
+	span = secret_span(n);
+	am_memzero(p, span);
+	(void)munlock(p, span);
+	munmap(p, span);
 }
 
 static int64_t time_offset;

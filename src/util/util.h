@@ -78,8 +78,10 @@ int am_strlcpy(char *dst, const char *src, size_t dstsz);
 int am_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* ---- secret memory --------------------------------------------------------
- * Key material lives in memory that is locked (mlock, best effort), excluded
- * from core dumps (MADV_DONTDUMP) and zeroed before it is released. */
+ * Key material lives in its own pages: locked (mlock, best effort), excluded
+ * from core dumps (MADV_DONTDUMP), wiped in fork()ed children
+ * (MADV_WIPEONFORK) and zeroed before it is released. Each allocation takes
+ * at least one page: use it for keys, not for bulk data. */
 
 /* Allocate n zeroed secret bytes; NULL on failure. */
 void *am_secret_alloc(size_t n);

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "util/util.h"
@@ -74,12 +76,37 @@ static void strerror_total(void **state)
 	assert_string_equal(am_strerror(AM_ERR_DENIED), "access denied");
 }
 
+/* A fork()ed child sees zeros where the parent keeps secrets. */
+static void secrets_wiped_in_fork(void **state)
+{
+	unsigned char *s = am_secret_alloc(32);
+	int status = 0;
+	pid_t pid;
+
+	assert_non_null(s);
+	memset(s, 0x5a, 32);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int i = 0; i < 32; i++)
+			if (s[i] != 0)
+				_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(s[0], 0x5a);
+	am_secret_free(s, 32);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(buf_respects_cap),   cmocka_unit_test(json_escape_controls),
 	    cmocka_unit_test(strlcpy_truncates),  cmocka_unit_test(parse_i64_strict),
 	    cmocka_unit_test(ct_eq_and_secrets),  cmocka_unit_test(strerror_total),
+	    cmocka_unit_test(secrets_wiped_in_fork),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
