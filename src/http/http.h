@@ -71,6 +71,11 @@ struct http_route_def {
 	http_handler_fn *on_headers; /* optional: runs before the body is read; an
 				      * error return rejects the request unread */
 	http_body_fn *on_body;   /* optional: stream the body instead of buffering */
+	int raw_query;           /* the handler verifies http_req_target() itself: a
+				  * query that does not parse (duplicate or badly
+				  * encoded parameters) is not refused with 400 but
+				  * reaches it with no parsed parameters, so that
+				  * e.g. a signed URL fails with its own answer */
 };
 
 /* ---- router ---------------------------------------------------------------- */

@@ -90,6 +90,7 @@ struct http_req {
 	size_t nparams;
 	struct http_kv query[HTTP_MAX_QUERY];
 	size_t nquery;
+	int query_bad;       /* the query did not parse (duplicates, encoding) */
 	char *query_store;   /* owned */
 	struct http_kv cookies[HTTP_MAX_COOKIES];
 	int ncookies;        /* -1: not parsed yet */

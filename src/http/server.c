@@ -93,8 +93,9 @@ static void parse_target(struct http_req *req)
 	}
 	rc = http_parse_query(q ? q + 1 : "", qn, req->query, HTTP_MAX_QUERY, req->query_store,
 			      qn + HTTP_MAX_QUERY + 2);
+	/* Judged after routing: a raw_query route answers for itself. */
 	if (rc < 0)
-		req->err_status = 400;
+		req->query_bad = 1;
 	else
 		req->nquery = (size_t)rc;
 }
@@ -149,6 +150,10 @@ static void begin(struct http_req *req, const char *method)
 		return;
 	}
 	def = &req->route->def;
+	if (req->query_bad && !def->raw_query) {
+		req->err_status = 400;
+		return;
+	}
 	if (body_announced(req, &clen) && (def->max_body == 0 || clen > (int64_t)def->max_body)) {
 		req->err_status = 413;
 		return;

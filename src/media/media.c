@@ -69,10 +69,21 @@ int media_register(struct media *m, struct http_router *r)
 	    .max_body = (size_t)m->app->conf.max_upload_size,
 	    .on_headers = media_upload_on_headers,
 	    .on_body = media_upload_on_body,
+	    .raw_query = 1,
+	};
+	/* Both routes verify the signed target byte for byte (access_*_verify on
+	 * http_req_target), so a duplicated or re-encoded parameter gets the
+	 * same 403 as any other tampering, not a distinguishable 400. */
+	struct http_route_def stream = {
+	    .methods = HTTP_GET | HTTP_HEAD,
+	    .pattern = "/m/{object}",
+	    .handler = media_stream_handler,
+	    .arg = m,
+	    .raw_query = 1,
 	};
 	int rc;
 
-	if ((rc = http_route(r, HTTP_GET | HTTP_HEAD, "/m/{object}", media_stream_handler, m)))
+	if ((rc = http_router_add(r, &stream)))
 		return rc;
 	return http_router_add(r, &up);
 }

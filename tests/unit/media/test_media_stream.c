@@ -217,6 +217,12 @@ static void url_mutations_http(struct srv *sv, const char *url, struct am_buf *f
 	expect_403(sv, m, NULL, first);
 	snprintf(m, sizeof(m), "%s&x=1", url); /* added */
 	expect_403(sv, m, NULL, first);
+	snprintf(m, sizeof(m), "%s&d=1", url); /* duplicated: same 403, not a 400 */
+	expect_403(sv, m, NULL, first);
+	snprintf(m, sizeof(m), "%s%s", url, strstr(url, "&s=")); /* duplicated signature */
+	expect_403(sv, m, NULL, first);
+	snprintf(m, sizeof(m), "%s&e=%%zz", url); /* badly encoded */
+	expect_403(sv, m, NULL, first);
 	q = strchr(url, '?');
 	snprintf(m, sizeof(m), "%.*s?%%6c%s", (int)(q - url), url, q + 2); /* re-encoded "l" */
 	expect_403(sv, m, NULL, first);
