@@ -67,8 +67,11 @@ FUZZ_REPLAY := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%-replay)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-# Static web assets embedded at build time (DESIGN §9).
+# Static web assets embedded at build time (DESIGN §9), plus front-end
+# libraries from npm (package-lock.json; `npm ci`) served at /static/vendor/.
 ASSETS := $(sort $(shell find web -type f 2>/dev/null))
+VENDOR := node_modules/wavesurfer.js/dist/wavesurfer.esm.js \
+          node_modules/wavesurfer.js/dist/plugins/regions.esm.js
 
 .PHONY: unit-bins all asan check unit fuzz-replay test fuzz lint bench clean run security format
 all: $(BIN)
@@ -81,9 +84,12 @@ $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
-$(BUILD)/gen/assets.c: $(BUILD)/tools/embed $(ASSETS)
+$(BUILD)/gen/assets.c: $(BUILD)/tools/embed $(ASSETS) $(VENDOR)
 	@mkdir -p $(dir $@)
-	$(BUILD)/tools/embed web $@ $(ASSETS)
+	$(BUILD)/tools/embed web $@ $(ASSETS) $(foreach f,$(VENDOR),$(f)=/static/vendor/$(notdir $(f)))
+
+node_modules/%:
+	@echo "error: $@ is missing: run 'npm ci' in the repository root (./scripts/dev deps does)" >&2; exit 1
 
 $(BUILD)/gen/assets.o: $(BUILD)/gen/assets.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

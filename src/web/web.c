@@ -1,8 +1,10 @@
 /*
  * web.c: the web role's public routes that need no database: /healthz,
- * /.well-known/security.txt (RFC 9116) and the embedded static assets with
- * ETag revalidation. Runs in the web process on server threads; the only
- * client input used is the path (already validated) and If-None-Match.
+ * /.well-known/security.txt (RFC 9116) and the embedded static assets with ETag
+ * revalidation: / is the dashboard (web/index.html), /s/{token} the review page
+ * (web/review.html), /static/vendor/ the npm libraries. Runs in the web process on
+ * server threads; the only client input used is the path (already validated) and
+ * If-None-Match.
  */
 #include "web/web.h"
 
@@ -97,7 +99,8 @@ static int asset(struct http_req *req, void *arg)
 
 	/* Names are not content-hashed yet, so "immutable" would pin stale
 	 * files in browsers: revalidate every time, cheaply, with the ETag. */
-	if (http_add_header(req, "Cache-Control", "no-cache") || http_add_header(req, "ETag", a->etag))
+	if (http_add_header(req, "Cache-Control", "no-cache") ||
+	    http_add_header(req, "ETag", a->etag))
 		return AM_ERR_NOMEM;
 	if (etag_matches(http_req_header(req, "If-None-Match"), a->etag))
 		return http_respond_empty(req, 304);
@@ -119,6 +122,12 @@ int web_register(struct web *w, struct http_router *r)
 	for (const struct web_asset *a = web_assets; a->path; a++) {
 		const char *path = strcmp(a->path, "/index.html") == 0 ? "/" : a->path;
 		if ((rc = http_route(r, HTTP_GET, path, asset, (void *)a)) != 0)
+			return rc;
+		/* The review page: one static file for every share link; its
+		 * script reads the token from the path and asks the guest API,
+		 * so an unknown token costs nothing here. */
+		if (strcmp(a->path, "/review.html") == 0 &&
+		    (rc = http_route(r, HTTP_GET, "/s/{token}", asset, (void *)a)) != 0)
 			return rc;
 	}
 	return 0;

@@ -16,7 +16,7 @@ struct web *web_new(const struct conf *c);
 /* Free (accepts NULL); only after the server using its routes stopped. */
 void web_free(struct web *w);
 /* Add the web role's routes to r: GET /healthz, GET /.well-known/security.txt,
- * GET / and every embedded asset. w must outlive r's server. 0 or the
+ * GET / (index.html), GET /s/{token} (review.html) and every embedded asset. w must outlive r's server. 0 or the
  * http_router_add() error. */
 int web_register(struct web *w, struct http_router *r);
 

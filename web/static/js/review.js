@@ -1,0 +1,438 @@
+// review.js: the review page /s/{token} (guest side). Calls, in order:
+//   GET  /api/v1/s/{token}            project, tracks, ready versions + signed URLs, comments
+//   POST /api/v1/s/{token}/password   on 401 password_required, then reload
+//   GET  /api/v1/s/{token}/urls?version=VID   fresh URLs a minute before urls_expire
+//   POST /api/v1/s/{token}/comments   {name, body, version_id, time_ms, end_ms?, parent_id?}
+// Every name and body is inserted as text (dom.js). Deep links:
+// #v=VERSION&t=SECONDS&c=COMMENT (the dashboard's "jump to time").
+import { ApiError, get, post, serverNowS } from './api.js';
+import { $, h, mount, fmtTime, fmtAgo } from './dom.js';
+import { Player } from './player.js';
+
+const token = decodeURIComponent(location.pathname.split('/')[2] || '');
+const base = `/api/v1/s/${encodeURIComponent(token)}`;
+const NAME_KEY = 'audiomus.guestName';
+
+const st = {
+  data: null,         // GET answer
+  track: null,        // selected track
+  version: null,      // selected version (with .media)
+  player: null,
+  activeComment: null,
+  refreshTimer: 0,
+  urlsExpire: 0,
+  replyTo: null,
+  anchorTime: null,   // time frozen when the composer got focus
+  deep: parseHash(),
+};
+
+function parseHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  const t = Number(p.get('t'));
+  return { v: p.get('v'), t: Number.isFinite(t) && p.has('t') ? t : null, c: p.get('c') };
+}
+
+function guestName() {
+  try { return localStorage.getItem(NAME_KEY) || ''; } catch { return ''; }
+}
+
+// ---- states -------------------------------------------------------------------
+
+function showState(title, text, { retry } = {}) {
+  for (const id of ['gate', 'name-form', 'review']) $(`#${id}`).hidden = true;
+  const box = $('#state');
+  box.hidden = false;
+  mount(box, h('div', { class: 'card narrow state-card' },
+    h('h1', { text: title }),
+    text ? h('p', { class: 'muted', text }) : null,
+    retry ? h('button', { type: 'button', class: 'btn', onclick: retry, text: 'Try again' }) : null));
+}
+
+function showGone() {
+  stopRefresh();
+  if (st.player) st.player.audio.pause();
+  document.title = 'Link no longer valid · audiomus';
+  showState('This link is no longer valid',
+    'The owner may have regenerated or revoked it, or removed the project. Ask them for a new link.');
+  $('#state').dataset.state = 'gone';
+}
+
+function showRateLimited(e, again) {
+  let n = e.retryAfter || 5;
+  showState('Too many requests', `Try again in ${n} s.`);
+  const p = $('#state p');
+  const t = setInterval(() => {
+    n -= 1;
+    if (n <= 0) { clearInterval(t); again(); } else p.textContent = `Try again in ${n} s.`;
+  }, 1000);
+}
+
+function handleError(e, again) {
+  if (e instanceof ApiError) {
+    if (e.status === 404) return showGone();
+    if (e.status === 401 && e.body.password_required) return showGate(e.body.locked);
+    if (e.status === 429 || e.status === 503) return showRateLimited(e, again);
+    if (e.status === 0) return showState('Cannot reach the server', e.message, { retry: again });
+  }
+  showState('Something went wrong', e.message || String(e), { retry: again });
+}
+
+// ---- password gate and name ------------------------------------------------------
+
+function showGate(locked) {
+  stopRefresh();
+  $('#state').hidden = true;
+  $('#review').hidden = true;
+  $('#name-form').hidden = true;
+  const f = $('#gate');
+  f.hidden = false;
+  if (locked) {
+    $('#gate-status').textContent = 'This project stopped taking passwords after too many wrong ones: ask its owner.';
+    $('#gate-status').className = 'status error';
+    f.querySelector('button').disabled = true;
+  }
+  $('#gate-password').focus();
+}
+
+$('#gate').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const status = $('#gate-status');
+  const btn = $('#gate button');
+  btn.disabled = true;
+  status.textContent = 'Checking…';
+  status.className = 'status';
+  try {
+    await post(`${base}/password`, { password: $('#gate-password').value });
+    $('#gate-password').value = '';
+    status.textContent = '';
+    $('#gate').hidden = true;
+    await open();
+  } catch (e) {
+    let msg = e.message;
+    if (e.status === 403 && /wrong password/.test(msg)) msg = 'Wrong password. Try again.';
+    if (e.status === 404) return showGone();
+    status.textContent = msg;
+    status.className = 'status error';
+    $('#gate-password').select();
+    if (e.status === 429 && e.retryAfter) setTimeout(() => { btn.disabled = false; }, e.retryAfter * 1000);
+    else btn.disabled = false;
+    return;
+  }
+  btn.disabled = false;
+});
+
+function askName(then) {
+  const f = $('#name-form');
+  $('#review').hidden = true;
+  f.hidden = false;
+  $('#name-input').value = guestName();
+  $('#name-input').focus();
+  f.onsubmit = (ev) => {
+    ev.preventDefault();
+    const name = $('#name-input').value.trim();
+    if (!name) return;
+    try { localStorage.setItem(NAME_KEY, name); } catch { /* private mode: keep for this page */ }
+    st.name = name;
+    f.hidden = true;
+    then();
+  };
+}
+
+function currentName() { return st.name || guestName(); }
+
+$('#change-name').addEventListener('click', () => askName(() => { showReview(); }));
+
+// ---- load --------------------------------------------------------------------------
+
+async function open() {
+  let data;
+  try {
+    data = await get(base);
+  } catch (e) {
+    return handleError(e, open);
+  }
+  st.data = data;
+  st.urlsExpire = data.urls_expire;
+  document.title = `${data.project.title} · audiomus`;
+  $('#project-title').textContent = data.project.title;
+  $('#state').hidden = true;
+  if (!currentName()) askName(() => showReview());
+  else showReview();
+  scheduleRefresh();
+}
+
+function showReview() {
+  $('#whoami').hidden = false;
+  $('#guest-name').textContent = currentName();
+  $('#review').hidden = false;
+  renderTracks();
+  if (!st.track) {
+    const byVersion = st.deep.v && st.data.tracks.find((t) => t.versions.some((v) => v.id === st.deep.v));
+    const first = byVersion || st.data.tracks.find((t) => t.versions.length) || st.data.tracks[0];
+    if (first) selectTrack(first, st.deep.v);
+    else emptyPlayer('No tracks yet', 'The owner has not added any tracks to this project yet.');
+  }
+}
+
+function emptyPlayer(title, text) {
+  $('#now-title').textContent = title;
+  $('#now-meta').textContent = text;
+  $('#wave').hidden = true;
+  $('#composer').hidden = true;
+}
+
+function latest(track) {
+  return track.versions.reduce((a, v) => (!a || v.number > a.number ? v : a), null);
+}
+
+function renderTracks() {
+  const list = $('#track-list');
+  const items = st.data.tracks.map((t, i) => {
+    const v = latest(t);
+    const n = st.data.comments.filter((c) => t.versions.some((x) => x.id === c.version_id) && !c.parent_id).length;
+    const selected = st.track && st.track.id === t.id;
+    return h('li', {},
+      h('button', {
+        type: 'button', class: `track${selected ? ' selected' : ''}`, 'aria-current': selected ? 'true' : null,
+        disabled: !v, onclick: () => selectTrack(t),
+      },
+      h('span', { class: 'track-no', text: String(i + 1) }),
+      h('span', { class: 'track-title', text: t.title }),
+      v ? h('span', { class: 'track-len', text: fmtTime((v.duration_ms || 0) / 1000) })
+        : h('span', { class: 'badge', text: 'processing' }),
+      n ? h('span', { class: 'badge subtle', title: `${n} comments`, text: String(n) }) : null));
+  });
+  mount(list, items.length ? items : h('li', { class: 'empty', text: 'No tracks yet.' }));
+}
+
+async function selectTrack(track, versionId) {
+  st.track = track;
+  const v = track.versions.find((x) => x.id === versionId) || latest(track);
+  renderTracks();
+  const sel = $('#version-select');
+  mount(sel, [...track.versions].sort((a, b) => b.number - a.number).map((x) =>
+    h('option', { value: x.id, selected: x.id === (v && v.id), text: `Version ${x.number}` })));
+  sel.hidden = track.versions.length < 2;
+  if (!v) return emptyPlayer(track.title, 'This track is still being processed. Check back in a minute.');
+  await selectVersion(v);
+}
+
+$('#version-select').addEventListener('change', (e) => {
+  const v = st.track.versions.find((x) => x.id === e.target.value);
+  if (v) selectVersion(v);
+});
+
+async function selectVersion(v) {
+  st.version = v;
+  $('#wave').hidden = false;
+  $('#composer').hidden = false;
+  $('#now-title').textContent = st.track.title;
+  const facts = [`Version ${v.number}`, fmtTime((v.duration_ms || 0) / 1000)];
+  if (v.sample_rate) facts.push(`${(v.sample_rate / 1000).toFixed(1)} kHz`);
+  $('#now-meta').textContent = facts.join(' · ');
+  updateDownload();
+  if (!st.player) {
+    st.player = new Player({ wave: $('#wave'), audio: $('#audio'), play: $('#play'), time: $('#time'), slider: $('#wave') }, {
+      onRegionClick: (id) => focusComment(id, true),
+      onSelection: () => updateAnchor(),
+      onTime: () => updateAnchor(),
+    });
+    st.player.getFreshUrl = async () => (await refreshUrls())?.stream;
+  }
+  await st.player.load(v.media, (v.duration_ms || 0) / 1000);
+  renderComments();
+  if (st.deep.t != null) {
+    st.player.seek(st.deep.t);
+    st.deep.t = null;
+  }
+  if (st.deep.c) { focusComment(st.deep.c, false); st.deep.c = null; }
+}
+
+function updateDownload() {
+  const a = $('#download');
+  const url = st.version && st.version.media && st.version.media.download;
+  a.hidden = !url;
+  if (url) a.href = url; else a.removeAttribute('href');
+}
+
+// ---- signed URL refresh ------------------------------------------------------------
+
+function stopRefresh() { clearTimeout(st.refreshTimer); st.refreshTimer = 0; }
+
+// A minute before the URLs expire (on the server's clock), or half-way for
+// short lifetimes; a failed refresh retries in 15 s.
+function scheduleRefresh(delayS) {
+  stopRefresh();
+  if (delayS == null) {
+    const left = st.urlsExpire - serverNowS();
+    delayS = left > 120 ? left - 60 : Math.max(5, left / 2);
+  }
+  st.refreshTimer = setTimeout(async () => {
+    try { await refreshUrls(); } catch { /* handled inside */ }
+  }, delayS * 1000);
+}
+
+async function refreshUrls() {
+  if (!st.version) { scheduleRefresh(); return null; }
+  let r;
+  try {
+    r = await get(`${base}/urls?version=${encodeURIComponent(st.version.id)}`);
+  } catch (e) {
+    if (e.status === 404) showGone();
+    else if (e.status === 401 && e.body.password_required) showGate(e.body.locked);
+    else scheduleRefresh(e.retryAfter || 15);
+    return null;
+  }
+  const media = r.versions && r.versions[st.version.id];
+  st.urlsExpire = r.urls_expire;
+  if (media) {
+    st.version.media = media;
+    st.player.swapSource(media.stream);
+    updateDownload();
+  }
+  scheduleRefresh();
+  return media;
+}
+
+// Tests and curious people: window.audiomus.refreshUrls() forces a refresh now.
+window.audiomus = { refreshUrls, get player() { return st.player; } };
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && st.data && st.urlsExpire - serverNowS() < 90) refreshUrls();
+});
+
+// ---- keyboard -------------------------------------------------------------------------
+
+document.addEventListener('keydown', (e) => {
+  if (!st.player || $('#review').hidden || e.altKey || e.ctrlKey || e.metaKey) return;
+  const t = e.target;
+  if (t.closest && t.closest('input, textarea, select, button, a, [contenteditable]')) return;
+  if (e.key === ' ' || e.code === 'Space') { st.player.toggle(); e.preventDefault(); }
+  else if (t.id !== 'wave' && e.key === 'ArrowLeft') { st.player.skip(-5); e.preventDefault(); }
+  else if (t.id !== 'wave' && e.key === 'ArrowRight') { st.player.skip(5); e.preventDefault(); }
+});
+
+// ---- comments ---------------------------------------------------------------------------
+
+function commentTime(c) {
+  return c.end_ms != null && c.end_ms > c.time_ms
+    ? `${fmtTime(c.time_ms / 1000)}–${fmtTime(c.end_ms / 1000)}` : fmtTime(c.time_ms / 1000);
+}
+
+function renderComments() {
+  const all = st.data.comments.filter((c) => c.version_id === st.version.id);
+  const top = all.filter((c) => !c.parent_id).sort((a, b) => a.time_ms - b.time_ms || a.created - b.created);
+  const replies = (id) => all.filter((c) => c.parent_id === id).sort((a, b) => a.created - b.created);
+  $('#comment-count').textContent = top.length ? String(top.length) : '';
+  const items = top.map((c) => commentItem(c, replies(c.id)));
+  mount($('#comments'), items.length ? items
+    : h('li', { class: 'empty', text: 'No comments yet. Play the track and say what you hear: a comment is pinned to the current time, or drag across the waveform to comment on a range.' }));
+  st.player.setMarkers(top.filter((c) => !c.deleted), st.activeComment);
+}
+
+function commentItem(c, replies) {
+  const li = h('li', { class: `comment${c.resolved ? ' resolved' : ''}${c.id === st.activeComment ? ' active' : ''}`, id: `comment-${c.id}`, dataset: { id: c.id } },
+    h('div', { class: 'comment-head' },
+      h('button', { type: 'button', class: 'ts', onclick: () => focusComment(c.id, true), 'aria-label': `Jump to ${commentTime(c)}`, text: commentTime(c) }),
+      h('span', { class: 'author', text: c.author }),
+      c.by_owner ? h('span', { class: 'badge', text: 'owner' }) : null,
+      c.resolved ? h('span', { class: 'badge subtle', text: 'resolved' }) : null,
+      h('span', { class: 'when muted small', text: fmtAgo(c.created) })),
+    c.deleted ? h('p', { class: 'body muted', text: '(comment deleted)' }) : h('p', { class: 'body', text: c.body }),
+    replies.length ? h('ol', { class: 'replies' }, replies.map((r) => h('li', { class: 'reply', id: `comment-${r.id}` },
+      h('div', { class: 'comment-head' },
+        h('span', { class: 'author', text: r.author }),
+        r.by_owner ? h('span', { class: 'badge', text: 'owner' }) : null,
+        h('span', { class: 'when muted small', text: fmtAgo(r.created) })),
+      r.deleted ? h('p', { class: 'body muted', text: '(comment deleted)' }) : h('p', { class: 'body', text: r.body })))) : null,
+    c.deleted ? null : h('button', { type: 'button', class: 'link small reply-btn', onclick: () => openReply(c, li), text: 'Reply' }));
+  return li;
+}
+
+function openReply(c, li) {
+  li.querySelector('form.reply-form')?.remove();
+  const ta = h('textarea', { rows: '2', maxlength: '4096', required: true, 'aria-label': `Reply to ${c.author}` });
+  const status = h('p', { class: 'status', role: 'status' });
+  const form = h('form', { class: 'reply-form' }, ta,
+    h('div', { class: 'row' }, status, h('span', { class: 'spacer' }),
+      h('button', { type: 'button', class: 'btn ghost', onclick: () => form.remove(), text: 'Cancel' }),
+      h('button', { type: 'submit', class: 'btn primary', text: 'Reply' })));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    await sendComment({ body: ta.value, time_ms: c.time_ms, parent_id: c.id }, status, form.querySelector('[type=submit]'));
+  });
+  li.append(form);
+  ta.focus();
+}
+
+function focusComment(id, seek) {
+  const c = st.data.comments.find((x) => x.id === id);
+  if (!c) return;
+  st.activeComment = id;
+  if (seek) st.player.seek(c.time_ms / 1000);
+  renderComments();
+  const el = document.getElementById(`comment-${id}`);
+  if (el) { el.scrollIntoView({ block: 'nearest', behavior: 'smooth' }); el.querySelector('.ts')?.focus({ preventScroll: true }); }
+}
+
+function anchorRange() {
+  const sel = st.player && st.player.selection;
+  if (sel && sel.end - sel.start >= 0.25) return { time_ms: Math.round(sel.start * 1000), end_ms: Math.round(sel.end * 1000) };
+  const t = st.anchorTime != null ? st.anchorTime : (st.player ? st.player.currentTime : 0);
+  return { time_ms: Math.round(t * 1000) };
+}
+
+function updateAnchor() {
+  const a = anchorRange();
+  $('#anchor').textContent = a.end_ms != null
+    ? `over ${fmtTime(a.time_ms / 1000)}–${fmtTime(a.end_ms / 1000)}` : `at ${fmtTime(a.time_ms / 1000)}`;
+  $('#clear-range').hidden = a.end_ms == null;
+}
+
+$('#clear-range').addEventListener('click', () => st.player.clearSelection());
+$('#comment-body').addEventListener('focus', () => { if (st.player) st.anchorTime = st.player.currentTime; updateAnchor(); });
+$('#comment-body').addEventListener('blur', () => { if (!$('#comment-body').value) { st.anchorTime = null; updateAnchor(); } });
+
+$('#composer').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const ok = await sendComment({ body: $('#comment-body').value, ...anchorRange() }, $('#composer-status'), $('#comment-submit'));
+  if (ok) {
+    $('#comment-body').value = '';
+    st.anchorTime = null;
+    st.player.clearSelection();
+  }
+});
+
+async function sendComment(fields, status, btn) {
+  const body = fields.body.trim();
+  if (!body) return false;
+  btn.disabled = true;
+  status.textContent = 'Sending…';
+  status.className = 'status';
+  try {
+    const r = await post(`${base}/comments`, { name: currentName(), version_id: st.version.id, ...fields, body });
+    st.data.comments.push(r.comment);
+    status.textContent = '';
+    st.activeComment = fields.parent_id || r.comment.id;
+    renderComments();
+    renderTracks();
+    btn.disabled = false;
+    return true;
+  } catch (e) {
+    if (e.status === 404 && !fields.parent_id) { showGone(); return false; }
+    if (e.status === 401 && e.body.password_required) { showGate(e.body.locked); return false; }
+    status.className = 'status error';
+    if (e.status === 429) {
+      let n = e.retryAfter || 5;
+      const tick = () => { status.textContent = `You are commenting fast: try again in ${n} s.`; };
+      tick();
+      const t = setInterval(() => { n -= 1; if (n <= 0) { clearInterval(t); status.textContent = ''; btn.disabled = false; } else tick(); }, 1000);
+      return false;
+    }
+    status.textContent = e.message;
+    btn.disabled = false;
+    return false;
+  }
+}
+
+open();
