@@ -1,0 +1,642 @@
+// dashboard.js: the owner's single-page dashboard at / (hash routes):
+//   #/                 projects (GET/POST /api/v1/projects)
+//   #/p/ID/TAB         one project: tracks & uploads, comments, share, settings, activity
+//   #/account          account, password, sessions, export
+// Signed out it is the sign-in / sign-up screen. The CSRF token comes from
+// the login answer or GET /api/v1/session (after a reload) and rides on
+// every non-GET (api.js). User text is always inserted as text (dom.js).
+import { ApiError, get, post, patch, put, del, setCsrf } from './api.js';
+import { $, h, mount, fmtTime, fmtDate, fmtAgo, fmtBytes } from './dom.js';
+import { tusUpload } from './upload.js';
+
+const app = $('#app');
+const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0 };
+
+// ---- share URLs kept on this browser ------------------------------------------
+// The server keeps only the hash of a share token, so a link's URL exists
+// once: in the create/regenerate answer. The dashboard remembers it in this
+// browser (localStorage, per link id and generation) so the owner can copy
+// it again and jump from a comment to the review page; elsewhere the owner
+// regenerates. (An attacker who could read this storage could also
+// regenerate the link with the owner's session: it adds no exposure.)
+const LINKS_KEY = 'audiomus.links';
+function knownLinks() { try { return JSON.parse(localStorage.getItem(LINKS_KEY) || '{}'); } catch { return {}; } }
+function rememberLink(link) {
+  const all = knownLinks();
+  all[link.id] = { url: link.url, generation: link.generation };
+  try { localStorage.setItem(LINKS_KEY, JSON.stringify(all)); } catch { /* storage full or off */ }
+}
+function forgetLink(id) { const all = knownLinks(); delete all[id]; try { localStorage.setItem(LINKS_KEY, JSON.stringify(all)); } catch { /* */ } }
+function linkUrl(link) { const k = knownLinks()[link.id]; return k && k.generation === link.generation ? k.url : null; }
+
+// ---- small UI helpers ---------------------------------------------------------
+
+function toast(text) {
+  const t = h('div', { class: 'toast', role: 'status', text });
+  document.body.append(t);
+  setTimeout(() => t.remove(), 2200);
+}
+
+function status(el, text, kind = '') { el.textContent = text; el.className = `status ${kind}`.trim(); }
+
+async function copy(text, input) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    if (input) { input.select(); document.execCommand('copy'); }
+  }
+  toast('Link copied');
+}
+
+// A modal built from nodes; resolves with the button's value or null.
+function dialog(title, body, buttons, { onOpen } = {}) {
+  const d = $('#dialog');
+  return new Promise((resolve) => {
+    const form = h('form', { method: 'dialog' },
+      h('h2', { text: title }), body,
+      h('div', { class: 'row' }, h('span', { class: 'spacer' }),
+        buttons.map((b) => h('button', { class: `btn ${b.class || ''}`, value: b.value, type: 'submit', text: b.label, disabled: b.disabled }))));
+    mount(d, form);
+    d.onclose = () => resolve(d.returnValue && d.returnValue !== 'cancel' ? d.returnValue : null);
+    d.returnValue = '';
+    d.showModal();
+    onOpen?.(form);
+  });
+}
+
+function confirmDialog(title, text, okLabel, danger) {
+  return dialog(title, h('p', { text }), [
+    { label: 'Cancel', value: 'cancel' },
+    { label: okLabel, value: 'ok', class: danger ? 'danger solid' : 'primary' }]);
+}
+
+function errorText(e) {
+  if (e instanceof ApiError && e.status === 401) { showAuth(); return 'Your session ended: sign in again.'; }
+  return e.message || String(e);
+}
+
+// ---- auth ------------------------------------------------------------------------
+
+function setSignedIn(body) {
+  st.account = body.account;
+  setCsrf(body.csrf_token);
+  $('#nav').hidden = false;
+  $('#logout').hidden = false;
+  $('#who').hidden = false;
+  $('#who').textContent = body.account.email;
+}
+
+function showAuth(mode = 'signin') {
+  st.account = null;
+  setCsrf(null);
+  clearTimeout(st.pollTimer);
+  $('#nav').hidden = true; $('#logout').hidden = true; $('#who').hidden = true;
+  const signup = mode === 'signup';
+  const msg = h('p', { class: 'status', role: 'alert' });
+  const email = h('input', { id: 'email', type: 'email', autocomplete: 'email', required: true });
+  const pw = h('input', { id: 'password', type: 'password', autocomplete: signup ? 'new-password' : 'current-password', required: true, minlength: '8' });
+  const form = h('form', { class: 'card', 'aria-labelledby': 'auth-h' },
+    h('h1', { id: 'auth-h', text: signup ? 'Create your account' : 'Sign in' }),
+    h('label', { for: 'email', text: 'E-mail' }), email,
+    h('label', { for: 'password', text: 'Password' }), pw,
+    signup ? h('p', { class: 'muted small', text: 'At least 8 characters and not a common password. A passphrase is best.' }) : null,
+    msg,
+    h('button', { type: 'submit', class: 'btn primary', text: signup ? 'Create account' : 'Sign in' }));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    status(msg, signup ? 'Creating your account…' : 'Signing in…');
+    try {
+      const body = await post(signup ? '/api/v1/accounts' : '/api/v1/session', { email: email.value.trim(), password: pw.value });
+      setSignedIn(body);
+      if (location.hash.startsWith('#/')) route(); else location.hash = '#/';
+    } catch (e) {
+      status(msg, e.message, 'error');
+    }
+  });
+  mount(app, h('div', { class: 'hero' },
+    h('div', { class: 'hero-brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), 'audiomus'),
+    h('p', { class: 'tag', text: 'Private review for unreleased music. Share a project with one link; reviewers listen on a waveform and comment at the exact second.' }),
+    form,
+    h('p', { class: 'toggle-auth' }, signup ? 'Already have an account? ' : 'New here? ',
+      h('button', { type: 'button', class: 'link', onclick: () => showAuth(signup ? 'signin' : 'signup'), text: signup ? 'Sign in' : 'Create an account' }))));
+  email.focus();
+}
+
+$('#logout').addEventListener('click', async () => {
+  try { await del('/api/v1/session'); } catch { /* gone already */ }
+  location.hash = '#/';
+  showAuth();
+});
+
+// ---- router ------------------------------------------------------------------------
+
+async function route() {
+  clearTimeout(st.pollTimer);
+  const seq = ++st.routeSeq;
+  if (!st.account) return showAuth();
+  const parts = location.hash.replace(/^#\/?/, '').split('/');
+  for (const a of document.querySelectorAll('.topnav a')) a.removeAttribute('aria-current');
+  try {
+    if (parts[0] === 'p' && parts[1]) await projectPage(parts[1], parts[2] || 'tracks', seq);
+    else if (parts[0] === 'account') { $('#nav-account').setAttribute('aria-current', 'page'); await accountPage(); }
+    else { $('#nav-projects').setAttribute('aria-current', 'page'); await projectsPage(); }
+  } catch (e) {
+    if (seq !== st.routeSeq) return;
+    if (e instanceof ApiError && e.status === 401) return showAuth();
+    mount(app, h('div', { class: 'card narrow state-card' }, h('h1', { text: e.status === 404 ? 'Not found' : 'Something went wrong' }),
+      h('p', { class: 'muted', text: e.status === 404 ? 'This project does not exist or was deleted.' : e.message }),
+      h('a', { class: 'btn', href: '#/', text: 'Back to projects' })));
+  }
+}
+window.addEventListener('hashchange', route);
+
+// ---- projects ------------------------------------------------------------------------
+
+async function projectsPage() {
+  const { projects } = await get('/api/v1/projects');
+  const title = h('input', { id: 'new-title', maxlength: '200', required: true, placeholder: 'e.g. Demo EP' });
+  const msg = h('p', { class: 'status', role: 'status' });
+  const form = h('form', { class: 'card', 'aria-labelledby': 'new-h' },
+    h('h2', { id: 'new-h', text: 'New project' }),
+    h('div', { class: 'field-row' }, h('div', {}, h('label', { for: 'new-title', text: 'Title' }), title),
+      h('button', { type: 'submit', class: 'btn primary', text: 'Create project' })), msg);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    status(msg, 'Creating…');
+    try {
+      const { project } = await post('/api/v1/projects', { title: title.value.trim() });
+      rememberLink(project.link);
+      sessionStorage.setItem('audiomus.justCreated', project.id);
+      location.hash = `#/p/${project.id}/share`;
+    } catch (e) { status(msg, errorText(e), 'error'); }
+  });
+  const list = projects.length
+    ? h('ul', { class: 'projects' }, projects.map((p) => h('li', {},
+      h('a', { class: 'card project-card', href: `#/p/${p.id}` },
+        h('h2', { text: p.title }),
+        h('p', { class: 'muted small', text: `Created ${fmtDate(p.created)}` }),
+        h('div', { class: 'row' },
+          p.has_password ? h('span', { class: 'badge subtle', text: 'password' }) : null,
+          p.password_locked ? h('span', { class: 'badge bad', text: 'locked' }) : null,
+          h('span', { class: 'badge subtle', text: p.downloads ? 'downloads on' : 'downloads off' }))))))
+    : h('div', { class: 'card state-card' }, h('h2', { text: 'No projects yet' }),
+      h('p', { class: 'muted', text: 'Create a project, drop your mixes in, and share one private link with your reviewers.' }));
+  mount(app, h('div', { class: 'page-head' }, h('h1', { text: 'Projects' })), h('div', { class: 'stack' }, form, list));
+}
+
+// ---- one project ------------------------------------------------------------------------
+
+const TABS = [['tracks', 'Tracks'], ['comments', 'Comments'], ['share', 'Share'], ['settings', 'Settings'], ['activity', 'Activity']];
+
+async function projectPage(id, tab, seq) {
+  const { project } = await get(`/api/v1/projects/${id}`);
+  if (seq !== st.routeSeq) return;
+  const panel = h('section', { id: 'panel', role: 'tabpanel', 'aria-labelledby': `tab-${tab}` });
+  const tabs = h('div', { class: 'tabs', role: 'tablist' }, TABS.map(([k, label]) =>
+    h('button', { type: 'button', role: 'tab', id: `tab-${k}`, 'aria-selected': k === tab ? 'true' : 'false', tabindex: k === tab ? '0' : '-1',
+      onclick: () => { location.hash = `#/p/${id}/${k}`; },
+      onkeydown: (e) => {
+        const i = TABS.findIndex(([x]) => x === tab);
+        const j = e.key === 'ArrowRight' ? i + 1 : e.key === 'ArrowLeft' ? i - 1 : -9;
+        if (j >= 0 && j < TABS.length) { location.hash = `#/p/${id}/${TABS[j][0]}`; }
+      }, text: label })));
+  mount(app,
+    h('div', { class: 'page-head' }, h('a', { class: 'crumb', href: '#/', text: 'Projects /' }), h('h1', { id: 'project-h', text: project.title }),
+      project.has_password ? h('span', { class: 'badge subtle', text: 'password' }) : null,
+      h('span', { class: 'badge subtle', text: project.downloads ? 'downloads on' : 'downloads off' })),
+    tabs, panel);
+  const pages = { tracks: tracksTab, comments: commentsTab, share: shareTab, settings: settingsTab, activity: activityTab };
+  await (pages[tab] || tracksTab)(project, panel, seq);
+  $(`#tab-${tab}`)?.focus({ preventScroll: true });
+}
+
+// -- tracks and uploads
+
+const STATE_TEXT = { uploading: 'uploading', queued: 'queued', processing: 'processing', ready: 'ready', failed: 'failed' };
+
+function versionFacts(v) {
+  const f = [];
+  if (v.duration_ms != null) f.push(['Duration', fmtTime(v.duration_ms / 1000)]);
+  if (v.sample_rate) f.push(['Format', `${(v.sample_rate / 1000).toFixed(1)} kHz${v.bit_depth ? ` · ${v.bit_depth}-bit` : ''}${v.channels ? ` · ${v.channels === 1 ? 'mono' : v.channels === 2 ? 'stereo' : `${v.channels} ch`}` : ''}`]);
+  if (v.loudness_lufs != null) f.push(['Loudness', `${v.loudness_lufs.toFixed(1)} LUFS`]);
+  if (v.true_peak_dbtp != null) f.push(['True peak', `${v.true_peak_dbtp.toFixed(1)} dBTP`]);
+  return h('span', { class: 'facts' }, f.map(([k, val]) => h('span', {}, `${k} `, h('b', { text: val }))));
+}
+
+function versionRow(v) {
+  const badge = v.state === 'ready' ? 'ok' : v.state === 'failed' ? 'bad' : 'subtle';
+  const up = st.uploads.get(v.id);
+  return h('li', { class: 'version', dataset: { version: v.id, state: v.state } },
+    h('span', { class: 'badge subtle', text: `v${v.number}` }),
+    h('span', { class: `badge ${badge}`, text: STATE_TEXT[v.state] || v.state }),
+    v.state === 'processing' && v.progress != null ? h('progress', { max: '100', value: String(Math.round(v.progress)), 'aria-label': 'Processing' }) : null,
+    v.state === 'uploading' && up ? h('span', { class: 'muted small', text: up.note || '' }) : null,
+    h('span', { class: 'muted small', text: v.filename || '' }),
+    v.state === 'failed' && v.error ? h('span', { class: 'status error', text: v.error }) : null,
+    v.state === 'ready' ? versionFacts(v) : null);
+}
+
+async function tracksTab(project, panel, seq) {
+  const pid = project.id;
+  const file = h('input', { type: 'file', id: 'files', accept: 'audio/*,.wav,.aif,.aiff,.flac,.mp3,.m4a,.aac,.ogg', multiple: true, class: 'sr-only' });
+  const drop = h('div', { class: 'dropzone', id: 'dropzone' },
+    h('p', {}, 'Drop audio files here to add tracks, or ',
+      h('label', { for: 'files', class: 'link', tabindex: '0', role: 'button', onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); file.click(); } }, text: 'choose files' }), '.'),
+    h('p', { class: 'muted small', text: 'WAV, AIFF, FLAC, MP3, AAC, M4A or Ogg. Originals are encrypted on arrival; reviewers stream a 256 kbit/s AAC copy.' }), file);
+  const uploadList = h('ul', { class: 'uploads', id: 'uploads', 'aria-live': 'polite' });
+  const list = h('div', { id: 'track-list' });
+  const addFiles = (files, track) => { for (const f of files) startUpload(pid, f, track, uploadList, () => refresh()); };
+  file.addEventListener('change', () => { addFiles([...file.files]); file.value = ''; });
+  dropTarget(drop, (files) => addFiles(files));
+  mount(panel, h('div', { class: 'stack' }, drop, uploadList, h('div', { class: 'card' }, list)));
+  for (const [vid, u] of st.uploads) {
+    if (u.pid !== pid) continue;
+    if (u.done && !u.failed) st.uploads.delete(vid); else uploadList.append(u.row);
+  }
+
+  const render = (p) => {
+    const items = p.tracks.sort((a, b) => a.position - b.position || a.created - b.created).map((t) => {
+      const vf = h('input', { type: 'file', class: 'sr-only', id: `vf-${t.id}`, accept: file.accept });
+      vf.addEventListener('change', () => { addFiles([...vf.files], t); vf.value = ''; });
+      const row = h('div', { class: 'track-row', dataset: { track: t.id } },
+        h('div', { class: 'track-row-head' }, h('h3', { text: t.title }),
+          h('label', { for: `vf-${t.id}`, class: 'btn', tabindex: '0', role: 'button',
+            onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); vf.click(); } }, text: 'New version' }), vf,
+          h('button', { type: 'button', class: 'btn ghost', text: 'Rename', onclick: () => renameTrack(p.id, t).then(refresh) }),
+          h('button', { type: 'button', class: 'btn ghost danger', text: 'Delete', onclick: () => deleteTrack(p.id, t).then(refresh) })),
+        h('ul', { class: 'versions' }, [...t.versions].sort((a, b) => b.number - a.number).map(versionRow)),
+        t.versions.length ? null : h('p', { class: 'muted small', text: 'No versions yet: drop a file on this track.' }));
+      dropTarget(row, (files) => addFiles(files.slice(0, 1), t));
+      return row;
+    });
+    mount(list, items.length ? items : h('p', { class: 'empty', text: 'No tracks yet. Drop your first mix above.' }));
+    return p.tracks.some((t) => t.versions.some((v) => ['queued', 'processing'].includes(v.state)));
+  };
+
+  async function refresh() {
+    if (seq !== st.routeSeq) return;
+    clearTimeout(st.pollTimer);
+    let p;
+    try { ({ project: p } = await get(`/api/v1/projects/${pid}`)); } catch (e) { st.pollTimer = setTimeout(refresh, 5000); return; }
+    if (seq !== st.routeSeq) return;
+    const busy = render(p);
+    if (!busy) {
+      for (const [vid, u] of st.uploads) if (u.pid === pid && u.done && !u.failed) { u.row.remove(); st.uploads.delete(vid); }
+    }
+    if (busy || [...st.uploads.values()].some((u) => u.pid === pid && !u.done)) st.pollTimer = setTimeout(refresh, busy ? 1500 : 3000);
+  }
+  const busy = render(project);
+  if (busy) st.pollTimer = setTimeout(refresh, 1500);
+}
+
+function dropTarget(el, onFiles) {
+  el.addEventListener('dragover', (e) => { e.preventDefault(); e.stopPropagation(); el.classList.add('over'); });
+  el.addEventListener('dragleave', () => el.classList.remove('over'));
+  el.addEventListener('drop', (e) => {
+    e.preventDefault(); e.stopPropagation(); el.classList.remove('over');
+    const files = [...(e.dataTransfer?.files || [])];
+    if (files.length) onFiles(files);
+  });
+}
+
+async function startUpload(pid, f, track, listEl, onChange) {
+  const bar = h('progress', { max: '100', value: '0', 'aria-label': `Upload of ${f.name}` });
+  const note = h('span', { class: 'muted small', text: 'starting…' });
+  const cancel = h('button', { type: 'button', class: 'link small', text: 'Cancel' });
+  const row = h('li', { class: 'upload', dataset: { file: f.name } }, h('span', { text: `${f.name} · ${fmtBytes(f.size)}` }), h('span', {}, note, ' ', cancel), bar);
+  listEl.prepend(row);
+  const ctl = new AbortController();
+  const u = { pid, row, done: false, note: '' };
+  cancel.addEventListener('click', () => ctl.abort());
+  try {
+    let t = track;
+    if (!t) {
+      const title = f.name.replace(/\.[^.]+$/, '').slice(0, 200) || 'Untitled';
+      ({ track: t } = await post(`/api/v1/projects/${pid}/tracks`, { title }));
+    }
+    const r = await post(`/api/v1/projects/${pid}/tracks/${t.id}/uploads`, { filename: f.name.slice(0, 255), size: f.size });
+    st.uploads.set(r.version.id, u);
+    onChange();
+    await tusUpload(r.upload_url, f, {
+      signal: ctl.signal,
+      onProgress: (sent, total, why) => {
+        const pct = total ? Math.floor((sent / total) * 100) : 100;
+        bar.value = pct;
+        u.note = why || `${pct}%`;
+        note.textContent = why ? `${pct}% · ${why}` : `${pct}%`;
+      },
+    });
+    bar.value = 100;
+    note.textContent = 'uploaded · processing';
+    row.dataset.done = 'true';
+    cancel.remove();
+  } catch (e) {
+    u.failed = true;
+    note.textContent = e.cancelled ? 'cancelled' : errorText(e);
+    note.className = 'status error';
+    cancel.remove();
+  } finally {
+    u.done = true;
+    onChange();
+  }
+}
+
+async function renameTrack(pid, t) {
+  const v = await dialog('Rename track', h('div', {}, h('label', { for: 'rt', text: 'Title' }), h('input', { id: 'rt', value: t.title, maxlength: '200' })),
+    [{ label: 'Cancel', value: 'cancel' }, { label: 'Rename', value: 'ok', class: 'primary' }]);
+  const title = $('#rt')?.value.trim();
+  if (v === 'ok' && title) { try { await patch(`/api/v1/projects/${pid}/tracks/${t.id}`, { title }); } catch (e) { toast(errorText(e)); } }
+}
+
+async function deleteTrack(pid, t) {
+  if (await confirmDialog('Delete track?', `“${t.title}”, all its versions and their comments will be deleted. This cannot be undone.`, 'Delete track', true) !== 'ok') return;
+  try { await del(`/api/v1/projects/${pid}/tracks/${t.id}`); } catch (e) { toast(errorText(e)); }
+}
+
+// -- comments
+
+async function commentsTab(project, panel) {
+  const pid = project.id;
+  const { comments } = await get(`/api/v1/projects/${pid}/comments`);
+  const { links } = await get(`/api/v1/projects/${pid}/links`);
+  const url = links.map(linkUrl).find(Boolean);
+  const versions = new Map();
+  for (const t of project.tracks) for (const v of t.versions) versions.set(v.id, { t, v });
+  const byParent = (id) => comments.filter((c) => c.parent_id === id).sort((a, b) => a.created - b.created);
+  const groups = project.tracks.map((t) => {
+    const top = comments.filter((c) => !c.parent_id && t.versions.some((v) => v.id === c.version_id))
+      .sort((a, b) => a.time_ms - b.time_ms);
+    if (!top.length) return null;
+    return h('section', { class: 'card' }, h('h2', { text: t.title }),
+      h('ol', { class: 'comments' }, top.map((c) => ownerComment(pid, c, byParent(c.id), versions.get(c.version_id), url, () => commentsTab(project, panel)))));
+  }).filter(Boolean);
+  mount(panel, h('div', { class: 'stack' },
+    url ? null : h('p', { class: 'muted small', text: 'To jump from a comment to its time in the player, this browser needs the share link: create or regenerate it in Share (it is shown only once).' }),
+    groups.length ? groups : h('div', { class: 'card state-card' }, h('h2', { text: 'No comments yet' }),
+      h('p', { class: 'muted', text: 'Share the link: reviewers’ timestamped comments appear here.' }))));
+}
+
+function ownerComment(pid, c, replies, vt, url, reload) {
+  const time = c.end_ms != null && c.end_ms > c.time_ms ? `${fmtTime(c.time_ms / 1000)}–${fmtTime(c.end_ms / 1000)}` : fmtTime(c.time_ms / 1000);
+  const jump = url
+    ? h('a', { class: 'ts', href: `${url}#v=${c.version_id}&t=${(c.time_ms / 1000).toFixed(3)}&c=${c.id}`, target: '_blank', rel: 'noopener', 'aria-label': `Open the player at ${time}`, text: time })
+    : h('button', { type: 'button', class: 'ts', disabled: true, title: 'Open the share link on this browser to jump', text: time });
+  const li = h('li', { class: `comment${c.resolved ? ' resolved' : ''}`, id: `comment-${c.id}` },
+    h('div', { class: 'comment-head' }, jump,
+      h('span', { class: 'author', text: c.author }),
+      c.by_owner ? h('span', { class: 'badge', text: 'you' }) : null,
+      vt ? h('span', { class: 'badge subtle', text: `v${vt.v.number}` }) : null,
+      c.resolved ? h('span', { class: 'badge ok', text: 'resolved' }) : null,
+      h('span', { class: 'when muted small', text: fmtAgo(c.created) })),
+    c.deleted ? h('p', { class: 'body muted', text: '(deleted)' }) : h('p', { class: 'body', text: c.body }),
+    replies.length ? h('ol', { class: 'replies' }, replies.map((r) => h('li', { class: 'reply', id: `comment-${r.id}` },
+      h('div', { class: 'comment-head' }, h('span', { class: 'author', text: r.author }), r.by_owner ? h('span', { class: 'badge', text: 'you' }) : null,
+        h('span', { class: 'when muted small', text: fmtAgo(r.created) }),
+        r.deleted ? null : h('button', { type: 'button', class: 'link small', text: 'Delete', onclick: () => deleteComment(pid, r).then(reload) })),
+      r.deleted ? h('p', { class: 'body muted', text: '(deleted)' }) : h('p', { class: 'body', text: r.body })))) : null,
+    c.deleted ? null : h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'link small', text: 'Reply', onclick: () => ownerReply(pid, c, li, reload) }),
+      h('button', { type: 'button', class: 'link small', text: c.resolved ? 'Reopen' : 'Resolve',
+        onclick: async () => { try { await patch(`/api/v1/projects/${pid}/comments/${c.id}`, { resolved: !c.resolved }); reload(); } catch (e) { toast(errorText(e)); } } }),
+      h('button', { type: 'button', class: 'link small', text: 'Delete', onclick: () => deleteComment(pid, c).then(reload) })));
+  return li;
+}
+
+function ownerReply(pid, c, li, reload) {
+  li.querySelector('form')?.remove();
+  const ta = h('textarea', { rows: '2', maxlength: '4096', required: true, 'aria-label': `Reply to ${c.author}` });
+  const msg = h('p', { class: 'status', role: 'status' });
+  const form = h('form', { class: 'reply-form' }, ta, h('div', { class: 'row' }, msg, h('span', { class: 'spacer' }),
+    h('button', { type: 'button', class: 'btn ghost', text: 'Cancel', onclick: () => form.remove() }),
+    h('button', { type: 'submit', class: 'btn primary', text: 'Reply' })));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await post(`/api/v1/projects/${pid}/comments`, { version_id: c.version_id, body: ta.value.trim(), time_ms: c.time_ms, parent_id: c.id });
+      reload();
+    } catch (e) { status(msg, errorText(e), 'error'); }
+  });
+  li.append(form);
+  ta.focus();
+}
+
+async function deleteComment(pid, c) {
+  if (await confirmDialog('Delete comment?', 'Its text is destroyed for good; a placeholder keeps the thread readable.', 'Delete', true) !== 'ok') return;
+  try { await del(`/api/v1/projects/${pid}/comments/${c.id}`); } catch (e) { toast(errorText(e)); }
+}
+
+// -- share
+
+function urlBox(url, id) {
+  const input = h('input', { id, readonly: true, value: url, 'aria-label': 'Share link', onfocus: (e) => e.target.select() });
+  return h('div', { class: 'urlbox' }, input, h('button', { type: 'button', class: 'btn primary', text: 'Copy', onclick: () => copy(url, input) }));
+}
+
+async function shareTab(project, panel) {
+  const pid = project.id;
+  const reload = () => shareTab(project, panel);
+  const { links } = await get(`/api/v1/projects/${pid}/links`);
+  const def = links.find((l) => l.is_default);
+  const extra = links.filter((l) => !l.is_default);
+  const justCreated = sessionStorage.getItem('audiomus.justCreated') === pid;
+  sessionStorage.removeItem('audiomus.justCreated');
+  const defUrl = def && linkUrl(def);
+
+  const regenerate = async (l) => {
+    if (await confirmDialog('Regenerate this link?', 'The current link stops working at once, for everyone who has it, along with every player URL and password unlock made with it. You will get a new link to share.', 'Regenerate', true) !== 'ok') return;
+    try {
+      const { link } = await post(`/api/v1/projects/${pid}/links/${l.id}/regenerate`);
+      rememberLink(link);
+      toast('New link ready');
+      reload();
+    } catch (e) { toast(errorText(e)); }
+  };
+
+  const defCard = h('section', { class: 'card', 'aria-labelledby': 'share-h' },
+    h('h2', { id: 'share-h', text: 'Share link' }),
+    justCreated ? h('p', { class: 'status ok', text: 'Project created. Copy the link now: for your security the server keeps only a fingerprint of it.' }) : null,
+    def && defUrl ? urlBox(defUrl, 'share-url')
+      : h('p', { class: 'muted', text: 'The link was shown when it was made and is not stored on the server (only its fingerprint is). Regenerate it to get a link you can copy; the old one stops working.' }),
+    def ? h('div', { class: 'row' },
+      h('span', { class: 'muted small', text: `Generation ${def.generation} · created ${fmtDate(def.created)}` }), h('span', { class: 'spacer' }),
+      h('button', { type: 'button', class: 'btn danger', id: 'regenerate', text: 'Regenerate…', onclick: () => regenerate(def) })) : null);
+
+  const label = h('input', { id: 'link-label', maxlength: '100', required: true, placeholder: 'e.g. For the label' });
+  const expiry = h('select', { id: 'link-expiry' },
+    h('option', { value: '0', text: 'Never' }), h('option', { value: '86400', text: '1 day' }),
+    h('option', { value: '604800', text: '7 days', selected: true }), h('option', { value: '2592000', text: '30 days' }));
+  const msg = h('p', { class: 'status', role: 'status' });
+  const created = h('div', {});
+  const form = h('form', {}, h('div', { class: 'field-row' },
+    h('div', {}, h('label', { for: 'link-label', text: 'Name' }), label),
+    h('div', {}, h('label', { for: 'link-expiry', text: 'Expires' }), expiry),
+    h('button', { type: 'submit', class: 'btn', text: 'Create link' })), msg, created);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = { label: label.value.trim() };
+    if (Number(expiry.value)) body.expires_in_s = Number(expiry.value);
+    try {
+      const { link } = await post(`/api/v1/projects/${pid}/links`, body);
+      rememberLink(link);
+      await reload();
+      toast('Link created: copy it now');
+    } catch (e) { status(msg, errorText(e), 'error'); }
+  });
+  const rows = extra.map((l) => {
+    const u = linkUrl(l);
+    const expired = l.expires && l.expires < Date.now();
+    return h('li', { class: 'link-row' },
+      h('strong', { text: l.label }),
+      l.revoked ? h('span', { class: 'badge bad', text: 'revoked' }) : expired ? h('span', { class: 'badge bad', text: 'expired' })
+        : h('span', { class: 'badge subtle', text: l.expires ? `expires ${fmtDate(l.expires)}` : 'no expiry' }),
+      h('span', { class: 'spacer' }),
+      u && !l.revoked ? h('button', { type: 'button', class: 'btn', text: 'Copy', onclick: () => copy(u) }) : null,
+      l.revoked ? null : h('button', { type: 'button', class: 'btn ghost', text: 'Regenerate', onclick: () => regenerate(l) }),
+      l.revoked ? null : h('button', { type: 'button', class: 'btn danger', text: 'Revoke', onclick: async () => {
+        if (await confirmDialog('Revoke this link?', `“${l.label}” stops working at once.`, 'Revoke', true) !== 'ok') return;
+        try { await del(`/api/v1/projects/${pid}/links/${l.id}`); forgetLink(l.id); reload(); } catch (e) { toast(errorText(e)); }
+      } }));
+  });
+  mount(panel, h('div', { class: 'stack' }, defCard,
+    h('section', { class: 'card', 'aria-labelledby': 'extra-h' }, h('h2', { id: 'extra-h', text: 'Named links' }),
+      h('p', { class: 'muted small', text: 'A separate link per person or label, each with its own expiry; revoke one without bothering the others.' }),
+      rows.length ? h('ul', { class: 'links' }, rows) : h('p', { class: 'empty', text: 'No named links.' }), form)));
+}
+
+// -- settings
+
+async function settingsTab(project, panel) {
+  const pid = project.id;
+  const again = async () => { const { project: p } = await get(`/api/v1/projects/${pid}`); route(); return p; };
+
+  const title = h('input', { id: 'rename', value: project.title, maxlength: '200', required: true });
+  const rmsg = h('p', { class: 'status', role: 'status' });
+  const rename = h('form', { class: 'card' }, h('h2', { text: 'Title' }),
+    h('div', { class: 'field-row' }, h('div', {}, h('label', { for: 'rename', text: 'Project title' }), title), h('button', { type: 'submit', class: 'btn', text: 'Save' })), rmsg);
+  rename.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try { await patch(`/api/v1/projects/${pid}`, { title: title.value.trim() }); status(rmsg, 'Saved', 'ok'); $('#project-h').textContent = title.value.trim(); } catch (e) { status(rmsg, errorText(e), 'error'); }
+  });
+
+  const dl = h('input', { type: 'checkbox', id: 'downloads', checked: project.downloads });
+  const dmsg = h('p', { class: 'status', role: 'status' });
+  dl.addEventListener('change', async () => {
+    try {
+      await patch(`/api/v1/projects/${pid}`, { downloads: dl.checked });
+      status(dmsg, dl.checked ? 'Reviewers can download the original files.' : 'Downloads are off: reviewers can only stream, and download links handed out earlier stop working.', 'ok');
+    } catch (e) { dl.checked = !dl.checked; status(dmsg, errorText(e), 'error'); }
+  });
+  const downloads = h('section', { class: 'card' }, h('h2', { text: 'Downloads' }),
+    h('label', { class: 'switch', for: 'downloads' }, dl, 'Let reviewers download the original files'), dmsg);
+
+  const pw = h('input', { id: 'project-password', type: 'password', autocomplete: 'new-password', minlength: '8', required: true });
+  const pmsg = h('p', { class: 'status', role: 'status' });
+  const pwForm = h('form', { class: 'card' }, h('h2', { text: 'Password' }),
+    h('p', { class: 'muted small', text: project.has_password
+      ? (project.password_locked ? 'This project stopped taking passwords after too many wrong ones. Set a new password (or remove it) to open it again.' : 'Reviewers need this password as well as the link. Changing it signs every reviewer out.')
+      : 'Add a password for an extra lock on top of the link.' }),
+    h('div', { class: 'field-row' }, h('div', {}, h('label', { for: 'project-password', text: project.has_password ? 'New password' : 'Password' }), pw),
+      h('button', { type: 'submit', class: 'btn primary', id: 'set-password', text: project.has_password ? 'Change password' : 'Set password' })),
+    project.has_password ? h('button', { type: 'button', class: 'btn danger', id: 'remove-password', text: 'Remove password', onclick: async () => {
+      if (await confirmDialog('Remove the password?', 'Anyone with the link can listen again.', 'Remove', true) !== 'ok') return;
+      try { await del(`/api/v1/projects/${pid}/password`); await again(); } catch (e) { status(pmsg, errorText(e), 'error'); }
+    } }) : null, pmsg);
+  pwForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try { await put(`/api/v1/projects/${pid}/password`, { password: pw.value }); pw.value = ''; await again(); toast('Password saved'); } catch (e) { status(pmsg, errorText(e), 'error'); }
+  });
+
+  const danger = h('section', { class: 'card' }, h('h2', { text: 'Delete project' }),
+    h('p', { class: 'muted small', text: 'Deleting destroys the project’s key: its tracks, comments and links become unreadable at once and are removed. This cannot be undone.' }),
+    h('button', { type: 'button', class: 'btn danger', id: 'delete-project', text: 'Delete project…', onclick: () => deleteProject(project) }));
+  mount(panel, h('div', { class: 'grid2' }, rename, downloads, pwForm, danger));
+}
+
+async function deleteProject(project) {
+  const input = h('input', { id: 'confirm-title', autocomplete: 'off' });
+  const v = await dialog('Delete this project?', h('div', {},
+    h('p', { text: 'Type the project title to confirm:' }), h('p', {}, h('strong', { text: project.title })),
+    h('label', { for: 'confirm-title', text: 'Project title' }), input),
+  [{ label: 'Cancel', value: 'cancel' }, { label: 'Delete for good', value: 'ok', class: 'danger solid' }]);
+  if (v !== 'ok') return;
+  if (input.value !== project.title) { toast('The title did not match: nothing was deleted'); return; }
+  try { await del(`/api/v1/projects/${project.id}`, { confirm: input.value }); toast('Project deleted'); location.hash = '#/'; } catch (e) { toast(errorText(e)); }
+}
+
+// -- activity
+
+const EVENT_TEXT = {
+  page_open: 'Review page opened', play: 'Playback started', download: 'Original downloaded',
+  password_failed: 'Wrong password entered', password_locked: 'Password attempts locked',
+  password_set: 'Password set', password_changed: 'Password changed', password_removed: 'Password removed',
+  link_created: 'Link created', link_regenerated: 'Link regenerated', link_revoked: 'Link revoked',
+  downloads_enabled: 'Downloads enabled', downloads_disabled: 'Downloads disabled',
+};
+
+async function activityTab(project, panel) {
+  const { events } = await get(`/api/v1/projects/${project.id}/events?limit=200`);
+  const detail = (e) => (e.kind === 'password_failed' && e.details ? ` (${e.details})` : '');
+  mount(panel, h('section', { class: 'card' }, h('h2', { text: 'Activity' }),
+    h('p', { class: 'muted small', text: 'Listeners are never identified by address: the server keeps only a keyed, rotating pseudonym.' }),
+    events.length ? h('ul', { class: 'events' }, events.map((e) => h('li', {},
+      h('time', { datetime: new Date(e.created).toISOString(), text: fmtDate(e.created) }),
+      h('span', { text: (EVENT_TEXT[e.kind] || e.kind) + detail(e) }))))
+      : h('p', { class: 'empty', text: 'Nothing yet: opens, plays and downloads of your links appear here.' })));
+}
+
+// ---- account -----------------------------------------------------------------------
+
+async function accountPage() {
+  const acct = await get('/api/v1/account');
+  const { sessions } = await get('/api/v1/sessions');
+  const cur = h('input', { id: 'cur-pw', type: 'password', autocomplete: 'current-password', required: true });
+  const nw = h('input', { id: 'new-pw', type: 'password', autocomplete: 'new-password', minlength: '8', required: true });
+  const pmsg = h('p', { class: 'status', role: 'status' });
+  const pwForm = h('form', { class: 'card' }, h('h2', { text: 'Password' }),
+    h('label', { for: 'cur-pw', text: 'Current password' }), cur, h('label', { for: 'new-pw', text: 'New password' }), nw, pmsg,
+    h('button', { type: 'submit', class: 'btn primary', text: 'Change password' }));
+  pwForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try { await post('/api/v1/account/password', { current_password: cur.value, new_password: nw.value }); cur.value = ''; nw.value = ''; status(pmsg, 'Changed. Your other sessions were signed out.', 'ok'); }
+    catch (e) { status(pmsg, errorText(e), 'error'); }
+  });
+  const sess = h('section', { class: 'card' }, h('h2', { text: 'Sessions' }),
+    h('ul', { class: 'sessions' }, sessions.map((s) => h('li', {},
+      h('span', { class: 'agent', text: s.agent || 'Unknown browser' }),
+      s.current ? h('span', { class: 'badge ok', text: 'this browser' }) : null,
+      h('span', { class: 'muted small', text: `last seen ${fmtAgo(s.last_seen)}` }),
+      s.current ? null : h('button', { type: 'button', class: 'btn ghost', text: 'Sign out', onclick: async () => { try { await del(`/api/v1/sessions/${s.id}`); route(); } catch (e) { toast(errorText(e)); } } })))),
+    sessions.length > 1 ? h('button', { type: 'button', class: 'btn', text: 'Sign out everywhere else', onclick: async () => { try { await del('/api/v1/sessions'); route(); } catch (e) { toast(errorText(e)); } } }) : null);
+  const exp = h('section', { class: 'card' }, h('h2', { text: 'Export' }),
+    h('p', { class: 'muted small', text: 'Everything about your account as JSON: projects, links, tracks, comments and activity.' }),
+    h('a', { class: 'btn', href: '/api/v1/export', download: 'audiomus-export.json', text: 'Download export' }));
+  const dpw = h('input', { id: 'del-pw', type: 'password', autocomplete: 'current-password', required: true });
+  const dmsg = h('p', { class: 'status', role: 'status' });
+  const delForm = h('form', { class: 'card' }, h('h2', { text: 'Delete account' }),
+    h('p', { class: 'muted small', text: 'Every project is destroyed (its key is shredded) and the account is removed. This cannot be undone.' }),
+    h('label', { for: 'del-pw', text: 'Your password' }), dpw, dmsg, h('button', { type: 'submit', class: 'btn danger', text: 'Delete my account' }));
+  delForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (await confirmDialog('Delete your account?', 'All projects, tracks and comments are destroyed.', 'Delete everything', true) !== 'ok') return;
+    try { await del('/api/v1/account', { password: dpw.value }); showAuth(); } catch (e) { status(dmsg, errorText(e), 'error'); }
+  });
+  mount(app, h('div', { class: 'page-head' }, h('h1', { text: 'Account' })),
+    h('div', { class: 'grid2' },
+      h('section', { class: 'card' }, h('h2', { text: 'Profile' }), h('p', {}, 'Signed in as ', h('strong', { text: acct.email })),
+        h('p', { class: 'muted small', text: `Member since ${fmtDate(acct.created)}` }),
+        h('p', { class: 'muted small', text: 'Notification e-mails are not available on this server yet.' })),
+      pwForm, sess, exp, delForm));
+}
+
+// ---- boot ---------------------------------------------------------------------------
+
+(async function boot() {
+  try {
+    setSignedIn(await get('/api/v1/session'));
+    route();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) showAuth();
+    else mount(app, h('div', { class: 'card narrow state-card' }, h('h1', { text: 'Cannot reach the server' }), h('p', { class: 'muted', text: e.message }),
+      h('button', { type: 'button', class: 'btn', text: 'Try again', onclick: () => location.reload() })));
+  }
+}());
