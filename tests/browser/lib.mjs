@@ -1,0 +1,89 @@
+// Shared helpers for the browser suite (tests/browser/*.test.mjs): Debian's
+// chromium driven by playwright-core (no browser download, ever), the server
+// from tests/e2e/lib (testing mode, fast Argon2id), a generated WAV, and a
+// non-blank check for screenshots.
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.AUDIOMUS_CHROMIUM || '/usr/bin/chromium';
+
+// Headless chromium with a fresh profile (playwright creates a temporary
+// --user-data-dir per launch and removes it on close).
+export async function launch() {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (./scripts/dev deps)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+  });
+}
+
+// A context that trusts the test server's self-signed certificate and
+// records what the security checks need: dialogs, CSP reports, errors.
+export async function newContext(browser, opts = {}) {
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 }, colorScheme: 'dark', ...opts });
+  ctx.record = { dialogs: [], csp: [], errors: [], requests: [] };
+  ctx.on('page', (p) => watch(ctx, p));
+  return ctx;
+}
+
+function watch(ctx, page) {
+  page.on('dialog', (d) => { ctx.record.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to (load|execute|apply)/i.test(m.text())) ctx.record.csp.push(m.text());
+  });
+  page.on('pageerror', (e) => ctx.record.errors.push(String(e)));
+  page.on('request', (r) => ctx.record.requests.push(r));
+}
+
+// A WAV of `seconds` of 16-bit stereo: a chord with a pulsing envelope, so
+// the waveform has a visible shape.
+export function makeWav(seconds = 12, rate = 44100) {
+  const n = seconds * rate, ch = 2, bytes = n * ch * 2;
+  const b = Buffer.alloc(44 + bytes);
+  b.write('RIFF', 0); b.writeUInt32LE(36 + bytes, 4); b.write('WAVE', 8);
+  b.write('fmt ', 12); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32); b.writeUInt16LE(16, 34);
+  b.write('data', 36); b.writeUInt32LE(bytes, 40);
+  for (let i = 0; i < n; i++) {
+    const t = i / rate;
+    const env = 0.25 + 0.7 * Math.abs(Math.sin(Math.PI * t * 0.75)) * (0.6 + 0.4 * Math.sin(2 * Math.PI * t * 4) ** 2);
+    const s = env * (0.5 * Math.sin(2 * Math.PI * 220 * t) + 0.3 * Math.sin(2 * Math.PI * 277.18 * t) + 0.2 * Math.sin(2 * Math.PI * 329.63 * t));
+    const v = Math.max(-32767, Math.min(32767, Math.round(s * 30000)));
+    b.writeInt16LE(v, 44 + i * 4);
+    b.writeInt16LE(Math.round(v * 0.9), 46 + i * 4);
+  }
+  return b;
+}
+
+// Write a screenshot and prove it is not blank: a real PNG of some size
+// whose pixels vary (decoded in a blank page through a canvas).
+export async function screenshot(browser, page, file, opts = {}) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const png = await page.screenshot({ path: file, ...opts });
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  const stats = await p.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width; c.height = img.height;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let sum = 0, sq = 0, n = 0;
+    const colors = new Set();
+    for (let i = 0; i < d.length; i += 16) {
+      const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      sum += y; sq += y * y; n++;
+      if (colors.size < 5000) colors.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    }
+    const mean = sum / n;
+    return { width: img.width, height: img.height, stddev: Math.sqrt(sq / n - mean * mean), colors: colors.size };
+  }, png.toString('base64'));
+  await ctx.close();
+  return { bytes: png.length, ...stats };
+}

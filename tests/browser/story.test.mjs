@@ -1,0 +1,303 @@
+// The whole story in a real browser (issue 8): an owner signs up, creates a
+// project, uploads a generated WAV, waits until it is ready, copies the link
+// and sets a password; a guest in a second browser context is refused with a
+// wrong password, gets in with the right one, gives a name, plays, seeks,
+// comments and replies; the owner sees the comment and jumps to its time;
+// downloads off hides the button and the original's URL is refused;
+// regenerating the link ends the guest's access. Along the way: XSS payloads
+// stay text, no dialog fires, the CSP header is present and nothing violates
+// it; screenshots for the README are written and checked to be non-blank.
+//
+//   node --test tests/browser/         (AUDIOMUS_BIN picks the binary)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+
+import { startApi } from '../e2e/lib/api.mjs';
+import { launch, newContext, makeWav, screenshot } from './lib.mjs';
+
+const READY_TIMEOUT = Number(process.env.AUDIOMUS_READY_TIMEOUT_MS || 60000);
+const SHOTS = path.resolve('docs/screenshots');
+const XSS = '<img src=x onerror=alert(1)></script><script>alert(2)</script>';
+const GUEST = 'Ana';
+const COMMENT = 'Kick is too loud here: can we pull it back 2 dB?';
+const XSS_NAME = `Eve ${XSS}`;
+const XSS_COMMENT = `Nice ${XSS}`;
+const OWNER_PW = 'tide pool at midnight';
+const PROJECT_PW = 'secret listening party';
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+let srv, browser, owner, guest, op, gp;
+const s = {}; // facts carried between steps
+
+before(async () => {
+  srv = await startApi('sqlite', { args: ['--set', 'signup_open=true'] });
+  browser = await launch();
+  owner = await newContext(browser);
+  guest = await newContext(browser);
+  await owner.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: srv.origin });
+  op = await owner.newPage();
+  gp = await guest.newPage();
+  owner.setDefaultTimeout(10000);
+  guest.setDefaultTimeout(10000);
+});
+
+after(async () => {
+  await browser?.close();
+  await srv?.stop();
+});
+
+const cur = (page) => page.evaluate(() => document.querySelector('#audio').currentTime);
+
+test('the whole story', { timeout: 150000 }, async (t) => {
+  // Steps run in order and stop at the first failure (the rest are skipped).
+  let failed = false;
+  const step = (name, fn) => t.test(name, async (tt) => {
+    if (failed) { tt.skip('an earlier step failed'); return; }
+    try { await fn(); } catch (e) { failed = true; throw e; }
+  });
+  await step('owner signs up and creates a project', async () => {
+    const r = await op.goto(`${srv.origin}/`);
+    assert.equal(r.headers()['content-security-policy'], CSP);
+    await op.getByRole('button', { name: 'Create an account' }).click();
+    await op.fill('#email', 'mira@example.org');
+    await op.fill('#password', OWNER_PW);
+    await op.getByRole('button', { name: 'Create account' }).click();
+    await op.getByRole('heading', { name: 'Projects', exact: true }).waitFor();
+    await op.getByText('No projects yet').waitFor();
+    await op.fill('#new-title', 'Night Drive EP');
+    await op.getByRole('button', { name: 'Create project' }).click();
+    await op.locator('#share-url').waitFor();
+    s.url = await op.inputValue('#share-url');
+    assert.match(s.url, new RegExp(`^${srv.origin}/s/[A-Za-z0-9_-]{32}$`));
+    await op.getByRole('button', { name: 'Copy' }).click();
+    await op.getByText('Link copied').waitFor();
+    assert.equal(await op.evaluate(() => navigator.clipboard.readText()), s.url);
+  });
+
+  await step('owner uploads a WAV with a progress bar and waits until it is ready', async () => {
+    await op.getByRole('tab', { name: 'Tracks' }).click();
+    await op.locator('#dropzone').waitFor();
+    const progress = [];
+    await op.exposeFunction('reportProgress', (v) => progress.push(v));
+    await op.evaluate(() => {
+      new MutationObserver(() => {
+        for (const b of document.querySelectorAll('.upload progress')) window.reportProgress(Number(b.value));
+      }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['value'] });
+    });
+    await op.setInputFiles('#files', [{ name: 'First Light.wav', mimeType: 'audio/wav', buffer: makeWav(12) },
+      { name: 'Harbour Lights.wav', mimeType: 'audio/wav', buffer: makeWav(9, 48000) }]);
+    await op.locator('.upload[data-done="true"]').nth(1).waitFor({ timeout: 30000 });
+    assert.ok(progress.length > 0 && progress.at(-1) === 100, `progress bar values seen: ${progress}`);
+    await op.locator('.track-row h3', { hasText: 'First Light' }).waitFor();
+    try {
+      await op.locator('.version[data-state="ready"]').nth(1).waitFor({ timeout: READY_TIMEOUT });
+    } catch {
+      const state = await op.locator('.version').first().getAttribute('data-state');
+      assert.fail(`the uploaded version is still "${state}" after ${READY_TIMEOUT / 1000} s: ` +
+        'is the worker role (src/worker) running inside `audiomus serve`?');
+    }
+    const row = op.locator('.track-row', { hasText: 'First Light' });
+    const facts = await row.locator('.version .facts').textContent();
+    assert.match(facts, /Duration 0:12/);
+    assert.match(facts, /LUFS/);
+    assert.match(facts, /dBTP/);
+  });
+
+  await step('owner sets a project password', async () => {
+    await op.getByRole('tab', { name: 'Settings' }).click();
+    await op.fill('#project-password', PROJECT_PW);
+    await op.getByRole('button', { name: 'Set password' }).click();
+    await op.getByRole('button', { name: 'Remove password' }).waitFor();
+  });
+
+  await step('guest: wrong password refused, right one opens, name asked once', async () => {
+    const r = await gp.goto(s.url);
+    assert.equal(r.status(), 200);
+    assert.equal(r.headers()['content-security-policy'], CSP);
+    await gp.locator('#gate').waitFor();
+    await gp.fill('#gate-password', 'not the password');
+    await gp.getByRole('button', { name: 'Open' }).click();
+    await gp.getByText('Wrong password').waitFor();
+    await gp.fill('#gate-password', PROJECT_PW);
+    await gp.getByRole('button', { name: 'Open' }).click();
+    await gp.locator('#name-form').waitFor();
+    await gp.fill('#name-input', GUEST);
+    await gp.getByRole('button', { name: 'Continue' }).click();
+    await gp.locator('#review').waitFor();
+    assert.equal(await gp.textContent('#guest-name'), GUEST);
+    assert.equal(await gp.textContent('#now-title'), 'First Light');
+    // Remembered: a reload asks no more.
+    await gp.reload();
+    await gp.locator('#review').waitFor();
+    assert.ok(await gp.locator('#name-form').isHidden());
+  });
+
+  await step('guest plays, seeks to the middle with Range requests, keyboard works', async () => {
+    await gp.waitForFunction(() => document.querySelector('#time').textContent.endsWith('0:12'));
+    await gp.locator('#wave canvas').first().waitFor({ state: 'attached' });
+    await gp.getByRole('button', { name: 'Play' }).click();
+    await gp.waitForFunction(() => document.querySelector('#audio').currentTime > 0.3, null, { timeout: 10000 });
+    const box = await gp.locator('#wave').boundingBox();
+    const before = guest.record.requests.length;
+    await gp.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    const t0 = await cur(gp);
+    assert.ok(Math.abs(t0 - 6) < 1, `seeked to ${t0}, not the middle`);
+    await gp.waitForFunction((x) => document.querySelector('#audio').currentTime > x + 0.3, t0, { timeout: 10000 });
+    const media = await Promise.all(guest.record.requests.filter((q) => new URL(q.url()).pathname.startsWith('/m/'))
+      .map(async (q) => ({ url: q.url(), range: (await q.allHeaders()).range })));
+    assert.ok(media.some((m) => m.range && /^bytes=\d+-/.test(m.range)), `no Range request among ${JSON.stringify(media)}`);
+    assert.ok(guest.record.requests.length > before || media.length > 0);
+    // Space pauses, arrows move 5 s.
+    await gp.locator('body').click({ position: { x: 5, y: 400 } });
+    await gp.keyboard.press('Space');
+    await gp.waitForFunction(() => document.querySelector('#audio').paused);
+    const t1 = await cur(gp);
+    await gp.keyboard.press('ArrowLeft');
+    assert.ok(Math.abs((await cur(gp)) - (t1 - 5)) < 0.6);
+    await gp.keyboard.press('ArrowRight');
+    assert.ok(Math.abs((await cur(gp)) - t1) < 0.6);
+  });
+
+  await step('signed URLs are refreshed without interrupting playback', async () => {
+    await gp.getByRole('button', { name: 'Play' }).click();
+    await gp.evaluate(() => { document.querySelector('#audio').currentTime = 1; });
+    await gp.waitForFunction(() => !document.querySelector('#audio').paused && document.querySelector('#audio').currentTime > 1.2);
+    const src0 = await gp.evaluate(() => document.querySelector('#audio').src);
+    const t0 = await cur(gp);
+    await gp.evaluate(() => window.audiomus.refreshUrls());
+    const src1 = await gp.evaluate(() => document.querySelector('#audio').src);
+    assert.notEqual(src1, src0, 'the player kept the old URL');
+    await gp.waitForFunction((x) => document.querySelector('#audio').currentTime > x + 0.4, t0, { timeout: 10000 });
+    assert.equal(await gp.evaluate(() => document.querySelector('#audio').paused), false);
+    // A seek late in the track after the swap streams from the new URL.
+    await gp.evaluate(() => { document.querySelector('#audio').currentTime = 10.5; });
+    await gp.waitForFunction(() => document.querySelector('#audio').currentTime > 10.8, null, { timeout: 10000 });
+    await gp.evaluate(() => document.querySelector('#audio').pause());
+  });
+
+  await step('guest comments at a time and replies; payloads stay text', async () => {
+    await gp.evaluate(() => { window.audiomus.player.seek(4.5); });
+    await gp.fill('#comment-body', COMMENT);
+    assert.equal(await gp.textContent('#anchor'), 'at 0:04');
+    await gp.getByRole('button', { name: 'Comment', exact: true }).click();
+    const c = gp.locator('.comment').first();
+    await c.locator(':scope > .body').waitFor();
+    assert.equal(await c.locator(':scope > .body').textContent(), COMMENT);
+    assert.equal(await c.locator(':scope > .comment-head .author').textContent(), GUEST);
+    assert.equal(await c.locator('.ts').textContent(), '0:04');
+    assert.equal(await gp.locator('#comments img, #comments script').count(), 0);
+    // The marker on the waveform jumps to the comment's time.
+    await gp.evaluate(() => window.audiomus.player.seek(9));
+    await c.locator('.ts').click();
+    assert.ok(Math.abs((await cur(gp)) - 4.5) < 0.3);
+    await c.getByRole('button', { name: 'Reply' }).click();
+    await c.locator('.reply-form textarea').fill('Agreed, and the snare too');
+    await c.locator('.reply-form').getByRole('button', { name: 'Reply' }).click();
+    await gp.locator('.reply .body', { hasText: 'Agreed, and the snare too' }).waitFor();
+    // A range: drag across the waveform, then comment over it.
+    const box = await gp.locator('#wave').boundingBox();
+    await gp.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+    await gp.mouse.down();
+    await gp.mouse.move(box.x + box.width * 0.7, box.y + box.height / 2, { steps: 5 });
+    await gp.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2, { steps: 5 });
+    await gp.mouse.up();
+    assert.match(await gp.textContent('#anchor'), /^over 0:0[67]–0:09$/);
+    await gp.fill('#comment-body', 'Love this build-up, keep it');
+    await gp.getByRole('button', { name: 'Comment', exact: true }).click();
+    await gp.locator('.comment .ts', { hasText: /^0:0[67]–0:09$/ }).waitFor();
+    s.download = await gp.getAttribute('#download', 'href');
+    assert.match(s.download || '', /[?&]d=1&/, 'downloads are on: the button carries the d=1 URL');
+    const shot = await screenshot(browser, gp, path.join(SHOTS, 'review.png'));
+    assert.ok(shot.bytes > 20000 && shot.stddev > 8 && shot.colors > 50, `review.png looks blank: ${JSON.stringify(shot)}`);
+  });
+
+  await step('a guest name and a comment full of markup render as text', async () => {
+    await gp.getByRole('button', { name: 'change' }).click();
+    await gp.fill('#name-input', XSS_NAME);
+    await gp.getByRole('button', { name: 'Continue' }).click();
+    assert.equal(await gp.textContent('#guest-name'), XSS_NAME);
+    await gp.evaluate(() => window.audiomus.player.seek(10));
+    await gp.fill('#comment-body', XSS_COMMENT);
+    await gp.getByRole('button', { name: 'Comment', exact: true }).click();
+    const c = gp.locator('.comment', { hasText: 'Nice' });
+    await c.waitFor();
+    assert.equal(await c.locator(':scope > .body').textContent(), XSS_COMMENT);
+    assert.equal(await c.locator(':scope > .comment-head .author').textContent(), XSS_NAME);
+    assert.equal(await gp.locator('main img, main script').count(), 0);
+    await gp.reload();
+    await gp.locator('.comment', { hasText: 'Nice' }).waitFor();
+    assert.equal(await gp.locator('main img, main script').count(), 0);
+    assert.deepEqual(guest.record.dialogs, []);
+  });
+
+  await step('owner sees the comment and jumps to its time', async () => {
+    await op.getByRole('tab', { name: 'Comments' }).click();
+    const c = op.locator('.comment').first();
+    await c.waitFor();
+    assert.equal(await c.locator(':scope > .body').textContent(), COMMENT);
+    assert.equal(await c.locator(':scope > .comment-head .author').textContent(), GUEST);
+    const x = op.locator('.comment', { hasText: 'Nice' });
+    assert.equal(await x.locator(':scope > .body').textContent(), XSS_COMMENT);
+    assert.equal(await x.locator(':scope > .comment-head .author').textContent(), XSS_NAME);
+    assert.equal(await op.locator('#app img, #app script').count(), 0);
+    await op.getByRole('tab', { name: 'Tracks' }).click();
+    await op.locator('.version[data-state="ready"]').nth(1).waitFor();
+    const dash = await screenshot(browser, op, path.join(SHOTS, 'dashboard.png'));
+    assert.ok(dash.bytes > 20000 && dash.stddev > 8 && dash.colors > 50, `dashboard.png looks blank: ${JSON.stringify(dash)}`);
+    await op.getByRole('tab', { name: 'Comments' }).click();
+    const [player] = await Promise.all([owner.waitForEvent('page'), op.locator('.comment .ts').first().click()]);
+    await player.locator('#gate').waitFor(); // the owner listens through the link like anyone
+    await player.fill('#gate-password', PROJECT_PW);
+    await player.getByRole('button', { name: 'Open' }).click();
+    await player.locator('#name-form').waitFor();
+    await player.fill('#name-input', 'Mira');
+    await player.getByRole('button', { name: 'Continue' }).click();
+    await player.waitForFunction(() => Math.abs(document.querySelector('#audio').currentTime - 4.5) < 0.3, null, { timeout: 10000 });
+    assert.equal(await player.locator('.comment.active > .body').textContent(), COMMENT);
+    await player.close();
+  });
+
+  await step('downloads off: no button, and the original URL is refused', async () => {
+    assert.equal((await gp.request.get(s.download, { maxRedirects: 0 })).status(), 200);
+    await op.getByRole('tab', { name: 'Settings' }).click();
+    await op.locator('#downloads').uncheck();
+    await op.getByText('Downloads are off').waitFor();
+    await gp.reload();
+    await gp.locator('#review').waitFor();
+    await gp.waitForFunction(() => document.querySelector('#time').textContent.endsWith('0:12'));
+    assert.ok(await gp.locator('#download').isHidden());
+    assert.equal(await gp.getAttribute('#download', 'href'), null);
+    assert.equal((await gp.request.get(s.download)).status(), 403);
+  });
+
+  await step('regenerate: the guest page says the link is no longer valid', async () => {
+    await op.getByRole('tab', { name: 'Share' }).click();
+    await op.locator('#regenerate').click();
+    await op.locator('dialog').getByRole('button', { name: 'Regenerate' }).click();
+    await op.getByText('New link ready').waitFor();
+    const fresh = await op.inputValue('#share-url');
+    assert.notEqual(fresh, s.url);
+    await gp.reload();
+    await gp.getByRole('heading', { name: 'This link is no longer valid' }).waitFor();
+    const r = await gp.request.get(`${srv.origin}/api/v1/s/${s.url.split('/s/')[1]}`);
+    assert.equal(r.status(), 404);
+  });
+
+  await step('a phone-sized screen has no horizontal scrolling', async () => {
+    const phone = await newContext(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const p = await phone.newPage();
+    await p.goto(await op.inputValue('#share-url'));
+    await p.locator('#gate').waitFor();
+    assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+    await phone.close();
+  });
+
+  await step('no dialog fired, no CSP violation, no page error', () => {
+    for (const ctx of [owner, guest]) {
+      assert.deepEqual(ctx.record.dialogs, []);
+      assert.deepEqual(ctx.record.csp, []);
+      assert.deepEqual(ctx.record.errors, []);
+    }
+  });
+});
