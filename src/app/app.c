@@ -208,6 +208,23 @@ void app_db_put(struct app *a, struct db *db)
 	db_pool_put(a->db, db);
 }
 
+int app_ip_advance(struct app *a, int *changed)
+{
+	struct db *db = NULL;
+	int moved = 0, rc;
+
+	pthread_mutex_lock(a->ip_lock);
+	rc = keyring_ip_advance(a->kr, am_now(), &moved);
+	if (rc == 0 && moved && a->db && (rc = app_db_get(a, &db)) == 0) {
+		rc = save_ip_state(a, db);
+		app_db_put(a, db);
+	}
+	pthread_mutex_unlock(a->ip_lock);
+	if (changed)
+		*changed = moved;
+	return rc;
+}
+
 int app_ip_pseudonym(struct app *a, const struct sockaddr *sa, uint8_t out[16], int64_t *epoch)
 {
 	const uint8_t *addr;

@@ -60,6 +60,12 @@ void app_db_put(struct app *a, struct db *db);
  * database error while saving the ratchet. */
 int app_ip_pseudonym(struct app *a, const struct sockaddr *sa, uint8_t out[16], int64_t *epoch);
 
+/* Advance the IP ratchet to the current epoch and save the new state if it
+ * moved, so that an idle system too forgets the keys of past epochs (run by
+ * the worker's housekeeping). *changed (may be NULL) gets 1 if it moved.
+ * 0 or a keyring/database error. */
+int app_ip_advance(struct app *a, int *changed);
+
 /* Rotate the master key of configuration c (DESIGN §3): create
  * KEY_FILE.new, re-wrap every project key and the account key under it and
  * restart the IP ratchet, all in one transaction, then rename KEY_FILE to

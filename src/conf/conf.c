@@ -61,6 +61,8 @@ static const struct conf_item items[] = {
     I(signup_open, CT_BOOL, "false", 0, 1, "Whether anyone may create an owner account from the web."),
     I(argon2_opslimit, CT_INT, "2", 2, 64, "Argon2id passes for owner and project passwords."),
     I(argon2_memlimit, CT_SIZE, "64M", 8388608, INT64_C(4) << 30, "Argon2id memory per hash."),
+    I(worker_threads, CT_INT, "1", 1, 64,
+      "Jobs run at once by `audiomus worker` (one transcode each); serve runs one."),
 };
 
 static const struct conf_item *find(const char *name)

@@ -41,6 +41,7 @@ struct conf {
 	int64_t signup_open;
 	int64_t argon2_opslimit;
 	int64_t argon2_memlimit;
+	int64_t worker_threads;
 };
 
 /* Fill c with the built-in defaults (paths that depend on data_dir stay

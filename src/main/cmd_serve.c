@@ -17,6 +17,7 @@
 #include "main/main.h"
 #include "util/util.h"
 #include "web/web.h"
+#include "worker/worker.h"
 
 static int have_file(const char *what, const char *path)
 {
@@ -88,13 +89,14 @@ static void signal_loop(struct http_server *s, const sigset_t *set)
 }
 
 /* Which roles a process runs (DESIGN §1). */
-enum role { ROLE_WEB = 1 << 0, ROLE_MEDIA = 1 << 1 };
+enum role { ROLE_WEB = 1 << 0, ROLE_MEDIA = 1 << 1, ROLE_WORKER = 1 << 2 };
 
 struct roles {
 	struct app *app;
 	struct web *web;
 	struct api *api;
 	struct media *media;
+	struct worker *worker; /* serve: one worker thread in-process */
 };
 
 /* Open what the roles need and add their routes. The web role alone opens no
@@ -124,6 +126,7 @@ static int roles_open(const struct conf *c, unsigned roles, struct roles *rs,
 
 static void roles_close(struct roles *rs)
 {
+	worker_stop(rs->worker);
 	media_free(rs->media);
 	api_free(rs->api);
 	web_free(rs->web);
@@ -174,7 +177,12 @@ static int run_roles(int argc, char **argv, unsigned roles)
 		goto out;
 	}
 	log_listening(&c, s);
+	if ((roles & ROLE_WORKER) && worker_start(rs.app, &(struct worker_params){
+					.threads = 1, .grace_ms = c.shutdown_grace * 1000}, &rs.worker))
+		am_log(AM_LOG_ERROR, "worker_start_failed", NULL);
 	signal_loop(s, &set);
+	worker_stop(rs.worker); /* running job: finish or release within shutdown_grace */
+	rs.worker = NULL;
 	unfinished = http_server_shutdown(s, c.shutdown_grace * 1000);
 	snprintf(left, sizeof(left), "%d", unfinished);
 	am_log(AM_LOG_INFO, "stopped", "unfinished_requests", left, NULL);
@@ -188,7 +196,7 @@ out:
 
 static int cmd_serve(int argc, char **argv)
 {
-	return run_roles(argc, argv, ROLE_WEB | ROLE_MEDIA);
+	return run_roles(argc, argv, ROLE_WEB | ROLE_MEDIA | ROLE_WORKER);
 }
 
 static int cmd_web(int argc, char **argv)

@@ -14,6 +14,7 @@ static const struct command *const commands[] = {
     &cmd_serve_def,
     &cmd_web_def,
     &cmd_media_def,
+    &cmd_worker_def,
     &cmd_init_def,
     &cmd_check_config_def,
     &cmd_keys_def,
@@ -55,6 +56,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* First, before any set-up: the worker's sandboxed child (a fresh image). */
+	if (!strcmp(argv[1], cmd_xcode_child_def.name))
+		return cmd_xcode_child_def.run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

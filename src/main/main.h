@@ -31,5 +31,8 @@ extern const struct command cmd_serve_def, cmd_web_def, cmd_media_def, cmd_init_
 	cmd_check_config_def;
 extern const struct command cmd_keys_def;
 extern const struct command cmd_user_def;
+extern const struct command cmd_worker_def;
+/* Hidden (not in --help): the exec'd transcoding child, started by the worker. */
+extern const struct command cmd_xcode_child_def;
 
 #endif

@@ -18,6 +18,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -28,6 +29,7 @@
 
 #define STALL_MS 60000 /* no frame from the child for this long: hung */
 #define SNIFF_LEN 64
+#define CANCEL_MS 200 /* how often a wait looks at params.cancel */
 
 enum { OUT_STREAM, OUT_PEAKS, OUT_OVERVIEW, OUT_N };
 
@@ -87,23 +89,36 @@ static int fail(struct run *r, enum xcode_fail f, const char *detail)
 	return AM_ERR_INVAL;
 }
 
+static int cancelled(const struct run *r)
+{
+	return r->p->cancel && __atomic_load_n(r->p->cancel, __ATOMIC_ACQUIRE);
+}
+
+/* Wait for the socket, in slices of CANCEL_MS so that a cancel request
+ * (worker shutdown) is seen promptly; STALL_MS without readiness is a hang. */
 static int wait_fd(struct run *r, short ev)
 {
-	int64_t now = am_mono_ms();
-	int64_t left = r->deadline - now;
-	struct pollfd pfd = {.fd = r->fd, .events = ev};
-	int n;
+	int64_t start = am_mono_ms();
 
-	if (left <= 0) {
-		r->timed_out = 1;
-		return fail(r, XCODE_FAIL_TIMEOUT, "wall-clock limit");
+	for (;;) {
+		int64_t now = am_mono_ms();
+		int64_t left = r->deadline - now, stall = start + STALL_MS - now;
+		struct pollfd pfd = {.fd = r->fd, .events = ev};
+		int64_t slice = left < stall ? left : stall;
+		int n;
+
+		if (cancelled(r))
+			return fail(r, XCODE_FAIL_IO, "cancelled");
+		if (left <= 0 || stall <= 0) {
+			r->timed_out = 1;
+			return fail(r, XCODE_FAIL_TIMEOUT, left <= 0 ? "wall-clock limit" : "stalled");
+		}
+		n = poll(&pfd, 1, (int)(slice < CANCEL_MS ? slice : CANCEL_MS));
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return fail(r, XCODE_FAIL_INTERNAL, "poll");
 	}
-	n = poll(&pfd, 1, (int)(left < STALL_MS ? left : STALL_MS));
-	if (n == 0) {
-		r->timed_out = 1;
-		return fail(r, XCODE_FAIL_TIMEOUT, left < STALL_MS ? "wall-clock limit" : "stalled");
-	}
-	return n < 0 && errno != EINTR ? fail(r, XCODE_FAIL_INTERNAL, "poll") : 0;
 }
 
 /* Read exactly n bytes; 1 on a clean EOF before the first byte. */
@@ -272,18 +287,13 @@ static int serve(struct run *r)
 	}
 }
 
-static int spawn(struct run *r, const struct xcode_child_args *a)
+/* Fork mode (no exec_path): the child runs xcode_child_main on its copy of
+ * the caller's memory. Only for the library's tests; the worker execs. */
+static int spawn_fork(struct run *r, const struct xcode_child_args *a, int sv[2])
 {
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-		return fail(r, XCODE_FAIL_INTERNAL, "socketpair");
 	r->pid = fork();
-	if (r->pid < 0) {
-		close(sv[0]);
-		close(sv[1]);
+	if (r->pid < 0)
 		return fail(r, XCODE_FAIL_INTERNAL, "fork");
-	}
 	if (r->pid == 0) {
 		/* The child: the socket becomes fds 0 and 1, nothing else survives. */
 		signal(SIGTERM, SIG_DFL);
@@ -294,9 +304,75 @@ static int spawn(struct run *r, const struct xcode_child_args *a)
 			_exit(4);
 		_exit(xcode_child_main(a));
 	}
+	return 0;
+}
+
+/* Exec mode: posix_spawn (vfork-like: no copy of the caller's pages, safe
+ * in a threaded process) of exec_path as `audiomus xcode-child`, with an
+ * empty environment, default signal dispositions, an empty signal mask, the
+ * socket as fds 0 and 1, fd 2 kept for a start-up error, every other fd
+ * closed. The job's arguments follow as the first message on the socket. */
+static int spawn_exec(struct run *r, const struct xcode_child_args *a, int sv[2])
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2};
+	char arg0[] = "audiomus", arg1[] = XCODE_CHILD_ARG;
+	char *argv[] = {arg0, arg1, NULL}, *envp[] = {NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	struct xf_args m;
+	sigset_t none, def;
+	pid_t pid = -1;
+	int rc;
+
+	sigemptyset(&none);
+	sigemptyset(&def);
+	for (size_t i = 0; i < AM_ARRAY_LEN(sigs); i++)
+		sigaddset(&def, sigs[i]);
+	if (posix_spawn_file_actions_init(&fa))
+		return fail(r, XCODE_FAIL_INTERNAL, "spawn setup");
+	if (posix_spawnattr_init(&at)) {
+		posix_spawn_file_actions_destroy(&fa);
+		return fail(r, XCODE_FAIL_INTERNAL, "spawn setup");
+	}
+	rc = posix_spawn_file_actions_adddup2(&fa, sv[1], XCODE_CHILD_IN) ||
+	     posix_spawn_file_actions_adddup2(&fa, sv[1], XCODE_CHILD_OUT) ||
+	     posix_spawn_file_actions_addclosefrom_np(&fa, 3) ||
+	     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) ||
+	     posix_spawnattr_setsigmask(&at, &none) || posix_spawnattr_setsigdefault(&at, &def);
+	if (rc == 0)
+		rc = posix_spawn(&pid, r->p->exec_path, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (rc != 0)
+		return fail(r, XCODE_FAIL_INTERNAL, "spawn");
+	r->pid = pid;
+	memset(&m, 0, sizeof(m));
+	m.magic = XF_ARGS_MAGIC;
+	m.output = (int32_t)a->output;
+	m.hook = (int32_t)a->hook;
+	am_strlcpy(m.format, a->format, sizeof(m.format));
+	m.size = a->size;
+	m.mem_limit = a->mem_limit;
+	m.max_duration_s = a->max_duration_s;
+	m.cpu_s = a->cpu_s;
+	r->fd = sv[0]; /* send_all polls it */
+	return send_all(r, &m, sizeof(m));
+}
+
+static int spawn(struct run *r, const struct xcode_child_args *a)
+{
+	int sv[2], rc;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return fail(r, XCODE_FAIL_INTERNAL, "socketpair");
+	rc = r->p->exec_path ? spawn_exec(r, a, sv) : spawn_fork(r, a, sv);
 	close(sv[1]);
 	r->fd = sv[0];
-	return 0;
+	if (rc && r->pid <= 0) {
+		close(sv[0]);
+		r->fd = -1;
+	}
+	return rc;
 }
 
 /* Reap the child, killing it if it is still there at the deadline (or at
@@ -467,14 +543,15 @@ int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
 		fail(&r, XCODE_FAIL_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (sniff(&r, &a) || spawn(&r, &a))
+	if (sniff(&r, &a))
 		goto out;
-	if (serve(&r) == 0)
+	if (spawn(&r, &a) == 0 && serve(&r) == 0)
 		(void)finish(&r, res);
 	if (r.fd >= 0)
 		close(r.fd);
 	r.fd = -1;
-	reap(&r, res);
+	if (r.pid > 0)
+		reap(&r, res);
 out:
 	if (r.fd >= 0)
 		close(r.fd);

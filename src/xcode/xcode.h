@@ -87,6 +87,17 @@ struct xcode_params {
 	int (*progress)(void *ctx, double fraction);
 	void *progress_ctx;
 	enum xcode_hook hook;
+	/* Exec mode (the worker): the child is not a fork of the caller but a
+	 * fresh image, exec_path run as `audiomus xcode-child` with an empty
+	 * environment and only the socket as fds 0 and 1, so that it inherits
+	 * none of the caller's memory (other projects' data in `serve`). The
+	 * program at exec_path must call xcode_child_exec_main() for that
+	 * argument ("/proc/self/exe" for the audiomus binary). NULL: fork (the
+	 * library's own tests). */
+	const char *exec_path;
+	/* Read (atomically) while waiting for the child; once non-zero the job
+	 * is cancelled within ~0.2 s (XCODE_FAIL_IO "cancelled"). May be NULL. */
+	const int *cancel;
 };
 
 /* What the job found and produced. */
@@ -123,6 +134,15 @@ const char *xcode_sniff(const uint8_t *buf, size_t n, const struct xcode_source 
 int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
 	      const struct xcode_sink *stream, const struct xcode_sink *peaks,
 	      const struct xcode_sink *overview, struct xcode_result *res);
+
+/* The whole life of an exec'd child (`audiomus xcode-child`): read the job
+ * arguments the parent sends first on fd 0, sandbox, transcode, report on
+ * fd 1, then _exit (no atexit handlers, no leak checker under seccomp).
+ * Called by main() before anything else is set up; never returns. */
+void xcode_child_exec_main(void) __attribute__((noreturn));
+
+/* The argv[1] that selects xcode_child_exec_main() in the exec'd image. */
+#define XCODE_CHILD_ARG "xcode-child"
 
 /* The seccomp allow-list of the child (syscall names), for tests and docs. */
 const char *const *xcode_seccomp_allowed(size_t *n);

@@ -59,7 +59,19 @@ struct xf_fail {
 	char msg[156];
 };
 
-/* What the child needs; it lives in the child's copy of the parent memory. */
+/* Exec mode: the first bytes the parent sends on the socket, before any
+ * read answer: what the fresh child image needs to know about its job. */
+#define XF_ARGS_MAGIC 0x31435841u /* "AXC1" */
+struct xf_args {
+	uint32_t magic;
+	int32_t output, hook, pad;
+	char format[32]; /* a name xcode_sniff() returns, NUL-terminated */
+	uint64_t size, mem_limit;
+	int64_t max_duration_s, cpu_s;
+};
+
+/* What the child needs: in fork mode it lives in the child's copy of the
+ * parent memory; in exec mode it is rebuilt from struct xf_args. */
 struct xcode_child_args {
 	const char *format; /* forced demuxer name */
 	uint64_t size;	    /* input size */

@@ -1,0 +1,148 @@
+/*
+ * cmd_worker.c: `audiomus worker`, the worker role (DESIGN §1,
+ * docs/worker.md): N threads claiming jobs from the shared queue
+ * (transcodes now, e-mail later) and the periodic housekeeping, until
+ * SIGTERM/SIGINT. Runs as the service user; holds the master key, the
+ * database and the object store, and starts one sandboxed child per
+ * transcode (`audiomus xcode-child`, a fresh image).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "main/main.h"
+#include "util/util.h"
+#include "worker/worker.h"
+
+/* Block the signals before any thread starts, so that only sigwait() sees
+ * them; wait for SIGTERM/SIGINT (SIGHUP is accepted and ignored). */
+static int wait_stop(void)
+{
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0 || sig == SIGHUP)
+			continue;
+		return sig;
+	}
+}
+
+/* Black-box tests only (AUDIOMUS_TESTING=1): a short lease, so that a
+ * killed worker's job is reclaimed in seconds rather than minutes. */
+static void test_overrides(struct worker_params *p)
+{
+	const char *t = getenv("AUDIOMUS_TESTING"), *l = getenv("AUDIOMUS_TEST_WORKER_LEASE_MS");
+	char *end = NULL;
+	long long v;
+
+	if (!t || strcmp(t, "1") != 0 || !l)
+		return;
+	v = strtoll(l, &end, 10);
+	if (end && !*end && v >= 500 && v <= 3600000)
+		p->lease_ms = v;
+}
+
+static int cmd_worker(int argc, char **argv)
+{
+	struct worker_params p = {0};
+	struct worker *w = NULL;
+	struct app *a = NULL;
+	struct conf c;
+	sigset_t set;
+	char err[1024], n[16];
+	int sig;
+
+	if (main_load_conf(&argc, argv, &c))
+		return 1;
+	if (argc > 1) {
+		fprintf(stderr, "audiomus worker: unexpected argument \"%s\"\n", argv[1]);
+		return 2;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (c.db_pool_size == 0)
+		c.db_pool_size = c.worker_threads + 2; /* one per thread, housekeeping, spare */
+	if (app_open(&c, APP_DB | APP_STORE, &a, err, sizeof(err))) {
+		fprintf(stderr, "audiomus worker: %s\n", err);
+		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
+		return 1;
+	}
+	p.threads = (int)c.worker_threads;
+	p.grace_ms = c.shutdown_grace * 1000;
+	test_overrides(&p);
+	if (worker_start(a, &p, &w)) {
+		fprintf(stderr, "audiomus worker: cannot start the worker threads\n");
+		app_close(a);
+		return 1;
+	}
+	snprintf(n, sizeof(n), "%d", p.threads);
+	am_log(AM_LOG_INFO, "worker_started", "threads", n, NULL);
+	sig = wait_stop();
+	am_log(AM_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+	worker_stop(w);
+	app_close(a);
+	am_log(AM_LOG_INFO, "stopped", NULL);
+	return 0;
+}
+
+const struct command cmd_worker_def = {
+    "worker", cmd_worker, "run the worker role (transcoding jobs, housekeeping)",
+    "audiomus worker [--config FILE] [--data DIR] [--set NAME=VALUE]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "  Runs background jobs from the queue in the shared database: transcoding\n"
+    "  of uploaded originals into the stream rendition, waveform peaks and media\n"
+    "  facts, and every 5 minutes the housekeeping (abandoned uploads, stale\n"
+    "  store temporaries, objects of deleted tracks and crypto-shredded\n"
+    "  projects, closed accounts, expired sessions, rate limits, old jobs, the\n"
+    "  IP-pseudonym ratchet). It serves no HTTP. Run any number of workers on one\n"
+    "  or many machines against the same database and object store: each job is\n"
+    "  leased to one worker at a time and its result is recorded only under that\n"
+    "  lease. `audiomus serve` runs one worker thread of its own.\n"
+    "\n"
+    "SANDBOX\n"
+    "  Each transcode runs in a child process started from a fresh image of this\n"
+    "  binary (`audiomus xcode-child`, empty environment, no inherited memory),\n"
+    "  which holds no key, no file and no socket but its pipe to the worker, and\n"
+    "  confines itself with rlimits, no_new_privs and a seccomp allow-list before\n"
+    "  it reads the first byte of the file. See docs/transcoding.md.\n"
+    "\n"
+    "RETRIES\n"
+    "  A failed attempt caused by storage or an internal error is retried after\n"
+    "  30 s, then 60 s, ...; a file that is damaged, unsupported, too long or\n"
+    "  hostile fails at once and the owner sees the reason. A worker that dies\n"
+    "  mid-job loses its lease (2 min) and another worker retries the job. After\n"
+    "  the last attempt (3) the track shows the failure.\n"
+    "\n"
+    "SETTINGS\n"
+    "  worker_threads   jobs run at once (default 1; each uses about one core)\n"
+    "  shutdown_grace   how long SIGTERM lets running jobs finish\n"
+    "  database, storage, key_file, data_dir as for `audiomus serve --help`.\n"
+    "\n"
+    "SIGNALS\n"
+    "  SIGTERM, SIGINT  stop claiming; running jobs get shutdown_grace seconds to\n"
+    "                   finish, then are cancelled and released to other workers\n"
+    "                   (the attempt counts); exit 0.\n"
+    "\n"
+    "LOGS\n"
+    "  JSON lines on stderr: worker_started, job_start, job_done, job_retry,\n"
+    "  job_failed (with the reason), transcode_failed (with a sanitized detail),\n"
+    "  housekeeping (counts). Never audio, titles, file names or keys.\n"
+    "\n"
+    "EXAMPLES\n"
+    "  audiomus worker --data ./var/data\n"
+    "  audiomus worker --config /etc/audiomus.conf --set worker_threads=4\n"
+    "\n"
+    "EXIT STATUS\n"
+    "  0 after a clean stop, 1 on a start-up error, 2 on a usage error.\n"};

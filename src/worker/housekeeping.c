@@ -1,0 +1,167 @@
+/*
+ * housekeeping.c: the worker's periodic clean-up (docs/worker.md): what the
+ * other roles leave behind on purpose so that their requests stay short.
+ * Abandoned uploads and stale store temporaries, objects of deleted tracks,
+ * the ciphertext and rows of crypto-shredded projects, closed accounts,
+ * expired sessions, drained rate limits, old finished jobs, and the
+ * IP-pseudonym ratchet. Runs in the worker (trusted); it reads no plaintext:
+ * it deletes ciphertext by store key and rows by id. Store objects go
+ * before the rows that name them, so a crash in between leaves rows whose
+ * objects are gone, and the next run deletes them again (idempotent).
+ */
+#include "worker/worker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "media/media.h"
+#include "store/store.h"
+#include "util/util.h"
+
+#define HK_BATCH 100
+#define HK_UPLOAD_SCAN 1000
+#define HK_JOB_KEEP_MS (INT64_C(7) * 24 * 3600 * 1000) /* finished jobs kept a week */
+
+/* A batch of (project, id, store key) collected before acting, so that no
+ * statement is open while rows are deleted. */
+struct hk_item {
+	uint8_t project[16], id[16];
+	char key[DB_STOREKEY_MAX + 1];
+};
+
+struct hk_list {
+	struct hk_item *v;
+	size_t n, cap, max;
+	const uint8_t *only_project; /* filter (uploads) */
+};
+
+static int hk_add(struct hk_list *l, const uint8_t project[16], const uint8_t id[16],
+		  const char *key)
+{
+	if (l->n >= l->max)
+		return 1; /* stop: the rest waits for the next run */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct hk_item *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return AM_ERR_NOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	memcpy(l->v[l->n].project, project, 16);
+	memcpy(l->v[l->n].id, id, 16);
+	am_strlcpy(l->v[l->n].key, key ? key : "", sizeof(l->v[l->n].key));
+	l->n++;
+	return 0;
+}
+
+static int hk_object(void *ctx, const struct db_object *o)
+{
+	return hk_add(ctx, o->project_id, o->id, o->store_key);
+}
+
+static int hk_project(void *ctx, const uint8_t id[DB_ID_LEN])
+{
+	return hk_add(ctx, id, id, NULL);
+}
+
+static int hk_upload(void *ctx, const struct db_upload *u)
+{
+	struct hk_list *l = ctx;
+
+	if (l->only_project && memcmp(l->only_project, u->project_id, 16) != 0)
+		return 0;
+	return hk_add(l, u->project_id, u->id, NULL);
+}
+
+static int hk_part(void *ctx, const struct db_upload_part *p)
+{
+	return store_delete(ctx, p->store_key);
+}
+
+static int listed(int rc)
+{
+	return rc == 1 ? 0 : rc; /* a full batch is not an error */
+}
+
+/* Objects of deleted tracks (state 'deleting'): ciphertext, then the row. */
+static int hk_deleting(struct app *a, struct db *db, int *n)
+{
+	struct hk_list l = {.max = HK_BATCH};
+	int rc = listed(db_object_list_deleting(db, HK_BATCH, hk_object, &l));
+
+	for (size_t i = 0; rc == 0 && i < l.n; i++)
+		if ((rc = store_delete(a->store, l.v[i].key)) == 0 &&
+		    (rc = db_object_delete(db, l.v[i].project, l.v[i].id)) == 0)
+			(*n)++;
+	free(l.v);
+	return rc;
+}
+
+/* Every stored byte of one shredded project: its objects and the parts of
+ * its still-open uploads (which would otherwise lose their rows with the
+ * project). Its key is already gone; this frees the space. */
+static int hk_project_store(struct app *a, struct db *db, const uint8_t project[16])
+{
+	struct hk_list objs = {.max = SIZE_MAX}, ups = {.max = HK_UPLOAD_SCAN};
+	int rc = db_object_list(db, project, hk_object, &objs);
+
+	ups.only_project = project;
+	for (size_t i = 0; rc == 0 && i < objs.n; i++)
+		rc = store_delete(a->store, objs.v[i].key);
+	if (rc == 0)
+		rc = listed(db_upload_list_expired(db, INT64_MAX, HK_UPLOAD_SCAN, hk_upload, &ups));
+	for (size_t i = 0; rc == 0 && i < ups.n; i++)
+		rc = db_upload_parts(db, ups.v[i].id, hk_part, a->store);
+	free(objs.v);
+	free(ups.v);
+	return rc;
+}
+
+static int hk_projects(struct app *a, struct db *db, int *n)
+{
+	struct hk_list l = {.max = HK_BATCH};
+	int rc = listed(db_project_list_deleted(db, hk_project, &l));
+
+	for (size_t i = 0; rc == 0 && i < l.n; i++)
+		if ((rc = hk_project_store(a, db, l.v[i].id)) == 0 &&
+		    (rc = db_project_purge(db, l.v[i].id)) == 0)
+			(*n)++;
+	free(l.v);
+	return rc;
+}
+
+static void first(int *rc, int r, const char *task)
+{
+	if (r == 0)
+		return;
+	am_log(AM_LOG_WARN, "housekeeping_task_failed", "task", task, "error", am_strerror(r), NULL);
+	if (*rc == 0)
+		*rc = r;
+}
+
+int worker_housekeeping(struct app *a, int64_t now_ms, struct worker_hk_stats *st)
+{
+	struct worker_hk_stats dummy;
+	struct db *db = NULL;
+	int rc = 0, r;
+
+	st = st ? st : &dummy;
+	memset(st, 0, sizeof(*st));
+	first(&rc, media_gc(a, now_ms / 1000, &st->uploads), "uploads");
+	if ((r = app_db_get(a, &db)) != 0) {
+		first(&rc, r, "database");
+		return rc;
+	}
+	first(&rc, hk_deleting(a, db, &st->objects), "deleted objects");
+	first(&rc, hk_projects(a, db, &st->projects), "shredded projects");
+	first(&rc, db_account_purge_closed(db, &st->accounts), "closed accounts");
+	first(&rc, db_session_purge(db, now_ms, &st->sessions), "sessions");
+	first(&rc, db_rate_purge(db, now_ms), "rate limits");
+	first(&rc, db_job_purge(db, now_ms - HK_JOB_KEEP_MS, &st->jobs), "jobs");
+	app_db_put(a, db);
+	first(&rc, app_ip_advance(a, &st->ip_advanced), "ip ratchet");
+	return rc;
+}

@@ -1,0 +1,430 @@
+/*
+ * job_transcode.c: the "transcode" job (docs/media.md payload, docs/worker.md):
+ * decrypt the original out of the store, run the sandboxed transcoder
+ * (src/xcode, exec'd child), encrypt the stream rendition and the waveform
+ * peaks into new AM1 objects, then record them, the media facts and the
+ * version's state in the one transaction that completes the job under this
+ * worker's lease. Runs in the worker (trusted, holds the project and data
+ * keys); the audio is parsed only by the child, which holds no key.
+ *
+ * Storage of the overview: the objects table accepts the kinds original,
+ * stream, peaks and export, and media URLs are signed for stream and peaks,
+ * so the overview (<= 2,000 points, a .dat of its own) is appended to the
+ * peaks object: the detailed .dat (24-byte header + length x channels x 2
+ * bytes) is followed by the overview .dat. Readers that parse the detailed
+ * header ignore the trailer; the player can fetch the overview by Range.
+ */
+#include "worker/worker.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "crypto/crypto.h"
+#include "store/store.h"
+#include "util/util.h"
+#include "xcode/xcode.h"
+
+enum { OUT_STREAM, OUT_PEAKS, OUT_N };
+
+struct out {
+	struct db_object o;
+	uint8_t *dek; /* secret memory */
+	struct store_am1_put ap;
+	struct am1_sink sink;
+	struct am1_writer *w;
+	int committed;
+};
+
+/* The peaks sink holds its head until the overview arrives (see top). */
+struct peaks_join {
+	struct out *o;
+	uint8_t *buf; /* 2 x XCODE_PEAKS_HEAD: peaks head, then overview */
+	size_t head_n;
+	int body, have_head;
+};
+
+struct tjob {
+	struct worker_job *j;
+	struct app *a;
+	uint8_t project[16], version[16], orig_id[16];
+	uint8_t *pk; /* secret memory */
+	struct db_object orig;
+	struct store_reader *sr;
+	struct am1_source src;
+	struct am1_reader *rd;
+	struct out out[OUT_N];
+	struct peaks_join pj;
+	int64_t pct, pct_at;
+};
+
+/* Owner-facing reasons for failures outside the transcoder. */
+#define R_STORAGE "storage error"
+#define R_INTERNAL "internal error"
+
+static int fail(struct worker_job *j, int rc, const char *reason, int permanent)
+{
+	am_strlcpy(j->reason, reason, sizeof(j->reason));
+	j->permanent = permanent;
+	return rc ? rc : AM_ERR_INTERNAL;
+}
+
+static int hex_id(const char *s, uint8_t out[16])
+{
+	if (!s || strlen(s) != 32)
+		return AM_ERR_INVAL;
+	for (int i = 0; i < 16; i++) {
+		int v = 0;
+
+		for (int k = 0; k < 2; k++) {
+			char c = s[2 * i + k];
+			int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+
+			if (d < 0)
+				return AM_ERR_INVAL;
+			v = v * 16 + d;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* {"v":1,"version":"<hex>","original":"<hex>",...} and the job's project. */
+static int parse_payload(const struct db_job *job, uint8_t project[16], uint8_t version[16],
+			 uint8_t orig[16])
+{
+	json_t *root = json_loadb((const char *)job->payload, job->payload_len,
+				  JSON_REJECT_DUPLICATES, NULL);
+	json_t *v = root ? json_object_get(root, "v") : NULL;
+	int rc = AM_ERR_INVAL;
+
+	if (job->has_project && json_is_integer(v) && json_integer_value(v) == 1 &&
+	    hex_id(json_string_value(json_object_get(root, "version")), version) == 0 &&
+	    hex_id(json_string_value(json_object_get(root, "original")), orig) == 0) {
+		memcpy(project, job->project_id, 16);
+		rc = 0;
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* ---- input: the original, decrypted segment by segment -------------------------------- */
+
+static int src_read_at(void *ctx, uint64_t off, void *buf, size_t n, size_t *got)
+{
+	return am1_reader_pread(ctx, off, buf, n, got);
+}
+
+static int open_original(struct tjob *t)
+{
+	struct worker_job *j = t->j;
+	struct db_project p;
+	struct db_version v;
+	uint8_t *dek = am_secret_alloc(CRYPTO_KEY_LEN);
+	struct db *db = NULL;
+	int rc;
+
+	if (!dek || !(t->pk = am_secret_alloc(CRYPTO_KEY_LEN)))
+		return am_secret_free(dek, CRYPTO_KEY_LEN), fail(j, AM_ERR_NOMEM, R_INTERNAL, 0);
+	if ((rc = app_db_get(t->a, &db)))
+		goto out;
+	rc = db_project_get_by_id(db, &t->a->keys, t->project, &p);
+	if (rc == 0)
+		rc = db_version_get(db, &t->a->keys, t->project, t->version, &v);
+	if (rc == 0)
+		rc = db_object_find(db, t->project, t->version, "original", &t->orig);
+	if (rc == AM_ERR_NOTFOUND || (rc == 0 && memcmp(t->orig.id, t->orig_id, 16) != 0)) {
+		rc = fail(j, AM_ERR_NOTFOUND, "track or original no longer exists", 1);
+		goto out;
+	}
+	if (rc)
+		goto out;
+	if ((rc = crypto_pk_unwrap(t->a->kr, t->project, p.wrapped_pk, p.wrapped_pk_len, t->pk)) ||
+	    (rc = crypto_dek_unwrap(t->pk, t->orig.id, t->project, t->orig.wrapped_dek,
+				    t->orig.wrapped_dek_len, dek)))
+		goto out;
+	rc = db_version_set_state(db, t->project, t->version, "processing", 0, NULL);
+	app_db_put(t->a, db);
+	db = NULL;
+	if (rc || (rc = store_reader_open(t->a->store, t->orig.store_key, &t->sr)))
+		goto out;
+	store_am1_source(t->sr, &t->src);
+	rc = am1_reader_open(dek, t->orig.id, &t->src, (uint64_t)t->orig.plain_size, &t->rd);
+out:
+	if (db)
+		app_db_put(t->a, db);
+	am_memzero(&p, sizeof(p));
+	am_secret_free(dek, CRYPTO_KEY_LEN);
+	if (rc && !j->reason[0])
+		fail(j, rc, R_STORAGE, 0);
+	return rc;
+}
+
+/* ---- outputs: new AM1 objects ---------------------------------------------------------- */
+
+static int out_begin(struct tjob *t, struct out *o, const char *kind, uint64_t head)
+{
+	int rc;
+
+	if (!(o->dek = am_secret_alloc(CRYPTO_KEY_LEN)))
+		return AM_ERR_NOMEM;
+	if ((rc = crypto_random_id(o->o.id)) || (rc = crypto_key_new(o->dek)) ||
+	    (rc = crypto_dek_wrap(t->pk, o->o.id, t->project, o->dek, o->o.wrapped_dek)) ||
+	    (rc = store_key_format(o->o.store_key, sizeof(o->o.store_key), kind, o->o.id, NULL)) ||
+	    (rc = store_am1_put_begin(t->a->store, o->o.store_key, head, &o->ap, &o->sink)))
+		return rc;
+	o->o.wrapped_dek_len = CRYPTO_WRAPPED_LEN;
+	memcpy(o->o.version_id, t->version, 16);
+	o->o.has_version = 1;
+	am_strlcpy(o->o.kind, kind, sizeof(o->o.kind));
+	am_strlcpy(o->o.state, "pending", sizeof(o->o.state));
+	return am1_writer_new(o->dek, o->o.id, &o->sink, head, &o->w);
+}
+
+/* Commit the object to the store (not yet recorded in the database). */
+static int out_commit(struct out *o)
+{
+	uint64_t plain = 0, cipher = 0;
+	int rc = am1_writer_finish(o->w, &plain, &cipher);
+
+	if (rc == 0) {
+		rc = store_put_commit(o->ap.put, NULL);
+		o->ap.put = NULL;
+	}
+	o->o.plain_size = (int64_t)plain;
+	o->o.cipher_size = (int64_t)cipher;
+	o->committed = rc == 0;
+	return rc;
+}
+
+static void out_cleanup(struct app *a, struct out *o, int keep)
+{
+	am1_writer_free(o->w);
+	o->w = NULL;
+	store_put_abort(o->ap.put);
+	o->ap.put = NULL;
+	if (o->committed && !keep)
+		(void)store_delete(a->store, o->o.store_key);
+	am_secret_free(o->dek, CRYPTO_KEY_LEN);
+	o->dek = NULL;
+}
+
+static int sink_write(void *ctx, const void *p, size_t n)
+{
+	return am1_writer_write(((struct out *)ctx)->w, p, n);
+}
+
+static int sink_head(void *ctx, const void *p, size_t n)
+{
+	return am1_writer_patch_head(((struct out *)ctx)->w, p, n);
+}
+
+static int peaks_write(void *ctx, const void *p, size_t n)
+{
+	struct peaks_join *pj = ctx;
+
+	pj->body = 1;
+	return am1_writer_write(pj->o->w, p, n);
+}
+
+static int peaks_head(void *ctx, const void *p, size_t n)
+{
+	struct peaks_join *pj = ctx;
+
+	if (pj->have_head || n > XCODE_PEAKS_HEAD)
+		return AM_ERR_INVAL;
+	memcpy(pj->buf, p, n);
+	pj->head_n = n;
+	pj->have_head = 1;
+	return 0;
+}
+
+static int overview_write(void *ctx, const void *p, size_t n)
+{
+	return AM_ERR_INVAL; /* the overview always fits its head */
+}
+
+/* The overview completes the peaks object: appended after the detailed
+ * .dat, then the held head goes in (the AM1 head contract: head_len bytes
+ * exactly once body bytes exist, else the whole short object). */
+static int overview_head(void *ctx, const void *p, size_t n)
+{
+	struct peaks_join *pj = ctx;
+	struct am1_writer *w = pj->o->w;
+	size_t all = pj->head_n + n;
+	int rc;
+
+	if (!pj->have_head || n > XCODE_OVERVIEW_HEAD)
+		return AM_ERR_INVAL;
+	if (pj->body) {
+		if ((rc = am1_writer_write(w, p, n)))
+			return rc;
+		return am1_writer_patch_head(w, pj->buf, pj->head_n);
+	}
+	memcpy(pj->buf + pj->head_n, p, n);
+	if (all <= XCODE_PEAKS_HEAD)
+		return am1_writer_patch_head(w, pj->buf, all);
+	if ((rc = am1_writer_write(w, pj->buf + XCODE_PEAKS_HEAD, all - XCODE_PEAKS_HEAD)))
+		return rc;
+	return am1_writer_patch_head(w, pj->buf, XCODE_PEAKS_HEAD);
+}
+
+/* ---- the run ----------------------------------------------------------------------------- */
+
+static int on_progress(void *ctx, double f)
+{
+	struct tjob *t = ctx;
+	int64_t pct = (int64_t)(f * 100.0), now = am_mono_ms();
+	struct db *db = NULL;
+
+	if (worker_job_heartbeat(t->j) != 0)
+		return 1;
+	if (pct != t->pct && now - t->pct_at >= 1000 && app_db_get(t->a, &db) == 0) {
+		(void)db_version_set_state(db, t->project, t->version, "processing",
+					   pct > 99 ? 99 : pct, NULL);
+		app_db_put(t->a, db);
+		t->pct = pct;
+		t->pct_at = now;
+	}
+	return 0;
+}
+
+static int64_t milli(double x, int64_t floor)
+{
+	if (!isfinite(x) || x * 1000.0 < (double)floor)
+		return floor;
+	return (int64_t)llround(x * 1000.0);
+}
+
+/* Record the outputs, the facts and the state, completing the job in the
+ * same transaction (nothing is recorded if the lease was lost). */
+static int record(struct tjob *t, const struct xcode_result *res)
+{
+	struct db_version v;
+	struct db *db = NULL;
+	int rc;
+
+	memset(&v, 0, sizeof(v));
+	memcpy(v.id, t->version, 16);
+	v.duration_ms = res->duration_ms;
+	v.sample_rate = res->sample_rate;
+	v.channels = res->channels;
+	v.bit_depth = res->bit_depth;
+	/* Digital silence has no loudness: shown at the -70 LUFS gate. */
+	v.loudness_mlufs = res->has_loudness ? milli(res->loudness_lufs, -70000) : -70000;
+	v.true_peak_mdbtp = milli(res->true_peak_dbtp, -200000);
+	if ((rc = app_db_get(t->a, &db)))
+		return rc;
+	if ((rc = db_begin_write(db)))
+		goto out;
+	rc = db_job_complete(db, t->j->job->id, t->j->worker);
+	for (int i = 0; i < OUT_N && rc == 0; i++) {
+		struct out *o = &t->out[i];
+
+		if ((rc = db_object_create(db, t->project, &o->o)) == 0)
+			rc = db_object_ready(db, t->project, o->o.id, o->o.plain_size,
+					     o->o.cipher_size);
+	}
+	if (rc == 0)
+		rc = db_version_set_media(db, t->project, &v);
+	if (rc == 0)
+		rc = db_version_set_state(db, t->project, t->version, "ready", 100, NULL);
+	if (rc == 0)
+		rc = db_commit(db);
+	else
+		db_rollback(db);
+	if (rc == AM_ERR_CONFLICT)
+		t->j->lease_lost = 1;
+	else if (rc == AM_ERR_NOTFOUND)
+		fail(t->j, rc, "track no longer exists", 1);
+out:
+	app_db_put(t->a, db);
+	t->j->completed = rc == 0;
+	return rc;
+}
+
+static int transcode(struct tjob *t, struct xcode_result *res)
+{
+	struct worker_job *j = t->j;
+	struct xcode_params xp;
+	struct xcode_source src = {src_read_at, am1_reader_size(t->rd), t->rd};
+	struct xcode_sink stream = {sink_write, sink_head, &t->out[OUT_STREAM]};
+	struct xcode_sink peaks = {peaks_write, peaks_head, &t->pj};
+	struct xcode_sink overview = {overview_write, overview_head, &t->pj};
+	int rc;
+
+	memset(&xp, 0, sizeof(xp));
+	xp.output = XCODE_OUT_AAC_MP4;
+	xp.progress = on_progress;
+	xp.progress_ctx = t;
+	xp.exec_path = j->exec_path;
+	xp.cancel = j->cancel;
+	t->pj.o = &t->out[OUT_PEAKS];
+	if (!(t->pj.buf = malloc(2 * XCODE_PEAKS_HEAD)))
+		return fail(j, AM_ERR_NOMEM, R_INTERNAL, 0);
+	if ((rc = out_begin(t, &t->out[OUT_STREAM], "stream", XCODE_STREAM_HEAD)) ||
+	    (rc = out_begin(t, &t->out[OUT_PEAKS], "peaks", XCODE_PEAKS_HEAD)))
+		return fail(j, rc, R_STORAGE, 0);
+	rc = xcode_run(&xp, &src, &stream, &peaks, &overview, res);
+	if (rc || res->fail != XCODE_OK) {
+		am_log(AM_LOG_WARN, "transcode_failed", "worker", j->worker, "reason", res->reason,
+		       "detail", res->detail, "format", res->format ? res->format : "-", NULL);
+		if (j->lease_lost)
+			return AM_ERR_CONFLICT;
+		return fail(j, rc ? rc : AM_ERR_INTERNAL, res->reason,
+			    !xcode_fail_retryable(res->fail));
+	}
+	am_strlcpy(t->out[OUT_STREAM].o.content_type, res->content_type, DB_CTYPE_MAX + 1);
+	am_strlcpy(t->out[OUT_PEAKS].o.content_type, "application/octet-stream", DB_CTYPE_MAX + 1);
+	for (int i = 0; i < OUT_N; i++)
+		if ((rc = out_commit(&t->out[i])))
+			return fail(j, rc, R_STORAGE, 0);
+	return 0;
+}
+
+int worker_transcode(struct worker_job *j)
+{
+	struct tjob *t = calloc(1, sizeof(*t));
+	struct xcode_result res;
+	int rc;
+
+	if (!t)
+		return fail(j, AM_ERR_NOMEM, R_INTERNAL, 0);
+	t->j = j;
+	t->a = j->app;
+	t->pct = -1;
+	if ((rc = parse_payload(j->job, t->project, t->version, t->orig_id))) {
+		fail(j, rc, R_INTERNAL, 1);
+		goto out;
+	}
+	if ((rc = open_original(t)) || (rc = transcode(t, &res)))
+		goto out;
+	if ((rc = record(t, &res)) && !j->reason[0])
+		fail(j, rc, R_STORAGE, 0);
+out:
+	for (int i = 0; i < OUT_N; i++)
+		out_cleanup(t->a, &t->out[i], j->completed);
+	am1_reader_free(t->rd);
+	store_reader_close(t->sr);
+	am_secret_free(t->pk, CRYPTO_KEY_LEN);
+	free(t->pj.buf);
+	free(t);
+	return rc;
+}
+
+/* After a failed attempt: the owner sees "failed" with the reason once the
+ * job will not run again, else "queued" (a retry is coming). */
+void worker_transcode_failed(struct worker_job *j, int final)
+{
+	uint8_t project[16], version[16], orig[16];
+	struct db *db = NULL;
+
+	if (parse_payload(j->job, project, version, orig) != 0 || app_db_get(j->app, &db) != 0)
+		return;
+	(void)db_version_set_state(db, project, version, final ? "failed" : "queued", 0,
+				   final ? j->reason : NULL);
+	app_db_put(j->app, db);
+}

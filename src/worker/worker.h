@@ -1,0 +1,114 @@
+/*
+ * worker: the worker role (DESIGN §1, docs/worker.md): threads that claim
+ * leased jobs from the shared queue, run them through a small table of
+ * handlers by kind (transcode; the e-mail outbox adds a row), extend the
+ * lease while a job runs, retry failures with back-off, back off when idle,
+ * run the periodic housekeeping, and stop cleanly within a grace period.
+ *
+ * Runs in `audiomus worker` (N threads) and inside `audiomus serve` (one
+ * thread). Trusted: it holds the keyring (project and data keys) and the
+ * database; untrusted audio is parsed only by the exec'd, sandboxed child
+ * of src/xcode. Several workers, on one machine or many, never run one job
+ * at the same time: a job is held by one lease (db_job_claim), and a result
+ * is recorded in the transaction that completes the job under that lease,
+ * so a worker that lost its lease records nothing.
+ */
+#ifndef AM_WORKER_H
+#define AM_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/repo.h"
+
+struct app;
+struct worker;
+
+/* One claimed job, as a handler sees it. */
+struct worker_job {
+	struct app *app;
+	const struct db_job *job;  /* the claimed row (borrowed) */
+	const char *worker;	   /* the lease holder's id */
+	int64_t lease_ms;
+	const int *cancel;	   /* non-zero: stop now (shutdown past its grace) */
+	const char *exec_path;	   /* image for sandboxed children */
+	/* Set by the handler when it fails: */
+	char reason[DB_ERROR_MAX + 1]; /* stored as the job's last_error */
+	int permanent;		   /* 1: retrying cannot help */
+	/* Set by the handler when it completed the job itself (db_job_complete
+	 * inside the transaction that recorded its result). */
+	int completed;
+	/* Internal: lease bookkeeping. */
+	int64_t extended_at;
+	int lease_lost;
+};
+
+/* A job kind and its handler. run() returns 0 (done: the loop completes
+ * the job unless j->completed) or a negative am_err with j->reason and
+ * j->permanent set (the loop records the failed attempt). failed() (may be
+ * NULL) is called after a failed attempt was recorded; final is 1 when the
+ * job will not be retried (permanent, out of attempts) so the handler can
+ * show the reason to the owner. Handlers may run on several threads. */
+struct worker_kind {
+	const char *kind;
+	int (*run)(struct worker_job *j);
+	void (*failed)(struct worker_job *j, int final);
+};
+
+/* The built-in table: {"transcode", ...}. One row per kind. */
+extern const struct worker_kind worker_kinds[];
+extern const size_t worker_kinds_n;
+
+/* The transcode handler (job_transcode.c), exported for the table and tests. */
+int worker_transcode(struct worker_job *j);
+void worker_transcode_failed(struct worker_job *j, int final);
+
+/* Heartbeat from inside a handler: extend the lease when a quarter of it has
+ * passed since the last extension (cheap to call often). Returns 0, or
+ * AM_ERR_CONFLICT once the lease is lost (another worker may hold the job:
+ * the handler must stop and record nothing), or AM_ERR_UNAVAIL when cancel
+ * is set. */
+int worker_job_heartbeat(struct worker_job *j);
+
+struct worker_params {
+	int threads;		 /* worker threads; < 1: 1 */
+	int64_t lease_ms;	 /* lease per claim and extension; 0: 120 s */
+	int64_t idle_min_ms;	 /* idle back-off starts here ...; 0: 200 ms */
+	int64_t idle_max_ms;	 /* ... and doubles up to this; 0: 5 s */
+	int64_t retry_ms;	 /* delay before the 2nd attempt, doubling; 0: 30 s */
+	int64_t housekeeping_ms; /* interval; 0: 5 min; < 0: never */
+	int64_t grace_ms;	 /* worker_stop waits this long for running jobs; 0: none */
+	const char *exec_path;	 /* child image; NULL: "/proc/self/exe" */
+	const struct worker_kind *kinds; /* NULL: worker_kinds */
+	size_t nkinds;
+};
+
+/* Start the worker threads over an opened app (borrowed; it needs APP_DB
+ * and APP_STORE and must outlive the worker). p may be NULL (defaults; it
+ * is copied). 0 and an owned worker in *out, AM_ERR_NOMEM, AM_ERR_INVAL. */
+int worker_start(struct app *a, const struct worker_params *p, struct worker **out);
+
+/* Stop: no new claims; running jobs get up to grace_ms to finish, then are
+ * cancelled and released for another worker (the attempt counts). Joins
+ * the threads and frees the worker. Accepts NULL. */
+void worker_stop(struct worker *w);
+
+/* Run jobs on the calling thread until none is due, then return (tests,
+ * one-shot runs). *ran (may be NULL) gets the number of jobs run.
+ * Housekeeping is not run. 0 or the first database error of a claim. */
+int worker_drain(struct app *a, const struct worker_params *p, int *ran);
+
+/* Run every housekeeping task once (housekeeping.c): abandoned uploads and
+ * stale store temporaries (media_gc), objects of deleted tracks, objects and
+ * rows of crypto-shredded projects, closed accounts, expired sessions,
+ * drained rate limits, old finished jobs, and the IP-pseudonym ratchet.
+ * Each task is independent: one failing does not stop the others; the
+ * first error is returned. Idempotent; safe on several nodes at once. */
+struct worker_hk_stats {
+	int uploads, objects, projects;
+	int64_t accounts, sessions, jobs;
+	int ip_advanced;
+};
+int worker_housekeeping(struct app *a, int64_t now_ms, struct worker_hk_stats *st);
+
+#endif

@@ -1,0 +1,208 @@
+// Black-box tests of the worker role (issue 7, docs/worker.md) through the
+// real API: an owner uploads a WAV over tus, the worker transcodes it (in
+// `serve`, or as its own process), a guest streams the rendition with a
+// Range request and fetches the peaks; a worker killed with SIGKILL mid-job
+// is restarted and the job completes; no plaintext audio anywhere in the data
+// directory; regenerating the share link kills the old signed URLs (403).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { Client, FAST_ARGON, newOwner, newProject, startApi } from './lib/api.mjs';
+import { BIN, initDataDir } from './lib/server.mjs';
+
+// A 16-bit PCM WAV: a 440 Hz sine at -6 dBFS.
+function wav(seconds, rate = 44100, ch = 2) {
+  const frames = Math.round(seconds * rate);
+  const b = Buffer.alloc(44 + frames * ch * 2);
+  b.write('RIFF', 0); b.writeUInt32LE(36 + frames * ch * 2, 4); b.write('WAVEfmt ', 8);
+  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32);
+  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(frames * ch * 2, 40);
+  for (let i = 0; i < frames; i++) {
+    const s = Math.round(16384 * Math.sin((2 * Math.PI * 440 * i) / rate));
+    for (let c = 0; c < ch; c++) b.writeInt16LE(s, 44 + (i * ch + c) * 2);
+  }
+  return b;
+}
+
+// One raw HTTPS request to a port (signed URLs are host-independent).
+function raw(port, ca, method, p, headers = {}, body) {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, method, path: p, headers, ca, servername: 'localhost', agent: false },
+      (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch) })); });
+    req.on('error', reject);
+    req.setTimeout(30000, () => req.destroy(new Error('timeout')));
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
+
+// Owner side: a track, an upload URL, the bytes in one tus PATCH.
+async function upload(owner, p, mediaPort, ca, bytes) {
+  const tid = (await owner.post(`/api/v1/projects/${p.id}/tracks`, { title: 'Track 1' })).json.track.id;
+  const up = await owner.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: 'mix.wav', size: bytes.length });
+  assert.equal(up.status, 201, up.body);
+  const r = await raw(mediaPort, ca, 'PATCH', pathOf(up.json.upload_url), {
+    'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length,
+  }, bytes);
+  assert.equal(r.status, 204, r.body.toString());
+  return up.json.version.id;
+}
+
+async function versionOf(owner, pid, vid) {
+  const r = await owner.get(`/api/v1/projects/${pid}`);
+  assert.equal(r.status, 200, r.body);
+  for (const t of r.json.tracks || r.json.project?.tracks || []) for (const v of t.versions) if (v.id === vid) return v;
+  throw new Error(`version ${vid} not in ${r.body}`);
+}
+
+async function waitState(owner, pid, vid, want, ms = 60000) {
+  const t0 = Date.now();
+  let v;
+  while (Date.now() - t0 < ms) {
+    v = await versionOf(owner, pid, vid);
+    if (want.includes(v.state)) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`version still ${JSON.stringify(v)}`);
+}
+
+// Every file under dir: none may hold plaintext audio or renditions.
+const MAGIC = ['RIFF', 'WAVEfmt ', 'ftyp', 'fLaC', 'OggS', 'mdat', 'moov', 'ID3\x03\x00', 'ID3\x04\x00'].map((m) => Buffer.from(m, 'latin1'));
+function assertNoPlaintext(dir) {
+  let files = 0;
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const f = path.join(e.parentPath ?? e.path, e.name);
+    const b = fs.readFileSync(f);
+    files++;
+    for (const m of MAGIC) assert.equal(b.indexOf(m), -1, `${JSON.stringify(m.toString('latin1'))} in ${f}`);
+  }
+  assert.ok(files > 3, 'the data directory was scanned');
+}
+
+async function guestMedia(srv, token, port, ca) {
+  const g = new Client(srv);
+  const r = await g.get(`/api/v1/s/${token}`);
+  assert.equal(r.status, 200, r.body);
+  const media = r.json.tracks[0].versions[0].media;
+  const s = await raw(port, ca, 'GET', pathOf(media.stream), { Range: 'bytes=0-1023' });
+  assert.equal(s.status, 206);
+  assert.equal(s.body.length, 1024);
+  assert.equal(s.body.subarray(4, 8).toString('latin1'), 'ftyp');
+  assert.match(s.headers['content-type'], /^audio\/mp4/);
+  const pk = await raw(port, ca, 'GET', pathOf(media.peaks));
+  assert.equal(pk.status, 200);
+  assert.equal(pk.body.readUInt32LE(0), 2, '.dat version 2');
+  assert.equal(pk.body.readUInt32LE(12), 512, 'samples per pixel');
+  return { media, version: r.json.tracks[0].versions[0] };
+}
+
+test('serve runs the worker: upload -> ready -> guest streams the rendition and peaks; regenerated link kills old URLs', async () => {
+  const srv = await startApi('sqlite');
+  try {
+    const owner = await newOwner(srv);
+    const p = await newProject(owner, 'Worker EP');
+    const vid = await upload(owner, p, srv.port, srv.ca, wav(3));
+    const v = await waitState(owner, p.id, vid, ['ready', 'failed']);
+    assert.equal(v.state, 'ready', JSON.stringify(v));
+    assert.equal(v.duration_ms, 3000);
+    assert.ok(v.loudness_lufs < -5 && v.loudness_lufs > -12, `loudness ${v.loudness_lufs}`);
+    const { media } = await guestMedia(srv, p.link.token, srv.port, srv.ca);
+    assertNoPlaintext(srv.dataDir);
+    // Regenerate the share link: every URL signed under the old generation dies.
+    const regen = await owner.post(`/api/v1/projects/${p.id}/links/${p.link.id}/regenerate`);
+    assert.equal(regen.status, 200, regen.body);
+    for (const u of [media.stream, media.peaks]) {
+      const r = await raw(srv.port, srv.ca, 'GET', pathOf(u), { Range: 'bytes=0-15' });
+      assert.equal(r.status, 403, `old URL after regeneration: ${r.status}`);
+    }
+    await guestMedia(srv, regen.json.link.token, srv.port, srv.ca);
+  } finally {
+    await srv.stop();
+  }
+});
+
+// A role process on the shared data directory; resolves on a log event.
+function startRole(role, dataDir, env = {}) {
+  const args = [role, '--data', dataDir, ...FAST_ARGON];
+  if (role !== 'worker') args.push('--listen', '127.0.0.1:0');
+  const proc = spawn(BIN, args, { env: { ...process.env, AUDIOMUS_TESTING: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  proc.stdout.resume();
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (c) => { err += c; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const waitFor = (re, ms = 20000) => new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = () => {
+      const m = err.match(re);
+      if (m) return resolve(m);
+      if (proc.exitCode !== null || proc.signalCode !== null) return reject(new Error(`${role} exited: ${err}`));
+      if (Date.now() - t0 > ms) return reject(new Error(`${role}: ${re} not seen: ${err}`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+  return { proc, exited, waitFor, get stderr() { return err; }, stop() { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM'); return exited; } };
+}
+
+test('web + media + worker as separate processes: kill -9 the worker mid-job, restart, the job completes', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-e2e-worker-'));
+  const dataDir = path.join(tmp, 'data');
+  initDataDir(dataDir);
+  const ca = fs.readFileSync(path.join(dataDir, 'tls', 'cert.pem'));
+  const web = startRole('web', dataDir);
+  const media = startRole('media', dataDir);
+  let worker = null;
+  try {
+    const webPort = Number((await web.waitFor(/"event":"listening"[^\n]*"port":"(\d+)"/))[1]);
+    const mediaPort = Number((await media.waitFor(/"event":"listening"[^\n]*"port":"(\d+)"/))[1]);
+    const srv = { port: webPort, ca, origin: `https://127.0.0.1:${webPort}`, dataDir, dbArgs: [] };
+    const owner = await newOwner(srv);
+    const p = await newProject(owner, 'Crash EP');
+    const vid = await upload(owner, p, mediaPort, ca, wav(240, 48000, 2));
+    assert.equal((await versionOf(owner, p.id, vid)).state, 'queued');
+
+    const lease = { AUDIOMUS_TEST_WORKER_LEASE_MS: '1500' };
+    worker = startRole('worker', dataDir, lease);
+    await worker.waitFor(/"event":"job_start"/);
+    await waitState(owner, p.id, vid, ['processing'], 20000);
+    worker.proc.kill('SIGKILL');
+    const dead = await worker.exited;
+    assert.equal(dead.signal, 'SIGKILL');
+    let v = await versionOf(owner, p.id, vid);
+    assert.notEqual(v.state, 'ready', 'killed before it finished');
+
+    worker = startRole('worker', dataDir, lease);
+    v = await waitState(owner, p.id, vid, ['ready', 'failed'], 60000);
+    assert.equal(v.state, 'ready', JSON.stringify(v));
+    assert.equal(v.duration_ms, 240000);
+    assert.match(worker.stderr, /"event":"job_done"/);
+    assert.match(worker.stderr, /"attempt":"2"/, 'the retry is the second attempt');
+
+    const ss = new Client(srv);
+    const r = await ss.get(`/api/v1/s/${p.link.token}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.tracks[0].versions.length, 1);
+    await guestMedia(srv, p.link.token, mediaPort, ca);
+    // One committed rendition only: the killed attempt left nothing visible.
+    // (the killed attempt's temporary is not a key: store_gc_temp removes it)
+    const streams = fs.readdirSync(path.join(dataDir, 'objects', 'stream'), { recursive: true })
+      .filter((f) => /^[0-9a-f]{32}$/.test(path.basename(f)));
+    assert.equal(streams.length, 1, `stream objects: ${streams}`);
+    assertNoPlaintext(dataDir);
+  } finally {
+    await worker?.stop();
+    await media.stop();
+    await web.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
