@@ -1,0 +1,119 @@
+// Hostile audio through the real worker (docs/security.md, threat "malicious
+// uploader / hostile file"): every file of tests/fixtures/hostile/
+// (tests/fixtures/make-hostile.sh; EXPECTED says which ones decode) is
+// uploaded through the API and tus to `audiomus serve`, whose worker runs
+// each job in the sandboxed transcoder child. Each version must end `failed`
+// (or `ready` where EXPECTED says "ok"; a file the upload already refuses -
+// too small, or a type the media role does not take - counts as refused),
+// the server must stay up and answer /healthz throughout, the process must
+// not have died, and no stream or peaks object may be stored for a failure:
+// the number of committed rendition and peaks objects equals the number of
+// ready versions.
+// usage: AUDIOMUS_BIN=... node --test tests/security/hostile-audio.mjs
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { FAST_ARGON, newOwner, newProject } from '../e2e/lib/api.mjs';
+import { startServer } from '../e2e/lib/server.mjs';
+
+const DIR = 'tests/fixtures/hostile';
+const EXPECTED = Object.fromEntries(fs.readFileSync(path.join(DIR, 'EXPECTED'), 'utf8').trim().split('\n')
+  .map((l) => l.split('\t')).filter((f) => f.length >= 2));
+
+function raw(srv, method, p, headers = {}, body) {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: srv.port, method, path: p, headers, ca: srv.ca, servername: 'localhost', agent: false },
+      (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch) })); });
+    req.on('error', reject);
+    req.setTimeout(30000, () => req.destroy(new Error('timeout')));
+    if (body) req.write(body);
+    req.end();
+  });
+}
+const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function committed(dataDir, ns) {
+  const d = path.join(dataDir, 'objects', ns);
+  if (!fs.existsSync(d)) return 0;
+  return fs.readdirSync(d, { recursive: true }).filter((f) => /^[0-9a-f]{32}(\.[a-z0-9]+)?$/.test(path.basename(f))).length;
+}
+
+test('hostile audio: every file fails (or decodes) in the sandbox, the server stays up, failures store no output', { timeout: 420000 }, async () => {
+  const files = fs.readdirSync(DIR).filter((f) => f !== 'EXPECTED' && EXPECTED[f] && (!process.env.HOSTILE_ONLY || f.includes(process.env.HOSTILE_ONLY))).sort();
+  assert.ok(process.env.HOSTILE_ONLY || files.length >= 20, `hostile corpus present (${files.length} files)`);
+  const srv = await startServer({ args: [...FAST_ARGON] });
+  srv.origin = `https://127.0.0.1:${srv.port}`;
+  srv.dbArgs = [];
+  const results = [];
+  try {
+    // Uploads are limited per account (30, then 1 per 2 s): one owner per 15 files.
+    const owners = [];
+    for (let i = 0; i < files.length; i += 15) {
+      const o = await newOwner(srv);
+      owners.push({ o, p: await newProject(o, `Hostile ${i}`) });
+    }
+    const pending = [];
+    for (const [i, f] of files.entries()) {
+      const { o, p } = owners[Math.floor(i / 15)];
+      const bytes = fs.readFileSync(path.join(DIR, f));
+      const tid = (await o.post(`/api/v1/projects/${p.id}/tracks`, { title: f })).json.track.id;
+      let up;
+      for (let tries = 0; tries < 5; tries++) {
+        up = await o.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: f, size: bytes.length });
+        if (up.status !== 429) break;
+        await sleep(1000 * Number(up.headers['retry-after'] || 1));
+      }
+      if (up.status !== 201) { results.push({ f, outcome: `refused at upload (${up.status})` }); continue; }
+      const r = await raw(srv, 'PATCH', pathOf(up.json.upload_url), {
+        'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length,
+      }, bytes);
+      if (r.status !== 204) { results.push({ f, outcome: `refused by tus (${r.status})` }); continue; }
+      pending.push({ f, o, pid: p.id, vid: up.json.version.id });
+    }
+    // Wait for every job; /healthz must answer all along.
+    const t0 = Date.now();
+    while (pending.length && Date.now() - t0 < Number(process.env.HOSTILE_WAIT_MS || 300000)) {
+      const h = await raw(srv, 'GET', '/healthz');
+      assert.equal(h.status, 200, 'healthz while hostile jobs run');
+      for (const owner of owners) {
+        const pr = await owner.o.get(`/api/v1/projects/${owner.p.id}`);
+        const versions = new Map();
+        for (const t of pr.json.tracks || pr.json.project?.tracks || []) for (const v of t.versions) versions.set(v.id, v);
+        for (const j of [...pending]) {
+          const v = versions.get(j.vid);
+          if (v) j.last = v;
+          if (!v || !["ready", "failed"].includes(v.state)) continue;
+          results.push({ f: j.f, outcome: v.state, error: v.error || '' });
+          pending.splice(pending.indexOf(j), 1);
+        }
+      }
+      await sleep(200);
+    }
+    if (pending.length) console.log(srv.logs.filter((l) => l.event !== "access").slice(-40).map((l) => `# ${JSON.stringify(l)}`).join('\n'));
+    assert.deepEqual(pending.map((j) => `${j.f}: ${JSON.stringify(j.last)}`), [], 'jobs still unfinished after 300 s (hang past the timeout?)');
+    assert.equal(srv.proc.exitCode, null, 'serve is still running');
+    assert.equal(srv.proc.signalCode, null, 'serve was not killed by a signal');
+    assert.equal((await raw(srv, 'GET', '/healthz')).status, 200);
+
+    const wrong = [];
+    for (const r of results) {
+      const want = EXPECTED[r.f];
+      console.log(`# ${r.f}: ${r.outcome}${r.error ? ` (${r.error})` : ''}; EXPECTED ${want}`);
+      if (want === 'ok' && r.outcome !== 'ready') wrong.push(`${r.f} should decode: ${r.outcome} ${r.error || ''}`);
+      if (want !== 'ok' && r.outcome === 'ready') wrong.push(`${r.f} should fail (${want}) but is ready`);
+      if (want !== 'ok' && r.outcome === 'failed' && r.error !== want) wrong.push(`${r.f} failed with "${r.error}", EXPECTED "${want}"`);
+    }
+    assert.deepEqual(wrong, []);
+    const ready = results.filter((r) => r.outcome === 'ready').length;
+    assert.equal(committed(srv.dataDir, 'stream'), ready, 'one rendition per ready version, none for failures');
+    assert.equal(committed(srv.dataDir, 'peaks'), ready, 'one peaks object per ready version, none for failures');
+    const crashes = srv.logs.filter((l) => /crash|abort|segv|sanitizer/i.test(JSON.stringify(l)) && !/child|sandbox|seccomp|killed/i.test(JSON.stringify(l)));
+    assert.deepEqual(crashes, [], 'no crash reported by the worker parent');
+  } finally {
+    await srv.stop();
+  }
+});
