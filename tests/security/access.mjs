@@ -140,6 +140,22 @@ test('signed-URL mutation matrix on real URLs: every change is the same 403; the
   console.log(`# ${n} mutated URLs, each the same 403`);
 });
 
+test('each project load signs new URLs; earlier ones keep working until they expire', async () => {
+  const g = new Client(srv, { localAddress: '127.0.0.2' });
+  const a = await mediaOf(g, W.p.token);
+  await new Promise((r) => setTimeout(r, 1100)); // expiries are in seconds
+  const b = await mediaOf(g, W.p.token);
+  for (const k of ['stream', 'peaks', 'download']) {
+    assert.notEqual(a[k], b[k], `${k}: a new URL on the second load`);
+    assert.ok(new URL(b[k]).searchParams.get('e') > new URL(a[k]).searchParams.get('e'), `${k}: a later expiry`);
+  }
+  for (const u of [a.stream, b.stream]) assert.equal((await raw('GET', pathOf(u), { Range: 'bytes=0-15' })).status, 206);
+  await new Promise((r) => setTimeout(r, 1100));
+  const urls = await g.get(`/api/v1/s/${W.p.token}/urls?version=${W.p.vid}`);
+  assert.equal(urls.status, 200, urls.body);
+  assert.notEqual(urls.json.versions[W.p.vid].stream, b.stream, '/urls signs fresh ones too');
+});
+
 test('cross-project: a link sees only its project; version ids of another project are 404', async () => {
   const g = new Client(srv, { localAddress: '127.0.0.3' });
   const nf = await g.get(`/api/v1/s/${'A'.repeat(32)}`);
