@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Encrypted Range streaming (issue 6) against nginx serving the same bytes in
+# plaintext over TLS, then 1,000 slow downloaders + 200 slow uploaders.
+#
+# audiomus: `serve` on loopback; an owner (audiomus user add) creates a
+# project and a track through the JSON API and uploads a 64 MiB WAV through
+# the signed tus URL (bench/amapi.mjs); once the worker made the version
+# ready, the guest API hands out a signed download URL (d=1: the ORIGINAL,
+# 64 MiB, AM1-encrypted at rest, decrypted per 64 KiB segment on the fly).
+# nginx (Debian, 2 workers, the same self-signed certificate) serves the same
+# WAV file from disk. wrk (-t2, keep-alive, `Range: bytes=0-`, so 206 with the
+# whole object) with 4 and 64 connections for STREAM_SECONDS (default 5) per
+# run, audiomus and nginx alternating, BENCH_REPS runs: MiB/s medians, min-max,
+# ratio (target >= 0.9x nginx) and the peak RSS of each server during its run.
+#
+# Slow clients: the server is restarted (clean VmHWM), then bench/slowclients.mjs
+# opens 1,000 TLS downloads of the same URL read at 16 KiB/s and 200 tus PATCHes
+# sending 16 KiB/s (each to its own upload, 7 owners because of the per-account
+# upload-creation limit), from 10 loopback source addresses, held SLOW_SECONDS
+# (default 30); meanwhile curl probes /healthz every 100 ms on a new TLS
+# connection. Targets: peak RSS <= 200 MiB, /healthz p99 < 50 ms.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+reps=${BENCH_REPS:-3}
+secs=${STREAM_SECONDS:-5}
+slow_secs=${SLOW_SECONDS:-30}
+n_down=${SLOW_DOWNLOADS:-1000} n_up=${SLOW_UPLOADS:-200}
+tmp=$(mktemp -d /tmp/am-bench-stream.XXXXXX); chmod 755 "$tmp"
+trap 'am_stop; ng_stop; kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+port=$(bench_port); nport=$((port + 1))
+load0=$(loadavg)
+
+"$AUDIOMUS_BIN" init --data "$tmp/data" > /dev/null 2>&1 || { echo "media_stream: init failed" >&2; exit 1; }
+owners=$(( (n_up + 29) / 30 + 1 ))
+bench_users "$tmp/data" "$owners" "${FAST_ARGON[@]}" || exit 1
+wav=$(bench_wav 233)  # 48 kHz/24-bit stereo: 64.0 MiB
+size=$(stat -c %s "$wav")
+am_start "$tmp/data" "$port" "$tmp/am.log" "${FAST_ARGON[@]}" || exit 1
+setup=$(amapi stream "$port" "$tmp/data" 0 --file "$wav" --wait 300) || { echo "media_stream: set-up failed" >&2; exit 1; }
+down=$(json_get download <<< "$setup")
+cert=$tmp/data/tls/cert.pem key=$tmp/data/tls/key.pem
+mkdir -p "$tmp/ng/html"; cp "$wav" "$tmp/ng/html/obj.wav"; chmod 644 "$tmp/ng/html/obj.wav"
+ng_start "$tmp/ng" "$nport" "$cert" "$key" "" || exit 1
+am_url="https://127.0.0.1:$port$down" ng_url="https://127.0.0.1:$nport/obj.wav"
+# Both serve exactly the file's bytes.
+want=$(sha256sum < "$wav")
+for u in "$am_url" "$ng_url"; do
+  got=$(curl -sk -H 'Range: bytes=0-' "$u" | sha256sum)
+  [ "$got" = "$want" ] || { echo "media_stream: $u does not return the file" >&2; exit 1; }
+done
+
+aes_client_conf "$tmp/aes.cnf"
+for c in 4 64; do
+  for r in $(seq "$reps"); do
+    rss_watch_start "$AM_PID" "$tmp/rss"
+    wrk -t2 -c"$c" -d"${secs}s" --timeout 30s -H 'Range: bytes=0-' "$am_url" > "$tmp/wrk" 2>&1
+    rss=$(rss_watch_stop); wrk_mibps "$tmp/wrk" >> "$tmp/am$c"; echo "$rss" >> "$tmp/amrss$c"
+    e=$(wrk_errors "$tmp/wrk"); [ -n "$e" ] && echo "media_stream: audiomus c=$c: $e" >&2
+    OPENSSL_CONF=$tmp/aes.cnf wrk -t2 -c"$c" -d"${secs}s" --timeout 30s -H 'Range: bytes=0-' "$am_url" > "$tmp/wrk" 2>&1
+    wrk_mibps "$tmp/wrk" >> "$tmp/aes$c"
+    rss_watch_start "$NG_PID" "$tmp/rss" tree
+    wrk -t2 -c"$c" -d"${secs}s" --timeout 30s -H 'Range: bytes=0-' "$ng_url" > "$tmp/wrk" 2>&1
+    rss=$(rss_watch_stop); wrk_mibps "$tmp/wrk" >> "$tmp/ng$c"; echo "$rss" >> "$tmp/ngrss$c"
+    e=$(wrk_errors "$tmp/wrk"); [ -n "$e" ] && echo "media_stream: nginx c=$c: $e" >&2
+  done
+done
+ng_stop
+
+# Slow clients: upload URLs first (30 per owner), then a fresh server process.
+: > "$tmp/uplist"
+for u in $(seq 1 $((owners - 1))); do
+  amapi uploads "$port" "$tmp/data" "$u" --count 30 --size "$size" | json_get urls |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).join("\n")))' >> "$tmp/uplist" ||
+    { echo "media_stream: upload URLs failed" >&2; exit 1; }
+done
+am_stop
+am_start "$tmp/data" "$port" "$tmp/am.log" "${FAST_ARGON[@]}" || exit 1
+idle_rss=$(rss_kib "$AM_PID")
+rss_watch_start "$AM_PID" "$tmp/rss"
+node bench/slowclients.mjs --port "$port" --down "$down" --uplist "$tmp/uplist" --downloads "$n_down" \
+  --uploads "$n_up" --rate 16384 --seconds "$slow_secs" --ramp 5 --addrs 10 > "$tmp/slow.json" &
+slow=$!
+sleep 1
+( end=$(( $(date +%s) + slow_secs + 3 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    curl -sk -o /dev/null --max-time 5 -w '%{http_code} %{time_total}\n' "https://127.0.0.1:$port/healthz" >> "$tmp/health"
+    sleep 0.1
+  done ) &
+probe=$!
+load_mid=
+sleep $(( slow_secs / 2 )); load_mid=$(loadavg)
+wait "$slow"; wait "$probe"
+hwm=$(vm_hwm_kib "$AM_PID")
+slow_rss=$(rss_watch_stop)
+awk '$1 == 200 {print $2 * 1000}' "$tmp/health" | pctl > "$tmp/hp"
+read -r h50 h99 hmax hn < "$tmp/hp"
+hbad=$(awk '$1 != 200' "$tmp/health" | wc -l)
+sj=$(cat "$tmp/slow.json")
+sget() { json_get "$1" <<< "$sj"; }
+
+echo "Load average: $load0 at start, $load_mid during the slow-client run (other work on the machine: figures are noisy). wrk -t2, ${secs} s per run, medians of $reps, min–max in brackets. Object: ${size} bytes (64 MiB WAV), audiomus streams the AM1-encrypted original (d=1) decrypted on the fly; nginx the plaintext file."
+echo
+echo "| measure | audiomus | nginx (plaintext file) | ratio | peak RSS audiomus / nginx (MiB) | target |"
+echo "|---|---|---|---|---|---|"
+for c in 4 64; do
+  read -r am amin amax < <(stats < "$tmp/am$c")
+  read -r ng nmin nmax < <(stats < "$tmp/ng$c")
+  read -r ar _ _ < <(stats_int < "$tmp/amrss$c"); read -r nr _ _ < <(stats_int < "$tmp/ngrss$c")
+  read -r aa amn amx < <(stats < "$tmp/aes$c")
+  echo "| 64 MiB Range stream over TLS, $c clients, MiB/s (audiomus picks ChaCha20-Poly1305, nginx AES-256-GCM) | $am ($amin–$amax) | $ng ($nmin–$nmax) | $(ratio "$am" "$ng") | $(mib "$ar") / $(mib "$nr") | ≥ 0.9× |"
+  echo "| … the same, client offering only AES-GCM (audiomus then picks AES-128-GCM) | $aa ($amn–$amx) | $ng ($nmin–$nmax) | $(ratio "$aa" "$ng") | | ≥ 0.9× |"
+done
+echo "| $n_down slow downloaders + $n_up slow uploaders (16 KiB/s each, ${slow_secs} s): peak RSS (VmHWM; sampled max $(mib "$slow_rss"); idle $(mib "$idle_rss")) | $(mib "$hwm") MiB | – | – | | ≤ 200 MiB |"
+echo "| /healthz on a new TLS connection during that load, ms p50 / p99 / max ($hn probes, $hbad not 200) | $h50 / $h99 / $hmax | – | – | | p99 < 50 ms |"
+echo "| slow clients reached: downloads open / 206 / errors; uploads open / early answers / errors | $(sget down_open) / $(sget down_206) / $(sget down_err); $(sget up_open) / $(sget up_early_answer) / $(sget up_err) | – | – | | all open, 0 errors |"
