@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "api/api_mail.h"
 
 #define GET HTTP_GET
 #define POST HTTP_POST
@@ -59,6 +60,12 @@ static const struct api_route route_table[] = {
     {POST, "/api/v1/s/{token}/password", api_guest_password, 0, NULL},
     {POST, "/api/v1/s/{token}/comments", api_guest_comment, 0, NULL},
     {GET, "/api/v1/s/{token}/urls", api_guest_urls, 0, NULL},
+    {GET, "/api/v1/account/notifications", api_notifications_get, API_AUTH, NULL},
+    {PUT, "/api/v1/account/notifications", api_notifications_put, API_AUTH, NULL},
+    {GET, P "/notifications", api_project_notifications_get, API_AUTH, NULL},
+    {PUT, P "/notifications", api_project_notifications_put, API_AUTH, NULL},
+    {POST, "/api/v1/password-reset", api_password_reset, 0, NULL},
+    {POST, "/api/v1/password-reset/confirm", api_password_reset_confirm, 0, NULL},
 };
 
 /* The origin (scheme://host[:port]) of public_url: what Origin must say. */
@@ -222,5 +229,5 @@ int api_register(struct api *api, struct http_router *r)
 		if ((rc = http_router_add(r, &d)))
 			return rc;
 	}
-	return 0;
+	return api_mail_register(api, r);
 }

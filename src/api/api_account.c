@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/api_mail.h"
 
 /* A plausible address: one '@', something on each side, a dot in the
  * domain, printable ASCII without spaces. Delivery is not checked here. */
@@ -92,10 +93,15 @@ int api_password_change(struct api_ctx *c)
 	if ((rc = api_str(c, "new_password", 0, 4096, 1, &pw)) || (rc = api_pw_policy(c, pw)) ||
 	    (rc = confirm_password(c, "current_password")) || (rc = api_pw_hash(c, pw, hash)))
 		return rc;
-	rc = db_account_set_password(c->db, &c->api->app->keys, c->acct.id, hash);
+	if ((rc = db_begin_write(c->db)) == 0)
+		rc = db_account_set_password(c->db, &c->api->app->keys, c->acct.id, hash);
 	am_memzero(hash, sizeof(hash));
 	/* Every other session ends: a stolen cookie dies with the old password. */
-	if (rc || (rc = db_session_delete_all(c->db, c->acct.id, c->sess.id)))
+	if (rc == 0)
+		rc = db_session_delete_all(c->db, c->acct.id, c->sess.id);
+	if (rc == 0)
+		rc = api_mail_event(c, c->acct.id, NULL, MAIL_PW_CHANGED, NULL);
+	if ((rc = api_mail_tx_end(c, rc)))
 		return rc;
 	return http_respond_empty(c->req, 204);
 }

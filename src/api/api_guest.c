@@ -13,6 +13,7 @@
 
 #include "access/access.h"
 #include "api/api_int.h"
+#include "api/api_mail.h"
 #include "crypto/crypto.h"
 
 struct guest {
@@ -101,9 +102,13 @@ static int wrong_password(struct api_ctx *c, const struct guest *gs)
 {
 	char details[64];
 	int64_t failures = 0;
-	int rc = db_project_password_failed(c->db, gs->p.id, &failures);
+	int rc = db_begin_write(c->db); /* the lock and its e-mail commit together */
 
-	if (rc)
+	if (rc == 0)
+		rc = db_project_password_failed(c->db, gs->p.id, &failures);
+	if (rc == 0 && failures == API_PROJECT_PW_LOCK)
+		rc = api_mail_event(c, gs->p.account_id, gs->p.id, MAIL_PW_LOCKED, NULL);
+	if ((rc = api_mail_tx_end(c, rc)))
 		return rc;
 	snprintf(details, sizeof(details), "%lld consecutive", (long long)failures);
 	api_event(c, gs->p.id, "password_failed", NULL, details);

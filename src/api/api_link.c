@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/api_mail.h"
 #include "crypto/crypto.h"
 
 json_t *api_link_json(struct api_ctx *c, const struct db_link *l, const char *token)
@@ -115,8 +116,12 @@ int api_link_regenerate(struct api_ctx *c)
 	if (l.revoked)
 		return api_err(c, AM_ERR_CONFLICT, 409, "this link was revoked: create a new one");
 	if ((rc = crypto_token_new(token, sizeof(token))) ||
-	    (rc = crypto_sha256(token, CRYPTO_TOKEN_LEN, h)) ||
-	    (rc = db_link_regenerate(c->db, p.id, l.id, h, &gen)))
+	    (rc = crypto_sha256(token, CRYPTO_TOKEN_LEN, h)) || (rc = db_begin_write(c->db)))
+		return rc;
+	rc = db_link_regenerate(c->db, p.id, l.id, h, &gen);
+	if (rc == 0)
+		rc = api_mail_event(c, c->acct.id, p.id, MAIL_LINK_REGEN, l.is_default ? "the default link" : NULL);
+	if ((rc = api_mail_tx_end(c, rc)))
 		return rc;
 	api_event(c, p.id, "link_regenerated", NULL, l.is_default ? "default link" : NULL);
 	return reply_link(c, 200, p.id, l.id, token);

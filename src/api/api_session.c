@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/api_mail.h"
 #include "crypto/crypto.h"
 
 /* ---- CSRF ------------------------------------------------------------------------- */
@@ -225,7 +226,11 @@ int api_login(struct api_ctx *c)
 	if (rc)
 		goto out;
 	account_throttle_reset(c, email);
-	if ((rc = api_session_start(c, a.id, h)) == 0)
+	if ((rc = db_begin_write(c->db)) == 0) { /* session, device and e-mail together */
+		rc = api_session_start(c, a.id, h);
+		rc = api_mail_tx_end(c, rc ? rc : api_mail_login(c, a.id));
+	}
+	if (rc == 0)
 		rc = api_reply(c, 200, api_session_json(c, &a, h));
 out:
 	am_memzero(&a, sizeof(a));

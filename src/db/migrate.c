@@ -225,6 +225,29 @@ static const char v3_uploads[] =
     " store_key TEXT NOT NULL,"
     " PRIMARY KEY (upload_id, seq));";
 
+/* v4: e-mail notifications (issue 9, docs/mail.md): the kinds each owner
+ * turned on account-wide (accounts.mail_on) and per project (projects.mail_on
+ * / mail_off override the account), guest comments waiting for the next
+ * per-project digest (one row each, deleted by the flush that mails them),
+ * and the devices an owner signed in from (hash of a random cookie only). */
+static const char v4_mail[] =
+    "ALTER TABLE accounts ADD COLUMN mail_on INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE projects ADD COLUMN mail_on INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE projects ADD COLUMN mail_off INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE mail_digest_items ("
+    " comment_id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL,"
+    " account_id BLOB NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " created BIGINT NOT NULL,"
+    " FOREIGN KEY (comment_id, project_id) REFERENCES comments(id, project_id) ON DELETE CASCADE);"
+    "CREATE INDEX mail_digest_items_project ON mail_digest_items(project_id, created);"
+    "CREATE TABLE known_devices ("
+    " account_id BLOB NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " device_hash BLOB NOT NULL,"
+    " created BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " PRIMARY KEY (account_id, device_hash));";
+
 struct migration {
 	int version;
 	const char *name;
@@ -235,6 +258,7 @@ static const struct migration migrations[] = {
     {1, "core", v1_core},
     {2, "queues", v2_queues},
     {3, "uploads", v3_uploads},
+    {4, "mail", v4_mail},
 };
 
 int db_schema_latest(void)

@@ -548,4 +548,49 @@ int db_upload_list_expired(struct db *db, int64_t now, int limit,
 /* Delete an upload row and its part rows (their objects first!). */
 int db_upload_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
 
+/* ---- e-mail notifications (schema v4; src/db/repo_mail.c, docs/mail.md) -------------------
+ * Kinds are bits (src/mail/mail.h). An account's mail_on holds the kinds it
+ * turned on everywhere; a project's mail_on / mail_off force a kind on or
+ * off for that project whatever the account says. */
+
+/* The account-wide bits; AM_ERR_NOTFOUND for an unknown account. */
+int db_mail_prefs_account_get(struct db *db, const uint8_t account_id[DB_ID_LEN], int64_t *on);
+int db_mail_prefs_account_set(struct db *db, const uint8_t account_id[DB_ID_LEN], int64_t on);
+/* A live project's overrides (of that account); AM_ERR_NOTFOUND otherwise. */
+int db_mail_prefs_project_get(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			      const uint8_t project_id[DB_ID_LEN], int64_t *on, int64_t *off);
+int db_mail_prefs_project_set(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			      const uint8_t project_id[DB_ID_LEN], int64_t on, int64_t off);
+/* Queue a comment for the project's next digest (call inside the comment's
+ * transaction); *oldest gets the creation time of the project's oldest
+ * queued item (the digest is due digest-interval after it). */
+int db_mail_digest_add(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t project_id[DB_ID_LEN],
+		       const uint8_t comment_id[DB_ID_LEN], int64_t now, int64_t *oldest);
+/* Projects whose oldest queued item was created at or before created_before,
+ * oldest first, at most limit. */
+int db_mail_digest_due(struct db *db, int64_t created_before, int limit,
+		       int (*cb)(void *ctx, const uint8_t project_id[DB_ID_LEN], const uint8_t account_id[DB_ID_LEN]),
+		       void *ctx);
+/* The queued comment ids of a project, oldest first, at most limit. */
+int db_mail_digest_items(struct db *db, const uint8_t project_id[DB_ID_LEN], int limit,
+			 int (*cb)(void *ctx, const uint8_t comment_id[DB_ID_LEN]), void *ctx);
+/* Take one item out (the flush, in the transaction that enqueues the
+ * digest). AM_ERR_NOTFOUND if another flush took it first. */
+int db_mail_digest_remove(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN]);
+/* Creation time of the oldest queued item of any project; AM_ERR_NOTFOUND. */
+int db_mail_digest_oldest(struct db *db, int64_t *oldest);
+/* Record that the owner signed in from the device whose cookie hashes to
+ * hash: *known = 1 if it was seen before (last_seen updated), else 0 (now
+ * remembered). */
+int db_device_seen(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t hash[32], int64_t now,
+		   int *known);
+/* The earliest next_attempt of outbox mail still to send (queued, or sending
+ * with a lease that ends then); AM_ERR_NOTFOUND when the outbox is empty. */
+int db_mail_next_due(struct db *db, int64_t *at);
+/* Make sure a "mail" job is queued to run at or before at (the worker's mail
+ * handler pumps the outbox and flushes digests). */
+int db_mail_wake(struct db *db, int64_t at);
+/* Delete outbox rows that failed for good before `before`; *n may be NULL. */
+int db_mail_purge_failed(struct db *db, int64_t before, int64_t *n);
+
 #endif

@@ -25,6 +25,7 @@
 
 const struct worker_kind worker_kinds[] = {
     {"transcode", worker_transcode, worker_transcode_failed},
+    {"mail", worker_mail, NULL}, /* the e-mail outbox (job_mail.c, docs/mail.md) */
 };
 const size_t worker_kinds_n = AM_ARRAY_LEN(worker_kinds);
 

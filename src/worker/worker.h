@@ -62,6 +62,8 @@ extern const size_t worker_kinds_n;
 /* The transcode handler (job_transcode.c), exported for the table and tests. */
 int worker_transcode(struct worker_job *j);
 void worker_transcode_failed(struct worker_job *j, int final);
+/* The e-mail outbox handler (job_mail.c): pumps due mail and digests. */
+int worker_mail(struct worker_job *j);
 
 /* Heartbeat from inside a handler: extend the lease when a quarter of it has
  * passed since the last extension (cheap to call often). Returns 0, or

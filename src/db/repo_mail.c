@@ -1,0 +1,273 @@
+/*
+ * repo_mail.c: the tables of e-mail notifications (schema v4, docs/mail.md):
+ * the kinds an owner turned on (account-wide bits in accounts.mail_on,
+ * per-project overrides in projects.mail_on / mail_off), guest comments
+ * waiting for the next per-project digest, the devices an owner signed in
+ * from (only the SHA-256 of a random cookie), and the "mail" wake-up job
+ * that makes a worker pump the outbox. Runs in the web role (settings,
+ * digest items, devices: inside the transaction of the event) and in the
+ * worker role (digest flush, scheduling). Nothing here holds plaintext of
+ * user data: digest items are ids and times.
+ */
+#include <string.h>
+
+#include "db/repo_int.h"
+
+/* ---- preferences --------------------------------------------------------------------- */
+
+int db_mail_prefs_account_get(struct db *db, const uint8_t account_id[DB_ID_LEN], int64_t *on)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, "SELECT mail_on FROM accounts WHERE id = $1", &st);
+
+	*on = 0;
+	if (rc)
+		return rc;
+	db_bind_id(st, 1, account_id);
+	if ((rc = repo_row(st)) == 0)
+		*on = db_column_int64(st, 0);
+	db_finalize(st);
+	return rc;
+}
+
+int db_mail_prefs_account_set(struct db *db, const uint8_t account_id[DB_ID_LEN], int64_t on)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, "UPDATE accounts SET mail_on = $2 WHERE id = $1", &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, account_id);
+		db_bind_int64(st, 2, on);
+	}
+	return repo_done_one(rc, st);
+}
+
+int db_mail_prefs_project_get(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			      const uint8_t project_id[DB_ID_LEN], int64_t *on, int64_t *off)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "SELECT mail_on, mail_off FROM projects"
+			    " WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
+			    &st);
+
+	*on = *off = 0;
+	if (rc)
+		return rc;
+	db_bind_id(st, 1, project_id);
+	db_bind_id(st, 2, account_id);
+	if ((rc = repo_row(st)) == 0) {
+		*on = db_column_int64(st, 0);
+		*off = db_column_int64(st, 1);
+	}
+	db_finalize(st);
+	return rc;
+}
+
+int db_mail_prefs_project_set(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			      const uint8_t project_id[DB_ID_LEN], int64_t on, int64_t off)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "UPDATE projects SET mail_on = $3, mail_off = $4"
+			    " WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, project_id);
+		db_bind_id(st, 2, account_id);
+		db_bind_int64(st, 3, on);
+		db_bind_int64(st, 4, off);
+	}
+	return repo_done_one(rc, st);
+}
+
+/* ---- digest items ----------------------------------------------------------------------- */
+
+int db_mail_digest_add(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t project_id[DB_ID_LEN],
+		       const uint8_t comment_id[DB_ID_LEN], int64_t now, int64_t *oldest)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "INSERT INTO mail_digest_items (comment_id, project_id, account_id, created)"
+			    " VALUES ($1, $2, $3, $4)",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, comment_id);
+		db_bind_id(st, 2, project_id);
+		db_bind_id(st, 3, account_id);
+		db_bind_int64(st, 4, now);
+	}
+	if ((rc = repo_done(rc, st, NULL)))
+		return rc;
+	st = NULL;
+	rc = db_prepare(db, "SELECT CAST(MIN(created) AS BIGINT) FROM mail_digest_items WHERE project_id = $1", &st);
+	if (rc)
+		return rc;
+	db_bind_id(st, 1, project_id);
+	if ((rc = repo_row(st)) == 0)
+		*oldest = db_column_int64(st, 0);
+	db_finalize(st);
+	return rc;
+}
+
+int db_mail_digest_due(struct db *db, int64_t created_before, int limit,
+		       int (*cb)(void *ctx, const uint8_t project_id[DB_ID_LEN], const uint8_t account_id[DB_ID_LEN]),
+		       void *ctx)
+{
+	struct db_stmt *st = NULL;
+	uint8_t pid[DB_ID_LEN], aid[DB_ID_LEN];
+	int rc = db_prepare(db,
+			    "SELECT i.project_id, p.account_id FROM mail_digest_items i JOIN projects p ON p.id = i.project_id"
+			    " GROUP BY i.project_id, p.account_id HAVING MIN(i.created) <= $1 ORDER BY MIN(i.created)"
+			    " LIMIT $2",
+			    &st);
+
+	if (rc)
+		return rc;
+	db_bind_int64(st, 1, created_before);
+	db_bind_int64(st, 2, limit > 0 ? limit : 100);
+	while ((rc = db_step(st)) == DB_ROW) {
+		if ((rc = db_column_id(st, 0, pid)) || (rc = db_column_id(st, 1, aid)) || (rc = cb(ctx, pid, aid)))
+			break;
+	}
+	db_finalize(st);
+	return rc == DB_DONE ? 0 : rc;
+}
+
+int db_mail_digest_items(struct db *db, const uint8_t project_id[DB_ID_LEN], int limit,
+			 int (*cb)(void *ctx, const uint8_t comment_id[DB_ID_LEN]), void *ctx)
+{
+	struct db_stmt *st = NULL;
+	uint8_t cid[DB_ID_LEN];
+	int rc = db_prepare(db,
+			    "SELECT comment_id FROM mail_digest_items WHERE project_id = $1"
+			    " ORDER BY created, comment_id LIMIT $2",
+			    &st);
+
+	if (rc)
+		return rc;
+	db_bind_id(st, 1, project_id);
+	db_bind_int64(st, 2, limit > 0 ? limit : 100);
+	while ((rc = db_step(st)) == DB_ROW)
+		if ((rc = db_column_id(st, 0, cid)) || (rc = cb(ctx, cid)))
+			break;
+	db_finalize(st);
+	return rc == DB_DONE ? 0 : rc;
+}
+
+int db_mail_digest_remove(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN])
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, "DELETE FROM mail_digest_items WHERE comment_id = $1 AND project_id = $2", &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, comment_id);
+		db_bind_id(st, 2, project_id);
+	}
+	return repo_done_one(rc, st);
+}
+
+int db_mail_digest_oldest(struct db *db, int64_t *oldest)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, "SELECT CAST(MIN(created) AS BIGINT) FROM mail_digest_items", &st);
+
+	if (rc)
+		return rc;
+	if ((rc = repo_row(st)) == 0) {
+		if (db_column_is_null(st, 0))
+			rc = AM_ERR_NOTFOUND;
+		else
+			*oldest = db_column_int64(st, 0);
+	}
+	db_finalize(st);
+	return rc;
+}
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+int db_device_seen(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t hash[32], int64_t now,
+		   int *known)
+{
+	struct db_stmt *st = NULL;
+	int64_t n = 0;
+	int rc = db_prepare(db, "UPDATE known_devices SET last_seen = $3 WHERE account_id = $1 AND device_hash = $2",
+			    &st);
+
+	*known = 0;
+	if (rc == 0) {
+		db_bind_id(st, 1, account_id);
+		db_bind_blob(st, 2, hash, 32);
+		db_bind_int64(st, 3, now);
+	}
+	if ((rc = repo_done(rc, st, &n)) || n == 1) {
+		*known = rc == 0;
+		return rc;
+	}
+	st = NULL;
+	rc = db_prepare(db,
+			"INSERT INTO known_devices (account_id, device_hash, created, last_seen) VALUES ($1, $2, $3, $3)"
+			" ON CONFLICT (account_id, device_hash) DO NOTHING",
+			&st);
+	if (rc == 0) {
+		db_bind_id(st, 1, account_id);
+		db_bind_blob(st, 2, hash, 32);
+		db_bind_int64(st, 3, now);
+	}
+	return repo_done(rc, st, NULL);
+}
+
+/* ---- scheduling ----------------------------------------------------------------------------- */
+
+int db_mail_next_due(struct db *db, int64_t *at)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "SELECT CAST(MIN(next_attempt) AS BIGINT) FROM outbox WHERE state IN ('queued', 'sending')",
+			    &st);
+
+	if (rc)
+		return rc;
+	if ((rc = repo_row(st)) == 0) {
+		if (db_column_is_null(st, 0))
+			rc = AM_ERR_NOTFOUND;
+		else
+			*at = db_column_int64(st, 0);
+	}
+	db_finalize(st);
+	return rc;
+}
+
+int db_mail_wake(struct db *db, int64_t at)
+{
+	struct db_stmt *st = NULL;
+	uint8_t id[DB_ID_LEN];
+	int64_t n = 0;
+	int rc = db_prepare(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE kind = 'mail' AND state = 'queued'"
+				" AND run_after <= $1",
+			    &st);
+
+	if (rc)
+		return rc;
+	db_bind_int64(st, 1, at);
+	if ((rc = repo_row(st)) == 0)
+		n = db_column_int64(st, 0);
+	db_finalize(st);
+	if (rc)
+		return rc;
+	if (n > 0)
+		return 0;
+	return db_job_enqueue(db, "mail", NULL, NULL, 0, 3, at, id);
+}
+
+int db_mail_purge_failed(struct db *db, int64_t before, int64_t *n)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, "DELETE FROM outbox WHERE state = 'failed' AND next_attempt < $1", &st);
+
+	if (rc == 0)
+		db_bind_int64(st, 1, before);
+	return repo_done(rc, st, n);
+}

@@ -1,0 +1,154 @@
+/*
+ * mail_token.c: the two signed tokens that e-mail carries: the one-click
+ * unsubscribe token (account, project, kind; no expiry: an old message's
+ * link keeps working) and the password-reset token (account, expiry, a
+ * nonce; 30 minutes; its MAC also covers the SHA-256 of the account's
+ * current password hash, so the reset that uses it, or any password change,
+ * spends it: single use without server state). Both are base64url of the
+ * fields and a 128-bit HMAC-SHA256 under a key derived with HKDF from the
+ * session purpose key, one label per token type. Runs in the web role;
+ * tokens arrive from anyone and are parsed strictly (exact length, one
+ * encoding, constant-time MAC compare before any field is used).
+ */
+#include <string.h>
+
+#include "app/app.h"
+#include "crypto/crypto.h"
+#include "mail/mail.h"
+
+#define UNSUB_VERSION 1
+#define RESET_VERSION 1
+#define MAC_LEN 16
+#define UNSUB_LEN (1 + DB_ID_LEN + DB_ID_LEN + 1)
+#define RESET_LEN (1 + DB_ID_LEN + 8 + 8)
+
+/* mac = HMAC(HKDF(session key, label), data [‖ extra])[0..16). */
+static int token_mac(struct app *a, const char *label, const uint8_t *data, size_t n, const uint8_t *extra,
+		     size_t en, uint8_t mac[MAC_LEN])
+{
+	const uint8_t *sk = keyring_key(a->kr, CRYPTO_KEY_SESSION, keyring_generation(a->kr));
+	uint8_t key[32], full[32], buf[128];
+	int rc;
+
+	if (!sk || n + en > sizeof(buf))
+		return AM_ERR_INTERNAL;
+	memcpy(buf, data, n);
+	if (en)
+		memcpy(buf + n, extra, en);
+	if ((rc = crypto_hkdf(sk, CRYPTO_KEY_LEN, NULL, 0, label, strlen(label), key, sizeof(key))) == 0 &&
+	    (rc = crypto_hmac_sha256(key, sizeof(key), buf, n + en, full)) == 0)
+		memcpy(mac, full, MAC_LEN);
+	am_memzero(key, sizeof(key));
+	am_memzero(full, sizeof(full));
+	return rc;
+}
+
+static int encode(const uint8_t *data, size_t n, const uint8_t mac[MAC_LEN], char *out, size_t outlen)
+{
+	uint8_t buf[128];
+
+	memcpy(buf, data, n);
+	memcpy(buf + n, mac, MAC_LEN);
+	return crypto_b64url_encode(buf, n + MAC_LEN, out, outlen);
+}
+
+/* Decode exactly n + MAC_LEN bytes: 0 or AM_ERR_DENIED. */
+static int decode(const char *token, uint8_t *buf, size_t n)
+{
+	size_t got = 0, len = token ? strlen(token) : 0;
+
+	if (len != crypto_b64url_len(n + MAC_LEN) || crypto_b64url_decode(token, len, buf, n + MAC_LEN, &got) ||
+	    got != n + MAC_LEN)
+		return AM_ERR_DENIED;
+	return 0;
+}
+
+int mail_unsub_token(struct app *a, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id, int kind,
+		     char *out, size_t outlen)
+{
+	uint8_t d[UNSUB_LEN], mac[MAC_LEN];
+	int bit = 0, rc;
+
+	while (bit < MAIL_NKINDS && kind != (1 << bit))
+		bit++;
+	if (bit == MAIL_NKINDS)
+		return AM_ERR_INVAL;
+	d[0] = UNSUB_VERSION;
+	memcpy(d + 1, account_id, DB_ID_LEN);
+	memset(d + 1 + DB_ID_LEN, 0, DB_ID_LEN);
+	if (project_id)
+		memcpy(d + 1 + DB_ID_LEN, project_id, DB_ID_LEN);
+	d[UNSUB_LEN - 1] = (uint8_t)bit;
+	if ((rc = token_mac(a, "am-mail-unsubscribe", d, sizeof(d), NULL, 0, mac)))
+		return rc;
+	return encode(d, sizeof(d), mac, out, outlen);
+}
+
+int mail_unsub_verify(struct app *a, const char *token, uint8_t account_id[DB_ID_LEN],
+		      uint8_t project_id[DB_ID_LEN], int *has_project, int *kind)
+{
+	static const uint8_t zero[DB_ID_LEN];
+	uint8_t buf[UNSUB_LEN + MAC_LEN], mac[MAC_LEN];
+
+	if (decode(token, buf, UNSUB_LEN) || token_mac(a, "am-mail-unsubscribe", buf, UNSUB_LEN, NULL, 0, mac) ||
+	    !am_ct_eq(mac, buf + UNSUB_LEN, MAC_LEN) || buf[0] != UNSUB_VERSION || buf[UNSUB_LEN - 1] >= MAIL_NKINDS)
+		return AM_ERR_DENIED;
+	memcpy(account_id, buf + 1, DB_ID_LEN);
+	memcpy(project_id, buf + 1 + DB_ID_LEN, DB_ID_LEN);
+	*has_project = memcmp(project_id, zero, DB_ID_LEN) != 0;
+	*kind = 1 << buf[UNSUB_LEN - 1];
+	if (*has_project && !(*kind & MAIL_KINDS_PROJECT))
+		return AM_ERR_DENIED;
+	return 0;
+}
+
+static void put_be64(uint8_t *p, int64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)(v & 0xff);
+}
+
+static int64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return (int64_t)v;
+}
+
+int mail_reset_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen)
+{
+	uint8_t d[RESET_LEN], mac[MAC_LEN], ph[32];
+	int rc;
+
+	d[0] = RESET_VERSION;
+	memcpy(d + 1, acct->id, DB_ID_LEN);
+	put_be64(d + 1 + DB_ID_LEN, expires_ms);
+	if ((rc = crypto_random(d + 1 + DB_ID_LEN + 8, 8)) ||
+	    (rc = crypto_sha256(acct->password_hash, strlen(acct->password_hash), ph)) ||
+	    (rc = token_mac(a, "am-password-reset", d, sizeof(d), ph, sizeof(ph), mac)))
+		return rc;
+	return encode(d, sizeof(d), mac, out, outlen);
+}
+
+int mail_reset_verify(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct)
+{
+	uint8_t buf[RESET_LEN + MAC_LEN], mac[MAC_LEN], ph[32], id[DB_ID_LEN];
+	int rc;
+
+	if (decode(token, buf, RESET_LEN) || buf[0] != RESET_VERSION)
+		return AM_ERR_DENIED;
+	memcpy(id, buf + 1, DB_ID_LEN);
+	rc = db_account_get(db, &a->keys, id, acct);
+	if (rc == AM_ERR_NOTFOUND || (rc == 0 && acct->disabled))
+		return AM_ERR_DENIED;
+	if (rc)
+		return rc;
+	if ((rc = crypto_sha256(acct->password_hash, strlen(acct->password_hash), ph)) ||
+	    (rc = token_mac(a, "am-password-reset", buf, RESET_LEN, ph, sizeof(ph), mac)))
+		return rc;
+	if (!am_ct_eq(mac, buf + RESET_LEN, MAC_LEN) || get_be64(buf + 1 + DB_ID_LEN) <= now_ms)
+		return AM_ERR_DENIED;
+	return 0;
+}

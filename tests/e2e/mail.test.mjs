@@ -1,0 +1,317 @@
+// E-mail notifications end to end (issue 9, docs/mail.md) against a real
+// SMTP server: scripts/smtp-test (aiosmtpd on 127.0.0.1:12525, STARTTLS
+// required, certificate from a test CA that smtp_ca_file trusts). Covers:
+// opted-out owners get nothing, a burst of comments is one digest, every
+// message parses as MIME, an SMTP outage is retried, a worker killed in the
+// middle of a message delivers it once after restart (never twice within
+// the lease), password reset by e-mail (single use, 30 minutes on the test
+// clock), and the one-click unsubscribe link. Skipped when aiosmtpd is
+// missing. Node's runner only, no npm packages.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { BACKENDS, Client, FAST_ARGON, PASSWORD, newOwner } from './lib/api.mjs';
+import { BIN, initDataDir } from './lib/server.mjs';
+
+const SCRIPT = path.resolve('scripts/smtp-test');
+const HAVE_SINK = spawnSync('/usr/bin/python3', ['-c', 'import aiosmtpd']).status === 0;
+// Delivery needs the worker role (serve runs one worker thread).
+const HAVE_WORKER = spawnSync(BIN, ['worker', '--help']).status === 0;
+const SKIP = (!HAVE_SINK && 'python3-aiosmtpd missing') || (!HAVE_WORKER && 'this binary has no worker role');
+const sink = (cmd) => {
+  const r = spawnSync(SCRIPT, [cmd], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`smtp-test ${cmd}: ${r.stderr}`);
+  return r.stdout.trim();
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- a minimal MIME reader -------------------------------------------------------------
+function decodeWords(v) {
+  return v.replace(/=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=(\s+(?==\?))?/g, (_, b) => Buffer.from(b, 'base64').toString('utf8'));
+}
+
+export function parseMime(raw) {
+  const text = raw.replace(/\r?\n/g, '\r\n');
+  const split = text.indexOf('\r\n\r\n');
+  assert.ok(split > 0, 'header/body separator');
+  const headers = {};
+  for (const line of text.slice(0, split).replace(/\r\n[ \t]/g, ' ').split('\r\n')) {
+    const m = /^([A-Za-z0-9-]+):\s?(.*)$/.exec(line);
+    assert.ok(m, `header line: ${JSON.stringify(line)}`);
+    const k = m[1].toLowerCase();
+    (headers[k] ||= []).push(m[2]);
+  }
+  const ct = headers['content-type']?.[0] || '';
+  const bm = /boundary="([^"]+)"/.exec(ct);
+  assert.ok(ct.startsWith('multipart/alternative') && bm, 'multipart/alternative with a boundary');
+  const body = text.slice(split + 4);
+  const chunks = body.split(`--${bm[1]}`);
+  assert.equal(chunks[0], '', 'nothing before the first boundary');
+  assert.ok(chunks[chunks.length - 1].startsWith('--'), 'closing delimiter');
+  const parts = chunks.slice(1, -1).map((c) => {
+    const s = c.indexOf('\r\n\r\n');
+    const h = c.slice(0, s);
+    assert.match(h, /Content-Transfer-Encoding: base64/);
+    return { type: /Content-Type: ([^;\r]+)/.exec(h)[1], body: Buffer.from(c.slice(s + 4), 'base64').toString('utf8') };
+  });
+  assert.deepEqual(parts.map((p) => p.type), ['text/plain', 'text/html']);
+  for (const k of ['date', 'from', 'to', 'subject', 'message-id', 'mime-version']) assert.equal(headers[k]?.length, 1, `one ${k}`);
+  return {
+    headers, subject: decodeWords(headers.subject[0]), to: headers.to[0], text: parts[0].body, html: parts[1].body,
+    unsubscribe: /<([^>]+)>/.exec(headers['list-unsubscribe']?.[0] || '')?.[1] || null,
+  };
+}
+
+// ---- a server we can kill and restart on the same data directory ---------------------------
+async function spawnServe(st) {
+  const proc = spawn(BIN, ['serve', '--data', st.dataDir, '--listen', `127.0.0.1:${st.port || 0}`, ...st.args], {
+    env: { ...process.env, AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_CLOCK_FILE: st.clockFile, ...st.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  st.proc = proc;
+  st.logs = [];
+  proc.stderr.setEncoding('utf8');
+  let partial = '';
+  proc.stderr.on('data', (d) => {
+    partial += d;
+    let nl;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      try { st.logs.push(JSON.parse(partial.slice(0, nl))); } catch { st.logs.push({ raw: partial.slice(0, nl) }); }
+      partial = partial.slice(nl + 1);
+    }
+  });
+  st.exited = new Promise((r) => proc.on('exit', r));
+  const l = await st.waitLog((x) => x.event === 'listening');
+  st.port = Number(l.port);
+  st.origin = `https://127.0.0.1:${st.port}`;
+}
+
+// A fresh database on the PostgreSQL test cluster (AUDIOMUS_TEST_PG_URL).
+function freshPg() {
+  const base = process.env.AUDIOMUS_TEST_PG_URL;
+  const name = `am_mail_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const r = spawnSync('psql', [base, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return { url: u.toString(), drop: () => spawnSync('psql', [base, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]) };
+}
+
+async function startMailServer({ env = {}, args = [], backend = 'sqlite' } = {}) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-mail-'));
+  const pg = backend === 'postgresql' ? freshPg() : null;
+  const dbArgs = pg ? ['--set', `database=${pg.url}`] : [];
+  const st = {
+    tmp, dataDir: path.join(tmp, 'data'), clockFile: path.join(tmp, 'clock'), dbArgs, env, clock: 0,
+    args: [...FAST_ARGON, ...dbArgs, '--set', `smtp_url=${sink('url')}`, '--set', `smtp_ca_file=${sink('ca')}`,
+      '--set', 'mail_from=Audiomus Test <noreply@review.example.org>', '--set', 'mail_digest_minutes=1', ...args],
+  };
+  fs.writeFileSync(st.clockFile, '0\n');
+  initDataDir(st.dataDir);
+  st.waitLog = async (pred, ms = 15000) => {
+    const t0 = Date.now();
+    for (;;) {
+      const hit = st.logs.find(pred);
+      if (hit) return hit;
+      if (Date.now() - t0 > ms) throw new Error(`log line not seen: ${JSON.stringify(st.logs.slice(-5))}`);
+      await sleep(50);
+    }
+  };
+  await spawnServe(st);
+  st.ca = fs.readFileSync(path.join(st.dataDir, 'tls', 'cert.pem'));
+  st.advance = async (seconds) => {
+    st.clock += seconds;
+    fs.writeFileSync(st.clockFile, `${st.clock}\n`);
+    await new Client(st).get('/api/v1/session'); // any API request applies the clock (process-wide)
+  };
+  st.kill = async () => { st.proc.kill('SIGKILL'); await st.exited; };
+  st.restart = async (newEnv = {}) => { st.env = newEnv; await spawnServe(st); };
+  st.stop = async () => {
+    if (st.proc.exitCode === null && st.proc.signalCode === null) st.proc.kill('SIGTERM');
+    await st.exited;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    pg?.drop();
+  };
+  return st;
+}
+
+// Messages in the sink for one address.
+function inbox(maildir, to) {
+  const dir = path.join(maildir, 'new');
+  return fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
+    .filter((raw) => raw.includes(`To: <${to}>`)).map(parseMime);
+}
+
+async function waitInbox(maildir, to, n, ms = 20000) {
+  const t0 = Date.now();
+  for (;;) {
+    const got = inbox(maildir, to);
+    if (got.length >= n) return got;
+    if (Date.now() - t0 > ms) throw new Error(`expected ${n} message(s) to ${to}, got ${got.length}`);
+    await sleep(200);
+  }
+}
+
+async function projectWithVersion(owner, title) {
+  const p = (await owner.post('/api/v1/projects', { title })).json.project;
+  const tid = (await owner.post(`/api/v1/projects/${p.id}/tracks`, { title: 'Intro' })).json.track.id;
+  const vid = (await owner.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: 't.wav', size: 100 })).json.version.id;
+  return { ...p, vid, token: p.link.token };
+}
+
+function rawPost(st, url, body, headers) {
+  const u = new URL(url, st.origin);
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: st.port, method: 'POST', path: u.pathname, ca: st.ca, servername: 'localhost',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body), ...headers } }, (res) => {
+      let t = '';
+      res.on('data', (c) => { t += c; });
+      res.on('end', () => resolve({ status: res.statusCode, body: t }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+for (const backend of BACKENDS) describe(`e-mail notifications (SMTP sink, STARTTLS, ${backend})`, { skip: SKIP }, () => {
+  let st, maildir;
+  before(async () => { maildir = sink('start'); st = await startMailServer({ backend }); });
+  after(async () => { await st?.stop(); });
+
+  test('opted-out owners get nothing; opted-in ones one digest per burst, valid MIME; unsubscribe works without login', async () => {
+    const quiet = await newOwner(st);
+    const loud = await newOwner(st);
+    const r = await loud.put('/api/v1/account/notifications', { comments: true });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.notifications.comments, true);
+    assert.equal(r.json.notifications.replies, false);
+    const pq = await projectWithVersion(quiet, 'Quiet EP');
+    const pl = await projectWithVersion(loud, 'Démo EP <b>');
+    const g = new Client(st);
+    for (let i = 0; i < 5; i++) {
+      for (const p of [pq, pl]) {
+        const c = await g.post(`/api/v1/s/${p.token}/comments`, { name: `Ann ${i}`, body: `take ${i}: louder`, version_id: p.vid, time_ms: 83000 + i });
+        assert.equal(c.status, 201);
+      }
+    }
+    await sleep(1500);
+    assert.equal(inbox(maildir, loud.email).length, 0, 'nothing before the digest interval');
+    await st.advance(61);
+    const [m] = await waitInbox(maildir, loud.email, 1);
+    await sleep(3000);
+    assert.equal(inbox(maildir, loud.email).length, 1, 'exactly one digest');
+    assert.equal(inbox(maildir, quiet.email).length, 0, 'opted out: nothing');
+    assert.equal(m.subject, '5 new comments on "Démo EP <b>"');
+    assert.match(m.text, /Ann 0 commented at 1:23 on "Intro":\r\n {2}take 0: louder/);
+    assert.match(m.html, /Démo EP &lt;b&gt;/);
+    assert.doesNotMatch(m.html, /<img|<script/);
+    assert.equal(m.headers['list-unsubscribe-post'][0], 'List-Unsubscribe=One-Click');
+    assert.ok(m.unsubscribe.startsWith(`${st.origin}/api/v1/unsubscribe/`));
+    assert.doesNotMatch(m.text + m.html, /127\.0\.0\.1(?!:)/, 'no guest address'); // only the server origin
+
+    // The link: a confirmation page, then a one-click POST without a session.
+    const page = await new Client(st).get(new URL(m.unsubscribe).pathname);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<form method="post">/);
+    const one = await rawPost(st, m.unsubscribe, 'List-Unsubscribe=One-Click', {});
+    assert.equal(one.status, 200);
+    assert.match(one.body, /Unsubscribed/);
+    const s = await loud.get(`/api/v1/projects/${pl.id}/notifications`);
+    assert.equal(s.json.notifications.comments, 'off');
+    assert.equal(s.json.effective.comments, false);
+    const bad = await rawPost(st, `${m.unsubscribe.slice(0, -2)}AA`, '', {});
+    assert.equal(bad.status, 404);
+    await g.post(`/api/v1/s/${pl.token}/comments`, { name: 'Bo', body: 'again', version_id: pl.vid, time_ms: 0 });
+    await st.advance(61);
+    await sleep(3000);
+    assert.equal(inbox(maildir, loud.email).length, 1, 'unsubscribed: no second digest');
+  });
+
+  test('a reply notifies at once; header injection through names and titles is inert', async () => {
+    const o = await newOwner(st);
+    await o.put('/api/v1/account/notifications', { replies: true });
+    const p = await projectWithVersion(o, 'Title\r\nBcc: victim@example.net');
+    const g = new Client(st);
+    const top = await g.post(`/api/v1/s/${p.token}/comments`, { name: 'Cy', body: 'first', version_id: p.vid, time_ms: 0 });
+    assert.equal(top.status, 201);
+    const rep = await g.post(`/api/v1/s/${p.token}/comments`, { name: 'Di', body: 'reply\r\nBcc: x@example.net', version_id: p.vid, time_ms: 0, parent_id: top.json.comment.id });
+    assert.equal(rep.status, 201);
+    const [m] = await waitInbox(maildir, o.email, 1);
+    assert.equal(m.subject, 'New reply on "Title  Bcc: victim@example.net"');
+    assert.equal(m.headers.bcc, undefined);
+    assert.match(m.text, /Di replied at 0:00/);
+  });
+
+  test('SMTP down: retried with back-off and delivered when it is back', async () => {
+    const o = await newOwner(st);
+    await o.put('/api/v1/account/notifications', { password_changed: true });
+    sink('pause');
+    try {
+      const r = await o.post('/api/v1/account/password', { current_password: PASSWORD, new_password: 'a new passphrase 42' });
+      assert.equal(r.status, 204);
+      await st.waitLog((l) => l.event === 'mail_retry');
+    } finally {
+      sink('start');
+    }
+    await sleep(1000);
+    assert.equal(inbox(maildir, o.email).length, 0, 'not before the back-off');
+    await st.advance(61);
+    const [m] = await waitInbox(maildir, o.email, 1);
+    assert.equal(m.subject, 'Your audiomus password was changed');
+  });
+
+  test('password reset by e-mail: same answer for unknown addresses, single use, 30 minutes', async () => {
+    const o = await newOwner(st);
+    const c = new Client(st);
+    const known = await c.post('/api/v1/password-reset', { email: o.email });
+    const unknown = await c.post('/api/v1/password-reset', { email: `nobody-${crypto.randomBytes(3).toString('hex')}@example.org` });
+    assert.equal(known.status, 202);
+    assert.equal(unknown.status, known.status);
+    assert.equal(unknown.body, known.body);
+    const [m] = await waitInbox(maildir, o.email, 1);
+    assert.equal(m.unsubscribe, null, 'transactional: no List-Unsubscribe');
+    const token = /The token for the API is: (\S+)/.exec(m.text)[1];
+    const ok = await c.post('/api/v1/password-reset/confirm', { token, new_password: 'reset passphrase 77' });
+    assert.equal(ok.status, 204);
+    assert.equal((await new Client(st).login(o.email, 'reset passphrase 77')).status, 200);
+    assert.equal((await new Client(st).login(o.email)).status, 401);
+    const again = await c.post('/api/v1/password-reset/confirm', { token, new_password: 'another passphrase 9' });
+    assert.equal(again.status, 400, 'single use');
+    await c.post('/api/v1/password-reset', { email: o.email });
+    const ms = await waitInbox(maildir, o.email, 2);
+    const t2 = /The token for the API is: (\S+)/.exec(ms.find((x) => !x.text.includes(token)).text)[1];
+    await st.advance(31 * 60);
+    const late = await c.post('/api/v1/password-reset/confirm', { token: t2, new_password: 'another passphrase 9' });
+    assert.equal(late.status, 400, 'expired after 30 minutes');
+  });
+});
+
+describe('e-mail: worker killed in the middle of a message', { skip: SKIP }, () => {
+  let st, maildir;
+  before(async () => { maildir = sink('start'); st = await startMailServer({ env: { AUDIOMUS_TEST_MAIL_STALL_MS: '20000' } }); });
+  after(async () => { await st?.stop(); });
+
+  test('delivered once after restart, never twice within the lease', async () => {
+    const o = await newOwner(st);
+    await o.put('/api/v1/account/notifications', { new_login: true });
+    const c = new Client(st);
+    assert.equal((await c.login(o.email)).status, 200); // a device without the cookie: new
+    await st.waitLog((l) => l.event === 'mail_sending');
+    await sleep(500); // the first half of the message is on the wire
+    await st.kill();
+    await st.restart({});
+    await sleep(6000);
+    assert.equal(inbox(maildir, o.email).length, 0, 'the claimed message waits for its lease');
+    await st.advance(301); // past the 5-minute lease (and the job's)
+    const [m] = await waitInbox(maildir, o.email, 1);
+    assert.equal(m.subject, 'New sign-in to your audiomus account');
+    await sleep(3000);
+    assert.equal(inbox(maildir, o.email).length, 1, 'exactly once');
+  });
+});
