@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "conf/conf.h"
 #include "util/util.h"
@@ -142,15 +143,18 @@ int store_open(const char *url, struct store **out)
 		return store_fs_open(url + 5, out);
 	}
 	if (!strncmp(url, "s3://", 5))
-		return store_fail(AM_ERR_UNSUPPORTED,
-				  "storage: the s3:// backend is not built yet; use file:PATH");
+		return store_s3_open(url + 5, NULL, NULL, NULL, out);
 	return store_fail(AM_ERR_INVAL, "storage: expected file:PATH or s3://BUCKET?...");
 }
 
 int store_open_conf(const struct conf *c, struct store **out)
 {
-	if (!c)
+	if (!c || !out)
 		return AM_ERR_INVAL;
+	*out = NULL;
+	if (!strncmp(c->storage, "s3://", 5))
+		return store_s3_open(c->storage + 5, c->s3_access_key, c->s3_secret_key,
+				     c->s3_ca_file, out);
 	return store_open(c->storage, out);
 }
 
@@ -432,4 +436,59 @@ int store_gc_temp(struct store *s, int64_t before, uint64_t *removed)
 	if (!s)
 		return AM_ERR_INVAL;
 	return s->ops->gc_temp(s, before, removed ? removed : &dummy);
+}
+
+/* ---- probe ----------------------------------------------------------------- */
+
+static int probe_list_cb(void *arg, const char *key, const struct store_info *info)
+{
+	(void)arg;
+	(void)key;
+	(void)info;
+	return 1; /* one is enough */
+}
+
+/* Prefix the detail of a failed probe step with the step's name. */
+static int probe_fail(int rc, const char *step)
+{
+	char detail[400];
+
+	am_strlcpy(detail, store_errbuf, sizeof(detail));
+	return store_fail(rc, "storage probe: %s failed: %s", step, detail);
+}
+
+int store_probe(struct store *s)
+{
+	uint8_t id[16], data[64], back[64];
+	char key[STORE_KEY_MAX];
+	struct store_put *p = NULL;
+	size_t got = 0;
+	int rc;
+
+	if (!s)
+		return AM_ERR_INVAL;
+	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id) ||
+	    getrandom(data, sizeof(data), 0) != (ssize_t)sizeof(data))
+		return store_fail(AM_ERR_IO, "storage probe: getrandom failed");
+	if ((rc = store_key_format(key, sizeof(key), "probe", id, NULL)))
+		return rc;
+	rc = store_list(s, "probe/", probe_list_cb, NULL);
+	if (rc < 0)
+		return probe_fail(rc, "list");
+	if ((rc = store_put_begin(s, key, &p)) || (rc = store_put_write(p, data, sizeof(data)))) {
+		store_put_abort(p);
+		return probe_fail(rc, "write");
+	}
+	if ((rc = store_put_commit(p, NULL)))
+		return probe_fail(rc, "write");
+	rc = store_read_at(s, key, 0, back, sizeof(back), &got);
+	if (!rc && (got != sizeof(back) || memcmp(back, data, sizeof(back))))
+		rc = store_fail(AM_ERR_IO, "read back different bytes");
+	if (rc) {
+		(void)store_delete(s, key);
+		return probe_fail(rc, "read");
+	}
+	if ((rc = store_delete(s, key)))
+		return probe_fail(rc, "delete");
+	return 0;
 }

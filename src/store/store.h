@@ -52,14 +52,27 @@ int store_key_format(char *out, size_t outsz, const char *ns, const uint8_t id[1
 /* Open the store named by url:
  *   file:PATH        filesystem backend rooted at PATH; PATH (the last
  *                    component only) is created with mode 0700 if missing.
- *   s3://BUCKET?...  S3 backend: AM_ERR_UNSUPPORTED until it lands.
+ *   s3://BUCKET?endpoint=URL&region=R&path_style=0|1&prefix=P&part_size=NM
+ *                    S3-compatible backend (docs/storage.md); credentials
+ *                    from AUDIOMUS_S3_ACCESS_KEY/AUDIOMUS_S3_SECRET_KEY or
+ *                    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Opening sends
+ *                    no request (see store_probe).
  * *out receives an owned handle (close with store_close). Returns 0,
- * AM_ERR_INVAL (malformed url), AM_ERR_UNSUPPORTED, AM_ERR_IO, AM_ERR_NOMEM. */
+ * AM_ERR_INVAL (malformed url, missing credentials), AM_ERR_IO, AM_ERR_NOMEM. */
 int store_open(const char *url, struct store **out);
 
-/* Open the store of a finished configuration (conf->storage, plus whatever
- * backend settings the configuration carries). Same errors as store_open. */
+/* Open the store of a finished configuration (conf->storage, and for s3://
+ * the settings s3_access_key, s3_secret_key, s3_ca_file, each falling back
+ * to the environment as in store_open). Same errors as store_open. */
 int store_open_conf(const struct conf *c, struct store **out);
+
+/* Check that the store works end to end with its credentials, for
+ * check-config: list (prefix "probe/"), put a small random object
+ * "probe/<random id>", read it back, delete it. Returns 0 or the first
+ * failure (S3: AM_ERR_DENIED for rejected credentials, AM_ERR_NOTFOUND for a
+ * missing bucket, AM_ERR_UNAVAIL when unreachable); store_errmsg() says
+ * which step failed and why, never with a secret. */
+int store_probe(struct store *s);
 
 /* Close the store; accepts NULL. Every put and reader must be closed first. */
 void store_close(struct store *s);

@@ -83,6 +83,10 @@ int store_prefix_valid(const char *prefix);
 
 /* Backend constructors, called by store_open with the text after the scheme. */
 int store_fs_open(const char *path, struct store **out);
+/* rest: the text after "s3://"; access, secret, cainfo: from the settings,
+ * NULL or "" for the environment / the system CA store (store_s3.c). */
+int store_s3_open(const char *rest, const char *access, const char *secret, const char *cainfo,
+		  struct store **out);
 
 /* The file backend's tree walks (store_fs_walk.c), below the root fd. */
 #define STORE_FS_TMP_PREFIX ".tmp-"

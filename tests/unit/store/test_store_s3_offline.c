@@ -1,0 +1,496 @@
+/*
+ * test_store_s3_offline.c: the S3 backend without an S3 server: URL and
+ * credential parsing, the XML reader, the backoff schedule, and the request
+ * engine against a scripted in-process HTTP server that injects faults (503
+ * then success, 503 forever, a hanging answer, 403 SignatureDoesNotMatch,
+ * an oversized body, a hostile listing, continuation tokens that need
+ * encoding). Always runs (no network beyond loopback). Test code only.
+ */
+#include "store_conformance.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "store/store_s3_int.h"
+#include "util/util.h"
+
+#define SECRET "s3cr3t-Never-Shown-9f2"
+#define KEY1   "orig/0123456789abcdef0123456789abcdef"
+
+/* ---- scripted HTTP server -------------------------------------------------- */
+
+#define FS_CONNS 8
+#define FS_LOG	 16
+
+struct fsrv {
+	int lfd;
+	uint16_t port;
+	pthread_t t;
+	const char *const *script; /* one raw response per request; the last repeats */
+	int nscript;
+	int requests;
+	char reqs[FS_LOG][2048]; /* request heads, in order */
+	volatile int stop;
+	pthread_mutex_t lock;
+};
+
+struct fconn {
+	int fd;
+	char buf[8192];
+	size_t len;
+	int64_t hang_until;
+};
+
+/* A complete request head in c->buf: record it, skip its body, answer. */
+static int fs_serve_one(struct fsrv *f, struct fconn *c)
+{
+	char *end = memmem(c->buf, c->len, "\r\n\r\n", 4), *cl;
+	size_t head, body = 0;
+	const char *resp;
+	int i;
+
+	if (!end)
+		return 0;
+	head = (size_t)(end - c->buf) + 4;
+	c->buf[head - 1] = 0;
+	if ((cl = strcasestr(c->buf, "\r\nContent-Length:")))
+		body = (size_t)strtoul(cl + 17, NULL, 10);
+	c->buf[head - 1] = '\n';
+	if (head + body > c->len)
+		return 0; /* wait for the body */
+	pthread_mutex_lock(&f->lock);
+	i = f->requests++;
+	if (i < FS_LOG) {
+		size_t k = head < sizeof(f->reqs[0]) - 1 ? head : sizeof(f->reqs[0]) - 1;
+		memcpy(f->reqs[i], c->buf, k);
+		f->reqs[i][k] = 0;
+	}
+	pthread_mutex_unlock(&f->lock);
+	memmove(c->buf, c->buf + head + body, c->len - head - body);
+	c->len -= head + body;
+	resp = f->script[i < f->nscript ? i : f->nscript - 1];
+	if (!strcmp(resp, "HANG")) {
+		c->hang_until = am_mono_ms() + 3000;
+		return 1;
+	}
+	if (write(c->fd, resp, strlen(resp)) < 0)
+		return -1;
+	return 1;
+}
+
+static void *fs_main(void *arg)
+{
+	struct fsrv *f = arg;
+	struct fconn conns[FS_CONNS];
+	int n = 0;
+
+	while (!f->stop) {
+		struct pollfd pf[FS_CONNS + 1];
+		pf[0] = (struct pollfd){.fd = f->lfd, .events = POLLIN};
+		for (int i = 0; i < n; i++)
+			pf[i + 1] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
+		if (poll(pf, (nfds_t)n + 1, 50) <= 0)
+			continue;
+		if ((pf[0].revents & POLLIN) && n < FS_CONNS) {
+			int fd = accept(f->lfd, NULL, NULL);
+			if (fd >= 0)
+				conns[n++] = (struct fconn){.fd = fd, .len = 0, .hang_until = 0};
+		}
+		for (int i = 0; i < n; i++) {
+			struct fconn *c = &conns[i];
+			ssize_t r;
+			if (!(pf[i + 1].revents & (POLLIN | POLLHUP)))
+				continue;
+			r = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+			if (r > 0)
+				c->len += (size_t)r;
+			while (r > 0 && c->hang_until == 0 && fs_serve_one(f, c) > 0)
+				;
+			if (r <= 0 || c->len == sizeof(c->buf)) {
+				close(c->fd);
+				conns[i--] = conns[--n];
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+		close(conns[i].fd);
+	return NULL;
+}
+
+static void fs_start(struct fsrv *f, const char *const *script, int nscript)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->lock, NULL);
+	f->script = script;
+	f->nscript = nscript;
+	f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(f->lfd, 16), 0);
+	assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&a, &al), 0);
+	f->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&f->t, NULL, fs_main, f), 0);
+}
+
+static void fs_stop(struct fsrv *f)
+{
+	f->stop = 1;
+	pthread_join(f->t, NULL);
+	close(f->lfd);
+	pthread_mutex_destroy(&f->lock);
+}
+
+/* Open an S3 store on the fake server with fast retries. */
+static struct store *fs_store(struct fsrv *f, const char *extra)
+{
+	struct store *s = NULL;
+	struct s3_tuning t;
+	char url[256];
+
+	snprintf(url, sizeof(url), "s3://bucket-1?endpoint=http://127.0.0.1:%u&path_style=1%s",
+		 (unsigned)f->port, extra ? extra : "");
+	assert_int_equal(store_open(url, &s), 0);
+	store_s3_test_get_tune(s, &t);
+	t.backoff_base_ms = 1;
+	t.backoff_cap_ms = 4;
+	t.timeout_ms = 400;
+	t.connect_timeout_ms = 1000;
+	store_s3_test_tune(s, &t);
+	return s;
+}
+
+static int setup_env(void **state)
+{
+	setenv("AUDIOMUS_S3_ACCESS_KEY", "AKIDTEST:user", 1);
+	setenv("AUDIOMUS_S3_SECRET_KEY", SECRET, 1);
+	return 0;
+}
+
+#define R503 "HTTP/1.1 503 Slow Down\r\nContent-Length: 36\r\n\r\n<Error><Code>SlowDown</Code></Error>"
+#define R412 "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\n\r\n"
+#define RHEAD                                                                                  \
+	"HTTP/1.1 200 OK\r\nContent-Length: 42\r\nETag: \"abc\"\r\nLast-Modified: Tue, 15 Nov " \
+	"1994 08:12:31 GMT\r\n\r\n"
+
+/* ---- tests --------------------------------------------------------------------- */
+
+static void retry_503_then_ok(void **state)
+{
+	static const char *const script[] = {R503, R503, RHEAD};
+	struct fsrv f;
+	struct store_info info;
+	struct store *s;
+
+	fs_start(&f, script, 3);
+	s = fs_store(&f, NULL);
+	assert_int_equal(store_stat(s, KEY1, &info), 0);
+	assert_int_equal(info.size, 42);
+	assert_int_equal(info.mtime, 784887151);
+	assert_int_equal(f.requests, 3);
+	/* signed as the recipe requires: our payload hash, SigV4, no secret */
+	assert_non_null(strstr(f.reqs[0], "HEAD /bucket-1/" KEY1 " HTTP/1.1"));
+	assert_non_null(strcasestr(f.reqs[0], "x-amz-content-sha256: e3b0c442"));
+	assert_non_null(strstr(f.reqs[0], "AWS4-HMAC-SHA256 Credential=AKIDTEST:user/"));
+	assert_null(strstr(f.reqs[0], SECRET));
+	store_close(s);
+	fs_stop(&f);
+}
+
+static int list_cb_none(void *arg, const char *key, const struct store_info *info)
+{
+	return 0;
+}
+
+static void retry_exhausted_is_unavail(void **state)
+{
+	static const char *const script[] = {R503};
+	struct fsrv f;
+	struct store_info info;
+	struct store *s;
+
+	fs_start(&f, script, 1);
+	s = fs_store(&f, NULL);
+	assert_int_equal(store_stat(s, KEY1, &info), AM_ERR_UNAVAIL);
+	assert_int_equal(f.requests, 4);
+	assert_non_null(strstr(store_errmsg(s), "503")); /* HEAD: no body, no code */
+	assert_int_equal(store_list(s, "", list_cb_none, NULL), AM_ERR_UNAVAIL);
+	assert_int_equal(f.requests, 8);
+	assert_non_null(strstr(store_errmsg(s), "SlowDown"));
+	store_close(s);
+	fs_stop(&f);
+}
+
+static void hang_then_ok(void **state)
+{
+	static const char *const script[] = {"HANG", RHEAD};
+	struct fsrv f;
+	struct store_info info;
+	struct store *s;
+
+	fs_start(&f, script, 2);
+	s = fs_store(&f, NULL);
+	assert_int_equal(store_stat(s, KEY1, &info), 0);
+	assert_int_equal(info.size, 42);
+	assert_int_equal(f.requests, 2);
+	store_close(s);
+	fs_stop(&f);
+}
+
+static void signature_mismatch_is_denied(void **state)
+{
+	static const char *const script[] = {
+	    "HTTP/1.1 403 Forbidden\r\nContent-Length: 91\r\n\r\n<?xml version='1.0'?>"
+	    "<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>"};
+	struct fsrv f;
+	struct store *s;
+
+	fs_start(&f, script, 1);
+	s = fs_store(&f, NULL);
+	assert_int_equal(store_probe(s), AM_ERR_DENIED);
+	assert_int_equal(f.requests, 1); /* a 4xx is never retried */
+	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
+	assert_non_null(strstr(store_errmsg(s), "s3_secret_key"));
+	assert_null(strstr(store_errmsg(s), SECRET));
+	store_close(s);
+	fs_stop(&f);
+}
+
+#define R206(total, etag)                                                                 \
+	"HTTP/1.1 206 Partial\r\nContent-Length: 10\r\nContent-Range: bytes 0-9/" total \
+	"\r\nETag: " etag "\r\n\r\n0123456789"
+
+static void status_mapping(void **state)
+{
+	static const char *const script[] = {
+	    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", /* delete: ok */
+	    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", /* stat */
+	    RHEAD,
+	    R206("43", "\"abd\""), /* first read: another size, so another object */
+	    R206("42", "\"abd\""), /* same size: this version is pinned */
+	    R412,			/* changed after bytes were returned */
+	    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\n\r\n",
+	    "HTTP/1.1 206 Partial\r\nContent-Length: 10\r\n\r\n0123456789"};
+	struct fsrv f;
+	struct store_info info;
+	struct store *s;
+	struct store_reader *r = NULL;
+	uint8_t buf[64];
+	size_t got;
+
+	fs_start(&f, script, AM_ARRAY_LEN(script));
+	s = fs_store(&f, NULL);
+	assert_int_equal(store_delete(s, KEY1), 0);
+	assert_int_equal(store_stat(s, KEY1, &info), AM_ERR_NOTFOUND);
+	assert_int_equal(store_reader_open(s, KEY1, &r), 0);
+	assert_int_equal(store_reader_size(r), 42);
+	assert_int_equal(store_reader_read_at(r, 0, buf, 10, &got), AM_ERR_CONFLICT);
+	assert_int_equal(store_reader_read_at(r, 0, buf, 10, &got), 0);
+	assert_int_equal(got, 10);
+	assert_memory_equal(buf, "0123456789", 10);
+	assert_int_equal(store_reader_read_at(r, 0, buf, 10, &got), AM_ERR_CONFLICT);
+	assert_int_equal(store_reader_read_at(r, 5, buf, 10, &got), AM_ERR_RANGE);
+	assert_int_equal(store_reader_read_at(r, 0, buf, 10, &got), AM_ERR_IO);
+	store_reader_close(r);
+	assert_int_equal(f.requests, 8);
+	assert_non_null(strcasestr(f.reqs[4], "Range: bytes=0-9"));
+	assert_null(strcasestr(f.reqs[4], "If-Match"));
+	/* after the first bytes, every GET carries the pinned ETag */
+	assert_non_null(strcasestr(f.reqs[5], "If-Match: \"abd\""));
+	store_close(s);
+	fs_stop(&f);
+}
+
+static void oversized_body_refused(void **state)
+{
+	static const char *const script[] = {
+	    RHEAD, "HTTP/1.1 206 Partial\r\nContent-Length: 20\r\n\r\n01234567890123456789"};
+	struct fsrv f;
+	struct store *s;
+	uint8_t buf[64];
+	size_t got;
+
+	fs_start(&f, script, 2);
+	s = fs_store(&f, NULL);
+	assert_int_equal(store_read_at(s, KEY1, 0, buf, 10, &got), AM_ERR_IO);
+	store_close(s);
+	fs_stop(&f);
+}
+
+static int list_cb(void *arg, const char *key, const struct store_info *info)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 1024 - n, "%s=%llu;", key, (unsigned long long)info->size);
+	return 0;
+}
+
+#define LIST_HDR "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: "
+
+static void hostile_listing_and_tokens(void **state)
+{
+	static const char page1[] =
+	    "<?xml version='1.0'?><ListBucketResult><KeyCount>4</KeyCount>"
+	    "<IsTruncated>true</IsTruncated><NextContinuationToken>a/b+c=</NextContinuationToken>"
+	    "<Contents><Key>p/orig/0123456789abcdef0123456789abcdef</Key><Size>7</Size>"
+	    "<LastModified>2024-01-02T03:04:05.000Z</LastModified></Contents>"
+	    "<Contents><Key>p/../etc/passwd</Key><Size>1</Size></Contents>"
+	    "<Contents><Key>other/orig/0123456789abcdef0123456789abcdef</Key><Size>1</Size></Contents>"
+	    "<Contents><Key>p/orig/0123456789abcdef0123456789abcdef.a&amp;b</Key><Size>1</Size>"
+	    "</Contents></ListBucketResult>";
+	static const char page2[] =
+	    "<ListBucketResult><IsTruncated>false</IsTruncated>"
+	    "<Contents><Key>p/peaks/00000000000000000000000000000000.dat</Key><Size>9</Size>"
+	    "</Contents></ListBucketResult>";
+	char r1[2048], r2[1024], out[1024] = "";
+	const char *script[2] = {r1, r2};
+	struct fsrv f;
+	struct store *s;
+
+	snprintf(r1, sizeof(r1), LIST_HDR "%zu\r\n\r\n%s", strlen(page1), page1);
+	snprintf(r2, sizeof(r2), LIST_HDR "%zu\r\n\r\n%s", strlen(page2), page2);
+	fs_start(&f, script, 2);
+	s = fs_store(&f, "&prefix=p/");
+	assert_int_equal(store_list(s, "", list_cb, out), 0);
+	assert_string_equal(out, "orig/0123456789abcdef0123456789abcdef=7;"
+				 "peaks/00000000000000000000000000000000.dat=9;");
+	assert_int_equal(f.requests, 2);
+	assert_non_null(strstr(f.reqs[0], "GET /bucket-1?list-type=2&max-keys=1000&prefix=p%2F "));
+	assert_non_null(strstr(f.reqs[1], "?continuation-token=a%2Fb%2Bc%3D&list-type=2&"));
+	store_close(s);
+	fs_stop(&f);
+}
+
+static void urls_and_credentials(void **state)
+{
+	static const char *const bad[] = {
+	    "s3://",
+	    "s3://ab",
+	    "s3://Bucket",
+	    "s3://bucket?endpoint=ftp://x",
+	    "s3://bucket?endpoint=http://x/path",
+	    "s3://bucket?endpoint=http://user@x",
+	    "s3://bucket?endpoint=http://",
+	    "s3://bucket?region=",
+	    "s3://bucket?path_style=2",
+	    "s3://bucket?part_size=4M",
+	    "s3://bucket?part_size=2000M",
+	    "s3://bucket?prefix=../x",
+	    "s3://bucket?prefix=/x",
+	    "s3://bucket?nope=1",
+	    "s3://bucket?endpoint"};
+	struct store *s = NULL;
+
+	for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++) {
+		assert_int_equal(store_open(bad[i], &s), AM_ERR_INVAL);
+		assert_null(s);
+	}
+	assert_int_equal(store_open("s3://my-bucket?region=eu-west-1&part_size=16M&prefix=a/b/", &s),
+			 0);
+	assert_string_equal(store_backend(s), "s3");
+	assert_string_equal(((struct s3_store *)s)->base_url,
+			    "https://my-bucket.s3.eu-west-1.amazonaws.com");
+	assert_int_equal(((struct s3_store *)s)->part_size, 16 << 20);
+	store_close(s);
+	assert_int_equal(store_open("s3://b.c-d?endpoint=https://minio.lan:9000/&path_style=1", &s),
+			 0);
+	assert_string_equal(((struct s3_store *)s)->base_url, "https://minio.lan:9000/b.c-d");
+	store_close(s);
+	/* no credentials anywhere: a clear INVAL, nothing leaked */
+	unsetenv("AUDIOMUS_S3_SECRET_KEY");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	assert_int_equal(store_open("s3://bucket", &s), AM_ERR_INVAL);
+	assert_non_null(strstr(store_errmsg(NULL), "s3_secret_key"));
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	assert_int_equal(store_open("s3://bucket", &s), 0);
+	store_close(s);
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	setenv("AUDIOMUS_S3_SECRET_KEY", SECRET, 1);
+}
+
+static void xml_reader(void **state)
+{
+	static const char doc[] = "<R><KeyCount>3</KeyCount><Key>a&lt;&#65;&#x42;&amp;</Key>"
+				  "<Prefix/><Bad>x<y</Bad><Ent>&bogus;</Ent><Long>0123456789</Long>"
+				  "<Open>never closed";
+	struct s3_str in = {doc, sizeof(doc) - 1};
+	char out[8];
+	int64_t t;
+
+	assert_int_equal(s3_xml_text(in, "Key", out, sizeof(out)), 0);
+	assert_string_equal(out, "a<AB&");
+	assert_int_equal(s3_xml_text(in, "KeyCount", out, sizeof(out)), 0);
+	assert_string_equal(out, "3");
+	assert_int_equal(s3_xml_text(in, "Prefix", out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(s3_xml_text(in, "Bad", out, sizeof(out)), AM_ERR_INVAL);
+	assert_int_equal(s3_xml_text(in, "Ent", out, sizeof(out)), AM_ERR_INVAL);
+	assert_int_equal(s3_xml_text(in, "Long", out, sizeof(out)), AM_ERR_TOOBIG);
+	assert_int_equal(s3_xml_text(in, "Open", out, sizeof(out)), AM_ERR_NOTFOUND);
+	assert_int_equal(s3_xml_text(in, "Missing", out, sizeof(out)), AM_ERR_NOTFOUND);
+	assert_int_equal(s3_parse_iso8601("2024-01-02T03:04:05.000Z", &t), 0);
+	assert_int_equal(t, 1704164645);
+	assert_int_equal(s3_parse_iso8601("2024-01-02T03:04:05Z", &t), 0);
+	assert_int_equal(s3_parse_iso8601("2024-13-02T03:04:05Z", &t), AM_ERR_INVAL);
+	assert_int_equal(s3_parse_iso8601("2024-01-02 03:04:05Z", &t), AM_ERR_INVAL);
+	assert_int_equal(s3_parse_iso8601("2024-01-02T03:04:05+02:00", &t), AM_ERR_INVAL);
+}
+
+static void backoff_schedule(void **state)
+{
+	long prev_max = 0;
+
+	for (int a = 0; a < 8; a++) {
+		long lo = store_s3_backoff_ms(a, 200, 5000, 0);
+		long hi = store_s3_backoff_ms(a, 200, 5000, UINT32_MAX - 1);
+		long full = 200L << a > 5000 ? 5000 : 200L << a;
+		assert_int_equal(lo, full / 2);
+		assert_true(hi >= lo && hi <= full);
+		assert_true(hi >= prev_max || full == 5000);
+		prev_max = hi;
+	}
+	assert_true(store_s3_backoff_ms(30, 200, 5000, 12345) <= 5000);
+}
+
+static void uri_encoding(void **state)
+{
+	struct am_buf b;
+
+	am_buf_init(&b, 256);
+	assert_int_equal(s3_uri_encode(&b, "a/b c~d_e.f-g+h=%", 17, 1), 0);
+	assert_string_equal((char *)b.p, "a/b%20c~d_e.f-g%2Bh%3D%25");
+	am_buf_reset(&b);
+	assert_int_equal(s3_uri_encode(&b, "a/b", 3, 0), 0);
+	assert_string_equal((char *)b.p, "a%2Fb");
+	am_buf_cleanup(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(urls_and_credentials),
+	    cmocka_unit_test(xml_reader),
+	    cmocka_unit_test(backoff_schedule),
+	    cmocka_unit_test(uri_encoding),
+	    cmocka_unit_test(retry_503_then_ok),
+	    cmocka_unit_test(retry_exhausted_is_unavail),
+	    cmocka_unit_test(hang_then_ok),
+	    cmocka_unit_test(signature_mismatch_is_denied),
+	    cmocka_unit_test(status_mapping),
+	    cmocka_unit_test(oversized_body_refused),
+	    cmocka_unit_test(hostile_listing_and_tokens),
+	};
+
+	return cmocka_run_group_tests_name("store_s3_offline", tests, setup_env, NULL);
+}
