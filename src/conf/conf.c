@@ -66,6 +66,17 @@ static const struct conf_item items[] = {
     I(signup_open, CT_BOOL, "false", 0, 1, "Whether anyone may create an owner account from the web."),
     I(argon2_opslimit, CT_INT, "2", 2, 64, "Argon2id passes for owner and project passwords."),
     I(argon2_memlimit, CT_SIZE, "64M", 8388608, INT64_C(4) << 30, "Argon2id memory per hash."),
+    S(smtp_url, "",
+      "SMTP server for e-mail (docs/mail.md): smtps://HOST:465 or smtp://HOST:587 (STARTTLS\n"
+      "required). Empty: no e-mail is sent (notifications and password reset are off)."),
+    S(smtp_user, "", "SMTP user name (empty: no authentication)."),
+    S(smtp_password, "", "SMTP password; prefer AUDIOMUS_SMTP_PASSWORD. Never printed or logged."),
+    S(mail_from, "", "Sender, e.g. Audiomus <noreply@review.example.org> (required with smtp_url)."),
+    S(smtp_ca_file, "", "PEM CA bundle for an SMTP server with a private CA (default: system CAs)."),
+    I(smtp_insecure_plain, CT_BOOL, "false", 0, 1,
+      "Allow smtp:// without TLS: only for a relay on this machine (127.0.0.1, ::1)."),
+    I(mail_digest_minutes, CT_INT, "10", 1, 1440, "New-comment digest: at most one e-mail per project per N minutes."),
+    I(mail_max_attempts, CT_INT, "8", 1, 50, "Delivery attempts (exponential back-off) before a message is dropped."),
     I(worker_threads, CT_INT, "1", 1, 64,
       "Jobs run at once by `audiomus worker` (one transcode each); serve runs one."),
 };

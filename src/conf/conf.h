@@ -32,6 +32,11 @@ struct conf {
 	char security_contact[CONF_STR_MAX];
 	char log_level[16];
 	char trusted_proxies[CONF_STR_MAX];
+	char smtp_url[CONF_STR_MAX];
+	char smtp_user[CONF_STR_MAX];
+	char smtp_password[CONF_STR_MAX]; /* never printed or logged */
+	char mail_from[CONF_STR_MAX];
+	char smtp_ca_file[CONF_PATH_MAX];
 	int64_t threads;
 	int64_t db_pool_size;
 	int64_t max_connections;
@@ -44,6 +49,9 @@ struct conf {
 	int64_t signup_open;
 	int64_t argon2_opslimit;
 	int64_t argon2_memlimit;
+	int64_t smtp_insecure_plain;
+	int64_t mail_digest_minutes;
+	int64_t mail_max_attempts;
 	int64_t worker_threads;
 };
 
