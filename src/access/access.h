@@ -141,4 +141,32 @@ int access_grant_load(struct app *a, struct db *db, const struct access_grant *g
 void access_hex16(const uint8_t id[16], char out[33]);
 int access_unhex16(const char *s, size_t n, uint8_t out[16]);
 
+/* ---- signed export URLs (src/access/access_export.c, docs/media.md) ---------------
+ *   /m/export/ACCOUNT?x=SESSION&e=EXPIRY&k=KID&s=MAC
+ * ACCOUNT, SESSION: 32 lowercase hex (the owner's account id and the id of
+ * the session that asked for it: the media role refuses the URL once that
+ * session is gone, e.g. after a logout); EXPIRY, KID: canonical decimal;
+ * MAC: 43 base64url characters of HMAC-SHA256(url key[KID],
+ * "am-export-v1\nGET\n/m/export/ACCOUNT\nSESSION\nEXPIRY\nKID"). Same
+ * strictness as the media URLs; a different MAC'd prefix, so no media or
+ * upload URL can ever verify as an export URL or the other way round. */
+#define ACCESS_EXPORT_CAP 1800 /* 30 min: no export URL lives longer */
+
+struct access_export {
+	uint8_t account_id[16];
+	uint8_t session_id[16];
+	int64_t expires; /* seconds since the epoch */
+};
+
+/* now + min(conf signed_url_lifetime, ACCESS_EXPORT_CAP). */
+int64_t access_export_expiry(const struct app *a);
+/* Sign an export URL into out (n >= ACCESS_URL_MAX). x->expires must be in
+ * (now, now + ACCESS_EXPORT_CAP]: else AM_ERR_INVAL. AM_ERR_TOOBIG,
+ * AM_ERR_CRYPTO. */
+int access_export_sign(struct app *a, const struct access_export *x, char *out, size_t n);
+/* Verify the raw request target of an export request (strict parse, kid,
+ * MAC, expiry not past and not beyond the cap). Touches neither the
+ * database nor the store. Fills out. Every failure: AM_ERR_DENIED. */
+int access_export_verify(struct app *a, const char *target, struct access_export *out);
+
 #endif

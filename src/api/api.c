@@ -55,7 +55,7 @@ static const struct api_route route_table[] = {
     {POST, P "/comments", api_comment_reply, API_AUTH, NULL},
     {PATCH, P "/comments/{cid}", api_comment_patch, API_AUTH, NULL},
     {DEL, P "/comments/{cid}", api_comment_delete, API_AUTH, NULL},
-    {GET, "/api/v1/export", api_export, API_AUTH, NULL},
+    {GET | POST, "/api/v1/export", api_export, API_AUTH, NULL},
     {GET, "/api/v1/s/{token}", api_guest_open, 0, NULL},
     {POST, "/api/v1/s/{token}/password", api_guest_password, 0, NULL},
     {POST, "/api/v1/s/{token}/comments", api_guest_comment, 0, NULL},

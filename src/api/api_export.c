@@ -1,14 +1,19 @@
 /*
- * api_export.c: GET /api/v1/export, the JSON part of the owner's full data
- * export ("Full data export available on request"): the account, every live
- * project with its links (no tokens: only their hashes exist), tracks,
- * versions, comments and events. The archive with the decrypted originals
- * is the media role's (docs/api.md "Export"). Runs in the web process;
- * reads only what the session's account owns.
+ * api_export.c: the owner's full data export ("Full data export available on
+ * request", docs/api.md "Export"). POST /api/v1/export (session + CSRF)
+ * answers a signed, short-lived URL of the media role's archive
+ * (/m/export/{account}: every project's JSON and every decrypted original,
+ * src/export/), bound to the account and to this session; the web role
+ * itself never touches audio. GET /api/v1/export stays the metadata-only
+ * JSON: the account, every live project with its links (no tokens: only
+ * their hashes exist), tracks, versions, comments and events. Runs in the
+ * web process; reads only what the session's account owns.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "access/access.h"
 #include "api/api_int.h"
 
 struct export_ctx {
@@ -39,9 +44,9 @@ static json_t *project_export(struct api_ctx *c, const struct db_project *p)
 	struct export_ctx links = {c, json_array(), 0};
 	json_t *j = api_project_json(p), *tracks = NULL, *comments = NULL, *events = json_array();
 
-	if (!j || !links.arr || !events ||
-	    db_link_list(c->db, k, p->id, link_item, &links) ||
-	    api_tracks_json(c, p->id, NULL, &tracks) || api_comments_json(c, p->id, NULL, 1, &comments) ||
+	if (!j || !links.arr || !events || db_link_list(c->db, k, p->id, link_item, &links) ||
+	    api_tracks_json(c, p->id, NULL, &tracks) ||
+	    api_comments_json(c, p->id, NULL, 1, &comments) ||
 	    db_event_list(c->db, k, p->id, 0, event_item, events))
 		goto fail;
 	if (api_set(j, "links", links.arr) || api_set(j, "tracks", tracks) ||
@@ -80,12 +85,36 @@ static int collect(void *ctx, const struct db_project *p)
 	return 0;
 }
 
+/* POST: a signed archive URL on the media role, bound to this session (a
+ * logout or a revoked session kills it) and expiring within 30 minutes. */
+static int export_url(struct api_ctx *c)
+{
+	struct access_export x;
+	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX];
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	memcpy(x.account_id, c->acct.id, DB_ID_LEN);
+	memcpy(x.session_id, c->sess.id, DB_ID_LEN);
+	x.expires = access_export_expiry(c->api->app);
+	if ((rc = access_export_sign(c->api->app, &x, path, sizeof(path))) != 0)
+		return rc;
+	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
+	return api_reply(c, 200,
+			 json_pack("{s:s,s:I,s:s}", "url", url, "expires", (json_int_t)x.expires,
+				   "format", "tar"));
+}
+
 int api_export(struct api_ctx *c)
 {
 	struct id_list l = {0};
 	json_t *projects = json_array(), *doc;
 	int rc;
 
+	if (http_req_method(c->req) == HTTP_POST) {
+		json_decref(projects);
+		return export_url(c);
+	}
 	if (!projects)
 		return AM_ERR_NOMEM;
 	/* Collect first: a listing holds its statement open while nested
@@ -98,11 +127,11 @@ int api_export(struct api_ctx *c)
 			goto out;
 		}
 	}
-	doc = json_pack("{s:s,s:I,s:{s:o,s:s,s:I},s:O,s:s}", "format", "audiomus-export-v1",
-			"exported", (json_int_t)am_now_ms(), "account", "id", api_id_json(c->acct.id),
-			"email", c->acct.email, "created", (json_int_t)c->acct.created, "projects",
-			projects, "audio",
-			"the original audio files are in the archive the media role serves (docs/api.md)");
+	doc = json_pack(
+	    "{s:s,s:I,s:{s:o,s:s,s:I},s:O,s:s}", "format", "audiomus-export-v1", "exported",
+	    (json_int_t)am_now_ms(), "account", "id", api_id_json(c->acct.id), "email",
+	    c->acct.email, "created", (json_int_t)c->acct.created, "projects", projects, "audio",
+	    "the original audio files are in the archive the media role serves (docs/api.md)");
 	if (doc && http_add_header(c->req, "Content-Disposition",
 				   "attachment; filename=\"audiomus-export.json\"")) {
 		json_decref(doc);

@@ -19,6 +19,7 @@ static const struct command *const commands[] = {
     &cmd_check_config_def,
     &cmd_keys_def,
     &cmd_user_def,
+    &cmd_export_def,
 };
 
 static void usage(FILE *out)

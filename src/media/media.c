@@ -15,6 +15,7 @@
 #include "app/app.h"
 #include "db/repo.h"
 #include "http/http.h"
+#include "media/media_export.h"
 #include "media/media_int.h"
 #include "store/store.h"
 
@@ -81,9 +82,16 @@ int media_register(struct media *m, struct http_router *r)
 	    .arg = m,
 	    .raw_query = 1,
 	};
+	struct http_route_def exp = {
+	    .methods = HTTP_GET | HTTP_HEAD,
+	    .pattern = "/m/export/{account}",
+	    .handler = media_export_handler,
+	    .arg = m,
+	    .raw_query = 1,
+	};
 	int rc;
 
-	if ((rc = http_router_add(r, &stream)))
+	if ((rc = http_router_add(r, &stream)) || (rc = http_router_add(r, &exp)))
 		return rc;
 	return http_router_add(r, &up);
 }

@@ -1,0 +1,337 @@
+/*
+ * export_json.c: the JSON documents of the export archive (export_int.h):
+ * account.json and each project's project.json (project, links without
+ * tokens, tracks with versions and their originals' paths, every stored
+ * object, comments with the names their authors chose, pseudonymous events),
+ * and the plan of the project's originals. Reads through the repository
+ * layer (decrypted fields of the owner's own projects); runs in the media
+ * role and the admin command.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "access/access.h"
+#include "export/export_int.h"
+#include "util/util.h"
+
+#define TOKEN_NOTE                                                                                 \
+	"share-link tokens are not in the export: only their SHA-256 is stored, so they cannot "   \
+	"be "                                                                                      \
+	"recovered; regenerate a link to get a new one"
+
+static json_t *hex_json(const uint8_t id[DB_ID_LEN])
+{
+	char h[33];
+
+	access_hex16(id, h);
+	return json_string(h);
+}
+
+/* Set a member, taking the reference; -1 when the value is NULL. */
+static int set(json_t *o, const char *k, json_t *v)
+{
+	return v ? json_object_set_new(o, k, v) : -1;
+}
+
+int export_account_json(const struct db_account *acct, const struct export_project *ps, size_t n,
+			char **out)
+{
+	json_t *arr = json_array(), *doc = NULL;
+
+	*out = NULL;
+	for (size_t i = 0; arr && i < n; i++) {
+		const char *d = strchr(ps[i].dir, '/');
+		if (json_array_append_new(arr, json_pack("{s:o,s:s}", "id", hex_json(ps[i].id),
+							 "directory", d ? d + 1 : ps[i].dir)))
+			goto out;
+	}
+	doc = json_pack("{s:s,s:I,s:{s:o,s:s,s:I},s:O,s:s,s:s}", "format", "audiomus-export-v1",
+			"exported", (json_int_t)am_now_ms(), "account", "id", hex_json(acct->id),
+			"email", acct->email, "created", (json_int_t)acct->created, "projects", arr,
+			"links", TOKEN_NOTE, "times", "milliseconds since 1970-01-01 UTC");
+	if (doc)
+		*out = json_dumps(doc, JSON_INDENT(1) | JSON_ENSURE_ASCII);
+out:
+	json_decref(doc);
+	json_decref(arr);
+	return *out ? 0 : AM_ERR_NOMEM;
+}
+
+/* ---- project.json ------------------------------------------------------------------ */
+
+struct trk {
+	uint8_t id[DB_ID_LEN];
+	char slug[EXPORT_SLUG_MAX + 1];
+	int64_t n; /* 1-based, in track order */
+};
+
+struct ver {
+	uint8_t id[DB_ID_LEN];
+	uint8_t track_id[DB_ID_LEN];
+	int64_t number;
+	char name[EXPORT_NAME_MAX + 1];
+};
+
+struct build {
+	json_t *tracks, *versions_by_id, *objects, *comments, *events, *links;
+	struct trk *t;
+	size_t nt;
+	struct ver *v;
+	size_t nv;
+	struct export_file *f;
+	size_t nf, capf;
+	const char *dir;
+};
+
+static void *grow(void *p, size_t n, size_t elem)
+{
+	/* doubling at powers of two: n is the current count */
+	if (n == 0 || (n & (n - 1)) == 0)
+		return realloc(p, (n ? 2 * n : 1) * elem);
+	return p;
+}
+
+static int track_cb(void *ctx, const struct db_track *t)
+{
+	struct build *b = ctx;
+	struct trk *g = grow(b->t, b->nt, sizeof(*b->t));
+	json_t *j;
+
+	if (!g)
+		return AM_ERR_NOMEM;
+	b->t = g;
+	memcpy(g[b->nt].id, t->id, DB_ID_LEN);
+	export_slug(t->title, g[b->nt].slug);
+	g[b->nt].n = (int64_t)b->nt + 1;
+	b->nt++;
+	j = json_pack("{s:o,s:s,s:I,s:I,s:[]}", "id", hex_json(t->id), "title", t->title,
+		      "position", (json_int_t)t->position, "created", (json_int_t)t->created,
+		      "versions");
+	return json_array_append_new(b->tracks, j) ? AM_ERR_NOMEM : 0;
+}
+
+static json_t *version_json(const struct db_version *v)
+{
+	json_t *j = json_pack("{s:o,s:o,s:I,s:s,s:s,s:I,s:n}", "id", hex_json(v->id), "track_id",
+			      hex_json(v->track_id), "number", (json_int_t)v->number, "filename",
+			      v->filename, "state", v->state, "created", (json_int_t)v->created,
+			      "original");
+
+	if (j && v->error[0] && set(j, "error", json_string(v->error)))
+		goto fail;
+	if (j && v->duration_ms > 0 &&
+	    (set(j, "duration_ms", json_integer(v->duration_ms)) ||
+	     set(j, "sample_rate", json_integer(v->sample_rate)) ||
+	     set(j, "channels", json_integer(v->channels)) ||
+	     set(j, "bit_depth", json_integer(v->bit_depth)) ||
+	     set(j, "loudness_lufs", json_real((double)v->loudness_mlufs / 1000.0)) ||
+	     set(j, "true_peak_dbtp", json_real((double)v->true_peak_mdbtp / 1000.0))))
+		goto fail;
+	return j;
+fail:
+	json_decref(j);
+	return NULL;
+}
+
+static int version_cb(void *ctx, const struct db_version *v)
+{
+	struct build *b = ctx;
+	struct ver *g = grow(b->v, b->nv, sizeof(*b->v));
+	char h[33];
+	json_t *j = version_json(v);
+
+	if (!g || !j) {
+		json_decref(j);
+		return AM_ERR_NOMEM;
+	}
+	b->v = g;
+	memcpy(g[b->nv].id, v->id, DB_ID_LEN);
+	memcpy(g[b->nv].track_id, v->track_id, DB_ID_LEN);
+	g[b->nv].number = v->number;
+	export_name_sanitise(v->filename, g[b->nv].name);
+	b->nv++;
+	access_hex16(v->id, h);
+	return json_object_set_new(b->versions_by_id, h, j) ? AM_ERR_NOMEM : 0;
+}
+
+static const struct ver *find_ver(const struct build *b, const uint8_t id[DB_ID_LEN])
+{
+	for (size_t i = 0; i < b->nv; i++)
+		if (memcmp(b->v[i].id, id, DB_ID_LEN) == 0)
+			return &b->v[i];
+	return NULL;
+}
+
+static const struct trk *find_trk(const struct build *b, const uint8_t id[DB_ID_LEN])
+{
+	for (size_t i = 0; i < b->nt; i++)
+		if (memcmp(b->t[i].id, id, DB_ID_LEN) == 0)
+			return &b->t[i];
+	return NULL;
+}
+
+/* A ready original of a known version: into the plan, and its path into
+ * the version's JSON. 1 if planned. */
+static int plan_original(struct build *b, const struct db_object *o, char *path, size_t pn)
+{
+	const struct ver *v;
+	const struct trk *t;
+	struct export_file *g;
+	json_t *vj;
+	char h[33];
+
+	if (strcmp(o->kind, "original") != 0 || strcmp(o->state, "ready") != 0 || !o->has_version ||
+	    !(v = find_ver(b, o->version_id)) || !(t = find_trk(b, v->track_id)))
+		return 0;
+	if ((size_t)snprintf(path, pn, "%s/tracks/%lld-%s/v%lld-%s", b->dir, (long long)t->n,
+			     t->slug, (long long)v->number, v->name) >= pn)
+		return AM_ERR_TOOBIG;
+	if (b->nf == b->capf) {
+		size_t cap = b->capf ? 2 * b->capf : 8;
+		if (!(g = realloc(b->f, cap * sizeof(*g))))
+			return AM_ERR_NOMEM;
+		b->f = g;
+		b->capf = cap;
+	}
+	b->f[b->nf].o = *o;
+	memcpy(b->f[b->nf].path, path, pn);
+	b->f[b->nf].mtime = o->created / 1000;
+	b->nf++;
+	access_hex16(v->id, h);
+	vj = json_object_get(b->versions_by_id, h);
+	return vj && set(vj, "original", json_string(path + strlen(EXPORT_ROOT) + 1)) ? AM_ERR_NOMEM
+										      : 1;
+}
+
+static int object_cb(void *ctx, const struct db_object *o)
+{
+	struct build *b = ctx;
+	char path[EXPORT_PATH_MAX];
+	int planned = plan_original(b, o, path, sizeof(path));
+	json_t *j;
+
+	if (planned < 0)
+		return planned;
+	j = json_pack("{s:o,s:s,s:o,s:I,s:s,s:s,s:I,s:o}", "id", hex_json(o->id), "kind", o->kind,
+		      "version_id", o->has_version ? hex_json(o->version_id) : json_null(), "size",
+		      (json_int_t)o->plain_size, "content_type", o->content_type, "state", o->state,
+		      "created", (json_int_t)o->created, "in_archive",
+		      planned ? json_string(path + strlen(EXPORT_ROOT) + 1) : json_null());
+	return json_array_append_new(b->objects, j) ? AM_ERR_NOMEM : 0;
+}
+
+static int comment_cb(void *ctx, const struct db_comment *cm)
+{
+	struct build *b = ctx;
+	json_t *j = json_pack(
+	    "{s:o,s:o,s:s,s:b,s:o,s:s,s:I,s:o,s:o,s:b,s:I,s:b}", "id", hex_json(cm->id),
+	    "version_id", hex_json(cm->version_id), "author", cm->author, "by_owner",
+	    !cm->has_guest, "guest_id", cm->has_guest ? hex_json(cm->guest_id) : json_null(),
+	    "body", cm->body, "time_ms", (json_int_t)cm->time_ms, "end_ms",
+	    cm->end_ms >= 0 ? json_integer(cm->end_ms) : json_null(), "parent_id",
+	    cm->has_parent ? hex_json(cm->parent_id) : json_null(), "resolved", cm->resolved,
+	    "created", (json_int_t)cm->created, "deleted", cm->deleted != 0);
+
+	return json_array_append_new(b->comments, j) ? AM_ERR_NOMEM : 0;
+}
+
+static int event_cb(void *ctx, const struct db_event *e)
+{
+	struct build *b = ctx;
+	json_t *d = json_loads(e->details, JSON_REJECT_DUPLICATES, NULL);
+	json_t *j =
+	    json_pack("{s:o,s:s,s:o,s:o,s:I}", "id", hex_json(e->id), "kind", e->kind, "guest_id",
+		      e->has_guest ? hex_json(e->guest_id) : json_null(), "details",
+		      d ? d : json_string(e->details), "created", (json_int_t)e->created);
+
+	return json_array_append_new(b->events, j) ? AM_ERR_NOMEM : 0;
+}
+
+static int link_cb(void *ctx, const struct db_link *l)
+{
+	struct build *b = ctx;
+	json_t *j = json_pack("{s:o,s:s,s:b,s:I,s:I,s:b,s:I}", "id", hex_json(l->id), "label",
+			      l->label, "is_default", l->is_default, "generation",
+			      (json_int_t)l->generation, "created", (json_int_t)l->created,
+			      "revoked", l->revoked, "expires", (json_int_t)l->expires);
+
+	return json_array_append_new(b->links, j) ? AM_ERR_NOMEM : 0;
+}
+
+/* Move each version's JSON under its track. */
+static int nest_versions(struct build *b)
+{
+	for (size_t i = 0; i < b->nv; i++) {
+		const struct trk *t = find_trk(b, b->v[i].track_id);
+		char h[33];
+		json_t *vj;
+
+		access_hex16(b->v[i].id, h);
+		vj = json_object_get(b->versions_by_id, h);
+		if (t && vj &&
+		    json_array_append(
+			json_object_get(json_array_get(b->tracks, (size_t)t->n - 1), "versions"),
+			vj))
+			return AM_ERR_NOMEM;
+	}
+	return 0;
+}
+
+static void build_free(struct build *b)
+{
+	json_decref(b->tracks);
+	json_decref(b->versions_by_id);
+	json_decref(b->objects);
+	json_decref(b->comments);
+	json_decref(b->events);
+	json_decref(b->links);
+	free(b->t);
+	free(b->v);
+	free(b->f);
+}
+
+int export_project_build(struct db *db, const struct db_keys *k, const struct db_project *p,
+			 const char *dir, char **json, struct export_file **files, size_t *nfiles)
+{
+	struct build b = {.tracks = json_array(),
+			  .versions_by_id = json_object(),
+			  .objects = json_array(),
+			  .comments = json_array(),
+			  .events = json_array(),
+			  .links = json_array(),
+			  .dir = dir};
+	json_t *doc = NULL;
+	int rc = AM_ERR_NOMEM;
+
+	*json = NULL;
+	if (!b.tracks || !b.versions_by_id || !b.objects || !b.comments || !b.events || !b.links)
+		goto out;
+	/* One listing at a time: callbacks only collect (no nested queries). */
+	if ((rc = db_track_list(db, k, p->id, track_cb, &b)) ||
+	    (rc = db_version_list(db, k, p->id, NULL, version_cb, &b)) ||
+	    (rc = db_object_list(db, p->id, object_cb, &b)) ||
+	    (rc = db_comment_list(db, k, p->id, NULL, comment_cb, &b)) ||
+	    (rc = db_event_list(db, k, p->id, 0, event_cb, &b)) ||
+	    (rc = db_link_list(db, k, p->id, link_cb, &b)) || (rc = nest_versions(&b)))
+		goto out;
+	rc = AM_ERR_NOMEM;
+	doc =
+	    json_pack("{s:s,s:{s:o,s:s,s:I,s:b,s:b},s:O,s:s,s:O,s:O,s:O,s:O}", "format",
+		      "audiomus-project-v1", "project", "id", hex_json(p->id), "title", p->title,
+		      "created", (json_int_t)p->created, "downloads", p->downloads, "has_password",
+		      p->has_password, "links", b.links, "links_note", TOKEN_NOTE, "tracks",
+		      b.tracks, "objects", b.objects, "comments", b.comments, "events", b.events);
+	if (!doc || !(*json = json_dumps(doc, JSON_INDENT(1) | JSON_ENSURE_ASCII)))
+		goto out;
+	*files = b.f;
+	*nfiles = b.nf;
+	b.f = NULL;
+	rc = 0;
+out:
+	json_decref(doc);
+	build_free(&b);
+	return rc;
+}

@@ -1,0 +1,393 @@
+/*
+ * export_tar.c: the step-driven archive writer of export.h. libarchive
+ * (pax interchange format, restricted: plain ustar headers unless a name or
+ * size needs a pax record; bytes_per_block 0 so every byte goes straight to
+ * our write callback, no 10 KiB blocking) pushes synchronously into the
+ * caller's emit callback; we pull work in bounded steps so that an HTTP
+ * producer with backpressure can drive it without a thread. Originals are
+ * decrypted segment by segment through the AM1 reader (tags verified before
+ * any byte leaves it). Names are UTF-8: libarchive converts them through
+ * the C library's locale, so every libarchive call runs under a
+ * thread-local C.UTF-8 locale (uselocale: the process locale is untouched);
+ * without one, non-ASCII bytes of entry names become '_' (the JSON keeps
+ * the real names). Runs in the media role and the admin command; holds a
+ * project key and one data key at a time, in secret memory.
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "access/access.h"
+#include "app/app.h"
+#include "crypto/crypto.h"
+#include "export/export_int.h"
+#include "store/store.h"
+#include "util/util.h"
+
+enum body_src { BODY_NONE, BODY_MEM, BODY_AM1 };
+
+struct export
+{
+	struct app *a;
+	uint8_t account_id[DB_ID_LEN];
+	char via[16];
+	export_emit_fn *emit;
+	void *ctx;
+	struct archive *ar;
+	locale_t loc; /* C.UTF-8 for libarchive's name conversions, or 0 */
+	int err, done, opened, aborting;
+	/* plan */
+	struct export_project *projects;
+	size_t nprojects, next_project;
+	struct export_file *files;
+	size_t nfiles, next_file;
+	uint8_t *pk; /* secret: the current project's key, or NULL */
+	/* the entry being written */
+	enum body_src src;
+	uint64_t remaining, pos;
+	char *mem; /* BODY_MEM: account.json / project.json */
+	struct store_reader *sr;
+	struct am1_source am1src;
+	struct am1_reader *rd;
+	uint8_t *chunk; /* EXPORT_CHUNK bytes */
+};
+
+static la_ssize_t write_cb(struct archive *ar, void *ctx, const void *p, size_t n)
+{
+	struct export *x = ctx;
+	int rc;
+
+	(void)ar;
+	if (x->aborting)
+		return -1; /* abandoned: nothing more leaves, not even the end */
+	if (n > EXPORT_STEP_MAX) {
+		x->err = AM_ERR_TOOBIG;
+		return -1;
+	}
+	if ((rc = x->emit(x->ctx, p, n)) != 0) {
+		x->err = rc;
+		return -1;
+	}
+	return (la_ssize_t)n;
+}
+
+/* An archive error: ours (the emit callback's) when we set one. */
+static int ar_fail(struct export *x, const char *what)
+{
+	if (!x->err) {
+		am_log(AM_LOG_ERROR, "export_archive_error", "step", what, "error",
+		       archive_error_string(x->ar) ? archive_error_string(x->ar) : "", NULL);
+		x->err = AM_ERR_IO;
+	}
+	return x->err;
+}
+
+static int collect_project(void *ctx, const struct db_project *p)
+{
+	struct export *x = ctx;
+	char slug[EXPORT_SLUG_MAX + 1], hex[33];
+
+	if ((x->nprojects & (x->nprojects - 1)) == 0) {
+		void *g = realloc(x->projects,
+				  (x->nprojects ? 2 * x->nprojects : 1) * sizeof(*x->projects));
+		if (!g)
+			return AM_ERR_NOMEM;
+		x->projects = g;
+	}
+	export_slug(p->title, slug);
+	access_hex16(p->id, hex);
+	memcpy(x->projects[x->nprojects].id, p->id, DB_ID_LEN);
+	snprintf(x->projects[x->nprojects].dir, EXPORT_PATH_MAX, EXPORT_ROOT "/projects/%s-%s",
+		 slug, hex);
+	x->nprojects++;
+	return 0;
+}
+
+/* Start an entry: its header now, its body in later steps. */
+static int begin_entry(struct export *x, const char *path, uint64_t size, int64_t mtime)
+{
+	struct archive_entry *e = archive_entry_new();
+	char ascii[EXPORT_PATH_MAX + 16];
+	int r;
+
+	if (!e)
+		return AM_ERR_NOMEM;
+	if (!x->loc) {
+		size_t i = 0;
+		for (; path[i] && i + 1 < sizeof(ascii); i++)
+			ascii[i] = (unsigned char)path[i] < 0x80 ? path[i] : '_';
+		ascii[i] = 0;
+		path = ascii;
+	}
+	archive_entry_copy_pathname(e, path);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)size);
+	archive_entry_set_mtime(e, (time_t)mtime, 0);
+	r = archive_write_header(x->ar, e);
+	archive_entry_free(e);
+	if (r != ARCHIVE_OK)
+		return ar_fail(x, "header");
+	x->remaining = size;
+	x->pos = 0;
+	return 0;
+}
+
+/* A JSON document as one entry (the string is taken over). */
+static int begin_mem(struct export *x, const char *path, char *json)
+{
+	int rc;
+
+	x->mem = json;
+	x->src = BODY_MEM;
+	if ((rc = begin_entry(x, path, strlen(json), am_now())) != 0)
+		return rc;
+	return 0;
+}
+
+static void close_body(struct export *x)
+{
+	am1_reader_free(x->rd);
+	x->rd = NULL;
+	store_reader_close(x->sr);
+	x->sr = NULL;
+	free(x->mem);
+	x->mem = NULL;
+	x->src = BODY_NONE;
+}
+
+static void drop_project(struct export *x)
+{
+	if (x->pk)
+		am_secret_free(x->pk, CRYPTO_KEY_LEN);
+	x->pk = NULL;
+	if (x->files)
+		am_memzero(x->files, x->nfiles * sizeof(*x->files));
+	free(x->files);
+	x->files = NULL;
+	x->nfiles = x->next_file = 0;
+}
+
+/* The libarchive writer: pax (restricted), unblocked, into write_cb. */
+static int archive_new(struct export *x)
+{
+	locale_t old = x->loc ? uselocale(x->loc) : (locale_t)0;
+	int rc = AM_ERR_NOMEM;
+
+	if ((x->ar = archive_write_new()) &&
+	    archive_write_set_format_pax_restricted(x->ar) == ARCHIVE_OK &&
+	    archive_write_set_bytes_per_block(x->ar, 0) == ARCHIVE_OK &&
+	    archive_write_open2(x->ar, x, NULL, write_cb, NULL, NULL) == ARCHIVE_OK) {
+		x->opened = 1;
+		rc = 0;
+	}
+	if (x->loc)
+		uselocale(old);
+	return rc;
+}
+
+int export_open(struct app *a, const uint8_t account_id[16], const char *via, export_emit_fn *emit,
+		void *ctx, struct export **out)
+{
+	struct export *x = calloc(1, sizeof(*x));
+	struct db_account acct;
+	struct db *db = NULL;
+	char *json = NULL;
+	int rc = AM_ERR_NOMEM;
+
+	*out = NULL;
+	if (!x || !(x->chunk = malloc(EXPORT_CHUNK)))
+		goto fail;
+	x->a = a;
+	memcpy(x->account_id, account_id, DB_ID_LEN);
+	am_strlcpy(x->via, via ? via : "", sizeof(x->via));
+	x->emit = emit;
+	x->ctx = ctx;
+	x->loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	if ((rc = app_db_get(a, &db)) != 0)
+		goto fail;
+	rc = db_account_get(db, &a->keys, account_id, &acct);
+	if (rc == 0 && acct.disabled)
+		rc = AM_ERR_NOTFOUND;
+	if (rc == 0)
+		rc = db_project_list(db, &a->keys, account_id, collect_project, x);
+	app_db_put(a, db);
+	if (rc == 0)
+		rc = export_account_json(&acct, x->projects, x->nprojects, &json);
+	am_memzero(&acct, sizeof(acct));
+	if (rc)
+		goto fail;
+	if ((rc = archive_new(x)) != 0)
+		goto fail;
+	x->mem = json; /* account.json: the first entry, written by the first step */
+	json = NULL;
+	*out = x;
+	return 0;
+fail:
+	free(json);
+	export_free(x);
+	return rc;
+}
+
+/* Enter the next project: project.json's entry, and the plan of its files
+ * with the project key unwrapped. A project deleted since the listing is
+ * skipped. 1 if an entry was started, 0 if skipped. */
+static int enter_project(struct export *x)
+{
+	const struct export_project *ep = &x->projects[x->next_project++];
+	struct db_project p;
+	struct db *db = NULL;
+	char *json = NULL, path[EXPORT_PATH_MAX + 16], details[64];
+	int rc;
+
+	drop_project(x);
+	if ((rc = app_db_get(x->a, &db)) != 0)
+		return rc;
+	rc = db_project_get(db, &x->a->keys, x->account_id, ep->id, &p);
+	if (rc == AM_ERR_NOTFOUND) {
+		app_db_put(x->a, db);
+		return 0;
+	}
+	if (rc == 0)
+		rc = export_project_build(db, &x->a->keys, &p, ep->dir, &json, &x->files,
+					  &x->nfiles);
+	snprintf(details, sizeof(details), "{\"via\":\"%s\"}", x->via);
+	if (rc == 0 && db_event_add(db, &x->a->keys, p.id, "export", NULL, details))
+		am_log(AM_LOG_WARN, "export_event_failed", NULL);
+	app_db_put(x->a, db);
+	if (rc == 0 && !(x->pk = am_secret_alloc(CRYPTO_KEY_LEN)))
+		rc = AM_ERR_NOMEM;
+	if (rc == 0)
+		rc = crypto_pk_unwrap(x->a->kr, p.id, p.wrapped_pk, p.wrapped_pk_len, x->pk);
+	am_memzero(&p, sizeof(p));
+	if (rc) {
+		free(json);
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/project.json", ep->dir);
+	rc = begin_mem(x, path, json);
+	return rc ? rc : 1;
+}
+
+/* Open the next original (its DEK, the store, the AM1 reader, which checks
+ * the stored size against the database's) and write its header. */
+static int enter_file(struct export *x)
+{
+	const struct export_file *f = &x->files[x->next_file++];
+	uint8_t *dek = am_secret_alloc(CRYPTO_KEY_LEN);
+	int rc;
+
+	if (!dek)
+		return AM_ERR_NOMEM;
+	if ((rc = crypto_dek_unwrap(x->pk, f->o.id, f->o.project_id, f->o.wrapped_dek,
+				    f->o.wrapped_dek_len, dek)) == 0 &&
+	    (rc = store_reader_open(x->a->store, f->o.store_key, &x->sr)) == 0) {
+		store_am1_source(x->sr, &x->am1src);
+		rc = am1_reader_open(dek, f->o.id, &x->am1src, (uint64_t)f->o.plain_size, &x->rd);
+	}
+	am_secret_free(dek, CRYPTO_KEY_LEN);
+	if (rc) {
+		am_log(AM_LOG_ERROR, "export_object_unreadable", "error", am_strerror(rc), NULL);
+		return rc;
+	}
+	x->src = BODY_AM1;
+	return begin_entry(x, f->path, (uint64_t)f->o.plain_size, f->mtime);
+}
+
+/* At most EXPORT_CHUNK bytes of the current entry's body. */
+static int body_chunk(struct export *x)
+{
+	size_t n = x->remaining < EXPORT_CHUNK ? (size_t)x->remaining : EXPORT_CHUNK, got = 0;
+	const void *p = x->chunk;
+	int rc;
+
+	if (x->src == BODY_MEM) {
+		p = x->mem + x->pos;
+		got = n;
+	} else if ((rc = am1_reader_pread(x->rd, x->pos, x->chunk, n, &got)) != 0 || got == 0) {
+		/* A failed tag: nothing of that segment was released; the
+		 * archive is abandoned by the caller (never a padded entry). */
+		am_log(AM_LOG_ERROR, "export_aborted", "error", am_strerror(rc ? rc : AM_ERR_IO),
+		       NULL);
+		return rc ? rc : AM_ERR_IO;
+	}
+	if (archive_write_data(x->ar, p, got) != (la_ssize_t)got)
+		return ar_fail(x, "data");
+	x->pos += got;
+	x->remaining -= got;
+	return 0;
+}
+
+static int step(struct export *x)
+{
+	if (x->src != BODY_NONE || x->mem) {
+		if (x->src == BODY_NONE) /* account.json, prepared by export_open */
+			return begin_mem(x, EXPORT_ROOT "/account.json", x->mem);
+		if (x->remaining > 0)
+			return body_chunk(x);
+		close_body(x);
+		return archive_write_finish_entry(x->ar) == ARCHIVE_OK ? 0 : ar_fail(x, "finish");
+	}
+	if (x->next_file < x->nfiles)
+		return enter_file(x);
+	while (x->next_project < x->nprojects) {
+		int rc = enter_project(x);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
+	drop_project(x);
+	if (archive_write_close(x->ar) != ARCHIVE_OK)
+		return ar_fail(x, "close");
+	x->done = 1;
+	return 0;
+}
+
+int export_step(struct export *x)
+{
+	int rc;
+
+	if (x->err)
+		return x->err;
+	if (x->done)
+		return 0;
+	if (x->loc) {
+		locale_t old = uselocale(x->loc);
+		rc = step(x);
+		uselocale(old);
+	} else {
+		rc = step(x);
+	}
+	if (rc != 0) {
+		x->err = rc;
+		return rc;
+	}
+	return x->done ? 0 : 1;
+}
+
+void export_free(struct export *x)
+{
+	if (!x)
+		return;
+	if (x->ar) {
+		/* An unfinished archive must not get its end written on free:
+		 * the write callback refuses everything from now on, and the
+		 * close (which libarchive's free skips after archive_write_fail,
+		 * leaking its output filter) releases the writer's state. */
+		if (!x->done) {
+			x->aborting = 1;
+			(void)archive_write_close(x->ar);
+		}
+		archive_write_free(x->ar);
+	}
+	close_body(x);
+	drop_project(x);
+	free(x->projects);
+	free(x->chunk);
+	if (x->loc)
+		freelocale(x->loc);
+	free(x);
+}

@@ -1,0 +1,155 @@
+/*
+ * media_export.c: GET /m/export/{account}: the owner's full data export
+ * archive (docs/media.md "Export"), streamed with backpressure and constant
+ * memory. Order: the URL's MAC and expiry (access_export_verify; no
+ * database or store touched before it passes), then the database (the
+ * account is live and the session that asked for the URL still is), then
+ * the archive: the export builder (src/export/) is driven step by step from
+ * the response producer into a bounded buffer of two steps, so libarchive's
+ * push-style writer never runs ahead of the client and no thread or
+ * temporary file is needed. A failure after the headers went out (a tag
+ * that does not verify, the store) cuts the connection: the client never
+ * sees a well-formed end of archive. Runs in the media process on untrusted
+ * requests.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access/access.h"
+#include "app/app.h"
+#include "db/repo.h"
+#include "export/export.h"
+#include "http/http.h"
+#include "media/media_export.h"
+#include "media/media_int.h"
+
+#define XBUF_CAP (2 * EXPORT_STEP_MAX)
+
+struct xstream {
+	struct export *x;
+	uint8_t *buf;	  /* XBUF_CAP bytes */
+	size_t head, len; /* unread bytes are buf[head, len) */
+	int done;
+};
+
+static int xs_emit(void *ctx, const void *p, size_t n)
+{
+	struct xstream *s = ctx;
+
+	if (n > XBUF_CAP - s->len)
+		return AM_ERR_TOOBIG; /* a step larger than promised: a bug, not data loss */
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+	return 0;
+}
+
+static ssize_t xs_fill(void *arg, uint64_t pos, uint8_t *out, size_t max)
+{
+	struct xstream *s = arg;
+	size_t n;
+	int rc;
+
+	(void)pos;
+	if (s->head == s->len)
+		s->head = s->len = 0;
+	/* Produce only while a whole step fits: the producer never blocks and
+	 * never gets ahead of the client by more than two steps. */
+	while (!s->done && s->len - s->head < max && XBUF_CAP - s->len >= EXPORT_STEP_MAX) {
+		rc = export_step(s->x);
+		if (rc < 0) {
+			am_log(AM_LOG_ERROR, "media_export_aborted", "error", am_strerror(rc),
+			       NULL);
+			return rc;
+		}
+		s->done = rc == 0;
+	}
+	n = s->len - s->head < max ? s->len - s->head : max;
+	memcpy(out, s->buf + s->head, n);
+	s->head += n;
+	return (ssize_t)n;
+}
+
+static void xs_free(void *arg)
+{
+	struct xstream *s = arg;
+
+	if (!s)
+		return;
+	export_free(s->x);
+	if (s->buf)
+		am_memzero(s->buf, XBUF_CAP); /* decrypted audio */
+	free(s->buf);
+	free(s);
+}
+
+struct xsess {
+	const uint8_t *id;
+	int64_t now;
+	int live;
+};
+
+static int find_session(void *ctx, const struct db_session *se)
+{
+	struct xsess *q = ctx;
+
+	if (memcmp(se->id, q->id, DB_ID_LEN) == 0 && se->expires > q->now)
+		q->live = 1;
+	return 0;
+}
+
+/* The database half: a live, enabled account whose session that asked for
+ * the URL is still live. 0, AM_ERR_DENIED, or a 5xx error. */
+static int authorize(struct app *a, const struct access_export *xe)
+{
+	struct xsess q = {.id = xe->session_id, .now = am_now_ms()};
+	struct db_account acct;
+	struct db *db = NULL;
+	int rc;
+
+	if ((rc = app_db_get(a, &db)) != 0)
+		return rc;
+	rc = db_account_get(db, &a->keys, xe->account_id, &acct);
+	if (rc == 0 && acct.disabled)
+		rc = AM_ERR_DENIED;
+	if (rc == 0)
+		rc = db_session_list(db, &a->keys, xe->account_id, find_session, &q);
+	app_db_put(a, db);
+	am_memzero(&acct, sizeof(acct));
+	if (rc == AM_ERR_NOTFOUND || (rc == 0 && !q.live))
+		return AM_ERR_DENIED;
+	return rc;
+}
+
+int media_export_handler(struct http_req *req, void *arg)
+{
+	struct media *m = arg;
+	struct app *a = m->app;
+	struct access_export xe;
+	struct xstream *s = NULL;
+	char disp[96];
+	int rc;
+
+	if (access_export_verify(a, http_req_target(req), &xe))
+		return AM_ERR_DENIED;
+	if ((rc = authorize(a, &xe)) != 0)
+		return rc;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->buf = malloc(XBUF_CAP))) {
+		xs_free(s);
+		return AM_ERR_NOMEM;
+	}
+	if ((rc = export_open(a, xe.account_id, "media", xs_emit, s, &s->x)) != 0) {
+		xs_free(s);
+		return rc == AM_ERR_NOTFOUND ? AM_ERR_DENIED : rc;
+	}
+	snprintf(disp, sizeof(disp), "attachment; filename=\"audiomus-export-%lld.tar\"",
+		 (long long)am_now());
+	if ((rc = http_add_header(req, "Cache-Control", "private, no-store")) ||
+	    (rc = http_add_header(req, "Content-Disposition", disp))) {
+		xs_free(s);
+		return rc;
+	}
+	am_log(AM_LOG_INFO, "media_export_start", NULL);
+	return http_respond_stream(req, 200, "application/x-tar", -1, EXPORT_CHUNK, xs_fill, s,
+				   xs_free);
+}

@@ -1,0 +1,289 @@
+// Black-box tests of the full data export (docs/api.md "Export", docs/media.md
+// "Export"): an owner uploads two tracks over tus, guests comment, the owner
+// asks the web role for a signed export URL and downloads the tar from the
+// media role; a tiny tar parser here checks every object and comment is
+// listed and each original's SHA-256 equals the uploaded file. The URL is
+// refused after expiry (test clock), with a mutated signature, for another
+// owner's account, after the session that asked for it logged out; the web
+// role alone does not serve /m/export; `audiomus export` writes the same
+// archive to a 0600 file or to standard output.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { Client, newOwner, newProject, startApi } from './lib/api.mjs';
+import { BIN, initDataDir } from './lib/server.mjs';
+
+// A 16-bit PCM WAV: a sine of freq Hz.
+function wav(seconds, freq, rate = 44100, ch = 2) {
+  const frames = Math.round(seconds * rate);
+  const b = Buffer.alloc(44 + frames * ch * 2);
+  b.write('RIFF', 0); b.writeUInt32LE(36 + frames * ch * 2, 4); b.write('WAVEfmt ', 8);
+  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32);
+  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(frames * ch * 2, 40);
+  for (let i = 0; i < frames; i++) {
+    const s = Math.round(12000 * Math.sin((2 * Math.PI * freq * i) / rate));
+    for (let c = 0; c < ch; c++) b.writeInt16LE(s, 44 + (i * ch + c) * 2);
+  }
+  return b;
+}
+
+const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
+const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
+
+function raw(port, ca, method, p, headers = {}, body) {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, method, path: p, headers, ca, servername: 'localhost', agent: false },
+      (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch) })); });
+    req.on('error', reject);
+    req.setTimeout(60000, () => req.destroy(new Error('timeout')));
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+// A minimal tar (ustar + pax 'x' records) reader: entries with their names,
+// sizes and bodies; checks every header checksum and the end of archive.
+function parseTar(buf) {
+  const entries = [];
+  let off = 0;
+  let pax = {};
+  const pad = (n) => Math.ceil(n / 512) * 512;
+  for (;;) {
+    assert.ok(off + 512 <= buf.length, 'archive ends with its end-of-archive blocks');
+    const h = buf.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) {
+      assert.ok(buf.subarray(off, off + 1024).every((b) => b === 0), 'two zero blocks at the end');
+      break;
+    }
+    const str = (a, b) => { const s = h.subarray(a, b); const z = s.indexOf(0); return s.subarray(0, z < 0 ? s.length : z).toString('utf8'); };
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
+    assert.equal(sum, parseInt(str(148, 156).trim(), 8), 'header checksum');
+    assert.equal(str(257, 263), 'ustar', 'ustar magic');
+    const type = h[156] ? String.fromCharCode(h[156]) : '0';
+    const size0 = parseInt(str(124, 136).trim() || '0', 8);
+    off += 512;
+    if (type === 'x' || type === 'g') {
+      const data = buf.subarray(off, off + size0);
+      const recs = {};
+      for (let p = 0; p < data.length;) {
+        const sp = data.indexOf(0x20, p);
+        const len = Number(data.subarray(p, sp).toString('latin1'));
+        const rec = data.subarray(sp + 1, p + len - 1).toString('utf8');
+        recs[rec.slice(0, rec.indexOf('='))] = rec.slice(rec.indexOf('=') + 1);
+        p += len;
+      }
+      if (type === 'x') pax = recs;
+      off += pad(size0);
+      continue;
+    }
+    const prefix = str(345, 500);
+    let name = prefix ? `${prefix}/${str(0, 100)}` : str(0, 100);
+    if (pax.path) name = pax.path;
+    const size = pax.size !== undefined ? Number(pax.size) : size0;
+    entries.push({ name, type, size, data: buf.subarray(off, off + size) });
+    off += pad(size);
+    pax = {};
+  }
+  return entries;
+}
+
+async function upload(owner, pid, title, filename, bytes, port, ca) {
+  const tid = (await owner.post(`/api/v1/projects/${pid}/tracks`, { title })).json.track.id;
+  const up = await owner.post(`/api/v1/projects/${pid}/tracks/${tid}/uploads`, { filename, size: bytes.length });
+  assert.equal(up.status, 201, up.body);
+  const r = await raw(port, ca, 'PATCH', pathOf(up.json.upload_url), {
+    'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length,
+  }, bytes);
+  assert.equal(r.status, 204, r.body.toString());
+  return up.json.version.id;
+}
+
+async function waitReady(owner, pid, vids, ms = 60000) {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await owner.get(`/api/v1/projects/${pid}`);
+    const vs = [];
+    for (const t of r.json.tracks || r.json.project?.tracks || []) for (const v of t.versions) vs.push(v);
+    if (vids.every((id) => vs.find((v) => v.id === id && ['ready', 'failed'].includes(v.state)))) return vs;
+    assert.ok(Date.now() - t0 < ms, `not ready: ${JSON.stringify(vs)}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+async function exportUrl(owner) {
+  const r = await owner.post('/api/v1/export');
+  assert.equal(r.status, 200, r.body);
+  assert.match(r.json.url, /^https:\/\/[^/]+\/m\/export\/[0-9a-f]{32}\?x=[0-9a-f]{32}&e=\d+&k=\d+&s=[A-Za-z0-9_-]{43}$/);
+  const left = r.json.expires - Date.now() / 1000;
+  assert.ok(left > 60 && left <= 1800 + 5, `expires in ${left}s`);
+  return pathOf(r.json.url);
+}
+
+// Everything the archive must hold for this owner.
+function checkArchive(entries, { pid, originals, comments }) {
+  const names = entries.map((e) => e.name);
+  assert.equal(names[0], 'audiomus-export/account.json');
+  for (const n of names) {
+    assert.ok(n.startsWith('audiomus-export/'), n);
+    assert.ok(!n.split('/').includes('..'), n);
+  }
+  const account = JSON.parse(entries[0].data.toString('utf8'));
+  assert.equal(account.format, 'audiomus-export-v1');
+  assert.equal(account.projects.length, 1);
+  const pj = entries.find((e) => e.name === `audiomus-export/${account.projects[0].directory}/project.json`);
+  assert.ok(pj, `project.json in ${names}`);
+  const doc = JSON.parse(pj.data.toString('utf8'));
+  assert.equal(doc.project.id, pid);
+  // every object listed; the originals in the archive, byte for byte
+  const inArchive = doc.objects.filter((o) => o.in_archive);
+  assert.equal(inArchive.length, originals.length);
+  assert.ok(doc.objects.length >= originals.length * 3, 'originals, stream renditions and peaks listed');
+  for (const want of originals) {
+    const e = entries.find((x) => x.name.endsWith(`/v1-${want.filename}`));
+    assert.ok(e, `${want.filename} in ${names}`);
+    assert.equal(e.size, want.bytes.length);
+    assert.equal(sha256(e.data), sha256(want.bytes), `SHA-256 of ${want.filename}`);
+    assert.ok(inArchive.find((o) => `audiomus-export/${o.in_archive}` === e.name));
+  }
+  // every comment, with the names the guests chose
+  assert.equal(doc.comments.length, comments.length);
+  for (const c of comments) assert.ok(doc.comments.find((d) => d.id === c.id && d.author === c.author && d.body === c.body), c.id);
+  // links without tokens; the export event recorded
+  assert.ok(doc.links.length >= 1);
+  for (const l of doc.links) assert.equal(l.token, undefined);
+  assert.match(doc.links_note, /cannot be recovered/);
+  return doc;
+}
+
+test('full data export: signed URL, tar from the media role, every object and comment, originals byte for byte; CLI', async () => {
+  const srv = await startApi('sqlite');
+  try {
+    const owner = await newOwner(srv);
+    const p = await newProject(owner, 'Export EP');
+    const a = wav(1, 440);
+    const b = wav(2, 660);
+    const v1 = await upload(owner, p.id, 'Intro', 'intro.wav', a, srv.port, srv.ca);
+    const v2 = await upload(owner, p.id, 'Second Song', 'Second take (final).wav', b, srv.port, srv.ca);
+    await waitReady(owner, p.id, [v1, v2]);
+    const comments = [];
+    for (const [name, vid, body] of [['Alice', v1, 'Love the intro'], ['Bob <b>', v2, 'Bridge is "too" long'], ['Alice', v2, 'Agree with Bob']]) {
+      const g = new Client(srv);
+      assert.equal((await g.get(`/api/v1/s/${p.link.token}`)).status, 200);
+      const r = await g.post(`/api/v1/s/${p.link.token}/comments`, { name, body, version_id: vid, time_ms: 1000 });
+      assert.equal(r.status, 201, r.body);
+      comments.push({ id: r.json.comment.id, author: name, body });
+    }
+    // CSRF: the URL is only minted for a state-changing request with the token
+    assert.equal((await owner.post('/api/v1/export', {}, { csrf: false })).status, 403);
+    const url = await exportUrl(owner);
+    const r = await raw(srv.port, srv.ca, 'GET', url);
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(r.headers['content-type'], 'application/x-tar');
+    assert.match(r.headers['content-disposition'], /^attachment; filename="audiomus-export-\d+\.tar"$/);
+    assert.match(r.headers['cache-control'], /no-store/);
+    const originals = [{ filename: 'intro.wav', bytes: a }, { filename: 'Second take (final).wav', bytes: b }];
+    const entries = parseTar(r.body);
+    const doc = checkArchive(entries, { pid: p.id, originals, comments });
+    // the download recorded an export event for the project
+    const ev = await owner.get(`/api/v1/projects/${p.id}/events`);
+    assert.ok(JSON.stringify(ev.json).includes('"export"'), ev.body);
+    assert.equal(doc.tracks.length, 2);
+
+    // the metadata-only JSON export is still there
+    const js = await owner.get('/api/v1/export');
+    assert.equal(js.status, 200);
+    assert.equal(js.json.projects[0].comments.length, 3);
+
+    // the CLI writes the same archive: a new 0600 file, or standard output
+    const out = path.join(srv.tmp, 'export.tar');
+    const cli = spawnSync(BIN, ['export', '--account', owner.email, '--output', out, '--data', srv.dataDir], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal(fs.statSync(out).mode & 0o777, 0o600);
+    checkArchive(parseTar(fs.readFileSync(out)), { pid: p.id, originals, comments });
+    const again = spawnSync(BIN, ['export', '--account', owner.email, '--output', out, '--data', srv.dataDir], { encoding: 'utf8' });
+    assert.equal(again.status, 1, 'an existing file is never overwritten');
+    const so = spawnSync(BIN, ['export', '--account', owner.email, '--output', '-', '--data', srv.dataDir], { maxBuffer: 64 << 20 });
+    assert.equal(so.status, 0, so.stderr.toString());
+    checkArchive(parseTar(so.stdout), { pid: p.id, originals, comments });
+    const none = spawnSync(BIN, ['export', '--account', 'nobody@example.org', '--output', '-', '--data', srv.dataDir], { encoding: 'utf8' });
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /no such account/);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('export URL refused: mutated signature, another owner\'s account, after logout, after expiry (test clock)', async () => {
+  const srv = await startApi('sqlite');
+  try {
+    const owner = await newOwner(srv);
+    const other = await newOwner(srv);
+    await newProject(owner, 'Mine');
+    await newProject(other, 'Theirs');
+    const url = await exportUrl(owner);
+    const get = async (u) => (await raw(srv.port, srv.ca, 'GET', u)).status;
+    assert.equal(await get(url), 200);
+    // mutated signature (last character), and a bit of the expiry
+    const last = url.slice(-1);
+    assert.equal(await get(url.slice(0, -1) + (last === 'A' ? 'B' : 'A')), 403);
+    assert.equal(await get(url.replace(/&e=(\d+)/, (m, e) => `&e=${Number(e) + 1}`)), 403);
+    // the other owner's account in the path (their own URL works only for them)
+    const otherHex = other.accountId.replace(/-/g, '');
+    assert.equal(await get(url.replace(/^\/m\/export\/[0-9a-f]{32}/, `/m/export/${otherHex}`)), 403);
+    const theirs = await exportUrl(other);
+    assert.equal(await get(theirs), 200);
+    assert.equal(await get(theirs.replace(/^\/m\/export\/[0-9a-f]{32}/, url.slice(0, 42))), 403);
+    // the session that asked is gone: the URL dies with it
+    const temp = new Client(srv);
+    assert.equal((await temp.login(owner.email)).status, 200);
+    const tempUrl = await exportUrl(temp);
+    assert.equal(await get(tempUrl), 200);
+    assert.equal((await temp.del('/api/v1/session')).status, 204);
+    assert.equal(await get(tempUrl), 403);
+    // expiry: 30 min + 1 s later (applied at the next API request)
+    const fresh = await exportUrl(owner);
+    srv.advance(1801);
+    await new Client(srv).get('/api/v1/s/nothing-here');
+    assert.equal(await get(fresh), 403);
+    srv.setClock(0);
+    await new Client(srv).get('/api/v1/s/nothing-here');
+    assert.equal(await get(fresh), 200);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('the web role alone does not serve /m/export', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-e2e-export-'));
+  const dataDir = path.join(tmp, 'data');
+  initDataDir(dataDir);
+  const ca = fs.readFileSync(path.join(dataDir, 'tls', 'cert.pem'));
+  const proc = spawn(BIN, ['web', '--data', dataDir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (c) => { err += c; });
+  try {
+    const t0 = Date.now();
+    let m;
+    while (!(m = err.match(/"event":"listening"[^\n]*"port":"(\d+)"/))) {
+      assert.ok(Date.now() - t0 < 20000 && proc.exitCode === null, `web did not start: ${err}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const port = Number(m[1]);
+    const hex = 'ab'.repeat(16);
+    const r = await raw(port, ca, 'GET', `/m/export/${hex}?x=${hex}&e=9999999999&k=1&s=${'A'.repeat(43)}`);
+    assert.equal(r.status, 404);
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((res) => proc.on('exit', res));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
