@@ -125,6 +125,9 @@ struct api *api_new(struct app *a)
 	if (!api)
 		return NULL;
 	api->app = a;
+	pthread_mutex_init(&api->open_lock, NULL);
+	if (!(api->opens = calloc(API_OPEN_SLOTS, sizeof(*api->opens))))
+		goto fail;
 	if (sodium_init() < 0 || api_proxies_parse(api, a->conf.trusted_proxies))
 		goto fail;
 	set_origin(api, a->conf.public_url);
@@ -139,6 +142,8 @@ struct api *api_new(struct app *a)
 fail_gate:
 	api_gate_cleanup(&api->gate);
 fail:
+	free(api->opens);
+	pthread_mutex_destroy(&api->open_lock);
 	free(api);
 	return NULL;
 }
@@ -149,6 +154,8 @@ void api_free(struct api *api)
 		return;
 	api_gate_cleanup(&api->gate);
 	free(api->routes);
+	free(api->opens);
+	pthread_mutex_destroy(&api->open_lock);
 	free(api);
 }
 

@@ -74,6 +74,32 @@ static int password_required(struct api_ctx *c, const struct guest *gs)
 				   401, "password_required", 1, "locked", locked(gs)));
 }
 
+int api_open_is_new(struct api_ctx *c, const uint8_t lid[DB_ID_LEN])
+{
+	struct api *api = c->api;
+	uint8_t pseudo[16], in[32], h[32];
+	struct api_open_seen *slot;
+	int64_t now = am_now_ms();
+	int is_new;
+
+	if (api_client_pseudo(c, pseudo, NULL))
+		return 1;
+	memcpy(in, lid, 16);
+	memcpy(in + 16, pseudo, 16);
+	if (crypto_sha256(in, sizeof(in), h))
+		return 1;
+	pthread_mutex_lock(&api->open_lock);
+	slot = &api->opens[(((size_t)h[0] << 8) | h[1]) % API_OPEN_SLOTS];
+	is_new = memcmp(slot->key, h + 16, 16) != 0 || now - slot->at >= API_OPEN_WINDOW_MS ||
+		 now < slot->at;
+	if (is_new) {
+		memcpy(slot->key, h + 16, 16);
+		slot->at = now;
+	}
+	pthread_mutex_unlock(&api->open_lock);
+	return is_new;
+}
+
 int api_guest_open(struct api_ctx *c)
 {
 	struct guest gs;
@@ -89,7 +115,8 @@ int api_guest_open(struct api_ctx *c)
 		json_decref(tracks);
 		return rc;
 	}
-	api_event(c, gs.p.id, "page_open", NULL, gs.link.is_default ? NULL : "named link");
+	if (api_open_is_new(c, gs.link.id))
+		api_event(c, gs.p.id, "page_open", NULL, gs.link.is_default ? NULL : "named link");
 	return api_reply(c, 200,
 			 json_pack("{s:{s:s,s:b,s:b},s:o,s:o,s:I}", "project", "title", gs.p.title,
 				   "downloads", gs.p.downloads, "has_password", gs.p.has_password,

@@ -58,8 +58,21 @@ struct api_proxy {
 
 struct api_route;
 
+/* Recent page opens, so that a reviewer who reloads the page is logged once
+ * per window, not once per reload (and a reload does not write to the
+ * database). Direct-mapped by a hash of (link, client pseudonym); a
+ * collision only means an extra event. */
+#define API_OPEN_SLOTS 4096
+#define API_OPEN_WINDOW_MS (10 * 60 * 1000)
+struct api_open_seen {
+	uint8_t key[16];
+	int64_t at;
+};
+
 struct api {
 	struct app *app;
+	struct api_open_seen *opens; /* API_OPEN_SLOTS, guarded by open_lock */
+	pthread_mutex_t open_lock;
 	struct api_gate gate;
 	char origin[CONF_STR_MAX];          /* scheme://host[:port] of public_url */
 	char dummy_hash[API_PHC_MAX];       /* verified when no account matches */
@@ -141,6 +154,9 @@ int api_rate(struct api_ctx *c, const struct api_limit *l, const void *a, size_t
 	     size_t bn);
 /* Forget a limit's state (a successful login resets the account's backoff). */
 int api_rate_reset(struct api_ctx *c, const struct api_limit *l, const void *a, size_t an);
+/* Whether this client's open of link lid should be recorded now (first time
+ * in API_OPEN_WINDOW_MS); marks it seen. */
+int api_open_is_new(struct api_ctx *c, const uint8_t lid[DB_ID_LEN]);
 /* The client's 128-bit address pseudonym (X-Forwarded-For only from a
  * trusted proxy). The raw address never leaves this function. */
 int api_client_pseudo(struct api_ctx *c, uint8_t out[16], int64_t *epoch);

@@ -6,6 +6,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +198,23 @@ int am_ct_eq(const void *a, const void *b, size_t n)
 
 /* Secret pages: their own anonymous mapping, so that madvise can keep them
  * out of core dumps and wipe them in any fork()ed child (a transcoder child
- * that a hostile file took over finds zeros where the keys were). */
+ * that a hostile file took over finds zeros where the keys were). Keys of
+ * up to SLAB_CHUNK bytes (nearly all of them: 32-byte keys, unwrapped per
+ * request) come from a slab of such pages, so that a request costs no
+ * mmap/mlock/munmap system calls. */
+#define SLAB_CHUNK 64
+#define SLAB_PAGE 4096
+#define SLAB_PER_PAGE (SLAB_PAGE / SLAB_CHUNK)
+
+struct secret_slab {
+	uint8_t *page;
+	uint64_t used; /* bit i: chunk i handed out */
+	struct secret_slab *next;
+};
+
+static struct secret_slab *slabs;
+static pthread_mutex_t slab_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static size_t secret_span(size_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -205,15 +222,10 @@ static size_t secret_span(size_t n)
 	return (n + page - 1) / page * page;
 }
 
-void *am_secret_alloc(size_t n)
+static void *secret_map(size_t span)
 {
-	size_t span;
-	void *p;
+	void *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (n == 0 || n > ((size_t)1 << 30))
-		return NULL;
-	span = secret_span(n);
-	p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	(void)madvise(p, span, MADV_DONTDUMP);
@@ -223,12 +235,71 @@ void *am_secret_alloc(size_t n)
 	return p;
 }
 
+/* A zeroed chunk from the slab (caller holds slab_mu). */
+static void *slab_take(void)
+{
+	struct secret_slab *sl;
+	int bit;
+
+	for (sl = slabs; sl; sl = sl->next)
+		if (sl->used != UINT64_MAX)
+			break;
+	if (!sl) {
+		if (!(sl = calloc(1, sizeof(*sl))) || !(sl->page = secret_map(secret_span(SLAB_PAGE)))) {
+			free(sl);
+			return NULL;
+		}
+		sl->next = slabs;
+		slabs = sl;
+	}
+	bit = __builtin_ctzll(~sl->used);
+	sl->used |= UINT64_C(1) << bit;
+	return sl->page + (size_t)bit * SLAB_CHUNK;
+}
+
+/* Zero and return a chunk; 0 if p is not a slab chunk. */
+static int slab_give(void *p)
+{
+	uint8_t *b = p;
+
+	for (struct secret_slab *sl = slabs; sl; sl = sl->next) {
+		if (b < sl->page || b >= sl->page + SLAB_PAGE)
+			continue;
+		am_memzero(b, SLAB_CHUNK);
+		sl->used &= ~(UINT64_C(1) << ((size_t)(b - sl->page) / SLAB_CHUNK));
+		return 1;
+	}
+	return 0;
+}
+
+void *am_secret_alloc(size_t n)
+{
+	void *p;
+
+	if (n == 0 || n > ((size_t)1 << 30))
+		return NULL;
+	if (n > SLAB_CHUNK)
+		return secret_map(secret_span(n));
+	pthread_mutex_lock(&slab_mu);
+	p = slab_take();
+	pthread_mutex_unlock(&slab_mu);
+	return p;
+}
+
 void am_secret_free(void *p, size_t n)
 {
 	size_t span;
+	int done;
 
 	if (!p)
 		return;
+	if (n <= SLAB_CHUNK) {
+		pthread_mutex_lock(&slab_mu);
+		done = slab_give(p);
+		pthread_mutex_unlock(&slab_mu);
+		if (done)
+			return;
+	}
 	span = secret_span(n);
 	am_memzero(p, span);
 	(void)munlock(p, span);

@@ -76,6 +76,37 @@ static void strerror_total(void **state)
 	assert_string_equal(am_strerror(AM_ERR_DENIED), "access denied");
 }
 
+/* Small secrets come from a slab: distinct, zeroed, reusable; large ones
+ * from their own pages. */
+static void secret_slab_reuse(void **state)
+{
+	unsigned char *k[200];
+
+	for (int i = 0; i < 200; i++) {
+		k[i] = am_secret_alloc(32);
+		assert_non_null(k[i]);
+		for (int j = 0; j < 32; j++)
+			assert_int_equal(k[i][j], 0);
+		memset(k[i], i + 1, 32);
+	}
+	for (int i = 0; i < 200; i++)
+		for (int j = 0; j < 32; j++)
+			assert_int_equal(k[i][j], (unsigned char)(i + 1)); /* no overlap */
+	for (int i = 0; i < 200; i += 2)
+		am_secret_free(k[i], 32);
+	for (int i = 0; i < 200; i += 2) {
+		k[i] = am_secret_alloc(32);
+		for (int j = 0; j < 32; j++)
+			assert_int_equal(k[i][j], 0); /* freed chunks come back zeroed */
+	}
+	for (int i = 0; i < 200; i++)
+		am_secret_free(k[i], 32);
+	k[0] = am_secret_alloc(100000);
+	assert_non_null(k[0]);
+	memset(k[0], 1, 100000);
+	am_secret_free(k[0], 100000);
+}
+
 /* A fork()ed child sees zeros where the parent keeps secrets. */
 static void secrets_wiped_in_fork(void **state)
 {
@@ -106,7 +137,7 @@ int main(void)
 	    cmocka_unit_test(buf_respects_cap),   cmocka_unit_test(json_escape_controls),
 	    cmocka_unit_test(strlcpy_truncates),  cmocka_unit_test(parse_i64_strict),
 	    cmocka_unit_test(ct_eq_and_secrets),  cmocka_unit_test(strerror_total),
-	    cmocka_unit_test(secrets_wiped_in_fork),
+	    cmocka_unit_test(secrets_wiped_in_fork), cmocka_unit_test(secret_slab_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
