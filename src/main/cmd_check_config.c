@@ -5,7 +5,10 @@
  */
 #include <sys/stat.h>
 
+#include <string.h>
+
 #include "main/main.h"
+#include "store/store.h"
 #include "util/util.h"
 
 static int check_file(const char *what, const char *path, int must_be_private)
@@ -25,6 +28,23 @@ static int check_file(const char *what, const char *path, int must_be_private)
 	return 0;
 }
 
+/* For an S3 store, prove the credentials: list, write, read back, delete a
+ * small probe object (a file: store needs no such test). */
+static int check_s3(const struct conf *c)
+{
+	struct store *st = NULL;
+	int rc;
+
+	if (strncmp(c->storage, "s3://", 5) != 0)
+		return 0;
+	rc = store_open_conf(c, &st);
+	if (rc == 0)
+		rc = store_probe(st);
+	printf("  %-10s %s\n", "storage", rc ? store_errmsg(st) : "s3: credentials work (probe written, read, deleted)");
+	store_close(st);
+	return rc != 0;
+}
+
 static int cmd_check_config(int argc, char **argv)
 {
 	struct conf c;
@@ -41,6 +61,7 @@ static int cmd_check_config(int argc, char **argv)
 	bad += check_file("tls cert", c.tls_cert, 0);
 	bad += check_file("tls key", c.tls_key, 1);
 	bad += check_file("data dir", c.data_dir, 1);
+	bad += check_s3(&c);
 	printf("%s\n", bad ? "check-config: problems found" : "check-config: ok");
 	return bad ? 1 : 0;
 }
@@ -51,5 +72,7 @@ const struct command cmd_check_config_def = {
     "Reads the configuration exactly as `serve` would (defaults, config file,\n"
     "AUDIOMUS_* environment, options), reports the first error as FILE:LINE:\n"
     "message, then checks that the master key, the TLS certificate and key and\n"
-    "the data directory exist with private modes. Exit status 0 when all is well,\n"
+    "the data directory exist with private modes; for an s3:// store it writes,\n"
+    "reads back and deletes a small probe object to prove the credentials. Exit\n"
+    "status 0 when all is well,\n"
     "1 when a problem was found, 2 on a usage error.\n"};
