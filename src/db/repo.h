@@ -407,7 +407,10 @@ struct db_job {
 int db_job_enqueue(struct db *db, const char *kind, const uint8_t *project_id, const void *payload,
 		   size_t payload_len, int64_t max_attempts, int64_t run_after, uint8_t id_out[DB_ID_LEN]);
 /* Claim one due job of any kind (kind NULL) or of one kind, leased for
- * lease_ms. 0 with *out filled, or AM_ERR_NOTFOUND when nothing is due. */
+ * lease_ms. 0 with *out filled, or AM_ERR_NOTFOUND when nothing is due.
+ * A job whose worker vanished during its last allowed attempt comes back
+ * once more with attempts > max_attempts: the caller must not run it, only
+ * db_job_fail it (and fail the state it owns, e.g. a track version). */
 int db_job_claim(struct db *db, const char *worker, const char *kind, int64_t now, int64_t lease_ms,
 		 struct db_job *out);
 /* Extend the lease of a job this worker holds (a heartbeat).

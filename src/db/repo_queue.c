@@ -84,22 +84,6 @@ static int job_row(struct db_stmt *st, struct db_job *out)
 	return 0;
 }
 
-/* Jobs whose worker vanished during their last allowed attempt fail for
- * good, with the reason recorded, instead of running again. */
-static int job_expire_final(struct db *db, int64_t now)
-{
-	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "UPDATE jobs SET state = 'failed', lease_until = NULL, updated = $1,"
-			    " last_error = 'lease expired on the last attempt (worker lost or timed out)'"
-			    " WHERE state = 'running' AND lease_until <= $1 AND attempts >= max_attempts",
-			    &st);
-
-	if (rc == 0)
-		db_bind_int64(st, 1, now);
-	return repo_done(rc, st, NULL);
-}
-
 static int job_take(struct db *db, const char *worker, const char *kind, int64_t now, int64_t lease_ms,
 		    struct db_job *out)
 {
@@ -134,11 +118,9 @@ int db_job_claim(struct db *db, const char *worker, const char *kind, int64_t no
 		return db_set_err(db, AM_ERR_INVAL, "worker name or lease out of range");
 	if ((rc = db_begin_write(db)))
 		return rc;
-	rc = job_expire_final(db, now);
-	if (rc == 0)
-		rc = job_take(db, worker, kind, now, lease_ms, out);
+	rc = job_take(db, worker, kind, now, lease_ms, out);
 	if (rc == 0 || rc == AM_ERR_NOTFOUND) {
-		int crc = db_commit(db); /* keep the expiry sweep even when nothing is due */
+		int crc = db_commit(db);
 
 		return crc ? crc : rc;
 	}

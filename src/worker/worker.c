@@ -203,6 +203,17 @@ static int run_one(struct app *a, const struct worker_params *p, const char *id,
 	j.cancel = cancel;
 	j.exec_path = p->exec_path;
 	j.extended_at = am_now_ms();
+	if (job.attempts > job.max_attempts) {
+		/* Its worker vanished during the last allowed attempt: fail it
+		 * for good, through the kind's failed() hook, so that what the
+		 * owner sees (e.g. the track version) says failed too. */
+		j.permanent = 1;
+		am_strlcpy(j.reason, "processing stopped on the last attempt (worker lost or timed out)",
+			   sizeof(j.reason));
+		settle(&j, k, p, AM_ERR_UNAVAIL);
+		am_memzero(&job, sizeof(job));
+		return 0;
+	}
 	log_job("job_start", &j, NULL);
 	settle(&j, k, p, k->run(&j));
 	am_memzero(&job, sizeof(job));

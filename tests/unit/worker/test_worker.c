@@ -289,6 +289,40 @@ static void crashed_workers_job_is_reclaimed(void **state)
 	free(wav);
 }
 
+/* Workers that die on every attempt, the last one included: the job is not
+ * run again, and the owner sees the version failed with the reason instead
+ * of "processing" for ever. */
+static void lost_on_last_attempt_fails_the_version(void **state)
+{
+	struct wfx *f = *state;
+	struct worker_params p = wfx_params();
+	struct db_version v;
+	struct db_job j;
+	struct db *db = NULL;
+	struct wup u;
+	size_t n;
+	uint8_t *wav = wfx_wav(44100, 1, 1.0, &n);
+	int ran = 0;
+
+	wfx_upload(f, wav, n, &u);
+	wfx_job(f, u.job, &j);
+	for (int64_t a = 0; a < j.max_attempts; a++) {
+		assert_int_equal(app_db_get(f->a, &db), 0);
+		assert_int_equal(db_job_claim(db, "ghost", "transcode", am_now_ms(), 60000, &j), 0);
+		assert_int_equal(db_job_extend(db, u.job, "ghost", am_now_ms(), 1), 0); /* it dies */
+		app_db_put(f->a, db);
+		sleep_ms(5);
+	}
+	assert_int_equal(worker_drain(f->a, &p, &ran), 0);
+	wfx_job(f, u.job, &j);
+	assert_string_equal(j.state, "failed");
+	assert_non_null(strstr(j.last_error, "last attempt"));
+	wfx_version(f, u.version, &v);
+	assert_string_equal(v.state, "failed");
+	assert_int_equal(wfx_objects(f, u.version, "stream"), 0);
+	free(wav);
+}
+
 /* A storage failure is retried (the version shows "queued" meanwhile) until
  * the attempt cap, then the owner sees the reason. */
 static void retries_stop_at_the_cap(void **state)
@@ -369,6 +403,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(hostile_input_fails_cleanly, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(two_threads_run_each_job_once, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(crashed_workers_job_is_reclaimed, wfx_setup, wfx_teardown),
+	    cmocka_unit_test_setup_teardown(lost_on_last_attempt_fails_the_version, wfx_setup,
+					    wfx_teardown),
 	    cmocka_unit_test_setup_teardown(retries_stop_at_the_cap, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(stop_releases_the_running_job, wfx_setup, wfx_teardown),
 	};
