@@ -313,6 +313,9 @@ static int set_common(struct s3_store *s, CURL *h, struct s3_xfer *x, const char
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_SHARE, s->share);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	/* "TLS 1.2+ on all connections" includes the one to the object store,
+	 * whatever the system's OpenSSL default is. */
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
 	SET(CURLOPT_AWS_SIGV4, s->sigv4);
