@@ -17,6 +17,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "util/util.h"
+
 static const char PW[] = "correct horse battery staple";
 static char hash[crypto_pwhash_STRBYTES];
 static double deadline;
@@ -50,7 +52,7 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	unsigned long long ops;
 	size_t mem;
-	int threads;
+	int64_t threads = 0;
 	double secs, t0, t1;
 
 	if (argc != 5) {
@@ -59,9 +61,8 @@ int main(int argc, char **argv)
 	}
 	ops = strtoull(argv[1], NULL, 10);
 	mem = (size_t)strtoull(argv[2], NULL, 10);
-	threads = atoi(argv[3]);
 	secs = atof(argv[4]);
-	if (threads < 1 || threads > 64 || secs <= 0 || sodium_init() < 0)
+	if (am_parse_i64(argv[3], 1, 64, &threads) || secs <= 0 || sodium_init() < 0)
 		return 2;
 	if (crypto_pwhash_str(hash, PW, sizeof(PW) - 1, ops, mem) != 0) {
 		fprintf(stderr, "argon2_ref: crypto_pwhash_str failed (memory?)\n");
