@@ -74,18 +74,36 @@ async function waitState(owner, pid, vid, want, ms = 60000) {
   throw new Error(`version still ${JSON.stringify(v)}`);
 }
 
-// Every file under dir: none may hold plaintext audio or renditions.
-const MAGIC = ['RIFF', 'WAVEfmt ', 'ftyp', 'fLaC', 'OggS', 'mdat', 'moov', 'ID3\x03\x00', 'ID3\x04\x00'].map((m) => Buffer.from(m, 'latin1'));
+// Every file under dir: none may hold plaintext audio or renditions. Short
+// magics (4 bytes) would turn up by chance somewhere in megabytes of
+// ciphertext (about one run in a hundred), so they are checked where a
+// plaintext file would put them (offset 0 and 4 of a file, offset 48 and 52
+// of an object, where AM1's first plaintext byte would sit); anywhere in a
+// file only long markers are searched, and every stored object must be AM1.
+const SHORT = ['RIFF', 'fLaC', 'OggS', 'ID3\x03', 'ID3\x04', 'ftyp'].map((m) => Buffer.from(m, 'latin1'));
+const LONG = ['WAVEfmt ', 'ftypisom', 'ftypM4A ', 'ftypmp42', 'ftypiso5', 'ftypdash'].map((m) => Buffer.from(m, 'latin1'));
+const AM1 = Buffer.from('AM1SEG\x00\x00', 'latin1');
 function assertNoPlaintext(dir) {
-  let files = 0;
+  let files = 0, objects = 0;
   for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
     if (!e.isFile()) continue;
     const f = path.join(e.parentPath ?? e.path, e.name);
     const b = fs.readFileSync(f);
     files++;
-    for (const m of MAGIC) assert.equal(b.indexOf(m), -1, `${JSON.stringify(m.toString('latin1'))} in ${f}`);
+    for (const m of LONG) assert.equal(b.indexOf(m), -1, `${JSON.stringify(m.toString('latin1'))} in ${f}`);
+    const isObject = f.includes(`${path.sep}objects${path.sep}`) && !e.name.startsWith('.tmp-');
+    for (const off of isObject ? [0, 4, 48, 52] : [0, 4]) {
+      for (const m of SHORT) {
+        assert.ok(!b.subarray(off, off + m.length).equals(m), `${JSON.stringify(m.toString('latin1'))} at ${off} in ${f}`);
+      }
+    }
+    if (isObject) {
+      objects++;
+      assert.ok(b.subarray(0, 8).equals(AM1), `${f} is not an AM1 object`);
+    }
   }
   assert.ok(files > 3, 'the data directory was scanned');
+  assert.ok(objects > 0, 'encrypted objects were found');
 }
 
 async function guestMedia(srv, token, port, ca) {

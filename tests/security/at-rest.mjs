@@ -90,7 +90,11 @@ function walk(dir) {
 }
 
 const MAGIC_START = [['RIFF', 0], ['FORM', 0], ['fLaC', 0], ['ID3', 0], ['OggS', 0], ['ftyp', 4], ['\xff\xfb', 0]];
-const MAGIC_ANY = ['RIFF', 'WAVEfmt ', 'fLaC', 'OggS', 'ftyp', 'ID3\x03\x00', 'ID3\x04\x00'];
+// Only long markers anywhere inside an object: a 4-byte one turns up by chance
+// in megabytes of ciphertext now and then. Short ones are checked where a
+// plaintext payload would start (after the 48-byte AM1 header).
+const MAGIC_ANY = ['WAVEfmt ', 'ftypisom', 'ftypM4A ', 'ftypmp42', 'ID3\x03\x00', 'ID3\x04\x00'];
+const MAGIC_PAYLOAD = [['RIFF', 48], ['fLaC', 48], ['OggS', 48], ['ftyp', 52]];
 const AM1 = Buffer.from('AM1SEG\0\0', 'latin1');
 
 // Everything the data directory, the database files and the log must not hold.
@@ -114,6 +118,8 @@ function scan(srv, secrets, logText, when) {
     const data = fs.readFileSync(f);
     if (data.length && !data.subarray(0, 8).equals(AM1)) problems.push(`${f} does not start with the AM1 header`);
     for (const m of MAGIC_ANY) if (data.indexOf(Buffer.from(m, 'latin1')) >= 0) problems.push(`${JSON.stringify(m)} inside object ${f}`);
+    for (const [m, off] of MAGIC_PAYLOAD)
+      if (data.subarray(off, off + m.length).equals(Buffer.from(m, 'latin1'))) problems.push(`${JSON.stringify(m)} at ${off} in object ${f}`);
   }
   // Raw guest addresses: as text anywhere, as 4 bytes in the db files and log.
   const logNoListen = Buffer.from(logText.split('\n').filter((l) => !l.includes('"event":"listening"')).join('\n'));
