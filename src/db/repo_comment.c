@@ -132,8 +132,9 @@ int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t proj
 	" c.time_ms, c.end_ms, c.resolved, c.created, c.deleted FROM comments c"                          \
 	" LEFT JOIN guests g ON g.id = c.guest_id AND g.project_id = c.project_id "
 
-static int comment_row(struct db_stmt *st, const uint8_t *fk, struct db_comment *out)
+static int comment_row(struct db_stmt *st, const uint8_t *fk, void *outp)
 {
+	struct db_comment *out = outp;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -158,22 +159,7 @@ static int comment_row(struct db_stmt *st, const uint8_t *fk, struct db_comment 
 int db_comment_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		   const uint8_t id[DB_ID_LEN], struct db_comment *out)
 {
-	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
-	int rc;
-
-	if ((rc = repo_project_key(db, k, project_id, fk)))
-		return rc;
-	rc = db_prepare(db, COMMENT_COLS "WHERE c.id = $1 AND c.project_id = $2", &st);
-	if (rc == 0) {
-		db_bind_id(st, 1, id);
-		db_bind_id(st, 2, project_id);
-		if ((rc = repo_row(st)) == 0)
-			rc = comment_row(st, fk, out);
-	}
-	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
-	return rc;
+	return repo_get_in_project(db, k, project_id, id, COMMENT_COLS "WHERE c.id = $1 AND c.project_id = $2", comment_row, out);
 }
 
 int db_comment_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],

@@ -14,6 +14,13 @@ extern const uint8_t repo_zero_id[DB_ID_LEN];
 
 /* The field key of a live project (wrapped key present, not deleted):
  * AM_ERR_NOTFOUND otherwise. The caller zeroes fk after use. */
+/* Turns the current row of st into *out, decrypting with the field key fk. */
+typedef int repo_row_fn(struct db_stmt *st, const uint8_t *fk, void *out);
+/* One row of project project_id selected by sql (which takes $1 = id and
+ * $2 = project_id) through row, under the project's field key (zeroed after).
+ * 0, AM_ERR_NOTFOUND, or the key or database error. */
+int repo_get_in_project(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+			const uint8_t id[DB_ID_LEN], const char *sql, repo_row_fn *row, void *out);
 int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		     uint8_t fk[DB_KEY_LEN]);
 

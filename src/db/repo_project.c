@@ -368,8 +368,9 @@ int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project
 	"SELECT l.id, l.project_id, l.generation, l.label_ct, l.expires, l.revoked, l.is_default," \
 	" l.created FROM share_links l "
 
-static int link_row(struct db_stmt *st, const uint8_t *fk, struct db_link *out)
+static int link_row(struct db_stmt *st, const uint8_t *fk, void *outp)
 {
+	struct db_link *out = outp;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -409,22 +410,7 @@ int db_link_resolve(struct db *db, const uint8_t token_hash[32], int64_t now, st
 int db_link_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		const uint8_t id[DB_ID_LEN], struct db_link *out)
 {
-	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
-	int rc;
-
-	if ((rc = repo_project_key(db, k, project_id, fk)))
-		return rc;
-	rc = db_prepare(db, LINK_COLS "WHERE l.id = $1 AND l.project_id = $2", &st);
-	if (rc == 0) {
-		db_bind_id(st, 1, id);
-		db_bind_id(st, 2, project_id);
-		if ((rc = repo_row(st)) == 0)
-			rc = link_row(st, fk, out);
-	}
-	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
-	return rc;
+	return repo_get_in_project(db, k, project_id, id, LINK_COLS "WHERE l.id = $1 AND l.project_id = $2", link_row, out);
 }
 
 int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],

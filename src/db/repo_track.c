@@ -38,8 +38,9 @@ int db_track_create(struct db *db, const struct db_keys *k, const uint8_t projec
 
 #define TRACK_COLS "SELECT id, project_id, title_ct, position, created FROM tracks "
 
-static int track_row(struct db_stmt *st, const uint8_t *fk, struct db_track *out)
+static int track_row(struct db_stmt *st, const uint8_t *fk, void *outp)
 {
+	struct db_track *out = outp;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -54,22 +55,7 @@ static int track_row(struct db_stmt *st, const uint8_t *fk, struct db_track *out
 int db_track_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		 const uint8_t id[DB_ID_LEN], struct db_track *out)
 {
-	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
-	int rc;
-
-	if ((rc = repo_project_key(db, k, project_id, fk)))
-		return rc;
-	rc = db_prepare(db, TRACK_COLS "WHERE id = $1 AND project_id = $2", &st);
-	if (rc == 0) {
-		db_bind_id(st, 1, id);
-		db_bind_id(st, 2, project_id);
-		if ((rc = repo_row(st)) == 0)
-			rc = track_row(st, fk, out);
-	}
-	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
-	return rc;
+	return repo_get_in_project(db, k, project_id, id, TRACK_COLS "WHERE id = $1 AND project_id = $2", track_row, out);
 }
 
 int db_track_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
@@ -212,8 +198,9 @@ int db_version_create(struct db *db, const struct db_keys *k, const uint8_t proj
 	"SELECT id, project_id, track_id, number, filename_ct, state, progress, error, created,"       \
 	" duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp FROM track_versions "
 
-static int version_row(struct db_stmt *st, const uint8_t *fk, struct db_version *out)
+static int version_row(struct db_stmt *st, const uint8_t *fk, void *outp)
 {
+	struct db_version *out = outp;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -238,22 +225,7 @@ static int version_row(struct db_stmt *st, const uint8_t *fk, struct db_version 
 int db_version_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		   const uint8_t id[DB_ID_LEN], struct db_version *out)
 {
-	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
-	int rc;
-
-	if ((rc = repo_project_key(db, k, project_id, fk)))
-		return rc;
-	rc = db_prepare(db, VERSION_COLS "WHERE id = $1 AND project_id = $2", &st);
-	if (rc == 0) {
-		db_bind_id(st, 1, id);
-		db_bind_id(st, 2, project_id);
-		if ((rc = repo_row(st)) == 0)
-			rc = version_row(st, fk, out);
-	}
-	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
-	return rc;
+	return repo_get_in_project(db, k, project_id, id, VERSION_COLS "WHERE id = $1 AND project_id = $2", version_row, out);
 }
 
 int db_version_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],

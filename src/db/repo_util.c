@@ -155,3 +155,24 @@ int repo_fold_email(const char *email, char *out, size_t outsz)
 		out[i] = (email[i] >= 'A' && email[i] <= 'Z') ? (char)(email[i] + 32) : email[i];
 	return 0;
 }
+
+int repo_get_in_project(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+			const uint8_t id[DB_ID_LEN], const char *sql, repo_row_fn *row, void *out)
+{
+	struct db_stmt *st = NULL;
+	uint8_t fk[DB_KEY_LEN];
+	int rc;
+
+	if ((rc = repo_project_key(db, k, project_id, fk)))
+		return rc;
+	rc = db_prepare(db, sql, &st);
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, project_id);
+		if ((rc = repo_row(st)) == 0)
+			rc = row(st, fk, out);
+	}
+	db_finalize(st);
+	am_memzero(fk, sizeof(fk));
+	return rc;
+}
