@@ -6,8 +6,10 @@
  * src/export/), bound to the account and to this session; the web role
  * itself never touches audio. GET /api/v1/export stays the metadata-only
  * JSON: the account, every live project with its links (no tokens: only
- * their hashes exist), tracks, versions, comments and events. Runs in the
- * web process; reads only what the session's account owns.
+ * their hashes exist), tracks, versions, comments and events. Both are
+ * rate-limited per account (GCRA in the database, 429 with Retry-After):
+ * each answer costs the server a pass over everything the account owns.
+ * Runs in the web process; reads only what the session's account owns.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,11 @@
 
 #include "access/access.h"
 #include "api/api_int.h"
+
+/* Per account (docs/api.md "Export"): 5 archive URLs at once, then one per
+ * 10 minutes; 10 metadata documents at once, then one per minute. */
+static const struct api_limit LIMIT_EXPORT_URL = {"export-url-acct", 600000, 5};
+static const struct api_limit LIMIT_EXPORT_JSON = {"export-json-acct", 60000, 10};
 
 struct export_ctx {
 	struct api_ctx *c;
@@ -105,17 +112,26 @@ static int export_url(struct api_ctx *c)
 				   "format", "tar"));
 }
 
+/* One event from the account's export limit l: 0, or AM_ERR_RATE with
+ * the 429 message and Retry-After set. */
+static int export_rate(struct api_ctx *c, const struct api_limit *l)
+{
+	int rc = api_rate(c, l, c->acct.id, DB_ID_LEN, NULL, 0);
+
+	return rc == AM_ERR_RATE ? api_err(c, rc, 429, "too many export requests") : rc;
+}
+
 int api_export(struct api_ctx *c)
 {
 	struct id_list l = {0};
-	json_t *projects = json_array(), *doc;
-	int rc;
+	json_t *projects = NULL, *doc;
+	int post = http_req_method(c->req) == HTTP_POST, rc;
 
-	if (http_req_method(c->req) == HTTP_POST) {
-		json_decref(projects);
+	if ((rc = export_rate(c, post ? &LIMIT_EXPORT_URL : &LIMIT_EXPORT_JSON)))
+		return rc;
+	if (post)
 		return export_url(c);
-	}
-	if (!projects)
+	if (!(projects = json_array()))
 		return AM_ERR_NOMEM;
 	/* Collect first: a listing holds its statement open while nested
 	 * queries would run on the same connection. */

@@ -6,7 +6,9 @@
 // refused after expiry (test clock), with a mutated signature, for another
 // owner's account, after the session that asked for it logged out; the web
 // role alone does not serve /m/export; `audiomus export` writes the same
-// archive to a 0600 file or to standard output.
+// archive to a 0600 file or to standard output. Both requests are
+// rate-limited per account (429 with Retry-After on the test clock). Every
+// test but the last runs on SQLite and on PostgreSQL.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -14,9 +16,9 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { Client, newOwner, newProject, startApi } from './lib/api.mjs';
+import { BACKENDS, Client, newOwner, newProject, startApi } from './lib/api.mjs';
 import { BIN, initDataDir } from './lib/server.mjs';
 
 // A 16-bit PCM WAV: a sine of freq Hz.
@@ -122,7 +124,7 @@ async function exportUrl(owner) {
   const r = await owner.post('/api/v1/export');
   assert.equal(r.status, 200, r.body);
   assert.match(r.json.url, /^https:\/\/[^/]+\/m\/export\/[0-9a-f]{32}\?x=[0-9a-f]{32}&e=\d+&k=\d+&s=[A-Za-z0-9_-]{43}$/);
-  const left = r.json.expires - Date.now() / 1000;
+  const left = r.json.expires - Date.now() / 1000 - owner.srv.clock; // the server's shifted clock
   assert.ok(left > 60 && left <= 1800 + 5, `expires in ${left}s`);
   return pathOf(r.json.url);
 }
@@ -163,102 +165,148 @@ function checkArchive(entries, { pid, originals, comments }) {
   return doc;
 }
 
-test('full data export: signed URL, tar from the media role, every object and comment, originals byte for byte; CLI', async () => {
-  const srv = await startApi('sqlite');
-  try {
-    const owner = await newOwner(srv);
-    const p = await newProject(owner, 'Export EP');
-    const a = wav(1, 440);
-    const b = wav(2, 660);
-    const v1 = await upload(owner, p.id, 'Intro', 'intro.wav', a, srv.port, srv.ca);
-    const v2 = await upload(owner, p.id, 'Second Song', 'Second take (final).wav', b, srv.port, srv.ca);
-    await waitReady(owner, p.id, [v1, v2]);
-    const comments = [];
-    for (const [name, vid, body] of [['Alice', v1, 'Love the intro'], ['Bob <b>', v2, 'Bridge is "too" long'], ['Alice', v2, 'Agree with Bob']]) {
-      const g = new Client(srv);
-      assert.equal((await g.get(`/api/v1/s/${p.link.token}`)).status, 200);
-      const r = await g.post(`/api/v1/s/${p.link.token}/comments`, { name, body, version_id: vid, time_ms: 1000 });
-      assert.equal(r.status, 201, r.body);
-      comments.push({ id: r.json.comment.id, author: name, body });
+for (const backend of BACKENDS) describe(`full data export (${backend})`, () => {
+  test('full data export: signed URL, tar from the media role, every object and comment, originals byte for byte; CLI', async () => {
+    const srv = await startApi(backend);
+    try {
+      const owner = await newOwner(srv);
+      const p = await newProject(owner, 'Export EP');
+      const a = wav(1, 440);
+      const b = wav(2, 660);
+      const v1 = await upload(owner, p.id, 'Intro', 'intro.wav', a, srv.port, srv.ca);
+      const v2 = await upload(owner, p.id, 'Second Song', 'Second take (final).wav', b, srv.port, srv.ca);
+      await waitReady(owner, p.id, [v1, v2]);
+      const comments = [];
+      for (const [name, vid, body] of [['Alice', v1, 'Love the intro'], ['Bob <b>', v2, 'Bridge is "too" long'], ['Alice', v2, 'Agree with Bob']]) {
+        const g = new Client(srv);
+        assert.equal((await g.get(`/api/v1/s/${p.link.token}`)).status, 200);
+        const r = await g.post(`/api/v1/s/${p.link.token}/comments`, { name, body, version_id: vid, time_ms: 1000 });
+        assert.equal(r.status, 201, r.body);
+        comments.push({ id: r.json.comment.id, author: name, body });
+      }
+      // CSRF: the URL is only minted for a state-changing request with the token
+      assert.equal((await owner.post('/api/v1/export', {}, { csrf: false })).status, 403);
+      const url = await exportUrl(owner);
+      const r = await raw(srv.port, srv.ca, 'GET', url);
+      assert.equal(r.status, 200, r.body.toString());
+      assert.equal(r.headers['content-type'], 'application/x-tar');
+      assert.match(r.headers['content-disposition'], /^attachment; filename="audiomus-export-\d+\.tar"$/);
+      assert.match(r.headers['cache-control'], /no-store/);
+      const originals = [{ filename: 'intro.wav', bytes: a }, { filename: 'Second take (final).wav', bytes: b }];
+      const entries = parseTar(r.body);
+      const doc = checkArchive(entries, { pid: p.id, originals, comments });
+      // the download recorded an export event for the project
+      const ev = await owner.get(`/api/v1/projects/${p.id}/events`);
+      assert.ok(JSON.stringify(ev.json).includes('"export"'), ev.body);
+      assert.equal(doc.tracks.length, 2);
+
+      // the metadata-only JSON export is still there
+      const js = await owner.get('/api/v1/export');
+      assert.equal(js.status, 200);
+      assert.equal(js.json.projects[0].comments.length, 3);
+
+      // the CLI writes the same archive: a new 0600 file, or standard output
+      const out = path.join(srv.tmp, 'export.tar');
+      const cli = spawnSync(BIN, ['export', '--account', owner.email, '--output', out, '--data', srv.dataDir, ...srv.dbArgs], { encoding: 'utf8' });
+      assert.equal(cli.status, 0, cli.stderr);
+      assert.equal(fs.statSync(out).mode & 0o777, 0o600);
+      checkArchive(parseTar(fs.readFileSync(out)), { pid: p.id, originals, comments });
+      const again = spawnSync(BIN, ['export', '--account', owner.email, '--output', out, '--data', srv.dataDir, ...srv.dbArgs], { encoding: 'utf8' });
+      assert.equal(again.status, 1, 'an existing file is never overwritten');
+      const so = spawnSync(BIN, ['export', '--account', owner.email, '--output', '-', '--data', srv.dataDir, ...srv.dbArgs], { maxBuffer: 64 << 20 });
+      assert.equal(so.status, 0, so.stderr.toString());
+      checkArchive(parseTar(so.stdout), { pid: p.id, originals, comments });
+      const none = spawnSync(BIN, ['export', '--account', 'nobody@example.org', '--output', '-', '--data', srv.dataDir, ...srv.dbArgs], { encoding: 'utf8' });
+      assert.equal(none.status, 1);
+      assert.match(none.stderr, /no such account/);
+    } finally {
+      await srv.stop();
     }
-    // CSRF: the URL is only minted for a state-changing request with the token
-    assert.equal((await owner.post('/api/v1/export', {}, { csrf: false })).status, 403);
-    const url = await exportUrl(owner);
-    const r = await raw(srv.port, srv.ca, 'GET', url);
-    assert.equal(r.status, 200, r.body.toString());
-    assert.equal(r.headers['content-type'], 'application/x-tar');
-    assert.match(r.headers['content-disposition'], /^attachment; filename="audiomus-export-\d+\.tar"$/);
-    assert.match(r.headers['cache-control'], /no-store/);
-    const originals = [{ filename: 'intro.wav', bytes: a }, { filename: 'Second take (final).wav', bytes: b }];
-    const entries = parseTar(r.body);
-    const doc = checkArchive(entries, { pid: p.id, originals, comments });
-    // the download recorded an export event for the project
-    const ev = await owner.get(`/api/v1/projects/${p.id}/events`);
-    assert.ok(JSON.stringify(ev.json).includes('"export"'), ev.body);
-    assert.equal(doc.tracks.length, 2);
+  });
 
-    // the metadata-only JSON export is still there
-    const js = await owner.get('/api/v1/export');
-    assert.equal(js.status, 200);
-    assert.equal(js.json.projects[0].comments.length, 3);
+  test('rate limits per account: the 6th archive URL and the 11th JSON export get 429 with Retry-After (test clock)', async () => {
+    const srv = await startApi(backend);
+    try {
+      const owner = await newOwner(srv);
+      const other = await newOwner(srv);
+      await newProject(owner, 'Limited');
+      // POST: 5 at once, then one per 10 minutes (per account, whatever the session).
+      const t0 = Date.now();
+      for (let i = 0; i < 5; i++) await exportUrl(owner);
+      const r = await owner.post('/api/v1/export');
+      assert.equal(r.status, 429, r.body);
+      const wait = Number(r.headers['retry-after']);
+      const slack = Math.ceil((Date.now() - t0) / 1000) + 1;
+      assert.ok(wait <= 600 && wait >= 600 - slack, `Retry-After ${wait}`);
+      assert.equal(r.json.error, `too many export requests: try again in ${wait} s`);
+      assert.equal(r.json.url, undefined);
+      const second = new Client(srv);
+      assert.equal((await second.login(owner.email)).status, 200);
+      assert.equal((await second.post('/api/v1/export')).status, 429, 'another session of the same account');
+      await exportUrl(other); // another account has its own allowance
+      srv.advance(wait - 30);
+      const still = await owner.post('/api/v1/export');
+      assert.equal(still.status, 429);
+      assert.ok(Number(still.headers['retry-after']) <= 30, still.headers['retry-after']);
+      srv.advance(30);
+      await exportUrl(owner);
+      assert.equal((await owner.post('/api/v1/export')).status, 429, 'one per window');
+      // GET (the metadata JSON): 10 at once, then one per minute.
+      const t1 = Date.now();
+      for (let i = 0; i < 10; i++) assert.equal((await owner.get('/api/v1/export')).status, 200, `GET ${i + 1}`);
+      const g = await owner.get('/api/v1/export');
+      assert.equal(g.status, 429);
+      const gw = Number(g.headers['retry-after']);
+      assert.ok(gw <= 60 && gw >= 60 - Math.ceil((Date.now() - t1) / 1000) - 1, `Retry-After ${gw}`);
+      assert.equal(g.json.error, `too many export requests: try again in ${gw} s`);
+      assert.equal((await other.get('/api/v1/export')).status, 200);
+      srv.advance(gw);
+      assert.equal((await owner.get('/api/v1/export')).status, 200);
+      assert.equal((await owner.get('/api/v1/export')).status, 429);
+    } finally {
+      await srv.stop();
+    }
+  });
 
-    // the CLI writes the same archive: a new 0600 file, or standard output
-    const out = path.join(srv.tmp, 'export.tar');
-    const cli = spawnSync(BIN, ['export', '--account', owner.email, '--output', out, '--data', srv.dataDir], { encoding: 'utf8' });
-    assert.equal(cli.status, 0, cli.stderr);
-    assert.equal(fs.statSync(out).mode & 0o777, 0o600);
-    checkArchive(parseTar(fs.readFileSync(out)), { pid: p.id, originals, comments });
-    const again = spawnSync(BIN, ['export', '--account', owner.email, '--output', out, '--data', srv.dataDir], { encoding: 'utf8' });
-    assert.equal(again.status, 1, 'an existing file is never overwritten');
-    const so = spawnSync(BIN, ['export', '--account', owner.email, '--output', '-', '--data', srv.dataDir], { maxBuffer: 64 << 20 });
-    assert.equal(so.status, 0, so.stderr.toString());
-    checkArchive(parseTar(so.stdout), { pid: p.id, originals, comments });
-    const none = spawnSync(BIN, ['export', '--account', 'nobody@example.org', '--output', '-', '--data', srv.dataDir], { encoding: 'utf8' });
-    assert.equal(none.status, 1);
-    assert.match(none.stderr, /no such account/);
-  } finally {
-    await srv.stop();
-  }
-});
-
-test('export URL refused: mutated signature, another owner\'s account, after logout, after expiry (test clock)', async () => {
-  const srv = await startApi('sqlite');
-  try {
-    const owner = await newOwner(srv);
-    const other = await newOwner(srv);
-    await newProject(owner, 'Mine');
-    await newProject(other, 'Theirs');
-    const url = await exportUrl(owner);
-    const get = async (u) => (await raw(srv.port, srv.ca, 'GET', u)).status;
-    assert.equal(await get(url), 200);
-    // mutated signature (last character), and a bit of the expiry
-    const last = url.slice(-1);
-    assert.equal(await get(url.slice(0, -1) + (last === 'A' ? 'B' : 'A')), 403);
-    assert.equal(await get(url.replace(/&e=(\d+)/, (m, e) => `&e=${Number(e) + 1}`)), 403);
-    // the other owner's account in the path (their own URL works only for them)
-    const otherHex = other.accountId.replace(/-/g, '');
-    assert.equal(await get(url.replace(/^\/m\/export\/[0-9a-f]{32}/, `/m/export/${otherHex}`)), 403);
-    const theirs = await exportUrl(other);
-    assert.equal(await get(theirs), 200);
-    assert.equal(await get(theirs.replace(/^\/m\/export\/[0-9a-f]{32}/, url.slice(0, 42))), 403);
-    // the session that asked is gone: the URL dies with it
-    const temp = new Client(srv);
-    assert.equal((await temp.login(owner.email)).status, 200);
-    const tempUrl = await exportUrl(temp);
-    assert.equal(await get(tempUrl), 200);
-    assert.equal((await temp.del('/api/v1/session')).status, 204);
-    assert.equal(await get(tempUrl), 403);
-    // expiry: 30 min + 1 s later (applied at the next API request)
-    const fresh = await exportUrl(owner);
-    srv.advance(1801);
-    await new Client(srv).get('/api/v1/s/nothing-here');
-    assert.equal(await get(fresh), 403);
-    srv.setClock(0);
-    await new Client(srv).get('/api/v1/s/nothing-here');
-    assert.equal(await get(fresh), 200);
-  } finally {
-    await srv.stop();
-  }
+  test('export URL refused: mutated signature, another owner\'s account, after logout, after expiry (test clock)', async () => {
+    const srv = await startApi(backend);
+    try {
+      const owner = await newOwner(srv);
+      const other = await newOwner(srv);
+      await newProject(owner, 'Mine');
+      await newProject(other, 'Theirs');
+      const url = await exportUrl(owner);
+      const get = async (u) => (await raw(srv.port, srv.ca, 'GET', u)).status;
+      assert.equal(await get(url), 200);
+      // mutated signature (last character), and a bit of the expiry
+      const last = url.slice(-1);
+      assert.equal(await get(url.slice(0, -1) + (last === 'A' ? 'B' : 'A')), 403);
+      assert.equal(await get(url.replace(/&e=(\d+)/, (m, e) => `&e=${Number(e) + 1}`)), 403);
+      // the other owner's account in the path (their own URL works only for them)
+      const otherHex = other.accountId.replace(/-/g, '');
+      assert.equal(await get(url.replace(/^\/m\/export\/[0-9a-f]{32}/, `/m/export/${otherHex}`)), 403);
+      const theirs = await exportUrl(other);
+      assert.equal(await get(theirs), 200);
+      assert.equal(await get(theirs.replace(/^\/m\/export\/[0-9a-f]{32}/, url.slice(0, 42))), 403);
+      // the session that asked is gone: the URL dies with it
+      const temp = new Client(srv);
+      assert.equal((await temp.login(owner.email)).status, 200);
+      const tempUrl = await exportUrl(temp);
+      assert.equal(await get(tempUrl), 200);
+      assert.equal((await temp.del('/api/v1/session')).status, 204);
+      assert.equal(await get(tempUrl), 403);
+      // expiry: 30 min + 1 s later (applied at the next API request)
+      const fresh = await exportUrl(owner);
+      srv.advance(1801);
+      await new Client(srv).get('/api/v1/s/nothing-here');
+      assert.equal(await get(fresh), 403);
+      srv.setClock(0);
+      await new Client(srv).get('/api/v1/s/nothing-here');
+      assert.equal(await get(fresh), 200);
+    } finally {
+      await srv.stop();
+    }
+  });
 });
 
 test('the web role alone does not serve /m/export', async () => {
