@@ -8,6 +8,9 @@
  * the operator's privileges on a throw-away data directory.
  *
  *   export_bench DATA_DIR EMAIL SIZE_MIB
+ *
+ * The AUDIOMUS_* environment variables apply as for audiomus itself (for
+ * instance AUDIOMUS_DATABASE for a PostgreSQL database).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,7 +125,8 @@ int main(int argc, char **argv)
 	}
 	conf_defaults(&c);
 	snprintf(c.data_dir, sizeof(c.data_dir), "%s", argv[1]);
-	if (conf_finish(&c, err, sizeof(err)) ||
+	/* AUDIOMUS_DATABASE etc. (tests/e2e/export_memory.test.mjs on PostgreSQL) */
+	if (conf_apply_env(&c, err, sizeof(err)) || conf_finish(&c, err, sizeof(err)) ||
 	    app_open(&c, APP_DB | APP_STORE, &a, err, sizeof(err))) {
 		fprintf(stderr, "export_bench: %s\n", err);
 		return 1;
