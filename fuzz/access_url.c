@@ -69,10 +69,17 @@ static void roundtrip(const uint8_t *data)
 	int64_t now = am_now(), exp = now + 60 + data[40] * 80, e;
 	int d;
 
+	memset(&g, 0, sizeof(g));
 	memcpy(g.project_id, data, 16);
-	memcpy(g.link_id, data + 16, 16);
-	memcpy(&g.link_gen, data + 32, 4);
-	memcpy(&g.pw_gen, data + 36, 4);
+	if (data[41] & 2) { /* the owner form */
+		g.owner = 1;
+		memcpy(g.account_id, data + 16, 16);
+		memcpy(g.session_id, data + 24, 16);
+	} else {
+		memcpy(g.link_id, data + 16, 16);
+		memcpy(&g.link_gen, data + 32, 4);
+		memcpy(&g.pw_gen, data + 36, 4);
+	}
 	memcpy(obj, data + 8, 16);
 	if (access_url_sign(&app, &g, obj, data[41] & 1, exp, url, sizeof(url)) ||
 	    access_url_verify(&app, url, &out, got, &d, &e) || memcmp(&out, &g, sizeof(g)) ||

@@ -36,12 +36,18 @@ struct db_object;
 #define ACCESS_URL_CAP	       21600 /* 6 h: no media URL lives longer */
 #define ACCESS_UPLOAD_CAP      86400 /* 24 h: a 2 GiB upload over a slow line */
 
-/* What a share-link visitor was granted. */
+/* What a share-link visitor (owner = 0) or the project's owner (owner = 1)
+ * was granted. An owner grant names no link: it is bound to the owner's
+ * account and to the session that asked for it, so a logout ends it; it
+ * skips the password cookie and may always fetch the original. */
 struct access_grant {
 	uint8_t project_id[16];
 	uint8_t link_id[16];
 	uint32_t link_gen; /* share link generation when issued */
 	uint32_t pw_gen;   /* project password generation; 0 = project has no password */
+	int owner;	   /* 1: owner grant (link_id, link_gen, pw_gen zero, unused) */
+	uint8_t account_id[16]; /* owner grants: the owner's account */
+	uint8_t session_id[16]; /* owner grants: the session that asked */
 };
 
 /* ---- password cookie (DESIGN §6) ----------------------------------------------
@@ -78,7 +84,11 @@ int access_cookie_check(struct app *a, const struct access_grant *g, const char 
  * uint32; EXPIRY: decimal seconds since the epoch; MAC: 43 base64url
  * characters of HMAC-SHA256(url key[KID], "am-url-v1\nGET\n/m/OBJ\nLINK\n
  * PROJECT\nLINK_GEN\nPW_GEN\nEXPIRY\nD\nKID"). Exactly these parameters in
- * exactly this order; HEAD verifies like GET (same resource). */
+ * exactly this order; HEAD verifies like GET (same resource).
+ * Owner grants (g->owner) use the second form
+ *   /m/OBJ?o=ACCOUNT&x=SESSION&p=PROJECT&e=EXPIRY&d=0|1&k=KID&s=MAC
+ * MAC'd as "am-owner-url-v1\nGET\n/m/OBJ\nACCOUNT\nSESSION\nPROJECT\n
+ * EXPIRY\nD\nKID": a different prefix, so neither form verifies as the other. */
 
 /* Sign a media URL (path and query, no origin) for object_id into out
  * (n >= ACCESS_URL_MAX). download: 0 (inline, stream rendition) or 1
@@ -126,8 +136,11 @@ int access_upload_verify(struct app *a, const char *target, struct access_upload
  * generation is g->pw_gen (0 when it has no password); object_id (unless
  * NULL) is a ready object of this project: for download = 1 the original,
  * and the project's downloads flag is still on; for download = 0 a stream
- * rendition or peaks. 0, or AM_ERR_DENIED for every mismatch; AM_ERR_DB /
- * AM_ERR_UNAVAIL when the database fails (a 5xx, not a denial). */
+ * rendition or peaks. For an owner grant instead: the account is open, the
+ * session g->session_id of that account is still live, the project is the
+ * account's own, and download = 1 needs no downloads flag. 0, or
+ * AM_ERR_DENIED for every mismatch; AM_ERR_DB / AM_ERR_UNAVAIL when the
+ * database fails (a 5xx, not a denial). */
 int access_grant_check(struct app *a, struct db *db, const struct access_grant *g,
 		       const uint8_t *object_id, int download);
 /* The same, returning the rows it read (either pointer may be NULL): the

@@ -1,10 +1,12 @@
 /*
- * access_grant.c: the database half of a share-link credential check
+ * access_grant.c: the database half of a media credential check
  * (access_grant_check): the MAC proved that the server issued the grant; this
- * proves that it is still valid now (link not revoked, expired or
- * regenerated, project live, password generation unchanged, downloads still
- * on, object of this project). Runs in the web and media roles after the MAC
- * check; a database failure is reported as such, never as a grant.
+ * proves that it is still valid now. Share-link grants: link not revoked,
+ * expired or regenerated, project live, password generation unchanged,
+ * downloads still on, object of this project. Owner grants: account open,
+ * the session that asked still live, project the account's own. Runs in
+ * the web and media roles after the MAC check; a database failure is
+ * reported as such, never as a grant.
  */
 #include <string.h>
 
@@ -20,22 +22,56 @@ static int deny_or_fail(int rc)
 										   : rc;
 }
 
-static int object_ok(const struct db_project *p, const struct db_object *o, int download)
+/* owner: the project's owner may fetch the original whatever the flag. */
+static int object_ok(const struct db_project *p, const struct db_object *o, int download, int owner)
 {
 	if (strcmp(o->state, "ready") != 0)
 		return 0;
 	if (download)
-		return p->downloads && strcmp(o->kind, "original") == 0;
+		return (owner || p->downloads) && strcmp(o->kind, "original") == 0;
 	return strcmp(o->kind, "stream") == 0 || strcmp(o->kind, "peaks") == 0;
 }
 
-int access_grant_load(struct app *a, struct db *db, const struct access_grant *g,
-		      const uint8_t *object_id, int download, struct db_project *p_out,
-		      struct db_object *o_out)
+struct live_session {
+	const uint8_t *id;
+	int64_t now;
+	int live;
+};
+
+static int find_session(void *ctx, const struct db_session *se)
+{
+	struct live_session *q = ctx;
+
+	if (memcmp(se->id, q->id, DB_ID_LEN) == 0 && se->expires > q->now)
+		q->live = 1;
+	return 0;
+}
+
+/* An owner grant: open account, its session still live, its own project. */
+static int owner_ok(struct app *a, struct db *db, const struct access_grant *g,
+		    struct db_project *p)
+{
+	struct live_session q = {.id = g->session_id, .now = am_now_ms()};
+	struct db_account acct;
+	int rc;
+
+	if ((rc = db_account_get(db, &a->keys, g->account_id, &acct)) != 0)
+		return deny_or_fail(rc);
+	rc = acct.disabled ? AM_ERR_DENIED : 0;
+	am_memzero(&acct, sizeof(acct));
+	if (rc || (rc = db_session_list(db, &a->keys, g->account_id, find_session, &q)) != 0)
+		return deny_or_fail(rc);
+	if (!q.live)
+		return AM_ERR_DENIED;
+	if ((rc = db_project_get_by_id(db, &a->keys, g->project_id, p)) != 0)
+		return deny_or_fail(rc);
+	return memcmp(p->account_id, g->account_id, DB_ID_LEN) == 0 ? 0 : AM_ERR_DENIED;
+}
+
+/* A share-link grant: live link of this generation, same password generation. */
+static int link_ok(struct app *a, struct db *db, const struct access_grant *g, struct db_project *p)
 {
 	struct db_link link;
-	struct db_project p;
-	struct db_object o;
 	int64_t want_pw;
 	int rc;
 
@@ -44,23 +80,43 @@ int access_grant_load(struct app *a, struct db *db, const struct access_grant *g
 	if (link.revoked || (link.expires > 0 && link.expires <= am_now_ms()) ||
 	    link.generation != (int64_t)g->link_gen)
 		return AM_ERR_DENIED;
-	if ((rc = db_project_get_by_id(db, &a->keys, g->project_id, &p)) != 0)
+	if ((rc = db_project_get_by_id(db, &a->keys, g->project_id, p)) != 0)
 		return deny_or_fail(rc);
-	want_pw = p.has_password ? p.pw_gen : 0;
-	if (want_pw != (int64_t)g->pw_gen || (p.has_password && g->pw_gen == 0))
+	want_pw = p->has_password ? p->pw_gen : 0;
+	if (want_pw != (int64_t)g->pw_gen || (p->has_password && g->pw_gen == 0))
 		return AM_ERR_DENIED;
+	return 0;
+}
+
+int access_grant_load(struct app *a, struct db *db, const struct access_grant *g,
+		      const uint8_t *object_id, int download, struct db_project *p_out,
+		      struct db_object *o_out)
+{
+	struct db_project p;
+	struct db_object o;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	rc = g->owner ? owner_ok(a, db, g, &p) : link_ok(a, db, g, &p);
+	if (rc)
+		goto out;
 	if (object_id) {
-		if ((rc = db_object_get(db, g->project_id, object_id, &o)) != 0)
-			return deny_or_fail(rc);
-		if (!object_ok(&p, &o, download))
-			return AM_ERR_DENIED;
+		if ((rc = db_object_get(db, g->project_id, object_id, &o)) != 0) {
+			rc = deny_or_fail(rc);
+			goto out;
+		}
+		if (!object_ok(&p, &o, download, g->owner)) {
+			rc = AM_ERR_DENIED;
+			goto out;
+		}
 		if (o_out)
 			*o_out = o;
 	}
 	if (p_out)
 		*p_out = p;
+out:
 	am_memzero(&p, sizeof(p));
-	return 0;
+	return rc;
 }
 
 int access_grant_check(struct app *a, struct db *db, const struct access_grant *g,

@@ -51,6 +51,7 @@ static const struct api_route route_table[] = {
     {PATCH, P "/tracks/{tid}", api_track_patch, API_AUTH, NULL},
     {DEL, P "/tracks/{tid}", api_track_delete, API_AUTH, NULL},
     {POST, P "/tracks/{tid}/uploads", api_upload_create, API_AUTH, NULL},
+    {GET, P "/tracks/{tid}/urls", api_track_urls, API_AUTH, NULL},
     {GET, P "/comments", api_comments_list, API_AUTH, NULL},
     {POST, P "/comments", api_comment_reply, API_AUTH, NULL},
     {PATCH, P "/comments/{cid}", api_comment_patch, API_AUTH, NULL},

@@ -214,7 +214,8 @@ struct access_grant;
 int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct access_grant *g,
 		    json_t **out);
 /* Signed media URLs of one version (stream, peaks, original when downloads
- * are on): {"stream": url|null, "peaks": url|null, "download": url|null}. */
+ * are on or g is an owner grant): {"stream": url|null, "peaks": url|null,
+ * "download": url|null}. */
 json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,
 		       const uint8_t version_id[DB_ID_LEN], int64_t expires);
 /* JSON of a project (owner view), a version, a comment, a link (with its
@@ -247,7 +248,7 @@ api_fn api_signup, api_login, api_logout, api_session_get, api_sessions_list, ap
 api_fn api_projects_list, api_project_create, api_project_get, api_project_patch,
 	api_project_delete, api_project_password_set, api_project_password_remove, api_events_list;
 api_fn api_links_list, api_link_create, api_link_regenerate, api_link_revoke;
-api_fn api_track_create, api_track_patch, api_track_delete, api_upload_create;
+api_fn api_track_create, api_track_patch, api_track_delete, api_upload_create, api_track_urls;
 api_fn api_comments_list, api_comment_reply, api_comment_patch, api_comment_delete;
 api_fn api_guest_open, api_guest_password, api_guest_comment, api_guest_urls;
 api_fn api_export;

@@ -3,7 +3,7 @@
  * owner and the guest views build on (the guest view with fresh signed
  * media URLs from src/access/), track create/rename/reorder/delete, and the
  * start of an upload (a new version plus a signed upload URL for the media
- * role, which alone touches audio bytes). Runs in the web process; ids are
+ * role, which alone touches audio bytes), and the owner's own playback URLs. Runs in the web process; ids are
  * client input, always looked up inside the credential's project.
  */
 #include <stdio.h>
@@ -66,8 +66,9 @@ json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const st
 	return json_pack("{s:o,s:o,s:o,s:I}", "stream",
 			 media_url(c, g, p->id, version_id, "stream", 0, expires), "peaks",
 			 media_url(c, g, p->id, version_id, "peaks", 0, expires), "download",
-			 p->downloads ? media_url(c, g, p->id, version_id, "original", 1, expires)
-				      : json_null(),
+			 p->downloads || g->owner
+				 ? media_url(c, g, p->id, version_id, "original", 1, expires)
+				 : json_null(),
 			 "expires", (json_int_t)expires);
 }
 
@@ -262,4 +263,69 @@ int api_upload_create(struct api_ctx *c)
 			 json_pack("{s:o,s:s,s:I,s:I}", "version", owner_version_json(&v), "upload_url",
 				   url, "size", (json_int_t)size, "expires",
 				   (json_int_t)(am_now() + ACCESS_UPLOAD_CAP)));
+}
+
+/* ---- owner: playback ----------------------------------------------------------------------- */
+
+struct owner_urls {
+	struct api_ctx *c;
+	const struct access_grant *g;
+	const struct db_project *p;
+	const uint8_t *only; /* ?version=VID, or NULL for every ready version */
+	int64_t expires;
+	json_t *versions;    /* version hex id -> media */
+};
+
+static int owner_url_item(void *ctx, const struct db_version *v)
+{
+	struct owner_urls *ou = ctx;
+	char hex[2 * DB_ID_LEN + 1];
+
+	if (strcmp(v->state, "ready") != 0 || (ou->only && memcmp(ou->only, v->id, DB_ID_LEN) != 0))
+		return 0;
+	api_id_hex(v->id, hex);
+	return json_object_set_new(ou->versions, hex,
+				   api_media_json(ou->c, ou->g, ou->p, v->id, ou->expires))
+		       ? AM_ERR_NOMEM
+		       : 0;
+}
+
+/* GET .../tracks/{tid}/urls[?version=VID]: signed media URLs for the owner's
+ * own player, minted like the review page's (api_media_json) under an owner
+ * grant of src/access/: bound to this session (a logout ends them), no
+ * password cookie, the original always downloadable, plays not counted as
+ * listener activity. */
+int api_track_urls(struct api_ctx *c)
+{
+	const char *vq = http_req_query(c->req, "version");
+	struct access_grant g;
+	struct owner_urls ou = {.c = c, .g = &g, .expires = access_url_expiry(c->api->app)};
+	struct db_project p;
+	struct db_track t;
+	uint8_t vid[DB_ID_LEN];
+	int rc;
+
+	if ((rc = owner_track(c, &p, &t)))
+		return rc;
+	if (vq && api_id_parse(vq, vid))
+		return api_err(c, AM_ERR_NOTFOUND, 404, "not found");
+	memset(&g, 0, sizeof(g));
+	g.owner = 1;
+	memcpy(g.project_id, p.id, DB_ID_LEN);
+	memcpy(g.account_id, c->acct.id, DB_ID_LEN);
+	memcpy(g.session_id, c->sess.id, DB_ID_LEN);
+	ou.p = &p;
+	ou.only = vq ? vid : NULL;
+	if (!(ou.versions = json_object()))
+		return AM_ERR_NOMEM;
+	if ((rc = db_version_list(c->db, &c->api->app->keys, p.id, t.id, owner_url_item, &ou))) {
+		json_decref(ou.versions);
+		return rc;
+	}
+	if (vq && json_object_size(ou.versions) == 0) {
+		json_decref(ou.versions);
+		return api_err(c, AM_ERR_NOTFOUND, 404, "not found");
+	}
+	return api_reply(c, 200, json_pack("{s:o,s:I}", "versions", ou.versions, "urls_expire",
+					   (json_int_t)ou.expires));
 }

@@ -209,7 +209,8 @@ int media_stream_handler(struct http_req *req, void *arg)
 	}
 	s->first = first;
 	s->len = len;
-	if (http_req_method(req) == HTTP_GET && first == 0 &&
+	/* The owner listening to their own project is not listener activity. */
+	if (http_req_method(req) == HTTP_GET && first == 0 && !sr->g.owner &&
 	    (sr->download || strcmp(sr->o.kind, "stream") == 0))
 		record_event(a, req, sr);
 	rc = http_respond_stream(req, status, sr->o.content_type[0] ? sr->o.content_type
