@@ -1,8 +1,9 @@
 // Black-box tests of the remaining rate limits of the JSON API (docs/api.md),
 // on SQLite and on PostgreSQL, with the injectable clock: sign-up per address
 // pseudonym (5, then one per minute) and upload URLs per account (30, then
-// one per 2 s) — the (N+1)-th gets 429 with the right Retry-After and passes
-// after the wait. Also the owner endpoints the API suites do not reach
+// one per 2 s), and the current-password check of password change and
+// account deletion (the per-account login throttle) — the (N+1)-th gets 429
+// with the right Retry-After and passes after the wait. Also the owner endpoints the API suites do not reach
 // otherwise: GET /api/v1/account, and another owner's project id on the
 // per-project notification settings (404, never data).
 import assert from 'node:assert/strict';
@@ -66,11 +67,35 @@ for (const backend of BACKENDS) {
       assert.equal((await up()).status, 201);
     });
 
+    test('password change and account deletion check the current password under the account throttle (429, Retry-After)', async () => {
+      const o = await newOwner(srv);
+      // 5 at once, then one per second (the login throttle's first tier):
+      // real time passes, so one more may pass per second of it.
+      const t0 = Date.now();
+      let refused = 0, limited;
+      while (!limited && refused < 50) {
+        const r = await o.post('/api/v1/account/password', { current_password: 'not my password', new_password: 'a brand new secret' });
+        if (r.status === 429) limited = r;
+        else { assert.equal(r.status, 403, r.body); refused++; }
+      }
+      assert.ok(limited, 'the throttle was hit');
+      assert.ok(refused >= 5 && refused <= 5 + Math.ceil((Date.now() - t0) / 1000) + 1, `refused ${refused}`);
+      assert.equal(limited.headers['retry-after'], '1');
+      assert.equal(limited.json.error, 'too many attempts: try again in 1 s');
+      // Even the right password waits, for deletion too: the throttle runs before any hash.
+      assert.equal((await o.post('/api/v1/account/password', { current_password: PASSWORD, new_password: 'a brand new secret' })).status, 429);
+      assert.equal((await o.del('/api/v1/account', { password: PASSWORD })).status, 429);
+      assert.equal((await o.get('/api/v1/account')).status, 200, 'the account is still there');
+      srv.advance(2);
+      assert.equal((await o.post('/api/v1/account/password', { current_password: PASSWORD, new_password: 'a brand new secret' })).status, 204);
+    });
+
     test('GET /api/v1/account: the signed-in owner only', async () => {
       const o = await newOwner(srv);
       const r = await o.get('/api/v1/account');
       assert.equal(r.status, 200);
-      assert.deepEqual(Object.keys(r.json).sort(), ['created', 'email', 'id']);
+      for (const k of ['id', 'email', 'created']) assert.ok(k in r.json, `${k} in ${r.body}`);
+      assert.ok(!Object.keys(r.json).some((k) => /hash|password|token|secret/i.test(k)), `no secrets in ${r.body}`);
       assert.equal(r.json.email, o.email);
       assert.equal(r.json.id, o.accountId);
       const anon = await new Client(srv).get('/api/v1/account');
