@@ -83,7 +83,7 @@ EVP_CIPHER_CTX *am1_ctx_new(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t sal
 		goto out;
 	if (!(ctx = EVP_CIPHER_CTX_new()))
 		goto out;
-	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, k, NULL, enc) != 1) {
+	if (EVP_CipherInit_ex(ctx, crypto_aes_gcm(), NULL, k, NULL, enc) != 1) {
 		EVP_CIPHER_CTX_free(ctx);
 		ctx = NULL;
 	}

@@ -17,6 +17,9 @@
 #define CRYPTO_GCM_TAG_LEN 16
 
 /* One-shot AES-256-GCM seal: ct gets n bytes, tag 16. ct may equal pt. */
+/* The AES-256-GCM cipher, fetched once per process (borrowed, never freed). */
+const EVP_CIPHER *crypto_aes_gcm(void);
+
 int crypto_gcm_seal(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_GCM_IV_LEN],
 		    const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t n, uint8_t *ct,
 		    uint8_t tag[CRYPTO_GCM_TAG_LEN]);

@@ -20,12 +20,30 @@
 /* Algorithms fetched once per process (fetching is the slow part). */
 static EVP_KDF *g_hkdf;
 static EVP_MAC *g_hmac;
+static EVP_CIPHER *g_gcm;
+static EVP_MD *g_sha256;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void fetch_algs(void)
 {
 	g_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	g_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* AES-256-GCM and SHA-256, fetched once: the implicit fetch behind
+ * EVP_aes_256_gcm() / EVP_sha256() takes a global lock on every use. */
+const EVP_CIPHER *crypto_aes_gcm(void)
+{
+	pthread_once(&g_once, fetch_algs);
+	return g_gcm ? g_gcm : EVP_aes_256_gcm();
+}
+
+static const EVP_MD *sha256_md(void)
+{
+	pthread_once(&g_once, fetch_algs);
+	return g_sha256 ? g_sha256 : EVP_sha256();
 }
 
 int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t saltlen,
@@ -88,7 +106,7 @@ int crypto_sha256(const void *data, size_t n, uint8_t out[32])
 
 	if (n && !data)
 		return AM_ERR_INVAL;
-	if (EVP_Digest(n ? data : "", n, out, &outl, EVP_sha256(), NULL) != 1 || outl != 32)
+	if (EVP_Digest(n ? data : "", n, out, &outl, sha256_md(), NULL) != 1 || outl != 32)
 		return AM_ERR_CRYPTO;
 	return 0;
 }
@@ -124,7 +142,7 @@ static int gcm_run(int enc, const uint8_t *key, const uint8_t *iv, const uint8_t
 	if (n > INT_MAX || aadlen > INT_MAX)
 		return AM_ERR_TOOBIG;
 	if (!(ctx = EVP_CIPHER_CTX_new()) ||
-	    EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, iv, enc) != 1)
+	    EVP_CipherInit_ex(ctx, crypto_aes_gcm(), NULL, key, iv, enc) != 1)
 		goto out;
 	if (aadlen && EVP_CipherUpdate(ctx, NULL, &len, aad, (int)aadlen) != 1)
 		goto out;

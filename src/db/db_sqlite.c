@@ -5,11 +5,19 @@
  * the -wal and -shm files SQLite derives from it are 0600 too. Hardening:
  * WAL, secure_delete (freed pages are zeroed), foreign keys, defensive mode
  * (no writes to the schema by SQL), untrusted schema, temp data in memory.
+ * Speed: each connection keeps its prepared statements (SQL text is a
+ * small fixed set of literals, so a cache of SQ_CACHE statements per
+ * connection turns nearly every prepare into a lookup); a connection is
+ * used by one thread at a time (the pool), so it is opened NOMUTEX and
+ * SQLite's global allocation statistics (a process-wide mutex on every
+ * malloc) are turned off.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +28,28 @@
 #include "util/util.h"
 
 #define BUSY_TIMEOUT_MS 5000
+#define SQ_CACHE 64 /* prepared statements kept per connection */
+
+/* One cached statement: the SQL it was prepared from (owned copy), its
+ * hash, and whether a db_stmt currently holds it. */
+struct sq_cached {
+	char *sql;
+	uint64_t hash;
+	sqlite3_stmt *s;
+	int busy;
+};
 
 struct sq_db {
 	struct db base;
 	sqlite3 *h;
+	struct sq_cached cache[SQ_CACHE];
+	unsigned clock; /* next slot to consider for eviction */
 };
 
 struct sq_stmt {
 	struct db_stmt base;
 	sqlite3_stmt *s;
+	struct sq_cached *slot; /* NULL: not cached, finalized on db_finalize */
 	int64_t changes;
 	int done;
 };
@@ -65,18 +86,79 @@ static int sq_err(struct db *db, int rc)
 	return db_set_err(db, e, "sqlite: %s (%d)", sqlite3_errmsg(H(db)), rc);
 }
 
+/* FNV-1a over the SQL text: the cache key (the text is compared too). */
+static uint64_t sql_hash(const char *sql)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *sql; sql++)
+		h = (h ^ (unsigned char)*sql) * 1099511628211ULL;
+	return h;
+}
+
+/* A free cached statement for sql, marked busy; NULL when there is none. */
+static struct sq_cached *cache_find(struct sq_db *d, const char *sql, uint64_t h)
+{
+	for (int i = 0; i < SQ_CACHE; i++) {
+		struct sq_cached *c = &d->cache[i];
+
+		if (c->s && !c->busy && c->hash == h && strcmp(c->sql, sql) == 0) {
+			c->busy = 1;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* A slot for a new statement: an empty one, else the next idle one in
+ * clock order (its statement finalized). NULL when every slot is busy. */
+static struct sq_cached *cache_slot(struct sq_db *d)
+{
+	for (int i = 0; i < SQ_CACHE; i++) {
+		struct sq_cached *c = &d->cache[(d->clock + (unsigned)i) % SQ_CACHE];
+
+		if (c->s && c->busy)
+			continue;
+		d->clock = (unsigned)(c - d->cache + 1) % SQ_CACHE;
+		if (c->s) {
+			sqlite3_finalize(c->s);
+			free(c->sql);
+			memset(c, 0, sizeof(*c));
+		}
+		return c;
+	}
+	return NULL;
+}
+
 static int sq_prepare(struct db *db, const char *sql, struct db_stmt **out)
 {
+	struct sq_db *d = (struct sq_db *)db;
 	struct sq_stmt *st = calloc(1, sizeof(*st));
+	uint64_t h = sql_hash(sql);
+	struct sq_cached *c;
+	char *copy;
 	int rc;
 
 	if (!st)
 		return AM_ERR_NOMEM;
 	st->base.db = db;
-	rc = sqlite3_prepare_v2(H(db), sql, -1, &st->s, NULL);
+	if ((c = cache_find(d, sql, h))) {
+		st->s = c->s;
+		st->slot = c;
+		*out = &st->base;
+		return 0;
+	}
+	c = cache_slot(d);
+	copy = c ? strdup(sql) : NULL;
+	rc = sqlite3_prepare_v3(H(db), sql, -1, copy ? SQLITE_PREPARE_PERSISTENT : 0, &st->s, NULL);
 	if (rc != SQLITE_OK || !st->s) {
+		free(copy);
 		free(st);
 		return rc == SQLITE_OK ? db_set_err(db, AM_ERR_INVAL, "empty statement") : sq_err(db, rc);
+	}
+	if (copy) {
+		*c = (struct sq_cached){copy, h, st->s, 1};
+		st->slot = c;
 	}
 	*out = &st->base;
 	return 0;
@@ -191,11 +273,19 @@ static const void *sq_column_blob(struct db_stmt *bst, int col, size_t *n)
 	return p;
 }
 
+/* A cached statement goes back to its slot reset (so it holds no read
+ * snapshot) with its bindings cleared (no value outlives the query). */
 static void sq_finalize(struct db_stmt *bst)
 {
 	struct sq_stmt *st = (struct sq_stmt *)bst;
 
-	sqlite3_finalize(st->s);
+	if (st->slot) {
+		sqlite3_reset(st->s);
+		sqlite3_clear_bindings(st->s);
+		st->slot->busy = 0;
+	} else {
+		sqlite3_finalize(st->s);
+	}
 	free(st);
 }
 
@@ -213,8 +303,14 @@ static int sq_begin(struct db *db, int write)
 
 static void sq_close(struct db *db)
 {
-	sqlite3_close_v2(H(db));
-	free(db);
+	struct sq_db *d = (struct sq_db *)db;
+
+	for (int i = 0; i < SQ_CACHE; i++) {
+		sqlite3_finalize(d->cache[i].s);
+		free(d->cache[i].sql);
+	}
+	sqlite3_close_v2(d->h);
+	free(d);
 }
 
 static int sq_check(struct db *db)
@@ -290,6 +386,15 @@ static const char *const pragmas =
     "PRAGMA trusted_schema=OFF;"
     "PRAGMA cell_size_check=ON;";
 
+/* Before SQLite initializes: no process-wide memory statistics (they take
+ * a global mutex on every allocation). Harmless if SQLite was already
+ * initialized by someone else (the call then fails and changes nothing). */
+static pthread_once_t sq_once = PTHREAD_ONCE_INIT;
+static void sq_global_config(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen)
 {
 	struct sq_db *d = NULL;
@@ -307,7 +412,9 @@ int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen)
 		return AM_ERR_NOMEM;
 	d->base.ops = &sq_ops;
 	d->base.engine = DB_SQLITE;
-	if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK)
+	pthread_once(&sq_once, sq_global_config);
+	if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_extended_result_codes(d->h, 1);
 	sqlite3_busy_timeout(d->h, BUSY_TIMEOUT_MS);

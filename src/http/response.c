@@ -10,6 +10,10 @@
 #include <strings.h>
 
 #include "http/http_int.h"
+#include "util/util.h"
+
+/* The largest JSON answer we build (a hard cap, far above any real one). */
+#define HTTP_JSON_MAX ((size_t)64 << 20)
 
 /* DESIGN §7. The CSP forbids inline script and style, plugins, framing,
  * <base> and foreign form targets; the roles serve everything from 'self'. */
@@ -138,23 +142,30 @@ int http_respond_bytes(struct http_req *req, unsigned status, const char *conten
 	return rc;
 }
 
+/* json_dump_callback sink: append to an am_buf. */
+static int dump_to_buf(const char *p, size_t n, void *arg)
+{
+	return am_buf_append(arg, p, n) ? -1 : 0;
+}
+
+/* One pass over the tree (json_dumpb would need two: size, then bytes). */
 int http_respond_json(struct http_req *req, unsigned status, const json_t *body)
 {
-	size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT);
-	char *buf;
+	struct am_buf b;
 	struct MHD_Response *r;
+	size_t n;
 	int rc;
 
-	if (n == 0 || !(buf = malloc(n + 1)))
+	am_buf_init(&b, HTTP_JSON_MAX);
+	if (json_dump_callback(body, dump_to_buf, &b, JSON_COMPACT) || am_buf_append(&b, "\n", 1)) {
+		am_buf_cleanup(&b);
 		return AM_ERR_NOMEM;
-	if (json_dumpb(body, buf, n, JSON_COMPACT) != n) {
-		free(buf);
-		return AM_ERR_INTERNAL;
 	}
-	buf[n++] = '\n';
-	r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
+	n = b.len;
+	/* MHD takes the bytes and frees them with free() when sent. */
+	r = MHD_create_response_from_buffer(n, b.p, MHD_RESPMEM_MUST_FREE);
 	if (!r)
-		free(buf);
+		am_buf_cleanup(&b);
 	if ((rc = finish(req, status, r, "application/json")) == 0)
 		req->bytes = n;
 	return rc;
