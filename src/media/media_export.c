@@ -3,8 +3,8 @@
  * archive (docs/media.md "Export"), streamed with backpressure and constant
  * memory. Order: the URL's MAC and expiry (access_export_verify; no
  * database or store touched before it passes), then the database (the
- * account is live and the session that asked for the URL still is), then
- * the archive: the export builder (src/export/) is driven step by step from
+ * account is live and the session that asked for the URL still is; the
+ * account's download limit, 429 with Retry-After), then the archive: the export builder (src/export/) is driven step by step from
  * the response producer into a bounded buffer of two steps, so libarchive's
  * push-style writer never runs ahead of the client and no thread or
  * temporary file is needed. A failure after the headers went out (a tag
@@ -25,6 +25,13 @@
 #include "media/media_int.h"
 
 #define XBUF_CAP (2 * EXPORT_STEP_MAX)
+
+/* Archives started per account (docs/api.md "Export"): 10 at once, then one
+ * per 10 minutes. Each is a pass over all the account's audio; the URLs are
+ * reusable until they expire, so minting them is not the only cost. */
+#define XDL_LIMIT_NAME	      "export-download-acct"
+#define XDL_LIMIT_INTERVAL_MS (10 * 60 * 1000)
+#define XDL_LIMIT_BURST	      10
 
 struct xstream {
 	struct export *x;
@@ -98,9 +105,31 @@ static int find_session(void *ctx, const struct db_session *se)
 	return 0;
 }
 
+/* One archive from the account's download limit: 0, or AM_ERR_RATE with
+ * the Retry-After header set. */
+static int download_rate(struct http_req *req, struct db *db, const uint8_t account_id[DB_ID_LEN])
+{
+	uint8_t key[sizeof(XDL_LIMIT_NAME) + DB_ID_LEN];
+	char retry[24];
+	int64_t wait = 0;
+	int rc;
+
+	memcpy(key, XDL_LIMIT_NAME, sizeof(XDL_LIMIT_NAME));
+	memcpy(key + sizeof(XDL_LIMIT_NAME), account_id, DB_ID_LEN);
+	rc = db_rate_take(db, key, sizeof(key), am_now_ms(), XDL_LIMIT_INTERVAL_MS, XDL_LIMIT_BURST,
+			  &wait);
+	if (rc == AM_ERR_RATE) {
+		snprintf(retry, sizeof(retry), "%lld", (long long)((wait + 999) / 1000));
+		if (http_add_header(req, "Retry-After", retry))
+			return AM_ERR_NOMEM;
+	}
+	return rc;
+}
+
 /* The database half: a live, enabled account whose session that asked for
- * the URL is still live. 0, AM_ERR_DENIED, or a 5xx error. */
-static int authorize(struct app *a, const struct access_export *xe)
+ * the URL is still live (else AM_ERR_DENIED), and the account's download
+ * limit (AM_ERR_RATE). 0, or those, or a 5xx error. */
+static int authorize(struct http_req *req, struct app *a, const struct access_export *xe)
 {
 	struct xsess q = {.id = xe->session_id, .now = am_now_ms()};
 	struct db_account acct;
@@ -114,10 +143,12 @@ static int authorize(struct app *a, const struct access_export *xe)
 		rc = AM_ERR_DENIED;
 	if (rc == 0)
 		rc = db_session_list(db, &a->keys, xe->account_id, find_session, &q);
+	if (rc == AM_ERR_NOTFOUND || (rc == 0 && !q.live))
+		rc = AM_ERR_DENIED;
+	if (rc == 0)
+		rc = download_rate(req, db, xe->account_id);
 	app_db_put(a, db);
 	am_memzero(&acct, sizeof(acct));
-	if (rc == AM_ERR_NOTFOUND || (rc == 0 && !q.live))
-		return AM_ERR_DENIED;
 	return rc;
 }
 
@@ -132,7 +163,7 @@ int media_export_handler(struct http_req *req, void *arg)
 
 	if (access_export_verify(a, http_req_target(req), &xe))
 		return AM_ERR_DENIED;
-	if ((rc = authorize(a, &xe)) != 0)
+	if ((rc = authorize(req, a, &xe)) != 0)
 		return rc;
 	if (!(s = calloc(1, sizeof(*s))) || !(s->buf = malloc(XBUF_CAP))) {
 		xs_free(s);

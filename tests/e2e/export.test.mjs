@@ -6,8 +6,9 @@
 // refused after expiry (test clock), with a mutated signature, for another
 // owner's account, after the session that asked for it logged out; the web
 // role alone does not serve /m/export; `audiomus export` writes the same
-// archive to a 0600 file or to standard output. Both requests are
-// rate-limited per account (429 with Retry-After on the test clock). Every
+// archive to a 0600 file or to standard output. Both requests and the
+// downloads are rate-limited per account (429 with Retry-After on the test
+// clock). Every
 // test but the last runs on SQLite and on PostgreSQL.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -224,7 +225,7 @@ for (const backend of BACKENDS) describe(`full data export (${backend})`, () => 
     }
   });
 
-  test('rate limits per account: the 6th archive URL and the 11th JSON export get 429 with Retry-After (test clock)', async () => {
+  test('rate limits per account: the 6th archive URL, the 11th JSON export and the 11th archive download get 429 with Retry-After (test clock)', async () => {
     const srv = await startApi(backend);
     try {
       const owner = await newOwner(srv);
@@ -263,6 +264,20 @@ for (const backend of BACKENDS) describe(`full data export (${backend})`, () => 
       srv.advance(gw);
       assert.equal((await owner.get('/api/v1/export')).status, 200);
       assert.equal((await owner.get('/api/v1/export')).status, 429);
+      // Downloads (a URL is reusable until it expires): 10 archives per
+      // account at once, then one per 10 minutes, counted by the media role.
+      const url = await exportUrl(other);
+      const t2 = Date.now();
+      for (let i = 0; i < 10; i++) assert.equal((await raw(srv.port, srv.ca, 'GET', url)).status, 200, `download ${i + 1}`);
+      const d = await raw(srv.port, srv.ca, 'GET', url);
+      assert.equal(d.status, 429);
+      const dw = Number(d.headers['retry-after']);
+      assert.ok(dw <= 600 && dw >= 600 - Math.ceil((Date.now() - t2) / 1000) - 1, `Retry-After ${dw}`);
+      assert.equal(d.headers['content-type'], 'application/json');
+      srv.advance(dw);
+      await new Client(srv).get('/api/v1/s/nothing-here'); // the clock moves at the next API request
+      assert.equal((await raw(srv.port, srv.ca, 'GET', url)).status, 200);
+      assert.equal((await raw(srv.port, srv.ca, 'GET', url)).status, 429);
     } finally {
       await srv.stop();
     }
