@@ -2,7 +2,8 @@
  * web.c: the web role's public routes that need no database: /healthz,
  * /.well-known/security.txt (RFC 9116) and the embedded static assets with ETag
  * revalidation: / is the dashboard (web/index.html), /s/{token} the review page
- * (web/review.html), /static/vendor/ the npm libraries. Runs in the web process on
+ * (web/review.html), /reset-password and /verify-email the pages of the mailed
+ * links, /static/vendor/ the npm libraries. Runs in the web process on
  * server threads; the only client input used is the path (already validated) and
  * If-None-Match.
  */
@@ -112,6 +113,18 @@ int web_register_health(struct web *w, struct http_router *r)
 	return http_route(r, HTTP_GET, "/healthz", healthz, w);
 }
 
+/* Pages served under a second path. The review page is one static file
+ * for every share link: its script reads the token from the path and asks
+ * the guest API, so an unknown token costs nothing here. The mailed links
+ * carry their tokens in the fragment, which never reaches the server. */
+static const struct {
+	const char *file, *route;
+} page_alias[] = {
+	{"/review.html", "/s/{token}"},
+	{"/reset-password.html", "/reset-password"},
+	{"/verify-email.html", "/verify-email"},
+};
+
 int web_register(struct web *w, struct http_router *r)
 {
 	int rc;
@@ -123,12 +136,10 @@ int web_register(struct web *w, struct http_router *r)
 		const char *path = strcmp(a->path, "/index.html") == 0 ? "/" : a->path;
 		if ((rc = http_route(r, HTTP_GET, path, asset, (void *)a)) != 0)
 			return rc;
-		/* The review page: one static file for every share link; its
-		 * script reads the token from the path and asks the guest API,
-		 * so an unknown token costs nothing here. */
-		if (strcmp(a->path, "/review.html") == 0 &&
-		    (rc = http_route(r, HTTP_GET, "/s/{token}", asset, (void *)a)) != 0)
-			return rc;
+		for (size_t i = 0; i < sizeof(page_alias) / sizeof(page_alias[0]); i++)
+			if (strcmp(a->path, page_alias[i].file) == 0 &&
+			    (rc = http_route(r, HTTP_GET, page_alias[i].route, asset, (void *)a)) != 0)
+				return rc;
 	}
 	return 0;
 }

@@ -16,8 +16,9 @@ struct web *web_new(const struct conf *c);
 /* Free (accepts NULL); only after the server using its routes stopped. */
 void web_free(struct web *w);
 /* Add the web role's routes to r: GET /healthz, GET /.well-known/security.txt,
- * GET / (index.html), GET /s/{token} (review.html) and every embedded asset. w must outlive r's server. 0 or the
- * http_router_add() error. */
+ * GET / (index.html), GET /s/{token} (review.html), GET /reset-password and
+ * GET /verify-email (their .html files) and every embedded asset. w must
+ * outlive r's server. 0 or the http_router_add() error. */
 int web_register(struct web *w, struct http_router *r);
 
 /* Add only GET /healthz (roles without pages, e.g. `audiomus media`). */

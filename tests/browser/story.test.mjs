@@ -3,7 +3,9 @@
 // and sets a password; a guest in a second browser context is refused with a
 // wrong password, gets in with the right one, gives a name, plays, seeks,
 // comments and replies; the owner sees the comment and jumps to its time;
-// downloads off hides the button and the original's URL is refused;
+// the owner also plays it inside the dashboard (owner URLs, markers, Range
+// requests, URL refresh, Tracks tab "Play"); downloads off hides the
+// guest's button and the original's URL is refused;
 // regenerating the link ends the guest's access. Along the way: XSS payloads
 // stay text, no dialog fires, the CSP header is present and nothing violates
 // it; screenshots for the README are written and checked to be non-blank.
@@ -231,7 +233,7 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     assert.deepEqual(guest.record.dialogs, []);
   });
 
-  await step('owner sees the comment and jumps to its time', async () => {
+  await step('owner sees the comment, plays it in the dashboard and jumps to its time', async () => {
     await op.getByRole('tab', { name: 'Comments' }).click();
     const c = op.locator('.comment').first();
     await c.waitFor();
@@ -246,16 +248,49 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     const dash = await screenshot(browser, op, path.join(SHOTS, 'dashboard.png'));
     assert.ok(dash.bytes > 20000 && dash.stddev > 8 && dash.colors > 50, `dashboard.png looks blank: ${JSON.stringify(dash)}`);
     await op.getByRole('tab', { name: 'Comments' }).click();
-    const [player] = await Promise.all([owner.waitForEvent('page'), op.locator('.comment .ts').first().click()]);
-    await player.locator('#gate').waitFor(); // the owner listens through the link like anyone
-    await player.fill('#gate-password', PROJECT_PW);
-    await player.getByRole('button', { name: 'Open' }).click();
-    await player.locator('#name-form').waitFor();
-    await player.fill('#name-input', 'Mira');
-    await player.getByRole('button', { name: 'Continue' }).click();
-    await player.waitForFunction(() => Math.abs(document.querySelector('#audio').currentTime - 4.5) < 0.3, null, { timeout: 10000 });
-    assert.equal(await player.locator('.comment.active > .body').textContent(), COMMENT);
-    await player.close();
+    await op.locator('#owner-player').waitFor();
+    // The owner listens in the dashboard: owner URLs, no link, no project password.
+    await op.waitForFunction(() => document.querySelector('#time').textContent.endsWith('0:12'));
+    await op.locator('#wave canvas').first().waitFor({ state: 'attached' });
+    const first = op.locator('.comment', { hasText: COMMENT });
+    await first.locator('.ts').click();
+    await op.waitForFunction(() => Math.abs(document.querySelector('#audio').currentTime - 4.5) < 0.3);
+    assert.match(await first.getAttribute('class'), /\bactive\b/);
+    assert.equal(await op.locator('.comment.active').count(), 1);
+    const marks = await op.locator('#wave').evaluate((w) => [...w.querySelectorAll('*')].filter((e) => e.shadowRoot)
+      .reduce((n, e) => n + e.shadowRoot.querySelectorAll('[part~="marker"], [part~="region"]').length, 0));
+    assert.ok(marks >= 3, `comment markers drawn on the waveform: ${marks}`);
+    const before = owner.record.requests.length;
+    await op.getByRole('button', { name: 'Play' }).click();
+    await op.waitForFunction(() => document.querySelector('#audio').currentTime > 4.9, null, { timeout: 10000 });
+    const media = await Promise.all(owner.record.requests.slice(0).filter((q) => new URL(q.url()).pathname.startsWith('/m/'))
+      .map(async (q) => ({ url: q.url(), range: (await q.allHeaders()).range })));
+    assert.ok(media.length && media.every((m) => /[?&]o=[0-9a-f]{32}&x=/.test(m.url)), `owner URLs only: ${JSON.stringify(media.map((m) => m.url))}`);
+    assert.ok(media.some((m) => m.range && /^bytes=\d+-/.test(m.range)), `no Range request among ${JSON.stringify(media)}`);
+    assert.ok(owner.record.requests.length > before);
+    // URLs refreshed before expiry without interrupting playback.
+    const src0 = await op.evaluate(() => document.querySelector('#audio').src);
+    // (over a second later, so the new expiry, and so the URL, differ)
+    await op.waitForFunction((x) => document.querySelector('#audio').currentTime > x + 1.1, await cur(op), { timeout: 10000 });
+    const t0 = await cur(op);
+    await op.evaluate(() => window.audiomus.ownerPlayer.refresh());
+    assert.notEqual(await op.evaluate(() => document.querySelector('#audio').src), src0);
+    await op.waitForFunction((x) => document.querySelector('#audio').currentTime > x + 0.4, t0, { timeout: 10000 });
+    assert.equal(await op.evaluate(() => document.querySelector('#audio').paused), false);
+    // The owner may always download the original.
+    assert.match(await op.getAttribute('#op-download', 'href'), /[?&]d=1&/);
+    // Space pauses (keyboard), and nothing was counted as a listener play.
+    await op.locator('#owner-comments h2').first().click();
+    await op.keyboard.press('Space');
+    await op.waitForFunction(() => document.querySelector('#audio').paused);
+    const shot = await screenshot(browser, op, path.join(SHOTS, 'dashboard-player.png'));
+    assert.ok(shot.bytes > 20000 && shot.stddev > 8 && shot.colors > 50, `dashboard-player.png looks blank: ${JSON.stringify(shot)}`);
+    // From the Tracks tab, "Play" opens the player on that version and plays.
+    await op.getByRole('tab', { name: 'Tracks' }).click();
+    await op.locator('.track-row', { hasText: 'Harbour Lights' }).getByRole('link', { name: /Play version 1/ }).click();
+    await op.waitForFunction(() => document.querySelector('#op-track')?.selectedOptions[0]?.textContent === 'Harbour Lights');
+    await op.waitForFunction(() => document.querySelector('#audio').currentTime > 0.3, null, { timeout: 10000 });
+    await op.evaluate(() => document.querySelector('#audio').pause());
   });
 
   await step('downloads off: no button, and the original URL is refused', async () => {

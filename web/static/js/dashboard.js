@@ -1,16 +1,19 @@
 // dashboard.js: the owner's single-page dashboard at / (hash routes):
 //   #/                 projects (GET/POST /api/v1/projects)
-//   #/p/ID/TAB         one project: tracks & uploads, comments, share, settings, activity
-//   #/account          account, password, sessions, export
+//   #/p/ID/TAB         one project: tracks & uploads, listen & comments, share,
+//                      settings (incl. notifications), activity
+//   #/p/ID/comments/V  the owner's player on version V (ownerplayer.js)
+//   #/account          account, e-mail notifications, password, sessions, export
 // Signed out it is the sign-in / sign-up screen. The CSRF token comes from
 // the login answer or GET /api/v1/session (after a reload) and rides on
 // every non-GET (api.js). User text is always inserted as text (dom.js).
 import { ApiError, get, post, patch, put, del, setCsrf } from './api.js';
 import { $, h, mount, fmtTime, fmtDate, fmtAgo, fmtBytes } from './dom.js';
 import { tusUpload } from './upload.js';
+import { OwnerPlayer } from './ownerplayer.js';
 
 const app = $('#app');
-const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0 };
+const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null };
 
 // ---- share URLs kept on this browser ------------------------------------------
 // The server keeps only the hash of a share token, so a link's URL exists
@@ -18,7 +21,8 @@ const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0 };
 // browser (localStorage, per link id and generation) so the owner can copy
 // it again and jump from a comment to the review page; elsewhere the owner
 // regenerates. (An attacker who could read this storage could also
-// regenerate the link with the owner's session: it adds no exposure.)
+// regenerate the link with the owner's session: it adds no exposure.) The
+// owner's own player does not need it (owner URLs, ownerplayer.js).
 const LINKS_KEY = 'audiomus.links';
 function knownLinks() { try { return JSON.parse(localStorage.getItem(LINKS_KEY) || '{}'); } catch { return {}; } }
 function rememberLink(link) {
@@ -90,6 +94,7 @@ function showAuth(mode = 'signin') {
   st.account = null;
   setCsrf(null);
   clearTimeout(st.pollTimer);
+  stopPlayer();
   $('#nav').hidden = true; $('#logout').hidden = true; $('#who').hidden = true;
   const signup = mode === 'signup';
   const msg = h('p', { class: 'status', role: 'alert' });
@@ -101,7 +106,10 @@ function showAuth(mode = 'signin') {
     h('label', { for: 'password', text: 'Password' }), pw,
     signup ? h('p', { class: 'muted small', text: 'At least 8 characters and not a common password. A passphrase is best.' }) : null,
     msg,
-    h('button', { type: 'submit', class: 'btn primary', text: signup ? 'Create account' : 'Sign in' }));
+    h('div', { class: 'row' },
+      h('button', { type: 'submit', class: 'btn primary', text: signup ? 'Create account' : 'Sign in' }),
+      h('span', { class: 'spacer' }),
+      signup ? null : h('a', { href: '/reset-password', id: 'forgot', text: 'Forgot password?' })));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     status(msg, signup ? 'Creating your account…' : 'Signing in…');
@@ -130,14 +138,20 @@ $('#logout').addEventListener('click', async () => {
 
 // ---- router ------------------------------------------------------------------------
 
+function stopPlayer() {
+  st.ownerPlayer?.destroy();
+  st.ownerPlayer = null;
+}
+
 async function route() {
   clearTimeout(st.pollTimer);
+  stopPlayer();
   const seq = ++st.routeSeq;
   if (!st.account) return showAuth();
   const parts = location.hash.replace(/^#\/?/, '').split('/');
   for (const a of document.querySelectorAll('.topnav a')) a.removeAttribute('aria-current');
   try {
-    if (parts[0] === 'p' && parts[1]) await projectPage(parts[1], parts[2] || 'tracks', seq);
+    if (parts[0] === 'p' && parts[1]) await projectPage(parts[1], parts[2] || 'tracks', seq, parts[3]);
     else if (parts[0] === 'account') { $('#nav-account').setAttribute('aria-current', 'page'); await accountPage(); }
     else { $('#nav-projects').setAttribute('aria-current', 'page'); await projectsPage(); }
   } catch (e) {
@@ -186,9 +200,9 @@ async function projectsPage() {
 
 // ---- one project ------------------------------------------------------------------------
 
-const TABS = [['tracks', 'Tracks'], ['comments', 'Comments'], ['share', 'Share'], ['settings', 'Settings'], ['activity', 'Activity']];
+const TABS = [['tracks', 'Tracks'], ['comments', 'Listen & comments'], ['share', 'Share'], ['settings', 'Settings'], ['activity', 'Activity']];
 
-async function projectPage(id, tab, seq) {
+async function projectPage(id, tab, seq, sub) {
   const { project } = await get(`/api/v1/projects/${id}`);
   if (seq !== st.routeSeq) return;
   const panel = h('section', { id: 'panel', role: 'tabpanel', 'aria-labelledby': `tab-${tab}` });
@@ -206,7 +220,7 @@ async function projectPage(id, tab, seq) {
       h('span', { class: 'badge subtle', text: project.downloads ? 'downloads on' : 'downloads off' })),
     tabs, panel);
   const pages = { tracks: tracksTab, comments: commentsTab, share: shareTab, settings: settingsTab, activity: activityTab };
-  await (pages[tab] || tracksTab)(project, panel, seq);
+  await (pages[tab] || tracksTab)(project, panel, seq, sub);
   $(`#tab-${tab}`)?.focus({ preventScroll: true });
 }
 
@@ -223,7 +237,7 @@ function versionFacts(v) {
   return h('span', { class: 'facts' }, f.map(([k, val]) => h('span', {}, `${k} `, h('b', { text: val }))));
 }
 
-function versionRow(v) {
+function versionRow(v, pid) {
   const badge = v.state === 'ready' ? 'ok' : v.state === 'failed' ? 'bad' : 'subtle';
   const up = st.uploads.get(v.id);
   return h('li', { class: 'version', dataset: { version: v.id, state: v.state } },
@@ -233,7 +247,8 @@ function versionRow(v) {
     v.state === 'uploading' && up ? h('span', { class: 'muted small', text: up.note || '' }) : null,
     h('span', { class: 'muted small', text: v.filename || '' }),
     v.state === 'failed' && v.error ? h('span', { class: 'status error', text: v.error }) : null,
-    v.state === 'ready' ? versionFacts(v) : null);
+    v.state === 'ready' ? versionFacts(v) : null,
+    v.state === 'ready' ? h('a', { class: 'btn ghost play-link', href: `#/p/${pid}/comments/${v.id}`, 'aria-label': `Play version ${v.number}`, text: '▶ Play' }) : null);
 }
 
 async function tracksTab(project, panel, seq) {
@@ -264,7 +279,7 @@ async function tracksTab(project, panel, seq) {
             onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); vf.click(); } }, text: 'New version' }), vf,
           h('button', { type: 'button', class: 'btn ghost', text: 'Rename', onclick: () => renameTrack(p.id, t).then(refresh) }),
           h('button', { type: 'button', class: 'btn ghost danger', text: 'Delete', onclick: () => deleteTrack(p.id, t).then(refresh) })),
-        h('ul', { class: 'versions' }, [...t.versions].sort((a, b) => b.number - a.number).map(versionRow)),
+        h('ul', { class: 'versions' }, [...t.versions].sort((a, b) => b.number - a.number).map((v) => versionRow(v, p.id))),
         t.versions.length ? null : h('p', { class: 'muted small', text: 'No versions yet: drop a file on this track.' }));
       dropTarget(row, (files) => addFiles(files.slice(0, 1), t));
       return row;
@@ -355,34 +370,70 @@ async function deleteTrack(pid, t) {
 
 // -- comments
 
-async function commentsTab(project, panel) {
+async function commentsTab(project, panel, seq, sub) {
   const pid = project.id;
-  const { comments } = await get(`/api/v1/projects/${pid}/comments`);
-  const { links } = await get(`/api/v1/projects/${pid}/links`);
-  const url = links.map(linkUrl).find(Boolean);
+  const op = new OwnerPlayer(project, {
+    onMarker: (id) => jump(id),
+    onError: (e) => { if (e.status === 401) errorText(e); },
+    onVersion: () => markActive(),
+  });
+  st.ownerPlayer = op;
+  const list = h('div', { class: 'stack', id: 'owner-comments' });
+  const byId = new Map();
   const versions = new Map();
   for (const t of project.tracks) for (const v of t.versions) versions.set(v.id, { t, v });
-  const byParent = (id) => comments.filter((c) => c.parent_id === id).sort((a, b) => a.created - b.created);
-  const groups = project.tracks.map((t) => {
-    const top = comments.filter((c) => !c.parent_id && t.versions.some((v) => v.id === c.version_id))
-      .sort((a, b) => a.time_ms - b.time_ms);
-    if (!top.length) return null;
-    return h('section', { class: 'card' }, h('h2', { text: t.title }),
-      h('ol', { class: 'comments' }, top.map((c) => ownerComment(pid, c, byParent(c.id), versions.get(c.version_id), url, () => commentsTab(project, panel)))));
-  }).filter(Boolean);
-  mount(panel, h('div', { class: 'stack' },
-    url ? null : h('p', { class: 'muted small', text: 'To jump from a comment to its time in the player, this browser needs the share link: create or regenerate it in Share (it is shown only once).' }),
-    groups.length ? groups : h('div', { class: 'card state-card' }, h('h2', { text: 'No comments yet' }),
-      h('p', { class: 'muted', text: 'Share the link: reviewers’ timestamped comments appear here.' }))));
+
+  // Highlight the active comment (and only it) without re-rendering.
+  function markActive() {
+    for (const el of list.querySelectorAll('.comment.active')) el.classList.remove('active');
+    if (op.activeId) document.getElementById(`comment-${op.activeId}`)?.classList.add('active');
+  }
+  // A timestamp or a marker: load that version, seek, highlight.
+  async function jump(id) {
+    const c = byId.get(id);
+    if (!c) return;
+    op.activeId = id;
+    markActive();
+    await op.show(c.version_id, c.time_ms / 1000, id);
+    markActive();
+    const el = document.getElementById(`comment-${id}`);
+    if (el) { el.scrollIntoView({ block: 'nearest' }); el.querySelector('.ts')?.focus({ preventScroll: true }); }
+  }
+  async function reload() {
+    if (seq !== st.routeSeq) return;
+    let comments;
+    try { ({ comments } = await get(`/api/v1/projects/${pid}/comments`)); } catch (e) { toast(errorText(e)); return; }
+    if (seq !== st.routeSeq) return;
+    byId.clear();
+    for (const c of comments) byId.set(c.id, c);
+    const byParent = (id) => comments.filter((c) => c.parent_id === id).sort((x, y) => x.created - y.created);
+    const groups = project.tracks.map((t) => {
+      const top = comments.filter((c) => !c.parent_id && t.versions.some((v) => v.id === c.version_id))
+        .sort((x, y) => x.time_ms - y.time_ms);
+      if (!top.length) return null;
+      return h('section', { class: 'card' }, h('h2', { text: t.title }),
+        h('ol', { class: 'comments' }, top.map((c) => ownerComment(pid, c, byParent(c.id), versions.get(c.version_id), jump, reload))));
+    }).filter(Boolean);
+    mount(list, groups.length ? groups : h('div', { class: 'card state-card' }, h('h2', { text: 'No comments yet' }),
+      h('p', { class: 'muted', text: 'Share the link: reviewers’ timestamped comments appear here and on the waveform above.' })));
+    op.setComments(comments);
+    markActive();
+  }
+  mount(panel, h('div', { class: 'stack' }, op.el, list));
+  await reload();
+  if (seq !== st.routeSeq) return;
+  await op.show(sub || null);
+  // "▶ Play" on the Tracks tab: the click that got here allows playback.
+  if (sub && op.player && seq === st.routeSeq) op.player.audio.play().catch(() => {});
 }
 
-function ownerComment(pid, c, replies, vt, url, reload) {
+function ownerComment(pid, c, replies, vt, jump, reload) {
   const time = c.end_ms != null && c.end_ms > c.time_ms ? `${fmtTime(c.time_ms / 1000)}–${fmtTime(c.end_ms / 1000)}` : fmtTime(c.time_ms / 1000);
-  const jump = url
-    ? h('a', { class: 'ts', href: `${url}#v=${c.version_id}&t=${(c.time_ms / 1000).toFixed(3)}&c=${c.id}`, target: '_blank', rel: 'noopener', 'aria-label': `Open the player at ${time}`, text: time })
-    : h('button', { type: 'button', class: 'ts', disabled: true, title: 'Open the share link on this browser to jump', text: time });
+  const playable = vt && vt.v.state === 'ready';
+  const jumpBtn = h('button', { type: 'button', class: 'ts', disabled: !playable, 'aria-label': `Jump to ${time}`,
+    title: playable ? null : 'This version is not playable', onclick: () => jump(c.id), text: time });
   const li = h('li', { class: `comment${c.resolved ? ' resolved' : ''}`, id: `comment-${c.id}` },
-    h('div', { class: 'comment-head' }, jump,
+    h('div', { class: 'comment-head' }, jumpBtn,
       h('span', { class: 'author', text: c.author }),
       c.by_owner ? h('span', { class: 'badge', text: 'you' }) : null,
       vt ? h('span', { class: 'badge subtle', text: `v${vt.v.number}` }) : null,
@@ -549,7 +600,7 @@ async function settingsTab(project, panel) {
   const danger = h('section', { class: 'card' }, h('h2', { text: 'Delete project' }),
     h('p', { class: 'muted small', text: 'Deleting destroys the project’s key: its tracks, comments and links become unreadable at once and are removed. This cannot be undone.' }),
     h('button', { type: 'button', class: 'btn danger', id: 'delete-project', text: 'Delete project…', onclick: () => deleteProject(project) }));
-  mount(panel, h('div', { class: 'grid2' }, rename, downloads, pwForm, danger));
+  mount(panel, h('div', { class: 'grid2' }, rename, downloads, await projectNotificationsCard(pid), pwForm, danger));
 }
 
 async function deleteProject(project) {
@@ -589,6 +640,7 @@ async function activityTab(project, panel) {
 async function accountPage() {
   const acct = await get('/api/v1/account');
   const { sessions } = await get('/api/v1/sessions');
+  const notif = await get('/api/v1/account/notifications');
   const cur = h('input', { id: 'cur-pw', type: 'password', autocomplete: 'current-password', required: true });
   const nw = h('input', { id: 'new-pw', type: 'password', autocomplete: 'new-password', minlength: '8', required: true });
   const pmsg = h('p', { class: 'status', role: 'status' });
@@ -624,9 +676,129 @@ async function accountPage() {
     h('div', { class: 'grid2' },
       h('section', { class: 'card' }, h('h2', { text: 'Profile' }), h('p', {}, 'Signed in as ', h('strong', { text: acct.email })),
         h('p', { class: 'muted small', text: `Member since ${fmtDate(acct.created)}` }),
-        h('p', { class: 'muted small', text: 'Notification e-mails are not available on this server yet.' })),
-      pwForm, sess, exp, delForm));
+        verifyBanner(acct, notif.mail_enabled)),
+      notificationsCard(acct, notif), pwForm, sess, exp, delForm));
 }
+
+// ---- e-mail notifications ------------------------------------------------------------
+// Every kind is off until the owner turns it on (docs/mail.md). Account-wide
+// switches on the account page; per project "same as account" / on / off in
+// the project's settings. Mail goes only to a confirmed address: while
+// GET /api/v1/account says email_verified: false the cards say so and offer
+// the confirmation e-mail again (an absent field counts as confirmed).
+
+const KINDS = [
+  ['comments', 'New comments', 'A digest of reviewers’ new comments: at most one e-mail per project every few minutes, however many arrive.'],
+  ['replies', 'Replies', 'A reviewer answered in a comment thread: sent at once.'],
+  ['password_locked', 'Project password locked', 'Someone entered a wrong project password 100 times in a row, so the project stopped taking passwords.'],
+  ['link_regenerated', 'Share link regenerated', 'A share link of the project was regenerated (the old one stopped working).'],
+  ['password_changed', 'Account password changed', 'Your account password was changed, in settings or with a reset link.'],
+  ['new_login', 'Sign-in from a new browser', 'Someone signed in to your account from a browser this server has not seen before.'],
+];
+const PROJECT_KINDS = KINDS.slice(0, 4);
+
+function verifyBanner(acct, mailEnabled) {
+  if (acct.email_verified !== false) return null;
+  if (mailEnabled === false) {
+    return h('div', { class: 'notice', id: 'verify-banner' },
+      h('p', {}, h('strong', { text: 'Confirm your address to receive notifications.' })),
+      h('p', { class: 'muted small', text: 'This server sends no e-mail, so it cannot confirm your address: ask its administrator.' }));
+  }
+  const msg = h('p', { class: 'status', role: 'status' });
+  const btn = h('button', { type: 'button', class: 'btn', text: 'Send the confirmation e-mail again' });
+  const box = h('div', { class: 'notice', id: 'verify-banner' },
+    h('p', {}, h('strong', { text: 'Confirm your address to receive notifications.' })),
+    h('p', { class: 'muted small', text: `We sent a link to ${acct.email}. Until you open it, no notification e-mail is sent.` }),
+    h('div', { class: 'row' }, btn), msg);
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    status(msg, 'Sending…');
+    try {
+      await post('/api/v1/account/email/resend');
+      status(msg, `Sent to ${acct.email}: open the link in it. Check the spam folder too.`, 'ok');
+      setTimeout(() => { btn.disabled = false; }, 5000);
+    } catch (e) {
+      if (e.status === 409) { status(msg, 'Your address is already confirmed.', 'ok'); box.querySelector('p strong').textContent = 'Your address is confirmed.'; btn.remove(); return; }
+      if (e.status === 429) { countdown(msg, btn, e.retryAfter || 60, (n) => `Sent recently: try again in ${n} s.`); return; }
+      status(msg, e.status === 503 ? 'This server cannot send e-mail right now (or at all): ask its administrator.' : errorText(e), 'error');
+      btn.disabled = false;
+    }
+  });
+  return box;
+}
+
+// "try again in N s", counting down, then re-enable btn.
+function countdown(msg, btn, n, text) {
+  btn.disabled = true;
+  status(msg, text(n), 'error');
+  const t = setInterval(() => {
+    n -= 1;
+    if (n <= 0 || !msg.isConnected) { clearInterval(t); btn.disabled = false; status(msg, ''); } else status(msg, text(n), 'error');
+  }, 1000);
+}
+
+function mailIntro(mailEnabled, digest) {
+  return [
+    h('p', { class: 'muted small', text: 'E-mails about your projects and account. Every one is off until you turn it on.' }),
+    mailEnabled === false ? h('p', { class: 'status error', text: 'This server is not set up to send e-mail: your choices are kept, but nothing is sent until its administrator configures it.' }) : null,
+    digest ? h('p', { class: 'muted small', text: `Comment digests go out at most every ${digest} min per project.` }) : null,
+  ];
+}
+
+function notificationsCard(acct, r) {
+  const msg = h('p', { class: 'status', role: 'status', id: 'notif-status' });
+  const rows = KINDS.map(([k, label, help]) => {
+    const box = h('input', { type: 'checkbox', id: `notif-${k}`, checked: !!r.notifications[k], 'aria-describedby': `notif-${k}-help` });
+    box.addEventListener('change', async () => {
+      try {
+        const a = await put('/api/v1/account/notifications', { [k]: box.checked });
+        box.checked = !!a.notifications[k];
+        status(msg, `${label}: ${box.checked ? 'on' : 'off'}. Saved.`, 'ok');
+      } catch (e) { box.checked = !box.checked; status(msg, errorText(e), 'error'); }
+    });
+    return h('li', {}, h('label', { class: 'switch', for: `notif-${k}` }, box, label),
+      h('p', { class: 'muted small', id: `notif-${k}-help`, text: help }));
+  });
+  return h('section', { class: 'card', id: 'notifications', 'aria-labelledby': 'notif-h' },
+    h('h2', { id: 'notif-h', text: 'E-mail notifications' }),
+    mailIntro(r.mail_enabled, r.digest_minutes),
+    acct.email_verified === false ? h('p', { class: 'status error', text: 'Not sent until you confirm your address (see Profile).' }) : null,
+    h('ul', { class: 'notif-list' }, rows),
+    h('p', { class: 'muted small', text: 'A project’s settings can turn the first four on or off for that project only.' }), msg);
+}
+
+async function projectNotificationsCard(pid) {
+  const [r, acct] = await Promise.all([get(`/api/v1/projects/${pid}/notifications`), get('/api/v1/account')]);
+  const msg = h('p', { class: 'status', role: 'status', id: 'pnotif-status' });
+  const sameText = (on) => `Same as account (${on ? 'on' : 'off'})`;
+  const rows = PROJECT_KINDS.map(([k, label, help]) => {
+    const inheritOpt = h('option', { value: 'inherit', text: sameText(r.effective[k]) });
+    const sel = h('select', { id: `pnotif-${k}`, 'aria-describedby': `pnotif-${k}-help` },
+      inheritOpt, h('option', { value: 'on', text: 'On for this project' }), h('option', { value: 'off', text: 'Off for this project' }));
+    sel.value = r.notifications[k];
+    let prev = sel.value;
+    sel.addEventListener('change', async () => {
+      try {
+        const a = await put(`/api/v1/projects/${pid}/notifications`, { [k]: sel.value });
+        sel.value = a.notifications[k];
+        prev = sel.value;
+        if (sel.value === 'inherit') inheritOpt.textContent = sameText(a.effective[k]);
+        status(msg, `${label}: ${a.effective[k] ? 'on' : 'off'} for this project. Saved.`, 'ok');
+      } catch (e) { sel.value = prev; status(msg, errorText(e), 'error'); }
+    });
+    return h('li', {}, h('label', { for: `pnotif-${k}`, text: label }), sel,
+      h('p', { class: 'muted small', id: `pnotif-${k}-help`, text: help }));
+  });
+  return h('section', { class: 'card', id: 'project-notifications', 'aria-labelledby': 'pnotif-h' },
+    h('h2', { id: 'pnotif-h', text: 'E-mail notifications' }),
+    h('p', { class: 'muted small' }, 'For this project only. “Same as account” follows your ', h('a', { href: '#/account', text: 'account settings' }), ', where every notification is off until you turn it on.'),
+    acct.email_verified === false ? h('p', { class: 'status error', text: 'Confirm your address (Account page) to receive any of these.' }) : null,
+    h('ul', { class: 'notif-list' }, rows), msg);
+}
+
+// Tests and curious people: window.audiomus.ownerPlayer.refresh() fetches
+// fresh owner URLs now.
+window.audiomus = { get ownerPlayer() { return st.ownerPlayer; } };
 
 // ---- boot ---------------------------------------------------------------------------
 
