@@ -67,6 +67,8 @@ static const struct api_route route_table[] = {
     {PUT, P "/notifications", api_project_notifications_put, API_AUTH, NULL},
     {POST, "/api/v1/password-reset", api_password_reset, 0, NULL},
     {POST, "/api/v1/password-reset/confirm", api_password_reset_confirm, 0, NULL},
+    {POST, "/api/v1/account/email/verify", api_email_verify, 0, NULL},
+    {POST, "/api/v1/account/email/resend", api_email_resend, API_AUTH, NULL},
 };
 
 /* The origin (scheme://host[:port]) of public_url: what Origin must say. */

@@ -1,6 +1,7 @@
 /*
  * api_account.c: owner accounts over the API: sign-up (only when the
- * operator opened it: signup_open), the account itself, password change
+ * operator opened it: signup_open; queues the address-verification mail in
+ * the same transaction), the account itself, password change
  * (other sessions end) and account deletion (every project crypto-shredded
  * first). Runs in the web process; bodies are client input, passwords are
  * secrets (never logged).
@@ -49,13 +50,20 @@ int api_signup(struct api_ctx *c)
 	    (rc = api_rate(c, &API_LIMIT_SIGNUP_IP, pseudo, sizeof(pseudo), NULL, 0)) ||
 	    (rc = api_pw_hash(c, pw, hash)))
 		return rc;
-	rc = db_account_create(c->db, &c->api->app->keys, email, hash, a.id);
+	/* The account, its session and its verification mail commit together
+	 * (self sign-ups start unverified; docs/mail.md "Verification"). */
+	if ((rc = db_begin_write(c->db)) == 0) {
+		rc = db_account_create(c->db, &c->api->app->keys, email, hash, a.id);
+		if (rc == 0)
+			rc = db_account_get(c->db, &c->api->app->keys, a.id, &a);
+		if (rc == 0)
+			rc = api_session_start(c, a.id, h);
+		rc = api_mail_tx_end(c, rc ? rc : api_mail_verify_send(c, &a));
+	}
 	am_memzero(hash, sizeof(hash));
 	if (rc == AM_ERR_EXISTS)
 		return api_err(c, rc, 409, "an account with this e-mail address exists: sign in");
-	if (rc || (rc = db_account_get(c->db, &c->api->app->keys, a.id, &a)))
-		return rc;
-	if ((rc = api_session_start(c, a.id, h)) == 0)
+	if (rc == 0)
 		rc = api_reply(c, 201, api_session_json(c, &a, h));
 	am_memzero(&a, sizeof(a));
 	return rc;
@@ -64,8 +72,9 @@ int api_signup(struct api_ctx *c)
 int api_account_get(struct api_ctx *c)
 {
 	return api_reply(c, 200,
-			 json_pack("{s:o,s:s,s:I}", "id", api_id_json(c->acct.id), "email", c->acct.email,
-				   "created", (json_int_t)c->acct.created));
+			 json_pack("{s:o,s:s,s:I,s:b}", "id", api_id_json(c->acct.id), "email", c->acct.email,
+				   "created", (json_int_t)c->acct.created, "email_verified",
+				   c->acct.email_verified != 0));
 }
 
 /* The current password, verified under the account throttle: 0, or a 403

@@ -4,9 +4,11 @@
  * notifications (every kind off until the owner turns it on), password reset
  * by e-mail (POST /api/v1/password-reset answers the same for known and
  * unknown addresses; .../confirm takes the signed, single-use, 30-minute
- * token), the one-click unsubscribe page (GET shows a confirmation form,
- * POST turns the notification off without a session), and the hooks the
- * event sites call inside their transaction. Runs in the web process at the
+ * token), owner address verification (the mail sent at sign-up and on
+ * request, POST /api/v1/account/email/verify with its signed 24-hour token,
+ * no session needed), the one-click unsubscribe page (GET shows a
+ * confirmation form, POST turns the notification off without a session),
+ * and the hooks the event sites call inside their transaction. Runs in the web process at the
  * trust boundary: bodies, tokens and cookies are client input.
  */
 #include <stdio.h>
@@ -22,6 +24,8 @@
 static const struct api_limit LIMIT_RESET_IP = {"reset-ip", 20000, 5};
 static const struct api_limit LIMIT_RESET_EMAIL = {"reset-email", 300000, 3};
 static const struct api_limit LIMIT_RESET_CONFIRM_IP = {"reset-confirm-ip", 6000, 10};
+static const struct api_limit LIMIT_VERIFY_IP = {"verify-ip", 6000, 10};
+static const struct api_limit LIMIT_VERIFY_RESEND = {"verify-resend", 600000, 3};
 
 /* ---- settings ------------------------------------------------------------------------ */
 
@@ -43,9 +47,10 @@ static int answer_account(struct api_ctx *c)
 	if (rc)
 		return rc;
 	return api_reply(c, 200,
-			 json_pack("{s:o,s:b,s:I}", "notifications", bits_json(on, MAIL_KINDS_ALL), "mail_enabled",
+			 json_pack("{s:o,s:b,s:I,s:b}", "notifications", bits_json(on, MAIL_KINDS_ALL), "mail_enabled",
 				   mail_enabled(&c->api->app->conf), "digest_minutes",
-				   (json_int_t)c->api->app->conf.mail_digest_minutes));
+				   (json_int_t)c->api->app->conf.mail_digest_minutes, "email_verified",
+				   c->acct.email_verified != 0));
 }
 
 int api_notifications_get(struct api_ctx *c)
@@ -301,6 +306,9 @@ int api_password_reset_confirm(struct api_ctx *c)
 		rc = db_account_set_password(c->db, &c->api->app->keys, a.id, hash);
 	if (rc == 0)
 		rc = db_session_delete_all(c->db, a.id, NULL);
+	/* The link reached this address (the token is bound to it): proven. */
+	if (rc == 0)
+		rc = db_account_set_email_verified(c->db, a.id, a.email_index, am_now_ms());
 	if (rc == 0)
 		rc = mail_notify(c->api->app, c->db, a.id, NULL, MAIL_PW_CHANGED, " (with a reset link sent by e-mail)");
 	rc = api_mail_tx_end(c, rc);
@@ -312,6 +320,80 @@ out:
 	if (rc == 0)
 		am_log(AM_LOG_INFO, "password_reset", NULL);
 	return rc ? rc : http_respond_empty(c->req, 204);
+}
+
+/* ---- address verification ------------------------------------------------------------------ */
+
+int api_mail_verify_send(struct api_ctx *c, const struct db_account *a)
+{
+	char token[MAIL_TOKEN_MAX];
+	struct am_buf text;
+	int rc;
+
+	if (!mail_enabled(&c->api->app->conf))
+		return 0;
+	am_buf_init(&text, 4096);
+	if ((rc = mail_verify_token(c->api->app, a, am_now_ms() + MAIL_VERIFY_LIFETIME_MS, token, sizeof(token))) ||
+	    (rc = am_buf_printf(&text,
+				"Someone (hopefully you) created an audiomus account with this address, or asked "
+				"to confirm it again.\n\nConfirm that the address is yours within 24 hours with "
+				"this link:\n%s/verify-email#token=%s\n\nThe token for the API is: %s\n\nUntil "
+				"the address is confirmed, audiomus sends it none of the notifications you can "
+				"turn on. If you did not create this account, ignore this message.\n",
+				c->api->app->conf.public_url, token, token)))
+		goto out;
+	rc = mail_send_account(c->api->app, c->db, a, "Confirm your e-mail address for audiomus",
+			       (const char *)text.p);
+out:
+	am_memzero(token, sizeof(token));
+	am_buf_cleanup(&text);
+	return rc;
+}
+
+int api_email_verify(struct api_ctx *c)
+{
+	const char *token = NULL;
+	struct db_account a;
+	uint8_t pseudo[16];
+	int64_t epoch = 0;
+	int expired = 0, rc;
+
+	if ((rc = api_str(c, "token", 1, MAIL_TOKEN_MAX, 1, &token)) || (rc = api_client_pseudo(c, pseudo, &epoch)) ||
+	    (rc = api_rate(c, &LIMIT_VERIFY_IP, pseudo, sizeof(pseudo), NULL, 0)))
+		return rc;
+	rc = mail_verify_check(c->api->app, c->db, token, am_now_ms(), &a, &expired);
+	/* Bound to the address the token proves: a change in between loses. */
+	if (rc == 0 && (rc = db_account_set_email_verified(c->db, a.id, a.email_index, am_now_ms())) ==
+			   AM_ERR_NOTFOUND)
+		rc = AM_ERR_DENIED;
+	am_memzero(&a, sizeof(a));
+	if (rc == AM_ERR_DENIED)
+		return api_err(c, rc, 400,
+			       expired ? "this verification link has expired: sign in and ask for a new one"
+				       : "this verification link is not valid (damaged, or for an address the "
+					 "account no longer has): sign in and ask for a new one");
+	if (rc)
+		return rc;
+	am_log(AM_LOG_INFO, "email_verified", NULL);
+	return api_reply(c, 200, json_pack("{s:b}", "email_verified", 1));
+}
+
+int api_email_resend(struct api_ctx *c)
+{
+	int rc;
+
+	if (c->acct.email_verified)
+		return api_err(c, AM_ERR_CONFLICT, 409, "this e-mail address is already verified");
+	if (!mail_enabled(&c->api->app->conf))
+		return api_err(c, AM_ERR_UNAVAIL, 503,
+			       "this server sends no e-mail: ask its administrator to confirm the address "
+			       "(audiomus user verify-email)");
+	if ((rc = api_rate(c, &LIMIT_VERIFY_RESEND, c->acct.id, DB_ID_LEN, NULL, 0)))
+		return rc;
+	if ((rc = db_begin_write(c->db)) || (rc = api_mail_tx_end(c, api_mail_verify_send(c, &c->acct))))
+		return rc;
+	return api_reply(c, 202, json_pack("{s:b,s:s}", "ok", 1, "message",
+					   "a new verification link is on its way to the account's address"));
 }
 
 /* ---- one-click unsubscribe ------------------------------------------------------------------- */

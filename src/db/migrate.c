@@ -248,6 +248,12 @@ static const char v4_mail[] =
     " last_seen BIGINT NOT NULL,"
     " PRIMARY KEY (account_id, device_hash));";
 
+/* v5: owner e-mail verification (issue 9, docs/mail.md "Verification"):
+ * when the owner proved control of the address (ms; NULL: not verified).
+ * Accounts that exist at upgrade time start unverified: opt-in notifications
+ * go only to verified addresses, so their owners confirm once. */
+static const char v5_email_verified[] = "ALTER TABLE accounts ADD COLUMN email_verified BIGINT;";
+
 struct migration {
 	int version;
 	const char *name;
@@ -259,6 +265,7 @@ static const struct migration migrations[] = {
     {2, "queues", v2_queues},
     {3, "uploads", v3_uploads},
     {4, "mail", v4_mail},
+    {5, "email_verified", v5_email_verified},
 };
 
 int db_schema_latest(void)

@@ -75,6 +75,8 @@ struct db_account {
 	char password_hash[DB_PWHASH_MAX + 1]; /* Argon2id PHC string */
 	int64_t created;
 	int disabled;
+	int64_t email_verified;   /* ms when the address was proven (schema v5); 0: not verified */
+	uint8_t email_index[32];  /* the blind index of the current address (binds mail tokens to it) */
 };
 
 /* Create an account; e-mail is matched case-insensitively (ASCII) through
@@ -88,6 +90,15 @@ int db_account_find_by_email(struct db *db, const struct db_keys *k, const char 
 int db_account_set_password(struct db *db, const struct db_keys *k, const uint8_t id[DB_ID_LEN],
 			    const char *password_hash);
 int db_account_set_disabled(struct db *db, const uint8_t id[DB_ID_LEN], int disabled);
+/* Mark the account's address verified at `at` (ms; an earlier time is kept)
+ * or, with at == 0, not verified. email_index (32 bytes, may be NULL): only
+ * if the account still has this address, so a proof for an old address
+ * never verifies a new one. AM_ERR_NOTFOUND when no open account matched. */
+int db_account_set_email_verified(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t *email_index,
+				  int64_t at);
+/* *at = when the account's address was verified, 0 if it is not;
+ * AM_ERR_NOTFOUND for an unknown account. */
+int db_account_email_verified(struct db *db, const uint8_t id[DB_ID_LEN], int64_t *at);
 /* Delete an account and (cascade) its sessions. Its projects must have been
  * shredded and purged first: AM_ERR_CONFLICT otherwise. */
 int db_account_delete(struct db *db, const uint8_t id[DB_ID_LEN]);

@@ -51,7 +51,20 @@ int db_account_create(struct db *db, const struct db_keys *k, const char *email,
 	return repo_done(rc, st, NULL);
 }
 
-#define ACCOUNT_COLS "SELECT id, email_ct, password_ct, created, disabled FROM accounts "
+#define ACCOUNT_COLS                                                                                   \
+	"SELECT id, email_ct, password_ct, created, disabled, email_index, email_verified FROM accounts "
+
+/* A 32-byte digest column (the e-mail blind index). */
+static int index_col(struct db_stmt *st, int col, uint8_t out[32])
+{
+	size_t n = 0;
+	const void *p = db_column_blob(st, col, &n);
+
+	if (!p || n != 32)
+		return AM_ERR_DB;
+	memcpy(out, p, 32);
+	return 0;
+}
 
 static int account_row(struct db_stmt *st, const struct db_keys *k, struct db_account *out)
 {
@@ -67,6 +80,9 @@ static int account_row(struct db_stmt *st, const struct db_keys *k, struct db_ac
 				   repo_zero_id, out->password_hash, sizeof(out->password_hash));
 	out->created = db_column_int64(st, 3);
 	out->disabled = (int)db_column_int64(st, 4);
+	if (rc == 0)
+		rc = index_col(st, 5, out->email_index);
+	out->email_verified = db_column_is_null(st, 6) ? 0 : db_column_int64(st, 6);
 	return rc;
 }
 
@@ -132,6 +148,39 @@ int db_account_set_disabled(struct db *db, const uint8_t id[DB_ID_LEN], int disa
 		db_bind_int64(st, 2, disabled ? 1 : 0);
 	}
 	return repo_done_one(rc, st);
+}
+
+int db_account_set_email_verified(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t *email_index,
+				  int64_t at)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "UPDATE accounts SET email_verified = CASE WHEN $2 > 0 THEN COALESCE(email_verified, $2) END"
+			    " WHERE id = $1 AND disabled = 0 AND ($3 = 0 OR email_index = $4)",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_int64(st, 2, at);
+		db_bind_int64(st, 3, email_index ? 1 : 0);
+		db_bind_blob(st, 4, email_index ? email_index : id, email_index ? 32 : DB_ID_LEN);
+	}
+	return repo_done_one(rc, st);
+}
+
+int db_account_email_verified(struct db *db, const uint8_t id[DB_ID_LEN], int64_t *at)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, "SELECT email_verified FROM accounts WHERE id = $1", &st);
+
+	*at = 0;
+	if (rc)
+		return rc;
+	db_bind_id(st, 1, id);
+	if ((rc = repo_row(st)) == 0 && !db_column_is_null(st, 0))
+		*at = db_column_int64(st, 0);
+	db_finalize(st);
+	return rc;
 }
 
 int db_account_delete(struct db *db, const uint8_t id[DB_ID_LEN])

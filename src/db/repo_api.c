@@ -34,7 +34,7 @@ int db_account_list(struct db *db, const struct db_keys *k,
 	if (!k || !k->account_field_key)
 		return db_set_err(db, AM_ERR_INTERNAL, "no account keys");
 	rc = db_prepare(db,
-			"SELECT id, email_ct, created, disabled FROM accounts"
+			"SELECT id, email_ct, created, disabled, email_verified FROM accounts"
 			" WHERE disabled <> 2 ORDER BY created, id",
 			&st);
 	if (rc)
@@ -47,6 +47,7 @@ int db_account_list(struct db *db, const struct db_keys *k,
 			break;
 		a.created = db_column_int64(st, 2);
 		a.disabled = (int)db_column_int64(st, 3);
+		a.email_verified = db_column_is_null(st, 4) ? 0 : db_column_int64(st, 4);
 		if ((rc = cb(ctx, &a)))
 			break;
 	}

@@ -1,6 +1,7 @@
 /*
  * mail: e-mail of audiomus (issue 9, docs/mail.md): the notifications an
- * owner opts into and the transactional account mail (password reset),
+ * owner opts into (sent only to a verified address) and the transactional
+ * account mail (address verification, password reset),
  * built as RFC 5322 / MIME messages, committed to the database outbox in
  * the transaction of the event that caused them, and delivered over SMTP
  * with TLS (libcurl) by the worker role with leases, retries and back-off.
@@ -98,11 +99,14 @@ int64_t mail_backoff_ms(int64_t attempts);
 int mail_outbox_pump(struct app *a, int max, int *sent);
 
 /* ---- notifications (mail_notify.c) ------------------------------------------------------ */
-/* 1 if account (and project, NULL for account-wide kinds) wants kind. */
+/* *on = 1 if the account's address is verified and the account (and
+ * project, NULL for account-wide kinds) wants kind; AM_ERR_NOTFOUND for an
+ * unknown account. */
 int mail_wanted(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id, int kind,
 		int *on);
 /* Queue the notification `kind` for the owner of account_id about project
- * (NULL for account kinds) if the owner opted in and mail is configured:
+ * (NULL for account kinds) if the owner opted in, the owner's address is
+ * verified and mail is configured (otherwise nothing is queued):
  * builds the message and enqueues it with a wake-up job on db, inside the
  * caller's transaction. detail: one line of kind-specific text or NULL.
  * 0 (also when nothing is sent) or an error (the caller rolls back). */
@@ -112,7 +116,8 @@ int mail_notify(struct app *a, struct db *db, const uint8_t account_id[DB_ID_LEN
  * top-level comment is queued for the project's MAIL_COMMENTS digest. */
 int mail_notify_comment(struct app *a, struct db *db, const uint8_t project_id[DB_ID_LEN],
 			const uint8_t comment_id[DB_ID_LEN], int is_reply);
-/* Queue transactional mail (not opt-in) to an account's address. */
+/* Queue transactional mail (not opt-in, verified or not) to an account's
+ * address; AM_ERR_UNAVAIL when mail is not configured. */
 int mail_send_account(struct app *a, struct db *db, const struct db_account *acct, const char *subject,
 		      const char *text);
 /* The digest of a project's queued comments (worker; its own transaction):
@@ -124,6 +129,7 @@ int mail_digest_flush_project(struct app *a, struct db *db, const uint8_t projec
 /* ---- signed tokens (mail_token.c) ----------------------------------------------------------- */
 #define MAIL_TOKEN_MAX 128
 #define MAIL_RESET_LIFETIME_MS (30 * 60 * 1000)
+#define MAIL_VERIFY_LIFETIME_MS (24LL * 3600 * 1000)
 
 /* The unsubscribe token for (account, project or NULL, kind): base64url of
  * the fields and a 128-bit HMAC under a key derived from the session key. */
@@ -134,10 +140,21 @@ int mail_unsub_verify(struct app *a, const char *token, uint8_t account_id[DB_ID
 		      uint8_t project_id[DB_ID_LEN], int *has_project, int *kind);
 /* A password-reset token for acct valid until expires_ms: the MAC also covers
  * the account's current password hash, so the first reset (which changes it)
- * spends every token issued before. */
+ * spends every token issued before, and the blind index of its current
+ * address, so a successful reset proves that address. */
 int mail_reset_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen);
 /* Verify a reset token at now_ms: 0 with the account in *acct, or
  * AM_ERR_DENIED (malformed, forged, expired, spent, account gone). */
 int mail_reset_verify(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct);
+/* An address-verification token for acct valid until expires_ms: the MAC
+ * covers acct->email_index, so it stops verifying once the address changes. */
+int mail_verify_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen);
+/* Check one at now_ms: 0 with the (open) account in *acct, whose
+ * email_index is the address the token proves; AM_ERR_DENIED when
+ * malformed, forged, for another address, of a closed or unknown account,
+ * or expired (then *expired = 1: only ever for an authentic token). A token
+ * does not get spent: verifying twice is harmless. */
+int mail_verify_check(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct,
+		      int *expired);
 
 #endif

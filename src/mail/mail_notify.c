@@ -42,10 +42,14 @@ int mail_kind_parse(const char *name)
 
 int mail_wanted(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id, int kind, int *on)
 {
-	int64_t acc = 0, pon = 0, poff = 0;
+	int64_t acc = 0, pon = 0, poff = 0, verified = 0;
 	int rc;
 
 	*on = 0;
+	/* Opt-in mail goes only to an address its owner proved (docs/mail.md
+	 * "Verification"): for an unverified one nothing is queued at all. */
+	if ((rc = db_account_email_verified(db, account_id, &verified)) || !verified)
+		return rc;
 	if ((rc = db_mail_prefs_account_get(db, account_id, &acc)))
 		return rc;
 	if (project_id && (rc = db_mail_prefs_project_get(db, account_id, project_id, &pon, &poff)))
@@ -177,11 +181,12 @@ static int notify_account(struct app *a, struct db *db, const uint8_t account_id
 {
 	struct db_account acct;
 	int rc = db_account_get(db, &a->keys, account_id, &acct);
+	int send = rc == 0 && !acct.disabled && acct.email_verified; /* mail_wanted checked; re-read here */
 
-	if (rc == 0 && !acct.disabled)
+	if (send)
 		rc = am_buf_printf(text, footer_fmt, mail_kind_name(kind), project_id ? " for this project" : "",
 				   a->conf.public_url);
-	if (rc == 0 && !acct.disabled)
+	if (send && rc == 0)
 		rc = enqueue(a, db, &acct, project_id, kind, subject, text->p ? (const char *)text->p : "");
 	am_memzero(&acct, sizeof(acct));
 	return rc;

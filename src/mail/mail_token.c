@@ -1,12 +1,16 @@
 /*
- * mail_token.c: the two signed tokens that e-mail carries: the one-click
+ * mail_token.c: the three signed tokens that e-mail carries: the one-click
  * unsubscribe token (account, project, kind; no expiry: an old message's
- * link keeps working) and the password-reset token (account, expiry, a
- * nonce; 30 minutes; its MAC also covers the SHA-256 of the account's
- * current password hash, so the reset that uses it, or any password change,
- * spends it: single use without server state). Both are base64url of the
- * fields and a 128-bit HMAC-SHA256 under a key derived with HKDF from the
- * session purpose key, one label per token type. Runs in the web role;
+ * link keeps working), the password-reset token (account, expiry, a nonce;
+ * 30 minutes; its MAC also covers the SHA-256 of the account's current
+ * password hash, so the reset that uses it, or any password change, spends
+ * it: single use without server state; and the address's blind index, so a
+ * successful reset also proves the address) and the address-verification
+ * token (account, expiry, a nonce; 24 hours; its MAC covers the blind index
+ * of the account's current address, so it dies when the address changes;
+ * using it twice is harmless). All are base64url of the fields and a 128-bit
+ * HMAC-SHA256 under a key derived with HKDF from the session purpose key,
+ * one label per token type. Runs in the web role;
  * tokens arrive from anyone and are parsed strictly (exact length, one
  * encoding, constant-time MAC compare before any field is used).
  */
@@ -17,10 +21,13 @@
 #include "mail/mail.h"
 
 #define UNSUB_VERSION 1
-#define RESET_VERSION 1
+#define RESET_VERSION 2 /* 2: the MAC also covers the e-mail index */
+#define VERIFY_VERSION 1
 #define MAC_LEN 16
 #define UNSUB_LEN (1 + DB_ID_LEN + DB_ID_LEN + 1)
-#define RESET_LEN (1 + DB_ID_LEN + 8 + 8)
+#define RESET_LEN (1 + DB_ID_LEN + 8 + 8) /* version, account, expiry, nonce */
+#define VERIFY_LEN RESET_LEN                /* the same fields */
+#define INDEX_LEN sizeof(((struct db_account *)0)->email_index)
 
 /* mac = HMAC(HKDF(session key, label), data [‖ extra])[0..16). */
 static int token_mac(struct app *a, const char *label, const uint8_t *data, size_t n, const uint8_t *extra,
@@ -117,38 +124,92 @@ static int64_t get_be64(const uint8_t *p)
 	return (int64_t)v;
 }
 
-int mail_reset_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen)
+/* What a reset token's MAC covers besides its fields: SHA-256 of the
+ * password hash (spent by the reset) ‖ the address's blind index. */
+static int reset_binding(const struct db_account *acct, uint8_t out[32 + INDEX_LEN])
 {
-	uint8_t d[RESET_LEN], mac[MAC_LEN], ph[32];
+	memcpy(out + 32, acct->email_index, INDEX_LEN);
+	return crypto_sha256(acct->password_hash, strlen(acct->password_hash), out);
+}
+
+/* version ‖ account ‖ expiry ‖ nonce, MACed with extra under label. */
+static int make_token(struct app *a, const char *label, uint8_t version, const struct db_account *acct,
+		      int64_t expires_ms, const uint8_t *extra, size_t en, char *out, size_t outlen)
+{
+	uint8_t d[RESET_LEN], mac[MAC_LEN];
 	int rc;
 
-	d[0] = RESET_VERSION;
+	d[0] = version;
 	memcpy(d + 1, acct->id, DB_ID_LEN);
 	put_be64(d + 1 + DB_ID_LEN, expires_ms);
-	if ((rc = crypto_random(d + 1 + DB_ID_LEN + 8, 8)) ||
-	    (rc = crypto_sha256(acct->password_hash, strlen(acct->password_hash), ph)) ||
-	    (rc = token_mac(a, "am-password-reset", d, sizeof(d), ph, sizeof(ph), mac)))
+	if ((rc = crypto_random(d + 1 + DB_ID_LEN + 8, 8)) || (rc = token_mac(a, label, d, sizeof(d), extra, en, mac)))
 		return rc;
 	return encode(d, sizeof(d), mac, out, outlen);
 }
 
-int mail_reset_verify(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct)
+/* Decode a token of that version and load its open account: 0, AM_ERR_DENIED
+ * or a database error. buf gets the fields and the MAC. */
+static int open_token(struct app *a, struct db *db, const char *token, uint8_t version,
+		      uint8_t buf[RESET_LEN + MAC_LEN], struct db_account *acct)
 {
-	uint8_t buf[RESET_LEN + MAC_LEN], mac[MAC_LEN], ph[32], id[DB_ID_LEN];
+	uint8_t id[DB_ID_LEN];
 	int rc;
 
-	if (decode(token, buf, RESET_LEN) || buf[0] != RESET_VERSION)
+	if (decode(token, buf, RESET_LEN) || buf[0] != version)
 		return AM_ERR_DENIED;
 	memcpy(id, buf + 1, DB_ID_LEN);
 	rc = db_account_get(db, &a->keys, id, acct);
 	if (rc == AM_ERR_NOTFOUND || (rc == 0 && acct->disabled))
 		return AM_ERR_DENIED;
-	if (rc)
-		return rc;
-	if ((rc = crypto_sha256(acct->password_hash, strlen(acct->password_hash), ph)) ||
-	    (rc = token_mac(a, "am-password-reset", buf, RESET_LEN, ph, sizeof(ph), mac)))
+	return rc;
+}
+
+int mail_reset_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen)
+{
+	uint8_t bind[32 + INDEX_LEN];
+	int rc = reset_binding(acct, bind);
+
+	if (rc == 0)
+		rc = make_token(a, "am-password-reset", RESET_VERSION, acct, expires_ms, bind, sizeof(bind), out, outlen);
+	am_memzero(bind, sizeof(bind));
+	return rc;
+}
+
+int mail_reset_verify(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct)
+{
+	uint8_t buf[RESET_LEN + MAC_LEN], mac[MAC_LEN], bind[32 + INDEX_LEN];
+	int rc;
+
+	if ((rc = open_token(a, db, token, RESET_VERSION, buf, acct)) || (rc = reset_binding(acct, bind)) ||
+	    (rc = token_mac(a, "am-password-reset", buf, RESET_LEN, bind, sizeof(bind), mac)))
 		return rc;
 	if (!am_ct_eq(mac, buf + RESET_LEN, MAC_LEN) || get_be64(buf + 1 + DB_ID_LEN) <= now_ms)
 		return AM_ERR_DENIED;
+	return 0;
+}
+
+int mail_verify_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen)
+{
+	return make_token(a, "am-email-verify", VERIFY_VERSION, acct, expires_ms, acct->email_index, INDEX_LEN, out,
+			  outlen);
+}
+
+int mail_verify_check(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct,
+		      int *expired)
+{
+	uint8_t buf[VERIFY_LEN + MAC_LEN], mac[MAC_LEN];
+	int rc;
+
+	*expired = 0;
+	if ((rc = open_token(a, db, token, VERIFY_VERSION, buf, acct)) ||
+	    (rc = token_mac(a, "am-email-verify", buf, VERIFY_LEN, acct->email_index, INDEX_LEN, mac)))
+		return rc;
+	if (!am_ct_eq(mac, buf + VERIFY_LEN, MAC_LEN))
+		return AM_ERR_DENIED;
+	/* Only an authentic token's expiry is worth reporting. */
+	if (get_be64(buf + 1 + DB_ID_LEN) <= now_ms) {
+		*expired = 1;
+		return AM_ERR_DENIED;
+	}
 	return 0;
 }

@@ -94,7 +94,16 @@ static int user_add(struct app *a, struct db *db, const char *email, const char 
 	}
 	if (new_hash(&a->conf, file, hash, sizeof(hash)))
 		return 1;
-	rc = db_account_create(db, &a->keys, email, hash, id);
+	/* The administrator vouches for the address: verified from the start. */
+	if ((rc = db_begin_write(db)) == 0) {
+		rc = db_account_create(db, &a->keys, email, hash, id);
+		if (rc == 0)
+			rc = db_account_set_email_verified(db, id, NULL, am_now_ms());
+		if (rc)
+			db_rollback(db);
+		else
+			rc = db_commit(db);
+	}
 	am_memzero(hash, sizeof(hash));
 	if (rc == AM_ERR_EXISTS) {
 		fprintf(stderr, "audiomus user: an account with this e-mail address exists\n");
@@ -131,6 +140,30 @@ static int user_reset(struct app *a, struct db *db, const char *email, const cha
 		return 1;
 	}
 	printf("password reset for %s; every session of the account ended\n", email);
+	return 0;
+}
+
+/* The administrator confirms an existing account's address (for example one
+ * that existed before schema v5, on a server that sends no e-mail). */
+static int user_verify_email(struct app *a, struct db *db, const char *email)
+{
+	struct db_account acct;
+	int rc = db_account_find_by_email(db, &a->keys, email, &acct);
+
+	if (rc == 0 && acct.disabled)
+		rc = AM_ERR_NOTFOUND;
+	if (rc == 0)
+		rc = db_account_set_email_verified(db, acct.id, acct.email_index, am_now_ms());
+	am_memzero(&acct, sizeof(acct));
+	if (rc == AM_ERR_NOTFOUND) {
+		fprintf(stderr, "audiomus user: no such account\n");
+		return 1;
+	}
+	if (rc) {
+		fprintf(stderr, "audiomus user: cannot mark the address verified: %s\n", am_strerror(rc));
+		return 1;
+	}
+	printf("e-mail address of %s marked verified\n", email);
 	return 0;
 }
 
@@ -180,6 +213,7 @@ static int cmd_user(int argc, char **argv)
 		return 1;
 	if (parse_args(argc, argv, &action, &email, &file)) {
 		fprintf(stderr, "usage: audiomus user add|reset-password EMAIL [--password-file FILE]\n"
+				"       audiomus user verify-email EMAIL\n"
 				"       audiomus user list\n");
 		return 2;
 	}
@@ -194,6 +228,8 @@ static int cmd_user(int argc, char **argv)
 		rc = user_add(a, db, email, file);
 	} else if (!strcmp(action, "reset-password")) {
 		rc = user_reset(a, db, email, file);
+	} else if (!strcmp(action, "verify-email")) {
+		rc = user_verify_email(a, db, email);
 	} else if (!strcmp(action, "list")) {
 		rc = db_account_list(db, &a->keys, list_item, NULL) ? 1 : 0;
 	} else {
@@ -206,16 +242,20 @@ static int cmd_user(int argc, char **argv)
 }
 
 const struct command cmd_user_def = {
-    "user", cmd_user, "manage owner accounts (add, reset-password, list)",
+    "user", cmd_user, "manage owner accounts (add, reset-password, verify-email, list)",
     "audiomus user add EMAIL [--password-file FILE] [--data DIR] [--config FILE]\n"
     "audiomus user reset-password EMAIL [--password-file FILE]\n"
+    "audiomus user verify-email EMAIL\n"
     "audiomus user list\n"
     "\n"
     "DESCRIPTION\n"
     "  Owner accounts for a server whose web sign-up is closed (signup_open =\n"
     "  false, the default).\n"
-    "    add             create an account for EMAIL\n"
+    "    add             create an account for EMAIL; its address counts as\n"
+    "                    verified (the administrator vouches for it)\n"
     "    reset-password  set a new password for EMAIL and end all its sessions\n"
+    "    verify-email    mark the address of EMAIL verified, so the notifications\n"
+    "                    its owner turns on are sent (docs/mail.md)\n"
     "    list            print every account: e-mail, creation time (UTC)\n"
     "\n"
     "  The password is the first line of FILE with --password-file, else the\n"
