@@ -14,6 +14,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
+#include <libavutil/intreadwrite.h>
 #include <libavutil/opt.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,23 +63,32 @@ static int read_full(void *p, size_t n)
 	return 0;
 }
 
-static int in_read(void *opaque, uint8_t *buf, int n)
+/* One read-at-offset request to the parent: up to n (<= XCODE_IO_CHUNK)
+ * bytes at off into buf. Returns the count (0 at the end) or AVERROR(EIO). */
+static int fetch(uint64_t off, uint8_t *buf, uint32_t n)
 {
-	struct xc_job *j = opaque;
-	struct xf_read req = {.off = j->in_pos};
+	struct xf_read req = {.off = off, .len = n < XCODE_IO_CHUNK ? n : XCODE_IO_CHUNK};
 	int32_t got;
 
-	if (j->in_pos >= j->a->size)
-		return AVERROR_EOF;
-	req.len = (uint32_t)n < XCODE_IO_CHUNK ? (uint32_t)n : XCODE_IO_CHUNK;
 	if (xcode_send(XF_READ, &req, sizeof(req)) || read_full(&got, sizeof(got)))
 		return AVERROR(EIO);
 	if (got < 0 || (uint32_t)got > req.len)
 		return AVERROR(EIO);
-	if (got == 0)
-		return AVERROR_EOF;
-	if (read_full(buf, (size_t)got))
+	if (got > 0 && read_full(buf, (size_t)got))
 		return AVERROR(EIO);
+	return got;
+}
+
+static int in_read(void *opaque, uint8_t *buf, int n)
+{
+	struct xc_job *j = opaque;
+	int got;
+
+	if (j->in_pos >= j->a->size)
+		return AVERROR_EOF;
+	got = fetch(j->in_pos, buf, (uint32_t)n);
+	if (got <= 0)
+		return got < 0 ? got : AVERROR_EOF;
 	j->in_pos += (uint64_t)got;
 	return got;
 }
@@ -135,6 +145,7 @@ static int open_input(struct xc_job *j)
 	av_dict_free(&opts);
 	if (rc < 0)
 		return xc_fail(j, XCODE_FAIL_DAMAGED, NULL);
+	j->data_off = avio_tell(j->ic->pb); /* WAV: the demuxer stops at its data */
 	if (avformat_find_stream_info(j->ic, NULL) < 0)
 		return xc_fail(j, XCODE_FAIL_DAMAGED, NULL);
 	return 0;
@@ -197,7 +208,108 @@ static void progress(struct xc_job *j)
 	(void)xcode_send(XF_PROGRESS, &v, sizeof(v));
 }
 
-static int drain_decoder(struct xc_job *j, AVFrame *f)
+/* ---- declared length: is the file complete? ---------------------------------------- */
+
+#define TRUNC_TOL_US 50000 /* shorter than declared by more: truncated */
+
+/* WAV with PCM: the data chunk's size (ds64's for RF64/BW64) in whole
+ * sample frames, or -1 when the header leaves it open (0 or 0xFFFFFFFF: a
+ * writer that never came back to fill it in). FFmpeg estimates a WAV's
+ * duration from the file size, so its own figure cannot tell a cut file. */
+static int64_t wav_declared_frames(struct xc_job *j)
+{
+	const AVCodecParameters *par = j->st->codecpar;
+	int bits = av_get_bits_per_sample(par->codec_id);
+	uint8_t h[36], d[8];
+	uint64_t frame, bytes;
+
+	if (bits <= 0 || bits % 8 || j->data_off < 20 ||
+	    strncmp(avcodec_get_name(par->codec_id), "pcm_", 4))
+		return -1;
+	frame = (uint64_t)(bits / 8) * (uint64_t)par->ch_layout.nb_channels;
+	if (fetch((uint64_t)j->data_off - 8, d, sizeof(d)) != (int)sizeof(d) ||
+	    memcmp(d, "data", 4))
+		return -1;
+	bytes = AV_RL32(d + 4);
+	if (bytes == 0xFFFFFFFFu) {
+		if (fetch(0, h, sizeof(h)) != (int)sizeof(h) ||
+		    (memcmp(h, "RF64", 4) && memcmp(h, "BW64", 4)) || memcmp(h + 12, "ds64", 4))
+			return -1;
+		bytes = AV_RL64(h + 28);
+	}
+	if (bytes == 0 || bytes > (UINT64_C(1) << 60))
+		return -1;
+	return (int64_t)(bytes / frame);
+}
+
+/* The length the container states exactly, in microseconds, or -1: WAV
+ * (data chunk, or a fact chunk for other codecs), AIFF (COMM frames), FLAC
+ * (STREAMINFO total samples, 0 = unknown), MP4 (track duration after the
+ * edit list). Open-ended formats (MP3, ADTS, Ogg: their "duration" is an
+ * estimate or read from the last page that is there) are not judged. */
+static int64_t declared_us(struct xc_job *j)
+{
+	const char *f = j->a->format;
+	int rate = j->st->codecpar->sample_rate;
+	int64_t n;
+
+	if (!strcmp(f, "wav") && (n = wav_declared_frames(j)) >= 0)
+		return av_rescale(n, 1000000, rate);
+	if (strcmp(f, "wav") && strcmp(f, "aiff") && strcmp(f, "flac") && strncmp(f, "mov", 3))
+		return -1;
+	if (j->ic->duration_estimation_method != AVFMT_DURATION_FROM_STREAM || j->st->duration <= 0)
+		return -1;
+	return av_rescale_q(j->st->duration, j->st->time_base, (AVRational){1, 1000000});
+}
+
+static int64_t decoded_us(const struct xc_job *j)
+{
+	int rate = j->rate ? j->rate : j->st->codecpar->sample_rate;
+
+	return av_rescale((int64_t)j->samples, 1000000, rate);
+}
+
+/* 1 if the file holds less audio than its header declares (beyond the
+ * tolerance), with the figures in the failure message for the logs. */
+static int truncated(struct xc_job *j)
+{
+	int64_t have = decoded_us(j);
+	char m[96];
+
+	if (j->declared_us < 0 || have + TRUNC_TOL_US >= j->declared_us)
+		return 0;
+	snprintf(m, sizeof(m), "truncated: %.3f s of the %.3f s the header declares", have / 1e6,
+		 j->declared_us / 1e6);
+	xc_fail(j, XCODE_FAIL_TRUNCATED, m);
+	return 1;
+}
+
+/* A demuxer or decoder error. At the very end of the input, in a file that
+ * promised more audio than decoded, it is the cut, not damage. */
+static int damaged(struct xc_job *j, int at_end)
+{
+	if (at_end && truncated(j))
+		return AM_ERR_INVAL;
+	return xc_fail(j, XCODE_FAIL_DAMAGED, NULL);
+}
+
+/* After the last frame: short is truncated; longer than declared by more
+ * than 100 ms + 1 % (an MP4 input's AAC decodes up to one frame past its
+ * edit list) is a header that lies. */
+static int check_declared(struct xc_job *j)
+{
+	if (j->declared_us < 0)
+		return 0;
+	if (truncated(j))
+		return AM_ERR_INVAL;
+	if (decoded_us(j) > j->declared_us + 100000 + j->declared_us / 100)
+		return xc_fail(j, XCODE_FAIL_DAMAGED, "decoded length exceeds the header's");
+	return 0;
+}
+
+/* ---- decoding ---------------------------------------------------------------------------- */
+
+static int drain_decoder(struct xc_job *j, AVFrame *f, int at_end)
 {
 	int rc;
 
@@ -206,7 +318,7 @@ static int drain_decoder(struct xc_job *j, AVFrame *f)
 		if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
 			return 0;
 		if (rc < 0)
-			return xc_fail(j, XCODE_FAIL_DAMAGED, NULL);
+			return damaged(j, at_end);
 		if (!j->enc && (rc = xc_outputs_open(j, f)))
 			return rc;
 		rc = xc_outputs_frame(j, f);
@@ -216,21 +328,21 @@ static int drain_decoder(struct xc_job *j, AVFrame *f)
 	}
 }
 
-/* The header of an exactly-sized container (WAV, AIFF, FLAC, MP4) states
- * its length: a big difference from what decoded is a damaged file. */
-static int check_declared(struct xc_job *j)
+/* Does this packet reach the end of the input (a partial last packet)? */
+static int reaches_end(const struct xc_job *j, const AVPacket *pkt)
 {
-	const char *f = j->a->format;
-	int64_t decl, diff;
+	if (pkt->pos < 0)
+		return j->in_pos >= j->a->size;
+	return (uint64_t)pkt->pos + (uint64_t)pkt->size >= j->a->size;
+}
 
-	if (j->st->duration <= 0 || (strcmp(f, "wav") && strcmp(f, "aiff") && strcmp(f, "flac") &&
-				     strncmp(f, "mov", 3)))
-		return 0;
-	decl = av_rescale_q(j->st->duration, j->st->time_base, (AVRational){1, j->rate});
-	diff = decl > (int64_t)j->samples ? decl - (int64_t)j->samples : (int64_t)j->samples - decl;
-	if (diff > j->rate / 10 + decl / 100)
-		return xc_fail(j, XCODE_FAIL_DAMAGED, "decoded length differs from the header");
-	return 0;
+static int decode_packet(struct xc_job *j, AVPacket *pkt, AVFrame *f)
+{
+	int end = reaches_end(j, pkt), r = avcodec_send_packet(j->dec, pkt);
+
+	if (r < 0 && r != AVERROR(EAGAIN))
+		return damaged(j, end);
+	return drain_decoder(j, f, end);
 }
 
 static int decode_all(struct xc_job *j)
@@ -243,28 +355,24 @@ static int decode_all(struct xc_job *j)
 		rc = xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
 		goto out;
 	}
+	j->declared_us = declared_us(j);
 	for (;;) {
 		int r = av_read_frame(j->ic, pkt);
 
 		if (r == AVERROR_EOF)
 			break;
 		if (r < 0) {
-			rc = xc_fail(j, XCODE_FAIL_DAMAGED, NULL);
+			rc = damaged(j, avio_tell(j->ic->pb) >= (int64_t)j->a->size);
 			goto out;
 		}
-		if (pkt->stream_index == j->st->index) {
-			r = avcodec_send_packet(j->dec, pkt);
-			if (r < 0 && r != AVERROR(EAGAIN))
-				rc = xc_fail(j, XCODE_FAIL_DAMAGED, NULL);
-			else
-				rc = drain_decoder(j, f);
-		}
+		if (pkt->stream_index == j->st->index)
+			rc = decode_packet(j, pkt, f);
 		av_packet_unref(pkt);
 		if (rc)
 			goto out;
 		progress(j);
 	}
-	if (avcodec_send_packet(j->dec, NULL) < 0 || (rc = drain_decoder(j, f)))
+	if (avcodec_send_packet(j->dec, NULL) < 0 || (rc = drain_decoder(j, f, 1)))
 		goto out;
 	if (!j->enc) {
 		rc = xc_fail(j, XCODE_FAIL_DAMAGED, "no audio decoded");

@@ -66,6 +66,7 @@ const char *xcode_fail_text(enum xcode_fail f)
 	case XCODE_FAIL_SANDBOX: return "sandbox violation";
 	case XCODE_FAIL_TOOBIG: return "output too large";
 	case XCODE_FAIL_IO: return "storage error";
+	case XCODE_FAIL_TRUNCATED: return "file is truncated";
 	default: return "internal error";
 	}
 }
@@ -239,7 +240,7 @@ static int on_small(struct run *r, uint32_t type, uint32_t len)
 			return fail(r, XCODE_FAIL_INTERNAL, "bad failure report");
 		memcpy(&f, r->buf, sizeof(f));
 		f.msg[sizeof(f.msg) - 1] = '\0';
-		if (f.fail <= XCODE_OK || f.fail > XCODE_FAIL_INTERNAL || f.fail == XCODE_FAIL_IO ||
+		if (f.fail <= XCODE_OK || f.fail > XCODE_FAIL_TRUNCATED || f.fail == XCODE_FAIL_IO ||
 		    f.fail == XCODE_FAIL_SANDBOX || f.fail == XCODE_FAIL_TIMEOUT)
 			f.fail = XCODE_FAIL_INTERNAL;
 		return fail(r, (enum xcode_fail)f.fail, f.msg);

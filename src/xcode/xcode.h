@@ -46,6 +46,7 @@ enum xcode_fail {
 	XCODE_FAIL_TOOBIG,	/* output larger than the cap */
 	XCODE_FAIL_IO,		/* the source or a sink failed: retryable */
 	XCODE_FAIL_INTERNAL,	/* encoder/muxer/protocol failure: a bug, retryable */
+	XCODE_FAIL_TRUNCATED,	/* less audio than the container declares (cut-off file) */
 };
 
 /* Short, stable, owner-facing text ("unsupported format", "file is damaged",

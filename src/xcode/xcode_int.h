@@ -145,6 +145,8 @@ struct xc_job {
 	struct AVFormatContext *ic;
 	struct AVIOContext *in_pb;
 	uint64_t in_pos;
+	int64_t data_off;    /* input position after the header (WAV: the data) */
+	int64_t declared_us; /* length the container states exactly, or -1 */
 	struct AVCodecContext *dec;
 	struct AVStream *st;
 	int rate, ch, in_fmt;

@@ -3,7 +3,8 @@
 // `serve`, or as its own process), a guest streams the rendition with a
 // Range request and fetches the peaks; a worker killed with SIGKILL mid-job
 // is restarted and the job completes; no plaintext audio anywhere in the data
-// directory; regenerating the share link kills the old signed URLs (403).
+// directory; regenerating the share link kills the old signed URLs (403); a
+// WAV cut short of its declared length fails and stores nothing.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -143,6 +144,37 @@ test('serve runs the worker: upload -> ready -> guest streams the rendition and 
       assert.equal(r.status, 403, `old URL after regeneration: ${r.status}`);
     }
     await guestMedia(srv, regen.json.link.token, srv.port, srv.ca);
+  } finally {
+    await srv.stop();
+  }
+});
+
+// Committed objects of one kind in a data directory (temporaries excluded).
+function storedObjects(dataDir, kind) {
+  const d = path.join(dataDir, 'objects', kind);
+  if (!fs.existsSync(d)) return [];
+  return fs.readdirSync(d, { recursive: true }).filter((f) => /^[0-9a-f]{32}$/.test(path.basename(f)));
+}
+
+test('a WAV cut to half of what its header declares ends failed ("file is truncated"), nothing stored', async () => {
+  const srv = await startApi('sqlite');
+  try {
+    const owner = await newOwner(srv);
+    const p = await newProject(owner, 'Cut EP');
+    const full = wav(4);
+    const cut = full.subarray(0, 44 + (full.length - 44) / 2); // header still says 4 s
+    const vid = await upload(owner, p, srv.port, srv.ca, cut);
+    const v = await waitState(owner, p.id, vid, ['ready', 'failed']);
+    assert.equal(v.state, 'failed', JSON.stringify(v));
+    assert.equal(v.error, 'file is truncated');
+    assert.deepEqual(storedObjects(srv.dataDir, 'stream'), [], 'no rendition stored');
+    assert.deepEqual(storedObjects(srv.dataDir, 'peaks'), [], 'no peaks stored');
+    // The same file whole is fine.
+    const ok = await upload(owner, p, srv.port, srv.ca, full);
+    const w = await waitState(owner, p.id, ok, ['ready', 'failed']);
+    assert.equal(w.state, 'ready', JSON.stringify(w));
+    assert.equal(w.duration_ms, 4000);
+    assert.equal(storedObjects(srv.dataDir, 'stream').length, 1);
   } finally {
     await srv.stop();
   }

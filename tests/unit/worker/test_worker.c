@@ -146,7 +146,9 @@ static void hostile_input_fails_cleanly(void **state)
 		const char *file, *reason;
 	} cases[] = {
 	    {"playlist-hls.m3u8", "unsupported format"},
-	    {"truncated-wav.wav", "file is damaged"},
+	    {"truncated-wav-50pct.wav", "file is truncated"},
+	    {"truncated-flac-50pct-frame.flac", "file is truncated"},
+	    {"truncated-aiff-80pct.aiff", "file is truncated"},
 	    {"absurd-wav-9-channels.wav", "unsupported format"},
 	    {"mutated-m4a-stsz.m4a", "file is damaged"},
 	    {NULL, "unsupported format"},
