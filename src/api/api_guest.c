@@ -16,6 +16,9 @@
 #include "api/api_mail.h"
 #include "crypto/crypto.h"
 
+/* The largest review-page answer we build (1000s of comments fit easily). */
+#define API_VIEW_BODY_MAX ((size_t)32 << 20)
+
 struct guest {
 	struct db_link link;
 	struct db_project p;
@@ -100,28 +103,86 @@ int api_open_is_new(struct api_ctx *c, const uint8_t lid[DB_ID_LEN])
 	return is_new;
 }
 
+/* json_dump_callback sink: append to an am_buf. */
+static int dump_to(const char *p, size_t n, void *buf)
+{
+	return am_buf_append(buf, p, n) ? -1 : 0;
+}
+
+/* "tracks":[...],"comments":[...] of the review page: the expensive part
+ * (every comment decrypted, every URL signed), appended to out. */
+static int view_build(struct api_ctx *c, const struct guest *gs, int64_t expires, struct am_buf *out)
+{
+	struct api_guest_media gm = {&gs->g, &gs->p, expires};
+	json_t *tracks = NULL, *comments = NULL;
+	int rc;
+
+	if ((rc = api_tracks_json(c, gs->p.id, &gm, &tracks)) ||
+	    (rc = api_comments_json(c, gs->p.id, NULL, 0, &comments)))
+		goto out;
+	rc = AM_ERR_NOMEM;
+	if (am_buf_puts(out, "\"tracks\":") ||
+	    json_dump_callback(tracks, dump_to, out, JSON_COMPACT) ||
+	    am_buf_puts(out, ",\"comments\":") ||
+	    json_dump_callback(comments, dump_to, out, JSON_COMPACT))
+		goto out;
+	rc = 0;
+out:
+	json_decref(tracks);
+	json_decref(comments);
+	return rc;
+}
+
+/* {"project":{...}, the part every request builds fresh. */
+static int view_head(const struct guest *gs, struct am_buf *b)
+{
+	json_t *proj = json_pack("{s:s,s:b,s:b}", "title", gs->p.title, "downloads", gs->p.downloads,
+				 "has_password", gs->p.has_password);
+	int rc = AM_ERR_NOMEM;
+
+	if (proj && am_buf_puts(b, "{\"project\":") == 0 &&
+	    json_dump_callback(proj, dump_to, b, JSON_COMPACT) == 0 && am_buf_puts(b, ",") == 0)
+		rc = 0;
+	json_decref(proj);
+	return rc;
+}
+
+/* The review page's data. The heavy part comes from the view cache when
+ * this node built it for the same project revision, link generation,
+ * password generation, downloads flag and URL expiry (api_view.c); the
+ * link, password and project checks run on every request before it. */
 int api_guest_open(struct api_ctx *c)
 {
 	struct guest gs;
-	json_t *tracks = NULL, *comments = NULL;
+	struct api_view_in vin;
+	uint8_t key[32];
+	struct am_buf b;
+	size_t mark;
 	int rc;
 
 	if ((rc = resolve(c, &gs)))
 		return rc;
 	if (!gs.authorized)
 		return password_required(c, &gs);
-	if ((rc = api_tracks_json(c, gs.p.id, &gs.g, &tracks)) ||
-	    (rc = api_comments_json(c, gs.p.id, NULL, 0, &comments))) {
-		json_decref(tracks);
-		return rc;
+	vin = (struct api_view_in){gs.p.id, gs.link.id, gs.p.rev, gs.g.link_gen, gs.g.pw_gen,
+				   gs.p.downloads, api_view_expiry(access_url_expiry(c->api->app))};
+	am_buf_init(&b, API_VIEW_BODY_MAX);
+	if ((rc = view_head(&gs, &b)) || (rc = api_view_key(&vin, key)))
+		goto out;
+	mark = b.len;
+	if (api_view_get(c->api->views, key, &b) != 0) {
+		if ((rc = view_build(c, &gs, vin.expires, &b)))
+			goto out;
+		api_view_put(c->api->views, key, (const char *)b.p + mark, b.len - mark);
 	}
+	if ((rc = am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)vin.expires)))
+		goto out;
 	if (api_open_is_new(c, gs.link.id))
 		api_event(c, gs.p.id, "page_open", NULL, gs.link.is_default ? NULL : "named link");
-	return api_reply(c, 200,
-			 json_pack("{s:{s:s,s:b,s:b},s:o,s:o,s:I}", "project", "title", gs.p.title,
-				   "downloads", gs.p.downloads, "has_password", gs.p.has_password,
-				   "tracks", tracks, "comments", comments, "urls_expire",
-				   (json_int_t)access_url_expiry(c->api->app)));
+	rc = http_respond_bytes(c->req, 200, "application/json", b.p, b.len, 1);
+out:
+	am_buf_cleanup(&b);
+	return rc;
 }
 
 /* A wrong password: count it, record it, lock at the 100th in a row. */
@@ -254,7 +315,9 @@ int api_guest_urls(struct api_ctx *c)
 				(json_int_t)expires);
 		return api_reply(c, 200, out);
 	}
-	if ((rc = api_tracks_json(c, gs.p.id, &gs.g, &tracks)))
+	struct api_guest_media gm = {&gs.g, &gs.p, expires};
+
+	if ((rc = api_tracks_json(c, gs.p.id, &gm, &tracks)))
 		return rc;
 	return api_reply(c, 200, json_pack("{s:o,s:I}", "tracks", tracks, "urls_expire",
 					   (json_int_t)expires));

@@ -69,6 +69,20 @@ struct api_open_seen {
 	int64_t at;
 };
 
+/* The dummy hash is computed by a thread started with the API (an Argon2id
+ * hash takes ~100 ms and 64 MiB: not on the start-up path); the first
+ * login for an unknown account waits for it. state: 0 running, 1 done,
+ * -1 failed (then the waiter computes it itself). */
+struct api_dummy {
+	pthread_t thread;
+	int started;
+	int state;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+struct api_view_cache;
+
 struct api {
 	struct app *app;
 	struct api_open_seen *opens; /* API_OPEN_SLOTS, guarded by open_lock */
@@ -76,6 +90,8 @@ struct api {
 	struct api_gate gate;
 	char origin[CONF_STR_MAX];          /* scheme://host[:port] of public_url */
 	char dummy_hash[API_PHC_MAX];       /* verified when no account matches */
+	struct api_dummy dummy;             /* its computation, off the start-up path */
+	struct api_view_cache *views;       /* review-page views (api_view.c) */
 	char clock_file[CONF_PATH_MAX];     /* test clock (AUDIOMUS_TESTING only) */
 	struct api_proxy proxies[API_MAX_PROXIES];
 	size_t nproxies;
@@ -163,6 +179,29 @@ int api_client_pseudo(struct api_ctx *c, uint8_t out[16], int64_t *epoch);
 /* Parse conf trusted_proxies into api->proxies. AM_ERR_INVAL. */
 int api_proxies_parse(struct api *api, const char *list);
 
+/* ---- review-page view cache (api_view.c) ------------------------------------------------ */
+/* What a cached view depends on; expires must come from api_view_expiry. */
+struct api_view_in {
+	const uint8_t *project_id;
+	const uint8_t *link_id;
+	int64_t rev, link_gen, pw_gen, downloads, expires;
+};
+int api_view_new(struct api_view_cache **out);
+/* Zero and free every entry; accepts NULL. */
+void api_view_free(struct api_view_cache *vc);
+/* expires (s) moved down onto a grid of at most 30 s (a tenth of the
+ * lifetime when that is shorter), so answers within one step agree. */
+int64_t api_view_expiry(int64_t expires);
+/* The entry key for in. 0 or AM_ERR_CRYPTO. */
+int api_view_key(const struct api_view_in *in, uint8_t key[32]);
+/* Append the cached bytes for key to out: 0, AM_ERR_NOTFOUND, or an
+ * am_buf error. */
+int api_view_get(struct api_view_cache *vc, const uint8_t key[32], struct am_buf *out);
+/* Keep a copy of body under key (silently not, when too large or no memory). */
+void api_view_put(struct api_view_cache *vc, const uint8_t key[32], const char *body, size_t len);
+/* Drop the entries of a project this node has just deleted. */
+void api_view_forget(struct api_view_cache *vc, const uint8_t project_id[DB_ID_LEN]);
+
 /* ---- passwords (api_password.c) ---------------------------------------------------- */
 void api_gate_init(struct api_gate *g, int max_active, int max_waiting, int64_t wait_ms);
 void api_gate_cleanup(struct api_gate *g);
@@ -176,6 +215,8 @@ int api_pw_verify(struct api_ctx *c, const char *hash, const char *pw, int *need
 int api_pw_policy(struct api_ctx *c, const char *pw);
 /* 1 if pw (case-insensitively) is on the bundled common-password list. */
 int api_pw_common(const char *pw);
+/* The dummy hash, waiting for its thread if it is still running. */
+const char *api_dummy_hash(struct api *api);
 
 /* ---- sessions and CSRF (api_session.c) ------------------------------------------------ */
 /* Authenticate the owner session cookie: 0 (c->acct, c->sess filled) or
@@ -207,11 +248,17 @@ int api_project_shred(struct api_ctx *c, const uint8_t id[DB_ID_LEN]);
  * is stored. */
 int api_link_new(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const char *label,
 		 int64_t expires, int is_default, char *token, uint8_t lid[DB_ID_LEN]);
-/* The project's tracks with their versions, by position. With g (guest
- * view) only versions that finished processing are listed, each with fresh
- * signed media URLs; the owner view lists every version. */
+/* The project's tracks with their versions, by position. With gm (guest
+ * view) only versions that finished processing are listed, each with
+ * media URLs signed under gm->g expiring at gm->expires (downloads as
+ * gm->p says); the owner view (gm NULL) lists every version. */
 struct access_grant;
-int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct access_grant *g,
+struct api_guest_media {
+	const struct access_grant *g;
+	const struct db_project *p;
+	int64_t expires;
+};
+int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct api_guest_media *gm,
 		    json_t **out);
 /* Signed media URLs of one version (stream, peaks, original when downloads
  * are on or g is an owner grant): {"stream": url|null, "peaks": url|null,

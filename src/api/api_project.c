@@ -42,8 +42,10 @@ int api_project_shred(struct api_ctx *c, const uint8_t id[DB_ID_LEN])
 	 * the worker removes the objects and purges the rows. */
 	int rc = db_project_shred(c->db, c->acct.id, id);
 
-	if (rc == 0)
+	if (rc == 0) {
+		api_view_forget(c->api->views, id);
 		am_log(AM_LOG_INFO, "project_shredded", NULL);
+	}
 	return rc;
 }
 

@@ -189,7 +189,7 @@ static int check_credentials(struct api_ctx *c, const char *email, const char *p
 
 	rc = db_account_find_by_email(c->db, &c->api->app->keys, email, a);
 	if (rc == AM_ERR_NOTFOUND || (rc == 0 && a->disabled)) {
-		api_pw_verify(c, c->api->dummy_hash, pw, NULL);
+		api_pw_verify(c, api_dummy_hash(c->api), pw, NULL);
 		return AM_ERR_DENIED;
 	}
 	if (rc)

@@ -75,7 +75,7 @@ json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const st
 struct tracks_ctx {
 	struct api_ctx *c;
 	const struct access_grant *g;
-	struct db_project p; /* guest view: downloads flag */
+	const struct db_project *p; /* guest view: downloads flag */
 	int64_t expires;
 	json_t *arr;         /* tracks */
 	json_t *by_id;       /* track hex id -> versions array */
@@ -113,7 +113,7 @@ static int version_item(void *ctx, const struct db_version *v)
 		if (strcmp(v->state, "ready") != 0)
 			return 0;
 		j = api_version_json(v);
-		if (j && api_set(j, "media", api_media_json(tc->c, tc->g, &tc->p, v->id, tc->expires))) {
+		if (j && api_set(j, "media", api_media_json(tc->c, tc->g, tc->p, v->id, tc->expires))) {
 			json_decref(j);
 			return AM_ERR_NOMEM;
 		}
@@ -121,20 +121,20 @@ static int version_item(void *ctx, const struct db_version *v)
 	return json_array_append_new(arr, j) ? AM_ERR_NOMEM : 0;
 }
 
-int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct access_grant *g,
+int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct api_guest_media *gm,
 		    json_t **out)
 {
-	struct tracks_ctx tc = {.c = c, .g = g, .arr = json_array(), .by_id = json_object()};
+	struct tracks_ctx tc = {.c = c, .arr = json_array(), .by_id = json_object()};
 	const struct db_keys *k = &c->api->app->keys;
 	int rc = AM_ERR_NOMEM;
 
 	*out = NULL;
 	if (!tc.arr || !tc.by_id)
 		goto out;
-	if (g) {
-		tc.expires = access_url_expiry(c->api->app);
-		if ((rc = db_project_get_by_id(c->db, k, pid, &tc.p)))
-			goto out;
+	if (gm) {
+		tc.g = gm->g;
+		tc.p = gm->p;
+		tc.expires = gm->expires;
 	}
 	if ((rc = db_track_list(c->db, k, pid, track_item, &tc)) ||
 	    (rc = db_version_list(c->db, k, pid, NULL, version_item, &tc)))

@@ -254,18 +254,48 @@ static const char v4_mail[] =
  * go only to verified addresses, so their owners confirm once. */
 static const char v5_email_verified[] = "ALTER TABLE accounts ADD COLUMN email_verified BIGINT;";
 
+/* v6: the project's content revision, raised in the same transaction by
+ * every write to what a review page shows (tracks, versions, objects,
+ * comments, guest names), so a node can tell whether its cached view of a
+ * project is current with one read of the project row (src/api/api_view.c).
+ * Triggers, not application code: no write path can forget it. Trigger
+ * syntax is the one place where the two engines need different SQL. */
+#define V6_ADD "ALTER TABLE projects ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;"
+#define V6_SQ(t, ev, row)                                                                  \
+	"CREATE TRIGGER " #t "_rev_" #ev " AFTER " V6_EV_##ev " ON " #t " BEGIN UPDATE projects" \
+	" SET rev = rev + 1 WHERE id = " #row ".project_id; END;"
+#define V6_EV_i "INSERT"
+#define V6_EV_u "UPDATE"
+#define V6_EV_n "UPDATE OF name_ct"
+#define V6_EV_d "DELETE"
+#define V6_SQ_ALL(t) V6_SQ(t, i, NEW) V6_SQ(t, u, NEW) V6_SQ(t, d, OLD)
+static const char v6_rev_sqlite[] = V6_ADD V6_SQ_ALL(tracks) V6_SQ_ALL(track_versions)
+    V6_SQ_ALL(objects) V6_SQ_ALL(comments) V6_SQ(guests, i, NEW) V6_SQ(guests, n, NEW)
+	V6_SQ(guests, d, OLD);
+#define V6_PG(t, evs) "CREATE TRIGGER " #t "_rev AFTER " evs " ON " #t " FOR EACH ROW EXECUTE FUNCTION am_project_rev();"
+static const char v6_rev_pgsql[] =
+    V6_ADD "CREATE FUNCTION am_project_rev() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	   " IF TG_OP = 'DELETE' THEN UPDATE projects SET rev = rev + 1 WHERE id = OLD.project_id;"
+	   " ELSE UPDATE projects SET rev = rev + 1 WHERE id = NEW.project_id; END IF;"
+	   " RETURN NULL; END $$;" V6_PG(tracks, "INSERT OR UPDATE OR DELETE")
+	       V6_PG(track_versions, "INSERT OR UPDATE OR DELETE") V6_PG(objects, "INSERT OR UPDATE OR DELETE")
+		   V6_PG(comments, "INSERT OR UPDATE OR DELETE") V6_PG(guests, "INSERT OR DELETE OR UPDATE OF name_ct");
+
+/* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
 	const char *name;
 	const char *sql;
+	const char *sql_pg;
 };
 
 static const struct migration migrations[] = {
-    {1, "core", v1_core},
-    {2, "queues", v2_queues},
-    {3, "uploads", v3_uploads},
-    {4, "mail", v4_mail},
-    {5, "email_verified", v5_email_verified},
+    {1, "core", v1_core, NULL},
+    {2, "queues", v2_queues, NULL},
+    {3, "uploads", v3_uploads, NULL},
+    {4, "mail", v4_mail, NULL},
+    {5, "email_verified", v5_email_verified, NULL},
+    {6, "project_rev", v6_rev_sqlite, v6_rev_pgsql},
 };
 
 int db_schema_latest(void)
@@ -339,7 +369,7 @@ int db_schema_version(struct db *db, int *version)
 static int apply(struct db *db, const struct migration *m)
 {
 	struct db_stmt *st = NULL;
-	char *sql = dialect(db, m->sql);
+	char *sql = dialect(db, db->engine == DB_PGSQL && m->sql_pg ? m->sql_pg : m->sql);
 	int rc;
 
 	if (!sql)

@@ -155,6 +155,7 @@ struct db_project {
 	int64_t pw_gen;
 	int64_t pw_failures;
 	int64_t created;
+	int64_t rev; /* content revision: raised by every write to what a review page shows */
 };
 
 /* Create a project. The caller chose id and wrapped the new PK for it

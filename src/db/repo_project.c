@@ -43,7 +43,7 @@ int db_project_create(struct db *db, const struct db_keys *k, const uint8_t acco
 
 #define PROJECT_COLS                                                                                      \
 	"SELECT id, account_id, wrapped_pk, mk_id, title_ct, downloads, password_ct IS NOT NULL, pw_gen," \
-	" pw_failures, created FROM projects "
+	" pw_failures, created, rev FROM projects "
 
 /* Fill out from the current row; the title is opened when k is given. */
 static int project_row(struct db *db, struct db_stmt *st, const struct db_keys *k, struct db_project *out)
@@ -67,6 +67,7 @@ static int project_row(struct db *db, struct db_stmt *st, const struct db_keys *
 	out->pw_gen = db_column_int64(st, 7);
 	out->pw_failures = db_column_int64(st, 8);
 	out->created = db_column_int64(st, 9);
+	out->rev = db_column_int64(st, 10);
 	if (!k)
 		return 0;
 	if (k->project_field_key(k->ctx, out->id, out->wrapped_pk, n, out->mk_id, fk))

@@ -53,6 +53,36 @@ for (const backend of BACKENDS) {
       assert.equal((await g.get(`/api/v1/s/${p.token}/urls?version=${p.vid}`)).status, 404, 'not ready');
     });
 
+    // The heavy part of this answer is cached per node (src/api/api_view.c),
+    // keyed by the project's content revision that database triggers raise:
+    // every change an owner or another guest makes shows on the very next open.
+    test('the review data is never stale: comments, resolve, delete, titles, downloads, deletion', async () => {
+      const o = await newOwner(srv);
+      const p = await projectWithVersion(o, 'Fresh');
+      const g = new Client(srv);
+      const open = async () => { const r = await g.get(`/api/v1/s/${p.token}`); assert.equal(r.status, 200); return r.json; };
+      assert.deepEqual((await open()).comments, []);
+      assert.deepEqual((await open()).comments, [], 'twice: now from the cache');
+      const gc = await new Client(srv).post(`/api/v1/s/${p.token}/comments`, { name: 'Other', body: 'first', version_id: p.vid, time_ms: 10 });
+      assert.equal(gc.status, 201);
+      assert.deepEqual((await open()).comments.map((c) => c.body), ['first']);
+      const cid = gc.json.comment.id;
+      assert.equal((await o.post(`/api/v1/projects/${p.id}/comments`, { version_id: p.vid, body: 'reply', time_ms: 10, parent_id: cid })).status, 201);
+      assert.equal((await open()).comments.length, 2);
+      assert.equal((await o.patch(`/api/v1/projects/${p.id}/comments/${cid}`, { resolved: true })).status, 200);
+      assert.equal((await open()).comments.find((c) => c.id === cid).resolved, true);
+      assert.equal((await o.del(`/api/v1/projects/${p.id}/comments/${cid}`)).status, 204);
+      assert.equal((await open()).comments.find((c) => c.id === cid)?.body ?? '', '');
+      assert.equal((await o.patch(`/api/v1/projects/${p.id}/tracks/${p.tid}`, { title: 'Renamed' })).status, 200);
+      assert.equal((await open()).tracks[0].title, 'Renamed');
+      assert.equal((await o.patch(`/api/v1/projects/${p.id}`, { title: 'Fresh 2', downloads: false })).status, 200);
+      const v = await open();
+      assert.equal(v.project.title, 'Fresh 2');
+      assert.equal(v.project.downloads, false);
+      assert.equal((await o.del(`/api/v1/projects/${p.id}`, { confirm: 'Fresh 2' })).status, 204);
+      assert.equal((await g.get(`/api/v1/s/${p.token}`)).status, 404);
+    });
+
     test('password gate: cookie attributes, tampering, other links, regeneration, password change', async () => {
       const o = await newOwner(srv);
       const p = await projectWithVersion(o);
