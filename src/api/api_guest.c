@@ -165,7 +165,7 @@ int api_guest_open(struct api_ctx *c)
 	if (!gs.authorized)
 		return password_required(c, &gs);
 	vin = (struct api_view_in){gs.p.id, gs.link.id, gs.p.rev, gs.g.link_gen, gs.g.pw_gen,
-				   gs.p.downloads, api_view_expiry(access_url_expiry(c->api->app))};
+				   gs.p.downloads, access_url_expiry(c->api->app)};
 	am_buf_init(&b, API_VIEW_BODY_MAX);
 	if ((rc = view_head(&gs, &b)) || (rc = api_view_key(&vin, key)))
 		goto out;

@@ -180,7 +180,7 @@ int api_client_pseudo(struct api_ctx *c, uint8_t out[16], int64_t *epoch);
 int api_proxies_parse(struct api *api, const char *list);
 
 /* ---- review-page view cache (api_view.c) ------------------------------------------------ */
-/* What a cached view depends on; expires must come from api_view_expiry. */
+/* What a cached view depends on (expires: the URLs' expiry, whole seconds). */
 struct api_view_in {
 	const uint8_t *project_id;
 	const uint8_t *link_id;
@@ -189,9 +189,6 @@ struct api_view_in {
 int api_view_new(struct api_view_cache **out);
 /* Zero and free every entry; accepts NULL. */
 void api_view_free(struct api_view_cache *vc);
-/* expires (s) moved down onto a grid of at most 30 s (a tenth of the
- * lifetime when that is shorter), so answers within one step agree. */
-int64_t api_view_expiry(int64_t expires);
 /* The entry key for in. 0 or AM_ERR_CRYPTO. */
 int api_view_key(const struct api_view_in *in, uint8_t key[32]);
 /* Append the cached bytes for key to out: 0, AM_ERR_NOTFOUND, or an

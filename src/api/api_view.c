@@ -11,10 +11,13 @@
  * triggers on every write to the project's tracks, versions, objects,
  * comments and guests, so no code path can forget it, on any node), the
  * link and its generation, the password generation, the downloads flag and
- * the signed URLs' expiry (issued on a grid, see api_view_expiry). An
- * entry older than API_VIEW_MAX_AGE_MS is never used, and evicted bytes
- * are zeroed: decrypted comments do not linger after their project changes
- * or is deleted. Bounded in entries and bytes; entries larger than
+ * the signed URLs' expiry. Expiry is in whole seconds and signing is
+ * deterministic, so this is exactly the answer the endpoint gives to every
+ * load within the same second anyway: the cache changes nothing a client
+ * can see, and only pays off under load (many opens of a project in one
+ * second). Entries older than API_VIEW_MAX_AGE_MS are dropped on the next
+ * lookup or store, and dropped bytes are zeroed: decrypted comments do not
+ * linger. Bounded in entries and bytes; entries larger than
  * API_VIEW_MAX_ENTRY are not kept.
  */
 #include <pthread.h>
@@ -26,8 +29,7 @@
 
 #define API_VIEW_SLOTS	    32
 #define API_VIEW_MAX_ENTRY  ((size_t)1 << 20)
-#define API_VIEW_MAX_AGE_MS 60000
-#define API_VIEW_GRID_S	    30
+#define API_VIEW_MAX_AGE_MS 2000
 
 struct view_entry {
 	uint8_t key[32];
@@ -70,18 +72,6 @@ void api_view_free(struct api_view_cache *vc)
 		entry_clear(&vc->e[i]);
 	pthread_mutex_destroy(&vc->mu);
 	free(vc);
-}
-
-int64_t api_view_expiry(int64_t expires)
-{
-	int64_t life = expires - am_now(), grid = life / 10;
-
-	if (grid > API_VIEW_GRID_S)
-		grid = API_VIEW_GRID_S;
-	if (grid < 1)
-		grid = 1;
-	/* Down, never up: a URL never lives longer than configured. */
-	return expires - expires % grid;
 }
 
 int api_view_key(const struct api_view_in *in, uint8_t key[32])
@@ -134,6 +124,12 @@ void api_view_put(struct api_view_cache *vc, const uint8_t key[32], const char *
 		return;
 	memcpy(copy, body, len);
 	pthread_mutex_lock(&vc->mu);
+	for (int i = 0; i < API_VIEW_SLOTS; i++) {
+		int64_t age = am_now_ms() - vc->e[i].built_ms;
+
+		if (vc->e[i].body && (age < 0 || age >= API_VIEW_MAX_AGE_MS))
+			entry_clear(&vc->e[i]);
+	}
 	e = slot_of(vc, key);
 	entry_clear(e);
 	memcpy(e->key, key, 32);
