@@ -1,9 +1,10 @@
 /*
  * child_enc.c: the child's outputs: the stream rendition (AAC-LC 256 kbit/s
- * in non-fragmented MP4 with the moov at the end, or MP3 CBR 320 with its
- * Xing/Info header), written through a custom write+seek AVIO into a
- * head-patched stream; the waveform peaks; integrated loudness and true
- * peak (libebur128). Runs in the UNTRUSTED sandboxed child.
+ * in non-fragmented MP4 with the moov at the end, written by child_mp4.c in
+ * constant memory; or MP3 CBR 320 with its Xing/Info header, through
+ * FFmpeg's muxer and a custom write+seek AVIO) into a head-patched stream;
+ * the waveform peaks; integrated loudness and true peak (libebur128). Runs
+ * in the UNTRUSTED sandboxed child.
  */
 #include "xcode/xcode_int.h"
 
@@ -71,9 +72,9 @@ static int open_encoder(struct xc_job *j)
 	j->enc->bit_rate = mp3 ? 320000 : 256000;
 	j->enc->time_base = (AVRational){1, rate};
 	j->enc->thread_count = 1;
-	if (avformat_alloc_output_context2(&j->oc, NULL, mp3 ? "mp3" : "mp4", NULL) < 0)
+	if (mp3 && avformat_alloc_output_context2(&j->oc, NULL, "mp3", NULL) < 0)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "no muxer");
-	if (j->oc->oformat->flags & AVFMT_GLOBALHEADER)
+	if (!mp3) /* the AudioSpecificConfig goes into the MP4's esds */
 		j->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
 	j->enc->flags |= AV_CODEC_FLAG_BITEXACT;
 	if (avcodec_open2(j->enc, c, NULL) < 0)
@@ -83,9 +84,13 @@ static int open_encoder(struct xc_job *j)
 
 static int open_muxer(struct xc_job *j)
 {
-	uint8_t *buf = av_malloc(XCODE_IO_CHUNK);
+	uint8_t *buf;
 
-	if (!buf || !(j->ost = avformat_new_stream(j->oc, NULL)) ||
+	if (j->a->output != XCODE_OUT_MP3)
+		return xc_mp4_new(&j->stream, j->enc, &j->mp4)
+			   ? xc_fail(j, XCODE_FAIL_INTERNAL, "mp4 header")
+			   : 0;
+	if (!(buf = av_malloc(XCODE_IO_CHUNK)) || !(j->ost = avformat_new_stream(j->oc, NULL)) ||
 	    avcodec_parameters_from_context(j->ost->codecpar, j->enc) < 0) {
 		av_free(buf);
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer stream");
@@ -98,11 +103,8 @@ static int open_muxer(struct xc_job *j)
 	}
 	j->oc->pb = j->out_pb;
 	j->oc->flags |= AVFMT_FLAG_CUSTOM_IO;
-	/* Bit-exact output for MP4 (no version strings); the MP3 muxer then
-	 * drops the LAME tag that carries the encoder delay and padding. */
-	if (j->a->output != XCODE_OUT_MP3)
-		j->oc->flags |= AVFMT_FLAG_BITEXACT;
-	/* Non-fragmented MP4, moov at the end (no faststart second pass). */
+	/* MP3: no bit-exact flag, which would drop the LAME tag that carries
+	 * the encoder delay and padding. */
 	if (avformat_write_header(j->oc, NULL) < 0)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer header");
 	return 0;
@@ -203,9 +205,13 @@ static int encode(struct xc_job *j, const AVFrame *f)
 			return 0;
 		if (rc < 0)
 			return xc_fail(j, XCODE_FAIL_INTERNAL, "encoder");
-		av_packet_rescale_ts(j->opkt, j->enc->time_base, j->ost->time_base);
-		j->opkt->stream_index = 0;
-		rc = av_write_frame(j->oc, j->opkt);
+		if (j->mp4) {
+			rc = xc_mp4_packet(j->mp4, j->opkt, j->enc->frame_size);
+		} else {
+			av_packet_rescale_ts(j->opkt, j->enc->time_base, j->ost->time_base);
+			j->opkt->stream_index = 0;
+			rc = av_write_frame(j->oc, j->opkt);
+		}
 		av_packet_unref(j->opkt);
 		if (rc < 0)
 			return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer write (seek outside window?)");
@@ -296,6 +302,27 @@ int xc_outputs_frame(struct xc_job *j, const AVFrame *f)
 	return feed_encoder(j, f);
 }
 
+/* The moov (MP4) or the MP3 muxer's trailer, then the head goes out. */
+static int finish_rendition(struct xc_job *j)
+{
+	if (j->mp4) {
+		if (xc_mp4_finish(j->mp4, (uint64_t)j->next_pts))
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "mp4 index");
+	} else {
+		avio_flush(j->out_pb);
+		if (j->out_pb->error < 0 || xc_out_hold(&j->stream, XCODE_TRAILER_MAX))
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition output");
+		if (av_write_trailer(j->oc) < 0)
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer trailer (seek outside window?)");
+		avio_flush(j->out_pb);
+		if (j->out_pb->error < 0)
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition output");
+	}
+	if (xc_out_finish(&j->stream))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition output");
+	return 0;
+}
+
 int xc_outputs_finish(struct xc_job *j)
 {
 	struct xf_info in;
@@ -304,14 +331,8 @@ int xc_outputs_finish(struct xc_job *j)
 	if ((rc = grow(j, 1, swr_get_out_samples(j->swr_enc, 0) + 16)) ||
 	    (rc = feed_encoder(j, NULL)) || (rc = drain_fifo(j, 1)) || (rc = encode(j, NULL)))
 		return rc;
-	avio_flush(j->out_pb);
-	if (j->out_pb->error < 0 || xc_out_hold(&j->stream, XCODE_TRAILER_MAX))
-		return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition output");
-	if (av_write_trailer(j->oc) < 0)
-		return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer trailer (seek outside window?)");
-	avio_flush(j->out_pb);
-	if (j->out_pb->error < 0 || xc_out_finish(&j->stream))
-		return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition output");
+	if ((rc = finish_rendition(j)))
+		return rc;
 	if (xc_peaks_finish(j->pk) || xc_out_finish(&j->peaks) || xc_out_finish(&j->overview))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "peaks output");
 	memset(&in, 0, sizeof(in));
@@ -341,6 +362,8 @@ void xc_outputs_close(struct xc_job *j)
 	xc_r128_free(j->meter);
 	j->meter = NULL;
 	avcodec_free_context(&j->enc);
+	xc_mp4_free(j->mp4);
+	j->mp4 = NULL;
 	if (j->oc)
 		avformat_free_context(j->oc);
 	if (j->out_pb)

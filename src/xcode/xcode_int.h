@@ -119,8 +119,8 @@ void xc_out_cleanup(struct xc_out *o);
 int xc_out_write(struct xc_out *o, const void *p, size_t n);
 int xc_out_seek(struct xc_out *o, uint64_t pos);
 /* From now on keep everything written in memory (up to max bytes) and never
- * flush before xc_out_finish: the MP4 muxer writes its moov with each box's
- * size patched after its children, so the whole moov must stay patchable. */
+ * flush before xc_out_finish: whatever FFmpeg's MP3 muxer writes in its
+ * trailer stays patchable while it rewrites its Xing frame. */
 #define XCODE_TRAILER_MAX (32u << 20)
 int xc_out_hold(struct xc_out *o, size_t max);
 /* Flush the tail, then send the head. */
@@ -159,7 +159,8 @@ struct xc_job {
 	struct xc_r128 *meter; /* spawned before the sandbox (child_r128.c) */
 	struct xc_peaks *pk;
 	struct xc_out stream, peaks, overview;
-	/* rendition */
+	/* rendition: MP4 by child_mp4.c, MP3 by FFmpeg's muxer (oc) */
+	struct xc_mp4 *mp4;
 	struct AVFormatContext *oc;
 	struct AVIOContext *out_pb;
 	struct AVCodecContext *enc;
@@ -182,6 +183,16 @@ int xc_outputs_frame(struct xc_job *j, const struct AVFrame *f);
 /* Flush the encoder, write the trailer, finish peaks and send XF_INFO. */
 int xc_outputs_finish(struct xc_job *j);
 void xc_outputs_close(struct xc_job *j);
+
+/* The rendition's constant-memory MP4 writer (child_mp4.c): new() writes
+ * the ftyp and the mdat header, packet() one AAC packet (its duration in
+ * 1/rate units, frame_size if unset), finish() the moov, then patches the
+ * mdat size in o's head; samples is the length fed to the encoder. */
+struct xc_mp4;
+int xc_mp4_new(struct xc_out *o, const struct AVCodecContext *enc, struct xc_mp4 **out);
+int xc_mp4_packet(struct xc_mp4 *m, const struct AVPacket *pkt, int frame_size);
+int xc_mp4_finish(struct xc_mp4 *m, uint64_t samples);
+void xc_mp4_free(struct xc_mp4 *m);
 
 /* The loudness meter thread (child_r128.c). spawn() runs before the
  * sandbox; start() once the format is known (map: EBUR128 channel or -1
