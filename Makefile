@@ -4,6 +4,8 @@
 #   make asan       ASan+UBSan build: build/asan/audiomus (+ its unit tests)
 #   make check      unit tests (cmocka) and fuzz-corpus replay, release build
 #   make test       everything a user's test command runs (scripts/test-all)
+#   make test-cluster  the cluster test (tests/cluster/): needs AUDIOMUS_TEST_PG_URL
+#                   and the S3 test server (eval "$(scripts/s3-test env)")
 #   make fuzz       libFuzzer targets (clang), each run for FUZZ_SECONDS
 #   make lint       clang-format check, banned functions, cppcheck
 #   make bench      benchmarks side by side with the references (bench/run)
@@ -73,7 +75,7 @@ ASSETS := $(sort $(shell find web -type f 2>/dev/null))
 VENDOR := node_modules/wavesurfer.js/dist/wavesurfer.esm.js \
           node_modules/wavesurfer.js/dist/plugins/regions.esm.js
 
-.PHONY: unit-bins all asan check unit fuzz-replay test fuzz lint bench clean run security format
+.PHONY: unit-bins all asan check unit fuzz-replay test test-cluster fuzz lint bench clean run security format
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -128,6 +130,11 @@ check: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
 
 test:
 	scripts/test-all
+
+# 2 web + 2 media + 2 workers on PostgreSQL and Swift s3api, with kill -9 (the
+# servers: scripts/pg-test start, scripts/s3-test start); and the systemd units.
+test-cluster: $(BIN)
+	eval "$$(scripts/s3-test env)" && AUDIOMUS_BIN=$(CURDIR)/$(BIN) node --test tests/cluster/
 
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 build/fuzz/libaudiomus.a: $(LIB_SRC) $(BUILD)/gen/assets.c

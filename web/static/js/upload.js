@@ -51,10 +51,15 @@ const sleep = (ms, signal) => new Promise((res, rej) => {
 export async function tusUpload(url, file, { onProgress = () => {}, signal, chunkSize } = {}) {
   const total = file.size;
   const chunk = chunkSize || Math.max(MIN_CHUNK, Math.ceil(total / MAX_PARTS));
-  let offset = 0, failures = 0;
+  let offset = 0, failures = 0, done = false;
   offset = await offsetOf(url, signal);
   onProgress(offset, total);
-  while (offset < total) {
+  // Done only when a PATCH is answered with the whole length. If HEAD says
+  // every byte is stored but no 204 said so (the media node died while it
+  // assembled the original), an empty PATCH at the end completes the upload
+  // (409 while the dead node's 60 s lease lasts: retried; 404: the cut
+  // request had completed it).
+  while (!done) {
     const end = Math.min(total, offset + chunk);
     try {
       const x = await xhr('PATCH', url, {
@@ -62,8 +67,10 @@ export async function tusUpload(url, file, { onProgress = () => {}, signal, chun
         body: file.slice(offset, end), signal,
         onProgress: (n) => onProgress(offset + n, total),
       });
+      if (x.status === 404 && offset === total) break;
       if (x.status !== 204) throw failure(x);
       offset = Number(x.getResponseHeader('Upload-Offset'));
+      done = offset === total;
       failures = 0;
       onProgress(offset, total);
     } catch (e) {

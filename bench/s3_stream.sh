@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Encrypted streaming from S3 (issue 10): the media role reading AM1 objects
+# from OpenStack Swift + s3api on loopback (scripts/s3-test; started here if
+# it is not running, and stopped again) against curl fetching the very same
+# stored object from Swift with one plain ranged GET (SigV4, no decryption).
+#
+# audiomus: `serve` (its media role) with storage = s3://audiomus-test?...&prefix=
+# bench-<random>/ and SQLite; an owner uploads a 64 MiB WAV through tus
+# (bench/amapi.mjs); once ready, the guest API's download URL (d=1: the
+# original, AM1-encrypted in the bucket, decrypted per 64 KiB segment) is
+# fetched with `curl -H 'Range: bytes=0-'`. Reference: `curl --aws-sigv4` with
+# `Range: bytes=0-` of the stored orig/ object (the same bytes plus AM1's
+# 0.03 % overhead). 1 and 4 concurrent transfers, audiomus and Swift
+# alternating, BENCH_REPS runs; MiB/s of payload, medians (min–max), ratio
+# (target >= 0.8x). Everything under the prefix is deleted at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+reps=${BENCH_REPS:-3}
+tmp=$(mktemp -d /tmp/am-bench-s3.XXXXXX)
+started=
+eval "$(scripts/s3-test env)"
+s3_q=${AUDIOMUS_TEST_S3_URL#*\?}
+endpoint=$(sed -n 's/.*endpoint=\([^&]*\).*/\1/p' <<< "$s3_q")
+bucket=${AUDIOMUS_TEST_S3_URL#s3://}; bucket=${bucket%%\?*}
+prefix=bench-$$-$RANDOM/
+enc_user=$(node -e 'console.log(encodeURIComponent(process.argv[1]) + ":" + encodeURIComponent(process.argv[2]))' \
+  "$AUDIOMUS_S3_ACCESS_KEY" "$AUDIOMUS_S3_SECRET_KEY")
+s3_base="${endpoint/:\/\//://$enc_user@}/$bucket"
+EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+s3curl() { curl -s --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: $EMPTY_SHA" "$@"; }
+s3_keys() { s3curl "$s3_base?list-type=2&prefix=${1//\//%2F}" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'; }
+cleanup() {
+  am_stop
+  for k in $(s3_keys "$prefix" 2>/dev/null); do s3curl -X DELETE -o /dev/null "$s3_base/$k"; done
+  [ -n "$started" ] && scripts/s3-test stop > /dev/null 2>&1
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+if [ "$(s3curl -o /dev/null -w '%{http_code}' "$s3_base?list-type=2&max-keys=1")" != 200 ]; then
+  scripts/s3-test start > /dev/null || { echo "s3_stream: cannot start Swift" >&2; exit 1; }
+  started=1
+fi
+port=$(bench_port)
+load0=$(loadavg)
+
+storage="$AUDIOMUS_TEST_S3_URL&prefix=$prefix"
+"$AUDIOMUS_BIN" init --data "$tmp/data" > /dev/null 2>&1 || { echo "s3_stream: init failed" >&2; exit 1; }
+bench_users "$tmp/data" 1 "${FAST_ARGON[@]}" || exit 1
+wav=$(bench_wav 233)  # 48 kHz/24-bit stereo: 64.0 MiB
+size=$(stat -c %s "$wav")
+am_start "$tmp/data" "$port" "$tmp/am.log" "${FAST_ARGON[@]}" --set "storage=$storage" || exit 1
+setup=$(amapi stream "$port" "$tmp/data" 0 --file "$wav" --wait 300) || { echo "s3_stream: set-up failed" >&2; tail -5 "$tmp/am.log" >&2; exit 1; }
+am_url="https://127.0.0.1:$port$(json_get download <<< "$setup")"
+orig=$(s3_keys "${prefix}orig/")
+[ "$(wc -w <<< "$orig")" = 1 ] || { echo "s3_stream: expected one original in the bucket, got: $orig" >&2; exit 1; }
+s3_url="$s3_base/$orig"
+# audiomus returns exactly the file; Swift holds AM1 ciphertext of it.
+[ "$(curl -sk -H 'Range: bytes=0-' "$am_url" | sha256sum)" = "$(sha256sum < "$wav")" ] ||
+  { echo "s3_stream: audiomus does not return the file" >&2; exit 1; }
+s3curl -H 'Range: bytes=0-' -o "$tmp/obj" "$s3_url"
+stored=$(stat -c %s "$tmp/obj")
+[ "$(head -c 6 "$tmp/obj")" = "AM1SEG" ] || { echo "s3_stream: the stored object is not AM1" >&2; exit 1; }
+rm -f "$tmp/obj"
+
+# mibps C URL CURL-ARGS...: C parallel ranged GETs of URL; payload MiB/s over the wall time.
+mibps() {
+  local c=$1 url=$2 t0 t1 i pids=(); shift 2
+  t0=$(date +%s.%N)
+  for i in $(seq "$c"); do
+    curl -s -o /dev/null -w '%{size_download}\n' -H 'Range: bytes=0-' "$@" "$url" > "$tmp/got$i" & pids+=($!)
+  done
+  wait "${pids[@]}"
+  t1=$(date +%s.%N)
+  cat "$tmp"/got* | awk -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" '{s += $1} END {printf "%.1f\n", s / 1048576 / t}'
+  rm -f "$tmp"/got*
+}
+for c in 1 4; do
+  for r in $(seq "$reps"); do
+    mibps "$c" "$am_url" -k >> "$tmp/am$c"
+    mibps "$c" "$s3_url" --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: $EMPTY_SHA" >> "$tmp/s3$c"
+  done
+done
+
+echo "Load average: $load0 at start (other work on the machine: figures are noisy). Swift 2.30 + s3api on loopback (plain HTTP, one proxy worker; scripts/s3-test). Object: ${size}-byte WAV, stored as ${stored} bytes of AM1 ciphertext. audiomus: \`serve\`'s media role over TLS, S3 ranged GETs, AM1 decryption; reference: curl's one plain ranged GET of the stored object from Swift. Medians of $reps, min–max in brackets."
+echo
+echo "| measure | audiomus (encrypted, via media role) | curl from Swift (plain ranged GET) | ratio | target |"
+echo "|---|---|---|---|---|"
+for c in 1 4; do
+  read -r am amin amax < <(stats < "$tmp/am$c")
+  read -r s3 smin smax < <(stats < "$tmp/s3$c")
+  echo "| 64 MiB original from S3, $c concurrent, MiB/s | $am ($amin–$amax) | $s3 ($smin–$smax) | $(ratio "$am" "$s3") | ≥ 0.8× |"
+done

@@ -1,0 +1,109 @@
+// Role processes of the cluster test: `audiomus web|media|worker` started
+// from one shared config file (and master key), each with its own empty
+// data directory, killed with SIGKILL and restarted on the same address.
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import path from 'node:path';
+
+export const BIN = process.env.AUDIOMUS_BIN || path.resolve('build/release/audiomus');
+
+export function run(args, opts = {}) {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', timeout: 60000, ...opts });
+  return { code: r.status, stdout: r.stdout || '', stderr: r.stderr || '' };
+}
+
+// A fresh database on the PostgreSQL test cluster (as tests/e2e/lib/api.mjs).
+export function freshPgDatabase() {
+  const base = process.env.AUDIOMUS_TEST_PG_URL;
+  const name = `am_cluster_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const r = spawnSync('psql', [base, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    // One query, rows as arrays of strings (psql -At, unit separator between fields).
+    query(sql) {
+      const q = spawnSync('psql', [u.toString(), '-v', 'ON_ERROR_STOP=1', '-AtF', '\x1f', '-c', sql], { encoding: 'utf8' });
+      if (q.status !== 0) throw new Error(`psql: ${q.stderr}`);
+      return q.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\x1f'));
+    },
+    drop: () => spawnSync('psql', [base, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]),
+  };
+}
+
+// One role process. `name` is for messages; `port` is its fixed HTTPS port
+// (none for the worker). start() resolves once it is ready: the "listening"
+// line for web and media, "worker_started" for the worker.
+export class Node {
+  constructor(name, role, { config, dataDir, port, env }) {
+    Object.assign(this, { name, role, config, dataDir, port, env });
+    this.proc = null;
+    this.log = [];
+    this.starts = 0;
+  }
+
+  start(ms = 30000) {
+    const args = [this.role, '--config', this.config, '--data', this.dataDir];
+    if (this.port) args.push('--listen', `127.0.0.1:${this.port}`);
+    const proc = spawn(BIN, args, { env: { ...process.env, ...this.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    this.starts++;
+    const ready = this.role === 'worker' ? 'worker_started' : 'listening';
+    let partial = '';
+    let resolveReady;
+    const readyP = new Promise((r) => { resolveReady = r; });
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (c) => {
+      partial += c;
+      let nl;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        let o;
+        try { o = JSON.parse(line); } catch { o = { raw: line }; }
+        o.node = this.name;
+        o.run = this.starts;
+        this.log.push(o);
+        if (o.event === ready) resolveReady(o);
+      }
+    });
+    this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+    let timer;
+    const fail = new Promise((_, reject) => {
+      this.exited.then((r) => reject(new Error(`${this.name} exited while starting: ${JSON.stringify(r)}\n${this.tail()}`)));
+      timer = setTimeout(() => reject(new Error(`${this.name} not ready after ${ms} ms\n${this.tail()}`)), ms);
+    });
+    return Promise.race([readyP, fail]).finally(() => clearTimeout(timer));
+  }
+
+  alive() { return this.proc && this.proc.exitCode === null && this.proc.signalCode === null; }
+
+  async kill9() {
+    this.proc.kill('SIGKILL');
+    const r = await this.exited;
+    if (r.signal !== 'SIGKILL') throw new Error(`${this.name}: ${JSON.stringify(r)}`);
+  }
+
+  async stop() {
+    if (!this.alive()) return this.proc ? this.exited : null;
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 15000);
+    const r = await this.exited;
+    clearTimeout(t);
+    return r;
+  }
+
+  // The job this worker is running now (job_start without its end), or null.
+  runningJob() {
+    const open = new Map();
+    for (const l of this.log) {
+      if (l.run !== this.starts) continue;
+      if (l.event === 'job_start') open.set(l.job, l);
+      else if (l.job) open.delete(l.job);
+    }
+    return [...open.values()].pop() || null;
+  }
+
+  tail(n = 15) { return this.log.slice(-n).map((l) => JSON.stringify(l)).join('\n'); }
+}
