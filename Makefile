@@ -51,10 +51,15 @@ LDLIBS   += $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC  := $(sort $(filter-out src/main/%,$(wildcard src/*/*.c)))
 MAIN_SRC := $(sort $(wildcard src/main/*.c))
+# The second binary, audiomus-xcode: the sandboxed transcoding child, the only
+# program that links FFmpeg (docs/transcoding.md "Two binaries"). Both link
+# with --as-needed, so `audiomus` does not even load FFmpeg's libraries.
+XCODE_SRC := src/main/xcode/audiomus_xcode.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/assets.o
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libaudiomus.a
 BIN      := $(BUILD)/audiomus
+XCODE_BIN := $(BUILD)/audiomus-xcode
 
 # tests/unit/<component>/test_<name>.c -> $(BUILD)/tests/<component>_test_<name>
 UNIT_SRC := $(sort $(wildcard tests/unit/*/test_*.c))
@@ -76,7 +81,7 @@ VENDOR := node_modules/wavesurfer.js/dist/wavesurfer.esm.js \
           node_modules/wavesurfer.js/dist/plugins/regions.esm.js
 
 .PHONY: unit-bins all asan check unit fuzz-replay test test-cluster fuzz lint bench clean run security format
-all: $(BIN)
+all: $(BIN) $(XCODE_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -101,7 +106,10 @@ $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BIN): $(MAIN_OBJ) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB) -Wl,--as-needed $(LDLIBS)
+
+$(XCODE_BIN): $(XCODE_SRC:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) -Wl,--as-needed $(LDLIBS)
 
 define unit_rule
 $(BUILD)/tests/$(word 3,$(subst /, ,$(1)))_$(basename $(notdir $(1))): $(1) $(LIB) $(UNIT_HELPERS) $(wildcard $(dir $(1))*.inc)
@@ -125,7 +133,7 @@ unit-bins: $(UNIT_BIN) $(FUZZ_REPLAY) $(BENCH_BIN)
 
 # Unit tests and fuzz-corpus replay of this MODE; scripts/run-unit prints the
 # per-binary results and a "N passed, N failed" line.
-check: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
+check: $(BIN) $(XCODE_BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
 	scripts/run-unit $(BUILD) $(UNIT_BIN) -- $(FUZZ_REPLAY)
 
 test:
@@ -133,7 +141,7 @@ test:
 
 # 2 web + 2 media + 2 workers on PostgreSQL and Swift s3api, with kill -9 (the
 # servers: scripts/pg-test start, scripts/s3-test start); and the systemd units.
-test-cluster: $(BIN)
+test-cluster: $(BIN) $(XCODE_BIN)
 	eval "$$(scripts/s3-test env)" && AUDIOMUS_BIN=$(CURDIR)/$(BIN) node --test tests/cluster/
 
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)

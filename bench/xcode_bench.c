@@ -13,6 +13,11 @@
 #include <unistd.h>
 
 #include "xcode/xcode.h"
+#include "xcode/xcode_int.h"
+
+/* Fork mode (exec_path NULL) calls the child through a weak reference
+ * (src/xcode/parent.c): this strong one links it in. */
+int (*const bench_fork_child)(const struct xcode_child_args *) = xcode_child_main;
 
 struct fsink {
 	int fd;

@@ -4,7 +4,7 @@
  * (transcodes now, e-mail later) and the periodic housekeeping, until
  * SIGTERM/SIGINT. Runs as the service user; holds the master key, the
  * database and the object store, and starts one sandboxed child per
- * transcode (`audiomus xcode-child`, a fresh image).
+ * transcode (`audiomus-xcode xcode-child`, a fresh image).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -112,9 +112,10 @@ const struct command cmd_worker_def = {
     "  lease. `audiomus serve` runs one worker thread of its own.\n"
     "\n"
     "SANDBOX\n"
-    "  Each transcode runs in a child process started from a fresh image of this\n"
-    "  binary (`audiomus xcode-child`, empty environment, no inherited memory),\n"
-    "  which holds no key, no file and no socket but its pipe to the worker, and\n"
+    "  Each transcode runs in a child process started from a fresh image of\n"
+    "  `audiomus-xcode`, which must sit next to this binary (empty environment,\n"
+    "  no inherited memory); the child holds no key, no file and no socket but\n"
+    "  its pipe to the worker, and\n"
     "  confines itself with rlimits, no_new_privs and a seccomp allow-list before\n"
     "  it reads the first byte of the file. See docs/transcoding.md.\n"
     "\n"

@@ -57,9 +57,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* First, before any set-up: the worker's sandboxed child (a fresh image). */
-	if (!strcmp(argv[1], cmd_xcode_child_def.name))
-		return cmd_xcode_child_def.run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

@@ -33,7 +33,5 @@ extern const struct command cmd_keys_def;
 extern const struct command cmd_user_def;
 extern const struct command cmd_worker_def;
 extern const struct command cmd_export_def;
-/* Hidden (not in --help): the exec'd transcoding child, started by the worker. */
-extern const struct command cmd_xcode_child_def;
 
 #endif

@@ -47,6 +47,29 @@ struct worker {
 	struct worker_thread *t;
 };
 
+/* The transcoding child's image: WORKER_CHILD_NAME in the directory of
+ * this binary (docs/transcoding.md "Two binaries"); "" when /proc/self/exe
+ * cannot be read. */
+static char child_path[4096];
+static pthread_once_t child_once = PTHREAD_ONCE_INIT;
+
+static void find_child(void)
+{
+	char self[sizeof(child_path)];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return;
+	self[n] = 0;
+	if (!(slash = strrchr(self, '/')))
+		return;
+	slash[1] = 0;
+	if ((size_t)snprintf(child_path, sizeof(child_path), "%s%s", self, WORKER_CHILD_NAME) >=
+	    sizeof(child_path))
+		child_path[0] = 0;
+}
+
 static void fill_defaults(struct worker_params *p)
 {
 	if (p->threads < 1)
@@ -65,8 +88,10 @@ static void fill_defaults(struct worker_params *p)
 		p->housekeeping_ms = 5 * 60 * 1000;
 	if (p->grace_ms < 0)
 		p->grace_ms = 0;
-	if (!p->exec_path)
-		p->exec_path = "/proc/self/exe";
+	if (!p->exec_path) {
+		pthread_once(&child_once, find_child);
+		p->exec_path = child_path;
+	}
 	if (!p->kinds) {
 		p->kinds = worker_kinds;
 		p->nkinds = worker_kinds_n;
@@ -325,6 +350,14 @@ int worker_start(struct app *a, const struct worker_params *p, struct worker **o
 	if (p)
 		w->p = *p;
 	fill_defaults(&w->p);
+	/* The standard job kinds transcode: refuse to start without the child
+	 * rather than fail every upload later. */
+	if (w->p.kinds == worker_kinds && access(w->p.exec_path, X_OK) != 0) {
+		am_log(AM_LOG_ERROR, "worker_no_transcoder", "path", w->p.exec_path, "hint",
+		       "install " WORKER_CHILD_NAME " next to the audiomus binary", NULL);
+		free(w);
+		return AM_ERR_NOTFOUND;
+	}
 	w->app = a;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_condattr_init(&ca);

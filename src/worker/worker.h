@@ -22,6 +22,10 @@
 #include "db/repo.h"
 
 struct app;
+/* The transcoding child's binary, installed next to `audiomus`: it alone
+ * links FFmpeg (docs/transcoding.md "Two binaries"). */
+#define WORKER_CHILD_NAME "audiomus-xcode"
+
 struct worker;
 
 /* One claimed job, as a handler sees it. */
@@ -80,7 +84,7 @@ struct worker_params {
 	int64_t retry_ms;	 /* delay before the 2nd attempt, doubling; 0: 30 s */
 	int64_t housekeeping_ms; /* interval; 0: 5 min; < 0: never */
 	int64_t grace_ms;	 /* worker_stop waits this long for running jobs; 0: none */
-	const char *exec_path;	 /* child image; NULL: "/proc/self/exe" */
+	const char *exec_path;	 /* child image; NULL: WORKER_CHILD_NAME next to this binary */
 	const struct worker_kind *kinds; /* NULL: worker_kinds */
 	size_t nkinds;
 };

@@ -1,6 +1,6 @@
 /*
  * child_exec.c: the entry point of the exec'd transcoding child
- * (`audiomus xcode-child`, docs/transcoding.md "The child is a fresh image").
+ * (`audiomus-xcode xcode-child`, docs/transcoding.md "The child is a fresh image").
  * Runs in a process that the worker started with posix_spawn from its own
  * executable: a fresh image holding none of the worker's memory (no keys,
  * no other project's data), an empty environment, the socket as fds 0 and 1.

@@ -289,9 +289,16 @@ static int serve(struct run *r)
 }
 
 /* Fork mode (no exec_path): the child runs xcode_child_main on its copy of
- * the caller's memory. Only for the library's tests; the worker execs. */
+ * the caller's memory. Only for the library's tests; the worker execs.
+ * The reference is weak so that linking xcode_run does not pull the child
+ * (and FFmpeg) into the `audiomus` binary: programs that use fork mode
+ * link the child by referencing it (tests/unit/xcode, bench/xcode_bench). */
+extern int xcode_child_main(const struct xcode_child_args *a) __attribute__((weak));
+
 static int spawn_fork(struct run *r, const struct xcode_child_args *a, int sv[2])
 {
+	if (!xcode_child_main)
+		return fail(r, XCODE_FAIL_INTERNAL, "fork mode: the child is not linked in");
 	r->pid = fork();
 	if (r->pid < 0)
 		return fail(r, XCODE_FAIL_INTERNAL, "fork");

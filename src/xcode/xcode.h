@@ -89,11 +89,11 @@ struct xcode_params {
 	void *progress_ctx;
 	enum xcode_hook hook;
 	/* Exec mode (the worker): the child is not a fork of the caller but a
-	 * fresh image, exec_path run as `audiomus xcode-child` with an empty
+	 * fresh image, exec_path run as `audiomus-xcode xcode-child` with an empty
 	 * environment and only the socket as fds 0 and 1, so that it inherits
 	 * none of the caller's memory (other projects' data in `serve`). The
 	 * program at exec_path must call xcode_child_exec_main() for that
-	 * argument ("/proc/self/exe" for the audiomus binary). NULL: fork (the
+	 * argument (audiomus-xcode, or a test binary's /proc/self/exe). NULL: fork (the
 	 * library's own tests). */
 	const char *exec_path;
 	/* Read (atomically) while waiting for the child; once non-zero the job
@@ -136,7 +136,7 @@ int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
 	      const struct xcode_sink *stream, const struct xcode_sink *peaks,
 	      const struct xcode_sink *overview, struct xcode_result *res);
 
-/* The whole life of an exec'd child (`audiomus xcode-child`): read the job
+/* The whole life of an exec'd child (`audiomus-xcode xcode-child`): read the job
  * arguments the parent sends first on fd 0, sandbox, transcode, report on
  * fd 1, then _exit (no atexit handlers, no leak checker under seccomp).
  * Called by main() before anything else is set up; never returns. */

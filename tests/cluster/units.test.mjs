@@ -82,7 +82,7 @@ test('units: hardening', () => {
     assert.deepEqual(values(u, 'AmbientCapabilities').filter((c) => c !== caps[0]), [], `${f}: ambient capabilities beyond the bounding set`);
     const filters = values(u, 'SystemCallFilter');
     assert.ok(filters.some((x) => x.split(/\s+/).includes('@system-service')), `${f}: SystemCallFilter=@system-service`);
-    // The worker role execs `audiomus xcode-child`, which loads its own
+    // The worker role execs `audiomus-xcode xcode-child`, which loads its own
     // filter with seccomp(2) (TSYNC): not in @system-service.
     const cmd = values(u, 'ExecStart')[0].split(/\s+/)[1];
     if (cmd === 'serve' || cmd === 'worker') assert.ok(filters.some((x) => x.split(/\s+/).includes('seccomp')), `${f}: the transcoder child needs seccomp(2)`);

@@ -6,6 +6,11 @@
  * unit test binary, so every exported name starts with xct_.
  */
 #include "xcode_test.h"
+#include "xcode/xcode_int.h"
+
+/* Fork mode (exec_path NULL) calls the child through a weak reference
+ * (src/xcode/parent.c): this strong one links it into every unit test. */
+int (*const xct_fork_child)(const struct xcode_child_args *) = xcode_child_main;
 
 #include <ftw.h>
 #include <stdarg.h>

@@ -1,0 +1,36 @@
+/*
+ * audiomus_xcode.c: main() of `audiomus-xcode`, the second binary: the
+ * fresh image of one sandboxed transcoding child (docs/transcoding.md "Two
+ * binaries"). The worker starts it with posix_spawn, an empty environment
+ * and a socket as fds 0 and 1, so the child inherits none of the worker's
+ * memory. It reads its job from the socket, sandboxes itself (seccomp kill
+ * list, rlimits, no new privileges) and only then parses the UNTRUSTED file.
+ * It is the only program that links FFmpeg: `audiomus` itself (web, media,
+ * worker parent) maps none of FFmpeg's ~150 libraries.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "xcode/xcode.h"
+
+/* fds 0 and 1 must be the worker's socket: anything else is an operator
+ * typing the command, who gets a short explanation instead of a hang. */
+static int started_by_worker(void)
+{
+	struct stat in, out;
+
+	return fstat(0, &in) == 0 && fstat(1, &out) == 0 && S_ISSOCK(in.st_mode) &&
+	       S_ISSOCK(out.st_mode) && in.st_ino == out.st_ino;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2 || strcmp(argv[1], XCODE_CHILD_ARG) != 0 || !started_by_worker()) {
+		fprintf(stderr, "audiomus-xcode: internal program, started by the audiomus worker "
+				"for one transcode (see docs/transcoding.md)\n");
+		return 2;
+	}
+	xcode_child_exec_main(); /* never returns */
+}
