@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
+import { wav } from '../e2e/lib/audio.mjs';
+
 export const CHROMIUM = process.env.AUDIOMUS_CHROMIUM || '/usr/bin/chromium';
 
 // Headless chromium with a fresh profile (playwright creates a temporary
@@ -39,23 +41,18 @@ function watch(ctx, page) {
 }
 
 // A WAV of `seconds` of 16-bit stereo: a chord with a pulsing envelope, so
-// the waveform has a visible shape.
+// the waveform has a visible shape (the right channel at 90 %).
 export function makeWav(seconds = 12, rate = 44100) {
-  const n = seconds * rate, ch = 2, bytes = n * ch * 2;
-  const b = Buffer.alloc(44 + bytes);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + bytes, 4); b.write('WAVE', 8);
-  b.write('fmt ', 12); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32); b.writeUInt16LE(16, 34);
-  b.write('data', 36); b.writeUInt32LE(bytes, 40);
-  for (let i = 0; i < n; i++) {
-    const t = i / rate;
-    const env = 0.25 + 0.7 * Math.abs(Math.sin(Math.PI * t * 0.75)) * (0.6 + 0.4 * Math.sin(2 * Math.PI * t * 4) ** 2);
-    const s = env * (0.5 * Math.sin(2 * Math.PI * 220 * t) + 0.3 * Math.sin(2 * Math.PI * 277.18 * t) + 0.2 * Math.sin(2 * Math.PI * 329.63 * t));
-    const v = Math.max(-32767, Math.min(32767, Math.round(s * 30000)));
-    b.writeInt16LE(v, 44 + i * 4);
-    b.writeInt16LE(Math.round(v * 0.9), 46 + i * 4);
-  }
-  return b;
+  return wav(seconds, {
+    rate,
+    sample: (i) => {
+      const t = i / rate;
+      const env = 0.25 + 0.7 * Math.abs(Math.sin(Math.PI * t * 0.75)) * (0.6 + 0.4 * Math.sin(2 * Math.PI * t * 4) ** 2);
+      const s = env * (0.5 * Math.sin(2 * Math.PI * 220 * t) + 0.3 * Math.sin(2 * Math.PI * 277.18 * t) + 0.2 * Math.sin(2 * Math.PI * 329.63 * t));
+      const v = Math.max(-32767, Math.min(32767, Math.round(s * 30000)));
+      return [v, Math.round(v * 0.9)];
+    },
+  });
 }
 
 // Write a screenshot and prove it is not blank: a real PNG of some size

@@ -24,14 +24,15 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { Client, PASSWORD } from '../e2e/lib/api.mjs';
+import { Client, PASSWORD, freshPgDatabase } from '../e2e/lib/api.mjs';
+import { wav } from '../e2e/lib/audio.mjs';
+import { pathOf, raw } from '../e2e/lib/server.mjs';
 import { freePort, startBalancer } from './lib/lb.mjs';
-import { Node, freshPgDatabase, run } from './lib/nodes.mjs';
+import { Node, run } from './lib/nodes.mjs';
 import { s3FromEnv } from './lib/s3.mjs';
 
 const HAVE = process.env.AUDIOMUS_TEST_PG_URL && process.env.AUDIOMUS_TEST_S3_URL;
@@ -42,48 +43,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rand = (a, b) => a + Math.random() * (b - a);
 const pick = (xs) => xs[Math.floor(Math.random() * xs.length)];
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
-const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
 
 // A 16-bit stereo WAV: a sine with noise, and a unique marker in the PCM
 // every 4 KiB (searched for in the bucket afterwards).
-function wav(seconds, marker) {
-  const rate = 44100, ch = 2, frames = Math.round(seconds * rate), n = frames * ch * 2;
-  const b = Buffer.alloc(44 + n);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + n, 4); b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32);
-  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(n, 40);
-  const f = rand(200, 900), noise = crypto.randomBytes(frames);
-  for (let i = 0; i < frames; i++) {
-    const s = Math.round(9000 * Math.sin((2 * Math.PI * f * i) / rate)) + noise[i] * 8 - 1024;
-    for (let c = 0; c < ch; c++) b.writeInt16LE(s, 44 + (i * ch + c) * 2);
-  }
-  for (let off = 44 + 1024; off + marker.length < b.length; off += 4096) b.write(marker, off, 'latin1');
-  return b;
+function noisyWav(seconds, marker) {
+  const f = rand(200, 900), noise = crypto.randomBytes(Math.round(seconds * 44100));
+  return wav(seconds, { marker, sample: (i) => Math.round(9000 * Math.sin((2 * Math.PI * f * i) / 44100)) + noise[i] * 8 - 1024 });
 }
 
-// One HTTPS request to a balancer port, from a chosen loopback address. A
+// One HTTPS request to the media balancer, from a chosen loopback address. A
 // body cut short (the node died mid-response) rejects like a reset.
-function raw(port, ca, local, method, p, headers = {}, body) {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, method, path: p, headers, ca, servername: 'localhost', agent: false, localAddress: local },
-      (res) => {
-        const ch = [];
-        res.on('data', (c) => ch.push(c));
-        res.on('error', reject);
-        res.on('aborted', () => reject(new Error('response aborted')));
-        res.on('end', () => {
-          const b = Buffer.concat(ch), cl = res.headers['content-length'];
-          if (method !== 'HEAD' && cl !== undefined && Number(cl) !== b.length) reject(new Error(`truncated: ${b.length}/${cl}`));
-          else resolve({ status: res.statusCode, headers: res.headers, body: b });
-        });
-      });
-    req.on('error', reject);
-    req.setTimeout(20000, () => req.destroy(new Error('timeout')));
-    if (body) req.write(body);
-    req.end();
-  });
-}
+const lbRaw = (lb, ca, localAddress, method, p, headers = {}, body) => raw({ port: lb.port, ca }, method, p, headers, body, { localAddress, timeout: 20000, whole: true });
 
 // What one load client saw: its failure streaks (5xx or a cut/refused
 // connection), from the first failure to the next success.
@@ -114,7 +84,7 @@ async function call(tally, what, fn, deadline) {
 
 test('cluster: 2 web + 2 media + 2 workers on PostgreSQL and S3; kill -9 one of each under load', { skip: !HAVE && 'needs AUDIOMUS_TEST_PG_URL and AUDIOMUS_TEST_S3_URL', timeout: 280000 }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-cluster-'));
-  const pg = freshPgDatabase();
+  const pg = freshPgDatabase('am_cluster');
   const storage = `${process.env.AUDIOMUS_TEST_S3_URL}&prefix=cluster-${process.pid}-${crypto.randomBytes(4).toString('hex')}/`;
   const { s3, prefix } = s3FromEnv(storage);
   const nodes = [];
@@ -189,7 +159,7 @@ test('cluster: 2 web + 2 media + 2 workers on PostgreSQL and S3; kill -9 one of 
     const stat = { plays: 0, leaseWaits: 0, limited: 0, uploadsLost: 0, emptyPatch: {} };
 
     // --- owners: tus uploads in two PATCHes through the media balancer ----
-    const tus = (tally, url, off, chunk) => raw(mediaLb.port, ca, tally.ip, 'PATCH', pathOf(url), {
+    const tus = (tally, url, off, chunk) => lbRaw(mediaLb, ca, tally.ip, 'PATCH', pathOf(url), {
       'Tus-Resumable': '1.0.0', 'Upload-Offset': String(off), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': chunk.length,
     }, chunk);
     async function versionState(pr, tally, vid) {
@@ -218,7 +188,7 @@ test('cluster: 2 web + 2 media + 2 workers on PostgreSQL and S3; kill -9 one of 
         else if (r.status === 404) return (await versionState(pr, tally, vid)) !== 'uploading';
         else throw new Error(`PATCH: ${r.status} ${r.headers['upload-error']}`);
         await sleep(Math.min(3000, 100 * 2 ** n) * rand(0.5, 1));
-        const h = await call(tally, 'HEAD', () => raw(mediaLb.port, ca, tally.ip, 'HEAD', pathOf(url), { 'Tus-Resumable': '1.0.0' }), drainEnd);
+        const h = await call(tally, 'HEAD', () => lbRaw(mediaLb, ca, tally.ip, 'HEAD', pathOf(url), { 'Tus-Resumable': '1.0.0' }), drainEnd);
         if (h.status === 404) return (await versionState(pr, tally, vid)) !== 'uploading';
         assert.equal(h.status, 200, `HEAD: ${h.status}`);
         off = Number(h.headers['upload-offset']);
@@ -233,7 +203,7 @@ test('cluster: 2 web + 2 media + 2 workers on PostgreSQL and S3; kill -9 one of 
       tallies.push(tally);
       for (let i = 0; Date.now() < loadEnd; i++) {
         const marker = `AMCLUSTERPCM${crypto.randomBytes(8).toString('hex')}`;
-        const bytes = wav(rand(1, 2.5), marker);
+        const bytes = noisyWav(rand(1, 2.5), marker);
         const tr = await call(tally, 'create track', () => pr.owner.post(`/api/v1/projects/${pr.id}/tracks`, { title: `Take ${i}` }), drainEnd);
         if (tr.status === 429) { stat.limited++; await sleep(2000); continue; }
         assert.equal(tr.status, 201, tr.body);
@@ -266,14 +236,14 @@ test('cluster: 2 web + 2 media + 2 workers on PostgreSQL and S3; kill -9 one of 
         const v = pick(versions);
         const url = pathOf(v.media.stream);
         if (!whole.has(v.id)) {
-          const r = await call(tally, 'stream', () => raw(mediaLb.port, ca, ip, 'GET', url), drainEnd);
+          const r = await call(tally, 'stream', () => lbRaw(mediaLb, ca, ip, 'GET', url), drainEnd);
           assert.equal(r.status, 200);
           assert.equal(r.body.subarray(4, 8).toString('latin1'), 'ftyp');
           whole.set(v.id, r.body);
         }
         const b = whole.get(v.id);
         const a = Math.floor(rand(0, b.length - 1)), e = Math.min(b.length - 1, a + Math.floor(rand(1, 65536)));
-        const r = await call(tally, 'range', () => raw(mediaLb.port, ca, ip, 'GET', url, { Range: `bytes=${a}-${e}` }), drainEnd);
+        const r = await call(tally, 'range', () => lbRaw(mediaLb, ca, ip, 'GET', url, { Range: `bytes=${a}-${e}` }), drainEnd);
         assert.equal(r.status, 206);
         assert.equal(r.headers['content-range'], `bytes ${a}-${e}/${b.length}`);
         assert.ok(r.body.equals(b.subarray(a, e + 1)), 'a range differs from the whole rendition');
@@ -378,7 +348,7 @@ test('cluster: 2 web + 2 media + 2 workers on PostgreSQL and S3; kill -9 one of 
       const view = await guestView(guest, audit, u.pr);
       const v = view.tracks.flatMap((tr) => tr.versions).find((x) => x.id === u.vid);
       assert.ok(v, `acknowledged upload ${u.vid} is not listed as ready`);
-      const r = await call(audit, 'download', () => raw(mediaLb.port, ca, '127.0.0.9', 'GET', pathOf(v.media.download)), Date.now() + 30000);
+      const r = await call(audit, 'download', () => lbRaw(mediaLb, ca, '127.0.0.9', 'GET', pathOf(v.media.download)), Date.now() + 30000);
       assert.equal(r.status, 200);
       assert.equal(r.body.length, u.size);
       assert.equal(sha256(r.body), u.sha, `original of ${u.vid} differs from what was uploaded`);

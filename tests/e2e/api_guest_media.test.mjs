@@ -12,65 +12,22 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { BACKENDS, Client, newOwner, newProject, startApi } from './lib/api.mjs';
+import { BACKENDS, Client, newOwner, newProject, startApi, uploadTrack, waitVersion } from './lib/api.mjs';
+import { wav } from './lib/audio.mjs';
+import { pathOf, raw } from './lib/server.mjs';
 
 const PROJECT_PW = 'secret listening party';
-
-// A 16-bit PCM WAV: a 440 Hz sine.
-function wav(seconds, rate = 44100, ch = 2) {
-  const frames = Math.round(seconds * rate);
-  const b = Buffer.alloc(44 + frames * ch * 2);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + frames * ch * 2, 4); b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32);
-  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(frames * ch * 2, 40);
-  for (let i = 0; i < frames; i++) {
-    const s = Math.round(12000 * Math.sin((2 * Math.PI * 440 * i) / rate));
-    for (let c = 0; c < ch; c++) b.writeInt16LE(s, 44 + (i * ch + c) * 2);
-  }
-  return b;
-}
-
-const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
-
-// One HTTPS request from a chosen loopback source address.
-function raw(srv, method, p, { headers = {}, body, localAddress } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = https.request({
-      host: '127.0.0.1', port: srv.port, method, path: p, headers, ca: srv.ca, servername: 'localhost', agent: false, localAddress,
-    }, (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch) })); });
-    req.on('error', reject);
-    req.setTimeout(30000, () => req.destroy(new Error('timeout')));
-    if (body) req.write(body);
-    req.end();
-  });
-}
 
 // A project with one ready version (tus upload, worker in `serve`).
 async function readyProject(srv, owner, title) {
   const p = await newProject(owner, title);
   const bytes = wav(1);
-  const tid = (await owner.post(`/api/v1/projects/${p.id}/tracks`, { title: 'Song' })).json.track.id;
-  const up = await owner.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: 'song.wav', size: bytes.length });
-  assert.equal(up.status, 201, up.body);
-  const r = await raw(srv, 'PATCH', pathOf(up.json.upload_url), {
-    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length },
-    body: bytes,
-  });
-  assert.equal(r.status, 204, r.body.toString());
-  const vid = up.json.version.id;
-  const t0 = Date.now();
-  for (;;) {
-    const v = (await owner.get(`/api/v1/projects/${p.id}`)).json.project.tracks[0].versions.find((x) => x.id === vid);
-    if (v.state === 'ready') break;
-    assert.notEqual(v.state, 'failed', JSON.stringify(v));
-    assert.ok(Date.now() - t0 < 60000, `not ready: ${JSON.stringify(v)}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
+  const { vid } = await uploadTrack(owner, p.id, bytes, { title: 'Song', filename: 'song.wav' });
+  const v = await waitVersion(owner, p.id, vid);
+  assert.equal(v.state, 'ready', JSON.stringify(v));
   return { ...p, vid, token: p.link.token, bytes };
 }
 
@@ -90,7 +47,7 @@ async function statuses(srv, media, guest) {
     if (!media[k]) { out[k] = null; continue; }
     const headers = k === 'peaks' ? {} : { Range: 'bytes=0-15' };
     if (guest?.jar.size) headers.Cookie = guest.cookieHeader();
-    out[k] = (await raw(srv, 'GET', pathOf(media[k]), { headers, localAddress: guest?.localAddress })).status;
+    out[k] = (await raw(srv, 'GET', pathOf(media[k]), headers, undefined, { localAddress: guest?.localAddress })).status;
   }
   return out;
 }

@@ -4,10 +4,11 @@
 // the IDOR matrix: every endpoint that takes an id answers 404 (never data)
 // for another owner's id.
 import assert from 'node:assert/strict';
-import https from 'node:https';
 import { after, before, describe, test } from 'node:test';
 
-import { BACKENDS, Client, newOwner, newProject, startApi } from './lib/api.mjs';
+import { BACKENDS, Client, newOwner, newProject, startApi, uploadVersion, waitVersion } from './lib/api.mjs';
+import { wav } from './lib/audio.mjs';
+import { pathOf, raw } from './lib/server.mjs';
 
 for (const backend of BACKENDS) {
   describe(`projects, links, tracks, comments (${backend})`, () => {
@@ -263,21 +264,9 @@ for (const backend of BACKENDS) {
       const tid = (await o.post(`/api/v1/projects/${p.id}/tracks`, { title: 'Song' })).json.track.id;
       const base = `/api/v1/projects/${p.id}/tracks/${tid}/urls`;
       assert.deepEqual((await o.get(base)).json.versions, {}, 'no ready version yet: nothing to play');
-      const up = await o.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: 'song.wav', size: bytes.length });
-      const put = await raw(srv, 'PATCH', pathOf(up.json.upload_url), {
-        headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length },
-        body: bytes,
-      });
-      assert.equal(put.status, 204, put.body.toString());
-      const vid = up.json.version.id;
-      const t0 = Date.now();
-      for (;;) {
-        const v = (await o.get(`/api/v1/projects/${p.id}`)).json.project.tracks[0].versions[0];
-        if (v.state === 'ready') break;
-        assert.notEqual(v.state, 'failed', JSON.stringify(v));
-        assert.ok(Date.now() - t0 < 60000, `not ready: ${JSON.stringify(v)}`);
-        await new Promise((res) => setTimeout(res, 50));
-      }
+      const vid = await uploadVersion(o, p.id, tid, bytes, { filename: 'song.wav' });
+      const v = await waitVersion(o, p.id, vid);
+      assert.equal(v.state, 'ready', JSON.stringify(v));
       assert.equal((await o.put(`/api/v1/projects/${p.id}/password`, { password: 'secret listening party' })).status, 204);
       assert.equal((await o.patch(`/api/v1/projects/${p.id}`, { downloads: false })).status, 200);
       const r = await o.get(base);
@@ -287,7 +276,7 @@ for (const backend of BACKENDS) {
       assert.ok(r.json.urls_expire > Date.now() / 1000 && m.expires === r.json.urls_expire);
       for (const k of ['stream', 'peaks', 'download']) assert.match(m[k], new RegExp(`^${srv.origin}/m/[0-9a-f]{32}\\?o=[0-9a-f]{32}&x=[0-9a-f]{32}&p=${p.id}&`), k);
       // No cookie, a password on, downloads off: the owner still streams and downloads.
-      const st = await raw(srv, 'GET', pathOf(m.stream), { headers: { Range: 'bytes=0-15' } });
+      const st = await raw(srv, 'GET', pathOf(m.stream), { Range: 'bytes=0-15' });
       assert.equal(st.status, 206);
       assert.equal((await raw(srv, 'GET', pathOf(m.peaks))).status, 200);
       const orig = await raw(srv, 'GET', pathOf(m.download));
@@ -306,37 +295,8 @@ for (const backend of BACKENDS) {
       assert.equal((await raw(srv, 'GET', pathOf(m.stream).replace(`p=${p.id}`, `p=${'0'.repeat(32)}`))).status, 403);
       // Bound to the session: after logout the same URLs are refused.
       assert.equal((await o.del('/api/v1/session')).status, 204);
-      assert.equal((await raw(srv, 'GET', pathOf(m.stream), { headers: { Range: 'bytes=0-15' } })).status, 403);
+      assert.equal((await raw(srv, 'GET', pathOf(m.stream), { Range: 'bytes=0-15' })).status, 403);
       assert.equal((await raw(srv, 'GET', pathOf(m.download))).status, 403);
     });
-  });
-}
-
-// A 16-bit PCM WAV: a 440 Hz sine (the worker needs real audio).
-function wav(seconds, rate = 44100, ch = 2) {
-  const frames = Math.round(seconds * rate);
-  const b = Buffer.alloc(44 + frames * ch * 2);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + frames * ch * 2, 4); b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32);
-  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(frames * ch * 2, 40);
-  for (let i = 0; i < frames; i++) {
-    const v = Math.round(12000 * Math.sin((2 * Math.PI * 440 * i) / rate));
-    for (let c = 0; c < ch; c++) b.writeInt16LE(v, 44 + (i * ch + c) * 2);
-  }
-  return b;
-}
-
-const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
-
-// One HTTPS request without cookies (signed URLs are bearer credentials).
-function raw(srv, method, p, { headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: srv.port, method, path: p, headers, ca: srv.ca, servername: 'localhost', agent: false },
-      (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch) })); });
-    req.on('error', reject);
-    req.setTimeout(30000, () => req.destroy(new Error('timeout')));
-    if (body) req.write(body);
-    req.end();
   });
 }

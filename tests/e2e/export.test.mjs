@@ -14,42 +14,18 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { BACKENDS, Client, newOwner, newProject, startApi } from './lib/api.mjs';
-import { BIN, initDataDir } from './lib/server.mjs';
-
-// A 16-bit PCM WAV: a sine of freq Hz.
-function wav(seconds, freq, rate = 44100, ch = 2) {
-  const frames = Math.round(seconds * rate);
-  const b = Buffer.alloc(44 + frames * ch * 2);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + frames * ch * 2, 4); b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32);
-  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(frames * ch * 2, 40);
-  for (let i = 0; i < frames; i++) {
-    const s = Math.round(12000 * Math.sin((2 * Math.PI * freq * i) / rate));
-    for (let c = 0; c < ch; c++) b.writeInt16LE(s, 44 + (i * ch + c) * 2);
-  }
-  return b;
-}
+import { BACKENDS, Client, newOwner, newProject, startApi, uploadTrack, waitVersion } from './lib/api.mjs';
+import { wav } from './lib/audio.mjs';
+import { BIN, initDataDir, pathOf, raw } from './lib/server.mjs';
 
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
-const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
-
-function raw(port, ca, method, p, headers = {}, body) {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, method, path: p, headers, ca, servername: 'localhost', agent: false },
-      (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch) })); });
-    req.on('error', reject);
-    req.setTimeout(60000, () => req.destroy(new Error('timeout')));
-    if (body) req.write(body);
-    req.end();
-  });
-}
+// Uploads and whole archives may take a while on a loaded machine.
+const LONG = { timeout: 60000 };
+const download = (srv, p) => raw(srv, 'GET', p, {}, undefined, LONG);
 
 // A minimal tar (ustar + pax 'x' records) reader: entries with their names,
 // sizes and bodies; checks every header checksum and the end of archive.
@@ -96,29 +72,6 @@ function parseTar(buf) {
     pax = {};
   }
   return entries;
-}
-
-async function upload(owner, pid, title, filename, bytes, port, ca) {
-  const tid = (await owner.post(`/api/v1/projects/${pid}/tracks`, { title })).json.track.id;
-  const up = await owner.post(`/api/v1/projects/${pid}/tracks/${tid}/uploads`, { filename, size: bytes.length });
-  assert.equal(up.status, 201, up.body);
-  const r = await raw(port, ca, 'PATCH', pathOf(up.json.upload_url), {
-    'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length,
-  }, bytes);
-  assert.equal(r.status, 204, r.body.toString());
-  return up.json.version.id;
-}
-
-async function waitReady(owner, pid, vids, ms = 60000) {
-  const t0 = Date.now();
-  for (;;) {
-    const r = await owner.get(`/api/v1/projects/${pid}`);
-    const vs = [];
-    for (const t of r.json.tracks || r.json.project?.tracks || []) for (const v of t.versions) vs.push(v);
-    if (vids.every((id) => vs.find((v) => v.id === id && ['ready', 'failed'].includes(v.state)))) return vs;
-    assert.ok(Date.now() - t0 < ms, `not ready: ${JSON.stringify(vs)}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
 }
 
 async function exportUrl(owner) {
@@ -172,11 +125,11 @@ for (const backend of BACKENDS) describe(`full data export (${backend})`, () => 
     try {
       const owner = await newOwner(srv);
       const p = await newProject(owner, 'Export EP');
-      const a = wav(1, 440);
-      const b = wav(2, 660);
-      const v1 = await upload(owner, p.id, 'Intro', 'intro.wav', a, srv.port, srv.ca);
-      const v2 = await upload(owner, p.id, 'Second Song', 'Second take (final).wav', b, srv.port, srv.ca);
-      await waitReady(owner, p.id, [v1, v2]);
+      const a = wav(1, { freq: 440 });
+      const b = wav(2, { freq: 660 });
+      const { vid: v1 } = await uploadTrack(owner, p.id, a, { title: 'Intro', filename: 'intro.wav', ...LONG });
+      const { vid: v2 } = await uploadTrack(owner, p.id, b, { title: 'Second Song', filename: 'Second take (final).wav', ...LONG });
+      for (const vid of [v1, v2]) await waitVersion(owner, p.id, vid);
       const comments = [];
       for (const [name, vid, body] of [['Alice', v1, 'Love the intro'], ['Bob <b>', v2, 'Bridge is "too" long'], ['Alice', v2, 'Agree with Bob']]) {
         const g = new Client(srv);
@@ -188,7 +141,7 @@ for (const backend of BACKENDS) describe(`full data export (${backend})`, () => 
       // CSRF: the URL is only minted for a state-changing request with the token
       assert.equal((await owner.post('/api/v1/export', {}, { csrf: false })).status, 403);
       const url = await exportUrl(owner);
-      const r = await raw(srv.port, srv.ca, 'GET', url);
+      const r = await download(srv, url);
       assert.equal(r.status, 200, r.body.toString());
       assert.equal(r.headers['content-type'], 'application/x-tar');
       assert.match(r.headers['content-disposition'], /^attachment; filename="audiomus-export-\d+\.tar"$/);
@@ -268,16 +221,16 @@ for (const backend of BACKENDS) describe(`full data export (${backend})`, () => 
       // account at once, then one per 10 minutes, counted by the media role.
       const url = await exportUrl(other);
       const t2 = Date.now();
-      for (let i = 0; i < 10; i++) assert.equal((await raw(srv.port, srv.ca, 'GET', url)).status, 200, `download ${i + 1}`);
-      const d = await raw(srv.port, srv.ca, 'GET', url);
+      for (let i = 0; i < 10; i++) assert.equal((await download(srv, url)).status, 200, `download ${i + 1}`);
+      const d = await download(srv, url);
       assert.equal(d.status, 429);
       const dw = Number(d.headers['retry-after']);
       assert.ok(dw <= 600 && dw >= 600 - Math.ceil((Date.now() - t2) / 1000) - 1, `Retry-After ${dw}`);
       assert.equal(d.headers['content-type'], 'application/json');
       srv.advance(dw);
       await new Client(srv).get('/api/v1/s/nothing-here'); // the clock moves at the next API request
-      assert.equal((await raw(srv.port, srv.ca, 'GET', url)).status, 200);
-      assert.equal((await raw(srv.port, srv.ca, 'GET', url)).status, 429);
+      assert.equal((await download(srv, url)).status, 200);
+      assert.equal((await download(srv, url)).status, 429);
     } finally {
       await srv.stop();
     }
@@ -291,7 +244,7 @@ for (const backend of BACKENDS) describe(`full data export (${backend})`, () => 
       await newProject(owner, 'Mine');
       await newProject(other, 'Theirs');
       const url = await exportUrl(owner);
-      const get = async (u) => (await raw(srv.port, srv.ca, 'GET', u)).status;
+      const get = async (u) => (await download(srv, u)).status;
       assert.equal(await get(url), 200);
       // mutated signature (last character), and a bit of the expiry
       const last = url.slice(-1);
@@ -342,7 +295,7 @@ test('the web role alone does not serve /m/export', async () => {
     }
     const port = Number(m[1]);
     const hex = 'ab'.repeat(16);
-    const r = await raw(port, ca, 'GET', `/m/export/${hex}?x=${hex}&e=9999999999&k=1&s=${'A'.repeat(43)}`);
+    const r = await download({ port, ca }, `/m/export/${hex}?x=${hex}&e=9999999999&k=1&s=${'A'.repeat(43)}`);
     assert.equal(r.status, 404);
   } finally {
     proc.kill('SIGTERM');

@@ -13,14 +13,13 @@
 // overrides the 2048.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { BACKENDS } from './lib/api.mjs';
+import { BACKENDS, freshPgDatabase } from './lib/api.mjs';
 import { BIN, initDataDir } from './lib/server.mjs';
 
 const DRIVER = path.join(path.dirname(BIN), 'bench', 'export_bench');
@@ -32,17 +31,6 @@ function skipReason() {
   if (!fs.existsSync(DRIVER)) return `${DRIVER} not built (make unit-bins)`;
   if (fs.readFileSync(BIN).includes('__asan_init')) return 'ASan binary: RSS includes the allocator quarantine';
   return false;
-}
-
-// A fresh database on the test cluster (as tests/e2e/lib/api.mjs does).
-function freshPg() {
-  const base = process.env.AUDIOMUS_TEST_PG_URL;
-  const name = `am_xmem_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
-  const r = spawnSync('psql', [base, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return { url: u.toString(), drop: () => spawnSync('psql', [base, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]) };
 }
 
 const hwmKiB = (pid) => Number(/^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
@@ -98,7 +86,7 @@ for (const backend of BACKENDS) {
     test(`peak RSS of the media role is the same for a ${SMALL_MIB} MiB and a ${BIG_MIB} MiB project`, async (t) => {
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-e2e-xmem-'));
       const dataDir = path.join(tmp, 'data');
-      const pg = backend === 'postgresql' ? freshPg() : null;
+      const pg = backend === 'postgresql' ? freshPgDatabase('am_xmem') : null;
       const dbArgs = pg ? ['--set', `database=${pg.url}`] : [];
       const env = { ...process.env, ...(pg ? { AUDIOMUS_DATABASE: pg.url } : {}) };
       try {

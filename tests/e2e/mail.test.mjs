@@ -15,13 +15,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { BACKENDS, Client, FAST_ARGON, PASSWORD, newOwner, startApi, userCli } from './lib/api.mjs';
-import { BIN, initDataDir } from './lib/server.mjs';
+import { BACKENDS, Client, FAST_ARGON, PASSWORD, freshPgDatabase, newOwner, startApi, userCli } from './lib/api.mjs';
+import { BIN, initDataDir, onLogLines, request } from './lib/server.mjs';
 
 const SCRIPT = path.resolve('scripts/smtp-test');
 const HAVE_SINK = spawnSync('/usr/bin/python3', ['-c', 'import aiosmtpd']).status === 0;
@@ -80,36 +79,16 @@ async function spawnServe(st) {
   });
   st.proc = proc;
   st.logs = [];
-  proc.stderr.setEncoding('utf8');
-  let partial = '';
-  proc.stderr.on('data', (d) => {
-    partial += d;
-    let nl;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      try { st.logs.push(JSON.parse(partial.slice(0, nl))); } catch { st.logs.push({ raw: partial.slice(0, nl) }); }
-      partial = partial.slice(nl + 1);
-    }
-  });
+  onLogLines(proc.stderr, (l) => st.logs.push(l));
   st.exited = new Promise((r) => proc.on('exit', r));
   const l = await st.waitLog((x) => x.event === 'listening');
   st.port = Number(l.port);
   st.origin = `https://127.0.0.1:${st.port}`;
 }
 
-// A fresh database on the PostgreSQL test cluster (AUDIOMUS_TEST_PG_URL).
-function freshPg() {
-  const base = process.env.AUDIOMUS_TEST_PG_URL;
-  const name = `am_mail_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
-  const r = spawnSync('psql', [base, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return { url: u.toString(), drop: () => spawnSync('psql', [base, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]) };
-}
-
 async function startMailServer({ env = {}, args = [], backend = 'sqlite' } = {}) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-mail-'));
-  const pg = backend === 'postgresql' ? freshPg() : null;
+  const pg = backend === 'postgresql' ? freshPgDatabase('am_mail') : null;
   const dbArgs = pg ? ['--set', `database=${pg.url}`] : [];
   const st = {
     tmp, dataDir: path.join(tmp, 'data'), clockFile: path.join(tmp, 'clock'), dbArgs, env, clock: 0,
@@ -169,19 +148,12 @@ async function projectWithVersion(owner, title) {
   return { ...p, vid, token: p.link.token };
 }
 
-function rawPost(st, url, body, headers) {
-  const u = new URL(url, st.origin);
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: st.port, method: 'POST', path: u.pathname, ca: st.ca, servername: 'localhost',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body), ...headers } }, (res) => {
-      let t = '';
-      res.on('data', (c) => { t += c; });
-      res.on('end', () => resolve({ status: res.statusCode, body: t }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+// A form POST without session cookie, Origin or CSRF token (a mail client's
+// one-click unsubscribe).
+const rawPost = (st, url, body) => request(st, {
+  method: 'POST', path: new URL(url, st.origin).pathname, body,
+  headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) },
+});
 
 for (const backend of BACKENDS) describe(`e-mail notifications (SMTP sink, STARTTLS, ${backend})`, { skip: SKIP }, () => {
   let st, maildir;
@@ -223,13 +195,13 @@ for (const backend of BACKENDS) describe(`e-mail notifications (SMTP sink, START
     const page = await new Client(st).get(new URL(m.unsubscribe).pathname);
     assert.equal(page.status, 200);
     assert.match(page.body, /<form method="post">/);
-    const one = await rawPost(st, m.unsubscribe, 'List-Unsubscribe=One-Click', {});
+    const one = await rawPost(st, m.unsubscribe, 'List-Unsubscribe=One-Click');
     assert.equal(one.status, 200);
     assert.match(one.body, /Unsubscribed/);
     const s = await loud.get(`/api/v1/projects/${pl.id}/notifications`);
     assert.equal(s.json.notifications.comments, 'off');
     assert.equal(s.json.effective.comments, false);
-    const bad = await rawPost(st, `${m.unsubscribe.slice(0, -2)}AA`, '', {});
+    const bad = await rawPost(st, `${m.unsubscribe.slice(0, -2)}AA`, '');
     assert.equal(bad.status, 404);
     await g.post(`/api/v1/s/${pl.token}/comments`, { name: 'Bo', body: 'again', version_id: pl.vid, time_ms: 0 });
     await st.advance(61);

@@ -8,72 +8,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { Client, FAST_ARGON, newOwner, newProject, startApi } from './lib/api.mjs';
-import { BIN, initDataDir } from './lib/server.mjs';
+import { Client, FAST_ARGON, newOwner, newProject, startApi, uploadTrack, versionOf, waitVersion } from './lib/api.mjs';
+import { wav } from './lib/audio.mjs';
+import { BIN, initDataDir, pathOf, raw } from './lib/server.mjs';
 
-// A 16-bit PCM WAV: a 440 Hz sine at -6 dBFS.
-function wav(seconds, rate = 44100, ch = 2) {
-  const frames = Math.round(seconds * rate);
-  const b = Buffer.alloc(44 + frames * ch * 2);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + frames * ch * 2, 4); b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32);
-  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(frames * ch * 2, 40);
-  for (let i = 0; i < frames; i++) {
-    const s = Math.round(16384 * Math.sin((2 * Math.PI * 440 * i) / rate));
-    for (let c = 0; c < ch; c++) b.writeInt16LE(s, 44 + (i * ch + c) * 2);
-  }
-  return b;
-}
-
-// One raw HTTPS request to a port (signed URLs are host-independent).
-function raw(port, ca, method, p, headers = {}, body) {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, method, path: p, headers, ca, servername: 'localhost', agent: false },
-      (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch) })); });
-    req.on('error', reject);
-    req.setTimeout(30000, () => req.destroy(new Error('timeout')));
-    if (body) req.write(body);
-    req.end();
-  });
-}
-
-const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
-
-// Owner side: a track, an upload URL, the bytes in one tus PATCH.
-async function upload(owner, p, mediaPort, ca, bytes) {
-  const tid = (await owner.post(`/api/v1/projects/${p.id}/tracks`, { title: 'Track 1' })).json.track.id;
-  const up = await owner.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: 'mix.wav', size: bytes.length });
-  assert.equal(up.status, 201, up.body);
-  const r = await raw(mediaPort, ca, 'PATCH', pathOf(up.json.upload_url), {
-    'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length,
-  }, bytes);
-  assert.equal(r.status, 204, r.body.toString());
-  return up.json.version.id;
-}
-
-async function versionOf(owner, pid, vid) {
-  const r = await owner.get(`/api/v1/projects/${pid}`);
-  assert.equal(r.status, 200, r.body);
-  for (const t of r.json.tracks || r.json.project?.tracks || []) for (const v of t.versions) if (v.id === vid) return v;
-  throw new Error(`version ${vid} not in ${r.body}`);
-}
-
-async function waitState(owner, pid, vid, want, ms = 60000) {
-  const t0 = Date.now();
-  let v;
-  while (Date.now() - t0 < ms) {
-    v = await versionOf(owner, pid, vid);
-    if (want.includes(v.state)) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`version still ${JSON.stringify(v)}`);
-}
+// The uploads: a 440 Hz sine at -6 dBFS (the loudness check expects it).
+const LOUD = { amp: 16384 };
 
 // Every file under dir: none may hold plaintext audio or renditions. Short
 // magics (4 bytes) would turn up by chance somewhere in megabytes of
@@ -107,17 +51,18 @@ function assertNoPlaintext(dir) {
   assert.ok(objects > 0, 'encrypted objects were found');
 }
 
-async function guestMedia(srv, token, port, ca) {
+// The guest page of token on srv, then its stream and peaks from `to` (the media role).
+async function guestMedia(srv, token, to = srv) {
   const g = new Client(srv);
   const r = await g.get(`/api/v1/s/${token}`);
   assert.equal(r.status, 200, r.body);
   const media = r.json.tracks[0].versions[0].media;
-  const s = await raw(port, ca, 'GET', pathOf(media.stream), { Range: 'bytes=0-1023' });
+  const s = await raw(to, 'GET', pathOf(media.stream), { Range: 'bytes=0-1023' });
   assert.equal(s.status, 206);
   assert.equal(s.body.length, 1024);
   assert.equal(s.body.subarray(4, 8).toString('latin1'), 'ftyp');
   assert.match(s.headers['content-type'], /^audio\/mp4/);
-  const pk = await raw(port, ca, 'GET', pathOf(media.peaks));
+  const pk = await raw(to, 'GET', pathOf(media.peaks));
   assert.equal(pk.status, 200);
   assert.equal(pk.body.readUInt32LE(0), 2, '.dat version 2');
   assert.equal(pk.body.readUInt32LE(12), 512, 'samples per pixel');
@@ -129,21 +74,21 @@ test('serve runs the worker: upload -> ready -> guest streams the rendition and 
   try {
     const owner = await newOwner(srv);
     const p = await newProject(owner, 'Worker EP');
-    const vid = await upload(owner, p, srv.port, srv.ca, wav(3));
-    const v = await waitState(owner, p.id, vid, ['ready', 'failed']);
+    const { vid } = await uploadTrack(owner, p.id, wav(3, LOUD));
+    const v = await waitVersion(owner, p.id, vid);
     assert.equal(v.state, 'ready', JSON.stringify(v));
     assert.equal(v.duration_ms, 3000);
     assert.ok(v.loudness_lufs < -5 && v.loudness_lufs > -12, `loudness ${v.loudness_lufs}`);
-    const { media } = await guestMedia(srv, p.link.token, srv.port, srv.ca);
+    const { media } = await guestMedia(srv, p.link.token);
     assertNoPlaintext(srv.dataDir);
     // Regenerate the share link: every URL signed under the old generation dies.
     const regen = await owner.post(`/api/v1/projects/${p.id}/links/${p.link.id}/regenerate`);
     assert.equal(regen.status, 200, regen.body);
     for (const u of [media.stream, media.peaks]) {
-      const r = await raw(srv.port, srv.ca, 'GET', pathOf(u), { Range: 'bytes=0-15' });
+      const r = await raw(srv, 'GET', pathOf(u), { Range: 'bytes=0-15' });
       assert.equal(r.status, 403, `old URL after regeneration: ${r.status}`);
     }
-    await guestMedia(srv, regen.json.link.token, srv.port, srv.ca);
+    await guestMedia(srv, regen.json.link.token);
   } finally {
     await srv.stop();
   }
@@ -161,17 +106,17 @@ test('a WAV cut to half of what its header declares ends failed ("file is trunca
   try {
     const owner = await newOwner(srv);
     const p = await newProject(owner, 'Cut EP');
-    const full = wav(4);
+    const full = wav(4, LOUD);
     const cut = full.subarray(0, 44 + (full.length - 44) / 2); // header still says 4 s
-    const vid = await upload(owner, p, srv.port, srv.ca, cut);
-    const v = await waitState(owner, p.id, vid, ['ready', 'failed']);
+    const { vid } = await uploadTrack(owner, p.id, cut);
+    const v = await waitVersion(owner, p.id, vid);
     assert.equal(v.state, 'failed', JSON.stringify(v));
     assert.equal(v.error, 'file is truncated');
     assert.deepEqual(storedObjects(srv.dataDir, 'stream'), [], 'no rendition stored');
     assert.deepEqual(storedObjects(srv.dataDir, 'peaks'), [], 'no peaks stored');
     // The same file whole is fine.
-    const ok = await upload(owner, p, srv.port, srv.ca, full);
-    const w = await waitState(owner, p.id, ok, ['ready', 'failed']);
+    const { vid: ok } = await uploadTrack(owner, p.id, full);
+    const w = await waitVersion(owner, p.id, ok);
     assert.equal(w.state, 'ready', JSON.stringify(w));
     assert.equal(w.duration_ms, 4000);
     assert.equal(storedObjects(srv.dataDir, 'stream').length, 1);
@@ -218,13 +163,13 @@ test('web + media + worker as separate processes: kill -9 the worker mid-job, re
     const srv = { port: webPort, ca, origin: `https://127.0.0.1:${webPort}`, dataDir, dbArgs: [] };
     const owner = await newOwner(srv);
     const p = await newProject(owner, 'Crash EP');
-    const vid = await upload(owner, p, mediaPort, ca, wav(240, 48000, 2));
+    const { vid } = await uploadTrack(owner, p.id, wav(240, { ...LOUD, rate: 48000 }), { to: { port: mediaPort, ca } });
     assert.equal((await versionOf(owner, p.id, vid)).state, 'queued');
 
     const lease = { AUDIOMUS_TEST_WORKER_LEASE_MS: '1500' };
     worker = startRole('worker', dataDir, lease);
     await worker.waitFor(/"event":"job_start"/);
-    await waitState(owner, p.id, vid, ['processing'], 20000);
+    await waitVersion(owner, p.id, vid, { states: ['processing'], ms: 20000 });
     worker.proc.kill('SIGKILL');
     const dead = await worker.exited;
     assert.equal(dead.signal, 'SIGKILL');
@@ -232,7 +177,7 @@ test('web + media + worker as separate processes: kill -9 the worker mid-job, re
     assert.notEqual(v.state, 'ready', 'killed before it finished');
 
     worker = startRole('worker', dataDir, lease);
-    v = await waitState(owner, p.id, vid, ['ready', 'failed'], 60000);
+    v = await waitVersion(owner, p.id, vid);
     assert.equal(v.state, 'ready', JSON.stringify(v));
     assert.equal(v.duration_ms, 240000);
     assert.match(worker.stderr, /"event":"job_done"/);
@@ -242,7 +187,7 @@ test('web + media + worker as separate processes: kill -9 the worker mid-job, re
     const r = await ss.get(`/api/v1/s/${p.link.token}`);
     assert.equal(r.status, 200);
     assert.equal(r.json.tracks[0].versions.length, 1);
-    await guestMedia(srv, p.link.token, mediaPort, ca);
+    await guestMedia(srv, p.link.token, { port: mediaPort, ca });
     // One committed rendition only: the killed attempt left nothing visible.
     // (the killed attempt's temporary is not a key: store_gc_temp removes it)
     const streams = fs.readdirSync(path.join(dataDir, 'objects', 'stream'), { recursive: true })

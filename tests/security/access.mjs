@@ -8,57 +8,31 @@
 // matrix (tests/e2e/api_project.test.mjs) cover the same rules from inside.
 // usage: AUDIOMUS_BIN=... node --test tests/security/access.mjs
 import assert from 'node:assert/strict';
-import https from 'node:https';
 import { after, before, test } from 'node:test';
 
-import { Client, FAST_ARGON, newOwner, newProject } from '../e2e/lib/api.mjs';
-import { startServer } from '../e2e/lib/server.mjs';
+import { Client, FAST_ARGON, newOwner, newProject, uploadTrack, waitVersion } from '../e2e/lib/api.mjs';
+import { wav } from '../e2e/lib/audio.mjs';
+import { pathOf, raw as rawTo, startServer } from '../e2e/lib/server.mjs';
 
 let srv;
 const W = {}; // the world: owners, projects, versions, guest credentials
 
-function wav(seconds = 1, rate = 22050) {
-  const n = Math.round(seconds * rate) * 2;
-  const b = Buffer.alloc(44 + n);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + n, 4); b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(n, 40);
-  for (let i = 0; i < n / 2; i++) b.writeInt16LE(Math.round(8000 * Math.sin(i / 5)), 44 + i * 2);
-  return b;
-}
+// One request to srv without cookies (unless headers carry them); the body
+// as latin1 text, so that two answers compare byte for byte.
+const raw = (method, p, headers = {}, body) => rawTo(srv, method, p, headers, body, { timeout: 20000, encoding: 'latin1' });
 
-function raw(method, p, headers = {}, body) {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: srv.port, method, path: p, headers, ca: srv.ca, servername: 'localhost', agent: false },
-      (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch).toString('latin1') })); });
-    req.on('error', reject);
-    req.setTimeout(20000, () => req.destroy(new Error('timeout')));
-    if (body) req.write(body);
-    req.end();
-  });
-}
-const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
-
+// A project with one version (1 s of mono 22.05 kHz PCM), uploaded; the
+// worker makes it ready in the background (waitReady).
 async function readyProject(owner, title) {
   const p = await newProject(owner, title);
-  const tid = (await owner.post(`/api/v1/projects/${p.id}/tracks`, { title: 'T' })).json.track.id;
-  const bytes = wav();
-  const up = await owner.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: 't.wav', size: bytes.length });
-  assert.equal(up.status, 201, up.body);
-  const r = await raw('PATCH', pathOf(up.json.upload_url), { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length }, bytes);
-  assert.equal(r.status, 204, r.body);
-  return { ...p, tid, vid: up.json.version.id, token: p.link.token };
+  const bytes = wav(1, { rate: 22050, ch: 1, sample: (i) => 8000 * Math.sin(i / 5) });
+  const { tid, vid } = await uploadTrack(owner, p.id, bytes, { title: 'T', filename: 't.wav', timeout: 20000 });
+  return { ...p, tid, vid, token: p.link.token };
 }
 
 async function waitReady(owner, p) {
-  for (const t0 = Date.now(); Date.now() - t0 < 90000; await new Promise((r) => setTimeout(r, 100))) {
-    const r = await owner.get(`/api/v1/projects/${p.id}`);
-    const v = (r.json.tracks || r.json.project?.tracks || [])[0]?.versions?.[0];
-    if (v?.state === 'ready') return;
-    if (v?.state === 'failed') throw new Error(`transcode failed: ${JSON.stringify(v)}`);
-  }
-  throw new Error('not ready in 90 s');
+  const v = await waitVersion(owner, p.id, p.vid, { ms: 90000, every: 100 });
+  if (v.state !== 'ready') throw new Error(`transcode failed: ${JSON.stringify(v)}`);
 }
 
 async function mediaOf(guest, token) {
@@ -69,8 +43,6 @@ async function mediaOf(guest, token) {
 
 before(async () => {
   srv = await startServer({ args: [...FAST_ARGON] });
-  srv.origin = `https://127.0.0.1:${srv.port}`;
-  srv.dbArgs = [];
   W.a = await newOwner(srv);
   W.b = await newOwner(srv);
   W.p = await readyProject(W.a, 'Project P');

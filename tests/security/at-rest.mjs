@@ -24,12 +24,12 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { Client, FAST_ARGON, userCli } from '../e2e/lib/api.mjs';
-import { startServer } from '../e2e/lib/server.mjs';
+import { Client, FAST_ARGON, userCli, waitVersion } from '../e2e/lib/api.mjs';
+import { wav } from '../e2e/lib/audio.mjs';
+import { pathOf, raw, startServer } from '../e2e/lib/server.mjs';
 
 const hex = crypto.randomBytes(8).toString('hex');
 const C = {
@@ -46,41 +46,6 @@ const C = {
 const GUESTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 const guestName = (a) => `canary-guest-${a.split('.')[3]}-${hex}`;
 const guestBody = (a) => `canary-comment-${a.split('.')[3]}-${hex}`;
-
-// A 16-bit stereo 44.1 kHz WAV (2 s of a 440 Hz sine) whose PCM data holds
-// the marker every 4 KiB: audible as a click, unmistakable as bytes.
-function canaryWav() {
-  const rate = 44100, ch = 2, frames = rate * 2, n = frames * ch * 2;
-  const b = Buffer.alloc(44 + n);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + n, 4); b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(ch, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * ch * 2, 28); b.writeUInt16LE(ch * 2, 32);
-  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(n, 40);
-  for (let i = 0; i < frames; i++) {
-    const s = Math.round(12000 * Math.sin((2 * Math.PI * 440 * i) / rate));
-    for (let c = 0; c < ch; c++) b.writeInt16LE(s, 44 + (i * ch + c) * 2);
-  }
-  for (let off = 44 + 1024; off + C.pcm.length < b.length; off += 4096) b.write(C.pcm, off, 'latin1');
-  return b;
-}
-
-function raw(srv, method, p, headers = {}, body) {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: srv.port, method, path: p, headers, ca: srv.ca, servername: 'localhost', agent: false },
-      (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch) })); });
-    req.on('error', reject);
-    req.setTimeout(30000, () => req.destroy(new Error('timeout')));
-    if (body) req.write(body);
-    req.end();
-  });
-}
-const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
-
-async function versionState(owner, pid, vid) {
-  const r = await owner.get(`/api/v1/projects/${pid}`);
-  for (const t of r.json.tracks || r.json.project?.tracks || []) for (const v of t.versions) if (v.id === vid) return v;
-  throw new Error(`version ${vid} missing: ${r.body}`);
-}
 
 function walk(dir) {
   const out = [];
@@ -135,8 +100,6 @@ function scan(srv, secrets, logText, when) {
 
 test('at rest: no canary, plaintext audio, raw IP, token or password in the data directory, database files or log', { timeout: 240000 }, async () => {
   const srv = await startServer({ args: [...FAST_ARGON] });
-  srv.origin = `https://127.0.0.1:${srv.port}`;
-  srv.dbArgs = [];
   const logText = () => srv.logs.map((l) => (l.raw !== undefined ? l.raw : JSON.stringify(l))).join('\n');
   const secrets = [];
   const secret = (label, v) => { secrets.push([label, Buffer.isBuffer(v) ? v : Buffer.from(String(v))]); return v; };
@@ -159,7 +122,9 @@ test('at rest: no canary, plaintext audio, raw IP, token or password in the data
     const p = (await owner.post('/api/v1/projects', { title: C.title })).json.project;
     token('first share', p.link.token);
     const tid = (await owner.post(`/api/v1/projects/${p.id}/tracks`, { title: C.track })).json.track.id;
-    const bytes = canaryWav();
+    // 2 s of a 440 Hz sine whose PCM holds the canary every 4 KiB: audible
+    // as a click, unmistakable as bytes.
+    const bytes = wav(2, { marker: C.pcm });
     const up = await owner.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: C.file, size: bytes.length });
     assert.equal(up.status, 201, up.body);
     const upath = pathOf(up.json.upload_url);
@@ -172,11 +137,7 @@ test('at rest: no canary, plaintext audio, raw IP, token or password in the data
     r = await raw(srv, 'PATCH', upath, { ...tus, 'Upload-Offset': String(half), 'Content-Length': bytes.length - half }, bytes.subarray(half));
     assert.equal(r.status, 204, r.body.toString());
     const vid = up.json.version.id;
-    let v;
-    for (const t0 = Date.now(); Date.now() - t0 < 90000; await new Promise((res) => setTimeout(res, 100))) {
-      v = await versionState(owner, p.id, vid);
-      if (['ready', 'failed'].includes(v.state)) break;
-    }
+    const v = await waitVersion(owner, p.id, vid, { ms: 90000, every: 100 });
     assert.equal(v.state, 'ready', JSON.stringify(v));
 
     // Guests from four addresses: open, comment, stream, download.
@@ -187,12 +148,8 @@ test('at rest: no canary, plaintext audio, raw IP, token or password in the data
       const c = await g.post(`/api/v1/s/${p.link.token}/comments`, { name: guestName(a), body: guestBody(a), version_id: vid, time_ms: 500 });
       assert.equal(c.status, 201, c.body);
       const media = page.json.tracks[0].versions[0].media;
-      const s = await new Promise((resolve, reject) => {
-        const req = https.request({ host: '127.0.0.1', port: srv.port, path: pathOf(media.stream), headers: { Range: 'bytes=0-4095' }, ca: srv.ca, servername: 'localhost', agent: false, localAddress: a },
-          (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
-        req.on('error', reject); req.end();
-      });
-      assert.equal(s, 206);
+      const s = await raw(srv, 'GET', pathOf(media.stream), { Range: 'bytes=0-4095' }, undefined, { localAddress: a });
+      assert.equal(s.status, 206);
       if (a === GUESTS[0]) {
         const d = await raw(srv, 'GET', pathOf(media.download));
         assert.equal(d.status, 200);

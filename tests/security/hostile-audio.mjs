@@ -12,28 +12,16 @@
 // usage: AUDIOMUS_BIN=... node --test tests/security/hostile-audio.mjs
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { test } from 'node:test';
 
 import { FAST_ARGON, newOwner, newProject } from '../e2e/lib/api.mjs';
-import { startServer } from '../e2e/lib/server.mjs';
+import { pathOf, raw, startServer } from '../e2e/lib/server.mjs';
 
 const DIR = 'tests/fixtures/hostile';
 const EXPECTED = Object.fromEntries(fs.readFileSync(path.join(DIR, 'EXPECTED'), 'utf8').trim().split('\n')
   .map((l) => l.split('\t')).filter((f) => f.length >= 2));
 
-function raw(srv, method, p, headers = {}, body) {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: srv.port, method, path: p, headers, ca: srv.ca, servername: 'localhost', agent: false },
-      (res) => { const ch = []; res.on('data', (c) => ch.push(c)); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(ch) })); });
-    req.on('error', reject);
-    req.setTimeout(30000, () => req.destroy(new Error('timeout')));
-    if (body) req.write(body);
-    req.end();
-  });
-}
-const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function committed(dataDir, ns) {
@@ -46,8 +34,6 @@ test('hostile audio: every file fails (or decodes) in the sandbox, the server st
   const files = fs.readdirSync(DIR).filter((f) => f !== 'EXPECTED' && EXPECTED[f] && (!process.env.HOSTILE_ONLY || f.includes(process.env.HOSTILE_ONLY))).sort();
   assert.ok(process.env.HOSTILE_ONLY || files.length >= 20, `hostile corpus present (${files.length} files)`);
   const srv = await startServer({ args: [...FAST_ARGON] });
-  srv.origin = `https://127.0.0.1:${srv.port}`;
-  srv.dbArgs = [];
   const results = [];
   try {
     // Uploads are limited per account (30, then 1 per 2 s): one owner per 15 files.

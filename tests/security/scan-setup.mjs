@@ -6,10 +6,10 @@
 // payloads' effect). Prints shell assignments (KEY=value) for the script.
 // usage: AUDIOMUS_BIN=... node tests/security/scan-setup.mjs PORT DATA_DIR
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 
-import { Client, userCli } from '../e2e/lib/api.mjs';
+import { Client, uploadVersion, userCli, waitVersion } from '../e2e/lib/api.mjs';
+import { wav } from '../e2e/lib/audio.mjs';
 
 const [port, dataDir] = process.argv.slice(2);
 const srv = { port: Number(port), dataDir, dbArgs: [], origin: `https://127.0.0.1:${port}`, ca: fs.readFileSync(path.join(dataDir, 'tls', 'cert.pem')) };
@@ -23,43 +23,21 @@ if (l.status !== 200) throw new Error(`login: ${l.status} ${l.body}`);
 
 // Half a second of 16-bit mono PCM: enough for the worker to make a
 // rendition, so that the guest URL endpoints have a ready version.
-function wav() {
-  const n = 11025 * 2, b = Buffer.alloc(44 + n);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + n, 4); b.write('WAVEfmt ', 8); b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22); b.writeUInt32LE(22050, 24); b.writeUInt32LE(44100, 28);
-  b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(n, 40);
-  for (let i = 0; i < n / 2; i++) b.writeInt16LE(Math.round(6000 * Math.sin(i / 4)), 44 + 2 * i);
-  return b;
-}
-
-function patch(url, body) {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: srv.port, method: 'PATCH', path: u.pathname + u.search, ca: srv.ca, servername: 'localhost', agent: false,
-      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': body.length } },
-    (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const scanWav = () => wav(0.5, { rate: 22050, ch: 1, sample: (i) => 6000 * Math.sin(i / 4) });
 
 async function project(title, ready = false) {
   const p = (await owner.post('/api/v1/projects', { title })).json.project;
   const tid = (await owner.post(`/api/v1/projects/${p.id}/tracks`, { title: 'Track' })).json.track.id;
-  const bytes = ready ? wav() : Buffer.alloc(1000);
-  const up = await owner.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: 'mix.wav', size: bytes.length });
-  if (up.status !== 201) throw new Error(`upload: ${up.status} ${up.body}`);
-  const vid = up.json.version.id;
+  let vid;
   if (ready) {
-    const st = await patch(up.json.upload_url, bytes);
-    if (st !== 204) throw new Error(`tus PATCH: ${st}`);
-    let state = '';
-    for (const t0 = Date.now(); state !== 'ready' && Date.now() - t0 < 60000; await new Promise((r) => setTimeout(r, 100))) {
-      const r = await owner.get(`/api/v1/projects/${p.id}`);
-      state = (r.json.tracks || r.json.project?.tracks || [])[0]?.versions?.[0]?.state;
-      if (state === 'failed') throw new Error('the scan version failed to transcode');
-    }
-    if (state !== 'ready') throw new Error('the scan version is not ready after 60 s');
+    vid = await uploadVersion(owner, p.id, tid, scanWav());
+    const v = await waitVersion(owner, p.id, vid, { every: 100 });
+    if (v.state !== 'ready') throw new Error('the scan version failed to transcode');
+  } else {
+    // An upload that never starts: the version stays "uploading".
+    const up = await owner.post(`/api/v1/projects/${p.id}/tracks/${tid}/uploads`, { filename: 'mix.wav', size: 1000 });
+    if (up.status !== 201) throw new Error(`upload: ${up.status} ${up.body}`);
+    vid = up.json.version.id;
   }
   return { id: p.id, link: p.link.id, token: p.link.token, tid, vid };
 }

@@ -1,36 +1,14 @@
 // Role processes of the cluster test: `audiomus web|media|worker` started
 // from one shared config file (and master key), each with its own empty
 // data directory, killed with SIGKILL and restarted on the same address.
-import { spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
-import path from 'node:path';
+import { spawn } from 'node:child_process';
 
-export const BIN = process.env.AUDIOMUS_BIN || path.resolve('build/release/audiomus');
+import { BIN, onLogLines, run as runBin } from '../../e2e/lib/server.mjs';
 
-export function run(args, opts = {}) {
-  const r = spawnSync(BIN, args, { encoding: 'utf8', timeout: 60000, ...opts });
-  return { code: r.status, stdout: r.stdout || '', stderr: r.stderr || '' };
-}
+export { BIN };
 
-// A fresh database on the PostgreSQL test cluster (as tests/e2e/lib/api.mjs).
-export function freshPgDatabase() {
-  const base = process.env.AUDIOMUS_TEST_PG_URL;
-  const name = `am_cluster_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
-  const r = spawnSync('psql', [base, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    // One query, rows as arrays of strings (psql -At, unit separator between fields).
-    query(sql) {
-      const q = spawnSync('psql', [u.toString(), '-v', 'ON_ERROR_STOP=1', '-AtF', '\x1f', '-c', sql], { encoding: 'utf8' });
-      if (q.status !== 0) throw new Error(`psql: ${q.stderr}`);
-      return q.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\x1f'));
-    },
-    drop: () => spawnSync('psql', [base, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]),
-  };
-}
+// `audiomus ARGS`, allowed 60 s (init and check-config reach PostgreSQL and S3).
+export const run = (args, opts = {}) => runBin(args, { timeout: 60000, ...opts });
 
 // One role process. `name` is for messages; `port` is its fixed HTTPS port
 // (none for the worker). start() resolves once it is ready: the "listening"
@@ -50,23 +28,13 @@ export class Node {
     this.proc = proc;
     this.starts++;
     const ready = this.role === 'worker' ? 'worker_started' : 'listening';
-    let partial = '';
     let resolveReady;
     const readyP = new Promise((r) => { resolveReady = r; });
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (c) => {
-      partial += c;
-      let nl;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, nl);
-        partial = partial.slice(nl + 1);
-        let o;
-        try { o = JSON.parse(line); } catch { o = { raw: line }; }
-        o.node = this.name;
-        o.run = this.starts;
-        this.log.push(o);
-        if (o.event === ready) resolveReady(o);
-      }
+    onLogLines(proc.stderr, (o) => {
+      o.node = this.name;
+      o.run = this.starts;
+      this.log.push(o);
+      if (o.event === ready) resolveReady(o);
     });
     this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
     let timer;

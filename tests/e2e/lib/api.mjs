@@ -1,15 +1,16 @@
 // Helpers for the JSON API black-box suites (tests/e2e/api*.test.mjs): a
 // server in testing mode with an injectable clock, fast Argon2id, optionally
 // on a fresh PostgreSQL database; an HTTPS client with a cookie jar, Origin
-// and CSRF headers and a chosen loopback source address; owner set-up.
+// and CSRF headers and a chosen loopback source address; owner set-up; a
+// tus upload and the wait for the worker to finish a version.
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 
-import { run, startServer } from './server.mjs';
+import { pathOf, raw, run, startServer } from './server.mjs';
 
 export const PASSWORD = 'correct horse battery staple';
 export const FAST_ARGON = ['--set', 'argon2_opslimit=2', '--set', 'argon2_memlimit=8M'];
@@ -18,15 +19,25 @@ export const FAST_ARGON = ['--set', 'argon2_opslimit=2', '--set', 'argon2_memlim
 // scripts/test-all (or the developer) set AUDIOMUS_TEST_PG_URL.
 export const BACKENDS = ['sqlite', ...(process.env.AUDIOMUS_TEST_PG_URL ? ['postgresql'] : [])];
 
-// A fresh database on the test cluster: CREATE DATABASE through psql.
-function freshPgDatabase() {
+// A fresh database on the PostgreSQL test cluster (AUDIOMUS_TEST_PG_URL),
+// created through psql and named prefix_PID_RANDOM; query(sql) returns rows
+// as arrays of strings (psql -At, unit separator between fields).
+export function freshPgDatabase(prefix = 'am_api') {
   const base = process.env.AUDIOMUS_TEST_PG_URL;
-  const name = `am_api_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const name = `${prefix}_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
   const r = spawnSync('psql', [base, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
   const u = new URL(base);
   u.pathname = `/${name}`;
-  return { url: u.toString(), drop: () => spawnSync('psql', [base, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]) };
+  return {
+    url: u.toString(),
+    query(sql) {
+      const q = spawnSync('psql', [u.toString(), '-v', 'ON_ERROR_STOP=1', '-AtF', '\x1f', '-c', sql], { encoding: 'utf8' });
+      if (q.status !== 0) throw new Error(`psql: ${q.stderr}`);
+      return q.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\x1f'));
+    },
+    drop: () => spawnSync('psql', [base, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]),
+  };
 }
 
 // Start `audiomus serve` for the API suites. opts.args are extra flags.
@@ -37,7 +48,7 @@ export async function startApi(backend = 'sqlite', { args = [], env = {} } = {})
   let pg = null;
   const dbArgs = [];
   if (backend === 'postgresql') {
-    pg = freshPgDatabase();
+    pg = freshPgDatabase('am_api');
     dbArgs.push('--set', `database=${pg.url}`);
   }
   const srv = await startServer({
@@ -46,7 +57,6 @@ export async function startApi(backend = 'sqlite', { args = [], env = {} } = {})
   });
   srv.backend = backend;
   srv.dbArgs = dbArgs;
-  srv.origin = `https://127.0.0.1:${srv.port}`;
   srv.clock = 0;
   // Shift the server's clock (seconds, absolute offset); read at the next API request.
   srv.setClock = (offset) => { srv.clock = offset; fs.writeFileSync(clockFile, `${offset}\n`); };
@@ -78,7 +88,7 @@ export class Client {
   // One request. body: an object (sent as JSON) or a string (sent as is).
   // o.origin: false to omit Origin, a string to send another; o.csrf: false
   // to omit the token, a string to send another; o.headers: extra headers.
-  req(method, p, body, o = {}) {
+  async req(method, p, body, o = {}) {
     const headers = { ...(o.headers || {}) };
     const unsafe = !['GET', 'HEAD'].includes(method);
     if (unsafe && o.origin !== false) headers.Origin = typeof o.origin === 'string' ? o.origin : this.srv.origin;
@@ -91,35 +101,20 @@ export class Client {
       headers['Content-Length'] = Buffer.byteLength(data);
     }
     if (this.jar.size && o.cookies !== false) headers.Cookie = this.cookieHeader();
-    return new Promise((resolve, reject) => {
-      const req = https.request({
-        host: '127.0.0.1', port: this.srv.port, method, path: p, headers, ca: this.srv.ca,
-        servername: 'localhost', agent: false, localAddress: this.localAddress,
-      }, (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const setCookies = res.headers['set-cookie'] || [];
-          for (const sc of setCookies) {
-            const [pair, ...attrs] = sc.split(';');
-            const eq = pair.indexOf('=');
-            const name = pair.slice(0, eq).trim();
-            const value = pair.slice(eq + 1).trim();
-            const maxAge = attrs.map((a) => a.trim()).find((a) => /^max-age=/i.test(a));
-            if (value === '' || (maxAge && Number(maxAge.split('=')[1]) <= 0)) this.jar.delete(name);
-            else this.jar.set(name, value);
-          }
-          let json = null;
-          try { json = text ? JSON.parse(text) : null; } catch { json = null; }
-          resolve({ status: res.statusCode, headers: res.headers, body: text, json, setCookies });
-        });
-      });
-      req.on('error', reject);
-      req.setTimeout(15000, () => req.destroy(new Error('timeout')));
-      if (data !== undefined) req.write(data);
-      req.end();
-    });
+    const r = await raw(this.srv, method, p, headers, data, { localAddress: this.localAddress, timeout: 15000, encoding: 'utf8' });
+    const setCookies = r.headers['set-cookie'] || [];
+    for (const sc of setCookies) {
+      const [pair, ...attrs] = sc.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const maxAge = attrs.map((a) => a.trim()).find((a) => /^max-age=/i.test(a));
+      if (value === '' || (maxAge && Number(maxAge.split('=')[1]) <= 0)) this.jar.delete(name);
+      else this.jar.set(name, value);
+    }
+    let json = null;
+    try { json = r.body ? JSON.parse(r.body) : null; } catch { json = null; }
+    return { ...r, json, setCookies };
   }
 
   get(p, o) { return this.req('GET', p, undefined, o); }
@@ -157,3 +152,43 @@ export async function newProject(owner, title = 'Demo EP') {
 }
 
 export function tokenOf(link) { return link.token; }
+
+// Upload bytes as a new version of track tid: the upload URL from the web
+// role, then the whole file in one tus PATCH to `to` (the server by default;
+// o.timeout for that request). Returns the version id.
+export async function uploadVersion(owner, pid, tid, bytes, { filename = 'mix.wav', to = owner.srv, timeout } = {}) {
+  const up = await owner.post(`/api/v1/projects/${pid}/tracks/${tid}/uploads`, { filename, size: bytes.length });
+  assert.equal(up.status, 201, up.body);
+  const r = await raw(to, 'PATCH', pathOf(up.json.upload_url), {
+    'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length,
+  }, bytes, { timeout });
+  assert.equal(r.status, 204, r.body.toString());
+  return up.json.version.id;
+}
+
+// A new track titled o.title with bytes as its first version (as
+// uploadVersion). Returns { tid, vid }.
+export async function uploadTrack(owner, pid, bytes, { title = 'Track 1', ...o } = {}) {
+  const tid = (await owner.post(`/api/v1/projects/${pid}/tracks`, { title })).json.track.id;
+  return { tid, vid: await uploadVersion(owner, pid, tid, bytes, o) };
+}
+
+// Version vid as the owner's project page lists it.
+export async function versionOf(owner, pid, vid) {
+  const r = await owner.get(`/api/v1/projects/${pid}`);
+  assert.equal(r.status, 200, r.body);
+  for (const t of r.json.tracks || r.json.project?.tracks || []) for (const v of t.versions) if (v.id === vid) return v;
+  throw new Error(`version ${vid} not in ${r.body}`);
+}
+
+// Poll (every o.every ms, for at most o.ms) until version vid is in one of
+// o.states (by default: the worker is done with it, ready or failed).
+export async function waitVersion(owner, pid, vid, { states = ['ready', 'failed'], ms = 60000, every = 50 } = {}) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await versionOf(owner, pid, vid);
+    if (states.includes(v.state)) return v;
+    assert.ok(Date.now() - t0 < ms, `version still ${JSON.stringify(v)} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}

@@ -1,6 +1,7 @@
 // Shared helper for the black-box tests: a fresh data directory (audiomus
 // init), a server on a random loopback port (serve --listen 127.0.0.1:0),
-// its JSON log lines, HTTPS and raw-TLS clients, and a clean stop.
+// its JSON log lines, HTTPS (cookie-less, Buffer bodies: raw) and raw-TLS
+// clients, and a clean stop.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -21,6 +22,24 @@ export function initDataDir(dir) {
   return r;
 }
 
+// Call fn with each line of a process's log stream: the parsed JSON object,
+// or { raw: line } for a line that is not JSON.
+export function onLogLines(stream, fn) {
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    partial += chunk;
+    let nl;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      let obj;
+      try { obj = JSON.parse(line); } catch { obj = { raw: line }; }
+      fn(obj);
+    }
+  });
+}
+
 // Start a server; resolves once the "listening" log line names the port.
 export async function startServer({ args = [], env = {} } = {}) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-e2e-'));
@@ -32,20 +51,10 @@ export async function startServer({ args = [], env = {} } = {}) {
   });
   const logs = [];
   const waiters = [];
-  let partial = '';
   proc.stdout.resume();
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (chunk) => {
-    partial += chunk;
-    let nl;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      let obj = null;
-      try { obj = JSON.parse(line); } catch { obj = { raw: line }; }
-      logs.push(obj);
-      for (const w of [...waiters]) if (w.pred(obj)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(obj); }
-    }
+  onLogLines(proc.stderr, (obj) => {
+    logs.push(obj);
+    for (const w of [...waiters]) if (w.pred(obj)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(obj); }
   });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
 
@@ -76,26 +85,51 @@ export async function startServer({ args = [], env = {} } = {}) {
   early.catch(() => {});
   server.port = Number(listening.port);
   server.redirectPort = Number(listening.redirect_port);
+  server.origin = `https://127.0.0.1:${server.port}`;
+  server.dbArgs = []; // SQLite in the data directory (startApi may add a database)
   server.ca = fs.readFileSync(server.certPath);
   return server;
 }
 
-// One HTTPS request trusting the server's own certificate.
-export function request(server, { method = 'GET', path: p = '/', headers = {}, body } = {}) {
+// The path and query of a URL: signed URLs name the public origin; the tests
+// send them to the server's loopback port.
+export const pathOf = (url) => { const u = new URL(url); return u.pathname + u.search; };
+
+// One HTTPS request to 127.0.0.1:to.port trusting to.ca (a server, a
+// balancer, a media node), without cookies unless headers carry them
+// (signed URLs are bearer credentials). Resolves { status, headers, body },
+// body a Buffer (a string with o.encoding).
+//   o.localAddress  the source address (any of 127.0.0.0/8)
+//   o.timeout       ms until the request is destroyed (default 30 s)
+//   o.whole         reject a response cut short (aborted, or fewer bytes
+//                   than its Content-Length), as a reset would be
+export function raw(to, method, p, headers = {}, body, { localAddress, timeout = 30000, encoding, whole = false } = {}) {
   return new Promise((resolve, reject) => {
     const req = https.request({
-      host: '127.0.0.1', port: server.port, method, path: p, headers, ca: server.ca,
-      servername: 'localhost', agent: false,
+      host: '127.0.0.1', port: to.port, method, path: p, headers, ca: to.ca, servername: 'localhost', agent: false, localAddress,
     }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      if (whole) {
+        res.on('error', reject);
+        res.on('aborted', () => reject(new Error('response aborted')));
+      }
+      res.on('end', () => {
+        const b = Buffer.concat(chunks), cl = res.headers['content-length'];
+        if (whole && method !== 'HEAD' && cl !== undefined && Number(cl) !== b.length) reject(new Error(`truncated: ${b.length}/${cl}`));
+        else resolve({ status: res.statusCode, headers: res.headers, body: encoding ? b.toString(encoding) : b });
+      });
     });
     req.on('error', reject);
-    req.setTimeout(10000, () => req.destroy(new Error('timeout')));
+    req.setTimeout(timeout, () => req.destroy(new Error('timeout')));
     if (body !== undefined) req.write(body);
     req.end();
   });
+}
+
+// One HTTPS request trusting the server's own certificate; the body as text.
+export function request(server, { method = 'GET', path: p = '/', headers = {}, body } = {}) {
+  return raw(server, method, p, headers, body, { timeout: 10000, encoding: 'utf8' });
 }
 
 // A raw TLS connection for hand-written requests.
