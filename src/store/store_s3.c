@@ -1,7 +1,8 @@
 /*
  * store_s3.c: the S3-compatible object-store backend (s3://BUCKET?...): URL
  * and credential handling, and every operation but puts (store_s3_put.c):
- * readers pinned to an ETag (HEAD at open, ranged GET with If-Match), stat,
+ * readers pinned to an ETag (HEAD at open, ranged GET with If-Match, a
+ * streaming GET for sequential reads: store_s3_stream.c), stat,
  * idempotent delete, paged ListObjectsV2, and the collection of stale
  * multipart uploads. Works with AWS S3, Cloudflare R2, MinIO, Ceph RGW and
  * Swift s3api (docs/storage.md).
@@ -21,21 +22,23 @@
 
 #include "util/util.h"
 
-/* Read-ahead of a reader: one GET per 64 KiB AM1 segment would pay a round
- * trip per segment, so sequential reads fetch a window that doubles from
- * S3_RA_MIN to S3_RA_MAX (the memory bound per open reader). */
-#define S3_RA_MIN (256 * 1024)
-#define S3_RA_MAX (2 * 1024 * 1024)
-
+/* A reader opens with a GET of the object's first bytes (open_get) and
+ * answers reads inside them from memory; any other read that does not
+ * continue the previous one takes one ranged GET of exactly what was asked. A read that
+ * continues where the previous one ended starts a stream (store_s3_stream.c):
+ * one GET for the rest of the object, read ahead in the background into a
+ * bounded ring, which serves every later read at or a little past its
+ * position; a read behind it, or far ahead, stops it. */
 struct s3_reader {
 	struct store_reader base;
 	struct s3_store *s;
 	char key[STORE_KEY_MAX];
 	char etag[S3_ETAG_MAX];
-	int delivered; /* some bytes of this version were returned */
-	uint8_t *ra;   /* window [ra_off, ra_off + ra_len) of the pinned version */
-	size_t ra_alloc, ra_len, ra_want;
-	uint64_t ra_off, next; /* next: where a sequential read would continue */
+	int delivered;	       /* bytes were returned: the version is pinned (If-Match) */
+	uint64_t next;	       /* where a sequential read would continue */
+	uint8_t *head;	       /* the object's first head_len bytes, until a stream starts */
+	size_t head_len;
+	struct s3_stream *st; /* the running stream, or NULL */
 };
 
 static const struct store_ops s3_ops;
@@ -231,6 +234,7 @@ static void s3_tune_defaults(struct s3_tuning *t)
 	t->connect_timeout_ms = 10000;
 	t->low_speed_time_s = 30;
 	t->timeout_ms = 0;
+	t->stream_buf = S3_STREAM_BUF;
 }
 
 static void s3_free(struct s3_store *s)
@@ -282,6 +286,13 @@ void store_s3_test_tune(struct store *bs, const struct s3_tuning *t)
 		((struct s3_store *)bs)->tune = *t;
 }
 
+unsigned long store_s3_test_requests(const struct store *bs)
+{
+	if (!bs || bs->ops != &s3_ops)
+		return 0;
+	return __atomic_load_n(&((const struct s3_store *)bs)->requests, __ATOMIC_RELAXED);
+}
+
 void store_s3_test_get_tune(const struct store *bs, struct s3_tuning *t)
 {
 	if (bs && bs->ops == &s3_ops)
@@ -316,31 +327,68 @@ static int s3_stat(struct store *bs, const char *key, struct store_info *info)
 	return s3_head((struct s3_store *)bs, key, info, NULL, 0);
 }
 
+/* Open with a GET of the object's first S3_OPEN_READ bytes rather than a
+ * HEAD: the same round trip gives the size (Content-Range), the version to
+ * pin (ETag) and the bytes a reader asks for first (AM1's header), kept
+ * until a stream starts. An empty object has no range to answer (416): HEAD. */
+static int open_get(struct s3_reader *r)
+{
+	char range[32], what[STORE_KEY_MAX + 8];
+	struct s3_req rq = {.method = "GET", .key = r->key, .range = range};
+	uint64_t want;
+	int rc;
+
+	if (!(r->head = malloc(S3_OPEN_READ)))
+		return AM_ERR_NOMEM;
+	rq.dst = r->head;
+	rq.dst_len = S3_OPEN_READ;
+	snprintf(range, sizeof(range), "bytes=0-%zu", S3_OPEN_READ - 1);
+	snprintf(what, sizeof(what), "GET %s", r->key);
+	if ((rc = s3_request(r->s, &rq, what)))
+		return rc;
+	if (rq.status == 206 && rq.has_range_total && rq.range_first == 0)
+		r->base.size = rq.range_total;
+	else if (rq.status == 200 && rq.has_length)
+		r->base.size = rq.length;
+	else
+		return store_fail(AM_ERR_IO, "s3 %s: HTTP %ld to a range request", what, rq.status);
+	want = r->base.size < S3_OPEN_READ ? r->base.size : S3_OPEN_READ;
+	if (rq.dst_got != want)
+		return store_fail(AM_ERR_IO, "s3 %s: short body (%zu of %llu bytes)", what,
+				  rq.dst_got, (unsigned long long)want);
+	if (am_strlcpy(r->etag, rq.etag, sizeof(r->etag)))
+		return store_fail(AM_ERR_IO, "s3 %s: ETag too long", what);
+	r->head_len = rq.dst_got;
+	return 0;
+}
+
 static int s3_reader_open(struct store *bs, const char *key, struct store_reader **out)
 {
-	struct s3_store *s = (struct s3_store *)bs;
 	struct s3_reader *r = calloc(1, sizeof(*r));
 	struct store_info info;
 	int rc;
 
 	if (!r)
 		return AM_ERR_NOMEM;
-	if ((rc = s3_head(s, key, &info, r->etag, sizeof(r->etag)))) {
-
+	r->s = (struct s3_store *)bs;
+	am_strlcpy(r->key, key, sizeof(r->key));
+	if ((rc = open_get(r)) == AM_ERR_RANGE &&
+	    (rc = s3_head(r->s, key, &info, r->etag, sizeof(r->etag))) == 0)
+		r->base.size = info.size;
+	if (rc) {
+		free(r->head);
 		free(r);
 		return rc;
 	}
-	r->s = s;
-	am_strlcpy(r->key, key, sizeof(r->key));
-	r->base.size = info.size;
 	*out = &r->base;
 	return 0;
 }
 
-/* GET [off, off+n) into buf. The first GET of a reader pins the version it
- * returns (its ETag), provided it has the size the open saw: the bytes and the
- * ETag come in one answer, so no overwrite can slip in between, and to the
- * caller that is the version it opened. Later GETs send If-Match with it;
+/* GET [off, off+n) into buf. The first bytes a reader returns pin the version
+ * they belong to (its ETag), provided it has the size the open saw: the bytes
+ * and the ETag come in one answer, so no overwrite can slip in between, and to
+ * the caller that is the version it opened (a GET before that which finds
+ * another version drops the bytes the open kept). Later GETs send If-Match with it;
  * S3 cannot keep an old version readable, so a change is AM_ERR_CONFLICT
  * (docs/storage.md). */
 static int ranged_get(struct s3_reader *r, uint64_t off, void *buf, size_t n)
@@ -365,59 +413,43 @@ static int ranged_get(struct s3_reader *r, uint64_t off, void *buf, size_t n)
 	if (total != r->base.size || (*r->etag && *rq.etag && strcmp(rq.etag, r->etag) &&
 				      r->delivered))
 		return store_fail(AM_ERR_CONFLICT, "s3 %s: object changed under the reader", what);
-	if (*rq.etag)
+	if (*rq.etag && strcmp(rq.etag, r->etag)) { /* unpinned: another version now */
+		free(r->head);
+		r->head = NULL;
+		r->head_len = 0;
 		am_strlcpy(r->etag, rq.etag, sizeof(r->etag));
+	}
 	if (rq.dst_got != n)
 		return store_fail(AM_ERR_IO, "s3 %s: short body (%zu of %zu bytes)", what, rq.dst_got,
 				  n);
 	return 0;
 }
 
-/* Fill the window at off with len bytes. */
-static int ra_fill(struct s3_reader *r, uint64_t off, size_t len)
-{
-	int rc;
-
-	if (len > r->ra_alloc) {
-		uint8_t *p = realloc(r->ra, len);
-		if (!p)
-			return AM_ERR_NOMEM;
-		r->ra = p;
-		r->ra_alloc = len;
-	}
-	r->ra_len = 0;
-	if ((rc = ranged_get(r, off, r->ra, len)))
-		return rc;
-	r->ra_off = off;
-	r->ra_len = len;
-	return 0;
-}
-
 static int s3_reader_read(struct store_reader *br, uint64_t off, void *buf, size_t n)
 {
 	struct s3_reader *r = (struct s3_reader *)br;
-	int seq = r->delivered && off == r->next;
 	int rc;
 
-	if (r->ra_len && off >= r->ra_off && off - r->ra_off + n <= r->ra_len) {
-		memcpy(buf, r->ra + (off - r->ra_off), n);
+	if (r->head && off + n <= r->head_len) {
+		memcpy(buf, r->head + off, n);
+		r->delivered = 1; /* pins the version the open saw */
 		r->next = off + n;
 		return 0;
 	}
-	if (!seq || n >= S3_RA_MAX) { /* first, random or large: exactly what was asked */
-		r->ra_want = S3_RA_MIN / 2;
-		rc = ranged_get(r, off, buf, n);
-	} else {
-		uint64_t left = r->base.size - off;
-		size_t want = r->ra_want * 2 > S3_RA_MAX ? S3_RA_MAX : r->ra_want * 2;
-		r->ra_want = want;
-		if (want < n)
-			want = n;
-		if ((uint64_t)want > left)
-			want = (size_t)left;
-		if ((rc = ra_fill(r, off, want)) == 0)
-			memcpy(buf, r->ra, n);
+	if (r->st && !s3_stream_covers(r->st, off)) {
+		s3_stream_stop(r->st);
+		r->st = NULL;
 	}
+	/* Sequential with more to come: stream (no thread: read without one). */
+	if (!r->st && r->delivered && off == r->next && r->base.size - off > n &&
+	    s3_stream_start(r->s, r->key, r->etag, off, r->base.size, &r->st) == 0) {
+		free(r->head);
+		r->head = NULL;
+	}
+	if (r->st)
+		rc = s3_stream_read(r->st, off, buf, n);
+	else
+		rc = ranged_get(r, off, buf, n);
 	if (rc == AM_ERR_NOTFOUND) /* deleted under the reader */
 		rc = store_fail(AM_ERR_CONFLICT, "s3 GET %s: object deleted under the reader",
 				r->key);
@@ -430,8 +462,11 @@ static int s3_reader_read(struct store_reader *br, uint64_t off, void *buf, size
 
 static void s3_reader_close(struct store_reader *br)
 {
-	free(((struct s3_reader *)br)->ra);
-	free(br);
+	struct s3_reader *r = (struct s3_reader *)br;
+
+	s3_stream_stop(r->st);
+	free(r->head);
+	free(r);
 }
 
 /* ---- delete, list, gc ------------------------------------------------------ */

@@ -220,6 +220,17 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *arg)
 		rq->errbody[rq->errbody_len] = 0;
 		return n;
 	}
+	if (rq->sink) {
+		int e;
+		rq->status = status;
+		if ((e = rq->sink(rq->arg, rq, (const uint8_t *)p, n)) != 0) {
+			rq->sink_err = e;
+			rq->aborted_by_us = 1;
+			return 0;
+		}
+		rq->sunk += n;
+		return n;
+	}
 	if (rq->dst) {
 		if (n > rq->dst_len - rq->dst_got) {
 			rq->aborted_by_us = 1;
@@ -234,6 +245,23 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *arg)
 		return 0;
 	}
 	return n;
+}
+
+/* Polled by libcurl during the transfer (at least once a second). */
+static int progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct s3_req *rq = ((struct s3_xfer *)arg)->rq;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	if (rq->cancel && rq->cancel(rq->arg)) {
+		rq->sink_err = store_fail(AM_ERR_IO, "s3: request cancelled");
+		rq->aborted_by_us = 1;
+		return 1;
+	}
+	return 0;
 }
 
 /* Value of header line "Name: value" when it is name, trimmed, else NULL. */
@@ -279,15 +307,20 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *arg)
 			rq->has_length = 1;
 		}
 	} else if ((v = header_value(p, n, "Content-Range", &vl)) && vl < sizeof(tmp)) {
-		const char *slash;
-		int64_t x;
+		char *slash, *dash;
+		int64_t x, a;
 		memcpy(tmp, v, vl);
 		tmp[vl] = 0;
 		slash = strchr(tmp, '/');
-		if (!strncmp(tmp, "bytes ", 6) && slash &&
-		    am_parse_i64(slash + 1, 0, INT64_MAX, &x) == 0) {
-			rq->range_total = (uint64_t)x;
-			rq->has_range_total = 1;
+		dash = strchr(tmp, '-');
+		if (!strncmp(tmp, "bytes ", 6) && slash && dash && dash < slash) {
+			*dash = 0;
+			if (am_parse_i64(tmp + 6, 0, INT64_MAX, &a) == 0 &&
+			    am_parse_i64(slash + 1, 0, INT64_MAX, &x) == 0) {
+				rq->range_first = (uint64_t)a;
+				rq->range_total = (uint64_t)x;
+				rq->has_range_total = 1;
+			}
 		}
 	} else if ((v = header_value(p, n, "Last-Modified", &vl)) && vl < sizeof(tmp)) {
 		time_t t;
@@ -334,6 +367,11 @@ static int set_common(struct s3_store *s, CURL *h, struct s3_xfer *x, const char
 	SET(CURLOPT_HEADERDATA, x);
 	if (*s->cainfo)
 		SET(CURLOPT_CAINFO, s->cainfo);
+	if (x->rq->cancel) {
+		SET(CURLOPT_XFERINFOFUNCTION, progress_cb);
+		SET(CURLOPT_XFERINFODATA, x);
+		SET(CURLOPT_NOPROGRESS, 0L);
+	}
 #undef SET
 	return e == CURLE_OK ? 0 : store_fail(AM_ERR_INTERNAL, "storage: curl setup failed");
 }
@@ -425,6 +463,8 @@ static int s3_once(struct s3_store *s, CURL *h, struct s3_req *rq, const char *u
 	rq->errbody[0] = 0;
 	rq->code[0] = 0;
 	rq->aborted_by_us = 0;
+	rq->sunk = 0;
+	rq->sink_err = 0;
 	rq->has_length = 0;
 	rq->has_range_total = 0;
 	rq->etag[0] = 0;
@@ -435,10 +475,13 @@ static int s3_once(struct s3_store *s, CURL *h, struct s3_req *rq, const char *u
 		return rc;
 	if (curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK)
 		return store_fail(AM_ERR_INTERNAL, "storage: curl setup failed");
+	__atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
 	e = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rq->status);
 	if (e == CURLE_OK)
 		return 0;
+	if (rq->sink_err) /* the sink or cancel recorded its own message */
+		return rq->sink_err;
 	if (rq->aborted_by_us)
 		return store_fail(AM_ERR_IO, "s3 %s: response larger than expected", what);
 	switch (e) {
@@ -502,6 +545,19 @@ static int retryable_status(const struct s3_req *rq)
 	       !strcmp(rq->code, "RequestTimeout") || !strcmp(rq->code, "InternalError");
 }
 
+/* Sleep ms before a retry, in slices when rq can be cancelled: 1 if it was. */
+static int backoff(struct s3_req *rq, long ms)
+{
+	while (rq->cancel && ms > 20) {
+		if (rq->cancel(rq->arg))
+			return 1;
+		sleep_ms(20);
+		ms -= 20;
+	}
+	sleep_ms(ms);
+	return rq->cancel && rq->cancel(rq->arg);
+}
+
 int s3_request(struct s3_store *s, struct s3_req *rq, const char *what)
 {
 	struct am_buf url;
@@ -531,12 +587,16 @@ int s3_request(struct s3_store *s, struct s3_req *rq, const char *what)
 			retry = retryable_status(rq);
 			rc = map_status(rq, what);
 		}
-		if (rc == 0 || !retry || attempt + 1 >= s->tune.attempts)
+		if (rc == 0 || !retry || attempt + 1 >= s->tune.attempts || rq->sunk > 0)
 			break;
 		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 			rnd = 0;
-		sleep_ms(store_s3_backoff_ms(attempt, s->tune.backoff_base_ms,
-					     s->tune.backoff_cap_ms, rnd));
+		if (backoff(rq, store_s3_backoff_ms(attempt, s->tune.backoff_base_ms,
+						    s->tune.backoff_cap_ms, rnd))) {
+			retry = 0;
+			rc = store_fail(AM_ERR_IO, "s3 %s: cancelled", what);
+			break;
+		}
 	}
 	if (rc && retry && rc != AM_ERR_UNAVAIL) /* e.g. a 400 RequestTimeout, retried */
 		rc = store_fail(AM_ERR_UNAVAIL, "s3 %s: %ld %s (after retries)", what, rq->status,

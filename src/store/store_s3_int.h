@@ -2,6 +2,7 @@
  * store_s3_int.h: what the files of the S3 backend share (store_s3.c: open,
  * read, stat, delete, list, gc; store_s3_put.c: single and multipart puts;
  * store_s3_http.c: signed requests, connection pool, retries, error mapping;
+ * store_s3_stream.c: the streaming GET behind sequential reads;
  * store_s3_xml.c: bounded XML and date parsing). Not a public header: the
  * rest of the tree sees only store.h. Tests include it for the tuning hooks.
  *
@@ -31,6 +32,10 @@
 #define S3_UPLOAD_ID_MAX 1024
 #define S3_PREFIX_MAX	128
 #define S3_URL_MAX	2048
+#define S3_OPEN_READ	((size_t)64 << 10) /* first bytes fetched by a reader's open */
+#define S3_STREAM_BUF	((size_t)1 << 20) /* default ring of a streaming reader */
+#define S3_STREAM_SKIP	((uint64_t)1 << 20) /* forward gap a stream skips rather than restarts */
+#define S3_STREAM_RESUMES 8		  /* fresh requests after mid-stream failures */
 
 /* Knobs with production defaults; tests shrink them (store_s3_test_tune). */
 struct s3_tuning {
@@ -40,7 +45,8 @@ struct s3_tuning {
 	int backoff_cap_ms;	 /* largest retry delay */
 	long connect_timeout_ms; /* TCP + TLS connect */
 	long low_speed_time_s;	 /* abort a transfer idle (< 1 byte/s) this long */
-	long timeout_ms;	 /* whole-request cap; 0 = none (large parts) */
+	long timeout_ms;	 /* whole-request cap; 0 = none (large parts, streams) */
+	size_t stream_buf;	 /* ring of a streaming reader (S3_STREAM_BUF) */
 };
 
 struct s3_store {
@@ -62,6 +68,7 @@ struct s3_store {
 	pthread_mutex_t pool_lock;
 	CURL *pool[S3_POOL_MAX];
 	unsigned npool;
+	unsigned long requests; /* attempts sent (atomic; for tests) */
 };
 
 /* One S3 request. The caller fills the "in" part; s3_request fills "out". */
@@ -77,12 +84,25 @@ struct s3_req {
 	uint8_t *dst;		  /* 2xx body goes here (exactly dst_len bytes expected) */
 	size_t dst_len;
 	struct am_buf *xml; /* or here (bounded), or nowhere when both are NULL */
+	/* Streaming: a 2xx body goes to sink instead, piece by piece, as it
+	 * arrives (rq->sunk counts what this attempt delivered so far; the
+	 * status and headers are known at the first piece). A nonzero return
+	 * (an am_err) ends the request with that error, unretried. cancel
+	 * (optional) is polled during the transfer and between retries; nonzero
+	 * abandons the request. An attempt that delivered bytes is never
+	 * retried: s3_request returns its error and the caller decides. */
+	int (*sink)(void *arg, const struct s3_req *rq, const uint8_t *p, size_t n);
+	int (*cancel)(void *arg);
+	void *arg;
 	/* out */
 	long status;
 	uint64_t length; /* Content-Length (HEAD: the object size) */
 	int has_length;
+	uint64_t range_first; /* A of Content-Range: bytes A-B/TOTAL */
 	uint64_t range_total; /* the object size from Content-Range: bytes A-B/TOTAL */
-	int has_range_total;
+	int has_range_total;  /* both parsed */
+	uint64_t sunk;	      /* bytes this attempt passed to sink */
+	int sink_err;	      /* internal: sink's or cancel's verdict */
 	int64_t last_modified; /* seconds since the epoch, 0 if absent */
 	char etag[S3_ETAG_MAX];
 	char code[64]; /* S3 error code from an error body ("" if none) */
@@ -150,11 +170,44 @@ void s3_put_free(struct store_put *bp, int committed);
  * Idempotent (404 is success). */
 int s3_abort_upload(struct s3_store *s, const char *key, const char *upload_id);
 
+/* ---- store_s3_stream.c ----------------------------------------------------- */
+
+/* One GET for the rest of an object, [off, size), read ahead by a thread of
+ * its own into a ring of tune.stream_buf bytes (S3_STREAM_BUF) and handed out in order with
+ * backpressure: the thread blocks while the ring is full, so S3 sends no
+ * faster than the reader consumes (TCP flow control does the rest). Pinned
+ * to etag (If-Match, and every answer's Content-Range start, total and ETag
+ * are checked before a byte is used). A transport failure after some bytes
+ * arrived continues with a fresh request from the next byte (at most
+ * S3_STREAM_RESUMES times); anything else ends the stream with an error that
+ * every later read returns. Memory per stream: the ring, libcurl's receive
+ * buffer (CURLOPT_BUFFERSIZE, 256 KiB) and the thread's stack. */
+struct s3_stream;
+
+/* Start streaming key from off (< size). Returns 0, AM_ERR_NOMEM or
+ * AM_ERR_UNAVAIL (no thread): the caller can read without a stream. */
+int s3_stream_start(struct s3_store *s, const char *key, const char *etag, uint64_t off,
+		    uint64_t size, struct s3_stream **out);
+
+/* 1 if s3_stream_read can serve a read at off: not before the first byte
+ * still buffered, at most S3_STREAM_SKIP past the bytes that arrived. */
+int s3_stream_covers(const struct s3_stream *st, uint64_t off);
+
+/* Exactly n bytes at off (covered, off + n <= size) into buf; bytes before
+ * off are dropped. Waits for them. 0, or the stream's error. */
+int s3_stream_read(struct s3_stream *st, uint64_t off, void *buf, size_t n);
+
+/* Cancel the transfer (an unfinished one closes its connection), join the
+ * thread, free everything. Accepts NULL. */
+void s3_stream_stop(struct s3_stream *st);
+
 /* ---- store_s3.c ------------------------------------------------------------ */
 
 /* Test hook: replace the tuning of an open S3 store (NULL fields are not
  * possible: pass a full struct, e.g. a copy of store_s3_test_get_tune). */
 void store_s3_test_tune(struct store *s, const struct s3_tuning *t);
 void store_s3_test_get_tune(const struct store *s, struct s3_tuning *t);
+/* Test hook: requests (attempts) the store has sent so far. */
+unsigned long store_s3_test_requests(const struct store *s);
 
 #endif

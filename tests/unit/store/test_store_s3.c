@@ -5,8 +5,10 @@
  * conformance suite, then what only S3 has: a wrong secret rejected as
  * AM_ERR_DENIED, multipart uploads with several parts, a reserved head sent as
  * part 1 last, abort leaving neither object nor upload, collection of stale
- * uploads, listings over many pages, a reader noticing an overwrite, and AM1
- * ciphertext being all the bucket ever holds. Needs AUDIOMUS_TEST_S3_URL and
+ * uploads, listings over many pages, a reader noticing an overwrite, AM1
+ * ciphertext being all the bucket ever holds, and streaming reads (one GET
+ * for a sequential pass through a small ring, skips, jumps, readers closed
+ * mid-stream). Needs AUDIOMUS_TEST_S3_URL and
  * the credentials (eval "$(scripts/s3-test env)"); otherwise prints SKIP and
  * passes. Test code only.
  */
@@ -274,9 +276,12 @@ static void list_pagination(void **state)
 	store_close(s);
 }
 
-/* S3 cannot pin a version: after the first bytes, a change is a CONFLICT. */
+/* S3 cannot pin a version: after the first bytes, a change is a CONFLICT,
+ * for an exact ranged GET and for a stream alike (the object is larger than
+ * what the open fetched, so both go to S3). */
 static void reader_notices_overwrite(void **state)
 {
+	const uint64_t size = 3 * S3_OPEN_READ;
 	struct store *s = open_with(NULL);
 	struct store_reader *r = NULL;
 	char ns[17], key[64];
@@ -285,14 +290,103 @@ static void reader_notices_overwrite(void **state)
 
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
-	store_cf_put(s, key, 37, 1000, 1000);
+	store_cf_put(s, key, 37, size, 4096);
 	assert_int_equal(store_reader_open(s, key, &r), 0);
 	assert_int_equal(store_reader_read_at(r, 0, buf, 100, &got), 0);
 	assert_true(store_cf_check(37, 0, buf, 100));
-	store_cf_put(s, key, 38, 1000, 1000);
-	assert_int_equal(store_reader_read_at(r, 100, buf, 100, &got), AM_ERR_CONFLICT);
+	store_cf_put(s, key, 38, size, 4096);
+	/* what the open fetched is the pinned version: still readable */
+	assert_int_equal(store_reader_read_at(r, 100, buf, 100, &got), 0);
+	assert_true(store_cf_check(37, 100, buf, 100));
+	/* far away: one ranged GET with If-Match */
+	assert_int_equal(store_reader_read_at(r, 2 * S3_OPEN_READ, buf, 100, &got),
+			 AM_ERR_CONFLICT);
+	/* sequential past what the open fetched: a stream with If-Match */
+	assert_int_equal(store_reader_read_at(r, S3_OPEN_READ - 100, buf, 100, &got), 0);
+	assert_int_equal(store_reader_read_at(r, S3_OPEN_READ, buf, 100, &got), AM_ERR_CONFLICT);
 	store_reader_close(r);
-	store_cf_verify(s, key, 38, 1000);
+	store_cf_verify(s, key, 38, size);
+	store_cf_cleanup(s, ns);
+	store_close(s);
+}
+
+/* Read [off, off + n) through r and check it against seed. */
+static void read_check(struct store_reader *r, uint64_t seed, uint64_t off, size_t n, uint8_t *buf)
+{
+	size_t got = 0;
+
+	assert_int_equal(store_reader_read_at(r, off, buf, n, &got), 0);
+	assert_int_equal(got, n);
+	assert_true(store_cf_check(seed, off, buf, n));
+}
+
+/* Sequential reads of odd sizes through a small ring (many times around it,
+ * reads larger than it), a forward skip, a jump back and a restart: every
+ * byte right, and one sequential pass is one GET at open plus one stream. */
+static void stream_many_windows(void **state)
+{
+	const uint64_t size = (9u << 20) + 4321;
+	struct store *s = open_with(NULL);
+	struct store_reader *r = NULL;
+	struct s3_tuning t;
+	char ns[17], key[64];
+	uint8_t *buf = malloc(300000);
+	uint64_t off = 0;
+	unsigned long before;
+
+	assert_non_null(buf);
+	store_s3_test_get_tune(s, &t);
+	t.stream_buf = 65536 + 7;
+	store_s3_test_tune(s, &t);
+	store_cf_ns(ns);
+	store_cf_key(key, ns, NULL);
+	store_cf_put(s, key, 41, size, 1 << 20);
+	before = store_s3_test_requests(s);
+	assert_int_equal(store_reader_open(s, key, &r), 0);
+	for (size_t i = 1; off < (6u << 20); i++) {
+		size_t n = (i * 7919) % 300000 + 1;
+		read_check(r, 41, off, n, buf);
+		off += n;
+	}
+	assert_int_equal(store_s3_test_requests(s) - before, 2);
+	off += 500000; /* skipped within the stream */
+	read_check(r, 41, off, 65552, buf);
+	read_check(r, 41, 1000, 5000, buf); /* back: one exact GET, the stream stops */
+	read_check(r, 41, 6000, 1234, buf); /* sequential again: a new stream */
+	read_check(r, 41, 7234, 65552, buf);
+	read_check(r, 41, size - 10, 10, buf); /* far ahead: exact GET */
+	store_reader_close(r);
+	free(buf);
+	store_cf_cleanup(s, ns);
+	store_close(s);
+}
+
+/* A reader closed mid-stream (the ring full, the thread waiting for room, or
+ * the stream just started) frees everything (ASan) and the store goes on. */
+static void stream_abort_frees(void **state)
+{
+	const uint64_t size = 24u << 20;
+	struct store *s = open_with(NULL);
+	struct store_reader *r = NULL;
+	char ns[17], key[64];
+	uint8_t *buf = malloc(65552);
+	struct store_info info;
+
+	assert_non_null(buf);
+	store_cf_ns(ns);
+	store_cf_key(key, ns, NULL);
+	store_cf_put(s, key, 43, size, 1 << 20);
+	for (int round = 0; round < 6; round++) {
+		uint64_t off = 0;
+		assert_int_equal(store_reader_open(s, key, &r), 0);
+		for (int i = 0; i < 1 + round % 3; i++, off += 65552)
+			read_check(r, 43, off, 65552, buf);
+		store_reader_close(r);
+	}
+	assert_int_equal(store_stat(s, key, &info), 0);
+	assert_int_equal(info.size, size);
+	store_cf_verify(s, key, 43, size);
+	free(buf);
 	store_cf_cleanup(s, ns);
 	store_close(s);
 }
@@ -365,6 +459,7 @@ static const struct CMUnitTest s3_tests[] = {
     cmocka_unit_test(multipart_reserved_head),	cmocka_unit_test(abort_leaves_nothing),
     cmocka_unit_test(gc_stale_uploads),		cmocka_unit_test(list_pagination),
     cmocka_unit_test(reader_notices_overwrite), cmocka_unit_test(only_ciphertext_in_bucket),
+    cmocka_unit_test(stream_many_windows),	cmocka_unit_test(stream_abort_frees),
 };
 
 int main(void)

@@ -4,7 +4,8 @@
  * engine against a scripted in-process HTTP server that injects faults (503
  * then success, 503 forever, a hanging answer, 403 SignatureDoesNotMatch,
  * an oversized body, a hostile listing, continuation tokens that need
- * encoding). Always runs (no network beyond loopback). Test code only.
+ * encoding), and streaming reads: resumed after a body cut short, pinned,
+ * refusing a resumed answer of the wrong range or version). Always runs (no network beyond loopback). Test code only.
  */
 #include "store_conformance.h"
 
@@ -275,7 +276,8 @@ static void status_mapping(void **state)
 	static const char *const script[] = {
 	    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", /* delete: ok */
 	    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", /* stat */
-	    RHEAD,
+	    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\n\r\n", /* open: GET */
+	    RHEAD,								   /* then HEAD */
 	    R206("43", "\"abd\""), /* first read: another size, so another object */
 	    R206("42", "\"abd\""), /* same size: this version is pinned */
 	    R412,			/* changed after bytes were returned */
@@ -302,11 +304,14 @@ static void status_mapping(void **state)
 	assert_int_equal(store_reader_read_at(r, 5, buf, 10, &got), AM_ERR_RANGE);
 	assert_int_equal(store_reader_read_at(r, 0, buf, 10, &got), AM_ERR_IO);
 	store_reader_close(r);
-	assert_int_equal(f.requests, 8);
-	assert_non_null(strcasestr(f.reqs[4], "Range: bytes=0-9"));
-	assert_null(strcasestr(f.reqs[4], "If-Match"));
+	assert_int_equal(f.requests, 9);
+	assert_non_null(strstr(f.reqs[2], "GET /bucket-1/" KEY1 " HTTP/1.1"));
+	assert_non_null(strcasestr(f.reqs[2], "Range: bytes=0-65535"));
+	assert_non_null(strstr(f.reqs[3], "HEAD /bucket-1/" KEY1 " HTTP/1.1"));
+	assert_non_null(strcasestr(f.reqs[5], "Range: bytes=0-9"));
+	assert_null(strcasestr(f.reqs[5], "If-Match"));
 	/* after the first bytes, every GET carries the pinned ETag */
-	assert_non_null(strcasestr(f.reqs[5], "If-Match: \"abd\""));
+	assert_non_null(strcasestr(f.reqs[6], "If-Match: \"abd\""));
 	store_close(s);
 	fs_stop(&f);
 }
@@ -476,6 +481,153 @@ static void uri_encoding(void **state)
 	am_buf_cleanup(&b);
 }
 
+/* ---- streaming reads against scripted answers ------------------------------ */
+
+#define ST_SIZE (S3_OPEN_READ + 3000)
+
+static char st_byte(uint64_t off)
+{
+	return (char)('a' + off % 23);
+}
+
+/* "206" answer for [a, b] of the ST_SIZE object with ETag etag, claiming
+ * Content-Range from cr_first, but carrying only body bytes (of [a, ...)). */
+static char *st_answer(uint64_t a, uint64_t b, uint64_t cr_first, const char *etag, size_t body)
+{
+	size_t cap = 256 + body;
+	char *r = malloc(cap);
+	int k;
+
+	assert_non_null(r);
+	k = snprintf(r, cap,
+		     "HTTP/1.1 206 Partial\r\nContent-Length: %llu\r\nContent-Range: bytes "
+		     "%llu-%llu/%llu\r\nETag: %s\r\n\r\n",
+		     (unsigned long long)(b - a + 1), (unsigned long long)cr_first,
+		     (unsigned long long)b, (unsigned long long)ST_SIZE, etag);
+	for (size_t i = 0; i < body; i++)
+		r[k + (int)i] = st_byte(a + i);
+	r[k + (int)body] = 0;
+	return r;
+}
+
+/* Read [from, ST_SIZE): up to S3_OPEN_READ (what the open fetched) in one
+ * read, then in 1000-byte steps; the first failure's code. */
+static int st_read_rest(struct store_reader *r, uint64_t from, uint64_t *upto)
+{
+	static uint8_t buf[S3_OPEN_READ];
+	size_t got;
+	int rc;
+
+	for (*upto = from; *upto < ST_SIZE; *upto += got) {
+		size_t n = *upto < S3_OPEN_READ ? (size_t)(S3_OPEN_READ - *upto) : 1000;
+		if ((rc = store_reader_read_at(r, *upto, buf, n, &got)))
+			return rc;
+		for (size_t i = 0; i < got; i++)
+			assert_int_equal(buf[i], st_byte(*upto + i)); /* never a wrong byte */
+	}
+	return 0;
+}
+
+/* A stream that dies mid-body goes on with a fresh request from the next
+ * byte, pinned with If-Match; the bytes come out whole and in order. */
+static void stream_resumes_mid_body(void **state)
+{
+	const uint64_t h = S3_OPEN_READ;
+	char *script[3];
+	struct store_reader *r = NULL;
+	struct fsrv f;
+	struct store *s;
+	uint64_t upto;
+	char want[64];
+
+	script[0] = st_answer(0, h - 1, 0, "\"v1\"", h);		 /* open */
+	script[1] = st_answer(h, ST_SIZE - 1, h, "\"v1\"", 1000);	 /* dies after 1000 */
+	script[2] = st_answer(h + 1000, ST_SIZE - 1, h + 1000, "\"v1\"", 2000); /* the rest */
+	fs_start(&f, (const char *const *)script, 3);
+	s = fs_store(&f, NULL);
+	assert_int_equal(store_reader_open(s, KEY1, &r), 0);
+	assert_int_equal(store_reader_size(r), ST_SIZE);
+	assert_int_equal(st_read_rest(r, 0, &upto), 0);
+	store_reader_close(r);
+	assert_int_equal(f.requests, 3);
+	snprintf(want, sizeof(want), "Range: bytes=%llu-%llu", (unsigned long long)h,
+		 (unsigned long long)ST_SIZE - 1);
+	assert_non_null(strcasestr(f.reqs[1], want));
+	assert_non_null(strcasestr(f.reqs[1], "If-Match: \"v1\""));
+	snprintf(want, sizeof(want), "Range: bytes=%llu-%llu", (unsigned long long)h + 1000,
+		 (unsigned long long)ST_SIZE - 1);
+	assert_non_null(strcasestr(f.reqs[2], want));
+	assert_non_null(strcasestr(f.reqs[2], "If-Match: \"v1\""));
+	store_close(s);
+	fs_stop(&f);
+	for (int i = 0; i < 3; i++)
+		free(script[i]);
+}
+
+/* A resumed answer that is not the range asked for, or another version, ends
+ * the stream with an error at the first byte it would have supplied. */
+static void stream_resume_refuses_wrong_answer(void **state)
+{
+	const uint64_t h = S3_OPEN_READ;
+	static const struct {
+		uint64_t cr_first;
+		const char *etag;
+		int rc;
+	} cases[] = {{S3_OPEN_READ, "\"v1\"", AM_ERR_IO}, {S3_OPEN_READ + 1000, "\"v2\"", AM_ERR_CONFLICT}};
+
+	for (size_t c = 0; c < AM_ARRAY_LEN(cases); c++) {
+		char *script[3];
+		struct store_reader *r = NULL;
+		struct fsrv f;
+		struct store *s;
+		uint64_t upto;
+
+		script[0] = st_answer(0, h - 1, 0, "\"v1\"", h);
+		script[1] = st_answer(h, ST_SIZE - 1, h, "\"v1\"", 1000);
+		script[2] = st_answer(h + 1000, ST_SIZE - 1, cases[c].cr_first, cases[c].etag, 2000);
+		fs_start(&f, (const char *const *)script, 3);
+		s = fs_store(&f, NULL);
+		assert_int_equal(store_reader_open(s, KEY1, &r), 0);
+		assert_int_equal(st_read_rest(r, 0, &upto), cases[c].rc);
+		assert_int_equal(upto, h + 1000);
+		/* the reader stays failed there, and reading elsewhere still works */
+		assert_int_equal(st_read_rest(r, upto, &upto), cases[c].rc);
+		store_reader_close(r);
+		store_close(s);
+		fs_stop(&f);
+		for (int i = 0; i < 3; i++)
+			free(script[i]);
+	}
+}
+
+/* A failure before the stream's first byte is retried like any request; one
+ * that persists surfaces as the read's error. */
+static void stream_start_retries_then_fails(void **state)
+{
+	const uint64_t h = S3_OPEN_READ;
+	char *script[3];
+	struct store_reader *r = NULL;
+	struct fsrv f;
+	struct store *s;
+	uint64_t upto;
+
+	script[0] = st_answer(0, h - 1, 0, "\"v1\"", h);
+	script[1] = strdup(R503);
+	script[2] = strdup(R412);
+	fs_start(&f, (const char *const *)script, 3);
+	s = fs_store(&f, NULL);
+	assert_int_equal(store_reader_open(s, KEY1, &r), 0);
+	assert_int_equal(st_read_rest(r, 0, &upto), AM_ERR_CONFLICT);
+	assert_int_equal(upto, h);
+	assert_non_null(strstr(store_errmsg(s), "412"));
+	store_reader_close(r);
+	assert_int_equal(f.requests, 3);
+	store_close(s);
+	fs_stop(&f);
+	for (int i = 0; i < 3; i++)
+		free(script[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -490,6 +642,9 @@ int main(void)
 	    cmocka_unit_test(status_mapping),
 	    cmocka_unit_test(oversized_body_refused),
 	    cmocka_unit_test(hostile_listing_and_tokens),
+	    cmocka_unit_test(stream_resumes_mid_body),
+	    cmocka_unit_test(stream_resume_refuses_wrong_answer),
+	    cmocka_unit_test(stream_start_retries_then_fails),
 	};
 
 	return cmocka_run_group_tests_name("store_s3_offline", tests, setup_env, NULL);

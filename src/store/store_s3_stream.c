@@ -1,0 +1,307 @@
+/*
+ * store_s3_stream.c: the streaming GET behind sequential reads of the S3
+ * backend (store_s3_int.h). A reader that reads on where it stopped asks S3
+ * once for the rest of the object; a thread of the stream's own runs that
+ * request (s3_request with a sink) and copies the body into a bounded ring as
+ * it arrives, blocking while the ring is full, so S3's transfer, AM1
+ * decryption and the client's TLS send overlap instead of taking turns, and
+ * no request round trip is paid per window. Memory per stream: the ring
+ * (tune.stream_buf, 1 MiB), libcurl's 256 KiB receive buffer and a 256 KiB
+ * thread stack.
+ *
+ * Runs in the media and worker roles. Trust boundary: S3 is an untrusted
+ * peer. No byte of an answer enters the ring before its status, Content-Range
+ * (start, total) and ETag matched what was asked, so a resumed or misdirected
+ * answer cannot shift or mix bytes; AM1 above authenticates them anyway.
+ */
+#include "store/store_s3_int.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+#define STREAM_STACK (256 * 1024)
+
+struct s3_stream {
+	struct s3_store *s;
+	char key[STORE_KEY_MAX];
+	char etag[S3_ETAG_MAX]; /* pinned version, "" if the server sends none */
+	uint64_t size;		/* the object's size */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t data, room; /* the reader waits for data, the thread for room */
+	uint8_t *ring;
+	size_t cap, head, len; /* ring[head .. head+len) (wrapping) holds [pos, fetched) */
+	uint64_t pos;	       /* object offset of ring[head]: the reader's side */
+	uint64_t fetched;      /* one past the last byte in the ring: the thread's side */
+	uint64_t from;	       /* first byte of the current request */
+	size_t want;	       /* the reader sleeps until len >= want (0: not asleep) */
+	int full;	       /* the thread sleeps until a quarter of the ring is free */
+	int done, cancel, rc;
+	char msg[256]; /* the thread's store_errmsg when rc != 0 */
+};
+
+/* ---- the thread's side --------------------------------------------------- */
+
+static int stream_cancelled(void *arg)
+{
+	struct s3_stream *st = arg;
+
+	return __atomic_load_n(&st->cancel, __ATOMIC_ACQUIRE);
+}
+
+/* The answer must be the asked range of the pinned version of the object. */
+static int check_answer(struct s3_stream *st, const struct s3_req *rq)
+{
+	int ok;
+
+	if (rq->status == 206)
+		ok = rq->has_range_total && rq->range_first == st->from &&
+		     rq->range_total == st->size;
+	else
+		ok = rq->status == 200 && st->from == 0 && rq->has_length && rq->length == st->size;
+	if (!ok)
+		return store_fail(AM_ERR_IO,
+				  "s3 GET %s: answer is not the range asked for (HTTP %ld)",
+				  st->key, rq->status);
+	if (*st->etag && *rq->etag && strcmp(st->etag, rq->etag))
+		return store_fail(AM_ERR_CONFLICT, "s3 GET %s: object changed under the reader",
+				  st->key);
+	return 0;
+}
+
+/* Copy n bytes into the ring at its end (the caller holds mu, room >= n). */
+static void ring_put(struct s3_stream *st, const uint8_t *p, size_t n)
+{
+	size_t at = (st->head + st->len) % st->cap, k = st->cap - at;
+
+	if (k > n)
+		k = n;
+	memcpy(st->ring + at, p, k);
+	memcpy(st->ring, p + k, n - k);
+	st->len += n;
+	st->fetched += n;
+}
+
+static int stream_sink(void *arg, const struct s3_req *rq, const uint8_t *p, size_t n)
+{
+	struct s3_stream *st = arg;
+	int rc;
+
+	if (rq->sunk == 0 && (rc = check_answer(st, rq)))
+		return rc;
+	if (n > st->size - st->fetched)
+		return store_fail(AM_ERR_IO, "s3 GET %s: more bytes than asked for", st->key);
+	pthread_mutex_lock(&st->mu);
+	while (n > 0) {
+		size_t k = st->cap - st->len;
+		if (st->cancel)
+			break;
+		if (k == 0) { /* full: wait for the reader (backpressure) */
+			st->full = 1;
+			pthread_cond_wait(&st->room, &st->mu);
+			continue;
+		}
+		if (k > n)
+			k = n;
+		ring_put(st, p, k);
+		p += k;
+		n -= k;
+		if (st->want && st->len >= st->want) {
+			st->want = 0;
+			pthread_cond_signal(&st->data);
+		}
+	}
+	rc = st->cancel;
+	pthread_mutex_unlock(&st->mu);
+	return rc ? store_fail(AM_ERR_IO, "s3 GET %s: stream cancelled", st->key) : 0;
+}
+
+/* One request for [fetched, size); 0 when it brought every byte. */
+static int stream_request(struct s3_stream *st, uint64_t *got)
+{
+	char range[64], what[STORE_KEY_MAX + 16];
+	struct s3_req rq = {.method = "GET", .key = st->key, .range = range};
+	uint64_t before = st->fetched;
+	int rc;
+
+	st->from = st->fetched;
+	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)st->from,
+		 (unsigned long long)(st->size - 1));
+	snprintf(what, sizeof(what), "stream %s", st->key);
+	rq.if_match = *st->etag ? st->etag : NULL;
+	rq.sink = stream_sink;
+	rq.cancel = stream_cancelled;
+	rq.arg = st;
+	rc = s3_request(st->s, &rq, what);
+	*got = st->fetched - before;
+	if (rc == 0 && st->fetched != st->size)
+		rc = store_fail(AM_ERR_IO, "s3 GET %s: short body", st->key);
+	return rc;
+}
+
+static void *stream_main(void *arg)
+{
+	struct s3_stream *st = arg;
+	int rc, resumes = 0;
+	uint64_t got = 0;
+
+	/* A transport failure after some bytes: a fresh request from the next
+	 * byte (it has the full retry budget); no progress, or an answer that
+	 * is not what was asked, ends the stream. */
+	while ((rc = stream_request(st, &got)) == AM_ERR_UNAVAIL && got > 0 &&
+	       resumes++ < S3_STREAM_RESUMES && !stream_cancelled(st))
+		am_log(AM_LOG_WARN, "s3_stream_resumed", "key", st->key, "error",
+		       store_errmsg(NULL), NULL);
+	if (rc == AM_ERR_NOTFOUND)
+		rc = store_fail(AM_ERR_CONFLICT, "s3 GET %s: object deleted under the reader",
+				st->key);
+	pthread_mutex_lock(&st->mu);
+	st->done = 1;
+	st->rc = rc;
+	if (rc)
+		am_strlcpy(st->msg, store_errmsg(NULL), sizeof(st->msg));
+	pthread_cond_signal(&st->data);
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
+/* ---- the reader's side ----------------------------------------------------- */
+
+static void stream_free(struct s3_stream *st)
+{
+	pthread_cond_destroy(&st->data);
+	pthread_cond_destroy(&st->room);
+	pthread_mutex_destroy(&st->mu);
+	free(st->ring);
+	free(st);
+}
+
+/* The thread with every signal blocked (they belong to the main thread). */
+static int spawn(struct s3_stream *st)
+{
+	pthread_attr_t at;
+	sigset_t all, old;
+	int e;
+
+	if (pthread_attr_init(&at))
+		return AM_ERR_NOMEM;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_attr_setstacksize(&at, STREAM_STACK);
+	if (!e)
+		e = pthread_create(&st->thread, &at, stream_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&at);
+	return e ? store_fail(AM_ERR_UNAVAIL, "s3 GET %s: cannot start a stream thread", st->key)
+		 : 0;
+}
+
+int s3_stream_start(struct s3_store *s, const char *key, const char *etag, uint64_t off,
+		    uint64_t size, struct s3_stream **out)
+{
+	struct s3_stream *st = calloc(1, sizeof(*st));
+	int rc;
+
+	*out = NULL;
+	if (!st)
+		return AM_ERR_NOMEM;
+	st->cap = s->tune.stream_buf ? s->tune.stream_buf : S3_STREAM_BUF;
+	if (!(st->ring = malloc(st->cap))) {
+		free(st);
+		return AM_ERR_NOMEM;
+	}
+	st->s = s;
+	am_strlcpy(st->key, key, sizeof(st->key));
+	am_strlcpy(st->etag, etag, sizeof(st->etag));
+	st->size = size;
+	st->pos = st->fetched = off;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->data, NULL);
+	pthread_cond_init(&st->room, NULL);
+	if ((rc = spawn(st))) {
+		stream_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+int s3_stream_covers(const struct s3_stream *st, uint64_t off)
+{
+	/* pos moves only in s3_stream_read, on the reader's thread: no lock */
+	return st && off >= st->pos && off - st->pos <= S3_STREAM_SKIP && off < st->size;
+}
+
+/* Move up to n bytes from the ring's start to dst (NULL: drop them); mu held. */
+static size_t ring_take(struct s3_stream *st, uint8_t *dst, size_t n)
+{
+	size_t k = st->cap - st->head;
+
+	if (n > st->len)
+		n = st->len;
+	if (k > n)
+		k = n;
+	if (dst) {
+		memcpy(dst, st->ring + st->head, k);
+		memcpy(dst + k, st->ring, n - k);
+	}
+	st->head = (st->head + n) % st->cap;
+	st->len -= n;
+	st->pos += n;
+	if (st->full && st->cap - st->len >= st->cap / 4) {
+		st->full = 0;
+		pthread_cond_signal(&st->room);
+	}
+	return n;
+}
+
+int s3_stream_read(struct s3_stream *st, uint64_t off, void *buf, size_t n)
+{
+	uint8_t *dst = buf;
+	int rc = 0;
+
+	if (!s3_stream_covers(st, off) || n > st->size - off)
+		return store_fail(AM_ERR_INTERNAL, "s3 stream: read outside the stream");
+	pthread_mutex_lock(&st->mu);
+	while (n > 0) {
+		size_t k;
+		if (off > st->pos) /* a forward gap: drop what it covers */
+			ring_take(st, NULL, (size_t)(off - st->pos));
+		if (off == st->pos && (k = ring_take(st, dst, n)) > 0) {
+			dst += k;
+			off += k;
+			n -= k;
+			continue;
+		}
+		if (st->done) {
+			rc = st->rc ? st->rc : AM_ERR_IO;
+			break;
+		}
+		/* wake on enough to be worth it: what is left, at most half a ring */
+		st->want = n < st->cap / 2 ? n : st->cap / 2;
+		if (off > st->pos + st->len) /* the gap is dropped as it arrives */
+			st->want = 1;
+		pthread_cond_wait(&st->data, &st->mu);
+	}
+	st->want = 0;
+	pthread_mutex_unlock(&st->mu);
+	if (rc)
+		return store_fail(rc, "%s", *st->msg ? st->msg : "s3 stream: ended early");
+	return 0;
+}
+
+void s3_stream_stop(struct s3_stream *st)
+{
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->mu);
+	__atomic_store_n(&st->cancel, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&st->room);
+	pthread_mutex_unlock(&st->mu);
+	pthread_join(st->thread, NULL);
+	stream_free(st);
+}
