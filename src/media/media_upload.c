@@ -86,13 +86,15 @@ static int part_commit(struct upload_ctx *c)
 	rc = am1_writer_finish(c->w, &ps, &cs);
 	am1_writer_free(c->w);
 	c->w = NULL;
-	if (rc || (rc = store_put_commit(c->ap.put, NULL))) {
-		if (c->ap.put && rc)
-			store_put_abort(c->ap.put);
+	if (rc) {
+		store_put_abort(c->ap.put);
 		c->ap.put = NULL;
 		return rc;
 	}
+	rc = store_put_commit(c->ap.put, NULL); /* consumes the put, even on failure */
 	c->ap.put = NULL;
+	if (rc)
+		return rc;
 	c->part.plain_size = (int64_t)ps;
 	c->part.cipher_size = (int64_t)cs;
 	if ((rc = app_db_get(a, &db)) == 0) {

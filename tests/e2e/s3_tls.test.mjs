@@ -15,9 +15,9 @@
 //      curl CLI) is refused: check-config fails naming the protocol
 //      version; audiomus's ClientHello offers TLS 1.3 and 1.2 only, also
 //      under an OpenSSL config that allows TLS 1.0 (the floor is ours, not
-//      the distribution's default); serve's upload should fail with 503 and
-//      the server stay up (a `todo` for now: the media role crashes on a
-//      use-after-free when a store commit fails, src/media/media_upload.c);
+//      the distribution's default); serve's upload fails with 503 and the
+//      server stays up (this once found a use-after-free when a store
+//      commit failed, src/media/media_upload.c part_commit);
 //   3. without s3_ca_file (a CA the system does not trust), with another
 //      CA in s3_ca_file, and with a certificate for another host name, the
 //      connection is refused as a verification failure.
@@ -318,9 +318,7 @@ describe('S3 client over TLS (Swift behind a TLS-terminating proxy)', { skip: SK
     }
   });
 
-  test('serve: an upload to a store capped at TLS 1.1 fails with 503, nothing stored, the server stays up', {
-    todo: 'src/media/media_upload.c part_commit() aborts the put that a failed store_put_commit() already freed (use-after-free, SIGSEGV)',
-  }, async (t) => {
+  test('serve: an upload to a store capped at TLS 1.1 fails with 503, nothing stored, the server stays up', async (t) => {
     const p = await proxy({ ...pki.s3, ...TLS11_ONLY });
     const srv = await startApi('sqlite', { args: ['--set', `storage=${storageVia(p)}`, '--set', `s3_ca_file=${pki.ca}`] });
     try {
