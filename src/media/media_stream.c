@@ -20,6 +20,13 @@
 #include "media/media_int.h"
 #include "store/store.h"
 
+/* What libmicrohttpd asks for at a time (its per-response buffer): one TLS
+ * record. The AM1 reader keeps the verified 64 KiB segment, so the four
+ * reads of a segment decrypt it once; a 64 KiB block would hold a second
+ * copy of it per connection (48 KiB more each: 47 MiB for 1,000 slow
+ * downloads, docs/benchmarks.md). */
+#define MEDIA_STREAM_BLOCK (16 * 1024)
+
 struct stream_ctx {
 	struct store_reader *sr;
 	struct am1_source src;
@@ -215,7 +222,7 @@ int media_stream_handler(struct http_req *req, void *arg)
 		record_event(a, req, sr);
 	rc = http_respond_stream(req, status, sr->o.content_type[0] ? sr->o.content_type
 								      : "application/octet-stream",
-				 (int64_t)len, AM1_SEGMENT, stream_fill, s, stream_free);
+				 (int64_t)len, MEDIA_STREAM_BLOCK, stream_fill, s, stream_free);
 out:
 	am_memzero(sr, sizeof(*sr));
 	free(sr);

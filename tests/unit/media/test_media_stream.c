@@ -7,6 +7,10 @@
  */
 #include "media/media_http.inc"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 static int setup(void **state)
 {
 	struct srv *sv = calloc(1, sizeof(*sv));
@@ -368,6 +372,49 @@ static void events_recorded(void **state)
 	assert_int_equal(c.raw_ip, 0);
 }
 
+/* Every accepted connection carries TCP_NOTSENT_LOWAT (src/http/server.c):
+ * a client that stops reading holds at most that much unsent data on the
+ * server, so a streamed response is not decrypted megabytes ahead of it.
+ * The server runs in this process: find its end of our connection. */
+static int server_end_lowat(uint16_t port, uint16_t client_port)
+{
+	for (int fd = 3; fd < 4096; fd++) {
+		struct sockaddr_in a, b;
+		socklen_t al = sizeof(a), bl = sizeof(b);
+		int v = -1;
+		socklen_t vl = sizeof(v);
+
+		if (getsockname(fd, (struct sockaddr *)&a, &al) || a.sin_family != AF_INET ||
+		    ntohs(a.sin_port) != port || getpeername(fd, (struct sockaddr *)&b, &bl) ||
+		    ntohs(b.sin_port) != client_port)
+			continue;
+		if (getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &vl))
+			return -1;
+		return v;
+	}
+	return 0; /* not accepted yet */
+}
+
+static void accepted_connections_limit_unsent(void **state)
+{
+	struct srv *sv = *state;
+	struct sockaddr_in sa = {.sin_family = AF_INET}, me;
+	socklen_t ml = sizeof(me);
+	uint16_t port = http_server_port(sv->s);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), v = 0;
+
+	assert_true(fd >= 0);
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+	/* the accept happens on a server thread: wait for it (bounded) */
+	for (int i = 0; i < 500 && (v = server_end_lowat(port, ntohs(me.sin_port))) == 0; i++)
+		usleep(10000);
+	assert_int_equal(v, 128 * 1024);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +422,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(range_property, setup, teardown),
 	    cmocka_unit_test_setup_teardown(denial_matrix, setup, teardown),
 	    cmocka_unit_test_setup_teardown(events_recorded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(accepted_connections_limit_unsent, setup, teardown),
 	};
 	int rc;
 

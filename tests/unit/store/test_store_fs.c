@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -482,6 +485,54 @@ static void fs_large_object_bounded_memory(void **state)
 	assert_int_equal(store_delete(f->s, key), 0);
 }
 
+/* Write-behind: a long put does not keep the object in the page cache while
+ * it is written (at most the last windows stay resident), and what was
+ * dropped reads back intact after the commit. Residency is a page-cache
+ * fact (mincore), not a timing. */
+static void fs_write_behind_drops_written_pages(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t size = 64u << 20;
+	struct store_put *p = NULL;
+	struct store_reader *r = NULL;
+	uint8_t buf[65536], *map, *vec;
+	char key[64], dir[FX_PATH], tmp[FX_PATH];
+	size_t pages = size / 4096, resident = 0, got;
+	struct statfs sf;
+	int fd, on_tmpfs;
+
+	store_cf_key(key, "upart", NULL);
+	leaf_dir(f, key, dir, sizeof(dir));
+	assert_int_equal(store_put_begin(f->s, key, &p), 0);
+	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
+		store_cf_fill(41, off, buf, sizeof(buf));
+		assert_int_equal(store_put_write(p, buf, sizeof(buf)), 0);
+	}
+	assert_int_equal(count_tmp(dir, tmp, sizeof(tmp)), 1);
+	assert_true((fd = open(tmp, O_RDONLY | O_CLOEXEC)) >= 0);
+	on_tmpfs = fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	assert_non_null(vec = calloc(pages, 1));
+	assert_int_equal(mincore(map, size, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		resident += vec[i] & 1;
+	munmap(map, size);
+	close(fd);
+	free(vec);
+	/* two 8 MiB windows in writeback plus the one being filled (tmpfs keeps
+	 * every page: its page cache is the storage) */
+	assert_true(resident * 4096 <= (uint64_t)(32u << 20) || on_tmpfs);
+	assert_int_equal(store_put_commit(p, NULL), 0);
+	assert_int_equal(store_reader_open(f->s, key, &r), 0);
+	for (uint64_t off = 0; off < size; off += got) {
+		assert_int_equal(store_reader_read_at(r, off, buf, sizeof(buf), &got), 0);
+		assert_true(got > 0 && store_cf_check(41, off, buf, got));
+	}
+	store_reader_close(r);
+	assert_int_equal(store_delete(f->s, key), 0);
+}
+
 static void fs_open_urls(void **state)
 {
 	struct fx *f = *state;
@@ -524,6 +575,7 @@ static const struct CMUnitTest fs_tests[] = {
     FS_TEST(fs_list_skips_foreign),
     FS_TEST(fs_reader_pins_version),
     FS_TEST(fs_large_object_bounded_memory),
+    FS_TEST(fs_write_behind_drops_written_pages),
     FS_TEST(fs_open_urls),
 };
 
