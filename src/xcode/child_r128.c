@@ -6,7 +6,10 @@
  * created before the seccomp filter is loaded (clone is forbidden after) and
  * the filter is synchronised onto it (TSYNC); from then on both threads can
  * only compute, use futexes and map memory. The main thread hands over
- * copies of the s16 samples in a small ring of fixed blocks (constant memory).
+ * copies of the s16 samples in a small ring of fixed blocks (constant memory),
+ * each block filled to BLK_FRAMES before it is handed over: decoders deliver
+ * ~1,024 frames at a time, and one hand-over (lock, wake-up) per decoded
+ * frame made the encoder thread wait on the meter's wake-ups.
  */
 #include "xcode/xcode_int.h"
 
@@ -31,6 +34,7 @@ struct xc_r128 {
 	int16_t *blk[NBLK];
 	size_t n[NBLK];
 	uint64_t head, tail; /* blocks consumed / produced */
+	size_t fill;	     /* frames in blk[tail % NBLK], not yet handed over */
 };
 
 static int meter_init(struct xc_r128 *r)
@@ -117,29 +121,42 @@ void xc_r128_start(struct xc_r128 *r, int ch, int rate, const int map[XCODE_MAX_
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* Hand the block being filled to the meter thread (if it holds frames). */
+static void publish(struct xc_r128 *r)
+{
+	if (r->fill == 0)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->n[r->tail % NBLK] = r->fill;
+	r->tail++;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	r->fill = 0;
+}
+
 int xc_r128_add(struct xc_r128 *r, const int16_t *s, size_t frames)
 {
 	while (frames > 0) {
-		size_t k = frames < BLK_FRAMES ? frames : BLK_FRAMES;
-		uint64_t i;
+		size_t k = BLK_FRAMES - r->fill;
+		int err;
 
-		pthread_mutex_lock(&r->mu);
-		while (r->tail - r->head == NBLK && !r->err)
-			pthread_cond_wait(&r->cv, &r->mu);
-		if (r->err) {
+		if (r->fill == 0) { /* a new block: wait until one is free */
+			pthread_mutex_lock(&r->mu);
+			while (r->tail - r->head == NBLK && !r->err)
+				pthread_cond_wait(&r->cv, &r->mu);
+			err = r->err;
 			pthread_mutex_unlock(&r->mu);
-			return AM_ERR_INTERNAL;
+			if (err)
+				return AM_ERR_INTERNAL;
 		}
-		i = r->tail % NBLK;
-		pthread_mutex_unlock(&r->mu);
-		memcpy(r->blk[i], s, k * r->ch * sizeof(int16_t));
-		r->n[i] = k;
-		pthread_mutex_lock(&r->mu);
-		r->tail++;
-		pthread_cond_broadcast(&r->cv);
-		pthread_mutex_unlock(&r->mu);
+		if (k > frames)
+			k = frames;
+		memcpy(r->blk[r->tail % NBLK] + r->fill * r->ch, s, k * r->ch * sizeof(int16_t));
+		r->fill += k;
 		s += k * r->ch;
 		frames -= k;
+		if (r->fill == BLK_FRAMES)
+			publish(r);
 	}
 	return 0;
 }
@@ -148,6 +165,7 @@ static void join(struct xc_r128 *r)
 {
 	if (!r->running)
 		return;
+	publish(r); /* the last, partly filled block */
 	pthread_mutex_lock(&r->mu);
 	r->stop = 1;
 	pthread_cond_broadcast(&r->cv);
