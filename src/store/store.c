@@ -385,14 +385,17 @@ void store_reader_close(struct store_reader *r)
 int store_read_at(struct store *s, const char *key, uint64_t off, void *buf, size_t n, size_t *got)
 {
 	struct store_reader *r = NULL;
-	int rc;
+	int rc = AM_ERR_CONFLICT;
 
-	if (got)
-		*got = 0;
-	if ((rc = store_reader_open(s, key, &r)))
-		return rc;
-	rc = store_reader_read_at(r, off, buf, n, got);
-	store_reader_close(r);
+	for (int attempt = 0; attempt < 3 && rc == AM_ERR_CONFLICT; attempt++) {
+		if (got)
+			*got = 0;
+		if ((rc = store_reader_open(s, key, &r)))
+			return rc;
+		rc = store_reader_read_at(r, off, buf, n, got);
+		store_reader_close(r);
+		r = NULL;
+	}
 	return rc;
 }
 

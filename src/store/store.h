@@ -165,7 +165,10 @@ int store_reader_read_at(struct store_reader *r, uint64_t off, void *buf, size_t
 /* Close the reader; accepts NULL. */
 void store_reader_close(struct store_reader *r);
 
-/* One-shot ranged read: store_reader_open + read_at + close. */
+/* One-shot ranged read: store_reader_open + read_at + close. When the
+ * object is replaced between the open and the read (AM_ERR_CONFLICT from a
+ * backend that pins the version it opened), it is read again from a fresh
+ * open, up to 3 times: the caller gets the old object or the new one. */
 int store_read_at(struct store *s, const char *key, uint64_t off, void *buf, size_t n, size_t *got);
 
 /* ---- metadata, delete, list, gc ------------------------------------------ */
