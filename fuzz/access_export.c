@@ -16,29 +16,11 @@
 #include "access/access.h"
 #include "app/app.h"
 #include "crypto/crypto.h"
+#include "fuzz_app.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct app app;
-
-static void init_once(void)
-{
-	static int done;
-	char path[] = "/tmp/am-fuzz-key-XXXXXX", err[256];
-	int fd;
-
-	if (done)
-		return;
-	done = 1;
-	fd = mkstemp(path);
-	if (fd < 0 || write(fd, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 65) != 65)
-		abort();
-	close(fd);
-	if (keyring_open(path, 1, &app.kr, err, sizeof(err)) != 0)
-		abort();
-	unlink(path);
-	app.conf.signed_url_lifetime = 1800;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -49,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int d;
 	int64_t e;
 
-	init_once();
+	fuzz_app_init(&app);
 	if (size >= sizeof(buf))
 		size = sizeof(buf) - 1;
 	memcpy(buf, data, size);

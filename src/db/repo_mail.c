@@ -169,10 +169,12 @@ int db_mail_digest_remove(struct db *db, const uint8_t project_id[DB_ID_LEN], co
 	return repo_done_one(rc, st);
 }
 
-int db_mail_digest_oldest(struct db *db, int64_t *oldest)
+/* The one BIGINT a MIN(...) query answers; AM_ERR_NOTFOUND when it is NULL
+ * (no row matched). */
+static int min_of(struct db *db, const char *sql, int64_t *out)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, "SELECT CAST(MIN(created) AS BIGINT) FROM mail_digest_items", &st);
+	int rc = db_prepare(db, sql, &st);
 
 	if (rc)
 		return rc;
@@ -180,10 +182,15 @@ int db_mail_digest_oldest(struct db *db, int64_t *oldest)
 		if (db_column_is_null(st, 0))
 			rc = AM_ERR_NOTFOUND;
 		else
-			*oldest = db_column_int64(st, 0);
+			*out = db_column_int64(st, 0);
 	}
 	db_finalize(st);
 	return rc;
+}
+
+int db_mail_digest_oldest(struct db *db, int64_t *oldest)
+{
+	return min_of(db, "SELECT CAST(MIN(created) AS BIGINT) FROM mail_digest_items", oldest);
 }
 
 /* ---- devices ------------------------------------------------------------------------------ */
@@ -223,21 +230,8 @@ int db_device_seen(struct db *db, const uint8_t account_id[DB_ID_LEN], const uin
 
 int db_mail_next_due(struct db *db, int64_t *at)
 {
-	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "SELECT CAST(MIN(next_attempt) AS BIGINT) FROM outbox WHERE state IN ('queued', 'sending')",
-			    &st);
-
-	if (rc)
-		return rc;
-	if ((rc = repo_row(st)) == 0) {
-		if (db_column_is_null(st, 0))
-			rc = AM_ERR_NOTFOUND;
-		else
-			*at = db_column_int64(st, 0);
-	}
-	db_finalize(st);
-	return rc;
+	return min_of(db, "SELECT CAST(MIN(next_attempt) AS BIGINT) FROM outbox WHERE state IN ('queued', 'sending')",
+		      at);
 }
 
 int db_mail_wake(struct db *db, int64_t at)
