@@ -11,6 +11,17 @@
  * used by one thread at a time (the pool), so it is opened NOMUTEX and
  * SQLite's global allocation statistics (a process-wide mutex on every
  * malloc) are turned off.
+ * Writers of one process queue on an in-process write lock per database
+ * file (struct sq_wlock) before they ask SQLite for its write lock: SQLite's
+ * busy handler would make them poll with sleeps of 1-100 ms, so a writer
+ * waited up to a sleep longer than the transaction ahead of it. The lock is
+ * taken at BEGIN IMMEDIATE, or at the first step of a statement that writes
+ * (also inside a deferred transaction, and for db_exec), and released when
+ * the connection is back in autocommit mode with no writing statement
+ * running: after COMMIT or ROLLBACK, or when an autocommit write finishes.
+ * Waiting for it is bounded like the busy timeout (AM_ERR_UNAVAIL after
+ * BUSY_TIMEOUT_MS). Other processes on the same file still meet SQLite's
+ * busy handler.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db/db_int.h"
@@ -39,11 +51,31 @@ struct sq_cached {
 	int busy;
 };
 
+/* The in-process write lock of one database file (device and inode), shared
+ * by every connection of the process to it; refs counts those connections.
+ * Not a pthread mutex: a pool connection may in principle be released by
+ * another thread than the one that took it, so this is a flag under
+ * wl_mu with a condition variable to wait on. */
+struct sq_wlock {
+	dev_t dev;
+	ino_t ino;
+	int refs;
+	int held;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC */
+	struct sq_wlock *next;
+};
+
+static pthread_mutex_t wl_mu = PTHREAD_MUTEX_INITIALIZER; /* the list and every held flag */
+static struct sq_wlock *wl_list;
+
 struct sq_db {
 	struct db base;
 	sqlite3 *h;
 	struct sq_cached cache[SQ_CACHE];
-	unsigned clock; /* next slot to consider for eviction */
+	unsigned clock;       /* next slot to consider for eviction */
+	struct sq_wlock *wl;  /* NULL: the file could not be identified; busy handler only */
+	int wl_held;          /* this connection holds wl */
+	int wl_writers;       /* statements (or a db_exec) that write and are still running */
 };
 
 struct sq_stmt {
@@ -52,11 +84,119 @@ struct sq_stmt {
 	struct sq_cached *slot; /* NULL: not cached, finalized on db_finalize */
 	int64_t changes;
 	int done;
+	int started; /* stepped since prepare or reset */
+	int writer;  /* counted in wl_writers */
 };
 
 static sqlite3 *H(struct db *db)
 {
 	return ((struct sq_db *)db)->h;
+}
+
+/* ---- in-process write lock ------------------------------------------------ */
+
+/* The lock of the file at path, created on first use; NULL if the file
+ * cannot be identified or memory is short (the connection then relies on
+ * the busy handler alone). */
+static struct sq_wlock *wl_ref(const char *path)
+{
+	struct sq_wlock *l;
+	pthread_condattr_t ca;
+	struct stat sb;
+
+	if (stat(path, &sb) != 0)
+		return NULL;
+	pthread_mutex_lock(&wl_mu);
+	for (l = wl_list; l; l = l->next)
+		if (l->dev == sb.st_dev && l->ino == sb.st_ino)
+			break;
+	if (!l && (l = calloc(1, sizeof(*l)))) {
+		l->dev = sb.st_dev;
+		l->ino = sb.st_ino;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&l->cv, &ca);
+		pthread_condattr_destroy(&ca);
+		l->next = wl_list;
+		wl_list = l;
+	}
+	if (l)
+		l->refs++;
+	pthread_mutex_unlock(&wl_mu);
+	return l;
+}
+
+static void wl_unref(struct sq_wlock *l)
+{
+	struct sq_wlock **pp;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&wl_mu);
+	if (--l->refs == 0) {
+		for (pp = &wl_list; *pp != l; pp = &(*pp)->next)
+			;
+		*pp = l->next;
+		pthread_cond_destroy(&l->cv);
+		free(l);
+	}
+	pthread_mutex_unlock(&wl_mu);
+}
+
+/* Take the connection's write lock unless it holds it already, waiting at
+ * most BUSY_TIMEOUT_MS: 0 or AM_ERR_UNAVAIL. */
+static int wl_take(struct sq_db *d)
+{
+	struct timespec dl;
+	int timed_out = 0;
+
+	if (!d->wl || d->wl_held)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += BUSY_TIMEOUT_MS / 1000;
+	dl.tv_nsec += (long)(BUSY_TIMEOUT_MS % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&wl_mu);
+	while (d->wl->held && !timed_out)
+		timed_out = pthread_cond_timedwait(&d->wl->cv, &wl_mu, &dl) == ETIMEDOUT;
+	if (!d->wl->held)
+		d->wl_held = d->wl->held = 1;
+	pthread_mutex_unlock(&wl_mu);
+	if (!d->wl_held)
+		return db_set_err(&d->base, AM_ERR_UNAVAIL,
+				  "sqlite: another writer of this process held the write lock for %d ms",
+				  BUSY_TIMEOUT_MS);
+	return 0;
+}
+
+/* Release the write lock once the connection is out of any transaction and
+ * no writing statement runs (SQLite released its own lock then too). */
+static void wl_settle(struct sq_db *d)
+{
+	if (!d->wl_held || d->wl_writers > 0 || !sqlite3_get_autocommit(d->h))
+		return;
+	pthread_mutex_lock(&wl_mu);
+	d->wl->held = 0;
+	pthread_cond_signal(&d->wl->cv);
+	pthread_mutex_unlock(&wl_mu);
+	d->wl_held = 0;
+}
+
+/* A statement is done, failed, reset or finalized: it no longer counts as
+ * a writer, and the lock goes if that ended the write (also after a COMMIT
+ * or ROLLBACK run as a prepared statement). */
+static void writer_end(struct sq_stmt *st)
+{
+	struct sq_db *d = (struct sq_db *)st->base.db;
+
+	if (st->writer) {
+		st->writer = 0;
+		d->wl_writers--;
+	}
+	wl_settle(d);
 }
 
 /* Map a SQLite result code to enum am_err, keeping the detail on db. */
@@ -198,20 +338,34 @@ static int sq_bind(struct db_stmt *bst, int idx, int type, const void *p, size_t
 static int sq_step(struct db_stmt *bst)
 {
 	struct sq_stmt *st = (struct sq_stmt *)bst;
+	struct sq_db *d = (struct sq_db *)bst->db;
 	int rc;
 
 	if (st->done)
 		return DB_DONE;
+	if (!st->started) {
+		/* A statement that writes holds the write lock until it is done
+		 * (autocommit) or the transaction ends. */
+		if (!sqlite3_stmt_readonly(st->s)) {
+			if ((rc = wl_take(d)) != 0)
+				return rc;
+			st->writer = 1;
+			d->wl_writers++;
+		}
+		st->started = 1;
+	}
 	rc = sqlite3_step(st->s);
 	if (rc == SQLITE_ROW)
 		return DB_ROW;
 	if (rc == SQLITE_DONE) {
 		st->done = 1;
 		st->changes = sqlite3_changes64(H(bst->db));
+		writer_end(st);
 		return DB_DONE;
 	}
 	rc = sq_err(bst->db, sqlite3_extended_errcode(H(bst->db)));
 	sqlite3_reset(st->s);
+	writer_end(st);
 	return rc;
 }
 
@@ -221,7 +375,9 @@ static int sq_reset(struct db_stmt *bst)
 
 	st->done = 0;
 	st->changes = 0;
+	st->started = 0;
 	sqlite3_reset(st->s);
+	writer_end(st);
 	return 0;
 }
 
@@ -286,19 +442,46 @@ static void sq_finalize(struct db_stmt *bst)
 	} else {
 		sqlite3_finalize(st->s);
 	}
+	writer_end(st);
 	free(st);
 }
 
-static int sq_exec(struct db *db, const char *sql)
+static int raw_exec(struct db *db, const char *sql)
 {
 	int rc = sqlite3_exec(H(db), sql, NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? 0 : sq_err(db, sqlite3_extended_errcode(H(db)));
 }
 
+/* db_exec, and db.c's COMMIT and ROLLBACK. Anything but those two may write
+ * (migrations, checkpoints), so it runs under the write lock. */
+static int sq_exec(struct db *db, const char *sql)
+{
+	struct sq_db *d = (struct sq_db *)db;
+	int end = strcmp(sql, "COMMIT") == 0 || strcmp(sql, "ROLLBACK") == 0, rc;
+
+	if (!end) {
+		if ((rc = wl_take(d)) != 0)
+			return rc;
+		d->wl_writers++;
+	}
+	rc = raw_exec(db, sql);
+	if (!end)
+		d->wl_writers--;
+	wl_settle(d);
+	return rc;
+}
+
 static int sq_begin(struct db *db, int write)
 {
-	return sq_exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN");
+	struct sq_db *d = (struct sq_db *)db;
+	int rc;
+
+	if (write && (rc = wl_take(d)) != 0)
+		return rc;
+	rc = raw_exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN");
+	wl_settle(d); /* a failed BEGIN leaves autocommit: release */
+	return rc;
 }
 
 static void sq_close(struct db *db)
@@ -310,6 +493,15 @@ static void sq_close(struct db *db)
 		free(d->cache[i].sql);
 	}
 	sqlite3_close_v2(d->h);
+	/* Closed: SQLite holds nothing for it any more. */
+	d->wl_writers = 0;
+	if (d->wl_held) {
+		pthread_mutex_lock(&wl_mu);
+		d->wl->held = 0;
+		pthread_cond_signal(&d->wl->cv);
+		pthread_mutex_unlock(&wl_mu);
+	}
+	wl_unref(d->wl);
 	free(d);
 }
 
@@ -422,6 +614,7 @@ int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen)
 	sqlite3_db_config(d->h, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	if (sqlite3_exec(d->h, pragmas, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
+	d->wl = wl_ref(path);
 	*out = &d->base;
 	return 0;
 fail:

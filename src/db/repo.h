@@ -388,6 +388,20 @@ struct db_event {
 /* Record an access event; guest_id and details may be NULL. */
 int db_event_add(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		 const char *kind, const uint8_t *guest_id, const char *details);
+/* One event for db_event_add_batch; every pointer is borrowed. */
+struct db_event_new {
+	const uint8_t *project_id; /* DB_ID_LEN bytes */
+	const char *kind;
+	const uint8_t *guest_id; /* NULL: none */
+	const char *details;     /* NULL: none */
+	int64_t created;         /* milliseconds since the epoch; <= 0: now */
+};
+/* Record n events in one write transaction (nested in the caller's, if
+ * any), each sealed as db_event_add seals it: all of them or none. 0,
+ * AM_ERR_INVAL (a kind empty or too long), AM_ERR_TOOBIG (details),
+ * AM_ERR_NOTFOUND (a project deleted or unknown), AM_ERR_CONFLICT or a
+ * db_step error; nothing is written on any error. */
+int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_event_new *ev, size_t n);
 /* Events of a project, newest first, at most limit (0: all). */
 int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN], int limit,
 		  int (*cb)(void *ctx, const struct db_event *e), void *ctx);

@@ -224,16 +224,15 @@ int db_comment_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const 
 
 /* ---- events ------------------------------------------------------------------------------ */
 
-int db_event_add(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		 const char *kind, const uint8_t *guest_id, const char *details)
+/* Insert one event sealed under the project's field key fk. */
+static int event_insert(struct db *db, const uint8_t fk[DB_KEY_LEN], const uint8_t project_id[DB_ID_LEN],
+			const char *kind, const uint8_t *guest_id, const char *details, int64_t created)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN], id[DB_ID_LEN];
+	uint8_t id[DB_ID_LEN];
 	int rc;
 
-	if (!kind || !*kind || strlen(kind) > DB_KIND_MAX)
-		return db_set_err(db, AM_ERR_INVAL, "event kind empty or too long");
-	if ((rc = crypto_random_id(id)) || (rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = crypto_random_id(id)))
 		return rc;
 	rc = db_prepare(db,
 			"INSERT INTO events (id, project_id, kind, guest_id, details_ct, created)"
@@ -245,10 +244,59 @@ int db_event_add(struct db *db, const struct db_keys *k, const uint8_t project_i
 		db_bind_text(st, 3, kind);
 		db_bind_id(st, 4, guest_id);
 		repo_bind_sealed(st, 5, fk, "events", "details", id, project_id, details, DB_DETAILS_MAX);
-		db_bind_int64(st, 6, am_now_ms());
+		db_bind_int64(st, 6, created);
+	}
+	return repo_done(rc, st, NULL);
+}
+
+static int event_kind_ok(struct db *db, const char *kind)
+{
+	if (!kind || !*kind || strlen(kind) > DB_KIND_MAX)
+		return db_set_err(db, AM_ERR_INVAL, "event kind empty or too long");
+	return 0;
+}
+
+int db_event_add(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		 const char *kind, const uint8_t *guest_id, const char *details)
+{
+	uint8_t fk[DB_KEY_LEN];
+	int rc;
+
+	if ((rc = event_kind_ok(db, kind)) || (rc = repo_project_key(db, k, project_id, fk)))
+		return rc;
+	rc = event_insert(db, fk, project_id, kind, guest_id, details, am_now_ms());
+	am_memzero(fk, sizeof(fk));
+	return rc;
+}
+
+int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_event_new *ev, size_t n)
+{
+	uint8_t fk[DB_KEY_LEN];
+	const uint8_t *keyed = NULL; /* the project fk belongs to */
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = db_begin_write(db)))
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		/* Runs of one project (the usual batch) unwrap its key once. */
+		if (!keyed || memcmp(keyed, ev[i].project_id, DB_ID_LEN) != 0) {
+			keyed = NULL;
+			if ((rc = repo_project_key(db, k, ev[i].project_id, fk)))
+				break;
+			keyed = ev[i].project_id;
+		}
+		if ((rc = event_kind_ok(db, ev[i].kind)) == 0)
+			rc = event_insert(db, fk, ev[i].project_id, ev[i].kind, ev[i].guest_id, ev[i].details,
+					  ev[i].created > 0 ? ev[i].created : am_now_ms());
 	}
 	am_memzero(fk, sizeof(fk));
-	return repo_done(rc, st, NULL);
+	if (rc) {
+		db_rollback(db);
+		return rc;
+	}
+	return db_commit(db);
 }
 
 int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN], int limit,

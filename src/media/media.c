@@ -2,6 +2,7 @@
  * media.c: lifecycle and route table of the media role (see media.h), the
  * clean-up of abandoned uploads, and the one upload-creation call the web
  * role makes for an owner (a database row and a signed URL; no audio byte).
+ * It starts and stops the play/download event writer (media_events.c).
  * Runs in the media process (and, for media_upload_new, the web process).
  */
 #include "media/media.h"
@@ -24,6 +25,20 @@
 
 static void *gc_main(void *arg);
 
+/* The black-box tests' hook to stop the media role while a play event is
+ * still queued (tests/e2e/media_events.test.mjs): the event writer holds
+ * each batch AUDIOMUS_TEST_EVENT_HOLD_MS before writing it (a stop cuts
+ * the hold short). Honoured only with AUDIOMUS_TESTING=1. */
+static int64_t test_hold_ms(void)
+{
+	const char *t = getenv("AUDIOMUS_TESTING"), *s = getenv("AUDIOMUS_TEST_EVENT_HOLD_MS");
+	int64_t v = 0;
+
+	if (!t || strcmp(t, "1") != 0 || !s || am_parse_i64(s, 0, 600000, &v))
+		return 0;
+	return v;
+}
+
 struct media *media_new(struct app *a)
 {
 	struct media *m = calloc(1, sizeof(*m));
@@ -34,6 +49,11 @@ struct media *media_new(struct app *a)
 	m->quota = MEDIA_ACCOUNT_QUOTA;
 	pthread_mutex_init(&m->gc_lock, NULL);
 	pthread_cond_init(&m->gc_cond, NULL);
+	if (a && a->db &&
+	    !(m->events = media_events_new(MEDIA_EVENTS_MAX, test_hold_ms(), media_events_write_db, a))) {
+		media_free(m);
+		return NULL;
+	}
 	if (a && a->store && a->db && pthread_create(&m->gc_thread, NULL, gc_main, m) == 0)
 		m->gc_running = 1;
 	return m;
@@ -43,6 +63,9 @@ void media_free(struct media *m)
 {
 	if (!m)
 		return;
+	/* After the server stopped: nothing queues any more, and every play
+	 * or download that was answered is written before the process goes. */
+	media_events_free(m->events);
 	if (m->gc_running) {
 		pthread_mutex_lock(&m->gc_lock);
 		m->gc_stop = 1;

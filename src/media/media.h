@@ -22,10 +22,12 @@ struct media;
 #define MEDIA_ACCOUNT_QUOTA (INT64_C(50) << 30)
 
 /* Media state over an opened app with a store and database (borrowed).
- * Starts the clean-up thread for abandoned uploads. NULL on failure. */
+ * Starts the clean-up thread for abandoned uploads and the writer of
+ * play/download events. NULL on failure. */
 struct media *media_new(struct app *a);
-/* Stop the clean-up thread and free; accepts NULL. Only after the server
- * using its routes stopped. */
+/* Stop the clean-up thread and the event writer (which first records every
+ * queued event) and free; accepts NULL. Only after the server using its
+ * routes stopped, and before the app's database pool is closed. */
 void media_free(struct media *m);
 /* Add the media routes (GET/HEAD /m/{object}; OPTIONS/HEAD/PATCH
  * /u/{upload}) to r. 0 or the http_router_add() error. */

@@ -17,6 +17,8 @@
 struct app;
 struct http_req;
 
+struct media_events;
+
 struct media {
 	struct app *app;
 	int64_t quota; /* bytes per account */
@@ -24,7 +26,59 @@ struct media {
 	pthread_mutex_t gc_lock;
 	pthread_cond_t gc_cond;
 	int gc_running, gc_stop;
+	struct media_events *events; /* play/download events; NULL without a database */
 };
+
+/* ---- play/download events (media_events.c) -----------------------------------
+ * The HTTP threads never write events to the database: they queue them
+ * here and one writer thread records them, a batch per write transaction
+ * (db_event_add_batch). The queue is bounded; when it is full an event is
+ * dropped and counted (logged as media_events_dropped at most every
+ * MEDIA_EVENTS_DROP_LOG_S seconds), never waited for. Stopping writes every
+ * event still queued before it returns. */
+#define MEDIA_EVENTS_MAX 4096       /* events queued or being written, at most */
+#define MEDIA_EVENTS_BATCH 256      /* events per transaction, at most */
+#define MEDIA_EVENTS_DROP_LOG_S 10  /* seconds between media_events_dropped lines */
+#define MEDIA_EVENT_KIND_MAX 15     /* "play", "download" */
+#define MEDIA_EVENT_DETAILS_MAX 255 /* the details JSON of record_event is <= 176 */
+
+struct media_event {
+	uint8_t project_id[16];
+	char kind[MEDIA_EVENT_KIND_MAX + 1];
+	char details[MEDIA_EVENT_DETAILS_MAX + 1];
+	int64_t created; /* milliseconds since the epoch, when it was queued */
+};
+
+/* Record n (1..MEDIA_EVENTS_BATCH) events, in queue order (ev borrowed for
+ * the call); runs on the writer thread. 0, or an error: the events are then
+ * given up (the function logs what it could not record). */
+typedef int media_events_write_fn(void *ctx, const struct media_event *ev, size_t n);
+
+/* A queue of at most cap events (1..MEDIA_EVENTS_MAX; 0: MEDIA_EVENTS_MAX)
+ * and its writer thread, which calls write(ctx, …) with what is queued. A
+ * batch is written at once, or, with hold_ms > 0 (black-box tests only),
+ * hold_ms after the writer found it (or at stop). NULL when memory or the
+ * thread cannot be had. */
+struct media_events *media_events_new(size_t cap, int64_t hold_ms, media_events_write_fn *write,
+				      void *ctx);
+/* Queue an event (kind and details copied; details may be NULL) with the
+ * current time. Never blocks on the database. 0; AM_ERR_UNAVAIL when the
+ * queue is full or stopping (the event is dropped and counted);
+ * AM_ERR_TOOBIG when kind or details exceed the limits above; AM_ERR_INVAL. */
+int media_events_add(struct media_events *q, const uint8_t project_id[16], const char *kind,
+		     const char *details);
+/* Wait until every event queued before the call has been handed to write
+ * (tests; the production path never waits). */
+void media_events_flush(struct media_events *q);
+/* Events dropped because the queue was full, since media_events_new. */
+uint64_t media_events_dropped(struct media_events *q);
+/* Stop: write every queued event, join the thread, log drops not yet
+ * logged, free. Accepts NULL. No media_events_add may run concurrently. */
+void media_events_free(struct media_events *q);
+/* The media role's write function; ctx is the struct app: one
+ * db_event_add_batch, and when that fails, each event on its own so one
+ * bad event (a project deleted meanwhile) does not lose the others. */
+int media_events_write_db(void *ctx, const struct media_event *ev, size_t n);
 
 /* ---- parsers (media_parse.c) ------------------------------------------------ */
 

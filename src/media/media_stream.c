@@ -119,16 +119,21 @@ out:
 }
 
 /* A play (first bytes of a stream rendition) or a download, with the
- * guest's address pseudonymised: never the address itself. */
-static void record_event(struct app *a, struct http_req *req, const struct stream_req *sr)
+ * guest's address pseudonymised: never the address itself. Queued for the
+ * event writer (media_events.c): this thread does not wait for the
+ * database; a full queue drops the event, never the stream. */
+static void record_event(struct media *m, struct http_req *req, const struct stream_req *sr)
 {
+	struct app *a = m->app;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	uint8_t pseudo[16];
 	int64_t epoch = 0;
-	char ph[33], oh[33], lh[33], details[256];
-	struct db *db = NULL;
+	char ph[33], oh[33], lh[33], details[MEDIA_EVENT_DETAILS_MAX + 1];
+	int rc;
 
+	if (!m->events)
+		return;
 	if (http_req_client_addr(req, &ss, &sl) ||
 	    app_ip_pseudonym(a, (const struct sockaddr *)&ss, pseudo, &epoch))
 		memset(pseudo, 0, sizeof(pseudo));
@@ -137,12 +142,9 @@ static void record_event(struct app *a, struct http_req *req, const struct strea
 	access_hex16(sr->g.link_id, lh);
 	snprintf(details, sizeof(details), "{\"object\":\"%s\",\"link\":\"%s\",\"ip\":\"%s\",\"epoch\":%lld}",
 		 oh, lh, ph, (long long)epoch);
-	if (app_db_get(a, &db) == 0) {
-		if (db_event_add(db, &a->keys, sr->g.project_id, sr->download ? "download" : "play", NULL,
-				 details))
-			am_log(AM_LOG_WARN, "media_event_failed", NULL);
-		app_db_put(a, db);
-	}
+	rc = media_events_add(m->events, sr->g.project_id, sr->download ? "download" : "play", details);
+	if (rc && rc != AM_ERR_UNAVAIL) /* a full queue logs media_events_dropped itself */
+		am_log(AM_LOG_WARN, "media_event_failed", "error", am_strerror(rc), NULL);
 }
 
 /* Headers every media answer carries, and the range decision: 200 (whole),
@@ -219,7 +221,7 @@ int media_stream_handler(struct http_req *req, void *arg)
 	/* The owner listening to their own project is not listener activity. */
 	if (http_req_method(req) == HTTP_GET && first == 0 && !sr->g.owner &&
 	    (sr->download || strcmp(sr->o.kind, "stream") == 0))
-		record_event(a, req, sr);
+		record_event(m, req, sr);
 	rc = http_respond_stream(req, status, sr->o.content_type[0] ? sr->o.content_type
 								      : "application/octet-stream",
 				 (int64_t)len, MEDIA_STREAM_BLOCK, stream_fill, s, stream_free);

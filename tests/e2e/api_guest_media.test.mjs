@@ -117,7 +117,13 @@ for (const backend of BACKENDS) {
         assert.equal((await g.post(`/api/v1/s/${p.token}/comments`, { name: `Guest ${a}`, body: 'hi', version_id: p.vid, time_ms: 0 })).status, 201);
         guests.push({ g, m });
       }
-      const kinds = (await o.get(`/api/v1/projects/${p.id}/events?limit=1000`)).json.events.map((e) => e.kind);
+      // play and download are written by the media role's event writer,
+      // after the request (docs/media.md "Events"): wait for them.
+      let kinds = [];
+      for (const t0 = Date.now(); Date.now() - t0 < 15000; await new Promise((r) => setTimeout(r, 50))) {
+        kinds = (await o.get(`/api/v1/projects/${p.id}/events?limit=1000`)).json.events.map((e) => e.kind);
+        if (kinds.includes('play') && kinds.includes('download')) break;
+      }
       for (const k of ['password_failed', 'page_open', 'play', 'download'])
         assert.ok(kinds.includes(k), `${k} in ${kinds}`);
       const db = databaseText(srv);
