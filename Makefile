@@ -9,6 +9,7 @@
 #   make fuzz       libFuzzer targets (clang), each run for FUZZ_SECONDS
 #   make lint       clang-format check, banned functions, cppcheck
 #   make bench      benchmarks side by side with the references (bench/run)
+#   make screenshots  the README's docs/screenshots/*.png from the browser story
 #
 # Sources are found by wildcard so that a new file in src/<component>/ needs no
 # edit here: src/main/ is the binary, everything else is libaudiomus.a, which the
@@ -80,7 +81,7 @@ ASSETS := $(sort $(shell find web -type f 2>/dev/null))
 VENDOR := node_modules/wavesurfer.js/dist/wavesurfer.esm.js \
           node_modules/wavesurfer.js/dist/plugins/regions.esm.js
 
-.PHONY: unit-bins all asan check unit fuzz-replay test test-cluster fuzz lint bench clean run security format
+.PHONY: unit-bins all asan check unit fuzz-replay test test-cluster fuzz lint bench clean run security format screenshots
 all: $(BIN) $(XCODE_BIN)
 
 $(BUILD)/%.o: %.c
@@ -168,6 +169,11 @@ bench: all $(BENCH_BIN)
 
 security: all
 	scripts/security
+
+# Regenerate the README's screenshots (docs/screenshots/*.png) with the
+# browser story; a normal test run writes them to a temporary directory.
+screenshots: all
+	AUDIOMUS_BIN=$(CURDIR)/$(BIN) AUDIOMUS_SCREENSHOTS=docs/screenshots node --test tests/browser/story.test.mjs
 
 run: all
 	scripts/dev run --no-deps

@@ -139,7 +139,8 @@ async function main() {
   for (let i = 0; i < nComments; i++) {
     const v = versions[i % versions.length];
     const body = `Comment ${i + 1}: the kick is a little loud around here, and the vocal could sit 1 dB lower in the chorus.`;
-    must(await req('POST', `/api/v1/projects/${p.id}/comments`, { version_id: v.id, body, time_ms: (i * 997) % 60000 }),
+    const at = (i * 997) % Math.max(1, v.duration_ms); // a comment's time lies within its track
+    must(await req('POST', `/api/v1/projects/${p.id}/comments`, { version_id: v.id, body, time_ms: at }),
       201, 'comment');
   }
   const g = await guest(token);

@@ -53,7 +53,7 @@ static const struct api_route route_table[] = {
     {POST, P "/tracks/{tid}/uploads", api_upload_create, API_AUTH, NULL},
     {GET, P "/tracks/{tid}/urls", api_track_urls, API_AUTH, NULL},
     {GET, P "/comments", api_comments_list, API_AUTH, NULL},
-    {POST, P "/comments", api_comment_reply, API_AUTH, NULL},
+    {POST, P "/comments", api_comment_create, API_AUTH, NULL},
     {PATCH, P "/comments/{cid}", api_comment_patch, API_AUTH, NULL},
     {DEL, P "/comments/{cid}", api_comment_delete, API_AUTH, NULL},
     {GET | POST, "/api/v1/export", api_export, API_AUTH, NULL},

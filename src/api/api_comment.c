@@ -1,10 +1,12 @@
 /*
  * api_comment.c: timestamped comments: the JSON shared by the owner and
- * guest views, and the owner's workflow (list per project or version, reply
- * as the owner, resolve/unresolve, delete). Comment bodies and guest names
- * are user text: they are stored encrypted and returned as JSON strings
- * only (the pages insert them as text, never as HTML). Runs in the web
- * process; ids are client input, looked up inside the session's project.
+ * guest views, the validation shared by both (body length, a version of
+ * this project, a time within the version's duration), and the owner's
+ * workflow (list per project or version, comment or reply as the owner,
+ * resolve/unresolve, delete). Comment bodies and guest names are user text:
+ * they are stored encrypted and returned as JSON strings only (the pages
+ * insert them as text, never as HTML). Runs in the web process; ids are
+ * client input, looked up inside the session's project.
  */
 #include <string.h>
 
@@ -79,6 +81,16 @@ int api_comments_list(struct api_ctx *c)
 	return api_reply(c, 200, json_pack("{s:o}", "comments", arr));
 }
 
+/* Whether the comment's time (and range end) lie within the version. The
+ * duration is known once the worker has processed the version (0 until
+ * then: only the general bound of api_comment_fields applies). */
+static int within_duration(const struct db_version *v, const struct api_comment_in *in)
+{
+	if (v->duration_ms <= 0)
+		return 1;
+	return in->time_ms <= v->duration_ms && in->end_ms <= v->duration_ms;
+}
+
 int api_comment_fields(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], struct api_comment_in *in)
 {
 	struct db_version v;
@@ -95,6 +107,8 @@ int api_comment_fields(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], struct a
 	if (has_end && in->end_ms < in->time_ms)
 		return api_err(c, AM_ERR_INVAL, 400, "field \"end_ms\" must not be before \"time_ms\"");
 	rc = db_version_get(c->db, &c->api->app->keys, pid, in->version_id, &v);
+	if (rc == 0 && !within_duration(&v, in))
+		return api_err(c, AM_ERR_INVAL, 400, "the comment's time is past the end of the track");
 	if (rc == 0 && in->has_parent) {
 		rc = db_comment_get(c->db, &c->api->app->keys, pid, in->parent_id, &parent);
 		if (rc == 0 && memcmp(parent.version_id, in->version_id, DB_ID_LEN) != 0)
@@ -131,7 +145,16 @@ int api_comment_post(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint
 	return rc ? rc : reply_comment(c, 201, pid, id, guest_id == NULL);
 }
 
-int api_comment_reply(struct api_ctx *c)
+/* A comment by the owner: top-level at a time or range of a version, or a
+ * reply (parent_id). The same fields and checks as a guest's; the author
+ * is the owner (by_owner, no name: the account's address is never shown
+ * to guests). No rate limit, unlike guests: the guests' limits hold back
+ * anonymous visitors whose comments e-mail the owner, while the owner's
+ * comments notify nobody, and a session could write as much through the
+ * other, unlimited owner routes (projects, tracks, links). Nor does the
+ * guests' per-project limit count the owner: a flood of guest comments
+ * cannot silence the owner. */
+int api_comment_create(struct api_ctx *c)
 {
 	struct api_comment_in in;
 	struct db_project p;

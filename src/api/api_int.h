@@ -270,7 +270,9 @@ json_t *api_version_json(const struct db_version *v);
 json_t *api_link_json(struct api_ctx *c, const struct db_link *l, const char *token);
 
 /* ---- comments (api_comment.c) ---------------------------------------------------------- */
-/* The fields of a new comment, validated against project pid. */
+/* The fields of a new comment, validated against project pid: body length,
+ * end_ms >= time_ms, both within the version's duration once it is known,
+ * a version and parent of pid (400/404 answered here). */
 struct api_comment_in {
 	uint8_t version_id[DB_ID_LEN];
 	const char *body;
@@ -293,7 +295,7 @@ api_fn api_projects_list, api_project_create, api_project_get, api_project_patch
 	api_project_delete, api_project_password_set, api_project_password_remove, api_events_list;
 api_fn api_links_list, api_link_create, api_link_regenerate, api_link_revoke;
 api_fn api_track_create, api_track_patch, api_track_delete, api_upload_create, api_track_urls;
-api_fn api_comments_list, api_comment_reply, api_comment_patch, api_comment_delete;
+api_fn api_comments_list, api_comment_create, api_comment_patch, api_comment_delete;
 api_fn api_guest_open, api_guest_password, api_guest_comment, api_guest_urls;
 api_fn api_export;
 

@@ -3,6 +3,7 @@
 // from tests/e2e/lib (testing mode, fast Argon2id), a generated WAV, and a
 // non-blank check for screenshots.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -55,9 +56,29 @@ export function makeWav(seconds = 12, rate = 44100) {
   });
 }
 
+// Where screenshots are written. By default a temporary directory, removed
+// when the run ends, so that a test run leaves the checkout as it was; the
+// README's pictures are regenerated only on request:
+// AUDIOMUS_SCREENSHOTS=docs/screenshots (what `make screenshots` sets), or
+// any directory to keep and look at them.
+let shotDir = null;
+export function screenshotDir() {
+  if (shotDir) return shotDir;
+  if (process.env.AUDIOMUS_SCREENSHOTS) {
+    shotDir = path.resolve(process.env.AUDIOMUS_SCREENSHOTS);
+  } else {
+    shotDir = fs.mkdtempSync(path.join(os.tmpdir(), 'audiomus-shots-'));
+    const dir = shotDir;
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return shotDir;
+}
+
 // Write a screenshot and prove it is not blank: a real PNG of some size
 // whose pixels vary (decoded in a blank page through a canvas).
-export async function screenshot(browser, page, file, opts = {}) {
+// file is a name inside screenshotDir() (e.g. 'review.png').
+export async function screenshot(browser, page, name, opts = {}) {
+  const file = path.join(screenshotDir(), name);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const png = await page.screenshot({ path: file, ...opts });
   const ctx = await browser.newContext();

@@ -4,27 +4,29 @@
 // wrong password, gets in with the right one, gives a name, plays, seeks,
 // comments and replies; the owner sees the comment and jumps to its time;
 // the owner also plays it inside the dashboard (owner URLs, markers, Range
-// requests, URL refresh, Tracks tab "Play"); downloads off hides the
-// guest's button and the original's URL is refused;
+// requests, URL refresh, Tracks tab "Play"), and drops notes of their own at
+// a time and over a range, which the guest sees marked as the owner's;
+// downloads off hides the guest's button and the original's URL is refused;
 // regenerating the link ends the guest's access. Along the way: XSS payloads
 // stay text, no dialog fires, the CSP header is present and nothing violates
-// it; screenshots for the README are written and checked to be non-blank.
+// it; screenshots for the README are taken and checked to be non-blank
+// (written to a temporary directory, or to AUDIOMUS_SCREENSHOTS:
+// `make screenshots` regenerates docs/screenshots).
 //
 //   node --test tests/browser/         (AUDIOMUS_BIN picks the binary)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 
 import { startApi } from '../e2e/lib/api.mjs';
 import { launch, newContext, makeWav, screenshot } from './lib.mjs';
 
 const READY_TIMEOUT = Number(process.env.AUDIOMUS_READY_TIMEOUT_MS || 60000);
-const SHOTS = path.resolve('docs/screenshots');
 const XSS = '<img src=x onerror=alert(1)></script><script>alert(2)</script>';
 const GUEST = 'Ana';
 const COMMENT = 'Kick is too loud here: can we pull it back 2 dB?';
 const XSS_NAME = `Eve ${XSS}`;
 const XSS_COMMENT = `Nice ${XSS}`;
+const OWNER_NOTE = 'Bridge too loud here: I will pull it back 2 dB in the next mix';
 const OWNER_PW = 'tide pool at midnight';
 const PROJECT_PW = 'secret listening party';
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -210,7 +212,7 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     await gp.locator('.comment .ts', { hasText: /^0:0[67]–0:09$/ }).waitFor();
     s.download = await gp.getAttribute('#download', 'href');
     assert.match(s.download || '', /[?&]d=1&/, 'downloads are on: the button carries the d=1 URL');
-    const shot = await screenshot(browser, gp, path.join(SHOTS, 'review.png'));
+    const shot = await screenshot(browser, gp, 'review.png');
     assert.ok(shot.bytes > 20000 && shot.stddev > 8 && shot.colors > 50, `review.png looks blank: ${JSON.stringify(shot)}`);
   });
 
@@ -245,7 +247,7 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     assert.equal(await op.locator('#app img, #app script').count(), 0);
     await op.getByRole('tab', { name: 'Tracks' }).click();
     await op.locator('.version[data-state="ready"]').nth(1).waitFor();
-    const dash = await screenshot(browser, op, path.join(SHOTS, 'dashboard.png'));
+    const dash = await screenshot(browser, op, 'dashboard.png');
     assert.ok(dash.bytes > 20000 && dash.stddev > 8 && dash.colors > 50, `dashboard.png looks blank: ${JSON.stringify(dash)}`);
     await op.getByRole('tab', { name: 'Comments' }).click();
     await op.locator('#owner-player').waitFor();
@@ -283,14 +285,70 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     await op.locator('#owner-comments h2').first().click();
     await op.keyboard.press('Space');
     await op.waitForFunction(() => document.querySelector('#audio').paused);
-    const shot = await screenshot(browser, op, path.join(SHOTS, 'dashboard-player.png'));
-    assert.ok(shot.bytes > 20000 && shot.stddev > 8 && shot.colors > 50, `dashboard-player.png looks blank: ${JSON.stringify(shot)}`);
     // From the Tracks tab, "Play" opens the player on that version and plays.
     await op.getByRole('tab', { name: 'Tracks' }).click();
     await op.locator('.track-row', { hasText: 'Harbour Lights' }).getByRole('link', { name: /Play version 1/ }).click();
     await op.waitForFunction(() => document.querySelector('#op-track')?.selectedOptions[0]?.textContent === 'Harbour Lights');
     await op.waitForFunction(() => document.querySelector('#audio').currentTime > 0.3, null, { timeout: 10000 });
     await op.evaluate(() => document.querySelector('#audio').pause());
+  });
+
+  await step('owner notes at a time and over a range in their player; the guest sees them as the owner\'s', async () => {
+    await op.getByRole('tab', { name: 'Comments' }).click();
+    await op.locator('#owner-player').waitFor();
+    await op.waitForFunction(() => document.querySelector('#op-track')?.selectedOptions[0]?.textContent === 'First Light' &&
+      document.querySelector('#time').textContent.endsWith('0:12'));
+    await op.locator('#wave canvas').first().waitFor({ state: 'attached' });
+    const ownerMarks = () => [...document.querySelector('#wave').querySelectorAll('*')].filter((e) => e.shadowRoot)
+      .reduce((n, e) => n + e.shadowRoot.querySelectorAll('.marker-label.owner').length, 0);
+    // Over a range: drag across the waveform (about 3.6 s to 6 s of 12 s).
+    const box = await op.locator('#wave').boundingBox();
+    await op.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    await op.mouse.down();
+    await op.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2, { steps: 5 });
+    await op.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, { steps: 5 });
+    await op.mouse.up();
+    assert.match(await op.textContent('#op-anchor'), /^over 0:0[34]–0:0[56]$/);
+    await op.fill('#op-comment-body', 'Vocal sits nicely in this stretch');
+    await op.getByRole('button', { name: 'Comment', exact: true }).click();
+    await op.locator('#owner-comments .comment .ts', { hasText: /^0:0[34]–0:0[56]$/ }).waitFor();
+    // At the current time: frozen when the text box gets focus.
+    await op.evaluate(() => window.audiomus.ownerPlayer.player.seek(7.5));
+    await op.fill('#op-comment-body', OWNER_NOTE);
+    assert.equal(await op.textContent('#op-anchor'), 'at 0:07', 'the range was cleared after it was used');
+    await op.getByRole('button', { name: 'Comment', exact: true }).click();
+    const mine = op.locator('#owner-comments .comment', { hasText: OWNER_NOTE });
+    await mine.waitFor();
+    assert.equal(await op.inputValue('#op-comment-body'), '', 'the form is emptied');
+    assert.equal(await mine.locator(':scope > .body').textContent(), OWNER_NOTE);
+    assert.equal(await mine.locator('.ts').textContent(), '0:07');
+    assert.equal(await mine.locator(':scope > .comment-head .badge.owner').textContent(), 'you');
+    assert.match(await mine.getAttribute('class'), /\bactive\b/);
+    // Both are markers on the waveform (the list and the markers are redrawn
+    // twice in a row after a comment: no ghost of the first drawing stays).
+    await op.waitForFunction(`(${ownerMarks})() === 2`);
+    await op.evaluate(() => window.scrollTo(0, 0));
+    const shot = await screenshot(browser, op, 'dashboard-player.png');
+    assert.ok(shot.bytes > 20000 && shot.stddev > 8 && shot.colors > 50, `dashboard-player.png looks blank: ${JSON.stringify(shot)}`);
+    assert.equal(await op.evaluate(ownerMarks), 2, 'two owner markers, no ghosts');
+    // The guest: the note is there, marked as the owner's (a badge no name
+    // can fake), as text, and its time jumps.
+    await gp.reload();
+    await gp.locator('#review').waitFor();
+    const note = gp.locator('#comments .comment', { hasText: OWNER_NOTE });
+    await note.waitFor();
+    assert.equal(await note.locator(':scope > .body').textContent(), OWNER_NOTE);
+    assert.equal(await note.locator(':scope > .comment-head .badge.owner').textContent(), 'owner');
+    assert.match(await note.getAttribute('class'), /\bby-owner\b/);
+    assert.equal(await gp.locator('#comments .comment.by-owner').count(), 2);
+    const guestOwn = gp.locator('#comments .comment', { hasText: COMMENT });
+    assert.equal(await guestOwn.locator('.badge.owner').count(), 0, 'a guest\'s comment is not marked as the owner\'s');
+    assert.doesNotMatch(await guestOwn.getAttribute('class'), /\bby-owner\b/);
+    assert.equal(await gp.locator('main img, main script').count(), 0);
+    await gp.waitForFunction(() => document.querySelector('#time').textContent.endsWith('0:12'));
+    await note.locator('.ts').click();
+    assert.ok(Math.abs((await cur(gp)) - 7.5) < 0.3);
+    assert.deepEqual(guest.record.dialogs, []);
   });
 
   await step('downloads off: no button, and the original URL is refused', async () => {

@@ -21,9 +21,10 @@ const owner = new Client(srv);
 const l = await owner.login(email, PW);
 if (l.status !== 200) throw new Error(`login: ${l.status} ${l.body}`);
 
-// Half a second of 16-bit mono PCM: enough for the worker to make a
-// rendition, so that the guest URL endpoints have a ready version.
-const scanWav = () => wav(0.5, { rate: 22050, ch: 1, sample: (i) => 6000 * Math.sin(i / 4) });
+// Two seconds of 16-bit mono PCM: enough for the worker to make a
+// rendition, so that the guest URL endpoints have a ready version, and long
+// enough for the comments at 1 s (a comment's time must lie within the track).
+const scanWav = () => wav(2, { rate: 22050, ch: 1, sample: (i) => 6000 * Math.sin(i / 4) });
 
 async function project(title, ready = false) {
   const p = (await owner.post('/api/v1/projects', { title })).json.project;

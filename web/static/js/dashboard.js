@@ -11,6 +11,7 @@ import { ApiError, get, post, patch, put, del, setCsrf } from './api.js';
 import { $, h, mount, fmtTime, fmtDate, fmtAgo, fmtBytes } from './dom.js';
 import { tusUpload } from './upload.js';
 import { OwnerPlayer } from './ownerplayer.js';
+import { authorLabel, commentTime } from './comments.js';
 
 const app = $('#app');
 const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null };
@@ -376,6 +377,7 @@ async function commentsTab(project, panel, seq, sub) {
     onMarker: (id) => jump(id),
     onError: (e) => { if (e.status === 401) errorText(e); },
     onVersion: () => markActive(),
+    onComment: (c) => shown(c.id),
   });
   st.ownerPlayer = op;
   const list = h('div', { class: 'stack', id: 'owner-comments' });
@@ -399,6 +401,14 @@ async function commentsTab(project, panel, seq, sub) {
     const el = document.getElementById(`comment-${id}`);
     if (el) { el.scrollIntoView({ block: 'nearest' }); el.querySelector('.ts')?.focus({ preventScroll: true }); }
   }
+  // The owner's new comment: in the list, highlighted, on the waveform.
+  async function shown(id) {
+    await reload();
+    op.activeId = id;
+    op.setMarkers();
+    markActive();
+    document.getElementById(`comment-${id}`)?.scrollIntoView({ block: 'nearest' });
+  }
   async function reload() {
     if (seq !== st.routeSeq) return;
     let comments;
@@ -415,7 +425,7 @@ async function commentsTab(project, panel, seq, sub) {
         h('ol', { class: 'comments' }, top.map((c) => ownerComment(pid, c, byParent(c.id), versions.get(c.version_id), jump, reload))));
     }).filter(Boolean);
     mount(list, groups.length ? groups : h('div', { class: 'card state-card' }, h('h2', { text: 'No comments yet' }),
-      h('p', { class: 'muted', text: 'Share the link: reviewers’ timestamped comments appear here and on the waveform above.' })));
+      h('p', { class: 'muted', text: 'Share the link: reviewers’ timestamped comments appear here and on the waveform above. Your own notes too: play, and comment at the moment you mean.' })));
     op.setComments(comments);
     markActive();
   }
@@ -428,20 +438,19 @@ async function commentsTab(project, panel, seq, sub) {
 }
 
 function ownerComment(pid, c, replies, vt, jump, reload) {
-  const time = c.end_ms != null && c.end_ms > c.time_ms ? `${fmtTime(c.time_ms / 1000)}–${fmtTime(c.end_ms / 1000)}` : fmtTime(c.time_ms / 1000);
+  const time = commentTime(c);
   const playable = vt && vt.v.state === 'ready';
   const jumpBtn = h('button', { type: 'button', class: 'ts', disabled: !playable, 'aria-label': `Jump to ${time}`,
     title: playable ? null : 'This version is not playable', onclick: () => jump(c.id), text: time });
-  const li = h('li', { class: `comment${c.resolved ? ' resolved' : ''}`, id: `comment-${c.id}` },
+  const li = h('li', { class: `comment${c.resolved ? ' resolved' : ''}${c.by_owner ? ' by-owner' : ''}`, id: `comment-${c.id}` },
     h('div', { class: 'comment-head' }, jumpBtn,
-      h('span', { class: 'author', text: c.author }),
-      c.by_owner ? h('span', { class: 'badge', text: 'you' }) : null,
+      authorLabel(c, 'you'),
       vt ? h('span', { class: 'badge subtle', text: `v${vt.v.number}` }) : null,
       c.resolved ? h('span', { class: 'badge ok', text: 'resolved' }) : null,
       h('span', { class: 'when muted small', text: fmtAgo(c.created) })),
     c.deleted ? h('p', { class: 'body muted', text: '(deleted)' }) : h('p', { class: 'body', text: c.body }),
-    replies.length ? h('ol', { class: 'replies' }, replies.map((r) => h('li', { class: 'reply', id: `comment-${r.id}` },
-      h('div', { class: 'comment-head' }, h('span', { class: 'author', text: r.author }), r.by_owner ? h('span', { class: 'badge', text: 'you' }) : null,
+    replies.length ? h('ol', { class: 'replies' }, replies.map((r) => h('li', { class: `reply${r.by_owner ? ' by-owner' : ''}`, id: `comment-${r.id}` },
+      h('div', { class: 'comment-head' }, authorLabel(r, 'you'),
         h('span', { class: 'when muted small', text: fmtAgo(r.created) }),
         r.deleted ? null : h('button', { type: 'button', class: 'link small', text: 'Delete', onclick: () => deleteComment(pid, r).then(reload) })),
       r.deleted ? h('p', { class: 'body muted', text: '(deleted)' }) : h('p', { class: 'body', text: r.body })))) : null,
@@ -455,7 +464,7 @@ function ownerComment(pid, c, replies, vt, jump, reload) {
 
 function ownerReply(pid, c, li, reload) {
   li.querySelector('form')?.remove();
-  const ta = h('textarea', { rows: '2', maxlength: '4096', required: true, 'aria-label': `Reply to ${c.author}` });
+  const ta = h('textarea', { rows: '2', maxlength: '4096', required: true, 'aria-label': c.by_owner ? 'Add to your note' : `Reply to ${c.author}` });
   const msg = h('p', { class: 'status', role: 'status' });
   const form = h('form', { class: 'reply-form' }, ta, h('div', { class: 'row' }, msg, h('span', { class: 'spacer' }),
     h('button', { type: 'button', class: 'btn ghost', text: 'Cancel', onclick: () => form.remove() }),

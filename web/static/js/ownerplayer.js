@@ -4,15 +4,20 @@
 //   GET /api/v1/projects/{id}/tracks/{tid}/urls?version=VID
 // (session-bound, no share link or project password needed, the original
 // always downloadable), refreshed a minute before urls_expire like the
-// review page does, with the version's comments as markers. The page
-// (dashboard.js) owns the comment list; it calls show(vid, t, cid) to jump.
-import { get, serverNowS } from './api.js';
+// review page does, with the version's comments as markers, and the review
+// page's comment form (comments.js) posting the owner's own notes at the
+// current time or over a dragged range:
+//   POST /api/v1/projects/{id}/comments {version_id, body, time_ms, end_ms?}
+// The page (dashboard.js) owns the comment list; it calls show(vid, t, cid)
+// to jump and hears of a new comment through hooks.onComment.
+import { get, post, serverNowS } from './api.js';
 import { $, h, mount, fmtTime } from './dom.js';
 import { Player } from './player.js';
+import { Composer } from './comments.js';
 
 export class OwnerPlayer {
   // project: GET /api/v1/projects/{id} answer's project; hooks:
-  // {onMarker(commentId), onError(e), onVersion(vid)}
+  // {onMarker(commentId), onError(e), onVersion(vid), onComment(comment)}
   constructor(project, hooks = {}) {
     this.project = project;
     this.hooks = hooks;
@@ -49,6 +54,16 @@ export class OwnerPlayer {
     this.time = h('span', { id: 'time', class: 'time', text: '0:00 / 0:00' });
     this.audio = h('audio', { id: 'audio', preload: 'metadata' });
     this.status = h('p', { class: 'status', role: 'status', id: 'op-status' });
+    this.composer = new Composer({
+      prefix: 'op-',
+      placeholder: 'A note for your reviewers at this point, e.g. “bridge too loud here”',
+      player: () => this.player,
+      durationMs: () => (this.version && this.version.duration_ms) || 0,
+      send: async (fields) => (await post(`/api/v1/projects/${this.pid}/comments`, { version_id: this.version.id, ...fields })).comment,
+      onSent: (c) => { this.activeId = c.id; this.hooks.onComment?.(c); },
+      onFail: (e) => { if (e.status !== 401) return false; this.hooks.onError?.(e); return true; },
+    });
+    this.composer.el.hidden = true; // until a version is loaded
     return h('section', { class: 'card player', id: 'owner-player', 'aria-labelledby': 'op-h' },
       h('div', { class: 'player-head' },
         h('div', {}, this.title, this.meta),
@@ -58,8 +73,8 @@ export class OwnerPlayer {
           this.download)),
       this.wave,
       h('div', { class: 'transport' }, this.play, this.time, h('span', { class: 'spacer' }),
-        h('span', { class: 'hint muted small', text: 'Space play/pause · ← → 5 s · click a comment’s time to jump' })),
-      this.audio, this.status);
+        h('span', { class: 'hint muted small', text: 'Space play/pause · ← → 5 s · drag to select a range · click a comment’s time to jump' })),
+      this.audio, this.status, this.composer.el);
   }
 
   // Jump: load version vid (any ready one of the project), seek to t
@@ -101,11 +116,15 @@ export class OwnerPlayer {
     if (!this.player) {
       this.player = new Player({ wave: this.wave, audio: this.audio, play: this.play, time: this.time, slider: this.wave }, {
         onRegionClick: (id) => this.hooks.onMarker?.(id),
+        onSelection: () => this.composer.update(),
+        onTime: () => this.composer.update(),
       });
       this.player.getFreshUrl = async () => (await this.refresh())?.stream;
     }
     this.setDownload(media);
     await this.player.load(media, (v.duration_ms || 0) / 1000);
+    this.composer.el.hidden = false;
+    this.composer.update();
     this.setMarkers();
     this.hooks.onVersion?.(v.id);
   }

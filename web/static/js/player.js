@@ -142,13 +142,26 @@ export class Player {
     else if (e.key === 'End') { this.seek(this.duration); e.preventDefault(); }
   }
 
-  // Comment markers: points (end null) and ranges.
+  // Comment markers: points (end null) and ranges. Drawn on the next task,
+  // the last call winning: the regions plugin appends a new region's element
+  // on a timer, so a region removed in the task that added it (two redraws
+  // in a row) would come back as a ghost marker (wavesurfer.js 7.9).
   setMarkers(comments, activeId) {
+    this.pendingMarkers = { comments, activeId };
+    if (this.markerTimer) return;
+    this.markerTimer = setTimeout(() => {
+      this.markerTimer = 0;
+      this.drawMarkers(this.pendingMarkers.comments, this.pendingMarkers.activeId);
+    }, 0);
+  }
+
+  drawMarkers(comments, activeId) {
     for (const r of this.regions.getRegions().slice()) if (r.id.startsWith('c-')) r.remove();
     for (const c of comments) {
       const start = c.time_ms / 1000;
       const end = c.end_ms != null && c.end_ms > c.time_ms ? c.end_ms / 1000 : undefined;
-      const label = h('span', { class: 'marker-label', text: (c.author || '?').slice(0, 1).toUpperCase(), title: `${c.author}: ${c.body}` });
+      const who = c.by_owner ? 'Owner' : c.author || '?';
+      const label = h('span', { class: `marker-label${c.by_owner ? ' owner' : ''}`, text: who.slice(0, 1).toUpperCase(), title: `${who}: ${c.body}` });
       this.regions.addRegion({
         id: `c-${c.id}`, start, end, drag: false, resize: false, content: label,
         color: end ? (c.id === activeId ? css('--range-active') || 'rgba(224,163,58,.28)' : css('--range') || 'rgba(120,160,255,.18)')
@@ -226,5 +239,9 @@ export class Player {
     this.hooks.onTime?.(t);
   }
 
-  destroy() { this.ws.destroy(); }
+  destroy() {
+    clearTimeout(this.markerTimer);
+    this.markerTimer = 0;
+    this.ws.destroy();
+  }
 }

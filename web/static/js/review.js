@@ -8,6 +8,7 @@
 import { ApiError, get, post, serverNowS } from './api.js';
 import { $, h, mount, fmtTime, fmtAgo } from './dom.js';
 import { Player } from './player.js';
+import { Composer, authorLabel, commentTime, submitComment } from './comments.js';
 
 const token = decodeURIComponent(location.pathname.split('/')[2] || '');
 const base = `/api/v1/s/${encodeURIComponent(token)}`;
@@ -21,8 +22,6 @@ const st = {
   activeComment: null,
   refreshTimer: 0,
   urlsExpire: 0,
-  replyTo: null,
-  anchorTime: null,   // time frozen when the composer got focus
   deep: parseHash(),
 };
 
@@ -178,7 +177,7 @@ function emptyPlayer(title, text) {
   $('#now-title').textContent = title;
   $('#now-meta').textContent = text;
   $('#wave').hidden = true;
-  $('#composer').hidden = true;
+  composer.el.hidden = true;
 }
 
 function latest(track) {
@@ -225,7 +224,7 @@ $('#version-select').addEventListener('change', (e) => {
 async function selectVersion(v) {
   st.version = v;
   $('#wave').hidden = false;
-  $('#composer').hidden = false;
+  composer.el.hidden = false;
   $('#now-title').textContent = st.track.title;
   const facts = [`Version ${v.number}`, fmtTime((v.duration_ms || 0) / 1000)];
   if (v.sample_rate) facts.push(`${(v.sample_rate / 1000).toFixed(1)} kHz`);
@@ -234,8 +233,8 @@ async function selectVersion(v) {
   if (!st.player) {
     st.player = new Player({ wave: $('#wave'), audio: $('#audio'), play: $('#play'), time: $('#time'), slider: $('#wave') }, {
       onRegionClick: (id) => focusComment(id, true),
-      onSelection: () => updateAnchor(),
-      onTime: () => updateAnchor(),
+      onSelection: () => composer.update(),
+      onTime: () => composer.update(),
     });
     st.player.getFreshUrl = async () => (await refreshUrls())?.stream;
   }
@@ -314,11 +313,6 @@ document.addEventListener('keydown', (e) => {
 
 // ---- comments ---------------------------------------------------------------------------
 
-function commentTime(c) {
-  return c.end_ms != null && c.end_ms > c.time_ms
-    ? `${fmtTime(c.time_ms / 1000)}–${fmtTime(c.end_ms / 1000)}` : fmtTime(c.time_ms / 1000);
-}
-
 function renderComments() {
   const all = st.data.comments.filter((c) => c.version_id === st.version.id);
   const top = all.filter((c) => !c.parent_id).sort((a, b) => a.time_ms - b.time_ms || a.created - b.created);
@@ -331,18 +325,16 @@ function renderComments() {
 }
 
 function commentItem(c, replies) {
-  const li = h('li', { class: `comment${c.resolved ? ' resolved' : ''}${c.id === st.activeComment ? ' active' : ''}`, id: `comment-${c.id}`, dataset: { id: c.id } },
+  const li = h('li', { class: `comment${c.resolved ? ' resolved' : ''}${c.id === st.activeComment ? ' active' : ''}${c.by_owner ? ' by-owner' : ''}`, id: `comment-${c.id}`, dataset: { id: c.id } },
     h('div', { class: 'comment-head' },
       h('button', { type: 'button', class: 'ts', onclick: () => focusComment(c.id, true), 'aria-label': `Jump to ${commentTime(c)}`, text: commentTime(c) }),
-      h('span', { class: 'author', text: c.author }),
-      c.by_owner ? h('span', { class: 'badge', text: 'owner' }) : null,
+      authorLabel(c, 'owner'),
       c.resolved ? h('span', { class: 'badge subtle', text: 'resolved' }) : null,
       h('span', { class: 'when muted small', text: fmtAgo(c.created) })),
     c.deleted ? h('p', { class: 'body muted', text: '(comment deleted)' }) : h('p', { class: 'body', text: c.body }),
-    replies.length ? h('ol', { class: 'replies' }, replies.map((r) => h('li', { class: 'reply', id: `comment-${r.id}` },
+    replies.length ? h('ol', { class: 'replies' }, replies.map((r) => h('li', { class: `reply${r.by_owner ? ' by-owner' : ''}`, id: `comment-${r.id}` },
       h('div', { class: 'comment-head' },
-        h('span', { class: 'author', text: r.author }),
-        r.by_owner ? h('span', { class: 'badge', text: 'owner' }) : null,
+        authorLabel(r, 'owner'),
         h('span', { class: 'when muted small', text: fmtAgo(r.created) })),
       r.deleted ? h('p', { class: 'body muted', text: '(comment deleted)' }) : h('p', { class: 'body', text: r.body })))) : null,
     c.deleted ? null : h('button', { type: 'button', class: 'link small reply-btn', onclick: () => openReply(c, li), text: 'Reply' }));
@@ -351,7 +343,7 @@ function commentItem(c, replies) {
 
 function openReply(c, li) {
   li.querySelector('form.reply-form')?.remove();
-  const ta = h('textarea', { rows: '2', maxlength: '4096', required: true, 'aria-label': `Reply to ${c.author}` });
+  const ta = h('textarea', { rows: '2', maxlength: '4096', required: true, 'aria-label': `Reply to ${c.by_owner ? 'the owner' : c.author}` });
   const status = h('p', { class: 'status', role: 'status' });
   const form = h('form', { class: 'reply-form' }, ta,
     h('div', { class: 'row' }, status, h('span', { class: 'spacer' }),
@@ -375,64 +367,40 @@ function focusComment(id, seek) {
   if (el) { el.scrollIntoView({ block: 'nearest', behavior: 'smooth' }); el.querySelector('.ts')?.focus({ preventScroll: true }); }
 }
 
-function anchorRange() {
-  const sel = st.player && st.player.selection;
-  if (sel && sel.end - sel.start >= 0.25) return { time_ms: Math.round(sel.start * 1000), end_ms: Math.round(sel.end * 1000) };
-  const t = st.anchorTime != null ? st.anchorTime : (st.player ? st.player.currentTime : 0);
-  return { time_ms: Math.round(t * 1000) };
-}
-
-function updateAnchor() {
-  const a = anchorRange();
-  $('#anchor').textContent = a.end_ms != null
-    ? `over ${fmtTime(a.time_ms / 1000)}–${fmtTime(a.end_ms / 1000)}` : `at ${fmtTime(a.time_ms / 1000)}`;
-  $('#clear-range').hidden = a.end_ms == null;
-}
-
-$('#clear-range').addEventListener('click', () => st.player.clearSelection());
-$('#comment-body').addEventListener('focus', () => { if (st.player) st.anchorTime = st.player.currentTime; updateAnchor(); });
-$('#comment-body').addEventListener('blur', () => { if (!$('#comment-body').value) { st.anchorTime = null; updateAnchor(); } });
-
-$('#composer').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const ok = await sendComment({ body: $('#comment-body').value, ...anchorRange() }, $('#composer-status'), $('#comment-submit'));
-  if (ok) {
-    $('#comment-body').value = '';
-    st.anchorTime = null;
-    st.player.clearSelection();
-  }
+// The comment form under the waveform (comments.js, shared with the owner's
+// player): a comment at the frozen time or over the dragged range.
+const composer = new Composer({
+  placeholder: 'What do you hear here?',
+  player: () => st.player,
+  durationMs: () => (st.version && st.version.duration_ms) || 0,
+  send: postComment,
+  onSent: (c) => posted(c, null),
+  onFail: guestFail,
 });
+$('.comments-h').before(composer.el);
+
+async function postComment(fields) {
+  return (await post(`${base}/comments`, { name: currentName(), version_id: st.version.id, ...fields })).comment;
+}
+
+// The link is gone or needs the password again: say so instead of an error line.
+function guestFail(e, fields) {
+  if (e.status === 404 && !fields.parent_id) { showGone(); return true; }
+  if (e.status === 401 && e.body.password_required) { showGate(e.body.locked); return true; }
+  return false;
+}
+
+function posted(c, parentId) {
+  st.data.comments.push(c);
+  st.activeComment = parentId || c.id;
+  renderComments();
+  renderTracks();
+}
 
 async function sendComment(fields, status, btn) {
-  const body = fields.body.trim();
-  if (!body) return false;
-  btn.disabled = true;
-  status.textContent = 'Sending…';
-  status.className = 'status';
-  try {
-    const r = await post(`${base}/comments`, { name: currentName(), version_id: st.version.id, ...fields, body });
-    st.data.comments.push(r.comment);
-    status.textContent = '';
-    st.activeComment = fields.parent_id || r.comment.id;
-    renderComments();
-    renderTracks();
-    btn.disabled = false;
-    return true;
-  } catch (e) {
-    if (e.status === 404 && !fields.parent_id) { showGone(); return false; }
-    if (e.status === 401 && e.body.password_required) { showGate(e.body.locked); return false; }
-    status.className = 'status error';
-    if (e.status === 429) {
-      let n = e.retryAfter || 5;
-      const tick = () => { status.textContent = `You are commenting fast: try again in ${n} s.`; };
-      tick();
-      const t = setInterval(() => { n -= 1; if (n <= 0) { clearInterval(t); status.textContent = ''; btn.disabled = false; } else tick(); }, 1000);
-      return false;
-    }
-    status.textContent = e.message;
-    btn.disabled = false;
-    return false;
-  }
+  const c = await submitComment(postComment, fields, status, btn, guestFail);
+  if (c) posted(c, fields.parent_id);
+  return !!c;
 }
 
 open();
