@@ -386,6 +386,17 @@ out:
 	return rc;
 }
 
+/* After XF_DONE, stay until the parent closes the socket: it reads this
+ * process's peak RSS (VmHWM) first, which needs the address space. */
+static void wait_parent(void)
+{
+	uint8_t c;
+	ssize_t n;
+
+	while ((n = read(XCODE_CHILD_IN, &c, 1)) > 0 || (n < 0 && errno == EINTR))
+		;
+}
+
 static void run_hook(enum xcode_hook h)
 {
 	static uint8_t junk[XCODE_IO_CHUNK];
@@ -423,10 +434,12 @@ int xcode_child_main(const struct xcode_child_args *a)
 		rc = open_decoder(&j);
 	if (!rc)
 		rc = decode_all(&j);
-	if (!rc)
-		rc = xcode_send(XF_DONE, NULL, 0);
-	else
+	if (!rc) {
+		if ((rc = xcode_send(XF_DONE, NULL, 0)) == 0)
+			wait_parent();
+	} else {
 		xcode_send_fail(j.fail ? j.fail : XCODE_FAIL_INTERNAL, j.msg);
+	}
 	xc_outputs_close(&j);
 	avcodec_free_context(&j.dec);
 	if (j.ic)

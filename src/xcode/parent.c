@@ -19,9 +19,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -383,21 +383,54 @@ static int spawn(struct run *r, const struct xcode_child_args *a)
 	return rc;
 }
 
+/* The child's own peak RSS in KiB: the VmHWM of its address space, which
+ * exec started empty. Not wait4()'s ru_maxrss: the posix_spawn clone runs
+ * in the worker's address space until exec, and Linux keeps that space's
+ * high-water mark in the child's rusage (exec_mmap), so ru_maxrss is at
+ * least the worker's peak (tests/unit/xcode/test_maxrss.c). Read while the
+ * child is alive and unreaped, so the pid is still its own; -1 when /proc
+ * cannot tell (the child already gone, /proc hidden). */
+static int64_t child_hwm_kib(pid_t pid)
+{
+	char path[48], line[128];
+	int64_t kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "VmHWM:", 6) != 0)
+			continue;
+		char *p = line + 6, *end = NULL;
+		long long v;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		v = strtoll(p, &end, 10);
+		if (end != p && v >= 0 && strncmp(end, " kB", 3) == 0)
+			kib = v;
+		break;
+	}
+	fclose(f);
+	return kib;
+}
+
 /* Reap the child, killing it if it is still there at the deadline (or at
  * once when it failed or misbehaved), and map its end to a reason. */
 static void reap(struct run *r, struct xcode_result *res)
 {
-	struct rusage ru;
 	int st = 0;
 	pid_t w;
 
 	if (r->fail != XCODE_OK && !r->got_done) {
+		if (res->child_maxrss_kib < 0)
+			res->child_maxrss_kib = child_hwm_kib(r->pid);
 		kill(r->pid, SIGKILL);
 		r->killed = 1;
 	}
 	for (;;) {
-		memset(&ru, 0, sizeof(ru));
-		w = wait4(r->pid, &st, WNOHANG, &ru);
+		w = waitpid(r->pid, &st, WNOHANG);
 		if (w == r->pid || (w < 0 && errno != EINTR))
 			break;
 		if (am_mono_ms() > r->deadline && !r->killed) {
@@ -408,7 +441,6 @@ static void reap(struct run *r, struct xcode_result *res)
 		struct timespec ts = {0, 2 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	res->child_maxrss_kib = ru.ru_maxrss;
 	if (w != r->pid)
 		return (void)fail(r, XCODE_FAIL_INTERNAL, "wait");
 	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
@@ -538,6 +570,7 @@ int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
 	memset(&r, 0, sizeof(r));
 	memset(&a, 0, sizeof(a));
 	memset(res, 0, sizeof(*res));
+	res->child_maxrss_kib = -1;
 	r.p = p = p ? p : &none;
 	r.src = src;
 	r.fd = -1;
@@ -553,8 +586,14 @@ int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
 	}
 	if (sniff(&r, &a))
 		goto out;
-	if (spawn(&r, &a) == 0 && serve(&r) == 0)
+	if (spawn(&r, &a) == 0 && serve(&r) == 0) {
+		/* The child waits for EOF after XF_DONE: its address space still
+		 * exists, so its peak can be read; closing the socket lets it go. */
+		res->child_maxrss_kib = child_hwm_kib(r.pid);
+		close(r.fd);
+		r.fd = -1;
 		(void)finish(&r, res);
+	}
 	if (r.fd >= 0)
 		close(r.fd);
 	r.fd = -1;

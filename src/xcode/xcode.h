@@ -116,7 +116,10 @@ struct xcode_result {
 	char codec[32];	      /* input decoder name */
 	const char *content_type; /* of the rendition: "audio/mp4" or "audio/mpeg" */
 	uint64_t stream_size, peaks_size, overview_size;
-	int64_t child_maxrss_kib; /* peak RSS of the child (for benchmarks) */
+	/* The child's own peak RSS (VmHWM of its address space, read by the
+	 * parent at XF_DONE, or before killing a failed child); -1 when unknown.
+	 * Not wait4's ru_maxrss, which includes the worker's peak (parent.c). */
+	int64_t child_maxrss_kib;
 };
 
 /* Sniff the first bytes of an input: the FFmpeg demuxer to force, or NULL.
