@@ -128,7 +128,8 @@ static int open_db(struct app *a, char *err, size_t errlen)
 
 	if (size == 0)
 		size = (int)(a->conf.threads ? a->conf.threads : sysconf(_SC_NPROCESSORS_ONLN)) + 2;
-	if ((rc = db_pool_new(a->conf.database, size, &a->db, err, errlen)) != 0)
+	if ((rc = db_pool_new_tls(a->conf.database, db_tls_parse(a->conf.database_tls), size, &a->db,
+				  err, errlen)) != 0)
 		return rc;
 	if ((rc = db_pool_get(a->db, 5000, &db)) != 0) {
 		snprintf(err, errlen, "database: no connection available");

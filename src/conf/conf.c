@@ -41,6 +41,10 @@ static const struct conf_item items[] = {
     S(tls_cert, "", "PEM certificate chain. Default DATA_DIR/tls/cert.pem (made by init)."),
     S(tls_key, "", "PEM private key. Default DATA_DIR/tls/key.pem (made by init)."),
     S(database, "", "Database URL: sqlite:PATH or postgres://... Default sqlite:DATA_DIR/audiomus.db."),
+    S(database_tls, "verify-full",
+      "verify-full: a postgres:// URL whose host is not on this machine (loopback, Unix\n"
+      "socket) must say sslmode=verify-full, else audiomus refuses to start. insecure-allow:\n"
+      "take any sslmode (private networks only; logged as a warning on every start)."),
     S(storage, "", "Object store URL: file:PATH or s3://BUCKET?... Default file:DATA_DIR/objects."),
     S(s3_access_key, "", "S3 access key id (default: AWS_ACCESS_KEY_ID from the environment)."),
     S(s3_secret_key, "",
@@ -308,6 +312,11 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 	if (strncmp(c->database, "sqlite:", 7) && strncmp(c->database, "postgres://", 11) &&
 	    strncmp(c->database, "postgresql://", 13)) {
 		snprintf(err, errlen, "database: expected sqlite:PATH or postgres://...");
+		return AM_ERR_INVAL;
+	}
+	if (strcmp(c->database_tls, "verify-full") && strcmp(c->database_tls, "insecure-allow")) {
+		snprintf(err, errlen, "database_tls: expected verify-full or insecure-allow, got \"%.40s\"",
+			 c->database_tls);
 		return AM_ERR_INVAL;
 	}
 	if (strncmp(c->storage, "file:", 5) && strncmp(c->storage, "s3://", 5)) {

@@ -25,6 +25,7 @@ struct conf {
 	char tls_cert[CONF_PATH_MAX];
 	char tls_key[CONF_PATH_MAX];
 	char database[CONF_PATH_MAX];
+	char database_tls[32]; /* "verify-full" or "insecure-allow" (conf_finish checks) */
 	char storage[CONF_PATH_MAX];
 	char s3_access_key[CONF_STR_MAX];
 	char s3_secret_key[CONF_STR_MAX]; /* never printed (conf_print masks it) */

@@ -24,7 +24,9 @@ int db_set_err(struct db *db, int err, const char *fmt, ...)
 	return err;
 }
 
-int db_open(const char *url, struct db **out, char *err, size_t errlen)
+/* warn: log db_tls_insecure (a start, not a pool's reconnect). */
+static int open_url(const char *url, enum db_tls tls, int warn, struct db **out, char *err,
+		    size_t errlen)
 {
 	char dummy[1];
 
@@ -42,9 +44,24 @@ int db_open(const char *url, struct db **out, char *err, size_t errlen)
 	if (strncmp(url, "sqlite:", 7) == 0)
 		return db_sqlite_open(url + 7, out, err, errlen);
 	if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
-		return db_pgsql_open(url, out, err, errlen);
+		return db_pgsql_open(url, tls, warn, out, err, errlen);
 	snprintf(err, errlen, "database: expected sqlite:PATH or postgres://...");
 	return AM_ERR_INVAL;
+}
+
+int db_open(const char *url, struct db **out, char *err, size_t errlen)
+{
+	return open_url(url, DB_TLS_VERIFY_FULL, 1, out, err, errlen);
+}
+
+int db_open_tls(const char *url, enum db_tls tls, struct db **out, char *err, size_t errlen)
+{
+	return open_url(url, tls, 1, out, err, errlen);
+}
+
+const char *db_tls_protocol(struct db *db)
+{
+	return db && db->engine == DB_PGSQL ? db_pgsql_tls_protocol(db) : NULL;
 }
 
 void db_close(struct db *db)
@@ -257,12 +274,19 @@ struct db_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	char *url;
+	enum db_tls tls;
 	int size;
 	int opened; /* connections that exist (free or borrowed) */
 	struct db *free;
 };
 
 int db_pool_new(const char *url, int size, struct db_pool **out, char *err, size_t errlen)
+{
+	return db_pool_new_tls(url, DB_TLS_VERIFY_FULL, size, out, err, errlen);
+}
+
+int db_pool_new_tls(const char *url, enum db_tls tls, int size, struct db_pool **out, char *err,
+		    size_t errlen)
 {
 	struct db_pool *p = NULL;
 	struct db *first = NULL;
@@ -274,7 +298,7 @@ int db_pool_new(const char *url, int size, struct db_pool **out, char *err, size
 			snprintf(err, errlen, "database pool size must be 1..1024");
 		return AM_ERR_INVAL;
 	}
-	rc = db_open(url, &first, err, errlen);
+	rc = open_url(url, tls, 1, &first, err, errlen);
 	if (rc)
 		return rc;
 	p = calloc(1, sizeof(*p));
@@ -285,6 +309,7 @@ int db_pool_new(const char *url, int size, struct db_pool **out, char *err, size
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	p->tls = tls;
 	p->size = size;
 	p->opened = 1;
 	p->free = first;
@@ -338,7 +363,7 @@ int db_pool_get(struct db_pool *p, int timeout_ms, struct db **out)
 	if (!db) {
 		char err[256];
 
-		rc = db_open(p->url, &db, err, sizeof(err));
+		rc = open_url(p->url, p->tls, 0, &db, err, sizeof(err));
 		if (rc) {
 			am_log(AM_LOG_ERROR, "db_connect_failed", "detail", err, NULL);
 			pthread_mutex_lock(&p->mu);

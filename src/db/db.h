@@ -37,13 +37,57 @@ struct db_pool;
 
 /* Open one connection. url: "sqlite:PATH" (the file is created 0600, its
  * directory 0700 when missing; WAL, secure_delete, foreign keys, busy
- * timeout) or "postgres://..."/"postgresql://..." (libpq URL; TLS options such
- * as sslmode=verify-full and sslrootcert pass through; statement_timeout is
- * set on the session). On success *out is an owned handle for db_close. On
+ * timeout) or "postgres://..."/"postgresql://..." (libpq URL under the TLS
+ * policy below, DB_TLS_VERIFY_FULL; sslmode, sslrootcert and the other libpq
+ * options pass through; statement_timeout is set on the session). On success *out is an owned handle for db_close. On
  * failure *out is NULL and a message (never the password) is written to err
  * (errlen bytes; err may be NULL). Returns 0, AM_ERR_INVAL (bad URL),
  * AM_ERR_IO (file or directory), AM_ERR_DB (connect failed), AM_ERR_NOMEM. */
 int db_open(const char *url, struct db **out, char *err, size_t errlen);
+
+/* ---- TLS policy for PostgreSQL ---------------------------------------------
+ * A postgres:// URL whose hosts are not all on this machine (Unix sockets,
+ * 127.0.0.0/8, ::1, "localhost") must say sslmode=verify-full: TLS 1.2 or
+ * later, the server's certificate checked against the CA of sslrootcert= and
+ * its name against the host. verify-ca is not enough: it accepts any
+ * certificate of that CA, whoever it was issued to. The check reads the URL
+ * with libpq's own parser and environment defaults, and runs before libpq
+ * connects; a connection it required TLS for is checked again once made
+ * (TLS in use, TLSv1.2 or TLSv1.3). DB_TLS_INSECURE_ALLOW (database_tls =
+ * insecure-allow) lets any URL through; db_open_tls and db_pool_new_tls then
+ * log "db_tls_insecure" (warning) on each start it matters for. */
+enum db_tls { DB_TLS_VERIFY_FULL = 0, DB_TLS_INSECURE_ALLOW = 1 };
+
+struct db_tls_report {
+	int postgres;	  /* 0: not a postgres:// URL, nothing checked */
+	int local;	  /* every host is on this machine: TLS not required */
+	int insecure;	  /* passed only because of DB_TLS_INSECURE_ALLOW */
+	char sslmode[16]; /* what libpq will use (URL, PGSSLMODE, or "prefer") */
+	char sslrootcert[512]; /* "" = libpq's default ~/.postgresql/root.crt */
+	char hosts[512];  /* where libpq connects, comma-separated (no user, no password) */
+	char remote[256]; /* the first of them not on this machine, "" if none */
+};
+
+/* The policy for the database_tls setting's text: DB_TLS_INSECURE_ALLOW for
+ * exactly "insecure-allow", else DB_TLS_VERIFY_FULL. */
+enum db_tls db_tls_parse(const char *setting);
+
+/* Check url against the policy without connecting; *rep says what was found
+ * (filled on every return). 0: allowed (also for a non-postgres URL);
+ * AM_ERR_INVAL: refused or unparsable, with a message naming the URL's
+ * sslmode and the database_tls setting in err (never the password);
+ * AM_ERR_NOMEM. */
+int db_tls_check(const char *url, enum db_tls tls, struct db_tls_report *rep, char *err,
+		 size_t errlen);
+
+/* db_open and db_pool_new under a TLS policy (the plain ones use
+ * DB_TLS_VERIFY_FULL); same ownership and errors, plus AM_ERR_INVAL when the
+ * policy refuses the URL, AM_ERR_DB when a required TLS is not in use. */
+int db_open_tls(const char *url, enum db_tls tls, struct db **out, char *err, size_t errlen);
+
+/* The TLS protocol of an open connection ("TLSv1.3"), or NULL without TLS
+ * (SQLite included). Borrowed from the connection. */
+const char *db_tls_protocol(struct db *db);
 
 /* Close a connection (rolls back an open transaction); accepts NULL. */
 void db_close(struct db *db);
@@ -139,6 +183,8 @@ int db_migrate_to(struct db *db, int target);
 /* Create a pool of size connections (1..1024) to url. The first connection
  * is opened at once, so a bad URL fails here (message in err). */
 int db_pool_new(const char *url, int size, struct db_pool **out, char *err, size_t errlen);
+int db_pool_new_tls(const char *url, enum db_tls tls, int size, struct db_pool **out, char *err,
+		    size_t errlen);
 /* Borrow a connection, waiting at most timeout_ms for one to be free.
  * 0, AM_ERR_UNAVAIL (none free in time, or cannot reconnect), AM_ERR_NOMEM. */
 int db_pool_get(struct db_pool *pool, int timeout_ms, struct db **out);

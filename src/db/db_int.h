@@ -51,6 +51,14 @@ int db_set_err(struct db *db, int err, const char *fmt, ...) __attribute__((form
 
 /* Engine constructors: url without scheme handling done by db_open. */
 int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen);
-int db_pgsql_open(const char *url, struct db **out, char *err, size_t errlen);
+/* warn: log db_tls_insecure when only DB_TLS_INSECURE_ALLOW lets url through. */
+int db_pgsql_open(const char *url, enum db_tls tls, int warn, struct db **out, char *err,
+		  size_t errlen);
+const char *db_pgsql_tls_protocol(struct db *db);
+
+/* db_pgsql_tls.c, exposed for the unit tests: 1 for a Unix socket path, a
+ * loopback address or "localhost"; 1 for "TLSv1.2" and "TLSv1.3". */
+int db_tls_host_is_local(const char *host);
+int db_tls_protocol_ok(const char *protocol);
 
 #endif

@@ -4,7 +4,9 @@
  * libpq connection must not be shared between threads: the pool hands each
  * to one thread at a time). The server is trusted for availability, not
  * with plaintext: sensitive columns arrive already encrypted. TLS and
- * authentication come from the URL (sslmode=verify-full, sslrootcert, ...).
+ * authentication come from the URL (sslmode=verify-full, sslrootcert, ...),
+ * under the policy of db_pgsql_tls.c: checked before libpq connects, and
+ * the TLS of a connection that needed it checked again once it is made.
  * Parameters and results travel in binary, so blobs and integers need no
  * escaping or parsing.
  */
@@ -332,22 +334,69 @@ static void quiet(void *arg, const char *msg)
 {
 }
 
-int db_pgsql_open(const char *url, struct db **out, char *err, size_t errlen)
+const char *db_pgsql_tls_protocol(struct db *db)
 {
-	struct pg_db *d = calloc(1, sizeof(*d));
-	char set[160];
+	return PQsslInUse(C(db)) ? PQsslAttribute(C(db), "protocol") : NULL;
+}
 
-	if (!d)
+/* The policy before connecting; the warning when only the opt-out passed. */
+static int tls_precheck(const char *url, enum db_tls tls, int warn, struct db_tls_report *rep,
+			char *err, size_t errlen)
+{
+	int rc = db_tls_check(url, tls, rep, err, errlen);
+
+	if (rc == 0 && rep->insecure && warn)
+		am_log(AM_LOG_WARN, "db_tls_insecure", "hosts", rep->hosts, "sslmode", rep->sslmode,
+		       "setting", "database_tls = insecure-allow",
+		       "hint", "the database connection is not required to use verified TLS", (char *)NULL);
+	return rc;
+}
+
+/* A connection the policy required TLS for must have it (sslmode=verify-full
+ * guarantees it, unless e.g. GSSAPI encryption was negotiated instead). */
+static int tls_postcheck(struct pg_db *d, const struct db_tls_report *rep, char *err,
+			 size_t errlen)
+{
+	const char *proto = db_pgsql_tls_protocol(&d->base);
+
+	if (rep->local || rep->insecure || db_tls_protocol_ok(proto))
+		return 0;
+	snprintf(err, errlen,
+		 "database: connected to \"%.100s\" without TLS 1.2 or later (%s); add "
+		 "gssencmode=disable to the URL if GSSAPI encryption was chosen",
+		 rep->remote, proto ? proto : "no TLS");
+	return AM_ERR_DB;
+}
+
+int db_pgsql_open(const char *url, enum db_tls tls, int warn, struct db **out, char *err,
+		  size_t errlen)
+{
+	struct db_tls_report rep;
+	struct pg_db *d = NULL;
+	char set[160];
+	int rc;
+
+	if ((rc = tls_precheck(url, tls, warn, &rep, err, errlen)) != 0)
+		return rc;
+	if (!(d = calloc(1, sizeof(*d))))
 		return AM_ERR_NOMEM;
 	d->base.ops = &pg_ops;
 	d->base.engine = DB_PGSQL;
 	d->c = PQconnectdb(url);
 	if (!d->c || PQstatus(d->c) != CONNECTION_OK) {
-		int rc = d->c ? AM_ERR_DB : AM_ERR_NOMEM;
+		const char *m = d->c ? PQerrorMessage(d->c) : "out of memory";
+		size_t n = strlen(m);
 
-		snprintf(err, errlen, "postgres: %s", d->c ? PQerrorMessage(d->c) : "out of memory");
+		while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
+			n--;
+		rc = d->c ? AM_ERR_DB : AM_ERR_NOMEM;
+		snprintf(err, errlen, "postgres: %.*s", (int)n, m);
 		PQfinish(d->c);
 		free(d);
+		return rc;
+	}
+	if ((rc = tls_postcheck(d, &rep, err, errlen)) != 0) {
+		pg_close(&d->base);
 		return rc;
 	}
 	PQsetNoticeProcessor(d->c, quiet, NULL);

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "db/db.h"
 #include "main/main.h"
 #include "store/store.h"
 #include "util/util.h"
@@ -45,6 +46,44 @@ static int check_s3(const struct conf *c)
 	return rc != 0;
 }
 
+/* The database: the TLS policy's verdict on a postgres:// URL (never the
+ * URL itself: it may hold a password), then a real connection without
+ * migrating, which proves the CA, the host name and the credentials. */
+static int check_database(const struct conf *c)
+{
+	enum db_tls tls = db_tls_parse(c->database_tls);
+	struct db_tls_report rep;
+	struct db *db = NULL;
+	const char *proto;
+	char err[768];
+
+	if (db_tls_check(c->database, tls, &rep, err, sizeof(err)) != 0) {
+		printf("  %-10s %s\n", "database", strncmp(err, "database: ", 10) ? err : err + 10);
+		return 1;
+	}
+	if (!rep.postgres) {
+		printf("  %-10s sqlite, a file on this machine: no connection to protect\n", "database");
+		return 0;
+	}
+	if (rep.local)
+		printf("  %-10s postgres at %s: on this machine, TLS not required (sslmode=%s)\n",
+		       "database", rep.hosts, rep.sslmode);
+	else if (rep.insecure)
+		printf("  %-10s postgres at %s: TLS NOT ENFORCED (database_tls = insecure-allow, "
+		       "sslmode=%s)\n", "database", rep.hosts, rep.sslmode);
+	else
+		printf("  %-10s postgres at %s: TLS required, sslmode=verify-full, CA %s\n", "database",
+		       rep.hosts, *rep.sslrootcert ? rep.sslrootcert : "~/.postgresql/root.crt (libpq default)");
+	if (db_open_tls(c->database, tls, &db, err, sizeof(err)) != 0) {
+		printf("  %-10s cannot connect: %s\n", "database", err);
+		return 1;
+	}
+	proto = db_tls_protocol(db);
+	printf("  %-10s connected %s%s\n", "database", proto ? "over " : "without TLS", proto ? proto : "");
+	db_close(db);
+	return 0;
+}
+
 static int cmd_check_config(int argc, char **argv)
 {
 	struct conf c;
@@ -61,6 +100,7 @@ static int cmd_check_config(int argc, char **argv)
 	bad += check_file("tls cert", c.tls_cert, 0);
 	bad += check_file("tls key", c.tls_key, 1);
 	bad += check_file("data dir", c.data_dir, 1);
+	bad += check_database(&c);
 	bad += check_s3(&c);
 	printf("%s\n", bad ? "check-config: problems found" : "check-config: ok");
 	return bad ? 1 : 0;
@@ -72,7 +112,9 @@ const struct command cmd_check_config_def = {
     "Reads the configuration exactly as `serve` would (defaults, config file,\n"
     "AUDIOMUS_* environment, options), reports the first error as FILE:LINE:\n"
     "message, then checks that the master key, the TLS certificate and key and\n"
-    "the data directory exist with private modes; for an s3:// store it writes,\n"
+    "the data directory exist with private modes; for a postgres:// database it\n"
+    "reports the TLS policy's verdict (database_tls) and connects once; for an\n"
+    "s3:// store it writes,\n"
     "reads back and deletes a small probe object to prove the credentials. Exit\n"
     "status 0 when all is well,\n"
     "1 when a problem was found, 2 on a usage error.\n"};

@@ -102,6 +102,26 @@ static void listen_forms(void **state)
 	assert_int_equal(conf_split_listen("h:65536", host, sizeof(host), &port), AM_ERR_INVAL);
 }
 
+/* database_tls takes its two values only; the default enforces TLS. */
+static void database_tls_values(void **state)
+{
+	static const char *const bad[] = {"verify-ca", "require", "insecure", "", "VERIFY-FULL"};
+	struct conf c;
+	char err[256];
+
+	conf_defaults(&c);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.database_tls, "verify-full");
+	assert_int_equal(conf_set(&c, "database_tls", "insecure-allow", err, sizeof(err)), 0);
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		conf_defaults(&c);
+		assert_int_equal(conf_set(&c, "database_tls", bad[i], err, sizeof(err)), 0);
+		assert_int_equal(conf_finish(&c, err, sizeof(err)), AM_ERR_INVAL);
+		assert_non_null(strstr(err, "database_tls"));
+	}
+}
+
 /* The documented example parses and mentions every setting (docs stay true). */
 static void example_is_complete(void **state)
 {
@@ -141,6 +161,7 @@ int main(void)
 	    cmocka_unit_test(defaults_derive_paths), cmocka_unit_test(units_and_bounds),
 	    cmocka_unit_test(file_errors_name_line), cmocka_unit_test(env_overrides),
 	    cmocka_unit_test(listen_forms), cmocka_unit_test(example_is_complete),
+	    cmocka_unit_test(database_tls_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
