@@ -283,6 +283,7 @@ static int enter_file(struct export *x)
 
 	if (!dek)
 		return AM_ERR_NOMEM;
+	store_errmsg_clear(); /* export_object_unreadable names this file's store failure only */
 	if ((rc = crypto_dek_unwrap(x->pk, f->o.id, f->o.project_id, f->o.wrapped_dek,
 				    f->o.wrapped_dek_len, dek)) == 0 &&
 	    (rc = store_reader_open(x->a->store, f->o.store_key, &x->sr)) == 0) {
@@ -291,7 +292,10 @@ static int enter_file(struct export *x)
 	}
 	am_secret_free(dek, CRYPTO_KEY_LEN);
 	if (rc) {
-		am_log(AM_LOG_ERROR, "export_object_unreadable", "error", am_strerror(rc), NULL);
+		const char *why = store_errmsg(NULL);
+
+		am_log(AM_LOG_ERROR, "export_object_unreadable", "error", am_strerror(rc),
+		       *why ? "store_error" : NULL, why, NULL);
 		return rc;
 	}
 	x->src = BODY_AM1;
@@ -310,9 +314,12 @@ static int body_chunk(struct export *x)
 		got = n;
 	} else if ((rc = am1_reader_pread(x->rd, x->pos, x->chunk, n, &got)) != 0 || got == 0) {
 		/* A failed tag: nothing of that segment was released; the
-		 * archive is abandoned by the caller (never a padded entry). */
+		 * archive is abandoned by the caller (never a padded entry). The
+		 * store's detail is this read's: its calls clear it on entry. */
+		const char *why = store_errmsg(NULL);
+
 		am_log(AM_LOG_ERROR, "export_aborted", "error", am_strerror(rc ? rc : AM_ERR_IO),
-		       NULL);
+		       *why ? "store_error" : NULL, why, NULL);
 		return rc ? rc : AM_ERR_IO;
 	}
 	if (archive_write_data(x->ar, p, got) != (la_ssize_t)got)

@@ -41,7 +41,10 @@ static int check_s3(const struct conf *c)
 	rc = store_open_conf(c, &st);
 	if (rc == 0)
 		rc = store_probe(st);
-	printf("  %-10s %s\n", "storage", rc ? store_errmsg(st) : "s3: credentials work (probe written, read, deleted)");
+	printf("  %-10s %s\n", "storage",
+	       !rc ? "s3: credentials work (probe written, read, deleted)"
+	       : *store_errmsg(st) ? store_errmsg(st) /* the store's reason: S3 code, TLS error */
+				   : am_strerror(rc));
 	store_close(st);
 	return rc != 0;
 }

@@ -210,8 +210,12 @@ int media_stream_handler(struct http_req *req, void *arg)
 		rc = AM_ERR_NOMEM;
 		goto out;
 	}
+	store_errmsg_clear(); /* the log line below names this request's store failure only */
 	if ((rc = open_object(a, sr, s)) != 0) {
-		am_log(AM_LOG_ERROR, "media_object_unreadable", "error", am_strerror(rc), NULL);
+		const char *why = store_errmsg(NULL); /* for the log; the client gets a bare 500 */
+
+		am_log(AM_LOG_ERROR, "media_object_unreadable", "error", am_strerror(rc),
+		       *why ? "store_error" : NULL, why, NULL);
 		stream_free(s);
 		rc = AM_ERR_INTERNAL;
 		goto out;

@@ -63,6 +63,22 @@ static int refuse(struct http_req *req, int err, const char *why)
 	return err;
 }
 
+/* After a step that may have failed in the store (store_errmsg() cleared
+ * before it): the store's reason (an S3 error code, a TLS or network error;
+ * never bytes or credentials) goes to the log, and the client gets 503, to
+ * try again later, never the store's 403 or 404, which a tus client would
+ * take for its upload refused or gone. Any other failure passes through. */
+static int store_failed(const char *step, int rc)
+{
+	const char *why = store_errmsg(NULL);
+
+	if (rc == 0 || !*why)
+		return rc;
+	am_log(AM_LOG_ERROR, "media_upload_store_failed", "step", step, "error", am_strerror(rc),
+	       "store_error", why, NULL);
+	return rc == AM_ERR_NOMEM ? rc : AM_ERR_UNAVAIL;
+}
+
 static void part_abort(struct upload_ctx *c)
 {
 	am1_writer_free(c->w);
@@ -83,18 +99,19 @@ static int part_commit(struct upload_ctx *c)
 		part_abort(c);
 		return 0;
 	}
+	store_errmsg_clear();
 	rc = am1_writer_finish(c->w, &ps, &cs);
 	am1_writer_free(c->w);
 	c->w = NULL;
 	if (rc) {
 		store_put_abort(c->ap.put);
 		c->ap.put = NULL;
-		return rc;
+		return store_failed("commit", rc);
 	}
 	rc = store_put_commit(c->ap.put, NULL); /* consumes the put, even on failure */
 	c->ap.put = NULL;
 	if (rc)
-		return rc;
+		return store_failed("commit", rc);
 	c->part.plain_size = (int64_t)ps;
 	c->part.cipher_size = (int64_t)cs;
 	if ((rc = app_db_get(a, &db)) == 0) {
@@ -160,9 +177,11 @@ static int part_begin(struct upload_ctx *c, struct db *db)
 	c->part.wrapped_dek_len = CRYPTO_WRAPPED_LEN;
 	/* The first part usually is the whole file: it lives where the
 	 * original will, so completion need not copy it. */
+	store_errmsg_clear();
 	if ((rc = store_key_format(c->part.store_key, sizeof(c->part.store_key),
 				   c->offset == 0 ? "orig" : "upart", c->part.part_id, NULL)) ||
-	    (rc = store_am1_put_begin(a->store, c->part.store_key, 0, &c->ap, &sink)))
+	    (rc = store_failed("begin",
+			       store_am1_put_begin(a->store, c->part.store_key, 0, &c->ap, &sink))))
 		goto out;
 	if ((rc = am1_writer_new(k + CRYPTO_KEY_LEN, c->part.part_id, &sink, 0, &c->w))) {
 		store_put_abort(c->ap.put);
@@ -302,10 +321,12 @@ int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, vo
 		return AM_ERR_TOOBIG;
 	}
 	c->received += n;
+	store_errmsg_clear();
 	if (c->need_sniff && (rc = sniff_step(c, &data, &n)) == 0 && !c->w)
 		return 0;
 	if (rc == 0 && n)
 		rc = am1_writer_write(c->w, data, n);
+	rc = store_failed("write", rc);
 	if (rc == 0)
 		rc = keep_lease(c);
 	if (rc)
@@ -375,8 +396,9 @@ static int do_patch(struct http_req *req, struct media *m)
 	if ((rc = part_commit(c)))
 		return rc;
 	if (c->u.received == c->u.length) {
+		store_errmsg_clear();
 		if ((rc = media_upload_finish(m, &c->u, c->token)) != 0)
-			return rc;
+			return store_failed("complete", rc);
 		c->locked = 0; /* completion released the lease */
 	}
 	return respond_offset(req, 204, &c->u, 0);

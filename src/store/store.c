@@ -26,10 +26,40 @@ int store_fail(int err, const char *fmt, ...)
 	return err;
 }
 
+/* Every public call that can fail starts with an empty message
+ * (store_errmsg_clear) and leaves one when it succeeds (done), so
+ * store_errmsg describes the thread's latest store call only: a caller that
+ * logs it after a failure that was not the store's (a decryption or
+ * database error after a store call) finds "" rather than an old message. */
+static int done(int rc)
+{
+	if (rc == 0)
+		store_errbuf[0] = 0;
+	return rc;
+}
+
+/* Cleanups (an S3 abort after a failed commit, a delete after a failed
+ * probe step) may record failures of their own: they run between these two,
+ * so the message keeps saying why the operation failed. */
+static void err_save(char saved[sizeof(store_errbuf)])
+{
+	memcpy(saved, store_errbuf, sizeof(store_errbuf));
+}
+
+static void err_restore(const char saved[sizeof(store_errbuf)])
+{
+	memcpy(store_errbuf, saved, sizeof(store_errbuf));
+}
+
 const char *store_errmsg(const struct store *s)
 {
 	(void)s;
 	return store_errbuf;
+}
+
+void store_errmsg_clear(void)
+{
+	store_errbuf[0] = 0;
 }
 
 const char *store_backend(const struct store *s)
@@ -132,6 +162,7 @@ static int check_key(const char *key)
 
 int store_open(const char *url, struct store **out)
 {
+	store_errmsg_clear();
 	if (!out)
 		return AM_ERR_INVAL;
 	*out = NULL;
@@ -140,21 +171,22 @@ int store_open(const char *url, struct store **out)
 	if (!strncmp(url, "file:", 5)) {
 		if (!url[5])
 			return store_fail(AM_ERR_INVAL, "storage: file: needs a path");
-		return store_fs_open(url + 5, out);
+		return done(store_fs_open(url + 5, out));
 	}
 	if (!strncmp(url, "s3://", 5))
-		return store_s3_open(url + 5, NULL, NULL, NULL, out);
+		return done(store_s3_open(url + 5, NULL, NULL, NULL, out));
 	return store_fail(AM_ERR_INVAL, "storage: expected file:PATH or s3://BUCKET?...");
 }
 
 int store_open_conf(const struct conf *c, struct store **out)
 {
+	store_errmsg_clear();
 	if (!c || !out)
 		return AM_ERR_INVAL;
 	*out = NULL;
 	if (!strncmp(c->storage, "s3://", 5))
-		return store_s3_open(c->storage + 5, c->s3_access_key, c->s3_secret_key,
-				     c->s3_ca_file, out);
+		return done(store_s3_open(c->storage + 5, c->s3_access_key, c->s3_secret_key,
+					  c->s3_ca_file, out));
 	return store_open(c->storage, out);
 }
 
@@ -172,6 +204,7 @@ int store_put_begin_reserved(struct store *s, const char *key, uint64_t head_len
 	struct store_put *p = NULL;
 	int rc;
 
+	store_errmsg_clear();
 	if (!out)
 		return AM_ERR_INVAL;
 	*out = NULL;
@@ -189,9 +222,10 @@ int store_put_begin_reserved(struct store *s, const char *key, uint64_t head_len
 	p->head_len = head_len;
 	p->body_len = 0;
 	p->err = 0;
+	p->errmsg[0] = 0;
 	p->nspans = 0;
 	*out = p;
-	return 0;
+	return done(0);
 }
 
 int store_put_begin(struct store *s, const char *key, struct store_put **out)
@@ -199,24 +233,40 @@ int store_put_begin(struct store *s, const char *key, struct store_put **out)
 	return store_put_begin_reserved(s, key, 0, out);
 }
 
+/* Latch the put's first failure with its message. */
+static int put_latch(struct store_put *p, int rc)
+{
+	p->err = rc;
+	am_strlcpy(p->errmsg, store_errbuf, sizeof(p->errmsg));
+	return rc;
+}
+
+/* A failed put's error again, with its message (other store calls on this
+ * thread may have replaced the message since). */
+static int put_latched(const struct store_put *p)
+{
+	return store_fail(p->err, "%s", p->errmsg);
+}
+
 int store_put_write(struct store_put *p, const void *buf, size_t n)
 {
 	int rc;
 
+	store_errmsg_clear();
 	if (!p)
 		return AM_ERR_INVAL;
 	if (p->err)
-		return p->err;
+		return put_latched(p);
 	if (n == 0)
 		return 0;
 	if (!buf)
-		return p->err = AM_ERR_INVAL;
+		return put_latch(p, AM_ERR_INVAL);
 	if (n > STORE_OBJECT_MAX || p->head_len + p->body_len > STORE_OBJECT_MAX - n)
-		return p->err = store_fail(AM_ERR_TOOBIG, "%s: object size limit", p->key);
+		return put_latch(p, store_fail(AM_ERR_TOOBIG, "%s: object size limit", p->key));
 	if ((rc = p->s->ops->put_append(p, buf, n)))
-		return p->err = rc;
+		return put_latch(p, rc);
 	p->body_len += n;
-	return 0;
+	return done(0);
 }
 
 /* Add [a, b) to the sorted, disjoint, merged list of covered head spans. */
@@ -256,23 +306,24 @@ int store_put_write_at(struct store_put *p, uint64_t off, const void *buf, size_
 {
 	int rc;
 
+	store_errmsg_clear();
 	if (!p)
 		return AM_ERR_INVAL;
 	if (p->err)
-		return p->err;
+		return put_latched(p);
 	if (off > p->head_len || n > p->head_len - off)
-		return p->err = store_fail(AM_ERR_INVAL, "%s: write_at outside the reserved head",
-					   p->key);
+		return put_latch(
+		    p, store_fail(AM_ERR_INVAL, "%s: write_at outside the reserved head", p->key));
 	if (n == 0)
 		return 0;
 	if (!buf)
-		return p->err = AM_ERR_INVAL;
+		return put_latch(p, AM_ERR_INVAL);
 	if ((rc = p->s->ops->put_write_head(p, off, buf, n)))
-		return p->err = rc;
+		return put_latch(p, rc);
 	if (span_add(p, off, off + n))
-		return p->err =
-			   store_fail(AM_ERR_TOOBIG, "%s: head written in too many pieces", p->key);
-	return 0;
+		return put_latch(
+		    p, store_fail(AM_ERR_TOOBIG, "%s: head written in too many pieces", p->key));
+	return done(0);
 }
 
 /* The size the object has if committed now, or AM_ERR_CONFLICT if the head
@@ -305,26 +356,35 @@ uint64_t store_put_size(const struct store_put *p)
 
 int store_put_commit(struct store_put *p, uint64_t *size)
 {
+	char saved[sizeof(store_errbuf)];
 	uint64_t final = 0;
 	int rc;
 
+	store_errmsg_clear();
 	if (!p)
 		return AM_ERR_INVAL;
-	rc = p->err;
+	rc = p->err ? put_latched(p) : 0;
 	if (!rc && put_final_size(p, &final))
 		rc = store_fail(AM_ERR_CONFLICT, "%s: reserved head not fully written", p->key);
 	if (!rc)
 		rc = p->s->ops->put_commit(p, final);
 	if (!rc && size)
 		*size = final;
+	err_save(saved);
 	p->s->ops->put_free(p, rc == 0);
-	return rc;
+	err_restore(saved);
+	return done(rc);
 }
 
 void store_put_abort(struct store_put *p)
 {
-	if (p)
-		p->s->ops->put_free(p, 0);
+	char saved[sizeof(store_errbuf)];
+
+	if (!p)
+		return;
+	err_save(saved);
+	p->s->ops->put_free(p, 0);
+	err_restore(saved);
 }
 
 /* ---- read ----------------------------------------------------------------- */
@@ -334,6 +394,7 @@ int store_reader_open(struct store *s, const char *key, struct store_reader **ou
 	struct store_reader *r = NULL;
 	int rc;
 
+	store_errmsg_clear();
 	if (!out)
 		return AM_ERR_INVAL;
 	*out = NULL;
@@ -345,7 +406,7 @@ int store_reader_open(struct store *s, const char *key, struct store_reader **ou
 		return rc;
 	r->s = s;
 	*out = r;
-	return 0;
+	return done(0);
 }
 
 uint64_t store_reader_size(const struct store_reader *r)
@@ -358,6 +419,7 @@ int store_reader_read_at(struct store_reader *r, uint64_t off, void *buf, size_t
 	uint64_t m;
 	int rc;
 
+	store_errmsg_clear();
 	if (got)
 		*got = 0;
 	if (!r || !got || (!buf && n))
@@ -373,7 +435,7 @@ int store_reader_read_at(struct store_reader *r, uint64_t off, void *buf, size_t
 	if ((rc = r->s->ops->reader_read(r, off, buf, (size_t)m)))
 		return rc;
 	*got = (size_t)m;
-	return 0;
+	return done(0);
 }
 
 void store_reader_close(struct store_reader *r)
@@ -396,7 +458,7 @@ int store_read_at(struct store *s, const char *key, uint64_t off, void *buf, siz
 		store_reader_close(r);
 		r = NULL;
 	}
-	return rc;
+	return done(rc);
 }
 
 /* ---- metadata ------------------------------------------------------------- */
@@ -405,40 +467,44 @@ int store_stat(struct store *s, const char *key, struct store_info *info)
 {
 	int rc;
 
+	store_errmsg_clear();
 	if (!s || !info)
 		return AM_ERR_INVAL;
 	if ((rc = check_key(key)))
 		return rc;
-	return s->ops->stat(s, key, info);
+	return done(s->ops->stat(s, key, info));
 }
 
 int store_delete(struct store *s, const char *key)
 {
 	int rc;
 
+	store_errmsg_clear();
 	if (!s)
 		return AM_ERR_INVAL;
 	if ((rc = check_key(key)))
 		return rc;
-	return s->ops->del(s, key);
+	return done(s->ops->del(s, key));
 }
 
 int store_list(struct store *s, const char *prefix, store_list_cb cb, void *arg)
 {
+	store_errmsg_clear();
 	if (!s || !cb)
 		return AM_ERR_INVAL;
 	if (!store_prefix_valid(prefix))
 		return store_fail(AM_ERR_INVAL, "invalid key prefix");
-	return s->ops->list(s, prefix, cb, arg);
+	return done(s->ops->list(s, prefix, cb, arg));
 }
 
 int store_gc_temp(struct store *s, int64_t before, uint64_t *removed)
 {
 	uint64_t dummy = 0;
 
+	store_errmsg_clear();
 	if (!s)
 		return AM_ERR_INVAL;
-	return s->ops->gc_temp(s, before, removed ? removed : &dummy);
+	return done(s->ops->gc_temp(s, before, removed ? removed : &dummy));
 }
 
 /* ---- probe ----------------------------------------------------------------- */
@@ -463,11 +529,12 @@ static int probe_fail(int rc, const char *step)
 int store_probe(struct store *s)
 {
 	uint8_t id[16], data[64], back[64];
-	char key[STORE_KEY_MAX];
+	char key[STORE_KEY_MAX], saved[sizeof(store_errbuf)];
 	struct store_put *p = NULL;
 	size_t got = 0;
 	int rc;
 
+	store_errmsg_clear();
 	if (!s)
 		return AM_ERR_INVAL;
 	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id) ||
@@ -488,10 +555,13 @@ int store_probe(struct store *s)
 	if (!rc && (got != sizeof(back) || memcmp(back, data, sizeof(back))))
 		rc = store_fail(AM_ERR_IO, "read back different bytes");
 	if (rc) {
+		rc = probe_fail(rc, "read");
+		err_save(saved);
 		(void)store_delete(s, key);
-		return probe_fail(rc, "read");
+		err_restore(saved);
+		return rc;
 	}
 	if ((rc = store_delete(s, key)))
 		return probe_fail(rc, "delete");
-	return 0;
+	return done(0);
 }

@@ -11,7 +11,13 @@
  * a time (it may move between threads).
  *
  * Errors are 0 or a negative enum am_err (util/util.h); detail for the calling
- * thread's most recent failure is in store_errmsg().
+ * thread's latest failed call is in store_errmsg(). Whatever the operation:
+ * AM_ERR_UNAVAIL means the store is unreachable or overloaded and a later try
+ * may succeed (the S3 backend has already retried); AM_ERR_DENIED that it
+ * refused the credentials or permissions (S3 403); AM_ERR_IO a failure that
+ * trying again will not fix by itself (TLS refused, a malformed answer, a
+ * disk error). None of them is the client's fault: callers answering a
+ * client map them to a 5xx and log store_errmsg().
  */
 #ifndef AM_STORE_H
 #define AM_STORE_H
@@ -69,18 +75,32 @@ int store_open_conf(const struct conf *c, struct store **out);
 /* Check that the store works end to end with its credentials, for
  * check-config: list (prefix "probe/"), put a small random object
  * "probe/<random id>", read it back, delete it. Returns 0 or the first
- * failure (S3: AM_ERR_DENIED for rejected credentials, AM_ERR_NOTFOUND for a
- * missing bucket, AM_ERR_UNAVAIL when unreachable); store_errmsg() says
+ * failure (S3: AM_ERR_DENIED for rejected credentials, AM_ERR_IO for a
+ * missing bucket or a refused TLS handshake, AM_ERR_UNAVAIL when unreachable
+ * after retries); store_errmsg() says
  * which step failed and why, never with a secret. */
 int store_probe(struct store *s);
 
 /* Close the store; accepts NULL. Every put and reader must be closed first. */
 void store_close(struct store *s);
 
-/* Text detail of the calling thread's most recent failed store call (on any
- * store, or store_open); "" if none. s may be NULL. The text may contain keys
- * and the store's location, never object content: for logs, not clients. */
+/* Text detail of the calling thread's latest store call (on any store, or
+ * store_open) when it failed: "" after a call that succeeded or failed
+ * without detail, so a caller that logs it after a failure of its own (not
+ * the store's) logs nothing stale. A failed put gives its first failure's
+ * text with every later call; cleanups (store_put_abort, the abort inside a
+ * failed commit) keep the text of the failure that led to them. s may be
+ * NULL. The text may contain keys, the store's location, S3 error codes and
+ * TLS/network errors, never object content or credentials: for the server
+ * log (e.g. as a "store_error" field), never for a client. */
 const char *store_errmsg(const struct store *s);
+
+/* Forget the calling thread's detail (store_errmsg() is "" until a store call
+ * fails). Call it before an operation whose failure you will log with
+ * store_errmsg() when that operation can fail before it reaches the store (a
+ * decryption, a database read), so that such a failure does not log the
+ * detail of an older, unrelated store failure on the same thread. */
+void store_errmsg_clear(void);
 
 /* "file" or "s3". */
 const char *store_backend(const struct store *s);

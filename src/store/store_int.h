@@ -64,7 +64,8 @@ struct store_put {
 	char key[STORE_KEY_MAX];
 	uint64_t head_len;
 	uint64_t body_len;
-	int err; /* first failure, latched */
+	int err;	  /* first failure, latched */
+	char errmsg[256]; /* its store_errmsg, given again with every latched return */
 	unsigned nspans;
 	struct store_span spans[STORE_HEAD_SPANS];
 };
@@ -75,7 +76,9 @@ struct store_reader {
 	uint64_t size;
 };
 
-/* Record detail for store_errmsg (thread-local) and return err. */
+/* Record detail for store_errmsg (thread-local) and return err. The
+ * public calls in store.c clear it on entry and on success, so it always
+ * describes the calling thread's latest store call. */
 int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* 1 if prefix can begin a valid key ("" included), else 0. */

@@ -7,7 +7,10 @@
  * canonical URLs (keys are [a-z0-9/.] by construction, query parameters are
  * sorted and percent-encoded by the callers through s3_uri_encode).
  * Connections, DNS and TLS sessions are shared between a small pool of easy
- * handles; transient failures are retried with jittered backoff.
+ * handles; transient failures (the network, timeouts, 429, 5xx) are retried
+ * with jittered backoff, permanent ones (a TLS handshake the peer or we
+ * refuse, 4xx answers such as a rejected signature or a missing bucket)
+ * fail at the first attempt with a message that names the cause.
  *
  * Runs in the media and worker roles. Trust boundary: the server is an
  * untrusted peer: headers and bodies are read into fixed or capped buffers,
@@ -444,7 +447,67 @@ static void parse_error_code(struct s3_req *rq)
 		rq->code[0] = 0;
 }
 
-enum { ONCE_DONE, ONCE_RETRY };
+/* A TLS handshake that failed on a decision, ours or the peer's (an alert,
+ * no common protocol version or cipher, a certificate problem, TLS spoken to
+ * a plain-HTTP port), fails the same way every time; one cut short by the
+ * network (a reset, an early EOF, a timeout) may not. libcurl reports both as
+ * CURLE_SSL_CONNECT_ERROR; its message (OpenSSL's reason) tells them apart. */
+static int tls_refusal(const char *msg)
+{
+	static const char *const marks[] = {
+	    "alert",		      /* the peer refused: "tlsv1 alert protocol version", ... */
+	    "wrong version number",   /* not TLS at all (an http:// port) */
+	    "unsupported protocol",   /* no version in common */
+	    "no protocols available", /* ditto, our side */
+	    "no shared cipher",	      /* no cipher in common */
+	    "no ciphers available",
+	    "handshake failure",
+	    "certificate",
+	};
+
+	for (size_t i = 0; i < AM_ARRAY_LEN(marks); i++)
+		if (strstr(msg, marks[i]))
+			return 1;
+	return 0;
+}
+
+/* A transport failure (no HTTP answer) as an am_err with a message; *retry
+ * says whether another try may help. */
+static int transport_error(CURLcode e, const char *errbuf, const char *what, int *retry)
+{
+	const char *m = *errbuf ? errbuf : curl_easy_strerror(e);
+
+	*retry = 0;
+	if (e == CURLE_SSL_CONNECT_ERROR && tls_refusal(m))
+		return store_fail(
+		    AM_ERR_IO, "s3 %s: TLS handshake refused (%s): %s; not retried", what, m,
+		    strstr(m, "wrong version number")
+			? "the endpoint does not speak TLS (http:// instead of https://?)"
+			: "the endpoint must offer TLS 1.2 or newer and a modern cipher");
+	switch (e) {
+	case CURLE_SSL_CONNECT_ERROR: /* cut short by the network (see tls_refusal) */
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST: /* DNS can be down for a moment */
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		*retry = 1;
+		return store_fail(AM_ERR_UNAVAIL, "s3 %s: %s", what, m);
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+		return store_fail(
+		    AM_ERR_IO,
+		    "s3 %s: TLS verification failed (%s); set s3_ca_file for a private CA", what,
+		    m);
+	default: /* a setup or protocol error that recurs: not retried */
+		return store_fail(AM_ERR_IO, "s3 %s: %s", what, m);
+	}
+}
 
 /* One try. Returns 0 (any HTTP status: rq->status) or an am_err for a
  * transport failure; *retry says whether another try may help. */
@@ -484,27 +547,19 @@ static int s3_once(struct s3_store *s, CURL *h, struct s3_req *rq, const char *u
 		return rq->sink_err;
 	if (rq->aborted_by_us)
 		return store_fail(AM_ERR_IO, "s3 %s: response larger than expected", what);
-	switch (e) {
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
-		*retry = 1;
-		return store_fail(AM_ERR_UNAVAIL, "s3 %s: %s", what,
-				  *errbuf ? errbuf : curl_easy_strerror(e));
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-		return store_fail(AM_ERR_IO,
-				  "s3 %s: TLS verification failed (%s); set s3_ca_file for a private CA",
-				  what, *errbuf ? errbuf : curl_easy_strerror(e));
-	default:
-		return store_fail(AM_ERR_IO, "s3 %s: %s", what, *errbuf ? errbuf : curl_easy_strerror(e));
-	}
+	return transport_error(e, errbuf, what, retry);
+}
+
+/* Whether another try of a finished non-2xx answer may help: S3's own
+ * "slow down" and "try again" answers, 429 and 5xx (but 501 Not Implemented
+ * and 505, which recur). Every other 4xx (a rejected signature, an unknown
+ * key id, a missing bucket, a denied permission) answers the same next time. */
+static int retryable_status(const struct s3_req *rq)
+{
+	if (!strcmp(rq->code, "SlowDown") || !strcmp(rq->code, "RequestTimeout") ||
+	    !strcmp(rq->code, "InternalError") || !strcmp(rq->code, "ServiceUnavailable"))
+		return 1;
+	return rq->status == 429 || (rq->status >= 500 && rq->status != 501 && rq->status != 505);
 }
 
 /* Map a finished non-2xx answer to an am_err with a message. */
@@ -513,6 +568,12 @@ static int map_status(const struct s3_req *rq, const char *what)
 	long st = rq->status;
 	const char *code = *rq->code ? rq->code : "";
 
+	if (st == 404 && !strcmp(code, "NoSuchBucket")) /* not "no such object": misconfigured */
+		return store_fail(
+		    AM_ERR_IO,
+		    "s3 %s: 404 NoSuchBucket: the bucket does not exist (check BUCKET "
+		    "and endpoint in storage = s3://BUCKET?...)",
+		    what);
 	if (st == 404)
 		return store_fail(AM_ERR_NOTFOUND, "s3 %s: not found (404%s%s)", what,
 				  *code ? " " : "", code);
@@ -525,6 +586,9 @@ static int map_status(const struct s3_req *rq, const char *what)
 			hint = "unknown access key: check s3_access_key";
 		else if (!strcmp(code, "RequestTimeTooSkewed"))
 			hint = "clock skew: fix this machine's clock (NTP)";
+		else if (!strcmp(code, "AccessDenied"))
+			hint = "the key lacks a permission on the bucket: check the bucket policy "
+			       "(docs/storage.md, Providers)";
 		else if (!*code)
 			hint = "access denied or bad signature: check s3_access_key, "
 			       "s3_secret_key and region";
@@ -534,15 +598,9 @@ static int map_status(const struct s3_req *rq, const char *what)
 		return store_fail(AM_ERR_CONFLICT, "s3 %s: %ld %s (object changed)", what, st, code);
 	if (st == 416)
 		return store_fail(AM_ERR_RANGE, "s3 %s: 416 range not satisfiable", what);
-	if (st == 429 || st >= 500)
-		return store_fail(AM_ERR_UNAVAIL, "s3 %s: %ld %s (after retries)", what, st, code);
+	if (retryable_status(rq))
+		return store_fail(AM_ERR_UNAVAIL, "s3 %s: %ld %s", what, st, code);
 	return store_fail(AM_ERR_IO, "s3 %s: HTTP %ld %s", what, st, code);
-}
-
-static int retryable_status(const struct s3_req *rq)
-{
-	return rq->status == 429 || rq->status >= 500 || !strcmp(rq->code, "SlowDown") ||
-	       !strcmp(rq->code, "RequestTimeout") || !strcmp(rq->code, "InternalError");
 }
 
 /* Sleep ms before a retry, in slices when rq can be cancelled: 1 if it was. */
@@ -564,7 +622,7 @@ int s3_request(struct s3_store *s, struct s3_req *rq, const char *what)
 	struct curl_slist *hdrs = NULL;
 	char hash[65];
 	CURL *h = NULL;
-	int rc, retry = 0;
+	int rc, retry = 0, attempt;
 
 	am_buf_init(&url, S3_URL_MAX);
 	if ((rc = build_url(s, rq, &url)))
@@ -579,7 +637,7 @@ int s3_request(struct s3_store *s, struct s3_req *rq, const char *what)
 		rc = AM_ERR_NOMEM;
 		goto out;
 	}
-	for (int attempt = 0;; attempt++) {
+	for (attempt = 0;; attempt++) {
 		uint32_t rnd = 0;
 		rc = s3_once(s, h, rq, (const char *)url.p, hdrs, what, &retry);
 		if (rc == 0 && (rq->status < 200 || rq->status > 299)) {
@@ -598,9 +656,11 @@ int s3_request(struct s3_store *s, struct s3_req *rq, const char *what)
 			break;
 		}
 	}
-	if (rc && retry && rc != AM_ERR_UNAVAIL) /* e.g. a 400 RequestTimeout, retried */
-		rc = store_fail(AM_ERR_UNAVAIL, "s3 %s: %ld %s (after retries)", what, rq->status,
-				rq->code);
+	if (rc && retry && rq->sunk == 0) { /* gave up: UNAVAIL (even a 400 RequestTimeout) */
+		char m[400];
+		am_strlcpy(m, store_errmsg(NULL), sizeof(m));
+		rc = store_fail(AM_ERR_UNAVAIL, "%s (gave up after %d attempts)", m, attempt + 1);
+	}
 out:
 	handle_put(s, h);
 	curl_slist_free_all(hdrs);

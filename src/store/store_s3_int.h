@@ -115,12 +115,17 @@ struct s3_req {
 /* ---- store_s3_http.c ------------------------------------------------------- */
 
 /* Send rq with SigV4, retrying transient failures (timeouts, connection
- * errors, 429, 5xx, SlowDown, RequestTimeout) up to tune.attempts times with
- * jittered exponential backoff. what names the operation in messages (never
- * a secret). Returns 0 for a 2xx answer; else records detail with store_fail
- * and returns AM_ERR_NOTFOUND (404), AM_ERR_DENIED (403, with a hint on
- * signature or key errors), AM_ERR_CONFLICT (409, 412), AM_ERR_RANGE (416),
- * AM_ERR_UNAVAIL (retries exhausted), AM_ERR_IO (anything else). */
+ * errors and resets, DNS, 429, 5xx but 501/505, SlowDown, RequestTimeout,
+ * InternalError, ServiceUnavailable) up to tune.attempts times with jittered
+ * exponential backoff; anything else (a TLS handshake either side refuses,
+ * 4xx) fails at the first attempt. what names the operation in messages
+ * (never a secret). Returns 0 for a 2xx answer; else records detail with
+ * store_fail and returns AM_ERR_NOTFOUND (404 but NoSuchBucket),
+ * AM_ERR_DENIED (403, with a hint on signature, key and permission errors),
+ * AM_ERR_CONFLICT (409, 412), AM_ERR_RANGE (416), AM_ERR_UNAVAIL (retries
+ * exhausted: "(gave up after N attempts)"), AM_ERR_IO (anything else: a
+ * refused or unverified TLS handshake, NoSuchBucket, other 4xx, malformed
+ * answers). */
 int s3_request(struct s3_store *s, struct s3_req *rq, const char *what);
 
 /* Set up and tear down the connection share and handle pool of s. */

@@ -298,8 +298,8 @@ void s3_put_free(struct store_put *bp, int committed)
 	struct s3_put *p = (struct s3_put *)bp;
 
 	if (*p->upload_id && s3_abort_upload(p->s, bp->key, p->upload_id))
-		am_log(AM_LOG_WARN, "s3_abort_failed", "key", bp->key, "hint",
-		       "store_gc_temp removes it later", (char *)NULL);
+		am_log(AM_LOG_WARN, "s3_abort_failed", "key", bp->key, "store_error",
+		       store_errmsg(NULL), "hint", "store_gc_temp removes it later", (char *)NULL);
 	(void)committed;
 	free(p->p1);
 	free(p->cur);

@@ -133,13 +133,19 @@ static int hk_projects(struct app *a, struct db *db, int *n)
 	return rc;
 }
 
+/* Note a task's failure, with the store's reason when its latest store call
+ * failed; the next task starts with no store detail. */
 static void first(int *rc, int r, const char *task)
 {
-	if (r == 0)
-		return;
-	am_log(AM_LOG_WARN, "housekeeping_task_failed", "task", task, "error", am_strerror(r), NULL);
-	if (*rc == 0)
-		*rc = r;
+	const char *why = store_errmsg(NULL);
+
+	if (r != 0) {
+		am_log(AM_LOG_WARN, "housekeeping_task_failed", "task", task, "error",
+		       am_strerror(r), *why ? "store_error" : NULL, why, NULL);
+		if (*rc == 0)
+			*rc = r;
+	}
+	store_errmsg_clear();
 }
 
 int worker_housekeeping(struct app *a, int64_t now_ms, struct worker_hk_stats *st)
@@ -148,6 +154,7 @@ int worker_housekeeping(struct app *a, int64_t now_ms, struct worker_hk_stats *s
 	struct db *db = NULL;
 	int rc = 0, r;
 
+	store_errmsg_clear();
 	st = st ? st : &dummy;
 	memset(st, 0, sizeof(*st));
 	first(&rc, media_gc(a, now_ms / 1000, &st->uploads), "uploads");

@@ -67,6 +67,16 @@ struct tjob {
 
 static int fail(struct worker_job *j, int rc, const char *reason, int permanent)
 {
+	const char *why = store_errmsg(NULL); /* cleared when the job started */
+	char id[33];
+
+	if (*why) { /* the owner sees reason; the operator also needs the store's */
+		for (int i = 0; i < 16; i++)
+			snprintf(id + 2 * i, 3, "%02x", j->job->id[i]);
+		am_log(AM_LOG_WARN, "job_store_error", "job", id, "worker", j->worker, "reason",
+		       reason, "error", am_strerror(rc ? rc : AM_ERR_INTERNAL), "store_error", why,
+		       NULL);
+	}
 	am_strlcpy(j->reason, reason, sizeof(j->reason));
 	j->permanent = permanent;
 	return rc ? rc : AM_ERR_INTERNAL;
@@ -396,6 +406,7 @@ int worker_transcode(struct worker_job *j)
 	t->j = j;
 	t->a = j->app;
 	t->pct = -1;
+	store_errmsg_clear(); /* job_store_error names this job's store failures only */
 	if ((rc = parse_payload(j->job, t->project, t->version, t->orig_id))) {
 		fail(j, rc, R_INTERNAL, 1);
 		goto out;

@@ -15,7 +15,10 @@
 //      curl CLI) is refused: check-config fails naming the protocol
 //      version; audiomus's ClientHello offers TLS 1.3 and 1.2 only, also
 //      under an OpenSSL config that allows TLS 1.0 (the floor is ours, not
-//      the distribution's default); serve's upload fails with 503 and the
+//      the distribution's default); the refusal is not retried (one
+//      ClientHello per check-config run: another try would be refused the
+//      same way); serve's upload fails with 503 and a generic body while the
+//      log names the protocol version (media_upload_store_failed), and the
 //      server stays up (this once found a use-after-free when a store
 //      commit failed, src/media/media_upload.c part_commit);
 //   3. without s3_ca_file (a CA the system does not trust), with another
@@ -308,8 +311,9 @@ describe('S3 client over TLS (Swift behind a TLS-terminating proxy)', { skip: SK
       const p = await proxy({ ...pki.s3, ...TLS11_ONLY });
       const r = await checkConfig(storageVia(p), pki.ca, env);
       assert.equal(r.code, 1, r.out);
-      assert.match(storageLine(r), /storage probe: list failed: s3 list: .*protocol version/, r.out);
+      assert.match(storageLine(r), /storage probe: list failed: s3 list: TLS handshake refused \(.*protocol version\).*; not retried/, r.out);
       assert.match(r.stdout, /check-config: problems found/);
+      assert.equal(p.seen.hellos.length, 1, 'a refused TLS version is not retried');
       offeredOnly12and13(p);
       assert.deepEqual(p.seen.protocols, [], 'no TLS connection was established');
       assert.equal(p.seen.requests, 0);
@@ -334,6 +338,9 @@ describe('S3 client over TLS (Swift behind a TLS-terminating proxy)', { skip: SK
         ...tus, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': bytes.length,
       }, bytes, { encoding: 'utf8' });
       assert.equal(r.status, 503, `PATCH: ${r.status} ${r.body}`); // the store is unavailable: the tus client retries later
+      assert.doesNotMatch(`${r.body} ${JSON.stringify(r.headers)}`, /TLS|protocol|s3|orig\//i, 'no store detail in the answer');
+      const logged = await srv.waitLog((l) => l.event === 'media_upload_store_failed');
+      assert.match(logged.store_error, /^s3 PUT orig\/[0-9a-f]{32}: TLS handshake refused \(.*protocol version\)/);
       const head = await raw(srv, 'HEAD', pathOf(up.json.upload_url), tus);
       assert.equal(head.status, 200);
       assert.equal(head.headers['upload-offset'], '0', 'nothing was stored');
@@ -343,7 +350,7 @@ describe('S3 client over TLS (Swift behind a TLS-terminating proxy)', { skip: SK
       offeredOnly12and13(p);
       assert.deepEqual(p.seen.protocols, []);
       assert.equal(p.seen.requests, 0);
-      t.diagnostic(`PATCH ${r.status}; ${p.seen.hellos.length} ClientHello(s), each offering ${p.seen.hellos[0].offered.join(', ')}; proxy: ${[...new Set(p.seen.errors)].join(', ')}`);
+      t.diagnostic(`PATCH ${r.status}; ${p.seen.hellos.length} ClientHello(s), each offering ${p.seen.hellos[0].offered.join(', ')}; proxy: ${[...new Set(p.seen.errors)].join(', ')}; log: ${logged.store_error}`);
     } finally {
       await srv.stop();
     }

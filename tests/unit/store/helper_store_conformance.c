@@ -243,6 +243,39 @@ static void cf_missing_and_delete(void **state)
 	assert_int_equal(cf_count_ns(s, ns), 0);
 }
 
+/* store_errmsg describes the latest call: a success leaves it empty; a failed
+ * put gives its first failure's detail with every later call (after other
+ * calls succeeded in between), and its commit still fails with it. */
+static void cf_error_detail(void **state)
+{
+	struct store *s = *state;
+	struct store_put *p = NULL;
+	struct store_info info;
+	char ns[17], key[64], other[64];
+
+	store_cf_ns(ns);
+	store_cf_key(key, ns, NULL);
+	store_cf_key(other, ns, NULL);
+	store_cf_put(s, other, 5, 10, 10);
+	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
+	assert_string_not_equal(store_errmsg(s), "");
+	assert_int_equal(store_stat(s, other, &info), 0);
+	assert_string_equal(store_errmsg(s), "");
+	assert_int_equal(store_put_begin_reserved(s, key, 100, &p), 0);
+	assert_int_equal(store_put_write_at(p, 90, "0123456789a", 11), AM_ERR_INVAL);
+	assert_non_null(strstr(store_errmsg(s), "outside the reserved head"));
+	assert_int_equal(store_stat(s, other, &info), 0);
+	assert_string_equal(store_errmsg(s), "");
+	assert_int_equal(store_put_write(p, "x", 1), AM_ERR_INVAL);
+	assert_non_null(strstr(store_errmsg(s), "outside the reserved head"));
+	assert_int_equal(store_put_commit(p, NULL), AM_ERR_INVAL);
+	assert_non_null(strstr(store_errmsg(s), "outside the reserved head"));
+	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
+	store_errmsg_clear();
+	assert_string_equal(store_errmsg(NULL), "");
+	store_cf_cleanup(s, ns);
+}
+
 static const char *const cf_bad_keys[] = {
     "",
     "orig",
@@ -739,14 +772,23 @@ static void cf_null_arguments(void **state)
 }
 
 static const struct CMUnitTest cf_tests[] = {
-    cmocka_unit_test(cf_roundtrip_small),	  cmocka_unit_test(cf_empty_object),
-    cmocka_unit_test(cf_missing_and_delete),	  cmocka_unit_test(cf_invalid_keys),
-    cmocka_unit_test(cf_key_format_and_prefixes), cmocka_unit_test(cf_ranges),
-    cmocka_unit_test(cf_abort_leaves_nothing),	  cmocka_unit_test(cf_invisible_until_commit),
-    cmocka_unit_test(cf_overwrite_is_atomic),	  cmocka_unit_test(cf_reserved_head),
-    cmocka_unit_test(cf_reserved_head_misuse),	  cmocka_unit_test(cf_list_prefix),
-    cmocka_unit_test(cf_large_streamed),	  cmocka_unit_test(cf_concurrent_overwrite),
-    cmocka_unit_test(cf_gc_spares_live_put),	  cmocka_unit_test(cf_null_arguments),
+    cmocka_unit_test(cf_roundtrip_small),
+    cmocka_unit_test(cf_empty_object),
+    cmocka_unit_test(cf_missing_and_delete),
+    cmocka_unit_test(cf_invalid_keys),
+    cmocka_unit_test(cf_key_format_and_prefixes),
+    cmocka_unit_test(cf_ranges),
+    cmocka_unit_test(cf_abort_leaves_nothing),
+    cmocka_unit_test(cf_invisible_until_commit),
+    cmocka_unit_test(cf_overwrite_is_atomic),
+    cmocka_unit_test(cf_reserved_head),
+    cmocka_unit_test(cf_reserved_head_misuse),
+    cmocka_unit_test(cf_list_prefix),
+    cmocka_unit_test(cf_large_streamed),
+    cmocka_unit_test(cf_concurrent_overwrite),
+    cmocka_unit_test(cf_gc_spares_live_put),
+    cmocka_unit_test(cf_null_arguments),
+    cmocka_unit_test(cf_error_detail),
 };
 
 void store_conformance_set_url(const char *url)

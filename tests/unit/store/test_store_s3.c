@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf/conf.h"
 #include "crypto/crypto.h"
@@ -82,6 +83,25 @@ static void etag_of(struct store *s, const char *key, char *out, size_t outsz)
 	am_strlcpy(out, rq.etag, outsz);
 }
 
+static int list_none(void *arg, const char *key, const struct store_info *info)
+{
+	return 0;
+}
+
+/* The test bucket's URL with another, missing bucket. */
+static struct store *open_nosuch_bucket(void)
+{
+	const char *q = strchr(s3_url, '?');
+	struct store *s = NULL;
+	char url[1024];
+
+	assert_non_null(q);
+	snprintf(url, sizeof(url), "s3://audiomus-nosuch-%u%s", (unsigned)getpid(), q);
+	if (store_open(url, &s))
+		fail_msg("cannot open %s: %s", url, store_errmsg(NULL));
+	return s;
+}
+
 /* ---- tests ------------------------------------------------------------------- */
 
 static void wrong_secret_denied(void **state)
@@ -97,16 +117,41 @@ static void wrong_secret_denied(void **state)
 	am_strlcpy(c.s3_access_key, getenv("AUDIOMUS_S3_ACCESS_KEY"), sizeof(c.s3_access_key));
 	am_strlcpy(c.s3_secret_key, bad, sizeof(c.s3_secret_key));
 	assert_int_equal(store_open_conf(&c, &s), 0);
+	/* each call fails at its first request (a rejected signature answers
+	 * the same every time: no retries, no backoff) and says why */
+	assert_int_equal(store_s3_test_requests(s), 0);
 	assert_int_equal(store_stat(s, "orig/0123456789abcdef0123456789abcdef", &info),
 			 AM_ERR_DENIED);
+	assert_int_equal(store_s3_test_requests(s), 1);
 	assert_null(strstr(store_errmsg(s), bad));
 	assert_int_equal(store_probe(s), AM_ERR_DENIED);
-	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
-	assert_non_null(strstr(store_errmsg(s), "s3_secret_key"));
+	assert_int_equal(store_s3_test_requests(s), 2); /* the probe stops at its listing */
+	assert_non_null(strstr(store_errmsg(s), "storage probe: list failed"));
+	assert_non_null(strstr(store_errmsg(s), "403 SignatureDoesNotMatch"));
+	assert_non_null(strstr(store_errmsg(s), "s3_secret_key does not match"));
 	assert_null(strstr(store_errmsg(s), bad));
+	assert_null(strstr(store_errmsg(s), "gave up"));
 	assert_int_equal(store_put_begin(s, "orig/0123456789abcdef0123456789abcdef", &p), 0);
 	assert_int_equal(store_put_write(p, "x", 1), 0);
 	assert_int_equal(store_put_commit(p, NULL), AM_ERR_DENIED);
+	assert_int_equal(store_s3_test_requests(s), 3);
+	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
+	store_close(s);
+	/* an unknown access key: the same, named as such */
+	am_strlcpy(c.s3_access_key, "nosuch:user", sizeof(c.s3_access_key));
+	assert_int_equal(store_open_conf(&c, &s), 0);
+	assert_int_equal(store_stat(s, "orig/0123456789abcdef0123456789abcdef", &info),
+			 AM_ERR_DENIED);
+	assert_int_equal(store_list(s, "", list_none, NULL), AM_ERR_DENIED);
+	assert_int_equal(store_s3_test_requests(s), 2);
+	assert_non_null(strstr(store_errmsg(s), "s3 list: 403 "));
+	store_close(s);
+	/* a bucket that does not exist: AM_ERR_IO (not "no such object"), at once */
+	s = open_nosuch_bucket();
+	assert_int_equal(store_list(s, "", list_none, NULL), AM_ERR_IO);
+	assert_int_equal(store_s3_test_requests(s), 1);
+	assert_non_null(strstr(store_errmsg(s), "NoSuchBucket"));
+	assert_int_equal(store_delete(s, "orig/0123456789abcdef0123456789abcdef"), AM_ERR_IO);
 	store_close(s);
 	/* and the right one passes the probe check-config runs */
 	s = open_with(NULL);

@@ -5,7 +5,14 @@
  * then success, 503 forever, a hanging answer, 403 SignatureDoesNotMatch,
  * an oversized body, a hostile listing, continuation tokens that need
  * encoding), and streaming reads: resumed after a body cut short, pinned,
- * refusing a resumed answer of the wrong range or version). Always runs (no network beyond loopback). Test code only.
+ * refusing a resumed answer of the wrong range or version). What is retried
+ * and what is not, counted in connections and requests: TLS refusals (a
+ * protocol-version or handshake-failure alert, TLS spoken to an HTTP port)
+ * fail at the first attempt, a reset handshake is retried; 403 codes, 404
+ * NoSuchBucket and 501 once, 500/429/RequestTimeout four times; and the
+ * detail: store_errmsg empty after a success, and an S3 put's failure kept
+ * through the abort that follows it. Always runs (no network beyond
+ * loopback). Test code only.
  */
 #include "store_conformance.h"
 
@@ -37,6 +44,12 @@ struct fsrv {
 	pthread_t t;
 	const char *const *script; /* one raw response per request; the last repeats */
 	int nscript;
+	/* Or, for TLS clients: on a connection's first bytes (a ClientHello),
+	 * write these hello_len bytes (e.g. a TLS alert) and close, or with
+	 * hello_reset close at once with a TCP reset; each counts a request. */
+	const char *hello;
+	size_t hello_len;
+	int hello_reset;
 	int requests;
 	char reqs[FS_LOG][2048]; /* request heads, in order */
 	volatile int stop;
@@ -48,6 +61,7 @@ struct fconn {
 	char buf[8192];
 	size_t len;
 	int64_t hang_until;
+	int discard; /* answered before a large body: drop the rest of it */
 };
 
 /* A complete request head in c->buf: record it, skip its body, answer. */
@@ -65,8 +79,12 @@ static int fs_serve_one(struct fsrv *f, struct fconn *c)
 	if ((cl = strcasestr(c->buf, "\r\nContent-Length:")))
 		body = (size_t)strtoul(cl + 17, NULL, 10);
 	c->buf[head - 1] = '\n';
-	if (head + body > c->len)
-		return 0; /* wait for the body */
+	if (head + body > c->len) {
+		if (head + body <= sizeof(c->buf))
+			return 0;     /* wait for the body */
+		c->discard = 1;	      /* a body too large to keep (an UploadPart): */
+		body = c->len - head; /* answer now, as S3 does to Expect: 100-continue */
+	}
 	pthread_mutex_lock(&f->lock);
 	i = f->requests++;
 	if (i < FS_LOG) {
@@ -87,6 +105,21 @@ static int fs_serve_one(struct fsrv *f, struct fconn *c)
 	return 1;
 }
 
+/* TLS mode: answer a connection's first bytes, then hang up. Returns 0. */
+static ssize_t fs_hello(struct fsrv *f, struct fconn *c)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	pthread_mutex_lock(&f->lock);
+	f->requests++;
+	pthread_mutex_unlock(&f->lock);
+	if (f->hello_reset)
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	else if (write(c->fd, f->hello, f->hello_len) < 0)
+		return 0;
+	return 0;
+}
+
 static void *fs_main(void *arg)
 {
 	struct fsrv *f = arg;
@@ -103,7 +136,7 @@ static void *fs_main(void *arg)
 		if ((pf[0].revents & POLLIN) && n < FS_CONNS) {
 			int fd = accept(f->lfd, NULL, NULL);
 			if (fd >= 0)
-				conns[n++] = (struct fconn){.fd = fd, .len = 0, .hang_until = 0};
+				conns[n++] = (struct fconn){.fd = fd};
 		}
 		for (int i = 0; i < n; i++) {
 			struct fconn *c = &conns[i];
@@ -113,7 +146,11 @@ static void *fs_main(void *arg)
 			r = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
 			if (r > 0)
 				c->len += (size_t)r;
-			while (r > 0 && c->hang_until == 0 && fs_serve_one(f, c) > 0)
+			if (c->discard)
+				c->len = 0;
+			if (r > 0 && (f->hello || f->hello_reset))
+				r = fs_hello(f, c);
+			while (r > 0 && c->hang_until == 0 && !c->discard && fs_serve_one(f, c) > 0)
 				;
 			if (r <= 0 || c->len == sizeof(c->buf)) {
 				close(c->fd);
@@ -126,15 +163,13 @@ static void *fs_main(void *arg)
 	return NULL;
 }
 
-static void fs_start(struct fsrv *f, const char *const *script, int nscript)
+/* Start f, set up by the caller (script or hello). */
+static void fs_run(struct fsrv *f)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t al = sizeof(a);
 
-	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->lock, NULL);
-	f->script = script;
-	f->nscript = nscript;
 	f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(f->lfd >= 0);
 	assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -142,6 +177,24 @@ static void fs_start(struct fsrv *f, const char *const *script, int nscript)
 	assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&a, &al), 0);
 	f->port = ntohs(a.sin_port);
 	assert_int_equal(pthread_create(&f->t, NULL, fs_main, f), 0);
+}
+
+static void fs_start(struct fsrv *f, const char *const *script, int nscript)
+{
+	memset(f, 0, sizeof(*f));
+	f->script = script;
+	f->nscript = nscript;
+	fs_run(f);
+}
+
+/* A TLS endpoint that answers each ClientHello with hello (or a reset). */
+static void fs_start_tls(struct fsrv *f, const char *hello, size_t hello_len, int reset)
+{
+	memset(f, 0, sizeof(*f));
+	f->hello = hello;
+	f->hello_len = hello_len;
+	f->hello_reset = reset;
+	fs_run(f);
 }
 
 static void fs_stop(struct fsrv *f)
@@ -152,15 +205,16 @@ static void fs_stop(struct fsrv *f)
 	pthread_mutex_destroy(&f->lock);
 }
 
-/* Open an S3 store on the fake server with fast retries. */
-static struct store *fs_store(struct fsrv *f, const char *extra)
+/* Open an S3 store on the fake server (scheme "http" or "https") with fast
+ * retries. */
+static struct store *fs_store_scheme(struct fsrv *f, const char *scheme, const char *extra)
 {
 	struct store *s = NULL;
 	struct s3_tuning t;
 	char url[256];
 
-	snprintf(url, sizeof(url), "s3://bucket-1?endpoint=http://127.0.0.1:%u&path_style=1%s",
-		 (unsigned)f->port, extra ? extra : "");
+	snprintf(url, sizeof(url), "s3://bucket-1?endpoint=%s://127.0.0.1:%u&path_style=1%s",
+		 scheme, (unsigned)f->port, extra ? extra : "");
 	assert_int_equal(store_open(url, &s), 0);
 	store_s3_test_get_tune(s, &t);
 	t.backoff_base_ms = 1;
@@ -169,6 +223,11 @@ static struct store *fs_store(struct fsrv *f, const char *extra)
 	t.connect_timeout_ms = 1000;
 	store_s3_test_tune(s, &t);
 	return s;
+}
+
+static struct store *fs_store(struct fsrv *f, const char *extra)
+{
+	return fs_store_scheme(f, "http", extra);
 }
 
 static int setup_env(void **state)
@@ -481,6 +540,187 @@ static void uri_encoding(void **state)
 	am_buf_cleanup(&b);
 }
 
+/* ---- what is retried and what is not ----------------------------------------- */
+
+/* An S3 error answer: status and an XML body with code. */
+static void err_answer(char *out, size_t n, int status, const char *code)
+{
+	char body[160];
+	int k = snprintf(body, sizeof(body),
+			 "<?xml version='1.0'?><Error><Code>%s</Code><Message>m</Message></Error>",
+			 code);
+
+	snprintf(out, n, "HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s", status, k, body);
+}
+
+/* A TLS handshake the peer refuses (an alert: no protocol version or cipher
+ * in common) or TLS spoken to a plain-HTTP port fails the same way every
+ * time: one ClientHello, AM_ERR_IO (not UNAVAIL: waiting will not help), and
+ * a message that names the cause. */
+static void tls_refusal_not_retried(void **state)
+{
+	static const struct {
+		const char *answer;
+		size_t len;
+		const char *why;
+	} cases[] = {
+	    {"\x15\x03\x03\x00\x02\x02\x46", 7, "alert protocol version"},  /* fatal, 70 */
+	    {"\x15\x03\x03\x00\x02\x02\x28", 7, "alert handshake failure"}, /* fatal, 40 */
+	    {"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", 0, "does not speak TLS"},
+	};
+
+	for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
+		struct store_info info;
+		struct fsrv f;
+		struct store *s;
+		size_t n = cases[i].len ? cases[i].len : strlen(cases[i].answer);
+
+		fs_start_tls(&f, cases[i].answer, n, 0);
+		s = fs_store_scheme(&f, "https", NULL);
+		assert_int_equal(store_stat(s, KEY1, &info), AM_ERR_IO);
+		assert_int_equal(f.requests, 1);
+		assert_int_equal(store_s3_test_requests(s), 1);
+		assert_non_null(strstr(store_errmsg(s), cases[i].why));
+		assert_non_null(strstr(store_errmsg(s), "TLS handshake refused"));
+		assert_non_null(strstr(store_errmsg(s), "not retried"));
+		store_close(s);
+		fs_stop(&f);
+	}
+}
+
+/* A handshake cut by a reset may work next time: retried, then UNAVAIL. */
+static void tls_reset_retried(void **state)
+{
+	struct store_info info;
+	struct fsrv f;
+	struct store *s;
+
+	fs_start_tls(&f, NULL, 0, 1);
+	s = fs_store_scheme(&f, "https", NULL);
+	assert_int_equal(store_stat(s, KEY1, &info), AM_ERR_UNAVAIL);
+	assert_int_equal(f.requests, 4);
+	assert_int_equal(store_s3_test_requests(s), 4);
+	assert_non_null(strstr(store_errmsg(s), "gave up after 4 attempts"));
+	store_close(s);
+	fs_stop(&f);
+}
+
+/* Rejected credentials, a denied permission, a missing bucket, an
+ * unimplemented call, a bad argument: one request each and a message that
+ * says which. Overload and server errors: the full four tries, then UNAVAIL. */
+static void statuses_permanent_or_retried(void **state)
+{
+	static const struct {
+		int status;
+		const char *code;
+		int rc, tries;
+		const char *why;
+	} cases[] = {
+	    {403, "SignatureDoesNotMatch", AM_ERR_DENIED, 1, "s3_secret_key does not match"},
+	    {403, "InvalidAccessKeyId", AM_ERR_DENIED, 1, "unknown access key"},
+	    {403, "AccessDenied", AM_ERR_DENIED, 1, "bucket policy"},
+	    {404, "NoSuchBucket", AM_ERR_IO, 1, "the bucket does not exist"},
+	    {501, "NotImplemented", AM_ERR_IO, 1, "501 NotImplemented"},
+	    {400, "InvalidArgument", AM_ERR_IO, 1, "400 InvalidArgument"},
+	    {500, "InternalError", AM_ERR_UNAVAIL, 4, "500 InternalError (gave up after 4"},
+	    {503, "ServiceUnavailable", AM_ERR_UNAVAIL, 4, "503 ServiceUnavailable (gave up"},
+	    {429, "TooManyRequests", AM_ERR_UNAVAIL, 4, "429 TooManyRequests (gave up"},
+	    {400, "RequestTimeout", AM_ERR_UNAVAIL, 4, "400 RequestTimeout (gave up"},
+	};
+
+	for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
+		char answer[512];
+		const char *script[1] = {answer};
+		struct fsrv f;
+		struct store *s;
+
+		err_answer(answer, sizeof(answer), cases[i].status, cases[i].code);
+		fs_start(&f, script, 1);
+		s = fs_store(&f, NULL);
+		assert_int_equal(store_list(s, "", list_cb_none, NULL), cases[i].rc);
+		assert_int_equal(f.requests, cases[i].tries);
+		assert_int_equal(store_s3_test_requests(s), cases[i].tries);
+		assert_non_null(strstr(store_errmsg(s), cases[i].why));
+		assert_null(strstr(store_errmsg(s), SECRET));
+		if (cases[i].tries == 1)
+			assert_null(strstr(store_errmsg(s), "gave up"));
+		/* a missing bucket is not a missing object: a delete fails */
+		if (!strcmp(cases[i].code, "NoSuchBucket"))
+			assert_int_equal(store_delete(s, KEY1), AM_ERR_IO);
+		store_close(s);
+		fs_stop(&f);
+	}
+}
+
+/* store_errmsg is the latest call's: empty after a success (so a caller that
+ * logs it after a failure of its own logs nothing stale), empty after
+ * store_errmsg_clear. */
+static void errmsg_is_the_latest_calls(void **state)
+{
+	char deny[512];
+	const char *script[3] = {deny, RHEAD, deny};
+	struct store_info info;
+	struct fsrv f;
+	struct store *s;
+
+	err_answer(deny, sizeof(deny), 403, "SignatureDoesNotMatch");
+	fs_start(&f, script, 3);
+	s = fs_store(&f, NULL);
+	assert_int_equal(store_list(s, "", list_cb_none, NULL), AM_ERR_DENIED);
+	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
+	assert_int_equal(store_stat(s, KEY1, &info), 0);
+	assert_string_equal(store_errmsg(s), "");
+	assert_int_equal(store_list(s, "", list_cb_none, NULL), AM_ERR_DENIED);
+	store_errmsg_clear();
+	assert_string_equal(store_errmsg(NULL), "");
+	store_close(s);
+	fs_stop(&f);
+}
+
+/* A put that failed in S3 gives its reason with every later call, even after
+ * other calls succeeded in between, and the AbortMultipartUpload that follows
+ * (refused here too: logged as s3_abort_failed) does not replace it. */
+static void failed_put_keeps_its_reason(void **state)
+{
+	static const char created[] = "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></"
+				      "InitiateMultipartUploadResult>";
+	char r_create[256], r_part[512], r_abort[512];
+	const char *script[4] = {r_create, r_part, RHEAD, r_abort};
+	struct store_put *p = NULL;
+	struct store_info info;
+	uint8_t *buf = calloc(1, 1 << 20);
+	struct fsrv f;
+	struct store *s;
+
+	assert_non_null(buf);
+	snprintf(r_create, sizeof(r_create), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+		 strlen(created), created);
+	err_answer(r_part, sizeof(r_part), 403, "SignatureDoesNotMatch");
+	err_answer(r_abort, sizeof(r_abort), 403, "AccessDenied");
+	fs_start(&f, script, 4);
+	s = fs_store(&f, "&part_size=5M");
+	assert_int_equal(store_put_begin(s, KEY1, &p), 0);
+	for (int i = 0; i < 5; i++) /* part 1, held */
+		assert_int_equal(store_put_write(p, buf, 1 << 20), 0);
+	/* one byte more: CreateMultipartUpload, then UploadPart 1, refused */
+	assert_int_equal(store_put_write(p, buf, 1), AM_ERR_DENIED);
+	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
+	assert_int_equal(store_stat(s, KEY1, &info), 0);
+	assert_string_equal(store_errmsg(s), "");
+	assert_int_equal(store_put_write(p, buf, 1), AM_ERR_DENIED);
+	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
+	assert_int_equal(store_put_commit(p, NULL), AM_ERR_DENIED);
+	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
+	assert_null(strstr(store_errmsg(s), "AccessDenied"));
+	assert_int_equal(f.requests, 4);
+	assert_non_null(strstr(f.reqs[0], "POST /bucket-1/" KEY1 "?uploads= "));
+	assert_non_null(strstr(f.reqs[1], "PUT /bucket-1/" KEY1 "?partNumber=1&uploadId=up-1 "));
+	assert_non_null(strstr(f.reqs[3], "DELETE /bucket-1/" KEY1 "?uploadId=up-1 "));
+	store_close(s);
+	fs_stop(&f);
+	free(buf);
+}
+
 /* ---- streaming reads against scripted answers ------------------------------ */
 
 #define ST_SIZE (S3_OPEN_READ + 3000)
@@ -645,6 +885,11 @@ int main(void)
 	    cmocka_unit_test(stream_resumes_mid_body),
 	    cmocka_unit_test(stream_resume_refuses_wrong_answer),
 	    cmocka_unit_test(stream_start_retries_then_fails),
+	    cmocka_unit_test(tls_refusal_not_retried),
+	    cmocka_unit_test(tls_reset_retried),
+	    cmocka_unit_test(statuses_permanent_or_retried),
+	    cmocka_unit_test(errmsg_is_the_latest_calls),
+	    cmocka_unit_test(failed_put_keeps_its_reason),
 	};
 
 	return cmocka_run_group_tests_name("store_s3_offline", tests, setup_env, NULL);
