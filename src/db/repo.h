@@ -574,6 +574,14 @@ int db_account_usage(struct db *db, const uint8_t account_id[DB_ID_LEN], const u
 /* Open uploads whose expiry passed and that nobody holds, oldest first. */
 int db_upload_list_expired(struct db *db, int64_t now, int limit,
 			   int (*cb)(void *ctx, const struct db_upload *u), void *ctx);
+/* Open uploads whose every byte is recorded (received = length) that were
+ * never completed, that nobody holds (lock_until <= now) and that expire
+ * after expires_after: what a media node leaves when it dies between
+ * recording the last part and completing (docs/media.md, "Recovery").
+ * Earliest expiry first, at most limit; a non-zero return of cb stops the
+ * walk and is returned. Claim each with db_upload_lock(offset = length). */
+int db_upload_list_received(struct db *db, int64_t now, int64_t expires_after, int limit,
+			    int (*cb)(void *ctx, const struct db_upload *u), void *ctx);
 /* Delete an upload row and its part rows (their objects first!). */
 int db_upload_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
 

@@ -3,8 +3,10 @@
  * the upload row an owner's request creates, the lease that lets exactly one
  * PATCH write at a time, the parts (AM1 objects) each PATCH stored, the
  * atomic completion (original object + version state + transcode job), the
- * per-account usage for quotas, and the clean-up of abandoned uploads. Runs
- * in the web role (create) and the media role (everything else).
+ * per-account usage for quotas, the fully received uploads a crashed media
+ * node never completed, and the clean-up of abandoned uploads. Runs in the
+ * web role (create), the media role and the worker's housekeeping (the
+ * recovery and clean-up).
  */
 #include <string.h>
 
@@ -289,6 +291,30 @@ int db_upload_list_expired(struct db *db, int64_t now, int limit,
 		return rc;
 	db_bind_int64(st, 1, now);
 	db_bind_int64(st, 2, limit);
+	while ((rc = db_step(st)) == DB_ROW) {
+		upload_row(st, &u);
+		if ((rc = cb(ctx, &u)) != 0)
+			break;
+	}
+	db_finalize(st);
+	return rc == DB_DONE ? 0 : rc;
+}
+
+int db_upload_list_received(struct db *db, int64_t now, int64_t expires_after, int limit,
+			    int (*cb)(void *ctx, const struct db_upload *u), void *ctx)
+{
+	struct db_upload u;
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    UPLOAD_COLS "WHERE state = 'open' AND received = length AND lock_until <= $1"
+					" AND expires > $2 ORDER BY expires LIMIT $3",
+			    &st);
+
+	if (rc)
+		return rc;
+	db_bind_int64(st, 1, now);
+	db_bind_int64(st, 2, expires_after);
+	db_bind_int64(st, 3, limit);
 	while ((rc = db_step(st)) == DB_ROW) {
 		upload_row(st, &u);
 		if ((rc = cb(ctx, &u)) != 0)

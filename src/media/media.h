@@ -52,4 +52,14 @@ int media_upload_new(struct app *a, struct db *db, const uint8_t account_id[16],
  * minutes; callable by housekeeping. */
 int media_gc(struct app *a, int64_t now, int *removed);
 
+/* Complete the uploads a media node left behind when it died between
+ * recording their last bytes and completing them (docs/media.md,
+ * "Recovery"): open uploads with every byte recorded whose lease expired
+ * (no live node is working on them), each claimed with its lease so that
+ * it completes exactly once across nodes, verified as the final PATCH does.
+ * A broken one is not completed (it expires as any abandoned upload).
+ * now_ms: the current time. *completed (may be NULL) gets the count. 0, or
+ * a database error (the rest waits for the next run). Run by housekeeping. */
+int media_upload_recover(struct app *a, int64_t now_ms, int *completed);
+
 #endif

@@ -5,11 +5,17 @@
  * new AM1 object under a fresh data key (segment by segment: constant
  * memory, nothing plaintext on disk). Then, in one transaction, the original
  * object, the version's state and the transcode job (payload: docs/media.md).
- * Runs in the media process, under the upload's lease.
+ * Completion runs under the upload's lease (extended while a long copy runs)
+ * and the final transaction only succeeds for its holder, so it happens once.
+ * The recovery of uploads whose every byte was recorded but that were never
+ * completed (a media node died in between: docs/media.md "Recovery") claims
+ * that same lease and runs the same completion. Runs in the media process
+ * (the final PATCH, a HEAD) and in the worker's housekeeping.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "access/access.h"
 #include "app/app.h"
@@ -17,6 +23,68 @@
 #include "db/repo.h"
 #include "media/media_int.h"
 #include "store/store.h"
+
+#define RECOVER_BATCH 32
+/* Recovery leaves alone an upload whose row expires within this margin: the
+ * clean-up (media_gc) takes those without a lease, and must not delete the
+ * parts of an upload while it is being completed. */
+#define RECOVER_MARGIN_MS (INT64_C(15) * 60 * 1000)
+
+int64_t media_upload_lease_ms(void)
+{
+	const char *t = getenv("AUDIOMUS_TESTING"), *l = getenv("AUDIOMUS_TEST_UPLOAD_LEASE_MS");
+	int64_t v = 0;
+
+	if (t && strcmp(t, "1") == 0 && l && am_parse_i64(l, 500, 3600000, &v) == 0)
+		return v;
+	return MEDIA_UPLOAD_LEASE_MS;
+}
+
+/* The lease of the completion in progress, extended every quarter lease so
+ * that a long copy does not look like a dead node to the recovery. */
+struct keeper {
+	struct app *a;
+	const uint8_t *id, *token;
+	int64_t lease_ms, last;
+};
+
+/* Extend when due; now = 1 forces it. AM_ERR_CONFLICT once the lease is lost
+ * (another node took it over): the completion stops. */
+static int keep(struct keeper *k, int now)
+{
+	struct db *db = NULL;
+	int rc;
+
+	if (!now && am_mono_ms() - k->last < k->lease_ms / 4)
+		return 0;
+	if ((rc = app_db_get(k->a, &db)))
+		return rc;
+	rc = db_upload_extend(db, k->id, k->token, am_now_ms(), k->lease_ms);
+	app_db_put(k->a, db);
+	k->last = am_mono_ms();
+	return rc;
+}
+
+/* Test hook (docs/media.md "Test hooks"): with AUDIOMUS_TESTING=1,
+ * AUDIOMUS_TEST_UPLOAD_STALL_MS holds every completion that long after the
+ * last part was recorded, still extending its lease, so that a black-box test
+ * can kill -9 the media process inside that window. */
+static int test_stall(struct keeper *k)
+{
+	const char *t = getenv("AUDIOMUS_TESTING"), *s = getenv("AUDIOMUS_TEST_UPLOAD_STALL_MS");
+	struct timespec ts = {0, 50 * 1000000L};
+	int64_t ms = 0, end;
+	int rc = 0;
+
+	if (!t || strcmp(t, "1") != 0 || !s || am_parse_i64(s, 1, 600000, &ms))
+		return 0;
+	am_log(AM_LOG_WARN, "upload_test_stall", "ms", s, NULL);
+	for (end = am_mono_ms() + ms; rc == 0 && am_mono_ms() < end;) {
+		nanosleep(&ts, NULL);
+		rc = keep(k, 0);
+	}
+	return rc;
+}
 
 struct parts {
 	struct db_upload_part *p;
@@ -46,6 +114,16 @@ struct part_reader {
 	struct am1_reader *r;
 };
 
+/* A part that is missing, cut short or fails authentication (or an original
+ * that is not audio) fails the same way on every attempt: the stored upload
+ * is broken, not the node. Sets *broken for those and passes rc through. */
+static int fault(int rc, int *broken)
+{
+	if (rc == AM_ERR_CRYPTO || rc == AM_ERR_NOTFOUND || rc == AM_ERR_UNSUPPORTED)
+		*broken = 1;
+	return rc;
+}
+
 static int part_open(struct app *a, const uint8_t pk[32], const uint8_t project[16],
 		     const struct db_upload_part *p, struct part_reader *pr)
 {
@@ -71,19 +149,32 @@ static void part_close(struct part_reader *pr)
 	memset(pr, 0, sizeof(*pr));
 }
 
+struct copy {
+	struct am1_writer *w;
+	struct keeper *k;
+	int failed; /* the writing side failed (not the part being read) */
+};
+
 static int emit(void *ctx, const void *p, size_t n)
 {
-	return am1_writer_write(ctx, p, n);
+	struct copy *c = ctx;
+	int rc = am1_writer_write(c->w, p, n);
+
+	if (rc == 0)
+		rc = keep(c->k, 0);
+	c->failed = rc != 0;
+	return rc;
 }
 
 /* Copy the parts, in order, into a new object o (id, key, DEK chosen here). */
 static int assemble(struct app *a, const uint8_t pk[32], const struct db_upload *u,
-		    const struct parts *ps, struct db_object *o)
+		    const struct parts *ps, struct keeper *k, struct db_object *o, int *broken)
 {
 	struct store_am1_put ap = {0};
 	struct am1_sink sink;
 	struct am1_writer *w = NULL;
 	struct part_reader pr = {0};
+	struct copy c = {NULL, k, 0};
 	uint8_t *dek = am_secret_alloc(CRYPTO_KEY_LEN);
 	uint64_t plain = 0, cipher = 0;
 	int rc;
@@ -98,11 +189,15 @@ static int assemble(struct app *a, const uint8_t pk[32], const struct db_upload 
 	o->wrapped_dek_len = CRYPTO_WRAPPED_LEN;
 	if ((rc = am1_writer_new(dek, o->id, &sink, 0, &w)))
 		goto out;
+	c.w = w;
 	for (size_t i = 0; i < ps->n && rc == 0; i++) {
 		if (ps->p[i].plain_size == 0)
 			continue;
-		if ((rc = part_open(a, pk, u->project_id, &ps->p[i], &pr)) == 0)
-			rc = am1_reader_range(pr.r, 0, (uint64_t)ps->p[i].plain_size - 1, emit, w);
+		if ((rc = fault(part_open(a, pk, u->project_id, &ps->p[i], &pr), broken)) == 0) {
+			rc = am1_reader_range(pr.r, 0, (uint64_t)ps->p[i].plain_size - 1, emit, &c);
+			if (rc && !c.failed)
+				(void)fault(rc, broken);
+		}
 		part_close(&pr);
 	}
 	if (rc == 0 && (rc = am1_writer_finish(w, &plain, &cipher)) == 0)
@@ -116,10 +211,20 @@ out:
 	return rc;
 }
 
-/* The first bytes of the finished original, to name its type. */
-static int head_type(struct app *a, const uint8_t pk[32], const struct db_upload *u,
-		     const struct db_object *o, const char **ext, const char **ctype)
+static int tick(void *ctx, const void *p, size_t n)
 {
+	(void)p;
+	(void)n;
+	return keep(ctx, 0);
+}
+
+/* Open the finished original (its stored size must match), authenticate
+ * every segment of it when whole, and name its type by its first bytes. */
+static int check_original(struct app *a, const uint8_t pk[32], const struct db_upload *u,
+			  const struct db_object *o, struct keeper *k, int whole,
+			  const char **ctype, int *broken)
+{
+	const char *ext = NULL;
 	struct db_upload_part p;
 	struct part_reader pr;
 	uint8_t head[MEDIA_SNIFF_LEN];
@@ -132,20 +237,26 @@ static int head_type(struct app *a, const uint8_t pk[32], const struct db_upload
 	p.wrapped_dek_len = o->wrapped_dek_len;
 	p.plain_size = o->plain_size;
 	snprintf(p.store_key, sizeof(p.store_key), "%s", o->store_key);
-	if ((rc = part_open(a, pk, u->project_id, &p, &pr)) == 0 &&
-	    (rc = am1_reader_pread(pr.r, 0, head, sizeof(head), &got)) == 0)
-		rc = media_sniff(head, got, ext, ctype);
+	if ((rc = part_open(a, pk, u->project_id, &p, &pr)) == 0 && whole)
+		rc = am1_reader_range(pr.r, 0, (uint64_t)o->plain_size - 1, tick, k);
+	if (rc == 0 && (rc = am1_reader_pread(pr.r, 0, head, sizeof(head), &got)) == 0)
+		rc = media_sniff(head, got, &ext, ctype);
 	part_close(&pr);
+	(void)fault(rc, broken);
 	am_memzero(head, sizeof(head));
 	return rc;
 }
 
-/* Build the original (reusing a single whole part) and its job payload. */
+/* Build the original (reusing a single whole part) and check it: its size is
+ * the declared length, every part it was copied from authenticates (a reused
+ * part: its stored size and first segment; every segment when whole), its
+ * first bytes are audio. */
 static int make_original(struct app *a, const uint8_t pk[32], const struct db_upload *u,
-			 const struct parts *ps, struct db_object *o, int *assembled)
+			 const struct parts *ps, struct keeper *k, int whole, struct db_object *o,
+			 int *assembled, int *broken)
 {
 	const struct db_upload_part *p0 = ps->n ? &ps->p[0] : NULL;
-	const char *ext = NULL, *ctype = NULL;
+	const char *ctype = NULL;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
@@ -159,13 +270,15 @@ static int make_original(struct app *a, const uint8_t pk[32], const struct db_up
 		o->cipher_size = p0->cipher_size;
 		snprintf(o->store_key, sizeof(o->store_key), "%s", p0->store_key);
 	} else {
-		if ((rc = assemble(a, pk, u, ps, o)))
+		if ((rc = assemble(a, pk, u, ps, k, o, broken)))
 			return rc;
 		*assembled = 1;
 	}
-	if (o->plain_size != u->length)
+	if (o->plain_size != u->length) {
+		*broken = 1; /* the parts do not add up to the declared length */
 		return AM_ERR_INTERNAL;
-	if ((rc = head_type(a, pk, u, o, &ext, &ctype)))
+	}
+	if ((rc = check_original(a, pk, u, o, k, whole && !*assembled, &ctype, broken)))
 		return rc;
 	memcpy(o->version_id, u->version_id, 16);
 	o->has_version = 1;
@@ -175,9 +288,14 @@ static int make_original(struct app *a, const uint8_t pk[32], const struct db_up
 	return 0;
 }
 
-int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_t token[16])
+/* Complete u, leased with token: the original, then one transaction. whole:
+ * the bytes were not written by this request (a recovery), authenticate all
+ * of a reused part. *broken is set when the stored upload itself is at fault
+ * (see fault()). */
+static int finish(struct app *a, const struct db_upload *u, const uint8_t token[16], int whole,
+		  int *broken)
 {
-	struct app *a = m->app;
+	struct keeper k = {a, u->id, token, media_upload_lease_ms(), 0};
 	struct parts ps = {0};
 	struct db_project p;
 	struct db_object o;
@@ -186,9 +304,10 @@ int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_
 	char payload[512], vh[33], oh[33];
 	int rc, assembled = 0, pn;
 
+	memset(&p, 0, sizeof(p));
 	if (!pk)
 		return AM_ERR_NOMEM;
-	if ((rc = app_db_get(a, &db)))
+	if ((rc = keep(&k, 1)) || (rc = app_db_get(a, &db)))
 		goto out;
 	if ((rc = db_upload_parts(db, u->id, collect, &ps)) ||
 	    (rc = db_project_get_by_id(db, &a->keys, u->project_id, &p)) ||
@@ -196,13 +315,15 @@ int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_
 		goto out;
 	app_db_put(a, db); /* not held across a long copy */
 	db = NULL;
-	if ((rc = make_original(a, pk, u, &ps, &o, &assembled)))
+	if ((rc = test_stall(&k)) ||
+	    (rc = make_original(a, pk, u, &ps, &k, whole, &o, &assembled, broken)))
 		goto out;
 	access_hex16(u->version_id, vh);
 	access_hex16(o.id, oh);
-	pn = snprintf(payload, sizeof(payload),
-		      "{\"v\":1,\"version\":\"%s\",\"original\":\"%s\",\"size\":%lld,\"type\":\"%s\"}", vh, oh,
-		      (long long)o.plain_size, o.content_type);
+	pn = snprintf(
+	    payload, sizeof(payload),
+	    "{\"v\":1,\"version\":\"%s\",\"original\":\"%s\",\"size\":%lld,\"type\":\"%s\"}", vh,
+	    oh, (long long)o.plain_size, o.content_type);
 	if ((rc = app_db_get(a, &db)) ||
 	    (rc = db_upload_complete(db, u, token, &o, payload, (size_t)pn))) {
 		if (assembled)
@@ -218,5 +339,101 @@ out:
 	free(ps.p);
 	am_memzero(&p, sizeof(p));
 	am_secret_free(pk, CRYPTO_KEY_LEN);
+	return rc;
+}
+
+int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_t token[16],
+			int whole)
+{
+	int broken = 0;
+
+	return finish(m->app, u, token, whole, &broken);
+}
+
+/* After a failed recovery: a broken upload keeps the lease until it expires
+ * (nobody retries it; media_gc removes it then, as any abandoned upload);
+ * otherwise the lease is released for the next try. */
+static void recover_failed(struct app *a, const struct db_upload *u, const uint8_t token[16],
+			   int rc, int broken, const char *by, const char *uh)
+{
+	struct db *db = NULL;
+	const char *why = store_errmsg(NULL);
+	int64_t now = am_now_ms();
+
+	am_log(AM_LOG_WARN, broken ? "upload_unrecoverable" : "upload_recover_failed", "upload", uh,
+	       "by", by, "error", am_strerror(rc), *why ? "store_error" : NULL, why, NULL);
+	if (app_db_get(a, &db))
+		return;
+	if (broken && u->expires > now)
+		(void)db_upload_extend(db, u->id, token, now, u->expires - now);
+	else
+		(void)db_upload_unlock(db, u->id, token);
+	app_db_put(a, db);
+}
+
+int media_upload_recover_one(struct app *a, const struct db_upload *u, int64_t now_ms,
+			     const char *by)
+{
+	struct db *db = NULL;
+	uint8_t token[16];
+	char uh[33];
+	int rc, broken = 0;
+
+	if (strcmp(u->state, "open") != 0 || u->received != u->length || u->lock_until > now_ms ||
+	    u->expires <= now_ms + RECOVER_MARGIN_MS)
+		return AM_ERR_CONFLICT;
+	if ((rc = crypto_random_id(token)) || (rc = app_db_get(a, &db)))
+		return rc;
+	rc = db_upload_lock(db, u->project_id, u->id, u->length, token, now_ms,
+			    media_upload_lease_ms());
+	app_db_put(a, db);
+	if (rc)
+		return rc; /* AM_ERR_CONFLICT: another node (or request) has it, or it moved */
+	access_hex16(u->id, uh);
+	store_errmsg_clear();
+	if ((rc = finish(a, u, token, 1, &broken)) != 0) {
+		recover_failed(a, u, token, rc, broken, by, uh);
+		return rc;
+	}
+	am_log(AM_LOG_INFO, "upload_recovered", "upload", uh, "by", by, NULL);
+	return 0;
+}
+
+struct batch {
+	struct db_upload u[RECOVER_BATCH];
+	int n;
+};
+
+static int batch_add(void *ctx, const struct db_upload *u)
+{
+	struct batch *b = ctx;
+
+	if (b->n < RECOVER_BATCH)
+		b->u[b->n++] = *u;
+	return 0;
+}
+
+int media_upload_recover(struct app *a, int64_t now_ms, int *completed)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	struct db *db = NULL;
+	int rc, r, n = 0;
+
+	if (!b)
+		return AM_ERR_NOMEM;
+	if ((rc = app_db_get(a, &db)) == 0) {
+		rc = db_upload_list_received(db, now_ms, now_ms + RECOVER_MARGIN_MS, RECOVER_BATCH,
+					     batch_add, b);
+		app_db_put(a, db);
+	}
+	for (int i = 0; rc == 0 && i < b->n; i++) {
+		if ((r = media_upload_recover_one(a, &b->u[i], now_ms, "housekeeping")) == 0)
+			n++;
+		else if (r == AM_ERR_DB || r == AM_ERR_NOMEM || r == AM_ERR_UNAVAIL)
+			rc = r; /* the rest waits for the next run */
+	}
+	free(b);
+	if (completed)
+		*completed = n;
 	return rc;
 }

@@ -121,8 +121,28 @@ int media_upload_on_headers(struct http_req *req, void *arg);
 int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, void *arg);
 int media_upload_handler(struct http_req *req, void *arg);
 /* Completion of a fully received upload (media_complete.c): make the
- * original object out of the parts and record it with its transcode job. */
+ * original object out of the parts and record it with its transcode job.
+ * whole: the request that completes it did not write the bytes itself (an
+ * empty final PATCH after a crash): authenticate every segment of an
+ * original that is reused as stored, as the recovery does. */
 struct db_upload;
-int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_t token[16]);
+int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_t token[16],
+			int whole);
+/* The upload lease (ms) a PATCH or a completion holds, extended every quarter
+ * of it: MEDIA_UPLOAD_LEASE_MS, or with AUDIOMUS_TESTING=1
+ * AUDIOMUS_TEST_UPLOAD_LEASE_MS (500 ms - 1 h) for the black-box tests. */
+#define MEDIA_UPLOAD_LEASE_MS 60000
+int64_t media_upload_lease_ms(void);
+/* Recovery (media_complete.c, docs/media.md): complete u (a row just read)
+ * if every byte of it is recorded, it is open, nobody holds its lease at
+ * now_ms and it is not about to expire: claim the lease, run the same
+ * completion as the final PATCH, log "upload_recovered" with by ("head",
+ * "housekeeping"). 0 when this call completed it; AM_ERR_CONFLICT when it
+ * is not eligible or another node or request holds it; otherwise the
+ * completion's error: the lease is released, or, when the stored upload
+ * itself is broken (a part missing, cut short or failing authentication, not
+ * audio), kept until the upload expires so nobody retries it. */
+int media_upload_recover_one(struct app *a, const struct db_upload *u, int64_t now_ms,
+			     const char *by);
 
 #endif

@@ -5,8 +5,11 @@
  * its body straight into an AM1 writer over a store put (one segment of
  * plaintext in memory, nothing plaintext on disk), and on its end - complete
  * or cut - commits what arrived as one "part" and advances the durable
- * offset. The first bytes are sniffed before any is stored. Runs in the
- * media process on untrusted requests; the URL is verified first.
+ * offset. The first bytes are sniffed before any is stored. A HEAD on an
+ * upload whose every byte is recorded but that was never completed (its
+ * node died in between) completes it, so that a client that trusts
+ * Upload-Offset == Upload-Length is right. Runs in the media process on
+ * untrusted requests; the URL is verified first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +23,6 @@
 #include "media/media_int.h"
 #include "store/store.h"
 
-#define LEASE_MS 60000
-#define EXTEND_EVERY_MS 15000
 #define MAX_PARTS 4096
 
 struct upload_ctx {
@@ -38,7 +39,7 @@ struct upload_ctx {
 	uint8_t sniff[MEDIA_SNIFF_LEN];
 	size_t sniffed;
 	int need_sniff, bad_type, failed, done;
-	int64_t last_extend;
+	int64_t lease_ms, last_extend;
 };
 
 static const char *const tus_headers[][2] = {
@@ -224,7 +225,9 @@ static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db
 	}
 	if ((rc = crypto_random_id(c->token)))
 		return rc;
-	rc = db_upload_lock(db, c->u.project_id, c->u.id, c->offset, c->token, am_now_ms(), LEASE_MS);
+	c->lease_ms = media_upload_lease_ms();
+	rc = db_upload_lock(db, c->u.project_id, c->u.id, c->offset, c->token, am_now_ms(),
+			    c->lease_ms);
 	if (rc == AM_ERR_CONFLICT)
 		return refuse(req, rc, "another request is writing this upload, or the offset moved");
 	if (rc)
@@ -272,11 +275,11 @@ static int keep_lease(struct upload_ctx *c)
 	struct db *db = NULL;
 	int rc;
 
-	if (am_mono_ms() - c->last_extend < EXTEND_EVERY_MS)
+	if (am_mono_ms() - c->last_extend < c->lease_ms / 4)
 		return 0;
 	if ((rc = app_db_get(c->m->app, &db)))
 		return rc;
-	rc = db_upload_extend(db, c->u.id, c->token, am_now_ms(), LEASE_MS);
+	rc = db_upload_extend(db, c->u.id, c->token, am_now_ms(), c->lease_ms);
 	app_db_put(c->m->app, db);
 	c->last_extend = am_mono_ms();
 	return rc;
@@ -368,6 +371,12 @@ static int do_head(struct http_req *req, struct media *m)
 		rc = AM_ERR_NOTFOUND;
 	if (rc)
 		return rc == AM_ERR_NOTFOUND ? refuse(req, rc, "no such upload") : rc;
+	/* Every byte recorded, never completed, nobody on it: complete it now.
+	 * Whatever comes of it, the offset stays what was durably stored; an
+	 * upload this does not complete is left to housekeeping (or, broken,
+	 * to its expiry). */
+	if (strcmp(u.state, "open") == 0 && u.received == u.length)
+		(void)media_upload_recover_one(m->app, &u, am_now_ms(), "head");
 	return respond_offset(req, 200, &u, 1);
 }
 
@@ -397,7 +406,9 @@ static int do_patch(struct http_req *req, struct media *m)
 		return rc;
 	if (c->u.received == c->u.length) {
 		store_errmsg_clear();
-		if ((rc = media_upload_finish(m, &c->u, c->token)) != 0)
+		/* An empty final PATCH completes bytes an earlier request stored
+		 * (its node died before completing): check them all. */
+		if ((rc = media_upload_finish(m, &c->u, c->token, c->received == 0)) != 0)
 			return store_failed("complete", rc);
 		c->locked = 0; /* completion released the lease */
 	}

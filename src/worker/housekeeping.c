@@ -1,13 +1,17 @@
 /*
  * housekeeping.c: the worker's periodic clean-up (docs/worker.md): what the
- * other roles leave behind on purpose so that their requests stay short.
- * Abandoned uploads and stale store temporaries, objects of deleted tracks,
+ * other roles leave behind on purpose so that their requests stay short, and
+ * what a crashed node left half done: fully received uploads never completed
+ * (completed now, once: media_upload_recover claims each with its lease),
+ * abandoned uploads and stale store temporaries, objects of deleted tracks,
  * the ciphertext and rows of crypto-shredded projects, closed accounts,
  * expired sessions, drained rate limits, old finished jobs, and the
- * IP-pseudonym ratchet. Runs in the worker (trusted); it reads no plaintext:
- * it deletes ciphertext by store key and rows by id. Store objects go
- * before the rows that name them, so a crash in between leaves rows whose
- * objects are gone, and the next run deletes them again (idempotent).
+ * IP-pseudonym ratchet. Runs in the worker (trusted); the clean-up reads no
+ * plaintext: it deletes ciphertext by store key and rows by id (only the
+ * completion of a received upload decrypts, to verify and assemble it, as
+ * the media role does). Store objects go before the rows that name them,
+ * so a crash in between leaves rows whose objects are gone, and the next run
+ * deletes them again (idempotent).
  */
 #include "worker/worker.h"
 
@@ -157,6 +161,8 @@ int worker_housekeeping(struct app *a, int64_t now_ms, struct worker_hk_stats *s
 	store_errmsg_clear();
 	st = st ? st : &dummy;
 	memset(st, 0, sizeof(*st));
+	/* Before the clean-up: a received upload is completed, not removed. */
+	first(&rc, media_upload_recover(a, now_ms, &st->recovered), "received uploads");
 	first(&rc, media_gc(a, now_ms / 1000, &st->uploads), "uploads");
 	if ((r = app_db_get(a, &db)) != 0) {
 		first(&rc, r, "database");

@@ -104,14 +104,16 @@ void worker_stop(struct worker *w);
  * Housekeeping is not run. 0 or the first database error of a claim. */
 int worker_drain(struct app *a, const struct worker_params *p, int *ran);
 
-/* Run every housekeeping task once (housekeeping.c): abandoned uploads and
- * stale store temporaries (media_gc), objects of deleted tracks, objects and
- * rows of crypto-shredded projects, closed accounts, expired sessions,
+/* Run every housekeeping task once (housekeeping.c): fully received
+ * uploads a crashed media node never completed (media_upload_recover;
+ * counted in recovered), abandoned uploads and stale store temporaries
+ * (media_gc), objects of deleted tracks, objects and rows of
+ * crypto-shredded projects, closed accounts, expired sessions,
  * drained rate limits, old finished jobs, and the IP-pseudonym ratchet.
  * Each task is independent: one failing does not stop the others; the
  * first error is returned. Idempotent; safe on several nodes at once. */
 struct worker_hk_stats {
-	int uploads, objects, projects;
+	int uploads, objects, projects, recovered;
 	int64_t accounts, sessions, jobs;
 	int ip_advanced;
 };
