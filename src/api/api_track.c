@@ -160,7 +160,7 @@ int api_track_create(struct api_ctx *c)
 	const char *title = NULL;
 	struct db_project p;
 	struct db_track t;
-	int64_t pos = 0;
+	int64_t pos = -1; /* not given: after the last track */
 	uint8_t id[DB_ID_LEN];
 	int rc;
 

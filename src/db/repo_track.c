@@ -21,16 +21,22 @@ int db_track_create(struct db *db, const struct db_keys *k, const uint8_t projec
 
 	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, fk)))
 		return rc;
+	/* A negative position appends: one past the project's last track. */
 	rc = db_prepare(db,
-			"INSERT INTO tracks (id, project_id, title_ct, position, created) VALUES ($1, $2, $3, $4, $5)",
+			position < 0 ? "INSERT INTO tracks (id, project_id, title_ct, position, created) VALUES "
+				       "($1, $2, $3, (SELECT COALESCE(MAX(position), -1) + 1 FROM tracks "
+				       "WHERE project_id = $2), $4)"
+				     : "INSERT INTO tracks (id, project_id, title_ct, position, created) VALUES "
+				       "($1, $2, $3, $5, $4)",
 			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id_out);
 		db_bind_id(st, 2, project_id);
 		repo_bind_sealed(st, 3, fk, "tracks", "title", id_out, project_id, title ? title : "",
 				 DB_TITLE_MAX);
-		db_bind_int64(st, 4, position);
-		db_bind_int64(st, 5, am_now_ms());
+		db_bind_int64(st, 4, am_now_ms());
+		if (position >= 0)
+			db_bind_int64(st, 5, position);
 	}
 	am_memzero(fk, sizeof(fk));
 	return repo_done(rc, st, NULL);

@@ -261,7 +261,12 @@ async function tracksTab(project, panel, seq) {
     h('p', { class: 'muted small', text: 'WAV, AIFF, FLAC, MP3, AAC, M4A or Ogg. Originals are encrypted on arrival; reviewers stream a 256 kbit/s AAC copy.' }), file);
   const uploadList = h('ul', { class: 'uploads', id: 'uploads', 'aria-live': 'polite' });
   const list = h('div', { id: 'track-list' });
-  const addFiles = (files, track) => { for (const f of files) startUpload(pid, f, track, uploadList, () => refresh()); };
+  // Files upload in parallel, but their tracks are created one after another
+  // so that several dropped files list in the order they were dropped.
+  const addFiles = (files, track) => {
+    let prev = Promise.resolve();
+    for (const f of files) prev = startUpload(pid, f, track, uploadList, () => refresh(), prev);
+  };
   file.addEventListener('change', () => { addFiles([...file.files]); file.value = ''; });
   dropTarget(drop, (files) => addFiles(files));
   mount(panel, h('div', { class: 'stack' }, drop, uploadList, h('div', { class: 'card' }, list)));
@@ -315,7 +320,16 @@ function dropTarget(el, onFiles) {
   });
 }
 
-async function startUpload(pid, f, track, listEl, onChange) {
+// Uploads one file; returns a promise settled once its track exists (or its
+// creation failed), which the next file's track creation waits for (`after`).
+function startUpload(pid, f, track, listEl, onChange, after) {
+  let created;
+  const trackReady = new Promise((resolve) => { created = resolve; });
+  uploadFile(pid, f, track, listEl, onChange, after, created);
+  return trackReady;
+}
+
+async function uploadFile(pid, f, track, listEl, onChange, after, created) {
   const bar = h('progress', { max: '100', value: '0', 'aria-label': `Upload of ${f.name}` });
   const note = h('span', { class: 'muted small', text: 'starting…' });
   const cancel = h('button', { type: 'button', class: 'link small', text: 'Cancel' });
@@ -326,10 +340,12 @@ async function startUpload(pid, f, track, listEl, onChange) {
   cancel.addEventListener('click', () => ctl.abort());
   try {
     let t = track;
+    await after;
     if (!t) {
       const title = f.name.replace(/\.[^.]+$/, '').slice(0, 200) || 'Untitled';
-      ({ track: t } = await post(`/api/v1/projects/${pid}/tracks`, { title }));
+      try { ({ track: t } = await post(`/api/v1/projects/${pid}/tracks`, { title })); } finally { created(); }
     }
+    created();
     const r = await post(`/api/v1/projects/${pid}/tracks/${t.id}/uploads`, { filename: f.name.slice(0, 255), size: f.size });
     st.uploads.set(r.version.id, u);
     onChange();
