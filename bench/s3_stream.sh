@@ -82,7 +82,7 @@ for c in 1 4; do
   done
 done
 
-echo "Load average: $load0 at start (other work on the machine: figures are noisy). Swift 2.30 + s3api on loopback (plain HTTP, one proxy worker; scripts/s3-test). Object: ${size}-byte WAV, stored as ${stored} bytes of AM1 ciphertext. audiomus: \`serve\`'s media role over TLS, S3 reads (a 64 KiB GET at open, then one streaming GET for the rest), AM1 decryption; reference: curl's one plain ranged GET of the stored object from Swift. Medians of $reps, min–max in brackets."
+echo "Load average: $load0 at start (other work on the machine: figures are noisy). Swift 2.30 + s3api on loopback (plain HTTP, one proxy worker; scripts/s3-test). Object: ${size}-byte WAV, stored as ${stored} bytes of AM1 ciphertext. audiomus: \`serve\`'s media role over TLS, S3 reads (one streaming GET from byte 0, started at the open), AM1 decryption; reference: curl's one plain ranged GET of the stored object from Swift. Medians of $reps, min–max in brackets."
 echo
 echo "| measure | audiomus (encrypted, via media role) | curl from Swift (plain ranged GET) | ratio | target |"
 echo "|---|---|---|---|---|"

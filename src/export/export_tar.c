@@ -286,7 +286,7 @@ static int enter_file(struct export *x)
 	store_errmsg_clear(); /* export_object_unreadable names this file's store failure only */
 	if ((rc = crypto_dek_unwrap(x->pk, f->o.id, f->o.project_id, f->o.wrapped_dek,
 				    f->o.wrapped_dek_len, dek)) == 0 &&
-	    (rc = store_reader_open(x->a->store, f->o.store_key, &x->sr)) == 0) {
+	    (rc = store_reader_open_seq(x->a->store, f->o.store_key, &x->sr)) == 0) {
 		store_am1_source(x->sr, &x->am1src);
 		rc = am1_reader_open(dek, f->o.id, &x->am1src, (uint64_t)f->o.plain_size, &x->rd);
 	}

@@ -134,7 +134,7 @@ static int part_open(struct app *a, const uint8_t pk[32], const uint8_t project[
 	if (!dek)
 		return AM_ERR_NOMEM;
 	if (!(rc = crypto_dek_unwrap(pk, p->part_id, project, p->wrapped_dek, p->wrapped_dek_len, dek)) &&
-	    !(rc = store_reader_open(a->store, p->store_key, &pr->sr))) {
+	    !(rc = store_reader_open_seq(a->store, p->store_key, &pr->sr))) {
 		store_am1_source(pr->sr, &pr->src);
 		rc = am1_reader_open(dek, p->part_id, &pr->src, (uint64_t)p->plain_size, &pr->r);
 	}

@@ -97,9 +97,16 @@ static int authorize(struct app *a, struct http_req *req, struct stream_req *sr)
 	return rc;
 }
 
+/* A range that starts this close to the beginning is read as a whole-object
+ * transfer (store_reader_open_seq): the AM1 header at 0 and the segments
+ * from `first` on come from one store request. Further in (a seek), the
+ * header and the rest are read separately. */
+#define MEDIA_SEQ_OPEN ((uint64_t)1 << 20)
+
 /* Open the object for reading: unwrap PK, then DEK, then the AM1 reader
  * (which checks the stored size against the database's). */
-static int open_object(struct app *a, const struct stream_req *sr, struct stream_ctx *s)
+static int open_object(struct app *a, const struct stream_req *sr, uint64_t first,
+		       struct stream_ctx *s)
 {
 	uint8_t *keys = am_secret_alloc(2 * CRYPTO_KEY_LEN);
 	int rc;
@@ -109,7 +116,8 @@ static int open_object(struct app *a, const struct stream_req *sr, struct stream
 	if ((rc = crypto_pk_unwrap(a->kr, sr->g.project_id, sr->p.wrapped_pk, sr->p.wrapped_pk_len, keys)) ||
 	    (rc = crypto_dek_unwrap(keys, sr->o.id, sr->g.project_id, sr->o.wrapped_dek, sr->o.wrapped_dek_len,
 				    keys + CRYPTO_KEY_LEN)) ||
-	    (rc = store_reader_open(a->store, sr->o.store_key, &s->sr)))
+	    (rc = (first < MEDIA_SEQ_OPEN ? store_reader_open_seq : store_reader_open)(
+		     a->store, sr->o.store_key, &s->sr)))
 		goto out;
 	store_am1_source(s->sr, &s->src);
 	rc = am1_reader_open(keys + CRYPTO_KEY_LEN, sr->o.id, &s->src, (uint64_t)sr->o.plain_size, &s->r);
@@ -211,7 +219,7 @@ int media_stream_handler(struct http_req *req, void *arg)
 		goto out;
 	}
 	store_errmsg_clear(); /* the log line below names this request's store failure only */
-	if ((rc = open_object(a, sr, s)) != 0) {
+	if ((rc = open_object(a, sr, first, s)) != 0) {
 		const char *why = store_errmsg(NULL); /* for the log; the client gets a bare 500 */
 
 		am_log(AM_LOG_ERROR, "media_object_unreadable", "error", am_strerror(rc),

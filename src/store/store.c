@@ -389,7 +389,7 @@ void store_put_abort(struct store_put *p)
 
 /* ---- read ----------------------------------------------------------------- */
 
-int store_reader_open(struct store *s, const char *key, struct store_reader **out)
+static int reader_open(struct store *s, const char *key, int seq, struct store_reader **out)
 {
 	struct store_reader *r = NULL;
 	int rc;
@@ -402,11 +402,25 @@ int store_reader_open(struct store *s, const char *key, struct store_reader **ou
 		return AM_ERR_INVAL;
 	if ((rc = check_key(key)))
 		return rc;
-	if ((rc = s->ops->reader_open(s, key, &r)))
+	if (seq && s->ops->reader_open_seq)
+		rc = s->ops->reader_open_seq(s, key, &r);
+	else
+		rc = s->ops->reader_open(s, key, &r);
+	if (rc)
 		return rc;
 	r->s = s;
 	*out = r;
 	return done(0);
+}
+
+int store_reader_open(struct store *s, const char *key, struct store_reader **out)
+{
+	return reader_open(s, key, 0, out);
+}
+
+int store_reader_open_seq(struct store *s, const char *key, struct store_reader **out)
+{
+	return reader_open(s, key, 1, out);
 }
 
 uint64_t store_reader_size(const struct store_reader *r)

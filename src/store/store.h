@@ -174,6 +174,14 @@ void store_put_abort(struct store_put *p);
  * an owned handle. Errors: AM_ERR_INVAL, AM_ERR_NOTFOUND, AM_ERR_IO, NOMEM. */
 int store_reader_open(struct store *s, const char *key, struct store_reader **out);
 
+/* The same, for a caller that reads the object from its start in order (a
+ * whole-file download, a transcode, an export). A backend with per-request
+ * latency uses it to start one transfer of the whole object at the open
+ * instead of a first request for the header and a second for the rest
+ * (S3: a streaming GET of bytes=0-). Reads elsewhere still work, at the cost
+ * of that transfer. Same ownership and errors. */
+int store_reader_open_seq(struct store *s, const char *key, struct store_reader **out);
+
 /* Size of the object the reader has open. */
 uint64_t store_reader_size(const struct store_reader *r);
 

@@ -41,6 +41,8 @@ struct store_ops {
 	void (*put_free)(struct store_put *p, int committed);
 	/* Open; set r->size. */
 	int (*reader_open)(struct store *s, const char *key, struct store_reader **out);
+	/* Open for reading in order from the start; NULL: reader_open. */
+	int (*reader_open_seq)(struct store *s, const char *key, struct store_reader **out);
 	int (*reader_read)(struct store_reader *r, uint64_t off, void *buf, size_t n);
 	void (*reader_close)(struct store_reader *r);
 	int (*stat)(struct store *s, const char *key, struct store_info *info);

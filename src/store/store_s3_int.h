@@ -35,6 +35,7 @@
 #define S3_OPEN_READ	((size_t)64 << 10) /* first bytes fetched by a reader's open */
 #define S3_STREAM_BUF	((size_t)1 << 20) /* default ring of a streaming reader */
 #define S3_STREAM_SKIP	((uint64_t)1 << 20) /* forward gap a stream skips rather than restarts */
+#define S3_SIZE_UNKNOWN	UINT64_MAX		  /* a stream that learns the size */
 #define S3_STREAM_RESUMES 8		  /* fresh requests after mid-stream failures */
 
 /* Knobs with production defaults; tests shrink them (store_s3_test_tune). */
@@ -190,9 +191,17 @@ int s3_abort_upload(struct s3_store *s, const char *key, const char *upload_id);
 struct s3_stream;
 
 /* Start streaming key from off (< size). Returns 0, AM_ERR_NOMEM or
- * AM_ERR_UNAVAIL (no thread): the caller can read without a stream. */
+ * AM_ERR_UNAVAIL (no thread): the caller can read without a stream. With
+ * size S3_SIZE_UNKNOWN (off 0, etag ""), the stream asks for bytes=0- and
+ * learns the size and the ETag to pin from the answer: s3_stream_wait_open. */
 int s3_stream_start(struct s3_store *s, const char *key, const char *etag, uint64_t off,
 		    uint64_t size, struct s3_stream **out);
+
+/* For a stream started with S3_SIZE_UNKNOWN: wait for the first answer and
+ * copy the object's size and ETag out. 0, or the request's error (e.g.
+ * AM_ERR_NOTFOUND, AM_ERR_RANGE for an empty object on a server that answers
+ * 416); the caller still stops the stream. */
+int s3_stream_wait_open(struct s3_stream *st, uint64_t *size, char *etag, size_t etag_sz);
 
 /* 1 if s3_stream_read can serve a read at off: not before the first byte
  * still buffered, at most S3_STREAM_SKIP past the bytes that arrived. */
@@ -206,6 +215,9 @@ int s3_stream_read(struct s3_stream *st, uint64_t off, void *buf, size_t n);
  * thread, free everything. Accepts NULL. */
 void s3_stream_stop(struct s3_stream *st);
 
+/* The ring's current size (it grows for a reader that keeps emptying it). */
+size_t s3_stream_ring(struct s3_stream *st);
+
 /* ---- store_s3.c ------------------------------------------------------------ */
 
 /* Test hook: replace the tuning of an open S3 store (NULL fields are not
@@ -214,5 +226,7 @@ void store_s3_test_tune(struct store *s, const struct s3_tuning *t);
 void store_s3_test_get_tune(const struct store *s, struct s3_tuning *t);
 /* Test hook: requests (attempts) the store has sent so far. */
 unsigned long store_s3_test_requests(const struct store *s);
+/* Test hook: the ring size of an S3 reader's stream (0: none running). */
+size_t store_s3_test_ring(struct store_reader *r);
 
 #endif

@@ -159,7 +159,7 @@ static int open_original(struct tjob *t)
 	rc = db_version_set_state(db, t->project, t->version, "processing", 0, NULL);
 	app_db_put(t->a, db);
 	db = NULL;
-	if (rc || (rc = store_reader_open(t->a->store, t->orig.store_key, &t->sr)))
+	if (rc || (rc = store_reader_open_seq(t->a->store, t->orig.store_key, &t->sr)))
 		goto out;
 	store_am1_source(t->sr, &t->src);
 	rc = am1_reader_open(dek, t->orig.id, &t->src, (uint64_t)t->orig.plain_size, &t->rd);

@@ -107,7 +107,8 @@ void store_cf_verify(struct store *s, const char *key, uint64_t seed, uint64_t s
 	uint64_t off = 0;
 
 	assert_non_null(buf);
-	assert_int_equal(store_reader_open(s, key, &r), 0);
+	/* in order from the start: the open for that (store_reader_open_seq) */
+	assert_int_equal(store_reader_open_seq(s, key, &r), 0);
 	assert_int_equal(store_reader_size(r), size);
 	while (off < size) {
 		assert_int_equal(store_reader_read_at(r, off, buf, chunk, &got), 0);
@@ -216,6 +217,11 @@ static void cf_empty_object(void **state)
 	assert_int_equal(store_reader_open(s, key, &r), 0);
 	assert_int_equal(store_reader_size(r), 0);
 	store_reader_close(r);
+	assert_int_equal(store_reader_open_seq(s, key, &r), 0);
+	assert_int_equal(store_reader_size(r), 0);
+	assert_int_equal(store_reader_read_at(r, 0, buf, sizeof(buf), &got), 0);
+	assert_int_equal(got, 0);
+	store_reader_close(r);
 	store_cf_cleanup(s, ns);
 }
 
@@ -233,6 +239,10 @@ static void cf_missing_and_delete(void **state)
 	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
 	assert_int_equal(store_read_at(s, key, 0, buf, 8, &got), AM_ERR_NOTFOUND);
 	assert_int_equal(store_reader_open(s, key, &r), AM_ERR_NOTFOUND);
+	assert_null(r);
+	assert_string_not_equal(store_errmsg(s), "");
+	r = (void *)1;
+	assert_int_equal(store_reader_open_seq(s, key, &r), AM_ERR_NOTFOUND);
 	assert_null(r);
 	assert_string_not_equal(store_errmsg(s), "");
 	assert_int_equal(store_delete(s, key), 0);
@@ -370,24 +380,18 @@ static void cf_key_format_and_prefixes(void **state)
 	assert_int_equal(c.n, 0);
 }
 
-/* Reads at every boundary: via a reader handle and one-shot. */
-static void cf_ranges(void **state)
+/* Reads at every boundary through a reader (opened for random access, or
+ * for reading in order: either serves any range), and one-shot. */
+static void cf_ranges_through(struct store *s, const char *key, uint64_t size, int seq,
+			      uint8_t *buf)
 {
-	struct store *s = *state;
-	struct store_reader *r = NULL;
-	const uint64_t size = 3 * CF_SEG + 17;
 	const uint64_t offs[] = {0,	     1,		CF_SEG - 1, CF_SEG, CF_SEG + 1,
 				 2 * CF_SEG, size - 17, size - 1,   size};
 	const size_t lens[] = {0, 1, 2, 16, 17, 18, CF_SEG - 1, CF_SEG, CF_SEG + 1, size + 5};
-	char ns[17], key[64];
-	uint8_t *buf = malloc(size + 8);
+	struct store_reader *r = NULL;
 	size_t got;
 
-	assert_non_null(buf);
-	store_cf_ns(ns);
-	store_cf_key(key, ns, NULL);
-	store_cf_put(s, key, 4, size, 7000);
-	assert_int_equal(store_reader_open(s, key, &r), 0);
+	assert_int_equal((seq ? store_reader_open_seq : store_reader_open)(s, key, &r), 0);
 	assert_int_equal(store_reader_size(r), size);
 	for (size_t i = 0; i < AM_ARRAY_LEN(offs); i++) {
 		for (size_t j = 0; j < AM_ARRAY_LEN(lens); j++) {
@@ -417,6 +421,21 @@ static void cf_ranges(void **state)
 		assert_true(store_cf_check(4, off, buf, got));
 	}
 	store_reader_close(r);
+}
+
+static void cf_ranges(void **state)
+{
+	struct store *s = *state;
+	const uint64_t size = 3 * CF_SEG + 17;
+	char ns[17], key[64];
+	uint8_t *buf = malloc(size + 8);
+
+	assert_non_null(buf);
+	store_cf_ns(ns);
+	store_cf_key(key, ns, NULL);
+	store_cf_put(s, key, 4, size, 7000);
+	cf_ranges_through(s, key, size, 0, buf);
+	cf_ranges_through(s, key, size, 1, buf);
 	store_reader_close(NULL);
 	free(buf);
 	store_cf_cleanup(s, ns);
@@ -685,6 +704,23 @@ struct cf_race {
 	int reads, bad;
 };
 
+/* One read of the whole object through a sequential reader, in two halves. */
+static int cf_race_seq(struct cf_race *rc, uint8_t *buf, size_t *got)
+{
+	struct store_reader *r = NULL;
+	size_t half = rc->size / 2, g1 = 0, g2 = 0;
+	int e;
+
+	*got = 0;
+	if ((e = store_reader_open_seq(rc->s, rc->key, &r)))
+		return e;
+	if (!(e = store_reader_read_at(r, 0, buf, half, &g1)))
+		e = store_reader_read_at(r, half, buf + half, rc->size - half, &g2);
+	store_reader_close(r);
+	*got = g1 + g2;
+	return e;
+}
+
 static void *cf_race_reader(void *arg)
 {
 	struct cf_race *rc = arg;
@@ -696,8 +732,11 @@ static void *cf_race_reader(void *arg)
 		return NULL;
 	}
 	while (!__atomic_load_n(&rc->stop, __ATOMIC_ACQUIRE) || rc->reads < 5) {
-		int r = store_read_at(rc->s, rc->key, 0, buf, rc->size, &got);
+		int r = rc->reads % 2 ? cf_race_seq(rc, buf, &got)
+				      : store_read_at(rc->s, rc->key, 0, buf, rc->size, &got);
 		rc->reads++;
+		if (r == AM_ERR_CONFLICT) /* changed between two requests: refused, fine */
+			continue;
 		if (r || got != rc->size ||
 		    !(store_cf_check(20, 0, buf, got) || store_cf_check(21, 0, buf, got)))
 			rc->bad++;
@@ -706,7 +745,9 @@ static void *cf_race_reader(void *arg)
 	return NULL;
 }
 
-/* A concurrent reader sees the old object or the new one, never a mix. */
+/* A concurrent reader sees the old object or the new one, never a mix
+ * (one-shot reads and sequential readers alike; a reader may refuse with
+ * AM_ERR_CONFLICT instead). */
 static void cf_concurrent_overwrite(void **state)
 {
 	struct store *s = *state;

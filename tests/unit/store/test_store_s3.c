@@ -8,7 +8,7 @@
  * uploads, listings over many pages, a reader noticing an overwrite, AM1
  * ciphertext being all the bucket ever holds, and streaming reads (one GET
  * for a sequential pass through a small ring, skips, jumps, readers closed
- * mid-stream). Needs AUDIOMUS_TEST_S3_URL and
+ * mid-stream; a reader opened for reading in order is one GET in all). Needs AUDIOMUS_TEST_S3_URL and
  * the credentials (eval "$(scripts/s3-test env)"); otherwise prints SKIP and
  * passes. Test code only.
  */
@@ -406,6 +406,100 @@ static void stream_many_windows(void **state)
 	store_close(s);
 }
 
+/* A reader opened for reading in order costs one GET for a whole pass (the
+ * open is the stream's first answer: it learns the size and pins the ETag),
+ * for an object larger than the ring and one smaller than the open's read
+ * of other readers; a read elsewhere afterwards is an exact GET pinned to
+ * that version, so an overwrite after the first bytes is a CONFLICT. */
+static void seq_open_one_request(void **state)
+{
+	const uint64_t sizes[] = {(5u << 20) + 4321, 100};
+	struct store *s = open_with(NULL);
+	struct store_reader *r = NULL;
+	struct s3_tuning t;
+	char ns[17], key[64];
+	uint8_t *buf = malloc(300000);
+	unsigned long before;
+	size_t got;
+
+	assert_non_null(buf);
+	store_s3_test_get_tune(s, &t);
+	t.stream_buf = 65536 + 7;
+	store_s3_test_tune(s, &t);
+	store_cf_ns(ns);
+	for (size_t k = 0; k < AM_ARRAY_LEN(sizes); k++) {
+		uint64_t off = 0, size = sizes[k];
+		store_cf_key(key, ns, NULL);
+		store_cf_put(s, key, 61 + k, size, 1 << 20);
+		before = store_s3_test_requests(s);
+		assert_int_equal(store_reader_open_seq(s, key, &r), 0);
+		assert_int_equal(store_reader_size(r), size);
+		for (size_t i = 1; off < size; i++) {
+			size_t n = (i * 7919) % 300000 + 1;
+			if (n > size - off)
+				n = (size_t)(size - off);
+			read_check(r, 61 + k, off, n, buf);
+			off += n;
+		}
+		assert_int_equal(store_s3_test_requests(s) - before, 1);
+		read_check(r, 61 + k, size / 3, 50, buf); /* back: an exact GET */
+		store_reader_close(r);
+	}
+	/* pinned: the version of the open's answer */
+	store_cf_key(key, ns, NULL);
+	store_cf_put(s, key, 71, 3u << 20, 1 << 20);
+	assert_int_equal(store_reader_open_seq(s, key, &r), 0);
+	read_check(r, 71, 0, 1000, buf);
+	store_cf_put(s, key, 72, 3u << 20, 1 << 20);
+	assert_int_equal(store_reader_read_at(r, 2u << 20, buf, 100, &got), AM_ERR_CONFLICT);
+	store_reader_close(r);
+	store_cf_verify(s, key, 72, 3u << 20);
+	free(buf);
+	store_cf_cleanup(s, ns);
+	store_close(s);
+}
+
+/* The ring grows (to 4 times its size) only for a reader that keeps emptying
+ * it: a slow reader, which never empties a full ring, keeps the small one.
+ * The pauses let the stream fill the ring; loopback Swift needs a few ms. */
+static void stream_ring_grows_for_fast_reader(void **state)
+{
+	const uint64_t size = 6u << 20;
+	const size_t ring = 65536 + 7;
+	struct store *s = open_with(NULL);
+	struct store_reader *r = NULL;
+	struct s3_tuning t;
+	char ns[17], key[64];
+	uint8_t *buf = malloc(300000);
+	uint64_t off = 0;
+
+	assert_non_null(buf);
+	store_s3_test_get_tune(s, &t);
+	t.stream_buf = ring;
+	store_s3_test_tune(s, &t);
+	store_cf_ns(ns);
+	store_cf_key(key, ns, NULL);
+	store_cf_put(s, key, 81, size, 1 << 20);
+	assert_int_equal(store_reader_open_seq(s, key, &r), 0);
+	usleep(200000); /* full */
+	for (int i = 0; i < 20; i++, off += 1000) { /* slow: never empties it */
+		read_check(r, 81, off, 1000, buf);
+		usleep(10000);
+	}
+	assert_int_equal(store_s3_test_ring(r), ring);
+	for (int i = 0; i < 3; i++, off += 300000) { /* fast: empties it, then it fills */
+		read_check(r, 81, off, 300000, buf);
+		usleep(200000);
+	}
+	assert_int_equal(store_s3_test_ring(r), 4 * ring);
+	for (; off < size; off += 100000) /* every byte still right */
+		read_check(r, 81, off, size - off < 100000 ? (size_t)(size - off) : 100000, buf);
+	store_reader_close(r);
+	free(buf);
+	store_cf_cleanup(s, ns);
+	store_close(s);
+}
+
 /* A reader closed mid-stream (the ring full, the thread waiting for room, or
  * the stream just started) frees everything (ASan) and the store goes on. */
 static void stream_abort_frees(void **state)
@@ -505,6 +599,7 @@ static const struct CMUnitTest s3_tests[] = {
     cmocka_unit_test(gc_stale_uploads),		cmocka_unit_test(list_pagination),
     cmocka_unit_test(reader_notices_overwrite), cmocka_unit_test(only_ciphertext_in_bucket),
     cmocka_unit_test(stream_many_windows),	cmocka_unit_test(stream_abort_frees),
+    cmocka_unit_test(seq_open_one_request),	cmocka_unit_test(stream_ring_grows_for_fast_reader),
 };
 
 int main(void)
