@@ -9,12 +9,10 @@
  * hostaddr lists, Unix socket paths, and libpq's environment defaults
  * (PGHOST, PGSSLMODE, ... through PQconndefaults) all included.
  */
-#include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "db/db_int.h"
 #include "util/util.h"
@@ -39,17 +37,7 @@ int db_tls_protocol_ok(const char *protocol)
  * entry is libpq's default Unix socket. */
 int db_tls_host_is_local(const char *h)
 {
-	unsigned char a[16];
-
-	if (!*h || h[0] == '/' || h[0] == '@' || strcasecmp(h, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, h, a) == 1)
-		return a[0] == 127;
-	if (inet_pton(AF_INET6, h, a) != 1)
-		return 0;
-	if (memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
-		return a[12] == 127;
-	return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+	return !*h || h[0] == '/' || h[0] == '@' || am_host_is_loopback(h);
 }
 
 /* The value libpq will use for key: the URL's own (even an empty one),

@@ -24,33 +24,6 @@ int mail_enabled(const struct conf *c)
 	return c->smtp_url[0] != 0;
 }
 
-/* The host of an smtp(s):// URL into host (without brackets). */
-static int url_host(const char *url, char *host, size_t hostlen)
-{
-	const char *p = strstr(url, "://"), *end;
-	size_t n;
-
-	if (!p)
-		return AM_ERR_INVAL;
-	p += 3;
-	if (strchr(p, '@') && strchr(p, '@') < p + strcspn(p, "/"))
-		return AM_ERR_INVAL; /* credentials belong in smtp_user / smtp_password */
-	if (*p == '[') {
-		end = strchr(++p, ']');
-	} else {
-		end = p + strcspn(p, ":/");
-	}
-	if (!end || end == p || (n = (size_t)(end - p)) >= hostlen)
-		return AM_ERR_INVAL;
-	memcpy(host, p, n);
-	host[n] = 0;
-	return 0;
-}
-
-static int is_loopback(const char *h)
-{
-	return strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 || strncmp(h, "127.", 4) == 0;
-}
 
 int mail_config_check(const struct conf *c, char *err, size_t errlen)
 {
@@ -63,11 +36,11 @@ int mail_config_check(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "smtp_url: expected smtps://HOST[:PORT] or smtp://HOST[:PORT]");
 		return AM_ERR_INVAL;
 	}
-	if (url_host(c->smtp_url, host, sizeof(host))) {
+	if (am_url_host(c->smtp_url, host, sizeof(host))) {
 		snprintf(err, errlen, "smtp_url: no host (and no user:password@ in the URL: use smtp_user)");
 		return AM_ERR_INVAL;
 	}
-	if (!tls && c->smtp_insecure_plain && !is_loopback(host)) {
+	if (!tls && c->smtp_insecure_plain && !am_host_is_loopback(host)) {
 		snprintf(err, errlen, "smtp_insecure_plain is only for a relay on this machine (127.0.0.1, ::1)");
 		return AM_ERR_INVAL;
 	}

@@ -145,6 +145,17 @@ static int url_param(struct s3_store *s, struct s3_url *u, const char *name, con
 }
 
 /* BUCKET?name=value&... (the text after "s3://"). */
+/* Plain HTTP is for an endpoint on this machine (a local MinIO or Swift);
+ * elsewhere it works but is logged. */
+static void warn_plaintext(const struct s3_store *s, const char *ep)
+{
+	char host[256];
+
+	if (!strncmp(ep, "http://", 7) && (am_url_host(ep, host, sizeof(host)) || !am_host_is_loopback(host)))
+		am_log(AM_LOG_WARN, "s3_endpoint_plaintext", "bucket", s->bucket, "hint",
+		       "use https unless the endpoint is on loopback", (char *)NULL);
+}
+
 static int parse_url(struct s3_store *s, const char *rest)
 {
 	struct s3_url u = {.endpoint = "", .path_style = 0, .part_size = (int64_t)S3_PART_DEFAULT};
@@ -182,10 +193,7 @@ static int parse_url(struct s3_store *s, const char *rest)
 	if (n < 0 || (size_t)n >= sizeof(s->base_url))
 		return store_fail(AM_ERR_INVAL, "storage: s3 endpoint too long");
 	snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->region);
-	if (!strncmp(ep, "http://", 7) && strncmp(host, "127.", 4) && strncmp(host, "localhost", 9) &&
-	    strncmp(host, "[::1]", 5))
-		am_log(AM_LOG_WARN, "s3_endpoint_plaintext", "bucket", s->bucket, "hint",
-		       "use https unless the endpoint is on loopback", (char *)NULL);
+	warn_plaintext(s, ep);
 	return 0;
 }
 

@@ -5,11 +5,13 @@
  */
 #include "util/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,6 +180,42 @@ int am_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 		return AM_ERR_INVAL;
 	*out = v;
 	return 0;
+}
+
+int am_url_host(const char *url, char *host, size_t hostlen)
+{
+	const char *p = strstr(url, "://"), *end;
+	size_t n;
+
+	if (!p)
+		return AM_ERR_INVAL;
+	p += 3;
+	if (strchr(p, '@') && strchr(p, '@') < p + strcspn(p, "/"))
+		return AM_ERR_INVAL;
+	if (*p == '[')
+		end = strchr(++p, ']');
+	else
+		end = p + strcspn(p, ":/");
+	if (!end || end == p || (n = (size_t)(end - p)) >= hostlen)
+		return AM_ERR_INVAL;
+	memcpy(host, p, n);
+	host[n] = 0;
+	return 0;
+}
+
+int am_host_is_loopback(const char *h)
+{
+	unsigned char a[16];
+
+	if (strcasecmp(h, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, h, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, h, a) != 1)
+		return 0;
+	if (memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
+		return a[12] == 127;
+	return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
 }
 
 void am_memzero(void *p, size_t n)

@@ -77,6 +77,16 @@ int am_strlcpy(char *dst, const char *src, size_t dstsz);
 /* Strict decimal parse of a whole string into [min, max]. 0 or AM_ERR_INVAL. */
 int am_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* The host of SCHEME://HOST[:PORT][/...] into host (an IPv6 literal without
+ * its brackets). AM_ERR_INVAL for no "://", an empty or too long host, or
+ * user info (credentials do not belong in these URLs). */
+int am_url_host(const char *url, char *host, size_t hostlen);
+
+/* 1 if host names this machine: exactly "localhost" (any case), an address
+ * in 127.0.0.0/8, ::1, or an IPv4-mapped 127.x address. Names that merely
+ * start like one ("localhost.example.org", "127.0.0.1.nip.io") are not. */
+int am_host_is_loopback(const char *host);
+
 /* ---- secret memory --------------------------------------------------------
  * Key material lives in its own pages: locked (mlock, best effort), excluded
  * from core dumps (MADV_DONTDUMP), wiped in fork()ed children

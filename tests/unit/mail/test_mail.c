@@ -360,6 +360,12 @@ static void config_check(void **state)
 	assert_int_equal(mail_config_check(&c, err, sizeof(err)), AM_ERR_INVAL); /* not a local relay */
 	snprintf(c.smtp_url, sizeof(c.smtp_url), "smtp://127.0.0.1:25");
 	assert_int_equal(mail_config_check(&c, err, sizeof(err)), 0);
+	snprintf(c.smtp_url, sizeof(c.smtp_url), "smtp://[::1]:25");
+	assert_int_equal(mail_config_check(&c, err, sizeof(err)), 0);
+	snprintf(c.smtp_url, sizeof(c.smtp_url), "smtp://127.relay.example.org:25"); /* a name */
+	assert_int_equal(mail_config_check(&c, err, sizeof(err)), AM_ERR_INVAL);
+	snprintf(c.smtp_url, sizeof(c.smtp_url), "smtp://localhost.example.org");
+	assert_int_equal(mail_config_check(&c, err, sizeof(err)), AM_ERR_INVAL);
 	snprintf(c.smtp_url, sizeof(c.smtp_url), "http://mail.example.org");
 	assert_int_equal(mail_config_check(&c, err, sizeof(err)), AM_ERR_INVAL);
 	snprintf(c.smtp_url, sizeof(c.smtp_url), "smtps://user:pw@mail.example.org");

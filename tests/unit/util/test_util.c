@@ -57,6 +57,32 @@ static void parse_i64_strict(void **state)
 	assert_int_equal(am_parse_i64("99999999999999999999", 0, INT64_MAX, &v), AM_ERR_INVAL);
 }
 
+/* Loopback means this machine, not a name that starts like it. */
+static void url_host_and_loopback(void **state)
+{
+	const char *local[] = {"localhost", "LocalHost", "127.0.0.1", "127.9.8.7", "::1",
+			       "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"};
+	const char *remote[] = {"localhost.example.org", "127.0.0.1.nip.io", "127.evil.com", "0.0.0.0",
+				"::", "::ffff:10.0.0.1", "10.0.0.1", "", "::1%lo", "localhost:80"};
+	char h[64];
+
+	for (size_t i = 0; i < AM_ARRAY_LEN(local); i++)
+		assert_true(am_host_is_loopback(local[i]));
+	for (size_t i = 0; i < AM_ARRAY_LEN(remote); i++)
+		assert_false(am_host_is_loopback(remote[i]));
+	assert_int_equal(am_url_host("http://127.0.0.1:18080", h, sizeof(h)), 0);
+	assert_string_equal(h, "127.0.0.1");
+	assert_int_equal(am_url_host("https://[::1]:9000/x", h, sizeof(h)), 0);
+	assert_string_equal(h, "::1");
+	assert_int_equal(am_url_host("smtp://mail.example.org", h, sizeof(h)), 0);
+	assert_string_equal(h, "mail.example.org");
+	assert_int_equal(am_url_host("smtps://u:p@mail.example.org", h, sizeof(h)), AM_ERR_INVAL);
+	assert_int_equal(am_url_host("mail.example.org", h, sizeof(h)), AM_ERR_INVAL);
+	assert_int_equal(am_url_host("http://:80", h, sizeof(h)), AM_ERR_INVAL);
+	assert_int_equal(am_url_host("http://[::1", h, sizeof(h)), AM_ERR_INVAL);
+	assert_int_equal(am_url_host("http://a-very-long-host-name.example.org", h, 8), AM_ERR_INVAL);
+}
+
 static void ct_eq_and_secrets(void **state)
 {
 	unsigned char *s = am_secret_alloc(32);
@@ -137,6 +163,7 @@ int main(void)
 	    cmocka_unit_test(buf_respects_cap),   cmocka_unit_test(json_escape_controls),
 	    cmocka_unit_test(strlcpy_truncates),  cmocka_unit_test(parse_i64_strict),
 	    cmocka_unit_test(ct_eq_and_secrets),  cmocka_unit_test(strerror_total),
+	    cmocka_unit_test(url_host_and_loopback),
 	    cmocka_unit_test(secrets_wiped_in_fork), cmocka_unit_test(secret_slab_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
