@@ -44,11 +44,16 @@ static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 		return 0;
 	if (max > s->len - pos)
 		max = (size_t)(s->len - pos);
+	store_errmsg_clear(); /* a failure below names this read's store error only */
 	rc = am1_reader_pread(s->r, s->first + pos, buf, max, &got);
 	if (rc || got == 0) {
-		/* Headers are out: the only honest answer is to cut the connection. */
+		/* Headers are out: the only honest answer is to cut the connection.
+		 * The store's detail (this thread's, from the failed read) is for
+		 * the operator's log only. */
+		const char *why = store_errmsg(NULL);
+
 		am_log(AM_LOG_ERROR, "media_stream_aborted", "error", am_strerror(rc ? rc : AM_ERR_IO),
-		       NULL);
+		       *why ? "store_error" : NULL, why, NULL);
 		return rc ? rc : AM_ERR_IO;
 	}
 	return (ssize_t)got;

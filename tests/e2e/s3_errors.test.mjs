@@ -10,7 +10,10 @@
 //      first with the right secret, then restarted with the wrong one)
 //      answers a bare 500; the log has media_object_unreadable with the same
 //      store_error, after one GET;
-//   3. neither the log nor any answer carries the wrong secret.
+//   3. neither the log nor any answer carries the wrong secret;
+//   4. with every S3 answer cut after 256 KiB, a download resumes its stream
+//      8 times, then is cut short; the log has media_stream_aborted with the
+//      store_error, and the server serves the next download whole.
 // Needs AUDIOMUS_TEST_S3_URL and AUDIOMUS_S3_* (eval "$(scripts/s3-test env)";
 // scripts/test-all provides them); skipped without. Objects go under a fresh
 // prefix that the suite deletes at the end.
@@ -36,29 +39,39 @@ const TUS = { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octe
 // the clients send through it, by "METHOD /bucket/prefix+kind": request lines
 // are found at the start of what a connection sends and after each blank
 // line (bodies are AM1 ciphertext or XML; a false match would need a request
-// line inside random bytes).
+// line inside random bytes; a request right after a PUT's body on a reused
+// connection is not counted). With proxy.cut = N, a connection is cut (both
+// sockets destroyed) once N bytes of answers passed it, as a flaky network
+// would.
 async function startCountingProxy(target) {
   const seen = [];
   const sockets = new Set();
+  const proxy = { cut: 0 };
   const srv = net.createServer((c) => {
     const up = net.connect(target.port, target.host);
     for (const s of [c, up]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => s.destroy()); }
-    let tail = '';
+    let tail = '', sent = 0;
     c.on('data', (d) => {
       const text = tail + d.toString('latin1');
-      for (const m of text.matchAll(/(?:^|\r\n\r\n)(GET|PUT|POST|HEAD|DELETE) (\/[^ ?]*)[^ ]* HTTP\/1\.1\r\n/g)) seen.push(`${m[1]} ${m[2]}`);
+      for (const m of text.matchAll(/(?:^|\r\n\r\n)(GET|PUT|POST|HEAD|DELETE) (\/[^ ?]*)[^ ]* HTTP\/1\.1\r\n/g)) {
+        seen.push(`${m[1]} ${m[2]}`);
+      }
       tail = text.slice(-64);
+    });
+    up.on('data', (d) => {
+      sent = proxy.cut ? sent + d.length : 0;
+      if (proxy.cut && sent > proxy.cut) { c.destroy(); up.destroy(); }
     });
     c.pipe(up).pipe(c);
     c.on('close', () => up.destroy());
     up.on('close', () => c.destroy());
   });
   await new Promise((resolve, reject) => { srv.once('error', reject); srv.listen(0, '127.0.0.1', resolve); });
-  return {
+  return Object.assign(proxy, {
     port: srv.address().port, seen,
     count: (re) => seen.filter((r) => re.test(r)).length,
     async close() { for (const s of sockets) s.destroy(); await new Promise((r) => srv.close(r)); },
-  };
+  });
 }
 
 // `serve` on an existing data directory (startServer always makes a fresh
@@ -173,6 +186,37 @@ describe('store failures: the reason in the server log, a generic answer to the 
       t.diagnostic(`PATCH ${r.status} "${r.body.trim()}", GET ${s.status}; log: ${ul.store_error}`);
     } finally {
       await wrong?.stop();
+      await srv.stop();
+    }
+  });
+
+  test('S3 cuts every answer mid-body: the stream resumes 8 times, then the download is cut short and the log says media_stream_aborted with the store error', async () => {
+    const srv = await startApi('sqlite', { args: ['--set', `storage=${storage}`] });
+    try {
+      const owner = await newOwner(srv);
+      const pr = await newProject(owner, 'Cut streams');
+      const bytes = wav(30, { freq: 330 }); // 5 MiB: more than 9 cut answers carry
+      const { vid } = await uploadTrack(owner, pr.id, bytes, { title: 'Long', filename: 'long.wav' });
+      assert.equal((await waitVersion(owner, pr.id, vid)).state, 'ready');
+      const view = await new Client(srv).get(`/api/v1/s/${pr.link.token}`);
+      assert.equal(view.status, 200, view.body);
+      const media = view.json.tracks[0].versions[0].media;
+      proxy.cut = 256 * 1024;
+      try {
+        await assert.rejects(raw(srv, 'GET', pathOf(media.download), {}, undefined, { whole: true }),
+          /aborted|truncated|ECONNRESET|socket hang up/);
+      } finally {
+        proxy.cut = 0;
+      }
+      const ab = await srv.waitLog((l) => l.event === 'media_stream_aborted');
+      assert.equal(ab.error, 'temporarily unavailable');
+      assert.match(ab.store_error, /^s3 stream orig\/[0-9a-f]{32}: /);
+      assert.equal(srv.logs.filter((l) => l.event === 's3_stream_resumed').length, 8);
+      // The server goes on: the next download is whole and right.
+      const ok = await raw(srv, 'GET', pathOf(media.download), {}, undefined, { whole: true });
+      assert.equal(ok.status, 200);
+      assert.ok(ok.body.equals(bytes), 'the whole original after the cuts stop');
+    } finally {
       await srv.stop();
     }
   });
