@@ -124,8 +124,10 @@ static int fault(int rc, int *broken)
 	return rc;
 }
 
+/* Open a part (or the original) for AM1 reads; seq: it is read whole, in
+ * order (store_reader_open_seq: one store request for all of it). */
 static int part_open(struct app *a, const uint8_t pk[32], const uint8_t project[16],
-		     const struct db_upload_part *p, struct part_reader *pr)
+		     const struct db_upload_part *p, int seq, struct part_reader *pr)
 {
 	uint8_t *dek = am_secret_alloc(CRYPTO_KEY_LEN);
 	int rc;
@@ -134,7 +136,7 @@ static int part_open(struct app *a, const uint8_t pk[32], const uint8_t project[
 	if (!dek)
 		return AM_ERR_NOMEM;
 	if (!(rc = crypto_dek_unwrap(pk, p->part_id, project, p->wrapped_dek, p->wrapped_dek_len, dek)) &&
-	    !(rc = store_reader_open_seq(a->store, p->store_key, &pr->sr))) {
+	    !(rc = (seq ? store_reader_open_seq : store_reader_open)(a->store, p->store_key, &pr->sr))) {
 		store_am1_source(pr->sr, &pr->src);
 		rc = am1_reader_open(dek, p->part_id, &pr->src, (uint64_t)p->plain_size, &pr->r);
 	}
@@ -193,7 +195,7 @@ static int assemble(struct app *a, const uint8_t pk[32], const struct db_upload 
 	for (size_t i = 0; i < ps->n && rc == 0; i++) {
 		if (ps->p[i].plain_size == 0)
 			continue;
-		if ((rc = fault(part_open(a, pk, u->project_id, &ps->p[i], &pr), broken)) == 0) {
+		if ((rc = fault(part_open(a, pk, u->project_id, &ps->p[i], 1, &pr), broken)) == 0) {
 			rc = am1_reader_range(pr.r, 0, (uint64_t)ps->p[i].plain_size - 1, emit, &c);
 			if (rc && !c.failed)
 				(void)fault(rc, broken);
@@ -237,7 +239,7 @@ static int check_original(struct app *a, const uint8_t pk[32], const struct db_u
 	p.wrapped_dek_len = o->wrapped_dek_len;
 	p.plain_size = o->plain_size;
 	snprintf(p.store_key, sizeof(p.store_key), "%s", o->store_key);
-	if ((rc = part_open(a, pk, u->project_id, &p, &pr)) == 0 && whole)
+	if ((rc = part_open(a, pk, u->project_id, &p, whole, &pr)) == 0 && whole)
 		rc = am1_reader_range(pr.r, 0, (uint64_t)o->plain_size - 1, tick, k);
 	if (rc == 0 && (rc = am1_reader_pread(pr.r, 0, head, sizeof(head), &got)) == 0)
 		rc = media_sniff(head, got, &ext, ctype);

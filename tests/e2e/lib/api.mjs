@@ -182,13 +182,18 @@ export async function versionOf(owner, pid, vid) {
 }
 
 // Poll (every o.every ms, for at most o.ms) until version vid is in one of
-// o.states (by default: the worker is done with it, ready or failed).
+// o.states (by default: the worker is done with it, ready or failed). On a
+// timeout the message carries the server's last log lines (when the owner's
+// server keeps them), so a CI failure says what the worker was doing.
 export async function waitVersion(owner, pid, vid, { states = ['ready', 'failed'], ms = 60000, every = 50 } = {}) {
   const t0 = Date.now();
   for (;;) {
     const v = await versionOf(owner, pid, vid);
     if (states.includes(v.state)) return v;
-    assert.ok(Date.now() - t0 < ms, `version still ${JSON.stringify(v)} after ${ms} ms`);
+    if (Date.now() - t0 >= ms) {
+      const tail = (owner.srv?.logs || []).slice(-25).map((l) => JSON.stringify(l)).join('\n');
+      assert.fail(`version still ${JSON.stringify(v)} after ${ms} ms${tail ? `; the server's last log lines:\n${tail}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, every));
   }
 }
