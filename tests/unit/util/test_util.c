@@ -131,6 +131,45 @@ static void secret_slab_reuse(void **state)
 	assert_non_null(k[0]);
 	memset(k[0], 1, 100000);
 	am_secret_free(k[0], 100000);
+	/* Large ones are cached when freed: more than the cache holds at once,
+	 * each zeroed when it comes back, of the size asked for. */
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 12; i++) {
+			k[i] = am_secret_alloc(65536 + (size_t)(i % 2) * 4096);
+			assert_non_null(k[i]);
+			for (size_t j = 0; j < 65536 + (size_t)(i % 2) * 4096; j++)
+				assert_int_equal(k[i][j], 0);
+			memset(k[i], round + 1, 65536 + (size_t)(i % 2) * 4096);
+		}
+		for (int i = 0; i < 12; i++)
+			am_secret_free(k[i], 65536 + (size_t)(i % 2) * 4096);
+	}
+}
+
+/* A large secret that was freed and handed out again is still wiped in a
+ * fork()ed child (the cached mapping keeps MADV_WIPEONFORK). */
+static void cached_secret_wiped_in_fork(void **state)
+{
+	unsigned char *s = am_secret_alloc(65536);
+	int status = 0;
+	pid_t pid;
+
+	am_secret_free(s, 65536);
+	s = am_secret_alloc(65536);
+	assert_non_null(s);
+	memset(s, 0x5a, 65536);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int i = 0; i < 65536; i++)
+			if (s[i] != 0)
+				_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	am_secret_free(s, 65536);
 }
 
 /* A fork()ed child sees zeros where the parent keeps secrets. */
@@ -165,6 +204,7 @@ int main(void)
 	    cmocka_unit_test(ct_eq_and_secrets),  cmocka_unit_test(strerror_total),
 	    cmocka_unit_test(url_host_and_loopback),
 	    cmocka_unit_test(secrets_wiped_in_fork), cmocka_unit_test(secret_slab_reuse),
+	    cmocka_unit_test(cached_secret_wiped_in_fork),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
