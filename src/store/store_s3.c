@@ -379,7 +379,11 @@ static int open_get(struct s3_reader *r)
 	return 0;
 }
 
-static int s3_reader_open(struct store *bs, const char *key, struct store_reader **out)
+/* Open key. seq (reading in order from the start): the stream's one GET of
+ * bytes=0- is the open (it gives the size and the ETag to pin), so a
+ * whole-object read costs one request instead of two; without a thread, or
+ * otherwise, the 64 KiB open_get. An empty object answers 416: HEAD. */
+static int reader_open(struct store *bs, const char *key, int seq, struct store_reader **out)
 {
 	struct s3_reader *r = calloc(1, sizeof(*r));
 	struct store_info info;
@@ -389,10 +393,18 @@ static int s3_reader_open(struct store *bs, const char *key, struct store_reader
 		return AM_ERR_NOMEM;
 	r->s = (struct s3_store *)bs;
 	am_strlcpy(r->key, key, sizeof(r->key));
-	if ((rc = open_get(r)) == AM_ERR_RANGE &&
-	    (rc = s3_head(r->s, key, &info, r->etag, sizeof(r->etag))) == 0)
-		r->base.size = info.size;
+	if (seq && s3_stream_start(r->s, key, "", 0, S3_SIZE_UNKNOWN, &r->st) == 0)
+		rc = s3_stream_wait_open(r->st, &r->base.size, r->etag, sizeof(r->etag));
+	else
+		rc = open_get(r);
+	if (rc == AM_ERR_RANGE) {
+		s3_stream_stop(r->st);
+		r->st = NULL;
+		if ((rc = s3_head(r->s, key, &info, r->etag, sizeof(r->etag))) == 0)
+			r->base.size = info.size;
+	}
 	if (rc) {
+		s3_stream_stop(r->st);
 		free(r->head);
 		free(r);
 		return rc;
@@ -401,37 +413,14 @@ static int s3_reader_open(struct store *bs, const char *key, struct store_reader
 	return 0;
 }
 
-/* Open for reading in order: the stream's one GET of bytes=0- is the open
- * (it gives the size and the ETag to pin), so a whole-object read costs one
- * request instead of two. Without a thread, the ordinary open. */
+static int s3_reader_open(struct store *bs, const char *key, struct store_reader **out)
+{
+	return reader_open(bs, key, 0, out);
+}
+
 static int s3_reader_open_seq(struct store *bs, const char *key, struct store_reader **out)
 {
-	struct s3_reader *r = calloc(1, sizeof(*r));
-	struct store_info info;
-	int rc;
-
-	if (!r)
-		return AM_ERR_NOMEM;
-	r->s = (struct s3_store *)bs;
-	am_strlcpy(r->key, key, sizeof(r->key));
-	if (s3_stream_start(r->s, key, "", 0, S3_SIZE_UNKNOWN, &r->st)) {
-		free(r);
-		return s3_reader_open(bs, key, out);
-	}
-	rc = s3_stream_wait_open(r->st, &r->base.size, r->etag, sizeof(r->etag));
-	if (rc == AM_ERR_RANGE) { /* an empty object: nothing to stream */
-		s3_stream_stop(r->st);
-		r->st = NULL;
-		if ((rc = s3_head(r->s, key, &info, r->etag, sizeof(r->etag))) == 0)
-			r->base.size = info.size;
-	}
-	if (rc) {
-		s3_stream_stop(r->st);
-		free(r);
-		return rc;
-	}
-	*out = &r->base;
-	return 0;
+	return reader_open(bs, key, 1, out);
 }
 
 /* GET [off, off+n) into buf. The first bytes a reader returns pin the version

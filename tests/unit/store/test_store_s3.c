@@ -39,6 +39,18 @@ static struct store *open_with(const char *extra)
 	return s;
 }
 
+/* The test bucket with a stream ring of ring bytes (small: many times around). */
+static struct store *open_small_ring(size_t ring)
+{
+	struct store *s = open_with(NULL);
+	struct s3_tuning t;
+
+	store_s3_test_get_tune(s, &t);
+	t.stream_buf = ring;
+	store_s3_test_tune(s, &t);
+	return s;
+}
+
 /* Raw S3 request through the backend's engine (for what store.h hides). */
 static int raw(struct store *s, const char *method, const char *key, const char *query,
 	       struct am_buf *xml, struct s3_req *out)
@@ -371,18 +383,14 @@ static void read_check(struct store_reader *r, uint64_t seed, uint64_t off, size
 static void stream_many_windows(void **state)
 {
 	const uint64_t size = (9u << 20) + 4321;
-	struct store *s = open_with(NULL);
+	struct store *s = open_small_ring(65536 + 7);
 	struct store_reader *r = NULL;
-	struct s3_tuning t;
 	char ns[17], key[64];
 	uint8_t *buf = malloc(300000);
 	uint64_t off = 0;
 	unsigned long before;
 
 	assert_non_null(buf);
-	store_s3_test_get_tune(s, &t);
-	t.stream_buf = 65536 + 7;
-	store_s3_test_tune(s, &t);
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	store_cf_put(s, key, 41, size, 1 << 20);
@@ -414,18 +422,14 @@ static void stream_many_windows(void **state)
 static void seq_open_one_request(void **state)
 {
 	const uint64_t sizes[] = {(5u << 20) + 4321, 100};
-	struct store *s = open_with(NULL);
+	struct store *s = open_small_ring(65536 + 7);
 	struct store_reader *r = NULL;
-	struct s3_tuning t;
 	char ns[17], key[64];
 	uint8_t *buf = malloc(300000);
 	unsigned long before;
 	size_t got;
 
 	assert_non_null(buf);
-	store_s3_test_get_tune(s, &t);
-	t.stream_buf = 65536 + 7;
-	store_s3_test_tune(s, &t);
 	store_cf_ns(ns);
 	for (size_t k = 0; k < AM_ARRAY_LEN(sizes); k++) {
 		uint64_t off = 0, size = sizes[k];
@@ -466,17 +470,13 @@ static void stream_ring_grows_for_fast_reader(void **state)
 {
 	const uint64_t size = 6u << 20;
 	const size_t ring = 65536 + 7;
-	struct store *s = open_with(NULL);
+	struct store *s = open_small_ring(ring);
 	struct store_reader *r = NULL;
-	struct s3_tuning t;
 	char ns[17], key[64];
 	uint8_t *buf = malloc(300000);
 	uint64_t off = 0;
 
 	assert_non_null(buf);
-	store_s3_test_get_tune(s, &t);
-	t.stream_buf = ring;
-	store_s3_test_tune(s, &t);
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	store_cf_put(s, key, 81, size, 1 << 20);
