@@ -147,39 +147,54 @@ static int view_head(const struct guest *gs, struct am_buf *b)
 	return rc;
 }
 
-/* The review page's data. The heavy part comes from the view cache when
- * this node built it for the same project revision, link generation,
- * password generation, downloads flag and URL expiry (api_view.c); the
- * link, password and project checks run on every request before it. */
+/* The review page's data. The answer comes from the view cache when this
+ * node built it for the same project revision, link generation, password
+ * generation, downloads flag, URL expiry and head (api_view.c), and is then
+ * sent without a copy; the link, password and project checks run on every
+ * request before it. */
 int api_guest_open(struct api_ctx *c)
 {
 	struct guest gs;
 	struct api_view_in vin;
+	struct api_view *v = NULL;
 	uint8_t key[32];
 	struct am_buf b;
-	size_t mark;
+	const char *bytes;
+	size_t n;
 	int rc;
 
 	if ((rc = resolve(c, &gs)))
 		return rc;
 	if (!gs.authorized)
 		return password_required(c, &gs);
-	vin = (struct api_view_in){gs.p.id, gs.link.id, gs.p.rev, gs.g.link_gen, gs.g.pw_gen,
-				   gs.p.downloads, access_url_expiry(c->api->app)};
 	am_buf_init(&b, API_VIEW_BODY_MAX);
-	if ((rc = view_head(&gs, &b)) || (rc = api_view_key(&vin, key)))
+	if ((rc = view_head(&gs, &b)))
 		goto out;
-	mark = b.len;
-	if (api_view_get(c->api->views, key, &b) != 0) {
-		if ((rc = view_build(c, &gs, vin.expires, &b)))
+	vin = (struct api_view_in){.project_id = gs.p.id,
+				   .link_id = gs.link.id,
+				   .rev = gs.p.rev,
+				   .link_gen = gs.g.link_gen,
+				   .pw_gen = gs.g.pw_gen,
+				   .downloads = gs.p.downloads,
+				   .expires = access_url_expiry(c->api->app),
+				   .head = b.p,
+				   .head_len = b.len};
+	if ((rc = api_view_key(&vin, key)))
+		goto out;
+	if (api_view_get(c->api->views, key, &v) != 0) {
+		if ((rc = view_build(c, &gs, vin.expires, &b)) ||
+		    (rc = am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)vin.expires)))
 			goto out;
-		api_view_put(c->api->views, key, (const char *)b.p + mark, b.len - mark);
+		api_view_put(c->api->views, key, (const char *)b.p, b.len, &v);
 	}
-	if ((rc = am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)vin.expires)))
-		goto out;
 	if (api_open_is_new(c, gs.link.id))
 		api_event(c, gs.p.id, "page_open", NULL, gs.link.is_default ? NULL : "named link");
-	rc = http_respond_bytes(c->req, 200, "application/json", b.p, b.len, 1);
+	if (!v) { /* not cacheable: too large, or no memory for the copy */
+		rc = http_respond_bytes(c->req, 200, "application/json", b.p, b.len, 1);
+		goto out;
+	}
+	bytes = api_view_bytes(v, &n);
+	rc = http_respond_shared(c->req, 200, "application/json", bytes, n, api_view_release, v);
 out:
 	am_buf_cleanup(&b);
 	return rc;

@@ -180,22 +180,33 @@ int api_client_pseudo(struct api_ctx *c, uint8_t out[16], int64_t *epoch);
 int api_proxies_parse(struct api *api, const char *list);
 
 /* ---- review-page view cache (api_view.c) ------------------------------------------------ */
-/* What a cached view depends on (expires: the URLs' expiry, whole seconds). */
+/* What a cached view depends on (expires: the URLs' expiry, whole seconds;
+ * head: the answer's first bytes, built fresh from the project row). */
 struct api_view_in {
 	const uint8_t *project_id;
 	const uint8_t *link_id;
 	int64_t rev, link_gen, pw_gen, downloads, expires;
+	const void *head;
+	size_t head_len;
 };
+/* A cached answer, shared by the cache and the responses still sending it. */
+struct api_view;
 int api_view_new(struct api_view_cache **out);
 /* Zero and free every entry; accepts NULL. */
 void api_view_free(struct api_view_cache *vc);
 /* The entry key for in. 0 or AM_ERR_CRYPTO. */
 int api_view_key(const struct api_view_in *in, uint8_t key[32]);
-/* Append the cached bytes for key to out: 0, AM_ERR_NOTFOUND, or an
- * am_buf error. */
-int api_view_get(struct api_view_cache *vc, const uint8_t key[32], struct am_buf *out);
-/* Keep a copy of body under key (silently not, when too large or no memory). */
-void api_view_put(struct api_view_cache *vc, const uint8_t key[32], const char *body, size_t len);
+/* A reference to the cached answer for key in *out: 0 or AM_ERR_NOTFOUND. */
+int api_view_get(struct api_view_cache *vc, const uint8_t key[32], struct api_view **out);
+/* Keep a copy of body under key and a reference to it in *out: 0, or
+ * AM_ERR_TOOBIG / AM_ERR_NOMEM (then nothing is kept). */
+int api_view_put(struct api_view_cache *vc, const uint8_t key[32], const char *body, size_t len,
+		 struct api_view **out);
+/* The bytes of a reference. */
+const char *api_view_bytes(const struct api_view *v, size_t *len);
+/* Give a reference back (an http_respond_shared release callback): the
+ * last one zeroes and frees the bytes. Accepts NULL. */
+void api_view_release(void *v);
 /* Drop the entries of a project this node has just deleted. */
 void api_view_forget(struct api_view_cache *vc, const uint8_t project_id[DB_ID_LEN]);
 

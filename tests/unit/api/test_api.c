@@ -1,7 +1,9 @@
 /*
  * test_api.c: unit tests of the API's pure helpers: the password policy and
  * common-password list, the hashing gate (one per core, a short queue, then
- * AM_ERR_UNAVAIL), strict hex ids and the JSON field accessors' answers.
+ * AM_ERR_UNAVAIL), strict hex ids, the JSON field accessors' answers, and
+ * the review page's view cache (keys, shared references that outlive
+ * eviction, the size bound).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -105,6 +107,75 @@ static void test_fields(void **state)
 	json_decref(c.body);
 }
 
+static struct api_view_in view_in(const uint8_t *pid, const uint8_t *lid, int64_t rev,
+				  const char *head)
+{
+	return (struct api_view_in){pid, lid, rev, 1, 0, 1, 1700000000, head, strlen(head)};
+}
+
+static void test_view_key(void **state)
+{
+	uint8_t pid[DB_ID_LEN] = {1}, lid[DB_ID_LEN] = {2}, k1[32], k2[32];
+	struct api_view_in a = view_in(pid, lid, 5, "{\"project\":{\"title\":\"A\"},");
+	struct api_view_in b = a;
+
+	(void)state;
+	assert_int_equal(api_view_key(&a, k1), 0);
+	assert_int_equal(api_view_key(&b, k2), 0);
+	assert_memory_equal(k1, k2, 32);
+	b.head = "{\"project\":{\"title\":\"B\"},"; /* a renamed project */
+	assert_int_equal(api_view_key(&b, k2), 0);
+	assert_memory_not_equal(k1, k2, 32);
+	b = a;
+	b.rev = 6;
+	assert_int_equal(api_view_key(&b, k2), 0);
+	assert_memory_not_equal(k1, k2, 32);
+	b = a;
+	b.expires++;
+	assert_int_equal(api_view_key(&b, k2), 0);
+	assert_memory_not_equal(k1, k2, 32);
+}
+
+/* A hit is a reference to the same bytes, not a copy; a reference still
+ * being sent keeps its bytes after the entry is dropped. */
+static void test_view_shared(void **state)
+{
+	struct api_view_cache *vc = NULL;
+	struct api_view *v1, *v2, *v3;
+	uint8_t pid[DB_ID_LEN] = {1}, lid[DB_ID_LEN] = {2}, key[32], other[32];
+	struct api_view_in in = view_in(pid, lid, 1, "{");
+	const char *p1, *p2;
+	size_t n1, n2;
+
+	(void)state;
+	assert_int_equal(api_view_new(&vc), 0);
+	assert_int_equal(api_view_key(&in, key), 0);
+	in.rev = 2;
+	assert_int_equal(api_view_key(&in, other), 0);
+	assert_int_equal(api_view_get(vc, key, &v1), AM_ERR_NOTFOUND);
+	assert_null(v1);
+	assert_int_equal(api_view_put(vc, key, "{\"a\":1}\n", 8, &v1), 0);
+	assert_int_equal(api_view_get(vc, key, &v2), 0);
+	p1 = api_view_bytes(v1, &n1);
+	p2 = api_view_bytes(v2, &n2);
+	assert_ptr_equal(p1, p2);
+	assert_int_equal(n2, 8);
+	assert_memory_equal(p2, "{\"a\":1}\n", 8);
+	assert_int_equal(api_view_get(vc, other, &v3), AM_ERR_NOTFOUND);
+	api_view_forget(vc, pid); /* the entry goes; the two references stay */
+	assert_int_equal(api_view_get(vc, key, &v3), AM_ERR_NOTFOUND);
+	assert_memory_equal(api_view_bytes(v2, &n2), "{\"a\":1}\n", 8);
+	api_view_release(v1);
+	assert_memory_equal(api_view_bytes(v2, &n2), "{\"a\":1}\n", 8);
+	api_view_release(v2); /* the last one frees (ASan and valgrind check) */
+	api_view_release(NULL);
+	static char big[(1 << 20) + 1];
+	assert_int_equal(api_view_put(vc, key, big, sizeof(big), &v1), AM_ERR_TOOBIG);
+	assert_null(v1);
+	assert_int_equal(api_view_get(vc, key, &v1), AM_ERR_NOTFOUND);
+	api_view_free(vc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -112,6 +183,8 @@ int main(void)
 	    cmocka_unit_test(test_gate),
 	    cmocka_unit_test(test_ids),
 	    cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_view_key),
+	    cmocka_unit_test(test_view_shared),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
