@@ -125,20 +125,3 @@ amapi() {
   node bench/amapi.mjs "$mode" --port "$port" --ca "$data/tls/cert.pem" --email "bench$u@example.org" \
     --password "$BENCH_PASSWORD" "$@"
 }
-# aes_client_conf FILE: an OpenSSL config whose client default offers only
-# AES-GCM (TLS 1.3 and 1.2). OPENSSL_CONF=FILE wrk ... then shows what a
-# client without ChaCha20 gets: audiomus's GnuTLS priority puts ChaCha20-Poly1305
-# first in server order (src/http/tls.c), nginx follows the client's order
-# (OpenSSL: AES-256-GCM first).
-aes_client_conf() {
-  cat > "$1" <<'EOC'
-openssl_conf = openssl_init
-[openssl_init]
-ssl_conf = ssl_sect
-[ssl_sect]
-system_default = system_default_sect
-[system_default_sect]
-Ciphersuites = TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256
-CipherString = ECDHE+AESGCM
-EOC
-}
