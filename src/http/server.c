@@ -10,9 +10,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -37,7 +41,12 @@ struct http_server {
 	uint16_t port, redir_port;
 	atomic_int draining;
 	atomic_long inflight;
-	int fd, redir_fd; /* bound, not yet handed to a daemon */
+	int fd;		    /* the HTTPS listening socket (our accept loop's) */
+	int redir_fd;	    /* bound, not yet handed to the redirect daemon */
+	int wake_fd;	    /* eventfd: stop the accept loop */
+	pthread_t acceptor; /* valid while accepting */
+	int accepting;
+	atomic_int stop_accept;
 	size_t max_headers;
 	struct conf c;
 };
@@ -454,7 +463,7 @@ int http_server_new(const struct conf *c, struct http_server **out, char *err, s
 	*out = NULL;
 	if (!s)
 		return AM_ERR_NOMEM;
-	s->fd = s->redir_fd = -1;
+	s->fd = s->redir_fd = s->wake_fd = -1;
 	s->c = *c;
 	s->max_headers = header_budget(c);
 	if ((rc = http_tls_load(c->tls_cert, c->tls_key, err, errlen)) != 0 ||
@@ -474,38 +483,75 @@ void http_server_set_public_url(struct http_server *s, const char *url)
 }
 
 /* Options both daemons share: limits, callbacks, logger. */
-#define COMMON_OPTIONS(s, fd)                                                                  \
-	MHD_OPTION_LISTEN_SOCKET, (MHD_socket)(fd), MHD_OPTION_CONNECTION_LIMIT,                \
-	    (unsigned)(s)->c.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,               \
-	    (unsigned)(s)->c.per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,                 \
-	    (unsigned)(s)->c.connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,            \
-	    (size_t)(s)->c.connection_memory, MHD_OPTION_STRICT_FOR_CLIENT, 1,                  \
-	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, (s), MHD_OPTION_NOTIFY_COMPLETED, on_completed, \
-	    (s), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL
+#define COMMON_OPTIONS(s)                                                                       \
+	MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s)->c.max_connections,                          \
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(s)->c.per_ip_connections,            \
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s)->c.connection_timeout,                 \
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(s)->c.connection_memory,               \
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (s),          \
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, (s), MHD_OPTION_EXTERNAL_LOGGER,         \
+	    on_mhd_log, NULL
+
+/* The accept loop. One thread takes every new HTTPS connection and hands it
+ * to the daemon (MHD_add_connection), which spreads connections over its
+ * threads by descriptor number, so consecutive connections alternate.
+ * libmicrohttpd's own accept lets the first worker thread that wakes take
+ * up to 10 connections in a row: a burst (a browser's parallel requests, a
+ * download manager's ranges, wrk) landed on one thread, and 4 streams used
+ * one of two cores (docs/benchmarks.md, "media_stream"). Limits are the
+ * daemon's: beyond max_connections or per_ip_connections MHD_add_connection
+ * closes the socket at once, as libmicrohttpd's own accept did. */
+static void *accept_loop(void *arg)
+{
+	struct http_server *s = arg;
+	struct pollfd p[2] = {{.fd = s->fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
+
+	while (!atomic_load(&s->stop_accept)) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int again;
+
+		if (fd >= 0) {
+			(void)MHD_add_connection(s->d, fd, (struct sockaddr *)&ss, sl); /* closes on failure */
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		/* EAGAIN: wait for the next connection. Out of descriptors or
+		 * memory: the backlog waits 100 ms. A stop wakes either wait. */
+		again = errno == EAGAIN || errno == EWOULDBLOCK;
+		if (poll(again ? p : p + 1, again ? 2 : 1, again ? -1 : 100) < 0 && errno != EINTR)
+			break;
+	}
+	return NULL;
+}
 
 int http_server_start(struct http_server *s, struct http_router *r, char *err, size_t errlen)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+			 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG;
 	long threads = s->c.threads ? (long)s->c.threads : sysconf(_SC_NPROCESSORS_ONLN);
 
 	s->router = r;
-	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, COMMON_OPTIONS(s, s->fd),
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, COMMON_OPTIONS(s),
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
 				MHD_OPTION_HTTPS_PRIORITIES, http_tls_priorities,
 				MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_cert_callback(),
 				MHD_OPTION_END);
-	if (!s->d) {
+	if (!s->d || (s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    pthread_create(&s->acceptor, NULL, accept_loop, s) != 0) {
 		snprintf(err, errlen, "cannot start the HTTPS server on %s", s->c.listen);
 		return AM_ERR_IO;
 	}
-	s->fd = -1; /* the daemon owns it now */
+	s->accepting = 1;
 	if (s->redir_fd < 0)
 		return 0;
 	s->redir = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 					    MHD_USE_ERROR_LOG,
-				    0, NULL, NULL, on_redirect, s, COMMON_OPTIONS(s, s->redir_fd),
-				    MHD_OPTION_END);
+				    0, NULL, NULL, on_redirect, s, COMMON_OPTIONS(s),
+				    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->redir_fd, MHD_OPTION_END);
 	if (!s->redir) {
 		snprintf(err, errlen, "cannot start the redirect listener on %s",
 			 s->c.redirect_listen);
@@ -513,6 +559,24 @@ int http_server_start(struct http_server *s, struct http_router *r, char *err, s
 	}
 	s->redir_fd = -1;
 	return 0;
+}
+
+/* Stop taking connections: the accept loop ends and the listening socket
+ * closes, so new clients are refused by the kernel. */
+static void stop_accepting(struct http_server *s)
+{
+	uint64_t one = 1;
+
+	if (s->accepting) {
+		atomic_store(&s->stop_accept, 1);
+		if (write(s->wake_fd, &one, sizeof(one)) != sizeof(one))
+			am_log(AM_LOG_WARN, "http_accept_stop", "error", strerror(errno), NULL);
+		pthread_join(s->acceptor, NULL);
+		s->accepting = 0;
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
 }
 
 uint16_t http_server_port(const struct http_server *s)
@@ -540,11 +604,7 @@ int http_server_shutdown(struct http_server *s, int64_t grace_ms)
 		MHD_stop_daemon(s->redir);
 		s->redir = NULL;
 	}
-	if (s->d) {
-		MHD_socket ls = MHD_quiesce_daemon(s->d);
-		if (ls != MHD_INVALID_SOCKET)
-			close(ls);
-	}
+	stop_accepting(s);
 	while ((left = atomic_load(&s->inflight)) > 0 && am_mono_ms() < deadline)
 		usleep(20000);
 	if (s->d) {
@@ -558,14 +618,15 @@ void http_server_free(struct http_server *s)
 {
 	if (!s)
 		return;
+	stop_accepting(s);
 	if (s->redir)
 		MHD_stop_daemon(s->redir);
 	if (s->d)
 		MHD_stop_daemon(s->d);
-	if (s->fd >= 0)
-		close(s->fd);
 	if (s->redir_fd >= 0)
 		close(s->redir_fd);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
 	http_tls_cleanup();
 	free(s);
 }
