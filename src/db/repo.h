@@ -319,6 +319,10 @@ int db_object_list(struct db *db, const uint8_t project_id[DB_ID_LEN],
 int db_object_list_deleting(struct db *db, int limit, int (*cb)(void *ctx, const struct db_object *o),
 			    void *ctx);
 int db_object_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+/* Whether a row names store key: an object (objects.store_key) or a
+ * received upload part (upload_parts.store_key). *named is 1 unless the
+ * query answered that none does. Housekeeping's orphan sweep. */
+int db_store_key_named(struct db *db, const char *key, int *named);
 
 /* ---- guests, comments, events ---------------------------------------------------- */
 

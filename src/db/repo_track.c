@@ -476,3 +476,18 @@ int db_object_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const u
 	}
 	return repo_done_one(rc, st);
 }
+
+int db_store_key_named(struct db *db, const char *key, int *named)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "SELECT CAST((SELECT COUNT(*) FROM objects WHERE store_key = $1)"
+			    " + (SELECT COUNT(*) FROM upload_parts WHERE store_key = $1) AS BIGINT)",
+			    &st);
+
+	*named = 1;
+	if (rc == 0 && (rc = db_bind_text(st, 1, key)) == 0 && (rc = repo_row(st)) == 0)
+		*named = db_column_int64(st, 0) != 0;
+	db_finalize(st);
+	return rc;
+}

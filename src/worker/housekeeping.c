@@ -4,9 +4,10 @@
  * what a crashed node left half done: fully received uploads never completed
  * (completed now, once: media_upload_recover claims each with its lease),
  * abandoned uploads and stale store temporaries, objects of deleted tracks,
- * the ciphertext and rows of crypto-shredded projects, closed accounts,
- * expired sessions, drained rate limits, old finished jobs, and the
- * IP-pseudonym ratchet. Runs in the worker (trusted); the clean-up reads no
+ * the ciphertext and rows of crypto-shredded projects, orphaned objects (once
+ * a day: committed by a process that died before the row naming them),
+ * closed accounts, expired sessions, drained rate limits, old finished jobs,
+ * and the IP-pseudonym ratchet. Runs in the worker (trusted); the clean-up reads no
  * plaintext: it deletes ciphertext by store key and rows by id (only the
  * completion of a received upload decrypts, to verify and assemble it, as
  * the media role does). Store objects go before the rows that name them,
@@ -26,6 +27,14 @@
 #define HK_BATCH 100
 #define HK_UPLOAD_SCAN 1000
 #define HK_JOB_KEEP_MS (INT64_C(7) * 24 * 3600 * 1000) /* finished jobs kept a week */
+/* Orphans: an object no row names, committed at least a day ago (every
+ * writer records its object within seconds of the commit, so a day is far
+ * past any live put-then-record), looked for once a day cluster-wide, at
+ * most HK_ORPHAN_MAX deleted per sweep. */
+#define HK_ORPHAN_AGE_S	   (24 * 3600)
+#define HK_ORPHAN_EVERY_MS (INT64_C(24) * 3600 * 1000)
+#define HK_ORPHAN_MAX	   1000
+#define HK_ORPHAN_KEY	   "housekeeping-orphans"
 
 /* A batch of (project, id, store key) collected before acting, so that no
  * statement is open while rows are deleted. */
@@ -137,6 +146,59 @@ static int hk_projects(struct app *a, struct db *db, int *n)
 	return rc;
 }
 
+/* The namespaces whose objects rows name (media_upload.c, media_complete.c,
+ * job_transcode.c). "probe/" is the storage check's own, and anything else
+ * is left alone. */
+static const char *const hk_orphan_ns[] = {"orig/", "upart/", "stream/", "peaks/"};
+
+struct hk_orphans {
+	struct db *db;
+	int64_t before; /* seconds: only objects committed earlier */
+	char (*keys)[STORE_KEY_MAX];
+	size_t n;
+};
+
+/* store_list callback: collect old objects that no row names. A failed
+ * query keeps the object. */
+static int hk_orphan_cb(void *arg, const char *key, const struct store_info *info)
+{
+	struct hk_orphans *o = arg;
+	int named = 1;
+
+	if (info->mtime >= o->before || db_store_key_named(o->db, key, &named) != 0 || named)
+		return 0;
+	if (o->n == HK_ORPHAN_MAX)
+		return 1; /* the rest waits for the next sweep */
+	am_strlcpy(o->keys[o->n++], key, STORE_KEY_MAX);
+	return 0;
+}
+
+/* Delete orphaned objects, once a day across the cluster. Each is looked up
+ * again right before its delete. */
+static int hk_orphans(struct app *a, struct db *db, int64_t now_ms, int *n)
+{
+	struct hk_orphans o = {.db = db, .before = now_ms / 1000 - HK_ORPHAN_AGE_S};
+	int64_t retry = 0;
+	int rc, named;
+
+	if (db_rate_take(db, HK_ORPHAN_KEY, sizeof(HK_ORPHAN_KEY) - 1, now_ms, HK_ORPHAN_EVERY_MS,
+			 1, &retry) != 0)
+		return 0; /* swept within the last day */
+	if (!(o.keys = calloc(HK_ORPHAN_MAX, sizeof(*o.keys))))
+		return AM_ERR_NOMEM;
+	rc = 0;
+	for (size_t i = 0; rc == 0 && i < AM_ARRAY_LEN(hk_orphan_ns); i++)
+		rc = listed(store_list(a->store, hk_orphan_ns[i], hk_orphan_cb, &o));
+	for (size_t i = 0; rc == 0 && i < o.n; i++)
+		if ((rc = db_store_key_named(db, o.keys[i], &named)) == 0 && !named &&
+		    (rc = store_delete(a->store, o.keys[i])) == 0) {
+			am_log(AM_LOG_INFO, "housekeeping_orphan_deleted", "key", o.keys[i], NULL);
+			(*n)++;
+		}
+	free(o.keys);
+	return rc;
+}
+
 /* Note a task's failure, with the store's reason when its latest store call
  * failed; the next task starts with no store detail. */
 static void first(int *rc, int r, const char *task)
@@ -170,6 +232,7 @@ int worker_housekeeping(struct app *a, int64_t now_ms, struct worker_hk_stats *s
 	}
 	first(&rc, hk_deleting(a, db, &st->objects), "deleted objects");
 	first(&rc, hk_projects(a, db, &st->projects), "shredded projects");
+	first(&rc, hk_orphans(a, db, now_ms, &st->orphans), "orphaned objects");
 	first(&rc, db_account_purge_closed(db, &st->accounts), "closed accounts");
 	first(&rc, db_session_purge(db, now_ms, &st->sessions), "sessions");
 	first(&rc, db_rate_purge(db, now_ms), "rate limits");

@@ -265,8 +265,9 @@ static void maybe_housekeeping(struct worker *w, int64_t *next_at)
 		return; /* another node's turn */
 	memset(&st, 0, sizeof(st));
 	rc = worker_housekeeping(w->app, now, &st);
-	char u[16], o[16], pr[16], acc[24], se[24], jb[24], rv[16];
+	char u[16], o[16], pr[16], acc[24], se[24], jb[24], rv[16], orph[16];
 	snprintf(rv, sizeof(rv), "%d", st.recovered);
+	snprintf(orph, sizeof(orph), "%d", st.orphans);
 	snprintf(u, sizeof(u), "%d", st.uploads);
 	snprintf(o, sizeof(o), "%d", st.objects);
 	snprintf(pr, sizeof(pr), "%d", st.projects);
@@ -274,7 +275,7 @@ static void maybe_housekeeping(struct worker *w, int64_t *next_at)
 	snprintf(se, sizeof(se), "%lld", (long long)st.sessions);
 	snprintf(jb, sizeof(jb), "%lld", (long long)st.jobs);
 	am_log(rc ? AM_LOG_WARN : AM_LOG_INFO, "housekeeping", "recovered", rv, "uploads", u,
-	       "objects", o, "projects", pr, "accounts", acc, "sessions", se, "jobs", jb,
+	       "objects", o, "projects", pr, "orphans", orph, "accounts", acc, "sessions", se, "jobs", jb,
 	       "ip_advanced", st.ip_advanced ? "1" : "0", rc ? "error" : NULL, am_strerror(rc),
 	       NULL);
 }

@@ -113,7 +113,7 @@ int worker_drain(struct app *a, const struct worker_params *p, int *ran);
  * Each task is independent: one failing does not stop the others; the
  * first error is returned. Idempotent; safe on several nodes at once. */
 struct worker_hk_stats {
-	int uploads, objects, projects, recovered;
+	int uploads, objects, projects, recovered, orphans;
 	int64_t accounts, sessions, jobs;
 	int ip_advanced;
 };
