@@ -216,7 +216,7 @@ static void first(int *rc, int r, const char *task)
 
 int worker_housekeeping(struct app *a, int64_t now_ms, struct worker_hk_stats *st)
 {
-	struct worker_hk_stats dummy;
+	struct worker_hk_stats dummy = {0};
 	struct db *db = NULL;
 	int rc = 0, r;
 
