@@ -187,7 +187,7 @@ static int hk_orphans(struct app *a, struct db *db, int64_t now_ms, int *n)
 	if (!(o.keys = calloc(HK_ORPHAN_MAX, sizeof(*o.keys))))
 		return AM_ERR_NOMEM;
 	rc = 0;
-	for (size_t i = 0; rc == 0 && i < AM_ARRAY_LEN(hk_orphan_ns); i++)
+	for (size_t i = 0; rc == 0 && o.n < HK_ORPHAN_MAX && i < AM_ARRAY_LEN(hk_orphan_ns); i++)
 		rc = listed(store_list(a->store, hk_orphan_ns[i], hk_orphan_cb, &o));
 	for (size_t i = 0; rc == 0 && i < o.n; i++)
 		if ((rc = db_store_key_named(db, o.keys[i], &named)) == 0 && !named &&
