@@ -3,6 +3,8 @@
  * `make check` replays every in-tree corpus (and every crash regression) with
  * the ordinary compiler, under ASan in the asan build.
  * usage: TARGET-replay FILE_OR_DIR...
+ * A missing path, an unreadable directory or no input at all is a failure:
+ * a replay that replayed nothing must not pass.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -46,15 +48,21 @@ int main(int argc, char **argv)
 		DIR *d;
 		struct dirent *e;
 
-		if (stat(argv[i], &st) != 0)
+		if (stat(argv[i], &st) != 0) {
+			fprintf(stderr, "%s: no such file or directory\n", argv[i]);
+			bad++;
 			continue;
+		}
 		if (!S_ISDIR(st.st_mode)) {
 			bad += run_file(argv[i]);
 			files++;
 			continue;
 		}
-		if (!(d = opendir(argv[i])))
+		if (!(d = opendir(argv[i]))) {
+			fprintf(stderr, "%s: cannot open directory\n", argv[i]);
+			bad++;
 			continue;
+		}
 		while ((e = readdir(d)) != NULL) {
 			char path[4096];
 			if (e->d_name[0] == '.')
@@ -66,5 +74,7 @@ int main(int argc, char **argv)
 		closedir(d);
 	}
 	printf("replayed %d inputs, %d unreadable\n", files, bad);
-	return bad ? 1 : 0;
+	if (files == 0)
+		printf("no input replayed: the corpus is missing or empty\n");
+	return bad || files == 0 ? 1 : 0;
 }
