@@ -1,8 +1,9 @@
 /*
  * fuzz/access_url.c: libFuzzer target for the credential parsers of
  * src/access (signed media URLs, upload URLs, password cookies). Properties:
- * no input crashes or reads out of bounds; anything that verifies re-signs to
- * exactly the same string (one accepted encoding); a credential minted from
+ * no input crashes or reads out of bounds; anything that verifies re-signs
+ * (with the nonce it carries) to exactly the same string (one accepted
+ * encoding); a credential minted from
  * fuzzer-chosen fields always verifies back to those fields. The key is a
  * fixed test key in a temporary file (never a real deployment's key).
  */
@@ -29,7 +30,13 @@ static void parse_untrusted(const char *s, const uint8_t link[16])
 	int64_t e = 0;
 
 	if (access_url_verify(&app, s, &g, obj, &d, &e) == 0) {
-		if (access_url_sign(&app, &g, obj, d, e, again, sizeof(again)) || strcmp(again, s))
+		/* re-signed with the nonce it carries, it is the same string */
+		const char *r = strstr(s, "&r=");
+		uint8_t nonce[ACCESS_URL_NONCE_LEN];
+
+		if (!r || access_unhex16(r + 3, 32, nonce) ||
+		    access_url_sign_nonce(&app, &g, obj, d, e, nonce, again, sizeof(again)) <= 0 ||
+		    strcmp(again, s))
 			abort();
 	}
 	if (access_upload_verify(&app, s, &u) == 0) {

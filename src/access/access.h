@@ -79,23 +79,35 @@ int access_cookie_verify(struct app *a, const uint8_t link_id[16], const char *v
 int access_cookie_check(struct app *a, const struct access_grant *g, const char *cookie_value);
 
 /* ---- signed media URLs (DESIGN §6) ---------------------------------------------
- *   /m/OBJ?l=LINK&p=PROJECT&g=LINK_GEN&w=PW_GEN&e=EXPIRY&d=0|1&k=KID&s=MAC
- * OBJ, LINK, PROJECT: 32 lowercase hex; LINK_GEN, PW_GEN, KID: decimal
+ *   /m/OBJ?l=LINK&p=PROJECT&g=LINK_GEN&w=PW_GEN&e=EXPIRY&d=0|1&r=NONCE&k=KID&s=MAC
+ * OBJ, LINK, PROJECT, NONCE: 32 lowercase hex; LINK_GEN, PW_GEN, KID: decimal
  * uint32; EXPIRY: decimal seconds since the epoch; MAC: 43 base64url
- * characters of HMAC-SHA256(url key[KID], "am-url-v1\nGET\n/m/OBJ\nLINK\n
- * PROJECT\nLINK_GEN\nPW_GEN\nEXPIRY\nD\nKID"). Exactly these parameters in
- * exactly this order; HEAD verifies like GET (same resource).
+ * characters of HMAC-SHA256(url key[KID], "am-url-v2\nGET\n/m/OBJ\nLINK\n
+ * PROJECT\nLINK_GEN\nPW_GEN\nEXPIRY\nD\nNONCE\nKID"). Exactly these
+ * parameters in exactly this order; HEAD verifies like GET (same resource).
+ * NONCE is 128 random bits chosen when the URL is minted: it grants nothing
+ * (the verifier only checks it is MAC'd), it makes every load's URLs new
+ * (docs/security.md 2.4) although the expiry has whole-second resolution.
  * Owner grants (g->owner) use the second form
- *   /m/OBJ?o=ACCOUNT&x=SESSION&p=PROJECT&e=EXPIRY&d=0|1&k=KID&s=MAC
- * MAC'd as "am-owner-url-v1\nGET\n/m/OBJ\nACCOUNT\nSESSION\nPROJECT\n
- * EXPIRY\nD\nKID": a different prefix, so neither form verifies as the other. */
+ *   /m/OBJ?o=ACCOUNT&x=SESSION&p=PROJECT&e=EXPIRY&d=0|1&r=NONCE&k=KID&s=MAC
+ * MAC'd as "am-owner-url-v2\nGET\n/m/OBJ\nACCOUNT\nSESSION\nPROJECT\n
+ * EXPIRY\nD\nNONCE\nKID": a different prefix, so neither form verifies as the
+ * other. (The v1 forms, without NONCE, are no longer accepted.) */
+#define ACCESS_URL_NONCE_LEN 16
 
 /* Sign a media URL (path and query, no origin) for object_id into out
- * (n >= ACCESS_URL_MAX). download: 0 (inline, stream rendition) or 1
- * (attachment, original). expires must be in (now, now + ACCESS_URL_CAP]:
- * else AM_ERR_INVAL. Callers usually pass access_url_expiry(a). */
+ * (n >= ACCESS_URL_MAX) with a fresh random nonce: no two calls give the same
+ * URL. download: 0 (inline, stream rendition) or 1 (attachment, original).
+ * expires must be in (now, now + ACCESS_URL_CAP]: else AM_ERR_INVAL. Callers
+ * usually pass access_url_expiry(a). 0, AM_ERR_TOOBIG, AM_ERR_CRYPTO. */
 int access_url_sign(struct app *a, const struct access_grant *g, const uint8_t object_id[16],
 		    int download, int64_t expires, char *out, size_t n);
+/* The same with the caller's nonce (borrowed; e.g. one random nonce per
+ * request for all the URLs of one answer, which differ by object and d).
+ * Returns the length of the URL written (> 0) or the errors above. */
+int access_url_sign_nonce(struct app *a, const struct access_grant *g,
+			  const uint8_t object_id[16], int download, int64_t expires,
+			  const uint8_t nonce[ACCESS_URL_NONCE_LEN], char *out, size_t n);
 /* now + conf signed_url_lifetime (capped at ACCESS_URL_CAP). */
 int64_t access_url_expiry(const struct app *a);
 /* Verify the raw request target (path and query exactly as received, e.g.

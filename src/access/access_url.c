@@ -1,6 +1,8 @@
 /*
  * access_url.c: signed media URLs (/m/…, share-link and owner forms) and
- * signed upload URLs (/u/…) of access.h. Minting runs in the web role; verification in the media role,
+ * signed upload URLs (/u/…) of access.h. Every media URL carries a nonce
+ * (r=, MAC'd), so two loads never get the same URL, even within the second
+ * that fixes the expiry. Minting runs in the web role; verification in the media role,
  * before any database or store access, on the raw request target exactly as
  * the client sent it (so a re-encoded or reordered URL never verifies).
  */
@@ -15,8 +17,8 @@
 
 #define MAX_SIZE_LIMIT (UINT64_C(1) << 50)
 
-static const char *const url_keys[] = {"l", "p", "g", "w", "e", "d", "k", "s"};
-static const char *const owner_keys[] = {"o", "x", "p", "e", "d", "k", "s"};
+static const char *const url_keys[] = {"l", "p", "g", "w", "e", "d", "r", "k", "s"};
+static const char *const owner_keys[] = {"o", "x", "p", "e", "d", "r", "k", "s"};
 static const char *const upload_keys[] = {"a", "p", "v", "n", "e", "k", "s"};
 
 int64_t access_url_expiry(const struct app *a)
@@ -28,54 +30,60 @@ int64_t access_url_expiry(const struct app *a)
 	return am_now() + life;
 }
 
-/* Path and MAC'd text of a media URL (either form: see access.h). */
+/* Path and MAC'd text of a media URL (either form: see access.h). The nonce
+ * is MAC'd last, after every field it does not change. */
 static int url_msg(const uint8_t object_id[16], const struct access_grant *g, int64_t expires,
-		   int download, uint32_t kid, char *path, size_t pn, char *msg, size_t mn)
+		   int download, const uint8_t nonce[ACCESS_URL_NONCE_LEN], uint32_t kid, char *path,
+		   size_t pn, char *msg, size_t mn)
 {
-	char obj[33], a[33], b[33], proj[33];
+	char obj[33], a[33], b[33], proj[33], r[33];
 	int w;
 
 	access_hex16(object_id, obj);
 	access_hex16(g->project_id, proj);
+	access_hex16(nonce, r);
 	snprintf(path, pn, "/m/%s", obj);
 	if (g->owner) {
 		access_hex16(g->account_id, a);
 		access_hex16(g->session_id, b);
-		w = snprintf(msg, mn, "am-owner-url-v1\nGET\n%s\n%s\n%s\n%s\n%lld\n%d\n%u", path, a, b,
-			     proj, (long long)expires, download ? 1 : 0, (unsigned)kid);
+		w = snprintf(msg, mn, "am-owner-url-v2\nGET\n%s\n%s\n%s\n%s\n%lld\n%d\n%s\n%u", path,
+			     a, b, proj, (long long)expires, download ? 1 : 0, r, (unsigned)kid);
 	} else {
 		access_hex16(g->link_id, a);
-		w = snprintf(msg, mn, "am-url-v1\nGET\n%s\n%s\n%s\n%u\n%u\n%lld\n%d\n%u", path, a, proj,
-			     (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires,
-			     download ? 1 : 0, (unsigned)kid);
+		w = snprintf(msg, mn, "am-url-v2\nGET\n%s\n%s\n%s\n%u\n%u\n%lld\n%d\n%s\n%u", path, a,
+			     proj, (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires,
+			     download ? 1 : 0, r, (unsigned)kid);
 	}
 	return w > 0 && (size_t)w < mn ? w : AM_ERR_TOOBIG;
 }
 
 /* The query of a signed media URL, in the one accepted order. */
-static int url_query(const struct access_grant *g, int64_t expires, int download, uint32_t kid,
-		     const char *mac, char *out, size_t n, const char *path)
+static int url_query(const struct access_grant *g, int64_t expires, int download,
+		     const uint8_t nonce[ACCESS_URL_NONCE_LEN], uint32_t kid, const char *mac,
+		     char *out, size_t n, const char *path)
 {
-	char a[33], b[33], proj[33];
+	char a[33], b[33], proj[33], r[33];
 	int w;
 
 	access_hex16(g->project_id, proj);
+	access_hex16(nonce, r);
 	if (g->owner) {
 		access_hex16(g->account_id, a);
 		access_hex16(g->session_id, b);
-		w = snprintf(out, n, "%s?o=%s&x=%s&p=%s&e=%lld&d=%d&k=%u&s=%s", path, a, b, proj,
-			     (long long)expires, download, (unsigned)kid, mac);
+		w = snprintf(out, n, "%s?o=%s&x=%s&p=%s&e=%lld&d=%d&r=%s&k=%u&s=%s", path, a, b, proj,
+			     (long long)expires, download, r, (unsigned)kid, mac);
 	} else {
 		access_hex16(g->link_id, a);
-		w = snprintf(out, n, "%s?l=%s&p=%s&g=%u&w=%u&e=%lld&d=%d&k=%u&s=%s", path, a, proj,
+		w = snprintf(out, n, "%s?l=%s&p=%s&g=%u&w=%u&e=%lld&d=%d&r=%s&k=%u&s=%s", path, a, proj,
 			     (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires, download,
-			     (unsigned)kid, mac);
+			     r, (unsigned)kid, mac);
 	}
-	return w > 0 && (size_t)w < n ? 0 : AM_ERR_TOOBIG;
+	return w > 0 && (size_t)w < n ? w : AM_ERR_TOOBIG;
 }
 
-int access_url_sign(struct app *a, const struct access_grant *g, const uint8_t object_id[16],
-		    int download, int64_t expires, char *out, size_t n)
+int access_url_sign_nonce(struct app *a, const struct access_grant *g,
+			  const uint8_t object_id[16], int download, int64_t expires,
+			  const uint8_t nonce[ACCESS_URL_NONCE_LEN], char *out, size_t n)
 {
 	uint32_t kid = keyring_generation(a->kr);
 	char path[40], msg[400], mac[44];
@@ -86,49 +94,63 @@ int access_url_sign(struct app *a, const struct access_grant *g, const uint8_t o
 		return AM_ERR_TOOBIG;
 	if (expires <= now || expires > now + ACCESS_URL_CAP || (download != 0 && download != 1))
 		return AM_ERR_INVAL;
-	if ((ml = url_msg(object_id, g, expires, download, kid, path, sizeof(path), msg,
+	if ((ml = url_msg(object_id, g, expires, download, nonce, kid, path, sizeof(path), msg,
 			  sizeof(msg))) < 0)
 		return ml;
 	if ((rc = access_mac_b64(a, CRYPTO_KEY_URL_SIGN, kid, msg, (size_t)ml, mac)) != 0)
 		return rc;
-	return url_query(g, expires, download, kid, mac, out, n, path);
+	return url_query(g, expires, download, nonce, kid, mac, out, n, path);
+}
+
+int access_url_sign(struct app *a, const struct access_grant *g, const uint8_t object_id[16],
+		    int download, int64_t expires, char *out, size_t n)
+{
+	uint8_t nonce[ACCESS_URL_NONCE_LEN];
+	int rc;
+
+	if ((rc = crypto_random(nonce, sizeof(nonce))) != 0)
+		return rc;
+	rc = access_url_sign_nonce(a, g, object_id, download, expires, nonce, out, n);
+	return rc > 0 ? 0 : rc;
 }
 
 /* Strict parse of a share-link media URL's fields (no key use). */
 static int url_parse_link(const char *target, struct access_grant *g, uint8_t obj[16],
-			  uint64_t *exp, uint64_t *d, uint64_t *kid, struct access_span *mac)
+			  uint64_t *exp, uint64_t *d, uint8_t r[ACCESS_URL_NONCE_LEN], uint64_t *kid,
+			  struct access_span *mac)
 {
-	struct access_span v[8];
+	struct access_span v[9];
 	uint64_t lg, pg;
 
-	if (access_parse_target(target, "/m/", obj, url_keys, 8, v) ||
+	if (access_parse_target(target, "/m/", obj, url_keys, 9, v) ||
 	    access_unhex16(v[0].p, v[0].n, g->link_id) || access_unhex16(v[1].p, v[1].n, g->project_id) ||
 	    access_parse_dec(v[2].p, v[2].n, UINT32_MAX, &lg) ||
 	    access_parse_dec(v[3].p, v[3].n, UINT32_MAX, &pg) ||
 	    access_parse_dec(v[4].p, v[4].n, INT64_MAX, exp) || access_parse_dec(v[5].p, v[5].n, 1, d) ||
-	    access_parse_dec(v[6].p, v[6].n, UINT32_MAX, kid))
+	    access_unhex16(v[6].p, v[6].n, r) || access_parse_dec(v[7].p, v[7].n, UINT32_MAX, kid))
 		return AM_ERR_INVAL;
 	g->link_gen = (uint32_t)lg;
 	g->pw_gen = (uint32_t)pg;
-	*mac = v[7];
+	*mac = v[8];
 	return 0;
 }
 
 /* The same for the owner form. */
 static int url_parse_owner(const char *target, struct access_grant *g, uint8_t obj[16],
-			   uint64_t *exp, uint64_t *d, uint64_t *kid, struct access_span *mac)
+			   uint64_t *exp, uint64_t *d, uint8_t r[ACCESS_URL_NONCE_LEN], uint64_t *kid,
+			   struct access_span *mac)
 {
-	struct access_span v[7];
+	struct access_span v[8];
 
-	if (access_parse_target(target, "/m/", obj, owner_keys, 7, v) ||
+	if (access_parse_target(target, "/m/", obj, owner_keys, 8, v) ||
 	    access_unhex16(v[0].p, v[0].n, g->account_id) ||
 	    access_unhex16(v[1].p, v[1].n, g->session_id) ||
 	    access_unhex16(v[2].p, v[2].n, g->project_id) ||
 	    access_parse_dec(v[3].p, v[3].n, INT64_MAX, exp) || access_parse_dec(v[4].p, v[4].n, 1, d) ||
-	    access_parse_dec(v[5].p, v[5].n, UINT32_MAX, kid))
+	    access_unhex16(v[5].p, v[5].n, r) || access_parse_dec(v[6].p, v[6].n, UINT32_MAX, kid))
 		return AM_ERR_INVAL;
 	g->owner = 1;
-	*mac = v[6];
+	*mac = v[7];
 	return 0;
 }
 
@@ -137,7 +159,7 @@ int access_url_verify(struct app *a, const char *target, struct access_grant *g,
 {
 	struct access_grant tg;
 	struct access_span mac;
-	uint8_t obj[16];
+	uint8_t obj[16], r[ACCESS_URL_NONCE_LEN];
 	uint64_t exp, d, kid;
 	char path[40], msg[400];
 	int64_t now = am_now();
@@ -146,12 +168,12 @@ int access_url_verify(struct app *a, const char *target, struct access_grant *g,
 	memset(&tg, 0, sizeof(tg));
 	if (!target || strnlen(target, ACCESS_URL_MAX) >= ACCESS_URL_MAX)
 		return AM_ERR_DENIED;
-	if (url_parse_link(target, &tg, obj, &exp, &d, &kid, &mac)) {
+	if (url_parse_link(target, &tg, obj, &exp, &d, r, &kid, &mac)) {
 		memset(&tg, 0, sizeof(tg));
-		if (url_parse_owner(target, &tg, obj, &exp, &d, &kid, &mac))
+		if (url_parse_owner(target, &tg, obj, &exp, &d, r, &kid, &mac))
 			return AM_ERR_DENIED;
 	}
-	ml = url_msg(obj, &tg, (int64_t)exp, (int)d, (uint32_t)kid, path, sizeof(path), msg,
+	ml = url_msg(obj, &tg, (int64_t)exp, (int)d, r, (uint32_t)kid, path, sizeof(path), msg,
 		     sizeof(msg));
 	if (ml < 0 ||
 	    access_mac_check(a, CRYPTO_KEY_URL_SIGN, (uint32_t)kid, msg, (size_t)ml, mac.p, mac.n))

@@ -8,7 +8,9 @@
  * pseudonym for rate limits and the guest row, never stored or logged raw.
  * Runs in the web process on untrusted input (tokens, cookies, bodies).
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "access/access.h"
@@ -109,27 +111,85 @@ static int dump_to(const char *p, size_t n, void *buf)
 	return am_buf_append(buf, p, n) ? -1 : 0;
 }
 
-/* "tracks":[...],"comments":[...] of the review page: the expensive part
- * (every comment decrypted, every URL signed), appended to out. */
-static int view_build(struct api_ctx *c, const struct guest *gs, int64_t expires, struct am_buf *out)
+/* Take the slot markers out of the serialized tracks in b (in place),
+ * noting where each was: out gets the slots in the order of the text, so
+ * their offsets ascend. Every slot must appear exactly once: anything else
+ * is a bug (AM_ERR_INTERNAL), not something a client could cause (the
+ * marker is 128 random bits drawn after every title was written). */
+static int view_unmark(struct am_buf *b, struct api_url_slots *us, struct api_view_slot *out)
 {
-	struct api_guest_media gm = {&gs->g, &gs->p, expires};
+	const size_t ml = 32, il = 8;
+	char *p = (char *)b->p, *end = p + b->len, *rd = p, *wr = p, *hit;
+	size_t k = 0;
+	uint64_t idx;
+
+	while ((hit = memmem(rd, (size_t)(end - rd), us->marker, ml)) != NULL) {
+		if ((size_t)(end - hit) < ml + il)
+			return AM_ERR_INTERNAL;
+		idx = 0;
+		for (size_t i = 0; i < il; i++) {
+			char ch = hit[ml + i];
+			int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+			if (d < 0)
+				return AM_ERR_INTERNAL;
+			idx = idx << 4 | (uint64_t)d;
+		}
+		if (idx >= us->n || us->v[idx].off != SIZE_MAX || k == us->n)
+			return AM_ERR_INTERNAL;
+		memmove(wr, rd, (size_t)(hit - rd));
+		wr += hit - rd;
+		us->v[idx].off = (size_t)(wr - p);
+		out[k++] = us->v[idx];
+		rd = hit + ml + il;
+	}
+	memmove(wr, rd, (size_t)(end - rd));
+	wr += end - rd;
+	b->len = (size_t)(wr - p);
+	return k == us->n ? 0 : AM_ERR_INTERNAL;
+}
+
+/* The review page's answer but its head, as a cache entry: "tracks":[...]
+ * with a slot for every media URL (api_tracks_json with slots), then
+ * ,"comments":[...],"urls_expire":N}. The expensive part: every comment
+ * decrypted. */
+static int view_build(struct api_ctx *c, const struct guest *gs, int64_t expires,
+		      struct api_view **out)
+{
+	struct api_url_slots us = {0};
+	struct api_guest_media gm = {&gs->g, &gs->p, expires, &us};
+	struct api_view_slot *sorted = NULL;
 	json_t *tracks = NULL, *comments = NULL;
+	uint8_t raw[16];
+	struct am_buf b;
+	size_t split;
 	int rc;
 
+	am_buf_init(&b, API_VIEW_BODY_MAX);
+	if ((rc = crypto_random(raw, sizeof(raw))))
+		goto out;
+	access_hex16(raw, us.marker);
 	if ((rc = api_tracks_json(c, gs->p.id, &gm, &tracks)) ||
 	    (rc = api_comments_json(c, gs->p.id, NULL, 0, &comments)))
 		goto out;
 	rc = AM_ERR_NOMEM;
-	if (am_buf_puts(out, "\"tracks\":") ||
-	    json_dump_callback(tracks, dump_to, out, JSON_COMPACT) ||
-	    am_buf_puts(out, ",\"comments\":") ||
-	    json_dump_callback(comments, dump_to, out, JSON_COMPACT))
+	if (am_buf_puts(&b, "\"tracks\":") || json_dump_callback(tracks, dump_to, &b, JSON_COMPACT) ||
+	    (us.n && !(sorted = calloc(us.n, sizeof(*sorted)))))
 		goto out;
-	rc = 0;
+	if ((rc = view_unmark(&b, &us, sorted)))
+		goto out;
+	split = b.len;
+	rc = AM_ERR_NOMEM;
+	if (am_buf_puts(&b, ",\"comments\":") ||
+	    json_dump_callback(comments, dump_to, &b, JSON_COMPACT) ||
+	    am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)expires))
+		goto out;
+	rc = api_view_make((const char *)b.p, b.len, split, sorted, us.n, out);
 out:
 	json_decref(tracks);
 	json_decref(comments);
+	free(us.v);
+	free(sorted);
+	am_buf_cleanup(&b);
 	return rc;
 }
 
@@ -147,11 +207,77 @@ static int view_head(const struct guest *gs, struct am_buf *b)
 	return rc;
 }
 
-/* The review page's data. The answer comes from the view cache when this
+/* The per-request part of an answer: the head and the tracks with the
+ * signed URLs spliced in; it holds a reference to the view it was made from,
+ * whose bytes after the split are sent after it as they are. */
+struct view_reply {
+	struct api_view *v;
+	size_t len;
+	char buf[];
+};
+
+static void view_reply_free(void *arg)
+{
+	struct view_reply *r = arg;
+
+	api_view_release(r->v);
+	am_memzero(r->buf, r->len);
+	free(r);
+}
+
+/* Send view v (takes the reference) behind head: every URL slot signed now,
+ * under one fresh random nonce for this request (the URLs of one answer
+ * differ by object and d), so no two loads get the same URL. Costs one HMAC
+ * per URL and a copy of the tracks part; the comments are not copied. */
+static int view_send(struct api_ctx *c, const struct guest *gs, int64_t expires,
+		     const struct am_buf *head, struct api_view *v)
+{
+	uint8_t nonce[ACCESS_URL_NONCE_LEN];
+	size_t n, ns, split, o, at = 0;
+	const char *bytes = api_view_bytes(v, &n);
+	const struct api_view_slot *s = api_view_slots(v, &ns, &split);
+	struct http_piece pc[2];
+	struct view_reply *r;
+	int rc = 0, w;
+
+	if (!(r = malloc(sizeof(*r) + head->len + split + ns * ACCESS_URL_MAX))) {
+		api_view_release(v);
+		return AM_ERR_NOMEM;
+	}
+	r->v = v;
+	memcpy(r->buf, head->p, head->len);
+	o = head->len;
+	if ((rc = crypto_random(nonce, sizeof(nonce))))
+		goto fail;
+	for (size_t i = 0; i < ns; i++) {
+		memcpy(r->buf + o, bytes + at, s[i].off - at);
+		o += s[i].off - at;
+		at = s[i].off;
+		w = access_url_sign_nonce(c->api->app, &gs->g, s[i].object_id, s[i].download, expires,
+					  nonce, r->buf + o, ACCESS_URL_MAX);
+		if (w < 0) {
+			rc = w;
+			goto fail;
+		}
+		o += (size_t)w;
+	}
+	memcpy(r->buf + o, bytes + at, split - at);
+	o += split - at;
+	r->len = o;
+	pc[0] = (struct http_piece){r->buf, o};
+	pc[1] = (struct http_piece){bytes + split, n - split};
+	return http_respond_pieces(c->req, 200, "application/json", pc, 2, view_reply_free, r);
+fail:
+	r->len = o;
+	view_reply_free(r);
+	return rc;
+}
+
+/* The review page's data. Its template comes from the view cache when this
  * node built it for the same project revision, link generation, password
- * generation, downloads flag, URL expiry and head (api_view.c), and is then
- * sent without a copy; the link, password and project checks run on every
- * request before it. */
+ * generation, downloads flag, URL expiry and head (api_view.c); the URLs
+ * are signed afresh for every request either way. The link, password and
+ * project checks run on every request before it. */
 int api_guest_open(struct api_ctx *c)
 {
 	struct guest gs;
@@ -159,8 +285,6 @@ int api_guest_open(struct api_ctx *c)
 	struct api_view *v = NULL;
 	uint8_t key[32];
 	struct am_buf b;
-	const char *bytes;
-	size_t n;
 	int rc;
 
 	if ((rc = resolve(c, &gs)))
@@ -182,19 +306,13 @@ int api_guest_open(struct api_ctx *c)
 	if ((rc = api_view_key(&vin, key)))
 		goto out;
 	if (api_view_get(c->api->views, key, &v) != 0) {
-		if ((rc = view_build(c, &gs, vin.expires, &b)) ||
-		    (rc = am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)vin.expires)))
+		if ((rc = view_build(c, &gs, vin.expires, &v)))
 			goto out;
-		api_view_put(c->api->views, key, (const char *)b.p, b.len, &v);
+		api_view_put(c->api->views, key, v); /* too large: sent, not kept */
 	}
 	if (api_open_is_new(c, gs.link.id))
 		api_event(c, gs.p.id, "page_open", NULL, gs.link.is_default ? NULL : "named link");
-	if (!v) { /* not cacheable: too large, or no memory for the copy */
-		rc = http_respond_bytes(c->req, 200, "application/json", b.p, b.len, 1);
-		goto out;
-	}
-	bytes = api_view_bytes(v, &n);
-	rc = http_respond_shared(c->req, 200, "application/json", bytes, n, api_view_release, v);
+	rc = view_send(c, &gs, vin.expires, &b, v);
 out:
 	am_buf_cleanup(&b);
 	return rc;
@@ -330,7 +448,7 @@ int api_guest_urls(struct api_ctx *c)
 				(json_int_t)expires);
 		return api_reply(c, 200, out);
 	}
-	struct api_guest_media gm = {&gs.g, &gs.p, expires};
+	struct api_guest_media gm = {&gs.g, &gs.p, expires, NULL};
 
 	if ((rc = api_tracks_json(c, gs.p.id, &gm, &tracks)))
 		return rc;

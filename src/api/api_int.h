@@ -189,7 +189,18 @@ struct api_view_in {
 	const void *head;
 	size_t head_len;
 };
-/* A cached answer, shared by the cache and the responses still sending it. */
+/* One media URL of a cached answer: where its signed path (access_url_sign,
+ * signed per request with a fresh nonce) goes, and what it is signed for.
+ * The cached bytes hold everything else, the URL's origin included. */
+struct api_view_slot {
+	size_t off; /* into the bytes, ascending; the path is inserted here */
+	uint8_t object_id[DB_ID_LEN];
+	int download;
+};
+/* A cached answer: a template without signatures, shared by the cache and
+ * the responses still sending it. Bytes [0, split) hold every slot and are
+ * copied per request with the URLs spliced in; [split, len) (the comments,
+ * the bulk) are sent as they are. */
 struct api_view;
 int api_view_new(struct api_view_cache **out);
 /* Zero and free every entry; accepts NULL. */
@@ -198,14 +209,21 @@ void api_view_free(struct api_view_cache *vc);
 int api_view_key(const struct api_view_in *in, uint8_t key[32]);
 /* A reference to the cached answer for key in *out: 0 or AM_ERR_NOTFOUND. */
 int api_view_get(struct api_view_cache *vc, const uint8_t key[32], struct api_view **out);
-/* Keep a copy of body under key and a reference to it in *out: 0, or
- * AM_ERR_TOOBIG / AM_ERR_NOMEM (then nothing is kept). */
-int api_view_put(struct api_view_cache *vc, const uint8_t key[32], const char *body, size_t len,
-		 struct api_view **out);
+/* A new answer (one reference, the caller's) from a copy of body and slots
+ * (nslots offsets ascending, all <= split <= len): 0, AM_ERR_INVAL, or
+ * AM_ERR_NOMEM. */
+int api_view_make(const char *body, size_t len, size_t split, const struct api_view_slot *slots,
+		  size_t nslots, struct api_view **out);
+/* Keep v under key (the cache takes a reference of its own; the caller
+ * keeps theirs): 0, or AM_ERR_TOOBIG (larger than an entry may be: not
+ * kept). */
+int api_view_put(struct api_view_cache *vc, const uint8_t key[32], struct api_view *v);
 /* The bytes of a reference. */
 const char *api_view_bytes(const struct api_view *v, size_t *len);
-/* Give a reference back (an http_respond_shared release callback): the
- * last one zeroes and frees the bytes. Accepts NULL. */
+/* Its URL slots (*n of them) and the end of the part that holds them. */
+const struct api_view_slot *api_view_slots(const struct api_view *v, size_t *n, size_t *split);
+/* Give a reference back: the last one zeroes and frees the bytes. Accepts
+ * NULL. */
 void api_view_release(void *v);
 /* Drop the entries of a project this node has just deleted. */
 void api_view_forget(struct api_view_cache *vc, const uint8_t project_id[DB_ID_LEN]);
@@ -259,18 +277,28 @@ int api_link_new(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const char *la
 /* The project's tracks with their versions, by position. With gm (guest
  * view) only versions that finished processing are listed, each with
  * media URLs signed under gm->g expiring at gm->expires (downloads as
- * gm->p says); the owner view (gm NULL) lists every version. */
+ * gm->p says); the owner view (gm NULL) lists every version. With
+ * gm->slots, the URLs are not signed: each is its origin followed by
+ * slots->marker and the slot's index (8 lowercase hex), and the slot
+ * (object, download; off = SIZE_MAX) is appended to slots->v, for the view
+ * cache to sign per request (api_guest.c). */
 struct access_grant;
+struct api_url_slots {
+	char marker[33]; /* 32 random hex per build: no guest or owner text holds it */
+	struct api_view_slot *v;
+	size_t n, cap;
+};
 struct api_guest_media {
 	const struct access_grant *g;
 	const struct db_project *p;
 	int64_t expires;
+	struct api_url_slots *slots; /* NULL: sign now */
 };
 int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct api_guest_media *gm,
 		    json_t **out);
 /* Signed media URLs of one version (stream, peaks, original when downloads
  * are on or g is an owner grant): {"stream": url|null, "peaks": url|null,
- * "download": url|null}. */
+ * "download": url|null}; each URL with a fresh nonce (access_url_sign). */
 json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,
 		       const uint8_t version_id[DB_ID_LEN], int64_t expires);
 /* JSON of a project (owner view), a version, a comment, a link (with its

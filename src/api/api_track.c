@@ -6,7 +6,9 @@
  * role, which alone touches audio bytes), and the owner's own playback URLs. Runs in the web process; ids are
  * client input, always looked up inside the credential's project.
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "access/access.h"
@@ -47,29 +49,65 @@ static json_t *owner_version_json(const struct db_version *v)
 	return j;
 }
 
+/* A view-cache slot for object o instead of a signed URL (api_int.h):
+ * the origin, the build's marker and the slot's index. */
+static json_t *media_slot(struct api_ctx *c, struct api_url_slots *us, const uint8_t oid[DB_ID_LEN],
+			  int download)
+{
+	char url[CONF_STR_MAX + 48];
+	struct api_view_slot *v;
+	size_t cap;
+
+	if (us->n == us->cap) {
+		cap = us->cap ? 2 * us->cap : 16;
+		if (cap > UINT32_MAX || !(v = realloc(us->v, cap * sizeof(*v))))
+			return NULL;
+		us->v = v;
+		us->cap = cap;
+	}
+	v = &us->v[us->n];
+	v->off = SIZE_MAX;
+	memcpy(v->object_id, oid, DB_ID_LEN);
+	v->download = download;
+	snprintf(url, sizeof(url), "%s%s%08zx", c->api->app->conf.public_url, us->marker, us->n);
+	us->n++;
+	return json_string(url);
+}
+
 static json_t *media_url(struct api_ctx *c, const struct access_grant *g, const uint8_t pid[DB_ID_LEN],
-			 const uint8_t vid[DB_ID_LEN], const char *kind, int download, int64_t expires)
+			 const uint8_t vid[DB_ID_LEN], const char *kind, int download, int64_t expires,
+			 struct api_url_slots *us)
 {
 	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX];
 	struct db_object o;
 
-	if (db_object_find(c->db, pid, vid, kind, &o) != 0 ||
-	    access_url_sign(c->api->app, g, o.id, download, expires, path, sizeof(path)) != 0)
+	if (db_object_find(c->db, pid, vid, kind, &o) != 0)
+		return json_null();
+	if (us)
+		return media_slot(c, us, o.id, download);
+	if (access_url_sign(c->api->app, g, o.id, download, expires, path, sizeof(path)) != 0)
 		return json_null();
 	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
 	return json_string(url);
 }
 
+static json_t *media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,
+			  const uint8_t version_id[DB_ID_LEN], int64_t expires,
+			  struct api_url_slots *us)
+{
+	return json_pack("{s:o,s:o,s:o,s:I}", "stream",
+			 media_url(c, g, p->id, version_id, "stream", 0, expires, us), "peaks",
+			 media_url(c, g, p->id, version_id, "peaks", 0, expires, us), "download",
+			 p->downloads || g->owner
+				 ? media_url(c, g, p->id, version_id, "original", 1, expires, us)
+				 : json_null(),
+			 "expires", (json_int_t)expires);
+}
+
 json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,
 		       const uint8_t version_id[DB_ID_LEN], int64_t expires)
 {
-	return json_pack("{s:o,s:o,s:o,s:I}", "stream",
-			 media_url(c, g, p->id, version_id, "stream", 0, expires), "peaks",
-			 media_url(c, g, p->id, version_id, "peaks", 0, expires), "download",
-			 p->downloads || g->owner
-				 ? media_url(c, g, p->id, version_id, "original", 1, expires)
-				 : json_null(),
-			 "expires", (json_int_t)expires);
+	return media_json(c, g, p, version_id, expires, NULL);
 }
 
 struct tracks_ctx {
@@ -77,6 +115,7 @@ struct tracks_ctx {
 	const struct access_grant *g;
 	const struct db_project *p; /* guest view: downloads flag */
 	int64_t expires;
+	struct api_url_slots *slots; /* guest view for the cache: slots, not URLs */
 	json_t *arr;         /* tracks */
 	json_t *by_id;       /* track hex id -> versions array */
 };
@@ -113,7 +152,8 @@ static int version_item(void *ctx, const struct db_version *v)
 		if (strcmp(v->state, "ready") != 0)
 			return 0;
 		j = api_version_json(v);
-		if (j && api_set(j, "media", api_media_json(tc->c, tc->g, tc->p, v->id, tc->expires))) {
+		if (j && api_set(j, "media",
+				 media_json(tc->c, tc->g, tc->p, v->id, tc->expires, tc->slots))) {
 			json_decref(j);
 			return AM_ERR_NOMEM;
 		}
@@ -135,6 +175,7 @@ int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struc
 		tc.g = gm->g;
 		tc.p = gm->p;
 		tc.expires = gm->expires;
+		tc.slots = gm->slots;
 	}
 	if ((rc = db_track_list(c->db, k, pid, track_item, &tc)) ||
 	    (rc = db_version_list(c->db, k, pid, NULL, version_item, &tc)))

@@ -1,34 +1,37 @@
 /*
  * api_view.c: a small in-memory cache of the review page's answer, the whole
- * body of GET /api/v1/s/{token} (every comment decrypted, every media URL
- * signed), already serialized. Runs in the web process; what it holds is
- * what the endpoint would send anyway, to a guest who has just passed the
- * link and password checks, which run on every request before the cache is
- * consulted.
+ * body of GET /api/v1/s/{token} (every comment decrypted), already
+ * serialized, but without signatures: a template with a slot per media URL
+ * (the object and the download flag), which api_guest.c signs on every
+ * request with a fresh nonce (access_url_sign_nonce), so every load gets
+ * URLs no other load got (docs/security.md 2.4). Runs in the web process;
+ * what it holds is what the endpoint would send anyway, less the
+ * signatures, to a guest who has just passed the link and password checks,
+ * which run on every request before the cache is consulted.
  *
  * An entry is found by a digest of everything its bytes depend on: the
  * project id and its content revision (projects.rev, raised by database
  * triggers on every write to the project's tracks, versions, objects,
  * comments and guests, so no code path can forget it, on any node), the
  * link and its generation, the password generation, the downloads flag, the
- * signed URLs' expiry and the answer's head (title and flags, built fresh
- * from the project row on every request). Expiry is in whole seconds and
- * signing is deterministic, so this is exactly the answer the endpoint gives
- * to every load within the same second anyway: the cache changes nothing a
- * client can see, and only pays off under load (many opens of a project in
- * one second).
+ * signed URLs' expiry (whole seconds: it is in the bytes, as "expires" and
+ * "urls_expire") and the answer's head (title and flags, built fresh from
+ * the project row on every request). The cache only pays off under load
+ * (many opens of a project in one second).
  *
- * A hit is not copied: the entry's bytes are reference-counted and handed to
- * the HTTP response (http_respond_shared), which gives its reference back
- * when the last byte is sent. Copying 77 KiB per request (200 comments) into
- * fresh heap pages was a third of the server's CPU in `make bench`. Entries
- * older than API_VIEW_MAX_AGE_MS are dropped on the next lookup or store;
- * the last reference zeroes the bytes, so decrypted comments do not linger.
- * Bounded in entries and bytes; entries larger than API_VIEW_MAX_ENTRY are
- * not kept.
+ * The bulk of an entry (the comments, after the last URL) is not copied on a
+ * hit: the entry's bytes are reference-counted and handed to the HTTP
+ * response (http_respond_pieces), which gives its reference back when the
+ * last byte is sent; only the tracks, with the URLs spliced in, are copied.
+ * Copying 77 KiB per request (200 comments) into fresh heap pages was a
+ * third of the server's CPU in `make bench`. Entries older than
+ * API_VIEW_MAX_AGE_MS are dropped on the next lookup or store; the last
+ * reference zeroes the bytes, so decrypted comments do not linger. Bounded
+ * in entries and bytes; entries larger than API_VIEW_MAX_ENTRY are not kept.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,8 +44,9 @@
 
 struct api_view {
 	atomic_int refs;
-	size_t len;
-	char bytes[];
+	size_t len, split, nslots;
+	struct api_view_slot *slots; /* in the same allocation, after the struct */
+	char *bytes;                 /* after the slots */
 };
 
 struct view_entry {
@@ -76,6 +80,39 @@ void api_view_release(void *arg)
 		return;
 	am_memzero(v->bytes, v->len);
 	free(v);
+}
+
+int api_view_make(const char *body, size_t len, size_t split, const struct api_view_slot *slots,
+		  size_t nslots, struct api_view **out)
+{
+	struct api_view *v;
+
+	*out = NULL;
+	if (split > len || nslots > (SIZE_MAX - sizeof(*v) - len) / sizeof(*slots))
+		return AM_ERR_INVAL;
+	for (size_t i = 0; i < nslots; i++)
+		if (slots[i].off > split || (i > 0 && slots[i].off < slots[i - 1].off))
+			return AM_ERR_INVAL;
+	if (!(v = malloc(sizeof(*v) + nslots * sizeof(*slots) + len)))
+		return AM_ERR_NOMEM;
+	atomic_init(&v->refs, 1);
+	v->len = len;
+	v->split = split;
+	v->nslots = nslots;
+	v->slots = (struct api_view_slot *)(v + 1);
+	v->bytes = (char *)(v->slots + nslots);
+	if (nslots)
+		memcpy(v->slots, slots, nslots * sizeof(*slots));
+	memcpy(v->bytes, body, len);
+	*out = v;
+	return 0;
+}
+
+const struct api_view_slot *api_view_slots(const struct api_view *v, size_t *n, size_t *split)
+{
+	*n = v->nslots;
+	*split = v->split;
+	return v->slots;
 }
 
 const char *api_view_bytes(const struct api_view *v, size_t *len)
@@ -157,21 +194,14 @@ int api_view_get(struct api_view_cache *vc, const uint8_t key[32], struct api_vi
 	return rc;
 }
 
-int api_view_put(struct api_view_cache *vc, const uint8_t key[32], const char *body, size_t len,
-		 struct api_view **out)
+int api_view_put(struct api_view_cache *vc, const uint8_t key[32], struct api_view *v)
 {
 	struct view_entry *e;
-	struct api_view *v;
 	int64_t now = am_now_ms();
 
-	*out = NULL;
-	if (!vc || len == 0 || len > API_VIEW_MAX_ENTRY)
+	if (!vc || !v || v->len == 0 || v->len > API_VIEW_MAX_ENTRY)
 		return AM_ERR_TOOBIG;
-	if (!(v = malloc(sizeof(*v) + len)))
-		return AM_ERR_NOMEM;
-	atomic_init(&v->refs, 2); /* the cache's and the caller's */
-	v->len = len;
-	memcpy(v->bytes, body, len);
+	atomic_fetch_add(&v->refs, 1); /* the cache's */
 	pthread_mutex_lock(&vc->mu);
 	for (int i = 0; i < API_VIEW_SLOTS; i++)
 		entry_fresh(&vc->e[i], now);
@@ -181,7 +211,6 @@ int api_view_put(struct api_view_cache *vc, const uint8_t key[32], const char *b
 	e->built_ms = now;
 	e->v = v;
 	pthread_mutex_unlock(&vc->mu);
-	*out = v;
 	return 0;
 }
 

@@ -187,6 +187,19 @@ int http_respond_bytes(struct http_req *req, unsigned status, const char *conten
  * fails. */
 int http_respond_shared(struct http_req *req, unsigned status, const char *content_type,
 			const void *data, size_t n, void (*release)(void *), void *cls);
+/* A borrowed run of response body bytes. */
+struct http_piece {
+	const void *p;
+	size_t n;
+};
+#define HTTP_PIECES_MAX 8
+/* Respond with the concatenation of npieces (1..HTTP_PIECES_MAX) runs of
+ * bytes, sent without a copy: borrowed until the response is done, then
+ * release(cls) is called, also when this fails. For an answer made of a
+ * per-request part and a part shared with other responses (a cache entry). */
+int http_respond_pieces(struct http_req *req, unsigned status, const char *content_type,
+			const struct http_piece *pieces, size_t npieces, void (*release)(void *),
+			void *cls);
 /* Respond with a JSON document (borrowed; serialised compactly). */
 int http_respond_json(struct http_req *req, unsigned status, const json_t *body);
 /* Respond with no body (204, 304, ...). */

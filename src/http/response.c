@@ -156,6 +156,31 @@ int http_respond_shared(struct http_req *req, unsigned status, const char *conte
 	return rc;
 }
 
+int http_respond_pieces(struct http_req *req, unsigned status, const char *content_type,
+			const struct http_piece *pieces, size_t npieces, void (*release)(void *),
+			void *cls)
+{
+	struct MHD_IoVec iov[HTTP_PIECES_MAX];
+	struct MHD_Response *r = NULL;
+	size_t total = 0;
+	int rc;
+
+	if (npieces >= 1 && npieces <= HTTP_PIECES_MAX) {
+		for (size_t i = 0; i < npieces; i++) {
+			iov[i].iov_base = pieces[i].p;
+			iov[i].iov_len = pieces[i].n;
+			total += pieces[i].n;
+		}
+		/* MHD copies the array, not the bytes, and calls release when done */
+		r = MHD_create_response_from_iovec(iov, (unsigned)npieces, release, cls);
+	}
+	if (!r)
+		release(cls);
+	if ((rc = finish(req, status, r, content_type)) == 0)
+		req->bytes = total;
+	return rc;
+}
+
 /* json_dump_callback sink: append to an am_buf. */
 static int dump_to_buf(const char *p, size_t n, void *arg)
 {

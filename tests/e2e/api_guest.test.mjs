@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { BACKENDS, Client, newOwner, newProject, startApi } from './lib/api.mjs';
+import { BACKENDS, Client, newOwner, newProject, startApi, uploadTrack, waitVersion } from './lib/api.mjs';
+import { wav } from './lib/audio.mjs';
+import { pathOf, raw } from './lib/server.mjs';
 
 const PROJECT_PW = 'secret listening party';
 
@@ -51,6 +53,26 @@ for (const backend of BACKENDS) {
       const urls = await g.get(`/api/v1/s/${p.token}/urls`);
       assert.equal(urls.status, 200);
       assert.equal((await g.get(`/api/v1/s/${p.token}/urls?version=${p.vid}`)).status, 404, 'not ready');
+      // A ready version: two loads back to back (the second from the view
+      // cache, very likely in the same expiry second) get URLs of their own
+      // (a fresh nonce each, docs/security.md 2.4), and both sets play.
+      const { vid } = await uploadTrack(o, p.id, wav(1), { title: 'Track 2', filename: 't2.wav' });
+      assert.equal((await waitVersion(o, p.id, vid)).state, 'ready');
+      const loads = [];
+      for (let i = 0; i < 2; i++) {
+        const l = await g.get(`/api/v1/s/${p.token}`);
+        assert.equal(l.status, 200, l.body);
+        loads.push(l.json);
+      }
+      const media = loads.map((l) => l.tracks.find((t) => t.title === 'Track 2').versions[0].media);
+      const all = media.flatMap((m) => [m.stream, m.peaks, m.download]);
+      assert.ok(all.every((u) => typeof u === 'string' && /&r=[0-9a-f]{32}&k=\d+&s=/.test(u)), all.join('\n'));
+      assert.equal(new Set(all).size, all.length, 'every URL of the two loads differs');
+      if (loads[0].urls_expire === loads[1].urls_expire) assert.equal(media[0].expires, media[1].expires);
+      for (const m of media) {
+        for (const k of ['stream', 'download']) assert.equal((await raw(srv, 'GET', pathOf(m[k]), { Range: 'bytes=0-15' })).status, 206, `${k} plays`);
+        assert.equal((await raw(srv, 'GET', pathOf(m.peaks))).status, 200, 'peaks');
+      }
     });
 
     // The heavy part of this answer is cached per node (src/api/api_view.c),

@@ -83,6 +83,7 @@ static void url_expiry_and_cap(void **state)
 	struct fx *f = *state;
 	uint8_t obj[16];
 	char url[ACCESS_URL_MAX], path[64], msg[512], mac[44], link[33], proj[33], hex[33];
+	const char *r = "0123456789abcdef0123456789abcdef"; /* a nonce */
 	int64_t now = am_now();
 	int ml;
 
@@ -109,19 +110,66 @@ static void url_expiry_and_cap(void **state)
 	access_hex16(f->p.link, link);
 	access_hex16(f->p.id, proj);
 	snprintf(path, sizeof(path), "/m/%s", hex);
-	ml = snprintf(msg, sizeof(msg), "am-url-v1\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n1", path, link, proj,
-		      (long long)(now + ACCESS_URL_CAP + 60));
+	ml = snprintf(msg, sizeof(msg), "am-url-v2\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n%s\n1", path, link,
+		      proj, (long long)(now + ACCESS_URL_CAP + 60), r);
 	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_URL_SIGN, 1, msg, (size_t)ml, mac), 0);
-	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&k=1&s=%s", path, link, proj,
-		 (long long)(now + ACCESS_URL_CAP + 60), mac);
+	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&r=%s&k=1&s=%s", path, link, proj,
+		 (long long)(now + ACCESS_URL_CAP + 60), r, mac);
 	assert_int_equal(v_url(f, url), AM_ERR_DENIED);
 	/* the same construction within the cap verifies (the crafted form is right) */
-	ml = snprintf(msg, sizeof(msg), "am-url-v1\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n1", path, link, proj,
-		      (long long)(now + 600));
+	ml = snprintf(msg, sizeof(msg), "am-url-v2\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n%s\n1", path, link,
+		      proj, (long long)(now + 600), r);
 	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_URL_SIGN, 1, msg, (size_t)ml, mac), 0);
-	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&k=1&s=%s", path, link, proj,
-		 (long long)(now + 600), mac);
+	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&r=%s&k=1&s=%s", path, link, proj,
+		 (long long)(now + 600), r, mac);
 	assert_int_equal(v_url(f, url), 0);
+}
+
+/* docs/security.md 2.4: every signing gives a new URL, even for the same
+ * object, grant and expiry second; each verifies, and the nonce is MAC'd
+ * (another nonce in the same URL is refused). With a given nonce signing is
+ * deterministic (what the fuzz target's re-sign property relies on). */
+static void url_nonce(void **state)
+{
+	struct fx *f = *state;
+	uint8_t obj[16], n1[ACCESS_URL_NONCE_LEN] = {1}, n2[ACCESS_URL_NONCE_LEN] = {2};
+	char u1[ACCESS_URL_MAX], u2[ACCESS_URL_MAX], u3[ACCESS_URL_MAX], *r;
+	struct access_grant og = f->p.g;
+	int64_t exp = access_url_expiry(f->a);
+	int w;
+
+	crypto_random_id(obj);
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, exp, u1, sizeof(u1)), 0);
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, exp, u2, sizeof(u2)), 0);
+	assert_string_not_equal(u1, u2);
+	assert_int_equal(v_url(f, u1), 0);
+	assert_int_equal(v_url(f, u2), 0);
+	/* the owner form too */
+	og.owner = 1;
+	memset(og.link_id, 0, sizeof(og.link_id));
+	og.link_gen = og.pw_gen = 0;
+	assert_int_equal(access_url_sign(f->a, &og, obj, 1, exp, u1, sizeof(u1)), 0);
+	assert_int_equal(access_url_sign(f->a, &og, obj, 1, exp, u2, sizeof(u2)), 0);
+	assert_string_not_equal(u1, u2);
+	assert_int_equal(v_url(f, u1), 0);
+	assert_int_equal(v_url(f, u2), 0);
+	/* a given nonce: the same URL, its length returned */
+	w = access_url_sign_nonce(f->a, &f->p.g, obj, 0, exp, n1, u1, sizeof(u1));
+	assert_int_equal(w, (int)strlen(u1));
+	w = access_url_sign_nonce(f->a, &f->p.g, obj, 0, exp, n1, u3, sizeof(u3));
+	assert_int_equal(w, (int)strlen(u3));
+	assert_string_equal(u1, u3);
+	w = access_url_sign_nonce(f->a, &f->p.g, obj, 0, exp, n2, u2, sizeof(u2));
+	assert_int_equal(w, (int)strlen(u2));
+	assert_string_not_equal(u1, u2);
+	assert_int_equal(v_url(f, u1), 0);
+	assert_int_equal(v_url(f, u2), 0);
+	/* u1 with u2's nonce (only r= differs): refused */
+	assert_non_null(r = strstr(u1, "&r="));
+	memcpy(r, strstr(u2, "&r="), 3 + 32);
+	assert_int_equal(v_url(f, u1), AM_ERR_DENIED);
+	assert_int_equal(access_url_sign_nonce(f->a, &f->p.g, obj, 0, am_now(), n1, u1, sizeof(u1)),
+			 AM_ERR_INVAL);
 }
 
 static void url_key_generations(void **state)
@@ -340,6 +388,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(url_roundtrip, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(url_mutations, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(url_expiry_and_cap, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(url_nonce, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(url_key_generations, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(cookie_roundtrip_and_mutations, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(cookie_expiry_cap_generations, fx_setup, fx_teardown),

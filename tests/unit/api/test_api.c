@@ -154,7 +154,8 @@ static void test_view_shared(void **state)
 	assert_int_equal(api_view_key(&in, other), 0);
 	assert_int_equal(api_view_get(vc, key, &v1), AM_ERR_NOTFOUND);
 	assert_null(v1);
-	assert_int_equal(api_view_put(vc, key, "{\"a\":1}\n", 8, &v1), 0);
+	assert_int_equal(api_view_make("{\"a\":1}\n", 8, 0, NULL, 0, &v1), 0);
+	assert_int_equal(api_view_put(vc, key, v1), 0);
 	assert_int_equal(api_view_get(vc, key, &v2), 0);
 	p1 = api_view_bytes(v1, &n1);
 	p2 = api_view_bytes(v2, &n2);
@@ -170,10 +171,40 @@ static void test_view_shared(void **state)
 	api_view_release(v2); /* the last one frees (ASan and valgrind check) */
 	api_view_release(NULL);
 	static char big[(1 << 20) + 1];
-	assert_int_equal(api_view_put(vc, key, big, sizeof(big), &v1), AM_ERR_TOOBIG);
-	assert_null(v1);
+	assert_int_equal(api_view_make(big, sizeof(big), 0, NULL, 0, &v1), 0);
+	assert_int_equal(api_view_put(vc, key, v1), AM_ERR_TOOBIG); /* usable, not kept */
+	api_view_release(v1);
 	assert_int_equal(api_view_get(vc, key, &v1), AM_ERR_NOTFOUND);
 	api_view_free(vc);
+}
+
+/* A cached answer holds no signature: its URL slots (object, download,
+ * where the signed path goes) are kept beside the bytes, in order, inside
+ * the part before the split; anything else is refused. */
+static void test_view_slots(void **state)
+{
+	static const char body[] = "[\"\",\"\"],rest"; /* ["",""],rest: slots in the quotes */
+	struct api_view_slot sl[2] = {{.off = 2, .object_id = {7}, .download = 0},
+				      {.off = 5, .object_id = {8}, .download = 1}};
+	const struct api_view_slot *got;
+	struct api_view *v;
+	size_t n, split, len = sizeof(body) - 1;
+
+	(void)state;
+	assert_int_equal(api_view_make(body, len, 7, sl, 2, &v), 0);
+	got = api_view_slots(v, &n, &split);
+	assert_int_equal(n, 2);
+	assert_int_equal(split, 7);
+	assert_memory_equal(got, sl, sizeof(sl));
+	assert_memory_equal(api_view_bytes(v, &n), body, len);
+	assert_int_equal(n, len);
+	api_view_release(v);
+	sl[1].off = 1; /* out of order */
+	assert_int_equal(api_view_make(body, len, 7, sl, 2, &v), AM_ERR_INVAL);
+	assert_null(v);
+	sl[1].off = 8; /* past the split */
+	assert_int_equal(api_view_make(body, len, 7, sl, 2, &v), AM_ERR_INVAL);
+	assert_int_equal(api_view_make(body, len, len + 1, NULL, 0, &v), AM_ERR_INVAL);
 }
 
 int main(void)
@@ -185,6 +216,7 @@ int main(void)
 	    cmocka_unit_test(test_fields),
 	    cmocka_unit_test(test_view_key),
 	    cmocka_unit_test(test_view_shared),
+	    cmocka_unit_test(test_view_slots),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
