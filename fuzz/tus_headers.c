@@ -4,7 +4,10 @@
  * plus the Content-Disposition encoder. Properties: no crash; an accepted
  * offset round-trips through its decimal form; the encoded disposition never
  * contains a control character, a raw quote inside the fallback name or a
- * non-ASCII byte.
+ * non-ASCII byte. "OFFSET CLEN [LENGTH]" (an Upload-Offset, a
+ * Content-Length and an upload's length, as media_upload.c gets them) goes
+ * through the PATCH bounds check, which must agree with exact arithmetic and
+ * never overflow (the ASan+UBSan replay traps a signed overflow).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +15,29 @@
 #include <string.h>
 
 #include "media/media_int.h"
+#include "util/util.h"
+
+/* "OFFSET CLEN [LENGTH]": parsed as the media role parses them. */
+static void patch_bounds(const char *buf)
+{
+	char f[3][32] = {{0}};
+	int64_t off, clen, len = 1000;
+	size_t i = 0;
+
+	for (const char *p = buf; *p && i < 3; i++) {
+		size_t n = strcspn(p, " ");
+		if (n >= sizeof(f[i]))
+			return;
+		memcpy(f[i], p, n);
+		p += n;
+		p += *p == ' ';
+	}
+	if (i < 2 || media_tus_offset(f[0], &off) || am_parse_i64(f[1], 0, INT64_MAX, &clen) ||
+	    (i == 3 && am_parse_i64(f[2], 0, INT64_MAX, &len)))
+		return;
+	if (media_tus_patch_fits(off, clen, len) != ((__int128)off + clen <= (__int128)len))
+		abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,6 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (off < 0 || strcmp(again, buf) != 0)
 			abort();
 	}
+	patch_bounds(buf);
 	(void)media_tus_resumable_ok(buf);
 	(void)media_tus_content_type_ok(buf);
 	(void)media_sniff(data, size, &ext, &ct);

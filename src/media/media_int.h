@@ -101,6 +101,10 @@ int media_if_range_ok(const char *if_range, const char *etag);
 int media_tus_resumable_ok(const char *h);
 int media_tus_content_type_ok(const char *h);
 int media_tus_offset(const char *h, int64_t *out);
+/* 1 if a PATCH of clen bytes at offset stays within an upload of length
+ * bytes (0 <= offset <= length and clen <= length - offset), else 0.
+ * Never overflows, whatever the client sent (media_upload.c). */
+int media_tus_patch_fits(int64_t offset, int64_t clen, int64_t length);
 
 /* Magic bytes of the accepted audio types. MEDIA_SNIFF_LEN bytes are needed
  * (fewer only for a shorter file). 0 with *ext ("wav", "aiff", "flac", "mp3",

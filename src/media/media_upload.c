@@ -194,6 +194,14 @@ out:
 	return rc;
 }
 
+/* Offset, Content-Length and length are compared by subtraction against
+ * what remains, never by adding: the client picks the offset (< 2^53) and
+ * the Content-Length (up to INT64_MAX), whose sum can overflow int64. */
+int media_tus_patch_fits(int64_t offset, int64_t clen, int64_t length)
+{
+	return offset >= 0 && clen >= 0 && offset <= length && clen <= length - offset;
+}
+
 /* Checks against the upload row, the limits and the quota; then the lease. */
 static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db)
 {
@@ -211,7 +219,8 @@ static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db
 		return rc;
 	if (c->u.length > c->url.max_size || c->u.length > a->conf.max_upload_size)
 		return refuse(req, AM_ERR_TOOBIG, "file larger than the maximum upload size");
-	if (cl && am_parse_i64(cl, 0, INT64_MAX, &clen) == 0 && c->offset + clen > c->u.length)
+	if (cl && am_parse_i64(cl, 0, INT64_MAX, &clen) == 0 &&
+	    !media_tus_patch_fits(c->offset, clen, c->u.length))
 		return refuse(req, AM_ERR_TOOBIG, "more bytes than the declared Upload-Length");
 	if (c->offset != c->u.received)
 		return refuse(req, AM_ERR_CONFLICT, "Upload-Offset does not match the stored offset");
@@ -220,7 +229,7 @@ static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db
 	if (c->offset == 0) {
 		if ((rc = db_account_usage(db, c->u.account_id, c->u.id, &used)))
 			return rc;
-		if (used + c->u.length > c->m->quota)
+		if (used < 0 || used > c->m->quota || c->u.length > c->m->quota - used)
 			return refuse(req, AM_ERR_TOOBIG, "storage quota of the account exceeded");
 	}
 	if ((rc = crypto_random_id(c->token)))
@@ -319,7 +328,8 @@ int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, vo
 			return 0; /* read and dropped; the handler explains */
 		return AM_ERR_INTERNAL;
 	}
-	if ((int64_t)(c->received + n) > c->u.length - c->offset) {
+	/* admitted: 0 <= offset <= length, and received <= length - offset */
+	if (n > (uint64_t)(c->u.length - c->offset) - c->received) {
 		c->failed = 1;
 		return AM_ERR_TOOBIG;
 	}

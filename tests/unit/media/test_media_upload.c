@@ -116,6 +116,37 @@ static long patch_src(struct srv *sv, CURL *c, const char *url, int64_t offset, 
 	return status;
 }
 
+/* PATCH n bytes with a raw Upload-Offset and a Content-Length that need not
+ * be the body's (a lying client). */
+static long patch_lying(struct srv *sv, const char *url, const char *offset, const char *clen,
+			const uint8_t *p, size_t n, struct resp *r)
+{
+	struct body_src b = {p, n, 0, n, NULL, NULL};
+	struct curl_slist *h = NULL;
+	char off[96], cl[96];
+	long status = 0;
+
+	snprintf(off, sizeof(off), "Upload-Offset: %s", offset);
+	snprintf(cl, sizeof(cl), "Content-Length: %s", clen);
+	h = curl_slist_append(h, "Tus-Resumable: 1.0.0");
+	h = curl_slist_append(h, "Content-Type: application/offset+octet-stream");
+	h = curl_slist_append(h, "Expect:");
+	h = curl_slist_append(h, off);
+	h = curl_slist_append(h, cl);
+	resp_init(r);
+	curl_common(sv, sv->curl, url, h, r);
+	curl_easy_setopt(sv->curl, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(sv->curl, CURLOPT_CUSTOMREQUEST, "PATCH");
+	curl_easy_setopt(sv->curl, CURLOPT_READFUNCTION, body_read);
+	curl_easy_setopt(sv->curl, CURLOPT_READDATA, &b);
+	curl_easy_setopt(sv->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)n);
+	if (curl_easy_perform(sv->curl) == CURLE_OK)
+		curl_easy_getinfo(sv->curl, CURLINFO_RESPONSE_CODE, &status);
+	r->status = status;
+	curl_slist_free_all(h);
+	return status;
+}
+
 /* PATCH n bytes at offset (cut after `cut` bytes) with handle c. */
 static long patch(struct srv *sv, CURL *c, const char *url, int64_t offset, const uint8_t *p, size_t n,
 		  size_t cut, volatile int *hold, struct resp *r)
@@ -352,6 +383,21 @@ static void upload_refusals(void **state)
 	/* wrong offset: 409 */
 	assert_int_equal(patch(sv, sv->curl, url, 5, file, 10, 10, NULL, &r), 409);
 	resp_cleanup(&r);
+	/* the largest offset and Content-Length a client may send (offset +
+	 * Content-Length overflows int64): 413. The HTTP layer already refuses
+	 * a Content-Length above the route's max_body (max_upload_size, at most
+	 * 2^40) before media_upload.c sees it; the check there compares by
+	 * subtraction all the same (patch_fits below, fuzz/tus_headers.c) */
+	assert_int_equal(patch_lying(sv, url, "9007199254740991", "9223372036854775807", file, 16, &r),
+			 413);
+	resp_cleanup(&r);
+	/* an offset past the upload's length with a Content-Length that passes
+	 * the HTTP layer: media_upload.c refuses it, 413 with its reason */
+	assert_int_equal(patch_lying(sv, url, "9007199254740991", "16", file, 16, &r), 413);
+	assert_true(resp_header(&r, "Upload-Error", why, sizeof(why)));
+	assert_non_null(strstr(why, "Upload-Length"));
+	resp_cleanup(&r);
+	assert_int_equal(head_offset(sv, url), 0);
 	/* larger than max_upload_size: refused when the upload is created */
 	assert_int_equal(db_version_create(sv->f.db, &sv->f.a->keys, sv->f.p.id, sv->f.p.track, "big.wav", version,
 					   &(int64_t){0}),
@@ -379,6 +425,28 @@ static void upload_refusals(void **state)
 	assert_int_equal(patch(sv, sv->curl, url, 0, file, 16, 16, NULL, &r), 403);
 	resp_cleanup(&r);
 	free(file);
+}
+
+/* The PATCH bounds check never adds what the client sent: every extreme
+ * of offset (< 2^53, media_tus_offset) and Content-Length (<= INT64_MAX). */
+static void patch_fits(void **state)
+{
+	const int64_t big = (INT64_C(1) << 53) - 1;
+
+	(void)state;
+	assert_true(media_tus_patch_fits(0, 1000, 1000));
+	assert_true(media_tus_patch_fits(400, 600, 1000));
+	assert_true(media_tus_patch_fits(1000, 0, 1000));
+	assert_false(media_tus_patch_fits(400, 601, 1000));
+	assert_false(media_tus_patch_fits(1001, 0, 1000));
+	assert_false(media_tus_patch_fits(big, INT64_MAX, 1000));
+	assert_false(media_tus_patch_fits(1, INT64_MAX, 1000));
+	assert_false(media_tus_patch_fits(INT64_MAX, INT64_MAX, INT64_MAX - 1));
+	assert_true(media_tus_patch_fits(big, INT64_MAX - big, INT64_MAX));
+	assert_false(media_tus_patch_fits(big, INT64_MAX - big + 1, INT64_MAX));
+	assert_false(media_tus_patch_fits(-1, 0, 1000));
+	assert_false(media_tus_patch_fits(0, -1, 1000));
+	assert_false(media_tus_patch_fits(0, 0, -1));
 }
 
 static void upload_gc(void **state)
@@ -464,6 +532,7 @@ static void data_dir_has_no_plaintext(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(patch_fits),
 	    cmocka_unit_test_setup_teardown(upload_whole, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_resumed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_concurrent, setup, teardown),
