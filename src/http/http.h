@@ -182,11 +182,6 @@ int http_set_cookie(struct http_req *req, const char *name, const char *value,
 /* Respond with bytes; copied when copy != 0, else borrowed (static data). */
 int http_respond_bytes(struct http_req *req, unsigned status, const char *content_type,
 		       const void *data, size_t n, int copy);
-/* Respond with bytes shared with other responses (a cache entry): borrowed
- * until the response is done, then release(cls) is called, also when this
- * fails. */
-int http_respond_shared(struct http_req *req, unsigned status, const char *content_type,
-			const void *data, size_t n, void (*release)(void *), void *cls);
 /* A borrowed run of response body bytes. */
 struct http_piece {
 	const void *p;

@@ -142,20 +142,6 @@ int http_respond_bytes(struct http_req *req, unsigned status, const char *conten
 	return rc;
 }
 
-int http_respond_shared(struct http_req *req, unsigned status, const char *content_type,
-			const void *data, size_t n, void (*release)(void *), void *cls)
-{
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer_with_free_callback_cls(n, (void *)data, release, cls);
-	int rc;
-
-	if (!r)
-		release(cls);
-	if ((rc = finish(req, status, r, content_type)) == 0)
-		req->bytes = n;
-	return rc;
-}
-
 int http_respond_pieces(struct http_req *req, unsigned status, const char *content_type,
 			const struct http_piece *pieces, size_t npieces, void (*release)(void *),
 			void *cls)
