@@ -8,6 +8,9 @@
 //
 //   node bench/amapi.mjs review  --port P --ca CERT --email E --password PW \
 //        --tracks 10 --comments 200 --file small.wav          -> {token, guest_path, project}
+//        [--links N --links-out FILE]: also N named share links of the project
+//        (POST /api/v1/projects/{id}/links), their guest paths written to FILE,
+//        one a line; the answer then has "links": N
 //   node bench/amapi.mjs stream  ... --file big.wav            -> {download, stream, project}
 //   node bench/amapi.mjs uploads ... --count N --size BYTES    -> {urls: [...]}
 import fs from 'node:fs';
@@ -143,13 +146,21 @@ async function main() {
     must(await req('POST', `/api/v1/projects/${p.id}/comments`, { version_id: v.id, body, time_ms: at }),
       201, 'comment');
   }
+  const nLinks = Number(opt.links || 0);
+  const linkPaths = [];
+  for (let i = 0; i < nLinks; i++) {
+    const l = must(await req('POST', `/api/v1/projects/${p.id}/links`, { label: `bench reviewer ${i + 1}` }), 201,
+      'create link').link;
+    linkPaths.push(`/api/v1/s/${l.token}`);
+  }
+  if (nLinks) fs.writeFileSync(opt['links-out'], linkPaths.join('\n') + '\n');
   const g = await guest(token);
   const media = g.tracks[0].versions[0].media;
   const rel = (s) => { const u = new URL(s); return u.pathname + u.search; };
   console.log(JSON.stringify({
     project: p.id, token, guest_path: `/api/v1/s/${token}`,
     stream: media.stream && rel(media.stream), download: media.download && rel(media.download),
-    comments: g.comments.length, tracks: g.tracks.length,
+    comments: g.comments.length, tracks: g.tracks.length, links: linkPaths.length,
   }));
 }
 
