@@ -12,6 +12,10 @@
 # whole object) with 4 and 64 connections for STREAM_SECONDS (default 8) per
 # run, audiomus and nginx alternating, BENCH_REPS runs: MiB/s medians, min-max,
 # ratio (target >= 0.9x nginx) and the peak RSS of each server during its run.
+# MiB/s from the exact byte count and duration (bench/wrk_bytes.lua).
+# nginx is limited to the suite audiomus picks (TLS_AES_128_GCM_SHA256, lib.sh
+# ng_start) and both are checked to negotiate the same suite first (tls_same);
+# a difference, or wrk socket errors or non-2xx/3xx answers, fail the row.
 #
 # Slow clients: the server is restarted (clean VmHWM), then bench/slowclients.mjs
 # opens 1,000 TLS downloads of the same URL read at 16 KiB/s and 200 tus PATCHes
@@ -50,16 +54,18 @@ for u in "$am_url" "$ng_url"; do
   [ "$got" = "$want" ] || { echo "media_stream: $u does not return the file" >&2; exit 1; }
 done
 
+tls_same "$port" "$nport" s4 s64
+
 for c in 4 64; do
   for r in $(seq "$reps"); do
     rss_watch_start "$AM_PID" "$tmp/rss"
-    wrk -t2 -c"$c" -d"${secs}s" --timeout 30s -H 'Range: bytes=0-' "$am_url" > "$tmp/wrk" 2>&1
+    wrk -t2 -c"$c" -d"${secs}s" --timeout 30s -s bench/wrk_bytes.lua -H 'Range: bytes=0-' "$am_url" > "$tmp/wrk" 2>&1
     rss=$(rss_watch_stop); wrk_mibps "$tmp/wrk" >> "$tmp/am$c"; echo "$rss" >> "$tmp/amrss$c"
-    e=$(wrk_errors "$tmp/wrk"); [ -n "$e" ] && echo "media_stream: audiomus c=$c: $e" >&2
+    wrk_check "$tmp/wrk" "s$c" "audiomus run $r"
     rss_watch_start "$NG_PID" "$tmp/rss" tree
-    wrk -t2 -c"$c" -d"${secs}s" --timeout 30s -H 'Range: bytes=0-' "$ng_url" > "$tmp/wrk" 2>&1
+    wrk -t2 -c"$c" -d"${secs}s" --timeout 30s -s bench/wrk_bytes.lua -H 'Range: bytes=0-' "$ng_url" > "$tmp/wrk" 2>&1
     rss=$(rss_watch_stop); wrk_mibps "$tmp/wrk" >> "$tmp/ng$c"; echo "$rss" >> "$tmp/ngrss$c"
-    e=$(wrk_errors "$tmp/wrk"); [ -n "$e" ] && echo "media_stream: nginx c=$c: $e" >&2
+    wrk_check "$tmp/wrk" "s$c" "nginx run $r"
   done
 done
 ng_stop
@@ -100,21 +106,38 @@ produced=$(grep '"path":"/m/{object}"' "$tmp/am.log" | tail -n "$n_down" |
   sed -n 's/.*"bytes":"\([0-9]*\)".*/\1/p' | awk '{s += $1} END {printf "%.0f", s / 1048576}')
 awk '$1 == 200 {print $2 * 1000}' "$tmp/health" | pctl > "$tmp/hp"
 read -r h50 h99 hmax hn < "$tmp/hp"
+h99raw=$(awk '$1 == 200 {print $2 * 1000}' "$tmp/health" | p99_raw)
 hbad=$(awk '$1 != 200' "$tmp/health" | wc -l)
 sj=$(cat "$tmp/slow.json")
 sget() { json_get "$1" <<< "$sj"; }
 
-echo "Load average: $load0 at start, $load_mid during the slow-client run (other work on the machine: figures are noisy). wrk -t2, ${secs} s per run, medians of $reps, min–max in brackets. Object: ${size} bytes (64 MiB WAV), audiomus streams the AM1-encrypted original (d=1) decrypted on the fly; nginx the plaintext file."
+echo "Load average: $load0 at start, $load_mid during the slow-client run (other work on the machine: figures are noisy). wrk -t2, ${secs} s per run, medians of $reps, min–max in brackets. Object: ${size} bytes (64 MiB WAV), audiomus streams the AM1-encrypted original (d=1) decrypted on the fly; nginx the plaintext file. $TLS_NOTE"
 echo
 echo "| measure | audiomus | nginx (plaintext file) | ratio | peak RSS audiomus / nginx (MiB) | target |"
 echo "|---|---|---|---|---|---|"
+figs= bads= ok=1
 for c in 4 64; do
   read -r am amin amax < <(stats < "$tmp/am$c")
   read -r ng nmin nmax < <(stats < "$tmp/ng$c")
   read -r ar _ _ < <(stats_int < "$tmp/amrss$c"); read -r nr _ _ < <(stats_int < "$tmp/ngrss$c")
-  echo "| 64 MiB Range stream over TLS, $c clients, MiB/s, default client offer (audiomus picks AES-128-GCM in its server order, nginx AES-256-GCM) | $am ($amin–$amax) | $ng ($nmin–$nmax) | $(ratio "$am" "$ng") | $(mib "$ar") / $(mib "$nr") | ≥ 0.9× |"
+  row_check "s$c"
+  echo "| 64 MiB Range stream over TLS, $c clients, MiB/s, both TLS_AES_128_GCM_SHA256 | $am ($amin–$amax) | $ng ($nmin–$nmax) | $(ratio "$am" "$ng") | $(mib "$ar") / $(mib "$nr") | $(target_cell "≥ 0.9×") |"
+  figs="${figs:+$figs, }$(ratio "$am" "$ng")× at $c clients ($am / $ng MiB/s)"
+  [ -n "$ROW_BAD" ] && bads="${bads:+$bads; }$ROW_BAD"
+  [ "$(ratio_ge "$(med "$tmp/am$c")" "$(med "$tmp/ng$c")" 0.9)" = 1 ] || ok=0
 done
+grade "streaming ≥ 0.9× nginx, 4 and 64 clients, same TLS suite (6)" "$figs" "$ok" "$bads"
+# Slow clients: every connection must open, none may fail.
+[ "$(sget down_open)" = "$n_down" ] && [ "$(sget down_206)" = "$n_down" ] && [ "$(sget down_err)" = 0 ] &&
+  [ "$(sget up_open)" = "$n_up" ] && [ "$(sget up_early_answer)" = 0 ] && [ "$(sget up_err)" = 0 ] ||
+  fail_note slow "not all slow clients were served: downloads open/206/errors $(sget down_open)/$(sget down_206)/$(sget down_err), uploads open/early answers/errors $(sget up_open)/$(sget up_early_answer)/$(sget up_err)"
+[ "$hbad" = 0 ] || fail_note slow "$hbad /healthz probes not 200"
+[ "$hn" -gt 0 ] || fail_note slow "no /healthz probe answered 200"
+row_check slow
 echo "| $n_down slow downloaders + $n_up slow uploaders (16 KiB/s each, ${slow_secs} s): peak RSS (VmHWM; sampled max $(mib "$slow_rss"); idle $(mib "$idle_rss")) | $(mib "$hwm") MiB | – | – | | ≤ 200 MiB |"
 echo "| /healthz on a new TLS connection during that load, ms p50 / p99 / max ($hn probes, $hbad not 200) | $h50 / $h99 / $hmax | – | – | | p99 < 50 ms |"
 echo "| … server CPU during that run (user + system, s); MiB the server produced for the slow downloads / MiB they read | $(awk -v c=$((cpu1 - cpu0)) 'BEGIN {printf "%.1f", c / 100}') s; $produced / $(awk -v b="$(sget down_bytes)" 'BEGIN {printf "%.0f", b / 1048576}') MiB | – | – | | |"
-echo "| slow clients reached: downloads open / 206 / errors; uploads open / early answers / errors | $(sget down_open) / $(sget down_206) / $(sget down_err); $(sget up_open) / $(sget up_early_answer) / $(sget up_err) | – | – | | all open, 0 errors |"
+echo "| slow clients reached: downloads open / 206 / errors; uploads open / early answers / errors | $(sget down_open) / $(sget down_206) / $(sget down_err); $(sget up_open) / $(sget up_early_answer) / $(sget up_err) | – | – | | $(target_cell "all open, 0 errors") |"
+grade "$n_down slow downloaders + $n_up slow uploaders: RSS ≤ 200 MiB, \`/healthz\` p99 < 50 ms, all served (6)" \
+  "$(mib "$hwm") MiB, p99 $h99 ms" "$(( $(le "$hwm" 204800) && $(lt "$h99raw" 50) ))" "$ROW_BAD"
+bench_exit
