@@ -42,7 +42,7 @@ for r in $(seq "$reps"); do
   json_get per_s < "$tmp/l.json" >> "$tmp/am"
   json_get p99_ms < "$tmp/l.json" >> "$tmp/amp99"
   ok=$(json_get ok < "$tmp/l.json"); st=$(json_get statuses < "$tmp/l.json")
-  [ "$st" = "{\"200\":$ok}" ] || echo "login.sh: answers other than 200: $st" >&2
+  [ "$st" = "{\"200\":$ok}" ] && [ "${ok:-0}" -gt 0 ] || fail_note login "run $r: answers other than 200: $st"
   "$ref" "$ops" "$mem" "$(nproc)" "$secs" > "$tmp/ref.out" || exit 1
   awk '{print $2}' "$tmp/ref.out" >> "$tmp/ref"; awk '{print $4}' "$tmp/ref.out" >> "$tmp/refrss"
 done
@@ -59,5 +59,7 @@ echo "Argon2id opslimit $ops, memlimit $memtxt (the defaults). Load average at s
 echo
 echo "| measure | audiomus | libsodium alone (argon2_ref, $(nproc) threads) | ratio | peak RSS audiomus / reference (MiB) |"
 echo "|---|---|---|---|---|"
-echo "| owner logins per second, $conc concurrent, new TLS connection each (p99 ${p99} ms) | $am ($amin–$amax) | $rf ($rmin–$rmax) verifies/s | $(ratio "$am" "$rf") | $(mib "$ar") / $(mib "$rr") (idle $(mib "$idle")) |"
+row_check login
+echo "| owner logins per second, $conc concurrent, new TLS connection each (p99 ${p99} ms)${ROW_BAD:+ — **FAIL**: $ROW_BAD} | $am ($amin–$amax) | $rf ($rmin–$rmax) verifies/s | $(ratio "$am" "$rf") | $(mib "$ar") / $(mib "$rr") (idle $(mib "$idle")) |"
 echo "| burst: 16 concurrent logins for 3 s: answers $(json_get statuses < "$tmp/burst.json") | $(json_get per_s < "$tmp/burst.json" | xargs printf '%.1f') logins/s | – | – | $(mib "$burst_rss") (VmHWM over the whole run $(mib "$hwm")) |"
+bench_exit

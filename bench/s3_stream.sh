@@ -73,12 +73,15 @@ mibps() {
   wait "${pids[@]}"
   t1=$(date +%s.%N)
   cat "$tmp"/got* | awk -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" '{s += $1} END {printf "%.1f\n", s / 1048576 / t}'
+  # every transfer must be whole (issue 18: a short or failed transfer fails the row)
+  awk -v want="$MIBPS_WANT" '$1 != want {bad++} END {exit bad > 0}' "$tmp"/got* ||
+    fail_note "$MIBPS_KEY" "$MIBPS_WHO: a transfer of $c was not $MIBPS_WANT bytes ($(cat "$tmp"/got* | paste -sd' '))"
   rm -f "$tmp"/got*
 }
 for c in 1 4; do
   for r in $(seq "$reps"); do
-    mibps "$c" "$am_url" -k >> "$tmp/am$c"
-    mibps "$c" "$s3_url" --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: $EMPTY_SHA" >> "$tmp/s3$c"
+    MIBPS_KEY=s3$c MIBPS_WHO=audiomus MIBPS_WANT=$size mibps "$c" "$am_url" -k --fail >> "$tmp/am$c"
+    MIBPS_KEY=s3$c MIBPS_WHO=Swift MIBPS_WANT=$stored mibps "$c" "$s3_url" --fail --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: $EMPTY_SHA" >> "$tmp/s3$c"
   done
 done
 
@@ -86,8 +89,15 @@ echo "Load average: $load0 at start (other work on the machine: figures are nois
 echo
 echo "| measure | audiomus (encrypted, via media role) | curl from Swift (plain ranged GET) | ratio | target |"
 echo "|---|---|---|---|---|"
+figs= ok=1 bads=
 for c in 1 4; do
   read -r am amin amax < <(stats < "$tmp/am$c")
   read -r s3 smin smax < <(stats < "$tmp/s3$c")
-  echo "| 64 MiB original from S3, $c concurrent, MiB/s | $am ($amin–$amax) | $s3 ($smin–$smax) | $(ratio "$am" "$s3") | ≥ 0.8× |"
+  row_check "s3$c"
+  echo "| 64 MiB original from S3, $c concurrent, MiB/s | $am ($amin–$amax) | $s3 ($smin–$smax) | $(ratio "$am" "$s3") | $(target_cell "≥ 0.8×") |"
+  figs="${figs:+$figs, }$(ratio "$(med "$tmp/am$c")" "$(med "$tmp/s3$c")")× at $c"
+  [ "$(ratio_ge "$(med "$tmp/am$c")" "$(med "$tmp/s3$c")" 0.8)" = 1 ] || ok=0
+  [ -n "$ROW_BAD" ] && bads="${bads:+$bads; }$ROW_BAD"
 done
+grade "S3 streaming ≥ 0.8× a plain ranged GET, 1 and 4 concurrent (10)" "$figs" "$ok" "$bads"
+bench_exit
