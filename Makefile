@@ -165,7 +165,7 @@ format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c' 'bench/*.c' 'tools/*.c')
 
 bench: all $(BENCH_BIN)
-	bench/run
+	BUILD=$(BUILD) bench/run
 
 security: all
 	scripts/security
