@@ -9,10 +9,11 @@
  * no_new_privs set, an empty environment, and no descriptor but fds 0 and
  * 1, the child's end of the one socket pair to its parent (no file, no
  * other socket; an ASan build also keeps fd 2 for the sanitizer's
- * reports). The seccomp allow-list has no call that could open a file or
- * a socket or connect one (test_hostile.c test_seccomp_list), and a call
- * outside it kills the child (test_hostile.c test_hook_open_killed, and
- * test_exec.c test_exec_child_is_sandboxed for this exec'd image).
+ * reports). The loaded seccomp filter kills every call that could open a
+ * file or a socket, connect, send, execute or fork (test_seccomp.c, call by
+ * call in a sandboxed child), including from this exec'd image
+ * (test_hostile.c test_hook_open_killed, test_exec.c
+ * test_exec_child_is_sandboxed).
  * Reading another process's fd table and environment needs ptrace rights
  * over a non-dumpable process: CAP_SYS_PTRACE in the child's user namespace
  * (root in the test container has it). Without it the test first enters a
