@@ -14,7 +14,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "crypto/crypto.h"
+#include "crypto/crypto_int.h"
 
 static size_t OBJ = 64u << 20; /* object size: argv[3] MiB, default 64 */
 

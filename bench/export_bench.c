@@ -19,7 +19,7 @@
 #include "access/access.h"
 #include "app/app.h"
 #include "conf/conf.h"
-#include "crypto/crypto.h"
+#include "crypto/crypto_int.h"
 #include "db/repo.h"
 #include "store/store.h"
 #include "util/util.h"

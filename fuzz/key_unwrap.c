@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1: (void)crypto_dek_unwrap(pk, file, proj, data + 1, size - 1, key); break;
 	case 2: (void)keyring_ip_load(kr, data + 1, size - 1); break;
 	case 3:
-		if (crypto_field_open(pk, "t", "c", row, proj, data + 1, size - 1, &out) == 0 &&
+		if (crypto_field_open_key(pk, "t", "c", row, proj, data + 1, size - 1, &out) == 0 &&
 		    out.len + CRYPTO_FIELD_OVERHEAD != size - 1)
 			abort();
 		break;

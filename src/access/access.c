@@ -105,28 +105,25 @@ int access_parse_target(const char *t, const char *prefix, uint8_t id[16],
 int access_mac(struct app *a, enum crypto_purpose purpose, uint32_t kid, const char *msg,
 	       size_t n, uint8_t mac[32])
 {
-	const uint8_t *key = keyring_key(a->kr, purpose, kid);
+	int rc = crypto_mac(a->kr, purpose, kid, NULL, msg, n, mac);
 
-	if (!key)
-		return AM_ERR_DENIED;
-	return crypto_hmac_sha256(key, CRYPTO_KEY_LEN, msg, n, mac) ? AM_ERR_CRYPTO : 0;
+	return rc == 0 || rc == AM_ERR_DENIED ? rc : AM_ERR_CRYPTO;
 }
 
 int access_mac_check(struct app *a, enum crypto_purpose purpose, uint32_t kid, const char *msg,
 		     size_t n, const char *b64, size_t b64n)
 {
-	uint8_t mac[32], got[32];
+	uint8_t got[32];
 	size_t gl = 0;
 	int rc = AM_ERR_DENIED;
 
 	if (b64n != MAC_B64_LEN || crypto_b64url_decode(b64, b64n, got, sizeof(got), &gl) ||
 	    gl != sizeof(got))
 		goto out;
-	if (access_mac(a, purpose, kid, msg, n, mac))
-		goto out;
-	rc = am_ct_eq(mac, got, sizeof(mac)) ? 0 : AM_ERR_DENIED;
+	if (crypto_mac_verify(a->kr, purpose, kid, NULL, msg, n, got, sizeof(got)) == 0)
+		rc = 0;
 out:
-	am_memzero(mac, sizeof(mac));
+	am_memzero(got, sizeof(got));
 	return rc;
 }
 

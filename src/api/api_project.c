@@ -93,26 +93,19 @@ static int create_rows(struct api_ctx *c, const char *title, uint8_t id[DB_ID_LE
 		       uint8_t lid[DB_ID_LEN])
 {
 	const struct keyring *kr = c->api->app->kr;
-	uint8_t *pk = am_secret_alloc(CRYPTO_KEY_LEN), wrapped[CRYPTO_WRAPPED_LEN];
+	uint8_t wrapped[CRYPTO_WRAPPED_LEN];
 	int rc;
 
-	if (!pk)
-		return AM_ERR_NOMEM;
-	if ((rc = crypto_random_id(id)) || (rc = crypto_key_new(pk)) ||
-	    (rc = crypto_pk_wrap(kr, id, pk, wrapped)))
-		goto out;
-	if ((rc = db_begin_write(c->db)))
-		goto out;
+	if ((rc = crypto_random_id(id)) || (rc = crypto_pk_create(kr, id, wrapped)) ||
+	    (rc = db_begin_write(c->db)))
+		return rc;
 	if ((rc = db_project_create(c->db, &c->api->app->keys, c->acct.id, id, wrapped,
 				    sizeof(wrapped), keyring_mk_id(kr), title)) ||
 	    (rc = api_link_new(c, id, NULL, 0, 1, token, lid))) {
 		db_rollback(c->db);
-		goto out;
+		return rc;
 	}
-	rc = db_commit(c->db);
-out:
-	am_secret_free(pk, CRYPTO_KEY_LEN);
-	return rc;
+	return db_commit(c->db);
 }
 
 int api_project_create(struct api_ctx *c)

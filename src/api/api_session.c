@@ -31,18 +31,16 @@ int api_check_origin(struct api_ctx *c)
 int api_csrf_token(struct api *api, const uint8_t h[32], char out[64])
 {
 	const struct keyring *kr = api->app->kr;
-	const uint8_t *key = keyring_key(kr, CRYPTO_KEY_SESSION, keyring_generation(kr));
-	uint8_t msg[8 + 32], mac[32];
+	uint8_t msg[8 + 32], mac[CRYPTO_MAC_LEN];
 	int rc;
 
-	if (!key)
-		return AM_ERR_INTERNAL;
 	memcpy(msg, "am-csrf", 8);
 	memcpy(msg + 8, h, 32);
-	if ((rc = crypto_hmac_sha256(key, CRYPTO_KEY_LEN, msg, sizeof(msg), mac)) == 0)
+	rc = crypto_mac(kr, CRYPTO_KEY_SESSION, keyring_generation(kr), NULL, msg, sizeof(msg), mac);
+	if (rc == 0)
 		rc = crypto_b64url_encode(mac, sizeof(mac), out, 64);
 	am_memzero(mac, sizeof(mac));
-	return rc;
+	return rc == AM_ERR_DENIED ? AM_ERR_INTERNAL : rc;
 }
 
 int api_check_csrf_token(struct api_ctx *c)

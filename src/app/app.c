@@ -1,7 +1,7 @@
 /*
  * app.c: opening and closing what a role holds (see app.h). Runs at start in
  * every server process and administration command; handles the master key
- * and the account key, which stay in am_secret_alloc memory.
+ * and the account keys, which stay inside crypto/ handles (secret memory).
  */
 #include "app/app.h"
 
@@ -19,67 +19,62 @@
 #define KEYBLOB_ACCOUNT "account-key"
 #define KEYBLOB_IP "ip-ratchet"
 
-static const uint8_t zero_id[CRYPTO_ID_LEN];
-
-/* db_keys callback: unwrap the project key and derive its field key. */
+/* db_keys callback: the project's field key, from its wrapped key. */
 static int project_field_key(void *ctx, const uint8_t project_id[DB_ID_LEN],
 			     const uint8_t *wrapped, size_t wrapped_len, const char *mk_id,
-			     uint8_t out[DB_KEY_LEN])
+			     struct crypto_field_key **out)
 {
 	struct app *a = ctx;
-	uint8_t *pk = am_secret_alloc(CRYPTO_KEY_LEN);
-	int rc = AM_ERR_CRYPTO;
 
-	if (!pk)
-		return AM_ERR_NOMEM;
+	*out = NULL;
 	if (mk_id && *mk_id && strcmp(mk_id, keyring_mk_id(a->kr)) != 0)
-		goto out;
-	if ((rc = crypto_pk_unwrap(a->kr, project_id, wrapped, wrapped_len, pk)) != 0)
-		goto out;
-	rc = crypto_project_field_key(pk, out);
-out:
-	am_secret_free(pk, CRYPTO_KEY_LEN);
+		return AM_ERR_CRYPTO;
+	return crypto_field_key_project(a->kr, project_id, wrapped, wrapped_len, out);
+}
+
+/* First start: create the account key and store it wrapped. AM_ERR_EXISTS
+ * when another node stored one first (the new key is then dropped). */
+static int create_account_key(struct app *a, struct db *db)
+{
+	uint8_t wrapped[CRYPTO_WRAPPED_LEN];
+	int rc;
+
+	if ((rc = crypto_account_keys_create(a->kr, wrapped, &a->account_field, &a->email_index)))
+		return rc;
+	rc = db_keyblob_put(db, KEYBLOB_ACCOUNT, keyring_mk_id(a->kr), wrapped, sizeof(wrapped), 1);
+	if (rc) {
+		crypto_field_key_free(a->account_field);
+		crypto_field_key_free(a->email_index);
+		a->account_field = a->email_index = NULL;
+	}
 	return rc;
 }
 
-/* Load the account key AK, creating it on the very first start. Two nodes
- * starting at once: the first put wins, the loser reads the winner's. */
+/* Load the account keys, creating the account key on the very first start.
+ * Two nodes starting at once: the first put wins, the loser reads the
+ * winner's. */
 static int load_account_key(struct app *a, struct db *db, char *err, size_t errlen)
 {
-	uint8_t blob[DB_KEYBLOB_MAX], wrapped[CRYPTO_WRAPPED_LEN];
+	uint8_t blob[DB_KEYBLOB_MAX];
 	size_t n = 0;
-	int rc;
+	int rc, created = 0;
 
 	rc = db_keyblob_get(db, KEYBLOB_ACCOUNT, blob, sizeof(blob), &n, NULL, 0);
 	if (rc == AM_ERR_NOTFOUND) {
-		if ((rc = crypto_key_new(a->account_key)) ||
-		    (rc = crypto_pk_wrap(a->kr, zero_id, a->account_key, wrapped)))
-			goto out;
-		rc = db_keyblob_put(db, KEYBLOB_ACCOUNT, keyring_mk_id(a->kr), wrapped,
-				    sizeof(wrapped), 1);
-		if (rc == 0)
-			goto derive;
-		if (rc != AM_ERR_EXISTS)
-			goto out;
-		rc = db_keyblob_get(db, KEYBLOB_ACCOUNT, blob, sizeof(blob), &n, NULL, 0);
+		created = (rc = create_account_key(a, db)) == 0;
+		if (rc == AM_ERR_EXISTS)
+			rc = db_keyblob_get(db, KEYBLOB_ACCOUNT, blob, sizeof(blob), &n, NULL, 0);
 	}
-	if (rc)
-		goto out;
-	if ((rc = crypto_pk_unwrap(a->kr, zero_id, blob, n, a->account_key)) != 0) {
+	if (rc == 0 && !created &&
+	    (rc = crypto_account_keys_open(a->kr, blob, n, &a->account_field, &a->email_index)))
 		snprintf(err, errlen, "the account key in the database does not open with master key "
 				      "%s: wrong key_file for this database?", keyring_mk_id(a->kr));
-		goto out;
+	if (rc == 0) {
+		a->keys.project_field_key = project_field_key;
+		a->keys.ctx = a;
+		a->keys.account_field_key = a->account_field;
+		a->keys.email_index_key = a->email_index;
 	}
-derive:
-	if ((rc = crypto_account_key(a->account_key, CRYPTO_ACCOUNT_FIELD, a->field_keys)) ||
-	    (rc = crypto_account_key(a->account_key, CRYPTO_ACCOUNT_BLIND_INDEX,
-				     a->field_keys + CRYPTO_KEY_LEN)))
-		goto out;
-	a->keys.project_field_key = project_field_key;
-	a->keys.ctx = a;
-	a->keys.account_field_key = a->field_keys;
-	a->keys.email_index_key = a->field_keys + CRYPTO_KEY_LEN;
-out:
 	am_memzero(blob, sizeof(blob));
 	if (rc && !*err)
 		snprintf(err, errlen, "cannot load the account key: %s", am_strerror(rc));
@@ -161,10 +156,6 @@ int app_open(const struct conf *c, unsigned need, struct app **out, char *err, s
 	a->ip_lock = lock;
 	lock = NULL;
 	a->conf = *c;
-	a->account_key = am_secret_alloc(CRYPTO_KEY_LEN);
-	a->field_keys = am_secret_alloc(2 * CRYPTO_KEY_LEN);
-	if (!a->account_key || !a->field_keys)
-		goto fail;
 	if ((rc = keyring_open(c->key_file, 1, &a->kr, err, errlen)) != 0)
 		goto fail;
 	if ((need & APP_DB) && (rc = open_db(a, err, errlen)) != 0)
@@ -190,8 +181,8 @@ void app_close(struct app *a)
 	store_close(a->store);
 	db_pool_free(a->db);
 	keyring_free(a->kr);
-	am_secret_free(a->account_key, CRYPTO_KEY_LEN);
-	am_secret_free(a->field_keys, 2 * CRYPTO_KEY_LEN);
+	crypto_field_key_free(a->account_field);
+	crypto_field_key_free(a->email_index);
 	if (a->ip_lock) {
 		pthread_mutex_destroy(a->ip_lock);
 		free(a->ip_lock);

@@ -16,6 +16,7 @@
 #include "db/repo.h"
 
 struct keyring;
+struct crypto_field_key;
 struct db_pool;
 struct store;
 
@@ -32,8 +33,8 @@ struct app {
 	struct db_pool *db;    /* NULL unless APP_DB */
 	struct store *store;   /* NULL unless APP_STORE */
 	struct db_keys keys;   /* for the repository layer (valid with APP_DB) */
-	uint8_t *account_key;  /* AK, secret memory (valid with APP_DB) */
-	uint8_t *field_keys;   /* account-field ‖ email-index keys, secret memory */
+	struct crypto_field_key *account_field; /* account field key (valid with APP_DB) */
+	struct crypto_field_key *email_index;   /* blind-index key of e-mail (APP_DB) */
 	void *ip_lock;         /* internal: guards the IP ratchet */
 };
 

@@ -1,9 +1,14 @@
 /*
  * crypto: every use of key material in audiomus goes through this header
- * (DESIGN §3-§6, docs/crypto.md): primitives (HKDF, HMAC, SHA-256, RNG),
- * tokens and base64url, field encryption, the keyring (master key, purpose
- * keys, IP-key ratchet), envelope keys (project key under MK, data key under
- * project key) and the AM1 segmented AES-256-GCM object format.
+ * (DESIGN §3-§6, docs/crypto.md): SHA-256 and the RNG, tokens and base64url,
+ * the keyring (master key, MACs under purpose keys, IP-key ratchet),
+ * project-key and field-key handles, and the AM1 segmented AES-256-GCM
+ * object format. No key byte crosses this header: callers hold opaque
+ * handles (struct keyring, struct crypto_pk, struct crypto_field_key,
+ * struct am1_reader/am1_writer) and ask for operations; wrapped keys (AES-GCM
+ * ciphertext) are the only key-derived bytes they see. scripts/lint-keys
+ * keeps it so. The raw-key functions are in crypto_int.h, for src/crypto/
+ * and for tests, fuzzers and benchmarks only.
  * Runs in every role that holds keys (web, media, worker, admin commands);
  * the inputs it parses (wrapped keys, ciphertext, tokens) are untrusted.
  * OpenSSL 3 libcrypto provides every primitive; nothing here is hand-rolled
@@ -17,7 +22,6 @@
 
 #include "util/util.h"
 
-#define CRYPTO_KEY_LEN	   32 /* every symmetric key */
 #define CRYPTO_ID_LEN	   16 /* random 128-bit ids: project, file, row */
 #define CRYPTO_TOKEN_BYTES 24
 #define CRYPTO_TOKEN_LEN   32 /* base64url characters of a token, without NUL */
@@ -29,16 +33,9 @@
 
 /* ---- primitives -------------------------------------------------------------
  * All return 0 or AM_ERR_CRYPTO (library failure) / AM_ERR_INVAL (bad length).
- * Pointers are borrowed for the duration of the call. */
+ * Pointers are borrowed for the duration of the call. (HKDF and HMAC under a
+ * caller's key are internal: crypto_int.h.) */
 
-/* HKDF-SHA256 (RFC 5869) extract-and-expand. salt may be NULL (saltlen 0:
- * the RFC's all-zero salt); info may be NULL when infolen is 0. outlen is at
- * most 255·32. */
-int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t saltlen,
-		const char *info, size_t infolen, uint8_t *out, size_t outlen);
-/* HMAC-SHA256 of data under key. */
-int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t n,
-		       uint8_t out[32]);
 /* SHA-256 of data. */
 int crypto_sha256(const void *data, size_t n, uint8_t out[32]);
 /* n bytes from the OpenSSL CSPRNG (RAND_bytes). */
@@ -64,26 +61,6 @@ int crypto_b64url_encode(const void *in, size_t n, char *out, size_t outlen);
  * AM_ERR_TOOBIG if the decoded bytes do not fit. */
 int crypto_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen);
 
-/* ---- field encryption (DESIGN §5) ---------------------------------------------
- * out = version(1)=1 ‖ iv(12, random) ‖ AES-256-GCM ciphertext ‖ tag(16), with
- * AAD = u16be(len table) ‖ table ‖ u16be(len column) ‖ column ‖ row_id(16) ‖
- * project_id(16). A value copied to another row, column, table or project
- * does not open. project_id is all-zero for account-level fields. key is the
- * project's field key (crypto_project_field_key) or the keyring's
- * account-field key. table and column are at most 255 bytes. */
-
-/* Seal n bytes of pt; appends n + CRYPTO_FIELD_OVERHEAD bytes to out.
- * AM_ERR_INVAL (names too long), AM_ERR_TOOBIG (n > CRYPTO_FIELD_MAX or out's
- * cap), AM_ERR_NOMEM, AM_ERR_CRYPTO. */
-int crypto_field_seal(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
-		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
-		      const void *pt, size_t n, struct am_buf *out);
-/* Open a sealed field; appends the plaintext to out. AM_ERR_CRYPTO on any
- * tamper, wrong key or wrong AAD (out is then left as it was). */
-int crypto_field_open(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
-		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
-		      const void *ct, size_t n, struct am_buf *out);
-
 /* ---- keyring (DESIGN §3) ---------------------------------------------------------
  * The master key MK lives in a key file: exactly 64 hexadecimal characters
  * (32 bytes), optionally followed by one newline; a regular file with no
@@ -92,7 +69,8 @@ int crypto_field_open(const uint8_t key[CRYPTO_KEY_LEN], const char *table, cons
  *   purpose key   = HKDF-SHA256(ikm = MK, no salt, info = purpose ‖ u32be(gen))
  * for the current generation and the one before it (signed URLs and cookies
  * verify under "current or previous"). All key material is in am_secret_alloc
- * memory and zeroed by keyring_free. */
+ * memory and zeroed by keyring_free; purpose keys are used only through
+ * crypto_mac and crypto_mac_verify. */
 #define CRYPTO_MK_ID_LEN   8
 #define CRYPTO_KEYFILE_ENV "AUDIOMUS_MASTER_KEY_FILE"
 
@@ -129,9 +107,27 @@ void keyring_free(struct keyring *kr);
 const char *keyring_mk_id(const struct keyring *kr);
 /* The current purpose-key generation. */
 uint32_t keyring_generation(const struct keyring *kr);
-/* The purpose key of generation gen, borrowed from the keyring (valid until
- * keyring_free), or NULL unless gen is the current or the previous one. */
-const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint32_t gen);
+/* ---- MACs under purpose keys (DESIGN §6) -----------------------------------------
+ * MAC = HMAC-SHA256(K, data), K = the purpose key p of generation gen, or,
+ * when label is not NULL, the sub-key HKDF-SHA256(purpose key, no salt,
+ * info = label) (one label per kind of mail token). gen must be the
+ * keyring's current generation or the one before it. */
+#define CRYPTO_MAC_LEN 32
+#define CRYPTO_MAC_MIN 16 /* shortest truncated MAC crypto_mac_verify compares */
+
+/* Compute the 32-byte MAC of n bytes of data (borrowed) into out. 0,
+ * AM_ERR_DENIED (gen is neither current nor previous: an unknown key id),
+ * AM_ERR_INVAL, AM_ERR_NOMEM, AM_ERR_CRYPTO; out is zeroed on failure. */
+int crypto_mac(const struct keyring *kr, enum crypto_purpose p, uint32_t gen, const char *label,
+	       const void *data, size_t n, uint8_t out[CRYPTO_MAC_LEN]);
+/* Check mac (maclen bytes, CRYPTO_MAC_MIN..CRYPTO_MAC_LEN: a MAC truncated
+ * to its first maclen bytes) against data in constant time. 0 if it
+ * matches; AM_ERR_DENIED if it does not or gen is unknown; AM_ERR_INVAL on a
+ * bad length; AM_ERR_NOMEM or AM_ERR_CRYPTO on a local failure. */
+int crypto_mac_verify(const struct keyring *kr, enum crypto_purpose p, uint32_t gen,
+		      const char *label, const void *data, size_t n, const uint8_t *mac,
+		      size_t maclen);
+
 /* ---- IP pseudonyms (DESIGN §3, §6) -----------------------------------------------
  * K_ip is a forward-only ratchet: K_ip[e+1] = HKDF(K_ip[e], "ip ratchet"),
  * epoch e = floor(unix time / 30 days); K_ip[first] is random. The keyring
@@ -166,45 +162,117 @@ int crypto_ip_pseudonym(const struct keyring *kr, int family, const uint8_t *add
 int crypto_ip_pseudonym_at(const struct keyring *kr, int64_t epoch, int family, const uint8_t *addr,
 			   uint8_t out[CRYPTO_IP_PSEUDONYM_LEN]);
 
-/* ---- envelope keys (DESIGN §3) ---------------------------------------------------
+/* ---- project keys and data keys (DESIGN §3) --------------------------------------
  * Wrapped key = version(1)=1 ‖ iv(12, random) ‖ AES-256-GCM ciphertext(32) ‖ tag(16):
  *   PK under MK:  AAD = "am1-pk" ‖ mk_id(8 bytes) ‖ project_id(16)
  *   DEK under PK: AAD = "am1-dek" ‖ file_id(16) ‖ project_id(16)
- *   project field key = HKDF-SHA256(ikm = PK, no salt, info = "field")
+ * Callers store and pass wrapped keys; the keys themselves stay in handles.
  * Deleting a project's wrapped PK makes its objects and fields unreadable.
- * Unwrapped keys go to caller buffers, which should be am_secret_alloc memory
- * and must be zeroed after use. Unwrap errors: AM_ERR_CRYPTO for anything that
- * does not open (wrong key, project, file, version, length or any tamper). */
+ * Unwrap errors: AM_ERR_CRYPTO for anything that does not open (wrong key,
+ * project, file, version, length or any tamper). */
 #define CRYPTO_WRAPPED_LEN 61
 
-/* A new random project key or data key. */
-int crypto_key_new(uint8_t key[CRYPTO_KEY_LEN]);
-int crypto_pk_wrap(const struct keyring *kr, const uint8_t project_id[CRYPTO_ID_LEN],
-		   const uint8_t pk[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_WRAPPED_LEN]);
-int crypto_pk_unwrap(const struct keyring *kr, const uint8_t project_id[CRYPTO_ID_LEN],
-		     const uint8_t *wrapped, size_t n, uint8_t pk[CRYPTO_KEY_LEN]);
-/* Key rotation (audiomus keys rotate): unwrap under old_kr, wrap under new_kr.
- * The PK itself, and so every object and field, is unchanged. */
+struct am1_sink;
+struct am1_source;
+struct am1_reader;
+struct am1_writer;
+
+/* An unwrapped project key, bound to its project id. */
+struct crypto_pk;
+
+/* Create a new random project key for project_id and return only its
+ * wrapping under the keyring's MK in wrapped (a new project). 0,
+ * AM_ERR_INVAL, AM_ERR_NOMEM, AM_ERR_CRYPTO. */
+int crypto_pk_create(const struct keyring *kr, const uint8_t project_id[CRYPTO_ID_LEN],
+		     uint8_t wrapped[CRYPTO_WRAPPED_LEN]);
+/* Unwrap a project's key (n bytes of wrapped, borrowed) into an owned handle
+ * in *out (NULL on failure), which remembers project_id. 0, AM_ERR_CRYPTO
+ * (does not open), AM_ERR_INVAL, AM_ERR_NOMEM. */
+int crypto_pk_open(const struct keyring *kr, const uint8_t project_id[CRYPTO_ID_LEN],
+		   const uint8_t *wrapped, size_t n, struct crypto_pk **out);
+/* Zero and free a project-key handle; accepts NULL. */
+void crypto_pk_free(struct crypto_pk *pk);
+/* Unwrap the data key of object file_id of pk's project (wrapped_dek, n
+ * bytes) and open its AM1 object from src for random access, as
+ * am1_reader_open below: src must be exactly am1_cipher_size(plain_size)
+ * bytes and name file_id. The DEK is zeroed before this returns; the reader
+ * keeps only the payload key. pk and src are borrowed (src must outlive the
+ * reader). Returns an owned reader in *out (NULL on failure): 0,
+ * AM_ERR_CRYPTO (the DEK or the object does not open), AM_ERR_INVAL,
+ * AM_ERR_NOMEM, or the source's error. */
+int crypto_pk_reader_open(const struct crypto_pk *pk, const uint8_t file_id[CRYPTO_ID_LEN],
+			  const uint8_t *wrapped_dek, size_t n, const struct am1_source *src,
+			  uint64_t plain_size, struct am1_reader **out);
+/* Start a new AM1 object file_id in pk's project: pick a random data key,
+ * wrap it under pk into wrapped_dek (store it with the object) and start a
+ * writer to sink (borrowed, must outlive the writer) with head_len as
+ * described at struct am1_writer. Returns an owned writer in *out (NULL on
+ * failure; wrapped_dek is then zeroed): 0, AM_ERR_INVAL, AM_ERR_NOMEM,
+ * AM_ERR_CRYPTO. */
+int crypto_pk_writer_new(const struct crypto_pk *pk, const uint8_t file_id[CRYPTO_ID_LEN],
+			 const struct am1_sink *sink, uint64_t head_len,
+			 uint8_t wrapped_dek[CRYPTO_WRAPPED_LEN], struct am1_writer **out);
+/* Key rotation (audiomus keys rotate): unwrap under old_kr, wrap under new_kr
+ * into out. The PK itself, and so every object and field, is unchanged.
+ * 0, AM_ERR_CRYPTO (does not open under old_kr), AM_ERR_INVAL. */
 int crypto_pk_rewrap(const struct keyring *old_kr, const struct keyring *new_kr,
 		     const uint8_t project_id[CRYPTO_ID_LEN], const uint8_t *wrapped, size_t n,
 		     uint8_t out[CRYPTO_WRAPPED_LEN]);
-int crypto_dek_wrap(const uint8_t pk[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
-		    const uint8_t project_id[CRYPTO_ID_LEN], const uint8_t dek[CRYPTO_KEY_LEN],
-		    uint8_t out[CRYPTO_WRAPPED_LEN]);
-int crypto_dek_unwrap(const uint8_t pk[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
-		      const uint8_t project_id[CRYPTO_ID_LEN], const uint8_t *wrapped, size_t n,
-		      uint8_t dek[CRYPTO_KEY_LEN]);
-/* The project's field key: HKDF(PK, "field"). */
-int crypto_project_field_key(const uint8_t pk[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_KEY_LEN]);
-/* Account-level keys from the account key AK: HKDF(AK, "account-field") for
- * crypto_field_seal of account fields (project_id all-zero), and
- * HKDF(AK, "blind-index") for crypto_blind_index. */
-enum crypto_account_purpose { CRYPTO_ACCOUNT_FIELD, CRYPTO_ACCOUNT_BLIND_INDEX };
-int crypto_account_key(const uint8_t ak[CRYPTO_KEY_LEN], enum crypto_account_purpose p,
-		       uint8_t out[CRYPTO_KEY_LEN]);
+
+/* ---- field keys: field encryption and blind indexes (DESIGN §5) -----------------
+ * A field key handle holds one of
+ *   project field key  = HKDF-SHA256(ikm = PK, no salt, info = "field")
+ *   account field key  = HKDF-SHA256(ikm = AK, no salt, info = "account-field")
+ *   blind-index key    = HKDF-SHA256(ikm = AK, no salt, info = "blind-index")
+ * The account key AK is random (never derived from MK: data at rest must
+ * survive MK rotation by re-wrapping one key), stored wrapped exactly like
+ * a project key with project_id = 16 zero bytes, so `keys rotate` re-wraps
+ * it with the project keys (crypto_pk_rewrap). A field key seals and opens
+ * fields; a blind-index key only computes blind indexes: each refuses the
+ * other's operation with AM_ERR_INVAL.
+ *
+ * Field ciphertext = version(1)=1 ‖ iv(12, random) ‖ AES-256-GCM ciphertext ‖
+ * tag(16), with AAD = u16be(len table) ‖ table ‖ u16be(len column) ‖ column ‖
+ * row_id(16) ‖ project_id(16). A value copied to another row, column, table
+ * or project does not open. project_id is all-zero for account-level
+ * fields. table and column are 1..255 bytes. */
+struct crypto_field_key;
+
+/* Unwrap project project_id's key (wrapped, n bytes) and return only its
+ * field key, as an owned handle in *out (NULL on failure). 0, AM_ERR_CRYPTO
+ * (does not open), AM_ERR_INVAL, AM_ERR_NOMEM. */
+int crypto_field_key_project(const struct keyring *kr, const uint8_t project_id[CRYPTO_ID_LEN],
+			     const uint8_t *wrapped, size_t n, struct crypto_field_key **out);
+/* First start: create a random account key, return its wrapping under MK in
+ * wrapped (store it) and its account field key and blind-index key as owned
+ * handles in *field and *index (both NULL on failure). 0, AM_ERR_NOMEM,
+ * AM_ERR_CRYPTO. */
+int crypto_account_keys_create(const struct keyring *kr, uint8_t wrapped[CRYPTO_WRAPPED_LEN],
+			       struct crypto_field_key **field, struct crypto_field_key **index);
+/* Unwrap the stored account key (wrapped, n bytes) and return its two
+ * handles as crypto_account_keys_create does. AM_ERR_CRYPTO if it does not
+ * open under this keyring's MK. */
+int crypto_account_keys_open(const struct keyring *kr, const uint8_t *wrapped, size_t n,
+			     struct crypto_field_key **field, struct crypto_field_key **index);
+/* Zero and free a field-key handle; accepts NULL. */
+void crypto_field_key_free(struct crypto_field_key *k);
+/* Seal n bytes of pt under field key k (borrowed); appends
+ * n + CRYPTO_FIELD_OVERHEAD bytes to out. AM_ERR_INVAL (not a field key,
+ * names too long), AM_ERR_TOOBIG (n > CRYPTO_FIELD_MAX or out's cap),
+ * AM_ERR_NOMEM, AM_ERR_CRYPTO. */
+int crypto_field_seal(const struct crypto_field_key *k, const char *table, const char *column,
+		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
+		      const void *pt, size_t n, struct am_buf *out);
+/* Open a sealed field; appends the plaintext to out. AM_ERR_CRYPTO on any
+ * tamper, wrong key or wrong AAD (out is then left as it was), AM_ERR_INVAL
+ * (not a field key), AM_ERR_TOOBIG. */
+int crypto_field_open(const struct crypto_field_key *k, const char *table, const char *column,
+		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
+		      const void *ct, size_t n, struct am_buf *out);
 /* Blind index for equality look-ups of an encrypted field (e.g. a normalised
- * e-mail): HMAC-SHA256(blind_key, data), blind_key from crypto_account_key. */
-int crypto_blind_index(const uint8_t blind_key[CRYPTO_KEY_LEN], const void *data, size_t n,
+ * e-mail): HMAC-SHA256(blind-index key, data) into out. AM_ERR_INVAL unless
+ * k is a blind-index key; AM_ERR_CRYPTO. */
+int crypto_blind_index(const struct crypto_field_key *k, const void *data, size_t n,
 		       uint8_t out[32]);
 
 /* ---- AM1 segmented AES-256-GCM (DESIGN §4, docs/crypto.md) ----------------------
@@ -237,16 +305,15 @@ struct am1_sink {
 	void *ctx;
 };
 
-struct am1_writer;
-
-/* Start an AM1 object for file_id under dek (both borrowed; the writer keeps
- * only the derived payload key, in secret memory) with a random salt.
- * head_len 0: a plain streaming writer. head_len > 0 ("segment 0 written
- * last", for outputs whose head is patched at the end, e.g. MP4 with its moov
- * at the end): head_len must be a multiple of AM1_SEGMENT; the caller passes
- * plaintext from offset head_len on with am1_writer_write() and the first
- * head_len bytes once, at the end, with am1_writer_patch_head(). Contract
- * seen by the sink in head mode, if any body byte was written:
+/* An AM1 writer, created by crypto_pk_writer_new, which picks the object's
+ * data key (the writer keeps only the derived payload key, in secret memory)
+ * and a random salt. head_len 0: a plain streaming writer. head_len > 0
+ * ("segment 0 written last", for outputs whose head is patched at the end,
+ * e.g. MP4 with its moov at the end): head_len must be a multiple of
+ * AM1_SEGMENT; the caller passes plaintext from offset head_len on with
+ * am1_writer_write() and the first head_len bytes once, at the end, with
+ * am1_writer_patch_head(). Contract seen by the sink in head mode, if any
+ * body byte was written:
  *   1. write() delivers the header, then am1_head_reserved(head_len) - 48
  *      zero bytes of placeholder, then the body segments, in order;
  *   2. am1_writer_patch_head() calls write_at(48 + i·AM1_SEGMENT_CT, ct,
@@ -255,10 +322,9 @@ struct am1_writer;
  *   3. the object is complete only when am1_writer_finish() returns 0.
  * If no body byte was written the whole object is shorter than head_len:
  * patch_head may then pass fewer bytes, and everything goes through write()
- * in order (write_at is not called). Memory is constant: one segment buffer.
- * Returns 0, AM_ERR_INVAL, AM_ERR_NOMEM or AM_ERR_CRYPTO. */
-int am1_writer_new(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
-		   const struct am1_sink *sink, uint64_t head_len, struct am1_writer **out);
+ * in order (write_at is not called). Memory is constant: one segment buffer. */
+struct am1_writer;
+
 /* Bytes of ciphertext that the head segments occupy, header included: the
  * region [0, am1_head_reserved(head_len)) that the sink must keep patchable. */
 uint64_t am1_head_reserved(uint64_t head_len);
@@ -286,15 +352,10 @@ struct am1_source {
 	void *ctx;
 };
 
+/* An AM1 reader, opened by crypto_pk_reader_open for random access
+ * (memory: one segment buffer; the payload key in secret memory). */
 struct am1_reader;
 
-/* Open an AM1 object for random access. plain_size is the size recorded in
- * the database: the source's size must be exactly am1_cipher_size(plain_size)
- * and the header must name file_id, else AM_ERR_CRYPTO (truncated, extended or
- * moved objects are refused before any byte is read). dek and src are
- * borrowed (src must outlive the reader). Memory: one segment buffer. */
-int am1_reader_open(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
-		    const struct am1_source *src, uint64_t plain_size, struct am1_reader **out);
 /* Plaintext size of the open object. */
 uint64_t am1_reader_size(const struct am1_reader *r);
 /* Copy up to n plaintext bytes at off into buf; *got is the count (0 at or

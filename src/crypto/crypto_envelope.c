@@ -142,8 +142,8 @@ int crypto_account_key(const uint8_t ak[CRYPTO_KEY_LEN], enum crypto_account_pur
 	return AM_ERR_INVAL;
 }
 
-int crypto_blind_index(const uint8_t blind_key[CRYPTO_KEY_LEN], const void *data, size_t n,
-		       uint8_t out[32])
+int crypto_blind_index_key(const uint8_t blind_key[CRYPTO_KEY_LEN], const void *data, size_t n,
+			   uint8_t out[32])
 {
 	return crypto_hmac_sha256(blind_key, CRYPTO_KEY_LEN, data, n, out);
 }

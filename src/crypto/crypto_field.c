@@ -37,9 +37,10 @@ static size_t field_aad(uint8_t aad[FIELD_AAD_MAX], const char *table, const cha
 	return o + 2 * CRYPTO_ID_LEN;
 }
 
-int crypto_field_seal(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
-		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
-		      const void *pt, size_t n, struct am_buf *out)
+int crypto_field_seal_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
+			  const uint8_t row_id[CRYPTO_ID_LEN],
+			  const uint8_t project_id[CRYPTO_ID_LEN], const void *pt, size_t n,
+			  struct am_buf *out)
 {
 	uint8_t aad[FIELD_AAD_MAX], hdr[1 + CRYPTO_GCM_IV_LEN], tag[CRYPTO_GCM_TAG_LEN];
 	size_t aadlen, start;
@@ -73,9 +74,10 @@ out:
 	return rc;
 }
 
-int crypto_field_open(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
-		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
-		      const void *ct, size_t n, struct am_buf *out)
+int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
+			  const uint8_t row_id[CRYPTO_ID_LEN],
+			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			  struct am_buf *out)
 {
 	const uint8_t *c = ct;
 	uint8_t aad[FIELD_AAD_MAX];

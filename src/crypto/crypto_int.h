@@ -1,6 +1,7 @@
 /*
- * crypto_int.h: helpers shared by the files of src/crypto/ only (and by its
- * unit tests, fuzzers and benchmarks). Not part of the public API.
+ * crypto_int.h: helpers shared by the files of src/crypto/ only (and by the
+ * unit tests, fuzzers and benchmarks). Not part of the public API: it holds
+ * every function that takes or returns raw key bytes.
  * Runs wherever crypto runs; holds key material only for the duration of a call.
  */
 #ifndef AM_CRYPTO_INT_H
@@ -13,12 +14,86 @@
 
 #include "crypto/crypto.h"
 
+#define CRYPTO_KEY_LEN 32 /* every symmetric key: never outside src/crypto/ */
+
+/* ==== raw-key functions ==========================================================
+ * Everything below takes or returns key bytes. Production code outside
+ * src/crypto/ uses the handles of crypto.h instead (scripts/lint-keys fails
+ * on any use there); unit tests, fuzzers and benchmarks use these to build
+ * and check data independently of the handles. Key buffers passed in or
+ * out should be am_secret_alloc memory, zeroed after use. */
+
+/* HKDF-SHA256 (RFC 5869) extract-and-expand. salt may be NULL (saltlen 0:
+ * the RFC's all-zero salt); info may be NULL when infolen is 0. outlen is at
+ * most 255·32. 0, AM_ERR_INVAL, AM_ERR_CRYPTO. */
+int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t saltlen,
+		const char *info, size_t infolen, uint8_t *out, size_t outlen);
+/* HMAC-SHA256 of data under key. 0 or AM_ERR_CRYPTO. */
+int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t n,
+		       uint8_t out[32]);
+/* The purpose key of generation gen, borrowed from the keyring (valid until
+ * keyring_free), or NULL unless gen is the current or the previous one. */
+const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint32_t gen);
+
+/* Field encryption under a raw key (layout: crypto.h, crypto_field_seal). */
+int crypto_field_seal_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
+			  const uint8_t row_id[CRYPTO_ID_LEN],
+			  const uint8_t project_id[CRYPTO_ID_LEN], const void *pt, size_t n,
+			  struct am_buf *out);
+int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
+			  const uint8_t row_id[CRYPTO_ID_LEN],
+			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			  struct am_buf *out);
+/* HMAC-SHA256(blind_key, data). */
+int crypto_blind_index_key(const uint8_t blind_key[CRYPTO_KEY_LEN], const void *data, size_t n,
+			   uint8_t out[32]);
+/* What a field-key handle may do: seal/open fields, or blind indexes. */
+enum crypto_field_kind { CRYPTO_FK_FIELD = 1, CRYPTO_FK_INDEX = 2 };
+/* A field-key handle holding a copy of key (tests that fake the keyring). */
+int crypto_field_key_from_raw(const uint8_t key[CRYPTO_KEY_LEN], enum crypto_field_kind kind,
+			      struct crypto_field_key **out);
+
+/* Envelope keys (layouts: crypto.h, project keys and data keys). Unwrap
+ * errors: AM_ERR_CRYPTO for anything that does not open. */
+/* A new random project key or data key. */
+int crypto_key_new(uint8_t key[CRYPTO_KEY_LEN]);
+int crypto_pk_wrap(const struct keyring *kr, const uint8_t project_id[CRYPTO_ID_LEN],
+		   const uint8_t pk[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_WRAPPED_LEN]);
+int crypto_pk_unwrap(const struct keyring *kr, const uint8_t project_id[CRYPTO_ID_LEN],
+		     const uint8_t *wrapped, size_t n, uint8_t pk[CRYPTO_KEY_LEN]);
+int crypto_dek_wrap(const uint8_t pk[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+		    const uint8_t project_id[CRYPTO_ID_LEN], const uint8_t dek[CRYPTO_KEY_LEN],
+		    uint8_t out[CRYPTO_WRAPPED_LEN]);
+int crypto_dek_unwrap(const uint8_t pk[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+		      const uint8_t project_id[CRYPTO_ID_LEN], const uint8_t *wrapped, size_t n,
+		      uint8_t dek[CRYPTO_KEY_LEN]);
+/* The project's field key: HKDF(PK, "field"). */
+int crypto_project_field_key(const uint8_t pk[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_KEY_LEN]);
+/* Account-level keys from the account key AK: HKDF(AK, "account-field") and
+ * HKDF(AK, "blind-index"). */
+enum crypto_account_purpose { CRYPTO_ACCOUNT_FIELD, CRYPTO_ACCOUNT_BLIND_INDEX };
+int crypto_account_key(const uint8_t ak[CRYPTO_KEY_LEN], enum crypto_account_purpose p,
+		       uint8_t out[CRYPTO_KEY_LEN]);
+
+/* AM1 under a raw data key (what crypto_pk_writer_new and
+ * crypto_pk_reader_open call after unwrapping). am1_writer_new: dek and sink
+ * borrowed, head_len as at struct am1_writer in crypto.h; 0, AM_ERR_INVAL,
+ * AM_ERR_NOMEM or AM_ERR_CRYPTO. am1_reader_open: plain_size is the size
+ * recorded in the database: the source's size must be exactly
+ * am1_cipher_size(plain_size) and the header must name file_id, else
+ * AM_ERR_CRYPTO (truncated, extended or moved objects are refused before any
+ * byte is read); dek and src borrowed (src must outlive the reader). */
+int am1_writer_new(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+		   const struct am1_sink *sink, uint64_t head_len, struct am1_writer **out);
+int am1_reader_open(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t file_id[CRYPTO_ID_LEN],
+		    const struct am1_source *src, uint64_t plain_size, struct am1_reader **out);
+
 #define CRYPTO_GCM_IV_LEN  12
 #define CRYPTO_GCM_TAG_LEN 16
 
-/* One-shot AES-256-GCM seal: ct gets n bytes, tag 16. ct may equal pt. */
 /* The AES-256-GCM cipher, fetched once per process (borrowed, never freed). */
 const EVP_CIPHER *crypto_aes_gcm(void);
+/* One-shot AES-256-GCM seal: ct gets n bytes, tag 16. ct may equal pt. */
 
 int crypto_gcm_seal(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_GCM_IV_LEN],
 		    const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t n, uint8_t *ct,

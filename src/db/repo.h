@@ -32,7 +32,6 @@
 #include "db/db.h"
 #include "util/util.h"
 
-#define DB_KEY_LEN 32
 #define DB_EMAIL_MAX 320
 #define DB_PWHASH_MAX 255
 #define DB_TITLE_MAX 512
@@ -54,17 +53,22 @@
 #define DB_SUBJECT_MAX 256
 #define DB_MAILBODY_MAX 65536
 
-/* Key access for the repository (implemented by the keyring; tests fake it).
- * Keys are borrowed; the repository zeroes its copies after use. */
+struct crypto_field_key;
+
+/* Key access for the repository (implemented by app/ over crypto/; tests
+ * fake it). The repository never sees a key byte: it holds field-key handles
+ * (crypto.h) and asks crypto to seal, open and index. */
 struct db_keys {
-	/* Derive a project's field key: unwrap wrapped_pk (bound to mk_id and
-	 * project_id) and return HKDF(PK, "field") in out. 0 or AM_ERR_CRYPTO. */
+	/* Open a project's field key: unwrap wrapped_pk (bound to mk_id and
+	 * project_id) and return a handle to HKDF(PK, "field") in *out, owned
+	 * by the caller (crypto_field_key_free), NULL on failure. 0 or
+	 * AM_ERR_CRYPTO. */
 	int (*project_field_key)(void *ctx, const uint8_t project_id[DB_ID_LEN],
 				 const uint8_t *wrapped_pk, size_t wrapped_len, const char *mk_id,
-				 uint8_t out[DB_KEY_LEN]);
+				 struct crypto_field_key **out);
 	void *ctx;
-	const uint8_t *account_field_key; /* 32 bytes: account-level fields */
-	const uint8_t *email_index_key;   /* 32 bytes: HMAC blind index of e-mail */
+	const struct crypto_field_key *account_field_key; /* borrowed: account-level fields */
+	const struct crypto_field_key *email_index_key;   /* borrowed: blind index of e-mail */
 };
 
 /* ---- accounts and sessions ------------------------------------------------- */

@@ -15,12 +15,12 @@ int db_guest_create(struct db *db, const struct db_keys *k, const uint8_t projec
 		    int64_t ip_epoch, uint8_t id_out[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
 	if (!name)
 		return db_set_err(db, AM_ERR_INVAL, "guest without a name");
-	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			"INSERT INTO guests (id, project_id, link_id, name_ct, ip_pseudo, ip_epoch, created,"
@@ -35,7 +35,7 @@ int db_guest_create(struct db *db, const struct db_keys *k, const uint8_t projec
 		db_bind_int64(st, 6, ip_epoch);
 		db_bind_int64(st, 7, am_now_ms());
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return repo_done(rc, st, NULL);
 }
 
@@ -43,13 +43,13 @@ int db_guest_get(struct db *db, const struct db_keys *k, const uint8_t project_i
 		 const uint8_t id[DB_ID_LEN], struct db_guest *out)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	const void *p;
 	size_t n = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			"SELECT link_id, name_ct, ip_pseudo, ip_epoch, created, last_seen FROM guests"
@@ -72,7 +72,7 @@ int db_guest_get(struct db *db, const struct db_keys *k, const uint8_t project_i
 		}
 	}
 	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }
 
@@ -97,12 +97,12 @@ int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t proj
 		      int64_t time_ms, int64_t end_ms, const uint8_t *parent_id, uint8_t id_out[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
 	if (!body || time_ms < 0 || (end_ms >= 0 && end_ms < time_ms))
 		return db_set_err(db, AM_ERR_INVAL, "comment without body or with a bad time range");
-	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			"INSERT INTO comments (id, project_id, version_id, guest_id, by_owner, parent_id, body_ct,"
@@ -123,7 +123,7 @@ int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t proj
 			db_bind_null(st, 9);
 		db_bind_int64(st, 10, am_now_ms());
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return repo_done(rc, st, NULL);
 }
 
@@ -132,7 +132,7 @@ int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t proj
 	" c.time_ms, c.end_ms, c.resolved, c.created, c.deleted FROM comments c"                          \
 	" LEFT JOIN guests g ON g.id = c.guest_id AND g.project_id = c.project_id "
 
-static int comment_row(struct db_stmt *st, const uint8_t *fk, void *outp)
+static int comment_row(struct db_stmt *st, const struct crypto_field_key *fk, void *outp)
 {
 	struct db_comment *out = outp;
 	int rc;
@@ -166,11 +166,11 @@ int db_comment_list(struct db *db, const struct db_keys *k, const uint8_t projec
 		    const uint8_t *version_id, int (*cb)(void *ctx, const struct db_comment *c), void *ctx)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	struct db_comment c;
 	int rc;
 
-	if ((rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			version_id ? COMMENT_COLS "WHERE c.project_id = $1 AND c.version_id = $2"
@@ -187,7 +187,7 @@ int db_comment_list(struct db *db, const struct db_keys *k, const uint8_t projec
 				break;
 	}
 	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	am_memzero(&c, sizeof(c));
 	return rc;
 }
@@ -225,7 +225,7 @@ int db_comment_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const 
 /* ---- events ------------------------------------------------------------------------------ */
 
 /* Insert one event sealed under the project's field key fk. */
-static int event_insert(struct db *db, const uint8_t fk[DB_KEY_LEN], const uint8_t project_id[DB_ID_LEN],
+static int event_insert(struct db *db, const struct crypto_field_key *fk, const uint8_t project_id[DB_ID_LEN],
 			const char *kind, const uint8_t *guest_id, const char *details, int64_t created)
 {
 	struct db_stmt *st = NULL;
@@ -259,19 +259,19 @@ static int event_kind_ok(struct db *db, const char *kind)
 int db_event_add(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		 const char *kind, const uint8_t *guest_id, const char *details)
 {
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
-	if ((rc = event_kind_ok(db, kind)) || (rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = event_kind_ok(db, kind)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = event_insert(db, fk, project_id, kind, guest_id, details, am_now_ms());
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }
 
 int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_event_new *ev, size_t n)
 {
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	const uint8_t *keyed = NULL; /* the project fk belongs to */
 	int rc;
 
@@ -283,7 +283,8 @@ int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_e
 		/* Runs of one project (the usual batch) unwrap its key once. */
 		if (!keyed || memcmp(keyed, ev[i].project_id, DB_ID_LEN) != 0) {
 			keyed = NULL;
-			if ((rc = repo_project_key(db, k, ev[i].project_id, fk)))
+			crypto_field_key_free(fk);
+			if ((rc = repo_project_key(db, k, ev[i].project_id, &fk)))
 				break;
 			keyed = ev[i].project_id;
 		}
@@ -291,7 +292,7 @@ int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_e
 			rc = event_insert(db, fk, ev[i].project_id, ev[i].kind, ev[i].guest_id, ev[i].details,
 					  ev[i].created > 0 ? ev[i].created : am_now_ms());
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	if (rc) {
 		db_rollback(db);
 		return rc;
@@ -303,11 +304,11 @@ int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_
 		  int (*cb)(void *ctx, const struct db_event *e), void *ctx)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	struct db_event e;
 	int rc;
 
-	if ((rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			"SELECT id, kind, guest_id, details_ct, created FROM events WHERE project_id = $1"
@@ -331,6 +332,6 @@ int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_
 		}
 	}
 	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }

@@ -12,28 +12,30 @@
 /* The all-zero project id of account-level fields. */
 extern const uint8_t repo_zero_id[DB_ID_LEN];
 
-/* The field key of a live project (wrapped key present, not deleted):
- * AM_ERR_NOTFOUND otherwise. The caller zeroes fk after use. */
 /* Turns the current row of st into *out, decrypting with the field key fk. */
-typedef int repo_row_fn(struct db_stmt *st, const uint8_t *fk, void *out);
+typedef int repo_row_fn(struct db_stmt *st, const struct crypto_field_key *fk, void *out);
 /* One row of project project_id selected by sql (which takes $1 = id and
  * $2 = project_id) through row, under the project's field key (zeroed after).
  * 0, AM_ERR_NOTFOUND, or the key or database error. */
 int repo_get_in_project(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 			const uint8_t id[DB_ID_LEN], const char *sql, repo_row_fn *row, void *out);
+/* The field key of a live project (wrapped key present, not deleted) as an
+ * owned handle in *fk (NULL on failure), which the caller frees with
+ * crypto_field_key_free: AM_ERR_NOTFOUND, AM_ERR_CRYPTO or a database error
+ * otherwise. */
 int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		     uint8_t fk[DB_KEY_LEN]);
+		     struct crypto_field_key **fk);
 
 /* Seal text (NULL binds NULL) under key with AAD (table, column, row,
  * project) and bind it to $idx. AM_ERR_TOOBIG when strlen(text) > max. */
-int repo_bind_sealed(struct db_stmt *st, int idx, const uint8_t *key, const char *table, const char *column,
+int repo_bind_sealed(struct db_stmt *st, int idx, const struct crypto_field_key *key, const char *table, const char *column,
 		     const uint8_t row[DB_ID_LEN], const uint8_t project[DB_ID_LEN], const char *text,
 		     size_t max);
 
 /* Open the sealed column col of the current row into out (outsz bytes,
  * NUL-terminated; SQL NULL gives ""). AM_ERR_CRYPTO if it does not open,
  * AM_ERR_DB if the plaintext does not fit. */
-int repo_open_col(struct db_stmt *st, int col, const uint8_t *key, const char *table, const char *column,
+int repo_open_col(struct db_stmt *st, int col, const struct crypto_field_key *key, const char *table, const char *column,
 		  const uint8_t row[DB_ID_LEN], const uint8_t project[DB_ID_LEN], char *out, size_t outsz);
 
 /* Copy a text column into out (NULL gives ""). */

@@ -16,13 +16,13 @@ int db_project_create(struct db *db, const struct db_keys *k, const uint8_t acco
 		      const char *mk_id, const char *title)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
 	if (!k || !k->project_field_key || !wrapped_pk || wrapped_len > DB_WRAPPED_MAX || !mk_id ||
 	    strlen(mk_id) > DB_MKID_MAX)
 		return db_set_err(db, AM_ERR_INVAL, "project key missing or malformed");
-	rc = k->project_field_key(k->ctx, id, wrapped_pk, wrapped_len, mk_id, fk);
+	rc = k->project_field_key(k->ctx, id, wrapped_pk, wrapped_len, mk_id, &fk);
 	if (rc)
 		return db_set_err(db, AM_ERR_CRYPTO, "project key does not open");
 	rc = db_prepare(db,
@@ -37,7 +37,7 @@ int db_project_create(struct db *db, const struct db_keys *k, const uint8_t acco
 		repo_bind_sealed(st, 5, fk, "projects", "title", id, id, title ? title : "", DB_TITLE_MAX);
 		db_bind_int64(st, 6, am_now_ms());
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return repo_done(rc, st, NULL);
 }
 
@@ -48,7 +48,7 @@ int db_project_create(struct db *db, const struct db_keys *k, const uint8_t acco
 /* Fill out from the current row; the title is opened when k is given. */
 static int project_row(struct db *db, struct db_stmt *st, const struct db_keys *k, struct db_project *out)
 {
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	const void *w;
 	size_t n = 0;
 	int rc;
@@ -70,10 +70,10 @@ static int project_row(struct db *db, struct db_stmt *st, const struct db_keys *
 	out->rev = db_column_int64(st, 10);
 	if (!k)
 		return 0;
-	if (k->project_field_key(k->ctx, out->id, out->wrapped_pk, n, out->mk_id, fk))
+	if (k->project_field_key(k->ctx, out->id, out->wrapped_pk, n, out->mk_id, &fk))
 		return db_set_err(db, AM_ERR_CRYPTO, "project key does not open");
 	rc = repo_open_col(st, 4, fk, "projects", "title", out->id, out->id, out->title, sizeof(out->title));
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }
 
@@ -157,10 +157,10 @@ int db_project_rename(struct db *db, const struct db_keys *k, const uint8_t acco
 		      const uint8_t id[DB_ID_LEN], const char *title)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
-	if ((rc = repo_project_key(db, k, id, fk)))
+	if ((rc = repo_project_key(db, k, id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			"UPDATE projects SET title_ct = $3 WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
@@ -170,7 +170,7 @@ int db_project_rename(struct db *db, const struct db_keys *k, const uint8_t acco
 		db_bind_id(st, 2, account_id);
 		repo_bind_sealed(st, 3, fk, "projects", "title", id, id, title ? title : "", DB_TITLE_MAX);
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return repo_done_one(rc, st);
 }
 
@@ -194,10 +194,10 @@ int db_project_set_password(struct db *db, const struct db_keys *k, const uint8_
 			    const uint8_t id[DB_ID_LEN], const char *password_hash)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
-	if ((rc = repo_project_key(db, k, id, fk)))
+	if ((rc = repo_project_key(db, k, id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			"UPDATE projects SET password_ct = $3, pw_gen = pw_gen + 1, pw_failures = 0"
@@ -208,7 +208,7 @@ int db_project_set_password(struct db *db, const struct db_keys *k, const uint8_
 		db_bind_id(st, 2, account_id);
 		repo_bind_sealed(st, 3, fk, "projects", "password", id, id, password_hash, DB_PWHASH_MAX);
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return repo_done_one(rc, st);
 }
 
@@ -216,11 +216,11 @@ int db_project_password(struct db *db, const struct db_keys *k, const uint8_t id
 			char *hash, size_t hashlen, int64_t *pw_gen, int64_t *failures)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
 	hash[0] = 0;
-	if ((rc = repo_project_key(db, k, id, fk)))
+	if ((rc = repo_project_key(db, k, id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			"SELECT password_ct, pw_gen, pw_failures FROM projects"
@@ -235,7 +235,7 @@ int db_project_password(struct db *db, const struct db_keys *k, const uint8_t id
 		}
 	}
 	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }
 
@@ -340,10 +340,10 @@ int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project
 		   uint8_t id_out[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
-	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			"INSERT INTO share_links (id, project_id, token_hash, label_ct, expires, is_default, created)"
@@ -361,7 +361,7 @@ int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project
 		db_bind_int64(st, 6, is_default ? 1 : 0);
 		db_bind_int64(st, 7, am_now_ms());
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return repo_done(rc, st, NULL);
 }
 
@@ -369,7 +369,7 @@ int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project
 	"SELECT l.id, l.project_id, l.generation, l.label_ct, l.expires, l.revoked, l.is_default," \
 	" l.created FROM share_links l "
 
-static int link_row(struct db_stmt *st, const uint8_t *fk, void *outp)
+static int link_row(struct db_stmt *st, const struct crypto_field_key *fk, void *outp)
 {
 	struct db_link *out = outp;
 	int rc;
@@ -418,11 +418,11 @@ int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_i
 		 int (*cb)(void *ctx, const struct db_link *l), void *ctx)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	struct db_link l;
 	int rc;
 
-	if ((rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db, LINK_COLS "WHERE l.project_id = $1 ORDER BY l.is_default DESC, l.created, l.id",
 			&st);
@@ -433,7 +433,7 @@ int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_i
 				break;
 	}
 	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }
 

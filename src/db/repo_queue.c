@@ -228,7 +228,7 @@ int db_mail_enqueue(struct db *db, const struct db_keys *k, const uint8_t *accou
 		    const char *subject, const char *body, int64_t now, uint8_t id_out[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
-	const uint8_t *key = k ? k->account_field_key : NULL;
+	const struct crypto_field_key *key = k ? k->account_field_key : NULL;
 	int rc;
 
 	if (!key || !recipient || !subject || !body)
@@ -250,7 +250,7 @@ int db_mail_enqueue(struct db *db, const struct db_keys *k, const uint8_t *accou
 	return repo_done(rc, st, NULL);
 }
 
-static int mail_row(struct db_stmt *st, const uint8_t *key, struct db_mail *out)
+static int mail_row(struct db_stmt *st, const struct crypto_field_key *key, struct db_mail *out)
 {
 	const void *ct;
 	size_t n = 0;

@@ -16,10 +16,10 @@ int db_track_create(struct db *db, const struct db_keys *k, const uint8_t projec
 		    const char *title, int64_t position, uint8_t id_out[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
-	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	/* A negative position appends: one past the project's last track. */
 	rc = db_prepare(db,
@@ -38,13 +38,13 @@ int db_track_create(struct db *db, const struct db_keys *k, const uint8_t projec
 		if (position >= 0)
 			db_bind_int64(st, 5, position);
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return repo_done(rc, st, NULL);
 }
 
 #define TRACK_COLS "SELECT id, project_id, title_ct, position, created FROM tracks "
 
-static int track_row(struct db_stmt *st, const uint8_t *fk, void *outp)
+static int track_row(struct db_stmt *st, const struct crypto_field_key *fk, void *outp)
 {
 	struct db_track *out = outp;
 	int rc;
@@ -68,11 +68,11 @@ int db_track_list(struct db *db, const struct db_keys *k, const uint8_t project_
 		  int (*cb)(void *ctx, const struct db_track *t), void *ctx)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	struct db_track t;
 	int rc;
 
-	if ((rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db, TRACK_COLS "WHERE project_id = $1 ORDER BY position, created, id", &st);
 	if (rc == 0) {
@@ -82,7 +82,7 @@ int db_track_list(struct db *db, const struct db_keys *k, const uint8_t project_
 				break;
 	}
 	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }
 
@@ -90,10 +90,10 @@ int db_track_update(struct db *db, const struct db_keys *k, const uint8_t projec
 		    const uint8_t id[DB_ID_LEN], const char *title, int64_t position)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
-	if ((rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			title ? "UPDATE tracks SET position = $3, title_ct = $4 WHERE id = $1 AND project_id = $2"
@@ -106,7 +106,7 @@ int db_track_update(struct db *db, const struct db_keys *k, const uint8_t projec
 		if (title)
 			repo_bind_sealed(st, 4, fk, "tracks", "title", id, project_id, title, DB_TITLE_MAX);
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return repo_done_one(rc, st);
 }
 
@@ -144,7 +144,7 @@ int db_track_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const ui
 
 /* ---- versions ----------------------------------------------------------------------- */
 
-static int version_insert(struct db *db, const uint8_t *fk, const uint8_t project_id[DB_ID_LEN],
+static int version_insert(struct db *db, const struct crypto_field_key *fk, const uint8_t project_id[DB_ID_LEN],
 			  const uint8_t track_id[DB_ID_LEN], const char *filename, const uint8_t id[DB_ID_LEN],
 			  int64_t *number)
 {
@@ -186,17 +186,17 @@ int db_version_create(struct db *db, const struct db_keys *k, const uint8_t proj
 		      const uint8_t track_id[DB_ID_LEN], const char *filename, uint8_t id_out[DB_ID_LEN],
 		      int64_t *number)
 {
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
 	*number = 0;
-	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	if ((rc = db_begin_write(db)) == 0) {
 		rc = version_insert(db, fk, project_id, track_id, filename, id_out, number);
 		rc = rc ? (db_rollback(db), rc) : db_commit(db);
 	}
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }
 
@@ -204,7 +204,7 @@ int db_version_create(struct db *db, const struct db_keys *k, const uint8_t proj
 	"SELECT id, project_id, track_id, number, filename_ct, state, progress, error, created,"       \
 	" duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp FROM track_versions "
 
-static int version_row(struct db_stmt *st, const uint8_t *fk, void *outp)
+static int version_row(struct db_stmt *st, const struct crypto_field_key *fk, void *outp)
 {
 	struct db_version *out = outp;
 	int rc;
@@ -238,11 +238,11 @@ int db_version_list(struct db *db, const struct db_keys *k, const uint8_t projec
 		    const uint8_t *track_id, int (*cb)(void *ctx, const struct db_version *v), void *ctx)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	struct db_version v;
 	int rc;
 
-	if ((rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
 			track_id ? VERSION_COLS "WHERE project_id = $1 AND track_id = $2 ORDER BY number"
@@ -257,7 +257,7 @@ int db_version_list(struct db *db, const struct db_keys *k, const uint8_t projec
 				break;
 	}
 	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }
 

@@ -13,13 +13,14 @@
 const uint8_t repo_zero_id[DB_ID_LEN];
 
 int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		     uint8_t fk[DB_KEY_LEN])
+		     struct crypto_field_key **fk)
 {
 	struct db_stmt *st = NULL;
 	const void *w;
 	size_t n = 0;
 	int rc;
 
+	*fk = NULL;
 	if (!k || !k->project_field_key)
 		return db_set_err(db, AM_ERR_INTERNAL, "no keyring");
 	rc = db_prepare(db,
@@ -40,7 +41,7 @@ int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t proje
 	return rc;
 }
 
-int repo_bind_sealed(struct db_stmt *st, int idx, const uint8_t *key, const char *table, const char *column,
+int repo_bind_sealed(struct db_stmt *st, int idx, const struct crypto_field_key *key, const char *table, const char *column,
 		     const uint8_t row[DB_ID_LEN], const uint8_t project[DB_ID_LEN], const char *text,
 		     size_t max)
 {
@@ -66,7 +67,7 @@ int repo_bind_sealed(struct db_stmt *st, int idx, const uint8_t *key, const char
 	return rc;
 }
 
-int repo_open_col(struct db_stmt *st, int col, const uint8_t *key, const char *table, const char *column,
+int repo_open_col(struct db_stmt *st, int col, const struct crypto_field_key *key, const char *table, const char *column,
 		  const uint8_t row[DB_ID_LEN], const uint8_t project[DB_ID_LEN], char *out, size_t outsz)
 {
 	struct am_buf b;
@@ -160,10 +161,10 @@ int repo_get_in_project(struct db *db, const struct db_keys *k, const uint8_t pr
 			const uint8_t id[DB_ID_LEN], const char *sql, repo_row_fn *row, void *out)
 {
 	struct db_stmt *st = NULL;
-	uint8_t fk[DB_KEY_LEN];
+	struct crypto_field_key *fk = NULL;
 	int rc;
 
-	if ((rc = repo_project_key(db, k, project_id, fk)))
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db, sql, &st);
 	if (rc == 0) {
@@ -173,6 +174,6 @@ int repo_get_in_project(struct db *db, const struct db_keys *k, const uint8_t pr
 			rc = row(st, fk, out);
 	}
 	db_finalize(st);
-	am_memzero(fk, sizeof(fk));
+	crypto_field_key_free(fk);
 	return rc;
 }

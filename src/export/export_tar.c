@@ -45,7 +45,7 @@ struct export
 	size_t nprojects, next_project;
 	struct export_file *files;
 	size_t nfiles, next_file;
-	uint8_t *pk; /* secret: the current project's key, or NULL */
+	struct crypto_pk *pk; /* the current project's key, or NULL */
 	/* the entry being written */
 	enum body_src src;
 	uint64_t remaining, pos;
@@ -162,8 +162,7 @@ static void close_body(struct export *x)
 
 static void drop_project(struct export *x)
 {
-	if (x->pk)
-		am_secret_free(x->pk, CRYPTO_KEY_LEN);
+	crypto_pk_free(x->pk);
 	x->pk = NULL;
 	if (x->files)
 		am_memzero(x->files, x->nfiles * sizeof(*x->files));
@@ -259,10 +258,8 @@ static int enter_project(struct export *x)
 	if (rc == 0 && db_event_add(db, &x->a->keys, p.id, "export", NULL, details))
 		am_log(AM_LOG_WARN, "export_event_failed", NULL);
 	app_db_put(x->a, db);
-	if (rc == 0 && !(x->pk = am_secret_alloc(CRYPTO_KEY_LEN)))
-		rc = AM_ERR_NOMEM;
 	if (rc == 0)
-		rc = crypto_pk_unwrap(x->a->kr, p.id, p.wrapped_pk, p.wrapped_pk_len, x->pk);
+		rc = crypto_pk_open(x->a->kr, p.id, p.wrapped_pk, p.wrapped_pk_len, &x->pk);
 	am_memzero(&p, sizeof(p));
 	if (rc) {
 		free(json);
@@ -273,24 +270,19 @@ static int enter_project(struct export *x)
 	return rc ? rc : 1;
 }
 
-/* Open the next original (its DEK, the store, the AM1 reader, which checks
- * the stored size against the database's) and write its header. */
+/* Open the next original (the store, then its DEK and the AM1 reader, which
+ * checks the stored size against the database's) and write its header. */
 static int enter_file(struct export *x)
 {
 	const struct export_file *f = &x->files[x->next_file++];
-	uint8_t *dek = am_secret_alloc(CRYPTO_KEY_LEN);
 	int rc;
 
-	if (!dek)
-		return AM_ERR_NOMEM;
 	store_errmsg_clear(); /* export_object_unreadable names this file's store failure only */
-	if ((rc = crypto_dek_unwrap(x->pk, f->o.id, f->o.project_id, f->o.wrapped_dek,
-				    f->o.wrapped_dek_len, dek)) == 0 &&
-	    (rc = store_reader_open_seq(x->a->store, f->o.store_key, &x->sr)) == 0) {
+	if ((rc = store_reader_open_seq(x->a->store, f->o.store_key, &x->sr)) == 0) {
 		store_am1_source(x->sr, &x->am1src);
-		rc = am1_reader_open(dek, f->o.id, &x->am1src, (uint64_t)f->o.plain_size, &x->rd);
+		rc = crypto_pk_reader_open(x->pk, f->o.id, f->o.wrapped_dek, f->o.wrapped_dek_len,
+					   &x->am1src, (uint64_t)f->o.plain_size, &x->rd);
 	}
-	am_secret_free(dek, CRYPTO_KEY_LEN);
 	if (rc) {
 		const char *why = store_errmsg(NULL);
 

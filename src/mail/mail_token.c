@@ -33,21 +33,19 @@
 static int token_mac(struct app *a, const char *label, const uint8_t *data, size_t n, const uint8_t *extra,
 		     size_t en, uint8_t mac[MAC_LEN])
 {
-	const uint8_t *sk = keyring_key(a->kr, CRYPTO_KEY_SESSION, keyring_generation(a->kr));
-	uint8_t key[32], full[32], buf[128];
+	uint8_t full[CRYPTO_MAC_LEN], buf[128];
 	int rc;
 
-	if (!sk || n + en > sizeof(buf))
+	if (n + en > sizeof(buf))
 		return AM_ERR_INTERNAL;
 	memcpy(buf, data, n);
 	if (en)
 		memcpy(buf + n, extra, en);
-	if ((rc = crypto_hkdf(sk, CRYPTO_KEY_LEN, NULL, 0, label, strlen(label), key, sizeof(key))) == 0 &&
-	    (rc = crypto_hmac_sha256(key, sizeof(key), buf, n + en, full)) == 0)
+	rc = crypto_mac(a->kr, CRYPTO_KEY_SESSION, keyring_generation(a->kr), label, buf, n + en, full);
+	if (rc == 0)
 		memcpy(mac, full, MAC_LEN);
-	am_memzero(key, sizeof(key));
 	am_memzero(full, sizeof(full));
-	return rc;
+	return rc == AM_ERR_DENIED ? AM_ERR_INTERNAL : rc;
 }
 
 static int encode(const uint8_t *data, size_t n, const uint8_t mac[MAC_LEN], char *out, size_t outlen)

@@ -126,21 +126,17 @@ static int fault(int rc, int *broken)
 
 /* Open a part (or the original) for AM1 reads; seq: it is read whole, in
  * order (store_reader_open_seq: one store request for all of it). */
-static int part_open(struct app *a, const uint8_t pk[32], const uint8_t project[16],
-		     const struct db_upload_part *p, int seq, struct part_reader *pr)
+static int part_open(struct app *a, const struct crypto_pk *pk, const struct db_upload_part *p,
+		     int seq, struct part_reader *pr)
 {
-	uint8_t *dek = am_secret_alloc(CRYPTO_KEY_LEN);
 	int rc;
 
 	memset(pr, 0, sizeof(*pr));
-	if (!dek)
-		return AM_ERR_NOMEM;
-	if (!(rc = crypto_dek_unwrap(pk, p->part_id, project, p->wrapped_dek, p->wrapped_dek_len, dek)) &&
-	    !(rc = (seq ? store_reader_open_seq : store_reader_open)(a->store, p->store_key, &pr->sr))) {
+	if (!(rc = (seq ? store_reader_open_seq : store_reader_open)(a->store, p->store_key, &pr->sr))) {
 		store_am1_source(pr->sr, &pr->src);
-		rc = am1_reader_open(dek, p->part_id, &pr->src, (uint64_t)p->plain_size, &pr->r);
+		rc = crypto_pk_reader_open(pk, p->part_id, p->wrapped_dek, p->wrapped_dek_len, &pr->src,
+					   (uint64_t)p->plain_size, &pr->r);
 	}
-	am_secret_free(dek, CRYPTO_KEY_LEN);
 	return rc;
 }
 
@@ -169,7 +165,7 @@ static int emit(void *ctx, const void *p, size_t n)
 }
 
 /* Copy the parts, in order, into a new object o (id, key, DEK chosen here). */
-static int assemble(struct app *a, const uint8_t pk[32], const struct db_upload *u,
+static int assemble(struct app *a, const struct crypto_pk *pk, const struct db_upload *u,
 		    const struct parts *ps, struct keeper *k, struct db_object *o, int *broken)
 {
 	struct store_am1_put ap = {0};
@@ -177,25 +173,21 @@ static int assemble(struct app *a, const uint8_t pk[32], const struct db_upload 
 	struct am1_writer *w = NULL;
 	struct part_reader pr = {0};
 	struct copy c = {NULL, k, 0};
-	uint8_t *dek = am_secret_alloc(CRYPTO_KEY_LEN);
 	uint64_t plain = 0, cipher = 0;
 	int rc;
 
-	if (!dek)
-		return AM_ERR_NOMEM;
-	if ((rc = crypto_random_id(o->id)) || (rc = crypto_key_new(dek)) ||
-	    (rc = crypto_dek_wrap(pk, o->id, u->project_id, dek, o->wrapped_dek)) ||
+	if ((rc = crypto_random_id(o->id)) ||
 	    (rc = store_key_format(o->store_key, sizeof(o->store_key), "orig", o->id, NULL)) ||
 	    (rc = store_am1_put_begin(a->store, o->store_key, 0, &ap, &sink)))
 		goto out;
 	o->wrapped_dek_len = CRYPTO_WRAPPED_LEN;
-	if ((rc = am1_writer_new(dek, o->id, &sink, 0, &w)))
+	if ((rc = crypto_pk_writer_new(pk, o->id, &sink, 0, o->wrapped_dek, &w)))
 		goto out;
 	c.w = w;
 	for (size_t i = 0; i < ps->n && rc == 0; i++) {
 		if (ps->p[i].plain_size == 0)
 			continue;
-		if ((rc = fault(part_open(a, pk, u->project_id, &ps->p[i], 1, &pr), broken)) == 0) {
+		if ((rc = fault(part_open(a, pk, &ps->p[i], 1, &pr), broken)) == 0) {
 			rc = am1_reader_range(pr.r, 0, (uint64_t)ps->p[i].plain_size - 1, emit, &c);
 			if (rc && !c.failed)
 				(void)fault(rc, broken);
@@ -209,7 +201,6 @@ static int assemble(struct app *a, const uint8_t pk[32], const struct db_upload 
 out:
 	am1_writer_free(w);
 	store_put_abort(ap.put);
-	am_secret_free(dek, CRYPTO_KEY_LEN);
 	return rc;
 }
 
@@ -222,7 +213,7 @@ static int tick(void *ctx, const void *p, size_t n)
 
 /* Open the finished original (its stored size must match), authenticate
  * every segment of it when whole, and name its type by its first bytes. */
-static int check_original(struct app *a, const uint8_t pk[32], const struct db_upload *u,
+static int check_original(struct app *a, const struct crypto_pk *pk, const struct db_upload *u,
 			  const struct db_object *o, struct keeper *k, int whole,
 			  const char **ctype, int *broken)
 {
@@ -239,7 +230,7 @@ static int check_original(struct app *a, const uint8_t pk[32], const struct db_u
 	p.wrapped_dek_len = o->wrapped_dek_len;
 	p.plain_size = o->plain_size;
 	snprintf(p.store_key, sizeof(p.store_key), "%s", o->store_key);
-	if ((rc = part_open(a, pk, u->project_id, &p, whole, &pr)) == 0 && whole)
+	if ((rc = part_open(a, pk, &p, whole, &pr)) == 0 && whole)
 		rc = am1_reader_range(pr.r, 0, (uint64_t)o->plain_size - 1, tick, k);
 	if (rc == 0 && (rc = am1_reader_pread(pr.r, 0, head, sizeof(head), &got)) == 0)
 		rc = media_sniff(head, got, &ext, ctype);
@@ -253,7 +244,7 @@ static int check_original(struct app *a, const uint8_t pk[32], const struct db_u
  * the declared length, every part it was copied from authenticates (a reused
  * part: its stored size and first segment; every segment when whole), its
  * first bytes are audio. */
-static int make_original(struct app *a, const uint8_t pk[32], const struct db_upload *u,
+static int make_original(struct app *a, const struct crypto_pk *pk, const struct db_upload *u,
 			 const struct parts *ps, struct keeper *k, int whole, struct db_object *o,
 			 int *assembled, int *broken)
 {
@@ -302,18 +293,16 @@ static int finish(struct app *a, const struct db_upload *u, const uint8_t token[
 	struct db_project p;
 	struct db_object o;
 	struct db *db = NULL;
-	uint8_t *pk = am_secret_alloc(CRYPTO_KEY_LEN);
+	struct crypto_pk *pk = NULL;
 	char payload[512], vh[33], oh[33];
 	int rc, assembled = 0, pn;
 
 	memset(&p, 0, sizeof(p));
-	if (!pk)
-		return AM_ERR_NOMEM;
 	if ((rc = keep(&k, 1)) || (rc = app_db_get(a, &db)))
 		goto out;
 	if ((rc = db_upload_parts(db, u->id, collect, &ps)) ||
 	    (rc = db_project_get_by_id(db, &a->keys, u->project_id, &p)) ||
-	    (rc = crypto_pk_unwrap(a->kr, u->project_id, p.wrapped_pk, p.wrapped_pk_len, pk)))
+	    (rc = crypto_pk_open(a->kr, u->project_id, p.wrapped_pk, p.wrapped_pk_len, &pk)))
 		goto out;
 	app_db_put(a, db); /* not held across a long copy */
 	db = NULL;
@@ -340,7 +329,7 @@ out:
 		app_db_put(a, db);
 	free(ps.p);
 	am_memzero(&p, sizeof(p));
-	am_secret_free(pk, CRYPTO_KEY_LEN);
+	crypto_pk_free(pk);
 	return rc;
 }
 

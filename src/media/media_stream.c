@@ -108,26 +108,23 @@ static int authorize(struct app *a, struct http_req *req, struct stream_req *sr)
  * header and the rest are read separately. */
 #define MEDIA_SEQ_OPEN ((uint64_t)1 << 20)
 
-/* Open the object for reading: unwrap PK, then DEK, then the AM1 reader
- * (which checks the stored size against the database's). */
+/* Open the object for reading: the project key, the store, then the DEK and
+ * the AM1 reader (which checks the stored size against the database's). */
 static int open_object(struct app *a, const struct stream_req *sr, uint64_t first,
 		       struct stream_ctx *s)
 {
-	uint8_t *keys = am_secret_alloc(2 * CRYPTO_KEY_LEN);
+	struct crypto_pk *pk = NULL;
 	int rc;
 
-	if (!keys)
-		return AM_ERR_NOMEM;
-	if ((rc = crypto_pk_unwrap(a->kr, sr->g.project_id, sr->p.wrapped_pk, sr->p.wrapped_pk_len, keys)) ||
-	    (rc = crypto_dek_unwrap(keys, sr->o.id, sr->g.project_id, sr->o.wrapped_dek, sr->o.wrapped_dek_len,
-				    keys + CRYPTO_KEY_LEN)) ||
+	if ((rc = crypto_pk_open(a->kr, sr->g.project_id, sr->p.wrapped_pk, sr->p.wrapped_pk_len, &pk)) ||
 	    (rc = (first < MEDIA_SEQ_OPEN ? store_reader_open_seq : store_reader_open)(
 		     a->store, sr->o.store_key, &s->sr)))
 		goto out;
 	store_am1_source(s->sr, &s->src);
-	rc = am1_reader_open(keys + CRYPTO_KEY_LEN, sr->o.id, &s->src, (uint64_t)sr->o.plain_size, &s->r);
+	rc = crypto_pk_reader_open(pk, sr->o.id, sr->o.wrapped_dek, sr->o.wrapped_dek_len, &s->src,
+				   (uint64_t)sr->o.plain_size, &s->r);
 out:
-	am_secret_free(keys, 2 * CRYPTO_KEY_LEN);
+	crypto_pk_free(pk);
 	return rc;
 }
 

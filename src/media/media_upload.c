@@ -161,19 +161,15 @@ static int part_begin(struct upload_ctx *c, struct db *db)
 	struct app *a = c->m->app;
 	struct db_project p;
 	struct am1_sink sink;
-	uint8_t *k = am_secret_alloc(2 * CRYPTO_KEY_LEN);
+	struct crypto_pk *pk = NULL;
 	int rc;
 
-	if (!k)
-		return AM_ERR_NOMEM;
 	memset(&c->part, 0, sizeof(c->part));
 	c->part.seq = c->u.parts;
 	c->part.start = c->offset;
 	if ((rc = db_project_get_by_id(db, &a->keys, c->u.project_id, &p)) ||
-	    (rc = crypto_pk_unwrap(a->kr, c->u.project_id, p.wrapped_pk, p.wrapped_pk_len, k)) ||
-	    (rc = crypto_random_id(c->part.part_id)) || (rc = crypto_key_new(k + CRYPTO_KEY_LEN)) ||
-	    (rc = crypto_dek_wrap(k, c->part.part_id, c->u.project_id, k + CRYPTO_KEY_LEN,
-				  c->part.wrapped_dek)))
+	    (rc = crypto_pk_open(a->kr, c->u.project_id, p.wrapped_pk, p.wrapped_pk_len, &pk)) ||
+	    (rc = crypto_random_id(c->part.part_id)))
 		goto out;
 	c->part.wrapped_dek_len = CRYPTO_WRAPPED_LEN;
 	/* The first part usually is the whole file: it lives where the
@@ -184,13 +180,13 @@ static int part_begin(struct upload_ctx *c, struct db *db)
 	    (rc = store_failed("begin",
 			       store_am1_put_begin(a->store, c->part.store_key, 0, &c->ap, &sink))))
 		goto out;
-	if ((rc = am1_writer_new(k + CRYPTO_KEY_LEN, c->part.part_id, &sink, 0, &c->w))) {
+	if ((rc = crypto_pk_writer_new(pk, c->part.part_id, &sink, 0, c->part.wrapped_dek, &c->w))) {
 		store_put_abort(c->ap.put);
 		c->ap.put = NULL;
 	}
 out:
 	am_memzero(&p, sizeof(p));
-	am_secret_free(k, 2 * CRYPTO_KEY_LEN);
+	crypto_pk_free(pk);
 	return rc;
 }
 

@@ -32,7 +32,6 @@ enum { OUT_STREAM, OUT_PEAKS, OUT_N };
 
 struct out {
 	struct db_object o;
-	uint8_t *dek; /* secret memory */
 	struct store_am1_put ap;
 	struct am1_sink sink;
 	struct am1_writer *w;
@@ -51,7 +50,7 @@ struct tjob {
 	struct worker_job *j;
 	struct app *a;
 	uint8_t project[16], version[16], orig_id[16];
-	uint8_t *pk; /* secret memory */
+	struct crypto_pk *pk; /* the project key, opened by open_original */
 	struct db_object orig;
 	struct store_reader *sr;
 	struct am1_source src;
@@ -133,12 +132,9 @@ static int open_original(struct tjob *t)
 	struct worker_job *j = t->j;
 	struct db_project p;
 	struct db_version v;
-	uint8_t *dek = am_secret_alloc(CRYPTO_KEY_LEN);
 	struct db *db = NULL;
 	int rc;
 
-	if (!dek || !(t->pk = am_secret_alloc(CRYPTO_KEY_LEN)))
-		return am_secret_free(dek, CRYPTO_KEY_LEN), fail(j, AM_ERR_NOMEM, R_INTERNAL, 0);
 	if ((rc = app_db_get(t->a, &db)))
 		goto out;
 	rc = db_project_get_by_id(db, &t->a->keys, t->project, &p);
@@ -152,9 +148,7 @@ static int open_original(struct tjob *t)
 	}
 	if (rc)
 		goto out;
-	if ((rc = crypto_pk_unwrap(t->a->kr, t->project, p.wrapped_pk, p.wrapped_pk_len, t->pk)) ||
-	    (rc = crypto_dek_unwrap(t->pk, t->orig.id, t->project, t->orig.wrapped_dek,
-				    t->orig.wrapped_dek_len, dek)))
+	if ((rc = crypto_pk_open(t->a->kr, t->project, p.wrapped_pk, p.wrapped_pk_len, &t->pk)))
 		goto out;
 	rc = db_version_set_state(db, t->project, t->version, "processing", 0, NULL);
 	app_db_put(t->a, db);
@@ -162,12 +156,12 @@ static int open_original(struct tjob *t)
 	if (rc || (rc = store_reader_open_seq(t->a->store, t->orig.store_key, &t->sr)))
 		goto out;
 	store_am1_source(t->sr, &t->src);
-	rc = am1_reader_open(dek, t->orig.id, &t->src, (uint64_t)t->orig.plain_size, &t->rd);
+	rc = crypto_pk_reader_open(t->pk, t->orig.id, t->orig.wrapped_dek, t->orig.wrapped_dek_len,
+				   &t->src, (uint64_t)t->orig.plain_size, &t->rd);
 out:
 	if (db)
 		app_db_put(t->a, db);
 	am_memzero(&p, sizeof(p));
-	am_secret_free(dek, CRYPTO_KEY_LEN);
 	if (rc && !j->reason[0])
 		fail(j, rc, R_STORAGE, 0);
 	return rc;
@@ -179,10 +173,7 @@ static int out_begin(struct tjob *t, struct out *o, const char *kind, uint64_t h
 {
 	int rc;
 
-	if (!(o->dek = am_secret_alloc(CRYPTO_KEY_LEN)))
-		return AM_ERR_NOMEM;
-	if ((rc = crypto_random_id(o->o.id)) || (rc = crypto_key_new(o->dek)) ||
-	    (rc = crypto_dek_wrap(t->pk, o->o.id, t->project, o->dek, o->o.wrapped_dek)) ||
+	if ((rc = crypto_random_id(o->o.id)) ||
 	    (rc = store_key_format(o->o.store_key, sizeof(o->o.store_key), kind, o->o.id, NULL)) ||
 	    (rc = store_am1_put_begin(t->a->store, o->o.store_key, head, &o->ap, &o->sink)))
 		return rc;
@@ -191,7 +182,7 @@ static int out_begin(struct tjob *t, struct out *o, const char *kind, uint64_t h
 	o->o.has_version = 1;
 	am_strlcpy(o->o.kind, kind, sizeof(o->o.kind));
 	am_strlcpy(o->o.state, "pending", sizeof(o->o.state));
-	return am1_writer_new(o->dek, o->o.id, &o->sink, head, &o->w);
+	return crypto_pk_writer_new(t->pk, o->o.id, &o->sink, head, o->o.wrapped_dek, &o->w);
 }
 
 /* Commit the object to the store (not yet recorded in the database). */
@@ -218,8 +209,6 @@ static void out_cleanup(struct app *a, struct out *o, int keep)
 	o->ap.put = NULL;
 	if (o->committed && !keep)
 		(void)store_delete(a->store, o->o.store_key);
-	am_secret_free(o->dek, CRYPTO_KEY_LEN);
-	o->dek = NULL;
 }
 
 static int sink_write(void *ctx, const void *p, size_t n)
@@ -420,7 +409,7 @@ out:
 		out_cleanup(t->a, &t->out[i], j->completed);
 	am1_reader_free(t->rd);
 	store_reader_close(t->sr);
-	am_secret_free(t->pk, CRYPTO_KEY_LEN);
+	crypto_pk_free(t->pk);
 	free(t->pj.buf);
 	free(t);
 	return rc;

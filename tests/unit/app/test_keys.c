@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "app/app.h"
-#include "crypto/crypto.h"
+#include "crypto/crypto_int.h"
 #include "db/db.h"
 #include "store/store.h"
 #include "util/util.h"

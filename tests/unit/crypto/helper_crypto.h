@@ -2,7 +2,7 @@
 #ifndef TCRYPTO_HELPER_H
 #define TCRYPTO_HELPER_H
 
-#include "crypto/crypto.h"
+#include "crypto/crypto_int.h"
 
 struct tcrypto_mem {
 	uint8_t *p;

@@ -2,7 +2,8 @@
  * Unit tests for the keyring, key files, envelope keys and IP pseudonyms:
  * key-file mode refusal, purpose-key separation and generations, wrap/unwrap
  * with the wrong key, project, file or mk, rotation (the old MK no longer
- * unwraps), crypto-shredding, and the forward-only IP ratchet.
+ * unwraps), crypto-shredding, the forward-only IP ratchet, and the handles
+ * of crypto.h (MACs, project keys, field keys) against the raw functions.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -240,16 +241,150 @@ static void account_keys_and_blind_index(void **state)
 	assert_memory_not_equal(f, b, 32);
 	assert_int_equal(crypto_account_key(ak, 7, b), AM_ERR_INVAL);
 	assert_int_equal(crypto_account_key(ak, CRYPTO_ACCOUNT_BLIND_INDEX, b), 0);
-	assert_int_equal(crypto_blind_index(b, "a@example.org", 13, i1), 0);
-	assert_int_equal(crypto_blind_index(b, "a@example.org", 13, i2), 0);
+	assert_int_equal(crypto_blind_index_key(b, "a@example.org", 13, i1), 0);
+	assert_int_equal(crypto_blind_index_key(b, "a@example.org", 13, i2), 0);
 	assert_memory_equal(i1, i2, 32);
-	assert_int_equal(crypto_blind_index(b, "b@example.org", 13, i2), 0);
+	assert_int_equal(crypto_blind_index_key(b, "b@example.org", 13, i2), 0);
 	assert_memory_not_equal(i1, i2, 32);
 	/* AK is wrapped like a PK with the all-zero project id. */
 	assert_int_equal(keyring_from_key(mk, 1, &kr), 0);
 	assert_int_equal(crypto_pk_wrap(kr, zero, ak, w), 0);
 	assert_int_equal(crypto_pk_unwrap(kr, zero, w, sizeof(w), ak2), 0);
 	assert_memory_equal(ak, ak2, 32);
+	keyring_free(kr);
+}
+
+/* crypto_mac / crypto_mac_verify compute exactly HMAC under the purpose key
+ * (or its labelled HKDF sub-key) that callers used to compute themselves. */
+static void mac_operations_match_purpose_keys(void **state)
+{
+	static const char msg[] = "GET\n/m/x\ne=1";
+	uint8_t mk[32] = {9}, want[32], sub[32], got[32];
+	struct keyring *kr = NULL;
+	const uint8_t *k;
+
+	assert_int_equal(keyring_from_key(mk, 2, &kr), 0);
+	k = keyring_key(kr, CRYPTO_KEY_COOKIE, 1);
+	assert_int_equal(crypto_hmac_sha256(k, 32, msg, sizeof(msg) - 1, want), 0);
+	assert_int_equal(crypto_mac(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1, got), 0);
+	assert_memory_equal(got, want, 32);
+	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1,
+					   want, 32), 0);
+	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1,
+					   want, 16), 0);
+	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1,
+					   want, 15), AM_ERR_INVAL);
+	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_URL_SIGN, 1, NULL, msg, sizeof(msg) - 1,
+					   want, 32), AM_ERR_DENIED);
+	want[31] ^= 1;
+	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1,
+					   want, 32), AM_ERR_DENIED);
+	/* Only the current (2) and previous (1) generations exist. */
+	assert_int_equal(crypto_mac(kr, CRYPTO_KEY_COOKIE, 3, NULL, msg, 3, got), AM_ERR_DENIED);
+	assert_int_equal(crypto_mac(kr, CRYPTO_KEY_COOKIE, 0, NULL, msg, 3, got), AM_ERR_DENIED);
+	/* Labelled: HMAC(HKDF(session key, label), data). */
+	k = keyring_key(kr, CRYPTO_KEY_SESSION, 2);
+	assert_int_equal(crypto_hkdf(k, 32, NULL, 0, "am-mail-x", 9, sub, 32), 0);
+	assert_int_equal(crypto_hmac_sha256(sub, 32, msg, 4, want), 0);
+	assert_int_equal(crypto_mac(kr, CRYPTO_KEY_SESSION, 2, "am-mail-x", msg, 4, got), 0);
+	assert_memory_equal(got, want, 32);
+	keyring_free(kr);
+}
+
+/* A project-key handle writes and reads AM1 objects whose DEK wrapping and
+ * ciphertext the raw functions open, and the other way round. */
+static void project_key_handle_round_trip(void **state)
+{
+	uint8_t mk[32] = {3}, pid[16] = {1}, other[16] = {2}, fid[16] = {4}, w[CRYPTO_WRAPPED_LEN];
+	uint8_t wd[CRYPTO_WRAPPED_LEN], pk[32], dek[32], pt[70000], back[70000];
+	struct tcrypto_mem m = {0};
+	struct am1_sink sink = tcrypto_mem_sink(&m);
+	struct am1_source src;
+	struct keyring *kr = NULL;
+	struct crypto_pk *h = NULL;
+	struct am1_writer *wr = NULL;
+	struct am1_reader *rd = NULL;
+	size_t got = 0;
+
+	tcrypto_pattern(pt, sizeof(pt), 0);
+	assert_int_equal(keyring_from_key(mk, 1, &kr), 0);
+	assert_int_equal(crypto_pk_create(kr, pid, w), 0);
+	assert_int_equal(crypto_pk_open(kr, other, w, sizeof(w), &h), AM_ERR_CRYPTO);
+	assert_null(h);
+	assert_int_equal(crypto_pk_open(kr, pid, w, sizeof(w), &h), 0);
+	assert_int_equal(crypto_pk_writer_new(h, fid, &sink, 0, wd, &wr), 0);
+	assert_int_equal(am1_writer_write(wr, pt, sizeof(pt)), 0);
+	assert_int_equal(am1_writer_finish(wr, NULL, NULL), 0);
+	am1_writer_free(wr);
+	/* Raw path: PK under MK, DEK under PK (this project), AM1 under DEK. */
+	assert_int_equal(crypto_pk_unwrap(kr, pid, w, sizeof(w), pk), 0);
+	assert_int_equal(crypto_dek_unwrap(pk, fid, pid, wd, sizeof(wd), dek), 0);
+	src = tcrypto_mem_source(&m);
+	assert_int_equal(am1_reader_open(dek, fid, &src, sizeof(pt), &rd), 0);
+	assert_int_equal(am1_reader_pread(rd, 0, back, sizeof(back), &got), 0);
+	assert_int_equal(got, sizeof(pt));
+	assert_memory_equal(back, pt, sizeof(pt));
+	am1_reader_free(rd);
+	/* Handle path, and a wrapped DEK presented for another file. */
+	assert_int_equal(crypto_pk_reader_open(h, fid, wd, sizeof(wd), &src, sizeof(pt), &rd), 0);
+	assert_int_equal(am1_reader_pread(rd, 65530, back, 100, &got), 0);
+	assert_memory_equal(back, pt + 65530, 100);
+	am1_reader_free(rd);
+	assert_int_equal(crypto_pk_reader_open(h, other, wd, sizeof(wd), &src, sizeof(pt), &rd),
+			 AM_ERR_CRYPTO);
+	assert_null(rd);
+	crypto_pk_free(h);
+	tcrypto_mem_free(&m);
+	keyring_free(kr);
+}
+
+/* Field-key handles: the same ciphertext as the raw keys, and a field key
+ * never computes a blind index (nor the other way round). */
+static void field_key_handles(void **state)
+{
+	uint8_t mk[32] = {7}, pid[16] = {1}, zero[16] = {0}, row[16] = {5}, w[CRYPTO_WRAPPED_LEN];
+	uint8_t pk[32], raw[32], i1[32], i2[32];
+	struct crypto_field_key *fk = NULL, *af = NULL, *bi = NULL, *af2 = NULL, *bi2 = NULL;
+	struct keyring *kr = NULL;
+	struct am_buf ct, pt;
+
+	am_buf_init(&ct, 1024);
+	am_buf_init(&pt, 1024);
+	assert_int_equal(keyring_from_key(mk, 1, &kr), 0);
+	assert_int_equal(crypto_pk_create(kr, pid, w), 0);
+	assert_int_equal(crypto_field_key_project(kr, zero, w, sizeof(w), &fk), AM_ERR_CRYPTO);
+	assert_int_equal(crypto_field_key_project(kr, pid, w, sizeof(w), &fk), 0);
+	assert_int_equal(crypto_field_seal(fk, "tracks", "title", row, pid, "Demo", 4, &ct), 0);
+	assert_int_equal(crypto_pk_unwrap(kr, pid, w, sizeof(w), pk), 0);
+	assert_int_equal(crypto_project_field_key(pk, raw), 0);
+	assert_int_equal(crypto_field_open_key(raw, "tracks", "title", row, pid, ct.p, ct.len, &pt), 0);
+	assert_memory_equal(pt.p, "Demo", 4);
+	assert_int_equal(crypto_blind_index(fk, "x", 1, i1), AM_ERR_INVAL);
+	/* Account keys: created, stored wrapped, reopened to the same keys. */
+	assert_int_equal(crypto_account_keys_create(kr, w, &af, &bi), 0);
+	assert_int_equal(crypto_account_keys_open(kr, w, sizeof(w), &af2, &bi2), 0);
+	assert_int_equal(crypto_blind_index(bi, "a@example.org", 13, i1), 0);
+	assert_int_equal(crypto_blind_index(bi2, "a@example.org", 13, i2), 0);
+	assert_memory_equal(i1, i2, 32);
+	assert_int_equal(crypto_pk_unwrap(kr, zero, w, sizeof(w), pk), 0);
+	assert_int_equal(crypto_account_key(pk, CRYPTO_ACCOUNT_BLIND_INDEX, raw), 0);
+	assert_int_equal(crypto_blind_index_key(raw, "a@example.org", 13, i2), 0);
+	assert_memory_equal(i1, i2, 32);
+	ct.len = 0;
+	assert_int_equal(crypto_field_seal(bi, "accounts", "email", row, zero, "a", 1, &ct),
+			 AM_ERR_INVAL);
+	assert_int_equal(crypto_field_seal(af, "accounts", "email", row, zero, "a", 1, &ct), 0);
+	pt.len = 0;
+	assert_int_equal(crypto_field_open(af2, "accounts", "email", row, zero, ct.p, ct.len, &pt), 0);
+	assert_int_equal(crypto_field_open(fk, "accounts", "email", row, zero, ct.p, ct.len, &pt),
+			 AM_ERR_CRYPTO);
+	crypto_field_key_free(fk);
+	crypto_field_key_free(af);
+	crypto_field_key_free(bi);
+	crypto_field_key_free(af2);
+	crypto_field_key_free(bi2);
+	am_buf_cleanup(&ct);
+	am_buf_cleanup(&pt);
 	keyring_free(kr);
 }
 
@@ -341,6 +476,9 @@ int main(void)
 	    cmocka_unit_test(rotation_and_shredding),
 	    cmocka_unit_test(account_keys_and_blind_index),
 	    cmocka_unit_test(ip_ratchet_forward_only),
+	    cmocka_unit_test(mac_operations_match_purpose_keys),
+	    cmocka_unit_test(project_key_handle_round_trip),
+	    cmocka_unit_test(field_key_handles),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "crypto/crypto.h"
+#include "crypto/crypto_int.h"
 
 static void unhex(const char *h, uint8_t *out, size_t n)
 {
@@ -157,22 +157,22 @@ static void field_roundtrip(void **state)
 
 	am_buf_init(&ct, 1 << 20);
 	am_buf_init(&pt, 1 << 20);
-	assert_int_equal(crypto_field_seal(fkey, "comments", "body", row1, proj1, "hello", 5, &ct),
+	assert_int_equal(crypto_field_seal_key(fkey, "comments", "body", row1, proj1, "hello", 5, &ct),
 			 0);
 	assert_int_equal(ct.len, 5 + CRYPTO_FIELD_OVERHEAD);
 	assert_int_equal(ct.p[0], 1);
 	assert_int_equal(
-	    crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt), 0);
+	    crypto_field_open_key(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt), 0);
 	assert_int_equal(pt.len, 5);
 	assert_memory_equal(pt.p, "hello", 5);
 	/* Empty values and account-level fields (all-zero project). */
 	am_buf_reset(&ct);
 	am_buf_reset(&pt);
-	assert_int_equal(crypto_field_seal(fkey, "accounts", "email", row1, noproj, NULL, 0, &ct),
+	assert_int_equal(crypto_field_seal_key(fkey, "accounts", "email", row1, noproj, NULL, 0, &ct),
 			 0);
 	assert_int_equal(ct.len, CRYPTO_FIELD_OVERHEAD);
 	assert_int_equal(
-	    crypto_field_open(fkey, "accounts", "email", row1, noproj, ct.p, ct.len, &pt), 0);
+	    crypto_field_open_key(fkey, "accounts", "email", row1, noproj, ct.p, ct.len, &pt), 0);
 	assert_int_equal(pt.len, 0);
 	am_buf_cleanup(&ct);
 	am_buf_cleanup(&pt);
@@ -187,41 +187,41 @@ static void field_moved_or_tampered_fails(void **state)
 	am_buf_init(&ct, 1 << 20);
 	am_buf_init(&pt, 1 << 20);
 	assert_int_equal(am_buf_puts(&pt, "prefix"), 0);
-	assert_int_equal(crypto_field_seal(fkey, "comments", "body", row1, proj1, msg, 9, &ct), 0);
+	assert_int_equal(crypto_field_seal_key(fkey, "comments", "body", row1, proj1, msg, 9, &ct), 0);
 	assert_int_equal(
-	    crypto_field_open(fkey, "comments", "body", row2, proj1, ct.p, ct.len, &pt),
+	    crypto_field_open_key(fkey, "comments", "body", row2, proj1, ct.p, ct.len, &pt),
 	    AM_ERR_CRYPTO);
 	assert_int_equal(
-	    crypto_field_open(fkey, "comments", "body", row1, proj2, ct.p, ct.len, &pt),
+	    crypto_field_open_key(fkey, "comments", "body", row1, proj2, ct.p, ct.len, &pt),
 	    AM_ERR_CRYPTO);
 	assert_int_equal(
-	    crypto_field_open(fkey, "comments", "name", row1, proj1, ct.p, ct.len, &pt),
+	    crypto_field_open_key(fkey, "comments", "name", row1, proj1, ct.p, ct.len, &pt),
 	    AM_ERR_CRYPTO);
-	assert_int_equal(crypto_field_open(fkey, "guests", "body", row1, proj1, ct.p, ct.len, &pt),
+	assert_int_equal(crypto_field_open_key(fkey, "guests", "body", row1, proj1, ct.p, ct.len, &pt),
 			 AM_ERR_CRYPTO);
 	/* Length prefixes: "comment"+"sbody" is not "comments"+"body". */
 	assert_int_equal(
-	    crypto_field_open(fkey, "comment", "sbody", row1, proj1, ct.p, ct.len, &pt),
+	    crypto_field_open_key(fkey, "comment", "sbody", row1, proj1, ct.p, ct.len, &pt),
 	    AM_ERR_CRYPTO);
 	assert_int_equal(
-	    crypto_field_open(other_key, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
+	    crypto_field_open_key(other_key, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
 	    AM_ERR_CRYPTO);
 	for (size_t i = 0; i < ct.len; i++) {
 		ct.p[i] ^= 0x01;
 		assert_int_equal(
-		    crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
+		    crypto_field_open_key(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt),
 		    AM_ERR_CRYPTO);
 		ct.p[i] ^= 0x01;
 	}
 	for (size_t n = 0; n < ct.len; n++)
 		assert_int_equal(
-		    crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, n, &pt),
+		    crypto_field_open_key(fkey, "comments", "body", row1, proj1, ct.p, n, &pt),
 		    AM_ERR_CRYPTO);
 	/* Nothing was appended by the failures. */
 	assert_int_equal(pt.len, 6);
 	assert_string_equal((char *)pt.p, "prefix");
 	assert_int_equal(
-	    crypto_field_open(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt), 0);
+	    crypto_field_open_key(fkey, "comments", "body", row1, proj1, ct.p, ct.len, &pt), 0);
 	assert_memory_equal(pt.p, "prefixa comment", 15);
 	am_buf_cleanup(&ct);
 	am_buf_cleanup(&pt);
@@ -233,15 +233,15 @@ static void field_same_value_differs(void **state)
 
 	am_buf_init(&a, 256);
 	am_buf_init(&b, 256);
-	assert_int_equal(crypto_field_seal(fkey, "t", "c", row1, proj1, "x", 1, &a), 0);
-	assert_int_equal(crypto_field_seal(fkey, "t", "c", row1, proj1, "x", 1, &b), 0);
+	assert_int_equal(crypto_field_seal_key(fkey, "t", "c", row1, proj1, "x", 1, &a), 0);
+	assert_int_equal(crypto_field_seal_key(fkey, "t", "c", row1, proj1, "x", 1, &b), 0);
 	assert_memory_not_equal(a.p, b.p, a.len);
 	/* Bad names and caps are refused, leaving out unchanged. */
-	assert_int_equal(crypto_field_seal(fkey, "", "c", row1, proj1, "x", 1, &a), AM_ERR_INVAL);
-	assert_int_equal(crypto_field_seal(fkey, "t", NULL, row1, proj1, "x", 1, &a), AM_ERR_INVAL);
+	assert_int_equal(crypto_field_seal_key(fkey, "", "c", row1, proj1, "x", 1, &a), AM_ERR_INVAL);
+	assert_int_equal(crypto_field_seal_key(fkey, "t", NULL, row1, proj1, "x", 1, &a), AM_ERR_INVAL);
 	am_buf_cleanup(&a);
 	am_buf_init(&a, 10);
-	assert_int_equal(crypto_field_seal(fkey, "t", "c", row1, proj1, "x", 1, &a), AM_ERR_TOOBIG);
+	assert_int_equal(crypto_field_seal_key(fkey, "t", "c", row1, proj1, "x", 1, &a), AM_ERR_TOOBIG);
 	assert_int_equal(a.len, 0);
 	am_buf_cleanup(&a);
 	am_buf_cleanup(&b);

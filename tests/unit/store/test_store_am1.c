@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto/crypto.h"
+#include "crypto/crypto_int.h"
 #include "store/store.h"
 #include "util/util.h"
 

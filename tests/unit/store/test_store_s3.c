@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
-#include "crypto/crypto.h"
+#include "crypto/crypto_int.h"
 #include "store/store.h"
 #include "store/store_s3_int.h"
 #include "util/util.h"
