@@ -247,7 +247,7 @@ struct store_am1_put {
 };
 
 /* Begin a put of key for an AM1 writer and fill *sink for
- * am1_writer_new(dek, file_id, sink, head_len, ...). head_len is the AM1
+ * crypto_pk_writer_new(pk, file_id, sink, head_len, ...). head_len is the AM1
  * plaintext head (0, or a multiple of AM1_SEGMENT for "segment 0 written
  * last"); the put reserves am1_head_reserved(head_len) bytes. *ap must stay
  * in place while the writer lives (sink->ctx points to it). After
