@@ -29,21 +29,12 @@ void access_hex16(const uint8_t id[16], char out[33])
 	out[32] = 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int access_unhex16(const char *s, size_t n, uint8_t out[16])
 {
 	if (n != 32)
 		return AM_ERR_INVAL;
 	for (int i = 0; i < 16; i++) {
-		int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
+		int h = am_hexval(s[2 * i], AM_HEX_LOWER), l = am_hexval(s[2 * i + 1], AM_HEX_LOWER);
 		if (h < 0 || l < 0)
 			return AM_ERR_INVAL;
 		out[i] = (uint8_t)(h << 4 | l);

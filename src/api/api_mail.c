@@ -215,17 +215,6 @@ out:
 
 /* ---- password reset by e-mail ------------------------------------------------------------- */
 
-/* The folded address as a rate-limit subject (known or not: the same). */
-static size_t fold(const char *e, char *out, size_t outsz)
-{
-	size_t n = 0;
-
-	for (; *e && n + 1 < outsz; e++)
-		out[n++] = (*e >= 'A' && *e <= 'Z') ? (char)(*e + 32) : *e;
-	out[n] = 0;
-	return n;
-}
-
 static int reset_mail(struct api_ctx *c, const struct db_account *a)
 {
 	char token[MAIL_TOKEN_MAX];
@@ -265,7 +254,7 @@ int api_password_reset(struct api_ctx *c)
 	if (!mail_enabled(&c->api->app->conf))
 		return api_err(c, AM_ERR_UNAVAIL, 503,
 			       "this server sends no e-mail: ask its administrator (audiomus user reset-password)");
-	n = fold(email, folded, sizeof(folded));
+	n = am_ascii_fold(email, folded, sizeof(folded));
 	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
 	    (rc = api_rate(c, &LIMIT_RESET_IP, pseudo, sizeof(pseudo), NULL, 0)) ||
 	    (rc = api_rate(c, &LIMIT_RESET_EMAIL, folded, n, NULL, 0)))

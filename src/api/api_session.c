@@ -144,22 +144,10 @@ json_t *api_session_json(struct api_ctx *c, const struct db_account *a, const ui
 
 /* ---- login ------------------------------------------------------------------------------ */
 
-/* The per-account throttle key: the folded e-mail, whether or not an account
- * has it (unknown and known addresses are throttled alike). */
-static size_t fold(const char *email, char *out, size_t outsz)
-{
-	size_t n = 0;
-
-	for (; *email && n + 1 < outsz; email++)
-		out[n++] = (*email >= 'A' && *email <= 'Z') ? (char)(*email + 32) : *email;
-	out[n] = 0;
-	return n;
-}
-
 int api_account_throttle(struct api_ctx *c, const char *email)
 {
 	char folded[DB_EMAIL_MAX + 1];
-	size_t n = fold(email, folded, sizeof(folded));
+	size_t n = am_ascii_fold(email, folded, sizeof(folded));
 	int rc = 0;
 
 	for (size_t i = 0; i < AM_ARRAY_LEN(API_LIMIT_LOGIN_ACCT) && rc == 0; i++)
@@ -171,7 +159,7 @@ int api_account_throttle(struct api_ctx *c, const char *email)
 static void account_throttle_reset(struct api_ctx *c, const char *email)
 {
 	char folded[DB_EMAIL_MAX + 1];
-	size_t n = fold(email, folded, sizeof(folded));
+	size_t n = am_ascii_fold(email, folded, sizeof(folded));
 
 	for (size_t i = 0; i < AM_ARRAY_LEN(API_LIMIT_LOGIN_ACCT); i++)
 		api_rate_reset(c, &API_LIMIT_LOGIN_ACCT[i], folded, n);

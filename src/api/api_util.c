@@ -195,21 +195,12 @@ json_t *api_id_json(const uint8_t id[DB_ID_LEN])
 	return json_string(h);
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 int api_id_parse(const char *s, uint8_t out[DB_ID_LEN])
 {
 	if (!s || strlen(s) != 2 * DB_ID_LEN)
 		return AM_ERR_INVAL;
 	for (size_t i = 0; i < DB_ID_LEN; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = am_hexval(s[2 * i], AM_HEX_LOWER), lo = am_hexval(s[2 * i + 1], AM_HEX_LOWER);
 		if (hi < 0 || lo < 0)
 			return AM_ERR_INVAL;
 		out[i] = (uint8_t)(hi << 4 | lo);

@@ -108,17 +108,6 @@ void keyring_free(struct keyring *kr)
 	free(kr);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Read and check the key file: regular, mode <= 0600, 64 hex (+ "\n"). */
 static int read_keyfile(const char *path, uint8_t mk[CRYPTO_KEY_LEN], char *err, size_t errlen)
 {
@@ -154,7 +143,8 @@ static int read_keyfile(const char *path, uint8_t mk[CRYPTO_KEY_LEN], char *err,
 	    (n == KEYFILE_HEX + 1 && buf[KEYFILE_HEX] != '\n'))
 		goto bad;
 	for (int i = 0; i < CRYPTO_KEY_LEN; i++) {
-		int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
+		int hi = am_hexval(buf[2 * i], AM_HEX_ANY_CASE),
+		    lo = am_hexval(buf[2 * i + 1], AM_HEX_ANY_CASE);
 
 		if (hi < 0 || lo < 0)
 			goto bad;

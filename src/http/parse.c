@@ -9,17 +9,6 @@
 
 #include "http/http_int.h"
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* RFC 3986 pchar minus '%' (handled separately): unreserved, sub-delims, ':'
  * and '@'; '/' is the separator. */
 static int path_char_ok(unsigned char c)
@@ -34,8 +23,8 @@ static int pct_decode(const char *s, size_t left)
 {
 	int hi, lo;
 
-	if (left < 3 || (hi = hexval((unsigned char)s[1])) < 0 ||
-	    (lo = hexval((unsigned char)s[2])) < 0)
+	if (left < 3 || (hi = am_hexval((unsigned char)s[1], AM_HEX_ANY_CASE)) < 0 ||
+	    (lo = am_hexval((unsigned char)s[2], AM_HEX_ANY_CASE)) < 0)
 		return -1;
 	return hi * 16 + lo;
 }

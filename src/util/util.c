@@ -152,6 +152,29 @@ int am_buf_json_escape(struct am_buf *b, const char *s, size_t n)
 	return rc;
 }
 
+int am_hexval(int c, int any_case)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (any_case && c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+size_t am_ascii_fold(const char *s, char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	if (outsz == 0)
+		return 0;
+	for (; *s && n + 1 < outsz; s++)
+		out[n++] = (*s >= 'A' && *s <= 'Z') ? (char)(*s + 32) : *s;
+	out[n] = 0;
+	return n;
+}
+
 int am_strlcpy(char *dst, const char *src, size_t dstsz)
 {
 	size_t n = strlen(src);

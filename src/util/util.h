@@ -74,6 +74,18 @@ int am_buf_json_escape(struct am_buf *b, const char *s, size_t n);
  * Returns 0, or AM_ERR_TOOBIG if src did not fit (dst then holds a prefix). */
 int am_strlcpy(char *dst, const char *src, size_t dstsz);
 
+/* The value 0..15 of the hex digit c, or -1. Lowercase digits only with
+ * AM_HEX_LOWER (the one encoding of ids and tokens we write and accept);
+ * with AM_HEX_ANY_CASE 'A'..'F' too (percent-encoding, the key file). */
+#define AM_HEX_LOWER	0
+#define AM_HEX_ANY_CASE 1
+int am_hexval(int c, int any_case);
+
+/* Copy s into out (outsz bytes, NUL-terminated, truncated to fit) with ASCII
+ * 'A'..'Z' folded to lowercase and every other byte as it is; returns the
+ * length written. E-mail addresses as rate-limit subjects. */
+size_t am_ascii_fold(const char *s, char *out, size_t outsz);
+
 /* Strict decimal parse of a whole string into [min, max]. 0 or AM_ERR_INVAL. */
 int am_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 

@@ -57,6 +57,38 @@ static void parse_i64_strict(void **state)
 	assert_int_equal(am_parse_i64("99999999999999999999", 0, INT64_MAX, &v), AM_ERR_INVAL);
 }
 
+/* Hex digits: lowercase only unless any case is asked for; nothing else. */
+static void hexval_cases(void **state)
+{
+	(void)state;
+	assert_int_equal(am_hexval('0', AM_HEX_LOWER), 0);
+	assert_int_equal(am_hexval('9', AM_HEX_LOWER), 9);
+	assert_int_equal(am_hexval('a', AM_HEX_LOWER), 10);
+	assert_int_equal(am_hexval('f', AM_HEX_LOWER), 15);
+	assert_int_equal(am_hexval('F', AM_HEX_LOWER), -1);
+	assert_int_equal(am_hexval('F', AM_HEX_ANY_CASE), 15);
+	assert_int_equal(am_hexval('A', AM_HEX_ANY_CASE), 10);
+	assert_int_equal(am_hexval('g', AM_HEX_ANY_CASE), -1);
+	assert_int_equal(am_hexval('G', AM_HEX_ANY_CASE), -1);
+	assert_int_equal(am_hexval((char)0xe1, AM_HEX_ANY_CASE), -1);
+	assert_int_equal(am_hexval(0, AM_HEX_ANY_CASE), -1);
+}
+
+/* ASCII folding only, truncated to the buffer, length returned. */
+static void ascii_fold_cases(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {{"Ann@EXAMPLE.org", "ann@exa"}, {"\xc3\x89Z", "\xc3\x89z"}, {"", ""}};
+	char out[8];
+
+	(void)state;
+	for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
+		assert_int_equal(am_ascii_fold(cases[i].in, out, sizeof(out)), strlen(cases[i].out));
+		assert_string_equal(out, cases[i].out);
+	}
+}
+
 /* Loopback means this machine, not a name that starts like it. */
 static void url_host_and_loopback(void **state)
 {
@@ -196,6 +228,7 @@ int main(void)
 	    cmocka_unit_test(strlcpy_truncates),  cmocka_unit_test(parse_i64_strict),
 	    cmocka_unit_test(ct_eq_and_secrets),  cmocka_unit_test(strerror_total),
 	    cmocka_unit_test(url_host_and_loopback),
+	    cmocka_unit_test(hexval_cases),	  cmocka_unit_test(ascii_fold_cases),
 	    cmocka_unit_test(secrets_wiped_in_fork), cmocka_unit_test(secret_slab_reuse),
 	    cmocka_unit_test(cached_secret_wiped_in_fork),
 	};
