@@ -56,7 +56,9 @@ MAIN_SRC := $(sort $(wildcard src/main/*.c))
 # program that links FFmpeg (docs/transcoding.md "Two binaries"). Both link
 # with --as-needed, so `audiomus` does not even load FFmpeg's libraries.
 XCODE_SRC := src/main/xcode/audiomus_xcode.c
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/assets.o
+# Sources generated at build time: the web assets and the common-password list.
+GEN_SRC  := $(BUILD)/gen/assets.c $(BUILD)/gen/api_pwlist.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_SRC:%.c=%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libaudiomus.a
 BIN      := $(BUILD)/audiomus
@@ -99,7 +101,12 @@ $(BUILD)/gen/assets.c: $(BUILD)/tools/embed $(ASSETS) $(VENDOR)
 node_modules/%:
 	@echo "error: $@ is missing: run 'npm ci' in the repository root (./scripts/dev deps does)" >&2; exit 1
 
-$(BUILD)/gen/assets.o: $(BUILD)/gen/assets.c
+# The common-password list (docs/api.md) from its plain-text source.
+$(BUILD)/gen/api_pwlist.c: tools/gen_pwlist.sh tools/data/common-passwords.txt
+	@mkdir -p $(dir $@)
+	sh tools/gen_pwlist.sh tools/data/common-passwords.txt > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
@@ -146,9 +153,9 @@ test-cluster: $(BIN) $(XCODE_BIN)
 	eval "$$(scripts/s3-test env)" && AUDIOMUS_BIN=$(CURDIR)/$(BIN) node --test tests/cluster/
 
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
-build/fuzz/libaudiomus.a: $(LIB_SRC) $(BUILD)/gen/assets.c
+build/fuzz/libaudiomus.a: $(LIB_SRC) $(GEN_SRC)
 	@mkdir -p build/fuzz/obj
-	cd build/fuzz/obj && for f in $(LIB_SRC:%=$(CURDIR)/%) $(CURDIR)/$(BUILD)/gen/assets.c; do \
+	cd build/fuzz/obj && for f in $(LIB_SRC:%=$(CURDIR)/%) $(GEN_SRC:%=$(CURDIR)/%); do \
 	  $(FUZZ_CC) $(CPPFLAGS:-Isrc=-I$(CURDIR)/src) -I$(CURDIR)/$(BUILD)/gen -std=c11 -O1 -g \
 	    -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $$(basename $$f .c).o $$f || exit 1; done
 	rm -f $@ && $(AR) rcs $@ build/fuzz/obj/*.o
