@@ -32,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	conf_cleanup(&c); /* the previous input's secrets */
 	conf_defaults(&c);
 	memset(err, 'x', sizeof(err));
 	err[sizeof(err) - 1] = 0;

@@ -123,7 +123,7 @@ static int open_db(struct app *a, char *err, size_t errlen)
 
 	if (size == 0)
 		size = (int)(a->conf.threads ? a->conf.threads : sysconf(_SC_NPROCESSORS_ONLN)) + 2;
-	if ((rc = db_pool_new_tls(a->conf.database, db_tls_parse(a->conf.database_tls), size, &a->db,
+	if ((rc = db_pool_new_tls(a->conf.secret->database, db_tls_parse(a->conf.database_tls), size, &a->db,
 				  err, errlen)) != 0)
 		return rc;
 	if ((rc = db_pool_get(a->db, 5000, &db)) != 0) {
@@ -155,7 +155,8 @@ int app_open(const struct conf *c, unsigned need, struct app **out, char *err, s
 	pthread_mutex_init(lock, NULL);
 	a->ip_lock = lock;
 	lock = NULL;
-	a->conf = *c;
+	if ((rc = conf_copy(&a->conf, c)) != 0)
+		goto fail;
 	if ((rc = keyring_open(c->key_file, 1, &a->kr, err, errlen)) != 0)
 		goto fail;
 	if ((need & APP_DB) && (rc = open_db(a, err, errlen)) != 0)
@@ -183,6 +184,7 @@ void app_close(struct app *a)
 	keyring_free(a->kr);
 	crypto_field_key_free(a->account_field);
 	crypto_field_key_free(a->email_index);
+	conf_cleanup(&a->conf);
 	if (a->ip_lock) {
 		pthread_mutex_destroy(a->ip_lock);
 		free(a->ip_lock);

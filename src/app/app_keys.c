@@ -132,7 +132,7 @@ int app_keys_rotate(const struct conf *c, char *retired, size_t rn, size_t *proj
 	}
 	created = 1;
 	if ((rc = keyring_open(newp, 1, &new_kr, err, errlen)) != 0 ||
-	    (rc = db_open_tls(c->database, db_tls_parse(c->database_tls), &db, err, errlen)) != 0)
+	    (rc = db_open_tls(c->secret->database, db_tls_parse(c->database_tls), &db, err, errlen)) != 0)
 		goto out;
 	if ((rc = db_migrate(db)) != 0 || (rc = db_begin_write(db)) != 0 ||
 	    (rc = rewrap_projects(db, old_kr, new_kr, projects)) != 0 ||

@@ -23,10 +23,15 @@ struct conf_item {
 	const char *def;
 	int64_t min, max;
 	const char *help;
+	int secret; /* off is into struct conf_secrets */
 };
 
-#define S(f, d, h) {#f, CT_STR, offsetof(struct conf, f), sizeof(((struct conf *)0)->f), d, 0, 0, h}
-#define I(f, t, d, lo, hi, h) {#f, t, offsetof(struct conf, f), 0, d, lo, hi, h}
+#define S(f, d, h) {#f, CT_STR, offsetof(struct conf, f), sizeof(((struct conf *)0)->f), d, 0, 0, h, 0}
+#define I(f, t, d, lo, hi, h) {#f, t, offsetof(struct conf, f), 0, d, lo, hi, h, 0}
+/* A credential: a string kept in c->secret. */
+#define X(f, d, h)                                                                              \
+	{#f, CT_STR, offsetof(struct conf_secrets, f), sizeof(((struct conf_secrets *)0)->f), d, 0, \
+	 0, h, 1}
 
 static const struct conf_item items[] = {
     S(data_dir, "/var/lib/audiomus",
@@ -40,14 +45,14 @@ static const struct conf_item items[] = {
     S(public_url, "", "External base URL, e.g. https://review.example.org (default https://LISTEN)."),
     S(tls_cert, "", "PEM certificate chain. Default DATA_DIR/tls/cert.pem (made by init)."),
     S(tls_key, "", "PEM private key. Default DATA_DIR/tls/key.pem (made by init)."),
-    S(database, "", "Database URL: sqlite:PATH or postgres://... Default sqlite:DATA_DIR/audiomus.db."),
+    X(database, "", "Database URL: sqlite:PATH or postgres://... Default sqlite:DATA_DIR/audiomus.db."),
     S(database_tls, "verify-full",
       "verify-full: a postgres:// URL whose host is not on this machine (loopback, Unix\n"
       "socket) must say sslmode=verify-full, else audiomus refuses to start. insecure-allow:\n"
       "take any sslmode (private networks only; logged as a warning on every start)."),
     S(storage, "", "Object store URL: file:PATH or s3://BUCKET?... Default file:DATA_DIR/objects."),
     S(s3_access_key, "", "S3 access key id (default: AWS_ACCESS_KEY_ID from the environment)."),
-    S(s3_secret_key, "",
+    X(s3_secret_key, "",
       "S3 secret key; prefer AUDIOMUS_S3_SECRET_KEY in the environment (default:\n"
       "AWS_SECRET_ACCESS_KEY). Never printed or logged."),
     S(s3_ca_file, "", "PEM CA bundle for an S3 endpoint with a private CA (default: system CAs)."),
@@ -74,7 +79,7 @@ static const struct conf_item items[] = {
       "SMTP server for e-mail (docs/mail.md): smtps://HOST:465 or smtp://HOST:587 (STARTTLS\n"
       "required). Empty: no e-mail is sent (notifications and password reset are off)."),
     S(smtp_user, "", "SMTP user name (empty: no authentication)."),
-    S(smtp_password, "", "SMTP password; prefer AUDIOMUS_SMTP_PASSWORD. Never printed or logged."),
+    X(smtp_password, "", "SMTP password; prefer AUDIOMUS_SMTP_PASSWORD. Never printed or logged."),
     S(mail_from, "", "Sender, e.g. Audiomus <noreply@review.example.org> (required with smtp_url)."),
     S(smtp_ca_file, "", "PEM CA bundle for an SMTP server with a private CA (default: system CAs)."),
     I(smtp_insecure_plain, CT_BOOL, "false", 0, 1,
@@ -117,12 +122,25 @@ static int parse_scaled(const char *v, enum conf_type t, int64_t *out)
 	return 0;
 }
 
+/* Where the setting it lives in c; NULL for a secret of a conf without
+ * secrets (allocation failed, or cleaned up). */
+static char *field_of(const struct conf *c, const struct conf_item *it)
+{
+	if (it->secret)
+		return c->secret ? (char *)c->secret + it->off : NULL;
+	return (char *)c + it->off;
+}
+
 static int set_item(struct conf *c, const struct conf_item *it, const char *v, char *err,
 		    size_t errlen)
 {
-	char *field = (char *)c + it->off;
+	char *field = field_of(c, it);
 	int64_t x = 0;
 
+	if (!field) {
+		snprintf(err, errlen, "%s: out of memory for secrets", it->name);
+		return AM_ERR_NOMEM;
+	}
 	if (it->type == CT_STR) {
 		if (am_strlcpy(field, v, it->size)) {
 			snprintf(err, errlen, "%s: value longer than %zu bytes", it->name, it->size - 1);
@@ -146,13 +164,35 @@ static int set_item(struct conf *c, const struct conf_item *it, const char *v, c
 	return 0;
 }
 
-void conf_defaults(struct conf *c)
+int conf_defaults(struct conf *c)
 {
 	char err[256];
 
 	memset(c, 0, sizeof(*c));
+	c->secret = am_secret_alloc(sizeof(*c->secret));
 	for (size_t i = 0; i < AM_ARRAY_LEN(items); i++)
 		(void)set_item(c, &items[i], items[i].def, err, sizeof(err));
+	return c->secret ? 0 : AM_ERR_NOMEM;
+}
+
+int conf_copy(struct conf *dst, const struct conf *src)
+{
+	*dst = *src;
+	dst->secret = NULL;
+	if (!src->secret)
+		return 0;
+	if (!(dst->secret = am_secret_alloc(sizeof(*dst->secret))))
+		return AM_ERR_NOMEM;
+	memcpy(dst->secret, src->secret, sizeof(*dst->secret));
+	return 0;
+}
+
+void conf_cleanup(struct conf *c)
+{
+	if (!c)
+		return;
+	am_secret_free(c->secret, sizeof(*c->secret));
+	c->secret = NULL;
 }
 
 int conf_set(struct conf *c, const char *name, const char *value, char *err, size_t errlen)
@@ -272,6 +312,10 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 	enum am_log_level lvl;
 	size_t dn;
 
+	if (!c->secret) {
+		snprintf(err, errlen, "out of memory for secrets");
+		return AM_ERR_NOMEM;
+	}
 	/* Strip trailing slashes so DATA_DIR.key stays a sibling. */
 	dn = strlen(c->data_dir);
 	while (dn > 1 && c->data_dir[dn - 1] == '/')
@@ -283,7 +327,8 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 	if (derive(c->key_file, sizeof(c->key_file), "", c->data_dir, ".key", err, errlen) ||
 	    derive(c->tls_cert, sizeof(c->tls_cert), "", c->data_dir, "/tls/cert.pem", err, errlen) ||
 	    derive(c->tls_key, sizeof(c->tls_key), "", c->data_dir, "/tls/key.pem", err, errlen) ||
-	    derive(c->database, sizeof(c->database), "sqlite:", c->data_dir, "/audiomus.db", err, errlen) ||
+	    derive(c->secret->database, sizeof(c->secret->database), "sqlite:", c->data_dir,
+		   "/audiomus.db", err, errlen) ||
 	    derive(c->storage, sizeof(c->storage), "file:", c->data_dir, "/objects", err, errlen))
 		return AM_ERR_INVAL;
 	if (conf_split_listen(c->listen, host, sizeof(host), &port)) {
@@ -309,8 +354,9 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "log_level: expected debug, info, warn or error");
 		return AM_ERR_INVAL;
 	}
-	if (strncmp(c->database, "sqlite:", 7) && strncmp(c->database, "postgres://", 11) &&
-	    strncmp(c->database, "postgresql://", 13)) {
+	if (strncmp(c->secret->database, "sqlite:", 7) &&
+	    strncmp(c->secret->database, "postgres://", 11) &&
+	    strncmp(c->secret->database, "postgresql://", 13)) {
 		snprintf(err, errlen, "database: expected sqlite:PATH or postgres://...");
 		return AM_ERR_INVAL;
 	}
@@ -371,13 +417,45 @@ void conf_print_reference(FILE *out)
 	}
 }
 
+void conf_print_url(FILE *out, const char *url)
+{
+	const char *p = url, *auth = strstr(url, "://");
+	const char *at = auth ? strchr(auth + 3, '@') : NULL;
+	const char *slash = auth ? strchr(auth + 3, '/') : NULL;
+
+	if (at && (!slash || at < slash)) {
+		const char *colon = memchr(auth + 3, ':', (size_t)(at - (auth + 3)));
+		if (colon) {
+			fprintf(out, "%.*s:(not shown)", (int)(colon - url), url);
+			p = at;
+		}
+	}
+	while (*p) {
+		const char *q = strstr(p, "password=");
+		if (!q || q == url || (q[-1] != '?' && q[-1] != '&')) {
+			size_t n = q ? (size_t)(q - p) + 9 : strlen(p);
+			fprintf(out, "%.*s", (int)n, p);
+			p += n;
+			continue;
+		}
+		fprintf(out, "%.*s(not shown)", (int)(q + 9 - p), p);
+		p = q + 9 + strcspn(q + 9, "&");
+	}
+}
+
 void conf_print(const struct conf *c, FILE *out)
 {
 	for (size_t i = 0; i < AM_ARRAY_LEN(items); i++) {
-		const char *field = (const char *)c + items[i].off;
+		const char *field = field_of(c, &items[i]);
 		int64_t x;
 
-		if (items[i].type == CT_STR && (strstr(items[i].name, "secret") || strstr(items[i].name, "password")) && *field) {
+		if (!field) {
+			fprintf(out, "%s = (not available)\n", items[i].name);
+		} else if (items[i].secret && !strcmp(items[i].name, "database")) {
+			fputs("database = \"", out);
+			conf_print_url(out, field);
+			fputs("\"\n", out);
+		} else if (items[i].secret && *field) {
 			fprintf(out, "%s = (set, not shown)\n", items[i].name);
 		} else if (items[i].type == CT_STR) {
 			fprintf(out, "%s = \"%s\"\n", items[i].name, field);

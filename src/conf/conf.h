@@ -15,7 +15,19 @@
 #define CONF_PATH_MAX 1024
 #define CONF_STR_MAX 512
 
-/* A plain value type: every role reads it, nobody frees anything in it. */
+/* The credentials among the settings: in secret memory (am_secret_alloc:
+ * locked, left out of core dumps, wiped in a forked child and on free), never
+ * printed (conf_print shows "(set, not shown)", or the database URL without
+ * its password). A database URL may carry a password. */
+struct conf_secrets {
+	char database[CONF_PATH_MAX];
+	char s3_secret_key[CONF_STR_MAX];
+	char smtp_password[CONF_STR_MAX];
+};
+
+/* The settings every role reads. Caller storage: conf_defaults fills it and
+ * allocates its secrets, conf_cleanup wipes and frees them. A plain struct
+ * copy shares the secrets with the original (conf_copy does not). */
 struct conf {
 	char data_dir[CONF_PATH_MAX];
 	char key_file[CONF_PATH_MAX];
@@ -24,18 +36,15 @@ struct conf {
 	char public_url[CONF_STR_MAX];
 	char tls_cert[CONF_PATH_MAX];
 	char tls_key[CONF_PATH_MAX];
-	char database[CONF_PATH_MAX];
 	char database_tls[32]; /* "verify-full" or "insecure-allow" (conf_finish checks) */
 	char storage[CONF_PATH_MAX];
 	char s3_access_key[CONF_STR_MAX];
-	char s3_secret_key[CONF_STR_MAX]; /* never printed (conf_print masks it) */
 	char s3_ca_file[CONF_PATH_MAX];
 	char security_contact[CONF_STR_MAX];
 	char log_level[16];
 	char trusted_proxies[CONF_STR_MAX];
 	char smtp_url[CONF_STR_MAX];
 	char smtp_user[CONF_STR_MAX];
-	char smtp_password[CONF_STR_MAX]; /* never printed or logged */
 	char mail_from[CONF_STR_MAX];
 	char smtp_ca_file[CONF_PATH_MAX];
 	int64_t threads;
@@ -54,11 +63,23 @@ struct conf {
 	int64_t mail_digest_minutes;
 	int64_t mail_max_attempts;
 	int64_t worker_threads;
+	struct conf_secrets *secret; /* owned: database, s3_secret_key, smtp_password */
 };
 
 /* Fill c with the built-in defaults (paths that depend on data_dir stay
- * empty until conf_finish). */
-void conf_defaults(struct conf *c);
+ * empty until conf_finish) and allocate its secrets. Returns 0 or
+ * AM_ERR_NOMEM (c->secret is then NULL: conf_set of a secret fails, and
+ * conf_cleanup is still fine). */
+int conf_defaults(struct conf *c);
+
+/* Deep copy: dst (caller storage, not initialised) receives src's settings
+ * and secrets of its own. Returns 0 or AM_ERR_NOMEM (dst then holds no
+ * secrets). Release dst with conf_cleanup. */
+int conf_copy(struct conf *dst, const struct conf *src);
+
+/* Wipe and free c's secrets; c->secret becomes NULL. Accepts a conf without
+ * secrets (never filled, already cleaned up, a failed copy). */
+void conf_cleanup(struct conf *c);
 
 /* Set one setting by name from text. On error returns AM_ERR_INVAL and writes
  * a message to err (errlen bytes). */
@@ -78,8 +99,13 @@ int conf_finish(struct conf *c, char *err, size_t errlen);
 /* Print every setting with its type, default and help (for --help). */
 void conf_print_reference(FILE *out);
 
-/* Print the effective configuration (check-config). */
+/* Print the effective configuration (check-config): secrets as "(set, not
+ * shown)", the database URL with any password replaced by the same. */
 void conf_print(const struct conf *c, FILE *out);
+
+/* Print url with the password of its user info (SCHEME://USER:PASSWORD@HOST)
+ * and the value of a password= parameter shown as "(not shown)". */
+void conf_print_url(FILE *out, const char *url);
 
 /* Split "host:port" or "[v6]:port" into host (hostlen) and port. */
 int conf_split_listen(const char *listen, char *host, size_t hostlen, uint16_t *port);

@@ -465,6 +465,7 @@ int http_server_new(const struct conf *c, struct http_server **out, char *err, s
 		return AM_ERR_NOMEM;
 	s->fd = s->redir_fd = s->wake_fd = -1;
 	s->c = *c;
+	s->c.secret = NULL; /* the server needs no credentials: keep no pointer to them */
 	s->max_headers = header_budget(c);
 	if ((rc = http_tls_load(c->tls_cert, c->tls_key, err, errlen)) != 0 ||
 	    (rc = bind_listen(c->listen, &s->fd, &s->port, err, errlen)) != 0 ||

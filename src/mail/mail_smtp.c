@@ -114,7 +114,7 @@ static int setup(CURL *h, const struct conf *c, struct curl_slist *rcpts, struct
 		SET(CURLOPT_CAINFO, c->smtp_ca_file);
 	if (c->smtp_user[0]) {
 		SET(CURLOPT_USERNAME, c->smtp_user);
-		SET(CURLOPT_PASSWORD, c->smtp_password);
+		SET(CURLOPT_PASSWORD, c->secret->smtp_password);
 	}
 	SET(CURLOPT_MAIL_FROM, from);
 	SET(CURLOPT_MAIL_RCPT, rcpts);

@@ -60,7 +60,7 @@ static int check_database(const struct conf *c)
 	const char *proto;
 	char err[768];
 
-	if (db_tls_check(c->database, tls, &rep, err, sizeof(err)) != 0) {
+	if (db_tls_check(c->secret->database, tls, &rep, err, sizeof(err)) != 0) {
 		printf("  %-10s %s\n", "database", strncmp(err, "database: ", 10) ? err : err + 10);
 		return 1;
 	}
@@ -77,7 +77,7 @@ static int check_database(const struct conf *c)
 	else
 		printf("  %-10s postgres at %s: TLS required, sslmode=verify-full, CA %s\n", "database",
 		       rep.hosts, *rep.sslrootcert ? rep.sslrootcert : "~/.postgresql/root.crt (libpq default)");
-	if (db_open_tls(c->database, tls, &db, err, sizeof(err)) != 0) {
+	if (db_open_tls(c->secret->database, tls, &db, err, sizeof(err)) != 0) {
 		printf("  %-10s cannot connect: %s\n", "database", err);
 		return 1;
 	}

@@ -115,7 +115,9 @@ static int make_database(const struct conf *c)
 		fprintf(stderr, "audiomus init: %s\n", err);
 		return 1;
 	}
-	printf("ready     %s (schema %d)\n", c->database, db_schema_latest());
+	printf("ready     ");
+	conf_print_url(stdout, c->secret->database);
+	printf(" (schema %d)\n", db_schema_latest());
 	app_close(a);
 	return 0;
 }

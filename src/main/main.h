@@ -21,7 +21,9 @@ struct command {
  * --listen HOST:PORT, --set NAME=VALUE) out of argv, apply file, environment
  * and flags in that order, and finish the configuration. Unrecognised options
  * are left in argv (compacted; *argc updated) for the subcommand.
- * Prints a clear message and returns non-zero on error. */
+ * Prints a clear message and returns non-zero on error. The credentials in
+ * c->secret are wiped and freed at exit (atexit): do not conf_cleanup c, and
+ * use a conf_copy for anything that must outlive exit(). */
 int main_load_conf(int *argc, char **argv, struct conf *c);
 
 /* True if argv holds -h or --help. */

@@ -31,6 +31,15 @@ static int apply_set(struct conf *c, const char *arg, char *err, size_t errlen)
 	return conf_set(c, name, eq + 1, err, errlen);
 }
 
+/* The credentials of the process's configuration, wiped at exit. */
+static struct conf_secrets *loaded_secrets;
+
+static void wipe_loaded_secrets(void)
+{
+	am_secret_free(loaded_secrets, sizeof(*loaded_secrets));
+	loaded_secrets = NULL;
+}
+
 int main_load_conf(int *argc, char **argv, struct conf *c)
 {
 	const char *file = getenv("AUDIOMUS_CONFIG");
@@ -41,7 +50,17 @@ int main_load_conf(int *argc, char **argv, struct conf *c)
 	int out = 1, rc = AM_ERR_INVAL;
 	enum am_log_level lvl;
 
-	conf_defaults(c);
+	if (conf_defaults(c)) {
+		fprintf(stderr, "audiomus: out of memory for the configuration's secrets\n");
+		return AM_ERR_NOMEM;
+	}
+	if (!loaded_secrets && atexit(wipe_loaded_secrets)) {
+		fprintf(stderr, "audiomus: cannot register the clean-up of secrets\n");
+		conf_cleanup(c);
+		return AM_ERR_NOMEM;
+	}
+	wipe_loaded_secrets(); /* one configuration per process: a second replaces it */
+	loaded_secrets = c->secret;
 	/* First pass: pull our options out of argv, keep the rest in order. */
 	for (int i = 1; i < *argc; i++) {
 		int known = 0;

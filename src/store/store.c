@@ -185,7 +185,7 @@ int store_open_conf(const struct conf *c, struct store **out)
 		return AM_ERR_INVAL;
 	*out = NULL;
 	if (!strncmp(c->storage, "s3://", 5))
-		return done(store_s3_open(c->storage + 5, c->s3_access_key, c->s3_secret_key,
+		return done(store_s3_open(c->storage + 5, c->s3_access_key, c->secret->s3_secret_key,
 					  c->s3_ca_file, out));
 	return store_open(c->storage, out);
 }

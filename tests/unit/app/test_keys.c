@@ -211,7 +211,7 @@ static void shredded_project_stays_unreadable(void **state)
 	assert_int_equal(read_back(f, a, a->kr), AM_ERR_NOTFOUND);
 	app_close(a);
 	for (int i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s%s", f->c.database + strlen("sqlite:"),
+		snprintf(path, sizeof(path), "%s%s", f->c.secret->database + strlen("sqlite:"),
 			 (const char *[]){"", "-wal", "-shm"}[i]);
 		assert_false(file_contains(path, wrapped, wn));
 	}

@@ -29,7 +29,7 @@ static void defaults_derive_paths(void **state)
 	assert_int_equal(conf_finish(&c, err, sizeof(err)), 0);
 	assert_string_equal(c.key_file, "/srv/am.key");
 	assert_string_equal(c.tls_cert, "/srv/am/tls/cert.pem");
-	assert_string_equal(c.database, "sqlite:/srv/am/audiomus.db");
+	assert_string_equal(c.secret->database, "sqlite:/srv/am/audiomus.db");
 	assert_string_equal(c.storage, "file:/srv/am/objects");
 	assert_string_equal(c.public_url, "https://127.0.0.1:8443");
 	assert_int_equal(c.max_upload_size, INT64_C(2) << 30);
@@ -122,6 +122,47 @@ static void database_tls_values(void **state)
 	}
 }
 
+/* Credentials live in secret memory of their own: printed by nothing, copied
+ * deeply by conf_copy, wiped and dropped by conf_cleanup. */
+static void secrets_apart_and_never_printed(void **state)
+{
+	struct conf c, d;
+	char err[256], *dump = NULL;
+	size_t dn = 0;
+	FILE *m;
+
+	assert_int_equal(conf_defaults(&c), 0);
+	assert_non_null(c.secret);
+	assert_int_equal(conf_set(&c, "s3_secret_key", "S3-SECRET-1", err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&c, "smtp_password", "SMTP-SECRET-2", err, sizeof(err)), 0);
+	assert_int_equal(conf_set(&c, "database",
+				  "postgres://am:DB-SECRET-3@db.example.org/am?sslmode=verify-full"
+				  "&password=DB-SECRET-4",
+				  err, sizeof(err)),
+			 0);
+	assert_string_equal(c.secret->s3_secret_key, "S3-SECRET-1");
+	assert_null(memmem(&c, sizeof(c), "SECRET", 6)); /* nothing in the plain struct */
+	assert_int_equal(conf_finish(&c, err, sizeof(err)), 0);
+	m = open_memstream(&dump, &dn);
+	conf_print(&c, m);
+	fclose(m);
+	assert_null(strstr(dump, "SECRET"));
+	assert_non_null(strstr(dump, "s3_secret_key = (set, not shown)"));
+	assert_non_null(strstr(dump, "smtp_password = (set, not shown)"));
+	assert_non_null(strstr(dump, "database = \"postgres://am:(not shown)@db.example.org/am?"
+				     "sslmode=verify-full&password=(not shown)\""));
+	free(dump);
+	assert_int_equal(conf_copy(&d, &c), 0);
+	assert_ptr_not_equal(d.secret, c.secret);
+	assert_string_equal(d.secret->smtp_password, "SMTP-SECRET-2");
+	conf_cleanup(&c);
+	assert_null(c.secret);
+	assert_int_equal(conf_set(&c, "smtp_password", "x", err, sizeof(err)), AM_ERR_NOMEM);
+	conf_cleanup(&c); /* twice is fine */
+	assert_string_equal(d.secret->s3_secret_key, "S3-SECRET-1");
+	conf_cleanup(&d);
+}
+
 /* The documented example parses and mentions every setting (docs stay true). */
 static void example_is_complete(void **state)
 {
@@ -161,6 +202,7 @@ int main(void)
 	    cmocka_unit_test(defaults_derive_paths), cmocka_unit_test(units_and_bounds),
 	    cmocka_unit_test(file_errors_name_line), cmocka_unit_test(env_overrides),
 	    cmocka_unit_test(listen_forms), cmocka_unit_test(example_is_complete),
+	    cmocka_unit_test(secrets_apart_and_never_printed),
 	    cmocka_unit_test(database_tls_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -128,7 +128,7 @@ static void wrong_secret_denied(void **state)
 	conf_defaults(&c);
 	am_strlcpy(c.storage, s3_url, sizeof(c.storage));
 	am_strlcpy(c.s3_access_key, getenv("AUDIOMUS_S3_ACCESS_KEY"), sizeof(c.s3_access_key));
-	am_strlcpy(c.s3_secret_key, bad, sizeof(c.s3_secret_key));
+	am_strlcpy(c.secret->s3_secret_key, bad, sizeof(c.secret->s3_secret_key));
 	assert_int_equal(store_open_conf(&c, &s), 0);
 	/* each call fails at its first request (a rejected signature answers
 	 * the same every time: no retries, no backoff) and says why */
