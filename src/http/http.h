@@ -214,7 +214,9 @@ int http_respond_stream(struct http_req *req, unsigned status, const char *conte
 			int64_t size, size_t block, http_stream_fn *fn, void *arg,
 			void (*free_fn)(void *));
 
-/* The one mapping from enum am_err to an HTTP status (0 -> 200). */
+/* The one mapping from enum am_err to an HTTP status (0 -> 200; an unknown
+ * or positive value -> 500). Every error answer, the API's and the media
+ * role's included, takes its status from here. */
 unsigned http_status_of(int err);
 
 /* ---- TLS certificates (init) ---------------------------------------------- */

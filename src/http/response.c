@@ -34,6 +34,7 @@ unsigned http_status_of(int err)
 	switch (err) {
 	case AM_OK: return 200;
 	case AM_ERR_INVAL: return 400;
+	case AM_ERR_UNAUTH: return 401;
 	case AM_ERR_DENIED: return 403;
 	case AM_ERR_NOTFOUND: return 404;
 	case AM_ERR_EXISTS: return 409;

@@ -35,6 +35,7 @@ const char *am_strerror(int err)
 	case AM_ERR_RANGE: return "range not satisfiable";
 	case AM_ERR_UNSUPPORTED: return "not supported";
 	case AM_ERR_INTERNAL: return "internal error";
+	case AM_ERR_UNAUTH: return "not authenticated";
 	default: return "unknown error";
 	}
 }

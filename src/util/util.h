@@ -13,7 +13,8 @@
 /* ---- errors ---------------------------------------------------------------
  * 0 is success; every failure is one negative value of this enum. Detail lives
  * on the handle or in a caller buffer. The mapping to HTTP status codes lives in
- * one place: http_status_of() in src/http/. */
+ * one place, http_status_of() in src/http/: nothing else pairs a status with an
+ * error, so a code that needs a status of its own gets a value here. */
 enum am_err {
 	AM_OK = 0,
 	AM_ERR_NOMEM = -1,     /* allocation failed */
@@ -31,7 +32,11 @@ enum am_err {
 	AM_ERR_RANGE = -13,    /* unsatisfiable range */
 	AM_ERR_UNSUPPORTED = -14, /* format or feature not supported */
 	AM_ERR_INTERNAL = -15, /* a bug: should not happen */
+	AM_ERR_UNAUTH = -16,   /* not authenticated: no valid session (sign in first) */
 };
+
+/* The lowest code in use: tests walk AM_ERR_MIN..AM_OK. Move it with every new code. */
+#define AM_ERR_MIN AM_ERR_UNAUTH
 
 /* Short, stable, English text for an error code; never NULL. */
 const char *am_strerror(int err);

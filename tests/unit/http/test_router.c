@@ -1,4 +1,5 @@
 /* Unit tests for src/http/router.c and the error-to-status mapping. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,27 +82,58 @@ static void refuses_bad_patterns_and_duplicates(void **state)
 	http_router_free(NULL);
 }
 
+/* Every code of enum am_err with its status, one row each. */
+static const struct {
+	int err;
+	unsigned status;
+} status_table[] = {
+    {AM_OK, 200},
+    {AM_ERR_NOMEM, 503},
+    {AM_ERR_INVAL, 400},
+    /* internal failures never tell the client more than "500" */
+    {AM_ERR_IO, 500},
+    {AM_ERR_CRYPTO, 500},
+    {AM_ERR_NOTFOUND, 404},
+    {AM_ERR_TOOBIG, 413},
+    {AM_ERR_DENIED, 403},
+    {AM_ERR_EXISTS, 409},
+    {AM_ERR_CONFLICT, 409},
+    {AM_ERR_RATE, 429},
+    {AM_ERR_UNAVAIL, 503},
+    {AM_ERR_DB, 500},
+    {AM_ERR_RANGE, 416},
+    {AM_ERR_UNSUPPORTED, 415},
+    {AM_ERR_INTERNAL, 500},
+    {AM_ERR_UNAUTH, 401},
+};
+
+/* Walk the enum: every value from AM_ERR_MIN to AM_OK has exactly one row
+ * (a new code without one fails here), a name, and its row's status. */
 static void status_mapping_is_total(void **state)
 {
-	assert_int_equal(http_status_of(AM_OK), 200);
-	assert_int_equal(http_status_of(AM_ERR_INVAL), 400);
-	assert_int_equal(http_status_of(AM_ERR_DENIED), 403);
-	assert_int_equal(http_status_of(AM_ERR_NOTFOUND), 404);
-	assert_int_equal(http_status_of(AM_ERR_EXISTS), 409);
-	assert_int_equal(http_status_of(AM_ERR_CONFLICT), 409);
-	assert_int_equal(http_status_of(AM_ERR_TOOBIG), 413);
-	assert_int_equal(http_status_of(AM_ERR_UNSUPPORTED), 415);
-	assert_int_equal(http_status_of(AM_ERR_RANGE), 416);
-	assert_int_equal(http_status_of(AM_ERR_RATE), 429);
-	assert_int_equal(http_status_of(AM_ERR_UNAVAIL), 503);
-	assert_int_equal(http_status_of(AM_ERR_NOMEM), 503);
-	/* internal failures never tell the client more than "500" */
-	assert_int_equal(http_status_of(AM_ERR_IO), 500);
-	assert_int_equal(http_status_of(AM_ERR_CRYPTO), 500);
-	assert_int_equal(http_status_of(AM_ERR_DB), 500);
-	assert_int_equal(http_status_of(AM_ERR_INTERNAL), 500);
-	assert_int_equal(http_status_of(-999), 500);
-	assert_int_equal(http_status_of(7), 500);
+	for (int e = AM_ERR_MIN; e <= AM_OK; e++) {
+		size_t rows = 0;
+
+		for (size_t i = 0; i < AM_ARRAY_LEN(status_table); i++) {
+			if (status_table[i].err != e)
+				continue;
+			rows++;
+			assert_int_equal(http_status_of(e), status_table[i].status);
+		}
+		assert_int_equal(rows, 1);
+		assert_string_not_equal(am_strerror(e), "unknown error");
+	}
+	assert_int_equal(AM_ARRAY_LEN(status_table), (size_t)(AM_OK - AM_ERR_MIN + 1));
+}
+
+/* Anything outside the enum is a bug somewhere: 500, never a 2xx. */
+static void status_of_unknown_is_500(void **state)
+{
+	static const int outside[] = {AM_ERR_MIN - 1, -999, INT_MIN, 1, 7, 200, INT_MAX};
+
+	for (size_t i = 0; i < AM_ARRAY_LEN(outside); i++)
+		assert_int_equal(http_status_of(outside[i]), 500);
+	assert_string_equal(am_strerror(AM_ERR_MIN - 1), "unknown error");
 }
 
 static void tls_priorities_are_strict(void **state)
@@ -121,6 +153,7 @@ int main(void)
 	    cmocka_unit_test(distinguishes_404_and_405),
 	    cmocka_unit_test(refuses_bad_patterns_and_duplicates),
 	    cmocka_unit_test(status_mapping_is_total),
+	    cmocka_unit_test(status_of_unknown_is_500),
 	    cmocka_unit_test(tls_priorities_are_strict),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
