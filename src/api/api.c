@@ -212,9 +212,9 @@ static int load_body(struct api_ctx *c)
 	}
 	rc = http_req_json(c->req, &c->body);
 	if (rc == AM_ERR_UNSUPPORTED)
-		return api_err(c, rc, 415, "send JSON with Content-Type: application/json");
+		return api_err(c, rc, "send JSON with Content-Type: application/json");
 	if (rc)
-		return api_err(c, rc, 400, "the body is not a JSON object (or repeats a key)");
+		return api_err(c, rc, "the body is not a JSON object (or repeats a key)");
 	return 0;
 }
 
@@ -229,7 +229,7 @@ static int dispatch(struct http_req *req, void *arg)
 		goto out;
 	if ((rc = app_db_get(rt->api->app, &c.db))) {
 		c.db = NULL;
-		api_err(&c, rc, 503, "the service is busy: try again shortly");
+		api_err(&c, rc, "the service is busy: try again shortly");
 		c.retry_ms = 1000;
 		goto out;
 	}

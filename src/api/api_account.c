@@ -37,13 +37,13 @@ int api_signup(struct api_ctx *c)
 	int rc;
 
 	if (!c->api->app->conf.signup_open)
-		return api_err(c, AM_ERR_DENIED, 403,
+		return api_err(c, AM_ERR_DENIED,
 			       "sign-up is closed on this server: ask its administrator for an account");
 	if ((rc = api_str(c, "email", 3, 254, 1, &email)) ||
 	    (rc = api_str(c, "password", 0, 4096, 1, &pw)))
 		return rc;
 	if (!api_email_acceptable(email))
-		return api_err(c, AM_ERR_INVAL, 400, "field \"email\" is not an e-mail address");
+		return api_err(c, AM_ERR_INVAL, "field \"email\" is not an e-mail address");
 	if ((rc = api_pw_policy(c, pw)))
 		return rc;
 	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
@@ -62,7 +62,7 @@ int api_signup(struct api_ctx *c)
 	}
 	am_memzero(hash, sizeof(hash));
 	if (rc == AM_ERR_EXISTS)
-		return api_err(c, rc, 409, "an account with this e-mail address exists: sign in");
+		return api_err(c, rc, "an account with this e-mail address exists: sign in");
 	if (rc == 0)
 		rc = api_reply(c, 201, api_session_json(c, &a, h));
 	am_memzero(&a, sizeof(a));
@@ -89,7 +89,7 @@ static int confirm_password(struct api_ctx *c, const char *field)
 		return rc;
 	rc = api_pw_verify(c, c->acct.password_hash, pw, NULL);
 	if (rc == AM_ERR_DENIED)
-		return api_err(c, rc, 403, "the current password is wrong");
+		return api_err(c, rc, "the current password is wrong");
 	return rc;
 }
 

@@ -73,9 +73,9 @@ int api_comments_list(struct api_ctx *c)
 	if ((rc = api_owner_project(c, "id", &p)))
 		return rc;
 	if (vq && api_id_parse(vq, vid))
-		return api_err(c, AM_ERR_NOTFOUND, 404, "not found");
+		return api_err(c, AM_ERR_NOTFOUND, "not found");
 	if (vq && (rc = db_version_get(c->db, &c->api->app->keys, p.id, vid, &v)))
-		return rc == AM_ERR_NOTFOUND ? api_err(c, rc, 404, "not found") : rc;
+		return rc == AM_ERR_NOTFOUND ? api_err(c, rc, "not found") : rc;
 	if ((rc = api_comments_json(c, p.id, vq ? vid : NULL, 1, &arr)))
 		return rc;
 	return api_reply(c, 200, json_pack("{s:o}", "comments", arr));
@@ -105,16 +105,16 @@ int api_comment_fields(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], struct a
 	    (rc = api_id_field(c, "parent_id", 0, in->parent_id, &in->has_parent)))
 		return rc;
 	if (has_end && in->end_ms < in->time_ms)
-		return api_err(c, AM_ERR_INVAL, 400, "field \"end_ms\" must not be before \"time_ms\"");
+		return api_err(c, AM_ERR_INVAL, "field \"end_ms\" must not be before \"time_ms\"");
 	rc = db_version_get(c->db, &c->api->app->keys, pid, in->version_id, &v);
 	if (rc == 0 && !within_duration(&v, in))
-		return api_err(c, AM_ERR_INVAL, 400, "the comment's time is past the end of the track");
+		return api_err(c, AM_ERR_INVAL, "the comment's time is past the end of the track");
 	if (rc == 0 && in->has_parent) {
 		rc = db_comment_get(c->db, &c->api->app->keys, pid, in->parent_id, &parent);
 		if (rc == 0 && memcmp(parent.version_id, in->version_id, DB_ID_LEN) != 0)
-			return api_err(c, AM_ERR_INVAL, 400, "the parent comment is on another version");
+			return api_err(c, AM_ERR_INVAL, "the parent comment is on another version");
 	}
-	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, 404, "not found") : rc;
+	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, "not found") : rc;
 }
 
 static int reply_comment(struct api_ctx *c, unsigned status, const uint8_t pid[DB_ID_LEN],
@@ -141,7 +141,7 @@ int api_comment_post(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint
 		rc = api_mail_comment(c, pid, id, guest_id, in->has_parent);
 	rc = api_mail_tx_end(c, rc);
 	if (rc == AM_ERR_NOTFOUND)
-		return api_err(c, rc, 404, "not found");
+		return api_err(c, rc, "not found");
 	return rc ? rc : reply_comment(c, 201, pid, id, guest_id == NULL);
 }
 
@@ -173,7 +173,7 @@ static int owner_comment(struct api_ctx *c, struct db_project *p, struct db_comm
 	if ((rc = api_owner_project(c, "id", p)) || (rc = api_param_id(c, "cid", cid)))
 		return rc;
 	rc = db_comment_get(c->db, &c->api->app->keys, p->id, cid, cm);
-	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, 404, "not found") : rc;
+	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, "not found") : rc;
 }
 
 int api_comment_patch(struct api_ctx *c)

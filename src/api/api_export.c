@@ -118,7 +118,7 @@ static int export_rate(struct api_ctx *c, const struct api_limit *l)
 {
 	int rc = api_rate(c, l, c->acct.id, DB_ID_LEN, NULL, 0);
 
-	return rc == AM_ERR_RATE ? api_err(c, rc, 429, "too many export requests") : rc;
+	return rc == AM_ERR_RATE ? api_err(c, rc, "too many export requests") : rc;
 }
 
 int api_export(struct api_ctx *c)

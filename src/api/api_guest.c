@@ -30,7 +30,7 @@ struct guest {
 
 static int not_found(struct api_ctx *c)
 {
-	return api_err(c, AM_ERR_NOTFOUND, 404, "not found");
+	return api_err(c, AM_ERR_NOTFOUND, "not found");
 }
 
 /* Resolve the token of the path into a live link and project. */
@@ -71,12 +71,15 @@ static int locked(const struct guest *gs)
 	return gs->p.has_password && gs->p.pw_failures >= API_PROJECT_PW_LOCK;
 }
 
-/* 401 with what the page needs to show the password gate. */
+/* The AM_ERR_UNAUTH answer (401) with what the page needs to show the
+ * password gate beside the usual error fields. */
 static int password_required(struct api_ctx *c, const struct guest *gs)
 {
-	return api_reply(c, 401,
+	unsigned status = http_status_of(AM_ERR_UNAUTH);
+
+	return api_reply(c, status,
 			 json_pack("{s:s,s:i,s:b,s:b}", "error", "this project needs a password", "status",
-				   401, "password_required", 1, "locked", locked(gs)));
+				   (int)status, "password_required", 1, "locked", locked(gs)));
 }
 
 int api_open_is_new(struct api_ctx *c, const uint8_t lid[DB_ID_LEN])
@@ -336,7 +339,7 @@ static int wrong_password(struct api_ctx *c, const struct guest *gs)
 	if (failures == API_PROJECT_PW_LOCK)
 		api_event(c, gs->p.id, "password_locked", NULL,
 			  "100 wrong passwords in a row: reset the password to reopen the project");
-	return api_err(c, AM_ERR_DENIED, 403, "wrong password");
+	return api_err(c, AM_ERR_DENIED, "wrong password");
 }
 
 static int set_cookie(struct api_ctx *c, const struct guest *gs, int64_t *expires)
@@ -363,9 +366,9 @@ int api_guest_password(struct api_ctx *c)
 	if ((rc = resolve(c, &gs)) || (rc = api_str(c, "password", 1, API_PW_MAX, 1, &pw)))
 		return rc;
 	if (!gs.p.has_password)
-		return api_err(c, AM_ERR_CONFLICT, 409, "this project has no password");
+		return api_err(c, AM_ERR_CONFLICT, "this project has no password");
 	if (locked(&gs))
-		return api_err(c, AM_ERR_DENIED, 403,
+		return api_err(c, AM_ERR_DENIED,
 			       "this project stopped taking passwords after too many wrong ones: "
 			       "ask its owner");
 	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
@@ -412,7 +415,7 @@ int api_guest_comment(struct api_ctx *c)
 	if ((rc = api_str(c, "name", 1, API_GUEST_NAME_MAX, 1, &name)))
 		return rc;
 	if (!name_ok(name))
-		return api_err(c, AM_ERR_INVAL, 400, "field \"name\" must not hold control characters");
+		return api_err(c, AM_ERR_INVAL, "field \"name\" must not hold control characters");
 	if ((rc = api_comment_fields(c, gs.p.id, &in)) || (rc = api_client_pseudo(c, pseudo, &epoch)) ||
 	    (rc = api_rate(c, &API_LIMIT_COMMENT_IP, gs.p.id, DB_ID_LEN, pseudo, sizeof(pseudo))) ||
 	    (rc = api_rate(c, &API_LIMIT_COMMENT_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)) ||

@@ -106,7 +106,6 @@ struct api_ctx {
 	struct db *db;
 	json_t *body;          /* the JSON object sent ({} when none) */
 	const char *msg;       /* a client-safe message for an error return */
-	unsigned status;       /* overrides http_status_of() for an error return */
 	int64_t retry_ms;      /* Retry-After of a 429/503 */
 	int authed;
 	struct db_session sess;
@@ -132,8 +131,9 @@ struct api_route {
 
 /* Respond with body (takes the reference; NULL: 500). Returns 0 or an error. */
 int api_reply(struct api_ctx *c, unsigned status, json_t *body);
-/* Set the client message (a static string) and status of an error; returns err. */
-int api_err(struct api_ctx *c, int err, unsigned status, const char *msg);
+/* Set the client message (a static string, shown only below 500) of an
+ * error answer; returns err, whose status is http_status_of(err). */
+int api_err(struct api_ctx *c, int err, const char *msg);
 /* Write the error answer for rc (the dispatcher's error path). */
 void api_reply_error(struct api_ctx *c, int rc);
 
@@ -246,7 +246,7 @@ const char *api_dummy_hash(struct api *api);
 
 /* ---- sessions and CSRF (api_session.c) ------------------------------------------------ */
 /* Authenticate the owner session cookie: 0 (c->acct, c->sess filled) or
- * AM_ERR_DENIED with status 401. */
+ * AM_ERR_UNAUTH (401). */
 int api_auth(struct api_ctx *c);
 /* Origin (or Referer) must be public_url's origin: 0 or AM_ERR_DENIED. */
 int api_check_origin(struct api_ctx *c);

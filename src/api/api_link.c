@@ -99,7 +99,7 @@ static int owner_link(struct api_ctx *c, struct db_project *p, struct db_link *l
 	if ((rc = api_owner_project(c, "id", p)) || (rc = api_param_id(c, "lid", lid)))
 		return rc;
 	rc = db_link_get(c->db, &c->api->app->keys, p->id, lid, l);
-	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, 404, "not found") : rc;
+	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, "not found") : rc;
 }
 
 int api_link_regenerate(struct api_ctx *c)
@@ -114,7 +114,7 @@ int api_link_regenerate(struct api_ctx *c)
 	if ((rc = owner_link(c, &p, &l)))
 		return rc;
 	if (l.revoked)
-		return api_err(c, AM_ERR_CONFLICT, 409, "this link was revoked: create a new one");
+		return api_err(c, AM_ERR_CONFLICT, "this link was revoked: create a new one");
 	if ((rc = crypto_token_new(token, sizeof(token))) ||
 	    (rc = crypto_sha256(token, CRYPTO_TOKEN_LEN, h)) || (rc = db_begin_write(c->db)))
 		return rc;
@@ -136,7 +136,7 @@ int api_link_revoke(struct api_ctx *c)
 	if ((rc = owner_link(c, &p, &l)))
 		return rc;
 	if (l.is_default)
-		return api_err(c, AM_ERR_CONFLICT, 409,
+		return api_err(c, AM_ERR_CONFLICT,
 			       "the default link cannot be revoked: regenerate it instead");
 	if (!l.revoked) {
 		if ((rc = db_link_revoke(c->db, p.id, l.id)))

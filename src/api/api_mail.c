@@ -67,7 +67,7 @@ static int unknown_key(struct api_ctx *c, int mask)
 
 	json_object_foreach(c->body, k, v) {
 		if (!(mail_kind_parse(k) & mask))
-			return api_err(c, AM_ERR_INVAL, 400, "unknown notification kind in the body");
+			return api_err(c, AM_ERR_INVAL, "unknown notification kind in the body");
 	}
 	return 0;
 }
@@ -142,7 +142,7 @@ int api_project_notifications_put(struct api_ctx *c)
 		if (!v)
 			continue;
 		if (strcmp(v, "on") && strcmp(v, "off") && strcmp(v, "inherit"))
-			return api_err(c, AM_ERR_INVAL, 400, "use \"on\", \"off\" or \"inherit\"");
+			return api_err(c, AM_ERR_INVAL, "use \"on\", \"off\" or \"inherit\"");
 		on = !strcmp(v, "on") ? (on | k) : (on & ~k);
 		off = !strcmp(v, "off") ? (off | k) : (off & ~k);
 	}
@@ -252,7 +252,7 @@ int api_password_reset(struct api_ctx *c)
 	if ((rc = api_str(c, "email", 1, DB_EMAIL_MAX, 1, &email)))
 		return rc;
 	if (!mail_enabled(&c->api->app->conf))
-		return api_err(c, AM_ERR_UNAVAIL, 503,
+		return api_err(c, AM_ERR_UNAVAIL,
 			       "this server sends no e-mail: ask its administrator (audiomus user reset-password)");
 	n = am_ascii_fold(email, folded, sizeof(folded));
 	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
@@ -305,7 +305,8 @@ out:
 	am_memzero(hash, sizeof(hash));
 	am_memzero(&a, sizeof(a));
 	if (rc == AM_ERR_DENIED)
-		return api_err(c, rc, 400, "this reset link is invalid, used or expired: ask for a new one");
+		return api_err(c, AM_ERR_INVAL,
+			       "this reset link is invalid, used or expired: ask for a new one");
 	if (rc == 0)
 		am_log(AM_LOG_INFO, "password_reset", NULL);
 	return rc ? rc : http_respond_empty(c->req, 204);
@@ -357,7 +358,7 @@ int api_email_verify(struct api_ctx *c)
 		rc = AM_ERR_DENIED;
 	am_memzero(&a, sizeof(a));
 	if (rc == AM_ERR_DENIED)
-		return api_err(c, rc, 400,
+		return api_err(c, AM_ERR_INVAL,
 			       expired ? "this verification link has expired: sign in and ask for a new one"
 				       : "this verification link is not valid (damaged, or for an address the "
 					 "account no longer has): sign in and ask for a new one");
@@ -372,9 +373,9 @@ int api_email_resend(struct api_ctx *c)
 	int rc;
 
 	if (c->acct.email_verified)
-		return api_err(c, AM_ERR_CONFLICT, 409, "this e-mail address is already verified");
+		return api_err(c, AM_ERR_CONFLICT, "this e-mail address is already verified");
 	if (!mail_enabled(&c->api->app->conf))
-		return api_err(c, AM_ERR_UNAVAIL, 503,
+		return api_err(c, AM_ERR_UNAVAIL,
 			       "this server sends no e-mail: ask its administrator to confirm the address "
 			       "(audiomus user verify-email)");
 	if ((rc = api_rate(c, &LIMIT_VERIFY_RESEND, c->acct.id, DB_ID_LEN, NULL, 0)))

@@ -134,7 +134,7 @@ int api_pw_policy(struct api_ctx *c, const char *pw)
 	const char *why = NULL;
 
 	if (api_password_acceptable(pw, &why))
-		return api_err(c, AM_ERR_INVAL, 400, why);
+		return api_err(c, AM_ERR_INVAL, why);
 	return 0;
 }
 
@@ -161,7 +161,7 @@ int api_pw_hash(struct api_ctx *c, const char *pw, char out[API_PHC_MAX])
 
 	if ((rc = api_gate_enter(&c->api->gate))) {
 		c->retry_ms = 1000;
-		return api_err(c, rc, 503, "the server is busy checking passwords: try again shortly");
+		return api_err(c, rc, "the server is busy checking passwords: try again shortly");
 	}
 	rc = api_password_hash(&c->api->app->conf, pw, out, API_PHC_MAX);
 	api_gate_leave(&c->api->gate);
@@ -177,7 +177,7 @@ int api_pw_verify(struct api_ctx *c, const char *hash, const char *pw, int *need
 		*needs_rehash = 0;
 	if ((rc = api_gate_enter(&c->api->gate))) {
 		c->retry_ms = 1000;
-		return api_err(c, rc, 503, "the server is busy checking passwords: try again shortly");
+		return api_err(c, rc, "the server is busy checking passwords: try again shortly");
 	}
 	if (crypto_pwhash_str_verify(hash, pw, strlen(pw)) != 0)
 		rc = AM_ERR_DENIED;

@@ -21,7 +21,7 @@ int api_owner_project(struct api_ctx *c, const char *param, struct db_project *o
 		return rc;
 	rc = db_project_get(c->db, &c->api->app->keys, c->acct.id, id, out);
 	if (rc == AM_ERR_NOTFOUND || rc == AM_ERR_CRYPTO)
-		return api_err(c, AM_ERR_NOTFOUND, 404, "not found");
+		return api_err(c, AM_ERR_NOTFOUND, "not found");
 	return rc;
 }
 
@@ -156,7 +156,7 @@ int api_project_patch(struct api_ctx *c)
 	    (rc = api_bool(c, "downloads", 0, &downloads, &has_dl)))
 		return rc;
 	if (!title && !has_dl)
-		return api_err(c, AM_ERR_INVAL, 400, "send \"title\" and/or \"downloads\"");
+		return api_err(c, AM_ERR_INVAL, "send \"title\" and/or \"downloads\"");
 	if (title && (rc = db_project_rename(c->db, &c->api->app->keys, c->acct.id, p.id, title)))
 		return rc;
 	if (has_dl && downloads != p.downloads) {
@@ -178,7 +178,7 @@ int api_project_delete(struct api_ctx *c)
 	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "confirm", 0, 4096, 1, &confirm)))
 		return rc;
 	if (strcmp(confirm, p.title) != 0)
-		return api_err(c, AM_ERR_INVAL, 400,
+		return api_err(c, AM_ERR_INVAL,
 			       "deleting is irreversible: send {\"confirm\": \"<the project title>\"}");
 	if ((rc = api_project_shred(c, p.id)))
 		return rc;
@@ -211,7 +211,7 @@ int api_project_password_remove(struct api_ctx *c)
 	if ((rc = api_owner_project(c, "id", &p)))
 		return rc;
 	if (!p.has_password)
-		return api_err(c, AM_ERR_NOTFOUND, 404, "this project has no password");
+		return api_err(c, AM_ERR_NOTFOUND, "this project has no password");
 	if ((rc = db_project_set_password(c->db, &c->api->app->keys, c->acct.id, p.id, NULL)))
 		return rc;
 	api_event(c, p.id, "password_removed", NULL, NULL);
@@ -239,7 +239,7 @@ int api_events_list(struct api_ctx *c)
 	int rc;
 
 	if (lim && am_parse_i64(lim, 1, 1000, &limit))
-		return api_err(c, AM_ERR_INVAL, 400, "limit must be 1 to 1000");
+		return api_err(c, AM_ERR_INVAL, "limit must be 1 to 1000");
 	if ((rc = api_owner_project(c, "id", &p)))
 		return rc;
 	if (!(arr = json_array()))

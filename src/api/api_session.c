@@ -25,7 +25,7 @@ int api_check_origin(struct api_ctx *c)
 		return 0;
 	if (!o && r && strncmp(r, c->api->origin, n) == 0 && (r[n] == '/' || r[n] == 0))
 		return 0;
-	return api_err(c, AM_ERR_DENIED, 403, "cross-site request refused (Origin must be this site)");
+	return api_err(c, AM_ERR_DENIED, "cross-site request refused (Origin must be this site)");
 }
 
 int api_csrf_token(struct api *api, const uint8_t h[32], char out[64])
@@ -53,14 +53,14 @@ int api_check_csrf_token(struct api_ctx *c)
 		return rc;
 	if (got && strlen(got) == strlen(want) && am_ct_eq(got, want, strlen(want)))
 		return 0;
-	return api_err(c, AM_ERR_DENIED, 403, "missing or wrong X-CSRF-Token (GET /api/v1/session)");
+	return api_err(c, AM_ERR_DENIED, "missing or wrong X-CSRF-Token (GET /api/v1/session)");
 }
 
 /* ---- authentication ------------------------------------------------------------------ */
 
 static int deny(struct api_ctx *c)
 {
-	return api_err(c, AM_ERR_DENIED, 401, "sign in first");
+	return api_err(c, AM_ERR_UNAUTH, "sign in first");
 }
 
 int api_auth(struct api_ctx *c)
@@ -186,8 +186,7 @@ static int check_credentials(struct api_ctx *c, const char *email, const char *p
 	    db_account_set_password(c->db, &c->api->app->keys, a->id, fresh) == 0)
 		am_log(AM_LOG_INFO, "password_rehashed", NULL);
 	am_memzero(fresh, sizeof(fresh));
-	c->status = 0;
-	c->msg = NULL;
+	c->msg = NULL; /* a failed rehash's 503 message is not this answer's */
 	return 0;
 }
 
@@ -208,7 +207,7 @@ int api_login(struct api_ctx *c)
 		return rc;
 	rc = check_credentials(c, email, pw, &a);
 	if (rc == AM_ERR_DENIED)
-		rc = api_err(c, rc, 401, "wrong e-mail or password");
+		rc = api_err(c, AM_ERR_UNAUTH, "wrong e-mail or password");
 	if (rc)
 		goto out;
 	account_throttle_reset(c, email);

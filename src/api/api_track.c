@@ -222,7 +222,7 @@ static int owner_track(struct api_ctx *c, struct db_project *p, struct db_track 
 	if ((rc = api_owner_project(c, "id", p)) || (rc = api_param_id(c, "tid", tid)))
 		return rc;
 	rc = db_track_get(c->db, &c->api->app->keys, p->id, tid, t);
-	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, 404, "not found") : rc;
+	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, "not found") : rc;
 }
 
 int api_track_patch(struct api_ctx *c)
@@ -237,7 +237,7 @@ int api_track_patch(struct api_ctx *c)
 	    (rc = api_int(c, "position", 0, 1000000, 0, &pos, &has_pos)))
 		return rc;
 	if (!title && !has_pos)
-		return api_err(c, AM_ERR_INVAL, 400, "send \"title\" and/or \"position\"");
+		return api_err(c, AM_ERR_INVAL, "send \"title\" and/or \"position\"");
 	if ((rc = db_track_update(c->db, &c->api->app->keys, p.id, t.id, title,
 				  has_pos ? pos : t.position)) ||
 	    (rc = db_track_get(c->db, &c->api->app->keys, p.id, t.id, &t)))
@@ -275,10 +275,10 @@ static int start_upload(struct api_ctx *c, const struct db_project *p, const str
 	    (rc = db_version_get(c->db, &c->api->app->keys, p->id, vid, v))) {
 		db_rollback(c->db);
 		if (rc == AM_ERR_TOOBIG)
-			return api_err(c, rc, 413,
+			return api_err(c, rc,
 				       "the file is larger than this server accepts or your storage quota");
 		if (rc == AM_ERR_INVAL)
-			return api_err(c, rc, 400, "field \"size\" is too small for an audio file");
+			return api_err(c, rc, "field \"size\" is too small for an audio file");
 		return rc;
 	}
 	return db_commit(c->db);
@@ -349,7 +349,7 @@ int api_track_urls(struct api_ctx *c)
 	if ((rc = owner_track(c, &p, &t)))
 		return rc;
 	if (vq && api_id_parse(vq, vid))
-		return api_err(c, AM_ERR_NOTFOUND, 404, "not found");
+		return api_err(c, AM_ERR_NOTFOUND, "not found");
 	memset(&g, 0, sizeof(g));
 	g.owner = 1;
 	memcpy(g.project_id, p.id, DB_ID_LEN);
@@ -365,7 +365,7 @@ int api_track_urls(struct api_ctx *c)
 	}
 	if (vq && json_object_size(ou.versions) == 0) {
 		json_decref(ou.versions);
-		return api_err(c, AM_ERR_NOTFOUND, 404, "not found");
+		return api_err(c, AM_ERR_NOTFOUND, "not found");
 	}
 	return api_reply(c, 200, json_pack("{s:o,s:I}", "versions", ou.versions, "urls_expire",
 					   (json_int_t)ou.expires));

@@ -43,9 +43,8 @@ int api_reply(struct api_ctx *c, unsigned status, json_t *body)
 	return rc;
 }
 
-int api_err(struct api_ctx *c, int err, unsigned status, const char *msg)
+int api_err(struct api_ctx *c, int err, const char *msg)
 {
-	c->status = status;
 	c->msg = msg;
 	return err;
 }
@@ -68,7 +67,7 @@ static const char *generic_message(unsigned status)
 
 void api_reply_error(struct api_ctx *c, int rc)
 {
-	unsigned status = c->status ? c->status : http_status_of(rc);
+	unsigned status = http_status_of(rc);
 	const char *msg = c->msg && status < 500 ? c->msg : generic_message(status);
 	char retry[24], text[160];
 	json_t *j;
@@ -100,7 +99,7 @@ static int bad_field(struct api_ctx *c, const char *key, const char *what)
 	static __thread char msg[160];
 
 	snprintf(msg, sizeof(msg), "field \"%s\" %s", key, what);
-	return api_err(c, AM_ERR_INVAL, 400, msg);
+	return api_err(c, AM_ERR_INVAL, msg);
 }
 
 int api_str(struct api_ctx *c, const char *key, size_t minlen, size_t maxlen, int required,
@@ -211,7 +210,7 @@ int api_id_parse(const char *s, uint8_t out[DB_ID_LEN])
 int api_param_id(struct api_ctx *c, const char *name, uint8_t out[DB_ID_LEN])
 {
 	if (api_id_parse(http_req_param(c->req, name), out))
-		return api_err(c, AM_ERR_NOTFOUND, 404, "not found");
+		return api_err(c, AM_ERR_NOTFOUND, "not found");
 	return 0;
 }
 
@@ -245,7 +244,7 @@ int api_rate(struct api_ctx *c, const struct api_limit *l, const void *a, size_t
 	rc = db_rate_take(c->db, key, n, am_now_ms(), l->interval_ms, l->burst, &retry);
 	if (rc == AM_ERR_RATE) {
 		c->retry_ms = retry;
-		return api_err(c, rc, 429, "too many attempts");
+		return api_err(c, rc, "too many attempts");
 	}
 	return rc;
 }
