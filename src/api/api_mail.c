@@ -392,7 +392,8 @@ static const char page_head[] = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta 
 				"<meta name=\"viewport\" content=\"width=device-width\">"
 				"<title>audiomus e-mail</title></head><body><main>";
 
-static int page(struct http_req *req, unsigned status, const char *body_html)
+/* An HTML page with status http_status_of(err) (AM_OK: 200). */
+static int page(struct http_req *req, int err, const char *body_html)
 {
 	struct am_buf b;
 	int rc;
@@ -400,7 +401,8 @@ static int page(struct http_req *req, unsigned status, const char *body_html)
 	am_buf_init(&b, 8192);
 	if ((rc = am_buf_puts(&b, page_head)) == 0 && (rc = am_buf_puts(&b, body_html)) == 0 &&
 	    (rc = am_buf_puts(&b, "</main></body></html>\n")) == 0)
-		rc = http_respond_bytes(req, status, "text/html; charset=utf-8", b.p, b.len, 1);
+		rc = http_respond_bytes(req, http_status_of(err), "text/html; charset=utf-8", b.p,
+					b.len, 1);
 	am_buf_cleanup(&b);
 	return rc;
 }
@@ -438,8 +440,9 @@ static int unsubscribe(struct http_req *req, void *arg)
 	int has_project = 0, kind = 0, rc;
 
 	if (mail_unsub_verify(api->app, http_req_param(req, "token"), aid, pid, &has_project, &kind))
-		return page(req, 404, "<h1>This link is not valid</h1><p>Change your e-mail settings in the "
-				      "audiomus dashboard instead.</p>");
+		return page(req, AM_ERR_NOTFOUND,
+			    "<h1>This link is not valid</h1><p>Change your e-mail settings in the "
+			    "audiomus dashboard instead.</p>");
 	snprintf(html, sizeof(html), "\"%s\" e-mails%s", mail_kind_name(kind),
 		 has_project ? " for this project" : "");
 	if (http_req_method(req) == HTTP_GET) {
@@ -448,14 +451,15 @@ static int unsubscribe(struct http_req *req, void *arg)
 			 "<form method=\"post\"><button type=\"submit\" name=\"List-Unsubscribe\" "
 			 "value=\"One-Click\">Unsubscribe</button></form>",
 			 html);
-		return page(req, 200, body);
+		return page(req, AM_OK, body);
 	}
 	if ((rc = app_db_get(api->app, &db)))
 		return rc;
 	rc = unsubscribe_apply(db, aid, pid, has_project, kind);
 	app_db_put(api->app, db);
 	if (rc == AM_ERR_NOTFOUND)
-		return page(req, 404, "<h1>Nothing to unsubscribe</h1><p>The account or project is gone.</p>");
+		return page(req, AM_ERR_NOTFOUND, "<h1>Nothing to unsubscribe</h1><p>The account or "
+						  "project is gone.</p>");
 	if (rc)
 		return rc;
 	am_log(AM_LOG_INFO, "mail_unsubscribed", "kind", mail_kind_name(kind), NULL);
@@ -463,7 +467,7 @@ static int unsubscribe(struct http_req *req, void *arg)
 		 "<h1>Unsubscribed</h1><p>No more %s. You can turn them on again in the notification "
 		 "settings.</p>",
 		 html);
-	return page(req, 200, body);
+	return page(req, AM_OK, body);
 }
 
 int api_mail_register(struct api *api, struct http_router *r)

@@ -386,10 +386,27 @@ static int do_head(struct http_req *req, struct media *m)
 	return respond_offset(req, 200, &u, 1);
 }
 
+/* The first chunk was not audio (AM_ERR_UNSUPPORTED) or too short to tell
+ * (AM_ERR_INVAL): the error answer, with a message the uploader can act on. */
+static int refuse_sniff(struct http_req *req, int bad_type)
+{
+	const char *msg = bad_type ? "unsupported file type: WAV, AIFF, FLAC, MP3, M4A/AAC or Ogg/Opus"
+				   : "the first chunk must carry at least 12 bytes";
+	unsigned status = http_status_of(bad_type ? AM_ERR_UNSUPPORTED : AM_ERR_INVAL);
+	json_t *j = json_pack("{s:s,s:i}", "error", msg, "status", (int)status);
+	int rc;
+
+	if (!j)
+		return AM_ERR_NOMEM;
+	(void)tus_common(req);
+	rc = http_respond_json(req, status, j);
+	json_decref(j);
+	return rc;
+}
+
 static int do_patch(struct http_req *req, struct media *m)
 {
 	struct upload_ctx *c = http_req_data(req);
-	json_t *j;
 	int rc;
 
 	if (!c)
@@ -397,16 +414,7 @@ static int do_patch(struct http_req *req, struct media *m)
 	c->done = 1;
 	if (c->bad_type || c->need_sniff) {
 		part_abort(c);
-		j = json_pack("{s:s,s:i}", "error",
-			      c->bad_type ? "unsupported file type: WAV, AIFF, FLAC, MP3, M4A/AAC or Ogg/Opus"
-					  : "the first chunk must carry at least 12 bytes",
-			      "status", c->bad_type ? 415 : 400);
-		if (!j)
-			return AM_ERR_NOMEM;
-		(void)tus_common(req);
-		rc = http_respond_json(req, c->bad_type ? 415 : 400, j);
-		json_decref(j);
-		return rc;
+		return refuse_sniff(req, c->bad_type);
 	}
 	if ((rc = part_commit(c)))
 		return rc;
