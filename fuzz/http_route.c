@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < np; i++)
 			if (!params[i].value || !*params[i].value || strchr(params[i].value, '/'))
 				abort();
-	} else if (rc == AM_ERR_CONFLICT && !allow) {
+	} else if (rc == AM_ERR_METHOD && !allow) {
 		abort();
 	}
 	return 0;

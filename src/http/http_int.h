@@ -64,7 +64,7 @@ struct http_route {
 /* Match path against the table. On success *route is the route and params
  * (max HTTP_MAX_PARAMS) point into pathbuf (a writable copy of the path that
  * the function splits). Returns 0, AM_ERR_NOTFOUND (no pattern matches:
- * 404), or AM_ERR_CONFLICT (a pattern matches, not the method: 405; *allow
+ * 404), or AM_ERR_METHOD (a pattern matches, not the method: 405; *allow
  * gets the allowed methods). */
 int http_router_match(const struct http_router *r, enum http_method m, char *pathbuf,
 		      const struct http_route **route, struct http_kv *params, size_t *nparams,

@@ -37,6 +37,7 @@ unsigned http_status_of(int err)
 	case AM_ERR_UNAUTH: return 401;
 	case AM_ERR_DENIED: return 403;
 	case AM_ERR_NOTFOUND: return 404;
+	case AM_ERR_METHOD: return 405;
 	case AM_ERR_EXISTS: return 409;
 	case AM_ERR_CONFLICT: return 409;
 	case AM_ERR_TOOBIG: return 413;

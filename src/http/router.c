@@ -179,5 +179,5 @@ int http_router_match(const struct http_router *r, enum http_method m, char *pat
 	}
 	if (*allow & HTTP_GET)
 		*allow |= HTTP_HEAD;
-	return found ? AM_ERR_CONFLICT : AM_ERR_NOTFOUND;
+	return found ? AM_ERR_METHOD : AM_ERR_NOTFOUND;
 }

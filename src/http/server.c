@@ -165,7 +165,7 @@ static void begin(struct http_req *req, const char *method)
 	rc = http_router_match(req->srv->router, req->method, req->pathsplit, &req->route,
 			       req->params, &req->nparams, &req->allow);
 	if (rc) {
-		req->err_status = rc == AM_ERR_CONFLICT ? 405 : 404;
+		req->err_status = http_status_of(rc); /* 404 or 405 */
 		return;
 	}
 	def = &req->route->def;

@@ -36,6 +36,7 @@ const char *am_strerror(int err)
 	case AM_ERR_UNSUPPORTED: return "not supported";
 	case AM_ERR_INTERNAL: return "internal error";
 	case AM_ERR_UNAUTH: return "not authenticated";
+	case AM_ERR_METHOD: return "method not allowed";
 	default: return "unknown error";
 	}
 }

@@ -33,10 +33,11 @@ enum am_err {
 	AM_ERR_UNSUPPORTED = -14, /* format or feature not supported */
 	AM_ERR_INTERNAL = -15, /* a bug: should not happen */
 	AM_ERR_UNAUTH = -16,   /* not authenticated: no valid session (sign in first) */
+	AM_ERR_METHOD = -17,   /* the resource exists, not for this method */
 };
 
 /* The lowest code in use: tests walk AM_ERR_MIN..AM_OK. Move it with every new code. */
-#define AM_ERR_MIN AM_ERR_UNAUTH
+#define AM_ERR_MIN AM_ERR_METHOD
 
 /* Short, stable, English text for an error code; never NULL. */
 const char *am_strerror(int err);

@@ -61,7 +61,7 @@ static void distinguishes_404_and_405(void **state)
 	assert_int_equal(match(r, HTTP_GET, "/s", &rt, params, &np, &allow), AM_ERR_NOTFOUND);
 	assert_int_equal(match(r, HTTP_GET, "/s/a/b", &rt, params, &np, &allow), AM_ERR_NOTFOUND);
 	assert_int_equal(match(r, HTTP_GET, "/x/a", &rt, params, &np, &allow), AM_ERR_NOTFOUND);
-	assert_int_equal(match(r, HTTP_DELETE, "/s/a", &rt, params, &np, &allow), AM_ERR_CONFLICT);
+	assert_int_equal(match(r, HTTP_DELETE, "/s/a", &rt, params, &np, &allow), AM_ERR_METHOD);
 	assert_int_equal(allow, HTTP_GET | HTTP_HEAD);
 	http_router_free(r);
 }
@@ -105,6 +105,7 @@ static const struct {
     {AM_ERR_UNSUPPORTED, 415},
     {AM_ERR_INTERNAL, 500},
     {AM_ERR_UNAUTH, 401},
+    {AM_ERR_METHOD, 405},
 };
 
 /* Walk the enum: every value from AM_ERR_MIN to AM_OK has exactly one row
