@@ -2,6 +2,8 @@
 #
 #   make            release build: build/release/audiomus
 #   make asan       ASan+UBSan build: build/asan/audiomus (+ its unit tests)
+#   make hooks      the test build beside it: $(BUILD)/hooks/audiomus{,-xcode}
+#                   with the test hooks (AM_TEST_HOOKS), never shipped
 #   make check      unit tests (cmocka) and fuzz-corpus replay, release build
 #   make test       everything a user's test command runs (scripts/test-all)
 #   make test-cluster  the cluster test (tests/cluster/): needs AUDIOMUS_TEST_PG_URL
@@ -64,6 +66,20 @@ LIB      := $(BUILD)/libaudiomus.a
 BIN      := $(BUILD)/audiomus
 XCODE_BIN := $(BUILD)/audiomus-xcode
 
+# Test hooks (docs/development.md "Test hooks"), as SQLite's SQLITE_TEST: the
+# library files that test AM_TEST_HOOKS (src/util/test_hooks.c,
+# src/xcode/xcode_hooks.c; never a header or src/main/, `make lint` checks)
+# are compiled a second time with it into $(BUILD)/hooks/, and
+# $(BUILD)/hooks/libaudiomus.a is the library with those objects swapped in.
+# The unit tests and the test binaries $(BUILD)/hooks/audiomus{,-xcode} link
+# it; $(BIN) and $(XCODE_BIN) never do. A test build of a MODE therefore costs
+# two small compiles, one archive and two links, not a second build.
+HOOK_SRC := $(sort $(shell grep -lE '^[[:space:]]*\#[[:space:]]*if.*AM_TEST_HOOKS' $(LIB_SRC)))
+HOOK_OBJ := $(HOOK_SRC:%.c=$(BUILD)/hooks/%.o)
+HOOK_LIB := $(BUILD)/hooks/libaudiomus.a
+HOOK_BIN := $(BUILD)/hooks/audiomus
+HOOK_XCODE_BIN := $(BUILD)/hooks/audiomus-xcode
+
 # tests/unit/<component>/test_<name>.c -> $(BUILD)/tests/<component>_test_<name>
 UNIT_SRC := $(sort $(wildcard tests/unit/*/test_*.c))
 UNIT_BIN := $(foreach f,$(UNIT_SRC),$(BUILD)/tests/$(word 3,$(subst /, ,$(f)))_$(basename $(notdir $(f))))
@@ -83,12 +99,16 @@ ASSETS := $(sort $(shell find web -type f 2>/dev/null))
 VENDOR := node_modules/wavesurfer.js/dist/wavesurfer.esm.js \
           node_modules/wavesurfer.js/dist/plugins/regions.esm.js
 
-.PHONY: unit-bins all asan check unit fuzz-replay test test-cluster fuzz lint bench clean run security format screenshots
+.PHONY: unit-bins all asan hooks check unit fuzz-replay test test-cluster fuzz lint bench clean run security format screenshots
 all: $(BIN) $(XCODE_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DAM_TEST_HOOKS $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
@@ -119,10 +139,22 @@ $(BIN): $(MAIN_OBJ) $(LIB)
 $(XCODE_BIN): $(XCODE_SRC:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) -Wl,--as-needed $(LDLIBS)
 
+$(HOOK_LIB): $(filter-out $(HOOK_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(HOOK_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(HOOK_BIN): $(MAIN_OBJ) $(HOOK_LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(HOOK_LIB) -Wl,--as-needed $(LDLIBS)
+
+$(HOOK_XCODE_BIN): $(XCODE_SRC:%.c=$(BUILD)/%.o) $(HOOK_LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HOOK_LIB) -Wl,--as-needed $(LDLIBS)
+
+hooks: $(HOOK_BIN) $(HOOK_XCODE_BIN)
+
 define unit_rule
-$(BUILD)/tests/$(word 3,$(subst /, ,$(1)))_$(basename $(notdir $(1))): $(1) $(LIB) $(UNIT_HELPERS) $(wildcard $(dir $(1))*.inc)
+$(BUILD)/tests/$(word 3,$(subst /, ,$(1)))_$(basename $(notdir $(1))): $(1) $(HOOK_LIB) $(UNIT_HELPERS) $(wildcard $(dir $(1))*.inc)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CPPFLAGS) -Itests/unit $$(CFLAGS) -Wno-missing-prototypes $$(LDFLAGS) -o $$@ $(1) $(UNIT_HELPERS) $$(LIB) $$(LDLIBS) -lcmocka
+	$$(CC) $$(CPPFLAGS) -Itests/unit $$(CFLAGS) -Wno-missing-prototypes $$(LDFLAGS) -o $$@ $(1) $(UNIT_HELPERS) $$(HOOK_LIB) $$(LDLIBS) -lcmocka
 endef
 $(foreach f,$(UNIT_SRC),$(eval $(call unit_rule,$(f))))
 
@@ -137,7 +169,9 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 asan:
 	$(MAKE) MODE=asan all unit-bins
 
-unit-bins: $(UNIT_BIN) $(FUZZ_REPLAY) $(BENCH_BIN)
+# Everything the suite runs besides the binaries: unit tests (linked with
+# the test hooks), corpus replays, benchmarks, and the test build.
+unit-bins: $(UNIT_BIN) $(FUZZ_REPLAY) $(BENCH_BIN) $(HOOK_BIN) $(HOOK_XCODE_BIN)
 
 # Unit tests and fuzz-corpus replay of this MODE; scripts/run-unit prints the
 # per-binary results and a "N passed, N failed" line.

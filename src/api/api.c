@@ -84,42 +84,6 @@ static void set_origin(struct api *api, const char *url)
 	api->origin[n] = 0;
 }
 
-/* The injectable clock of the black-box tests: only with AUDIOMUS_TESTING=1
- * in the environment at start (docs/api.md "Testing"); never otherwise. */
-static void test_clock_setup(struct api *api)
-{
-	const char *file = getenv("AUDIOMUS_TEST_CLOCK_FILE");
-	const char *testing = getenv("AUDIOMUS_TESTING");
-
-	if (!file || !*file)
-		return;
-	if (!testing || strcmp(testing, "1") != 0) {
-		am_log(AM_LOG_WARN, "test_clock_refused", "reason",
-		       "AUDIOMUS_TEST_CLOCK_FILE ignored without AUDIOMUS_TESTING=1", NULL);
-		return;
-	}
-	am_strlcpy(api->clock_file, file, sizeof(api->clock_file));
-	am_log(AM_LOG_WARN, "test_clock_enabled", "note", "testing mode: the clock can be shifted",
-	       NULL);
-}
-
-static void test_clock_apply(struct api *api)
-{
-	char buf[32] = {0};
-	int64_t off = 0;
-	FILE *f;
-	size_t n;
-
-	if (!api->clock_file[0] || !(f = fopen(api->clock_file, "r")))
-		return;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = 0;
-	if (am_parse_i64(buf, -(INT64_C(1) << 40), INT64_C(1) << 40, &off) == 0)
-		am_time_set_offset(off);
-}
-
 /* Verified in place of a missing account's hash: same parameters, so
  * unknown e-mail and wrong password cost the same (DESIGN §6). */
 static void *dummy_main(void *arg)
@@ -167,7 +131,7 @@ struct api *api_new(struct app *a)
 	api_gate_init(&api->gate, cores > 0 ? (int)cores : 1, cores > 0 ? 4 * (int)cores : 4, 3000);
 	/* When the thread cannot start, api_dummy_hash computes it on first use. */
 	api->dummy.started = pthread_create(&api->dummy.thread, NULL, dummy_main, api) == 0;
-	test_clock_setup(api);
+	am_test_clock_setup(); /* test builds only (util.h) */
 	return api;
 fail:
 	api_view_free(api->views);
@@ -224,7 +188,7 @@ static int dispatch(struct http_req *req, void *arg)
 	struct api_ctx c = {.api = rt->api, .req = req};
 	int unsafe = is_unsafe(http_req_method(req)), rc;
 
-	test_clock_apply(rt->api);
+	am_test_clock_apply(); /* test builds only: a no-op in release */
 	if (unsafe && (rc = api_check_origin(&c)))
 		goto out;
 	if ((rc = app_db_get(rt->api->app, &c.db))) {

@@ -92,7 +92,6 @@ struct api {
 	char dummy_hash[API_PHC_MAX];       /* verified when no account matches */
 	struct api_dummy dummy;             /* its computation, off the start-up path */
 	struct api_view_cache *views;       /* review-page views (api_view.c) */
-	char clock_file[CONF_PATH_MAX];     /* test clock (AUDIOMUS_TESTING only) */
 	struct api_proxy proxies[API_MAX_PROXIES];
 	size_t nproxies;
 	struct api_route *routes;

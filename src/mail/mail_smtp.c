@@ -85,15 +85,10 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
 }
 
 /* The black-box tests' hook to kill a worker in the middle of a message:
- * AUDIOMUS_TEST_MAIL_STALL_MS, honoured only with AUDIOMUS_TESTING=1. */
+ * AUDIOMUS_TEST_MAIL_STALL_MS in a test build (util.h "test hooks"). */
 static int64_t test_stall_ms(void)
 {
-	const char *t = getenv("AUDIOMUS_TESTING"), *s = getenv("AUDIOMUS_TEST_MAIL_STALL_MS");
-	int64_t v = 0;
-
-	if (!t || strcmp(t, "1") != 0 || !s || am_parse_i64(s, 0, 600000, &v))
-		return 0;
-	return v;
+	return am_test_hook_ms("MAIL_STALL_MS", 0, 600000);
 }
 
 static int setup(CURL *h, const struct conf *c, struct curl_slist *rcpts, struct upload *u, const char *from)

@@ -34,18 +34,14 @@ static int wait_stop(void)
 	}
 }
 
-/* Black-box tests only (AUDIOMUS_TESTING=1): a short lease, so that a
- * killed worker's job is reclaimed in seconds rather than minutes. */
+/* Black-box tests only (a test build, AUDIOMUS_TESTING=1): a short lease,
+ * AUDIOMUS_TEST_WORKER_LEASE_MS, so that a killed worker's job is reclaimed
+ * in seconds rather than minutes. */
 static void test_overrides(struct worker_params *p)
 {
-	const char *t = getenv("AUDIOMUS_TESTING"), *l = getenv("AUDIOMUS_TEST_WORKER_LEASE_MS");
-	char *end = NULL;
-	long long v;
+	int64_t v = am_test_hook_ms("WORKER_LEASE_MS", 500, 3600000);
 
-	if (!t || strcmp(t, "1") != 0 || !l)
-		return;
-	v = strtoll(l, &end, 10);
-	if (end && !*end && v >= 500 && v <= 3600000)
+	if (v)
 		p->lease_ms = v;
 }
 

@@ -63,6 +63,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("audiomus %s (%s)\n", AM_VERSION, AM_GIT_REV);
+		if (am_test_hooks())
+			printf("%s\n", am_test_hooks());
 		return 0;
 	}
 	for (size_t i = 0; i < AM_ARRAY_LEN(commands); i++) {

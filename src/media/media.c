@@ -28,15 +28,10 @@ static void *gc_main(void *arg);
 /* The black-box tests' hook to stop the media role while a play event is
  * still queued (tests/e2e/media_events.test.mjs): the event writer holds
  * each batch AUDIOMUS_TEST_EVENT_HOLD_MS before writing it (a stop cuts
- * the hold short). Honoured only with AUDIOMUS_TESTING=1. */
+ * the hold short). A test build only (util.h "test hooks"): 0 in release. */
 static int64_t test_hold_ms(void)
 {
-	const char *t = getenv("AUDIOMUS_TESTING"), *s = getenv("AUDIOMUS_TEST_EVENT_HOLD_MS");
-	int64_t v = 0;
-
-	if (!t || strcmp(t, "1") != 0 || !s || am_parse_i64(s, 0, 600000, &v))
-		return 0;
-	return v;
+	return am_test_hook_ms("EVENT_HOLD_MS", 0, 600000);
 }
 
 struct media *media_new(struct app *a)

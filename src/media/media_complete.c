@@ -32,12 +32,10 @@
 
 int64_t media_upload_lease_ms(void)
 {
-	const char *t = getenv("AUDIOMUS_TESTING"), *l = getenv("AUDIOMUS_TEST_UPLOAD_LEASE_MS");
-	int64_t v = 0;
+	/* AUDIOMUS_TEST_UPLOAD_LEASE_MS, in a test build only */
+	int64_t v = am_test_hook_ms("UPLOAD_LEASE_MS", 500, 3600000);
 
-	if (t && strcmp(t, "1") == 0 && l && am_parse_i64(l, 500, 3600000, &v) == 0)
-		return v;
-	return MEDIA_UPLOAD_LEASE_MS;
+	return v ? v : MEDIA_UPLOAD_LEASE_MS;
 }
 
 /* The lease of the completion in progress, extended every quarter lease so
@@ -65,19 +63,20 @@ static int keep(struct keeper *k, int now)
 	return rc;
 }
 
-/* Test hook (docs/media.md "Test hooks"): with AUDIOMUS_TESTING=1,
- * AUDIOMUS_TEST_UPLOAD_STALL_MS holds every completion that long after the
- * last part was recorded, still extending its lease, so that a black-box test
- * can kill -9 the media process inside that window. */
+/* Test hook (docs/media.md "Test hooks"; a test build only): with
+ * AUDIOMUS_TESTING=1, AUDIOMUS_TEST_UPLOAD_STALL_MS holds every completion
+ * that long after the last part was recorded, still extending its lease, so
+ * that a black-box test can kill -9 the media process inside that window. */
 static int test_stall(struct keeper *k)
 {
-	const char *t = getenv("AUDIOMUS_TESTING"), *s = getenv("AUDIOMUS_TEST_UPLOAD_STALL_MS");
 	struct timespec ts = {0, 50 * 1000000L};
-	int64_t ms = 0, end;
+	int64_t ms = am_test_hook_ms("UPLOAD_STALL_MS", 1, 600000), end;
+	char s[24];
 	int rc = 0;
 
-	if (!t || strcmp(t, "1") != 0 || !s || am_parse_i64(s, 1, 600000, &ms))
+	if (ms == 0)
 		return 0;
+	snprintf(s, sizeof(s), "%lld", (long long)ms);
 	am_log(AM_LOG_WARN, "upload_test_stall", "ms", s, NULL);
 	for (end = am_mono_ms() + ms; rc == 0 && am_mono_ms() < end;) {
 		nanosleep(&ts, NULL);

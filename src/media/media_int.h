@@ -133,7 +133,7 @@ struct db_upload;
 int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_t token[16],
 			int whole);
 /* The upload lease (ms) a PATCH or a completion holds, extended every quarter
- * of it: MEDIA_UPLOAD_LEASE_MS, or with AUDIOMUS_TESTING=1
+ * of it: MEDIA_UPLOAD_LEASE_MS, or in a test build with AUDIOMUS_TESTING=1
  * AUDIOMUS_TEST_UPLOAD_LEASE_MS (500 ms - 1 h) for the black-box tests. */
 #define MEDIA_UPLOAD_LEASE_MS 60000
 int64_t media_upload_lease_ms(void);

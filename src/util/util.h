@@ -147,6 +147,28 @@ void am_time_set_offset(int64_t seconds);
 /* Monotonic milliseconds, for timeouts. */
 int64_t am_mono_ms(void);
 
+/* ---- test hooks (test_hooks.c) ---------------------------------------------- */
+
+/* The black-box tests' hooks exist only in a test build: test_hooks.c
+ * compiled with -DAM_TEST_HOOKS, linked into the unit tests and into
+ * $(BUILD)/hooks/audiomus (docs/development.md "Test hooks"), never into
+ * the release binaries, where each function below is a constant. */
+
+/* NULL in a release build; in a test build, a line saying so (printed by
+ * `audiomus --version`, which is how the tests tell a test build). */
+const char *am_test_hooks(void);
+/* In a test build started with AUDIOMUS_TESTING=1: the value of
+ * AUDIOMUS_TEST_<name> when it is an integer in [min, max]. 0 otherwise,
+ * and always 0 in a release build. name is borrowed. */
+int64_t am_test_hook_ms(const char *name, int64_t min, int64_t max);
+/* The web role's injectable clock (docs/api.md "Testing"). setup: once at
+ * start, takes AUDIOMUS_TEST_CLOCK_FILE if AUDIOMUS_TESTING=1, logs
+ * "test_clock_refused" if the file is named without it. apply: before each
+ * API request, sets am_time_set_offset() from the file's number of seconds.
+ * Both do nothing in a release build. */
+void am_test_clock_setup(void);
+void am_test_clock_apply(void);
+
 #define AM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

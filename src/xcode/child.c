@@ -397,24 +397,6 @@ static void wait_parent(void)
 		;
 }
 
-static void run_hook(enum xcode_hook h)
-{
-	static uint8_t junk[XCODE_IO_CHUNK];
-
-	switch (h) {
-	case XCODE_HOOK_OPEN: (void)open("/etc/passwd", O_RDONLY | O_CLOEXEC); break;
-	case XCODE_HOOK_HANG:
-		for (volatile int spin = 1; spin;)
-			;
-		break;
-	case XCODE_HOOK_SPEW:
-		while (xcode_send(XF_STREAM_BODY, junk, sizeof(junk)) == 0)
-			;
-		break;
-	default: break;
-	}
-}
-
 int xcode_child_main(const struct xcode_child_args *a)
 {
 	struct xc_job j;
@@ -428,7 +410,10 @@ int xcode_child_main(const struct xcode_child_args *a)
 		xcode_send_fail(XCODE_FAIL_INTERNAL, "sandbox setup failed");
 		return 3;
 	}
-	run_hook(a->hook);
+	if (xcode_child_hook(a->hook) != 0) {
+		xcode_send_fail(XCODE_FAIL_INTERNAL, "test hooks are not in this build");
+		return 3;
+	}
 	rc = open_input(&j);
 	if (!rc)
 		rc = open_decoder(&j);

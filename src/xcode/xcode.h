@@ -74,7 +74,9 @@ struct xcode_sink {
 
 enum xcode_output { XCODE_OUT_AAC_MP4 = 0, XCODE_OUT_MP3 = 1 };
 
-/* Test hooks: make the child misbehave after it is sandboxed. */
+/* Test hooks: make the child misbehave after it is sandboxed. Only a test
+ * build (AM_TEST_HOOKS, xcode_hooks.c) runs them; a release build fails a
+ * job that asks for one (XCODE_FAIL_INTERNAL). */
 enum xcode_hook { XCODE_HOOK_NONE = 0, XCODE_HOOK_OPEN, XCODE_HOOK_HANG, XCODE_HOOK_SPEW };
 
 struct xcode_params {

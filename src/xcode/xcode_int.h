@@ -87,6 +87,11 @@ struct xcode_child_args {
 /* The child's whole life: sandbox, transcode, report. Returns the exit code. */
 int xcode_child_main(const struct xcode_child_args *a);
 
+/* Run the test hook h in the sandboxed child (xcode_hooks.c): 0 at once for
+ * XCODE_HOOK_NONE; the misbehaviour h names in a test build (AM_TEST_HOOKS);
+ * AM_ERR_UNSUPPORTED for any other h in a release build, which has none. */
+int xcode_child_hook(enum xcode_hook h);
+
 /* Apply rlimits, close fds > 1 (> 2 under ASan), no_new_privs, not dumpable,
  * and load the seccomp filter. 0 or a negative am_err. */
 int xcode_sandbox_enter(const struct xcode_child_args *a);

@@ -46,9 +46,12 @@ static int teardown(void **state)
 }
 
 /* The test hooks are read with getenv on server threads: set them before the
- * server starts, clear them after it stopped. */
+ * server starts, clear them after it stopped. They exist only in a test build
+ * (AM_TEST_HOOKS: the unit tests link $(BUILD)/hooks/libaudiomus.a). */
 static int setup_stall(void **state)
 {
+	if (!am_test_hooks())
+		fail_msg("needs the upload test hooks, but the binary was linked without AM_TEST_HOOKS");
 	setenv("AUDIOMUS_TESTING", "1", 1);
 	setenv("AUDIOMUS_TEST_UPLOAD_STALL_MS", "2000", 1);
 	setenv("AUDIOMUS_TEST_UPLOAD_LEASE_MS", "500", 1);

@@ -188,3 +188,10 @@ uint32_t xct_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
+
+void xct_require_hooks(void)
+{
+	if (!am_test_hooks())
+		fail_msg("this test drives the child's test hooks, but the binary was linked without "
+			 "AM_TEST_HOOKS (the unit tests must link $(BUILD)/hooks/libaudiomus.a)");
+}

@@ -37,5 +37,8 @@ void xct_out_cleanup(struct xct_out *o);
 int xct_run_buf(struct am_buf *in, const struct xcode_params *p, struct xct_out *o);
 int xct_run_file(const char *path, const struct xcode_params *p, struct xct_out *o);
 uint32_t xct_le32(const uint8_t *p);
+/* Fail the current test, saying why, unless this binary has the test hooks
+ * (AM_TEST_HOOKS: the unit tests link $(BUILD)/hooks/libaudiomus.a). */
+void xct_require_hooks(void);
 
 #endif
