@@ -9,7 +9,8 @@
 #   make test-cluster  the cluster test (tests/cluster/): needs AUDIOMUS_TEST_PG_URL
 #                   and the S3 test server (eval "$(scripts/s3-test env)")
 #   make fuzz       libFuzzer targets (clang), each run for FUZZ_SECONDS
-#   make lint       clang-format check, banned functions, cppcheck
+#   make lint       clang-format check, banned functions, cppcheck, no test
+#                   hooks in $(BIN) and $(XCODE_BIN)
 #   make bench      benchmarks side by side with the references (bench/run)
 #   make screenshots  the README's docs/screenshots/*.png from the browser story
 #
@@ -199,8 +200,9 @@ build/fuzz/%: fuzz/%.c build/fuzz/libaudiomus.a
 fuzz: $(FUZZ_BIN)
 	scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BIN)
 
-lint:
-	scripts/lint
+# Checks the sources and, for the test hooks, this build's binaries.
+lint: $(BIN) $(XCODE_BIN) $(HOOK_BIN) $(HOOK_XCODE_BIN)
+	BUILD=$(BUILD) scripts/lint
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c' 'bench/*.c' 'tools/*.c')
