@@ -184,7 +184,8 @@ test:
 
 # 2 web + 2 media + 2 workers on PostgreSQL and Swift s3api, with kill -9 (the
 # servers: scripts/pg-test start, scripts/s3-test start); and the systemd units.
-test-cluster: $(BIN) $(XCODE_BIN)
+# The workers run the test build (a short job lease): $(HOOK_BIN).
+test-cluster: $(BIN) $(XCODE_BIN) $(HOOK_BIN) $(HOOK_XCODE_BIN)
 	eval "$$(scripts/s3-test env)" && AUDIOMUS_BIN=$(CURDIR)/$(BIN) node --test tests/cluster/
 
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)

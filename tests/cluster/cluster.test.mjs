@@ -30,7 +30,7 @@ import { test } from 'node:test';
 
 import { Client, PASSWORD, freshPgDatabase } from '../e2e/lib/api.mjs';
 import { wav } from '../e2e/lib/audio.mjs';
-import { pathOf, raw } from '../e2e/lib/server.mjs';
+import { pathOf, raw, testBin } from '../e2e/lib/server.mjs';
 import { freePort, startBalancer } from './lib/lb.mjs';
 import { Node, run } from './lib/nodes.mjs';
 import { s3FromEnv } from './lib/s3.mjs';
@@ -122,11 +122,14 @@ test('cluster: 2 web + 2 media + 2 workers on PostgreSQL and S3; kill -9 one of 
     ].join('\n'));
     const chk = run(['check-config', '--config', config, '--data', shared]);
     assert.equal(chk.code, 0, `check-config: ${chk.stdout}${chk.stderr}`);
-    const env = { AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_WORKER_LEASE_MS: '3000' };
+    // The workers are the test build with a 3 s lease (a killed worker's job
+    // is reclaimed in seconds); web and media are the binary under test.
+    const hooks = { AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_WORKER_LEASE_MS: '3000' };
     const mk = (name, role, port) => {
       const dataDir = path.join(tmp, `node-${name}`);
       fs.mkdirSync(dataDir, { mode: 0o700 });
-      const n = new Node(name, role, { config, dataDir, port, env });
+      const worker = role === 'worker';
+      const n = new Node(name, role, { config, dataDir, port, env: worker ? hooks : {}, bin: worker ? testBin() : undefined });
       nodes.push(n);
       return n;
     };

@@ -12,7 +12,7 @@ for (const backend of BACKENDS) {
   describe(`accounts and sessions (${backend})`, () => {
     let srv, open;
     before(async () => {
-      srv = await startApi(backend);
+      srv = await startApi(backend, { hooks: true }); // the test clock
       open = await startApi(backend, { args: ['--set', 'signup_open=true'] });
     });
     after(async () => { await srv?.stop(); await open?.stop(); });
@@ -259,7 +259,7 @@ for (const backend of BACKENDS) {
 }
 
 test('the test clock is refused without AUDIOMUS_TESTING=1', async () => {
-  const srv = await startApi('sqlite', { env: { AUDIOMUS_TESTING: '' } });
+  const srv = await startApi('sqlite', { hooks: true, env: { AUDIOMUS_TESTING: '' } });
   try {
     await srv.waitLog((l) => l.event === 'test_clock_refused');
     assert.ok(!srv.logs.some((l) => l.event === 'test_clock_enabled'));

@@ -30,7 +30,7 @@ function pwCookie(c) {
 for (const backend of BACKENDS) {
   describe(`guest API (${backend})`, () => {
     let srv;
-    before(async () => { srv = await startApi(backend); });
+    before(async () => { srv = await startApi(backend, { hooks: true }); }); // the test clock
     after(async () => { await srv?.stop(); });
 
     test('open a link: project, tracks, comments; unknown tokens are 404', async () => {

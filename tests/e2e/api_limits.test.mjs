@@ -14,7 +14,7 @@ import { BACKENDS, Client, PASSWORD, newOwner, newProject, startApi } from './li
 for (const backend of BACKENDS) {
   describe(`rate limits and remaining owner endpoints (${backend})`, () => {
     let srv;
-    before(async () => { srv = await startApi(backend, { args: ['--set', 'signup_open=true'] }); });
+    before(async () => { srv = await startApi(backend, { hooks: true, args: ['--set', 'signup_open=true'] }); }); // the test clock
     after(async () => { await srv?.stop(); });
 
     test('sign-up per address pseudonym: the 6th gets 429 with Retry-After, after the wait it passes', async () => {

@@ -13,7 +13,7 @@ import { pathOf, raw } from './lib/server.mjs';
 for (const backend of BACKENDS) {
   describe(`projects, links, tracks, comments (${backend})`, () => {
     let srv;
-    before(async () => { srv = await startApi(backend); });
+    before(async () => { srv = await startApi(backend, { hooks: true }); }); // the test clock
     after(async () => { await srv?.stop(); });
 
     test('projects: create (private, downloads on, default link), list, get, patch, delete', async () => {

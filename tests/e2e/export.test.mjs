@@ -179,7 +179,7 @@ for (const backend of BACKENDS) describe(`full data export (${backend})`, () => 
   });
 
   test('rate limits per account: the 6th archive URL, the 11th JSON export and the 11th archive download get 429 with Retry-After (test clock)', async () => {
-    const srv = await startApi(backend);
+    const srv = await startApi(backend, { hooks: true }); // the test clock
     try {
       const owner = await newOwner(srv);
       const other = await newOwner(srv);
@@ -237,7 +237,7 @@ for (const backend of BACKENDS) describe(`full data export (${backend})`, () => 
   });
 
   test('export URL refused: mutated signature, another owner\'s account, after logout, after expiry (test clock)', async () => {
-    const srv = await startApi(backend);
+    const srv = await startApi(backend, { hooks: true }); // the test clock
     try {
       const owner = await newOwner(srv);
       const other = await newOwner(srv);

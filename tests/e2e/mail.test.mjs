@@ -20,7 +20,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { BACKENDS, Client, FAST_ARGON, PASSWORD, freshPgDatabase, newOwner, startApi, userCli } from './lib/api.mjs';
-import { BIN, initDataDir, onLogLines, request } from './lib/server.mjs';
+import { BIN, initDataDir, onLogLines, request, testBin } from './lib/server.mjs';
 
 const SCRIPT = path.resolve('scripts/smtp-test');
 const HAVE_SINK = spawnSync('/usr/bin/python3', ['-c', 'import aiosmtpd']).status === 0;
@@ -72,8 +72,9 @@ export function parseMime(raw) {
 }
 
 // ---- a server we can kill and restart on the same data directory ---------------------------
+// The test build: the suite shifts the clock and stalls the sender (hooks).
 async function spawnServe(st) {
-  const proc = spawn(BIN, ['serve', '--data', st.dataDir, '--listen', `127.0.0.1:${st.port || 0}`, ...st.args], {
+  const proc = spawn(testBin(), ['serve', '--data', st.dataDir, '--listen', `127.0.0.1:${st.port || 0}`, ...st.args], {
     env: { ...process.env, AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_CLOCK_FILE: st.clockFile, ...st.env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

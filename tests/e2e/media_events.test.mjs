@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { BACKENDS, Client, FAST_ARGON, newOwner, newProject, startApi, uploadTrack, waitVersion } from './lib/api.mjs';
 import { wav } from './lib/audio.mjs';
-import { BIN, onLogLines, pathOf, raw } from './lib/server.mjs';
+import { onLogLines, pathOf, raw } from './lib/server.mjs';
 
 const GUEST_ADDR = '127.0.0.71';
 
@@ -69,11 +69,11 @@ function checkDetails(ev, media) {
   }
 }
 
-// `audiomus serve` on an existing data directory (and database); resolves
-// once it listens: { proc, exited, port, ca, origin }.
+// `audiomus serve` (srv's binary, without the hold) on srv's data directory
+// (and database); resolves once it listens: { proc, exited, port, ca, origin }.
 async function restart(srv) {
-  const proc = spawn(BIN, ['serve', '--data', srv.dataDir, '--listen', '127.0.0.1:0', ...FAST_ARGON, ...srv.dbArgs], {
-    env: { ...process.env, AUDIOMUS_TESTING: '1' },
+  const proc = spawn(srv.bin, ['serve', '--data', srv.dataDir, '--listen', '127.0.0.1:0', ...FAST_ARGON, ...srv.dbArgs], {
+    env: process.env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
@@ -106,7 +106,7 @@ for (const backend of BACKENDS) {
   describe(`media events survive a SIGTERM (${backend})`, () => {
     let srv, again;
     // The writer holds every batch for ten minutes: only the stop can write it.
-    before(async () => { srv = await startApi(backend, { env: { AUDIOMUS_TEST_EVENT_HOLD_MS: '600000' } }); });
+    before(async () => { srv = await startApi(backend, { hooks: true, env: { AUDIOMUS_TEST_EVENT_HOLD_MS: '600000' } }); });
     after(async () => {
       if (again && again.proc.exitCode === null) { again.proc.kill('SIGTERM'); await again.exited; }
       await srv?.stop();

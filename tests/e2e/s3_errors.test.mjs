@@ -78,7 +78,7 @@ async function startCountingProxy(target) {
 // one): resolves { port, ca, logs, waitLog, stop } once it listens.
 async function serveOn(dataDir, args) {
   const proc = spawn(BIN, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0', ...FAST_ARGON, ...args], {
-    env: { ...process.env, AUDIOMUS_TESTING: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: process.env, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs = [];
   proc.stdout.resume();

@@ -21,16 +21,17 @@ import { test } from 'node:test';
 
 import { BACKENDS, FAST_ARGON, freshPgDatabase, newOwner, newProject, versionOf, waitVersion } from './lib/api.mjs';
 import { wav } from './lib/audio.mjs';
-import { BIN, initDataDir, pathOf, raw } from './lib/server.mjs';
+import { initDataDir, pathOf, raw, testBin } from './lib/server.mjs';
 
 const LEASE_MS = 1500;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// A role process on the shared data directory (and database).
+// A role process of the test build (the upload hooks) on the shared data
+// directory (and database).
 function startRole(role, dataDir, dbArgs, env = {}, extra = []) {
   const args = [role, '--data', dataDir, ...FAST_ARGON, ...dbArgs, ...extra];
   if (role !== 'worker') args.push('--listen', '127.0.0.1:0');
-  const proc = spawn(BIN, args, { env: { ...process.env, AUDIOMUS_TESTING: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(testBin(), args, { env: { ...process.env, AUDIOMUS_TESTING: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stdout.resume();
   proc.stderr.setEncoding('utf8');

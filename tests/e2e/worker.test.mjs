@@ -14,7 +14,7 @@ import { test } from 'node:test';
 
 import { Client, FAST_ARGON, newOwner, newProject, startApi, uploadTrack, versionOf, waitVersion } from './lib/api.mjs';
 import { wav } from './lib/audio.mjs';
-import { BIN, initDataDir, pathOf, raw } from './lib/server.mjs';
+import { initDataDir, pathOf, raw, testBin } from './lib/server.mjs';
 
 // The uploads: a 440 Hz sine at -6 dBFS (the loudness check expects it).
 const LOUD = { amp: 16384 };
@@ -125,11 +125,12 @@ test('a WAV cut to half of what its header declares ends failed ("file is trunca
   }
 });
 
-// A role process on the shared data directory; resolves on a log event.
+// A role process of the test build (the worker lease hook) on the shared
+// data directory; resolves on a log event.
 function startRole(role, dataDir, env = {}) {
   const args = [role, '--data', dataDir, ...FAST_ARGON];
   if (role !== 'worker') args.push('--listen', '127.0.0.1:0');
-  const proc = spawn(BIN, args, { env: { ...process.env, AUDIOMUS_TESTING: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(testBin(), args, { env: { ...process.env, AUDIOMUS_TESTING: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stdout.resume();
   proc.stderr.setEncoding('utf8');

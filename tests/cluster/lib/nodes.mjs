@@ -11,11 +11,12 @@ export { BIN };
 export const run = (args, opts = {}) => runBin(args, { timeout: 60000, ...opts });
 
 // One role process. `name` is for messages; `port` is its fixed HTTPS port
-// (none for the worker). start() resolves once it is ready: the "listening"
-// line for web and media, "worker_started" for the worker.
+// (none for the worker); `bin` the binary (default BIN; testBin() for a
+// role that needs a test hook). start() resolves once it is ready: the
+// "listening" line for web and media, "worker_started" for the worker.
 export class Node {
-  constructor(name, role, { config, dataDir, port, env }) {
-    Object.assign(this, { name, role, config, dataDir, port, env });
+  constructor(name, role, { config, dataDir, port, env, bin = BIN }) {
+    Object.assign(this, { name, role, config, dataDir, port, env, bin });
     this.proc = null;
     this.log = [];
     this.starts = 0;
@@ -24,7 +25,7 @@ export class Node {
   start(ms = 30000) {
     const args = [this.role, '--config', this.config, '--data', this.dataDir];
     if (this.port) args.push('--listen', `127.0.0.1:${this.port}`);
-    const proc = spawn(BIN, args, { env: { ...process.env, ...this.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(this.bin, args, { env: { ...process.env, ...this.env }, stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     this.starts++;
     const ready = this.role === 'worker' ? 'worker_started' : 'listening';

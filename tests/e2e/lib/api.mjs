@@ -1,5 +1,6 @@
 // Helpers for the JSON API black-box suites (tests/e2e/api*.test.mjs): a
-// server in testing mode with an injectable clock, fast Argon2id, optionally
+// server (the test build in testing mode with an injectable clock when a
+// suite asks for hooks, the release binary otherwise), fast Argon2id, optionally
 // on a fresh PostgreSQL database; an HTTPS client with a cookie jar, Origin
 // and CSRF headers and a chosen loopback source address; owner set-up; a
 // tus upload and the wait for the worker to finish a version.
@@ -46,7 +47,11 @@ export function freshPgDatabase(prefix = 'am_api') {
 }
 
 // Start `audiomus serve` for the API suites. opts.args are extra flags.
-export async function startApi(backend = 'sqlite', { args = [], env = {} } = {}) {
+// opts.hooks: the test build (lib/server.mjs testBin(), which fails the test
+// if there is none) with AUDIOMUS_TESTING=1 and the test clock, for suites
+// that shift the clock or set an AUDIOMUS_TEST_* hook in opts.env; without
+// it, the binary under test as shipped, and setClock() throws.
+export async function startApi(backend = 'sqlite', { args = [], env = {}, hooks = false } = {}) {
   const clockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'am-clock-'));
   const clockFile = path.join(clockDir, 'offset');
   fs.writeFileSync(clockFile, '0\n');
@@ -58,13 +63,18 @@ export async function startApi(backend = 'sqlite', { args = [], env = {} } = {})
   }
   const srv = await startServer({
     args: [...FAST_ARGON, ...dbArgs, ...args],
-    env: { AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_CLOCK_FILE: clockFile, ...env },
+    env: hooks ? { AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_CLOCK_FILE: clockFile, ...env } : env,
+    hooks,
   });
   srv.backend = backend;
   srv.dbArgs = dbArgs;
   srv.clock = 0;
   // Shift the server's clock (seconds, absolute offset); read at the next API request.
-  srv.setClock = (offset) => { srv.clock = offset; fs.writeFileSync(clockFile, `${offset}\n`); };
+  srv.setClock = (offset) => {
+    if (!hooks) throw new Error('setClock needs the test clock: start the server with startApi(backend, { hooks: true })');
+    srv.clock = offset;
+    fs.writeFileSync(clockFile, `${offset}\n`);
+  };
   srv.advance = (seconds) => srv.setClock(srv.clock + seconds);
   const stop = srv.stop.bind(srv);
   srv.stop = async () => { const r = await stop(); fs.rmSync(clockDir, { recursive: true, force: true }); pg?.drop(); return r; };

@@ -10,6 +10,28 @@ import path from 'node:path';
 import tls from 'node:tls';
 
 export const BIN = process.env.AUDIOMUS_BIN || path.resolve('build/release/audiomus');
+// The test build of the same MODE, with the test hooks (AUDIOMUS_TESTING,
+// the test clock, short leases: docs/development.md "Test hooks"), for the
+// tests that need them; `make hooks` builds it beside the binary, and
+// scripts/test-all names it. The release binary has none of them.
+const TEST_BIN_PATH = process.env.AUDIOMUS_TEST_BIN || path.join(path.dirname(BIN), 'hooks', 'audiomus');
+let testBinChecked = null;
+
+// The test build's path, once `--version` proves it is one; otherwise throw,
+// so that a test needing a hook fails at once and says why, rather than
+// waiting out a lease the binary never shortens or passing on a clock that
+// never moved.
+export function testBin() {
+  if (testBinChecked) return testBinChecked;
+  const r = spawnSync(TEST_BIN_PATH, ['--version'], { encoding: 'utf8', timeout: 30000 });
+  if (r.status !== 0 || !/^test build: /m.test(r.stdout || '')) {
+    throw new Error(`this test needs the test hooks, but ${TEST_BIN_PATH} is not a test build `
+      + `(${r.error ? r.error.message : `--version: ${JSON.stringify(r.stdout || r.stderr)}`}): `
+      + 'build it with `make hooks` (MODE=asan for the ASan one) or set AUDIOMUS_TEST_BIN');
+  }
+  testBinChecked = TEST_BIN_PATH;
+  return testBinChecked;
+}
 
 export function run(args, opts = {}) {
   const r = spawnSync(BIN, args, { encoding: 'utf8', timeout: 30000, ...opts });
@@ -41,11 +63,13 @@ export function onLogLines(stream, fn) {
 }
 
 // Start a server; resolves once the "listening" log line names the port.
-export async function startServer({ args = [], env = {} } = {}) {
+// hooks: run the test build (testBin()) instead of BIN.
+export async function startServer({ args = [], env = {}, hooks = false } = {}) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-e2e-'));
   const dataDir = path.join(tmp, 'data');
+  const bin = hooks ? testBin() : BIN;
   initDataDir(dataDir);
-  const proc = spawn(BIN, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0', ...args], {
+  const proc = spawn(bin, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -59,7 +83,7 @@ export async function startServer({ args = [], env = {} } = {}) {
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
 
   const server = {
-    proc, tmp, dataDir, logs, exited,
+    proc, tmp, dataDir, logs, exited, bin, hooks,
     certPath: path.join(dataDir, 'tls', 'cert.pem'),
     keyPath: path.join(dataDir, 'tls', 'key.pem'),
     waitLog(pred, ms = 10000) {
