@@ -161,7 +161,7 @@ const char *am_test_hooks(void);
  * AUDIOMUS_TEST_<name> when it is an integer in [min, max]. 0 otherwise,
  * and always 0 in a release build. name is borrowed. */
 int64_t am_test_hook_ms(const char *name, int64_t min, int64_t max);
-/* The web role's injectable clock (docs/api.md "Testing"). setup: once at
+/* The web role's injectable clock (docs/api.md "Testing mode"). setup: once at
  * start, takes AUDIOMUS_TEST_CLOCK_FILE if AUDIOMUS_TESTING=1, logs
  * "test_clock_refused" if the file is named without it. apply: before each
  * API request, sets am_time_set_offset() from the file's number of seconds.
