@@ -2,17 +2,23 @@
  * cmd_export.c: `audiomus export --account EMAIL --output FILE|-`: the
  * owner's full data export archive written by the administrator, the same
  * archive as the media role's GET /m/export/{account} (one builder:
- * src/export/). FILE is created new with mode 0600 (never overwritten, no
- * symlink followed) and removed again if the export fails half way; "-"
- * writes to standard output (refused on a terminal). Runs with the
+ * src/export/). FILE must not exist: the archive is written to
+ * FILE.partial-XXXXXX (mode 0600), fsynced, and renamed to FILE only when
+ * complete (never over an existing file), so a killed export never leaves a
+ * cut archive under the final name; a failed one removes its partial file;
+ * "-" writes to standard output (refused on a terminal). Runs with the
  * operator's privileges; opens the database, keys and store like the media
  * role; the archive holds decrypted audio, so where it goes is the
  * operator's responsibility.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/app.h"
@@ -79,13 +85,60 @@ static int find_account(struct app *a, const char *email, uint8_t id[DB_ID_LEN])
 static int run_export(struct app *a, const uint8_t id[DB_ID_LEN], struct out *o)
 {
 	struct export *x = NULL;
+	int64_t stall = am_test_hook_ms("EXPORT_STALL_MS", 1, 60000);
 	int rc;
 
 	if ((rc = export_open(a, id, "cli", write_all, o, &x)) != 0)
 		return rc;
-	while ((rc = export_step(x)) == 1)
-		;
+	while ((rc = export_step(x)) == 1) {
+		if (stall > 0 && o->bytes > 0) { /* test build only: a window to kill it in */
+			struct timespec ts = {stall / 1000, (long)(stall % 1000) * 1000000L};
+			nanosleep(&ts, NULL);
+			stall = 0;
+		}
+	}
 	export_free(x);
+	return rc;
+}
+
+/* Create output's partial file (its name into tmp), refusing when output
+ * already exists: the final name is only ever taken by publish(). */
+static int open_partial(const char *output, char *tmp, size_t tmpsz)
+{
+	struct stat st;
+	int n;
+
+	if (lstat(output, &st) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	n = snprintf(tmp, tmpsz, "%s.partial-XXXXXX", output);
+	if (n < 0 || (size_t)n >= tmpsz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return mkostemp(tmp, O_CLOEXEC); /* O_EXCL, mode 0600 */
+}
+
+/* Give the complete, fsynced partial file its final name, never replacing
+ * a file that appeared meanwhile, and make the rename durable. */
+static int publish(const char *tmp, const char *output)
+{
+	char dir[4096];
+	int dfd, rc = 0;
+
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, output, RENAME_NOREPLACE) != 0) {
+		/* a filesystem without RENAME_NOREPLACE: link() refuses to replace too */
+		if (errno != EINVAL || link(tmp, output) != 0 || unlink(tmp) != 0)
+			return AM_ERR_IO;
+	}
+	if (am_strlcpy(dir, output, sizeof(dir)) != 0)
+		return AM_ERR_IO;
+	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return AM_ERR_IO;
+	if (fsync(dfd) != 0)
+		rc = AM_ERR_IO;
+	close(dfd);
 	return rc;
 }
 
@@ -96,7 +149,7 @@ static int cmd_export(int argc, char **argv)
 	struct app *a = NULL;
 	struct conf c;
 	uint8_t id[DB_ID_LEN];
-	char err[512];
+	char err[512], tmp[4096] = "";
 	int rc, to_stdout;
 
 	if (main_load_conf(&argc, argv, &c))
@@ -120,8 +173,7 @@ static int cmd_export(int argc, char **argv)
 		app_close(a);
 		return 1;
 	}
-	o.fd = to_stdout ? STDOUT_FILENO
-			 : open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	o.fd = to_stdout ? STDOUT_FILENO : open_partial(output, tmp, sizeof(tmp));
 	if (o.fd < 0) {
 		fprintf(stderr, "audiomus export: cannot create %s: %s\n", output, strerror(errno));
 		app_close(a);
@@ -132,8 +184,10 @@ static int cmd_export(int argc, char **argv)
 		rc = AM_ERR_IO;
 	if (!to_stdout && close(o.fd) != 0 && rc == 0)
 		rc = AM_ERR_IO;
+	if (rc == 0 && !to_stdout)
+		rc = publish(tmp, output);
 	if (rc && !to_stdout)
-		unlink(output); /* never leave half an archive behind */
+		unlink(tmp); /* never leave half an archive behind */
 	app_close(a);
 	if (rc) {
 		fprintf(stderr, "audiomus export: failed: %s\n", am_strerror(rc));
@@ -155,9 +209,12 @@ const struct command cmd_export_def = {
     "  tokens) and every original audio file, decrypted. The same archive the\n"
     "  owner downloads from the dashboard (docs/media.md \"Export\").\n"
     "\n"
-    "  FILE is created with mode 0600 and must not exist; on failure it is\n"
-    "  removed. \"-\" writes to standard output (not to a terminal). The\n"
-    "  archive holds decrypted audio: store and move it accordingly.\n"
+    "  FILE must not exist. The archive is written to FILE.partial-XXXXXX\n"
+    "  (mode 0600) and renamed to FILE only when complete, so FILE is never\n"
+    "  a cut archive; on failure the partial file is removed (after a kill\n"
+    "  it stays: delete it). \"-\" writes to standard output (not to a\n"
+    "  terminal). The archive holds decrypted audio: store and move it\n"
+    "  accordingly.\n"
     "\n"
     "EXIT STATUS\n"
     "  0 written, 1 failure (no such account, I/O, an object failed\n"

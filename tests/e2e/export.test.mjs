@@ -20,7 +20,7 @@ import { describe, test } from 'node:test';
 
 import { BACKENDS, Client, newOwner, newProject, startApi, uploadTrack, waitVersion } from './lib/api.mjs';
 import { wav } from './lib/audio.mjs';
-import { BIN, initDataDir, pathOf, raw } from './lib/server.mjs';
+import { BIN, initDataDir, pathOf, raw, testBin } from './lib/server.mjs';
 
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
 // Uploads and whole archives may take a while on a loaded machine.
@@ -173,6 +173,24 @@ for (const backend of BACKENDS) describe(`full data export (${backend})`, () => 
       const none = spawnSync(BIN, ['export', '--account', 'nobody@example.org', '--output', '-', '--data', srv.dataDir, ...srv.dbArgs], { encoding: 'utf8' });
       assert.equal(none.status, 1);
       assert.match(none.stderr, /no such account/);
+
+      // killed half way (the test build holds the export after its first
+      // part): the final name never holds a cut archive, and a rerun works
+      const killed = path.join(srv.tmp, 'killed.tar');
+      const half = spawn(testBin(), ['export', '--account', owner.email, '--output', killed, '--data', srv.dataDir, ...srv.dbArgs],
+        { env: { ...process.env, AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_EXPORT_STALL_MS: '30000' }, stdio: 'ignore' });
+      const partial = () => fs.readdirSync(srv.tmp).filter((f) => f.startsWith('killed.tar.partial-'));
+      for (const t0 = Date.now(); !partial().some((f) => fs.statSync(path.join(srv.tmp, f)).size > 0);) {
+        assert.ok(Date.now() - t0 < 20000, 'the export started writing its partial file');
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      half.kill('SIGKILL');
+      await new Promise((res) => half.on('exit', res));
+      assert.equal(fs.existsSync(killed), false, 'no archive under the final name after a kill');
+      assert.equal(fs.statSync(path.join(srv.tmp, partial()[0])).mode & 0o777, 0o600);
+      const rerun = spawnSync(BIN, ['export', '--account', owner.email, '--output', killed, '--data', srv.dataDir, ...srv.dbArgs], { encoding: 'utf8' });
+      assert.equal(rerun.status, 0, rerun.stderr);
+      checkArchive(parseTar(fs.readFileSync(killed)), { pid: p.id, originals, comments });
     } finally {
       await srv.stop();
     }
