@@ -52,9 +52,23 @@ struct mail_msg {
 	const char *subject;         /* UTF-8, any length (folded, encoded) */
 	const char *text;            /* UTF-8 plain text, '\n' line ends */
 	const char *unsubscribe_url; /* https URL for List-Unsubscribe; NULL: transactional */
+	const char *link_base;       /* the server's own https URL (public_url): only a line
+				      * that starts with it becomes a link; NULL: no links */
 	int64_t date;                /* seconds since the epoch */
 	uint8_t msgid[16];           /* random: Message-ID and MIME boundary */
 };
+
+/* Guest text in a message's text goes between these two bytes (written by
+ * mail_quote_append, which also strips them and every other control
+ * character from the guest's text, so guest text can neither open nor close
+ * a quote): it is shown as a quoted block ("> " on every line in the text
+ * part, a blockquote in the HTML part) and never becomes a link. Each
+ * marker stands at the start of a line. */
+#define MAIL_QUOTE_BEGIN '\x01'
+#define MAIL_QUOTE_END '\x02'
+/* Append s to t as a quoted block: MAIL_QUOTE_BEGIN, s with control
+ * characters other than '\n' made spaces, a final '\n', MAIL_QUOTE_END. */
+int mail_quote_append(struct am_buf *t, const char *s);
 
 /* Build the whole message (headers, multipart/alternative text + HTML, both
  * base64) into out (initialised by the caller; cap >= MAIL_MSG_MAX is

@@ -7,7 +7,10 @@
  * and worker roles. Trust boundary: subject and text carry user text (titles,
  * guest names, comments); header values lose every control character and
  * are encoded, bodies are base64, the boundary cannot occur in base64, so
- * no input can start a header or a part.
+ * no input can start a header or a part. Guest text comes quoted
+ * (MAIL_QUOTE_BEGIN/END): shown as a quoted block and never a link, so it
+ * cannot pass for the server's own lines or links; only lines that start
+ * with the server's own URL (link_base) become links.
  */
 #include <stdio.h>
 #include <string.h>
@@ -266,12 +269,51 @@ static int headers(const struct mail_msg *m, struct am_buf *out, const char *bou
 }
 
 /* The text with CRLF line ends (the canonical form of text/plain). */
-static int text_crlf(const char *t, struct am_buf *out)
+int mail_quote_append(struct am_buf *t, const char *s)
 {
-	int rc = 0;
+	char ch = MAIL_QUOTE_BEGIN;
+	int rc = am_buf_append(t, &ch, 1);
 
-	for (; *t && rc == 0; t++)
-		rc = *t == '\n' ? am_buf_append(out, "\r\n", 2) : *t == '\r' ? 0 : am_buf_append(out, t, 1);
+	for (; *s && rc == 0; s++) {
+		ch = *s == '\n' || ((unsigned char)*s >= 0x20 && *s != 0x7f) ? *s : ' ';
+		rc = am_buf_append(t, &ch, 1);
+	}
+	if (rc == 0 && (t->len == 0 || t->p[t->len - 1] != '\n'))
+		rc = am_buf_append(t, "\n", 1);
+	ch = MAIL_QUOTE_END;
+	return rc ? rc : am_buf_append(t, &ch, 1);
+}
+
+/* The markers at the start of a line: update *quoted, return past them. */
+static const char *quote_marks(const char *t, int *quoted)
+{
+	for (; *t == MAIL_QUOTE_BEGIN || *t == MAIL_QUOTE_END; t++)
+		*quoted = *t == MAIL_QUOTE_BEGIN;
+	return t;
+}
+
+/* The text part: CRLF line ends, "> " before every quoted line. */
+static int text_plain(const char *t, struct am_buf *out)
+{
+	int quoted = 0, rc = 0;
+
+	while (*t && rc == 0) {
+		const char *nl;
+		size_t n;
+
+		if (!*(t = quote_marks(t, &quoted)))
+			break;
+		nl = strchr(t, '\n');
+		n = nl ? (size_t)(nl - t) : strlen(t);
+		if (quoted)
+			rc = am_buf_puts(out, n ? "> " : ">");
+		for (size_t i = 0; i < n && rc == 0; i++)
+			if (t[i] != '\r' && t[i] != MAIL_QUOTE_BEGIN && t[i] != MAIL_QUOTE_END)
+				rc = am_buf_append(out, t + i, 1);
+		if (rc == 0 && nl)
+			rc = am_buf_append(out, "\r\n", 2);
+		t += n + (nl ? 1 : 0);
+	}
 	return rc;
 }
 
@@ -286,27 +328,57 @@ static int html_escape(struct am_buf *out, const char *s, size_t n)
 		case '>': rc = am_buf_puts(out, "&gt;"); break;
 		case '"': rc = am_buf_puts(out, "&quot;"); break;
 		case '\'': rc = am_buf_puts(out, "&#39;"); break;
-		case '\r': break;
+		case '\r':
+		case MAIL_QUOTE_BEGIN:
+		case MAIL_QUOTE_END: break;
 		default: rc = am_buf_append(out, s + i, 1);
 		}
 	}
 	return rc;
 }
 
-/* A simple HTML rendering of the text: paragraphs at blank lines, line
- * breaks kept, lines that are one https URL become links. */
-static int text_html(const char *t, struct am_buf *out)
+/* 1 when the line t[0..n) is one URL of the server's own (link_base). */
+static int own_link(const char *t, size_t n, const char *link_base)
 {
+	size_t bl = link_base ? strlen(link_base) : 0;
+
+	return bl > 8 && n >= bl && strncmp(link_base, "https://", 8) == 0 &&
+	       strncmp(t, link_base, bl) == 0 && (n == bl || t[bl] == '/') && !memchr(t, ' ', n) &&
+	       !memchr(t, '"', n);
+}
+
+/* A quote opens or closes: </p><blockquote> or </blockquote><p>. */
+static int quote_edge(struct am_buf *out, int was, int now)
+{
+	if (was == now)
+		return 0;
+	return am_buf_puts(out, now ? "</p>\r\n<blockquote style=\"margin:0 0 0 .8em;padding-left:.8em;"
+				      "border-left:3px solid #ccc;color:#444\">"
+				    : "</blockquote>\r\n<p>");
+}
+
+/* A simple HTML rendering of the text: paragraphs at blank lines, line
+ * breaks kept, quoted guest text in a blockquote, and only lines that are
+ * one URL of the server's own (link_base) become links. */
+static int text_html(const char *t, const char *link_base, struct am_buf *out)
+{
+	int quoted = 0, was = 0;
 	int rc = am_buf_puts(out, "<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\"></head>"
 				  "<body style=\"font-family:sans-serif;line-height:1.4\"><p>");
 
 	while (rc == 0 && *t) {
-		const char *nl = strchr(t, '\n');
-		size_t n = nl ? (size_t)(nl - t) : strlen(t);
+		const char *nl;
+		size_t n;
 
+		t = quote_marks(t, &quoted);
+		if ((rc = quote_edge(out, was, quoted)) || !*t)
+			break;
+		was = quoted;
+		nl = strchr(t, '\n');
+		n = nl ? (size_t)(nl - t) : strlen(t);
 		if (n == 0)
-			rc = am_buf_puts(out, "</p>\r\n<p>");
-		else if (n > 8 && strncmp(t, "https://", 8) == 0 && !memchr(t, ' ', n)) {
+			rc = am_buf_puts(out, quoted ? "<br>\r\n" : "</p>\r\n<p>");
+		else if (!quoted && own_link(t, n, link_base)) {
 			if ((rc = am_buf_puts(out, "<a href=\"")) == 0 && (rc = html_escape(out, t, n)) == 0 &&
 			    (rc = am_buf_puts(out, "\">")) == 0 && (rc = html_escape(out, t, n)) == 0)
 				rc = am_buf_puts(out, "</a><br>\r\n");
@@ -315,6 +387,8 @@ static int text_html(const char *t, struct am_buf *out)
 		}
 		t += n + (nl ? 1 : 0);
 	}
+	if (rc == 0)
+		rc = quote_edge(out, was, 0);
 	return rc ? rc : am_buf_puts(out, "</p></body></html>\r\n");
 }
 
@@ -338,15 +412,19 @@ int mail_build(const struct mail_msg *m, struct am_buf *out)
 	am_buf_init(&html, MAIL_MSG_MAX);
 	hex16(m->msgid, hex);
 	snprintf(boundary, sizeof(boundary), "=_am_%s", hex);
-	/* Body text: control characters other than line ends go too. */
+	/* Body text: control characters other than line ends and the quote
+	 * markers go too. */
 	for (const char *t = m->text ? m->text : ""; *t; t++) {
-		char ch = (*t == '\n' || (unsigned char)*t >= 0x20) && *t != 0x7f ? *t : ' ';
+		char ch = (*t == '\n' || *t == MAIL_QUOTE_BEGIN || *t == MAIL_QUOTE_END ||
+			   (unsigned char)*t >= 0x20) && *t != 0x7f
+			      ? *t
+			      : ' ';
 
 		if ((rc = am_buf_append(&clean, &ch, 1)))
 			goto out;
 	}
-	if ((rc = am_buf_append(&clean, "", 0)) || (rc = text_crlf(clean.p ? (const char *)clean.p : "", &text)) ||
-	    (rc = text_html(clean.p ? (const char *)clean.p : "", &html)) || (rc = headers(m, out, boundary)) ||
+	if ((rc = am_buf_append(&clean, "", 0)) || (rc = text_plain(clean.p ? (const char *)clean.p : "", &text)) ||
+	    (rc = text_html(clean.p ? (const char *)clean.p : "", m->link_base, &html)) || (rc = headers(m, out, boundary)) ||
 	    (rc = part(out, boundary, "text/plain", &text)) || (rc = part(out, boundary, "text/html", &html)))
 		goto out;
 	rc = am_buf_printf(out, "--%s--\r\n", boundary);

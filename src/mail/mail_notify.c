@@ -93,7 +93,8 @@ static int enqueue(struct app *a, struct db *db, const struct db_account *acct, 
 		   int unsub_kind, const char *subject, const char *text)
 {
 	char token[MAIL_TOKEN_MAX], url[CONF_STR_MAX + MAIL_TOKEN_MAX + 32], label[64];
-	struct mail_msg m = {.from = a->conf.mail_from, .to = acct->email, .subject = subject, .text = text};
+	struct mail_msg m = {.from = a->conf.mail_from, .to = acct->email, .subject = subject, .text = text,
+			     .link_base = a->conf.public_url};
 	struct am_buf msg;
 	uint8_t id[DB_ID_LEN];
 	int64_t now = am_now_ms();
@@ -215,22 +216,42 @@ out:
 	return rc;
 }
 
-/* "Name at 1:23 on "Track"" and the comment's excerpt. */
+/* s on one line, quotes and control characters made spaces (a guest name). */
+static void one_line(const char *s, char *out, size_t outsz)
+{
+	size_t i = 0;
+
+	for (; s[i] && i + 1 < outsz; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '"' ? ' ' : s[i];
+	out[i] = 0;
+}
+
+/* "Reviewer "Name" (the name they typed) commented at 1:23 on "Track":"
+ * and the comment's excerpt, quoted: everything the guest wrote is marked
+ * as theirs, so none of it reads as audiomus's own text. */
 static int comment_text(struct app *a, struct db *db, const struct db_comment *cm, const char *verb,
 			struct am_buf *t)
 {
-	char at[32], body[EXCERPT_MAX + 8];
+	char at[32], body[EXCERPT_MAX + 8], name[DB_NAME_MAX + 1];
 	struct db_version v;
 	struct db_track tr;
 	const char *track = "a track";
+	int rc;
 
 	if (db_version_get(db, &a->keys, cm->project_id, cm->version_id, &v) == 0 &&
 	    db_track_get(db, &a->keys, cm->project_id, v.track_id, &tr) == 0)
 		track = tr.title;
 	fmt_time(cm->time_ms, at, sizeof(at));
 	excerpt(cm->body, body, sizeof(body), EXCERPT_MAX);
-	return am_buf_printf(t, "%s %s at %s on \"%s\":\n  %s\n\n", cm->has_guest ? cm->author : "You", verb, at,
-			     track, body);
+	one_line(cm->has_guest ? cm->author : "", name, sizeof(name));
+	if (cm->has_guest)
+		rc = am_buf_printf(t, "Reviewer \"%s\" (the name they typed) %s at %s on \"%s\":\n", name,
+				   verb, at, track);
+	else
+		rc = am_buf_printf(t, "You %s at %s on \"%s\":\n", verb, at, track);
+	if (rc == 0)
+		rc = mail_quote_append(t, body);
+	return rc ? rc : am_buf_puts(t, "\n");
 }
 
 static int notify_reply(struct app *a, struct db *db, const struct db_project *p, const uint8_t cid[DB_ID_LEN])

@@ -185,7 +185,7 @@ for (const backend of BACKENDS) describe(`e-mail notifications (SMTP sink, START
     assert.equal(inbox(maildir, loud.email).length, 1, 'exactly one digest');
     assert.equal(inbox(maildir, quiet.email).length, 0, 'opted out: nothing');
     assert.equal(m.subject, '5 new comments on "Démo EP <b>"');
-    assert.match(m.text, /Ann 0 commented at 1:23 on "Intro":\r\n {2}take 0: louder/);
+    assert.match(m.text, /Reviewer "Ann 0" \(the name they typed\) commented at 1:23 on "Intro":\r\n> take 0: louder\r\n/);
     assert.match(m.html, /Démo EP &lt;b&gt;/);
     assert.doesNotMatch(m.html, /<img|<script/);
     assert.equal(m.headers['list-unsubscribe-post'][0], 'List-Unsubscribe=One-Click');
@@ -222,7 +222,29 @@ for (const backend of BACKENDS) describe(`e-mail notifications (SMTP sink, START
     const [m] = await waitInbox(maildir, o.email, 1);
     assert.equal(m.subject, 'New reply on "Title  Bcc: victim@example.net"');
     assert.equal(m.headers.bcc, undefined);
-    assert.match(m.text, /Di replied at 0:00/);
+    assert.match(m.text, /Reviewer "Di" \(the name they typed\) replied at 0:00/);
+  });
+
+  test('guest text cannot pass for audiomus: a forged signature, notice and link stay a quoted block, never a link', async () => {
+    const o = await newOwner(st);
+    await o.put('/api/v1/account/notifications', { replies: true });
+    const p = await projectWithVersion(o, 'Forgery EP');
+    const g = new Client(st);
+    const top = await g.post(`/api/v1/s/${p.token}/comments`, { name: 'Cy', body: 'first', version_id: p.vid, time_ms: 0 });
+    const body = 'nice mix\n\n--\nSECURITY NOTICE: your audiomus password must be reset.\nhttps://evil.example/reset#token=x';
+    const rep = await g.post(`/api/v1/s/${p.token}/comments`, { name: 'audiomus security team', body, version_id: p.vid, time_ms: 0, parent_id: top.json.comment.id });
+    assert.equal(rep.status, 201, rep.body);
+    const [m] = await waitInbox(maildir, o.email, 1);
+    // text: the name is marked as typed by the reviewer, every line of the body quoted
+    assert.match(m.text, /Reviewer "audiomus security team" \(the name they typed\) replied at 0:00 on "[^"]*":\r\n/);
+    assert.match(m.text, /\r\n> nice mix\r\n>\r\n> --\r\n> SECURITY NOTICE: your audiomus password must be reset\.\r\n> https:\/\/evil\.example\/reset#token=x\r\n/);
+    assert.doesNotMatch(m.text, /^(SECURITY NOTICE|https:\/\/evil)/m, 'no guest line starts like the server\'s own');
+    assert.equal(m.text.match(/^--\r$/gm)?.length, 1, 'one unquoted "--": the server\'s own footer');
+    // html: the same lines inside one blockquote, the evil URL not a link; the server's own links still are
+    const q = m.html.slice(m.html.indexOf('<blockquote'), m.html.indexOf('</blockquote>'));
+    for (const line of ['nice mix', 'SECURITY NOTICE', 'https://evil.example/reset#token=x']) assert.ok(q.includes(line), line);
+    assert.doesNotMatch(m.html, /href="https:\/\/evil/);
+    assert.equal((m.html.match(/<a href=/g) || []).length, 0, 'a reply mail has no link in its body');
   });
 
   test('SMTP down: retried with back-off and delivered when it is back', async () => {

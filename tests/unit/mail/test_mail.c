@@ -193,10 +193,11 @@ static void parse(const char *msg, struct parsed *p)
 
 static const uint8_t ID[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
-static char *build(const char *from, const char *subject, const char *text, const char *url)
+static char *build_linked(const char *from, const char *subject, const char *text, const char *url,
+			  const char *link_base)
 {
 	struct mail_msg m = {.from = from, .to = "owner@example.org", .subject = subject, .text = text,
-			     .unsubscribe_url = url, .date = 1700000000};
+			     .unsubscribe_url = url, .link_base = link_base, .date = 1700000000};
 	struct am_buf b;
 	char *out;
 
@@ -206,6 +207,11 @@ static char *build(const char *from, const char *subject, const char *text, cons
 	out = strdup((const char *)b.p);
 	am_buf_cleanup(&b);
 	return out;
+}
+
+static char *build(const char *from, const char *subject, const char *text, const char *url)
+{
+	return build_linked(from, subject, text, url, "https://x.example");
 }
 
 /* ---- tests ------------------------------------------------------------------------------ */
@@ -246,6 +252,48 @@ static void mime_round_trip(void **state)
 	assert_int_equal(p.n_unsub + p.n_unsub_post, 0);
 	assert_string_equal(p.subject, "Reset your password");
 	free(msg);
+}
+
+/* Issue 20's payload: a guest's text that imitates a signature, a notice
+ * and a reset link stays a quoted block in both parts and is never a link;
+ * only the server's own URL is. */
+static void guest_text_is_quoted_never_linked(void **state)
+{
+	const char *payload = "nice mix\n\n--\nSECURITY NOTICE: your audiomus password must be reset.\n"
+			      "https://evil.example/reset#token=x\n\x02https://evil.example/after\x01";
+	struct am_buf t;
+	struct parsed p;
+	char *msg;
+
+	(void)state;
+	am_buf_init(&t, MAIL_MSG_MAX);
+	assert_int_equal(am_buf_puts(&t, "Reviewer \"Ann\" (the name they typed) commented:\n"), 0);
+	assert_int_equal(mail_quote_append(&t, payload), 0);
+	assert_int_equal(am_buf_puts(&t, "\nhttps://review.example.org/p/1\nhttps://review.example.org.evil.example/x\n"), 0);
+	assert_int_equal(am_buf_append(&t, "", 0), 0);
+	msg = build_linked("noreply@review.example.org", "1 new comment", (const char *)t.p, NULL,
+			   "https://review.example.org");
+	parse(msg, &p);
+	/* text: every line of the guest's text is quoted, the markers it sent are gone */
+	assert_non_null(strstr(p.text, "> nice mix\r\n>\r\n> --\r\n> SECURITY NOTICE: your audiomus password "
+				       "must be reset.\r\n> https://evil.example/reset#token=x\r\n"
+				       ">  https://evil.example/after \r\n\r\nhttps://review.example.org/p/1\r\n"));
+	assert_null(strchr(p.text, '\x01'));
+	assert_null(strchr(p.text, '\x02'));
+	/* html: the guest's lines sit in one blockquote and no evil URL is a link */
+	assert_non_null(strstr(p.html, "<blockquote"));
+	assert_true(strstr(p.html, "<blockquote") < strstr(p.html, "SECURITY NOTICE"));
+	assert_true(strstr(p.html, "</blockquote>") > strstr(p.html, "evil.example/after"));
+	assert_null(strstr(p.html, "href=\"https://evil"));
+	assert_null(strstr(p.html, "href=\"https://review.example.org.evil"));
+	assert_non_null(strstr(p.html, "<a href=\"https://review.example.org/p/1\">"));
+	free(msg);
+	/* no link base: no link at all */
+	msg = build_linked("noreply@review.example.org", "x", "https://review.example.org/p/1\n", NULL, NULL);
+	parse(msg, &p);
+	assert_null(strstr(p.html, "<a "));
+	free(msg);
+	am_buf_cleanup(&t);
 }
 
 static void header_injection(void **state)
@@ -388,6 +436,7 @@ static void kinds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(guest_text_is_quoted_never_linked),
 	    cmocka_unit_test(mime_round_trip), cmocka_unit_test(header_injection),
 	    cmocka_unit_test(bad_addresses),   cmocka_unit_test(backoff_schedule),
 	    cmocka_unit_test(config_check),    cmocka_unit_test(kinds),
