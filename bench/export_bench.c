@@ -45,7 +45,7 @@ static int write_original(struct app *a, struct db *db, const uint8_t pid[16], c
 	if ((rc = crypto_random_id(o.id)) || (rc = crypto_key_new(dek)) ||
 	    (rc = crypto_dek_wrap(pk, o.id, pid, dek, o.wrapped_dek)) ||
 	    (rc = store_key_format(o.store_key, sizeof(o.store_key), "orig", o.id, NULL)) ||
-	    (rc = store_am1_put_begin(a->store, o.store_key, 0, &ap, &sink)) ||
+	    (rc = store_am1_put_begin(a->store, o.store_key, 0, &ap, &sink, NULL)) ||
 	    (rc = am1_writer_new(dek, o.id, &sink, 0, &w)))
 		goto out;
 	for (size_t i = 0; i < CHUNK; i++) {
@@ -59,7 +59,8 @@ static int write_original(struct app *a, struct db *db, const uint8_t pid[16], c
 		buf[4] ^= 1; /* chunks differ a little */
 		left -= n;
 	}
-	if (rc || (rc = am1_writer_finish(w, &ps, &cs)) || (rc = store_put_commit(ap.put, NULL))) {
+	if (rc || (rc = am1_writer_finish(w, &ps, &cs)) ||
+	    (rc = store_put_commit(ap.put, NULL, NULL))) {
 		if (ap.put)
 			store_put_abort(ap.put);
 		goto out;

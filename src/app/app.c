@@ -146,6 +146,7 @@ int app_open(const struct conf *c, unsigned need, struct app **out, char *err, s
 {
 	struct app *a = calloc(1, sizeof(*a));
 	pthread_mutex_t *lock = calloc(1, sizeof(*lock));
+	struct store_err serr;
 	int rc = AM_ERR_NOMEM;
 
 	*out = NULL;
@@ -161,8 +162,8 @@ int app_open(const struct conf *c, unsigned need, struct app **out, char *err, s
 		goto fail;
 	if ((need & APP_DB) && (rc = open_db(a, err, errlen)) != 0)
 		goto fail;
-	if ((need & APP_STORE) && (rc = store_open_conf(c, &a->store)) != 0) {
-		snprintf(err, errlen, "object store: %s", store_errmsg(NULL));
+	if ((need & APP_STORE) && (rc = store_open_conf(c, &a->store, &serr)) != 0) {
+		snprintf(err, errlen, "object store: %s", serr.msg);
 		goto fail;
 	}
 	*out = a;

@@ -275,16 +275,18 @@ static int enter_project(struct export *x)
 static int enter_file(struct export *x)
 {
 	const struct export_file *f = &x->files[x->next_file++];
+	struct store_err err;
 	int rc;
 
-	store_errmsg_clear(); /* export_object_unreadable names this file's store failure only */
-	if ((rc = store_reader_open_seq(x->a->store, f->o.store_key, &x->sr)) == 0) {
+	if ((rc = store_reader_open_seq(x->a->store, f->o.store_key, &x->sr, &err)) == 0) {
 		store_am1_source(x->sr, &x->am1src);
 		rc = crypto_pk_reader_open(x->pk, f->o.id, f->o.wrapped_dek, f->o.wrapped_dek_len,
 					   &x->am1src, (uint64_t)f->o.plain_size, &x->rd);
+		if (rc) /* the header's read, when it failed in the store */
+			store_err_keep(&err, store_reader_errmsg(x->sr));
 	}
 	if (rc) {
-		const char *why = store_errmsg(NULL);
+		const char *why = err.msg;
 
 		am_log(AM_LOG_ERROR, "export_object_unreadable", "error", am_strerror(rc),
 		       *why ? "store_error" : NULL, why, NULL);
@@ -307,8 +309,9 @@ static int body_chunk(struct export *x)
 	} else if ((rc = am1_reader_pread(x->rd, x->pos, x->chunk, n, &got)) != 0 || got == 0) {
 		/* A failed tag: nothing of that segment was released; the
 		 * archive is abandoned by the caller (never a padded entry). The
-		 * store's detail is this read's: its calls clear it on entry. */
-		const char *why = store_errmsg(NULL);
+		 * store's detail is the reader's: "" unless its latest read
+		 * failed. */
+		const char *why = store_reader_errmsg(x->sr);
 
 		am_log(AM_LOG_ERROR, "export_aborted", "error", am_strerror(rc ? rc : AM_ERR_IO),
 		       *why ? "store_error" : NULL, why, NULL);

@@ -34,17 +34,18 @@ static int check_file(const char *what, const char *path, int must_be_private)
 static int check_s3(const struct conf *c)
 {
 	struct store *st = NULL;
+	struct store_err err;
 	int rc;
 
 	if (strncmp(c->storage, "s3://", 5) != 0)
 		return 0;
-	rc = store_open_conf(c, &st);
+	rc = store_open_conf(c, &st, &err);
 	if (rc == 0)
-		rc = store_probe(st);
+		rc = store_probe(st, &err);
 	printf("  %-10s %s\n", "storage",
-	       !rc ? "s3: credentials work (probe written, read, deleted)"
-	       : *store_errmsg(st) ? store_errmsg(st) /* the store's reason: S3 code, TLS error */
-				   : am_strerror(rc));
+	       !rc	  ? "s3: credentials work (probe written, read, deleted)"
+	       : *err.msg ? err.msg /* the store's reason: S3 code, TLS error */
+			  : am_strerror(rc));
 	store_close(st);
 	return rc != 0;
 }

@@ -133,17 +133,19 @@ static int gc_collect(void *ctx, const struct db_upload *u)
 static int gc_delete_part(void *ctx, const struct db_upload_part *p)
 {
 	struct store *s = ctx;
-	int rc = store_delete(s, p->store_key);
+	struct store_err err;
+	int rc = store_delete(s, p->store_key, &err);
 
 	if (rc) /* the upload stays for the next run */
 		am_log(AM_LOG_WARN, "upload_gc_store_failed", "error", am_strerror(rc),
-		       "store_error", store_errmsg(NULL), NULL);
+		       "store_error", err.msg, NULL);
 	return rc;
 }
 
 int media_gc(struct app *a, int64_t now, int *removed)
 {
 	struct gc_batch *b = calloc(1, sizeof(*b));
+	struct store_err err;
 	struct db *db = NULL;
 	int rc, n = 0;
 
@@ -160,9 +162,9 @@ int media_gc(struct app *a, int64_t now, int *removed)
 		    db_upload_delete(db, b->u[i].project_id, b->u[i].id) == 0)
 			n++;
 	}
-	if (store_gc_temp(a->store, now - 86400, NULL) != 0)
-		am_log(AM_LOG_WARN, "upload_gc_store_failed", "step", "temporaries",
-		       "store_error", store_errmsg(NULL), NULL);
+	if (store_gc_temp(a->store, now - 86400, NULL, &err) != 0)
+		am_log(AM_LOG_WARN, "upload_gc_store_failed", "step", "temporaries", "store_error",
+		       err.msg, NULL);
 out:
 	if (db)
 		app_db_put(a, db);

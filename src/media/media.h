@@ -59,7 +59,10 @@ int media_gc(struct app *a, int64_t now, int *removed);
  * it completes exactly once across nodes, verified as the final PATCH does.
  * A broken one is not completed (it expires as any abandoned upload).
  * now_ms: the current time. *completed (may be NULL) gets the count. 0, or
- * a database error (the rest waits for the next run). Run by housekeeping. */
-int media_upload_recover(struct app *a, int64_t now_ms, int *completed);
+ * a database error or AM_ERR_UNAVAIL (the rest waits for the next run), with
+ * the store's detail in err (may be NULL; "" when the store did not fail).
+ * Run by housekeeping. */
+struct store_err;
+int media_upload_recover(struct app *a, int64_t now_ms, int *completed, struct store_err *err);
 
 #endif

@@ -124,14 +124,16 @@ static int fault(int rc, int *broken)
 }
 
 /* Open a part (or the original) for AM1 reads; seq: it is read whole, in
- * order (store_reader_open_seq: one store request for all of it). */
+ * order (store_reader_open_seq: one store request for all of it). A failure
+ * in the store leaves its detail in err. */
 static int part_open(struct app *a, const struct crypto_pk *pk, const struct db_upload_part *p,
-		     int seq, struct part_reader *pr)
+		     int seq, struct part_reader *pr, struct store_err *err)
 {
 	int rc;
 
 	memset(pr, 0, sizeof(*pr));
-	if (!(rc = (seq ? store_reader_open_seq : store_reader_open)(a->store, p->store_key, &pr->sr))) {
+	if (!(rc = (seq ? store_reader_open_seq : store_reader_open)(a->store, p->store_key,
+								     &pr->sr, err))) {
 		store_am1_source(pr->sr, &pr->src);
 		rc = crypto_pk_reader_open(pk, p->part_id, p->wrapped_dek, p->wrapped_dek_len, &pr->src,
 					   (uint64_t)p->plain_size, &pr->r);
@@ -139,8 +141,11 @@ static int part_open(struct app *a, const struct crypto_pk *pk, const struct db_
 	return rc;
 }
 
-static void part_close(struct part_reader *pr)
+/* Close the part; a read of it that failed in the store leaves its detail
+ * in err first ("" from a reader whose latest read succeeded). */
+static void part_close(struct part_reader *pr, struct store_err *err)
 {
+	store_err_keep(err, store_reader_errmsg(pr->sr));
 	am1_reader_free(pr->r);
 	store_reader_close(pr->sr);
 	memset(pr, 0, sizeof(*pr));
@@ -165,7 +170,8 @@ static int emit(void *ctx, const void *p, size_t n)
 
 /* Copy the parts, in order, into a new object o (id, key, DEK chosen here). */
 static int assemble(struct app *a, const struct crypto_pk *pk, const struct db_upload *u,
-		    const struct parts *ps, struct keeper *k, struct db_object *o, int *broken)
+		    const struct parts *ps, struct keeper *k, struct db_object *o, int *broken,
+		    struct store_err *err)
 {
 	struct store_am1_put ap = {0};
 	struct am1_sink sink;
@@ -177,7 +183,7 @@ static int assemble(struct app *a, const struct crypto_pk *pk, const struct db_u
 
 	if ((rc = crypto_random_id(o->id)) ||
 	    (rc = store_key_format(o->store_key, sizeof(o->store_key), "orig", o->id, NULL)) ||
-	    (rc = store_am1_put_begin(a->store, o->store_key, 0, &ap, &sink)))
+	    (rc = store_am1_put_begin(a->store, o->store_key, 0, &ap, &sink, err)))
 		goto out;
 	o->wrapped_dek_len = CRYPTO_WRAPPED_LEN;
 	if ((rc = crypto_pk_writer_new(pk, o->id, &sink, 0, o->wrapped_dek, &w)))
@@ -186,18 +192,20 @@ static int assemble(struct app *a, const struct crypto_pk *pk, const struct db_u
 	for (size_t i = 0; i < ps->n && rc == 0; i++) {
 		if (ps->p[i].plain_size == 0)
 			continue;
-		if ((rc = fault(part_open(a, pk, &ps->p[i], 1, &pr), broken)) == 0) {
+		if ((rc = fault(part_open(a, pk, &ps->p[i], 1, &pr, err), broken)) == 0) {
 			rc = am1_reader_range(pr.r, 0, (uint64_t)ps->p[i].plain_size - 1, emit, &c);
 			if (rc && !c.failed)
 				(void)fault(rc, broken);
 		}
-		part_close(&pr);
+		part_close(&pr, rc ? err : NULL);
 	}
 	if (rc == 0 && (rc = am1_writer_finish(w, &plain, &cipher)) == 0)
-		rc = store_put_commit(ap.put, NULL), ap.put = NULL;
+		rc = store_put_commit(ap.put, NULL, err), ap.put = NULL;
 	o->plain_size = (int64_t)plain;
 	o->cipher_size = (int64_t)cipher;
 out:
+	if (rc) /* the writing side's failure in the store, if it was one */
+		store_err_keep(err, store_put_errmsg(ap.put));
 	am1_writer_free(w);
 	store_put_abort(ap.put);
 	return rc;
@@ -214,7 +222,7 @@ static int tick(void *ctx, const void *p, size_t n)
  * every segment of it when whole, and name its type by its first bytes. */
 static int check_original(struct app *a, const struct crypto_pk *pk, const struct db_upload *u,
 			  const struct db_object *o, struct keeper *k, int whole,
-			  const char **ctype, int *broken)
+			  const char **ctype, int *broken, struct store_err *err)
 {
 	const char *ext = NULL;
 	struct db_upload_part p;
@@ -229,11 +237,11 @@ static int check_original(struct app *a, const struct crypto_pk *pk, const struc
 	p.wrapped_dek_len = o->wrapped_dek_len;
 	p.plain_size = o->plain_size;
 	snprintf(p.store_key, sizeof(p.store_key), "%s", o->store_key);
-	if ((rc = part_open(a, pk, &p, whole, &pr)) == 0 && whole)
+	if ((rc = part_open(a, pk, &p, whole, &pr, err)) == 0 && whole)
 		rc = am1_reader_range(pr.r, 0, (uint64_t)o->plain_size - 1, tick, k);
 	if (rc == 0 && (rc = am1_reader_pread(pr.r, 0, head, sizeof(head), &got)) == 0)
 		rc = media_sniff(head, got, &ext, ctype);
-	part_close(&pr);
+	part_close(&pr, rc ? err : NULL);
 	(void)fault(rc, broken);
 	am_memzero(head, sizeof(head));
 	return rc;
@@ -245,7 +253,7 @@ static int check_original(struct app *a, const struct crypto_pk *pk, const struc
  * first bytes are audio. */
 static int make_original(struct app *a, const struct crypto_pk *pk, const struct db_upload *u,
 			 const struct parts *ps, struct keeper *k, int whole, struct db_object *o,
-			 int *assembled, int *broken)
+			 int *assembled, int *broken, struct store_err *err)
 {
 	const struct db_upload_part *p0 = ps->n ? &ps->p[0] : NULL;
 	const char *ctype = NULL;
@@ -262,7 +270,7 @@ static int make_original(struct app *a, const struct crypto_pk *pk, const struct
 		o->cipher_size = p0->cipher_size;
 		snprintf(o->store_key, sizeof(o->store_key), "%s", p0->store_key);
 	} else {
-		if ((rc = assemble(a, pk, u, ps, k, o, broken)))
+		if ((rc = assemble(a, pk, u, ps, k, o, broken, err)))
 			return rc;
 		*assembled = 1;
 	}
@@ -270,7 +278,7 @@ static int make_original(struct app *a, const struct crypto_pk *pk, const struct
 		*broken = 1; /* the parts do not add up to the declared length */
 		return AM_ERR_INTERNAL;
 	}
-	if ((rc = check_original(a, pk, u, o, k, whole && !*assembled, &ctype, broken)))
+	if ((rc = check_original(a, pk, u, o, k, whole && !*assembled, &ctype, broken, err)))
 		return rc;
 	memcpy(o->version_id, u->version_id, 16);
 	o->has_version = 1;
@@ -283,9 +291,10 @@ static int make_original(struct app *a, const struct crypto_pk *pk, const struct
 /* Complete u, leased with token: the original, then one transaction. whole:
  * the bytes were not written by this request (a recovery), authenticate all
  * of a reused part. *broken is set when the stored upload itself is at fault
- * (see fault()). */
+ * (see fault()). err receives the store's detail when the failure was the
+ * store's, else "". */
 static int finish(struct app *a, const struct db_upload *u, const uint8_t token[16], int whole,
-		  int *broken)
+		  int *broken, struct store_err *err)
 {
 	struct keeper k = {a, u->id, token, media_upload_lease_ms(), 0};
 	struct parts ps = {0};
@@ -297,6 +306,7 @@ static int finish(struct app *a, const struct db_upload *u, const uint8_t token[
 	int rc, assembled = 0, pn;
 
 	memset(&p, 0, sizeof(p));
+	err->msg[0] = 0;
 	if ((rc = keep(&k, 1)) || (rc = app_db_get(a, &db)))
 		goto out;
 	if ((rc = db_upload_parts(db, u->id, collect, &ps)) ||
@@ -306,7 +316,7 @@ static int finish(struct app *a, const struct db_upload *u, const uint8_t token[
 	app_db_put(a, db); /* not held across a long copy */
 	db = NULL;
 	if ((rc = test_stall(&k)) ||
-	    (rc = make_original(a, pk, u, &ps, &k, whole, &o, &assembled, broken)))
+	    (rc = make_original(a, pk, u, &ps, &k, whole, &o, &assembled, broken, err)))
 		goto out;
 	access_hex16(u->version_id, vh);
 	access_hex16(o.id, oh);
@@ -317,12 +327,12 @@ static int finish(struct app *a, const struct db_upload *u, const uint8_t token[
 	if ((rc = app_db_get(a, &db)) ||
 	    (rc = db_upload_complete(db, u, token, &o, payload, (size_t)pn))) {
 		if (assembled)
-			(void)store_delete(a->store, o.store_key);
+			(void)store_delete(a->store, o.store_key, NULL);
 		goto out;
 	}
 	for (size_t i = 0; i < ps.n; i++) /* the parts now live on in the original */
 		if (assembled || strcmp(ps.p[i].store_key, o.store_key) != 0)
-			(void)store_delete(a->store, ps.p[i].store_key);
+			(void)store_delete(a->store, ps.p[i].store_key, NULL);
 out:
 	if (db)
 		app_db_put(a, db);
@@ -333,21 +343,21 @@ out:
 }
 
 int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_t token[16],
-			int whole)
+			int whole, struct store_err *err)
 {
+	struct store_err scratch;
 	int broken = 0;
 
-	return finish(m->app, u, token, whole, &broken);
+	return finish(m->app, u, token, whole, &broken, err ? err : &scratch);
 }
 
 /* After a failed recovery: a broken upload keeps the lease until it expires
  * (nobody retries it; media_gc removes it then, as any abandoned upload);
  * otherwise the lease is released for the next try. */
 static void recover_failed(struct app *a, const struct db_upload *u, const uint8_t token[16],
-			   int rc, int broken, const char *by, const char *uh)
+			   int rc, int broken, const char *by, const char *uh, const char *why)
 {
 	struct db *db = NULL;
-	const char *why = store_errmsg(NULL);
 	int64_t now = am_now_ms();
 
 	am_log(AM_LOG_WARN, broken ? "upload_unrecoverable" : "upload_recover_failed", "upload", uh,
@@ -362,9 +372,10 @@ static void recover_failed(struct app *a, const struct db_upload *u, const uint8
 }
 
 int media_upload_recover_one(struct app *a, const struct db_upload *u, int64_t now_ms,
-			     const char *by)
+			     const char *by, struct store_err *err)
 {
 	struct db *db = NULL;
+	struct store_err scratch;
 	uint8_t token[16];
 	char uh[33];
 	int rc, broken = 0;
@@ -380,9 +391,11 @@ int media_upload_recover_one(struct app *a, const struct db_upload *u, int64_t n
 	if (rc)
 		return rc; /* AM_ERR_CONFLICT: another node (or request) has it, or it moved */
 	access_hex16(u->id, uh);
-	store_errmsg_clear();
-	if ((rc = finish(a, u, token, 1, &broken)) != 0) {
-		recover_failed(a, u, token, rc, broken, by, uh);
+	if (!err)
+		err = &scratch;
+	err->msg[0] = 0;
+	if ((rc = finish(a, u, token, 1, &broken, err)) != 0) {
+		recover_failed(a, u, token, rc, broken, by, uh, err->msg);
 		return rc;
 	}
 	am_log(AM_LOG_INFO, "upload_recovered", "upload", uh, "by", by, NULL);
@@ -403,12 +416,14 @@ static int batch_add(void *ctx, const struct db_upload *u)
 	return 0;
 }
 
-int media_upload_recover(struct app *a, int64_t now_ms, int *completed)
+int media_upload_recover(struct app *a, int64_t now_ms, int *completed, struct store_err *err)
 {
 	struct batch *b = calloc(1, sizeof(*b));
 	struct db *db = NULL;
 	int rc, r, n = 0;
 
+	if (err)
+		err->msg[0] = 0;
 	if (!b)
 		return AM_ERR_NOMEM;
 	if ((rc = app_db_get(a, &db)) == 0) {
@@ -417,7 +432,7 @@ int media_upload_recover(struct app *a, int64_t now_ms, int *completed)
 		app_db_put(a, db);
 	}
 	for (int i = 0; rc == 0 && i < b->n; i++) {
-		if ((r = media_upload_recover_one(a, &b->u[i], now_ms, "housekeeping")) == 0)
+		if ((r = media_upload_recover_one(a, &b->u[i], now_ms, "housekeeping", err)) == 0)
 			n++;
 		else if (r == AM_ERR_DB || r == AM_ERR_NOMEM || r == AM_ERR_UNAVAIL)
 			rc = r; /* the rest waits for the next run */

@@ -128,10 +128,13 @@ int media_upload_handler(struct http_req *req, void *arg);
  * original object out of the parts and record it with its transcode job.
  * whole: the request that completes it did not write the bytes itself (an
  * empty final PATCH after a crash): authenticate every segment of an
- * original that is reused as stored, as the recovery does. */
+ * original that is reused as stored, as the recovery does. err (may be
+ * NULL) receives the store's detail when the failure was the store's ("" when
+ * it was not: the database, a part that fails authentication). */
 struct db_upload;
+struct store_err;
 int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_t token[16],
-			int whole);
+			int whole, struct store_err *err);
 /* The upload lease (ms) a PATCH or a completion holds, extended every quarter
  * of it: MEDIA_UPLOAD_LEASE_MS, or in a test build with AUDIOMUS_TESTING=1
  * AUDIOMUS_TEST_UPLOAD_LEASE_MS (500 ms - 1 h) for the black-box tests. */
@@ -145,8 +148,9 @@ int64_t media_upload_lease_ms(void);
  * is not eligible or another node or request holds it; otherwise the
  * completion's error: the lease is released, or, when the stored upload
  * itself is broken (a part missing, cut short or failing authentication, not
- * audio), kept until the upload expires so nobody retries it. */
+ * audio), kept until the upload expires so nobody retries it. err (may be
+ * NULL) receives the store's detail of a failure ("" when not the store's). */
 int media_upload_recover_one(struct app *a, const struct db_upload *u, int64_t now_ms,
-			     const char *by);
+			     const char *by, struct store_err *err);
 
 #endif

@@ -44,13 +44,12 @@ static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 		return 0;
 	if (max > s->len - pos)
 		max = (size_t)(s->len - pos);
-	store_errmsg_clear(); /* a failure below names this read's store error only */
 	rc = am1_reader_pread(s->r, s->first + pos, buf, max, &got);
 	if (rc || got == 0) {
 		/* Headers are out: the only honest answer is to cut the connection.
-		 * The store's detail (this thread's, from the failed read) is for
-		 * the operator's log only. */
-		const char *why = store_errmsg(NULL);
+		 * The store's detail (the reader's, "" unless its latest read
+		 * failed) is for the operator's log only. */
+		const char *why = store_reader_errmsg(s->sr);
 
 		am_log(AM_LOG_ERROR, "media_stream_aborted", "error", am_strerror(rc ? rc : AM_ERR_IO),
 		       *why ? "store_error" : NULL, why, NULL);
@@ -111,18 +110,22 @@ static int authorize(struct app *a, struct http_req *req, struct stream_req *sr)
 /* Open the object for reading: the project key, the store, then the DEK and
  * the AM1 reader (which checks the stored size against the database's). */
 static int open_object(struct app *a, const struct stream_req *sr, uint64_t first,
-		       struct stream_ctx *s)
+		       struct stream_ctx *s, struct store_err *err)
 {
 	struct crypto_pk *pk = NULL;
 	int rc;
 
-	if ((rc = crypto_pk_open(a->kr, sr->g.project_id, sr->p.wrapped_pk, sr->p.wrapped_pk_len, &pk)) ||
+	err->msg[0] = 0;
+	if ((rc = crypto_pk_open(a->kr, sr->g.project_id, sr->p.wrapped_pk, sr->p.wrapped_pk_len,
+				 &pk)) ||
 	    (rc = (first < MEDIA_SEQ_OPEN ? store_reader_open_seq : store_reader_open)(
-		     a->store, sr->o.store_key, &s->sr)))
+		 a->store, sr->o.store_key, &s->sr, err)))
 		goto out;
 	store_am1_source(s->sr, &s->src);
 	rc = crypto_pk_reader_open(pk, sr->o.id, sr->o.wrapped_dek, sr->o.wrapped_dek_len, &s->src,
 				   (uint64_t)sr->o.plain_size, &s->r);
+	if (rc) /* the header's read, when it failed in the store */
+		store_err_keep(err, store_reader_errmsg(s->sr));
 out:
 	crypto_pk_free(pk);
 	return rc;
@@ -202,6 +205,7 @@ int media_stream_handler(struct http_req *req, void *arg)
 	struct app *a = m->app;
 	struct stream_req *sr = calloc(1, sizeof(*sr));
 	struct stream_ctx *s = NULL;
+	struct store_err err;
 	uint64_t first = 0, len = 0;
 	unsigned status = 200;
 	int rc;
@@ -220,9 +224,8 @@ int media_stream_handler(struct http_req *req, void *arg)
 		rc = AM_ERR_NOMEM;
 		goto out;
 	}
-	store_errmsg_clear(); /* the log line below names this request's store failure only */
-	if ((rc = open_object(a, sr, first, s)) != 0) {
-		const char *why = store_errmsg(NULL); /* for the log; the client gets a bare 500 */
+	if ((rc = open_object(a, sr, first, s, &err)) != 0) {
+		const char *why = err.msg; /* for the log; the client gets a bare 500 */
 
 		am_log(AM_LOG_ERROR, "media_object_unreadable", "error", am_strerror(rc),
 		       *why ? "store_error" : NULL, why, NULL);

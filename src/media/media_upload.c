@@ -64,15 +64,14 @@ static int refuse(struct http_req *req, int err, const char *why)
 	return err;
 }
 
-/* After a step that may have failed in the store (store_errmsg() cleared
- * before it): the store's reason (an S3 error code, a TLS or network error;
- * never bytes or credentials) goes to the log, and the client gets 503, to
- * try again later, never the store's 403 or 404, which a tus client would
- * take for its upload refused or gone. Any other failure passes through. */
-static int store_failed(const char *step, int rc)
+/* After a step that may have failed in the store, with why the detail of the
+ * handle or call it used ("" when the store did not fail): the store's
+ * reason (an S3 error code, a TLS or network error; never bytes or
+ * credentials) goes to the log, and the client gets 503, to try again later,
+ * never the store's 403 or 404, which a tus client would take for its upload
+ * refused or gone. Any other failure passes through. */
+static int store_failed(const char *step, int rc, const char *why)
 {
-	const char *why = store_errmsg(NULL);
-
 	if (rc == 0 || !*why)
 		return rc;
 	am_log(AM_LOG_ERROR, "media_upload_store_failed", "step", step, "error", am_strerror(rc),
@@ -92,6 +91,7 @@ static void part_abort(struct upload_ctx *c)
 static int part_commit(struct upload_ctx *c)
 {
 	struct app *a = c->m->app;
+	struct store_err err = {""};
 	uint64_t ps = 0, cs = 0;
 	struct db *db = NULL;
 	int rc;
@@ -100,19 +100,19 @@ static int part_commit(struct upload_ctx *c)
 		part_abort(c);
 		return 0;
 	}
-	store_errmsg_clear();
 	rc = am1_writer_finish(c->w, &ps, &cs);
 	am1_writer_free(c->w);
 	c->w = NULL;
 	if (rc) {
+		store_err_keep(&err, store_put_errmsg(c->ap.put));
 		store_put_abort(c->ap.put);
 		c->ap.put = NULL;
-		return store_failed("commit", rc);
+		return store_failed("commit", rc, err.msg);
 	}
-	rc = store_put_commit(c->ap.put, NULL); /* consumes the put, even on failure */
+	rc = store_put_commit(c->ap.put, NULL, &err); /* consumes the put, even on failure */
 	c->ap.put = NULL;
 	if (rc)
-		return store_failed("commit", rc);
+		return store_failed("commit", rc, err.msg);
 	c->part.plain_size = (int64_t)ps;
 	c->part.cipher_size = (int64_t)cs;
 	if ((rc = app_db_get(a, &db)) == 0) {
@@ -120,7 +120,7 @@ static int part_commit(struct upload_ctx *c)
 		app_db_put(a, db);
 	}
 	if (rc)
-		(void)store_delete(a->store, c->part.store_key);
+		(void)store_delete(a->store, c->part.store_key, NULL);
 	else
 		c->u.received += (int64_t)ps, c->u.parts++;
 	return rc;
@@ -161,6 +161,7 @@ static int part_begin(struct upload_ctx *c, struct db *db)
 	struct app *a = c->m->app;
 	struct db_project p;
 	struct am1_sink sink;
+	struct store_err err;
 	struct crypto_pk *pk = NULL;
 	int rc;
 
@@ -174,11 +175,11 @@ static int part_begin(struct upload_ctx *c, struct db *db)
 	c->part.wrapped_dek_len = CRYPTO_WRAPPED_LEN;
 	/* The first part usually is the whole file: it lives where the
 	 * original will, so completion need not copy it. */
-	store_errmsg_clear();
 	if ((rc = store_key_format(c->part.store_key, sizeof(c->part.store_key),
 				   c->offset == 0 ? "orig" : "upart", c->part.part_id, NULL)) ||
-	    (rc = store_failed("begin",
-			       store_am1_put_begin(a->store, c->part.store_key, 0, &c->ap, &sink))))
+	    (rc = store_failed(
+		 "begin", store_am1_put_begin(a->store, c->part.store_key, 0, &c->ap, &sink, &err),
+		 err.msg)))
 		goto out;
 	if ((rc = crypto_pk_writer_new(pk, c->part.part_id, &sink, 0, c->part.wrapped_dek, &c->w))) {
 		store_put_abort(c->ap.put);
@@ -330,12 +331,11 @@ int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, vo
 		return AM_ERR_TOOBIG;
 	}
 	c->received += n;
-	store_errmsg_clear();
 	if (c->need_sniff && (rc = sniff_step(c, &data, &n)) == 0 && !c->w)
 		return 0;
 	if (rc == 0 && n)
 		rc = am1_writer_write(c->w, data, n);
-	rc = store_failed("write", rc);
+	rc = store_failed("write", rc, store_put_errmsg(c->ap.put));
 	if (rc == 0)
 		rc = keep_lease(c);
 	if (rc)
@@ -382,7 +382,7 @@ static int do_head(struct http_req *req, struct media *m)
 	 * upload this does not complete is left to housekeeping (or, broken,
 	 * to its expiry). */
 	if (strcmp(u.state, "open") == 0 && u.received == u.length)
-		(void)media_upload_recover_one(m->app, &u, am_now_ms(), "head");
+		(void)media_upload_recover_one(m->app, &u, am_now_ms(), "head", NULL);
 	return respond_offset(req, 200, &u, 1);
 }
 
@@ -407,6 +407,7 @@ static int refuse_sniff(struct http_req *req, int bad_type)
 static int do_patch(struct http_req *req, struct media *m)
 {
 	struct upload_ctx *c = http_req_data(req);
+	struct store_err err;
 	int rc;
 
 	if (!c)
@@ -419,11 +420,10 @@ static int do_patch(struct http_req *req, struct media *m)
 	if ((rc = part_commit(c)))
 		return rc;
 	if (c->u.received == c->u.length) {
-		store_errmsg_clear();
 		/* An empty final PATCH completes bytes an earlier request stored
 		 * (its node died before completing): check them all. */
-		if ((rc = media_upload_finish(m, &c->u, c->token, c->received == 0)) != 0)
-			return store_failed("complete", rc);
+		if ((rc = media_upload_finish(m, &c->u, c->token, c->received == 0, &err)) != 0)
+			return store_failed("complete", rc, err.msg);
 		c->locked = 0; /* completion released the lease */
 	}
 	return respond_offset(req, 204, &c->u, 0);

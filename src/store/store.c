@@ -14,52 +14,43 @@
 #include "conf/conf.h"
 #include "util/util.h"
 
-static _Thread_local char store_errbuf[512];
-
-int store_fail(int err, const char *fmt, ...)
+int store_fail(char *emsg, int err, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (!emsg)
+		return err;
 	va_start(ap, fmt);
-	vsnprintf(store_errbuf, sizeof(store_errbuf), fmt, ap);
+	vsnprintf(emsg, STORE_ERRMSG_MAX, fmt, ap);
 	va_end(ap);
 	return err;
 }
 
-/* Every public call that can fail starts with an empty message
- * (store_errmsg_clear) and leaves one when it succeeds (done), so
- * store_errmsg describes the thread's latest store call only: a caller that
- * logs it after a failure that was not the store's (a decryption or
- * database error after a store call) finds "" rather than an old message. */
-static int done(int rc)
+/* The detail buffer of a store-level call: the caller's, or a scratch one
+ * when the caller wants none (the backends write into one either way). Empty
+ * on entry, so "" after a success. */
+static char *err_buf(struct store_err *err, struct store_err *scratch)
 {
-	if (rc == 0)
-		store_errbuf[0] = 0;
-	return rc;
+	if (!err)
+		err = scratch;
+	err->msg[0] = 0;
+	return err->msg;
 }
 
-/* Cleanups (an S3 abort after a failed commit, a delete after a failed
- * probe step) may record failures of their own: they run between these two,
- * so the message keeps saying why the operation failed. */
-static void err_save(char saved[sizeof(store_errbuf)])
+void store_err_keep(struct store_err *err, const char *msg)
 {
-	memcpy(saved, store_errbuf, sizeof(store_errbuf));
+	if (err && msg && *msg)
+		am_strlcpy(err->msg, msg, sizeof(err->msg));
 }
 
-static void err_restore(const char saved[sizeof(store_errbuf)])
+const char *store_put_errmsg(const struct store_put *p)
 {
-	memcpy(store_errbuf, saved, sizeof(store_errbuf));
+	return p ? p->errmsg : "";
 }
 
-const char *store_errmsg(const struct store *s)
+const char *store_reader_errmsg(const struct store_reader *r)
 {
-	(void)s;
-	return store_errbuf;
-}
-
-void store_errmsg_clear(void)
-{
-	store_errbuf[0] = 0;
+	return r ? r->errmsg : "";
 }
 
 const char *store_backend(const struct store *s)
@@ -151,43 +142,50 @@ int store_key_format(char *out, size_t outsz, const char *ns, const uint8_t id[1
 	return 0;
 }
 
-static int check_key(const char *key)
+static int check_key(const char *key, char *emsg)
 {
 	if (!store_key_valid(key))
-		return store_fail(AM_ERR_INVAL, "invalid object key");
+		return store_fail(emsg, AM_ERR_INVAL, "invalid object key");
 	return 0;
 }
 
 /* ---- open / close --------------------------------------------------------- */
 
-int store_open(const char *url, struct store **out)
+static int open_url(const struct conf *c, const char *url, struct store **out, char *emsg)
 {
-	store_errmsg_clear();
 	if (!out)
 		return AM_ERR_INVAL;
 	*out = NULL;
 	if (!url)
-		return store_fail(AM_ERR_INVAL, "storage: no url");
+		return store_fail(emsg, AM_ERR_INVAL, "storage: no url");
 	if (!strncmp(url, "file:", 5)) {
 		if (!url[5])
-			return store_fail(AM_ERR_INVAL, "storage: file: needs a path");
-		return done(store_fs_open(url + 5, out));
+			return store_fail(emsg, AM_ERR_INVAL, "storage: file: needs a path");
+		return store_fs_open(url + 5, out, emsg);
 	}
 	if (!strncmp(url, "s3://", 5))
-		return done(store_s3_open(url + 5, NULL, NULL, NULL, out));
-	return store_fail(AM_ERR_INVAL, "storage: expected file:PATH or s3://BUCKET?...");
+		return c ? store_s3_open(url + 5, c->s3_access_key,
+					 c->secret ? c->secret->s3_secret_key : NULL, c->s3_ca_file,
+					 out, emsg)
+			 : store_s3_open(url + 5, NULL, NULL, NULL, out, emsg);
+	return store_fail(emsg, AM_ERR_INVAL, "storage: expected file:PATH or s3://BUCKET?...");
 }
 
-int store_open_conf(const struct conf *c, struct store **out)
+int store_open(const char *url, struct store **out, struct store_err *err)
 {
-	store_errmsg_clear();
-	if (!c || !out)
+	struct store_err scratch;
+
+	return open_url(NULL, url, out, err_buf(err, &scratch));
+}
+
+int store_open_conf(const struct conf *c, struct store **out, struct store_err *err)
+{
+	struct store_err scratch;
+	char *emsg = err_buf(err, &scratch);
+
+	if (!c)
 		return AM_ERR_INVAL;
-	*out = NULL;
-	if (!strncmp(c->storage, "s3://", 5))
-		return done(store_s3_open(c->storage + 5, c->s3_access_key, c->secret->s3_secret_key,
-					  c->s3_ca_file, out));
-	return store_open(c->storage, out);
+	return open_url(c, c->storage, out, emsg);
 }
 
 void store_close(struct store *s)
@@ -199,23 +197,24 @@ void store_close(struct store *s)
 /* ---- put ------------------------------------------------------------------ */
 
 int store_put_begin_reserved(struct store *s, const char *key, uint64_t head_len,
-			     struct store_put **out)
+			     struct store_put **out, struct store_err *err)
 {
+	struct store_err scratch;
+	char *emsg = err_buf(err, &scratch);
 	struct store_put *p = NULL;
 	int rc;
 
-	store_errmsg_clear();
 	if (!out)
 		return AM_ERR_INVAL;
 	*out = NULL;
 	if (!s)
 		return AM_ERR_INVAL;
-	if ((rc = check_key(key)))
+	if ((rc = check_key(key, emsg)))
 		return rc;
 	if (head_len > STORE_PUT_HEAD_MAX)
-		return store_fail(AM_ERR_TOOBIG, "reserved head of %llu bytes exceeds %d",
+		return store_fail(emsg, AM_ERR_TOOBIG, "reserved head of %llu bytes exceeds %d",
 				  (unsigned long long)head_len, STORE_PUT_HEAD_MAX);
-	if ((rc = s->ops->put_begin(s, key, head_len, &p)))
+	if ((rc = s->ops->put_begin(s, key, head_len, &p, emsg)))
 		return rc;
 	p->s = s;
 	am_strlcpy(p->key, key, sizeof(p->key));
@@ -225,48 +224,40 @@ int store_put_begin_reserved(struct store *s, const char *key, uint64_t head_len
 	p->errmsg[0] = 0;
 	p->nspans = 0;
 	*out = p;
-	return done(0);
+	return 0;
 }
 
-int store_put_begin(struct store *s, const char *key, struct store_put **out)
+int store_put_begin(struct store *s, const char *key, struct store_put **out, struct store_err *err)
 {
-	return store_put_begin_reserved(s, key, 0, out);
+	return store_put_begin_reserved(s, key, 0, out, err);
 }
 
-/* Latch the put's first failure with its message. */
+/* Latch the put's first failure (its detail is already in p->errmsg). */
 static int put_latch(struct store_put *p, int rc)
 {
 	p->err = rc;
-	am_strlcpy(p->errmsg, store_errbuf, sizeof(p->errmsg));
 	return rc;
-}
-
-/* A failed put's error again, with its message (other store calls on this
- * thread may have replaced the message since). */
-static int put_latched(const struct store_put *p)
-{
-	return store_fail(p->err, "%s", p->errmsg);
 }
 
 int store_put_write(struct store_put *p, const void *buf, size_t n)
 {
 	int rc;
 
-	store_errmsg_clear();
 	if (!p)
 		return AM_ERR_INVAL;
 	if (p->err)
-		return put_latched(p);
+		return p->err;
 	if (n == 0)
 		return 0;
 	if (!buf)
 		return put_latch(p, AM_ERR_INVAL);
 	if (n > STORE_OBJECT_MAX || p->head_len + p->body_len > STORE_OBJECT_MAX - n)
-		return put_latch(p, store_fail(AM_ERR_TOOBIG, "%s: object size limit", p->key));
+		return put_latch(
+		    p, store_fail(p->errmsg, AM_ERR_TOOBIG, "%s: object size limit", p->key));
 	if ((rc = p->s->ops->put_append(p, buf, n)))
 		return put_latch(p, rc);
 	p->body_len += n;
-	return done(0);
+	return 0;
 }
 
 /* Add [a, b) to the sorted, disjoint, merged list of covered head spans. */
@@ -306,14 +297,13 @@ int store_put_write_at(struct store_put *p, uint64_t off, const void *buf, size_
 {
 	int rc;
 
-	store_errmsg_clear();
 	if (!p)
 		return AM_ERR_INVAL;
 	if (p->err)
-		return put_latched(p);
+		return p->err;
 	if (off > p->head_len || n > p->head_len - off)
-		return put_latch(
-		    p, store_fail(AM_ERR_INVAL, "%s: write_at outside the reserved head", p->key));
+		return put_latch(p, store_fail(p->errmsg, AM_ERR_INVAL,
+					       "%s: write_at outside the reserved head", p->key));
 	if (n == 0)
 		return 0;
 	if (!buf)
@@ -321,9 +311,9 @@ int store_put_write_at(struct store_put *p, uint64_t off, const void *buf, size_
 	if ((rc = p->s->ops->put_write_head(p, off, buf, n)))
 		return put_latch(p, rc);
 	if (span_add(p, off, off + n))
-		return put_latch(
-		    p, store_fail(AM_ERR_TOOBIG, "%s: head written in too many pieces", p->key));
-	return done(0);
+		return put_latch(p, store_fail(p->errmsg, AM_ERR_TOOBIG,
+					       "%s: head written in too many pieces", p->key));
+	return 0;
 }
 
 /* The size the object has if committed now, or AM_ERR_CONFLICT if the head
@@ -354,73 +344,76 @@ uint64_t store_put_size(const struct store_put *p)
 	return p->head_len + p->body_len;
 }
 
-int store_put_commit(struct store_put *p, uint64_t *size)
+int store_put_commit(struct store_put *p, uint64_t *size, struct store_err *err)
 {
-	char saved[sizeof(store_errbuf)];
+	struct store_err scratch;
+	char *emsg = err_buf(err, &scratch);
+	struct store *s;
 	uint64_t final = 0;
 	int rc;
 
-	store_errmsg_clear();
 	if (!p)
 		return AM_ERR_INVAL;
-	rc = p->err ? put_latched(p) : 0;
+	s = p->s;
+	rc = p->err;
 	if (!rc && put_final_size(p, &final))
-		rc = store_fail(AM_ERR_CONFLICT, "%s: reserved head not fully written", p->key);
+		rc = store_fail(p->errmsg, AM_ERR_CONFLICT, "%s: reserved head not fully written",
+				p->key);
 	if (!rc)
-		rc = p->s->ops->put_commit(p, final);
+		rc = s->ops->put_commit(p, final);
 	if (!rc && size)
 		*size = final;
-	err_save(saved);
-	p->s->ops->put_free(p, rc == 0);
-	err_restore(saved);
-	return done(rc);
+	if (rc) /* p is about to go: its detail goes to the caller */
+		am_strlcpy(emsg, p->errmsg, STORE_ERRMSG_MAX);
+	s->ops->put_free(p, rc == 0);
+	return rc;
 }
 
 void store_put_abort(struct store_put *p)
 {
-	char saved[sizeof(store_errbuf)];
-
-	if (!p)
-		return;
-	err_save(saved);
-	p->s->ops->put_free(p, 0);
-	err_restore(saved);
+	if (p)
+		p->s->ops->put_free(p, 0);
 }
 
 /* ---- read ----------------------------------------------------------------- */
 
-static int reader_open(struct store *s, const char *key, int seq, struct store_reader **out)
+static int reader_open(struct store *s, const char *key, int seq, struct store_reader **out,
+		       struct store_err *err)
 {
+	struct store_err scratch;
+	char *emsg = err_buf(err, &scratch);
 	struct store_reader *r = NULL;
 	int rc;
 
-	store_errmsg_clear();
 	if (!out)
 		return AM_ERR_INVAL;
 	*out = NULL;
 	if (!s)
 		return AM_ERR_INVAL;
-	if ((rc = check_key(key)))
+	if ((rc = check_key(key, emsg)))
 		return rc;
 	if (seq && s->ops->reader_open_seq)
-		rc = s->ops->reader_open_seq(s, key, &r);
+		rc = s->ops->reader_open_seq(s, key, &r, emsg);
 	else
-		rc = s->ops->reader_open(s, key, &r);
+		rc = s->ops->reader_open(s, key, &r, emsg);
 	if (rc)
 		return rc;
 	r->s = s;
+	r->errmsg[0] = 0;
 	*out = r;
-	return done(0);
+	return 0;
 }
 
-int store_reader_open(struct store *s, const char *key, struct store_reader **out)
+int store_reader_open(struct store *s, const char *key, struct store_reader **out,
+		      struct store_err *err)
 {
-	return reader_open(s, key, 0, out);
+	return reader_open(s, key, 0, out, err);
 }
 
-int store_reader_open_seq(struct store *s, const char *key, struct store_reader **out)
+int store_reader_open_seq(struct store *s, const char *key, struct store_reader **out,
+			  struct store_err *err)
 {
-	return reader_open(s, key, 1, out);
+	return reader_open(s, key, 1, out, err);
 }
 
 uint64_t store_reader_size(const struct store_reader *r)
@@ -433,13 +426,13 @@ int store_reader_read_at(struct store_reader *r, uint64_t off, void *buf, size_t
 	uint64_t m;
 	int rc;
 
-	store_errmsg_clear();
 	if (got)
 		*got = 0;
 	if (!r || !got || (!buf && n))
 		return AM_ERR_INVAL;
+	r->errmsg[0] = 0;
 	if (off > r->size)
-		return store_fail(AM_ERR_RANGE, "read at %llu past the end (%llu)",
+		return store_fail(r->errmsg, AM_ERR_RANGE, "read at %llu past the end (%llu)",
 				  (unsigned long long)off, (unsigned long long)r->size);
 	m = r->size - off;
 	if (m > n)
@@ -449,7 +442,7 @@ int store_reader_read_at(struct store_reader *r, uint64_t off, void *buf, size_t
 	if ((rc = r->s->ops->reader_read(r, off, buf, (size_t)m)))
 		return rc;
 	*got = (size_t)m;
-	return done(0);
+	return 0;
 }
 
 void store_reader_close(struct store_reader *r)
@@ -458,67 +451,77 @@ void store_reader_close(struct store_reader *r)
 		r->s->ops->reader_close(r);
 }
 
-int store_read_at(struct store *s, const char *key, uint64_t off, void *buf, size_t n, size_t *got)
+int store_read_at(struct store *s, const char *key, uint64_t off, void *buf, size_t n, size_t *got,
+		  struct store_err *err)
 {
+	struct store_err scratch;
+	char *emsg = err_buf(err, &scratch);
 	struct store_reader *r = NULL;
 	int rc = AM_ERR_CONFLICT;
 
 	for (int attempt = 0; attempt < 3 && rc == AM_ERR_CONFLICT; attempt++) {
 		if (got)
 			*got = 0;
-		if ((rc = store_reader_open(s, key, &r)))
+		if ((rc = store_reader_open(s, key, &r, err)))
 			return rc;
 		rc = store_reader_read_at(r, off, buf, n, got);
+		am_strlcpy(emsg, store_reader_errmsg(r), STORE_ERRMSG_MAX);
 		store_reader_close(r);
 		r = NULL;
 	}
-	return done(rc);
+	return rc;
 }
 
 /* ---- metadata ------------------------------------------------------------- */
 
-int store_stat(struct store *s, const char *key, struct store_info *info)
+int store_stat(struct store *s, const char *key, struct store_info *info, struct store_err *err)
 {
+	struct store_err scratch;
+	char *emsg = err_buf(err, &scratch);
 	int rc;
 
-	store_errmsg_clear();
 	if (!s || !info)
 		return AM_ERR_INVAL;
-	if ((rc = check_key(key)))
+	if ((rc = check_key(key, emsg)))
 		return rc;
-	return done(s->ops->stat(s, key, info));
+	return s->ops->stat(s, key, info, emsg);
 }
 
-int store_delete(struct store *s, const char *key)
+int store_delete(struct store *s, const char *key, struct store_err *err)
 {
+	struct store_err scratch;
+	char *emsg = err_buf(err, &scratch);
 	int rc;
 
-	store_errmsg_clear();
 	if (!s)
 		return AM_ERR_INVAL;
-	if ((rc = check_key(key)))
+	if ((rc = check_key(key, emsg)))
 		return rc;
-	return done(s->ops->del(s, key));
+	return s->ops->del(s, key, emsg);
 }
 
-int store_list(struct store *s, const char *prefix, store_list_cb cb, void *arg)
+int store_list(struct store *s, const char *prefix, store_list_cb cb, void *arg,
+	       struct store_err *err)
 {
-	store_errmsg_clear();
+	struct store_err scratch;
+	char *emsg = err_buf(err, &scratch);
+
 	if (!s || !cb)
 		return AM_ERR_INVAL;
 	if (!store_prefix_valid(prefix))
-		return store_fail(AM_ERR_INVAL, "invalid key prefix");
-	return done(s->ops->list(s, prefix, cb, arg));
+		return store_fail(emsg, AM_ERR_INVAL, "invalid key prefix");
+	return s->ops->list(s, prefix, cb, arg, emsg);
 }
 
-int store_gc_temp(struct store *s, int64_t before, uint64_t *removed)
+int store_gc_temp(struct store *s, int64_t before, uint64_t *removed, struct store_err *err)
 {
+	struct store_err scratch;
+	char *emsg = err_buf(err, &scratch);
 	uint64_t dummy = 0;
 
-	store_errmsg_clear();
 	if (!s)
 		return AM_ERR_INVAL;
-	return done(s->ops->gc_temp(s, before, removed ? removed : &dummy));
+	return s->ops->gc_temp(s, before, removed ? removed : &dummy, emsg);
 }
 
 /* ---- probe ----------------------------------------------------------------- */
@@ -531,51 +534,56 @@ static int probe_list_cb(void *arg, const char *key, const struct store_info *in
 	return 1; /* one is enough */
 }
 
-/* Prefix the detail of a failed probe step with the step's name. */
-static int probe_fail(int rc, const char *step)
+/* Prefix the detail of a failed probe step (the step's, in err) with the
+ * step's name. */
+static int probe_fail(struct store_err *err, int rc, const char *step)
 {
 	char detail[400];
 
-	am_strlcpy(detail, store_errbuf, sizeof(detail));
-	return store_fail(rc, "storage probe: %s failed: %s", step, detail);
+	am_strlcpy(detail, err->msg, sizeof(detail));
+	return store_fail(err->msg, rc, "storage probe: %s failed: %s", step, detail);
 }
 
-int store_probe(struct store *s)
+int store_probe(struct store *s, struct store_err *err)
 {
 	uint8_t id[16], data[64], back[64];
-	char key[STORE_KEY_MAX], saved[sizeof(store_errbuf)];
+	char key[STORE_KEY_MAX];
+	struct store_err scratch;
 	struct store_put *p = NULL;
 	size_t got = 0;
 	int rc;
 
-	store_errmsg_clear();
+	if (!err)
+		err = &scratch;
+	err->msg[0] = 0;
 	if (!s)
 		return AM_ERR_INVAL;
 	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id) ||
 	    getrandom(data, sizeof(data), 0) != (ssize_t)sizeof(data))
-		return store_fail(AM_ERR_IO, "storage probe: getrandom failed");
+		return store_fail(err->msg, AM_ERR_IO, "storage probe: getrandom failed");
 	if ((rc = store_key_format(key, sizeof(key), "probe", id, NULL)))
 		return rc;
-	rc = store_list(s, "probe/", probe_list_cb, NULL);
+	rc = store_list(s, "probe/", probe_list_cb, NULL, err);
 	if (rc < 0)
-		return probe_fail(rc, "list");
-	if ((rc = store_put_begin(s, key, &p)) || (rc = store_put_write(p, data, sizeof(data)))) {
+		return probe_fail(err, rc, "list");
+	if ((rc = store_put_begin(s, key, &p, err)))
+		return probe_fail(err, rc, "write");
+	if ((rc = store_put_write(p, data, sizeof(data)))) {
+		store_err_keep(err, store_put_errmsg(p));
 		store_put_abort(p);
-		return probe_fail(rc, "write");
+		return probe_fail(err, rc, "write");
 	}
-	if ((rc = store_put_commit(p, NULL)))
-		return probe_fail(rc, "write");
-	rc = store_read_at(s, key, 0, back, sizeof(back), &got);
+	if ((rc = store_put_commit(p, NULL, err)))
+		return probe_fail(err, rc, "write");
+	rc = store_read_at(s, key, 0, back, sizeof(back), &got, err);
 	if (!rc && (got != sizeof(back) || memcmp(back, data, sizeof(back))))
-		rc = store_fail(AM_ERR_IO, "read back different bytes");
+		rc = store_fail(err->msg, AM_ERR_IO, "read back different bytes");
 	if (rc) {
-		rc = probe_fail(rc, "read");
-		err_save(saved);
-		(void)store_delete(s, key);
-		err_restore(saved);
+		rc = probe_fail(err, rc, "read");
+		(void)store_delete(s, key, NULL); /* the read's failure is the one to tell */
 		return rc;
 	}
-	if ((rc = store_delete(s, key)))
-		return probe_fail(rc, "delete");
-	return done(0);
+	if ((rc = store_delete(s, key, err)))
+		return probe_fail(err, rc, "delete");
+	return 0;
 }

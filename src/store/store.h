@@ -10,14 +10,21 @@
  * opened. A struct store_put or struct store_reader is used by one thread at
  * a time (it may move between threads).
  *
- * Errors are 0 or a negative enum am_err (util/util.h); detail for the calling
- * thread's latest failed call is in store_errmsg(). Whatever the operation:
+ * Errors are 0 or a negative enum am_err (util/util.h). The detail of a
+ * failure is kept where only the caller can see it, never in shared or
+ * thread-local state: on the put or reader handle for the calls on a put or
+ * a reader (store_put_errmsg, store_reader_errmsg, as sqlite3_errmsg(db)),
+ * and in the caller's struct store_err for every call that has no handle of
+ * its own to keep it on (opening the store, a put or a reader; committing,
+ * which consumes the put; stat, delete, list, gc, probe, store_read_at). The
+ * store itself holds no error state: it is shared by every thread, and a
+ * message kept on it could be another thread's. Whatever the operation:
  * AM_ERR_UNAVAIL means the store is unreachable or overloaded and a later try
  * may succeed (the S3 backend has already retried); AM_ERR_DENIED that it
  * refused the credentials or permissions (S3 403); AM_ERR_IO a failure that
  * trying again will not fix by itself (TLS refused, a malformed answer, a
  * disk error). None of them is the client's fault: callers answering a
- * client map them to a 5xx and log store_errmsg().
+ * client map them to a 5xx and log the detail.
  */
 #ifndef AM_STORE_H
 #define AM_STORE_H
@@ -29,6 +36,26 @@ struct conf;
 struct store;
 struct store_put;
 struct store_reader;
+
+/* Size of every failure detail, NUL included (longer text is truncated). */
+#define STORE_ERRMSG_MAX 512
+
+/* Caller storage for the detail of one store-level call. Every function that
+ * takes a struct store_err *err (NULL: the caller wants no detail) sets
+ * err->msg to "" on entry and leaves it "" when it succeeds, so after a
+ * failure it holds that call's reason, or "" when the failure had none to
+ * give (a NULL argument). The text may contain keys, the store's location,
+ * S3 error codes and TLS/network errors, never object content or
+ * credentials: for the server log (e.g. as a "store_error" field), never for
+ * a client. */
+struct store_err {
+	char msg[STORE_ERRMSG_MAX];
+};
+
+/* Keep a handle's detail (store_put_errmsg, store_reader_errmsg) in err
+ * before the handle goes: copies msg unless err is NULL or msg is NULL or
+ * "" (an earlier detail then stays). */
+void store_err_keep(struct store_err *err, const char *msg);
 
 /* ---- keys -----------------------------------------------------------------
  * A key is NAMESPACE "/" ID [ "." EXT ] with
@@ -64,43 +91,26 @@ int store_key_format(char *out, size_t outsz, const char *ns, const uint8_t id[1
  *                    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Opening sends
  *                    no request (see store_probe).
  * *out receives an owned handle (close with store_close). Returns 0,
- * AM_ERR_INVAL (malformed url, missing credentials), AM_ERR_IO, AM_ERR_NOMEM. */
-int store_open(const char *url, struct store **out);
+ * AM_ERR_INVAL (malformed url, missing credentials), AM_ERR_IO, AM_ERR_NOMEM;
+ * err (may be NULL) receives the detail, never a credential. */
+int store_open(const char *url, struct store **out, struct store_err *err);
 
 /* Open the store of a finished configuration (conf->storage, and for s3://
  * the settings s3_access_key, s3_secret_key, s3_ca_file, each falling back
  * to the environment as in store_open). Same errors as store_open. */
-int store_open_conf(const struct conf *c, struct store **out);
+int store_open_conf(const struct conf *c, struct store **out, struct store_err *err);
 
 /* Check that the store works end to end with its credentials, for
  * check-config: list (prefix "probe/"), put a small random object
  * "probe/<random id>", read it back, delete it. Returns 0 or the first
  * failure (S3: AM_ERR_DENIED for rejected credentials, AM_ERR_IO for a
  * missing bucket or a refused TLS handshake, AM_ERR_UNAVAIL when unreachable
- * after retries); store_errmsg() says
- * which step failed and why, never with a secret. */
-int store_probe(struct store *s);
+ * after retries); err (may be NULL) says which step failed and why, never
+ * with a secret. */
+int store_probe(struct store *s, struct store_err *err);
 
 /* Close the store; accepts NULL. Every put and reader must be closed first. */
 void store_close(struct store *s);
-
-/* Text detail of the calling thread's latest store call (on any store, or
- * store_open) when it failed: "" after a call that succeeded or failed
- * without detail, so a caller that logs it after a failure of its own (not
- * the store's) logs nothing stale. A failed put gives its first failure's
- * text with every later call; cleanups (store_put_abort, the abort inside a
- * failed commit) keep the text of the failure that led to them. s may be
- * NULL. The text may contain keys, the store's location, S3 error codes and
- * TLS/network errors, never object content or credentials: for the server
- * log (e.g. as a "store_error" field), never for a client. */
-const char *store_errmsg(const struct store *s);
-
-/* Forget the calling thread's detail (store_errmsg() is "" until a store call
- * fails). Call it before an operation whose failure you will log with
- * store_errmsg() when that operation can fail before it reaches the store (a
- * decryption, a database read), so that such a failure does not log the
- * detail of an older, unrelated store failure on the same thread. */
-void store_errmsg_clear(void);
 
 /* "file" or "s3". */
 const char *store_backend(const struct store *s);
@@ -119,8 +129,9 @@ const char *store_backend(const struct store *s);
 
 /* Begin writing key. *out receives an owned put handle that must end in
  * store_put_commit or store_put_abort. Errors: AM_ERR_INVAL (bad key),
- * AM_ERR_IO, AM_ERR_NOMEM. */
-int store_put_begin(struct store *s, const char *key, struct store_put **out);
+ * AM_ERR_IO, AM_ERR_NOMEM; err (may be NULL) receives the detail. */
+int store_put_begin(struct store *s, const char *key, struct store_put **out,
+		    struct store_err *err);
 
 /* Begin writing key with a head region [0, head_len) that is written last:
  * store_put_write appends sequentially starting at offset head_len, and the
@@ -135,7 +146,7 @@ int store_put_begin(struct store *s, const char *key, struct store_put **out);
  * head_len 0 is store_put_begin. Errors: as store_put_begin, AM_ERR_TOOBIG when head_len >
  * STORE_PUT_HEAD_MAX. */
 int store_put_begin_reserved(struct store *s, const char *key, uint64_t head_len,
-			     struct store_put **out);
+			     struct store_put **out, struct store_err *err);
 
 /* Append n bytes (borrowed) after everything appended so far. n may be 0.
  * Returns 0, AM_ERR_IO, AM_ERR_TOOBIG (object size limit), or the put's
@@ -157,8 +168,15 @@ uint64_t store_put_size(const struct store_put *p);
  * failure nothing new is visible under the key and the temporary is removed;
  * returns the put's error, AM_ERR_CONFLICT (head not written as required) or
  * AM_ERR_IO. (An AM_ERR_IO after the rename may leave the object visible but
- * not known durable: callers treat it as not stored; GC removes orphans.) */
-int store_put_commit(struct store_put *p, uint64_t *size);
+ * not known durable: callers treat it as not stored; GC removes orphans.)
+ * err (may be NULL) receives the detail: the put's earlier failure, or the
+ * commit's own; the clean-up after a failed commit (S3: the abort of the
+ * multipart upload) never replaces it. */
+int store_put_commit(struct store_put *p, uint64_t *size, struct store_err *err);
+
+/* The put's first failure (a failed put gives it again with every later
+ * write); "" while none. Borrowed: valid until commit or abort. */
+const char *store_put_errmsg(const struct store_put *p);
 
 /* Abandon the put: remove the temporary; nothing becomes visible. Consumes p;
  * accepts NULL. Temporaries of a crashed process are removed by
@@ -171,8 +189,10 @@ void store_put_abort(struct store_put *p);
  * off > size fails with AM_ERR_RANGE. */
 
 /* Open key for many ranged reads of one version of the object. *out receives
- * an owned handle. Errors: AM_ERR_INVAL, AM_ERR_NOTFOUND, AM_ERR_IO, NOMEM. */
-int store_reader_open(struct store *s, const char *key, struct store_reader **out);
+ * an owned handle. Errors: AM_ERR_INVAL, AM_ERR_NOTFOUND, AM_ERR_IO, NOMEM;
+ * err (may be NULL) receives the detail. */
+int store_reader_open(struct store *s, const char *key, struct store_reader **out,
+		      struct store_err *err);
 
 /* The same, for a caller that reads the object from its start in order (a
  * whole-file download, a transcode, an export). A backend with per-request
@@ -180,7 +200,8 @@ int store_reader_open(struct store *s, const char *key, struct store_reader **ou
  * instead of a first request for the header and a second for the rest
  * (S3: a streaming GET of bytes=0-). Reads elsewhere still work, at the cost
  * of that transfer. Same ownership and errors. */
-int store_reader_open_seq(struct store *s, const char *key, struct store_reader **out);
+int store_reader_open_seq(struct store *s, const char *key, struct store_reader **out,
+			  struct store_err *err);
 
 /* Size of the object the reader has open. */
 uint64_t store_reader_size(const struct store_reader *r);
@@ -190,14 +211,21 @@ uint64_t store_reader_size(const struct store_reader *r);
  * that cannot pin a version noticed the object changed). */
 int store_reader_read_at(struct store_reader *r, uint64_t off, void *buf, size_t n, size_t *got);
 
+/* The detail of the reader's latest read when it failed; "" after a read
+ * that succeeded (so a caller whose own step failed after a good read, an
+ * AM1 authentication, finds nothing stale). Borrowed: valid until close. */
+const char *store_reader_errmsg(const struct store_reader *r);
+
 /* Close the reader; accepts NULL. */
 void store_reader_close(struct store_reader *r);
 
 /* One-shot ranged read: store_reader_open + read_at + close. When the
  * object is replaced between the open and the read (AM_ERR_CONFLICT from a
  * backend that pins the version it opened), it is read again from a fresh
- * open, up to 3 times: the caller gets the old object or the new one. */
-int store_read_at(struct store *s, const char *key, uint64_t off, void *buf, size_t n, size_t *got);
+ * open, up to 3 times: the caller gets the old object or the new one. err
+ * (may be NULL) receives the detail. */
+int store_read_at(struct store *s, const char *key, uint64_t off, void *buf, size_t n, size_t *got,
+		  struct store_err *err);
 
 /* ---- metadata, delete, list, gc ------------------------------------------ */
 
@@ -206,12 +234,14 @@ struct store_info {
 	int64_t mtime; /* seconds since the epoch of the last commit */
 };
 
-/* Size and time of key. Errors: AM_ERR_INVAL, AM_ERR_NOTFOUND, AM_ERR_IO. */
-int store_stat(struct store *s, const char *key, struct store_info *info);
+/* Size and time of key. Errors: AM_ERR_INVAL, AM_ERR_NOTFOUND, AM_ERR_IO;
+ * err (may be NULL) receives the detail. */
+int store_stat(struct store *s, const char *key, struct store_info *info, struct store_err *err);
 
 /* Delete key. Idempotent: 0 also when it did not exist. Readers already open
- * on it may keep reading (file) or fail (s3). Errors: AM_ERR_INVAL, AM_ERR_IO. */
-int store_delete(struct store *s, const char *key);
+ * on it may keep reading (file) or fail (s3). Errors: AM_ERR_INVAL, AM_ERR_IO;
+ * err (may be NULL) receives the detail. */
+int store_delete(struct store *s, const char *key, struct store_err *err);
 
 /* Called once per committed object; key and info are borrowed for the call.
  * Return 0 to continue; any other value stops the listing and is returned by
@@ -223,15 +253,17 @@ typedef int (*store_list_cb)(void *arg, const char *key, const struct store_info
  * is unspecified; keys committed or deleted during the listing may or may not
  * appear. Temporaries and foreign files are never listed. Returns 0, the
  * callback's nonzero value, AM_ERR_INVAL (prefix cannot start a key) or
- * AM_ERR_IO. */
-int store_list(struct store *s, const char *prefix, store_list_cb cb, void *arg);
+ * AM_ERR_IO; err (may be NULL) receives the store's detail (a callback's own
+ * failure leaves it ""). */
+int store_list(struct store *s, const char *prefix, store_list_cb cb, void *arg,
+	       struct store_err *err);
 
 /* Remove temporaries of puts abandoned before the time before (seconds since
  * the epoch; file: temporaries idle since then, by mtime; s3: multipart
  * uploads initiated before then). Choose a cut-off far older than the longest
  * idle time of a live put (e.g. now - 24 h). *removed (may be NULL) receives
- * the count. Returns 0 or AM_ERR_IO. */
-int store_gc_temp(struct store *s, int64_t before, uint64_t *removed);
+ * the count. Returns 0 or AM_ERR_IO; err (may be NULL) receives the detail. */
+int store_gc_temp(struct store *s, int64_t before, uint64_t *removed, struct store_err *err);
 
 /* ---- AM1 adapters (store_am1.c) -------------------------------------------
  * Glue between src/crypto's AM1 writer and reader callbacks and this
@@ -253,12 +285,15 @@ struct store_am1_put {
  * in place while the writer lives (sink->ctx points to it). After
  * am1_writer_finish returns 0, commit ap->put with store_put_commit; on any
  * failure free the writer and store_put_abort(ap->put). Returns 0,
- * AM_ERR_INVAL, AM_ERR_TOOBIG (head too large) or store_put_begin's errors. */
+ * AM_ERR_INVAL, AM_ERR_TOOBIG (head too large) or store_put_begin's errors,
+ * with the detail in err (may be NULL). A writer's failure in the store is
+ * told by store_put_errmsg(ap->put). */
 int store_am1_put_begin(struct store *s, const char *key, uint64_t head_len,
-			struct store_am1_put *ap, struct am1_sink *sink);
+			struct store_am1_put *ap, struct am1_sink *sink, struct store_err *err);
 
 /* Fill *src so that an AM1 reader reads the object open in r (borrowed: r
- * must outlive the AM1 reader). A short read is AM_ERR_IO. */
+ * must outlive the AM1 reader). A short read is AM_ERR_IO. A read's failure
+ * in the store is told by store_reader_errmsg(r). */
 void store_am1_source(struct store_reader *r, struct am1_source *src);
 
 #endif

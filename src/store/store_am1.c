@@ -45,11 +45,13 @@ static int am1_sink_write_at(void *ctx, uint64_t off, const void *p, size_t n)
 }
 
 int store_am1_put_begin(struct store *s, const char *key, uint64_t head_len,
-			struct store_am1_put *ap, struct am1_sink *sink)
+			struct store_am1_put *ap, struct am1_sink *sink, struct store_err *err)
 {
 	uint64_t reserved;
 	int rc;
 
+	if (err)
+		err->msg[0] = 0;
 	if (!ap || !sink)
 		return AM_ERR_INVAL;
 	ap->put = NULL;
@@ -60,7 +62,7 @@ int store_am1_put_begin(struct store *s, const char *key, uint64_t head_len,
 	reserved = head_len ? am1_head_reserved(head_len) : 0;
 	if (head_len > STORE_PUT_HEAD_MAX || reserved > STORE_PUT_HEAD_MAX)
 		return AM_ERR_TOOBIG;
-	if ((rc = store_put_begin_reserved(s, key, reserved, &ap->put)))
+	if ((rc = store_put_begin_reserved(s, key, reserved, &ap->put, err)))
 		return rc;
 	ap->reserved = reserved;
 	sink->write = am1_sink_write;

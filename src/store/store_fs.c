@@ -52,7 +52,7 @@ struct fs_reader {
 static const struct store_ops fs_ops;
 
 /* Record errno e for an operation on key and return the mapped am_err. */
-static int fs_errno(int e, const char *what, const char *key)
+static int fs_errno(char *emsg, int e, const char *what, const char *key)
 {
 	char buf[128];
 	const char *msg = strerror_r(e, buf, sizeof(buf));
@@ -68,7 +68,7 @@ static int fs_errno(int e, const char *what, const char *key)
 		break;
 	default: err = AM_ERR_IO; break;
 	}
-	return store_fail(err, "store %s %s: %s", what, key ? key : "", msg);
+	return store_fail(emsg, err, "store %s %s: %s", what, key ? key : "", msg);
 }
 
 static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
@@ -127,7 +127,7 @@ static int fs_subdir(int dfd, const char *name, int create)
 }
 
 /* Open the directory that holds key. Returns an fd or an am_err. */
-static int fs_leaf(struct fs_store *fs, const char *key, int create, const char **file)
+static int fs_leaf(struct fs_store *fs, const char *key, int create, const char **file, char *emsg)
 {
 	char ns[STORE_KEY_NS_MAX + 1], d1[3], d2[3];
 	const char *names[3] = {ns, d1, d2};
@@ -139,7 +139,7 @@ static int fs_leaf(struct fs_store *fs, const char *key, int create, const char 
 		if (fd != fs->root_fd)
 			close(fd);
 		if (nfd < 0)
-			return fs_errno(-nfd, "open directory of", key);
+			return fs_errno(emsg, -nfd, "open directory of", key);
 		fd = nfd;
 	}
 	return fd;
@@ -147,14 +147,14 @@ static int fs_leaf(struct fs_store *fs, const char *key, int create, const char 
 
 /* ---- open ------------------------------------------------------------------ */
 
-int store_fs_open(const char *path, struct store **out)
+int store_fs_open(const char *path, struct store **out, char *emsg)
 {
 	struct fs_store *fs = NULL;
 	struct stat st;
 	int created = 0, rc;
 
 	if (!*path)
-		return store_fail(AM_ERR_INVAL, "storage: file: needs a path");
+		return store_fail(emsg, AM_ERR_INVAL, "storage: file: needs a path");
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return AM_ERR_NOMEM;
 	fs->base.ops = &fs_ops;
@@ -163,18 +163,19 @@ int store_fs_open(const char *path, struct store **out)
 	if (mkdir(path, 0700) == 0)
 		created = 1;
 	else if (errno != EEXIST) {
-		rc = store_fail(AM_ERR_IO, "storage: cannot create %s: %s", fs->root,
+		rc = store_fail(emsg, AM_ERR_IO, "storage: cannot create %s: %s", fs->root,
 				strerror(errno));
 		goto out;
 	}
 	fs->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->root_fd < 0 || fstat(fs->root_fd, &st) != 0) {
-		rc =
-		    store_fail(AM_ERR_IO, "storage: cannot open %s: %s", fs->root, strerror(errno));
+		rc = store_fail(emsg, AM_ERR_IO, "storage: cannot open %s: %s", fs->root,
+				strerror(errno));
 		goto out;
 	}
 	if (created && fchmod(fs->root_fd, 0700) != 0) {
-		rc = store_fail(AM_ERR_IO, "storage: chmod %s: %s", fs->root, strerror(errno));
+		rc =
+		    store_fail(emsg, AM_ERR_IO, "storage: chmod %s: %s", fs->root, strerror(errno));
 		goto out;
 	}
 	if (!created && (st.st_mode & 077))
@@ -202,14 +203,14 @@ static void fs_close(struct store *s)
 
 /* ---- put ------------------------------------------------------------------- */
 
-static int fs_tmp_name(char out[FS_TMP_LEN + 1])
+static int fs_tmp_name(char out[FS_TMP_LEN + 1], char *emsg)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t r[8];
 	size_t pl = sizeof(FS_TMP_PREFIX) - 1;
 
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		return store_fail(AM_ERR_IO, "store: getrandom failed");
+		return store_fail(emsg, AM_ERR_IO, "store: getrandom failed");
 	memcpy(out, FS_TMP_PREFIX, pl);
 	for (size_t i = 0; i < sizeof(r); i++) {
 		out[pl + 2 * i] = hex[r[i] >> 4];
@@ -219,7 +220,8 @@ static int fs_tmp_name(char out[FS_TMP_LEN + 1])
 	return 0;
 }
 
-static int fs_put_begin(struct store *s, const char *key, uint64_t head_len, struct store_put **out)
+static int fs_put_begin(struct store *s, const char *key, uint64_t head_len, struct store_put **out,
+			char *emsg)
 {
 	struct fs_store *fs = (struct fs_store *)s;
 	struct fs_put *p = NULL;
@@ -229,27 +231,27 @@ static int fs_put_begin(struct store *s, const char *key, uint64_t head_len, str
 	if (!(p = calloc(1, sizeof(*p))))
 		return AM_ERR_NOMEM;
 	p->fd = -1;
-	if ((p->dir_fd = fs_leaf(fs, key, 1, &file)) < 0) {
+	if ((p->dir_fd = fs_leaf(fs, key, 1, &file, emsg)) < 0) {
 		rc = p->dir_fd;
 		goto out;
 	}
 	am_strlcpy(p->name, file, sizeof(p->name));
 	for (tries = 0; p->fd < 0 && tries < 8; tries++) {
-		if ((rc = fs_tmp_name(p->tmp)))
+		if ((rc = fs_tmp_name(p->tmp, emsg)))
 			goto out;
 		p->fd = openat(p->dir_fd, p->tmp,
 			       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (p->fd < 0 && errno != EEXIST) {
-			rc = fs_errno(errno, "create temporary for", key);
+			rc = fs_errno(emsg, errno, "create temporary for", key);
 			goto out;
 		}
 	}
 	if (p->fd < 0) {
-		rc = store_fail(AM_ERR_IO, "store: no free temporary name for %s", key);
+		rc = store_fail(emsg, AM_ERR_IO, "store: no free temporary name for %s", key);
 		goto out;
 	}
 	if (fchmod(p->fd, 0600) != 0) {
-		rc = fs_errno(errno, "chmod temporary for", key);
+		rc = fs_errno(emsg, errno, "chmod temporary for", key);
 		goto out;
 	}
 	*out = &p->base;
@@ -307,38 +309,41 @@ static int fs_write_behind(struct fs_put *p, uint64_t end)
 
 static int fs_put_append(struct store_put *bp, const void *buf, size_t n)
 {
+	char *emsg = bp->errmsg;
 	struct fs_put *p = (struct fs_put *)bp;
 	uint64_t off = bp->head_len + bp->body_len;
 	int e = pwrite_full(p->fd, buf, n, off);
 
 	if (e == 0 && (e = fs_write_behind(p, off + n)) == -ENOSYS)
 		e = 0; /* no sync_file_range (some container runtimes): plain writes */
-	return e ? fs_errno(-e, "write", bp->key) : 0;
+	return e ? fs_errno(emsg, -e, "write", bp->key) : 0;
 }
 
 static int fs_put_write_head(struct store_put *bp, uint64_t off, const void *buf, size_t n)
 {
+	char *emsg = bp->errmsg;
 	struct fs_put *p = (struct fs_put *)bp;
 	int e = pwrite_full(p->fd, buf, n, off);
 
-	return e ? fs_errno(-e, "write head of", bp->key) : 0;
+	return e ? fs_errno(emsg, -e, "write head of", bp->key) : 0;
 }
 
 static int fs_put_commit(struct store_put *bp, uint64_t size)
 {
+	char *emsg = bp->errmsg;
 	struct fs_put *p = (struct fs_put *)bp;
 	struct stat st;
 
 	/* pwrite extends the file to exactly the bytes written; check anyway */
 	if (fstat(p->fd, &st) != 0 || (uint64_t)st.st_size != size)
-		return store_fail(AM_ERR_INTERNAL, "store commit %s: size mismatch", bp->key);
+		return store_fail(emsg, AM_ERR_INTERNAL, "store commit %s: size mismatch", bp->key);
 	if (fsync(p->fd) != 0)
-		return fs_errno(errno, "fsync", bp->key);
+		return fs_errno(emsg, errno, "fsync", bp->key);
 	if (renameat(p->dir_fd, p->tmp, p->dir_fd, p->name) != 0)
-		return fs_errno(errno, "rename into", bp->key);
+		return fs_errno(emsg, errno, "rename into", bp->key);
 	p->tmp[0] = 0; /* gone: nothing to unlink */
 	if (fsync(p->dir_fd) != 0)
-		return fs_errno(errno, "fsync directory of", bp->key);
+		return fs_errno(emsg, errno, "fsync directory of", bp->key);
 	return 0;
 }
 
@@ -355,7 +360,7 @@ static void fs_put_free(struct store_put *bp, int committed)
 
 /* ---- read ------------------------------------------------------------------ */
 
-static int fs_reader_open(struct store *s, const char *key, struct store_reader **out)
+static int fs_reader_open(struct store *s, const char *key, struct store_reader **out, char *emsg)
 {
 	struct fs_store *fs = (struct fs_store *)s;
 	struct fs_reader *r = NULL;
@@ -363,7 +368,7 @@ static int fs_reader_open(struct store *s, const char *key, struct store_reader 
 	const char *file;
 	int dfd, rc;
 
-	if ((dfd = fs_leaf(fs, key, 0, &file)) < 0)
+	if ((dfd = fs_leaf(fs, key, 0, &file, emsg)) < 0)
 		return dfd;
 	if (!(r = calloc(1, sizeof(*r)))) {
 		rc = AM_ERR_NOMEM;
@@ -372,15 +377,16 @@ static int fs_reader_open(struct store *s, const char *key, struct store_reader 
 	/* O_NONBLOCK: a FIFO planted here must not hang the open. */
 	r->fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (r->fd < 0) {
-		rc = fs_errno(errno, "open", key);
+		rc = fs_errno(emsg, errno, "open", key);
 		goto out;
 	}
 	if (fstat(r->fd, &st) != 0) {
-		rc = fs_errno(errno, "stat", key);
+		rc = fs_errno(emsg, errno, "stat", key);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = store_fail(AM_ERR_IO, "store open %s: not a regular file (refused)", key);
+		rc =
+		    store_fail(emsg, AM_ERR_IO, "store open %s: not a regular file (refused)", key);
 		goto out;
 	}
 	r->base.size = (uint64_t)st.st_size;
@@ -399,6 +405,7 @@ out:
 
 static int fs_reader_read(struct store_reader *br, uint64_t off, void *buf, size_t n)
 {
+	char *emsg = br->errmsg;
 	struct fs_reader *r = (struct fs_reader *)br;
 	uint8_t *p = buf;
 
@@ -407,10 +414,11 @@ static int fs_reader_read(struct store_reader *br, uint64_t off, void *buf, size
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
-			return fs_errno(errno, "read", "");
+			return fs_errno(emsg, errno, "read", "");
 		}
 		if (got == 0)
-			return store_fail(AM_ERR_IO, "store read: object shrank under the reader");
+			return store_fail(emsg, AM_ERR_IO,
+					  "store read: object shrank under the reader");
 		p += got;
 		n -= (size_t)got;
 		off += (uint64_t)got;
@@ -428,19 +436,20 @@ static void fs_reader_close(struct store_reader *br)
 
 /* ---- stat, delete ---------------------------------------------------------- */
 
-static int fs_stat(struct store *s, const char *key, struct store_info *info)
+static int fs_stat(struct store *s, const char *key, struct store_info *info, char *emsg)
 {
 	struct fs_store *fs = (struct fs_store *)s;
 	struct stat st;
 	const char *file;
 	int dfd, rc = 0;
 
-	if ((dfd = fs_leaf(fs, key, 0, &file)) < 0)
+	if ((dfd = fs_leaf(fs, key, 0, &file, emsg)) < 0)
 		return dfd;
 	if (fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		rc = fs_errno(errno, "stat", key);
+		rc = fs_errno(emsg, errno, "stat", key);
 	else if (!S_ISREG(st.st_mode))
-		rc = store_fail(AM_ERR_IO, "store stat %s: not a regular file (refused)", key);
+		rc =
+		    store_fail(emsg, AM_ERR_IO, "store stat %s: not a regular file (refused)", key);
 	else {
 		info->size = (uint64_t)st.st_size;
 		info->mtime = (int64_t)st.st_mtim.tv_sec;
@@ -449,32 +458,32 @@ static int fs_stat(struct store *s, const char *key, struct store_info *info)
 	return rc;
 }
 
-static int fs_delete(struct store *s, const char *key)
+static int fs_delete(struct store *s, const char *key, char *emsg)
 {
 	struct fs_store *fs = (struct fs_store *)s;
 	const char *file;
 	int dfd, rc = 0;
 
-	if ((dfd = fs_leaf(fs, key, 0, &file)) < 0)
+	if ((dfd = fs_leaf(fs, key, 0, &file, emsg)) < 0)
 		return dfd == AM_ERR_NOTFOUND ? 0 : dfd;
 	if (unlinkat(dfd, file, 0) != 0) {
 		if (errno != ENOENT)
-			rc = fs_errno(errno, "delete", key);
+			rc = fs_errno(emsg, errno, "delete", key);
 	} else if (fsync(dfd) != 0) {
-		rc = fs_errno(errno, "fsync directory of", key);
+		rc = fs_errno(emsg, errno, "fsync directory of", key);
 	}
 	close(dfd);
 	return rc;
 }
 
-static int fs_list(struct store *s, const char *prefix, store_list_cb cb, void *arg)
+static int fs_list(struct store *s, const char *prefix, store_list_cb cb, void *arg, char *emsg)
 {
-	return store_fs_list(((struct fs_store *)s)->root_fd, prefix, cb, arg);
+	return store_fs_list(((struct fs_store *)s)->root_fd, prefix, cb, arg, emsg);
 }
 
-static int fs_gc_temp(struct store *s, int64_t before, uint64_t *removed)
+static int fs_gc_temp(struct store *s, int64_t before, uint64_t *removed, char *emsg)
 {
-	return store_fs_gc_temp(((struct fs_store *)s)->root_fd, before, removed);
+	return store_fs_gc_temp(((struct fs_store *)s)->root_fd, before, removed, emsg);
 }
 
 static const struct store_ops fs_ops = {

@@ -36,6 +36,7 @@ struct walk {
 	/* where we are */
 	char ns[STORE_KEY_NS_MAX + 1];
 	char d1[3], d2[3];
+	char *emsg; /* the failure's detail (store_fail) */
 };
 
 static int all_of(const char *s, size_t min, size_t max, const char *set)
@@ -90,7 +91,7 @@ static int walk_list_entry(struct walk *w, int dfd, const char *name)
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		if (errno == ENOENT)
 			return 0; /* deleted meanwhile */
-		return store_fail(AM_ERR_IO, "store list %s: %s", key, strerror(errno));
+		return store_fail(w->emsg, AM_ERR_IO, "store list %s: %s", key, strerror(errno));
 	}
 	if (!S_ISREG(st.st_mode))
 		return 0;
@@ -106,11 +107,15 @@ static int walk_gc_entry(struct walk *w, int dfd, const char *name)
 	if (strncmp(name, STORE_FS_TMP_PREFIX, strlen(STORE_FS_TMP_PREFIX)))
 		return 0;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return errno == ENOENT ? 0 : store_fail(AM_ERR_IO, "store gc: %s", strerror(errno));
+		return errno == ENOENT
+			   ? 0
+			   : store_fail(w->emsg, AM_ERR_IO, "store gc: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode) || (int64_t)st.st_mtim.tv_sec >= w->before)
 		return 0;
 	if (unlinkat(dfd, name, 0) != 0)
-		return errno == ENOENT ? 0 : store_fail(AM_ERR_IO, "store gc: %s", strerror(errno));
+		return errno == ENOENT
+			   ? 0
+			   : store_fail(w->emsg, AM_ERR_IO, "store gc: %s", strerror(errno));
 	w->removed++;
 	return 0;
 }
@@ -126,13 +131,14 @@ static int walk_dir(struct walk *w, int fd, int depth)
 
 	if (!d) {
 		close(fd);
-		return store_fail(AM_ERR_IO, "store walk: %s", strerror(errno));
+		return store_fail(w->emsg, AM_ERR_IO, "store walk: %s", strerror(errno));
 	}
 	for (;;) {
 		errno = 0;
 		if (!(e = readdir(d))) {
 			if (errno)
-				rc = store_fail(AM_ERR_IO, "store walk: %s", strerror(errno));
+				rc = store_fail(w->emsg, AM_ERR_IO, "store walk: %s",
+						strerror(errno));
 			break;
 		}
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
@@ -149,7 +155,7 @@ static int walk_dir(struct walk *w, int fd, int depth)
 		if ((sub = openat(dirfd(d), e->d_name, WALK_DIR_FLAGS)) < 0) {
 			if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
 				continue; /* raced away, a file, or a symlink: not ours */
-			rc = store_fail(AM_ERR_IO, "store walk: %s", strerror(errno));
+			rc = store_fail(w->emsg, AM_ERR_IO, "store walk: %s", strerror(errno));
 			break;
 		}
 		am_strlcpy(slots[depth], e->d_name, sizes[depth]);
@@ -165,11 +171,11 @@ static int walk_root(struct walk *w, int root_fd)
 	int fd = openat(root_fd, ".", WALK_DIR_FLAGS);
 
 	if (fd < 0)
-		return store_fail(AM_ERR_IO, "store walk: %s", strerror(errno));
+		return store_fail(w->emsg, AM_ERR_IO, "store walk: %s", strerror(errno));
 	return walk_dir(w, fd, 0);
 }
 
-int store_fs_list(int root_fd, const char *prefix, store_list_cb cb, void *arg)
+int store_fs_list(int root_fd, const char *prefix, store_list_cb cb, void *arg, char *emsg)
 {
 	struct walk w;
 	const char *slash = strchr(prefix, '/');
@@ -183,10 +189,11 @@ int store_fs_list(int root_fd, const char *prefix, store_list_cb cb, void *arg)
 	w.id_len = strlen(w.id_pfx);
 	w.cb = cb;
 	w.arg = arg;
+	w.emsg = emsg;
 	return walk_root(&w, root_fd);
 }
 
-int store_fs_gc_temp(int root_fd, int64_t before, uint64_t *removed)
+int store_fs_gc_temp(int root_fd, int64_t before, uint64_t *removed, char *emsg)
 {
 	struct walk w;
 	int rc;
@@ -194,6 +201,7 @@ int store_fs_gc_temp(int root_fd, int64_t before, uint64_t *removed)
 	memset(&w, 0, sizeof(w));
 	w.gc = 1;
 	w.before = before;
+	w.emsg = emsg;
 	rc = walk_root(&w, root_fd);
 	*removed = w.removed;
 	return rc;

@@ -75,7 +75,7 @@ static int valid_chars(const char *v, const char *extra)
 }
 
 /* scheme://host[:port] with nothing else; *host points after "://". */
-static int parse_endpoint(const char *e, char *out, size_t outsz, const char **host)
+static int parse_endpoint(const char *e, char *out, size_t outsz, const char **host, char *emsg)
 {
 	size_t n = strlen(e);
 	const char *h;
@@ -87,14 +87,16 @@ static int parse_endpoint(const char *e, char *out, size_t outsz, const char **h
 	else if (!strncmp(e, "http://", 7))
 		h = e + 7;
 	else
-		return store_fail(AM_ERR_INVAL, "storage: s3 endpoint must be http(s)://HOST[:PORT]");
+		return store_fail(emsg, AM_ERR_INVAL,
+				  "storage: s3 endpoint must be http(s)://HOST[:PORT]");
 	if (h >= e + n || n >= outsz)
-		return store_fail(AM_ERR_INVAL, "storage: s3 endpoint has no host or is too long");
+		return store_fail(emsg, AM_ERR_INVAL,
+				  "storage: s3 endpoint has no host or is too long");
 	memcpy(out, e, n);
 	out[n] = 0;
 	*host = out + (h - e);
 	if (!valid_chars(*host, ".-:[]"))
-		return store_fail(AM_ERR_INVAL,
+		return store_fail(emsg, AM_ERR_INVAL,
 				  "storage: s3 endpoint must be scheme://HOST[:PORT] (no path, "
 				  "user or query)");
 	return 0;
@@ -107,39 +109,44 @@ struct s3_url {
 };
 
 /* One name=value of the URL's query. */
-static int url_param(struct s3_store *s, struct s3_url *u, const char *name, const char *v)
+static int url_param(struct s3_store *s, struct s3_url *u, const char *name, const char *v,
+		     char *emsg)
 {
 	if (!strcmp(name, "endpoint")) {
 		if (am_strlcpy(u->endpoint, v, sizeof(u->endpoint)))
-			return store_fail(AM_ERR_INVAL, "storage: s3 endpoint too long");
+			return store_fail(emsg, AM_ERR_INVAL, "storage: s3 endpoint too long");
 	} else if (!strcmp(name, "region")) {
 		if (!*v || am_strlcpy(s->region, v, sizeof(s->region)) || !valid_chars(v, "-_"))
-			return store_fail(AM_ERR_INVAL, "storage: bad s3 region");
+			return store_fail(emsg, AM_ERR_INVAL, "storage: bad s3 region");
 	} else if (!strcmp(name, "path_style")) {
 		if (strcmp(v, "0") && strcmp(v, "1"))
-			return store_fail(AM_ERR_INVAL, "storage: s3 path_style must be 0 or 1");
+			return store_fail(emsg, AM_ERR_INVAL,
+					  "storage: s3 path_style must be 0 or 1");
 		u->path_style = v[0] == '1';
 	} else if (!strcmp(name, "prefix")) {
 		if (am_strlcpy(s->prefix, v, sizeof(s->prefix)) || !valid_chars(v, "-._~/") ||
 		    v[0] == '/' || strstr(v, "//") || strstr(v, ".."))
-			return store_fail(AM_ERR_INVAL, "storage: bad s3 prefix (A-Z a-z 0-9 - . _ ~ /)");
+			return store_fail(emsg, AM_ERR_INVAL,
+					  "storage: bad s3 prefix (A-Z a-z 0-9 - . _ ~ /)");
 	} else if (!strcmp(name, "part_size")) {
 		size_t n = strlen(v);
 		int mib = n > 1 && (v[n - 1] == 'M' || v[n - 1] == 'm');
 		char num[24];
 		if (n == 0 || n >= sizeof(num))
-			return store_fail(AM_ERR_INVAL, "storage: bad s3 part_size");
+			return store_fail(emsg, AM_ERR_INVAL, "storage: bad s3 part_size");
 		memcpy(num, v, n + 1);
 		if (mib)
 			num[n - 1] = 0;
 		if (am_parse_i64(num, 1, (int64_t)S3_PART_MAX, &u->part_size))
-			return store_fail(AM_ERR_INVAL, "storage: bad s3 part_size");
+			return store_fail(emsg, AM_ERR_INVAL, "storage: bad s3 part_size");
 		if (mib)
 			u->part_size <<= 20;
 		if ((uint64_t)u->part_size < S3_PART_MIN || (uint64_t)u->part_size > S3_PART_MAX)
-			return store_fail(AM_ERR_INVAL, "storage: s3 part_size must be 5M..1024M");
+			return store_fail(emsg, AM_ERR_INVAL,
+					  "storage: s3 part_size must be 5M..1024M");
 	} else {
-		return store_fail(AM_ERR_INVAL, "storage: unknown s3 URL parameter \"%.40s\"", name);
+		return store_fail(emsg, AM_ERR_INVAL, "storage: unknown s3 URL parameter \"%.40s\"",
+				  name);
 	}
 	return 0;
 }
@@ -156,7 +163,7 @@ static void warn_plaintext(const struct s3_store *s, const char *ep)
 		       "use https unless the endpoint is on loopback", (char *)NULL);
 }
 
-static int parse_url(struct s3_store *s, const char *rest)
+static int parse_url(struct s3_store *s, const char *rest, char *emsg)
 {
 	struct s3_url u = {.endpoint = "", .path_style = 0, .part_size = (int64_t)S3_PART_DEFAULT};
 	char q[1024], *save = NULL, *tok, ep[400];
@@ -165,23 +172,25 @@ static int parse_url(struct s3_store *s, const char *rest)
 	int rc, n;
 
 	if (!valid_bucket(rest, bn))
-		return store_fail(AM_ERR_INVAL, "storage: s3://BUCKET needs a valid bucket name");
+		return store_fail(emsg, AM_ERR_INVAL,
+				  "storage: s3://BUCKET needs a valid bucket name");
 	memcpy(s->bucket, rest, bn);
 	s->bucket[bn] = 0;
 	am_strlcpy(s->region, "us-east-1", sizeof(s->region));
 	if (qm && am_strlcpy(q, qm + 1, sizeof(q)))
-		return store_fail(AM_ERR_INVAL, "storage: s3 URL too long");
+		return store_fail(emsg, AM_ERR_INVAL, "storage: s3 URL too long");
 	for (tok = qm ? strtok_r(q, "&", &save) : NULL; tok; tok = strtok_r(NULL, "&", &save)) {
 		char *eq = strchr(tok, '=');
 		if (!eq)
-			return store_fail(AM_ERR_INVAL, "storage: s3 URL parameter without '='");
+			return store_fail(emsg, AM_ERR_INVAL,
+					  "storage: s3 URL parameter without '='");
 		*eq = 0;
-		if ((rc = url_param(s, &u, tok, eq + 1)))
+		if ((rc = url_param(s, &u, tok, eq + 1, emsg)))
 			return rc;
 	}
 	if (!*u.endpoint) /* AWS: virtual-host style on the regional endpoint */
 		snprintf(u.endpoint, sizeof(u.endpoint), "https://s3.%s.amazonaws.com", s->region);
-	if ((rc = parse_endpoint(u.endpoint, ep, sizeof(ep), &host)))
+	if ((rc = parse_endpoint(u.endpoint, ep, sizeof(ep), &host, emsg)))
 		return rc;
 	s->path_style = u.path_style;
 	s->part_size = (uint64_t)u.part_size;
@@ -191,7 +200,7 @@ static int parse_url(struct s3_store *s, const char *rest)
 		n = snprintf(s->base_url, sizeof(s->base_url), "%.*s%s.%s", (int)(host - ep), ep,
 			     s->bucket, host);
 	if (n < 0 || (size_t)n >= sizeof(s->base_url))
-		return store_fail(AM_ERR_INVAL, "storage: s3 endpoint too long");
+		return store_fail(emsg, AM_ERR_INVAL, "storage: s3 endpoint too long");
 	snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->region);
 	warn_plaintext(s, ep);
 	return 0;
@@ -211,20 +220,20 @@ static const char *pick(const char *given, const char *e1, const char *e2)
 	return NULL;
 }
 
-static int set_credentials(struct s3_store *s, const char *access, const char *secret)
+static int set_credentials(struct s3_store *s, const char *access, const char *secret, char *emsg)
 {
 	const char *a = pick(access, "AUDIOMUS_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID");
 	const char *k = pick(secret, "AUDIOMUS_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY");
 
 	if (!a || !k)
-		return store_fail(AM_ERR_INVAL,
+		return store_fail(emsg, AM_ERR_INVAL,
 				  "storage: s3 needs credentials: s3_access_key and s3_secret_key "
 				  "(or AUDIOMUS_S3_ACCESS_KEY/AUDIOMUS_S3_SECRET_KEY, or "
 				  "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)");
 	s->access_sz = strlen(a) + 1;
 	s->secret_sz = strlen(k) + 1;
 	if (s->access_sz > 256 || s->secret_sz > 256)
-		return store_fail(AM_ERR_INVAL, "storage: s3 credentials too long");
+		return store_fail(emsg, AM_ERR_INVAL, "storage: s3 credentials too long");
 	if (!(s->access = am_secret_alloc(s->access_sz)) ||
 	    !(s->secret = am_secret_alloc(s->secret_sz)))
 		return AM_ERR_NOMEM;
@@ -256,23 +265,23 @@ static void s3_free(struct s3_store *s)
 }
 
 int store_s3_open(const char *rest, const char *access, const char *secret, const char *cainfo,
-		  struct store **out)
+		  struct store **out, char *emsg)
 {
 	struct s3_store *s = NULL;
 	int rc;
 
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
-		return store_fail(AM_ERR_INTERNAL, "storage: curl_global_init failed");
+		return store_fail(emsg, AM_ERR_INTERNAL, "storage: curl_global_init failed");
 	if (!(s = calloc(1, sizeof(*s))))
 		return AM_ERR_NOMEM;
 	s->base.ops = &s3_ops;
 	s3_tune_defaults(&s->tune);
-	if ((rc = s3_http_init(s)) || (rc = parse_url(s, rest)) ||
-	    (rc = set_credentials(s, access, secret)))
+	if ((rc = s3_http_init(s, emsg)) || (rc = parse_url(s, rest, emsg)) ||
+	    (rc = set_credentials(s, access, secret, emsg)))
 		goto out;
 	if (cainfo && am_strlcpy(s->cainfo, cainfo, sizeof(s->cainfo))) {
-		rc = store_fail(AM_ERR_INVAL, "storage: s3_ca_file path too long");
+		rc = store_fail(emsg, AM_ERR_INVAL, "storage: s3_ca_file path too long");
 		goto out;
 	}
 	*out = &s->base;
@@ -321,9 +330,9 @@ void store_s3_test_get_tune(const struct store *bs, struct s3_tuning *t)
 /* ---- HEAD, read ------------------------------------------------------------ */
 
 static int s3_head(struct s3_store *s, const char *key, struct store_info *info, char *etag,
-		   size_t etagsz)
+		   size_t etagsz, char *emsg)
 {
-	struct s3_req rq = {.method = "HEAD", .key = key};
+	struct s3_req rq = {.emsg = emsg, .method = "HEAD", .key = key};
 	char what[STORE_KEY_MAX + 8];
 	int rc;
 
@@ -331,27 +340,27 @@ static int s3_head(struct s3_store *s, const char *key, struct store_info *info,
 	if ((rc = s3_request(s, &rq, what)))
 		return rc;
 	if (!rq.has_length)
-		return store_fail(AM_ERR_IO, "s3 %s: no Content-Length", what);
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: no Content-Length", what);
 	info->size = rq.length;
 	info->mtime = rq.last_modified;
 	if (etag && am_strlcpy(etag, rq.etag, etagsz))
-		return store_fail(AM_ERR_IO, "s3 %s: ETag too long", what);
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: ETag too long", what);
 	return 0;
 }
 
-static int s3_stat(struct store *bs, const char *key, struct store_info *info)
+static int s3_stat(struct store *bs, const char *key, struct store_info *info, char *emsg)
 {
-	return s3_head((struct s3_store *)bs, key, info, NULL, 0);
+	return s3_head((struct s3_store *)bs, key, info, NULL, 0, emsg);
 }
 
 /* Open with a GET of the object's first S3_OPEN_READ bytes rather than a
  * HEAD: the same round trip gives the size (Content-Range), the version to
  * pin (ETag) and the bytes a reader asks for first (AM1's header), kept
  * until a stream starts. An empty object has no range to answer (416): HEAD. */
-static int open_get(struct s3_reader *r)
+static int open_get(struct s3_reader *r, char *emsg)
 {
 	char range[32], what[STORE_KEY_MAX + 8];
-	struct s3_req rq = {.method = "GET", .key = r->key, .range = range};
+	struct s3_req rq = {.emsg = emsg, .method = "GET", .key = r->key, .range = range};
 	uint64_t want;
 	int rc;
 
@@ -368,13 +377,14 @@ static int open_get(struct s3_reader *r)
 	else if (rq.status == 200 && rq.has_length)
 		r->base.size = rq.length;
 	else
-		return store_fail(AM_ERR_IO, "s3 %s: HTTP %ld to a range request", what, rq.status);
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: HTTP %ld to a range request", what,
+				  rq.status);
 	want = r->base.size < S3_OPEN_READ ? r->base.size : S3_OPEN_READ;
 	if (rq.dst_got != want)
-		return store_fail(AM_ERR_IO, "s3 %s: short body (%zu of %llu bytes)", what,
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: short body (%zu of %llu bytes)", what,
 				  rq.dst_got, (unsigned long long)want);
 	if (am_strlcpy(r->etag, rq.etag, sizeof(r->etag)))
-		return store_fail(AM_ERR_IO, "s3 %s: ETag too long", what);
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: ETag too long", what);
 	r->head_len = rq.dst_got;
 	return 0;
 }
@@ -383,7 +393,8 @@ static int open_get(struct s3_reader *r)
  * bytes=0- is the open (it gives the size and the ETag to pin), so a
  * whole-object read costs one request instead of two; without a thread, or
  * otherwise, the 64 KiB open_get. An empty object answers 416: HEAD. */
-static int reader_open(struct store *bs, const char *key, int seq, struct store_reader **out)
+static int reader_open(struct store *bs, const char *key, int seq, struct store_reader **out,
+		       char *emsg)
 {
 	struct s3_reader *r = calloc(1, sizeof(*r));
 	struct store_info info;
@@ -393,14 +404,14 @@ static int reader_open(struct store *bs, const char *key, int seq, struct store_
 		return AM_ERR_NOMEM;
 	r->s = (struct s3_store *)bs;
 	am_strlcpy(r->key, key, sizeof(r->key));
-	if (seq && s3_stream_start(r->s, key, "", 0, S3_SIZE_UNKNOWN, &r->st) == 0)
-		rc = s3_stream_wait_open(r->st, &r->base.size, r->etag, sizeof(r->etag));
+	if (seq && s3_stream_start(r->s, key, "", 0, S3_SIZE_UNKNOWN, &r->st, NULL) == 0)
+		rc = s3_stream_wait_open(r->st, &r->base.size, r->etag, sizeof(r->etag), emsg);
 	else
-		rc = open_get(r);
+		rc = open_get(r, emsg);
 	if (rc == AM_ERR_RANGE) {
 		s3_stream_stop(r->st);
 		r->st = NULL;
-		if ((rc = s3_head(r->s, key, &info, r->etag, sizeof(r->etag))) == 0)
+		if ((rc = s3_head(r->s, key, &info, r->etag, sizeof(r->etag), emsg)) == 0)
 			r->base.size = info.size;
 	}
 	if (rc) {
@@ -413,14 +424,15 @@ static int reader_open(struct store *bs, const char *key, int seq, struct store_
 	return 0;
 }
 
-static int s3_reader_open(struct store *bs, const char *key, struct store_reader **out)
+static int s3_reader_open(struct store *bs, const char *key, struct store_reader **out, char *emsg)
 {
-	return reader_open(bs, key, 0, out);
+	return reader_open(bs, key, 0, out, emsg);
 }
 
-static int s3_reader_open_seq(struct store *bs, const char *key, struct store_reader **out)
+static int s3_reader_open_seq(struct store *bs, const char *key, struct store_reader **out,
+			      char *emsg)
 {
-	return reader_open(bs, key, 1, out);
+	return reader_open(bs, key, 1, out, emsg);
 }
 
 /* GET [off, off+n) into buf. The first bytes a reader returns pin the version
@@ -432,8 +444,9 @@ static int s3_reader_open_seq(struct store *bs, const char *key, struct store_re
  * (docs/storage.md). */
 static int ranged_get(struct s3_reader *r, uint64_t off, void *buf, size_t n)
 {
-	char range[64], what[STORE_KEY_MAX + 8];
-	struct s3_req rq = {.method = "GET", .key = r->key, .range = range, .dst = buf, .dst_len = n};
+	char range[64], what[STORE_KEY_MAX + 8], *emsg = r->base.errmsg;
+	struct s3_req rq = {
+	    .emsg = emsg, .method = "GET", .key = r->key, .range = range, .dst = buf, .dst_len = n};
 	uint64_t total;
 	int rc;
 
@@ -448,10 +461,12 @@ static int ranged_get(struct s3_reader *r, uint64_t off, void *buf, size_t n)
 	else if (rq.status == 200 && off == 0 && rq.has_length)
 		total = rq.length;
 	else
-		return store_fail(AM_ERR_IO, "s3 %s: HTTP %ld to a range request", what, rq.status);
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: HTTP %ld to a range request", what,
+				  rq.status);
 	if (total != r->base.size || (*r->etag && *rq.etag && strcmp(rq.etag, r->etag) &&
 				      r->delivered))
-		return store_fail(AM_ERR_CONFLICT, "s3 %s: object changed under the reader", what);
+		return store_fail(emsg, AM_ERR_CONFLICT, "s3 %s: object changed under the reader",
+				  what);
 	if (*rq.etag && strcmp(rq.etag, r->etag)) { /* unpinned: another version now */
 		free(r->head);
 		r->head = NULL;
@@ -459,14 +474,15 @@ static int ranged_get(struct s3_reader *r, uint64_t off, void *buf, size_t n)
 		am_strlcpy(r->etag, rq.etag, sizeof(r->etag));
 	}
 	if (rq.dst_got != n)
-		return store_fail(AM_ERR_IO, "s3 %s: short body (%zu of %zu bytes)", what, rq.dst_got,
-				  n);
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: short body (%zu of %zu bytes)", what,
+				  rq.dst_got, n);
 	return 0;
 }
 
 static int s3_reader_read(struct store_reader *br, uint64_t off, void *buf, size_t n)
 {
 	struct s3_reader *r = (struct s3_reader *)br;
+	char *emsg = br->errmsg;
 	int rc;
 
 	if (r->head && off + n <= r->head_len) {
@@ -481,16 +497,16 @@ static int s3_reader_read(struct store_reader *br, uint64_t off, void *buf, size
 	}
 	/* Sequential with more to come: stream (no thread: read without one). */
 	if (!r->st && r->delivered && off == r->next && r->base.size - off > n &&
-	    s3_stream_start(r->s, r->key, r->etag, off, r->base.size, &r->st) == 0) {
+	    s3_stream_start(r->s, r->key, r->etag, off, r->base.size, &r->st, NULL) == 0) {
 		free(r->head);
 		r->head = NULL;
 	}
 	if (r->st)
-		rc = s3_stream_read(r->st, off, buf, n);
+		rc = s3_stream_read(r->st, off, buf, n, emsg);
 	else
 		rc = ranged_get(r, off, buf, n);
 	if (rc == AM_ERR_NOTFOUND) /* deleted under the reader */
-		rc = store_fail(AM_ERR_CONFLICT, "s3 GET %s: object deleted under the reader",
+		rc = store_fail(emsg, AM_ERR_CONFLICT, "s3 GET %s: object deleted under the reader",
 				r->key);
 	if (rc == 0) {
 		r->delivered = 1;
@@ -510,9 +526,9 @@ static void s3_reader_close(struct store_reader *br)
 
 /* ---- delete, list, gc ------------------------------------------------------ */
 
-static int s3_delete(struct store *bs, const char *key)
+static int s3_delete(struct store *bs, const char *key, char *emsg)
 {
-	struct s3_req rq = {.method = "DELETE", .key = key};
+	struct s3_req rq = {.emsg = emsg, .method = "DELETE", .key = key};
 	char what[STORE_KEY_MAX + 8];
 	int rc;
 
@@ -546,7 +562,7 @@ static const char *our_key(const struct s3_store *s, const char *name)
 }
 
 /* Call cb for each valid <Contents> of one ListObjectsV2 page. */
-static int list_page(struct s3_store *s, struct s3_str in, store_list_cb cb, void *arg)
+static int list_page(struct s3_store *s, struct s3_str in, store_list_cb cb, void *arg, char *emsg)
 {
 	struct s3_str c;
 	size_t pos = 0;
@@ -560,7 +576,7 @@ static int list_page(struct s3_store *s, struct s3_str in, store_list_cb cb, voi
 		if (s3_xml_text(c, "Key", name, sizeof(name)) ||
 		    s3_xml_text(c, "Size", num, sizeof(num)) ||
 		    am_parse_i64(num, 0, INT64_MAX, &size))
-			return store_fail(AM_ERR_IO, "s3 list: malformed <Contents>");
+			return store_fail(emsg, AM_ERR_IO, "s3 list: malformed <Contents>");
 		if (!(key = our_key(s, name)))
 			continue; /* not ours: never listed */
 		info.size = (uint64_t)size;
@@ -572,7 +588,7 @@ static int list_page(struct s3_store *s, struct s3_str in, store_list_cb cb, voi
 	return 0;
 }
 
-static int s3_list(struct store *bs, const char *prefix, store_list_cb cb, void *arg)
+static int s3_list(struct store *bs, const char *prefix, store_list_cb cb, void *arg, char *emsg)
 {
 	struct s3_store *s = (struct s3_store *)bs;
 	struct am_buf q, xml;
@@ -584,13 +600,13 @@ static int s3_list(struct store *bs, const char *prefix, store_list_cb cb, void 
 	snprintf(full, sizeof(full), "%s%s", s->prefix, prefix);
 	snprintf(mk, sizeof(mk), "%d", s->tune.max_keys);
 	do {
-		struct s3_req rq = {.method = "GET", .xml = &xml};
+		struct s3_req rq = {.emsg = emsg, .method = "GET", .xml = &xml};
 		struct s3_str in;
 		am_buf_reset(&q);
 		rc = *token ? q_add(&q, "continuation-token", token, 0) : 0;
 		if (rc || (rc = q_add(&q, "list-type", "2", 0)) || (rc = q_add(&q, "max-keys", mk, 0)) ||
 		    (rc = q_add(&q, "prefix", full, 1))) {
-			rc = store_fail(AM_ERR_IO, "s3 list: query too long");
+			rc = store_fail(emsg, AM_ERR_IO, "s3 list: query too long");
 			goto out;
 		}
 		rq.query = (const char *)q.p;
@@ -598,13 +614,14 @@ static int s3_list(struct store *bs, const char *prefix, store_list_cb cb, void 
 			goto out;
 		in = (struct s3_str){(const char *)xml.p, xml.len};
 		if (s3_xml_text(in, "IsTruncated", more, sizeof(more)))
-			rc = store_fail(AM_ERR_IO, "s3 list: no <IsTruncated> in the answer");
-		if (rc || (rc = list_page(s, in, cb, arg)))
+			rc = store_fail(emsg, AM_ERR_IO, "s3 list: no <IsTruncated> in the answer");
+		if (rc || (rc = list_page(s, in, cb, arg, emsg)))
 			goto out;
 		*token = 0;
 		if (!strcmp(more, "true") &&
 		    (s3_xml_text(in, "NextContinuationToken", token, sizeof(token)) || !*token)) {
-			rc = store_fail(AM_ERR_IO, "s3 list: truncated without a usable token");
+			rc = store_fail(emsg, AM_ERR_IO,
+					"s3 list: truncated without a usable token");
 			goto out;
 		}
 	} while (*token);
@@ -614,9 +631,9 @@ out:
 	return rc;
 }
 
-int s3_abort_upload(struct s3_store *s, const char *key, const char *upload_id)
+int s3_abort_upload(struct s3_store *s, const char *key, const char *upload_id, char *emsg)
 {
-	struct s3_req rq = {.method = "DELETE", .key = key};
+	struct s3_req rq = {.emsg = emsg, .method = "DELETE", .key = key};
 	struct am_buf q;
 	char what[STORE_KEY_MAX + 16];
 	int rc;
@@ -638,7 +655,8 @@ struct gc_state {
 };
 
 /* Abort each upload of one ListMultipartUploads page initiated before before. */
-static int gc_page(struct s3_store *s, struct s3_str in, int64_t before, struct gc_state *g)
+static int gc_page(struct s3_store *s, struct s3_str in, int64_t before, struct gc_state *g,
+		   char *emsg)
 {
 	struct s3_str u;
 	size_t pos = 0;
@@ -651,19 +669,19 @@ static int gc_page(struct s3_store *s, struct s3_str in, int64_t before, struct 
 		if (s3_xml_text(u, "Key", name, sizeof(name)) ||
 		    s3_xml_text(u, "UploadId", id, sizeof(id)) ||
 		    s3_xml_text(u, "Initiated", when, sizeof(when)) || s3_parse_iso8601(when, &t))
-			return store_fail(AM_ERR_IO, "s3 gc: malformed <Upload>");
+			return store_fail(emsg, AM_ERR_IO, "s3 gc: malformed <Upload>");
 		am_strlcpy(g->last_key, name, sizeof(g->last_key));
 		am_strlcpy(g->last_id, id, sizeof(g->last_id));
 		if (!(key = our_key(s, name)) || t >= before)
 			continue;
-		if ((rc = s3_abort_upload(s, key, id)))
+		if ((rc = s3_abort_upload(s, key, id, emsg)))
 			return rc;
 		g->removed++;
 	}
 	return 0;
 }
 
-static int s3_gc_temp(struct store *bs, int64_t before, uint64_t *removed)
+static int s3_gc_temp(struct store *bs, int64_t before, uint64_t *removed, char *emsg)
 {
 	struct s3_store *s = (struct s3_store *)bs;
 	struct gc_state g = {.key_marker = "", .id_marker = "", .removed = 0};
@@ -675,7 +693,7 @@ static int s3_gc_temp(struct store *bs, int64_t before, uint64_t *removed)
 	am_buf_init(&xml, S3_XML_MAX);
 	snprintf(mk, sizeof(mk), "%d", s->tune.max_keys);
 	for (;;) {
-		struct s3_req rq = {.method = "GET", .xml = &xml};
+		struct s3_req rq = {.emsg = emsg, .method = "GET", .xml = &xml};
 		struct s3_str in;
 		am_buf_reset(&q);
 		rc = *g.key_marker ? q_add(&q, "key-marker", g.key_marker, 0) : 0;
@@ -683,7 +701,7 @@ static int s3_gc_temp(struct store *bs, int64_t before, uint64_t *removed)
 		    (rc = q_add(&q, "prefix", s->prefix, 0)) ||
 		    (*g.id_marker && (rc = q_add(&q, "upload-id-marker", g.id_marker, 0))) ||
 		    (rc = q_add(&q, "uploads", "", 1))) {
-			rc = store_fail(AM_ERR_IO, "s3 gc: query too long");
+			rc = store_fail(emsg, AM_ERR_IO, "s3 gc: query too long");
 			goto out;
 		}
 		rq.query = (const char *)q.p;
@@ -691,7 +709,7 @@ static int s3_gc_temp(struct store *bs, int64_t before, uint64_t *removed)
 			goto out;
 		in = (struct s3_str){(const char *)xml.p, xml.len};
 		g.last_key[0] = 0;
-		if ((rc = gc_page(s, in, before, &g)))
+		if ((rc = gc_page(s, in, before, &g, emsg)))
 			goto out;
 		if (s3_xml_text(in, "IsTruncated", more, sizeof(more)) || strcmp(more, "true"))
 			break;
@@ -704,7 +722,8 @@ static int s3_gc_temp(struct store *bs, int64_t before, uint64_t *removed)
 			am_strlcpy(g.id_marker, g.last_id, sizeof(g.id_marker));
 		}
 		if (!*g.key_marker) {
-			rc = store_fail(AM_ERR_IO, "s3 gc: truncated listing without markers");
+			rc =
+			    store_fail(emsg, AM_ERR_IO, "s3 gc: truncated listing without markers");
 			goto out;
 		}
 	}

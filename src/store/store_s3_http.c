@@ -51,7 +51,7 @@ static void share_unlock(CURL *h, curl_lock_data d, void *arg)
 		pthread_mutex_unlock(&s->share_locks[d]);
 }
 
-int s3_http_init(struct s3_store *s)
+int s3_http_init(struct s3_store *s, char *emsg)
 {
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&s->share_locks[i], NULL);
@@ -64,7 +64,7 @@ int s3_http_init(struct s3_store *s)
 	    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
 	    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) ||
 	    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT))
-		return store_fail(AM_ERR_INTERNAL, "storage: curl share setup failed");
+		return store_fail(emsg, AM_ERR_INTERNAL, "storage: curl share setup failed");
 	return 0;
 }
 
@@ -149,14 +149,14 @@ static void sleep_ms(long ms)
 		;
 }
 
-static int sha256_hex(const uint8_t *p, size_t n, char out[65])
+static int sha256_hex(const uint8_t *p, size_t n, char out[65], char *emsg)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 
 	if (!EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-		return store_fail(AM_ERR_INTERNAL, "storage: SHA-256 failed");
+		return store_fail(emsg, AM_ERR_INTERNAL, "storage: SHA-256 failed");
 	for (int i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
@@ -168,6 +168,7 @@ static int sha256_hex(const uint8_t *p, size_t n, char out[65])
 /* The request URL: base [/ prefix key] [? query]. */
 static int build_url(struct s3_store *s, const struct s3_req *rq, struct am_buf *u)
 {
+	char *emsg = rq->emsg;
 	int rc = am_buf_puts(u, s->base_url);
 
 	if (!rc && rq->key) {
@@ -184,7 +185,7 @@ static int build_url(struct s3_store *s, const struct s3_req *rq, struct am_buf 
 		if (!rc)
 			rc = am_buf_puts(u, rq->query);
 	}
-	return rc ? store_fail(AM_ERR_INVAL, "storage: s3 request URL too long") : 0;
+	return rc ? store_fail(emsg, AM_ERR_INVAL, "storage: s3 request URL too long") : 0;
 }
 
 /* ---- callbacks -------------------------------------------------------------- */
@@ -254,13 +255,14 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *arg)
 static int progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct s3_req *rq = ((struct s3_xfer *)arg)->rq;
+	char *emsg = rq->emsg;
 
 	(void)dt;
 	(void)dn;
 	(void)ut;
 	(void)un;
 	if (rq->cancel && rq->cancel(rq->arg)) {
-		rq->sink_err = store_fail(AM_ERR_IO, "s3: request cancelled");
+		rq->sink_err = store_fail(emsg, AM_ERR_IO, "s3: request cancelled");
 		rq->aborted_by_us = 1;
 		return 1;
 	}
@@ -340,6 +342,7 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *arg)
 static int set_common(struct s3_store *s, CURL *h, struct s3_xfer *x, const char *url,
 		      char *errbuf)
 {
+	char *emsg = x->rq->emsg;
 	CURLcode e = CURLE_OK;
 
 	curl_easy_reset(h);
@@ -376,11 +379,12 @@ static int set_common(struct s3_store *s, CURL *h, struct s3_xfer *x, const char
 		SET(CURLOPT_NOPROGRESS, 0L);
 	}
 #undef SET
-	return e == CURLE_OK ? 0 : store_fail(AM_ERR_INTERNAL, "storage: curl setup failed");
+	return e == CURLE_OK ? 0 : store_fail(emsg, AM_ERR_INTERNAL, "storage: curl setup failed");
 }
 
 static int set_method(CURL *h, struct s3_req *rq, struct s3_xfer *x)
 {
+	char *emsg = rq->emsg;
 	CURLcode e = CURLE_OK;
 	const char *m = rq->method;
 
@@ -403,19 +407,19 @@ static int set_method(CURL *h, struct s3_req *rq, struct s3_xfer *x)
 	} else if (!strcmp(m, "DELETE")) {
 		e = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
 	} else if (strcmp(m, "GET")) {
-		return store_fail(AM_ERR_INTERNAL, "storage: unknown method");
+		return store_fail(emsg, AM_ERR_INTERNAL, "storage: unknown method");
 	}
-	return e == CURLE_OK ? 0 : store_fail(AM_ERR_INTERNAL, "storage: curl setup failed");
+	return e == CURLE_OK ? 0 : store_fail(emsg, AM_ERR_INTERNAL, "storage: curl setup failed");
 }
 
-static int add_header(struct curl_slist **l, const char *name, const char *value)
+static int add_header(struct curl_slist **l, const char *name, const char *value, char *emsg)
 {
 	char line[S3_UPLOAD_ID_MAX + 64];
 	struct curl_slist *n;
 	int k = snprintf(line, sizeof(line), "%s: %s", name, value);
 
 	if (k < 0 || (size_t)k >= sizeof(line))
-		return store_fail(AM_ERR_INVAL, "storage: header %s too long", name);
+		return store_fail(emsg, AM_ERR_INVAL, "storage: header %s too long", name);
 	if (!(n = curl_slist_append(*l, line)))
 		return AM_ERR_NOMEM;
 	*l = n;
@@ -424,16 +428,17 @@ static int add_header(struct curl_slist **l, const char *name, const char *value
 
 static int build_headers(struct s3_req *rq, const char *hash, struct curl_slist **l)
 {
-	int rc = add_header(l, "x-amz-content-sha256", hash);
+	int rc = add_header(l, "x-amz-content-sha256", hash, rq->emsg);
 	int body = !strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST");
 
 	if (!rc && body)
 		rc = add_header(l, "Content-Type",
-				rq->content_type ? rq->content_type : "application/octet-stream");
+				rq->content_type ? rq->content_type : "application/octet-stream",
+				rq->emsg);
 	if (!rc && rq->range)
-		rc = add_header(l, "Range", rq->range);
+		rc = add_header(l, "Range", rq->range, rq->emsg);
 	if (!rc && rq->if_match)
-		rc = add_header(l, "If-Match", rq->if_match);
+		rc = add_header(l, "If-Match", rq->if_match, rq->emsg);
 	return rc;
 }
 
@@ -473,14 +478,14 @@ static int tls_refusal(const char *msg)
 
 /* A transport failure (no HTTP answer) as an am_err with a message; *retry
  * says whether another try may help. */
-static int transport_error(CURLcode e, const char *errbuf, const char *what, int *retry)
+static int transport_error(CURLcode e, const char *errbuf, const char *what, int *retry, char *emsg)
 {
 	const char *m = *errbuf ? errbuf : curl_easy_strerror(e);
 
 	*retry = 0;
 	if (e == CURLE_SSL_CONNECT_ERROR && tls_refusal(m))
 		return store_fail(
-		    AM_ERR_IO, "s3 %s: TLS handshake refused (%s): %s; not retried", what, m,
+		    emsg, AM_ERR_IO, "s3 %s: TLS handshake refused (%s): %s; not retried", what, m,
 		    strstr(m, "wrong version number")
 			? "the endpoint does not speak TLS (http:// instead of https://?)"
 			: "the endpoint must offer TLS 1.2 or newer and a modern cipher");
@@ -497,15 +502,15 @@ static int transport_error(CURLcode e, const char *errbuf, const char *what, int
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
 		*retry = 1;
-		return store_fail(AM_ERR_UNAVAIL, "s3 %s: %s", what, m);
+		return store_fail(emsg, AM_ERR_UNAVAIL, "s3 %s: %s", what, m);
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 		return store_fail(
-		    AM_ERR_IO,
+		    emsg, AM_ERR_IO,
 		    "s3 %s: TLS verification failed (%s); set s3_ca_file for a private CA", what,
 		    m);
 	default: /* a setup or protocol error that recurs: not retried */
-		return store_fail(AM_ERR_IO, "s3 %s: %s", what, m);
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: %s", what, m);
 	}
 }
 
@@ -515,7 +520,7 @@ static int s3_once(struct s3_store *s, CURL *h, struct s3_req *rq, const char *u
 		   struct curl_slist *hdrs, const char *what, int *retry)
 {
 	struct s3_xfer x = {.rq = rq, .h = h, .body_off = 0};
-	char errbuf[CURL_ERROR_SIZE] = "";
+	char errbuf[CURL_ERROR_SIZE] = "", *emsg = rq->emsg;
 	CURLcode e;
 	int rc;
 
@@ -537,7 +542,7 @@ static int s3_once(struct s3_store *s, CURL *h, struct s3_req *rq, const char *u
 	if ((rc = set_common(s, h, &x, url, errbuf)) || (rc = set_method(h, rq, &x)))
 		return rc;
 	if (curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK)
-		return store_fail(AM_ERR_INTERNAL, "storage: curl setup failed");
+		return store_fail(emsg, AM_ERR_INTERNAL, "storage: curl setup failed");
 	__atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
 	e = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rq->status);
@@ -546,8 +551,8 @@ static int s3_once(struct s3_store *s, CURL *h, struct s3_req *rq, const char *u
 	if (rq->sink_err) /* the sink or cancel recorded its own message */
 		return rq->sink_err;
 	if (rq->aborted_by_us)
-		return store_fail(AM_ERR_IO, "s3 %s: response larger than expected", what);
-	return transport_error(e, errbuf, what, retry);
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: response larger than expected", what);
+	return transport_error(e, errbuf, what, retry, emsg);
 }
 
 /* Whether another try of a finished non-2xx answer may help: S3's own
@@ -565,17 +570,18 @@ static int retryable_status(const struct s3_req *rq)
 /* Map a finished non-2xx answer to an am_err with a message. */
 static int map_status(const struct s3_req *rq, const char *what)
 {
+	char *emsg = rq->emsg;
 	long st = rq->status;
 	const char *code = *rq->code ? rq->code : "";
 
 	if (st == 404 && !strcmp(code, "NoSuchBucket")) /* not "no such object": misconfigured */
 		return store_fail(
-		    AM_ERR_IO,
+		    emsg, AM_ERR_IO,
 		    "s3 %s: 404 NoSuchBucket: the bucket does not exist (check BUCKET "
 		    "and endpoint in storage = s3://BUCKET?...)",
 		    what);
 	if (st == 404)
-		return store_fail(AM_ERR_NOTFOUND, "s3 %s: not found (404%s%s)", what,
+		return store_fail(emsg, AM_ERR_NOTFOUND, "s3 %s: not found (404%s%s)", what,
 				  *code ? " " : "", code);
 	if (st == 403) {
 		const char *hint = "access denied: check the bucket policy and s3_access_key";
@@ -592,15 +598,16 @@ static int map_status(const struct s3_req *rq, const char *what)
 		else if (!*code)
 			hint = "access denied or bad signature: check s3_access_key, "
 			       "s3_secret_key and region";
-		return store_fail(AM_ERR_DENIED, "s3 %s: 403 %s: %s", what, code, hint);
+		return store_fail(emsg, AM_ERR_DENIED, "s3 %s: 403 %s: %s", what, code, hint);
 	}
 	if (st == 412 || st == 409)
-		return store_fail(AM_ERR_CONFLICT, "s3 %s: %ld %s (object changed)", what, st, code);
+		return store_fail(emsg, AM_ERR_CONFLICT, "s3 %s: %ld %s (object changed)", what, st,
+				  code);
 	if (st == 416)
-		return store_fail(AM_ERR_RANGE, "s3 %s: 416 range not satisfiable", what);
+		return store_fail(emsg, AM_ERR_RANGE, "s3 %s: 416 range not satisfiable", what);
 	if (retryable_status(rq))
-		return store_fail(AM_ERR_UNAVAIL, "s3 %s: %ld %s", what, st, code);
-	return store_fail(AM_ERR_IO, "s3 %s: HTTP %ld %s", what, st, code);
+		return store_fail(emsg, AM_ERR_UNAVAIL, "s3 %s: %ld %s", what, st, code);
+	return store_fail(emsg, AM_ERR_IO, "s3 %s: HTTP %ld %s", what, st, code);
 }
 
 /* Sleep ms before a retry, in slices when rq can be cancelled: 1 if it was. */
@@ -622,13 +629,14 @@ int s3_request(struct s3_store *s, struct s3_req *rq, const char *what)
 	struct curl_slist *hdrs = NULL;
 	char hash[65];
 	CURL *h = NULL;
+	char *emsg = rq->emsg;
 	int rc, retry = 0, attempt;
 
 	am_buf_init(&url, S3_URL_MAX);
 	if ((rc = build_url(s, rq, &url)))
 		goto out;
 	if (rq->body_len)
-		rc = sha256_hex(rq->body, rq->body_len, hash);
+		rc = sha256_hex(rq->body, rq->body_len, hash, emsg);
 	else
 		am_strlcpy(hash, EMPTY_SHA256, sizeof(hash));
 	if (rc || (rc = build_headers(rq, hash, &hdrs)))
@@ -652,14 +660,15 @@ int s3_request(struct s3_store *s, struct s3_req *rq, const char *what)
 		if (backoff(rq, store_s3_backoff_ms(attempt, s->tune.backoff_base_ms,
 						    s->tune.backoff_cap_ms, rnd))) {
 			retry = 0;
-			rc = store_fail(AM_ERR_IO, "s3 %s: cancelled", what);
+			rc = store_fail(emsg, AM_ERR_IO, "s3 %s: cancelled", what);
 			break;
 		}
 	}
 	if (rc && retry && rq->sunk == 0) { /* gave up: UNAVAIL (even a 400 RequestTimeout) */
 		char m[400];
-		am_strlcpy(m, store_errmsg(NULL), sizeof(m));
-		rc = store_fail(AM_ERR_UNAVAIL, "%s (gave up after %d attempts)", m, attempt + 1);
+		am_strlcpy(m, emsg ? emsg : "", sizeof(m));
+		rc = store_fail(emsg, AM_ERR_UNAVAIL, "%s (gave up after %d attempts)", m,
+				attempt + 1);
 	}
 out:
 	handle_put(s, h);

@@ -95,6 +95,7 @@ struct s3_req {
 	int (*sink)(void *arg, const struct s3_req *rq, const uint8_t *p, size_t n);
 	int (*cancel)(void *arg);
 	void *arg;
+	char *emsg; /* a failure's detail goes here (STORE_ERRMSG_MAX; NULL: none) */
 	/* out */
 	long status;
 	uint64_t length; /* Content-Length (HEAD: the object size) */
@@ -126,11 +127,11 @@ struct s3_req {
  * AM_ERR_CONFLICT (409, 412), AM_ERR_RANGE (416), AM_ERR_UNAVAIL (retries
  * exhausted: "(gave up after N attempts)"), AM_ERR_IO (anything else: a
  * refused or unverified TLS handshake, NoSuchBucket, other 4xx, malformed
- * answers). */
+ * answers). The detail goes to rq->emsg. */
 int s3_request(struct s3_store *s, struct s3_req *rq, const char *what);
 
 /* Set up and tear down the connection share and handle pool of s. */
-int s3_http_init(struct s3_store *s);
+int s3_http_init(struct s3_store *s, char *emsg);
 void s3_http_cleanup(struct s3_store *s);
 
 /* Percent-encode n bytes of src onto b per SigV4 (keep A-Z a-z 0-9 - . _ ~,
@@ -166,7 +167,8 @@ int s3_parse_iso8601(const char *s, int64_t *out);
 
 /* ---- store_s3_put.c -------------------------------------------------------- */
 
-int s3_put_begin(struct store *bs, const char *key, uint64_t head_len, struct store_put **out);
+int s3_put_begin(struct store *bs, const char *key, uint64_t head_len, struct store_put **out,
+		 char *emsg);
 int s3_put_append(struct store_put *bp, const void *buf, size_t n);
 int s3_put_write_head(struct store_put *bp, uint64_t off, const void *buf, size_t n);
 int s3_put_commit(struct store_put *bp, uint64_t size);
@@ -174,7 +176,7 @@ void s3_put_free(struct store_put *bp, int committed);
 
 /* Abort the multipart upload upload_id of the object name key (a store key).
  * Idempotent (404 is success). */
-int s3_abort_upload(struct s3_store *s, const char *key, const char *upload_id);
+int s3_abort_upload(struct s3_store *s, const char *key, const char *upload_id, char *emsg);
 
 /* ---- store_s3_stream.c ----------------------------------------------------- */
 
@@ -195,13 +197,14 @@ struct s3_stream;
  * size S3_SIZE_UNKNOWN (off 0, etag ""), the stream asks for bytes=0- and
  * learns the size and the ETag to pin from the answer: s3_stream_wait_open. */
 int s3_stream_start(struct s3_store *s, const char *key, const char *etag, uint64_t off,
-		    uint64_t size, struct s3_stream **out);
+		    uint64_t size, struct s3_stream **out, char *emsg);
 
 /* For a stream started with S3_SIZE_UNKNOWN: wait for the first answer and
  * copy the object's size and ETag out. 0, or the request's error (e.g.
  * AM_ERR_NOTFOUND, AM_ERR_RANGE for an empty object on a server that answers
  * 416); the caller still stops the stream. */
-int s3_stream_wait_open(struct s3_stream *st, uint64_t *size, char *etag, size_t etag_sz);
+int s3_stream_wait_open(struct s3_stream *st, uint64_t *size, char *etag, size_t etag_sz,
+			char *emsg);
 
 /* 1 if s3_stream_read can serve a read at off: not before the first byte
  * still buffered, at most S3_STREAM_SKIP past the bytes that arrived. */
@@ -209,7 +212,7 @@ int s3_stream_covers(const struct s3_stream *st, uint64_t off);
 
 /* Exactly n bytes at off (covered, off + n <= size) into buf; bytes before
  * off are dropped. Waits for them. 0, or the stream's error. */
-int s3_stream_read(struct s3_stream *st, uint64_t off, void *buf, size_t n);
+int s3_stream_read(struct s3_stream *st, uint64_t off, void *buf, size_t n, char *emsg);
 
 /* Cancel the transfer (an unfinished one closes its connection), join the
  * thread, free everything. Accepts NULL. */

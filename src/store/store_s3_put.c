@@ -38,12 +38,14 @@ struct s3_put {
 	unsigned netags;
 };
 
-int s3_put_begin(struct store *bs, const char *key, uint64_t head_len, struct store_put **out)
+int s3_put_begin(struct store *bs, const char *key, uint64_t head_len, struct store_put **out,
+		 char *emsg)
 {
 	struct s3_put *p = calloc(1, sizeof(*p));
 
 	(void)key;
 	(void)head_len;
+	(void)emsg;
 	if (!p)
 		return AM_ERR_NOMEM;
 	p->s = (struct s3_store *)bs;
@@ -84,8 +86,10 @@ static int etag_ok(const char *e)
 
 static int create_upload(struct s3_put *p)
 {
+	char *emsg = p->base.errmsg;
 	struct am_buf xml;
-	struct s3_req rq = {.method = "POST", .key = p->base.key, .query = "uploads=", .xml = &xml};
+	struct s3_req rq = {
+	    .emsg = emsg, .method = "POST", .key = p->base.key, .query = "uploads=", .xml = &xml};
 	char what[STORE_KEY_MAX + 24];
 	int rc;
 
@@ -96,7 +100,7 @@ static int create_upload(struct s3_put *p)
 	if (s3_xml_text((struct s3_str){(const char *)xml.p, xml.len}, "UploadId", p->upload_id,
 			sizeof(p->upload_id)) ||
 	    !*p->upload_id)
-		rc = store_fail(AM_ERR_IO, "s3 %s: no UploadId in the answer", what);
+		rc = store_fail(emsg, AM_ERR_IO, "s3 %s: no UploadId in the answer", what);
 out:
 	am_buf_cleanup(&xml);
 	return rc;
@@ -104,27 +108,32 @@ out:
 
 static int upload_part(struct s3_put *p, unsigned no, const uint8_t *buf, size_t n)
 {
-	char q[S3_UPLOAD_ID_MAX * 3 + 64], what[STORE_KEY_MAX + 32];
-	struct s3_req rq = {.method = "PUT", .key = p->base.key, .query = q, .body = buf,
+	char q[S3_UPLOAD_ID_MAX * 3 + 64], what[STORE_KEY_MAX + 32], *emsg = p->base.errmsg;
+	struct s3_req rq = {.emsg = emsg,
+			    .method = "PUT",
+			    .key = p->base.key,
+			    .query = q,
+			    .body = buf,
 			    .body_len = n};
 	struct am_buf enc;
 	int rc;
 
 	if (no > S3_PARTS_MAX)
-		return store_fail(AM_ERR_TOOBIG, "s3 put %s: more than %d parts (raise part_size)",
-				  p->base.key, S3_PARTS_MAX);
+		return store_fail(emsg, AM_ERR_TOOBIG,
+				  "s3 put %s: more than %d parts (raise part_size)", p->base.key,
+				  S3_PARTS_MAX);
 	am_buf_init(&enc, sizeof(q) - 48);
 	rc = s3_uri_encode(&enc, p->upload_id, strlen(p->upload_id), 0);
 	if (!rc)
 		snprintf(q, sizeof(q), "partNumber=%u&uploadId=%s", no, (const char *)enc.p);
 	am_buf_cleanup(&enc);
 	if (rc)
-		return store_fail(AM_ERR_IO, "s3 put %s: upload id too long", p->base.key);
+		return store_fail(emsg, AM_ERR_IO, "s3 put %s: upload id too long", p->base.key);
 	snprintf(what, sizeof(what), "upload part %u of %s", no, p->base.key);
 	if ((rc = s3_request(p->s, &rq, what)))
 		return rc;
 	if (!etag_ok(rq.etag))
-		return store_fail(AM_ERR_IO, "s3 %s: missing or malformed ETag", what);
+		return store_fail(emsg, AM_ERR_IO, "s3 %s: missing or malformed ETag", what);
 	if (no > p->netags) {
 		unsigned m = p->netags ? p->netags : 16;
 		void *e;
@@ -209,24 +218,27 @@ int s3_put_write_head(struct store_put *bp, uint64_t off, const void *buf, size_
 
 static int complete_xml(struct s3_put *p, unsigned last, struct am_buf *x)
 {
+	char *emsg = p->base.errmsg;
 	int rc = am_buf_puts(x, "<CompleteMultipartUpload>");
 
 	for (unsigned i = 1; !rc && i <= last; i++) {
 		if (i > p->netags || !*p->etags[i - 1])
-			return store_fail(AM_ERR_INTERNAL, "s3 put %s: part %u missing", p->base.key, i);
+			return store_fail(emsg, AM_ERR_INTERNAL, "s3 put %s: part %u missing",
+					  p->base.key, i);
 		rc = am_buf_printf(x, "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>", i,
 				   p->etags[i - 1]);
 	}
 	if (!rc)
 		rc = am_buf_puts(x, "</CompleteMultipartUpload>");
-	return rc ? store_fail(AM_ERR_NOMEM, "s3 put %s: completion too large", p->base.key) : 0;
+	return rc ? store_fail(emsg, AM_ERR_NOMEM, "s3 put %s: completion too large", p->base.key)
+		  : 0;
 }
 
 /* CompleteMultipartUpload; S3 may answer 200 with an <Error> body. */
 static int complete_upload(struct s3_put *p, unsigned last)
 {
 	struct am_buf x, xml, q;
-	char what[STORE_KEY_MAX + 24], code[64];
+	char what[STORE_KEY_MAX + 24], code[64], *emsg = p->base.errmsg;
 	int rc, tries = 0;
 
 	am_buf_init(&x, (size_t)last * 256 + 128);
@@ -237,12 +249,17 @@ static int complete_upload(struct s3_put *p, unsigned last)
 		goto out;
 	if (am_buf_puts(&q, "uploadId=") ||
 	    s3_uri_encode(&q, p->upload_id, strlen(p->upload_id), 0)) {
-		rc = store_fail(AM_ERR_IO, "s3 %s: upload id too long", what);
+		rc = store_fail(emsg, AM_ERR_IO, "s3 %s: upload id too long", what);
 		goto out;
 	}
 	do {
-		struct s3_req rq = {.method = "POST", .key = p->base.key, .query = (const char *)q.p,
-				    .body = x.p, .body_len = x.len, .content_type = "application/xml",
+		struct s3_req rq = {.emsg = emsg,
+				    .method = "POST",
+				    .key = p->base.key,
+				    .query = (const char *)q.p,
+				    .body = x.p,
+				    .body_len = x.len,
+				    .content_type = "application/xml",
 				    .xml = &xml};
 		struct s3_str in;
 		if ((rc = s3_request(p->s, &rq, what)))
@@ -252,7 +269,7 @@ static int complete_upload(struct s3_put *p, unsigned last)
 			goto out;
 		if (s3_xml_text(in, "Code", code, sizeof(code)))
 			am_strlcpy(code, "(no result)", sizeof(code));
-		rc = store_fail(AM_ERR_IO, "s3 %s: 200 with error %s", what, code);
+		rc = store_fail(emsg, AM_ERR_IO, "s3 %s: 200 with error %s", what, code);
 	} while (++tries < p->s->tune.attempts &&
 		 (!strcmp(code, "InternalError") || !strcmp(code, "SlowDown")));
 out:
@@ -265,24 +282,29 @@ out:
 int s3_put_commit(struct store_put *bp, uint64_t size)
 {
 	struct s3_put *p = (struct s3_put *)bp;
-	char what[STORE_KEY_MAX + 8];
+	char what[STORE_KEY_MAX + 8], *emsg = bp->errmsg;
 	int rc;
 
 	if (!*p->upload_id) { /* the whole object is in part 1 */
-		struct s3_req rq = {.method = "PUT", .key = bp->key, .body = p->p1,
+		struct s3_req rq = {.emsg = emsg,
+				    .method = "PUT",
+				    .key = bp->key,
+				    .body = p->p1,
 				    .body_len = (size_t)size};
 		if (size > p->p1_alloc && size > 0)
-			return store_fail(AM_ERR_INTERNAL, "s3 put %s: size mismatch", bp->key);
+			return store_fail(emsg, AM_ERR_INTERNAL, "s3 put %s: size mismatch",
+					  bp->key);
 		snprintf(what, sizeof(what), "PUT %s", bp->key);
 		return s3_request(p->s, &rq, what);
 	}
 	if (size != (uint64_t)(p->cur_no - 1) * p->s->part_size + p->cur_len)
-		return store_fail(AM_ERR_INTERNAL, "s3 put %s: size mismatch", bp->key);
+		return store_fail(emsg, AM_ERR_INTERNAL, "s3 put %s: size mismatch", bp->key);
 	if ((rc = upload_part(p, p->cur_no, p->cur, p->cur_len)))
 		return rc;
 	if (!p->p1_sent) { /* the reserved head: part 1 goes last */
 		if (p->p1_alloc < p->s->part_size)
-			return store_fail(AM_ERR_INTERNAL, "s3 put %s: part 1 short", bp->key);
+			return store_fail(emsg, AM_ERR_INTERNAL, "s3 put %s: part 1 short",
+					  bp->key);
 		if ((rc = upload_part(p, 1, p->p1, (size_t)p->s->part_size)))
 			return rc;
 		p->p1_sent = 1;
@@ -296,10 +318,11 @@ int s3_put_commit(struct store_put *bp, uint64_t size)
 void s3_put_free(struct store_put *bp, int committed)
 {
 	struct s3_put *p = (struct s3_put *)bp;
+	char emsg[STORE_ERRMSG_MAX] = ""; /* the abort's own: the put's detail stays */
 
-	if (*p->upload_id && s3_abort_upload(p->s, bp->key, p->upload_id))
-		am_log(AM_LOG_WARN, "s3_abort_failed", "key", bp->key, "store_error",
-		       store_errmsg(NULL), "hint", "store_gc_temp removes it later", (char *)NULL);
+	if (*p->upload_id && s3_abort_upload(p->s, bp->key, p->upload_id, emsg))
+		am_log(AM_LOG_WARN, "s3_abort_failed", "key", bp->key, "store_error", emsg, "hint",
+		       "store_gc_temp removes it later", (char *)NULL);
 	(void)committed;
 	free(p->p1);
 	free(p->cur);

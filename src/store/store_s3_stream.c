@@ -46,7 +46,8 @@ struct s3_stream {
 	int full;	       /* the thread sleeps until a quarter of the ring is free */
 	int opened; /* the first answer was checked: size and etag are known */
 	int done, cancel, rc;
-	char msg[256]; /* the thread's store_errmsg when rc != 0 */
+	char tmsg[STORE_ERRMSG_MAX]; /* the thread's own detail of its failures */
+	char msg[STORE_ERRMSG_MAX];  /* tmsg of the failure that ended the stream (mu) */
 };
 
 /* ---- the thread's side --------------------------------------------------- */
@@ -63,6 +64,7 @@ static int stream_cancelled(void *arg)
  * that every later request is pinned to. The opener waits for this. */
 static int learn_object(struct s3_stream *st, const struct s3_req *rq)
 {
+	char *emsg = st->tmsg;
 	uint64_t size;
 
 	if (rq->status == 206 && rq->has_range_total && rq->range_first == 0)
@@ -70,10 +72,10 @@ static int learn_object(struct s3_stream *st, const struct s3_req *rq)
 	else if (rq->status == 200 && rq->has_length)
 		size = rq->length;
 	else
-		return store_fail(AM_ERR_IO, "s3 GET %s: HTTP %ld to a range request", st->key,
-				  rq->status);
+		return store_fail(emsg, AM_ERR_IO, "s3 GET %s: HTTP %ld to a range request",
+				  st->key, rq->status);
 	if (am_strlcpy(st->etag, rq->etag, sizeof(st->etag)))
-		return store_fail(AM_ERR_IO, "s3 GET %s: ETag too long", st->key);
+		return store_fail(emsg, AM_ERR_IO, "s3 GET %s: ETag too long", st->key);
 	pthread_mutex_lock(&st->mu);
 	st->size = size;
 	st->opened = 1;
@@ -85,6 +87,7 @@ static int learn_object(struct s3_stream *st, const struct s3_req *rq)
 /* The answer must be the asked range of the pinned version of the object. */
 static int check_answer(struct s3_stream *st, const struct s3_req *rq)
 {
+	char *emsg = st->tmsg;
 	int ok;
 
 	if (!st->opened)
@@ -95,12 +98,12 @@ static int check_answer(struct s3_stream *st, const struct s3_req *rq)
 	else
 		ok = rq->status == 200 && st->from == 0 && rq->has_length && rq->length == st->size;
 	if (!ok)
-		return store_fail(AM_ERR_IO,
+		return store_fail(emsg, AM_ERR_IO,
 				  "s3 GET %s: answer is not the range asked for (HTTP %ld)",
 				  st->key, rq->status);
 	if (*st->etag && *rq->etag && strcmp(st->etag, rq->etag))
-		return store_fail(AM_ERR_CONFLICT, "s3 GET %s: object changed under the reader",
-				  st->key);
+		return store_fail(emsg, AM_ERR_CONFLICT,
+				  "s3 GET %s: object changed under the reader", st->key);
 	return 0;
 }
 
@@ -147,12 +150,13 @@ static int ring_grow(struct s3_stream *st)
 static int stream_sink(void *arg, const struct s3_req *rq, const uint8_t *p, size_t n)
 {
 	struct s3_stream *st = arg;
+	char *emsg = st->tmsg;
 	int rc;
 
 	if (rq->sunk == 0 && (rc = check_answer(st, rq)))
 		return rc;
 	if (n > st->size - st->fetched)
-		return store_fail(AM_ERR_IO, "s3 GET %s: more bytes than asked for", st->key);
+		return store_fail(emsg, AM_ERR_IO, "s3 GET %s: more bytes than asked for", st->key);
 	pthread_mutex_lock(&st->mu);
 	while (n > 0) {
 		size_t k = st->cap - st->len;
@@ -179,14 +183,14 @@ static int stream_sink(void *arg, const struct s3_req *rq, const uint8_t *p, siz
 	}
 	rc = st->cancel;
 	pthread_mutex_unlock(&st->mu);
-	return rc ? store_fail(AM_ERR_IO, "s3 GET %s: stream cancelled", st->key) : 0;
+	return rc ? store_fail(emsg, AM_ERR_IO, "s3 GET %s: stream cancelled", st->key) : 0;
 }
 
 /* One request for [fetched, size); 0 when it brought every byte. */
 static int stream_request(struct s3_stream *st, uint64_t *got)
 {
-	char range[64], what[STORE_KEY_MAX + 16];
-	struct s3_req rq = {.method = "GET", .key = st->key, .range = range};
+	char range[64], what[STORE_KEY_MAX + 16], *emsg = st->tmsg;
+	struct s3_req rq = {.emsg = emsg, .method = "GET", .key = st->key, .range = range};
 	uint64_t before = st->fetched;
 	int rc;
 
@@ -207,13 +211,14 @@ static int stream_request(struct s3_stream *st, uint64_t *got)
 		rc = learn_object(st, &rq);
 	*got = st->fetched - before;
 	if (rc == 0 && st->fetched != st->size)
-		rc = store_fail(AM_ERR_IO, "s3 GET %s: short body", st->key);
+		rc = store_fail(emsg, AM_ERR_IO, "s3 GET %s: short body", st->key);
 	return rc;
 }
 
 static void *stream_main(void *arg)
 {
 	struct s3_stream *st = arg;
+	char *emsg = st->tmsg;
 	int rc, resumes = 0;
 	uint64_t got = 0;
 
@@ -222,16 +227,15 @@ static void *stream_main(void *arg)
 	 * is not what was asked, ends the stream. */
 	while ((rc = stream_request(st, &got)) == AM_ERR_UNAVAIL && got > 0 &&
 	       resumes++ < S3_STREAM_RESUMES && !stream_cancelled(st))
-		am_log(AM_LOG_WARN, "s3_stream_resumed", "key", st->key, "error",
-		       store_errmsg(NULL), NULL);
+		am_log(AM_LOG_WARN, "s3_stream_resumed", "key", st->key, "error", emsg, NULL);
 	if (rc == AM_ERR_NOTFOUND && st->opened)
-		rc = store_fail(AM_ERR_CONFLICT, "s3 GET %s: object deleted under the reader",
+		rc = store_fail(emsg, AM_ERR_CONFLICT, "s3 GET %s: object deleted under the reader",
 				st->key);
 	pthread_mutex_lock(&st->mu);
 	st->done = 1;
 	st->rc = rc;
 	if (rc)
-		am_strlcpy(st->msg, store_errmsg(NULL), sizeof(st->msg));
+		am_strlcpy(st->msg, emsg, sizeof(st->msg));
 	pthread_cond_signal(&st->data);
 	pthread_mutex_unlock(&st->mu);
 	return NULL;
@@ -249,7 +253,7 @@ static void stream_free(struct s3_stream *st)
 }
 
 /* The thread with every signal blocked (they belong to the main thread). */
-static int spawn(struct s3_stream *st)
+static int spawn(struct s3_stream *st, char *emsg)
 {
 	pthread_attr_t at;
 	sigset_t all, old;
@@ -264,12 +268,13 @@ static int spawn(struct s3_stream *st)
 		e = pthread_create(&st->thread, &at, stream_main, st);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&at);
-	return e ? store_fail(AM_ERR_UNAVAIL, "s3 GET %s: cannot start a stream thread", st->key)
+	return e ? store_fail(emsg, AM_ERR_UNAVAIL, "s3 GET %s: cannot start a stream thread",
+			      st->key)
 		 : 0;
 }
 
 int s3_stream_start(struct s3_store *s, const char *key, const char *etag, uint64_t off,
-		    uint64_t size, struct s3_stream **out)
+		    uint64_t size, struct s3_stream **out, char *emsg)
 {
 	struct s3_stream *st = calloc(1, sizeof(*st));
 	int rc;
@@ -292,7 +297,7 @@ int s3_stream_start(struct s3_store *s, const char *key, const char *etag, uint6
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->data, NULL);
 	pthread_cond_init(&st->room, NULL);
-	if ((rc = spawn(st))) {
+	if ((rc = spawn(st, emsg))) {
 		stream_free(st);
 		return rc;
 	}
@@ -300,7 +305,8 @@ int s3_stream_start(struct s3_store *s, const char *key, const char *etag, uint6
 	return 0;
 }
 
-int s3_stream_wait_open(struct s3_stream *st, uint64_t *size, char *etag, size_t etag_sz)
+int s3_stream_wait_open(struct s3_stream *st, uint64_t *size, char *etag, size_t etag_sz,
+			char *emsg)
 {
 	int rc = 0;
 
@@ -315,7 +321,7 @@ int s3_stream_wait_open(struct s3_stream *st, uint64_t *size, char *etag, size_t
 	}
 	pthread_mutex_unlock(&st->mu);
 	if (rc)
-		return store_fail(rc, "%s", *st->msg ? st->msg : "s3 stream: ended early");
+		return store_fail(emsg, rc, "%s", *st->msg ? st->msg : "s3 stream: ended early");
 	return 0;
 }
 
@@ -363,13 +369,13 @@ static size_t wake_after(const struct s3_stream *st, size_t n)
 	return left < w ? (size_t)left : w;
 }
 
-int s3_stream_read(struct s3_stream *st, uint64_t off, void *buf, size_t n)
+int s3_stream_read(struct s3_stream *st, uint64_t off, void *buf, size_t n, char *emsg)
 {
 	uint8_t *dst = buf;
 	int rc = 0;
 
 	if (!s3_stream_covers(st, off) || n > st->size - off)
-		return store_fail(AM_ERR_INTERNAL, "s3 stream: read outside the stream");
+		return store_fail(emsg, AM_ERR_INTERNAL, "s3 stream: read outside the stream");
 	pthread_mutex_lock(&st->mu);
 	while (n > 0) {
 		size_t k;
@@ -396,7 +402,7 @@ int s3_stream_read(struct s3_stream *st, uint64_t off, void *buf, size_t n)
 	st->want = 0;
 	pthread_mutex_unlock(&st->mu);
 	if (rc)
-		return store_fail(rc, "%s", *st->msg ? st->msg : "s3 stream: ended early");
+		return store_fail(emsg, rc, "%s", *st->msg ? st->msg : "s3 stream: ended early");
 	return 0;
 }
 

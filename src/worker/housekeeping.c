@@ -89,9 +89,17 @@ static int hk_upload(void *ctx, const struct db_upload *u)
 	return hk_add(l, u->project_id, u->id, NULL);
 }
 
+/* A task's store and the detail of its store calls. */
+struct hk_store {
+	struct store *s;
+	struct store_err *err;
+};
+
 static int hk_part(void *ctx, const struct db_upload_part *p)
 {
-	return store_delete(ctx, p->store_key);
+	const struct hk_store *hs = ctx;
+
+	return store_delete(hs->s, p->store_key, hs->err);
 }
 
 static int listed(int rc)
@@ -100,13 +108,13 @@ static int listed(int rc)
 }
 
 /* Objects of deleted tracks (state 'deleting'): ciphertext, then the row. */
-static int hk_deleting(struct app *a, struct db *db, int *n)
+static int hk_deleting(struct app *a, struct db *db, int *n, struct store_err *err)
 {
 	struct hk_list l = {.max = HK_BATCH};
 	int rc = listed(db_object_list_deleting(db, HK_BATCH, hk_object, &l));
 
 	for (size_t i = 0; rc == 0 && i < l.n; i++)
-		if ((rc = store_delete(a->store, l.v[i].key)) == 0 &&
+		if ((rc = store_delete(a->store, l.v[i].key, err)) == 0 &&
 		    (rc = db_object_delete(db, l.v[i].project, l.v[i].id)) == 0)
 			(*n)++;
 	free(l.v);
@@ -116,30 +124,32 @@ static int hk_deleting(struct app *a, struct db *db, int *n)
 /* Every stored byte of one shredded project: its objects and the parts of
  * its still-open uploads (which would otherwise lose their rows with the
  * project). Its key is already gone; this frees the space. */
-static int hk_project_store(struct app *a, struct db *db, const uint8_t project[16])
+static int hk_project_store(struct app *a, struct db *db, const uint8_t project[16],
+			    struct store_err *err)
 {
 	struct hk_list objs = {.max = SIZE_MAX}, ups = {.max = HK_UPLOAD_SCAN};
+	struct hk_store hs = {a->store, err};
 	int rc = db_object_list(db, project, hk_object, &objs);
 
 	ups.only_project = project;
 	for (size_t i = 0; rc == 0 && i < objs.n; i++)
-		rc = store_delete(a->store, objs.v[i].key);
+		rc = store_delete(a->store, objs.v[i].key, err);
 	if (rc == 0)
 		rc = listed(db_upload_list_expired(db, INT64_MAX, HK_UPLOAD_SCAN, hk_upload, &ups));
 	for (size_t i = 0; rc == 0 && i < ups.n; i++)
-		rc = db_upload_parts(db, ups.v[i].id, hk_part, a->store);
+		rc = db_upload_parts(db, ups.v[i].id, hk_part, &hs);
 	free(objs.v);
 	free(ups.v);
 	return rc;
 }
 
-static int hk_projects(struct app *a, struct db *db, int *n)
+static int hk_projects(struct app *a, struct db *db, int *n, struct store_err *err)
 {
 	struct hk_list l = {.max = HK_BATCH};
 	int rc = listed(db_project_list_deleted(db, hk_project, &l));
 
 	for (size_t i = 0; rc == 0 && i < l.n; i++)
-		if ((rc = hk_project_store(a, db, l.v[i].id)) == 0 &&
+		if ((rc = hk_project_store(a, db, l.v[i].id, err)) == 0 &&
 		    (rc = db_project_purge(db, l.v[i].id)) == 0)
 			(*n)++;
 	free(l.v);
@@ -175,7 +185,7 @@ static int hk_orphan_cb(void *arg, const char *key, const struct store_info *inf
 
 /* Delete orphaned objects, once a day across the cluster. Each is looked up
  * again right before its delete. */
-static int hk_orphans(struct app *a, struct db *db, int64_t now_ms, int *n)
+static int hk_orphans(struct app *a, struct db *db, int64_t now_ms, int *n, struct store_err *err)
 {
 	struct hk_orphans o = {.db = db, .before = now_ms / 1000 - HK_ORPHAN_AGE_S};
 	int64_t retry = 0;
@@ -188,10 +198,10 @@ static int hk_orphans(struct app *a, struct db *db, int64_t now_ms, int *n)
 		return AM_ERR_NOMEM;
 	rc = 0;
 	for (size_t i = 0; rc == 0 && o.n < HK_ORPHAN_MAX && i < AM_ARRAY_LEN(hk_orphan_ns); i++)
-		rc = listed(store_list(a->store, hk_orphan_ns[i], hk_orphan_cb, &o));
+		rc = listed(store_list(a->store, hk_orphan_ns[i], hk_orphan_cb, &o, err));
 	for (size_t i = 0; rc == 0 && i < o.n; i++)
 		if ((rc = db_store_key_named(db, o.keys[i], &named)) == 0 && !named &&
-		    (rc = store_delete(a->store, o.keys[i])) == 0) {
+		    (rc = store_delete(a->store, o.keys[i], err)) == 0) {
 			am_log(AM_LOG_INFO, "housekeeping_orphan_deleted", "key", o.keys[i], NULL);
 			(*n)++;
 		}
@@ -200,10 +210,12 @@ static int hk_orphans(struct app *a, struct db *db, int64_t now_ms, int *n)
 }
 
 /* Note a task's failure, with the store's reason when its latest store call
- * failed; the next task starts with no store detail. */
-static void first(int *rc, int r, const char *task)
+ * failed (err: the detail of the task's store calls, "" unless the latest
+ * failed; NULL for a task that logs its own), and start the next task's
+ * detail empty. */
+static void first(int *rc, int r, const char *task, struct store_err *err)
 {
-	const char *why = store_errmsg(NULL);
+	const char *why = err ? err->msg : "";
 
 	if (r != 0) {
 		am_log(AM_LOG_WARN, "housekeeping_task_failed", "task", task, "error",
@@ -211,33 +223,34 @@ static void first(int *rc, int r, const char *task)
 		if (*rc == 0)
 			*rc = r;
 	}
-	store_errmsg_clear();
+	if (err)
+		err->msg[0] = 0;
 }
 
 int worker_housekeeping(struct app *a, int64_t now_ms, struct worker_hk_stats *st)
 {
 	struct worker_hk_stats dummy = {0};
+	struct store_err err = {""};
 	struct db *db = NULL;
 	int rc = 0, r;
 
-	store_errmsg_clear();
 	st = st ? st : &dummy;
 	memset(st, 0, sizeof(*st));
 	/* Before the clean-up: a received upload is completed, not removed. */
-	first(&rc, media_upload_recover(a, now_ms, &st->recovered), "received uploads");
-	first(&rc, media_gc(a, now_ms / 1000, &st->uploads), "uploads");
+	first(&rc, media_upload_recover(a, now_ms, &st->recovered, &err), "received uploads", &err);
+	first(&rc, media_gc(a, now_ms / 1000, &st->uploads), "uploads", NULL);
 	if ((r = app_db_get(a, &db)) != 0) {
-		first(&rc, r, "database");
+		first(&rc, r, "database", NULL);
 		return rc;
 	}
-	first(&rc, hk_deleting(a, db, &st->objects), "deleted objects");
-	first(&rc, hk_projects(a, db, &st->projects), "shredded projects");
-	first(&rc, hk_orphans(a, db, now_ms, &st->orphans), "orphaned objects");
-	first(&rc, db_account_purge_closed(db, &st->accounts), "closed accounts");
-	first(&rc, db_session_purge(db, now_ms, &st->sessions), "sessions");
-	first(&rc, db_rate_purge(db, now_ms), "rate limits");
-	first(&rc, db_job_purge(db, now_ms - HK_JOB_KEEP_MS, &st->jobs), "jobs");
+	first(&rc, hk_deleting(a, db, &st->objects, &err), "deleted objects", &err);
+	first(&rc, hk_projects(a, db, &st->projects, &err), "shredded projects", &err);
+	first(&rc, hk_orphans(a, db, now_ms, &st->orphans, &err), "orphaned objects", &err);
+	first(&rc, db_account_purge_closed(db, &st->accounts), "closed accounts", NULL);
+	first(&rc, db_session_purge(db, now_ms, &st->sessions), "sessions", NULL);
+	first(&rc, db_rate_purge(db, now_ms), "rate limits", NULL);
+	first(&rc, db_job_purge(db, now_ms - HK_JOB_KEEP_MS, &st->jobs), "jobs", NULL);
 	app_db_put(a, db);
-	first(&rc, app_ip_advance(a, &st->ip_advanced), "ip ratchet");
+	first(&rc, app_ip_advance(a, &st->ip_advanced), "ip ratchet", NULL);
 	return rc;
 }

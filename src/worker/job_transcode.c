@@ -58,18 +58,20 @@ struct tjob {
 	struct out out[OUT_N];
 	struct peaks_join pj;
 	int64_t pct, pct_at;
+	struct store_err err; /* the latest store-level call's (open, put begin, commit) */
 };
 
 /* Owner-facing reasons for failures outside the transcoder. */
 #define R_STORAGE "storage error"
 #define R_INTERNAL "internal error"
 
-static int fail(struct worker_job *j, int rc, const char *reason, int permanent)
+/* Fail the job with reason for the owner; why (NULL or "": none) is the
+ * store's detail of the failure, for the operator. */
+static int fail(struct worker_job *j, const char *why, int rc, const char *reason, int permanent)
 {
-	const char *why = store_errmsg(NULL); /* cleared when the job started */
 	char id[33];
 
-	if (*why) { /* the owner sees reason; the operator also needs the store's */
+	if (why && *why) { /* the owner sees reason; the operator also needs the store's */
 		for (int i = 0; i < 16; i++)
 			snprintf(id + 2 * i, 3, "%02x", j->job->id[i]);
 		am_log(AM_LOG_WARN, "job_store_error", "job", id, "worker", j->worker, "reason",
@@ -79,6 +81,21 @@ static int fail(struct worker_job *j, int rc, const char *reason, int permanent)
 	am_strlcpy(j->reason, reason, sizeof(j->reason));
 	j->permanent = permanent;
 	return rc ? rc : AM_ERR_INTERNAL;
+}
+
+/* The store's detail of the job's failure, or "": the latest store-level
+ * call's, else the original's reader's latest read, else a failed output
+ * put's (each is "" unless it failed, and the job stops at its first
+ * failure). */
+static const char *store_why(const struct tjob *t)
+{
+	const char *why = t->err.msg;
+
+	if (!*why)
+		why = store_reader_errmsg(t->sr);
+	for (int i = 0; i < OUT_N && !*why; i++)
+		why = store_put_errmsg(t->out[i].ap.put);
+	return why;
 }
 
 static int hex_id(const char *s, uint8_t out[16])
@@ -143,7 +160,7 @@ static int open_original(struct tjob *t)
 	if (rc == 0)
 		rc = db_object_find(db, t->project, t->version, "original", &t->orig);
 	if (rc == AM_ERR_NOTFOUND || (rc == 0 && memcmp(t->orig.id, t->orig_id, 16) != 0)) {
-		rc = fail(j, AM_ERR_NOTFOUND, "track or original no longer exists", 1);
+		rc = fail(j, NULL, AM_ERR_NOTFOUND, "track or original no longer exists", 1);
 		goto out;
 	}
 	if (rc)
@@ -153,7 +170,7 @@ static int open_original(struct tjob *t)
 	rc = db_version_set_state(db, t->project, t->version, "processing", 0, NULL);
 	app_db_put(t->a, db);
 	db = NULL;
-	if (rc || (rc = store_reader_open_seq(t->a->store, t->orig.store_key, &t->sr)))
+	if (rc || (rc = store_reader_open_seq(t->a->store, t->orig.store_key, &t->sr, &t->err)))
 		goto out;
 	store_am1_source(t->sr, &t->src);
 	rc = crypto_pk_reader_open(t->pk, t->orig.id, t->orig.wrapped_dek, t->orig.wrapped_dek_len,
@@ -163,7 +180,7 @@ out:
 		app_db_put(t->a, db);
 	am_memzero(&p, sizeof(p));
 	if (rc && !j->reason[0])
-		fail(j, rc, R_STORAGE, 0);
+		fail(j, store_why(t), rc, R_STORAGE, 0);
 	return rc;
 }
 
@@ -175,7 +192,8 @@ static int out_begin(struct tjob *t, struct out *o, const char *kind, uint64_t h
 
 	if ((rc = crypto_random_id(o->o.id)) ||
 	    (rc = store_key_format(o->o.store_key, sizeof(o->o.store_key), kind, o->o.id, NULL)) ||
-	    (rc = store_am1_put_begin(t->a->store, o->o.store_key, head, &o->ap, &o->sink)))
+	    (rc =
+		 store_am1_put_begin(t->a->store, o->o.store_key, head, &o->ap, &o->sink, &t->err)))
 		return rc;
 	o->o.wrapped_dek_len = CRYPTO_WRAPPED_LEN;
 	memcpy(o->o.version_id, t->version, 16);
@@ -186,13 +204,13 @@ static int out_begin(struct tjob *t, struct out *o, const char *kind, uint64_t h
 }
 
 /* Commit the object to the store (not yet recorded in the database). */
-static int out_commit(struct out *o)
+static int out_commit(struct out *o, struct store_err *err)
 {
 	uint64_t plain = 0, cipher = 0;
 	int rc = am1_writer_finish(o->w, &plain, &cipher);
 
 	if (rc == 0) {
-		rc = store_put_commit(o->ap.put, NULL);
+		rc = store_put_commit(o->ap.put, NULL, err);
 		o->ap.put = NULL;
 	}
 	o->o.plain_size = (int64_t)plain;
@@ -208,7 +226,7 @@ static void out_cleanup(struct app *a, struct out *o, int keep)
 	store_put_abort(o->ap.put);
 	o->ap.put = NULL;
 	if (o->committed && !keep)
-		(void)store_delete(a->store, o->o.store_key);
+		(void)store_delete(a->store, o->o.store_key, NULL);
 }
 
 static int sink_write(void *ctx, const void *p, size_t n)
@@ -338,7 +356,7 @@ static int record(struct tjob *t, const struct xcode_result *res)
 	if (rc == AM_ERR_CONFLICT)
 		t->j->lease_lost = 1;
 	else if (rc == AM_ERR_NOTFOUND)
-		fail(t->j, rc, "track no longer exists", 1);
+		fail(t->j, NULL, rc, "track no longer exists", 1);
 out:
 	app_db_put(t->a, db);
 	t->j->completed = rc == 0;
@@ -363,24 +381,24 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 	xp.cancel = j->cancel;
 	t->pj.o = &t->out[OUT_PEAKS];
 	if (!(t->pj.buf = malloc(2 * XCODE_PEAKS_HEAD)))
-		return fail(j, AM_ERR_NOMEM, R_INTERNAL, 0);
+		return fail(j, NULL, AM_ERR_NOMEM, R_INTERNAL, 0);
 	if ((rc = out_begin(t, &t->out[OUT_STREAM], "stream", XCODE_STREAM_HEAD)) ||
 	    (rc = out_begin(t, &t->out[OUT_PEAKS], "peaks", XCODE_PEAKS_HEAD)))
-		return fail(j, rc, R_STORAGE, 0);
+		return fail(j, store_why(t), rc, R_STORAGE, 0);
 	rc = xcode_run(&xp, &src, &stream, &peaks, &overview, res);
 	if (rc || res->fail != XCODE_OK) {
 		am_log(AM_LOG_WARN, "transcode_failed", "worker", j->worker, "reason", res->reason,
 		       "detail", res->detail, "format", res->format ? res->format : "-", NULL);
 		if (j->lease_lost)
 			return AM_ERR_CONFLICT;
-		return fail(j, rc ? rc : AM_ERR_INTERNAL, res->reason,
+		return fail(j, store_why(t), rc ? rc : AM_ERR_INTERNAL, res->reason,
 			    !xcode_fail_retryable(res->fail));
 	}
 	am_strlcpy(t->out[OUT_STREAM].o.content_type, res->content_type, DB_CTYPE_MAX + 1);
 	am_strlcpy(t->out[OUT_PEAKS].o.content_type, "application/octet-stream", DB_CTYPE_MAX + 1);
 	for (int i = 0; i < OUT_N; i++)
-		if ((rc = out_commit(&t->out[i])))
-			return fail(j, rc, R_STORAGE, 0);
+		if ((rc = out_commit(&t->out[i], &t->err)))
+			return fail(j, store_why(t), rc, R_STORAGE, 0);
 	return 0;
 }
 
@@ -391,19 +409,18 @@ int worker_transcode(struct worker_job *j)
 	int rc;
 
 	if (!t)
-		return fail(j, AM_ERR_NOMEM, R_INTERNAL, 0);
+		return fail(j, NULL, AM_ERR_NOMEM, R_INTERNAL, 0);
 	t->j = j;
 	t->a = j->app;
 	t->pct = -1;
-	store_errmsg_clear(); /* job_store_error names this job's store failures only */
 	if ((rc = parse_payload(j->job, t->project, t->version, t->orig_id))) {
-		fail(j, rc, R_INTERNAL, 1);
+		fail(j, NULL, rc, R_INTERNAL, 1);
 		goto out;
 	}
 	if ((rc = open_original(t)) || (rc = transcode(t, &res)))
 		goto out;
 	if ((rc = record(t, &res)) && !j->reason[0])
-		fail(j, rc, R_STORAGE, 0);
+		fail(j, NULL, rc, R_STORAGE, 0);
 out:
 	for (int i = 0; i < OUT_N; i++)
 		out_cleanup(t->a, &t->out[i], j->completed);

@@ -91,12 +91,12 @@ static void make_project(struct fx *f, struct app *a, const char *title)
 	assert_int_equal(crypto_key_new(dek), 0);
 	assert_int_equal(crypto_dek_wrap(pk, f->file_id, f->project, dek, f->wrapped_dek), 0);
 	assert_int_equal(store_key_format(f->key, sizeof(f->key), "orig", f->file_id, NULL), 0);
-	assert_int_equal(store_am1_put_begin(a->store, f->key, 0, &ap, &sink), 0);
+	assert_int_equal(store_am1_put_begin(a->store, f->key, 0, &ap, &sink, NULL), 0);
 	assert_int_equal(am1_writer_new(dek, f->file_id, &sink, 0, &w), 0);
 	assert_int_equal(am1_writer_write(w, f->plain, sizeof(f->plain)), 0);
 	assert_int_equal(am1_writer_finish(w, NULL, NULL), 0);
 	am1_writer_free(w);
-	assert_int_equal(store_put_commit(ap.put, &size), 0);
+	assert_int_equal(store_put_commit(ap.put, &size, NULL), 0);
 }
 
 /* Read the object back through project key -> DEK -> AM1 reader. */
@@ -119,7 +119,7 @@ static int read_back(struct fx *f, struct app *a, const struct keyring *kr)
 	if ((rc = crypto_pk_unwrap(kr, f->project, p.wrapped_pk, p.wrapped_pk_len, pk)) ||
 	    (rc = crypto_dek_unwrap(pk, f->file_id, f->project, f->wrapped_dek, CRYPTO_WRAPPED_LEN,
 				    dek)) ||
-	    (rc = store_reader_open(a->store, f->key, &r)))
+	    (rc = store_reader_open(a->store, f->key, &r, NULL)))
 		goto out;
 	store_am1_source(r, &src);
 	if ((rc = am1_reader_open(dek, f->file_id, &src, sizeof(f->plain), &rd)) ||

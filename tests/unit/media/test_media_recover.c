@@ -108,12 +108,13 @@ static void put_part(struct srv *sv, const uint8_t id[16], int64_t seq, int64_t 
 	assert_int_equal(store_key_format(part.store_key, sizeof(part.store_key), start == 0 ? "orig" : "upart",
 					  part.part_id, NULL),
 			 0);
-	assert_int_equal(store_am1_put_begin(sv->f.a->store, part.store_key, 0, &ap, &sink), 0);
+	assert_int_equal(store_am1_put_begin(sv->f.a->store, part.store_key, 0, &ap, &sink, NULL),
+			 0);
 	assert_int_equal(am1_writer_new(dek, part.part_id, &sink, 0, &w), 0);
 	assert_int_equal(am1_writer_write(w, p, n), 0);
 	assert_int_equal(am1_writer_finish(w, &ps, &cs), 0);
 	am1_writer_free(w);
-	assert_int_equal(store_put_commit(ap.put, NULL), 0);
+	assert_int_equal(store_put_commit(ap.put, NULL, NULL), 0);
 	part.plain_size = (int64_t)ps;
 	part.cipher_size = (int64_t)cs;
 	assert_int_equal(db_upload_add_part(sv->f.db, id, token, &part), 0);
@@ -275,8 +276,8 @@ static int store_count(struct srv *sv)
 {
 	int n = 0;
 
-	assert_int_equal(store_list(sv->f.a->store, "orig/", count_key, &n), 0);
-	assert_int_equal(store_list(sv->f.a->store, "upart/", count_key, &n), 0);
+	assert_int_equal(store_list(sv->f.a->store, "orig/", count_key, &n, NULL), 0);
+	assert_int_equal(store_list(sv->f.a->store, "upart/", count_key, &n, NULL), 0);
 	return n;
 }
 
@@ -317,7 +318,7 @@ static void head_completes(void **state)
 	assert_int_equal(patch(sv, sv->curl, one.url, (int64_t)n, file, 1, &r), 404);
 	resp_cleanup(&r);
 	int done = -1;
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done), 0);
+	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	assert_int_equal(jobs(sv), j0 + 2);
 	assert_int_equal(originals(sv, one.version), 1);
@@ -376,7 +377,7 @@ static void *race_main(void *arg)
 		r->done = curl_easy_perform(c) == CURLE_OK ? 0 : -1;
 		curl_easy_cleanup(c);
 	} else {
-		(void)media_upload_recover(r->sv->f.a, am_now_ms(), &r->done);
+		(void)media_upload_recover(r->sv->f.a, am_now_ms(), &r->done, NULL);
 	}
 	return NULL;
 }
@@ -424,11 +425,11 @@ static void live_lease_respected(void **state)
 	crashed_upload(sv, file, n, n, 2, 60000, &c); /* still held for a minute */
 	assert_int_equal(head(sv, c.url), (int64_t)n);
 	check_open(sv, &c, (int64_t)n);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done), 0);
+	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n);
 	/* once the lease has run out, the node is taken for dead */
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms() + 61000, &done), 0);
+	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms() + 61000, &done, NULL), 0);
 	assert_int_equal(done, 1);
 	check_completed(sv, &c, file, n);
 	free(file);
@@ -489,7 +490,7 @@ static void slow_completion_keeps_its_lease(void **state)
 	for (int i = 0; i < 3; i++) { /* well past one lease of 500 ms */
 		usleep(400000);
 		assert_int_equal(head(sv, c.url), (int64_t)n);
-		assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done), 0);
+		assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 		assert_int_equal(done, 0);
 		upload_row(sv, &c, &u);
 		if (strcmp(u.state, "open") != 0)
@@ -516,7 +517,7 @@ static void partial_not_completed(void **state)
 
 	crashed_upload(sv, file, n, n / 2, 2, -1, &c);
 	assert_int_equal(head(sv, c.url), (int64_t)n / 2);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done), 0);
+	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n / 2);
 	upload_row(sv, &c, &u);
@@ -585,7 +586,7 @@ static void broken_not_completed(void **state)
 		/* found broken: held until it expires, so nobody tries again */
 		upload_row(sv, &c, &u);
 		assert_int_equal(u.lock_until, u.expires);
-		assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done), 0);
+		assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 		assert_int_equal(done, 0);
 		assert_int_equal(head(sv, c.url), (int64_t)n);
 		check_open(sv, &c, (int64_t)n);
@@ -634,7 +635,7 @@ static void broken_not_completed_by_housekeeping(void **state)
 
 	crashed_upload(sv, file, n, n, 2, -1, &c);
 	damage(sv, c.key[0], TAMPERED);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done), 0);
+	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n);
 	upload_row(sv, &c, &u);
@@ -658,7 +659,7 @@ static void near_expiry_left_to_cleanup(void **state)
 	db_bind_int64(st, 2, am_now_ms() + 10 * 60 * 1000);
 	assert_int_equal(db_step(st), DB_DONE);
 	db_finalize(st);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done), 0);
+	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n);
 	free(file);
@@ -686,7 +687,7 @@ static void store_failure_releases_the_lease(void **state)
 	assert_int_equal(rename(dir, aside), 0);
 	assert_non_null(fp = fopen(dir, "w"));
 	fclose(fp);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done), 0);
+	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n);
 	upload_row(sv, &c, &u);

@@ -193,8 +193,8 @@ static int store_count(struct srv *sv)
 {
 	int n = 0;
 
-	assert_int_equal(store_list(sv->f.a->store, "orig/", count_key, &n), 0);
-	assert_int_equal(store_list(sv->f.a->store, "upart/", count_key, &n), 0);
+	assert_int_equal(store_list(sv->f.a->store, "orig/", count_key, &n, NULL), 0);
+	assert_int_equal(store_list(sv->f.a->store, "upart/", count_key, &n, NULL), 0);
 	return n;
 }
 

@@ -86,7 +86,7 @@ void store_cf_put(struct store *s, const char *key, uint64_t seed, uint64_t size
 	uint64_t off = 0, got = 0;
 
 	assert_non_null(buf);
-	assert_int_equal(store_put_begin(s, key, &p), 0);
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
 	while (off < size) {
 		size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
 		store_cf_fill(seed, off, buf, n);
@@ -94,7 +94,7 @@ void store_cf_put(struct store *s, const char *key, uint64_t seed, uint64_t size
 		off += n;
 	}
 	assert_int_equal(store_put_size(p), size);
-	assert_int_equal(store_put_commit(p, &got), 0);
+	assert_int_equal(store_put_commit(p, &got, NULL), 0);
 	assert_int_equal(got, size);
 	free(buf);
 }
@@ -108,7 +108,7 @@ void store_cf_verify(struct store *s, const char *key, uint64_t seed, uint64_t s
 
 	assert_non_null(buf);
 	/* in order from the start: the open for that (store_reader_open_seq) */
-	assert_int_equal(store_reader_open_seq(s, key, &r), 0);
+	assert_int_equal(store_reader_open_seq(s, key, &r, NULL), 0);
 	assert_int_equal(store_reader_size(r), size);
 	while (off < size) {
 		assert_int_equal(store_reader_read_at(r, off, buf, chunk, &got), 0);
@@ -125,7 +125,7 @@ void store_cf_verify(struct store *s, const char *key, uint64_t seed, uint64_t s
 
 static int cf_delete_cb(void *arg, const char *key, const struct store_info *info)
 {
-	return store_delete(arg, key);
+	return store_delete(arg, key, NULL);
 }
 
 void store_cf_cleanup(struct store *s, const char *ns)
@@ -133,7 +133,7 @@ void store_cf_cleanup(struct store *s, const char *ns)
 	char prefix[24];
 
 	snprintf(prefix, sizeof(prefix), "%s/", ns);
-	assert_int_equal(store_list(s, prefix, cf_delete_cb, s), 0);
+	assert_int_equal(store_list(s, prefix, cf_delete_cb, s, NULL), 0);
 }
 
 struct cf_count {
@@ -169,7 +169,7 @@ static int cf_count_ns(struct store *s, const char *ns)
 	char prefix[24];
 
 	snprintf(prefix, sizeof(prefix), "%s/", ns);
-	assert_int_equal(store_list(s, prefix, cf_count_cb, &c), 0);
+	assert_int_equal(store_list(s, prefix, cf_count_cb, &c, NULL), 0);
 	return c.n;
 }
 
@@ -187,10 +187,10 @@ static void cf_roundtrip_small(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, "am1");
 	store_cf_put(s, key, 1, 1000, 333);
-	assert_int_equal(store_stat(s, key, &info), 0);
+	assert_int_equal(store_stat(s, key, &info, NULL), 0);
 	assert_int_equal(info.size, 1000);
 	assert_true(info.mtime > now - 3600 && info.mtime < now + 3600);
-	assert_int_equal(store_read_at(s, key, 0, buf, sizeof(buf), &got), 0);
+	assert_int_equal(store_read_at(s, key, 0, buf, sizeof(buf), &got, NULL), 0);
 	assert_int_equal(got, 1000);
 	assert_true(store_cf_check(1, 0, buf, got));
 	assert_string_not_equal(store_backend(s), "");
@@ -209,15 +209,15 @@ static void cf_empty_object(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	store_cf_put(s, key, 2, 0, 16);
-	assert_int_equal(store_stat(s, key, &info), 0);
+	assert_int_equal(store_stat(s, key, &info, NULL), 0);
 	assert_int_equal(info.size, 0);
-	assert_int_equal(store_read_at(s, key, 0, buf, sizeof(buf), &got), 0);
+	assert_int_equal(store_read_at(s, key, 0, buf, sizeof(buf), &got, NULL), 0);
 	assert_int_equal(got, 0);
-	assert_int_equal(store_read_at(s, key, 1, buf, sizeof(buf), &got), AM_ERR_RANGE);
-	assert_int_equal(store_reader_open(s, key, &r), 0);
+	assert_int_equal(store_read_at(s, key, 1, buf, sizeof(buf), &got, NULL), AM_ERR_RANGE);
+	assert_int_equal(store_reader_open(s, key, &r, NULL), 0);
 	assert_int_equal(store_reader_size(r), 0);
 	store_reader_close(r);
-	assert_int_equal(store_reader_open_seq(s, key, &r), 0);
+	assert_int_equal(store_reader_open_seq(s, key, &r, NULL), 0);
 	assert_int_equal(store_reader_size(r), 0);
 	assert_int_equal(store_reader_read_at(r, 0, buf, sizeof(buf), &got), 0);
 	assert_int_equal(got, 0);
@@ -230,60 +230,122 @@ static void cf_missing_and_delete(void **state)
 	struct store *s = *state;
 	struct store_reader *r = (void *)1;
 	struct store_info info;
+	struct store_err err;
 	char ns[17], key[64];
 	uint8_t buf[8];
 	size_t got;
 
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
-	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
-	assert_int_equal(store_read_at(s, key, 0, buf, 8, &got), AM_ERR_NOTFOUND);
-	assert_int_equal(store_reader_open(s, key, &r), AM_ERR_NOTFOUND);
+	assert_int_equal(store_stat(s, key, &info, NULL), AM_ERR_NOTFOUND);
+	assert_int_equal(store_read_at(s, key, 0, buf, 8, &got, &err), AM_ERR_NOTFOUND);
+	assert_string_not_equal(err.msg, "");
+	assert_int_equal(store_reader_open(s, key, &r, &err), AM_ERR_NOTFOUND);
 	assert_null(r);
-	assert_string_not_equal(store_errmsg(s), "");
+	assert_string_not_equal(err.msg, "");
 	r = (void *)1;
-	assert_int_equal(store_reader_open_seq(s, key, &r), AM_ERR_NOTFOUND);
+	assert_int_equal(store_reader_open_seq(s, key, &r, &err), AM_ERR_NOTFOUND);
 	assert_null(r);
-	assert_string_not_equal(store_errmsg(s), "");
-	assert_int_equal(store_delete(s, key), 0);
+	assert_string_not_equal(err.msg, "");
+	assert_int_equal(store_delete(s, key, NULL), 0);
 	store_cf_put(s, key, 3, 10, 10);
-	assert_int_equal(store_delete(s, key), 0);
-	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
-	assert_int_equal(store_delete(s, key), 0);
+	assert_int_equal(store_delete(s, key, NULL), 0);
+	assert_int_equal(store_stat(s, key, &info, NULL), AM_ERR_NOTFOUND);
+	assert_int_equal(store_delete(s, key, NULL), 0);
 	assert_int_equal(cf_count_ns(s, ns), 0);
 }
 
-/* store_errmsg describes the latest call: a success leaves it empty; a failed
- * put gives its first failure's detail with every later call (after other
- * calls succeeded in between), and its commit still fails with it. */
+/* The detail is the caller's: a call's struct store_err is "" after a
+ * success and names the failure after one; a failed put gives its first
+ * failure's detail (store_put_errmsg) with every later write, after other
+ * calls succeeded in between, and its commit hands it to the caller; a
+ * reader's detail is its latest read's. */
 static void cf_error_detail(void **state)
 {
 	struct store *s = *state;
 	struct store_put *p = NULL;
+	struct store_reader *r = NULL;
 	struct store_info info;
+	struct store_err err, other_err;
 	char ns[17], key[64], other[64];
+	uint8_t buf[16];
+	size_t got = 0;
 
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	store_cf_key(other, ns, NULL);
 	store_cf_put(s, other, 5, 10, 10);
-	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
-	assert_string_not_equal(store_errmsg(s), "");
-	assert_int_equal(store_stat(s, other, &info), 0);
-	assert_string_equal(store_errmsg(s), "");
-	assert_int_equal(store_put_begin_reserved(s, key, 100, &p), 0);
+	assert_int_equal(store_stat(s, key, &info, &err), AM_ERR_NOTFOUND);
+	assert_string_not_equal(err.msg, "");
+	assert_int_equal(store_stat(s, other, &info, &other_err), 0);
+	assert_string_equal(other_err.msg, "");
+	assert_string_not_equal(err.msg, ""); /* another call's success leaves it alone */
+	assert_int_equal(store_stat(s, other, &info, &err), 0);
+	assert_string_equal(err.msg, "");
+	assert_int_equal(store_put_begin_reserved(s, key, 100, &p, &err), 0);
+	assert_string_equal(err.msg, "");
+	assert_string_equal(store_put_errmsg(p), "");
 	assert_int_equal(store_put_write_at(p, 90, "0123456789a", 11), AM_ERR_INVAL);
-	assert_non_null(strstr(store_errmsg(s), "outside the reserved head"));
-	assert_int_equal(store_stat(s, other, &info), 0);
-	assert_string_equal(store_errmsg(s), "");
+	assert_non_null(strstr(store_put_errmsg(p), "outside the reserved head"));
+	assert_int_equal(store_stat(s, other, &info, &err), 0);
+	assert_non_null(strstr(store_put_errmsg(p), "outside the reserved head"));
 	assert_int_equal(store_put_write(p, "x", 1), AM_ERR_INVAL);
-	assert_non_null(strstr(store_errmsg(s), "outside the reserved head"));
-	assert_int_equal(store_put_commit(p, NULL), AM_ERR_INVAL);
-	assert_non_null(strstr(store_errmsg(s), "outside the reserved head"));
-	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
-	store_errmsg_clear();
-	assert_string_equal(store_errmsg(NULL), "");
+	assert_non_null(strstr(store_put_errmsg(p), "outside the reserved head"));
+	assert_int_equal(store_put_commit(p, NULL, &err), AM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "outside the reserved head"));
+	assert_int_equal(store_stat(s, key, &info, NULL), AM_ERR_NOTFOUND);
+	/* a reader: a failed read names itself, the next good read clears it */
+	assert_int_equal(store_reader_open(s, other, &r, &err), 0);
+	assert_string_equal(store_reader_errmsg(r), "");
+	assert_int_equal(store_reader_read_at(r, 11, buf, sizeof(buf), &got), AM_ERR_RANGE);
+	assert_non_null(strstr(store_reader_errmsg(r), "past the end"));
+	assert_int_equal(store_reader_read_at(r, 0, buf, sizeof(buf), &got), 0);
+	assert_int_equal(got, 10);
+	assert_string_equal(store_reader_errmsg(r), "");
+	store_reader_close(r);
+	assert_string_equal(store_put_errmsg(NULL), "");
+	assert_string_equal(store_reader_errmsg(NULL), "");
 	store_cf_cleanup(s, ns);
+}
+
+/* Threads failing on the same store at once each get their own call's
+ * detail: nothing is kept on the shared store. */
+struct cf_err_thread {
+	struct store *s;
+	char key[64];
+	int wrong;
+};
+
+static void *cf_err_worker(void *arg)
+{
+	struct cf_err_thread *t = arg;
+	struct store_info info;
+	struct store_err err;
+
+	for (int i = 0; i < 25; i++)
+		if (store_stat(t->s, t->key, &info, &err) != AM_ERR_NOTFOUND ||
+		    !strstr(err.msg, t->key))
+			t->wrong++;
+	return NULL;
+}
+
+static void cf_error_detail_threads(void **state)
+{
+	struct cf_err_thread t[4];
+	pthread_t th[4];
+	char ns[17];
+
+	store_cf_ns(ns);
+	for (int i = 0; i < 4; i++) {
+		t[i].s = *state;
+		t[i].wrong = 0;
+		store_cf_key(t[i].key, ns, NULL);
+		assert_int_equal(pthread_create(&th[i], NULL, cf_err_worker, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].wrong, 0);
+	}
 }
 
 static const char *const cf_bad_keys[] = {
@@ -331,17 +393,17 @@ static void cf_invalid_keys(void **state)
 	for (size_t i = 0; i < AM_ARRAY_LEN(cf_bad_keys); i++) {
 		const char *k = cf_bad_keys[i];
 		assert_false(store_key_valid(k));
-		assert_int_equal(store_put_begin(s, k, &p), AM_ERR_INVAL);
+		assert_int_equal(store_put_begin(s, k, &p, NULL), AM_ERR_INVAL);
 		assert_null(p);
-		assert_int_equal(store_put_begin_reserved(s, k, 10, &p), AM_ERR_INVAL);
-		assert_int_equal(store_reader_open(s, k, &r), AM_ERR_INVAL);
+		assert_int_equal(store_put_begin_reserved(s, k, 10, &p, NULL), AM_ERR_INVAL);
+		assert_int_equal(store_reader_open(s, k, &r, NULL), AM_ERR_INVAL);
 		assert_null(r);
-		assert_int_equal(store_read_at(s, k, 0, buf, 4, &got), AM_ERR_INVAL);
-		assert_int_equal(store_stat(s, k, &info), AM_ERR_INVAL);
-		assert_int_equal(store_delete(s, k), AM_ERR_INVAL);
+		assert_int_equal(store_read_at(s, k, 0, buf, 4, &got, NULL), AM_ERR_INVAL);
+		assert_int_equal(store_stat(s, k, &info, NULL), AM_ERR_INVAL);
+		assert_int_equal(store_delete(s, k, NULL), AM_ERR_INVAL);
 	}
 	assert_false(store_key_valid(NULL));
-	assert_int_equal(store_stat(s, NULL, &info), AM_ERR_INVAL);
+	assert_int_equal(store_stat(s, NULL, &info, NULL), AM_ERR_INVAL);
 	assert_true(store_key_valid(nul_key));
 	assert_true(store_key_valid("a/0123456789abcdef0123456789abcdef"));
 	assert_true(store_key_valid("abcdefghijklmnop/0123456789abcdef0123456789abcdef.abcdefg8"));
@@ -375,8 +437,9 @@ static void cf_key_format_and_prefixes(void **state)
 			 AM_ERR_INVAL);
 	assert_int_equal(store_key_format(k, 20, "orig", id, NULL), AM_ERR_INVAL);
 	for (size_t i = 0; i < AM_ARRAY_LEN(bad_prefixes); i++)
-		assert_int_equal(store_list(s, bad_prefixes[i], cf_count_cb, &c), AM_ERR_INVAL);
-	assert_int_equal(store_list(s, NULL, cf_count_cb, &c), AM_ERR_INVAL);
+		assert_int_equal(store_list(s, bad_prefixes[i], cf_count_cb, &c, NULL),
+				 AM_ERR_INVAL);
+	assert_int_equal(store_list(s, NULL, cf_count_cb, &c, NULL), AM_ERR_INVAL);
 	assert_int_equal(c.n, 0);
 }
 
@@ -391,7 +454,7 @@ static void cf_ranges_through(struct store *s, const char *key, uint64_t size, i
 	struct store_reader *r = NULL;
 	size_t got;
 
-	assert_int_equal((seq ? store_reader_open_seq : store_reader_open)(s, key, &r), 0);
+	assert_int_equal((seq ? store_reader_open_seq : store_reader_open)(s, key, &r, NULL), 0);
 	assert_int_equal(store_reader_size(r), size);
 	for (size_t i = 0; i < AM_ARRAY_LEN(offs); i++) {
 		for (size_t j = 0; j < AM_ARRAY_LEN(lens); j++) {
@@ -402,14 +465,14 @@ static void cf_ranges_through(struct store *s, const char *key, uint64_t size, i
 			assert_true(store_cf_check(4, offs[i], buf, got));
 		}
 		got = 12345;
-		assert_int_equal(store_read_at(s, key, offs[i], buf, CF_SEG, &got), 0);
+		assert_int_equal(store_read_at(s, key, offs[i], buf, CF_SEG, &got, NULL), 0);
 		assert_true(store_cf_check(4, offs[i], buf, got));
 	}
 	assert_int_equal(store_reader_read_at(r, size + 1, buf, 1, &got), AM_ERR_RANGE);
 	assert_int_equal(got, 0);
 	assert_int_equal(store_reader_read_at(r, size + 1, buf, 0, &got), AM_ERR_RANGE);
 	assert_int_equal(store_reader_read_at(r, UINT64_MAX, buf, 10, &got), AM_ERR_RANGE);
-	assert_int_equal(store_read_at(s, key, size + 100, buf, 10, &got), AM_ERR_RANGE);
+	assert_int_equal(store_read_at(s, key, size + 100, buf, 10, &got, NULL), AM_ERR_RANGE);
 	/* many random ranges through one handle */
 	for (int i = 0; i < 300; i++) {
 		uint32_t rnd[2];
@@ -452,16 +515,16 @@ static void cf_abort_leaves_nothing(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	store_cf_fill(5, 0, buf, sizeof(buf));
-	assert_int_equal(store_put_begin(s, key, &p), 0);
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
 	for (int i = 0; i < 30; i++)
 		assert_int_equal(store_put_write(p, buf, sizeof(buf)), 0);
 	store_put_abort(p);
-	assert_int_equal(store_put_begin_reserved(s, key, 100, &p), 0);
+	assert_int_equal(store_put_begin_reserved(s, key, 100, &p, NULL), 0);
 	assert_int_equal(store_put_write(p, buf, sizeof(buf)), 0);
 	assert_int_equal(store_put_write_at(p, 0, buf, 100), 0);
 	store_put_abort(p);
 	store_put_abort(NULL);
-	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
+	assert_int_equal(store_stat(s, key, &info, NULL), AM_ERR_NOTFOUND);
 	assert_int_equal(cf_count_ns(s, ns), 0);
 }
 
@@ -477,12 +540,12 @@ static void cf_invisible_until_commit(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, "mp4");
 	store_cf_fill(6, 0, buf, sizeof(buf));
-	assert_int_equal(store_put_begin(s, key, &p), 0);
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
 	assert_int_equal(store_put_write(p, buf, sizeof(buf)), 0);
-	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
-	assert_int_equal(store_read_at(s, key, 0, buf, 10, &got), AM_ERR_NOTFOUND);
+	assert_int_equal(store_stat(s, key, &info, NULL), AM_ERR_NOTFOUND);
+	assert_int_equal(store_read_at(s, key, 0, buf, 10, &got, NULL), AM_ERR_NOTFOUND);
 	assert_int_equal(cf_count_ns(s, ns), 0);
-	assert_int_equal(store_put_commit(p, NULL), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
 	assert_int_equal(cf_count_ns(s, ns), 1);
 	store_cf_verify(s, key, 6, sizeof(buf));
 	store_cf_cleanup(s, ns);
@@ -498,13 +561,13 @@ static void cf_overwrite_is_atomic(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	store_cf_put(s, key, 7, 100000, 4096);
-	assert_int_equal(store_put_begin(s, key, &p), 0);
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
 	for (uint64_t off = 0; off < 3 * sizeof(buf); off += sizeof(buf)) {
 		store_cf_fill(8, off, buf, sizeof(buf));
 		assert_int_equal(store_put_write(p, buf, sizeof(buf)), 0);
 		store_cf_verify(s, key, 7, 100000);
 	}
-	assert_int_equal(store_put_commit(p, NULL), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
 	store_cf_verify(s, key, 8, 3 * sizeof(buf));
 	store_cf_cleanup(s, ns);
 }
@@ -522,7 +585,7 @@ static void cf_reserved_head(void **state)
 	assert_non_null(buf);
 	store_cf_ns(ns);
 	store_cf_key(key, ns, "m4a");
-	assert_int_equal(store_put_begin_reserved(s, key, head, &p), 0);
+	assert_int_equal(store_put_begin_reserved(s, key, head, &p, NULL), 0);
 	assert_int_equal(store_put_size(p), head);
 	for (uint64_t off = head; off < head + body;) {
 		size_t n = head + body - off < 5000 ? (size_t)(head + body - off) : 5000;
@@ -537,23 +600,23 @@ static void cf_reserved_head(void **state)
 	assert_int_equal(store_put_write_at(p, 0, buf, 1001), 0);
 	assert_int_equal(store_put_write_at(p, 0, buf, 0), 0);
 	assert_int_equal(store_put_size(p), head + body);
-	assert_int_equal(store_put_commit(p, &size), 0);
+	assert_int_equal(store_put_commit(p, &size, NULL), 0);
 	assert_int_equal(size, head + body);
 	store_cf_verify(s, key, 9, head + body);
 
 	/* a head-only object */
-	assert_int_equal(store_put_begin_reserved(s, key, 100, &p), 0);
+	assert_int_equal(store_put_begin_reserved(s, key, 100, &p, NULL), 0);
 	store_cf_fill(10, 0, buf, 100);
 	assert_int_equal(store_put_write_at(p, 0, buf, 100), 0);
-	assert_int_equal(store_put_commit(p, NULL), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
 	store_cf_verify(s, key, 10, 100);
 	/* nothing appended: the object may end inside the head (a prefix) */
-	assert_int_equal(store_put_begin_reserved(s, key, head, &p), 0);
+	assert_int_equal(store_put_begin_reserved(s, key, head, &p, NULL), 0);
 	store_cf_fill(14, 0, buf, 777);
 	assert_int_equal(store_put_write_at(p, 500, buf + 500, 277), 0);
 	assert_int_equal(store_put_write_at(p, 0, buf, 600), 0);
 	assert_int_equal(store_put_size(p), 777);
-	assert_int_equal(store_put_commit(p, &size), 0);
+	assert_int_equal(store_put_commit(p, &size, NULL), 0);
 	assert_int_equal(size, 777);
 	store_cf_verify(s, key, 14, 777);
 	free(buf);
@@ -571,40 +634,40 @@ static void cf_reserved_head_misuse(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	/* head left incomplete: CONFLICT, nothing visible */
-	assert_int_equal(store_put_begin_reserved(s, key, 200, &p), 0);
+	assert_int_equal(store_put_begin_reserved(s, key, 200, &p, NULL), 0);
 	assert_int_equal(store_put_write(p, buf, 50), 0);
 	assert_int_equal(store_put_write_at(p, 0, buf, 100), 0);
 	assert_int_equal(store_put_write_at(p, 101, buf, 99), 0);
-	assert_int_equal(store_put_commit(p, NULL), AM_ERR_CONFLICT);
-	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
+	assert_int_equal(store_put_commit(p, NULL, NULL), AM_ERR_CONFLICT);
+	assert_int_equal(store_stat(s, key, &info, NULL), AM_ERR_NOTFOUND);
 	/* nothing appended: a gap, a hole at 0, or nothing at all is CONFLICT */
-	assert_int_equal(store_put_begin_reserved(s, key, 200, &p), 0);
+	assert_int_equal(store_put_begin_reserved(s, key, 200, &p, NULL), 0);
 	assert_int_equal(store_put_write_at(p, 0, buf, 50), 0);
 	assert_int_equal(store_put_write_at(p, 60, buf, 10), 0);
-	assert_int_equal(store_put_commit(p, NULL), AM_ERR_CONFLICT);
-	assert_int_equal(store_put_begin_reserved(s, key, 200, &p), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), AM_ERR_CONFLICT);
+	assert_int_equal(store_put_begin_reserved(s, key, 200, &p, NULL), 0);
 	assert_int_equal(store_put_write_at(p, 10, buf, 190), 0);
-	assert_int_equal(store_put_commit(p, NULL), AM_ERR_CONFLICT);
-	assert_int_equal(store_put_begin_reserved(s, key, 200, &p), 0);
-	assert_int_equal(store_put_commit(p, NULL), AM_ERR_CONFLICT);
-	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
+	assert_int_equal(store_put_commit(p, NULL, NULL), AM_ERR_CONFLICT);
+	assert_int_equal(store_put_begin_reserved(s, key, 200, &p, NULL), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), AM_ERR_CONFLICT);
+	assert_int_equal(store_stat(s, key, &info, NULL), AM_ERR_NOTFOUND);
 	/* outside the head: INVAL, and the put stays failed */
-	assert_int_equal(store_put_begin_reserved(s, key, 200, &p), 0);
+	assert_int_equal(store_put_begin_reserved(s, key, 200, &p, NULL), 0);
 	assert_int_equal(store_put_write_at(p, 150, buf, 51), AM_ERR_INVAL);
 	assert_int_equal(store_put_write_at(p, 0, buf, 200), AM_ERR_INVAL);
 	assert_int_equal(store_put_write(p, buf, 10), AM_ERR_INVAL);
-	assert_int_equal(store_put_commit(p, NULL), AM_ERR_INVAL);
-	assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
+	assert_int_equal(store_put_commit(p, NULL, NULL), AM_ERR_INVAL);
+	assert_int_equal(store_stat(s, key, &info, NULL), AM_ERR_NOTFOUND);
 	/* write_at on a put without a head */
-	assert_int_equal(store_put_begin(s, key, &p), 0);
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
 	assert_int_equal(store_put_write_at(p, 0, buf, 1), AM_ERR_INVAL);
 	store_put_abort(p);
-	assert_int_equal(store_put_begin_reserved(s, key, UINT64_MAX, &p), AM_ERR_TOOBIG);
+	assert_int_equal(store_put_begin_reserved(s, key, UINT64_MAX, &p, NULL), AM_ERR_TOOBIG);
 	assert_null(p);
-	assert_int_equal(store_put_begin_reserved(s, key, STORE_PUT_HEAD_MAX + 1, &p),
+	assert_int_equal(store_put_begin_reserved(s, key, STORE_PUT_HEAD_MAX + 1, &p, NULL),
 			 AM_ERR_TOOBIG);
 	/* a head fragmented into too many pieces */
-	assert_int_equal(store_put_begin_reserved(s, key, 200, &p), 0);
+	assert_int_equal(store_put_begin_reserved(s, key, 200, &p, NULL), 0);
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(store_put_write_at(p, (uint64_t)i * 10, buf, 5), 0);
 	assert_int_equal(store_put_write_at(p, 190, buf, 5), AM_ERR_TOOBIG);
@@ -629,7 +692,7 @@ static void cf_list_prefix(void **state)
 	store_cf_put(s, keys[5], 11, 5, 64);
 
 	snprintf(prefix, sizeof(prefix), "%s/", a);
-	assert_int_equal(store_list(s, prefix, cf_count_cb, &c), 0);
+	assert_int_equal(store_list(s, prefix, cf_count_cb, &c, NULL), 0);
 	assert_int_equal(c.n, 5);
 	for (int i = 0; i < 5; i++) {
 		assert_true(cf_listed(&c, keys[i]));
@@ -642,22 +705,22 @@ static void cf_list_prefix(void **state)
 	for (int i = 0; i < 5; i++)
 		expect += !strncmp(keys[i], prefix, strlen(prefix));
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(store_list(s, prefix, cf_count_cb, &c), 0);
+	assert_int_equal(store_list(s, prefix, cf_count_cb, &c, NULL), 0);
 	assert_int_equal(c.n, expect);
 	assert_true(cf_listed(&c, keys[2]));
 	/* a whole key as the prefix, and a partial namespace */
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(store_list(s, keys[5], cf_count_cb, &c), 0);
+	assert_int_equal(store_list(s, keys[5], cf_count_cb, &c, NULL), 0);
 	assert_int_equal(c.n, 1);
 	memset(&c, 0, sizeof(c));
 	snprintf(prefix, sizeof(prefix), "%.5s", a);
-	assert_int_equal(store_list(s, prefix, cf_count_cb, &c), 0);
+	assert_int_equal(store_list(s, prefix, cf_count_cb, &c, NULL), 0);
 	assert_true(c.n >= 5);
 	/* the callback stops the listing */
 	memset(&c, 0, sizeof(c));
 	c.stop_after = 2;
 	snprintf(prefix, sizeof(prefix), "%s/", a);
-	assert_int_equal(store_list(s, prefix, cf_count_cb, &c), 7);
+	assert_int_equal(store_list(s, prefix, cf_count_cb, &c, NULL), 7);
 	assert_int_equal(c.n, 2);
 	/* the callback may delete what it is given */
 	store_cf_cleanup(s, a);
@@ -680,7 +743,7 @@ static void cf_large_streamed(void **state)
 	assert_non_null(buf);
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
-	assert_int_equal(store_put_begin(s, key, &p), 0);
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
 	for (size_t i = 1; off < size; i++) {
 		size_t n = (i * 7919) % maxchunk + 1;
 		if (n > size - off)
@@ -689,7 +752,7 @@ static void cf_large_streamed(void **state)
 		assert_int_equal(store_put_write(p, buf, n), 0);
 		off += n;
 	}
-	assert_int_equal(store_put_commit(p, &got), 0);
+	assert_int_equal(store_put_commit(p, &got, NULL), 0);
 	assert_int_equal(got, size);
 	store_cf_verify(s, key, 12, size);
 	free(buf);
@@ -712,7 +775,7 @@ static int cf_race_seq(struct cf_race *rc, uint8_t *buf, size_t *got)
 	int e;
 
 	*got = 0;
-	if ((e = store_reader_open_seq(rc->s, rc->key, &r)))
+	if ((e = store_reader_open_seq(rc->s, rc->key, &r, NULL)))
 		return e;
 	if (!(e = store_reader_read_at(r, 0, buf, half, &g1)))
 		e = store_reader_read_at(r, half, buf + half, rc->size - half, &g2);
@@ -733,7 +796,7 @@ static void *cf_race_reader(void *arg)
 	}
 	while (!__atomic_load_n(&rc->stop, __ATOMIC_ACQUIRE) || rc->reads < 5) {
 		int r = rc->reads % 2 ? cf_race_seq(rc, buf, &got)
-				      : store_read_at(rc->s, rc->key, 0, buf, rc->size, &got);
+				      : store_read_at(rc->s, rc->key, 0, buf, rc->size, &got, NULL);
 		rc->reads++;
 		if (r == AM_ERR_CONFLICT) /* changed between two requests: refused, fine */
 			continue;
@@ -780,13 +843,13 @@ static void cf_gc_spares_live_put(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	store_cf_fill(13, 0, buf, sizeof(buf));
-	assert_int_equal(store_put_begin(s, key, &p), 0);
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
 	assert_int_equal(store_put_write(p, buf, sizeof(buf)), 0);
-	assert_int_equal(store_gc_temp(s, am_now() - 3600, &removed), 0);
+	assert_int_equal(store_gc_temp(s, am_now() - 3600, &removed, NULL), 0);
 	store_cf_fill(13, sizeof(buf), buf, sizeof(buf));
 	assert_int_equal(store_put_write(p, buf, sizeof(buf)), 0);
-	assert_int_equal(store_put_commit(p, NULL), 0);
-	assert_int_equal(store_gc_temp(s, am_now() - 3600, NULL), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
+	assert_int_equal(store_gc_temp(s, am_now() - 3600, NULL, NULL), 0);
 	store_cf_verify(s, key, 13, 2 * sizeof(buf));
 	store_cf_cleanup(s, ns);
 }
@@ -798,16 +861,16 @@ static void cf_null_arguments(void **state)
 	struct store_reader *r = NULL;
 	size_t got;
 
-	assert_int_equal(store_put_begin(NULL, "a/0123456789abcdef0123456789abcdef", &p),
+	assert_int_equal(store_put_begin(NULL, "a/0123456789abcdef0123456789abcdef", &p, NULL),
 			 AM_ERR_INVAL);
 	assert_int_equal(store_put_write(NULL, "x", 1), AM_ERR_INVAL);
 	assert_int_equal(store_put_write_at(NULL, 0, "x", 1), AM_ERR_INVAL);
-	assert_int_equal(store_put_commit(NULL, NULL), AM_ERR_INVAL);
+	assert_int_equal(store_put_commit(NULL, NULL, NULL), AM_ERR_INVAL);
 	assert_int_equal(store_reader_read_at(NULL, 0, &got, 1, &got), AM_ERR_INVAL);
 	assert_int_equal(store_reader_size(NULL), 0);
 	assert_int_equal(store_put_size(NULL), 0);
-	assert_int_equal(store_list(s, "", NULL, NULL), AM_ERR_INVAL);
-	assert_int_equal(store_reader_open(s, "a/0123456789abcdef0123456789abcdef", NULL),
+	assert_int_equal(store_list(s, "", NULL, NULL, NULL), AM_ERR_INVAL);
+	assert_int_equal(store_reader_open(s, "a/0123456789abcdef0123456789abcdef", NULL, NULL),
 			 AM_ERR_INVAL);
 	assert_null(r);
 }
@@ -830,6 +893,7 @@ static const struct CMUnitTest cf_tests[] = {
     cmocka_unit_test(cf_gc_spares_live_put),
     cmocka_unit_test(cf_null_arguments),
     cmocka_unit_test(cf_error_detail),
+    cmocka_unit_test(cf_error_detail_threads),
 };
 
 void store_conformance_set_url(const char *url)
@@ -848,10 +912,11 @@ size_t store_conformance_tests(struct CMUnitTest *out, size_t max)
 int store_conformance_setup(void **state)
 {
 	struct store *s = NULL;
+	struct store_err err = {""};
 
-	if (!cf_url || store_open(cf_url, &s)) {
+	if (!cf_url || store_open(cf_url, &s, &err)) {
 		fprintf(stderr, "store_conformance: cannot open %s: %s\n",
-			cf_url ? cf_url : "(no url)", store_errmsg(NULL));
+			cf_url ? cf_url : "(no url)", err.msg);
 		return -1;
 	}
 	*state = s;

@@ -50,7 +50,7 @@ static int am1_setup(void **state)
 	if (snprintf(f->root, sizeof(f->root), "%s/objects", f->dir) >= (int)sizeof(f->root) ||
 	    snprintf(url, sizeof(url), "file:%s", f->root) >= (int)sizeof(url))
 		goto fail;
-	if (store_open(url, &f->s) || crypto_random(f->dek, sizeof(f->dek)) ||
+	if (store_open(url, &f->s, NULL) || crypto_random(f->dek, sizeof(f->dek)) ||
 	    crypto_random_id(f->fid) ||
 	    store_key_format(f->key, sizeof(f->key), "orig", f->fid, NULL))
 		goto fail;
@@ -83,7 +83,7 @@ static void put_am1(struct am1fx *f, uint64_t plain, uint64_t head, size_t chunk
 	uint64_t psize = 0, csize = 0, size = 0;
 
 	assert_non_null(buf);
-	assert_int_equal(store_am1_put_begin(f->s, f->key, head, &ap, &sink), 0);
+	assert_int_equal(store_am1_put_begin(f->s, f->key, head, &ap, &sink, NULL), 0);
 	assert_int_equal(am1_writer_new(f->dek, f->fid, &sink, head, &w), 0);
 	for (uint64_t off = head; off < plain;) {
 		size_t n = plain - off < chunk ? (size_t)(plain - off) : chunk;
@@ -99,7 +99,7 @@ static void put_am1(struct am1fx *f, uint64_t plain, uint64_t head, size_t chunk
 	assert_int_equal(am1_writer_finish(w, &psize, &csize), 0);
 	am1_writer_free(w);
 	assert_int_equal(psize, plain);
-	assert_int_equal(store_put_commit(ap.put, &size), 0);
+	assert_int_equal(store_put_commit(ap.put, &size, NULL), 0);
 	assert_int_equal(size, csize);
 	assert_int_equal(size, am1_cipher_size(plain));
 	free(buf);
@@ -116,7 +116,7 @@ static void check_am1(struct am1fx *f, uint64_t plain)
 	size_t got;
 
 	assert_non_null(buf);
-	assert_int_equal(store_reader_open(f->s, f->key, &r), 0);
+	assert_int_equal(store_reader_open(f->s, f->key, &r, NULL), 0);
 	store_am1_source(r, &src);
 	assert_int_equal(am1_reader_open(f->dek, f->fid, &src, plain, &ar), 0);
 	assert_int_equal(am1_reader_size(ar), plain);
@@ -147,7 +147,7 @@ static void check_not_plain(struct am1fx *f, uint64_t plain)
 
 	store_cf_fill(50, 0, pt, sizeof(pt));
 	for (uint64_t off = 0; off + sizeof(ct) <= am1_cipher_size(plain); off += 4099) {
-		assert_int_equal(store_read_at(f->s, f->key, off, ct, sizeof(ct), &got), 0);
+		assert_int_equal(store_read_at(f->s, f->key, off, ct, sizeof(ct), &got, NULL), 0);
 		assert_int_equal(got, sizeof(ct));
 		assert_memory_not_equal(ct, pt, 64);
 		assert_memory_not_equal(ct + AM1_HEADER_LEN, pt, 64);
@@ -201,10 +201,10 @@ static void am1_head_too_large(void **state)
 	struct store_am1_put ap;
 	struct am1_sink sink;
 
-	assert_int_equal(store_am1_put_begin(f->s, f->key, 16 * AM1_SEGMENT, &ap, &sink),
+	assert_int_equal(store_am1_put_begin(f->s, f->key, 16 * AM1_SEGMENT, &ap, &sink, NULL),
 			 AM_ERR_TOOBIG);
 	assert_null(ap.put);
-	assert_int_equal(store_am1_put_begin(f->s, f->key, 100, &ap, &sink), AM_ERR_INVAL);
+	assert_int_equal(store_am1_put_begin(f->s, f->key, 100, &ap, &sink, NULL), AM_ERR_INVAL);
 }
 
 /* An abandoned writer leaves nothing under the key. */
@@ -217,12 +217,12 @@ static void am1_abandoned(void **state)
 	struct store_info info;
 	uint8_t buf[70000] = {0};
 
-	assert_int_equal(store_am1_put_begin(f->s, f->key, 0, &ap, &sink), 0);
+	assert_int_equal(store_am1_put_begin(f->s, f->key, 0, &ap, &sink, NULL), 0);
 	assert_int_equal(am1_writer_new(f->dek, f->fid, &sink, 0, &w), 0);
 	assert_int_equal(am1_writer_write(w, buf, sizeof(buf)), 0);
 	am1_writer_free(w);
 	store_put_abort(ap.put);
-	assert_int_equal(store_stat(f->s, f->key, &info), AM_ERR_NOTFOUND);
+	assert_int_equal(store_stat(f->s, f->key, &info, NULL), AM_ERR_NOTFOUND);
 }
 
 /* Flip one ciphertext byte on disk: that segment fails, others still read. */
@@ -245,7 +245,7 @@ static void am1_tamper_on_disk(void **state)
 	assert_int_equal(pread(fd, &b, 1, AM1_HEADER_LEN + AM1_SEGMENT_CT + 10), 1);
 	b ^= 1;
 	assert_int_equal(pwrite(fd, &b, 1, AM1_HEADER_LEN + AM1_SEGMENT_CT + 10), 1);
-	assert_int_equal(store_reader_open(f->s, f->key, &r), 0);
+	assert_int_equal(store_reader_open(f->s, f->key, &r, NULL), 0);
 	store_am1_source(r, &src);
 	assert_int_equal(am1_reader_open(f->dek, f->fid, &src, plain, &ar), 0);
 	assert_int_equal(am1_reader_pread(ar, 0, buf, sizeof(buf), &got), 0);
@@ -257,7 +257,7 @@ static void am1_tamper_on_disk(void **state)
 	/* truncation is refused at open */
 	assert_int_equal(ftruncate(fd, (off_t)am1_cipher_size(plain) - 1), 0);
 	close(fd);
-	assert_int_equal(store_reader_open(f->s, f->key, &r), 0);
+	assert_int_equal(store_reader_open(f->s, f->key, &r, NULL), 0);
 	store_am1_source(r, &src);
 	ar = NULL;
 	assert_int_equal(am1_reader_open(f->dek, f->fid, &src, plain, &ar), AM_ERR_CRYPTO);

@@ -71,24 +71,25 @@ static int child_put(struct store *s, const char *key, size_t n, const char *tag
 {
 	static char chunk[64 * 1024];
 	struct store_put *p = NULL;
+	struct store_err err;
 	char m[64];
 
 	memset(chunk, 'a', sizeof(chunk));
 	snprintf(m, sizeof(m), "put-begin-%s", tag);
 	mark(m);
-	if (store_put_begin(s, key, &p))
-		return child_fail("put_begin", store_errmsg(s));
+	if (store_put_begin(s, key, &p, &err))
+		return child_fail("put_begin", err.msg);
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < sizeof(chunk) ? n - done : sizeof(chunk);
 
 		if (store_put_write(p, chunk, k))
-			return child_fail("put_write", store_errmsg(s));
+			return child_fail("put_write", store_put_errmsg(p));
 		done += k;
 	}
 	snprintf(m, sizeof(m), "commit-begin-%s", tag);
 	mark(m);
-	if (store_put_commit(p, NULL))
-		return child_fail("put_commit", store_errmsg(s));
+	if (store_put_commit(p, NULL, &err))
+		return child_fail("put_commit", err.msg);
 	snprintf(m, sizeof(m), "commit-end-%s", tag);
 	mark(m);
 	return 0;
@@ -106,7 +107,7 @@ static int child_fs(const char *dir)
 	for (int i = 0; i < 16; i++)
 		id[i] = (uint8_t)(0x11 * (i + 1));
 	snprintf(url, sizeof(url), "file:%s/objects", dir);
-	if (store_open(url, &s))
+	if (store_open(url, &s, NULL))
 		return child_fail("store_open", url);
 	if (store_key_format(key, sizeof(key), "durable", id, "am1"))
 		return child_fail("key", "");

@@ -77,7 +77,7 @@ static int fx_setup(void **state)
 	}
 	fmtp(f->root, sizeof(f->root), "%s/objects", f->dir);
 	fmtp(f->url, sizeof(f->url), "file:%s", f->root);
-	if (store_open(f->url, &f->s)) {
+	if (store_open(f->url, &f->s, NULL)) {
 		rm_rf(f->dir);
 		free(f);
 		return -1;
@@ -148,15 +148,15 @@ static void fs_modes_ignore_umask(void **state)
 
 	fmtp(root, sizeof(root), "%s/open", f->dir);
 	fmtp(url, sizeof(url), "file:%s", root);
-	assert_int_equal(store_open(url, &s), 0);
+	assert_int_equal(store_open(url, &s, NULL), 0);
 	assert_int_equal(mode_of(root), 0700);
 	store_cf_key(key, "orig", NULL);
-	assert_int_equal(store_put_begin(s, key, &p), 0);
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
 	assert_int_equal(store_put_write(p, "abc", 3), 0);
 	fmtp(path, sizeof(path), "%s/orig/%.2s/%.2s", root, key + 5, key + 7);
 	assert_int_equal(count_tmp(path, tmp, sizeof(tmp)), 1);
 	assert_int_equal(mode_of(tmp), 0600);
-	assert_int_equal(store_put_commit(p, NULL), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
 	assert_int_equal(mode_of(path), 0700);
 	*strrchr(path, '/') = 0;
 	assert_int_equal(mode_of(path), 0700);
@@ -188,7 +188,7 @@ static void fs_temporaries_until_commit(void **state)
 	key_path(f, key, final, sizeof(final));
 	leaf_dir(f, key, dir, sizeof(dir));
 	/* abort removes the temporary */
-	assert_int_equal(store_put_begin(f->s, key, &p), 0);
+	assert_int_equal(store_put_begin(f->s, key, &p, NULL), 0);
 	assert_int_equal(store_put_write(p, "hello", 5), 0);
 	assert_int_equal(count_tmp(dir, NULL, 0), 1);
 	assert_int_equal(lstat(final, &st), -1);
@@ -196,19 +196,19 @@ static void fs_temporaries_until_commit(void **state)
 	assert_int_equal(count_tmp(dir, NULL, 0), 0);
 	assert_int_equal(lstat(final, &st), -1);
 	/* commit renames it */
-	assert_int_equal(store_put_begin(f->s, key, &p), 0);
+	assert_int_equal(store_put_begin(f->s, key, &p, NULL), 0);
 	assert_int_equal(store_put_write(p, "hello", 5), 0);
 	assert_int_equal(count_tmp(dir, tmp, sizeof(tmp)), 1);
 	assert_int_equal(lstat(tmp, &st), 0);
 	assert_int_equal(st.st_size, 5);
 	assert_int_equal(lstat(final, &st), -1);
-	assert_int_equal(store_put_commit(p, NULL), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
 	assert_int_equal(count_tmp(dir, NULL, 0), 0);
 	assert_int_equal(lstat(final, &st), 0);
 	assert_int_equal(st.st_size, 5);
 	/* a failed commit (incomplete head) removes it too */
-	assert_int_equal(store_put_begin_reserved(f->s, key, 10, &p), 0);
-	assert_int_equal(store_put_commit(p, NULL), AM_ERR_CONFLICT);
+	assert_int_equal(store_put_begin_reserved(f->s, key, 10, &p, NULL), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), AM_ERR_CONFLICT);
 	assert_int_equal(count_tmp(dir, NULL, 0), 0);
 	assert_int_equal(lstat(final, &st), 0);
 	assert_int_equal(st.st_size, 5);
@@ -230,14 +230,14 @@ static void fs_gc_after_crash(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct store_put *p = NULL;
-		if (store_put_begin(f->s, key, &p) || store_put_write(p, "partial", 7))
+		if (store_put_begin(f->s, key, &p, NULL) || store_put_write(p, "partial", 7))
 			_exit(1);
 		_exit(0); /* crash: no commit, no abort */
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_int_equal(count_tmp(dir, tmp, sizeof(tmp)), 1);
-	assert_int_equal(store_stat(f->s, key, &(struct store_info){0}), AM_ERR_NOTFOUND);
+	assert_int_equal(store_stat(f->s, key, &(struct store_info){0}, NULL), AM_ERR_NOTFOUND);
 	/* a committed object and a foreign file next to it must survive */
 	store_cf_put(f->s, key, 30, 10, 10);
 	fmtp(foreign, sizeof(foreign), "%s/.tmpnotes", dir);
@@ -245,12 +245,12 @@ static void fs_gc_after_crash(void **state)
 	close(fd);
 	assert_int_equal(utimensat(AT_FDCWD, foreign, old, 0), 0);
 	/* fresh: kept */
-	assert_int_equal(store_gc_temp(f->s, am_now() - 3600, &removed), 0);
+	assert_int_equal(store_gc_temp(f->s, am_now() - 3600, &removed, NULL), 0);
 	assert_int_equal(removed, 0);
 	assert_int_equal(count_tmp(dir, NULL, 0), 1);
 	/* aged: removed */
 	assert_int_equal(utimensat(AT_FDCWD, tmp, old, 0), 0);
-	assert_int_equal(store_gc_temp(f->s, am_now() - 3600, &removed), 0);
+	assert_int_equal(store_gc_temp(f->s, am_now() - 3600, &removed, NULL), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(count_tmp(dir, NULL, 0), 0);
 	assert_int_equal(access(foreign, F_OK), 0);
@@ -270,7 +270,7 @@ static void fs_invalid_keys_touch_nothing(void **state)
 	int n = 0;
 
 	for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++)
-		assert_int_equal(store_put_begin(f->s, bad[i], &p), AM_ERR_INVAL);
+		assert_int_equal(store_put_begin(f->s, bad[i], &p, NULL), AM_ERR_INVAL);
 	assert_non_null(d = opendir(f->root));
 	while ((e = readdir(d)))
 		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
@@ -306,6 +306,7 @@ static void fs_symlink_at_final_name(void **state)
 	char key[64], final[FX_PATH], victim[FX_PATH];
 	struct store_reader *r = NULL;
 	struct store_info info;
+	struct store_err err;
 	struct stat st;
 	uint8_t buf[64];
 	size_t got;
@@ -318,10 +319,12 @@ static void fs_symlink_at_final_name(void **state)
 	assert_int_equal(unlink(final), 0);
 	assert_int_equal(symlink(victim, final), 0);
 
-	assert_int_equal(store_stat(f->s, key, &info), AM_ERR_IO);
-	assert_int_equal(store_reader_open(f->s, key, &r), AM_ERR_IO);
-	assert_int_equal(store_read_at(f->s, key, 0, buf, sizeof(buf), &got), AM_ERR_IO);
-	assert_non_null(strstr(store_errmsg(f->s), "refused"));
+	assert_int_equal(store_stat(f->s, key, &info, &err), AM_ERR_IO);
+	assert_non_null(strstr(err.msg, "refused"));
+	assert_int_equal(store_reader_open(f->s, key, &r, &err), AM_ERR_IO);
+	assert_non_null(strstr(err.msg, "refused"));
+	assert_int_equal(store_read_at(f->s, key, 0, buf, sizeof(buf), &got, &err), AM_ERR_IO);
+	assert_non_null(strstr(err.msg, "refused"));
 	/* a put replaces the link itself; the target is untouched */
 	store_cf_put(f->s, key, 32, 40, 7);
 	assert_int_equal(lstat(final, &st), 0);
@@ -331,7 +334,7 @@ static void fs_symlink_at_final_name(void **state)
 	/* delete removes a planted link, not its target */
 	assert_int_equal(unlink(final), 0);
 	assert_int_equal(symlink(victim, final), 0);
-	assert_int_equal(store_delete(f->s, key), 0);
+	assert_int_equal(store_delete(f->s, key, NULL), 0);
 	assert_int_equal(lstat(final, &st), -1);
 	assert_file(victim, "secret");
 }
@@ -358,19 +361,19 @@ static void fs_symlink_directory(void **state)
 	store_cf_key(key, "evil", NULL);
 	fmtp(path, sizeof(path), "%s/evil", f->root);
 	assert_int_equal(symlink(outside, path), 0);
-	assert_int_equal(store_put_begin(f->s, key, &p), AM_ERR_IO);
+	assert_int_equal(store_put_begin(f->s, key, &p, NULL), AM_ERR_IO);
 	assert_null(p);
-	assert_int_equal(store_stat(f->s, key, &info), AM_ERR_IO);
+	assert_int_equal(store_stat(f->s, key, &info, NULL), AM_ERR_IO);
 	/* the same one level down */
 	store_cf_key(key, "orig", NULL);
 	store_cf_put(f->s, key, 33, 1, 1);
 	leaf_dir(f, key, path, sizeof(path));
 	rm_rf(path);
 	assert_int_equal(symlink(outside, path), 0);
-	assert_int_equal(store_put_begin(f->s, key, &p), AM_ERR_IO);
-	assert_int_equal(store_list(f->s, "", count_cb, &n), 0);
+	assert_int_equal(store_put_begin(f->s, key, &p, NULL), AM_ERR_IO);
+	assert_int_equal(store_list(f->s, "", count_cb, &n, NULL), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(store_gc_temp(f->s, am_now() + 10, &removed), 0);
+	assert_int_equal(store_gc_temp(f->s, am_now() + 10, &removed, NULL), 0);
 	assert_non_null(d = opendir(outside));
 	n = 0;
 	for (struct dirent *e; (e = readdir(d));)
@@ -391,9 +394,9 @@ static void fs_fifo_refused(void **state)
 	key_path(f, key, final, sizeof(final));
 	assert_int_equal(unlink(final), 0);
 	assert_int_equal(mkfifo(final, 0600), 0);
-	assert_int_equal(store_reader_open(f->s, key, &r), AM_ERR_IO);
+	assert_int_equal(store_reader_open(f->s, key, &r, NULL), AM_ERR_IO);
 	assert_null(r);
-	assert_int_equal(store_list(f->s, "orig/", count_cb, &n), 0);
+	assert_int_equal(store_list(f->s, "orig/", count_cb, &n, NULL), 0);
 	assert_int_equal(n, 0);
 }
 
@@ -419,7 +422,7 @@ static void fs_list_skips_foreign(void **state)
 		write_file(path, "x");
 	fmtp(path, sizeof(path), "%s/.tmp-0000000000000000", dir);
 	write_file(path, "x");
-	assert_int_equal(store_list(f->s, "", count_cb, &n), 0);
+	assert_int_equal(store_list(f->s, "", count_cb, &n, NULL), 0);
 	assert_int_equal(n, 1);
 }
 
@@ -434,12 +437,12 @@ static void fs_reader_pins_version(void **state)
 
 	store_cf_key(key, "orig", NULL);
 	store_cf_put(f->s, key, 36, sizeof(buf), 1000);
-	assert_int_equal(store_reader_open(f->s, key, &r), 0);
+	assert_int_equal(store_reader_open(f->s, key, &r, NULL), 0);
 	store_cf_put(f->s, key, 37, 100, 100);
 	assert_int_equal(store_reader_read_at(r, 0, buf, sizeof(buf), &got), 0);
 	assert_int_equal(got, sizeof(buf));
 	assert_true(store_cf_check(36, 0, buf, got));
-	assert_int_equal(store_delete(f->s, key), 0);
+	assert_int_equal(store_delete(f->s, key, NULL), 0);
 	assert_int_equal(store_reader_read_at(r, 1000, buf, 10, &got), 0);
 	assert_true(store_cf_check(36, 1000, buf, got));
 	store_reader_close(r);
@@ -466,15 +469,15 @@ static void fs_large_object_bounded_memory(void **state)
 	size_t got;
 
 	store_cf_key(key, "orig", NULL);
-	assert_int_equal(store_put_begin_reserved(f->s, key, 4096, &p), 0);
+	assert_int_equal(store_put_begin_reserved(f->s, key, 4096, &p, NULL), 0);
 	for (uint64_t off = 4096; off < size; off += 4096) {
 		store_cf_fill(38, off, buf, 4096);
 		assert_int_equal(store_put_write(p, buf, 4096), 0);
 	}
 	store_cf_fill(38, 0, buf, 4096);
 	assert_int_equal(store_put_write_at(p, 0, buf, 4096), 0);
-	assert_int_equal(store_put_commit(p, NULL), 0);
-	assert_int_equal(store_reader_open(f->s, key, &r), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
+	assert_int_equal(store_reader_open(f->s, key, &r, NULL), 0);
 	assert_int_equal(store_reader_size(r), size);
 	for (uint64_t off = 0; off < size; off += got) {
 		assert_int_equal(store_reader_read_at(r, off, buf, sizeof(buf), &got), 0);
@@ -482,7 +485,7 @@ static void fs_large_object_bounded_memory(void **state)
 	}
 	store_reader_close(r);
 	assert_true(max_rss_kib() - before < 8 * 1024);
-	assert_int_equal(store_delete(f->s, key), 0);
+	assert_int_equal(store_delete(f->s, key, NULL), 0);
 }
 
 /* Write-behind: a long put does not keep the object in the page cache while
@@ -503,7 +506,7 @@ static void fs_write_behind_drops_written_pages(void **state)
 
 	store_cf_key(key, "upart", NULL);
 	leaf_dir(f, key, dir, sizeof(dir));
-	assert_int_equal(store_put_begin(f->s, key, &p), 0);
+	assert_int_equal(store_put_begin(f->s, key, &p, NULL), 0);
 	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
 		store_cf_fill(41, off, buf, sizeof(buf));
 		assert_int_equal(store_put_write(p, buf, sizeof(buf)), 0);
@@ -528,42 +531,44 @@ static void fs_write_behind_drops_written_pages(void **state)
 	free(vec);
 	/* two 8 MiB windows in writeback plus the one being filled */
 	assert_true(resident * 4096 <= (uint64_t)(32u << 20) || !disk_fs);
-	assert_int_equal(store_put_commit(p, NULL), 0);
-	assert_int_equal(store_reader_open(f->s, key, &r), 0);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
+	assert_int_equal(store_reader_open(f->s, key, &r, NULL), 0);
 	for (uint64_t off = 0; off < size; off += got) {
 		assert_int_equal(store_reader_read_at(r, off, buf, sizeof(buf), &got), 0);
 		assert_true(got > 0 && store_cf_check(41, off, buf, got));
 	}
 	store_reader_close(r);
-	assert_int_equal(store_delete(f->s, key), 0);
+	assert_int_equal(store_delete(f->s, key, NULL), 0);
 }
 
 static void fs_open_urls(void **state)
 {
 	struct fx *f = *state;
 	struct store *s = (void *)1;
+	struct store_err err;
 	char url[FX_PATH];
 	struct conf c;
 
-	assert_int_equal(store_open("s3://Bucket?region=x", &s), AM_ERR_INVAL); /* bad bucket */
+	assert_int_equal(store_open("s3://Bucket?region=x", &s, &err),
+			 AM_ERR_INVAL); /* bad bucket */
 	assert_null(s);
-	assert_non_null(strstr(store_errmsg(NULL), "s3"));
-	assert_int_equal(store_open("ftp://x", &s), AM_ERR_INVAL);
-	assert_int_equal(store_open("file:", &s), AM_ERR_INVAL);
-	assert_int_equal(store_open(NULL, &s), AM_ERR_INVAL);
-	assert_int_equal(store_open("file:/x", NULL), AM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "s3"));
+	assert_int_equal(store_open("ftp://x", &s, NULL), AM_ERR_INVAL);
+	assert_int_equal(store_open("file:", &s, NULL), AM_ERR_INVAL);
+	assert_int_equal(store_open(NULL, &s, NULL), AM_ERR_INVAL);
+	assert_int_equal(store_open("file:/x", NULL, NULL), AM_ERR_INVAL);
 	fmtp(url, sizeof(url), "file:%s/missing/deeper", f->dir);
-	assert_int_equal(store_open(url, &s), AM_ERR_IO);
+	assert_int_equal(store_open(url, &s, NULL), AM_ERR_IO);
 	fmtp(url, sizeof(url), "%s/plain", f->dir);
 	write_file(url, "x");
 	fmtp(url, sizeof(url), "file:%s/plain", f->dir);
-	assert_int_equal(store_open(url, &s), AM_ERR_IO);
+	assert_int_equal(store_open(url, &s, NULL), AM_ERR_IO);
 	assert_null(s);
 	store_close(NULL);
 	assert_string_equal(store_backend(f->s), "file");
 	conf_defaults(&c);
 	fmtp(c.storage, sizeof(c.storage), "%s", f->url);
-	assert_int_equal(store_open_conf(&c, &s), 0);
+	assert_int_equal(store_open_conf(&c, &s, NULL), 0);
 	store_close(s);
 }
 

@@ -32,11 +32,12 @@ static const char *s3_url;
 static struct store *open_with(const char *extra)
 {
 	struct store *s = NULL;
+	struct store_err err;
 	char url[1024];
 
 	snprintf(url, sizeof(url), "%s%s", s3_url, extra ? extra : "");
-	if (store_open(url, &s))
-		fail_msg("cannot open %s: %s", url, store_errmsg(NULL));
+	if (store_open(url, &s, &err))
+		fail_msg("cannot open %s: %s", url, err.msg);
 	return s;
 }
 
@@ -106,12 +107,13 @@ static struct store *open_nosuch_bucket(void)
 {
 	const char *q = strchr(s3_url, '?');
 	struct store *s = NULL;
+	struct store_err err;
 	char url[1024];
 
 	assert_non_null(q);
 	snprintf(url, sizeof(url), "s3://audiomus-nosuch-%u%s", (unsigned)getpid(), q);
-	if (store_open(url, &s))
-		fail_msg("cannot open %s: %s", url, store_errmsg(NULL));
+	if (store_open(url, &s, &err))
+		fail_msg("cannot open %s: %s", url, err.msg);
 	return s;
 }
 
@@ -123,52 +125,53 @@ static void wrong_secret_denied(void **state)
 	struct store *s = NULL;
 	struct store_put *p = NULL;
 	struct store_info info;
+	struct store_err err;
 	const char *bad = "wr0ng-S3cret-Must-Not-Leak";
 
 	conf_defaults(&c);
 	am_strlcpy(c.storage, s3_url, sizeof(c.storage));
 	am_strlcpy(c.s3_access_key, getenv("AUDIOMUS_S3_ACCESS_KEY"), sizeof(c.s3_access_key));
 	am_strlcpy(c.secret->s3_secret_key, bad, sizeof(c.secret->s3_secret_key));
-	assert_int_equal(store_open_conf(&c, &s), 0);
+	assert_int_equal(store_open_conf(&c, &s, &err), 0);
 	/* each call fails at its first request (a rejected signature answers
 	 * the same every time: no retries, no backoff) and says why */
 	assert_int_equal(store_s3_test_requests(s), 0);
-	assert_int_equal(store_stat(s, "orig/0123456789abcdef0123456789abcdef", &info),
+	assert_int_equal(store_stat(s, "orig/0123456789abcdef0123456789abcdef", &info, &err),
 			 AM_ERR_DENIED);
 	assert_int_equal(store_s3_test_requests(s), 1);
-	assert_null(strstr(store_errmsg(s), bad));
-	assert_int_equal(store_probe(s), AM_ERR_DENIED);
+	assert_null(strstr(err.msg, bad));
+	assert_int_equal(store_probe(s, &err), AM_ERR_DENIED);
 	assert_int_equal(store_s3_test_requests(s), 2); /* the probe stops at its listing */
-	assert_non_null(strstr(store_errmsg(s), "storage probe: list failed"));
-	assert_non_null(strstr(store_errmsg(s), "403 SignatureDoesNotMatch"));
-	assert_non_null(strstr(store_errmsg(s), "s3_secret_key does not match"));
-	assert_null(strstr(store_errmsg(s), bad));
-	assert_null(strstr(store_errmsg(s), "gave up"));
-	assert_int_equal(store_put_begin(s, "orig/0123456789abcdef0123456789abcdef", &p), 0);
+	assert_non_null(strstr(err.msg, "storage probe: list failed"));
+	assert_non_null(strstr(err.msg, "403 SignatureDoesNotMatch"));
+	assert_non_null(strstr(err.msg, "s3_secret_key does not match"));
+	assert_null(strstr(err.msg, bad));
+	assert_null(strstr(err.msg, "gave up"));
+	assert_int_equal(store_put_begin(s, "orig/0123456789abcdef0123456789abcdef", &p, &err), 0);
 	assert_int_equal(store_put_write(p, "x", 1), 0);
-	assert_int_equal(store_put_commit(p, NULL), AM_ERR_DENIED);
+	assert_int_equal(store_put_commit(p, NULL, &err), AM_ERR_DENIED);
 	assert_int_equal(store_s3_test_requests(s), 3);
-	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
+	assert_non_null(strstr(err.msg, "SignatureDoesNotMatch"));
 	store_close(s);
 	/* an unknown access key: the same, named as such */
 	am_strlcpy(c.s3_access_key, "nosuch:user", sizeof(c.s3_access_key));
-	assert_int_equal(store_open_conf(&c, &s), 0);
-	assert_int_equal(store_stat(s, "orig/0123456789abcdef0123456789abcdef", &info),
+	assert_int_equal(store_open_conf(&c, &s, &err), 0);
+	assert_int_equal(store_stat(s, "orig/0123456789abcdef0123456789abcdef", &info, &err),
 			 AM_ERR_DENIED);
-	assert_int_equal(store_list(s, "", list_none, NULL), AM_ERR_DENIED);
+	assert_int_equal(store_list(s, "", list_none, NULL, &err), AM_ERR_DENIED);
 	assert_int_equal(store_s3_test_requests(s), 2);
-	assert_non_null(strstr(store_errmsg(s), "s3 list: 403 "));
+	assert_non_null(strstr(err.msg, "s3 list: 403 "));
 	store_close(s);
 	/* a bucket that does not exist: AM_ERR_IO (not "no such object"), at once */
 	s = open_nosuch_bucket();
-	assert_int_equal(store_list(s, "", list_none, NULL), AM_ERR_IO);
+	assert_int_equal(store_list(s, "", list_none, NULL, &err), AM_ERR_IO);
 	assert_int_equal(store_s3_test_requests(s), 1);
-	assert_non_null(strstr(store_errmsg(s), "NoSuchBucket"));
-	assert_int_equal(store_delete(s, "orig/0123456789abcdef0123456789abcdef"), AM_ERR_IO);
+	assert_non_null(strstr(err.msg, "NoSuchBucket"));
+	assert_int_equal(store_delete(s, "orig/0123456789abcdef0123456789abcdef", &err), AM_ERR_IO);
 	store_close(s);
 	/* and the right one passes the probe check-config runs */
 	s = open_with(NULL);
-	assert_int_equal(store_probe(s), 0);
+	assert_int_equal(store_probe(s, &err), 0);
 	store_close(s);
 }
 
@@ -212,7 +215,7 @@ static void multipart_reserved_head(void **state)
 	assert_non_null(buf);
 	store_cf_ns(ns);
 	store_cf_key(key, ns, "mp4");
-	assert_int_equal(store_put_begin_reserved(s, key, head, &p), 0);
+	assert_int_equal(store_put_begin_reserved(s, key, head, &p, NULL), 0);
 	for (uint64_t off = head; off < size;) {
 		size_t n = size - off < 123457 ? (size_t)(size - off) : 123457;
 		store_cf_fill(34, off, buf, n);
@@ -223,7 +226,7 @@ static void multipart_reserved_head(void **state)
 	store_cf_fill(34, 0, buf, head);
 	assert_int_equal(store_put_write_at(p, 500000, buf + 500000, head - 500000), 0);
 	assert_int_equal(store_put_write_at(p, 0, buf, 600000), 0);
-	assert_int_equal(store_put_commit(p, &got), 0);
+	assert_int_equal(store_put_commit(p, &got, NULL), 0);
 	assert_int_equal(got, size);
 	store_cf_verify(s, key, 34, size);
 	etag_of(s, key, etag, sizeof(etag));
@@ -246,7 +249,8 @@ static void abort_leaves_nothing(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	for (int reserved = 0; reserved < 2; reserved++) {
-		assert_int_equal(store_put_begin_reserved(s, key, reserved ? 1000 : 0, &p), 0);
+		assert_int_equal(store_put_begin_reserved(s, key, reserved ? 1000 : 0, &p, NULL),
+				 0);
 		for (int i = 0; i < 12; i++) {
 			store_cf_fill(35, (uint64_t)i << 20, buf, 1 << 20);
 			assert_int_equal(store_put_write(p, buf, 1 << 20), 0);
@@ -254,7 +258,7 @@ static void abort_leaves_nothing(void **state)
 		assert_int_equal(uploads_under(s, key), 1);
 		store_put_abort(p);
 		assert_int_equal(uploads_under(s, key), 0);
-		assert_int_equal(store_stat(s, key, &info), AM_ERR_NOTFOUND);
+		assert_int_equal(store_stat(s, key, &info, NULL), AM_ERR_NOTFOUND);
 	}
 	free(buf);
 	store_close(s);
@@ -278,12 +282,12 @@ static void gc_stale_uploads(void **state)
 		assert_int_equal(raw(s, "POST", keys[i], "uploads=", &xml, NULL), 0);
 	}
 	assert_int_equal(uploads_under(s, prefix), 3);
-	assert_int_equal(store_gc_temp(s, am_now() - 3600, &removed), 0);
+	assert_int_equal(store_gc_temp(s, am_now() - 3600, &removed, NULL), 0);
 	assert_int_equal(uploads_under(s, prefix), 3);
 	store_s3_test_get_tune(s, &t);
 	t.max_keys = 1; /* one upload per page: the markers must work */
 	store_s3_test_tune(s, &t);
-	assert_int_equal(store_gc_temp(s, am_now() + 60, &removed), 0);
+	assert_int_equal(store_gc_temp(s, am_now() + 60, &removed, NULL), 0);
 	assert_true(removed >= 3);
 	assert_int_equal(uploads_under(s, prefix), 0);
 	am_buf_cleanup(&xml);
@@ -321,15 +325,15 @@ static void list_pagination(void **state)
 	store_s3_test_get_tune(s, &t);
 	t.max_keys = 2;
 	store_s3_test_tune(s, &t);
-	assert_int_equal(store_list(s, prefix, pages_cb, &pg), 0);
+	assert_int_equal(store_list(s, prefix, pages_cb, &pg, NULL), 0);
 	assert_int_equal(pg.n, 7);
 	assert_int_equal(pg.total, 28);
 	pg = (struct pages){0, 0, 5}; /* stop on the third page */
-	assert_int_equal(store_list(s, prefix, pages_cb, &pg), 5);
+	assert_int_equal(store_list(s, prefix, pages_cb, &pg, NULL), 5);
 	assert_int_equal(pg.n, 5);
 	store_cf_cleanup(s, ns); /* deletes while paging */
 	pg = (struct pages){0, 0, 0};
-	assert_int_equal(store_list(s, prefix, pages_cb, &pg), 0);
+	assert_int_equal(store_list(s, prefix, pages_cb, &pg, NULL), 0);
 	assert_int_equal(pg.n, 0);
 	store_close(s);
 }
@@ -349,7 +353,7 @@ static void reader_notices_overwrite(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	store_cf_put(s, key, 37, size, 4096);
-	assert_int_equal(store_reader_open(s, key, &r), 0);
+	assert_int_equal(store_reader_open(s, key, &r, NULL), 0);
 	assert_int_equal(store_reader_read_at(r, 0, buf, 100, &got), 0);
 	assert_true(store_cf_check(37, 0, buf, 100));
 	store_cf_put(s, key, 38, size, 4096);
@@ -396,7 +400,7 @@ static void stream_many_windows(void **state)
 	store_cf_key(key, ns, NULL);
 	store_cf_put(s, key, 41, size, 1 << 20);
 	before = store_s3_test_requests(s);
-	assert_int_equal(store_reader_open(s, key, &r), 0);
+	assert_int_equal(store_reader_open(s, key, &r, NULL), 0);
 	for (size_t i = 1; off < (6u << 20); i++) {
 		size_t n = (i * 7919) % 300000 + 1;
 		read_check(r, 41, off, n, buf);
@@ -437,7 +441,7 @@ static void seq_open_one_request(void **state)
 		store_cf_key(key, ns, NULL);
 		store_cf_put(s, key, 61 + k, size, 1 << 20);
 		before = store_s3_test_requests(s);
-		assert_int_equal(store_reader_open_seq(s, key, &r), 0);
+		assert_int_equal(store_reader_open_seq(s, key, &r, NULL), 0);
 		assert_int_equal(store_reader_size(r), size);
 		for (size_t i = 1; off < size; i++) {
 			size_t n = (i * 7919) % 300000 + 1;
@@ -453,7 +457,7 @@ static void seq_open_one_request(void **state)
 	/* pinned: the version of the open's answer */
 	store_cf_key(key, ns, NULL);
 	store_cf_put(s, key, 71, 3u << 20, 1 << 20);
-	assert_int_equal(store_reader_open_seq(s, key, &r), 0);
+	assert_int_equal(store_reader_open_seq(s, key, &r, NULL), 0);
 	read_check(r, 71, 0, 1000, buf);
 	store_cf_put(s, key, 72, 3u << 20, 1 << 20);
 	assert_int_equal(store_reader_read_at(r, 2u << 20, buf, 100, &got), AM_ERR_CONFLICT);
@@ -481,7 +485,7 @@ static void stream_ring_grows_for_fast_reader(void **state)
 	store_cf_ns(ns);
 	store_cf_key(key, ns, NULL);
 	store_cf_put(s, key, 81, size, 1 << 20);
-	assert_int_equal(store_reader_open_seq(s, key, &r), 0);
+	assert_int_equal(store_reader_open_seq(s, key, &r, NULL), 0);
 	usleep(200000); /* full */
 	for (int i = 0; i < 20; i++, off += 1000) { /* slow: never empties it */
 		read_check(r, 81, off, 1000, buf);
@@ -518,12 +522,12 @@ static void stream_abort_frees(void **state)
 	store_cf_put(s, key, 43, size, 1 << 20);
 	for (int round = 0; round < 6; round++) {
 		uint64_t off = 0;
-		assert_int_equal(store_reader_open(s, key, &r), 0);
+		assert_int_equal(store_reader_open(s, key, &r, NULL), 0);
 		for (int i = 0; i < 1 + round % 3; i++, off += 65552)
 			read_check(r, 43, off, 65552, buf);
 		store_reader_close(r);
 	}
-	assert_int_equal(store_stat(s, key, &info), 0);
+	assert_int_equal(store_stat(s, key, &info, NULL), 0);
 	assert_int_equal(info.size, size);
 	store_cf_verify(s, key, 43, size);
 	free(buf);
@@ -560,7 +564,7 @@ static void only_ciphertext_in_bucket(void **state)
 		assert_int_equal(crypto_random(dek, sizeof(dek)), 0);
 		assert_int_equal(crypto_random_id(fid), 0);
 		assert_int_equal(store_key_format(key, sizeof(key), "orig", fid, NULL), 0);
-		assert_int_equal(store_am1_put_begin(s, key, hl, &ap, &sink), 0);
+		assert_int_equal(store_am1_put_begin(s, key, hl, &ap, &sink, NULL), 0);
 		assert_int_equal(am1_writer_new(dek, fid, &sink, hl, &w), 0);
 		for (uint64_t off = hl; off < plain; off += 200000)
 			assert_int_equal(
@@ -570,16 +574,16 @@ static void only_ciphertext_in_bucket(void **state)
 			assert_int_equal(am1_writer_patch_head(w, pt, hl), 0);
 		assert_int_equal(am1_writer_finish(w, &psize, &csize), 0);
 		am1_writer_free(w);
-		assert_int_equal(store_put_commit(ap.put, &size), 0);
+		assert_int_equal(store_put_commit(ap.put, &size, NULL), 0);
 		assert_int_equal(size, csize);
 		/* what the bucket holds, fetched with a plain ranged GET */
-		assert_int_equal(store_read_at(s, key, 0, raw_obj, csize, &got), 0);
+		assert_int_equal(store_read_at(s, key, 0, raw_obj, csize, &got, NULL), 0);
 		assert_int_equal(got, csize);
 		assert_memory_equal(raw_obj, "AM1SEG", 6);
 		assert_null(memmem(raw_obj, csize, marker, sizeof(marker)));
 		assert_null(memmem(raw_obj, csize, pt + 5000, 64));
 		/* and it decrypts back */
-		assert_int_equal(store_reader_open(s, key, &r), 0);
+		assert_int_equal(store_reader_open(s, key, &r, NULL), 0);
 		store_am1_source(r, &src);
 		assert_int_equal(am1_reader_open(dek, fid, &src, plain, &ar), 0);
 		assert_int_equal(am1_reader_pread(ar, 0, raw_obj, plain, &got), 0);
@@ -587,7 +591,7 @@ static void only_ciphertext_in_bucket(void **state)
 		assert_memory_equal(raw_obj, pt, plain);
 		am1_reader_free(ar);
 		store_reader_close(r);
-		assert_int_equal(store_delete(s, key), 0);
+		assert_int_equal(store_delete(s, key, NULL), 0);
 	}
 	free(pt);
 	free(raw_obj);

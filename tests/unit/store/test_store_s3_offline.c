@@ -10,8 +10,9 @@
  * protocol-version or handshake-failure alert, TLS spoken to an HTTP port)
  * fail at the first attempt, a reset handshake is retried; 403 codes, 404
  * NoSuchBucket and 501 once, 500/429/RequestTimeout four times; and the
- * detail: store_errmsg empty after a success, and an S3 put's failure kept
- * through the abort that follows it. Always runs (no network beyond
+ * detail: a call's own (empty after a success, untouched by other calls),
+ * and an S3 put's failure kept on the put and through the abort that
+ * follows it. Always runs (no network beyond
  * loopback). Test code only.
  */
 #include "store_conformance.h"
@@ -215,7 +216,7 @@ static struct store *fs_store_scheme(struct fsrv *f, const char *scheme, const c
 
 	snprintf(url, sizeof(url), "s3://bucket-1?endpoint=%s://127.0.0.1:%u&path_style=1%s",
 		 scheme, (unsigned)f->port, extra ? extra : "");
-	assert_int_equal(store_open(url, &s), 0);
+	assert_int_equal(store_open(url, &s, NULL), 0);
 	store_s3_test_get_tune(s, &t);
 	t.backoff_base_ms = 1;
 	t.backoff_cap_ms = 4;
@@ -254,7 +255,7 @@ static void retry_503_then_ok(void **state)
 
 	fs_start(&f, script, 3);
 	s = fs_store(&f, NULL);
-	assert_int_equal(store_stat(s, KEY1, &info), 0);
+	assert_int_equal(store_stat(s, KEY1, &info, NULL), 0);
 	assert_int_equal(info.size, 42);
 	assert_int_equal(info.mtime, 784887151);
 	assert_int_equal(f.requests, 3);
@@ -277,16 +278,17 @@ static void retry_exhausted_is_unavail(void **state)
 	static const char *const script[] = {R503};
 	struct fsrv f;
 	struct store_info info;
+	struct store_err err;
 	struct store *s;
 
 	fs_start(&f, script, 1);
 	s = fs_store(&f, NULL);
-	assert_int_equal(store_stat(s, KEY1, &info), AM_ERR_UNAVAIL);
+	assert_int_equal(store_stat(s, KEY1, &info, &err), AM_ERR_UNAVAIL);
 	assert_int_equal(f.requests, 4);
-	assert_non_null(strstr(store_errmsg(s), "503")); /* HEAD: no body, no code */
-	assert_int_equal(store_list(s, "", list_cb_none, NULL), AM_ERR_UNAVAIL);
+	assert_non_null(strstr(err.msg, "503")); /* HEAD: no body, no code */
+	assert_int_equal(store_list(s, "", list_cb_none, NULL, &err), AM_ERR_UNAVAIL);
 	assert_int_equal(f.requests, 8);
-	assert_non_null(strstr(store_errmsg(s), "SlowDown"));
+	assert_non_null(strstr(err.msg, "SlowDown"));
 	store_close(s);
 	fs_stop(&f);
 }
@@ -300,7 +302,7 @@ static void hang_then_ok(void **state)
 
 	fs_start(&f, script, 2);
 	s = fs_store(&f, NULL);
-	assert_int_equal(store_stat(s, KEY1, &info), 0);
+	assert_int_equal(store_stat(s, KEY1, &info, NULL), 0);
 	assert_int_equal(info.size, 42);
 	assert_int_equal(f.requests, 2);
 	store_close(s);
@@ -313,15 +315,16 @@ static void signature_mismatch_is_denied(void **state)
 	    "HTTP/1.1 403 Forbidden\r\nContent-Length: 91\r\n\r\n<?xml version='1.0'?>"
 	    "<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>"};
 	struct fsrv f;
+	struct store_err err;
 	struct store *s;
 
 	fs_start(&f, script, 1);
 	s = fs_store(&f, NULL);
-	assert_int_equal(store_probe(s), AM_ERR_DENIED);
+	assert_int_equal(store_probe(s, &err), AM_ERR_DENIED);
 	assert_int_equal(f.requests, 1); /* a 4xx is never retried */
-	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
-	assert_non_null(strstr(store_errmsg(s), "s3_secret_key"));
-	assert_null(strstr(store_errmsg(s), SECRET));
+	assert_non_null(strstr(err.msg, "SignatureDoesNotMatch"));
+	assert_non_null(strstr(err.msg, "s3_secret_key"));
+	assert_null(strstr(err.msg, SECRET));
 	store_close(s);
 	fs_stop(&f);
 }
@@ -351,9 +354,9 @@ static void status_mapping(void **state)
 
 	fs_start(&f, script, AM_ARRAY_LEN(script));
 	s = fs_store(&f, NULL);
-	assert_int_equal(store_delete(s, KEY1), 0);
-	assert_int_equal(store_stat(s, KEY1, &info), AM_ERR_NOTFOUND);
-	assert_int_equal(store_reader_open(s, KEY1, &r), 0);
+	assert_int_equal(store_delete(s, KEY1, NULL), 0);
+	assert_int_equal(store_stat(s, KEY1, &info, NULL), AM_ERR_NOTFOUND);
+	assert_int_equal(store_reader_open(s, KEY1, &r, NULL), 0);
 	assert_int_equal(store_reader_size(r), 42);
 	assert_int_equal(store_reader_read_at(r, 0, buf, 10, &got), AM_ERR_CONFLICT);
 	assert_int_equal(store_reader_read_at(r, 0, buf, 10, &got), 0);
@@ -386,7 +389,7 @@ static void oversized_body_refused(void **state)
 
 	fs_start(&f, script, 2);
 	s = fs_store(&f, NULL);
-	assert_int_equal(store_read_at(s, KEY1, 0, buf, 10, &got), AM_ERR_IO);
+	assert_int_equal(store_read_at(s, KEY1, 0, buf, 10, &got, NULL), AM_ERR_IO);
 	store_close(s);
 	fs_stop(&f);
 }
@@ -426,7 +429,7 @@ static void hostile_listing_and_tokens(void **state)
 	snprintf(r2, sizeof(r2), LIST_HDR "%zu\r\n\r\n%s", strlen(page2), page2);
 	fs_start(&f, script, 2);
 	s = fs_store(&f, "&prefix=p/");
-	assert_int_equal(store_list(s, "", list_cb, out), 0);
+	assert_int_equal(store_list(s, "", list_cb, out, NULL), 0);
 	assert_string_equal(out, "orig/0123456789abcdef0123456789abcdef=7;"
 				 "peaks/00000000000000000000000000000000.dat=9;");
 	assert_int_equal(f.requests, 2);
@@ -455,29 +458,31 @@ static void urls_and_credentials(void **state)
 	    "s3://bucket?nope=1",
 	    "s3://bucket?endpoint"};
 	struct store *s = NULL;
+	struct store_err err;
 
 	for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++) {
-		assert_int_equal(store_open(bad[i], &s), AM_ERR_INVAL);
+		assert_int_equal(store_open(bad[i], &s, NULL), AM_ERR_INVAL);
 		assert_null(s);
 	}
-	assert_int_equal(store_open("s3://my-bucket?region=eu-west-1&part_size=16M&prefix=a/b/", &s),
-			 0);
+	assert_int_equal(
+	    store_open("s3://my-bucket?region=eu-west-1&part_size=16M&prefix=a/b/", &s, NULL), 0);
 	assert_string_equal(store_backend(s), "s3");
 	assert_string_equal(((struct s3_store *)s)->base_url,
 			    "https://my-bucket.s3.eu-west-1.amazonaws.com");
 	assert_int_equal(((struct s3_store *)s)->part_size, 16 << 20);
 	store_close(s);
-	assert_int_equal(store_open("s3://b.c-d?endpoint=https://minio.lan:9000/&path_style=1", &s),
-			 0);
+	assert_int_equal(
+	    store_open("s3://b.c-d?endpoint=https://minio.lan:9000/&path_style=1", &s, NULL), 0);
 	assert_string_equal(((struct s3_store *)s)->base_url, "https://minio.lan:9000/b.c-d");
 	store_close(s);
 	/* no credentials anywhere: a clear INVAL, nothing leaked */
 	unsetenv("AUDIOMUS_S3_SECRET_KEY");
 	unsetenv("AWS_SECRET_ACCESS_KEY");
-	assert_int_equal(store_open("s3://bucket", &s), AM_ERR_INVAL);
-	assert_non_null(strstr(store_errmsg(NULL), "s3_secret_key"));
+	assert_int_equal(store_open("s3://bucket", &s, &err), AM_ERR_INVAL);
+	assert_non_null(strstr(err.msg, "s3_secret_key"));
+	assert_null(strstr(err.msg, SECRET));
 	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
-	assert_int_equal(store_open("s3://bucket", &s), 0);
+	assert_int_equal(store_open("s3://bucket", &s, NULL), 0);
 	store_close(s);
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 	setenv("AUDIOMUS_S3_SECRET_KEY", SECRET, 1);
@@ -571,18 +576,19 @@ static void tls_refusal_not_retried(void **state)
 
 	for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
 		struct store_info info;
+		struct store_err err;
 		struct fsrv f;
 		struct store *s;
 		size_t n = cases[i].len ? cases[i].len : strlen(cases[i].answer);
 
 		fs_start_tls(&f, cases[i].answer, n, 0);
 		s = fs_store_scheme(&f, "https", NULL);
-		assert_int_equal(store_stat(s, KEY1, &info), AM_ERR_IO);
+		assert_int_equal(store_stat(s, KEY1, &info, &err), AM_ERR_IO);
 		assert_int_equal(f.requests, 1);
 		assert_int_equal(store_s3_test_requests(s), 1);
-		assert_non_null(strstr(store_errmsg(s), cases[i].why));
-		assert_non_null(strstr(store_errmsg(s), "TLS handshake refused"));
-		assert_non_null(strstr(store_errmsg(s), "not retried"));
+		assert_non_null(strstr(err.msg, cases[i].why));
+		assert_non_null(strstr(err.msg, "TLS handshake refused"));
+		assert_non_null(strstr(err.msg, "not retried"));
 		store_close(s);
 		fs_stop(&f);
 	}
@@ -592,15 +598,16 @@ static void tls_refusal_not_retried(void **state)
 static void tls_reset_retried(void **state)
 {
 	struct store_info info;
+	struct store_err err;
 	struct fsrv f;
 	struct store *s;
 
 	fs_start_tls(&f, NULL, 0, 1);
 	s = fs_store_scheme(&f, "https", NULL);
-	assert_int_equal(store_stat(s, KEY1, &info), AM_ERR_UNAVAIL);
+	assert_int_equal(store_stat(s, KEY1, &info, &err), AM_ERR_UNAVAIL);
 	assert_int_equal(f.requests, 4);
 	assert_int_equal(store_s3_test_requests(s), 4);
-	assert_non_null(strstr(store_errmsg(s), "gave up after 4 attempts"));
+	assert_non_null(strstr(err.msg, "gave up after 4 attempts"));
 	store_close(s);
 	fs_stop(&f);
 }
@@ -631,48 +638,50 @@ static void statuses_permanent_or_retried(void **state)
 	for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
 		char answer[512];
 		const char *script[1] = {answer};
+		struct store_err err;
 		struct fsrv f;
 		struct store *s;
 
 		err_answer(answer, sizeof(answer), cases[i].status, cases[i].code);
 		fs_start(&f, script, 1);
 		s = fs_store(&f, NULL);
-		assert_int_equal(store_list(s, "", list_cb_none, NULL), cases[i].rc);
+		assert_int_equal(store_list(s, "", list_cb_none, NULL, &err), cases[i].rc);
 		assert_int_equal(f.requests, cases[i].tries);
 		assert_int_equal(store_s3_test_requests(s), cases[i].tries);
-		assert_non_null(strstr(store_errmsg(s), cases[i].why));
-		assert_null(strstr(store_errmsg(s), SECRET));
+		assert_non_null(strstr(err.msg, cases[i].why));
+		assert_null(strstr(err.msg, SECRET));
 		if (cases[i].tries == 1)
-			assert_null(strstr(store_errmsg(s), "gave up"));
+			assert_null(strstr(err.msg, "gave up"));
 		/* a missing bucket is not a missing object: a delete fails */
 		if (!strcmp(cases[i].code, "NoSuchBucket"))
-			assert_int_equal(store_delete(s, KEY1), AM_ERR_IO);
+			assert_int_equal(store_delete(s, KEY1, &err), AM_ERR_IO);
 		store_close(s);
 		fs_stop(&f);
 	}
 }
 
-/* store_errmsg is the latest call's: empty after a success (so a caller that
- * logs it after a failure of its own logs nothing stale), empty after
- * store_errmsg_clear. */
-static void errmsg_is_the_latest_calls(void **state)
+/* A call's detail is its own: empty after a success (so a caller that logs
+ * it after a failure of its own logs nothing stale), and another call's
+ * success, on any struct store_err, leaves an earlier failure's alone. */
+static void errmsg_is_the_calls_own(void **state)
 {
 	char deny[512];
 	const char *script[3] = {deny, RHEAD, deny};
 	struct store_info info;
+	struct store_err err, other;
 	struct fsrv f;
 	struct store *s;
 
 	err_answer(deny, sizeof(deny), 403, "SignatureDoesNotMatch");
 	fs_start(&f, script, 3);
 	s = fs_store(&f, NULL);
-	assert_int_equal(store_list(s, "", list_cb_none, NULL), AM_ERR_DENIED);
-	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
-	assert_int_equal(store_stat(s, KEY1, &info), 0);
-	assert_string_equal(store_errmsg(s), "");
-	assert_int_equal(store_list(s, "", list_cb_none, NULL), AM_ERR_DENIED);
-	store_errmsg_clear();
-	assert_string_equal(store_errmsg(NULL), "");
+	assert_int_equal(store_list(s, "", list_cb_none, NULL, &err), AM_ERR_DENIED);
+	assert_non_null(strstr(err.msg, "SignatureDoesNotMatch"));
+	assert_int_equal(store_stat(s, KEY1, &info, &other), 0);
+	assert_string_equal(other.msg, "");
+	assert_non_null(strstr(err.msg, "SignatureDoesNotMatch"));
+	assert_int_equal(store_list(s, "", list_cb_none, NULL, &other), AM_ERR_DENIED);
+	assert_non_null(strstr(other.msg, "SignatureDoesNotMatch"));
 	store_close(s);
 	fs_stop(&f);
 }
@@ -688,6 +697,7 @@ static void failed_put_keeps_its_reason(void **state)
 	const char *script[4] = {r_create, r_part, RHEAD, r_abort};
 	struct store_put *p = NULL;
 	struct store_info info;
+	struct store_err err;
 	uint8_t *buf = calloc(1, 1 << 20);
 	struct fsrv f;
 	struct store *s;
@@ -699,19 +709,19 @@ static void failed_put_keeps_its_reason(void **state)
 	err_answer(r_abort, sizeof(r_abort), 403, "AccessDenied");
 	fs_start(&f, script, 4);
 	s = fs_store(&f, "&part_size=5M");
-	assert_int_equal(store_put_begin(s, KEY1, &p), 0);
+	assert_int_equal(store_put_begin(s, KEY1, &p, NULL), 0);
 	for (int i = 0; i < 5; i++) /* part 1, held */
 		assert_int_equal(store_put_write(p, buf, 1 << 20), 0);
 	/* one byte more: CreateMultipartUpload, then UploadPart 1, refused */
 	assert_int_equal(store_put_write(p, buf, 1), AM_ERR_DENIED);
-	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
-	assert_int_equal(store_stat(s, KEY1, &info), 0);
-	assert_string_equal(store_errmsg(s), "");
+	assert_non_null(strstr(store_put_errmsg(p), "SignatureDoesNotMatch"));
+	assert_int_equal(store_stat(s, KEY1, &info, &err), 0);
+	assert_string_equal(err.msg, "");
 	assert_int_equal(store_put_write(p, buf, 1), AM_ERR_DENIED);
-	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
-	assert_int_equal(store_put_commit(p, NULL), AM_ERR_DENIED);
-	assert_non_null(strstr(store_errmsg(s), "SignatureDoesNotMatch"));
-	assert_null(strstr(store_errmsg(s), "AccessDenied"));
+	assert_non_null(strstr(store_put_errmsg(p), "SignatureDoesNotMatch"));
+	assert_int_equal(store_put_commit(p, NULL, &err), AM_ERR_DENIED);
+	assert_non_null(strstr(err.msg, "SignatureDoesNotMatch"));
+	assert_null(strstr(err.msg, "AccessDenied"));
 	assert_int_equal(f.requests, 4);
 	assert_non_null(strstr(f.reqs[0], "POST /bucket-1/" KEY1 "?uploads= "));
 	assert_non_null(strstr(f.reqs[1], "PUT /bucket-1/" KEY1 "?partNumber=1&uploadId=up-1 "));
@@ -785,7 +795,7 @@ static void stream_resumes_mid_body(void **state)
 	script[2] = st_answer(h + 1000, ST_SIZE - 1, h + 1000, "\"v1\"", 2000); /* the rest */
 	fs_start(&f, (const char *const *)script, 3);
 	s = fs_store(&f, NULL);
-	assert_int_equal(store_reader_open(s, KEY1, &r), 0);
+	assert_int_equal(store_reader_open(s, KEY1, &r, NULL), 0);
 	assert_int_equal(store_reader_size(r), ST_SIZE);
 	assert_int_equal(st_read_rest(r, 0, &upto), 0);
 	store_reader_close(r);
@@ -827,7 +837,7 @@ static void stream_resume_refuses_wrong_answer(void **state)
 		script[2] = st_answer(h + 1000, ST_SIZE - 1, cases[c].cr_first, cases[c].etag, 2000);
 		fs_start(&f, (const char *const *)script, 3);
 		s = fs_store(&f, NULL);
-		assert_int_equal(store_reader_open(s, KEY1, &r), 0);
+		assert_int_equal(store_reader_open(s, KEY1, &r, NULL), 0);
 		assert_int_equal(st_read_rest(r, 0, &upto), cases[c].rc);
 		assert_int_equal(upto, h + 1000);
 		/* the reader stays failed there, and reading elsewhere still works */
@@ -856,10 +866,10 @@ static void stream_start_retries_then_fails(void **state)
 	script[2] = strdup(R412);
 	fs_start(&f, (const char *const *)script, 3);
 	s = fs_store(&f, NULL);
-	assert_int_equal(store_reader_open(s, KEY1, &r), 0);
+	assert_int_equal(store_reader_open(s, KEY1, &r, NULL), 0);
 	assert_int_equal(st_read_rest(r, 0, &upto), AM_ERR_CONFLICT);
 	assert_int_equal(upto, h);
-	assert_non_null(strstr(store_errmsg(s), "412"));
+	assert_non_null(strstr(store_reader_errmsg(r), "412"));
 	store_reader_close(r);
 	assert_int_equal(f.requests, 3);
 	store_close(s);
@@ -888,7 +898,7 @@ int main(void)
 	    cmocka_unit_test(tls_refusal_not_retried),
 	    cmocka_unit_test(tls_reset_retried),
 	    cmocka_unit_test(statuses_permanent_or_retried),
-	    cmocka_unit_test(errmsg_is_the_latest_calls),
+	    cmocka_unit_test(errmsg_is_the_calls_own),
 	    cmocka_unit_test(failed_put_keeps_its_reason),
 	};
 

@@ -17,7 +17,7 @@ static int hk_store_count(struct wfx *f)
 {
 	int n = 0;
 
-	assert_int_equal(store_list(f->a->store, "", hk_count_cb, &n), 0);
+	assert_int_equal(store_list(f->a->store, "", hk_count_cb, &n, NULL), 0);
 	return n;
 }
 
@@ -92,9 +92,9 @@ static void hk_put_orphan(struct wfx *f, const char *ns, char key[STORE_KEY_MAX]
 
 	assert_int_equal(crypto_random_id(id), 0);
 	assert_int_equal(store_key_format(key, STORE_KEY_MAX, ns, id, NULL), 0);
-	assert_int_equal(store_put_begin(f->a->store, key, &put), 0);
+	assert_int_equal(store_put_begin(f->a->store, key, &put, NULL), 0);
 	assert_int_equal(store_put_write(put, "x", 1), 0);
-	assert_int_equal(store_put_commit(put, NULL), 0);
+	assert_int_equal(store_put_commit(put, NULL, NULL), 0);
 }
 
 static void orphans_go_after_a_day(void **state)
@@ -121,9 +121,9 @@ static void orphans_go_after_a_day(void **state)
 	assert_int_equal(worker_housekeeping(f->a, now + day + 3600 * 1000, &st), 0);
 	assert_int_equal(st.orphans, 2);
 	assert_int_equal(hk_store_count(f), 4); /* original, stream, peaks, probe */
-	assert_int_equal(store_stat(f->a->store, stream, &info), AM_ERR_NOTFOUND);
-	assert_int_equal(store_stat(f->a->store, part, &info), AM_ERR_NOTFOUND);
-	assert_int_equal(store_stat(f->a->store, probe, &info), 0);
+	assert_int_equal(store_stat(f->a->store, stream, &info, NULL), AM_ERR_NOTFOUND);
+	assert_int_equal(store_stat(f->a->store, part, &info, NULL), AM_ERR_NOTFOUND);
+	assert_int_equal(store_stat(f->a->store, probe, &info, NULL), 0);
 	assert_int_equal(wfx_objects(f, NULL, NULL), 3); /* every named object stays */
 	hk_put_orphan(f, "peaks", stream);
 	assert_int_equal(worker_housekeeping(f->a, now + 2 * day, &st), 0);

@@ -51,7 +51,7 @@ static int store_count(struct wfx *f, const char *prefix)
 {
 	int n = 0;
 
-	assert_int_equal(store_list(f->a->store, prefix, count_cb, &n), 0);
+	assert_int_equal(store_list(f->a->store, prefix, count_cb, &n, NULL), 0);
 	return n;
 }
 
