@@ -20,7 +20,7 @@
 #include "app/app.h"
 #include "conf/conf.h"
 #include "crypto/crypto_int.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "store/store.h"
 #include "util/util.h"
 

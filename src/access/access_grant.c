@@ -12,7 +12,7 @@
 
 #include "access/access.h"
 #include "app/app.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "util/util.h"
 
 /* Not-found answers are denials; real database failures stay errors. */

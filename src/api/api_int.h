@@ -15,7 +15,7 @@
 
 #include "api/api.h"
 #include "app/app.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "http/http.h"
 #include "util/util.h"
 

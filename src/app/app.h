@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 
 #include "conf/conf.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 
 struct keyring;
 struct crypto_field_key;

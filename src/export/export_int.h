@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "export/export.h"
 
 #define EXPORT_ROOT	"audiomus-export"

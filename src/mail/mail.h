@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "util/util.h"
 
 struct app;

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "export/export.h"
 #include "main/main.h"
 #include "util/util.h"

@@ -13,7 +13,7 @@
 
 #include "api/api.h"
 #include "app/app.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "main/main.h"
 #include "util/util.h"
 

@@ -14,7 +14,7 @@
 
 #include "access/access.h"
 #include "app/app.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "http/http.h"
 #include "media/media_export.h"
 #include "media/media_int.h"

@@ -20,7 +20,7 @@
 #include "access/access.h"
 #include "app/app.h"
 #include "crypto/crypto.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "media/media_int.h"
 #include "store/store.h"
 

@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "app/app.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "media/media_int.h"
 #include "util/util.h"
 

@@ -18,7 +18,7 @@
 
 #include "access/access.h"
 #include "app/app.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "export/export.h"
 #include "http/http.h"
 #include "media/media_export.h"

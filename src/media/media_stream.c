@@ -15,7 +15,7 @@
 #include "access/access.h"
 #include "app/app.h"
 #include "crypto/crypto.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 #include "http/http.h"
 #include "media/media_int.h"
 #include "store/store.h"

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db/repo.h"
+#include "repo/repo.h"
 
 struct app;
 /* The transcoding child's binary, installed next to `audiomus`: it alone

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "db/repo_int.h"
+#include "repo/repo_int.h"
 
 const uint8_t repo_zero_id[DB_ID_LEN];
 

@@ -7,7 +7,7 @@
 #define AM_DB_REPO_INT_H
 
 #include "db/db_int.h"
-#include "db/repo.h"
+#include "repo/repo.h"
 
 /* The all-zero project id of account-level fields. */
 extern const uint8_t repo_zero_id[DB_ID_LEN];

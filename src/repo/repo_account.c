@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "db/repo_int.h"
+#include "repo/repo_int.h"
 
 static int email_index(struct db *db, const struct db_keys *k, const char *email, uint8_t out[32])
 {

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "db/repo_int.h"
+#include "repo/repo_int.h"
 
 int db_upload_create(struct db *db, const uint8_t project_id[DB_ID_LEN],
 		     const uint8_t account_id[DB_ID_LEN], const uint8_t version_id[DB_ID_LEN],

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "db/repo_int.h"
+#include "repo/repo_int.h"
 
 /* Copy an error text for storage: printable ASCII only (any engine accepts
  * it, nothing can be smuggled into a log line), truncated to the limit. */

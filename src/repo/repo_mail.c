@@ -11,7 +11,7 @@
  */
 #include <string.h>
 
-#include "db/repo_int.h"
+#include "repo/repo_int.h"
 
 /* ---- preferences --------------------------------------------------------------------- */
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "db/repo_int.h"
+#include "repo/repo_int.h"
 
 int db_guest_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		    const uint8_t *link_id, const char *name, const uint8_t ip_pseudo[16],

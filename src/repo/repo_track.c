@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "db/repo_int.h"
+#include "repo/repo_int.h"
 
 int db_track_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		    const char *title, int64_t position, uint8_t id_out[DB_ID_LEN])

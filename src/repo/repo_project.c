@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "db/repo_int.h"
+#include "repo/repo_int.h"
 
 int db_project_create(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
 		      const uint8_t id[DB_ID_LEN], const uint8_t *wrapped_pk, size_t wrapped_len,

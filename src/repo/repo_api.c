@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "db/repo_int.h"
+#include "repo/repo_int.h"
 
 int db_rate_forget(struct db *db, const void *key, size_t keylen)
 {
