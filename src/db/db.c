@@ -109,6 +109,18 @@ static int bind(struct db_stmt *st, int idx, int type, const void *p, size_t n, 
 	return rc;
 }
 
+int db_bind_fail(struct db_stmt *st, int err)
+{
+	if (err && !st->bind_err)
+		st->bind_err = err;
+	return err;
+}
+
+struct db *db_stmt_db(struct db_stmt *st)
+{
+	return st->db;
+}
+
 int db_bind_text(struct db_stmt *st, int idx, const char *s)
 {
 	return s ? bind(st, idx, DB_T_TEXT, s, strlen(s), 0) : bind(st, idx, DB_T_NULL, NULL, 0, 0);

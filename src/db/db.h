@@ -5,13 +5,14 @@
  * schema migrations. Runs in every role that touches the database (web,
  * media, worker, admin commands). The database server and its files are
  * trusted for availability only: everything sensitive in them is ciphertext
- * (see db/repo.h and docs/data-model.md).
+ * (see repo/repo.h and docs/data-model.md).
  *
  * SQL is written once for both engines: the common subset of PostgreSQL and
  * SQLite 3.40, placeholders $1..$N (PostgreSQL's native form; SQLite reads
  * "$1" as a named parameter, and db_bind_* looks the name up, so a number
- * may appear several times and in any order). Only src/db/ writes SQL: the
- * rest of the program uses the repository functions of db/repo.h.
+ * may appear several times and in any order). Only src/db/ (migrations) and
+ * src/repo/ write SQL: the rest of the program uses the repository functions
+ * of repo/repo.h.
  *
  * Lifecycle: db_open -> db_prepare, db_bind_..., db_step, db_column_..., db_finalize
  * -> db_close. One struct db is one connection, used by one thread at a time
@@ -99,6 +100,11 @@ enum db_engine db_engine(const struct db *db);
  * message may name tables and SQL, never bound values. */
 const char *db_errmsg(const struct db *db);
 
+/* Record an error and its message (printf style, never a bound value) on
+ * the connection, for db_errmsg; returns err. For the layers above the
+ * engine (repo/) that refuse a value before it reaches SQL. */
+int db_set_err(struct db *db, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Run SQL without parameters; it may hold several statements separated by
  * ';' (migrations). Returns 0 or an error (see db_step). */
 int db_exec(struct db *db, const char *sql);
@@ -117,6 +123,13 @@ int db_bind_int64(struct db_stmt *st, int idx, int64_t v);
 int db_bind_null(struct db_stmt *st, int idx);
 /* Bind a 16-byte id; NULL binds NULL. */
 int db_bind_id(struct db_stmt *st, int idx, const uint8_t *id);
+
+/* Record err as a failed binding of st (a value refused before it could be
+ * bound, e.g. a field that does not seal): db_step then returns the first
+ * such error instead of running. Returns err. */
+int db_bind_fail(struct db_stmt *st, int err);
+/* The connection st was prepared on (borrowed). */
+struct db *db_stmt_db(struct db_stmt *st);
 
 /* Execute (first call) or advance. Returns DB_ROW with a row available,
  * DB_DONE when finished, or AM_ERR_EXISTS (unique constraint),

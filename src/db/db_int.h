@@ -46,9 +46,6 @@ struct db_stmt {
 	int bind_err; /* first bind error, reported by step */
 };
 
-/* Set the connection's error message (printf style); returns err. */
-int db_set_err(struct db *db, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 /* Engine constructors: url without scheme handling done by db_open. */
 int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen);
 /* warn: log db_tls_insecure when only DB_TLS_INSECURE_ALLOW lets url through. */

@@ -1,7 +1,10 @@
 /*
- * repo: the repository layer over db.h: one set of functions per entity of
- * the product (DESIGN §5), so that no SQL appears outside src/db/. Runs in
- * the web, media and worker roles and the admin commands.
+ * repo: the repository layer over db/db.h: one set of functions per entity
+ * of the product (DESIGN §5), so that no SQL appears outside src/repo/ (and
+ * the migrations of src/db/). Runs in the web, media and worker roles and
+ * the admin commands. The functions keep the db_ prefix they were born with:
+ * they take a struct db connection and are the database as the rest of the
+ * program sees it.
  *
  * Trust: every function that takes a row id also takes the owning project
  * (or account) and puts both in its WHERE clause, so an id from another
@@ -23,8 +26,8 @@
  * once per row (row borrowed for the call); a non-zero return from cb stops
  * the listing and is returned.
  */
-#ifndef AM_DB_REPO_H
-#define AM_DB_REPO_H
+#ifndef AM_REPO_H
+#define AM_REPO_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -495,7 +498,7 @@ int db_rate_take(struct db *db, const void *key, size_t keylen, int64_t now, int
 /* Forget limits that have fully drained by now. */
 int db_rate_purge(struct db *db, int64_t now);
 
-/* ---- added for the JSON API (src/db/repo_api.c) ------------------------------------------- */
+/* ---- added for the JSON API (src/repo/repo_api.c) ------------------------------------------- */
 
 /* Forget one rate-limit state (key as for db_rate_take). */
 int db_rate_forget(struct db *db, const void *key, size_t keylen);
@@ -593,7 +596,7 @@ int db_upload_list_received(struct db *db, int64_t now, int64_t expires_after, i
 /* Delete an upload row and its part rows (their objects first!). */
 int db_upload_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
 
-/* ---- e-mail notifications (schema v4; src/db/repo_mail.c, docs/mail.md) -------------------
+/* ---- e-mail notifications (schema v4; src/repo/repo_mail.c, docs/mail.md) -------------------
  * Kinds are bits (src/mail/mail.h). An account's mail_on holds the kinds it
  * turned on everywhere; a project's mail_on / mail_off force a kind on or
  * off for that project whatever the account says. */

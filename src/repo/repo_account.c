@@ -254,8 +254,10 @@ int db_session_create(struct db *db, const struct db_keys *k, const uint8_t acco
 	return repo_done(rc, st, NULL);
 }
 
-static int session_row(struct db_stmt *st, const struct db_keys *k, struct db_session *out)
+/* The agent is opened when key.fk (the account field key) is given. */
+static int session_row(struct db_stmt *st, union repo_key key, void *outp)
 {
+	struct db_session *out = outp;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -264,11 +266,13 @@ static int session_row(struct db_stmt *st, const struct db_keys *k, struct db_se
 	out->created = db_column_int64(st, 2);
 	out->last_seen = db_column_int64(st, 3);
 	out->expires = db_column_int64(st, 4);
-	if (k)
-		rc = repo_open_col(st, 5, k->account_field_key, "sessions", "agent", out->id, repo_zero_id,
+	if (key.fk)
+		rc = repo_open_col(st, 5, key.fk, "sessions", "agent", out->id, repo_zero_id,
 				   out->agent, sizeof(out->agent));
 	return rc;
 }
+
+REPO_EMIT(session_emit, struct db_session)
 
 #define SESSION_COLS "SELECT id, account_id, created, last_seen, expires, agent_ct FROM sessions "
 
@@ -282,7 +286,7 @@ int db_session_get(struct db *db, const uint8_t token_hash[32], int64_t now, str
 	db_bind_blob(st, 1, token_hash, 32);
 	db_bind_int64(st, 2, now);
 	if ((rc = repo_row(st)) == 0)
-		rc = session_row(st, NULL, out);
+		rc = session_row(st, (union repo_key){0}, out);
 	db_finalize(st);
 	return rc;
 }
@@ -302,20 +306,18 @@ int db_session_touch(struct db *db, const uint8_t token_hash[32], int64_t now)
 int db_session_list(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
 		    int (*cb)(void *ctx, const struct db_session *s), void *ctx)
 {
-	struct db_stmt *st = NULL;
 	struct db_session s;
+	struct repo_each e = {REPO_EACH_ROWS(session_row, session_emit, cb, ctx, &s)};
+	struct db_stmt *st = NULL;
 	int rc;
 
 	if (!k || !k->account_field_key)
 		return db_set_err(db, AM_ERR_INTERNAL, "no account keys");
-	if ((rc = db_prepare(db, SESSION_COLS "WHERE account_id = $1 ORDER BY last_seen DESC", &st)))
-		return rc;
-	db_bind_id(st, 1, account_id);
-	while ((rc = db_step(st)) == DB_ROW)
-		if ((rc = session_row(st, k, &s)) || (rc = cb(ctx, &s)))
-			break;
-	db_finalize(st);
-	return rc;
+	e.key.fk = k->account_field_key;
+	if ((rc = db_prepare(db, SESSION_COLS "WHERE account_id = $1 ORDER BY last_seen DESC",
+			     &st)) == 0)
+		db_bind_id(st, 1, account_id);
+	return repo_each(rc, st, &e);
 }
 
 int db_session_delete(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])

@@ -3,7 +3,7 @@
  * (declared at the end of repo.h): forgetting a rate-limit state, listing
  * accounts for `audiomus user list`, and closing an account whose projects
  * still wait for the worker to remove their objects. Runs in the web role
- * and the admin commands; same trust rules as the rest of src/db/.
+ * and the admin commands; same trust rules as the rest of src/repo/.
  */
 #include <string.h>
 
@@ -24,36 +24,42 @@ int db_rate_forget(struct db *db, const void *key, size_t keylen)
 	return repo_done(rc, st, NULL);
 }
 
+/* One row of db_account_list: the e-mail opened under key.fk (the account
+ * field key); the password hash is not read. */
+static int account_row(struct db_stmt *st, union repo_key key, void *out)
+{
+	struct db_account *a = out;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	if ((rc = db_column_id(st, 0, a->id)) ||
+	    (rc = repo_open_col(st, 1, key.fk, "accounts", "email", a->id, repo_zero_id, a->email,
+				sizeof(a->email))))
+		return rc;
+	a->created = db_column_int64(st, 2);
+	a->disabled = (int)db_column_int64(st, 3);
+	a->email_verified = db_column_is_null(st, 4) ? 0 : db_column_int64(st, 4);
+	return 0;
+}
+
+REPO_EMIT(account_emit, struct db_account)
+
 int db_account_list(struct db *db, const struct db_keys *k,
 		    int (*cb)(void *ctx, const struct db_account *a), void *ctx)
 {
-	struct db_stmt *st = NULL;
 	struct db_account a;
+	struct repo_each e = {REPO_EACH_ROWS(account_row, account_emit, cb, ctx, &a)};
+	struct db_stmt *st = NULL;
 	int rc;
 
 	if (!k || !k->account_field_key)
 		return db_set_err(db, AM_ERR_INTERNAL, "no account keys");
+	e.key.fk = k->account_field_key;
 	rc = db_prepare(db,
 			"SELECT id, email_ct, created, disabled, email_verified FROM accounts"
 			" WHERE disabled <> 2 ORDER BY created, id",
 			&st);
-	if (rc)
-		return rc;
-	while ((rc = db_step(st)) == DB_ROW) {
-		memset(&a, 0, sizeof(a));
-		if ((rc = db_column_id(st, 0, a.id)) ||
-		    (rc = repo_open_col(st, 1, k->account_field_key, "accounts", "email", a.id,
-					repo_zero_id, a.email, sizeof(a.email))))
-			break;
-		a.created = db_column_int64(st, 2);
-		a.disabled = (int)db_column_int64(st, 3);
-		a.email_verified = db_column_is_null(st, 4) ? 0 : db_column_int64(st, 4);
-		if ((rc = cb(ctx, &a)))
-			break;
-	}
-	db_finalize(st);
-	am_memzero(&a, sizeof(a));
-	return rc;
+	return repo_each(rc, st, &e);
 }
 
 /* Overwrite the e-mail (and its index: the address can sign up again) and

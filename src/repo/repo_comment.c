@@ -132,7 +132,7 @@ int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t proj
 	" c.time_ms, c.end_ms, c.resolved, c.created, c.deleted FROM comments c"                          \
 	" LEFT JOIN guests g ON g.id = c.guest_id AND g.project_id = c.project_id "
 
-static int comment_row(struct db_stmt *st, const struct crypto_field_key *fk, void *outp)
+static int comment_row(struct db_stmt *st, union repo_key key, void *outp)
 {
 	struct db_comment *out = outp;
 	int rc;
@@ -149,12 +149,14 @@ static int comment_row(struct db_stmt *st, const struct crypto_field_key *fk, vo
 	out->created = db_column_int64(st, 10);
 	out->deleted = db_column_int64(st, 11);
 	if (out->has_guest &&
-	    (rc = repo_open_col(st, 4, fk, "guests", "name", out->guest_id, out->project_id, out->author,
-				sizeof(out->author))))
+	    (rc = repo_open_col(st, 4, key.fk, "guests", "name", out->guest_id, out->project_id,
+				out->author, sizeof(out->author))))
 		return rc;
-	return repo_open_col(st, 6, fk, "comments", "body", out->id, out->project_id, out->body,
+	return repo_open_col(st, 6, key.fk, "comments", "body", out->id, out->project_id, out->body,
 			     sizeof(out->body));
 }
+
+REPO_EMIT(comment_emit, struct db_comment)
 
 int db_comment_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		   const uint8_t id[DB_ID_LEN], struct db_comment *out)
@@ -165,31 +167,24 @@ int db_comment_get(struct db *db, const struct db_keys *k, const uint8_t project
 int db_comment_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		    const uint8_t *version_id, int (*cb)(void *ctx, const struct db_comment *c), void *ctx)
 {
-	struct db_stmt *st = NULL;
-	struct crypto_field_key *fk = NULL;
 	struct db_comment c;
-	int rc;
+	struct repo_each e = {REPO_EACH_ROWS(comment_row, comment_emit, cb, ctx, &c), .k = k,
+			      .project_id = project_id};
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    version_id
+				? COMMENT_COLS "WHERE c.project_id = $1 AND c.version_id = $2"
+					       " ORDER BY c.time_ms, c.created, c.id"
+				: COMMENT_COLS "WHERE c.project_id = $1"
+					       " ORDER BY c.version_id, c.time_ms, c.created, c.id",
+			    &st);
 
-	if ((rc = repo_project_key(db, k, project_id, &fk)))
-		return rc;
-	rc = db_prepare(db,
-			version_id ? COMMENT_COLS "WHERE c.project_id = $1 AND c.version_id = $2"
-						  " ORDER BY c.time_ms, c.created, c.id"
-				   : COMMENT_COLS "WHERE c.project_id = $1"
-						  " ORDER BY c.version_id, c.time_ms, c.created, c.id",
-			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, project_id);
 		if (version_id)
 			db_bind_id(st, 2, version_id);
-		while ((rc = db_step(st)) == DB_ROW)
-			if ((rc = comment_row(st, fk, &c)) || (rc = cb(ctx, &c)))
-				break;
 	}
-	db_finalize(st);
-	crypto_field_key_free(fk);
-	am_memzero(&c, sizeof(c));
-	return rc;
+	return repo_each(rc, st, &e);
 }
 
 int db_comment_set_resolved(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
@@ -300,38 +295,38 @@ int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_e
 	return db_commit(db);
 }
 
+static int event_row(struct db_stmt *st, union repo_key key, void *outp)
+{
+	struct db_event *out = outp;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_column_id(st, 0, out->id)) || (rc = db_column_id(st, 1, out->project_id)))
+		return rc;
+	repo_text_col(st, 2, out->kind, sizeof(out->kind));
+	out->has_guest = repo_opt_id(st, 3, out->guest_id);
+	out->created = db_column_int64(st, 5);
+	return repo_open_col(st, 4, key.fk, "events", "details", out->id, out->project_id,
+			     out->details, sizeof(out->details));
+}
+
+REPO_EMIT(event_emit, struct db_event)
+
 int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN], int limit,
 		  int (*cb)(void *ctx, const struct db_event *e), void *ctx)
 {
+	struct db_event ev;
+	struct repo_each e = {REPO_EACH_ROWS(event_row, event_emit, cb, ctx, &ev), .max = limit,
+			      .k = k, .project_id = project_id};
 	struct db_stmt *st = NULL;
-	struct crypto_field_key *fk = NULL;
-	struct db_event e;
-	int rc;
+	int rc = db_prepare(db,
+			    "SELECT id, project_id, kind, guest_id, details_ct, created FROM events"
+			    " WHERE project_id = $1 ORDER BY created DESC, id LIMIT $2",
+			    &st);
 
-	if ((rc = repo_project_key(db, k, project_id, &fk)))
-		return rc;
-	rc = db_prepare(db,
-			"SELECT id, kind, guest_id, details_ct, created FROM events WHERE project_id = $1"
-			" ORDER BY created DESC, id LIMIT $2",
-			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, project_id);
 		db_bind_int64(st, 2, limit > 0 ? limit : INT64_MAX);
-		while ((rc = db_step(st)) == DB_ROW) {
-			memset(&e, 0, sizeof(e));
-			memcpy(e.project_id, project_id, DB_ID_LEN);
-			if ((rc = db_column_id(st, 0, e.id)))
-				break;
-			repo_text_col(st, 1, e.kind, sizeof(e.kind));
-			e.has_guest = repo_opt_id(st, 2, e.guest_id);
-			e.created = db_column_int64(st, 4);
-			if ((rc = repo_open_col(st, 3, fk, "events", "details", e.id, project_id, e.details,
-						sizeof(e.details))) ||
-			    (rc = cb(ctx, &e)))
-				break;
-		}
 	}
-	db_finalize(st);
-	crypto_field_key_free(fk);
-	return rc;
+	return repo_each(rc, st, &e);
 }

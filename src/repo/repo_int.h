@@ -1,19 +1,30 @@
 /*
- * repo_int.h: helpers shared by the repository files of src/db/ (field
- * sealing bound to a statement, project field keys, statement running).
- * Not for use outside src/db/.
+ * repo_int.h: helpers shared by the repository files of src/repo/ (field
+ * sealing bound to a statement, project field keys, statement running,
+ * listings). Not for use outside src/repo/. The repositories use the engine
+ * through db/db.h only, never its internals (db/db_int.h).
  */
-#ifndef AM_DB_REPO_INT_H
-#define AM_DB_REPO_INT_H
+#ifndef AM_REPO_INT_H
+#define AM_REPO_INT_H
 
-#include "db/db_int.h"
+#include "db/db.h"
 #include "repo/repo.h"
 
 /* The all-zero project id of account-level fields. */
 extern const uint8_t repo_zero_id[DB_ID_LEN];
 
-/* Turns the current row of st into *out, decrypting with the field key fk. */
-typedef int repo_row_fn(struct db_stmt *st, const struct crypto_field_key *fk, void *out);
+/* What a row decoder opens sealed columns with: the field key of the
+ * project or account the rows belong to (most entities; NULL: leave sealed
+ * columns closed), or the repository's keys (projects: each row under its
+ * own project's key; NULL: titles stay closed). */
+union repo_key {
+	const struct crypto_field_key *fk; /* borrowed */
+	const struct db_keys *k;	   /* borrowed */
+};
+
+/* Turns the current row of st into *out (the entity's struct), opening
+ * sealed columns with key. 0, AM_ERR_CRYPTO or AM_ERR_DB. */
+typedef int repo_row_fn(struct db_stmt *st, union repo_key key, void *out);
 /* One row of project project_id selected by sql (which takes $1 = id and
  * $2 = project_id) through row, under the project's field key (zeroed after).
  * 0, AM_ERR_NOTFOUND, or the key or database error. */
@@ -51,6 +62,65 @@ int repo_done_one(int prep_rc, struct db_stmt *st);
 /* Step st once for a single row: 0 with the row current, AM_ERR_NOTFOUND, or
  * an error. */
 int repo_row(struct db_stmt *st);
+
+/* ---- listings -----------------------------------------------------------------
+ * Every list function of the repository is: prepare and bind a statement,
+ * then repo_each, which steps it, decodes each row into the caller's struct,
+ * hands it to the caller's typed callback and cleans up, in one place. */
+
+/* The caller's list callback, stored untyped. The entity's emit function
+ * converts it back to the callback's own type before calling it: a
+ * function pointer may be converted to another function type and back
+ * (C11 6.3.2.3), and void (*)(void) is the type compilers accept for that. */
+typedef void repo_cb(void);
+
+/* Hands one decoded row to cb, converted back to the listing's callback type. */
+typedef int repo_emit_fn(repo_cb *cb, void *ctx, const void *row);
+
+/* Defines name as the emit function of listings whose callback is
+ * int (*)(void *ctx, const T *row). */
+#define REPO_EMIT(name, T)                                                                         \
+	static int name(repo_cb *cb, void *ctx, const void *row)                                   \
+	{                                                                                          \
+		return ((int (*)(void *, const T *))cb)(ctx, (const T *)row);                      \
+	}
+
+/* What repo_each needs to know about a listing. */
+struct repo_each {
+	repo_row_fn *row;   /* decodes the current row into buf */
+	repo_emit_fn *emit; /* hands buf to cb */
+	repo_cb *cb;	    /* the caller's callback: (repo_cb *)cb */
+	void *ctx;	    /* passed to cb as is */
+	void *buf;	    /* caller storage for one row, size bytes */
+	size_t size;
+	int64_t max;	    /* at most this many rows reach cb (then stop); <= 0: no bound */
+	union repo_key key; /* passed to row (unless project_id is set) */
+	/* With project_id (and k): open that project's field key first
+	 * (AM_ERR_NOTFOUND for a deleted project; nothing is stepped), pass it
+	 * to row as key.fk and free it at the end. */
+	const struct db_keys *k;
+	const uint8_t *project_id;
+};
+
+/* The first members of a struct repo_each: buf is the address of the
+ * caller's row struct (its size is taken from its type). */
+#define REPO_EACH_ROWS(row_fn, emit_fn, cb_fn, ctx_p, buf_p)                                       \
+	.row = (row_fn), .emit = (emit_fn), .cb = (repo_cb *)(cb_fn), .ctx = (ctx_p),              \
+	.buf = (buf_p), .size = sizeof(*(buf_p))
+
+/* Run st (prepared and bound; prep_rc is its db_prepare result, returned
+ * as is when not 0) and for each row, at most e->max: decode it into
+ * e->buf with e->row and hand it to the caller with e->emit. Stops at the
+ * first non-zero return of row, emit (the caller's callback) or db_step and
+ * returns it; 0 when every row went through. In every case st is finalized,
+ * the project key (e->project_id) freed and e->buf zeroed (rows may hold
+ * plaintext). */
+int repo_each(int prep_rc, struct db_stmt *st, const struct repo_each *e);
+
+/* For listings of ids: row decodes column 0 into a uint8_t[DB_ID_LEN] buf,
+ * emit calls int (*)(void *ctx, const uint8_t id[DB_ID_LEN]). */
+int repo_id_row(struct db_stmt *st, union repo_key key, void *out);
+int repo_id_emit(repo_cb *cb, void *ctx, const void *row);
 
 /* Lower-case ASCII copy for the e-mail blind index. */
 int repo_fold_email(const char *email, char *out, size_t outsz);

@@ -112,49 +112,66 @@ int db_mail_digest_add(struct db *db, const uint8_t account_id[DB_ID_LEN], const
 	return rc;
 }
 
+/* A due digest: the project and its owner. */
+struct digest_due {
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t account_id[DB_ID_LEN];
+};
+
+static int digest_due_row(struct db_stmt *st, union repo_key key, void *out)
+{
+	struct digest_due *d = out;
+	int rc = db_column_id(st, 0, d->project_id);
+
+	return rc ? rc : db_column_id(st, 1, d->account_id);
+}
+
+static int digest_due_emit(repo_cb *cb, void *ctx, const void *row)
+{
+	const struct digest_due *d = row;
+
+	return ((int (*)(void *, const uint8_t *, const uint8_t *))cb)(ctx, d->project_id,
+								       d->account_id);
+}
+
 int db_mail_digest_due(struct db *db, int64_t created_before, int limit,
 		       int (*cb)(void *ctx, const uint8_t project_id[DB_ID_LEN], const uint8_t account_id[DB_ID_LEN]),
 		       void *ctx)
 {
+	struct digest_due d;
+	struct repo_each e = {REPO_EACH_ROWS(digest_due_row, digest_due_emit, cb, ctx, &d),
+			      .max = limit > 0 ? limit : 100};
 	struct db_stmt *st = NULL;
-	uint8_t pid[DB_ID_LEN], aid[DB_ID_LEN];
 	int rc = db_prepare(db,
 			    "SELECT i.project_id, p.account_id FROM mail_digest_items i JOIN projects p ON p.id = i.project_id"
 			    " GROUP BY i.project_id, p.account_id HAVING MIN(i.created) <= $1 ORDER BY MIN(i.created)"
 			    " LIMIT $2",
 			    &st);
 
-	if (rc)
-		return rc;
-	db_bind_int64(st, 1, created_before);
-	db_bind_int64(st, 2, limit > 0 ? limit : 100);
-	while ((rc = db_step(st)) == DB_ROW) {
-		if ((rc = db_column_id(st, 0, pid)) || (rc = db_column_id(st, 1, aid)) || (rc = cb(ctx, pid, aid)))
-			break;
+	if (rc == 0) {
+		db_bind_int64(st, 1, created_before);
+		db_bind_int64(st, 2, e.max);
 	}
-	db_finalize(st);
-	return rc == DB_DONE ? 0 : rc;
+	return repo_each(rc, st, &e);
 }
 
 int db_mail_digest_items(struct db *db, const uint8_t project_id[DB_ID_LEN], int limit,
 			 int (*cb)(void *ctx, const uint8_t comment_id[DB_ID_LEN]), void *ctx)
 {
-	struct db_stmt *st = NULL;
 	uint8_t cid[DB_ID_LEN];
+	struct repo_each e = {REPO_EACH_ROWS(repo_id_row, repo_id_emit, cb, ctx, &cid),
+			      .max = limit > 0 ? limit : 100};
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
 			    "SELECT comment_id FROM mail_digest_items WHERE project_id = $1"
 			    " ORDER BY created, comment_id LIMIT $2",
 			    &st);
 
-	if (rc)
-		return rc;
-	db_bind_id(st, 1, project_id);
-	db_bind_int64(st, 2, limit > 0 ? limit : 100);
-	while ((rc = db_step(st)) == DB_ROW)
-		if ((rc = db_column_id(st, 0, cid)) || (rc = cb(ctx, cid)))
-			break;
-	db_finalize(st);
-	return rc == DB_DONE ? 0 : rc;
+	if (rc == 0) {
+		db_bind_id(st, 1, project_id);
+		db_bind_int64(st, 2, e.max);
+	}
+	return repo_each(rc, st, &e);
 }
 
 int db_mail_digest_remove(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN])

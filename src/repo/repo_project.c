@@ -45,9 +45,13 @@ int db_project_create(struct db *db, const struct db_keys *k, const uint8_t acco
 	"SELECT id, account_id, wrapped_pk, mk_id, title_ct, downloads, password_ct IS NOT NULL, pw_gen," \
 	" pw_failures, created, rev FROM projects "
 
-/* Fill out from the current row; the title is opened when k is given. */
-static int project_row(struct db *db, struct db_stmt *st, const struct db_keys *k, struct db_project *out)
+/* Fill out from the current row; the title is opened when key.k is given,
+ * under the row's own project key. */
+static int project_row(struct db_stmt *st, union repo_key key, void *outp)
 {
+	const struct db_keys *k = key.k;
+	struct db *db = db_stmt_db(st);
+	struct db_project *out = outp;
 	struct crypto_field_key *fk = NULL;
 	const void *w;
 	size_t n = 0;
@@ -77,6 +81,8 @@ static int project_row(struct db *db, struct db_stmt *st, const struct db_keys *
 	return rc;
 }
 
+REPO_EMIT(project_emit, struct db_project)
+
 static int project_one(struct db *db, const struct db_keys *k, const uint8_t *account_id,
 		       const uint8_t id[DB_ID_LEN], struct db_project *out)
 {
@@ -93,7 +99,7 @@ static int project_one(struct db *db, const struct db_keys *k, const uint8_t *ac
 	if (account_id)
 		db_bind_id(st, 2, account_id);
 	if ((rc = repo_row(st)) == 0)
-		rc = project_row(db, st, k, out);
+		rc = project_row(st, (union repo_key){.k = k}, out);
 	db_finalize(st);
 	return rc;
 }
@@ -110,47 +116,33 @@ int db_project_get_by_id(struct db *db, const struct db_keys *k, const uint8_t i
 	return project_one(db, k, NULL, id, out);
 }
 
-static int project_list(struct db *db, const struct db_keys *k, const char *sql, const void *arg,
-			size_t arglen, int (*cb)(void *ctx, const struct db_project *p), void *ctx)
-{
-	struct db_stmt *st = NULL;
-	struct db_project p;
-	int rc;
-
-	if ((rc = db_prepare(db, sql, &st)))
-		return rc;
-	db_bind_blob(st, 1, arg, arglen);
-	while ((rc = db_step(st)) == DB_ROW)
-		if ((rc = project_row(db, st, k, &p)) || (rc = cb(ctx, &p)))
-			break;
-	db_finalize(st);
-	am_memzero(&p, sizeof(p));
-	return rc;
-}
-
 int db_project_list(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
 		    int (*cb)(void *ctx, const struct db_project *p), void *ctx)
 {
-	return project_list(db, k,
-			    PROJECT_COLS "WHERE account_id = $1 AND deleted IS NULL ORDER BY created DESC, id",
-			    account_id, DB_ID_LEN, cb, ctx);
+	struct db_project p;
+	struct repo_each e = {REPO_EACH_ROWS(project_row, project_emit, cb, ctx, &p), .key.k = k};
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(
+	    db, PROJECT_COLS "WHERE account_id = $1 AND deleted IS NULL ORDER BY created DESC, id",
+	    &st);
+
+	if (rc == 0)
+		db_bind_id(st, 1, account_id);
+	return repo_each(rc, st, &e);
 }
 
 int db_project_list_by_mk(struct db *db, const char *mk_id,
 			  int (*cb)(void *ctx, const struct db_project *p), void *ctx)
 {
-	struct db_stmt *st = NULL;
 	struct db_project p;
-	int rc;
+	struct repo_each e = {REPO_EACH_ROWS(project_row, project_emit, cb, ctx, &p)};
+	struct db_stmt *st = NULL;
+	int rc =
+	    db_prepare(db, PROJECT_COLS "WHERE mk_id = $1 AND deleted IS NULL ORDER BY id", &st);
 
-	if ((rc = db_prepare(db, PROJECT_COLS "WHERE mk_id = $1 AND deleted IS NULL ORDER BY id", &st)))
-		return rc;
-	db_bind_text(st, 1, mk_id);
-	while ((rc = db_step(st)) == DB_ROW)
-		if ((rc = project_row(db, st, NULL, &p)) || (rc = cb(ctx, &p)))
-			break;
-	db_finalize(st);
-	return rc;
+	if (rc == 0)
+		db_bind_text(st, 1, mk_id);
+	return repo_each(rc, st, &e);
 }
 
 int db_project_rename(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
@@ -281,25 +273,21 @@ int db_project_shred(struct db *db, const uint8_t account_id[DB_ID_LEN], const u
 	}
 	rc = repo_done_one(rc, st);
 	/* Outside a transaction the old page images can leave the WAL now. */
-	if (rc == 0 && db->engine == DB_SQLITE && !db_in_tx(db))
+	if (rc == 0 && db_engine(db) == DB_SQLITE && !db_in_tx(db))
 		db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
 	return rc;
 }
 
 int db_project_list_deleted(struct db *db, int (*cb)(void *ctx, const uint8_t id[DB_ID_LEN]), void *ctx)
 {
-	struct db_stmt *st = NULL;
 	uint8_t id[DB_ID_LEN];
-	int rc;
+	struct repo_each e = {REPO_EACH_ROWS(repo_id_row, repo_id_emit, cb, ctx, &id), .max = 100};
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(
+	    db, "SELECT id FROM projects WHERE deleted IS NOT NULL ORDER BY deleted LIMIT 100",
+	    &st);
 
-	if ((rc = db_prepare(db, "SELECT id FROM projects WHERE deleted IS NOT NULL ORDER BY deleted LIMIT 100",
-			     &st)))
-		return rc;
-	while ((rc = db_step(st)) == DB_ROW)
-		if ((rc = db_column_id(st, 0, id)) || (rc = cb(ctx, id)))
-			break;
-	db_finalize(st);
-	return rc;
+	return repo_each(rc, st, &e);
 }
 
 int db_project_purge(struct db *db, const uint8_t id[DB_ID_LEN])
@@ -369,7 +357,7 @@ int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project
 	"SELECT l.id, l.project_id, l.generation, l.label_ct, l.expires, l.revoked, l.is_default," \
 	" l.created FROM share_links l "
 
-static int link_row(struct db_stmt *st, const struct crypto_field_key *fk, void *outp)
+static int link_row(struct db_stmt *st, union repo_key key, void *outp)
 {
 	struct db_link *out = outp;
 	int rc;
@@ -382,11 +370,13 @@ static int link_row(struct db_stmt *st, const struct crypto_field_key *fk, void 
 	out->revoked = (int)db_column_int64(st, 5);
 	out->is_default = (int)db_column_int64(st, 6);
 	out->created = db_column_int64(st, 7);
-	if (!fk)
+	if (!key.fk)
 		return 0;
-	return repo_open_col(st, 3, fk, "share_links", "label", out->id, out->project_id, out->label,
-			     sizeof(out->label));
+	return repo_open_col(st, 3, key.fk, "share_links", "label", out->id, out->project_id,
+			     out->label, sizeof(out->label));
 }
+
+REPO_EMIT(link_emit, struct db_link)
 
 int db_link_resolve(struct db *db, const uint8_t token_hash[32], int64_t now, struct db_link *out)
 {
@@ -403,7 +393,7 @@ int db_link_resolve(struct db *db, const uint8_t token_hash[32], int64_t now, st
 	db_bind_blob(st, 1, token_hash, 32);
 	db_bind_int64(st, 2, now);
 	if ((rc = repo_row(st)) == 0)
-		rc = link_row(st, NULL, out);
+		rc = link_row(st, (union repo_key){0}, out);
 	db_finalize(st);
 	return rc;
 }
@@ -417,24 +407,17 @@ int db_link_get(struct db *db, const struct db_keys *k, const uint8_t project_id
 int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		 int (*cb)(void *ctx, const struct db_link *l), void *ctx)
 {
-	struct db_stmt *st = NULL;
-	struct crypto_field_key *fk = NULL;
 	struct db_link l;
-	int rc;
+	struct repo_each e = {REPO_EACH_ROWS(link_row, link_emit, cb, ctx, &l), .k = k,
+			      .project_id = project_id};
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(
+	    db, LINK_COLS "WHERE l.project_id = $1 ORDER BY l.is_default DESC, l.created, l.id",
+	    &st);
 
-	if ((rc = repo_project_key(db, k, project_id, &fk)))
-		return rc;
-	rc = db_prepare(db, LINK_COLS "WHERE l.project_id = $1 ORDER BY l.is_default DESC, l.created, l.id",
-			&st);
-	if (rc == 0) {
+	if (rc == 0)
 		db_bind_id(st, 1, project_id);
-		while ((rc = db_step(st)) == DB_ROW)
-			if ((rc = link_row(st, fk, &l)) || (rc = cb(ctx, &l)))
-				break;
-	}
-	db_finalize(st);
-	crypto_field_key_free(fk);
-	return rc;
+	return repo_each(rc, st, &e);
 }
 
 int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],

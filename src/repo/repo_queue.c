@@ -68,7 +68,7 @@ static int job_row(struct db_stmt *st, struct db_job *out)
 	out->has_project = repo_opt_id(st, 2, out->project_id);
 	p = db_column_blob(st, 3, &n);
 	if (n > DB_PAYLOAD_MAX)
-		return db_set_err(st->db, AM_ERR_DB, "job payload too long");
+		return db_set_err(db_stmt_db(st), AM_ERR_DB, "job payload too long");
 	if (p && n)
 		memcpy(out->payload, p, n);
 	out->payload_len = n;
@@ -92,11 +92,14 @@ static int job_take(struct db *db, const char *worker, const char *kind, int64_t
 	int rc;
 
 	snprintf(sql, sizeof(sql),
-		 "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $2, worker = $3,"
+		 "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $2, "
+		 "worker = $3,"
 		 " updated = $1 WHERE id = (SELECT id FROM jobs WHERE"
-		 " ((state = 'queued' AND run_after <= $1) OR (state = 'running' AND lease_until <= $1))%s"
+		 " ((state = 'queued' AND run_after <= $1) OR (state = 'running' AND lease_until "
+		 "<= $1))%s"
 		 " ORDER BY run_after, created, id LIMIT 1%s) RETURNING " JOB_COLS,
-		 kind ? " AND kind = $4" : "", db->engine == DB_PGSQL ? " FOR UPDATE SKIP LOCKED" : "");
+		 kind ? " AND kind = $4" : "",
+		 db_engine(db) == DB_PGSQL ? " FOR UPDATE SKIP LOCKED" : "");
 	if ((rc = db_prepare(db, sql, &st)))
 		return rc;
 	db_bind_int64(st, 1, now);
@@ -267,7 +270,9 @@ static int mail_row(struct db_stmt *st, const struct crypto_field_key *key, stru
 		return rc;
 	ct = db_column_blob(st, 4, &n);
 	rc = crypto_field_open(key, "outbox", "body", out->id, repo_zero_id, ct ? ct : "", n, &out->body);
-	return rc ? db_set_err(st->db, AM_ERR_CRYPTO, "outbox.body: ciphertext does not open") : 0;
+	return rc ? db_set_err(db_stmt_db(st), AM_ERR_CRYPTO,
+			       "outbox.body: ciphertext does not open")
+		  : 0;
 }
 
 int db_mail_claim(struct db *db, const struct db_keys *k, int64_t now, int64_t lease_ms, struct db_mail *out)
@@ -282,10 +287,11 @@ int db_mail_claim(struct db *db, const struct db_keys *k, int64_t now, int64_t l
 		return db_set_err(db, AM_ERR_INTERNAL, "no account keys");
 	snprintf(sql, sizeof(sql),
 		 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt = $2"
-		 " WHERE id = (SELECT id FROM outbox WHERE state IN ('queued', 'sending') AND next_attempt <= $1"
+		 " WHERE id = (SELECT id FROM outbox WHERE state IN ('queued', 'sending') AND "
+		 "next_attempt <= $1"
 		 " ORDER BY next_attempt, id LIMIT 1%s)"
 		 " RETURNING id, account_id, recipient_ct, subject_ct, body_ct, attempts",
-		 db->engine == DB_PGSQL ? " FOR UPDATE SKIP LOCKED" : "");
+		 db_engine(db) == DB_PGSQL ? " FOR UPDATE SKIP LOCKED" : "");
 	if ((rc = db_begin_write(db)))
 		return rc;
 	rc = db_prepare(db, sql, &st);
@@ -354,8 +360,9 @@ static int rate_read(struct db *db, const uint8_t h[32], int64_t now, int64_t *t
 		return rc;
 	st = NULL;
 	rc = db_prepare(db,
-			db->engine == DB_PGSQL ? "SELECT tat FROM rate_limits WHERE key_hash = $1 FOR UPDATE"
-					       : "SELECT tat FROM rate_limits WHERE key_hash = $1",
+			db_engine(db) == DB_PGSQL
+			    ? "SELECT tat FROM rate_limits WHERE key_hash = $1 FOR UPDATE"
+			    : "SELECT tat FROM rate_limits WHERE key_hash = $1",
 			&st);
 	if (rc == 0) {
 		db_bind_blob(st, 1, h, 32);

@@ -44,7 +44,7 @@ int db_track_create(struct db *db, const struct db_keys *k, const uint8_t projec
 
 #define TRACK_COLS "SELECT id, project_id, title_ct, position, created FROM tracks "
 
-static int track_row(struct db_stmt *st, const struct crypto_field_key *fk, void *outp)
+static int track_row(struct db_stmt *st, union repo_key key, void *outp)
 {
 	struct db_track *out = outp;
 	int rc;
@@ -54,9 +54,11 @@ static int track_row(struct db_stmt *st, const struct crypto_field_key *fk, void
 		return rc;
 	out->position = db_column_int64(st, 3);
 	out->created = db_column_int64(st, 4);
-	return repo_open_col(st, 2, fk, "tracks", "title", out->id, out->project_id, out->title,
+	return repo_open_col(st, 2, key.fk, "tracks", "title", out->id, out->project_id, out->title,
 			     sizeof(out->title));
 }
+
+REPO_EMIT(track_emit, struct db_track)
 
 int db_track_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		 const uint8_t id[DB_ID_LEN], struct db_track *out)
@@ -67,23 +69,16 @@ int db_track_get(struct db *db, const struct db_keys *k, const uint8_t project_i
 int db_track_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		  int (*cb)(void *ctx, const struct db_track *t), void *ctx)
 {
-	struct db_stmt *st = NULL;
-	struct crypto_field_key *fk = NULL;
 	struct db_track t;
-	int rc;
+	struct repo_each e = {REPO_EACH_ROWS(track_row, track_emit, cb, ctx, &t), .k = k,
+			      .project_id = project_id};
+	struct db_stmt *st = NULL;
+	int rc =
+	    db_prepare(db, TRACK_COLS "WHERE project_id = $1 ORDER BY position, created, id", &st);
 
-	if ((rc = repo_project_key(db, k, project_id, &fk)))
-		return rc;
-	rc = db_prepare(db, TRACK_COLS "WHERE project_id = $1 ORDER BY position, created, id", &st);
-	if (rc == 0) {
+	if (rc == 0)
 		db_bind_id(st, 1, project_id);
-		while ((rc = db_step(st)) == DB_ROW)
-			if ((rc = track_row(st, fk, &t)) || (rc = cb(ctx, &t)))
-				break;
-	}
-	db_finalize(st);
-	crypto_field_key_free(fk);
-	return rc;
+	return repo_each(rc, st, &e);
 }
 
 int db_track_update(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
@@ -204,7 +199,7 @@ int db_version_create(struct db *db, const struct db_keys *k, const uint8_t proj
 	"SELECT id, project_id, track_id, number, filename_ct, state, progress, error, created,"       \
 	" duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp FROM track_versions "
 
-static int version_row(struct db_stmt *st, const struct crypto_field_key *fk, void *outp)
+static int version_row(struct db_stmt *st, union repo_key key, void *outp)
 {
 	struct db_version *out = outp;
 	int rc;
@@ -224,9 +219,11 @@ static int version_row(struct db_stmt *st, const struct crypto_field_key *fk, vo
 	out->bit_depth = db_column_int64(st, 12);
 	out->loudness_mlufs = db_column_int64(st, 13);
 	out->true_peak_mdbtp = db_column_int64(st, 14);
-	return repo_open_col(st, 4, fk, "track_versions", "filename", out->id, out->project_id,
+	return repo_open_col(st, 4, key.fk, "track_versions", "filename", out->id, out->project_id,
 			     out->filename, sizeof(out->filename));
 }
+
+REPO_EMIT(version_emit, struct db_version)
 
 int db_version_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		   const uint8_t id[DB_ID_LEN], struct db_version *out)
@@ -237,28 +234,22 @@ int db_version_get(struct db *db, const struct db_keys *k, const uint8_t project
 int db_version_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		    const uint8_t *track_id, int (*cb)(void *ctx, const struct db_version *v), void *ctx)
 {
-	struct db_stmt *st = NULL;
-	struct crypto_field_key *fk = NULL;
 	struct db_version v;
-	int rc;
+	struct repo_each e = {REPO_EACH_ROWS(version_row, version_emit, cb, ctx, &v), .k = k,
+			      .project_id = project_id};
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(
+	    db,
+	    track_id ? VERSION_COLS "WHERE project_id = $1 AND track_id = $2 ORDER BY number"
+		     : VERSION_COLS "WHERE project_id = $1 ORDER BY track_id, number",
+	    &st);
 
-	if ((rc = repo_project_key(db, k, project_id, &fk)))
-		return rc;
-	rc = db_prepare(db,
-			track_id ? VERSION_COLS "WHERE project_id = $1 AND track_id = $2 ORDER BY number"
-				 : VERSION_COLS "WHERE project_id = $1 ORDER BY track_id, number",
-			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, project_id);
 		if (track_id)
 			db_bind_id(st, 2, track_id);
-		while ((rc = db_step(st)) == DB_ROW)
-			if ((rc = version_row(st, fk, &v)) || (rc = cb(ctx, &v)))
-				break;
 	}
-	db_finalize(st);
-	crypto_field_key_free(fk);
-	return rc;
+	return repo_each(rc, st, &e);
 }
 
 int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
@@ -339,8 +330,9 @@ int db_object_create(struct db *db, const uint8_t project_id[DB_ID_LEN], const s
 	"SELECT id, project_id, version_id, kind, wrapped_dek, plain_size, cipher_size, store_key," \
 	" content_type, state, created FROM objects "
 
-static int object_row(struct db_stmt *st, struct db_object *out)
+static int object_row(struct db_stmt *st, union repo_key key, void *outp)
 {
+	struct db_object *out = outp;
 	const void *w;
 	size_t n = 0;
 	int rc;
@@ -352,7 +344,7 @@ static int object_row(struct db_stmt *st, struct db_object *out)
 	repo_text_col(st, 3, out->kind, sizeof(out->kind));
 	w = db_column_blob(st, 4, &n);
 	if (!w || n > DB_WRAPPED_MAX)
-		return db_set_err(st->db, AM_ERR_DB, "object key missing or too long");
+		return db_set_err(db_stmt_db(st), AM_ERR_DB, "object key missing or too long");
 	memcpy(out->wrapped_dek, w, n);
 	out->wrapped_dek_len = n;
 	out->plain_size = db_column_int64(st, 5);
@@ -363,6 +355,8 @@ static int object_row(struct db_stmt *st, struct db_object *out)
 	out->created = db_column_int64(st, 10);
 	return 0;
 }
+
+REPO_EMIT(object_emit, struct db_object)
 
 static int object_one(struct db *db, const char *where, const uint8_t a[DB_ID_LEN],
 		      const uint8_t b[DB_ID_LEN], const char *c, struct db_object *out)
@@ -379,7 +373,7 @@ static int object_one(struct db *db, const char *where, const uint8_t a[DB_ID_LE
 	if (c)
 		db_bind_text(st, 3, c);
 	if ((rc = repo_row(st)) == 0)
-		rc = object_row(st, out);
+		rc = object_row(st, (union repo_key){0}, out);
 	db_finalize(st);
 	return rc;
 }
@@ -434,21 +428,16 @@ int db_object_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], cons
 static int object_list(struct db *db, const char *sql, const uint8_t *project_id, int64_t limit,
 		       int (*cb)(void *ctx, const struct db_object *o), void *ctx)
 {
-	struct db_stmt *st = NULL;
 	struct db_object o;
-	int rc;
+	struct repo_each e = {REPO_EACH_ROWS(object_row, object_emit, cb, ctx, &o), .max = limit};
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, sql, &st);
 
-	if ((rc = db_prepare(db, sql, &st)))
-		return rc;
-	if (project_id)
+	if (rc == 0 && project_id)
 		db_bind_id(st, 1, project_id);
-	else
+	else if (rc == 0)
 		db_bind_int64(st, 1, limit);
-	while ((rc = db_step(st)) == DB_ROW)
-		if ((rc = object_row(st, &o)) || (rc = cb(ctx, &o)))
-			break;
-	db_finalize(st);
-	return rc;
+	return repo_each(rc, st, &e);
 }
 
 int db_object_list(struct db *db, const uint8_t project_id[DB_ID_LEN],

@@ -48,8 +48,10 @@ int db_upload_create(struct db *db, const uint8_t project_id[DB_ID_LEN],
 	"SELECT id, project_id, account_id, version_id, length, received, parts, state, lock_until," \
 	" expires, created FROM uploads "
 
-static int upload_row(struct db_stmt *st, struct db_upload *u)
+static int upload_row(struct db_stmt *st, union repo_key key, void *out)
 {
+	struct db_upload *u = out;
+
 	memset(u, 0, sizeof(*u));
 	db_column_id(st, 0, u->id);
 	db_column_id(st, 1, u->project_id);
@@ -65,6 +67,8 @@ static int upload_row(struct db_stmt *st, struct db_upload *u)
 	return 0;
 }
 
+REPO_EMIT(upload_emit, struct db_upload)
+
 int db_upload_get(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
 		  struct db_upload *out)
 {
@@ -76,7 +80,7 @@ int db_upload_get(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint
 	db_bind_id(st, 1, id);
 	db_bind_id(st, 2, project_id);
 	if ((rc = repo_row(st)) == 0)
-		upload_row(st, out);
+		upload_row(st, (union repo_key){0}, out);
 	db_finalize(st);
 	return rc;
 }
@@ -177,39 +181,41 @@ out:
 	return rc;
 }
 
+static int part_row(struct db_stmt *st, union repo_key key, void *out)
+{
+	struct db_upload_part *p = out;
+	const void *w;
+
+	memset(p, 0, sizeof(*p));
+	p->seq = db_column_int64(st, 0);
+	db_column_id(st, 1, p->part_id);
+	w = db_column_blob(st, 2, &p->wrapped_dek_len);
+	if (!w || p->wrapped_dek_len > sizeof(p->wrapped_dek))
+		return db_set_err(db_stmt_db(st), AM_ERR_DB, "upload part: bad wrapped key");
+	memcpy(p->wrapped_dek, w, p->wrapped_dek_len);
+	p->start = db_column_int64(st, 3);
+	p->plain_size = db_column_int64(st, 4);
+	p->cipher_size = db_column_int64(st, 5);
+	repo_text_col(st, 6, p->store_key, sizeof(p->store_key));
+	return 0;
+}
+
+REPO_EMIT(part_emit, struct db_upload_part)
+
 int db_upload_parts(struct db *db, const uint8_t id[DB_ID_LEN],
 		    int (*cb)(void *ctx, const struct db_upload_part *p), void *ctx)
 {
 	struct db_upload_part p;
+	struct repo_each e = {REPO_EACH_ROWS(part_row, part_emit, cb, ctx, &p)};
 	struct db_stmt *st = NULL;
-	const void *w;
 	int rc = db_prepare(db,
 			    "SELECT seq, part_id, wrapped_dek, start, plain_size, cipher_size, store_key"
 			    " FROM upload_parts WHERE upload_id = $1 ORDER BY seq",
 			    &st);
 
-	if (rc)
-		return rc;
-	db_bind_id(st, 1, id);
-	while ((rc = db_step(st)) == DB_ROW) {
-		memset(&p, 0, sizeof(p));
-		p.seq = db_column_int64(st, 0);
-		db_column_id(st, 1, p.part_id);
-		w = db_column_blob(st, 2, &p.wrapped_dek_len);
-		if (!w || p.wrapped_dek_len > sizeof(p.wrapped_dek)) {
-			rc = db_set_err(db, AM_ERR_DB, "upload part: bad wrapped key");
-			break;
-		}
-		memcpy(p.wrapped_dek, w, p.wrapped_dek_len);
-		p.start = db_column_int64(st, 3);
-		p.plain_size = db_column_int64(st, 4);
-		p.cipher_size = db_column_int64(st, 5);
-		repo_text_col(st, 6, p.store_key, sizeof(p.store_key));
-		if ((rc = cb(ctx, &p)) != 0)
-			break;
-	}
-	db_finalize(st);
-	return rc == DB_DONE ? 0 : rc;
+	if (rc == 0)
+		db_bind_id(st, 1, id);
+	return repo_each(rc, st, &e);
 }
 
 int db_upload_complete(struct db *db, const struct db_upload *u, const uint8_t token[DB_ID_LEN],
@@ -281,47 +287,37 @@ int db_upload_list_expired(struct db *db, int64_t now, int limit,
 			   int (*cb)(void *ctx, const struct db_upload *u), void *ctx)
 {
 	struct db_upload u;
+	struct repo_each e = {REPO_EACH_ROWS(upload_row, upload_emit, cb, ctx, &u), .max = limit};
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
 			    UPLOAD_COLS "WHERE state = 'open' AND expires < $1 AND lock_until <= $1"
 					" ORDER BY expires LIMIT $2",
 			    &st);
 
-	if (rc)
-		return rc;
-	db_bind_int64(st, 1, now);
-	db_bind_int64(st, 2, limit);
-	while ((rc = db_step(st)) == DB_ROW) {
-		upload_row(st, &u);
-		if ((rc = cb(ctx, &u)) != 0)
-			break;
+	if (rc == 0) {
+		db_bind_int64(st, 1, now);
+		db_bind_int64(st, 2, limit);
 	}
-	db_finalize(st);
-	return rc == DB_DONE ? 0 : rc;
+	return repo_each(rc, st, &e);
 }
 
 int db_upload_list_received(struct db *db, int64_t now, int64_t expires_after, int limit,
 			    int (*cb)(void *ctx, const struct db_upload *u), void *ctx)
 {
 	struct db_upload u;
+	struct repo_each e = {REPO_EACH_ROWS(upload_row, upload_emit, cb, ctx, &u), .max = limit};
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
 			    UPLOAD_COLS "WHERE state = 'open' AND received = length AND lock_until <= $1"
 					" AND expires > $2 ORDER BY expires LIMIT $3",
 			    &st);
 
-	if (rc)
-		return rc;
-	db_bind_int64(st, 1, now);
-	db_bind_int64(st, 2, expires_after);
-	db_bind_int64(st, 3, limit);
-	while ((rc = db_step(st)) == DB_ROW) {
-		upload_row(st, &u);
-		if ((rc = cb(ctx, &u)) != 0)
-			break;
+	if (rc == 0) {
+		db_bind_int64(st, 1, now);
+		db_bind_int64(st, 2, expires_after);
+		db_bind_int64(st, 3, limit);
 	}
-	db_finalize(st);
-	return rc == DB_DONE ? 0 : rc;
+	return repo_each(rc, st, &e);
 }
 
 int db_upload_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])

@@ -1,9 +1,10 @@
 /*
  * repo_util.c: the small helpers of the repository layer: sealing and
  * opening encrypted columns with their AAD, project field keys through the
- * keyring callback, and statement running. Runs wherever the repository
- * runs; ciphertext read from the database is untrusted and authenticated
- * by crypto_field_open before a byte of it is used.
+ * keyring callback, statement running and the one loop of every listing
+ * (repo_each). Runs wherever the repository runs; ciphertext read from the
+ * database is untrusted and authenticated by crypto_field_open before a
+ * byte of it is used.
  */
 #include <string.h>
 
@@ -53,16 +54,17 @@ int repo_bind_sealed(struct db_stmt *st, int idx, const struct crypto_field_key 
 		return db_bind_null(st, idx);
 	n = strlen(text);
 	if (n > max) {
-		rc = db_set_err(st->db, AM_ERR_TOOBIG, "%s.%s longer than %zu bytes", table, column, max);
-		st->bind_err = st->bind_err ? st->bind_err : rc;
-		return rc;
+		rc = db_set_err(db_stmt_db(st), AM_ERR_TOOBIG, "%s.%s longer than %zu bytes", table,
+				column, max);
+		return db_bind_fail(st, rc);
 	}
 	am_buf_init(&b, n + CRYPTO_FIELD_OVERHEAD);
 	rc = crypto_field_seal(key, table, column, row, project, text, n, &b);
 	if (rc == 0)
 		rc = db_bind_blob(st, idx, b.p ? b.p : (const uint8_t *)"", b.len);
-	else if (!st->bind_err)
-		st->bind_err = db_set_err(st->db, rc, "cannot seal %s.%s", table, column);
+	else
+		db_bind_fail(st,
+			     db_set_err(db_stmt_db(st), rc, "cannot seal %s.%s", table, column));
 	am_buf_cleanup(&b);
 	return rc;
 }
@@ -82,9 +84,11 @@ int repo_open_col(struct db_stmt *st, int col, const struct crypto_field_key *ke
 	am_buf_init(&b, outsz - 1);
 	rc = crypto_field_open(key, table, column, row, project, ct, n, &b);
 	if (rc == AM_ERR_TOOBIG)
-		rc = db_set_err(st->db, AM_ERR_DB, "%s.%s: stored value too long", table, column);
+		rc = db_set_err(db_stmt_db(st), AM_ERR_DB, "%s.%s: stored value too long", table,
+				column);
 	else if (rc)
-		rc = db_set_err(st->db, AM_ERR_CRYPTO, "%s.%s: ciphertext does not open", table, column);
+		rc = db_set_err(db_stmt_db(st), AM_ERR_CRYPTO, "%s.%s: ciphertext does not open",
+				table, column);
 	else if (b.len)
 		memcpy(out, b.p, b.len + 1);
 	am_buf_cleanup(&b);
@@ -171,9 +175,40 @@ int repo_get_in_project(struct db *db, const struct db_keys *k, const uint8_t pr
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, project_id);
 		if ((rc = repo_row(st)) == 0)
-			rc = row(st, fk, out);
+			rc = row(st, (union repo_key){.fk = fk}, out);
 	}
 	db_finalize(st);
 	crypto_field_key_free(fk);
 	return rc;
+}
+
+int repo_each(int prep_rc, struct db_stmt *st, const struct repo_each *e)
+{
+	struct crypto_field_key *fk = NULL;
+	union repo_key key = e->key;
+	int64_t n = 0;
+	int rc = prep_rc;
+
+	if (rc == 0 && e->project_id &&
+	    (rc = repo_project_key(db_stmt_db(st), e->k, e->project_id, &fk)) == 0)
+		key.fk = fk;
+	while (rc == 0 && (e->max <= 0 || n < e->max) && (rc = db_step(st)) == DB_ROW) {
+		n++;
+		if ((rc = e->row(st, key, e->buf)) == 0)
+			rc = e->emit(e->cb, e->ctx, e->buf);
+	}
+	db_finalize(st);
+	crypto_field_key_free(fk);
+	am_memzero(e->buf, e->size);
+	return rc;
+}
+
+int repo_id_row(struct db_stmt *st, union repo_key key, void *out)
+{
+	return db_column_id(st, 0, out);
+}
+
+int repo_id_emit(repo_cb *cb, void *ctx, const void *row)
+{
+	return ((int (*)(void *, const uint8_t *))cb)(ctx, row);
 }
