@@ -90,16 +90,15 @@ static int make(struct app *a, struct db *db, const char *email, uint64_t size, 
 	int64_t num;
 	int rc;
 
-	if ((rc = db_account_create(db, &a->keys, email, "$argon2id$bench", acct)) ||
+	if ((rc = db_account_create(db, a->keys, email, "$argon2id$bench", acct)) ||
 	    (rc = crypto_random(th, sizeof(th))) ||
-	    (rc =
-		 db_session_create(db, &a->keys, acct, th, am_now_ms() + 86400000, "bench", sid)) ||
+	    (rc = db_session_create(db, a->keys, acct, th, am_now_ms() + 86400000, "bench", sid)) ||
 	    (rc = crypto_random_id(pid)) || (rc = crypto_key_new(pk)) ||
 	    (rc = crypto_pk_wrap(a->kr, pid, pk, wrapped)) ||
-	    (rc = db_project_create(db, &a->keys, acct, pid, wrapped, sizeof(wrapped),
+	    (rc = db_project_create(db, a->keys, acct, pid, wrapped, sizeof(wrapped),
 				    keyring_mk_id(a->kr), "Bench EP")) ||
-	    (rc = db_track_create(db, &a->keys, pid, "Long take", 0, tid)) ||
-	    (rc = db_version_create(db, &a->keys, pid, tid, "long-take.wav", vid, &num)) ||
+	    (rc = db_track_create(db, a->keys, pid, "Long take", 0, tid)) ||
+	    (rc = db_version_create(db, a->keys, pid, tid, "long-take.wav", vid, &num)) ||
 	    (rc = write_original(a, db, pid, pk, vid, size)))
 		goto out;
 	memset(&x, 0, sizeof(x));

@@ -55,15 +55,15 @@ static int owner_ok(struct app *a, struct db *db, const struct access_grant *g,
 	struct db_account acct;
 	int rc;
 
-	if ((rc = db_account_get(db, &a->keys, g->account_id, &acct)) != 0)
+	if ((rc = db_account_get(db, a->keys, g->account_id, &acct)) != 0)
 		return deny_or_fail(rc);
 	rc = acct.disabled ? AM_ERR_DENIED : 0;
 	am_memzero(&acct, sizeof(acct));
-	if (rc || (rc = db_session_list(db, &a->keys, g->account_id, find_session, &q)) != 0)
+	if (rc || (rc = db_session_list(db, a->keys, g->account_id, find_session, &q)) != 0)
 		return deny_or_fail(rc);
 	if (!q.live)
 		return AM_ERR_DENIED;
-	if ((rc = db_project_get_by_id(db, &a->keys, g->project_id, p)) != 0)
+	if ((rc = db_project_get_by_id(db, a->keys, g->project_id, p)) != 0)
 		return deny_or_fail(rc);
 	return memcmp(p->account_id, g->account_id, DB_ID_LEN) == 0 ? 0 : AM_ERR_DENIED;
 }
@@ -75,12 +75,12 @@ static int link_ok(struct app *a, struct db *db, const struct access_grant *g, s
 	int64_t want_pw;
 	int rc;
 
-	if ((rc = db_link_get(db, &a->keys, g->project_id, g->link_id, &link)) != 0)
+	if ((rc = db_link_get(db, a->keys, g->project_id, g->link_id, &link)) != 0)
 		return deny_or_fail(rc);
 	if (link.revoked || (link.expires > 0 && link.expires <= am_now_ms()) ||
 	    link.generation != (int64_t)g->link_gen)
 		return AM_ERR_DENIED;
-	if ((rc = db_project_get_by_id(db, &a->keys, g->project_id, p)) != 0)
+	if ((rc = db_project_get_by_id(db, a->keys, g->project_id, p)) != 0)
 		return deny_or_fail(rc);
 	want_pw = p->has_password ? p->pw_gen : 0;
 	if (want_pw != (int64_t)g->pw_gen || (p->has_password && g->pw_gen == 0))

@@ -11,6 +11,7 @@
 
 #include "api/api_int.h"
 #include "api/api_mail.h"
+#include "repo/repo.h"
 
 /* A plausible address: one '@', something on each side, a dot in the
  * domain, printable ASCII without spaces. Delivery is not checked here. */
@@ -53,9 +54,9 @@ int api_signup(struct api_ctx *c)
 	/* The account, its session and its verification mail commit together
 	 * (self sign-ups start unverified; docs/mail.md "Verification"). */
 	if ((rc = db_begin_write(c->db)) == 0) {
-		rc = db_account_create(c->db, &c->api->app->keys, email, hash, a.id);
+		rc = db_account_create(c->db, c->api->app->keys, email, hash, a.id);
 		if (rc == 0)
-			rc = db_account_get(c->db, &c->api->app->keys, a.id, &a);
+			rc = db_account_get(c->db, c->api->app->keys, a.id, &a);
 		if (rc == 0)
 			rc = api_session_start(c, a.id, h);
 		rc = api_mail_tx_end(c, rc ? rc : api_mail_verify_send(c, &a));
@@ -103,7 +104,7 @@ int api_password_change(struct api_ctx *c)
 	    (rc = confirm_password(c, "current_password")) || (rc = api_pw_hash(c, pw, hash)))
 		return rc;
 	if ((rc = db_begin_write(c->db)) == 0)
-		rc = db_account_set_password(c->db, &c->api->app->keys, c->acct.id, hash);
+		rc = db_account_set_password(c->db, c->api->app->keys, c->acct.id, hash);
 	am_memzero(hash, sizeof(hash));
 	/* Every other session ends: a stolen cookie dies with the old password. */
 	if (rc == 0)
@@ -146,7 +147,7 @@ int api_account_delete(struct api_ctx *c)
 
 	if ((rc = confirm_password(c, "password")))
 		return rc;
-	if ((rc = db_project_list(c->db, &c->api->app->keys, c->acct.id, collect_project, &l)))
+	if ((rc = db_project_list(c->db, c->api->app->keys, c->acct.id, collect_project, &l)))
 		goto out;
 	for (size_t i = 0; i < l.n && rc == 0; i++)
 		rc = api_project_shred(c, l.ids[i]);
@@ -154,7 +155,7 @@ int api_account_delete(struct api_ctx *c)
 		goto out;
 	rc = db_account_delete(c->db, c->acct.id);
 	if (rc == AM_ERR_CONFLICT)
-		rc = db_account_close(c->db, &c->api->app->keys, c->acct.id);
+		rc = db_account_close(c->db, c->api->app->keys, c->acct.id);
 	if (rc)
 		goto out;
 	am_log(AM_LOG_INFO, "account_deleted", NULL);

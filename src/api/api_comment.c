@@ -12,6 +12,7 @@
 
 #include "api/api_int.h"
 #include "api/api_mail.h"
+#include "repo/repo.h"
 
 json_t *api_comment_json(const struct db_comment *cm, int owner_view)
 {
@@ -53,7 +54,7 @@ int api_comments_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uin
 	*out = NULL;
 	if (!cl.arr)
 		return AM_ERR_NOMEM;
-	if ((rc = db_comment_list(c->db, &c->api->app->keys, pid, version_id, comment_item, &cl))) {
+	if ((rc = db_comment_list(c->db, c->api->app->keys, pid, version_id, comment_item, &cl))) {
 		json_decref(cl.arr);
 		return rc;
 	}
@@ -74,7 +75,7 @@ int api_comments_list(struct api_ctx *c)
 		return rc;
 	if (vq && api_id_parse(vq, vid))
 		return api_err(c, AM_ERR_NOTFOUND, "not found");
-	if (vq && (rc = db_version_get(c->db, &c->api->app->keys, p.id, vid, &v)))
+	if (vq && (rc = db_version_get(c->db, c->api->app->keys, p.id, vid, &v)))
 		return rc == AM_ERR_NOTFOUND ? api_err(c, rc, "not found") : rc;
 	if ((rc = api_comments_json(c, p.id, vq ? vid : NULL, 1, &arr)))
 		return rc;
@@ -106,11 +107,11 @@ int api_comment_fields(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], struct a
 		return rc;
 	if (has_end && in->end_ms < in->time_ms)
 		return api_err(c, AM_ERR_INVAL, "field \"end_ms\" must not be before \"time_ms\"");
-	rc = db_version_get(c->db, &c->api->app->keys, pid, in->version_id, &v);
+	rc = db_version_get(c->db, c->api->app->keys, pid, in->version_id, &v);
 	if (rc == 0 && !within_duration(&v, in))
 		return api_err(c, AM_ERR_INVAL, "the comment's time is past the end of the track");
 	if (rc == 0 && in->has_parent) {
-		rc = db_comment_get(c->db, &c->api->app->keys, pid, in->parent_id, &parent);
+		rc = db_comment_get(c->db, c->api->app->keys, pid, in->parent_id, &parent);
 		if (rc == 0 && memcmp(parent.version_id, in->version_id, DB_ID_LEN) != 0)
 			return api_err(c, AM_ERR_INVAL, "the parent comment is on another version");
 	}
@@ -121,7 +122,7 @@ static int reply_comment(struct api_ctx *c, unsigned status, const uint8_t pid[D
 			 const uint8_t id[DB_ID_LEN], int owner_view)
 {
 	struct db_comment cm;
-	int rc = db_comment_get(c->db, &c->api->app->keys, pid, id, &cm);
+	int rc = db_comment_get(c->db, c->api->app->keys, pid, id, &cm);
 
 	if (rc)
 		return rc;
@@ -135,7 +136,7 @@ int api_comment_post(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint
 	int rc = db_begin_write(c->db); /* the comment and its e-mail commit together */
 
 	if (rc == 0)
-		rc = db_comment_create(c->db, &c->api->app->keys, pid, in->version_id, guest_id, in->body,
+		rc = db_comment_create(c->db, c->api->app->keys, pid, in->version_id, guest_id, in->body,
 				       in->time_ms, in->end_ms, in->has_parent ? in->parent_id : NULL, id);
 	if (rc == 0)
 		rc = api_mail_comment(c, pid, id, guest_id, in->has_parent);
@@ -172,7 +173,7 @@ static int owner_comment(struct api_ctx *c, struct db_project *p, struct db_comm
 
 	if ((rc = api_owner_project(c, "id", p)) || (rc = api_param_id(c, "cid", cid)))
 		return rc;
-	rc = db_comment_get(c->db, &c->api->app->keys, p->id, cid, cm);
+	rc = db_comment_get(c->db, c->api->app->keys, p->id, cid, cm);
 	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, "not found") : rc;
 }
 

@@ -17,6 +17,7 @@
 
 #include "access/access.h"
 #include "api/api_int.h"
+#include "repo/repo.h"
 
 /* Per account (docs/api.md "Export"): 5 archive URLs at once, then one per
  * 10 minutes; 10 metadata documents at once, then one per minute. */
@@ -47,7 +48,7 @@ static int event_item(void *ctx, const struct db_event *ev)
 /* One project with everything under it. */
 static json_t *project_export(struct api_ctx *c, const struct db_project *p)
 {
-	const struct db_keys *k = &c->api->app->keys;
+	const struct db_keys *k = c->api->app->keys;
 	struct export_ctx links = {c, json_array(), 0};
 	json_t *j = api_project_json(p), *tracks = NULL, *comments = NULL, *events = json_array();
 
@@ -135,7 +136,7 @@ int api_export(struct api_ctx *c)
 		return AM_ERR_NOMEM;
 	/* Collect first: a listing holds its statement open while nested
 	 * queries would run on the same connection. */
-	if ((rc = db_project_list(c->db, &c->api->app->keys, c->acct.id, collect, &l)))
+	if ((rc = db_project_list(c->db, c->api->app->keys, c->acct.id, collect, &l)))
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
 		if (json_array_append_new(projects, project_export(c, &l.items[i]))) {

@@ -17,6 +17,7 @@
 #include "api/api_int.h"
 #include "api/api_mail.h"
 #include "crypto/crypto.h"
+#include "repo/repo.h"
 
 /* The largest review-page answer we build (1000s of comments fit easily). */
 #define API_VIEW_BODY_MAX ((size_t)32 << 20)
@@ -50,7 +51,7 @@ static int resolve(struct api_ctx *c, struct guest *gs)
 		return rc;
 	rc = db_link_resolve(c->db, h, am_now_ms(), &gs->link);
 	if (rc == 0)
-		rc = db_project_get_by_id(c->db, &c->api->app->keys, gs->link.project_id, &gs->p);
+		rc = db_project_get_by_id(c->db, c->api->app->keys, gs->link.project_id, &gs->p);
 	if (rc == AM_ERR_NOTFOUND || rc == AM_ERR_CRYPTO)
 		return not_found(c);
 	if (rc)
@@ -374,7 +375,7 @@ int api_guest_password(struct api_ctx *c)
 	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
 	    (rc = api_rate(c, &API_LIMIT_PW_PROJECT_IP, gs.p.id, DB_ID_LEN, pseudo, sizeof(pseudo))) ||
 	    (rc = api_rate(c, &API_LIMIT_PW_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)) ||
-	    (rc = db_project_password(c->db, &c->api->app->keys, gs.p.id, hash, sizeof(hash), &gen,
+	    (rc = db_project_password(c->db, c->api->app->keys, gs.p.id, hash, sizeof(hash), &gen,
 				      &failures)))
 		goto out;
 	rc = api_pw_verify(c, hash, pw, NULL);
@@ -419,7 +420,7 @@ int api_guest_comment(struct api_ctx *c)
 	if ((rc = api_comment_fields(c, gs.p.id, &in)) || (rc = api_client_pseudo(c, pseudo, &epoch)) ||
 	    (rc = api_rate(c, &API_LIMIT_COMMENT_IP, gs.p.id, DB_ID_LEN, pseudo, sizeof(pseudo))) ||
 	    (rc = api_rate(c, &API_LIMIT_COMMENT_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)) ||
-	    (rc = db_guest_create(c->db, &c->api->app->keys, gs.p.id, gs.link.id, name, pseudo, epoch,
+	    (rc = db_guest_create(c->db, c->api->app->keys, gs.p.id, gs.link.id, name, pseudo, epoch,
 				  gid)))
 		return rc;
 	return api_comment_post(c, gs.p.id, gid, &in);
@@ -443,7 +444,7 @@ int api_guest_urls(struct api_ctx *c)
 		return password_required(c, &gs);
 	if (vq) {
 		if (api_id_parse(vq, vid) ||
-		    db_version_get(c->db, &c->api->app->keys, gs.p.id, vid, &v) != 0 ||
+		    db_version_get(c->db, c->api->app->keys, gs.p.id, vid, &v) != 0 ||
 		    strcmp(v.state, "ready") != 0)
 			return not_found(c);
 		out = json_pack("{s:{s:o},s:I}", "versions", vq,

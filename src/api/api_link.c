@@ -12,6 +12,7 @@
 #include "api/api_int.h"
 #include "api/api_mail.h"
 #include "crypto/crypto.h"
+#include "repo/repo.h"
 
 json_t *api_link_json(struct api_ctx *c, const struct db_link *l, const char *token)
 {
@@ -52,7 +53,7 @@ int api_links_list(struct api_ctx *c)
 	if (!ll.arr)
 		return AM_ERR_NOMEM;
 	if ((rc = api_owner_project(c, "id", &p)) ||
-	    (rc = db_link_list(c->db, &c->api->app->keys, p.id, link_item, &ll))) {
+	    (rc = db_link_list(c->db, c->api->app->keys, p.id, link_item, &ll))) {
 		json_decref(ll.arr);
 		return rc;
 	}
@@ -63,7 +64,7 @@ static int reply_link(struct api_ctx *c, unsigned status, const uint8_t pid[DB_I
 		      const uint8_t lid[DB_ID_LEN], const char *token)
 {
 	struct db_link l;
-	int rc = db_link_get(c->db, &c->api->app->keys, pid, lid, &l);
+	int rc = db_link_get(c->db, c->api->app->keys, pid, lid, &l);
 
 	if (rc)
 		return rc;
@@ -98,7 +99,7 @@ static int owner_link(struct api_ctx *c, struct db_project *p, struct db_link *l
 
 	if ((rc = api_owner_project(c, "id", p)) || (rc = api_param_id(c, "lid", lid)))
 		return rc;
-	rc = db_link_get(c->db, &c->api->app->keys, p->id, lid, l);
+	rc = db_link_get(c->db, c->api->app->keys, p->id, lid, l);
 	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, "not found") : rc;
 }
 

@@ -17,6 +17,7 @@
 #include "api/api_mail.h"
 #include "crypto/crypto.h"
 #include "mail/mail.h"
+#include "repo/repo.h"
 
 #define DEVICE_COOKIE "__Host-am-device"
 #define DEVICE_MAX_AGE (400LL * 86400)
@@ -259,7 +260,7 @@ int api_password_reset(struct api_ctx *c)
 	    (rc = api_rate(c, &LIMIT_RESET_IP, pseudo, sizeof(pseudo), NULL, 0)) ||
 	    (rc = api_rate(c, &LIMIT_RESET_EMAIL, folded, n, NULL, 0)))
 		return rc;
-	rc = db_account_find_by_email(c->db, &c->api->app->keys, email, &a);
+	rc = db_account_find_by_email(c->db, c->api->app->keys, email, &a);
 	if (rc == 0 && !a.disabled)
 		rc = reset_mail(c, &a);
 	am_memzero(&a, sizeof(a));
@@ -292,7 +293,7 @@ int api_password_reset_confirm(struct api_ctx *c)
 	 * and only the first still finds the password hash it was bound to. */
 	rc = mail_reset_verify(c->api->app, c->db, token, am_now_ms(), &a);
 	if (rc == 0)
-		rc = db_account_set_password(c->db, &c->api->app->keys, a.id, hash);
+		rc = db_account_set_password(c->db, c->api->app->keys, a.id, hash);
 	if (rc == 0)
 		rc = db_session_delete_all(c->db, a.id, NULL);
 	/* The link reached this address (the token is bound to it): proven. */

@@ -11,6 +11,7 @@
 
 #include "api/api_int.h"
 #include "crypto/crypto.h"
+#include "repo/repo.h"
 
 int api_owner_project(struct api_ctx *c, const char *param, struct db_project *out)
 {
@@ -19,7 +20,7 @@ int api_owner_project(struct api_ctx *c, const char *param, struct db_project *o
 
 	if ((rc = api_param_id(c, param, id)))
 		return rc;
-	rc = db_project_get(c->db, &c->api->app->keys, c->acct.id, id, out);
+	rc = db_project_get(c->db, c->api->app->keys, c->acct.id, id, out);
 	if (rc == AM_ERR_NOTFOUND || rc == AM_ERR_CRYPTO)
 		return api_err(c, AM_ERR_NOTFOUND, "not found");
 	return rc;
@@ -28,7 +29,7 @@ int api_owner_project(struct api_ctx *c, const char *param, struct db_project *o
 void api_event(struct api_ctx *c, const uint8_t project_id[DB_ID_LEN], const char *kind,
 	       const uint8_t *guest_id, const char *details)
 {
-	int rc = db_event_add(c->db, &c->api->app->keys, project_id, kind, guest_id, details);
+	int rc = db_event_add(c->db, c->api->app->keys, project_id, kind, guest_id, details);
 
 	if (rc)
 		am_log(AM_LOG_WARN, "event_not_recorded", "kind", kind, "error", am_strerror(rc), NULL);
@@ -69,7 +70,7 @@ int api_projects_list(struct api_ctx *c)
 
 	if (!arr)
 		return AM_ERR_NOMEM;
-	if ((rc = db_project_list(c->db, &c->api->app->keys, c->acct.id, project_item, arr))) {
+	if ((rc = db_project_list(c->db, c->api->app->keys, c->acct.id, project_item, arr))) {
 		json_decref(arr);
 		return rc;
 	}
@@ -85,7 +86,7 @@ int api_link_new(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const char *la
 	if ((rc = crypto_token_new(token, CRYPTO_TOKEN_LEN + 1)) ||
 	    (rc = crypto_sha256(token, CRYPTO_TOKEN_LEN, h)))
 		return rc;
-	return db_link_create(c->db, &c->api->app->keys, pid, h, label, expires, is_default, lid);
+	return db_link_create(c->db, c->api->app->keys, pid, h, label, expires, is_default, lid);
 }
 
 /* Create the project row (new PK wrapped under MK) and its default link. */
@@ -99,7 +100,7 @@ static int create_rows(struct api_ctx *c, const char *title, uint8_t id[DB_ID_LE
 	if ((rc = crypto_random_id(id)) || (rc = crypto_pk_create(kr, id, wrapped)) ||
 	    (rc = db_begin_write(c->db)))
 		return rc;
-	if ((rc = db_project_create(c->db, &c->api->app->keys, c->acct.id, id, wrapped,
+	if ((rc = db_project_create(c->db, c->api->app->keys, c->acct.id, id, wrapped,
 				    sizeof(wrapped), keyring_mk_id(kr), title)) ||
 	    (rc = api_link_new(c, id, NULL, 0, 1, token, lid))) {
 		db_rollback(c->db);
@@ -120,8 +121,8 @@ int api_project_create(struct api_ctx *c)
 
 	if ((rc = api_str(c, "title", 1, 200, 1, &title)) ||
 	    (rc = create_rows(c, title, id, token, lid)) ||
-	    (rc = db_project_get(c->db, &c->api->app->keys, c->acct.id, id, &p)) ||
-	    (rc = db_link_get(c->db, &c->api->app->keys, id, lid, &l)))
+	    (rc = db_project_get(c->db, c->api->app->keys, c->acct.id, id, &p)) ||
+	    (rc = db_link_get(c->db, c->api->app->keys, id, lid, &l)))
 		return rc;
 	j = api_project_json(&p);
 	if (!j || api_set(j, "link", api_link_json(c, &l, token))) {
@@ -157,14 +158,14 @@ int api_project_patch(struct api_ctx *c)
 		return rc;
 	if (!title && !has_dl)
 		return api_err(c, AM_ERR_INVAL, "send \"title\" and/or \"downloads\"");
-	if (title && (rc = db_project_rename(c->db, &c->api->app->keys, c->acct.id, p.id, title)))
+	if (title && (rc = db_project_rename(c->db, c->api->app->keys, c->acct.id, p.id, title)))
 		return rc;
 	if (has_dl && downloads != p.downloads) {
 		if ((rc = db_project_set_downloads(c->db, c->acct.id, p.id, downloads)))
 			return rc;
 		api_event(c, p.id, downloads ? "downloads_enabled" : "downloads_disabled", NULL, NULL);
 	}
-	if ((rc = db_project_get(c->db, &c->api->app->keys, c->acct.id, p.id, &p)))
+	if ((rc = db_project_get(c->db, c->api->app->keys, c->acct.id, p.id, &p)))
 		return rc;
 	return api_reply(c, 200, json_pack("{s:o}", "project", api_project_json(&p)));
 }
@@ -195,7 +196,7 @@ int api_project_password_set(struct api_ctx *c)
 	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "password", 0, 4096, 1, &pw)) ||
 	    (rc = api_pw_policy(c, pw)) || (rc = api_pw_hash(c, pw, hash)))
 		return rc;
-	rc = db_project_set_password(c->db, &c->api->app->keys, c->acct.id, p.id, hash);
+	rc = db_project_set_password(c->db, c->api->app->keys, c->acct.id, p.id, hash);
 	am_memzero(hash, sizeof(hash));
 	if (rc)
 		return rc;
@@ -212,7 +213,7 @@ int api_project_password_remove(struct api_ctx *c)
 		return rc;
 	if (!p.has_password)
 		return api_err(c, AM_ERR_NOTFOUND, "this project has no password");
-	if ((rc = db_project_set_password(c->db, &c->api->app->keys, c->acct.id, p.id, NULL)))
+	if ((rc = db_project_set_password(c->db, c->api->app->keys, c->acct.id, p.id, NULL)))
 		return rc;
 	api_event(c, p.id, "password_removed", NULL, NULL);
 	return http_respond_empty(c->req, 204);
@@ -244,7 +245,7 @@ int api_events_list(struct api_ctx *c)
 		return rc;
 	if (!(arr = json_array()))
 		return AM_ERR_NOMEM;
-	if ((rc = db_event_list(c->db, &c->api->app->keys, p.id, (int)limit, event_item, arr))) {
+	if ((rc = db_event_list(c->db, c->api->app->keys, p.id, (int)limit, event_item, arr))) {
 		json_decref(arr);
 		return rc;
 	}

@@ -12,6 +12,7 @@
 #include "api/api_int.h"
 #include "api/api_mail.h"
 #include "crypto/crypto.h"
+#include "repo/repo.h"
 
 /* ---- CSRF ------------------------------------------------------------------------- */
 
@@ -83,7 +84,7 @@ int api_auth(struct api_ctx *c)
 		db_session_delete_hash(c->db, c->sess_hash);
 		return deny(c);
 	}
-	rc = db_account_get(c->db, &c->api->app->keys, c->sess.account_id, &c->acct);
+	rc = db_account_get(c->db, c->api->app->keys, c->sess.account_id, &c->acct);
 	if (rc == AM_ERR_NOTFOUND || (rc == 0 && c->acct.disabled))
 		return deny(c);
 	if (rc)
@@ -117,7 +118,7 @@ int api_session_start(struct api_ctx *c, const uint8_t account_id[DB_ID_LEN], ui
 	    (rc = crypto_b64url_encode(raw, sizeof(raw), cookie, sizeof(cookie))) ||
 	    (rc = crypto_sha256(raw, sizeof(raw), hash_out)))
 		goto out;
-	rc = db_session_create(c->db, &c->api->app->keys, account_id, hash_out,
+	rc = db_session_create(c->db, c->api->app->keys, account_id, hash_out,
 			       am_now_ms() + API_SESSION_ABS_MS, agent, id);
 	if (rc == 0)
 		rc = http_set_cookie(c->req, API_SESSION_COOKIE, cookie, API_SESSION_ABS_MS / 1000,
@@ -173,7 +174,7 @@ static int check_credentials(struct api_ctx *c, const char *email, const char *p
 	int rehash = 0, rc;
 	char fresh[API_PHC_MAX];
 
-	rc = db_account_find_by_email(c->db, &c->api->app->keys, email, a);
+	rc = db_account_find_by_email(c->db, c->api->app->keys, email, a);
 	if (rc == AM_ERR_NOTFOUND || (rc == 0 && a->disabled)) {
 		api_pw_verify(c, api_dummy_hash(c->api), pw, NULL);
 		return AM_ERR_DENIED;
@@ -183,7 +184,7 @@ static int check_credentials(struct api_ctx *c, const char *email, const char *p
 	if ((rc = api_pw_verify(c, a->password_hash, pw, &rehash)))
 		return rc;
 	if (rehash && api_pw_hash(c, pw, fresh) == 0 &&
-	    db_account_set_password(c->db, &c->api->app->keys, a->id, fresh) == 0)
+	    db_account_set_password(c->db, c->api->app->keys, a->id, fresh) == 0)
 		am_log(AM_LOG_INFO, "password_rehashed", NULL);
 	am_memzero(fresh, sizeof(fresh));
 	c->msg = NULL; /* a failed rehash's 503 message is not this answer's */
@@ -269,7 +270,7 @@ int api_sessions_list(struct api_ctx *c)
 
 	if (!l.arr)
 		return AM_ERR_NOMEM;
-	rc = db_session_list(c->db, &c->api->app->keys, c->acct.id, session_item, &l);
+	rc = db_session_list(c->db, c->api->app->keys, c->acct.id, session_item, &l);
 	if (rc) {
 		json_decref(l.arr);
 		return rc;

@@ -15,6 +15,7 @@
 #include "api/api_int.h"
 #include "crypto/crypto.h"
 #include "media/media.h"
+#include "repo/repo.h"
 
 json_t *api_version_json(const struct db_version *v)
 {
@@ -165,7 +166,7 @@ int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struc
 		    json_t **out)
 {
 	struct tracks_ctx tc = {.c = c, .arr = json_array(), .by_id = json_object()};
-	const struct db_keys *k = &c->api->app->keys;
+	const struct db_keys *k = c->api->app->keys;
 	int rc = AM_ERR_NOMEM;
 
 	*out = NULL;
@@ -207,8 +208,8 @@ int api_track_create(struct api_ctx *c)
 
 	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "title", 1, 200, 1, &title)) ||
 	    (rc = api_int(c, "position", 0, 1000000, 0, &pos, NULL)) ||
-	    (rc = db_track_create(c->db, &c->api->app->keys, p.id, title, pos, id)) ||
-	    (rc = db_track_get(c->db, &c->api->app->keys, p.id, id, &t)))
+	    (rc = db_track_create(c->db, c->api->app->keys, p.id, title, pos, id)) ||
+	    (rc = db_track_get(c->db, c->api->app->keys, p.id, id, &t)))
 		return rc;
 	return api_reply(c, 201, json_pack("{s:o}", "track", track_json(&t)));
 }
@@ -221,7 +222,7 @@ static int owner_track(struct api_ctx *c, struct db_project *p, struct db_track 
 
 	if ((rc = api_owner_project(c, "id", p)) || (rc = api_param_id(c, "tid", tid)))
 		return rc;
-	rc = db_track_get(c->db, &c->api->app->keys, p->id, tid, t);
+	rc = db_track_get(c->db, c->api->app->keys, p->id, tid, t);
 	return rc == AM_ERR_NOTFOUND ? api_err(c, rc, "not found") : rc;
 }
 
@@ -238,9 +239,9 @@ int api_track_patch(struct api_ctx *c)
 		return rc;
 	if (!title && !has_pos)
 		return api_err(c, AM_ERR_INVAL, "send \"title\" and/or \"position\"");
-	if ((rc = db_track_update(c->db, &c->api->app->keys, p.id, t.id, title,
+	if ((rc = db_track_update(c->db, c->api->app->keys, p.id, t.id, title,
 				  has_pos ? pos : t.position)) ||
-	    (rc = db_track_get(c->db, &c->api->app->keys, p.id, t.id, &t)))
+	    (rc = db_track_get(c->db, c->api->app->keys, p.id, t.id, &t)))
 		return rc;
 	return api_reply(c, 200, json_pack("{s:o}", "track", track_json(&t)));
 }
@@ -269,10 +270,10 @@ static int start_upload(struct api_ctx *c, const struct db_project *p, const str
 
 	if ((rc = db_begin_write(c->db)))
 		return rc;
-	if ((rc = db_version_create(c->db, &c->api->app->keys, p->id, t->id, filename, vid, &number)) ||
+	if ((rc = db_version_create(c->db, c->api->app->keys, p->id, t->id, filename, vid, &number)) ||
 	    (rc = media_upload_new(c->api->app, c->db, c->acct.id, p->id, vid, size, 0, path, n,
 				   upload_id)) ||
-	    (rc = db_version_get(c->db, &c->api->app->keys, p->id, vid, v))) {
+	    (rc = db_version_get(c->db, c->api->app->keys, p->id, vid, v))) {
 		db_rollback(c->db);
 		if (rc == AM_ERR_TOOBIG)
 			return api_err(c, rc,
@@ -359,7 +360,7 @@ int api_track_urls(struct api_ctx *c)
 	ou.only = vq ? vid : NULL;
 	if (!(ou.versions = json_object()))
 		return AM_ERR_NOMEM;
-	if ((rc = db_version_list(c->db, &c->api->app->keys, p.id, t.id, owner_url_item, &ou))) {
+	if ((rc = db_version_list(c->db, c->api->app->keys, p.id, t.id, owner_url_item, &ou))) {
 		json_decref(ou.versions);
 		return rc;
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "repo/repo.h"
 
 /* Rate limits (DESIGN §6; docs/api.md "Rate limits"). */
 const struct api_limit API_LIMIT_LOGIN_IP = {"login-ip", 6000, 20};

@@ -13,6 +13,7 @@
 
 #include "crypto/crypto.h"
 #include "db/db.h"
+#include "repo/repo.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -70,10 +71,10 @@ static int load_account_key(struct app *a, struct db *db, char *err, size_t errl
 		snprintf(err, errlen, "the account key in the database does not open with master key "
 				      "%s: wrong key_file for this database?", keyring_mk_id(a->kr));
 	if (rc == 0) {
-		a->keys.project_field_key = project_field_key;
-		a->keys.ctx = a;
-		a->keys.account_field_key = a->account_field;
-		a->keys.email_index_key = a->email_index;
+		a->keys->project_field_key = project_field_key;
+		a->keys->ctx = a;
+		a->keys->account_field_key = a->account_field;
+		a->keys->email_index_key = a->email_index;
 	}
 	am_memzero(blob, sizeof(blob));
 	if (rc && !*err)
@@ -151,7 +152,7 @@ int app_open(const struct conf *c, unsigned need, struct app **out, char *err, s
 
 	*out = NULL;
 	*err = 0;
-	if (!a || !lock)
+	if (!a || !lock || !(a->keys = calloc(1, sizeof(*a->keys))))
 		goto fail;
 	pthread_mutex_init(lock, NULL);
 	a->ip_lock = lock;
@@ -185,6 +186,7 @@ void app_close(struct app *a)
 	keyring_free(a->kr);
 	crypto_field_key_free(a->account_field);
 	crypto_field_key_free(a->email_index);
+	free(a->keys);
 	conf_cleanup(&a->conf);
 	if (a->ip_lock) {
 		pthread_mutex_destroy(a->ip_lock);

@@ -13,10 +13,11 @@
 #include <sys/socket.h>
 
 #include "conf/conf.h"
-#include "repo/repo.h"
 
 struct keyring;
 struct crypto_field_key;
+struct db;
+struct db_keys;
 struct db_pool;
 struct store;
 
@@ -32,7 +33,7 @@ struct app {
 	struct keyring *kr;
 	struct db_pool *db;    /* NULL unless APP_DB */
 	struct store *store;   /* NULL unless APP_STORE */
-	struct db_keys keys;   /* for the repository layer (valid with APP_DB) */
+	struct db_keys *keys;  /* owned: for the repository layer (repo/repo.h; filled with APP_DB) */
 	struct crypto_field_key *account_field; /* account field key (valid with APP_DB) */
 	struct crypto_field_key *email_index;   /* blind-index key of e-mail (APP_DB) */
 	void *ip_lock;         /* internal: guards the IP ratchet */

@@ -17,6 +17,7 @@
 
 #include "crypto/crypto.h"
 #include "db/db.h"
+#include "repo/repo.h"
 #include "util/util.h"
 
 #define ROTATE_MAX_PROJECTS 1000000

@@ -15,6 +15,7 @@
 
 #include "access/access.h"
 #include "export/export_int.h"
+#include "repo/repo.h"
 #include "util/util.h"
 
 #define TOKEN_NOTE                                                                                 \

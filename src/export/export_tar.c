@@ -25,6 +25,7 @@
 #include "app/app.h"
 #include "crypto/crypto.h"
 #include "export/export_int.h"
+#include "repo/repo.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -209,11 +210,11 @@ int export_open(struct app *a, const uint8_t account_id[16], const char *via, ex
 	x->loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	if ((rc = app_db_get(a, &db)) != 0)
 		goto fail;
-	rc = db_account_get(db, &a->keys, account_id, &acct);
+	rc = db_account_get(db, a->keys, account_id, &acct);
 	if (rc == 0 && acct.disabled)
 		rc = AM_ERR_NOTFOUND;
 	if (rc == 0)
-		rc = db_project_list(db, &a->keys, account_id, collect_project, x);
+		rc = db_project_list(db, a->keys, account_id, collect_project, x);
 	app_db_put(a, db);
 	if (rc == 0)
 		rc = export_account_json(&acct, x->projects, x->nprojects, &json);
@@ -246,16 +247,16 @@ static int enter_project(struct export *x)
 	drop_project(x);
 	if ((rc = app_db_get(x->a, &db)) != 0)
 		return rc;
-	rc = db_project_get(db, &x->a->keys, x->account_id, ep->id, &p);
+	rc = db_project_get(db, x->a->keys, x->account_id, ep->id, &p);
 	if (rc == AM_ERR_NOTFOUND) {
 		app_db_put(x->a, db);
 		return 0;
 	}
 	if (rc == 0)
-		rc = export_project_build(db, &x->a->keys, &p, ep->dir, &json, &x->files,
-					  &x->nfiles);
+		rc =
+		    export_project_build(db, x->a->keys, &p, ep->dir, &json, &x->files, &x->nfiles);
 	snprintf(details, sizeof(details), "{\"via\":\"%s\"}", x->via);
-	if (rc == 0 && db_event_add(db, &x->a->keys, p.id, "export", NULL, details))
+	if (rc == 0 && db_event_add(db, x->a->keys, p.id, "export", NULL, details))
 		am_log(AM_LOG_WARN, "export_event_failed", NULL);
 	app_db_put(x->a, db);
 	if (rc == 0)

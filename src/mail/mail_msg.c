@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "mail/mail.h"
+#include "repo/repo.h"
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

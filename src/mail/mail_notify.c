@@ -16,6 +16,7 @@
 #include "app/app.h"
 #include "crypto/crypto.h"
 #include "mail/mail.h"
+#include "repo/repo.h"
 
 #define DIGEST_SHOWN 30      /* comments written out in one digest */
 #define DIGEST_TAKEN 200     /* items one digest takes out */
@@ -114,7 +115,7 @@ static int enqueue(struct app *a, struct db *db, const struct db_account *acct, 
 	 * inside the sealed message, nothing else needs it. */
 	snprintf(label, sizeof(label), "%s", unsub_kind ? mail_kind_name(unsub_kind) : "account");
 	if ((rc = mail_build(&m, &msg)) ||
-	    (rc = db_mail_enqueue(db, &a->keys, acct->id, acct->email, label, (const char *)msg.p, now, id)))
+	    (rc = db_mail_enqueue(db, a->keys, acct->id, acct->email, label, (const char *)msg.p, now, id)))
 		goto out;
 	rc = db_mail_wake(db, now);
 out:
@@ -181,7 +182,7 @@ static int notify_account(struct app *a, struct db *db, const uint8_t account_id
 			  const uint8_t *project_id, int kind, const char *subject, struct am_buf *text)
 {
 	struct db_account acct;
-	int rc = db_account_get(db, &a->keys, account_id, &acct);
+	int rc = db_account_get(db, a->keys, account_id, &acct);
 	int send = rc == 0 && !acct.disabled && acct.email_verified; /* mail_wanted checked; re-read here */
 
 	if (send)
@@ -206,7 +207,7 @@ int mail_notify(struct app *a, struct db *db, const uint8_t account_id[DB_ID_LEN
 	if ((rc = mail_wanted(db, account_id, project_id, kind, &on)) || !on)
 		return rc == AM_ERR_NOTFOUND ? 0 : rc;
 	am_buf_init(&text, MAIL_MSG_MAX / 4);
-	if (project_id && (rc = db_project_get(db, &a->keys, account_id, project_id, &p)))
+	if (project_id && (rc = db_project_get(db, a->keys, account_id, project_id, &p)))
 		goto out;
 	if ((rc = compose(a, kind, project_id ? p.title : "", detail, subject, sizeof(subject), &text)))
 		goto out;
@@ -238,8 +239,8 @@ static int comment_text(struct app *a, struct db *db, const struct db_comment *c
 	const char *track = "a track";
 	int rc;
 
-	if (db_version_get(db, &a->keys, cm->project_id, cm->version_id, &v) == 0 &&
-	    db_track_get(db, &a->keys, cm->project_id, v.track_id, &tr) == 0)
+	if (db_version_get(db, a->keys, cm->project_id, cm->version_id, &v) == 0 &&
+	    db_track_get(db, a->keys, cm->project_id, v.track_id, &tr) == 0)
 		track = tr.title;
 	fmt_time(cm->time_ms, at, sizeof(at));
 	excerpt(cm->body, body, sizeof(body), EXCERPT_MAX);
@@ -262,7 +263,7 @@ static int notify_reply(struct app *a, struct db *db, const struct db_project *p
 	int rc;
 
 	am_buf_init(&text, MAIL_MSG_MAX / 4);
-	if ((rc = db_comment_get(db, &a->keys, p->id, cid, &cm)))
+	if ((rc = db_comment_get(db, a->keys, p->id, cid, &cm)))
 		goto out;
 	snprintf(subject, sizeof(subject), "New reply on \"%s\"", p->title);
 	if ((rc = comment_text(a, db, &cm, "replied", &text)) == 0)
@@ -281,7 +282,7 @@ int mail_notify_comment(struct app *a, struct db *db, const uint8_t project_id[D
 
 	if (!mail_enabled(&a->conf))
 		return 0;
-	if ((rc = db_project_get_by_id(db, &a->keys, project_id, &p)))
+	if ((rc = db_project_get_by_id(db, a->keys, project_id, &p)))
 		return rc;
 	if (is_reply && (rc = mail_wanted(db, p.account_id, p.id, MAIL_REPLIES, &on)) == 0 && on)
 		return notify_reply(a, db, &p, comment_id);
@@ -320,7 +321,7 @@ static int digest_item(struct digest *d, const uint8_t cid[DB_ID_LEN])
 
 	if (rc) /* another flush took it: leave the whole digest to that one */
 		return rc == AM_ERR_NOTFOUND ? AM_ERR_CONFLICT : rc;
-	if (!d->text || db_comment_get(d->db, &d->a->keys, d->pid, cid, &cm) != 0 || cm.deleted)
+	if (!d->text || db_comment_get(d->db, d->a->keys, d->pid, cid, &cm) != 0 || cm.deleted)
 		return 0;
 	if (d->shown >= DIGEST_SHOWN) {
 		d->more++;
@@ -364,7 +365,7 @@ int mail_digest_flush_project(struct app *a, struct db *db, const uint8_t projec
 	am_buf_init(&text, MAIL_MSG_MAX / 2);
 	if ((rc = db_begin_write(db)))
 		goto done;
-	rc = db_project_get(db, &a->keys, account_id, project_id, &p);
+	rc = db_project_get(db, a->keys, account_id, project_id, &p);
 	if (rc == 0)
 		rc = mail_wanted(db, account_id, project_id, MAIL_COMMENTS, &on);
 	if (rc && rc != AM_ERR_NOTFOUND && rc != AM_ERR_CRYPTO)

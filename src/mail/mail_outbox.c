@@ -14,6 +14,7 @@
 
 #include "app/app.h"
 #include "mail/mail.h"
+#include "repo/repo.h"
 
 #define BACKOFF_BASE_MS (60 * 1000)
 #define BACKOFF_CAP_MS (6LL * 3600 * 1000)
@@ -60,7 +61,7 @@ static int deliver_one(struct app *a, struct db *db, int *sent)
 	int64_t max = a->conf.mail_max_attempts, now = am_now_ms();
 	struct db_mail m;
 	char err[256];
-	int rc = db_mail_claim(db, &a->keys, now, MAIL_LEASE_MS, &m);
+	int rc = db_mail_claim(db, a->keys, now, MAIL_LEASE_MS, &m);
 
 	if (rc)
 		goto out;

@@ -18,6 +18,7 @@
 
 #include "conf/conf.h"
 #include "mail/mail.h"
+#include "repo/repo.h"
 
 int mail_enabled(const struct conf *c)
 {

@@ -19,6 +19,7 @@
 #include "app/app.h"
 #include "crypto/crypto.h"
 #include "mail/mail.h"
+#include "repo/repo.h"
 
 #define UNSUB_VERSION 1
 #define RESET_VERSION 2 /* 2: the MAC also covers the e-mail index */
@@ -156,7 +157,7 @@ static int open_token(struct app *a, struct db *db, const char *token, uint8_t v
 	if (decode(token, buf, RESET_LEN) || buf[0] != version)
 		return AM_ERR_DENIED;
 	memcpy(id, buf + 1, DB_ID_LEN);
-	rc = db_account_get(db, &a->keys, id, acct);
+	rc = db_account_get(db, a->keys, id, acct);
 	if (rc == AM_ERR_NOTFOUND || (rc == 0 && acct->disabled))
 		return AM_ERR_DENIED;
 	return rc;

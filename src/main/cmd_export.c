@@ -72,7 +72,7 @@ static int find_account(struct app *a, const char *email, uint8_t id[DB_ID_LEN])
 
 	if ((rc = app_db_get(a, &db)) != 0)
 		return rc;
-	rc = db_account_find_by_email(db, &a->keys, email, &acct);
+	rc = db_account_find_by_email(db, a->keys, email, &acct);
 	app_db_put(a, db);
 	if (rc == 0 && acct.disabled)
 		rc = AM_ERR_NOTFOUND;

@@ -96,7 +96,7 @@ static int user_add(struct app *a, struct db *db, const char *email, const char 
 		return 1;
 	/* The administrator vouches for the address: verified from the start. */
 	if ((rc = db_begin_write(db)) == 0) {
-		rc = db_account_create(db, &a->keys, email, hash, id);
+		rc = db_account_create(db, a->keys, email, hash, id);
 		if (rc == 0)
 			rc = db_account_set_email_verified(db, id, NULL, am_now_ms());
 		if (rc)
@@ -121,7 +121,7 @@ static int user_reset(struct app *a, struct db *db, const char *email, const cha
 {
 	struct db_account acct;
 	char hash[256];
-	int rc = db_account_find_by_email(db, &a->keys, email, &acct);
+	int rc = db_account_find_by_email(db, a->keys, email, &acct);
 
 	if (rc == 0 && acct.disabled)
 		rc = AM_ERR_NOTFOUND;
@@ -131,7 +131,7 @@ static int user_reset(struct app *a, struct db *db, const char *email, const cha
 	}
 	if (new_hash(&a->conf, file, hash, sizeof(hash)))
 		return 1;
-	rc = db_account_set_password(db, &a->keys, acct.id, hash);
+	rc = db_account_set_password(db, a->keys, acct.id, hash);
 	am_memzero(hash, sizeof(hash));
 	if (rc == 0)
 		rc = db_session_delete_all(db, acct.id, NULL);
@@ -148,7 +148,7 @@ static int user_reset(struct app *a, struct db *db, const char *email, const cha
 static int user_verify_email(struct app *a, struct db *db, const char *email)
 {
 	struct db_account acct;
-	int rc = db_account_find_by_email(db, &a->keys, email, &acct);
+	int rc = db_account_find_by_email(db, a->keys, email, &acct);
 
 	if (rc == 0 && acct.disabled)
 		rc = AM_ERR_NOTFOUND;
@@ -231,7 +231,7 @@ static int cmd_user(int argc, char **argv)
 	} else if (!strcmp(action, "verify-email")) {
 		rc = user_verify_email(a, db, email);
 	} else if (!strcmp(action, "list")) {
-		rc = db_account_list(db, &a->keys, list_item, NULL) ? 1 : 0;
+		rc = db_account_list(db, a->keys, list_item, NULL) ? 1 : 0;
 	} else {
 		fprintf(stderr, "audiomus user: unknown action \"%s\"\n", action);
 	}

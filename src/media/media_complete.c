@@ -310,7 +310,7 @@ static int finish(struct app *a, const struct db_upload *u, const uint8_t token[
 	if ((rc = keep(&k, 1)) || (rc = app_db_get(a, &db)))
 		goto out;
 	if ((rc = db_upload_parts(db, u->id, collect, &ps)) ||
-	    (rc = db_project_get_by_id(db, &a->keys, u->project_id, &p)) ||
+	    (rc = db_project_get_by_id(db, a->keys, u->project_id, &p)) ||
 	    (rc = crypto_pk_open(a->kr, u->project_id, p.wrapped_pk, p.wrapped_pk_len, &pk)))
 		goto out;
 	app_db_put(a, db); /* not held across a long copy */

@@ -249,12 +249,12 @@ int media_events_write_db(void *ctx, const struct media_event *ev, size_t n)
 		log_failed(n, rc);
 		return rc;
 	}
-	rc = db_event_add_batch(db, &a->keys, b, n);
+	rc = db_event_add_batch(db, a->keys, b, n);
 	/* One event that cannot be written (its project was deleted after
 	 * the stream was authorized) fails the whole transaction: write
 	 * each on its own then, and give up only on those that fail. */
 	for (size_t i = 0; rc && i < n; i++) {
-		if ((one = db_event_add_batch(db, &a->keys, &b[i], 1)) != 0 && failed++ == 0)
+		if ((one = db_event_add_batch(db, a->keys, &b[i], 1)) != 0 && failed++ == 0)
 			first = one;
 	}
 	app_db_put(a, db);

@@ -138,11 +138,11 @@ static int authorize(struct http_req *req, struct app *a, const struct access_ex
 
 	if ((rc = app_db_get(a, &db)) != 0)
 		return rc;
-	rc = db_account_get(db, &a->keys, xe->account_id, &acct);
+	rc = db_account_get(db, a->keys, xe->account_id, &acct);
 	if (rc == 0 && acct.disabled)
 		rc = AM_ERR_DENIED;
 	if (rc == 0)
-		rc = db_session_list(db, &a->keys, xe->account_id, find_session, &q);
+		rc = db_session_list(db, a->keys, xe->account_id, find_session, &q);
 	if (rc == AM_ERR_NOTFOUND || (rc == 0 && !q.live))
 		rc = AM_ERR_DENIED;
 	if (rc == 0)

@@ -93,7 +93,7 @@ static int authorize(struct app *a, struct http_req *req, struct stream_req *sr)
 		rc = access_cookie_check(a, &sr->g, http_req_cookie(req, name));
 	}
 	if (rc == 0 && sr->download && sr->o.has_version &&
-	    db_version_get(db, &a->keys, sr->g.project_id, sr->o.version_id, &v) == 0) {
+	    db_version_get(db, a->keys, sr->g.project_id, sr->o.version_id, &v) == 0) {
 		memcpy(sr->filename, v.filename, sizeof(sr->filename));
 		am_memzero(&v, sizeof(v));
 	}

@@ -168,7 +168,7 @@ static int part_begin(struct upload_ctx *c, struct db *db)
 	memset(&c->part, 0, sizeof(c->part));
 	c->part.seq = c->u.parts;
 	c->part.start = c->offset;
-	if ((rc = db_project_get_by_id(db, &a->keys, c->u.project_id, &p)) ||
+	if ((rc = db_project_get_by_id(db, a->keys, c->u.project_id, &p)) ||
 	    (rc = crypto_pk_open(a->kr, c->u.project_id, p.wrapped_pk, p.wrapped_pk_len, &pk)) ||
 	    (rc = crypto_random_id(c->part.part_id)))
 		goto out;

@@ -21,6 +21,7 @@
 
 #include "app/app.h"
 #include "media/media.h"
+#include "repo/repo.h"
 #include "store/store.h"
 #include "util/util.h"
 

@@ -24,6 +24,7 @@
 
 #include "app/app.h"
 #include "crypto/crypto.h"
+#include "repo/repo.h"
 #include "store/store.h"
 #include "util/util.h"
 #include "xcode/xcode.h"
@@ -154,9 +155,9 @@ static int open_original(struct tjob *t)
 
 	if ((rc = app_db_get(t->a, &db)))
 		goto out;
-	rc = db_project_get_by_id(db, &t->a->keys, t->project, &p);
+	rc = db_project_get_by_id(db, t->a->keys, t->project, &p);
 	if (rc == 0)
-		rc = db_version_get(db, &t->a->keys, t->project, t->version, &v);
+		rc = db_version_get(db, t->a->keys, t->project, t->version, &v);
 	if (rc == 0)
 		rc = db_object_find(db, t->project, t->version, "original", &t->orig);
 	if (rc == AM_ERR_NOTFOUND || (rc == 0 && memcmp(t->orig.id, t->orig_id, 16) != 0)) {

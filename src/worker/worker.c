@@ -18,6 +18,7 @@
 
 #include "app/app.h"
 #include "crypto/crypto.h"
+#include "repo/repo.h"
 #include "util/util.h"
 
 #define WORKER_ID_MAX (DB_WORKER_MAX + 1)

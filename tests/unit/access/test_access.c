@@ -341,10 +341,10 @@ static void grant_checks(void **state)
 	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
 	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 1), 0);
 	/* password set after issue: pw_gen 0 no longer matches */
-	assert_int_equal(db_project_set_password(f->db, &f->a->keys, f->account, f->p.id, "$argon2id$p"), 0);
+	assert_int_equal(db_project_set_password(f->db, f->a->keys, f->account, f->p.id, "$argon2id$p"), 0);
 	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), AM_ERR_DENIED);
 	struct db_project pr;
-	assert_int_equal(db_project_get_by_id(f->db, &f->a->keys, f->p.id, &pr), 0);
+	assert_int_equal(db_project_get_by_id(f->db, f->a->keys, f->p.id, &pr), 0);
 	g.pw_gen = (uint32_t)pr.pw_gen;
 	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
 	/* regenerated link */

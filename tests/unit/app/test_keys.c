@@ -19,6 +19,7 @@
 #include "app/app.h"
 #include "crypto/crypto_int.h"
 #include "db/db.h"
+#include "repo/repo.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -79,11 +80,11 @@ static void make_project(struct fx *f, struct app *a, const char *title)
 	uint64_t size;
 
 	assert_int_equal(app_db_get(a, &db), 0);
-	assert_int_equal(db_account_create(db, &a->keys, "owner@example.org", "x", f->account), 0);
+	assert_int_equal(db_account_create(db, a->keys, "owner@example.org", "x", f->account), 0);
 	assert_int_equal(crypto_random_id(f->project), 0);
 	assert_int_equal(crypto_key_new(pk), 0);
 	assert_int_equal(crypto_pk_wrap(a->kr, f->project, pk, wrapped_pk), 0);
-	assert_int_equal(db_project_create(db, &a->keys, f->account, f->project, wrapped_pk,
+	assert_int_equal(db_project_create(db, a->keys, f->account, f->project, wrapped_pk,
 					   sizeof(wrapped_pk), keyring_mk_id(a->kr), title),
 			 0);
 	app_db_put(a, db);
@@ -112,7 +113,7 @@ static int read_back(struct fx *f, struct app *a, const struct keyring *kr)
 	int rc;
 
 	assert_int_equal(app_db_get(a, &db), 0);
-	rc = db_project_get(db, &a->keys, f->account, f->project, &p);
+	rc = db_project_get(db, a->keys, f->account, f->project, &p);
 	app_db_put(a, db);
 	if (rc)
 		goto out;
@@ -201,7 +202,7 @@ static void shredded_project_stays_unreadable(void **state)
 	assert_int_equal(app_open(&f->c, APP_DB | APP_STORE, &a, err, sizeof(err)), 0);
 	make_project(f, a, "Unreleased album");
 	assert_int_equal(app_db_get(a, &db), 0);
-	assert_int_equal(db_project_get(db, &a->keys, f->account, f->project, &p), 0);
+	assert_int_equal(db_project_get(db, a->keys, f->account, f->project, &p), 0);
 	wn = p.wrapped_pk_len;
 	memcpy(wrapped, p.wrapped_pk, wn);
 	assert_int_equal(db_project_shred(db, f->account, f->project), 0);

@@ -289,21 +289,21 @@ static void archive_roundtrip(void **state)
 	 * stream; a second track with an awkward file name */
 	assert_int_equal(fx_add_object(f, &f->p, "original", d1, n1, "audio/wav", o1), 0);
 	assert_int_equal(fx_add_object(f, &f->p, "stream", d3, n3, "audio/mp4", s1), 0);
-	assert_int_equal(db_track_create(f->db, &f->a->keys, f->p.id, "../Second/Track", 1, t2), 0);
-	assert_int_equal(db_version_create(f->db, &f->a->keys, f->p.id, t2,
+	assert_int_equal(db_track_create(f->db, f->a->keys, f->p.id, "../Second/Track", 1, t2), 0);
+	assert_int_equal(db_version_create(f->db, f->a->keys, f->p.id, t2,
 					   "../../evil\xE2\x80\xAE.wav", v2, &num),
 			 0);
 	struct fx_project p1b = f->p;
 	memcpy(p1b.track, t2, 16);
 	memcpy(p1b.version, v2, 16);
 	assert_int_equal(fx_add_object(f, &p1b, "original", d2, n2, "audio/wav", o2), 0);
-	assert_int_equal(db_guest_create(f->db, &f->a->keys, f->p.id, f->p.link,
-					 "Guest <b>Name</b>", pseudo, 1, guest),
+	assert_int_equal(db_guest_create(f->db, f->a->keys, f->p.id, f->p.link, "Guest <b>Name</b>",
+					 pseudo, 1, guest),
 			 0);
-	assert_int_equal(db_comment_create(f->db, &f->a->keys, f->p.id, f->p.version, guest,
+	assert_int_equal(db_comment_create(f->db, f->a->keys, f->p.id, f->p.version, guest,
 					   "Love the \"bridge\"", 1500, -1, NULL, c1),
 			 0);
-	assert_int_equal(db_comment_create(f->db, &f->a->keys, f->p.id, f->p.version, NULL,
+	assert_int_equal(db_comment_create(f->db, f->a->keys, f->p.id, f->p.version, NULL,
 					   "Thanks!", 1500, 2500, c1, c2),
 			 0);
 	/* project 2 with one original */
@@ -311,7 +311,7 @@ static void archive_roundtrip(void **state)
 	assert_int_equal(fx_add_object(f, &p2, "original", d3, n3, "audio/flac", o3), 0);
 	/* another owner */
 	assert_int_equal(
-	    db_account_create(f->db, &f->a->keys, "other@example.org", "$argon2id$x", acct2), 0);
+	    db_account_create(f->db, f->a->keys, "other@example.org", "$argon2id$x", acct2), 0);
 	uint8_t keep[16];
 	memcpy(keep, f->account, 16);
 	memcpy(f->account, acct2, 16);
@@ -404,8 +404,8 @@ static void archive_roundtrip(void **state)
 	    "owner@example.org");
 	json_decref(doc);
 	/* an export event per project */
-	assert_int_equal(db_event_list(f->db, &f->a->keys, f->p.id, 0, count_events, &events), 0);
-	assert_int_equal(db_event_list(f->db, &f->a->keys, p2.id, 0, count_events, &events), 0);
+	assert_int_equal(db_event_list(f->db, f->a->keys, f->p.id, 0, count_events, &events), 0);
+	assert_int_equal(db_event_list(f->db, f->a->keys, p2.id, 0, count_events, &events), 0);
 	assert_int_equal(events, 2);
 	for (size_t k = 0; k < n; k++)
 		am_buf_cleanup(&e[k].data);

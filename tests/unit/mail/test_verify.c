@@ -43,9 +43,8 @@ static void mkaccount(struct vfx *f, const char *email, struct db_account *out)
 {
 	uint8_t id[DB_ID_LEN];
 
-	assert_int_equal(db_account_create(f->db, &f->a->keys, email, "$argon2id$v=19$test", id),
-			 0);
-	assert_int_equal(db_account_get(f->db, &f->a->keys, id, out), 0);
+	assert_int_equal(db_account_create(f->db, f->a->keys, email, "$argon2id$v=19$test", id), 0);
+	assert_int_equal(db_account_get(f->db, f->a->keys, id, out), 0);
 }
 
 static int setup(void **state)
@@ -184,7 +183,7 @@ static void address_change_and_close_refused(void **state)
 	    db_account_set_email_verified(f->db, f->owner.id, f->owner.email_index, am_now_ms()),
 	    AM_ERR_NOTFOUND);
 
-	assert_int_equal(db_account_get(f->db, &f->a->keys, f->owner.id, &f->owner), 0);
+	assert_int_equal(db_account_get(f->db, f->a->keys, f->owner.id, &f->owner), 0);
 	assert_int_equal(mail_verify_token(f->a, &f->owner, am_now_ms() + 60000, t, sizeof(t)), 0);
 	assert_int_equal(check(f, t, am_now_ms(), &expired), 0);
 	assert_int_equal(db_account_set_disabled(f->db, f->owner.id, 1), 0);

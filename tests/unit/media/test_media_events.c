@@ -349,8 +349,8 @@ static void db_writer_records_and_isolates_failures(void **state)
 	assert_int_equal(media_events_add(q, b.id, "download", "{\"object\":\"b\"}"), 0);
 	media_events_free(q);
 	capture_end(&cap, log, sizeof(log));
-	assert_int_equal(db_event_list(f.db, &f.a->keys, f.p.id, 0, got_one, &ga), 0);
-	assert_int_equal(db_event_list(f.db, &f.a->keys, b.id, 0, got_one, &gb), 0);
+	assert_int_equal(db_event_list(f.db, f.a->keys, f.p.id, 0, got_one, &ga), 0);
+	assert_int_equal(db_event_list(f.db, f.a->keys, b.id, 0, got_one, &gb), 0);
 	assert_int_equal(ga.n, 1);
 	assert_string_equal(ga.kind, "play");
 	assert_string_equal(ga.details, "{\"object\":\"a\",\"ip\":\"00\"}");
@@ -376,7 +376,7 @@ static void media_role_owns_the_writer(void **state)
 	assert_non_null(m->events);
 	assert_int_equal(media_events_add(m->events, f.p.id, "play", "{}"), 0);
 	media_free(m);
-	assert_int_equal(db_event_list(f.db, &f.a->keys, f.p.id, 0, got_one, &g), 0);
+	assert_int_equal(db_event_list(f.db, f.a->keys, f.p.id, 0, got_one, &g), 0);
 	assert_int_equal(g.n, 1);
 	fx_close(&f);
 }

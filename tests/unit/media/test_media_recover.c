@@ -97,7 +97,7 @@ static void put_part(struct srv *sv, const uint8_t id[16], int64_t seq, int64_t 
 	memset(&part, 0, sizeof(part));
 	assert_int_equal(crypto_random_id(token), 0);
 	assert_int_equal(db_upload_lock(sv->f.db, sv->f.p.id, id, start, token, am_now_ms(), lease_ms), 0);
-	assert_int_equal(db_project_get_by_id(sv->f.db, &sv->f.a->keys, sv->f.p.id, &pr), 0);
+	assert_int_equal(db_project_get_by_id(sv->f.db, sv->f.a->keys, sv->f.p.id, &pr), 0);
 	assert_int_equal(crypto_pk_unwrap(sv->f.a->kr, sv->f.p.id, pr.wrapped_pk, pr.wrapped_pk_len, pk), 0);
 	assert_int_equal(crypto_random_id(part.part_id), 0);
 	assert_int_equal(crypto_key_new(dek), 0);
@@ -133,7 +133,7 @@ static void crashed_upload(struct srv *sv, const uint8_t *file, size_t n, size_t
 
 	assert_true(nparts >= 1 && nparts <= MAX_PARTS);
 	memset(c, 0, sizeof(*c));
-	assert_int_equal(db_version_create(sv->f.db, &sv->f.a->keys, sv->f.p.id, sv->f.p.track, "take.wav",
+	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "take.wav",
 					   c->version, &num),
 			 0);
 	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c->version, (int64_t)n,
@@ -181,7 +181,7 @@ static void version_state(struct srv *sv, const uint8_t version[16], const char 
 {
 	struct db_version v;
 
-	assert_int_equal(db_version_get(sv->f.db, &sv->f.a->keys, sv->f.p.id, version, &v), 0);
+	assert_int_equal(db_version_get(sv->f.db, sv->f.a->keys, sv->f.p.id, version, &v), 0);
 	assert_string_equal(v.state, want);
 }
 
@@ -471,7 +471,7 @@ static void slow_completion_keeps_its_lease(void **state)
 	int done = -1;
 
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(db_version_create(sv->f.db, &sv->f.a->keys, sv->f.p.id, sv->f.p.track, "slow.wav",
+	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "slow.wav",
 					   c.version, &num),
 			 0);
 	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c.version, (int64_t)n, 0,

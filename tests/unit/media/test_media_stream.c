@@ -287,11 +287,11 @@ static void denial_matrix(void **state)
 	expect_ok(sv, url, NULL);
 	assert_int_equal(db_project_set_downloads(sv->f.db, sv->f.account, sv->f.p.id, 1), 0);
 	/* password project: the old URL dies; a new one needs the cookie */
-	assert_int_equal(db_project_set_password(sv->f.db, &sv->f.a->keys, sv->f.account, sv->f.p.id, "$argon2id$p"),
+	assert_int_equal(db_project_set_password(sv->f.db, sv->f.a->keys, sv->f.account, sv->f.p.id, "$argon2id$p"),
 			 0);
 	expect_403(sv, url, NULL, &first);
 	struct db_project pr;
-	assert_int_equal(db_project_get_by_id(sv->f.db, &sv->f.a->keys, sv->f.p.id, &pr), 0);
+	assert_int_equal(db_project_get_by_id(sv->f.db, sv->f.a->keys, sv->f.p.id, &pr), 0);
 	g.pw_gen = (uint32_t)pr.pw_gen;
 	sign(sv, &g, stream, 0, url);
 	expect_403(sv, url, NULL, &first);
@@ -367,7 +367,7 @@ static void events_recorded(void **state)
 
 	download_and_events(state);
 	media_events_flush(sv->m->events); /* written by the event writer, not the request */
-	assert_int_equal(db_event_list(sv->f.db, &sv->f.a->keys, sv->f.p.id, 0, count_ev, &c), 0);
+	assert_int_equal(db_event_list(sv->f.db, sv->f.a->keys, sv->f.p.id, 0, count_ev, &c), 0);
 	assert_int_equal(c.download, 1);
 	assert_int_equal(c.play, 1);
 	assert_int_equal(c.raw_ip, 0);

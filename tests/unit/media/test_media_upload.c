@@ -52,7 +52,7 @@ static void new_upload(struct srv *sv, int64_t len, char *url, uint8_t version[1
 	uint8_t id[16];
 	int64_t num;
 
-	assert_int_equal(db_version_create(sv->f.db, &sv->f.a->keys, sv->f.p.id, sv->f.p.track, "take.wav", version,
+	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "take.wav", version,
 					   &num),
 			 0);
 	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, len, 0, url,
@@ -214,7 +214,7 @@ static void check_stored(struct srv *sv, const uint8_t version[16], const uint8_
 	crypto_sha256(file, n, h2);
 	assert_memory_equal(h1, h2, 32);
 	assert_string_equal(o.content_type, "audio/wav");
-	assert_int_equal(db_version_get(sv->f.db, &sv->f.a->keys, sv->f.p.id, version, &v), 0);
+	assert_int_equal(db_version_get(sv->f.db, sv->f.a->keys, sv->f.p.id, version, &v), 0);
 	assert_string_equal(v.state, "queued");
 	assert_int_equal(db_job_claim(sv->f.db, "test", "transcode", am_now_ms(), 1000, &job), 0);
 	access_hex16(o.id, oh);
@@ -399,7 +399,7 @@ static void upload_refusals(void **state)
 	resp_cleanup(&r);
 	assert_int_equal(head_offset(sv, url), 0);
 	/* larger than max_upload_size: refused when the upload is created */
-	assert_int_equal(db_version_create(sv->f.db, &sv->f.a->keys, sv->f.p.id, sv->f.p.track, "big.wav", version,
+	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "big.wav", version,
 					   &(int64_t){0}),
 			 0);
 	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version,
