@@ -22,6 +22,8 @@
  * Waiting for it is bounded like the busy timeout (AM_ERR_UNAVAIL after
  * BUSY_TIMEOUT_MS). Other processes on the same file still meet SQLite's
  * busy handler.
+ * A deleted or replaced -wal/-shm (an operator "cleaning up" while audiomus
+ * runs) is refused, never written through; see "-wal and -shm" below.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +44,19 @@
 
 #define BUSY_TIMEOUT_MS 5000
 #define SQ_CACHE 64 /* prepared statements kept per connection */
+#define PEER_TRIES 10  /* looks at /proc/locks before a stranger counts */
+#define PEER_WAIT_MS 20
+#define PEER_MAX 64    /* processes followed in /proc/locks */
+
+#define WAL_GONE_MSG                                                                    \
+	"the database's -wal or -shm file was deleted or replaced while audiomus was "  \
+	"running; stop every audiomus process and restart (never delete -wal/-shm files)"
+
+/* The -wal and -shm files a connection works with, by device and inode. */
+struct sq_files {
+	dev_t wal_dev, shm_dev;
+	ino_t wal_ino, shm_ino;
+};
 
 /* One cached statement: the SQL it was prepared from (owned copy), its
  * hash, and whether a db_stmt currently holds it. */
@@ -61,6 +77,8 @@ struct sq_wlock {
 	ino_t ino;
 	int refs;
 	int held;
+	int files_known;       /* files: what the first connection found */
+	struct sq_files files; /* under wl_mu */
 	pthread_cond_t cv; /* CLOCK_MONOTONIC */
 	struct sq_wlock *next;
 };
@@ -76,6 +94,11 @@ struct sq_db {
 	struct sq_wlock *wl;  /* NULL: the file could not be identified; busy handler only */
 	int wl_held;          /* this connection holds wl */
 	int wl_writers;       /* statements (or a db_exec) that write and are still running */
+	char *wal_path;       /* PATH-wal, PATH-shm (owned) */
+	char *shm_path;
+	struct sq_files files; /* as found at open */
+	int files_on;         /* in WAL mode: files is checked */
+	int files_logged;     /* db_wal_replaced logged for this connection */
 };
 
 struct sq_stmt {
@@ -197,6 +220,224 @@ static void writer_end(struct sq_stmt *st)
 		d->wl_writers--;
 	}
 	wl_settle(d);
+}
+
+static int files_check(struct sq_db *d);
+
+/* A write begins: take the write lock and, when this starts the
+ * connection's write (not a later statement of the same transaction), check
+ * the -wal and -shm. 0, or AM_ERR_UNAVAIL with nothing held. */
+static int write_start(struct sq_db *d)
+{
+	int first = !d->wl_held, rc;
+
+	if ((rc = wl_take(d)) == 0 && first && (rc = files_check(d)) != 0)
+		wl_settle(d);
+	return rc;
+}
+
+/* ---- -wal and -shm ---------------------------------------------------------
+ * SQLite finds a WAL database's -wal and -shm by name, and every process
+ * keeps the ones it opened: the -shm mapped, the -wal open, the database
+ * file under a shared lock as long as a connection is open. Deleted while a
+ * process runs ("How To Corrupt An SQLite Database File": deleting a hot
+ * journal, unlinking a file in use), that process goes on committing into a
+ * -wal no other process can find, and a process started afterwards creates
+ * new ones, believes it is alone, and commits into those: each acknowledges
+ * writes the other never sees (an account "created" and lost), a crash loses
+ * the unlinked -wal's commits, and checkpoints from both overwrite one
+ * database. So:
+ *  - every process remembers the files its first connection found (struct
+ *    sq_wlock, shared by the process's connections to the file; a
+ *    connection opened later must find the same ones, since the process's
+ *    -shm mapping is shared by all of them);
+ *  - the first connection of a process also refuses when another process
+ *    holds a lock on the database file but none on the -shm just found
+ *    (/proc/locks): in WAL mode every process with the file open holds a
+ *    lock on both, so that process works with deleted files;
+ *  - every write (BEGIN IMMEDIATE, an autocommit writing statement, db_exec)
+ *    and every COMMIT first stats both names: gone or another inode and it
+ *    fails with AM_ERR_UNAVAIL (503 to a client) and WAL_GONE_MSG, logged
+ *    once per connection as db_wal_replaced. Two stat()s, about a
+ *    microsecond each, against a commit's fdatasync of a millisecond or more.
+ * Reads go on: the process's own view is consistent. Stopping every process
+ * heals: the last one to close checkpoints its -wal (still open, so still
+ * readable) into the database. A deletion between the check at COMMIT and
+ * the write is not caught for that one commit; the next write is. */
+
+static char *path_with(const char *path, const char *sfx)
+{
+	size_t n = strlen(path), m = strlen(sfx);
+	char *p = malloc(n + m + 1);
+
+	if (p) {
+		memcpy(p, path, n);
+		memcpy(p + n, sfx, m + 1);
+	}
+	return p;
+}
+
+/* The files now at the connection's -wal and -shm names: 0, or -1 when
+ * either is missing. */
+static int files_stat(const struct sq_db *d, struct sq_files *f)
+{
+	struct stat w, s;
+
+	if (stat(d->wal_path, &w) != 0 || stat(d->shm_path, &s) != 0)
+		return -1;
+	*f = (struct sq_files){w.st_dev, s.st_dev, w.st_ino, s.st_ino};
+	return 0;
+}
+
+static int files_same(const struct sq_files *a, const struct sq_files *b)
+{
+	return a->wal_dev == b->wal_dev && a->wal_ino == b->wal_ino && a->shm_dev == b->shm_dev &&
+	       a->shm_ino == b->shm_ino;
+}
+
+/* Log db_wal_replaced (once per connection) and set the error: returns
+ * AM_ERR_UNAVAIL. */
+static int files_refuse(struct sq_db *d)
+{
+	if (!d->files_logged) {
+		d->files_logged = 1;
+		am_log(AM_LOG_ERROR, "db_wal_replaced", "detail", WAL_GONE_MSG, NULL);
+	}
+	return db_set_err(&d->base, AM_ERR_UNAVAIL, "sqlite: %s", WAL_GONE_MSG);
+}
+
+/* Before every write and COMMIT: the -wal and -shm are still the ones
+ * opened. 0 or AM_ERR_UNAVAIL. */
+static int files_check(struct sq_db *d)
+{
+	struct sq_files now;
+
+	if (!d->files_on || (files_stat(d, &now) == 0 && files_same(&now, &d->files)))
+		return 0;
+	return files_refuse(d);
+}
+
+/* One pass over /proc/locks: 1 when a process other than this one holds a
+ * lock on the database file (dev, ino) and none on the -shm (sdev, sino).
+ * 0 when there is none, or no /proc/locks to read: only evidence refuses. */
+static int peer_elsewhere_once(dev_t dev, ino_t ino, dev_t sdev, ino_t sino)
+{
+	long on_db[PEER_MAX], on_shm[PEER_MAX], pid;
+	int ndb = 0, nshm = 0, found = 0;
+	unsigned maj, mnr;
+	unsigned long i;
+	char line[256], kind[16];
+	FILE *f = fopen("/proc/locks", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "->")) /* waiting, not holding */
+			continue;
+		if (sscanf(line, "%*[^:]: %15s %*s %*s %ld %x:%x:%lu", kind, &pid, &maj, &mnr, &i) != 5 ||
+		    pid <= 0 || pid == (long)getpid())
+			continue;
+		if (maj == major(dev) && mnr == minor(dev) && i == (unsigned long)ino && ndb < PEER_MAX)
+			on_db[ndb++] = pid;
+		else if (maj == major(sdev) && mnr == minor(sdev) && i == (unsigned long)sino &&
+			 nshm < PEER_MAX)
+			on_shm[nshm++] = pid;
+	}
+	fclose(f);
+	for (int a = 0; a < ndb && !found; a++) {
+		found = 1;
+		for (int b = 0; b < nshm && found; b++)
+			found = on_db[a] != on_shm[b];
+	}
+	return found;
+}
+
+/* As peer_elsewhere_once, but a process in the middle of opening the file
+ * (locked the database, not yet the -shm) gets PEER_TRIES looks. */
+static int peer_elsewhere(dev_t dev, ino_t ino, const struct sq_files *f)
+{
+	struct timespec ts = {0, PEER_WAIT_MS * 1000000L};
+
+	for (int t = 0; t < PEER_TRIES; t++) {
+		if (!peer_elsewhere_once(dev, ino, f->shm_dev, f->shm_ino))
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
+/* 1 when the connection's journal mode is WAL. */
+static int wal_mode(sqlite3 *h)
+{
+	sqlite3_stmt *s = NULL;
+	int wal = 0;
+
+	if (sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		wal = sqlite3_column_text(s, 0) && strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+	sqlite3_finalize(s);
+	return wal;
+}
+
+/* Whether the files at the names are those the process's connections work
+ * with: 1 yes, 0 no, -1 the process has no connection that knows them.
+ * Under wl_mu, so that a close that removes them (sq_close) is seen whole. */
+static int files_known_same(struct sq_db *d, const struct sq_files *now)
+{
+	struct sq_files cur;
+	int r = -1;
+
+	if (!d->wl)
+		return -1;
+	pthread_mutex_lock(&wl_mu);
+	if (d->wl->files_known)
+		r = now ? files_same(now, &d->wl->files)
+			: files_stat(d, &cur) == 0 && files_same(&cur, &d->wl->files);
+	pthread_mutex_unlock(&wl_mu);
+	return r;
+}
+
+/* Before SQLite opens the file: a process whose connections work with a
+ * -wal and -shm no longer at their names must not open another one (it
+ * would read the process's shared -shm against a new -wal). 0 or
+ * AM_ERR_UNAVAIL. */
+static int files_preopen(struct sq_db *d, const char *path)
+{
+	if (!(d->wal_path = path_with(path, "-wal")) || !(d->shm_path = path_with(path, "-shm")))
+		return db_set_err(&d->base, AM_ERR_NOMEM, "out of memory");
+	return files_known_same(d, NULL) == 0 ? files_refuse(d) : 0;
+}
+
+/* At open, after the WAL pragmas: take the files found as the connection's
+ * own if they are the process's (or, for its first connection, no other
+ * process works with other ones). 0 or AM_ERR_UNAVAIL. */
+static int files_adopt(struct sq_db *d, const char *path)
+{
+	struct sq_files now;
+	struct stat db;
+	int known = 0, same = 0;
+
+	if (!wal_mode(d->h))
+		return 0; /* SQLite could not use WAL here: nothing to check */
+	if (files_stat(d, &now) != 0 || stat(path, &db) != 0)
+		return files_refuse(d);
+	same = files_known_same(d, &now);
+	known = same >= 0;
+	if (known && !same)
+		return files_refuse(d);
+	if (!known && peer_elsewhere(db.st_dev, db.st_ino, &now))
+		return files_refuse(d);
+	if (d->wl && !known) {
+		pthread_mutex_lock(&wl_mu);
+		if (!d->wl->files_known) {
+			d->wl->files = now;
+			d->wl->files_known = 1;
+		}
+		pthread_mutex_unlock(&wl_mu);
+	}
+	d->files = now;
+	d->files_on = 1;
+	return 0;
 }
 
 /* Map a SQLite result code to enum am_err, keeping the detail on db. */
@@ -347,7 +588,7 @@ static int sq_step(struct db_stmt *bst)
 		/* A statement that writes holds the write lock until it is done
 		 * (autocommit) or the transaction ends. */
 		if (!sqlite3_stmt_readonly(st->s)) {
-			if ((rc = wl_take(d)) != 0)
+			if ((rc = write_start(d)) != 0)
 				return rc;
 			st->writer = 1;
 			d->wl_writers++;
@@ -461,10 +702,15 @@ static int sq_exec(struct db *db, const char *sql)
 	int end = strcmp(sql, "COMMIT") == 0 || strcmp(sql, "ROLLBACK") == 0, rc;
 
 	if (!end) {
-		if ((rc = wl_take(d)) != 0)
+		if ((rc = write_start(d)) != 0)
 			return rc;
 		d->wl_writers++;
 	}
+	/* A COMMIT that would write checks the files first (db_commit then
+	 * rolls back); a read transaction's ends as ever. */
+	if (end && sql[0] == 'C' && sqlite3_txn_state(d->h, NULL) == SQLITE_TXN_WRITE &&
+	    (rc = files_check(d)) != 0)
+		return rc;
 	rc = raw_exec(db, sql);
 	if (!end)
 		d->wl_writers--;
@@ -477,11 +723,32 @@ static int sq_begin(struct db *db, int write)
 	struct sq_db *d = (struct sq_db *)db;
 	int rc;
 
-	if (write && (rc = wl_take(d)) != 0)
+	if (write && (rc = write_start(d)) != 0)
 		return rc;
 	rc = raw_exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN");
 	wl_settle(d); /* a failed BEGIN leaves autocommit: release */
 	return rc;
+}
+
+/* Close the SQLite handle. The last connection to the file anywhere
+ * checkpoints and removes the -wal and -shm as it closes: if this one did,
+ * the process forgets them, so that a connection it opens next adopts the
+ * new ones (under wl_mu, so that no open compares in between). */
+static void close_handle(struct sq_db *d)
+{
+	struct sq_files now;
+	int had;
+
+	if (!d->files_on || !d->wl) {
+		sqlite3_close_v2(d->h);
+		return;
+	}
+	pthread_mutex_lock(&wl_mu);
+	had = files_stat(d, &now) == 0 && files_same(&now, &d->files);
+	sqlite3_close_v2(d->h);
+	if (had && files_stat(d, &now) != 0)
+		d->wl->files_known = 0;
+	pthread_mutex_unlock(&wl_mu);
 }
 
 static void sq_close(struct db *db)
@@ -492,7 +759,7 @@ static void sq_close(struct db *db)
 		sqlite3_finalize(d->cache[i].s);
 		free(d->cache[i].sql);
 	}
-	sqlite3_close_v2(d->h);
+	close_handle(d);
 	/* Closed: SQLite holds nothing for it any more. */
 	d->wl_writers = 0;
 	if (d->wl_held) {
@@ -502,6 +769,8 @@ static void sq_close(struct db *db)
 		pthread_mutex_unlock(&wl_mu);
 	}
 	wl_unref(d->wl);
+	free(d->wal_path);
+	free(d->shm_path);
 	free(d);
 }
 
@@ -576,7 +845,8 @@ static const char *const pragmas =
     "PRAGMA foreign_keys=ON;"
     "PRAGMA temp_store=MEMORY;"
     "PRAGMA trusted_schema=OFF;"
-    "PRAGMA cell_size_check=ON;";
+    "PRAGMA cell_size_check=ON;"
+    "SELECT count(*) FROM sqlite_master;"; /* a read: now the -wal and -shm exist */
 
 /* Before SQLite initializes: no process-wide memory statistics (they take
  * a global mutex on every allocation). Harmless if SQLite was already
@@ -605,6 +875,12 @@ int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen)
 	d->base.ops = &sq_ops;
 	d->base.engine = DB_SQLITE;
 	pthread_once(&sq_once, sq_global_config);
+	d->wl = wl_ref(path);
+	if ((rc = files_preopen(d, path)) != 0) {
+		snprintf(err, errlen, "database %s: %s", path, d->base.err);
+		sq_close(&d->base);
+		return rc;
+	}
 	if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK)
 		goto fail;
@@ -614,12 +890,15 @@ int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen)
 	sqlite3_db_config(d->h, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	if (sqlite3_exec(d->h, pragmas, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
-	d->wl = wl_ref(path);
+	if ((rc = files_adopt(d, path)) != 0) {
+		snprintf(err, errlen, "database %s: %s", path, d->base.err);
+		sq_close(&d->base);
+		return rc;
+	}
 	*out = &d->base;
 	return 0;
 fail:
 	snprintf(err, errlen, "database %s: %s", path, d->h ? sqlite3_errmsg(d->h) : "cannot open");
-	sqlite3_close_v2(d->h);
-	free(d);
+	sq_close(&d->base);
 	return AM_ERR_DB;
 }
