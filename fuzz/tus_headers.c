@@ -1,13 +1,14 @@
 /*
  * fuzz/tus_headers.c: libFuzzer target for the tus 1.0 request-header
- * parsers and the upload sniffer of the media role (src/media/media_parse.c)
- * plus the Content-Disposition encoder. Properties: no crash; an accepted
- * offset round-trips through its decimal form; the encoded disposition never
- * contains a control character, a raw quote inside the fallback name or a
- * non-ASCII byte. "OFFSET CLEN [LENGTH]" (an Upload-Offset, a
- * Content-Length and an upload's length, as media_upload.c gets them) goes
- * through the PATCH bounds check, which must agree with exact arithmetic and
- * never overflow (the ASan+UBSan replay traps a signed overflow).
+ * parsers of the media role (src/media/media_parse.c), the upload sniffer
+ * (src/upload/upload_sniff.c) and the Content-Disposition encoder.
+ * Properties: no crash; an accepted offset round-trips through its decimal
+ * form; the encoded disposition never contains a control character, a raw
+ * quote inside the fallback name or a non-ASCII byte. "OFFSET CLEN
+ * [LENGTH]" (an Upload-Offset, a Content-Length and an upload's length, as
+ * media_upload.c gets them) goes through the PATCH bounds check, which must
+ * agree with exact arithmetic and never overflow (the ASan+UBSan replay
+ * traps a signed overflow).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "media/media_int.h"
+#include "upload/upload.h"
 #include "util/util.h"
 
 /* "OFFSET CLEN [LENGTH]": parsed as the media role parses them. */
@@ -57,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	patch_bounds(buf);
 	(void)media_tus_resumable_ok(buf);
 	(void)media_tus_content_type_ok(buf);
-	(void)media_sniff(data, size, &ext, &ct);
+	(void)upload_sniff(data, size, &ext, &ct);
 	if (media_disposition(disp, sizeof(disp), size & 1, buf) == 0) {
 		const char *q = strchr(disp, '"'), *q2 = q ? strchr(q + 1, '"') : NULL;
 		for (const unsigned char *p = (const unsigned char *)disp; *p; p++)

@@ -14,8 +14,8 @@
 #include "access/access.h"
 #include "api/api_int.h"
 #include "crypto/crypto.h"
-#include "media/media.h"
 #include "repo/repo.h"
+#include "upload/upload.h"
 
 json_t *api_version_json(const struct db_version *v)
 {
@@ -271,8 +271,8 @@ static int start_upload(struct api_ctx *c, const struct db_project *p, const str
 	if ((rc = db_begin_write(c->db)))
 		return rc;
 	if ((rc = db_version_create(c->db, c->api->app->keys, p->id, t->id, filename, vid, &number)) ||
-	    (rc = media_upload_new(c->api->app, c->db, c->acct.id, p->id, vid, size, 0, path, n,
-				   upload_id)) ||
+	    (rc = upload_new(c->api->app, c->db, c->acct.id, p->id, vid, size, 0, path, n,
+			     upload_id)) ||
 	    (rc = db_version_get(c->db, c->api->app->keys, p->id, vid, v))) {
 		db_rollback(c->db);
 		if (rc == AM_ERR_TOOBIG)

@@ -1,9 +1,9 @@
 /*
- * media.c: lifecycle and route table of the media role (see media.h), the
- * clean-up of abandoned uploads, and the one upload-creation call the web
- * role makes for an owner (a database row and a signed URL; no audio byte).
- * It starts and stops the play/download event writer (media_events.c).
- * Runs in the media process (and, for media_upload_new, the web process).
+ * media.c: lifecycle and route table of the media role (see media.h): the
+ * thread that removes abandoned uploads every 5 minutes (the removal
+ * itself is upload_gc_abandoned, src/upload/, which housekeeping runs too),
+ * and the play/download event writer (media_events.c), started and stopped
+ * here. Runs in the media process.
  */
 #include "media/media.h"
 
@@ -12,16 +12,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "access/access.h"
 #include "app/app.h"
-#include "repo/repo.h"
 #include "http/http.h"
 #include "media/media_export.h"
 #include "media/media_int.h"
-#include "store/store.h"
+#include "upload/upload.h"
 
 #define GC_INTERVAL_S 300
-#define GC_BATCH 32
 
 static void *gc_main(void *arg);
 
@@ -41,7 +38,7 @@ struct media *media_new(struct app *a)
 	if (!m)
 		return NULL;
 	m->app = a;
-	m->quota = MEDIA_ACCOUNT_QUOTA;
+	m->quota = UPLOAD_ACCOUNT_QUOTA;
 	pthread_mutex_init(&m->gc_lock, NULL);
 	pthread_cond_init(&m->gc_cond, NULL);
 	if (a && a->db &&
@@ -75,7 +72,7 @@ void media_free(struct media *m)
 
 void media_set_quota(struct media *m, int64_t bytes)
 {
-	m->quota = bytes > 0 ? bytes : MEDIA_ACCOUNT_QUOTA;
+	m->quota = bytes > 0 ? bytes : UPLOAD_ACCOUNT_QUOTA;
 }
 
 int media_register(struct media *m, struct http_router *r)
@@ -114,65 +111,7 @@ int media_register(struct media *m, struct http_router *r)
 	return http_router_add(r, &up);
 }
 
-/* ---- abandoned uploads ------------------------------------------------------------ */
-
-struct gc_batch {
-	struct db_upload u[GC_BATCH];
-	int n;
-};
-
-static int gc_collect(void *ctx, const struct db_upload *u)
-{
-	struct gc_batch *b = ctx;
-
-	if (b->n < GC_BATCH)
-		b->u[b->n++] = *u;
-	return 0;
-}
-
-static int gc_delete_part(void *ctx, const struct db_upload_part *p)
-{
-	struct store *s = ctx;
-	struct store_err err;
-	int rc = store_delete(s, p->store_key, &err);
-
-	if (rc) /* the upload stays for the next run */
-		am_log(AM_LOG_WARN, "upload_gc_store_failed", "error", am_strerror(rc),
-		       "store_error", err.msg, NULL);
-	return rc;
-}
-
-int media_gc(struct app *a, int64_t now, int *removed)
-{
-	struct gc_batch *b = calloc(1, sizeof(*b));
-	struct store_err err;
-	struct db *db = NULL;
-	int rc, n = 0;
-
-	if (!b)
-		return AM_ERR_NOMEM;
-	if ((rc = app_db_get(a, &db)) != 0)
-		goto out;
-	if ((rc = db_upload_list_expired(db, now * 1000, GC_BATCH, gc_collect, b)) != 0)
-		goto out;
-	for (int i = 0; i < b->n; i++) {
-		/* Objects first, then the rows: a crash in between leaves rows
-		 * whose objects are gone (deleting them again is idempotent). */
-		if (db_upload_parts(db, b->u[i].id, gc_delete_part, a->store) == 0 &&
-		    db_upload_delete(db, b->u[i].project_id, b->u[i].id) == 0)
-			n++;
-	}
-	if (store_gc_temp(a->store, now - 86400, NULL, &err) != 0)
-		am_log(AM_LOG_WARN, "upload_gc_store_failed", "step", "temporaries", "store_error",
-		       err.msg, NULL);
-out:
-	if (db)
-		app_db_put(a, db);
-	free(b);
-	if (removed)
-		*removed = n;
-	return rc;
-}
+/* ---- abandoned uploads (upload_gc_abandoned) ------------------------------------------ */
 
 static void *gc_main(void *arg)
 {
@@ -186,41 +125,10 @@ static void *gc_main(void *arg)
 		if (pthread_cond_timedwait(&m->gc_cond, &m->gc_lock, &ts) != ETIMEDOUT || m->gc_stop)
 			continue;
 		pthread_mutex_unlock(&m->gc_lock);
-		if (media_gc(m->app, am_now(), NULL) != 0)
+		if (upload_gc_abandoned(m->app, am_now(), NULL) != 0)
 			am_log(AM_LOG_WARN, "upload_gc_failed", NULL);
 		pthread_mutex_lock(&m->gc_lock);
 	}
 	pthread_mutex_unlock(&m->gc_lock);
 	return NULL;
-}
-
-/* ---- upload creation (web role) ------------------------------------------------------ */
-
-int media_upload_new(struct app *a, struct db *db, const uint8_t account_id[16],
-		     const uint8_t project_id[16], const uint8_t version_id[16], int64_t length,
-		     int64_t quota, char *url, size_t n, uint8_t upload_id[16])
-{
-	struct access_upload u;
-	int64_t used = 0, now = am_now();
-	int rc;
-
-	if (length < MEDIA_SNIFF_LEN)
-		return AM_ERR_INVAL; /* too short to be audio of any accepted type */
-	if (length > a->conf.max_upload_size)
-		return AM_ERR_TOOBIG;
-	if ((rc = db_account_usage(db, account_id, NULL, &used)) != 0)
-		return rc;
-	if (used + length > (quota > 0 ? quota : MEDIA_ACCOUNT_QUOTA))
-		return AM_ERR_TOOBIG;
-	if ((rc = db_upload_create(db, project_id, account_id, version_id, length,
-				   (now + ACCESS_UPLOAD_CAP + 3600) * 1000, upload_id)) != 0)
-		return rc;
-	memset(&u, 0, sizeof(u));
-	memcpy(u.upload_id, upload_id, 16);
-	memcpy(u.account_id, account_id, 16);
-	memcpy(u.project_id, project_id, 16);
-	memcpy(u.version_id, version_id, 16);
-	u.max_size = length;
-	u.expires = now + ACCESS_UPLOAD_CAP;
-	return access_upload_sign(a, &u, url, n);
 }

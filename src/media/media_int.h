@@ -1,9 +1,10 @@
 /*
  * media_int.h: internals shared by the files of src/media/ (and its unit
  * tests and fuzz targets): the role's state, the pure header parsers (Range,
- * If-Range, tus headers, magic-byte sniffing, Content-Disposition), the
- * streaming and upload handlers. Runs in the media process; the parsers take
- * untrusted header values and never allocate.
+ * If-Range, tus headers, Content-Disposition), the streaming and upload
+ * handlers. (Sniffing, completion and recovery of uploads: src/upload/.)
+ * Runs in the media process; the parsers take untrusted header values and
+ * never allocate.
  */
 #ifndef AM_MEDIA_INT_H
 #define AM_MEDIA_INT_H
@@ -106,11 +107,6 @@ int media_tus_offset(const char *h, int64_t *out);
  * Never overflows, whatever the client sent (media_upload.c). */
 int media_tus_patch_fits(int64_t offset, int64_t clen, int64_t length);
 
-/* Magic bytes of the accepted audio types. MEDIA_SNIFF_LEN bytes are needed
- * (fewer only for a shorter file). 0 with *ext ("wav", "aiff", "flac", "mp3",
- * "m4a", "aac", "ogg") and *ctype, or AM_ERR_UNSUPPORTED. */
-#define MEDIA_SNIFF_LEN 12
-int media_sniff(const uint8_t *p, size_t n, const char **ext, const char **ctype);
 /* Content-Disposition for a download (attachment) or inline stream: an
  * ASCII fallback filename plus RFC 6266/8187 filename*=UTF-8''… of name
  * (NULL or "" gives "audio"). 0 or AM_ERR_TOOBIG. */
@@ -124,33 +120,5 @@ int media_stream_handler(struct http_req *req, void *arg);
 int media_upload_on_headers(struct http_req *req, void *arg);
 int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, void *arg);
 int media_upload_handler(struct http_req *req, void *arg);
-/* Completion of a fully received upload (media_complete.c): make the
- * original object out of the parts and record it with its transcode job.
- * whole: the request that completes it did not write the bytes itself (an
- * empty final PATCH after a crash): authenticate every segment of an
- * original that is reused as stored, as the recovery does. err (may be
- * NULL) receives the store's detail when the failure was the store's ("" when
- * it was not: the database, a part that fails authentication). */
-struct db_upload;
-struct store_err;
-int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_t token[16],
-			int whole, struct store_err *err);
-/* The upload lease (ms) a PATCH or a completion holds, extended every quarter
- * of it: MEDIA_UPLOAD_LEASE_MS, or in a test build with AUDIOMUS_TESTING=1
- * AUDIOMUS_TEST_UPLOAD_LEASE_MS (500 ms - 1 h) for the black-box tests. */
-#define MEDIA_UPLOAD_LEASE_MS 60000
-int64_t media_upload_lease_ms(void);
-/* Recovery (media_complete.c, docs/media.md): complete u (a row just read)
- * if every byte of it is recorded, it is open, nobody holds its lease at
- * now_ms and it is not about to expire: claim the lease, run the same
- * completion as the final PATCH, log "upload_recovered" with by ("head",
- * "housekeeping"). 0 when this call completed it; AM_ERR_CONFLICT when it
- * is not eligible or another node or request holds it; otherwise the
- * completion's error: the lease is released, or, when the stored upload
- * itself is broken (a part missing, cut short or failing authentication, not
- * audio), kept until the upload expires so nobody retries it. err (may be
- * NULL) receives the store's detail of a failure ("" when not the store's). */
-int media_upload_recover_one(struct app *a, const struct db_upload *u, int64_t now_ms,
-			     const char *by, struct store_err *err);
 
 #endif

@@ -1,9 +1,10 @@
 /*
  * media_parse.c: the pure parsers of the media role: Range and If-Range
- * (RFC 9110 §13.1.5, §14), the tus 1.0 core request headers, magic-byte
- * sniffing of uploads, and Content-Disposition (RFC 6266, RFC 8187). Runs in
- * the media process on untrusted header values and file bytes; bounded, no
- * allocation, every input either parsed exactly or refused.
+ * (RFC 9110 §13.1.5, §14), the tus 1.0 core request headers and
+ * Content-Disposition (RFC 6266, RFC 8187); the magic-byte sniffing of
+ * uploads is src/upload/upload_sniff.c. Runs in the media process on
+ * untrusted header values; bounded, no allocation, every input either
+ * parsed exactly or refused.
  */
 #include <stdio.h>
 #include <string.h>
@@ -87,37 +88,6 @@ int media_tus_offset(const char *h, int64_t *out)
 	    v >= (UINT64_C(1) << 53))
 		return AM_ERR_INVAL;
 	*out = (int64_t)v;
-	return 0;
-}
-
-static int at(const uint8_t *p, size_t n, size_t off, const char *m)
-{
-	size_t l = strlen(m);
-	return n >= off + l && memcmp(p + off, m, l) == 0;
-}
-
-int media_sniff(const uint8_t *p, size_t n, const char **ext, const char **ctype)
-{
-	if ((at(p, n, 0, "RIFF") || at(p, n, 0, "RF64") || at(p, n, 0, "BW64")) && at(p, n, 8, "WAVE")) {
-		*ext = "wav", *ctype = "audio/wav";
-	} else if (at(p, n, 0, "FORM") && (at(p, n, 8, "AIFF") || at(p, n, 8, "AIFC"))) {
-		*ext = "aiff", *ctype = "audio/aiff";
-	} else if (at(p, n, 0, "fLaC")) {
-		*ext = "flac", *ctype = "audio/flac";
-	} else if (at(p, n, 0, "OggS")) {
-		*ext = "ogg", *ctype = "audio/ogg";
-	} else if (at(p, n, 4, "ftyp")) {
-		*ext = "m4a", *ctype = "audio/mp4";
-	} else if (at(p, n, 0, "ID3")) {
-		*ext = "mp3", *ctype = "audio/mpeg";
-	} else if (n >= 2 && p[0] == 0xff && (p[1] & 0xf6) == 0xf0) {
-		*ext = "aac", *ctype = "audio/aac"; /* ADTS: sync 0xFFF, layer 00 */
-	} else if (n >= 3 && p[0] == 0xff && (p[1] & 0xe0) == 0xe0 && (p[1] & 0x06) != 0 &&
-		   (p[1] & 0x18) != 0x08 && (p[2] & 0xf0) != 0xf0 && (p[2] & 0x0c) != 0x0c) {
-		*ext = "mp3", *ctype = "audio/mpeg"; /* MPEG audio frame header */
-	} else {
-		return AM_ERR_UNSUPPORTED;
-	}
 	return 0;
 }
 

@@ -8,8 +8,9 @@
  * offset. The first bytes are sniffed before any is stored. A HEAD on an
  * upload whose every byte is recorded but that was never completed (its
  * node died in between) completes it, so that a client that trusts
- * Upload-Offset == Upload-Length is right. Runs in the media process on
- * untrusted requests; the URL is verified first.
+ * Upload-Offset == Upload-Length is right. The sniffing, the completion and
+ * the recovery are src/upload/'s (housekeeping runs them too). Runs in the
+ * media process on untrusted requests; the URL is verified first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "http/http.h"
 #include "media/media_int.h"
 #include "store/store.h"
+#include "upload/upload.h"
 
 #define MAX_PARTS 4096
 
@@ -36,7 +38,7 @@ struct upload_ctx {
 	struct db_upload_part part;
 	struct store_am1_put ap;
 	struct am1_writer *w;
-	uint8_t sniff[MEDIA_SNIFF_LEN];
+	uint8_t sniff[UPLOAD_SNIFF_LEN];
 	size_t sniffed;
 	int need_sniff, bad_type, failed, done;
 	int64_t lease_ms, last_extend;
@@ -231,7 +233,7 @@ static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db
 	}
 	if ((rc = crypto_random_id(c->token)))
 		return rc;
-	c->lease_ms = media_upload_lease_ms();
+	c->lease_ms = upload_lease_ms();
 	rc = db_upload_lock(db, c->u.project_id, c->u.id, c->offset, c->token, am_now_ms(),
 			    c->lease_ms);
 	if (rc == AM_ERR_CONFLICT)
@@ -291,11 +293,11 @@ static int keep_lease(struct upload_ctx *c)
 	return rc;
 }
 
-/* Buffer the first MEDIA_SNIFF_LEN bytes, decide, then let them through. */
+/* Buffer the first UPLOAD_SNIFF_LEN bytes, decide, then let them through. */
 static int sniff_step(struct upload_ctx *c, const uint8_t **data, size_t *n)
 {
 	const char *ext, *ctype;
-	size_t take = MEDIA_SNIFF_LEN - c->sniffed;
+	size_t take = UPLOAD_SNIFF_LEN - c->sniffed;
 
 	if (take > *n)
 		take = *n;
@@ -303,10 +305,10 @@ static int sniff_step(struct upload_ctx *c, const uint8_t **data, size_t *n)
 	c->sniffed += take;
 	*data += take;
 	*n -= take;
-	if (c->sniffed < MEDIA_SNIFF_LEN)
+	if (c->sniffed < UPLOAD_SNIFF_LEN)
 		return 0;
 	c->need_sniff = 0;
-	if (media_sniff(c->sniff, c->sniffed, &ext, &ctype)) {
+	if (upload_sniff(c->sniff, c->sniffed, &ext, &ctype)) {
 		c->bad_type = 1;
 		part_abort(c);
 		return 0;
@@ -382,7 +384,7 @@ static int do_head(struct http_req *req, struct media *m)
 	 * upload this does not complete is left to housekeeping (or, broken,
 	 * to its expiry). */
 	if (strcmp(u.state, "open") == 0 && u.received == u.length)
-		(void)media_upload_recover_one(m->app, &u, am_now_ms(), "head", NULL);
+		(void)upload_recover_one(m->app, &u, am_now_ms(), "head", NULL);
 	return respond_offset(req, 200, &u, 1);
 }
 
@@ -422,7 +424,7 @@ static int do_patch(struct http_req *req, struct media *m)
 	if (c->u.received == c->u.length) {
 		/* An empty final PATCH completes bytes an earlier request stored
 		 * (its node died before completing): check them all. */
-		if ((rc = media_upload_finish(m, &c->u, c->token, c->received == 0, &err)) != 0)
+		if ((rc = upload_finish(m->app, &c->u, c->token, c->received == 0, &err)) != 0)
 			return store_failed("complete", rc, err.msg);
 		c->locked = 0; /* completion released the lease */
 	}

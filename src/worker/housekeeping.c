@@ -2,7 +2,7 @@
  * housekeeping.c: the worker's periodic clean-up (docs/worker.md): what the
  * other roles leave behind on purpose so that their requests stay short, and
  * what a crashed node left half done: fully received uploads never completed
- * (completed now, once: media_upload_recover claims each with its lease),
+ * (completed now, once: upload_recover claims each with its lease),
  * abandoned uploads and stale store temporaries, objects of deleted tracks,
  * the ciphertext and rows of crypto-shredded projects, orphaned objects (once
  * a day: committed by a process that died before the row naming them),
@@ -20,9 +20,9 @@
 #include <string.h>
 
 #include "app/app.h"
-#include "media/media.h"
 #include "repo/repo.h"
 #include "store/store.h"
+#include "upload/upload.h"
 #include "util/util.h"
 
 #define HK_BATCH 100
@@ -157,7 +157,7 @@ static int hk_projects(struct app *a, struct db *db, int *n, struct store_err *e
 	return rc;
 }
 
-/* The namespaces whose objects rows name (media_upload.c, media_complete.c,
+/* The namespaces whose objects rows name (media_upload.c, upload_complete.c,
  * job_transcode.c). "probe/" is the storage check's own, and anything else
  * is left alone. */
 static const char *const hk_orphan_ns[] = {"orig/", "upart/", "stream/", "peaks/"};
@@ -238,8 +238,8 @@ int worker_housekeeping(struct app *a, int64_t now_ms, struct worker_hk_stats *s
 	st = st ? st : &dummy;
 	memset(st, 0, sizeof(*st));
 	/* Before the clean-up: a received upload is completed, not removed. */
-	first(&rc, media_upload_recover(a, now_ms, &st->recovered, &err), "received uploads", &err);
-	first(&rc, media_gc(a, now_ms / 1000, &st->uploads), "uploads", NULL);
+	first(&rc, upload_recover(a, now_ms, &st->recovered, &err), "received uploads", &err);
+	first(&rc, upload_gc_abandoned(a, now_ms / 1000, &st->uploads), "uploads", NULL);
 	if ((r = app_db_get(a, &db)) != 0) {
 		first(&rc, r, "database", NULL);
 		return rc;

@@ -105,9 +105,9 @@ void worker_stop(struct worker *w);
 int worker_drain(struct app *a, const struct worker_params *p, int *ran);
 
 /* Run every housekeeping task once (housekeeping.c): fully received
- * uploads a crashed media node never completed (media_upload_recover;
+ * uploads a crashed media node never completed (upload_recover;
  * counted in recovered), abandoned uploads and stale store temporaries
- * (media_gc), objects of deleted tracks, objects and rows of
+ * (upload_gc_abandoned), objects of deleted tracks, objects and rows of
  * crypto-shredded projects, closed accounts, expired sessions,
  * drained rate limits, old finished jobs, and the IP-pseudonym ratchet.
  * Each task is independent: one failing does not stop the others; the

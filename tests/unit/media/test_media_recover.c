@@ -136,8 +136,8 @@ static void crashed_upload(struct srv *sv, const uint8_t *file, size_t n, size_t
 	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "take.wav",
 					   c->version, &num),
 			 0);
-	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c->version, (int64_t)n,
-					  0, c->url, sizeof(c->url), c->id),
+	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c->version, (int64_t)n,
+				    0, c->url, sizeof(c->url), c->id),
 			 0);
 	for (int i = 0; i < nparts; i++) {
 		size_t len = i + 1 == nparts ? have - at : have / (size_t)nparts;
@@ -318,7 +318,7 @@ static void head_completes(void **state)
 	assert_int_equal(patch(sv, sv->curl, one.url, (int64_t)n, file, 1, &r), 404);
 	resp_cleanup(&r);
 	int done = -1;
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
+	assert_int_equal(upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	assert_int_equal(jobs(sv), j0 + 2);
 	assert_int_equal(originals(sv, one.version), 1);
@@ -377,7 +377,7 @@ static void *race_main(void *arg)
 		r->done = curl_easy_perform(c) == CURLE_OK ? 0 : -1;
 		curl_easy_cleanup(c);
 	} else {
-		(void)media_upload_recover(r->sv->f.a, am_now_ms(), &r->done, NULL);
+		(void)upload_recover(r->sv->f.a, am_now_ms(), &r->done, NULL);
 	}
 	return NULL;
 }
@@ -425,11 +425,11 @@ static void live_lease_respected(void **state)
 	crashed_upload(sv, file, n, n, 2, 60000, &c); /* still held for a minute */
 	assert_int_equal(head(sv, c.url), (int64_t)n);
 	check_open(sv, &c, (int64_t)n);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
+	assert_int_equal(upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n);
 	/* once the lease has run out, the node is taken for dead */
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms() + 61000, &done, NULL), 0);
+	assert_int_equal(upload_recover(sv->f.a, am_now_ms() + 61000, &done, NULL), 0);
 	assert_int_equal(done, 1);
 	check_completed(sv, &c, file, n);
 	free(file);
@@ -474,8 +474,8 @@ static void slow_completion_keeps_its_lease(void **state)
 	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "slow.wav",
 					   c.version, &num),
 			 0);
-	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c.version, (int64_t)n, 0,
-					  c.url, sizeof(c.url), id),
+	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c.version, (int64_t)n, 0,
+				    c.url, sizeof(c.url), id),
 			 0);
 	memcpy(c.id, id, 16);
 	assert_int_equal(pthread_create(&t, NULL, slow_main, &sp), 0);
@@ -490,7 +490,7 @@ static void slow_completion_keeps_its_lease(void **state)
 	for (int i = 0; i < 3; i++) { /* well past one lease of 500 ms */
 		usleep(400000);
 		assert_int_equal(head(sv, c.url), (int64_t)n);
-		assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
+		assert_int_equal(upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 		assert_int_equal(done, 0);
 		upload_row(sv, &c, &u);
 		if (strcmp(u.state, "open") != 0)
@@ -517,7 +517,7 @@ static void partial_not_completed(void **state)
 
 	crashed_upload(sv, file, n, n / 2, 2, -1, &c);
 	assert_int_equal(head(sv, c.url), (int64_t)n / 2);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
+	assert_int_equal(upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n / 2);
 	upload_row(sv, &c, &u);
@@ -529,7 +529,7 @@ static void partial_not_completed(void **state)
 	check_completed(sv, &c, file, n);
 	/* and one left half done is removed at its expiry as before */
 	crashed_upload(sv, file, n, n / 3, 1, -1, &c);
-	assert_int_equal(media_gc(sv->f.a, am_now() + 2 * 86400, &removed), 0);
+	assert_int_equal(upload_gc_abandoned(sv->f.a, am_now() + 2 * 86400, &removed), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(store_count(sv), before + 1);
 	free(file);
@@ -586,7 +586,7 @@ static void broken_not_completed(void **state)
 		/* found broken: held until it expires, so nobody tries again */
 		upload_row(sv, &c, &u);
 		assert_int_equal(u.lock_until, u.expires);
-		assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
+		assert_int_equal(upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 		assert_int_equal(done, 0);
 		assert_int_equal(head(sv, c.url), (int64_t)n);
 		check_open(sv, &c, (int64_t)n);
@@ -594,7 +594,7 @@ static void broken_not_completed(void **state)
 	/* no copy of a broken upload was left in the store: parts only */
 	assert_int_equal(store_count(sv), before + 1 + 1 + 0 + 1 + 3);
 	/* the clean-up removes them at their expiry, as any abandoned upload */
-	assert_int_equal(media_gc(sv->f.a, am_now() + 2 * 86400, &removed), 0);
+	assert_int_equal(upload_gc_abandoned(sv->f.a, am_now() + 2 * 86400, &removed), 0);
 	assert_int_equal(removed, 5);
 	assert_int_equal(store_count(sv), before);
 	free(file);
@@ -635,7 +635,7 @@ static void broken_not_completed_by_housekeeping(void **state)
 
 	crashed_upload(sv, file, n, n, 2, -1, &c);
 	damage(sv, c.key[0], TAMPERED);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
+	assert_int_equal(upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n);
 	upload_row(sv, &c, &u);
@@ -659,7 +659,7 @@ static void near_expiry_left_to_cleanup(void **state)
 	db_bind_int64(st, 2, am_now_ms() + 10 * 60 * 1000);
 	assert_int_equal(db_step(st), DB_DONE);
 	db_finalize(st);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
+	assert_int_equal(upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n);
 	free(file);
@@ -687,7 +687,7 @@ static void store_failure_releases_the_lease(void **state)
 	assert_int_equal(rename(dir, aside), 0);
 	assert_non_null(fp = fopen(dir, "w"));
 	fclose(fp);
-	assert_int_equal(media_upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
+	assert_int_equal(upload_recover(sv->f.a, am_now_ms(), &done, NULL), 0);
 	assert_int_equal(done, 0);
 	check_open(sv, &c, (int64_t)n);
 	upload_row(sv, &c, &u);

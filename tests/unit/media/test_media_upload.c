@@ -55,8 +55,8 @@ static void new_upload(struct srv *sv, int64_t len, char *url, uint8_t version[1
 	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "take.wav", version,
 					   &num),
 			 0);
-	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, len, 0, url,
-					  ACCESS_URL_MAX, id),
+	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, len, 0, url,
+				    ACCESS_URL_MAX, id),
 			 0);
 }
 
@@ -402,11 +402,11 @@ static void upload_refusals(void **state)
 	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "big.wav", version,
 					   &(int64_t){0}),
 			 0);
-	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version,
-					  sv->f.a->conf.max_upload_size + 1, 0, url, sizeof(url), id),
+	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version,
+				    sv->f.a->conf.max_upload_size + 1, 0, url, sizeof(url), id),
 			 AM_ERR_TOOBIG);
-	assert_int_equal(media_upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, 100, 50, url,
-					  sizeof(url), id),
+	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, 100, 50, url,
+				    sizeof(url), id),
 			 AM_ERR_TOOBIG);
 	/* quota: checked again when the first byte comes */
 	new_upload(sv, (int64_t)n, url, version);
@@ -465,9 +465,9 @@ static void upload_gc(void **state)
 		usleep(10000);
 	assert_true(head_offset(sv, url) > 0);
 	assert_int_equal(store_count(sv), before + 1);
-	assert_int_equal(media_gc(sv->f.a, am_now(), &removed), 0);
+	assert_int_equal(upload_gc_abandoned(sv->f.a, am_now(), &removed), 0);
 	assert_int_equal(removed, 0); /* not abandoned yet */
-	assert_int_equal(media_gc(sv->f.a, am_now() + 2 * 86400, &removed), 0);
+	assert_int_equal(upload_gc_abandoned(sv->f.a, am_now() + 2 * 86400, &removed), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(store_count(sv), before);
 	free(file);

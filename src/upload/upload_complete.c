@@ -1,5 +1,5 @@
 /*
- * media_complete.c: completion of a fully received upload. A file sent in one
+ * upload_complete.c: completion of a fully received upload. A file sent in one
  * PATCH already is the original (its one part was written under orig/); a
  * resumed upload's parts are decrypted in order and re-encrypted into one
  * new AM1 object under a fresh data key (segment by segment: constant
@@ -10,7 +10,8 @@
  * The recovery of uploads whose every byte was recorded but that were never
  * completed (a media node died in between: docs/media.md "Recovery") claims
  * that same lease and runs the same completion. Runs in the media process
- * (the final PATCH, a HEAD) and in the worker's housekeeping.
+ * (the final PATCH, a HEAD: src/media/media_upload.c) and in the worker's
+ * housekeeping, which is why it lives here and not in src/media/.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,21 +22,21 @@
 #include "app/app.h"
 #include "crypto/crypto.h"
 #include "repo/repo.h"
-#include "media/media_int.h"
 #include "store/store.h"
+#include "upload/upload.h"
 
 #define RECOVER_BATCH 32
 /* Recovery leaves alone an upload whose row expires within this margin: the
- * clean-up (media_gc) takes those without a lease, and must not delete the
+ * clean-up (upload_gc_abandoned) takes those without a lease, and must not delete the
  * parts of an upload while it is being completed. */
 #define RECOVER_MARGIN_MS (INT64_C(15) * 60 * 1000)
 
-int64_t media_upload_lease_ms(void)
+int64_t upload_lease_ms(void)
 {
 	/* AUDIOMUS_TEST_UPLOAD_LEASE_MS, in a test build only */
 	int64_t v = am_test_hook_ms("UPLOAD_LEASE_MS", 500, 3600000);
 
-	return v ? v : MEDIA_UPLOAD_LEASE_MS;
+	return v ? v : UPLOAD_LEASE_MS;
 }
 
 /* The lease of the completion in progress, extended every quarter lease so
@@ -135,8 +136,8 @@ static int part_open(struct app *a, const struct crypto_pk *pk, const struct db_
 	if (!(rc = (seq ? store_reader_open_seq : store_reader_open)(a->store, p->store_key,
 								     &pr->sr, err))) {
 		store_am1_source(pr->sr, &pr->src);
-		rc = crypto_pk_reader_open(pk, p->part_id, p->wrapped_dek, p->wrapped_dek_len, &pr->src,
-					   (uint64_t)p->plain_size, &pr->r);
+		rc = crypto_pk_reader_open(pk, p->part_id, p->wrapped_dek, p->wrapped_dek_len,
+					   &pr->src, (uint64_t)p->plain_size, &pr->r);
 	}
 	return rc;
 }
@@ -227,7 +228,7 @@ static int check_original(struct app *a, const struct crypto_pk *pk, const struc
 	const char *ext = NULL;
 	struct db_upload_part p;
 	struct part_reader pr;
-	uint8_t head[MEDIA_SNIFF_LEN];
+	uint8_t head[UPLOAD_SNIFF_LEN];
 	size_t got = 0;
 	int rc;
 
@@ -240,7 +241,7 @@ static int check_original(struct app *a, const struct crypto_pk *pk, const struc
 	if ((rc = part_open(a, pk, &p, whole, &pr, err)) == 0 && whole)
 		rc = am1_reader_range(pr.r, 0, (uint64_t)o->plain_size - 1, tick, k);
 	if (rc == 0 && (rc = am1_reader_pread(pr.r, 0, head, sizeof(head), &got)) == 0)
-		rc = media_sniff(head, got, &ext, ctype);
+		rc = upload_sniff(head, got, &ext, ctype);
 	part_close(&pr, rc ? err : NULL);
 	(void)fault(rc, broken);
 	am_memzero(head, sizeof(head));
@@ -296,7 +297,7 @@ static int make_original(struct app *a, const struct crypto_pk *pk, const struct
 static int finish(struct app *a, const struct db_upload *u, const uint8_t token[16], int whole,
 		  int *broken, struct store_err *err)
 {
-	struct keeper k = {a, u->id, token, media_upload_lease_ms(), 0};
+	struct keeper k = {a, u->id, token, upload_lease_ms(), 0};
 	struct parts ps = {0};
 	struct db_project p;
 	struct db_object o;
@@ -342,17 +343,17 @@ out:
 	return rc;
 }
 
-int media_upload_finish(struct media *m, const struct db_upload *u, const uint8_t token[16],
-			int whole, struct store_err *err)
+int upload_finish(struct app *a, const struct db_upload *u, const uint8_t token[16], int whole,
+		  struct store_err *err)
 {
 	struct store_err scratch;
 	int broken = 0;
 
-	return finish(m->app, u, token, whole, &broken, err ? err : &scratch);
+	return finish(a, u, token, whole, &broken, err ? err : &scratch);
 }
 
 /* After a failed recovery: a broken upload keeps the lease until it expires
- * (nobody retries it; media_gc removes it then, as any abandoned upload);
+ * (nobody retries it; upload_gc_abandoned removes it then, as any abandoned upload);
  * otherwise the lease is released for the next try. */
 static void recover_failed(struct app *a, const struct db_upload *u, const uint8_t token[16],
 			   int rc, int broken, const char *by, const char *uh, const char *why)
@@ -371,8 +372,8 @@ static void recover_failed(struct app *a, const struct db_upload *u, const uint8
 	app_db_put(a, db);
 }
 
-int media_upload_recover_one(struct app *a, const struct db_upload *u, int64_t now_ms,
-			     const char *by, struct store_err *err)
+int upload_recover_one(struct app *a, const struct db_upload *u, int64_t now_ms, const char *by,
+		       struct store_err *err)
 {
 	struct db *db = NULL;
 	struct store_err scratch;
@@ -385,8 +386,7 @@ int media_upload_recover_one(struct app *a, const struct db_upload *u, int64_t n
 		return AM_ERR_CONFLICT;
 	if ((rc = crypto_random_id(token)) || (rc = app_db_get(a, &db)))
 		return rc;
-	rc = db_upload_lock(db, u->project_id, u->id, u->length, token, now_ms,
-			    media_upload_lease_ms());
+	rc = db_upload_lock(db, u->project_id, u->id, u->length, token, now_ms, upload_lease_ms());
 	app_db_put(a, db);
 	if (rc)
 		return rc; /* AM_ERR_CONFLICT: another node (or request) has it, or it moved */
@@ -416,7 +416,7 @@ static int batch_add(void *ctx, const struct db_upload *u)
 	return 0;
 }
 
-int media_upload_recover(struct app *a, int64_t now_ms, int *completed, struct store_err *err)
+int upload_recover(struct app *a, int64_t now_ms, int *completed, struct store_err *err)
 {
 	struct batch *b = calloc(1, sizeof(*b));
 	struct db *db = NULL;
@@ -432,7 +432,7 @@ int media_upload_recover(struct app *a, int64_t now_ms, int *completed, struct s
 		app_db_put(a, db);
 	}
 	for (int i = 0; rc == 0 && i < b->n; i++) {
-		if ((r = media_upload_recover_one(a, &b->u[i], now_ms, "housekeeping", err)) == 0)
+		if ((r = upload_recover_one(a, &b->u[i], now_ms, "housekeeping", err)) == 0)
 			n++;
 		else if (r == AM_ERR_DB || r == AM_ERR_NOMEM || r == AM_ERR_UNAVAIL)
 			rc = r; /* the rest waits for the next run */
