@@ -25,6 +25,8 @@
 #include "db/db.h"
 #include "util/util.h"
 
+#include "db/sqlite_helpers.inc"
+
 #define GONE "deleted or replaced while audiomus was running"
 
 static char base[64];
@@ -32,14 +34,6 @@ static char base[64];
 struct one {
 	char path[128], url[136];
 };
-
-static void open_one(const char *url, struct db **out)
-{
-	char err[512];
-
-	if (db_open(url, out, err, sizeof(err)) != 0)
-		fail_msg("db_open %s: %s", url, err);
-}
 
 static void suffixed(const struct one *o, const char *sfx, char *p, size_t n)
 {
@@ -85,17 +79,6 @@ static int teardown(void **state)
 	}
 	free(o);
 	return 0;
-}
-
-static int run(struct db *db, const char *sql)
-{
-	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, sql, &st);
-
-	if (rc == 0)
-		rc = db_step(st);
-	db_finalize(st);
-	return rc;
 }
 
 /* The number of rows of t, or -1. */

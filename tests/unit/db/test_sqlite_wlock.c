@@ -25,20 +25,14 @@
 #include "db/db.h"
 #include "util/util.h"
 
+#include "db/sqlite_helpers.inc"
+
 static char base[64];
 
 struct two {
 	char url[128], url2[128];
 	struct db *a, *b;
 };
-
-static void open_one(const char *url, struct db **out)
-{
-	char err[256];
-
-	if (db_open(url, out, err, sizeof(err)) != 0)
-		fail_msg("db_open %s: %s", url, err);
-}
 
 static int setup(void **state)
 {
@@ -74,17 +68,6 @@ static int teardown(void **state)
 	}
 	free(t);
 	return 0;
-}
-
-static int run(struct db *db, const char *sql)
-{
-	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, sql, &st);
-
-	if (rc == 0)
-		rc = db_step(st);
-	db_finalize(st);
-	return rc;
 }
 
 /* The other connection can write right now (else AM_ERR_UNAVAIL in 5 s). */
