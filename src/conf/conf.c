@@ -67,6 +67,14 @@ static const struct conf_item items[] = {
     I(max_connections, CT_INT, "4096", 16, 1000000, "Maximum concurrent connections."),
     I(per_ip_connections, CT_INT, "256", 1, 100000, "Maximum concurrent connections per client address."),
     I(connection_timeout, CT_SECONDS, "60", 1, 86400, "Idle connection timeout (seconds, or 30s/5m/1h)."),
+    I(header_timeout, CT_SECONDS, "10", 1, 3600,
+      "Absolute deadline for a request's headers, from the connection's start (or the end\n"
+      "of the previous response on keep-alive); missed: the connection is closed."),
+    I(body_min_rate, CT_SIZE, "1K", 0, INT64_C(1) << 30,
+      "Minimum request-body rate (bytes/s, or 4K) over each body_rate_window; below it\n"
+      "the connection is closed. 0 = no minimum."),
+    I(body_rate_window, CT_SECONDS, "10", 1, 3600,
+      "Window over which body_min_rate is averaged (the first one is the grace period)."),
     I(connection_memory, CT_SIZE, "65536", 16384, 16777216,
       "Memory per connection for request headers and buffers (bytes, or 64K); bounds header size."),
     I(shutdown_grace, CT_SECONDS, "30", 0, 3600, "How long SIGTERM waits for in-flight requests."),

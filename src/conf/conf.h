@@ -52,6 +52,9 @@ struct conf {
 	int64_t max_connections;
 	int64_t per_ip_connections;
 	int64_t connection_timeout;
+	int64_t header_timeout;
+	int64_t body_min_rate;
+	int64_t body_rate_window;
 	int64_t connection_memory;
 	int64_t shutdown_grace;
 	int64_t max_upload_size;

@@ -70,6 +70,37 @@ int http_router_match(const struct http_router *r, enum http_method m, char *pat
 		      const struct http_route **route, struct http_kv *params, size_t *nparams,
 		      unsigned *allow);
 
+/* ---- connection deadlines (watch.c) ----------------------------------------- */
+
+/* The registry of open connections and its watchdog thread (see watch.c):
+ * a connection waiting for request headers is shut down header_ms after it
+ * started (or after its previous response ended); one receiving a body is
+ * shut down when fewer than min_rate bytes/s (0: never) arrived over a
+ * window_ms window. Lifecycle: http_watch_new (starts the thread; 0,
+ * AM_ERR_NOMEM or AM_ERR_IO) -> the daemons run -> http_watch_free after
+ * every daemon using it has stopped (accepts NULL). */
+struct http_watch;
+struct http_watch_conn;
+int http_watch_new(int64_t header_ms, int64_t min_rate, int64_t window_ms,
+		   struct http_watch **out);
+void http_watch_free(struct http_watch *w);
+/* A connection started (socket fd; waiting for headers). Returns its entry,
+ * owned by the registry until http_watch_remove, or NULL when out of memory
+ * (the connection is then not watched). */
+struct http_watch_conn *http_watch_add(struct http_watch *w, int fd);
+/* The connection closed: forget and free c (NULL accepted). Must come
+ * before its descriptor is closed (libmicrohttpd's CLOSED notification). */
+void http_watch_remove(struct http_watch *w, struct http_watch_conn *c);
+/* A request's headers are complete; body: whether a body follows. */
+void http_watch_headers_done(struct http_watch *w, struct http_watch_conn *c, int body);
+/* n body bytes arrived (any thread; no lock). */
+void http_watch_body(struct http_watch_conn *c, size_t n);
+/* The body is complete (or not read): no limit of ours until the response
+ * has been sent. */
+void http_watch_busy(struct http_watch *w, struct http_watch_conn *c);
+/* The response was sent: the next request's headers have header_ms. */
+void http_watch_next_request(struct http_watch *w, struct http_watch_conn *c);
+
 /* ---- request state (server.c, request.c, response.c) ----------------------- */
 
 enum http_req_state { REQ_NEW, REQ_BODY, REQ_DONE };

@@ -48,12 +48,42 @@ struct http_server {
 	int accepting;
 	atomic_int stop_accept;
 	size_t max_headers;
+	struct http_watch *watch; /* header deadline, body rate (watch.c) */
 	struct conf c;
 };
 
 int http_server_draining(const struct http_server *s)
 {
 	return atomic_load(&s->draining);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: register each connection with the watchdog
+ * (its headers' deadline starts now) and forget it when it closes, which
+ * libmicrohttpd reports before it closes the descriptor. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci ? http_watch_add(s->watch, ci->connect_fd) : NULL;
+		if (!*socket_context)
+			am_log(AM_LOG_WARN, "http_watch_unwatched", NULL);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		http_watch_remove(s->watch, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* The watchdog's entry for conn (NULL if it is not watched). */
+static struct http_watch_conn *watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
 }
 
 /* MHD_OPTION_URI_LOG_CALLBACK: the first thing MHD tells us about a request,
@@ -269,8 +299,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * request whose body we will not read: libmicrohttpd 0.9.75 accepts
 		 * a response only now or after the whole body, and an early one
 		 * closes the connection, which is what a refused upload deserves. */
-		if (req->err_status && body_announced(req, &clen))
+		if (req->err_status && body_announced(req, &clen)) {
+			http_watch_busy(req->srv->watch, watch_of(conn));
 			return respond_err(req);
+		}
+		http_watch_headers_done(req->srv->watch, watch_of(conn),
+					body_announced(req, &clen));
 		return MHD_YES;
 	}
 	if (req->state == REQ_DONE) {
@@ -281,6 +315,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
+		http_watch_body(watch_of(conn), n);
 		if (req->err_status) {
 			/* Failed mid-body: discard a little, then hang up. */
 			req->body_seen += n;
@@ -291,6 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			req->err_status = http_status_of(rc);
 		return MHD_YES;
 	}
+	http_watch_busy(req->srv->watch, watch_of(conn));
 	return complete(req);
 }
 
@@ -329,7 +365,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	char status[8], bytes[24], ms[24];
 	char path[256];
 
-	(void)conn;
+	/* Sent (or given up): on keep-alive the next request's headers are due
+	 * header_timeout from now. */
+	http_watch_next_request(s->watch, watch_of(conn));
 	if (!req)
 		return;
 	snprintf(status, sizeof(status), "%u", req->status);
@@ -367,6 +405,7 @@ static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *conn, const
 		if (!req->err_status)
 			parse_target(req);
 		req->state = REQ_BODY;
+		http_watch_busy(s->watch, watch_of(conn)); /* a body is never read here */
 		return MHD_YES;
 	}
 	if (*upload_data_size || req->state == REQ_DONE) {
@@ -490,8 +529,8 @@ void http_server_set_public_url(struct http_server *s, const char *url)
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s)->c.connection_timeout,                 \
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(s)->c.connection_memory,               \
 	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (s),          \
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, (s), MHD_OPTION_EXTERNAL_LOGGER,         \
-	    on_mhd_log, NULL
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, (s), MHD_OPTION_NOTIFY_CONNECTION,       \
+	    on_connection, (s), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL
 
 /* The accept loop. One thread takes every new HTTPS connection and hands it
  * to the daemon (MHD_add_connection), which spreads connections over its
@@ -536,6 +575,11 @@ int http_server_start(struct http_server *s, struct http_router *r, char *err, s
 	long threads = s->c.threads ? (long)s->c.threads : sysconf(_SC_NPROCESSORS_ONLN);
 
 	s->router = r;
+	if (http_watch_new(s->c.header_timeout * 1000, s->c.body_min_rate,
+			   s->c.body_rate_window * 1000, &s->watch) != 0) {
+		snprintf(err, errlen, "cannot start the connection watchdog");
+		return AM_ERR_IO;
+	}
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, COMMON_OPTIONS(s),
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
 				MHD_OPTION_HTTPS_PRIORITIES, http_tls_priorities,
@@ -624,6 +668,7 @@ void http_server_free(struct http_server *s)
 		MHD_stop_daemon(s->redir);
 	if (s->d)
 		MHD_stop_daemon(s->d);
+	http_watch_free(s->watch); /* after the daemons: they notified every close */
 	if (s->redir_fd >= 0)
 		close(s->redir_fd);
 	if (s->wake_fd >= 0)

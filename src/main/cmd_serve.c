@@ -236,6 +236,8 @@ const struct command cmd_serve_def = {
     "\n"
     "LIMITS (settings)\n"
     "  threads, max_connections, per_ip_connections, connection_timeout,\n"
+    "  header_timeout (absolute deadline for request headers), body_min_rate and\n"
+    "  body_rate_window (slower request bodies are cut off),\n"
     "  connection_memory (also bounds request header size), shutdown_grace.\n"
     "  Requests: target up to 8 KiB (414), headers up to 16 KiB (431).\n"
     "\n"
