@@ -93,8 +93,11 @@ struct http_watch_conn *http_watch_add(struct http_watch *w, int fd);
 void http_watch_remove(struct http_watch *w, struct http_watch_conn *c);
 /* A request's headers are complete; body: whether a body follows. */
 void http_watch_headers_done(struct http_watch *w, struct http_watch_conn *c, int body);
-/* n body bytes arrived (any thread; no lock). */
+/* n body bytes arrived and our body handler takes them; http_watch_body_done
+ * when it returns. A window in which the handler was busy does not count
+ * against the client (any thread; no lock; NULL accepted). */
 void http_watch_body(struct http_watch_conn *c, size_t n);
+void http_watch_body_done(struct http_watch_conn *c);
 /* The body is complete (or not read): no limit of ours until the response
  * has been sent. */
 void http_watch_busy(struct http_watch *w, struct http_watch_conn *c);

@@ -313,17 +313,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
+		struct http_watch_conn *wc = watch_of(conn);
 
 		*upload_data_size = 0;
-		http_watch_body(watch_of(conn), n);
 		if (req->err_status) {
 			/* Failed mid-body: discard a little, then hang up. */
+			http_watch_body(wc, n);
+			http_watch_body_done(wc);
 			req->body_seen += n;
 			size_t cap = (req->route ? req->route->def.max_body : 0) + HTTP_DISCARD_MAX;
 			return req->body_seen > cap ? MHD_NO : MHD_YES;
 		}
+		http_watch_body(wc, n);
 		if ((rc = body_chunk(req, upload_data, n)) != 0)
 			req->err_status = http_status_of(rc);
+		http_watch_body_done(wc);
 		return MHD_YES;
 	}
 	http_watch_busy(req->srv->watch, watch_of(conn));

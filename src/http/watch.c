@@ -43,6 +43,7 @@ struct http_watch_conn {
 	int64_t deadline_ms;	    /* W_HEADERS */
 	int64_t win_start_ms;	    /* W_BODY: start of the current window */
 	_Atomic uint64_t win_bytes; /* W_BODY: body bytes in the current window */
+	atomic_int in_handler;	    /* W_BODY: our body handler holds the bytes */
 };
 
 struct http_watch {
@@ -68,7 +69,10 @@ static void watch_pass(struct http_watch *w, int64_t now, unsigned *hdr, unsigne
 			int64_t span = now - c->win_start_ms;
 
 			c->win_start_ms = now;
-			if (got * 1000 >= (uint64_t)w->min_rate * (uint64_t)span)
+			/* Time our own body handler spends (a slow object store)
+			 * is not the client's: that window starts again. */
+			if (atomic_load(&c->in_handler) ||
+			    got * 1000 >= (uint64_t)w->min_rate * (uint64_t)span)
 				continue;
 			(*slow)++;
 		} else {
@@ -215,8 +219,16 @@ void http_watch_headers_done(struct http_watch *w, struct http_watch_conn *c, in
 
 void http_watch_body(struct http_watch_conn *c, size_t n)
 {
+	if (!c)
+		return;
+	atomic_fetch_add(&c->win_bytes, (uint64_t)n);
+	atomic_store(&c->in_handler, 1);
+}
+
+void http_watch_body_done(struct http_watch_conn *c)
+{
 	if (c)
-		atomic_fetch_add(&c->win_bytes, (uint64_t)n);
+		atomic_store(&c->in_handler, 0);
 }
 
 void http_watch_busy(struct http_watch *w, struct http_watch_conn *c)
