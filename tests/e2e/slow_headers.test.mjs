@@ -9,11 +9,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { startServer, tlsConnect, readUntil, request } from './lib/server.mjs';
+import { startApi, newOwner, newProject } from './lib/api.mjs';
+import { wav } from './lib/audio.mjs';
+import { tlsConnect, readUntil, request, raw, pathOf } from './lib/server.mjs';
 
 let srv;
 before(async () => {
-  srv = await startServer({
+  srv = await startApi('sqlite', {
     args: ['--set', 'header_timeout=2', '--set', 'body_min_rate=1000', '--set', 'body_rate_window=2',
       '--set', 'connection_timeout=60', '--set', 'threads=2'],
   });
@@ -23,7 +25,7 @@ after(async () => { await srv?.stop(); });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Open a TLS connection, send `head` at once, then one byte of `trickle`
-// every `every` ms until the server closes the socket or `limit` ms pass.
+// (a string or a Buffer) every `every` ms until the server closes the socket or `limit` ms pass.
 // Resolves { closedAfter (ms from before the connect, or null), got (bytes
 // received after `head`) }.
 async function trickle({ head, trickle: rest, every, limit = 8000, localAddress = '127.0.0.2' }) {
@@ -36,7 +38,8 @@ async function trickle({ head, trickle: rest, every, limit = 8000, localAddress 
   s.write(head);
   const timer = setInterval(() => {
     if (s.destroyed || s.writableEnded) return;
-    s.write(rest[i++ % rest.length]);
+    const k = i++ % rest.length;
+    s.write(typeof rest === 'string' ? rest[k] : rest.subarray(k, k + 1));
   }, every);
   await Promise.race([closed, sleep(limit)]);
   clearInterval(timer);
@@ -114,4 +117,39 @@ test('body_min_rate: a POST body trickled below the minimum rate is closed; one 
   s.write(head + JSON.stringify({ email: 'nobody@example.org', password: 'x' }).padEnd(1000, ' '));
   assert.match(await readUntil(s, (b) => /\r\n\r\n/.test(b)), /^HTTP\/1\.1 [1-5]\d\d /, 'answered');
   s.destroy();
+});
+
+test('body_min_rate: a tus PATCH trickled below the minimum rate is closed; the upload then resumes at full speed', async () => {
+  const owner = await newOwner(srv, { localAddress: '127.0.0.5' });
+  const pid = (await newProject(owner)).id;
+  const tid = (await owner.post(`/api/v1/projects/${pid}/tracks`, { title: 'Slow' })).json.track.id;
+  const bytes = wav(1);
+  const up = await owner.post(`/api/v1/projects/${pid}/tracks/${tid}/uploads`, { filename: 'mix.wav', size: bytes.length });
+  assert.equal(up.status, 201, up.body);
+  const p = pathOf(up.json.upload_url);
+  const head = `PATCH ${p} HTTP/1.1\r\nHost: localhost\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n`
+    + `Content-Type: application/offset+octet-stream\r\nContent-Length: ${bytes.length}\r\n\r\n`;
+  const t = await trickle({ head, trickle: bytes.subarray(0, 64), every: 100, localAddress: '127.0.0.5' });
+  assert.notEqual(t.closedAfter, null, 'the slow PATCH is closed by the server');
+  assert.ok(t.closedAfter >= 1500 && t.closedAfter < 6000, `closed after the 2 s window (${t.closedAfter} ms)`);
+  assert.equal(t.got, '', 'no response');
+
+  // tus: ask where to resume, send the rest at once. A 409 while the cut
+  // request's lease is still being released is the tus answer to retry after
+  // a new HEAD, as any tus client does.
+  const tus = { 'Tus-Resumable': '1.0.0' };
+  let r;
+  for (let i = 0; i < 50; i++) {
+    const h = await raw(srv, 'HEAD', p, tus);
+    assert.equal(h.status, 200);
+    const off = Number(h.headers['upload-offset']);
+    assert.ok(off >= 0 && off < bytes.length, `resumable offset ${off}`);
+    const rest = bytes.subarray(off);
+    r = await raw(srv, 'PATCH', p, {
+      ...tus, 'Upload-Offset': String(off), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': rest.length,
+    }, rest);
+    if (r.status !== 409) break;
+    await sleep(200);
+  }
+  assert.equal(r.status, 204, r.body.toString());
 });
