@@ -195,3 +195,20 @@ void xct_require_hooks(void)
 		fail_msg("this test drives the child's test hooks, but the binary was linked without "
 			 "AM_TEST_HOOKS (the unit tests must link $(BUILD)/hooks/libaudiomus.a)");
 }
+
+long xct_status_num(const char *pid, const char *name)
+{
+	char path[64], line[256];
+	size_t n = strlen(name);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/status", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ':')
+			v = strtol(line + n + 1, NULL, 10);
+	fclose(f);
+	return v;
+}

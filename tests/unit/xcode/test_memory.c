@@ -118,23 +118,6 @@ static int count_head(void *ctx, const void *p, size_t n)
 	return c->patched++ ? AM_ERR_CONFLICT : 0;
 }
 
-/* A field of /proc/<pid>/status in KiB ("VmHWM:"), or -1. */
-static long status_kib(const char *pid, const char *field)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%s/status", pid);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, strlen(field)))
-			v = strtol(line + strlen(field), NULL, 10);
-	fclose(f);
-	return v;
-}
-
 struct probe {
 	long child_hwm; /* the child's own VmHWM, KiB, last seen */
 	int samples;
@@ -155,7 +138,7 @@ static int on_progress(void *ctx, double f)
 		return 0;
 	buf[n] = '\0';
 	buf[strcspn(buf, " \n")] = '\0';
-	if ((v = status_kib(buf, "VmHWM:")) > pr->child_hwm)
+	if ((v = xct_status_num(buf, "VmHWM")) > pr->child_hwm)
 		pr->child_hwm = v;
 	pr->samples++;
 	return 0;
@@ -190,11 +173,11 @@ static void transcode(int seconds, struct run *r)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "5", 1), 1);
 	close(fd);
-	r->parent_before = status_kib("self", "VmRSS:");
+	r->parent_before = xct_status_num("self", "VmRSS");
 	r->ms = am_mono_ms();
 	assert_int_equal(xcode_run(&p, &src, &s[0], &s[1], &s[2], &r->res), 0);
 	r->ms = am_mono_ms() - r->ms;
-	r->parent_hwm = status_kib("self", "VmHWM:");
+	r->parent_hwm = xct_status_num("self", "VmHWM");
 	assert_int_equal(r->res.fail, XCODE_OK);
 	assert_int_equal(r->res.duration_ms, (int64_t)seconds * 1000);
 	assert_int_equal(r->res.sample_rate, RATE);

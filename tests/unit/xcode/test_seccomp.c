@@ -385,24 +385,6 @@ static void child(const struct attempt *at)
 		;
 }
 
-/* A "Name:\tvalue" field of /proc/PID/status as a number, -1 if absent. */
-static long status_field(const char *pid, const char *name)
-{
-	char path[64], line[256];
-	size_t n = strlen(name);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%s/status", pid);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, n) && line[n] == ':')
-			v = strtol(line + n + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
-
 struct outcome {
 	int signal;		    /* terminating signal, 0 if it exited */
 	int code;		    /* exit code */
@@ -434,9 +416,9 @@ static void run(const struct attempt *at, struct outcome *o)
 		fail_msg("%s: the child did not enter the sandbox (status 0x%x)", at->name, st);
 	}
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)pid);
-	o->seccomp = status_field(pid_s, "Seccomp");
-	o->filters = status_field(pid_s, "Seccomp_filters");
-	o->nnp = status_field(pid_s, "NoNewPrivs");
+	o->seccomp = xct_status_num(pid_s, "Seccomp");
+	o->filters = xct_status_num(pid_s, "Seccomp_filters");
+	o->nnp = xct_status_num(pid_s, "NoNewPrivs");
 	assert_int_equal(write(sv[0], "G", 1), 1);
 	for (;;) {
 		ssize_t n = read(sv[0], buf + got, sizeof(buf) - got);
@@ -462,7 +444,7 @@ static void run(const struct attempt *at, struct outcome *o)
 static void test_filter_in_the_child(void **state)
 {
 	char dir[256];
-	long own_filters = status_field("self", "Seccomp_filters");
+	long own_filters = xct_status_num("self", "Seccomp_filters");
 	int killed = 0, allowed = 0, wrong = 0;
 
 	assert_int_equal(xct_tmpdir(dir, sizeof(dir)), 0);

@@ -40,5 +40,8 @@ uint32_t xct_le32(const uint8_t *p);
 /* Fail the current test, saying why, unless this binary has the test hooks
  * (AM_TEST_HOOKS: the unit tests link $(BUILD)/hooks/libaudiomus.a). */
 void xct_require_hooks(void);
+/* The number in the "NAME:" line of /proc/PID/status (PID "self" works;
+ * "VmHWM" is in KiB), or -1 when the file or the line is missing. */
+long xct_status_num(const char *pid, const char *name);
 
 #endif
