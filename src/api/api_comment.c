@@ -133,13 +133,13 @@ int api_comment_post(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint
 		     const struct api_comment_in *in)
 {
 	uint8_t id[DB_ID_LEN];
-	int rc = db_begin_write(c->db); /* the comment and its e-mail commit together */
+	int rc = db_begin_write(c->db); /* the comment and its e-mail event commit together */
 
 	if (rc == 0)
 		rc = db_comment_create(c->db, c->api->app->keys, pid, in->version_id, guest_id, in->body,
 				       in->time_ms, in->end_ms, in->has_parent ? in->parent_id : NULL, id);
 	if (rc == 0)
-		rc = api_mail_comment(c, pid, id, guest_id, in->has_parent);
+		rc = api_mail_comment(c, pid, id, guest_id);
 	rc = api_mail_tx_end(c, rc);
 	if (rc == AM_ERR_NOTFOUND)
 		return api_err(c, rc, "not found");

@@ -8,8 +8,10 @@
  * request, POST /api/v1/account/email/verify with its signed 24-hour token,
  * no session needed), the one-click unsubscribe page (GET shows a
  * confirmation form, POST turns the notification off without a session),
- * and the hooks the event sites call inside their transaction. Runs in the web process at the
- * trust boundary: bodies, tokens and cookies are client input.
+ * and the hooks the event sites call inside their transaction (a guest
+ * comment only records an event there: the worker composes its mail). Runs
+ * in the web process at the trust boundary: bodies, tokens and cookies are
+ * client input.
  */
 #include <stdio.h>
 #include <string.h>
@@ -164,11 +166,13 @@ int api_mail_tx_end(struct api_ctx *c, int rc)
 }
 
 int api_mail_comment(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t cid[DB_ID_LEN],
-		     const uint8_t *guest_id, int is_reply)
+		     const uint8_t *guest_id)
 {
-	if (!guest_id) /* the owner's own comments notify nobody */
+	/* The owner's own comments notify nobody; without mail nothing would
+	 * ever take the event. The worker composes the mail (mail_event.c). */
+	if (!guest_id || !mail_enabled(&c->api->app->conf))
 		return 0;
-	return mail_notify_comment(c->api->app, c->db, pid, cid, is_reply);
+	return db_mail_event_add(c->db, pid, cid, am_now_ms());
 }
 
 int api_mail_event(struct api_ctx *c, const uint8_t account_id[DB_ID_LEN], const uint8_t *pid, int kind,

@@ -29,9 +29,11 @@ int api_mail_register(struct api *api, struct http_router *r);
 
 /* Commit when rc is 0, else roll back; returns rc or the commit's error. */
 int api_mail_tx_end(struct api_ctx *c, int rc);
-/* A comment was created (guest: by a reviewer; NULL: by the owner). */
+/* A comment was created (guest: by a reviewer; NULL: by the owner): for a
+ * guest's, record its mail event (db_mail_event_add; the worker composes
+ * the reply mail or digest item, docs/mail.md "Events"), when mail is on. */
 int api_mail_comment(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t cid[DB_ID_LEN],
-		     const uint8_t *guest_id, int is_reply);
+		     const uint8_t *guest_id);
 /* Account-level or project event of the project's / session's owner. */
 int api_mail_event(struct api_ctx *c, const uint8_t account_id[DB_ID_LEN], const uint8_t *pid, int kind,
 		   const char *detail);

@@ -281,6 +281,21 @@ static const char v6_rev_pgsql[] =
 	       V6_PG(track_versions, "INSERT OR UPDATE OR DELETE") V6_PG(objects, "INSERT OR UPDATE OR DELETE")
 		   V6_PG(comments, "INSERT OR UPDATE OR DELETE") V6_PG(guests, "INSERT OR DELETE OR UPDATE OF name_ct");
 
+/* v7: e-mail events (issue 19, docs/mail.md "Events"): a guest comment's
+ * mail is no longer composed in the request. Its transaction writes one row
+ * here (ids and times only); the worker's mail pump turns it into outbox
+ * mail or a digest item and deletes it in one transaction, retrying a
+ * failure at next_attempt with back-off. */
+static const char v7_mail_events[] =
+    "CREATE TABLE mail_events ("
+    " comment_id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt BIGINT NOT NULL,"
+    " created BIGINT NOT NULL,"
+    " FOREIGN KEY (comment_id, project_id) REFERENCES comments(id, project_id) ON DELETE CASCADE);"
+    "CREATE INDEX mail_events_due ON mail_events(next_attempt);";
+
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
@@ -296,6 +311,7 @@ static const struct migration migrations[] = {
     {4, "mail", v4_mail, NULL},
     {5, "email_verified", v5_email_verified, NULL},
     {6, "project_rev", v6_rev_sqlite, v6_rev_pgsql},
+    {7, "mail_events", v7_mail_events, NULL},
 };
 
 int db_schema_latest(void)

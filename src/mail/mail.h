@@ -3,14 +3,16 @@
  * owner opts into (sent only to a verified address) and the transactional
  * account mail (address verification, password reset),
  * built as RFC 5322 / MIME messages, committed to the database outbox in
- * the transaction of the event that caused them, and delivered over SMTP
+ * the transaction of the event that caused them (a guest comment commits an
+ * event, composed by the worker), and delivered over SMTP
  * with TLS (libcurl) by the worker role with leases, retries and back-off.
  *
  * Trust: message text mixes operator settings with user text (project and
  * track titles, guest names, comments). Every header value is stripped of
  * control characters and RFC 2047-encoded, addresses are checked strictly,
  * and bodies are base64 parts, so no input can add a header or a MIME part.
- * Runs in the web role (enqueue, tokens) and the worker role (delivery).
+ * Runs in the web role (enqueue, tokens) and the worker role (comment
+ * events, digests, delivery).
  */
 #ifndef AM_MAIL_H
 #define AM_MAIL_H
@@ -107,8 +109,9 @@ int mail_smtp_send(const struct conf *c, const char *rcpt, const void *msg, size
  * 60 s doubling per attempt, capped at 6 hours. */
 int64_t mail_backoff_ms(int64_t attempts);
 /* Send due outbox mail (at most max messages; max <= 0: 100), after
- * flushing due comment digests into the outbox, then schedule the next
- * "mail" job for what is left. *sent (may be NULL) gets the number
+ * composing due comment events (mail_events_run) and flushing due comment
+ * digests into the outbox, then schedule the next "mail" job for what is
+ * left. *sent (may be NULL) gets the number
  * delivered. 0 or the first database error. */
 int mail_outbox_pump(struct app *a, int max, int *sent);
 
@@ -126,10 +129,14 @@ int mail_wanted(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_
  * 0 (also when nothing is sent) or an error (the caller rolls back). */
 int mail_notify(struct app *a, struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id,
 		int kind, const char *detail);
-/* A new guest comment: a reply (parent set) notifies MAIL_REPLIES at once; a
- * top-level comment is queued for the project's MAIL_COMMENTS digest. */
+/* The mail of a guest comment (worker, inside the transaction that takes its
+ * event): a reply (parent set) notifies MAIL_REPLIES at once; otherwise
+ * the comment is queued for the project's MAIL_COMMENTS digest as posted
+ * at `posted` (ms). Nothing for the owner's own or a deleted comment, or
+ * when mail is off. AM_ERR_NOTFOUND / AM_ERR_CRYPTO: the project or the
+ * comment is gone. */
 int mail_notify_comment(struct app *a, struct db *db, const uint8_t project_id[DB_ID_LEN],
-			const uint8_t comment_id[DB_ID_LEN], int is_reply);
+			const uint8_t comment_id[DB_ID_LEN], int64_t posted);
 /* Queue transactional mail (not opt-in, verified or not) to an account's
  * address; AM_ERR_UNAVAIL when mail is not configured. */
 int mail_send_account(struct app *a, struct db *db, const struct db_account *acct, const char *subject,
@@ -139,6 +146,18 @@ int mail_send_account(struct app *a, struct db *db, const struct db_account *acc
  * opted out meanwhile. */
 int mail_digest_flush_project(struct app *a, struct db *db, const uint8_t project_id[DB_ID_LEN],
 			      const uint8_t account_id[DB_ID_LEN]);
+
+/* ---- events (mail_event.c) --------------------------------------------------------------- */
+#define MAIL_EVENTS_PER_PUMP 200
+
+/* Compose the mail of due comment events (db_mail_event_*: written by the
+ * comment's transaction in the web role), each in one transaction that
+ * takes the event out and queues its outbox mail or digest item, so an
+ * event is mailed once or stays. A failure is retried with mail_backoff_ms
+ * up to mail_max_attempts times, then dropped (logged). *more (may be
+ * NULL) is 1 when max events were due (more may be waiting). 0 or the
+ * first database error outside an event. */
+int mail_events_run(struct app *a, struct db *db, int64_t now, int max, int *more);
 
 /* ---- signed tokens (mail_token.c) ----------------------------------------------------------- */
 #define MAIL_TOKEN_MAX 128

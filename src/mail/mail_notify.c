@@ -2,11 +2,12 @@
  * mail_notify.c: which notification an owner wants (account-wide bits and
  * per-project overrides, all off by default), the text of each message, and
  * queueing it in the outbox inside the transaction of the event that caused
- * it: a reviewer's reply, a locked project password, a regenerated share
- * link, a changed password, a sign-in from a new device; new guest comments
- * are queued as digest items and mailed by the worker as one digest per
- * project per mail_digest_minutes. Runs in the web role (events) and the
- * worker role (digests). Messages hold the owner's own data and the guest's
+ * it: a locked project password, a regenerated share link, a changed
+ * password, a sign-in from a new device; a guest comment's event (written
+ * by its transaction, mail_event.c) becomes a reply mail at once or a
+ * digest item, mailed as one digest per project per mail_digest_minutes.
+ * Runs in the web role (account and project events) and the worker role
+ * (comment events, digests). Messages hold the owner's own data and the guest's
  * chosen name, never a guest's address or pseudonym.
  */
 #include <stdio.h>
@@ -255,42 +256,54 @@ static int comment_text(struct app *a, struct db *db, const struct db_comment *c
 	return rc ? rc : am_buf_puts(t, "\n");
 }
 
-static int notify_reply(struct app *a, struct db *db, const struct db_project *p, const uint8_t cid[DB_ID_LEN])
+static int notify_reply(struct app *a, struct db *db, const struct db_project *p, const struct db_comment *cm)
 {
 	char subject[DB_TITLE_MAX + 64];
-	struct db_comment cm;
 	struct am_buf text;
 	int rc;
 
 	am_buf_init(&text, MAIL_MSG_MAX / 4);
-	if ((rc = db_comment_get(db, a->keys, p->id, cid, &cm)))
-		goto out;
 	snprintf(subject, sizeof(subject), "New reply on \"%s\"", p->title);
-	if ((rc = comment_text(a, db, &cm, "replied", &text)) == 0)
+	if ((rc = comment_text(a, db, cm, "replied", &text)) == 0)
 		rc = notify_account(a, db, p->account_id, p->id, MAIL_REPLIES, subject, &text);
-out:
 	am_buf_cleanup(&text);
 	return rc;
 }
 
+/* What the comment asks for: a reply mail now, a digest item, or nothing. */
+static int notify_comment(struct app *a, struct db *db, const struct db_project *p, const struct db_comment *cm,
+			  int64_t posted)
+{
+	int64_t oldest = 0;
+	int on = 0, rc = 0;
+
+	if (cm->has_parent && (rc = mail_wanted(db, p->account_id, p->id, MAIL_REPLIES, &on)) == 0 && on)
+		return notify_reply(a, db, p, cm);
+	if (rc || (rc = mail_wanted(db, p->account_id, p->id, MAIL_COMMENTS, &on)) || !on)
+		return rc;
+	if ((rc = db_mail_digest_add(db, p->account_id, p->id, cm->id, posted, &oldest)))
+		return rc;
+	return db_mail_wake(db, oldest + a->conf.mail_digest_minutes * 60000);
+}
+
 int mail_notify_comment(struct app *a, struct db *db, const uint8_t project_id[DB_ID_LEN],
-			const uint8_t comment_id[DB_ID_LEN], int is_reply)
+			const uint8_t comment_id[DB_ID_LEN], int64_t posted)
 {
 	struct db_project p;
-	int64_t oldest = 0;
-	int on = 0, rc;
+	struct db_comment cm;
+	int rc;
 
 	if (!mail_enabled(&a->conf))
 		return 0;
-	if ((rc = db_project_get_by_id(db, a->keys, project_id, &p)))
+	if ((rc = db_project_get_by_id(db, a->keys, project_id, &p)) ||
+	    (rc = db_comment_get(db, a->keys, p.id, comment_id, &cm)))
 		return rc;
-	if (is_reply && (rc = mail_wanted(db, p.account_id, p.id, MAIL_REPLIES, &on)) == 0 && on)
-		return notify_reply(a, db, &p, comment_id);
-	if (rc || (rc = mail_wanted(db, p.account_id, p.id, MAIL_COMMENTS, &on)) || !on)
-		return rc;
-	if ((rc = db_mail_digest_add(db, p.account_id, p.id, comment_id, am_now_ms(), &oldest)))
-		return rc;
-	return db_mail_wake(db, oldest + a->conf.mail_digest_minutes * 60000);
+	/* The owner's own comments notify nobody; a comment deleted before
+	 * the worker came to it is not mailed (as in a digest). */
+	if (cm.has_guest && !cm.deleted)
+		rc = notify_comment(a, db, &p, &cm, posted);
+	am_memzero(&cm, sizeof(cm));
+	return rc;
 }
 
 /* ---- digests (worker) ------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /*
  * mail_outbox.c: the delivery side of the outbox (docs/mail.md "Guarantees"):
- * flush due comment digests into the outbox, then claim due messages one at
+ * compose the mail of due comment events (mail_event.c), flush due comment
+ * digests into the outbox, then claim due messages one at
  * a time under a lease (the claim commits attempts + 1 and the lease before
  * any byte goes to the SMTP server), send, and delete the message once the
  * server accepted it; a failure schedules the next attempt with exponential
@@ -118,7 +119,7 @@ static int flush_digests(struct app *a, struct db *db, int64_t now)
 	return rc;
 }
 
-/* Queue the next wake-up: the earliest retry, lease end or digest due. */
+/* Queue the next wake-up: the earliest retry, lease end, digest or event due. */
 static int schedule(struct app *a, struct db *db)
 {
 	int64_t next = 0, oldest = 0, at = INT64_MAX;
@@ -133,6 +134,11 @@ static int schedule(struct app *a, struct db *db)
 		at = oldest + a->conf.mail_digest_minutes * 60000;
 	else if (rc && rc != AM_ERR_NOTFOUND)
 		return rc;
+	rc = db_mail_event_next(db, &next);
+	if (rc == 0 && next < at)
+		at = next;
+	else if (rc && rc != AM_ERR_NOTFOUND)
+		return rc;
 	return at == INT64_MAX ? 0 : db_mail_wake(db, at);
 }
 
@@ -140,7 +146,7 @@ int mail_outbox_pump(struct app *a, int max, int *sent)
 {
 	struct db *db = NULL;
 	char err[256];
-	int rc;
+	int more = 0, rc;
 
 	if (sent)
 		*sent = 0;
@@ -152,7 +158,11 @@ int mail_outbox_pump(struct app *a, int max, int *sent)
 	}
 	if ((rc = app_db_get(a, &db)))
 		return rc;
-	if ((rc = flush_digests(a, db, am_now_ms())))
+	/* Events first: a digest then holds every comment committed before it
+	 * (unless more events were due than one pump takes: the digests wait
+	 * for the next pump, which schedule() makes due at once). */
+	if ((rc = mail_events_run(a, db, am_now_ms(), MAIL_EVENTS_PER_PUMP, &more)) ||
+	    (!more && (rc = flush_digests(a, db, am_now_ms()))))
 		goto out;
 	for (int i = 0; i < (max > 0 ? max : 100); i++)
 		if ((rc = deliver_one(a, db, sent)))

@@ -641,4 +641,35 @@ int db_mail_wake(struct db *db, int64_t at);
 /* Delete outbox rows that failed for good before `before`; *n may be NULL. */
 int db_mail_purge_failed(struct db *db, int64_t before, int64_t *n);
 
+/* ---- e-mail events (schema v7; src/repo/repo_mail.c, docs/mail.md "Events") ----------------
+ * A guest comment's notification is composed by the worker, not in the
+ * request: the comment's transaction records one event (ids and a time,
+ * nothing else), the mail pump turns it into outbox mail or a digest item
+ * and takes it out in one transaction. */
+struct db_mail_event {
+	uint8_t comment_id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	int64_t attempts; /* failed compositions so far */
+	int64_t created;  /* when the comment was posted (the digest's clock) */
+};
+
+/* Record the event of a new comment (call inside the comment's
+ * transaction) and make sure a "mail" job is due at now. */
+int db_mail_event_add(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN],
+		      int64_t now);
+/* The comment ids of events due at now (next_attempt <= now), oldest first,
+ * at most limit. */
+int db_mail_event_due(struct db *db, int64_t now, int limit,
+		      int (*cb)(void *ctx, const uint8_t comment_id[DB_ID_LEN]), void *ctx);
+/* Take one event out (delete it) inside the caller's transaction, the one
+ * that composes its mail: *out gets the row. AM_ERR_NOTFOUND when another
+ * worker took it first (PostgreSQL: waits for that one's transaction). */
+int db_mail_event_take(struct db *db, const uint8_t comment_id[DB_ID_LEN], struct db_mail_event *out);
+/* Composing failed: count the attempt and try again at next_attempt, or,
+ * once max_attempts attempts failed, delete the event (*dropped = 1). */
+int db_mail_event_failed(struct db *db, const uint8_t comment_id[DB_ID_LEN], int64_t next_attempt,
+			 int64_t max_attempts, int *dropped);
+/* The earliest next_attempt of any event; AM_ERR_NOTFOUND when none. */
+int db_mail_event_next(struct db *db, int64_t *at);
+
 #endif

@@ -3,11 +3,12 @@
  * the kinds an owner turned on (account-wide bits in accounts.mail_on,
  * per-project overrides in projects.mail_on / mail_off), guest comments
  * waiting for the next per-project digest, the devices an owner signed in
- * from (only the SHA-256 of a random cookie), and the "mail" wake-up job
- * that makes a worker pump the outbox. Runs in the web role (settings,
- * digest items, devices: inside the transaction of the event) and in the
- * worker role (digest flush, scheduling). Nothing here holds plaintext of
- * user data: digest items are ids and times.
+ * from (only the SHA-256 of a random cookie), the events of new guest
+ * comments whose mail the worker composes (schema v7), and the "mail"
+ * wake-up job that makes a worker pump the outbox. Runs in the web role
+ * (settings, events, devices: inside the transaction of the event) and in
+ * the worker role (events, digests, scheduling). Nothing here holds
+ * plaintext of user data: events and digest items are ids and times.
  */
 #include <string.h>
 
@@ -281,4 +282,97 @@ int db_mail_purge_failed(struct db *db, int64_t before, int64_t *n)
 	if (rc == 0)
 		db_bind_int64(st, 1, before);
 	return repo_done(rc, st, n);
+}
+
+/* ---- events (schema v7) ---------------------------------------------------------------------- */
+
+int db_mail_event_add(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN],
+		      int64_t now)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "INSERT INTO mail_events (comment_id, project_id, next_attempt, created)"
+			    " VALUES ($1, $2, $3, $3)",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, comment_id);
+		db_bind_id(st, 2, project_id);
+		db_bind_int64(st, 3, now);
+	}
+	if ((rc = repo_done(rc, st, NULL)))
+		return rc;
+	return db_mail_wake(db, now);
+}
+
+int db_mail_event_due(struct db *db, int64_t now, int limit,
+		      int (*cb)(void *ctx, const uint8_t comment_id[DB_ID_LEN]), void *ctx)
+{
+	uint8_t cid[DB_ID_LEN];
+	struct repo_each e = {REPO_EACH_ROWS(repo_id_row, repo_id_emit, cb, ctx, &cid),
+			      .max = limit > 0 ? limit : 100};
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "SELECT comment_id FROM mail_events WHERE next_attempt <= $1"
+			    " ORDER BY next_attempt, created, comment_id LIMIT $2",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_int64(st, 1, now);
+		db_bind_int64(st, 2, e.max);
+	}
+	return repo_each(rc, st, &e);
+}
+
+int db_mail_event_take(struct db *db, const uint8_t comment_id[DB_ID_LEN], struct db_mail_event *out)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "DELETE FROM mail_events WHERE comment_id = $1"
+			    " RETURNING comment_id, project_id, attempts, created",
+			    &st);
+
+	memset(out, 0, sizeof(*out));
+	if (rc)
+		return rc;
+	db_bind_id(st, 1, comment_id);
+	if ((rc = repo_row(st)) == 0 && (rc = db_column_id(st, 0, out->comment_id)) == 0 &&
+	    (rc = db_column_id(st, 1, out->project_id)) == 0) {
+		out->attempts = db_column_int64(st, 2);
+		out->created = db_column_int64(st, 3);
+	}
+	return repo_done(rc, st, NULL);
+}
+
+int db_mail_event_failed(struct db *db, const uint8_t comment_id[DB_ID_LEN], int64_t next_attempt,
+			 int64_t max_attempts, int *dropped)
+{
+	struct db_stmt *st = NULL;
+	int64_t n = 0;
+	int rc = db_prepare(db,
+			    "UPDATE mail_events SET attempts = attempts + 1, next_attempt = $2"
+			    " WHERE comment_id = $1",
+			    &st);
+
+	*dropped = 0;
+	if (rc == 0) {
+		db_bind_id(st, 1, comment_id);
+		db_bind_int64(st, 2, next_attempt);
+	}
+	if ((rc = repo_done_one(rc, st)))
+		return rc;
+	st = NULL;
+	rc = db_prepare(db, "DELETE FROM mail_events WHERE comment_id = $1 AND attempts >= $2", &st);
+	if (rc == 0) {
+		db_bind_id(st, 1, comment_id);
+		db_bind_int64(st, 2, max_attempts);
+	}
+	rc = repo_done(rc, st, &n);
+	*dropped = rc == 0 && n > 0;
+	return rc;
+}
+
+int db_mail_event_next(struct db *db, int64_t *at)
+{
+	return min_of(db, "SELECT CAST(MIN(next_attempt) AS BIGINT) FROM mail_events", at);
 }
