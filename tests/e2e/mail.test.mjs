@@ -2,15 +2,17 @@
 // SMTP server: scripts/smtp-test (aiosmtpd on 127.0.0.1:12525, STARTTLS
 // required, certificate from a test CA that smtp_ca_file trusts). Covers:
 // opted-out owners get nothing, a burst of comments is one digest, every
-// message parses as MIME, an SMTP outage is retried, a worker killed in the
-// middle of a message delivers it once after restart (never twice within
-// the lease), password reset by e-mail (single use, 30 minutes on the test
-// clock), the one-click unsubscribe link, and owner address verification
-// (a self sign-up gets one verification mail and no opt-in mail until the
-// signed 24-hour token comes back; forged, spliced, damaged and expired
-// tokens are refused; resend is rate limited; a password reset proves the
-// address too). Skipped when aiosmtpd is missing (the part without mail
-// runs anyway). Node's runner only, no npm packages.
+// message parses as MIME, a comment's mail is composed by the worker (with
+// only the web role running, a guest comment leaves an event and no outbox
+// row; a worker started later mails it once), an SMTP outage is retried, a
+// worker killed in the middle of a message delivers it once after restart
+// (never twice within the lease), password reset by e-mail (single use, 30
+// minutes on the test clock), the one-click unsubscribe link, and owner
+// address verification (a self sign-up gets one verification mail and no
+// opt-in mail until the signed 24-hour token comes back; forged, spliced,
+// damaged and expired tokens are refused; resend is rate limited; a
+// password reset proves the address too). Skipped when aiosmtpd is missing
+// (the part without mail runs anyway). Node's runner only, no npm packages.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -74,7 +76,7 @@ export function parseMime(raw) {
 // ---- a server we can kill and restart on the same data directory ---------------------------
 // The test build: the suite shifts the clock and stalls the sender (hooks).
 async function spawnServe(st) {
-  const proc = spawn(testBin(), ['serve', '--data', st.dataDir, '--listen', `127.0.0.1:${st.port || 0}`, ...st.args], {
+  const proc = spawn(testBin(), [st.role, '--data', st.dataDir, '--listen', `127.0.0.1:${st.port || 0}`, ...st.args], {
     env: { ...process.env, AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_CLOCK_FILE: st.clockFile, ...st.env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -87,12 +89,14 @@ async function spawnServe(st) {
   st.origin = `https://127.0.0.1:${st.port}`;
 }
 
-async function startMailServer({ env = {}, args = [], backend = 'sqlite' } = {}) {
+// role: 'serve' (every role, one worker thread) or 'web' (no worker: nothing
+// delivers, nothing composes a comment's mail until a worker runs).
+async function startMailServer({ env = {}, args = [], backend = 'sqlite', role = 'serve' } = {}) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-mail-'));
   const pg = backend === 'postgresql' ? freshPgDatabase('am_mail') : null;
   const dbArgs = pg ? ['--set', `database=${pg.url}`] : [];
   const st = {
-    tmp, dataDir: path.join(tmp, 'data'), clockFile: path.join(tmp, 'clock'), dbArgs, env, clock: 0,
+    tmp, dataDir: path.join(tmp, 'data'), clockFile: path.join(tmp, 'clock'), dbArgs, env, clock: 0, role,
     args: [...FAST_ARGON, ...dbArgs, '--set', `smtp_url=${sink('url')}`, '--set', `smtp_ca_file=${sink('ca')}`,
       '--set', 'mail_from=Audiomus Test <noreply@review.example.org>', '--set', 'mail_digest_minutes=1', ...args],
   };
@@ -113,6 +117,16 @@ async function startMailServer({ env = {}, args = [], backend = 'sqlite' } = {})
     st.clock += seconds;
     fs.writeFileSync(st.clockFile, `${st.clock}\n`);
     await new Client(st).get('/api/v1/session'); // any API request applies the clock (process-wide)
+  };
+  // Rows of a query on the server's database (strings; SQLite read-only).
+  st.query = (sql) => {
+    if (pg) return pg.query(sql);
+    const py = 'import sqlite3, sys\n'
+      + 'c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)\n'
+      + 'for row in c.execute(sys.argv[2]): print("\x1f".join(str(v) for v in row))';
+    const r = spawnSync('/usr/bin/python3', ['-c', py, path.join(st.dataDir, 'audiomus.db'), sql], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr}`);
+    return r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\x1f'));
   };
   st.kill = async () => { st.proc.kill('SIGKILL'); await st.exited; };
   st.restart = async (newEnv = {}) => { st.env = newEnv; await spawnServe(st); };
@@ -288,6 +302,52 @@ for (const backend of BACKENDS) describe(`e-mail notifications (SMTP sink, START
     await st.advance(31 * 60);
     const late = await c.post('/api/v1/password-reset/confirm', { token: t2, new_password: 'another passphrase 9' });
     assert.equal(late.status, 400, 'expired after 30 minutes');
+  });
+});
+
+// Posting a comment composes no mail (issue 19, docs/mail.md "Events"): its
+// transaction writes an event, and the worker's mail pump composes it.
+for (const backend of BACKENDS) describe(`e-mail: a comment's mail is composed by the worker (${backend})`, { skip: SKIP }, () => {
+  let st, maildir, worker;
+  before(async () => { maildir = sink('start'); st = await startMailServer({ backend, role: 'web' }); });
+  after(async () => {
+    if (worker && worker.exitCode === null && worker.signalCode === null) {
+      worker.kill('SIGTERM');
+      await new Promise((r) => worker.on('exit', r));
+    }
+    await st?.stop();
+  });
+
+  test('with no worker running a guest reply leaves an event and no outbox row; a worker then mails it once', async () => {
+    const o = await newOwner(st);
+    await o.put('/api/v1/account/notifications', { replies: true });
+    const p = await projectWithVersion(o, 'Event EP');
+    const g = new Client(st);
+    const top = await g.post(`/api/v1/s/${p.token}/comments`, { name: 'Cy', body: 'first', version_id: p.vid, time_ms: 0 });
+    assert.equal(top.status, 201);
+    const rep = await g.post(`/api/v1/s/${p.token}/comments`, { name: 'Di', body: 'a reply', version_id: p.vid, time_ms: 0, parent_id: top.json.comment.id });
+    assert.equal(rep.status, 201);
+    const own = await o.post(`/api/v1/projects/${p.id}/comments`, { body: 'mine', version_id: p.vid, time_ms: 0 });
+    assert.equal(own.status, 201, own.body);
+    const count = (t) => Number(st.query(`SELECT COUNT(*) FROM ${t}`)[0][0]);
+    const hex = backend === 'postgresql' ? "encode(comment_id, 'hex')" : 'lower(hex(comment_id))';
+    assert.equal(count('outbox'), 0, 'the request composed no mail');
+    assert.deepEqual(st.query(`SELECT ${hex} FROM mail_events ORDER BY created, ${hex}`).map((r) => r[0]).sort(),
+      [top.json.comment.id, rep.json.comment.id].sort(), 'one event per guest comment, none for the owner\'s');
+    assert.equal(Number(st.query("SELECT COUNT(*) FROM jobs WHERE kind = 'mail' AND state = 'queued'")[0][0]), 1, 'a wake-up job');
+    await sleep(1500);
+    assert.equal(inbox(maildir, o.email).length, 0, 'no worker, no mail');
+
+    worker = spawn(testBin(), ['worker', '--data', st.dataDir, ...st.args], { stdio: ['ignore', 'ignore', 'ignore'] });
+    const [m] = await waitInbox(maildir, o.email, 1);
+    assert.equal(m.subject, 'New reply on "Event EP"');
+    assert.match(m.text, /Reviewer "Di" \(the name they typed\) replied at 0:00 on "Intro":\r\n> a reply\r\n/);
+    const t0 = Date.now();
+    while (count('mail_events') > 0 && Date.now() - t0 < 15000) await sleep(200);
+    assert.equal(count('mail_events'), 0, 'every event taken (the top-level one mails nothing: comments are off)');
+    await sleep(2000);
+    assert.equal(inbox(maildir, o.email).length, 1, 'exactly once');
+    assert.equal(count('outbox'), 0, 'delivered');
   });
 });
 
