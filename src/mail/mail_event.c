@@ -32,8 +32,8 @@ static int due_cb(void *ctx, const uint8_t cid[DB_ID_LEN])
 	return 0;
 }
 
-static void log_event(enum am_log_level lv, const char *event, const uint8_t cid[DB_ID_LEN], int64_t attempt,
-		      const char *reason)
+static void log_event(enum am_log_level lv, const char *event, const uint8_t cid[DB_ID_LEN],
+		      int64_t attempt, const char *reason)
 {
 	static const char hx[] = "0123456789abcdef";
 	char hex[2 * DB_ID_LEN + 1], n[24];
@@ -50,7 +50,8 @@ static void log_event(enum am_log_level lv, const char *event, const uint8_t cid
 /* Take the event and compose its mail in one transaction. 0 (composed,
  * nothing to send, or another worker took it), or the error that rolled
  * it back (the event stays). *attempts gets its failed attempts so far. */
-static int compose_one(struct app *a, struct db *db, const uint8_t cid[DB_ID_LEN], int64_t *attempts)
+static int compose_one(struct app *a, struct db *db, const uint8_t cid[DB_ID_LEN],
+		       int64_t *attempts)
 {
 	struct db_mail_event ev;
 	int rc = db_begin_write(db);
@@ -76,17 +77,19 @@ static int compose_one(struct app *a, struct db *db, const uint8_t cid[DB_ID_LEN
 }
 
 /* Composing failed: the next attempt after back-off, or the end. */
-static int retry_later(struct app *a, struct db *db, const uint8_t cid[DB_ID_LEN], int64_t attempts, int err,
-		       int64_t now)
+static int retry_later(struct app *a, struct db *db, const uint8_t cid[DB_ID_LEN], int64_t attempts,
+		       int err, int64_t now)
 {
 	int64_t max = a->conf.mail_max_attempts > 0 ? a->conf.mail_max_attempts : 1;
-	int dropped = 0, rc = db_mail_event_failed(db, cid, now + mail_backoff_ms(attempts + 1), max, &dropped);
+	int dropped = 0,
+	    rc = db_mail_event_failed(db, cid, now + mail_backoff_ms(attempts + 1), max, &dropped);
 
 	if (rc == AM_ERR_NOTFOUND)
 		return 0;
 	if (rc == 0)
-		log_event(dropped ? AM_LOG_ERROR : AM_LOG_WARN, dropped ? "mail_event_dropped" : "mail_event_retry",
-			  cid, attempts + 1, am_strerror(err));
+		log_event(dropped ? AM_LOG_ERROR : AM_LOG_WARN,
+			  dropped ? "mail_event_dropped" : "mail_event_retry", cid, attempts + 1,
+			  am_strerror(err));
 	return rc;
 }
 

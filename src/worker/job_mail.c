@@ -1,10 +1,12 @@
 /*
  * job_mail.c: the worker's "mail" handler (docs/mail.md): a "mail" job is
- * only a wake-up call, queued with every outbox message, for the moment a
- * comment digest falls due, and by the pump itself for the next retry or
- * lease end. Running it flushes due digests and delivers due messages
- * through mail_outbox_pump, whose per-message leases (not this job's) make
- * delivery safe when several workers pump at once. Runs in the worker role.
+ * only a wake-up call, queued with every outbox message and every guest
+ * comment's mail event, for the moment a comment digest falls due, and by
+ * the pump itself for the next retry or lease end. Running it composes due
+ * comment events, flushes due digests and delivers due messages through
+ * mail_outbox_pump, whose per-event transactions and per-message leases
+ * (not this job's) make it safe when several workers pump at once. Runs in
+ * the worker role.
  */
 #include <stdio.h>
 
