@@ -105,6 +105,7 @@ struct api_ctx {
 	struct db *db;
 	json_t *body;          /* the JSON object sent ({} when none) */
 	const char *msg;       /* a client-safe message for an error return */
+	char msgbuf[192];      /* room for a composed msg (e.g. a refused file type) */
 	int64_t retry_ms;      /* Retry-After of a 429/503 */
 	int authed;
 	struct db_session sess;

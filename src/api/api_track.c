@@ -3,8 +3,13 @@
  * owner and the guest views build on (the guest view with fresh signed
  * media URLs from src/access/), track create/rename/reorder/delete, and the
  * start of an upload (a new version plus a signed upload URL for the media
- * role, which alone touches audio bytes), and the owner's own playback URLs. Runs in the web process; ids are
- * client input, always looked up inside the credential's project.
+ * role, which alone touches audio bytes), and the owner's own playback URLs.
+ * A browser sends the first bytes of its file ("head") with the new track and
+ * the new upload: a file that is not audio is refused (415, with what it
+ * is) before any track or version exists. Runs in the web process; ids are
+ * client input, always looked up inside the credential's project; "head" is
+ * untrusted bytes, only sniffed (the media role sniffs the upload itself
+ * again).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -37,13 +42,25 @@ json_t *api_version_json(const struct db_version *v)
 	return j;
 }
 
+/* An upload that has not moved for UPLOAD_IDLE_MS (no PATCH, no lease) was
+ * abandoned: a closed tab, a reload, a lost connection. The version is shown
+ * "interrupted" (docs/api.md): the dashboard offers to resume it (the same
+ * file again) or remove it; upload_gc_abandoned fails it for good later. */
+static int interrupted(const struct db_version *v)
+{
+	return strcmp(v->state, "uploading") == 0 && am_now_ms() - v->upload_active_ms > UPLOAD_IDLE_MS;
+}
+
 /* The owner also sees the file name and a failure reason. */
 static json_t *owner_version_json(const struct db_version *v)
 {
 	json_t *j = api_version_json(v);
+	int idle = interrupted(v);
+	const char *error = idle ? UPLOAD_INTERRUPTED : v->error;
 
-	if (j && (api_set(j, "filename", json_string(v->filename)) ||
-		  (v->error[0] && api_set(j, "error", json_string(v->error))))) {
+	if (j && ((idle && api_set(j, "state", json_string("interrupted"))) ||
+		  api_set(j, "filename", json_string(v->filename)) ||
+		  (error[0] && api_set(j, "error", json_string(error))))) {
 		json_decref(j);
 		return NULL;
 	}
@@ -191,6 +208,29 @@ out:
 
 /* ---- owner: tracks -------------------------------------------------------------------- */
 
+#define API_HEAD_MAX 64 /* bytes of "head": the first bytes of the file */
+
+/* Optional "head": base64url (no padding) of the file's first bytes, at
+ * least UPLOAD_SNIFF_LEN of them (all of a shorter file). Not audio: 415 with
+ * the reason (upload_refusal), before anything is created. */
+static int head_check(struct api_ctx *c)
+{
+	uint8_t b[API_HEAD_MAX];
+	const char *head = NULL, *ext, *ctype;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = api_str(c, "head", 1, 2 * API_HEAD_MAX, 0, &head)) || !head)
+		return rc;
+	if (crypto_b64url_decode(head, strlen(head), b, sizeof(b), &n) != 0)
+		return api_err(c, AM_ERR_INVAL,
+			       "field \"head\" must be the file's first bytes (at most 64) in base64url");
+	if (upload_sniff(b, n, &ext, &ctype) == 0)
+		return 0;
+	upload_refusal(b, n, c->msgbuf, sizeof(c->msgbuf));
+	return api_err(c, n < UPLOAD_SNIFF_LEN ? AM_ERR_INVAL : AM_ERR_UNSUPPORTED, c->msgbuf);
+}
+
 static json_t *track_json(const struct db_track *t)
 {
 	return json_pack("{s:o,s:s,s:I,s:I}", "id", api_id_json(t->id), "title", t->title, "position",
@@ -207,7 +247,7 @@ int api_track_create(struct api_ctx *c)
 	int rc;
 
 	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "title", 1, 200, 1, &title)) ||
-	    (rc = api_int(c, "position", 0, 1000000, 0, &pos, NULL)) ||
+	    (rc = api_int(c, "position", 0, 1000000, 0, &pos, NULL)) || (rc = head_check(c)) ||
 	    (rc = db_track_create(c->db, c->api->app->keys, p.id, title, pos, id)) ||
 	    (rc = db_track_get(c->db, c->api->app->keys, p.id, id, &t)))
 		return rc;
@@ -296,7 +336,7 @@ int api_upload_create(struct api_ctx *c)
 	int rc;
 
 	if ((rc = owner_track(c, &p, &t)) || (rc = api_str(c, "filename", 1, 255, 1, &filename)) ||
-	    (rc = api_int(c, "size", 1, INT64_C(1) << 50, 1, &size, NULL)) ||
+	    (rc = api_int(c, "size", 1, INT64_C(1) << 50, 1, &size, NULL)) || (rc = head_check(c)) ||
 	    (rc = api_rate(c, &API_LIMIT_UPLOAD_ACCT, c->acct.id, DB_ID_LEN, NULL, 0)) ||
 	    (rc = start_upload(c, &p, &t, filename, size, path, sizeof(path), &v)))
 		return rc;

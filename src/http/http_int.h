@@ -131,6 +131,7 @@ struct http_req {
 	char *cookie_store;  /* owned */
 	struct am_buf body;
 	uint64_t body_seen;
+	uint64_t discard_until; /* after a failure mid-body: read no further */
 	unsigned err_status; /* an HTTP error decided before the handler ran */
 	unsigned allow;      /* for 405 */
 	char *extra[HTTP_MAX_EXTRA_HEADERS][2]; /* owned name/value copies */

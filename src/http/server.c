@@ -277,6 +277,20 @@ static int body_chunk(struct http_req *req, const char *data, size_t n)
 	return am_buf_append(&req->body, data, n);
 }
 
+/* After a failure mid-body the answer can only follow the whole body
+ * (libmicrohttpd 0.9.75): read what is left if that is a little, so that
+ * the client gets the answer; hang up at once (no answer) when more is
+ * announced: a refused 2 GB upload is not read. A chunked body is read up
+ * to HTTP_DISCARD_MAX past the failure, then the connection is closed. */
+static int discard_worth(struct http_req *req)
+{
+	int64_t clen;
+
+	if (body_announced(req, &clen) && clen >= 0)
+		return (uint64_t)clen <= req->discard_until;
+	return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -321,14 +335,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			http_watch_body(wc, n);
 			http_watch_body_done(wc);
 			req->body_seen += n;
-			size_t cap = (req->route ? req->route->def.max_body : 0) + HTTP_DISCARD_MAX;
-			return req->body_seen > cap ? MHD_NO : MHD_YES;
+			return req->body_seen > req->discard_until ? MHD_NO : MHD_YES;
 		}
 		http_watch_body(wc, n);
-		if ((rc = body_chunk(req, upload_data, n)) != 0)
+		if ((rc = body_chunk(req, upload_data, n)) != 0) {
 			req->err_status = http_status_of(rc);
+			req->discard_until = req->body_seen + HTTP_DISCARD_MAX;
+		}
 		http_watch_body_done(wc);
-		return MHD_YES;
+		return rc && !discard_worth(req) ? MHD_NO : MHD_YES;
 	}
 	http_watch_busy(req->srv->watch, watch_of(conn));
 	return complete(req);

@@ -5,7 +5,11 @@
  * its body straight into an AM1 writer over a store put (one segment of
  * plaintext in memory, nothing plaintext on disk), and on its end - complete
  * or cut - commits what arrived as one "part" and advances the durable
- * offset. The first bytes are sniffed before any is stored. A HEAD on an
+ * offset. The first bytes are sniffed before any is stored; a file that is
+ * not audio is refused at once (docs/media.md "Refusals"): its upload is
+ * deleted and its version fails with the reason, and the rest of its body is
+ * not read (a short rest is, so that the 415 with the reason gets through).
+ * A HEAD on an
  * upload whose every byte is recorded but that was never completed (its
  * node died in between) completes it, so that a client that trusts
  * Upload-Offset == Upload-Length is right. The sniffing, the completion and
@@ -38,8 +42,10 @@ struct upload_ctx {
 	struct db_upload_part part;
 	struct store_am1_put ap;
 	struct am1_writer *w;
+	int64_t clen;      /* Content-Length of this PATCH, -1 if not announced */
 	uint8_t sniff[UPLOAD_SNIFF_LEN];
 	size_t sniffed;
+	char why[UPLOAD_WHY_MAX]; /* a refusal's reason */
 	int need_sniff, bad_type, failed, done;
 	int64_t lease_ms, last_extend;
 };
@@ -218,8 +224,10 @@ static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db
 		return rc;
 	if (c->u.length > c->url.max_size || c->u.length > a->conf.max_upload_size)
 		return refuse(req, AM_ERR_TOOBIG, "file larger than the maximum upload size");
-	if (cl && am_parse_i64(cl, 0, INT64_MAX, &clen) == 0 &&
-	    !media_tus_patch_fits(c->offset, clen, c->u.length))
+	if (!cl || am_parse_i64(cl, 0, INT64_MAX, &clen) != 0)
+		clen = -1;
+	c->clen = clen;
+	if (clen >= 0 && !media_tus_patch_fits(c->offset, clen, c->u.length))
 		return refuse(req, AM_ERR_TOOBIG, "more bytes than the declared Upload-Length");
 	if (c->offset != c->u.received)
 		return refuse(req, AM_ERR_CONFLICT, "Upload-Offset does not match the stored offset");
@@ -293,6 +301,29 @@ static int keep_lease(struct upload_ctx *c)
 	return rc;
 }
 
+/* A refused first chunk: the upload goes and its version fails with the
+ * reason, now, whether or not the answer reaches the client. The rest of
+ * the body is read and dropped when it is short (UPLOAD_REFUSE_DRAIN: the
+ * 415 then carries the reason); otherwise the request fails here and the
+ * server hangs up without reading it (the reason is the version's, and a
+ * HEAD's Upload-Error). */
+#define UPLOAD_REFUSE_DRAIN (1024 * 1024)
+static int refuse_type(struct upload_ctx *c)
+{
+	int rc;
+
+	upload_refusal(c->sniff, c->sniffed, c->why, sizeof(c->why));
+	c->bad_type = 1;
+	part_abort(c);
+	if ((rc = upload_refuse(c->m->app, &c->u, c->token, c->why)) == 0)
+		c->locked = 0; /* the row is gone, and the lease with it */
+	am_log(AM_LOG_INFO, "upload_refused", "reason", c->why, "error", rc ? am_strerror(rc) : "",
+	       NULL);
+	if (c->clen < 0 || (uint64_t)c->clen - c->received > UPLOAD_REFUSE_DRAIN)
+		return AM_ERR_UNSUPPORTED;
+	return 0;
+}
+
 /* Buffer the first UPLOAD_SNIFF_LEN bytes, decide, then let them through. */
 static int sniff_step(struct upload_ctx *c, const uint8_t **data, size_t *n)
 {
@@ -308,11 +339,8 @@ static int sniff_step(struct upload_ctx *c, const uint8_t **data, size_t *n)
 	if (c->sniffed < UPLOAD_SNIFF_LEN)
 		return 0;
 	c->need_sniff = 0;
-	if (upload_sniff(c->sniff, c->sniffed, &ext, &ctype)) {
-		c->bad_type = 1;
-		part_abort(c);
-		return 0;
-	}
+	if (upload_sniff(c->sniff, c->sniffed, &ext, &ctype))
+		return refuse_type(c);
 	return am1_writer_write(c->w, c->sniff, c->sniffed);
 }
 
@@ -334,7 +362,9 @@ int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, vo
 	}
 	c->received += n;
 	if (c->need_sniff && (rc = sniff_step(c, &data, &n)) == 0 && !c->w)
-		return 0;
+		return 0; /* still sniffing, or refused and dropped */
+	if (c->bad_type)
+		return rc; /* refused, too much left to read: the server hangs up */
 	if (rc == 0 && n)
 		rc = am1_writer_write(c->w, data, n);
 	rc = store_failed("write", rc, store_put_errmsg(c->ap.put));
@@ -362,11 +392,32 @@ static int respond_offset(struct http_req *req, unsigned status, const struct db
 	return http_respond_empty(req, status);
 }
 
+/* Why an upload is gone: its version's failure (a refused type, an expired
+ * upload) when there is one, so that a client whose PATCH was cut off by a
+ * refusal learns the reason from its HEAD. */
+static const char *gone_why(struct media *m, const struct access_upload *url, char *why, size_t cap)
+{
+	struct db_version v;
+	struct db *db = NULL;
+	int rc;
+
+	if (app_db_get(m->app, &db))
+		return "no such upload";
+	rc = db_version_get(db, m->app->keys, url->project_id, url->version_id, &v);
+	app_db_put(m->app, db);
+	if (rc || strcmp(v.state, "failed") != 0 || !v.error[0])
+		return "no such upload";
+	am_strlcpy(why, v.error, cap);
+	am_memzero(&v, sizeof(v)); /* the file name */
+	return why;
+}
+
 static int do_head(struct http_req *req, struct media *m)
 {
 	struct access_upload url;
 	struct db_upload u;
 	struct db *db = NULL;
+	char why[DB_ERROR_MAX + 1];
 	int rc;
 
 	if (access_upload_verify(m->app, http_req_target(req), &url))
@@ -377,8 +428,10 @@ static int do_head(struct http_req *req, struct media *m)
 	app_db_put(m->app, db);
 	if (rc == 0 && (memcmp(u.account_id, url.account_id, 16) || memcmp(u.version_id, url.version_id, 16)))
 		rc = AM_ERR_NOTFOUND;
+	if (rc == AM_ERR_NOTFOUND)
+		return refuse(req, rc, gone_why(m, &url, why, sizeof(why)));
 	if (rc)
-		return rc == AM_ERR_NOTFOUND ? refuse(req, rc, "no such upload") : rc;
+		return rc;
 	/* Every byte recorded, never completed, nobody on it: complete it now.
 	 * Whatever comes of it, the offset stays what was durably stored; an
 	 * upload this does not complete is left to housekeeping (or, broken,
@@ -389,18 +442,20 @@ static int do_head(struct http_req *req, struct media *m)
 }
 
 /* The first chunk was not audio (AM_ERR_UNSUPPORTED) or too short to tell
- * (AM_ERR_INVAL): the error answer, with a message the uploader can act on. */
-static int refuse_sniff(struct http_req *req, int bad_type)
+ * (AM_ERR_INVAL): the error answer, with a message the uploader can act on
+ * (in the JSON and in Upload-Error). */
+static int refuse_sniff(struct http_req *req, struct upload_ctx *c)
 {
-	const char *msg = bad_type ? "unsupported file type: WAV, AIFF, FLAC, MP3, M4A/AAC or Ogg/Opus"
-				   : "the first chunk must carry at least 12 bytes";
-	unsigned status = http_status_of(bad_type ? AM_ERR_UNSUPPORTED : AM_ERR_INVAL);
-	json_t *j = json_pack("{s:s,s:i}", "error", msg, "status", (int)status);
+	unsigned status = http_status_of(c->bad_type ? AM_ERR_UNSUPPORTED : AM_ERR_INVAL);
+	json_t *j;
 	int rc;
 
-	if (!j)
+	if (!c->bad_type)
+		upload_refusal(c->sniff, c->sniffed, c->why, sizeof(c->why));
+	if (!(j = json_pack("{s:s,s:i}", "error", c->why, "status", (int)status)))
 		return AM_ERR_NOMEM;
 	(void)tus_common(req);
+	(void)http_add_header(req, "Upload-Error", c->why);
 	rc = http_respond_json(req, status, j);
 	json_decref(j);
 	return rc;
@@ -417,7 +472,7 @@ static int do_patch(struct http_req *req, struct media *m)
 	c->done = 1;
 	if (c->bad_type || c->need_sniff) {
 		part_abort(c);
-		return refuse_sniff(req, c->bad_type);
+		return refuse_sniff(req, c);
 	}
 	if ((rc = part_commit(c)))
 		return rc;

@@ -272,6 +272,9 @@ struct db_version {
 	int64_t created;
 	/* media facts (0 until known) */
 	int64_t duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp;
+	/* while 'uploading': the last sign of life of its open upload (ms: its
+	 * last PATCH, or the end of a lease still held), 0 when it has none */
+	int64_t upload_active_ms;
 };
 
 /* A new version of a track, numbered after the last one, state "uploading". */

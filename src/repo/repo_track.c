@@ -197,7 +197,11 @@ int db_version_create(struct db *db, const struct db_keys *k, const uint8_t proj
 
 #define VERSION_COLS                                                                                   \
 	"SELECT id, project_id, track_id, number, filename_ct, state, progress, error, created,"       \
-	" duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp FROM track_versions "
+	" duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp,"          \
+	" CASE WHEN state = 'uploading' THEN COALESCE((SELECT MAX(CASE WHEN u.lock_until > u.updated" \
+	" THEN u.lock_until ELSE u.updated END) FROM uploads u WHERE u.version_id = track_versions.id" \
+	" AND u.project_id = track_versions.project_id AND u.state = 'open'), 0) ELSE 0 END"          \
+	" FROM track_versions "
 
 static int version_row(struct db_stmt *st, union repo_key key, void *outp)
 {
@@ -219,6 +223,7 @@ static int version_row(struct db_stmt *st, union repo_key key, void *outp)
 	out->bit_depth = db_column_int64(st, 12);
 	out->loudness_mlufs = db_column_int64(st, 13);
 	out->true_peak_mdbtp = db_column_int64(st, 14);
+	out->upload_active_ms = db_column_int64(st, 15);
 	return repo_open_col(st, 4, key.fk, "track_versions", "filename", out->id, out->project_id,
 			     out->filename, sizeof(out->filename));
 }

@@ -1,8 +1,10 @@
 /*
  * upload.c: the two ends of an upload's life that need no audio byte: its
  * creation for an owner (a database row and a signed tus URL for the media
- * role) and the removal of uploads abandoned before completion (their
- * stored parts, then their rows). Creation runs in the web process, inside
+ * role), and its end without completion: a refused first chunk
+ * (upload_refuse) and the removal of uploads abandoned before completion
+ * (their stored parts, then their rows); either way the version is left
+ * 'failed' with a reason, never 'uploading'. Creation runs in the web process, inside
  * the owner's API request and its transaction, and opens no store; the
  * clean-up runs in the media process (its clean-up thread) and in the
  * worker's housekeeping, and deletes ciphertext by store key and rows by id.
@@ -51,6 +53,37 @@ int upload_new(struct app *a, struct db *db, const uint8_t account_id[16],
 	return access_upload_sign(a, &u, url, n);
 }
 
+/* ---- refusal (media role) ---------------------------------------------------------------- */
+
+/* The row goes and the version fails in one transaction, so that no reader
+ * ever sees a refused file's version 'uploading' without an upload. */
+static int end_upload(struct db *db, const struct db_upload *u, const char *why)
+{
+	int rc;
+
+	if ((rc = db_begin_write(db)))
+		return rc;
+	if ((rc = db_upload_delete(db, u->project_id, u->id)) ||
+	    (rc = db_version_set_state(db, u->project_id, u->version_id, "failed", 0, why))) {
+		db_rollback(db);
+		return rc;
+	}
+	return db_commit(db);
+}
+
+int upload_refuse(struct app *a, const struct db_upload *u, const uint8_t token[16], const char *why)
+{
+	struct db *db = NULL;
+	int rc;
+
+	(void)token; /* the caller holds the lease: nobody else writes this row */
+	if ((rc = app_db_get(a, &db)) != 0)
+		return rc;
+	rc = end_upload(db, u, why);
+	app_db_put(a, db);
+	return rc;
+}
+
 /* ---- abandoned uploads (media role, housekeeping) --------------------------------------- */
 
 struct gc_batch {
@@ -96,7 +129,7 @@ int upload_gc_abandoned(struct app *a, int64_t now, int *removed)
 		/* Objects first, then the rows: a crash in between leaves rows
 		 * whose objects are gone (deleting them again is idempotent). */
 		if (db_upload_parts(db, b->u[i].id, gc_delete_part, a->store) == 0 &&
-		    db_upload_delete(db, b->u[i].project_id, b->u[i].id) == 0)
+		    end_upload(db, &b->u[i], UPLOAD_EXPIRED) == 0)
 			n++;
 	}
 	if (store_gc_temp(a->store, now - 86400, NULL, &err) != 0)

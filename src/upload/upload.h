@@ -42,12 +42,29 @@ int upload_new(struct app *a, struct db *db, const uint8_t account_id[16],
 	       const uint8_t project_id[16], const uint8_t version_id[16], int64_t length,
 	       int64_t quota, char *url, size_t n, uint8_t upload_id[16]);
 
-/* Magic bytes of the accepted audio types (upload_sniff.c). UPLOAD_SNIFF_LEN
- * bytes are needed (fewer only for a shorter file). 0 with *ext ("wav",
- * "aiff", "flac", "mp3", "m4a", "aac", "ogg") and *ctype (static strings),
- * or AM_ERR_UNSUPPORTED. Pure: takes untrusted bytes, never allocates. */
+/* Magic bytes of the accepted audio types (upload_sniff.c, by the
+ * transcoder's sniffer xcode_sniff). UPLOAD_SNIFF_LEN bytes are needed
+ * (fewer only for a shorter file). 0 with *ext ("wav", "aiff", "flac",
+ * "mp3", "m4a", "aac", "ogg") and *ctype (static strings), or
+ * AM_ERR_UNSUPPORTED. Pure: takes untrusted bytes, never allocates. */
 #define UPLOAD_SNIFF_LEN 12
+#define UPLOAD_ACCEPTED "WAV, AIFF, FLAC, MP3, M4A/AAC or Ogg/Opus"
 int upload_sniff(const uint8_t *p, size_t n, const char **ext, const char **ctype);
+
+/* Why upload_sniff refused the n first bytes p, for the owner (written into
+ * why, cap bytes, NUL-terminated; UPLOAD_WHY_MAX is enough): what the file
+ * is when the sniffer knows it ("WavPack (.wv) is not a supported audio
+ * format: upload WAV, ..."), or that the first chunk was too short. */
+#define UPLOAD_WHY_MAX 160
+void upload_refusal(const uint8_t *p, size_t n, char *why, size_t cap);
+
+/* The reason a version shows once its upload was abandoned (no byte for
+ * UPLOAD_IDLE_MS; the web role shows it as state "interrupted"), and the one
+ * it keeps once upload_gc_abandoned removed the upload (UPLOAD_GC_AFTER
+ * seconds after it started: the 24 h URL plus an hour). */
+#define UPLOAD_IDLE_MS (INT64_C(5) * 60 * 1000)
+#define UPLOAD_INTERRUPTED "upload interrupted: resume or remove"
+#define UPLOAD_EXPIRED "upload interrupted and not resumed within 25 hours: its bytes were removed; upload the file again"
 
 /* The upload lease (ms) a PATCH or a completion holds, extended every quarter
  * of it: UPLOAD_LEASE_MS, or in a test build with AUDIOMUS_TESTING=1
@@ -91,8 +108,15 @@ int upload_recover_one(struct app *a, const struct db_upload *u, int64_t now_ms,
  * in err (may be NULL; "" when the store did not fail). Run by housekeeping. */
 int upload_recover(struct app *a, int64_t now_ms, int *completed, struct store_err *err);
 
+/* Refuse the upload u (borrowed, leased with token) whose first bytes are
+ * not audio: in one transaction, delete its row (it has no part: nothing of
+ * a refused file is stored) and set its version 'failed' with why. 0, or a
+ * database error (the upload then stays open, for its expiry). */
+int upload_refuse(struct app *a, const struct db_upload *u, const uint8_t token[16], const char *why);
+
 /* Remove open uploads abandoned before now (seconds): their stored parts,
- * then their rows; and store temporaries older than a day. *removed (may be
+ * then their rows, and their versions become 'failed' with UPLOAD_EXPIRED
+ * (never left 'uploading'); and store temporaries older than a day. *removed (may be
  * NULL) gets the number of uploads removed. 0, or a database error. Run by
  * the media role every 5 minutes and by housekeeping. */
 int upload_gc_abandoned(struct app *a, int64_t now, int *removed);

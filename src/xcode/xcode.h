@@ -129,6 +129,14 @@ struct xcode_result {
  * again past an ID3v2 tag when needed (may be NULL). */
 const char *xcode_sniff(const uint8_t *buf, size_t n, const struct xcode_source *src);
 
+/* What a file that xcode_sniff() refuses is, by the same first bytes, for a
+ * reason the owner can act on: a static name such as "WavPack (.wv)",
+ * "Core Audio Format (.caf)", "Sony Wave64 (.w64)", "WebM/Matroska (.webm,
+ * .mka)", "Windows Media (.wma, .asf)", "a PNG image", "a text file"; NULL
+ * when it is not recognised. Pure, bounded, no allocation. Meaningful only
+ * for bytes xcode_sniff() refused (it does not look for accepted types). */
+const char *xcode_sniff_other(const uint8_t *buf, size_t n);
+
 /* Transcode one input: sniff, run the sandboxed child, feed it, pass its
  * outputs to stream, peaks and overview (all three required), enforce the
  * timeout and the output cap, reap the child. Returns 0 with res->fail ==

@@ -9,7 +9,7 @@
 //   - for an "unsupported format" file only, refused before any job with the
 //     documented 4xx and its exact message: 400 'field "size" is too small
 //     for an audio file' when the upload is asked for (docs/api.md), or 415
-//     "unsupported file type: …" from the tus PATCH (docs/media.md).
+//     "… is not a supported audio format: …" from the tus PATCH (docs/media.md).
 // Any other status is a failure of the test, a 5xx above all: it is the
 // server breaking, not refusing. Every API request the test makes must
 // succeed, and no request of the whole run may be answered 5xx (the server's
@@ -36,7 +36,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // "400 (size < 12)", the message depending on whether the size is 0;
 // docs/media.md: 415 after the sniff).
 const REFUSED_AT_UPLOAD = { status: 400, error: /^field "size" (is too small for an audio file|must be an integer from 1 to \d+)$/ };
-const REFUSED_BY_TUS = { status: 415, error: /^unsupported file type: WAV, AIFF, FLAC, MP3, M4A\/AAC or Ogg\/Opus$/ };
+const REFUSED_BY_TUS = { status: 415, error: /^.+ is not a supported audio format: upload WAV, AIFF, FLAC, MP3, M4A\/AAC or Ogg\/Opus$/ };
 
 // A refusal is documented if its status and message are exactly `want`;
 // otherwise the outcome names what came back (a 5xx is "server error").

@@ -181,6 +181,15 @@ static int64_t head_offset(struct srv *sv, const char *url)
 	return off;
 }
 
+static void version_failed_with(struct srv *sv, const uint8_t version[16], const char *why)
+{
+	struct db_version v;
+
+	assert_int_equal(db_version_get(sv->f.db, sv->f.a->keys, sv->f.p.id, version, &v), 0);
+	assert_string_equal(v.state, "failed");
+	assert_non_null(strstr(v.error, why));
+}
+
 static int count_key(void *arg, const char *key, const struct store_info *info)
 {
 	(void)key;
@@ -371,9 +380,21 @@ static void upload_refusals(void **state)
 	memcpy(file, "<html><body>", 12);
 	new_upload(sv, (int64_t)n, url, version);
 	assert_int_equal(patch(sv, sv->curl, url, 0, file, n, n, NULL, &r), 415);
-	assert_non_null(memmem(r.body.p, r.body.len, "unsupported file type", 21));
+	assert_non_null(memmem(r.body.p, r.body.len, "a text file is not a supported audio format", 43));
+	assert_true(resp_header(&r, "Upload-Error", why, sizeof(why)));
+	assert_non_null(strstr(why, "a text file"));
 	resp_cleanup(&r);
-	assert_int_equal(head_offset(sv, url), 0);
+	/* the upload is gone and its version failed with the reason: never
+	 * left 'uploading' (issue 21); a HEAD says why */
+	version_failed_with(sv, version, "a text file is not a supported audio format");
+	{
+		const char *h[] = {"Tus-Resumable: 1.0.0", NULL};
+		assert_int_equal(http_get(sv, "HEAD", url, &r, h), CURLE_OK);
+		assert_int_equal(r.status, 404);
+		assert_true(resp_header(&r, "Upload-Error", why, sizeof(why)));
+		assert_non_null(strstr(why, "a text file"));
+		resp_cleanup(&r);
+	}
 	/* more than declared: 413 before a byte is read */
 	memcpy(file, "RIFF\x24\x00\x10\x00WAVE", 12);
 	new_upload(sv, 1000, url, version);
@@ -410,7 +431,7 @@ static void upload_refusals(void **state)
 			 AM_ERR_TOOBIG);
 	/* quota: checked again when the first byte comes */
 	new_upload(sv, (int64_t)n, url, version);
-	media_set_quota(sv->m, 150000);
+	media_set_quota(sv->m, (int64_t)n + 500); /* + the open 1,000-byte upload above */
 	/* (a small body: the refusal may close the connection unread) */
 	assert_int_equal(patch(sv, sv->curl, url, 0, file, 16, 16, NULL, &r), 413);
 	assert_true(resp_header(&r, "Upload-Error", why, sizeof(why)));
@@ -470,6 +491,8 @@ static void upload_gc(void **state)
 	assert_int_equal(upload_gc_abandoned(sv->f.a, am_now() + 2 * 86400, &removed), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(store_count(sv), before);
+	/* removed, and its version failed for good, not left 'uploading' */
+	version_failed_with(sv, version, UPLOAD_EXPIRED);
 	free(file);
 }
 
