@@ -9,12 +9,18 @@
 // every non-GET (api.js). User text is always inserted as text (dom.js).
 import { ApiError, get, post, patch, put, del, setCsrf } from './api.js';
 import { $, h, mount, fmtTime, fmtDate, fmtAgo, fmtBytes } from './dom.js';
-import { tusUpload } from './upload.js';
+import { tusUpload, refusedByName, fileHead, rememberUpload, recallUpload, forgetUpload, rememberedUploads, resumableOffset } from './upload.js';
 import { OwnerPlayer } from './ownerplayer.js';
 import { authorLabel, commentTime } from './comments.js';
 
 const app = $('#app');
-const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null };
+const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null, queue: [] };
+
+// Leaving (or reloading) the page while a file is still going up stops it:
+// the browser asks first. After a reload, choosing the same file resumes it.
+window.addEventListener('beforeunload', (e) => {
+  if (st.queue.length) { e.preventDefault(); e.returnValue = ''; }
+});
 
 // ---- share URLs kept on this browser ------------------------------------------
 // The server keeps only the hash of a share token, so a link's URL exists
@@ -227,7 +233,7 @@ async function projectPage(id, tab, seq, sub) {
 
 // -- tracks and uploads
 
-const STATE_TEXT = { uploading: 'uploading', queued: 'queued', processing: 'processing', ready: 'ready', failed: 'failed' };
+const STATE_TEXT = { uploading: 'uploading', interrupted: 'interrupted', queued: 'queued', processing: 'processing', ready: 'ready', failed: 'failed' };
 
 function versionFacts(v) {
   const f = [];
@@ -238,8 +244,22 @@ function versionFacts(v) {
   return h('span', { class: 'facts' }, f.map(([k, val]) => h('span', {}, `${k} `, h('b', { text: val }))));
 }
 
-function versionRow(v, pid) {
-  const badge = v.state === 'ready' ? 'ok' : v.state === 'failed' ? 'bad' : 'subtle';
+// An interrupted upload: resume it (choose the same file: its fingerprint
+// finds the stored upload URL) or remove it (its track, when that holds
+// nothing else).
+function interruptedActions(v, t, pid, resume) {
+  const known = rememberedUploads().find((r) => r.vid === v.id);
+  const pick = h('input', { type: 'file', class: 'sr-only', id: `rf-${v.id}` });
+  pick.addEventListener('change', () => { if (pick.files[0]) resume(pick.files[0]); pick.value = ''; });
+  return h('span', { class: 'resume' },
+    known ? h('span', { class: 'muted small', text: `choose “${known.name}” again to resume` }) : null,
+    h('label', { for: `rf-${v.id}`, class: 'btn ghost', tabindex: '0', role: 'button', text: 'Resume…',
+      onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick.click(); } } }), pick,
+    t.versions.length === 1 ? h('button', { type: 'button', class: 'btn ghost danger', text: 'Remove', onclick: () => deleteTrack(pid, t).then(() => resume(null)) }) : null);
+}
+
+function versionRow(v, pid, t, resume) {
+  const badge = v.state === 'ready' ? 'ok' : v.state === 'failed' || v.state === 'interrupted' ? 'bad' : 'subtle';
   const up = st.uploads.get(v.id);
   return h('li', { class: 'version', dataset: { version: v.id, state: v.state } },
     h('span', { class: 'badge subtle', text: `v${v.number}` }),
@@ -247,7 +267,8 @@ function versionRow(v, pid) {
     v.state === 'processing' && v.progress != null ? h('progress', { max: '100', value: String(Math.round(v.progress)), 'aria-label': 'Processing' }) : null,
     v.state === 'uploading' && up ? h('span', { class: 'muted small', text: up.note || '' }) : null,
     h('span', { class: 'muted small', text: v.filename || '' }),
-    v.state === 'failed' && v.error ? h('span', { class: 'status error', text: v.error }) : null,
+    (v.state === 'failed' || v.state === 'interrupted') && v.error ? h('span', { class: 'status error', text: v.error }) : null,
+    v.state === 'interrupted' && t ? interruptedActions(v, t, pid, resume) : null,
     v.state === 'ready' ? versionFacts(v) : null,
     v.state === 'ready' ? h('a', { class: 'btn ghost play-link', href: `#/p/${pid}/comments/${v.id}`, 'aria-label': `Play version ${v.number}`, text: '▶ Play' }) : null);
 }
@@ -261,11 +282,10 @@ async function tracksTab(project, panel, seq) {
     h('p', { class: 'muted small', text: 'WAV, AIFF, FLAC, MP3, AAC, M4A or Ogg. Originals are encrypted on arrival; reviewers stream a 256 kbit/s AAC copy.' }), file);
   const uploadList = h('ul', { class: 'uploads', id: 'uploads', 'aria-live': 'polite' });
   const list = h('div', { id: 'track-list' });
-  // Files upload in parallel, but their tracks are created one after another
-  // so that several dropped files list in the order they were dropped.
+  // Files go up one after another, in the order they were dropped; each
+  // row says its place in the queue until its turn comes.
   const addFiles = (files, track) => {
-    let prev = Promise.resolve();
-    for (const f of files) prev = startUpload(pid, f, track, uploadList, () => refresh(), prev);
+    for (const f of files) enqueueUpload(pid, f, track, uploadList, () => refresh());
   };
   file.addEventListener('change', () => { addFiles([...file.files]); file.value = ''; });
   dropTarget(drop, (files) => addFiles(files));
@@ -285,13 +305,13 @@ async function tracksTab(project, panel, seq) {
             onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); vf.click(); } }, text: 'New version' }), vf,
           h('button', { type: 'button', class: 'btn ghost', text: 'Rename', onclick: () => renameTrack(p.id, t).then(refresh) }),
           h('button', { type: 'button', class: 'btn ghost danger', text: 'Delete', onclick: () => deleteTrack(p.id, t).then(refresh) })),
-        h('ul', { class: 'versions' }, [...t.versions].sort((a, b) => b.number - a.number).map((v) => versionRow(v, p.id))),
+        h('ul', { class: 'versions' }, [...t.versions].sort((a, b) => b.number - a.number).map((v) => versionRow(v, p.id, t, (f) => (f ? addFiles([f], t) : refresh())))),
         t.versions.length ? null : h('p', { class: 'muted small', text: 'No versions yet: drop a file on this track.' }));
       dropTarget(row, (files) => addFiles(files.slice(0, 1), t));
       return row;
     });
     mount(list, items.length ? items : h('p', { class: 'empty', text: 'No tracks yet. Drop your first mix above.' }));
-    return p.tracks.some((t) => t.versions.some((v) => ['queued', 'processing'].includes(v.state)));
+    return p.tracks.some((t) => t.versions.some((v) => ['queued', 'processing'].includes(v.state) || (v.state === 'uploading' && !st.uploads.has(v.id))));
   };
 
   async function refresh() {
@@ -320,56 +340,108 @@ function dropTarget(el, onFiles) {
   });
 }
 
-// Uploads one file; returns a promise settled once its track exists (or its
-// creation failed), which the next file's track creation waits for (`after`).
-function startUpload(pid, f, track, listEl, onChange, after) {
-  let created;
-  const trackReady = new Promise((resolve) => { created = resolve; });
-  uploadFile(pid, f, track, listEl, onChange, after, created);
-  return trackReady;
+// The upload queue: one file at a time, the others wait with their place.
+function showQueue() {
+  st.queue.forEach((q, i) => {
+    if (!q.started) q.note.textContent = i === 0 ? 'starting…' : `queued · ${i + 1} of ${st.queue.length} · waiting for ${i} before it`;
+    q.row.dataset.queue = String(i + 1);
+  });
 }
 
-async function uploadFile(pid, f, track, listEl, onChange, after, created) {
+function enqueueUpload(pid, f, track, listEl, onChange) {
   const bar = h('progress', { max: '100', value: '0', 'aria-label': `Upload of ${f.name}` });
-  const note = h('span', { class: 'muted small', text: 'starting…' });
+  const note = h('span', { class: 'muted small', text: '' });
   const cancel = h('button', { type: 'button', class: 'link small', text: 'Cancel' });
   const row = h('li', { class: 'upload', dataset: { file: f.name } }, h('span', { text: `${f.name} · ${fmtBytes(f.size)}` }), h('span', {}, note, ' ', cancel), bar);
-  listEl.prepend(row);
-  const ctl = new AbortController();
-  const u = { pid, row, done: false, note: '' };
-  cancel.addEventListener('click', () => ctl.abort());
+  listEl.append(row);
+  const q = { pid, f, track, row, note, bar, cancel, ctl: new AbortController(), started: false, onChange };
+  const refused = refusedByName(f);
+  if (refused) return uploadFailed(q, refused, 'refused');
+  cancel.addEventListener('click', () => {
+    q.ctl.abort();
+    if (!q.started) { st.queue.splice(st.queue.indexOf(q), 1); uploadFailed(q, 'cancelled'); showQueue(); }
+  });
+  const prev = st.queue.length ? st.queue[st.queue.length - 1].done : Promise.resolve();
+  st.queue.push(q);
+  q.done = prev.then(() => (q.ctl.signal.aborted ? null : runUpload(q))).finally(() => {
+    const i = st.queue.indexOf(q);
+    if (i >= 0) st.queue.splice(i, 1);
+    showQueue();
+  });
+  showQueue();
+  return q.done;
+}
+
+function uploadFailed(q, text, why = 'failed') {
+  q.note.textContent = text;
+  q.note.className = 'status error';
+  q.row.dataset.failed = why;
+  q.cancel.remove();
+  q.bar.remove();
+}
+
+// A remembered upload of this very file into this project that the server
+// still holds: where to go on from, or null.
+async function resumeTarget(q) {
+  const r = recallUpload(q.f);
+  if (!r || r.pid !== q.pid || (q.track && r.tid !== q.track.id)) return null;
+  const offset = await resumableOffset(r.url);
+  if (offset < 0 || offset > q.f.size) { forgetUpload(q.f); return null; }
+  return { ...r, offset };
+}
+
+// Create the track (unless given) and the upload, each with the file's
+// first bytes, so that a file that is not audio is refused before either
+// exists.
+async function createUpload(q) {
+  const head = await fileHead(q.f);
+  let t = q.track;
+  if (!t) {
+    const title = q.f.name.replace(/\.[^.]+$/, '').slice(0, 200) || 'Untitled';
+    ({ track: t } = await post(`/api/v1/projects/${q.pid}/tracks`, { title, head }));
+  }
+  const r = await post(`/api/v1/projects/${q.pid}/tracks/${t.id}/uploads`, { filename: q.f.name.slice(0, 255), size: q.f.size, head });
+  const entry = { url: r.upload_url, pid: q.pid, tid: t.id, vid: r.version.id };
+  rememberUpload(q.f, entry);
+  return entry;
+}
+
+async function runUpload(q) {
+  const { f, bar, note, row } = q;
+  const u = { pid: q.pid, row, done: false, note: '' };
+  q.started = true;
+  showQueue();
   try {
-    let t = track;
-    await after;
-    if (!t) {
-      const title = f.name.replace(/\.[^.]+$/, '').slice(0, 200) || 'Untitled';
-      try { ({ track: t } = await post(`/api/v1/projects/${pid}/tracks`, { title })); } finally { created(); }
-    }
-    created();
-    const r = await post(`/api/v1/projects/${pid}/tracks/${t.id}/uploads`, { filename: f.name.slice(0, 255), size: f.size });
-    st.uploads.set(r.version.id, u);
-    onChange();
-    await tusUpload(r.upload_url, f, {
-      signal: ctl.signal,
+    note.textContent = 'checking…';
+    const resumed = await resumeTarget(q);
+    const target = resumed || await createUpload(q);
+    st.uploads.set(target.vid, u);
+    row.dataset.version = target.vid;
+    if (resumed) row.dataset.resumed = 'true';
+    q.onChange();
+    await tusUpload(target.url, f, {
+      signal: q.ctl.signal,
       onProgress: (sent, total, why) => {
         const pct = total ? Math.floor((sent / total) * 100) : 100;
         bar.value = pct;
         u.note = why || `${pct}%`;
-        note.textContent = why ? `${pct}% · ${why}` : `${pct}%`;
+        note.textContent = `${resumed ? 'resumed · ' : ''}${why ? `${pct}% · ${why}` : `${pct}%`}`;
       },
     });
+    forgetUpload(f);
     bar.value = 100;
     note.textContent = 'uploaded · processing';
     row.dataset.done = 'true';
-    cancel.remove();
+    q.cancel.remove();
   } catch (e) {
     u.failed = true;
-    note.textContent = e.cancelled ? 'cancelled' : errorText(e);
-    note.className = 'status error';
-    cancel.remove();
+    // Refused or gone: nothing to resume. A lost connection or a cancel
+    // keeps the remembered URL: the same file resumes later.
+    if (!e.cancelled && !e.retry) forgetUpload(f);
+    uploadFailed(q, e.cancelled ? 'cancelled' : errorText(e), e.cancelled ? 'cancelled' : 'failed');
   } finally {
     u.done = true;
-    onChange();
+    q.onChange();
   }
 }
 

@@ -2,7 +2,12 @@
 // 1.0 core (docs/media.md): HEAD for the stored offset, then PATCH chunks
 // with Upload-Offset. A dropped connection keeps what arrived: we ask HEAD
 // again and continue from there, with backoff. XMLHttpRequest because
-// fetch() has no upload progress.
+// fetch() has no upload progress. A hand-written client, not tus-js-client
+// (not vendored), with the same two habits: the upload URL is kept in
+// localStorage under the file's fingerprint (name, size, lastModified), so
+// that choosing the same file after a reload resumes it; and a file is
+// checked before anything is created: its extension here, its first bytes
+// by the server's own sniffer (they go with the new track as "head").
 
 const TUS = '1.0.0';
 const MAX_PARTS = 4000;               // the server allows 4,096 parts
@@ -32,7 +37,73 @@ function failure(x) {
     413: 'the file is larger than this server accepts (or your storage quota)',
     415: 'this is not an audio file audiomus can read (WAV, AIFF, FLAC, MP3, AAC, M4A, Ogg)',
   }[x.status];
-  return Object.assign(new Error(why || msg || `upload failed (${x.status})`), { status: x.status, retry: x.status === 409 || x.status >= 500 });
+  // The server's reason first where it names the file's problem (a refused
+  // type, the failure of a gone upload).
+  const text = ([404, 415].includes(x.status) && msg) || why || msg || `upload failed (${x.status})`;
+  return Object.assign(new Error(text), { status: x.status, retry: x.status === 409 || x.status >= 500 });
+}
+
+// ---- before anything is created -------------------------------------------
+
+const ACCEPTED = 'WAV, AIFF, FLAC, MP3, M4A/AAC or Ogg/Opus';
+// Extensions that are certainly not audio audiomus reads: refused at once,
+// with no request. Anything else is judged by its first bytes on the server.
+const REFUSED_EXT = {
+  wv: 'WavPack (.wv)', caf: 'Core Audio Format (.caf)', w64: 'Sony Wave64 (.w64)', webm: 'WebM/Matroska (.webm, .mka)',
+  mka: 'WebM/Matroska (.webm, .mka)', wma: 'Windows Media (.wma, .asf)', asf: 'Windows Media (.wma, .asf)', ape: "Monkey's Audio (.ape)",
+  mid: 'a MIDI file (.mid)', midi: 'a MIDI file (.mid)', txt: 'a text file', lrc: 'a text file', md: 'a text file', rtf: 'a text document (.rtf)',
+  doc: 'a document', docx: 'a document', pdf: 'a PDF document', png: 'a PNG image', jpg: 'a JPEG image', jpeg: 'a JPEG image',
+  gif: 'a GIF image', webp: 'a WebP image', heic: 'an image', svg: 'an image', zip: 'a ZIP archive',
+};
+
+// Why a file is refused by its name alone, or '' to ask the server.
+export function refusedByName(file) {
+  const ext = (/\.([A-Za-z0-9]+)$/.exec(file.name)?.[1] || '').toLowerCase();
+  const what = REFUSED_EXT[ext];
+  return what ? `${what} is not a supported audio format: upload ${ACCEPTED}` : '';
+}
+
+// The file's first 64 bytes, base64url: the "head" the API sniffs.
+export async function fileHead(file) {
+  const b = new Uint8Array(await file.slice(0, 64).arrayBuffer());
+  let s = '';
+  for (const c of b) s += String.fromCharCode(c);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+// ---- resume after a reload (tus-js-client's fingerprint) -----------------
+
+const KEY = 'audiomus.upload.';
+const fingerprint = (file) => KEY + JSON.stringify([file.name, file.size, file.lastModified]);
+
+// Remember where file goes ({url, pid, tid, vid}); forget it once done.
+export function rememberUpload(file, entry) {
+  try { localStorage.setItem(fingerprint(file), JSON.stringify({ ...entry, at: Date.now() })); } catch { /* private mode */ }
+}
+export function recallUpload(file) {
+  try { return JSON.parse(localStorage.getItem(fingerprint(file)) || 'null'); } catch { return null; }
+}
+export function forgetUpload(file) {
+  try { localStorage.removeItem(fingerprint(file)); } catch { /* nothing */ }
+}
+// Every remembered upload (for the "resume" hint on an interrupted version).
+export function rememberedUploads() {
+  const out = [];
+  try {
+    for (let i = 0; i < localStorage.length; i++) {
+      const k = localStorage.key(i);
+      if (!k?.startsWith(KEY)) continue;
+      const [name, size] = JSON.parse(k.slice(KEY.length));
+      out.push({ name, size, ...JSON.parse(localStorage.getItem(k)) });
+    }
+  } catch { /* unreadable: none */ }
+  return out;
+}
+
+// The stored offset of a remembered upload, or -1 when it cannot resume
+// (gone, refused, expired link).
+export async function resumableOffset(url) {
+  try { return await offsetOf(url); } catch { return -1; }
 }
 
 async function offsetOf(url, signal) {
