@@ -71,7 +71,8 @@ static int end_upload(struct db *db, const struct db_upload *u, const char *why)
 	return db_commit(db);
 }
 
-int upload_refuse(struct app *a, const struct db_upload *u, const uint8_t token[16], const char *why)
+int upload_refuse(struct app *a, const struct db_upload *u, const uint8_t token[16],
+		  const char *why)
 {
 	struct db *db = NULL;
 	int rc;

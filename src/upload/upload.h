@@ -48,7 +48,7 @@ int upload_new(struct app *a, struct db *db, const uint8_t account_id[16],
  * "mp3", "m4a", "aac", "ogg") and *ctype (static strings), or
  * AM_ERR_UNSUPPORTED. Pure: takes untrusted bytes, never allocates. */
 #define UPLOAD_SNIFF_LEN 12
-#define UPLOAD_ACCEPTED "WAV, AIFF, FLAC, MP3, M4A/AAC or Ogg/Opus"
+#define UPLOAD_ACCEPTED	 "WAV, AIFF, FLAC, MP3, M4A/AAC or Ogg/Opus"
 int upload_sniff(const uint8_t *p, size_t n, const char **ext, const char **ctype);
 
 /* Why upload_sniff refused the n first bytes p, for the owner (written into
@@ -62,9 +62,11 @@ void upload_refusal(const uint8_t *p, size_t n, char *why, size_t cap);
  * UPLOAD_IDLE_MS; the web role shows it as state "interrupted"), and the one
  * it keeps once upload_gc_abandoned removed the upload (UPLOAD_GC_AFTER
  * seconds after it started: the 24 h URL plus an hour). */
-#define UPLOAD_IDLE_MS (INT64_C(5) * 60 * 1000)
+#define UPLOAD_IDLE_MS	   (INT64_C(5) * 60 * 1000)
 #define UPLOAD_INTERRUPTED "upload interrupted: resume or remove"
-#define UPLOAD_EXPIRED "upload interrupted and not resumed within 25 hours: its bytes were removed; upload the file again"
+#define UPLOAD_EXPIRED                                                                             \
+	"upload interrupted and not resumed within 25 hours: its bytes were removed; upload the "  \
+	"file again"
 
 /* The upload lease (ms) a PATCH or a completion holds, extended every quarter
  * of it: UPLOAD_LEASE_MS, or in a test build with AUDIOMUS_TESTING=1
@@ -112,7 +114,8 @@ int upload_recover(struct app *a, int64_t now_ms, int *completed, struct store_e
  * not audio: in one transaction, delete its row (it has no part: nothing of
  * a refused file is stored) and set its version 'failed' with why. 0, or a
  * database error (the upload then stays open, for its expiry). */
-int upload_refuse(struct app *a, const struct db_upload *u, const uint8_t token[16], const char *why);
+int upload_refuse(struct app *a, const struct db_upload *u, const uint8_t token[16],
+		  const char *why);
 
 /* Remove open uploads abandoned before now (seconds): their stored parts,
  * then their rows, and their versions become 'failed' with UPLOAD_EXPIRED

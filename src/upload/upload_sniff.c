@@ -21,10 +21,13 @@
 static const struct {
 	const char *demuxer, *ext, *ctype;
 } types[] = {
-    {"wav", "wav", "audio/wav"},	 {"aiff", "aiff", "audio/aiff"},
-    {"flac", "flac", "audio/flac"},	 {"ogg", "ogg", "audio/ogg"},
+    {"wav", "wav", "audio/wav"},
+    {"aiff", "aiff", "audio/aiff"},
+    {"flac", "flac", "audio/flac"},
+    {"ogg", "ogg", "audio/ogg"},
     {"mov,mp4,m4a,3gp,3g2,mj2", "m4a", "audio/mp4"},
-    {"mp3", "mp3", "audio/mpeg"},	 {"aac", "aac", "audio/aac"},
+    {"mp3", "mp3", "audio/mpeg"},
+    {"aac", "aac", "audio/aac"},
 };
 
 int upload_sniff(const uint8_t *p, size_t n, const char **ext, const char **ctype)
@@ -47,8 +50,9 @@ void upload_refusal(const uint8_t *p, size_t n, char *why, size_t cap)
 	if (!cap)
 		return;
 	if (n < UPLOAD_SNIFF_LEN)
-		snprintf(why, cap, "the first chunk must carry at least %d bytes", UPLOAD_SNIFF_LEN);
+		snprintf(why, cap, "the first chunk must carry at least %d bytes",
+			 UPLOAD_SNIFF_LEN);
 	else
-		snprintf(why, cap, "%s is not a supported audio format: upload %s", what ? what : "this file type",
-			 UPLOAD_ACCEPTED);
+		snprintf(why, cap, "%s is not a supported audio format: upload %s",
+			 what ? what : "this file type", UPLOAD_ACCEPTED);
 }

@@ -26,7 +26,8 @@ static int at(const uint8_t *b, size_t n, size_t off, const char *magic)
  * "Unicode" by Windows must not pass for MP3. */
 static int utf16_text(const uint8_t *b, size_t n)
 {
-	int le = n >= 8 && b[0] == 0xff && b[1] == 0xfe, be = n >= 8 && b[0] == 0xfe && b[1] == 0xff;
+	int le = n >= 8 && b[0] == 0xff && b[1] == 0xfe,
+	    be = n >= 8 && b[0] == 0xfe && b[1] == 0xff;
 	size_t i;
 
 	if (!le && !be)
@@ -117,9 +118,14 @@ static int utf8_text(const uint8_t *b, size_t n)
 		return 0;
 	while (i < n) {
 		uint8_t c = b[i];
-		size_t more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 9;
+		size_t more = c < 0x80		   ? 0
+			      : (c & 0xe0) == 0xc0 ? 1
+			      : (c & 0xf0) == 0xe0 ? 2
+			      : (c & 0xf8) == 0xf0 ? 3
+						   : 9;
 
-		if (more == 9 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || c == 0x7f)
+		if (more == 9 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') ||
+		    c == 0x7f)
 			return 0;
 		for (k = 1; k <= more && i + k < n; k++)
 			if ((b[i + k] & 0xc0) != 0x80)
@@ -155,7 +161,10 @@ static const struct {
     {0, "%PDF", 0, "a PDF document"},
     {0, "PK\x03\x04", 4, "a ZIP archive"},
     {8, "AVI ", 0, "an AVI video"},
-    {0, "\x7f" "ELF", 4, "a program"},
+    {0,
+     "\x7f"
+     "ELF",
+     4, "a program"},
     {0, "{\\rtf", 0, "a text document (.rtf)"},
 };
 
