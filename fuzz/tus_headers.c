@@ -1,7 +1,8 @@
 /*
  * fuzz/tus_headers.c: libFuzzer target for the tus 1.0 request-header
  * parsers of the media role (src/media/media_parse.c), the upload sniffer
- * (src/upload/upload_sniff.c) and the Content-Disposition encoder.
+ * (src/upload/upload_sniff.c, with xcode_sniff and the refusal reasons of
+ * xcode_sniff_other) and the Content-Disposition encoder.
  * Properties: no crash; an accepted offset round-trips through its decimal
  * form; the encoded disposition never contains a control character, a raw
  * quote inside the fallback name or a non-ASCII byte. "OFFSET CLEN
@@ -59,7 +60,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	patch_bounds(buf);
 	(void)media_tus_resumable_ok(buf);
 	(void)media_tus_content_type_ok(buf);
-	(void)upload_sniff(data, size, &ext, &ct);
+	if (upload_sniff(data, size, &ext, &ct) != 0) {
+		/* the refusal's reason goes into a header and the database:
+		 * always NUL-terminated printable ASCII, whatever the bytes */
+		char why[UPLOAD_WHY_MAX];
+		upload_refusal(data, size, why, sizeof(why));
+		for (const unsigned char *p = (const unsigned char *)why; *p; p++)
+			if (*p < 0x20 || *p >= 0x7f)
+				abort();
+	}
 	if (media_disposition(disp, sizeof(disp), size & 1, buf) == 0) {
 		const char *q = strchr(disp, '"'), *q2 = q ? strchr(q + 1, '"') : NULL;
 		for (const unsigned char *p = (const unsigned char *)disp; *p; p++)
