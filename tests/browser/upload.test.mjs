@@ -113,6 +113,8 @@ test('reload mid-upload warns, then the same file resumes (no second track) to a
   const t = mid.find((x) => x.title === 'Long Take');
   assert.equal(t.versions.length, 1);
   assert.equal(t.versions[0].state, 'uploading');
+  // The page offers to resume it right away (this browser remembers it).
+  await page.locator(`.version[data-version="${t.versions[0].id}"] .resume`, { hasText: 'choose “Long Take.wav” again to resume' }).waitFor();
   // The same file again: resumed into the same version, not a new track.
   await page.setInputFiles('#files', file);
   await page.locator('.upload[data-file="Long Take.wav"][data-resumed="true"]').waitFor();

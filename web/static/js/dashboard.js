@@ -268,7 +268,10 @@ function versionRow(v, pid, t, resume) {
     v.state === 'uploading' && up ? h('span', { class: 'muted small', text: up.note || '' }) : null,
     h('span', { class: 'muted small', text: v.filename || '' }),
     (v.state === 'failed' || v.state === 'interrupted') && v.error ? h('span', { class: 'status error', text: v.error }) : null,
-    v.state === 'interrupted' && t ? interruptedActions(v, t, pid, resume) : null,
+    // Interrupted, or still 'uploading' after a reload of this page (it
+    // turns interrupted after 5 minutes): offer to resume at once.
+    t && (v.state === 'interrupted' || (v.state === 'uploading' && !up && rememberedUploads().some((r) => r.vid === v.id)))
+      ? interruptedActions(v, t, pid, resume) : null,
     v.state === 'ready' ? versionFacts(v) : null,
     v.state === 'ready' ? h('a', { class: 'btn ghost play-link', href: `#/p/${pid}/comments/${v.id}`, 'aria-label': `Play version ${v.number}`, text: '▶ Play' }) : null);
 }
