@@ -251,9 +251,13 @@ int db_commit(struct db *db)
 	if (db->tx_failed) {
 		db->ops->exec(db, "ROLLBACK");
 		db->tx_failed = 0;
+		db->notify_pending = 0;
 		return db_set_err(db, AM_ERR_CONFLICT, "transaction rolled back by an inner failure");
 	}
 	rc = db->ops->exec(db, "COMMIT");
+	if (rc == 0 && db->notify_pending)
+		db_wake_all();
+	db->notify_pending = 0;
 	if (rc) {
 		/* A failed COMMIT leaves PostgreSQL's transaction aborted and
 		 * SQLite's possibly open: make sure nothing stays open. */
@@ -275,12 +279,97 @@ int db_rollback(struct db *db)
 		return 0;
 	}
 	db->tx_failed = 0;
+	db->notify_pending = 0;
 	return db->ops->exec(db, "ROLLBACK");
 }
 
 int db_in_tx(const struct db *db)
 {
 	return db->tx_depth;
+}
+
+/* ---- wake-ups ------------------------------------------------------------- */
+
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cv;
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
+static uint64_t wake_seq;
+
+static void wake_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wake_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+void db_wake_all(void)
+{
+	pthread_once(&wake_once, wake_init);
+	pthread_mutex_lock(&wake_mu);
+	wake_seq++;
+	pthread_cond_broadcast(&wake_cv);
+	pthread_mutex_unlock(&wake_mu);
+}
+
+uint64_t db_wake_seq(void)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&wake_mu);
+	v = wake_seq;
+	pthread_mutex_unlock(&wake_mu);
+	return v;
+}
+
+int db_wake_wait(uint64_t seen, int64_t timeout_ms)
+{
+	struct timespec ts;
+	int woken;
+
+	pthread_once(&wake_once, wake_init);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(timeout_ms / 1000);
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&wake_mu);
+	while (wake_seq == seen && pthread_cond_timedwait(&wake_cv, &wake_mu, &ts) != ETIMEDOUT)
+		;
+	woken = wake_seq != seen;
+	pthread_mutex_unlock(&wake_mu);
+	return woken;
+}
+
+int db_notify(struct db *db)
+{
+	int rc;
+
+	if (db->engine == DB_PGSQL && (rc = db_exec(db, "NOTIFY " DB_WAKE_CHANNEL)))
+		return rc;
+	if (db->tx_depth > 0)
+		db->notify_pending = 1;
+	else
+		db_wake_all();
+	return 0;
+}
+
+int db_listen(struct db *db)
+{
+	if (!db->ops->listen)
+		return db_set_err(db, AM_ERR_UNSUPPORTED, "this engine has no cross-process wake-up");
+	return db->ops->listen(db);
+}
+
+int db_listen_wait(struct db *db, int timeout_ms)
+{
+	if (!db->ops->listen_wait)
+		return db_set_err(db, AM_ERR_UNSUPPORTED, "this engine has no cross-process wake-up");
+	return db->ops->listen_wait(db, timeout_ms);
 }
 
 /* ---- pool ------------------------------------------------------------------ */
@@ -391,6 +480,16 @@ int db_pool_get(struct db_pool *p, int timeout_ms, struct db **out)
 	db->err[0] = 0;
 	*out = db;
 	return 0;
+}
+
+int db_pool_open_extra(struct db_pool *p, struct db **out)
+{
+	char err[256];
+	int rc = open_url(p->url, p->tls, 0, out, err, sizeof(err));
+
+	if (rc)
+		am_log(AM_LOG_ERROR, "db_connect_failed", "detail", err, NULL);
+	return rc;
 }
 
 void db_pool_put(struct db_pool *p, struct db *db)

@@ -174,6 +174,38 @@ int db_rollback(struct db *db);
 /* Nesting depth of the open transaction, 0 when none. */
 int db_in_tx(const struct db *db);
 
+/* ---- wake-ups -------------------------------------------------------------
+ * New queued work wakes the threads waiting for it (the worker, docs/
+ * worker.md) instead of letting them find it at their next poll. Within one
+ * process: a sequence number that db_notify advances once the transaction
+ * that queued the work commits, and db_wake_wait waits on. Across processes
+ * (PostgreSQL only): NOTIFY on DB_WAKE_CHANNEL, which PostgreSQL delivers at
+ * commit to every connection that LISTENs (db_listen, db_listen_wait);
+ * the waiting process then calls db_wake_all. SQLite has no cross-process
+ * wake-up: a worker in another process finds the work at its next poll. */
+#define DB_WAKE_CHANNEL "audiomus_jobs"
+
+/* Announce new work: at the commit of the open transaction (at once outside
+ * one); a rolled-back transaction announces nothing in this process
+ * (PostgreSQL drops its NOTIFY too). 0 or a db_step error (PostgreSQL). */
+int db_notify(struct db *db);
+/* The current wake-up sequence number of this process. */
+uint64_t db_wake_seq(void);
+/* Wait until the sequence number differs from seen (1) or timeout_ms passes
+ * (0). Take seen before looking for work, so that work announced between
+ * the look and the wait is not missed. */
+int db_wake_wait(uint64_t seen, int64_t timeout_ms);
+/* Advance the sequence number and wake every waiter of this process. */
+void db_wake_all(void);
+/* Subscribe this connection (not a pooled one: it must stay idle between
+ * waits, e.g. from db_pool_open_extra) to DB_WAKE_CHANNEL. 0,
+ * AM_ERR_UNSUPPORTED (SQLite), or a db_step error. */
+int db_listen(struct db *db);
+/* On a listening connection: wait up to timeout_ms for a notification. 1 if
+ * one or more arrived (all consumed), 0 if none, AM_ERR_UNAVAIL when the
+ * connection is broken (close it and listen on a new one). */
+int db_listen_wait(struct db *db, int timeout_ms);
+
 /* ---- migrations -----------------------------------------------------------
  * One history for both engines, applied in one transaction each at start-up
  * and recorded in schema_version. */
@@ -201,6 +233,10 @@ int db_pool_new_tls(const char *url, enum db_tls tls, int size, struct db_pool *
 /* Borrow a connection, waiting at most timeout_ms for one to be free.
  * 0, AM_ERR_UNAVAIL (none free in time, or cannot reconnect), AM_ERR_NOMEM. */
 int db_pool_get(struct db_pool *pool, int timeout_ms, struct db **out);
+/* Open one more connection to the pool's database under its TLS policy,
+ * outside the pool (a listening connection): owned, db_close it. 0 or the
+ * errors of db_open. */
+int db_pool_open_extra(struct db_pool *pool, struct db **out);
 /* Return a borrowed connection; an open transaction is rolled back. */
 void db_pool_put(struct db_pool *pool, struct db *db);
 /* Close every connection; all must have been returned. Accepts NULL. */

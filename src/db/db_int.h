@@ -27,6 +27,11 @@ struct db_ops {
 	void (*close)(struct db *db);
 	/* 1 if the connection is known to be broken, and try to repair it. */
 	int (*check)(struct db *db);
+	/* Cross-process wake-ups (PostgreSQL LISTEN; NULL: the engine has none):
+	 * listen subscribes this connection, listen_wait waits up to timeout_ms
+	 * for a notification (1), none (0) or a broken connection (error). */
+	int (*listen)(struct db *db);
+	int (*listen_wait)(struct db *db, int timeout_ms);
 };
 
 /* Bind types for db_ops.bind. */
@@ -37,6 +42,7 @@ struct db {
 	enum db_engine engine;
 	int tx_depth;
 	int tx_failed;
+	int notify_pending; /* db_notify inside a transaction: wake at its commit */
 	char err[512];
 	struct db *pool_next; /* free list of the pool */
 };

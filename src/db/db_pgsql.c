@@ -11,7 +11,9 @@
  * escaping or parsing.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,10 +324,49 @@ static int pg_check(struct db *db)
 	return PQstatus(C(db)) == CONNECTION_BAD;
 }
 
+static int pg_listen(struct db *db)
+{
+	return pg_exec(db, "LISTEN " DB_WAKE_CHANNEL);
+}
+
+/* 1 if any notification was pending (all are drained: one wake-up covers
+ * them), 0 if none; AM_ERR_UNAVAIL when the connection is broken. */
+static int pg_drain(struct db *db)
+{
+	PGnotify *n;
+	int got = 0;
+
+	if (!PQconsumeInput(C(db))) {
+		(void)pg_err(db, NULL); /* the message, for db_errmsg */
+		return AM_ERR_UNAVAIL;
+	}
+	while ((n = PQnotifies(C(db)))) {
+		got = 1;
+		PQfreemem(n);
+	}
+	return got;
+}
+
+static int pg_listen_wait(struct db *db, int timeout_ms)
+{
+	struct pollfd pfd = {PQsocket(C(db)), POLLIN, 0};
+	int rc;
+
+	if ((rc = pg_drain(db)) != 0)
+		return rc;
+	if (pfd.fd < 0)
+		return db_set_err(db, AM_ERR_UNAVAIL, "listening connection lost");
+	rc = poll(&pfd, 1, timeout_ms);
+	if (rc < 0 && errno != EINTR)
+		return db_set_err(db, AM_ERR_UNAVAIL, "poll on the listening connection failed");
+	return rc > 0 ? pg_drain(db) : 0;
+}
+
 static const struct db_ops pg_ops = {
     pg_prepare,      pg_bind,           pg_step,         pg_reset,       pg_changes,
     pg_column_count, pg_column_is_null, pg_column_int64, pg_column_blob, pg_finalize,
-    pg_exec,         pg_begin,          pg_close,        pg_check,
+    pg_exec,         pg_begin,          pg_close,        pg_check,       pg_listen,
+    pg_listen_wait,
 };
 
 /* Notices (e.g. "relation already exists, skipping") are not errors and must

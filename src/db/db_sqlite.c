@@ -783,6 +783,7 @@ static const struct db_ops sq_ops = {
     sq_prepare,     sq_bind,           sq_step,         sq_reset,      sq_changes,
     sq_column_count, sq_column_is_null, sq_column_int64, sq_column_blob, sq_finalize,
     sq_exec,        sq_begin,          sq_close,        sq_check,
+    NULL,           NULL, /* no cross-process wake-ups: in-process only (db.c) */
 };
 
 /* Make the directory of path exist with mode 0700 (when we create it), warn

@@ -6,6 +6,8 @@
  * FOR UPDATE SKIP LOCKED so concurrent workers pass over each other's rows;
  * SQLite runs the claim inside a BEGIN IMMEDIATE transaction, which admits
  * one writer at a time. Outbox mail is sealed under the account field key.
+ * Enqueueing a due job wakes the workers when its transaction commits
+ * (db_notify: in this process, and PostgreSQL's NOTIFY for the others).
  */
 #include <stdio.h>
 #include <string.h>
@@ -48,7 +50,12 @@ int db_job_enqueue(struct db *db, const char *kind, const uint8_t *project_id, c
 		db_bind_int64(st, 6, run_after > 0 ? run_after : now);
 		db_bind_int64(st, 7, now);
 	}
-	return repo_done(rc, st, NULL);
+	rc = repo_done(rc, st, NULL);
+	/* Due now: wake the workers at commit (docs/worker.md "Wake-ups"); a
+	 * later job is found by their poll. */
+	if (rc == 0 && run_after <= now)
+		rc = db_notify(db);
+	return rc;
 }
 
 #define JOB_COLS                                                                                     \
