@@ -63,7 +63,8 @@ static const struct conf_item items[] = {
       "Comma-separated proxy addresses whose X-Forwarded-For is honoured (none by default)."),
     I(threads, CT_INT, "0", 0, 256, "HTTP worker threads; 0 = one per core."),
     I(db_pool_size, CT_INT, "0", 0, 1024,
-      "Database connections per process; 0 = threads + 2 (one per HTTP thread and spare)."),
+      "Database connections per process; 0 = threads + 2 (one per HTTP thread and spare),\n"
+      "plus one per worker thread in serve; worker: its threads + 2."),
     I(max_connections, CT_INT, "4096", 16, 1000000, "Maximum concurrent connections."),
     I(per_ip_connections, CT_INT, "256", 1, 100000, "Maximum concurrent connections per client address."),
     I(connection_timeout, CT_SECONDS, "60", 1, 86400, "Idle connection timeout (seconds, or 30s/5m/1h)."),
@@ -94,8 +95,14 @@ static const struct conf_item items[] = {
       "Allow smtp:// without TLS: only for a relay on this machine (127.0.0.1, ::1)."),
     I(mail_digest_minutes, CT_INT, "10", 1, 1440, "New-comment digest: at most one e-mail per project per N minutes."),
     I(mail_max_attempts, CT_INT, "8", 1, 50, "Delivery attempts (exponential back-off) before a message is dropped."),
-    I(worker_threads, CT_INT, "1", 1, 64,
-      "Jobs run at once by `audiomus worker` (one transcode each); serve runs one."),
+    I(worker_threads, CT_INT, "0", 0, 65,
+      "Job threads of `audiomus worker`; 0 = transcode_jobs + 1 (one left for e-mail)."),
+    I(transcode_jobs, CT_INT, "0", 0, 64,
+      "Transcodes run at once by each worker process (serve or worker); 0 = one per\n"
+      "online core. Each runs one single-threaded child."),
+    I(max_decode_samples, CT_INT, "1382400000", 1000000, INT64_C(100000000000),
+      "Most decode work per upload, in samples (duration x sample rate x channels);\n"
+      "the default is 4 hours of 48 kHz stereo. A file over it is refused."),
 };
 
 static const struct conf_item *find(const char *name)

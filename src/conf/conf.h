@@ -66,6 +66,8 @@ struct conf {
 	int64_t mail_digest_minutes;
 	int64_t mail_max_attempts;
 	int64_t worker_threads;
+	int64_t transcode_jobs;
+	int64_t max_decode_samples;
 	struct conf_secrets *secret; /* owned: database, s3_secret_key, smtp_password */
 };
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "app/app.h"
@@ -96,8 +97,29 @@ struct roles {
 	struct web *web;
 	struct api *api;
 	struct media *media;
-	struct worker *worker; /* serve: one worker thread in-process */
+	struct worker *worker; /* serve: the worker threads in-process */
 };
+
+/* serve's worker threads: as `audiomus worker`'s by default (transcode_jobs
+ * transcodes at once, one more thread for light jobs); the database pool
+ * gains a connection per worker thread unless db_pool_size is set. */
+static void log_worker(const struct worker_params *p)
+{
+	char n[16], h[16];
+
+	snprintf(n, sizeof(n), "%d", p->threads);
+	snprintf(h, sizeof(h), "%d", p->heavy_jobs);
+	am_log(AM_LOG_INFO, "worker_started", "threads", n, "transcode_jobs", h, NULL);
+}
+
+static void worker_conf(struct conf *c, struct worker_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	worker_params_from_conf(p, 0, c->transcode_jobs);
+	p->grace_ms = c->shutdown_grace * 1000;
+	if (c->db_pool_size == 0)
+		c->db_pool_size = (c->threads ? c->threads : sysconf(_SC_NPROCESSORS_ONLN)) + 2 + p->threads;
+}
 
 /* Open what the roles need and add their routes. The web role alone opens no
  * object store: it runs without storage credentials and never reads audio. */
@@ -142,6 +164,7 @@ static int run_roles(int argc, char **argv, unsigned roles)
 	struct http_router *r = NULL;
 	struct http_server *s = NULL;
 	struct roles rs = {0};
+	struct worker_params wp = {0};
 	sigset_t set;
 	char err[1024], left[16];
 	int rc = 1, unfinished;
@@ -169,6 +192,8 @@ static int run_roles(int argc, char **argv, unsigned roles)
 		goto out;
 	}
 	fix_public_url(&c, s);
+	if (roles & ROLE_WORKER)
+		worker_conf(&c, &wp);
 	if (!(r = http_router_new()) || roles_open(&c, roles, &rs, r, name))
 		goto out;
 	if (http_server_start(s, r, err, sizeof(err))) {
@@ -177,9 +202,10 @@ static int run_roles(int argc, char **argv, unsigned roles)
 		goto out;
 	}
 	log_listening(&c, s);
-	if ((roles & ROLE_WORKER) && worker_start(rs.app, &(struct worker_params){
-					.threads = 1, .grace_ms = c.shutdown_grace * 1000}, &rs.worker))
+	if ((roles & ROLE_WORKER) && worker_start(rs.app, &wp, &rs.worker))
 		am_log(AM_LOG_ERROR, "worker_start_failed", NULL);
+	else if (roles & ROLE_WORKER)
+		log_worker(&wp);
 	signal_loop(s, &set);
 	worker_stop(rs.worker); /* running job: finish or release within shutdown_grace */
 	rs.worker = NULL;

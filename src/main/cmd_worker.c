@@ -52,7 +52,7 @@ static int cmd_worker(int argc, char **argv)
 	struct app *a = NULL;
 	struct conf c;
 	sigset_t set;
-	char err[1024], n[16];
+	char err[1024], n[16], h[16];
 	int sig;
 
 	if (main_load_conf(&argc, argv, &c))
@@ -67,14 +67,14 @@ static int cmd_worker(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	worker_params_from_conf(&p, c.worker_threads, c.transcode_jobs);
 	if (c.db_pool_size == 0)
-		c.db_pool_size = c.worker_threads + 2; /* one per thread, housekeeping, spare */
+		c.db_pool_size = p.threads + 2; /* one per thread, housekeeping, spare */
 	if (app_open(&c, APP_DB | APP_STORE, &a, err, sizeof(err))) {
 		fprintf(stderr, "audiomus worker: %s\n", err);
 		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
 		return 1;
 	}
-	p.threads = (int)c.worker_threads;
 	p.grace_ms = c.shutdown_grace * 1000;
 	test_overrides(&p);
 	if (worker_start(a, &p, &w)) {
@@ -83,7 +83,8 @@ static int cmd_worker(int argc, char **argv)
 		return 1;
 	}
 	snprintf(n, sizeof(n), "%d", p.threads);
-	am_log(AM_LOG_INFO, "worker_started", "threads", n, NULL);
+	snprintf(h, sizeof(h), "%d", p.heavy_jobs);
+	am_log(AM_LOG_INFO, "worker_started", "threads", n, "transcode_jobs", h, NULL);
 	sig = wait_stop();
 	am_log(AM_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
 	worker_stop(w);
@@ -105,7 +106,9 @@ const struct command cmd_worker_def = {
     "  IP-pseudonym ratchet). It serves no HTTP. Run any number of workers on one\n"
     "  or many machines against the same database and object store: each job is\n"
     "  leased to one worker at a time and its result is recorded only under that\n"
-    "  lease. `audiomus serve` runs one worker thread of its own.\n"
+    "  lease. `audiomus serve` runs the same worker threads itself. A queued job\n"
+    "  wakes the workers at once: in this process, and through PostgreSQL's\n"
+    "  LISTEN/NOTIFY in the others (SQLite: other processes poll every 5 s).\n"
     "\n"
     "SANDBOX\n"
     "  Each transcode runs in a child process started from a fresh image of\n"
@@ -123,7 +126,11 @@ const struct command cmd_worker_def = {
     "  the last attempt (3) the track shows the failure.\n"
     "\n"
     "SETTINGS\n"
-    "  worker_threads   jobs run at once (default 1; each uses about one core)\n"
+    "  transcode_jobs   transcodes run at once (default 0: one per online core)\n"
+    "  worker_threads   job threads (default 0: transcode_jobs + 1, one left\n"
+    "                   for e-mail)\n"
+    "  max_decode_samples  decode work allowed per upload (duration x rate x\n"
+    "                   channels; default 4 h of 48 kHz stereo)\n"
     "  shutdown_grace   how long SIGTERM lets running jobs finish\n"
     "  database, storage, key_file, data_dir as for `audiomus serve --help`.\n"
     "\n"

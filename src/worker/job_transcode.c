@@ -364,6 +364,21 @@ out:
 	return rc;
 }
 
+/* For the operator and `make bench` (upload_to_playable): how long the
+ * sandboxed transcode took and the child's peak memory. */
+static void log_done(const struct worker_job *j, const struct xcode_result *res, int64_t ms)
+{
+	char wall[24], dur[24], rss[24], ch[8], rate[16];
+
+	snprintf(wall, sizeof(wall), "%lld", (long long)ms);
+	snprintf(dur, sizeof(dur), "%lld", (long long)res->duration_ms);
+	snprintf(rss, sizeof(rss), "%lld", (long long)res->child_maxrss_kib);
+	snprintf(ch, sizeof(ch), "%d", res->channels);
+	snprintf(rate, sizeof(rate), "%d", res->sample_rate);
+	am_log(AM_LOG_INFO, "transcode_done", "worker", j->worker, "wall_ms", wall, "duration_ms", dur,
+	       "channels", ch, "sample_rate", rate, "child_peak_kib", rss, NULL);
+}
+
 static int transcode(struct tjob *t, struct xcode_result *res)
 {
 	struct worker_job *j = t->j;
@@ -372,6 +387,7 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 	struct xcode_sink stream = {sink_write, sink_head, &t->out[OUT_STREAM]};
 	struct xcode_sink peaks = {peaks_write, peaks_head, &t->pj};
 	struct xcode_sink overview = {overview_write, overview_head, &t->pj};
+	int64_t t0;
 	int rc;
 
 	memset(&xp, 0, sizeof(xp));
@@ -380,12 +396,14 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 	xp.progress_ctx = t;
 	xp.exec_path = j->exec_path;
 	xp.cancel = j->cancel;
+	xp.max_work = (uint64_t)t->a->conf.max_decode_samples; /* docs/transcoding.md "Decode work" */
 	t->pj.o = &t->out[OUT_PEAKS];
 	if (!(t->pj.buf = malloc(2 * XCODE_PEAKS_HEAD)))
 		return fail(j, NULL, AM_ERR_NOMEM, R_INTERNAL, 0);
 	if ((rc = out_begin(t, &t->out[OUT_STREAM], "stream", XCODE_STREAM_HEAD)) ||
 	    (rc = out_begin(t, &t->out[OUT_PEAKS], "peaks", XCODE_PEAKS_HEAD)))
 		return fail(j, store_why(t), rc, R_STORAGE, 0);
+	t0 = am_mono_ms();
 	rc = xcode_run(&xp, &src, &stream, &peaks, &overview, res);
 	if (rc || res->fail != XCODE_OK) {
 		am_log(AM_LOG_WARN, "transcode_failed", "worker", j->worker, "reason", res->reason,
@@ -395,6 +413,7 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 		return fail(j, store_why(t), rc ? rc : AM_ERR_INTERNAL, res->reason,
 			    !xcode_fail_retryable(res->fail));
 	}
+	log_done(j, res, am_mono_ms() - t0);
 	am_strlcpy(t->out[OUT_STREAM].o.content_type, res->content_type, DB_CTYPE_MAX + 1);
 	am_strlcpy(t->out[OUT_PEAKS].o.content_type, "application/octet-stream", DB_CTYPE_MAX + 1);
 	for (int i = 0; i < OUT_N; i++)

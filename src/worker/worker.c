@@ -18,6 +18,7 @@
 
 #include "app/app.h"
 #include "crypto/crypto.h"
+#include "db/db.h"
 #include "repo/repo.h"
 #include "util/util.h"
 
@@ -25,8 +26,8 @@
 #define HK_KEY "worker/housekeeping"
 
 const struct worker_kind worker_kinds[] = {
-    {"transcode", worker_transcode, worker_transcode_failed},
-    {"mail", worker_mail, NULL}, /* the e-mail outbox (job_mail.c, docs/mail.md) */
+    {"transcode", worker_transcode, worker_transcode_failed, 1},
+    {"mail", worker_mail, NULL, 0}, /* the e-mail outbox (job_mail.c, docs/mail.md) */
 };
 const size_t worker_kinds_n = AM_ARRAY_LEN(worker_kinds);
 
@@ -45,6 +46,10 @@ struct worker {
 	int stop;   /* no new claims (under lock, read atomically) */
 	int cancel; /* cancel running jobs (atomic) */
 	int running; /* threads still in their loop (under lock) */
+	int heavy;   /* heavy jobs claimed or running (atomic) */
+	int listening; /* the PostgreSQL listener is up (atomic) */
+	int listener_started;
+	pthread_t listener;
 	struct worker_thread *t;
 };
 
@@ -75,6 +80,8 @@ static void fill_defaults(struct worker_params *p)
 {
 	if (p->threads < 1)
 		p->threads = 1;
+	if (p->heavy_jobs < 1 || p->heavy_jobs > p->threads)
+		p->heavy_jobs = p->threads;
 	if (p->lease_ms <= 0)
 		p->lease_ms = 120000;
 	if (p->idle_min_ms <= 0)
@@ -198,28 +205,68 @@ out:
 		app_db_put(j->app, db);
 }
 
-/* Claim one due job of the kinds in the table (round robin from *next) and
- * run it. 0 if one ran, AM_ERR_NOTFOUND if none is due, else the error. */
-static int run_one(struct app *a, const struct worker_params *p, const char *id, const int *cancel,
-		   size_t *next)
+/* Take one of max heavy-job slots (1), or none is free (0). */
+static int slot_take(int *heavy, int max)
 {
-	struct db_job job;
-	struct worker_job j;
+	int n = __atomic_load_n(heavy, __ATOMIC_ACQUIRE);
+
+	while (n < max)
+		if (__atomic_compare_exchange_n(heavy, &n, n + 1, 0, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return 1;
+	return 0;
+}
+
+static void slot_put(int *heavy)
+{
+	__atomic_sub_fetch(heavy, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Claim one due job of the kinds in the table (round robin from *next); a
+ * heavy kind only while one of the heavy slots (heavy, may be NULL: no
+ * limit) is free, which the claimed job then holds. */
+static int claim(struct app *a, const struct worker_params *p, const char *id, size_t *next,
+		 int *heavy, struct db_job *job, const struct worker_kind **kind, int *slot)
+{
 	const struct worker_kind *k = NULL;
 	struct db *db = NULL;
-	int rc = AM_ERR_NOTFOUND;
+	int rc;
 
+	*slot = 0;
 	if ((rc = app_db_get(a, &db)) != 0)
 		return rc;
+	rc = AM_ERR_NOTFOUND;
 	for (size_t i = 0; i < p->nkinds; i++) {
+		int held = 0;
+
 		k = &p->kinds[(*next + i) % p->nkinds];
-		rc = db_job_claim(db, id, k->kind, am_now_ms(), p->lease_ms, &job);
+		if (k->heavy && heavy && !(held = slot_take(heavy, p->heavy_jobs)))
+			continue; /* every slot busy: leave this kind to the next free one */
+		rc = db_job_claim(db, id, k->kind, am_now_ms(), p->lease_ms, job);
+		if (rc == 0)
+			*slot = held;
+		else if (held)
+			slot_put(heavy);
 		if (rc != AM_ERR_NOTFOUND)
 			break;
 	}
 	app_db_put(a, db);
 	*next = (*next + 1) % (p->nkinds ? p->nkinds : 1);
-	if (rc)
+	*kind = k;
+	return rc;
+}
+
+/* Claim a job (see claim) and run it. 0 if one ran, AM_ERR_NOTFOUND if
+ * none is due, else the error. */
+static int run_one(struct app *a, const struct worker_params *p, const char *id, const int *cancel,
+		   size_t *next, int *heavy)
+{
+	struct db_job job;
+	struct worker_job j;
+	const struct worker_kind *k = NULL;
+	int rc, slot = 0;
+
+	if ((rc = claim(a, p, id, next, heavy, &job, &k, &slot)))
 		return rc;
 	memset(&j, 0, sizeof(j));
 	j.app = a;
@@ -237,11 +284,14 @@ static int run_one(struct app *a, const struct worker_params *p, const char *id,
 		am_strlcpy(j.reason, "processing stopped on the last attempt (worker lost or timed out)",
 			   sizeof(j.reason));
 		settle(&j, k, p, AM_ERR_UNAVAIL);
-		am_memzero(&job, sizeof(job));
-		return 0;
+	} else {
+		log_job("job_start", &j, NULL);
+		settle(&j, k, p, k->run(&j));
 	}
-	log_job("job_start", &j, NULL);
-	settle(&j, k, p, k->run(&j));
+	if (slot) {
+		slot_put(heavy);
+		db_wake_all(); /* a heavy job waiting for this slot can run now */
+	}
 	am_memzero(&job, sizeof(job));
 	return 0;
 }
@@ -281,25 +331,12 @@ static void maybe_housekeeping(struct worker *w, int64_t *next_at)
 	       NULL);
 }
 
-/* Sleep up to ms unless stopping; returns 1 if stopping. */
-static int idle_wait(struct worker *w, int64_t ms)
+/* Wait up to ms for a wake-up that came after seen (db_wake_wait), unless
+ * stopping; returns 1 if stopping. worker_stop wakes every waiter. */
+static int idle_wait(struct worker *w, uint64_t seen, int64_t ms)
 {
-	struct timespec ts;
-	int stop;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&w->lock);
-	while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &ts) != ETIMEDOUT)
-		;
-	stop = w->stop;
-	pthread_mutex_unlock(&w->lock);
-	return stop;
+	(void)db_wake_wait(seen, ms);
+	return __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE);
 }
 
 static void *thread_main(void *arg)
@@ -310,11 +347,12 @@ static void *thread_main(void *arg)
 	size_t next = 0;
 
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t seen = db_wake_seq(); /* before looking: no wake-up is lost */
 		int rc;
 
 		if (t->index == 0)
 			maybe_housekeeping(w, &hk_next);
-		rc = run_one(w->app, &w->p, t->id, &w->cancel, &next);
+		rc = run_one(w->app, &w->p, t->id, &w->cancel, &next, &w->heavy);
 		if (rc == 0) {
 			idle = w->p.idle_min_ms;
 			continue;
@@ -322,7 +360,9 @@ static void *thread_main(void *arg)
 		if (rc != AM_ERR_NOTFOUND)
 			am_log(AM_LOG_WARN, "job_claim_failed", "worker", t->id, "error",
 			       am_strerror(rc), NULL);
-		if (idle_wait(w, idle))
+		if (__atomic_load_n(&w->listening, __ATOMIC_ACQUIRE))
+			idle = w->p.idle_max_ms; /* every queue is announced: the poll is a safety net */
+		if (idle_wait(w, seen, idle))
 			break;
 		idle = idle * 2 < w->p.idle_max_ms ? idle * 2 : w->p.idle_max_ms;
 	}
@@ -331,6 +371,85 @@ static void *thread_main(void *arg)
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+/* PostgreSQL: one connection outside the pool LISTENs for the NOTIFY of
+ * db_job_enqueue in any process and wakes this process's threads. A lost
+ * connection is reopened after a second, with a wake-up (a notification
+ * may have been missed). SQLite: no such thread (db_listen refuses). */
+static int listen_open(struct worker *w, struct db **db)
+{
+	int rc;
+
+	if ((rc = db_pool_open_extra(w->app->db, db)) == 0 && (rc = db_listen(*db)) != 0) {
+		db_close(*db);
+		*db = NULL;
+	}
+	return rc;
+}
+
+static void *listen_main(void *arg)
+{
+	struct worker *w = arg;
+	struct db *db = NULL;
+
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		int rc;
+
+		if (!db) {
+			if (listen_open(w, &db) == 0) {
+				__atomic_store_n(&w->listening, 1, __ATOMIC_RELEASE);
+				db_wake_all();
+			} else {
+				(void)db_wake_wait(db_wake_seq(), 1000);
+			}
+			continue;
+		}
+		if ((rc = db_listen_wait(db, 250)) > 0) {
+			db_wake_all();
+		} else if (rc < 0) {
+			am_log(AM_LOG_WARN, "worker_listen_lost", "error", db_errmsg(db), NULL);
+			__atomic_store_n(&w->listening, 0, __ATOMIC_RELEASE);
+			db_close(db);
+			db = NULL;
+		}
+	}
+	db_close(db);
+	return NULL;
+}
+
+/* Start the listener if the engine has cross-process wake-ups. */
+static void listen_start(struct worker *w)
+{
+	struct db *db = NULL;
+
+	if (!w->app->db || app_db_get(w->app, &db) != 0)
+		return;
+	if (db_engine(db) == DB_PGSQL && pthread_create(&w->listener, NULL, listen_main, w) == 0)
+		w->listener_started = 1;
+	app_db_put(w->app, db);
+}
+
+void worker_params_from_conf(struct worker_params *p, int64_t threads, int64_t transcode_jobs)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int64_t heavy = transcode_jobs > 0 ? transcode_jobs : (cores > 0 ? cores : 1);
+
+	if (heavy > 64)
+		heavy = 64;
+	p->heavy_jobs = (int)heavy;
+	p->threads = (int)(threads > 0 ? threads : heavy + 1);
+}
+
+/* Black-box tests only (a test build, AUDIOMUS_TESTING=1): a fixed idle
+ * poll, AUDIOMUS_TEST_WORKER_IDLE_MS, so long that only a wake-up can
+ * start a queued job within a test (tests/e2e/worker_wake.test.mjs). */
+static void test_overrides(struct worker_params *p)
+{
+	int64_t v = am_test_hook_ms("WORKER_IDLE_MS", 100, 86400000);
+
+	if (v)
+		p->idle_min_ms = p->idle_max_ms = v;
 }
 
 static void worker_free(struct worker *w)
@@ -353,6 +472,7 @@ int worker_start(struct app *a, const struct worker_params *p, struct worker **o
 		return AM_ERR_NOMEM;
 	if (p)
 		w->p = *p;
+	test_overrides(&w->p);
 	fill_defaults(&w->p);
 	/* The standard job kinds transcode: refuse to start without the child
 	 * rather than fail every upload later. */
@@ -390,6 +510,7 @@ int worker_start(struct app *a, const struct worker_params *p, struct worker **o
 		}
 		t->started = 1;
 	}
+	listen_start(w);
 	*out = w;
 	return 0;
 }
@@ -424,6 +545,7 @@ void worker_stop(struct worker *w)
 	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+	db_wake_all(); /* idle threads wait on the wake-up sequence */
 	wait_threads(w, am_mono_ms() + w->p.grace_ms);
 	if (w->running > 0)
 		am_log(AM_LOG_WARN, "worker_cancel", "reason", "shutdown grace over", NULL);
@@ -431,6 +553,8 @@ void worker_stop(struct worker *w)
 	for (int i = 0; i < w->p.threads; i++)
 		if (w->t[i].started)
 			pthread_join(w->t[i].tid, NULL);
+	if (w->listener_started)
+		pthread_join(w->listener, NULL);
 	worker_free(w);
 }
 
@@ -447,7 +571,7 @@ int worker_drain(struct app *a, const struct worker_params *p, int *ran)
 		q = *p;
 	fill_defaults(&q);
 	make_id(id, sizeof(id), 0);
-	while ((rc = run_one(a, &q, id, &no_cancel, &next)) == 0)
+	while ((rc = run_one(a, &q, id, &no_cancel, &next, NULL)) == 0)
 		n += rc == 0;
 	if (ran)
 		*ran = n;

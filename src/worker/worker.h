@@ -5,8 +5,8 @@
  * lease while a job runs, retry failures with back-off, back off when idle,
  * run the periodic housekeeping, and stop cleanly within a grace period.
  *
- * Runs in `audiomus worker` (N threads) and inside `audiomus serve` (one
- * thread). Trusted: it holds the keyring (project and data keys) and the
+ * Runs in `audiomus worker` and inside `audiomus serve` (transcode_jobs + 1
+ * threads each by default). Trusted: it holds the keyring (project and data keys) and the
  * database; untrusted audio is parsed only by the exec'd, sandboxed child
  * of src/xcode. Several workers, on one machine or many, never run one job
  * at the same time: a job is held by one lease (db_job_claim), and a result
@@ -57,6 +57,9 @@ struct worker_kind {
 	const char *kind;
 	int (*run)(struct worker_job *j);
 	void (*failed)(struct worker_job *j, int final);
+	/* 1: CPU-bound for seconds to minutes (a transcode): at most
+	 * worker_params.heavy_jobs of these run at once in one process. */
+	int heavy;
 };
 
 /* The built-in table: {"transcode", ...}. One row per kind. */
@@ -78,9 +81,15 @@ int worker_job_heartbeat(struct worker_job *j);
 
 struct worker_params {
 	int threads;		 /* worker threads; < 1: 1 */
+	int heavy_jobs;		 /* heavy jobs run at once (transcodes); < 1: threads */
 	int64_t lease_ms;	 /* lease per claim and extension; 0: 120 s */
-	int64_t idle_min_ms;	 /* idle back-off starts here ...; 0: 200 ms */
-	int64_t idle_max_ms;	 /* ... and doubles up to this; 0: 5 s */
+	/* Idle: a thread waits for a wake-up (a job queued in this process, or
+	 * PostgreSQL's NOTIFY from another) or a poll, whichever comes first:
+	 * the poll starts at idle_min_ms and doubles up to idle_max_ms, or is
+	 * idle_max_ms flat while the PostgreSQL listener is up (docs/worker.md
+	 * "Wake-ups"). */
+	int64_t idle_min_ms;	 /* 0: 200 ms */
+	int64_t idle_max_ms;	 /* 0: 5 s */
 	int64_t retry_ms;	 /* delay before the 2nd attempt, doubling; 0: 30 s */
 	int64_t housekeeping_ms; /* interval; 0: 5 min; < 0: never */
 	int64_t grace_ms;	 /* worker_stop waits this long for running jobs; 0: none */
@@ -88,6 +97,12 @@ struct worker_params {
 	const struct worker_kind *kinds; /* NULL: worker_kinds */
 	size_t nkinds;
 };
+
+/* The threads and heavy-job slots of a worker process from the settings
+ * (docs/configuration.md): transcode_jobs (0: online cores) transcodes at
+ * once, and threads (0: transcode_jobs + 1, so that one thread is always
+ * free for e-mail and other light jobs). */
+void worker_params_from_conf(struct worker_params *p, int64_t threads, int64_t transcode_jobs);
 
 /* Start the worker threads over an opened app (borrowed; it needs APP_DB
  * and APP_STORE and must outlive the worker). p may be NULL (defaults; it

@@ -154,6 +154,32 @@ nomem:
 	return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
 }
 
+/* Decode work (samples x channels) the container declares, against the
+ * bound: refused before the first packet is decoded. A file that declares
+ * nothing, or less than it holds, is stopped by decoded_work. */
+static int declared_work(struct xc_job *j, const AVCodecParameters *par)
+{
+	char msg[sizeof(j->msg)];
+	int64_t frames;
+
+	if (j->st->duration <= 0)
+		return 0;
+	frames = av_rescale_q(j->st->duration, j->st->time_base, (AVRational){1, par->sample_rate});
+	if (frames <= 0 || (uint64_t)frames <= j->a->max_work / (uint64_t)par->ch_layout.nb_channels)
+		return 0;
+	snprintf(msg, sizeof(msg), "declared %lld s x %d Hz x %d channels",
+		 (long long)(frames / par->sample_rate), par->sample_rate, par->ch_layout.nb_channels);
+	return xc_fail(j, XCODE_FAIL_WORK, msg);
+}
+
+/* Decoded so far (samples x channels), against the bound. */
+static int decoded_work(struct xc_job *j)
+{
+	if (j->ch < 1 || j->samples <= j->a->max_work / (uint64_t)j->ch)
+		return 0;
+	return xc_fail(j, XCODE_FAIL_WORK, "decoded samples x channels over the bound");
+}
+
 /* Pick the audio stream, check the caps, open its decoder. */
 static int open_decoder(struct xc_job *j)
 {
@@ -180,6 +206,8 @@ static int open_decoder(struct xc_job *j)
 	    av_rescale_q(j->st->duration, j->st->time_base, (AVRational){1, par->sample_rate}) >
 		    (int64_t)j->max_samples)
 		return xc_fail(j, XCODE_FAIL_TOOLONG, "declared duration over the cap");
+	if ((rc = declared_work(j, par)))
+		return rc;
 	if (!(j->dec = avcodec_alloc_context3(codec)) ||
 	    avcodec_parameters_to_context(j->dec, par) < 0)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "decoder context");
@@ -323,7 +351,7 @@ static int drain_decoder(struct xc_job *j, AVFrame *f, int at_end)
 			return rc;
 		rc = xc_outputs_frame(j, f);
 		av_frame_unref(f);
-		if (rc)
+		if (rc || (rc = decoded_work(j)))
 			return rc;
 	}
 }

@@ -46,7 +46,7 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 	if (m->magic != XF_ARGS_MAGIC || memchr(m->format, 0, sizeof(m->format)) == NULL ||
 	    (m->output != XCODE_OUT_AAC_MP4 && m->output != XCODE_OUT_MP3) || m->hook < 0 ||
 	    m->hook > XCODE_HOOK_SPEW || m->max_duration_s <= 0 || m->cpu_s <= 0 ||
-	    m->mem_limit == 0)
+	    m->mem_limit == 0 || m->max_work == 0)
 		return AM_ERR_INVAL;
 	for (size_t i = 0; i < AM_ARRAY_LEN(formats); i++)
 		if (strcmp(m->format, formats[i]) == 0)
@@ -57,6 +57,7 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 	a->output = (enum xcode_output)m->output;
 	a->hook = (enum xcode_hook)m->hook;
 	a->max_duration_s = m->max_duration_s;
+	a->max_work = m->max_work;
 	a->mem_limit = m->mem_limit;
 	a->cpu_s = m->cpu_s;
 	return 0;

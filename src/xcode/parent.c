@@ -67,6 +67,7 @@ const char *xcode_fail_text(enum xcode_fail f)
 	case XCODE_FAIL_TOOBIG: return "output too large";
 	case XCODE_FAIL_IO: return "storage error";
 	case XCODE_FAIL_TRUNCATED: return "file is truncated";
+	case XCODE_FAIL_WORK: return "decoding this file would take too much work";
 	default: return "internal error";
 	}
 }
@@ -240,7 +241,7 @@ static int on_small(struct run *r, uint32_t type, uint32_t len)
 			return fail(r, XCODE_FAIL_INTERNAL, "bad failure report");
 		memcpy(&f, r->buf, sizeof(f));
 		f.msg[sizeof(f.msg) - 1] = '\0';
-		if (f.fail <= XCODE_OK || f.fail > XCODE_FAIL_TRUNCATED || f.fail == XCODE_FAIL_IO ||
+		if (f.fail <= XCODE_OK || f.fail > XCODE_FAIL_WORK || f.fail == XCODE_FAIL_IO ||
 		    f.fail == XCODE_FAIL_SANDBOX || f.fail == XCODE_FAIL_TIMEOUT)
 			f.fail = XCODE_FAIL_INTERNAL;
 		return fail(r, (enum xcode_fail)f.fail, f.msg);
@@ -362,6 +363,7 @@ static int spawn_exec(struct run *r, const struct xcode_child_args *a, int sv[2]
 	m.size = a->size;
 	m.mem_limit = a->mem_limit;
 	m.max_duration_s = a->max_duration_s;
+	m.max_work = a->max_work;
 	m.cpu_s = a->cpu_s;
 	r->fd = sv[0]; /* send_all polls it */
 	return send_all(r, &m, sizeof(m));
@@ -510,6 +512,7 @@ static void defaults(const struct xcode_params *p, struct run *r, struct xcode_c
 	a->size = r->src->size;
 	a->output = p ? p->output : XCODE_OUT_AAC_MP4;
 	a->max_duration_s = r->max_dur;
+	a->max_work = p && p->max_work ? p->max_work : XCODE_MAX_WORK_DEFAULT;
 	a->mem_limit = p && p->mem_limit ? p->mem_limit : (uint64_t)512 << 20;
 	a->cpu_s = timeout / 1000 + 2;
 	a->hook = p ? p->hook : XCODE_HOOK_NONE;
@@ -551,6 +554,7 @@ static int err_of(enum xcode_fail f)
 	case XCODE_OK: return 0;
 	case XCODE_FAIL_UNSUPPORTED: return AM_ERR_UNSUPPORTED;
 	case XCODE_FAIL_TOOBIG:
+	case XCODE_FAIL_WORK:
 	case XCODE_FAIL_TOOLONG: return AM_ERR_TOOBIG;
 	case XCODE_FAIL_IO: return AM_ERR_IO;
 	case XCODE_FAIL_INTERNAL: return AM_ERR_INTERNAL;
@@ -605,7 +609,13 @@ out:
 	res->format = a.format;
 	res->fail = r.fail;
 	res->content_type = a.output == XCODE_OUT_MP3 ? "audio/mpeg" : "audio/mp4";
-	am_strlcpy(res->reason, xcode_fail_text(r.fail), sizeof(res->reason));
+	if (r.fail == XCODE_FAIL_WORK) /* the owner sees the bound (the child's numbers go to detail) */
+		snprintf(res->reason, sizeof(res->reason),
+			 "decoding this file would take more than %llu samples (duration x sample "
+			 "rate x channels)",
+			 (unsigned long long)a.max_work);
+	else
+		am_strlcpy(res->reason, xcode_fail_text(r.fail), sizeof(res->reason));
 	memcpy(res->detail, r.detail, sizeof(res->detail));
 	for (int i = 0; i < OUT_N; i++)
 		free(r.out[i].head);

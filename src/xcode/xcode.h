@@ -47,7 +47,16 @@ enum xcode_fail {
 	XCODE_FAIL_IO,		/* the source or a sink failed: retryable */
 	XCODE_FAIL_INTERNAL,	/* encoder/muxer/protocol failure: a bug, retryable */
 	XCODE_FAIL_TRUNCATED,	/* less audio than the container declares (cut-off file) */
+	XCODE_FAIL_WORK,	/* more decode work than max_work (declared or decoded) */
 };
+
+/* The default bound on decode work per job, in samples (duration x sample
+ * rate x channels): 4 hours of 48 kHz stereo. A short file at a high rate
+ * with many channels (8 x 192 kHz) costs that much CPU in minutes of
+ * audio, and a losslessly compressed silence of that kind is a few
+ * kilobytes: this bounds the CPU one upload can cost (docs/transcoding.md
+ * "Decode work"). */
+#define XCODE_MAX_WORK_DEFAULT (UINT64_C(4) * 3600 * 48000 * 2)
 
 /* Short, stable, owner-facing text ("unsupported format", "file is damaged",
  * "took too long", "sandbox violation", ...); never NULL. */
@@ -84,6 +93,7 @@ struct xcode_params {
 	int64_t timeout_ms;	 /* wall clock of the whole job; 0: 10 min + 1 min per 4 MiB */
 	uint64_t max_output;	 /* cap on all output bytes; 0: 2 GiB */
 	int64_t max_duration_s;	 /* declared and decoded duration cap; 0: 4 h */
+	uint64_t max_work;	 /* declared and decoded samples x channels; 0: XCODE_MAX_WORK_DEFAULT */
 	uint64_t mem_limit;	 /* child RLIMIT_AS above its start size; 0: 512 MiB */
 	/* progress in [0, 1], called from xcode_run's thread; may be NULL. A
 	 * non-zero return cancels the job (XCODE_FAIL_IO). */
@@ -106,7 +116,7 @@ struct xcode_params {
 /* What the job found and produced. */
 struct xcode_result {
 	enum xcode_fail fail;
-	char reason[128];     /* xcode_fail_text(fail) (+ detail for logs in detail) */
+	char reason[128];     /* xcode_fail_text(fail), with the bound for WORK (detail for logs in detail) */
 	char detail[160];     /* sanitized child/FFmpeg message, for logs only */
 	const char *format;   /* demuxer chosen by sniffing ("wav", ...) or NULL */
 	uint64_t samples;     /* decoded samples per channel */

@@ -68,6 +68,7 @@ struct xf_args {
 	char format[32]; /* a name xcode_sniff() returns, NUL-terminated */
 	uint64_t size, mem_limit;
 	int64_t max_duration_s, cpu_s;
+	uint64_t max_work;
 };
 
 /* What the child needs: in fork mode it lives in the child's copy of the
@@ -77,6 +78,7 @@ struct xcode_child_args {
 	uint64_t size;	    /* input size */
 	enum xcode_output output;
 	int64_t max_duration_s;
+	uint64_t max_work; /* samples x channels (XCODE_FAIL_WORK) */
 	uint64_t mem_limit;
 	int64_t cpu_s;
 	enum xcode_hook hook;

@@ -214,7 +214,7 @@ static int counting_transcode(struct worker_job *j)
 static void two_threads_run_each_job_once(void **state)
 {
 	static const struct worker_kind kinds[] = {
-	    {"transcode", counting_transcode, worker_transcode_failed}};
+	    {"transcode", counting_transcode, worker_transcode_failed, 1}};
 	struct wfx *f = *state;
 	struct worker_params p = wfx_params();
 	struct worker *w = NULL;
@@ -253,6 +253,77 @@ static void two_threads_run_each_job_once(void **state)
 		assert_int_equal(wfx_objects(f, u[i].version, "peaks"), 1);
 	}
 	free(wav);
+}
+
+/* heavy_jobs: at most that many heavy jobs run at once, and a light job
+ * runs beside them on the thread left over (never behind a transcode). */
+static int heavy_now, heavy_max, light_beside_heavy;
+static pthread_mutex_t heavy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int slow_heavy(struct worker_job *j)
+{
+	pthread_mutex_lock(&heavy_lock);
+	heavy_now++;
+	if (heavy_now > heavy_max)
+		heavy_max = heavy_now;
+	pthread_mutex_unlock(&heavy_lock);
+	/* Hold the slot until the light job has run, or 5 s (then it failed). */
+	for (int t = 0; t < 100 && !__atomic_load_n(&light_beside_heavy, __ATOMIC_ACQUIRE); t++)
+		sleep_ms(50);
+	sleep_ms(100);
+	pthread_mutex_lock(&heavy_lock);
+	heavy_now--;
+	pthread_mutex_unlock(&heavy_lock);
+	return 0;
+}
+
+static int quick_light(struct worker_job *j)
+{
+	pthread_mutex_lock(&heavy_lock);
+	if (heavy_now > 0)
+		__atomic_store_n(&light_beside_heavy, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&heavy_lock);
+	return 0;
+}
+
+static void heavy_slots_bound_and_leave_light_jobs_a_thread(void **state)
+{
+	static const struct worker_kind kinds[] = {{"slow", slow_heavy, NULL, 1},
+						   {"quick", quick_light, NULL, 0}};
+	struct wfx *f = *state;
+	struct worker_params p = wfx_params();
+	struct worker *w = NULL;
+	struct db *db = NULL;
+	uint8_t id[16];
+	int64_t left = 1;
+
+	assert_int_equal(app_db_get(f->a, &db), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(db_job_enqueue(db, "slow", NULL, NULL, 0, 1, 0, id), 0);
+	app_db_put(f->a, db);
+	p.threads = 3;
+	p.heavy_jobs = 1;
+	p.kinds = kinds;
+	p.nkinds = 2;
+	assert_int_equal(worker_start(f->a, &p, &w), 0);
+	for (int t = 0; t < 100 && !__atomic_load_n(&heavy_now, __ATOMIC_ACQUIRE); t++)
+		sleep_ms(20); /* a heavy job holds the only slot ... */
+	assert_int_equal(app_db_get(f->a, &db), 0);
+	assert_int_equal(db_job_enqueue(db, "quick", NULL, NULL, 0, 1, 0, id), 0); /* ... then this */
+	for (int t = 0; t < 600 && left > 0; t++) {
+		struct db_stmt *st = NULL;
+
+		sleep_ms(50);
+		assert_int_equal(db_prepare(db, "SELECT COUNT(*) FROM jobs WHERE state <> 'done'", &st), 0);
+		assert_int_equal(db_step(st), DB_ROW);
+		left = db_column_int64(st, 0);
+		db_finalize(st);
+	}
+	app_db_put(f->a, db);
+	worker_stop(w);
+	assert_int_equal(left, 0);
+	assert_int_equal(heavy_max, 1);
+	assert_int_equal(light_beside_heavy, 1);
 }
 
 /* A worker that claimed the job and died: its lease expires, another
@@ -404,6 +475,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(transcode_makes_version_ready, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(hostile_input_fails_cleanly, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(two_threads_run_each_job_once, wfx_setup, wfx_teardown),
+	    cmocka_unit_test_setup_teardown(heavy_slots_bound_and_leave_light_jobs_a_thread, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(crashed_workers_job_is_reclaimed, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(lost_on_last_attempt_fails_the_version, wfx_setup,
 					    wfx_teardown),
