@@ -13,6 +13,11 @@
 //        one a line; the answer then has "links": N
 //   node bench/amapi.mjs stream  ... --file big.wav            -> {download, stream, project}
 //   node bench/amapi.mjs uploads ... --count N --size BYTES    -> {urls: [...]}
+//   node bench/amapi.mjs playable ... --file F --parallel K --runs R
+//        -> {runs: [{ms: [...], all_ms}]}: R rounds; each uploads K copies of F
+//        at once (tus PATCH each) into a new project and times each from its
+//        PATCH's 204 to its version's "ready" (polled every 20 ms); all_ms is
+//        from the first 204 to the last "ready" (upload_to_playable)
 import fs from 'node:fs';
 import https from 'node:https';
 
@@ -116,8 +121,40 @@ async function guest(token) {
   return must(await req('GET', `/api/v1/s/${token}`), 200, 'guest open');
 }
 
+// One round of playable: K uploads at once, upload complete -> ready each.
+async function playableRound(r, k, file) {
+  const p = await project(`playable ${r}`);
+  const ups = [];
+  for (let i = 0; i < k; i++) {
+    const t = await track(p.id, `Take ${i + 1}`, i + 1);
+    ups.push({ tid: t.id, url: (await newUpload(p.id, t.id, `take-${i + 1}.wav`, fs.statSync(file).size)).upload_url });
+  }
+  await Promise.all(ups.map(async (u) => { await tusPatch(u.url, file); u.done = Date.now(); }));
+  const until = Date.now() + Number(opt.wait || 600) * 1000;
+  while (ups.some((u) => !u.ready)) {
+    if (Date.now() > until) throw new Error('versions not ready in time');
+    const pr = must(await req('GET', `/api/v1/projects/${p.id}`), 200, 'get project').project;
+    const now = Date.now();
+    for (const t of pr.tracks || []) {
+      const u = ups.find((x) => x.tid === t.id);
+      const v = (t.versions || [])[0];
+      if (v?.state === 'failed') throw new Error(`transcode failed: ${v.error}`);
+      if (u && !u.ready && u.done && v?.state === 'ready') u.ready = now;
+    }
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  const first = Math.min(...ups.map((u) => u.done));
+  return { ms: ups.map((u) => u.ready - u.done), all_ms: Math.max(...ups.map((u) => u.ready)) - first };
+}
+
 async function main() {
   await login();
+  if (mode === 'playable') {
+    const runs = [];
+    for (let r = 0; r < Number(opt.runs || 5); r++) runs.push(await playableRound(r, Number(opt.parallel || 1), opt.file));
+    console.log(JSON.stringify({ runs }));
+    return;
+  }
   if (mode === 'uploads') {
     const p = await project(opt.title || 'bench uploads');
     const t = await track(p.id, 'bench', 1);
