@@ -361,14 +361,14 @@ int db_notify(struct db *db)
 int db_listen(struct db *db)
 {
 	if (!db->ops->listen)
-		return db_set_err(db, AM_ERR_UNSUPPORTED, "this engine has no cross-process wake-up");
+		return db_set_err(db, AM_ERR_UNSUPPORTED, "no cross-process wake-up (engine)");
 	return db->ops->listen(db);
 }
 
 int db_listen_wait(struct db *db, int timeout_ms)
 {
 	if (!db->ops->listen_wait)
-		return db_set_err(db, AM_ERR_UNSUPPORTED, "this engine has no cross-process wake-up");
+		return db_set_err(db, AM_ERR_UNSUPPORTED, "no cross-process wake-up (engine)");
 	return db->ops->listen_wait(db, timeout_ms);
 }
 

@@ -375,8 +375,8 @@ static void log_done(const struct worker_job *j, const struct xcode_result *res,
 	snprintf(rss, sizeof(rss), "%lld", (long long)res->child_maxrss_kib);
 	snprintf(ch, sizeof(ch), "%d", res->channels);
 	snprintf(rate, sizeof(rate), "%d", res->sample_rate);
-	am_log(AM_LOG_INFO, "transcode_done", "worker", j->worker, "wall_ms", wall, "duration_ms", dur,
-	       "channels", ch, "sample_rate", rate, "child_peak_kib", rss, NULL);
+	am_log(AM_LOG_INFO, "transcode_done", "worker", j->worker, "wall_ms", wall, "duration_ms",
+	       dur, "channels", ch, "sample_rate", rate, "child_peak_kib", rss, NULL);
 }
 
 static int transcode(struct tjob *t, struct xcode_result *res)
@@ -396,7 +396,8 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 	xp.progress_ctx = t;
 	xp.exec_path = j->exec_path;
 	xp.cancel = j->cancel;
-	xp.max_work = (uint64_t)t->a->conf.max_decode_samples; /* docs/transcoding.md "Decode work" */
+	/* docs/transcoding.md "Decode work" */
+	xp.max_work = (uint64_t)t->a->conf.max_decode_samples;
 	t->pj.o = &t->out[OUT_PEAKS];
 	if (!(t->pj.buf = malloc(2 * XCODE_PEAKS_HEAD)))
 		return fail(j, NULL, AM_ERR_NOMEM, R_INTERNAL, 0);

@@ -360,8 +360,9 @@ static void *thread_main(void *arg)
 		if (rc != AM_ERR_NOTFOUND)
 			am_log(AM_LOG_WARN, "job_claim_failed", "worker", t->id, "error",
 			       am_strerror(rc), NULL);
+		/* With the listener every queued job is announced: the poll is a safety net. */
 		if (__atomic_load_n(&w->listening, __ATOMIC_ACQUIRE))
-			idle = w->p.idle_max_ms; /* every queue is announced: the poll is a safety net */
+			idle = w->p.idle_max_ms;
 		if (idle_wait(w, seen, idle))
 			break;
 		idle = idle * 2 < w->p.idle_max_ms ? idle * 2 : w->p.idle_max_ms;

@@ -165,10 +165,12 @@ static int declared_work(struct xc_job *j, const AVCodecParameters *par)
 	if (j->st->duration <= 0)
 		return 0;
 	frames = av_rescale_q(j->st->duration, j->st->time_base, (AVRational){1, par->sample_rate});
-	if (frames <= 0 || (uint64_t)frames <= j->a->max_work / (uint64_t)par->ch_layout.nb_channels)
+	if (frames <= 0 ||
+	    (uint64_t)frames <= j->a->max_work / (uint64_t)par->ch_layout.nb_channels)
 		return 0;
 	snprintf(msg, sizeof(msg), "declared %lld s x %d Hz x %d channels",
-		 (long long)(frames / par->sample_rate), par->sample_rate, par->ch_layout.nb_channels);
+		 (long long)(frames / par->sample_rate), par->sample_rate,
+		 par->ch_layout.nb_channels);
 	return xc_fail(j, XCODE_FAIL_WORK, msg);
 }
 
