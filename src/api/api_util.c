@@ -73,11 +73,18 @@ void api_reply_error(struct api_ctx *c, int rc)
 	char retry[24], text[160];
 	json_t *j;
 
-	if (status >= 500 && status != 503)
-		am_log(AM_LOG_WARN, "api_error", "route", http_req_route(c->req) ? http_req_route(c->req) : "-",
-		       "error", am_strerror(rc), "db", c->db ? db_errmsg(c->db) : "", NULL);
+	/* a full or read-only disk is 503 too, and needs its operator: logged */
+	if ((status >= 500 && status != 503) || http_retry_after_of(rc))
+		am_log(http_retry_after_of(rc) ? AM_LOG_ERROR : AM_LOG_WARN, "api_error", "route",
+		       http_req_route(c->req) ? http_req_route(c->req) : "-", "error", am_strerror(rc),
+		       "db", c->db ? db_errmsg(c->db) : "", NULL);
 	if (status == 503 && c->msg)
 		msg = c->msg;
+	if (http_message_of(rc)) {
+		msg = http_message_of(rc);
+		if (c->retry_ms <= 0)
+			c->retry_ms = (int64_t)http_retry_after_of(rc) * 1000;
+	}
 	if ((status == 429 || status == 503) && c->retry_ms > 0) {
 		int64_t s = (c->retry_ms + 999) / 1000;
 		snprintf(retry, sizeof(retry), "%lld", (long long)s);

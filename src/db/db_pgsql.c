@@ -75,6 +75,10 @@ static int pg_err(struct db *db, PGresult *res)
 			 strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0 ||
 			 strncmp(state, "08", 2) == 0)
 			e = AM_ERR_UNAVAIL;
+		else if (strcmp(state, "53100") == 0) /* disk_full */
+			e = AM_ERR_NOSPACE;
+		else if (strcmp(state, "25006") == 0) /* read_only_sql_transaction */
+			e = AM_ERR_READONLY;
 	} else if (PQstatus(C(db)) == CONNECTION_BAD) {
 		e = AM_ERR_UNAVAIL;
 	}

@@ -440,6 +440,24 @@ static int files_adopt(struct sq_db *d, const char *path)
 	return 0;
 }
 
+/* A full or read-only disk, whatever SQLite calls it: SQLITE_FULL,
+ * SQLITE_READONLY (any extended code), or an I/O error or failed open whose
+ * errno says so (a failed write or fsync is SQLITE_IOERR_* with ENOSPC).
+ * The errno is asked only for those two codes: it is not reset by a later
+ * success, so it could be an older failure's. Else AM_ERR_DB. */
+static int sq_storage_err(sqlite3 *h, int rc)
+{
+	int sys = 0;
+
+	if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN)
+		sys = sqlite3_system_errno(h);
+	if ((rc & 0xff) == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT)
+		return AM_ERR_NOSPACE;
+	if ((rc & 0xff) == SQLITE_READONLY || sys == EROFS)
+		return AM_ERR_READONLY;
+	return AM_ERR_DB;
+}
+
 /* Map a SQLite result code to enum am_err, keeping the detail on db. */
 static int sq_err(struct db *db, int rc)
 {
@@ -462,6 +480,7 @@ static int sq_err(struct db *db, int rc)
 		e = AM_ERR_NOMEM;
 		break;
 	default:
+		e = sq_storage_err(H(db), rc);
 		break;
 	}
 	return db_set_err(db, e, "sqlite: %s (%d)", sqlite3_errmsg(H(db)), rc);

@@ -199,7 +199,9 @@ int http_respond_pieces(struct http_req *req, unsigned status, const char *conte
 int http_respond_json(struct http_req *req, unsigned status, const json_t *body);
 /* Respond with no body (204, 304, ...). */
 int http_respond_empty(struct http_req *req, unsigned status);
-/* Respond with the generic error body for err (status http_status_of(err)). */
+/* Respond with the error body for err (status http_status_of(err)): the
+ * generic reason, or http_message_of(err) when it has one, with a
+ * Retry-After header when http_retry_after_of(err) gives one. */
 int http_respond_error(struct http_req *req, int err);
 
 /* A response-body producer: fill at most max bytes of buf for body offset
@@ -218,6 +220,17 @@ int http_respond_stream(struct http_req *req, unsigned status, const char *conte
  * or positive value -> 500). Every error answer, the API's and the media
  * role's included, takes its status from here. */
 unsigned http_status_of(int err);
+
+/* Retry-After for a disk that is full or read-only (AM_ERR_NOSPACE,
+ * AM_ERR_READONLY): long enough not to hammer a server that needs its
+ * operator, short enough that an upload resumes soon after space returns. */
+#define HTTP_RETRY_AFTER_STORAGE_S 60
+/* Seconds a client should wait before trying again after err (the value of
+ * Retry-After), or 0 when err carries no such advice. */
+unsigned http_retry_after_of(int err);
+/* A message a person understands for err, for the error body, or NULL when
+ * the generic reason phrase is all there is to say. Static storage. */
+const char *http_message_of(int err);
 
 /* ---- TLS certificates (init) ---------------------------------------------- */
 

@@ -133,6 +133,7 @@ struct http_req {
 	uint64_t body_seen;
 	uint64_t discard_until; /* after a failure mid-body: read no further */
 	unsigned err_status; /* an HTTP error decided before the handler ran */
+	int err_rc;	     /* its enum am_err when a callback gave one (else 0) */
 	unsigned allow;      /* for 405 */
 	char *extra[HTTP_MAX_EXTRA_HEADERS][2]; /* owned name/value copies */
 	size_t nextra;
@@ -159,5 +160,33 @@ int http_tls_load(const char *cert_path, const char *key_path, char *err, size_t
 void *http_tls_cert_callback(void);
 /* Free every loaded pair (after the daemon stopped). */
 void http_tls_cleanup(void);
+
+/* Renegotiation refusal (tls_reneg.c). libmicrohttpd answers a client's TLS
+ * 1.2 renegotiation by closing with a warning close_notify; RFC 5746 and
+ * testssl want a fatal alert. Each connection's guard watches the record
+ * headers of the bytes it receives (a transport pull function around recv)
+ * and, on a handshake record after the client's Finished, sends a fatal
+ * no_renegotiation alert and fails the read, so libmicrohttpd closes. The
+ * guard lives in the connection's socket context (server.c), freed on the
+ * CLOSED notification, which libmicrohttpd sends after gnutls_deinit. */
+struct http_tls_guard {
+	void *session; /* gnutls_session_t; NULL: not installed */
+	int fd;
+	uint8_t hdr[5];	    /* the record header being read */
+	uint8_t hdr_have;   /* bytes of it so far */
+	uint8_t ccs;	    /* the client's ChangeCipherSpec arrived */
+	uint8_t hs_after;   /* handshake records since (the Finished: 1) */
+	uint8_t off;	    /* not a record stream we understand: stand aside */
+	uint32_t body_left; /* bytes of the current record still to come */
+};
+/* The guard in libmicrohttpd's socket context of a connection (server.c). */
+struct http_tls_guard *http_conn_tls_guard(void *socket_context);
+/* Install g on session (a gnutls_session_t whose transport is a socket);
+ * called from the certificate callback, during the first handshake. */
+void http_tls_guard_install(struct http_tls_guard *g, void *session);
+/* The record scanner on its own (fuzz/unit tests): feed n received bytes;
+ * 1 when they hold a TLS 1.2 renegotiation attempt (tls12: the session
+ * negotiated TLS 1.2), else 0. */
+int http_tls_guard_scan(struct http_tls_guard *g, const uint8_t *p, size_t n, int tls12);
 
 #endif

@@ -5,6 +5,7 @@
  * bodies are generic ("not found"): internal messages never reach a client.
  */
 #include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -46,11 +47,28 @@ unsigned http_status_of(int err)
 	case AM_ERR_RATE: return 429;
 	case AM_ERR_NOMEM: return 503;
 	case AM_ERR_UNAVAIL: return 503;
+	case AM_ERR_NOSPACE: return 503;
+	case AM_ERR_READONLY: return 503;
 	case AM_ERR_IO:
 	case AM_ERR_CRYPTO:
 	case AM_ERR_DB:
 	case AM_ERR_INTERNAL:
 	default: return 500;
+	}
+}
+
+unsigned http_retry_after_of(int err)
+{
+	return err == AM_ERR_NOSPACE || err == AM_ERR_READONLY ? HTTP_RETRY_AFTER_STORAGE_S : 0;
+}
+
+const char *http_message_of(int err)
+{
+	switch (err) {
+	case AM_ERR_NOSPACE: return "the server is out of space: nothing was saved, try again later";
+	case AM_ERR_READONLY:
+		return "the server's storage is read-only: nothing was saved, try again later";
+	default: return NULL;
 	}
 }
 
@@ -220,7 +238,23 @@ int http_respond_status(struct http_req *req, unsigned status)
 
 int http_respond_error(struct http_req *req, int err)
 {
-	return http_respond_status(req, http_status_of(err));
+	unsigned status = http_status_of(err), retry = http_retry_after_of(err);
+	const char *msg = http_message_of(err);
+	char num[16];
+	json_t *j;
+	int rc;
+
+	if (retry) {
+		snprintf(num, sizeof(num), "%u", retry);
+		(void)http_add_header(req, "Retry-After", num);
+	}
+	if (!msg)
+		return http_respond_status(req, status);
+	if (!(j = json_pack("{s:s,s:i}", "error", msg, "status", (int)status)))
+		return AM_ERR_NOMEM;
+	rc = http_respond_json(req, status, j);
+	json_decref(j);
+	return rc;
 }
 
 struct stream {

@@ -57,22 +57,45 @@ int http_server_draining(const struct http_server *s)
 	return atomic_load(&s->draining);
 }
 
+/* What we keep per connection, in libmicrohttpd's socket context. */
+struct conn_ctx {
+	struct http_watch_conn *watch; /* NULL: not watched (out of memory) */
+	struct http_tls_guard tls;     /* renegotiation refusal (tls_reneg.c) */
+};
+
+struct http_tls_guard *http_conn_tls_guard(void *socket_context)
+{
+	struct conn_ctx *ctx = socket_context;
+
+	return ctx ? &ctx->tls : NULL;
+}
+
 /* MHD_OPTION_NOTIFY_CONNECTION: register each connection with the watchdog
  * (its headers' deadline starts now) and forget it when it closes, which
- * libmicrohttpd reports before it closes the descriptor. */
+ * libmicrohttpd reports before it closes the descriptor (and after
+ * gnutls_deinit, so the TLS guard in the context is no longer used). */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
 	struct http_server *s = cls;
 	const union MHD_ConnectionInfo *ci;
+	struct conn_ctx *ctx;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		*socket_context = ci ? http_watch_add(s->watch, ci->connect_fd) : NULL;
-		if (!*socket_context)
+		ctx = ci ? calloc(1, sizeof(*ctx)) : NULL;
+		if (ctx && !(ctx->watch = http_watch_add(s->watch, ci->connect_fd))) {
+			free(ctx);
+			ctx = NULL;
+		}
+		*socket_context = ctx;
+		if (!ctx)
 			am_log(AM_LOG_WARN, "http_watch_unwatched", NULL);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		http_watch_remove(s->watch, *socket_context);
+		ctx = *socket_context;
+		if (ctx)
+			http_watch_remove(s->watch, ctx->watch);
+		free(ctx);
 		*socket_context = NULL;
 	}
 }
@@ -82,8 +105,9 @@ static struct http_watch_conn *watch_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_ctx *ctx = ci ? ci->socket_context : NULL;
 
-	return ci ? ci->socket_context : NULL;
+	return ctx ? ctx->watch : NULL;
 }
 
 /* MHD_OPTION_URI_LOG_CALLBACK: the first thing MHD tells us about a request,
@@ -209,7 +233,7 @@ static void begin(struct http_req *req, const char *method)
 	}
 	am_buf_init(&req->body, def->on_body ? 0 : def->max_body);
 	if (def->on_headers && (rc = def->on_headers(req, def->arg)) < 0)
-		req->err_status = http_status_of(rc);
+		req->err_status = http_status_of(req->err_rc = rc);
 }
 
 /* Queue req->resp (made by a handler or an error) on the connection. */
@@ -237,7 +261,9 @@ static enum MHD_Result respond_err(struct http_req *req)
 {
 	if (req->err_status == 405)
 		allow_header(req);
-	if (http_respond_status(req, req->err_status) != 0)
+	/* a callback's error keeps its message and Retry-After (disk full) */
+	if (req->err_rc ? http_respond_error(req, req->err_rc) != 0
+			: http_respond_status(req, req->err_status) != 0)
 		return MHD_NO;
 	return queue(req);
 }
@@ -339,7 +365,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		http_watch_body(wc, n);
 		if ((rc = body_chunk(req, upload_data, n)) != 0) {
-			req->err_status = http_status_of(rc);
+			req->err_status = http_status_of(req->err_rc = rc);
 			req->discard_until = req->body_seen + HTTP_DISCARD_MAX;
 		}
 		http_watch_body_done(wc);

@@ -15,6 +15,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,9 @@
  * without AES instructions best, but testssl rates "no server cipher order"
  * HIGH, so the server keeps an order, fastest for the server first; every
  * suite offered is forward secret and AEAD, and ChaCha20 stays available.
- * Renegotiation never happens: libmicrohttpd never re-runs the handshake, so
- * a client's attempt is refused (sslscan: "not supported"). We keep GnuTLS's
+ * Renegotiation never happens: libmicrohttpd never re-runs the handshake,
+ * and a client's attempt is refused with a fatal no_renegotiation alert
+ * (tls_reneg.c; sslscan: "not supported"). We keep GnuTLS's
  * default %PARTIAL_RENEGOTIATION rather than %SAFE_RENEGOTIATION: the latter
  * rejects every ClientHello without the RFC 5746 extension ("handshake
  * message out of context"), which broke sslscan and testssl's TLS 1.3 probe
@@ -184,6 +186,28 @@ int http_tls_load(const char *cert_path, const char *key_path, char *err, size_t
 	return 0;
 }
 
+/* Put the connection's renegotiation guard (tls_reneg.c) on session. The
+ * certificate callback is the one call into us during a handshake, and has
+ * only the session: libmicrohttpd 0.9.75 (daemon.c, new_connection_prepare_)
+ * sets the session's user pointer to its connection, whose socket context
+ * is ours (server.c). Checked against the version we read that in. */
+#if MHD_VERSION < 0x00097500 || MHD_VERSION >= 0x00097800
+#error "check that libmicrohttpd still sets gnutls_session_set_ptr(session, connection)"
+#endif
+static void guard_session(gnutls_session_t session)
+{
+	struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+	const union MHD_ConnectionInfo *ci;
+	struct http_tls_guard *g;
+
+	if (!conn || !(ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION)) ||
+	    ci->tls_session != session)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && (g = http_conn_tls_guard(ci->socket_context)))
+		http_tls_guard_install(g, session);
+}
+
 static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
 			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
 			 gnutls_pcert_st **pcert, unsigned int *pcert_length,
@@ -191,7 +215,7 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
 {
 	struct tls_pair *p;
 
-	(void)session;
+	guard_session(session);
 	(void)req_ca_dn;
 	(void)nreqs;
 	(void)pk_algos;

@@ -77,14 +77,18 @@ static int refuse(struct http_req *req, int err, const char *why)
  * reason (an S3 error code, a TLS or network error; never bytes or
  * credentials) goes to the log, and the client gets 503, to try again later,
  * never the store's 403 or 404, which a tus client would take for its upload
- * refused or gone. Any other failure passes through. */
+ * refused or gone. A full or read-only disk keeps its code: 503 as well,
+ * with Retry-After and a message that says so (http_respond_error). Any
+ * other failure passes through. */
 static int store_failed(const char *step, int rc, const char *why)
 {
 	if (rc == 0 || !*why)
 		return rc;
 	am_log(AM_LOG_ERROR, "media_upload_store_failed", "step", step, "error", am_strerror(rc),
 	       "store_error", why, NULL);
-	return rc == AM_ERR_NOMEM ? rc : AM_ERR_UNAVAIL;
+	if (rc == AM_ERR_NOMEM || rc == AM_ERR_NOSPACE || rc == AM_ERR_READONLY)
+		return rc;
+	return AM_ERR_UNAVAIL;
 }
 
 static void part_abort(struct upload_ctx *c)

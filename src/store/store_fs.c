@@ -61,6 +61,9 @@ static int fs_errno(char *emsg, int e, const char *what, const char *key)
 	switch (e) {
 	case ENOENT: err = AM_ERR_NOTFOUND; break;
 	case ENOMEM: err = AM_ERR_NOMEM; break;
+	case ENOSPC:
+	case EDQUOT: err = AM_ERR_NOSPACE; break;
+	case EROFS: err = AM_ERR_READONLY; break;
 	case ELOOP:
 	case ENOTDIR:
 		msg = "symlink or non-directory inside the store (refused)";

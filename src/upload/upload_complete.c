@@ -434,7 +434,8 @@ int upload_recover(struct app *a, int64_t now_ms, int *completed, struct store_e
 	for (int i = 0; rc == 0 && i < b->n; i++) {
 		if ((r = upload_recover_one(a, &b->u[i], now_ms, "housekeeping", err)) == 0)
 			n++;
-		else if (r == AM_ERR_DB || r == AM_ERR_NOMEM || r == AM_ERR_UNAVAIL)
+		else if (r == AM_ERR_DB || r == AM_ERR_NOMEM || r == AM_ERR_UNAVAIL ||
+			 r == AM_ERR_NOSPACE || r == AM_ERR_READONLY)
 			rc = r; /* the rest waits for the next run */
 	}
 	free(b);

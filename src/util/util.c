@@ -37,6 +37,8 @@ const char *am_strerror(int err)
 	case AM_ERR_INTERNAL: return "internal error";
 	case AM_ERR_UNAUTH: return "not authenticated";
 	case AM_ERR_METHOD: return "method not allowed";
+	case AM_ERR_NOSPACE: return "out of space";
+	case AM_ERR_READONLY: return "read-only storage";
 	default: return "unknown error";
 	}
 }

@@ -34,10 +34,12 @@ enum am_err {
 	AM_ERR_INTERNAL = -15, /* a bug: should not happen */
 	AM_ERR_UNAUTH = -16,   /* not authenticated: no valid session (sign in first) */
 	AM_ERR_METHOD = -17,   /* the resource exists, not for this method */
+	AM_ERR_NOSPACE = -18,  /* the disk or quota is full (ENOSPC, EDQUOT, SQLITE_FULL, 53100) */
+	AM_ERR_READONLY = -19, /* the storage is read-only (EROFS, SQLITE_READONLY, 25006) */
 };
 
 /* The lowest code in use: tests walk AM_ERR_MIN..AM_OK. Move it with every new code. */
-#define AM_ERR_MIN AM_ERR_METHOD
+#define AM_ERR_MIN AM_ERR_READONLY
 
 /* Short, stable, English text for an error code; never NULL. */
 const char *am_strerror(int err);

@@ -14,11 +14,10 @@ const ALLOWED = new Set([
   'cert_expirationStatus',
   'cert_revocation',     // no CRL/OCSP URI: a self-signed certificate has neither
 ]);
-// secure_client_renego: testssl's probe races (s_client exits 0 although the
-// server closed the connection; testssl issue 1725), so it is judged by
-// scripts/security's deterministic renegotiation check, which sets
-// RENEGO_VERIFIED=1 only when a request after "R" got no answer.
-if (process.env.RENEGO_VERIFIED === '1') ALLOWED.add('secure_client_renego');
+// secure_client_renego is not allowed: the server refuses a renegotiation
+// with a fatal alert (src/http/tls_reneg.c), which testssl's probe reads as
+// "not vulnerable" every time (until 2026-12-06 it answered close_notify,
+// which the probe scored HIGH when it read it inside its write).
 const BAD = new Set(['MEDIUM', 'HIGH', 'CRITICAL']);
 const raw = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const findings = Array.isArray(raw) ? raw : (raw.scanResult ?? []).flatMap((r) => Object.values(r).flat());

@@ -51,7 +51,7 @@ export function freshPgDatabase(prefix = 'am_api') {
 // if there is none) with AUDIOMUS_TESTING=1 and the test clock, for suites
 // that shift the clock or set an AUDIOMUS_TEST_* hook in opts.env; without
 // it, the binary under test as shipped, and setClock() throws.
-export async function startApi(backend = 'sqlite', { args = [], env = {}, hooks = false } = {}) {
+export async function startApi(backend = 'sqlite', { args = [], env = {}, hooks = false, dataParent } = {}) {
   const clockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'am-clock-'));
   const clockFile = path.join(clockDir, 'offset');
   fs.writeFileSync(clockFile, '0\n');
@@ -65,6 +65,7 @@ export async function startApi(backend = 'sqlite', { args = [], env = {}, hooks 
     args: [...FAST_ARGON, ...dbArgs, ...args],
     env: hooks ? { AUDIOMUS_TESTING: '1', AUDIOMUS_TEST_CLOCK_FILE: clockFile, ...env } : env,
     hooks,
+    dataParent,
   });
   srv.backend = backend;
   srv.dbArgs = dbArgs;

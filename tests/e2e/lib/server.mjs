@@ -63,9 +63,11 @@ export function onLogLines(stream, fn) {
 }
 
 // Start a server; resolves once the "listening" log line names the port.
-// hooks: run the test build (testBin()) instead of BIN.
-export async function startServer({ args = [], env = {}, hooks = false } = {}) {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-e2e-'));
+// hooks: run the test build (testBin()) instead of BIN; dataParent: where
+// the temporary directory with the data directory goes (default: the
+// system's; a small tmpfs for the disk-full tests).
+export async function startServer({ args = [], env = {}, hooks = false, dataParent = os.tmpdir() } = {}) {
+  const tmp = fs.mkdtempSync(path.join(dataParent, 'am-e2e-'));
   const dataDir = path.join(tmp, 'data');
   const bin = hooks ? testBin() : BIN;
   initDataDir(dataDir);
