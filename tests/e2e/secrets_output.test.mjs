@@ -13,10 +13,9 @@
 // real PostgreSQL database runs too (the test cluster trusts any password,
 // so the commands get past the connection and do their work).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -31,17 +30,28 @@ const FORMS = Object.values(CANARY).flatMap((c) => [c, encodeURIComponent(c), Bu
 
 const SUBCOMMANDS = ['serve', 'web', 'media', 'worker', 'init', 'check-config', 'keys', 'user', 'export'];
 
-// An S3 endpoint that refuses every request the way S3 refuses a wrong secret.
-function fakeS3() {
-  const srv = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(403, { 'Content-Type': 'application/xml' });
-      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code>'
-        + '<Message>The request signature we calculated does not match the signature you provided.</Message></Error>');
-    });
+// An S3 endpoint that refuses every request the way S3 refuses a wrong
+// secret. In a child process: the commands run under spawnSync, which
+// blocks this process's event loop, so a server here could never answer.
+const FAKE_S3 = `
+const http = require('node:http');
+const srv = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(403, { 'Content-Type': 'application/xml' });
+    res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code>'
+      + '<Message>The request signature we calculated does not match the signature you provided.</Message></Error>');
   });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
+});
+srv.listen(0, '127.0.0.1', () => console.log(srv.address().port));
+`;
+function fakeS3() {
+  const proc = spawn(process.execPath, ['-e', FAKE_S3], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.once('data', (d) => resolve({ proc, port: Number(d.trim()) }));
+    proc.once('exit', (code) => reject(new Error(`fake S3 exited: ${code}`)));
+  });
 }
 
 function pgUrl(base, dbname) {
@@ -84,7 +94,7 @@ describe('no secret in any command\'s output (canary passwords, issue 20)', () =
     fs.writeFileSync(path.join(tmp, 'pw'), `${PASSWORD}\n`);
   });
   after(() => {
-    s3?.close();
+    s3?.proc.kill();
     for (const db of pgDbs) db.drop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
@@ -93,7 +103,7 @@ describe('no secret in any command\'s output (canary passwords, issue 20)', () =
   const settings = (name, database) => ({
     data_dir: path.join(tmp, name, 'data'),
     database,
-    storage: `s3://audiomus?endpoint=http://127.0.0.1:${s3.address().port}&region=us-east-1&path_style=1`,
+    storage: `s3://audiomus?endpoint=http://127.0.0.1:${s3.port}&region=us-east-1&path_style=1`,
     s3_access_key: 'AKIDCANARYTEST',
     s3_secret_key: CANARY.s3,
     smtp_url: `smtps://127.0.0.1:${CLOSED}`,
@@ -124,7 +134,7 @@ describe('no secret in any command\'s output (canary passwords, issue 20)', () =
   function runAll(cfg, { help = false } = {}) {
     const data = cfg.settings.data_dir;
     const ran = [];
-    const go = (args, o) => { const r = runOne(cfg, args, o); ran.push([args.join(' '), r.code]); return r; };
+    const go = (args, o) => { const r = runOne(cfg, args, o); ran.push([args.join(' '), r.code, r.out]); return r; };
     if (help) {
       go(['--help']);
       go(['--version']);
@@ -182,6 +192,8 @@ describe('no secret in any command\'s output (canary passwords, issue 20)', () =
     const s = settings('sqlite', undefined);
     const ran = runAll({ name: 'sqlite', settings: s, file: configFile('sqlite', s) });
     assert.ok(ran.some(([a, code]) => a.startsWith('user add owner@') && code === 0), `user add works: ${JSON.stringify(ran)}`);
+    assert.ok(ran.some(([a, code, out]) => a === 'check-config' && code !== 0 && /SignatureDoesNotMatch|403/.test(out)),
+      'the S3 endpoint refused the secret (so the secret was used)');
   });
 
   test('PostgreSQL that answers: a database that does not exist, then a real one (password in the URL)', { skip: !pgBase && 'needs AUDIOMUS_TEST_PG_URL' }, () => {

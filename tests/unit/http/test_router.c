@@ -106,7 +106,24 @@ static const struct {
     {AM_ERR_INTERNAL, 500},
     {AM_ERR_UNAUTH, 401},
     {AM_ERR_METHOD, 405},
+    /* a full or read-only disk: 503 with Retry-After and a plain message */
+    {AM_ERR_NOSPACE, 503},
+    {AM_ERR_READONLY, 503},
 };
+
+/* Only the storage codes carry Retry-After advice and a message of their
+ * own; every other code keeps the generic reason (and the API's texts). */
+static void storage_errors_advise_retry(void **state)
+{
+	for (int e = AM_ERR_MIN; e <= AM_OK; e++) {
+		int storage = e == AM_ERR_NOSPACE || e == AM_ERR_READONLY;
+
+		assert_int_equal(http_retry_after_of(e), storage ? HTTP_RETRY_AFTER_STORAGE_S : 0);
+		assert_true(storage ? http_message_of(e) != NULL : http_message_of(e) == NULL);
+	}
+	assert_non_null(strstr(http_message_of(AM_ERR_NOSPACE), "out of space"));
+	assert_non_null(strstr(http_message_of(AM_ERR_READONLY), "read-only"));
+}
 
 /* Walk the enum: every value from AM_ERR_MIN to AM_OK has exactly one row
  * (a new code without one fails here), a name, and its row's status. */
@@ -155,6 +172,7 @@ int main(void)
 	    cmocka_unit_test(refuses_bad_patterns_and_duplicates),
 	    cmocka_unit_test(status_mapping_is_total),
 	    cmocka_unit_test(status_of_unknown_is_500),
+	    cmocka_unit_test(storage_errors_advise_retry),
 	    cmocka_unit_test(tls_priorities_are_strict),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
