@@ -161,6 +161,13 @@ int access_grant_load(struct app *a, struct db *db, const struct access_grant *g
 		      const uint8_t *object_id, int download, struct db_project *p,
 		      struct db_object *o);
 
+/* The owner half alone: session session_id of account account_id is live
+ * (not expired, not logged out or revoked) and the account is open. One
+ * read by primary key (db_session_live): cheap enough to repeat while a
+ * transfer runs. 0, AM_ERR_DENIED, or AM_ERR_DB / AM_ERR_UNAVAIL. */
+int access_session_check(struct app *a, struct db *db, const uint8_t account_id[16],
+			 const uint8_t session_id[16]);
+
 /* Lowercase hex of 16 bytes into out[33]. Parse exactly 32 lowercase hex
  * characters: 0 or AM_ERR_INVAL. Shared by the URL formats. */
 void access_hex16(const uint8_t id[16], char out[33]);

@@ -4,7 +4,9 @@
  * proves that it is still valid now. Share-link grants: link not revoked,
  * expired or regenerated, project live, password generation unchanged,
  * downloads still on, object of this project. Owner grants: account open,
- * the session that asked still live, project the account's own. Runs in
+ * the session that asked still live, project the account's own. The media
+ * role repeats the check while a transfer runs (docs/media.md "Transfers
+ * in flight"), so each is a few reads by primary key. Runs in
  * the web and media roles after the MAC check; a database failure is
  * reported as such, never as a grant.
  */
@@ -32,37 +34,20 @@ static int object_ok(const struct db_project *p, const struct db_object *o, int 
 	return strcmp(o->kind, "stream") == 0 || strcmp(o->kind, "peaks") == 0;
 }
 
-struct live_session {
-	const uint8_t *id;
-	int64_t now;
-	int live;
-};
-
-static int find_session(void *ctx, const struct db_session *se)
+int access_session_check(struct app *a, struct db *db, const uint8_t account_id[16],
+			 const uint8_t session_id[16])
 {
-	struct live_session *q = ctx;
-
-	if (memcmp(se->id, q->id, DB_ID_LEN) == 0 && se->expires > q->now)
-		q->live = 1;
-	return 0;
+	return deny_or_fail(db_session_live(db, account_id, session_id, am_now_ms()));
 }
 
 /* An owner grant: open account, its session still live, its own project. */
 static int owner_ok(struct app *a, struct db *db, const struct access_grant *g,
 		    struct db_project *p)
 {
-	struct live_session q = {.id = g->session_id, .now = am_now_ms()};
-	struct db_account acct;
 	int rc;
 
-	if ((rc = db_account_get(db, a->keys, g->account_id, &acct)) != 0)
-		return deny_or_fail(rc);
-	rc = acct.disabled ? AM_ERR_DENIED : 0;
-	am_memzero(&acct, sizeof(acct));
-	if (rc || (rc = db_session_list(db, a->keys, g->account_id, find_session, &q)) != 0)
-		return deny_or_fail(rc);
-	if (!q.live)
-		return AM_ERR_DENIED;
+	if ((rc = access_session_check(a, db, g->account_id, g->session_id)) != 0)
+		return rc;
 	if ((rc = db_project_get_by_id(db, a->keys, g->project_id, p)) != 0)
 		return deny_or_fail(rc);
 	return memcmp(p->account_id, g->account_id, DB_ID_LEN) == 0 ? 0 : AM_ERR_DENIED;

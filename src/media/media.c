@@ -3,11 +3,13 @@
  * thread that removes abandoned uploads every 5 minutes (the removal
  * itself is upload_gc_abandoned, src/upload/, which housekeeping runs too),
  * and the play/download event writer (media_events.c), started and stopped
- * here. Runs in the media process.
+ * here; the clock and log line of the re-checks of running transfers
+ * (media_int.h). Runs in the media process.
  */
 #include "media/media.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -109,6 +111,30 @@ int media_register(struct media *m, struct http_router *r)
 	if ((rc = http_router_add(r, &stream)) || (rc = http_router_add(r, &exp)))
 		return rc;
 	return http_router_add(r, &up);
+}
+
+/* ---- transfers in flight ------------------------------------------------------------ */
+
+int media_recheck_due(int64_t *last_ms)
+{
+	int64_t now = am_mono_ms();
+
+	if (now - *last_ms < MEDIA_RECHECK_MS)
+		return 0;
+	*last_ms = now;
+	return 1;
+}
+
+void media_recheck_log(int rc, const char *what, uint64_t sent)
+{
+	char n[24];
+
+	snprintf(n, sizeof(n), "%llu", (unsigned long long)sent);
+	if (rc == AM_ERR_DENIED)
+		am_log(AM_LOG_INFO, "media_revoked_midstream", "kind", what, "sent", n, NULL);
+	else
+		am_log(AM_LOG_ERROR, "media_recheck_failed", "kind", what, "sent", n, "error",
+		       am_strerror(rc), NULL);
 }
 
 /* ---- abandoned uploads (upload_gc_abandoned) ------------------------------------------ */

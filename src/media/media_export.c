@@ -7,9 +7,11 @@
  * account's download limit, 429 with Retry-After), then the archive: the export builder (src/export/) is driven step by step from
  * the response producer into a bounded buffer of two steps, so libarchive's
  * push-style writer never runs ahead of the client and no thread or
- * temporary file is needed. A failure after the headers went out (a tag
- * that does not verify, the store) cuts the connection: the client never
- * sees a well-formed end of archive. Runs in the media process on untrusted
+ * temporary file is needed. While it streams, the session is re-checked at
+ * most every MEDIA_RECHECK_MS: a logout cuts the archive. A failure after
+ * the headers went out (a tag that does not verify, the store, the
+ * session) cuts the connection: the client never sees a well-formed end of
+ * archive. Runs in the media process on untrusted
  * requests.
  */
 #include <stdio.h>
@@ -38,7 +40,30 @@ struct xstream {
 	uint8_t *buf;	  /* XBUF_CAP bytes */
 	size_t head, len; /* unread bytes are buf[head, len) */
 	int done;
+	/* The re-check while it streams (media_int.h "transfers in flight"). */
+	struct app *a;
+	struct access_export xe;
+	int64_t checked; /* am_mono_ms of the latest check */
+	uint64_t sent;
 };
+
+/* The session that asked for the URL is still live (0), re-read at most
+ * every MEDIA_RECHECK_MS; else the error that cuts the archive, logged. */
+static int xs_still_granted(struct xstream *s)
+{
+	struct db *db = NULL;
+	int rc;
+
+	if (!media_recheck_due(&s->checked))
+		return 0;
+	if ((rc = app_db_get(s->a, &db)) == 0) {
+		rc = access_session_check(s->a, db, s->xe.account_id, s->xe.session_id);
+		app_db_put(s->a, db);
+	}
+	if (rc)
+		media_recheck_log(rc, "export", s->sent);
+	return rc;
+}
 
 static int xs_emit(void *ctx, const void *p, size_t n)
 {
@@ -58,6 +83,8 @@ static ssize_t xs_fill(void *arg, uint64_t pos, uint8_t *out, size_t max)
 	int rc;
 
 	(void)pos;
+	if ((rc = xs_still_granted(s)) != 0)
+		return rc;
 	if (s->head == s->len)
 		s->head = s->len = 0;
 	/* Produce only while a whole step fits: the producer never blocks and
@@ -74,6 +101,7 @@ static ssize_t xs_fill(void *arg, uint64_t pos, uint8_t *out, size_t max)
 	n = s->len - s->head < max ? s->len - s->head : max;
 	memcpy(out, s->buf + s->head, n);
 	s->head += n;
+	s->sent += n;
 	return (ssize_t)n;
 }
 
@@ -87,22 +115,8 @@ static void xs_free(void *arg)
 	if (s->buf)
 		am_memzero(s->buf, XBUF_CAP); /* decrypted audio */
 	free(s->buf);
+	am_memzero(s, sizeof(*s)); /* the session id */
 	free(s);
-}
-
-struct xsess {
-	const uint8_t *id;
-	int64_t now;
-	int live;
-};
-
-static int find_session(void *ctx, const struct db_session *se)
-{
-	struct xsess *q = ctx;
-
-	if (memcmp(se->id, q->id, DB_ID_LEN) == 0 && se->expires > q->now)
-		q->live = 1;
-	return 0;
 }
 
 /* One archive from the account's download limit: 0, or AM_ERR_RATE with
@@ -131,24 +145,15 @@ static int download_rate(struct http_req *req, struct db *db, const uint8_t acco
  * limit (AM_ERR_RATE). 0, or those, or a 5xx error. */
 static int authorize(struct http_req *req, struct app *a, const struct access_export *xe)
 {
-	struct xsess q = {.id = xe->session_id, .now = am_now_ms()};
-	struct db_account acct;
 	struct db *db = NULL;
 	int rc;
 
 	if ((rc = app_db_get(a, &db)) != 0)
 		return rc;
-	rc = db_account_get(db, a->keys, xe->account_id, &acct);
-	if (rc == 0 && acct.disabled)
-		rc = AM_ERR_DENIED;
-	if (rc == 0)
-		rc = db_session_list(db, a->keys, xe->account_id, find_session, &q);
-	if (rc == AM_ERR_NOTFOUND || (rc == 0 && !q.live))
-		rc = AM_ERR_DENIED;
+	rc = access_session_check(a, db, xe->account_id, xe->session_id);
 	if (rc == 0)
 		rc = download_rate(req, db, xe->account_id);
 	app_db_put(a, db);
-	am_memzero(&acct, sizeof(acct));
 	return rc;
 }
 
@@ -169,6 +174,9 @@ int media_export_handler(struct http_req *req, void *arg)
 		xs_free(s);
 		return AM_ERR_NOMEM;
 	}
+	s->a = a;
+	s->xe = xe;
+	s->checked = am_mono_ms(); /* authorize() just checked */
 	if ((rc = export_open(a, xe.account_id, "media", xs_emit, s, &s->x)) != 0) {
 		xs_free(s);
 		return rc == AM_ERR_NOTFOUND ? AM_ERR_DENIED : rc;

@@ -112,6 +112,26 @@ int media_tus_patch_fits(int64_t offset, int64_t clen, int64_t length);
  * (NULL or "" gives "audio"). 0 or AM_ERR_TOOBIG. */
 int media_disposition(char *out, size_t n, int attachment, const char *name);
 
+/* ---- transfers in flight (docs/media.md "Transfers in flight") ---------------
+ * A body that is still streaming re-checks its grant (the link, its
+ * generation, the project, the downloads flag, the owner's session) at most
+ * every MEDIA_RECHECK_MS, from the response producer, and ends the
+ * connection when it no longer holds: a regenerate, revoke, project
+ * deletion, downloads switched off or logout reaches a transfer that
+ * started before it within about that interval (while the client reads).
+ * Time based, so a fast transfer pays one clock read per block and a
+ * request shorter than the interval never reads the database again. */
+#define MEDIA_RECHECK_MS 1000
+
+/* 1 (and *last_ms = now) when MEDIA_RECHECK_MS have passed since *last_ms
+ * (am_mono_ms), else 0. */
+int media_recheck_due(int64_t *last_ms);
+/* Log the end of a transfer whose re-check failed: media_revoked_midstream
+ * for a denial, media_recheck_failed (an error) when the database did not
+ * answer; what: "stream", "download" or "export"; sent: body bytes before.
+ * No token, URL, id or address. */
+void media_recheck_log(int rc, const char *what, uint64_t sent);
+
 /* ---- handlers ----------------------------------------------------------------- */
 
 /* GET/HEAD /m/{object} (media_stream.c). */

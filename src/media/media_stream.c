@@ -4,7 +4,10 @@
  * database or store touched before it passes), then the database (link,
  * generations, downloads flag, object of the project), then the password
  * cookie, then the object opens through the AM1 range reader and streams
- * with backpressure, one segment in memory. Every verification failure is
+ * with backpressure, one segment in memory. While it streams, the database
+ * half is repeated at most every MEDIA_RECHECK_MS (still_granted): a link
+ * regenerated or revoked, a project deleted, downloads switched off or the
+ * owner's session ended cut the connection. Every verification failure is
  * the same 403; a tag failure after the headers went out aborts the
  * connection. Runs in the media process on untrusted requests.
  */
@@ -32,7 +35,32 @@ struct stream_ctx {
 	struct am1_source src;
 	struct am1_reader *r;
 	uint64_t first, len;
+	/* What the re-check needs (media_int.h "transfers in flight"). */
+	struct app *a;
+	struct access_grant g;
+	uint8_t obj[16];
+	int download;
+	int64_t checked; /* am_mono_ms of the latest check */
 };
+
+/* The grant still holds (0), re-read at most every MEDIA_RECHECK_MS while
+ * the body streams; else the error that ends the transfer, logged. A
+ * database that does not answer ends it too: no grant without the check. */
+static int still_granted(struct stream_ctx *s, uint64_t pos)
+{
+	struct db *db = NULL;
+	int rc;
+
+	if (!media_recheck_due(&s->checked))
+		return 0;
+	if ((rc = app_db_get(s->a, &db)) == 0) {
+		rc = access_grant_check(s->a, db, &s->g, s->obj, s->download);
+		app_db_put(s->a, db);
+	}
+	if (rc)
+		media_recheck_log(rc, s->download ? "download" : "stream", pos);
+	return rc;
+}
 
 static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 {
@@ -42,6 +70,8 @@ static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 
 	if (pos >= s->len)
 		return 0;
+	if ((rc = still_granted(s, pos)) != 0)
+		return rc;
 	if (max > s->len - pos)
 		max = (size_t)(s->len - pos);
 	rc = am1_reader_pread(s->r, s->first + pos, buf, max, &got);
@@ -64,6 +94,7 @@ static void stream_free(void *arg)
 
 	am1_reader_free(s->r);
 	store_reader_close(s->sr);
+	am_memzero(s, sizeof(*s)); /* the grant names the owner's session */
 	free(s);
 }
 
@@ -235,6 +266,11 @@ int media_stream_handler(struct http_req *req, void *arg)
 	}
 	s->first = first;
 	s->len = len;
+	s->a = a;
+	s->g = sr->g;
+	memcpy(s->obj, sr->obj, sizeof(s->obj));
+	s->download = sr->download;
+	s->checked = am_mono_ms(); /* authorize() just checked */
 	/* The owner listening to their own project is not listener activity. */
 	if (http_req_method(req) == HTTP_GET && first == 0 && !sr->g.owner &&
 	    (sr->download || strcmp(sr->o.kind, "stream") == 0))

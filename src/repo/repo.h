@@ -127,6 +127,12 @@ int db_session_create(struct db *db, const struct db_keys *k, const uint8_t acco
  * caller applies the idle timeout to last_seen. */
 int db_session_get(struct db *db, const uint8_t token_hash[32], int64_t now, struct db_session *out);
 int db_session_touch(struct db *db, const uint8_t token_hash[32], int64_t now);
+/* 0 when session id of account_id is live at now (expires > now) and the
+ * account is not disabled: one read by primary key, no field opened (the
+ * media role re-checks an owner's grant with it while a transfer runs).
+ * AM_ERR_NOTFOUND otherwise. */
+int db_session_live(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		    int64_t now);
 int db_session_list(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
 		    int (*cb)(void *ctx, const struct db_session *s), void *ctx);
 int db_session_delete(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);

@@ -303,6 +303,25 @@ int db_session_touch(struct db *db, const uint8_t token_hash[32], int64_t now)
 	return repo_done_one(rc, st);
 }
 
+int db_session_live(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		    int64_t now)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "SELECT 1 FROM sessions s JOIN accounts a ON a.id = s.account_id"
+			    " WHERE s.id = $1 AND s.account_id = $2 AND s.expires > $3 AND a.disabled = 0",
+			    &st);
+
+	if (rc)
+		return rc;
+	db_bind_id(st, 1, id);
+	db_bind_id(st, 2, account_id);
+	db_bind_int64(st, 3, now);
+	rc = repo_row(st);
+	db_finalize(st);
+	return rc;
+}
+
 int db_session_list(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
 		    int (*cb)(void *ctx, const struct db_session *s), void *ctx)
 {
