@@ -168,6 +168,13 @@ int access_grant_load(struct app *a, struct db *db, const struct access_grant *g
 int access_session_check(struct app *a, struct db *db, const uint8_t account_id[16],
 			 const uint8_t session_id[16]);
 
+/* access_grant_check of a transfer that is running, from one read by
+ * primary keys (db_grant_state_link / _owner) with no field opened: the
+ * same rules, for an object_id that must exist. 0, AM_ERR_DENIED, or
+ * AM_ERR_DB / AM_ERR_UNAVAIL. */
+int access_grant_recheck(struct app *a, struct db *db, const struct access_grant *g,
+			 const uint8_t object_id[16], int download);
+
 /* Lowercase hex of 16 bytes into out[33]. Parse exactly 32 lowercase hex
  * characters: 0 or AM_ERR_INVAL. Shared by the URL formats. */
 void access_hex16(const uint8_t id[16], char out[33]);

@@ -5,8 +5,8 @@
  * expired or regenerated, project live, password generation unchanged,
  * downloads still on, object of this project. Owner grants: account open,
  * the session that asked still live, project the account's own. The media
- * role repeats the check while a transfer runs (docs/media.md "Transfers
- * in flight"), so each is a few reads by primary key. Runs in
+ * role repeats the same decision while a transfer runs (docs/media.md
+ * "Transfers in flight") from one read (access_grant_recheck). Runs in
  * the web and media roles after the MAC check; a database failure is
  * reported as such, never as a grant.
  */
@@ -24,14 +24,25 @@ static int deny_or_fail(int rc)
 										   : rc;
 }
 
-/* owner: the project's owner may fetch the original whatever the flag. */
-static int object_ok(const struct db_project *p, const struct db_object *o, int download, int owner)
+/* An object in state/kind serves a transfer (download: the original);
+ * owner: the project's owner may fetch the original whatever the flag. */
+static int object_ok(const char *state, const char *kind, int downloads, int download, int owner)
 {
-	if (strcmp(o->state, "ready") != 0)
+	if (strcmp(state, "ready") != 0)
 		return 0;
 	if (download)
-		return (owner || p->downloads) && strcmp(o->kind, "original") == 0;
-	return strcmp(o->kind, "stream") == 0 || strcmp(o->kind, "peaks") == 0;
+		return (owner || downloads) && strcmp(kind, "original") == 0;
+	return strcmp(kind, "stream") == 0 || strcmp(kind, "peaks") == 0;
+}
+
+/* A share link's row still grants g: not revoked or expired, same
+ * generation; and the project's password generation is g's. */
+static int link_holds(const struct access_grant *g, int revoked, int64_t expires,
+		      int64_t generation, int has_password, int64_t pw_gen)
+{
+	if (revoked || (expires > 0 && expires <= am_now_ms()) || generation != (int64_t)g->link_gen)
+		return 0;
+	return (has_password ? pw_gen : 0) == (int64_t)g->pw_gen && !(has_password && g->pw_gen == 0);
 }
 
 int access_session_check(struct app *a, struct db *db, const uint8_t account_id[16],
@@ -57,20 +68,15 @@ static int owner_ok(struct app *a, struct db *db, const struct access_grant *g,
 static int link_ok(struct app *a, struct db *db, const struct access_grant *g, struct db_project *p)
 {
 	struct db_link link;
-	int64_t want_pw;
 	int rc;
 
 	if ((rc = db_link_get(db, a->keys, g->project_id, g->link_id, &link)) != 0)
 		return deny_or_fail(rc);
-	if (link.revoked || (link.expires > 0 && link.expires <= am_now_ms()) ||
-	    link.generation != (int64_t)g->link_gen)
-		return AM_ERR_DENIED;
 	if ((rc = db_project_get_by_id(db, a->keys, g->project_id, p)) != 0)
 		return deny_or_fail(rc);
-	want_pw = p->has_password ? p->pw_gen : 0;
-	if (want_pw != (int64_t)g->pw_gen || (p->has_password && g->pw_gen == 0))
-		return AM_ERR_DENIED;
-	return 0;
+	return link_holds(g, link.revoked, link.expires, link.generation, p->has_password, p->pw_gen)
+		   ? 0
+		   : AM_ERR_DENIED;
 }
 
 int access_grant_load(struct app *a, struct db *db, const struct access_grant *g,
@@ -90,7 +96,7 @@ int access_grant_load(struct app *a, struct db *db, const struct access_grant *g
 			rc = deny_or_fail(rc);
 			goto out;
 		}
-		if (!object_ok(&p, &o, download, g->owner)) {
+		if (!object_ok(o.state, o.kind, p.downloads, download, g->owner)) {
 			rc = AM_ERR_DENIED;
 			goto out;
 		}
@@ -108,4 +114,23 @@ int access_grant_check(struct app *a, struct db *db, const struct access_grant *
 		       const uint8_t *object_id, int download)
 {
 	return access_grant_load(a, db, g, object_id, download, NULL, NULL);
+}
+
+int access_grant_recheck(struct app *a, struct db *db, const struct access_grant *g,
+			 const uint8_t object_id[16], int download)
+{
+	struct db_grant_state st;
+	int rc = g->owner ? db_grant_state_owner(db, g->account_id, g->session_id, g->project_id,
+						 object_id, am_now_ms(), &st)
+			  : db_grant_state_link(db, g->project_id, g->link_id, object_id, &st);
+
+	if (rc)
+		return deny_or_fail(rc);
+	if (g->owner ? memcmp(st.account_id, g->account_id, DB_ID_LEN) != 0
+		     : !link_holds(g, st.link_revoked, st.link_expires, st.link_generation,
+				   st.has_password, st.pw_gen))
+		return AM_ERR_DENIED;
+	return object_ok(st.object_state, st.object_kind, st.downloads, download, g->owner)
+		   ? 0
+		   : AM_ERR_DENIED;
 }

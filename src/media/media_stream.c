@@ -54,7 +54,7 @@ static int still_granted(struct stream_ctx *s, uint64_t pos)
 	if (!media_recheck_due(&s->checked))
 		return 0;
 	if ((rc = app_db_get(s->a, &db)) == 0) {
-		rc = access_grant_check(s->a, db, &s->g, s->obj, s->download);
+		rc = access_grant_recheck(s->a, db, &s->g, s->obj, s->download);
 		app_db_put(s->a, db);
 	}
 	if (rc)

@@ -243,6 +243,31 @@ int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const
 		       const uint8_t new_token_hash[32], int64_t *generation);
 int db_link_revoke(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
 
+/* What a media grant's re-check needs, read in one statement by primary
+ * keys, no field opened: the media role repeats it every second while a
+ * transfer runs (docs/media.md "Transfers in flight"). The link fields are
+ * 0 for an owner's read. */
+struct db_grant_state {
+	int64_t link_generation, link_expires; /* expires 0: never */
+	int link_revoked;
+	uint8_t account_id[DB_ID_LEN]; /* the project's owner */
+	int downloads, has_password;
+	int64_t pw_gen;
+	char object_kind[DB_STATE_MAX + 1], object_state[DB_STATE_MAX + 1];
+};
+
+/* The share link link_id of project project_id, the project (not deleted)
+ * and its object object_id. AM_ERR_NOTFOUND when any is missing. */
+int db_grant_state_link(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			const uint8_t link_id[DB_ID_LEN], const uint8_t object_id[DB_ID_LEN],
+			struct db_grant_state *out);
+/* The project project_id (not deleted) of account_id with its object
+ * object_id, provided session_id of that account is live at now and the
+ * account open. AM_ERR_NOTFOUND otherwise. */
+int db_grant_state_owner(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			 const uint8_t session_id[DB_ID_LEN], const uint8_t project_id[DB_ID_LEN],
+			 const uint8_t object_id[DB_ID_LEN], int64_t now, struct db_grant_state *out);
+
 /* ---- tracks, versions, stored objects ------------------------------------------ */
 
 struct db_track {

@@ -4,6 +4,8 @@
  * side), the media role (look-ups) and the admin commands (key rotation).
  * Titles, link labels and the project password hash are sealed under the
  * project's field key; share links store only SHA-256 of their token.
+ * Also the one-read state of a media grant (db_grant_state_*: link or
+ * owner session, project, object) for the media role's re-checks.
  */
 #include <stdio.h>
 #include <string.h>
@@ -453,4 +455,73 @@ int db_link_revoke(struct db *db, const uint8_t project_id[DB_ID_LEN], const uin
 		db_bind_id(st, 2, project_id);
 	}
 	return repo_done_one(rc, st);
+}
+
+/* ---- the re-check of a running media transfer ------------------------------------ */
+
+#define GRANT_STATE_COLS                                                                    \
+	"p.account_id, p.downloads, p.password_ct IS NOT NULL, p.pw_gen, o.kind, o.state"
+
+/* Step st (bound) to its one row into out, and finalize it. */
+static int grant_state_row(int rc, struct db_stmt *st, struct db_grant_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (rc == 0 && (rc = repo_row(st)) == 0) {
+		out->link_generation = db_column_int64(st, 0);
+		out->link_expires = db_column_int64(st, 1);
+		out->link_revoked = (int)db_column_int64(st, 2);
+		if ((rc = db_column_id(st, 3, out->account_id)) == 0) {
+			out->downloads = (int)db_column_int64(st, 4);
+			out->has_password = (int)db_column_int64(st, 5);
+			out->pw_gen = db_column_int64(st, 6);
+			repo_text_col(st, 7, out->object_kind, sizeof(out->object_kind));
+			repo_text_col(st, 8, out->object_state, sizeof(out->object_state));
+		}
+	}
+	db_finalize(st);
+	return rc;
+}
+
+int db_grant_state_link(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			const uint8_t link_id[DB_ID_LEN], const uint8_t object_id[DB_ID_LEN],
+			struct db_grant_state *out)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "SELECT l.generation, l.expires, l.revoked, " GRANT_STATE_COLS
+			    " FROM share_links l JOIN projects p ON p.id = l.project_id"
+			    " JOIN objects o ON o.project_id = p.id"
+			    " WHERE l.id = $1 AND l.project_id = $2 AND p.deleted IS NULL AND o.id = $3",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, link_id);
+		db_bind_id(st, 2, project_id);
+		db_bind_id(st, 3, object_id);
+	}
+	return grant_state_row(rc, st, out);
+}
+
+int db_grant_state_owner(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			 const uint8_t session_id[DB_ID_LEN], const uint8_t project_id[DB_ID_LEN],
+			 const uint8_t object_id[DB_ID_LEN], int64_t now, struct db_grant_state *out)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "SELECT 0, 0, 0, " GRANT_STATE_COLS
+			    " FROM sessions s JOIN accounts a ON a.id = s.account_id"
+			    " JOIN projects p ON p.account_id = s.account_id"
+			    " JOIN objects o ON o.project_id = p.id"
+			    " WHERE s.id = $1 AND s.account_id = $2 AND s.expires > $3 AND a.disabled = 0"
+			    " AND p.id = $4 AND p.deleted IS NULL AND o.id = $5",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, session_id);
+		db_bind_id(st, 2, account_id);
+		db_bind_int64(st, 3, now);
+		db_bind_id(st, 4, project_id);
+		db_bind_id(st, 5, object_id);
+	}
+	return grant_state_row(rc, st, out);
 }

@@ -307,6 +307,15 @@ static void upload_urls(void **state)
 	assert_int_equal(access_upload_sign(f->a, &u, url, sizeof(url)), AM_ERR_INVAL);
 }
 
+/* access_grant_check and, with an object, the one-read re-check of a
+ * running transfer (access_grant_recheck) give the same answer. */
+static void grant_both(struct fx *f, const struct access_grant *g, const uint8_t *obj, int d, int want)
+{
+	assert_int_equal(access_grant_check(f->a, f->db, g, obj, d), want);
+	if (obj)
+		assert_int_equal(access_grant_recheck(f->a, f->db, g, obj, d), want);
+}
+
 static void grant_checks(void **state)
 {
 	struct fx *f = *state;
@@ -321,43 +330,72 @@ static void grant_checks(void **state)
 	assert_int_equal(fx_add_project(f, &other, "Other"), 0);
 	assert_int_equal(fx_add_object(f, &other, "stream", "xyz", 3, "audio/mp4", foreign), 0);
 
-	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
-	assert_int_equal(access_grant_check(f->a, f->db, &g, peaks, 0), 0);
-	assert_int_equal(access_grant_check(f->a, f->db, &g, orig, 1), 0);
-	assert_int_equal(access_grant_check(f->a, f->db, &g, NULL, 0), 0);
+	grant_both(f, &g, stream, 0, 0);
+	grant_both(f, &g, peaks, 0, 0);
+	grant_both(f, &g, orig, 1, 0);
+	grant_both(f, &g, NULL, 0, 0);
 	/* the original is reachable only as a download, a rendition never as one */
-	assert_int_equal(access_grant_check(f->a, f->db, &g, orig, 0), AM_ERR_DENIED);
-	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 1), AM_ERR_DENIED);
+	grant_both(f, &g, orig, 0, AM_ERR_DENIED);
+	grant_both(f, &g, stream, 1, AM_ERR_DENIED);
 	/* object of another project, and another project's link */
-	assert_int_equal(access_grant_check(f->a, f->db, &g, foreign, 0), AM_ERR_DENIED);
+	grant_both(f, &g, foreign, 0, AM_ERR_DENIED);
 	struct access_grant mix = g;
 	memcpy(mix.link_id, other.link, 16);
-	assert_int_equal(access_grant_check(f->a, f->db, &mix, stream, 0), AM_ERR_DENIED);
+	grant_both(f, &mix, stream, 0, AM_ERR_DENIED);
 	mix = other.g;
-	assert_int_equal(access_grant_check(f->a, f->db, &mix, stream, 0), AM_ERR_DENIED);
+	grant_both(f, &mix, stream, 0, AM_ERR_DENIED);
 	/* downloads switched off after issue */
 	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 0), 0);
-	assert_int_equal(access_grant_check(f->a, f->db, &g, orig, 1), AM_ERR_DENIED);
-	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
+	grant_both(f, &g, orig, 1, AM_ERR_DENIED);
+	grant_both(f, &g, stream, 0, 0);
 	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 1), 0);
 	/* password set after issue: pw_gen 0 no longer matches */
 	assert_int_equal(db_project_set_password(f->db, f->a->keys, f->account, f->p.id, "$argon2id$p"), 0);
-	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), AM_ERR_DENIED);
+	grant_both(f, &g, stream, 0, AM_ERR_DENIED);
 	struct db_project pr;
 	assert_int_equal(db_project_get_by_id(f->db, f->a->keys, f->p.id, &pr), 0);
 	g.pw_gen = (uint32_t)pr.pw_gen;
-	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
+	grant_both(f, &g, stream, 0, 0);
 	/* regenerated link */
 	crypto_random(th, sizeof(th));
 	assert_int_equal(db_link_regenerate(f->db, f->p.id, f->p.link, th, &gen), 0);
-	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), AM_ERR_DENIED);
+	grant_both(f, &g, stream, 0, AM_ERR_DENIED);
 	g.link_gen = (uint32_t)gen;
-	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), 0);
+	grant_both(f, &g, stream, 0, 0);
 	/* revoked link, deleted project */
 	assert_int_equal(db_link_revoke(f->db, f->p.id, f->p.link), 0);
-	assert_int_equal(access_grant_check(f->a, f->db, &g, stream, 0), AM_ERR_DENIED);
+	grant_both(f, &g, stream, 0, AM_ERR_DENIED);
+	/* owner grants: the session that asked, live, of an open account */
+	struct access_grant og;
+	uint8_t sh[32], sid[16];
+	memset(&og, 0, sizeof(og));
+	og.owner = 1;
+	memcpy(og.project_id, f->p.id, 16);
+	memcpy(og.account_id, f->account, 16);
+	crypto_random(sh, sizeof(sh));
+	assert_int_equal(db_session_create(f->db, f->a->keys, f->account, sh, am_now_ms() + 60000, NULL, sid), 0);
+	memcpy(og.session_id, sid, 16);
+	grant_both(f, &og, stream, 0, 0);
+	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 0), 0);
+	grant_both(f, &og, orig, 1, 0); /* the owner, whatever the flag */
+	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 1), 0);
+	grant_both(f, &og, foreign, 0, AM_ERR_DENIED);
+	struct access_grant og2 = og; /* another account's live session */
+	assert_int_equal(db_account_create(f->db, f->a->keys, "other@example.org", "h", og2.account_id), 0);
+	crypto_random(sh, sizeof(sh));
+	assert_int_equal(db_session_create(f->db, f->a->keys, og2.account_id, sh, am_now_ms() + 60000, NULL,
+					   og2.session_id), 0);
+	grant_both(f, &og2, stream, 0, AM_ERR_DENIED);
+	memcpy(og2.session_id, sid, 16); /* this account's session, another account named */
+	grant_both(f, &og2, stream, 0, AM_ERR_DENIED);
+	assert_int_equal(db_account_set_disabled(f->db, f->account, 1), 0);
+	grant_both(f, &og, stream, 0, AM_ERR_DENIED);
+	assert_int_equal(db_account_set_disabled(f->db, f->account, 0), 0);
+	grant_both(f, &og, stream, 0, 0);
+	assert_int_equal(db_session_delete(f->db, f->account, sid), 0); /* logout */
+	grant_both(f, &og, stream, 0, AM_ERR_DENIED);
 	assert_int_equal(db_project_shred(f->db, f->account, other.id), 0);
-	assert_int_equal(access_grant_check(f->a, f->db, &other.g, foreign, 0), AM_ERR_DENIED);
+	grant_both(f, &other.g, foreign, 0, AM_ERR_DENIED);
 }
 
 static void parsers(void **state)
