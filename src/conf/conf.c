@@ -42,6 +42,12 @@ static const struct conf_item items[] = {
     S(listen, "127.0.0.1:8443", "HTTPS address, HOST:PORT ([v6]:PORT). Port 0 picks a free port."),
     S(redirect_listen, "",
       "Optional plaintext listener that only answers 301 to https (off when empty)."),
+    S(metrics_listen, "",
+      "Plain-HTTP listener for the Prometheus endpoint GET /metrics (docs/deploy.md), e.g.\n"
+      "127.0.0.1:9464. Off when empty. Not on loopback only with metrics_token."),
+    X(metrics_token, "",
+      "Bearer token the metrics listener requires (16 characters or more); prefer\n"
+      "AUDIOMUS_METRICS_TOKEN. Required when metrics_listen is not a loopback address."),
     S(public_url, "", "External base URL, e.g. https://review.example.org (default https://LISTEN)."),
     S(tls_cert, "", "PEM certificate chain. Default DATA_DIR/tls/cert.pem (made by init)."),
     S(tls_key, "", "PEM private key. Default DATA_DIR/tls/key.pem (made by init)."),
@@ -320,6 +326,31 @@ static int derive(char *dst, size_t n, const char *prefix, const char *dir, cons
 	return 0;
 }
 
+/* metrics_listen: HOST:PORT; without a token only on loopback, since the
+ * listener speaks plain HTTP (docs/deploy.md "Metrics"). */
+static int check_metrics(const struct conf *c, char *err, size_t errlen)
+{
+	const char *tok = c->secret->metrics_token;
+	char host[256];
+	uint16_t port;
+	int loopback;
+
+	if (conf_split_listen(c->metrics_listen, host, sizeof(host), &port)) {
+		snprintf(err, errlen, "metrics_listen: expected HOST:PORT, got \"%s\"", c->metrics_listen);
+		return AM_ERR_INVAL;
+	}
+	loopback = strncmp(host, "127.", 4) == 0 || !strcmp(host, "::1") || !strcmp(host, "localhost");
+	if (*tok && strlen(tok) < 16) {
+		snprintf(err, errlen, "metrics_token: use 16 characters or more");
+		return AM_ERR_INVAL;
+	}
+	if (!loopback && !*tok) {
+		snprintf(err, errlen, "metrics_listen on %s (not loopback) needs metrics_token", host);
+		return AM_ERR_INVAL;
+	}
+	return 0;
+}
+
 int conf_finish(struct conf *c, char *err, size_t errlen)
 {
 	char host[256];
@@ -354,6 +385,8 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "redirect_listen: expected HOST:PORT, got \"%s\"", c->redirect_listen);
 		return AM_ERR_INVAL;
 	}
+	if (*c->metrics_listen && check_metrics(c, err, errlen))
+		return AM_ERR_INVAL;
 	if (!*c->public_url &&
 	    snprintf(c->public_url, sizeof(c->public_url), "https://%.*s", CONF_STR_MAX - 9, c->listen) < 0)
 		return AM_ERR_INVAL;

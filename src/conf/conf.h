@@ -23,6 +23,7 @@ struct conf_secrets {
 	char database[CONF_PATH_MAX];
 	char s3_secret_key[CONF_STR_MAX];
 	char smtp_password[CONF_STR_MAX];
+	char metrics_token[CONF_STR_MAX];
 };
 
 /* The settings every role reads. Caller storage: conf_defaults fills it and
@@ -33,6 +34,7 @@ struct conf {
 	char key_file[CONF_PATH_MAX];
 	char listen[CONF_STR_MAX];
 	char redirect_listen[CONF_STR_MAX];
+	char metrics_listen[CONF_STR_MAX];
 	char public_url[CONF_STR_MAX];
 	char tls_cert[CONF_PATH_MAX];
 	char tls_key[CONF_PATH_MAX];
@@ -68,7 +70,7 @@ struct conf {
 	int64_t worker_threads;
 	int64_t transcode_jobs;
 	int64_t max_decode_samples;
-	struct conf_secrets *secret; /* owned: database, s3_secret_key, smtp_password */
+	struct conf_secrets *secret; /* owned: database, s3_secret_key, smtp_password, metrics_token */
 };
 
 /* Fill c with the built-in defaults (paths that depend on data_dir stay

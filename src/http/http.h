@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "metrics/metrics.h"
 #include "util/util.h"
 
 struct conf;
@@ -161,6 +162,9 @@ void *http_req_data(const struct http_req *req);
  * calls the same callback again after http_req_resume() (any thread). */
 void http_req_suspend(struct http_req *req);
 void http_req_resume(struct http_req *req);
+/* Count this request under class r in the metrics instead of its route's
+ * (e.g. a /m/{object} URL that turned out to be a download). */
+void http_req_set_metrics_route(struct http_req *req, enum metrics_route r);
 
 /* ---- response ---------------------------------------------------------------- */
 
@@ -231,6 +235,30 @@ unsigned http_retry_after_of(int err);
 /* A message a person understands for err, for the error body, or NULL when
  * the generic reason phrase is all there is to say. Static storage. */
 const char *http_message_of(int err);
+
+/* ---- scrape listener (metrics) ------------------------------------------------ */
+
+/* A plaintext HTTP listener that answers GET (and HEAD) of one path with a
+ * text body made at request time, for Prometheus (docs/deploy.md
+ * "Metrics"); every other path is 404, every other method 405. With a
+ * token, a request without "Authorization: Bearer TOKEN" gets 401 (the
+ * token is compared as SHA-256 digests in constant time). No TLS: bind it
+ * to loopback, or to a private network with a token. */
+struct http_scrape;
+/* Fill out (cap 4 MiB) with the body; 0 or a negative enum am_err (500). */
+typedef int http_scrape_fn(struct am_buf *out, void *arg);
+/* Bind listen (HOST:PORT; port 0 picks one) and serve path with fn(arg)
+ * (borrowed; must outlive the listener) on a thread of its own. token may
+ * be NULL or "" (no token); it is copied. At most 16 connections, 10 s
+ * each. 0 and an owned listener in *out; AM_ERR_IO (bind, start),
+ * AM_ERR_INVAL, AM_ERR_NOMEM, with a message in err. */
+int http_scrape_start(const char *listen, const char *path, const char *token,
+		      const char *content_type, http_scrape_fn *fn, void *arg,
+		      struct http_scrape **out, char *err, size_t errlen);
+/* The bound TCP port. */
+uint16_t http_scrape_port(const struct http_scrape *s);
+/* Stop and free (accepts NULL); the token is wiped. */
+void http_scrape_free(struct http_scrape *s);
 
 /* ---- TLS certificates (init) ---------------------------------------------- */
 

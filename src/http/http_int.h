@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "http/http.h"
+#include "metrics/metrics.h"
 
 struct MHD_Connection;
 struct MHD_Response;
@@ -59,6 +60,7 @@ struct http_route {
 	struct http_route_def def;
 	char *segs[16]; /* pattern split into segments; "{x}" kept as is */
 	size_t nsegs;
+	enum metrics_route mroute; /* the metrics class of the pattern */
 };
 
 /* Match path against the table. On success *route is the route and params
@@ -141,7 +143,8 @@ struct http_req {
 	unsigned status;
 	uint64_t bytes;      /* body bytes produced */
 	_Atomic uint64_t *stream_bytes; /* for streamed responses */
-	int64_t start_ms;
+	int64_t start_us;    /* monotonic, when the request line arrived */
+	enum metrics_route mroute; /* the route's class, or the handler's (http_req_set_metrics_route) */
 	atomic_int suspended;
 	void *data;
 	void (*data_free)(void *);
@@ -153,6 +156,12 @@ int http_respond_status(struct http_req *req, unsigned status);
 int http_server_draining(const struct http_server *s);
 /* Free everything a request owns (server.c calls it on completion). */
 void http_req_release(struct http_req *req);
+
+/* Resolve HOST:PORT, then socket + bind + listen (non-blocking, close on
+ * exec); the bound port in *port_out. 0, AM_ERR_INVAL (address), AM_ERR_IO,
+ * with a message in err. */
+int http_bind_listen(const char *listen_addr, int *fd_out, uint16_t *port_out, char *err,
+		     size_t errlen);
 
 /* TLS (tls.c): load and install the pair behind the certificate callback. */
 int http_tls_load(const char *cert_path, const char *key_path, char *err, size_t errlen);

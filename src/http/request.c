@@ -146,6 +146,12 @@ void http_req_resume(struct http_req *req)
 	MHD_resume_connection(req->conn);
 }
 
+void http_req_set_metrics_route(struct http_req *req, enum metrics_route r)
+{
+	if ((unsigned)r < METRICS_ROUTE_N)
+		req->mroute = r;
+}
+
 void http_req_release(struct http_req *req)
 {
 	if (!req)

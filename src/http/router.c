@@ -93,6 +93,7 @@ int http_router_add(struct http_router *r, const struct http_route_def *def)
 		return AM_ERR_TOOBIG;
 	if ((rc = split_pattern(&rt, def->pattern)) != 0)
 		goto out;
+	rt.mroute = metrics_route_of_pattern(def->pattern);
 	for (size_t i = 0; i < r->n; i++) {
 		if (same_pattern(&r->routes[i], &rt) && (r->routes[i].def.methods & def->methods)) {
 			rc = AM_ERR_EXISTS;

@@ -82,6 +82,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	struct conn_ctx *ctx;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		metrics_connection_open();
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		ctx = ci ? calloc(1, sizeof(*ctx)) : NULL;
 		if (ctx && !(ctx->watch = http_watch_add(s->watch, ci->connect_fd))) {
@@ -97,6 +98,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			http_watch_remove(s->watch, ctx->watch);
 		free(ctx);
 		*socket_context = NULL;
+		metrics_connection_close();
 	}
 }
 
@@ -124,7 +126,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->srv = s;
 	req->conn = conn;
 	req->ncookies = -1;
-	req->start_ms = am_mono_ms();
+	req->start_us = am_mono_us();
+	req->mroute = METRICS_ROUTE_OTHER;
 	n = strnlen(uri, HTTP_MAX_URI + 1);
 	if (n > HTTP_MAX_URI)
 		req->err_status = 414;
@@ -223,6 +226,7 @@ static void begin(struct http_req *req, const char *method)
 		return;
 	}
 	def = &req->route->def;
+	req->mroute = req->route->mroute;
 	if (req->query_bad && !def->raw_query) {
 		req->err_status = 400;
 		return;
@@ -409,16 +413,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_req *req = *con_cls;
 	char status[8], bytes[24], ms[24];
 	char path[256];
+	uint64_t sent;
+	int64_t us;
 
 	/* Sent (or given up): on keep-alive the next request's headers are due
 	 * header_timeout from now. */
 	http_watch_next_request(s->watch, watch_of(conn));
 	if (!req)
 		return;
+	sent = req->stream_bytes ? atomic_load(req->stream_bytes) : req->bytes;
+	us = am_mono_us() - req->start_us;
+	/* A response never queued was never sent, whatever was prepared. */
+	metrics_request(req->mroute, req->state == REQ_DONE ? req->status : 0, us, sent, req->body_seen);
 	snprintf(status, sizeof(status), "%u", req->status);
-	snprintf(bytes, sizeof(bytes), "%llu",
-		 (unsigned long long)(req->stream_bytes ? atomic_load(req->stream_bytes) : req->bytes));
-	snprintf(ms, sizeof(ms), "%lld", (long long)(am_mono_ms() - req->start_ms));
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)sent);
+	snprintf(ms, sizeof(ms), "%lld", (long long)(us / 1000));
 	am_strlcpy(path, log_path(req), sizeof(path));
 	am_log(AM_LOG_INFO, "access", "method", req->method ? req->method_str : "-", "path", path,
 	       "status", status, "bytes", bytes, "ms", ms, "outcome", outcome(toe), NULL);
@@ -487,8 +496,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* Resolve HOST:PORT, then socket + bind + listen (non-blocking): binding
  * before the daemon starts tells the caller the real port (listen port 0)
  * before any route is built, so public_url can name it. */
-static int bind_listen(const char *listen_addr, int *fd_out, uint16_t *port_out, char *err,
-		       size_t errlen)
+int http_bind_listen(const char *listen_addr, int *fd_out, uint16_t *port_out, char *err,
+		     size_t errlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
 	struct addrinfo *ai = NULL;
@@ -552,9 +561,9 @@ int http_server_new(const struct conf *c, struct http_server **out, char *err, s
 	s->c.secret = NULL; /* the server needs no credentials: keep no pointer to them */
 	s->max_headers = header_budget(c);
 	if ((rc = http_tls_load(c->tls_cert, c->tls_key, err, errlen)) != 0 ||
-	    (rc = bind_listen(c->listen, &s->fd, &s->port, err, errlen)) != 0 ||
+	    (rc = http_bind_listen(c->listen, &s->fd, &s->port, err, errlen)) != 0 ||
 	    (*c->redirect_listen &&
-	     (rc = bind_listen(c->redirect_listen, &s->redir_fd, &s->redir_port, err, errlen)) != 0)) {
+	     (rc = http_bind_listen(c->redirect_listen, &s->redir_fd, &s->redir_port, err, errlen)) != 0)) {
 		http_server_free(s);
 		return rc;
 	}

@@ -208,6 +208,20 @@ static void guard_session(gnutls_session_t session)
 		http_tls_guard_install(g, session);
 }
 
+/* The client's Finished message arrived: the handshake is complete. */
+static int finished_hook(gnutls_session_t session, unsigned htype, unsigned when,
+			 unsigned incoming, const gnutls_datum_t *msg)
+{
+	gnutls_protocol_t v = gnutls_protocol_get_version(session);
+
+	(void)htype;
+	(void)when;
+	(void)msg;
+	if (incoming)
+		metrics_tls_completed(v == GNUTLS_TLS1_3 ? 3 : v == GNUTLS_TLS1_2 ? 2 : 0);
+	return 0;
+}
+
 static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
 			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
 			 gnutls_pcert_st **pcert, unsigned int *pcert_length,
@@ -225,6 +239,11 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
 	pthread_mutex_unlock(&tls_mu);
 	if (!p)
 		return -1;
+	/* Every handshake asks for the certificate (libmicrohttpd resumes no
+	 * session), so this counts handshakes, and the hook their completion. */
+	metrics_tls_started();
+	gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST,
+					   finished_hook);
 	*pcert = p->pcerts;
 	*pcert_length = p->npcerts;
 	*pkey = p->key;

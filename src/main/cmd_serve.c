@@ -163,6 +163,7 @@ static int run_roles(int argc, char **argv, unsigned roles)
 	struct conf c;
 	struct http_router *r = NULL;
 	struct http_server *s = NULL;
+	struct http_scrape *ms = NULL;
 	struct roles rs = {0};
 	struct worker_params wp = {0};
 	sigset_t set;
@@ -202,6 +203,8 @@ static int run_roles(int argc, char **argv, unsigned roles)
 		goto out;
 	}
 	log_listening(&c, s);
+	if (main_metrics_start(&c, rs.app, name, &ms))
+		goto out;
 	if ((roles & ROLE_WORKER) && worker_start(rs.app, &wp, &rs.worker))
 		am_log(AM_LOG_ERROR, "worker_start_failed", NULL);
 	else if (roles & ROLE_WORKER)
@@ -214,6 +217,7 @@ static int run_roles(int argc, char **argv, unsigned roles)
 	am_log(AM_LOG_INFO, "stopped", "unfinished_requests", left, NULL);
 	rc = 0;
 out:
+	http_scrape_free(ms);
 	http_server_free(s);
 	roles_close(&rs);
 	http_router_free(r);
@@ -266,6 +270,13 @@ const struct command cmd_serve_def = {
     "  body_rate_window (slower request bodies are cut off),\n"
     "  connection_memory (also bounds request header size), shutdown_grace.\n"
     "  Requests: target up to 8 KiB (414), headers up to 16 KiB (431).\n"
+    "\n"
+    "METRICS\n"
+    "  metrics_listen (off by default; e.g. 127.0.0.1:9464) starts a plain-HTTP\n"
+    "  listener, apart from the HTTPS one, answering GET /metrics in Prometheus\n"
+    "  text format: requests, latency, bytes, connections, TLS handshakes of this\n"
+    "  process, transcodes of its worker, and the queue and outbox depth. Off\n"
+    "  loopback it requires metrics_token (Authorization: Bearer). docs/deploy.md.\n"
     "\n"
     "LOGS\n"
     "  One access line per request: method, path (route pattern for /s/, /m/,\n"

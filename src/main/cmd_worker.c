@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "http/http.h"
 #include "main/main.h"
 #include "util/util.h"
 #include "worker/worker.h"
@@ -50,6 +51,7 @@ static int cmd_worker(int argc, char **argv)
 	struct worker_params p = {0};
 	struct worker *w = NULL;
 	struct app *a = NULL;
+	struct http_scrape *ms = NULL;
 	struct conf c;
 	sigset_t set;
 	char err[1024], n[16], h[16];
@@ -77,8 +79,13 @@ static int cmd_worker(int argc, char **argv)
 	}
 	p.grace_ms = c.shutdown_grace * 1000;
 	test_overrides(&p);
+	if (main_metrics_start(&c, a, "worker", &ms)) {
+		app_close(a);
+		return 1;
+	}
 	if (worker_start(a, &p, &w)) {
 		fprintf(stderr, "audiomus worker: cannot start the worker threads\n");
+		http_scrape_free(ms);
 		app_close(a);
 		return 1;
 	}
@@ -88,6 +95,7 @@ static int cmd_worker(int argc, char **argv)
 	sig = wait_stop();
 	am_log(AM_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
 	worker_stop(w);
+	http_scrape_free(ms);
 	app_close(a);
 	am_log(AM_LOG_INFO, "stopped", NULL);
 	return 0;
@@ -103,7 +111,9 @@ const struct command cmd_worker_def = {
     "  facts, and every 5 minutes the housekeeping (abandoned uploads, stale\n"
     "  store temporaries, objects of deleted tracks and crypto-shredded\n"
     "  projects, closed accounts, expired sessions, rate limits, old jobs, the\n"
-    "  IP-pseudonym ratchet). It serves no HTTP. Run any number of workers on one\n"
+    "  IP-pseudonym ratchet). It serves no HTTP but, with metrics_listen, the\n"
+    "  Prometheus endpoint of its own counters (docs/deploy.md). Run any number\n"
+    "  of workers on one\n"
     "  or many machines against the same database and object store: each job is\n"
     "  leased to one worker at a time and its result is recorded only under that\n"
     "  lease. `audiomus serve` runs the same worker threads itself. A queued job\n"

@@ -26,6 +26,15 @@ struct command {
  * use a conf_copy for anything that must outlive exit(). */
 int main_load_conf(int *argc, char **argv, struct conf *c);
 
+struct app;
+struct http_scrape;
+/* Start the Prometheus listener of c->metrics_listen (none when empty: 0
+ * and *out NULL) serving this process's counters and the queue gauges
+ * read from a's database (metrics.c). Logs "metrics_listening" with the
+ * port. 0, or non-zero after printing why. Stop with http_scrape_free. */
+int main_metrics_start(const struct conf *c, struct app *a, const char *name,
+		       struct http_scrape **out);
+
 /* True if argv holds -h or --help. */
 int main_wants_help(int argc, char **argv);
 

@@ -247,6 +247,8 @@ int media_stream_handler(struct http_req *req, void *arg)
 		rc = AM_ERR_DENIED;
 		goto out;
 	}
+	if (sr->download)
+		http_req_set_metrics_route(req, METRICS_ROUTE_MEDIA_DOWNLOAD);
 	if ((rc = authorize(a, req, sr)) != 0)
 		goto out;
 	if ((rc = plan(req, sr, &first, &len, &status)) != 0)

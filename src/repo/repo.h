@@ -498,6 +498,21 @@ int db_job_get(struct db *db, const uint8_t id[DB_ID_LEN], struct db_job *out);
 /* Delete done jobs updated before `before`; *n gets the count (may be NULL). */
 int db_job_purge(struct db *db, int64_t before, int64_t *n);
 
+/* The depth of the queues, for monitoring (the metrics endpoint): one row
+ * per group: jobs ("job") by kind and state, where a queued job not due
+ * until after now is "delayed", finished ones left out; the outbox
+ * ("outbox", kind "") by state. oldest: the smallest run_after (jobs) or
+ * next_attempt (outbox) of the group. cb's non-zero return stops the
+ * listing and is returned. */
+struct db_queue_count {
+	char queue[8];
+	char kind[DB_KIND_MAX + 1];
+	char state[DB_STATE_MAX + 1];
+	int64_t n, oldest;
+};
+int db_queue_counts(struct db *db, int64_t now, int (*cb)(void *ctx, const struct db_queue_count *c),
+		    void *ctx);
+
 /* ---- outbox: e-mail waiting for delivery (worker role) ----------------------------------- */
 
 struct db_mail {

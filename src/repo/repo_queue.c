@@ -138,6 +138,40 @@ int db_job_claim(struct db *db, const char *worker, const char *kind, int64_t no
 	return rc;
 }
 
+static int count_row(struct db_stmt *st, union repo_key key, void *out)
+{
+	struct db_queue_count *c = out;
+
+	(void)key;
+	repo_text_col(st, 0, c->queue, sizeof(c->queue));
+	repo_text_col(st, 1, c->kind, sizeof(c->kind));
+	repo_text_col(st, 2, c->state, sizeof(c->state));
+	c->n = db_column_int64(st, 3);
+	c->oldest = db_column_int64(st, 4);
+	return 0;
+}
+
+REPO_EMIT(count_emit, struct db_queue_count)
+
+int db_queue_counts(struct db *db, int64_t now, int (*cb)(void *ctx, const struct db_queue_count *c),
+		    void *ctx)
+{
+	struct db_queue_count buf;
+	struct repo_each e = {REPO_EACH_ROWS(count_row, count_emit, cb, ctx, &buf)};
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "SELECT 'job', kind, CASE WHEN state = 'queued' AND run_after > $1"
+			    " THEN 'delayed' ELSE state END, COUNT(*), MIN(run_after) FROM jobs"
+			    " WHERE state IN ('queued', 'running') GROUP BY 2, 3"
+			    " UNION ALL SELECT 'outbox', '', state, COUNT(*), MIN(next_attempt)"
+			    " FROM outbox GROUP BY 3",
+			    &st);
+
+	if (rc == 0)
+		db_bind_int64(st, 1, now);
+	return repo_each(rc, st, &e);
+}
+
 int db_job_extend(struct db *db, const uint8_t id[DB_ID_LEN], const char *worker, int64_t now,
 		  int64_t lease_ms)
 {

@@ -146,8 +146,9 @@ void am_logv(enum am_log_level level, const char *event, va_list ap);
 int64_t am_now(void);
 int64_t am_now_ms(void);
 void am_time_set_offset(int64_t seconds);
-/* Monotonic milliseconds, for timeouts. */
+/* Monotonic milliseconds, for timeouts; microseconds, for latencies. */
 int64_t am_mono_ms(void);
+int64_t am_mono_us(void);
 
 /* ---- test hooks (test_hooks.c) ---------------------------------------------- */
 

@@ -24,6 +24,7 @@
 
 #include "app/app.h"
 #include "crypto/crypto.h"
+#include "metrics/metrics.h"
 #include "repo/repo.h"
 #include "store/store.h"
 #include "util/util.h"
@@ -427,6 +428,7 @@ int worker_transcode(struct worker_job *j)
 {
 	struct tjob *t = calloc(1, sizeof(*t));
 	struct xcode_result res;
+	int64_t t0 = am_mono_ms();
 	int rc;
 
 	if (!t)
@@ -443,6 +445,7 @@ int worker_transcode(struct worker_job *j)
 	if ((rc = record(t, &res)) && !j->reason[0])
 		fail(j, NULL, rc, R_STORAGE, 0);
 out:
+	metrics_transcode(am_mono_ms() - t0, rc == 0);
 	for (int i = 0; i < OUT_N; i++)
 		out_cleanup(t->a, &t->out[i], j->completed);
 	am1_reader_free(t->rd);
