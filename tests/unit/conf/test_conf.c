@@ -163,6 +163,45 @@ static void secrets_apart_and_never_printed(void **state)
 	conf_cleanup(&d);
 }
 
+/* metrics_listen: plain HTTP, so off loopback only with a token (of 16
+ * characters or more), which is a credential like the others. */
+static void metrics_listen_and_token(void **state)
+{
+	static const struct {
+		const char *listen, *token;
+		int ok;
+	} cases[] = {
+	    {"127.0.0.1:9464", "", 1},	   {"[::1]:9464", "", 1},
+	    {"localhost:9464", "", 1},	   {"0.0.0.0:9464", "", 0},
+	    {"10.0.0.5:9464", "", 0},	   {"[::]:9464", "", 0},
+	    {"0.0.0.0:9464", "METRICS-SECRET-0123", 1}, {"127.0.0.1:9464", "short", 0},
+	    {"nonsense", "", 0},
+	};
+	char err[256], *dump = NULL;
+	size_t dn = 0;
+	FILE *m;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf c;
+
+		assert_int_equal(conf_defaults(&c), 0);
+		assert_int_equal(conf_set(&c, "metrics_listen", cases[i].listen, err, sizeof(err)), 0);
+		assert_int_equal(conf_set(&c, "metrics_token", cases[i].token, err, sizeof(err)), 0);
+		if ((conf_finish(&c, err, sizeof(err)) == 0) != cases[i].ok)
+			fail_msg("%s with token \"%s\": %s", cases[i].listen, cases[i].token, err);
+		if (i == 6) {
+			assert_null(memmem(&c, sizeof(c), "METRICS-SECRET", 14));
+			m = open_memstream(&dump, &dn);
+			conf_print(&c, m);
+			fclose(m);
+			assert_null(strstr(dump, "METRICS-SECRET"));
+			assert_non_null(strstr(dump, "metrics_token = (set, not shown)"));
+			free(dump);
+		}
+		conf_cleanup(&c);
+	}
+}
+
 /* The documented example parses and mentions every setting (docs stay true). */
 static void example_is_complete(void **state)
 {
@@ -203,6 +242,7 @@ int main(void)
 	    cmocka_unit_test(file_errors_name_line), cmocka_unit_test(env_overrides),
 	    cmocka_unit_test(listen_forms), cmocka_unit_test(example_is_complete),
 	    cmocka_unit_test(secrets_apart_and_never_printed),
+	    cmocka_unit_test(metrics_listen_and_token),
 	    cmocka_unit_test(database_tls_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
