@@ -38,7 +38,8 @@ struct http_scrape {
  * length of the token leak through timing. */
 static int authorized(const struct http_scrape *s, struct MHD_Connection *conn)
 {
-	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *h =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	uint8_t d[32];
 	int ok;
 
@@ -58,7 +59,8 @@ static int authorized(const struct http_scrape *s, struct MHD_Connection *conn)
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
 			     const void *body, size_t n)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
 
 	if (!r)
@@ -138,7 +140,8 @@ int http_scrape_start(const char *listen, const char *path, const char *token,
 	}
 	if (token && *token) {
 		s->has_token = 1;
-		if (gnutls_hash_fast(GNUTLS_DIG_SHA256, token, strlen(token), s->token_digest) < 0) {
+		if (gnutls_hash_fast(GNUTLS_DIG_SHA256, token, strlen(token), s->token_digest) <
+		    0) {
 			snprintf(err, errlen, "cannot hash metrics_token");
 			rc = AM_ERR_CRYPTO;
 			goto fail;
@@ -146,11 +149,11 @@ int http_scrape_start(const char *listen, const char *path, const char *token,
 	}
 	if ((rc = http_bind_listen(listen, &s->fd, &s->port, err, errlen)) != 0)
 		goto fail;
-	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
-				MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
-				MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+	s->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd, MHD_OPTION_CONNECTION_LIMIT,
+	    16u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)32768, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
 	if (!s->d) {
 		snprintf(err, errlen, "cannot start the metrics listener on %s", listen);
 		rc = AM_ERR_IO;

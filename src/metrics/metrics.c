@@ -14,17 +14,19 @@
 #define STATUS_MAX 600 /* index 0: no status sent; 100..599: the code */
 
 /* Request latency buckets (upper bounds, microseconds) and their labels. */
-static const int64_t lat_us[] = {1000,	  5000,	   10000,   25000,   50000,    100000,
-				 250000,  500000,  1000000, 2500000, 5000000, 10000000,
-				 30000000, 60000000, 300000000};
+static const int64_t lat_us[] = {1000,	  5000,	    10000,    25000,	50000,
+				 100000,  250000,   500000,   1000000,	2500000,
+				 5000000, 10000000, 30000000, 60000000, 300000000};
 static const char *const lat_le[] = {"0.001", "0.005", "0.01", "0.025", "0.05",
 				     "0.1",   "0.25",  "0.5",  "1",	"2.5",
 				     "5",     "10",    "30",   "60",	"300"};
 #define LAT_N (sizeof(lat_us) / sizeof(lat_us[0]))
 
 /* Transcode duration buckets (milliseconds). */
-static const int64_t xc_ms[] = {1000, 2000, 5000, 10000, 20000, 30000, 60000, 120000, 300000, 600000, 1800000};
-static const char *const xc_le[] = {"1", "2", "5", "10", "20", "30", "60", "120", "300", "600", "1800"};
+static const int64_t xc_ms[] = {1000,  2000,   5000,   10000,  20000,  30000,
+				60000, 120000, 300000, 600000, 1800000};
+static const char *const xc_le[] = {"1",  "2",	 "5",	"10",  "20",  "30",
+				    "60", "120", "300", "600", "1800"};
 #define XC_N (sizeof(xc_ms) / sizeof(xc_ms[0]))
 
 typedef _Atomic uint64_t counter;
@@ -45,10 +47,14 @@ static struct {
 } m;
 
 static const char *const route_names[METRICS_ROUTE_N] = {
-    [METRICS_ROUTE_OTHER] = "other",		 [METRICS_ROUTE_API] = "api",
-    [METRICS_ROUTE_REVIEW] = "review",		 [METRICS_ROUTE_MEDIA_STREAM] = "media_stream",
-    [METRICS_ROUTE_MEDIA_DOWNLOAD] = "media_download", [METRICS_ROUTE_UPLOAD] = "upload",
-    [METRICS_ROUTE_STATIC] = "static",		 [METRICS_ROUTE_HEALTH] = "health",
+    [METRICS_ROUTE_OTHER] = "other",
+    [METRICS_ROUTE_API] = "api",
+    [METRICS_ROUTE_REVIEW] = "review",
+    [METRICS_ROUTE_MEDIA_STREAM] = "media_stream",
+    [METRICS_ROUTE_MEDIA_DOWNLOAD] = "media_download",
+    [METRICS_ROUTE_UPLOAD] = "upload",
+    [METRICS_ROUTE_STATIC] = "static",
+    [METRICS_ROUTE_HEALTH] = "health",
 };
 static const char *const kind_names[METRICS_KIND_N] = {"transcode", "mail", "other"};
 
@@ -69,8 +75,10 @@ enum metrics_route metrics_route_of_pattern(const char *p)
 		enum metrics_route r;
 	} table[] = {
 	    /* first match wins: the more specific prefix comes first */
-	    {"/api/v1/s/", METRICS_ROUTE_REVIEW}, {"/api/", METRICS_ROUTE_API},
-	    {"/m/export/", METRICS_ROUTE_MEDIA_DOWNLOAD}, {"/m/", METRICS_ROUTE_MEDIA_STREAM},
+	    {"/api/v1/s/", METRICS_ROUTE_REVIEW},
+	    {"/api/", METRICS_ROUTE_API},
+	    {"/m/export/", METRICS_ROUTE_MEDIA_DOWNLOAD},
+	    {"/m/", METRICS_ROUTE_MEDIA_STREAM},
 	    {"/u/", METRICS_ROUTE_UPLOAD},
 	};
 
@@ -176,12 +184,13 @@ static int histogram(struct am_buf *o, const char *name, const char *labels, cou
 
 	for (size_t i = 0; i <= n && rc == 0; i++) {
 		cum += get(&buckets[i]);
-		rc = am_buf_printf(o, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, *labels ? "," : "",
-				   i < n ? le[i] : "+Inf", (unsigned long long)cum);
+		rc = am_buf_printf(o, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels,
+				   *labels ? "," : "", i < n ? le[i] : "+Inf",
+				   (unsigned long long)cum);
 	}
 	if (rc == 0)
-		rc = am_buf_printf(o, "%s_sum%s%s%s %llu.%06llu\n", name, *labels ? "{" : "", labels,
-				   *labels ? "}" : "", (unsigned long long)(sum / scale),
+		rc = am_buf_printf(o, "%s_sum%s%s%s %llu.%06llu\n", name, *labels ? "{" : "",
+				   labels, *labels ? "}" : "", (unsigned long long)(sum / scale),
 				   (unsigned long long)(sum % scale * (1000000 / scale)));
 	if (rc == 0)
 		rc = am_buf_printf(o, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels,
@@ -192,7 +201,8 @@ static int histogram(struct am_buf *o, const char *name, const char *labels, cou
 static int render_requests(struct am_buf *o)
 {
 	int rc = head(o, "audiomus_http_requests_total", "counter",
-		      "HTTP requests finished, by route class and status code (code \"none\": no response was sent).");
+		      "HTTP requests finished, by route class and status code (code \"none\": no "
+		      "response was sent).");
 
 	for (int r = 0; r < METRICS_ROUTE_N && rc == 0; r++)
 		for (unsigned s = 0; s < STATUS_MAX && rc == 0; s++) {
@@ -202,17 +212,19 @@ static int render_requests(struct am_buf *o)
 			if (!v)
 				continue;
 			snprintf(code, sizeof(code), s ? "%u" : "none", s);
-			rc = am_buf_printf(o, "audiomus_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
-					   route_names[r], code, (unsigned long long)v);
+			rc = am_buf_printf(
+			    o, "audiomus_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
+			    route_names[r], code, (unsigned long long)v);
 		}
-	rc = rc ? rc : head(o, "audiomus_http_request_duration_seconds", "histogram",
-			    "Time from the request line to the end of the response, by route class.");
+	rc = rc ? rc
+		: head(o, "audiomus_http_request_duration_seconds", "histogram",
+		       "Time from the request line to the end of the response, by route class.");
 	for (int r = 0; r < METRICS_ROUTE_N && rc == 0; r++) {
 		char labels[40];
 
 		snprintf(labels, sizeof(labels), "route=\"%s\"", route_names[r]);
-		rc = histogram(o, "audiomus_http_request_duration_seconds", labels, m.lat[r], lat_le,
-			       LAT_N, get(&m.lat_sum_us[r]), 1000000);
+		rc = histogram(o, "audiomus_http_request_duration_seconds", labels, m.lat[r],
+			       lat_le, LAT_N, get(&m.lat_sum_us[r]), 1000000);
 	}
 	return rc;
 }
@@ -228,8 +240,9 @@ static int render_bytes(struct am_buf *o)
 	for (int k = 0; k < 2 && rc == 0; k++) {
 		rc = head(o, names[k], "counter", helps[k]);
 		for (int r = 0; r < METRICS_ROUTE_N && rc == 0; r++)
-			rc = am_buf_printf(o, "%s{route=\"%s\"} %llu\n", names[k], route_names[r],
-					   (unsigned long long)get(k ? &m.bytes_in[r] : &m.bytes_out[r]));
+			rc = am_buf_printf(
+			    o, "%s{route=\"%s\"} %llu\n", names[k], route_names[r],
+			    (unsigned long long)get(k ? &m.bytes_in[r] : &m.bytes_out[r]));
 	}
 	return rc;
 }
@@ -237,39 +250,62 @@ static int render_bytes(struct am_buf *o)
 static int render_conns(struct am_buf *o)
 {
 	int64_t active = atomic_load_explicit(&m.conns_active, memory_order_relaxed);
-	int rc = head(o, "audiomus_http_connections_active", "gauge", "Open client connections (HTTPS and redirect listeners).");
+	int rc = head(o, "audiomus_http_connections_active", "gauge",
+		      "Open client connections (HTTPS and redirect listeners).");
 
-	rc = rc ? rc : am_buf_printf(o, "audiomus_http_connections_active %lld\n", (long long)(active > 0 ? active : 0));
-	rc = rc ? rc : head(o, "audiomus_http_connections_total", "counter", "Client connections accepted.");
-	rc = rc ? rc : am_buf_printf(o, "audiomus_http_connections_total %llu\n", (unsigned long long)get(&m.conns_total));
-	rc = rc ? rc : head(o, "audiomus_tls_handshakes_started_total", "counter",
-			    "TLS handshakes that reached the certificate choice.");
-	rc = rc ? rc : am_buf_printf(o, "audiomus_tls_handshakes_started_total %llu\n", (unsigned long long)get(&m.tls_started));
-	rc = rc ? rc : head(o, "audiomus_tls_handshakes_total", "counter", "TLS handshakes completed, by protocol version.");
-	rc = rc ? rc : am_buf_printf(o, "audiomus_tls_handshakes_total{version=\"1.2\"} %llu\n"
-				     "audiomus_tls_handshakes_total{version=\"1.3\"} %llu\n"
-				     "audiomus_tls_handshakes_total{version=\"other\"} %llu\n",
-				     (unsigned long long)get(&m.tls_done[0]), (unsigned long long)get(&m.tls_done[1]),
-				     (unsigned long long)get(&m.tls_done[2]));
+	rc = rc ? rc
+		: am_buf_printf(o, "audiomus_http_connections_active %lld\n",
+				(long long)(active > 0 ? active : 0));
+	rc = rc ? rc
+		: head(o, "audiomus_http_connections_total", "counter",
+		       "Client connections accepted.");
+	rc = rc ? rc
+		: am_buf_printf(o, "audiomus_http_connections_total %llu\n",
+				(unsigned long long)get(&m.conns_total));
+	rc = rc ? rc
+		: head(o, "audiomus_tls_handshakes_started_total", "counter",
+		       "TLS handshakes that reached the certificate choice.");
+	rc = rc ? rc
+		: am_buf_printf(o, "audiomus_tls_handshakes_started_total %llu\n",
+				(unsigned long long)get(&m.tls_started));
+	rc = rc ? rc
+		: head(o, "audiomus_tls_handshakes_total", "counter",
+		       "TLS handshakes completed, by protocol version.");
+	rc = rc ? rc
+		: am_buf_printf(o,
+				"audiomus_tls_handshakes_total{version=\"1.2\"} %llu\n"
+				"audiomus_tls_handshakes_total{version=\"1.3\"} %llu\n"
+				"audiomus_tls_handshakes_total{version=\"other\"} %llu\n",
+				(unsigned long long)get(&m.tls_done[0]),
+				(unsigned long long)get(&m.tls_done[1]),
+				(unsigned long long)get(&m.tls_done[2]));
 	return rc;
 }
 
 static int render_transcodes(struct am_buf *o)
 {
-	int rc = head(o, "audiomus_transcode_duration_seconds", "histogram",
-		      "Transcodes run by this process's worker, by duration (successes and failures).");
+	int rc =
+	    head(o, "audiomus_transcode_duration_seconds", "histogram",
+		 "Transcodes run by this process's worker, by duration (successes and failures).");
 
-	rc = rc ? rc : histogram(o, "audiomus_transcode_duration_seconds", "", m.xc, xc_le, XC_N,
-				 get(&m.xc_sum_ms), 1000);
-	rc = rc ? rc : head(o, "audiomus_transcodes_total", "counter", "Transcodes run by this process's worker, by result.");
-	rc = rc ? rc : am_buf_printf(o, "audiomus_transcodes_total{result=\"ok\"} %llu\n"
-				     "audiomus_transcodes_total{result=\"failed\"} %llu\n",
-				     (unsigned long long)get(&m.xc_ok), (unsigned long long)get(&m.xc_failed));
+	rc = rc ? rc
+		: histogram(o, "audiomus_transcode_duration_seconds", "", m.xc, xc_le, XC_N,
+			    get(&m.xc_sum_ms), 1000);
+	rc = rc ? rc
+		: head(o, "audiomus_transcodes_total", "counter",
+		       "Transcodes run by this process's worker, by result.");
+	rc = rc ? rc
+		: am_buf_printf(o,
+				"audiomus_transcodes_total{result=\"ok\"} %llu\n"
+				"audiomus_transcodes_total{result=\"failed\"} %llu\n",
+				(unsigned long long)get(&m.xc_ok),
+				(unsigned long long)get(&m.xc_failed));
 	return rc;
 }
 
 /* One gauge per job kind from vals. */
-static int kind_gauge(struct am_buf *o, const char *name, const char *help, const int64_t *vals, int seconds)
+static int kind_gauge(struct am_buf *o, const char *name, const char *help, const int64_t *vals,
+		      int seconds)
 {
 	int rc = head(o, name, "gauge", help);
 
@@ -280,7 +316,8 @@ static int kind_gauge(struct am_buf *o, const char *name, const char *help, cons
 			rc = am_buf_printf(o, "%s{kind=\"%s\"} %lld.%03lld\n", name, kind_names[k],
 					   (long long)(v / 1000), (long long)(v % 1000));
 		else
-			rc = am_buf_printf(o, "%s{kind=\"%s\"} %lld\n", name, kind_names[k], (long long)v);
+			rc = am_buf_printf(o, "%s{kind=\"%s\"} %lld\n", name, kind_names[k],
+					   (long long)v);
 	}
 	return rc;
 }
@@ -293,16 +330,28 @@ static int render_gauges(struct am_buf *o, const struct metrics_gauges *g)
 	rc = rc ? rc : am_buf_printf(o, "audiomus_database_up %d\n", g->ok ? 1 : 0);
 	if (rc || !g->ok)
 		return rc;
-	rc = kind_gauge(o, "audiomus_jobs_queued", "Jobs due now and not yet claimed (shared queue).", g->jobs_queued, 0);
-	rc = rc ? rc : kind_gauge(o, "audiomus_jobs_delayed", "Jobs queued for a later time (retry back-off).", g->jobs_delayed, 0);
-	rc = rc ? rc : kind_gauge(o, "audiomus_jobs_running", "Jobs claimed by a worker.", g->jobs_running, 0);
-	rc = rc ? rc : kind_gauge(o, "audiomus_jobs_oldest_queued_age_seconds",
-				  "How long the oldest due job has waited (0: none waits).", g->jobs_oldest_ms, 1);
-	rc = rc ? rc : head(o, "audiomus_mail_outbox_messages", "gauge", "E-mail in the outbox, by state (shared).");
-	rc = rc ? rc : am_buf_printf(o, "audiomus_mail_outbox_messages{state=\"queued\"} %lld\n"
-				     "audiomus_mail_outbox_messages{state=\"sending\"} %lld\n"
-				     "audiomus_mail_outbox_messages{state=\"failed\"} %lld\n",
-				     (long long)g->outbox_queued, (long long)g->outbox_sending, (long long)g->outbox_failed);
+	rc = kind_gauge(o, "audiomus_jobs_queued",
+			"Jobs due now and not yet claimed (shared queue).", g->jobs_queued, 0);
+	rc = rc ? rc
+		: kind_gauge(o, "audiomus_jobs_delayed",
+			     "Jobs queued for a later time (retry back-off).", g->jobs_delayed, 0);
+	rc = rc ? rc
+		: kind_gauge(o, "audiomus_jobs_running", "Jobs claimed by a worker.",
+			     g->jobs_running, 0);
+	rc = rc ? rc
+		: kind_gauge(o, "audiomus_jobs_oldest_queued_age_seconds",
+			     "How long the oldest due job has waited (0: none waits).",
+			     g->jobs_oldest_ms, 1);
+	rc = rc ? rc
+		: head(o, "audiomus_mail_outbox_messages", "gauge",
+		       "E-mail in the outbox, by state (shared).");
+	rc = rc ? rc
+		: am_buf_printf(o,
+				"audiomus_mail_outbox_messages{state=\"queued\"} %lld\n"
+				"audiomus_mail_outbox_messages{state=\"sending\"} %lld\n"
+				"audiomus_mail_outbox_messages{state=\"failed\"} %lld\n",
+				(long long)g->outbox_queued, (long long)g->outbox_sending,
+				(long long)g->outbox_failed);
 	return rc;
 }
 

@@ -24,14 +24,14 @@
 
 /* Route classes: the only values of the "route" label. */
 enum metrics_route {
-	METRICS_ROUTE_OTHER,          /* no route matched (404, 405, 400 ...), redirects */
-	METRICS_ROUTE_API,            /* /api/... (owner API, account, mail links) */
-	METRICS_ROUTE_REVIEW,         /* /api/v1/s/... (the guest review API) */
+	METRICS_ROUTE_OTHER,	      /* no route matched (404, 405, 400 ...), redirects */
+	METRICS_ROUTE_API,	      /* /api/... (owner API, account, mail links) */
+	METRICS_ROUTE_REVIEW,	      /* /api/v1/s/... (the guest review API) */
 	METRICS_ROUTE_MEDIA_STREAM,   /* /m/{object} played */
 	METRICS_ROUTE_MEDIA_DOWNLOAD, /* /m/{object} as a download, /m/export/... */
-	METRICS_ROUTE_UPLOAD,         /* /u/... (tus) */
-	METRICS_ROUTE_STATIC,         /* pages and assets, /s/{token}, security.txt */
-	METRICS_ROUTE_HEALTH,         /* /healthz */
+	METRICS_ROUTE_UPLOAD,	      /* /u/... (tus) */
+	METRICS_ROUTE_STATIC,	      /* pages and assets, /s/{token}, security.txt */
+	METRICS_ROUTE_HEALTH,	      /* /healthz */
 	METRICS_ROUTE_N
 };
 
@@ -64,10 +64,10 @@ void metrics_transcode(int64_t ms, int ok);
 enum metrics_kind { METRICS_KIND_TRANSCODE, METRICS_KIND_MAIL, METRICS_KIND_OTHER, METRICS_KIND_N };
 struct metrics_gauges {
 	int ok; /* 0: the database could not be read; the gauges below are left out */
-	int64_t jobs_queued[METRICS_KIND_N];     /* queued and due now */
-	int64_t jobs_delayed[METRICS_KIND_N];    /* queued for later (a retry's back-off) */
+	int64_t jobs_queued[METRICS_KIND_N];  /* queued and due now */
+	int64_t jobs_delayed[METRICS_KIND_N]; /* queued for later (a retry's back-off) */
 	int64_t jobs_running[METRICS_KIND_N];
-	int64_t jobs_oldest_ms[METRICS_KIND_N];  /* how long the oldest due job has waited */
+	int64_t jobs_oldest_ms[METRICS_KIND_N]; /* how long the oldest due job has waited */
 	int64_t outbox_queued, outbox_sending, outbox_failed;
 };
 /* The kind index of a job kind name. */

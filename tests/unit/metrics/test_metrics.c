@@ -64,21 +64,24 @@ static void requests_buckets_and_codes(void **state)
 	char *t;
 
 	metrics_reset();
-	metrics_request(METRICS_ROUTE_HEALTH, 200, 1000, 34, 0);  /* on the 0.001 edge */
-	metrics_request(METRICS_ROUTE_HEALTH, 200, 1001, 34, 0);  /* just above it */
+	metrics_request(METRICS_ROUTE_HEALTH, 200, 1000, 34, 0);      /* on the 0.001 edge */
+	metrics_request(METRICS_ROUTE_HEALTH, 200, 1001, 34, 0);      /* just above it */
 	metrics_request(METRICS_ROUTE_HEALTH, 503, 400000000, 10, 0); /* past the last bound */
-	metrics_request(METRICS_ROUTE_UPLOAD, 0, 5, 0, 4096);	  /* no response sent */
-	metrics_request(METRICS_ROUTE_UPLOAD, 700, 5, 0, 1);	  /* not a status */
-	metrics_request((enum metrics_route)42, 404, 5, 0, 0);	  /* unknown class */
+	metrics_request(METRICS_ROUTE_UPLOAD, 0, 5, 0, 4096);	      /* no response sent */
+	metrics_request(METRICS_ROUTE_UPLOAD, 700, 5, 0, 1);	      /* not a status */
+	metrics_request((enum metrics_route)42, 404, 5, 0, 0);	      /* unknown class */
 	t = render(&b, 0);
 	has_line(t, "audiomus_http_requests_total{route=\"health\",code=\"200\"} 2");
 	has_line(t, "audiomus_http_requests_total{route=\"health\",code=\"503\"} 1");
 	has_line(t, "audiomus_http_requests_total{route=\"upload\",code=\"none\"} 2");
 	has_line(t, "audiomus_http_requests_total{route=\"other\",code=\"404\"} 1");
-	has_line(t, "audiomus_http_request_duration_seconds_bucket{route=\"health\",le=\"0.001\"} 1");
-	has_line(t, "audiomus_http_request_duration_seconds_bucket{route=\"health\",le=\"0.005\"} 2");
+	has_line(t,
+		 "audiomus_http_request_duration_seconds_bucket{route=\"health\",le=\"0.001\"} 1");
+	has_line(t,
+		 "audiomus_http_request_duration_seconds_bucket{route=\"health\",le=\"0.005\"} 2");
 	has_line(t, "audiomus_http_request_duration_seconds_bucket{route=\"health\",le=\"300\"} 2");
-	has_line(t, "audiomus_http_request_duration_seconds_bucket{route=\"health\",le=\"+Inf\"} 3");
+	has_line(t,
+		 "audiomus_http_request_duration_seconds_bucket{route=\"health\",le=\"+Inf\"} 3");
 	has_line(t, "audiomus_http_request_duration_seconds_count{route=\"health\"} 3");
 	has_line(t, "audiomus_http_request_duration_seconds_sum{route=\"health\"} 400.002001");
 	has_line(t, "audiomus_http_response_bytes_total{route=\"health\"} 78");
