@@ -22,6 +22,50 @@
 #include "repo/repo.h"
 #include "upload/upload.h"
 
+/* Why a measurement has no number (DB_METER_* bits in flags, for the
+ * measurement's own bits), or NULL when it has one. */
+static const char *meter_reason(int64_t flags, int64_t mine)
+{
+	if (flags < 0)
+		return NULL;
+	if (flags & DB_METER_SILENT)
+		return "silent";
+	if (flags & mine & (DB_METER_SHORT_I | DB_METER_SHORT_LRA))
+		return "too short to measure";
+	if (flags & mine & DB_METER_GATED)
+		return "below the -70 LUFS gate";
+	return NULL;
+}
+
+/* One measurement: name = the figure (milli-units), or null with
+ * name_reason saying why. */
+static int set_meter(json_t *j, const char *name, int64_t milli, const char *why)
+{
+	char key[64];
+
+	if (!why)
+		return api_set(j, name, json_real((double)milli / 1000.0));
+	snprintf(key, sizeof(key), "%s_reason", name);
+	return api_set(j, name, json_null()) || api_set(j, key, json_string(why));
+}
+
+/* The meters: loudness, true peak and (measured since v7) loudness range
+ * and the rendition's true peak. Versions measured before have no flags:
+ * their two figures are shown as stored. */
+static int set_meters(json_t *j, const struct db_version *v)
+{
+	const int64_t f = v->meter_flags, lufs = DB_METER_SHORT_I | DB_METER_GATED,
+		      lra = DB_METER_SHORT_LRA | DB_METER_GATED;
+
+	if (set_meter(j, "loudness_lufs", v->loudness_mlufs, meter_reason(f, lufs)) ||
+	    set_meter(j, "true_peak_dbtp", v->true_peak_mdbtp, meter_reason(f, 0)))
+		return -1;
+	if (f < 0)
+		return 0;
+	return set_meter(j, "loudness_range_lu", v->loudness_range_mlu, meter_reason(f, lra)) ||
+	       set_meter(j, "stream_true_peak_dbtp", v->stream_true_peak_mdbtp, meter_reason(f, 0));
+}
+
 json_t *api_version_json(const struct db_version *v)
 {
 	json_t *j = json_pack("{s:o,s:o,s:I,s:s,s:I,s:I}", "id", api_id_json(v->id), "track_id",
@@ -29,13 +73,13 @@ json_t *api_version_json(const struct db_version *v)
 			      v->state, "progress", (json_int_t)v->progress, "created",
 			      (json_int_t)v->created);
 
-	if (j && v->duration_ms > 0 &&
+	/* The facts exist once a sample rate is known (a one-sample file
+	 * lasts 0 ms, and still has them). */
+	if (j && v->sample_rate > 0 &&
 	    (api_set(j, "duration_ms", json_integer(v->duration_ms)) ||
 	     api_set(j, "sample_rate", json_integer(v->sample_rate)) ||
 	     api_set(j, "channels", json_integer(v->channels)) ||
-	     api_set(j, "bit_depth", json_integer(v->bit_depth)) ||
-	     api_set(j, "loudness_lufs", json_real((double)v->loudness_mlufs / 1000.0)) ||
-	     api_set(j, "true_peak_dbtp", json_real((double)v->true_peak_mdbtp / 1000.0)))) {
+	     api_set(j, "bit_depth", json_integer(v->bit_depth)) || set_meters(j, v))) {
 		json_decref(j);
 		return NULL;
 	}

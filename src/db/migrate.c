@@ -296,6 +296,14 @@ static const char v7_mail_events[] =
     " FOREIGN KEY (comment_id, project_id) REFERENCES comments(id, project_id) ON DELETE CASCADE);"
     "CREATE INDEX mail_events_due ON mail_events(next_attempt);";
 
+/* v8: the meters of issue 21: loudness range (milli-LU), the rendition's
+ * own true peak (milli-dBTP) and which figures are missing and why
+ * (enum xcode_meter bits). NULL in rows measured before: not known. */
+static const char v8_meters[] =
+    "ALTER TABLE track_versions ADD COLUMN loudness_range_mlu BIGINT;"
+    "ALTER TABLE track_versions ADD COLUMN stream_true_peak_mdbtp BIGINT;"
+    "ALTER TABLE track_versions ADD COLUMN meter_flags INTEGER;";
+
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
@@ -312,6 +320,7 @@ static const struct migration migrations[] = {
     {5, "email_verified", v5_email_verified, NULL},
     {6, "project_rev", v6_rev_sqlite, v6_rev_pgsql},
     {7, "mail_events", v7_mail_events, NULL},
+    {8, "meters", v8_meters, NULL},
 };
 
 int db_schema_latest(void)

@@ -306,7 +306,19 @@ struct db_version {
 	/* while 'uploading': the last sign of life of its open upload (ms: its
 	 * last PATCH, or the end of a lease still held), 0 when it has none */
 	int64_t upload_active_ms;
+	/* loudness range (milli-LU) and the rendition's own true peak
+	 * (milli-dBTP); meter_flags: which figures have no number and why
+	 * (DB_METER_* bits below), -1 when the version was measured before
+	 * these existed (then neither of the two is known either). */
+	int64_t loudness_range_mlu, stream_true_peak_mdbtp, meter_flags;
 };
+
+/* meter_flags bits: the values of enum xcode_meter (the worker checks they
+ * agree), here for the web role, which includes no xcode/. */
+#define DB_METER_SILENT 1    /* digital silence: no loudness, range or peak */
+#define DB_METER_SHORT_I 2   /* under 400 ms: no integrated loudness */
+#define DB_METER_SHORT_LRA 4 /* under 3 s: no loudness range */
+#define DB_METER_GATED 8     /* every block under the -70 LUFS gate */
 
 /* A new version of a track, numbered after the last one, state "uploading". */
 int db_version_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],

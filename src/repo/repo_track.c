@@ -198,6 +198,7 @@ int db_version_create(struct db *db, const struct db_keys *k, const uint8_t proj
 #define VERSION_COLS                                                                                   \
 	"SELECT id, project_id, track_id, number, filename_ct, state, progress, error, created,"       \
 	" duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp,"          \
+	" loudness_range_mlu, stream_true_peak_mdbtp, meter_flags,"                                  \
 	" CASE WHEN state = 'uploading' THEN COALESCE((SELECT MAX(CASE WHEN u.lock_until > u.updated" \
 	" THEN u.lock_until ELSE u.updated END) FROM uploads u WHERE u.version_id = track_versions.id" \
 	" AND u.project_id = track_versions.project_id AND u.state = 'open'), 0) ELSE 0 END"          \
@@ -223,7 +224,10 @@ static int version_row(struct db_stmt *st, union repo_key key, void *outp)
 	out->bit_depth = db_column_int64(st, 12);
 	out->loudness_mlufs = db_column_int64(st, 13);
 	out->true_peak_mdbtp = db_column_int64(st, 14);
-	out->upload_active_ms = db_column_int64(st, 15);
+	out->loudness_range_mlu = db_column_int64(st, 15);
+	out->stream_true_peak_mdbtp = db_column_int64(st, 16);
+	out->meter_flags = db_column_is_null(st, 17) ? -1 : db_column_int64(st, 17);
+	out->upload_active_ms = db_column_int64(st, 18);
 	return repo_open_col(st, 4, key.fk, "track_versions", "filename", out->id, out->project_id,
 			     out->filename, sizeof(out->filename));
 }
@@ -284,7 +288,8 @@ int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN], con
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
 			    "UPDATE track_versions SET duration_ms = $3, sample_rate = $4, channels = $5,"
-			    " bit_depth = $6, loudness_mlufs = $7, true_peak_mdbtp = $8"
+			    " bit_depth = $6, loudness_mlufs = $7, true_peak_mdbtp = $8,"
+			    " loudness_range_mlu = $9, stream_true_peak_mdbtp = $10, meter_flags = $11"
 			    " WHERE id = $1 AND project_id = $2",
 			    &st);
 
@@ -297,6 +302,12 @@ int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN], con
 		db_bind_int64(st, 6, v->bit_depth);
 		db_bind_int64(st, 7, v->loudness_mlufs);
 		db_bind_int64(st, 8, v->true_peak_mdbtp);
+		db_bind_int64(st, 9, v->loudness_range_mlu);
+		db_bind_int64(st, 10, v->stream_true_peak_mdbtp);
+		if (v->meter_flags < 0)
+			db_bind_null(st, 11);
+		else
+			db_bind_int64(st, 11, v->meter_flags);
 	}
 	return repo_done_one(rc, st);
 }

@@ -311,6 +311,10 @@ static int on_progress(void *ctx, double f)
 	return 0;
 }
 
+_Static_assert(DB_METER_SILENT == XCODE_METER_SILENT && DB_METER_SHORT_I == XCODE_METER_SHORT_I &&
+		       DB_METER_SHORT_LRA == XCODE_METER_SHORT_LRA && DB_METER_GATED == XCODE_METER_GATED,
+	       "meter_flags are stored as xcode reports them");
+
 static int64_t milli(double x, int64_t floor)
 {
 	if (!isfinite(x) || x * 1000.0 < (double)floor)
@@ -332,9 +336,13 @@ static int record(struct tjob *t, const struct xcode_result *res)
 	v.sample_rate = res->sample_rate;
 	v.channels = res->channels;
 	v.bit_depth = res->bit_depth;
-	/* Digital silence has no loudness: shown at the -70 LUFS gate. */
+	/* A figure the meter could not give (silence, too short, under the
+	 * gate) is stored at its floor and shown by meter_flags' reason. */
 	v.loudness_mlufs = res->has_loudness ? milli(res->loudness_lufs, -70000) : -70000;
 	v.true_peak_mdbtp = milli(res->true_peak_dbtp, -200000);
+	v.loudness_range_mlu = milli(res->loudness_range_lu, 0);
+	v.stream_true_peak_mdbtp = milli(res->stream_true_peak_dbtp, -200000);
+	v.meter_flags = res->meter_flags;
 	if ((rc = app_db_get(t->a, &db)))
 		return rc;
 	if ((rc = db_begin_write(db)))
@@ -407,6 +415,7 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 		return fail(j, store_why(t), rc, R_STORAGE, 0);
 	t0 = am_mono_ms();
 	rc = xcode_run(&xp, &src, &stream, &peaks, &overview, res);
+	j->child_maxrss_kib = res->child_maxrss_kib > 0 ? res->child_maxrss_kib : 0;
 	if (rc || res->fail != XCODE_OK) {
 		am_log(AM_LOG_WARN, "transcode_failed", "worker", j->worker, "reason", res->reason,
 		       "detail", res->detail, "format", res->format ? res->format : "-", NULL);

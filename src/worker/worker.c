@@ -163,6 +163,15 @@ static void log_job(const char *event, const struct worker_job *j, const char *e
 	for (int i = 0; i < 16; i++)
 		snprintf(id + 2 * i, 3, "%02x", j->job->id[i]);
 	snprintf(att, sizeof(att), "%lld", (long long)j->job->attempts);
+	if (j->child_maxrss_kib > 0) { /* the sandboxed child's peak memory */
+		char rss[24];
+
+		snprintf(rss, sizeof(rss), "%lld", (long long)j->child_maxrss_kib);
+		am_log(extra ? AM_LOG_WARN : AM_LOG_INFO, event, "job", id, "kind", j->job->kind,
+		       "attempt", att, "worker", j->worker, "child_maxrss_kib", rss,
+		       extra ? "reason" : NULL, extra, NULL);
+		return;
+	}
 	am_log(extra ? AM_LOG_WARN : AM_LOG_INFO, event, "job", id, "kind", j->job->kind, "attempt",
 	       att, "worker", j->worker, extra ? "reason" : NULL, extra, NULL);
 }

@@ -42,6 +42,9 @@ struct worker_job {
 	/* Set by the handler when it completed the job itself (db_job_complete
 	 * inside the transaction that recorded its result). */
 	int completed;
+	/* Set by a handler that ran a sandboxed child: its peak RSS (KiB, for
+	 * the job_done/job_failed log line); 0 when none or unknown. */
+	int64_t child_maxrss_kib;
 	/* Internal: lease bookkeeping. */
 	int64_t extended_at;
 	int lease_lost;

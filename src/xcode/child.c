@@ -46,6 +46,15 @@ int xc_fail(struct xc_job *j, enum xcode_fail f, const char *msg)
 	return AM_ERR_INVAL;
 }
 
+int xc_fail_limit(struct xc_job *j, enum xf_limit what, int64_t value, const char *msg)
+{
+	if (j->fail == XCODE_OK) {
+		j->limit = what;
+		j->limit_value = value;
+	}
+	return xc_fail(j, XCODE_FAIL_UNSUPPORTED, msg);
+}
+
 static int read_full(void *p, size_t n)
 {
 	uint8_t *b = p;
@@ -199,10 +208,13 @@ static int open_decoder(struct xc_job *j)
 		j->ic->streams[i]->discard = (int)i == idx ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
 	j->st = j->ic->streams[idx];
 	par = j->st->codecpar;
-	if (par->ch_layout.nb_channels < 1 || par->ch_layout.nb_channels > XCODE_MAX_CHANNELS)
-		return xc_fail(j, XCODE_FAIL_UNSUPPORTED, "too many channels");
-	if (par->sample_rate < 1 || par->sample_rate > XCODE_MAX_RATE)
-		return xc_fail(j, XCODE_FAIL_UNSUPPORTED, "sample rate out of range");
+	if (par->ch_layout.nb_channels > XCODE_MAX_CHANNELS)
+		return xc_fail_limit(j, XF_LIMIT_CHANNELS, par->ch_layout.nb_channels,
+				     "too many channels");
+	if (par->sample_rate > XCODE_MAX_RATE)
+		return xc_fail_limit(j, XF_LIMIT_RATE, par->sample_rate, "sample rate out of range");
+	if (par->ch_layout.nb_channels < 1 || par->sample_rate < 1)
+		return xc_fail(j, XCODE_FAIL_UNSUPPORTED, "no channels or no sample rate");
 	j->max_samples = (uint64_t)j->a->max_duration_s * (uint64_t)par->sample_rate;
 	if (j->st->duration > 0 &&
 	    av_rescale_q(j->st->duration, j->st->time_base, (AVRational){1, par->sample_rate}) >
@@ -436,7 +448,8 @@ int xcode_child_main(const struct xcode_child_args *a)
 	j.a = a;
 	av_log_set_callback(log_cb);
 	av_log_set_level(AV_LOG_ERROR);
-	if (xc_r128_spawn(&j.meter) != 0 || xcode_sandbox_enter(a) != 0) {
+	if (xc_r128_spawn(&j.meter, XCODE_MAX_CHANNELS, 0) != 0 ||
+	    xc_r128_spawn(&j.smeter, 2, 1) != 0 || xcode_sandbox_enter(a) != 0) {
 		xcode_send_fail(XCODE_FAIL_INTERNAL, "sandbox setup failed");
 		return 3;
 	}
@@ -453,7 +466,8 @@ int xcode_child_main(const struct xcode_child_args *a)
 		if ((rc = xcode_send(XF_DONE, NULL, 0)) == 0)
 			wait_parent();
 	} else {
-		xcode_send_fail(j.fail ? j.fail : XCODE_FAIL_INTERNAL, j.msg);
+		xcode_send_fail_limit(j.fail ? j.fail : XCODE_FAIL_INTERNAL, j.limit, j.limit_value,
+				      j.msg);
 	}
 	xc_outputs_close(&j);
 	avcodec_free_context(&j.dec);

@@ -3,8 +3,10 @@
  * in non-fragmented MP4 with the moov at the end, written by child_mp4.c in
  * constant memory; or MP3 CBR 320 with its Xing/Info header, through
  * FFmpeg's muxer and a custom write+seek AVIO) into a head-patched stream;
- * the waveform peaks; integrated loudness and true peak (libebur128). Runs
- * in the UNTRUSTED sandboxed child.
+ * the waveform peaks; integrated loudness, loudness range and true peak
+ * (libebur128) of the decoded samples as float, and the rendition's own
+ * true peak. More than two channels fold to stereo with a normalised
+ * matrix. Runs in the UNTRUSTED sandboxed child.
  */
 #include "xcode/xcode_int.h"
 
@@ -126,6 +128,15 @@ static int open_swr(struct xc_job *j, const AVFrame *f)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "layout");
 	rc = swr_alloc_set_opts2(&j->swr_enc, &j->enc->ch_layout, AV_SAMPLE_FMT_FLTP,
 				 j->enc->sample_rate, &in, f->format, f->sample_rate, 0, NULL);
+	/* The downmix (more than two channels): ITU-R BS.775 coefficients
+	 * (centre and surrounds at -3 dB, LFE dropped), scaled so that each
+	 * output's coefficients sum to at most 1. libswresample leaves a float
+	 * matrix unnormalised by default (L = FL + 0.707 C + 0.707 SL: a 5.1
+	 * master at -1 dBTP came out at +4.8); with the sum <= 1 an output
+	 * sample, and its oversampled true peak, cannot exceed the loudest
+	 * input channel's. */
+	if (rc >= 0 && j->ch > 2)
+		rc = av_opt_set_double(j->swr_enc, "rematrix_maxval", 1.0, 0);
 	if (rc >= 0)
 		rc = swr_init(j->swr_enc);
 	if (rc >= 0)
@@ -133,6 +144,13 @@ static int open_swr(struct xc_job *j, const AVFrame *f)
 					 f->format, f->sample_rate, 0, NULL);
 	if (rc >= 0)
 		rc = swr_init(j->swr_s16);
+	/* The meter's copy: interleaved float, no clipping (a float master's
+	 * overs above 0 dBFS stay), no rematrix, no resampling. */
+	if (rc >= 0)
+		rc = swr_alloc_set_opts2(&j->swr_flt, &in, AV_SAMPLE_FMT_FLT, f->sample_rate, &in,
+					 f->format, f->sample_rate, 0, NULL);
+	if (rc >= 0)
+		rc = swr_init(j->swr_flt);
 	av_channel_layout_uninit(&in);
 	return rc < 0 ? xc_fail(j, XCODE_FAIL_INTERNAL, "resampler") : 0;
 }
@@ -159,7 +177,8 @@ static int open_r128(struct xc_job *j, const AVFrame *f)
 		default: map[c] = EBUR128_UNUSED;
 		}
 	}
-	xc_r128_start(j->meter, j->ch, j->rate, map);
+	if (xc_r128_start(j->meter, j->ch, j->rate, map))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "loudness meter");
 	return 0;
 }
 
@@ -170,7 +189,11 @@ int xc_outputs_open(struct xc_job *j, const AVFrame *f)
 	j->rate = f->sample_rate;
 	j->ch = f->ch_layout.nb_channels;
 	j->in_fmt = f->format;
-	if (j->ch < 1 || j->ch > XCODE_MAX_CHANNELS || j->rate < 1 || j->rate > XCODE_MAX_RATE)
+	if (j->ch > XCODE_MAX_CHANNELS)
+		return xc_fail_limit(j, XF_LIMIT_CHANNELS, j->ch, "decoded channels out of range");
+	if (j->rate > XCODE_MAX_RATE)
+		return xc_fail_limit(j, XF_LIMIT_RATE, j->rate, "decoded rate out of range");
+	if (j->ch < 1 || j->rate < 1)
 		return xc_fail(j, XCODE_FAIL_UNSUPPORTED, "decoded format out of range");
 	j->max_samples = (uint64_t)j->a->max_duration_s * (uint64_t)j->rate;
 	if ((rc = xc_out_init(&j->stream, XF_STREAM_BODY, XF_STREAM_HEAD, XCODE_STREAM_HEAD,
@@ -185,6 +208,8 @@ int xc_outputs_open(struct xc_job *j, const AVFrame *f)
 	if ((rc = open_encoder(j)) || (rc = open_muxer(j)) || (rc = open_swr(j, f)) ||
 	    (rc = open_r128(j, f)))
 		return rc;
+	if (!j->smeter || xc_rmeter_new(j->enc, j->smeter, &j->rmeter))
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition meter");
 	if (!(j->fifo = av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, j->enc->ch_layout.nb_channels,
 					    j->enc->frame_size * 4)) ||
 	    !(j->eframe = av_frame_alloc()) || !(j->opkt = av_packet_alloc()))
@@ -210,6 +235,10 @@ static int encode(struct xc_job *j, const AVFrame *f)
 			return 0;
 		if (rc < 0)
 			return xc_fail(j, XCODE_FAIL_INTERNAL, "encoder");
+		if (xc_rmeter_packet(j->rmeter, j->opkt)) {
+			av_packet_unref(j->opkt);
+			return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition meter");
+		}
 		if (j->mp4) {
 			rc = xc_mp4_packet(j->mp4, j->opkt, j->enc->frame_size);
 		} else {
@@ -250,7 +279,10 @@ static int grow(struct xc_job *j, int s16_need, int enc_need)
 		return xc_fail(j, XCODE_FAIL_DAMAGED, "frame too large");
 	if (s16_need > j->s16_cap) {
 		free(j->s16);
-		if (!(j->s16 = malloc((size_t)s16_need * (size_t)j->ch * sizeof(int16_t))))
+		free(j->flt);
+		j->flt = NULL;
+		if (!(j->s16 = malloc((size_t)s16_need * (size_t)j->ch * sizeof(int16_t))) ||
+		    !(j->flt = malloc((size_t)s16_need * (size_t)j->ch * sizeof(float))))
 			return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
 		j->s16_cap = s16_need;
 	}
@@ -302,7 +334,11 @@ int xc_outputs_frame(struct xc_job *j, const AVFrame *f)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "resampler");
 	if ((rc = xc_peaks_add(j->pk, j->s16, (size_t)n)))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "peaks");
-	if (xc_r128_add(j->meter, j->s16, (size_t)n))
+	n = swr_convert(j->swr_flt, (uint8_t **)&j->flt, j->s16_cap,
+			(const uint8_t **)f->extended_data, f->nb_samples);
+	if (n < 0)
+		return xc_fail(j, XCODE_FAIL_INTERNAL, "resampler");
+	if (xc_r128_add(j->meter, j->flt, (size_t)n))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "loudness");
 	return feed_encoder(j, f);
 }
@@ -347,7 +383,8 @@ int xc_outputs_finish(struct xc_job *j)
 	in.bit_depth = j->dec->bits_per_raw_sample;
 	if (in.bit_depth <= 0 && !strncmp(j->dec->codec->name, "pcm_", 4))
 		in.bit_depth = av_get_bits_per_sample(j->dec->codec_id);
-	if (xc_r128_finish(j->meter, &in))
+	if (xc_r128_finish(j->meter, j->samples, &in) ||
+	    xc_rmeter_finish(j->rmeter, &in.stream_true_peak_dbtp))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "loudness");
 	am_strlcpy(in.codec, j->dec->codec->name, sizeof(in.codec));
 	return xcode_send(XF_INFO, &in, sizeof(in));
@@ -363,9 +400,15 @@ void xc_outputs_close(struct xc_job *j)
 	av_packet_free(&j->opkt);
 	swr_free(&j->swr_enc);
 	swr_free(&j->swr_s16);
+	swr_free(&j->swr_flt);
 	free(j->s16);
+	free(j->flt);
+	xc_rmeter_free(j->rmeter);
+	j->rmeter = NULL;
 	xc_r128_free(j->meter);
 	j->meter = NULL;
+	xc_r128_free(j->smeter);
+	j->smeter = NULL;
 	avcodec_free_context(&j->enc);
 	xc_mp4_free(j->mp4);
 	j->mp4 = NULL;

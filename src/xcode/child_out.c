@@ -43,10 +43,17 @@ int xcode_send(uint32_t type, const void *p, size_t n)
 
 void xcode_send_fail(enum xcode_fail f, const char *msg)
 {
+	xcode_send_fail_limit(f, XF_LIMIT_NONE, 0, msg);
+}
+
+void xcode_send_fail_limit(enum xcode_fail f, enum xf_limit what, int64_t value, const char *msg)
+{
 	struct xf_fail m;
 
 	memset(&m, 0, sizeof(m));
 	m.fail = (int32_t)f;
+	m.limit = (int32_t)what;
+	m.value = value;
 	if (msg)
 		am_strlcpy(m.msg, msg, sizeof(m.msg));
 	(void)xcode_send(XF_FAIL, &m, sizeof(m));

@@ -1,12 +1,14 @@
 /*
  * child_peaks.c: waveform peaks in BBC audiowaveform's .dat version 2 format
- * (8-bit, 512 samples per pixel) and a <= 2,000-point overview, from the
+ * (16-bit, 512 samples per pixel) and a <= 2,000-point overview, from the
  * decoded samples as interleaved s16. Runs in the UNTRUSTED sandboxed child.
  *
- * .dat v2 header (24 bytes, little-endian): i32 version = 2, u32 flags (1 =
- * 8-bit), i32 sample rate, i32 samples per pixel, u32 length (pixels), i32
- * channels; then per pixel, per channel, i8 min, i8 max. 8-bit values are the
- * s16 extremes divided by 256 (truncating toward zero, as audiowaveform does).
+ * .dat v2 header (24 bytes, little-endian): i32 version = 2, u32 flags (0 =
+ * 16-bit), i32 sample rate, i32 samples per pixel, u32 length (pixels), i32
+ * channels; then per pixel, per channel, i16 min, i16 max (little-endian):
+ * the s16 extremes themselves. 16 bits, not 8: a quiet master (peaking at
+ * -38 dBFS) kept only the values 0 and +-1 in 8 bits, a blocky outline the
+ * player's normalisation could only enlarge.
  *
  * The overview keeps at most 2·XCODE_OVERVIEW_POINTS points in memory: when
  * full, neighbours merge and its samples per pixel double; at the end it
@@ -27,11 +29,11 @@ struct xc_peaks {
 	int n;			    /* samples in the current detailed pixel */
 	int16_t mn[XCODE_MAX_CHANNELS], mx[XCODE_MAX_CHANNELS];
 	uint64_t pixels;
-	int8_t (*ov)[XCODE_MAX_CHANNELS][2]; /* OV_CAP points */
+	int16_t (*ov)[XCODE_MAX_CHANNELS][2]; /* OV_CAP points */
 	size_t ov_n;			     /* complete overview points */
 	uint64_t ov_factor;		     /* detailed pixels per overview point */
 	uint64_t ov_in;			     /* detailed pixels in the current point */
-	int8_t cur[XCODE_MAX_CHANNELS][2];
+	int16_t cur[XCODE_MAX_CHANNELS][2];
 };
 
 static void put32(uint8_t *p, uint32_t v)
@@ -45,7 +47,7 @@ static void put32(uint8_t *p, uint32_t v)
 static void dat_header(uint8_t h[DAT_HEADER], int rate, uint32_t spp, uint32_t len, int ch)
 {
 	put32(h, 2);
-	put32(h + 4, 1);
+	put32(h + 4, 0); /* 16-bit */
 	put32(h + 8, (uint32_t)rate);
 	put32(h + 12, spp);
 	put32(h + 16, len);
@@ -89,7 +91,7 @@ static void ov_merge_pairs(struct xc_peaks *pk)
 
 	for (size_t i = 0; i < pk->ov_n; i += 2, j++) {
 		for (int c = 0; c < pk->ch; c++) {
-			int8_t mn = pk->ov[i][c][0], mx = pk->ov[i][c][1];
+			int16_t mn = pk->ov[i][c][0], mx = pk->ov[i][c][1];
 
 			if (i + 1 < pk->ov_n) {
 				mn = pk->ov[i + 1][c][0] < mn ? pk->ov[i + 1][c][0] : mn;
@@ -103,18 +105,38 @@ static void ov_merge_pairs(struct xc_peaks *pk)
 	pk->ov_factor *= 2;
 }
 
+/* n points of ch channels, as little-endian i16 min/max pairs. */
+static int write_points(struct xc_out *o, int16_t (*pts)[XCODE_MAX_CHANNELS][2], size_t n, int ch)
+{
+	uint8_t b[XCODE_MAX_CHANNELS * 4];
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		for (int c = 0; c < ch; c++)
+			for (int k = 0; k < 2; k++) {
+				uint16_t v = (uint16_t)pts[i][c][k];
+
+				b[c * 4 + k * 2] = (uint8_t)v;
+				b[c * 4 + k * 2 + 1] = (uint8_t)(v >> 8);
+			}
+		if ((rc = xc_out_write(o, b, (size_t)ch * 4)))
+			return rc;
+	}
+	return 0;
+}
+
 /* One detailed pixel is complete: emit it and fold it into the overview. */
 static int emit_pixel(struct xc_peaks *pk)
 {
-	int8_t px[XCODE_MAX_CHANNELS][2];
+	int16_t px[1][XCODE_MAX_CHANNELS][2];
 
 	for (int c = 0; c < pk->ch; c++) {
-		px[c][0] = (int8_t)(pk->mn[c] / 256);
-		px[c][1] = (int8_t)(pk->mx[c] / 256);
-		if (pk->ov_in == 0 || px[c][0] < pk->cur[c][0])
-			pk->cur[c][0] = px[c][0];
-		if (pk->ov_in == 0 || px[c][1] > pk->cur[c][1])
-			pk->cur[c][1] = px[c][1];
+		px[0][c][0] = pk->mn[c];
+		px[0][c][1] = pk->mx[c];
+		if (pk->ov_in == 0 || px[0][c][0] < pk->cur[c][0])
+			pk->cur[c][0] = px[0][c][0];
+		if (pk->ov_in == 0 || px[0][c][1] > pk->cur[c][1])
+			pk->cur[c][1] = px[0][c][1];
 	}
 	pk->pixels++;
 	pk->n = 0;
@@ -124,7 +146,7 @@ static int emit_pixel(struct xc_peaks *pk)
 		if (pk->ov_n == OV_CAP)
 			ov_merge_pairs(pk);
 	}
-	return xc_out_write(pk->detail, px, (size_t)pk->ch * 2);
+	return write_points(pk->detail, px, 1, pk->ch);
 }
 
 int xc_peaks_add(struct xc_peaks *pk, const int16_t *s, size_t frames)
@@ -159,7 +181,7 @@ static int write_overview(struct xc_peaks *pk)
 	if (f < 1)
 		f = 1;
 	for (size_t i = 0; i < pk->ov_n; i += f, n++) {
-		int8_t pt[XCODE_MAX_CHANNELS][2];
+		int16_t pt[XCODE_MAX_CHANNELS][2];
 
 		memcpy(pt, pk->ov[i], sizeof(pt));
 		for (size_t j = i + 1; j < i + f && j < pk->ov_n; j++)
@@ -172,10 +194,7 @@ static int write_overview(struct xc_peaks *pk)
 	dat_header(h, pk->rate, (uint32_t)(XCODE_PEAKS_SPP * pk->ov_factor * f), (uint32_t)n, pk->ch);
 	if ((rc = xc_out_write(pk->overview, h, sizeof(h))))
 		return rc;
-	for (size_t i = 0; i < n; i++)
-		if ((rc = xc_out_write(pk->overview, pk->ov[i], (size_t)pk->ch * 2)))
-			return rc;
-	return 0;
+	return write_points(pk->overview, pk->ov, n, pk->ch);
 }
 
 /* The last, partial pixel counts (as in audiowaveform); then patch the

@@ -1,12 +1,17 @@
 /*
- * child_r128.c: EBU R128 integrated loudness and true peak (libebur128) on a
- * second thread of the child, so that the meter (the true-peak oversampler
- * costs ~15 CPU-s per hour of 48 kHz stereo) runs beside the AAC encoder
- * instead of after it. Runs in the UNTRUSTED sandboxed child: the thread is
+ * child_r128.c: EBU R128 integrated loudness, loudness range (EBU Tech 3342)
+ * and true peak (libebur128) on a second thread of the child, so that the
+ * meter (the true-peak oversampler costs ~15 CPU-s per hour of 48 kHz
+ * stereo) runs beside the AAC encoder instead of after it; a second
+ * instance, peak only, meters the rendition as a player decodes it
+ * (child_rmeter.c). Runs in the UNTRUSTED sandboxed child: the thread is
  * created before the seccomp filter is loaded (clone is forbidden after) and
  * the filter is synchronised onto it (TSYNC); from then on both threads can
  * only compute, use futexes and map memory. The main thread hands over
- * copies of the s16 samples in a small ring of fixed blocks (constant memory),
+ * copies of the decoded samples as interleaved float, before any conversion
+ * to integers (a float master above 0 dBFS keeps its overs: an s16 copy
+ * clipped them and under-read the true peak), in a small ring of fixed
+ * blocks (constant memory),
  * each block filled to BLK_FRAMES before it is handed over: decoders deliver
  * ~1,024 frames at a time, and one hand-over (lock, wake-up) per decoded
  * frame made the encoder thread wait on the meter's wake-ups.
@@ -20,18 +25,18 @@
 #include <string.h>
 
 #define NBLK 4
-#define BLK_FRAMES 16384
+#define BLK_FRAMES 8192 /* 4 x 8192 x 8 ch x 4 bytes: 1 MiB at most */
 
 struct xc_r128 {
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int alive, started, running, stop, err;
-	unsigned ch;
+	int alive, started, running, stop, err, peak_only;
+	unsigned ch, max_ch;
 	unsigned long rate;
 	int map[XCODE_MAX_CHANNELS];
 	ebur128_state *st;
-	int16_t *blk[NBLK];
+	float *blk[NBLK];
 	size_t n[NBLK];
 	uint64_t head, tail; /* blocks consumed / produced */
 	size_t fill;	     /* frames in blk[tail % NBLK], not yet handed over */
@@ -39,8 +44,11 @@ struct xc_r128 {
 
 static int meter_init(struct xc_r128 *r)
 {
-	r->st = ebur128_init(r->ch, r->rate,
-			     EBUR128_MODE_I | EBUR128_MODE_TRUE_PEAK | EBUR128_MODE_HISTOGRAM);
+	int mode = r->peak_only ? EBUR128_MODE_TRUE_PEAK
+				: EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_TRUE_PEAK |
+					  EBUR128_MODE_HISTOGRAM;
+
+	r->st = ebur128_init(r->ch, r->rate, mode);
 	if (!r->st)
 		return -1;
 	for (unsigned c = 0; c < r->ch; c++)
@@ -70,7 +78,7 @@ static void *meter_main(void *arg)
 			break;
 		i = r->head % NBLK;
 		pthread_mutex_unlock(&r->mu);
-		bad = !r->err && ebur128_add_frames_short(r->st, r->blk[i], r->n[i]) != EBUR128_SUCCESS;
+		bad = !r->err && ebur128_add_frames_float(r->st, r->blk[i], r->n[i]) != EBUR128_SUCCESS;
 		pthread_mutex_lock(&r->mu);
 		if (bad)
 			r->err = 1;
@@ -81,15 +89,17 @@ static void *meter_main(void *arg)
 	return NULL;
 }
 
-int xc_r128_spawn(struct xc_r128 **out)
+int xc_r128_spawn(struct xc_r128 **out, int max_ch, int peak_only)
 {
 	struct xc_r128 *r = calloc(1, sizeof(*r));
 
 	*out = NULL;
 	if (!r)
 		return AM_ERR_NOMEM;
+	r->max_ch = (unsigned)max_ch;
+	r->peak_only = peak_only;
 	for (int i = 0; i < NBLK; i++)
-		if (!(r->blk[i] = malloc((size_t)BLK_FRAMES * XCODE_MAX_CHANNELS * sizeof(int16_t))))
+		if (!(r->blk[i] = malloc((size_t)BLK_FRAMES * r->max_ch * sizeof(float))))
 			goto fail;
 	if (pthread_mutex_init(&r->mu, NULL) || pthread_cond_init(&r->cv, NULL))
 		goto fail;
@@ -110,15 +120,22 @@ fail:
 	return AM_ERR_INTERNAL;
 }
 
-void xc_r128_start(struct xc_r128 *r, int ch, int rate, const int map[XCODE_MAX_CHANNELS])
+int xc_r128_start(struct xc_r128 *r, int ch, int rate, const int map[XCODE_MAX_CHANNELS])
 {
+	if (ch < 1 || (unsigned)ch > r->max_ch)
+		return AM_ERR_INVAL;
 	pthread_mutex_lock(&r->mu);
 	r->ch = (unsigned)ch;
 	r->rate = (unsigned long)rate;
-	memcpy(r->map, map, sizeof(r->map));
+	if (map)
+		memcpy(r->map, map, sizeof(r->map));
+	else
+		for (int c = 0; c < XCODE_MAX_CHANNELS; c++)
+			r->map[c] = -1;
 	r->started = 1;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
+	return 0;
 }
 
 /* Hand the block being filled to the meter thread (if it holds frames). */
@@ -134,7 +151,7 @@ static void publish(struct xc_r128 *r)
 	r->fill = 0;
 }
 
-int xc_r128_add(struct xc_r128 *r, const int16_t *s, size_t frames)
+int xc_r128_add(struct xc_r128 *r, const float *s, size_t frames)
 {
 	while (frames > 0) {
 		size_t k = BLK_FRAMES - r->fill;
@@ -151,7 +168,7 @@ int xc_r128_add(struct xc_r128 *r, const int16_t *s, size_t frames)
 		}
 		if (k > frames)
 			k = frames;
-		memcpy(r->blk[r->tail % NBLK] + r->fill * r->ch, s, k * r->ch * sizeof(int16_t));
+		memcpy(r->blk[r->tail % NBLK] + r->fill * r->ch, s, k * r->ch * sizeof(float));
 		r->fill += k;
 		s += k * r->ch;
 		frames -= k;
@@ -174,20 +191,70 @@ static void join(struct xc_r128 *r)
 	r->running = 0;
 }
 
-int xc_r128_finish(struct xc_r128 *r, struct xf_info *in)
+/* The highest true peak of all channels (linear, 1.0 = 0 dBTP; at least
+ * the highest sample), after the last block. */
+static double peak_of(struct xc_r128 *r)
 {
-	double lufs = -HUGE_VAL, tp = 0, v;
+	double tp = 0, v;
+
+	for (unsigned c = 0; c < r->ch; c++) {
+		if (ebur128_true_peak(r->st, c, &v) == EBUR128_SUCCESS && v > tp)
+			tp = v;
+		if (ebur128_sample_peak(r->st, c, &v) == EBUR128_SUCCESS && v > tp)
+			tp = v;
+	}
+	return tp;
+}
+
+int xc_r128_peak(struct xc_r128 *r, double *dbtp)
+{
+	double tp;
+
+	join(r);
+	if (r->err || !r->st)
+		return AM_ERR_INTERNAL;
+	tp = peak_of(r);
+	*dbtp = tp > 0 ? 20 * log10(tp) : -HUGE_VAL;
+	return 0;
+}
+
+/* Which measurements have no number, and why (enum xcode_meter): digital
+ * silence; shorter than one 400 ms gating block (integrated) or one 3 s
+ * short-term block (range); every block under the -70 LUFS gate. */
+static int meter_flags(double tp, double lufs, uint64_t frames, unsigned long rate)
+{
+	int f = 0;
+
+	if (!(tp > 0))
+		return XCODE_METER_SILENT;
+	if (frames * 10 < (uint64_t)rate * 4)
+		f |= XCODE_METER_SHORT_I | XCODE_METER_SHORT_LRA;
+	else if (frames < (uint64_t)rate * 3)
+		f |= XCODE_METER_SHORT_LRA;
+	if (!(f & XCODE_METER_SHORT_I) && !isfinite(lufs))
+		f |= XCODE_METER_GATED;
+	return f;
+}
+
+int xc_r128_finish(struct xc_r128 *r, uint64_t frames, struct xf_info *in)
+{
+	double lufs = -HUGE_VAL, lra = 0, tp;
 
 	join(r);
 	if (r->err || !r->st)
 		return AM_ERR_INTERNAL;
 	if (ebur128_loudness_global(r->st, &lufs) != EBUR128_SUCCESS)
 		lufs = -HUGE_VAL;
-	for (unsigned c = 0; c < r->ch; c++)
-		if (ebur128_true_peak(r->st, c, &v) == EBUR128_SUCCESS && v > tp)
-			tp = v;
+	if (ebur128_loudness_range(r->st, &lra) != EBUR128_SUCCESS || !isfinite(lra))
+		lra = 0;
+	tp = peak_of(r);
+	in->meter_flags = meter_flags(tp, lufs, frames, r->rate);
 	in->has_loudness = isfinite(lufs) && tp > 0;
 	in->loudness_lufs = in->has_loudness ? lufs : 0;
+	in->loudness_range_lu =
+		in->meter_flags & (XCODE_METER_SILENT | XCODE_METER_SHORT_LRA | XCODE_METER_GATED)
+			? 0
+			: lra;
 	in->true_peak_dbtp = tp > 0 ? 20 * log10(tp) : -HUGE_VAL;
 	return 0;
 }

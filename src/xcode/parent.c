@@ -53,6 +53,7 @@ struct run {
 	int got_info, got_done, killed, timed_out;
 	enum xcode_fail fail;
 	char detail[160];
+	char reason[128]; /* owner-facing words when more exact than the fail text */
 };
 
 const char *xcode_fail_text(enum xcode_fail f)
@@ -89,6 +90,26 @@ static int fail(struct run *r, enum xcode_fail f, const char *detail)
 		r->detail[i] = '\0';
 	}
 	return AM_ERR_INVAL;
+}
+
+/* A refusal over a limit, in the owner's words, from the child's figure
+ * (a number checked here: the child's text never reaches the owner). A
+ * figure that is not over the limit, or absurd, leaves the plain text. */
+static void limit_reason(struct run *r, int32_t what, int64_t v)
+{
+	char rate[32];
+
+	if (what == XF_LIMIT_CHANNELS && v > XCODE_MAX_CHANNELS && v <= 65535) {
+		snprintf(r->reason, sizeof(r->reason), "%lld channels is above the %d-channel limit",
+			 (long long)v, XCODE_MAX_CHANNELS);
+	} else if (what == XF_LIMIT_RATE && v > XCODE_MAX_RATE && v <= INT32_MAX) {
+		if (v % 1000 == 0)
+			snprintf(rate, sizeof(rate), "%lld", (long long)(v / 1000));
+		else
+			snprintf(rate, sizeof(rate), "%.1f", (double)v / 1000.0);
+		snprintf(r->reason, sizeof(r->reason),
+			 "sample rate %s kHz is above the %d kHz limit", rate, XCODE_MAX_RATE / 1000);
+	}
 }
 
 static int cancelled(const struct run *r)
@@ -244,6 +265,8 @@ static int on_small(struct run *r, uint32_t type, uint32_t len)
 		if (f.fail <= XCODE_OK || f.fail > XCODE_FAIL_WORK || f.fail == XCODE_FAIL_IO ||
 		    f.fail == XCODE_FAIL_SANDBOX || f.fail == XCODE_FAIL_TIMEOUT)
 			f.fail = XCODE_FAIL_INTERNAL;
+		if (r->fail == XCODE_OK && f.fail == XCODE_FAIL_UNSUPPORTED)
+			limit_reason(r, f.limit, f.value);
 		return fail(r, (enum xcode_fail)f.fail, f.msg);
 	}
 	case XF_DONE:
@@ -455,6 +478,27 @@ static void reap(struct run *r, struct xcode_result *res)
 		fail(r, XCODE_FAIL_INTERNAL, "child failed");
 }
 
+/* The measurements the child reports: numbers in range, or a flag that
+ * says why there is none (a dB figure may be -inf for silence, never NaN
+ * or +inf). */
+static int meters_ok(const struct xf_info *in)
+{
+	const int all = XCODE_METER_SILENT | XCODE_METER_SHORT_I | XCODE_METER_SHORT_LRA |
+			XCODE_METER_GATED;
+
+	if (in->meter_flags & ~all)
+		return 0;
+	if (isnan(in->true_peak_dbtp) || isnan(in->stream_true_peak_dbtp) ||
+	    in->true_peak_dbtp > 200 || in->stream_true_peak_dbtp > 200)
+		return 0;
+	if (!isfinite(in->loudness_range_lu) || in->loudness_range_lu < 0 ||
+	    in->loudness_range_lu > 200)
+		return 0;
+	if (in->meter_flags & XCODE_METER_SILENT)
+		return !in->has_loudness;
+	return isfinite(in->true_peak_dbtp);
+}
+
 /* After XF_DONE: every output must be complete and consistent; then the
  * heads go to the sinks and the metadata is checked. */
 static int finish(struct run *r, struct xcode_result *res)
@@ -472,7 +516,8 @@ static int finish(struct run *r, struct xcode_result *res)
 	if (in->sample_rate < 1 || in->sample_rate > XCODE_MAX_RATE || in->channels < 1 ||
 	    in->channels > XCODE_MAX_CHANNELS || in->bit_depth < 0 || in->bit_depth > 64 ||
 	    in->samples == 0 || in->samples > (uint64_t)r->max_dur * (uint64_t)in->sample_rate ||
-	    (in->has_loudness && (!isfinite(in->loudness_lufs) || !isfinite(in->true_peak_dbtp))))
+	    (in->has_loudness && (!isfinite(in->loudness_lufs) || !isfinite(in->true_peak_dbtp))) ||
+	    !meters_ok(in))
 		return fail(r, XCODE_FAIL_INTERNAL, "bad info");
 	for (int i = 0; i < OUT_N; i++) {
 		struct out_state *o = &r->out[i];
@@ -489,6 +534,10 @@ static int finish(struct run *r, struct xcode_result *res)
 	res->has_loudness = in->has_loudness;
 	res->loudness_lufs = in->has_loudness ? in->loudness_lufs : -HUGE_VAL;
 	res->true_peak_dbtp = in->true_peak_dbtp;
+	res->loudness_range_lu = in->loudness_range_lu;
+	res->stream_true_peak_dbtp = isfinite(in->stream_true_peak_dbtp) ? in->stream_true_peak_dbtp
+									 : -HUGE_VAL;
+	res->meter_flags = in->meter_flags;
 	memcpy(res->codec, in->codec, sizeof(res->codec));
 	res->codec[sizeof(res->codec) - 1] = '\0';
 	for (char *c = res->codec; *c; c++)
@@ -615,7 +664,9 @@ out:
 			 "rate x channels)",
 			 (unsigned long long)a.max_work);
 	else
-		am_strlcpy(res->reason, xcode_fail_text(r.fail), sizeof(res->reason));
+		am_strlcpy(res->reason,
+			   r.fail != XCODE_OK && r.reason[0] ? r.reason : xcode_fail_text(r.fail),
+			   sizeof(res->reason));
 	memcpy(res->detail, r.detail, sizeof(res->detail));
 	for (int i = 0; i < OUT_N; i++)
 		free(r.out[i].head);

@@ -35,6 +35,14 @@
 #define XCODE_MAX_CHANNELS 8
 #define XCODE_MAX_RATE 192000
 
+/* Why a measurement has no number (xcode_result.meter_flags, bits). */
+enum xcode_meter {
+	XCODE_METER_SILENT = 1,	   /* digital silence: no loudness, range or peak */
+	XCODE_METER_SHORT_I = 2,   /* under one 400 ms gating block: no integrated loudness */
+	XCODE_METER_SHORT_LRA = 4, /* under one 3 s short-term block: no loudness range */
+	XCODE_METER_GATED = 8,	   /* every block below the -70 LUFS gate: neither */
+};
+
 /* Why a job failed; xcode_fail_text() gives the owner-facing reason. */
 enum xcode_fail {
 	XCODE_OK = 0,
@@ -124,7 +132,13 @@ struct xcode_result {
 	int sample_rate, channels, bit_depth; /* bit_depth 0 for lossy codecs */
 	int has_loudness;     /* 0 for silence (no gated block) */
 	double loudness_lufs; /* integrated, EBU R128 */
+	double loudness_range_lu; /* EBU Tech 3342 LRA; 0 when a flag says why not */
 	double true_peak_dbtp; /* -inf (has_loudness 0) for digital silence */
+	/* The rendition's own true peak, metered on its decoded packets as a
+	 * player sees them (the downmix and the codec's overshoot included);
+	 * -inf for silence. */
+	double stream_true_peak_dbtp;
+	int meter_flags;      /* enum xcode_meter bits: which numbers are missing, why */
 	char codec[32];	      /* input decoder name */
 	const char *content_type; /* of the rendition: "audio/mp4" or "audio/mpeg" */
 	uint64_t stream_size, peaks_size, overview_size;

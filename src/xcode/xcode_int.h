@@ -50,12 +50,19 @@ struct xf_read {
 struct xf_info {
 	uint64_t samples;
 	int32_t sample_rate, channels, bit_depth, has_loudness;
-	double loudness_lufs, true_peak_dbtp;
+	double loudness_lufs, true_peak_dbtp, loudness_range_lu, stream_true_peak_dbtp;
+	int32_t meter_flags, pad;
 	char codec[32];
 };
 
+/* A refusal over a limit names the figure (the parent words it for the
+ * owner from the numbers, never from the child's text). */
+enum xf_limit { XF_LIMIT_NONE = 0, XF_LIMIT_RATE, XF_LIMIT_CHANNELS };
+
 struct xf_fail {
-	int32_t fail; /* enum xcode_fail */
+	int32_t fail;  /* enum xcode_fail */
+	int32_t limit; /* enum xf_limit */
+	int64_t value; /* the file's sample rate (Hz) or channel count */
 	char msg[156];
 };
 
@@ -102,6 +109,8 @@ int xcode_sandbox_enter(const struct xcode_child_args *a);
 int xcode_send(uint32_t type, const void *p, size_t n);
 /* Send a failure report (msg may be NULL). */
 void xcode_send_fail(enum xcode_fail f, const char *msg);
+/* The same, naming the figure over a limit (what, value). */
+void xcode_send_fail_limit(enum xcode_fail f, enum xf_limit what, int64_t value, const char *msg);
 
 /* A head-patched output stream in the child: bytes below head_cap stay in
  * memory until xc_out_finish; above it, a tail window of tail_cap bytes can
@@ -148,6 +157,8 @@ struct xc_job {
 	const struct xcode_child_args *a;
 	enum xcode_fail fail;
 	char msg[156];
+	enum xf_limit limit; /* with fail: the figure over a limit, for the owner */
+	int64_t limit_value;
 	/* input */
 	struct AVFormatContext *ic;
 	struct AVIOContext *in_pb;
@@ -159,11 +170,14 @@ struct xc_job {
 	int rate, ch, in_fmt;
 	uint64_t samples, max_samples;
 	unsigned permille;
-	/* analysis */
-	struct SwrContext *swr_s16;
+	/* analysis: s16 for the peaks, float (unclipped) for the meter */
+	struct SwrContext *swr_s16, *swr_flt;
 	int16_t *s16;
+	float *flt;
 	int s16_cap;
 	struct xc_r128 *meter; /* spawned before the sandbox (child_r128.c) */
+	struct xc_r128 *smeter;	  /* peak only, for the rendition; spawned with meter */
+	struct xc_rmeter *rmeter; /* the rendition's decoder over smeter (child_rmeter.c) */
 	struct xc_peaks *pk;
 	struct xc_out stream, peaks, overview;
 	/* rendition: MP4 by child_mp4.c, MP3 by FFmpeg's muxer (oc) */
@@ -183,6 +197,9 @@ struct xc_job {
 
 /* Record why the job failed (first reason wins); returns AM_ERR_INVAL. */
 int xc_fail(struct xc_job *j, enum xcode_fail f, const char *msg);
+/* The same for a file over a limit (XCODE_FAIL_UNSUPPORTED): value is the
+ * file's figure, reported to the parent as a number. */
+int xc_fail_limit(struct xc_job *j, enum xf_limit what, int64_t value, const char *msg);
 /* On the first decoded frame: encoder, muxer, resamplers, loudness, peaks. */
 int xc_outputs_open(struct xc_job *j, const struct AVFrame *f);
 /* Analyse and encode one decoded frame. */
@@ -202,16 +219,31 @@ int xc_mp4_finish(struct xc_mp4 *m, uint64_t samples);
 void xc_mp4_free(struct xc_mp4 *m);
 
 /* The loudness meter thread (child_r128.c). spawn() runs before the
- * sandbox; start() once the format is known (map: EBUR128 channel or -1
- * for the default); add() copies samples; finish() joins and reads. */
+ * sandbox, for at most max_ch channels (peak_only: true peak alone);
+ * start() once the format is known (map: EBUR128 channel or -1 for the
+ * default, NULL: all default); add() copies interleaved float samples;
+ * finish() joins and reads loudness, range, true peak and the meter flags
+ * for a file of frames samples per channel; peak() joins and reads the
+ * true peak alone (dBTP, -inf for silence). */
 struct xc_r128;
-int xc_r128_spawn(struct xc_r128 **out);
-void xc_r128_start(struct xc_r128 *r, int ch, int rate, const int map[XCODE_MAX_CHANNELS]);
-int xc_r128_add(struct xc_r128 *r, const int16_t *s, size_t frames);
-int xc_r128_finish(struct xc_r128 *r, struct xf_info *in);
+int xc_r128_spawn(struct xc_r128 **out, int max_ch, int peak_only);
+int xc_r128_start(struct xc_r128 *r, int ch, int rate, const int map[XCODE_MAX_CHANNELS]);
+int xc_r128_add(struct xc_r128 *r, const float *s, size_t frames);
+int xc_r128_finish(struct xc_r128 *r, uint64_t frames, struct xf_info *in);
+int xc_r128_peak(struct xc_r128 *r, double *dbtp);
 void xc_r128_free(struct xc_r128 *r);
 
-/* Waveform peaks (audiowaveform .dat v2, 8-bit) and the overview, computed
+/* The rendition's true peak (child_rmeter.c): new() opens a decoder for
+ * what enc produces, over the peak-only meter m (borrowed; started here);
+ * packet() decodes one encoded packet and meters it; finish() drains the
+ * decoder and reads the peak. */
+struct xc_rmeter;
+int xc_rmeter_new(const struct AVCodecContext *enc, struct xc_r128 *m, struct xc_rmeter **out);
+int xc_rmeter_packet(struct xc_rmeter *rm, const struct AVPacket *pkt);
+int xc_rmeter_finish(struct xc_rmeter *rm, double *dbtp);
+void xc_rmeter_free(struct xc_rmeter *rm);
+
+/* Waveform peaks (audiowaveform .dat v2, 16-bit) and the overview, computed
  * from interleaved s16 samples. */
 struct xc_peaks;
 int xc_peaks_new(int channels, int rate, struct xc_out *detail, struct xc_out *overview,

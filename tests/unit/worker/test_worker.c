@@ -60,7 +60,8 @@ static uint32_t rd32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Peaks object: the detailed .dat v2, then the overview .dat. */
+/* Peaks object: the detailed .dat v2 (16-bit: 4 bytes per pixel and
+ * channel), then the overview .dat. */
 static void check_peaks(const struct am_buf *b, int rate, int ch, int64_t frames)
 {
 	uint32_t len, olen;
@@ -68,17 +69,18 @@ static void check_peaks(const struct am_buf *b, int rate, int ch, int64_t frames
 
 	assert_true(b->len > 48);
 	assert_int_equal(rd32(b->p), 2);
+	assert_int_equal(rd32(b->p + 4), 0);
 	assert_int_equal(rd32(b->p + 8), (uint32_t)rate);
 	assert_int_equal(rd32(b->p + 12), XCODE_PEAKS_SPP);
 	len = rd32(b->p + 16);
 	assert_int_equal(len, (uint32_t)((frames + XCODE_PEAKS_SPP - 1) / XCODE_PEAKS_SPP));
 	assert_int_equal(rd32(b->p + 20), (uint32_t)ch);
-	detail = 24 + (size_t)len * (size_t)ch * 2;
+	detail = 24 + (size_t)len * (size_t)ch * 4;
 	assert_true(b->len > detail + 24);
 	assert_int_equal(rd32(b->p + detail), 2);
 	olen = rd32(b->p + detail + 16);
 	assert_true(olen >= 1 && olen <= XCODE_OVERVIEW_POINTS);
-	assert_int_equal(b->len, detail + 24 + (size_t)olen * (size_t)ch * 2);
+	assert_int_equal(b->len, detail + 24 + (size_t)olen * (size_t)ch * 4);
 }
 
 static void transcode_makes_version_ready(void **state)
@@ -107,6 +109,10 @@ static void transcode_makes_version_ready(void **state)
 	/* A -6 dBFS sine reads about -9 LUFS (stereo) and -6 dBTP. */
 	assert_true(v.loudness_mlufs < -5000 && v.loudness_mlufs > -12000);
 	assert_true(v.true_peak_mdbtp < -5500 && v.true_peak_mdbtp > -6500);
+	/* The new meters are stored: a steady 2 s tone is too short for a
+	 * range; the rendition peaks where the original does. */
+	assert_int_equal(v.meter_flags, DB_METER_SHORT_LRA);
+	assert_true(v.stream_true_peak_mdbtp < -5000 && v.stream_true_peak_mdbtp > -7000);
 	wfx_job(f, u.job, &j);
 	assert_string_equal(j.state, "done");
 	assert_int_equal(j.attempts, 1);
@@ -149,7 +155,7 @@ static void hostile_input_fails_cleanly(void **state)
 	    {"truncated-wav-50pct.wav", "file is truncated"},
 	    {"truncated-flac-50pct-frame.flac", "file is truncated"},
 	    {"truncated-aiff-80pct.aiff", "file is truncated"},
-	    {"absurd-wav-9-channels.wav", "unsupported format"},
+	    {"absurd-wav-9-channels.wav", "9 channels is above the 8-channel limit"},
 	    {"mutated-m4a-stsz.m4a", "file is damaged"},
 	    {NULL, "unsupported format"},
 	};

@@ -5,7 +5,7 @@
  * sandboxed job and must give: a rendition that re-probes (libavformat) as
  * non-fragmented AAC-in-MP4 with its moov after the mdat and the input's
  * duration within 1 ms; the decoded duration of the ffmpeg CLI within 1 ms;
- * .dat peaks byte-identical to an independent computation from the CLI's
+ * 16-bit .dat peaks identical to an independent computation from the CLI's
  * s16le decode; a consistent overview; the EBU Tech 3341 reference tone at
  * -23.0 LUFS within 0.1 LU; an MP3 fallback with an Info/Xing header.
  * Test code only.
@@ -148,21 +148,28 @@ static void check_reprobe(const char *path, const struct xcode_result *r, int wa
 	}
 }
 
-/* The expected .dat from the CLI's s16le decode (audiowaveform's rules). */
+static int le16s(const uint8_t *p)
+{
+	return (int16_t)(p[0] | p[1] << 8);
+}
+
+/* The expected .dat from the CLI's s16le decode (audiowaveform's rules,
+ * 16-bit: each pixel's s16 extremes). */
 static void check_peaks(const struct am_buf *raw, const struct am_buf *dat, int ch, int rate)
 {
 	size_t frames = raw->len / (2 * (size_t)ch), px = (frames + 511) / 512;
 	const int16_t *s = (const int16_t *)raw->p;
 
-	assert_true(dat->len == 24 + px * 2 * (size_t)ch);
+	assert_true(dat->len == 24 + px * 4 * (size_t)ch);
 	assert_int_equal(xct_le32(dat->p), 2);
-	assert_int_equal(xct_le32(dat->p + 4), 1);
+	assert_int_equal(xct_le32(dat->p + 4), 0);
 	assert_int_equal(xct_le32(dat->p + 8), rate);
 	assert_int_equal(xct_le32(dat->p + 12), 512);
 	assert_int_equal(xct_le32(dat->p + 16), px);
 	assert_int_equal(xct_le32(dat->p + 20), ch);
 	for (size_t i = 0; i < px; i++)
 		for (int c = 0; c < ch; c++) {
+			const uint8_t *p = dat->p + 24 + (i * (size_t)ch + (size_t)c) * 4;
 			int mn = 32767, mx = -32768;
 
 			for (size_t k = i * 512; k < frames && k < (i + 1) * 512; k++) {
@@ -170,8 +177,7 @@ static void check_peaks(const struct am_buf *raw, const struct am_buf *dat, int 
 				mn = v < mn ? v : mn;
 				mx = v > mx ? v : mx;
 			}
-			if ((int8_t)dat->p[24 + (i * (size_t)ch + (size_t)c) * 2] != mn / 256 ||
-			    (int8_t)dat->p[25 + (i * (size_t)ch + (size_t)c) * 2] != mx / 256)
+			if (le16s(p) != mn || le16s(p + 2) != mx)
 				fail_msg("peaks differ at pixel %zu channel %d", i, c);
 		}
 }
@@ -183,21 +189,22 @@ static void check_overview(const struct am_buf *ov, const struct am_buf *dat, in
 	uint32_t f = spp / 512;
 
 	assert_int_equal(xct_le32(ov->p), 2);
+	assert_int_equal(xct_le32(ov->p + 4), 0);
 	assert_true(spp % 512 == 0 && f >= 1);
 	assert_true(n <= XCODE_OVERVIEW_POINTS && n == (px + f - 1) / f);
-	assert_int_equal(ov->len, 24 + (size_t)n * 2 * (size_t)ch);
+	assert_int_equal(ov->len, 24 + (size_t)n * 4 * (size_t)ch);
 	for (uint32_t i = 0; i < n; i++)
 		for (int c = 0; c < ch; c++) {
-			int mn = 127, mx = -128;
+			int mn = 32767, mx = -32768;
 
 			for (uint32_t k = i * f; k < px && k < (i + 1) * f; k++) {
-				int a = (int8_t)dat->p[24 + (k * (size_t)ch + (size_t)c) * 2];
-				int b = (int8_t)dat->p[25 + (k * (size_t)ch + (size_t)c) * 2];
-				mn = a < mn ? a : mn;
-				mx = b > mx ? b : mx;
+				const uint8_t *p = dat->p + 24 + (k * (size_t)ch + (size_t)c) * 4;
+
+				mn = le16s(p) < mn ? le16s(p) : mn;
+				mx = le16s(p + 2) > mx ? le16s(p + 2) : mx;
 			}
-			assert_int_equal((int8_t)ov->p[24 + (i * (size_t)ch + (size_t)c) * 2], mn);
-			assert_int_equal((int8_t)ov->p[25 + (i * (size_t)ch + (size_t)c) * 2], mx);
+			assert_int_equal(le16s(ov->p + 24 + (i * (size_t)ch + (size_t)c) * 4), mn);
+			assert_int_equal(le16s(ov->p + 26 + (i * (size_t)ch + (size_t)c) * 4), mx);
 		}
 }
 

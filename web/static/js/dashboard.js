@@ -235,12 +235,24 @@ async function projectPage(id, tab, seq, sub) {
 
 const STATE_TEXT = { uploading: 'uploading', interrupted: 'interrupted', queued: 'queued', processing: 'processing', ready: 'ready', failed: 'failed' };
 
+// The meters (docs/api.md): a figure, or null with NAME_reason ("silent",
+// "too short to measure", ...) shown as words; absent: not measured.
+const METERS = [['Loudness', 'loudness_lufs', 'LUFS'], ['Range', 'loudness_range_lu', 'LU'],
+  ['True peak', 'true_peak_dbtp', 'dBTP'], ['Stream peak', 'stream_true_peak_dbtp', 'dBTP']];
+
+function meterText(v, name, unit) {
+  if (typeof v[name] === 'number') return `${v[name].toFixed(1)} ${unit}`;
+  return v[name] === null && v[`${name}_reason`] ? v[`${name}_reason`] : null;
+}
+
 function versionFacts(v) {
   const f = [];
   if (v.duration_ms != null) f.push(['Duration', fmtTime(v.duration_ms / 1000)]);
   if (v.sample_rate) f.push(['Format', `${(v.sample_rate / 1000).toFixed(1)} kHz${v.bit_depth ? ` · ${v.bit_depth}-bit` : ''}${v.channels ? ` · ${v.channels === 1 ? 'mono' : v.channels === 2 ? 'stereo' : `${v.channels} ch`}` : ''}`]);
-  if (v.loudness_lufs != null) f.push(['Loudness', `${v.loudness_lufs.toFixed(1)} LUFS`]);
-  if (v.true_peak_dbtp != null) f.push(['True peak', `${v.true_peak_dbtp.toFixed(1)} dBTP`]);
+  for (const [k, name, unit] of METERS) {
+    const val = meterText(v, name, unit);
+    if (val != null) f.push([k, val]);
+  }
   return h('span', { class: 'facts' }, f.map(([k, val]) => h('span', {}, `${k} `, h('b', { text: val }))));
 }
 

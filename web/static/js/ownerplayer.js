@@ -111,7 +111,11 @@ export class OwnerPlayer {
     this.version = v;
     this.title.textContent = this.track.title;
     const facts = [`Version ${v.number}`, fmtTime((v.duration_ms || 0) / 1000)];
-    if (v.loudness_lufs != null) facts.push(`${v.loudness_lufs.toFixed(1)} LUFS`);
+    // Loudness, range and true peak side by side; a missing figure says why.
+    for (const [name, unit] of [['loudness_lufs', 'LUFS'], ['loudness_range_lu', 'LU'], ['true_peak_dbtp', 'dBTP']]) {
+      if (typeof v[name] === 'number') facts.push(`${v[name].toFixed(1)} ${unit}`);
+      else if (v[name] === null && v[`${name}_reason`]) facts.push(`${unit}: ${v[`${name}_reason`]}`);
+    }
     this.meta.textContent = facts.join(' · ');
     if (!this.player) {
       this.player = new Player({ wave: this.wave, audio: this.audio, play: this.play, time: this.time, slider: this.wave }, {
