@@ -315,10 +315,10 @@ struct db_version {
 
 /* meter_flags bits: the values of enum xcode_meter (the worker checks they
  * agree), here for the web role, which includes no xcode/. */
-#define DB_METER_SILENT 1    /* digital silence: no loudness, range or peak */
-#define DB_METER_SHORT_I 2   /* under 400 ms: no integrated loudness */
+#define DB_METER_SILENT	   1 /* digital silence: no loudness, range or peak */
+#define DB_METER_SHORT_I   2 /* under 400 ms: no integrated loudness */
 #define DB_METER_SHORT_LRA 4 /* under 3 s: no loudness range */
-#define DB_METER_GATED 8     /* every block under the -70 LUFS gate */
+#define DB_METER_GATED	   8 /* every block under the -70 LUFS gate */
 
 /* A new version of a track, numbered after the last one, state "uploading". */
 int db_version_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],

@@ -286,12 +286,13 @@ int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], con
 int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN], const struct db_version *v)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "UPDATE track_versions SET duration_ms = $3, sample_rate = $4, channels = $5,"
-			    " bit_depth = $6, loudness_mlufs = $7, true_peak_mdbtp = $8,"
-			    " loudness_range_mlu = $9, stream_true_peak_mdbtp = $10, meter_flags = $11"
-			    " WHERE id = $1 AND project_id = $2",
-			    &st);
+	int rc = db_prepare(
+	    db,
+	    "UPDATE track_versions SET duration_ms = $3, sample_rate = $4, channels = $5,"
+	    " bit_depth = $6, loudness_mlufs = $7, true_peak_mdbtp = $8,"
+	    " loudness_range_mlu = $9, stream_true_peak_mdbtp = $10, meter_flags = $11"
+	    " WHERE id = $1 AND project_id = $2",
+	    &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, v->id);

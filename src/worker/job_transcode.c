@@ -312,7 +312,8 @@ static int on_progress(void *ctx, double f)
 }
 
 _Static_assert(DB_METER_SILENT == XCODE_METER_SILENT && DB_METER_SHORT_I == XCODE_METER_SHORT_I &&
-		       DB_METER_SHORT_LRA == XCODE_METER_SHORT_LRA && DB_METER_GATED == XCODE_METER_GATED,
+		   DB_METER_SHORT_LRA == XCODE_METER_SHORT_LRA &&
+		   DB_METER_GATED == XCODE_METER_GATED,
 	       "meter_flags are stored as xcode reports them");
 
 static int64_t milli(double x, int64_t floor)

@@ -212,7 +212,8 @@ static int open_decoder(struct xc_job *j)
 		return xc_fail_limit(j, XF_LIMIT_CHANNELS, par->ch_layout.nb_channels,
 				     "too many channels");
 	if (par->sample_rate > XCODE_MAX_RATE)
-		return xc_fail_limit(j, XF_LIMIT_RATE, par->sample_rate, "sample rate out of range");
+		return xc_fail_limit(j, XF_LIMIT_RATE, par->sample_rate,
+				     "sample rate out of range");
 	if (par->ch_layout.nb_channels < 1 || par->sample_rate < 1)
 		return xc_fail(j, XCODE_FAIL_UNSUPPORTED, "no channels or no sample rate");
 	j->max_samples = (uint64_t)j->a->max_duration_s * (uint64_t)par->sample_rate;

@@ -46,7 +46,7 @@ static int meter_init(struct xc_r128 *r)
 {
 	int mode = r->peak_only ? EBUR128_MODE_TRUE_PEAK
 				: EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_TRUE_PEAK |
-					  EBUR128_MODE_HISTOGRAM;
+				      EBUR128_MODE_HISTOGRAM;
 
 	r->st = ebur128_init(r->ch, r->rate, mode);
 	if (!r->st)
@@ -78,7 +78,8 @@ static void *meter_main(void *arg)
 			break;
 		i = r->head % NBLK;
 		pthread_mutex_unlock(&r->mu);
-		bad = !r->err && ebur128_add_frames_float(r->st, r->blk[i], r->n[i]) != EBUR128_SUCCESS;
+		bad = !r->err &&
+		      ebur128_add_frames_float(r->st, r->blk[i], r->n[i]) != EBUR128_SUCCESS;
 		pthread_mutex_lock(&r->mu);
 		if (bad)
 			r->err = 1;
@@ -252,9 +253,9 @@ int xc_r128_finish(struct xc_r128 *r, uint64_t frames, struct xf_info *in)
 	in->has_loudness = isfinite(lufs) && tp > 0;
 	in->loudness_lufs = in->has_loudness ? lufs : 0;
 	in->loudness_range_lu =
-		in->meter_flags & (XCODE_METER_SILENT | XCODE_METER_SHORT_LRA | XCODE_METER_GATED)
-			? 0
-			: lra;
+	    in->meter_flags & (XCODE_METER_SILENT | XCODE_METER_SHORT_LRA | XCODE_METER_GATED)
+		? 0
+		: lra;
 	in->true_peak_dbtp = tp > 0 ? 20 * log10(tp) : -HUGE_VAL;
 	return 0;
 }

@@ -32,7 +32,8 @@ int xc_rmeter_new(const AVCodecContext *enc, struct xc_r128 *m, struct xc_rmeter
 	if (!c || !par || !rm || enc->ch_layout.nb_channels > 2)
 		goto out;
 	rm->m = m;
-	if (avcodec_parameters_from_context(par, enc) < 0 || !(rm->dec = avcodec_alloc_context3(c)) ||
+	if (avcodec_parameters_from_context(par, enc) < 0 ||
+	    !(rm->dec = avcodec_alloc_context3(c)) ||
 	    avcodec_parameters_to_context(rm->dec, par) < 0 || !(rm->f = av_frame_alloc()))
 		goto out;
 	rm->dec->thread_count = 1;

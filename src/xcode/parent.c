@@ -100,15 +100,17 @@ static void limit_reason(struct run *r, int32_t what, int64_t v)
 	char rate[32];
 
 	if (what == XF_LIMIT_CHANNELS && v > XCODE_MAX_CHANNELS && v <= 65535) {
-		snprintf(r->reason, sizeof(r->reason), "%lld channels is above the %d-channel limit",
-			 (long long)v, XCODE_MAX_CHANNELS);
+		snprintf(r->reason, sizeof(r->reason),
+			 "%lld channels is above the %d-channel limit", (long long)v,
+			 XCODE_MAX_CHANNELS);
 	} else if (what == XF_LIMIT_RATE && v > XCODE_MAX_RATE && v <= INT32_MAX) {
 		if (v % 1000 == 0)
 			snprintf(rate, sizeof(rate), "%lld", (long long)(v / 1000));
 		else
 			snprintf(rate, sizeof(rate), "%.1f", (double)v / 1000.0);
 		snprintf(r->reason, sizeof(r->reason),
-			 "sample rate %s kHz is above the %d kHz limit", rate, XCODE_MAX_RATE / 1000);
+			 "sample rate %s kHz is above the %d kHz limit", rate,
+			 XCODE_MAX_RATE / 1000);
 	}
 }
 
@@ -483,8 +485,8 @@ static void reap(struct run *r, struct xcode_result *res)
  * or +inf). */
 static int meters_ok(const struct xf_info *in)
 {
-	const int all = XCODE_METER_SILENT | XCODE_METER_SHORT_I | XCODE_METER_SHORT_LRA |
-			XCODE_METER_GATED;
+	const int all =
+	    XCODE_METER_SILENT | XCODE_METER_SHORT_I | XCODE_METER_SHORT_LRA | XCODE_METER_GATED;
 
 	if (in->meter_flags & ~all)
 		return 0;
@@ -535,8 +537,8 @@ static int finish(struct run *r, struct xcode_result *res)
 	res->loudness_lufs = in->has_loudness ? in->loudness_lufs : -HUGE_VAL;
 	res->true_peak_dbtp = in->true_peak_dbtp;
 	res->loudness_range_lu = in->loudness_range_lu;
-	res->stream_true_peak_dbtp = isfinite(in->stream_true_peak_dbtp) ? in->stream_true_peak_dbtp
-									 : -HUGE_VAL;
+	res->stream_true_peak_dbtp =
+	    isfinite(in->stream_true_peak_dbtp) ? in->stream_true_peak_dbtp : -HUGE_VAL;
 	res->meter_flags = in->meter_flags;
 	memcpy(res->codec, in->codec, sizeof(res->codec));
 	res->codec[sizeof(res->codec) - 1] = '\0';

@@ -83,10 +83,10 @@ static const struct lra_case {
 	int n;
 	double dbfs[5], lra;
 } lra_cases[] = {
-	{"3342-1", 2, {-20, -30}, 10},
-	{"3342-2", 2, {-20, -15}, 5},
-	{"3342-3", 2, {-40, -20}, 20},
-	{"3342-4", 5, {-50, -35, -20, -35, -50}, 15},
+    {"3342-1", 2, {-20, -30}, 10},
+    {"3342-2", 2, {-20, -15}, 5},
+    {"3342-3", 2, {-40, -20}, 20},
+    {"3342-4", 5, {-50, -35, -20, -35, -50}, 15},
 };
 
 /* aevalsrc's amplitude: a step function of t, 20 s per level. */
@@ -112,16 +112,18 @@ static void test_lra_tech3342(void **state)
 
 		amp_expr(c, a, sizeof(a));
 		snprintf(in, sizeof(in), "%s/%s.wav", dir, c->name);
-		assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i \"aevalsrc='%s*sin(2*PI*1000*t)|"
-					"%s*sin(2*PI*1000*t)':s=48000:d=%d\" -c:a pcm_s24le '%s'",
-					a, a, 20 * c->n, in),
-				 0);
+		assert_int_equal(
+		    xct_sh("ffmpeg -v error -y -f lavfi -i \"aevalsrc='%s*sin(2*PI*1000*t)|"
+			   "%s*sin(2*PI*1000*t)':s=48000:d=%d\" -c:a pcm_s24le '%s'",
+			   a, a, 20 * c->n, in),
+		    0);
 		ref = ref_r128(in, "LRA");
 		assert_int_equal(xct_run_file(in, NULL, &o), 0);
 		print_message("%s: LRA %.2f LU, ffmpeg %.1f, Tech 3342 %.0f\n", c->name,
 			      o.res.loudness_range_lu, ref, c->lra);
 		assert_int_equal(o.res.meter_flags, 0);
-		if (fabs(o.res.loudness_range_lu - ref) > 1 || fabs(o.res.loudness_range_lu - c->lra) > 1)
+		if (fabs(o.res.loudness_range_lu - ref) > 1 ||
+		    fabs(o.res.loudness_range_lu - c->lra) > 1)
 			fail_msg("%s: LRA %.2f LU, ffmpeg %.1f, expected %.0f", c->name,
 				 o.res.loudness_range_lu, ref, c->lra);
 		xct_out_cleanup(&o);
@@ -210,9 +212,9 @@ static void write_one_sample(const char *path)
 
 	w[4] = 38;
 	w[16] = 16;
-	w[20] = 1;  /* PCM */
-	w[22] = 1;  /* mono */
-	w[24] = 0x80, w[25] = 0xbb; /* 48000 */
+	w[20] = 1;				  /* PCM */
+	w[22] = 1;				  /* mono */
+	w[24] = 0x80, w[25] = 0xbb;		  /* 48000 */
 	w[28] = 0x00, w[29] = 0x77, w[30] = 0x01; /* 96000 bytes/s */
 	w[32] = 2;
 	w[34] = 16;
@@ -229,7 +231,8 @@ static void test_short_and_silent(void **state)
 
 	/* 0.2 s of tone: a true peak, no integrated loudness, no range. */
 	snprintf(in, sizeof(in), "%s/short.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=1000:d=0.2:r=48000 '%s'", in), 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=1000:d=0.2:r=48000 '%s'", in), 0);
 	assert_int_equal(xct_run_file(in, NULL, &o), 0);
 	assert_false(o.res.has_loudness);
 	assert_int_equal(o.res.meter_flags, XCODE_METER_SHORT_I | XCODE_METER_SHORT_LRA);
@@ -238,7 +241,8 @@ static void test_short_and_silent(void **state)
 
 	/* 1.5 s: loudness yes, range no. */
 	snprintf(in, sizeof(in), "%s/short2.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=1000:d=1.5:r=48000 '%s'", in), 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=1000:d=1.5:r=48000 '%s'", in), 0);
 	assert_int_equal(xct_run_file(in, NULL, &o), 0);
 	assert_true(o.res.has_loudness);
 	assert_int_equal(o.res.meter_flags, XCODE_METER_SHORT_LRA);
@@ -246,7 +250,8 @@ static void test_short_and_silent(void **state)
 
 	/* Digital silence: nothing to measure, not -200 dBTP. */
 	snprintf(in, sizeof(in), "%s/silence.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i anullsrc=r=48000:cl=stereo -t 5 '%s'", in), 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i anullsrc=r=48000:cl=stereo -t 5 '%s'", in), 0);
 	assert_int_equal(xct_run_file(in, NULL, &o), 0);
 	assert_int_equal(o.res.meter_flags, XCODE_METER_SILENT);
 	assert_false(o.res.has_loudness);
@@ -276,10 +281,11 @@ static void test_quiet_peaks(void **state)
 
 	memset(seen, 0, sizeof(seen));
 	snprintf(in, sizeof(in), "%s/quiet.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i \"aevalsrc='0.0126*(0.5+0.5*sin(2*PI*0.5*t))"
-				"*sin(2*PI*220*t)':s=48000:d=4\" -c:a pcm_s24le '%s'",
-				in),
-			 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i \"aevalsrc='0.0126*(0.5+0.5*sin(2*PI*0.5*t))"
+		   "*sin(2*PI*220*t)':s=48000:d=4\" -c:a pcm_s24le '%s'",
+		   in),
+	    0);
 	assert_int_equal(xct_run_file(in, NULL, &o), 0);
 	assert_int_equal(xct_le32(o.peaks.buf.p + 4), 0); /* flags: 16-bit */
 	for (size_t p = 24; p + 4 <= o.peaks.buf.len; p += 4) {
@@ -303,19 +309,20 @@ static void test_refusal_reasons(void **state)
 	struct xct_out o;
 
 	snprintf(in, sizeof(in), "%s/352k.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=1000:d=0.5:r=352800 '%s'", in), 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=1000:d=0.5:r=352800 '%s'", in), 0);
 	assert_int_not_equal(xct_run_file(in, NULL, &o), 0);
 	assert_int_equal(o.res.fail, XCODE_FAIL_UNSUPPORTED);
 	assert_string_equal(o.res.reason, "sample rate 352.8 kHz is above the 192 kHz limit");
 	xct_out_cleanup(&o);
 
 	for (int c = 0; c < 10; c++)
-		k += (size_t)snprintf(expr + k, sizeof(expr) - k, "%s0.5*sin(2*PI*%d*t)", c ? "|" : "",
-				      200 + 100 * c);
+		k += (size_t)snprintf(expr + k, sizeof(expr) - k, "%s0.5*sin(2*PI*%d*t)",
+				      c ? "|" : "", 200 + 100 * c);
 	snprintf(in, sizeof(in), "%s/10ch.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i \"aevalsrc='%s':s=48000:d=0.5\" '%s'",
-				expr, in),
-			 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i \"aevalsrc='%s':s=48000:d=0.5\" '%s'", expr, in),
+	    0);
 	assert_int_not_equal(xct_run_file(in, NULL, &o), 0);
 	assert_int_equal(o.res.fail, XCODE_FAIL_UNSUPPORTED);
 	assert_string_equal(o.res.reason, "10 channels is above the 8-channel limit");
@@ -325,13 +332,13 @@ static void test_refusal_reasons(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_true_peak_float_overs),
-		cmocka_unit_test(test_lra_tech3342),
-		cmocka_unit_test(test_downmix),
-		cmocka_unit_test(test_stream_peak),
-		cmocka_unit_test(test_short_and_silent),
-		cmocka_unit_test(test_quiet_peaks),
-		cmocka_unit_test(test_refusal_reasons),
+	    cmocka_unit_test(test_true_peak_float_overs),
+	    cmocka_unit_test(test_lra_tech3342),
+	    cmocka_unit_test(test_downmix),
+	    cmocka_unit_test(test_stream_peak),
+	    cmocka_unit_test(test_short_and_silent),
+	    cmocka_unit_test(test_quiet_peaks),
+	    cmocka_unit_test(test_refusal_reasons),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
