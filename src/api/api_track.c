@@ -49,7 +49,7 @@ static int set_meter(json_t *j, const char *name, int64_t milli, const char *why
 	return api_set(j, name, json_null()) || api_set(j, key, json_string(why));
 }
 
-/* The meters: loudness, true peak and (measured since v7) loudness range
+/* The meters: loudness, true peak and (measured since schema v8) loudness range
  * and the rendition's true peak. Versions measured before have no flags:
  * their two figures are shown as stored. */
 static int set_meters(json_t *j, const struct db_version *v)

@@ -1,8 +1,9 @@
 // peaks.js: BBC audiowaveform .dat (version 1 or 2) -> one channel of
 // interleaved min/max values in [-1, 1] for wavesurfer's `peaks` option.
-// The worker writes version 2, 8-bit (docs/transcoding.md): a 24-byte
-// little-endian header (version, flags, sample rate, samples per pixel,
-// length in pixels, channels) then per pixel and channel int8 min, int8 max.
+// The worker writes version 2, 16-bit (docs/transcoding.md "Peaks"): a
+// 24-byte little-endian header (version, flags 0, sample rate, samples per
+// pixel, length in pixels, channels) then per pixel and channel int16 min,
+// int16 max; 8-bit files (flags 1: int8 pairs) from before still parse.
 // Channels are merged (min of mins, max of maxes): one waveform per track.
 
 const MAX_PIXELS = 8 * 1024 * 1024; // 6 h at 44.1 kHz / 512 is 1.9 M
