@@ -94,10 +94,19 @@ int access_cookie_check(struct app *a, const struct access_grant *g, const char 
  * EXPIRY\nD\nNONCE\nKID": a different prefix, so neither form verifies as the
  * other. (The v1 forms, without NONCE, are no longer accepted.) */
 #define ACCESS_URL_NONCE_LEN 16
+/* D: 0 inline (stream rendition or peaks), 1 attachment (the original),
+ * 2 + F (F = 0..7) the original as a marked WAV (src/markers/) with the
+ * review comments as cue points, F the marker flags (MARKERS_RESOLVED,
+ * MARKERS_REPLIES, MARKERS_ASCII): the same rights as 1 (the original,
+ * downloads on or an owner grant). D is MAC'd, so neither form can be
+ * changed into the other. */
+#define ACCESS_D_MARKED 2
+#define ACCESS_D_MAX	9
 
 /* Sign a media URL (path and query, no origin) for object_id into out
  * (n >= ACCESS_URL_MAX) with a fresh random nonce: no two calls give the same
- * URL. download: 0 (inline, stream rendition) or 1 (attachment, original).
+ * URL. download: 0 (inline, stream rendition), 1 (attachment, original) or
+ * ACCESS_D_MARKED + flags (the marked WAV of the original).
  * expires must be in (now, now + ACCESS_URL_CAP]: else AM_ERR_INVAL. Callers
  * usually pass access_url_expiry(a). 0, AM_ERR_TOOBIG, AM_ERR_CRYPTO. */
 int access_url_sign(struct app *a, const struct access_grant *g, const uint8_t object_id[16],

@@ -47,12 +47,12 @@ static int url_msg(const uint8_t object_id[16], const struct access_grant *g, in
 		access_hex16(g->account_id, a);
 		access_hex16(g->session_id, b);
 		w = snprintf(msg, mn, "am-owner-url-v2\nGET\n%s\n%s\n%s\n%s\n%lld\n%d\n%s\n%u", path,
-			     a, b, proj, (long long)expires, download ? 1 : 0, r, (unsigned)kid);
+			     a, b, proj, (long long)expires, download, r, (unsigned)kid);
 	} else {
 		access_hex16(g->link_id, a);
 		w = snprintf(msg, mn, "am-url-v2\nGET\n%s\n%s\n%s\n%u\n%u\n%lld\n%d\n%s\n%u", path, a,
 			     proj, (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires,
-			     download ? 1 : 0, r, (unsigned)kid);
+			     download, r, (unsigned)kid);
 	}
 	return w > 0 && (size_t)w < mn ? w : AM_ERR_TOOBIG;
 }
@@ -92,7 +92,8 @@ int access_url_sign_nonce(struct app *a, const struct access_grant *g,
 
 	if (n < ACCESS_URL_MAX)
 		return AM_ERR_TOOBIG;
-	if (expires <= now || expires > now + ACCESS_URL_CAP || (download != 0 && download != 1))
+	if (expires <= now || expires > now + ACCESS_URL_CAP || download < 0 ||
+	    download > ACCESS_D_MAX)
 		return AM_ERR_INVAL;
 	if ((ml = url_msg(object_id, g, expires, download, nonce, kid, path, sizeof(path), msg,
 			  sizeof(msg))) < 0)
@@ -126,7 +127,7 @@ static int url_parse_link(const char *target, struct access_grant *g, uint8_t ob
 	    access_unhex16(v[0].p, v[0].n, g->link_id) || access_unhex16(v[1].p, v[1].n, g->project_id) ||
 	    access_parse_dec(v[2].p, v[2].n, UINT32_MAX, &lg) ||
 	    access_parse_dec(v[3].p, v[3].n, UINT32_MAX, &pg) ||
-	    access_parse_dec(v[4].p, v[4].n, INT64_MAX, exp) || access_parse_dec(v[5].p, v[5].n, 1, d) ||
+	    access_parse_dec(v[4].p, v[4].n, INT64_MAX, exp) || access_parse_dec(v[5].p, v[5].n, ACCESS_D_MAX, d) ||
 	    access_unhex16(v[6].p, v[6].n, r) || access_parse_dec(v[7].p, v[7].n, UINT32_MAX, kid))
 		return AM_ERR_INVAL;
 	g->link_gen = (uint32_t)lg;
@@ -146,7 +147,7 @@ static int url_parse_owner(const char *target, struct access_grant *g, uint8_t o
 	    access_unhex16(v[0].p, v[0].n, g->account_id) ||
 	    access_unhex16(v[1].p, v[1].n, g->session_id) ||
 	    access_unhex16(v[2].p, v[2].n, g->project_id) ||
-	    access_parse_dec(v[3].p, v[3].n, INT64_MAX, exp) || access_parse_dec(v[4].p, v[4].n, 1, d) ||
+	    access_parse_dec(v[3].p, v[3].n, INT64_MAX, exp) || access_parse_dec(v[4].p, v[4].n, ACCESS_D_MAX, d) ||
 	    access_unhex16(v[5].p, v[5].n, r) || access_parse_dec(v[6].p, v[6].n, UINT32_MAX, kid))
 		return AM_ERR_INVAL;
 	g->owner = 1;

@@ -459,3 +459,25 @@ int api_guest_urls(struct api_ctx *c)
 	return api_reply(c, 200, json_pack("{s:o,s:I}", "tracks", tracks, "urls_expire",
 					   (json_int_t)expires));
 }
+
+/* Marker files (api_markers.c) of a version ({vid}) or the whole project:
+ * they are a download, so only while the owner allows downloads (the same
+ * rule as the original's download URL), and, with a password, only with
+ * the cookie. */
+int api_guest_markers(struct api_ctx *c)
+{
+	const char *vq = http_req_param(c->req, "vid");
+	uint8_t vid[DB_ID_LEN];
+	struct guest gs;
+	int rc;
+
+	if ((rc = resolve(c, &gs)))
+		return rc;
+	if (!gs.authorized)
+		return password_required(c, &gs);
+	if (!gs.p.downloads)
+		return api_err(c, AM_ERR_DENIED, "the owner has turned downloads off for this project");
+	if (vq && api_id_parse(vq, vid))
+		return not_found(c);
+	return api_markers_send(c, &gs.p, &gs.g, vq ? vid : NULL);
+}

@@ -337,5 +337,14 @@ api_fn api_track_create, api_track_patch, api_track_delete, api_upload_create, a
 api_fn api_comments_list, api_comment_create, api_comment_patch, api_comment_delete;
 api_fn api_guest_open, api_guest_password, api_guest_comment, api_guest_urls;
 api_fn api_export;
+api_fn api_markers_version, api_markers_project, api_guest_markers;
+
+/* ---- marker files (api_markers.c) -------------------------------------------------------- */
+/* Answer the marker files of version vid (or, vid NULL, the zip of project
+ * p) as the request's query asks (docs/api.md "Markers"), the marked WAV as
+ * a signed media URL under g. The caller has checked that g may download
+ * (owner, or a guest while downloads are on). */
+int api_markers_send(struct api_ctx *c, const struct db_project *p, const struct access_grant *g,
+		     const uint8_t *vid);
 
 #endif

@@ -277,8 +277,45 @@ static int head_check(struct api_ctx *c)
 
 static json_t *track_json(const struct db_track *t)
 {
-	return json_pack("{s:o,s:s,s:I,s:I}", "id", api_id_json(t->id), "title", t->title, "position",
-			 (json_int_t)t->position, "created", (json_int_t)t->created);
+	char ts[16];
+
+	snprintf(ts, sizeof(ts), "%d/%d", (int)t->ts_num, (int)t->ts_den);
+	return json_pack("{s:o,s:s,s:I,s:I,s:f,s:s}", "id", api_id_json(t->id), "title", t->title,
+			 "position", (json_int_t)t->position, "created", (json_int_t)t->created,
+			 "tempo_bpm", (double)t->tempo_mbpm / 1000.0, "time_signature", ts);
+}
+
+/* "tempo_bpm" (20-999, up to three decimals) and "time_signature" ("N/D":
+ * N 1-99, D a power of two up to 64) of a PATCH, for the marker export's
+ * MIDI file. *given: whether either was sent. 0 or a 400 answered. */
+static int tempo_fields(struct api_ctx *c, const struct db_track *t, int64_t *mbpm, int64_t *num,
+			int64_t *den, int *given)
+{
+	json_t *bpm = json_object_get(c->body, "tempo_bpm"), *sig = json_object_get(c->body, "time_signature");
+	unsigned n = 0, d = 0;
+	char end = 0;
+	double x;
+
+	*mbpm = t->tempo_mbpm;
+	*num = t->ts_num;
+	*den = t->ts_den;
+	*given = bpm || sig;
+	if (bpm) {
+		x = json_is_number(bpm) ? json_number_value(bpm) : -1;
+		if (!(x >= 20.0 && x <= 999.0))
+			return api_err(c, AM_ERR_INVAL, "field \"tempo_bpm\" is a number from 20 to 999");
+		*mbpm = (int64_t)(x * 1000.0 + 0.5);
+	}
+	if (sig) {
+		if (!json_is_string(sig) || strlen(json_string_value(sig)) > 5 ||
+		    sscanf(json_string_value(sig), "%2u/%2u%c", &n, &d, &end) != 2 || n < 1 || d < 1 ||
+		    d > 64 || (d & (d - 1)))
+			return api_err(c, AM_ERR_INVAL,
+				       "field \"time_signature\" is like \"4/4\" or \"7/8\"");
+		*num = n;
+		*den = d;
+	}
+	return 0;
 }
 
 int api_track_create(struct api_ctx *c)
@@ -315,16 +352,19 @@ int api_track_patch(struct api_ctx *c)
 	const char *title = NULL;
 	struct db_project p;
 	struct db_track t;
-	int64_t pos = 0;
-	int has_pos = 0, rc;
+	int64_t pos = 0, mbpm, num, den;
+	int has_pos = 0, has_tempo = 0, rc;
 
 	if ((rc = owner_track(c, &p, &t)) || (rc = api_str(c, "title", 1, 200, 0, &title)) ||
-	    (rc = api_int(c, "position", 0, 1000000, 0, &pos, &has_pos)))
+	    (rc = api_int(c, "position", 0, 1000000, 0, &pos, &has_pos)) ||
+	    (rc = tempo_fields(c, &t, &mbpm, &num, &den, &has_tempo)))
 		return rc;
-	if (!title && !has_pos)
-		return api_err(c, AM_ERR_INVAL, "send \"title\" and/or \"position\"");
-	if ((rc = db_track_update(c->db, c->api->app->keys, p.id, t.id, title,
-				  has_pos ? pos : t.position)) ||
+	if (!title && !has_pos && !has_tempo)
+		return api_err(c, AM_ERR_INVAL,
+			       "send \"title\", \"position\", \"tempo_bpm\" and/or \"time_signature\"");
+	if ((has_tempo && (rc = db_track_set_tempo(c->db, p.id, t.id, mbpm, num, den))) ||
+	    ((title || has_pos) && (rc = db_track_update(c->db, c->api->app->keys, p.id, t.id, title,
+							 has_pos ? pos : t.position))) ||
 	    (rc = db_track_get(c->db, c->api->app->keys, p.id, t.id, &t)))
 		return rc;
 	return api_reply(c, 200, json_pack("{s:o}", "track", track_json(&t)));

@@ -304,6 +304,14 @@ static const char v8_meters[] =
     "ALTER TABLE track_versions ADD COLUMN stream_true_peak_mdbtp BIGINT;"
     "ALTER TABLE track_versions ADD COLUMN meter_flags INTEGER;";
 
+/* v9: the tempo map the marker export's MIDI file carries (issue 24,
+ * docs/data-model.md): the song's tempo in milli-BPM and its time
+ * signature, per track, set by the owner; 120 BPM 4/4 until then. */
+static const char v9_track_tempo[] =
+    "ALTER TABLE tracks ADD COLUMN tempo_mbpm BIGINT NOT NULL DEFAULT 120000;"
+    "ALTER TABLE tracks ADD COLUMN ts_num INTEGER NOT NULL DEFAULT 4;"
+    "ALTER TABLE tracks ADD COLUMN ts_den INTEGER NOT NULL DEFAULT 4;";
+
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
@@ -321,6 +329,7 @@ static const struct migration migrations[] = {
     {6, "project_rev", v6_rev_sqlite, v6_rev_pgsql},
     {7, "mail_events", v7_mail_events, NULL},
     {8, "meters", v8_meters, NULL},
+    {9, "track_tempo", v9_track_tempo, NULL},
 };
 
 int db_schema_latest(void)

@@ -87,6 +87,13 @@ int markers_write(enum markers_format f, const struct markers_opts *o,
 int markers_label(const struct markers_comment *c, unsigned label_max, int ascii,
 		  struct am_buf *out);
 
+/* prefix (may be NULL) + text as a label: control characters as spaces,
+ * invalid bytes "?", ASCII folding when ascii, cut to max characters (at
+ * least 4) with an ellipsis. Appends to out.
+ * 0 or AM_ERR_TOOBIG / AM_ERR_NOMEM. */
+int markers_text(const char *prefix, const char *text, unsigned max, int ascii,
+		 struct am_buf *out);
+
 /* ---- marked WAV ---------------------------------------------------------------
  * A marked WAV is the original's bytes up to the end of its data chunk (the
  * header patched: RIFF size, or the RF64 ds64 size), the audio bytes
@@ -124,8 +131,9 @@ int markers_wav_head(const uint8_t *head, const struct markers_wav *w, uint64_t 
 /* The chunks appended after the audio (a pad byte first when the data is
  * odd and its pad is not in the file): "cue " (one cue point per marker,
  * its frame in dwPosition and dwSampleOffset, fccChunk "data"), "LIST"
- * "adtl" (per marker "labl" with the label, "ltxt" with purpose "rgn " and
- * the length in frames for a range, "note" with the full "author: text"),
+ * "adtl" (per marker "note" with the full "author: text", "labl" with the
+ * label, and "ltxt" with purpose "rgn " and the length in frames for a
+ * range, in this order),
  * and "bext" (version 1) unless w->has_bext. o->sample_rate and o->frames
  * come from w. 0; AM_ERR_INVAL; AM_ERR_TOOBIG; AM_ERR_NOMEM. */
 int markers_wav_chunks(const struct markers_wav *w, const struct markers_opts *o,

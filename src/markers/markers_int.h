@@ -27,12 +27,6 @@ struct markers_item {
 int markers_select(const struct markers_opts *o, const struct markers_comment *c, size_t n,
 		   struct markers_item **out, size_t *count);
 
-/* prefix (may be NULL) + text as a label: control characters as spaces,
- * invalid bytes "?", ASCII folding when ascii, cut to max characters (at
- * least 4) with an ellipsis. Appends to out. */
-int markers_text(const char *prefix, const char *text, unsigned max, int ascii,
-		 struct am_buf *out);
-
 /* Full, uncut text ("author: text", control characters as spaces). */
 #define MARKERS_UNCUT 0xFFFFFFFFu
 

@@ -3,7 +3,7 @@
  * the scan of a WAV original's header (RIFF or RF64: fmt, ds64, bext, the
  * data chunk), the patched head, and the chunks appended after the audio:
  * "cue " (frame index in dwPosition and dwSampleOffset), "LIST"/"adtl"
- * ("labl", "ltxt" with purpose "rgn " for ranges, "note") and "bext"
+ * ("note", "labl", "ltxt" with purpose "rgn " for ranges) and "bext"
  * (EBU Tech 3285 version 1). The audio bytes themselves are never touched:
  * the media role copies them from the original. markers_wav_scan parses
  * bytes of an uploaded file (untrusted): it reads only within the head it
@@ -181,16 +181,23 @@ static int put_cue(struct am_buf *b, const struct markers_opts *o, const struct 
 	return rc;
 }
 
-/* The adtl sub-chunks of the LIST, into l. */
+/* The adtl sub-chunks of the LIST, into l: per cue "note" (the full text),
+ * "labl", then "ltxt" for a range. Readers that keep the last text and the
+ * last length they see for a cue id (wavefile does) then get the label and
+ * the region's length. */
 static int put_adtl(struct am_buf *l, const struct markers_opts *o, const struct markers_item *v,
 		    size_t n, struct am_buf *t)
 {
 	int rc = am_buf_append(l, "adtl", 4);
+	int ascii = (o->flags & MARKERS_ASCII) != 0;
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		uint32_t id = (uint32_t)(i + 1);
-		int ascii = (o->flags & MARKERS_ASCII) != 0;
 
+		am_buf_reset(t);
+		if ((rc = markers_label(v[i].c, MARKERS_UNCUT, ascii, t)) ||
+		    (rc = put_text_chunk(l, "note", id, t)))
+			break;
 		am_buf_reset(t);
 		if ((rc = markers_label(v[i].c, o->label_max, ascii, t)) ||
 		    (rc = put_text_chunk(l, "labl", id, t)))
@@ -205,10 +212,6 @@ static int put_adtl(struct am_buf *l, const struct markers_opts *o, const struct
 			if ((rc = put_hdr(l, "ltxt", 20)) || (rc = am_buf_append(l, p, 20)))
 				break;
 		}
-		am_buf_reset(t);
-		if ((rc = markers_label(v[i].c, MARKERS_UNCUT, ascii, t)) ||
-		    (rc = put_text_chunk(l, "note", id, t)))
-			break;
 	}
 	return rc;
 }

@@ -13,7 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access/access.h"
+#include "crypto/crypto.h"
 #include "media/media.h"
+#include "repo/repo.h"
 
 struct app;
 struct http_req;
@@ -131,6 +134,60 @@ int media_recheck_due(int64_t *last_ms);
  * answer; what: "stream", "download" or "export"; sent: body bytes before.
  * No token, URL, id or address. */
 void media_recheck_log(int rc, const char *what, uint64_t sent);
+
+/* ---- streaming an object (media_stream.c) and the marked WAV (media_marked.c) ---- */
+
+struct am1_reader;
+struct store_reader;
+struct store_err;
+
+/* An open object being streamed: the store reader and the AM1 reader over
+ * it, and the plaintext window [first, first + len) sent. */
+struct stream_ctx {
+	struct store_reader *sr;
+	struct am1_source src;
+	struct am1_reader *r;
+	uint64_t first, len;
+	/* What the re-check needs ("transfers in flight" above). */
+	struct app *a;
+	struct access_grant g;
+	uint8_t obj[16];
+	int download;
+	int64_t checked; /* am_mono_ms of the latest check */
+};
+
+/* What the database said about a verified request. */
+struct stream_req {
+	struct access_grant g;
+	uint8_t obj[16];
+	int download; /* the URL's d: 0, 1, or ACCESS_D_MARKED + marker flags */
+	struct db_project p;
+	struct db_object o;
+	char filename[DB_FILENAME_MAX + 1];
+};
+
+/* Open sr's object for reading from plaintext offset first: the project
+ * key, the store, then the DEK and the AM1 reader (which checks the stored
+ * size against the database's). Fills s->sr, s->src, s->r. 0 or an error
+ * (the store's detail in err, for the log). */
+int media_open_object(struct app *a, const struct stream_req *sr, uint64_t first,
+		      struct stream_ctx *s, struct store_err *err);
+/* The grant of a streaming body still holds (0), re-read at most every
+ * MEDIA_RECHECK_MS (s->a, g, obj, download, checked set by the caller);
+ * else the error that ends the transfer, logged with pos (bytes sent). */
+int media_still_granted(struct stream_ctx *s, uint64_t pos);
+/* Give s what media_still_granted needs from the request sr (just
+ * authorized, so the first re-check is MEDIA_RECHECK_MS from now). */
+void media_stream_ctx_grant(struct stream_ctx *s, struct app *a, const struct stream_req *sr);
+/* Close and free a stream_ctx (heap); accepts NULL. */
+void media_stream_ctx_free(void *arg);
+/* Answer a verified, authorized request for the marked WAV of sr's
+ * original (sr->download >= ACCESS_D_MARKED): 200 with the original's
+ * header patched, its audio bytes unchanged and the markers' chunks after
+ * them (src/markers/), streamed; no ranges. 0, or AM_ERR_UNSUPPORTED (415)
+ * when the original is not a PCM/float WAV (no decoding here), or another
+ * error. */
+int media_marked_respond(struct media *m, struct http_req *req, const struct stream_req *sr);
 
 /* ---- handlers ----------------------------------------------------------------- */
 

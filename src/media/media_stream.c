@@ -30,23 +30,19 @@
  * downloads, docs/benchmarks.md). */
 #define MEDIA_STREAM_BLOCK (16 * 1024)
 
-struct stream_ctx {
-	struct store_reader *sr;
-	struct am1_source src;
-	struct am1_reader *r;
-	uint64_t first, len;
-	/* What the re-check needs (media_int.h "transfers in flight"). */
-	struct app *a;
-	struct access_grant g;
-	uint8_t obj[16];
-	int download;
-	int64_t checked; /* am_mono_ms of the latest check */
-};
+void media_stream_ctx_grant(struct stream_ctx *s, struct app *a, const struct stream_req *sr)
+{
+	s->a = a;
+	s->g = sr->g;
+	memcpy(s->obj, sr->obj, sizeof(s->obj));
+	s->download = sr->download;
+	s->checked = am_mono_ms(); /* authorize() just checked */
+}
 
 /* The grant still holds (0), re-read at most every MEDIA_RECHECK_MS while
  * the body streams; else the error that ends the transfer, logged. A
  * database that does not answer ends it too: no grant without the check. */
-static int still_granted(struct stream_ctx *s, uint64_t pos)
+int media_still_granted(struct stream_ctx *s, uint64_t pos)
 {
 	struct db *db = NULL;
 	int rc;
@@ -70,7 +66,7 @@ static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 
 	if (pos >= s->len)
 		return 0;
-	if ((rc = still_granted(s, pos)) != 0)
+	if ((rc = media_still_granted(s, pos)) != 0)
 		return rc;
 	if (max > s->len - pos)
 		max = (size_t)(s->len - pos);
@@ -88,25 +84,17 @@ static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 	return (ssize_t)got;
 }
 
-static void stream_free(void *arg)
+void media_stream_ctx_free(void *arg)
 {
 	struct stream_ctx *s = arg;
 
+	if (!s)
+		return;
 	am1_reader_free(s->r);
 	store_reader_close(s->sr);
 	am_memzero(s, sizeof(*s)); /* the grant names the owner's session */
 	free(s);
 }
-
-/* What the database said about a verified request. */
-struct stream_req {
-	struct access_grant g;
-	uint8_t obj[16];
-	int download;
-	struct db_project p;
-	struct db_object o;
-	char filename[DB_FILENAME_MAX + 1];
-};
 
 /* The database half and the cookie: 0, AM_ERR_DENIED or a 5xx error. */
 static int authorize(struct app *a, struct http_req *req, struct stream_req *sr)
@@ -140,8 +128,8 @@ static int authorize(struct app *a, struct http_req *req, struct stream_req *sr)
 
 /* Open the object for reading: the project key, the store, then the DEK and
  * the AM1 reader (which checks the stored size against the database's). */
-static int open_object(struct app *a, const struct stream_req *sr, uint64_t first,
-		       struct stream_ctx *s, struct store_err *err)
+int media_open_object(struct app *a, const struct stream_req *sr, uint64_t first,
+		      struct stream_ctx *s, struct store_err *err)
 {
 	struct crypto_pk *pk = NULL;
 	int rc;
@@ -251,35 +239,37 @@ int media_stream_handler(struct http_req *req, void *arg)
 		http_req_set_metrics_route(req, METRICS_ROUTE_MEDIA_DOWNLOAD);
 	if ((rc = authorize(a, req, sr)) != 0)
 		goto out;
+	if (sr->download >= ACCESS_D_MARKED) { /* media_marked.c */
+		if (http_req_method(req) == HTTP_GET && !sr->g.owner)
+			record_event(m, req, sr);
+		rc = media_marked_respond(m, req, sr);
+		goto out;
+	}
 	if ((rc = plan(req, sr, &first, &len, &status)) != 0)
 		goto out;
 	if (!(s = calloc(1, sizeof(*s)))) {
 		rc = AM_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = open_object(a, sr, first, s, &err)) != 0) {
+	if ((rc = media_open_object(a, sr, first, s, &err)) != 0) {
 		const char *why = err.msg; /* for the log; the client gets a bare 500 */
 
 		am_log(AM_LOG_ERROR, "media_object_unreadable", "error", am_strerror(rc),
 		       *why ? "store_error" : NULL, why, NULL);
-		stream_free(s);
+		media_stream_ctx_free(s);
 		rc = AM_ERR_INTERNAL;
 		goto out;
 	}
 	s->first = first;
 	s->len = len;
-	s->a = a;
-	s->g = sr->g;
-	memcpy(s->obj, sr->obj, sizeof(s->obj));
-	s->download = sr->download;
-	s->checked = am_mono_ms(); /* authorize() just checked */
+	media_stream_ctx_grant(s, a, sr);
 	/* The owner listening to their own project is not listener activity. */
 	if (http_req_method(req) == HTTP_GET && first == 0 && !sr->g.owner &&
 	    (sr->download || strcmp(sr->o.kind, "stream") == 0))
 		record_event(m, req, sr);
 	rc = http_respond_stream(req, status, sr->o.content_type[0] ? sr->o.content_type
 								      : "application/octet-stream",
-				 (int64_t)len, MEDIA_STREAM_BLOCK, stream_fill, s, stream_free);
+				 (int64_t)len, MEDIA_STREAM_BLOCK, stream_fill, s, media_stream_ctx_free);
 out:
 	am_memzero(sr, sizeof(*sr));
 	free(sr);

@@ -276,6 +276,8 @@ struct db_track {
 	char title[DB_TITLE_MAX + 1];
 	int64_t position;
 	int64_t created;
+	int64_t tempo_mbpm;    /* the song's tempo, milli-BPM (default 120000) */
+	int64_t ts_num, ts_den; /* its time signature (default 4/4) */
 };
 
 int db_track_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
@@ -287,6 +289,10 @@ int db_track_list(struct db *db, const struct db_keys *k, const uint8_t project_
 		  int (*cb)(void *ctx, const struct db_track *t), void *ctx);
 int db_track_update(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		    const uint8_t id[DB_ID_LEN], const char *title /* NULL: keep */, int64_t position);
+/* The track's tempo map for the marker export (checked by the caller).
+ * AM_ERR_NOTFOUND when no such track is in the project. */
+int db_track_set_tempo(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		       int64_t tempo_mbpm, int64_t ts_num, int64_t ts_den);
 /* Delete a track with its versions and comments; its objects are detached
  * and marked 'deleting' for the housekeeping job (db_object_list_deleting). */
 int db_track_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);

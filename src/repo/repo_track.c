@@ -42,7 +42,8 @@ int db_track_create(struct db *db, const struct db_keys *k, const uint8_t projec
 	return repo_done(rc, st, NULL);
 }
 
-#define TRACK_COLS "SELECT id, project_id, title_ct, position, created FROM tracks "
+#define TRACK_COLS \
+	"SELECT id, project_id, title_ct, position, created, tempo_mbpm, ts_num, ts_den FROM tracks "
 
 static int track_row(struct db_stmt *st, union repo_key key, void *outp)
 {
@@ -54,6 +55,9 @@ static int track_row(struct db_stmt *st, union repo_key key, void *outp)
 		return rc;
 	out->position = db_column_int64(st, 3);
 	out->created = db_column_int64(st, 4);
+	out->tempo_mbpm = db_column_int64(st, 5);
+	out->ts_num = db_column_int64(st, 6);
+	out->ts_den = db_column_int64(st, 7);
 	return repo_open_col(st, 2, key.fk, "tracks", "title", out->id, out->project_id, out->title,
 			     sizeof(out->title));
 }
@@ -102,6 +106,25 @@ int db_track_update(struct db *db, const struct db_keys *k, const uint8_t projec
 			repo_bind_sealed(st, 4, fk, "tracks", "title", id, project_id, title, DB_TITLE_MAX);
 	}
 	crypto_field_key_free(fk);
+	return repo_done_one(rc, st);
+}
+
+int db_track_set_tempo(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+		       int64_t tempo_mbpm, int64_t ts_num, int64_t ts_den)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "UPDATE tracks SET tempo_mbpm = $3, ts_num = $4, ts_den = $5"
+			    " WHERE id = $1 AND project_id = $2",
+			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, project_id);
+		db_bind_int64(st, 3, tempo_mbpm);
+		db_bind_int64(st, 4, ts_num);
+		db_bind_int64(st, 5, ts_den);
+	}
 	return repo_done_one(rc, st);
 }
 
