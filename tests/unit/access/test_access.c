@@ -59,8 +59,21 @@ static void url_roundtrip(void **state)
 	assert_int_equal(d, 1);
 	assert_int_equal(e, exp);
 	assert_true(exp - am_now() >= f->c.signed_url_lifetime - 1 && exp - am_now() <= f->c.signed_url_lifetime);
-	/* download is bound: the same URL with d=0 is another URL */
-	assert_int_equal(access_url_sign(f->a, &g, obj, 2, exp, url, sizeof(url)), AM_ERR_INVAL);
+	/* download is bound: the same URL with another d is another URL; the
+	 * marked WAV (d = 2 + flags, up to ACCESS_D_MAX) round-trips, beyond
+	 * it nothing is signed or accepted */
+	{
+		char *dp = strstr(url, "&d=1&");
+
+		assert_non_null(dp);
+		dp[3] = '5';
+		assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), AM_ERR_DENIED);
+	}
+	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MARKED + 3, exp, url, sizeof(url)), 0);
+	assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), 0);
+	assert_int_equal(d, ACCESS_D_MARKED + 3);
+	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MAX + 1, exp, url, sizeof(url)), AM_ERR_INVAL);
+	assert_int_equal(access_url_sign(f->a, &g, obj, -1, exp, url, sizeof(url)), AM_ERR_INVAL);
 	assert_int_equal(access_url_sign(f->a, &g, obj, 0, exp, url, 100), AM_ERR_TOOBIG);
 	assert_int_equal(access_url_verify(f->a, NULL, &out, got, NULL, NULL), AM_ERR_DENIED);
 	assert_int_equal(access_url_verify(f->a, "", &out, got, NULL, NULL), AM_ERR_DENIED);
