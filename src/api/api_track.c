@@ -192,6 +192,17 @@ static int track_item(void *ctx, const struct db_track *t)
 			      "versions", versions);
 
 	api_id_hex(t->id, hex);
+	if (j && !tc->g) { /* the owner's view: the tempo map of the marker export */
+		char ts[16];
+
+		snprintf(ts, sizeof(ts), "%d/%d", (int)t->ts_num, (int)t->ts_den);
+		if (api_set(j, "tempo_bpm", json_real((double)t->tempo_mbpm / 1000.0)) ||
+		    api_set(j, "time_signature", json_string(ts))) {
+			json_decref(versions);
+			json_decref(j);
+			return AM_ERR_NOMEM;
+		}
+	}
 	if (!j || json_object_set_new(tc->by_id, hex, versions) || json_array_append_new(tc->arr, j)) {
 		json_decref(j);
 		return AM_ERR_NOMEM;

@@ -12,6 +12,7 @@ import { $, h, mount, fmtTime, fmtDate, fmtAgo, fmtBytes } from './dom.js';
 import { tusUpload, refusedByName, fileHead, rememberUpload, recallUpload, forgetUpload, rememberedUploads, resumableOffset } from './upload.js';
 import { OwnerPlayer } from './ownerplayer.js';
 import { authorLabel, commentTime } from './comments.js';
+import { MarkersPanel } from './markers.js';
 
 const app = $('#app');
 const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null, queue: [] };
@@ -479,8 +480,15 @@ async function commentsTab(project, panel, seq, sub) {
   const op = new OwnerPlayer(project, {
     onMarker: (id) => jump(id),
     onError: (e) => { if (e.status === 401) errorText(e); },
-    onVersion: () => markActive(),
+    onVersion: () => { markActive(); markers.setVersion(op.version?.id, op.track); },
     onComment: (c) => shown(c.id),
+  });
+  // The comments of the version on screen as DAW marker files (markers.js).
+  const markers = new MarkersPanel({
+    prefix: 'op-', owner: true,
+    versionPath: (vid) => `/api/v1/projects/${pid}/versions/${vid}/markers`,
+    projectPath: `/api/v1/projects/${pid}/markers`,
+    trackPath: (tid) => `/api/v1/projects/${pid}/tracks/${tid}`,
   });
   st.ownerPlayer = op;
   const list = h('div', { class: 'stack', id: 'owner-comments' });
@@ -532,7 +540,7 @@ async function commentsTab(project, panel, seq, sub) {
     op.setComments(comments);
     markActive();
   }
-  mount(panel, h('div', { class: 'stack' }, op.el, list));
+  mount(panel, h('div', { class: 'stack' }, op.el, markers.el, list));
   await reload();
   if (seq !== st.routeSeq) return;
   await op.show(sub || null);

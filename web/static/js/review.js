@@ -9,6 +9,7 @@ import { ApiError, get, post, serverNowS } from './api.js';
 import { $, h, mount, fmtTime, fmtAgo } from './dom.js';
 import { Player } from './player.js';
 import { Composer, authorLabel, commentTime, submitComment } from './comments.js';
+import { MarkersPanel } from './markers.js';
 
 const token = decodeURIComponent(location.pathname.split('/')[2] || '');
 const base = `/api/v1/s/${encodeURIComponent(token)}`;
@@ -247,11 +248,22 @@ async function selectVersion(v) {
   if (st.deep.c) { focusComment(st.deep.c, false); st.deep.c = null; }
 }
 
+// Marker files for a DAW: a download, so only while downloads are on (the
+// same rule as the original's download URL; the API enforces it too).
+const markers = new MarkersPanel({
+  prefix: 'rv-',
+  versionPath: (vid) => `${base}/versions/${vid}/markers`,
+  projectPath: `${base}/markers`,
+});
+$('.comments-h').before(markers.el);
+
 function updateDownload() {
   const a = $('#download');
   const url = st.version && st.version.media && st.version.media.download;
   a.hidden = !url;
   if (url) a.href = url; else a.removeAttribute('href');
+  const downloads = Boolean(st.data && st.data.project && st.data.project.downloads);
+  markers.setVersion(downloads && st.version ? st.version.id : null, st.track);
 }
 
 // ---- signed URL refresh ------------------------------------------------------------
