@@ -351,6 +351,19 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     assert.deepEqual(guest.record.dialogs, []);
   });
 
+  await step('markers for a DAW: the owner\'s panel and the guest\'s give the files of the version on screen', async () => {
+    await op.locator('#op-mk-panel').waitFor();
+    assert.ok(await op.locator('#op-mk-panel').isVisible());
+    const own = await op.request.get(await op.getAttribute('#op-mk-audacity', 'href'));
+    assert.equal(own.status(), 200);
+    assert.match(await own.text(), /\towner: /);
+    assert.equal(await op.inputValue('#op-mk-sig'), '4/4');
+    assert.ok(await gp.locator('#rv-mk-panel').isVisible());
+    const mid = await gp.request.get(await gp.getAttribute('#rv-mk-smf', 'href'));
+    assert.equal(mid.status(), 200);
+    assert.equal((await mid.body()).subarray(0, 4).toString(), 'MThd');
+  });
+
   await step('downloads off: no button, and the original URL is refused', async () => {
     assert.equal((await gp.request.get(s.download, { maxRedirects: 0 })).status(), 200);
     await op.getByRole('tab', { name: 'Settings' }).click();
@@ -361,6 +374,7 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     await gp.waitForFunction(() => document.querySelector('#time').textContent.endsWith('0:12'));
     assert.ok(await gp.locator('#download').isHidden());
     assert.equal(await gp.getAttribute('#download', 'href'), null);
+    assert.ok(await gp.locator('#rv-mk-panel').isHidden(), 'no marker files while downloads are off');
     assert.equal((await gp.request.get(s.download)).status(), 403);
   });
 
