@@ -20,10 +20,10 @@
 #include "markers/markers.h"
 #include "repo/repo.h"
 
-#define MK_ZIP	     -1
-#define MK_FILE_MAX  (16 * 1024 * 1024) /* one marker file, at most */
-#define MK_ZIP_MAX   (64 * 1024 * 1024) /* one zip, at most */
-#define MK_SLUG_MAX  40
+#define MK_ZIP	    -1
+#define MK_FILE_MAX (16 * 1024 * 1024) /* one marker file, at most */
+#define MK_ZIP_MAX  (64 * 1024 * 1024) /* one zip, at most */
+#define MK_SLUG_MAX 40
 
 /* What the query asked for. */
 struct mk_query {
@@ -260,7 +260,8 @@ static int send_wav_url(struct api_ctx *c, const struct db_project *p, const str
 				  expires, path, sizeof(path))))
 		return rc;
 	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
-	return api_reply(c, 200, json_pack("{s:s,s:I}", "url", url, "expires", (json_int_t)expires));
+	return api_reply(c, 200,
+			 json_pack("{s:s,s:I}", "url", url, "expires", (json_int_t)expires));
 }
 
 static int send_version(struct api_ctx *c, const struct db_project *p, const struct access_grant *g,
@@ -333,8 +334,8 @@ static int take_version(void *ctx, const struct db_version *v)
 	struct mk_tracks *k = ctx;
 
 	for (size_t i = 0; i < k->n; i++)
-		if (memcmp(k->t[i].id, v->track_id, DB_ID_LEN) == 0 && strcmp(v->state, "ready") == 0 &&
-		    v->number > k->num[i]) {
+		if (memcmp(k->t[i].id, v->track_id, DB_ID_LEN) == 0 &&
+		    strcmp(v->state, "ready") == 0 && v->number > k->num[i]) {
 			k->num[i] = v->number;
 			memcpy(k->vid[i], v->id, DB_ID_LEN);
 		}

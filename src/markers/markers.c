@@ -92,7 +92,9 @@ int markers_select(const struct markers_opts *o, const struct markers_comment *c
 			free(v);
 			return AM_ERR_TOOBIG;
 		}
-		v[k].start_ms = c[i].time_ms < 0 ? 0 : c[i].time_ms > TIME_MAX ? TIME_MAX : c[i].time_ms;
+		v[k].start_ms = c[i].time_ms < 0	  ? 0
+				: c[i].time_ms > TIME_MAX ? TIME_MAX
+							  : c[i].time_ms;
 		v[k].end_ms = c[i].end_ms > v[k].start_ms ? c[i].end_ms : -1;
 		if (v[k].end_ms > TIME_MAX)
 			v[k].end_ms = TIME_MAX;
@@ -111,7 +113,11 @@ int markers_select(const struct markers_opts *o, const struct markers_comment *c
 static int32_t utf8_next(const unsigned char *s, size_t n, size_t *i)
 {
 	unsigned char b = s[*i];
-	size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+	size_t len = b < 0x80		  ? 1
+		     : (b & 0xE0) == 0xC0 ? 2
+		     : (b & 0xF0) == 0xE0 ? 3
+		     : (b & 0xF8) == 0xF0 ? 4
+					  : 0;
 	int32_t cp = len == 1 ? b : len == 2 ? (b & 0x1F) : len == 3 ? (b & 0x0F) : (b & 0x07);
 	static const int32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
 
@@ -215,8 +221,7 @@ static int clean_text(const char *prefix, const char *text, int ascii, struct am
 	return rc;
 }
 
-int markers_text(const char *prefix, const char *text, unsigned max, int ascii,
-		 struct am_buf *out)
+int markers_text(const char *prefix, const char *text, unsigned max, int ascii, struct am_buf *out)
 {
 	struct am_buf t;
 	size_t chars = 0, keep, i = 0, k = 0;
@@ -250,8 +255,8 @@ int markers_label(const struct markers_comment *c, unsigned label_max, int ascii
 {
 	char prefix[MARKERS_AUTHOR_MAX + 3];
 
-	if (snprintf(prefix, sizeof(prefix), "%s: ", c->author && *c->author ? c->author : "owner") >=
-	    (int)sizeof(prefix))
+	if (snprintf(prefix, sizeof(prefix),
+		     "%s: ", c->author && *c->author ? c->author : "owner") >= (int)sizeof(prefix))
 		return AM_ERR_TOOBIG;
 	return markers_text(prefix, c->text, label_max ? label_max : MARKERS_LABEL_MAX, ascii, out);
 }

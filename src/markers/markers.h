@@ -34,18 +34,18 @@ struct markers_comment {
 #define MARKERS_REPLIES	 2u /* include replies (default: top-level only) */
 #define MARKERS_ASCII	 4u /* ASCII labels in every format (the SMF always is) */
 
-#define MARKERS_LABEL_MAX     64  /* characters of a label, at most (default) */
-#define MARKERS_AUTHOR_MAX    400 /* bytes of an author name, at most */
-#define MARKERS_MAX	      10000 /* markers per file, at most */
+#define MARKERS_LABEL_MAX     64     /* characters of a label, at most (default) */
+#define MARKERS_AUTHOR_MAX    400    /* bytes of an author name, at most */
+#define MARKERS_MAX	      10000  /* markers per file, at most */
 #define MARKERS_TEMPO_MIN     20000  /* milli-BPM */
 #define MARKERS_TEMPO_MAX     999000 /* milli-BPM */
 #define MARKERS_DEFAULT_TEMPO 120000
 
 struct markers_opts {
-	unsigned flags;	      /* MARKERS_RESOLVED | MARKERS_REPLIES | MARKERS_ASCII */
-	unsigned label_max;   /* characters (code points); 0: MARKERS_LABEL_MAX */
-	uint32_t tempo_mbpm;  /* SMF: tempo in milli-BPM; 0: 120 BPM */
-	unsigned ts_num;      /* SMF: time signature (0: 4/4); ts_den a power of 2 */
+	unsigned flags;	     /* MARKERS_RESOLVED | MARKERS_REPLIES | MARKERS_ASCII */
+	unsigned label_max;  /* characters (code points); 0: MARKERS_LABEL_MAX */
+	uint32_t tempo_mbpm; /* SMF: tempo in milli-BPM; 0: 120 BPM */
+	unsigned ts_num;     /* SMF: time signature (0: 4/4); ts_den a power of 2 */
 	unsigned ts_den;
 	const char *name;     /* SMF track name, bext description (NULL: "audiomus markers") */
 	uint32_t sample_rate; /* WAV: frames per second (from the original's fmt chunk) */
@@ -54,8 +54,8 @@ struct markers_opts {
 };
 
 enum markers_format {
-	MARKERS_SMF = 0,     /* markers.mid */
-	MARKERS_REAPER = 1,  /* markers-reaper.csv */
+	MARKERS_SMF = 0,      /* markers.mid */
+	MARKERS_REAPER = 1,   /* markers-reaper.csv */
 	MARKERS_AUDACITY = 2, /* markers-audacity.txt */
 	MARKERS_AUDITION = 3, /* markers-audition.csv */
 	MARKERS_WAV = 4,      /* the chunks appended to a marked WAV (markers_wav_chunks) */
@@ -91,8 +91,7 @@ int markers_label(const struct markers_comment *c, unsigned label_max, int ascii
  * invalid bytes "?", ASCII folding when ascii, cut to max characters (at
  * least 4) with an ellipsis. Appends to out.
  * 0 or AM_ERR_TOOBIG / AM_ERR_NOMEM. */
-int markers_text(const char *prefix, const char *text, unsigned max, int ascii,
-		 struct am_buf *out);
+int markers_text(const char *prefix, const char *text, unsigned max, int ascii, struct am_buf *out);
 
 /* ---- marked WAV ---------------------------------------------------------------
  * A marked WAV is the original's bytes up to the end of its data chunk (the
@@ -101,8 +100,8 @@ int markers_text(const char *prefix, const char *text, unsigned max, int ascii,
  * chunk of the original are left out (a cue or adtl of its own would
  * contradict ours); chunks before it stay. */
 struct markers_wav {
-	int rf64;	      /* the original is RF64 (sizes in ds64) */
-	uint16_t format_tag;  /* fmt: 1 PCM, 3 float, 0xFFFE extensible */
+	int rf64;	     /* the original is RF64 (sizes in ds64) */
+	uint16_t format_tag; /* fmt: 1 PCM, 3 float, 0xFFFE extensible */
 	uint16_t channels;
 	uint32_t sample_rate;
 	uint16_t block_align; /* bytes per frame */

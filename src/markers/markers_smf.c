@@ -135,8 +135,8 @@ int markers_smf(const struct markers_opts *o, const struct markers_item *v, size
 	am_buf_reset(l);
 	if ((rc = markers_text(NULL, name, 200, 1, l)) != 0)
 		goto out;
-	if ((rc = put_meta(&trk, 0, 0x03, l->p, l->len)) ||
-	    (rc = put_meta(&trk, 0, 0x58, ts, 4)) || (rc = put_meta(&trk, 0, 0x51, tempo, 3)) ||
+	if ((rc = put_meta(&trk, 0, 0x03, l->p, l->len)) || (rc = put_meta(&trk, 0, 0x58, ts, 4)) ||
+	    (rc = put_meta(&trk, 0, 0x51, tempo, 3)) ||
 	    (rc = smf_events(o, v, n, us, tpq, &trk, l)) || (rc = put_meta(&trk, 0, 0x2F, NULL, 0)))
 		goto out;
 	for (int i = 0; i < 4; i++)

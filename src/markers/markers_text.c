@@ -29,7 +29,8 @@ static int label_of(const struct markers_opts *o, const struct markers_item *it,
 		    int ascii, struct am_buf *b)
 {
 	am_buf_reset(b);
-	return markers_label(it->c, max ? max : o->label_max, ascii || (o->flags & MARKERS_ASCII), b);
+	return markers_label(it->c, max ? max : o->label_max, ascii || (o->flags & MARKERS_ASCII),
+			     b);
 }
 
 /* A CSV field (RFC 4180): quoted when it holds a comma, a quote or a space
@@ -79,9 +80,9 @@ static int write_audacity(const struct markers_opts *o, const struct markers_ite
 
 		if ((rc = label_of(o, &v[i], 0, 0, l)) == 0)
 			rc = am_buf_printf(out, "%lld.%03lld000\t%lld.%03lld000\t%s\n",
-					   (long long)(v[i].start_ms / 1000), (long long)(v[i].start_ms % 1000),
-					   (long long)(e / 1000), (long long)(e % 1000),
-					   l->len ? (const char *)l->p : "");
+					   (long long)(v[i].start_ms / 1000),
+					   (long long)(v[i].start_ms % 1000), (long long)(e / 1000),
+					   (long long)(e % 1000), l->len ? (const char *)l->p : "");
 	}
 	return rc;
 }

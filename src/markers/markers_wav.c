@@ -110,7 +110,7 @@ int markers_wav_head(const uint8_t *head, const struct markers_wav *w, uint64_t 
 	if ((rc = am_buf_append(out, head, (size_t)w->data_off)) != 0)
 		return rc;
 	if (w->rf64) {
-		markers_put_le64(out->p + start + 20, total - 8); /* ds64 riffSize */
+		markers_put_le64(out->p + start + 20, total - 8);   /* ds64 riffSize */
 		markers_put_le64(out->p + start + 28, w->data_len); /* ds64 dataSize */
 	} else {
 		markers_put_le32(out->p + start + 4, (uint32_t)(total - 8));
@@ -208,7 +208,7 @@ static int put_adtl(struct am_buf *l, const struct markers_opts *o, const struct
 
 			markers_put_le32(p, id);
 			markers_put_le32(p + 4, (uint32_t)(e - a)); /* dwSampleLength */
-			memcpy(p + 8, "rgn ", 4);		   /* dwPurposeID */
+			memcpy(p + 8, "rgn ", 4);		    /* dwPurposeID */
 			if ((rc = put_hdr(l, "ltxt", 20)) || (rc = am_buf_append(l, p, 20)))
 				break;
 		}
@@ -238,9 +238,10 @@ static int put_bext(struct am_buf *b, const struct markers_opts *o, size_t n)
 	memcpy(x + 256, "audiomus", 8); /* Originator */
 	if (!gmtime_r(&now, &tm))
 		memset(&tm, 0, sizeof(tm));
-	snprintf(date, sizeof(date), "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
-		 tm.tm_mday % 100);
-	snprintf(tod, sizeof(tod), "%02d-%02d-%02d", tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100);
+	snprintf(date, sizeof(date), "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000,
+		 (tm.tm_mon + 1) % 100, tm.tm_mday % 100);
+	snprintf(tod, sizeof(tod), "%02d-%02d-%02d", tm.tm_hour % 100, tm.tm_min % 100,
+		 tm.tm_sec % 100);
 	memcpy(x + 320, date, 10);
 	memcpy(x + 330, tod, 8);
 	markers_put_le16(x + 346, 1); /* Version */

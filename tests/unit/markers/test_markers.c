@@ -53,7 +53,9 @@ static void label(const struct markers_comment *c, unsigned max, int ascii, cons
 
 static void labels(void **state)
 {
-	struct markers_comment c = {.author = "Zoë", .text = "caf\xC3\xA9 \xE2\x80\x9Cgood\xE2\x80\x9D \xF0\x9F\x8E\xB5\r\n"};
+	struct markers_comment c = {
+	    .author = "Zoë",
+	    .text = "caf\xC3\xA9 \xE2\x80\x9Cgood\xE2\x80\x9D \xF0\x9F\x8E\xB5\r\n"};
 
 	(void)state;
 	label(&c, 0, 0, "Zoë: café “good” 🎵  ");
@@ -80,18 +82,20 @@ static void selection_and_text_formats(void **state)
 	free(s);
 	o.flags = MARKERS_RESOLVED | MARKERS_REPLIES;
 	s = write_fmt(MARKERS_REAPER, &o, demo, 4, &n);
-	assert_string_equal(s, "#,Name,Start,End,Length,Color\r\n"
-			       "M1,owner: intro ok thanks,0:01.000,,,\r\n"
-			       "M2,Carol: agree,0:01.000,,,\r\n"
-			       "M3,Bob: done,0:02.000,,,\r\n"
-			       "R1,\"Alice: kick, \"\"too\"\" loud\",1:01.500,1:04.000,0:02.500,\r\n");
+	assert_string_equal(s,
+			    "#,Name,Start,End,Length,Color\r\n"
+			    "M1,owner: intro ok thanks,0:01.000,,,\r\n"
+			    "M2,Carol: agree,0:01.000,,,\r\n"
+			    "M3,Bob: done,0:02.000,,,\r\n"
+			    "R1,\"Alice: kick, \"\"too\"\" loud\",1:01.500,1:04.000,0:02.500,\r\n");
 	free(s);
 	o.flags = 0;
 	o.label_max = 10;
 	s = write_fmt(MARKERS_AUDITION, &o, demo, 4, &n);
-	assert_string_equal(s, "Name\tStart\tDuration\tTime Format\tType\tDescription\r\n"
-			       "owner: in…\t0:01.000\t0:00.000\tdecimal\tCue\towner: intro ok thanks\r\n"
-			       "Alice: ki…\t1:01.500\t0:02.500\tdecimal\tCue\tAlice: kick, \"too\" loud\r\n");
+	assert_string_equal(
+	    s, "Name\tStart\tDuration\tTime Format\tType\tDescription\r\n"
+	       "owner: in…\t0:01.000\t0:00.000\tdecimal\tCue\towner: intro ok thanks\r\n"
+	       "Alice: ki…\t1:01.500\t0:02.500\tdecimal\tCue\tAlice: kick, \"too\" loud\r\n");
 	free(s);
 }
 
@@ -241,13 +245,14 @@ static void wav_chunks(void **state)
 	assert_memory_equal(t, "cue ", 4);
 	assert_int_equal(le32(t + 4), 4 + 2 * 24);
 	assert_int_equal(le32(t + 8), 2);
-	assert_int_equal(le32(t + 12 + 4), 48000);	      /* 1.000 s: dwPosition */
-	assert_int_equal(le32(t + 12 + 20), 48000);	      /* dwSampleOffset */
-	assert_int_equal(le32(t + 36 + 4), 61500 * 48);	      /* 61.5 s */
+	assert_int_equal(le32(t + 12 + 4), 48000);	/* 1.000 s: dwPosition */
+	assert_int_equal(le32(t + 12 + 20), 48000);	/* dwSampleOffset */
+	assert_int_equal(le32(t + 36 + 4), 61500 * 48); /* 61.5 s */
 	lst = 12 + 48;
 	assert_memory_equal(t + lst, "LIST", 4);
 	assert_memory_equal(t + lst + 8, "adtl", 4);
-	assert_non_null(memmem(t, tail.len, "ltxt\x14\0\0\0\x02\0\0\0\xC0\xD4\x01\0rgn ", 20)); /* 2.5 s */
+	assert_non_null(
+	    memmem(t, tail.len, "ltxt\x14\0\0\0\x02\0\0\0\xC0\xD4\x01\0rgn ", 20)); /* 2.5 s */
 	assert_non_null(memmem(t, tail.len, "Alice: kick, \"too\" loud", 23));
 	assert_memory_equal(t + lst + 8 + le32(t + lst + 4), "bext", 4);
 	assert_int_equal(le32(t + lst + 8 + le32(t + lst + 4) + 4), 602);
@@ -285,10 +290,14 @@ static void format_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(labels),	  cmocka_unit_test(selection_and_text_formats),
-	    cmocka_unit_test(hours),	  cmocka_unit_test(smf),
-	    cmocka_unit_test(wav_scan),	  cmocka_unit_test(wav_chunks),
-	    cmocka_unit_test(wav_too_big_riff), cmocka_unit_test(format_names),
+	    cmocka_unit_test(labels),
+	    cmocka_unit_test(selection_and_text_formats),
+	    cmocka_unit_test(hours),
+	    cmocka_unit_test(smf),
+	    cmocka_unit_test(wav_scan),
+	    cmocka_unit_test(wav_chunks),
+	    cmocka_unit_test(wav_too_big_riff),
+	    cmocka_unit_test(format_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
