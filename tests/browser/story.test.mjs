@@ -354,12 +354,12 @@ test('the whole story', { timeout: 150000 }, async (t) => {
   await step('markers for a DAW: the owner\'s panel and the guest\'s give the files of the version on screen', async () => {
     await op.locator('#op-mk-panel').waitFor();
     assert.ok(await op.locator('#op-mk-panel').isVisible());
-    const own = await op.request.get(await op.getAttribute('#op-mk-audacity', 'href'));
+    const own = await op.request.get(await op.$eval('#op-mk-audacity', (a) => a.href));
     assert.equal(own.status(), 200);
     assert.match(await own.text(), /\towner: /);
     assert.equal(await op.inputValue('#op-mk-sig'), '4/4');
     assert.ok(await gp.locator('#rv-mk-panel').isVisible());
-    const mid = await gp.request.get(await gp.getAttribute('#rv-mk-smf', 'href'));
+    const mid = await gp.request.get(await gp.$eval('#rv-mk-smf', (a) => a.href));
     assert.equal(mid.status(), 200);
     assert.equal((await mid.body()).subarray(0, 4).toString(), 'MThd');
   });
