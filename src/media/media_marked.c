@@ -153,7 +153,8 @@ static int build_tail(struct app *a, const struct stream_req *sr, const struct m
 	struct db_track t;
 	struct db *db = NULL;
 	struct markers_opts o = {.flags = (unsigned)(sr->download - ACCESS_D_MARKED),
-				 .sample_rate = w->sample_rate, .frames = w->frames,
+				 .sample_rate = w->sample_rate,
+				 .frames = w->frames,
 				 .now_s = am_now()};
 	int rc;
 
@@ -164,7 +165,8 @@ static int build_tail(struct app *a, const struct stream_req *sr, const struct m
 	if (rc == 0 && db_track_get(db, a->keys, sr->g.project_id, v.track_id, &t) == 0)
 		o.name = t.title;
 	if (rc == 0)
-		rc = db_comment_list(db, a->keys, sr->g.project_id, sr->o.version_id, take_comment, &l);
+		rc = db_comment_list(db, a->keys, sr->g.project_id, sr->o.version_id, take_comment,
+				     &l);
 	app_db_put(a, db);
 	if (rc == 0)
 		rc = markers_wav_chunks(w, &o, l.v, l.n, tail);
@@ -228,8 +230,8 @@ int media_marked_respond(struct media *m, struct http_req *req, const struct str
 	mk->audio_off = w.data_off;
 	mk->audio_len = w.data_len + w.pad_in_file;
 	rc = http_respond_stream(req, 200, "audio/wav",
-				 (int64_t)(mk->head.len + mk->audio_len + mk->tail.len), MARKED_BLOCK,
-				 marked_fill, mk, marked_free);
+				 (int64_t)(mk->head.len + mk->audio_len + mk->tail.len),
+				 MARKED_BLOCK, marked_fill, mk, marked_free);
 	mk = NULL; /* http_respond_stream owns it now, also when it failed */
 out:
 	if (rc == AM_ERR_TOOBIG || rc == AM_ERR_INVAL)
