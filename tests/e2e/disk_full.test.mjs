@@ -26,8 +26,16 @@ function mount(dir, size) {
   fs.mkdirSync(dir, { recursive: true });
   return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { encoding: 'utf8' });
 }
+// A read-only remount is refused ("mount point is busy", 32) while a file
+// on it is open for writing: the worker may still be writing the rendition
+// of the previous test's upload. Try again for up to 30 s.
 function remount(dir, mode) {
-  const r = spawnSync('mount', ['-o', `remount,${mode}`, dir], { encoding: 'utf8' });
+  let r;
+  for (let i = 0; i < 300; i++) {
+    r = spawnSync('mount', ['-o', `remount,${mode}`, dir], { encoding: 'utf8' });
+    if (r.status !== 32) break;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
   assert.equal(r.status, 0, `remount ${mode} ${dir}: ${r.stderr}`);
 }
 

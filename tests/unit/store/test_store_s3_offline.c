@@ -106,11 +106,17 @@ static int fs_serve_one(struct fsrv *f, struct fconn *c)
 	return 1;
 }
 
-/* TLS mode: answer a connection's first bytes, then hang up. Returns 0. */
+/* TLS mode: once the connection's first TLS record (the whole ClientHello)
+ * is in, answer it, then hang up: returns 0. Until then 1 (read on): closing
+ * with part of the hello unread would make the kernel send a reset, which
+ * the client rightly retries, and this test would count a second hello
+ * only when the machine was slow enough to split the first one. */
 static ssize_t fs_hello(struct fsrv *f, struct fconn *c)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
+	if (c->len < 5 || c->len < 5 + (((size_t)(unsigned char)c->buf[3] << 8) | (unsigned char)c->buf[4]))
+		return c->len == sizeof(c->buf) ? 0 : 1;
 	pthread_mutex_lock(&f->lock);
 	f->requests++;
 	pthread_mutex_unlock(&f->lock);
