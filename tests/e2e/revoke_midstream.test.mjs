@@ -19,6 +19,13 @@ import { wav } from './lib/audio.mjs';
 import { pathOf } from './lib/server.mjs';
 
 const READ = 4096;        // bytes the client takes at a time
+// Deterministic white noise at about -9 dBFS (a 32-bit LCG), per channel.
+function noise() {
+  let x = 12345;
+  const next = () => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return (x / 2 ** 32 - 0.5) * 20000; };
+  return () => [next(), next()];
+}
+
 const TICK_MS = 2;        // between two reads: about 2 MB/s at most
 const HEAD_START = 512 * 1024; // body bytes read before the change (download)
 const STREAM_START = 128 * 1024; // the same for a ~2 MB stream rendition
@@ -116,13 +123,15 @@ for (const backend of BACKENDS) {
     let srv, owner, p;
     // One project with one ready version, a 60 s stereo WAV: its download is
     // the original (10,584,044 bytes), its stream the AAC rendition (256
-    // kbit/s, about 1.9 MB). Each test takes its own named link, so one
-    // upload serves them all; deleting the project comes last.
+    // kbit/s, about 1.9 MB: the signal is noise, which the encoder cannot
+    // make smaller than its bitrate, as a sine it can). Each test takes its
+    // own named link, so one upload serves them all; deleting the project
+    // comes last.
     before(async () => {
       srv = await startApi(backend);
       owner = await newOwner(srv);
       p = await newProject(owner, 'Revoke EP');
-      const { vid } = await uploadTrack(owner, p.id, wav(60), { title: 'Song', filename: 'song.wav' });
+      const { vid } = await uploadTrack(owner, p.id, wav(60, { sample: noise() }), { title: 'Song', filename: 'song.wav' });
       const v = await waitVersion(owner, p.id, vid, { ms: 120000 });
       assert.equal(v.state, 'ready', JSON.stringify(v));
     });
