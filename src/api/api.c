@@ -25,6 +25,7 @@
 #define P "/api/v1/projects/{id}"
 
 static const struct api_route route_table[] = {
+    {GET, "/api/v1/server", api_server_info, 0, NULL},
     {POST, "/api/v1/accounts", api_signup, 0, NULL},
     {POST, "/api/v1/session", api_login, 0, NULL},
     {GET, "/api/v1/session", api_session_get, API_AUTH, NULL},
@@ -48,6 +49,7 @@ static const struct api_route route_table[] = {
     {POST, P "/links/{lid}/regenerate", api_link_regenerate, API_AUTH, NULL},
     {DEL, P "/links/{lid}", api_link_revoke, API_AUTH, NULL},
     {POST, P "/tracks", api_track_create, API_AUTH, NULL},
+    {PUT, P "/tracks/order", api_tracks_order, API_AUTH, NULL},
     {PATCH, P "/tracks/{tid}", api_track_patch, API_AUTH, NULL},
     {DEL, P "/tracks/{tid}", api_track_delete, API_AUTH, NULL},
     {POST, P "/tracks/{tid}/uploads", api_upload_create, API_AUTH, NULL},

@@ -333,7 +333,7 @@ api_fn api_signup, api_login, api_logout, api_session_get, api_sessions_list, ap
 api_fn api_projects_list, api_project_create, api_project_get, api_project_patch,
 	api_project_delete, api_project_password_set, api_project_password_remove, api_events_list;
 api_fn api_links_list, api_link_create, api_link_regenerate, api_link_revoke;
-api_fn api_track_create, api_track_patch, api_track_delete, api_upload_create, api_track_urls;
+api_fn api_track_create, api_track_patch, api_tracks_order, api_track_delete, api_upload_create, api_track_urls;
 api_fn api_comments_list, api_comment_create, api_comment_patch, api_comment_delete;
 api_fn api_guest_open, api_guest_password, api_guest_comment, api_guest_urls;
 api_fn api_export;

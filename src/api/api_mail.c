@@ -8,7 +8,9 @@
  * request, POST /api/v1/account/email/verify with its signed 24-hour token,
  * no session needed), the one-click unsubscribe page (GET shows a
  * confirmation form, POST turns the notification off without a session),
- * and the hooks the event sites call inside their transaction (a guest
+ * GET /api/v1/server (whether sign-up is open and e-mail is configured: two
+ * booleans for the signed-out pages, nothing else), and the hooks the event
+ * sites call inside their transaction (a guest
  * comment only records an event there: the worker composes its mail). Runs
  * in the web process at the trust boundary: bodies, tokens and cookies are
  * client input.
@@ -54,6 +56,16 @@ static int answer_account(struct api_ctx *c)
 				   mail_enabled(&c->api->app->conf), "digest_minutes",
 				   (json_int_t)c->api->app->conf.mail_digest_minutes, "email_verified",
 				   c->acct.email_verified != 0));
+}
+
+/* What the signed-out pages need to know before they offer sign-up or a
+ * reset e-mail. Public: two booleans an anonymous visitor would learn anyway
+ * by trying (POST /api/v1/accounts, POST /api/v1/password-reset). */
+int api_server_info(struct api_ctx *c)
+{
+	return api_reply(c, 200,
+			 json_pack("{s:b,s:b}", "signup_open", c->api->app->conf.signup_open != 0, "mail_enabled",
+				   mail_enabled(&c->api->app->conf)));
 }
 
 int api_notifications_get(struct api_ctx *c)

@@ -15,7 +15,7 @@
 /* Handlers (registered in api.c's route table). */
 api_fn api_notifications_get, api_notifications_put, api_project_notifications_get,
 	api_project_notifications_put, api_password_reset, api_password_reset_confirm, api_email_verify,
-	api_email_resend;
+	api_email_resend, api_server_info;
 
 /* Add the routes that do not go through the JSON dispatcher: GET/POST
  * /api/v1/unsubscribe/{token} (a page and RFC 8058 one-click POSTs from

@@ -381,6 +381,56 @@ int api_track_patch(struct api_ctx *c)
 	return api_reply(c, 200, json_pack("{s:o}", "track", track_json(&t)));
 }
 
+#define API_REORDER_MAX 1000 /* track ids in one reorder request */
+
+/* "track_ids": an array of distinct track ids into *ids (calloc'd) and *n. */
+static int reorder_ids(struct api_ctx *c, uint8_t (**ids)[DB_ID_LEN], size_t *n)
+{
+	json_t *arr = json_object_get(c->body, "track_ids");
+	size_t len = json_array_size(arr);
+
+	*ids = NULL;
+	if (!json_is_array(arr) || len == 0 || len > API_REORDER_MAX)
+		return api_err(c, AM_ERR_INVAL, "field \"track_ids\" is an array of 1 to 1000 track ids");
+	if (!(*ids = calloc(len, sizeof(**ids))))
+		return AM_ERR_NOMEM;
+	for (size_t i = 0; i < len; i++) {
+		json_t *v = json_array_get(arr, i);
+
+		if (!json_is_string(v) || api_id_parse(json_string_value(v), (*ids)[i]))
+			return api_err(c, AM_ERR_INVAL, "field \"track_ids\" holds something that is not a track id");
+		for (size_t j = 0; j < i; j++)
+			if (memcmp((*ids)[j], (*ids)[i], DB_ID_LEN) == 0)
+				return api_err(c, AM_ERR_INVAL, "field \"track_ids\" names a track twice");
+	}
+	*n = len;
+	return 0;
+}
+
+/* PUT /tracks/order: the whole new order, applied at once or not at all. */
+int api_tracks_order(struct api_ctx *c)
+{
+	struct db_project p;
+	uint8_t(*ids)[DB_ID_LEN] = NULL;
+	json_t *tracks = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = api_owner_project(c, "id", &p)) || (rc = reorder_ids(c, &ids, &n)))
+		goto out;
+	rc = db_track_reorder(c->db, p.id, (const uint8_t(*)[DB_ID_LEN])ids, n);
+	if (rc == AM_ERR_INVAL) {
+		rc = api_err(c, rc, "field \"track_ids\" must list every track of this project once, and no other");
+		goto out;
+	}
+	if (rc || (rc = api_tracks_json(c, p.id, NULL, &tracks)))
+		goto out;
+	rc = api_reply(c, 200, json_pack("{s:o}", "tracks", tracks));
+out:
+	free(ids);
+	return rc;
+}
+
 int api_track_delete(struct api_ctx *c)
 {
 	struct db_project p;

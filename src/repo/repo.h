@@ -289,6 +289,11 @@ int db_track_list(struct db *db, const struct db_keys *k, const uint8_t project_
 		  int (*cb)(void *ctx, const struct db_track *t), void *ctx);
 int db_track_update(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		    const uint8_t id[DB_ID_LEN], const char *title /* NULL: keep */, int64_t position);
+/* Renumber the project's tracks 0..n-1 in the order of ids (distinct; the
+ * caller checks), atomically. AM_ERR_INVAL, and nothing changed, unless
+ * ids are exactly the project's tracks. */
+int db_track_reorder(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t (*ids)[DB_ID_LEN],
+		     size_t n);
 /* The track's tempo map for the marker export (checked by the caller).
  * AM_ERR_NOTFOUND when no such track is in the project. */
 int db_track_set_tempo(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],

@@ -109,6 +109,46 @@ int db_track_update(struct db *db, const struct db_keys *k, const uint8_t projec
 	return repo_done_one(rc, st);
 }
 
+/* Number the tracks 0..n-1 in the order of ids, in one write transaction:
+ * AM_ERR_INVAL unless ids are exactly the project's tracks (the caller
+ * refuses duplicates), so a partial or foreign list changes nothing. */
+int db_track_reorder(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t (*ids)[DB_ID_LEN],
+		     size_t n)
+{
+	struct db_stmt *st = NULL;
+	int64_t count = -1;
+	int rc;
+
+	if ((rc = db_begin_write(db)))
+		return rc;
+	if ((rc = db_prepare(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM tracks WHERE project_id = $1", &st)) ==
+	    0) {
+		db_bind_id(st, 1, project_id);
+		if ((rc = repo_row(st)) == 0)
+			count = db_column_int64(st, 0);
+	}
+	db_finalize(st);
+	if (rc == 0 && count != (int64_t)n)
+		rc = AM_ERR_INVAL;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		st = NULL;
+		rc = db_prepare(db, "UPDATE tracks SET position = $3 WHERE id = $1 AND project_id = $2", &st);
+		if (rc == 0) {
+			db_bind_id(st, 1, ids[i]);
+			db_bind_id(st, 2, project_id);
+			db_bind_int64(st, 3, (int64_t)i);
+		}
+		rc = repo_done_one(rc, st);
+		if (rc == AM_ERR_NOTFOUND)
+			rc = AM_ERR_INVAL;
+	}
+	if (rc) {
+		db_rollback(db);
+		return rc;
+	}
+	return db_commit(db);
+}
+
 int db_track_set_tempo(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
 		       int64_t tempo_mbpm, int64_t ts_num, int64_t ts_den)
 {

@@ -124,7 +124,7 @@ test('e-mail settings, password reset and address confirmation', { timeout: 1500
     await page.locator('#nav-projects').click();
     await page.fill('#new-title', 'Tide EP');
     await page.getByRole('button', { name: 'Create project' }).click();
-    await page.locator('#share-url').waitFor();
+    await page.locator('#tracks-empty').waitFor(); // a new project opens on Tracks
     await page.getByRole('tab', { name: 'Settings' }).click();
     const card = page.locator('#project-notifications');
     await card.waitFor();

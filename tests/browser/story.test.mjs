@@ -71,6 +71,11 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     await op.getByText('No projects yet').waitFor();
     await op.fill('#new-title', 'Night Drive EP');
     await op.getByRole('button', { name: 'Create project' }).click();
+    // A new project opens on Tracks, with the call to upload; the link is
+    // on Share, still copyable (kept in this browser).
+    await op.locator('#upload-cta').waitFor();
+    assert.equal(await op.getByRole('tab', { name: 'Tracks' }).getAttribute('aria-selected'), 'true');
+    await op.getByRole('tab', { name: 'Share' }).click();
     await op.locator('#share-url').waitFor();
     s.url = await op.inputValue('#share-url');
     assert.match(s.url, new RegExp(`^${srv.origin}/s/[A-Za-z0-9_-]{32}$`));

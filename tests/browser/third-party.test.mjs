@@ -142,6 +142,8 @@ test('no third party: every request of a whole owner + guest session goes to the
   await op.getByRole('button', { name: 'Create account' }).click();
   await op.fill('#new-title', 'Tidal EP');
   await op.getByRole('button', { name: 'Create project' }).click();
+  await op.locator('#tracks-empty').waitFor(); // a new project opens on Tracks
+  await op.getByRole('tab', { name: 'Share' }).click();
   await op.locator('#share-url').waitFor();
   const share = await op.inputValue('#share-url');
   await op.getByRole('tab', { name: 'Tracks' }).click();

@@ -13,9 +13,10 @@ import { tusUpload, refusedByName, fileHead, rememberUpload, recallUpload, forge
 import { OwnerPlayer } from './ownerplayer.js';
 import { authorLabel, commentTime } from './comments.js';
 import { MarkersPanel } from './markers.js';
+import { agentName } from './agent.js';
 
 const app = $('#app');
-const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null, queue: [] };
+const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null, queue: [], server: null, dragTrack: null };
 
 // Leaving (or reloading) the page while a file is still going up stops it:
 // the browser asks first. After a reload, choosing the same file resumes it.
@@ -98,6 +99,26 @@ function setSignedIn(body) {
   $('#who').textContent = body.account.email;
 }
 
+// What the signed-out screens need to know (GET /api/v1/server): whether
+// sign-up is open and whether this server sends e-mail. Asked once; a
+// server that does not say is taken to offer both (the actions answer).
+function serverInfo() {
+  st.server ||= get('/api/v1/server').catch(() => ({}));
+  return st.server;
+}
+
+// "New here? Create an account", or why there is none.
+function authToggle(el, signup) {
+  if (signup) {
+    mount(el, 'Already have an account? ', h('button', { type: 'button', class: 'link', onclick: () => showAuth('signin'), text: 'Sign in' }));
+    return;
+  }
+  serverInfo().then((s) => {
+    if (s.signup_open === false) mount(el, h('span', { class: 'muted', id: 'signup-closed', text: 'New here? Sign-up is closed on this server: ask its administrator for an account.' }));
+    else mount(el, 'New here? ', h('button', { type: 'button', class: 'link', id: 'to-signup', onclick: () => showAuth('signup'), text: 'Create an account' }));
+  });
+}
+
 function showAuth(mode = 'signin') {
   st.account = null;
   setCsrf(null);
@@ -105,6 +126,7 @@ function showAuth(mode = 'signin') {
   stopPlayer();
   $('#nav').hidden = true; $('#logout').hidden = true; $('#who').hidden = true;
   const signup = mode === 'signup';
+  const toggle = h('p', { class: 'toggle-auth', id: 'auth-toggle' });
   const msg = h('p', { class: 'status', role: 'alert' });
   const email = h('input', { id: 'email', type: 'email', autocomplete: 'email', required: true });
   const pw = h('input', { id: 'password', type: 'password', autocomplete: signup ? 'new-password' : 'current-password', required: true, minlength: '8' });
@@ -132,9 +154,8 @@ function showAuth(mode = 'signin') {
   mount(app, h('div', { class: 'hero' },
     h('div', { class: 'hero-brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), 'audiomus'),
     h('p', { class: 'tag', text: 'Private review for unreleased music. Share a project with one link; reviewers listen on a waveform and comment at the exact second.' }),
-    form,
-    h('p', { class: 'toggle-auth' }, signup ? 'Already have an account? ' : 'New here? ',
-      h('button', { type: 'button', class: 'link', onclick: () => showAuth(signup ? 'signin' : 'signup'), text: signup ? 'Sign in' : 'Create an account' }))));
+    form, toggle));
+  authToggle(toggle, signup);
   email.focus();
 }
 
@@ -189,7 +210,8 @@ async function projectsPage() {
       const { project } = await post('/api/v1/projects', { title: title.value.trim() });
       rememberLink(project.link);
       sessionStorage.setItem('audiomus.justCreated', project.id);
-      location.hash = `#/p/${project.id}/share`;
+      sessionStorage.setItem('audiomus.newProject', project.id);
+      location.hash = `#/p/${project.id}/tracks`;
     } catch (e) { status(msg, errorText(e), 'error'); }
   });
   const list = projects.length
@@ -225,7 +247,7 @@ async function projectPage(id, tab, seq, sub) {
   mount(app,
     h('div', { class: 'page-head' }, h('a', { class: 'crumb', href: '#/', text: 'Projects /' }), h('h1', { id: 'project-h', text: project.title }),
       project.has_password ? h('span', { class: 'badge subtle', text: 'password' }) : null,
-      h('span', { class: 'badge subtle', text: project.downloads ? 'downloads on' : 'downloads off' })),
+      h('span', { class: 'badge subtle', id: 'downloads-badge', text: project.downloads ? 'downloads on' : 'downloads off' })),
     tabs, panel);
   const pages = { tracks: tracksTab, comments: commentsTab, share: shareTab, settings: settingsTab, activity: activityTab };
   await (pages[tab] || tracksTab)(project, panel, seq, sub);
@@ -298,6 +320,10 @@ async function tracksTab(project, panel, seq) {
     h('p', { class: 'muted small', text: 'WAV, AIFF, FLAC, MP3, AAC, M4A or Ogg. Originals are encrypted on arrival; reviewers stream a 256 kbit/s AAC copy.' }), file);
   const uploadList = h('ul', { class: 'uploads', id: 'uploads', 'aria-live': 'polite' });
   const list = h('div', { id: 'track-list' });
+  const orderMsg = h('p', { class: 'status', role: 'status', id: 'order-status' });
+  // A project created a moment ago opens here: say what comes next.
+  const fresh = sessionStorage.getItem('audiomus.newProject') === pid;
+  sessionStorage.removeItem('audiomus.newProject');
   // Files go up one after another, in the order they were dropped; each
   // row says its place in the queue until its turn comes.
   const addFiles = (files, track) => {
@@ -305,28 +331,59 @@ async function tracksTab(project, panel, seq) {
   };
   file.addEventListener('change', () => { addFiles([...file.files]); file.value = ''; });
   dropTarget(drop, (files) => addFiles(files));
-  mount(panel, h('div', { class: 'stack' }, drop, uploadList, h('div', { class: 'card' }, list)));
+  mount(panel, h('div', { class: 'stack' },
+    fresh ? h('p', { class: 'status ok', id: 'project-created', text: 'Project created. Add your tracks first; the Share tab has the link for your reviewers.' }) : null,
+    drop, uploadList, h('div', { class: 'card' }, list, orderMsg)));
   for (const [vid, u] of st.uploads) {
     if (u.pid !== pid) continue;
     if (u.done && !u.failed) st.uploads.delete(vid); else uploadList.append(u.row);
   }
 
+  let shown = project;
+  // Move track id to index `to` (drag or the ↑/↓ buttons): the whole new
+  // order goes to the server at once; the list shows it at once and the
+  // server's answer after. `focus`: the button to keep the focus on.
+  const move = async (id, to, focus) => {
+    const ids = shown.tracks.map((t) => t.id).filter((x) => x !== id);
+    ids.splice(Math.max(0, Math.min(to, ids.length)), 0, id);
+    const byId = new Map(shown.tracks.map((t) => [t.id, t]));
+    const moved = byId.get(id);
+    render({ ...shown, tracks: ids.map((x, i) => ({ ...byId.get(x), position: i })) });
+    try {
+      const { tracks } = await put(`/api/v1/projects/${pid}/tracks/order`, { track_ids: ids });
+      if (seq !== st.routeSeq) return;
+      render({ ...shown, tracks });
+      status(orderMsg, `“${moved.title}” is now number ${ids.indexOf(id) + 1} of ${ids.length}.`, 'ok');
+    } catch (e) { status(orderMsg, errorText(e), 'error'); refresh(); }
+    if (focus) {
+      const row = list.querySelector(`[data-track="${id}"]`);
+      const btn = row?.querySelector(`.move-${focus}:not([disabled])`) || row?.querySelector('.move-up:not([disabled]), .move-down:not([disabled])');
+      btn?.focus();
+    }
+  };
+
   const render = (p) => {
-    const items = p.tracks.sort((a, b) => a.position - b.position || a.created - b.created).map((t) => {
+    shown = p;
+    const sorted = p.tracks.sort((a, b) => a.position - b.position || a.created - b.created);
+    const items = sorted.map((t, i) => {
       const vf = h('input', { type: 'file', class: 'sr-only', id: `vf-${t.id}`, accept: file.accept });
       vf.addEventListener('change', () => { addFiles([...vf.files], t); vf.value = ''; });
       const row = h('div', { class: 'track-row', dataset: { track: t.id } },
-        h('div', { class: 'track-row-head' }, h('h3', { text: t.title }),
+        h('div', { class: 'track-row-head' }, sorted.length > 1 ? orderControls(t, i, sorted.length, move) : null, h('h3', { text: t.title }),
           h('label', { for: `vf-${t.id}`, class: 'btn', tabindex: '0', role: 'button',
             onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); vf.click(); } }, text: 'New version' }), vf,
           h('button', { type: 'button', class: 'btn ghost', text: 'Rename', onclick: () => renameTrack(p.id, t).then(refresh) }),
           h('button', { type: 'button', class: 'btn ghost danger', text: 'Delete', onclick: () => deleteTrack(p.id, t).then(refresh) })),
         h('ul', { class: 'versions' }, [...t.versions].sort((a, b) => b.number - a.number).map((v) => versionRow(v, p.id, t, (f) => (f ? addFiles([f], t) : refresh())))),
         t.versions.length ? null : h('p', { class: 'muted small', text: 'No versions yet: drop a file on this track.' }));
+      dragTrack(row, t, sorted, move);
       dropTarget(row, (files) => addFiles(files.slice(0, 1), t));
       return row;
     });
-    mount(list, items.length ? items : h('p', { class: 'empty', text: 'No tracks yet. Drop your first mix above.' }));
+    mount(list, items.length ? items : h('div', { class: 'state-card', id: 'tracks-empty' },
+      h('h2', { text: 'Add your first track' }),
+      h('p', { class: 'muted', text: 'Drop your mixes on the box above or choose them: each file becomes a track, in the order you add them. Reviewers see the tracks in the order of this list.' }),
+      h('button', { type: 'button', class: 'btn primary', id: 'upload-cta', text: 'Choose audio files…', onclick: () => file.click() })));
     return p.tracks.some((t) => t.versions.some((v) => ['queued', 'processing'].includes(v.state) || (v.state === 'uploading' && !st.uploads.has(v.id))));
   };
 
@@ -346,10 +403,56 @@ async function tracksTab(project, panel, seq) {
   if (busy) st.pollTimer = setTimeout(refresh, 1500);
 }
 
+// The ↑/↓ buttons of a track row: the keyboard's way to reorder.
+function orderControls(t, i, n, move) {
+  return h('span', { class: 'order' },
+    h('span', { class: 'drag-handle', 'aria-hidden': 'true', title: 'Drag to reorder', draggable: 'true', text: '⠿' }),
+    h('button', { type: 'button', class: 'btn ghost order-btn move-up', 'aria-label': `Move “${t.title}” up`, disabled: i === 0, text: '↑',
+      onclick: () => move(t.id, i - 1, 'up') }),
+    h('button', { type: 'button', class: 'btn ghost order-btn move-down', 'aria-label': `Move “${t.title}” down`, disabled: i === n - 1, text: '↓',
+      onclick: () => move(t.id, i + 1, 'down') }));
+}
+
+// Drag a track row by its handle onto another: it lands before or after
+// that one (the upper or lower half). Files dropped on a row still make a
+// new version (dropTarget ignores a track being dragged).
+function dragTrack(row, t, sorted, move) {
+  const handle = row.querySelector('.drag-handle');
+  if (!handle) return;
+  const clear = () => row.classList.remove('drop-before', 'drop-after');
+  const after = (e) => { const r = row.getBoundingClientRect(); return e.clientY > r.top + r.height / 2; };
+  handle.addEventListener('dragstart', (e) => {
+    st.dragTrack = t.id;
+    e.dataTransfer.effectAllowed = 'move';
+    e.dataTransfer.setData('text/plain', t.title);
+    e.dataTransfer.setDragImage(row, 16, 16);
+    row.classList.add('dragging');
+  });
+  handle.addEventListener('dragend', () => { st.dragTrack = null; row.classList.remove('dragging'); });
+  row.addEventListener('dragover', (e) => {
+    if (!st.dragTrack || st.dragTrack === t.id) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'move';
+    row.classList.toggle('drop-after', after(e));
+    row.classList.toggle('drop-before', !after(e));
+  });
+  row.addEventListener('dragleave', clear);
+  row.addEventListener('drop', (e) => {
+    const id = st.dragTrack;
+    clear();
+    if (!id || id === t.id) return;
+    e.preventDefault();
+    st.dragTrack = null;
+    const others = sorted.filter((x) => x.id !== id);
+    move(id, others.findIndex((x) => x.id === t.id) + (after(e) ? 1 : 0));
+  });
+}
+
 function dropTarget(el, onFiles) {
-  el.addEventListener('dragover', (e) => { e.preventDefault(); e.stopPropagation(); el.classList.add('over'); });
+  el.addEventListener('dragover', (e) => { if (st.dragTrack) return; e.preventDefault(); e.stopPropagation(); el.classList.add('over'); });
   el.addEventListener('dragleave', () => el.classList.remove('over'));
   el.addEventListener('drop', (e) => {
+    if (st.dragTrack) return;
     e.preventDefault(); e.stopPropagation(); el.classList.remove('over');
     const files = [...(e.dataTransfer?.files || [])];
     if (files.length) onFiles(files);
@@ -694,6 +797,9 @@ async function settingsTab(project, panel) {
   dl.addEventListener('change', async () => {
     try {
       await patch(`/api/v1/projects/${pid}`, { downloads: dl.checked });
+      project.downloads = dl.checked;
+      const badge = $('#downloads-badge');
+      if (badge) badge.textContent = dl.checked ? 'downloads on' : 'downloads off';
       status(dmsg, dl.checked ? 'Reviewers can download the original files.' : 'Downloads are off: reviewers can only stream, and download links handed out earlier stop working.', 'ok');
     } catch (e) { dl.checked = !dl.checked; status(dmsg, errorText(e), 'error'); }
   });
@@ -774,7 +880,7 @@ async function accountPage() {
   });
   const sess = h('section', { class: 'card' }, h('h2', { text: 'Sessions' }),
     h('ul', { class: 'sessions' }, sessions.map((s) => h('li', {},
-      h('span', { class: 'agent', text: s.agent || 'Unknown browser' }),
+      h('span', { class: 'agent', title: s.agent || null, text: agentName(s.agent) || 'Unknown browser' }),
       s.current ? h('span', { class: 'badge ok', text: 'this browser' }) : null,
       h('span', { class: 'muted small', text: `last seen ${fmtAgo(s.last_seen)}` }),
       s.current ? null : h('button', { type: 'button', class: 'btn ghost', text: 'Sign out', onclick: async () => { try { await del(`/api/v1/sessions/${s.id}`); route(); } catch (e) { toast(errorText(e)); } } })))),

@@ -1,11 +1,12 @@
 // reset.js: /reset-password, signed out.
 //   without a token: ask for the address → POST /api/v1/password-reset
-//     (the answer is the same whether or not an account has it: so is ours)
+//     (the answer is the same whether or not an account has it: so is ours);
+//     a server that sends no e-mail (GET /api/v1/server) is named up front
 //   with #token=… (the link mailed by docs/mail.md "password reset"):
 //     choose a new password → POST /api/v1/password-reset/confirm
 // The token sits in the fragment (never sent to a server or logged); it is
 // removed from the address bar as soon as it is read.
-import { post } from './api.js';
+import { get, post } from './api.js';
 import { $, h, mount, announce } from './dom.js';
 
 const app = $('#app');
@@ -59,6 +60,18 @@ function requestForm() {
   });
   page(form, h('p', { class: 'toggle-auth' }, h('a', { href: '/', text: 'Back to sign in' })));
   email.focus();
+  noMailFirst(form, btn);
+}
+
+// A server without e-mail cannot send the link: say so before the visitor
+// types anything (GET /api/v1/server), and offer no button that cannot work.
+async function noMailFirst(form, btn) {
+  let s = {};
+  try { s = await get('/api/v1/server'); } catch { /* an older server: the answer of the POST says it */ }
+  if (s.mail_enabled !== false) return;
+  btn.disabled = true;
+  form.querySelector('p.muted')?.replaceWith(h('p', { class: 'status error', id: 'reset-nomail', role: 'alert',
+    text: 'This server sends no e-mail, so it cannot send a reset link: ask its administrator to reset your password.' }));
 }
 
 function confirmForm() {
