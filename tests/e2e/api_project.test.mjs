@@ -225,7 +225,7 @@ for (const backend of BACKENDS) {
         ['GET', `/api/v1/projects/${A}/links`], ['POST', `/api/v1/projects/${A}/links`, { label: 'x' }],
         ['POST', `/api/v1/projects/${A}/links/${la}/regenerate`], ['DELETE', `/api/v1/projects/${A}/links/${la}`],
         ['POST', `/api/v1/projects/${B}/links/${la}/regenerate`], ['DELETE', `/api/v1/projects/${B}/links/${la}`],
-        ['POST', `/api/v1/projects/${A}/tracks`, { title: 'x' }],
+        ['POST', `/api/v1/projects/${A}/tracks`, { title: 'x' }], ['PUT', `/api/v1/projects/${A}/tracks/order`, { track_ids: [ta] }],
         ['PATCH', `/api/v1/projects/${A}/tracks/${ta}`, { title: 'x' }], ['DELETE', `/api/v1/projects/${A}/tracks/${ta}`],
         ['PATCH', `/api/v1/projects/${B}/tracks/${ta}`, { title: 'x' }], ['DELETE', `/api/v1/projects/${B}/tracks/${ta}`],
         ['POST', `/api/v1/projects/${A}/tracks/${ta}/uploads`, { filename: 'x.wav', size: 1 }],
