@@ -72,6 +72,7 @@ static int link_ok(struct app *a, struct db *db, const struct access_grant *g, s
 
 	if ((rc = db_link_get(db, a->keys, g->project_id, g->link_id, &link)) != 0)
 		return deny_or_fail(rc);
+	am_memzero(link.token, sizeof(link.token)); /* not needed here */
 	if ((rc = db_project_get_by_id(db, a->keys, g->project_id, p)) != 0)
 		return deny_or_fail(rc);
 	return link_holds(g, link.revoked, link.expires, link.generation, p->has_password, p->pw_gen)

@@ -270,8 +270,9 @@ void api_event(struct api_ctx *c, const uint8_t project_id[DB_ID_LEN], const cha
 /* Crypto-shred one project of the owner (wrapped key first, then rows). */
 int api_project_shred(struct api_ctx *c, const uint8_t id[DB_ID_LEN]);
 /* A new share link of project pid (label may be NULL, expires 0: never);
- * the token (CRYPTO_TOKEN_LEN + 1 bytes) is returned once, only its hash
- * is stored. */
+ * the token (CRYPTO_TOKEN_LEN + 1 bytes) is returned in token; the row
+ * keeps its hash and the token sealed under the project's field key. Call
+ * inside a write transaction. */
 int api_link_new(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const char *label,
 		 int64_t expires, int is_default, char *token, uint8_t lid[DB_ID_LEN]);
 /* The project's tracks with their versions, by position. With gm (guest

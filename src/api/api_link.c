@@ -2,8 +2,10 @@
  * api_link.c: share links of a project (DESIGN §6): list, extra named links
  * with an optional expiry, regenerate (a new token and generation in one
  * statement: the old link, its signed URLs and its password cookies die at
- * once) and revoke. Tokens are 192-bit random, shown once in the answer that
- * creates them; the server keeps only their SHA-256. Runs in the web
+ * once) and revoke. Tokens are 192-bit random; the server keeps their
+ * SHA-256 for the guest look-up and the token itself only sealed under the
+ * project's field key, so the owner's list shows the current link from any
+ * signed-in session (never a guest path, never an export). Runs in the web
  * process; ids are client input, checked against the session's projects.
  */
 #include <stdio.h>
@@ -41,7 +43,9 @@ static int link_item(void *ctx, const struct db_link *l)
 {
 	struct link_list *ll = ctx;
 
-	return json_array_append_new(ll->arr, api_link_json(ll->c, l, NULL)) ? AM_ERR_NOMEM : 0;
+	return json_array_append_new(ll->arr, api_link_json(ll->c, l, l->token[0] ? l->token : NULL))
+		   ? AM_ERR_NOMEM
+		   : 0;
 }
 
 int api_links_list(struct api_ctx *c)
@@ -52,6 +56,8 @@ int api_links_list(struct api_ctx *c)
 
 	if (!ll.arr)
 		return AM_ERR_NOMEM;
+	/* The sealed tokens open only for the owner's session: the reply is
+	 * private and not stored (api_reply sends Cache-Control: no-store). */
 	if ((rc = api_owner_project(c, "id", &p)) ||
 	    (rc = db_link_list(c->db, c->api->app->keys, p.id, link_item, &ll))) {
 		json_decref(ll.arr);
@@ -66,9 +72,10 @@ static int reply_link(struct api_ctx *c, unsigned status, const uint8_t pid[DB_I
 	struct db_link l;
 	int rc = db_link_get(c->db, c->api->app->keys, pid, lid, &l);
 
-	if (rc)
-		return rc;
-	return api_reply(c, status, json_pack("{s:o}", "link", api_link_json(c, &l, token)));
+	if (rc == 0)
+		rc = api_reply(c, status, json_pack("{s:o}", "link", api_link_json(c, &l, token)));
+	am_memzero(&l, sizeof(l));
+	return rc;
 }
 
 int api_link_create(struct api_ctx *c)
@@ -85,7 +92,13 @@ int api_link_create(struct api_ctx *c)
 		return rc;
 	if (has_exp)
 		expires = am_now_ms() + expires_in * 1000;
-	if ((rc = api_link_new(c, p.id, label, expires, 0, token, lid)))
+	if ((rc = db_begin_write(c->db)))
+		return rc;
+	if ((rc = api_link_new(c, p.id, label, expires, 0, token, lid))) {
+		db_rollback(c->db);
+		return rc;
+	}
+	if ((rc = db_commit(c->db)))
 		return rc;
 	api_event(c, p.id, "link_created", NULL, NULL);
 	return reply_link(c, 201, p.id, lid, token);
@@ -120,6 +133,8 @@ int api_link_regenerate(struct api_ctx *c)
 	    (rc = crypto_sha256(token, CRYPTO_TOKEN_LEN, h)) || (rc = db_begin_write(c->db)))
 		return rc;
 	rc = db_link_regenerate(c->db, p.id, l.id, h, &gen);
+	if (rc == 0)
+		rc = db_link_seal_token(c->db, c->api->app->keys, p.id, l.id, token);
 	if (rc == 0)
 		rc = api_mail_event(c, c->acct.id, p.id, MAIL_LINK_REGEN, l.is_default ? "the default link" : NULL);
 	if ((rc = api_mail_tx_end(c, rc)))

@@ -312,6 +312,12 @@ static const char v9_track_tempo[] =
     "ALTER TABLE tracks ADD COLUMN ts_num INTEGER NOT NULL DEFAULT 4;"
     "ALTER TABLE tracks ADD COLUMN ts_den INTEGER NOT NULL DEFAULT 4;";
 
+/* v10: the current token of a share link sealed under the project's field
+ * key (issue 23, docs/crypto.md "Share links"), so its owner sees the link
+ * from any session; NULL for links made before and after a revoke. The
+ * token_hash check of a guest request is unchanged. */
+static const char v10_link_token[] = "ALTER TABLE share_links ADD COLUMN token_ct BLOB;";
+
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
@@ -330,6 +336,7 @@ static const struct migration migrations[] = {
     {7, "mail_events", v7_mail_events, NULL},
     {8, "meters", v8_meters, NULL},
     {9, "track_tempo", v9_track_tempo, NULL},
+    {10, "link_token", v10_link_token, NULL},
 };
 
 int db_schema_latest(void)

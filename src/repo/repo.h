@@ -41,6 +41,7 @@
 #define DB_FILENAME_MAX 512
 #define DB_NAME_MAX 128
 #define DB_LABEL_MAX 128
+#define DB_TOKEN_MAX 32 /* a share-link token: CRYPTO_TOKEN_LEN */
 #define DB_AGENT_MAX 128
 #define DB_BODY_MAX 4096
 #define DB_DETAILS_MAX 1024
@@ -223,6 +224,11 @@ struct db_link {
 	int revoked;
 	int is_default;
 	int64_t created;
+	/* The current token, opened from token_ct by the keyed reads (get,
+	 * list) when it is there and its SHA-256 is the stored token_hash;
+	 * "" otherwise and always from db_link_resolve. A bearer secret: for
+	 * the owner's own session only; zero it after use. */
+	char token[DB_TOKEN_MAX + 1];
 };
 
 /* Create a share link (token_hash = SHA-256 of the token). is_default: the
@@ -241,7 +247,14 @@ int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_i
  * *generation gets the new value. */
 int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
 		       const uint8_t new_token_hash[32], int64_t *generation);
+/* Revoke: also destroys the sealed token. */
 int db_link_revoke(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+/* Seal token (DB_TOKEN_MAX characters at most) under the project's field
+ * key into the live link's token_ct, after db_link_create or
+ * db_link_regenerate in the same transaction. AM_ERR_NOTFOUND if the link
+ * is not there or revoked. */
+int db_link_seal_token(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		       const uint8_t id[DB_ID_LEN], const char *token);
 
 /* What a media grant's re-check needs, read in one statement by primary
  * keys, no field opened: the media role repeats it every second while a

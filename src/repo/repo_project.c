@@ -3,7 +3,9 @@
  * password) and their share links. Runs in the web role (owner and guest
  * side), the media role (look-ups) and the admin commands (key rotation).
  * Titles, link labels and the project password hash are sealed under the
- * project's field key; share links store only SHA-256 of their token.
+ * project's field key; share links store SHA-256 of their token for the
+ * guest look-up and the token itself only sealed under that key (token_ct,
+ * opened for the owner's reads).
  * Also the one-read state of a media grant (db_grant_state_*: link or
  * owner session, project, object) for the media role's re-checks.
  */
@@ -357,7 +359,28 @@ int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project
 
 #define LINK_COLS                                                                               \
 	"SELECT l.id, l.project_id, l.generation, l.label_ct, l.expires, l.revoked, l.is_default," \
-	" l.created FROM share_links l "
+	" l.created, l.token_ct, l.token_hash FROM share_links l "
+
+/* Open the sealed token of the current row into out->token, kept only if
+ * its SHA-256 is the row's token_hash: a token_ct left from an older
+ * generation or copied from elsewhere is never shown. */
+static int link_token(struct db_stmt *st, const struct crypto_field_key *fk, struct db_link *out)
+{
+	const void *stored;
+	uint8_t h[32];
+	size_t n = 0;
+	int rc;
+
+	if ((rc = repo_open_col(st, 8, fk, "share_links", "token", out->id, out->project_id,
+				out->token, sizeof(out->token))) ||
+	    !out->token[0])
+		return rc;
+	stored = db_column_blob(st, 9, &n);
+	if ((rc = crypto_sha256(out->token, strlen(out->token), h)) == 0 &&
+	    (!stored || n != sizeof(h) || memcmp(stored, h, sizeof(h)) != 0))
+		am_memzero(out->token, sizeof(out->token));
+	return rc;
+}
 
 static int link_row(struct db_stmt *st, union repo_key key, void *outp)
 {
@@ -374,8 +397,10 @@ static int link_row(struct db_stmt *st, union repo_key key, void *outp)
 	out->created = db_column_int64(st, 7);
 	if (!key.fk)
 		return 0;
-	return repo_open_col(st, 3, key.fk, "share_links", "label", out->id, out->project_id,
-			     out->label, sizeof(out->label));
+	if ((rc = repo_open_col(st, 3, key.fk, "share_links", "label", out->id, out->project_id,
+				out->label, sizeof(out->label))))
+		return rc;
+	return link_token(st, key.fk, out);
 }
 
 REPO_EMIT(link_emit, struct db_link)
@@ -427,7 +452,8 @@ int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
-			    "UPDATE share_links SET token_hash = $3, generation = generation + 1"
+			    "UPDATE share_links SET token_hash = $3, token_ct = NULL,"
+			    " generation = generation + 1"
 			    " WHERE id = $1 AND project_id = $2 AND revoked = 0 RETURNING generation",
 			    &st);
 
@@ -446,7 +472,7 @@ int db_link_revoke(struct db *db, const uint8_t project_id[DB_ID_LEN], const uin
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
-			    "UPDATE share_links SET revoked = 1, generation = generation + 1"
+			    "UPDATE share_links SET revoked = 1, token_ct = NULL, generation = generation + 1"
 			    " WHERE id = $1 AND project_id = $2",
 			    &st);
 
@@ -454,6 +480,27 @@ int db_link_revoke(struct db *db, const uint8_t project_id[DB_ID_LEN], const uin
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, project_id);
 	}
+	return repo_done_one(rc, st);
+}
+
+int db_link_seal_token(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		       const uint8_t id[DB_ID_LEN], const char *token)
+{
+	struct db_stmt *st = NULL;
+	struct crypto_field_key *fk = NULL;
+	int rc;
+
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
+		return rc;
+	rc = db_prepare(db,
+			"UPDATE share_links SET token_ct = $3 WHERE id = $1 AND project_id = $2 AND revoked = 0",
+			&st);
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, project_id);
+		repo_bind_sealed(st, 3, fk, "share_links", "token", id, project_id, token, DB_TOKEN_MAX);
+	}
+	crypto_field_key_free(fk);
 	return repo_done_one(rc, st);
 }
 

@@ -24,23 +24,12 @@ window.addEventListener('beforeunload', (e) => {
   if (st.queue.length) { e.preventDefault(); e.returnValue = ''; }
 });
 
-// ---- share URLs kept on this browser ------------------------------------------
-// The server keeps only the hash of a share token, so a link's URL exists
-// once: in the create/regenerate answer. The dashboard remembers it in this
-// browser (localStorage, per link id and generation) so the owner can copy
-// it again and jump from a comment to the review page; elsewhere the owner
-// regenerates. (An attacker who could read this storage could also
-// regenerate the link with the owner's session: it adds no exposure.) The
-// owner's own player does not need it (owner URLs, ownerplayer.js).
-const LINKS_KEY = 'audiomus.links';
-function knownLinks() { try { return JSON.parse(localStorage.getItem(LINKS_KEY) || '{}'); } catch { return {}; } }
-function rememberLink(link) {
-  const all = knownLinks();
-  all[link.id] = { url: link.url, generation: link.generation };
-  try { localStorage.setItem(LINKS_KEY, JSON.stringify(all)); } catch { /* storage full or off */ }
-}
-function forgetLink(id) { const all = knownLinks(); delete all[id]; try { localStorage.setItem(LINKS_KEY, JSON.stringify(all)); } catch { /* */ } }
-function linkUrl(link) { const k = knownLinks()[link.id]; return k && k.generation === link.generation ? k.url : null; }
+// ---- share URLs ----------------------------------------------------------------
+// The owner's link list carries each live link's current URL (the server
+// keeps the token sealed under the project key), so the Share tab shows it
+// from any signed-in session. Nothing of it is kept in this browser: an
+// older version cached URLs in localStorage under this key, dropped here.
+try { localStorage.removeItem('audiomus.links'); } catch { /* storage off */ }
 
 // ---- small UI helpers ---------------------------------------------------------
 
@@ -208,7 +197,6 @@ async function projectsPage() {
     status(msg, 'Creating…');
     try {
       const { project } = await post('/api/v1/projects', { title: title.value.trim() });
-      rememberLink(project.link);
       sessionStorage.setItem('audiomus.justCreated', project.id);
       sessionStorage.setItem('audiomus.newProject', project.id);
       location.hash = `#/p/${project.id}/tracks`;
@@ -714,23 +702,22 @@ async function shareTab(project, panel) {
   const extra = links.filter((l) => !l.is_default);
   const justCreated = sessionStorage.getItem('audiomus.justCreated') === pid;
   sessionStorage.removeItem('audiomus.justCreated');
-  const defUrl = def && linkUrl(def);
+  const defUrl = def && def.url;
 
   const regenerate = async (l) => {
     if (await confirmDialog('Regenerate this link?', 'The current link stops working at once, for everyone who has it, along with every player URL and password unlock made with it. You will get a new link to share.', 'Regenerate', true) !== 'ok') return;
     try {
-      const { link } = await post(`/api/v1/projects/${pid}/links/${l.id}/regenerate`);
-      rememberLink(link);
+      await post(`/api/v1/projects/${pid}/links/${l.id}/regenerate`);
+      await reload();
       toast('New link ready');
-      reload();
     } catch (e) { toast(errorText(e)); }
   };
 
   const defCard = h('section', { class: 'card', 'aria-labelledby': 'share-h' },
     h('h2', { id: 'share-h', text: 'Share link' }),
-    justCreated ? h('p', { class: 'status ok', text: 'Project created. Copy the link now: for your security the server keeps only a fingerprint of it.' }) : null,
+    justCreated ? h('p', { class: 'status ok', text: 'Project created. Copy the link and send it to your reviewers.' }) : null,
     def && defUrl ? urlBox(defUrl, 'share-url')
-      : h('p', { class: 'muted', text: 'The link was shown when it was made and is not stored on the server (only its fingerprint is). Regenerate it to get a link you can copy; the old one stops working.' }),
+      : h('p', { class: 'muted', text: 'This link was made before links could be shown again. Regenerate it once to get a link you can copy from any device; the old one stops working.' }),
     def ? h('div', { class: 'row' },
       h('span', { class: 'muted small', text: `Generation ${def.generation} · created ${fmtDate(def.created)}` }), h('span', { class: 'spacer' }),
       h('button', { type: 'button', class: 'btn danger', id: 'regenerate', text: 'Regenerate…', onclick: () => regenerate(def) })) : null);
@@ -750,25 +737,24 @@ async function shareTab(project, panel) {
     const body = { label: label.value.trim() };
     if (Number(expiry.value)) body.expires_in_s = Number(expiry.value);
     try {
-      const { link } = await post(`/api/v1/projects/${pid}/links`, body);
-      rememberLink(link);
+      await post(`/api/v1/projects/${pid}/links`, body);
       await reload();
-      toast('Link created: copy it now');
+      toast('Link created');
     } catch (e) { status(msg, errorText(e), 'error'); }
   });
   const rows = extra.map((l) => {
-    const u = linkUrl(l);
+    const u = l.url;
     const expired = l.expires && l.expires < Date.now();
     return h('li', { class: 'link-row' },
       h('strong', { text: l.label }),
       l.revoked ? h('span', { class: 'badge bad', text: 'revoked' }) : expired ? h('span', { class: 'badge bad', text: 'expired' })
         : h('span', { class: 'badge subtle', text: l.expires ? `expires ${fmtDate(l.expires)}` : 'no expiry' }),
       h('span', { class: 'spacer' }),
-      u && !l.revoked ? h('button', { type: 'button', class: 'btn', text: 'Copy', onclick: () => copy(u) }) : null,
+      u && !l.revoked ? h('button', { type: 'button', class: 'btn', text: 'Copy', 'aria-label': `Copy the link “${l.label}”`, 'data-url': u, onclick: () => copy(u) }) : null,
       l.revoked ? null : h('button', { type: 'button', class: 'btn ghost', text: 'Regenerate', onclick: () => regenerate(l) }),
       l.revoked ? null : h('button', { type: 'button', class: 'btn danger', text: 'Revoke', onclick: async () => {
         if (await confirmDialog('Revoke this link?', `“${l.label}” stops working at once.`, 'Revoke', true) !== 'ok') return;
-        try { await del(`/api/v1/projects/${pid}/links/${l.id}`); forgetLink(l.id); reload(); } catch (e) { toast(errorText(e)); }
+        try { await del(`/api/v1/projects/${pid}/links/${l.id}`); reload(); } catch (e) { toast(errorText(e)); }
       } }));
   });
   mount(panel, h('div', { class: 'stack' }, defCard,
