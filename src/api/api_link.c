@@ -43,7 +43,8 @@ static int link_item(void *ctx, const struct db_link *l)
 {
 	struct link_list *ll = ctx;
 
-	return json_array_append_new(ll->arr, api_link_json(ll->c, l, l->token[0] ? l->token : NULL))
+	return json_array_append_new(ll->arr,
+				     api_link_json(ll->c, l, l->token[0] ? l->token : NULL))
 		   ? AM_ERR_NOMEM
 		   : 0;
 }

@@ -86,7 +86,8 @@ int api_link_new(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const char *la
 	if ((rc = crypto_token_new(token, CRYPTO_TOKEN_LEN + 1)) ||
 	    (rc = crypto_sha256(token, CRYPTO_TOKEN_LEN, h)))
 		return rc;
-	if ((rc = db_link_create(c->db, c->api->app->keys, pid, h, label, expires, is_default, lid)))
+	if ((rc =
+		 db_link_create(c->db, c->api->app->keys, pid, h, label, expires, is_default, lid)))
 		return rc;
 	return db_link_seal_token(c->db, c->api->app->keys, pid, lid, token);
 }

@@ -357,7 +357,7 @@ int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project
 	return repo_done(rc, st, NULL);
 }
 
-#define LINK_COLS                                                                               \
+#define LINK_COLS                                                                                  \
 	"SELECT l.id, l.project_id, l.generation, l.label_ct, l.expires, l.revoked, l.is_default," \
 	" l.created, l.token_ct, l.token_hash FROM share_links l "
 
@@ -451,11 +451,12 @@ int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const
 		       const uint8_t new_token_hash[32], int64_t *generation)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "UPDATE share_links SET token_hash = $3, token_ct = NULL,"
-			    " generation = generation + 1"
-			    " WHERE id = $1 AND project_id = $2 AND revoked = 0 RETURNING generation",
-			    &st);
+	int rc =
+	    db_prepare(db,
+		       "UPDATE share_links SET token_hash = $3, token_ct = NULL,"
+		       " generation = generation + 1"
+		       " WHERE id = $1 AND project_id = $2 AND revoked = 0 RETURNING generation",
+		       &st);
 
 	*generation = 0;
 	if (rc == 0) {
@@ -471,10 +472,11 @@ int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const
 int db_link_revoke(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "UPDATE share_links SET revoked = 1, token_ct = NULL, generation = generation + 1"
-			    " WHERE id = $1 AND project_id = $2",
-			    &st);
+	int rc = db_prepare(
+	    db,
+	    "UPDATE share_links SET revoked = 1, token_ct = NULL, generation = generation + 1"
+	    " WHERE id = $1 AND project_id = $2",
+	    &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
@@ -493,12 +495,14 @@ int db_link_seal_token(struct db *db, const struct db_keys *k, const uint8_t pro
 	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
-			"UPDATE share_links SET token_ct = $3 WHERE id = $1 AND project_id = $2 AND revoked = 0",
+			"UPDATE share_links SET token_ct = $3 WHERE id = $1 AND project_id = $2 "
+			"AND revoked = 0",
 			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, project_id);
-		repo_bind_sealed(st, 3, fk, "share_links", "token", id, project_id, token, DB_TOKEN_MAX);
+		repo_bind_sealed(st, 3, fk, "share_links", "token", id, project_id, token,
+				 DB_TOKEN_MAX);
 	}
 	crypto_field_key_free(fk);
 	return repo_done_one(rc, st);
