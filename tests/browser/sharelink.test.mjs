@@ -46,6 +46,7 @@ test('a second device copies the same link; regenerate there moves both', { time
   const a = await signedIn(o.email);
   await a.page.fill('#new-title', 'Second Device EP');
   await a.page.getByRole('button', { name: 'Create project' }).click();
+  await a.page.getByRole('tab', { name: 'Share' }).click(); // a new project opens on Tracks
   await a.page.locator('#share-url').waitFor();
   const url1 = await a.page.inputValue('#share-url');
   assert.match(url1, new RegExp(`^${srv.origin}/s/[A-Za-z0-9_-]{32}$`));

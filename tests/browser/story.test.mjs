@@ -72,7 +72,7 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     await op.fill('#new-title', 'Night Drive EP');
     await op.getByRole('button', { name: 'Create project' }).click();
     // A new project opens on Tracks, with the call to upload; the link is
-    // on Share, still copyable (kept in this browser).
+    // on Share, copyable from any session (the server keeps it sealed).
     await op.locator('#upload-cta').waitFor();
     assert.equal(await op.getByRole('tab', { name: 'Tracks' }).getAttribute('aria-selected'), 'true');
     await op.getByRole('tab', { name: 'Share' }).click();
