@@ -158,7 +158,7 @@ int api_account_delete(struct api_ctx *c)
 		rc = db_account_close(c->db, c->api->app->keys, c->acct.id);
 	if (rc)
 		goto out;
-	am_log(AM_LOG_INFO, "account_deleted", NULL);
+	am_log(AM_LOG_INFO, "account_deleted");
 	if ((rc = http_set_cookie(c->req, API_SESSION_COOKIE, "", 0,
 				  HTTP_COOKIE_HTTPONLY | HTTP_COOKIE_LAX)) == 0)
 		rc = http_respond_empty(c->req, 204);

@@ -325,7 +325,7 @@ out:
 		return api_err(c, AM_ERR_INVAL,
 			       "this reset link is invalid, used or expired: ask for a new one");
 	if (rc == 0)
-		am_log(AM_LOG_INFO, "password_reset", NULL);
+		am_log(AM_LOG_INFO, "password_reset");
 	return rc ? rc : http_respond_empty(c->req, 204);
 }
 
@@ -381,7 +381,7 @@ int api_email_verify(struct api_ctx *c)
 					 "account no longer has): sign in and ask for a new one");
 	if (rc)
 		return rc;
-	am_log(AM_LOG_INFO, "email_verified", NULL);
+	am_log(AM_LOG_INFO, "email_verified");
 	return api_reply(c, 200, json_pack("{s:b}", "email_verified", 1));
 }
 
@@ -479,7 +479,7 @@ static int unsubscribe(struct http_req *req, void *arg)
 						  "project is gone.</p>");
 	if (rc)
 		return rc;
-	am_log(AM_LOG_INFO, "mail_unsubscribed", "kind", mail_kind_name(kind), NULL);
+	am_log(AM_LOG_INFO, "mail_unsubscribed", "kind", mail_kind_name(kind));
 	snprintf(body, sizeof(body),
 		 "<h1>Unsubscribed</h1><p>No more %s. You can turn them on again in the notification "
 		 "settings.</p>",

@@ -32,7 +32,7 @@ void api_event(struct api_ctx *c, const uint8_t project_id[DB_ID_LEN], const cha
 	int rc = db_event_add(c->db, c->api->app->keys, project_id, kind, guest_id, details);
 
 	if (rc)
-		am_log(AM_LOG_WARN, "event_not_recorded", "kind", kind, "error", am_strerror(rc), NULL);
+		am_log(AM_LOG_WARN, "event_not_recorded", "kind", kind, "error", am_strerror(rc));
 }
 
 int api_project_shred(struct api_ctx *c, const uint8_t id[DB_ID_LEN])
@@ -45,7 +45,7 @@ int api_project_shred(struct api_ctx *c, const uint8_t id[DB_ID_LEN])
 
 	if (rc == 0) {
 		api_view_forget(c->api->views, id);
-		am_log(AM_LOG_INFO, "project_shredded", NULL);
+		am_log(AM_LOG_INFO, "project_shredded");
 	}
 	return rc;
 }

@@ -185,7 +185,7 @@ static int check_credentials(struct api_ctx *c, const char *email, const char *p
 		return rc;
 	if (rehash && api_pw_hash(c, pw, fresh) == 0 &&
 	    db_account_set_password(c->db, c->api->app->keys, a->id, fresh) == 0)
-		am_log(AM_LOG_INFO, "password_rehashed", NULL);
+		am_log(AM_LOG_INFO, "password_rehashed");
 	am_memzero(fresh, sizeof(fresh));
 	c->msg = NULL; /* a failed rehash's 503 message is not this answer's */
 	return 0;

@@ -77,7 +77,7 @@ void api_reply_error(struct api_ctx *c, int rc)
 	if ((status >= 500 && status != 503) || http_retry_after_of(rc))
 		am_log(http_retry_after_of(rc) ? AM_LOG_ERROR : AM_LOG_WARN, "api_error", "route",
 		       http_req_route(c->req) ? http_req_route(c->req) : "-", "error", am_strerror(rc),
-		       "db", c->db ? db_errmsg(c->db) : "", NULL);
+		       "db", c->db ? db_errmsg(c->db) : "");
 	if (status == 503 && c->msg)
 		msg = c->msg;
 	if (http_message_of(rc)) {
@@ -302,7 +302,7 @@ int api_proxies_parse(struct api *api, const char *list)
 
 		if (api->nproxies >= API_MAX_PROXIES ||
 		    addr_parse(p, n, &api->proxies[api->nproxies]) != 0) {
-			am_log(AM_LOG_ERROR, "config", "error", "trusted_proxies: bad address", NULL);
+			am_log(AM_LOG_ERROR, "config", "error", "trusted_proxies: bad address");
 			return AM_ERR_INVAL;
 		}
 		api->nproxies++;

@@ -469,7 +469,7 @@ int db_pool_get(struct db_pool *p, int timeout_ms, struct db **out)
 
 		rc = open_url(p->url, p->tls, 0, &db, err, sizeof(err));
 		if (rc) {
-			am_log(AM_LOG_ERROR, "db_connect_failed", "detail", err, NULL);
+			am_log(AM_LOG_ERROR, "db_connect_failed", "detail", err);
 			pthread_mutex_lock(&p->mu);
 			p->opened--;
 			pthread_cond_signal(&p->cv);
@@ -488,7 +488,7 @@ int db_pool_open_extra(struct db_pool *p, struct db **out)
 	int rc = open_url(p->url, p->tls, 0, out, err, sizeof(err));
 
 	if (rc)
-		am_log(AM_LOG_ERROR, "db_connect_failed", "detail", err, NULL);
+		am_log(AM_LOG_ERROR, "db_connect_failed", "detail", err);
 	return rc;
 }
 
@@ -497,7 +497,7 @@ void db_pool_put(struct db_pool *p, struct db *db)
 	if (!db)
 		return;
 	if (db->tx_depth > 0) {
-		am_log(AM_LOG_WARN, "db_tx_leaked", NULL);
+		am_log(AM_LOG_WARN, "db_tx_leaked");
 		db->tx_depth = 1;
 		db_rollback(db);
 	}

@@ -393,7 +393,7 @@ static int tls_precheck(const char *url, enum db_tls tls, int warn, struct db_tl
 	if (rc == 0 && rep->insecure && warn)
 		am_log(AM_LOG_WARN, "db_tls_insecure", "hosts", rep->hosts, "sslmode", rep->sslmode,
 		       "setting", "database_tls = insecure-allow",
-		       "hint", "the database connection is not required to use verified TLS", (char *)NULL);
+		       "hint", "the database connection is not required to use verified TLS");
 	return rc;
 }
 

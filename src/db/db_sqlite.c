@@ -301,7 +301,7 @@ static int files_refuse(struct sq_db *d)
 {
 	if (!d->files_logged) {
 		d->files_logged = 1;
-		am_log(AM_LOG_ERROR, "db_wal_replaced", "detail", WAL_GONE_MSG, NULL);
+		am_log(AM_LOG_ERROR, "db_wal_replaced", "detail", WAL_GONE_MSG);
 	}
 	return db_set_err(&d->base, AM_ERR_UNAVAIL, "sqlite: %s", WAL_GONE_MSG);
 }
@@ -832,7 +832,7 @@ static int prepare_files(const char *path, char *err, size_t errlen)
 		}
 		if (stat(dir, &sb) == 0 && (sb.st_mode & 0077))
 			am_log(AM_LOG_WARN, "db_dir_mode", "detail",
-			       "the database directory is accessible by other users; use mode 0700", NULL);
+			       "the database directory is accessible by other users; use mode 0700");
 	}
 	/* An existing file is never open()ed here: closing any descriptor of
 	 * it drops every POSIX lock this process holds on it, including those

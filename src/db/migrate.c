@@ -469,7 +469,7 @@ int db_migrate_to(struct db *db, int target)
 	if (rc == 0 && cur < target) {
 		snprintf(from, sizeof(from), "%d", cur);
 		snprintf(to, sizeof(to), "%d", target);
-		am_log(AM_LOG_INFO, "db_migrated", "from", from, "to", to, NULL);
+		am_log(AM_LOG_INFO, "db_migrated", "from", from, "to", to);
 	}
 	return rc;
 out:

@@ -81,7 +81,7 @@ static int ar_fail(struct export *x, const char *what)
 {
 	if (!x->err) {
 		am_log(AM_LOG_ERROR, "export_archive_error", "step", what, "error",
-		       archive_error_string(x->ar) ? archive_error_string(x->ar) : "", NULL);
+		       archive_error_string(x->ar) ? archive_error_string(x->ar) : "");
 		x->err = AM_ERR_IO;
 	}
 	return x->err;
@@ -257,7 +257,7 @@ static int enter_project(struct export *x)
 		    export_project_build(db, x->a->keys, &p, ep->dir, &json, &x->files, &x->nfiles);
 	snprintf(details, sizeof(details), "{\"via\":\"%s\"}", x->via);
 	if (rc == 0 && db_event_add(db, x->a->keys, p.id, "export", NULL, details))
-		am_log(AM_LOG_WARN, "export_event_failed", NULL);
+		am_log(AM_LOG_WARN, "export_event_failed");
 	app_db_put(x->a, db);
 	if (rc == 0)
 		rc = crypto_pk_open(x->a->kr, p.id, p.wrapped_pk, p.wrapped_pk_len, &x->pk);
@@ -290,7 +290,7 @@ static int enter_file(struct export *x)
 		const char *why = err.msg;
 
 		am_log(AM_LOG_ERROR, "export_object_unreadable", "error", am_strerror(rc),
-		       *why ? "store_error" : NULL, why, NULL);
+		       "store_error", *why ? why : NULL);
 		return rc;
 	}
 	x->src = BODY_AM1;
@@ -315,7 +315,7 @@ static int body_chunk(struct export *x)
 		const char *why = store_reader_errmsg(x->sr);
 
 		am_log(AM_LOG_ERROR, "export_aborted", "error", am_strerror(rc ? rc : AM_ERR_IO),
-		       *why ? "store_error" : NULL, why, NULL);
+		       "store_error", *why ? why : NULL);
 		return rc ? rc : AM_ERR_IO;
 	}
 	if (archive_write_data(x->ar, p, got) != (la_ssize_t)got)

@@ -111,7 +111,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	am_buf_init(&body, SCRAPE_MAX_BODY);
 	if (s->fn(&body, s->arg) != 0) {
 		am_buf_cleanup(&body);
-		am_log(AM_LOG_WARN, "metrics_render_failed", NULL);
+		am_log(AM_LOG_WARN, "metrics_render_failed");
 		return text(conn, 500, "cannot render the metrics\n");
 	}
 	ret = reply(conn, 200, s->content_type, body.p ? (const void *)body.p : "", body.len);

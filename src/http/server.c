@@ -91,7 +91,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		}
 		*socket_context = ctx;
 		if (!ctx)
-			am_log(AM_LOG_WARN, "http_watch_unwatched", NULL);
+			am_log(AM_LOG_WARN, "http_watch_unwatched");
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		ctx = *socket_context;
 		if (ctx)
@@ -287,10 +287,10 @@ static enum MHD_Result complete(struct http_req *req)
 	if (rc < 0 && !req->resp) {
 		if (http_status_of(rc) >= 500)
 			am_log(AM_LOG_WARN, "handler_error", "route", def->pattern, "error",
-			       am_strerror(rc), NULL);
+			       am_strerror(rc));
 		(void)http_respond_error(req, rc);
 	} else if (!req->resp) {
-		am_log(AM_LOG_ERROR, "handler_no_response", "route", def->pattern, NULL);
+		am_log(AM_LOG_ERROR, "handler_no_response", "route", def->pattern);
 	}
 	return queue(req);
 }
@@ -430,7 +430,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	snprintf(ms, sizeof(ms), "%lld", (long long)(us / 1000));
 	am_strlcpy(path, log_path(req), sizeof(path));
 	am_log(AM_LOG_INFO, "access", "method", req->method ? req->method_str : "-", "path", path,
-	       "status", status, "bytes", bytes, "ms", ms, "outcome", outcome(toe), NULL);
+	       "status", status, "bytes", bytes, "ms", ms, "outcome", outcome(toe));
 	*con_cls = NULL;
 	http_req_release(req);
 	atomic_fetch_sub(&s->inflight, 1);
@@ -489,7 +489,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = 0;
-	am_log(AM_LOG_DEBUG, "mhd", "msg", msg, NULL);
+	am_log(AM_LOG_DEBUG, "mhd", "msg", msg);
 }
 #pragma GCC diagnostic pop
 
@@ -669,7 +669,7 @@ static void stop_accepting(struct http_server *s)
 	if (s->accepting) {
 		atomic_store(&s->stop_accept, 1);
 		if (write(s->wake_fd, &one, sizeof(one)) != sizeof(one))
-			am_log(AM_LOG_WARN, "http_accept_stop", "error", strerror(errno), NULL);
+			am_log(AM_LOG_WARN, "http_accept_stop", "error", strerror(errno));
 		pthread_join(s->acceptor, NULL);
 		s->accepting = 0;
 	}

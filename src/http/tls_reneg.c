@@ -77,7 +77,7 @@ static void guard_refuse(struct http_tls_guard *g)
 	(void)gnutls_record_discard_queued(s);
 	if (gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_NO_RENEGOTIATION) == 0)
 		(void)shutdown(g->fd, SHUT_WR);
-	am_log(AM_LOG_INFO, "tls_renegotiation_refused", NULL);
+	am_log(AM_LOG_INFO, "tls_renegotiation_refused");
 }
 
 static ssize_t guard_pull(gnutls_transport_ptr_t ptr, void *buf, size_t n)

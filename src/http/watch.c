@@ -110,11 +110,11 @@ static void *watch_main(void *arg)
 		/* One line per pass, never per client: no address, no flood. */
 		if (hdr) {
 			snprintf(n, sizeof(n), "%u", hdr);
-			am_log(AM_LOG_INFO, "header_timeout", "connections", n, NULL);
+			am_log(AM_LOG_INFO, "header_timeout", "connections", n);
 		}
 		if (slow) {
 			snprintf(n, sizeof(n), "%u", slow);
-			am_log(AM_LOG_INFO, "body_too_slow", "connections", n, NULL);
+			am_log(AM_LOG_INFO, "body_too_slow", "connections", n);
 		}
 		pthread_mutex_lock(&w->mu);
 	}

@@ -44,7 +44,7 @@ static void log_event(enum am_log_level lv, const char *event, const uint8_t cid
 	}
 	hex[2 * DB_ID_LEN] = 0;
 	snprintf(n, sizeof(n), "%lld", (long long)attempt);
-	am_log(lv, event, "comment", hex, "attempt", n, "reason", reason, NULL);
+	am_log(lv, event, "comment", hex, "attempt", n, "reason", reason);
 }
 
 /* Take the event and compose its mail in one transaction. 0 (composed,

@@ -43,7 +43,7 @@ static void log_mail(enum am_log_level lv, const char *event, const uint8_t id[D
 	}
 	hex[2 * DB_ID_LEN] = 0;
 	snprintf(n, sizeof(n), "%lld", (long long)attempt);
-	am_log(lv, event, "mail", hex, "attempt", n, reason ? "reason" : NULL, reason, NULL);
+	am_log(lv, event, "mail", hex, "attempt", n, "reason", reason);
 }
 
 /* The message is out: forget it. A database hiccup here would let the lease
@@ -153,7 +153,7 @@ int mail_outbox_pump(struct app *a, int max, int *sent)
 	if (!mail_enabled(&a->conf))
 		return 0;
 	if (mail_config_check(&a->conf, err, sizeof(err))) {
-		am_log(AM_LOG_ERROR, "mail_config", "error", err, NULL);
+		am_log(AM_LOG_ERROR, "mail_config", "error", err);
 		return AM_ERR_INVAL;
 	}
 	if ((rc = app_db_get(a, &db)))

@@ -63,7 +63,7 @@ static void log_listening(const struct conf *c, const struct http_server *s)
 		 port);
 	snprintf(rport, sizeof(rport), "%u", (unsigned)http_server_redirect_port(s));
 	am_log(AM_LOG_INFO, "listening", "url", url, "port", port, "redirect_port", rport,
-	       "public_url", c->public_url, NULL);
+	       "public_url", c->public_url);
 	printf("audiomus: serving %s (public URL %s)\n", url, c->public_url);
 	fflush(stdout);
 }
@@ -79,12 +79,12 @@ static void signal_loop(struct http_server *s, const sigset_t *set)
 			continue;
 		if (sig == SIGHUP) {
 			if (http_server_reload_tls(s, err, sizeof(err)) == 0)
-				am_log(AM_LOG_INFO, "tls_reloaded", NULL);
+				am_log(AM_LOG_INFO, "tls_reloaded");
 			else
-				am_log(AM_LOG_ERROR, "tls_reload_failed", "error", err, NULL);
+				am_log(AM_LOG_ERROR, "tls_reload_failed", "error", err);
 			continue;
 		}
-		am_log(AM_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+		am_log(AM_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
 		return;
 	}
 }
@@ -109,7 +109,7 @@ static void log_worker(const struct worker_params *p)
 
 	snprintf(n, sizeof(n), "%d", p->threads);
 	snprintf(h, sizeof(h), "%d", p->heavy_jobs);
-	am_log(AM_LOG_INFO, "worker_started", "threads", n, "transcode_jobs", h, NULL);
+	am_log(AM_LOG_INFO, "worker_started", "threads", n, "transcode_jobs", h);
 }
 
 static void worker_conf(struct conf *c, struct worker_params *p)
@@ -131,7 +131,7 @@ static int roles_open(const struct conf *c, unsigned roles, struct roles *rs,
 
 	if (app_open(c, need, &rs->app, err, sizeof(err))) {
 		fprintf(stderr, "audiomus %s: %s\n", name, err);
-		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
+		am_log(AM_LOG_ERROR, "start_failed", "error", err);
 		return 1;
 	}
 	if (!(rs->web = web_new(c)) ||
@@ -189,7 +189,7 @@ static int run_roles(int argc, char **argv, unsigned roles)
 	sigdelset(&set, SIGPIPE);
 	if (http_server_new(&c, &s, err, sizeof(err))) {
 		fprintf(stderr, "audiomus %s: %s\n", name, err);
-		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
+		am_log(AM_LOG_ERROR, "start_failed", "error", err);
 		goto out;
 	}
 	fix_public_url(&c, s);
@@ -199,14 +199,14 @@ static int run_roles(int argc, char **argv, unsigned roles)
 		goto out;
 	if (http_server_start(s, r, err, sizeof(err))) {
 		fprintf(stderr, "audiomus %s: %s\n", name, err);
-		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
+		am_log(AM_LOG_ERROR, "start_failed", "error", err);
 		goto out;
 	}
 	log_listening(&c, s);
 	if (main_metrics_start(&c, rs.app, name, &ms))
 		goto out;
 	if ((roles & ROLE_WORKER) && worker_start(rs.app, &wp, &rs.worker))
-		am_log(AM_LOG_ERROR, "worker_start_failed", NULL);
+		am_log(AM_LOG_ERROR, "worker_start_failed");
 	else if (roles & ROLE_WORKER)
 		log_worker(&wp);
 	signal_loop(s, &set);
@@ -214,7 +214,7 @@ static int run_roles(int argc, char **argv, unsigned roles)
 	rs.worker = NULL;
 	unfinished = http_server_shutdown(s, c.shutdown_grace * 1000);
 	snprintf(left, sizeof(left), "%d", unfinished);
-	am_log(AM_LOG_INFO, "stopped", "unfinished_requests", left, NULL);
+	am_log(AM_LOG_INFO, "stopped", "unfinished_requests", left);
 	rc = 0;
 out:
 	http_scrape_free(ms);

@@ -74,7 +74,7 @@ static int cmd_worker(int argc, char **argv)
 		c.db_pool_size = p.threads + 2; /* one per thread, housekeeping, spare */
 	if (app_open(&c, APP_DB | APP_STORE, &a, err, sizeof(err))) {
 		fprintf(stderr, "audiomus worker: %s\n", err);
-		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
+		am_log(AM_LOG_ERROR, "start_failed", "error", err);
 		return 1;
 	}
 	p.grace_ms = c.shutdown_grace * 1000;
@@ -91,13 +91,13 @@ static int cmd_worker(int argc, char **argv)
 	}
 	snprintf(n, sizeof(n), "%d", p.threads);
 	snprintf(h, sizeof(h), "%d", p.heavy_jobs);
-	am_log(AM_LOG_INFO, "worker_started", "threads", n, "transcode_jobs", h, NULL);
+	am_log(AM_LOG_INFO, "worker_started", "threads", n, "transcode_jobs", h);
 	sig = wait_stop();
-	am_log(AM_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+	am_log(AM_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	worker_stop(w);
 	http_scrape_free(ms);
 	app_close(a);
-	am_log(AM_LOG_INFO, "stopped", NULL);
+	am_log(AM_LOG_INFO, "stopped");
 	return 0;
 }
 

@@ -74,11 +74,11 @@ int main_metrics_start(const struct conf *c, struct app *a, const char *name,
 	if (http_scrape_start(c->metrics_listen, "/metrics", c->secret->metrics_token,
 			      METRICS_CONTENT_TYPE, render, a, out, err, sizeof(err))) {
 		fprintf(stderr, "audiomus %s: %s\n", name, err);
-		am_log(AM_LOG_ERROR, "start_failed", "error", err, NULL);
+		am_log(AM_LOG_ERROR, "start_failed", "error", err);
 		return 1;
 	}
 	snprintf(port, sizeof(port), "%u", (unsigned)http_scrape_port(*out));
 	am_log(AM_LOG_INFO, "metrics_listening", "port", port, "token",
-	       *c->secret->metrics_token ? "required" : "none", NULL);
+	       *c->secret->metrics_token ? "required" : "none");
 	return 0;
 }

@@ -131,10 +131,10 @@ void media_recheck_log(int rc, const char *what, uint64_t sent)
 
 	snprintf(n, sizeof(n), "%llu", (unsigned long long)sent);
 	if (rc == AM_ERR_DENIED)
-		am_log(AM_LOG_INFO, "media_revoked_midstream", "kind", what, "sent", n, NULL);
+		am_log(AM_LOG_INFO, "media_revoked_midstream", "kind", what, "sent", n);
 	else
 		am_log(AM_LOG_ERROR, "media_recheck_failed", "kind", what, "sent", n, "error",
-		       am_strerror(rc), NULL);
+		       am_strerror(rc));
 }
 
 /* ---- abandoned uploads (upload_gc_abandoned) ------------------------------------------ */
@@ -152,7 +152,7 @@ static void *gc_main(void *arg)
 			continue;
 		pthread_mutex_unlock(&m->gc_lock);
 		if (upload_gc_abandoned(m->app, am_now(), NULL) != 0)
-			am_log(AM_LOG_WARN, "upload_gc_failed", NULL);
+			am_log(AM_LOG_WARN, "upload_gc_failed");
 		pthread_mutex_lock(&m->gc_lock);
 	}
 	pthread_mutex_unlock(&m->gc_lock);

@@ -63,7 +63,7 @@ static void log_dropped(uint64_t since, uint64_t total)
 
 	snprintf(a, sizeof(a), "%" PRIu64, since);
 	snprintf(b, sizeof(b), "%" PRIu64, total);
-	am_log(AM_LOG_WARN, "media_events_dropped", "dropped", a, "total", b, NULL);
+	am_log(AM_LOG_WARN, "media_events_dropped", "dropped", a, "total", b);
 }
 
 /* Called with the lock held: wait out the test hold (cut short by stop). */
@@ -229,7 +229,7 @@ static void log_failed(size_t n, int rc)
 	char c[24];
 
 	snprintf(c, sizeof(c), "%zu", n);
-	am_log(AM_LOG_WARN, "media_event_failed", "events", c, "error", am_strerror(rc), NULL);
+	am_log(AM_LOG_WARN, "media_event_failed", "events", c, "error", am_strerror(rc));
 }
 
 int media_events_write_db(void *ctx, const struct media_event *ev, size_t n)

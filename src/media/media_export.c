@@ -92,8 +92,7 @@ static ssize_t xs_fill(void *arg, uint64_t pos, uint8_t *out, size_t max)
 	while (!s->done && s->len - s->head < max && XBUF_CAP - s->len >= EXPORT_STEP_MAX) {
 		rc = export_step(s->x);
 		if (rc < 0) {
-			am_log(AM_LOG_ERROR, "media_export_aborted", "error", am_strerror(rc),
-			       NULL);
+			am_log(AM_LOG_ERROR, "media_export_aborted", "error", am_strerror(rc));
 			return rc;
 		}
 		s->done = rc == 0;
@@ -188,7 +187,7 @@ int media_export_handler(struct http_req *req, void *arg)
 		xs_free(s);
 		return rc;
 	}
-	am_log(AM_LOG_INFO, "media_export_start", NULL);
+	am_log(AM_LOG_INFO, "media_export_start");
 	return http_respond_stream(req, 200, "application/x-tar", -1, EXPORT_CHUNK, xs_fill, s,
 				   xs_free);
 }

@@ -64,7 +64,7 @@ static ssize_t marked_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 		rc = am1_reader_pread(mk->s->r, mk->audio_off + (pos - hl), buf, n, &got);
 		if (rc || got == 0) {
 			am_log(AM_LOG_ERROR, "media_marked_aborted", "error",
-			       am_strerror(rc ? rc : AM_ERR_IO), NULL);
+			       am_strerror(rc ? rc : AM_ERR_IO));
 			return rc ? rc : AM_ERR_IO;
 		}
 		return (ssize_t)got;
@@ -217,7 +217,7 @@ int media_marked_respond(struct media *m, struct http_req *req, const struct str
 	}
 	if ((rc = media_open_object(m->app, sr, 0, mk->s, &err)) != 0) {
 		am_log(AM_LOG_ERROR, "media_object_unreadable", "error", am_strerror(rc),
-		       err.msg[0] ? "store_error" : NULL, err.msg, NULL);
+		       "store_error", err.msg[0] ? err.msg : NULL);
 		rc = AM_ERR_INTERNAL;
 		goto out;
 	}

@@ -78,7 +78,7 @@ static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 		const char *why = store_reader_errmsg(s->sr);
 
 		am_log(AM_LOG_ERROR, "media_stream_aborted", "error", am_strerror(rc ? rc : AM_ERR_IO),
-		       *why ? "store_error" : NULL, why, NULL);
+		       "store_error", *why ? why : NULL);
 		return rc ? rc : AM_ERR_IO;
 	}
 	return (ssize_t)got;
@@ -176,7 +176,7 @@ static void record_event(struct media *m, struct http_req *req, const struct str
 		 oh, lh, ph, (long long)epoch);
 	rc = media_events_add(m->events, sr->g.project_id, sr->download ? "download" : "play", details);
 	if (rc && rc != AM_ERR_UNAVAIL) /* a full queue logs media_events_dropped itself */
-		am_log(AM_LOG_WARN, "media_event_failed", "error", am_strerror(rc), NULL);
+		am_log(AM_LOG_WARN, "media_event_failed", "error", am_strerror(rc));
 }
 
 /* Headers every media answer carries, and the range decision: 200 (whole),
@@ -255,7 +255,7 @@ int media_stream_handler(struct http_req *req, void *arg)
 		const char *why = err.msg; /* for the log; the client gets a bare 500 */
 
 		am_log(AM_LOG_ERROR, "media_object_unreadable", "error", am_strerror(rc),
-		       *why ? "store_error" : NULL, why, NULL);
+		       "store_error", *why ? why : NULL);
 		media_stream_ctx_free(s);
 		rc = AM_ERR_INTERNAL;
 		goto out;

@@ -85,7 +85,7 @@ static int store_failed(const char *step, int rc, const char *why)
 	if (rc == 0 || !*why)
 		return rc;
 	am_log(AM_LOG_ERROR, "media_upload_store_failed", "step", step, "error", am_strerror(rc),
-	       "store_error", why, NULL);
+	       "store_error", why);
 	if (rc == AM_ERR_NOMEM || rc == AM_ERR_NOSPACE || rc == AM_ERR_READONLY)
 		return rc;
 	return AM_ERR_UNAVAIL;
@@ -321,8 +321,7 @@ static int refuse_type(struct upload_ctx *c)
 	part_abort(c);
 	if ((rc = upload_refuse(c->m->app, &c->u, c->token, c->why)) == 0)
 		c->locked = 0; /* the row is gone, and the lease with it */
-	am_log(AM_LOG_INFO, "upload_refused", "reason", c->why, "error", rc ? am_strerror(rc) : "",
-	       NULL);
+	am_log(AM_LOG_INFO, "upload_refused", "reason", c->why, "error", rc ? am_strerror(rc) : "");
 	if (c->clen < 0 || (uint64_t)c->clen - c->received > UPLOAD_REFUSE_DRAIN)
 		return AM_ERR_UNSUPPORTED;
 	return 0;

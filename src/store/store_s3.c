@@ -160,7 +160,7 @@ static void warn_plaintext(const struct s3_store *s, const char *ep)
 
 	if (!strncmp(ep, "http://", 7) && (am_url_host(ep, host, sizeof(host)) || !am_host_is_loopback(host)))
 		am_log(AM_LOG_WARN, "s3_endpoint_plaintext", "bucket", s->bucket, "hint",
-		       "use https unless the endpoint is on loopback", (char *)NULL);
+		       "use https unless the endpoint is on loopback");
 }
 
 static int parse_url(struct s3_store *s, const char *rest, char *emsg)

@@ -322,7 +322,7 @@ void s3_put_free(struct store_put *bp, int committed)
 
 	if (*p->upload_id && s3_abort_upload(p->s, bp->key, p->upload_id, emsg))
 		am_log(AM_LOG_WARN, "s3_abort_failed", "key", bp->key, "store_error", emsg, "hint",
-		       "store_gc_temp removes it later", (char *)NULL);
+		       "store_gc_temp removes it later");
 	(void)committed;
 	free(p->p1);
 	free(p->cur);

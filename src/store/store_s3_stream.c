@@ -227,7 +227,7 @@ static void *stream_main(void *arg)
 	 * is not what was asked, ends the stream. */
 	while ((rc = stream_request(st, &got)) == AM_ERR_UNAVAIL && got > 0 &&
 	       resumes++ < S3_STREAM_RESUMES && !stream_cancelled(st))
-		am_log(AM_LOG_WARN, "s3_stream_resumed", "key", st->key, "error", emsg, NULL);
+		am_log(AM_LOG_WARN, "s3_stream_resumed", "key", st->key, "error", emsg);
 	if (rc == AM_ERR_NOTFOUND && st->opened)
 		rc = store_fail(emsg, AM_ERR_CONFLICT, "s3 GET %s: object deleted under the reader",
 				st->key);

@@ -109,7 +109,7 @@ static int gc_delete_part(void *ctx, const struct db_upload_part *p)
 
 	if (rc) /* the upload stays for the next run */
 		am_log(AM_LOG_WARN, "upload_gc_store_failed", "error", am_strerror(rc),
-		       "store_error", err.msg, NULL);
+		       "store_error", err.msg);
 	return rc;
 }
 
@@ -135,7 +135,7 @@ int upload_gc_abandoned(struct app *a, int64_t now, int *removed)
 	}
 	if (store_gc_temp(a->store, now - 86400, NULL, &err) != 0)
 		am_log(AM_LOG_WARN, "upload_gc_store_failed", "step", "temporaries", "store_error",
-		       err.msg, NULL);
+		       err.msg);
 out:
 	if (db)
 		app_db_put(a, db);

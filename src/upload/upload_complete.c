@@ -78,7 +78,7 @@ static int test_stall(struct keeper *k)
 	if (ms == 0)
 		return 0;
 	snprintf(s, sizeof(s), "%lld", (long long)ms);
-	am_log(AM_LOG_WARN, "upload_test_stall", "ms", s, NULL);
+	am_log(AM_LOG_WARN, "upload_test_stall", "ms", s);
 	for (end = am_mono_ms() + ms; rc == 0 && am_mono_ms() < end;) {
 		nanosleep(&ts, NULL);
 		rc = keep(k, 0);
@@ -362,7 +362,7 @@ static void recover_failed(struct app *a, const struct db_upload *u, const uint8
 	int64_t now = am_now_ms();
 
 	am_log(AM_LOG_WARN, broken ? "upload_unrecoverable" : "upload_recover_failed", "upload", uh,
-	       "by", by, "error", am_strerror(rc), *why ? "store_error" : NULL, why, NULL);
+	       "by", by, "error", am_strerror(rc), "store_error", *why ? why : NULL);
 	if (app_db_get(a, &db))
 		return;
 	if (broken && u->expires > now)
@@ -398,7 +398,7 @@ int upload_recover_one(struct app *a, const struct db_upload *u, int64_t now_ms,
 		recover_failed(a, u, token, rc, broken, by, uh, err->msg);
 		return rc;
 	}
-	am_log(AM_LOG_INFO, "upload_recovered", "upload", uh, "by", by, NULL);
+	am_log(AM_LOG_INFO, "upload_recovered", "upload", uh, "by", by);
 	return 0;
 }
 

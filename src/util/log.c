@@ -51,11 +51,12 @@ void am_logv(enum am_log_level level, const char *event, va_list ap)
 	am_buf_json_escape(&b, event, strlen(event));
 	am_buf_puts(&b, "\"");
 	while ((k = va_arg(ap, const char *)) != NULL) {
-		v = va_arg(ap, const char *);
+		if (!(v = va_arg(ap, const char *)))
+			continue; /* a value not known: the pair is left out */
 		am_buf_puts(&b, ",\"");
 		am_buf_json_escape(&b, k, strlen(k));
 		am_buf_puts(&b, "\":\"");
-		am_buf_json_escape(&b, v ? v : "", v ? strlen(v) : 0);
+		am_buf_json_escape(&b, v, strlen(v));
 		am_buf_puts(&b, "\"");
 	}
 	if (am_buf_puts(&b, "}") != 0) {
@@ -68,7 +69,7 @@ void am_logv(enum am_log_level level, const char *event, va_list ap)
 	(void)!write(STDERR_FILENO, line, b.len);
 }
 
-void am_log(enum am_log_level level, const char *event, ...)
+void am_log_kv(enum am_log_level level, const char *event, ...)
 {
 	va_list ap;
 

@@ -52,12 +52,11 @@ void am_test_clock_setup(void)
 		return;
 	if (!testing()) {
 		am_log(AM_LOG_WARN, "test_clock_refused", "reason",
-		       "AUDIOMUS_TEST_CLOCK_FILE ignored without AUDIOMUS_TESTING=1", NULL);
+		       "AUDIOMUS_TEST_CLOCK_FILE ignored without AUDIOMUS_TESTING=1");
 		return;
 	}
 	am_strlcpy(clock_file, file, sizeof(clock_file));
-	am_log(AM_LOG_WARN, "test_clock_enabled", "note", "testing mode: the clock can be shifted",
-	       NULL);
+	am_log(AM_LOG_WARN, "test_clock_enabled", "note", "testing mode: the clock can be shifted");
 }
 
 void am_test_clock_apply(void)

@@ -132,10 +132,15 @@ enum am_log_level { AM_LOG_DEBUG, AM_LOG_INFO, AM_LOG_WARN, AM_LOG_ERROR };
 void am_log_set_level(enum am_log_level level);
 /* Parse "debug", "info", "warn", "error". 0 or AM_ERR_INVAL. */
 int am_log_parse_level(const char *s, enum am_log_level *out);
-/* Log an event with string key/value pairs, terminated by NULL:
- *   am_log(AM_LOG_INFO, "listen", "addr", "127.0.0.1:8443", NULL); */
-void am_log(enum am_log_level level, const char *event, ...);
-/* The same with a va_list. */
+/* Log an event with string key/value pairs:
+ *   am_log(AM_LOG_INFO, "listen", "addr", "127.0.0.1:8443");
+ * The macro appends the NULL that ends the list (am_log_kv is checked by
+ * the compiler's sentinel attribute), so a call cannot forget it. Every key
+ * is a string literal; a pair whose value is NULL is left out of the line
+ * ("store_error", *why ? why : NULL), never cut short by a NULL key. */
+#define am_log(...) am_log_kv(__VA_ARGS__, (const char *)NULL)
+void am_log_kv(enum am_log_level level, const char *event, ...) __attribute__((sentinel));
+/* The same with a va_list (pairs ended by a NULL key). */
 void am_logv(enum am_log_level level, const char *event, va_list ap);
 
 /* ---- time ----------------------------------------------------------------- */

@@ -203,7 +203,7 @@ static int hk_orphans(struct app *a, struct db *db, int64_t now_ms, int *n, stru
 	for (size_t i = 0; rc == 0 && i < o.n; i++)
 		if ((rc = db_store_key_named(db, o.keys[i], &named)) == 0 && !named &&
 		    (rc = store_delete(a->store, o.keys[i], err)) == 0) {
-			am_log(AM_LOG_INFO, "housekeeping_orphan_deleted", "key", o.keys[i], NULL);
+			am_log(AM_LOG_INFO, "housekeeping_orphan_deleted", "key", o.keys[i]);
 			(*n)++;
 		}
 	free(o.keys);
@@ -220,7 +220,7 @@ static void first(int *rc, int r, const char *task, struct store_err *err)
 
 	if (r != 0) {
 		am_log(AM_LOG_WARN, "housekeeping_task_failed", "task", task, "error",
-		       am_strerror(r), *why ? "store_error" : NULL, why, NULL);
+		       am_strerror(r), "store_error", *why ? why : NULL);
 		if (*rc == 0)
 			*rc = r;
 	}

@@ -77,8 +77,7 @@ static int fail(struct worker_job *j, const char *why, int rc, const char *reaso
 		for (int i = 0; i < 16; i++)
 			snprintf(id + 2 * i, 3, "%02x", j->job->id[i]);
 		am_log(AM_LOG_WARN, "job_store_error", "job", id, "worker", j->worker, "reason",
-		       reason, "error", am_strerror(rc ? rc : AM_ERR_INTERNAL), "store_error", why,
-		       NULL);
+		       reason, "error", am_strerror(rc ? rc : AM_ERR_INTERNAL), "store_error", why);
 	}
 	am_strlcpy(j->reason, reason, sizeof(j->reason));
 	j->permanent = permanent;
@@ -386,7 +385,7 @@ static void log_done(const struct worker_job *j, const struct xcode_result *res,
 	snprintf(ch, sizeof(ch), "%d", res->channels);
 	snprintf(rate, sizeof(rate), "%d", res->sample_rate);
 	am_log(AM_LOG_INFO, "transcode_done", "worker", j->worker, "wall_ms", wall, "duration_ms",
-	       dur, "channels", ch, "sample_rate", rate, "child_peak_kib", rss, NULL);
+	       dur, "channels", ch, "sample_rate", rate, "child_peak_kib", rss);
 }
 
 static int transcode(struct tjob *t, struct xcode_result *res)
@@ -419,7 +418,7 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 	j->child_maxrss_kib = res->child_maxrss_kib > 0 ? res->child_maxrss_kib : 0;
 	if (rc || res->fail != XCODE_OK) {
 		am_log(AM_LOG_WARN, "transcode_failed", "worker", j->worker, "reason", res->reason,
-		       "detail", res->detail, "format", res->format ? res->format : "-", NULL);
+		       "detail", res->detail, "format", res->format ? res->format : "-");
 		if (j->lease_lost)
 			return AM_ERR_CONFLICT;
 		return fail(j, store_why(t), rc ? rc : AM_ERR_INTERNAL, res->reason,

@@ -138,7 +138,7 @@ int worker_job_heartbeat(struct worker_job *j)
 	app_db_put(j->app, db);
 	if (rc == AM_ERR_CONFLICT) {
 		j->lease_lost = 1;
-		am_log(AM_LOG_WARN, "job_lease_lost", "worker", j->worker, NULL);
+		am_log(AM_LOG_WARN, "job_lease_lost", "worker", j->worker);
 		return rc;
 	}
 	if (rc == 0)
@@ -169,11 +169,11 @@ static void log_job(const char *event, const struct worker_job *j, const char *e
 		snprintf(rss, sizeof(rss), "%lld", (long long)j->child_maxrss_kib);
 		am_log(extra ? AM_LOG_WARN : AM_LOG_INFO, event, "job", id, "kind", j->job->kind,
 		       "attempt", att, "worker", j->worker, "child_maxrss_kib", rss,
-		       extra ? "reason" : NULL, extra, NULL);
+		       "reason", extra);
 		return;
 	}
 	am_log(extra ? AM_LOG_WARN : AM_LOG_INFO, event, "job", id, "kind", j->job->kind, "attempt",
-	       att, "worker", j->worker, extra ? "reason" : NULL, extra, NULL);
+	       att, "worker", j->worker, "reason", extra);
 }
 
 /* Record the outcome of one run. */
@@ -336,8 +336,7 @@ static void maybe_housekeeping(struct worker *w, int64_t *next_at)
 	snprintf(jb, sizeof(jb), "%lld", (long long)st.jobs);
 	am_log(rc ? AM_LOG_WARN : AM_LOG_INFO, "housekeeping", "recovered", rv, "uploads", u,
 	       "objects", o, "projects", pr, "orphans", orph, "accounts", acc, "sessions", se, "jobs", jb,
-	       "ip_advanced", st.ip_advanced ? "1" : "0", rc ? "error" : NULL, am_strerror(rc),
-	       NULL);
+	       "ip_advanced", st.ip_advanced ? "1" : "0", "error", rc ? am_strerror(rc) : NULL);
 }
 
 /* Wait up to ms for a wake-up that came after seen (db_wake_wait), unless
@@ -368,7 +367,7 @@ static void *thread_main(void *arg)
 		}
 		if (rc != AM_ERR_NOTFOUND)
 			am_log(AM_LOG_WARN, "job_claim_failed", "worker", t->id, "error",
-			       am_strerror(rc), NULL);
+			       am_strerror(rc));
 		/* With the listener every queued job is announced: the poll is a safety net. */
 		if (__atomic_load_n(&w->listening, __ATOMIC_ACQUIRE))
 			idle = w->p.idle_max_ms;
@@ -418,7 +417,7 @@ static void *listen_main(void *arg)
 		if ((rc = db_listen_wait(db, 250)) > 0) {
 			db_wake_all();
 		} else if (rc < 0) {
-			am_log(AM_LOG_WARN, "worker_listen_lost", "error", db_errmsg(db), NULL);
+			am_log(AM_LOG_WARN, "worker_listen_lost", "error", db_errmsg(db));
 			__atomic_store_n(&w->listening, 0, __ATOMIC_RELEASE);
 			db_close(db);
 			db = NULL;
@@ -488,7 +487,7 @@ int worker_start(struct app *a, const struct worker_params *p, struct worker **o
 	 * rather than fail every upload later. */
 	if (w->p.kinds == worker_kinds && access(w->p.exec_path, X_OK) != 0) {
 		am_log(AM_LOG_ERROR, "worker_no_transcoder", "path", w->p.exec_path, "hint",
-		       "install " WORKER_CHILD_NAME " next to the audiomus binary", NULL);
+		       "install " WORKER_CHILD_NAME " next to the audiomus binary");
 		free(w);
 		return AM_ERR_NOTFOUND;
 	}
@@ -558,7 +557,7 @@ void worker_stop(struct worker *w)
 	db_wake_all(); /* idle threads wait on the wake-up sequence */
 	wait_threads(w, am_mono_ms() + w->p.grace_ms);
 	if (w->running > 0)
-		am_log(AM_LOG_WARN, "worker_cancel", "reason", "shutdown grace over", NULL);
+		am_log(AM_LOG_WARN, "worker_cancel", "reason", "shutdown grace over");
 	__atomic_store_n(&w->cancel, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < w->p.threads; i++)
 		if (w->t[i].started)
