@@ -81,6 +81,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	getrusage(RUSAGE_SELF, &ru);
-	printf("verify_per_s %.2f peak_rss_kib %ld\n", (double)atomic_load(&done_n) / (t1 - t0), ru.ru_maxrss);
+	printf("verify_per_s %.2f peak_rss_kib %ld\n", (double)atomic_load(&done_n) / (t1 - t0),
+	       ru.ru_maxrss);
 	return 0;
 }

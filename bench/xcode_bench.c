@@ -95,9 +95,10 @@ int main(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "detail: %s\n", res.detail);
 	for (int i = 0; i < 3; i++)
-		if (ftruncate(fs[i].fd, (off_t)(rc ? 0 : (i == 0   ? res.stream_size
-							  : i == 1 ? res.peaks_size
-								   : res.overview_size))) != 0)
+		if (ftruncate(fs[i].fd, (off_t)(rc ? 0
+						   : (i == 0   ? res.stream_size
+						      : i == 1 ? res.peaks_size
+							       : res.overview_size))) != 0)
 			rc = 1;
 	return rc ? 1 : 0;
 }

@@ -83,8 +83,8 @@ static void roundtrip(const uint8_t *data)
 	memcpy(u.version_id, data + 20, 16);
 	u.max_size = data[42] * 1000003;
 	u.expires = exp;
-	if (access_upload_sign(&app, &u, url, sizeof(url)) || access_upload_verify(&app, url, &uo) ||
-	    memcmp(&u, &uo, sizeof(u)))
+	if (access_upload_sign(&app, &u, url, sizeof(url)) ||
+	    access_upload_verify(&app, url, &uo) || memcmp(&u, &uo, sizeof(u)))
 		abort();
 }
 

@@ -14,9 +14,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const keys[] = {"title", "email", "password", "name", "body", "time_ms",
-					   "end_ms", "version_id", "parent_id", "resolved", "downloads",
-					   "confirm", "label", "expires_in_s", "size", "filename"};
+	static const char *const keys[] = {"title",	"email",	"password",  "name",
+					   "body",	"time_ms",	"end_ms",    "version_id",
+					   "parent_id", "resolved",	"downloads", "confirm",
+					   "label",	"expires_in_s", "size",	     "filename"};
 	struct api_ctx c = {0};
 	char *text = malloc(size + 1);
 	uint8_t id[16];

@@ -26,27 +26,27 @@ static const struct {
 	unsigned methods;
 	const char *pattern;
 } routes[] = {
-	{ HTTP_GET, "/" },
-	{ HTTP_GET, "/healthz" },
-	{ HTTP_GET, "/.well-known/security.txt" },
-	{ HTTP_GET, "/static/{file}" },
-	{ HTTP_GET, "/static/vendor/{file}" },
-	{ HTTP_GET, "/s/{token}" },
-	{ HTTP_GET, "/m/{object}" },
-	{ HTTP_POST, "/u/{upload}" },
-	{ HTTP_PATCH | HTTP_DELETE, "/u/{upload}/{id}" },
-	{ HTTP_POST, "/api/v1/session" },
-	{ HTTP_GET | HTTP_DELETE, "/api/v1/session" },
-	{ HTTP_GET | HTTP_POST, "/api/v1/projects" },
-	{ HTTP_GET | HTTP_PATCH | HTTP_DELETE, "/api/v1/projects/{project}" },
-	{ HTTP_POST, "/api/v1/projects/{project}/links" },
-	{ HTTP_POST, "/api/v1/projects/{project}/links/{link}/regenerate" },
-	{ HTTP_GET | HTTP_POST, "/api/v1/projects/{project}/tracks" },
-	{ HTTP_POST, "/api/v1/tracks/{track}/versions" },
-	{ HTTP_GET, "/api/v1/share/{token}" },
-	{ HTTP_POST, "/api/v1/share/{token}/password" },
-	{ HTTP_POST, "/api/v1/share/{token}/comments" },
-	{ HTTP_GET, "/api/v1/export" },
+    {HTTP_GET, "/"},
+    {HTTP_GET, "/healthz"},
+    {HTTP_GET, "/.well-known/security.txt"},
+    {HTTP_GET, "/static/{file}"},
+    {HTTP_GET, "/static/vendor/{file}"},
+    {HTTP_GET, "/s/{token}"},
+    {HTTP_GET, "/m/{object}"},
+    {HTTP_POST, "/u/{upload}"},
+    {HTTP_PATCH | HTTP_DELETE, "/u/{upload}/{id}"},
+    {HTTP_POST, "/api/v1/session"},
+    {HTTP_GET | HTTP_DELETE, "/api/v1/session"},
+    {HTTP_GET | HTTP_POST, "/api/v1/projects"},
+    {HTTP_GET | HTTP_PATCH | HTTP_DELETE, "/api/v1/projects/{project}"},
+    {HTTP_POST, "/api/v1/projects/{project}/links"},
+    {HTTP_POST, "/api/v1/projects/{project}/links/{link}/regenerate"},
+    {HTTP_GET | HTTP_POST, "/api/v1/projects/{project}/tracks"},
+    {HTTP_POST, "/api/v1/tracks/{track}/versions"},
+    {HTTP_GET, "/api/v1/share/{token}"},
+    {HTTP_POST, "/api/v1/share/{token}/password"},
+    {HTTP_POST, "/api/v1/share/{token}/comments"},
+    {HTTP_GET, "/api/v1/export"},
 };
 
 static struct http_router *router(void)
@@ -65,9 +65,8 @@ static struct http_router *router(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const enum http_method methods[] = { HTTP_GET,   HTTP_HEAD,  HTTP_POST,
-						    HTTP_PUT,   HTTP_PATCH, HTTP_DELETE,
-						    HTTP_OPTIONS };
+	static const enum http_method methods[] = {HTTP_GET,   HTTP_HEAD,   HTTP_POST,	 HTTP_PUT,
+						   HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS};
 	char raw[1024], path[1024];
 	const char *q;
 	const struct http_route *rt = NULL;

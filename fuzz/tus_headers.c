@@ -74,7 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (const unsigned char *p = (const unsigned char *)disp; *p; p++)
 			if (*p < 0x20 || *p >= 0x7f)
 				abort();
-		if (!q2 || strncmp(q2, "\"; filename*=UTF-8''", strlen("\"; filename*=UTF-8''")) != 0 ||
+		if (!q2 ||
+		    strncmp(q2, "\"; filename*=UTF-8''", strlen("\"; filename*=UTF-8''")) != 0 ||
 		    strchr(q2 + strlen("\"; filename*=UTF-8''"), '"'))
 			abort();
 	}

@@ -34,7 +34,8 @@ int access_unhex16(const char *s, size_t n, uint8_t out[16])
 	if (n != 32)
 		return AM_ERR_INVAL;
 	for (int i = 0; i < 16; i++) {
-		int h = am_hexval(s[2 * i], AM_HEX_LOWER), l = am_hexval(s[2 * i + 1], AM_HEX_LOWER);
+		int h = am_hexval(s[2 * i], AM_HEX_LOWER),
+		    l = am_hexval(s[2 * i + 1], AM_HEX_LOWER);
 		if (h < 0 || l < 0)
 			return AM_ERR_INVAL;
 		out[i] = (uint8_t)(h << 4 | l);
@@ -60,8 +61,8 @@ int access_parse_dec(const char *s, size_t n, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-int access_parse_target(const char *t, const char *prefix, uint8_t id[16],
-			const char *const *keys, size_t nkeys, struct access_span *vals)
+int access_parse_target(const char *t, const char *prefix, uint8_t id[16], const char *const *keys,
+			size_t nkeys, struct access_span *vals)
 {
 	size_t pl = strlen(prefix);
 	const char *p;
@@ -93,8 +94,8 @@ int access_parse_target(const char *t, const char *prefix, uint8_t id[16],
 	return *p == 0 ? 0 : AM_ERR_INVAL;
 }
 
-int access_mac(struct app *a, enum crypto_purpose purpose, uint32_t kid, const char *msg,
-	       size_t n, uint8_t mac[32])
+int access_mac(struct app *a, enum crypto_purpose purpose, uint32_t kid, const char *msg, size_t n,
+	       uint8_t mac[32])
 {
 	int rc = crypto_mac(a->kr, purpose, kid, NULL, msg, n, mac);
 
@@ -168,7 +169,8 @@ int access_cookie_mint(struct app *a, const struct access_grant *g, int64_t expi
 		return AM_ERR_TOOBIG;
 	if (expires <= now || expires > now + ACCESS_COOKIE_LIFETIME)
 		return AM_ERR_INVAL;
-	if ((ml = cookie_msg(g->link_id, kid, expires, g->link_gen, g->pw_gen, msg, sizeof(msg))) < 0)
+	if ((ml = cookie_msg(g->link_id, kid, expires, g->link_gen, g->pw_gen, msg, sizeof(msg))) <
+	    0)
 		return ml;
 	if ((rc = access_mac_b64(a, CRYPTO_KEY_COOKIE, kid, msg, (size_t)ml, mac)) != 0)
 		return rc;
@@ -202,8 +204,8 @@ int access_cookie_verify(struct app *a, const uint8_t link_id[16], const char *v
 	char msg[256];
 	int ml;
 
-	if (!value || strnlen(value, ACCESS_COOKIE_MAX) >= ACCESS_COOKIE_MAX || cookie_split(value, f) ||
-	    f[0].n != 2 || memcmp(f[0].p, "v1", 2) != 0 ||
+	if (!value || strnlen(value, ACCESS_COOKIE_MAX) >= ACCESS_COOKIE_MAX ||
+	    cookie_split(value, f) || f[0].n != 2 || memcmp(f[0].p, "v1", 2) != 0 ||
 	    access_parse_dec(f[1].p, f[1].n, UINT32_MAX, &kid) ||
 	    access_parse_dec(f[2].p, f[2].n, INT64_MAX, &exp) ||
 	    access_parse_dec(f[3].p, f[3].n, UINT32_MAX, &lg) ||
@@ -211,8 +213,8 @@ int access_cookie_verify(struct app *a, const uint8_t link_id[16], const char *v
 		return AM_ERR_DENIED;
 	ml = cookie_msg(link_id, (uint32_t)kid, (int64_t)exp, (uint32_t)lg, (uint32_t)pg, msg,
 			sizeof(msg));
-	if (ml < 0 || access_mac_check(a, CRYPTO_KEY_COOKIE, (uint32_t)kid, msg, (size_t)ml, f[5].p,
-				       f[5].n))
+	if (ml < 0 ||
+	    access_mac_check(a, CRYPTO_KEY_COOKIE, (uint32_t)kid, msg, (size_t)ml, f[5].p, f[5].n))
 		return AM_ERR_DENIED;
 	if ((int64_t)exp < now || (int64_t)exp > now + ACCESS_COOKIE_LIFETIME)
 		return AM_ERR_DENIED;

@@ -43,9 +43,9 @@ struct db_object;
 struct access_grant {
 	uint8_t project_id[16];
 	uint8_t link_id[16];
-	uint32_t link_gen; /* share link generation when issued */
-	uint32_t pw_gen;   /* project password generation; 0 = project has no password */
-	int owner;	   /* 1: owner grant (link_id, link_gen, pw_gen zero, unused) */
+	uint32_t link_gen;	/* share link generation when issued */
+	uint32_t pw_gen;	/* project password generation; 0 = project has no password */
+	int owner;		/* 1: owner grant (link_id, link_gen, pw_gen zero, unused) */
 	uint8_t account_id[16]; /* owner grants: the owner's account */
 	uint8_t session_id[16]; /* owner grants: the session that asked */
 };
@@ -114,9 +114,9 @@ int access_url_sign(struct app *a, const struct access_grant *g, const uint8_t o
 /* The same with the caller's nonce (borrowed; e.g. one random nonce per
  * request for all the URLs of one answer, which differ by object and d).
  * Returns the length of the URL written (> 0) or the errors above. */
-int access_url_sign_nonce(struct app *a, const struct access_grant *g,
-			  const uint8_t object_id[16], int download, int64_t expires,
-			  const uint8_t nonce[ACCESS_URL_NONCE_LEN], char *out, size_t n);
+int access_url_sign_nonce(struct app *a, const struct access_grant *g, const uint8_t object_id[16],
+			  int download, int64_t expires, const uint8_t nonce[ACCESS_URL_NONCE_LEN],
+			  char *out, size_t n);
 /* now + conf signed_url_lifetime (capped at ACCESS_URL_CAP). */
 int64_t access_url_expiry(const struct app *a);
 /* Verify the raw request target (path and query exactly as received, e.g.

@@ -40,9 +40,11 @@ static int object_ok(const char *state, const char *kind, int downloads, int dow
 static int link_holds(const struct access_grant *g, int revoked, int64_t expires,
 		      int64_t generation, int has_password, int64_t pw_gen)
 {
-	if (revoked || (expires > 0 && expires <= am_now_ms()) || generation != (int64_t)g->link_gen)
+	if (revoked || (expires > 0 && expires <= am_now_ms()) ||
+	    generation != (int64_t)g->link_gen)
 		return 0;
-	return (has_password ? pw_gen : 0) == (int64_t)g->pw_gen && !(has_password && g->pw_gen == 0);
+	return (has_password ? pw_gen : 0) == (int64_t)g->pw_gen &&
+	       !(has_password && g->pw_gen == 0);
 }
 
 int access_session_check(struct app *a, struct db *db, const uint8_t account_id[16],
@@ -75,7 +77,8 @@ static int link_ok(struct app *a, struct db *db, const struct access_grant *g, s
 	am_memzero(link.token, sizeof(link.token)); /* not needed here */
 	if ((rc = db_project_get_by_id(db, a->keys, g->project_id, p)) != 0)
 		return deny_or_fail(rc);
-	return link_holds(g, link.revoked, link.expires, link.generation, p->has_password, p->pw_gen)
+	return link_holds(g, link.revoked, link.expires, link.generation, p->has_password,
+			  p->pw_gen)
 		   ? 0
 		   : AM_ERR_DENIED;
 }

@@ -25,12 +25,12 @@ int access_parse_dec(const char *s, size_t n, uint64_t max, uint64_t *out);
 /* Parse PREFIX HEX32 "?" k0=v0&k1=v1&…: exactly keys[0..nkeys) in order, each
  * value non-empty (its charset is checked by the caller's field parser),
  * nothing after the last. vals[i] borrow from t. 0 or AM_ERR_INVAL. */
-int access_parse_target(const char *t, const char *prefix, uint8_t id[16],
-			const char *const *keys, size_t nkeys, struct access_span *vals);
+int access_parse_target(const char *t, const char *prefix, uint8_t id[16], const char *const *keys,
+			size_t nkeys, struct access_span *vals);
 /* HMAC-SHA256 of msg under purpose key generation kid: AM_ERR_DENIED when
  * kid is neither the current nor the previous generation. */
-int access_mac(struct app *a, enum crypto_purpose purpose, uint32_t kid, const char *msg,
-	       size_t n, uint8_t mac[32]);
+int access_mac(struct app *a, enum crypto_purpose purpose, uint32_t kid, const char *msg, size_t n,
+	       uint8_t mac[32]);
 /* The same, base64url-encoded into out (44 bytes). */
 int access_mac_b64(struct app *a, enum crypto_purpose purpose, uint32_t kid, const char *msg,
 		   size_t n, char out[44]);

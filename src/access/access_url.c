@@ -33,8 +33,8 @@ int64_t access_url_expiry(const struct app *a)
 /* Path and MAC'd text of a media URL (either form: see access.h). The nonce
  * is MAC'd last, after every field it does not change. */
 static int url_msg(const uint8_t object_id[16], const struct access_grant *g, int64_t expires,
-		   int download, const uint8_t nonce[ACCESS_URL_NONCE_LEN], uint32_t kid, char *path,
-		   size_t pn, char *msg, size_t mn)
+		   int download, const uint8_t nonce[ACCESS_URL_NONCE_LEN], uint32_t kid,
+		   char *path, size_t pn, char *msg, size_t mn)
 {
 	char obj[33], a[33], b[33], proj[33], r[33];
 	int w;
@@ -46,13 +46,13 @@ static int url_msg(const uint8_t object_id[16], const struct access_grant *g, in
 	if (g->owner) {
 		access_hex16(g->account_id, a);
 		access_hex16(g->session_id, b);
-		w = snprintf(msg, mn, "am-owner-url-v2\nGET\n%s\n%s\n%s\n%s\n%lld\n%d\n%s\n%u", path,
-			     a, b, proj, (long long)expires, download, r, (unsigned)kid);
+		w = snprintf(msg, mn, "am-owner-url-v2\nGET\n%s\n%s\n%s\n%s\n%lld\n%d\n%s\n%u",
+			     path, a, b, proj, (long long)expires, download, r, (unsigned)kid);
 	} else {
 		access_hex16(g->link_id, a);
-		w = snprintf(msg, mn, "am-url-v2\nGET\n%s\n%s\n%s\n%u\n%u\n%lld\n%d\n%s\n%u", path, a,
-			     proj, (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires,
-			     download, r, (unsigned)kid);
+		w = snprintf(msg, mn, "am-url-v2\nGET\n%s\n%s\n%s\n%u\n%u\n%lld\n%d\n%s\n%u", path,
+			     a, proj, (unsigned)g->link_gen, (unsigned)g->pw_gen,
+			     (long long)expires, download, r, (unsigned)kid);
 	}
 	return w > 0 && (size_t)w < mn ? w : AM_ERR_TOOBIG;
 }
@@ -70,20 +70,20 @@ static int url_query(const struct access_grant *g, int64_t expires, int download
 	if (g->owner) {
 		access_hex16(g->account_id, a);
 		access_hex16(g->session_id, b);
-		w = snprintf(out, n, "%s?o=%s&x=%s&p=%s&e=%lld&d=%d&r=%s&k=%u&s=%s", path, a, b, proj,
-			     (long long)expires, download, r, (unsigned)kid, mac);
+		w = snprintf(out, n, "%s?o=%s&x=%s&p=%s&e=%lld&d=%d&r=%s&k=%u&s=%s", path, a, b,
+			     proj, (long long)expires, download, r, (unsigned)kid, mac);
 	} else {
 		access_hex16(g->link_id, a);
-		w = snprintf(out, n, "%s?l=%s&p=%s&g=%u&w=%u&e=%lld&d=%d&r=%s&k=%u&s=%s", path, a, proj,
-			     (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires, download,
-			     r, (unsigned)kid, mac);
+		w = snprintf(out, n, "%s?l=%s&p=%s&g=%u&w=%u&e=%lld&d=%d&r=%s&k=%u&s=%s", path, a,
+			     proj, (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires,
+			     download, r, (unsigned)kid, mac);
 	}
 	return w > 0 && (size_t)w < n ? w : AM_ERR_TOOBIG;
 }
 
-int access_url_sign_nonce(struct app *a, const struct access_grant *g,
-			  const uint8_t object_id[16], int download, int64_t expires,
-			  const uint8_t nonce[ACCESS_URL_NONCE_LEN], char *out, size_t n)
+int access_url_sign_nonce(struct app *a, const struct access_grant *g, const uint8_t object_id[16],
+			  int download, int64_t expires, const uint8_t nonce[ACCESS_URL_NONCE_LEN],
+			  char *out, size_t n)
 {
 	uint32_t kid = keyring_generation(a->kr);
 	char path[40], msg[400], mac[44];
@@ -117,17 +117,19 @@ int access_url_sign(struct app *a, const struct access_grant *g, const uint8_t o
 
 /* Strict parse of a share-link media URL's fields (no key use). */
 static int url_parse_link(const char *target, struct access_grant *g, uint8_t obj[16],
-			  uint64_t *exp, uint64_t *d, uint8_t r[ACCESS_URL_NONCE_LEN], uint64_t *kid,
-			  struct access_span *mac)
+			  uint64_t *exp, uint64_t *d, uint8_t r[ACCESS_URL_NONCE_LEN],
+			  uint64_t *kid, struct access_span *mac)
 {
 	struct access_span v[9];
 	uint64_t lg, pg;
 
 	if (access_parse_target(target, "/m/", obj, url_keys, 9, v) ||
-	    access_unhex16(v[0].p, v[0].n, g->link_id) || access_unhex16(v[1].p, v[1].n, g->project_id) ||
+	    access_unhex16(v[0].p, v[0].n, g->link_id) ||
+	    access_unhex16(v[1].p, v[1].n, g->project_id) ||
 	    access_parse_dec(v[2].p, v[2].n, UINT32_MAX, &lg) ||
 	    access_parse_dec(v[3].p, v[3].n, UINT32_MAX, &pg) ||
-	    access_parse_dec(v[4].p, v[4].n, INT64_MAX, exp) || access_parse_dec(v[5].p, v[5].n, ACCESS_D_MAX, d) ||
+	    access_parse_dec(v[4].p, v[4].n, INT64_MAX, exp) ||
+	    access_parse_dec(v[5].p, v[5].n, ACCESS_D_MAX, d) ||
 	    access_unhex16(v[6].p, v[6].n, r) || access_parse_dec(v[7].p, v[7].n, UINT32_MAX, kid))
 		return AM_ERR_INVAL;
 	g->link_gen = (uint32_t)lg;
@@ -138,8 +140,8 @@ static int url_parse_link(const char *target, struct access_grant *g, uint8_t ob
 
 /* The same for the owner form. */
 static int url_parse_owner(const char *target, struct access_grant *g, uint8_t obj[16],
-			   uint64_t *exp, uint64_t *d, uint8_t r[ACCESS_URL_NONCE_LEN], uint64_t *kid,
-			   struct access_span *mac)
+			   uint64_t *exp, uint64_t *d, uint8_t r[ACCESS_URL_NONCE_LEN],
+			   uint64_t *kid, struct access_span *mac)
 {
 	struct access_span v[8];
 
@@ -147,7 +149,8 @@ static int url_parse_owner(const char *target, struct access_grant *g, uint8_t o
 	    access_unhex16(v[0].p, v[0].n, g->account_id) ||
 	    access_unhex16(v[1].p, v[1].n, g->session_id) ||
 	    access_unhex16(v[2].p, v[2].n, g->project_id) ||
-	    access_parse_dec(v[3].p, v[3].n, INT64_MAX, exp) || access_parse_dec(v[4].p, v[4].n, ACCESS_D_MAX, d) ||
+	    access_parse_dec(v[3].p, v[3].n, INT64_MAX, exp) ||
+	    access_parse_dec(v[4].p, v[4].n, ACCESS_D_MAX, d) ||
 	    access_unhex16(v[5].p, v[5].n, r) || access_parse_dec(v[6].p, v[6].n, UINT32_MAX, kid))
 		return AM_ERR_INVAL;
 	g->owner = 1;
@@ -253,8 +256,8 @@ int access_upload_verify(struct app *a, const char *target, struct access_upload
 	u.max_size = (int64_t)size;
 	u.expires = (int64_t)exp;
 	ml = upload_msg(&u, (uint32_t)kid, path, sizeof(path), msg, sizeof(msg));
-	if (ml < 0 ||
-	    access_mac_check(a, CRYPTO_KEY_URL_SIGN, (uint32_t)kid, msg, (size_t)ml, v[6].p, v[6].n))
+	if (ml < 0 || access_mac_check(a, CRYPTO_KEY_URL_SIGN, (uint32_t)kid, msg, (size_t)ml,
+				       v[6].p, v[6].n))
 		return AM_ERR_DENIED;
 	if (u.expires < now || u.expires > now + ACCESS_UPLOAD_CAP)
 		return AM_ERR_DENIED;

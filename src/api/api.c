@@ -17,12 +17,12 @@
 #include "api/api_int.h"
 #include "api/api_mail.h"
 
-#define GET HTTP_GET
-#define POST HTTP_POST
-#define PUT HTTP_PUT
+#define GET   HTTP_GET
+#define POST  HTTP_POST
+#define PUT   HTTP_PUT
 #define PATCH HTTP_PATCH
-#define DEL HTTP_DELETE
-#define P "/api/v1/projects/{id}"
+#define DEL   HTTP_DELETE
+#define P     "/api/v1/projects/{id}"
 
 static const struct api_route route_table[] = {
     {GET, "/api/v1/server", api_server_info, 0, NULL},
@@ -129,7 +129,8 @@ struct api *api_new(struct app *a)
 	pthread_mutex_init(&api->open_lock, NULL);
 	pthread_mutex_init(&api->dummy.mu, NULL);
 	pthread_cond_init(&api->dummy.cv, NULL);
-	if (!(api->opens = calloc(API_OPEN_SLOTS, sizeof(*api->opens))) || api_view_new(&api->views))
+	if (!(api->opens = calloc(API_OPEN_SLOTS, sizeof(*api->opens))) ||
+	    api_view_new(&api->views))
 		goto fail;
 	if (sodium_init() < 0 || api_proxies_parse(api, a->conf.trusted_proxies))
 		goto fail;

@@ -19,8 +19,8 @@ int api_email_acceptable(const char *e)
 {
 	const char *at = strchr(e, '@');
 
-	if (strlen(e) > 254 || !at || at == e || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' ||
-	    e[strlen(e) - 1] == '.')
+	if (strlen(e) > 254 || !at || at == e || strchr(at + 1, '@') || !strchr(at + 1, '.') ||
+	    at[1] == '.' || e[strlen(e) - 1] == '.')
 		return 0;
 	for (; *e; e++)
 		if ((unsigned char)*e <= 0x20 || (unsigned char)*e >= 0x7f)
@@ -38,8 +38,9 @@ int api_signup(struct api_ctx *c)
 	int rc;
 
 	if (!c->api->app->conf.signup_open)
-		return api_err(c, AM_ERR_DENIED,
-			       "sign-up is closed on this server: ask its administrator for an account");
+		return api_err(
+		    c, AM_ERR_DENIED,
+		    "sign-up is closed on this server: ask its administrator for an account");
 	if ((rc = api_str(c, "email", 3, 254, 1, &email)) ||
 	    (rc = api_str(c, "password", 0, 4096, 1, &pw)))
 		return rc;
@@ -73,9 +74,9 @@ int api_signup(struct api_ctx *c)
 int api_account_get(struct api_ctx *c)
 {
 	return api_reply(c, 200,
-			 json_pack("{s:o,s:s,s:I,s:b}", "id", api_id_json(c->acct.id), "email", c->acct.email,
-				   "created", (json_int_t)c->acct.created, "email_verified",
-				   c->acct.email_verified != 0));
+			 json_pack("{s:o,s:s,s:I,s:b}", "id", api_id_json(c->acct.id), "email",
+				   c->acct.email, "created", (json_int_t)c->acct.created,
+				   "email_verified", c->acct.email_verified != 0));
 }
 
 /* The current password, verified under the account throttle: 0, or a 403

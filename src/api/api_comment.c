@@ -42,7 +42,8 @@ static int comment_item(void *ctx, const struct db_comment *cm)
 {
 	struct comment_list *cl = ctx;
 
-	return json_array_append_new(cl->arr, api_comment_json(cm, cl->owner_view)) ? AM_ERR_NOMEM : 0;
+	return json_array_append_new(cl->arr, api_comment_json(cm, cl->owner_view)) ? AM_ERR_NOMEM
+										    : 0;
 }
 
 int api_comments_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t *version_id,
@@ -126,7 +127,8 @@ static int reply_comment(struct api_ctx *c, unsigned status, const uint8_t pid[D
 
 	if (rc)
 		return rc;
-	return api_reply(c, status, json_pack("{s:o}", "comment", api_comment_json(&cm, owner_view)));
+	return api_reply(c, status,
+			 json_pack("{s:o}", "comment", api_comment_json(&cm, owner_view)));
 }
 
 int api_comment_post(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t *guest_id,
@@ -136,8 +138,9 @@ int api_comment_post(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint
 	int rc = db_begin_write(c->db); /* the comment and its e-mail event commit together */
 
 	if (rc == 0)
-		rc = db_comment_create(c->db, c->api->app->keys, pid, in->version_id, guest_id, in->body,
-				       in->time_ms, in->end_ms, in->has_parent ? in->parent_id : NULL, id);
+		rc = db_comment_create(c->db, c->api->app->keys, pid, in->version_id, guest_id,
+				       in->body, in->time_ms, in->end_ms,
+				       in->has_parent ? in->parent_id : NULL, id);
 	if (rc == 0)
 		rc = api_mail_comment(c, pid, id, guest_id);
 	rc = api_mail_tx_end(c, rc);
@@ -183,7 +186,8 @@ int api_comment_patch(struct api_ctx *c)
 	struct db_comment cm;
 	int resolved = 0, rc;
 
-	if ((rc = owner_comment(c, &p, &cm)) || (rc = api_bool(c, "resolved", 1, &resolved, NULL)) ||
+	if ((rc = owner_comment(c, &p, &cm)) ||
+	    (rc = api_bool(c, "resolved", 1, &resolved, NULL)) ||
 	    (rc = db_comment_set_resolved(c->db, p.id, cm.id, resolved)))
 		return rc;
 	return reply_comment(c, 200, p.id, cm.id, 1);

@@ -63,7 +63,7 @@ static int resolve(struct api_ctx *c, struct guest *gs)
 	gs->authorized = !gs->p.has_password;
 	if (!gs->authorized && access_cookie_name(gs->link.id, name, sizeof(name)) == 0)
 		gs->authorized =
-			access_cookie_check(c->api->app, &gs->g, http_req_cookie(c->req, name)) == 0;
+		    access_cookie_check(c->api->app, &gs->g, http_req_cookie(c->req, name)) == 0;
 	return 0;
 }
 
@@ -79,8 +79,9 @@ static int password_required(struct api_ctx *c, const struct guest *gs)
 	unsigned status = http_status_of(AM_ERR_UNAUTH);
 
 	return api_reply(c, status,
-			 json_pack("{s:s,s:i,s:b,s:b}", "error", "this project needs a password", "status",
-				   (int)status, "password_required", 1, "locked", locked(gs)));
+			 json_pack("{s:s,s:i,s:b,s:b}", "error", "this project needs a password",
+				   "status", (int)status, "password_required", 1, "locked",
+				   locked(gs)));
 }
 
 int api_open_is_new(struct api_ctx *c, const uint8_t lid[DB_ID_LEN])
@@ -133,7 +134,9 @@ static int view_unmark(struct am_buf *b, struct api_url_slots *us, struct api_vi
 		idx = 0;
 		for (size_t i = 0; i < il; i++) {
 			char ch = hit[ml + i];
-			int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+			int d = ch >= '0' && ch <= '9'	 ? ch - '0'
+				: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+							 : -1;
 			if (d < 0)
 				return AM_ERR_INTERNAL;
 			idx = idx << 4 | (uint64_t)d;
@@ -176,7 +179,8 @@ static int view_build(struct api_ctx *c, const struct guest *gs, int64_t expires
 	    (rc = api_comments_json(c, gs->p.id, NULL, 0, &comments)))
 		goto out;
 	rc = AM_ERR_NOMEM;
-	if (am_buf_puts(&b, "\"tracks\":") || json_dump_callback(tracks, dump_to, &b, JSON_COMPACT) ||
+	if (am_buf_puts(&b, "\"tracks\":") ||
+	    json_dump_callback(tracks, dump_to, &b, JSON_COMPACT) ||
 	    (us.n && !(sorted = calloc(us.n, sizeof(*sorted)))))
 		goto out;
 	if ((rc = view_unmark(&b, &us, sorted)))
@@ -200,8 +204,8 @@ out:
 /* {"project":{...}, the part every request builds fresh. */
 static int view_head(const struct guest *gs, struct am_buf *b)
 {
-	json_t *proj = json_pack("{s:s,s:b,s:b}", "title", gs->p.title, "downloads", gs->p.downloads,
-				 "has_password", gs->p.has_password);
+	json_t *proj = json_pack("{s:s,s:b,s:b}", "title", gs->p.title, "downloads",
+				 gs->p.downloads, "has_password", gs->p.has_password);
 	int rc = AM_ERR_NOMEM;
 
 	if (proj && am_buf_puts(b, "{\"project\":") == 0 &&
@@ -257,8 +261,8 @@ static int view_send(struct api_ctx *c, const struct guest *gs, int64_t expires,
 		memcpy(r->buf + o, bytes + at, s[i].off - at);
 		o += s[i].off - at;
 		at = s[i].off;
-		w = access_url_sign_nonce(c->api->app, &gs->g, s[i].object_id, s[i].download, expires,
-					  nonce, r->buf + o, ACCESS_URL_MAX);
+		w = access_url_sign_nonce(c->api->app, &gs->g, s[i].object_id, s[i].download,
+					  expires, nonce, r->buf + o, ACCESS_URL_MAX);
 		if (w < 0) {
 			rc = w;
 			goto fail;
@@ -373,7 +377,8 @@ int api_guest_password(struct api_ctx *c)
 			       "this project stopped taking passwords after too many wrong ones: "
 			       "ask its owner");
 	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
-	    (rc = api_rate(c, &API_LIMIT_PW_PROJECT_IP, gs.p.id, DB_ID_LEN, pseudo, sizeof(pseudo))) ||
+	    (rc = api_rate(c, &API_LIMIT_PW_PROJECT_IP, gs.p.id, DB_ID_LEN, pseudo,
+			   sizeof(pseudo))) ||
 	    (rc = api_rate(c, &API_LIMIT_PW_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)) ||
 	    (rc = db_project_password(c->db, c->api->app->keys, gs.p.id, hash, sizeof(hash), &gen,
 				      &failures)))
@@ -383,7 +388,8 @@ int api_guest_password(struct api_ctx *c)
 		rc = wrong_password(c, &gs);
 		goto out;
 	}
-	if (rc || (rc = db_project_password_ok(c->db, gs.p.id)) || (rc = set_cookie(c, &gs, &expires)))
+	if (rc || (rc = db_project_password_ok(c->db, gs.p.id)) ||
+	    (rc = set_cookie(c, &gs, &expires)))
 		goto out;
 	rc = api_reply(c, 200, json_pack("{s:b,s:I}", "ok", 1, "expires", (json_int_t)expires));
 out:
@@ -417,11 +423,12 @@ int api_guest_comment(struct api_ctx *c)
 		return rc;
 	if (!name_ok(name))
 		return api_err(c, AM_ERR_INVAL, "field \"name\" must not hold control characters");
-	if ((rc = api_comment_fields(c, gs.p.id, &in)) || (rc = api_client_pseudo(c, pseudo, &epoch)) ||
+	if ((rc = api_comment_fields(c, gs.p.id, &in)) ||
+	    (rc = api_client_pseudo(c, pseudo, &epoch)) ||
 	    (rc = api_rate(c, &API_LIMIT_COMMENT_IP, gs.p.id, DB_ID_LEN, pseudo, sizeof(pseudo))) ||
 	    (rc = api_rate(c, &API_LIMIT_COMMENT_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)) ||
-	    (rc = db_guest_create(c->db, c->api->app->keys, gs.p.id, gs.link.id, name, pseudo, epoch,
-				  gid)))
+	    (rc = db_guest_create(c->db, c->api->app->keys, gs.p.id, gs.link.id, name, pseudo,
+				  epoch, gid)))
 		return rc;
 	return api_comment_post(c, gs.p.id, gid, &in);
 }
@@ -456,8 +463,8 @@ int api_guest_urls(struct api_ctx *c)
 
 	if ((rc = api_tracks_json(c, gs.p.id, &gm, &tracks)))
 		return rc;
-	return api_reply(c, 200, json_pack("{s:o,s:I}", "tracks", tracks, "urls_expire",
-					   (json_int_t)expires));
+	return api_reply(
+	    c, 200, json_pack("{s:o,s:I}", "tracks", tracks, "urls_expire", (json_int_t)expires));
 }
 
 /* Marker files (api_markers.c) of a version ({vid}) or the whole project:
@@ -476,7 +483,8 @@ int api_guest_markers(struct api_ctx *c)
 	if (!gs.authorized)
 		return password_required(c, &gs);
 	if (!gs.p.downloads)
-		return api_err(c, AM_ERR_DENIED, "the owner has turned downloads off for this project");
+		return api_err(c, AM_ERR_DENIED,
+			       "the owner has turned downloads off for this project");
 	if (vq && api_id_parse(vq, vid))
 		return not_found(c);
 	return api_markers_send(c, &gs.p, &gs.g, vq ? vid : NULL);

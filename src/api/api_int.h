@@ -20,18 +20,18 @@
 #include "util/util.h"
 
 /* ---- limits and lifetimes (docs/api.md lists them) -------------------------- */
-#define API_SESSION_COOKIE "__Host-am-session"
-#define API_SESSION_IDLE_MS (7LL * 86400 * 1000)  /* idle timeout: 7 days */
-#define API_SESSION_ABS_MS (30LL * 86400 * 1000)  /* absolute timeout: 30 days */
-#define API_SESSION_TOUCH_MS (60LL * 1000)        /* last_seen resolution */
-#define API_SESSION_ID_BYTES 32                   /* 256-bit session id */
-#define API_PW_MIN 8
-#define API_PW_MAX 256
-#define API_PHC_MAX 128 /* crypto_pwhash_STRBYTES */
-#define API_PROJECT_PW_LOCK 100 /* consecutive failures that lock a project */
-#define API_GUEST_NAME_MAX 100
-#define API_MAX_BODY (64 * 1024)
-#define API_MAX_PROXIES 16
+#define API_SESSION_COOKIE   "__Host-am-session"
+#define API_SESSION_IDLE_MS  (7LL * 86400 * 1000)  /* idle timeout: 7 days */
+#define API_SESSION_ABS_MS   (30LL * 86400 * 1000) /* absolute timeout: 30 days */
+#define API_SESSION_TOUCH_MS (60LL * 1000)	   /* last_seen resolution */
+#define API_SESSION_ID_BYTES 32			   /* 256-bit session id */
+#define API_PW_MIN	     8
+#define API_PW_MAX	     256
+#define API_PHC_MAX	     128 /* crypto_pwhash_STRBYTES */
+#define API_PROJECT_PW_LOCK  100 /* consecutive failures that lock a project */
+#define API_GUEST_NAME_MAX   100
+#define API_MAX_BODY	     (64 * 1024)
+#define API_MAX_PROXIES	     16
 
 /* Rate limits: GCRA, one event per interval, burst at once (DESIGN §6). */
 struct api_limit {
@@ -40,8 +40,8 @@ struct api_limit {
 	int64_t burst;
 };
 extern const struct api_limit API_LIMIT_LOGIN_IP, API_LIMIT_SIGNUP_IP, API_LIMIT_LOGIN_ACCT[3],
-	API_LIMIT_PW_PROJECT, API_LIMIT_PW_PROJECT_IP, API_LIMIT_COMMENT_IP, API_LIMIT_COMMENT_PROJECT,
-	API_LIMIT_UPLOAD_ACCT;
+    API_LIMIT_PW_PROJECT, API_LIMIT_PW_PROJECT_IP, API_LIMIT_COMMENT_IP, API_LIMIT_COMMENT_PROJECT,
+    API_LIMIT_UPLOAD_ACCT;
 
 /* At most one Argon2id hash per core; a short queue; 503 beyond. */
 struct api_gate {
@@ -62,7 +62,7 @@ struct api_route;
  * per window, not once per reload (and a reload does not write to the
  * database). Direct-mapped by a hash of (link, client pseudonym); a
  * collision only means an extra event. */
-#define API_OPEN_SLOTS 4096
+#define API_OPEN_SLOTS	   4096
 #define API_OPEN_WINDOW_MS (10 * 60 * 1000)
 struct api_open_seen {
 	uint8_t key[16];
@@ -88,10 +88,10 @@ struct api {
 	struct api_open_seen *opens; /* API_OPEN_SLOTS, guarded by open_lock */
 	pthread_mutex_t open_lock;
 	struct api_gate gate;
-	char origin[CONF_STR_MAX];          /* scheme://host[:port] of public_url */
-	char dummy_hash[API_PHC_MAX];       /* verified when no account matches */
-	struct api_dummy dummy;             /* its computation, off the start-up path */
-	struct api_view_cache *views;       /* review-page views (api_view.c) */
+	char origin[CONF_STR_MAX];    /* scheme://host[:port] of public_url */
+	char dummy_hash[API_PHC_MAX]; /* verified when no account matches */
+	struct api_dummy dummy;	      /* its computation, off the start-up path */
+	struct api_view_cache *views; /* review-page views (api_view.c) */
 	struct api_proxy proxies[API_MAX_PROXIES];
 	size_t nproxies;
 	struct api_route *routes;
@@ -103,10 +103,10 @@ struct api_ctx {
 	struct api *api;
 	struct http_req *req;
 	struct db *db;
-	json_t *body;          /* the JSON object sent ({} when none) */
-	const char *msg;       /* a client-safe message for an error return */
-	char msgbuf[192];      /* room for a composed msg (e.g. a refused file type) */
-	int64_t retry_ms;      /* Retry-After of a 429/503 */
+	json_t *body;	  /* the JSON object sent ({} when none) */
+	const char *msg;  /* a client-safe message for an error return */
+	char msgbuf[192]; /* room for a composed msg (e.g. a refused file type) */
+	int64_t retry_ms; /* Retry-After of a 429/503 */
 	int authed;
 	struct db_session sess;
 	struct db_account acct;
@@ -143,8 +143,8 @@ void api_reply_error(struct api_ctx *c, int rc);
  * (may be NULL) tells. */
 int api_str(struct api_ctx *c, const char *key, size_t minlen, size_t maxlen, int required,
 	    const char **out);
-int api_int(struct api_ctx *c, const char *key, int64_t min, int64_t max, int required, int64_t *out,
-	    int *present);
+int api_int(struct api_ctx *c, const char *key, int64_t min, int64_t max, int required,
+	    int64_t *out, int *present);
 int api_bool(struct api_ctx *c, const char *key, int required, int *out, int *present);
 /* An optional id field (hex); *present set when given. */
 int api_id_field(struct api_ctx *c, const char *key, int required, uint8_t out[DB_ID_LEN],
@@ -295,8 +295,8 @@ struct api_guest_media {
 	int64_t expires;
 	struct api_url_slots *slots; /* NULL: sign now */
 };
-int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct api_guest_media *gm,
-		    json_t **out);
+int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
+		    const struct api_guest_media *gm, json_t **out);
 /* Signed media URLs of one version (stream, peaks, original when downloads
  * are on or g is an owner grant): {"stream": url|null, "peaks": url|null,
  * "download": url|null}; each URL with a fresh nonce (access_url_sign). */
@@ -330,11 +330,12 @@ int api_comments_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uin
 
 /* ---- handlers (one file each; registered in api.c) ------------------------------------- */
 api_fn api_signup, api_login, api_logout, api_session_get, api_sessions_list, api_session_revoke,
-	api_sessions_revoke_others, api_password_change, api_account_delete, api_account_get;
+    api_sessions_revoke_others, api_password_change, api_account_delete, api_account_get;
 api_fn api_projects_list, api_project_create, api_project_get, api_project_patch,
-	api_project_delete, api_project_password_set, api_project_password_remove, api_events_list;
+    api_project_delete, api_project_password_set, api_project_password_remove, api_events_list;
 api_fn api_links_list, api_link_create, api_link_regenerate, api_link_revoke;
-api_fn api_track_create, api_track_patch, api_tracks_order, api_track_delete, api_upload_create, api_track_urls;
+api_fn api_track_create, api_track_patch, api_tracks_order, api_track_delete, api_upload_create,
+    api_track_urls;
 api_fn api_comments_list, api_comment_create, api_comment_patch, api_comment_delete;
 api_fn api_guest_open, api_guest_password, api_guest_comment, api_guest_urls;
 api_fn api_export;

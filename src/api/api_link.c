@@ -20,13 +20,14 @@ json_t *api_link_json(struct api_ctx *c, const struct db_link *l, const char *to
 {
 	json_t *j = json_pack("{s:o,s:s,s:b,s:I,s:I,s:b,s:I}", "id", api_id_json(l->id), "label",
 			      l->label, "is_default", l->is_default, "generation",
-			      (json_int_t)l->generation, "created", (json_int_t)l->created, "revoked",
-			      l->revoked, "expires", (json_int_t)l->expires);
+			      (json_int_t)l->generation, "created", (json_int_t)l->created,
+			      "revoked", l->revoked, "expires", (json_int_t)l->expires);
 	char url[CONF_STR_MAX + 64];
 
 	if (j && token) {
 		snprintf(url, sizeof(url), "%s/s/%s", c->api->app->conf.public_url, token);
-		if (api_set(j, "token", json_string(token)) || api_set(j, "url", json_string(url))) {
+		if (api_set(j, "token", json_string(token)) ||
+		    api_set(j, "url", json_string(url))) {
 			json_decref(j);
 			return NULL;
 		}
@@ -88,7 +89,8 @@ int api_link_create(struct api_ctx *c)
 	int64_t expires_in = 0, expires = 0;
 	int has_exp = 0, rc;
 
-	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "label", 1, 100, 1, &label)) ||
+	if ((rc = api_owner_project(c, "id", &p)) ||
+	    (rc = api_str(c, "label", 1, 100, 1, &label)) ||
 	    (rc = api_int(c, "expires_in_s", 60, 10LL * 366 * 86400, 0, &expires_in, &has_exp)))
 		return rc;
 	if (has_exp)
@@ -137,7 +139,8 @@ int api_link_regenerate(struct api_ctx *c)
 	if (rc == 0)
 		rc = db_link_seal_token(c->db, c->api->app->keys, p.id, l.id, token);
 	if (rc == 0)
-		rc = api_mail_event(c, c->acct.id, p.id, MAIL_LINK_REGEN, l.is_default ? "the default link" : NULL);
+		rc = api_mail_event(c, c->acct.id, p.id, MAIL_LINK_REGEN,
+				    l.is_default ? "the default link" : NULL);
 	if ((rc = api_mail_tx_end(c, rc)))
 		return rc;
 	api_event(c, p.id, "link_regenerated", NULL, l.is_default ? "default link" : NULL);

@@ -23,7 +23,7 @@
 #include "mail/mail.h"
 #include "repo/repo.h"
 
-#define DEVICE_COOKIE "__Host-am-device"
+#define DEVICE_COOKIE  "__Host-am-device"
 #define DEVICE_MAX_AGE (400LL * 86400)
 
 static const struct api_limit LIMIT_RESET_IP = {"reset-ip", 20000, 5};
@@ -39,7 +39,8 @@ static json_t *bits_json(int64_t bits, int mask)
 	json_t *o = json_object();
 
 	for (int i = 0; o && i < MAIL_NKINDS; i++)
-		if ((mask & (1 << i)) && json_object_set_new(o, mail_kind_name(1 << i), json_boolean(bits & (1 << i))))
+		if ((mask & (1 << i)) &&
+		    json_object_set_new(o, mail_kind_name(1 << i), json_boolean(bits & (1 << i))))
 			return json_decref(o), NULL;
 	return o;
 }
@@ -52,10 +53,11 @@ static int answer_account(struct api_ctx *c)
 	if (rc)
 		return rc;
 	return api_reply(c, 200,
-			 json_pack("{s:o,s:b,s:I,s:b}", "notifications", bits_json(on, MAIL_KINDS_ALL), "mail_enabled",
+			 json_pack("{s:o,s:b,s:I,s:b}", "notifications",
+				   bits_json(on, MAIL_KINDS_ALL), "mail_enabled",
 				   mail_enabled(&c->api->app->conf), "digest_minutes",
-				   (json_int_t)c->api->app->conf.mail_digest_minutes, "email_verified",
-				   c->acct.email_verified != 0));
+				   (json_int_t)c->api->app->conf.mail_digest_minutes,
+				   "email_verified", c->acct.email_verified != 0));
 }
 
 /* What the signed-out pages need to know before they offer sign-up or a
@@ -64,8 +66,8 @@ static int answer_account(struct api_ctx *c)
 int api_server_info(struct api_ctx *c)
 {
 	return api_reply(c, 200,
-			 json_pack("{s:b,s:b}", "signup_open", c->api->app->conf.signup_open != 0, "mail_enabled",
-				   mail_enabled(&c->api->app->conf)));
+			 json_pack("{s:b,s:b}", "signup_open", c->api->app->conf.signup_open != 0,
+				   "mail_enabled", mail_enabled(&c->api->app->conf)));
 }
 
 int api_notifications_get(struct api_ctx *c)
@@ -80,7 +82,8 @@ static int unknown_key(struct api_ctx *c, int mask)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(c->body, k, v) {
+	json_object_foreach(c->body, k, v)
+	{
 		if (!(mail_kind_parse(k) & mask))
 			return api_err(c, AM_ERR_INVAL, "unknown notification kind in the body");
 	}
@@ -92,7 +95,8 @@ int api_notifications_put(struct api_ctx *c)
 	int64_t on = 0;
 	int rc, val = 0, present = 0;
 
-	if ((rc = unknown_key(c, MAIL_KINDS_ALL)) || (rc = db_mail_prefs_account_get(c->db, c->acct.id, &on)))
+	if ((rc = unknown_key(c, MAIL_KINDS_ALL)) ||
+	    (rc = db_mail_prefs_account_get(c->db, c->acct.id, &on)))
 		return rc;
 	for (int i = 0; i < MAIL_NKINDS; i++) {
 		if ((rc = api_bool(c, mail_kind_name(1 << i), 0, &val, &present)))
@@ -123,8 +127,11 @@ static int answer_project(struct api_ctx *c, const struct db_project *p)
 		if (!(k & MAIL_KINDS_PROJECT))
 			continue;
 		json_object_set_new(o, mail_kind_name(k),
-				    json_string((on & k) ? "on" : (off & k) ? "off" : "inherit"));
-		json_object_set_new(eff, mail_kind_name(k), json_boolean((on & k) || ((acc & k) && !(off & k))));
+				    json_string((on & k)    ? "on"
+						: (off & k) ? "off"
+							    : "inherit"));
+		json_object_set_new(eff, mail_kind_name(k),
+				    json_boolean((on & k) || ((acc & k) && !(off & k))));
 	}
 	return api_reply(c, 200, json_pack("{s:o,s:o}", "notifications", o, "effective", eff));
 }
@@ -187,8 +194,8 @@ int api_mail_comment(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint
 	return db_mail_event_add(c->db, pid, cid, am_now_ms());
 }
 
-int api_mail_event(struct api_ctx *c, const uint8_t account_id[DB_ID_LEN], const uint8_t *pid, int kind,
-		   const char *detail)
+int api_mail_event(struct api_ctx *c, const uint8_t account_id[DB_ID_LEN], const uint8_t *pid,
+		   int kind, const char *detail)
 {
 	return mail_notify(c->api->app, c->db, account_id, pid, kind, detail);
 }
@@ -221,9 +228,11 @@ int api_mail_login(struct api_ctx *c, const uint8_t account_id[DB_ID_LEN])
 	    (rc = db_device_seen(c->db, account_id, h, am_now_ms(), &known)))
 		goto out;
 	agent_summary(c, agent, sizeof(agent));
-	if (!known && (rc = mail_notify(c->api->app, c->db, account_id, NULL, MAIL_NEW_LOGIN, agent)))
+	if (!known &&
+	    (rc = mail_notify(c->api->app, c->db, account_id, NULL, MAIL_NEW_LOGIN, agent)))
 		goto out;
-	rc = http_set_cookie(c->req, DEVICE_COOKIE, cookie, DEVICE_MAX_AGE, HTTP_COOKIE_HTTPONLY | HTTP_COOKIE_LAX);
+	rc = http_set_cookie(c->req, DEVICE_COOKIE, cookie, DEVICE_MAX_AGE,
+			     HTTP_COOKIE_HTTPONLY | HTTP_COOKIE_LAX);
 out:
 	am_memzero(raw, sizeof(raw));
 	am_memzero(cookie, sizeof(cookie));
@@ -239,16 +248,20 @@ static int reset_mail(struct api_ctx *c, const struct db_account *a)
 	int rc;
 
 	am_buf_init(&text, 4096);
-	if ((rc = mail_reset_token(c->api->app, a, am_now_ms() + MAIL_RESET_LIFETIME_MS, token, sizeof(token))) ||
-	    (rc = am_buf_printf(&text,
-				"Someone (hopefully you) asked to reset the password of the audiomus account of "
-				"this address.\n\nChoose a new password within 30 minutes with this link (it works "
-				"once):\n%s/reset-password#token=%s\n\nThe token for the API is: %s\n\nIf you did "
-				"not ask for this, ignore this message: your password stays as it is.\n",
-				c->api->app->conf.public_url, token, token)))
+	if ((rc = mail_reset_token(c->api->app, a, am_now_ms() + MAIL_RESET_LIFETIME_MS, token,
+				   sizeof(token))) ||
+	    (rc = am_buf_printf(
+		 &text,
+		 "Someone (hopefully you) asked to reset the password of the audiomus account of "
+		 "this address.\n\nChoose a new password within 30 minutes with this link (it "
+		 "works "
+		 "once):\n%s/reset-password#token=%s\n\nThe token for the API is: %s\n\nIf you did "
+		 "not ask for this, ignore this message: your password stays as it is.\n",
+		 c->api->app->conf.public_url, token, token)))
 		goto out;
 	if ((rc = db_begin_write(c->db)) == 0)
-		rc = api_mail_tx_end(c, mail_send_account(c->api->app, c->db, a, "Reset your audiomus password",
+		rc = api_mail_tx_end(c, mail_send_account(c->api->app, c->db, a,
+							  "Reset your audiomus password",
 							  (const char *)text.p));
 out:
 	am_memzero(token, sizeof(token));
@@ -270,7 +283,8 @@ int api_password_reset(struct api_ctx *c)
 		return rc;
 	if (!mail_enabled(&c->api->app->conf))
 		return api_err(c, AM_ERR_UNAVAIL,
-			       "this server sends no e-mail: ask its administrator (audiomus user reset-password)");
+			       "this server sends no e-mail: ask its administrator (audiomus user "
+			       "reset-password)");
 	n = am_ascii_fold(email, folded, sizeof(folded));
 	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
 	    (rc = api_rate(c, &LIMIT_RESET_IP, pseudo, sizeof(pseudo), NULL, 0)) ||
@@ -283,8 +297,9 @@ int api_password_reset(struct api_ctx *c)
 	if (rc && rc != AM_ERR_NOTFOUND)
 		return rc;
 	/* The same answer whether or not the address has an account. */
-	return api_reply(c, 202, json_pack("{s:b,s:s}", "ok", 1, "message",
-					   "if an account has this address, a reset link is on its way"));
+	return api_reply(c, 202,
+			 json_pack("{s:b,s:s}", "ok", 1, "message",
+				   "if an account has this address, a reset link is on its way"));
 }
 
 int api_password_reset_confirm(struct api_ctx *c)
@@ -297,7 +312,8 @@ int api_password_reset_confirm(struct api_ctx *c)
 	int rc;
 
 	if ((rc = api_str(c, "token", 1, MAIL_TOKEN_MAX, 1, &token)) ||
-	    (rc = api_str(c, "new_password", 0, 4096, 1, &pw)) || (rc = api_client_pseudo(c, pseudo, &epoch)) ||
+	    (rc = api_str(c, "new_password", 0, 4096, 1, &pw)) ||
+	    (rc = api_client_pseudo(c, pseudo, &epoch)) ||
 	    (rc = api_rate(c, &LIMIT_RESET_CONFIRM_IP, pseudo, sizeof(pseudo), NULL, 0)))
 		return rc;
 	rc = mail_reset_verify(c->api->app, c->db, token, am_now_ms(), &a);
@@ -316,7 +332,8 @@ int api_password_reset_confirm(struct api_ctx *c)
 	if (rc == 0)
 		rc = db_account_set_email_verified(c->db, a.id, a.email_index, am_now_ms());
 	if (rc == 0)
-		rc = mail_notify(c->api->app, c->db, a.id, NULL, MAIL_PW_CHANGED, " (with a reset link sent by e-mail)");
+		rc = mail_notify(c->api->app, c->db, a.id, NULL, MAIL_PW_CHANGED,
+				 " (with a reset link sent by e-mail)");
 	rc = api_mail_tx_end(c, rc);
 out:
 	am_memzero(hash, sizeof(hash));
@@ -340,14 +357,16 @@ int api_mail_verify_send(struct api_ctx *c, const struct db_account *a)
 	if (!mail_enabled(&c->api->app->conf))
 		return 0;
 	am_buf_init(&text, 4096);
-	if ((rc = mail_verify_token(c->api->app, a, am_now_ms() + MAIL_VERIFY_LIFETIME_MS, token, sizeof(token))) ||
-	    (rc = am_buf_printf(&text,
-				"Someone (hopefully you) created an audiomus account with this address, or asked "
-				"to confirm it again.\n\nConfirm that the address is yours within 24 hours with "
-				"this link:\n%s/verify-email#token=%s\n\nThe token for the API is: %s\n\nUntil "
-				"the address is confirmed, audiomus sends it none of the notifications you can "
-				"turn on. If you did not create this account, ignore this message.\n",
-				c->api->app->conf.public_url, token, token)))
+	if ((rc = mail_verify_token(c->api->app, a, am_now_ms() + MAIL_VERIFY_LIFETIME_MS, token,
+				    sizeof(token))) ||
+	    (rc = am_buf_printf(
+		 &text,
+		 "Someone (hopefully you) created an audiomus account with this address, or asked "
+		 "to confirm it again.\n\nConfirm that the address is yours within 24 hours with "
+		 "this link:\n%s/verify-email#token=%s\n\nThe token for the API is: %s\n\nUntil "
+		 "the address is confirmed, audiomus sends it none of the notifications you can "
+		 "turn on. If you did not create this account, ignore this message.\n",
+		 c->api->app->conf.public_url, token, token)))
 		goto out;
 	rc = mail_send_account(c->api->app, c->db, a, "Confirm your e-mail address for audiomus",
 			       (const char *)text.p);
@@ -365,20 +384,22 @@ int api_email_verify(struct api_ctx *c)
 	int64_t epoch = 0;
 	int expired = 0, rc;
 
-	if ((rc = api_str(c, "token", 1, MAIL_TOKEN_MAX, 1, &token)) || (rc = api_client_pseudo(c, pseudo, &epoch)) ||
+	if ((rc = api_str(c, "token", 1, MAIL_TOKEN_MAX, 1, &token)) ||
+	    (rc = api_client_pseudo(c, pseudo, &epoch)) ||
 	    (rc = api_rate(c, &LIMIT_VERIFY_IP, pseudo, sizeof(pseudo), NULL, 0)))
 		return rc;
 	rc = mail_verify_check(c->api->app, c->db, token, am_now_ms(), &a, &expired);
 	/* Bound to the address the token proves: a change in between loses. */
-	if (rc == 0 && (rc = db_account_set_email_verified(c->db, a.id, a.email_index, am_now_ms())) ==
-			   AM_ERR_NOTFOUND)
+	if (rc == 0 && (rc = db_account_set_email_verified(c->db, a.id, a.email_index,
+							   am_now_ms())) == AM_ERR_NOTFOUND)
 		rc = AM_ERR_DENIED;
 	am_memzero(&a, sizeof(a));
 	if (rc == AM_ERR_DENIED)
-		return api_err(c, AM_ERR_INVAL,
-			       expired ? "this verification link has expired: sign in and ask for a new one"
-				       : "this verification link is not valid (damaged, or for an address the "
-					 "account no longer has): sign in and ask for a new one");
+		return api_err(
+		    c, AM_ERR_INVAL,
+		    expired ? "this verification link has expired: sign in and ask for a new one"
+			    : "this verification link is not valid (damaged, or for an address the "
+			      "account no longer has): sign in and ask for a new one");
 	if (rc)
 		return rc;
 	am_log(AM_LOG_INFO, "email_verified");
@@ -392,15 +413,19 @@ int api_email_resend(struct api_ctx *c)
 	if (c->acct.email_verified)
 		return api_err(c, AM_ERR_CONFLICT, "this e-mail address is already verified");
 	if (!mail_enabled(&c->api->app->conf))
-		return api_err(c, AM_ERR_UNAVAIL,
-			       "this server sends no e-mail: ask its administrator to confirm the address "
-			       "(audiomus user verify-email)");
+		return api_err(
+		    c, AM_ERR_UNAVAIL,
+		    "this server sends no e-mail: ask its administrator to confirm the address "
+		    "(audiomus user verify-email)");
 	if ((rc = api_rate(c, &LIMIT_VERIFY_RESEND, c->acct.id, DB_ID_LEN, NULL, 0)))
 		return rc;
-	if ((rc = db_begin_write(c->db)) || (rc = api_mail_tx_end(c, api_mail_verify_send(c, &c->acct))))
+	if ((rc = db_begin_write(c->db)) ||
+	    (rc = api_mail_tx_end(c, api_mail_verify_send(c, &c->acct))))
 		return rc;
-	return api_reply(c, 202, json_pack("{s:b,s:s}", "ok", 1, "message",
-					   "a new verification link is on its way to the account's address"));
+	return api_reply(
+	    c, 202,
+	    json_pack("{s:b,s:s}", "ok", 1, "message",
+		      "a new verification link is on its way to the account's address"));
 }
 
 /* ---- one-click unsubscribe ------------------------------------------------------------------- */
@@ -424,8 +449,8 @@ static int page(struct http_req *req, int err, const char *body_html)
 	return rc;
 }
 
-static int unsubscribe_apply(struct db *db, const uint8_t aid[DB_ID_LEN], const uint8_t pid[DB_ID_LEN],
-			     int has_project, int kind)
+static int unsubscribe_apply(struct db *db, const uint8_t aid[DB_ID_LEN],
+			     const uint8_t pid[DB_ID_LEN], int has_project, int kind)
 {
 	int64_t on = 0, off = 0;
 	int rc;
@@ -435,7 +460,8 @@ static int unsubscribe_apply(struct db *db, const uint8_t aid[DB_ID_LEN], const 
 	if (has_project) {
 		rc = db_mail_prefs_project_get(db, aid, pid, &on, &off);
 		if (rc == 0)
-			rc = db_mail_prefs_project_set(db, aid, pid, on & ~(int64_t)kind, off | kind);
+			rc = db_mail_prefs_project_set(db, aid, pid, on & ~(int64_t)kind,
+						       off | kind);
 	} else {
 		rc = db_mail_prefs_account_get(db, aid, &on);
 		if (rc == 0)
@@ -456,7 +482,8 @@ static int unsubscribe(struct http_req *req, void *arg)
 	struct db *db = NULL;
 	int has_project = 0, kind = 0, rc;
 
-	if (mail_unsub_verify(api->app, http_req_param(req, "token"), aid, pid, &has_project, &kind))
+	if (mail_unsub_verify(api->app, http_req_param(req, "token"), aid, pid, &has_project,
+			      &kind))
 		return page(req, AM_ERR_NOTFOUND,
 			    "<h1>This link is not valid</h1><p>Change your e-mail settings in the "
 			    "audiomus dashboard instead.</p>");
@@ -475,15 +502,17 @@ static int unsubscribe(struct http_req *req, void *arg)
 	rc = unsubscribe_apply(db, aid, pid, has_project, kind);
 	app_db_put(api->app, db);
 	if (rc == AM_ERR_NOTFOUND)
-		return page(req, AM_ERR_NOTFOUND, "<h1>Nothing to unsubscribe</h1><p>The account or "
-						  "project is gone.</p>");
+		return page(req, AM_ERR_NOTFOUND,
+			    "<h1>Nothing to unsubscribe</h1><p>The account or "
+			    "project is gone.</p>");
 	if (rc)
 		return rc;
 	am_log(AM_LOG_INFO, "mail_unsubscribed", "kind", mail_kind_name(kind));
-	snprintf(body, sizeof(body),
-		 "<h1>Unsubscribed</h1><p>No more %s. You can turn them on again in the notification "
-		 "settings.</p>",
-		 html);
+	snprintf(
+	    body, sizeof(body),
+	    "<h1>Unsubscribed</h1><p>No more %s. You can turn them on again in the notification "
+	    "settings.</p>",
+	    html);
 	return page(req, AM_OK, body);
 }
 

@@ -14,8 +14,8 @@
 
 /* Handlers (registered in api.c's route table). */
 api_fn api_notifications_get, api_notifications_put, api_project_notifications_get,
-	api_project_notifications_put, api_password_reset, api_password_reset_confirm, api_email_verify,
-	api_email_resend, api_server_info;
+    api_project_notifications_put, api_password_reset, api_password_reset_confirm, api_email_verify,
+    api_email_resend, api_server_info;
 
 /* Add the routes that do not go through the JSON dispatcher: GET/POST
  * /api/v1/unsubscribe/{token} (a page and RFC 8058 one-click POSTs from
@@ -35,8 +35,8 @@ int api_mail_tx_end(struct api_ctx *c, int rc);
 int api_mail_comment(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t cid[DB_ID_LEN],
 		     const uint8_t *guest_id);
 /* Account-level or project event of the project's / session's owner. */
-int api_mail_event(struct api_ctx *c, const uint8_t account_id[DB_ID_LEN], const uint8_t *pid, int kind,
-		   const char *detail);
+int api_mail_event(struct api_ctx *c, const uint8_t account_id[DB_ID_LEN], const uint8_t *pid,
+		   int kind, const char *detail);
 /* Queue the address-verification message (transactional, 24-hour signed
  * link) to account a, inside the caller's transaction; 0 without sending
  * when mail is not configured. Sign-up calls it with the new account. */

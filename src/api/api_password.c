@@ -87,7 +87,8 @@ static int cmp_entry(const void *key, const void *elem)
 
 static int listed(const char *folded)
 {
-	return bsearch(folded, api_pwlist, api_pwlist_len, sizeof(api_pwlist[0]), cmp_entry) != NULL;
+	return bsearch(folded, api_pwlist, api_pwlist_len, sizeof(api_pwlist[0]), cmp_entry) !=
+	       NULL;
 }
 
 int api_pw_common(const char *pw)
@@ -183,7 +184,8 @@ int api_pw_verify(struct api_ctx *c, const char *hash, const char *pw, int *need
 		rc = AM_ERR_DENIED;
 	api_gate_leave(&c->api->gate);
 	if (rc == 0 && needs_rehash)
-		*needs_rehash = crypto_pwhash_str_needs_rehash(hash, (unsigned long long)cf->argon2_opslimit,
-							       (size_t)cf->argon2_memlimit) != 0;
+		*needs_rehash =
+		    crypto_pwhash_str_needs_rehash(hash, (unsigned long long)cf->argon2_opslimit,
+						   (size_t)cf->argon2_memlimit) != 0;
 	return rc;
 }

@@ -52,10 +52,11 @@ int api_project_shred(struct api_ctx *c, const uint8_t id[DB_ID_LEN])
 
 json_t *api_project_json(const struct db_project *p)
 {
-	return json_pack("{s:o,s:s,s:I,s:b,s:b,s:I,s:b}", "id", api_id_json(p->id), "title", p->title,
-			 "created", (json_int_t)p->created, "downloads", p->downloads, "has_password",
-			 p->has_password, "password_failures", (json_int_t)p->pw_failures,
-			 "password_locked", p->has_password && p->pw_failures >= API_PROJECT_PW_LOCK);
+	return json_pack("{s:o,s:s,s:I,s:b,s:b,s:I,s:b}", "id", api_id_json(p->id), "title",
+			 p->title, "created", (json_int_t)p->created, "downloads", p->downloads,
+			 "has_password", p->has_password, "password_failures",
+			 (json_int_t)p->pw_failures, "password_locked",
+			 p->has_password && p->pw_failures >= API_PROJECT_PW_LOCK);
 }
 
 static int project_item(void *ctx, const struct db_project *p)
@@ -156,7 +157,8 @@ int api_project_patch(struct api_ctx *c)
 	struct db_project p;
 	int downloads = 0, has_dl = 0, rc;
 
-	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "title", 1, 200, 0, &title)) ||
+	if ((rc = api_owner_project(c, "id", &p)) ||
+	    (rc = api_str(c, "title", 1, 200, 0, &title)) ||
 	    (rc = api_bool(c, "downloads", 0, &downloads, &has_dl)))
 		return rc;
 	if (!title && !has_dl)
@@ -166,7 +168,8 @@ int api_project_patch(struct api_ctx *c)
 	if (has_dl && downloads != p.downloads) {
 		if ((rc = db_project_set_downloads(c->db, c->acct.id, p.id, downloads)))
 			return rc;
-		api_event(c, p.id, downloads ? "downloads_enabled" : "downloads_disabled", NULL, NULL);
+		api_event(c, p.id, downloads ? "downloads_enabled" : "downloads_disabled", NULL,
+			  NULL);
 	}
 	if ((rc = db_project_get(c->db, c->api->app->keys, c->acct.id, p.id, &p)))
 		return rc;
@@ -179,11 +182,13 @@ int api_project_delete(struct api_ctx *c)
 	struct db_project p;
 	int rc;
 
-	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "confirm", 0, 4096, 1, &confirm)))
+	if ((rc = api_owner_project(c, "id", &p)) ||
+	    (rc = api_str(c, "confirm", 0, 4096, 1, &confirm)))
 		return rc;
 	if (strcmp(confirm, p.title) != 0)
-		return api_err(c, AM_ERR_INVAL,
-			       "deleting is irreversible: send {\"confirm\": \"<the project title>\"}");
+		return api_err(
+		    c, AM_ERR_INVAL,
+		    "deleting is irreversible: send {\"confirm\": \"<the project title>\"}");
 	if ((rc = api_project_shred(c, p.id)))
 		return rc;
 	return http_respond_empty(c->req, 204);
@@ -196,8 +201,9 @@ int api_project_password_set(struct api_ctx *c)
 	struct db_project p;
 	int rc;
 
-	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "password", 0, 4096, 1, &pw)) ||
-	    (rc = api_pw_policy(c, pw)) || (rc = api_pw_hash(c, pw, hash)))
+	if ((rc = api_owner_project(c, "id", &p)) ||
+	    (rc = api_str(c, "password", 0, 4096, 1, &pw)) || (rc = api_pw_policy(c, pw)) ||
+	    (rc = api_pw_hash(c, pw, hash)))
 		return rc;
 	rc = db_project_set_password(c->db, c->api->app->keys, c->acct.id, p.id, hash);
 	am_memzero(hash, sizeof(hash));

@@ -37,7 +37,8 @@ int api_csrf_token(struct api *api, const uint8_t h[32], char out[64])
 
 	memcpy(msg, "am-csrf", 8);
 	memcpy(msg + 8, h, 32);
-	rc = crypto_mac(kr, CRYPTO_KEY_SESSION, keyring_generation(kr), NULL, msg, sizeof(msg), mac);
+	rc =
+	    crypto_mac(kr, CRYPTO_KEY_SESSION, keyring_generation(kr), NULL, msg, sizeof(msg), mac);
 	if (rc == 0)
 		rc = crypto_b64url_encode(mac, sizeof(mac), out, 64);
 	am_memzero(mac, sizeof(mac));
@@ -138,8 +139,8 @@ json_t *api_session_json(struct api_ctx *c, const struct db_account *a, const ui
 		return NULL;
 	j = json_pack("{s:{s:o,s:s,s:I},s:s,s:I,s:I}", "account", "id", api_id_json(a->id), "email",
 		      a->email, "created", (json_int_t)a->created, "csrf_token", token,
-		      "idle_timeout_s", (json_int_t)(API_SESSION_IDLE_MS / 1000), "absolute_timeout_s",
-		      (json_int_t)(API_SESSION_ABS_MS / 1000));
+		      "idle_timeout_s", (json_int_t)(API_SESSION_IDLE_MS / 1000),
+		      "absolute_timeout_s", (json_int_t)(API_SESSION_ABS_MS / 1000));
 	return j;
 }
 
@@ -225,7 +226,8 @@ out:
 
 static int clear_cookie(struct api_ctx *c)
 {
-	return http_set_cookie(c->req, API_SESSION_COOKIE, "", 0, HTTP_COOKIE_HTTPONLY | HTTP_COOKIE_LAX);
+	return http_set_cookie(c->req, API_SESSION_COOKIE, "", 0,
+			       HTTP_COOKIE_HTTPONLY | HTTP_COOKIE_LAX);
 }
 
 int api_logout(struct api_ctx *c)
@@ -255,8 +257,8 @@ static int session_item(void *ctx, const struct db_session *s)
 {
 	struct list_ctx *l = ctx;
 	json_t *j = json_pack("{s:o,s:I,s:I,s:I,s:I,s:s,s:b}", "id", api_id_json(s->id), "created",
-			      (json_int_t)s->created, "last_seen", (json_int_t)s->last_seen, "expires",
-			      (json_int_t)s->expires, "idle_expires",
+			      (json_int_t)s->created, "last_seen", (json_int_t)s->last_seen,
+			      "expires", (json_int_t)s->expires, "idle_expires",
 			      (json_int_t)(s->last_seen + API_SESSION_IDLE_MS), "agent", s->agent,
 			      "current", memcmp(s->id, l->current, DB_ID_LEN) == 0);
 

@@ -68,10 +68,10 @@ static int set_meters(json_t *j, const struct db_version *v)
 
 json_t *api_version_json(const struct db_version *v)
 {
-	json_t *j = json_pack("{s:o,s:o,s:I,s:s,s:I,s:I}", "id", api_id_json(v->id), "track_id",
-			      api_id_json(v->track_id), "number", (json_int_t)v->number, "state",
-			      v->state, "progress", (json_int_t)v->progress, "created",
-			      (json_int_t)v->created);
+	json_t *j =
+	    json_pack("{s:o,s:o,s:I,s:s,s:I,s:I}", "id", api_id_json(v->id), "track_id",
+		      api_id_json(v->track_id), "number", (json_int_t)v->number, "state", v->state,
+		      "progress", (json_int_t)v->progress, "created", (json_int_t)v->created);
 
 	/* The facts exist once a sample rate is known (a one-sample file
 	 * lasts 0 ms, and still has them). */
@@ -92,7 +92,8 @@ json_t *api_version_json(const struct db_version *v)
  * file again) or remove it; upload_gc_abandoned fails it for good later. */
 static int interrupted(const struct db_version *v)
 {
-	return strcmp(v->state, "uploading") == 0 && am_now_ms() - v->upload_active_ms > UPLOAD_IDLE_MS;
+	return strcmp(v->state, "uploading") == 0 &&
+	       am_now_ms() - v->upload_active_ms > UPLOAD_IDLE_MS;
 }
 
 /* The owner also sees the file name and a failure reason. */
@@ -136,9 +137,9 @@ static json_t *media_slot(struct api_ctx *c, struct api_url_slots *us, const uin
 	return json_string(url);
 }
 
-static json_t *media_url(struct api_ctx *c, const struct access_grant *g, const uint8_t pid[DB_ID_LEN],
-			 const uint8_t vid[DB_ID_LEN], const char *kind, int download, int64_t expires,
-			 struct api_url_slots *us)
+static json_t *media_url(struct api_ctx *c, const struct access_grant *g,
+			 const uint8_t pid[DB_ID_LEN], const uint8_t vid[DB_ID_LEN],
+			 const char *kind, int download, int64_t expires, struct api_url_slots *us)
 {
 	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX];
 	struct db_object o;
@@ -153,16 +154,16 @@ static json_t *media_url(struct api_ctx *c, const struct access_grant *g, const 
 	return json_string(url);
 }
 
-static json_t *media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,
-			  const uint8_t version_id[DB_ID_LEN], int64_t expires,
-			  struct api_url_slots *us)
+static json_t *media_json(struct api_ctx *c, const struct access_grant *g,
+			  const struct db_project *p, const uint8_t version_id[DB_ID_LEN],
+			  int64_t expires, struct api_url_slots *us)
 {
 	return json_pack("{s:o,s:o,s:o,s:I}", "stream",
 			 media_url(c, g, p->id, version_id, "stream", 0, expires, us), "peaks",
 			 media_url(c, g, p->id, version_id, "peaks", 0, expires, us), "download",
 			 p->downloads || g->owner
-				 ? media_url(c, g, p->id, version_id, "original", 1, expires, us)
-				 : json_null(),
+			     ? media_url(c, g, p->id, version_id, "original", 1, expires, us)
+			     : json_null(),
 			 "expires", (json_int_t)expires);
 }
 
@@ -178,8 +179,8 @@ struct tracks_ctx {
 	const struct db_project *p; /* guest view: downloads flag */
 	int64_t expires;
 	struct api_url_slots *slots; /* guest view for the cache: slots, not URLs */
-	json_t *arr;         /* tracks */
-	json_t *by_id;       /* track hex id -> versions array */
+	json_t *arr;		     /* tracks */
+	json_t *by_id;		     /* track hex id -> versions array */
 };
 
 static int track_item(void *ctx, const struct db_track *t)
@@ -188,8 +189,8 @@ static int track_item(void *ctx, const struct db_track *t)
 	char hex[2 * DB_ID_LEN + 1];
 	json_t *versions = json_array();
 	json_t *j = json_pack("{s:o,s:s,s:I,s:I,s:O}", "id", api_id_json(t->id), "title", t->title,
-			      "position", (json_int_t)t->position, "created", (json_int_t)t->created,
-			      "versions", versions);
+			      "position", (json_int_t)t->position, "created",
+			      (json_int_t)t->created, "versions", versions);
 
 	api_id_hex(t->id, hex);
 	if (j && !tc->g) { /* the owner's view: the tempo map of the marker export */
@@ -203,7 +204,8 @@ static int track_item(void *ctx, const struct db_track *t)
 			return AM_ERR_NOMEM;
 		}
 	}
-	if (!j || json_object_set_new(tc->by_id, hex, versions) || json_array_append_new(tc->arr, j)) {
+	if (!j || json_object_set_new(tc->by_id, hex, versions) ||
+	    json_array_append_new(tc->arr, j)) {
 		json_decref(j);
 		return AM_ERR_NOMEM;
 	}
@@ -234,8 +236,8 @@ static int version_item(void *ctx, const struct db_version *v)
 	return json_array_append_new(arr, j) ? AM_ERR_NOMEM : 0;
 }
 
-int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct api_guest_media *gm,
-		    json_t **out)
+int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
+		    const struct api_guest_media *gm, json_t **out)
 {
 	struct tracks_ctx tc = {.c = c, .arr = json_array(), .by_id = json_object()};
 	const struct db_keys *k = c->api->app->keys;
@@ -278,8 +280,9 @@ static int head_check(struct api_ctx *c)
 	if ((rc = api_str(c, "head", 1, 2 * API_HEAD_MAX, 0, &head)) || !head)
 		return rc;
 	if (crypto_b64url_decode(head, strlen(head), b, sizeof(b), &n) != 0)
-		return api_err(c, AM_ERR_INVAL,
-			       "field \"head\" must be the file's first bytes (at most 64) in base64url");
+		return api_err(
+		    c, AM_ERR_INVAL,
+		    "field \"head\" must be the file's first bytes (at most 64) in base64url");
 	if (upload_sniff(b, n, &ext, &ctype) == 0)
 		return 0;
 	upload_refusal(b, n, c->msgbuf, sizeof(c->msgbuf));
@@ -302,7 +305,8 @@ static json_t *track_json(const struct db_track *t)
 static int tempo_fields(struct api_ctx *c, const struct db_track *t, int64_t *mbpm, int64_t *num,
 			int64_t *den, int *given)
 {
-	json_t *bpm = json_object_get(c->body, "tempo_bpm"), *sig = json_object_get(c->body, "time_signature");
+	json_t *bpm = json_object_get(c->body, "tempo_bpm"),
+	       *sig = json_object_get(c->body, "time_signature");
 	unsigned n = 0, d = 0;
 	char end = 0;
 	double x;
@@ -314,13 +318,14 @@ static int tempo_fields(struct api_ctx *c, const struct db_track *t, int64_t *mb
 	if (bpm) {
 		x = json_is_number(bpm) ? json_number_value(bpm) : -1;
 		if (!(x >= 20.0 && x <= 999.0))
-			return api_err(c, AM_ERR_INVAL, "field \"tempo_bpm\" is a number from 20 to 999");
+			return api_err(c, AM_ERR_INVAL,
+				       "field \"tempo_bpm\" is a number from 20 to 999");
 		*mbpm = (int64_t)(x * 1000.0 + 0.5);
 	}
 	if (sig) {
 		if (!json_is_string(sig) || strlen(json_string_value(sig)) > 5 ||
-		    sscanf(json_string_value(sig), "%2u/%2u%c", &n, &d, &end) != 2 || n < 1 || d < 1 ||
-		    d > 64 || (d & (d - 1)))
+		    sscanf(json_string_value(sig), "%2u/%2u%c", &n, &d, &end) != 2 || n < 1 ||
+		    d < 1 || d > 64 || (d & (d - 1)))
 			return api_err(c, AM_ERR_INVAL,
 				       "field \"time_signature\" is like \"4/4\" or \"7/8\"");
 		*num = n;
@@ -338,7 +343,8 @@ int api_track_create(struct api_ctx *c)
 	uint8_t id[DB_ID_LEN];
 	int rc;
 
-	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_str(c, "title", 1, 200, 1, &title)) ||
+	if ((rc = api_owner_project(c, "id", &p)) ||
+	    (rc = api_str(c, "title", 1, 200, 1, &title)) ||
 	    (rc = api_int(c, "position", 0, 1000000, 0, &pos, NULL)) || (rc = head_check(c)) ||
 	    (rc = db_track_create(c->db, c->api->app->keys, p.id, title, pos, id)) ||
 	    (rc = db_track_get(c->db, c->api->app->keys, p.id, id, &t)))
@@ -371,11 +377,12 @@ int api_track_patch(struct api_ctx *c)
 	    (rc = tempo_fields(c, &t, &mbpm, &num, &den, &has_tempo)))
 		return rc;
 	if (!title && !has_pos && !has_tempo)
-		return api_err(c, AM_ERR_INVAL,
-			       "send \"title\", \"position\", \"tempo_bpm\" and/or \"time_signature\"");
+		return api_err(
+		    c, AM_ERR_INVAL,
+		    "send \"title\", \"position\", \"tempo_bpm\" and/or \"time_signature\"");
 	if ((has_tempo && (rc = db_track_set_tempo(c->db, p.id, t.id, mbpm, num, den))) ||
-	    ((title || has_pos) && (rc = db_track_update(c->db, c->api->app->keys, p.id, t.id, title,
-							 has_pos ? pos : t.position))) ||
+	    ((title || has_pos) && (rc = db_track_update(c->db, c->api->app->keys, p.id, t.id,
+							 title, has_pos ? pos : t.position))) ||
 	    (rc = db_track_get(c->db, c->api->app->keys, p.id, t.id, &t)))
 		return rc;
 	return api_reply(c, 200, json_pack("{s:o}", "track", track_json(&t)));
@@ -391,17 +398,21 @@ static int reorder_ids(struct api_ctx *c, uint8_t (**ids)[DB_ID_LEN], size_t *n)
 
 	*ids = NULL;
 	if (!json_is_array(arr) || len == 0 || len > API_REORDER_MAX)
-		return api_err(c, AM_ERR_INVAL, "field \"track_ids\" is an array of 1 to 1000 track ids");
+		return api_err(c, AM_ERR_INVAL,
+			       "field \"track_ids\" is an array of 1 to 1000 track ids");
 	if (!(*ids = calloc(len, sizeof(**ids))))
 		return AM_ERR_NOMEM;
 	for (size_t i = 0; i < len; i++) {
 		json_t *v = json_array_get(arr, i);
 
 		if (!json_is_string(v) || api_id_parse(json_string_value(v), (*ids)[i]))
-			return api_err(c, AM_ERR_INVAL, "field \"track_ids\" holds something that is not a track id");
+			return api_err(
+			    c, AM_ERR_INVAL,
+			    "field \"track_ids\" holds something that is not a track id");
 		for (size_t j = 0; j < i; j++)
 			if (memcmp((*ids)[j], (*ids)[i], DB_ID_LEN) == 0)
-				return api_err(c, AM_ERR_INVAL, "field \"track_ids\" names a track twice");
+				return api_err(c, AM_ERR_INVAL,
+					       "field \"track_ids\" names a track twice");
 	}
 	*n = len;
 	return 0;
@@ -420,7 +431,9 @@ int api_tracks_order(struct api_ctx *c)
 		goto out;
 	rc = db_track_reorder(c->db, p.id, (const uint8_t(*)[DB_ID_LEN])ids, n);
 	if (rc == AM_ERR_INVAL) {
-		rc = api_err(c, rc, "field \"track_ids\" must list every track of this project once, and no other");
+		rc = api_err(
+		    c, rc,
+		    "field \"track_ids\" must list every track of this project once, and no other");
 		goto out;
 	}
 	if (rc || (rc = api_tracks_json(c, p.id, NULL, &tracks)))
@@ -447,7 +460,8 @@ int api_track_delete(struct api_ctx *c)
 /* A new version in state "uploading" and its upload row, in one
  * transaction, with the signed tus URL of the media role (docs/media.md). */
 static int start_upload(struct api_ctx *c, const struct db_project *p, const struct db_track *t,
-			const char *filename, int64_t size, char *path, size_t n, struct db_version *v)
+			const char *filename, int64_t size, char *path, size_t n,
+			struct db_version *v)
 {
 	uint8_t vid[DB_ID_LEN], upload_id[DB_ID_LEN];
 	int64_t number = 0;
@@ -455,14 +469,16 @@ static int start_upload(struct api_ctx *c, const struct db_project *p, const str
 
 	if ((rc = db_begin_write(c->db)))
 		return rc;
-	if ((rc = db_version_create(c->db, c->api->app->keys, p->id, t->id, filename, vid, &number)) ||
+	if ((rc = db_version_create(c->db, c->api->app->keys, p->id, t->id, filename, vid,
+				    &number)) ||
 	    (rc = upload_new(c->api->app, c->db, c->acct.id, p->id, vid, size, 0, path, n,
 			     upload_id)) ||
 	    (rc = db_version_get(c->db, c->api->app->keys, p->id, vid, v))) {
 		db_rollback(c->db);
 		if (rc == AM_ERR_TOOBIG)
-			return api_err(c, rc,
-				       "the file is larger than this server accepts or your storage quota");
+			return api_err(
+			    c, rc,
+			    "the file is larger than this server accepts or your storage quota");
 		if (rc == AM_ERR_INVAL)
 			return api_err(c, rc, "field \"size\" is too small for an audio file");
 		return rc;
@@ -481,14 +497,15 @@ int api_upload_create(struct api_ctx *c)
 	int rc;
 
 	if ((rc = owner_track(c, &p, &t)) || (rc = api_str(c, "filename", 1, 255, 1, &filename)) ||
-	    (rc = api_int(c, "size", 1, INT64_C(1) << 50, 1, &size, NULL)) || (rc = head_check(c)) ||
+	    (rc = api_int(c, "size", 1, INT64_C(1) << 50, 1, &size, NULL)) ||
+	    (rc = head_check(c)) ||
 	    (rc = api_rate(c, &API_LIMIT_UPLOAD_ACCT, c->acct.id, DB_ID_LEN, NULL, 0)) ||
 	    (rc = start_upload(c, &p, &t, filename, size, path, sizeof(path), &v)))
 		return rc;
 	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
 	return api_reply(c, 201,
-			 json_pack("{s:o,s:s,s:I,s:I}", "version", owner_version_json(&v), "upload_url",
-				   url, "size", (json_int_t)size, "expires",
+			 json_pack("{s:o,s:s,s:I,s:I}", "version", owner_version_json(&v),
+				   "upload_url", url, "size", (json_int_t)size, "expires",
 				   (json_int_t)(am_now() + ACCESS_UPLOAD_CAP)));
 }
 
@@ -500,7 +517,7 @@ struct owner_urls {
 	const struct db_project *p;
 	const uint8_t *only; /* ?version=VID, or NULL for every ready version */
 	int64_t expires;
-	json_t *versions;    /* version hex id -> media */
+	json_t *versions; /* version hex id -> media */
 };
 
 static int owner_url_item(void *ctx, const struct db_version *v)
@@ -513,8 +530,8 @@ static int owner_url_item(void *ctx, const struct db_version *v)
 	api_id_hex(v->id, hex);
 	return json_object_set_new(ou->versions, hex,
 				   api_media_json(ou->c, ou->g, ou->p, v->id, ou->expires))
-		       ? AM_ERR_NOMEM
-		       : 0;
+		   ? AM_ERR_NOMEM
+		   : 0;
 }
 
 /* GET .../tracks/{tid}/urls[?version=VID]: signed media URLs for the owner's
@@ -553,6 +570,7 @@ int api_track_urls(struct api_ctx *c)
 		json_decref(ou.versions);
 		return api_err(c, AM_ERR_NOTFOUND, "not found");
 	}
-	return api_reply(c, 200, json_pack("{s:o,s:I}", "versions", ou.versions, "urls_expire",
-					   (json_int_t)ou.expires));
+	return api_reply(
+	    c, 200,
+	    json_pack("{s:o,s:I}", "versions", ou.versions, "urls_expire", (json_int_t)ou.expires));
 }

@@ -76,8 +76,8 @@ void api_reply_error(struct api_ctx *c, int rc)
 	/* a full or read-only disk is 503 too, and needs its operator: logged */
 	if ((status >= 500 && status != 503) || http_retry_after_of(rc))
 		am_log(http_retry_after_of(rc) ? AM_LOG_ERROR : AM_LOG_WARN, "api_error", "route",
-		       http_req_route(c->req) ? http_req_route(c->req) : "-", "error", am_strerror(rc),
-		       "db", c->db ? db_errmsg(c->db) : "");
+		       http_req_route(c->req) ? http_req_route(c->req) : "-", "error",
+		       am_strerror(rc), "db", c->db ? db_errmsg(c->db) : "");
 	if (status == 503 && c->msg)
 		msg = c->msg;
 	if (http_message_of(rc)) {
@@ -121,15 +121,16 @@ int api_str(struct api_ctx *c, const char *key, size_t minlen, size_t maxlen, in
 		return required ? bad_field(c, key, "is required") : 0;
 	n = json_is_string(v) ? json_string_length(v) : 0;
 	if (!json_is_string(v) || n < minlen || n > maxlen || strlen(json_string_value(v)) != n) {
-		snprintf(what, sizeof(what), "must be a string of %zu to %zu bytes", minlen, maxlen);
+		snprintf(what, sizeof(what), "must be a string of %zu to %zu bytes", minlen,
+			 maxlen);
 		return bad_field(c, key, what);
 	}
 	*out = json_string_value(v);
 	return 0;
 }
 
-int api_int(struct api_ctx *c, const char *key, int64_t min, int64_t max, int required, int64_t *out,
-	    int *present)
+int api_int(struct api_ctx *c, const char *key, int64_t min, int64_t max, int required,
+	    int64_t *out, int *present)
 {
 	json_t *v = json_object_get(c->body, key);
 	char what[96];
@@ -207,7 +208,8 @@ int api_id_parse(const char *s, uint8_t out[DB_ID_LEN])
 	if (!s || strlen(s) != 2 * DB_ID_LEN)
 		return AM_ERR_INVAL;
 	for (size_t i = 0; i < DB_ID_LEN; i++) {
-		int hi = am_hexval(s[2 * i], AM_HEX_LOWER), lo = am_hexval(s[2 * i + 1], AM_HEX_LOWER);
+		int hi = am_hexval(s[2 * i], AM_HEX_LOWER),
+		    lo = am_hexval(s[2 * i + 1], AM_HEX_LOWER);
 		if (hi < 0 || lo < 0)
 			return AM_ERR_INVAL;
 		out[i] = (uint8_t)(hi << 4 | lo);
@@ -316,7 +318,8 @@ static int is_trusted(const struct api *api, const struct api_proxy *a)
 	size_t n = a->family == AF_INET ? 4 : 16;
 
 	for (size_t i = 0; i < api->nproxies; i++)
-		if (api->proxies[i].family == a->family && memcmp(api->proxies[i].addr, a->addr, n) == 0)
+		if (api->proxies[i].family == a->family &&
+		    memcmp(api->proxies[i].addr, a->addr, n) == 0)
 			return 1;
 	return 0;
 }

@@ -46,7 +46,7 @@ struct api_view {
 	atomic_int refs;
 	size_t len, split, nslots;
 	struct api_view_slot *slots; /* in the same allocation, after the struct */
-	char *bytes;                 /* after the slots */
+	char *bytes;		     /* after the slots */
 };
 
 struct view_entry {
@@ -152,7 +152,8 @@ int api_view_key(const struct api_view_in *in, uint8_t key[32])
 	const int64_t v[5] = {in->rev, in->link_gen, in->pw_gen, in->downloads, in->expires};
 	for (int i = 0; i < 5; i++, o += 8)
 		memcpy(m + o, &v[i], 8);
-	if ((rc = crypto_sha256(m, o, h)) == 0 && (rc = crypto_sha256(in->head, in->head_len, key)) == 0) {
+	if ((rc = crypto_sha256(m, o, h)) == 0 &&
+	    (rc = crypto_sha256(in->head, in->head_len, key)) == 0) {
 		memcpy(m, h, 32);
 		memcpy(m + 32, key, 32);
 		rc = crypto_sha256(m, 64, key);

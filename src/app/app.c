@@ -18,12 +18,11 @@
 #include "util/util.h"
 
 #define KEYBLOB_ACCOUNT "account-key"
-#define KEYBLOB_IP "ip-ratchet"
+#define KEYBLOB_IP	"ip-ratchet"
 
 /* db_keys callback: the project's field key, from its wrapped key. */
-static int project_field_key(void *ctx, const uint8_t project_id[DB_ID_LEN],
-			     const uint8_t *wrapped, size_t wrapped_len, const char *mk_id,
-			     struct crypto_field_key **out)
+static int project_field_key(void *ctx, const uint8_t project_id[DB_ID_LEN], const uint8_t *wrapped,
+			     size_t wrapped_len, const char *mk_id, struct crypto_field_key **out)
 {
 	struct app *a = ctx;
 
@@ -68,8 +67,10 @@ static int load_account_key(struct app *a, struct db *db, char *err, size_t errl
 	}
 	if (rc == 0 && !created &&
 	    (rc = crypto_account_keys_open(a->kr, blob, n, &a->account_field, &a->email_index)))
-		snprintf(err, errlen, "the account key in the database does not open with master key "
-				      "%s: wrong key_file for this database?", keyring_mk_id(a->kr));
+		snprintf(err, errlen,
+			 "the account key in the database does not open with master key "
+			 "%s: wrong key_file for this database?",
+			 keyring_mk_id(a->kr));
 	if (rc == 0) {
 		a->keys->project_field_key = project_field_key;
 		a->keys->ctx = a;
@@ -113,7 +114,8 @@ static int load_ip_state(struct app *a, struct db *db, char *err, size_t errlen)
 	}
 	am_memzero(blob, sizeof(blob));
 	if (rc)
-		snprintf(err, errlen, "cannot load the IP-pseudonym key state: %s", am_strerror(rc));
+		snprintf(err, errlen, "cannot load the IP-pseudonym key state: %s",
+			 am_strerror(rc));
 	return rc;
 }
 
@@ -124,8 +126,8 @@ static int open_db(struct app *a, char *err, size_t errlen)
 
 	if (size == 0)
 		size = (int)(a->conf.threads ? a->conf.threads : sysconf(_SC_NPROCESSORS_ONLN)) + 2;
-	if ((rc = db_pool_new_tls(a->conf.secret->database, db_tls_parse(a->conf.database_tls), size, &a->db,
-				  err, errlen)) != 0)
+	if ((rc = db_pool_new_tls(a->conf.secret->database, db_tls_parse(a->conf.database_tls),
+				  size, &a->db, err, errlen)) != 0)
 		return rc;
 	if ((rc = db_pool_get(a->db, 5000, &db)) != 0) {
 		snprintf(err, errlen, "database: no connection available");

@@ -31,12 +31,13 @@ enum app_need {
 struct app {
 	struct conf conf;
 	struct keyring *kr;
-	struct db_pool *db;    /* NULL unless APP_DB */
-	struct store *store;   /* NULL unless APP_STORE */
-	struct db_keys *keys;  /* owned: for the repository layer (repo/repo.h; filled with APP_DB) */
+	struct db_pool *db;  /* NULL unless APP_DB */
+	struct store *store; /* NULL unless APP_STORE */
+	struct db_keys
+	    *keys; /* owned: for the repository layer (repo/repo.h; filled with APP_DB) */
 	struct crypto_field_key *account_field; /* account field key (valid with APP_DB) */
-	struct crypto_field_key *email_index;   /* blind-index key of e-mail (APP_DB) */
-	void *ip_lock;         /* internal: guards the IP ratchet */
+	struct crypto_field_key *email_index;	/* blind-index key of e-mail (APP_DB) */
+	void *ip_lock;				/* internal: guards the IP ratchet */
 };
 
 /* Open what need asks for, from the finished configuration c (copied): the

@@ -27,7 +27,7 @@ struct rewrap_list {
 		uint8_t id[DB_ID_LEN];
 		uint8_t wrapped[DB_WRAPPED_MAX];
 		size_t len;
-	} *items;
+	} * items;
 	size_t n, cap;
 };
 
@@ -50,8 +50,8 @@ static int collect(void *ctx, const struct db_project *p)
 }
 
 /* Re-wrap every project key still under the old master key. */
-static int rewrap_projects(struct db *db, const struct keyring *old_kr, const struct keyring *new_kr,
-			   size_t *count)
+static int rewrap_projects(struct db *db, const struct keyring *old_kr,
+			   const struct keyring *new_kr, size_t *count)
 {
 	struct rewrap_list l = {0};
 	uint8_t out[CRYPTO_WRAPPED_LEN];
@@ -62,8 +62,8 @@ static int rewrap_projects(struct db *db, const struct keyring *old_kr, const st
 	for (size_t i = 0; i < l.n; i++) {
 		if ((rc = crypto_pk_rewrap(old_kr, new_kr, l.items[i].id, l.items[i].wrapped,
 					   l.items[i].len, out)) != 0 ||
-		    (rc = db_project_rewrap(db, l.items[i].id, keyring_mk_id(old_kr), out, sizeof(out),
-					    keyring_mk_id(new_kr))) != 0)
+		    (rc = db_project_rewrap(db, l.items[i].id, keyring_mk_id(old_kr), out,
+					    sizeof(out), keyring_mk_id(new_kr))) != 0)
 			goto out;
 	}
 	*count = l.n;
@@ -103,10 +103,11 @@ static int swap_files(const char *key, const char *newp, const char *old_id, cha
 	if (snprintf(retired, rn, "%s.retired-%s", key, old_id) >= (int)rn)
 		return AM_ERR_TOOBIG;
 	if (link(key, retired) != 0 || rename(newp, key) != 0) {
-		snprintf(err, errlen,
-			 "the database now uses the new key in %s, but moving it to %s failed (%s): "
-			 "move it by hand before starting the service",
-			 newp, key, strerror(errno));
+		snprintf(
+		    err, errlen,
+		    "the database now uses the new key in %s, but moving it to %s failed (%s): "
+		    "move it by hand before starting the service",
+		    newp, key, strerror(errno));
 		return AM_ERR_IO;
 	}
 	return 0;
@@ -126,20 +127,24 @@ int app_keys_rotate(const struct conf *c, char *retired, size_t rn, size_t *proj
 	if ((rc = keyring_open(c->key_file, 1, &old_kr, err, errlen)) != 0)
 		goto out;
 	if ((rc = crypto_keyfile_create(newp)) != 0) {
-		snprintf(err, errlen, rc == AM_ERR_EXISTS ?
-			 "%s exists: an earlier rotation did not finish; inspect and remove it" :
-			 "cannot create %s", newp);
+		snprintf(
+		    err, errlen,
+		    rc == AM_ERR_EXISTS
+			? "%s exists: an earlier rotation did not finish; inspect and remove it"
+			: "cannot create %s",
+		    newp);
 		goto out;
 	}
 	created = 1;
 	if ((rc = keyring_open(newp, 1, &new_kr, err, errlen)) != 0 ||
-	    (rc = db_open_tls(c->secret->database, db_tls_parse(c->database_tls), &db, err, errlen)) != 0)
+	    (rc = db_open_tls(c->secret->database, db_tls_parse(c->database_tls), &db, err,
+			      errlen)) != 0)
 		goto out;
 	if ((rc = db_migrate(db)) != 0 || (rc = db_begin_write(db)) != 0 ||
 	    (rc = rewrap_projects(db, old_kr, new_kr, projects)) != 0 ||
 	    (rc = rewrap_account(db, old_kr, new_kr)) != 0 || (rc = db_commit(db)) != 0) {
-		snprintf(err, errlen, "re-wrapping failed, nothing changed: %s (%s)", am_strerror(rc),
-			 db ? db_errmsg(db) : "");
+		snprintf(err, errlen, "re-wrapping failed, nothing changed: %s (%s)",
+			 am_strerror(rc), db ? db_errmsg(db) : "");
 		if (db)
 			db_rollback(db);
 		goto out;

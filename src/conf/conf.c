@@ -26,12 +26,20 @@ struct conf_item {
 	int secret; /* off is into struct conf_secrets */
 };
 
-#define S(f, d, h) {#f, CT_STR, offsetof(struct conf, f), sizeof(((struct conf *)0)->f), d, 0, 0, h, 0}
-#define I(f, t, d, lo, hi, h) {#f, t, offsetof(struct conf, f), 0, d, lo, hi, h, 0}
+#define S(f, d, h)                                                                                 \
+	{                                                                                          \
+#f, CT_STR, offsetof(struct conf, f), sizeof(((struct conf *)0)->f), d, 0, 0, h, 0 \
+	}
+#define I(f, t, d, lo, hi, h)                                                                      \
+	{                                                                                          \
+#f, t, offsetof(struct conf, f), 0, d, lo, hi, h, 0                                \
+	}
 /* A credential: a string kept in c->secret. */
-#define X(f, d, h)                                                                              \
-	{#f, CT_STR, offsetof(struct conf_secrets, f), sizeof(((struct conf_secrets *)0)->f), d, 0, \
-	 0, h, 1}
+#define X(f, d, h)                                                                                 \
+	{                                                                                          \
+#f, CT_STR, offsetof(struct conf_secrets, f),                                      \
+		    sizeof(((struct conf_secrets *)0)->f), d, 0, 0, h, 1                           \
+	}
 
 static const struct conf_item items[] = {
     S(data_dir, "/var/lib/audiomus",
@@ -48,10 +56,12 @@ static const struct conf_item items[] = {
     X(metrics_token, "",
       "Bearer token the metrics listener requires (16 characters or more); prefer\n"
       "AUDIOMUS_METRICS_TOKEN. Required when metrics_listen is not a loopback address."),
-    S(public_url, "", "External base URL, e.g. https://review.example.org (default https://LISTEN)."),
+    S(public_url, "",
+      "External base URL, e.g. https://review.example.org (default https://LISTEN)."),
     S(tls_cert, "", "PEM certificate chain. Default DATA_DIR/tls/cert.pem (made by init)."),
     S(tls_key, "", "PEM private key. Default DATA_DIR/tls/key.pem (made by init)."),
-    X(database, "", "Database URL: sqlite:PATH or postgres://... Default sqlite:DATA_DIR/audiomus.db."),
+    X(database, "",
+      "Database URL: sqlite:PATH or postgres://... Default sqlite:DATA_DIR/audiomus.db."),
     S(database_tls, "verify-full",
       "verify-full: a postgres:// URL whose host is not on this machine (loopback, Unix\n"
       "socket) must say sslmode=verify-full, else audiomus refuses to start. insecure-allow:\n"
@@ -72,8 +82,10 @@ static const struct conf_item items[] = {
       "Database connections per process; 0 = threads + 2 (one per HTTP thread and spare),\n"
       "plus one per worker thread in serve; worker: its threads + 2."),
     I(max_connections, CT_INT, "4096", 16, 1000000, "Maximum concurrent connections."),
-    I(per_ip_connections, CT_INT, "256", 1, 100000, "Maximum concurrent connections per client address."),
-    I(connection_timeout, CT_SECONDS, "60", 1, 86400, "Idle connection timeout (seconds, or 30s/5m/1h)."),
+    I(per_ip_connections, CT_INT, "256", 1, 100000,
+      "Maximum concurrent connections per client address."),
+    I(connection_timeout, CT_SECONDS, "60", 1, 86400,
+      "Idle connection timeout (seconds, or 30s/5m/1h)."),
     I(header_timeout, CT_SECONDS, "10", 1, 3600,
       "Absolute deadline for a request's headers, from the connection's start (or the end\n"
       "of the previous response on keep-alive); missed: the connection is closed."),
@@ -85,9 +97,11 @@ static const struct conf_item items[] = {
     I(connection_memory, CT_SIZE, "65536", 16384, 16777216,
       "Memory per connection for request headers and buffers (bytes, or 64K); bounds header size."),
     I(shutdown_grace, CT_SECONDS, "30", 0, 3600, "How long SIGTERM waits for in-flight requests."),
-    I(max_upload_size, CT_SIZE, "2G", 1, INT64_C(1) << 40, "Largest accepted upload (bytes, or 2G)."),
+    I(max_upload_size, CT_SIZE, "2G", 1, INT64_C(1) << 40,
+      "Largest accepted upload (bytes, or 2G)."),
     I(signed_url_lifetime, CT_SECONDS, "30m", 60, 21600, "Lifetime of signed media URLs (cap 6h)."),
-    I(signup_open, CT_BOOL, "false", 0, 1, "Whether anyone may create an owner account from the web."),
+    I(signup_open, CT_BOOL, "false", 0, 1,
+      "Whether anyone may create an owner account from the web."),
     I(argon2_opslimit, CT_INT, "2", 2, 64, "Argon2id passes for owner and project passwords."),
     I(argon2_memlimit, CT_SIZE, "64M", 8388608, INT64_C(4) << 30, "Argon2id memory per hash."),
     S(smtp_url, "",
@@ -95,12 +109,16 @@ static const struct conf_item items[] = {
       "required). Empty: no e-mail is sent (notifications and password reset are off)."),
     S(smtp_user, "", "SMTP user name (empty: no authentication)."),
     X(smtp_password, "", "SMTP password; prefer AUDIOMUS_SMTP_PASSWORD. Never printed or logged."),
-    S(mail_from, "", "Sender, e.g. Audiomus <noreply@review.example.org> (required with smtp_url)."),
-    S(smtp_ca_file, "", "PEM CA bundle for an SMTP server with a private CA (default: system CAs)."),
+    S(mail_from, "",
+      "Sender, e.g. Audiomus <noreply@review.example.org> (required with smtp_url)."),
+    S(smtp_ca_file, "",
+      "PEM CA bundle for an SMTP server with a private CA (default: system CAs)."),
     I(smtp_insecure_plain, CT_BOOL, "false", 0, 1,
       "Allow smtp:// without TLS: only for a relay on this machine (127.0.0.1, ::1)."),
-    I(mail_digest_minutes, CT_INT, "10", 1, 1440, "New-comment digest: at most one e-mail per project per N minutes."),
-    I(mail_max_attempts, CT_INT, "8", 1, 50, "Delivery attempts (exponential back-off) before a message is dropped."),
+    I(mail_digest_minutes, CT_INT, "10", 1, 1440,
+      "New-comment digest: at most one e-mail per project per N minutes."),
+    I(mail_max_attempts, CT_INT, "8", 1, 50,
+      "Delivery attempts (exponential back-off) before a message is dropped."),
     I(worker_threads, CT_INT, "0", 0, 65,
       "Job threads of `audiomus worker`; 0 = transcode_jobs + 1 (one left for e-mail)."),
     I(transcode_jobs, CT_INT, "0", 0, 64,
@@ -131,7 +149,10 @@ static int parse_scaled(const char *v, enum conf_type t, int64_t *out)
 	if (n == 0 || n >= sizeof(num))
 		return AM_ERR_INVAL;
 	if (t == CT_SIZE && strchr("kmgt", suf) && suf)
-		mul = suf == 'k' ? 1024 : suf == 'm' ? 1 << 20 : suf == 'g' ? 1 << 30 : INT64_C(1) << 40;
+		mul = suf == 'k'   ? 1024
+		      : suf == 'm' ? 1 << 20
+		      : suf == 'g' ? 1 << 30
+				   : INT64_C(1) << 40;
 	if (t == CT_SECONDS && strchr("smhd", suf) && suf)
 		mul = suf == 's' ? 1 : suf == 'm' ? 60 : suf == 'h' ? 3600 : 86400;
 	memcpy(num, v, n + 1);
@@ -164,7 +185,8 @@ static int set_item(struct conf *c, const struct conf_item *it, const char *v, c
 	}
 	if (it->type == CT_STR) {
 		if (am_strlcpy(field, v, it->size)) {
-			snprintf(err, errlen, "%s: value longer than %zu bytes", it->name, it->size - 1);
+			snprintf(err, errlen, "%s: value longer than %zu bytes", it->name,
+				 it->size - 1);
 			return AM_ERR_INVAL;
 		}
 		return 0;
@@ -172,13 +194,15 @@ static int set_item(struct conf *c, const struct conf_item *it, const char *v, c
 	if (it->type == CT_BOOL) {
 		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
 			x = 1;
-		else if (strcmp(v, "false") && strcmp(v, "no") && strcmp(v, "off") && strcmp(v, "0")) {
-			snprintf(err, errlen, "%s: expected true or false, got \"%s\"", it->name, v);
+		else if (strcmp(v, "false") && strcmp(v, "no") && strcmp(v, "off") &&
+			 strcmp(v, "0")) {
+			snprintf(err, errlen, "%s: expected true or false, got \"%s\"", it->name,
+				 v);
 			return AM_ERR_INVAL;
 		}
 	} else if (parse_scaled(v, it->type, &x) || x < it->min || x > it->max) {
-		snprintf(err, errlen, "%s: expected a number from %lld to %lld, got \"%s\"", it->name,
-			 (long long)it->min, (long long)it->max, v);
+		snprintf(err, errlen, "%s: expected a number from %lld to %lld, got \"%s\"",
+			 it->name, (long long)it->min, (long long)it->max, v);
 		return AM_ERR_INVAL;
 	}
 	memcpy(field, &x, sizeof(x));
@@ -336,16 +360,19 @@ static int check_metrics(const struct conf *c, char *err, size_t errlen)
 	int loopback;
 
 	if (conf_split_listen(c->metrics_listen, host, sizeof(host), &port)) {
-		snprintf(err, errlen, "metrics_listen: expected HOST:PORT, got \"%s\"", c->metrics_listen);
+		snprintf(err, errlen, "metrics_listen: expected HOST:PORT, got \"%s\"",
+			 c->metrics_listen);
 		return AM_ERR_INVAL;
 	}
-	loopback = strncmp(host, "127.", 4) == 0 || !strcmp(host, "::1") || !strcmp(host, "localhost");
+	loopback =
+	    strncmp(host, "127.", 4) == 0 || !strcmp(host, "::1") || !strcmp(host, "localhost");
 	if (*tok && strlen(tok) < 16) {
 		snprintf(err, errlen, "metrics_token: use 16 characters or more");
 		return AM_ERR_INVAL;
 	}
 	if (!loopback && !*tok) {
-		snprintf(err, errlen, "metrics_listen on %s (not loopback) needs metrics_token", host);
+		snprintf(err, errlen, "metrics_listen on %s (not loopback) needs metrics_token",
+			 host);
 		return AM_ERR_INVAL;
 	}
 	return 0;
@@ -371,7 +398,8 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 		return AM_ERR_INVAL;
 	}
 	if (derive(c->key_file, sizeof(c->key_file), "", c->data_dir, ".key", err, errlen) ||
-	    derive(c->tls_cert, sizeof(c->tls_cert), "", c->data_dir, "/tls/cert.pem", err, errlen) ||
+	    derive(c->tls_cert, sizeof(c->tls_cert), "", c->data_dir, "/tls/cert.pem", err,
+		   errlen) ||
 	    derive(c->tls_key, sizeof(c->tls_key), "", c->data_dir, "/tls/key.pem", err, errlen) ||
 	    derive(c->secret->database, sizeof(c->secret->database), "sqlite:", c->data_dir,
 		   "/audiomus.db", err, errlen) ||
@@ -381,20 +409,23 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "listen: expected HOST:PORT, got \"%s\"", c->listen);
 		return AM_ERR_INVAL;
 	}
-	if (*c->redirect_listen && conf_split_listen(c->redirect_listen, host, sizeof(host), &port)) {
-		snprintf(err, errlen, "redirect_listen: expected HOST:PORT, got \"%s\"", c->redirect_listen);
+	if (*c->redirect_listen &&
+	    conf_split_listen(c->redirect_listen, host, sizeof(host), &port)) {
+		snprintf(err, errlen, "redirect_listen: expected HOST:PORT, got \"%s\"",
+			 c->redirect_listen);
 		return AM_ERR_INVAL;
 	}
 	if (*c->metrics_listen && check_metrics(c, err, errlen))
 		return AM_ERR_INVAL;
-	if (!*c->public_url &&
-	    snprintf(c->public_url, sizeof(c->public_url), "https://%.*s", CONF_STR_MAX - 9, c->listen) < 0)
+	if (!*c->public_url && snprintf(c->public_url, sizeof(c->public_url), "https://%.*s",
+					CONF_STR_MAX - 9, c->listen) < 0)
 		return AM_ERR_INVAL;
 	if (strncmp(c->public_url, "https://", 8) != 0) {
 		snprintf(err, errlen, "public_url must start with https://");
 		return AM_ERR_INVAL;
 	}
-	if (strncmp(c->security_contact, "mailto:", 7) && strncmp(c->security_contact, "https://", 8)) {
+	if (strncmp(c->security_contact, "mailto:", 7) &&
+	    strncmp(c->security_contact, "https://", 8)) {
 		snprintf(err, errlen, "security_contact must be a mailto: or https: URL");
 		return AM_ERR_INVAL;
 	}
@@ -409,7 +440,8 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 		return AM_ERR_INVAL;
 	}
 	if (strcmp(c->database_tls, "verify-full") && strcmp(c->database_tls, "insecure-allow")) {
-		snprintf(err, errlen, "database_tls: expected verify-full or insecure-allow, got \"%.40s\"",
+		snprintf(err, errlen,
+			 "database_tls: expected verify-full or insecure-allow, got \"%.40s\"",
 			 c->database_tls);
 		return AM_ERR_INVAL;
 	}
@@ -449,16 +481,19 @@ int conf_split_listen(const char *listen, char *host, size_t hostlen, uint16_t *
 
 static const char *type_name(enum conf_type t)
 {
-	return t == CT_STR ? "string" : t == CT_BOOL ? "bool" : t == CT_SIZE ? "size" :
-	       t == CT_SECONDS ? "duration" : "integer";
+	return t == CT_STR	 ? "string"
+	       : t == CT_BOOL	 ? "bool"
+	       : t == CT_SIZE	 ? "size"
+	       : t == CT_SECONDS ? "duration"
+				 : "integer";
 }
 
 void conf_print_reference(FILE *out)
 {
 	for (size_t i = 0; i < AM_ARRAY_LEN(items); i++) {
 		const char *h = items[i].help;
-		fprintf(out, "  %s (%s, default \"%s\")\n      ", items[i].name, type_name(items[i].type),
-			items[i].def);
+		fprintf(out, "  %s (%s, default \"%s\")\n      ", items[i].name,
+			type_name(items[i].type), items[i].def);
 		for (; *h; h++)
 			fprintf(out, *h == '\n' ? "\n      " : "%c", *h);
 		fputc('\n', out);

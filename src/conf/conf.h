@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #define CONF_PATH_MAX 1024
-#define CONF_STR_MAX 512
+#define CONF_STR_MAX  512
 
 /* The credentials among the settings: in secret memory (am_secret_alloc:
  * locked, left out of core dumps, wiped in a forked child and on free), never
@@ -70,7 +70,8 @@ struct conf {
 	int64_t worker_threads;
 	int64_t transcode_jobs;
 	int64_t max_decode_samples;
-	struct conf_secrets *secret; /* owned: database, s3_secret_key, smtp_password, metrics_token */
+	struct conf_secrets
+	    *secret; /* owned: database, s3_secret_key, smtp_password, metrics_token */
 };
 
 /* Fill c with the built-in defaults (paths that depend on data_dir stay

@@ -252,7 +252,8 @@ int db_commit(struct db *db)
 		db->ops->exec(db, "ROLLBACK");
 		db->tx_failed = 0;
 		db->notify_pending = 0;
-		return db_set_err(db, AM_ERR_CONFLICT, "transaction rolled back by an inner failure");
+		return db_set_err(db, AM_ERR_CONFLICT,
+				  "transaction rolled back by an inner failure");
 	}
 	rc = db->ops->exec(db, "COMMIT");
 	if (rc == 0 && db->notify_pending)

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DB_ID_LEN 16     /* ids are random 128-bit values, stored as 16-byte blobs */
+#define DB_ID_LEN     16 /* ids are random 128-bit values, stored as 16-byte blobs */
 #define DB_MAX_PARAMS 32 /* highest $N a statement may use */
 
 enum db_engine { DB_SQLITE = 1, DB_PGSQL = 2 };
@@ -40,8 +40,8 @@ struct db_pool;
  * directory 0700 when missing; WAL, secure_delete, foreign keys, busy
  * timeout) or "postgres://..."/"postgresql://..." (libpq URL under the TLS
  * policy below, DB_TLS_VERIFY_FULL; sslmode, sslrootcert and the other libpq
- * options pass through; statement_timeout is set on the session). On success *out is an owned handle for db_close. On
- * failure *out is NULL and a message (never the password) is written to err
+ * options pass through; statement_timeout is set on the session). On success *out is an owned
+ * handle for db_close. On failure *out is NULL and a message (never the password) is written to err
  * (errlen bytes; err may be NULL). Returns 0, AM_ERR_INVAL (bad URL),
  * AM_ERR_IO (file or directory), AM_ERR_DB (connect failed), AM_ERR_NOMEM. */
 int db_open(const char *url, struct db **out, char *err, size_t errlen);
@@ -60,13 +60,13 @@ int db_open(const char *url, struct db **out, char *err, size_t errlen);
 enum db_tls { DB_TLS_VERIFY_FULL = 0, DB_TLS_INSECURE_ALLOW = 1 };
 
 struct db_tls_report {
-	int postgres;	  /* 0: not a postgres:// URL, nothing checked */
-	int local;	  /* every host is on this machine: TLS not required */
-	int insecure;	  /* passed only because of DB_TLS_INSECURE_ALLOW */
-	char sslmode[16]; /* what libpq will use (URL, PGSSLMODE, or "prefer") */
+	int postgres;	       /* 0: not a postgres:// URL, nothing checked */
+	int local;	       /* every host is on this machine: TLS not required */
+	int insecure;	       /* passed only because of DB_TLS_INSECURE_ALLOW */
+	char sslmode[16];      /* what libpq will use (URL, PGSSLMODE, or "prefer") */
 	char sslrootcert[512]; /* "" = libpq's default ~/.postgresql/root.crt */
-	char hosts[512];  /* where libpq connects, comma-separated (no user, no password) */
-	char remote[256]; /* the first of them not on this machine, "" if none */
+	char hosts[512];       /* where libpq connects, comma-separated (no user, no password) */
+	char remote[256];      /* the first of them not on this machine, "" if none */
 };
 
 /* The policy for the database_tls setting's text: DB_TLS_INSECURE_ALLOW for
@@ -117,7 +117,7 @@ int db_exec(struct db *db, const char *sql);
 /* Compile sql. *out is owned: db_finalize it. 0, AM_ERR_DB (syntax, unknown
  * table), AM_ERR_NOMEM. */
 int db_prepare(struct db *db, const char *sql, struct db_stmt **out);
-int db_bind_text(struct db_stmt *st, int idx, const char *s); /* NULL binds NULL */
+int db_bind_text(struct db_stmt *st, int idx, const char *s);		/* NULL binds NULL */
 int db_bind_blob(struct db_stmt *st, int idx, const void *p, size_t n); /* NULL binds NULL */
 int db_bind_int64(struct db_stmt *st, int idx, int64_t v);
 int db_bind_null(struct db_stmt *st, int idx);

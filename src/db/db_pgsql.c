@@ -22,16 +22,16 @@
 #include "util/util.h"
 
 /* Type OIDs of pg_type.h (stable since PostgreSQL 7). */
-#define OID_BOOL 16
+#define OID_BOOL  16
 #define OID_BYTEA 17
-#define OID_INT8 20
-#define OID_INT2 21
-#define OID_INT4 23
-#define OID_TEXT 25
-#define OID_OID 26
+#define OID_INT8  20
+#define OID_INT2  21
+#define OID_INT4  23
+#define OID_TEXT  25
+#define OID_OID	  26
 
 #define STATEMENT_TIMEOUT_MS 30000
-#define IDLE_TX_TIMEOUT_MS 60000
+#define IDLE_TX_TIMEOUT_MS   60000
 
 struct pg_db {
 	struct db base;
@@ -155,8 +155,10 @@ static int pg_bind(struct db_stmt *bst, int idx, int type, const void *p, size_t
 	st->values[i] = copy;
 	st->lengths[i] = (int)n;
 	st->formats[i] = type == DB_T_TEXT ? 0 : 1;
-	st->types[i] = type == DB_T_INT ? OID_INT8 : type == DB_T_TEXT ? OID_TEXT
-		     : type == DB_T_BLOB ? OID_BYTEA : 0;
+	st->types[i] = type == DB_T_INT	   ? OID_INT8
+		       : type == DB_T_TEXT ? OID_TEXT
+		       : type == DB_T_BLOB ? OID_BYTEA
+					   : 0;
 	if (idx > st->nparams)
 		st->nparams = idx;
 	return 0;
@@ -259,17 +261,14 @@ static int64_t pg_column_int64(struct db_stmt *bst, int col)
 	p = (const unsigned char *)PQgetvalue(st->res, st->row, col);
 	len = PQgetlength(st->res, st->row, col);
 	switch (PQftype(st->res, col)) {
-	case OID_INT8:
-		return len == 8 ? (int64_t)be(p, 8) : 0;
+	case OID_INT8: return len == 8 ? (int64_t)be(p, 8) : 0;
 	case OID_INT4:
-	case OID_OID:
-		return len == 4 ? (int64_t)(int32_t)(uint32_t)be(p, 4) : 0;
-	case OID_INT2:
-		return len == 2 ? (int64_t)(int16_t)(uint16_t)be(p, 2) : 0;
-	case OID_BOOL:
-		return len == 1 ? p[0] != 0 : 0;
+	case OID_OID: return len == 4 ? (int64_t)(int32_t)(uint32_t)be(p, 4) : 0;
+	case OID_INT2: return len == 2 ? (int64_t)(int16_t)(uint16_t)be(p, 2) : 0;
+	case OID_BOOL: return len == 1 ? p[0] != 0 : 0;
 	default:
-		db_set_err(bst->db, AM_ERR_DB, "column %d is not an integer (cast it to BIGINT)", col);
+		db_set_err(bst->db, AM_ERR_DB, "column %d is not an integer (cast it to BIGINT)",
+			   col);
 		return 0;
 	}
 }
@@ -367,10 +366,9 @@ static int pg_listen_wait(struct db *db, int timeout_ms)
 }
 
 static const struct db_ops pg_ops = {
-    pg_prepare,      pg_bind,           pg_step,         pg_reset,       pg_changes,
-    pg_column_count, pg_column_is_null, pg_column_int64, pg_column_blob, pg_finalize,
-    pg_exec,         pg_begin,          pg_close,        pg_check,       pg_listen,
-    pg_listen_wait,
+    pg_prepare,	       pg_bind,		pg_step,	pg_reset,	pg_changes, pg_column_count,
+    pg_column_is_null, pg_column_int64, pg_column_blob, pg_finalize,	pg_exec,    pg_begin,
+    pg_close,	       pg_check,	pg_listen,	pg_listen_wait,
 };
 
 /* Notices (e.g. "relation already exists, skipping") are not errors and must
@@ -392,15 +390,14 @@ static int tls_precheck(const char *url, enum db_tls tls, int warn, struct db_tl
 
 	if (rc == 0 && rep->insecure && warn)
 		am_log(AM_LOG_WARN, "db_tls_insecure", "hosts", rep->hosts, "sslmode", rep->sslmode,
-		       "setting", "database_tls = insecure-allow",
-		       "hint", "the database connection is not required to use verified TLS");
+		       "setting", "database_tls = insecure-allow", "hint",
+		       "the database connection is not required to use verified TLS");
 	return rc;
 }
 
 /* A connection the policy required TLS for must have it (sslmode=verify-full
  * guarantees it, unless e.g. GSSAPI encryption was negotiated instead). */
-static int tls_postcheck(struct pg_db *d, const struct db_tls_report *rep, char *err,
-			 size_t errlen)
+static int tls_postcheck(struct pg_db *d, const struct db_tls_report *rep, char *err, size_t errlen)
 {
 	const char *proto = db_pgsql_tls_protocol(&d->base);
 
@@ -450,8 +447,8 @@ int db_pgsql_open(const char *url, enum db_tls tls, int warn, struct db **out, c
 		 "SET client_min_messages = warning; SET idle_in_transaction_session_timeout = %d;",
 		 IDLE_TX_TIMEOUT_MS);
 	if (!strstr(url, "statement_timeout"))
-		snprintf(set + strlen(set), sizeof(set) - strlen(set), " SET statement_timeout = %d;",
-			 STATEMENT_TIMEOUT_MS);
+		snprintf(set + strlen(set), sizeof(set) - strlen(set),
+			 " SET statement_timeout = %d;", STATEMENT_TIMEOUT_MS);
 	if (pg_exec(&d->base, set)) {
 		snprintf(err, errlen, "%s", d->base.err);
 		pg_close(&d->base);

@@ -43,13 +43,13 @@
 #include "util/util.h"
 
 #define BUSY_TIMEOUT_MS 5000
-#define SQ_CACHE 64 /* prepared statements kept per connection */
-#define PEER_TRIES 10  /* looks at /proc/locks before a stranger counts */
-#define PEER_WAIT_MS 20
-#define PEER_MAX 64    /* processes followed in /proc/locks */
+#define SQ_CACHE	64 /* prepared statements kept per connection */
+#define PEER_TRIES	10 /* looks at /proc/locks before a stranger counts */
+#define PEER_WAIT_MS	20
+#define PEER_MAX	64 /* processes followed in /proc/locks */
 
-#define WAL_GONE_MSG                                                                    \
-	"the database's -wal or -shm file was deleted or replaced while audiomus was "  \
+#define WAL_GONE_MSG                                                                               \
+	"the database's -wal or -shm file was deleted or replaced while audiomus was "             \
 	"running; stop every audiomus process and restart (never delete -wal/-shm files)"
 
 /* The -wal and -shm files a connection works with, by device and inode. */
@@ -79,7 +79,7 @@ struct sq_wlock {
 	int held;
 	int files_known;       /* files: what the first connection found */
 	struct sq_files files; /* under wl_mu */
-	pthread_cond_t cv; /* CLOCK_MONOTONIC */
+	pthread_cond_t cv;     /* CLOCK_MONOTONIC */
 	struct sq_wlock *next;
 };
 
@@ -90,15 +90,15 @@ struct sq_db {
 	struct db base;
 	sqlite3 *h;
 	struct sq_cached cache[SQ_CACHE];
-	unsigned clock;       /* next slot to consider for eviction */
-	struct sq_wlock *wl;  /* NULL: the file could not be identified; busy handler only */
-	int wl_held;          /* this connection holds wl */
-	int wl_writers;       /* statements (or a db_exec) that write and are still running */
-	char *wal_path;       /* PATH-wal, PATH-shm (owned) */
+	unsigned clock;	     /* next slot to consider for eviction */
+	struct sq_wlock *wl; /* NULL: the file could not be identified; busy handler only */
+	int wl_held;	     /* this connection holds wl */
+	int wl_writers;	     /* statements (or a db_exec) that write and are still running */
+	char *wal_path;	     /* PATH-wal, PATH-shm (owned) */
 	char *shm_path;
 	struct sq_files files; /* as found at open */
-	int files_on;         /* in WAL mode: files is checked */
-	int files_logged;     /* db_wal_replaced logged for this connection */
+	int files_on;	       /* in WAL mode: files is checked */
+	int files_logged;      /* db_wal_replaced logged for this connection */
 };
 
 struct sq_stmt {
@@ -189,9 +189,10 @@ static int wl_take(struct sq_db *d)
 		d->wl_held = d->wl->held = 1;
 	pthread_mutex_unlock(&wl_mu);
 	if (!d->wl_held)
-		return db_set_err(&d->base, AM_ERR_UNAVAIL,
-				  "sqlite: another writer of this process held the write lock for %d ms",
-				  BUSY_TIMEOUT_MS);
+		return db_set_err(
+		    &d->base, AM_ERR_UNAVAIL,
+		    "sqlite: another writer of this process held the write lock for %d ms",
+		    BUSY_TIMEOUT_MS);
 	return 0;
 }
 
@@ -334,10 +335,12 @@ static int peer_elsewhere_once(dev_t dev, ino_t ino, dev_t sdev, ino_t sino)
 	while (fgets(line, sizeof(line), f)) {
 		if (strstr(line, "->")) /* waiting, not holding */
 			continue;
-		if (sscanf(line, "%*[^:]: %15s %*s %*s %ld %x:%x:%lu", kind, &pid, &maj, &mnr, &i) != 5 ||
+		if (sscanf(line, "%*[^:]: %15s %*s %*s %ld %x:%x:%lu", kind, &pid, &maj, &mnr,
+			   &i) != 5 ||
 		    pid <= 0 || pid == (long)getpid())
 			continue;
-		if (maj == major(dev) && mnr == minor(dev) && i == (unsigned long)ino && ndb < PEER_MAX)
+		if (maj == major(dev) && mnr == minor(dev) && i == (unsigned long)ino &&
+		    ndb < PEER_MAX)
 			on_db[ndb++] = pid;
 		else if (maj == major(sdev) && mnr == minor(sdev) && i == (unsigned long)sino &&
 			 nshm < PEER_MAX)
@@ -374,7 +377,8 @@ static int wal_mode(sqlite3 *h)
 
 	if (sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL) == SQLITE_OK &&
 	    sqlite3_step(s) == SQLITE_ROW)
-		wal = sqlite3_column_text(s, 0) && strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+		wal = sqlite3_column_text(s, 0) &&
+		      strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
 	sqlite3_finalize(s);
 	return wal;
 }
@@ -465,23 +469,13 @@ static int sq_err(struct db *db, int rc)
 
 	switch (rc) {
 	case SQLITE_CONSTRAINT_UNIQUE:
-	case SQLITE_CONSTRAINT_PRIMARYKEY:
-		e = AM_ERR_EXISTS;
-		break;
-	case SQLITE_CONSTRAINT_FOREIGNKEY:
-		e = AM_ERR_NOTFOUND;
-		break;
+	case SQLITE_CONSTRAINT_PRIMARYKEY: e = AM_ERR_EXISTS; break;
+	case SQLITE_CONSTRAINT_FOREIGNKEY: e = AM_ERR_NOTFOUND; break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-	case SQLITE_BUSY_SNAPSHOT:
-		e = AM_ERR_UNAVAIL;
-		break;
-	case SQLITE_NOMEM:
-		e = AM_ERR_NOMEM;
-		break;
-	default:
-		e = sq_storage_err(H(db), rc);
-		break;
+	case SQLITE_BUSY_SNAPSHOT: e = AM_ERR_UNAVAIL; break;
+	case SQLITE_NOMEM: e = AM_ERR_NOMEM; break;
+	default: e = sq_storage_err(H(db), rc); break;
 	}
 	return db_set_err(db, e, "sqlite: %s (%d)", sqlite3_errmsg(H(db)), rc);
 }
@@ -554,7 +548,8 @@ static int sq_prepare(struct db *db, const char *sql, struct db_stmt **out)
 	if (rc != SQLITE_OK || !st->s) {
 		free(copy);
 		free(st);
-		return rc == SQLITE_OK ? db_set_err(db, AM_ERR_INVAL, "empty statement") : sq_err(db, rc);
+		return rc == SQLITE_OK ? db_set_err(db, AM_ERR_INVAL, "empty statement")
+				       : sq_err(db, rc);
 	}
 	if (copy) {
 		*c = (struct sq_cached){copy, h, st->s, 1};
@@ -577,20 +572,14 @@ static int sq_bind(struct db_stmt *bst, int idx, int type, const void *p, size_t
 	if (n > INT_MAX)
 		return db_set_err(bst->db, AM_ERR_TOOBIG, "value of %s too large", name);
 	switch (type) {
-	case DB_T_INT:
-		rc = sqlite3_bind_int64(st->s, i, v);
-		break;
-	case DB_T_TEXT:
-		rc = sqlite3_bind_text(st->s, i, p, (int)n, SQLITE_TRANSIENT);
-		break;
+	case DB_T_INT: rc = sqlite3_bind_int64(st->s, i, v); break;
+	case DB_T_TEXT: rc = sqlite3_bind_text(st->s, i, p, (int)n, SQLITE_TRANSIENT); break;
 	case DB_T_BLOB:
 		/* A zero-length blob must stay a blob, not NULL. */
 		rc = n ? sqlite3_bind_blob(st->s, i, p, (int)n, SQLITE_TRANSIENT)
 		       : sqlite3_bind_zeroblob(st->s, i, 0);
 		break;
-	default:
-		rc = sqlite3_bind_null(st->s, i);
-		break;
+	default: rc = sqlite3_bind_null(st->s, i); break;
 	}
 	return rc == SQLITE_OK ? 0 : sq_err(bst->db, rc);
 }
@@ -799,10 +788,10 @@ static int sq_check(struct db *db)
 }
 
 static const struct db_ops sq_ops = {
-    sq_prepare,     sq_bind,           sq_step,         sq_reset,      sq_changes,
-    sq_column_count, sq_column_is_null, sq_column_int64, sq_column_blob, sq_finalize,
-    sq_exec,        sq_begin,          sq_close,        sq_check,
-    NULL,           NULL, /* no cross-process wake-ups: in-process only (db.c) */
+    sq_prepare,	       sq_bind,		sq_step,	sq_reset,    sq_changes, sq_column_count,
+    sq_column_is_null, sq_column_int64, sq_column_blob, sq_finalize, sq_exec,	 sq_begin,
+    sq_close,	       sq_check,	NULL,		NULL, /* no cross-process wake-ups:
+								 in-process only (db.c) */
 };
 
 /* Make the directory of path exist with mode 0700 (when we create it), warn
@@ -831,8 +820,9 @@ static int prepare_files(const char *path, char *err, size_t errlen)
 			return AM_ERR_IO;
 		}
 		if (stat(dir, &sb) == 0 && (sb.st_mode & 0077))
-			am_log(AM_LOG_WARN, "db_dir_mode", "detail",
-			       "the database directory is accessible by other users; use mode 0700");
+			am_log(
+			    AM_LOG_WARN, "db_dir_mode", "detail",
+			    "the database directory is accessible by other users; use mode 0700");
 	}
 	/* An existing file is never open()ed here: closing any descriptor of
 	 * it drops every POSIX lock this process holds on it, including those
@@ -901,7 +891,8 @@ int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen)
 		sq_close(&d->base);
 		return rc;
 	}
-	if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
+	if (sqlite3_open_v2(path, &d->h,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_extended_result_codes(d->h, 1);

@@ -125,7 +125,8 @@ static const char v1_core[] =
     " created BIGINT NOT NULL,"
     " deleted BIGINT,"
     " UNIQUE (id, project_id),"
-    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE CASCADE,"
+    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE "
+    "CASCADE,"
     " FOREIGN KEY (guest_id, project_id) REFERENCES guests(id, project_id) ON DELETE CASCADE,"
     " FOREIGN KEY (parent_id, project_id) REFERENCES comments(id, project_id) ON DELETE CASCADE,"
     " CHECK ((by_owner = 1 AND guest_id IS NULL) OR (by_owner = 0 AND guest_id IS NOT NULL)),"
@@ -156,7 +157,8 @@ static const char v2_queues[] =
     " kind TEXT NOT NULL,"
     " project_id BLOB REFERENCES projects(id) ON DELETE CASCADE,"
     " payload BLOB,"
-    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed')),"
+    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', "
+    "'failed')),"
     " attempts INTEGER NOT NULL DEFAULT 0,"
     " max_attempts INTEGER NOT NULL DEFAULT 3,"
     " run_after BIGINT NOT NULL,"
@@ -211,7 +213,8 @@ static const char v3_uploads[] =
     " created BIGINT NOT NULL,"
     " updated BIGINT NOT NULL,"
     " expires BIGINT NOT NULL,"
-    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE CASCADE);"
+    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE "
+    "CASCADE);"
     "CREATE INDEX uploads_account ON uploads(account_id, state);"
     "CREATE INDEX uploads_expires ON uploads(state, expires);"
     "CREATE TABLE upload_parts ("
@@ -261,25 +264,30 @@ static const char v5_email_verified[] = "ALTER TABLE accounts ADD COLUMN email_v
  * Triggers, not application code: no write path can forget it. Trigger
  * syntax is the one place where the two engines need different SQL. */
 #define V6_ADD "ALTER TABLE projects ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;"
-#define V6_SQ(t, ev, row)                                                                  \
-	"CREATE TRIGGER " #t "_rev_" #ev " AFTER " V6_EV_##ev " ON " #t " BEGIN UPDATE projects" \
-	" SET rev = rev + 1 WHERE id = " #row ".project_id; END;"
-#define V6_EV_i "INSERT"
-#define V6_EV_u "UPDATE"
-#define V6_EV_n "UPDATE OF name_ct"
-#define V6_EV_d "DELETE"
+#define V6_SQ(t, ev, row)                                                                          \
+	"CREATE TRIGGER " #t "_rev_" #ev " AFTER " V6_EV_##ev                                      \
+	    " ON " #t " BEGIN UPDATE projects"                                                     \
+	    " SET rev = rev + 1 WHERE id = " #row ".project_id; END;"
+#define V6_EV_i	     "INSERT"
+#define V6_EV_u	     "UPDATE"
+#define V6_EV_n	     "UPDATE OF name_ct"
+#define V6_EV_d	     "DELETE"
 #define V6_SQ_ALL(t) V6_SQ(t, i, NEW) V6_SQ(t, u, NEW) V6_SQ(t, d, OLD)
-static const char v6_rev_sqlite[] = V6_ADD V6_SQ_ALL(tracks) V6_SQ_ALL(track_versions)
-    V6_SQ_ALL(objects) V6_SQ_ALL(comments) V6_SQ(guests, i, NEW) V6_SQ(guests, n, NEW)
-	V6_SQ(guests, d, OLD);
-#define V6_PG(t, evs) "CREATE TRIGGER " #t "_rev AFTER " evs " ON " #t " FOR EACH ROW EXECUTE FUNCTION am_project_rev();"
+static const char v6_rev_sqlite[] =
+    V6_ADD V6_SQ_ALL(tracks) V6_SQ_ALL(track_versions) V6_SQ_ALL(objects) V6_SQ_ALL(comments)
+	V6_SQ(guests, i, NEW) V6_SQ(guests, n, NEW) V6_SQ(guests, d, OLD);
+#define V6_PG(t, evs)                                                                              \
+	"CREATE TRIGGER " #t "_rev AFTER " evs " ON " #t                                           \
+	" FOR EACH ROW EXECUTE FUNCTION am_project_rev();"
 static const char v6_rev_pgsql[] =
     V6_ADD "CREATE FUNCTION am_project_rev() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
 	   " IF TG_OP = 'DELETE' THEN UPDATE projects SET rev = rev + 1 WHERE id = OLD.project_id;"
 	   " ELSE UPDATE projects SET rev = rev + 1 WHERE id = NEW.project_id; END IF;"
 	   " RETURN NULL; END $$;" V6_PG(tracks, "INSERT OR UPDATE OR DELETE")
-	       V6_PG(track_versions, "INSERT OR UPDATE OR DELETE") V6_PG(objects, "INSERT OR UPDATE OR DELETE")
-		   V6_PG(comments, "INSERT OR UPDATE OR DELETE") V6_PG(guests, "INSERT OR DELETE OR UPDATE OF name_ct");
+	       V6_PG(track_versions, "INSERT OR UPDATE OR DELETE")
+		   V6_PG(objects, "INSERT OR UPDATE OR DELETE")
+		       V6_PG(comments, "INSERT OR UPDATE OR DELETE")
+			   V6_PG(guests, "INSERT OR DELETE OR UPDATE OF name_ct");
 
 /* v7: e-mail events (issue 19, docs/mail.md "Events"): a guest comment's
  * mail is no longer composed in the request. Its transaction writes one row
@@ -376,7 +384,8 @@ static int read_version(struct db *db, int *version)
 	struct db_stmt *st = NULL;
 	int rc;
 
-	rc = db_prepare(db, "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_version", &st);
+	rc = db_prepare(db, "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_version",
+			&st);
 	if (rc == 0 && (rc = db_step(st)) == DB_ROW) {
 		*version = (int)db_column_int64(st, 0);
 		rc = 0;
@@ -419,7 +428,8 @@ static int apply(struct db *db, const struct migration *m)
 	free(sql);
 	if (rc)
 		return rc;
-	rc = db_prepare(db, "INSERT INTO schema_version (version, name, applied) VALUES ($1, $2, $3)", &st);
+	rc = db_prepare(
+	    db, "INSERT INTO schema_version (version, name, applied) VALUES ($1, $2, $3)", &st);
 	if (rc)
 		return rc;
 	db_bind_int64(st, 1, m->version);
@@ -441,15 +451,17 @@ int db_migrate_to(struct db *db, int target)
 		return rc;
 	/* Two nodes starting at once: PostgreSQL serialises them here, SQLite
 	 * already did with BEGIN IMMEDIATE. */
-	if (db->engine == DB_PGSQL && (rc = db_exec(db, "SELECT pg_advisory_xact_lock(7106830316)")))
+	if (db->engine == DB_PGSQL &&
+	    (rc = db_exec(db, "SELECT pg_advisory_xact_lock(7106830316)")))
 		goto out;
 	if ((rc = db_exec(db, create_version_table)) || (rc = read_version(db, &cur)))
 		goto out;
 	if (cur > db_schema_latest()) {
-		rc = db_set_err(db, AM_ERR_UNSUPPORTED,
-				"database schema version %d is newer than this audiomus (knows up to %d): "
-				"upgrade audiomus, or restore a backup made for this version",
-				cur, db_schema_latest());
+		rc = db_set_err(
+		    db, AM_ERR_UNSUPPORTED,
+		    "database schema version %d is newer than this audiomus (knows up to %d): "
+		    "upgrade audiomus, or restore a backup made for this version",
+		    cur, db_schema_latest());
 		goto out;
 	}
 	for (size_t i = 0; i < AM_ARRAY_LEN(migrations); i++) {

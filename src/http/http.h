@@ -45,11 +45,11 @@ enum http_method {
 };
 
 /* Hard limits of the request parser (a request over them gets a 4xx). */
-#define HTTP_MAX_URI 8192       /* request target: 414 beyond */
-#define HTTP_MAX_HEADERS 16384  /* sum of header names and values: 431 beyond */
-#define HTTP_MAX_PARAMS 8       /* path parameters per route */
-#define HTTP_MAX_QUERY 32       /* query parameters: 400 beyond */
-#define HTTP_MAX_COOKIES 64     /* cookies considered; the rest are ignored */
+#define HTTP_MAX_URI	 8192  /* request target: 414 beyond */
+#define HTTP_MAX_HEADERS 16384 /* sum of header names and values: 431 beyond */
+#define HTTP_MAX_PARAMS	 8     /* path parameters per route */
+#define HTTP_MAX_QUERY	 32    /* query parameters: 400 beyond */
+#define HTTP_MAX_COOKIES 64    /* cookies considered; the rest are ignored */
 
 /* A request handler. Runs on a server thread once the request (headers and
  * body) is complete. Returns 0 after exactly one http_respond_*() call, or a
@@ -64,19 +64,19 @@ typedef int http_body_fn(struct http_req *req, const uint8_t *data, size_t n, vo
 /* One route. pattern is a path whose segments are literals or {name}
  * parameters matching one non-empty segment, e.g. "/s/{token}". */
 struct http_route_def {
-	unsigned methods;        /* enum http_method bits */
-	const char *pattern;     /* borrowed: must outlive the router */
+	unsigned methods;    /* enum http_method bits */
+	const char *pattern; /* borrowed: must outlive the router */
 	http_handler_fn *handler;
-	void *arg;               /* passed to every callback; borrowed */
-	size_t max_body;         /* 0: a request with a body gets 413 */
+	void *arg;		     /* passed to every callback; borrowed */
+	size_t max_body;	     /* 0: a request with a body gets 413 */
 	http_handler_fn *on_headers; /* optional: runs before the body is read; an
 				      * error return rejects the request unread */
-	http_body_fn *on_body;   /* optional: stream the body instead of buffering */
-	int raw_query;           /* the handler verifies http_req_target() itself: a
-				  * query that does not parse (duplicate or badly
-				  * encoded parameters) is not refused with 400 but
-				  * reaches it with no parsed parameters, so that
-				  * e.g. a signed URL fails with its own answer */
+	http_body_fn *on_body;	     /* optional: stream the body instead of buffering */
+	int raw_query;		     /* the handler verifies http_req_target() itself: a
+				      * query that does not parse (duplicate or badly
+				      * encoded parameters) is not refused with 400 but
+				      * reaches it with no parsed parameters, so that
+				      * e.g. a signed URL fails with its own answer */
 };
 
 /* ---- router ---------------------------------------------------------------- */
@@ -175,13 +175,13 @@ int http_add_header(struct http_req *req, const char *name, const char *value);
 
 enum http_cookie_flags {
 	HTTP_COOKIE_HTTPONLY = 1 << 0,
-	HTTP_COOKIE_LAX = 1 << 1,     /* SameSite=Lax (default Strict) */
+	HTTP_COOKIE_LAX = 1 << 1, /* SameSite=Lax (default Strict) */
 };
 /* Queue Set-Cookie: NAME=VALUE; Path=/; Secure; SameSite=Strict|Lax
  * [; HttpOnly] [; Max-Age=N]. max_age < 0: session cookie; 0: delete.
  * Names must be RFC 6265 tokens, values cookie-octets (AM_ERR_INVAL). */
-int http_set_cookie(struct http_req *req, const char *name, const char *value,
-		    int64_t max_age, unsigned flags);
+int http_set_cookie(struct http_req *req, const char *name, const char *value, int64_t max_age,
+		    unsigned flags);
 
 /* Respond with bytes; copied when copy != 0, else borrowed (static data). */
 int http_respond_bytes(struct http_req *req, unsigned status, const char *content_type,

@@ -83,8 +83,7 @@ int http_router_match(const struct http_router *r, enum http_method m, char *pat
  * every daemon using it has stopped (accepts NULL). */
 struct http_watch;
 struct http_watch_conn;
-int http_watch_new(int64_t header_ms, int64_t min_rate, int64_t window_ms,
-		   struct http_watch **out);
+int http_watch_new(int64_t header_ms, int64_t min_rate, int64_t window_ms, struct http_watch **out);
 void http_watch_free(struct http_watch *w);
 /* A connection started (socket fd; waiting for headers). Returns its entry,
  * owned by the registry until http_watch_remove, or NULL when out of memory
@@ -118,33 +117,34 @@ struct http_req {
 	enum http_req_state state;
 	enum http_method method;
 	char method_str[16];
-	char *raw_uri;       /* owned copy of the request target */
-	char *path;          /* decoded path (owned) */
-	char *pathsplit;     /* scratch copy split by the router (owned) */
+	char *raw_uri;	 /* owned copy of the request target */
+	char *path;	 /* decoded path (owned) */
+	char *pathsplit; /* scratch copy split by the router (owned) */
 	const struct http_route *route;
 	struct http_kv params[HTTP_MAX_PARAMS];
 	size_t nparams;
 	struct http_kv query[HTTP_MAX_QUERY];
 	size_t nquery;
-	int query_bad;       /* the query did not parse (duplicates, encoding) */
-	char *query_store;   /* owned */
+	int query_bad;	   /* the query did not parse (duplicates, encoding) */
+	char *query_store; /* owned */
 	struct http_kv cookies[HTTP_MAX_COOKIES];
-	int ncookies;        /* -1: not parsed yet */
-	char *cookie_store;  /* owned */
+	int ncookies;	    /* -1: not parsed yet */
+	char *cookie_store; /* owned */
 	struct am_buf body;
 	uint64_t body_seen;
 	uint64_t discard_until; /* after a failure mid-body: read no further */
-	unsigned err_status; /* an HTTP error decided before the handler ran */
-	int err_rc;	     /* its enum am_err when a callback gave one (else 0) */
-	unsigned allow;      /* for 405 */
+	unsigned err_status;	/* an HTTP error decided before the handler ran */
+	int err_rc;		/* its enum am_err when a callback gave one (else 0) */
+	unsigned allow;		/* for 405 */
 	char *extra[HTTP_MAX_EXTRA_HEADERS][2]; /* owned name/value copies */
 	size_t nextra;
 	struct MHD_Response *resp;
 	unsigned status;
-	uint64_t bytes;      /* body bytes produced */
+	uint64_t bytes;			/* body bytes produced */
 	_Atomic uint64_t *stream_bytes; /* for streamed responses */
-	int64_t start_us;    /* monotonic, when the request line arrived */
-	enum metrics_route mroute; /* the route's class, or the handler's (http_req_set_metrics_route) */
+	int64_t start_us;		/* monotonic, when the request line arrived */
+	enum metrics_route
+	    mroute; /* the route's class, or the handler's (http_req_set_metrics_route) */
 	atomic_int suspended;
 	void *data;
 	void (*data_free)(void *);

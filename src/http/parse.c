@@ -254,8 +254,8 @@ enum http_method http_method_of(const char *s)
 	static const struct {
 		const char *name;
 		enum http_method m;
-	} map[] = {{"GET", HTTP_GET},     {"HEAD", HTTP_HEAD},     {"POST", HTTP_POST},
-		   {"PUT", HTTP_PUT},     {"PATCH", HTTP_PATCH},   {"DELETE", HTTP_DELETE},
+	} map[] = {{"GET", HTTP_GET},	     {"HEAD", HTTP_HEAD},   {"POST", HTTP_POST},
+		   {"PUT", HTTP_PUT},	     {"PATCH", HTTP_PATCH}, {"DELETE", HTTP_DELETE},
 		   {"OPTIONS", HTTP_OPTIONS}};
 
 	for (size_t i = 0; i < AM_ARRAY_LEN(map); i++)

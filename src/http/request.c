@@ -108,7 +108,7 @@ int http_req_json(const struct http_req *req, json_t **out)
 int http_req_client_addr(const struct http_req *req, struct sockaddr_storage *ss, socklen_t *len)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
 	socklen_t n;
 

@@ -65,7 +65,8 @@ unsigned http_retry_after_of(int err)
 const char *http_message_of(int err)
 {
 	switch (err) {
-	case AM_ERR_NOSPACE: return "the server is out of space: nothing was saved, try again later";
+	case AM_ERR_NOSPACE:
+		return "the server is out of space: nothing was saved, try again later";
 	case AM_ERR_READONLY:
 		return "the server's storage is read-only: nothing was saved, try again later";
 	default: return NULL;
@@ -97,8 +98,8 @@ int http_add_header(struct http_req *req, const char *name, const char *value)
 	return 0;
 }
 
-int http_set_cookie(struct http_req *req, const char *name, const char *value,
-		    int64_t max_age, unsigned flags)
+int http_set_cookie(struct http_req *req, const char *name, const char *value, int64_t max_age,
+		    unsigned flags)
 {
 	struct am_buf b;
 	int rc;
@@ -154,7 +155,7 @@ int http_respond_bytes(struct http_req *req, unsigned status, const char *conten
 		       const void *data, size_t n, int copy)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(
-		n, (void *)data, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+	    n, (void *)data, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
 	int rc = finish(req, status, r, content_type);
 
 	if (!rc)
@@ -225,8 +226,8 @@ int http_respond_empty(struct http_req *req, unsigned status)
 int http_respond_status(struct http_req *req, unsigned status)
 {
 	const char *reason = MHD_get_reason_phrase_for(status);
-	json_t *j = json_pack("{s:s,s:i}", "error", reason && *reason ? reason : "error",
-			      "status", (int)status);
+	json_t *j = json_pack("{s:s,s:i}", "error", reason && *reason ? reason : "error", "status",
+			      (int)status);
 	int rc;
 
 	if (!j)

@@ -116,13 +116,14 @@ out:
 int http_route(struct http_router *r, unsigned methods, const char *pattern,
 	       http_handler_fn *handler, void *arg)
 {
-	struct http_route_def d = {.methods = methods, .pattern = pattern, .handler = handler, .arg = arg};
+	struct http_route_def d = {
+	    .methods = methods, .pattern = pattern, .handler = handler, .arg = arg};
 	return http_router_add(r, &d);
 }
 
 /* Match one route against the split path; fill params on success. */
-static int match_one(const struct http_route *rt, char **segs, size_t nsegs,
-		     struct http_kv *params, size_t *nparams)
+static int match_one(const struct http_route *rt, char **segs, size_t nsegs, struct http_kv *params,
+		     size_t *nparams)
 {
 	size_t np = 0;
 

@@ -251,13 +251,15 @@ static enum MHD_Result queue(struct http_req *req)
 
 static void allow_header(struct http_req *req)
 {
-	static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+	static const char *const names[] = {"GET",   "HEAD",   "POST",	 "PUT",
+					    "PATCH", "DELETE", "OPTIONS"};
 	char buf[64] = "";
 	size_t o = 0;
 
 	for (size_t i = 0; i < AM_ARRAY_LEN(names); i++)
 		if (req->allow & (1u << i))
-			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? ", " : "", names[i]);
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? ", " : "",
+					      names[i]);
 	(void)http_add_header(req, "Allow", buf);
 }
 
@@ -424,7 +426,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	sent = req->stream_bytes ? atomic_load(req->stream_bytes) : req->bytes;
 	us = am_mono_us() - req->start_us;
 	/* A response never queued was never sent, whatever was prepared. */
-	metrics_request(req->mroute, req->state == REQ_DONE ? req->status : 0, us, sent, req->body_seen);
+	metrics_request(req->mroute, req->state == REQ_DONE ? req->status : 0, us, sent,
+			req->body_seen);
 	snprintf(status, sizeof(status), "%u", req->status);
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)sent);
 	snprintf(ms, sizeof(ms), "%lld", (long long)(us / 1000));
@@ -438,9 +441,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* The plaintext listener: nothing but a 301 to the https URL. */
 static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *conn, const char *url,
-				   const char *method, const char *version,
-				   const char *upload_data, size_t *upload_data_size,
-				   void **con_cls)
+				   const char *method, const char *version, const char *upload_data,
+				   size_t *upload_data_size, void **con_cls)
 {
 	struct http_server *s = cls;
 	struct http_req *req = *con_cls;
@@ -499,7 +501,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 int http_bind_listen(const char *listen_addr, int *fd_out, uint16_t *port_out, char *err,
 		     size_t errlen)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
 	struct addrinfo *ai = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -562,8 +565,8 @@ int http_server_new(const struct conf *c, struct http_server **out, char *err, s
 	s->max_headers = header_budget(c);
 	if ((rc = http_tls_load(c->tls_cert, c->tls_key, err, errlen)) != 0 ||
 	    (rc = http_bind_listen(c->listen, &s->fd, &s->port, err, errlen)) != 0 ||
-	    (*c->redirect_listen &&
-	     (rc = http_bind_listen(c->redirect_listen, &s->redir_fd, &s->redir_port, err, errlen)) != 0)) {
+	    (*c->redirect_listen && (rc = http_bind_listen(c->redirect_listen, &s->redir_fd,
+							   &s->redir_port, err, errlen)) != 0)) {
 		http_server_free(s);
 		return rc;
 	}
@@ -577,13 +580,13 @@ void http_server_set_public_url(struct http_server *s, const char *url)
 }
 
 /* Options both daemons share: limits, callbacks, logger. */
-#define COMMON_OPTIONS(s)                                                                       \
-	MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s)->c.max_connections,                          \
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(s)->c.per_ip_connections,            \
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s)->c.connection_timeout,                 \
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(s)->c.connection_memory,               \
-	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (s),          \
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, (s), MHD_OPTION_NOTIFY_CONNECTION,       \
+#define COMMON_OPTIONS(s)                                                                          \
+	MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s)->c.max_connections,                             \
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(s)->c.per_ip_connections,               \
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s)->c.connection_timeout,                    \
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(s)->c.connection_memory,                  \
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (s),             \
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, (s), MHD_OPTION_NOTIFY_CONNECTION,          \
 	    on_connection, (s), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL
 
 /* The accept loop. One thread takes every new HTTPS connection and hands it
@@ -598,7 +601,8 @@ void http_server_set_public_url(struct http_server *s, const char *url)
 static void *accept_loop(void *arg)
 {
 	struct http_server *s = arg;
-	struct pollfd p[2] = {{.fd = s->fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
+	struct pollfd p[2] = {{.fd = s->fd, .events = POLLIN},
+			      {.fd = s->wake_fd, .events = POLLIN}};
 
 	while (!atomic_load(&s->stop_accept)) {
 		struct sockaddr_storage ss;
@@ -607,7 +611,8 @@ static void *accept_loop(void *arg)
 		int again;
 
 		if (fd >= 0) {
-			(void)MHD_add_connection(s->d, fd, (struct sockaddr *)&ss, sl); /* closes on failure */
+			(void)MHD_add_connection(s->d, fd, (struct sockaddr *)&ss,
+						 sl); /* closes on failure */
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -634,11 +639,10 @@ int http_server_start(struct http_server *s, struct http_router *r, char *err, s
 		snprintf(err, errlen, "cannot start the connection watchdog");
 		return AM_ERR_IO;
 	}
-	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, COMMON_OPTIONS(s),
-				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 0 ? threads : 1),
-				MHD_OPTION_HTTPS_PRIORITIES, http_tls_priorities,
-				MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_cert_callback(),
-				MHD_OPTION_END);
+	s->d = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, s, COMMON_OPTIONS(s), MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)(threads > 0 ? threads : 1), MHD_OPTION_HTTPS_PRIORITIES, http_tls_priorities,
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_cert_callback(), MHD_OPTION_END);
 	if (!s->d || (s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
 	    pthread_create(&s->acceptor, NULL, accept_loop, s) != 0) {
 		snprintf(err, errlen, "cannot start the HTTPS server on %s", s->c.listen);
@@ -647,10 +651,10 @@ int http_server_start(struct http_server *s, struct http_router *r, char *err, s
 	s->accepting = 1;
 	if (s->redir_fd < 0)
 		return 0;
-	s->redir = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-					    MHD_USE_ERROR_LOG,
-				    0, NULL, NULL, on_redirect, s, COMMON_OPTIONS(s),
-				    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->redir_fd, MHD_OPTION_END);
+	s->redir =
+	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
+			     NULL, NULL, on_redirect, s, COMMON_OPTIONS(s),
+			     MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->redir_fd, MHD_OPTION_END);
 	if (!s->redir) {
 		snprintf(err, errlen, "cannot start the redirect listener on %s",
 			 s->c.redirect_listen);

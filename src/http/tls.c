@@ -40,16 +40,15 @@
  * rejects every ClientHello without the RFC 5746 extension ("handshake
  * message out of context"), which broke sslscan and testssl's TLS 1.3 probe
  * without adding protection, since no renegotiation is ever accepted. */
-const char http_tls_priorities[] =
-	"NONE:+VERS-TLS1.3:+VERS-TLS1.2:"
-	"+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:+AEAD:"
-	"+ECDHE-ECDSA:+ECDHE-RSA:"
-	"+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
-	"+SIGN-ALL:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:"
-	"+COMP-NULL:+CTYPE-X509:%SERVER_PRECEDENCE";
+const char http_tls_priorities[] = "NONE:+VERS-TLS1.3:+VERS-TLS1.2:"
+				   "+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:+AEAD:"
+				   "+ECDHE-ECDSA:+ECDHE-RSA:"
+				   "+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
+				   "+SIGN-ALL:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:"
+				   "+COMP-NULL:+CTYPE-X509:%SERVER_PRECEDENCE";
 
 #define TLS_MAX_CHAIN 16
-#define TLS_MAX_FILE (1 << 20)
+#define TLS_MAX_FILE  (1 << 20)
 
 struct tls_pair {
 	gnutls_pcert_st pcerts[TLS_MAX_CHAIN];
@@ -83,8 +82,8 @@ static int read_file(const char *path, gnutls_datum_t *d, char *err, size_t errl
 	d->data = NULL;
 	d->size = 0;
 	if (!f) {
-		snprintf(err, errlen, "%s: cannot read (run audiomus init, or set tls_cert/tls_key)",
-			 path);
+		snprintf(err, errlen,
+			 "%s: cannot read (run audiomus init, or set tls_cert/tls_key)", path);
 		return AM_ERR_IO;
 	}
 	if (!(buf = malloc(TLS_MAX_FILE + 1))) {
@@ -128,8 +127,8 @@ static int key_matches(struct tls_pair *p)
 	return ok;
 }
 
-static int pair_load(const char *cert_path, const char *key_path, struct tls_pair **out,
-		     char *err, size_t errlen)
+static int pair_load(const char *cert_path, const char *key_path, struct tls_pair **out, char *err,
+		     size_t errlen)
 {
 	gnutls_datum_t cert = {NULL, 0}, key = {NULL, 0};
 	struct tls_pair *p = calloc(1, sizeof(*p));
@@ -143,7 +142,8 @@ static int pair_load(const char *cert_path, const char *key_path, struct tls_pai
 	rc = AM_ERR_CRYPTO;
 	p->npcerts = TLS_MAX_CHAIN;
 	if ((g = gnutls_pcert_list_import_x509_raw(p->pcerts, &p->npcerts, &cert,
-						   GNUTLS_X509_FMT_PEM, 0)) < 0 || p->npcerts == 0) {
+						   GNUTLS_X509_FMT_PEM, 0)) < 0 ||
+	    p->npcerts == 0) {
 		p->npcerts = 0;
 		snprintf(err, errlen, "%s: not a PEM certificate chain: %s", cert_path,
 			 gnutls_strerror(g));
@@ -209,8 +209,8 @@ static void guard_session(gnutls_session_t session)
 }
 
 /* The client's Finished message arrived: the handshake is complete. */
-static int finished_hook(gnutls_session_t session, unsigned htype, unsigned when,
-			 unsigned incoming, const gnutls_datum_t *msg)
+static int finished_hook(gnutls_session_t session, unsigned htype, unsigned when, unsigned incoming,
+			 const gnutls_datum_t *msg)
 {
 	gnutls_protocol_t v = gnutls_protocol_get_version(session);
 

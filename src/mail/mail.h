@@ -28,16 +28,16 @@ struct conf;
 
 /* ---- notification kinds (bits of accounts.mail_on, projects.mail_on/off) -- */
 enum mail_kind {
-	MAIL_COMMENTS = 1 << 0,   /* new guest comments: one digest per project per N minutes */
-	MAIL_REPLIES = 1 << 1,    /* a reviewer replied in a thread */
+	MAIL_COMMENTS = 1 << 0,	  /* new guest comments: one digest per project per N minutes */
+	MAIL_REPLIES = 1 << 1,	  /* a reviewer replied in a thread */
 	MAIL_PW_LOCKED = 1 << 2,  /* project password locked after 100 failures */
 	MAIL_LINK_REGEN = 1 << 3, /* a share link was regenerated */
 	MAIL_PW_CHANGED = 1 << 4, /* the owner's password changed (account only) */
 	MAIL_NEW_LOGIN = 1 << 5,  /* sign-in from a device not seen before (account only) */
 };
-#define MAIL_KINDS_ALL 0x3f
+#define MAIL_KINDS_ALL	   0x3f
 #define MAIL_KINDS_PROJECT (MAIL_COMMENTS | MAIL_REPLIES | MAIL_PW_LOCKED | MAIL_LINK_REGEN)
-#define MAIL_NKINDS 6
+#define MAIL_NKINDS	   6
 
 /* The API name of one kind bit ("comments", "replies", "password_locked",
  * "link_regenerated", "password_changed", "new_login"), NULL otherwise. */
@@ -49,15 +49,15 @@ int mail_kind_parse(const char *name);
 #define MAIL_MSG_MAX DB_MAILBODY_MAX /* a built message fits one outbox row */
 
 struct mail_msg {
-	const char *from;            /* "Display Name <addr>" or "addr" (mail_from) */
-	const char *to;              /* a bare address */
-	const char *subject;         /* UTF-8, any length (folded, encoded) */
-	const char *text;            /* UTF-8 plain text, '\n' line ends */
+	const char *from;	     /* "Display Name <addr>" or "addr" (mail_from) */
+	const char *to;		     /* a bare address */
+	const char *subject;	     /* UTF-8, any length (folded, encoded) */
+	const char *text;	     /* UTF-8 plain text, '\n' line ends */
 	const char *unsubscribe_url; /* https URL for List-Unsubscribe; NULL: transactional */
-	const char *link_base;       /* the server's own https URL (public_url): only a line
+	const char *link_base;	     /* the server's own https URL (public_url): only a line
 				      * that starts with it becomes a link; NULL: no links */
-	int64_t date;                /* seconds since the epoch */
-	uint8_t msgid[16];           /* random: Message-ID and MIME boundary */
+	int64_t date;		     /* seconds since the epoch */
+	uint8_t msgid[16];	     /* random: Message-ID and MIME boundary */
 };
 
 /* Guest text in a message's text goes between these two bytes (written by
@@ -67,7 +67,7 @@ struct mail_msg {
  * part, a blockquote in the HTML part) and never becomes a link. Each
  * marker stands at the start of a line. */
 #define MAIL_QUOTE_BEGIN '\x01'
-#define MAIL_QUOTE_END '\x02'
+#define MAIL_QUOTE_END	 '\x02'
 /* Append s to t as a quoted block: MAIL_QUOTE_BEGIN, s with control
  * characters other than '\n' made spaces, a final '\n', MAIL_QUOTE_END. */
 int mail_quote_append(struct am_buf *t, const char *s);
@@ -102,8 +102,8 @@ int mail_smtp_send(const struct conf *c, const char *rcpt, const void *msg, size
 		   size_t errlen);
 
 /* ---- outbox (mail_outbox.c) ------------------------------------------------------------ */
-#define MAIL_LEASE_MS (5 * 60 * 1000) /* a claimed message is not sent by anyone else */
-#define MAIL_SEND_TIMEOUT_S 120       /* one SMTP transaction, well under the lease */
+#define MAIL_LEASE_MS	    (5 * 60 * 1000) /* a claimed message is not sent by anyone else */
+#define MAIL_SEND_TIMEOUT_S 120		    /* one SMTP transaction, well under the lease */
 
 /* Delay before the next attempt after `attempts` failed ones (1, 2, ...):
  * 60 s doubling per attempt, capped at 6 hours. */
@@ -119,16 +119,16 @@ int mail_outbox_pump(struct app *a, int max, int *sent);
 /* *on = 1 if the account's address is verified and the account (and
  * project, NULL for account-wide kinds) wants kind; AM_ERR_NOTFOUND for an
  * unknown account. */
-int mail_wanted(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id, int kind,
-		int *on);
+int mail_wanted(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id,
+		int kind, int *on);
 /* Queue the notification `kind` for the owner of account_id about project
  * (NULL for account kinds) if the owner opted in, the owner's address is
  * verified and mail is configured (otherwise nothing is queued):
  * builds the message and enqueues it with a wake-up job on db, inside the
  * caller's transaction. detail: one line of kind-specific text or NULL.
  * 0 (also when nothing is sent) or an error (the caller rolls back). */
-int mail_notify(struct app *a, struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id,
-		int kind, const char *detail);
+int mail_notify(struct app *a, struct db *db, const uint8_t account_id[DB_ID_LEN],
+		const uint8_t *project_id, int kind, const char *detail);
 /* The mail of a guest comment (worker, inside the transaction that takes its
  * event): a reply (parent set) notifies MAIL_REPLIES at once; otherwise
  * the comment is queued for the project's MAIL_COMMENTS digest as posted
@@ -139,8 +139,8 @@ int mail_notify_comment(struct app *a, struct db *db, const uint8_t project_id[D
 			const uint8_t comment_id[DB_ID_LEN], int64_t posted);
 /* Queue transactional mail (not opt-in, verified or not) to an account's
  * address; AM_ERR_UNAVAIL when mail is not configured. */
-int mail_send_account(struct app *a, struct db *db, const struct db_account *acct, const char *subject,
-		      const char *text);
+int mail_send_account(struct app *a, struct db *db, const struct db_account *acct,
+		      const char *subject, const char *text);
 /* The digest of a project's queued comments (worker; its own transaction):
  * enqueue one message and take the items out, or drop them when the owner
  * opted out meanwhile. */
@@ -160,14 +160,14 @@ int mail_digest_flush_project(struct app *a, struct db *db, const uint8_t projec
 int mail_events_run(struct app *a, struct db *db, int64_t now, int max, int *more);
 
 /* ---- signed tokens (mail_token.c) ----------------------------------------------------------- */
-#define MAIL_TOKEN_MAX 128
-#define MAIL_RESET_LIFETIME_MS (30 * 60 * 1000)
+#define MAIL_TOKEN_MAX		128
+#define MAIL_RESET_LIFETIME_MS	(30 * 60 * 1000)
 #define MAIL_VERIFY_LIFETIME_MS (24LL * 3600 * 1000)
 
 /* The unsubscribe token for (account, project or NULL, kind): base64url of
  * the fields and a 128-bit HMAC under a key derived from the session key. */
-int mail_unsub_token(struct app *a, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id, int kind,
-		     char *out, size_t outlen);
+int mail_unsub_token(struct app *a, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id,
+		     int kind, char *out, size_t outlen);
 /* Verify one: 0 with the fields, or AM_ERR_DENIED. */
 int mail_unsub_verify(struct app *a, const char *token, uint8_t account_id[DB_ID_LEN],
 		      uint8_t project_id[DB_ID_LEN], int *has_project, int *kind);
@@ -175,19 +175,22 @@ int mail_unsub_verify(struct app *a, const char *token, uint8_t account_id[DB_ID
  * the account's current password hash, so the first reset (which changes it)
  * spends every token issued before, and the blind index of its current
  * address, so a successful reset proves that address. */
-int mail_reset_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen);
+int mail_reset_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out,
+		     size_t outlen);
 /* Verify a reset token at now_ms: 0 with the account in *acct, or
  * AM_ERR_DENIED (malformed, forged, expired, spent, account gone). */
-int mail_reset_verify(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct);
+int mail_reset_verify(struct app *a, struct db *db, const char *token, int64_t now_ms,
+		      struct db_account *acct);
 /* An address-verification token for acct valid until expires_ms: the MAC
  * covers acct->email_index, so it stops verifying once the address changes. */
-int mail_verify_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen);
+int mail_verify_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out,
+		      size_t outlen);
 /* Check one at now_ms: 0 with the (open) account in *acct, whose
  * email_index is the address the token proves; AM_ERR_DENIED when
  * malformed, forged, for another address, of a closed or unknown account,
  * or expired (then *expired = 1: only ever for an authentic token). A token
  * does not get spent: verifying twice is harmless. */
-int mail_verify_check(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct,
-		      int *expired);
+int mail_verify_check(struct app *a, struct db *db, const char *token, int64_t now_ms,
+		      struct db_account *acct, int *expired);
 
 #endif

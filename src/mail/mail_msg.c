@@ -94,7 +94,8 @@ static int clean_text(const char *s, struct am_buf *out)
 		} else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
 			rc = am_buf_append(out, " ", 1); /* C1 controls incl. NEL */
 			p += 2;
-		} else if (n == 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+		} else if (n == 3 && p[0] == 0xe2 && p[1] == 0x80 &&
+			   (p[2] == 0xa8 || p[2] == 0xa9)) {
 			rc = am_buf_append(out, " ", 1); /* LINE / PARAGRAPH SEPARATOR */
 			p += 3;
 		} else {
@@ -171,11 +172,12 @@ int mail_addr_ok(const char *a)
 	const char *at = a ? strchr(a, '@') : NULL;
 	size_t n = a ? strlen(a) : 0;
 
-	if (!at || n > 254 || at == a || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' ||
-	    a[n - 1] == '.' || at - a > 64)
+	if (!at || n > 254 || at == a || strchr(at + 1, '@') || !strchr(at + 1, '.') ||
+	    at[1] == '.' || a[n - 1] == '.' || at - a > 64)
 		return 0;
 	for (; *a; a++)
-		if ((unsigned char)*a <= 0x20 || (unsigned char)*a >= 0x7f || strchr("<>()[]\\,;:\"", *a))
+		if ((unsigned char)*a <= 0x20 || (unsigned char)*a >= 0x7f ||
+		    strchr("<>()[]\\,;:\"", *a))
 			return 0;
 	return 1;
 }
@@ -187,11 +189,13 @@ int mail_from_parse(const char *from, char *name, size_t namelen, char *addr, si
 
 	name[0] = addr[0] = 0;
 	if (!lt)
-		return mail_addr_ok(from) && am_strlcpy(addr, from, addrlen) == 0 ? 0 : AM_ERR_INVAL;
+		return mail_addr_ok(from) && am_strlcpy(addr, from, addrlen) == 0 ? 0
+										  : AM_ERR_INVAL;
 	n = (size_t)(lt - from);
 	while (n > 0 && from[n - 1] == ' ')
 		n--;
-	if (n >= namelen || strlen(lt) < 3 || lt[strlen(lt) - 1] != '>' || strlen(lt) - 2 >= addrlen)
+	if (n >= namelen || strlen(lt) < 3 || lt[strlen(lt) - 1] != '>' ||
+	    strlen(lt) - 2 >= addrlen)
 		return AM_ERR_INVAL;
 	memcpy(name, from, n);
 	name[n] = 0;
@@ -210,8 +214,9 @@ static int date_header(struct am_buf *out, int64_t t)
 
 	if (!gmtime_r(&tt, &tm))
 		return AM_ERR_INVAL;
-	return am_buf_printf(out, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday], tm.tm_mday,
-			     months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return am_buf_printf(out, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n",
+			     days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+			     tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static int url_ok(const char *u)
@@ -219,7 +224,8 @@ static int url_ok(const char *u)
 	if (!u || strncmp(u, "https://", 8) != 0 || strlen(u) > 1000)
 		return 0;
 	for (; *u; u++)
-		if ((unsigned char)*u <= 0x20 || (unsigned char)*u >= 0x7f || *u == '<' || *u == '>' || *u == '"')
+		if ((unsigned char)*u <= 0x20 || (unsigned char)*u >= 0x7f || *u == '<' ||
+		    *u == '>' || *u == '"')
 			return 0;
 	return 1;
 }
@@ -241,8 +247,8 @@ static int headers(const struct mail_msg *m, struct am_buf *out, const char *bou
 	const char *dom;
 	int rc;
 
-	if (mail_from_parse(m->from, name, sizeof(name), addr, sizeof(addr)) || !mail_addr_ok(m->to) ||
-	    (m->unsubscribe_url && !url_ok(m->unsubscribe_url)))
+	if (mail_from_parse(m->from, name, sizeof(name), addr, sizeof(addr)) ||
+	    !mail_addr_ok(m->to) || (m->unsubscribe_url && !url_ok(m->unsubscribe_url)))
 		return AM_ERR_INVAL;
 	dom = strchr(addr, '@') + 1;
 	hex16(m->msgid, hex);
@@ -258,15 +264,19 @@ static int headers(const struct mail_msg *m, struct am_buf *out, const char *bou
 	} else if ((rc = am_buf_printf(out, "From: <%s>\r\n", addr))) {
 		return rc;
 	}
-	if ((rc = am_buf_printf(out, "To: <%s>\r\n", m->to)) || (rc = mail_header(out, "Subject", m->subject)) ||
+	if ((rc = am_buf_printf(out, "To: <%s>\r\n", m->to)) ||
+	    (rc = mail_header(out, "Subject", m->subject)) ||
 	    (rc = am_buf_printf(out, "Message-ID: <%s@%s>\r\nMIME-Version: 1.0\r\n", hex, dom)) ||
 	    (rc = am_buf_puts(out, "Auto-Submitted: auto-generated\r\n")))
 		return rc;
 	if (m->unsubscribe_url &&
-	    (rc = am_buf_printf(out, "List-Unsubscribe: <%s>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-				m->unsubscribe_url)))
+	    (rc = am_buf_printf(
+		 out,
+		 "List-Unsubscribe: <%s>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+		 m->unsubscribe_url)))
 		return rc;
-	return am_buf_printf(out, "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n", boundary);
+	return am_buf_printf(
+	    out, "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n", boundary);
 }
 
 /* The text with CRLF line ends (the canonical form of text/plain). */
@@ -353,9 +363,10 @@ static int quote_edge(struct am_buf *out, int was, int now)
 {
 	if (was == now)
 		return 0;
-	return am_buf_puts(out, now ? "</p>\r\n<blockquote style=\"margin:0 0 0 .8em;padding-left:.8em;"
-				      "border-left:3px solid #ccc;color:#444\">"
-				    : "</blockquote>\r\n<p>");
+	return am_buf_puts(out,
+			   now ? "</p>\r\n<blockquote style=\"margin:0 0 0 .8em;padding-left:.8em;"
+				 "border-left:3px solid #ccc;color:#444\">"
+			       : "</blockquote>\r\n<p>");
 }
 
 /* A simple HTML rendering of the text: paragraphs at blank lines, line
@@ -380,8 +391,10 @@ static int text_html(const char *t, const char *link_base, struct am_buf *out)
 		if (n == 0)
 			rc = am_buf_puts(out, quoted ? "<br>\r\n" : "</p>\r\n<p>");
 		else if (!quoted && own_link(t, n, link_base)) {
-			if ((rc = am_buf_puts(out, "<a href=\"")) == 0 && (rc = html_escape(out, t, n)) == 0 &&
-			    (rc = am_buf_puts(out, "\">")) == 0 && (rc = html_escape(out, t, n)) == 0)
+			if ((rc = am_buf_puts(out, "<a href=\"")) == 0 &&
+			    (rc = html_escape(out, t, n)) == 0 &&
+			    (rc = am_buf_puts(out, "\">")) == 0 &&
+			    (rc = html_escape(out, t, n)) == 0)
 				rc = am_buf_puts(out, "</a><br>\r\n");
 		} else if ((rc = html_escape(out, t, n)) == 0) {
 			rc = am_buf_puts(out, "<br>\r\n");
@@ -393,11 +406,13 @@ static int text_html(const char *t, const char *link_base, struct am_buf *out)
 	return rc ? rc : am_buf_puts(out, "</p></body></html>\r\n");
 }
 
-static int part(struct am_buf *out, const char *boundary, const char *type, const struct am_buf *body)
+static int part(struct am_buf *out, const char *boundary, const char *type,
+		const struct am_buf *body)
 {
-	int rc = am_buf_printf(out,
-			       "--%s\r\nContent-Type: %s; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
-			       boundary, type);
+	int rc = am_buf_printf(
+	    out,
+	    "--%s\r\nContent-Type: %s; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+	    boundary, type);
 
 	return rc ? rc : b64_append(out, body->p ? body->p : (const uint8_t *)"", body->len, 76);
 }
@@ -417,16 +432,19 @@ int mail_build(const struct mail_msg *m, struct am_buf *out)
 	 * markers go too. */
 	for (const char *t = m->text ? m->text : ""; *t; t++) {
 		char ch = (*t == '\n' || *t == MAIL_QUOTE_BEGIN || *t == MAIL_QUOTE_END ||
-			   (unsigned char)*t >= 0x20) && *t != 0x7f
+			   (unsigned char)*t >= 0x20) &&
+				  *t != 0x7f
 			      ? *t
 			      : ' ';
 
 		if ((rc = am_buf_append(&clean, &ch, 1)))
 			goto out;
 	}
-	if ((rc = am_buf_append(&clean, "", 0)) || (rc = text_plain(clean.p ? (const char *)clean.p : "", &text)) ||
-	    (rc = text_html(clean.p ? (const char *)clean.p : "", m->link_base, &html)) || (rc = headers(m, out, boundary)) ||
-	    (rc = part(out, boundary, "text/plain", &text)) || (rc = part(out, boundary, "text/html", &html)))
+	if ((rc = am_buf_append(&clean, "", 0)) ||
+	    (rc = text_plain(clean.p ? (const char *)clean.p : "", &text)) ||
+	    (rc = text_html(clean.p ? (const char *)clean.p : "", m->link_base, &html)) ||
+	    (rc = headers(m, out, boundary)) || (rc = part(out, boundary, "text/plain", &text)) ||
+	    (rc = part(out, boundary, "text/html", &html)))
 		goto out;
 	rc = am_buf_printf(out, "--%s--\r\n", boundary);
 out:

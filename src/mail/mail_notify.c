@@ -19,12 +19,12 @@
 #include "mail/mail.h"
 #include "repo/repo.h"
 
-#define DIGEST_SHOWN 30      /* comments written out in one digest */
-#define DIGEST_TAKEN 200     /* items one digest takes out */
-#define EXCERPT_MAX 280      /* bytes of a comment shown */
+#define DIGEST_SHOWN 30	 /* comments written out in one digest */
+#define DIGEST_TAKEN 200 /* items one digest takes out */
+#define EXCERPT_MAX  280 /* bytes of a comment shown */
 
-static const char *const kind_names[MAIL_NKINDS] = {"comments",         "replies",          "password_locked",
-						     "link_regenerated", "password_changed", "new_login"};
+static const char *const kind_names[MAIL_NKINDS] = {
+    "comments", "replies", "password_locked", "link_regenerated", "password_changed", "new_login"};
 
 const char *mail_kind_name(int kind)
 {
@@ -42,7 +42,8 @@ int mail_kind_parse(const char *name)
 	return 0;
 }
 
-int mail_wanted(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id, int kind, int *on)
+int mail_wanted(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id,
+		int kind, int *on)
 {
 	int64_t acc = 0, pon = 0, poff = 0, verified = 0;
 	int rc;
@@ -83,19 +84,22 @@ static void fmt_time(int64_t ms, char *out, size_t outsz)
 	int64_t s = ms / 1000;
 
 	if (s >= 3600)
-		snprintf(out, outsz, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60),
-			 (long long)(s % 60));
+		snprintf(out, outsz, "%lld:%02lld:%02lld", (long long)(s / 3600),
+			 (long long)(s / 60 % 60), (long long)(s % 60));
 	else
 		snprintf(out, outsz, "%lld:%02lld", (long long)(s / 60), (long long)(s % 60));
 }
 
 /* Build and enqueue one message to acct (inside the caller's transaction)
  * and wake a worker. unsub_kind 0: transactional, no List-Unsubscribe. */
-static int enqueue(struct app *a, struct db *db, const struct db_account *acct, const uint8_t *project_id,
-		   int unsub_kind, const char *subject, const char *text)
+static int enqueue(struct app *a, struct db *db, const struct db_account *acct,
+		   const uint8_t *project_id, int unsub_kind, const char *subject, const char *text)
 {
 	char token[MAIL_TOKEN_MAX], url[CONF_STR_MAX + MAIL_TOKEN_MAX + 32], label[64];
-	struct mail_msg m = {.from = a->conf.mail_from, .to = acct->email, .subject = subject, .text = text,
+	struct mail_msg m = {.from = a->conf.mail_from,
+			     .to = acct->email,
+			     .subject = subject,
+			     .text = text,
 			     .link_base = a->conf.public_url};
 	struct am_buf msg;
 	uint8_t id[DB_ID_LEN];
@@ -107,7 +111,8 @@ static int enqueue(struct app *a, struct db *db, const struct db_account *acct, 
 	if ((rc = crypto_random(m.msgid, sizeof(m.msgid))))
 		goto out;
 	if (unsub_kind) {
-		if ((rc = mail_unsub_token(a, acct->id, project_id, unsub_kind, token, sizeof(token))))
+		if ((rc = mail_unsub_token(a, acct->id, project_id, unsub_kind, token,
+					   sizeof(token))))
 			goto out;
 		snprintf(url, sizeof(url), "%s/api/v1/unsubscribe/%s", a->conf.public_url, token);
 		m.unsubscribe_url = url;
@@ -116,7 +121,8 @@ static int enqueue(struct app *a, struct db *db, const struct db_account *acct, 
 	 * inside the sealed message, nothing else needs it. */
 	snprintf(label, sizeof(label), "%s", unsub_kind ? mail_kind_name(unsub_kind) : "account");
 	if ((rc = mail_build(&m, &msg)) ||
-	    (rc = db_mail_enqueue(db, a->keys, acct->id, acct->email, label, (const char *)msg.p, now, id)))
+	    (rc = db_mail_enqueue(db, a->keys, acct->id, acct->email, label, (const char *)msg.p,
+				  now, id)))
 		goto out;
 	rc = db_mail_wake(db, now);
 out:
@@ -124,21 +130,22 @@ out:
 	return rc;
 }
 
-int mail_send_account(struct app *a, struct db *db, const struct db_account *acct, const char *subject,
-		      const char *text)
+int mail_send_account(struct app *a, struct db *db, const struct db_account *acct,
+		      const char *subject, const char *text)
 {
 	if (!mail_enabled(&a->conf))
 		return AM_ERR_UNAVAIL;
 	return enqueue(a, db, acct, NULL, 0, subject, text);
 }
 
-static const char footer_fmt[] = "\n--\nYou receive this because \"%s\" e-mails are on in your audiomus "
-				 "notification settings%s.\nTurn them off with the unsubscribe link of this "
-				 "message, or in the settings at %s\n";
+static const char footer_fmt[] =
+    "\n--\nYou receive this because \"%s\" e-mails are on in your audiomus "
+    "notification settings%s.\nTurn them off with the unsubscribe link of this "
+    "message, or in the settings at %s\n";
 
 /* Subject and text of one event notification. */
-static int compose(struct app *a, int kind, const char *title, const char *detail, char *subj, size_t sn,
-		   struct am_buf *t)
+static int compose(struct app *a, int kind, const char *title, const char *detail, char *subj,
+		   size_t sn, struct am_buf *t)
 {
 	char when[64];
 	time_t now = (time_t)am_now();
@@ -150,67 +157,80 @@ static int compose(struct app *a, int kind, const char *title, const char *detai
 	switch (kind) {
 	case MAIL_PW_LOCKED:
 		snprintf(subj, sn, "Project \"%s\" stopped taking passwords", title);
-		rc = am_buf_printf(t, "Your project \"%s\" received 100 wrong passwords in a row (last at %s) and "
-				      "now refuses every attempt.\n\nSet a new project password to reopen it.\n",
-				   title, when);
+		rc = am_buf_printf(
+		    t,
+		    "Your project \"%s\" received 100 wrong passwords in a row (last at %s) and "
+		    "now refuses every attempt.\n\nSet a new project password to reopen it.\n",
+		    title, when);
 		break;
 	case MAIL_LINK_REGEN:
 		snprintf(subj, sn, "Share link regenerated for \"%s\"", title);
-		rc = am_buf_printf(t, "A share link of your project \"%s\" was regenerated at %s (%s).\nEvery copy of "
-				      "the old link stopped working.\n\nIf you did not do this, change your password.\n",
+		rc = am_buf_printf(t,
+				   "A share link of your project \"%s\" was regenerated at %s "
+				   "(%s).\nEvery copy of "
+				   "the old link stopped working.\n\nIf you did not do this, "
+				   "change your password.\n",
 				   title, when, detail ? detail : "a named link");
 		break;
 	case MAIL_PW_CHANGED:
 		snprintf(subj, sn, "Your audiomus password was changed");
-		rc = am_buf_printf(t, "The password of your audiomus account was changed at %s%s.\nOther sessions "
-				      "were signed out.\n\nIf you did not do this, reset your password now.\n",
-				   when, detail ? detail : "");
+		rc = am_buf_printf(
+		    t,
+		    "The password of your audiomus account was changed at %s%s.\nOther sessions "
+		    "were signed out.\n\nIf you did not do this, reset your password now.\n",
+		    when, detail ? detail : "");
 		break;
 	case MAIL_NEW_LOGIN:
 		snprintf(subj, sn, "New sign-in to your audiomus account");
-		rc = am_buf_printf(t, "Your audiomus account was signed in to from a device it had not seen "
-				      "before, at %s.\nBrowser: %s\n\nIf this was not you, change your password and "
-				      "sign out the other sessions.\n",
-				   when, detail && *detail ? detail : "(not given)");
+		rc = am_buf_printf(
+		    t,
+		    "Your audiomus account was signed in to from a device it had not seen "
+		    "before, at %s.\nBrowser: %s\n\nIf this was not you, change your password and "
+		    "sign out the other sessions.\n",
+		    when, detail && *detail ? detail : "(not given)");
 		break;
-	default:
-		return AM_ERR_INVAL;
+	default: return AM_ERR_INVAL;
 	}
 	return rc;
 }
 
 static int notify_account(struct app *a, struct db *db, const uint8_t account_id[DB_ID_LEN],
-			  const uint8_t *project_id, int kind, const char *subject, struct am_buf *text)
+			  const uint8_t *project_id, int kind, const char *subject,
+			  struct am_buf *text)
 {
 	struct db_account acct;
 	int rc = db_account_get(db, a->keys, account_id, &acct);
-	int send = rc == 0 && !acct.disabled && acct.email_verified; /* mail_wanted checked; re-read here */
+	int send = rc == 0 && !acct.disabled &&
+		   acct.email_verified; /* mail_wanted checked; re-read here */
 
 	if (send)
-		rc = am_buf_printf(text, footer_fmt, mail_kind_name(kind), project_id ? " for this project" : "",
-				   a->conf.public_url);
+		rc = am_buf_printf(text, footer_fmt, mail_kind_name(kind),
+				   project_id ? " for this project" : "", a->conf.public_url);
 	if (send && rc == 0)
-		rc = enqueue(a, db, &acct, project_id, kind, subject, text->p ? (const char *)text->p : "");
+		rc = enqueue(a, db, &acct, project_id, kind, subject,
+			     text->p ? (const char *)text->p : "");
 	am_memzero(&acct, sizeof(acct));
 	return rc;
 }
 
-int mail_notify(struct app *a, struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id,
-		int kind, const char *detail)
+int mail_notify(struct app *a, struct db *db, const uint8_t account_id[DB_ID_LEN],
+		const uint8_t *project_id, int kind, const char *detail)
 {
 	char subject[DB_TITLE_MAX + 64];
 	struct db_project p;
 	struct am_buf text;
 	int on = 0, rc;
 
-	if (!mail_enabled(&a->conf) || !mail_kind_name(kind) || (!project_id && (kind & MAIL_KINDS_PROJECT)))
+	if (!mail_enabled(&a->conf) || !mail_kind_name(kind) ||
+	    (!project_id && (kind & MAIL_KINDS_PROJECT)))
 		return 0;
 	if ((rc = mail_wanted(db, account_id, project_id, kind, &on)) || !on)
 		return rc == AM_ERR_NOTFOUND ? 0 : rc;
 	am_buf_init(&text, MAIL_MSG_MAX / 4);
 	if (project_id && (rc = db_project_get(db, a->keys, account_id, project_id, &p)))
 		goto out;
-	if ((rc = compose(a, kind, project_id ? p.title : "", detail, subject, sizeof(subject), &text)))
+	if ((rc = compose(a, kind, project_id ? p.title : "", detail, subject, sizeof(subject),
+			  &text)))
 		goto out;
 	rc = notify_account(a, db, account_id, project_id, kind, subject, &text);
 out:
@@ -247,8 +267,8 @@ static int comment_text(struct app *a, struct db *db, const struct db_comment *c
 	excerpt(cm->body, body, sizeof(body), EXCERPT_MAX);
 	one_line(cm->has_guest ? cm->author : "", name, sizeof(name));
 	if (cm->has_guest)
-		rc = am_buf_printf(t, "Reviewer \"%s\" (the name they typed) %s at %s on \"%s\":\n", name,
-				   verb, at, track);
+		rc = am_buf_printf(t, "Reviewer \"%s\" (the name they typed) %s at %s on \"%s\":\n",
+				   name, verb, at, track);
 	else
 		rc = am_buf_printf(t, "You %s at %s on \"%s\":\n", verb, at, track);
 	if (rc == 0)
@@ -256,7 +276,8 @@ static int comment_text(struct app *a, struct db *db, const struct db_comment *c
 	return rc ? rc : am_buf_puts(t, "\n");
 }
 
-static int notify_reply(struct app *a, struct db *db, const struct db_project *p, const struct db_comment *cm)
+static int notify_reply(struct app *a, struct db *db, const struct db_project *p,
+			const struct db_comment *cm)
 {
 	char subject[DB_TITLE_MAX + 64];
 	struct am_buf text;
@@ -271,13 +292,14 @@ static int notify_reply(struct app *a, struct db *db, const struct db_project *p
 }
 
 /* What the comment asks for: a reply mail now, a digest item, or nothing. */
-static int notify_comment(struct app *a, struct db *db, const struct db_project *p, const struct db_comment *cm,
-			  int64_t posted)
+static int notify_comment(struct app *a, struct db *db, const struct db_project *p,
+			  const struct db_comment *cm, int64_t posted)
 {
 	int64_t oldest = 0;
 	int on = 0, rc = 0;
 
-	if (cm->has_parent && (rc = mail_wanted(db, p->account_id, p->id, MAIL_REPLIES, &on)) == 0 && on)
+	if (cm->has_parent &&
+	    (rc = mail_wanted(db, p->account_id, p->id, MAIL_REPLIES, &on)) == 0 && on)
 		return notify_reply(a, db, p, cm);
 	if (rc || (rc = mail_wanted(db, p->account_id, p->id, MAIL_COMMENTS, &on)) || !on)
 		return rc;
@@ -356,7 +378,8 @@ static int digest_send(struct app *a, struct db *db, const struct db_project *p,
 	if ((rc = am_buf_printf(&full, "%s:\n\n", subject)) == 0 && d->text->len)
 		rc = am_buf_append(&full, d->text->p, d->text->len);
 	if (rc == 0 && d->more)
-		rc = am_buf_printf(&full, "... and %d more: open the project to read them all.\n", d->more);
+		rc = am_buf_printf(&full, "... and %d more: open the project to read them all.\n",
+				   d->more);
 	if (rc == 0)
 		rc = notify_account(a, db, p->account_id, p->id, MAIL_COMMENTS, subject, &full);
 	am_buf_cleanup(&full);

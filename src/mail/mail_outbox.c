@@ -17,9 +17,9 @@
 #include "mail/mail.h"
 #include "repo/repo.h"
 
-#define BACKOFF_BASE_MS (60 * 1000)
-#define BACKOFF_CAP_MS (6LL * 3600 * 1000)
-#define FAILED_KEEP_MS (30LL * 86400 * 1000) /* dropped messages are kept this long */
+#define BACKOFF_BASE_MS	 (60 * 1000)
+#define BACKOFF_CAP_MS	 (6LL * 3600 * 1000)
+#define FAILED_KEEP_MS	 (30LL * 86400 * 1000) /* dropped messages are kept this long */
 #define DIGESTS_PER_PUMP 50
 
 int64_t mail_backoff_ms(int64_t attempts)
@@ -31,8 +31,8 @@ int64_t mail_backoff_ms(int64_t attempts)
 	return d < BACKOFF_CAP_MS ? d : BACKOFF_CAP_MS;
 }
 
-static void log_mail(enum am_log_level lv, const char *event, const uint8_t id[DB_ID_LEN], int64_t attempt,
-		     const char *reason)
+static void log_mail(enum am_log_level lv, const char *event, const uint8_t id[DB_ID_LEN],
+		     int64_t attempt, const char *reason)
 {
 	static const char hx[] = "0123456789abcdef";
 	char hex[2 * DB_ID_LEN + 1], n[24];
@@ -68,8 +68,10 @@ static int deliver_one(struct app *a, struct db *db, int *sent)
 		goto out;
 	if (m.attempts > max) {
 		/* Its lease ran out during the last allowed attempt (worker lost). */
-		rc = db_mail_failed(db, m.id, "dropped: the lease of the last attempt expired", now, max);
-		log_mail(AM_LOG_WARN, "mail_dropped", m.id, m.attempts - 1, "lease expired on the last attempt");
+		rc = db_mail_failed(db, m.id, "dropped: the lease of the last attempt expired", now,
+				    max);
+		log_mail(AM_LOG_WARN, "mail_dropped", m.id, m.attempts - 1,
+			 "lease expired on the last attempt");
 		goto out;
 	}
 	log_mail(AM_LOG_INFO, "mail_sending", m.id, m.attempts, NULL);
@@ -83,7 +85,8 @@ static int deliver_one(struct app *a, struct db *db, int *sent)
 		rc = db_mail_failed(db, m.id, err, now + mail_backoff_ms(m.attempts), max);
 		log_mail(AM_LOG_WARN, "mail_retry", m.id, m.attempts, err);
 	} else {
-		rc = db_mail_failed(db, m.id, err[0] ? err : "invalid message or address", now, m.attempts);
+		rc = db_mail_failed(db, m.id, err[0] ? err : "invalid message or address", now,
+				    m.attempts);
 		log_mail(AM_LOG_ERROR, "mail_dropped", m.id, m.attempts, err[0] ? err : "invalid");
 	}
 out:

@@ -25,7 +25,6 @@ int mail_enabled(const struct conf *c)
 	return c->smtp_url[0] != 0;
 }
 
-
 int mail_config_check(const struct conf *c, char *err, size_t errlen)
 {
 	char host[256], name[256], addr[DB_EMAIL_MAX + 1];
@@ -34,15 +33,19 @@ int mail_config_check(const struct conf *c, char *err, size_t errlen)
 	if (!mail_enabled(c))
 		return 0;
 	if (!tls && strncmp(c->smtp_url, "smtp://", 7) != 0) {
-		snprintf(err, errlen, "smtp_url: expected smtps://HOST[:PORT] or smtp://HOST[:PORT]");
+		snprintf(err, errlen,
+			 "smtp_url: expected smtps://HOST[:PORT] or smtp://HOST[:PORT]");
 		return AM_ERR_INVAL;
 	}
 	if (am_url_host(c->smtp_url, host, sizeof(host))) {
-		snprintf(err, errlen, "smtp_url: no host (and no user:password@ in the URL: use smtp_user)");
+		snprintf(err, errlen,
+			 "smtp_url: no host (and no user:password@ in the URL: use smtp_user)");
 		return AM_ERR_INVAL;
 	}
 	if (!tls && c->smtp_insecure_plain && !am_host_is_loopback(host)) {
-		snprintf(err, errlen, "smtp_insecure_plain is only for a relay on this machine (127.0.0.1, ::1)");
+		snprintf(
+		    err, errlen,
+		    "smtp_insecure_plain is only for a relay on this machine (127.0.0.1, ::1)");
 		return AM_ERR_INVAL;
 	}
 	if (mail_from_parse(c->mail_from, name, sizeof(name), addr, sizeof(addr))) {
@@ -71,7 +74,8 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
 	size_t max = size * nitems, left = u->n - u->pos;
 
 	if (u->stall_ms > 0 && u->pos >= u->n / 2) {
-		struct timespec ts = {(time_t)(u->stall_ms / 1000), (long)(u->stall_ms % 1000) * 1000000L};
+		struct timespec ts = {(time_t)(u->stall_ms / 1000),
+				      (long)(u->stall_ms % 1000) * 1000000L};
 
 		u->stall_ms = 0;
 		nanosleep(&ts, NULL);
@@ -92,13 +96,14 @@ static int64_t test_stall_ms(void)
 	return am_test_hook_ms("MAIL_STALL_MS", 0, 600000);
 }
 
-static int setup(CURL *h, const struct conf *c, struct curl_slist *rcpts, struct upload *u, const char *from)
+static int setup(CURL *h, const struct conf *c, struct curl_slist *rcpts, struct upload *u,
+		 const char *from)
 {
 	int plain = strncmp(c->smtp_url, "smtp://", 7) == 0 && c->smtp_insecure_plain;
 	CURLcode e = CURLE_OK;
 
-#define SET(opt, val)                                  \
-	if (e == CURLE_OK)                             \
+#define SET(opt, val)                                                                              \
+	if (e == CURLE_OK)                                                                         \
 	e = curl_easy_setopt(h, opt, val)
 	SET(CURLOPT_URL, c->smtp_url);
 	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
@@ -125,7 +130,8 @@ static int setup(CURL *h, const struct conf *c, struct curl_slist *rcpts, struct
 	return e == CURLE_OK ? 0 : AM_ERR_INTERNAL;
 }
 
-int mail_smtp_send(const struct conf *c, const char *rcpt, const void *msg, size_t n, char *err, size_t errlen)
+int mail_smtp_send(const struct conf *c, const char *rcpt, const void *msg, size_t n, char *err,
+		   size_t errlen)
 {
 	char name[256], addr[DB_EMAIL_MAX + 1], from[DB_EMAIL_MAX + 3], to[DB_EMAIL_MAX + 3];
 	struct upload u = {msg, n, 0, test_stall_ms()};
@@ -138,7 +144,8 @@ int mail_smtp_send(const struct conf *c, const char *rcpt, const void *msg, size
 	err[0] = 0;
 	if ((rc = mail_config_check(c, err, errlen)) || !mail_enabled(c))
 		return rc ? rc : AM_ERR_INVAL;
-	if (mail_from_parse(c->mail_from, name, sizeof(name), addr, sizeof(addr)) || !mail_addr_ok(rcpt))
+	if (mail_from_parse(c->mail_from, name, sizeof(name), addr, sizeof(addr)) ||
+	    !mail_addr_ok(rcpt))
 		return AM_ERR_INVAL;
 	snprintf(from, sizeof(from), "<%s>", addr);
 	snprintf(to, sizeof(to), "<%s>", rcpt);
@@ -157,7 +164,8 @@ int mail_smtp_send(const struct conf *c, const char *rcpt, const void *msg, size
 		/* A 5xx reply is permanent (RFC 5321 §4.2.1); anything else, from
 		 * DNS to TLS to 4xx, may pass: retry. */
 		snprintf(err, errlen, "smtp: %s (reply %ld)", curl_easy_strerror(e), code);
-		rc = code >= 500 && code < 600 && e != CURLE_LOGIN_DENIED ? AM_ERR_DENIED : AM_ERR_UNAVAIL;
+		rc = code >= 500 && code < 600 && e != CURLE_LOGIN_DENIED ? AM_ERR_DENIED
+									  : AM_ERR_UNAVAIL;
 	}
 out:
 	curl_slist_free_all(rcpts);

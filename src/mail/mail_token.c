@@ -21,18 +21,18 @@
 #include "mail/mail.h"
 #include "repo/repo.h"
 
-#define UNSUB_VERSION 1
-#define RESET_VERSION 2 /* 2: the MAC also covers the e-mail index */
+#define UNSUB_VERSION  1
+#define RESET_VERSION  2 /* 2: the MAC also covers the e-mail index */
 #define VERIFY_VERSION 1
-#define MAC_LEN 16
-#define UNSUB_LEN (1 + DB_ID_LEN + DB_ID_LEN + 1)
-#define RESET_LEN (1 + DB_ID_LEN + 8 + 8) /* version, account, expiry, nonce */
-#define VERIFY_LEN RESET_LEN                /* the same fields */
-#define INDEX_LEN sizeof(((struct db_account *)0)->email_index)
+#define MAC_LEN	       16
+#define UNSUB_LEN      (1 + DB_ID_LEN + DB_ID_LEN + 1)
+#define RESET_LEN      (1 + DB_ID_LEN + 8 + 8) /* version, account, expiry, nonce */
+#define VERIFY_LEN     RESET_LEN	       /* the same fields */
+#define INDEX_LEN      sizeof(((struct db_account *)0)->email_index)
 
 /* mac = HMAC(HKDF(session key, label), data [‖ extra])[0..16). */
-static int token_mac(struct app *a, const char *label, const uint8_t *data, size_t n, const uint8_t *extra,
-		     size_t en, uint8_t mac[MAC_LEN])
+static int token_mac(struct app *a, const char *label, const uint8_t *data, size_t n,
+		     const uint8_t *extra, size_t en, uint8_t mac[MAC_LEN])
 {
 	uint8_t full[CRYPTO_MAC_LEN], buf[128];
 	int rc;
@@ -42,14 +42,16 @@ static int token_mac(struct app *a, const char *label, const uint8_t *data, size
 	memcpy(buf, data, n);
 	if (en)
 		memcpy(buf + n, extra, en);
-	rc = crypto_mac(a->kr, CRYPTO_KEY_SESSION, keyring_generation(a->kr), label, buf, n + en, full);
+	rc = crypto_mac(a->kr, CRYPTO_KEY_SESSION, keyring_generation(a->kr), label, buf, n + en,
+			full);
 	if (rc == 0)
 		memcpy(mac, full, MAC_LEN);
 	am_memzero(full, sizeof(full));
 	return rc == AM_ERR_DENIED ? AM_ERR_INTERNAL : rc;
 }
 
-static int encode(const uint8_t *data, size_t n, const uint8_t mac[MAC_LEN], char *out, size_t outlen)
+static int encode(const uint8_t *data, size_t n, const uint8_t mac[MAC_LEN], char *out,
+		  size_t outlen)
 {
 	uint8_t buf[128];
 
@@ -63,14 +65,14 @@ static int decode(const char *token, uint8_t *buf, size_t n)
 {
 	size_t got = 0, len = token ? strlen(token) : 0;
 
-	if (len != crypto_b64url_len(n + MAC_LEN) || crypto_b64url_decode(token, len, buf, n + MAC_LEN, &got) ||
-	    got != n + MAC_LEN)
+	if (len != crypto_b64url_len(n + MAC_LEN) ||
+	    crypto_b64url_decode(token, len, buf, n + MAC_LEN, &got) || got != n + MAC_LEN)
 		return AM_ERR_DENIED;
 	return 0;
 }
 
-int mail_unsub_token(struct app *a, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id, int kind,
-		     char *out, size_t outlen)
+int mail_unsub_token(struct app *a, const uint8_t account_id[DB_ID_LEN], const uint8_t *project_id,
+		     int kind, char *out, size_t outlen)
 {
 	uint8_t d[UNSUB_LEN], mac[MAC_LEN];
 	int bit = 0, rc;
@@ -96,8 +98,10 @@ int mail_unsub_verify(struct app *a, const char *token, uint8_t account_id[DB_ID
 	static const uint8_t zero[DB_ID_LEN];
 	uint8_t buf[UNSUB_LEN + MAC_LEN], mac[MAC_LEN];
 
-	if (decode(token, buf, UNSUB_LEN) || token_mac(a, "am-mail-unsubscribe", buf, UNSUB_LEN, NULL, 0, mac) ||
-	    !am_ct_eq(mac, buf + UNSUB_LEN, MAC_LEN) || buf[0] != UNSUB_VERSION || buf[UNSUB_LEN - 1] >= MAIL_NKINDS)
+	if (decode(token, buf, UNSUB_LEN) ||
+	    token_mac(a, "am-mail-unsubscribe", buf, UNSUB_LEN, NULL, 0, mac) ||
+	    !am_ct_eq(mac, buf + UNSUB_LEN, MAC_LEN) || buf[0] != UNSUB_VERSION ||
+	    buf[UNSUB_LEN - 1] >= MAIL_NKINDS)
 		return AM_ERR_DENIED;
 	memcpy(account_id, buf + 1, DB_ID_LEN);
 	memcpy(project_id, buf + 1 + DB_ID_LEN, DB_ID_LEN);
@@ -132,8 +136,9 @@ static int reset_binding(const struct db_account *acct, uint8_t out[32 + INDEX_L
 }
 
 /* version ‖ account ‖ expiry ‖ nonce, MACed with extra under label. */
-static int make_token(struct app *a, const char *label, uint8_t version, const struct db_account *acct,
-		      int64_t expires_ms, const uint8_t *extra, size_t en, char *out, size_t outlen)
+static int make_token(struct app *a, const char *label, uint8_t version,
+		      const struct db_account *acct, int64_t expires_ms, const uint8_t *extra,
+		      size_t en, char *out, size_t outlen)
 {
 	uint8_t d[RESET_LEN], mac[MAC_LEN];
 	int rc;
@@ -141,7 +146,8 @@ static int make_token(struct app *a, const char *label, uint8_t version, const s
 	d[0] = version;
 	memcpy(d + 1, acct->id, DB_ID_LEN);
 	put_be64(d + 1 + DB_ID_LEN, expires_ms);
-	if ((rc = crypto_random(d + 1 + DB_ID_LEN + 8, 8)) || (rc = token_mac(a, label, d, sizeof(d), extra, en, mac)))
+	if ((rc = crypto_random(d + 1 + DB_ID_LEN + 8, 8)) ||
+	    (rc = token_mac(a, label, d, sizeof(d), extra, en, mac)))
 		return rc;
 	return encode(d, sizeof(d), mac, out, outlen);
 }
@@ -163,23 +169,27 @@ static int open_token(struct app *a, struct db *db, const char *token, uint8_t v
 	return rc;
 }
 
-int mail_reset_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen)
+int mail_reset_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out,
+		     size_t outlen)
 {
 	uint8_t bind[32 + INDEX_LEN];
 	int rc = reset_binding(acct, bind);
 
 	if (rc == 0)
-		rc = make_token(a, "am-password-reset", RESET_VERSION, acct, expires_ms, bind, sizeof(bind), out, outlen);
+		rc = make_token(a, "am-password-reset", RESET_VERSION, acct, expires_ms, bind,
+				sizeof(bind), out, outlen);
 	am_memzero(bind, sizeof(bind));
 	return rc;
 }
 
-int mail_reset_verify(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct)
+int mail_reset_verify(struct app *a, struct db *db, const char *token, int64_t now_ms,
+		      struct db_account *acct)
 {
 	uint8_t buf[RESET_LEN + MAC_LEN], mac[MAC_LEN], bind[32 + INDEX_LEN];
 	int rc;
 
-	if ((rc = open_token(a, db, token, RESET_VERSION, buf, acct)) || (rc = reset_binding(acct, bind)) ||
+	if ((rc = open_token(a, db, token, RESET_VERSION, buf, acct)) ||
+	    (rc = reset_binding(acct, bind)) ||
 	    (rc = token_mac(a, "am-password-reset", buf, RESET_LEN, bind, sizeof(bind), mac)))
 		return rc;
 	if (!am_ct_eq(mac, buf + RESET_LEN, MAC_LEN) || get_be64(buf + 1 + DB_ID_LEN) <= now_ms)
@@ -187,21 +197,23 @@ int mail_reset_verify(struct app *a, struct db *db, const char *token, int64_t n
 	return 0;
 }
 
-int mail_verify_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out, size_t outlen)
+int mail_verify_token(struct app *a, const struct db_account *acct, int64_t expires_ms, char *out,
+		      size_t outlen)
 {
-	return make_token(a, "am-email-verify", VERIFY_VERSION, acct, expires_ms, acct->email_index, INDEX_LEN, out,
-			  outlen);
+	return make_token(a, "am-email-verify", VERIFY_VERSION, acct, expires_ms, acct->email_index,
+			  INDEX_LEN, out, outlen);
 }
 
-int mail_verify_check(struct app *a, struct db *db, const char *token, int64_t now_ms, struct db_account *acct,
-		      int *expired)
+int mail_verify_check(struct app *a, struct db *db, const char *token, int64_t now_ms,
+		      struct db_account *acct, int *expired)
 {
 	uint8_t buf[VERIFY_LEN + MAC_LEN], mac[MAC_LEN];
 	int rc;
 
 	*expired = 0;
 	if ((rc = open_token(a, db, token, VERIFY_VERSION, buf, acct)) ||
-	    (rc = token_mac(a, "am-email-verify", buf, VERIFY_LEN, acct->email_index, INDEX_LEN, mac)))
+	    (rc = token_mac(a, "am-email-verify", buf, VERIFY_LEN, acct->email_index, INDEX_LEN,
+			    mac)))
 		return rc;
 	if (!am_ct_eq(mac, buf + VERIFY_LEN, MAC_LEN))
 		return AM_ERR_DENIED;

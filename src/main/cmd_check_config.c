@@ -21,8 +21,8 @@ static int check_file(const char *what, const char *path, int must_be_private)
 		return 1;
 	}
 	if (must_be_private && (st.st_mode & 077)) {
-		printf("  %-10s %s: mode %03o, must not be readable by group or others\n", what, path,
-		       (unsigned)(st.st_mode & 0777));
+		printf("  %-10s %s: mode %03o, must not be readable by group or others\n", what,
+		       path, (unsigned)(st.st_mode & 0777));
 		return 1;
 	}
 	printf("  %-10s %s: ok\n", what, path);
@@ -66,7 +66,8 @@ static int check_database(const struct conf *c)
 		return 1;
 	}
 	if (!rep.postgres) {
-		printf("  %-10s sqlite, a file on this machine: no connection to protect\n", "database");
+		printf("  %-10s sqlite, a file on this machine: no connection to protect\n",
+		       "database");
 		return 0;
 	}
 	if (rep.local)
@@ -74,16 +75,20 @@ static int check_database(const struct conf *c)
 		       "database", rep.hosts, rep.sslmode);
 	else if (rep.insecure)
 		printf("  %-10s postgres at %s: TLS NOT ENFORCED (database_tls = insecure-allow, "
-		       "sslmode=%s)\n", "database", rep.hosts, rep.sslmode);
+		       "sslmode=%s)\n",
+		       "database", rep.hosts, rep.sslmode);
 	else
-		printf("  %-10s postgres at %s: TLS required, sslmode=verify-full, CA %s\n", "database",
-		       rep.hosts, *rep.sslrootcert ? rep.sslrootcert : "~/.postgresql/root.crt (libpq default)");
+		printf("  %-10s postgres at %s: TLS required, sslmode=verify-full, CA %s\n",
+		       "database", rep.hosts,
+		       *rep.sslrootcert ? rep.sslrootcert
+					: "~/.postgresql/root.crt (libpq default)");
 	if (db_open_tls(c->secret->database, tls, &db, err, sizeof(err)) != 0) {
 		printf("  %-10s cannot connect: %s\n", "database", err);
 		return 1;
 	}
 	proto = db_tls_protocol(db);
-	printf("  %-10s connected %s%s\n", "database", proto ? "over " : "without TLS", proto ? proto : "");
+	printf("  %-10s connected %s%s\n", "database", proto ? "over " : "without TLS",
+	       proto ? proto : "");
 	db_close(db);
 	return 0;
 }

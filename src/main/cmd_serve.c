@@ -45,8 +45,9 @@ static void fix_public_url(struct conf *c, struct http_server *s)
 	if (strcmp(derived, c->public_url) != 0 ||
 	    conf_split_listen(c->listen, host, sizeof(host), &p) || p != 0)
 		return;
-	snprintf(c->public_url, sizeof(c->public_url), strchr(host, ':') ? "https://[%s]:%u" :
-		 "https://%s:%u", host, (unsigned)http_server_port(s));
+	snprintf(c->public_url, sizeof(c->public_url),
+		 strchr(host, ':') ? "https://[%s]:%u" : "https://%s:%u", host,
+		 (unsigned)http_server_port(s));
 	http_server_set_public_url(s, c->public_url);
 }
 
@@ -118,13 +119,14 @@ static void worker_conf(struct conf *c, struct worker_params *p)
 	worker_params_from_conf(p, 0, c->transcode_jobs);
 	p->grace_ms = c->shutdown_grace * 1000;
 	if (c->db_pool_size == 0)
-		c->db_pool_size = (c->threads ? c->threads : sysconf(_SC_NPROCESSORS_ONLN)) + 2 + p->threads;
+		c->db_pool_size =
+		    (c->threads ? c->threads : sysconf(_SC_NPROCESSORS_ONLN)) + 2 + p->threads;
 }
 
 /* Open what the roles need and add their routes. The web role alone opens no
  * object store: it runs without storage credentials and never reads audio. */
-static int roles_open(const struct conf *c, unsigned roles, struct roles *rs,
-		      struct http_router *r, const char *name)
+static int roles_open(const struct conf *c, unsigned roles, struct roles *rs, struct http_router *r,
+		      const char *name)
 {
 	unsigned need = APP_DB | ((roles & ROLE_MEDIA) ? APP_STORE : 0);
 	char err[1024];
@@ -137,8 +139,8 @@ static int roles_open(const struct conf *c, unsigned roles, struct roles *rs,
 	if (!(rs->web = web_new(c)) ||
 	    ((roles & ROLE_WEB) && (!(rs->api = api_new(rs->app)) || web_register(rs->web, r) ||
 				    api_register(rs->api, r))) ||
-	    ((roles & ROLE_MEDIA) && (!(rs->media = media_new(rs->app)) ||
-				      media_register(rs->media, r))) ||
+	    ((roles & ROLE_MEDIA) &&
+	     (!(rs->media = media_new(rs->app)) || media_register(rs->media, r))) ||
 	    (!(roles & ROLE_WEB) && web_register_health(rs->web, r))) {
 		fprintf(stderr, "audiomus %s: cannot set up routes\n", name);
 		return 1;

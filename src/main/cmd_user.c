@@ -160,7 +160,8 @@ static int user_verify_email(struct app *a, struct db *db, const char *email)
 		return 1;
 	}
 	if (rc) {
-		fprintf(stderr, "audiomus user: cannot mark the address verified: %s\n", am_strerror(rc));
+		fprintf(stderr, "audiomus user: cannot mark the address verified: %s\n",
+			am_strerror(rc));
 		return 1;
 	}
 	printf("e-mail address of %s marked verified\n", email);
@@ -195,7 +196,8 @@ static int parse_args(int argc, char **argv, const char **action, const char **e
 		else
 			return 2;
 	}
-	if (!*action || (strcmp(*action, "list") && !*email) || (!strcmp(*action, "list") && *email))
+	if (!*action || (strcmp(*action, "list") && !*email) ||
+	    (!strcmp(*action, "list") && *email))
 		return 2;
 	return 0;
 }
@@ -212,9 +214,10 @@ static int cmd_user(int argc, char **argv)
 	if (main_load_conf(&argc, argv, &c))
 		return 1;
 	if (parse_args(argc, argv, &action, &email, &file)) {
-		fprintf(stderr, "usage: audiomus user add|reset-password EMAIL [--password-file FILE]\n"
-				"       audiomus user verify-email EMAIL\n"
-				"       audiomus user list\n");
+		fprintf(stderr,
+			"usage: audiomus user add|reset-password EMAIL [--password-file FILE]\n"
+			"       audiomus user verify-email EMAIL\n"
+			"       audiomus user list\n");
 		return 2;
 	}
 	if (app_open(&c, APP_DB, &a, err, sizeof(err))) {

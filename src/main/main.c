@@ -11,15 +11,8 @@
 #include "util/util.h"
 
 static const struct command *const commands[] = {
-    &cmd_serve_def,
-    &cmd_web_def,
-    &cmd_media_def,
-    &cmd_worker_def,
-    &cmd_init_def,
-    &cmd_check_config_def,
-    &cmd_keys_def,
-    &cmd_user_def,
-    &cmd_export_def,
+    &cmd_serve_def,	   &cmd_web_def,  &cmd_media_def, &cmd_worker_def, &cmd_init_def,
+    &cmd_check_config_def, &cmd_keys_def, &cmd_user_def,  &cmd_export_def,
 };
 
 static void usage(FILE *out)
@@ -31,24 +24,22 @@ static void usage(FILE *out)
 		AM_VERSION);
 	for (size_t i = 0; i < AM_ARRAY_LEN(commands); i++)
 		fprintf(out, "  %-14s %s\n", commands[i]->name, commands[i]->summary);
-	fprintf(out,
-		"\noptions every command takes:\n"
-		"  --config FILE       read settings from FILE (also $AUDIOMUS_CONFIG)\n"
-		"  --data DIR          data directory (setting data_dir)\n"
-		"  --listen HOST:PORT  HTTPS address (setting listen)\n"
-		"  --set NAME=VALUE    any setting below, highest precedence\n"
-		"  -h, --help          help for a command: audiomus serve --help\n"
-		"  --version           print the version\n\n"
-		"Settings are read from built-in defaults, then the config file, then\n"
-		"AUDIOMUS_<NAME> environment variables, then the options above.\n\n"
-		"settings:\n");
+	fprintf(out, "\noptions every command takes:\n"
+		     "  --config FILE       read settings from FILE (also $AUDIOMUS_CONFIG)\n"
+		     "  --data DIR          data directory (setting data_dir)\n"
+		     "  --listen HOST:PORT  HTTPS address (setting listen)\n"
+		     "  --set NAME=VALUE    any setting below, highest precedence\n"
+		     "  -h, --help          help for a command: audiomus serve --help\n"
+		     "  --version           print the version\n\n"
+		     "Settings are read from built-in defaults, then the config file, then\n"
+		     "AUDIOMUS_<NAME> environment variables, then the options above.\n\n"
+		     "settings:\n");
 	conf_print_reference(out);
-	fprintf(out,
-		"\nA first run:\n"
-		"  audiomus init --data ./var/data     # master key, certificate, database\n"
-		"  audiomus serve --data ./var/data    # https://127.0.0.1:8443\n\n"
-		"Documentation: docs/ in the source tree; report security issues as\n"
-		"described in SECURITY.md.\n");
+	fprintf(out, "\nA first run:\n"
+		     "  audiomus init --data ./var/data     # master key, certificate, database\n"
+		     "  audiomus serve --data ./var/data    # https://127.0.0.1:8443\n\n"
+		     "Documentation: docs/ in the source tree; report security issues as\n"
+		     "described in SECURITY.md.\n");
 }
 
 int main(int argc, char **argv)

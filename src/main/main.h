@@ -39,7 +39,7 @@ int main_metrics_start(const struct conf *c, struct app *a, const char *name,
 int main_wants_help(int argc, char **argv);
 
 extern const struct command cmd_serve_def, cmd_web_def, cmd_media_def, cmd_init_def,
-	cmd_check_config_def;
+    cmd_check_config_def;
 extern const struct command cmd_keys_def;
 extern const struct command cmd_user_def;
 extern const struct command cmd_worker_def;

@@ -93,7 +93,8 @@ int main_load_conf(int *argc, char **argv, struct conf *c)
 		if (!strcmp(f, "--set"))
 			rc = apply_set(c, v, err, sizeof(err));
 		else
-			rc = conf_set(c, !strcmp(f, "--data") ? "data_dir" : "listen", v, err, sizeof(err));
+			rc = conf_set(c, !strcmp(f, "--data") ? "data_dir" : "listen", v, err,
+				      sizeof(err));
 		if (rc)
 			goto fail;
 	}

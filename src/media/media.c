@@ -44,7 +44,8 @@ struct media *media_new(struct app *a)
 	pthread_mutex_init(&m->gc_lock, NULL);
 	pthread_cond_init(&m->gc_cond, NULL);
 	if (a && a->db &&
-	    !(m->events = media_events_new(MEDIA_EVENTS_MAX, test_hold_ms(), media_events_write_db, a))) {
+	    !(m->events =
+		  media_events_new(MEDIA_EVENTS_MAX, test_hold_ms(), media_events_write_db, a))) {
 		media_free(m);
 		return NULL;
 	}
@@ -148,7 +149,8 @@ static void *gc_main(void *arg)
 	while (!m->gc_stop) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += GC_INTERVAL_S;
-		if (pthread_cond_timedwait(&m->gc_cond, &m->gc_lock, &ts) != ETIMEDOUT || m->gc_stop)
+		if (pthread_cond_timedwait(&m->gc_cond, &m->gc_lock, &ts) != ETIMEDOUT ||
+		    m->gc_stop)
 			continue;
 		pthread_mutex_unlock(&m->gc_lock);
 		if (upload_gc_abandoned(m->app, am_now(), NULL) != 0)

@@ -4,9 +4,9 @@
  * memory. Order: the URL's MAC and expiry (access_export_verify; no
  * database or store touched before it passes), then the database (the
  * account is live and the session that asked for the URL still is; the
- * account's download limit, 429 with Retry-After), then the archive: the export builder (src/export/) is driven step by step from
- * the response producer into a bounded buffer of two steps, so libarchive's
- * push-style writer never runs ahead of the client and no thread or
+ * account's download limit, 429 with Retry-After), then the archive: the export builder
+ * (src/export/) is driven step by step from the response producer into a bounded buffer of two
+ * steps, so libarchive's push-style writer never runs ahead of the client and no thread or
  * temporary file is needed. While it streams, the session is re-checked at
  * most every MEDIA_RECHECK_MS: a logout cuts the archive. A failure after
  * the headers went out (a tag that does not verify, the store, the

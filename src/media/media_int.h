@@ -40,11 +40,11 @@ struct media {
  * dropped and counted (logged as media_events_dropped at most every
  * MEDIA_EVENTS_DROP_LOG_S seconds), never waited for. Stopping writes every
  * event still queued before it returns. */
-#define MEDIA_EVENTS_MAX 4096       /* events queued or being written, at most */
-#define MEDIA_EVENTS_BATCH 256      /* events per transaction, at most */
-#define MEDIA_EVENTS_DROP_LOG_S 10  /* seconds between media_events_dropped lines */
-#define MEDIA_EVENT_KIND_MAX 15     /* "play", "download" */
-#define MEDIA_EVENT_DETAILS_MAX 255 /* the details JSON of record_event is <= 176 */
+#define MEDIA_EVENTS_MAX	4096 /* events queued or being written, at most */
+#define MEDIA_EVENTS_BATCH	256  /* events per transaction, at most */
+#define MEDIA_EVENTS_DROP_LOG_S 10   /* seconds between media_events_dropped lines */
+#define MEDIA_EVENT_KIND_MAX	15   /* "play", "download" */
+#define MEDIA_EVENT_DETAILS_MAX 255  /* the details JSON of record_event is <= 176 */
 
 struct media_event {
 	uint8_t project_id[16];

@@ -116,8 +116,8 @@ int media_disposition(char *out, size_t n, int attachment, const char *name)
 			enc[e++] = hx[*s & 15];
 		}
 		if (a + 1 < sizeof(ascii))
-			ascii[a++] = (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\' && *s != '/' &&
-				      *s != '%' && *s != ';')
+			ascii[a++] = (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\' &&
+				      *s != '/' && *s != '%' && *s != ';')
 					 ? (char)*s
 					 : '_';
 	}

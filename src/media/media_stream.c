@@ -77,8 +77,8 @@ static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 		 * failed) is for the operator's log only. */
 		const char *why = store_reader_errmsg(s->sr);
 
-		am_log(AM_LOG_ERROR, "media_stream_aborted", "error", am_strerror(rc ? rc : AM_ERR_IO),
-		       "store_error", *why ? why : NULL);
+		am_log(AM_LOG_ERROR, "media_stream_aborted", "error",
+		       am_strerror(rc ? rc : AM_ERR_IO), "store_error", *why ? why : NULL);
 		return rc ? rc : AM_ERR_IO;
 	}
 	return (ssize_t)got;
@@ -172,9 +172,11 @@ static void record_event(struct media *m, struct http_req *req, const struct str
 	access_hex16(pseudo, ph);
 	access_hex16(sr->obj, oh);
 	access_hex16(sr->g.link_id, lh);
-	snprintf(details, sizeof(details), "{\"object\":\"%s\",\"link\":\"%s\",\"ip\":\"%s\",\"epoch\":%lld}",
-		 oh, lh, ph, (long long)epoch);
-	rc = media_events_add(m->events, sr->g.project_id, sr->download ? "download" : "play", details);
+	snprintf(details, sizeof(details),
+		 "{\"object\":\"%s\",\"link\":\"%s\",\"ip\":\"%s\",\"epoch\":%lld}", oh, lh, ph,
+		 (long long)epoch);
+	rc = media_events_add(m->events, sr->g.project_id, sr->download ? "download" : "play",
+			      details);
 	if (rc && rc != AM_ERR_UNAVAIL) /* a full queue logs media_events_dropped itself */
 		am_log(AM_LOG_WARN, "media_event_failed", "error", am_strerror(rc));
 }
@@ -210,8 +212,8 @@ static int plan(struct http_req *req, const struct stream_req *sr, uint64_t *fir
 	}
 	if (rc)
 		return 0; /* malformed or several ranges: ignored, the whole object */
-	snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)a, (unsigned long long)b,
-		 (unsigned long long)size);
+	snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)a,
+		 (unsigned long long)b, (unsigned long long)size);
 	*status = 206;
 	*first = a;
 	*len = b - a + 1;
@@ -267,9 +269,9 @@ int media_stream_handler(struct http_req *req, void *arg)
 	if (http_req_method(req) == HTTP_GET && first == 0 && !sr->g.owner &&
 	    (sr->download || strcmp(sr->o.kind, "stream") == 0))
 		record_event(m, req, sr);
-	rc = http_respond_stream(req, status, sr->o.content_type[0] ? sr->o.content_type
-								      : "application/octet-stream",
-				 (int64_t)len, MEDIA_STREAM_BLOCK, stream_fill, s, media_stream_ctx_free);
+	rc = http_respond_stream(
+	    req, status, sr->o.content_type[0] ? sr->o.content_type : "application/octet-stream",
+	    (int64_t)len, MEDIA_STREAM_BLOCK, stream_fill, s, media_stream_ctx_free);
 out:
 	am_memzero(sr, sizeof(*sr));
 	free(sr);

@@ -42,7 +42,7 @@ struct upload_ctx {
 	struct db_upload_part part;
 	struct store_am1_put ap;
 	struct am1_writer *w;
-	int64_t clen;      /* Content-Length of this PATCH, -1 if not announced */
+	int64_t clen; /* Content-Length of this PATCH, -1 if not announced */
 	uint8_t sniff[UPLOAD_SNIFF_LEN];
 	size_t sniffed;
 	char why[UPLOAD_WHY_MAX]; /* a refusal's reason */
@@ -193,7 +193,8 @@ static int part_begin(struct upload_ctx *c, struct db *db)
 		 "begin", store_am1_put_begin(a->store, c->part.store_key, 0, &c->ap, &sink, &err),
 		 err.msg)))
 		goto out;
-	if ((rc = crypto_pk_writer_new(pk, c->part.part_id, &sink, 0, c->part.wrapped_dek, &c->w))) {
+	if ((rc =
+		 crypto_pk_writer_new(pk, c->part.part_id, &sink, 0, c->part.wrapped_dek, &c->w))) {
 		store_put_abort(c->ap.put);
 		c->ap.put = NULL;
 	}
@@ -234,9 +235,11 @@ static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db
 	if (clen >= 0 && !media_tus_patch_fits(c->offset, clen, c->u.length))
 		return refuse(req, AM_ERR_TOOBIG, "more bytes than the declared Upload-Length");
 	if (c->offset != c->u.received)
-		return refuse(req, AM_ERR_CONFLICT, "Upload-Offset does not match the stored offset");
+		return refuse(req, AM_ERR_CONFLICT,
+			      "Upload-Offset does not match the stored offset");
 	if (c->u.parts >= MAX_PARTS)
-		return refuse(req, AM_ERR_TOOBIG, "too many interrupted chunks; start a new upload");
+		return refuse(req, AM_ERR_TOOBIG,
+			      "too many interrupted chunks; start a new upload");
 	if (c->offset == 0) {
 		if ((rc = db_account_usage(db, c->u.account_id, c->u.id, &used)))
 			return rc;
@@ -249,7 +252,8 @@ static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db
 	rc = db_upload_lock(db, c->u.project_id, c->u.id, c->offset, c->token, am_now_ms(),
 			    c->lease_ms);
 	if (rc == AM_ERR_CONFLICT)
-		return refuse(req, rc, "another request is writing this upload, or the offset moved");
+		return refuse(req, rc,
+			      "another request is writing this upload, or the offset moved");
 	if (rc)
 		return rc;
 	c->locked = 1;
@@ -271,7 +275,8 @@ int media_upload_on_headers(struct http_req *req, void *arg)
 		return refuse(req, AM_ERR_INVAL, "Tus-Resumable: 1.0.0 required");
 	}
 	if (!media_tus_content_type_ok(http_req_header(req, "Content-Type")))
-		return refuse(req, AM_ERR_UNSUPPORTED, "Content-Type must be application/offset+octet-stream");
+		return refuse(req, AM_ERR_UNSUPPORTED,
+			      "Content-Type must be application/offset+octet-stream");
 	if (!(c = calloc(1, sizeof(*c))))
 		return AM_ERR_NOMEM;
 	c->m = m;
@@ -429,7 +434,8 @@ static int do_head(struct http_req *req, struct media *m)
 		return rc;
 	rc = db_upload_get(db, url.project_id, url.upload_id, &u);
 	app_db_put(m->app, db);
-	if (rc == 0 && (memcmp(u.account_id, url.account_id, 16) || memcmp(u.version_id, url.version_id, 16)))
+	if (rc == 0 &&
+	    (memcmp(u.account_id, url.account_id, 16) || memcmp(u.version_id, url.version_id, 16)))
 		rc = AM_ERR_NOTFOUND;
 	if (rc == AM_ERR_NOTFOUND)
 		return refuse(req, rc, gone_why(m, &url, why, sizeof(why)));
@@ -498,15 +504,13 @@ int media_upload_handler(struct http_req *req, void *arg)
 	switch (http_req_method(req)) {
 	case HTTP_OPTIONS:
 		snprintf(max, sizeof(max), "%lld", (long long)m->app->conf.max_upload_size);
-		if ((rc = tus_common(req)) || (rc = http_add_header(req, "Tus-Version", MEDIA_TUS_VERSION)) ||
+		if ((rc = tus_common(req)) ||
+		    (rc = http_add_header(req, "Tus-Version", MEDIA_TUS_VERSION)) ||
 		    (rc = http_add_header(req, "Tus-Max-Size", max)))
 			return rc;
 		return http_respond_empty(req, 204);
-	case HTTP_HEAD:
-		return do_head(req, m);
-	case HTTP_PATCH:
-		return do_patch(req, m);
-	default:
-		return AM_ERR_INVAL;
+	case HTTP_HEAD: return do_head(req, m);
+	case HTTP_PATCH: return do_patch(req, m);
+	default: return AM_ERR_INVAL;
 	}
 }

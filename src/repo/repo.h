@@ -35,26 +35,26 @@
 #include "db/db.h"
 #include "util/util.h"
 
-#define DB_EMAIL_MAX 320
-#define DB_PWHASH_MAX 255
-#define DB_TITLE_MAX 512
+#define DB_EMAIL_MAX	320
+#define DB_PWHASH_MAX	255
+#define DB_TITLE_MAX	512
 #define DB_FILENAME_MAX 512
-#define DB_NAME_MAX 128
-#define DB_LABEL_MAX 128
-#define DB_TOKEN_MAX 32 /* a share-link token: CRYPTO_TOKEN_LEN */
-#define DB_AGENT_MAX 128
-#define DB_BODY_MAX 4096
-#define DB_DETAILS_MAX 1024
-#define DB_KIND_MAX 32
-#define DB_STATE_MAX 16
-#define DB_ERROR_MAX 512
-#define DB_MKID_MAX 64
-#define DB_WRAPPED_MAX 128
+#define DB_NAME_MAX	128
+#define DB_LABEL_MAX	128
+#define DB_TOKEN_MAX	32 /* a share-link token: CRYPTO_TOKEN_LEN */
+#define DB_AGENT_MAX	128
+#define DB_BODY_MAX	4096
+#define DB_DETAILS_MAX	1024
+#define DB_KIND_MAX	32
+#define DB_STATE_MAX	16
+#define DB_ERROR_MAX	512
+#define DB_MKID_MAX	64
+#define DB_WRAPPED_MAX	128
 #define DB_STOREKEY_MAX 256
-#define DB_CTYPE_MAX 64
-#define DB_WORKER_MAX 64
-#define DB_PAYLOAD_MAX 1024
-#define DB_SUBJECT_MAX 256
+#define DB_CTYPE_MAX	64
+#define DB_WORKER_MAX	64
+#define DB_PAYLOAD_MAX	1024
+#define DB_SUBJECT_MAX	256
 #define DB_MAILBODY_MAX 65536
 
 struct crypto_field_key;
@@ -72,7 +72,7 @@ struct db_keys {
 				 struct crypto_field_key **out);
 	void *ctx;
 	const struct crypto_field_key *account_field_key; /* borrowed: account-level fields */
-	const struct crypto_field_key *email_index_key;   /* borrowed: blind index of e-mail */
+	const struct crypto_field_key *email_index_key;	  /* borrowed: blind index of e-mail */
 };
 
 /* ---- accounts and sessions ------------------------------------------------- */
@@ -83,8 +83,9 @@ struct db_account {
 	char password_hash[DB_PWHASH_MAX + 1]; /* Argon2id PHC string */
 	int64_t created;
 	int disabled;
-	int64_t email_verified;   /* ms when the address was proven (schema v5); 0: not verified */
-	uint8_t email_index[32];  /* the blind index of the current address (binds mail tokens to it) */
+	int64_t email_verified; /* ms when the address was proven (schema v5); 0: not verified */
+	uint8_t
+	    email_index[32]; /* the blind index of the current address (binds mail tokens to it) */
 };
 
 /* Create an account; e-mail is matched case-insensitively (ASCII) through
@@ -102,8 +103,8 @@ int db_account_set_disabled(struct db *db, const uint8_t id[DB_ID_LEN], int disa
  * or, with at == 0, not verified. email_index (32 bytes, may be NULL): only
  * if the account still has this address, so a proof for an old address
  * never verifies a new one. AM_ERR_NOTFOUND when no open account matched. */
-int db_account_set_email_verified(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t *email_index,
-				  int64_t at);
+int db_account_set_email_verified(struct db *db, const uint8_t id[DB_ID_LEN],
+				  const uint8_t *email_index, int64_t at);
 /* *at = when the account's address was verified, 0 if it is not;
  * AM_ERR_NOTFOUND for an unknown account. */
 int db_account_email_verified(struct db *db, const uint8_t id[DB_ID_LEN], int64_t *at);
@@ -126,7 +127,8 @@ int db_session_create(struct db *db, const struct db_keys *k, const uint8_t acco
 		      uint8_t id_out[DB_ID_LEN]);
 /* The live session with this hash (expires > now), NOTFOUND otherwise. The
  * caller applies the idle timeout to last_seen. */
-int db_session_get(struct db *db, const uint8_t token_hash[32], int64_t now, struct db_session *out);
+int db_session_get(struct db *db, const uint8_t token_hash[32], int64_t now,
+		   struct db_session *out);
 int db_session_touch(struct db *db, const uint8_t token_hash[32], int64_t now);
 /* 0 when session id of account_id is live at now (expires > now) and the
  * account is not disabled: one read by primary key, no field opened (the
@@ -136,10 +138,12 @@ int db_session_live(struct db *db, const uint8_t account_id[DB_ID_LEN], const ui
 		    int64_t now);
 int db_session_list(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
 		    int (*cb)(void *ctx, const struct db_session *s), void *ctx);
-int db_session_delete(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+int db_session_delete(struct db *db, const uint8_t account_id[DB_ID_LEN],
+		      const uint8_t id[DB_ID_LEN]);
 int db_session_delete_hash(struct db *db, const uint8_t token_hash[32]);
 /* Delete every session of the account except keep_id (NULL: all). */
-int db_session_delete_all(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *keep_id);
+int db_session_delete_all(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			  const uint8_t *keep_id);
 int db_session_purge(struct db *db, int64_t now, int64_t *deleted);
 
 /* ---- wrapped key material shared by the nodes -------------------------------------
@@ -149,11 +153,11 @@ int db_session_purge(struct db *db, int64_t now, int64_t *deleted);
 
 /* Store a blob. only_if_absent: keep an existing one (first node wins;
  * AM_ERR_EXISTS then), else replace it. mk_id may be NULL. */
-int db_keyblob_put(struct db *db, const char *name, const char *mk_id, const uint8_t *blob, size_t n,
-		   int only_if_absent);
+int db_keyblob_put(struct db *db, const char *name, const char *mk_id, const uint8_t *blob,
+		   size_t n, int only_if_absent);
 /* Read a blob into out (cap bytes); AM_ERR_NOTFOUND if none. */
-int db_keyblob_get(struct db *db, const char *name, uint8_t *out, size_t cap, size_t *n, char *mk_id,
-		   size_t mk_id_len);
+int db_keyblob_get(struct db *db, const char *name, uint8_t *out, size_t cap, size_t *n,
+		   char *mk_id, size_t mk_id_len);
 
 /* ---- projects and share links ------------------------------------------- */
 
@@ -192,8 +196,9 @@ int db_project_set_downloads(struct db *db, const uint8_t account_id[DB_ID_LEN],
 			     const uint8_t id[DB_ID_LEN], int on);
 /* Set (hash) or remove (NULL) the project password; bumps pw_gen (old
  * password cookies die) and clears the failure counter. */
-int db_project_set_password(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
-			    const uint8_t id[DB_ID_LEN], const char *password_hash);
+int db_project_set_password(struct db *db, const struct db_keys *k,
+			    const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+			    const char *password_hash);
 /* The password hash of a live project for verification (guest side).
  * AM_ERR_NOTFOUND if it has none. */
 int db_project_password(struct db *db, const struct db_keys *k, const uint8_t id[DB_ID_LEN],
@@ -204,9 +209,11 @@ int db_project_password_ok(struct db *db, const uint8_t id[DB_ID_LEN]);
 /* Crypto-shred: destroy the wrapped PK and title at once and mark the
  * project deleted; from now on nothing of it opens. On SQLite the WAL is
  * checkpointed so the old key bytes leave the -wal file too. */
-int db_project_shred(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+int db_project_shred(struct db *db, const uint8_t account_id[DB_ID_LEN],
+		     const uint8_t id[DB_ID_LEN]);
 /* Deleted projects still in the table (their objects to remove), up to 100. */
-int db_project_list_deleted(struct db *db, int (*cb)(void *ctx, const uint8_t id[DB_ID_LEN]), void *ctx);
+int db_project_list_deleted(struct db *db, int (*cb)(void *ctx, const uint8_t id[DB_ID_LEN]),
+			    void *ctx);
 /* Remove a shredded project's rows (after its objects left the store). */
 int db_project_purge(struct db *db, const uint8_t id[DB_ID_LEN]);
 /* Key rotation: projects still wrapped under mk_id, and the re-wrap. */
@@ -245,8 +252,9 @@ int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_i
 		 int (*cb)(void *ctx, const struct db_link *l), void *ctx);
 /* Replace the token hash and increment the generation in one statement;
  * *generation gets the new value. */
-int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-		       const uint8_t new_token_hash[32], int64_t *generation);
+int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		       const uint8_t id[DB_ID_LEN], const uint8_t new_token_hash[32],
+		       int64_t *generation);
 /* Revoke: also destroys the sealed token. */
 int db_link_revoke(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
 /* Seal token (DB_TOKEN_MAX characters at most) under the project's field
@@ -279,7 +287,8 @@ int db_grant_state_link(struct db *db, const uint8_t project_id[DB_ID_LEN],
  * account open. AM_ERR_NOTFOUND otherwise. */
 int db_grant_state_owner(struct db *db, const uint8_t account_id[DB_ID_LEN],
 			 const uint8_t session_id[DB_ID_LEN], const uint8_t project_id[DB_ID_LEN],
-			 const uint8_t object_id[DB_ID_LEN], int64_t now, struct db_grant_state *out);
+			 const uint8_t object_id[DB_ID_LEN], int64_t now,
+			 struct db_grant_state *out);
 
 /* ---- tracks, versions, stored objects ------------------------------------------ */
 
@@ -289,7 +298,7 @@ struct db_track {
 	char title[DB_TITLE_MAX + 1];
 	int64_t position;
 	int64_t created;
-	int64_t tempo_mbpm;    /* the song's tempo, milli-BPM (default 120000) */
+	int64_t tempo_mbpm;	/* the song's tempo, milli-BPM (default 120000) */
 	int64_t ts_num, ts_den; /* its time signature (default 4/4) */
 };
 
@@ -301,19 +310,22 @@ int db_track_get(struct db *db, const struct db_keys *k, const uint8_t project_i
 int db_track_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		  int (*cb)(void *ctx, const struct db_track *t), void *ctx);
 int db_track_update(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		    const uint8_t id[DB_ID_LEN], const char *title /* NULL: keep */, int64_t position);
+		    const uint8_t id[DB_ID_LEN], const char *title /* NULL: keep */,
+		    int64_t position);
 /* Renumber the project's tracks 0..n-1 in the order of ids (distinct; the
  * caller checks), atomically. AM_ERR_INVAL, and nothing changed, unless
  * ids are exactly the project's tracks. */
-int db_track_reorder(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t (*ids)[DB_ID_LEN],
-		     size_t n);
+int db_track_reorder(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		     const uint8_t (*ids)[DB_ID_LEN], size_t n);
 /* The track's tempo map for the marker export (checked by the caller).
  * AM_ERR_NOTFOUND when no such track is in the project. */
-int db_track_set_tempo(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-		       int64_t tempo_mbpm, int64_t ts_num, int64_t ts_den);
+int db_track_set_tempo(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		       const uint8_t id[DB_ID_LEN], int64_t tempo_mbpm, int64_t ts_num,
+		       int64_t ts_den);
 /* Delete a track with its versions and comments; its objects are detached
  * and marked 'deleting' for the housekeeping job (db_object_list_deleting). */
-int db_track_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+int db_track_delete(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		    const uint8_t id[DB_ID_LEN]);
 
 struct db_version {
 	uint8_t id[DB_ID_LEN];
@@ -322,7 +334,7 @@ struct db_version {
 	int64_t number; /* 1, 2, ... per track */
 	char filename[DB_FILENAME_MAX + 1];
 	char state[DB_STATE_MAX + 1]; /* uploading, queued, processing, ready, failed */
-	int64_t progress;             /* 0..100 while processing */
+	int64_t progress;	      /* 0..100 while processing */
 	char error[DB_ERROR_MAX + 1]; /* reason shown to the owner when failed */
 	int64_t created;
 	/* media facts (0 until known) */
@@ -346,19 +358,22 @@ struct db_version {
 
 /* A new version of a track, numbered after the last one, state "uploading". */
 int db_version_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		      const uint8_t track_id[DB_ID_LEN], const char *filename, uint8_t id_out[DB_ID_LEN],
-		      int64_t *number);
+		      const uint8_t track_id[DB_ID_LEN], const char *filename,
+		      uint8_t id_out[DB_ID_LEN], int64_t *number);
 int db_version_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		   const uint8_t id[DB_ID_LEN], struct db_version *out);
 /* Versions of one track (track_id) or of the whole project (NULL), by track
  * and number. */
 int db_version_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		    const uint8_t *track_id, int (*cb)(void *ctx, const struct db_version *v), void *ctx);
+		    const uint8_t *track_id, int (*cb)(void *ctx, const struct db_version *v),
+		    void *ctx);
 /* Processing state; error may be NULL. */
-int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-			 const char *state, int64_t progress, const char *error);
+int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			 const uint8_t id[DB_ID_LEN], const char *state, int64_t progress,
+			 const char *error);
 /* Store the media facts (the worker, when a transcode succeeded). */
-int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN], const struct db_version *v);
+int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			 const struct db_version *v);
 
 struct db_object {
 	uint8_t id[DB_ID_LEN];
@@ -377,25 +392,27 @@ struct db_object {
 
 /* Record an object. in->id is chosen by the caller (the AM1 header and the
  * DEK wrap bind it); project_id comes from the argument, created is now. */
-int db_object_create(struct db *db, const uint8_t project_id[DB_ID_LEN], const struct db_object *in);
+int db_object_create(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		     const struct db_object *in);
 int db_object_get(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
 		  struct db_object *out);
 /* The ready object of a kind for a version. */
-int db_object_find(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t version_id[DB_ID_LEN],
-		   const char *kind, struct db_object *out);
+int db_object_find(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		   const uint8_t version_id[DB_ID_LEN], const char *kind, struct db_object *out);
 /* Mark an object ready with its final sizes (in the transaction that also
  * records the rest of the upload). */
 int db_object_ready(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
 		    int64_t plain_size, int64_t cipher_size);
-int db_object_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-			const char *state);
+int db_object_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			const uint8_t id[DB_ID_LEN], const char *state);
 /* Every object of a project (export, purge). */
 int db_object_list(struct db *db, const uint8_t project_id[DB_ID_LEN],
 		   int (*cb)(void *ctx, const struct db_object *o), void *ctx);
 /* Objects in state 'deleting' (any project), up to limit: housekeeping. */
-int db_object_list_deleting(struct db *db, int limit, int (*cb)(void *ctx, const struct db_object *o),
-			    void *ctx);
-int db_object_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+int db_object_list_deleting(struct db *db, int limit,
+			    int (*cb)(void *ctx, const struct db_object *o), void *ctx);
+int db_object_delete(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		     const uint8_t id[DB_ID_LEN]);
 /* Whether a row names store key: an object (objects.store_key) or a
  * received upload part (upload_parts.store_key). *named is 1 unless the
  * query answered that none does. Housekeeping's orphan sweep. */
@@ -427,7 +444,7 @@ struct db_comment {
 	uint8_t project_id[DB_ID_LEN];
 	uint8_t version_id[DB_ID_LEN];
 	uint8_t guest_id[DB_ID_LEN];
-	int has_guest; /* 0: written by the owner */
+	int has_guest;		      /* 0: written by the owner */
 	char author[DB_NAME_MAX + 1]; /* the guest's name, "" for the owner */
 	uint8_t parent_id[DB_ID_LEN];
 	int has_parent;
@@ -443,18 +460,21 @@ struct db_comment {
  * end_ms < 0 for none; parent_id may be NULL. The version, guest and parent
  * must belong to project_id (AM_ERR_NOTFOUND otherwise). */
 int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		      const uint8_t version_id[DB_ID_LEN], const uint8_t *guest_id, const char *body,
-		      int64_t time_ms, int64_t end_ms, const uint8_t *parent_id, uint8_t id_out[DB_ID_LEN]);
+		      const uint8_t version_id[DB_ID_LEN], const uint8_t *guest_id,
+		      const char *body, int64_t time_ms, int64_t end_ms, const uint8_t *parent_id,
+		      uint8_t id_out[DB_ID_LEN]);
 int db_comment_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		   const uint8_t id[DB_ID_LEN], struct db_comment *out);
 /* Comments of one version (or the whole project: NULL) by time, then
  * creation; deleted ones included (as placeholders for their replies). */
 int db_comment_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		    const uint8_t *version_id, int (*cb)(void *ctx, const struct db_comment *c), void *ctx);
-int db_comment_set_resolved(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-			    int resolved);
+		    const uint8_t *version_id, int (*cb)(void *ctx, const struct db_comment *c),
+		    void *ctx);
+int db_comment_set_resolved(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			    const uint8_t id[DB_ID_LEN], int resolved);
 /* Delete: the body ciphertext is destroyed, the row stays for its replies. */
-int db_comment_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+int db_comment_delete(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		      const uint8_t id[DB_ID_LEN]);
 
 struct db_event {
 	uint8_t id[DB_ID_LEN];
@@ -474,18 +494,19 @@ struct db_event_new {
 	const uint8_t *project_id; /* DB_ID_LEN bytes */
 	const char *kind;
 	const uint8_t *guest_id; /* NULL: none */
-	const char *details;     /* NULL: none */
-	int64_t created;         /* milliseconds since the epoch; <= 0: now */
+	const char *details;	 /* NULL: none */
+	int64_t created;	 /* milliseconds since the epoch; <= 0: now */
 };
 /* Record n events in one write transaction (nested in the caller's, if
  * any), each sealed as db_event_add seals it: all of them or none. 0,
  * AM_ERR_INVAL (a kind empty or too long), AM_ERR_TOOBIG (details),
  * AM_ERR_NOTFOUND (a project deleted or unknown), AM_ERR_CONFLICT or a
  * db_step error; nothing is written on any error. */
-int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_event_new *ev, size_t n);
+int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_event_new *ev,
+		       size_t n);
 /* Events of a project, newest first, at most limit (0: all). */
-int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN], int limit,
-		  int (*cb)(void *ctx, const struct db_event *e), void *ctx);
+int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		  int limit, int (*cb)(void *ctx, const struct db_event *e), void *ctx);
 
 /* ---- jobs: a leased queue (worker role) ------------------------------------------------
  * A claim takes the oldest due job — queued with run_after <= now, or running
@@ -512,7 +533,8 @@ struct db_job {
 };
 
 int db_job_enqueue(struct db *db, const char *kind, const uint8_t *project_id, const void *payload,
-		   size_t payload_len, int64_t max_attempts, int64_t run_after, uint8_t id_out[DB_ID_LEN]);
+		   size_t payload_len, int64_t max_attempts, int64_t run_after,
+		   uint8_t id_out[DB_ID_LEN]);
 /* Claim one due job of any kind (kind NULL) or of one kind, leased for
  * lease_ms. 0 with *out filled, or AM_ERR_NOTFOUND when nothing is due.
  * A job whose worker vanished during its last allowed attempt comes back
@@ -546,8 +568,8 @@ struct db_queue_count {
 	char state[DB_STATE_MAX + 1];
 	int64_t n, oldest;
 };
-int db_queue_counts(struct db *db, int64_t now, int (*cb)(void *ctx, const struct db_queue_count *c),
-		    void *ctx);
+int db_queue_counts(struct db *db, int64_t now,
+		    int (*cb)(void *ctx, const struct db_queue_count *c), void *ctx);
 
 /* ---- outbox: e-mail waiting for delivery (worker role) ----------------------------------- */
 
@@ -561,17 +583,19 @@ struct db_mail {
 	int64_t attempts;
 };
 
-int db_mail_enqueue(struct db *db, const struct db_keys *k, const uint8_t *account_id, const char *recipient,
-		    const char *subject, const char *body, int64_t now, uint8_t id_out[DB_ID_LEN]);
+int db_mail_enqueue(struct db *db, const struct db_keys *k, const uint8_t *account_id,
+		    const char *recipient, const char *subject, const char *body, int64_t now,
+		    uint8_t id_out[DB_ID_LEN]);
 /* Claim one due message for lease_ms (leased like jobs). out->body is
  * initialised here. AM_ERR_NOTFOUND when none is due. */
-int db_mail_claim(struct db *db, const struct db_keys *k, int64_t now, int64_t lease_ms, struct db_mail *out);
+int db_mail_claim(struct db *db, const struct db_keys *k, int64_t now, int64_t lease_ms,
+		  struct db_mail *out);
 /* Delivered: the message is deleted (nothing of it is kept). */
 int db_mail_sent(struct db *db, const uint8_t id[DB_ID_LEN]);
 /* Delivery failed: retry at next_attempt, or give up (state failed) after
  * max_attempts attempts. */
-int db_mail_failed(struct db *db, const uint8_t id[DB_ID_LEN], const char *error, int64_t next_attempt,
-		   int64_t max_attempts);
+int db_mail_failed(struct db *db, const uint8_t id[DB_ID_LEN], const char *error,
+		   int64_t next_attempt, int64_t max_attempts);
 
 /* ---- rate limits shared between nodes (GCRA, DESIGN §6) -------------------------------
  * key: any bytes naming the limit and subject (e.g. "login\0" ‖ account id);
@@ -611,9 +635,9 @@ struct db_upload {
 	uint8_t project_id[DB_ID_LEN];
 	uint8_t account_id[DB_ID_LEN];
 	uint8_t version_id[DB_ID_LEN];
-	int64_t length;   /* declared total size, bytes */
-	int64_t received; /* bytes durably stored in parts (the resume offset) */
-	int64_t parts;    /* number of parts stored */
+	int64_t length;		      /* declared total size, bytes */
+	int64_t received;	      /* bytes durably stored in parts (the resume offset) */
+	int64_t parts;		      /* number of parts stored */
 	char state[DB_STATE_MAX + 1]; /* open, complete */
 	int64_t lock_until;
 	int64_t expires;
@@ -665,8 +689,8 @@ int db_upload_complete(struct db *db, const struct db_upload *u, const uint8_t t
 		       const struct db_object *orig, const void *payload, size_t payload_len);
 /* Bytes an account uses: plaintext of its originals plus the declared
  * lengths of its open uploads (except_upload excluded; may be NULL). */
-int db_account_usage(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *except_upload,
-		     int64_t *bytes);
+int db_account_usage(struct db *db, const uint8_t account_id[DB_ID_LEN],
+		     const uint8_t *except_upload, int64_t *bytes);
 /* Open uploads whose expiry passed and that nobody holds, oldest first. */
 int db_upload_list_expired(struct db *db, int64_t now, int limit,
 			   int (*cb)(void *ctx, const struct db_upload *u), void *ctx);
@@ -679,7 +703,8 @@ int db_upload_list_expired(struct db *db, int64_t now, int limit,
 int db_upload_list_received(struct db *db, int64_t now, int64_t expires_after, int limit,
 			    int (*cb)(void *ctx, const struct db_upload *u), void *ctx);
 /* Delete an upload row and its part rows (their objects first!). */
-int db_upload_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN]);
+int db_upload_delete(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		     const uint8_t id[DB_ID_LEN]);
 
 /* ---- e-mail notifications (schema v4; src/repo/repo_mail.c, docs/mail.md) -------------------
  * Kinds are bits (src/mail/mail.h). An account's mail_on holds the kinds it
@@ -697,26 +722,29 @@ int db_mail_prefs_project_set(struct db *db, const uint8_t account_id[DB_ID_LEN]
 /* Queue a comment for the project's next digest (call inside the comment's
  * transaction); *oldest gets the creation time of the project's oldest
  * queued item (the digest is due digest-interval after it). */
-int db_mail_digest_add(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t project_id[DB_ID_LEN],
-		       const uint8_t comment_id[DB_ID_LEN], int64_t now, int64_t *oldest);
+int db_mail_digest_add(struct db *db, const uint8_t account_id[DB_ID_LEN],
+		       const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN],
+		       int64_t now, int64_t *oldest);
 /* Projects whose oldest queued item was created at or before created_before,
  * oldest first, at most limit. */
 int db_mail_digest_due(struct db *db, int64_t created_before, int limit,
-		       int (*cb)(void *ctx, const uint8_t project_id[DB_ID_LEN], const uint8_t account_id[DB_ID_LEN]),
+		       int (*cb)(void *ctx, const uint8_t project_id[DB_ID_LEN],
+				 const uint8_t account_id[DB_ID_LEN]),
 		       void *ctx);
 /* The queued comment ids of a project, oldest first, at most limit. */
 int db_mail_digest_items(struct db *db, const uint8_t project_id[DB_ID_LEN], int limit,
 			 int (*cb)(void *ctx, const uint8_t comment_id[DB_ID_LEN]), void *ctx);
 /* Take one item out (the flush, in the transaction that enqueues the
  * digest). AM_ERR_NOTFOUND if another flush took it first. */
-int db_mail_digest_remove(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN]);
+int db_mail_digest_remove(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			  const uint8_t comment_id[DB_ID_LEN]);
 /* Creation time of the oldest queued item of any project; AM_ERR_NOTFOUND. */
 int db_mail_digest_oldest(struct db *db, int64_t *oldest);
 /* Record that the owner signed in from the device whose cookie hashes to
  * hash: *known = 1 if it was seen before (last_seen updated), else 0 (now
  * remembered). */
-int db_device_seen(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t hash[32], int64_t now,
-		   int *known);
+int db_device_seen(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t hash[32],
+		   int64_t now, int *known);
 /* The earliest next_attempt of outbox mail still to send (queued, or sending
  * with a lease that ends then); AM_ERR_NOTFOUND when the outbox is empty. */
 int db_mail_next_due(struct db *db, int64_t *at);
@@ -740,8 +768,8 @@ struct db_mail_event {
 
 /* Record the event of a new comment (call inside the comment's
  * transaction) and make sure a "mail" job is due at now. */
-int db_mail_event_add(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN],
-		      int64_t now);
+int db_mail_event_add(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		      const uint8_t comment_id[DB_ID_LEN], int64_t now);
 /* The comment ids of events due at now (next_attempt <= now), oldest first,
  * at most limit. */
 int db_mail_event_due(struct db *db, int64_t now, int limit,
@@ -749,7 +777,8 @@ int db_mail_event_due(struct db *db, int64_t now, int limit,
 /* Take one event out (delete it) inside the caller's transaction, the one
  * that composes its mail: *out gets the row. AM_ERR_NOTFOUND when another
  * worker took it first (PostgreSQL: waits for that one's transaction). */
-int db_mail_event_take(struct db *db, const uint8_t comment_id[DB_ID_LEN], struct db_mail_event *out);
+int db_mail_event_take(struct db *db, const uint8_t comment_id[DB_ID_LEN],
+		       struct db_mail_event *out);
 /* Composing failed: count the attempt and try again at next_attempt, or,
  * once max_attempts attempts failed, delete the event (*dropped = 1). */
 int db_mail_event_failed(struct db *db, const uint8_t comment_id[DB_ID_LEN], int64_t next_attempt,

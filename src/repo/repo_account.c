@@ -41,18 +41,19 @@ int db_account_create(struct db *db, const struct db_keys *k, const char *email,
 			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id_out);
-		repo_bind_sealed(st, 2, k->account_field_key, "accounts", "email", id_out, repo_zero_id,
-				 email, DB_EMAIL_MAX);
+		repo_bind_sealed(st, 2, k->account_field_key, "accounts", "email", id_out,
+				 repo_zero_id, email, DB_EMAIL_MAX);
 		db_bind_blob(st, 3, idx, sizeof(idx));
-		repo_bind_sealed(st, 4, k->account_field_key, "accounts", "password", id_out, repo_zero_id,
-				 password_hash, DB_PWHASH_MAX);
+		repo_bind_sealed(st, 4, k->account_field_key, "accounts", "password", id_out,
+				 repo_zero_id, password_hash, DB_PWHASH_MAX);
 		db_bind_int64(st, 5, am_now_ms());
 	}
 	return repo_done(rc, st, NULL);
 }
 
-#define ACCOUNT_COLS                                                                                   \
-	"SELECT id, email_ct, password_ct, created, disabled, email_index, email_verified FROM accounts "
+#define ACCOUNT_COLS                                                                               \
+	"SELECT id, email_ct, password_ct, created, disabled, email_index, email_verified FROM "   \
+	"accounts "
 
 /* A 32-byte digest column (the e-mail blind index). */
 static int index_col(struct db_stmt *st, int col, uint8_t out[32])
@@ -132,8 +133,8 @@ int db_account_set_password(struct db *db, const struct db_keys *k, const uint8_
 	rc = db_prepare(db, "UPDATE accounts SET password_ct = $2 WHERE id = $1", &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
-		repo_bind_sealed(st, 2, k->account_field_key, "accounts", "password", id, repo_zero_id,
-				 password_hash, DB_PWHASH_MAX);
+		repo_bind_sealed(st, 2, k->account_field_key, "accounts", "password", id,
+				 repo_zero_id, password_hash, DB_PWHASH_MAX);
 	}
 	return repo_done_one(rc, st);
 }
@@ -150,12 +151,13 @@ int db_account_set_disabled(struct db *db, const uint8_t id[DB_ID_LEN], int disa
 	return repo_done_one(rc, st);
 }
 
-int db_account_set_email_verified(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t *email_index,
-				  int64_t at)
+int db_account_set_email_verified(struct db *db, const uint8_t id[DB_ID_LEN],
+				  const uint8_t *email_index, int64_t at)
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
-			    "UPDATE accounts SET email_verified = CASE WHEN $2 > 0 THEN COALESCE(email_verified, $2) END"
+			    "UPDATE accounts SET email_verified = CASE WHEN $2 > 0 THEN "
+			    "COALESCE(email_verified, $2) END"
 			    " WHERE id = $1 AND disabled = 0 AND ($3 = 0 OR email_index = $4)",
 			    &st);
 
@@ -195,7 +197,8 @@ int db_account_delete(struct db *db, const uint8_t id[DB_ID_LEN])
 		db_bind_id(st, 1, id);
 		rc = repo_row(st);
 		rc = rc == 0 ? db_set_err(db, AM_ERR_CONFLICT, "account still has projects")
-			     : rc == AM_ERR_NOTFOUND ? 0 : rc;
+		     : rc == AM_ERR_NOTFOUND ? 0
+					     : rc;
 	}
 	db_finalize(st);
 	st = NULL;
@@ -239,7 +242,8 @@ int db_session_create(struct db *db, const struct db_keys *k, const uint8_t acco
 	if ((rc = crypto_random_id(id_out)))
 		return rc;
 	rc = db_prepare(db,
-			"INSERT INTO sessions (id, account_id, token_hash, created, last_seen, expires, agent_ct)"
+			"INSERT INTO sessions (id, account_id, token_hash, created, last_seen, "
+			"expires, agent_ct)"
 			" VALUES ($1, $2, $3, $4, $4, $5, $6)",
 			&st);
 	if (rc == 0) {
@@ -248,8 +252,8 @@ int db_session_create(struct db *db, const struct db_keys *k, const uint8_t acco
 		db_bind_blob(st, 3, token_hash, 32);
 		db_bind_int64(st, 4, now);
 		db_bind_int64(st, 5, expires);
-		repo_bind_sealed(st, 6, k->account_field_key, "sessions", "agent", id_out, repo_zero_id,
-				 agent, DB_AGENT_MAX);
+		repo_bind_sealed(st, 6, k->account_field_key, "sessions", "agent", id_out,
+				 repo_zero_id, agent, DB_AGENT_MAX);
 	}
 	return repo_done(rc, st, NULL);
 }
@@ -307,10 +311,11 @@ int db_session_live(struct db *db, const uint8_t account_id[DB_ID_LEN], const ui
 		    int64_t now)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "SELECT 1 FROM sessions s JOIN accounts a ON a.id = s.account_id"
-			    " WHERE s.id = $1 AND s.account_id = $2 AND s.expires > $3 AND a.disabled = 0",
-			    &st);
+	int rc = db_prepare(
+	    db,
+	    "SELECT 1 FROM sessions s JOIN accounts a ON a.id = s.account_id"
+	    " WHERE s.id = $1 AND s.account_id = $2 AND s.expires > $3 AND a.disabled = 0",
+	    &st);
 
 	if (rc)
 		return rc;
@@ -339,7 +344,8 @@ int db_session_list(struct db *db, const struct db_keys *k, const uint8_t accoun
 	return repo_each(rc, st, &e);
 }
 
-int db_session_delete(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])
+int db_session_delete(struct db *db, const uint8_t account_id[DB_ID_LEN],
+		      const uint8_t id[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db, "DELETE FROM sessions WHERE id = $1 AND account_id = $2", &st);
@@ -361,7 +367,8 @@ int db_session_delete_hash(struct db *db, const uint8_t token_hash[32])
 	return repo_done_one(rc, st);
 }
 
-int db_session_delete_all(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *keep_id)
+int db_session_delete_all(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			  const uint8_t *keep_id)
 {
 	static const uint8_t none[DB_ID_LEN];
 	struct db_stmt *st = NULL;
@@ -386,23 +393,25 @@ int db_session_purge(struct db *db, int64_t now, int64_t *deleted)
 
 /* ---- wrapped key blobs ------------------------------------------------------------------ */
 
-int db_keyblob_put(struct db *db, const char *name, const char *mk_id, const uint8_t *blob, size_t n,
-		   int only_if_absent)
+int db_keyblob_put(struct db *db, const char *name, const char *mk_id, const uint8_t *blob,
+		   size_t n, int only_if_absent)
 {
 	struct db_stmt *st = NULL;
 	int64_t changed = 0;
 	int rc;
 
-	if (!name || !*name || !blob || n == 0 || n > DB_KEYBLOB_MAX || (mk_id && strlen(mk_id) > DB_MKID_MAX))
+	if (!name || !*name || !blob || n == 0 || n > DB_KEYBLOB_MAX ||
+	    (mk_id && strlen(mk_id) > DB_MKID_MAX))
 		return db_set_err(db, AM_ERR_INVAL, "key blob name or size out of range");
-	rc = db_prepare(db,
-			only_if_absent
-			    ? "INSERT INTO key_blobs (name, mk_id, blob, updated) VALUES ($1, $2, $3, $4)"
-			      " ON CONFLICT (name) DO NOTHING"
-			    : "INSERT INTO key_blobs (name, mk_id, blob, updated) VALUES ($1, $2, $3, $4)"
-			      " ON CONFLICT (name) DO UPDATE SET mk_id = excluded.mk_id, blob = excluded.blob,"
-			      " updated = excluded.updated",
-			&st);
+	rc = db_prepare(
+	    db,
+	    only_if_absent
+		? "INSERT INTO key_blobs (name, mk_id, blob, updated) VALUES ($1, $2, $3, $4)"
+		  " ON CONFLICT (name) DO NOTHING"
+		: "INSERT INTO key_blobs (name, mk_id, blob, updated) VALUES ($1, $2, $3, $4)"
+		  " ON CONFLICT (name) DO UPDATE SET mk_id = excluded.mk_id, blob = excluded.blob,"
+		  " updated = excluded.updated",
+	    &st);
 	if (rc == 0) {
 		db_bind_text(st, 1, name);
 		db_bind_text(st, 2, mk_id);
@@ -415,8 +424,8 @@ int db_keyblob_put(struct db *db, const char *name, const char *mk_id, const uin
 	return rc;
 }
 
-int db_keyblob_get(struct db *db, const char *name, uint8_t *out, size_t cap, size_t *n, char *mk_id,
-		   size_t mk_id_len)
+int db_keyblob_get(struct db *db, const char *name, uint8_t *out, size_t cap, size_t *n,
+		   char *mk_id, size_t mk_id_len)
 {
 	struct db_stmt *st = NULL;
 	const void *p;

@@ -22,15 +22,17 @@ int db_guest_create(struct db *db, const struct db_keys *k, const uint8_t projec
 		return db_set_err(db, AM_ERR_INVAL, "guest without a name");
 	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
-	rc = db_prepare(db,
-			"INSERT INTO guests (id, project_id, link_id, name_ct, ip_pseudo, ip_epoch, created,"
-			" last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "INSERT INTO guests (id, project_id, link_id, name_ct, ip_pseudo, ip_epoch, created,"
+	    " last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id_out);
 		db_bind_id(st, 2, project_id);
 		db_bind_id(st, 3, link_id);
-		repo_bind_sealed(st, 4, fk, "guests", "name", id_out, project_id, name, DB_NAME_MAX);
+		repo_bind_sealed(st, 4, fk, "guests", "name", id_out, project_id, name,
+				 DB_NAME_MAX);
 		db_bind_blob(st, 5, ip_pseudo, ip_pseudo ? 16 : 0);
 		db_bind_int64(st, 6, ip_epoch);
 		db_bind_int64(st, 7, am_now_ms());
@@ -51,10 +53,11 @@ int db_guest_get(struct db *db, const struct db_keys *k, const uint8_t project_i
 	memset(out, 0, sizeof(*out));
 	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
-	rc = db_prepare(db,
-			"SELECT link_id, name_ct, ip_pseudo, ip_epoch, created, last_seen FROM guests"
-			" WHERE id = $1 AND project_id = $2",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "SELECT link_id, name_ct, ip_pseudo, ip_epoch, created, last_seen FROM guests"
+	    " WHERE id = $1 AND project_id = $2",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, project_id);
@@ -80,7 +83,8 @@ int db_guest_touch(struct db *db, const uint8_t project_id[DB_ID_LEN], const uin
 		   int64_t now)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, "UPDATE guests SET last_seen = $3 WHERE id = $1 AND project_id = $2", &st);
+	int rc = db_prepare(
+	    db, "UPDATE guests SET last_seen = $3 WHERE id = $1 AND project_id = $2", &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
@@ -93,21 +97,25 @@ int db_guest_touch(struct db *db, const uint8_t project_id[DB_ID_LEN], const uin
 /* ---- comments ---------------------------------------------------------------------- */
 
 int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		      const uint8_t version_id[DB_ID_LEN], const uint8_t *guest_id, const char *body,
-		      int64_t time_ms, int64_t end_ms, const uint8_t *parent_id, uint8_t id_out[DB_ID_LEN])
+		      const uint8_t version_id[DB_ID_LEN], const uint8_t *guest_id,
+		      const char *body, int64_t time_ms, int64_t end_ms, const uint8_t *parent_id,
+		      uint8_t id_out[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
 	struct crypto_field_key *fk = NULL;
 	int rc;
 
 	if (!body || time_ms < 0 || (end_ms >= 0 && end_ms < time_ms))
-		return db_set_err(db, AM_ERR_INVAL, "comment without body or with a bad time range");
+		return db_set_err(db, AM_ERR_INVAL,
+				  "comment without body or with a bad time range");
 	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
-	rc = db_prepare(db,
-			"INSERT INTO comments (id, project_id, version_id, guest_id, by_owner, parent_id, body_ct,"
-			" time_ms, end_ms, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "INSERT INTO comments (id, project_id, version_id, guest_id, by_owner, parent_id, "
+	    "body_ct,"
+	    " time_ms, end_ms, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id_out);
 		db_bind_id(st, 2, project_id);
@@ -115,7 +123,8 @@ int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t proj
 		db_bind_id(st, 4, guest_id);
 		db_bind_int64(st, 5, guest_id ? 0 : 1);
 		db_bind_id(st, 6, parent_id);
-		repo_bind_sealed(st, 7, fk, "comments", "body", id_out, project_id, body, DB_BODY_MAX);
+		repo_bind_sealed(st, 7, fk, "comments", "body", id_out, project_id, body,
+				 DB_BODY_MAX);
 		db_bind_int64(st, 8, time_ms);
 		if (end_ms >= 0)
 			db_bind_int64(st, 9, end_ms);
@@ -127,9 +136,9 @@ int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t proj
 	return repo_done(rc, st, NULL);
 }
 
-#define COMMENT_COLS                                                                                    \
-	"SELECT c.id, c.project_id, c.version_id, c.guest_id, g.name_ct, c.parent_id, c.body_ct,"        \
-	" c.time_ms, c.end_ms, c.resolved, c.created, c.deleted FROM comments c"                          \
+#define COMMENT_COLS                                                                               \
+	"SELECT c.id, c.project_id, c.version_id, c.guest_id, g.name_ct, c.parent_id, c.body_ct,"  \
+	" c.time_ms, c.end_ms, c.resolved, c.created, c.deleted FROM comments c"                   \
 	" LEFT JOIN guests g ON g.id = c.guest_id AND g.project_id = c.project_id "
 
 static int comment_row(struct db_stmt *st, union repo_key key, void *outp)
@@ -161,11 +170,14 @@ REPO_EMIT(comment_emit, struct db_comment)
 int db_comment_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		   const uint8_t id[DB_ID_LEN], struct db_comment *out)
 {
-	return repo_get_in_project(db, k, project_id, id, COMMENT_COLS "WHERE c.id = $1 AND c.project_id = $2", comment_row, out);
+	return repo_get_in_project(db, k, project_id, id,
+				   COMMENT_COLS "WHERE c.id = $1 AND c.project_id = $2",
+				   comment_row, out);
 }
 
 int db_comment_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		    const uint8_t *version_id, int (*cb)(void *ctx, const struct db_comment *c), void *ctx)
+		    const uint8_t *version_id, int (*cb)(void *ctx, const struct db_comment *c),
+		    void *ctx)
 {
 	struct db_comment c;
 	struct repo_each e = {REPO_EACH_ROWS(comment_row, comment_emit, cb, ctx, &c), .k = k,
@@ -187,11 +199,12 @@ int db_comment_list(struct db *db, const struct db_keys *k, const uint8_t projec
 	return repo_each(rc, st, &e);
 }
 
-int db_comment_set_resolved(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-			    int resolved)
+int db_comment_set_resolved(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			    const uint8_t id[DB_ID_LEN], int resolved)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, "UPDATE comments SET resolved = $3 WHERE id = $1 AND project_id = $2", &st);
+	int rc = db_prepare(
+	    db, "UPDATE comments SET resolved = $3 WHERE id = $1 AND project_id = $2", &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
@@ -201,7 +214,8 @@ int db_comment_set_resolved(struct db *db, const uint8_t project_id[DB_ID_LEN], 
 	return repo_done_one(rc, st);
 }
 
-int db_comment_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])
+int db_comment_delete(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		      const uint8_t id[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
@@ -220,8 +234,9 @@ int db_comment_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const 
 /* ---- events ------------------------------------------------------------------------------ */
 
 /* Insert one event sealed under the project's field key fk. */
-static int event_insert(struct db *db, const struct crypto_field_key *fk, const uint8_t project_id[DB_ID_LEN],
-			const char *kind, const uint8_t *guest_id, const char *details, int64_t created)
+static int event_insert(struct db *db, const struct crypto_field_key *fk,
+			const uint8_t project_id[DB_ID_LEN], const char *kind,
+			const uint8_t *guest_id, const char *details, int64_t created)
 {
 	struct db_stmt *st = NULL;
 	uint8_t id[DB_ID_LEN];
@@ -238,7 +253,8 @@ static int event_insert(struct db *db, const struct crypto_field_key *fk, const 
 		db_bind_id(st, 2, project_id);
 		db_bind_text(st, 3, kind);
 		db_bind_id(st, 4, guest_id);
-		repo_bind_sealed(st, 5, fk, "events", "details", id, project_id, details, DB_DETAILS_MAX);
+		repo_bind_sealed(st, 5, fk, "events", "details", id, project_id, details,
+				 DB_DETAILS_MAX);
 		db_bind_int64(st, 6, created);
 	}
 	return repo_done(rc, st, NULL);
@@ -264,7 +280,8 @@ int db_event_add(struct db *db, const struct db_keys *k, const uint8_t project_i
 	return rc;
 }
 
-int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_event_new *ev, size_t n)
+int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_event_new *ev,
+		       size_t n)
 {
 	struct crypto_field_key *fk = NULL;
 	const uint8_t *keyed = NULL; /* the project fk belongs to */
@@ -284,7 +301,8 @@ int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_e
 			keyed = ev[i].project_id;
 		}
 		if ((rc = event_kind_ok(db, ev[i].kind)) == 0)
-			rc = event_insert(db, fk, ev[i].project_id, ev[i].kind, ev[i].guest_id, ev[i].details,
+			rc = event_insert(db, fk, ev[i].project_id, ev[i].kind, ev[i].guest_id,
+					  ev[i].details,
 					  ev[i].created > 0 ? ev[i].created : am_now_ms());
 	}
 	crypto_field_key_free(fk);
@@ -312,8 +330,8 @@ static int event_row(struct db_stmt *st, union repo_key key, void *outp)
 
 REPO_EMIT(event_emit, struct db_event)
 
-int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN], int limit,
-		  int (*cb)(void *ctx, const struct db_event *e), void *ctx)
+int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		  int limit, int (*cb)(void *ctx, const struct db_event *e), void *ctx)
 {
 	struct db_event ev;
 	struct repo_each e = {REPO_EACH_ROWS(event_row, event_emit, cb, ctx, &ev), .max = limit,

@@ -39,15 +39,16 @@ int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t proje
 
 /* Seal text (NULL binds NULL) under key with AAD (table, column, row,
  * project) and bind it to $idx. AM_ERR_TOOBIG when strlen(text) > max. */
-int repo_bind_sealed(struct db_stmt *st, int idx, const struct crypto_field_key *key, const char *table, const char *column,
-		     const uint8_t row[DB_ID_LEN], const uint8_t project[DB_ID_LEN], const char *text,
-		     size_t max);
+int repo_bind_sealed(struct db_stmt *st, int idx, const struct crypto_field_key *key,
+		     const char *table, const char *column, const uint8_t row[DB_ID_LEN],
+		     const uint8_t project[DB_ID_LEN], const char *text, size_t max);
 
 /* Open the sealed column col of the current row into out (outsz bytes,
  * NUL-terminated; SQL NULL gives ""). AM_ERR_CRYPTO if it does not open,
  * AM_ERR_DB if the plaintext does not fit. */
-int repo_open_col(struct db_stmt *st, int col, const struct crypto_field_key *key, const char *table, const char *column,
-		  const uint8_t row[DB_ID_LEN], const uint8_t project[DB_ID_LEN], char *out, size_t outsz);
+int repo_open_col(struct db_stmt *st, int col, const struct crypto_field_key *key,
+		  const char *table, const char *column, const uint8_t row[DB_ID_LEN],
+		  const uint8_t project[DB_ID_LEN], char *out, size_t outsz);
 
 /* Copy a text column into out (NULL gives ""). */
 void repo_text_col(struct db_stmt *st, int col, char *out, size_t outsz);

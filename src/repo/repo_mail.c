@@ -85,14 +85,16 @@ int db_mail_prefs_project_set(struct db *db, const uint8_t account_id[DB_ID_LEN]
 
 /* ---- digest items ----------------------------------------------------------------------- */
 
-int db_mail_digest_add(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t project_id[DB_ID_LEN],
-		       const uint8_t comment_id[DB_ID_LEN], int64_t now, int64_t *oldest)
+int db_mail_digest_add(struct db *db, const uint8_t account_id[DB_ID_LEN],
+		       const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN],
+		       int64_t now, int64_t *oldest)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "INSERT INTO mail_digest_items (comment_id, project_id, account_id, created)"
-			    " VALUES ($1, $2, $3, $4)",
-			    &st);
+	int rc =
+	    db_prepare(db,
+		       "INSERT INTO mail_digest_items (comment_id, project_id, account_id, created)"
+		       " VALUES ($1, $2, $3, $4)",
+		       &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, comment_id);
@@ -103,7 +105,9 @@ int db_mail_digest_add(struct db *db, const uint8_t account_id[DB_ID_LEN], const
 	if ((rc = repo_done(rc, st, NULL)))
 		return rc;
 	st = NULL;
-	rc = db_prepare(db, "SELECT CAST(MIN(created) AS BIGINT) FROM mail_digest_items WHERE project_id = $1", &st);
+	rc = db_prepare(
+	    db, "SELECT CAST(MIN(created) AS BIGINT) FROM mail_digest_items WHERE project_id = $1",
+	    &st);
 	if (rc)
 		return rc;
 	db_bind_id(st, 1, project_id);
@@ -136,7 +140,8 @@ static int digest_due_emit(repo_cb *cb, void *ctx, const void *row)
 }
 
 int db_mail_digest_due(struct db *db, int64_t created_before, int limit,
-		       int (*cb)(void *ctx, const uint8_t project_id[DB_ID_LEN], const uint8_t account_id[DB_ID_LEN]),
+		       int (*cb)(void *ctx, const uint8_t project_id[DB_ID_LEN],
+				 const uint8_t account_id[DB_ID_LEN]),
 		       void *ctx)
 {
 	struct digest_due d;
@@ -144,8 +149,10 @@ int db_mail_digest_due(struct db *db, int64_t created_before, int limit,
 			      .max = limit > 0 ? limit : 100};
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
-			    "SELECT i.project_id, p.account_id FROM mail_digest_items i JOIN projects p ON p.id = i.project_id"
-			    " GROUP BY i.project_id, p.account_id HAVING MIN(i.created) <= $1 ORDER BY MIN(i.created)"
+			    "SELECT i.project_id, p.account_id FROM mail_digest_items i JOIN "
+			    "projects p ON p.id = i.project_id"
+			    " GROUP BY i.project_id, p.account_id HAVING MIN(i.created) <= $1 "
+			    "ORDER BY MIN(i.created)"
 			    " LIMIT $2",
 			    &st);
 
@@ -175,10 +182,12 @@ int db_mail_digest_items(struct db *db, const uint8_t project_id[DB_ID_LEN], int
 	return repo_each(rc, st, &e);
 }
 
-int db_mail_digest_remove(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN])
+int db_mail_digest_remove(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			  const uint8_t comment_id[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, "DELETE FROM mail_digest_items WHERE comment_id = $1 AND project_id = $2", &st);
+	int rc = db_prepare(
+	    db, "DELETE FROM mail_digest_items WHERE comment_id = $1 AND project_id = $2", &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, comment_id);
@@ -213,13 +222,15 @@ int db_mail_digest_oldest(struct db *db, int64_t *oldest)
 
 /* ---- devices ------------------------------------------------------------------------------ */
 
-int db_device_seen(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t hash[32], int64_t now,
-		   int *known)
+int db_device_seen(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t hash[32],
+		   int64_t now, int *known)
 {
 	struct db_stmt *st = NULL;
 	int64_t n = 0;
-	int rc = db_prepare(db, "UPDATE known_devices SET last_seen = $3 WHERE account_id = $1 AND device_hash = $2",
-			    &st);
+	int rc = db_prepare(
+	    db,
+	    "UPDATE known_devices SET last_seen = $3 WHERE account_id = $1 AND device_hash = $2",
+	    &st);
 
 	*known = 0;
 	if (rc == 0) {
@@ -233,7 +244,8 @@ int db_device_seen(struct db *db, const uint8_t account_id[DB_ID_LEN], const uin
 	}
 	st = NULL;
 	rc = db_prepare(db,
-			"INSERT INTO known_devices (account_id, device_hash, created, last_seen) VALUES ($1, $2, $3, $3)"
+			"INSERT INTO known_devices (account_id, device_hash, created, last_seen) "
+			"VALUES ($1, $2, $3, $3)"
 			" ON CONFLICT (account_id, device_hash) DO NOTHING",
 			&st);
 	if (rc == 0) {
@@ -248,7 +260,9 @@ int db_device_seen(struct db *db, const uint8_t account_id[DB_ID_LEN], const uin
 
 int db_mail_next_due(struct db *db, int64_t *at)
 {
-	return min_of(db, "SELECT CAST(MIN(next_attempt) AS BIGINT) FROM outbox WHERE state IN ('queued', 'sending')",
+	return min_of(db,
+		      "SELECT CAST(MIN(next_attempt) AS BIGINT) FROM outbox WHERE state IN "
+		      "('queued', 'sending')",
 		      at);
 }
 
@@ -257,9 +271,11 @@ int db_mail_wake(struct db *db, int64_t at)
 	struct db_stmt *st = NULL;
 	uint8_t id[DB_ID_LEN];
 	int64_t n = 0;
-	int rc = db_prepare(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE kind = 'mail' AND state = 'queued'"
-				" AND run_after <= $1",
-			    &st);
+	int rc = db_prepare(
+	    db,
+	    "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE kind = 'mail' AND state = 'queued'"
+	    " AND run_after <= $1",
+	    &st);
 
 	if (rc)
 		return rc;
@@ -277,7 +293,8 @@ int db_mail_wake(struct db *db, int64_t at)
 int db_mail_purge_failed(struct db *db, int64_t before, int64_t *n)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, "DELETE FROM outbox WHERE state = 'failed' AND next_attempt < $1", &st);
+	int rc =
+	    db_prepare(db, "DELETE FROM outbox WHERE state = 'failed' AND next_attempt < $1", &st);
 
 	if (rc == 0)
 		db_bind_int64(st, 1, before);
@@ -286,14 +303,15 @@ int db_mail_purge_failed(struct db *db, int64_t before, int64_t *n)
 
 /* ---- events (schema v7) ---------------------------------------------------------------------- */
 
-int db_mail_event_add(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t comment_id[DB_ID_LEN],
-		      int64_t now)
+int db_mail_event_add(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		      const uint8_t comment_id[DB_ID_LEN], int64_t now)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "INSERT INTO mail_events (comment_id, project_id, next_attempt, created)"
-			    " VALUES ($1, $2, $3, $3)",
-			    &st);
+	int rc =
+	    db_prepare(db,
+		       "INSERT INTO mail_events (comment_id, project_id, next_attempt, created)"
+		       " VALUES ($1, $2, $3, $3)",
+		       &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, comment_id);
@@ -324,7 +342,8 @@ int db_mail_event_due(struct db *db, int64_t now, int limit,
 	return repo_each(rc, st, &e);
 }
 
-int db_mail_event_take(struct db *db, const uint8_t comment_id[DB_ID_LEN], struct db_mail_event *out)
+int db_mail_event_take(struct db *db, const uint8_t comment_id[DB_ID_LEN],
+		       struct db_mail_event *out)
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
@@ -362,7 +381,8 @@ int db_mail_event_failed(struct db *db, const uint8_t comment_id[DB_ID_LEN], int
 	if ((rc = repo_done_one(rc, st)))
 		return rc;
 	st = NULL;
-	rc = db_prepare(db, "DELETE FROM mail_events WHERE comment_id = $1 AND attempts >= $2", &st);
+	rc =
+	    db_prepare(db, "DELETE FROM mail_events WHERE comment_id = $1 AND attempts >= $2", &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, comment_id);
 		db_bind_int64(st, 2, max_attempts);

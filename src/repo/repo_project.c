@@ -29,24 +29,27 @@ int db_project_create(struct db *db, const struct db_keys *k, const uint8_t acco
 	rc = k->project_field_key(k->ctx, id, wrapped_pk, wrapped_len, mk_id, &fk);
 	if (rc)
 		return db_set_err(db, AM_ERR_CRYPTO, "project key does not open");
-	rc = db_prepare(db,
-			"INSERT INTO projects (id, account_id, wrapped_pk, mk_id, title_ct, created)"
-			" VALUES ($1, $2, $3, $4, $5, $6)",
-			&st);
+	rc =
+	    db_prepare(db,
+		       "INSERT INTO projects (id, account_id, wrapped_pk, mk_id, title_ct, created)"
+		       " VALUES ($1, $2, $3, $4, $5, $6)",
+		       &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, account_id);
 		db_bind_blob(st, 3, wrapped_pk, wrapped_len);
 		db_bind_text(st, 4, mk_id);
-		repo_bind_sealed(st, 5, fk, "projects", "title", id, id, title ? title : "", DB_TITLE_MAX);
+		repo_bind_sealed(st, 5, fk, "projects", "title", id, id, title ? title : "",
+				 DB_TITLE_MAX);
 		db_bind_int64(st, 6, am_now_ms());
 	}
 	crypto_field_key_free(fk);
 	return repo_done(rc, st, NULL);
 }
 
-#define PROJECT_COLS                                                                                      \
-	"SELECT id, account_id, wrapped_pk, mk_id, title_ct, downloads, password_ct IS NOT NULL, pw_gen," \
+#define PROJECT_COLS                                                                               \
+	"SELECT id, account_id, wrapped_pk, mk_id, title_ct, downloads, password_ct IS NOT NULL, " \
+	"pw_gen,"                                                                                  \
 	" pw_failures, created, rev FROM projects "
 
 /* Fill out from the current row; the title is opened when key.k is given,
@@ -80,7 +83,8 @@ static int project_row(struct db_stmt *st, union repo_key key, void *outp)
 		return 0;
 	if (k->project_field_key(k->ctx, out->id, out->wrapped_pk, n, out->mk_id, &fk))
 		return db_set_err(db, AM_ERR_CRYPTO, "project key does not open");
-	rc = repo_open_col(st, 4, fk, "projects", "title", out->id, out->id, out->title, sizeof(out->title));
+	rc = repo_open_col(st, 4, fk, "projects", "title", out->id, out->id, out->title,
+			   sizeof(out->title));
 	crypto_field_key_free(fk);
 	return rc;
 }
@@ -94,7 +98,8 @@ static int project_one(struct db *db, const struct db_keys *k, const uint8_t *ac
 	int rc;
 
 	rc = db_prepare(db,
-			account_id ? PROJECT_COLS "WHERE id = $1 AND account_id = $2 AND deleted IS NULL"
+			account_id ? PROJECT_COLS
+			    "WHERE id = $1 AND account_id = $2 AND deleted IS NULL"
 				   : PROJECT_COLS "WHERE id = $1 AND deleted IS NULL",
 			&st);
 	if (rc)
@@ -159,12 +164,14 @@ int db_project_rename(struct db *db, const struct db_keys *k, const uint8_t acco
 	if ((rc = repo_project_key(db, k, id, &fk)))
 		return rc;
 	rc = db_prepare(db,
-			"UPDATE projects SET title_ct = $3 WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
+			"UPDATE projects SET title_ct = $3 WHERE id = $1 AND account_id = $2 AND "
+			"deleted IS NULL",
 			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, account_id);
-		repo_bind_sealed(st, 3, fk, "projects", "title", id, id, title ? title : "", DB_TITLE_MAX);
+		repo_bind_sealed(st, 3, fk, "projects", "title", id, id, title ? title : "",
+				 DB_TITLE_MAX);
 	}
 	crypto_field_key_free(fk);
 	return repo_done_one(rc, st);
@@ -175,7 +182,8 @@ int db_project_set_downloads(struct db *db, const uint8_t account_id[DB_ID_LEN],
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
-			    "UPDATE projects SET downloads = $3 WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
+			    "UPDATE projects SET downloads = $3 WHERE id = $1 AND account_id = $2 "
+			    "AND deleted IS NULL",
 			    &st);
 
 	if (rc == 0) {
@@ -186,8 +194,9 @@ int db_project_set_downloads(struct db *db, const uint8_t account_id[DB_ID_LEN],
 	return repo_done_one(rc, st);
 }
 
-int db_project_set_password(struct db *db, const struct db_keys *k, const uint8_t account_id[DB_ID_LEN],
-			    const uint8_t id[DB_ID_LEN], const char *password_hash)
+int db_project_set_password(struct db *db, const struct db_keys *k,
+			    const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
+			    const char *password_hash)
 {
 	struct db_stmt *st = NULL;
 	struct crypto_field_key *fk = NULL;
@@ -202,7 +211,8 @@ int db_project_set_password(struct db *db, const struct db_keys *k, const uint8_
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, account_id);
-		repo_bind_sealed(st, 3, fk, "projects", "password", id, id, password_hash, DB_PWHASH_MAX);
+		repo_bind_sealed(st, 3, fk, "projects", "password", id, id, password_hash,
+				 DB_PWHASH_MAX);
 	}
 	crypto_field_key_free(fk);
 	return repo_done_one(rc, st);
@@ -225,7 +235,8 @@ int db_project_password(struct db *db, const struct db_keys *k, const uint8_t id
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		if ((rc = repo_row(st)) == 0) {
-			rc = repo_open_col(st, 0, fk, "projects", "password", id, id, hash, hashlen);
+			rc =
+			    repo_open_col(st, 0, fk, "projects", "password", id, id, hash, hashlen);
 			*pw_gen = db_column_int64(st, 1);
 			*failures = db_column_int64(st, 2);
 		}
@@ -238,10 +249,11 @@ int db_project_password(struct db *db, const struct db_keys *k, const uint8_t id
 int db_project_password_failed(struct db *db, const uint8_t id[DB_ID_LEN], int64_t *failures)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "UPDATE projects SET pw_failures = pw_failures + 1 WHERE id = $1 AND deleted IS NULL"
-			    " RETURNING pw_failures",
-			    &st);
+	int rc = db_prepare(
+	    db,
+	    "UPDATE projects SET pw_failures = pw_failures + 1 WHERE id = $1 AND deleted IS NULL"
+	    " RETURNING pw_failures",
+	    &st);
 
 	*failures = 0;
 	if (rc == 0) {
@@ -255,20 +267,23 @@ int db_project_password_failed(struct db *db, const uint8_t id[DB_ID_LEN], int64
 int db_project_password_ok(struct db *db, const uint8_t id[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, "UPDATE projects SET pw_failures = 0 WHERE id = $1 AND deleted IS NULL", &st);
+	int rc = db_prepare(
+	    db, "UPDATE projects SET pw_failures = 0 WHERE id = $1 AND deleted IS NULL", &st);
 
 	if (rc == 0)
 		db_bind_id(st, 1, id);
 	return repo_done_one(rc, st);
 }
 
-int db_project_shred(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])
+int db_project_shred(struct db *db, const uint8_t account_id[DB_ID_LEN],
+		     const uint8_t id[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "UPDATE projects SET wrapped_pk = NULL, title_ct = NULL, password_ct = NULL,"
-			    " deleted = $3 WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
-			    &st);
+	int rc =
+	    db_prepare(db,
+		       "UPDATE projects SET wrapped_pk = NULL, title_ct = NULL, password_ct = NULL,"
+		       " deleted = $3 WHERE id = $1 AND account_id = $2 AND deleted IS NULL",
+		       &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
@@ -282,7 +297,8 @@ int db_project_shred(struct db *db, const uint8_t account_id[DB_ID_LEN], const u
 	return rc;
 }
 
-int db_project_list_deleted(struct db *db, int (*cb)(void *ctx, const uint8_t id[DB_ID_LEN]), void *ctx)
+int db_project_list_deleted(struct db *db, int (*cb)(void *ctx, const uint8_t id[DB_ID_LEN]),
+			    void *ctx)
 {
 	uint8_t id[DB_ID_LEN];
 	struct repo_each e = {REPO_EACH_ROWS(repo_id_row, repo_id_emit, cb, ctx, &id), .max = 100};
@@ -338,14 +354,16 @@ int db_link_create(struct db *db, const struct db_keys *k, const uint8_t project
 	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	rc = db_prepare(db,
-			"INSERT INTO share_links (id, project_id, token_hash, label_ct, expires, is_default, created)"
+			"INSERT INTO share_links (id, project_id, token_hash, label_ct, expires, "
+			"is_default, created)"
 			" VALUES ($1, $2, $3, $4, $5, $6, $7)",
 			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id_out);
 		db_bind_id(st, 2, project_id);
 		db_bind_blob(st, 3, token_hash, 32);
-		repo_bind_sealed(st, 4, fk, "share_links", "label", id_out, project_id, label, DB_LABEL_MAX);
+		repo_bind_sealed(st, 4, fk, "share_links", "label", id_out, project_id, label,
+				 DB_LABEL_MAX);
 		if (expires > 0)
 			db_bind_int64(st, 5, expires);
 		else
@@ -428,7 +446,9 @@ int db_link_resolve(struct db *db, const uint8_t token_hash[32], int64_t now, st
 int db_link_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		const uint8_t id[DB_ID_LEN], struct db_link *out)
 {
-	return repo_get_in_project(db, k, project_id, id, LINK_COLS "WHERE l.id = $1 AND l.project_id = $2", link_row, out);
+	return repo_get_in_project(db, k, project_id, id,
+				   LINK_COLS "WHERE l.id = $1 AND l.project_id = $2", link_row,
+				   out);
 }
 
 int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
@@ -447,8 +467,9 @@ int db_link_list(struct db *db, const struct db_keys *k, const uint8_t project_i
 	return repo_each(rc, st, &e);
 }
 
-int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-		       const uint8_t new_token_hash[32], int64_t *generation)
+int db_link_regenerate(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		       const uint8_t id[DB_ID_LEN], const uint8_t new_token_hash[32],
+		       int64_t *generation)
 {
 	struct db_stmt *st = NULL;
 	int rc =
@@ -510,7 +531,7 @@ int db_link_seal_token(struct db *db, const struct db_keys *k, const uint8_t pro
 
 /* ---- the re-check of a running media transfer ------------------------------------ */
 
-#define GRANT_STATE_COLS                                                                    \
+#define GRANT_STATE_COLS                                                                           \
 	"p.account_id, p.downloads, p.password_ct IS NOT NULL, p.pw_gen, o.kind, o.state"
 
 /* Step st (bound) to its one row into out, and finalize it. */
@@ -538,12 +559,13 @@ int db_grant_state_link(struct db *db, const uint8_t project_id[DB_ID_LEN],
 			struct db_grant_state *out)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "SELECT l.generation, l.expires, l.revoked, " GRANT_STATE_COLS
-			    " FROM share_links l JOIN projects p ON p.id = l.project_id"
-			    " JOIN objects o ON o.project_id = p.id"
-			    " WHERE l.id = $1 AND l.project_id = $2 AND p.deleted IS NULL AND o.id = $3",
-			    &st);
+	int rc =
+	    db_prepare(db,
+		       "SELECT l.generation, l.expires, l.revoked, " GRANT_STATE_COLS
+		       " FROM share_links l JOIN projects p ON p.id = l.project_id"
+		       " JOIN objects o ON o.project_id = p.id"
+		       " WHERE l.id = $1 AND l.project_id = $2 AND p.deleted IS NULL AND o.id = $3",
+		       &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, link_id);
@@ -555,17 +577,19 @@ int db_grant_state_link(struct db *db, const uint8_t project_id[DB_ID_LEN],
 
 int db_grant_state_owner(struct db *db, const uint8_t account_id[DB_ID_LEN],
 			 const uint8_t session_id[DB_ID_LEN], const uint8_t project_id[DB_ID_LEN],
-			 const uint8_t object_id[DB_ID_LEN], int64_t now, struct db_grant_state *out)
+			 const uint8_t object_id[DB_ID_LEN], int64_t now,
+			 struct db_grant_state *out)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "SELECT 0, 0, 0, " GRANT_STATE_COLS
-			    " FROM sessions s JOIN accounts a ON a.id = s.account_id"
-			    " JOIN projects p ON p.account_id = s.account_id"
-			    " JOIN objects o ON o.project_id = p.id"
-			    " WHERE s.id = $1 AND s.account_id = $2 AND s.expires > $3 AND a.disabled = 0"
-			    " AND p.id = $4 AND p.deleted IS NULL AND o.id = $5",
-			    &st);
+	int rc = db_prepare(
+	    db,
+	    "SELECT 0, 0, 0, " GRANT_STATE_COLS
+	    " FROM sessions s JOIN accounts a ON a.id = s.account_id"
+	    " JOIN projects p ON p.account_id = s.account_id"
+	    " JOIN objects o ON o.project_id = p.id"
+	    " WHERE s.id = $1 AND s.account_id = $2 AND s.expires > $3 AND a.disabled = 0"
+	    " AND p.id = $4 AND p.deleted IS NULL AND o.id = $5",
+	    &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, session_id);

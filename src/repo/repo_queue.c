@@ -27,18 +27,21 @@ static void clean_text(const char *in, char *out, size_t outsz)
 }
 
 int db_job_enqueue(struct db *db, const char *kind, const uint8_t *project_id, const void *payload,
-		   size_t payload_len, int64_t max_attempts, int64_t run_after, uint8_t id_out[DB_ID_LEN])
+		   size_t payload_len, int64_t max_attempts, int64_t run_after,
+		   uint8_t id_out[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
 	int64_t now = am_now_ms();
 	int rc;
 
-	if (!kind || !*kind || strlen(kind) > DB_KIND_MAX || payload_len > DB_PAYLOAD_MAX || max_attempts < 1)
+	if (!kind || !*kind || strlen(kind) > DB_KIND_MAX || payload_len > DB_PAYLOAD_MAX ||
+	    max_attempts < 1)
 		return db_set_err(db, AM_ERR_INVAL, "job kind, payload or attempts out of range");
 	if ((rc = crypto_random_id(id_out)))
 		return rc;
 	rc = db_prepare(db,
-			"INSERT INTO jobs (id, kind, project_id, payload, max_attempts, run_after, created, updated)"
+			"INSERT INTO jobs (id, kind, project_id, payload, max_attempts, run_after, "
+			"created, updated)"
 			" VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
 			&st);
 	if (rc == 0) {
@@ -58,8 +61,9 @@ int db_job_enqueue(struct db *db, const char *kind, const uint8_t *project_id, c
 	return rc;
 }
 
-#define JOB_COLS                                                                                     \
-	"id, kind, project_id, payload, state, attempts, max_attempts, run_after, lease_until, worker," \
+#define JOB_COLS                                                                                   \
+	"id, kind, project_id, payload, state, attempts, max_attempts, run_after, lease_until, "   \
+	"worker,"                                                                                  \
 	" last_error, created, updated"
 
 static int job_row(struct db_stmt *st, struct db_job *out)
@@ -91,8 +95,8 @@ static int job_row(struct db_stmt *st, struct db_job *out)
 	return 0;
 }
 
-static int job_take(struct db *db, const char *worker, const char *kind, int64_t now, int64_t lease_ms,
-		    struct db_job *out)
+static int job_take(struct db *db, const char *worker, const char *kind, int64_t now,
+		    int64_t lease_ms, struct db_job *out)
 {
 	struct db_stmt *st = NULL;
 	char sql[1024];
@@ -153,8 +157,8 @@ static int count_row(struct db_stmt *st, union repo_key key, void *out)
 
 REPO_EMIT(count_emit, struct db_queue_count)
 
-int db_queue_counts(struct db *db, int64_t now, int (*cb)(void *ctx, const struct db_queue_count *c),
-		    void *ctx)
+int db_queue_counts(struct db *db, int64_t now,
+		    int (*cb)(void *ctx, const struct db_queue_count *c), void *ctx)
 {
 	struct db_queue_count buf;
 	struct repo_each e = {REPO_EACH_ROWS(count_row, count_emit, cb, ctx, &buf)};
@@ -219,11 +223,12 @@ int db_job_fail(struct db *db, const uint8_t id[DB_ID_LEN], const char *worker, 
 	if (final)
 		*final = 0;
 	clean_text(error ? error : "failed", err, sizeof(err));
-	rc = db_prepare(db,
-			"UPDATE jobs SET state = CASE WHEN $4 = 1 OR attempts >= max_attempts THEN 'failed'"
-			" ELSE 'queued' END, run_after = $5, last_error = $3, lease_until = NULL, updated = $6"
-			" WHERE id = $1 AND worker = $2 AND state = 'running' RETURNING state",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "UPDATE jobs SET state = CASE WHEN $4 = 1 OR attempts >= max_attempts THEN 'failed'"
+	    " ELSE 'queued' END, run_after = $5, last_error = $3, lease_until = NULL, updated = $6"
+	    " WHERE id = $1 AND worker = $2 AND state = 'running' RETURNING state",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_text(st, 2, worker);
@@ -268,8 +273,9 @@ int db_job_purge(struct db *db, int64_t before, int64_t *n)
 
 /* ---- outbox ------------------------------------------------------------------------------ */
 
-int db_mail_enqueue(struct db *db, const struct db_keys *k, const uint8_t *account_id, const char *recipient,
-		    const char *subject, const char *body, int64_t now, uint8_t id_out[DB_ID_LEN])
+int db_mail_enqueue(struct db *db, const struct db_keys *k, const uint8_t *account_id,
+		    const char *recipient, const char *subject, const char *body, int64_t now,
+		    uint8_t id_out[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
 	const struct crypto_field_key *key = k ? k->account_field_key : NULL;
@@ -280,15 +286,19 @@ int db_mail_enqueue(struct db *db, const struct db_keys *k, const uint8_t *accou
 	if ((rc = crypto_random_id(id_out)))
 		return rc;
 	rc = db_prepare(db,
-			"INSERT INTO outbox (id, account_id, recipient_ct, subject_ct, body_ct, next_attempt, created)"
+			"INSERT INTO outbox (id, account_id, recipient_ct, subject_ct, body_ct, "
+			"next_attempt, created)"
 			" VALUES ($1, $2, $3, $4, $5, $6, $6)",
 			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id_out);
 		db_bind_id(st, 2, account_id);
-		repo_bind_sealed(st, 3, key, "outbox", "recipient", id_out, repo_zero_id, recipient, DB_EMAIL_MAX);
-		repo_bind_sealed(st, 4, key, "outbox", "subject", id_out, repo_zero_id, subject, DB_SUBJECT_MAX);
-		repo_bind_sealed(st, 5, key, "outbox", "body", id_out, repo_zero_id, body, DB_MAILBODY_MAX);
+		repo_bind_sealed(st, 3, key, "outbox", "recipient", id_out, repo_zero_id, recipient,
+				 DB_EMAIL_MAX);
+		repo_bind_sealed(st, 4, key, "outbox", "subject", id_out, repo_zero_id, subject,
+				 DB_SUBJECT_MAX);
+		repo_bind_sealed(st, 5, key, "outbox", "body", id_out, repo_zero_id, body,
+				 DB_MAILBODY_MAX);
 		db_bind_int64(st, 6, now);
 	}
 	return repo_done(rc, st, NULL);
@@ -304,19 +314,21 @@ static int mail_row(struct db_stmt *st, const struct crypto_field_key *key, stru
 		return rc;
 	out->has_account = repo_opt_id(st, 1, out->account_id);
 	out->attempts = db_column_int64(st, 5);
-	if ((rc = repo_open_col(st, 2, key, "outbox", "recipient", out->id, repo_zero_id, out->recipient,
-				sizeof(out->recipient))) ||
-	    (rc = repo_open_col(st, 3, key, "outbox", "subject", out->id, repo_zero_id, out->subject,
-				sizeof(out->subject))))
+	if ((rc = repo_open_col(st, 2, key, "outbox", "recipient", out->id, repo_zero_id,
+				out->recipient, sizeof(out->recipient))) ||
+	    (rc = repo_open_col(st, 3, key, "outbox", "subject", out->id, repo_zero_id,
+				out->subject, sizeof(out->subject))))
 		return rc;
 	ct = db_column_blob(st, 4, &n);
-	rc = crypto_field_open(key, "outbox", "body", out->id, repo_zero_id, ct ? ct : "", n, &out->body);
+	rc = crypto_field_open(key, "outbox", "body", out->id, repo_zero_id, ct ? ct : "", n,
+			       &out->body);
 	return rc ? db_set_err(db_stmt_db(st), AM_ERR_CRYPTO,
 			       "outbox.body: ciphertext does not open")
 		  : 0;
 }
 
-int db_mail_claim(struct db *db, const struct db_keys *k, int64_t now, int64_t lease_ms, struct db_mail *out)
+int db_mail_claim(struct db *db, const struct db_keys *k, int64_t now, int64_t lease_ms,
+		  struct db_mail *out)
 {
 	struct db_stmt *st = NULL;
 	char sql[640];
@@ -362,18 +374,19 @@ int db_mail_sent(struct db *db, const uint8_t id[DB_ID_LEN])
 	return repo_done_one(rc, st);
 }
 
-int db_mail_failed(struct db *db, const uint8_t id[DB_ID_LEN], const char *error, int64_t next_attempt,
-		   int64_t max_attempts)
+int db_mail_failed(struct db *db, const uint8_t id[DB_ID_LEN], const char *error,
+		   int64_t next_attempt, int64_t max_attempts)
 {
 	struct db_stmt *st = NULL;
 	char err[DB_ERROR_MAX + 1];
 	int rc;
 
 	clean_text(error ? error : "failed", err, sizeof(err));
-	rc = db_prepare(db,
-			"UPDATE outbox SET state = CASE WHEN attempts >= $4 THEN 'failed' ELSE 'queued' END,"
-			" next_attempt = $3, last_error = $2 WHERE id = $1",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "UPDATE outbox SET state = CASE WHEN attempts >= $4 THEN 'failed' ELSE 'queued' END,"
+	    " next_attempt = $3, last_error = $2 WHERE id = $1",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_text(st, 2, err);
@@ -437,7 +450,8 @@ int db_rate_take(struct db *db, const void *key, size_t keylen, int64_t now, int
 		rc = db_commit(db);
 		return rc ? rc : AM_ERR_RATE;
 	}
-	rc = db_prepare(db, "UPDATE rate_limits SET tat = $2, expires = $2 WHERE key_hash = $1", &st);
+	rc = db_prepare(db, "UPDATE rate_limits SET tat = $2, expires = $2 WHERE key_hash = $1",
+			&st);
 	if (rc == 0) {
 		db_bind_blob(st, 1, h, 32);
 		db_bind_int64(st, 2, tat + interval_ms);

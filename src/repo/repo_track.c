@@ -22,18 +22,20 @@ int db_track_create(struct db *db, const struct db_keys *k, const uint8_t projec
 	if ((rc = crypto_random_id(id_out)) || (rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
 	/* A negative position appends: one past the project's last track. */
-	rc = db_prepare(db,
-			position < 0 ? "INSERT INTO tracks (id, project_id, title_ct, position, created) VALUES "
-				       "($1, $2, $3, (SELECT COALESCE(MAX(position), -1) + 1 FROM tracks "
-				       "WHERE project_id = $2), $4)"
-				     : "INSERT INTO tracks (id, project_id, title_ct, position, created) VALUES "
-				       "($1, $2, $3, $5, $4)",
-			&st);
+	rc = db_prepare(
+	    db,
+	    position < 0
+		? "INSERT INTO tracks (id, project_id, title_ct, position, created) VALUES "
+		  "($1, $2, $3, (SELECT COALESCE(MAX(position), -1) + 1 FROM tracks "
+		  "WHERE project_id = $2), $4)"
+		: "INSERT INTO tracks (id, project_id, title_ct, position, created) VALUES "
+		  "($1, $2, $3, $5, $4)",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id_out);
 		db_bind_id(st, 2, project_id);
-		repo_bind_sealed(st, 3, fk, "tracks", "title", id_out, project_id, title ? title : "",
-				 DB_TITLE_MAX);
+		repo_bind_sealed(st, 3, fk, "tracks", "title", id_out, project_id,
+				 title ? title : "", DB_TITLE_MAX);
 		db_bind_int64(st, 4, am_now_ms());
 		if (position >= 0)
 			db_bind_int64(st, 5, position);
@@ -42,8 +44,9 @@ int db_track_create(struct db *db, const struct db_keys *k, const uint8_t projec
 	return repo_done(rc, st, NULL);
 }
 
-#define TRACK_COLS \
-	"SELECT id, project_id, title_ct, position, created, tempo_mbpm, ts_num, ts_den FROM tracks "
+#define TRACK_COLS                                                                                 \
+	"SELECT id, project_id, title_ct, position, created, tempo_mbpm, ts_num, ts_den FROM "     \
+	"tracks "
 
 static int track_row(struct db_stmt *st, union repo_key key, void *outp)
 {
@@ -67,7 +70,8 @@ REPO_EMIT(track_emit, struct db_track)
 int db_track_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		 const uint8_t id[DB_ID_LEN], struct db_track *out)
 {
-	return repo_get_in_project(db, k, project_id, id, TRACK_COLS "WHERE id = $1 AND project_id = $2", track_row, out);
+	return repo_get_in_project(db, k, project_id, id,
+				   TRACK_COLS "WHERE id = $1 AND project_id = $2", track_row, out);
 }
 
 int db_track_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
@@ -94,16 +98,19 @@ int db_track_update(struct db *db, const struct db_keys *k, const uint8_t projec
 
 	if ((rc = repo_project_key(db, k, project_id, &fk)))
 		return rc;
-	rc = db_prepare(db,
-			title ? "UPDATE tracks SET position = $3, title_ct = $4 WHERE id = $1 AND project_id = $2"
-			      : "UPDATE tracks SET position = $3 WHERE id = $1 AND project_id = $2",
-			&st);
+	rc = db_prepare(
+	    db,
+	    title
+		? "UPDATE tracks SET position = $3, title_ct = $4 WHERE id = $1 AND project_id = $2"
+		: "UPDATE tracks SET position = $3 WHERE id = $1 AND project_id = $2",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, project_id);
 		db_bind_int64(st, 3, position);
 		if (title)
-			repo_bind_sealed(st, 4, fk, "tracks", "title", id, project_id, title, DB_TITLE_MAX);
+			repo_bind_sealed(st, 4, fk, "tracks", "title", id, project_id, title,
+					 DB_TITLE_MAX);
 	}
 	crypto_field_key_free(fk);
 	return repo_done_one(rc, st);
@@ -112,8 +119,8 @@ int db_track_update(struct db *db, const struct db_keys *k, const uint8_t projec
 /* Number the tracks 0..n-1 in the order of ids, in one write transaction:
  * AM_ERR_INVAL unless ids are exactly the project's tracks (the caller
  * refuses duplicates), so a partial or foreign list changes nothing. */
-int db_track_reorder(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t (*ids)[DB_ID_LEN],
-		     size_t n)
+int db_track_reorder(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		     const uint8_t (*ids)[DB_ID_LEN], size_t n)
 {
 	struct db_stmt *st = NULL;
 	int64_t count = -1;
@@ -121,8 +128,9 @@ int db_track_reorder(struct db *db, const uint8_t project_id[DB_ID_LEN], const u
 
 	if ((rc = db_begin_write(db)))
 		return rc;
-	if ((rc = db_prepare(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM tracks WHERE project_id = $1", &st)) ==
-	    0) {
+	if ((rc =
+		 db_prepare(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM tracks WHERE project_id = $1",
+			    &st)) == 0) {
 		db_bind_id(st, 1, project_id);
 		if ((rc = repo_row(st)) == 0)
 			count = db_column_int64(st, 0);
@@ -132,7 +140,8 @@ int db_track_reorder(struct db *db, const uint8_t project_id[DB_ID_LEN], const u
 		rc = AM_ERR_INVAL;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		st = NULL;
-		rc = db_prepare(db, "UPDATE tracks SET position = $3 WHERE id = $1 AND project_id = $2", &st);
+		rc = db_prepare(
+		    db, "UPDATE tracks SET position = $3 WHERE id = $1 AND project_id = $2", &st);
 		if (rc == 0) {
 			db_bind_id(st, 1, ids[i]);
 			db_bind_id(st, 2, project_id);
@@ -149,8 +158,9 @@ int db_track_reorder(struct db *db, const uint8_t project_id[DB_ID_LEN], const u
 	return db_commit(db);
 }
 
-int db_track_set_tempo(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-		       int64_t tempo_mbpm, int64_t ts_num, int64_t ts_den)
+int db_track_set_tempo(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		       const uint8_t id[DB_ID_LEN], int64_t tempo_mbpm, int64_t ts_num,
+		       int64_t ts_den)
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
@@ -175,10 +185,12 @@ int db_track_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const ui
 
 	if ((rc = db_begin_write(db)))
 		return rc;
-	rc = db_prepare(db,
-			"UPDATE objects SET state = 'deleting', version_id = NULL WHERE project_id = $1"
-			" AND version_id IN (SELECT id FROM track_versions WHERE track_id = $2 AND project_id = $1)",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "UPDATE objects SET state = 'deleting', version_id = NULL WHERE project_id = $1"
+	    " AND version_id IN (SELECT id FROM track_versions WHERE track_id = $2 AND project_id "
+	    "= $1)",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, project_id);
 		db_bind_id(st, 2, id);
@@ -202,9 +214,9 @@ int db_track_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const ui
 
 /* ---- versions ----------------------------------------------------------------------- */
 
-static int version_insert(struct db *db, const struct crypto_field_key *fk, const uint8_t project_id[DB_ID_LEN],
-			  const uint8_t track_id[DB_ID_LEN], const char *filename, const uint8_t id[DB_ID_LEN],
-			  int64_t *number)
+static int version_insert(struct db *db, const struct crypto_field_key *fk,
+			  const uint8_t project_id[DB_ID_LEN], const uint8_t track_id[DB_ID_LEN],
+			  const char *filename, const uint8_t id[DB_ID_LEN], int64_t *number)
 {
 	struct db_stmt *st = NULL;
 	int rc;
@@ -224,10 +236,11 @@ static int version_insert(struct db *db, const struct crypto_field_key *fk, cons
 	if (rc)
 		return rc;
 	st = NULL;
-	rc = db_prepare(db,
-			"INSERT INTO track_versions (id, project_id, track_id, number, filename_ct, created)"
-			" VALUES ($1, $2, $3, $4, $5, $6)",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "INSERT INTO track_versions (id, project_id, track_id, number, filename_ct, created)"
+	    " VALUES ($1, $2, $3, $4, $5, $6)",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, project_id);
@@ -241,8 +254,8 @@ static int version_insert(struct db *db, const struct crypto_field_key *fk, cons
 }
 
 int db_version_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		      const uint8_t track_id[DB_ID_LEN], const char *filename, uint8_t id_out[DB_ID_LEN],
-		      int64_t *number)
+		      const uint8_t track_id[DB_ID_LEN], const char *filename,
+		      uint8_t id_out[DB_ID_LEN], int64_t *number)
 {
 	struct crypto_field_key *fk = NULL;
 	int rc;
@@ -258,13 +271,15 @@ int db_version_create(struct db *db, const struct db_keys *k, const uint8_t proj
 	return rc;
 }
 
-#define VERSION_COLS                                                                                   \
-	"SELECT id, project_id, track_id, number, filename_ct, state, progress, error, created,"       \
-	" duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp,"          \
-	" loudness_range_mlu, stream_true_peak_mdbtp, meter_flags,"                                  \
-	" CASE WHEN state = 'uploading' THEN COALESCE((SELECT MAX(CASE WHEN u.lock_until > u.updated" \
-	" THEN u.lock_until ELSE u.updated END) FROM uploads u WHERE u.version_id = track_versions.id" \
-	" AND u.project_id = track_versions.project_id AND u.state = 'open'), 0) ELSE 0 END"          \
+#define VERSION_COLS                                                                               \
+	"SELECT id, project_id, track_id, number, filename_ct, state, progress, error, created,"   \
+	" duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp,"         \
+	" loudness_range_mlu, stream_true_peak_mdbtp, meter_flags,"                                \
+	" CASE WHEN state = 'uploading' THEN COALESCE((SELECT MAX(CASE WHEN u.lock_until > "       \
+	"u.updated"                                                                                \
+	" THEN u.lock_until ELSE u.updated END) FROM uploads u WHERE u.version_id = "              \
+	"track_versions.id"                                                                        \
+	" AND u.project_id = track_versions.project_id AND u.state = 'open'), 0) ELSE 0 END"       \
 	" FROM track_versions "
 
 static int version_row(struct db_stmt *st, union repo_key key, void *outp)
@@ -300,11 +315,14 @@ REPO_EMIT(version_emit, struct db_version)
 int db_version_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		   const uint8_t id[DB_ID_LEN], struct db_version *out)
 {
-	return repo_get_in_project(db, k, project_id, id, VERSION_COLS "WHERE id = $1 AND project_id = $2", version_row, out);
+	return repo_get_in_project(db, k, project_id, id,
+				   VERSION_COLS "WHERE id = $1 AND project_id = $2", version_row,
+				   out);
 }
 
 int db_version_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
-		    const uint8_t *track_id, int (*cb)(void *ctx, const struct db_version *v), void *ctx)
+		    const uint8_t *track_id, int (*cb)(void *ctx, const struct db_version *v),
+		    void *ctx)
 {
 	struct db_version v;
 	struct repo_each e = {REPO_EACH_ROWS(version_row, version_emit, cb, ctx, &v), .k = k,
@@ -324,8 +342,9 @@ int db_version_list(struct db *db, const struct db_keys *k, const uint8_t projec
 	return repo_each(rc, st, &e);
 }
 
-int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-			 const char *state, int64_t progress, const char *error)
+int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			 const uint8_t id[DB_ID_LEN], const char *state, int64_t progress,
+			 const char *error)
 {
 	struct db_stmt *st = NULL;
 	int rc;
@@ -346,7 +365,8 @@ int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], con
 	return repo_done_one(rc, st);
 }
 
-int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN], const struct db_version *v)
+int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			 const struct db_version *v)
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(
@@ -385,11 +405,12 @@ int db_object_create(struct db *db, const uint8_t project_id[DB_ID_LEN], const s
 
 	if (in->wrapped_dek_len == 0 || in->wrapped_dek_len > DB_WRAPPED_MAX || !in->store_key[0])
 		return db_set_err(db, AM_ERR_INVAL, "object without key or store key");
-	rc = db_prepare(db,
-			"INSERT INTO objects (id, project_id, version_id, kind, wrapped_dek, plain_size,"
-			" cipher_size, store_key, content_type, state, created)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "INSERT INTO objects (id, project_id, version_id, kind, wrapped_dek, plain_size,"
+	    " cipher_size, store_key, content_type, state, created)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, in->id);
 		db_bind_id(st, 2, project_id);
@@ -406,8 +427,9 @@ int db_object_create(struct db *db, const uint8_t project_id[DB_ID_LEN], const s
 	return repo_done(rc, st, NULL);
 }
 
-#define OBJECT_COLS                                                                                 \
-	"SELECT id, project_id, version_id, kind, wrapped_dek, plain_size, cipher_size, store_key," \
+#define OBJECT_COLS                                                                                \
+	"SELECT id, project_id, version_id, kind, wrapped_dek, plain_size, cipher_size, "          \
+	"store_key,"                                                                               \
 	" content_type, state, created FROM objects "
 
 static int object_row(struct db_stmt *st, union repo_key key, void *outp)
@@ -464,13 +486,14 @@ int db_object_get(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint
 	return object_one(db, "WHERE project_id = $1 AND id = $2", project_id, id, NULL, out);
 }
 
-int db_object_find(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t version_id[DB_ID_LEN],
-		   const char *kind, struct db_object *out)
+int db_object_find(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		   const uint8_t version_id[DB_ID_LEN], const char *kind, struct db_object *out)
 {
-	return object_one(db,
-			  "WHERE project_id = $1 AND version_id = $2 AND kind = $3 AND state = 'ready'"
-			  " ORDER BY created DESC, id LIMIT 1",
-			  project_id, version_id, kind, out);
+	return object_one(
+	    db,
+	    "WHERE project_id = $1 AND version_id = $2 AND kind = $3 AND state = 'ready'"
+	    " ORDER BY created DESC, id LIMIT 1",
+	    project_id, version_id, kind, out);
 }
 
 int db_object_ready(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
@@ -491,11 +514,12 @@ int db_object_ready(struct db *db, const uint8_t project_id[DB_ID_LEN], const ui
 	return repo_done_one(rc, st);
 }
 
-int db_object_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
-			const char *state)
+int db_object_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			const uint8_t id[DB_ID_LEN], const char *state)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, "UPDATE objects SET state = $3 WHERE project_id = $1 AND id = $2", &st);
+	int rc =
+	    db_prepare(db, "UPDATE objects SET state = $3 WHERE project_id = $1 AND id = $2", &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, project_id);
@@ -523,18 +547,19 @@ static int object_list(struct db *db, const char *sql, const uint8_t *project_id
 int db_object_list(struct db *db, const uint8_t project_id[DB_ID_LEN],
 		   int (*cb)(void *ctx, const struct db_object *o), void *ctx)
 {
-	return object_list(db, OBJECT_COLS "WHERE project_id = $1 ORDER BY created, id", project_id, 0, cb,
-			   ctx);
+	return object_list(db, OBJECT_COLS "WHERE project_id = $1 ORDER BY created, id", project_id,
+			   0, cb, ctx);
 }
 
-int db_object_list_deleting(struct db *db, int limit, int (*cb)(void *ctx, const struct db_object *o),
-			    void *ctx)
+int db_object_list_deleting(struct db *db, int limit,
+			    int (*cb)(void *ctx, const struct db_object *o), void *ctx)
 {
-	return object_list(db, OBJECT_COLS "WHERE state = 'deleting' ORDER BY created, id LIMIT $1", NULL,
-			   limit > 0 ? limit : 100, cb, ctx);
+	return object_list(db, OBJECT_COLS "WHERE state = 'deleting' ORDER BY created, id LIMIT $1",
+			   NULL, limit > 0 ? limit : 100, cb, ctx);
 }
 
-int db_object_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])
+int db_object_delete(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		     const uint8_t id[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db, "DELETE FROM objects WHERE project_id = $1 AND id = $2", &st);
@@ -549,10 +574,11 @@ int db_object_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const u
 int db_store_key_named(struct db *db, const char *key, int *named)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "SELECT CAST((SELECT COUNT(*) FROM objects WHERE store_key = $1)"
-			    " + (SELECT COUNT(*) FROM upload_parts WHERE store_key = $1) AS BIGINT)",
-			    &st);
+	int rc =
+	    db_prepare(db,
+		       "SELECT CAST((SELECT COUNT(*) FROM objects WHERE store_key = $1)"
+		       " + (SELECT COUNT(*) FROM upload_parts WHERE store_key = $1) AS BIGINT)",
+		       &st);
 
 	*named = 1;
 	if (rc == 0 && (rc = db_bind_text(st, 1, key)) == 0 && (rc = repo_row(st)) == 0)

@@ -25,13 +25,14 @@ int db_upload_create(struct db *db, const uint8_t project_id[DB_ID_LEN],
 		return db_set_err(db, AM_ERR_INVAL, "negative upload length");
 	if ((rc = crypto_random_id(id_out)))
 		return rc;
-	rc = db_prepare(db,
-			"INSERT INTO uploads (id, project_id, account_id, version_id, length, created, updated,"
-			" expires) SELECT $1, $2, $3, $4, $5, $6, $6, $7 FROM track_versions v"
-			" JOIN projects p ON p.id = v.project_id"
-			" WHERE v.id = $4 AND v.project_id = $2 AND p.account_id = $3 AND p.deleted IS NULL"
-			" AND v.state = 'uploading'",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "INSERT INTO uploads (id, project_id, account_id, version_id, length, created, updated,"
+	    " expires) SELECT $1, $2, $3, $4, $5, $6, $6, $7 FROM track_versions v"
+	    " JOIN projects p ON p.id = v.project_id"
+	    " WHERE v.id = $4 AND v.project_id = $2 AND p.account_id = $3 AND p.deleted IS NULL"
+	    " AND v.state = 'uploading'",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id_out);
 		db_bind_id(st, 2, project_id);
@@ -44,8 +45,9 @@ int db_upload_create(struct db *db, const uint8_t project_id[DB_ID_LEN],
 	return repo_done_one(rc, st);
 }
 
-#define UPLOAD_COLS                                                                                 \
-	"SELECT id, project_id, account_id, version_id, length, received, parts, state, lock_until," \
+#define UPLOAD_COLS                                                                                \
+	"SELECT id, project_id, account_id, version_id, length, received, parts, state, "          \
+	"lock_until,"                                                                              \
 	" expires, created FROM uploads "
 
 static int upload_row(struct db_stmt *st, union repo_key key, void *out)
@@ -89,11 +91,12 @@ int db_upload_lock(struct db *db, const uint8_t project_id[DB_ID_LEN], const uin
 		   int64_t offset, const uint8_t token[DB_ID_LEN], int64_t now, int64_t lease_ms)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "UPDATE uploads SET lock_token = $3, lock_until = $5, updated = $4"
-			    " WHERE id = $1 AND project_id = $2 AND state = 'open' AND lock_until <= $4"
-			    " AND received = $6",
-			    &st);
+	int rc =
+	    db_prepare(db,
+		       "UPDATE uploads SET lock_token = $3, lock_until = $5, updated = $4"
+		       " WHERE id = $1 AND project_id = $2 AND state = 'open' AND lock_until <= $4"
+		       " AND received = $6",
+		       &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
@@ -111,7 +114,8 @@ int db_upload_extend(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t t
 		     int64_t now, int64_t lease_ms)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, "UPDATE uploads SET lock_until = $3 WHERE id = $1 AND lock_token = $2", &st);
+	int rc = db_prepare(
+	    db, "UPDATE uploads SET lock_until = $3 WHERE id = $1 AND lock_token = $2", &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
@@ -126,7 +130,8 @@ int db_upload_unlock(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t t
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db,
-			    "UPDATE uploads SET lock_until = 0, lock_token = NULL WHERE id = $1 AND lock_token = $2",
+			    "UPDATE uploads SET lock_until = 0, lock_token = NULL WHERE id = $1 "
+			    "AND lock_token = $2",
 			    &st);
 
 	if (rc == 0) {
@@ -144,10 +149,12 @@ int db_upload_add_part(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t
 
 	if (own && (rc = db_begin_write(db)))
 		return rc;
-	rc = db_prepare(db,
-			"UPDATE uploads SET received = received + $3, parts = parts + 1, updated = $4"
-			" WHERE id = $1 AND lock_token = $2 AND state = 'open' AND received = $5 AND parts = $6",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "UPDATE uploads SET received = received + $3, parts = parts + 1, updated = $4"
+	    " WHERE id = $1 AND lock_token = $2 AND state = 'open' AND received = $5 AND parts = "
+	    "$6",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, token);
@@ -160,10 +167,11 @@ int db_upload_add_part(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t
 		rc = rc == AM_ERR_NOTFOUND ? AM_ERR_CONFLICT : rc;
 		goto out;
 	}
-	rc = db_prepare(db,
-			"INSERT INTO upload_parts (upload_id, seq, part_id, wrapped_dek, start, plain_size,"
-			" cipher_size, store_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "INSERT INTO upload_parts (upload_id, seq, part_id, wrapped_dek, start, plain_size,"
+	    " cipher_size, store_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_int64(st, 2, p->seq);
@@ -208,10 +216,11 @@ int db_upload_parts(struct db *db, const uint8_t id[DB_ID_LEN],
 	struct db_upload_part p;
 	struct repo_each e = {REPO_EACH_ROWS(part_row, part_emit, cb, ctx, &p)};
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "SELECT seq, part_id, wrapped_dek, start, plain_size, cipher_size, store_key"
-			    " FROM upload_parts WHERE upload_id = $1 ORDER BY seq",
-			    &st);
+	int rc =
+	    db_prepare(db,
+		       "SELECT seq, part_id, wrapped_dek, start, plain_size, cipher_size, store_key"
+		       " FROM upload_parts WHERE upload_id = $1 ORDER BY seq",
+		       &st);
 
 	if (rc == 0)
 		db_bind_id(st, 1, id);
@@ -228,8 +237,10 @@ int db_upload_complete(struct db *db, const struct db_upload *u, const uint8_t t
 	if ((rc = db_begin_write(db)))
 		return rc;
 	rc = db_prepare(db,
-			"UPDATE uploads SET state = 'complete', object_id = $3, lock_until = 0, lock_token = NULL,"
-			" updated = $4 WHERE id = $1 AND lock_token = $2 AND state = 'open' AND received = length",
+			"UPDATE uploads SET state = 'complete', object_id = $3, lock_until = 0, "
+			"lock_token = NULL,"
+			" updated = $4 WHERE id = $1 AND lock_token = $2 AND state = 'open' AND "
+			"received = length",
 			&st);
 	if (rc == 0) {
 		db_bind_id(st, 1, u->id);
@@ -242,7 +253,8 @@ int db_upload_complete(struct db *db, const struct db_upload *u, const uint8_t t
 		goto out;
 	}
 	if ((rc = db_object_create(db, u->project_id, orig)) ||
-	    (rc = db_object_ready(db, u->project_id, orig->id, orig->plain_size, orig->cipher_size)) ||
+	    (rc = db_object_ready(db, u->project_id, orig->id, orig->plain_size,
+				  orig->cipher_size)) ||
 	    (rc = db_version_set_state(db, u->project_id, u->version_id, "queued", 0, NULL)) ||
 	    (rc = db_job_enqueue(db, "transcode", u->project_id, payload, payload_len, 3, 0, job)))
 		goto out;
@@ -260,18 +272,19 @@ out:
 	return db_commit(db);
 }
 
-int db_account_usage(struct db *db, const uint8_t account_id[DB_ID_LEN], const uint8_t *except_upload,
-		     int64_t *bytes)
+int db_account_usage(struct db *db, const uint8_t account_id[DB_ID_LEN],
+		     const uint8_t *except_upload, int64_t *bytes)
 {
 	static const uint8_t none[DB_ID_LEN];
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    "SELECT CAST(COALESCE((SELECT SUM(o.plain_size) FROM objects o JOIN projects p"
-			    " ON p.id = o.project_id WHERE p.account_id = $1 AND p.deleted IS NULL"
-			    " AND o.kind = 'original' AND o.state <> 'deleting'), 0) +"
-			    " COALESCE((SELECT SUM(length) FROM uploads WHERE account_id = $1 AND state = 'open'"
-			    " AND id <> $2), 0) AS BIGINT)",
-			    &st);
+	int rc = db_prepare(
+	    db,
+	    "SELECT CAST(COALESCE((SELECT SUM(o.plain_size) FROM objects o JOIN projects p"
+	    " ON p.id = o.project_id WHERE p.account_id = $1 AND p.deleted IS NULL"
+	    " AND o.kind = 'original' AND o.state <> 'deleting'), 0) +"
+	    " COALESCE((SELECT SUM(length) FROM uploads WHERE account_id = $1 AND state = 'open'"
+	    " AND id <> $2), 0) AS BIGINT)",
+	    &st);
 
 	if (rc)
 		return rc;
@@ -307,10 +320,11 @@ int db_upload_list_received(struct db *db, int64_t now, int64_t expires_after, i
 	struct db_upload u;
 	struct repo_each e = {REPO_EACH_ROWS(upload_row, upload_emit, cb, ctx, &u), .max = limit};
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db,
-			    UPLOAD_COLS "WHERE state = 'open' AND received = length AND lock_until <= $1"
-					" AND expires > $2 ORDER BY expires LIMIT $3",
-			    &st);
+	int rc =
+	    db_prepare(db,
+		       UPLOAD_COLS "WHERE state = 'open' AND received = length AND lock_until <= $1"
+				   " AND expires > $2 ORDER BY expires LIMIT $3",
+		       &st);
 
 	if (rc == 0) {
 		db_bind_int64(st, 1, now);
@@ -320,7 +334,8 @@ int db_upload_list_received(struct db *db, int64_t now, int64_t expires_after, i
 	return repo_each(rc, st, &e);
 }
 
-int db_upload_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN])
+int db_upload_delete(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		     const uint8_t id[DB_ID_LEN])
 {
 	struct db_stmt *st = NULL;
 	int rc = db_prepare(db, "DELETE FROM uploads WHERE id = $1 AND project_id = $2", &st);

@@ -42,9 +42,9 @@ int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t proje
 	return rc;
 }
 
-int repo_bind_sealed(struct db_stmt *st, int idx, const struct crypto_field_key *key, const char *table, const char *column,
-		     const uint8_t row[DB_ID_LEN], const uint8_t project[DB_ID_LEN], const char *text,
-		     size_t max)
+int repo_bind_sealed(struct db_stmt *st, int idx, const struct crypto_field_key *key,
+		     const char *table, const char *column, const uint8_t row[DB_ID_LEN],
+		     const uint8_t project[DB_ID_LEN], const char *text, size_t max)
 {
 	struct am_buf b;
 	size_t n;
@@ -69,8 +69,9 @@ int repo_bind_sealed(struct db_stmt *st, int idx, const struct crypto_field_key 
 	return rc;
 }
 
-int repo_open_col(struct db_stmt *st, int col, const struct crypto_field_key *key, const char *table, const char *column,
-		  const uint8_t row[DB_ID_LEN], const uint8_t project[DB_ID_LEN], char *out, size_t outsz)
+int repo_open_col(struct db_stmt *st, int col, const struct crypto_field_key *key,
+		  const char *table, const char *column, const uint8_t row[DB_ID_LEN],
+		  const uint8_t project[DB_ID_LEN], char *out, size_t outsz)
 {
 	struct am_buf b;
 	const void *ct;

@@ -182,7 +182,8 @@ int store_fs_open(const char *path, struct store **out, char *emsg)
 		goto out;
 	}
 	if (!created && (st.st_mode & 077))
-		am_log(AM_LOG_WARN, "store_root_permissive", "path", fs->root, "hint", "chmod 0700");
+		am_log(AM_LOG_WARN, "store_root_permissive", "path", fs->root, "hint",
+		       "chmod 0700");
 	*out = &fs->base;
 	fs = NULL;
 	rc = 0;

@@ -34,9 +34,9 @@ struct s3_reader {
 	struct s3_store *s;
 	char key[STORE_KEY_MAX];
 	char etag[S3_ETAG_MAX];
-	int delivered;	       /* bytes were returned: the version is pinned (If-Match) */
-	uint64_t next;	       /* where a sequential read would continue */
-	uint8_t *head;	       /* the object's first head_len bytes, until a stream starts */
+	int delivered; /* bytes were returned: the version is pinned (If-Match) */
+	uint64_t next; /* where a sequential read would continue */
+	uint8_t *head; /* the object's first head_len bytes, until a stream starts */
 	size_t head_len;
 	struct s3_stream *st; /* the running stream, or NULL */
 };
@@ -158,7 +158,8 @@ static void warn_plaintext(const struct s3_store *s, const char *ep)
 {
 	char host[256];
 
-	if (!strncmp(ep, "http://", 7) && (am_url_host(ep, host, sizeof(host)) || !am_host_is_loopback(host)))
+	if (!strncmp(ep, "http://", 7) &&
+	    (am_url_host(ep, host, sizeof(host)) || !am_host_is_loopback(host)))
 		am_log(AM_LOG_WARN, "s3_endpoint_plaintext", "bucket", s->bucket, "hint",
 		       "use https unless the endpoint is on loopback");
 }
@@ -463,8 +464,8 @@ static int ranged_get(struct s3_reader *r, uint64_t off, void *buf, size_t n)
 	else
 		return store_fail(emsg, AM_ERR_IO, "s3 %s: HTTP %ld to a range request", what,
 				  rq.status);
-	if (total != r->base.size || (*r->etag && *rq.etag && strcmp(rq.etag, r->etag) &&
-				      r->delivered))
+	if (total != r->base.size ||
+	    (*r->etag && *rq.etag && strcmp(rq.etag, r->etag) && r->delivered))
 		return store_fail(emsg, AM_ERR_CONFLICT, "s3 %s: object changed under the reader",
 				  what);
 	if (*rq.etag && strcmp(rq.etag, r->etag)) { /* unpinned: another version now */
@@ -604,8 +605,8 @@ static int s3_list(struct store *bs, const char *prefix, store_list_cb cb, void 
 		struct s3_str in;
 		am_buf_reset(&q);
 		rc = *token ? q_add(&q, "continuation-token", token, 0) : 0;
-		if (rc || (rc = q_add(&q, "list-type", "2", 0)) || (rc = q_add(&q, "max-keys", mk, 0)) ||
-		    (rc = q_add(&q, "prefix", full, 1))) {
+		if (rc || (rc = q_add(&q, "list-type", "2", 0)) ||
+		    (rc = q_add(&q, "max-keys", mk, 0)) || (rc = q_add(&q, "prefix", full, 1))) {
 			rc = store_fail(emsg, AM_ERR_IO, "s3 list: query too long");
 			goto out;
 		}

@@ -339,15 +339,14 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *arg)
 
 /* ---- one attempt -------------------------------------------------------------- */
 
-static int set_common(struct s3_store *s, CURL *h, struct s3_xfer *x, const char *url,
-		      char *errbuf)
+static int set_common(struct s3_store *s, CURL *h, struct s3_xfer *x, const char *url, char *errbuf)
 {
 	char *emsg = x->rq->emsg;
 	CURLcode e = CURLE_OK;
 
 	curl_easy_reset(h);
-#define SET(o, v) \
-	if (e == CURLE_OK) \
+#define SET(o, v)                                                                                  \
+	if (e == CURLE_OK)                                                                         \
 	e = curl_easy_setopt(h, o, v)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_SHARE, s->share);
@@ -401,9 +400,11 @@ static int set_method(CURL *h, struct s3_req *rq, struct s3_xfer *x)
 	} else if (!strcmp(m, "POST")) {
 		e = curl_easy_setopt(h, CURLOPT_POST, 1L);
 		if (e == CURLE_OK)
-			e = curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body ? (const char *)rq->body : "");
+			e = curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+					     rq->body ? (const char *)rq->body : "");
 		if (e == CURLE_OK)
-			e = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+			e = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+					     (curl_off_t)rq->body_len);
 	} else if (!strcmp(m, "DELETE")) {
 		e = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
 	} else if (strcmp(m, "GET")) {

@@ -21,22 +21,22 @@
 #include "store/store_int.h"
 #include "util/util.h"
 
-#define S3_PART_DEFAULT ((uint64_t)8 << 20) /* 8 MiB */
-#define S3_PART_MIN	((uint64_t)5 << 20) /* S3's minimum for all but the last part */
-#define S3_PART_MAX	((uint64_t)1 << 30) /* our cap (S3 allows 5 GiB): RAM per put */
-#define S3_PARTS_MAX	10000		    /* S3's limit on parts per upload */
-#define S3_POOL_MAX	32		    /* idle easy handles kept per store */
-#define S3_XML_MAX	((size_t)8 << 20)   /* largest XML response accepted */
-#define S3_ERRBODY_MAX	4096		    /* error bodies: enough for Code/Message */
-#define S3_ETAG_MAX	128
-#define S3_UPLOAD_ID_MAX 1024
-#define S3_PREFIX_MAX	128
-#define S3_URL_MAX	2048
-#define S3_OPEN_READ	((size_t)64 << 10) /* first bytes fetched by a reader's open */
-#define S3_STREAM_BUF	((size_t)1 << 20) /* default ring of a streaming reader */
-#define S3_STREAM_SKIP	((uint64_t)1 << 20) /* forward gap a stream skips rather than restarts */
-#define S3_SIZE_UNKNOWN	UINT64_MAX		  /* a stream that learns the size */
-#define S3_STREAM_RESUMES 8		  /* fresh requests after mid-stream failures */
+#define S3_PART_DEFAULT	  ((uint64_t)8 << 20) /* 8 MiB */
+#define S3_PART_MIN	  ((uint64_t)5 << 20) /* S3's minimum for all but the last part */
+#define S3_PART_MAX	  ((uint64_t)1 << 30) /* our cap (S3 allows 5 GiB): RAM per put */
+#define S3_PARTS_MAX	  10000		      /* S3's limit on parts per upload */
+#define S3_POOL_MAX	  32		      /* idle easy handles kept per store */
+#define S3_XML_MAX	  ((size_t)8 << 20)   /* largest XML response accepted */
+#define S3_ERRBODY_MAX	  4096		      /* error bodies: enough for Code/Message */
+#define S3_ETAG_MAX	  128
+#define S3_UPLOAD_ID_MAX  1024
+#define S3_PREFIX_MAX	  128
+#define S3_URL_MAX	  2048
+#define S3_OPEN_READ	  ((size_t)64 << 10)  /* first bytes fetched by a reader's open */
+#define S3_STREAM_BUF	  ((size_t)1 << 20)   /* default ring of a streaming reader */
+#define S3_STREAM_SKIP	  ((uint64_t)1 << 20) /* forward gap a stream skips rather than restarts */
+#define S3_SIZE_UNKNOWN	  UINT64_MAX	      /* a stream that learns the size */
+#define S3_STREAM_RESUMES 8		      /* fresh requests after mid-stream failures */
 
 /* Knobs with production defaults; tests shrink them (store_s3_test_tune). */
 struct s3_tuning {
@@ -100,11 +100,11 @@ struct s3_req {
 	long status;
 	uint64_t length; /* Content-Length (HEAD: the object size) */
 	int has_length;
-	uint64_t range_first; /* A of Content-Range: bytes A-B/TOTAL */
-	uint64_t range_total; /* the object size from Content-Range: bytes A-B/TOTAL */
-	int has_range_total;  /* both parsed */
-	uint64_t sunk;	      /* bytes this attempt passed to sink */
-	int sink_err;	      /* internal: sink's or cancel's verdict */
+	uint64_t range_first;  /* A of Content-Range: bytes A-B/TOTAL */
+	uint64_t range_total;  /* the object size from Content-Range: bytes A-B/TOTAL */
+	int has_range_total;   /* both parsed */
+	uint64_t sunk;	       /* bytes this attempt passed to sink */
+	int sink_err;	       /* internal: sink's or cancel's verdict */
 	int64_t last_modified; /* seconds since the epoch, 0 if absent */
 	char etag[S3_ETAG_MAX];
 	char code[64]; /* S3 error code from an error body ("" if none) */

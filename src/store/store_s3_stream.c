@@ -44,7 +44,7 @@ struct s3_stream {
 	uint64_t from;	       /* first byte of the current request */
 	size_t want;	       /* the reader sleeps until len >= want (0: not asleep) */
 	int full;	       /* the thread sleeps until a quarter of the ring is free */
-	int opened; /* the first answer was checked: size and etag are known */
+	int opened;	       /* the first answer was checked: size and etag are known */
 	int done, cancel, rc;
 	char tmsg[STORE_ERRMSG_MAX]; /* the thread's own detail of its failures */
 	char msg[STORE_ERRMSG_MAX];  /* tmsg of the failure that ended the stream (mu) */

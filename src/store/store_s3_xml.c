@@ -82,8 +82,10 @@ static int entity(const char *p, size_t n, size_t *adv)
 	if (p[1] == 'x') {
 		for (i = 2; p + i < semi; i++) {
 			char c = p[i];
-			int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-				c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+			int d = c >= '0' && c <= '9'   ? c - '0'
+				: c >= 'a' && c <= 'f' ? c - 'a' + 10
+				: c >= 'A' && c <= 'F' ? c - 'A' + 10
+						       : -1;
 			if (d < 0)
 				return -1;
 			v = v * 16 + (unsigned long)d;

@@ -34,7 +34,8 @@ int am_log_parse_level(const char *s, enum am_log_level *out)
 void am_logv(enum am_log_level level, const char *event, va_list ap)
 {
 	char line[4096], ts[40];
-	struct am_buf b = {.p = (uint8_t *)line, .len = 0, .alloc = sizeof(line), .cap = sizeof(line) - 2};
+	struct am_buf b = {
+	    .p = (uint8_t *)line, .len = 0, .alloc = sizeof(line), .cap = sizeof(line) - 2};
 	struct timespec now;
 	struct tm tm;
 	const char *k, *v;

@@ -270,8 +270,8 @@ int am_ct_eq(const void *a, const void *b, size_t n)
  * segment buffer, one per encrypted object) are kept, zeroed, in a small
  * cache of mappings when freed: mapping, locking and faulting in 16 pages
  * cost ~140 us per object on a VM, a third of encrypting a 1 MiB object. */
-#define SLAB_CHUNK 64
-#define SLAB_PAGE 4096
+#define SLAB_CHUNK    64
+#define SLAB_PAGE     4096
 #define SLAB_PER_PAGE (SLAB_PAGE / SLAB_CHUNK)
 
 struct secret_slab {
@@ -319,7 +319,8 @@ static void *slab_take(void)
 		if (sl->used != UINT64_MAX)
 			break;
 	if (!sl) {
-		if (!(sl = calloc(1, sizeof(*sl))) || !(sl->page = secret_map(secret_span(SLAB_PAGE)))) {
+		if (!(sl = calloc(1, sizeof(*sl))) ||
+		    !(sl->page = secret_map(secret_span(SLAB_PAGE)))) {
 			free(sl);
 			return NULL;
 		}

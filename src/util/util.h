@@ -17,23 +17,23 @@
  * error, so a code that needs a status of its own gets a value here. */
 enum am_err {
 	AM_OK = 0,
-	AM_ERR_NOMEM = -1,     /* allocation failed */
-	AM_ERR_INVAL = -2,     /* malformed input or argument */
-	AM_ERR_IO = -3,        /* file or socket error */
-	AM_ERR_CRYPTO = -4,    /* authentication failed, bad key, library failure */
-	AM_ERR_NOTFOUND = -5,  /* no such thing (or not yours: same answer) */
-	AM_ERR_TOOBIG = -6,    /* a hard limit was exceeded */
-	AM_ERR_DENIED = -7,    /* credential missing, expired or wrong */
-	AM_ERR_EXISTS = -8,    /* already exists */
-	AM_ERR_CONFLICT = -9,  /* state does not allow it (wrong offset, busy) */
-	AM_ERR_RATE = -10,     /* rate limit: try again later */
-	AM_ERR_UNAVAIL = -11,  /* temporarily unavailable (overloaded, down) */
-	AM_ERR_DB = -12,       /* database error */
-	AM_ERR_RANGE = -13,    /* unsatisfiable range */
+	AM_ERR_NOMEM = -1,	  /* allocation failed */
+	AM_ERR_INVAL = -2,	  /* malformed input or argument */
+	AM_ERR_IO = -3,		  /* file or socket error */
+	AM_ERR_CRYPTO = -4,	  /* authentication failed, bad key, library failure */
+	AM_ERR_NOTFOUND = -5,	  /* no such thing (or not yours: same answer) */
+	AM_ERR_TOOBIG = -6,	  /* a hard limit was exceeded */
+	AM_ERR_DENIED = -7,	  /* credential missing, expired or wrong */
+	AM_ERR_EXISTS = -8,	  /* already exists */
+	AM_ERR_CONFLICT = -9,	  /* state does not allow it (wrong offset, busy) */
+	AM_ERR_RATE = -10,	  /* rate limit: try again later */
+	AM_ERR_UNAVAIL = -11,	  /* temporarily unavailable (overloaded, down) */
+	AM_ERR_DB = -12,	  /* database error */
+	AM_ERR_RANGE = -13,	  /* unsatisfiable range */
 	AM_ERR_UNSUPPORTED = -14, /* format or feature not supported */
-	AM_ERR_INTERNAL = -15, /* a bug: should not happen */
-	AM_ERR_UNAUTH = -16,   /* not authenticated: no valid session (sign in first) */
-	AM_ERR_METHOD = -17,   /* the resource exists, not for this method */
+	AM_ERR_INTERNAL = -15,	  /* a bug: should not happen */
+	AM_ERR_UNAUTH = -16,	  /* not authenticated: no valid session (sign in first) */
+	AM_ERR_METHOD = -17,	  /* the resource exists, not for this method */
 	AM_ERR_NOSPACE = -18,  /* the disk or quota is full (ENOSPC, EDQUOT, SQLITE_FULL, 53100) */
 	AM_ERR_READONLY = -19, /* the storage is read-only (EROFS, SQLITE_READONLY, 25006) */
 };
@@ -73,8 +73,7 @@ int am_buf_append(struct am_buf *b, const void *data, size_t n);
 /* Append a string. */
 int am_buf_puts(struct am_buf *b, const char *s);
 /* Append printf-formatted text. */
-int am_buf_printf(struct am_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int am_buf_printf(struct am_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s as the inside of a JSON string (quotes not included). */
 int am_buf_json_escape(struct am_buf *b, const char *s, size_t n);
 

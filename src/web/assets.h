@@ -6,7 +6,7 @@
 #define AM_WEB_ASSETS_H
 
 struct web_asset {
-	const char *path;         /* URL path, e.g. "/static/app.js" */
+	const char *path;	  /* URL path, e.g. "/static/app.js" */
 	const char *content_type; /* with charset for text */
 	const unsigned char *data;
 	unsigned long len;

@@ -120,9 +120,9 @@ int web_register_health(struct web *w, struct http_router *r)
 static const struct {
 	const char *file, *route;
 } page_alias[] = {
-	{"/review.html", "/s/{token}"},
-	{"/reset-password.html", "/reset-password"},
-	{"/verify-email.html", "/verify-email"},
+    {"/review.html", "/s/{token}"},
+    {"/reset-password.html", "/reset-password"},
+    {"/verify-email.html", "/verify-email"},
 };
 
 int web_register(struct web *w, struct http_router *r)
@@ -138,7 +138,8 @@ int web_register(struct web *w, struct http_router *r)
 			return rc;
 		for (size_t i = 0; i < sizeof(page_alias) / sizeof(page_alias[0]); i++)
 			if (strcmp(a->path, page_alias[i].file) == 0 &&
-			    (rc = http_route(r, HTTP_GET, page_alias[i].route, asset, (void *)a)) != 0)
+			    (rc = http_route(r, HTTP_GET, page_alias[i].route, asset, (void *)a)) !=
+				0)
 				return rc;
 	}
 	return 0;

@@ -25,7 +25,7 @@
 #include "upload/upload.h"
 #include "util/util.h"
 
-#define HK_BATCH 100
+#define HK_BATCH       100
 #define HK_UPLOAD_SCAN 1000
 #define HK_JOB_KEEP_MS (INT64_C(7) * 24 * 3600 * 1000) /* finished jobs kept a week */
 /* Orphans: an object no row names, committed at least a day ago (every

@@ -64,7 +64,7 @@ struct tjob {
 };
 
 /* Owner-facing reasons for failures outside the transcoder. */
-#define R_STORAGE "storage error"
+#define R_STORAGE  "storage error"
 #define R_INTERNAL "internal error"
 
 /* Fail the job with reason for the owner; why (NULL or "": none) is the
@@ -108,7 +108,9 @@ static int hex_id(const char *s, uint8_t out[16])
 
 		for (int k = 0; k < 2; k++) {
 			char c = s[2 * i + k];
-			int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+			int d = c >= '0' && c <= '9'   ? c - '0'
+				: c >= 'a' && c <= 'f' ? c - 'a' + 10
+						       : -1;
 
 			if (d < 0)
 				return AM_ERR_INVAL;
@@ -123,8 +125,8 @@ static int hex_id(const char *s, uint8_t out[16])
 static int parse_payload(const struct db_job *job, uint8_t project[16], uint8_t version[16],
 			 uint8_t orig[16])
 {
-	json_t *root = json_loadb((const char *)job->payload, job->payload_len,
-				  JSON_REJECT_DUPLICATES, NULL);
+	json_t *root =
+	    json_loadb((const char *)job->payload, job->payload_len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *v = root ? json_object_get(root, "v") : NULL;
 	int rc = AM_ERR_INVAL;
 

@@ -23,7 +23,7 @@
 #include "util/util.h"
 
 #define WORKER_ID_MAX (DB_WORKER_MAX + 1)
-#define HK_KEY "worker/housekeeping"
+#define HK_KEY	      "worker/housekeeping"
 
 const struct worker_kind worker_kinds[] = {
     {"transcode", worker_transcode, worker_transcode_failed, 1},
@@ -43,10 +43,10 @@ struct worker {
 	struct worker_params p;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int stop;   /* no new claims (under lock, read atomically) */
-	int cancel; /* cancel running jobs (atomic) */
-	int running; /* threads still in their loop (under lock) */
-	int heavy;   /* heavy jobs claimed or running (atomic) */
+	int stop;      /* no new claims (under lock, read atomically) */
+	int cancel;    /* cancel running jobs (atomic) */
+	int running;   /* threads still in their loop (under lock) */
+	int heavy;     /* heavy jobs claimed or running (atomic) */
 	int listening; /* the PostgreSQL listener is up (atomic) */
 	int listener_started;
 	pthread_t listener;
@@ -168,8 +168,8 @@ static void log_job(const char *event, const struct worker_job *j, const char *e
 
 		snprintf(rss, sizeof(rss), "%lld", (long long)j->child_maxrss_kib);
 		am_log(extra ? AM_LOG_WARN : AM_LOG_INFO, event, "job", id, "kind", j->job->kind,
-		       "attempt", att, "worker", j->worker, "child_maxrss_kib", rss,
-		       "reason", extra);
+		       "attempt", att, "worker", j->worker, "child_maxrss_kib", rss, "reason",
+		       extra);
 		return;
 	}
 	am_log(extra ? AM_LOG_WARN : AM_LOG_INFO, event, "job", id, "kind", j->job->kind, "attempt",
@@ -290,7 +290,8 @@ static int run_one(struct app *a, const struct worker_params *p, const char *id,
 		 * for good, through the kind's failed() hook, so that what the
 		 * owner sees (e.g. the track version) says failed too. */
 		j.permanent = 1;
-		am_strlcpy(j.reason, "processing stopped on the last attempt (worker lost or timed out)",
+		am_strlcpy(j.reason,
+			   "processing stopped on the last attempt (worker lost or timed out)",
 			   sizeof(j.reason));
 		settle(&j, k, p, AM_ERR_UNAVAIL);
 	} else {
@@ -335,8 +336,9 @@ static void maybe_housekeeping(struct worker *w, int64_t *next_at)
 	snprintf(se, sizeof(se), "%lld", (long long)st.sessions);
 	snprintf(jb, sizeof(jb), "%lld", (long long)st.jobs);
 	am_log(rc ? AM_LOG_WARN : AM_LOG_INFO, "housekeeping", "recovered", rv, "uploads", u,
-	       "objects", o, "projects", pr, "orphans", orph, "accounts", acc, "sessions", se, "jobs", jb,
-	       "ip_advanced", st.ip_advanced ? "1" : "0", "error", rc ? am_strerror(rc) : NULL);
+	       "objects", o, "projects", pr, "orphans", orph, "accounts", acc, "sessions", se,
+	       "jobs", jb, "ip_advanced", st.ip_advanced ? "1" : "0", "error",
+	       rc ? am_strerror(rc) : NULL);
 }
 
 /* Wait up to ms for a wake-up that came after seen (db_wake_wait), unless

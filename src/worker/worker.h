@@ -31,14 +31,14 @@ struct worker;
 /* One claimed job, as a handler sees it. */
 struct worker_job {
 	struct app *app;
-	const struct db_job *job;  /* the claimed row (borrowed) */
-	const char *worker;	   /* the lease holder's id */
+	const struct db_job *job; /* the claimed row (borrowed) */
+	const char *worker;	  /* the lease holder's id */
 	int64_t lease_ms;
-	const int *cancel;	   /* non-zero: stop now (shutdown past its grace) */
-	const char *exec_path;	   /* image for sandboxed children */
+	const int *cancel;     /* non-zero: stop now (shutdown past its grace) */
+	const char *exec_path; /* image for sandboxed children */
 	/* Set by the handler when it fails: */
 	char reason[DB_ERROR_MAX + 1]; /* stored as the job's last_error */
-	int permanent;		   /* 1: retrying cannot help */
+	int permanent;		       /* 1: retrying cannot help */
 	/* Set by the handler when it completed the job itself (db_job_complete
 	 * inside the transaction that recorded its result). */
 	int completed;
@@ -83,9 +83,9 @@ int worker_mail(struct worker_job *j);
 int worker_job_heartbeat(struct worker_job *j);
 
 struct worker_params {
-	int threads;		 /* worker threads; < 1: 1 */
-	int heavy_jobs;		 /* heavy jobs run at once (transcodes); < 1: threads */
-	int64_t lease_ms;	 /* lease per claim and extension; 0: 120 s */
+	int threads;	  /* worker threads; < 1: 1 */
+	int heavy_jobs;	  /* heavy jobs run at once (transcodes); < 1: threads */
+	int64_t lease_ms; /* lease per claim and extension; 0: 120 s */
 	/* Idle: a thread waits for a wake-up (a job queued in this process, or
 	 * PostgreSQL's NOTIFY from another) or a poll, whichever comes first:
 	 * the poll starts at idle_min_ms and doubles up to idle_max_ms, or is

@@ -22,9 +22,9 @@
 
 /* Native decoders only (no library wrappers): the attack surface we accept. */
 static const char decoders[] =
-	"pcm_s16le,pcm_s24le,pcm_s32le,pcm_f32le,pcm_f64le,pcm_u8,pcm_s16be,pcm_s24be,"
-	"pcm_s32be,pcm_f32be,pcm_f64be,pcm_s8,pcm_alaw,pcm_mulaw,flac,alac,mp3float,mp3,"
-	"aac,vorbis,opus";
+    "pcm_s16le,pcm_s24le,pcm_s32le,pcm_f32le,pcm_f64le,pcm_u8,pcm_s16be,pcm_s24be,"
+    "pcm_s32be,pcm_f32be,pcm_f64be,pcm_s8,pcm_alaw,pcm_mulaw,flac,alac,mp3float,mp3,"
+    "aac,vorbis,opus";
 
 static char last_log[156];
 
@@ -219,7 +219,7 @@ static int open_decoder(struct xc_job *j)
 	j->max_samples = (uint64_t)j->a->max_duration_s * (uint64_t)par->sample_rate;
 	if (j->st->duration > 0 &&
 	    av_rescale_q(j->st->duration, j->st->time_base, (AVRational){1, par->sample_rate}) >
-		    (int64_t)j->max_samples)
+		(int64_t)j->max_samples)
 		return xc_fail(j, XCODE_FAIL_TOOLONG, "declared duration over the cap");
 	if ((rc = declared_work(j, par)))
 		return rc;

@@ -103,7 +103,8 @@ static int open_muxer(struct xc_job *j)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer stream");
 	}
 	j->ost->time_base = j->enc->time_base;
-	j->out_pb = avio_alloc_context(buf, XCODE_IO_CHUNK, 1, &j->stream, NULL, out_write, out_seek);
+	j->out_pb =
+	    avio_alloc_context(buf, XCODE_IO_CHUNK, 1, &j->stream, NULL, out_write, out_seek);
 	if (!j->out_pb) {
 		av_free(buf);
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
@@ -165,7 +166,8 @@ static int open_r128(struct xc_job *j, const AVFrame *f)
 		map[c] = -1;
 	if (!j->meter)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "loudness meter");
-	for (int c = 0; c < j->ch && f->ch_layout.order == AV_CHANNEL_ORDER_NATIVE && j->ch > 2; c++) {
+	for (int c = 0; c < j->ch && f->ch_layout.order == AV_CHANNEL_ORDER_NATIVE && j->ch > 2;
+	     c++) {
 		switch (av_channel_layout_channel_from_index(&f->ch_layout, (unsigned)c)) {
 		case AV_CHAN_FRONT_LEFT: map[c] = EBUR128_LEFT; break;
 		case AV_CHAN_FRONT_RIGHT: map[c] = EBUR128_RIGHT; break;
@@ -200,8 +202,8 @@ int xc_outputs_open(struct xc_job *j, const AVFrame *f)
 			      XCODE_IO_CHUNK)) ||
 	    (rc = xc_out_init(&j->peaks, XF_PEAKS_BODY, XF_PEAKS_HEAD, XCODE_PEAKS_HEAD,
 			      XCODE_IO_CHUNK)) ||
-	    (rc = xc_out_init(&j->overview, XF_OVERVIEW_BODY, XF_OVERVIEW_HEAD,
-			      XCODE_OVERVIEW_HEAD, 4096)))
+	    (rc = xc_out_init(&j->overview, XF_OVERVIEW_BODY, XF_OVERVIEW_HEAD, XCODE_OVERVIEW_HEAD,
+			      4096)))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
 	if ((rc = xc_peaks_new(j->ch, j->rate, &j->peaks, &j->overview, &j->pk)))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "peaks");
@@ -248,7 +250,8 @@ static int encode(struct xc_job *j, const AVFrame *f)
 		}
 		av_packet_unref(j->opkt);
 		if (rc < 0)
-			return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer write (seek outside window?)");
+			return xc_fail(j, XCODE_FAIL_INTERNAL,
+				       "muxer write (seek outside window?)");
 	}
 }
 
@@ -306,7 +309,8 @@ static int feed_encoder(struct xc_job *j, const AVFrame *f)
 
 	do {
 		n = swr_convert(j->swr_enc, j->encbuf, j->encbuf_cap,
-				f ? (const uint8_t **)f->extended_data : NULL, f ? f->nb_samples : 0);
+				f ? (const uint8_t **)f->extended_data : NULL,
+				f ? f->nb_samples : 0);
 		if (n < 0)
 			return xc_fail(j, XCODE_FAIL_INTERNAL, "resampler");
 		if (n > 0 && av_audio_fifo_write(j->fifo, (void **)j->encbuf, n) != n)
@@ -321,7 +325,8 @@ int xc_outputs_frame(struct xc_job *j, const AVFrame *f)
 {
 	int n, rc;
 
-	if (f->sample_rate != j->rate || f->ch_layout.nb_channels != j->ch || f->format != j->in_fmt)
+	if (f->sample_rate != j->rate || f->ch_layout.nb_channels != j->ch ||
+	    f->format != j->in_fmt)
 		return xc_fail(j, XCODE_FAIL_DAMAGED, "audio format changes mid-stream");
 	j->samples += (uint64_t)f->nb_samples;
 	if (j->samples > j->max_samples)
@@ -354,7 +359,8 @@ static int finish_rendition(struct xc_job *j)
 		if (j->out_pb->error < 0 || xc_out_hold(&j->stream, XCODE_TRAILER_MAX))
 			return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition output");
 		if (av_write_trailer(j->oc) < 0)
-			return xc_fail(j, XCODE_FAIL_INTERNAL, "muxer trailer (seek outside window?)");
+			return xc_fail(j, XCODE_FAIL_INTERNAL,
+				       "muxer trailer (seek outside window?)");
 		avio_flush(j->out_pb);
 		if (j->out_pb->error < 0)
 			return xc_fail(j, XCODE_FAIL_INTERNAL, "rendition output");

@@ -26,10 +26,10 @@
 #include <string.h>
 
 #define CHUNK_PACKETS 1024u /* samples per chunk (stsc/stco): ~0.7 MB of AAC */
-#define STTS_MAX 16	    /* distinct duration runs (all 1024 but the last) */
-#define MDAT_AT 36	    /* ftyp 28 + free 8 */
-#define DATA_AT (MDAT_AT + 8)
-#define PRE_MAX 1024 /* the moov up to the stsz box */
+#define STTS_MAX      16    /* distinct duration runs (all 1024 but the last) */
+#define MDAT_AT	      36    /* ftyp 28 + free 8 */
+#define DATA_AT	      (MDAT_AT + 8)
+#define PRE_MAX	      1024 /* the moov up to the stsz box */
 
 struct xc_mp4 {
 	struct xc_out *o;
@@ -146,9 +146,9 @@ static int emit(struct xc_mp4 *m, const void *p, size_t n)
 int xc_mp4_new(struct xc_out *o, const AVCodecContext *enc, struct xc_mp4 **out)
 {
 	static const uint8_t head[DATA_AT] = {
-	    0, 0, 0, 28, 'f', 't', 'y', 'p', 'i', 's', 'o', 'm', 0, 0, 2, 0, 'i', 's', 'o',
-	    'm', 'i', 's', 'o', '2', 'm', 'p', '4', '1', 0, 0, 0, 8, 'f', 'r', 'e', 'e',
-	    0, 0, 0, 8, 'm', 'd', 'a', 't'};
+	    0, 0,   0,	 28,  'f', 't', 'y', 'p', 'i', 's', 'o', 'm', 0,   0,  2,
+	    0, 'i', 's', 'o', 'm', 'i', 's', 'o', '2', 'm', 'p', '4', '1', 0,  0,
+	    0, 8,   'f', 'r', 'e', 'e', 0,   0,	  0,   8,   'm', 'd', 'a', 't'};
 	struct xc_mp4 *m;
 
 	*out = NULL;
@@ -231,11 +231,11 @@ static void stsd(const struct xc_mp4 *m, struct bw *w)
 	u32(w, 1);
 	e = open_box(w, "mp4a");
 	zeros(w, 6);
-	u16(w, 1);	  /* data reference index */
-	zeros(w, 8);	  /* version, revision, vendor */
+	u16(w, 1);   /* data reference index */
+	zeros(w, 8); /* version, revision, vendor */
 	u16(w, (uint32_t)m->channels);
-	u16(w, 16);	  /* sample size */
-	zeros(w, 4);	  /* compression id, packet size */
+	u16(w, 16);  /* sample size */
+	zeros(w, 4); /* compression id, packet size */
 	u32(w, (uint32_t)m->rate << 16);
 	es = open_box(w, "esds");
 	full_box(w, 0, 0);

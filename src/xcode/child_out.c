@@ -112,7 +112,8 @@ static int write_tail(struct xc_out *o, const uint8_t *b, size_t n)
 			return AM_ERR_CONFLICT; /* outside the patchable window: fail loudly */
 		rel = o->pos - o->tail_off;
 		if (rel == o->tail_alloc && o->tail_alloc < o->tail_cap) {
-			size_t na = o->tail_alloc * 2 < o->tail_cap ? o->tail_alloc * 2 : o->tail_cap;
+			size_t na =
+			    o->tail_alloc * 2 < o->tail_cap ? o->tail_alloc * 2 : o->tail_cap;
 			uint8_t *t = realloc(o->tail, na);
 
 			if (!t)

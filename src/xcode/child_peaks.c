@@ -20,19 +20,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OV_CAP (2 * XCODE_OVERVIEW_POINTS)
+#define OV_CAP	   (2 * XCODE_OVERVIEW_POINTS)
 #define DAT_HEADER 24
 
 struct xc_peaks {
 	int ch, rate;
 	struct xc_out *detail, *overview;
-	int n;			    /* samples in the current detailed pixel */
+	int n; /* samples in the current detailed pixel */
 	int16_t mn[XCODE_MAX_CHANNELS], mx[XCODE_MAX_CHANNELS];
 	uint64_t pixels;
 	int16_t (*ov)[XCODE_MAX_CHANNELS][2]; /* OV_CAP points */
-	size_t ov_n;			     /* complete overview points */
-	uint64_t ov_factor;		     /* detailed pixels per overview point */
-	uint64_t ov_in;			     /* detailed pixels in the current point */
+	size_t ov_n;			      /* complete overview points */
+	uint64_t ov_factor;		      /* detailed pixels per overview point */
+	uint64_t ov_in;			      /* detailed pixels in the current point */
 	int16_t cur[XCODE_MAX_CHANNELS][2];
 };
 
@@ -191,7 +191,8 @@ static int write_overview(struct xc_peaks *pk)
 			}
 		memcpy(pk->ov[n], pt, sizeof(pt));
 	}
-	dat_header(h, pk->rate, (uint32_t)(XCODE_PEAKS_SPP * pk->ov_factor * f), (uint32_t)n, pk->ch);
+	dat_header(h, pk->rate, (uint32_t)(XCODE_PEAKS_SPP * pk->ov_factor * f), (uint32_t)n,
+		   pk->ch);
 	if ((rc = xc_out_write(pk->overview, h, sizeof(h))))
 		return rc;
 	return write_points(pk->overview, pk->ov, n, pk->ch);

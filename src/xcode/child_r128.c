@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NBLK 4
+#define NBLK	   4
 #define BLK_FRAMES 8192 /* 4 x 8192 x 8 ch x 4 bytes: 1 MiB at most */
 
 struct xc_r128 {

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STALL_MS 60000 /* no frame from the child for this long: hung */
+#define STALL_MS  60000 /* no frame from the child for this long: hung */
 #define SNIFF_LEN 64
 #define CANCEL_MS 200 /* how often a wait looks at params.cancel */
 
@@ -136,7 +136,8 @@ static int wait_fd(struct run *r, short ev)
 			return fail(r, XCODE_FAIL_IO, "cancelled");
 		if (left <= 0 || stall <= 0) {
 			r->timed_out = 1;
-			return fail(r, XCODE_FAIL_TIMEOUT, left <= 0 ? "wall-clock limit" : "stalled");
+			return fail(r, XCODE_FAIL_TIMEOUT,
+				    left <= 0 ? "wall-clock limit" : "stalled");
 		}
 		n = poll(&pfd, 1, (int)(slice < CANCEL_MS ? slice : CANCEL_MS));
 		if (n > 0)
@@ -271,9 +272,7 @@ static int on_small(struct run *r, uint32_t type, uint32_t len)
 			limit_reason(r, f.limit, f.value);
 		return fail(r, (enum xcode_fail)f.fail, f.msg);
 	}
-	case XF_DONE:
-		r->got_done = 1;
-		return 0;
+	case XF_DONE: r->got_done = 1; return 0;
 	default: return fail(r, XCODE_FAIL_INTERNAL, "unknown frame");
 	}
 }
@@ -586,7 +585,8 @@ static int sniff(struct run *r, struct xcode_child_args *a)
 
 static int alloc_run(struct run *r, const struct xcode_sink *s[OUT_N])
 {
-	static const size_t caps[OUT_N] = {XCODE_STREAM_HEAD, XCODE_PEAKS_HEAD, XCODE_OVERVIEW_HEAD};
+	static const size_t caps[OUT_N] = {XCODE_STREAM_HEAD, XCODE_PEAKS_HEAD,
+					   XCODE_OVERVIEW_HEAD};
 
 	if (!(r->buf = malloc(XCODE_FRAME_MAX)))
 		return AM_ERR_NOMEM;
@@ -660,7 +660,8 @@ out:
 	res->format = a.format;
 	res->fail = r.fail;
 	res->content_type = a.output == XCODE_OUT_MP3 ? "audio/mpeg" : "audio/mp4";
-	if (r.fail == XCODE_FAIL_WORK) /* the owner sees the bound (the child's numbers go to detail) */
+	if (r.fail ==
+	    XCODE_FAIL_WORK) /* the owner sees the bound (the child's numbers go to detail) */
 		snprintf(res->reason, sizeof(res->reason),
 			 "decoding this file would take more than %llu samples (duration x sample "
 			 "rate x channels)",

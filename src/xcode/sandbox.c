@@ -44,31 +44,29 @@ struct allow {
 };
 
 static const struct allow allow_list[] = {
-	{"read", R_FD_IN},	  /* the input answers, fd 0 only */
-	{"write", R_FD_OUT},	  /* frames to the parent, fd 1 only */
-	{"mmap", R_NOEXEC},	  /* malloc; never PROT_EXEC */
-	{"mprotect", R_NOEXEC},	  /* malloc arenas grow; never PROT_EXEC */
-	{"munmap", R_ANY},
-	{"mremap", R_ANY},
-	{"brk", R_ANY},
-	{"madvise", R_ANY},	  /* free() trims */
-	{"futex", R_ANY},	  /* locks inside libc/FFmpeg (single thread) */
-	{"clock_gettime", R_ANY}, /* vDSO fallback */
-	{"rt_sigreturn", R_ANY},
-	{"rt_sigprocmask", R_ANY}, /* glibc masks signals while a thread exits */
-	{"exit", R_ANY},	  /* the loudness thread ends */
-	{"exit_group", R_ANY},
+    {"read", R_FD_IN},	    /* the input answers, fd 0 only */
+    {"write", R_FD_OUT},    /* frames to the parent, fd 1 only */
+    {"mmap", R_NOEXEC},	    /* malloc; never PROT_EXEC */
+    {"mprotect", R_NOEXEC}, /* malloc arenas grow; never PROT_EXEC */
+    {"munmap", R_ANY},	      {"mremap", R_ANY},	 {"brk", R_ANY},
+    {"madvise", R_ANY},	      /* free() trims */
+    {"futex", R_ANY},	      /* locks inside libc/FFmpeg (single thread) */
+    {"clock_gettime", R_ANY}, /* vDSO fallback */
+    {"rt_sigreturn", R_ANY},  {"rt_sigprocmask", R_ANY}, /* glibc masks signals while a thread exits
+							  */
+    {"exit", R_ANY},					 /* the loudness thread ends */
+    {"exit_group", R_ANY},
 };
 
 #if XCODE_ASAN
 /* The ASan/UBSan runtime: reports to fd 2, stack walking, its own
  * bookkeeping. Debug builds only. */
 static const struct allow asan_list[] = {
-	{"write", R_ANY},      {"getpid", R_ANY},   {"gettid", R_ANY},
-	{"sched_yield", R_ANY}, {"sigaltstack", R_ANY}, {"rt_sigprocmask", R_ANY},
-	{"rt_sigaction", R_ANY}, {"prctl", R_ANY},   {"readlink", R_ANY},
-	{"mmap", R_ANY},       {"mprotect", R_ANY}, {"tgkill", R_ANY},
-	{"getrlimit", R_ANY},  {"prlimit64", R_ANY}, {"sched_getaffinity", R_ANY},
+    {"write", R_ANY},	     {"getpid", R_ANY},	     {"gettid", R_ANY},
+    {"sched_yield", R_ANY},  {"sigaltstack", R_ANY}, {"rt_sigprocmask", R_ANY},
+    {"rt_sigaction", R_ANY}, {"prctl", R_ANY},	     {"readlink", R_ANY},
+    {"mmap", R_ANY},	     {"mprotect", R_ANY},    {"tgkill", R_ANY},
+    {"getrlimit", R_ANY},    {"prlimit64", R_ANY},   {"sched_getaffinity", R_ANY},
 };
 #endif
 
@@ -104,8 +102,7 @@ static int add_rules(scmp_filter_ctx ctx, const struct allow *list, size_t n)
 			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					      SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 			break;
-		default:
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		default: rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		}
 		if (rc != 0)
 			return AM_ERR_INTERNAL;

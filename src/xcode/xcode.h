@@ -26,14 +26,14 @@
 #include "util/util.h"
 
 /* Head lengths of the outputs (multiples of AM1_SEGMENT, for AM1 head mode). */
-#define XCODE_STREAM_HEAD (256u * 1024) /* MP4: ftyp + mdat header, patched last */
-#define XCODE_PEAKS_HEAD (64u * 1024)	/* .dat: 24-byte header patched last */
-#define XCODE_OVERVIEW_HEAD (64u * 1024) /* the whole overview (<= 2,000 points) */
+#define XCODE_STREAM_HEAD   (256u * 1024) /* MP4: ftyp + mdat header, patched last */
+#define XCODE_PEAKS_HEAD    (64u * 1024)  /* .dat: 24-byte header patched last */
+#define XCODE_OVERVIEW_HEAD (64u * 1024)  /* the whole overview (<= 2,000 points) */
 
-#define XCODE_PEAKS_SPP 512	 /* samples per pixel of the detailed peaks */
+#define XCODE_PEAKS_SPP	      512  /* samples per pixel of the detailed peaks */
 #define XCODE_OVERVIEW_POINTS 2000 /* at most this many overview points */
-#define XCODE_MAX_CHANNELS 8
-#define XCODE_MAX_RATE 192000
+#define XCODE_MAX_CHANNELS    8
+#define XCODE_MAX_RATE	      192000
 
 /* Why a measurement has no number (xcode_result.meter_flags, bits). */
 enum xcode_meter {
@@ -98,11 +98,11 @@ enum xcode_hook { XCODE_HOOK_NONE = 0, XCODE_HOOK_OPEN, XCODE_HOOK_HANG, XCODE_H
 
 struct xcode_params {
 	enum xcode_output output;
-	int64_t timeout_ms;	 /* wall clock of the whole job; 0: 10 min + 1 min per 4 MiB */
-	uint64_t max_output;	 /* cap on all output bytes; 0: 2 GiB */
-	int64_t max_duration_s;	 /* declared and decoded duration cap; 0: 4 h */
-	uint64_t max_work;	 /* declared and decoded samples x channels; 0: XCODE_MAX_WORK_DEFAULT */
-	uint64_t mem_limit;	 /* child RLIMIT_AS above its start size; 0: 512 MiB */
+	int64_t timeout_ms;	/* wall clock of the whole job; 0: 10 min + 1 min per 4 MiB */
+	uint64_t max_output;	/* cap on all output bytes; 0: 2 GiB */
+	int64_t max_duration_s; /* declared and decoded duration cap; 0: 4 h */
+	uint64_t max_work;  /* declared and decoded samples x channels; 0: XCODE_MAX_WORK_DEFAULT */
+	uint64_t mem_limit; /* child RLIMIT_AS above its start size; 0: 512 MiB */
 	/* progress in [0, 1], called from xcode_run's thread; may be NULL. A
 	 * non-zero return cancels the job (XCODE_FAIL_IO). */
 	int (*progress)(void *ctx, double fraction);
@@ -124,22 +124,23 @@ struct xcode_params {
 /* What the job found and produced. */
 struct xcode_result {
 	enum xcode_fail fail;
-	char reason[128];     /* xcode_fail_text(fail), with the bound for WORK (detail for logs in detail) */
-	char detail[160];     /* sanitized child/FFmpeg message, for logs only */
-	const char *format;   /* demuxer chosen by sniffing ("wav", ...) or NULL */
-	uint64_t samples;     /* decoded samples per channel */
-	int64_t duration_ms;  /* from decoded samples */
+	char reason[128];    /* xcode_fail_text(fail), with the bound for WORK (detail for logs in
+				detail) */
+	char detail[160];    /* sanitized child/FFmpeg message, for logs only */
+	const char *format;  /* demuxer chosen by sniffing ("wav", ...) or NULL */
+	uint64_t samples;    /* decoded samples per channel */
+	int64_t duration_ms; /* from decoded samples */
 	int sample_rate, channels, bit_depth; /* bit_depth 0 for lossy codecs */
-	int has_loudness;     /* 0 for silence (no gated block) */
-	double loudness_lufs; /* integrated, EBU R128 */
-	double loudness_range_lu; /* EBU Tech 3342 LRA; 0 when a flag says why not */
-	double true_peak_dbtp; /* -inf (has_loudness 0) for digital silence */
+	int has_loudness;		      /* 0 for silence (no gated block) */
+	double loudness_lufs;		      /* integrated, EBU R128 */
+	double loudness_range_lu;	      /* EBU Tech 3342 LRA; 0 when a flag says why not */
+	double true_peak_dbtp;		      /* -inf (has_loudness 0) for digital silence */
 	/* The rendition's own true peak, metered on its decoded packets as a
 	 * player sees them (the downmix and the codec's overshoot included);
 	 * -inf for silence. */
 	double stream_true_peak_dbtp;
-	int meter_flags;      /* enum xcode_meter bits: which numbers are missing, why */
-	char codec[32];	      /* input decoder name */
+	int meter_flags;	  /* enum xcode_meter bits: which numbers are missing, why */
+	char codec[32];		  /* input decoder name */
 	const char *content_type; /* of the rendition: "audio/mp4" or "audio/mpeg" */
 	uint64_t stream_size, peaks_size, overview_size;
 	/* The child's own peak RSS (VmHWM of its address space, read by the

@@ -17,23 +17,23 @@
 
 #include "xcode/xcode.h"
 
-#define XCODE_IO_CHUNK (64u * 1024)
+#define XCODE_IO_CHUNK	(64u * 1024)
 #define XCODE_FRAME_MAX (XCODE_IO_CHUNK + 256)
-#define XCODE_CHILD_IN 0
+#define XCODE_CHILD_IN	0
 #define XCODE_CHILD_OUT 1
 
 enum xcode_frame_type {
-	XF_READ = 1,	   /* struct xf_read: input wanted */
-	XF_STREAM_BODY,	   /* rendition bytes from XCODE_STREAM_HEAD on, in order */
-	XF_STREAM_HEAD,	   /* rendition head, in order from offset 0 */
+	XF_READ = 1,	/* struct xf_read: input wanted */
+	XF_STREAM_BODY, /* rendition bytes from XCODE_STREAM_HEAD on, in order */
+	XF_STREAM_HEAD, /* rendition head, in order from offset 0 */
 	XF_PEAKS_BODY,
 	XF_PEAKS_HEAD,
 	XF_OVERVIEW_BODY, /* never sent: the overview fits its head */
 	XF_OVERVIEW_HEAD,
-	XF_PROGRESS,	   /* u32 per-mille */
-	XF_INFO,	   /* struct xf_info, once, before XF_DONE */
-	XF_FAIL,	   /* struct xf_fail */
-	XF_DONE,	   /* empty: every output is complete */
+	XF_PROGRESS, /* u32 per-mille */
+	XF_INFO,     /* struct xf_info, once, before XF_DONE */
+	XF_FAIL,     /* struct xf_fail */
+	XF_DONE,     /* empty: every output is complete */
 };
 
 struct xf_hdr {
@@ -122,10 +122,10 @@ struct xc_out {
 	size_t head_cap;
 	uint8_t *tail;
 	size_t tail_cap, tail_alloc, tail_n; /* window limit, allocated, used */
-	int holding;			       /* xc_out_hold: grow, never flush */
-	uint64_t tail_off; /* file offset of tail[0] */
-	uint64_t pos;	   /* current write position */
-	uint64_t size;	   /* bytes written so far (highest end) */
+	int holding;			     /* xc_out_hold: grow, never flush */
+	uint64_t tail_off;		     /* file offset of tail[0] */
+	uint64_t pos;			     /* current write position */
+	uint64_t size;			     /* bytes written so far (highest end) */
 	int failed;
 };
 
@@ -152,7 +152,6 @@ struct AVPacket;
 struct SwrContext;
 struct AVAudioFifo;
 
-
 struct xc_job {
 	const struct xcode_child_args *a;
 	enum xcode_fail fail;
@@ -175,7 +174,7 @@ struct xc_job {
 	int16_t *s16;
 	float *flt;
 	int s16_cap;
-	struct xc_r128 *meter; /* spawned before the sandbox (child_r128.c) */
+	struct xc_r128 *meter;	  /* spawned before the sandbox (child_r128.c) */
 	struct xc_r128 *smeter;	  /* peak only, for the rendition; spawned with meter */
 	struct xc_rmeter *rmeter; /* the rendition's decoder over smeter (child_rmeter.c) */
 	struct xc_peaks *pk;

@@ -58,7 +58,8 @@ static void url_roundtrip(void **state)
 	assert_memory_equal(&out, &g, sizeof(g));
 	assert_int_equal(d, 1);
 	assert_int_equal(e, exp);
-	assert_true(exp - am_now() >= f->c.signed_url_lifetime - 1 && exp - am_now() <= f->c.signed_url_lifetime);
+	assert_true(exp - am_now() >= f->c.signed_url_lifetime - 1 &&
+		    exp - am_now() <= f->c.signed_url_lifetime);
 	/* download is bound: the same URL with another d is another URL; the
 	 * marked WAV (d = 2 + flags, up to ACCESS_D_MAX) round-trips, beyond
 	 * it nothing is signed or accepted */
@@ -69,10 +70,12 @@ static void url_roundtrip(void **state)
 		dp[3] = '5';
 		assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), AM_ERR_DENIED);
 	}
-	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MARKED + 3, exp, url, sizeof(url)), 0);
+	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MARKED + 3, exp, url, sizeof(url)),
+			 0);
 	assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), 0);
 	assert_int_equal(d, ACCESS_D_MARKED + 3);
-	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MAX + 1, exp, url, sizeof(url)), AM_ERR_INVAL);
+	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MAX + 1, exp, url, sizeof(url)),
+			 AM_ERR_INVAL);
 	assert_int_equal(access_url_sign(f->a, &g, obj, -1, exp, url, sizeof(url)), AM_ERR_INVAL);
 	assert_int_equal(access_url_sign(f->a, &g, obj, 0, exp, url, 100), AM_ERR_TOOBIG);
 	assert_int_equal(access_url_verify(f->a, NULL, &out, got, NULL, NULL), AM_ERR_DENIED);
@@ -86,7 +89,8 @@ static void url_mutations(void **state)
 	char url[ACCESS_URL_MAX];
 
 	crypto_random_id(obj);
-	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, access_url_expiry(f->a), url, sizeof(url)), 0);
+	assert_int_equal(
+	    access_url_sign(f->a, &f->p.g, obj, 0, access_url_expiry(f->a), url, sizeof(url)), 0);
 	mutation_matrix(f, url, v_url);
 	param_matrix(f, url, v_url);
 }
@@ -113,28 +117,31 @@ static void url_expiry_and_cap(void **state)
 	assert_int_equal(v_url(f, url), AM_ERR_DENIED);
 	am_time_set_offset(0);
 	/* minting refuses past and beyond-cap expiries */
-	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, now, url, sizeof(url)), AM_ERR_INVAL);
-	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, now + ACCESS_URL_CAP + 1, url, sizeof(url)),
+	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, now, url, sizeof(url)),
 			 AM_ERR_INVAL);
-	assert_int_equal(access_url_sign(f->a, &f->p.g, obj, 0, now + ACCESS_URL_CAP, url, sizeof(url)), 0);
+	assert_int_equal(
+	    access_url_sign(f->a, &f->p.g, obj, 0, now + ACCESS_URL_CAP + 1, url, sizeof(url)),
+	    AM_ERR_INVAL);
+	assert_int_equal(
+	    access_url_sign(f->a, &f->p.g, obj, 0, now + ACCESS_URL_CAP, url, sizeof(url)), 0);
 	/* a correctly MAC'd URL beyond the cap (as if minted by a buggy or
 	 * misconfigured node) is still refused */
 	access_hex16(obj, hex);
 	access_hex16(f->p.link, link);
 	access_hex16(f->p.id, proj);
 	snprintf(path, sizeof(path), "/m/%s", hex);
-	ml = snprintf(msg, sizeof(msg), "am-url-v2\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n%s\n1", path, link,
-		      proj, (long long)(now + ACCESS_URL_CAP + 60), r);
+	ml = snprintf(msg, sizeof(msg), "am-url-v2\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n%s\n1", path,
+		      link, proj, (long long)(now + ACCESS_URL_CAP + 60), r);
 	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_URL_SIGN, 1, msg, (size_t)ml, mac), 0);
-	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&r=%s&k=1&s=%s", path, link, proj,
-		 (long long)(now + ACCESS_URL_CAP + 60), r, mac);
+	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&r=%s&k=1&s=%s", path, link,
+		 proj, (long long)(now + ACCESS_URL_CAP + 60), r, mac);
 	assert_int_equal(v_url(f, url), AM_ERR_DENIED);
 	/* the same construction within the cap verifies (the crafted form is right) */
-	ml = snprintf(msg, sizeof(msg), "am-url-v2\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n%s\n1", path, link,
-		      proj, (long long)(now + 600), r);
+	ml = snprintf(msg, sizeof(msg), "am-url-v2\nGET\n%s\n%s\n%s\n1\n0\n%lld\n0\n%s\n1", path,
+		      link, proj, (long long)(now + 600), r);
 	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_URL_SIGN, 1, msg, (size_t)ml, mac), 0);
-	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&r=%s&k=1&s=%s", path, link, proj,
-		 (long long)(now + 600), r, mac);
+	snprintf(url, sizeof(url), "%s?l=%s&p=%s&g=1&w=0&e=%lld&d=0&r=%s&k=1&s=%s", path, link,
+		 proj, (long long)(now + 600), r, mac);
 	assert_int_equal(v_url(f, url), 0);
 }
 
@@ -221,7 +228,8 @@ static void cookie_roundtrip_and_mutations(void **state)
 	assert_int_equal(strncmp(name, "__Host-am-pw-", 13), 0);
 	assert_string_equal(name + 13, hex);
 	assert_int_equal(access_cookie_name(f->p.link, name, 10), AM_ERR_TOOBIG);
-	assert_int_equal(access_cookie_mint(f->a, &g, now + ACCESS_COOKIE_LIFETIME, val, sizeof(val)), 0);
+	assert_int_equal(
+	    access_cookie_mint(f->a, &g, now + ACCESS_COOKIE_LIFETIME, val, sizeof(val)), 0);
 	assert_int_equal(strncmp(val, "v1.1.", 5), 0);
 	assert_int_equal(access_cookie_verify(f->a, f->p.link, val, &out), 0);
 	assert_memory_equal(out.link_id, f->p.link, 16);
@@ -242,8 +250,9 @@ static void cookie_roundtrip_and_mutations(void **state)
 	/* minting limits (now again: the matrix above can take seconds under ASan) */
 	now = am_now();
 	assert_int_equal(access_cookie_mint(f->a, &g, now, val, sizeof(val)), AM_ERR_INVAL);
-	assert_int_equal(access_cookie_mint(f->a, &g, now + ACCESS_COOKIE_LIFETIME + 1, val, sizeof(val)),
-			 AM_ERR_INVAL);
+	assert_int_equal(
+	    access_cookie_mint(f->a, &g, now + ACCESS_COOKIE_LIFETIME + 1, val, sizeof(val)),
+	    AM_ERR_INVAL);
 	assert_int_equal(access_cookie_mint(f->a, &g, now + 60, val, 100), AM_ERR_TOOBIG);
 }
 
@@ -266,7 +275,8 @@ static void cookie_expiry_cap_generations(void **state)
 	ml = snprintf(msg, sizeof(msg), "am-pw-cookie-v1\n%s\n1\n%lld\n1\n0", name,
 		      (long long)(now + ACCESS_COOKIE_LIFETIME + 100));
 	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_COOKIE, 1, msg, (size_t)ml, mac), 0);
-	snprintf(v2, sizeof(v2), "v1.1.%lld.1.0.%s", (long long)(now + ACCESS_COOKIE_LIFETIME + 100), mac);
+	snprintf(v2, sizeof(v2), "v1.1.%lld.1.0.%s",
+		 (long long)(now + ACCESS_COOKIE_LIFETIME + 100), mac);
 	assert_int_equal(v_cookie(f, v2), AM_ERR_DENIED);
 	/* a cookie MAC is not a URL MAC (purpose keys differ) */
 	assert_int_equal(access_mac_b64(f->a, CRYPTO_KEY_URL_SIGN, 1, msg, (size_t)ml, mac), 0);
@@ -322,7 +332,8 @@ static void upload_urls(void **state)
 
 /* access_grant_check and, with an object, the one-read re-check of a
  * running transfer (access_grant_recheck) give the same answer. */
-static void grant_both(struct fx *f, const struct access_grant *g, const uint8_t *obj, int d, int want)
+static void grant_both(struct fx *f, const struct access_grant *g, const uint8_t *obj, int d,
+		       int want)
 {
 	assert_int_equal(access_grant_check(f->a, f->db, g, obj, d), want);
 	if (obj)
@@ -338,8 +349,10 @@ static void grant_checks(void **state)
 	int64_t gen;
 
 	assert_int_equal(fx_add_object(f, &f->p, "stream", "abc", 3, "audio/mp4", stream), 0);
-	assert_int_equal(fx_add_object(f, &f->p, "original", "RIFFxxxxWAVE", 12, "audio/wav", orig), 0);
-	assert_int_equal(fx_add_object(f, &f->p, "peaks", "p", 1, "application/octet-stream", peaks), 0);
+	assert_int_equal(fx_add_object(f, &f->p, "original", "RIFFxxxxWAVE", 12, "audio/wav", orig),
+			 0);
+	assert_int_equal(
+	    fx_add_object(f, &f->p, "peaks", "p", 1, "application/octet-stream", peaks), 0);
 	assert_int_equal(fx_add_project(f, &other, "Other"), 0);
 	assert_int_equal(fx_add_object(f, &other, "stream", "xyz", 3, "audio/mp4", foreign), 0);
 
@@ -363,7 +376,8 @@ static void grant_checks(void **state)
 	grant_both(f, &g, stream, 0, 0);
 	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 1), 0);
 	/* password set after issue: pw_gen 0 no longer matches */
-	assert_int_equal(db_project_set_password(f->db, f->a->keys, f->account, f->p.id, "$argon2id$p"), 0);
+	assert_int_equal(
+	    db_project_set_password(f->db, f->a->keys, f->account, f->p.id, "$argon2id$p"), 0);
 	grant_both(f, &g, stream, 0, AM_ERR_DENIED);
 	struct db_project pr;
 	assert_int_equal(db_project_get_by_id(f->db, f->a->keys, f->p.id, &pr), 0);
@@ -386,7 +400,9 @@ static void grant_checks(void **state)
 	memcpy(og.project_id, f->p.id, 16);
 	memcpy(og.account_id, f->account, 16);
 	crypto_random(sh, sizeof(sh));
-	assert_int_equal(db_session_create(f->db, f->a->keys, f->account, sh, am_now_ms() + 60000, NULL, sid), 0);
+	assert_int_equal(
+	    db_session_create(f->db, f->a->keys, f->account, sh, am_now_ms() + 60000, NULL, sid),
+	    0);
 	memcpy(og.session_id, sid, 16);
 	grant_both(f, &og, stream, 0, 0);
 	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 0), 0);
@@ -394,10 +410,12 @@ static void grant_checks(void **state)
 	assert_int_equal(db_project_set_downloads(f->db, f->account, f->p.id, 1), 0);
 	grant_both(f, &og, foreign, 0, AM_ERR_DENIED);
 	struct access_grant og2 = og; /* another account's live session */
-	assert_int_equal(db_account_create(f->db, f->a->keys, "other@example.org", "h", og2.account_id), 0);
+	assert_int_equal(
+	    db_account_create(f->db, f->a->keys, "other@example.org", "h", og2.account_id), 0);
 	crypto_random(sh, sizeof(sh));
-	assert_int_equal(db_session_create(f->db, f->a->keys, og2.account_id, sh, am_now_ms() + 60000, NULL,
-					   og2.session_id), 0);
+	assert_int_equal(db_session_create(f->db, f->a->keys, og2.account_id, sh,
+					   am_now_ms() + 60000, NULL, og2.session_id),
+			 0);
 	grant_both(f, &og2, stream, 0, AM_ERR_DENIED);
 	memcpy(og2.session_id, sid, 16); /* this account's session, another account named */
 	grant_both(f, &og2, stream, 0, AM_ERR_DENIED);
@@ -424,7 +442,8 @@ static void parsers(void **state)
 	assert_int_equal(access_parse_dec("01", 2, 10, &v), AM_ERR_INVAL);
 	assert_int_equal(access_parse_dec("+1", 2, 10, &v), AM_ERR_INVAL);
 	assert_int_equal(access_parse_dec("", 0, 10, &v), AM_ERR_INVAL);
-	assert_int_equal(access_parse_dec("99999999999999999999", 20, UINT64_MAX, &v), AM_ERR_INVAL);
+	assert_int_equal(access_parse_dec("99999999999999999999", 20, UINT64_MAX, &v),
+			 AM_ERR_INVAL);
 	assert_int_equal(access_parse_dec("4294967296", 10, UINT32_MAX, &v), AM_ERR_INVAL);
 	assert_int_equal(access_unhex16("000102030405060708090a0b0c0d0e0f", 32, id), 0);
 	assert_int_equal(id[15], 15);

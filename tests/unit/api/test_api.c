@@ -210,12 +210,9 @@ static void test_view_slots(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_policy),
-	    cmocka_unit_test(test_gate),
-	    cmocka_unit_test(test_ids),
-	    cmocka_unit_test(test_fields),
-	    cmocka_unit_test(test_view_key),
-	    cmocka_unit_test(test_view_shared),
+	    cmocka_unit_test(test_policy),     cmocka_unit_test(test_gate),
+	    cmocka_unit_test(test_ids),	       cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_view_key),   cmocka_unit_test(test_view_shared),
 	    cmocka_unit_test(test_view_slots),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

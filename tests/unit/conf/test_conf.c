@@ -171,10 +171,14 @@ static void metrics_listen_and_token(void **state)
 		const char *listen, *token;
 		int ok;
 	} cases[] = {
-	    {"127.0.0.1:9464", "", 1},	   {"[::1]:9464", "", 1},
-	    {"localhost:9464", "", 1},	   {"0.0.0.0:9464", "", 0},
-	    {"10.0.0.5:9464", "", 0},	   {"[::]:9464", "", 0},
-	    {"0.0.0.0:9464", "METRICS-SECRET-0123", 1}, {"127.0.0.1:9464", "short", 0},
+	    {"127.0.0.1:9464", "", 1},
+	    {"[::1]:9464", "", 1},
+	    {"localhost:9464", "", 1},
+	    {"0.0.0.0:9464", "", 0},
+	    {"10.0.0.5:9464", "", 0},
+	    {"[::]:9464", "", 0},
+	    {"0.0.0.0:9464", "METRICS-SECRET-0123", 1},
+	    {"127.0.0.1:9464", "short", 0},
 	    {"nonsense", "", 0},
 	};
 	char err[256], *dump = NULL;
@@ -185,8 +189,10 @@ static void metrics_listen_and_token(void **state)
 		struct conf c;
 
 		assert_int_equal(conf_defaults(&c), 0);
-		assert_int_equal(conf_set(&c, "metrics_listen", cases[i].listen, err, sizeof(err)), 0);
-		assert_int_equal(conf_set(&c, "metrics_token", cases[i].token, err, sizeof(err)), 0);
+		assert_int_equal(conf_set(&c, "metrics_listen", cases[i].listen, err, sizeof(err)),
+				 0);
+		assert_int_equal(conf_set(&c, "metrics_token", cases[i].token, err, sizeof(err)),
+				 0);
 		if ((conf_finish(&c, err, sizeof(err)) == 0) != cases[i].ok)
 			fail_msg("%s with token \"%s\": %s", cases[i].listen, cases[i].token, err);
 		if (i == 6) {
@@ -227,7 +233,8 @@ static void example_is_complete(void **state)
 		memcpy(name, p, k);
 		name[k] = 0;
 		if (!strstr(ex, name))
-			fail_msg("setting %s is not documented in conf/audiomus.conf.example", name);
+			fail_msg("setting %s is not documented in conf/audiomus.conf.example",
+				 name);
 		p = strchr(p, '\n');
 		p = p ? p + 1 : NULL;
 	}
@@ -238,9 +245,12 @@ static void example_is_complete(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(defaults_derive_paths), cmocka_unit_test(units_and_bounds),
-	    cmocka_unit_test(file_errors_name_line), cmocka_unit_test(env_overrides),
-	    cmocka_unit_test(listen_forms), cmocka_unit_test(example_is_complete),
+	    cmocka_unit_test(defaults_derive_paths),
+	    cmocka_unit_test(units_and_bounds),
+	    cmocka_unit_test(file_errors_name_line),
+	    cmocka_unit_test(env_overrides),
+	    cmocka_unit_test(listen_forms),
+	    cmocka_unit_test(example_is_complete),
 	    cmocka_unit_test(secrets_apart_and_never_printed),
 	    cmocka_unit_test(metrics_listen_and_token),
 	    cmocka_unit_test(database_tls_values),

@@ -268,17 +268,20 @@ static void mac_operations_match_purpose_keys(void **state)
 	assert_int_equal(crypto_hmac_sha256(k, 32, msg, sizeof(msg) - 1, want), 0);
 	assert_int_equal(crypto_mac(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1, got), 0);
 	assert_memory_equal(got, want, 32);
-	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1,
-					   want, 32), 0);
-	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1,
-					   want, 16), 0);
-	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1,
-					   want, 15), AM_ERR_INVAL);
-	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_URL_SIGN, 1, NULL, msg, sizeof(msg) - 1,
-					   want, 32), AM_ERR_DENIED);
+	assert_int_equal(
+	    crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1, want, 32), 0);
+	assert_int_equal(
+	    crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1, want, 16), 0);
+	assert_int_equal(
+	    crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1, want, 15),
+	    AM_ERR_INVAL);
+	assert_int_equal(
+	    crypto_mac_verify(kr, CRYPTO_KEY_URL_SIGN, 1, NULL, msg, sizeof(msg) - 1, want, 32),
+	    AM_ERR_DENIED);
 	want[31] ^= 1;
-	assert_int_equal(crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1,
-					   want, 32), AM_ERR_DENIED);
+	assert_int_equal(
+	    crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1, want, 32),
+	    AM_ERR_DENIED);
 	/* Only the current (2) and previous (1) generations exist. */
 	assert_int_equal(crypto_mac(kr, CRYPTO_KEY_COOKIE, 3, NULL, msg, 3, got), AM_ERR_DENIED);
 	assert_int_equal(crypto_mac(kr, CRYPTO_KEY_COOKIE, 0, NULL, msg, 3, got), AM_ERR_DENIED);
@@ -357,7 +360,8 @@ static void field_key_handles(void **state)
 	assert_int_equal(crypto_field_seal(fk, "tracks", "title", row, pid, "Demo", 4, &ct), 0);
 	assert_int_equal(crypto_pk_unwrap(kr, pid, w, sizeof(w), pk), 0);
 	assert_int_equal(crypto_project_field_key(pk, raw), 0);
-	assert_int_equal(crypto_field_open_key(raw, "tracks", "title", row, pid, ct.p, ct.len, &pt), 0);
+	assert_int_equal(crypto_field_open_key(raw, "tracks", "title", row, pid, ct.p, ct.len, &pt),
+			 0);
 	assert_memory_equal(pt.p, "Demo", 4);
 	assert_int_equal(crypto_blind_index(fk, "x", 1, i1), AM_ERR_INVAL);
 	/* Account keys: created, stored wrapped, reopened to the same keys. */
@@ -375,7 +379,8 @@ static void field_key_handles(void **state)
 			 AM_ERR_INVAL);
 	assert_int_equal(crypto_field_seal(af, "accounts", "email", row, zero, "a", 1, &ct), 0);
 	pt.len = 0;
-	assert_int_equal(crypto_field_open(af2, "accounts", "email", row, zero, ct.p, ct.len, &pt), 0);
+	assert_int_equal(crypto_field_open(af2, "accounts", "email", row, zero, ct.p, ct.len, &pt),
+			 0);
 	assert_int_equal(crypto_field_open(fk, "accounts", "email", row, zero, ct.p, ct.len, &pt),
 			 AM_ERR_CRYPTO);
 	crypto_field_key_free(fk);

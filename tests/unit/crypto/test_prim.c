@@ -157,8 +157,8 @@ static void field_roundtrip(void **state)
 
 	am_buf_init(&ct, 1 << 20);
 	am_buf_init(&pt, 1 << 20);
-	assert_int_equal(crypto_field_seal_key(fkey, "comments", "body", row1, proj1, "hello", 5, &ct),
-			 0);
+	assert_int_equal(
+	    crypto_field_seal_key(fkey, "comments", "body", row1, proj1, "hello", 5, &ct), 0);
 	assert_int_equal(ct.len, 5 + CRYPTO_FIELD_OVERHEAD);
 	assert_int_equal(ct.p[0], 1);
 	assert_int_equal(
@@ -168,8 +168,8 @@ static void field_roundtrip(void **state)
 	/* Empty values and account-level fields (all-zero project). */
 	am_buf_reset(&ct);
 	am_buf_reset(&pt);
-	assert_int_equal(crypto_field_seal_key(fkey, "accounts", "email", row1, noproj, NULL, 0, &ct),
-			 0);
+	assert_int_equal(
+	    crypto_field_seal_key(fkey, "accounts", "email", row1, noproj, NULL, 0, &ct), 0);
 	assert_int_equal(ct.len, CRYPTO_FIELD_OVERHEAD);
 	assert_int_equal(
 	    crypto_field_open_key(fkey, "accounts", "email", row1, noproj, ct.p, ct.len, &pt), 0);
@@ -187,7 +187,8 @@ static void field_moved_or_tampered_fails(void **state)
 	am_buf_init(&ct, 1 << 20);
 	am_buf_init(&pt, 1 << 20);
 	assert_int_equal(am_buf_puts(&pt, "prefix"), 0);
-	assert_int_equal(crypto_field_seal_key(fkey, "comments", "body", row1, proj1, msg, 9, &ct), 0);
+	assert_int_equal(crypto_field_seal_key(fkey, "comments", "body", row1, proj1, msg, 9, &ct),
+			 0);
 	assert_int_equal(
 	    crypto_field_open_key(fkey, "comments", "body", row2, proj1, ct.p, ct.len, &pt),
 	    AM_ERR_CRYPTO);
@@ -197,8 +198,9 @@ static void field_moved_or_tampered_fails(void **state)
 	assert_int_equal(
 	    crypto_field_open_key(fkey, "comments", "name", row1, proj1, ct.p, ct.len, &pt),
 	    AM_ERR_CRYPTO);
-	assert_int_equal(crypto_field_open_key(fkey, "guests", "body", row1, proj1, ct.p, ct.len, &pt),
-			 AM_ERR_CRYPTO);
+	assert_int_equal(
+	    crypto_field_open_key(fkey, "guests", "body", row1, proj1, ct.p, ct.len, &pt),
+	    AM_ERR_CRYPTO);
 	/* Length prefixes: "comment"+"sbody" is not "comments"+"body". */
 	assert_int_equal(
 	    crypto_field_open_key(fkey, "comment", "sbody", row1, proj1, ct.p, ct.len, &pt),
@@ -237,11 +239,14 @@ static void field_same_value_differs(void **state)
 	assert_int_equal(crypto_field_seal_key(fkey, "t", "c", row1, proj1, "x", 1, &b), 0);
 	assert_memory_not_equal(a.p, b.p, a.len);
 	/* Bad names and caps are refused, leaving out unchanged. */
-	assert_int_equal(crypto_field_seal_key(fkey, "", "c", row1, proj1, "x", 1, &a), AM_ERR_INVAL);
-	assert_int_equal(crypto_field_seal_key(fkey, "t", NULL, row1, proj1, "x", 1, &a), AM_ERR_INVAL);
+	assert_int_equal(crypto_field_seal_key(fkey, "", "c", row1, proj1, "x", 1, &a),
+			 AM_ERR_INVAL);
+	assert_int_equal(crypto_field_seal_key(fkey, "t", NULL, row1, proj1, "x", 1, &a),
+			 AM_ERR_INVAL);
 	am_buf_cleanup(&a);
 	am_buf_init(&a, 10);
-	assert_int_equal(crypto_field_seal_key(fkey, "t", "c", row1, proj1, "x", 1, &a), AM_ERR_TOOBIG);
+	assert_int_equal(crypto_field_seal_key(fkey, "t", "c", row1, proj1, "x", 1, &a),
+			 AM_ERR_TOOBIG);
 	assert_int_equal(a.len, 0);
 	am_buf_cleanup(&a);
 	am_buf_cleanup(&b);

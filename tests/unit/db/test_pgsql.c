@@ -21,7 +21,9 @@ static int url_with_db(const char *name, char *out, size_t n)
 	q = strchr(path, '?');
 	if (!q)
 		q = path + strlen(path);
-	return snprintf(out, n, "%.*s/%s%s", (int)(path - admin_url), admin_url, name, q) >= (int)n ? -1 : 0;
+	return snprintf(out, n, "%.*s/%s%s", (int)(path - admin_url), admin_url, name, q) >= (int)n
+		   ? -1
+		   : 0;
 }
 
 static int admin_exec(const char *sql)
@@ -65,7 +67,8 @@ static void suite_engine_drop(const char *url)
 }
 
 /* pg_dump the test database into a temporary file and scan it. */
-static int suite_engine_canary(struct db *db, const char *url, const char *const *canaries, size_t n)
+static int suite_engine_canary(struct db *db, const char *url, const char *const *canaries,
+			       size_t n)
 {
 	const char *bin = getenv("AUDIOMUS_TEST_PG_DUMP");
 	char path[] = "/tmp/am-pgdump-XXXXXX";
@@ -82,7 +85,8 @@ static int suite_engine_canary(struct db *db, const char *url, const char *const
 		dup2(fd, 1);
 		if (bin)
 			execl(bin, "pg_dump", "--no-owner", url, (char *)NULL);
-		execl("/usr/lib/postgresql/15/bin/pg_dump", "pg_dump", "--no-owner", url, (char *)NULL);
+		execl("/usr/lib/postgresql/15/bin/pg_dump", "pg_dump", "--no-owner", url,
+		      (char *)NULL);
 		execlp("pg_dump", "pg_dump", "--no-owner", url, (char *)NULL);
 		_exit(127);
 	}
@@ -112,8 +116,9 @@ int main(void)
 {
 	admin_url = getenv("AUDIOMUS_TEST_PG_URL");
 	if (!admin_url || !*admin_url) {
-		printf("SKIP db (postgresql): AUDIOMUS_TEST_PG_URL is not set; start a server with\n"
-		       "  export AUDIOMUS_TEST_PG_URL=$(scripts/pg-test start)\n");
+		printf(
+		    "SKIP db (postgresql): AUDIOMUS_TEST_PG_URL is not set; start a server with\n"
+		    "  export AUDIOMUS_TEST_PG_URL=$(scripts/pg-test start)\n");
 		return 77; /* skipped: scripts/run-unit counts it, and CI fails on it */
 	}
 	am_log_set_level(AM_LOG_ERROR);

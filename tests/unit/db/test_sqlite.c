@@ -51,7 +51,8 @@ static int file_has(const char *path, const char *needle)
 	return found;
 }
 
-static int suite_engine_canary(struct db *db, const char *url, const char *const *canaries, size_t n)
+static int suite_engine_canary(struct db *db, const char *url, const char *const *canaries,
+			       size_t n)
 {
 	static const char *const sfx[] = {"", "-wal", "-shm"};
 	char p[1100];

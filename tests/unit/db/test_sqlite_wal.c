@@ -60,8 +60,8 @@ static int setup(void **state)
 	snprintf(o->path, sizeof(o->path), "%s/w%d.db", base, ++seq);
 	snprintf(o->url, sizeof(o->url), "sqlite:%s", o->path);
 	open_one(o->url, &db);
-	assert_int_equal(
-	    db_exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)"), 0);
+	assert_int_equal(db_exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)"),
+			 0);
 	db_close(db);
 	*state = o;
 	return 0;
@@ -117,8 +117,8 @@ static void deleted_in_one_process(void **state)
 
 	unlink_side(o);
 
-	refused(b, db_commit(b));                       /* a transaction under way */
-	refused(a, db_begin_write(a));                  /* a new write transaction */
+	refused(b, db_commit(b));				  /* a transaction under way */
+	refused(a, db_begin_write(a));				  /* a new write transaction */
 	refused(a, run(a, "INSERT INTO t (k, v) VALUES (3, 3)")); /* autocommit */
 	refused(b, db_exec(b, "INSERT INTO t (k, v) VALUES (4, 4)"));
 	assert_int_equal(db_begin(a), 0); /* reads go on, and a read's COMMIT */

@@ -31,12 +31,11 @@ static void path_accepts_normal_paths(void **state)
 static void path_refuses_traversal_and_tricks(void **state)
 {
 	static const char *const bad[] = {
-	    "",          "a",          "//",         "/a//b",       "/a/",         "/.",
-	    "/..",       "/a/../b",    "/a/./b",     "/%2e%2e/x",   "/%2E/x",      "/a%2Fb",
-	    "/a%2fb",    "/a%5Cb",     "/a\\b",      "/a%00b",      "/a%0d%0aX: y", "/a%",
-	    "/a%4",      "/a%zz",      "/a b",       "/a\x01",      "/a\x7f",      "/a\xff",
-	    "/a#b",      "/a\"b",      "/a<b>",      "/a%7F",       "/a%1f",       "*",
-	    "http://x/", "/a/..%2f",
+	    "",	       "a",	 "//",		 "/a//b",    "/a/",    "/.",	 "/..",
+	    "/a/../b", "/a/./b", "/%2e%2e/x",	 "/%2E/x",   "/a%2Fb", "/a%2fb", "/a%5Cb",
+	    "/a\\b",   "/a%00b", "/a%0d%0aX: y", "/a%",	     "/a%4",   "/a%zz",	 "/a b",
+	    "/a\x01",  "/a\x7f", "/a\xff",	 "/a#b",     "/a\"b",  "/a<b>",	 "/a%7F",
+	    "/a%1f",   "*",	 "http://x/",	 "/a/..%2f",
 	};
 	char out[256];
 
@@ -82,9 +81,9 @@ static void query_parses_pairs(void **state)
 static void query_refuses_ambiguity(void **state)
 {
 	static const char *const bad[] = {
-	    "a=1&a=2", "a=1&&b=2", "a=1&", "&a=1", "=1",     "a=%",  "a=%g0", "a=%00",
-	    "a=b\x01", "a=%0a",    "a b=1", "a%3D=1", "a=b c", "a=#",  "a[]=1", "a=\xc3\xa9",
-	    "%61=1&a=2",
+	    "a=1&a=2", "a=1&&b=2", "a=1&",    "&a=1",	    "=1",	 "a=%",
+	    "a=%g0",   "a=%00",	   "a=b\x01", "a=%0a",	    "a b=1",	 "a%3D=1",
+	    "a=b c",   "a=#",	   "a[]=1",   "a=\xc3\xa9", "%61=1&a=2",
 	};
 	struct http_kv kv[8];
 
@@ -136,7 +135,8 @@ static void cookies_need_room(void **state)
 	struct http_kv kv[2];
 	char store[4];
 
-	assert_int_equal(http_parse_cookies("a=12345", 7, kv, 2, store, sizeof(store)), AM_ERR_TOOBIG);
+	assert_int_equal(http_parse_cookies("a=12345", 7, kv, 2, store, sizeof(store)),
+			 AM_ERR_TOOBIG);
 }
 
 static void cookie_validators(void **state)

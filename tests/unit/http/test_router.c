@@ -9,8 +9,14 @@
 
 #include "http/http_int.h"
 
-static int h1(struct http_req *req, void *arg) { return 0; }
-static int h2(struct http_req *req, void *arg) { return 0; }
+static int h1(struct http_req *req, void *arg)
+{
+	return 0;
+}
+static int h2(struct http_req *req, void *arg)
+{
+	return 0;
+}
 
 static int match(struct http_router *r, enum http_method m, const char *path,
 		 const struct http_route **rt, struct http_kv *params, size_t *np, unsigned *allow)

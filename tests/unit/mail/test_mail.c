@@ -56,7 +56,7 @@ static size_t b64dec(const char *s, size_t n, char *out)
 }
 
 struct parsed {
-	char subject[2048];  /* decoded */
+	char subject[2048]; /* decoded */
 	char from[512];
 	int n_subject, n_from, n_to, n_date, n_msgid, n_mime, n_unsub, n_unsub_post, n_other;
 	char boundary[128];
@@ -117,7 +117,8 @@ static void parse(const char *msg, struct parsed *p)
 
 			assert_non_null(colon);
 			for (const char *c = line; c < colon; c++)
-				assert_true((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || *c == '-');
+				assert_true((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+					    *c == '-');
 			memcpy(name, line, (size_t)(colon - line));
 			name[colon - line] = 0;
 			vn = 0;
@@ -196,8 +197,13 @@ static const uint8_t ID[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
 static char *build_linked(const char *from, const char *subject, const char *text, const char *url,
 			  const char *link_base)
 {
-	struct mail_msg m = {.from = from, .to = "owner@example.org", .subject = subject, .text = text,
-			     .unsubscribe_url = url, .link_base = link_base, .date = 1700000000};
+	struct mail_msg m = {.from = from,
+			     .to = "owner@example.org",
+			     .subject = subject,
+			     .text = text,
+			     .unsubscribe_url = url,
+			     .link_base = link_base,
+			     .date = 1700000000};
 	struct am_buf b;
 	char *out;
 
@@ -218,8 +224,10 @@ static char *build(const char *from, const char *subject, const char *text, cons
 
 static void mime_round_trip(void **state)
 {
-	const char *subject = "3 new comments on \"Démo EP — 日本語のタイトル\" with a title long enough to be folded";
-	const char *text = "Ann commented at 1:23 on \"Intro\":\n  <b>louder</b> & \"more\"\n\nhttps://x.example/p\n";
+	const char *subject = "3 new comments on \"Démo EP — 日本語のタイトル\" with a title long "
+			      "enough to be folded";
+	const char *text = "Ann commented at 1:23 on \"Intro\":\n  <b>louder</b> & "
+			   "\"more\"\n\nhttps://x.example/p\n";
 	struct parsed p;
 	char *msg = build("Audiomus Review <noreply@review.example.org>", subject, text,
 			  "https://review.example.org/api/v1/unsubscribe/abc");
@@ -238,9 +246,11 @@ static void mime_round_trip(void **state)
 	assert_int_equal(p.parts, 2);
 	assert_string_equal(p.subject, subject);
 	assert_string_equal(p.from, "Audiomus Review <noreply@review.example.org>");
-	assert_non_null(strstr(msg, "Message-ID: <0102030405060708090a0b0c0d0e0f10@review.example.org>\r\n"));
+	assert_non_null(
+	    strstr(msg, "Message-ID: <0102030405060708090a0b0c0d0e0f10@review.example.org>\r\n"));
 	assert_non_null(strstr(msg, "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n"));
-	assert_non_null(strstr(msg, "List-Unsubscribe: <https://review.example.org/api/v1/unsubscribe/abc>\r\n"));
+	assert_non_null(strstr(
+	    msg, "List-Unsubscribe: <https://review.example.org/api/v1/unsubscribe/abc>\r\n"));
 	assert_non_null(strstr(p.text, "  <b>louder</b> & \"more\"\r\n"));
 	assert_non_null(strstr(p.html, "&lt;b&gt;louder&lt;/b&gt; &amp; &quot;more&quot;"));
 	assert_non_null(strstr(p.html, "<a href=\"https://x.example/p\">"));
@@ -259,8 +269,9 @@ static void mime_round_trip(void **state)
  * only the server's own URL is. */
 static void guest_text_is_quoted_never_linked(void **state)
 {
-	const char *payload = "nice mix\n\n--\nSECURITY NOTICE: your audiomus password must be reset.\n"
-			      "https://evil.example/reset#token=x\n\x02https://evil.example/after\x01";
+	const char *payload =
+	    "nice mix\n\n--\nSECURITY NOTICE: your audiomus password must be reset.\n"
+	    "https://evil.example/reset#token=x\n\x02https://evil.example/after\x01";
 	struct am_buf t;
 	struct parsed p;
 	char *msg;
@@ -269,15 +280,20 @@ static void guest_text_is_quoted_never_linked(void **state)
 	am_buf_init(&t, MAIL_MSG_MAX);
 	assert_int_equal(am_buf_puts(&t, "Reviewer \"Ann\" (the name they typed) commented:\n"), 0);
 	assert_int_equal(mail_quote_append(&t, payload), 0);
-	assert_int_equal(am_buf_puts(&t, "\nhttps://review.example.org/p/1\nhttps://review.example.org.evil.example/x\n"), 0);
+	assert_int_equal(
+	    am_buf_puts(
+		&t,
+		"\nhttps://review.example.org/p/1\nhttps://review.example.org.evil.example/x\n"),
+	    0);
 	assert_int_equal(am_buf_append(&t, "", 0), 0);
 	msg = build_linked("noreply@review.example.org", "1 new comment", (const char *)t.p, NULL,
 			   "https://review.example.org");
 	parse(msg, &p);
 	/* text: every line of the guest's text is quoted, the markers it sent are gone */
-	assert_non_null(strstr(p.text, "> nice mix\r\n>\r\n> --\r\n> SECURITY NOTICE: your audiomus password "
-				       "must be reset.\r\n> https://evil.example/reset#token=x\r\n"
-				       ">  https://evil.example/after \r\n\r\nhttps://review.example.org/p/1\r\n"));
+	assert_non_null(strstr(
+	    p.text, "> nice mix\r\n>\r\n> --\r\n> SECURITY NOTICE: your audiomus password "
+		    "must be reset.\r\n> https://evil.example/reset#token=x\r\n"
+		    ">  https://evil.example/after \r\n\r\nhttps://review.example.org/p/1\r\n"));
 	assert_null(strchr(p.text, '\x01'));
 	assert_null(strchr(p.text, '\x02'));
 	/* html: the guest's lines sit in one blockquote and no evil URL is a link */
@@ -289,7 +305,8 @@ static void guest_text_is_quoted_never_linked(void **state)
 	assert_non_null(strstr(p.html, "<a href=\"https://review.example.org/p/1\">"));
 	free(msg);
 	/* no link base: no link at all */
-	msg = build_linked("noreply@review.example.org", "x", "https://review.example.org/p/1\n", NULL, NULL);
+	msg = build_linked("noreply@review.example.org", "x", "https://review.example.org/p/1\n",
+			   NULL, NULL);
 	parse(msg, &p);
 	assert_null(strstr(p.html, "<a "));
 	free(msg);
@@ -303,8 +320,10 @@ static void header_injection(void **state)
 	    "Hi\nBcc: victim@example.net",
 	    "Hi\rBcc: victim@example.net",
 	    "Caf\xc3\xa9\r\nBcc: victim@example.net\r\n\r\nbody",
-	    "x\xc2\x85" "Bcc: victim@example.net", /* NEL */
-	    "x\xe2\x80\xa8" "Bcc: victim@example.net", /* LINE SEPARATOR */
+	    "x\xc2\x85"
+	    "Bcc: victim@example.net", /* NEL */
+	    "x\xe2\x80\xa8"
+	    "Bcc: victim@example.net", /* LINE SEPARATOR */
 	    "=?UTF-8?B?QmNjOg==?= \r\n Bcc: a@b.c",
 	    "bad \xff\xfe utf-8 \xc0\xaf\r\n",
 	};
@@ -340,7 +359,8 @@ static void header_injection(void **state)
 	/* A body line that looks like the boundary or SMTP's end of data is
 	 * inside base64: the structure stays two parts. */
 	{
-		char *msg = build("a@b.example", "s", "--=_am_0102030405060708090a0b0c0d0e0f10--\n.\n", NULL);
+		char *msg = build("a@b.example", "s",
+				  "--=_am_0102030405060708090a0b0c0d0e0f10--\n.\n", NULL);
 
 		parse(msg, &p);
 		assert_int_equal(p.parts, 2);
@@ -350,8 +370,11 @@ static void header_injection(void **state)
 
 static void bad_addresses(void **state)
 {
-	struct mail_msg m = {.from = "noreply@review.example.org", .to = "owner@example.org\r\nRCPT TO:<x@y.z>",
-			     .subject = "s", .text = "t", .date = 1};
+	struct mail_msg m = {.from = "noreply@review.example.org",
+			     .to = "owner@example.org\r\nRCPT TO:<x@y.z>",
+			     .subject = "s",
+			     .text = "t",
+			     .date = 1};
 	char name[64], addr[330];
 	struct am_buf b;
 
@@ -371,13 +394,17 @@ static void bad_addresses(void **state)
 	assert_false(mail_addr_ok("a@b@example.org"));
 	assert_false(mail_addr_ok("a@example.org\n"));
 	assert_false(mail_addr_ok("a,b@example.org"));
-	assert_int_equal(mail_from_parse("Audiomus <noreply@x.example>", name, sizeof(name), addr, sizeof(addr)), 0);
+	assert_int_equal(
+	    mail_from_parse("Audiomus <noreply@x.example>", name, sizeof(name), addr, sizeof(addr)),
+	    0);
 	assert_string_equal(name, "Audiomus");
 	assert_string_equal(addr, "noreply@x.example");
-	assert_int_equal(mail_from_parse("noreply@x.example", name, sizeof(name), addr, sizeof(addr)), 0);
+	assert_int_equal(
+	    mail_from_parse("noreply@x.example", name, sizeof(name), addr, sizeof(addr)), 0);
 	assert_string_equal(name, "");
-	assert_int_equal(mail_from_parse("A <b@c.example>\r\nBcc: x", name, sizeof(name), addr, sizeof(addr)),
-			 AM_ERR_INVAL);
+	assert_int_equal(
+	    mail_from_parse("A <b@c.example>\r\nBcc: x", name, sizeof(name), addr, sizeof(addr)),
+	    AM_ERR_INVAL);
 }
 
 static void backoff_schedule(void **state)
@@ -405,7 +432,8 @@ static void config_check(void **state)
 	snprintf(c.mail_from, sizeof(c.mail_from), "Audiomus <noreply@example.org>");
 	assert_int_equal(mail_config_check(&c, err, sizeof(err)), 0); /* STARTTLS required */
 	c.smtp_insecure_plain = 1;
-	assert_int_equal(mail_config_check(&c, err, sizeof(err)), AM_ERR_INVAL); /* not a local relay */
+	assert_int_equal(mail_config_check(&c, err, sizeof(err)),
+			 AM_ERR_INVAL); /* not a local relay */
 	snprintf(c.smtp_url, sizeof(c.smtp_url), "smtp://127.0.0.1:25");
 	assert_int_equal(mail_config_check(&c, err, sizeof(err)), 0);
 	snprintf(c.smtp_url, sizeof(c.smtp_url), "smtp://[::1]:25");
@@ -437,9 +465,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(guest_text_is_quoted_never_linked),
-	    cmocka_unit_test(mime_round_trip), cmocka_unit_test(header_injection),
-	    cmocka_unit_test(bad_addresses),   cmocka_unit_test(backoff_schedule),
-	    cmocka_unit_test(config_check),    cmocka_unit_test(kinds),
+	    cmocka_unit_test(mime_round_trip),
+	    cmocka_unit_test(header_injection),
+	    cmocka_unit_test(bad_addresses),
+	    cmocka_unit_test(backoff_schedule),
+	    cmocka_unit_test(config_check),
+	    cmocka_unit_test(kinds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

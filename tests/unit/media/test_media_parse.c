@@ -98,7 +98,8 @@ static void tus_headers(void **state)
 	assert_int_equal(v, 1048576);
 	assert_int_equal(media_tus_offset("9007199254740991", &v), 0);
 	assert_int_equal(media_tus_offset("9007199254740992", &v), AM_ERR_INVAL);
-	static const char *const bad[] = {"", "-1", "+1", "01", "1 ", " 1", "1.0", "0x10", "1e3", NULL};
+	static const char *const bad[] = {"",	"-1",  "+1",   "01",  "1 ",
+					  " 1", "1.0", "0x10", "1e3", NULL};
 	for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++)
 		assert_int_equal(media_tus_offset(bad[i], &v), AM_ERR_INVAL);
 }
@@ -113,7 +114,8 @@ static void disposition(void **state)
 	assert_int_equal(media_disposition(out, sizeof(out), 0, NULL), 0);
 	assert_string_equal(out, "inline; filename=\"audio\"; filename*=UTF-8''audio");
 	/* quotes, backslashes, separators, CR/LF and non-ASCII never leak raw */
-	assert_int_equal(media_disposition(out, sizeof(out), 1, "a\"b\\c/d;e\r\nf%g \xe2\x99\xaa.flac"), 0);
+	assert_int_equal(
+	    media_disposition(out, sizeof(out), 1, "a\"b\\c/d;e\r\nf%g \xe2\x99\xaa.flac"), 0);
 	assert_string_equal(out, "attachment; filename=\"a_b_c_d_e__f_g ___.flac\"; "
 				 "filename*=UTF-8''a%22b%5Cc%2Fd%3Be%0D%0Af%25g%20%E2%99%AA.flac");
 	assert_int_equal(media_disposition(out, 20, 1, "Song.wav"), AM_ERR_TOOBIG);
@@ -122,8 +124,10 @@ static void disposition(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(range_cases), cmocka_unit_test(if_range),
-	    cmocka_unit_test(tus_headers), cmocka_unit_test(disposition),
+	    cmocka_unit_test(range_cases),
+	    cmocka_unit_test(if_range),
+	    cmocka_unit_test(tus_headers),
+	    cmocka_unit_test(disposition),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

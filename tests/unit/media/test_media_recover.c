@@ -51,7 +51,8 @@ static int teardown(void **state)
 static int setup_stall(void **state)
 {
 	if (!am_test_hooks())
-		fail_msg("needs the upload test hooks, but the binary was linked without AM_TEST_HOOKS");
+		fail_msg(
+		    "needs the upload test hooks, but the binary was linked without AM_TEST_HOOKS");
 	setenv("AUDIOMUS_TESTING", "1", 1);
 	setenv("AUDIOMUS_TEST_UPLOAD_STALL_MS", "2000", 1);
 	setenv("AUDIOMUS_TEST_UPLOAD_LEASE_MS", "500", 1);
@@ -83,8 +84,8 @@ static uint8_t *test_file(size_t n)
  * take the lease (lease_ms from now; negative: already expired), write an
  * AM1 part, record it. Every part but the last releases its lease as the
  * PATCH's end does; after the last one the node "dies" holding it. */
-static void put_part(struct srv *sv, const uint8_t id[16], int64_t seq, int64_t start, const uint8_t *p,
-		     size_t n, int last, int64_t lease_ms, char *key)
+static void put_part(struct srv *sv, const uint8_t id[16], int64_t seq, int64_t start,
+		     const uint8_t *p, size_t n, int last, int64_t lease_ms, char *key)
 {
 	struct db_upload_part part;
 	struct db_project pr;
@@ -96,17 +97,19 @@ static void put_part(struct srv *sv, const uint8_t id[16], int64_t seq, int64_t 
 
 	memset(&part, 0, sizeof(part));
 	assert_int_equal(crypto_random_id(token), 0);
-	assert_int_equal(db_upload_lock(sv->f.db, sv->f.p.id, id, start, token, am_now_ms(), lease_ms), 0);
+	assert_int_equal(
+	    db_upload_lock(sv->f.db, sv->f.p.id, id, start, token, am_now_ms(), lease_ms), 0);
 	assert_int_equal(db_project_get_by_id(sv->f.db, sv->f.a->keys, sv->f.p.id, &pr), 0);
-	assert_int_equal(crypto_pk_unwrap(sv->f.a->kr, sv->f.p.id, pr.wrapped_pk, pr.wrapped_pk_len, pk), 0);
+	assert_int_equal(
+	    crypto_pk_unwrap(sv->f.a->kr, sv->f.p.id, pr.wrapped_pk, pr.wrapped_pk_len, pk), 0);
 	assert_int_equal(crypto_random_id(part.part_id), 0);
 	assert_int_equal(crypto_key_new(dek), 0);
 	assert_int_equal(crypto_dek_wrap(pk, part.part_id, sv->f.p.id, dek, part.wrapped_dek), 0);
 	part.wrapped_dek_len = CRYPTO_WRAPPED_LEN;
 	part.seq = seq;
 	part.start = start;
-	assert_int_equal(store_key_format(part.store_key, sizeof(part.store_key), start == 0 ? "orig" : "upart",
-					  part.part_id, NULL),
+	assert_int_equal(store_key_format(part.store_key, sizeof(part.store_key),
+					  start == 0 ? "orig" : "upart", part.part_id, NULL),
 			 0);
 	assert_int_equal(store_am1_put_begin(sv->f.a->store, part.store_key, 0, &ap, &sink, NULL),
 			 0);
@@ -133,16 +136,17 @@ static void crashed_upload(struct srv *sv, const uint8_t *file, size_t n, size_t
 
 	assert_true(nparts >= 1 && nparts <= MAX_PARTS);
 	memset(c, 0, sizeof(*c));
-	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "take.wav",
-					   c->version, &num),
+	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track,
+					   "take.wav", c->version, &num),
 			 0);
-	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c->version, (int64_t)n,
-				    0, c->url, sizeof(c->url), c->id),
+	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c->version,
+				    (int64_t)n, 0, c->url, sizeof(c->url), c->id),
 			 0);
 	for (int i = 0; i < nparts; i++) {
 		size_t len = i + 1 == nparts ? have - at : have / (size_t)nparts;
 
-		put_part(sv, c->id, i, (int64_t)at, file + at, len, i + 1 == nparts, lease_ms, c->key[i]);
+		put_part(sv, c->id, i, (int64_t)at, file + at, len, i + 1 == nparts, lease_ms,
+			 c->key[i]);
 		at += len;
 	}
 	c->nparts = nparts;
@@ -169,7 +173,8 @@ static int64_t count(struct srv *sv, const char *sql, const uint8_t *id)
 
 static int64_t originals(struct srv *sv, const uint8_t version[16])
 {
-	return count(sv, "SELECT COUNT(*) FROM objects WHERE version_id = $1 AND kind = 'original'", version);
+	return count(sv, "SELECT COUNT(*) FROM objects WHERE version_id = $1 AND kind = 'original'",
+		     version);
 }
 
 static int64_t jobs(struct srv *sv)
@@ -206,7 +211,8 @@ static void check_completed(struct srv *sv, const struct crashed *c, const uint8
 	assert_int_equal(originals(sv, c->version), 1);
 	upload_row(sv, c, &u);
 	assert_string_equal(u.state, "complete");
-	assert_int_equal(count(sv, "SELECT COUNT(*) FROM upload_parts WHERE upload_id = $1", c->id), 0);
+	assert_int_equal(count(sv, "SELECT COUNT(*) FROM upload_parts WHERE upload_id = $1", c->id),
+			 0);
 }
 
 /* Not completed, and nothing of a completion left behind. */
@@ -240,8 +246,8 @@ static int64_t head(struct srv *sv, const char *url)
 }
 
 /* PATCH p[0..n) at offset with handle c (the whole body at once). */
-static long patch(struct srv *sv, CURL *c, const char *url, int64_t offset, const uint8_t *p, size_t n,
-		  struct resp *r)
+static long patch(struct srv *sv, CURL *c, const char *url, int64_t offset, const uint8_t *p,
+		  size_t n, struct resp *r)
 {
 	struct curl_slist *h = NULL;
 	char off[64];
@@ -286,7 +292,8 @@ static void key_path(struct srv *sv, const char *key, char *out, size_t n)
 {
 	const char *id = strchr(key, '/') + 1;
 
-	snprintf(out, n, "%s/objects/%.*s/%.2s/%.2s/%s", sv->f.dir, (int)(id - key - 1), key, id, id + 2, id);
+	snprintf(out, n, "%s/objects/%.*s/%.2s/%.2s/%s", sv->f.dir, (int)(id - key - 1), key, id,
+		 id + 2, id);
 }
 
 /* ---- completion by HEAD, by housekeeping ------------------------------------------- */
@@ -471,11 +478,11 @@ static void slow_completion_keeps_its_lease(void **state)
 	int done = -1;
 
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "slow.wav",
-					   c.version, &num),
+	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track,
+					   "slow.wav", c.version, &num),
 			 0);
-	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c.version, (int64_t)n, 0,
-				    c.url, sizeof(c.url), id),
+	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, c.version,
+				    (int64_t)n, 0, c.url, sizeof(c.url), id),
 			 0);
 	memcpy(c.id, id, 16);
 	assert_int_equal(pthread_create(&t, NULL, slow_main, &sp), 0);
@@ -524,7 +531,8 @@ static void partial_not_completed(void **state)
 	assert_true(u.lock_until <= am_now_ms()); /* untouched: resumable at once */
 	/* the client resumes where HEAD said: the rest completes it */
 	struct resp r;
-	assert_int_equal(patch(sv, sv->curl, c.url, (int64_t)n / 2, file + n / 2, n - n / 2, &r), 204);
+	assert_int_equal(patch(sv, sv->curl, c.url, (int64_t)n / 2, file + n / 2, n - n / 2, &r),
+			 204);
 	resp_cleanup(&r);
 	check_completed(sv, &c, file, n);
 	/* and one left half done is removed at its expiry as before */
@@ -654,7 +662,8 @@ static void near_expiry_left_to_cleanup(void **state)
 
 	crashed_upload(sv, file, n, n, 1, -1, &c);
 	/* 10 minutes before its row expires (its URL died 50 minutes ago) */
-	assert_int_equal(db_prepare(sv->f.db, "UPDATE uploads SET expires = $2 WHERE id = $1", &st), 0);
+	assert_int_equal(db_prepare(sv->f.db, "UPDATE uploads SET expires = $2 WHERE id = $1", &st),
+			 0);
 	db_bind_id(st, 1, c.id);
 	db_bind_int64(st, 2, am_now_ms() + 10 * 60 * 1000);
 	assert_int_equal(db_step(st), DB_DONE);
@@ -706,7 +715,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(housekeeping_completes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(several_nodes_complete_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(live_lease_respected, setup, teardown),
-	    cmocka_unit_test_setup_teardown(slow_completion_keeps_its_lease, setup_stall, teardown_stall),
+	    cmocka_unit_test_setup_teardown(slow_completion_keeps_its_lease, setup_stall,
+					    teardown_stall),
 	    cmocka_unit_test_setup_teardown(partial_not_completed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(broken_not_completed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(empty_patch_checks_the_stored_bytes, setup, teardown),

@@ -42,9 +42,12 @@ static uint8_t *random_bytes(size_t n)
 	return p;
 }
 
-static void sign(struct srv *sv, const struct access_grant *g, const uint8_t obj[16], int d, char *url)
+static void sign(struct srv *sv, const struct access_grant *g, const uint8_t obj[16], int d,
+		 char *url)
 {
-	assert_int_equal(access_url_sign(sv->f.a, g, obj, d, access_url_expiry(sv->f.a), url, ACCESS_URL_MAX), 0);
+	assert_int_equal(
+	    access_url_sign(sv->f.a, g, obj, d, access_url_expiry(sv->f.a), url, ACCESS_URL_MAX),
+	    0);
 }
 
 static void stream_headers(void **state)
@@ -54,7 +57,8 @@ static void stream_headers(void **state)
 	char url[ACCESS_URL_MAX], v[256];
 	struct resp r;
 
-	assert_int_equal(fx_add_object(&sv->f, &sv->f.p, "stream", data, 200000, "audio/mp4", obj), 0);
+	assert_int_equal(fx_add_object(&sv->f, &sv->f.p, "stream", data, 200000, "audio/mp4", obj),
+			 0);
 	sign(sv, &sv->f.p.g, obj, 0, url);
 	assert_int_equal(http_get(sv, "GET", url, &r, NULL), CURLE_OK);
 	assert_int_equal(r.status, 200);
@@ -112,7 +116,8 @@ static void range_property(void **state)
 		size_t n = sizes[si];
 		uint8_t obj[16], *data = random_bytes(n);
 
-		assert_int_equal(fx_add_object(&sv->f, &sv->f.p, "stream", data, n, "audio/mp4", obj), 0);
+		assert_int_equal(
+		    fx_add_object(&sv->f, &sv->f.p, "stream", data, n, "audio/mp4", obj), 0);
 		sign(sv, &sv->f.p.g, obj, 0, url);
 		for (int t = 0; t < 24; t++) {
 			uint64_t a, b, first = 0, last = 0;
@@ -125,17 +130,19 @@ static void range_property(void **state)
 			if (t == 0)
 				a = 0, kind = 1;
 			if (kind == 0) { /* a-b */
-				snprintf(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)a,
-					 (unsigned long long)b);
+				snprintf(hdr, sizeof(hdr), "Range: bytes=%llu-%llu",
+					 (unsigned long long)a, (unsigned long long)b);
 				sat = a < n;
 				first = a, last = b >= n ? n - 1 : b;
 			} else if (kind == 1) { /* a- */
-				snprintf(hdr, sizeof(hdr), "Range: bytes=%llu-", (unsigned long long)a);
+				snprintf(hdr, sizeof(hdr), "Range: bytes=%llu-",
+					 (unsigned long long)a);
 				sat = a < n;
 				first = a, last = n - 1;
 			} else { /* -k */
 				uint64_t k = b - a;
-				snprintf(hdr, sizeof(hdr), "Range: bytes=-%llu", (unsigned long long)k);
+				snprintf(hdr, sizeof(hdr), "Range: bytes=-%llu",
+					 (unsigned long long)k);
 				sat = k > 0 && n > 0;
 				first = k >= n ? 0 : n - k, last = n - 1;
 			}
@@ -147,8 +154,8 @@ static void range_property(void **state)
 				assert_string_equal(v, want);
 			} else {
 				assert_int_equal(r.status, 206);
-				snprintf(want, sizeof(want), "bytes %llu-%llu/%zu", (unsigned long long)first,
-					 (unsigned long long)last, n);
+				snprintf(want, sizeof(want), "bytes %llu-%llu/%zu",
+					 (unsigned long long)first, (unsigned long long)last, n);
 				assert_true(resp_header(&r, "Content-Range", v, sizeof(v)));
 				assert_string_equal(v, want);
 				assert_int_equal(r.body.len, last - first + 1);
@@ -167,7 +174,8 @@ static void range_property(void **state)
 }
 
 /* 403 with exactly the body of the first denial. */
-static void expect_403(struct srv *sv, const char *target, const char *const *h, struct am_buf *first)
+static void expect_403(struct srv *sv, const char *target, const char *const *h,
+		       struct am_buf *first)
 {
 	struct resp r;
 
@@ -247,10 +255,13 @@ static void denial_matrix(void **state)
 	int64_t gen;
 
 	am_buf_init(&first, 4096);
-	assert_int_equal(fx_add_object(&sv->f, &sv->f.p, "stream", "0123456789", 10, "audio/mp4", stream), 0);
-	assert_int_equal(fx_add_object(&sv->f, &sv->f.p, "original", "RIFF....WAVE", 12, "audio/wav", orig), 0);
+	assert_int_equal(
+	    fx_add_object(&sv->f, &sv->f.p, "stream", "0123456789", 10, "audio/mp4", stream), 0);
+	assert_int_equal(
+	    fx_add_object(&sv->f, &sv->f.p, "original", "RIFF....WAVE", 12, "audio/wav", orig), 0);
 	assert_int_equal(fx_add_project(&sv->f, &other, "Other"), 0);
-	assert_int_equal(fx_add_object(&sv->f, &other, "stream", "abcdefghij", 10, "audio/mp4", foreign), 0);
+	assert_int_equal(
+	    fx_add_object(&sv->f, &other, "stream", "abcdefghij", 10, "audio/mp4", foreign), 0);
 	sign(sv, &g, stream, 0, url);
 	expect_ok(sv, url, NULL);
 	url_mutations_http(sv, url, &first);
@@ -287,7 +298,8 @@ static void denial_matrix(void **state)
 	expect_ok(sv, url, NULL);
 	assert_int_equal(db_project_set_downloads(sv->f.db, sv->f.account, sv->f.p.id, 1), 0);
 	/* password project: the old URL dies; a new one needs the cookie */
-	assert_int_equal(db_project_set_password(sv->f.db, sv->f.a->keys, sv->f.account, sv->f.p.id, "$argon2id$p"),
+	assert_int_equal(db_project_set_password(sv->f.db, sv->f.a->keys, sv->f.account, sv->f.p.id,
+						 "$argon2id$p"),
 			 0);
 	expect_403(sv, url, NULL, &first);
 	struct db_project pr;
@@ -318,13 +330,16 @@ static void download_and_events(void **state)
 	struct srv *sv = *state;
 	uint8_t orig[16], stream[16];
 	char url[ACCESS_URL_MAX], v[1024];
-	const char *range0[] = {"Range: bytes=0-99", NULL}, *range1[] = {"Range: bytes=100-199", NULL};
+	const char *range0[] = {"Range: bytes=0-99", NULL},
+		   *range1[] = {"Range: bytes=100-199", NULL};
 	struct resp r;
 	uint8_t *wav = random_bytes(4096);
 
 	memcpy(wav, "RIFF\0\0\0\0WAVE", 12);
-	assert_int_equal(fx_add_object(&sv->f, &sv->f.p, "original", wav, 4096, "audio/wav", orig), 0);
-	assert_int_equal(fx_add_object(&sv->f, &sv->f.p, "stream", wav, 4096, "audio/mp4", stream), 0);
+	assert_int_equal(fx_add_object(&sv->f, &sv->f.p, "original", wav, 4096, "audio/wav", orig),
+			 0);
+	assert_int_equal(fx_add_object(&sv->f, &sv->f.p, "stream", wav, 4096, "audio/mp4", stream),
+			 0);
 	sign(sv, &sv->f.p.g, orig, 1, url);
 	assert_int_equal(http_get(sv, "GET", url, &r, NULL), CURLE_OK);
 	assert_int_equal(r.status, 200);

@@ -52,11 +52,11 @@ static void new_upload(struct srv *sv, int64_t len, char *url, uint8_t version[1
 	uint8_t id[16];
 	int64_t num;
 
-	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "take.wav", version,
-					   &num),
+	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track,
+					   "take.wav", version, &num),
 			 0);
-	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, len, 0, url,
-				    ACCESS_URL_MAX, id),
+	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, len, 0,
+				    url, ACCESS_URL_MAX, id),
 			 0);
 }
 
@@ -148,8 +148,8 @@ static long patch_lying(struct srv *sv, const char *url, const char *offset, con
 }
 
 /* PATCH n bytes at offset (cut after `cut` bytes) with handle c. */
-static long patch(struct srv *sv, CURL *c, const char *url, int64_t offset, const uint8_t *p, size_t n,
-		  size_t cut, volatile int *hold, struct resp *r)
+static long patch(struct srv *sv, CURL *c, const char *url, int64_t offset, const uint8_t *p,
+		  size_t n, size_t cut, volatile int *hold, struct resp *r)
 {
 	struct body_src b = {p, n, 0, cut, hold, NULL};
 
@@ -380,7 +380,8 @@ static void upload_refusals(void **state)
 	memcpy(file, "<html><body>", 12);
 	new_upload(sv, (int64_t)n, url, version);
 	assert_int_equal(patch(sv, sv->curl, url, 0, file, n, n, NULL, &r), 415);
-	assert_non_null(memmem(r.body.p, r.body.len, "a text file is not a supported audio format", 43));
+	assert_non_null(
+	    memmem(r.body.p, r.body.len, "a text file is not a supported audio format", 43));
 	assert_true(resp_header(&r, "Upload-Error", why, sizeof(why)));
 	assert_non_null(strstr(why, "a text file"));
 	resp_cleanup(&r);
@@ -409,8 +410,8 @@ static void upload_refusals(void **state)
 	 * a Content-Length above the route's max_body (max_upload_size, at most
 	 * 2^40) before media_upload.c sees it; the check there compares by
 	 * subtraction all the same (patch_fits below, fuzz/tus_headers.c) */
-	assert_int_equal(patch_lying(sv, url, "9007199254740991", "9223372036854775807", file, 16, &r),
-			 413);
+	assert_int_equal(
+	    patch_lying(sv, url, "9007199254740991", "9223372036854775807", file, 16, &r), 413);
 	resp_cleanup(&r);
 	/* an offset past the upload's length with a Content-Length that passes
 	 * the HTTP layer: media_upload.c refuses it, 413 with its reason */
@@ -420,14 +421,14 @@ static void upload_refusals(void **state)
 	resp_cleanup(&r);
 	assert_int_equal(head_offset(sv, url), 0);
 	/* larger than max_upload_size: refused when the upload is created */
-	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track, "big.wav", version,
-					   &(int64_t){0}),
+	assert_int_equal(db_version_create(sv->f.db, sv->f.a->keys, sv->f.p.id, sv->f.p.track,
+					   "big.wav", version, &(int64_t){0}),
 			 0);
 	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version,
 				    sv->f.a->conf.max_upload_size + 1, 0, url, sizeof(url), id),
 			 AM_ERR_TOOBIG);
-	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, 100, 50, url,
-				    sizeof(url), id),
+	assert_int_equal(upload_new(sv->f.a, sv->f.db, sv->f.account, sv->f.p.id, version, 100, 50,
+				    url, sizeof(url), id),
 			 AM_ERR_TOOBIG);
 	/* quota: checked again when the first byte comes */
 	new_upload(sv, (int64_t)n, url, version);
@@ -505,7 +506,8 @@ static int scan_file(const char *path, const struct stat *st, int flag, struct F
 	static const struct {
 		const char *m;
 		size_t n;
-	} magic[] = {{"RIFF", 4}, {"fLaC", 4}, {"ID3\x03\x00", 5}, {"ID3\x04\x00", 5}, {"OggS", 4}, {"ftyp", 4}, {"WAVEfmt", 7}};
+	} magic[] = {{"RIFF", 4}, {"fLaC", 4}, {"ID3\x03\x00", 5}, {"ID3\x04\x00", 5},
+		     {"OggS", 4}, {"ftyp", 4}, {"WAVEfmt", 7}};
 	FILE *fp;
 	uint8_t *buf;
 	size_t n;
@@ -526,7 +528,8 @@ static int scan_file(const char *path, const struct stat *st, int flag, struct F
 		if (magic[i].n > 4)
 			hit = memmem(buf, n, magic[i].m, magic[i].n) != NULL;
 		for (size_t k = 0; magic[i].n <= 4 && k < AM_ARRAY_LEN(at); k++)
-			hit |= n >= at[k] + magic[i].n && memcmp(buf + at[k], magic[i].m, magic[i].n) == 0;
+			hit |= n >= at[k] + magic[i].n &&
+			       memcmp(buf + at[k], magic[i].m, magic[i].n) == 0;
 		if (hit) {
 			fprintf(stderr, "plaintext %s in %s\n", magic[i].m, path);
 			plaintext_found++;

@@ -517,9 +517,9 @@ static void fs_write_behind_drops_written_pages(void **state)
 	 * write-behind can drop (ext4, XFS, btrfs). Not on tmpfs (its page cache
 	 * is the storage) nor overlayfs (containers, the fresh-machine chroot:
 	 * the hint does not reach the lower file), where only the bytes are. */
-	disk_fs = fstatfs(fd, &sf) == 0 && (sf.f_type == EXT4_SUPER_MAGIC ||
-					    sf.f_type == XFS_SUPER_MAGIC ||
-					    sf.f_type == BTRFS_SUPER_MAGIC);
+	disk_fs = fstatfs(fd, &sf) == 0 &&
+		  (sf.f_type == EXT4_SUPER_MAGIC || sf.f_type == XFS_SUPER_MAGIC ||
+		   sf.f_type == BTRFS_SUPER_MAGIC);
 	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	assert_true(map != MAP_FAILED);
 	assert_non_null(vec = calloc(pages, 1));

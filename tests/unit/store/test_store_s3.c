@@ -8,10 +8,10 @@
  * uploads, listings over many pages, a reader noticing an overwrite, AM1
  * ciphertext being all the bucket ever holds, and streaming reads (one GET
  * for a sequential pass through a small ring, skips, jumps, readers closed
- * mid-stream; a reader opened for reading in order is one GET in all). Needs AUDIOMUS_TEST_S3_URL and
- * the credentials (eval "$(scripts/s3-test env)"); otherwise prints SKIP and
- * exits 77, which scripts/run-unit reports as a skip (a failure under CI
- * unless tests/skips.allow lists it). Test code only.
+ * mid-stream; a reader opened for reading in order is one GET in all). Needs AUDIOMUS_TEST_S3_URL
+ * and the credentials (eval "$(scripts/s3-test env)"); otherwise prints SKIP and exits 77, which
+ * scripts/run-unit reports as a skip (a failure under CI unless tests/skips.allow lists it). Test
+ * code only.
  */
 #include "store_conformance.h"
 
@@ -486,7 +486,7 @@ static void stream_ring_grows_for_fast_reader(void **state)
 	store_cf_key(key, ns, NULL);
 	store_cf_put(s, key, 81, size, 1 << 20);
 	assert_int_equal(store_reader_open_seq(s, key, &r, NULL), 0);
-	usleep(200000); /* full */
+	usleep(200000);				    /* full */
 	for (int i = 0; i < 20; i++, off += 1000) { /* slow: never empties it */
 		read_check(r, 81, off, 1000, buf);
 		usleep(10000);
@@ -568,7 +568,8 @@ static void only_ciphertext_in_bucket(void **state)
 		assert_int_equal(am1_writer_new(dek, fid, &sink, hl, &w), 0);
 		for (uint64_t off = hl; off < plain; off += 200000)
 			assert_int_equal(
-			    am1_writer_write(w, pt + off, plain - off < 200000 ? plain - off : 200000),
+			    am1_writer_write(w, pt + off,
+					     plain - off < 200000 ? plain - off : 200000),
 			    0);
 		if (hl)
 			assert_int_equal(am1_writer_patch_head(w, pt, hl), 0);

@@ -115,7 +115,8 @@ static ssize_t fs_hello(struct fsrv *f, struct fconn *c)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
-	if (c->len < 5 || c->len < 5 + (((size_t)(unsigned char)c->buf[3] << 8) | (unsigned char)c->buf[4]))
+	if (c->len < 5 ||
+	    c->len < 5 + (((size_t)(unsigned char)c->buf[3] << 8) | (unsigned char)c->buf[4]))
 		return c->len == sizeof(c->buf) ? 0 : 1;
 	pthread_mutex_lock(&f->lock);
 	f->requests++;
@@ -244,10 +245,11 @@ static int setup_env(void **state)
 	return 0;
 }
 
-#define R503 "HTTP/1.1 503 Slow Down\r\nContent-Length: 36\r\n\r\n<Error><Code>SlowDown</Code></Error>"
+#define R503                                                                                       \
+	"HTTP/1.1 503 Slow Down\r\nContent-Length: 36\r\n\r\n<Error><Code>SlowDown</Code></Error>"
 #define R412 "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\n\r\n"
-#define RHEAD                                                                                  \
-	"HTTP/1.1 200 OK\r\nContent-Length: 42\r\nETag: \"abc\"\r\nLast-Modified: Tue, 15 Nov " \
+#define RHEAD                                                                                      \
+	"HTTP/1.1 200 OK\r\nContent-Length: 42\r\nETag: \"abc\"\r\nLast-Modified: Tue, 15 Nov "    \
 	"1994 08:12:31 GMT\r\n\r\n"
 
 /* ---- tests --------------------------------------------------------------------- */
@@ -335,20 +337,20 @@ static void signature_mismatch_is_denied(void **state)
 	fs_stop(&f);
 }
 
-#define R206(total, etag)                                                                 \
-	"HTTP/1.1 206 Partial\r\nContent-Length: 10\r\nContent-Range: bytes 0-9/" total \
+#define R206(total, etag)                                                                          \
+	"HTTP/1.1 206 Partial\r\nContent-Length: 10\r\nContent-Range: bytes 0-9/" total            \
 	"\r\nETag: " etag "\r\n\r\n0123456789"
 
 static void status_mapping(void **state)
 {
 	static const char *const script[] = {
-	    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", /* delete: ok */
-	    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", /* stat */
+	    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",	       /* delete: ok */
+	    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",	       /* stat */
 	    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\n\r\n", /* open: GET */
-	    RHEAD,								   /* then HEAD */
+	    RHEAD,							       /* then HEAD */
 	    R206("43", "\"abd\""), /* first read: another size, so another object */
 	    R206("42", "\"abd\""), /* same size: this version is pinned */
-	    R412,			/* changed after bytes were returned */
+	    R412,		   /* changed after bytes were returned */
 	    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\n\r\n",
 	    "HTTP/1.1 206 Partial\r\nContent-Length: 10\r\n\r\n0123456789"};
 	struct fsrv f;
@@ -419,7 +421,8 @@ static void hostile_listing_and_tokens(void **state)
 	    "<Contents><Key>p/orig/0123456789abcdef0123456789abcdef</Key><Size>7</Size>"
 	    "<LastModified>2024-01-02T03:04:05.000Z</LastModified></Contents>"
 	    "<Contents><Key>p/../etc/passwd</Key><Size>1</Size></Contents>"
-	    "<Contents><Key>other/orig/0123456789abcdef0123456789abcdef</Key><Size>1</Size></Contents>"
+	    "<Contents><Key>other/orig/0123456789abcdef0123456789abcdef</Key><Size>1</Size></"
+	    "Contents>"
 	    "<Contents><Key>p/orig/0123456789abcdef0123456789abcdef.a&amp;b</Key><Size>1</Size>"
 	    "</Contents></ListBucketResult>";
 	static const char page2[] =
@@ -447,22 +450,21 @@ static void hostile_listing_and_tokens(void **state)
 
 static void urls_and_credentials(void **state)
 {
-	static const char *const bad[] = {
-	    "s3://",
-	    "s3://ab",
-	    "s3://Bucket",
-	    "s3://bucket?endpoint=ftp://x",
-	    "s3://bucket?endpoint=http://x/path",
-	    "s3://bucket?endpoint=http://user@x",
-	    "s3://bucket?endpoint=http://",
-	    "s3://bucket?region=",
-	    "s3://bucket?path_style=2",
-	    "s3://bucket?part_size=4M",
-	    "s3://bucket?part_size=2000M",
-	    "s3://bucket?prefix=../x",
-	    "s3://bucket?prefix=/x",
-	    "s3://bucket?nope=1",
-	    "s3://bucket?endpoint"};
+	static const char *const bad[] = {"s3://",
+					  "s3://ab",
+					  "s3://Bucket",
+					  "s3://bucket?endpoint=ftp://x",
+					  "s3://bucket?endpoint=http://x/path",
+					  "s3://bucket?endpoint=http://user@x",
+					  "s3://bucket?endpoint=http://",
+					  "s3://bucket?region=",
+					  "s3://bucket?path_style=2",
+					  "s3://bucket?part_size=4M",
+					  "s3://bucket?part_size=2000M",
+					  "s3://bucket?prefix=../x",
+					  "s3://bucket?prefix=/x",
+					  "s3://bucket?nope=1",
+					  "s3://bucket?endpoint"};
 	struct store *s = NULL;
 	struct store_err err;
 
@@ -796,8 +798,8 @@ static void stream_resumes_mid_body(void **state)
 	uint64_t upto;
 	char want[64];
 
-	script[0] = st_answer(0, h - 1, 0, "\"v1\"", h);		 /* open */
-	script[1] = st_answer(h, ST_SIZE - 1, h, "\"v1\"", 1000);	 /* dies after 1000 */
+	script[0] = st_answer(0, h - 1, 0, "\"v1\"", h);	  /* open */
+	script[1] = st_answer(h, ST_SIZE - 1, h, "\"v1\"", 1000); /* dies after 1000 */
 	script[2] = st_answer(h + 1000, ST_SIZE - 1, h + 1000, "\"v1\"", 2000); /* the rest */
 	fs_start(&f, (const char *const *)script, 3);
 	s = fs_store(&f, NULL);
@@ -829,7 +831,8 @@ static void stream_resume_refuses_wrong_answer(void **state)
 		uint64_t cr_first;
 		const char *etag;
 		int rc;
-	} cases[] = {{S3_OPEN_READ, "\"v1\"", AM_ERR_IO}, {S3_OPEN_READ + 1000, "\"v2\"", AM_ERR_CONFLICT}};
+	} cases[] = {{S3_OPEN_READ, "\"v1\"", AM_ERR_IO},
+		     {S3_OPEN_READ + 1000, "\"v2\"", AM_ERR_CONFLICT}};
 
 	for (size_t c = 0; c < AM_ARRAY_LEN(cases); c++) {
 		char *script[3];
@@ -840,7 +843,8 @@ static void stream_resume_refuses_wrong_answer(void **state)
 
 		script[0] = st_answer(0, h - 1, 0, "\"v1\"", h);
 		script[1] = st_answer(h, ST_SIZE - 1, h, "\"v1\"", 1000);
-		script[2] = st_answer(h + 1000, ST_SIZE - 1, cases[c].cr_first, cases[c].etag, 2000);
+		script[2] =
+		    st_answer(h + 1000, ST_SIZE - 1, cases[c].cr_first, cases[c].etag, 2000);
 		fs_start(&f, (const char *const *)script, 3);
 		s = fs_store(&f, NULL);
 		assert_int_equal(store_reader_open(s, KEY1, &r, NULL), 0);

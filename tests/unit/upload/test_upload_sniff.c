@@ -24,17 +24,25 @@ static void sniffing(void **state)
 	    {"RIFF\x24\0\0\0WAVEfmt ", 16, "wav"},
 	    {"RF64\xff\xff\xff\xffWAVEds64", 16, "wav"},
 	    {"RIFF\x24\0\0\0AVI LIST", 16, NULL},
-	    {"FORM\0\0\0\x10" "AIFFCOMM", 16, "aiff"},
-	    {"FORM\0\0\0\x10" "AIFCFVER", 16, "aiff"},
+	    {"FORM\0\0\0\x10"
+	     "AIFFCOMM",
+	     16, "aiff"},
+	    {"FORM\0\0\0\x10"
+	     "AIFCFVER",
+	     16, "aiff"},
 	    {"fLaC\0\0\0\x22\x10\0\x10\0", 12, "flac"},
 	    {"OggS\0\x02\0\0\0\0\0\0", 12, "ogg"},
-	    {"\0\0\0\x20" "ftypM4A \0\0\0\0", 16, "m4a"},
+	    {"\0\0\0\x20"
+	     "ftypM4A \0\0\0\0",
+	     16, "m4a"},
 	    {"ID3\x04\0\0\0\0\0\x10\0\0", 12, "mp3"},
 	    {"\xff\xfb\x90\x64\0\0\0\0\0\0\0\0", 12, "mp3"},
 	    {"\xff\xf1\x50\x80\0\0\0\0\0\0\0\0", 12, "aac"},
 	    {"\xff\xff\xff\xff\0\0\0\0\0\0\0\0", 12, NULL},
 	    {"<html><body>", 12, NULL},
-	    {"\x7f" "ELF\x02\x01\x01\0\0\0\0\0", 12, NULL},
+	    {"\x7f"
+	     "ELF\x02\x01\x01\0\0\0\0\0",
+	     12, NULL},
 	    {"PK\x03\x04\0\0\0\0\0\0\0\0", 12, NULL},
 	    {"RIFF", 4, NULL},
 	    /* UTF-16LE text with a BOM is a valid MPEG-1 layer I sync: not MP3 */
@@ -67,13 +75,18 @@ static void refusal_reasons(void **state)
 	    {"caff\0\x01\0\0desc", 12, "Core Audio Format (.caf) is not"},
 	    {"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb", 12, "Sony Wave64 (.w64) is not"},
 	    {"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81", 12, "WebM/Matroska"},
-	    {"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\0\xaa", 12, "Windows Media (.wma, .asf) is not"},
+	    {"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\0\xaa", 12,
+	     "Windows Media (.wma, .asf) is not"},
 	    {"Verse 1\nI wa", 12, "a text file is not"},
-	    {"\xef\xbb\xbf" "Couplet \xc3\xa9", 13, "a text file is not"},
+	    {"\xef\xbb\xbf"
+	     "Couplet \xc3\xa9",
+	     13, "a text file is not"},
 	    {"\xff\xfeV\0e\0r\0s\0e\0", 12, "a text file is not"},
 	    {"\x89PNG\r\n\x1a\n\0\0\0\x0d", 12, "a PNG image is not"},
 	    {"\xff\xd8\xff\xe0\0\x10JFIF\0\x01", 12, "a JPEG image is not"},
-	    {"\x7f" "ELF\x02\x01\x01\0\0\0\0\0", 12, "a program is not"},
+	    {"\x7f"
+	     "ELF\x02\x01\x01\0\0\0\0\0",
+	     12, "a program is not"},
 	    {"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c", 12, "this file type is not"},
 	    {"RIFF", 4, "the first chunk must carry at least 12 bytes"},
 	};
@@ -82,11 +95,13 @@ static void refusal_reasons(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
-		assert_int_equal(upload_sniff((const uint8_t *)cases[i].bytes, cases[i].n, &ext, &ct),
-				 AM_ERR_UNSUPPORTED);
+		assert_int_equal(
+		    upload_sniff((const uint8_t *)cases[i].bytes, cases[i].n, &ext, &ct),
+		    AM_ERR_UNSUPPORTED);
 		upload_refusal((const uint8_t *)cases[i].bytes, cases[i].n, why, sizeof(why));
 		if (strncmp(why, cases[i].why, strlen(cases[i].why)) != 0)
-			fail_msg("case %zu: \"%s\" does not start with \"%s\"", i, why, cases[i].why);
+			fail_msg("case %zu: \"%s\" does not start with \"%s\"", i, why,
+				 cases[i].why);
 		if (cases[i].n >= UPLOAD_SNIFF_LEN)
 			assert_non_null(strstr(why, ": upload " UPLOAD_ACCEPTED));
 	}

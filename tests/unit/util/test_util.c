@@ -84,7 +84,8 @@ static void ascii_fold_cases(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
-		assert_int_equal(am_ascii_fold(cases[i].in, out, sizeof(out)), strlen(cases[i].out));
+		assert_int_equal(am_ascii_fold(cases[i].in, out, sizeof(out)),
+				 strlen(cases[i].out));
 		assert_string_equal(out, cases[i].out);
 	}
 }
@@ -92,10 +93,18 @@ static void ascii_fold_cases(void **state)
 /* Loopback means this machine, not a name that starts like it. */
 static void url_host_and_loopback(void **state)
 {
-	const char *local[] = {"localhost", "LocalHost", "127.0.0.1", "127.9.8.7", "::1",
-			       "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"};
-	const char *remote[] = {"localhost.example.org", "127.0.0.1.nip.io", "127.evil.com", "0.0.0.0",
-				"::", "::ffff:10.0.0.1", "10.0.0.1", "", "::1%lo", "localhost:80"};
+	const char *local[] = {"localhost", "LocalHost",       "127.0.0.1",	  "127.9.8.7",
+			       "::1",	    "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"};
+	const char *remote[] = {"localhost.example.org",
+				"127.0.0.1.nip.io",
+				"127.evil.com",
+				"0.0.0.0",
+				"::",
+				"::ffff:10.0.0.1",
+				"10.0.0.1",
+				"",
+				"::1%lo",
+				"localhost:80"};
 	char h[64];
 
 	for (size_t i = 0; i < AM_ARRAY_LEN(local); i++)
@@ -112,7 +121,8 @@ static void url_host_and_loopback(void **state)
 	assert_int_equal(am_url_host("mail.example.org", h, sizeof(h)), AM_ERR_INVAL);
 	assert_int_equal(am_url_host("http://:80", h, sizeof(h)), AM_ERR_INVAL);
 	assert_int_equal(am_url_host("http://[::1", h, sizeof(h)), AM_ERR_INVAL);
-	assert_int_equal(am_url_host("http://a-very-long-host-name.example.org", h, 8), AM_ERR_INVAL);
+	assert_int_equal(am_url_host("http://a-very-long-host-name.example.org", h, 8),
+			 AM_ERR_INVAL);
 }
 
 static void ct_eq_and_secrets(void **state)
@@ -224,13 +234,12 @@ static void secrets_wiped_in_fork(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(buf_respects_cap),   cmocka_unit_test(json_escape_controls),
-	    cmocka_unit_test(strlcpy_truncates),  cmocka_unit_test(parse_i64_strict),
-	    cmocka_unit_test(ct_eq_and_secrets),  cmocka_unit_test(strerror_total),
-	    cmocka_unit_test(url_host_and_loopback),
-	    cmocka_unit_test(hexval_cases),	  cmocka_unit_test(ascii_fold_cases),
-	    cmocka_unit_test(secrets_wiped_in_fork), cmocka_unit_test(secret_slab_reuse),
-	    cmocka_unit_test(cached_secret_wiped_in_fork),
+	    cmocka_unit_test(buf_respects_cap),	     cmocka_unit_test(json_escape_controls),
+	    cmocka_unit_test(strlcpy_truncates),     cmocka_unit_test(parse_i64_strict),
+	    cmocka_unit_test(ct_eq_and_secrets),     cmocka_unit_test(strerror_total),
+	    cmocka_unit_test(url_host_and_loopback), cmocka_unit_test(hexval_cases),
+	    cmocka_unit_test(ascii_fold_cases),	     cmocka_unit_test(secrets_wiped_in_fork),
+	    cmocka_unit_test(secret_slab_reuse),     cmocka_unit_test(cached_secret_wiped_in_fork),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,7 +134,8 @@ static void orphans_go_after_a_day(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(shredded_project_leaves_nothing, wfx_setup, wfx_teardown),
+	    cmocka_unit_test_setup_teardown(shredded_project_leaves_nothing, wfx_setup,
+					    wfx_teardown),
 	    cmocka_unit_test_setup_teardown(deleted_track_objects_go, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(orphans_go_after_a_day, wfx_setup, wfx_teardown),
 	};

@@ -315,12 +315,14 @@ static void heavy_slots_bound_and_leave_light_jobs_a_thread(void **state)
 	for (int t = 0; t < 100 && !__atomic_load_n(&heavy_now, __ATOMIC_ACQUIRE); t++)
 		sleep_ms(20); /* a heavy job holds the only slot ... */
 	assert_int_equal(app_db_get(f->a, &db), 0);
-	assert_int_equal(db_job_enqueue(db, "quick", NULL, NULL, 0, 1, 0, id), 0); /* ... then this */
+	assert_int_equal(db_job_enqueue(db, "quick", NULL, NULL, 0, 1, 0, id),
+			 0); /* ... then this */
 	for (int t = 0; t < 600 && left > 0; t++) {
 		struct db_stmt *st = NULL;
 
 		sleep_ms(50);
-		assert_int_equal(db_prepare(db, "SELECT COUNT(*) FROM jobs WHERE state <> 'done'", &st), 0);
+		assert_int_equal(
+		    db_prepare(db, "SELECT COUNT(*) FROM jobs WHERE state <> 'done'", &st), 0);
 		assert_int_equal(db_step(st), DB_ROW);
 		left = db_column_int64(st, 0);
 		db_finalize(st);
@@ -388,7 +390,8 @@ static void lost_on_last_attempt_fails_the_version(void **state)
 	for (int64_t a = 0; a < j.max_attempts; a++) {
 		assert_int_equal(app_db_get(f->a, &db), 0);
 		assert_int_equal(db_job_claim(db, "ghost", "transcode", am_now_ms(), 60000, &j), 0);
-		assert_int_equal(db_job_extend(db, u.job, "ghost", am_now_ms(), 1), 0); /* it dies */
+		assert_int_equal(db_job_extend(db, u.job, "ghost", am_now_ms(), 1),
+				 0); /* it dies */
 		app_db_put(f->a, db);
 		sleep_ms(5);
 	}
@@ -481,8 +484,10 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(transcode_makes_version_ready, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(hostile_input_fails_cleanly, wfx_setup, wfx_teardown),
 	    cmocka_unit_test_setup_teardown(two_threads_run_each_job_once, wfx_setup, wfx_teardown),
-	    cmocka_unit_test_setup_teardown(heavy_slots_bound_and_leave_light_jobs_a_thread, wfx_setup, wfx_teardown),
-	    cmocka_unit_test_setup_teardown(crashed_workers_job_is_reclaimed, wfx_setup, wfx_teardown),
+	    cmocka_unit_test_setup_teardown(heavy_slots_bound_and_leave_light_jobs_a_thread,
+					    wfx_setup, wfx_teardown),
+	    cmocka_unit_test_setup_teardown(crashed_workers_job_is_reclaimed, wfx_setup,
+					    wfx_teardown),
 	    cmocka_unit_test_setup_teardown(lost_on_last_attempt_fails_the_version, wfx_setup,
 					    wfx_teardown),
 	    cmocka_unit_test_setup_teardown(retries_stop_at_the_cap, wfx_setup, wfx_teardown),

@@ -192,8 +192,9 @@ uint32_t xct_le32(const uint8_t *p)
 void xct_require_hooks(void)
 {
 	if (!am_test_hooks())
-		fail_msg("this test drives the child's test hooks, but the binary was linked without "
-			 "AM_TEST_HOOKS (the unit tests must link $(BUILD)/hooks/libaudiomus.a)");
+		fail_msg(
+		    "this test drives the child's test hooks, but the binary was linked without "
+		    "AM_TEST_HOOKS (the unit tests must link $(BUILD)/hooks/libaudiomus.a)");
 }
 
 long xct_status_num(const char *pid, const char *name)

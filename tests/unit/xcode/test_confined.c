@@ -48,10 +48,10 @@ struct seen {
 	int both_fds;		/* samples with fds 0 and 1 on one socket */
 	int bad_fd;		/* a descriptor other than 0/1 or not a socket */
 	char bad[160];
-	int environ_read;  /* samples whose /proc/PID/environ was readable */
-	long environ_max;  /* largest environ seen, bytes */
-	char why[160];	   /* the first reason a /proc read failed */
-	int discarded;	   /* samples dropped: the child exited meanwhile */
+	int environ_read; /* samples whose /proc/PID/environ was readable */
+	long environ_max; /* largest environ seen, bytes */
+	char why[160];	  /* the first reason a /proc read failed */
+	int discarded;	  /* samples dropped: the child exited meanwhile */
 };
 
 static int child_pid(char *buf, size_t n)
@@ -258,9 +258,11 @@ static void test_child_has_no_files_no_network(void **state)
 	assert_int_equal(xct_run_buf(&in, &p, &o), 0);
 	assert_int_equal(o.res.fail, XCODE_OK);
 	print_message("%d samples: seccomp %d, no_new_privs %d, fd table read %d (fds 0 and 1 on "
-		      "one socket %d), bad fds %d %s, environ read %d (at most %ld bytes), %d discarded (child exiting)%s%s\n",
+		      "one socket %d), bad fds %d %s, environ read %d (at most %ld bytes), %d "
+		      "discarded (child exiting)%s%s\n",
 		      s.samples, s.seccomp_ok, s.nnp_ok, s.fds_read, s.both_fds, s.bad_fd, s.bad,
-		      s.environ_read, s.environ_max, s.discarded, s.why[0] ? "; first failure: " : "", s.why);
+		      s.environ_read, s.environ_max, s.discarded,
+		      s.why[0] ? "; first failure: " : "", s.why);
 	assert_true(s.samples > 0);
 	assert_int_equal(s.seccomp_ok, s.samples);
 	assert_int_equal(s.nnp_ok, s.samples);

@@ -119,9 +119,9 @@ static void make_wav(struct am_buf *b, int seconds)
 
 	assert_int_equal(xct_tmpdir(dir, sizeof(dir)), 0);
 	snprintf(path, sizeof(path), "%s/in.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=440:d=%d:r=44100 '%s'",
-				seconds, path),
-			 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=440:d=%d:r=44100 '%s'", seconds, path),
+	    0);
 	assert_int_equal(xct_read_file(path, b, 16 << 20), 0);
 	xct_rmdir(dir);
 }
@@ -154,7 +154,9 @@ static void run_probe(const char *exec_path, struct probe *pr, struct xct_out *o
 	assert_int_equal(o->res.duration_ms, 20000);
 	assert_true(pr->seen);
 	print_message("child \"%s\": canary %s\n", pr->cmdline,
-		      pr->mem < 0 ? "unreadable" : pr->mem ? "FOUND" : "absent");
+		      pr->mem < 0 ? "unreadable"
+		      : pr->mem	  ? "FOUND"
+				  : "absent");
 	am_buf_cleanup(&in);
 	free((void *)pr->canary);
 }

@@ -25,23 +25,23 @@ struct fmt_case {
 };
 
 static const struct fmt_case cases[] = {
-	{"wav16-44k-mono", "pcm_s16le", "wav", 44100, 1, 16},
-	{"wav16-48k-stereo", "pcm_s16le", "wav", 48000, 2, 16},
-	{"wav24-48k-stereo", "pcm_s24le", "wav", 48000, 2, 24},
-	{"wav24-96k-stereo", "pcm_s24le", "wav", 96000, 2, 24},
-	{"wav24-44k-mono", "pcm_s24le", "wav", 44100, 1, 24},
-	{"aiff16-44k-stereo", "pcm_s16be", "aiff", 44100, 2, 16},
-	{"aiff24-48k-mono", "pcm_s24be", "aiff", 48000, 1, 24},
-	{"flac16-44k-stereo", "flac -sample_fmt s16", "flac", 44100, 2, 16},
-	{"flac24-96k-stereo", "flac -sample_fmt s32", "flac", 96000, 2, 24},
-	{"mp3-44k-stereo", "libmp3lame -b:a 192k", "mp3", 44100, 2, 0},
-	{"mp3-48k-mono", "libmp3lame -b:a 128k", "mp3", 48000, 1, 0},
-	{"m4a-aac-48k-stereo", "aac -b:a 192k", "m4a", 48000, 2, 0},
-	{"m4a-aac-44k-mono", "aac -b:a 128k", "m4a", 44100, 1, 0},
-	{"m4a-alac-44k-stereo", "alac -sample_fmt s16p", "m4a", 44100, 2, 16},
-	{"ogg-vorbis-44k-stereo", "libvorbis", "ogg", 44100, 2, 0},
-	{"ogg-opus-48k-stereo", "libopus -b:a 128k", "opus", 48000, 2, 0},
-	{"ogg-opus-48k-mono", "libopus -b:a 96k", "opus", 48000, 1, 0},
+    {"wav16-44k-mono", "pcm_s16le", "wav", 44100, 1, 16},
+    {"wav16-48k-stereo", "pcm_s16le", "wav", 48000, 2, 16},
+    {"wav24-48k-stereo", "pcm_s24le", "wav", 48000, 2, 24},
+    {"wav24-96k-stereo", "pcm_s24le", "wav", 96000, 2, 24},
+    {"wav24-44k-mono", "pcm_s24le", "wav", 44100, 1, 24},
+    {"aiff16-44k-stereo", "pcm_s16be", "aiff", 44100, 2, 16},
+    {"aiff24-48k-mono", "pcm_s24be", "aiff", 48000, 1, 24},
+    {"flac16-44k-stereo", "flac -sample_fmt s16", "flac", 44100, 2, 16},
+    {"flac24-96k-stereo", "flac -sample_fmt s32", "flac", 96000, 2, 24},
+    {"mp3-44k-stereo", "libmp3lame -b:a 192k", "mp3", 44100, 2, 0},
+    {"mp3-48k-mono", "libmp3lame -b:a 128k", "mp3", 48000, 1, 0},
+    {"m4a-aac-48k-stereo", "aac -b:a 192k", "m4a", 48000, 2, 0},
+    {"m4a-aac-44k-mono", "aac -b:a 128k", "m4a", 44100, 1, 0},
+    {"m4a-alac-44k-stereo", "alac -sample_fmt s16p", "m4a", 44100, 2, 16},
+    {"ogg-vorbis-44k-stereo", "libvorbis", "ogg", 44100, 2, 0},
+    {"ogg-opus-48k-stereo", "libopus -b:a 128k", "opus", 48000, 2, 0},
+    {"ogg-opus-48k-mono", "libopus -b:a 96k", "opus", 48000, 1, 0},
 };
 
 static char dir[256];
@@ -65,7 +65,8 @@ static void check_mp4_layout(const struct am_buf *b)
 
 	while (off + 8 <= b->len) {
 		const uint8_t *p = b->p + off;
-		uint64_t sz = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+		uint64_t sz =
+		    (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
 
 		if (n++ == 0)
 			assert_memory_equal(p + 4, "ftyp", 4);
@@ -219,11 +220,13 @@ static void run_case(const struct fmt_case *c)
 	snprintf(raw, sizeof(raw), "%s/%s.raw", dir, c->name);
 	snprintf(out, sizeof(out), "%s/%s.out.mp4", dir, c->name);
 	/* A chirp with a level ramp: peaks and loudness have something to see. */
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i \"aevalsrc='(0.2+0.7*t/2.5)*sin(2*PI*(200+800*t)*t)':"
+	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i "
+				"\"aevalsrc='(0.2+0.7*t/2.5)*sin(2*PI*(200+800*t)*t)':"
 				"s=%d:d=2.5\" -ac %d -c:a %s '%s'",
 				c->rate, c->ch, c->codec, in),
 			 0);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -i '%s' -f s16le -c:a pcm_s16le '%s'", in, raw), 0);
+	assert_int_equal(xct_sh("ffmpeg -v error -y -i '%s' -f s16le -c:a pcm_s16le '%s'", in, raw),
+			 0);
 	assert_int_equal(xct_read_file(raw, &rawb, 64 << 20), 0);
 	if (xct_run_file(in, NULL, &o) != 0)
 		fail_msg("%s: %s (%s)", c->name, o.res.reason, o.res.detail);
@@ -262,10 +265,11 @@ static void test_loudness_ebu(void **state)
 	struct xct_out o;
 
 	snprintf(in, sizeof(in), "%s/ebu-3341-1.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i \"aevalsrc='0.0707946*sin(2*PI*1000*t)|"
-				"0.0707946*sin(2*PI*1000*t)':s=48000:d=20\" -c:a pcm_s24le '%s'",
-				in),
-			 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i \"aevalsrc='0.0707946*sin(2*PI*1000*t)|"
+		   "0.0707946*sin(2*PI*1000*t)':s=48000:d=20\" -c:a pcm_s24le '%s'",
+		   in),
+	    0);
 	assert_int_equal(xct_run_file(in, NULL, &o), 0);
 	assert_true(o.res.has_loudness);
 	if (fabs(o.res.loudness_lufs + 23.0) > 0.1 || fabs(o.res.true_peak_dbtp + 23.0) > 0.1)
@@ -280,7 +284,8 @@ static void test_silence(void **state)
 	struct xct_out o;
 
 	snprintf(in, sizeof(in), "%s/silence.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i anullsrc=r=44100:cl=stereo -t 1 '%s'", in), 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i anullsrc=r=44100:cl=stereo -t 1 '%s'", in), 0);
 	assert_int_equal(xct_run_file(in, NULL, &o), 0);
 	assert_false(o.res.has_loudness);
 	assert_int_equal(o.res.samples, 44100);
@@ -298,11 +303,13 @@ static void test_mp3_fallback(void **state)
 
 	snprintf(in, sizeof(in), "%s/fallback.wav", dir);
 	snprintf(out, sizeof(out), "%s/fallback.mp3", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=440:d=2:r=44100 -ac 2 '%s'", in), 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=440:d=2:r=44100 -ac 2 '%s'", in), 0);
 	assert_int_equal(xct_run_file(in, &p, &o), 0);
 	assert_string_equal(o.res.content_type, "audio/mpeg");
-	assert_true(memmem(o.stream.buf.p, o.stream.buf.len < 4096 ? o.stream.buf.len : 4096, "Info", 4) ||
-		    memmem(o.stream.buf.p, o.stream.buf.len < 4096 ? o.stream.buf.len : 4096, "Xing", 4));
+	assert_true(
+	    memmem(o.stream.buf.p, o.stream.buf.len < 4096 ? o.stream.buf.len : 4096, "Info", 4) ||
+	    memmem(o.stream.buf.p, o.stream.buf.len < 4096 ? o.stream.buf.len : 4096, "Xing", 4));
 	assert_int_equal(xct_write_file(out, o.stream.buf.p, o.stream.buf.len), 0);
 	assert_int_equal(avformat_open_input(&ic, out, NULL, NULL), 0);
 	assert_true(avformat_find_stream_info(ic, NULL) >= 0);
@@ -322,10 +329,10 @@ static void test_mp3_fallback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_formats),
-		cmocka_unit_test(test_loudness_ebu),
-		cmocka_unit_test(test_silence),
-		cmocka_unit_test(test_mp3_fallback),
+	    cmocka_unit_test(test_formats),
+	    cmocka_unit_test(test_loudness_ebu),
+	    cmocka_unit_test(test_silence),
+	    cmocka_unit_test(test_mp3_fallback),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

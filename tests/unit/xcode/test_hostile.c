@@ -39,10 +39,11 @@ static void test_corpus(void **state)
 		if (!strcmp(want, "ok")) {
 			/* Repaired by FFmpeg: no more than the 1 s of audio the seed holds. */
 			if (rc != 0 || o.res.duration_ms > 1100)
-				fail_msg("%s: %s, %lld ms", line, o.res.reason, (long long)o.res.duration_ms);
+				fail_msg("%s: %s, %lld ms", line, o.res.reason,
+					 (long long)o.res.duration_ms);
 		} else if (rc == 0 || strcmp(o.res.reason, want) != 0) {
-			fail_msg("%s: want \"%s\", got \"%s\" (%s)", line, want, rc ? o.res.reason : "ok",
-				 o.res.detail);
+			fail_msg("%s: want \"%s\", got \"%s\" (%s)", line, want,
+				 rc ? o.res.reason : "ok", o.res.detail);
 		}
 		xct_out_cleanup(&o);
 		n++;
@@ -57,7 +58,8 @@ static void make_wav(struct am_buf *b)
 
 	assert_int_equal(xct_tmpdir(dir, sizeof(dir)), 0);
 	snprintf(path, sizeof(path), "%s/in.wav", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=440:d=1:r=8000 '%s'", path), 0);
+	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=440:d=1:r=8000 '%s'", path),
+			 0);
 	assert_int_equal(xct_read_file(path, b, 1 << 20), 0);
 	xct_rmdir(dir);
 }
@@ -120,10 +122,11 @@ static void test_duration_cap(void **state)
 
 	assert_int_equal(xct_tmpdir(dir, sizeof(dir)), 0);
 	snprintf(path, sizeof(path), "%s/long.mp3", dir);
-	assert_int_equal(xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=440:d=3:r=8000 -c:a libmp3lame "
-				"-write_xing 0 '%s'",
-				path),
-			 0);
+	assert_int_equal(
+	    xct_sh("ffmpeg -v error -y -f lavfi -i sine=f=440:d=3:r=8000 -c:a libmp3lame "
+		   "-write_xing 0 '%s'",
+		   path),
+	    0);
 	assert_int_equal(xct_read_file(path, &in, 1 << 20), 0);
 	assert_int_not_equal(xct_run_buf(&in, &p, &o), 0);
 	assert_string_equal(o.res.reason, "audio is too long");
@@ -139,22 +142,24 @@ static void test_sniff(void **state)
 		size_t n;
 		const char *want;
 	} c[] = {
-		{"RIFF\0\0\0\0WAVEfmt ", 16, "wav"},
-		{"RF64\0\0\0\0WAVEds64", 16, "wav"},
-		{"RIFF\0\0\0\0AVI LIST", 16, NULL},
-		{"FORM\0\0\0\0AIFFCOMM", 16, "aiff"},
-		{"FORM\0\0\0\0AIFCFVER", 16, "aiff"},
-		{"fLaC\0\0\0\x22", 8, "flac"},
-		{"OggS\0\x02\0\0", 8, "ogg"},
-		{"\0\0\0\x20" "ftypM4A ", 12, "mov,mp4,m4a,3gp,3g2,mj2"},
-		{"\xff\xfb\x90\x64\0\0\0\0", 8, "mp3"},
-		{"\xff\xf1\x50\x80\0\0\0\0", 8, "aac"},
-		{"ID3\x04\0\0\0\0\0\0\xff\xfb\x90\x64", 14, "mp3"},
-		{"ID3\x04\0\0\0\0\0\0fLaC", 14, "flac"},
-		{"#EXTM3U\n#EXTINF", 15, NULL},
-		{"ffconcat version", 16, NULL},
-		{"\xff\xff\xff\xff\xff\xff", 6, NULL},
-		{"RIFF", 4, NULL},
+	    {"RIFF\0\0\0\0WAVEfmt ", 16, "wav"},
+	    {"RF64\0\0\0\0WAVEds64", 16, "wav"},
+	    {"RIFF\0\0\0\0AVI LIST", 16, NULL},
+	    {"FORM\0\0\0\0AIFFCOMM", 16, "aiff"},
+	    {"FORM\0\0\0\0AIFCFVER", 16, "aiff"},
+	    {"fLaC\0\0\0\x22", 8, "flac"},
+	    {"OggS\0\x02\0\0", 8, "ogg"},
+	    {"\0\0\0\x20"
+	     "ftypM4A ",
+	     12, "mov,mp4,m4a,3gp,3g2,mj2"},
+	    {"\xff\xfb\x90\x64\0\0\0\0", 8, "mp3"},
+	    {"\xff\xf1\x50\x80\0\0\0\0", 8, "aac"},
+	    {"ID3\x04\0\0\0\0\0\0\xff\xfb\x90\x64", 14, "mp3"},
+	    {"ID3\x04\0\0\0\0\0\0fLaC", 14, "flac"},
+	    {"#EXTM3U\n#EXTINF", 15, NULL},
+	    {"ffconcat version", 16, NULL},
+	    {"\xff\xff\xff\xff\xff\xff", 6, NULL},
+	    {"RIFF", 4, NULL},
 	};
 
 	for (size_t i = 0; i < AM_ARRAY_LEN(c); i++) {
@@ -168,12 +173,12 @@ static void test_sniff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sniff),
-		cmocka_unit_test(test_corpus),
-		cmocka_unit_test(test_hook_open_killed),
-		cmocka_unit_test(test_hook_hang_times_out),
-		cmocka_unit_test(test_hook_spew_capped),
-		cmocka_unit_test(test_duration_cap),
+	    cmocka_unit_test(test_sniff),
+	    cmocka_unit_test(test_corpus),
+	    cmocka_unit_test(test_hook_open_killed),
+	    cmocka_unit_test(test_hook_hang_times_out),
+	    cmocka_unit_test(test_hook_spew_capped),
+	    cmocka_unit_test(test_duration_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
