@@ -116,6 +116,11 @@ int64_t mail_backoff_ms(int64_t attempts);
 int mail_outbox_pump(struct app *a, int max, int *sent);
 
 /* ---- notifications (mail_notify.c) ------------------------------------------------------ */
+/* One log line about a queued mail or e-mail event: what = the id's name
+ * ("mail", "comment") and the id in hex, the attempt and an optional reason
+ * (left out when NULL). Never an address, a name or any text of the mail. */
+void mail_log_id(enum am_log_level lv, const char *event, const char *what,
+		 const uint8_t id[DB_ID_LEN], int64_t attempt, const char *reason);
 /* *on = 1 if the account's address is verified and the account (and
  * project, NULL for account-wide kinds) wants kind; AM_ERR_NOTFOUND for an
  * unknown account. */

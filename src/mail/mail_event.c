@@ -32,21 +32,6 @@ static int due_cb(void *ctx, const uint8_t cid[DB_ID_LEN])
 	return 0;
 }
 
-static void log_event(enum am_log_level lv, const char *event, const uint8_t cid[DB_ID_LEN],
-		      int64_t attempt, const char *reason)
-{
-	static const char hx[] = "0123456789abcdef";
-	char hex[2 * DB_ID_LEN + 1], n[24];
-
-	for (int i = 0; i < DB_ID_LEN; i++) {
-		hex[2 * i] = hx[cid[i] >> 4];
-		hex[2 * i + 1] = hx[cid[i] & 15];
-	}
-	hex[2 * DB_ID_LEN] = 0;
-	snprintf(n, sizeof(n), "%lld", (long long)attempt);
-	am_log(lv, event, "comment", hex, "attempt", n, "reason", reason);
-}
-
 /* Take the event and compose its mail in one transaction. 0 (composed,
  * nothing to send, or another worker took it), or the error that rolled
  * it back (the event stays). *attempts gets its failed attempts so far. */
@@ -87,9 +72,9 @@ static int retry_later(struct app *a, struct db *db, const uint8_t cid[DB_ID_LEN
 	if (rc == AM_ERR_NOTFOUND)
 		return 0;
 	if (rc == 0)
-		log_event(dropped ? AM_LOG_ERROR : AM_LOG_WARN,
-			  dropped ? "mail_event_dropped" : "mail_event_retry", cid, attempts + 1,
-			  am_strerror(err));
+		mail_log_id(dropped ? AM_LOG_ERROR : AM_LOG_WARN,
+			    dropped ? "mail_event_dropped" : "mail_event_retry", "comment", cid,
+			    attempts + 1, am_strerror(err));
 	return rc;
 }
 

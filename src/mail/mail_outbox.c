@@ -31,8 +31,8 @@ int64_t mail_backoff_ms(int64_t attempts)
 	return d < BACKOFF_CAP_MS ? d : BACKOFF_CAP_MS;
 }
 
-static void log_mail(enum am_log_level lv, const char *event, const uint8_t id[DB_ID_LEN],
-		     int64_t attempt, const char *reason)
+void mail_log_id(enum am_log_level lv, const char *event, const char *what,
+		 const uint8_t id[DB_ID_LEN], int64_t attempt, const char *reason)
 {
 	static const char hx[] = "0123456789abcdef";
 	char hex[2 * DB_ID_LEN + 1], n[24];
@@ -43,7 +43,7 @@ static void log_mail(enum am_log_level lv, const char *event, const uint8_t id[D
 	}
 	hex[2 * DB_ID_LEN] = 0;
 	snprintf(n, sizeof(n), "%lld", (long long)attempt);
-	am_log(lv, event, "mail", hex, "attempt", n, "reason", reason);
+	am_log(lv, event, what, hex, "attempt", n, "reason", reason);
 }
 
 /* The message is out: forget it. A database hiccup here would let the lease
@@ -70,24 +70,25 @@ static int deliver_one(struct app *a, struct db *db, int *sent)
 		/* Its lease ran out during the last allowed attempt (worker lost). */
 		rc = db_mail_failed(db, m.id, "dropped: the lease of the last attempt expired", now,
 				    max);
-		log_mail(AM_LOG_WARN, "mail_dropped", m.id, m.attempts - 1,
-			 "lease expired on the last attempt");
+		mail_log_id(AM_LOG_WARN, "mail_dropped", "mail", m.id, m.attempts - 1,
+			    "lease expired on the last attempt");
 		goto out;
 	}
-	log_mail(AM_LOG_INFO, "mail_sending", m.id, m.attempts, NULL);
+	mail_log_id(AM_LOG_INFO, "mail_sending", "mail", m.id, m.attempts, NULL);
 	rc = mail_smtp_send(&a->conf, m.recipient, m.body.p, m.body.len, err, sizeof(err));
 	if (rc == 0) {
 		mark_sent(db, &m);
-		log_mail(AM_LOG_INFO, "mail_sent", m.id, m.attempts, NULL);
+		mail_log_id(AM_LOG_INFO, "mail_sent", "mail", m.id, m.attempts, NULL);
 		if (sent)
 			(*sent)++;
 	} else if (rc == AM_ERR_UNAVAIL && m.attempts < max) {
 		rc = db_mail_failed(db, m.id, err, now + mail_backoff_ms(m.attempts), max);
-		log_mail(AM_LOG_WARN, "mail_retry", m.id, m.attempts, err);
+		mail_log_id(AM_LOG_WARN, "mail_retry", "mail", m.id, m.attempts, err);
 	} else {
 		rc = db_mail_failed(db, m.id, err[0] ? err : "invalid message or address", now,
 				    m.attempts);
-		log_mail(AM_LOG_ERROR, "mail_dropped", m.id, m.attempts, err[0] ? err : "invalid");
+		mail_log_id(AM_LOG_ERROR, "mail_dropped", "mail", m.id, m.attempts,
+			    err[0] ? err : "invalid");
 	}
 out:
 	am_buf_cleanup(&m.body);
