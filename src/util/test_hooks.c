@@ -59,12 +59,18 @@ void am_test_clock_setup(void)
 	am_log(AM_LOG_WARN, "test_clock_enabled", "note", "testing mode: the clock can be shifted");
 }
 
+/* The file holds either an offset in seconds ("90": real time + 90 s) or
+ * "=T", a frozen clock: the request's thread reads epoch second T exactly
+ * throughout the request, so a test of a rate limit does not depend on how
+ * fast a loaded machine runs (docs/api.md "Testing mode"). Other threads (the
+ * in-process worker) keep real time + the last offset. */
 void am_test_clock_apply(void)
 {
 	char buf[32] = {0};
-	int64_t off = 0;
+	int64_t v = 0;
 	FILE *f;
 	size_t n;
+	int frozen;
 
 	if (!clock_file[0] || !(f = fopen(clock_file, "r")))
 		return;
@@ -72,8 +78,12 @@ void am_test_clock_apply(void)
 	fclose(f);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = 0;
-	if (am_parse_i64(buf, -(INT64_C(1) << 40), INT64_C(1) << 40, &off) == 0)
-		am_time_set_offset(off);
+	frozen = buf[0] == '=';
+	if (am_parse_i64(buf + frozen, -(INT64_C(1) << 40), INT64_C(1) << 40, &v))
+		return;
+	am_time_freeze_ms(frozen ? v * 1000 : -1);
+	if (!frozen)
+		am_time_set_offset(v);
 }
 
 #else /* a release build: no hook, no hook name */

@@ -412,24 +412,32 @@ void am_secret_free(void *p, size_t n)
 	munmap(p, span);
 }
 
-static int64_t time_offset;
+static int64_t time_offset_ms;
+static _Thread_local int64_t frozen_ms = -1;
 
 int64_t am_now(void)
 {
-	return (int64_t)time(NULL) + time_offset;
+	return am_now_ms() / 1000;
 }
 
 int64_t am_now_ms(void)
 {
 	struct timespec ts;
 
+	if (frozen_ms >= 0)
+		return frozen_ms;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + time_offset * 1000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + time_offset_ms;
 }
 
 void am_time_set_offset(int64_t seconds)
 {
-	time_offset = seconds;
+	time_offset_ms = seconds * 1000;
+}
+
+void am_time_freeze_ms(int64_t ms)
+{
+	frozen_ms = ms;
 }
 
 int64_t am_mono_ms(void)

@@ -150,6 +150,9 @@ void am_logv(enum am_log_level level, const char *event, va_list ap);
 int64_t am_now(void);
 int64_t am_now_ms(void);
 void am_time_set_offset(int64_t seconds);
+/* Test builds: freeze the calling thread's clock at ms since the epoch (a
+ * negative ms thaws it); other threads keep real time + the offset. */
+void am_time_freeze_ms(int64_t ms);
 /* Monotonic milliseconds, for timeouts; microseconds, for latencies. */
 int64_t am_mono_ms(void);
 int64_t am_mono_us(void);
@@ -171,8 +174,9 @@ int64_t am_test_hook_ms(const char *name, int64_t min, int64_t max);
 /* The web role's injectable clock (docs/api.md "Testing mode"). setup: once at
  * start, takes AUDIOMUS_TEST_CLOCK_FILE if AUDIOMUS_TESTING=1, logs
  * "test_clock_refused" if the file is named without it. apply: before each
- * API request, sets am_time_set_offset() from the file's number of seconds.
- * Both do nothing in a release build. */
+ * API request, sets the clock from the file: a number of seconds is an
+ * offset from real time, "=T" freezes the request thread's clock at epoch
+ * second T for the whole request. Both do nothing in a release build. */
 void am_test_clock_setup(void);
 void am_test_clock_apply(void);
 

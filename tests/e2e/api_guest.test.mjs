@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { BACKENDS, Client, newOwner, newProject, startApi, uploadTrack, waitVersion } from './lib/api.mjs';
+import { BACKENDS, Client, newOwner, newProject, startApi, uploadTrack, waitVersion, withFrozenClock } from './lib/api.mjs';
 import { wav } from './lib/audio.mjs';
 import { pathOf, raw } from './lib/server.mjs';
 
@@ -175,7 +175,7 @@ for (const backend of BACKENDS) {
       assert.equal((await new Client(srv).post(`/api/v1/s/${regen.token}/password`, { password: 'whatever it is' })).status, 409);
     });
 
-    test('password attempts: per-address limit with Retry-After, 100 failures lock, owner reset', async () => {
+    test('password attempts: per-address limit with Retry-After, 100 failures lock, owner reset', () => withFrozenClock(srv, async () => {
       const o = await newOwner(srv);
       const p = await projectWithVersion(o);
       await o.put(`/api/v1/projects/${p.id}/password`, { password: PROJECT_PW });
@@ -211,7 +211,7 @@ for (const backend of BACKENDS) {
       await o.put(`/api/v1/projects/${p.id}/password`, { password: 'fresh listening secret' });
       srv.advance(60);
       assert.equal((await g.post(`/api/v1/s/${p.token}/password`, { password: 'fresh listening secret' })).status, 200);
-    });
+    }));
 
     test('comments: validation, markup comes back as data, cross-project ids are 404', async () => {
       const o = await newOwner(srv);
@@ -252,7 +252,7 @@ for (const backend of BACKENDS) {
       assert.ok(own.some((x) => x.author === xss.name));
     });
 
-    test('comment rate limits: per (project, address) and per project, with Retry-After', async () => {
+    test('comment rate limits: per (project, address) and per project, with Retry-After', () => withFrozenClock(srv, async () => {
       const o = await newOwner(srv);
       const p = await projectWithVersion(o);
       const body = { name: 'Bo', body: 'hm', version_id: p.vid, time_ms: 0 };
@@ -288,7 +288,7 @@ for (const backend of BACKENDS) {
       assert.equal((await new Client(srv, { localAddress: '127.0.0.41' }).post(`/api/v1/s/${q.token}/comments`, qb)).status, 201);
       srv.advance(10);
       assert.equal((await g.post(`/api/v1/s/${q.token}/comments`, qb)).status, 201);
-    });
+    }));
 
     if (backend === 'sqlite') {
       test('no raw IP address in the database or the logs after guests from several addresses', async () => {

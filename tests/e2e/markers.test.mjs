@@ -29,7 +29,7 @@ const { WaveFile } = require('wavefile');
 const PY = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const RATE = 44100;
 const SECONDS = 30;
-const N = 500;
+const N = 150;
 
 // ---- the label rule of docs/api.md, written from the docs ------------------------------
 const CTRL = /[\u0000-\u001f\u007f-\u009f]/g;

@@ -76,7 +76,25 @@ export async function startApi(backend = 'sqlite', { args = [], env = {}, hooks 
     srv.clock = offset;
     fs.writeFileSync(clockFile, `${offset}\n`);
   };
-  srv.advance = (seconds) => srv.setClock(srv.clock + seconds);
+  srv.advance = (seconds) => {
+    if (srv.frozenAt === undefined) return srv.setClock(srv.clock + seconds);
+    srv.frozenAt += seconds;
+    fs.writeFileSync(clockFile, `=${srv.frozenAt}\n`);
+  };
+  // Freeze the server's clock (test build): every request then starts at
+  // the same epoch second until advance() moves it, so a rate limit's
+  // arithmetic does not depend on how long a loaded machine takes. thaw()
+  // goes back to real time + an offset that never moves the clock back.
+  srv.freeze = () => {
+    if (!hooks) throw new Error('freeze needs the test clock: startApi(backend, { hooks: true })');
+    srv.frozenAt = Math.floor(Date.now() / 1000) + srv.clock;
+    fs.writeFileSync(clockFile, `=${srv.frozenAt}\n`);
+  };
+  srv.thaw = () => {
+    const at = srv.frozenAt;
+    srv.frozenAt = undefined;
+    srv.setClock(Math.max(srv.clock, at + 1 - Math.floor(Date.now() / 1000)));
+  };
   const stop = srv.stop.bind(srv);
   srv.stop = async () => { const r = await stop(); fs.rmSync(clockDir, { recursive: true, force: true }); pg?.drop(); return r; };
   return srv;
@@ -211,5 +229,17 @@ export async function waitVersion(owner, pid, vid, { states = ['ready', 'failed'
       assert.fail(`version still ${JSON.stringify(v)} after ${ms} ms${tail ? `; the server's last log lines:\n${tail}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+// Run fn with the server's clock frozen (srv.freeze(), then srv.thaw()): for
+// the rate-limit tests, whose Retry-After arithmetic must not depend on how
+// long a loaded machine takes between two requests.
+export async function withFrozenClock(srv, fn) {
+  srv.freeze();
+  try {
+    return await fn();
+  } finally {
+    srv.thaw();
   }
 }
