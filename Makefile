@@ -206,7 +206,7 @@ lint: $(BIN) $(XCODE_BIN) $(HOOK_BIN) $(HOOK_XCODE_BIN)
 	BUILD=$(BUILD) scripts/lint
 
 format:
-	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c' 'bench/*.c' 'tools/*.c')
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'fuzz/*.c' 'bench/*.c' 'tools/*.c')
 
 bench: all $(BENCH_BIN)
 	BUILD=$(BUILD) bench/run
