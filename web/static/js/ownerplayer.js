@@ -49,7 +49,7 @@ export class OwnerPlayer {
     this.title = h('h2', { id: 'op-h', class: 'now-title' });
     this.meta = h('p', { class: 'muted small', id: 'op-meta' });
     this.download = h('a', { class: 'btn', id: 'op-download', download: '', hidden: true, text: 'Download original' });
-    this.wave = h('div', { id: 'wave', class: 'wave', role: 'slider', tabindex: '0', 'aria-label': 'Playback position: arrow keys move 5 seconds' });
+    this.wave = h('div', { id: 'wave', class: 'wave', role: 'slider', tabindex: '0', 'aria-label': 'Playback position: arrow keys move 5 seconds', 'aria-valuemin': '0', 'aria-valuemax': '0', 'aria-valuenow': '0' });
     this.play = h('button', { type: 'button', id: 'play', class: 'play', 'aria-label': 'Play', 'aria-pressed': 'false' }, h('span', { class: 'icon', 'aria-hidden': 'true' }));
     this.time = h('span', { id: 'time', class: 'time', text: '0:00 / 0:00' });
     this.audio = h('audio', { id: 'audio', preload: 'metadata' });

@@ -169,16 +169,24 @@ function showReview() {
   if (!st.track) {
     const byVersion = st.deep.v && st.data.tracks.find((t) => t.versions.some((v) => v.id === st.deep.v));
     const first = byVersion || st.data.tracks.find((t) => t.versions.length) || st.data.tracks[0];
-    if (first) selectTrack(first, st.deep.v);
-    else emptyPlayer('No tracks yet', 'The owner has not added any tracks to this project yet.');
+    const tracks = st.data.tracks;
+    if (!tracks.length) {
+      emptyPlayer('Nothing to listen to yet', 'The owner has not added any tracks to this project yet. Come back to this link later.', true);
+    } else if (!tracks.some((t) => t.versions.length)) {
+      emptyPlayer('Still processing', `${tracks.length === 1 ? 'The track is' : `All ${tracks.length} tracks are`} still being prepared for listening. Reload this page in a minute.`);
+    } else if (first) selectTrack(first, st.deep.v);
   }
 }
 
-function emptyPlayer(title, text) {
-  $('#now-title').textContent = title;
-  $('#now-meta').textContent = text;
-  $('#wave').hidden = true;
-  composer.el.hidden = true;
+// The empty state instead of the player (no play button, version menu or
+// hint): a project without tracks (no track list either), or nothing
+// playable yet. selectVersion() brings the player back.
+function emptyPlayer(title, text, noTracks = false) {
+  $('#player').hidden = true;
+  $('#review').classList.toggle('no-tracks', noTracks);
+  $('#empty-h').textContent = title;
+  $('#empty-text').textContent = text;
+  $('#review-empty').hidden = false;
 }
 
 function latest(track) {
@@ -224,8 +232,8 @@ $('#version-select').addEventListener('change', (e) => {
 
 async function selectVersion(v) {
   st.version = v;
-  $('#wave').hidden = false;
-  composer.el.hidden = false;
+  $('#review-empty').hidden = true;
+  $('#player').hidden = false;
   $('#now-title').textContent = st.track.title;
   const facts = [`Version ${v.number}`, fmtTime((v.duration_ms || 0) / 1000)];
   if (v.sample_rate) facts.push(`${(v.sample_rate / 1000).toFixed(1)} kHz`);
