@@ -201,6 +201,33 @@ test('the scheme switch: remembered, applied before the first frame, "system" fo
   }
 });
 
+test('review page: an empty project and a still-processing one show an empty state, not the player', async () => {
+  const ctx = await newContext(browser, { colorScheme: 'light' });
+  try {
+    const page = await ctx.newPage();
+    const shown = (sel) => page.locator(sel).isVisible();
+    await guestOpen(page, empty);
+    await page.locator('#review-empty').waitFor();
+    assert.equal(await page.textContent('#empty-h'), 'Nothing to listen to yet');
+    assert.match(await page.textContent('#empty-text'), /not added any tracks/);
+    for (const sel of ['#play', '#version-select', '.hint-keys', '#wave', '#comment-body', '.tracks']) assert.equal(await shown(sel), false, sel);
+    await guestOpen(page, pending);
+    await page.locator('#review-empty').waitFor();
+    assert.equal(await page.textContent('#empty-h'), 'Still processing');
+    assert.match(await page.textContent('#empty-text'), /still being prepared for listening/);
+    assert.equal(await shown('.tracks'), true, 'the track list, with its processing badge');
+    assert.equal(await page.locator('.track .badge', { hasText: 'processing' }).count(), 1);
+    for (const sel of ['#play', '#version-select', '.hint-keys', '#wave']) assert.equal(await shown(sel), false, sel);
+    await guestOpen(page, full);
+    await page.waitForFunction(() => document.querySelector('#time').textContent.endsWith('0:06'));
+    assert.equal(await shown('#review-empty'), false);
+    assert.equal(await shown('#play'), true);
+    assert.deepEqual(ctx.record.errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
 // A touch drag through the DevTools protocol (what a finger sends).
 async function touchDrag(page, from, to, steps = 8) {
   const cdp = await page.context().newCDPSession(page);
