@@ -474,7 +474,8 @@ int api_guest_urls(struct api_ctx *c)
 int api_guest_markers(struct api_ctx *c)
 {
 	const char *vq = http_req_param(c->req, "vid");
-	uint8_t vid[DB_ID_LEN];
+	uint8_t vid[DB_ID_LEN], pseudo[16];
+	int64_t epoch;
 	struct guest gs;
 	int rc;
 
@@ -487,5 +488,9 @@ int api_guest_markers(struct api_ctx *c)
 			       "the owner has turned downloads off for this project");
 	if (vq && api_id_parse(vq, vid))
 		return not_found(c);
+	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
+	    (rc = api_rate(c, &API_LIMIT_MARKERS_IP, gs.p.id, DB_ID_LEN, pseudo, sizeof(pseudo))) ||
+	    (rc = api_rate(c, &API_LIMIT_MARKERS_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)))
+		return rc;
 	return api_markers_send(c, &gs.p, &gs.g, vq ? vid : NULL);
 }

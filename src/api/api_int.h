@@ -41,7 +41,7 @@ struct api_limit {
 };
 extern const struct api_limit API_LIMIT_LOGIN_IP, API_LIMIT_SIGNUP_IP, API_LIMIT_LOGIN_ACCT[3],
     API_LIMIT_PW_PROJECT, API_LIMIT_PW_PROJECT_IP, API_LIMIT_COMMENT_IP, API_LIMIT_COMMENT_PROJECT,
-    API_LIMIT_UPLOAD_ACCT;
+    API_LIMIT_MARKERS_IP, API_LIMIT_MARKERS_PROJECT, API_LIMIT_UPLOAD_ACCT;
 
 /* At most one Argon2id hash per core; a short queue; 503 beyond. */
 struct api_gate {

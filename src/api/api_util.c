@@ -25,6 +25,11 @@ const struct api_limit API_LIMIT_PW_PROJECT_IP = {"pw-project-ip", 10000, 5};
 const struct api_limit API_LIMIT_COMMENT_IP = {"comment-ip", 10000, 10};
 const struct api_limit API_LIMIT_COMMENT_PROJECT = {"comment-project", 3000, 100};
 const struct api_limit API_LIMIT_UPLOAD_ACCT = {"upload-acct", 2000, 30};
+/* Guest marker exports build a file (a zip of every track's markers) per
+ * request: per (project, address pseudonym) 20 at once then one per 3 s, and
+ * per project 60 at once then two per second. */
+const struct api_limit API_LIMIT_MARKERS_IP = {"markers-ip", 3000, 20};
+const struct api_limit API_LIMIT_MARKERS_PROJECT = {"markers-project", 500, 60};
 
 int api_set(json_t *obj, const char *key, json_t *value)
 {

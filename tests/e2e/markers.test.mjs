@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 
-import { BACKENDS, Client, newOwner, newProject, startApi, uploadTrack, waitVersion } from './lib/api.mjs';
+import { BACKENDS, Client, newOwner, newProject, startApi, uploadTrack, waitVersion, withFrozenClock } from './lib/api.mjs';
 import { wav } from './lib/audio.mjs';
 import { pathOf, raw } from './lib/server.mjs';
 
@@ -132,12 +132,13 @@ for (const backend of BACKENDS) {
     let srv, owner, p, vid, tid, bytes, comments;
     const base = () => `/api/v1/projects/${p.id}/versions/${vid}/markers`;
     const get = async (q, client = owner, path = base()) => {
-      const r = await raw(srv, 'GET', `${path}?${q}`, client.jar.size ? { Cookie: client.cookieHeader() } : {});
+      const r = await raw(srv, 'GET', `${path}?${q}`, client.jar.size ? { Cookie: client.cookieHeader() } : {}, undefined,
+        { localAddress: client.localAddress });
       return r;
     };
 
     before(async () => {
-      srv = await startApi(backend);
+      srv = await startApi(backend, { hooks: true }); // the test clock (rate limits)
       owner = await newOwner(srv);
       p = await newProject(owner, 'Markers EP');
       bytes = wav(SECONDS, { rate: RATE, ch: 2 });
@@ -353,6 +354,20 @@ for (const backend of BACKENDS) {
       assert.equal(pz.status, 200);
       assert.equal((await get('format=zip', guest, `/api/v1/s/${'A'.repeat(32)}/markers`)).status, 404);
     });
+
+    test('guest marker exports are rate-limited per address (20 at once, then one per 3 s) with Retry-After', () => withFrozenClock(srv, async () => {
+      const g = new Client(srv, { localAddress: '127.0.0.70' });
+      const gpath = `/api/v1/s/${p.link.token}/versions/${vid}/markers`;
+      for (let i = 0; i < 20; i++) assert.equal((await get('format=audacity', g, gpath)).status, 200, `export ${i + 1}`);
+      const limited = await get('format=audacity', g, gpath);
+      assert.equal(limited.status, 429);
+      assert.equal(limited.headers['retry-after'], '3');
+      assert.match(JSON.parse(limited.body.toString()).error, /try again in 3 s/);
+      // Another address still gets its files; this one after the wait.
+      assert.equal((await get('format=audacity', new Client(srv, { localAddress: '127.0.0.71' }), gpath)).status, 200);
+      srv.advance(3);
+      assert.equal((await get('format=audacity', g, gpath)).status, 200);
+    }));
 
     test('a non-WAV original gets no marked WAV (415), the other formats still', async () => {
       const flac = spawnSync('ffmpeg', ['-v', 'error', '-f', 'wav', '-i', 'pipe:0', '-f', 'flac', 'pipe:1'], { input: wav(2), maxBuffer: 16 << 20 });
