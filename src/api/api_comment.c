@@ -25,6 +25,7 @@ json_t *api_comment_json(const struct db_comment *cm, int owner_view)
 	if (!j)
 		return NULL;
 	if (api_set(j, "end_ms", cm->end_ms >= 0 ? json_integer(cm->end_ms) : json_null()) ||
+	    api_set(j, "edited", cm->edited > 0 ? json_integer(cm->edited) : json_null()) ||
 	    api_set(j, "parent_id", cm->has_parent ? api_id_json(cm->parent_id) : json_null()) ||
 	    (owner_view && cm->has_guest && api_set(j, "guest_id", api_id_json(cm->guest_id)))) {
 		json_decref(j);

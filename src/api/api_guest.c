@@ -410,7 +410,7 @@ int api_guest_comment(struct api_ctx *c)
 {
 	const char *name = NULL;
 	struct api_comment_in in;
-	uint8_t pseudo[16], gid[DB_ID_LEN];
+	uint8_t pseudo[16], gid[DB_ID_LEN], hash[DB_SESSION_HASH_LEN];
 	int64_t epoch = 0;
 	struct guest gs;
 	int rc;
@@ -427,8 +427,10 @@ int api_guest_comment(struct api_ctx *c)
 	    (rc = api_client_pseudo(c, pseudo, &epoch)) ||
 	    (rc = api_rate(c, &API_LIMIT_COMMENT_IP, gs.p.id, DB_ID_LEN, pseudo, sizeof(pseudo))) ||
 	    (rc = api_rate(c, &API_LIMIT_COMMENT_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)) ||
+	    (rc = api_guest_session(c, gs.link.id, 1, hash)) ||
 	    (rc = db_guest_create(c->db, c->api->app->keys, gs.p.id, gs.link.id, name, pseudo,
-				  epoch, gid)))
+				  epoch, gid)) ||
+	    (rc = db_guest_set_session(c->db, gs.p.id, gid, hash)))
 		return rc;
 	return api_comment_post(c, gs.p.id, gid, &in);
 }
@@ -493,4 +495,19 @@ int api_guest_markers(struct api_ctx *c)
 	    (rc = api_rate(c, &API_LIMIT_MARKERS_PROJECT, gs.p.id, DB_ID_LEN, NULL, 0)))
 		return rc;
 	return api_markers_send(c, &gs.p, &gs.g, vq ? vid : NULL);
+}
+
+int api_guest_link(struct api_ctx *c, struct db_link *link, struct db_project *p)
+{
+	struct guest gs;
+	int rc;
+
+	if ((rc = resolve(c, &gs)))
+		return rc;
+	if (!gs.authorized)
+		return password_required(c, &gs);
+	*link = gs.link;
+	*p = gs.p;
+	am_memzero(&gs, sizeof(gs));
+	return 0;
 }

@@ -30,8 +30,13 @@
 #define API_PHC_MAX	     128 /* crypto_pwhash_STRBYTES */
 #define API_PROJECT_PW_LOCK  100 /* consecutive failures that lock a project */
 #define API_GUEST_NAME_MAX   100
-#define API_MAX_BODY	     (64 * 1024)
-#define API_MAX_PROXIES	     16
+/* Reviewer actions (api_reviewer.c): the guest-session cookie lives 30
+ * days after a browser last posted; a comment stays editable 24 h. */
+#define API_GUEST_SESSION_PREFIX "__Host-am-gs-"
+#define API_GUEST_SESSION_S	 (30LL * 86400)
+#define API_GUEST_EDIT_WINDOW_MS (24LL * 3600 * 1000)
+#define API_MAX_BODY		 (64 * 1024)
+#define API_MAX_PROXIES		 16
 
 /* Rate limits: GCRA, one event per interval, burst at once (DESIGN §6). */
 struct api_limit {
@@ -340,6 +345,22 @@ api_fn api_comments_list, api_comment_create, api_comment_patch, api_comment_del
 api_fn api_guest_open, api_guest_password, api_guest_comment, api_guest_urls;
 api_fn api_export;
 api_fn api_markers_version, api_markers_project, api_guest_markers;
+
+/* ---- reviewer actions (api_reviewer.c, api_guest.c) ----------------------------------- */
+/* The live link of the path's token and its project, the password checked:
+ * 404 or 401 answered here. */
+int api_guest_link(struct api_ctx *c, struct db_link *link, struct db_project *p);
+/* The SHA-256 of this browser's guest-session cookie for link lid. With
+ * mint, a browser without one gets a new random one, and the cookie's
+ * lifetime starts again (Set-Cookie); without, no cookie is AM_ERR_DENIED
+ * (403, message set). */
+int api_guest_session(struct api_ctx *c, const uint8_t lid[DB_ID_LEN], int mint,
+		      uint8_t hash[DB_SESSION_HASH_LEN]);
+/* A verdict as JSON; with mine (a session hash), "mine" says whether it is
+ * that session's. */
+json_t *api_verdict_json(const struct db_verdict *v, const uint8_t *mine);
+api_fn api_guest_comment_edit, api_guest_comment_delete, api_guest_verdict, api_guest_reviewer,
+    api_verdicts_list;
 
 /* ---- marker files (api_markers.c) -------------------------------------------------------- */
 /* Answer the marker files of version vid (or, vid NULL, the zip of project

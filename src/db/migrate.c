@@ -326,6 +326,33 @@ static const char v9_track_tempo[] =
  * token_hash check of a guest request is unchanged. */
 static const char v10_link_token[] = "ALTER TABLE share_links ADD COLUMN token_ct BLOB;";
 
+/* v11: reviewer actions (issue 22, docs/data-model.md): when a guest last
+ * edited a comment (NULL: never); the hash of the guest-session cookie a
+ * guest row was written with (NULL: none, e.g. rows made before), which is
+ * how a browser proves a comment is its own; and the reviewers' verdicts
+ * per version, one per version and guest session, name and note sealed
+ * under the project's field key. */
+static const char v11_reviewer_actions[] =
+    "ALTER TABLE comments ADD COLUMN edited BIGINT;"
+    "ALTER TABLE guests ADD COLUMN session_hash BLOB;"
+    "CREATE INDEX guests_session ON guests(project_id, session_hash);"
+    "CREATE TABLE verdicts ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL,"
+    " version_id BLOB NOT NULL,"
+    " link_id BLOB REFERENCES share_links(id) ON DELETE SET NULL,"
+    " session_hash BLOB NOT NULL,"
+    " name_ct BLOB NOT NULL,"
+    " verdict TEXT NOT NULL,"
+    " note_ct BLOB,"
+    " created BIGINT NOT NULL,"
+    " updated BIGINT NOT NULL,"
+    " UNIQUE (version_id, session_hash),"
+    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE "
+    "CASCADE,"
+    " CHECK (verdict IN ('approved', 'changes_requested')));"
+    "CREATE INDEX verdicts_project ON verdicts(project_id, version_id);";
+
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
@@ -345,6 +372,7 @@ static const struct migration migrations[] = {
     {8, "meters", v8_meters, NULL},
     {9, "track_tempo", v9_track_tempo, NULL},
     {10, "link_token", v10_link_token, NULL},
+    {11, "reviewer_actions", v11_reviewer_actions, NULL},
 };
 
 int db_schema_latest(void)

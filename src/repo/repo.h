@@ -439,6 +439,62 @@ int db_guest_get(struct db *db, const struct db_keys *k, const uint8_t project_i
 int db_guest_touch(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
 		   int64_t now);
 
+/* ---- reviewer actions (repo_review.c, issue 22) ------------------------------------
+ * A guest session is the SHA-256 of the random value of a browser's
+ * guest-session cookie (docs/security.md): guest rows written with it, and
+ * verdicts, carry it, and a request proves it holds the cookie by hashing
+ * it again. */
+#define DB_SESSION_HASH_LEN 32
+
+/* Record the session hash of guest row id. 0 or AM_ERR_NOTFOUND. */
+int db_guest_set_session(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			 const uint8_t id[DB_ID_LEN], const uint8_t hash[DB_SESSION_HASH_LEN]);
+/* Whether guest row id of the project was written through link_id under
+ * session hash: 0, AM_ERR_DENIED (another session or link, or none),
+ * AM_ERR_NOTFOUND (no such guest) or a database error. */
+int db_guest_session_check(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			   const uint8_t id[DB_ID_LEN], const uint8_t link_id[DB_ID_LEN],
+			   const uint8_t hash[DB_SESSION_HASH_LEN]);
+/* The live comments of the project written through link_id under session
+ * hash and created after since (ms), oldest first: cb gets each id and its
+ * creation time. */
+struct db_comment_mine {
+	uint8_t id[DB_ID_LEN];
+	int64_t created;
+};
+int db_comment_list_mine(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			 const uint8_t link_id[DB_ID_LEN], const uint8_t hash[DB_SESSION_HASH_LEN],
+			 int64_t since, int (*cb)(void *ctx, const struct db_comment_mine *m),
+			 void *ctx);
+/* Replace a live comment's body (sealed anew) and set its edit time to now.
+ * AM_ERR_NOTFOUND for a deleted or unknown comment; AM_ERR_TOOBIG. */
+int db_comment_edit(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		    const uint8_t id[DB_ID_LEN], const char *body);
+
+#define DB_NOTE_MAX 1000
+struct db_verdict {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t version_id[DB_ID_LEN];
+	uint8_t session_hash[DB_SESSION_HASH_LEN];
+	char name[DB_NAME_MAX + 1];
+	char verdict[24]; /* "approved" or "changes_requested" */
+	char note[DB_NOTE_MAX + 1];
+	int64_t created, updated;
+};
+/* Set the verdict of session hash on a version of the project (one per
+ * version and session: a second call replaces name, verdict and note).
+ * verdict must be "approved" or "changes_requested" (AM_ERR_INVAL); note
+ * may be NULL. AM_ERR_NOTFOUND if the version is not the project's. Runs
+ * its own write transaction. */
+int db_verdict_set(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		   const uint8_t version_id[DB_ID_LEN], const uint8_t *link_id,
+		   const uint8_t hash[DB_SESSION_HASH_LEN], const char *name, const char *verdict,
+		   const char *note);
+/* The project's verdicts by version, then first given. */
+int db_verdict_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		    int (*cb)(void *ctx, const struct db_verdict *v), void *ctx);
+
 struct db_comment {
 	uint8_t id[DB_ID_LEN];
 	uint8_t project_id[DB_ID_LEN];
@@ -454,6 +510,7 @@ struct db_comment {
 	int resolved;
 	int64_t created;
 	int64_t deleted; /* 0: live */
+	int64_t edited;	 /* last edit by its guest author (ms); 0: never */
 };
 
 /* A comment on a version by a guest (guest_id) or the owner (NULL).

@@ -138,7 +138,7 @@ int db_comment_create(struct db *db, const struct db_keys *k, const uint8_t proj
 
 #define COMMENT_COLS                                                                               \
 	"SELECT c.id, c.project_id, c.version_id, c.guest_id, g.name_ct, c.parent_id, c.body_ct,"  \
-	" c.time_ms, c.end_ms, c.resolved, c.created, c.deleted FROM comments c"                   \
+	" c.time_ms, c.end_ms, c.resolved, c.created, c.deleted, c.edited FROM comments c"         \
 	" LEFT JOIN guests g ON g.id = c.guest_id AND g.project_id = c.project_id "
 
 static int comment_row(struct db_stmt *st, union repo_key key, void *outp)
@@ -157,6 +157,7 @@ static int comment_row(struct db_stmt *st, union repo_key key, void *outp)
 	out->resolved = (int)db_column_int64(st, 9);
 	out->created = db_column_int64(st, 10);
 	out->deleted = db_column_int64(st, 11);
+	out->edited = db_column_is_null(st, 12) ? 0 : db_column_int64(st, 12);
 	if (out->has_guest &&
 	    (rc = repo_open_col(st, 4, key.fk, "guests", "name", out->guest_id, out->project_id,
 				out->author, sizeof(out->author))))
