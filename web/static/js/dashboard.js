@@ -372,6 +372,7 @@ async function tracksTab(project, panel, seq) {
       h('h2', { text: 'Add your first track' }),
       h('p', { class: 'muted', text: 'Drop your mixes on the box above or choose them: each file becomes a track, in the order you add them. Reviewers see the tracks in the order of this list.' }),
       h('button', { type: 'button', class: 'btn primary', id: 'upload-cta', text: 'Choose audio files…', onclick: () => file.click() })));
+    showVerdicts(p.id, list);
     return p.tracks.some((t) => t.versions.some((v) => ['queued', 'processing'].includes(v.state) || (v.state === 'uploading' && !st.uploads.has(v.id))));
   };
 
@@ -649,11 +650,11 @@ function ownerComment(pid, c, replies, vt, jump, reload) {
       authorLabel(c, 'you'),
       vt ? h('span', { class: 'badge subtle', text: `v${vt.v.number}` }) : null,
       c.resolved ? h('span', { class: 'badge ok', text: 'resolved' }) : null,
-      h('span', { class: 'when muted small', text: fmtAgo(c.created) })),
+      h('span', { class: 'when muted small', text: fmtAgo(c.created) }), editedBadge(c)),
     c.deleted ? h('p', { class: 'body muted', text: '(deleted)' }) : h('p', { class: 'body', text: c.body }),
     replies.length ? h('ol', { class: 'replies' }, replies.map((r) => h('li', { class: `reply${r.by_owner ? ' by-owner' : ''}`, id: `comment-${r.id}` },
       h('div', { class: 'comment-head' }, authorLabel(r, 'you'),
-        h('span', { class: 'when muted small', text: fmtAgo(r.created) }),
+        h('span', { class: 'when muted small', text: fmtAgo(r.created) }), editedBadge(r),
         r.deleted ? null : h('button', { type: 'button', class: 'link small', text: 'Delete', onclick: () => deleteComment(pid, r).then(reload) })),
       r.deleted ? h('p', { class: 'body muted', text: '(deleted)' }) : h('p', { class: 'body', text: r.body })))) : null,
     c.deleted ? null : h('div', { class: 'row' },
@@ -1024,3 +1025,28 @@ window.audiomus = { get ownerPlayer() { return st.ownerPlayer; } };
       h('button', { type: 'button', class: 'btn', text: 'Try again', onclick: () => location.reload() })));
   }
 }());
+
+// ---- reviewer actions (issue 22): "edited" and verdicts -------------------------------
+// A guest may edit their comment for 24 h: the owner sees that it was.
+function editedBadge(c) {
+  return c.edited && !c.deleted ? h('span', { class: 'badge subtle edited', title: `edited ${fmtDate(c.edited)}`, text: 'edited' }) : null;
+}
+
+const VERDICT_TEXT = { approved: 'approved', changes_requested: 'changes requested' };
+
+// Each reviewer's verdict under its version on the Tracks tab
+// (GET /api/v1/projects/{id}/verdicts), added to the rows render() made.
+async function showVerdicts(pid, list) {
+  let verdicts;
+  try { ({ verdicts } = await get(`/api/v1/projects/${pid}/verdicts`)); } catch { return; }
+  for (const row of list.querySelectorAll('li.version')) {
+    row.querySelector('.version-verdicts')?.remove();
+    const mine = verdicts.filter((v) => v.version_id === row.dataset.version);
+    if (!mine.length) continue;
+    row.append(h('span', { class: 'version-verdicts', 'aria-label': 'Reviewers’ verdicts' }, mine.map((v) =>
+      h('span', { class: 'verdict-item', title: fmtDate(v.updated) },
+        h('span', { class: `badge verdict-badge ${v.verdict}`, text: VERDICT_TEXT[v.verdict] || v.verdict }),
+        h('span', { class: 'author', text: ` ${v.name}` }),
+        v.note ? h('span', { class: 'muted small verdict-note', text: ` “${v.note}”` }) : null))));
+  }
+}

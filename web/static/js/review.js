@@ -3,6 +3,8 @@
 //   POST /api/v1/s/{token}/password   on 401 password_required, then reload
 //   GET  /api/v1/s/{token}/urls?version=VID   fresh URLs a minute before urls_expire
 //   POST /api/v1/s/{token}/comments   {name, body, version_id, time_ms, end_ms?, parent_id?}
+//   GET /api/v1/s/{token}/reviewer, PATCH/DELETE …/comments/{cid}, PUT
+//   …/versions/{vid}/verdict: the reviewer actions (verdicts.js)
 // Every name and body is inserted as text (dom.js). Deep links:
 // #v=VERSION&t=SECONDS&c=COMMENT (the dashboard's "jump to time").
 import { ApiError, get, post, serverNowS } from './api.js';
@@ -10,6 +12,7 @@ import { $, h, mount, fmtTime, fmtAgo } from './dom.js';
 import { Player } from './player.js';
 import { Composer, authorLabel, commentTime, submitComment } from './comments.js';
 import { MarkersPanel } from './markers.js';
+import { Reviewer } from './verdicts.js';
 
 const token = decodeURIComponent(location.pathname.split('/')[2] || '');
 const base = `/api/v1/s/${encodeURIComponent(token)}`;
@@ -158,6 +161,7 @@ async function open() {
   $('#state').hidden = true;
   if (!currentName()) askName(() => showReview());
   else showReview();
+  reviewer.load();
   scheduleRefresh();
 }
 
@@ -239,6 +243,7 @@ async function selectVersion(v) {
   if (v.sample_rate) facts.push(`${(v.sample_rate / 1000).toFixed(1)} kHz`);
   $('#now-meta').textContent = facts.join(' · ');
   updateDownload();
+  reviewer.setVersion(v.id);
   if (!st.player) {
     st.player = new Player({ wave: $('#wave'), audio: $('#audio'), play: $('#play'), time: $('#time'), slider: $('#wave') }, {
       onRegionClick: (id) => focusComment(id, true),
@@ -350,13 +355,15 @@ function commentItem(c, replies) {
       h('button', { type: 'button', class: 'ts', onclick: () => focusComment(c.id, true), 'aria-label': `Jump to ${commentTime(c)}`, text: commentTime(c) }),
       authorLabel(c, 'owner'),
       c.resolved ? h('span', { class: 'badge subtle', text: 'resolved' }) : null,
-      h('span', { class: 'when muted small', text: fmtAgo(c.created) })),
-    c.deleted ? h('p', { class: 'body muted', text: '(comment deleted)' }) : h('p', { class: 'body', text: c.body }),
+      h('span', { class: 'when muted small', text: fmtAgo(c.created) }),
+      reviewer.extras(c, st.data.comments)),
+    c.deleted ? h('p', { class: 'body muted', text: '(comment removed)' }) : h('p', { class: 'body', text: c.body }),
     replies.length ? h('ol', { class: 'replies' }, replies.map((r) => h('li', { class: `reply${r.by_owner ? ' by-owner' : ''}`, id: `comment-${r.id}` },
       h('div', { class: 'comment-head' },
         authorLabel(r, 'owner'),
-        h('span', { class: 'when muted small', text: fmtAgo(r.created) })),
-      r.deleted ? h('p', { class: 'body muted', text: '(comment deleted)' }) : h('p', { class: 'body', text: r.body })))) : null,
+        h('span', { class: 'when muted small', text: fmtAgo(r.created) }),
+        reviewer.extras(r, st.data.comments)),
+      r.deleted ? h('p', { class: 'body muted', text: '(comment removed)' }) : h('p', { class: 'body', text: r.body })))) : null,
     c.deleted ? null : h('button', { type: 'button', class: 'link small reply-btn', onclick: () => openReply(c, li), text: 'Reply' }));
   return li;
 }
@@ -399,6 +406,15 @@ const composer = new Composer({
 });
 $('.comments-h').before(composer.el);
 
+// Edit/delete of the own comments and the verdicts (verdicts.js).
+const reviewer = new Reviewer({
+  base,
+  name: currentName,
+  onChange: () => { if (st.player && st.version) renderComments(); },
+  onFail: (e) => { if (e.status === 401 && e.body.password_required) { showGate(e.body.locked); return true; } return false; },
+});
+composer.el.before(reviewer.el);
+
 async function postComment(fields) {
   return (await post(`${base}/comments`, { name: currentName(), version_id: st.version.id, ...fields })).comment;
 }
@@ -412,6 +428,7 @@ function guestFail(e, fields) {
 
 function posted(c, parentId) {
   st.data.comments.push(c);
+  reviewer.posted(c);
   st.activeComment = parentId || c.id;
   renderComments();
   renderTracks();
