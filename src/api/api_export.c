@@ -51,14 +51,17 @@ static json_t *project_export(struct api_ctx *c, const struct db_project *p)
 	const struct db_keys *k = c->api->app->keys;
 	struct export_ctx links = {c, json_array(), 0};
 	json_t *j = api_project_json(p), *tracks = NULL, *comments = NULL, *events = json_array();
+	json_t *verdicts = NULL;
 
 	if (!j || !links.arr || !events || db_link_list(c->db, k, p->id, link_item, &links) ||
 	    api_tracks_json(c, p->id, NULL, &tracks) ||
 	    api_comments_json(c, p->id, NULL, 1, &comments) ||
+	    api_verdicts_json(c, p->id, NULL, &verdicts) ||
 	    db_event_list(c->db, k, p->id, 0, event_item, events))
 		goto fail;
 	if (api_set(j, "links", links.arr) || api_set(j, "tracks", tracks) ||
-	    api_set(j, "comments", comments) || api_set(j, "events", events)) {
+	    api_set(j, "comments", comments) || api_set(j, "verdicts", verdicts) ||
+	    api_set(j, "events", events)) {
 		json_decref(j);
 		return NULL;
 	}
@@ -68,6 +71,7 @@ fail:
 	json_decref(links.arr);
 	json_decref(tracks);
 	json_decref(comments);
+	json_decref(verdicts);
 	json_decref(events);
 	return NULL;
 }

@@ -359,6 +359,9 @@ int api_guest_session(struct api_ctx *c, const uint8_t lid[DB_ID_LEN], int mint,
 /* A verdict as JSON; with mine (a session hash), "mine" says whether it is
  * that session's. */
 json_t *api_verdict_json(const struct db_verdict *v, const uint8_t *mine);
+/* The project's verdicts as a JSON array (mine as above; NULL: owner view). */
+int api_verdicts_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t *mine,
+		      json_t **out);
 api_fn api_guest_comment_edit, api_guest_comment_delete, api_guest_verdict, api_guest_reviewer,
     api_verdicts_list;
 

@@ -216,8 +216,8 @@ static int verdict_item(void *ctx, const struct db_verdict *v)
 	return json_array_append_new(vl->arr, api_verdict_json(v, vl->mine)) ? AM_ERR_NOMEM : 0;
 }
 
-static int verdicts_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t *mine,
-			 json_t **out)
+int api_verdicts_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uint8_t *mine,
+		      json_t **out)
 {
 	struct verdict_list vl = {json_array(), mine};
 	int rc;
@@ -260,7 +260,7 @@ int api_guest_reviewer(struct api_ctx *c)
 	if ((has && (rc = db_comment_list_mine(c->db, p.id, link.id, hash,
 					       am_now_ms() - API_GUEST_EDIT_WINDOW_MS, mine_item,
 					       mine))) ||
-	    (rc = verdicts_json(c, p.id, has ? hash : NULL, &verdicts))) {
+	    (rc = api_verdicts_json(c, p.id, has ? hash : NULL, &verdicts))) {
 		json_decref(mine);
 		return rc;
 	}
@@ -277,7 +277,7 @@ int api_verdicts_list(struct api_ctx *c)
 	json_t *arr = NULL;
 	int rc;
 
-	if ((rc = api_owner_project(c, "id", &p)) || (rc = verdicts_json(c, p.id, NULL, &arr)))
+	if ((rc = api_owner_project(c, "id", &p)) || (rc = api_verdicts_json(c, p.id, NULL, &arr)))
 		return rc;
 	return api_reply(c, 200, json_pack("{s:o}", "verdicts", arr));
 }

@@ -77,7 +77,7 @@ struct ver {
 };
 
 struct build {
-	json_t *tracks, *versions_by_id, *objects, *comments, *events, *links;
+	json_t *tracks, *versions_by_id, *objects, *comments, *events, *links, *verdicts;
 	struct trk *t;
 	size_t nt;
 	struct ver *v;
@@ -236,7 +236,24 @@ static int comment_cb(void *ctx, const struct db_comment *cm)
 	    cm->has_parent ? hex_json(cm->parent_id) : json_null(), "resolved", cm->resolved,
 	    "created", (json_int_t)cm->created, "deleted", cm->deleted != 0);
 
+	if (j && json_object_set_new(j, "edited",
+				     cm->edited > 0 ? json_integer(cm->edited) : json_null())) {
+		json_decref(j);
+		return AM_ERR_NOMEM;
+	}
 	return json_array_append_new(b->comments, j) ? AM_ERR_NOMEM : 0;
+}
+
+/* A reviewer's verdict on a version (issue 22): the name and note they
+ * gave; the session hash is a browser's secret's digest, not exported. */
+static int verdict_cb(void *ctx, const struct db_verdict *v)
+{
+	struct build *b = ctx;
+	json_t *j = json_pack("{s:o,s:s,s:s,s:s,s:I,s:I}", "version_id", hex_json(v->version_id),
+			      "name", v->name, "verdict", v->verdict, "note", v->note, "created",
+			      (json_int_t)v->created, "updated", (json_int_t)v->updated);
+
+	return json_array_append_new(b->verdicts, j) ? AM_ERR_NOMEM : 0;
 }
 
 static int event_cb(void *ctx, const struct db_event *e)
@@ -289,6 +306,7 @@ static void build_free(struct build *b)
 	json_decref(b->comments);
 	json_decref(b->events);
 	json_decref(b->links);
+	json_decref(b->verdicts);
 	free(b->t);
 	free(b->v);
 	free(b->f);
@@ -303,12 +321,14 @@ int export_project_build(struct db *db, const struct db_keys *k, const struct db
 			  .comments = json_array(),
 			  .events = json_array(),
 			  .links = json_array(),
+			  .verdicts = json_array(),
 			  .dir = dir};
 	json_t *doc = NULL;
 	int rc = AM_ERR_NOMEM;
 
 	*json = NULL;
-	if (!b.tracks || !b.versions_by_id || !b.objects || !b.comments || !b.events || !b.links)
+	if (!b.tracks || !b.versions_by_id || !b.objects || !b.comments || !b.events || !b.links ||
+	    !b.verdicts)
 		goto out;
 	/* One listing at a time: callbacks only collect (no nested queries). */
 	if ((rc = db_track_list(db, k, p->id, track_cb, &b)) ||
@@ -316,15 +336,16 @@ int export_project_build(struct db *db, const struct db_keys *k, const struct db
 	    (rc = db_object_list(db, p->id, object_cb, &b)) ||
 	    (rc = db_comment_list(db, k, p->id, NULL, comment_cb, &b)) ||
 	    (rc = db_event_list(db, k, p->id, 0, event_cb, &b)) ||
-	    (rc = db_link_list(db, k, p->id, link_cb, &b)) || (rc = nest_versions(&b)))
+	    (rc = db_link_list(db, k, p->id, link_cb, &b)) ||
+	    (rc = db_verdict_list(db, k, p->id, verdict_cb, &b)) || (rc = nest_versions(&b)))
 		goto out;
 	rc = AM_ERR_NOMEM;
-	doc =
-	    json_pack("{s:s,s:{s:o,s:s,s:I,s:b,s:b},s:O,s:s,s:O,s:O,s:O,s:O}", "format",
-		      "audiomus-project-v1", "project", "id", hex_json(p->id), "title", p->title,
-		      "created", (json_int_t)p->created, "downloads", p->downloads, "has_password",
-		      p->has_password, "links", b.links, "links_note", TOKEN_NOTE, "tracks",
-		      b.tracks, "objects", b.objects, "comments", b.comments, "events", b.events);
+	doc = json_pack("{s:s,s:{s:o,s:s,s:I,s:b,s:b},s:O,s:s,s:O,s:O,s:O,s:O,s:O}", "format",
+			"audiomus-project-v1", "project", "id", hex_json(p->id), "title", p->title,
+			"created", (json_int_t)p->created, "downloads", p->downloads,
+			"has_password", p->has_password, "links", b.links, "links_note", TOKEN_NOTE,
+			"tracks", b.tracks, "objects", b.objects, "comments", b.comments,
+			"verdicts", b.verdicts, "events", b.events);
 	if (!doc || !(*json = json_dumps(doc, JSON_INDENT(1) | JSON_ENSURE_ASCII)))
 		goto out;
 	*files = b.f;

@@ -284,6 +284,7 @@ static void archive_roundtrip(void **state)
 	char hex[33];
 	int64_t num;
 	int events = 0;
+	static const uint8_t pseudo32[32] = {7};
 
 	/* project 1 ("Album", the fixture's): track 1 with an original and a
 	 * stream; a second track with an awkward file name */
@@ -305,6 +306,11 @@ static void archive_roundtrip(void **state)
 			 0);
 	assert_int_equal(db_comment_create(f->db, f->a->keys, f->p.id, f->p.version, NULL,
 					   "Thanks!", 1500, 2500, c1, c2),
+			 0);
+	/* a reviewer's verdict (issue 22) goes with the project */
+	assert_int_equal(db_verdict_set(f->db, f->a->keys, f->p.id, f->p.version, f->p.link,
+					pseudo32, "Guest <b>Name</b>", "changes_requested",
+					"Bridge \"too long\""),
 			 0);
 	/* project 2 with one original */
 	assert_int_equal(fx_add_project(f, &p2, "Singles / B-sides"), 0);
@@ -367,6 +373,11 @@ static void archive_roundtrip(void **state)
 			    "audiomus-project-v1");
 	assert_int_equal(json_array_size(json_object_get(doc, "objects")), 3);
 	assert_int_equal(json_array_size(json_object_get(doc, "comments")), 2);
+	json_t *vd = json_array_get(json_object_get(doc, "verdicts"), 0);
+	assert_int_equal(json_array_size(json_object_get(doc, "verdicts")), 1);
+	assert_string_equal(json_string_value(json_object_get(vd, "verdict")), "changes_requested");
+	assert_string_equal(json_string_value(json_object_get(vd, "note")), "Bridge \"too long\"");
+	assert_null(json_object_get(vd, "session_hash"));
 	assert_int_equal(json_array_size(json_object_get(doc, "tracks")), 2);
 	assert_int_equal(json_array_size(json_object_get(doc, "links")), 1);
 	assert_null(json_object_get(json_array_get(json_object_get(doc, "links"), 0), "token"));

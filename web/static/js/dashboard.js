@@ -835,11 +835,13 @@ const EVENT_TEXT = {
   password_set: 'Password set', password_changed: 'Password changed', password_removed: 'Password removed',
   link_created: 'Link created', link_regenerated: 'Link regenerated', link_revoked: 'Link revoked',
   downloads_enabled: 'Downloads enabled', downloads_disabled: 'Downloads disabled',
+  comment_edited: 'Comment edited by its reviewer', comment_deleted: 'Comment deleted by its reviewer',
+  verdict_approved: 'Version approved', verdict_changes_requested: 'Changes requested',
 };
 
 async function activityTab(project, panel) {
   const { events } = await get(`/api/v1/projects/${project.id}/events?limit=200`);
-  const detail = (e) => (e.kind === 'password_failed' && e.details ? ` (${e.details})` : '');
+  const detail = (e) => (/^(password_failed|verdict_)/.test(e.kind) && e.details ? ` (${e.details})` : '');
   mount(panel, h('section', { class: 'card' }, h('h2', { text: 'Activity' }),
     h('p', { class: 'muted small', text: 'Listeners are never identified by address: the server keeps only a keyed, rotating pseudonym.' }),
     events.length ? h('ul', { class: 'events' }, events.map((e) => h('li', {},
