@@ -204,7 +204,9 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     await c.locator('.reply-form textarea').fill('Agreed, and the snare too');
     await c.locator('.reply-form').getByRole('button', { name: 'Reply' }).click();
     await gp.locator('.reply .body', { hasText: 'Agreed, and the snare too' }).waitFor();
-    // A range: drag across the waveform, then comment over it.
+    // A range: drag across the waveform, then comment over it (the reply
+    // may have scrolled the waveform out of the viewport: the mouse needs it in).
+    await gp.locator('#wave').scrollIntoViewIfNeeded();
     const box = await gp.locator('#wave').boundingBox();
     await gp.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
     await gp.mouse.down();
@@ -222,7 +224,7 @@ test('the whole story', { timeout: 150000 }, async (t) => {
   });
 
   await step('a guest name and a comment full of markup render as text', async () => {
-    await gp.getByRole('button', { name: 'change' }).click();
+    await gp.getByRole('button', { name: 'change', exact: true }).click();
     await gp.fill('#name-input', XSS_NAME);
     await gp.getByRole('button', { name: 'Continue' }).click();
     assert.equal(await gp.textContent('#guest-name'), XSS_NAME);
