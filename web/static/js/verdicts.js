@@ -8,7 +8,7 @@
 //   ("approved" / "changes requested", name, note) and this browser's own,
 //   which it can give or change (PUT …/versions/{vid}/verdict).
 // User text (names, notes, bodies) only ever goes in as text (dom.js).
-import { get, put, patch, del } from './api.js';
+import { get, put, patch, del, serverNowS } from './api.js';
 import { h, mount, announce } from './dom.js';
 
 const LABEL = { approved: 'Approved', changes_requested: 'Changes requested' };
@@ -54,7 +54,7 @@ export class Reviewer {
 
   canChange(c) {
     const until = this.mine.get(c.id);
-    return !c.deleted && until != null && Date.now() < until;
+    return !c.deleted && until != null && serverNowS() * 1000 < until; // the server's clock decides
   }
 
   // "edited" and, for the own comments, the Edit and Delete buttons.
