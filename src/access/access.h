@@ -98,10 +98,14 @@ int access_cookie_check(struct app *a, const struct access_grant *g, const char 
  * 2 + F (F = 0..7) the original as a marked WAV (src/markers/) with the
  * review comments as cue points, F the marker flags (MARKERS_RESOLVED,
  * MARKERS_REPLIES, MARKERS_ASCII): the same rights as 1 (the original,
- * downloads on or an owner grant). D is MAC'd, so neither form can be
- * changed into the other. */
+ * downloads on or an owner grant); 10 the project archive (below). D is MAC'd, so neither form can
+ * be changed into the other. */
 #define ACCESS_D_MARKED 2
-#define ACCESS_D_MAX	9
+/* D = 10: the project archive ("Download all", src/media/media_export.c):
+ * OBJ is then the project's id (PROJECT), the same rights as 1 for every
+ * original of the project. */
+#define ACCESS_D_ARCHIVE 10
+#define ACCESS_D_MAX	 10
 
 /* Sign a media URL (path and query, no origin) for object_id into out
  * (n >= ACCESS_URL_MAX) with a fresh random nonce: no two calls give the same

@@ -511,3 +511,20 @@ int api_guest_link(struct api_ctx *c, struct db_link *link, struct db_project *p
 	am_memzero(&gs, sizeof(gs));
 	return 0;
 }
+
+/* "Download all" (api_archive.c): a download, so the same rule as the
+ * marker files above. */
+int api_guest_archive(struct api_ctx *c)
+{
+	struct guest gs;
+	int rc;
+
+	if ((rc = resolve(c, &gs)))
+		return rc;
+	if (!gs.authorized)
+		return password_required(c, &gs);
+	if (!gs.p.downloads)
+		return api_err(c, AM_ERR_DENIED,
+			       "the owner has turned downloads off for this project");
+	return api_archive_send(c, &gs.g);
+}

@@ -345,6 +345,13 @@ api_fn api_comments_list, api_comment_create, api_comment_patch, api_comment_del
 api_fn api_guest_open, api_guest_password, api_guest_comment, api_guest_urls;
 api_fn api_export;
 api_fn api_markers_version, api_markers_project, api_guest_markers;
+api_fn api_project_archive, api_guest_archive;
+
+/* ---- the project archive (api_archive.c) ------------------------------------------------ */
+/* Answer the signed media URL of g's project archive (d = ACCESS_D_ARCHIVE)
+ * as {"url","expires","format":"zip"}. The caller has checked that g may
+ * download (owner, or a guest while downloads are on). */
+int api_archive_send(struct api_ctx *c, const struct access_grant *g);
 
 /* ---- reviewer actions (api_reviewer.c, api_guest.c) ----------------------------------- */
 /* The live link of the path's token and its project, the password checked:

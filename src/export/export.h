@@ -6,7 +6,13 @@
  * comments, events, links without tokens) and every ready ORIGINAL decrypted
  * under …/tracks/<n>-<slug>/v<k>-<file name>. One builder, two drivers: the
  * media role's GET /m/export/{account} (src/media/media_export.c) and
- * `audiomus export` (src/main/cmd_export.c).
+ * `audiomus export` (src/main/cmd_export.c). The same builder writes the
+ * project archive ("Download all", export_open_project): one project's
+ * ready originals under <slug>/tracks/<n>-<slug>/v<k>-<file name> with its
+ * comments as <slug>/comments.json and <slug>/comments.csv, as a ZIP (every
+ * entry stored, not deflated: audio does not compress; ZIP64 records where
+ * a size or offset needs them), for the media role's
+ * /m/{project}?…&d=10 (src/media/media_archive.c).
  *
  * Pull model, no threads, no temporary files: export_step() does one bounded
  * piece of work (an entry header, at most EXPORT_CHUNK bytes of one entry's
@@ -32,7 +38,10 @@ struct app;
 struct export;
 
 /* Largest body piece of one step, and the most bytes one step can emit
- * (a chunk, or a pax header pair with the longest path, or the 1 KiB end). */
+ * (a chunk, or a pax header pair with the longest path, or the 1 KiB end).
+ * One exception: the last step of a ZIP emits its central directory, about
+ * 100 bytes per file (it is in memory anyway: libarchive keeps it until the
+ * end), in pieces of at most EXPORT_STEP_MAX. */
 #define EXPORT_CHUNK	(64 * 1024)
 #define EXPORT_STEP_MAX (EXPORT_CHUNK + 8 * 1024)
 /* Longest sanitised file-name component, in bytes (UTF-8 kept whole). */
@@ -51,6 +60,15 @@ typedef int export_emit_fn(void *ctx, const void *p, size_t n);
  * AM_ERR_NOTFOUND (no such live account), AM_ERR_NOMEM, database errors. */
 int export_open(struct app *a, const uint8_t account_id[16], const char *via, export_emit_fn *emit,
 		void *ctx, struct export **out);
+/* Begin the project archive of project_id (a live project; the caller
+ * authorised the owner, or a share link while downloads are on): its
+ * comments as JSON and CSV, then every ready original, as a ZIP. guest: 1
+ * for a share-link visitor (the comments leave out which guest wrote them,
+ * as the review page does). No event is recorded here (the media role
+ * queues its own). Nothing is emitted yet. AM_ERR_NOTFOUND (no such live
+ * project), AM_ERR_NOMEM, database and key errors. */
+int export_open_project(struct app *a, const uint8_t project_id[16], int guest,
+			export_emit_fn *emit, void *ctx, struct export **out);
 /* One step: 1 (call again), 0 (the archive is complete: its end was
  * emitted), or a negative enum am_err (AM_ERR_CRYPTO: an object failed
  * authentication; AM_ERR_IO, database errors, the emit callback's error).

@@ -3,13 +3,16 @@
  * account.json and each project's project.json (project, links without
  * tokens, tracks with versions and their originals' paths, every stored
  * object, comments with the names their authors chose, pseudonymous events),
- * and the plan of the project's originals. Reads through the repository
+ * and the plan of the project's originals; for the project archive
+ * ("Download all") comments.json and comments.csv instead of project.json.
+ * Reads through the repository
  * layer (decrypted fields of the owner's own projects); runs in the media
  * role and the admin command.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -65,6 +68,7 @@ out:
 
 struct trk {
 	uint8_t id[DB_ID_LEN];
+	char title[DB_TITLE_MAX + 1];
 	char slug[EXPORT_SLUG_MAX + 1];
 	int64_t n; /* 1-based, in track order */
 };
@@ -74,6 +78,7 @@ struct ver {
 	uint8_t track_id[DB_ID_LEN];
 	int64_t number;
 	char name[EXPORT_NAME_MAX + 1];
+	char filename[DB_FILENAME_MAX + 1];
 };
 
 struct build {
@@ -85,6 +90,8 @@ struct build {
 	struct export_file *f;
 	size_t nf, capf;
 	const char *dir;
+	enum export_docs_kind kind;
+	struct am_buf csv; /* EXPORT_DOCS_COMMENTS*: comments.csv */
 };
 
 static void *grow(void *p, size_t n, size_t elem)
@@ -105,6 +112,7 @@ static int track_cb(void *ctx, const struct db_track *t)
 		return AM_ERR_NOMEM;
 	b->t = g;
 	memcpy(g[b->nt].id, t->id, DB_ID_LEN);
+	am_strlcpy(g[b->nt].title, t->title, sizeof(g[b->nt].title));
 	export_slug(t->title, g[b->nt].slug);
 	g[b->nt].n = (int64_t)b->nt + 1;
 	b->nt++;
@@ -153,6 +161,7 @@ static int version_cb(void *ctx, const struct db_version *v)
 	memcpy(g[b->nv].track_id, v->track_id, DB_ID_LEN);
 	g[b->nv].number = v->number;
 	export_name_sanitise(v->filename, g[b->nv].name);
+	am_strlcpy(g[b->nv].filename, v->filename, sizeof(g[b->nv].filename));
 	b->nv++;
 	access_hex16(v->id, h);
 	return json_object_set_new(b->versions_by_id, h, j) ? AM_ERR_NOMEM : 0;
@@ -172,6 +181,14 @@ static const struct trk *find_trk(const struct build *b, const uint8_t id[DB_ID_
 		if (memcmp(b->t[i].id, id, DB_ID_LEN) == 0)
 			return &b->t[i];
 	return NULL;
+}
+
+/* A path inside the archive's root directory (its first component off). */
+static const char *in_root(const char *path)
+{
+	const char *s = strchr(path, '/');
+
+	return s ? s + 1 : path;
 }
 
 /* A ready original of a known version: into the plan, and its path into
@@ -203,8 +220,7 @@ static int plan_original(struct build *b, const struct db_object *o, char *path,
 	b->nf++;
 	access_hex16(v->id, h);
 	vj = json_object_get(b->versions_by_id, h);
-	return vj && set(vj, "original", json_string(path + strlen(EXPORT_ROOT) + 1)) ? AM_ERR_NOMEM
-										      : 1;
+	return vj && set(vj, "original", json_string(in_root(path))) ? AM_ERR_NOMEM : 1;
 }
 
 static int object_cb(void *ctx, const struct db_object *o)
@@ -220,7 +236,7 @@ static int object_cb(void *ctx, const struct db_object *o)
 		      "version_id", o->has_version ? hex_json(o->version_id) : json_null(), "size",
 		      (json_int_t)o->plain_size, "content_type", o->content_type, "state", o->state,
 		      "created", (json_int_t)o->created, "in_archive",
-		      planned ? json_string(path + strlen(EXPORT_ROOT) + 1) : json_null());
+		      planned ? json_string(in_root(path)) : json_null());
 	return json_array_append_new(b->objects, j) ? AM_ERR_NOMEM : 0;
 }
 
@@ -312,8 +328,135 @@ static void build_free(struct build *b)
 	free(b->f);
 }
 
+/* ---- comments.json and comments.csv (the project archive) ------------------------------ */
+
+#define CSV_HEADER                                                                                 \
+	"track_number,track,version,file,time,time_ms,end_ms,author,by_owner,body,resolved,"       \
+	"created,id,parent_id\r\n"
+
+int export_csv_field(struct am_buf *b, const char *s)
+{
+	int rc = am_buf_puts(b, "\"");
+
+	if (rc == 0 && s[0] && strchr("=+-@\t\r", s[0]))
+		rc = am_buf_puts(b, "'");
+	for (const char *q = s; rc == 0 && *q; q++)
+		rc = *q == '"' ? am_buf_puts(b, "\"\"") : am_buf_append(b, q, 1);
+	return rc ? rc : am_buf_puts(b, "\"");
+}
+
+/* "m:ss.mmm" of a time in milliseconds, and an ISO 8601 UTC date. */
+static void fmt_time(int64_t ms, char out[32])
+{
+	snprintf(out, 32, "%lld:%02lld.%03lld", (long long)(ms / 60000),
+		 (long long)(ms / 1000 % 60), (long long)(ms % 1000));
+}
+
+static void fmt_date(int64_t ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		out[0] = 0;
+}
+
+static int comment_csv(struct build *b, const struct db_comment *cm, const struct trk *t,
+		       const struct ver *v)
+{
+	char tm[32], date[32], id[33], parent[33] = "";
+	struct am_buf *o = &b->csv;
+	int rc;
+
+	fmt_time(cm->time_ms, tm);
+	fmt_date(cm->created, date);
+	access_hex16(cm->id, id);
+	if (cm->has_parent)
+		access_hex16(cm->parent_id, parent);
+	if ((rc = am_buf_printf(o, "%lld,", (long long)t->n)) ||
+	    (rc = export_csv_field(o, t->title)) ||
+	    (rc = am_buf_printf(o, ",%lld,", (long long)v->number)) ||
+	    (rc = export_csv_field(o, v->filename)) ||
+	    (rc = am_buf_printf(o, ",%s,%lld,", tm, (long long)cm->time_ms)))
+		return rc;
+	if (cm->end_ms >= 0 && (rc = am_buf_printf(o, "%lld", (long long)cm->end_ms)))
+		return rc;
+	if ((rc = am_buf_puts(o, ",")) || (rc = export_csv_field(o, cm->author)) ||
+	    (rc = am_buf_printf(o, ",%s,", cm->has_guest ? "no" : "yes")) ||
+	    (rc = export_csv_field(o, cm->body)))
+		return rc;
+	return am_buf_printf(o, ",%s,%s,%s,%s\r\n", cm->resolved ? "yes" : "no", date, id, parent);
+}
+
+/* A live comment into comments.json and comments.csv (deleted ones, whose
+ * text is gone, are left out). */
+static int archive_comment_cb(void *ctx, const struct db_comment *cm)
+{
+	struct build *b = ctx;
+	const struct ver *v = find_ver(b, cm->version_id);
+	const struct trk *t = v ? find_trk(b, v->track_id) : NULL;
+	json_t *j;
+
+	if (cm->deleted || !t)
+		return 0;
+	j = json_pack("{s:o,s:I,s:s,s:I,s:s,s:s,s:b,s:s,s:I,s:o,s:o,s:b,s:I}", "id",
+		      hex_json(cm->id), "track_number", (json_int_t)t->n, "track", t->title,
+		      "version", (json_int_t)v->number, "file", v->filename, "author", cm->author,
+		      "by_owner", !cm->has_guest, "body", cm->body, "time_ms",
+		      (json_int_t)cm->time_ms, "end_ms",
+		      cm->end_ms >= 0 ? json_integer(cm->end_ms) : json_null(), "parent_id",
+		      cm->has_parent ? hex_json(cm->parent_id) : json_null(), "resolved",
+		      cm->resolved, "created", (json_int_t)cm->created);
+	if (j && b->kind == EXPORT_DOCS_COMMENTS && cm->has_guest &&
+	    set(j, "guest_id", hex_json(cm->guest_id))) {
+		json_decref(j);
+		return AM_ERR_NOMEM;
+	}
+	if (json_array_append_new(b->comments, j))
+		return AM_ERR_NOMEM;
+	return comment_csv(b, cm, t, v);
+}
+
+static int docs_comments(struct build *b, const struct db_project *p, struct export_docs *docs)
+{
+	json_t *doc = json_pack("{s:s,s:I,s:{s:o,s:s},s:s,s:O}", "format", "audiomus-comments-v1",
+				"exported", (json_int_t)am_now_ms(), "project", "id",
+				hex_json(p->id), "title", p->title, "times",
+				"milliseconds since 1970-01-01 UTC; time_ms and end_ms from the "
+				"start of the version",
+				"comments", b->comments);
+	int rc = AM_ERR_NOMEM;
+
+	if (doc && (docs->comments_json = json_dumps(doc, JSON_INDENT(1) | JSON_ENSURE_ASCII)) &&
+	    b->csv.p) {
+		docs->comments_csv = (char *)b->csv.p; /* taken over (NUL-terminated) */
+		b->csv.p = NULL;
+		b->csv.len = b->csv.alloc = 0;
+		rc = 0;
+	}
+	json_decref(doc);
+	return rc;
+}
+
+static int docs_project(struct build *b, const struct db_project *p, struct export_docs *docs)
+{
+	json_t *doc = json_pack("{s:s,s:{s:o,s:s,s:I,s:b,s:b},s:O,s:s,s:O,s:O,s:O,s:O,s:O}",
+				"format", "audiomus-project-v1", "project", "id", hex_json(p->id),
+				"title", p->title, "created", (json_int_t)p->created, "downloads",
+				p->downloads, "has_password", p->has_password, "links", b->links,
+				"links_note", TOKEN_NOTE, "tracks", b->tracks, "objects",
+				b->objects, "comments", b->comments, "verdicts", b->verdicts,
+				"events", b->events);
+
+	if (doc)
+		docs->project_json = json_dumps(doc, JSON_INDENT(1) | JSON_ENSURE_ASCII);
+	json_decref(doc);
+	return docs->project_json ? 0 : AM_ERR_NOMEM;
+}
+
 int export_project_build(struct db *db, const struct db_keys *k, const struct db_project *p,
-			 const char *dir, char **json, struct export_file **files, size_t *nfiles)
+			 const char *dir, enum export_docs_kind kind, struct export_docs *docs,
+			 struct export_file **files, size_t *nfiles)
 {
 	struct build b = {.tracks = json_array(),
 			  .versions_by_id = json_object(),
@@ -322,38 +465,39 @@ int export_project_build(struct db *db, const struct db_keys *k, const struct db
 			  .events = json_array(),
 			  .links = json_array(),
 			  .verdicts = json_array(),
-			  .dir = dir};
-	json_t *doc = NULL;
-	int rc = AM_ERR_NOMEM;
+			  .dir = dir,
+			  .kind = kind};
+	int project = kind == EXPORT_DOCS_PROJECT, rc = AM_ERR_NOMEM;
 
-	*json = NULL;
+	memset(docs, 0, sizeof(*docs));
+	am_buf_init(&b.csv, EXPORT_CSV_MAX);
 	if (!b.tracks || !b.versions_by_id || !b.objects || !b.comments || !b.events || !b.links ||
-	    !b.verdicts)
+	    !b.verdicts || (!project && (rc = am_buf_puts(&b.csv, CSV_HEADER)) != 0))
 		goto out;
 	/* One listing at a time: callbacks only collect (no nested queries). */
 	if ((rc = db_track_list(db, k, p->id, track_cb, &b)) ||
 	    (rc = db_version_list(db, k, p->id, NULL, version_cb, &b)) ||
 	    (rc = db_object_list(db, p->id, object_cb, &b)) ||
-	    (rc = db_comment_list(db, k, p->id, NULL, comment_cb, &b)) ||
-	    (rc = db_event_list(db, k, p->id, 0, event_cb, &b)) ||
-	    (rc = db_link_list(db, k, p->id, link_cb, &b)) ||
-	    (rc = db_verdict_list(db, k, p->id, verdict_cb, &b)) || (rc = nest_versions(&b)))
+	    (rc = db_comment_list(db, k, p->id, NULL, project ? comment_cb : archive_comment_cb,
+				  &b)))
 		goto out;
-	rc = AM_ERR_NOMEM;
-	doc = json_pack("{s:s,s:{s:o,s:s,s:I,s:b,s:b},s:O,s:s,s:O,s:O,s:O,s:O,s:O}", "format",
-			"audiomus-project-v1", "project", "id", hex_json(p->id), "title", p->title,
-			"created", (json_int_t)p->created, "downloads", p->downloads,
-			"has_password", p->has_password, "links", b.links, "links_note", TOKEN_NOTE,
-			"tracks", b.tracks, "objects", b.objects, "comments", b.comments,
-			"verdicts", b.verdicts, "events", b.events);
-	if (!doc || !(*json = json_dumps(doc, JSON_INDENT(1) | JSON_ENSURE_ASCII)))
+	if (project && ((rc = db_event_list(db, k, p->id, 0, event_cb, &b)) ||
+			(rc = db_link_list(db, k, p->id, link_cb, &b)) ||
+			(rc = db_verdict_list(db, k, p->id, verdict_cb, &b)) ||
+			(rc = nest_versions(&b))))
+		goto out;
+	if ((rc = project ? docs_project(&b, p, docs) : docs_comments(&b, p, docs)) != 0)
 		goto out;
 	*files = b.f;
 	*nfiles = b.nf;
 	b.f = NULL;
-	rc = 0;
 out:
-	json_decref(doc);
+	if (rc) {
+		free(docs->project_json);
+		free(docs->comments_json);
+		memset(docs, 0, sizeof(*docs));
+	}
+	am_buf_cleanup(&b.csv);
 	build_free(&b);
 	return rc;
 }

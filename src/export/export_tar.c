@@ -10,7 +10,10 @@
  * the C library's locale, so every libarchive call runs under a
  * thread-local C.UTF-8 locale (uselocale: the process locale is untouched);
  * without one, non-ASCII bytes of entry names become '_' (the JSON keeps
- * the real names). Runs in the media role and the admin command; holds a
+ * the real names). The project archive (export_open_project) is the same
+ * machine with libarchive's ZIP writer (every entry stored) and the
+ * comments' two documents in place of account.json and project.json.
+ * Runs in the media role and the admin command; holds a
  * project key and one data key at a time, in secret memory.
  */
 #include <locale.h>
@@ -40,7 +43,13 @@ struct export
 	void *ctx;
 	struct archive *ar;
 	locale_t loc; /* C.UTF-8 for libarchive's name conversions, or 0 */
-	int err, done, opened, aborting;
+	int err, done, opened, aborting, closing;
+	int zip;   /* the project archive: ZIP, comments instead of project.json */
+	int guest; /* the project archive of a share-link visitor */
+	/* JSON and CSV documents to write before the next file, in order */
+	char *pending[2];
+	char pending_path[2][EXPORT_PATH_MAX + 16];
+	size_t npending;
 	/* plan */
 	struct export_project *projects;
 	size_t nprojects, next_project;
@@ -65,7 +74,7 @@ static la_ssize_t write_cb(struct archive *ar, void *ctx, const void *p, size_t 
 	(void)ar;
 	if (x->aborting)
 		return -1; /* abandoned: nothing more leaves, not even the end */
-	if (n > EXPORT_STEP_MAX) {
+	if (n > EXPORT_STEP_MAX && !x->closing) {
 		x->err = AM_ERR_TOOBIG;
 		return -1;
 	}
@@ -138,16 +147,32 @@ static int begin_entry(struct export *x, const char *path, uint64_t size, int64_
 	return 0;
 }
 
-/* A JSON document as one entry (the string is taken over). */
-static int begin_mem(struct export *x, const char *path, char *json)
+/* A document to write as an entry before the next file (taken over). */
+static int queue_doc(struct export *x, const char *path, char *doc)
 {
-	int rc;
-
-	x->mem = json;
-	x->src = BODY_MEM;
-	if ((rc = begin_entry(x, path, strlen(json), am_now())) != 0)
-		return rc;
+	if (x->npending == sizeof(x->pending) / sizeof(x->pending[0])) {
+		free(doc);
+		return AM_ERR_INTERNAL;
+	}
+	x->pending[x->npending] = doc;
+	am_strlcpy(x->pending_path[x->npending], path, sizeof(x->pending_path[0]));
+	x->npending++;
 	return 0;
+}
+
+/* The first queued document as an entry: its header now, its body in the
+ * following steps. */
+static int begin_doc(struct export *x)
+{
+	char path[EXPORT_PATH_MAX + 16];
+
+	x->mem = x->pending[0];
+	am_strlcpy(path, x->pending_path[0], sizeof(path));
+	x->npending--;
+	memmove(x->pending, x->pending + 1, x->npending * sizeof(x->pending[0]));
+	memmove(x->pending_path, x->pending_path + 1, x->npending * sizeof(x->pending_path[0]));
+	x->src = BODY_MEM;
+	return begin_entry(x, path, strlen(x->mem), am_now());
 }
 
 static void close_body(struct export *x)
@@ -172,14 +197,27 @@ static void drop_project(struct export *x)
 	x->nfiles = x->next_file = 0;
 }
 
-/* The libarchive writer: pax (restricted), unblocked, into write_cb. */
+/* The format: pax (restricted), or a ZIP whose entries are stored (audio
+ * does not compress) with UTF-8 names flagged as such. libarchive adds the
+ * ZIP64 records where a size or an offset passes 4 GiB. */
+static int set_format(struct export *x)
+{
+	if (!x->zip)
+		return archive_write_set_format_pax_restricted(x->ar);
+	if (archive_write_set_format_zip(x->ar) != ARCHIVE_OK)
+		return ARCHIVE_FATAL;
+	if (archive_write_set_options(x->ar, "zip:compression=store") != ARCHIVE_OK)
+		return ARCHIVE_FATAL;
+	return x->loc ? archive_write_set_options(x->ar, "zip:hdrcharset=UTF-8") : ARCHIVE_OK;
+}
+
+/* The libarchive writer: set_format, unblocked, into write_cb. */
 static int archive_new(struct export *x)
 {
 	locale_t old = x->loc ? uselocale(x->loc) : (locale_t)0;
 	int rc = AM_ERR_NOMEM;
 
-	if ((x->ar = archive_write_new()) &&
-	    archive_write_set_format_pax_restricted(x->ar) == ARCHIVE_OK &&
+	if ((x->ar = archive_write_new()) && set_format(x) == ARCHIVE_OK &&
 	    archive_write_set_bytes_per_block(x->ar, 0) == ARCHIVE_OK &&
 	    archive_write_open2(x->ar, x, NULL, write_cb, NULL, NULL) == ARCHIVE_OK) {
 		x->opened = 1;
@@ -190,24 +228,36 @@ static int archive_new(struct export *x)
 	return rc;
 }
 
+/* The builder's common part: its chunk, driver and locale. NULL: no memory. */
+static struct export *export_new(struct app *a, export_emit_fn *emit, void *ctx)
+{
+	struct export *x = calloc(1, sizeof(*x));
+
+	if (!x || !(x->chunk = malloc(EXPORT_CHUNK))) {
+		free(x);
+		return NULL;
+	}
+	x->a = a;
+	x->emit = emit;
+	x->ctx = ctx;
+	x->loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	return x;
+}
+
 int export_open(struct app *a, const uint8_t account_id[16], const char *via, export_emit_fn *emit,
 		void *ctx, struct export **out)
 {
-	struct export *x = calloc(1, sizeof(*x));
+	struct export *x = export_new(a, emit, ctx);
 	struct db_account acct;
 	struct db *db = NULL;
 	char *json = NULL;
 	int rc = AM_ERR_NOMEM;
 
 	*out = NULL;
-	if (!x || !(x->chunk = malloc(EXPORT_CHUNK)))
+	if (!x)
 		goto fail;
-	x->a = a;
 	memcpy(x->account_id, account_id, DB_ID_LEN);
 	am_strlcpy(x->via, via ? via : "", sizeof(x->via));
-	x->emit = emit;
-	x->ctx = ctx;
-	x->loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	if ((rc = app_db_get(a, &db)) != 0)
 		goto fail;
 	rc = db_account_get(db, a->keys, account_id, &acct);
@@ -223,8 +273,10 @@ int export_open(struct app *a, const uint8_t account_id[16], const char *via, ex
 		goto fail;
 	if ((rc = archive_new(x)) != 0)
 		goto fail;
-	x->mem = json; /* account.json: the first entry, written by the first step */
+	rc = queue_doc(x, EXPORT_ROOT "/account.json", json); /* the first entry */
 	json = NULL;
+	if (rc)
+		goto fail;
 	*out = x;
 	return 0;
 fail:
@@ -233,41 +285,97 @@ fail:
 	return rc;
 }
 
-/* Enter the next project: project.json's entry, and the plan of its files
+int export_open_project(struct app *a, const uint8_t project_id[16], int guest,
+			export_emit_fn *emit, void *ctx, struct export **out)
+{
+	struct export *x = export_new(a, emit, ctx);
+	struct db_project p;
+	struct db *db = NULL;
+	int rc = AM_ERR_NOMEM;
+
+	*out = NULL;
+	memset(&p, 0, sizeof(p));
+	if (!x)
+		goto fail;
+	x->zip = 1;
+	x->guest = guest;
+	if ((rc = app_db_get(a, &db)) != 0)
+		goto fail;
+	rc = db_project_get_by_id(db, a->keys, project_id, &p);
+	app_db_put(a, db);
+	if (rc)
+		goto fail;
+	memcpy(x->account_id, p.account_id, DB_ID_LEN);
+	if ((rc = collect_project(x, &p)) != 0)
+		goto fail;
+	/* The archive's root directory is the project's slug alone. */
+	export_slug(p.title, x->projects[0].dir);
+	rc = archive_new(x);
+	if (rc == 0) {
+		*out = x;
+		x = NULL;
+	}
+fail:
+	am_memzero(&p, sizeof(p));
+	export_free(x);
+	return rc;
+}
+
+/* The documents of a project, queued: project.json (the account export)
+ * or comments.json and comments.csv (the project archive). */
+static int queue_docs(struct export *x, struct db *db, const struct db_project *p, const char *dir)
+{
+	enum export_docs_kind kind = !x->zip	? EXPORT_DOCS_PROJECT
+				     : x->guest ? EXPORT_DOCS_COMMENTS_GUEST
+						: EXPORT_DOCS_COMMENTS;
+	struct export_docs d;
+	char path[EXPORT_PATH_MAX + 16];
+	int rc;
+
+	if ((rc = export_project_build(db, x->a->keys, p, dir, kind, &d, &x->files, &x->nfiles)))
+		return rc;
+	if (!x->zip) {
+		snprintf(path, sizeof(path), "%s/project.json", dir);
+		return queue_doc(x, path, d.project_json);
+	}
+	snprintf(path, sizeof(path), "%s/comments.json", dir);
+	if ((rc = queue_doc(x, path, d.comments_json)) != 0) {
+		free(d.comments_csv);
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/comments.csv", dir);
+	return queue_doc(x, path, d.comments_csv);
+}
+
+/* Enter the next project: its documents queued, and the plan of its files
  * with the project key unwrapped. A project deleted since the listing is
- * skipped. 1 if an entry was started, 0 if skipped. */
+ * skipped (the project archive fails instead). 1 if documents were
+ * queued, 0 if skipped. */
 static int enter_project(struct export *x)
 {
 	const struct export_project *ep = &x->projects[x->next_project++];
 	struct db_project p;
 	struct db *db = NULL;
-	char *json = NULL, path[EXPORT_PATH_MAX + 16], details[64];
+	char details[64];
 	int rc;
 
 	drop_project(x);
 	if ((rc = app_db_get(x->a, &db)) != 0)
 		return rc;
 	rc = db_project_get(db, x->a->keys, x->account_id, ep->id, &p);
-	if (rc == AM_ERR_NOTFOUND) {
+	if (rc == AM_ERR_NOTFOUND && !x->zip) {
 		app_db_put(x->a, db);
 		return 0;
 	}
 	if (rc == 0)
-		rc =
-		    export_project_build(db, x->a->keys, &p, ep->dir, &json, &x->files, &x->nfiles);
+		rc = queue_docs(x, db, &p, ep->dir);
 	snprintf(details, sizeof(details), "{\"via\":\"%s\"}", x->via);
-	if (rc == 0 && db_event_add(db, x->a->keys, p.id, "export", NULL, details))
+	if (rc == 0 && !x->zip && db_event_add(db, x->a->keys, p.id, "export", NULL, details))
 		am_log(AM_LOG_WARN, "export_event_failed");
 	app_db_put(x->a, db);
 	if (rc == 0)
 		rc = crypto_pk_open(x->a->kr, p.id, p.wrapped_pk, p.wrapped_pk_len, &x->pk);
 	am_memzero(&p, sizeof(p));
-	if (rc) {
-		free(json);
-		return rc;
-	}
-	snprintf(path, sizeof(path), "%s/project.json", ep->dir);
-	rc = begin_mem(x, path, json);
 	return rc ? rc : 1;
 }
 
@@ -327,14 +435,14 @@ static int body_chunk(struct export *x)
 
 static int step(struct export *x)
 {
-	if (x->src != BODY_NONE || x->mem) {
-		if (x->src == BODY_NONE) /* account.json, prepared by export_open */
-			return begin_mem(x, EXPORT_ROOT "/account.json", x->mem);
+	if (x->src != BODY_NONE) {
 		if (x->remaining > 0)
 			return body_chunk(x);
 		close_body(x);
 		return archive_write_finish_entry(x->ar) == ARCHIVE_OK ? 0 : ar_fail(x, "finish");
 	}
+	if (x->npending > 0)
+		return begin_doc(x);
 	if (x->next_file < x->nfiles)
 		return enter_file(x);
 	while (x->next_project < x->nprojects) {
@@ -343,6 +451,7 @@ static int step(struct export *x)
 			return rc < 0 ? rc : 0;
 	}
 	drop_project(x);
+	x->closing = 1; /* a ZIP's central directory comes in one step */
 	if (archive_write_close(x->ar) != ARCHIVE_OK)
 		return ar_fail(x, "close");
 	x->done = 1;
@@ -388,6 +497,8 @@ void export_free(struct export *x)
 	}
 	close_body(x);
 	drop_project(x);
+	for (size_t i = 0; i < x->npending; i++)
+		free(x->pending[i]);
 	free(x->projects);
 	free(x->chunk);
 	if (x->loc)

@@ -189,6 +189,17 @@ void media_stream_ctx_free(void *arg);
  * error. */
 int media_marked_respond(struct media *m, struct http_req *req, const struct stream_req *sr);
 
+/* Queue a listener event (kind "play", "download" or "archive") of grant g
+ * for object obj (NULL: none, the project archive) with the client's
+ * address pseudonymised, never the address (media_stream.c). */
+void media_record_event(struct media *m, struct http_req *req, const struct access_grant *g,
+			const uint8_t *obj, const char *kind);
+/* Answer a verified URL with d = ACCESS_D_ARCHIVE (media_export.c): the
+ * project archive of g, whose URL named obj (must be g's project). 0 (the
+ * archive streams), AM_ERR_DENIED, AM_ERR_RATE, or a 5xx error. */
+int media_archive_respond(struct media *m, struct http_req *req, const struct access_grant *g,
+			  const uint8_t obj[16]);
+
 /* ---- handlers ----------------------------------------------------------------- */
 
 /* GET/HEAD /m/{object} (media_stream.c). */

@@ -9,7 +9,9 @@
  * regenerated or revoked, a project deleted, downloads switched off or the
  * owner's session ended cut the connection. Every verification failure is
  * the same 403; a tag failure after the headers went out aborts the
- * connection. Runs in the media process on untrusted requests.
+ * connection. The project archive (d = ACCESS_D_ARCHIVE) is handed to
+ * media_export.c once its URL verifies. Runs in the media process on
+ * untrusted requests.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,11 +152,8 @@ out:
 	return rc;
 }
 
-/* A play (first bytes of a stream rendition) or a download, with the
- * guest's address pseudonymised: never the address itself. Queued for the
- * event writer (media_events.c): this thread does not wait for the
- * database; a full queue drops the event, never the stream. */
-static void record_event(struct media *m, struct http_req *req, const struct stream_req *sr)
+void media_record_event(struct media *m, struct http_req *req, const struct access_grant *g,
+			const uint8_t *obj, const char *kind)
 {
 	struct app *a = m->app;
 	struct sockaddr_storage ss;
@@ -170,15 +169,24 @@ static void record_event(struct media *m, struct http_req *req, const struct str
 	    app_ip_pseudonym(a, (const struct sockaddr *)&ss, pseudo, &epoch))
 		memset(pseudo, 0, sizeof(pseudo));
 	access_hex16(pseudo, ph);
-	access_hex16(sr->obj, oh);
-	access_hex16(sr->g.link_id, lh);
-	snprintf(details, sizeof(details),
-		 "{\"object\":\"%s\",\"link\":\"%s\",\"ip\":\"%s\",\"epoch\":%lld}", oh, lh, ph,
-		 (long long)epoch);
-	rc = media_events_add(m->events, sr->g.project_id, sr->download ? "download" : "play",
-			      details);
+	access_hex16(g->link_id, lh);
+	if (obj) {
+		access_hex16(obj, oh);
+		snprintf(details, sizeof(details),
+			 "{\"object\":\"%s\",\"link\":\"%s\",\"ip\":\"%s\",\"epoch\":%lld}", oh, lh,
+			 ph, (long long)epoch);
+	} else {
+		snprintf(details, sizeof(details), "{\"link\":\"%s\",\"ip\":\"%s\",\"epoch\":%lld}",
+			 lh, ph, (long long)epoch);
+	}
+	rc = media_events_add(m->events, g->project_id, kind, details);
 	if (rc && rc != AM_ERR_UNAVAIL) /* a full queue logs media_events_dropped itself */
 		am_log(AM_LOG_WARN, "media_event_failed", "error", am_strerror(rc));
+}
+
+static void record_event(struct media *m, struct http_req *req, const struct stream_req *sr)
+{
+	media_record_event(m, req, &sr->g, sr->obj, sr->download ? "download" : "play");
 }
 
 /* Headers every media answer carries, and the range decision: 200 (whole),
@@ -239,6 +247,10 @@ int media_stream_handler(struct http_req *req, void *arg)
 	}
 	if (sr->download)
 		http_req_set_metrics_route(req, METRICS_ROUTE_MEDIA_DOWNLOAD);
+	if (sr->download == ACCESS_D_ARCHIVE) { /* "Download all": media_export.c */
+		rc = media_archive_respond(m, req, &sr->g, sr->obj);
+		goto out;
+	}
 	if ((rc = authorize(a, req, sr)) != 0)
 		goto out;
 	if (sr->download >= ACCESS_D_MARKED) { /* media_marked.c */
