@@ -103,6 +103,7 @@ static int export_url(struct api_ctx *c)
 {
 	struct access_export x;
 	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX];
+	int64_t size = 0;
 	int rc;
 
 	memset(&x, 0, sizeof(x));
@@ -112,9 +113,13 @@ static int export_url(struct api_ctx *c)
 	if ((rc = access_export_sign(c->api->app, &x, path, sizeof(path))) != 0)
 		return rc;
 	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
+	/* What the page's progress bar measures against: the originals'
+	 * bytes (the archive adds headers and the JSON). */
+	if (db_account_usage(c->db, c->acct.id, NULL, &size) != 0)
+		size = 0;
 	return api_reply(c, 200,
-			 json_pack("{s:s,s:I,s:s}", "url", url, "expires", (json_int_t)x.expires,
-				   "format", "tar"));
+			 json_pack("{s:s,s:I,s:s,s:I}", "url", url, "expires", (json_int_t)x.expires,
+				   "format", "tar", "estimated_size", (json_int_t)size));
 }
 
 /* One event from the account's export limit l: 0, or AM_ERR_RATE with

@@ -14,6 +14,7 @@ import { OwnerPlayer } from './ownerplayer.js';
 import { authorLabel, commentTime } from './comments.js';
 import { MarkersPanel } from './markers.js';
 import { agentName } from './agent.js';
+import { downloadAllButton, fullExportCard } from './archive.js';
 
 const app = $('#app');
 const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null, queue: [], server: null, dragTrack: null };
@@ -235,7 +236,8 @@ async function projectPage(id, tab, seq, sub) {
   mount(app,
     h('div', { class: 'page-head' }, h('a', { class: 'crumb', href: '#/', text: 'Projects /' }), h('h1', { id: 'project-h', text: project.title }),
       project.has_password ? h('span', { class: 'badge subtle', text: 'password' }) : null,
-      h('span', { class: 'badge subtle', id: 'downloads-badge', text: project.downloads ? 'downloads on' : 'downloads off' })),
+      h('span', { class: 'badge subtle', id: 'downloads-badge', text: project.downloads ? 'downloads on' : 'downloads off' }),
+      downloadAllButton(`/api/v1/projects/${id}/archive`, { onError: toast })), // archive.js
     tabs, panel);
   const pages = { tracks: tracksTab, comments: commentsTab, share: shareTab, settings: settingsTab, activity: activityTab };
   await (pages[tab] || tracksTab)(project, panel, seq, sub);
@@ -874,9 +876,7 @@ async function accountPage() {
       h('span', { class: 'muted small', text: `last seen ${fmtAgo(s.last_seen)}` }),
       s.current ? null : h('button', { type: 'button', class: 'btn ghost', text: 'Sign out', onclick: async () => { try { await del(`/api/v1/sessions/${s.id}`); route(); } catch (e) { toast(errorText(e)); } } })))),
     sessions.length > 1 ? h('button', { type: 'button', class: 'btn', text: 'Sign out everywhere else', onclick: async () => { try { await del('/api/v1/sessions'); route(); } catch (e) { toast(errorText(e)); } } }) : null);
-  const exp = h('section', { class: 'card' }, h('h2', { text: 'Export' }),
-    h('p', { class: 'muted small', text: 'Everything about your account as JSON: projects, links, tracks, comments and activity.' }),
-    h('a', { class: 'btn', href: '/api/v1/export', download: 'audiomus-export.json', text: 'Download export' }));
+  const exp = fullExportCard(); // archive.js
   const dpw = h('input', { id: 'del-pw', type: 'password', autocomplete: 'current-password', required: true });
   const dmsg = h('p', { class: 'status', role: 'status' });
   const delForm = h('form', { class: 'card' }, h('h2', { text: 'Delete account' }),

@@ -13,6 +13,7 @@ import { Player } from './player.js';
 import { Composer, authorLabel, commentTime, submitComment } from './comments.js';
 import { MarkersPanel } from './markers.js';
 import { Reviewer } from './verdicts.js';
+import { downloadAllButton } from './archive.js';
 
 const token = decodeURIComponent(location.pathname.split('/')[2] || '');
 const base = `/api/v1/s/${encodeURIComponent(token)}`;
@@ -270,6 +271,11 @@ const markers = new MarkersPanel({
 });
 $('.comments-h').before(markers.el);
 
+// "Download all" (archive.js): the project's ZIP, only while downloads are on.
+const downloadAll = downloadAllButton(`${base}/archive`, { onError: (text) => { downloadAll.title = text; downloadAll.hidden = true; } });
+downloadAll.hidden = true;
+$('#track-list').after(downloadAll);
+
 function updateDownload() {
   const a = $('#download');
   const url = st.version && st.version.media && st.version.media.download;
@@ -277,6 +283,7 @@ function updateDownload() {
   if (url) a.href = url; else a.removeAttribute('href');
   const downloads = Boolean(st.data && st.data.project && st.data.project.downloads);
   markers.setVersion(downloads && st.version ? st.version.id : null, st.track);
+  downloadAll.hidden = !downloads;
 }
 
 // ---- signed URL refresh ------------------------------------------------------------
