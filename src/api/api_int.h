@@ -347,6 +347,13 @@ api_fn api_export;
 api_fn api_markers_version, api_markers_project, api_guest_markers;
 api_fn api_project_archive, api_guest_archive;
 
+/* ---- transcode queue (api_queue.c) ------------------------------------------------------ */
+/* The 1-based place of each of project pid's queued versions in the
+ * transcode queue (the workers' claim order, every account's jobs
+ * counted): *out, a new object of version hex id -> position. 0,
+ * AM_ERR_NOMEM or a database error. */
+int api_queue_positions(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], json_t **out);
+
 /* ---- the project archive (api_archive.c) ------------------------------------------------ */
 /* Answer the signed media URL of g's project archive (d = ACCESS_D_ARCHIVE)
  * as {"url","expires","format":"zip"}. The caller has checked that g may

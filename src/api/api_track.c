@@ -181,6 +181,7 @@ struct tracks_ctx {
 	struct api_url_slots *slots; /* guest view for the cache: slots, not URLs */
 	json_t *arr;		     /* tracks */
 	json_t *by_id;		     /* track hex id -> versions array */
+	json_t *queue;		     /* owner view: version hex id -> place (api_queue.c) */
 };
 
 static int track_item(void *ctx, const struct db_track *t)
@@ -222,7 +223,15 @@ static int version_item(void *ctx, const struct db_version *v)
 	if (!(arr = json_object_get(tc->by_id, hex)))
 		return 0;
 	if (!tc->g) {
+		json_t *place;
+
+		api_id_hex(v->id, hex);
 		j = owner_version_json(v);
+		place = strcmp(v->state, "queued") == 0 ? json_object_get(tc->queue, hex) : NULL;
+		if (j && place && api_set(j, "queue_position", json_incref(place))) {
+			json_decref(j);
+			return AM_ERR_NOMEM;
+		}
 	} else {
 		if (strcmp(v->state, "ready") != 0)
 			return 0;
@@ -252,7 +261,8 @@ int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 		tc.expires = gm->expires;
 		tc.slots = gm->slots;
 	}
-	if ((rc = db_track_list(c->db, k, pid, track_item, &tc)) ||
+	if ((!gm && (rc = api_queue_positions(c, pid, &tc.queue))) ||
+	    (rc = db_track_list(c->db, k, pid, track_item, &tc)) ||
 	    (rc = db_version_list(c->db, k, pid, NULL, version_item, &tc)))
 		goto out;
 	*out = tc.arr;
@@ -260,6 +270,7 @@ int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 out:
 	json_decref(tc.arr);
 	json_decref(tc.by_id);
+	json_decref(tc.queue);
 	return rc;
 }
 

@@ -610,6 +610,11 @@ int db_job_complete(struct db *db, const uint8_t id[DB_ID_LEN], const char *work
 int db_job_fail(struct db *db, const uint8_t id[DB_ID_LEN], const char *worker, const char *error,
 		int permanent, int64_t retry_ms, int *final);
 int db_job_get(struct db *db, const uint8_t id[DB_ID_LEN], struct db_job *out);
+/* Queued jobs of kind in the order the workers claim them (run_after,
+ * creation), at most max (<= 0: all): where each waits in line (the
+ * owner's track list shows its versions' places). */
+int db_job_queued_list(struct db *db, const char *kind, int64_t max,
+		       int (*cb)(void *ctx, const struct db_job *j), void *ctx);
 /* Delete done jobs updated before `before`; *n gets the count (may be NULL). */
 int db_job_purge(struct db *db, int64_t before, int64_t *n);
 

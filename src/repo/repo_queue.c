@@ -261,6 +261,31 @@ int db_job_get(struct db *db, const uint8_t id[DB_ID_LEN], struct db_job *out)
 	return rc;
 }
 
+/* job_row as a listing's row function (no field key: jobs hold none). */
+static int job_list_row(struct db_stmt *st, union repo_key key, void *out)
+{
+	(void)key;
+	return job_row(st, out);
+}
+
+REPO_EMIT(job_emit, struct db_job)
+
+int db_job_queued_list(struct db *db, const char *kind, int64_t max,
+		       int (*cb)(void *ctx, const struct db_job *j), void *ctx)
+{
+	struct db_job j;
+	struct repo_each e = {REPO_EACH_ROWS(job_list_row, job_emit, cb, ctx, &j), .max = max};
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db,
+			    "SELECT " JOB_COLS " FROM jobs WHERE kind = $1 AND state = 'queued'"
+			    " ORDER BY run_after, created, id",
+			    &st);
+
+	if (rc == 0)
+		db_bind_text(st, 1, kind);
+	return repo_each(rc, st, &e);
+}
+
 int db_job_purge(struct db *db, int64_t before, int64_t *n)
 {
 	struct db_stmt *st = NULL;

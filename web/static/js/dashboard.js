@@ -290,6 +290,8 @@ function versionRow(v, pid, t, resume) {
     h('span', { class: 'badge subtle', text: `v${v.number}` }),
     h('span', { class: `badge ${badge}`, text: STATE_TEXT[v.state] || v.state }),
     v.state === 'processing' && v.progress != null ? h('progress', { max: '100', value: String(Math.round(v.progress)), 'aria-label': 'Processing' }) : null,
+    v.state === 'processing' && v.progress != null ? h('span', { class: 'muted small xcode-progress', text: `${Math.round(v.progress)} %` }) : null,
+    v.state === 'queued' && v.queue_position ? h('span', { class: 'muted small queue-place', text: v.queue_position === 1 ? 'next to be processed' : `${v.queue_position - 1} ahead of it in the processing queue` }) : null,
     v.state === 'uploading' && up ? h('span', { class: 'muted small', text: up.note || '' }) : null,
     h('span', { class: 'muted small', text: v.filename || '' }),
     (v.state === 'failed' || v.state === 'interrupted') && v.error ? h('span', { class: 'status error', text: v.error }) : null,
