@@ -118,8 +118,9 @@ static int export_url(struct api_ctx *c)
 	if (db_account_usage(c->db, c->acct.id, NULL, &size) != 0)
 		size = 0;
 	return api_reply(c, 200,
-			 json_pack("{s:s,s:I,s:s,s:I}", "url", url, "expires", (json_int_t)x.expires,
-				   "format", "tar", "estimated_size", (json_int_t)size));
+			 json_pack("{s:s,s:I,s:s,s:I}", "url", url, "expires",
+				   (json_int_t)x.expires, "format", "tar", "estimated_size",
+				   (json_int_t)size));
 }
 
 /* One event from the account's export limit l: 0, or AM_ERR_RATE with
