@@ -8,7 +8,10 @@
  * holds account.json, each project.json (every object and comment listed)
  * and every original byte for byte, nothing of the other owner, and an
  * "export" event per project; a tampered object aborts the export without
- * releasing the failing segment's plaintext or an end of archive.
+ * releasing the failing segment's plaintext or an end of archive. The
+ * project archive ("Download all"): a ZIP (read back with libarchive) of
+ * comments.json (a guest's without guest ids), comments.csv and the
+ * original byte for byte; CSV fields quoted and formulas defused.
  */
 #include "access/access_fixture.inc"
 
@@ -18,6 +21,7 @@
 #include <locale.h>
 
 #include "export/export.h"
+#include "export/export_int.h"
 
 /* ---- names ------------------------------------------------------------------------ */
 
@@ -484,6 +488,99 @@ static void tampered(void **state)
 	free(d);
 }
 
+/* ---- the project archive ---------------------------------------------------------------- */
+
+static void csv_fields(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"plain", "\"plain\""},
+	    {"a \"quote\", and a comma", "\"a \"\"quote\"\", and a comma\""},
+	    {"=SUM(A1)", "\"'=SUM(A1)\""},
+	    {"+1", "\"'+1\""},
+	    {"-x", "\"'-x\""},
+	    {"@cmd", "\"'@cmd\""},
+	    {"line\nbreak", "\"line\nbreak\""},
+	    {"", "\"\""},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct am_buf b;
+		am_buf_init(&b, 256);
+		assert_int_equal(export_csv_field(&b, cases[i][0]), 0);
+		assert_string_equal((const char *)b.p, cases[i][1]);
+		am_buf_cleanup(&b);
+	}
+}
+
+/* Read a ZIP back with libarchive; returns the number of entries. */
+static size_t read_zip(const struct am_buf *b, struct entry *e, size_t max)
+{
+	struct archive *ar = archive_read_new();
+	struct archive_entry *ae;
+	size_t n = 0;
+	char buf[65536];
+	la_ssize_t r;
+	int h;
+
+	assert_non_null(ar);
+	archive_read_support_format_zip(ar);
+	assert_int_equal(archive_read_open_memory(ar, b->p, b->len), ARCHIVE_OK);
+	while (n < max &&
+	       ((h = archive_read_next_header(ar, &ae)) == ARCHIVE_OK || h == ARCHIVE_WARN)) {
+		snprintf(e[n].path, sizeof(e[n].path), "%s", archive_entry_pathname_utf8(ae));
+		am_buf_init(&e[n].data, 64u << 20);
+		while ((r = archive_read_data(ar, buf, sizeof(buf))) > 0)
+			assert_int_equal(am_buf_append(&e[n].data, buf, (size_t)r), 0);
+		assert_int_equal(r, 0);
+		n++;
+	}
+	archive_read_free(ar);
+	return n;
+}
+
+static void project_zip(void **state)
+{
+	struct fx *f = *state;
+	size_t n1 = 2 * 65536 + 99;
+	uint8_t *d1 = pattern(n1, 7), o1[16], guest[16], c1[16], pseudo[16] = {0};
+	struct export *x = NULL;
+	struct entry e[8];
+	struct sink s;
+	int rc;
+
+	assert_int_equal(fx_add_object(f, &f->p, "original", d1, n1, "audio/wav", o1), 0);
+	assert_int_equal(
+	    db_guest_create(f->db, f->a->keys, f->p.id, f->p.link, "Mara", pseudo, 1, guest), 0);
+	assert_int_equal(db_comment_create(f->db, f->a->keys, f->p.id, f->p.version, guest,
+					   "=cmd|' /C calc'!A0", 1500, -1, NULL, c1),
+			 0);
+	am_buf_init(&s.b, 64u << 20);
+	s.max_step = 0;
+	assert_int_equal(export_open_project(f->a, f->p.id, 1, sink_emit, &s, &x), 0);
+	do {
+		s.step_bytes = 0;
+		rc = export_step(x);
+	} while (rc == 1);
+	assert_int_equal(rc, 0);
+	export_free(x);
+	size_t n = read_zip(&s.b, e, 8);
+	assert_int_equal(n, 3);
+	const struct entry *cj = find(e, n, "/comments.json"), *cc = find(e, n, "/comments.csv"),
+			   *orig = find(e, n, ".wav");
+	assert_non_null(cj);
+	assert_non_null(cc);
+	assert_non_null(orig);
+	assert_int_equal(orig->data.len, n1);
+	assert_memory_equal(orig->data.p, d1, n1);
+	assert_non_null(strstr((const char *)cj->data.p, "\"author\": \"Mara\""));
+	assert_null(strstr((const char *)cj->data.p, "guest_id"));
+	assert_non_null(strstr((const char *)cc->data.p, "\"'=cmd|' /C calc'!A0\""));
+	for (size_t k = 0; k < n; k++)
+		am_buf_cleanup(&e[k].data);
+	am_buf_cleanup(&s.b);
+	free(d1);
+}
+
 int main(void)
 {
 	setlocale(LC_CTYPE, "C.UTF-8"); /* how a user's tar reads the names */
@@ -492,6 +589,8 @@ int main(void)
 	    cmocka_unit_test(slugs),
 	    cmocka_unit_test_setup_teardown(archive_roundtrip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(tampered, setup, teardown),
+	    cmocka_unit_test(csv_fields),
+	    cmocka_unit_test_setup_teardown(project_zip, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
