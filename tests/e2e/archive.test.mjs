@@ -5,11 +5,13 @@
 // that were uploaded (every original, byte for byte) and by `unzip -t`; the
 // comments are in both, the guest's without guest ids, the CSV safe to open
 // in a spreadsheet; a guest is refused while downloads are off (the API
-// and a URL minted before the switch), and a guest's archive that is
-// streaming ends when downloads are switched off. Memory: the archive of a
-// project 16 times larger (2 MiB and 32 MiB of originals) leaves the peak RSS of a fresh `audiomus media`
-// process within 4 MiB of the small one's (not a timing; skipped for an
-// ASan binary, whose allocator quarantine makes RSS follow freed memory).
+// and a URL minted before the switch), a guest's archive that is streaming
+// ends when downloads are switched off, and with a project password the
+// guest's URL needs the password cookie. Memory: the archive of a project
+// 16 times larger (2 MiB and 32 MiB of originals) leaves the peak RSS of a
+// fresh `audiomus media` process within 4 MiB of the small one's (not a
+// timing; skipped for an ASan binary, whose allocator quarantine makes RSS
+// follow freed memory).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -216,6 +218,20 @@ for (const backend of BACKENDS) {
       // The URL minted while downloads were on is refused now.
       assert.equal((await fetchArchive(srv, u.json.url)).status, 403);
       assert.equal((await guest().get(`/api/v1/s/${p.link.token}/archive`)).status, 403);
+    });
+
+    test('with a project password, a guest\'s archive needs the password cookie', async () => {
+      assert.equal((await owner.patch(`/api/v1/projects/${p.id}`, { downloads: true })).status, 200);
+      assert.equal((await owner.put(`/api/v1/projects/${p.id}/password`, { password: 'secret listening party' })).status, 204);
+      const g = guest();
+      assert.equal((await g.get(`/api/v1/s/${p.link.token}/archive`)).status, 401);
+      assert.equal((await g.post(`/api/v1/s/${p.link.token}/password`, { password: 'secret listening party' })).status, 200);
+      const u = await g.get(`/api/v1/s/${p.link.token}/archive`);
+      assert.equal(u.status, 200, u.body);
+      assert.equal((await fetchArchive(srv, u.json.url)).status, 403, 'the URL alone, without the cookie');
+      const r = await fetchArchive(srv, u.json.url, { Cookie: g.cookieHeader() });
+      assert.equal(r.status, 200);
+      assert.equal(readZip(r.body).bad, null);
     });
   });
 }
