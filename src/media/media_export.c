@@ -111,8 +111,12 @@ static int xs_emit(void *ctx, const void *p, size_t n)
 
 		if (want > XBUF_GROW_MAX)
 			return AM_ERR_TOOBIG;
-		if (!(g = realloc(s->buf, want)))
+		if (!(g = malloc(want)))
 			return AM_ERR_NOMEM;
+		/* Not realloc: the old block may hold decrypted audio, zeroed here. */
+		memcpy(g, s->buf, s->len);
+		am_memzero(s->buf, s->cap);
+		free(s->buf);
 		s->buf = g;
 		s->cap = want;
 	}
