@@ -497,19 +497,32 @@ int api_guest_markers(struct api_ctx *c)
 	return api_markers_send(c, &gs.p, &gs.g, vq ? vid : NULL);
 }
 
-int api_guest_link(struct api_ctx *c, struct db_link *link, struct db_project *p)
+/* The link and project of an authorized guest request: 0, or the error
+ * already answered (*replied = 1 when that answer is password_required's). */
+int api_guest_authorized(struct api_ctx *c, struct db_link *link, struct db_project *p,
+			 int *replied)
 {
 	struct guest gs;
 	int rc;
 
+	*replied = 0;
 	if ((rc = resolve(c, &gs)))
 		return rc;
-	if (!gs.authorized)
+	if (!gs.authorized) {
+		*replied = 1;
 		return password_required(c, &gs);
+	}
 	*link = gs.link;
 	*p = gs.p;
 	am_memzero(&gs, sizeof(gs));
 	return 0;
+}
+
+int api_guest_link(struct api_ctx *c, struct db_link *link, struct db_project *p)
+{
+	int replied;
+
+	return api_guest_authorized(c, link, p, &replied);
 }
 
 /* "Download all" (api_archive.c): a download, so the same rule as the

@@ -309,6 +309,17 @@ json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const st
 		       const uint8_t version_id[DB_ID_LEN], int64_t expires);
 /* JSON of a project (owner view), a version, a comment, a link (with its
  * token and URL when token is not NULL). */
+/* The link and project of the request's /s/{token} when the guest may see
+ * it (api_guest.c: no password, or the password cookie). Otherwise the 404
+ * error, or the 401 password answer already sent (*replied = 1: return the
+ * result as is). */
+int api_guest_authorized(struct api_ctx *c, struct db_link *link, struct db_project *p,
+			 int *replied);
+/* POST /api/v1/s/{token}/listen (api_listen.c): a listen report. */
+int api_guest_listen(struct api_ctx *c);
+/* GET /api/v1/projects/{id}/activity[?link=&reviewer=&limit=&format=csv]
+ * (api_activity.c). */
+int api_activity(struct api_ctx *c);
 json_t *api_project_json(const struct db_project *p);
 json_t *api_comment_json(const struct db_comment *cm, int owner_view);
 json_t *api_version_json(const struct db_version *v);

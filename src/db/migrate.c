@@ -352,6 +352,27 @@ static const char v11_reviewer_actions[] =
     "CASCADE,"
     " CHECK (verdict IN ('approved', 'changes_requested')));"
     "CREATE INDEX verdicts_project ON verdicts(project_id, version_id);";
+/* v12: listen coverage (issue 23, docs/api.md "Activity"): one row per
+ * listener and version, merged from the review page's reports: the
+ * listener's name as given and the heard seconds (a bitmap) sealed under
+ * the project's field key, the play count and times in clear. listener is
+ * SHA-256(project id, the browser's random id) cut to 16 bytes: no address,
+ * and nothing that links one listener across projects. */
+static const char v12_listens[] =
+    "CREATE TABLE listens ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " version_id BLOB NOT NULL,"
+    " listener BLOB NOT NULL,"
+    " link_id BLOB REFERENCES share_links(id) ON DELETE SET NULL,"
+    " name_ct BLOB,"
+    " heard_ct BLOB,"
+    " plays BIGINT NOT NULL DEFAULT 0,"
+    " created BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " UNIQUE (project_id, version_id, listener),"
+    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE "
+    "CASCADE);";
 
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
@@ -373,6 +394,7 @@ static const struct migration migrations[] = {
     {9, "track_tempo", v9_track_tempo, NULL},
     {10, "link_token", v10_link_token, NULL},
     {11, "reviewer_actions", v11_reviewer_actions, NULL},
+    {12, "listens", v12_listens, NULL},
 };
 
 int db_schema_latest(void)

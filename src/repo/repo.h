@@ -565,6 +565,73 @@ int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_e
 int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		  int limit, int (*cb)(void *ctx, const struct db_event *e), void *ctx);
 
+/* ---- listen coverage (schema v11; src/repo/repo_listen.c, docs/api.md "Activity") ------
+ * One row per (project, version, listener): what that listener heard of
+ * the version at 1 s resolution (bit i, least significant bit first: the
+ * second [i, i + 1) was heard), merged from the review page's reports; the
+ * name they gave and the link they came by (latest report wins); how often
+ * they started it. Name and bitmap are sealed under the project's field
+ * key. listener is a 16-byte pseudonym (the API derives it), never an
+ * address. */
+#define DB_LISTEN_MAX_S 21600 /* seconds of a version covered, at most (6 h) */
+#define DB_LISTEN_BYTES (DB_LISTEN_MAX_S / 8)
+#define DB_LISTENER_LEN 16
+#define DB_LISTENS_MAX	20000 /* rows one listing returns, at most */
+
+struct db_listen {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t version_id[DB_ID_LEN];
+	uint8_t listener[DB_LISTENER_LEN];
+	uint8_t link_id[DB_ID_LEN];
+	int has_link;
+	char name[DB_NAME_MAX + 1]; /* "" when none was given */
+	uint8_t heard[DB_LISTEN_BYTES];
+	size_t heard_len; /* bytes of heard in use */
+	int64_t plays, created, last_seen;
+};
+
+/* What one report adds; every pointer is borrowed. */
+struct db_listen_add {
+	const uint8_t *project_id, *version_id; /* DB_ID_LEN bytes */
+	const uint8_t *listener;		/* DB_LISTENER_LEN bytes */
+	const uint8_t *link_id;			/* NULL: keep the row's */
+	const char *name;			/* NULL or "": keep the row's */
+	const uint8_t *heard;			/* bitmap as in struct db_listen */
+	size_t heard_len;			/* <= DB_LISTEN_BYTES */
+	int play;				/* 1: count a play */
+	int64_t now;
+};
+
+/* Merge a report into its row (created when missing): heard ORed in,
+ * plays + play, name and link replaced when given, last_seen = now, in one
+ * write transaction (nested in the caller's, if any). 0, AM_ERR_INVAL
+ * (heard_len), AM_ERR_NOTFOUND (project), AM_ERR_CRYPTO, AM_ERR_CONFLICT
+ * (a concurrent first report of the same row: retry) or a db error. */
+int db_listen_merge(struct db *db, const struct db_keys *k, const struct db_listen_add *in);
+/* Every row of a project (at most DB_LISTENS_MAX), by version, then first
+ * report. */
+int db_listen_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		   int (*cb)(void *ctx, const struct db_listen *l), void *ctx);
+
+/* A comment as the activity log shows it: who (the guest's name and the
+ * link the guest came by), on which version, when. Newest first, at most
+ * limit (0: all); owner comments have has_guest 0. */
+struct db_comment_who {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t version_id[DB_ID_LEN];
+	uint8_t guest_id[DB_ID_LEN];
+	int has_guest;
+	uint8_t link_id[DB_ID_LEN];
+	int has_link;
+	char author[DB_NAME_MAX + 1];
+	int is_reply;
+	int64_t created;
+};
+int db_comment_who_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+			int limit, int (*cb)(void *ctx, const struct db_comment_who *c), void *ctx);
+
 /* ---- jobs: a leased queue (worker role) ------------------------------------------------
  * A claim takes the oldest due job — queued with run_after <= now, or running
  * with an expired lease (its worker died) — sets the lease, the worker and
