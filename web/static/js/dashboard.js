@@ -15,6 +15,7 @@ import { authorLabel, commentTime } from './comments.js';
 import { MarkersPanel } from './markers.js';
 import { agentName } from './agent.js';
 import { downloadAllButton, fullExportCard } from './archive.js';
+import { activityTab } from './activity.js';
 
 const app = $('#app');
 const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null, queue: [], server: null, dragTrack: null };
@@ -831,28 +832,7 @@ async function deleteProject(project) {
   try { await del(`/api/v1/projects/${project.id}`, { confirm: input.value }); toast('Project deleted'); location.hash = '#/'; } catch (e) { toast(errorText(e)); }
 }
 
-// -- activity
-
-const EVENT_TEXT = {
-  page_open: 'Review page opened', play: 'Playback started', download: 'Original downloaded',
-  password_failed: 'Wrong password entered', password_locked: 'Password attempts locked',
-  password_set: 'Password set', password_changed: 'Password changed', password_removed: 'Password removed',
-  link_created: 'Link created', link_regenerated: 'Link regenerated', link_revoked: 'Link revoked',
-  downloads_enabled: 'Downloads enabled', downloads_disabled: 'Downloads disabled',
-  comment_edited: 'Comment edited by its reviewer', comment_deleted: 'Comment deleted by its reviewer',
-  verdict_approved: 'Version approved', verdict_changes_requested: 'Changes requested',
-};
-
-async function activityTab(project, panel) {
-  const { events } = await get(`/api/v1/projects/${project.id}/events?limit=200`);
-  const detail = (e) => (/^(password_failed|verdict_)/.test(e.kind) && e.details ? ` (${e.details})` : '');
-  mount(panel, h('section', { class: 'card' }, h('h2', { text: 'Activity' }),
-    h('p', { class: 'muted small', text: 'Listeners are never identified by address: the server keeps only a keyed, rotating pseudonym.' }),
-    events.length ? h('ul', { class: 'events' }, events.map((e) => h('li', {},
-      h('time', { datetime: new Date(e.created).toISOString(), text: fmtDate(e.created) }),
-      h('span', { text: (EVENT_TEXT[e.kind] || e.kind) + detail(e) }))))
-      : h('p', { class: 'empty', text: 'Nothing yet: opens, plays and downloads of your links appear here.' })));
-}
+// -- activity: activity.js
 
 // ---- account -----------------------------------------------------------------------
 

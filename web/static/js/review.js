@@ -5,6 +5,7 @@
 //   POST /api/v1/s/{token}/comments   {name, body, version_id, time_ms, end_ms?, parent_id?}
 //   GET /api/v1/s/{token}/reviewer, PATCH/DELETE …/comments/{cid}, PUT
 //   …/versions/{vid}/verdict: the reviewer actions (verdicts.js)
+//   POST /api/v1/s/{token}/listen     what the player played (listen.js)
 // Every name and body is inserted as text (dom.js). Deep links:
 // #v=VERSION&t=SECONDS&c=COMMENT (the dashboard's "jump to time").
 import { ApiError, get, post, serverNowS } from './api.js';
@@ -14,6 +15,7 @@ import { Composer, authorLabel, commentTime, submitComment } from './comments.js
 import { MarkersPanel } from './markers.js';
 import { Reviewer } from './verdicts.js';
 import { downloadAllButton } from './archive.js';
+import { ListenReporter } from './listen.js';
 
 const token = decodeURIComponent(location.pathname.split('/')[2] || '');
 const base = `/api/v1/s/${encodeURIComponent(token)}`;
@@ -144,6 +146,9 @@ function askName(then) {
 
 function currentName() { return st.name || guestName(); }
 
+// What is actually heard goes to the owner's Activity (listen.js).
+const listen = new ListenReporter($('#audio'), { path: `${base}/listen`, name: currentName });
+
 $('#change-name').addEventListener('click', () => askName(() => { showReview(); }));
 
 // ---- load --------------------------------------------------------------------------
@@ -237,6 +242,7 @@ $('#version-select').addEventListener('change', (e) => {
 
 async function selectVersion(v) {
   st.version = v;
+  listen.setVersion(v.id, (v.duration_ms || 0) / 1000);
   $('#review-empty').hidden = true;
   $('#player').hidden = false;
   $('#now-title').textContent = st.track.title;
