@@ -41,9 +41,15 @@ static int listen_find(struct db *db, const struct crypto_field_key *fk,
 		       uint8_t heard[DB_LISTEN_BYTES], size_t *len, int *found)
 {
 	struct db_stmt *st = NULL;
+	/* PostgreSQL: lock the row, so two reports of one listener merged at
+	 * once both count (read committed would let the second overwrite the
+	 * first's OR). SQLite's write transaction already holds the database. */
 	int rc = db_prepare(db,
-			    "SELECT id, heard_ct FROM listens WHERE project_id = $1"
-			    " AND version_id = $2 AND listener = $3",
+			    db_engine(db) == DB_PGSQL
+				? "SELECT id, heard_ct FROM listens WHERE project_id = $1"
+				  " AND version_id = $2 AND listener = $3 FOR UPDATE"
+				: "SELECT id, heard_ct FROM listens WHERE project_id = $1"
+				  " AND version_id = $2 AND listener = $3",
 			    &st);
 
 	*found = 0;
