@@ -366,10 +366,19 @@ static json_t *act_json(struct act *a, json_t *rows)
 	const char *k;
 	size_t i;
 
-	json_array_foreach(tracks, i, t) json_object_del(t, "seen");
-	json_object_foreach(a->links, k, l) json_array_append(links, l);
+	json_array_foreach(tracks, i, t)
+	{
+		json_object_del(t, "seen");
+	}
+	json_object_foreach(a->links, k, l)
+	{
+		json_array_append(links, l);
+	}
 	names = json_array();
-	json_object_foreach(a->names, k, t) json_array_append_new(names, json_string(k));
+	json_object_foreach(a->names, k, t)
+	{
+		json_array_append_new(names, json_string(k));
+	}
 	return json_pack("{s:o,s:O,s:O,s:o,s:o}", "events", rows, "tracks", tracks, "coverage",
 			 a->coverage, "links", links, "reviewers", names);
 }
