@@ -66,6 +66,18 @@ static int set_meters(json_t *j, const struct db_version *v)
 	       set_meter(j, "stream_true_peak_dbtp", v->stream_true_peak_mdbtp, meter_reason(f, 0));
 }
 
+/* The A/B alignment (schema v11), once the worker computed it. */
+static int set_offset(json_t *j, const struct db_version *v)
+{
+	static const char *const names[] = {"first", "matched", "unmatched"};
+
+	if (v->offset_state < 0 || v->offset_state > 2)
+		return 0;
+	return api_set(j, "offset_ms", json_integer(v->offset_ms)) ||
+	       api_set(j, "sync_ms", json_integer(v->sync_ms)) ||
+	       api_set(j, "offset_match", json_string(names[v->offset_state]));
+}
+
 json_t *api_version_json(const struct db_version *v)
 {
 	json_t *j =
@@ -79,7 +91,8 @@ json_t *api_version_json(const struct db_version *v)
 	    (api_set(j, "duration_ms", json_integer(v->duration_ms)) ||
 	     api_set(j, "sample_rate", json_integer(v->sample_rate)) ||
 	     api_set(j, "channels", json_integer(v->channels)) ||
-	     api_set(j, "bit_depth", json_integer(v->bit_depth)) || set_meters(j, v))) {
+	     api_set(j, "bit_depth", json_integer(v->bit_depth)) || set_meters(j, v) ||
+	     set_offset(j, v))) {
 		json_decref(j);
 		return NULL;
 	}

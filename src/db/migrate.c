@@ -374,6 +374,16 @@ static const char v12_listens[] =
     " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE "
     "CASCADE);";
 
+/* v13: where a version sits in time against the track's previous version
+ * (issue 22 A/B, docs/transcoding.md "Alignment"): offset_ms against that
+ * version, sync_ms on the track's common timeline (the first version's is
+ * 0) and offset_state (0 first, 1 matched, 2 unmatched); NULL until the
+ * worker computed it (versions transcoded before: not known). */
+static const char v13_version_offset[] =
+    "ALTER TABLE track_versions ADD COLUMN offset_ms BIGINT;"
+    "ALTER TABLE track_versions ADD COLUMN sync_ms BIGINT;"
+    "ALTER TABLE track_versions ADD COLUMN offset_state INTEGER;";
+
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
@@ -395,6 +405,7 @@ static const struct migration migrations[] = {
     {10, "link_token", v10_link_token, NULL},
     {11, "reviewer_actions", v11_reviewer_actions, NULL},
     {12, "listens", v12_listens, NULL},
+    {13, "version_offset", v13_version_offset, NULL},
 };
 
 int db_schema_latest(void)

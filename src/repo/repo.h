@@ -347,7 +347,16 @@ struct db_version {
 	 * (DB_METER_* bits below), -1 when the version was measured before
 	 * these existed (then neither of the two is known either). */
 	int64_t loudness_range_mlu, stream_true_peak_mdbtp, meter_flags;
+	/* A/B alignment (schema v13, worker/align.c): offset_ms against the
+	 * track's previous ready version (this version's time = that one's
+	 * + offset_ms), sync_ms on the track's common timeline, offset_state
+	 * one of DB_OFFSET_*; -1 while not known (then the two are 0). */
+	int64_t offset_ms, sync_ms, offset_state;
 };
+
+#define DB_OFFSET_FIRST	    0 /* no earlier ready version */
+#define DB_OFFSET_MATCHED   1
+#define DB_OFFSET_UNMATCHED 2 /* did not correlate: offset 0 */
 
 /* meter_flags bits: the values of enum xcode_meter (the worker checks they
  * agree), here for the web role, which includes no xcode/. */
@@ -371,6 +380,9 @@ int db_version_list(struct db *db, const struct db_keys *k, const uint8_t projec
 int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN],
 			 const uint8_t id[DB_ID_LEN], const char *state, int64_t progress,
 			 const char *error);
+/* Store v's offset_ms, sync_ms and offset_state (-1: NULL, not known). */
+int db_version_set_offset(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			  const struct db_version *v);
 /* Store the media facts (the worker, when a transcode succeeded). */
 int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN],
 			 const struct db_version *v);
@@ -565,7 +577,7 @@ int db_event_add_batch(struct db *db, const struct db_keys *k, const struct db_e
 int db_event_list(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		  int limit, int (*cb)(void *ctx, const struct db_event *e), void *ctx);
 
-/* ---- listen coverage (schema v11; src/repo/repo_listen.c, docs/api.md "Activity") ------
+/* ---- listen coverage (schema v12; src/repo/repo_listen.c, docs/api.md "Activity") ------
  * One row per (project, version, listener): what that listener heard of
  * the version at 1 s resolution (bit i, least significant bit first: the
  * second [i, i + 1) was heard), merged from the review page's reports; the

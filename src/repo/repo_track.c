@@ -275,6 +275,7 @@ int db_version_create(struct db *db, const struct db_keys *k, const uint8_t proj
 	"SELECT id, project_id, track_id, number, filename_ct, state, progress, error, created,"   \
 	" duration_ms, sample_rate, channels, bit_depth, loudness_mlufs, true_peak_mdbtp,"         \
 	" loudness_range_mlu, stream_true_peak_mdbtp, meter_flags,"                                \
+	" offset_ms, sync_ms, offset_state,"                                                       \
 	" CASE WHEN state = 'uploading' THEN COALESCE((SELECT MAX(CASE WHEN u.lock_until > "       \
 	"u.updated"                                                                                \
 	" THEN u.lock_until ELSE u.updated END) FROM uploads u WHERE u.version_id = "              \
@@ -305,7 +306,12 @@ static int version_row(struct db_stmt *st, union repo_key key, void *outp)
 	out->loudness_range_mlu = db_column_int64(st, 15);
 	out->stream_true_peak_mdbtp = db_column_int64(st, 16);
 	out->meter_flags = db_column_is_null(st, 17) ? -1 : db_column_int64(st, 17);
-	out->upload_active_ms = db_column_int64(st, 18);
+	out->offset_state = db_column_is_null(st, 20) ? -1 : db_column_int64(st, 20);
+	if (out->offset_state >= 0) {
+		out->offset_ms = db_column_int64(st, 18);
+		out->sync_ms = db_column_int64(st, 19);
+	}
+	out->upload_active_ms = db_column_int64(st, 21);
 	return repo_open_col(st, 4, key.fk, "track_versions", "filename", out->id, out->project_id,
 			     out->filename, sizeof(out->filename));
 }
@@ -361,6 +367,31 @@ int db_version_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN],
 		db_bind_text(st, 3, state);
 		db_bind_int64(st, 4, progress);
 		db_bind_text(st, 5, error);
+	}
+	return repo_done_one(rc, st);
+}
+
+int db_version_set_offset(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			  const struct db_version *v)
+{
+	struct db_stmt *st = NULL;
+	int rc =
+	    db_prepare(db,
+		       "UPDATE track_versions SET offset_ms = $3, sync_ms = $4, offset_state = $5"
+		       " WHERE id = $1 AND project_id = $2",
+		       &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, v->id);
+		db_bind_id(st, 2, project_id);
+		for (int i = 3; i <= 5; i++)
+			if (v->offset_state < 0)
+				db_bind_null(st, i);
+		if (v->offset_state >= 0) {
+			db_bind_int64(st, 3, v->offset_ms);
+			db_bind_int64(st, 4, v->sync_ms);
+			db_bind_int64(st, 5, v->offset_state);
+		}
 	}
 	return repo_done_one(rc, st);
 }

@@ -52,6 +52,8 @@ struct tjob {
 	struct worker_job *j;
 	struct app *a;
 	uint8_t project[16], version[16], orig_id[16];
+	uint8_t track[16];
+	int64_t number;	      /* the version's, for its alignment (job_align.c) */
 	struct crypto_pk *pk; /* the project key, opened by open_original */
 	struct db_object orig;
 	struct store_reader *sr;
@@ -160,8 +162,11 @@ static int open_original(struct tjob *t)
 	rc = db_project_get_by_id(db, t->a->keys, t->project, &p);
 	if (rc == 0)
 		rc = db_version_get(db, t->a->keys, t->project, t->version, &v);
-	if (rc == 0)
+	if (rc == 0) {
+		memcpy(t->track, v.track_id, 16);
+		t->number = v.number;
 		rc = db_object_find(db, t->project, t->version, "original", &t->orig);
+	}
 	if (rc == AM_ERR_NOTFOUND || (rc == 0 && memcmp(t->orig.id, t->orig_id, 16) != 0)) {
 		rc = fail(j, NULL, AM_ERR_NOTFOUND, "track or original no longer exists", 1);
 		goto out;
@@ -345,6 +350,9 @@ static int record(struct tjob *t, const struct xcode_result *res)
 	v.loudness_range_mlu = milli(res->loudness_range_lu, 0);
 	v.stream_true_peak_mdbtp = milli(res->stream_true_peak_dbtp, -200000);
 	v.meter_flags = res->meter_flags;
+	memcpy(v.track_id, t->track, 16);
+	v.number = t->number;
+	worker_align_version(t->a, t->pk, t->project, &t->out[OUT_PEAKS].o, &v);
 	if ((rc = app_db_get(t->a, &db)))
 		return rc;
 	if ((rc = db_begin_write(db)))
@@ -359,6 +367,8 @@ static int record(struct tjob *t, const struct xcode_result *res)
 	}
 	if (rc == 0)
 		rc = db_version_set_media(db, t->project, &v);
+	if (rc == 0)
+		rc = db_version_set_offset(db, t->project, &v);
 	if (rc == 0)
 		rc = db_version_set_state(db, t->project, t->version, "ready", 100, NULL);
 	if (rc == 0)

@@ -69,6 +69,54 @@ struct worker_kind {
 extern const struct worker_kind worker_kinds[];
 extern const size_t worker_kinds_n;
 
+/* ---- version alignment (align.c, job_align.c; issue 22 A/B) ----------------
+ * Where a new version of a track sits in time against the previous one: an
+ * envelope of each version's waveform peaks (ALIGN_HZ bins of the loudest
+ * channel's peak level in dB, at most the first ALIGN_MAX_S seconds), and
+ * the lag whose Pearson correlation over the overlap (at least half the
+ * shorter envelope and ALIGN_MIN_OVERLAP_S) is highest. Below ALIGN_MIN_CORR
+ * the versions do not match: offset 0, flagged unmatched. */
+#define ALIGN_HZ	    50
+#define ALIGN_MAX_S	    600
+#define ALIGN_MIN_OVERLAP_S 2
+#define ALIGN_MIN_CORR	    0.7
+
+/* A .dat (version 2, 16-bit) header's fields, range-checked. */
+struct align_dat {
+	uint32_t rate, spp, pixels, channels;
+};
+struct align_env {
+	float *v; /* owned, n bins */
+	size_t n;
+};
+struct align_result {
+	int64_t offset_ms; /* b's time = a's time + offset_ms; 0 unless matched */
+	double corr;	   /* the best Pearson correlation, -1..1 */
+	int matched;	   /* corr >= ALIGN_MIN_CORR */
+};
+
+/* Parse the 24-byte .dat header at p (n bytes). AM_ERR_INVAL unless
+ * version 2, 16-bit, 1 Hz-192 kHz, spp 1..2^20, 1-8 channels. */
+int align_dat_header(const uint8_t *p, size_t n, struct align_dat *out);
+/* How many pixels of d the envelope uses (ALIGN_MAX_S at most). */
+size_t align_dat_pixels_wanted(const struct align_dat *d);
+/* The envelope of d's pixel data body (body_len bytes after the header;
+ * only whole pixels, at most align_dat_pixels_wanted). *out owns its
+ * array (align_env_free). AM_ERR_INVAL when shorter than one bin, NOMEM. */
+int align_envelope(const struct align_dat *d, const uint8_t *body, size_t body_len,
+		   struct align_env *out);
+void align_env_free(struct align_env *e);
+/* The lag of b against a (both borrowed). 0 or AM_ERR_NOMEM. */
+int align_offset(const struct align_env *a, const struct align_env *b, struct align_result *out);
+/* The transcode job's last step: the new version's offset against the
+ * track's previous ready version (job_align.c), into v->offset_* (a
+ * version with none: "first"). Reads both peaks objects through pk (the
+ * project key, borrowed). A failure leaves the offset unknown and is only
+ * logged: it never fails the transcode. */
+struct crypto_pk;
+void worker_align_version(struct app *a, const struct crypto_pk *pk, const uint8_t project[16],
+			  const struct db_object *peaks, struct db_version *v);
+
 /* The transcode handler (job_transcode.c), exported for the table and tests. */
 int worker_transcode(struct worker_job *j);
 void worker_transcode_failed(struct worker_job *j, int final);
