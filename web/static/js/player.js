@@ -89,33 +89,56 @@ export class Player {
       e.stopPropagation();
       this.hooks.onRegionClick?.(r.id.slice(2));
     });
-    const tick = () => this.updateTime();
-    this.audio.addEventListener('timeupdate', tick);
-    this.audio.addEventListener('durationchange', tick);
-    this.audio.addEventListener('play', () => this.updatePlayState());
-    this.audio.addEventListener('pause', () => this.updatePlayState());
-    this.audio.addEventListener('ended', () => this.updatePlayState());
-    this.audio.addEventListener('error', () => this.recover());
+    this.bindAudio(this.audio);
     els.play.addEventListener('click', () => this.toggle());
     els.slider.addEventListener('keydown', (e) => this.onSliderKey(e));
+  }
+
+  // The element's listeners, kept so that adopt() can move them.
+  bindAudio(a) {
+    const tick = () => this.updateTime();
+    const state = () => this.updatePlayState();
+    this.audioListeners = [['timeupdate', tick], ['durationchange', tick], ['play', state],
+      ['pause', state], ['ended', state], ['error', () => this.recover()]];
+    for (const [k, f] of this.audioListeners) a.addEventListener(k, f);
+  }
+
+  async fetchPeaks(media) {
+    try {
+      const r = await fetch(media.peaks, { credentials: 'same-origin', cache: 'no-store' });
+      if (!r.ok) throw new Error(`peaks: ${r.status}`);
+      const dat = parseDat(await r.arrayBuffer());
+      if (!this.duration) this.duration = dat.duration;
+      return [dat.data];
+    } catch (e) {
+      console.warn('waveform unavailable, playing without it:', e.message);
+      return [new Float32Array(2)];
+    }
   }
 
   // Load one version: media = {stream, peaks}; durationS from the API.
   async load(media, durationS) {
     this.clearSelection();
     this.duration = durationS || 0;
-    let peaks = [new Float32Array(2)];
-    try {
-      const r = await fetch(media.peaks, { credentials: 'same-origin', cache: 'no-store' });
-      if (!r.ok) throw new Error(`peaks: ${r.status}`);
-      const dat = parseDat(await r.arrayBuffer());
-      peaks = [dat.data];
-      if (!this.duration) this.duration = dat.duration;
-    } catch (e) {
-      console.warn('waveform unavailable, playing without it:', e.message);
-    }
+    const peaks = await this.fetchPeaks(media);
     this.audio.preload = 'metadata';
     await this.ws.load(media.stream, peaks, this.duration);
+    this.updateTime();
+    this.updatePlayState();
+  }
+
+  // A/B (ab.js): carry on with another <audio> element, already at the
+  // same musical moment in the version `media`: the waveform is redrawn
+  // from its peaks; neither element's playback is touched.
+  async adopt(audio, media, durationS) {
+    for (const [k, f] of this.audioListeners) this.audio.removeEventListener(k, f);
+    this.audio = audio;
+    this.bindAudio(audio);
+    this.ws.setMediaElement(audio);
+    this.clearSelection();
+    this.duration = durationS || 0;
+    const peaks = await this.fetchPeaks(media);
+    await this.ws.load(audio.currentSrc || audio.src, peaks, this.duration);
     this.updateTime();
     this.updatePlayState();
   }

@@ -16,6 +16,8 @@ import { MarkersPanel } from './markers.js';
 import { Reviewer } from './verdicts.js';
 import { downloadAllButton } from './archive.js';
 import { ListenReporter } from './listen.js';
+import { AB } from './ab.js';
+import { CommentFilters } from './filters.js';
 
 const token = decodeURIComponent(location.pathname.split('/')[2] || '');
 const base = `/api/v1/s/${encodeURIComponent(token)}`;
@@ -231,16 +233,20 @@ async function selectTrack(track, versionId) {
   mount(sel, [...track.versions].sort((a, b) => b.number - a.number).map((x) =>
     h('option', { value: x.id, selected: x.id === (v && v.id), text: `Version ${x.number}` })));
   sel.hidden = track.versions.length < 2;
+  filters.setTrack(track);
   if (!v) return emptyPlayer(track.title, 'This track is still being processed. Check back in a minute.');
   await selectVersion(v);
+  ab.setTrack(track);
 }
 
+// Another version of the same track: at the same musical moment, without a
+// gap (ab.js).
 $('#version-select').addEventListener('change', (e) => {
   const v = st.track.versions.find((x) => x.id === e.target.value);
-  if (v) selectVersion(v);
+  if (v) ab.switchTo(v);
 });
 
-async function selectVersion(v) {
+function showVersion(v) {
   st.version = v;
   listen.setVersion(v.id, (v.duration_ms || 0) / 1000);
   $('#review-empty').hidden = true;
@@ -249,8 +255,13 @@ async function selectVersion(v) {
   const facts = [`Version ${v.number}`, fmtTime((v.duration_ms || 0) / 1000)];
   if (v.sample_rate) facts.push(`${(v.sample_rate / 1000).toFixed(1)} kHz`);
   $('#now-meta').textContent = facts.join(' · ');
+  $('#version-select').value = v.id;
   updateDownload();
   reviewer.setVersion(v.id);
+}
+
+async function selectVersion(v) {
+  showVersion(v);
   if (!st.player) {
     st.player = new Player({ wave: $('#wave'), audio: $('#audio'), play: $('#play'), time: $('#time'), slider: $('#wave') }, {
       onRegionClick: (id) => focusComment(id, true),
@@ -332,7 +343,7 @@ async function refreshUrls() {
 }
 
 // Tests and curious people: window.audiomus.refreshUrls() forces a refresh now.
-window.audiomus = { refreshUrls, get player() { return st.player; } };
+window.audiomus = { refreshUrls, get player() { return st.player; }, get ab() { return ab; } };
 
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && st.data && st.urlsExpire - serverNowS() < 90) refreshUrls();
@@ -352,14 +363,14 @@ document.addEventListener('keydown', (e) => {
 // ---- comments ---------------------------------------------------------------------------
 
 function renderComments() {
-  const all = st.data.comments.filter((c) => c.version_id === st.version.id);
+  const all = filters.apply(st.data.comments);
   const top = all.filter((c) => !c.parent_id).sort((a, b) => a.time_ms - b.time_ms || a.created - b.created);
   const replies = (id) => all.filter((c) => c.parent_id === id).sort((a, b) => a.created - b.created);
   $('#comment-count').textContent = top.length ? String(top.length) : '';
   const items = top.map((c) => commentItem(c, replies(c.id)));
   mount($('#comments'), items.length ? items
     : h('li', { class: 'empty', text: 'No comments yet. Play the track and say what you hear: a comment is pinned to the current time, or drag across the waveform to comment on a range.' }));
-  st.player.setMarkers(top.filter((c) => !c.deleted), st.activeComment);
+  st.player.setMarkers(top.filter((c) => !c.deleted).map((c) => filters.onVersion(c, st.version)), st.activeComment);
 }
 
 function commentItem(c, replies) {
@@ -367,6 +378,7 @@ function commentItem(c, replies) {
     h('div', { class: 'comment-head' },
       h('button', { type: 'button', class: 'ts', onclick: () => focusComment(c.id, true), 'aria-label': `Jump to ${commentTime(c)}`, text: commentTime(c) }),
       authorLabel(c, 'owner'),
+      filters.versionBadge(c),
       c.resolved ? h('span', { class: 'badge subtle', text: 'resolved' }) : null,
       h('span', { class: 'when muted small', text: fmtAgo(c.created) }),
       reviewer.extras(c, st.data.comments)),
@@ -397,10 +409,12 @@ function openReply(c, li) {
   ta.focus();
 }
 
-function focusComment(id, seek) {
+async function focusComment(id, seek) {
   const c = st.data.comments.find((x) => x.id === id);
   if (!c) return;
   st.activeComment = id;
+  const v = seek && c.version_id !== st.version.id && st.track.versions.find((x) => x.id === c.version_id);
+  if (v) await ab.switchTo(v);
   if (seek) st.player.seek(c.time_ms / 1000);
   renderComments();
   const el = document.getElementById(`comment-${id}`);
@@ -427,6 +441,21 @@ const reviewer = new Reviewer({
   onFail: (e) => { if (e.status === 401 && e.body.password_required) { showGate(e.body.locked); return true; } return false; },
 });
 composer.el.before(reviewer.el);
+
+// A/B between versions (ab.js) under the transport, and the comment filters
+// (filters.js) under the comments' heading.
+const ab = new AB({
+  player: () => st.player,
+  track: () => st.track,
+  version: () => st.version,
+  onSwitch: (v) => { showVersion(v); renderComments(); },
+  freshMedia: async (vid) => {
+    try { return (await get(`${base}/urls?version=${encodeURIComponent(vid)}`)).versions[vid] || null; } catch { return null; }
+  },
+}, $('#audio'));
+$('.transport').after(ab.el);
+const filters = new CommentFilters({ onChange: () => renderComments(), track: () => st.track });
+$('.comments-h').after(filters.el);
 
 async function postComment(fields) {
   return (await post(`${base}/comments`, { name: currentName(), version_id: st.version.id, ...fields })).comment;
