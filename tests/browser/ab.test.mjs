@@ -1,5 +1,5 @@
 // A/B between versions on the guest review page (issue 22, docs/web-ui.md
-// "A/B"): v1 is a 12 s song whose pitch says which second of it is
+// "A/B"): v1 is a 30 s song whose pitch says which second of it is
 // playing (tests/e2e/lib/abaudio.mjs), v2 the same after 3 s of silence
 // and 6 dB louder. Measured through the page's own audio graph (the
 // AudioContext of ab.js; a ScriptProcessor on its output gives each 5 ms
@@ -79,12 +79,15 @@ test('A/B: V switches at the same musical moment with no gap over 50 ms; match l
   const owner = await newOwner(srv);
   const p = await newProject(owner, 'AB EP');
   const tid = (await owner.post(`/api/v1/projects/${p.id}/tracks`, { title: 'Song' })).json.track.id;
-  const v1 = await waitVersion(owner, p.id, await uploadVersion(owner, p.id, tid, song(12)));
-  const v2 = await waitVersion(owner, p.id, await uploadVersion(owner, p.id, tid, song(12, { intro: 3, gainDb: 6 })));
+  const log = (m) => process.stderr.write(`ab: ${m}\n`);
+  log('uploading');
+  const v1 = await waitVersion(owner, p.id, await uploadVersion(owner, p.id, tid, song(30)));
+  const v2 = await waitVersion(owner, p.id, await uploadVersion(owner, p.id, tid, song(30, { intro: 3, gainDb: 6 })));
   assert.equal(v2.offset_match, 'matched', JSON.stringify(v2));
   const off = v2.sync_ms / 1000;
   assert.ok(Math.abs(off - 3) < 0.025, `offset ${off}`);
 
+  log('ready');
   const ctx = await newContext(browser);
   try {
     const gp = await ctx.newPage();
@@ -93,18 +96,20 @@ test('A/B: V switches at the same musical moment with no gap over 50 ms; match l
     await gp.fill('#name-input', 'Listener');
     await gp.getByRole('button', { name: 'Continue' }).click();
     await gp.locator('#ab').waitFor();
-    await gp.waitForFunction(() => document.querySelector('#time').textContent.endsWith('0:15'));
+    await gp.waitForFunction(() => document.querySelector('#time').textContent.endsWith('0:33'));
     await gp.evaluate(tap);
     const elTime = () => gp.evaluate(() => window.audiomus.player.audio.currentTime);
     const hearing = () => gp.evaluate(() => document.querySelector('#ab-status').dataset.hearing);
     assert.equal(await hearing(), 'A');
 
     // Play v2 (A, the latest) to 5.3 s (music second 2.3), press V.
+    log('page open');
     await gp.click('#play');
     await gp.waitForFunction(() => window.audiomus.player.audio.currentTime >= 5.3, null, { timeout: 15000 });
     const switches = [];
     for (const [want, key] of [['B', 1], ['A', 2]]) {
       const t0 = await gp.evaluate(() => window.__ab.now());
+      log('press v');
       await gp.keyboard.press('v');
       await gp.waitForFunction((w) => document.querySelector('#ab-status').dataset.hearing === w, want, { timeout: 60000 }).catch(async (e) => {
         const st = await gp.evaluate(() => { const a = window.audiomus.ab; return { busy: !!a.busy, focus: document.activeElement?.id, els: a.els.map((x) => [x.id, x.currentTime, x.paused, x.readyState, x.seeking, a.ver.get(x)?.number]) }; });
@@ -126,6 +131,7 @@ test('A/B: V switches at the same musical moment with no gap over 50 ms; match l
       await gp.waitForTimeout(700);
       const gap = await gp.evaluate(([a, b]) => window.__ab.gap(a, b), [t0 - 0.3, t0 + 1.0]);
       switches.push({ want, key, pitch, u, gap, pair });
+      log(JSON.stringify(switches.at(-1)));
       assert.ok(Math.abs(pitch - pitchAt(u)) < 15, `switch ${key}: pitch ${pitch} Hz, music second ${u} (${pitchAt(u)} Hz)`);
       assert.ok(gap <= 50, `switch ${key}: gap ${gap} ms`);
       const mapped = want === 'B' ? pair[0] + off - pair[1] : pair[0] - off - pair[1];
@@ -148,6 +154,7 @@ test('A/B: V switches at the same musical moment with no gap over 50 ms; match l
     };
     const off1 = await levelOf('B'), off2 = await levelOf('A');
     await gp.check('#ab-match');
+    await gp.evaluate(() => document.activeElement.blur()); // keys in a form field are not shortcuts
     const on1 = await levelOf('B'), on2 = await levelOf('A');
     console.log(`# loudness: match off v1 ${off1.toFixed(2)} v2 ${off2.toFixed(2)} dBFS; on v1 ${on1.toFixed(2)} v2 ${on2.toFixed(2)}`);
     assert.ok(off2 - off1 > 5 && off2 - off1 < 7, `match off: v2 - v1 = ${off2 - off1} dB`);

@@ -134,6 +134,10 @@ export class Player {
     for (const [k, f] of this.audioListeners) this.audio.removeEventListener(k, f);
     this.audio = audio;
     this.bindAudio(audio);
+    // wavesurfer 7.9's setMediaElement() starts its frame timer again when
+    // the element plays without stopping the running one: each extra start
+    // doubles the ticks per frame until the page freezes. Stop it first.
+    this.ws.timer?.stop();
     this.ws.setMediaElement(audio);
     this.clearSelection();
     this.duration = durationS || 0;
