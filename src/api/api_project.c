@@ -1,9 +1,9 @@
 /*
  * api_project.c: an owner's projects: list, create (a new project key,
  * wrapped under the master key, and the default share link in one
- * transaction), get, rename and downloads toggle, delete (crypto-shredding:
- * the wrapped key goes first), the project password, and the event log.
- * Runs in the web process; every id comes from the client and is looked up
+ * transaction), get, rename, the downloads and show-loudness toggles, delete
+ * (crypto-shredding: the wrapped key goes first), the project password, and
+ * the event log. Runs in the web process; every id comes from the client and is looked up
  * together with the session's account, so another owner's id is a 404.
  */
 #include <stdio.h>
@@ -52,10 +52,10 @@ int api_project_shred(struct api_ctx *c, const uint8_t id[DB_ID_LEN])
 
 json_t *api_project_json(const struct db_project *p)
 {
-	return json_pack("{s:o,s:s,s:I,s:b,s:b,s:I,s:b}", "id", api_id_json(p->id), "title",
+	return json_pack("{s:o,s:s,s:I,s:b,s:b,s:b,s:I,s:b}", "id", api_id_json(p->id), "title",
 			 p->title, "created", (json_int_t)p->created, "downloads", p->downloads,
-			 "has_password", p->has_password, "password_failures",
-			 (json_int_t)p->pw_failures, "password_locked",
+			 "show_loudness", p->show_loudness, "has_password", p->has_password,
+			 "password_failures", (json_int_t)p->pw_failures, "password_locked",
 			 p->has_password && p->pw_failures >= API_PROJECT_PW_LOCK);
 }
 
@@ -155,14 +155,16 @@ int api_project_patch(struct api_ctx *c)
 {
 	const char *title = NULL;
 	struct db_project p;
-	int downloads = 0, has_dl = 0, rc;
+	int downloads = 0, has_dl = 0, loud = 0, has_loud = 0, rc;
 
 	if ((rc = api_owner_project(c, "id", &p)) ||
 	    (rc = api_str(c, "title", 1, 200, 0, &title)) ||
-	    (rc = api_bool(c, "downloads", 0, &downloads, &has_dl)))
+	    (rc = api_bool(c, "downloads", 0, &downloads, &has_dl)) ||
+	    (rc = api_bool(c, "show_loudness", 0, &loud, &has_loud)))
 		return rc;
-	if (!title && !has_dl)
-		return api_err(c, AM_ERR_INVAL, "send \"title\" and/or \"downloads\"");
+	if (!title && !has_dl && !has_loud)
+		return api_err(c, AM_ERR_INVAL,
+			       "send \"title\", \"downloads\" and/or \"show_loudness\"");
 	if (title && (rc = db_project_rename(c->db, c->api->app->keys, c->acct.id, p.id, title)))
 		return rc;
 	if (has_dl && downloads != p.downloads) {
@@ -171,6 +173,9 @@ int api_project_patch(struct api_ctx *c)
 		api_event(c, p.id, downloads ? "downloads_enabled" : "downloads_disabled", NULL,
 			  NULL);
 	}
+	if (has_loud && loud != p.show_loudness &&
+	    (rc = db_project_set_show_loudness(c->db, c->acct.id, p.id, loud)))
+		return rc;
 	if ((rc = db_project_get(c->db, c->api->app->keys, c->acct.id, p.id, &p)))
 		return rc;
 	return api_reply(c, 200, json_pack("{s:o}", "project", api_project_json(&p)));

@@ -22,51 +22,28 @@
 #include "repo/repo.h"
 #include "upload/upload.h"
 
-/* Why a measurement has no number (DB_METER_* bits in flags, for the
- * measurement's own bits), or NULL when it has one. */
-static const char *meter_reason(int64_t flags, int64_t mine)
-{
-	if (flags < 0)
-		return NULL;
-	if (flags & DB_METER_SILENT)
-		return "silent";
-	if (flags & mine & (DB_METER_SHORT_I | DB_METER_SHORT_LRA))
-		return "too short to measure";
-	if (flags & mine & DB_METER_GATED)
-		return "below the -70 LUFS gate";
-	return NULL;
-}
-
-/* One measurement: name = the figure (milli-units), or null with
+/* The meters (db_version_meters): name = the figure, or null with
  * name_reason saying why. */
-static int set_meter(json_t *j, const char *name, int64_t milli, const char *why)
-{
-	char key[64];
-
-	if (!why)
-		return api_set(j, name, json_real((double)milli / 1000.0));
-	snprintf(key, sizeof(key), "%s_reason", name);
-	return api_set(j, name, json_null()) || api_set(j, key, json_string(why));
-}
-
-/* The meters: loudness, true peak and (measured since schema v8) loudness range
- * and the rendition's true peak. Versions measured before have no flags:
- * their two figures are shown as stored. */
 static int set_meters(json_t *j, const struct db_version *v)
 {
-	const int64_t f = v->meter_flags, lufs = DB_METER_SHORT_I | DB_METER_GATED,
-		      lra = DB_METER_SHORT_LRA | DB_METER_GATED;
+	struct db_meter m[DB_METERS_MAX];
+	size_t n = db_version_meters(v, m);
+	char key[64];
 
-	if (set_meter(j, "loudness_lufs", v->loudness_mlufs, meter_reason(f, lufs)) ||
-	    set_meter(j, "true_peak_dbtp", v->true_peak_mdbtp, meter_reason(f, 0)))
-		return -1;
-	if (f < 0)
-		return 0;
-	return set_meter(j, "loudness_range_lu", v->loudness_range_mlu, meter_reason(f, lra)) ||
-	       set_meter(j, "stream_true_peak_dbtp", v->stream_true_peak_mdbtp, meter_reason(f, 0));
+	for (size_t i = 0; i < n; i++) {
+		if (!m[i].reason) {
+			if (api_set(j, m[i].name, json_real(m[i].value)))
+				return -1;
+			continue;
+		}
+		snprintf(key, sizeof(key), "%s_reason", m[i].name);
+		if (api_set(j, m[i].name, json_null()) || api_set(j, key, json_string(m[i].reason)))
+			return -1;
+	}
+	return 0;
 }
 
-/* The A/B alignment (schema v11), once the worker computed it. */
+/* The A/B alignment (schema v13), once the worker computed it. */
 static int set_offset(json_t *j, const struct db_version *v)
 {
 	static const char *const names[] = {"first", "matched", "unmatched"};
@@ -78,7 +55,9 @@ static int set_offset(json_t *j, const struct db_version *v)
 	       api_set(j, "offset_match", json_string(names[v->offset_state]));
 }
 
-json_t *api_version_json(const struct db_version *v)
+/* A version's JSON; the meters only when meters is set (a guest sees them
+ * while the owner shows loudness to reviewers). */
+static json_t *version_json(const struct db_version *v, int meters)
 {
 	json_t *j =
 	    json_pack("{s:o,s:o,s:I,s:s,s:I,s:I}", "id", api_id_json(v->id), "track_id",
@@ -91,12 +70,17 @@ json_t *api_version_json(const struct db_version *v)
 	    (api_set(j, "duration_ms", json_integer(v->duration_ms)) ||
 	     api_set(j, "sample_rate", json_integer(v->sample_rate)) ||
 	     api_set(j, "channels", json_integer(v->channels)) ||
-	     api_set(j, "bit_depth", json_integer(v->bit_depth)) || set_meters(j, v) ||
-	     set_offset(j, v))) {
+	     api_set(j, "bit_depth", json_integer(v->bit_depth)) || set_offset(j, v) ||
+	     (meters && set_meters(j, v)))) {
 		json_decref(j);
 		return NULL;
 	}
 	return j;
+}
+
+json_t *api_version_json(const struct db_version *v)
+{
+	return version_json(v, 1);
 }
 
 /* An upload that has not moved for UPLOAD_IDLE_MS (no PATCH, no lease) was
@@ -189,7 +173,7 @@ json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const st
 struct tracks_ctx {
 	struct api_ctx *c;
 	const struct access_grant *g;
-	const struct db_project *p; /* guest view: downloads flag */
+	const struct db_project *p; /* guest view: downloads and show-loudness flags */
 	int64_t expires;
 	struct api_url_slots *slots; /* guest view for the cache: slots, not URLs */
 	json_t *arr;		     /* tracks */
@@ -248,7 +232,7 @@ static int version_item(void *ctx, const struct db_version *v)
 	} else {
 		if (strcmp(v->state, "ready") != 0)
 			return 0;
-		j = api_version_json(v);
+		j = version_json(v, tc->p->show_loudness);
 		if (j && api_set(j, "media",
 				 media_json(tc->c, tc->g, tc->p, v->id, tc->expires, tc->slots))) {
 			json_decref(j);

@@ -384,6 +384,12 @@ static const char v13_version_offset[] =
     "ALTER TABLE track_versions ADD COLUMN sync_ms BIGINT;"
     "ALTER TABLE track_versions ADD COLUMN offset_state INTEGER;";
 
+/* v14: whether the project's guests see the meters (issue 21: loudness,
+ * true peak, loudness range beside each version on the review page); the
+ * owner turns it on, off by default. */
+static const char v14_show_loudness[] =
+    "ALTER TABLE projects ADD COLUMN show_loudness INTEGER NOT NULL DEFAULT 0;";
+
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
@@ -406,6 +412,7 @@ static const struct migration migrations[] = {
     {11, "reviewer_actions", v11_reviewer_actions, NULL},
     {12, "listens", v12_listens, NULL},
     {13, "version_offset", v13_version_offset, NULL},
+    {14, "show_loudness", v14_show_loudness, NULL},
 };
 
 int db_schema_latest(void)

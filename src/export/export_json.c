@@ -122,6 +122,23 @@ static int track_cb(void *ctx, const struct db_track *t)
 	return json_array_append_new(b->tracks, j) ? AM_ERR_NOMEM : 0;
 }
 
+/* The meters as the API gives them (db_version_meters, docs/api.md): the
+ * figure, or null with NAME_reason ("silent", "too short to measure"). */
+static int set_meters(json_t *j, const struct db_version *v)
+{
+	struct db_meter m[DB_METERS_MAX];
+	size_t n = db_version_meters(v, m);
+	char key[64];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s_reason", m[i].name);
+		if (set(j, m[i].name, m[i].reason ? json_null() : json_real(m[i].value)) ||
+		    (m[i].reason && set(j, key, json_string(m[i].reason))))
+			return -1;
+	}
+	return 0;
+}
+
 static json_t *version_json(const struct db_version *v)
 {
 	json_t *j = json_pack("{s:o,s:o,s:I,s:s,s:s,s:I,s:n}", "id", hex_json(v->id), "track_id",
@@ -131,13 +148,13 @@ static json_t *version_json(const struct db_version *v)
 
 	if (j && v->error[0] && set(j, "error", json_string(v->error)))
 		goto fail;
-	if (j && v->duration_ms > 0 &&
+	/* The facts exist once a sample rate is known (a one-sample file
+	 * lasts 0 ms and still has them), as in the API. */
+	if (j && v->sample_rate > 0 &&
 	    (set(j, "duration_ms", json_integer(v->duration_ms)) ||
 	     set(j, "sample_rate", json_integer(v->sample_rate)) ||
 	     set(j, "channels", json_integer(v->channels)) ||
-	     set(j, "bit_depth", json_integer(v->bit_depth)) ||
-	     set(j, "loudness_lufs", json_real((double)v->loudness_mlufs / 1000.0)) ||
-	     set(j, "true_peak_dbtp", json_real((double)v->true_peak_mdbtp / 1000.0))))
+	     set(j, "bit_depth", json_integer(v->bit_depth)) || set_meters(j, v)))
 		goto fail;
 	return j;
 fail:

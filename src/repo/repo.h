@@ -173,7 +173,8 @@ struct db_project {
 	int64_t pw_gen;
 	int64_t pw_failures;
 	int64_t created;
-	int64_t rev; /* content revision: raised by every write to what a review page shows */
+	int64_t rev;	   /* content revision: raised by every write to what a review page shows */
+	int show_loudness; /* guests see the versions' meters (off by default) */
 };
 
 /* Create a project. The caller chose id and wrapped the new PK for it
@@ -194,6 +195,9 @@ int db_project_rename(struct db *db, const struct db_keys *k, const uint8_t acco
 		      const uint8_t id[DB_ID_LEN], const char *title);
 int db_project_set_downloads(struct db *db, const uint8_t account_id[DB_ID_LEN],
 			     const uint8_t id[DB_ID_LEN], int on);
+/* Whether the project's guests see the meters of its versions. */
+int db_project_set_show_loudness(struct db *db, const uint8_t account_id[DB_ID_LEN],
+				 const uint8_t id[DB_ID_LEN], int on);
 /* Set (hash) or remove (NULL) the project password; bumps pw_gen (old
  * password cookies die) and clears the failure counter. */
 int db_project_set_password(struct db *db, const struct db_keys *k,
@@ -364,6 +368,22 @@ struct db_version {
 #define DB_METER_SHORT_I   2 /* under 400 ms: no integrated loudness */
 #define DB_METER_SHORT_LRA 4 /* under 3 s: no loudness range */
 #define DB_METER_GATED	   8 /* every block under the -70 LUFS gate */
+
+/* One meter of a version as every view shows it (the owner's and guest's
+ * API, the export): name is the JSON key; reason is NULL when value (in
+ * units: LUFS, dBTP, LU) is the figure, else why there is none ("silent",
+ * "too short to measure", "below the -70 LUFS gate"). */
+struct db_meter {
+	const char *name;
+	double value;
+	const char *reason;
+};
+#define DB_METERS_MAX 4
+/* The meters of v into out (borrowed static strings), in the order
+ * loudness, true peak, loudness range, rendition's true peak; a version
+ * measured before schema v8 (meter_flags -1) has only the first two, as
+ * stored. Returns how many (0 when v has no facts: sample_rate 0). */
+size_t db_version_meters(const struct db_version *v, struct db_meter out[DB_METERS_MAX]);
 
 /* A new version of a track, numbered after the last one, state "uploading". */
 int db_version_create(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],

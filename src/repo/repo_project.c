@@ -1,7 +1,8 @@
 /*
- * repo_project.c: projects (wrapped project key, title, downloads flag,
- * password) and their share links. Runs in the web role (owner and guest
- * side), the media role (look-ups) and the admin commands (key rotation).
+ * repo_project.c: projects (wrapped project key, title, downloads and
+ * show-loudness flags, password) and their share links. Runs in the web
+ * role (owner and guest side), the media role (look-ups) and the admin
+ * commands (key rotation).
  * Titles, link labels and the project password hash are sealed under the
  * project's field key; share links store SHA-256 of their token for the
  * guest look-up and the token itself only sealed under that key (token_ct,
@@ -50,7 +51,7 @@ int db_project_create(struct db *db, const struct db_keys *k, const uint8_t acco
 #define PROJECT_COLS                                                                               \
 	"SELECT id, account_id, wrapped_pk, mk_id, title_ct, downloads, password_ct IS NOT NULL, " \
 	"pw_gen,"                                                                                  \
-	" pw_failures, created, rev FROM projects "
+	" pw_failures, created, rev, show_loudness FROM projects "
 
 /* Fill out from the current row; the title is opened when key.k is given,
  * under the row's own project key. */
@@ -79,6 +80,7 @@ static int project_row(struct db_stmt *st, union repo_key key, void *outp)
 	out->pw_failures = db_column_int64(st, 8);
 	out->created = db_column_int64(st, 9);
 	out->rev = db_column_int64(st, 10);
+	out->show_loudness = (int)db_column_int64(st, 11);
 	if (!k)
 		return 0;
 	if (k->project_field_key(k->ctx, out->id, out->wrapped_pk, n, out->mk_id, &fk))
@@ -185,6 +187,24 @@ int db_project_set_downloads(struct db *db, const uint8_t account_id[DB_ID_LEN],
 			    "UPDATE projects SET downloads = $3 WHERE id = $1 AND account_id = $2 "
 			    "AND deleted IS NULL",
 			    &st);
+
+	if (rc == 0) {
+		db_bind_id(st, 1, id);
+		db_bind_id(st, 2, account_id);
+		db_bind_int64(st, 3, on ? 1 : 0);
+	}
+	return repo_done_one(rc, st);
+}
+
+int db_project_set_show_loudness(struct db *db, const uint8_t account_id[DB_ID_LEN],
+				 const uint8_t id[DB_ID_LEN], int on)
+{
+	struct db_stmt *st = NULL;
+	int rc =
+	    db_prepare(db,
+		       "UPDATE projects SET show_loudness = $3 WHERE id = $1 AND account_id = $2 "
+		       "AND deleted IS NULL",
+		       &st);
 
 	if (rc == 0) {
 		db_bind_id(st, 1, id);

@@ -427,6 +427,38 @@ int db_version_set_media(struct db *db, const uint8_t project_id[DB_ID_LEN],
 	return repo_done_one(rc, st);
 }
 
+/* Why a measurement has no number (DB_METER_* bits in flags, for the
+ * measurement's own bits), or NULL when it has one. */
+static const char *meter_reason(int64_t flags, int64_t mine)
+{
+	if (flags < 0)
+		return NULL;
+	if (flags & DB_METER_SILENT)
+		return "silent";
+	if (flags & mine & (DB_METER_SHORT_I | DB_METER_SHORT_LRA))
+		return "too short to measure";
+	if (flags & mine & DB_METER_GATED)
+		return "below the -70 LUFS gate";
+	return NULL;
+}
+
+size_t db_version_meters(const struct db_version *v, struct db_meter out[DB_METERS_MAX])
+{
+	const int64_t f = v->meter_flags, lufs = DB_METER_SHORT_I | DB_METER_GATED,
+		      lra = DB_METER_SHORT_LRA | DB_METER_GATED;
+	const struct db_meter all[DB_METERS_MAX] = {
+	    {"loudness_lufs", (double)v->loudness_mlufs / 1000.0, meter_reason(f, lufs)},
+	    {"true_peak_dbtp", (double)v->true_peak_mdbtp / 1000.0, meter_reason(f, 0)},
+	    {"loudness_range_lu", (double)v->loudness_range_mlu / 1000.0, meter_reason(f, lra)},
+	    {"stream_true_peak_dbtp", (double)v->stream_true_peak_mdbtp / 1000.0,
+	     meter_reason(f, 0)},
+	};
+	size_t n = v->sample_rate <= 0 ? 0 : f < 0 ? 2 : DB_METERS_MAX;
+
+	memcpy(out, all, n * sizeof(*out));
+	return n;
+}
+
 /* ---- stored objects ------------------------------------------------------------------- */
 
 int db_object_create(struct db *db, const uint8_t project_id[DB_ID_LEN], const struct db_object *in)

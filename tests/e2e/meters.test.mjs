@@ -1,7 +1,8 @@
 // Black-box tests of the meters and refusals of issue 21 through a real
-// upload (docs/api.md, docs/transcoding.md "Facts"): the owner's project and
-// the guest's review page carry the loudness range and the rendition's true
-// peak beside loudness and true peak; a figure the meter cannot give is null
+// upload (docs/api.md, docs/transcoding.md "Facts"): the owner's project and,
+// once the owner shows loudness to reviewers (off by default: no meter at
+// all), the guest's review page carry the loudness range and the rendition's
+// true peak beside loudness and true peak; a figure the meter cannot give is null
 // with a reason ("too short to measure", "silent"), a one-sample file still
 // has its facts; a file over the rate or channel limit fails with the limit
 // named; the worker's job_done line carries the child's peak memory.
@@ -66,13 +67,37 @@ for (const backend of BACKENDS) test(`meters: range and rendition peak, short an
       assert.equal(f.error, why);
     }
 
-    // The guest sees the same figures and reasons as the owner.
-    const g = await new Client(srv).get(`/api/v1/s/${p.link.token}`);
+    // Guests see no meter until the owner shows loudness to reviewers
+    // (off by default): no figure, no reason, the other facts as before.
+    const guest = new Client(srv);
+    assert.equal(p.show_loudness, false);
+    let g = await guest.get(`/api/v1/s/${p.link.token}`);
     assert.equal(g.status, 200, g.body);
-    const gv = Object.fromEntries(g.json.tracks.map((t) => [t.title, t.versions[0]]));
+    assert.equal(g.json.project.show_loudness, false);
+    let gv = Object.fromEntries(g.json.tracks.map((t) => [t.title, t.versions[0]]));
+    for (const t of ['Steps', 'Silence', 'Short']) {
+      for (const k of METERS) {
+        assert.ok(!(k in gv[t]) && !(`${k}_reason` in gv[t]), `${t} ${k}: ${JSON.stringify(gv[t])}`);
+      }
+      assert.equal(gv[t].sample_rate, 44100);
+    }
+    const on = await owner.patch(`/api/v1/projects/${p.id}`, { show_loudness: true });
+    assert.equal(on.status, 200, on.body);
+    assert.equal(on.json.project.show_loudness, true);
+    assert.equal((await owner.patch(`/api/v1/projects/${p.id}`, { show_loudness: 'yes' })).status, 400);
+    // On: the guest sees the same figures and reasons as the owner.
+    g = await guest.get(`/api/v1/s/${p.link.token}`);
+    assert.equal(g.status, 200, g.body);
+    assert.equal(g.json.project.show_loudness, true);
+    gv = Object.fromEntries(g.json.tracks.map((t) => [t.title, t.versions[0]]));
     assert.deepEqual(meters(gv.Steps), meters(v));
     assert.deepEqual(meters(gv.Silence), meters(silent));
     assert.deepEqual(meters(gv.Short), meters(short));
+    // Off again: gone again (the review page's cache keyed on the flag).
+    assert.equal((await owner.patch(`/api/v1/projects/${p.id}`, { show_loudness: false })).status, 200);
+    g = await guest.get(`/api/v1/s/${p.link.token}`);
+    assert.equal(g.json.project.show_loudness, false);
+    assert.ok(!('loudness_lufs' in g.json.tracks[0].versions[0]), JSON.stringify(g.json.tracks[0].versions[0]));
 
     // Each successful job logged its child's peak memory.
     const done = srv.logs.filter((l) => l.event === 'job_done' && l.kind === 'transcode');

@@ -19,6 +19,7 @@
 #include <archive_entry.h>
 #include <jansson.h>
 #include <locale.h>
+#include <math.h>
 
 #include "export/export.h"
 #include "export/export_int.h"
@@ -579,6 +580,105 @@ static void project_zip(void **state)
 		am_buf_cleanup(&e[k].data);
 	am_buf_cleanup(&s.b);
 	free(d1);
+
+/* A version with its meters set, the rest of its facts a 44.1 kHz stereo
+ * file's. */
+static void set_meters(struct fx *f, const uint8_t vid[16], int64_t flags, int64_t lufs, int64_t tp)
+{
+	struct db_version v = {.duration_ms = 4000,
+			       .sample_rate = 44100,
+			       .channels = 2,
+			       .bit_depth = 16,
+			       .loudness_mlufs = lufs,
+			       .true_peak_mdbtp = tp,
+			       .loudness_range_mlu = 7250,
+			       .stream_true_peak_mdbtp = -1500,
+			       .meter_flags = flags};
+
+	memcpy(v.id, vid, 16);
+	assert_int_equal(db_version_set_media(f->db, f->p.id, &v), 0);
+}
+
+/* The version of project.json numbered n (the fixture's track). */
+static json_t *export_version(json_t *doc, int n)
+{
+	json_t *vs = json_object_get(json_array_get(json_object_get(doc, "tracks"), 0), "versions");
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(vs, i,
+			   v) if (json_integer_value(json_object_get(v, "number")) == n) return v;
+	fail_msg("no version %d", n);
+	return NULL;
+}
+
+static void assert_meter(json_t *v, const char *name, double want, const char *reason)
+{
+	char key[64];
+	json_t *m = json_object_get(v, name);
+
+	snprintf(key, sizeof(key), "%s_reason", name);
+	if (reason) {
+		assert_true(json_is_null(m));
+		assert_string_equal(json_string_value(json_object_get(v, key)), reason);
+	} else {
+		assert_true(json_is_real(m));
+		assert_true(fabs(json_real_value(m) - want) < 1e-9);
+		assert_null(json_object_get(v, key));
+	}
+}
+
+/* project.json carries what the API says (docs/api.md): figures, or null
+ * with "silent" / "too short to measure", the loudness range and the
+ * rendition's peak; a version measured before them has its two figures. */
+static void meters(void **state)
+{
+	struct fx *f = *state;
+	struct db_project p;
+	struct export_file *files = NULL;
+	size_t nfiles = 0;
+	uint8_t vid[3][16];
+	int64_t num;
+	char *js = NULL;
+	json_t *doc, *v;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(db_version_create(f->db, f->a->keys, f->p.id, f->p.track, "x.wav",
+						   vid[i], &num),
+				 0);
+	set_meters(f, f->p.version, 0, -14250, -1000);
+	set_meters(f, vid[0], DB_METER_SILENT | DB_METER_SHORT_LRA, -70000, -200000);
+	set_meters(f, vid[1], DB_METER_SHORT_I | DB_METER_SHORT_LRA, -70000, -6000);
+	set_meters(f, vid[2], -1, -23000, -3000);
+	assert_int_equal(db_project_get_by_id(f->db, f->a->keys, f->p.id, &p), 0);
+	assert_int_equal(
+	    export_project_build(f->db, f->a->keys, &p, "projects/x", &js, &files, &nfiles), 0);
+	assert_non_null(doc = json_loads(js, 0, NULL));
+
+	v = export_version(doc, 1);
+	assert_int_equal(json_integer_value(json_object_get(v, "sample_rate")), 44100);
+	assert_meter(v, "loudness_lufs", -14.25, NULL);
+	assert_meter(v, "true_peak_dbtp", -1.0, NULL);
+	assert_meter(v, "loudness_range_lu", 7.25, NULL);
+	assert_meter(v, "stream_true_peak_dbtp", -1.5, NULL);
+	v = export_version(doc, 2);
+	assert_meter(v, "loudness_lufs", 0, "silent");
+	assert_meter(v, "true_peak_dbtp", 0, "silent");
+	assert_meter(v, "loudness_range_lu", 0, "silent");
+	assert_meter(v, "stream_true_peak_dbtp", 0, "silent");
+	v = export_version(doc, 3);
+	assert_meter(v, "loudness_lufs", 0, "too short to measure");
+	assert_meter(v, "true_peak_dbtp", -6.0, NULL);
+	assert_meter(v, "loudness_range_lu", 0, "too short to measure");
+	assert_meter(v, "stream_true_peak_dbtp", -1.5, NULL);
+	v = export_version(doc, 4);
+	assert_meter(v, "loudness_lufs", -23.0, NULL);
+	assert_meter(v, "true_peak_dbtp", -3.0, NULL);
+	assert_null(json_object_get(v, "loudness_range_lu"));
+	assert_null(json_object_get(v, "stream_true_peak_dbtp"));
+	json_decref(doc);
+	free(js);
+	free(files);
 }
 
 int main(void)
@@ -591,6 +691,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(tampered, setup, teardown),
 	    cmocka_unit_test(csv_fields),
 	    cmocka_unit_test_setup_teardown(project_zip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(meters, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -798,6 +798,19 @@ async function settingsTab(project, panel) {
   const downloads = h('section', { class: 'card' }, h('h2', { text: 'Downloads' }),
     h('label', { class: 'switch', for: 'downloads' }, dl, 'Let reviewers download the original files'), dmsg);
 
+  // Issue 21: the meters on the review page, off until the owner wants them.
+  const loud = h('input', { type: 'checkbox', id: 'show-loudness', checked: project.show_loudness });
+  const lmsg = h('p', { class: 'status', role: 'status' });
+  loud.addEventListener('change', async () => {
+    try {
+      await patch(`/api/v1/projects/${pid}`, { show_loudness: loud.checked });
+      project.show_loudness = loud.checked;
+      status(lmsg, loud.checked ? 'Reviewers see loudness, range and true peak beside each version.' : 'Reviewers no longer see the loudness figures.', 'ok');
+    } catch (e) { loud.checked = !loud.checked; status(lmsg, errorText(e), 'error'); }
+  });
+  const loudness = h('section', { class: 'card' }, h('h2', { text: 'Loudness' }),
+    h('label', { class: 'switch', for: 'show-loudness' }, loud, 'Show loudness to reviewers'), lmsg);
+
   const pw = h('input', { id: 'project-password', type: 'password', autocomplete: 'new-password', minlength: '8', required: true });
   const pmsg = h('p', { class: 'status', role: 'status' });
   const pwForm = h('form', { class: 'card' }, h('h2', { text: 'Password' }),
@@ -818,7 +831,7 @@ async function settingsTab(project, panel) {
   const danger = h('section', { class: 'card' }, h('h2', { text: 'Delete project' }),
     h('p', { class: 'muted small', text: 'Deleting destroys the project’s key: its tracks, comments and links become unreadable at once and are removed. This cannot be undone.' }),
     h('button', { type: 'button', class: 'btn danger', id: 'delete-project', text: 'Delete project…', onclick: () => deleteProject(project) }));
-  mount(panel, h('div', { class: 'grid2' }, rename, downloads, await projectNotificationsCard(pid), pwForm, danger));
+  mount(panel, h('div', { class: 'grid2' }, rename, downloads, loudness, await projectNotificationsCard(pid), pwForm, danger));
 }
 
 async function deleteProject(project) {

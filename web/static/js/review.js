@@ -18,6 +18,7 @@ import { downloadAllButton } from './archive.js';
 import { ListenReporter } from './listen.js';
 import { AB } from './ab.js';
 import { CommentFilters } from './filters.js';
+import { showMeters } from './facts.js';
 
 const token = decodeURIComponent(location.pathname.split('/')[2] || '');
 const base = `/api/v1/s/${encodeURIComponent(token)}`;
@@ -256,6 +257,7 @@ function showVersion(v) {
   if (v.sample_rate) facts.push(`${(v.sample_rate / 1000).toFixed(1)} kHz`);
   $('#now-meta').textContent = facts.join(' · ');
   $('#version-select').value = v.id;
+  showMeters($('#now-meta'), v); // loudness, when the owner shows it (facts.js)
   updateDownload();
   reviewer.setVersion(v.id);
 }
