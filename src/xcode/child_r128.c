@@ -1,8 +1,8 @@
 /*
- * child_r128.c: EBU R128 integrated loudness, loudness range (EBU Tech 3342)
- * and true peak (libebur128) on a second thread of the child, so that the
- * meter (the true-peak oversampler costs ~15 CPU-s per hour of 48 kHz
- * stereo) runs beside the AAC encoder instead of after it; a second
+ * child_r128.c: EBU R128 integrated loudness, loudness range (EBU Tech 3342;
+ * libebur128) and true peak (child_tpeak.c: libebur128's figures for a
+ * fifth of its CPU) on a second thread of the child, so that the meter runs
+ * beside the AAC encoder instead of after it; a second
  * instance, peak only, meters the rendition as a player decodes it
  * (child_rmeter.c). Runs in the UNTRUSTED sandboxed child: the thread is
  * created before the seccomp filter is loaded (clone is forbidden after) and
@@ -35,20 +35,25 @@ struct xc_r128 {
 	unsigned ch, max_ch;
 	unsigned long rate;
 	int map[XCODE_MAX_CHANNELS];
-	ebur128_state *st;
+	ebur128_state *st;   /* loudness and range; NULL for peak_only */
+	struct xc_tpeak *tp; /* true and sample peak */
 	float *blk[NBLK];
 	size_t n[NBLK];
 	uint64_t head, tail; /* blocks consumed / produced */
 	size_t fill;	     /* frames in blk[tail % NBLK], not yet handed over */
 };
 
+/* libebur128 for loudness and range (not for the peak-only meter); the
+ * true peak, sample peak included, from child_tpeak.c (the same figures as
+ * EBUR128_MODE_TRUE_PEAK, for a fifth of the CPU). */
 static int meter_init(struct xc_r128 *r)
 {
-	int mode = r->peak_only ? EBUR128_MODE_TRUE_PEAK
-				: EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_TRUE_PEAK |
-				      EBUR128_MODE_HISTOGRAM;
-
-	r->st = ebur128_init(r->ch, r->rate, mode);
+	if (xc_tpeak_new(r->ch, r->rate, &r->tp))
+		return -1;
+	if (r->peak_only)
+		return 0;
+	r->st = ebur128_init(r->ch, r->rate,
+			     EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_HISTOGRAM);
 	if (!r->st)
 		return -1;
 	for (unsigned c = 0; c < r->ch; c++)
@@ -78,8 +83,10 @@ static void *meter_main(void *arg)
 			break;
 		i = r->head % NBLK;
 		pthread_mutex_unlock(&r->mu);
-		bad = !r->err &&
+		bad = !r->err && r->st &&
 		      ebur128_add_frames_float(r->st, r->blk[i], r->n[i]) != EBUR128_SUCCESS;
+		if (!r->err && r->tp)
+			xc_tpeak_add(r->tp, r->blk[i], r->n[i]);
 		pthread_mutex_lock(&r->mu);
 		if (bad)
 			r->err = 1;
@@ -192,29 +199,14 @@ static void join(struct xc_r128 *r)
 	r->running = 0;
 }
 
-/* The highest true peak of all channels (linear, 1.0 = 0 dBTP; at least
- * the highest sample), after the last block. */
-static double peak_of(struct xc_r128 *r)
-{
-	double tp = 0, v;
-
-	for (unsigned c = 0; c < r->ch; c++) {
-		if (ebur128_true_peak(r->st, c, &v) == EBUR128_SUCCESS && v > tp)
-			tp = v;
-		if (ebur128_sample_peak(r->st, c, &v) == EBUR128_SUCCESS && v > tp)
-			tp = v;
-	}
-	return tp;
-}
-
 int xc_r128_peak(struct xc_r128 *r, double *dbtp)
 {
 	double tp;
 
 	join(r);
-	if (r->err || !r->st)
+	if (r->err || !r->tp)
 		return AM_ERR_INTERNAL;
-	tp = peak_of(r);
+	tp = xc_tpeak_max(r->tp); /* linear, at least the highest sample */
 	*dbtp = tp > 0 ? 20 * log10(tp) : -HUGE_VAL;
 	return 0;
 }
@@ -242,13 +234,13 @@ int xc_r128_finish(struct xc_r128 *r, uint64_t frames, struct xf_info *in)
 	double lufs = -HUGE_VAL, lra = 0, tp;
 
 	join(r);
-	if (r->err || !r->st)
+	if (r->err || !r->st || !r->tp)
 		return AM_ERR_INTERNAL;
 	if (ebur128_loudness_global(r->st, &lufs) != EBUR128_SUCCESS)
 		lufs = -HUGE_VAL;
 	if (ebur128_loudness_range(r->st, &lra) != EBUR128_SUCCESS || !isfinite(lra))
 		lra = 0;
-	tp = peak_of(r);
+	tp = xc_tpeak_max(r->tp);
 	in->meter_flags = meter_flags(tp, lufs, frames, r->rate);
 	in->has_loudness = isfinite(lufs) && tp > 0;
 	in->loudness_lufs = in->has_loudness ? lufs : 0;
@@ -267,6 +259,7 @@ void xc_r128_free(struct xc_r128 *r)
 	join(r);
 	if (r->st)
 		ebur128_destroy(&r->st);
+	xc_tpeak_free(r->tp);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
 	for (int i = 0; i < NBLK; i++)

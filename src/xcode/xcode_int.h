@@ -232,6 +232,16 @@ int xc_r128_finish(struct xc_r128 *r, uint64_t frames, struct xf_info *in);
 int xc_r128_peak(struct xc_r128 *r, double *dbtp);
 void xc_r128_free(struct xc_r128 *r);
 
+/* True peak exactly as libebur128's EBUR128_MODE_TRUE_PEAK measures it,
+ * faster (child_tpeak.c): new() for ch interleaved channels at rate
+ * (AM_ERR_NOMEM); add() meters float frames; max() is the largest true or
+ * sample peak of any channel so far (linear, 1.0 = 0 dBTP). */
+struct xc_tpeak;
+int xc_tpeak_new(unsigned ch, unsigned long rate, struct xc_tpeak **out);
+void xc_tpeak_add(struct xc_tpeak *t, const float *s, size_t frames);
+double xc_tpeak_max(const struct xc_tpeak *t);
+void xc_tpeak_free(struct xc_tpeak *t);
+
 /* The rendition's true peak (child_rmeter.c): new() opens a decoder for
  * what enc produces, over the peak-only meter m (borrowed; started here);
  * packet() decodes one encoded packet and meters it; finish() drains the
