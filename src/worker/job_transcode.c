@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app/app.h"
 #include "crypto/crypto.h"
@@ -63,7 +64,19 @@ struct tjob {
 	struct peaks_join pj;
 	int64_t pct, pct_at;
 	struct store_err err; /* the latest store-level call's (open, put begin, commit) */
+	int64_t queued_ms;    /* enqueued -> this attempt began (wall clock) */
+	int64_t cpu0_us;      /* this thread's CPU time when the attempt began */
 };
+
+/* This thread's CPU time (user + system) in microseconds. */
+static int64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* Owner-facing reasons for failures outside the transcoder. */
 #define R_STORAGE  "storage error"
@@ -386,18 +399,26 @@ out:
 }
 
 /* For the operator and `make bench` (upload_to_playable): how long the
- * sandboxed transcode took and the child's peak memory. */
-static void log_done(const struct worker_job *j, const struct xcode_result *res, int64_t ms)
+ * sandboxed transcode took, where the time went (how long the job waited
+ * in the queue, the child's CPU time, this worker thread's CPU time for
+ * the source's decryption and the outputs' encryption), and the child's
+ * peak memory (docs/transcoding.md "Where the time goes"). */
+static void log_done(const struct tjob *t, const struct xcode_result *res, int64_t ms)
 {
-	char wall[24], dur[24], rss[24], ch[8], rate[16];
+	char wall[24], dur[24], rss[24], ch[8], rate[16], q[24], cu[24], cs[24], wc[24];
 
 	snprintf(wall, sizeof(wall), "%lld", (long long)ms);
 	snprintf(dur, sizeof(dur), "%lld", (long long)res->duration_ms);
 	snprintf(rss, sizeof(rss), "%lld", (long long)res->child_maxrss_kib);
 	snprintf(ch, sizeof(ch), "%d", res->channels);
 	snprintf(rate, sizeof(rate), "%d", res->sample_rate);
-	am_log(AM_LOG_INFO, "transcode_done", "worker", j->worker, "wall_ms", wall, "duration_ms",
-	       dur, "channels", ch, "sample_rate", rate, "child_peak_kib", rss);
+	snprintf(q, sizeof(q), "%lld", (long long)t->queued_ms);
+	snprintf(cu, sizeof(cu), "%lld", (long long)res->child_user_ms);
+	snprintf(cs, sizeof(cs), "%lld", (long long)res->child_sys_ms);
+	snprintf(wc, sizeof(wc), "%lld", (long long)((thread_cpu_us() - t->cpu0_us) / 1000));
+	am_log(AM_LOG_INFO, "transcode_done", "worker", t->j->worker, "wall_ms", wall,
+	       "duration_ms", dur, "channels", ch, "sample_rate", rate, "child_peak_kib", rss,
+	       "queued_ms", q, "child_user_ms", cu, "child_sys_ms", cs, "worker_cpu_ms", wc);
 }
 
 static int transcode(struct tjob *t, struct xcode_result *res)
@@ -436,7 +457,7 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 		return fail(j, store_why(t), rc ? rc : AM_ERR_INTERNAL, res->reason,
 			    !xcode_fail_retryable(res->fail));
 	}
-	log_done(j, res, am_mono_ms() - t0);
+	log_done(t, res, am_mono_ms() - t0);
 	am_strlcpy(t->out[OUT_STREAM].o.content_type, res->content_type, DB_CTYPE_MAX + 1);
 	am_strlcpy(t->out[OUT_PEAKS].o.content_type, "application/octet-stream", DB_CTYPE_MAX + 1);
 	for (int i = 0; i < OUT_N; i++)
@@ -457,6 +478,8 @@ int worker_transcode(struct worker_job *j)
 	t->j = j;
 	t->a = j->app;
 	t->pct = -1;
+	t->queued_ms = am_now_ms() - j->job->created;
+	t->cpu0_us = thread_cpu_us();
 	if ((rc = parse_payload(j->job, t->project, t->version, t->orig_id))) {
 		fail(j, NULL, rc, R_INTERNAL, 1);
 		goto out;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -446,6 +447,7 @@ static int64_t child_hwm_kib(pid_t pid)
  * once when it failed or misbehaved), and map its end to a reason. */
 static void reap(struct run *r, struct xcode_result *res)
 {
+	struct rusage ru;
 	int st = 0;
 	pid_t w;
 
@@ -456,7 +458,7 @@ static void reap(struct run *r, struct xcode_result *res)
 		r->killed = 1;
 	}
 	for (;;) {
-		w = waitpid(r->pid, &st, WNOHANG);
+		w = wait4(r->pid, &st, WNOHANG, &ru);
 		if (w == r->pid || (w < 0 && errno != EINTR))
 			break;
 		if (am_mono_ms() > r->deadline && !r->killed) {
@@ -469,6 +471,10 @@ static void reap(struct run *r, struct xcode_result *res)
 	}
 	if (w != r->pid)
 		return (void)fail(r, XCODE_FAIL_INTERNAL, "wait");
+	/* Its CPU time, every thread (the meter's too): unlike ru_maxrss this
+	 * is the child's own, the spawn's few instructions before exec aside. */
+	res->child_user_ms = (int64_t)ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000;
+	res->child_sys_ms = (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
 	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
 		r->fail = XCODE_FAIL_SANDBOX; /* overrides: the child broke the rules */
 	else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU)
@@ -625,7 +631,7 @@ int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
 	memset(&r, 0, sizeof(r));
 	memset(&a, 0, sizeof(a));
 	memset(res, 0, sizeof(*res));
-	res->child_maxrss_kib = -1;
+	res->child_maxrss_kib = res->child_user_ms = res->child_sys_ms = -1;
 	r.p = p = p ? p : &none;
 	r.src = src;
 	r.fd = -1;

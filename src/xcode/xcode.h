@@ -147,6 +147,9 @@ struct xcode_result {
 	 * parent at XF_DONE, or before killing a failed child); -1 when unknown.
 	 * Not wait4's ru_maxrss, which includes the worker's peak (parent.c). */
 	int64_t child_maxrss_kib;
+	/* The child's CPU time, user and system, all its threads (wait4's
+	 * rusage when it was reaped, in ms); -1 when unknown. */
+	int64_t child_user_ms, child_sys_ms;
 };
 
 /* Sniff the first bytes of an input: the FFmpeg demuxer to force, or NULL.
