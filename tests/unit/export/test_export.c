@@ -580,6 +580,7 @@ static void project_zip(void **state)
 		am_buf_cleanup(&e[k].data);
 	am_buf_cleanup(&s.b);
 	free(d1);
+}
 
 /* A version with its meters set, the rest of its facts a 44.1 kHz stereo
  * file's. */
