@@ -11,6 +11,7 @@
  * untrusted bytes, only sniffed (the media role sniffs the upload itself
  * again).
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,47 @@ static int track_item(void *ctx, const struct db_track *t)
 	return 0;
 }
 
+/* While the owner keeps loudness from reviewers, the player's "Match
+ * loudness" (ab.js) still needs the differences between a track's versions:
+ * each guest version gets match_gain_db, its gain to the track's quietest
+ * version (<= 0, 0.1 dB steps), and never its loudness. hidden_lufs parks the
+ * figure under "_lufs" while the list is built; match_gains turns it into
+ * the gain and removes it. */
+static int hidden_lufs(json_t *j, const struct db_version *v)
+{
+	struct db_meter m[DB_METERS_MAX];
+	size_t n = db_version_meters(v, m);
+
+	if (n == 0 || m[0].reason)
+		return 0;
+	return api_set(j, "_lufs", json_real(m[0].value));
+}
+
+static int match_gains(json_t *by_id)
+{
+	const char *key;
+	json_t *arr, *x, *l;
+	size_t i;
+	double min;
+
+	json_object_foreach(by_id, key, arr)
+	{
+		min = 1e9;
+		json_array_foreach(arr, i, x) if ((l = json_object_get(x, "_lufs")) &&
+						  json_real_value(l) < min) min = json_real_value(l);
+		json_array_foreach(arr, i, x)
+		{
+			if (!(l = json_object_get(x, "_lufs")))
+				continue;
+			if (api_set(x, "match_gain_db",
+				    json_real(round((min - json_real_value(l)) * 10.0) / 10.0)))
+				return AM_ERR_NOMEM;
+			json_object_del(x, "_lufs");
+		}
+	}
+	return 0;
+}
+
 static int version_item(void *ctx, const struct db_version *v)
 {
 	struct tracks_ctx *tc = ctx;
@@ -233,6 +275,10 @@ static int version_item(void *ctx, const struct db_version *v)
 		if (strcmp(v->state, "ready") != 0)
 			return 0;
 		j = version_json(v, tc->p->show_loudness);
+		if (j && !tc->p->show_loudness && hidden_lufs(j, v)) {
+			json_decref(j);
+			return AM_ERR_NOMEM;
+		}
 		if (j && api_set(j, "media",
 				 media_json(tc->c, tc->g, tc->p, v->id, tc->expires, tc->slots))) {
 			json_decref(j);
@@ -260,7 +306,8 @@ int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 	}
 	if ((!gm && (rc = api_queue_positions(c, pid, &tc.queue))) ||
 	    (rc = db_track_list(c->db, k, pid, track_item, &tc)) ||
-	    (rc = db_version_list(c->db, k, pid, NULL, version_item, &tc)))
+	    (rc = db_version_list(c->db, k, pid, NULL, version_item, &tc)) ||
+	    (gm && !gm->p->show_loudness && (rc = match_gains(tc.by_id))))
 		goto out;
 	*out = tc.arr;
 	tc.arr = NULL;

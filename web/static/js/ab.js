@@ -10,7 +10,8 @@
 //   muted, and a switch is only the swap. The Player then adopts the
 //   element (its waveform, time, comments follow).
 // - Match loudness: each version's gain is the quieter one's integrated
-//   loudness minus its own (loudness_lufs from the API), never a boost.
+//   loudness minus its own (loudness_lufs from the API, or match_gain_db
+//   while the owner keeps loudness from reviewers), never a boost.
 // - Keys: V toggles A/B; A and B pick one.
 // The AudioContext is made on the first switch (a user gesture): until then
 // the page plays as before, without Web Audio.
@@ -133,7 +134,12 @@ export class AB {
 
   // Linear gain of version v: the quieter of the pair's loudness minus v's.
   gainOf(v) {
-    const l = (x) => (x && typeof x.loudness_lufs === 'number' ? x.loudness_lufs : null);
+    // loudness_lufs when the owner shows loudness; otherwise match_gain_db
+    // (the gain to the track's quietest version), which orders the same way.
+    const l = (x) => {
+      if (x && typeof x.loudness_lufs === 'number') return x.loudness_lufs;
+      return x && typeof x.match_gain_db === 'number' ? -x.match_gain_db : null;
+    };
     if (!this.match || l(v) == null) return 1;
     const ref = Math.min(...[...this.pair, v].map(l).filter((x) => x != null));
     return Math.min(1, 10 ** ((ref - l(v)) / 20));
