@@ -275,6 +275,31 @@ int crypto_field_open(const struct crypto_field_key *k, const char *table, const
 int crypto_blind_index(const struct crypto_field_key *k, const void *data, size_t n,
 		       uint8_t out[32]);
 
+/* ---- watermark keys (issue 26, docs/watermark.md) ---------------------------------
+ *   watermark key WK = HKDF-SHA256(ikm = PK, no salt, info = "watermark")
+ * selects the carrier pattern, the sync sequence and the payload tag of the
+ * inaudible mark (src/watermark/). The mark code sees only PRF outputs:
+ *   crypto_wm_prf(WK, label, data) = HMAC-SHA256(WK, label ‖ 0x00 ‖ data),
+ * repeated with a 32-bit big-endian block counter appended for more than 32
+ * bytes. The handle lives in am_secret_alloc memory. */
+struct crypto_wm_key;
+
+/* The watermark key of the project whose key pk holds (borrowed). Returns an
+ * owned handle in *out. AM_ERR_NOMEM, AM_ERR_CRYPTO. */
+int crypto_wm_key_project(const struct crypto_pk *pk, struct crypto_wm_key **out);
+/* For `audiomus watermark` on files (tests, operators): WK = HKDF(FK, no
+ * salt, "watermark") for the key FK in a key file of the master-key format
+ * (64 hex characters, mode 0600) at path. A key-free message into err.
+ * AM_ERR_NOTFOUND, AM_ERR_DENIED, AM_ERR_INVAL, AM_ERR_IO, AM_ERR_NOMEM. */
+int crypto_wm_key_file(const char *path, struct crypto_wm_key **out, char *err, size_t errlen);
+/* Zero and free; accepts NULL. */
+void crypto_wm_key_free(struct crypto_wm_key *k);
+/* n bytes (at most 8160) of keyed pseudo-random output for label (a NUL-
+ * terminated domain name) and data (borrowed) into out. 0, AM_ERR_INVAL,
+ * AM_ERR_CRYPTO (out zeroed). */
+int crypto_wm_prf(const struct crypto_wm_key *k, const char *label, const void *data, size_t n,
+		  uint8_t *out, size_t outlen);
+
 /* ---- AM1 segmented AES-256-GCM (DESIGN §4, docs/crypto.md) ----------------------
  * header (48) = "AM1SEG\0\0" ‖ version 1 ‖ alg 1 ‖ log2 segment 16 ‖ 5 zero bytes ‖
  *               file_id(16) ‖ salt(16, random per object)

@@ -65,6 +65,11 @@ void crypto_pk_free(struct crypto_pk *pk)
 	am_secret_free(pk, sizeof(*pk));
 }
 
+int crypto_wm_key_project(const struct crypto_pk *pk, struct crypto_wm_key **out)
+{
+	return crypto_wm_key_derive(pk->key, out);
+}
+
 int crypto_pk_reader_open(const struct crypto_pk *pk, const uint8_t file_id[CRYPTO_ID_LEN],
 			  const uint8_t *wrapped_dek, size_t n, const struct am1_source *src,
 			  uint64_t plain_size, struct am1_reader **out)

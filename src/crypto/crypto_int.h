@@ -31,6 +31,12 @@ int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t s
 /* HMAC-SHA256 of data under key. 0 or AM_ERR_CRYPTO. */
 int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t n,
 		       uint8_t out[32]);
+/* Read a key file (regular, mode <= 0600, exactly 64 hex characters and an
+ * optional newline) into key; a key-free message into err. 0,
+ * AM_ERR_NOTFOUND, AM_ERR_DENIED, AM_ERR_INVAL, AM_ERR_IO. */
+int crypto_keyfile_read(const char *path, uint8_t key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+/* A watermark-key handle WK = HKDF(ikm, no salt, "watermark") (crypto_wm.c). */
+int crypto_wm_key_derive(const uint8_t ikm[CRYPTO_KEY_LEN], struct crypto_wm_key **out);
 /* The purpose key of generation gen, borrowed from the keyring (valid until
  * keyring_free), or NULL unless gen is the current or the previous one. */
 const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint32_t gen);

@@ -109,7 +109,7 @@ void keyring_free(struct keyring *kr)
 }
 
 /* Read and check the key file: regular, mode <= 0600, 64 hex (+ "\n"). */
-static int read_keyfile(const char *path, uint8_t mk[CRYPTO_KEY_LEN], char *err, size_t errlen)
+int crypto_keyfile_read(const char *path, uint8_t mk[CRYPTO_KEY_LEN], char *err, size_t errlen)
 {
 	char buf[KEYFILE_HEX + 2];
 	struct stat st;
@@ -178,7 +178,7 @@ int keyring_open(const char *path, uint32_t generation, struct keyring **out, ch
 		errf(err, errlen, "%s", "key generation must be at least 1");
 		return AM_ERR_INVAL;
 	}
-	if ((rc = read_keyfile(path, mk, err, errlen)) == 0 &&
+	if ((rc = crypto_keyfile_read(path, mk, err, errlen)) == 0 &&
 	    (rc = keyring_from_key(mk, generation, out)) != 0)
 		errf(err, errlen, "cannot derive keys from %s", path);
 	am_memzero(mk, sizeof(mk));

@@ -44,5 +44,6 @@ extern const struct command cmd_keys_def;
 extern const struct command cmd_user_def;
 extern const struct command cmd_worker_def;
 extern const struct command cmd_export_def;
+extern const struct command cmd_watermark_def;
 
 #endif

@@ -1,0 +1,112 @@
+/*
+ * watermark: the inaudible, keyed mark that names a listening (issue 26,
+ * docs/watermark.md): embed a 64-bit payload into float PCM and find it
+ * again in a copy that was cut, re-encoded, resampled, folded or turned up or
+ * down. Spread spectrum on a short-time Fourier transform (Bender et al.
+ * 1996; Kirovski & Malvar 2003): per 1024-sample frame at 44.1 kHz the
+ * magnitudes of key-chosen bins between 0.86 and 8.2 kHz are raised or
+ * lowered by a small factor; some bins carry a key-chosen sync sequence,
+ * the rest the payload, protected by a keyed 32-bit tag and a rate-1/2
+ * convolutional code, one coded bit per fragment of 6 frames (6144 samples)
+ * repeating every 1224 frames (28.4 s). Because a fragment's mark depends
+ * only on its one coded bit, two renditions marked with every bit 0 (A)
+ * and every bit 1 (B) can be stitched fragment by fragment into any
+ * listener's payload (segment variants).
+ * Pure computation on caller buffers: no I/O but the WAV helpers, no
+ * global state. Runs where audio is marked or traced; the PCM it reads may
+ * come from anyone (a suspect file): every size is checked.
+ */
+#ifndef AM_WATERMARK_H
+#define AM_WATERMARK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WM_PAYLOAD_BYTES    8	  /* the 64-bit payload */
+#define WM_CODED_BITS	    204	  /* coded bits per period = fragments per period */
+#define WM_RATE		    44100 /* the rate the mark is defined at */
+#define WM_FRAGMENT	    6144  /* samples per fragment at WM_RATE */
+#define WM_PERIOD	    (WM_CODED_BITS * WM_FRAGMENT) /* 1253376 samples, 28.42 s */
+#define WM_STRENGTH_DEFAULT 0.2f /* relative magnitude change of a marked bin */
+#define WM_STRENGTH_MAX	    0.6f
+#define WM_MAX_SECONDS	    (4 * 3600) /* longest input either direction accepts */
+
+struct crypto_wm_key;
+struct wm_pattern;
+
+/* The carrier pattern, sync sequence and interleaver of key k (borrowed: it
+ * must outlive the pattern, whose payload tag is computed under it). Returns
+ * an owned pattern in *out. AM_ERR_NOMEM, AM_ERR_CRYPTO. */
+int wm_pattern_new(const struct crypto_wm_key *k, struct wm_pattern **out);
+/* Accepts NULL. */
+void wm_pattern_free(struct wm_pattern *p);
+
+/* The coded bit each fragment of a period carries for payload: bits[j] is
+ * 0 or 1 for fragment j (global fragment g of a track carries bits[g mod
+ * WM_CODED_BITS]). This is the serving plan: fragment g comes from
+ * rendition A if the bit is 0, B if it is 1. 0 or AM_ERR_CRYPTO. */
+int wm_fragment_bits(const struct wm_pattern *p, const uint8_t payload[WM_PAYLOAD_BYTES],
+		     uint8_t bits[WM_CODED_BITS]);
+
+/* What wm_embed measured: the mark-to-signal ratio in the marked band, over
+ * the whole input and in the worst 1/3-octave band (dB; the measure of
+ * docs/watermark.md "Inaudibility"). */
+struct wm_embed_stats {
+	double msr_db;	     /* 10·log10(mark energy / signal energy), 0.86-8.2 kHz */
+	double msr_worst_db; /* the highest per-band value */
+};
+
+/* Mark pcm in place: frames × channels interleaved float samples at rate
+ * (8000..192000 Hz; 44100 is native, other rates are resampled for the
+ * analysis and the mark resampled back), with payload, or when payload is
+ * NULL with every coded bit = variant (0 or 1: rendition A or B). strength
+ * in (0, WM_STRENGTH_MAX]. The same mark goes into every channel, so
+ * folding to mono keeps it. stats may be NULL. 0, AM_ERR_INVAL (bad
+ * argument), AM_ERR_TOOBIG (longer than WM_MAX_SECONDS), AM_ERR_NOMEM,
+ * AM_ERR_CRYPTO. */
+int wm_embed(const struct wm_pattern *p, const uint8_t payload[WM_PAYLOAD_BYTES], int variant,
+	     float strength, float *pcm, size_t frames, unsigned channels, unsigned rate,
+	     struct wm_embed_stats *stats);
+
+/* The verdict of wm_detect. found is 1 only when a decoded payload's keyed
+ * 32-bit tag matched: the false-identification bound of docs/watermark.md
+ * "Decision rule" (at most WM_DECODE_TRIES × 2^-32 per input). */
+#define WM_DECODE_TRIES 3
+struct wm_result {
+	int found;
+	uint8_t payload[WM_PAYLOAD_BYTES];
+	double confidence; /* agreement of the soft bits with the codeword, -1..1 */
+	double sync_z;	   /* best sync correlation in standard deviations */
+	double offset_s;   /* where, in the input, a period starts (seconds) */
+	int tries;	   /* candidates decoded (for the tests: the rule ran) */
+};
+
+/* Look for a mark of pattern p in pcm (frames × channels interleaved float,
+ * any rate 8000..192000; channels are averaged). Fills *res; 0 whether or
+ * not a mark was found. AM_ERR_INVAL, AM_ERR_TOOBIG, AM_ERR_NOMEM,
+ * AM_ERR_CRYPTO. */
+int wm_detect(const struct wm_pattern *p, const float *pcm, size_t frames, unsigned channels,
+	      unsigned rate, struct wm_result *res);
+
+/* ---- WAV files (the `audiomus watermark` subcommand and the tests) ----------- */
+
+struct wm_audio {
+	float *pcm; /* frames × channels interleaved, owned */
+	size_t frames;
+	unsigned channels, rate;
+	unsigned bits; /* of the file read: 16, 24, 32 (integer) or 32 float (bits 33) */
+};
+
+/* Read a RIFF/WAVE file of 16-, 24- or 32-bit integer or 32-bit float PCM,
+ * 1..8 channels, at most WM_MAX_SECONDS. a is filled (free with
+ * wm_audio_cleanup). AM_ERR_IO, AM_ERR_UNSUPPORTED (another format),
+ * AM_ERR_INVAL (malformed), AM_ERR_TOOBIG, AM_ERR_NOMEM. */
+int wm_wav_read(const char *path, struct wm_audio *a);
+/* Write a as 16-bit PCM WAV (clipped, TPDF-dithered) or, when a->bits is
+ * 33, as 32-bit float, to path (created or truncated, mode 0600).
+ * AM_ERR_IO, AM_ERR_INVAL. */
+int wm_wav_write(const char *path, const struct wm_audio *a);
+/* Free a's samples and zero it; accepts an empty one. */
+void wm_audio_cleanup(struct wm_audio *a);
+
+#endif
