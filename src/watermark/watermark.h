@@ -109,4 +109,10 @@ int wm_wav_write(const char *path, const struct wm_audio *a);
 /* Free a's samples and zero it; accepts an empty one. */
 void wm_audio_cleanup(struct wm_audio *a);
 
+/* `watermark OP ARGS` (argv[0] = "watermark"; the usage is `audiomus
+ * watermark --help`, src/main/cmd_watermark.c): embed, detect, fragments.
+ * Prints JSON on stdout; returns the exit status (detect: 0 found, 1 no
+ * mark; 2 on any error). */
+int wm_cli_main(int argc, char **argv);
+
 #endif
