@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/util.h"
@@ -72,7 +73,14 @@ static int decode_data(FILE *fp, uint32_t size, const struct fmt *f, struct wm_a
 	size_t bps = f->bits / 8, frame = bps * f->channels, n = size / frame;
 	uint8_t buf[8 * 4 * 256];
 	size_t done = 0;
+	struct stat st;
+	long pos = ftell(fp);
 
+	/* A header may claim more than the file holds (a stream's 0xFFFFFFFF):
+	 * allocate for what is there. */
+	if (pos >= 0 && fstat(fileno(fp), &st) == 0 && st.st_size >= pos &&
+	    (uint64_t)(st.st_size - pos) / frame < n)
+		n = (size_t)((uint64_t)(st.st_size - pos) / frame);
 	if (n / f->rate > WM_MAX_SECONDS)
 		return AM_ERR_TOOBIG;
 	if (!(a->pcm = calloc(n ? n * f->channels : 1, sizeof(float))))
