@@ -9,6 +9,14 @@
 // - Signed URLs expire (30 min by default): swapSource() replaces audio.src
 //   keeping currentTime and the play state, and recover() does the same
 //   after a failed request (e.g. a seek late in a long track after sleep).
+//   With opts.seamless (the review page) a playing stream is renewed through
+//   a muted twin element (seamless.js): no dropout.
+// - load() stops the previous track at once and shows "loading" until the
+//   new one is ready; a load overtaken by a newer one gives up (the last
+//   track asked for wins, whatever order the network answers in).
+// - With opts.markerLane the comment markers are buttons under the waveform
+//   (wavemarkers.js) instead of labels inside it.
+// - A loop region (setLoop) wraps playback from its end to its start.
 // - CSP (style-src 'self'): wavesurfer writes an inline <style> into its
 //   shadow root, which the policy refuses. createWaveSurfer() moves that CSS
 //   into a constructed stylesheet (adoptedStyleSheets, which the CSP does not
@@ -18,6 +26,8 @@ import WaveSurfer from '/static/vendor/wavesurfer.esm.js';
 import RegionsPlugin from '/static/vendor/regions.esm.js';
 import { parseDat } from './peaks.js';
 import { h, fmtTime } from './dom.js';
+import { prepareTwin, discard } from './seamless.js';
+import { MarkerLane } from './wavemarkers.js';
 
 function createWaveSurfer(opts) {
   const desc = Object.getOwnPropertyDescriptor(ShadowRoot.prototype, 'innerHTML');
@@ -42,13 +52,38 @@ function createWaveSurfer(opts) {
   }
 }
 
+// wavesurfer 7.9's Timer.start() subscribes a new requestAnimationFrame tick
+// loop without ending the running one, and setMediaElement() on a playing
+// element calls it again: after a seamless swap the loops doubled every
+// frame and starved the page. Here start() replaces the running loop, and a
+// frame already requested by an ended loop does nothing.
+function guardTimer(ws) {
+  const timer = ws.timer;
+  if (!timer || typeof timer.on !== 'function' || typeof timer.emit !== 'function') return;
+  let gen = 0, off = () => {};
+  timer.stop = () => { gen += 1; off(); off = () => {}; };
+  timer.start = () => {
+    timer.stop();
+    const mine = gen;
+    off = timer.on('tick', () => requestAnimationFrame(() => { if (mine === gen) timer.emit('tick'); }));
+    timer.emit('tick');
+  };
+  timer.unsubscribe = timer.stop;
+}
+
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
 export class Player {
-  // els: {wave, audio, play, time, slider}; hooks: {onRegionClick(id), onSelection({start,end}|null), onTime(t)}
-  constructor(els, hooks = {}) {
+  // els: {wave, audio, play, time, slider}; hooks: {onRegionClick(id),
+  // onSelection({start,end}|null), onTime(t), onEnded(), onLoading(bool)};
+  // opts: {seamless, markerLane} (see the top of this file).
+  constructor(els, hooks = {}, opts = {}) {
     this.els = els;
     this.hooks = hooks;
+    this.opts = opts;
+    this.loadSeq = 0;
+    this.loading = false;
+    this.loop = null; // {start, end} in seconds
     this.audio = els.audio;
     this.duration = 0;
     this.selection = null;
@@ -69,10 +104,11 @@ export class Player {
       dragToSeek: false,
       autoScroll: true,
     });
+    guardTimer(this.ws);
     this.regions = this.ws.registerPlugin(RegionsPlugin.create());
     this.regions.enableDragSelection({ color: css('--selection') || 'rgba(224,163,58,.25)' });
     this.regions.on('region-created', (r) => {
-      if (r.id.startsWith('c-')) return;
+      if (r.id.startsWith('c-') || r.id === 'loop') return;
       if (this.selectionRegion && this.selectionRegion !== r) this.selectionRegion.remove();
       this.selectionRegion = r;
       this.selection = { start: r.start, end: r.end };
@@ -89,20 +125,22 @@ export class Player {
       e.stopPropagation();
       this.hooks.onRegionClick?.(r.id.slice(2));
     });
-    this.bindAudio(this.audio);
+    const tick = () => { this.updateTime(); this.checkLoop(); };
+    this.onAudio = {
+      timeupdate: tick,
+      durationchange: tick,
+      play: () => { this.updatePlayState(); this.watchLoop(); },
+      pause: () => this.updatePlayState(),
+      ended: () => this.onEnded(),
+      error: () => this.recover(),
+    };
+    this.bindAudio(this.audio, true);
+    if (opts.markerLane) this.lane = new MarkerLane(els.wave, { onOpen: (id) => this.hooks.onRegionClick?.(id) });
     els.play.addEventListener('click', () => this.toggle());
     els.slider.addEventListener('keydown', (e) => this.onSliderKey(e));
   }
 
-  // The element's listeners, kept so that adopt() can move them.
-  bindAudio(a) {
-    const tick = () => this.updateTime();
-    const state = () => this.updatePlayState();
-    this.audioListeners = [['timeupdate', tick], ['durationchange', tick], ['play', state],
-      ['pause', state], ['ended', state], ['error', () => this.recover()]];
-    for (const [k, f] of this.audioListeners) a.addEventListener(k, f);
-  }
-
+  // The peaks of media (for adopt(): A/B), or a flat line.
   async fetchPeaks(media) {
     try {
       const r = await fetch(media.peaks, { credentials: 'same-origin', cache: 'no-store' });
@@ -116,24 +154,112 @@ export class Player {
     }
   }
 
-  // Load one version: media = {stream, peaks}; durationS from the API.
-  async load(media, durationS) {
+  bindAudio(a, on) {
+    for (const [ev, fn] of Object.entries(this.onAudio)) {
+      if (on) a.addEventListener(ev, fn); else a.removeEventListener(ev, fn);
+    }
+  }
+
+  // Load one version: media = {stream, peaks}; durationS from the API;
+  // play: start once loaded. The previous track stops at once and the
+  // waveform is empty until the new one is ready. Returns false when a
+  // newer load() overtook this one (nothing of this one is shown then).
+  async load(media, durationS, { play = false } = {}) {
+    const seq = ++this.loadSeq;
+    this.peaksAbort?.abort();
+    this.twinAbort?.abort();
+    const ctl = this.peaksAbort = new AbortController();
+    this.setLoading(true);
+    this.stopAudio();
     this.clearSelection();
+    this.setLoop(null);
+    this.setMarkers([], null);
     this.duration = durationS || 0;
-    const peaks = await this.fetchPeaks(media);
+    this.ws.empty();
+    this.updateTime();
+    let peaks = [new Float32Array(2)];
+    try {
+      const r = await fetch(media.peaks, { credentials: 'same-origin', cache: 'no-store', signal: ctl.signal });
+      if (!r.ok) throw new Error(`peaks: ${r.status}`);
+      const dat = parseDat(await r.arrayBuffer());
+      peaks = [dat.data];
+      if (!this.duration) this.duration = dat.duration;
+    } catch (e) {
+      if (seq !== this.loadSeq) return false;
+      console.warn('waveform unavailable, playing without it:', e.message);
+    }
+    if (seq !== this.loadSeq) return false;
     this.audio.preload = 'metadata';
     await this.ws.load(media.stream, peaks, this.duration);
+    if (seq !== this.loadSeq) return false;
+    this.setLoading(false);
     this.updateTime();
     this.updatePlayState();
+    if (play) this.audio.play().catch(() => {});
+    return true;
+  }
+
+  // Silence the element now: pause alone would let a slow network's answer
+  // for the old URL start it again, so the source goes too.
+  stopAudio() {
+    const a = this.audio;
+    a.pause();
+    if (a.getAttribute('src')) { a.removeAttribute('src'); a.load(); }
+  }
+
+  setLoading(on) {
+    this.loading = on;
+    this.els.wave.classList.toggle('loading', on);
+    this.els.wave.setAttribute('aria-busy', on ? 'true' : 'false');
+    this.hooks.onLoading?.(on);
+  }
+
+  get isPlaying() { return !this.audio.paused && !this.audio.ended; }
+
+  play() { this.audio.play().catch(() => {}); }
+
+  onEnded() {
+    this.updatePlayState();
+    if (this.loop) { this.seek(this.loop.start); this.play(); return; }
+    this.hooks.onEnded?.();
+  }
+
+  // Loop playback over {start, end} (seconds), or stop looping (null).
+  // Checked on every timeupdate and, while playing, every 10 ms.
+  setLoop(loop) {
+    this.loop = loop && loop.end - loop.start >= 0.1 ? { start: loop.start, end: loop.end } : null;
+    if (this.loopRegion) { this.loopRegion.remove(); this.loopRegion = null; }
+    if (this.loop) {
+      this.loopRegion = this.regions.addRegion({ id: 'loop', start: this.loop.start, end: this.loop.end, drag: false, resize: false,
+        color: css('--loop') || 'rgba(110,200,140,.22)' });
+      this.watchLoop();
+    }
+    this.hooks.onLoop?.(this.loop);
+  }
+
+  watchLoop() {
+    if (this.loopTimer || !this.loop) return;
+    const step = () => {
+      this.loopTimer = 0;
+      if (!this.loop || this.audio.paused) return;
+      this.checkLoop();
+      this.loopTimer = setTimeout(step, 10);
+    };
+    step();
+  }
+
+  checkLoop() {
+    const l = this.loop;
+    if (l && !this.loading && this.audio.currentTime >= l.end) this.seek(l.start);
   }
 
   // A/B (ab.js): carry on with another <audio> element, already at the
   // same musical moment in the version `media`: the waveform is redrawn
   // from its peaks; neither element's playback is touched.
   async adopt(audio, media, durationS) {
-    for (const [k, f] of this.audioListeners) this.audio.removeEventListener(k, f);
+    this.bindAudio(this.audio, false);
     this.audio = audio;
-    this.bindAudio(audio);
+    this.bindAudio(audio, true);
     // wavesurfer 7.9's setMediaElement() starts its frame timer again when
     // the element plays without stopping the running one: each extra start
     // doubles the ticks per frame until the page freezes. Stop it first.
@@ -160,7 +286,9 @@ export class Player {
 
   skip(ds) { this.seek(this.audio.currentTime + ds); }
 
-  get currentTime() { return this.audio.currentTime; }
+  // While a track loads its position is 0: a comment typed then belongs to
+  // the new track's start, not to where the old one was.
+  get currentTime() { return this.loading ? 0 : this.audio.currentTime; }
 
   onSliderKey(e) {
     const keys = { ArrowLeft: -5, ArrowRight: 5, PageDown: -30, PageUp: 30 };
@@ -184,11 +312,12 @@ export class Player {
 
   drawMarkers(comments, activeId) {
     for (const r of this.regions.getRegions().slice()) if (r.id.startsWith('c-')) r.remove();
+    this.lane?.set(comments, this.duration, activeId);
     for (const c of comments) {
       const start = c.time_ms / 1000;
       const end = c.end_ms != null && c.end_ms > c.time_ms ? c.end_ms / 1000 : undefined;
       const who = c.by_owner ? 'Owner' : c.author || '?';
-      const label = h('span', { class: `marker-label${c.by_owner ? ' owner' : ''}`, text: who.slice(0, 1).toUpperCase(), title: `${who}: ${c.body}` });
+      const label = this.lane ? undefined : h('span', { class: `marker-label${c.by_owner ? ' owner' : ''}`, text: who.slice(0, 1).toUpperCase(), title: `${who}: ${c.body}` });
       this.regions.addRegion({
         id: `c-${c.id}`, start, end, drag: false, resize: false, content: label,
         color: end ? (c.id === activeId ? css('--range-active') || 'rgba(224,163,58,.28)' : css('--range') || 'rgba(120,160,255,.18)')
@@ -207,9 +336,51 @@ export class Player {
   // Replace the media URL without interrupting playback: same position,
   // same play state. Paused: nothing is audible. Playing: the element
   // re-opens the stream at the same time with one Range request.
+  // Returns a promise that settles when the new source is in place.
   swapSource(url) {
     const a = this.audio;
-    if (!url || a.src === url) return;
+    if (!url || a.src === url || this.recovering || this.loading) return Promise.resolve();
+    if (this.opts.seamless && this.isPlaying) return this.swapSeamless(url);
+    this.swapPlain(url);
+    return Promise.resolve();
+  }
+
+  // Playing: a muted twin on the new URL catches up with the element, then
+  // takes over in one task (seamless.js). Falls back to the plain swap.
+  async swapSeamless(url) {
+    this.twinAbort?.abort();
+    const ctl = this.twinAbort = new AbortController();
+    const seq = this.loadSeq;
+    let twin = null;
+    try {
+      twin = await prepareTwin(this.audio, url, ctl.signal);
+    } catch (e) {
+      if (!ctl.signal.aborted && seq === this.loadSeq) this.swapPlain(url);
+      return;
+    }
+    if (ctl.signal.aborted || seq !== this.loadSeq) { discard(twin); return; }
+    this.commitTwin(twin);
+  }
+
+  commitTwin(twin) {
+    const old = this.audio;
+    this.bindAudio(old, false);
+    twin.volume = old.volume;
+    twin.muted = old.muted;
+    if (old.paused) { twin.pause(); twin.currentTime = old.currentTime; }
+    this.ws.setMediaElement(twin);
+    this.audio = twin;
+    this.els.audio = twin;
+    this.bindAudio(twin, true);
+    const id = old.id;
+    old.removeAttribute('id');
+    discard(old);
+    if (id) twin.id = id;
+    this.updatePlayState();
+  }
+
+  swapPlain(url) {
+    const a = this.audio;
     const t = a.currentTime, playing = !a.paused && !a.ended, rate = a.playbackRate;
     a.src = url;
     a.addEventListener('loadedmetadata', () => {

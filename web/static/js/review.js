@@ -19,6 +19,8 @@ import { ListenReporter } from './listen.js';
 import { AB } from './ab.js';
 import { CommentFilters } from './filters.js';
 import { showMeters } from './facts.js';
+import { PlaylistControls } from './playlist.js';
+import { installShortcuts, sendOnEnter } from './shortcuts.js';
 
 const token = decodeURIComponent(location.pathname.split('/')[2] || '');
 const base = `/api/v1/s/${encodeURIComponent(token)}`;
@@ -215,7 +217,7 @@ function renderTracks() {
     return h('li', {},
       h('button', {
         type: 'button', class: `track${selected ? ' selected' : ''}`, 'aria-current': selected ? 'true' : null,
-        disabled: !v, onclick: () => selectTrack(t),
+        disabled: !v, onclick: () => selectTrack(t, null, { play: !!st.player?.isPlaying }),
       },
       h('span', { class: 'track-no', text: String(i + 1) }),
       h('span', { class: 'track-title', text: t.title }),
@@ -226,7 +228,9 @@ function renderTracks() {
   mount(list, items.length ? items : h('li', { class: 'empty', text: 'No tracks yet.' }));
 }
 
-async function selectTrack(track, versionId) {
+// play: start the track once it is loaded (auto-advance, or a switch while
+// playing).
+async function selectTrack(track, versionId, { play = false } = {}) {
   st.track = track;
   const v = track.versions.find((x) => x.id === versionId) || latest(track);
   renderTracks();
@@ -236,7 +240,7 @@ async function selectTrack(track, versionId) {
   sel.hidden = track.versions.length < 2;
   filters.setTrack(track);
   if (!v) return emptyPlayer(track.title, 'This track is still being processed. Check back in a minute.');
-  await selectVersion(v);
+  await selectVersion(v, { play });
   ab.setTrack(track);
 }
 
@@ -249,6 +253,7 @@ $('#version-select').addEventListener('change', (e) => {
 
 function showVersion(v) {
   st.version = v;
+  composer.anchorTime = null;
   listen.setVersion(v.id, (v.duration_ms || 0) / 1000);
   $('#review-empty').hidden = true;
   $('#player').hidden = false;
@@ -262,17 +267,24 @@ function showVersion(v) {
   reviewer.setVersion(v.id);
 }
 
-async function selectVersion(v) {
+async function selectVersion(v, { play = false } = {}) {
   showVersion(v);
   if (!st.player) {
     st.player = new Player({ wave: $('#wave'), audio: $('#audio'), play: $('#play'), time: $('#time'), slider: $('#wave') }, {
       onRegionClick: (id) => focusComment(id, true),
       onSelection: () => composer.update(),
       onTime: () => composer.update(),
-    });
+      onEnded: () => playlist.onEnded(),
+      onLoop: (loop) => playlist.paintLoop(loop),
+      onLoading: (on) => { $('.player').setAttribute('aria-busy', on ? 'true' : 'false'); composer.update(); },
+    }, { seamless: true, markerLane: true });
     st.player.getFreshUrl = async () => (await refreshUrls())?.stream;
+    playlist.apply();
   }
-  await st.player.load(v.media, (v.duration_ms || 0) / 1000);
+  const loaded = st.player.load(v.media, (v.duration_ms || 0) / 1000, { play });
+  renderComments();
+  if (!(await loaded) || st.version !== v) return;
+  playlist.apply();
   renderComments();
   if (st.deep.t != null) {
     st.player.seek(st.deep.t);
@@ -337,8 +349,8 @@ async function refreshUrls() {
   st.urlsExpire = r.urls_expire;
   if (media) {
     st.version.media = media;
-    st.player.swapSource(media.stream);
     updateDownload();
+    await st.player.swapSource(media.stream);
   }
   scheduleRefresh();
   return media;
@@ -361,6 +373,33 @@ document.addEventListener('keydown', (e) => {
   else if (t.id !== 'wave' && e.key === 'ArrowLeft') { st.player.skip(-5); e.preventDefault(); }
   else if (t.id !== 'wave' && e.key === 'ArrowRight') { st.player.skip(5); e.preventDefault(); }
 });
+
+// Playlist, loop, volume, speed (playlist.js) in a row under the transport,
+// and their keys (shortcuts.js; "?" lists them).
+const playlist = new PlaylistControls({
+  player: () => st.player,
+  tracks: () => (st.data ? st.data.tracks : []),
+  current: () => st.track,
+  select: (t, o) => selectTrack(t, null, o),
+  loopSource: () => {
+    const sel = st.player && st.player.selection;
+    if (sel && sel.end - sel.start >= 0.25) return sel;
+    const c = st.activeComment && st.data.comments.find((x) => x.id === st.activeComment && x.version_id === st.version?.id);
+    return c && c.end_ms > c.time_ms ? { start: c.time_ms / 1000, end: c.end_ms / 1000 } : null;
+  },
+});
+$('.transport').after(playlist.el);
+
+installShortcuts({
+  n: { label: 'Next track', run: () => playlist.next() },
+  p: { label: 'Previous track (or the start of this one)', run: () => playlist.prev() },
+  l: { label: 'Loop the dragged range or the open range comment (again: stop)', run: () => playlist.toggleLoop() },
+  r: { label: 'Repeat: off, all, one', run: () => playlist.cycleRepeat() },
+  m: { label: 'Mute / unmute', run: () => playlist.toggleMute() },
+  '>': { label: 'Faster', run: () => playlist.stepRate(1) },
+  '<': { label: 'Slower', run: () => playlist.stepRate(-1) },
+  c: { label: 'Write a comment at the current time', run: () => composer.body.focus() },
+}, () => Boolean(st.player) && !$('#review').hidden);
 
 // ---- comments ---------------------------------------------------------------------------
 
@@ -408,6 +447,7 @@ function openReply(c, li) {
     await sendComment({ body: ta.value, time_ms: c.time_ms, parent_id: c.id }, status, form.querySelector('[type=submit]'));
   });
   li.append(form);
+  sendOnEnter(ta);
   ta.focus();
 }
 
@@ -434,6 +474,7 @@ const composer = new Composer({
   onFail: guestFail,
 });
 $('.comments-h').before(composer.el);
+sendOnEnter(composer.body);
 
 // Edit/delete of the own comments and the verdicts (verdicts.js).
 const reviewer = new Reviewer({
