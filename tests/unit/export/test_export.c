@@ -640,7 +640,7 @@ static void meters(void **state)
 	size_t nfiles = 0;
 	uint8_t vid[3][16];
 	int64_t num;
-	char *js = NULL;
+	struct export_docs docs;
 	json_t *doc, *v;
 
 	for (int i = 0; i < 3; i++)
@@ -652,9 +652,10 @@ static void meters(void **state)
 	set_meters(f, vid[1], DB_METER_SHORT_I | DB_METER_SHORT_LRA, -70000, -6000);
 	set_meters(f, vid[2], -1, -23000, -3000);
 	assert_int_equal(db_project_get_by_id(f->db, f->a->keys, f->p.id, &p), 0);
-	assert_int_equal(
-	    export_project_build(f->db, f->a->keys, &p, "projects/x", &js, &files, &nfiles), 0);
-	assert_non_null(doc = json_loads(js, 0, NULL));
+	assert_int_equal(export_project_build(f->db, f->a->keys, &p, "projects/x",
+					      EXPORT_DOCS_PROJECT, &docs, &files, &nfiles),
+			 0);
+	assert_non_null(doc = json_loads(docs.project_json, 0, NULL));
 
 	v = export_version(doc, 1);
 	assert_int_equal(json_integer_value(json_object_get(v, "sample_rate")), 44100);
@@ -678,7 +679,7 @@ static void meters(void **state)
 	assert_null(json_object_get(v, "loudness_range_lu"));
 	assert_null(json_object_get(v, "stream_true_peak_dbtp"));
 	json_decref(doc);
-	free(js);
+	free(docs.project_json);
 	free(files);
 }
 
