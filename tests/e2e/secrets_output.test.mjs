@@ -28,7 +28,7 @@ const CANARY = { pg: `pgCanary${hex()}`, s3: `s3Canary${hex()}`, smtp: `smtpCana
 // The canaries as they could leak: as is, percent-encoded, base64.
 const FORMS = Object.values(CANARY).flatMap((c) => [c, encodeURIComponent(c), Buffer.from(c).toString('base64').slice(0, 12)]);
 
-const SUBCOMMANDS = ['serve', 'web', 'media', 'worker', 'init', 'check-config', 'keys', 'user', 'export'];
+const SUBCOMMANDS = ['serve', 'web', 'media', 'worker', 'init', 'check-config', 'keys', 'user', 'export', 'watermark'];
 
 // An S3 endpoint that refuses every request the way S3 refuses a wrong
 // secret. In a child process: the commands run under spawnSync, which
