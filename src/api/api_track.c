@@ -238,7 +238,8 @@ static int match_gains(json_t *by_id)
 	{
 		min = 1e9;
 		json_array_foreach(arr, i, x) if ((l = json_object_get(x, "_lufs")) &&
-						  json_real_value(l) < min) min = json_real_value(l);
+						  json_real_value(l) < min) min =
+		    json_real_value(l);
 		json_array_foreach(arr, i, x)
 		{
 			if (!(l = json_object_get(x, "_lufs")))

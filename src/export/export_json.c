@@ -457,13 +457,12 @@ static int docs_comments(struct build *b, const struct db_project *p, struct exp
 
 static int docs_project(struct build *b, const struct db_project *p, struct export_docs *docs)
 {
-	json_t *doc = json_pack("{s:s,s:{s:o,s:s,s:I,s:b,s:b},s:O,s:s,s:O,s:O,s:O,s:O,s:O}",
-				"format", "audiomus-project-v1", "project", "id", hex_json(p->id),
-				"title", p->title, "created", (json_int_t)p->created, "downloads",
-				p->downloads, "has_password", p->has_password, "links", b->links,
-				"links_note", TOKEN_NOTE, "tracks", b->tracks, "objects",
-				b->objects, "comments", b->comments, "verdicts", b->verdicts,
-				"events", b->events);
+	json_t *doc = json_pack(
+	    "{s:s,s:{s:o,s:s,s:I,s:b,s:b},s:O,s:s,s:O,s:O,s:O,s:O,s:O}", "format",
+	    "audiomus-project-v1", "project", "id", hex_json(p->id), "title", p->title, "created",
+	    (json_int_t)p->created, "downloads", p->downloads, "has_password", p->has_password,
+	    "links", b->links, "links_note", TOKEN_NOTE, "tracks", b->tracks, "objects", b->objects,
+	    "comments", b->comments, "verdicts", b->verdicts, "events", b->events);
 
 	if (doc)
 		docs->project_json = json_dumps(doc, JSON_INDENT(1) | JSON_ENSURE_ASCII);
@@ -498,10 +497,10 @@ int export_project_build(struct db *db, const struct db_keys *k, const struct db
 	    (rc = db_comment_list(db, k, p->id, NULL, project ? comment_cb : archive_comment_cb,
 				  &b)))
 		goto out;
-	if (project && ((rc = db_event_list(db, k, p->id, 0, event_cb, &b)) ||
-			(rc = db_link_list(db, k, p->id, link_cb, &b)) ||
-			(rc = db_verdict_list(db, k, p->id, verdict_cb, &b)) ||
-			(rc = nest_versions(&b))))
+	if (project &&
+	    ((rc = db_event_list(db, k, p->id, 0, event_cb, &b)) ||
+	     (rc = db_link_list(db, k, p->id, link_cb, &b)) ||
+	     (rc = db_verdict_list(db, k, p->id, verdict_cb, &b)) || (rc = nest_versions(&b))))
 		goto out;
 	if ((rc = project ? docs_project(&b, p, docs) : docs_comments(&b, p, docs)) != 0)
 		goto out;
