@@ -371,6 +371,29 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     assert.equal((await mid.body()).subarray(0, 4).toString(), 'MThd');
   });
 
+  await step('the README\'s pictures: Share, Activity (who heard what), the review page on a phone', async () => {
+    await op.getByRole('tab', { name: 'Share' }).click();
+    await op.locator('#share-url').waitFor();
+    const share = await screenshot(browser, op, 'share.png');
+    assert.ok(share.bytes > 20000 && share.stddev > 8, `share.png looks blank: ${JSON.stringify(share)}`);
+    await op.getByRole('tab', { name: 'Activity' }).click();
+    await op.locator('#act-tracks').waitFor();
+    await op.locator('#act-coverage').waitFor();
+    const act = await screenshot(browser, op, 'activity.png', { fullPage: true });
+    assert.ok(act.bytes > 20000 && act.stddev > 8, `activity.png looks blank: ${JSON.stringify(act)}`);
+    const size = gp.viewportSize();
+    await gp.setViewportSize({ width: 390, height: 844 });
+    await gp.evaluate(() => window.scrollTo(0, 0));
+    // A long reviewer name (this one is the markup test's) never widens the page.
+    const wide = await gp.evaluate(() => [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && e.getClientRects().length)
+      .slice(0, 8).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`));
+    assert.deepEqual(wide, [], 'no element wider than a phone screen');
+    const phone = await screenshot(browser, gp, 'review-phone.png');
+    assert.ok(phone.bytes > 20000 && phone.stddev > 8, `review-phone.png looks blank: ${JSON.stringify(phone)}`);
+    await gp.setViewportSize(size);
+  });
+
   await step('downloads off: no button, and the original URL is refused', async () => {
     assert.equal((await gp.request.get(s.download, { maxRedirects: 0 })).status(), 200);
     await op.getByRole('tab', { name: 'Settings' }).click();
