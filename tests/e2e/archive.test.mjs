@@ -58,6 +58,7 @@ print(json.dumps(out))
     const r = spawnSync('python3', ['-c', py, file], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const t = spawnSync('unzip', ['-t', file], { encoding: 'utf8' });
+    assert.ok(!t.error, `unzip -t could not run (${t.error?.code}): ./scripts/dev deps installs unzip`);
     assert.equal(t.status, 0, `unzip -t: ${t.stdout}${t.stderr}`);
     return JSON.parse(r.stdout);
   } finally {
