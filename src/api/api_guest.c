@@ -474,6 +474,23 @@ int api_guest_urls(struct api_ctx *c)
  * they are a download, so only while the owner allows downloads (the same
  * rule as the original's download URL), and, with a password, only with
  * the cookie. */
+/* A guest download (marker files, "Download all"): the link resolved, the
+ * password cookie when one is set, and downloads on. 0, or the error
+ * already answered. */
+static int download_gate(struct api_ctx *c, struct guest *gs)
+{
+	int rc;
+
+	if ((rc = resolve(c, gs)))
+		return rc;
+	if (!gs->authorized)
+		return password_required(c, gs);
+	if (!gs->p.downloads)
+		return api_err(c, AM_ERR_DENIED,
+			       "the owner has turned downloads off for this project");
+	return 0;
+}
+
 int api_guest_markers(struct api_ctx *c)
 {
 	const char *vq = http_req_param(c->req, "vid");
@@ -482,13 +499,8 @@ int api_guest_markers(struct api_ctx *c)
 	struct guest gs;
 	int rc;
 
-	if ((rc = resolve(c, &gs)))
+	if ((rc = download_gate(c, &gs)))
 		return rc;
-	if (!gs.authorized)
-		return password_required(c, &gs);
-	if (!gs.p.downloads)
-		return api_err(c, AM_ERR_DENIED,
-			       "the owner has turned downloads off for this project");
 	if (vq && api_id_parse(vq, vid))
 		return not_found(c);
 	if ((rc = api_client_pseudo(c, pseudo, &epoch)) ||
@@ -533,12 +545,7 @@ int api_guest_archive(struct api_ctx *c)
 	struct guest gs;
 	int rc;
 
-	if ((rc = resolve(c, &gs)))
+	if ((rc = download_gate(c, &gs)))
 		return rc;
-	if (!gs.authorized)
-		return password_required(c, &gs);
-	if (!gs.p.downloads)
-		return api_err(c, AM_ERR_DENIED,
-			       "the owner has turned downloads off for this project");
 	return api_archive_send(c, &gs.g);
 }
