@@ -58,7 +58,7 @@ MAIN_SRC := $(sort $(wildcard src/main/*.c))
 # The second binary, audiomus-xcode: the sandboxed transcoding child, the only
 # program that links FFmpeg (docs/transcoding.md "Two binaries"). Both link
 # with --as-needed, so `audiomus` does not even load FFmpeg's libraries.
-XCODE_SRC := src/main/xcode/audiomus_xcode.c
+XCODE_SRC := $(sort $(wildcard src/main/xcode/*.c))
 # Sources generated at build time: the web assets and the common-password list.
 GEN_SRC  := $(BUILD)/gen/assets.c $(BUILD)/gen/api_pwlist.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_SRC:%.c=%.o)
@@ -138,7 +138,7 @@ $(BIN): $(MAIN_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB) -Wl,--as-needed $(LDLIBS)
 
 $(XCODE_BIN): $(XCODE_SRC:%.c=$(BUILD)/%.o) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) -Wl,--as-needed $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(XCODE_SRC:%.c=$(BUILD)/%.o) $(LIB) -Wl,--as-needed $(LDLIBS)
 
 $(HOOK_LIB): $(filter-out $(HOOK_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) $(HOOK_OBJ)
 	@rm -f $@
@@ -148,7 +148,7 @@ $(HOOK_BIN): $(MAIN_OBJ) $(HOOK_LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(HOOK_LIB) -Wl,--as-needed $(LDLIBS)
 
 $(HOOK_XCODE_BIN): $(XCODE_SRC:%.c=$(BUILD)/%.o) $(HOOK_LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(HOOK_LIB) -Wl,--as-needed $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(XCODE_SRC:%.c=$(BUILD)/%.o) $(HOOK_LIB) -Wl,--as-needed $(LDLIBS)
 
 hooks: $(HOOK_BIN) $(HOOK_XCODE_BIN)
 

@@ -50,7 +50,10 @@ const struct command cmd_watermark_def = {
     "audiomus watermark embed --key-file KEY (--payload HEX16 | --variant 0|1)\n"
     "                         [--strength S] [--float] IN.wav OUT.wav\n"
     "audiomus watermark detect --key-file KEY IN.wav\n"
-    "audiomus watermark fragments --key-file KEY --payload HEX16\n\n"
+    "audiomus watermark fragments --key-file KEY --payload HEX16\n"
+    "audiomus watermark variants --key-file KEY [--strength S]\n"
+    "                         [--payload HEX16 --splice OUT.mp4] IN.wav A.mp4 B.mp4\n"
+    "audiomus watermark variants --single IN.wav OUT.mp4\n\n"
     "The listener mark of docs/watermark.md on WAV files (16/24/32-bit integer\n"
     "or 32-bit float PCM, 8-192 kHz, 1-8 channels), for tests and operators.\n"
     "KEY is a key file in the master-key format (64 hex characters, mode 0600)\n"
@@ -66,5 +69,13 @@ const struct command cmd_watermark_def = {
     "             exit status 0: found, 1: no mark, 2: error.\n"
     "  fragments  the serving plan for HEX16: which rendition (bit 0: A, 1: B)\n"
     "             each 6144-sample fragment (at 44.1 kHz) of a period comes from;\n"
-    "             fragment g of a track uses bit g mod 204.\n",
+    "             fragment g of a track uses bit g mod 204.\n"
+    "  variants   renditions A and B of IN (1-2 channels, an AAC rate up to\n"
+    "             48 kHz) as AAC-LC MP4 (256 kbit/s, the stream rendition's\n"
+    "             settings) of one byte layout: every access unit padded with\n"
+    "             AAC fill elements to the larger of A's and B's, so that a\n"
+    "             listener's stream is a byte splice of the two; --splice\n"
+    "             writes HEX16's. --single: the plain rendition alone\n"
+    "             (unmarked, unpadded: for comparison). Prints JSON: units,\n"
+    "             bytes (file, padded units, unpadded A and B), CPU times.\n",
 };

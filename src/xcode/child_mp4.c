@@ -30,6 +30,7 @@
 #define MDAT_AT	      36    /* ftyp 28 + free 8 */
 #define DATA_AT	      (MDAT_AT + 8)
 #define PRE_MAX	      1024 /* the moov up to the stsz box */
+_Static_assert(DATA_AT == XC_MP4_DATA_AT, "segment variants splice from XC_MP4_DATA_AT on");
 
 struct xc_mp4 {
 	struct xc_out *o;

@@ -189,4 +189,29 @@ void xcode_child_exec_main(void) __attribute__((noreturn));
 /* The seccomp allow-list of the child (syscall names), for tests and docs. */
 const char *const *xcode_seccomp_allowed(size_t *n);
 
+/* ---- segment variants (xcode_ab.c, docs/watermark.md "Serving segment variants") ---- */
+
+/* What xcode_ab_write made: the byte layout A and B share. */
+struct xcode_ab_layout {
+	uint32_t *sizes; /* each access unit's size (padded), owned */
+	size_t n, cap;
+	uint64_t data_at;	 /* file offset of access unit 0 */
+	uint64_t file_size;	 /* of either rendition */
+	uint64_t raw_a, raw_b;	 /* access-unit bytes before padding */
+	int priming, frame_size; /* encoder delay and samples per unit */
+};
+
+/* Encode pcm_a and pcm_b (frames x ch interleaved float at rate: the
+ * renditions A and B of one decode; ch 1 or 2, rate an AAC rate up to
+ * 48 kHz) in lockstep with the stream rendition's AAC-LC settings into two
+ * MP4 files (fds, written with pwrite from offset 0) of one byte layout:
+ * every access unit of both padded with AAC fill elements to the larger
+ * of the two. pcm_b NULL: A alone, unpadded (the plain rendition, for
+ * comparison). Fills *l (xcode_ab_layout_cleanup). 0, AM_ERR_INVAL,
+ * AM_ERR_NOMEM, AM_ERR_IO, AM_ERR_INTERNAL (encoder failure, or the two
+ * encoders did not stay in lockstep). */
+int xcode_ab_write(const float *pcm_a, const float *pcm_b, size_t frames, unsigned ch,
+		   unsigned rate, int fd_a, int fd_b, struct xcode_ab_layout *l);
+void xcode_ab_layout_cleanup(struct xcode_ab_layout *l);
+
 #endif

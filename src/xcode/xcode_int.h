@@ -127,6 +127,7 @@ struct xc_out {
 	uint64_t pos;			     /* current write position */
 	uint64_t size;			     /* bytes written so far (highest end) */
 	int failed;
+	int fd; /* > 0: a file (xcode_ab_write's renditions), written with pwrite */
 };
 
 int xc_out_init(struct xc_out *o, uint32_t body_type, uint32_t head_type, size_t head_cap,
@@ -141,6 +142,14 @@ int xc_out_seek(struct xc_out *o, uint64_t pos);
 int xc_out_hold(struct xc_out *o, size_t max);
 /* Flush the tail, then send the head. */
 int xc_out_finish(struct xc_out *o);
+
+/* Make the fill of one AAC-LC raw_data_block au (n bytes, ending with
+ * ID_END and zero byte alignment, as FFmpeg's encoder writes it) exactly
+ * target bytes long (n <= target <= cap of au): the ID_END is replaced by
+ * fill elements (ID_FIL, EXT_FILL_DATA: 0000 nibble, then 0xA5 bytes) and
+ * a new ID_END. 0, or AM_ERR_INVAL (no ID_END; target < n; too far). */
+#define XC_AAC_PAD_MAX 4096 /* bytes added to one block at most */
+int xc_aac_pad(uint8_t *au, size_t n, size_t target);
 
 /* ---- the child's job (child.c: input and decoding, child_enc.c: outputs) ---- */
 struct AVFormatContext;
@@ -212,6 +221,7 @@ void xc_outputs_close(struct xc_job *j);
  * 1/rate units, frame_size if unset), finish() the moov, then patches the
  * mdat size in o's head; samples is the length fed to the encoder. */
 struct xc_mp4;
+#define XC_MP4_DATA_AT 44 /* the first access unit: after ftyp 28, free 8, mdat 8 */
 int xc_mp4_new(struct xc_out *o, const struct AVCodecContext *enc, struct xc_mp4 **out);
 int xc_mp4_packet(struct xc_mp4 *m, const struct AVPacket *pkt, int frame_size);
 int xc_mp4_finish(struct xc_mp4 *m, uint64_t samples);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "main/xcode/wm_variants.h"
 #include "watermark/watermark.h"
 #include "xcode/xcode.h"
 
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
 {
 	/* `audiomus watermark ...` execs this binary, which links the FFmpeg
 	 * code the mark needs (src/watermark/wm_cli.c). */
+	if (argc >= 3 && !strcmp(argv[1], "watermark") && !strcmp(argv[2], "variants"))
+		return wm_variants_main(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "watermark"))
 		return wm_cli_main(argc - 1, argv + 1);
 	if (argc != 2 || strcmp(argv[1], XCODE_CHILD_ARG) != 0 || !started_by_worker()) {
