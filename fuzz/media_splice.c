@@ -64,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if ((size_t)k > cap || next > end || next < start || (checked && next < end && (size_t)k < cap))
+	if ((size_t)k > cap || next > end || next < start ||
+	    (checked && next < end && (size_t)k < cap))
 		abort();
 	at = start;
 	for (int i = 0; i < k; i++) {
