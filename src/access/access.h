@@ -221,4 +221,31 @@ int access_export_sign(struct app *a, const struct access_export *x, char *out, 
  * database nor the store. Fills out. Every failure: AM_ERR_DENIED. */
 int access_export_verify(struct app *a, const char *target, struct access_export *out);
 
+/* ---- mark tickets (src/access/access_mark.c, docs/watermark.md "Serving") -------
+ *   mt1.KID.EXPIRY.PROJECT.LINK.MARK.MAC
+ * PROJECT, LINK, MARK: 32 lowercase hex (the mark row's id: random, it
+ * names no one); KID, EXPIRY: canonical decimal; MAC: 43 base64url of
+ * HMAC-SHA256(url key[KID], "am-mark-ticket-v1\nPROJECT\nLINK\nMARK\nEXPIRY\n
+ * KID"). The web role mints one for the guest session's own mark row
+ * (POST /api/v1/s/{token}/mark); the media role verifies it and reads the
+ * row's payload to choose the A/B fragments. The payload is not in the
+ * ticket. */
+#define ACCESS_MARK_TICKET_MAX 200
+
+struct access_mark_ticket {
+	uint8_t project_id[16];
+	uint8_t link_id[16];
+	uint8_t mark_id[16];
+	int64_t expires; /* seconds since the epoch */
+};
+
+/* Mint a ticket for t into out (n >= ACCESS_MARK_TICKET_MAX). t->expires in
+ * (now, now + ACCESS_URL_CAP]: else AM_ERR_INVAL. AM_ERR_TOOBIG,
+ * AM_ERR_CRYPTO. */
+int access_mark_ticket_mint(struct app *a, const struct access_mark_ticket *t, char *out, size_t n);
+/* Verify a ticket (strict parse, kid current or previous, MAC, then expiry:
+ * past or beyond the cap refused); fills out. Every failure: AM_ERR_DENIED.
+ * The caller then checks that the link is the one of its grant. */
+int access_mark_ticket_verify(struct app *a, const char *ticket, struct access_mark_ticket *out);
+
 #endif

@@ -84,6 +84,9 @@ static const struct api_route route_table[] = {
     {POST, "/api/v1/password-reset/confirm", api_password_reset_confirm, 0, NULL},
     {POST, "/api/v1/account/email/verify", api_email_verify, 0, NULL},
     {POST, "/api/v1/account/email/resend", api_email_resend, API_AUTH, NULL},
+    {GET, P "/mark", api_mark_settings_get, API_AUTH, NULL},
+    {PUT, P "/mark", api_mark_settings_put, API_AUTH, NULL},
+    {POST, "/api/v1/s/{token}/mark", api_guest_mark, 0, NULL},
 };
 
 /* The origin (scheme://host[:port]) of public_url: what Origin must say. */

@@ -398,4 +398,15 @@ api_fn api_guest_comment_edit, api_guest_comment_delete, api_guest_verdict, api_
 int api_markers_send(struct api_ctx *c, const struct db_project *p, const struct access_grant *g,
 		     const uint8_t *vid);
 
+/* ---- listener marks (api_mark.c) ------------------------------------------------------- */
+struct crypto_wm_key;
+/* The watermark key of project p (opened from its wrapped key) as an owned
+ * handle in *wk (crypto_wm_key_free). 0, AM_ERR_CRYPTO, AM_ERR_NOMEM. */
+int api_mark_wm_key(struct api_ctx *c, const struct db_project *p, struct crypto_wm_key **wk);
+/* The keyed lookup of a payload: the first 32 bytes of
+ * crypto_wm_prf(wk, "am-wm-lookup-v1", payload). 0 or AM_ERR_CRYPTO. */
+int api_mark_lookup(const struct crypto_wm_key *wk, const uint8_t payload[DB_MARK_PAYLOAD_LEN],
+		    uint8_t out[DB_MARK_LOOKUP_LEN]);
+api_fn api_mark_settings_get, api_mark_settings_put, api_guest_mark;
+
 #endif

@@ -390,6 +390,31 @@ static const char v13_version_offset[] =
 static const char v14_show_loudness[] =
     "ALTER TABLE projects ADD COLUMN show_loudness INTEGER NOT NULL DEFAULT 0;";
 
+/* v15: the listener mark's payload map (issue 26, docs/watermark.md
+ * "Payload map"): per project whether guests' audio is marked (off by
+ * default), the strength in thousandths (0.2 default, at most 0.6) and
+ * whether downloaded originals are marked too (on by default, acts only
+ * when marking is on); and one row per listening (project, link, guest
+ * session) with its random 64-bit payload, the reviewer's name and the time
+ * of first access sealed under the project's field key. lookup is
+ * HMAC(project watermark key, payload) (docs/crypto.md "Mark lookup"): a
+ * payload found in a file maps to its row only with the project key. */
+static const char v15_marks[] =
+    "ALTER TABLE projects ADD COLUMN mark_on INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE projects ADD COLUMN mark_strength INTEGER NOT NULL DEFAULT 200;"
+    "ALTER TABLE projects ADD COLUMN mark_downloads INTEGER NOT NULL DEFAULT 1;"
+    "CREATE TABLE marks ("
+    " id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " link_id BLOB NOT NULL,"
+    " session_hash BLOB NOT NULL,"
+    " lookup BLOB NOT NULL,"
+    " payload_ct BLOB NOT NULL,"
+    " name_ct BLOB NOT NULL,"
+    " first_ct BLOB NOT NULL,"
+    " UNIQUE (project_id, link_id, session_hash),"
+    " UNIQUE (project_id, lookup));";
+
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
@@ -413,6 +438,7 @@ static const struct migration migrations[] = {
     {12, "listens", v12_listens, NULL},
     {13, "version_offset", v13_version_offset, NULL},
     {14, "show_loudness", v14_show_loudness, NULL},
+    {15, "marks", v15_marks, NULL},
 };
 
 int db_schema_latest(void)

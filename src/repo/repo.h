@@ -947,4 +947,76 @@ int db_mail_event_failed(struct db *db, const uint8_t comment_id[DB_ID_LEN], int
 /* The earliest next_attempt of any event; AM_ERR_NOTFOUND when none. */
 int db_mail_event_next(struct db *db, int64_t *at);
 
+/* ---- listener marks (schema v15, issue 26, docs/watermark.md "Payload map") ------
+ * Per project: mark_on (off by default), strength in thousandths
+ * (DB_MARK_STRENGTH_DEFAULT, at most DB_MARK_STRENGTH_MAX), mark_downloads
+ * (on by default; acts only when marking is on). One mark row per listening
+ * (project, link, guest-session hash): a random 64-bit payload, the
+ * reviewer's name as given and the time of first access, all three sealed
+ * under the project's field key; lookup = HMAC(project watermark key,
+ * payload), computed by the caller (crypto_wm_prf "am-wm-lookup-v1"), finds
+ * the row of a payload read from a file. Without the master key a database
+ * copy maps no payload to anyone. Repository: src/repo/repo_mark.c. */
+#define DB_MARK_PAYLOAD_LEN	 8
+#define DB_MARK_LOOKUP_LEN	 32
+#define DB_MARK_STRENGTH_DEFAULT 200
+#define DB_MARK_STRENGTH_MIN	 50
+#define DB_MARK_STRENGTH_MAX	 600
+
+struct db_mark_settings {
+	int on;	       /* guests' audio is marked */
+	int strength;  /* thousandths: 200 = 0.2 */
+	int downloads; /* downloaded originals are marked too (when on) */
+};
+
+/* The settings of a live project. 0, AM_ERR_NOTFOUND, a database error. */
+int db_mark_settings_get(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			 struct db_mark_settings *out);
+/* Set them on a live project of this account; strength outside
+ * [DB_MARK_STRENGTH_MIN, DB_MARK_STRENGTH_MAX]: AM_ERR_INVAL. 0,
+ * AM_ERR_NOTFOUND, a database error. */
+int db_mark_settings_set(struct db *db, const uint8_t account_id[DB_ID_LEN],
+			 const uint8_t project_id[DB_ID_LEN], const struct db_mark_settings *in);
+
+struct db_mark {
+	uint8_t id[DB_ID_LEN];
+	uint8_t project_id[DB_ID_LEN];
+	uint8_t link_id[DB_ID_LEN];
+	uint8_t payload[DB_MARK_PAYLOAD_LEN];
+	char name[DB_NAME_MAX + 1];
+	int64_t first_access; /* ms since the epoch */
+};
+
+/* What a new mark row is made of (every pointer borrowed). payload and
+ * lookup are the caller's (a fresh random payload and its keyed lookup). */
+struct db_mark_new {
+	const uint8_t *project_id;   /* DB_ID_LEN */
+	const uint8_t *link_id;	     /* DB_ID_LEN */
+	const uint8_t *session_hash; /* DB_SESSION_HASH_LEN */
+	const char *name;	     /* 1..DB_NAME_MAX bytes */
+	const uint8_t *payload;	     /* DB_MARK_PAYLOAD_LEN */
+	const uint8_t *lookup;	     /* DB_MARK_LOOKUP_LEN */
+	int64_t now;
+};
+
+/* The mark of (project, link, session hash): the existing row, or a new one
+ * of in (*created = 1). Race-safe on both engines: two first requests of one
+ * listening at once get the same row (an INSERT that yields to the unique
+ * key, then a read). A payload already used in the project (1 in 2^64 per
+ * pair) is AM_ERR_EXISTS: the caller draws another. 0, AM_ERR_INVAL,
+ * AM_ERR_NOTFOUND (no live project), AM_ERR_CRYPTO, a database error. */
+int db_mark_get_or_create(struct db *db, const struct db_keys *k, const struct db_mark_new *in,
+			  struct db_mark *out, int *created);
+/* The mark id of the project (e.g. from a mark ticket). 0, AM_ERR_NOTFOUND,
+ * AM_ERR_CRYPTO, a database error. */
+int db_mark_get(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		const uint8_t id[DB_ID_LEN], struct db_mark *out);
+/* The mark whose lookup is lookup in the project (the tracer); its sealed
+ * fields opened (the caller compares out->payload with the payload it
+ * looked up). 0, AM_ERR_NOTFOUND, AM_ERR_CRYPTO, a database error. */
+int db_mark_find(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		 const uint8_t lookup[DB_MARK_LOOKUP_LEN], struct db_mark *out);
+/* How many marks the project has. */
+int db_mark_count(struct db *db, const uint8_t project_id[DB_ID_LEN], int64_t *n);
+
 #endif

@@ -16,6 +16,7 @@ import { MarkersPanel } from './markers.js';
 import { agentName } from './agent.js';
 import { downloadAllButton, fullExportCard } from './archive.js';
 import { activityTab } from './activity.js';
+import { markCard } from './mark.js';
 
 const app = $('#app');
 const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null, queue: [], server: null, dragTrack: null };
@@ -831,7 +832,7 @@ async function settingsTab(project, panel) {
   const danger = h('section', { class: 'card' }, h('h2', { text: 'Delete project' }),
     h('p', { class: 'muted small', text: 'Deleting destroys the project’s key: its tracks, comments and links become unreadable at once and are removed. This cannot be undone.' }),
     h('button', { type: 'button', class: 'btn danger', id: 'delete-project', text: 'Delete project…', onclick: () => deleteProject(project) }));
-  mount(panel, h('div', { class: 'grid2' }, rename, downloads, loudness, await projectNotificationsCard(pid), pwForm, danger));
+  mount(panel, h('div', { class: 'grid2' }, rename, downloads, loudness, await markCard(pid), await projectNotificationsCard(pid), pwForm, danger));
 }
 
 async function deleteProject(project) {
