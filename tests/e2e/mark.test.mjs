@@ -2,7 +2,8 @@
 // "Listener marks"): the owner's settings (off by default, strength 0.2,
 // marked downloads on; bounded; owner only), and the guest's mark ticket:
 // refused while marking is off; one mark row per (link, guest session),
-// made at the first request and the same at every later one; eight
+// made at the first request and the same at every later one (two first
+// requests at once included); eight
 // listeners get eight different rows; a guest can neither name a row (the
 // API takes no id) nor turn one ticket into another (a changed ticket is not
 // one); another link is another listening; the database holds no name in
@@ -89,6 +90,15 @@ for (const backend of BACKENDS) test(`mark: settings, one ticket per listening, 
     forger.jar.set(cookieName, 'A'.repeat(43));
     const forged = fields((await ask(forger, 'Forger')).json.ticket).mark;
     assert.ok(!marks.has(forged), 'a forged session gets its own row');
+
+    // Two first requests of one listening at once (the same new cookie in two
+    // connections): one row, both answers name it.
+    const [c1, c2] = [new Client(srv), new Client(srv)];
+    for (const c of [c1, c2]) c.jar.set(cookieName, `${'B'.repeat(42)}A`);
+    const both = await Promise.all([ask(c1, 'Racer'), ask(c2, 'Racer')]);
+    assert.deepEqual(both.map((x) => x.status), [200, 200]);
+    assert.equal(fields(both[0].json.ticket).mark, fields(both[1].json.ticket).mark, 'one row for one listening');
+    assert.ok(!marks.has(fields(both[0].json.ticket).mark));
 
     // Another link of the project is another listening.
     const l2 = await owner.post(`/api/v1/projects/${p.id}/links`, { label: 'Second link' });
