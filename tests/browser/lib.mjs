@@ -42,13 +42,25 @@ function watch(ctx, page) {
 }
 
 // A WAV of `seconds` of 16-bit stereo: a chord with a pulsing envelope, so
-// the waveform has a visible shape (the right channel at 90 %).
-export function makeWav(seconds = 12, rate = 44100) {
+// the waveform has a visible shape (the right channel at 90 %). That shape
+// repeats every 4/3 s; accents: each 250 ms at a seeded level (45-100 %), so
+// that two mixes line up in one place only. intro: that many seconds of
+// silence first, the music shifted by as much and its end cut (a bounce
+// with a longer intro, for A/B's offset).
+export function makeWav(seconds = 12, rate = 44100, { intro = 0, accents = false } = {}) {
+  const pad = Math.round(intro * rate);
+  const accent = (t) => {
+    if (!accents) return 1;
+    let x = Math.imul(Math.floor(t * 4) + 1, 2654435761) >>> 0;
+    x ^= x >>> 15; x = Math.imul(x, 2246822519) >>> 0; x ^= x >>> 13;
+    return 0.45 + 0.55 * ((x >>> 0) % 1000) / 1000;
+  };
   return wav(seconds, {
     rate,
-    sample: (i) => {
-      const t = i / rate;
-      const env = 0.25 + 0.7 * Math.abs(Math.sin(Math.PI * t * 0.75)) * (0.6 + 0.4 * Math.sin(2 * Math.PI * t * 4) ** 2);
+    sample: (j) => {
+      if (j < pad) return [0, 0];
+      const i = j - pad, t = i / rate;
+      const env = accent(t) * (0.25 + 0.7 * Math.abs(Math.sin(Math.PI * t * 0.75)) * (0.6 + 0.4 * Math.sin(2 * Math.PI * t * 4) ** 2));
       const s = env * (0.5 * Math.sin(2 * Math.PI * 220 * t) + 0.3 * Math.sin(2 * Math.PI * 277.18 * t) + 0.2 * Math.sin(2 * Math.PI * 329.63 * t));
       const v = Math.max(-32767, Math.min(32767, Math.round(s * 30000)));
       return [v, Math.round(v * 0.9)];

@@ -1,6 +1,6 @@
 // The whole story in a real browser (issue 8): an owner signs up, creates a
-// project, uploads a generated WAV, waits until it is ready, copies the link
-// and sets a password; a guest in a second browser context is refused with a
+// project, uploads generated WAVs (and a second, offset mix of one: A/B),
+// waits until they are ready, copies the link and sets a password; a guest in a second browser context is refused with a
 // wrong password, gets in with the right one, gives a name, plays, seeks,
 // comments and replies; the owner sees the comment and jumps to its time;
 // the owner also plays it inside the dashboard (owner URLs, markers, Range
@@ -94,7 +94,7 @@ test('the whole story', { timeout: 150000 }, async (t) => {
         for (const b of document.querySelectorAll('.upload progress')) window.reportProgress(Number(b.value));
       }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['value'] });
     });
-    await op.setInputFiles('#files', [{ name: 'First Light.wav', mimeType: 'audio/wav', buffer: makeWav(12) },
+    await op.setInputFiles('#files', [{ name: 'First Light.wav', mimeType: 'audio/wav', buffer: makeWav(12, 44100, { accents: true }) },
       { name: 'Harbour Lights.wav', mimeType: 'audio/wav', buffer: makeWav(9, 48000) }]);
     await op.locator('.upload[data-done="true"]').nth(1).waitFor({ timeout: 30000 });
     assert.ok(progress.length > 0 && progress.at(-1) === 100, `progress bar values seen: ${progress}`);
@@ -111,6 +111,10 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     assert.match(facts, /Duration 0:12/);
     assert.match(facts, /LUFS/);
     assert.match(facts, /dBTP/);
+    // A second mix of First Light, bounced with 1.5 s more intro: the
+    // review page offers A/B between the two (ready by the guest's visit).
+    await row.locator('input[type=file]').setInputFiles({ name: 'First Light v2.wav', mimeType: 'audio/wav', buffer: makeWav(12, 44100, { intro: 1.5, accents: true }) });
+    await row.locator('.version').nth(1).waitFor({ timeout: 30000 });
   });
 
   await step('owner sets a project password', async () => {
@@ -118,6 +122,8 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     await op.fill('#project-password', PROJECT_PW);
     await op.getByRole('button', { name: 'Set password' }).click();
     await op.getByRole('button', { name: 'Remove password' }).waitFor();
+    await op.getByRole('tab', { name: 'Tracks' }).click();
+    await op.locator('.version[data-state="ready"]').nth(2).waitFor({ timeout: READY_TIMEOUT });
   });
 
   await step('guest: wrong password refused, right one opens, name asked once', async () => {
@@ -219,7 +225,18 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     await gp.locator('.comment .ts', { hasText: /^0:0[67]–0:09$/ }).waitFor();
     s.download = await gp.getAttribute('#download', 'href');
     assert.match(s.download || '', /[?&]d=1&/, 'downloads are on: the button carries the d=1 URL');
+    // A/B between First Light's two mixes, the second 1.5 s later (the
+    // worker's offset), and each comment marked with its version.
+    assert.equal(await gp.locator('#ab').isVisible(), true, 'the A/B bar');
+    const fl = (await (await gp.request.get(`${srv.origin}/api/v1/s/${s.url.split('/s/')[1]}`)).json()).tracks.find((x) => x.title === 'First Light');
+    assert.deepEqual(fl.versions.map((v) => v.number).sort(), [1, 2]);
+    assert.ok(Math.abs(fl.versions.find((v) => v.number === 2).sync_ms - 1500) < 30, JSON.stringify(fl.versions.map((v) => v.sync_ms)));
+    assert.ok(await gp.locator('.comment .version-badge', { hasText: 'v2' }).count() >= 2, 'version badges');
+    // Tall enough for the player, A/B and the first comments with their badges.
+    await gp.setViewportSize({ width: 1280, height: 1180 });
+    await gp.evaluate(() => window.scrollTo(0, 0));
     const shot = await screenshot(browser, gp, 'review.png');
+    await gp.setViewportSize({ width: 1280, height: 860 });
     assert.ok(shot.bytes > 20000 && shot.stddev > 8 && shot.colors > 50, `review.png looks blank: ${JSON.stringify(shot)}`);
   });
 
