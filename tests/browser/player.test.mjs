@@ -257,57 +257,89 @@ test('loop a dragged range and a range comment; volume remembered; speed', async
   }
 });
 
-test('renewing the media URLs while playing: no stall of the audio clock', { timeout: 90000 }, async (t) => {
+// In the page: over ms milliseconds, with fn() (a renewal, or nothing: the
+// control) called after 300 ms, on the audio clock of the page's graph
+// (ab.js): the element's position against the AudioContext's clock every
+// frame (spread: how far the position fell behind or ran ahead of the
+// clock over the window: a stall, a skip or jitter), and the output's
+// longest silent run (5 ms blocks under -54 dBFS RMS; the fixture's chord
+// never is), plus what the renewal test checks afterwards.
+async function clockWindow(gp, renew, ms) {
+  return gp.evaluate(async ([renew, ms]) => {
+    const ab = window.audiomus.ab, ctx = ab.ctx;
+    const sp = ctx.createScriptProcessor(1024, 1, 1);
+    let run = 0, gap = 0;
+    sp.onaudioprocess = (e) => {
+      const x = e.inputBuffer.getChannelData(0), n = Math.round(ctx.sampleRate * 0.005);
+      for (let i = 0; i + n <= x.length; i += n) {
+        let q = 0;
+        for (let k = i; k < i + n; k++) q += x[k] * x[k];
+        run = Math.sqrt(q / n) < 0.002 ? run + 1 : 0;
+        gap = Math.max(gap, run * 5);
+      }
+    };
+    ab.out.connect(sp);
+    sp.connect(ctx.destination);
+    const waits = [];
+    document.addEventListener('waiting', (e) => waits.push(e.target.currentTime), true);
+    const src0 = window.audiomus.player.audio.src, audios0 = document.querySelectorAll('audio').length;
+    const a0 = window.audiomus.player.audio, c0 = ctx.currentTime, t0 = a0.currentTime;
+    let lo = Infinity, hi = -Infinity, stop = false;
+    const rec = () => {
+      const a = window.audiomus.player.audio;
+      const lag = (ctx.currentTime - c0) * a.playbackRate - (a.currentTime - t0);
+      lo = Math.min(lo, lag); hi = Math.max(hi, lag);
+      if (!stop) requestAnimationFrame(rec);
+    };
+    rec();
+    await new Promise((r) => setTimeout(r, 300));
+    const w = performance.now();
+    if (renew) await window.audiomus.refreshUrls();
+    const took = performance.now() - w;
+    await new Promise((r) => setTimeout(r, Math.max(0, ms - 300 - took)));
+    stop = true;
+    sp.disconnect(); ab.out.disconnect(sp);
+    // Animation frames asked for during 30 frames after the hand-over: a
+    // few per frame (wavesurfer's tick loop), not a count that doubles
+    // every frame (wavesurfer 7.9's Timer after setMediaElement).
+    let frames = 0;
+    const raf = window.requestAnimationFrame;
+    window.requestAnimationFrame = (f) => { frames += 1; return raf.call(window, f); };
+    for (let i = 0; i < 30; i++) await new Promise((r) => raf.call(window, r));
+    window.requestAnimationFrame = raf;
+    const a = window.audiomus.player.audio;
+    return { spread: hi - lo, gap, took, waits, frames, changed: a.src !== src0, handedOver: a !== a0, paused: a.paused, audios: document.querySelectorAll('audio').length, audios0, id: a.id };
+  }, [renew, ms]);
+}
+
+test('renewing the media URLs while playing: no stall of the audio clock, no silence', { timeout: 90000 }, async (t) => {
   const { ctx, gp } = await openGuest();
   try {
+    // A click on Play (a user gesture) makes the page's audio graph.
     await gp.getByRole('button', { name: 'Play' }).click();
     // (over a second after the page's URLs, so the renewed ones differ)
-    await gp.waitForFunction(() => window.audiomus.player.audio.currentTime > 1.1, null, { timeout: 10000 });
-    const m = await gp.evaluate(async () => {
-      const waits = [];
-      document.addEventListener('waiting', (e) => waits.push(e.target.currentTime), true);
-      const src0 = window.audiomus.player.audio.src;
-      const audios0 = document.querySelectorAll('audio').length;
-      const a0 = window.audiomus.player.audio, w0 = performance.now(), t0 = a0.currentTime;
-      // The audio clock against the wall clock, every frame: the largest
-      // shortfall is the stall.
-      let worst = 0, last = null, stop = false;
-      const rec = () => {
-        const a = window.audiomus.player.audio;
-        const lag = (performance.now() - w0) / 1000 * a.playbackRate - (a.currentTime - t0);
-        worst = Math.max(worst, lag);
-        last = lag;
-        if (!stop) requestAnimationFrame(rec);
-      };
-      rec();
-      await window.audiomus.refreshUrls();
-      await new Promise((r) => setTimeout(r, 500));
-      stop = true;
-      // Animation frames asked for during 30 frames after the hand-over: a
-      // few per frame (wavesurfer's tick loop), not a count that doubles
-      // every frame (wavesurfer 7.9's Timer after setMediaElement).
-      let frames = 0;
-      const raf = window.requestAnimationFrame;
-      window.requestAnimationFrame = (f) => { frames += 1; return raf.call(window, f); };
-      for (let i = 0; i < 30; i++) await new Promise((r) => raf.call(window, r));
-      window.requestAnimationFrame = raf;
-      const a = window.audiomus.player.audio;
-      return { worst, last, waits, frames, changed: a.src !== src0, paused: a.paused, t: a.currentTime, audios: document.querySelectorAll('audio').length, audios0, id: a.id };
-    });
+    await gp.waitForFunction(() => window.audiomus.player.audio.currentTime > 1.1 && window.audiomus.ab.ctx?.state === 'running', null, { timeout: 10000 });
+    // The same window without a renewal: the measurement's own noise.
+    const quiet = await clockWindow(gp, false, 1200);
+    const m = await clockWindow(gp, true, 2500);
+    const what = `renewal: the position against the audio clock spread ${(m.spread * 1000).toFixed(1)} ms ` +
+      `(${(quiet.spread * 1000).toFixed(1)} ms without a renewal), longest silence ${m.gap} ms, hand-over ${Math.round(m.took)} ms`;
+    t.diagnostic(what);
+    console.log(`# ${what}`);
     assert.ok(m.changed, 'the player plays from the renewed URL');
+    assert.ok(m.handedOver, 'the renewal handed over to the second element (not the plain swap)');
     assert.equal(m.paused, false);
-    // The A/B player (ab.js) keeps its own second element; the renewal's
-    // twin must not stay behind.
+    // Two elements (the page's and A/B's second), before and after.
     assert.equal(m.audios, m.audios0, 'no audio element left behind by the renewal');
     assert.equal(m.id, 'audio');
     assert.ok(m.frames < 300, `${m.frames} animation frames asked for in 30 frames`);
-    const lag = `the audio clock fell ${m.worst.toFixed(3)} s behind the wall clock at the renewal`;
-    t.diagnostic(lag);
-    // main's plain swap: 0.2 s on a quiet machine, 1.2 s on a loaded one;
-    // the twin's hand-over: 0.01-0.05 s, once 0.107 s on a machine busy
-    // with several builds and browser suites.
-    assert.ok(m.worst < 0.15, lag);
-    assert.deepEqual(m.waits, [], `the element waited for data (${lag})`);
+    // The output never goes silent. The position: the twin element's old
+    // hard switch measured 12-46 ms against the wall clock (once 107 ms),
+    // main's plain swap 0.2-1.2 s; this hand-over's figures are in
+    // docs/web-ui.md.
+    assert.equal(m.gap, 0, what);
+    assert.ok(m.spread < 0.025, what);
+    assert.deepEqual(m.waits, [], `the element waited for data (${what})`);
     assert.deepEqual(ctx.record.errors, []);
   } finally {
     await ctx.close();

@@ -5,20 +5,28 @@
 //   a time t in version X is t - sync(X) + sync(Y) in version Y.
 // - Seamless: two <audio> elements, each through a GainNode of one
 //   AudioContext. The version to switch to plays silently at the mapped
-//   time before the gains are swapped (a 10 ms ramp), so the sound never
-//   stops; while A/B is on, the other chosen version keeps playing in sync,
-//   muted, and a switch is only the swap. The Player then adopts the
-//   element (its waveform, time, comments follow).
+//   time before the gains cross over (30 ms), so the sound never stops;
+//   while A/B is on, the other chosen version keeps playing in sync,
+//   muted, and a switch is only the crossfade. The Player then adopts the
+//   element (its waveform, time, comments follow; the playing one is
+//   always #audio).
+// - The same hand-over renews an expiring stream URL while playing
+//   (renew(), the Player's `renew` option): the other element opens the
+//   fresh URL of the same version, is steered to within 5 ms of the
+//   playing one (seamless.js) and takes over through the crossfade.
 // - Match loudness: each version's gain is the quieter one's integrated
 //   loudness minus its own (loudness_lufs from the API, or match_gain_db
 //   while the owner keeps loudness from reviewers), never a boost.
 // - Keys: V toggles A/B; A and B pick one.
-// The AudioContext is made on the first switch (a user gesture): until then
-// the page plays as before, without Web Audio.
+// The AudioContext is made on the first play after a user gesture (or the
+// first switch): without one the page plays as before, without Web Audio,
+// and a renewal is the Player's plain swap.
 import { h } from './dom.js';
+import { align } from './seamless.js';
 
-const RAMP_S = 0.01;
-const DRIFT_S = 0.04;
+const RAMP_S = 0.03;     // the crossfade of a hand-over
+const DRIFT_S = 0.04;    // A/B: close enough to the mapped moment
+const ALIGN_MS = 8000;   // a renewal gives up aligning after this long
 
 const once = (el, ev, ms = 8000) => new Promise((resolve) => {
   const t = setTimeout(done, ms);
@@ -40,10 +48,12 @@ export class AB {
     this.match = false;
     this.pair = [null, null];   // the two chosen versions (A, B)
     this.busy = null;
+    this.gen = 0;               // a new track cancels a hand-over under way
     this.lead = 0.03;           // how late a seek of a playing element lands (s), learned
     this.resyncAt = 0;
     for (const el of this.els) {
       for (const ev of ['play', 'pause', 'seeked', 'timeupdate', 'ratechange']) el.addEventListener(ev, (e) => this.follow(e));
+      el.addEventListener('play', () => this.playGesture(el));
       el.addEventListener('error', () => this.shadowError(el));
     }
     this.buildUi();
@@ -132,6 +142,15 @@ export class AB {
     return this.ctx;
   }
 
+  // The first play after a user gesture makes the audio graph, before any
+  // sound (so that a URL renewal can cross-fade; rerouting a playing element
+  // later would itself be a glitch). Without a gesture there is none: an
+  // AudioContext would stay suspended and silence the element.
+  playGesture(el) {
+    if (this.ctx || el !== this.active || !navigator.userActivation?.hasBeenActive) return;
+    this.graph();
+  }
+
   // Linear gain of version v: the quieter of the pair's loudness minus v's.
   gainOf(v) {
     // loudness_lufs when the owner shows loudness; otherwise match_gain_db
@@ -188,49 +207,108 @@ export class AB {
     const cur = this.opts.version();
     if (!v || !cur || v.id === cur.id) return;
     this.busy = this.doSwitch(cur, v);
-    try { await this.busy; } finally { this.busy = null; }
+    try { await this.busy; } catch (e) { console.warn(e.message); } finally { this.busy = null; }
     this.showStatus();
   }
 
   async doSwitch(cur, v) {
-    this.graph();
-    const a = this.active, s = this.shadow, playing = !a.paused && !a.ended;
-    this.ver.set(a, cur);
-    if (this.ver.get(s)?.id !== v.id || !s.src) {
-      this.ver.set(s, v);
-      s.src = v.media.stream;
-      s.load();
-      await once(s, 'loadedmetadata');
-    }
-    this.ver.set(s, v);
-    s.playbackRate = a.playbackRate;
-    const target = () => Math.max(0, this.mapTime(a.currentTime, cur, v));
-    if (Math.abs(s.currentTime - target()) > DRIFT_S || s.seeking) {
-      s.currentTime = target();
-      await once(s, 'seeked');
-    }
-    if (playing) {
-      if (s.paused) { s.play().catch(() => {}); await once(s, 'playing'); }
-      // A seek while playing lands late by the seek's own time: correct
-      // until within DRIFT_S (a few tries).
-      for (let i = 0; i < 4 && Math.abs(s.currentTime - target()) > DRIFT_S; i++) {
-        const before = target();
-        s.currentTime = before + this.lead;
-        await once(s, 'seeked');
-        await once(s, 'timeupdate', 300);
-        this.lead = Math.min(0.3, Math.max(0, this.lead - (s.currentTime - target())));
-      }
-    } else if (!s.paused) s.pause();
-    this.applyGains(RAMP_S, s);
-    await this.opts.player().adopt(s, v.media, (v.duration_ms || 0) / 1000);
+    const a = this.active;
+    await this.handover(cur, v, false);
     // The old element keeps following while it holds the other version of
     // the pair; otherwise it stops.
     if (!this.pair.some((p) => p && p.id === cur.id)) setTimeout(() => { if (a !== this.active) a.pause(); }, 100);
     this.opts.onSwitch(v);
   }
 
+  // The version playing has a fresh stream URL (v.media, review.js's
+  // refresh): hand over to the other element on it, the same audio at the
+  // same moment within 5 ms (seamless.js), through the crossfade. False,
+  // with nothing changed, when there is no running audio graph or the
+  // other element cannot take over (the caller swaps the plain way).
+  async renew() {
+    if (!this.ctx || this.ctx.state !== 'running') return false;
+    while (this.busy) await this.busy;
+    const cur = this.opts.version(), a = this.active;
+    if (!cur || a.paused || a.ended) return false;
+    this.busy = this.handover(cur, cur, true);
+    try {
+      await this.busy;
+    } catch (e) {
+      console.warn(e.message);
+      const s = this.shadow;
+      if (s !== a) { this.ver.delete(s); s.pause(); }
+      return false;
+    } finally {
+      this.busy = null;
+    }
+    // The old element held the old URL: it stops once the fade is over and
+    // forgets its version (an A/B switch loads it again).
+    setTimeout(() => {
+      if (a === this.active) return;
+      this.ver.delete(a);
+      a.pause();
+      a.removeAttribute('src');
+      a.load();
+    }, 100);
+    return true;
+  }
+
+  // Hand playback from the active element (version cur) over to the other
+  // one holding version v (loaded from v.media.stream unless it holds it;
+  // always with fresh: a renewal): it plays silently at the mapped moment,
+  // then the gains cross over RAMP_S and the Player adopts it. Throws, with
+  // the active element still audible, when the other cannot take over or a
+  // new track overtook the hand-over.
+  async handover(cur, v, fresh) {
+    this.graph();
+    const gen = this.gen, a = this.active, s = this.shadow, playing = !a.paused && !a.ended;
+    const stale = () => gen !== this.gen || a !== this.active;
+    const check = (what) => { if (stale()) throw new Error(`hand-over: ${what}`); };
+    this.ver.set(a, cur);
+    if (fresh || this.ver.get(s)?.id !== v.id || !s.src) {
+      this.ver.set(s, v);
+      s.src = v.media.stream;
+      s.load();
+      await once(s, 'loadedmetadata');
+      check('overtaken');
+      if (s.readyState < 1) throw new Error('hand-over: the new stream did not load');
+    }
+    this.ver.set(s, v);
+    s.volume = a.volume;
+    s.muted = a.muted;
+    s.playbackRate = a.playbackRate;
+    const target = () => Math.max(0, this.mapTime(a.currentTime, cur, v));
+    if (Math.abs(s.currentTime - target()) > DRIFT_S || s.seeking) {
+      s.currentTime = target();
+      await once(s, 'seeked');
+      check('overtaken');
+    }
+    if (playing) await this.cue(s, target, fresh ? () => this.mapTime(0, cur, v) : null, stale);
+    else if (!s.paused) s.pause();
+    check('overtaken');
+    this.applyGains(RAMP_S, s);
+    await this.opts.player().adopt(s, v.media, (v.duration_ms || 0) / 1000, { same: fresh });
+  }
+
+  // Bring the playing-to-be element s to target() (within DRIFT_S, a few
+  // tries: a seek while playing lands late by the seek's own time); with
+  // shift (the renewal), then steer it to within 5 ms of the active one.
+  async cue(s, target, shift, stale) {
+    if (s.paused) { s.play().catch(() => {}); await once(s, 'playing'); }
+    for (let i = 0; i < 4 && !stale() && Math.abs(s.currentTime - target()) > DRIFT_S; i++) {
+      s.currentTime = target() + this.lead;
+      await once(s, 'seeked');
+      await once(s, 'timeupdate', 300);
+      this.lead = Math.min(0.3, Math.max(0, this.lead - (s.currentTime - target())));
+    }
+    if (!shift || stale()) return;
+    const d = await align(this.active, s, shift(), performance.now() + ALIGN_MS, stale);
+    if (Math.abs(d) > DRIFT_S || s.paused) throw new Error(`hand-over: not aligned (${Math.round(d * 1000)} ms)`);
+  }
+
   // A new track: the shadow stops and forgets its version.
   reset() {
+    this.gen += 1;
     const s = this.shadow;
     s.pause();
     this.ver.delete(s);

@@ -9,8 +9,8 @@
 // - Signed URLs expire (30 min by default): swapSource() replaces audio.src
 //   keeping currentTime and the play state, and recover() does the same
 //   after a failed request (e.g. a seek late in a long track after sleep).
-//   With opts.seamless (the review page) a playing stream is renewed through
-//   a muted twin element (seamless.js): no dropout.
+//   With opts.renew (the review page: ab.js's renew()) a playing stream is
+//   renewed by handing over to a second element: no dropout.
 // - load() stops the previous track at once and shows "loading" until the
 //   new one is ready; a load overtaken by a newer one gives up (the last
 //   track asked for wins, whatever order the network answers in).
@@ -26,7 +26,6 @@ import WaveSurfer from '/static/vendor/wavesurfer.esm.js';
 import RegionsPlugin from '/static/vendor/regions.esm.js';
 import { parseDat } from './peaks.js';
 import { h, fmtTime } from './dom.js';
-import { prepareTwin, discard } from './seamless.js';
 import { MarkerLane } from './wavemarkers.js';
 
 function createWaveSurfer(opts) {
@@ -76,7 +75,7 @@ const css = (name) => getComputedStyle(document.documentElement).getPropertyValu
 export class Player {
   // els: {wave, audio, play, time, slider}; hooks: {onRegionClick(id),
   // onSelection({start,end}|null), onTime(t), onEnded(), onLoading(bool)};
-  // opts: {seamless, markerLane} (see the top of this file).
+  // opts: {renew(): Promise<bool>, markerLane} (see the top of this file).
   constructor(els, hooks = {}, opts = {}) {
     this.els = els;
     this.hooks = hooks;
@@ -167,7 +166,6 @@ export class Player {
   async load(media, durationS, { play = false } = {}) {
     const seq = ++this.loadSeq;
     this.peaksAbort?.abort();
-    this.twinAbort?.abort();
     const ctl = this.peaksAbort = new AbortController();
     this.setLoading(true);
     this.stopAudio();
@@ -253,18 +251,28 @@ export class Player {
     if (l && !this.loading && this.audio.currentTime >= l.end) this.seek(l.start);
   }
 
-  // A/B (ab.js): carry on with another <audio> element, already at the
-  // same musical moment in the version `media`: the waveform is redrawn
-  // from its peaks; neither element's playback is touched.
-  async adopt(audio, media, durationS) {
-    this.bindAudio(this.audio, false);
+  // A/B and URL renewal (ab.js): carry on with another <audio> element,
+  // already at the same musical moment in the version `media`: it takes
+  // the id of the old one (#audio) and the waveform is redrawn from its
+  // peaks, unless o.same (a renewal: the same version; the selection
+  // stays too); neither element's playback is touched.
+  async adopt(audio, media, durationS, o = {}) {
+    const old = this.audio;
+    this.bindAudio(old, false);
     this.audio = audio;
+    this.els.audio = audio;
     this.bindAudio(audio, true);
+    if (old.id && old.id !== audio.id) {
+      const id = old.id;
+      old.id = audio.id;
+      audio.id = id;
+    }
     // wavesurfer 7.9's setMediaElement() starts its frame timer again when
     // the element plays without stopping the running one: each extra start
     // doubles the ticks per frame until the page freezes. Stop it first.
     this.ws.timer?.stop();
     this.ws.setMediaElement(audio);
+    if (o.same) { this.updateTime(); this.updatePlayState(); return; }
     this.clearSelection();
     this.duration = durationS || 0;
     const peaks = await this.fetchPeaks(media);
@@ -334,49 +342,23 @@ export class Player {
   }
 
   // Replace the media URL without interrupting playback: same position,
-  // same play state. Paused: nothing is audible. Playing: the element
-  // re-opens the stream at the same time with one Range request.
+  // same play state. Paused: nothing is audible. Playing: opts.renew hands
+  // over to a second element (ab.js); without it, or when it cannot, the
+  // element re-opens the stream at the same time with one Range request.
   // Returns a promise that settles when the new source is in place.
   swapSource(url) {
     const a = this.audio;
     if (!url || a.src === url || this.recovering || this.loading) return Promise.resolve();
-    if (this.opts.seamless && this.isPlaying) return this.swapSeamless(url);
+    if (this.opts.renew && this.isPlaying) return this.swapRenew(url);
     this.swapPlain(url);
     return Promise.resolve();
   }
 
-  // Playing: a muted twin on the new URL catches up with the element, then
-  // takes over in one task (seamless.js). Falls back to the plain swap.
-  async swapSeamless(url) {
-    this.twinAbort?.abort();
-    const ctl = this.twinAbort = new AbortController();
+  async swapRenew(url) {
     const seq = this.loadSeq;
-    let twin = null;
-    try {
-      twin = await prepareTwin(this.audio, url, ctl.signal);
-    } catch (e) {
-      if (!ctl.signal.aborted && seq === this.loadSeq) this.swapPlain(url);
-      return;
-    }
-    if (ctl.signal.aborted || seq !== this.loadSeq) { discard(twin); return; }
-    this.commitTwin(twin);
-  }
-
-  commitTwin(twin) {
-    const old = this.audio;
-    this.bindAudio(old, false);
-    twin.volume = old.volume;
-    twin.muted = old.muted;
-    if (old.paused) { twin.pause(); twin.currentTime = old.currentTime; }
-    this.ws.setMediaElement(twin);
-    this.audio = twin;
-    this.els.audio = twin;
-    this.bindAudio(twin, true);
-    const id = old.id;
-    old.removeAttribute('id');
-    discard(old);
-    if (id) twin.id = id;
-    this.updatePlayState();
+    let ok = false;
+    try { ok = await this.opts.renew(url); } catch (e) { console.warn('renewal:', e.message); }
+    if (!ok && seq === this.loadSeq && this.audio.src !== url) this.swapPlain(url);
   }
 
   swapPlain(url) {

@@ -277,7 +277,7 @@ async function selectVersion(v, { play = false } = {}) {
       onEnded: () => playlist.onEnded(),
       onLoop: (loop) => playlist.paintLoop(loop),
       onLoading: (on) => { $('.player').setAttribute('aria-busy', on ? 'true' : 'false'); composer.update(); },
-    }, { seamless: true, markerLane: true });
+    }, { renew: () => ab.renew(), markerLane: true });
     st.player.getFreshUrl = async () => (await refreshUrls())?.stream;
     playlist.apply();
   }
