@@ -4,7 +4,8 @@
 // and 6 dB louder. Measured through the page's own audio graph (the
 // AudioContext of ab.js; a ScriptProcessor on its output gives each 5 ms
 // block's RMS on the audio clock, an AnalyserNode the pitch):
-// - V switches v2 -> v1 and back while playing, at the same musical
+// - V switches v2 -> v1 and back while playing, and again after a URL
+//   renewal (ab.js's same hand-over), at the same musical
 //   moment (the pitch heard after the switch is the second the other
 //   version was in; the two elements' times differ by the offset) and with
 //   no silent stretch over 50 ms around either switch;
@@ -37,6 +38,9 @@ function tap() {
   const sp = ctx.createScriptProcessor(2048, 1, 1);
   const an = ctx.createAnalyser();
   an.fftSize = 16384;
+  // No smoothing: it blends each reading with the previous call's, which
+  // may be seconds old (a renewal between two switches).
+  an.smoothingTimeConstant = 0;
   const rms = [];
   sp.onaudioprocess = (e) => {
     const x = e.inputBuffer.getChannelData(0), n = Math.round(ctx.sampleRate * 0.005);
@@ -107,7 +111,13 @@ test('A/B: V switches at the same musical moment with no gap over 50 ms; match l
     await gp.click('#play');
     await gp.waitForFunction(() => window.audiomus.player.audio.currentTime >= 5.3, null, { timeout: 15000 });
     const switches = [];
-    for (const [want, key] of [['B', 1], ['A', 2]]) {
+    for (const [want, key] of [['B', 1], ['A', 2], ['B', 3]]) {
+      // Before the third: a URL renewal, the same hand-over to the same
+      // version (the old element then holds nothing: V loads v1 into it).
+      if (key === 3) {
+        const r = await gp.evaluate(async () => { const a = window.audiomus.player.audio; await window.audiomus.refreshUrls(); return { handedOver: window.audiomus.player.audio !== a, id: window.audiomus.player.audio.id }; });
+        assert.deepEqual(r, { handedOver: true, id: 'audio' });
+      }
       const t0 = await gp.evaluate(() => window.__ab.now());
       log('press v');
       await gp.keyboard.press('v');

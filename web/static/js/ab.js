@@ -51,13 +51,15 @@ export class AB {
     this.gen = 0;               // a new track cancels a hand-over under way
     this.lead = 0.03;           // how late a seek of a playing element lands (s), learned
     this.resyncAt = 0;
-    for (const el of this.els) {
-      for (const ev of ['play', 'pause', 'seeked', 'timeupdate', 'ratechange']) el.addEventListener(ev, (e) => this.follow(e));
-      el.addEventListener('play', () => this.playGesture(el));
-      el.addEventListener('error', () => this.shadowError(el));
-    }
+    for (const el of this.els) this.wire(el);
     this.buildUi();
     document.addEventListener('keydown', (e) => this.onKey(e));
+  }
+
+  wire(el) {
+    for (const ev of ['play', 'pause', 'seeked', 'timeupdate', 'ratechange']) el.addEventListener(ev, (e) => this.follow(e));
+    el.addEventListener('play', () => this.playGesture(el));
+    el.addEventListener('error', () => this.shadowError(el));
   }
 
   get active() { return this.opts.player()?.audio || this.els[0]; }
@@ -130,12 +132,7 @@ export class AB {
       this.ctx = new AudioContext();
       this.out = this.ctx.createGain();
       this.out.connect(this.ctx.destination);
-      for (const el of this.els) {
-        const g = this.ctx.createGain();
-        this.ctx.createMediaElementSource(el).connect(g);
-        g.connect(this.out);
-        this.nodes.set(el, g);
-      }
+      for (const el of this.els) this.connect(el);
       this.ver.set(this.active, this.opts.version());
     }
     if (this.ctx.state !== 'running') this.ctx.resume().catch(() => {});
@@ -149,6 +146,30 @@ export class AB {
   playGesture(el) {
     if (this.ctx || el !== this.active || !navigator.userActivation?.hasBeenActive) return;
     this.graph();
+  }
+
+  connect(el) {
+    const g = this.ctx.createGain();
+    this.ctx.createMediaElementSource(el).connect(g);
+    g.connect(this.out);
+    this.nodes.set(el, g);
+  }
+
+  // Swap el (no longer playing) for a new, empty element in the page and
+  // the graph: a renewal's old element goes with its pipeline and GainNode,
+  // and the next A/B switch loads the other version into the new one.
+  replace(el) {
+    const b = h('audio', { preload: 'auto', id: el.id });
+    this.ver.delete(el);
+    el.pause();
+    el.removeAttribute('src');
+    el.load();
+    this.nodes.get(el)?.disconnect();
+    this.nodes.delete(el);
+    el.replaceWith(b);
+    this.els[this.els.indexOf(el)] = b;
+    this.wire(b);
+    if (this.ctx) this.connect(b);
   }
 
   // Linear gain of version v: the quieter of the pair's loudness minus v's.
@@ -230,7 +251,13 @@ export class AB {
     while (this.busy) await this.busy;
     const cur = this.opts.version(), a = this.active;
     if (!cur || a.paused || a.ended) return false;
-    this.busy = this.handover(cur, cur, true);
+    this.busy = (async () => {
+      await this.handover(cur, cur, true);
+      // The old element held the old URL: once the fade is over it makes
+      // way for a new one (an A/B switch loads the other version there).
+      await new Promise((r) => setTimeout(r, RAMP_S * 1000 + 70));
+      if (a !== this.active) this.replace(a);
+    })();
     try {
       await this.busy;
     } catch (e) {
@@ -241,15 +268,6 @@ export class AB {
     } finally {
       this.busy = null;
     }
-    // The old element held the old URL: it stops once the fade is over and
-    // forgets its version (an A/B switch loads it again).
-    setTimeout(() => {
-      if (a === this.active) return;
-      this.ver.delete(a);
-      a.pause();
-      a.removeAttribute('src');
-      a.load();
-    }, 100);
     return true;
   }
 
