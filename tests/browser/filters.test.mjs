@@ -5,14 +5,21 @@
 // visible list and the waveform's markers are exactly the comments the
 // filter keeps (a reply stays with its comment and is no marker), each
 // marked with its version; a guest sees the resolved filter but no resolve
-// button.
+// button. Then axe-core on that page (A/B bar, version badges, resolved
+// comments, the filters), which tests/browser/a11y.test.mjs's one-version
+// project does not show: dark on a desktop, light on a phone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
 
 import { Client, newOwner, newProject, startApi, uploadTrack, uploadVersion, waitVersion } from '../e2e/lib/api.mjs';
 import { launch, makeWav, newContext } from './lib.mjs';
 
-let srv, browser;
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+
+let srv, browser, p;
 before(async () => {
   srv = await startApi('sqlite');
   browser = await launch();
@@ -24,7 +31,7 @@ after(async () => {
 
 test('comment filters: by version, open/resolved and reviewer; the list and the markers follow; a guest cannot resolve', { timeout: 120000 }, async () => {
   const o = await newOwner(srv);
-  const p = await newProject(o, 'Filter EP');
+  p = await newProject(o, 'Filter EP');
   const { tid, vid } = await uploadTrack(o, p.id, makeWav(4), { title: 'Song' });
   const v = [await waitVersion(o, p.id, vid)];
   for (let i = 0; i < 2; i++) v.push(await waitVersion(o, p.id, await uploadVersion(o, p.id, tid, makeWav(4))));
@@ -133,4 +140,33 @@ test('comment filters: by version, open/resolved and reviewer; the list and the 
   } finally {
     await ctx.close();
   }
+});
+
+test('axe: the review page with A/B, version badges and resolved comments, dark on a desktop and light on a phone', { timeout: 120000 }, async () => {
+  assert.ok(p, 'the project of the test above');
+  // Each scheme once and the phone once (the scheme's colours do not depend
+  // on the layout; a11y.test.mjs runs the full matrix on its pages).
+  const combos = [['dark', 'desktop', {}], ['light', 'phone', PHONE]];
+  const runs = await Promise.all(combos.map(async ([colorScheme, layout, extra]) => {
+    const ctx = await newContext(browser, { colorScheme, ...extra });
+    ctx.setDefaultTimeout(30000);
+    try {
+      const gp = await ctx.newPage();
+      await gp.addInitScript(() => { try { localStorage.setItem('audiomus.guestName', 'Ana'); } catch { /* */ } });
+      await gp.goto(p.link.url);
+      await gp.locator('#ab').waitFor();
+      await gp.waitForFunction(() => document.querySelectorAll('#comments .version-badge').length === 6 &&
+        !document.querySelector('#wave').classList.contains('loading'));
+      await gp.evaluate(AXE);
+      const bad = await gp.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} ${n.any.map((a) => a.message).join('; ')}`).join(' | ')}`));
+      assert.deepEqual(ctx.record.errors, [], `${colorScheme} ${layout}`);
+      return [`${colorScheme} ${layout}`, bad];
+    } finally {
+      await ctx.close();
+    }
+  }));
+  assert.equal(runs.length, 2);
+  assert.deepEqual(runs.filter(([, v]) => v.length), []);
 });
