@@ -31,9 +31,12 @@ function listenerId() {
 }
 
 export class ListenReporter {
-  // audio: the <audio> element; path: the report URL; name(): the guest's name.
+  // audio(): the <audio> element playing (the Player's: an A/B switch or a
+  // URL renewal hands over to another element); path: the report URL;
+  // name(): the guest's name. Events are taken on the document (capture:
+  // media events do not bubble) from whichever element is playing then.
   constructor(audio, { path, name }) {
-    this.audio = audio;
+    this.getAudio = audio;
     this.path = path;
     this.name = name;
     this.listener = listenerId();
@@ -44,7 +47,7 @@ export class ListenReporter {
     this.playPending = false;
     this.started = new Set(); // versions whose play was counted on this page
     this.timer = 0;
-    const on = (ev, fn) => audio.addEventListener(ev, fn);
+    const on = (ev, fn) => document.addEventListener(ev, (e) => { if (e.target === this.audio) fn(); }, true);
     on('playing', () => this.onPlaying());
     on('timeupdate', () => this.onTime());
     on('pause', () => this.close(true, true));
@@ -53,6 +56,8 @@ export class ListenReporter {
     addEventListener('pagehide', () => this.cut(true));
     document.addEventListener('visibilitychange', () => { if (document.hidden) this.cut(true); });
   }
+
+  get audio() { return this.getAudio(); }
 
   // A new version in the player: what was heard of the previous goes out first.
   setVersion(id, durationS) {

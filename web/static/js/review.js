@@ -152,7 +152,7 @@ function askName(then) {
 function currentName() { return st.name || guestName(); }
 
 // What is actually heard goes to the owner's Activity (listen.js).
-const listen = new ListenReporter($('#audio'), { path: `${base}/listen`, name: currentName });
+const listen = new ListenReporter(() => st.player?.audio || $('#audio'), { path: `${base}/listen`, name: currentName });
 
 $('#change-name').addEventListener('click', () => askName(() => { showReview(); }));
 
