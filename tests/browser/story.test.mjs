@@ -95,7 +95,7 @@ test('the whole story', { timeout: 150000 }, async (t) => {
       }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['value'] });
     });
     await op.setInputFiles('#files', [{ name: 'First Light.wav', mimeType: 'audio/wav', buffer: makeWav(12, 44100, { accents: true }) },
-      { name: 'Harbour Lights.wav', mimeType: 'audio/wav', buffer: makeWav(9, 48000) }]);
+      { name: 'Harbour Lights.wav', mimeType: 'audio/wav', buffer: makeWav(9, 48000) }], { timeout: 30000 });
     await op.locator('.upload[data-done="true"]').nth(1).waitFor({ timeout: 30000 });
     assert.ok(progress.length > 0 && progress.at(-1) === 100, `progress bar values seen: ${progress}`);
     await op.locator('.track-row h3', { hasText: 'First Light' }).waitFor();
@@ -113,7 +113,7 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     assert.match(facts, /dBTP/);
     // A second mix of First Light, bounced with 1.5 s more intro: the
     // review page offers A/B between the two (ready by the guest's visit).
-    await row.locator('input[type=file]').setInputFiles({ name: 'First Light v2.wav', mimeType: 'audio/wav', buffer: makeWav(12, 44100, { intro: 1.5, accents: true }) });
+    await row.locator('input[type=file]').setInputFiles({ name: 'First Light v2.wav', mimeType: 'audio/wav', buffer: makeWav(12, 44100, { intro: 1.5, accents: true }) }, { timeout: 30000 });
     await row.locator('.version').nth(1).waitFor({ timeout: 30000 });
   });
 
