@@ -128,6 +128,24 @@ async function startMailServer({ env = {}, args = [], backend = 'sqlite', role =
     if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr}`);
     return r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\x1f'));
   };
+  // Wait until the worker has done all it was given: no comment event left
+  // to compose (mail_events), no message queued or being sent (outbox: a row
+  // is deleted after the sink's 250, and the sink writes the Maildir file
+  // before it answers), with digests: true also no digest waiting. Then what
+  // the sink holds is all that will come of it: "nothing more" is read at
+  // that point instead of after a fixed wait.
+  st.settled = async ({ digests = false, ms = 20000 } = {}) => {
+    const n = (sql) => Number(st.query(sql)[0][0]);
+    const t0 = Date.now();
+    for (;;) {
+      const left = n('SELECT COUNT(*) FROM mail_events')
+        + n("SELECT COUNT(*) FROM outbox WHERE state IN ('queued', 'sending')")
+        + (digests ? n('SELECT COUNT(*) FROM mail_digest_items') : 0);
+      if (left === 0) return;
+      if (Date.now() - t0 > ms) throw new Error(`mail not settled after ${ms} ms: ${left} event(s), message(s) or digest item(s) left`);
+      await sleep(100);
+    }
+  };
   st.kill = async () => { st.proc.kill('SIGKILL'); await st.exited; };
   st.restart = async (newEnv = {}) => { st.env = newEnv; await spawnServe(st); };
   st.stop = async () => {
@@ -191,11 +209,11 @@ for (const backend of BACKENDS) describe(`e-mail notifications (SMTP sink, START
         assert.equal(c.status, 201);
       }
     }
-    await sleep(1500);
+    await st.settled(); // every comment taken into the digest, nothing sent
     assert.equal(inbox(maildir, loud.email).length, 0, 'nothing before the digest interval');
     await st.advance(61);
     const [m] = await waitInbox(maildir, loud.email, 1);
-    await sleep(3000);
+    await st.settled({ digests: true });
     assert.equal(inbox(maildir, loud.email).length, 1, 'exactly one digest');
     assert.equal(inbox(maildir, quiet.email).length, 0, 'opted out: nothing');
     assert.equal(m.subject, '5 new comments on "Démo EP <b>"');
@@ -220,7 +238,7 @@ for (const backend of BACKENDS) describe(`e-mail notifications (SMTP sink, START
     assert.equal(bad.status, 404);
     await g.post(`/api/v1/s/${pl.token}/comments`, { name: 'Bo', body: 'again', version_id: pl.vid, time_ms: 0 });
     await st.advance(61);
-    await sleep(3000);
+    await st.settled({ digests: true });
     assert.equal(inbox(maildir, loud.email).length, 1, 'unsubscribed: no second digest');
   });
 
@@ -345,7 +363,7 @@ for (const backend of BACKENDS) describe(`e-mail: a comment's mail is composed b
     const t0 = Date.now();
     while (count('mail_events') > 0 && Date.now() - t0 < 15000) await sleep(200);
     assert.equal(count('mail_events'), 0, 'every event taken (the top-level one mails nothing: comments are off)');
-    await sleep(2000);
+    await st.settled();
     assert.equal(inbox(maildir, o.email).length, 1, 'exactly once');
     assert.equal(count('outbox'), 0, 'delivered');
   });
@@ -365,12 +383,18 @@ describe('e-mail: worker killed in the middle of a message', { skip: SKIP }, () 
     await sleep(500); // the first half of the message is on the wire
     await st.kill();
     await st.restart({});
-    await sleep(6000);
+    // A message queued after the claimed one is delivered by the restarted
+    // worker: it has been through the outbox since, and passed the claimed
+    // message over (not a fixed wait).
+    const later = await newOwner(st);
+    await later.put('/api/v1/account/notifications', { new_login: true });
+    assert.equal((await new Client(st).login(later.email)).status, 200);
+    await waitInbox(maildir, later.email, 1);
     assert.equal(inbox(maildir, o.email).length, 0, 'the claimed message waits for its lease');
     await st.advance(301); // past the 5-minute lease (and the job's)
     const [m] = await waitInbox(maildir, o.email, 1);
     assert.equal(m.subject, 'New sign-in to your audiomus account');
-    await sleep(3000);
+    await st.settled();
     assert.equal(inbox(maildir, o.email).length, 1, 'exactly once');
   });
 });
@@ -442,7 +466,7 @@ for (const backend of BACKENDS) describe(`owner address verification (SMTP sink,
     await st.advance(61);
     const [cm] = await waitInbox(maildir, ctrl.email, 1);
     assert.equal(cm.subject, '1 new comment on "Control EP"');
-    await sleep(2000);
+    await st.settled({ digests: true });
     assert.equal(inbox(maildir, o.email).length, 1, 'only the verification mail');
 
     // The link may be opened in another browser: no session, same Origin rules.
@@ -520,7 +544,7 @@ for (const backend of BACKENDS) describe(`owner address verification (SMTP sink,
     const fresh = ms.map((x) => verifyTokenOf(st, x)).find((t) => t !== tb);
     assert.equal((await anon.post(VERIFY, { token: fresh })).status, 200);
     assert.equal((await b.get('/api/v1/account')).json.email_verified, true);
-    await sleep(1000);
+    await st.settled();
     const leaked = fs.readdirSync(path.join(maildir, 'new')).filter((f) => fs.readFileSync(path.join(maildir, 'new', f), 'utf8').includes(victim));
     assert.deepEqual(leaked, [], 'no message mentions the injected address');
     // A token for an address the account no longer has: audiomus has no way
@@ -538,7 +562,7 @@ for (const backend of BACKENDS) describe(`owner address verification (SMTP sink,
     assert.equal(lim.status, 429);
     assert.ok(Number(lim.headers['retry-after']) > 0, 'Retry-After');
     const all = await waitInbox(maildir, o.email, 4);
-    await sleep(1500);
+    await st.settled();
     assert.equal(inbox(maildir, o.email).length, 4, 'the sign-up mail and three resent ones');
     assert.equal(new Set(all.map((x) => verifyTokenOf(st, x))).size, 4, 'a fresh token each time');
 
