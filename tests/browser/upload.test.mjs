@@ -3,8 +3,9 @@
 // (by extension in the browser, by their first bytes on the server); leaving
 // the page mid-upload asks first; after a reload, choosing the same file
 // resumes the stored upload (no second track) and the original the owner
-// downloads is byte for byte the file; several files wait in a queue with
-// their place shown.
+// downloads is byte for byte the file; an upload left alone for 5 minutes
+// (the test clock) shows "interrupted" with Resume… and Remove; several files
+// wait in a queue with their place shown.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -20,7 +21,7 @@ let srv, browser, ctx, page, owner, pid, tmp;
 const dialogs = [];
 
 before(async () => {
-  srv = await startApi('sqlite');
+  srv = await startApi('sqlite', { hooks: true }); // the test clock (interrupted)
   owner = await newOwner(srv);
   pid = (await newProject(owner, 'Tide EP')).id;
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-browser-upload-'));
@@ -115,6 +116,16 @@ test('reload mid-upload warns, then the same file resumes (no second track) to a
   assert.equal(t.versions[0].state, 'uploading');
   // The page offers to resume it right away (this browser remembers it).
   await page.locator(`.version[data-version="${t.versions[0].id}"] .resume`, { hasText: 'choose “Long Take.wav” again to resume' }).waitFor();
+  // Left alone for 5 minutes: "interrupted", with its reason, Resume… and
+  // (the track holds nothing else) Remove.
+  srv.advance(6 * 60);
+  await page.reload();
+  const row = page.locator(`.version[data-version="${t.versions[0].id}"][data-state="interrupted"]`);
+  await row.waitFor();
+  assert.equal(await row.locator('.status.error').textContent(), 'upload interrupted: resume or remove');
+  assert.ok(await row.locator('label[role="button"]', { hasText: 'Resume…' }).isVisible(), 'Resume…');
+  assert.ok(await row.getByRole('button', { name: 'Remove' }).isVisible(), 'Remove');
+  assert.ok(await row.locator('.resume', { hasText: 'choose “Long Take.wav” again to resume' }).isVisible());
   // The same file again: resumed into the same version, not a new track.
   await page.setInputFiles('#files', file);
   await page.locator('.upload[data-file="Long Take.wav"][data-resumed="true"]').waitFor();
