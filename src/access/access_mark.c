@@ -34,8 +34,7 @@ static int ticket_msg(const struct access_mark_ticket *t, uint32_t kid, char *ms
 	return w > 0 && (size_t)w < n ? w : AM_ERR_TOOBIG;
 }
 
-int access_mark_ticket_mint(struct app *a, const struct access_mark_ticket *t, char *out,
-			    size_t n)
+int access_mark_ticket_mint(struct app *a, const struct access_mark_ticket *t, char *out, size_t n)
 {
 	uint32_t kid = keyring_generation(a->kr);
 	char msg[256], mac[MAC_B64_LEN + 1], pid[33], lid[33], mid[33];

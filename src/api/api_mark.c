@@ -26,10 +26,10 @@ static const struct api_limit LIMIT_MARK_PROJECT = {"mark-project", 50, 200};
 
 static json_t *settings_json(const struct db_mark_settings *s, int64_t marks)
 {
-	return json_pack("{s:b,s:f,s:b,s:f,s:f,s:I}", "on", s->on, "strength",
-			 s->strength / 1000.0, "downloads", s->downloads, "strength_min",
-			 DB_MARK_STRENGTH_MIN / 1000.0, "strength_max", DB_MARK_STRENGTH_MAX / 1000.0,
-			 "listeners", (json_int_t)marks);
+	return json_pack("{s:b,s:f,s:b,s:f,s:f,s:I}", "on", s->on, "strength", s->strength / 1000.0,
+			 "downloads", s->downloads, "strength_min", DB_MARK_STRENGTH_MIN / 1000.0,
+			 "strength_max", DB_MARK_STRENGTH_MAX / 1000.0, "listeners",
+			 (json_int_t)marks);
 }
 
 static int settings_reply(struct api_ctx *c, const uint8_t pid[DB_ID_LEN])
@@ -62,7 +62,8 @@ static int strength_field(struct api_ctx *c, int *out)
 	if (!v)
 		return 0;
 	d = json_is_number(v) ? json_number_value(v) : -1;
-	if (!(d >= DB_MARK_STRENGTH_MIN / 1000.0 - 1e-9 && d <= DB_MARK_STRENGTH_MAX / 1000.0 + 1e-9))
+	if (!(d >= DB_MARK_STRENGTH_MIN / 1000.0 - 1e-9 &&
+	      d <= DB_MARK_STRENGTH_MAX / 1000.0 + 1e-9))
 		return api_err(c, AM_ERR_INVAL,
 			       "field \"strength\" must be a number from 0.05 to 0.6");
 	*out = (int)lround(d * 1000.0);
@@ -77,7 +78,8 @@ int api_mark_settings_put(struct api_ctx *c)
 
 	if ((rc = api_owner_project(c, "id", &p)) || (rc = db_mark_settings_get(c->db, p.id, &s)) ||
 	    (rc = api_bool(c, "on", 0, &on, &has_on)) ||
-	    (rc = api_bool(c, "downloads", 0, &dl, &has_dl)) || (rc = strength_field(c, &s.strength)))
+	    (rc = api_bool(c, "downloads", 0, &dl, &has_dl)) ||
+	    (rc = strength_field(c, &s.strength)))
 		return rc;
 	if (has_on)
 		s.on = on;
@@ -182,6 +184,6 @@ int api_guest_mark(struct api_ctx *c)
 	am_memzero(&m, sizeof(m));
 	if (rc)
 		return rc;
-	return api_reply(c, 200,
-			 json_pack("{s:s,s:I}", "ticket", ticket, "expires", (json_int_t)t.expires));
+	return api_reply(
+	    c, 200, json_pack("{s:s,s:I}", "ticket", ticket, "expires", (json_int_t)t.expires));
 }

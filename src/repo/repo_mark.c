@@ -77,7 +77,8 @@ static int payload_of(const char *hex, uint8_t out[DB_MARK_PAYLOAD_LEN])
 	if (strlen(hex) != 2 * DB_MARK_PAYLOAD_LEN)
 		return AM_ERR_DB;
 	for (int i = 0; i < DB_MARK_PAYLOAD_LEN; i++) {
-		int h = am_hexval(hex[2 * i], AM_HEX_LOWER), l = am_hexval(hex[2 * i + 1], AM_HEX_LOWER);
+		int h = am_hexval(hex[2 * i], AM_HEX_LOWER),
+		    l = am_hexval(hex[2 * i + 1], AM_HEX_LOWER);
 
 		if (h < 0 || l < 0)
 			return AM_ERR_DB;
@@ -98,8 +99,8 @@ static int mark_row(struct db_stmt *st, union repo_key key, void *outp)
 		return rc;
 	if ((rc = repo_open_col(st, 3, key.fk, "marks", "payload", out->id, out->project_id, hex,
 				sizeof(hex))) ||
-	    (rc = repo_open_col(st, 4, key.fk, "marks", "name", out->id, out->project_id,
-				out->name, sizeof(out->name))) ||
+	    (rc = repo_open_col(st, 4, key.fk, "marks", "name", out->id, out->project_id, out->name,
+				sizeof(out->name))) ||
 	    (rc = repo_open_col(st, 5, key.fk, "marks", "first", out->id, out->project_id, first,
 				sizeof(first))))
 		goto out;
@@ -128,11 +129,12 @@ static int mark_insert(struct db *db, const struct crypto_field_key *fk,
 	snprintf(first, sizeof(first), "%" PRId64, in->now);
 	if ((rc = crypto_random_id(id)))
 		goto out;
-	rc = db_prepare(db,
-			"INSERT INTO marks (id, project_id, link_id, session_hash, lookup, payload_ct,"
-			" name_ct, first_ct) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-			" ON CONFLICT (project_id, link_id, session_hash) DO NOTHING",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "INSERT INTO marks (id, project_id, link_id, session_hash, lookup, payload_ct,"
+	    " name_ct, first_ct) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	    " ON CONFLICT (project_id, link_id, session_hash) DO NOTHING",
+	    &st);
 	if (rc == 0) {
 		db_bind_id(st, 1, id);
 		db_bind_id(st, 2, in->project_id);
@@ -161,8 +163,8 @@ static int mark_of_listening(struct db *db, const struct crypto_field_key *fk,
 	char sql[256];
 	int rc;
 
-	snprintf(sql, sizeof(sql), "%s WHERE project_id = $1 AND link_id = $2 AND session_hash = $3",
-		 mark_cols);
+	snprintf(sql, sizeof(sql),
+		 "%s WHERE project_id = $1 AND link_id = $2 AND session_hash = $3", mark_cols);
 	if ((rc = db_prepare(db, sql, &st)) == 0) {
 		db_bind_id(st, 1, in->project_id);
 		db_bind_id(st, 2, in->link_id);
@@ -232,8 +234,8 @@ int db_mark_find(struct db *db, const struct db_keys *k, const uint8_t project_i
 int db_mark_count(struct db *db, const uint8_t project_id[DB_ID_LEN], int64_t *n)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM marks WHERE project_id = $1",
-			    &st);
+	int rc =
+	    db_prepare(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM marks WHERE project_id = $1", &st);
 
 	*n = 0;
 	if (rc == 0) {

@@ -115,7 +115,8 @@ static void separation(void **state)
 	assert_int_equal(
 	    access_url_sign(f->a, &f->p.g, obj, 0, access_url_expiry(f->a), url, sizeof(url)), 0);
 	assert_int_equal(v_ticket(f, url), AM_ERR_DENIED);
-	assert_int_equal(access_cookie_mint(f->a, &f->p.g, am_now() + 60, cookie, sizeof(cookie)), 0);
+	assert_int_equal(access_cookie_mint(f->a, &f->p.g, am_now() + 60, cookie, sizeof(cookie)),
+			 0);
 	assert_int_equal(v_ticket(f, cookie), AM_ERR_DENIED);
 }
 
