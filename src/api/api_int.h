@@ -302,6 +302,23 @@ struct api_guest_media {
 };
 int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 		    const struct api_guest_media *gm, json_t **out);
+/* The ready media objects of a project by version and kind
+ * (api_media_index.c), read once for a guest view's media URLs. */
+struct api_media_obj {
+	uint8_t version_id[DB_ID_LEN], id[DB_ID_LEN];
+	char kind[DB_STATE_MAX + 1];
+	int64_t created;
+};
+struct api_media_index {
+	struct api_media_obj *v;
+	size_t n, cap;
+};
+int api_media_index_load(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
+			 struct api_media_index *ix);
+/* The id db_object_find would return, or NULL. */
+const uint8_t *api_media_index_find(const struct api_media_index *ix,
+				    const uint8_t version_id[DB_ID_LEN], const char *kind);
+void api_media_index_free(struct api_media_index *ix);
 /* Signed media URLs of one version (stream, peaks, original when downloads
  * are on or g is an owner grant): {"stream": url|null, "peaks": url|null,
  * "download": url|null}; each URL with a fresh nonce (access_url_sign). */

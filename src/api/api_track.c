@@ -135,18 +135,26 @@ static json_t *media_slot(struct api_ctx *c, struct api_url_slots *us, const uin
 	return json_string(url);
 }
 
+/* A version's media URL of a kind: signed, or its view-cache slot (us);
+ * the object from ix (the guest view) or one query. */
 static json_t *media_url(struct api_ctx *c, const struct access_grant *g,
 			 const uint8_t pid[DB_ID_LEN], const uint8_t vid[DB_ID_LEN],
-			 const char *kind, int download, int64_t expires, struct api_url_slots *us)
+			 const char *kind, int download, int64_t expires, struct api_url_slots *us,
+			 const struct api_media_index *ix)
 {
 	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX];
+	const uint8_t *oid;
 	struct db_object o;
 
-	if (db_object_find(c->db, pid, vid, kind, &o) != 0)
+	if (ix)
+		oid = api_media_index_find(ix, vid, kind);
+	else
+		oid = db_object_find(c->db, pid, vid, kind, &o) == 0 ? o.id : NULL;
+	if (!oid)
 		return json_null();
 	if (us)
-		return media_slot(c, us, o.id, download);
-	if (access_url_sign(c->api->app, g, o.id, download, expires, path, sizeof(path)) != 0)
+		return media_slot(c, us, oid, download);
+	if (access_url_sign(c->api->app, g, oid, download, expires, path, sizeof(path)) != 0)
 		return json_null();
 	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
 	return json_string(url);
@@ -154,21 +162,22 @@ static json_t *media_url(struct api_ctx *c, const struct access_grant *g,
 
 static json_t *media_json(struct api_ctx *c, const struct access_grant *g,
 			  const struct db_project *p, const uint8_t version_id[DB_ID_LEN],
-			  int64_t expires, struct api_url_slots *us)
+			  int64_t expires, struct api_url_slots *us, const struct api_media_index *ix)
 {
-	return json_pack("{s:o,s:o,s:o,s:I}", "stream",
-			 media_url(c, g, p->id, version_id, "stream", 0, expires, us), "peaks",
-			 media_url(c, g, p->id, version_id, "peaks", 0, expires, us), "download",
-			 p->downloads || g->owner
-			     ? media_url(c, g, p->id, version_id, "original", 1, expires, us)
-			     : json_null(),
-			 "expires", (json_int_t)expires);
+	return json_pack(
+	    "{s:o,s:o,s:o,s:I}", "stream",
+	    media_url(c, g, p->id, version_id, "stream", 0, expires, us, ix), "peaks",
+	    media_url(c, g, p->id, version_id, "peaks", 0, expires, us, ix), "download",
+	    p->downloads || g->owner
+		? media_url(c, g, p->id, version_id, "original", 1, expires, us, ix)
+		: json_null(),
+	    "expires", (json_int_t)expires);
 }
 
 json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,
 		       const uint8_t version_id[DB_ID_LEN], int64_t expires)
 {
-	return media_json(c, g, p, version_id, expires, NULL);
+	return media_json(c, g, p, version_id, expires, NULL, NULL);
 }
 
 struct tracks_ctx {
@@ -177,6 +186,7 @@ struct tracks_ctx {
 	const struct db_project *p; /* guest view: downloads and show-loudness flags */
 	int64_t expires;
 	struct api_url_slots *slots; /* guest view for the cache: slots, not URLs */
+	struct api_media_index ix;   /* guest view: the project's ready objects */
 	json_t *arr;		     /* tracks */
 	json_t *by_id;		     /* track hex id -> versions array */
 	json_t *queue;		     /* owner view: version hex id -> place (api_queue.c) */
@@ -281,7 +291,8 @@ static int version_item(void *ctx, const struct db_version *v)
 			return AM_ERR_NOMEM;
 		}
 		if (j && api_set(j, "media",
-				 media_json(tc->c, tc->g, tc->p, v->id, tc->expires, tc->slots))) {
+				 media_json(tc->c, tc->g, tc->p, v->id, tc->expires, tc->slots,
+					    &tc->ix))) {
 			json_decref(j);
 			return AM_ERR_NOMEM;
 		}
@@ -306,6 +317,7 @@ int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 		tc.slots = gm->slots;
 	}
 	if ((!gm && (rc = api_queue_positions(c, pid, &tc.queue))) ||
+	    (gm && (rc = api_media_index_load(c, pid, &tc.ix))) ||
 	    (rc = db_track_list(c->db, k, pid, track_item, &tc)) ||
 	    (rc = db_version_list(c->db, k, pid, NULL, version_item, &tc)) ||
 	    (gm && !gm->p->show_loudness && (rc = match_gains(tc.by_id))))
@@ -316,6 +328,7 @@ out:
 	json_decref(tc.arr);
 	json_decref(tc.by_id);
 	json_decref(tc.queue);
+	api_media_index_free(&tc.ix);
 	return rc;
 }
 
