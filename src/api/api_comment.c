@@ -64,6 +64,82 @@ int api_comments_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uin
 	return 0;
 }
 
+/* ,"key":id or ,"key":null */
+static int jw_opt_id(struct am_buf *b, const char *key, int has, const uint8_t id[DB_ID_LEN])
+{
+	int rc;
+
+	if ((rc = am_buf_append(b, ",", 1)) || (rc = api_jw_key(b, key)))
+		return rc;
+	return has ? api_jw_id(b, id) : am_buf_append(b, "null", 4);
+}
+
+/* ,"key":n or ,"key":null */
+static int jw_opt_int(struct am_buf *b, const char *key, int has, int64_t n)
+{
+	int rc;
+
+	if ((rc = am_buf_append(b, ",", 1)) || (rc = api_jw_key(b, key)))
+		return rc;
+	return has ? api_jw_i64(b, n) : am_buf_append(b, "null", 4);
+}
+
+/* Keep in step with api_comment_json: the same fields in the same order. */
+int api_comment_write(struct am_buf *b, const struct db_comment *cm, int owner_view)
+{
+	size_t start = b->len;
+	int rc;
+
+	if ((rc = am_buf_puts(b, "{\"id\":")) || (rc = api_jw_id(b, cm->id)) ||
+	    (rc = am_buf_puts(b, ",\"version_id\":")) || (rc = api_jw_id(b, cm->version_id)) ||
+	    (rc = am_buf_puts(b, ",\"author\":")) || (rc = api_jw_str(b, cm->author)) ||
+	    (rc = am_buf_puts(b, ",\"by_owner\":")) || (rc = api_jw_bool(b, !cm->has_guest)) ||
+	    (rc = am_buf_puts(b, ",\"body\":")) || (rc = api_jw_str(b, cm->body)) ||
+	    (rc = am_buf_puts(b, ",\"time_ms\":")) || (rc = api_jw_i64(b, cm->time_ms)) ||
+	    (rc = am_buf_puts(b, ",\"resolved\":")) || (rc = api_jw_bool(b, cm->resolved)) ||
+	    (rc = am_buf_puts(b, ",\"created\":")) || (rc = api_jw_i64(b, cm->created)) ||
+	    (rc = am_buf_puts(b, ",\"deleted\":")) || (rc = api_jw_bool(b, cm->deleted != 0)) ||
+	    (rc = jw_opt_int(b, "end_ms", cm->end_ms >= 0, cm->end_ms)) ||
+	    (rc = jw_opt_int(b, "edited", cm->edited > 0, cm->edited)) ||
+	    (rc = jw_opt_id(b, "parent_id", cm->has_parent, cm->parent_id)) ||
+	    (owner_view && cm->has_guest && (rc = jw_opt_id(b, "guest_id", 1, cm->guest_id))) ||
+	    (rc = am_buf_append(b, "}", 1))) {
+		b->len = start;
+		if (b->p)
+			b->p[start] = 0;
+	}
+	return rc;
+}
+
+struct comment_out {
+	struct am_buf *b;
+	int owner_view;
+	size_t n;
+};
+
+static int comment_out_item(void *ctx, const struct db_comment *cm)
+{
+	struct comment_out *co = ctx;
+	int rc;
+
+	if (co->n++ && (rc = am_buf_append(co->b, ",", 1)))
+		return rc;
+	rc = api_comment_write(co->b, cm, co->owner_view);
+	return rc == AM_ERR_INVAL ? AM_ERR_INTERNAL : rc; /* stored text that is not UTF-8 */
+}
+
+int api_comments_write(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], int owner_view,
+		       struct am_buf *b)
+{
+	struct comment_out co = {b, owner_view, 0};
+	int rc;
+
+	if ((rc = am_buf_append(b, "[", 1)) ||
+	    (rc = db_comment_list(c->db, c->api->app->keys, pid, NULL, comment_out_item, &co)))
+		return rc;
+	return am_buf_append(b, "]", 1);
+}
+
 int api_comments_list(struct api_ctx *c)
 {
 	const char *vq = http_req_query(c->req, "version");

@@ -21,6 +21,8 @@
 
 /* The largest review-page answer we build (1000s of comments fit easily). */
 #define API_VIEW_BODY_MAX ((size_t)32 << 20)
+/* Reserved at the start of a build: 200 comments fit without a realloc. */
+#define API_VIEW_BODY_HINT ((size_t)96 << 10)
 
 struct guest {
 	struct db_link link;
@@ -165,18 +167,17 @@ static int view_build(struct api_ctx *c, const struct guest *gs, int64_t expires
 	struct api_url_slots us = {0};
 	struct api_guest_media gm = {&gs->g, &gs->p, expires, &us};
 	struct api_view_slot *sorted = NULL;
-	json_t *tracks = NULL, *comments = NULL;
+	json_t *tracks = NULL;
 	uint8_t raw[16];
 	struct am_buf b;
 	size_t split;
 	int rc;
 
 	am_buf_init(&b, API_VIEW_BODY_MAX);
-	if ((rc = crypto_random(raw, sizeof(raw))))
+	if ((rc = am_buf_reserve(&b, API_VIEW_BODY_HINT)) || (rc = crypto_random(raw, sizeof(raw))))
 		goto out;
 	access_hex16(raw, us.marker);
-	if ((rc = api_tracks_json(c, gs->p.id, &gm, &tracks)) ||
-	    (rc = api_comments_json(c, gs->p.id, NULL, 0, &comments)))
+	if ((rc = api_tracks_json(c, gs->p.id, &gm, &tracks)))
 		goto out;
 	rc = AM_ERR_NOMEM;
 	if (am_buf_puts(&b, "\"tracks\":") ||
@@ -186,15 +187,13 @@ static int view_build(struct api_ctx *c, const struct guest *gs, int64_t expires
 	if ((rc = view_unmark(&b, &us, sorted)))
 		goto out;
 	split = b.len;
-	rc = AM_ERR_NOMEM;
-	if (am_buf_puts(&b, ",\"comments\":") ||
-	    json_dump_callback(comments, dump_to, &b, JSON_COMPACT) ||
-	    am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)expires))
+	if ((rc = am_buf_puts(&b, ",\"comments\":")) ||
+	    (rc = api_comments_write(c, gs->p.id, 0, &b)) ||
+	    (rc = am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)expires)))
 		goto out;
 	rc = api_view_make((const char *)b.p, b.len, split, sorted, us.n, out);
 out:
 	json_decref(tracks);
-	json_decref(comments);
 	free(us.v);
 	free(sorted);
 	am_buf_cleanup(&b);

@@ -302,6 +302,20 @@ struct api_guest_media {
 };
 int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 		    const struct api_guest_media *gm, json_t **out);
+/* JSON written straight into a buffer (api_jw.c): the text jansson's
+ * JSON_COMPACT dump gives for the same values. A string that is not valid
+ * UTF-8 is AM_ERR_INVAL (nothing appended); keys are ASCII literals. */
+int api_jw_str(struct am_buf *b, const char *s);
+int api_jw_key(struct am_buf *b, const char *key); /* "key": */
+int api_jw_id(struct am_buf *b, const uint8_t id[DB_ID_LEN]);
+int api_jw_i64(struct am_buf *b, int64_t v);
+int api_jw_bool(struct am_buf *b, int v);
+/* The comments of a project as a JSON array appended to b: the text of
+ * json_dumps(JSON_COMPACT) of api_comments_json's array, without jansson. */
+int api_comments_write(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], int owner_view,
+		       struct am_buf *b);
+/* One comment (api_comment_json's fields and order) appended to b. */
+int api_comment_write(struct am_buf *b, const struct db_comment *cm, int owner_view);
 /* The ready media objects of a project by version and kind
  * (api_media_index.c), read once for a guest view's media URLs. */
 struct api_media_obj {

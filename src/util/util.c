@@ -97,6 +97,11 @@ static int buf_reserve(struct am_buf *b, size_t n)
 	return 0;
 }
 
+int am_buf_reserve(struct am_buf *b, size_t n)
+{
+	return buf_reserve(b, n);
+}
+
 int am_buf_append(struct am_buf *b, const void *data, size_t n)
 {
 	int rc = buf_reserve(b, n);

@@ -70,6 +70,9 @@ void am_buf_cleanup(struct am_buf *b);
 void am_buf_reset(struct am_buf *b);
 /* Append n bytes. Returns 0, AM_ERR_TOOBIG or AM_ERR_NOMEM. */
 int am_buf_append(struct am_buf *b, const void *data, size_t n);
+/* Make room for n more bytes now (one allocation instead of doublings);
+ * AM_ERR_TOOBIG past cap, AM_ERR_NOMEM. */
+int am_buf_reserve(struct am_buf *b, size_t n);
 /* Append a string. */
 int am_buf_puts(struct am_buf *b, const char *s);
 /* Append printf-formatted text. */

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -207,13 +209,77 @@ static void test_view_slots(void **state)
 	assert_int_equal(api_view_make(body, len, len + 1, NULL, 0, &v), AM_ERR_INVAL);
 }
 
+/* api_comment_write gives the bytes of jansson's compact dump of
+ * api_comment_json for every field combination and for text that needs
+ * escaping; text that is not UTF-8 fails both ways. */
+static void check_comment(const struct db_comment *cm, int owner_view)
+{
+	json_t *j = api_comment_json(cm, owner_view);
+	char *want;
+	struct am_buf b;
+
+	assert_non_null(j);
+	want = json_dumps(j, JSON_COMPACT);
+	assert_non_null(want);
+	am_buf_init(&b, 1 << 20);
+	assert_int_equal(api_comment_write(&b, cm, owner_view), 0);
+	assert_string_equal((const char *)b.p, want);
+	free(want);
+	json_decref(j);
+	am_buf_cleanup(&b);
+}
+
+static void test_comment_write(void **state)
+{
+	static const char *const texts[] = {
+	    "plain", "", "quote \" back \\ slash / </script>", "\b\f\n\r\t \x01\x1f\x7f" " end",
+	    "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x8e\xb5 \xef\xbf\xbf", "\"", "x\x1b",
+	};
+	static const char *const bad[] = {"\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+					  "a\x80" "b", "\xe2\x82"};
+	struct db_comment cm;
+	struct am_buf b;
+
+	(void)state;
+	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+		for (int v = 0; v < 16; v++) {
+			memset(&cm, 0, sizeof(cm));
+			memset(cm.id, 0xa5, sizeof(cm.id));
+			memset(cm.version_id, 0x01, sizeof(cm.version_id));
+			memset(cm.guest_id, 0xfe, sizeof(cm.guest_id));
+			memset(cm.parent_id, 0x7c, sizeof(cm.parent_id));
+			snprintf(cm.author, sizeof(cm.author), "%s", texts[(t + 1) % 7]);
+			snprintf(cm.body, sizeof(cm.body), "%s", texts[t]);
+			cm.has_guest = v & 1;
+			cm.has_parent = (v >> 1) & 1;
+			cm.end_ms = (v & 4) ? INT64_C(1) << 40 : -1;
+			cm.edited = (v & 8) ? 1796590025382 : 0;
+			cm.time_ms = (int64_t)t * 999;
+			cm.created = -(int64_t)t;
+			cm.resolved = v & 1;
+			cm.deleted = (v & 2) ? 5 : 0;
+			check_comment(&cm, 0);
+			check_comment(&cm, 1);
+		}
+	}
+	for (size_t t = 0; t < sizeof(bad) / sizeof(bad[0]); t++) {
+		memset(&cm, 0, sizeof(cm));
+		snprintf(cm.body, sizeof(cm.body), "%s", bad[t]);
+		assert_null(api_comment_json(&cm, 0));
+		am_buf_init(&b, 1 << 20);
+		assert_int_equal(api_comment_write(&b, &cm, 0), AM_ERR_INVAL);
+		assert_int_equal(b.len, 0);
+		am_buf_cleanup(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_policy),     cmocka_unit_test(test_gate),
 	    cmocka_unit_test(test_ids),	       cmocka_unit_test(test_fields),
 	    cmocka_unit_test(test_view_key),   cmocka_unit_test(test_view_shared),
-	    cmocka_unit_test(test_view_slots),
+	    cmocka_unit_test(test_view_slots), cmocka_unit_test(test_comment_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,150 @@
+/*
+ * api_jw.c: a JSON writer straight into an am_buf, for the large arrays of
+ * the review page's answer (every comment), where building jansson objects
+ * and dumping them cost most of an uncached answer (issue 25: 58 % of its
+ * instructions). The text is what json_dumps(JSON_COMPACT) writes for the
+ * same values (tests/unit/api/test_api.c compares them): strings must be
+ * valid UTF-8 (as json_string requires; AM_ERR_INVAL otherwise, nothing
+ * appended), '"', '\\' and control characters escaped as jansson does, no
+ * other byte escaped. Runs in the web process on text from our database
+ * (decrypted user text: never trusted to be valid UTF-8 or free of quotes).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_int.h"
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0: no
+ * overlong form, no surrogate, nothing above U+10FFFF (jansson's rules). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0], cp;
+	size_t l;
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc2 || c > 0xf4)
+		return 0;
+	l = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+	if (l > n)
+		return 0;
+	cp = c & (0xff >> (l + 1));
+	for (size_t i = 1; i < l; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((l == 3 && cp < 0x800) || (l == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return l;
+}
+
+/* The escape of byte c, or NULL when it is written as is. */
+static const char *escape_of(unsigned char c, char tmp[7])
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	switch (c) {
+	case '"':
+		return "\\\"";
+	case '\\':
+		return "\\\\";
+	case '\b':
+		return "\\b";
+	case '\f':
+		return "\\f";
+	case '\n':
+		return "\\n";
+	case '\r':
+		return "\\r";
+	case '\t':
+		return "\\t";
+	default:
+		break;
+	}
+	if (c >= 0x20)
+		return NULL;
+	memcpy(tmp, "\\u00", 4);
+	tmp[4] = hex[c >> 4];
+	tmp[5] = hex[c & 15];
+	tmp[6] = 0;
+	return tmp;
+}
+
+/* Append s (n bytes) escaped, without quotes; runs of plain bytes at once. */
+static int escaped(struct am_buf *b, const unsigned char *s, size_t n)
+{
+	size_t i = 0, run = 0, l;
+	const char *e;
+	char tmp[7];
+	int rc;
+
+	while (i < n) {
+		if (!(l = utf8_len(s + i, n - i)))
+			return AM_ERR_INVAL;
+		if (l > 1 || !(e = escape_of(s[i], tmp))) {
+			i += l;
+			continue;
+		}
+		if ((rc = am_buf_append(b, s + run, i - run)) || (rc = am_buf_puts(b, e)))
+			return rc;
+		run = ++i;
+	}
+	return am_buf_append(b, s + run, n - run);
+}
+
+int api_jw_str(struct am_buf *b, const char *s)
+{
+	size_t start = b->len;
+	int rc;
+
+	if ((rc = am_buf_append(b, "\"", 1)) ||
+	    (rc = escaped(b, (const unsigned char *)s, strlen(s))) ||
+	    (rc = am_buf_append(b, "\"", 1))) {
+		b->len = start;
+		if (b->p)
+			b->p[start] = 0;
+	}
+	return rc;
+}
+
+int api_jw_key(struct am_buf *b, const char *key)
+{
+	size_t n = strlen(key);
+	int rc;
+
+	/* Keys are our own ASCII literals: nothing to escape. */
+	if ((rc = am_buf_append(b, "\"", 1)) || (rc = am_buf_append(b, key, n)))
+		return rc;
+	return am_buf_append(b, "\":", 2);
+}
+
+int api_jw_id(struct am_buf *b, const uint8_t id[DB_ID_LEN])
+{
+	char q[2 * DB_ID_LEN + 3];
+
+	q[0] = '"';
+	api_id_hex(id, q + 1);
+	q[2 * DB_ID_LEN + 1] = '"';
+	return am_buf_append(b, q, 2 * DB_ID_LEN + 2);
+}
+
+int api_jw_i64(struct am_buf *b, int64_t v)
+{
+	char d[24], *p = d + sizeof(d);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	return am_buf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+int api_jw_bool(struct am_buf *b, int v)
+{
+	return v ? am_buf_append(b, "true", 4) : am_buf_append(b, "false", 5);
+}
