@@ -74,17 +74,18 @@ out:
 	return rc;
 }
 
-int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
-			  const uint8_t row_id[CRYPTO_ID_LEN],
-			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
-			  struct am_buf *out)
+/* Open under key, or under ctx when it is set (key schedule kept). */
+static int field_open(const uint8_t *key, EVP_CIPHER_CTX *ctx, const char *table,
+		      const char *column, const uint8_t row_id[CRYPTO_ID_LEN],
+		      const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+		      struct am_buf *out)
 {
 	const uint8_t *c = ct;
 	uint8_t aad[FIELD_AAD_MAX];
 	size_t aadlen, start, m;
 	int rc;
 
-	if (!key || !out || (n && !ct))
+	if ((!key && !ctx) || !out || (n && !ct))
 		return AM_ERR_INVAL;
 	if (!(aadlen = field_aad(aad, table, column, row_id, project_id)))
 		return AM_ERR_INVAL;
@@ -98,8 +99,12 @@ int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, 
 	 * appended bytes are zeroed and removed, so nothing unverified leaks. */
 	if ((rc = am_buf_append(out, c + 1 + CRYPTO_GCM_IV_LEN, m)) != 0)
 		return rc;
-	rc = crypto_gcm_open(key, c + 1, aad, aadlen, out->p + start, m, c + n - CRYPTO_GCM_TAG_LEN,
-			     out->p + start);
+	if (ctx)
+		rc = crypto_gcm_open_ctx(ctx, c + 1, aad, aadlen, out->p + start, m,
+					 c + n - CRYPTO_GCM_TAG_LEN, out->p + start);
+	else
+		rc = crypto_gcm_open(key, c + 1, aad, aadlen, out->p + start, m,
+				     c + n - CRYPTO_GCM_TAG_LEN, out->p + start);
 	if (rc) {
 		am_memzero(out->p + start, m);
 		out->len = start;
@@ -107,4 +112,22 @@ int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, 
 		return AM_ERR_CRYPTO;
 	}
 	return 0;
+}
+
+int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
+			  const uint8_t row_id[CRYPTO_ID_LEN],
+			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			  struct am_buf *out)
+{
+	return key ? field_open(key, NULL, table, column, row_id, project_id, ct, n, out)
+		   : AM_ERR_INVAL;
+}
+
+int crypto_field_open_ctx(EVP_CIPHER_CTX *ctx, const char *table, const char *column,
+			  const uint8_t row_id[CRYPTO_ID_LEN],
+			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			  struct am_buf *out)
+{
+	return ctx ? field_open(NULL, ctx, table, column, row_id, project_id, ct, n, out)
+		   : AM_ERR_INVAL;
 }

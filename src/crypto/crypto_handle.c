@@ -20,6 +20,10 @@ struct crypto_pk {
 struct crypto_field_key {
 	uint8_t key[CRYPTO_KEY_LEN];
 	enum crypto_field_kind kind;
+	/* Project field keys only (a handle one caller owns, never shared
+	 * between threads): the key schedule for opening fields, set up once
+	 * instead of per field (issue 25); NULL: per field. */
+	EVP_CIPHER_CTX *dec;
 };
 
 static const uint8_t zero_id[CRYPTO_ID_LEN];
@@ -123,12 +127,15 @@ int crypto_field_key_from_raw(const uint8_t key[CRYPTO_KEY_LEN], enum crypto_fie
 		return AM_ERR_NOMEM;
 	memcpy(k->key, key, CRYPTO_KEY_LEN);
 	k->kind = kind;
+	k->dec = NULL;
 	*out = k;
 	return 0;
 }
 
 void crypto_field_key_free(struct crypto_field_key *k)
 {
+	if (k)
+		EVP_CIPHER_CTX_free(k->dec); /* cleanses the key schedule */
 	am_secret_free(k, sizeof(*k));
 }
 
@@ -144,6 +151,7 @@ static int fk_derive(const uint8_t ikm[CRYPTO_KEY_LEN], const char *info,
 	if (!(k = am_secret_alloc(sizeof(*k))))
 		return AM_ERR_NOMEM;
 	k->kind = kind;
+	k->dec = NULL;
 	rc = crypto_hkdf(ikm, CRYPTO_KEY_LEN, NULL, 0, info, strlen(info), k->key, CRYPTO_KEY_LEN);
 	if (rc) {
 		crypto_field_key_free(k);
@@ -162,8 +170,9 @@ int crypto_field_key_project(const struct keyring *kr, const uint8_t project_id[
 	*out = NULL;
 	if (!pk)
 		return AM_ERR_NOMEM;
-	if ((rc = crypto_pk_unwrap(kr, project_id, wrapped, n, pk)) == 0)
-		rc = fk_derive(pk, "field", CRYPTO_FK_FIELD, out);
+	if ((rc = crypto_pk_unwrap(kr, project_id, wrapped, n, pk)) == 0 &&
+	    (rc = fk_derive(pk, "field", CRYPTO_FK_FIELD, out)) == 0)
+		(*out)->dec = crypto_gcm_open_ctx_new((*out)->key); /* NULL: per field */
 	am_secret_free(pk, CRYPTO_KEY_LEN);
 	return rc;
 }
@@ -227,6 +236,8 @@ int crypto_field_open(const struct crypto_field_key *k, const char *table, const
 {
 	if (!k || k->kind != CRYPTO_FK_FIELD)
 		return AM_ERR_INVAL;
+	if (k->dec)
+		return crypto_field_open_ctx(k->dec, table, column, row_id, project_id, ct, n, out);
 	return crypto_field_open_key(k->key, table, column, row_id, project_id, ct, n, out);
 }
 

@@ -50,6 +50,11 @@ int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, 
 			  const uint8_t row_id[CRYPTO_ID_LEN],
 			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
 			  struct am_buf *out);
+/* The same under a context of crypto_gcm_open_ctx_new (key set once). */
+int crypto_field_open_ctx(EVP_CIPHER_CTX *ctx, const char *table, const char *column,
+			  const uint8_t row_id[CRYPTO_ID_LEN],
+			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			  struct am_buf *out);
 /* HMAC-SHA256(blind_key, data). */
 int crypto_blind_index_key(const uint8_t blind_key[CRYPTO_KEY_LEN], const void *data, size_t n,
 			   uint8_t out[32]);
@@ -109,6 +114,13 @@ int crypto_gcm_seal(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_G
 int crypto_gcm_open(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_GCM_IV_LEN],
 		    const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t n,
 		    const uint8_t tag[CRYPTO_GCM_TAG_LEN], uint8_t *pt);
+/* A decryption context holding key's AES-256-GCM key schedule (OpenSSL
+ * memory, cleansed by EVP_CIPHER_CTX_free), NULL on failure; and an open
+ * under it with a new IV, as crypto_gcm_open. One thread at a time. */
+EVP_CIPHER_CTX *crypto_gcm_open_ctx_new(const uint8_t key[CRYPTO_KEY_LEN]);
+int crypto_gcm_open_ctx(EVP_CIPHER_CTX *ctx, const uint8_t iv[CRYPTO_GCM_IV_LEN],
+			const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t n,
+			const uint8_t tag[CRYPTO_GCM_TAG_LEN], uint8_t *pt);
 
 /* Big-endian stores and loads. */
 static inline void crypto_be16(uint8_t *p, uint16_t v)

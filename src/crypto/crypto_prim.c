@@ -167,6 +167,37 @@ int crypto_gcm_seal(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_G
 	return gcm_run(1, key, iv, aad, aadlen, pt, n, ct, tag);
 }
 
+EVP_CIPHER_CTX *crypto_gcm_open_ctx_new(const uint8_t key[CRYPTO_KEY_LEN])
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+	if (ctx && EVP_CipherInit_ex(ctx, crypto_aes_gcm(), NULL, key, NULL, 0) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+int crypto_gcm_open_ctx(EVP_CIPHER_CTX *ctx, const uint8_t iv[CRYPTO_GCM_IV_LEN],
+			const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t n,
+			const uint8_t tag[CRYPTO_GCM_TAG_LEN], uint8_t *pt)
+{
+	uint8_t t[CRYPTO_GCM_TAG_LEN], fin[16];
+	int len = 0;
+
+	if (n > INT_MAX || aadlen > INT_MAX)
+		return AM_ERR_TOOBIG;
+	memcpy(t, tag, sizeof(t));
+	/* A new IV under the key schedule set at creation (the documented reuse). */
+	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, 0) != 1 ||
+	    (aadlen && EVP_CipherUpdate(ctx, NULL, &len, aad, (int)aadlen) != 1) ||
+	    (n && EVP_CipherUpdate(ctx, pt, &len, ct, (int)n) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_GCM_TAG_LEN, t) != 1 ||
+	    EVP_CipherFinal_ex(ctx, fin, &len) != 1)
+		return AM_ERR_CRYPTO;
+	return 0;
+}
+
 int crypto_gcm_open(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_GCM_IV_LEN],
 		    const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t n,
 		    const uint8_t tag[CRYPTO_GCM_TAG_LEN], uint8_t *pt)

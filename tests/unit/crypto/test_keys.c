@@ -393,6 +393,73 @@ static void field_key_handles(void **state)
 	keyring_free(kr);
 }
 
+/* A project field-key handle opens field after field under one key
+ * schedule (issue 25): a tampered value, a wrong AAD and a truncated one
+ * fail in the middle of a run without affecting the opens after them, and
+ * every plaintext equals what the raw key opens. */
+static void project_field_key_opens_in_a_row(void **state)
+{
+	static const char *const texts[] = {"Demo", "", "a much longer comment body, 60 bytes ..",
+					    "x"};
+	uint8_t mk[32] = {3}, pid[16] = {4}, row[16] = {6}, w[CRYPTO_WRAPPED_LEN], pk[32], raw[32];
+	struct crypto_field_key *fk = NULL;
+	struct keyring *kr = NULL;
+	struct am_buf ct[4], pt, pt2;
+
+	(void)state;
+	am_buf_init(&pt, 1024);
+	am_buf_init(&pt2, 1024);
+	assert_int_equal(keyring_from_key(mk, 1, &kr), 0);
+	assert_int_equal(crypto_pk_create(kr, pid, w), 0);
+	assert_int_equal(crypto_field_key_project(kr, pid, w, sizeof(w), &fk), 0);
+	assert_int_equal(crypto_pk_unwrap(kr, pid, w, sizeof(w), pk), 0);
+	assert_int_equal(crypto_project_field_key(pk, raw), 0);
+	for (int i = 0; i < 4; i++) {
+		am_buf_init(&ct[i], 1024);
+		assert_int_equal(crypto_field_seal(fk, "comments", "body", row, pid, texts[i],
+						   strlen(texts[i]), &ct[i]),
+				 0);
+	}
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 4; i++) {
+			pt.len = pt2.len = 0;
+			assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid, ct[i].p,
+							   ct[i].len, &pt),
+					 0);
+			assert_int_equal(crypto_field_open_key(raw, "comments", "body", row, pid,
+							       ct[i].p, ct[i].len, &pt2),
+					 0);
+			assert_int_equal(pt.len, strlen(texts[i]));
+			assert_memory_equal(pt.p, texts[i], pt.len);
+			assert_memory_equal(pt2.p, texts[i], pt.len);
+		}
+		pt.len = 0;
+		ct[2].p[ct[2].len - 1] ^= 1; /* the tag */
+		assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid, ct[2].p,
+						   ct[2].len, &pt),
+				 AM_ERR_CRYPTO);
+		assert_int_equal(pt.len, 0);
+		ct[2].p[ct[2].len - 1] ^= 1;
+		ct[2].p[20] ^= 0x40; /* the ciphertext */
+		assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid, ct[2].p,
+						   ct[2].len, &pt),
+				 AM_ERR_CRYPTO);
+		ct[2].p[20] ^= 0x40;
+		assert_int_equal(crypto_field_open(fk, "comments", "author", row, pid, ct[0].p,
+						   ct[0].len, &pt),
+				 AM_ERR_CRYPTO);
+		assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid, ct[0].p,
+						   ct[0].len - 1, &pt),
+				 AM_ERR_CRYPTO);
+	}
+	for (int i = 0; i < 4; i++)
+		am_buf_cleanup(&ct[i]);
+	crypto_field_key_free(fk);
+	am_buf_cleanup(&pt);
+	am_buf_cleanup(&pt2);
+	keyring_free(kr);
+}
+
 static void ip_ratchet_forward_only(void **state)
 {
 	uint8_t mk[32] = {8}, v4[4] = {192, 0, 2, 1}, v6[16] = {0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4};
@@ -484,6 +551,7 @@ int main(void)
 	    cmocka_unit_test(mac_operations_match_purpose_keys),
 	    cmocka_unit_test(project_key_handle_round_trip),
 	    cmocka_unit_test(field_key_handles),
+	    cmocka_unit_test(project_field_key_opens_in_a_row),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
