@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <sodium.h>
 
 #include "crypto/crypto.h"
 
@@ -40,6 +41,10 @@ int crypto_wm_key_derive(const uint8_t ikm[CRYPTO_KEY_LEN], struct crypto_wm_key
 /* The purpose key of generation gen, borrowed from the keyring (valid until
  * keyring_free), or NULL unless gen is the current or the previous one. */
 const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint32_t gen);
+/* The HMAC-SHA256 state keyed with that key (the same generations), to be
+ * copied, never updated in place; borrowed like the key. */
+const crypto_auth_hmacsha256_state *keyring_hmac(const struct keyring *kr, enum crypto_purpose p,
+					       uint32_t gen);
 
 /* Field encryption under a raw key (layout: crypto.h, crypto_field_seal). */
 int crypto_field_seal_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,

@@ -27,6 +27,10 @@ static const char *const purpose_names[CRYPTO_KEY_PURPOSES] = {
 struct keyring_secrets {
 	uint8_t mk[CRYPTO_KEY_LEN];
 	uint8_t keys[CRYPTO_KEY_PURPOSES][2][CRYPTO_KEY_LEN]; /* [p][0] current, [1] previous */
+	/* HMAC-SHA256 keyed with keys[p][g], before any data (the inner and
+	 * outer hash states after the padded key): a MAC copies one instead of
+	 * hashing the key twice again (issue 25). As secret as the key. */
+	crypto_auth_hmacsha256_state hmac[CRYPTO_KEY_PURPOSES][2];
 	struct crypto_ip_state ip;
 };
 
@@ -90,6 +94,9 @@ int keyring_from_key(const uint8_t mk[CRYPTO_KEY_LEN], uint32_t generation, stru
 		if (generation > 1 &&
 		    (rc = derive_purpose(mk, p, generation - 1, kr->s->keys[p][1])) != 0)
 			goto out;
+		for (int g = 0; g < 2; g++)
+			crypto_auth_hmacsha256_init(&kr->s->hmac[p][g], kr->s->keys[p][g],
+						    CRYPTO_KEY_LEN);
 	}
 	*out = kr;
 	kr = NULL;
@@ -294,6 +301,18 @@ const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint
 		return kr->s->keys[p][0];
 	if (kr->gen > 1 && gen == kr->gen - 1)
 		return kr->s->keys[p][1];
+	return NULL;
+}
+
+const crypto_auth_hmacsha256_state *keyring_hmac(const struct keyring *kr, enum crypto_purpose p,
+					       uint32_t gen)
+{
+	if (!kr || (unsigned)p >= CRYPTO_KEY_PURPOSES)
+		return NULL;
+	if (gen == kr->gen)
+		return &kr->s->hmac[p][0];
+	if (kr->gen > 1 && gen == kr->gen - 1)
+		return &kr->s->hmac[p][1];
 	return NULL;
 }
 

@@ -282,6 +282,24 @@ static void mac_operations_match_purpose_keys(void **state)
 	assert_int_equal(
 	    crypto_mac_verify(kr, CRYPTO_KEY_COOKIE, 1, NULL, msg, sizeof(msg) - 1, want, 32),
 	    AM_ERR_DENIED);
+	/* The current generation too, and a message of several blocks: the
+	 * precomputed keyed states (issue 25) give the same MAC as OpenSSL. */
+	{
+		char big[300];
+
+		memset(big, 'm', sizeof(big));
+		for (int p = 0; p < CRYPTO_KEY_PURPOSES; p++) {
+			for (uint32_t gen = 1; gen <= 2; gen++) {
+				k = keyring_key(kr, p, gen);
+				assert_int_equal(crypto_hmac_sha256(k, 32, big, sizeof(big), want), 0);
+				assert_int_equal(crypto_mac(kr, p, gen, NULL, big, sizeof(big), got), 0);
+				assert_memory_equal(got, want, 32);
+				assert_int_equal(crypto_hmac_sha256(k, 32, big, 0, want), 0);
+				assert_int_equal(crypto_mac(kr, p, gen, NULL, NULL, 0, got), 0);
+				assert_memory_equal(got, want, 32);
+			}
+		}
+	}
 	/* Only the current (2) and previous (1) generations exist. */
 	assert_int_equal(crypto_mac(kr, CRYPTO_KEY_COOKIE, 3, NULL, msg, 3, got), AM_ERR_DENIED);
 	assert_int_equal(crypto_mac(kr, CRYPTO_KEY_COOKIE, 0, NULL, msg, 3, got), AM_ERR_DENIED);
