@@ -145,6 +145,28 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
 
 # wrk output -> numbers. Requests/sec; Transfer/sec in MiB/s; the 99% latency in ms.
 wrk_rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+# ---- CPU per GiB (issue 25) ------------------------------------------------------------
+# Where the load generator and the server share the cores, a throughput ratio
+# measures the machine; CPU-seconds per GiB served measures the server.
+# cpu_ticks PID [tree]: user + system clock ticks of PID so far (/proc/PID/stat
+# fields 14 and 15, read after the ")" of the name); with "tree", PID and its
+# children (nginx's workers). cpu_cticks: the reaped children of this shell
+# (fields 16 and 17 of the script's own process, $$: the curl processes a
+# function run in it, not in a subshell, started and waited for).
+cpu_ticks() {
+  local p total=0 v
+  for p in "$1" $([ "${2:-}" = tree ] && pgrep -P "$1" 2>/dev/null); do
+    v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}'); total=$(( total + ${v:-0} ))
+  done
+  echo "$total"
+}
+cpu_cticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{print $14 + $15}'; }
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+# cpu_per_gib TICKS BYTES: CPU-seconds per GiB (3 decimals), "n/a" without bytes.
+cpu_per_gib() { awk -v t="$1" -v b="$2" -v hz="$CLK_TCK" 'BEGIN {if (b <= 0) print "n/a"; else printf "%.3f\n", t / hz / (b / 1073741824)}'; }
+# wrk_total_bytes FILE: the exact byte count of bench/wrk_bytes.lua's line.
+wrk_total_bytes() { awk '$1 == "wrk_bytes" {print $2; f = 1} END {if (!f) print 0}' "$1"; }
+
 # wrk_mibps prefers the exact "wrk_bytes BYTES MICROSECONDS" line of
 # bench/wrk_bytes.lua (wrk -s) to wrk's 3-digit "Transfer/sec".
 wrk_mibps() { awk '$1 == "wrk_bytes" && $3 > 0 {exact = $2 / 1048576 / ($3 / 1e6)}

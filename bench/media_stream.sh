@@ -11,7 +11,9 @@
 # WAV file from disk. wrk (-t2, keep-alive, `Range: bytes=0-`, so 206 with the
 # whole object) with 4 and 64 connections for STREAM_SECONDS (default 8) per
 # run, audiomus and nginx alternating, BENCH_REPS runs: MiB/s medians, min-max,
-# ratio (target >= 0.9x nginx) and the peak RSS of each server during its run.
+# ratio (target >= 0.9x nginx), the peak RSS of each server during its run and
+# its CPU-seconds per GiB served (issue 25: user + system from /proc/PID/stat
+# before and after the run, nginx with its workers; target <= 1.1x nginx's).
 # MiB/s from the exact byte count and duration (bench/wrk_bytes.lua).
 # nginx is limited to the suite audiomus picks (TLS_AES_128_GCM_SHA256, lib.sh
 # ng_start) and both are checked to negotiate the same suite first (tls_same);
@@ -58,12 +60,14 @@ tls_same "$port" "$nport" s4 s64
 
 for c in 4 64; do
   for r in $(seq "$reps"); do
-    rss_watch_start "$AM_PID" "$tmp/rss"
+    rss_watch_start "$AM_PID" "$tmp/rss"; t0=$(cpu_ticks "$AM_PID")
     wrk -t2 -c"$c" -d"${secs}s" --timeout 30s -s bench/wrk_bytes.lua -H 'Range: bytes=0-' "$am_url" > "$tmp/wrk" 2>&1
+    cpu_per_gib $(( $(cpu_ticks "$AM_PID") - t0 )) "$(wrk_total_bytes "$tmp/wrk")" >> "$tmp/amcpu$c"
     rss=$(rss_watch_stop); wrk_mibps "$tmp/wrk" >> "$tmp/am$c"; echo "$rss" >> "$tmp/amrss$c"
     wrk_check "$tmp/wrk" "s$c" "audiomus run $r"
-    rss_watch_start "$NG_PID" "$tmp/rss" tree
+    rss_watch_start "$NG_PID" "$tmp/rss" tree; t0=$(cpu_ticks "$NG_PID" tree)
     wrk -t2 -c"$c" -d"${secs}s" --timeout 30s -s bench/wrk_bytes.lua -H 'Range: bytes=0-' "$ng_url" > "$tmp/wrk" 2>&1
+    cpu_per_gib $(( $(cpu_ticks "$NG_PID" tree) - t0 )) "$(wrk_total_bytes "$tmp/wrk")" >> "$tmp/ngcpu$c"
     rss=$(rss_watch_stop); wrk_mibps "$tmp/wrk" >> "$tmp/ng$c"; echo "$rss" >> "$tmp/ngrss$c"
     wrk_check "$tmp/wrk" "s$c" "nginx run $r"
   done
@@ -113,20 +117,27 @@ sget() { json_get "$1" <<< "$sj"; }
 
 echo "Load average: $load0 at start, $load_mid during the slow-client run (other work on the machine: figures are noisy). wrk -t2, ${secs} s per run, medians of $reps, min–max in brackets. Object: ${size} bytes (64 MiB WAV), audiomus streams the AM1-encrypted original (d=1) decrypted on the fly; nginx the plaintext file. $TLS_NOTE"
 echo
+echo "CPU per GiB: the server's user + system CPU-seconds during its wrk run (/proc/PID/stat; nginx: master and workers) over the GiB wrk read (bench/wrk_bytes.lua); the ratio column is audiomus / nginx (lower is better)."
+echo
 echo "| measure | audiomus | nginx (plaintext file) | ratio | peak RSS audiomus / nginx (MiB) | target |"
 echo "|---|---|---|---|---|---|"
-figs= bads= ok=1
+figs= bads= ok=1 cfigs= cok=1
 for c in 4 64; do
   read -r am amin amax < <(stats < "$tmp/am$c")
   read -r ng nmin nmax < <(stats < "$tmp/ng$c")
+  read -r ac acmin acmax < <(stats < "$tmp/amcpu$c"); read -r nc ncmin ncmax < <(stats < "$tmp/ngcpu$c")
   read -r ar _ _ < <(stats_int < "$tmp/amrss$c"); read -r nr _ _ < <(stats_int < "$tmp/ngrss$c")
   row_check "s$c"
   echo "| 64 MiB Range stream over TLS, $c clients, MiB/s, both TLS_AES_128_GCM_SHA256 | $am ($amin–$amax) | $ng ($nmin–$nmax) | $(ratio "$am" "$ng") | $(mib "$ar") / $(mib "$nr") | $(target_cell "≥ 0.9×") |"
+  echo "| … the same runs: server CPU-seconds per GiB served | $ac ($acmin–$acmax) | $nc ($ncmin–$ncmax) | $(ratio "$ac" "$nc") | | $(target_cell "≤ 1.1× nginx's") |"
   figs="${figs:+$figs, }$(ratio "$am" "$ng")× at $c clients ($am / $ng MiB/s)"
+  cfigs="${cfigs:+$cfigs, }$(ratio "$(med "$tmp/amcpu$c")" "$(med "$tmp/ngcpu$c")")× at $c clients ($ac / $nc s/GiB)"
   [ -n "$ROW_BAD" ] && bads="${bads:+$bads; }$ROW_BAD"
   [ "$(ratio_ge "$(med "$tmp/am$c")" "$(med "$tmp/ng$c")" 0.9)" = 1 ] || ok=0
+  [ "$(ratio_ge "$(med "$tmp/ngcpu$c")" "$(med "$tmp/amcpu$c")" "$(awk 'BEGIN {print 1 / 1.1}')")" = 1 ] || cok=0
 done
 grade "streaming ≥ 0.9× nginx, 4 and 64 clients, same TLS suite (6)" "$figs" "$ok" "$bads"
+grade "streaming CPU-seconds per GiB ≤ 1.1× nginx's, 4 and 64 clients (25)" "$cfigs" "$cok" "$bads"
 # Slow clients: every connection must open, none may fail.
 [ "$(sget down_open)" = "$n_down" ] && [ "$(sget down_206)" = "$n_down" ] && [ "$(sget down_err)" = 0 ] &&
   [ "$(sget up_open)" = "$n_up" ] && [ "$(sget up_early_answer)" = 0 ] && [ "$(sget up_err)" = 0 ] ||

@@ -78,10 +78,18 @@ mibps() {
     fail_note "$MIBPS_KEY" "$MIBPS_WHO: a transfer of $c was not $MIBPS_WANT bytes ($(cat "$tmp"/got* | paste -sd' '))"
   rm -f "$tmp"/got*
 }
+# CPU per GiB (issue 25): audiomus = the server process (user + system from
+# /proc/PID/stat around the run) over the GiB its clients read; the reference
+# = the curl processes' own CPU (this shell's reaped children) over the GiB
+# they read from Swift.
 for c in 1 4; do
   for r in $(seq "$reps"); do
+    t0=$(cpu_ticks "$AM_PID")
     MIBPS_KEY=s3$c MIBPS_WHO=audiomus MIBPS_WANT=$size mibps "$c" "$am_url" -k --fail >> "$tmp/am$c"
+    cpu_per_gib $(( $(cpu_ticks "$AM_PID") - t0 )) $(( c * size )) >> "$tmp/amcpu$c"
+    t0=$(cpu_cticks)
     MIBPS_KEY=s3$c MIBPS_WHO=Swift MIBPS_WANT=$stored mibps "$c" "$s3_url" --fail --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: $EMPTY_SHA" >> "$tmp/s3$c"
+    cpu_per_gib $(( $(cpu_cticks) - t0 )) $(( c * stored )) >> "$tmp/s3cpu$c"
   done
 done
 
@@ -93,8 +101,10 @@ figs= ok=1 bads=
 for c in 1 4; do
   read -r am amin amax < <(stats < "$tmp/am$c")
   read -r s3 smin smax < <(stats < "$tmp/s3$c")
+  read -r ac acmin acmax < <(stats < "$tmp/amcpu$c"); read -r sc scmin scmax < <(stats < "$tmp/s3cpu$c")
   row_check "s3$c"
   echo "| 64 MiB original from S3, $c concurrent, MiB/s | $am ($amin–$amax) | $s3 ($smin–$smax) | $(ratio "$am" "$s3") | $(target_cell "≥ 0.8×") |"
+  echo "| … the same runs: CPU-seconds per GiB (audiomus: server process; reference: curl) | $ac ($acmin–$acmax) | $sc ($scmin–$scmax) | $(ratio "$ac" "$sc") | – (reported) |"
   figs="${figs:+$figs, }$(ratio "$(med "$tmp/am$c")" "$(med "$tmp/s3$c")")× at $c"
   [ "$(ratio_ge "$(med "$tmp/am$c")" "$(med "$tmp/s3$c")" 0.8)" = 1 ] || ok=0
   [ -n "$ROW_BAD" ] && bads="${bads:+$bads; }$ROW_BAD"
