@@ -81,6 +81,11 @@ static int escaped(struct am_buf *b, const unsigned char *s, size_t n)
 	int rc;
 
 	while (i < n) {
+		/* The common case first: printable ASCII that needs no escape. */
+		while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+			i++;
+		if (i == n)
+			break;
 		if (!(l = utf8_len(s + i, n - i)))
 			return AM_ERR_INVAL;
 		if (l > 1 || !(e = escape_of(s[i], tmp))) {
