@@ -162,16 +162,17 @@ static json_t *media_url(struct api_ctx *c, const struct access_grant *g,
 
 static json_t *media_json(struct api_ctx *c, const struct access_grant *g,
 			  const struct db_project *p, const uint8_t version_id[DB_ID_LEN],
-			  int64_t expires, struct api_url_slots *us, const struct api_media_index *ix)
+			  int64_t expires, struct api_url_slots *us,
+			  const struct api_media_index *ix)
 {
-	return json_pack(
-	    "{s:o,s:o,s:o,s:I}", "stream",
-	    media_url(c, g, p->id, version_id, "stream", 0, expires, us, ix), "peaks",
-	    media_url(c, g, p->id, version_id, "peaks", 0, expires, us, ix), "download",
-	    p->downloads || g->owner
-		? media_url(c, g, p->id, version_id, "original", 1, expires, us, ix)
-		: json_null(),
-	    "expires", (json_int_t)expires);
+	return json_pack("{s:o,s:o,s:o,s:I}", "stream",
+			 media_url(c, g, p->id, version_id, "stream", 0, expires, us, ix), "peaks",
+			 media_url(c, g, p->id, version_id, "peaks", 0, expires, us, ix),
+			 "download",
+			 p->downloads || g->owner
+			     ? media_url(c, g, p->id, version_id, "original", 1, expires, us, ix)
+			     : json_null(),
+			 "expires", (json_int_t)expires);
 }
 
 json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,

@@ -44,7 +44,7 @@ const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint
 /* The HMAC-SHA256 state keyed with that key (the same generations), to be
  * copied, never updated in place; borrowed like the key. */
 const crypto_auth_hmacsha256_state *keyring_hmac(const struct keyring *kr, enum crypto_purpose p,
-					       uint32_t gen);
+						 uint32_t gen);
 
 /* Field encryption under a raw key (layout: crypto.h, crypto_field_seal). */
 int crypto_field_seal_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,

@@ -305,7 +305,7 @@ const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint
 }
 
 const crypto_auth_hmacsha256_state *keyring_hmac(const struct keyring *kr, enum crypto_purpose p,
-					       uint32_t gen)
+						 uint32_t gen)
 {
 	if (!kr || (unsigned)p >= CRYPTO_KEY_PURPOSES)
 		return NULL;

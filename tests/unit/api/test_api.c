@@ -232,11 +232,22 @@ static void check_comment(const struct db_comment *cm, int owner_view)
 static void test_comment_write(void **state)
 {
 	static const char *const texts[] = {
-	    "plain", "", "quote \" back \\ slash / </script>", "\b\f\n\r\t \x01\x1f\x7f" " end",
-	    "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x8e\xb5 \xef\xbf\xbf", "\"", "x\x1b",
+	    "plain",
+	    "",
+	    "quote \" back \\ slash / </script>",
+	    "\b\f\n\r\t \x01\x1f\x7f"
+	    " end",
+	    "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x8e\xb5 \xef\xbf\xbf",
+	    "\"",
+	    "x\x1b",
 	};
-	static const char *const bad[] = {"\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-					  "a\x80" "b", "\xe2\x82"};
+	static const char *const bad[] = {"\xc3",
+					  "\xc0\xaf",
+					  "\xed\xa0\x80",
+					  "\xf4\x90\x80\x80",
+					  "a\x80"
+					  "b",
+					  "\xe2\x82"};
 	struct db_comment cm;
 	struct am_buf b;
 

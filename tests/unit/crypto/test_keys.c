@@ -291,8 +291,10 @@ static void mac_operations_match_purpose_keys(void **state)
 		for (int p = 0; p < CRYPTO_KEY_PURPOSES; p++) {
 			for (uint32_t gen = 1; gen <= 2; gen++) {
 				k = keyring_key(kr, p, gen);
-				assert_int_equal(crypto_hmac_sha256(k, 32, big, sizeof(big), want), 0);
-				assert_int_equal(crypto_mac(kr, p, gen, NULL, big, sizeof(big), got), 0);
+				assert_int_equal(crypto_hmac_sha256(k, 32, big, sizeof(big), want),
+						 0);
+				assert_int_equal(
+				    crypto_mac(kr, p, gen, NULL, big, sizeof(big), got), 0);
 				assert_memory_equal(got, want, 32);
 				assert_int_equal(crypto_hmac_sha256(k, 32, big, 0, want), 0);
 				assert_int_equal(crypto_mac(kr, p, gen, NULL, NULL, 0, got), 0);
@@ -441,8 +443,8 @@ static void project_field_key_opens_in_a_row(void **state)
 	for (int round = 0; round < 3; round++) {
 		for (int i = 0; i < 4; i++) {
 			pt.len = pt2.len = 0;
-			assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid, ct[i].p,
-							   ct[i].len, &pt),
+			assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid,
+							   ct[i].p, ct[i].len, &pt),
 					 0);
 			assert_int_equal(crypto_field_open_key(raw, "comments", "body", row, pid,
 							       ct[i].p, ct[i].len, &pt2),
@@ -453,19 +455,19 @@ static void project_field_key_opens_in_a_row(void **state)
 		}
 		pt.len = 0;
 		ct[2].p[ct[2].len - 1] ^= 1; /* the tag */
-		assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid, ct[2].p,
-						   ct[2].len, &pt),
-				 AM_ERR_CRYPTO);
+		assert_int_equal(
+		    crypto_field_open(fk, "comments", "body", row, pid, ct[2].p, ct[2].len, &pt),
+		    AM_ERR_CRYPTO);
 		assert_int_equal(pt.len, 0);
 		ct[2].p[ct[2].len - 1] ^= 1;
 		ct[2].p[20] ^= 0x40; /* the ciphertext */
-		assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid, ct[2].p,
-						   ct[2].len, &pt),
-				 AM_ERR_CRYPTO);
+		assert_int_equal(
+		    crypto_field_open(fk, "comments", "body", row, pid, ct[2].p, ct[2].len, &pt),
+		    AM_ERR_CRYPTO);
 		ct[2].p[20] ^= 0x40;
-		assert_int_equal(crypto_field_open(fk, "comments", "author", row, pid, ct[0].p,
-						   ct[0].len, &pt),
-				 AM_ERR_CRYPTO);
+		assert_int_equal(
+		    crypto_field_open(fk, "comments", "author", row, pid, ct[0].p, ct[0].len, &pt),
+		    AM_ERR_CRYPTO);
 		assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid, ct[0].p,
 						   ct[0].len - 1, &pt),
 				 AM_ERR_CRYPTO);
