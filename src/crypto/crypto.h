@@ -300,6 +300,27 @@ void crypto_wm_key_free(struct crypto_wm_key *k);
 int crypto_wm_prf(const struct crypto_wm_key *k, const char *label, const void *data, size_t n,
 		  uint8_t *out, size_t outlen);
 
+/* ---- access log signing key (issue 26, docs/crypto.md "Access log") --------------
+ *   seed = HKDF-SHA256(ikm = MK, no salt, info = "translog-ed25519"), 32 bytes
+ *   key pair = Ed25519 from seed (libsodium crypto_sign_seed_keypair)
+ * signs the access log's tree heads (src/translog/). It depends on MK alone
+ * (not on the purpose-key generation); `audiomus keys rotate` therefore
+ * starts a new signing key: tree heads kept from before stay verifiable
+ * with the public key they carry. The seed and secret key exist only during
+ * a call, in am_secret_alloc memory. */
+#define CRYPTO_LOG_PUB_LEN 32
+#define CRYPTO_LOG_SIG_LEN 64
+
+/* The public key into pub. 0, AM_ERR_NOMEM, AM_ERR_CRYPTO. */
+int crypto_log_public_key(const struct keyring *kr, uint8_t pub[CRYPTO_LOG_PUB_LEN]);
+/* Sign n bytes of msg (borrowed): the detached signature into sig and the
+ * public key into pub (may be NULL). 0, AM_ERR_NOMEM, AM_ERR_CRYPTO. */
+int crypto_log_sign(const struct keyring *kr, const void *msg, size_t n,
+		    uint8_t sig[CRYPTO_LOG_SIG_LEN], uint8_t pub[CRYPTO_LOG_PUB_LEN]);
+/* 0 if sig is pub's Ed25519 signature of msg, AM_ERR_DENIED otherwise. */
+int crypto_log_verify(const uint8_t pub[CRYPTO_LOG_PUB_LEN], const void *msg, size_t n,
+		      const uint8_t sig[CRYPTO_LOG_SIG_LEN]);
+
 /* ---- AM1 segmented AES-256-GCM (DESIGN §4, docs/crypto.md) ----------------------
  * header (48) = "AM1SEG\0\0" ‖ version 1 ‖ alg 1 ‖ log2 segment 16 ‖ 5 zero bytes ‖
  *               file_id(16) ‖ salt(16, random per object)

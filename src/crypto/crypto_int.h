@@ -46,6 +46,11 @@ const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint
 const crypto_auth_hmacsha256_state *keyring_hmac(const struct keyring *kr, enum crypto_purpose p,
 						 uint32_t gen);
 
+/* The master key itself, borrowed from the keyring (valid until
+ * keyring_free): for the keys derived from it outside this file (the
+ * access log's signing key, crypto_log.c). */
+const uint8_t *keyring_master(const struct keyring *kr);
+
 /* Field encryption under a raw key (layout: crypto.h, crypto_field_seal). */
 int crypto_field_seal_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
 			  const uint8_t row_id[CRYPTO_ID_LEN],

@@ -106,6 +106,11 @@ out:
 	return rc;
 }
 
+const uint8_t *keyring_master(const struct keyring *kr)
+{
+	return kr && kr->s ? kr->s->mk : NULL;
+}
+
 void keyring_free(struct keyring *kr)
 {
 	if (!kr)

@@ -1019,4 +1019,36 @@ int db_mark_find(struct db *db, const struct db_keys *k, const uint8_t project_i
 /* How many marks the project has. */
 int db_mark_count(struct db *db, const uint8_t project_id[DB_ID_LEN], int64_t *n);
 
+/* ---- the access log (schema v17; src/repo/repo_translog.c, src/translog/) ----------
+ * The rows of a project's Merkle log; the tree itself is translog's. */
+#define DB_TRANSLOG_ENTRY_MAX 512
+#define DB_TRANSLOG_FRONTIER  (64 * 32)
+
+struct db_translog_entry {
+	int64_t index;
+	uint8_t entry[DB_TRANSLOG_ENTRY_MAX];
+	size_t len;
+	uint8_t root[32];
+	int64_t created;
+};
+
+/* The head of project_id's log: *size and its frontier bytes (cap at least
+ * DB_TRANSLOG_FRONTIER; *len set). With lock (inside the caller's write
+ * transaction): create the head row if missing and hold its row lock until
+ * the transaction ends, so appends of one project never race (PostgreSQL;
+ * SQLite has one writer anyway). Without: size 0 when there is none.
+ * 0, AM_ERR_DB (a stored frontier too long), a database error. */
+int db_translog_head(struct db *db, const uint8_t project_id[DB_ID_LEN], int lock, int64_t *size,
+		     uint8_t *frontier, size_t cap, size_t *len);
+/* Inside the caller's write transaction, after db_translog_head(lock):
+ * insert entry e and set the head to size e->index + 1 with frontier
+ * (flen bytes). 0, AM_ERR_TOOBIG, a database error. */
+int db_translog_put(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		    const struct db_translog_entry *e, const uint8_t *frontier, size_t flen);
+/* The entries of project_id with index >= from, in index order, at most
+ * limit (<= 0: all), each handed to cb (borrowed for the call). */
+int db_translog_list(struct db *db, const uint8_t project_id[DB_ID_LEN], int64_t from,
+		     int64_t limit, int (*cb)(void *ctx, const struct db_translog_entry *e),
+		     void *ctx);
+
 #endif
