@@ -45,6 +45,8 @@ static const struct api_route route_table[] = {
     {DEL, P "/password", api_project_password_remove, API_AUTH, NULL},
     {GET, P "/events", api_events_list, API_AUTH, NULL},
     {GET, P "/activity", api_activity, API_AUTH, NULL},
+    {GET, P "/log/sth", api_log_sth, API_AUTH, NULL},
+    {GET, P "/log/entries", api_log_entries, API_AUTH, NULL},
     {GET, P "/links", api_links_list, API_AUTH, NULL},
     {POST, P "/links", api_link_create, API_AUTH, NULL},
     {POST, P "/links/{lid}/regenerate", api_link_regenerate, API_AUTH, NULL},

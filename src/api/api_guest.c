@@ -318,8 +318,10 @@ int api_guest_open(struct api_ctx *c)
 			goto out;
 		api_view_put(c->api->views, key, v); /* too large: sent, not kept */
 	}
-	if (api_open_is_new(c, gs.link.id))
+	if (api_open_is_new(c, gs.link.id)) {
 		api_event(c, gs.p.id, "page_open", NULL, gs.link.is_default ? NULL : "named link");
+		api_translog(c, gs.p.id, "page_open", gs.link.id); /* access log (api_log.c) */
+	}
 	rc = view_send(c, &gs, vin.expires, &b, v);
 out:
 	am_buf_cleanup(&b);
@@ -391,6 +393,7 @@ int api_guest_password(struct api_ctx *c)
 	if (rc || (rc = db_project_password_ok(c->db, gs.p.id)) ||
 	    (rc = set_cookie(c, &gs, &expires)))
 		goto out;
+	api_translog(c, gs.p.id, "password_ok", gs.link.id); /* access log (api_log.c) */
 	rc = api_reply(c, 200, json_pack("{s:b,s:I}", "ok", 1, "expires", (json_int_t)expires));
 out:
 	am_memzero(hash, sizeof(hash));

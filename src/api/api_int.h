@@ -272,6 +272,10 @@ int api_owner_project(struct api_ctx *c, const char *param, struct db_project *o
 /* Record an event (best effort; failures are logged, not returned). */
 void api_event(struct api_ctx *c, const uint8_t project_id[DB_ID_LEN], const char *kind,
 	       const uint8_t *guest_id, const char *details);
+/* Append a grant to the project's access log (api_log.c; best effort:
+ * failures are logged, not returned). link_id may be NULL. */
+void api_translog(struct api_ctx *c, const uint8_t project_id[DB_ID_LEN], const char *kind,
+		  const uint8_t *link_id);
 /* Crypto-shred one project of the owner (wrapped key first, then rows). */
 int api_project_shred(struct api_ctx *c, const uint8_t id[DB_ID_LEN]);
 /* A new share link of project pid (label may be NULL, expires 0: never);
@@ -388,6 +392,7 @@ api_fn api_guest_open, api_guest_password, api_guest_comment, api_guest_urls;
 api_fn api_export;
 api_fn api_markers_version, api_markers_project, api_guest_markers;
 api_fn api_project_archive, api_guest_archive;
+api_fn api_log_sth, api_log_entries;
 
 /* ---- transcode queue (api_queue.c) ------------------------------------------------------ */
 /* The 1-based place of each of project pid's queued versions in the

@@ -28,6 +28,7 @@
 #include "app/app.h"
 #include "crypto/crypto.h"
 #include "export/export_int.h"
+#include "translog/translog.h"
 #include "repo/repo.h"
 #include "store/store.h"
 #include "util/util.h"
@@ -372,6 +373,9 @@ static int enter_project(struct export *x)
 	snprintf(details, sizeof(details), "{\"via\":\"%s\"}", x->via);
 	if (rc == 0 && !x->zip && db_event_add(db, x->a->keys, p.id, "export", NULL, details))
 		am_log(AM_LOG_WARN, "export_event_failed");
+	if (rc == 0 && !x->zip &&
+	    translog_append(db, &(struct translog_rec){p.id, "export", NULL, NULL, 0}))
+		am_log(AM_LOG_WARN, "translog_append_failed", "kind", "export");
 	app_db_put(x->a, db);
 	if (rc == 0)
 		rc = crypto_pk_open(x->a->kr, p.id, p.wrapped_pk, p.wrapped_pk_len, &x->pk);

@@ -11,8 +11,9 @@
 #include "util/util.h"
 
 static const struct command *const commands[] = {
-    &cmd_serve_def,	   &cmd_web_def,  &cmd_media_def, &cmd_worker_def, &cmd_init_def,
-    &cmd_check_config_def, &cmd_keys_def, &cmd_user_def,  &cmd_export_def, &cmd_watermark_def,
+    &cmd_serve_def,  &cmd_web_def,	    &cmd_media_def, &cmd_worker_def,
+    &cmd_init_def,   &cmd_check_config_def, &cmd_keys_def,  &cmd_user_def,
+    &cmd_export_def, &cmd_watermark_def,    &cmd_log_def,
 };
 
 static void usage(FILE *out)

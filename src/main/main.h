@@ -45,5 +45,6 @@ extern const struct command cmd_user_def;
 extern const struct command cmd_worker_def;
 extern const struct command cmd_export_def;
 extern const struct command cmd_watermark_def;
+extern const struct command cmd_log_def;
 
 #endif

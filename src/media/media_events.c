@@ -24,6 +24,7 @@
 #include "app/app.h"
 #include "repo/repo.h"
 #include "media/media_int.h"
+#include "translog/translog.h"
 #include "util/util.h"
 
 struct media_events {
@@ -257,6 +258,7 @@ int media_events_write_db(void *ctx, const struct media_event *ev, size_t n)
 		if ((one = db_event_add_batch(db, a->keys, &b[i], 1)) != 0 && failed++ == 0)
 			first = one;
 	}
+	(void)translog_append_events(db, b, n); /* the access log; it logs its failures */
 	app_db_put(a, db);
 	if (failed)
 		log_failed(failed, first);

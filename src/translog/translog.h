@@ -121,6 +121,15 @@ int translog_kind_logged(const char *kind);
  * a request path must not call this (queue it: media_events.c). 0,
  * AM_ERR_INVAL, AM_ERR_TOOBIG, or a database error. */
 int translog_append(struct db *db, const struct translog_rec *r);
+struct db_event_new;
+/* The media role's and worker's hook: append the events among ev[0..n)
+ * (borrowed; repo.h) whose kind the log takes, each with the "object" and
+ * "link" ids of its details JSON when present (anything else in it, such
+ * as the IP pseudonym, stays out of the log), in one write transaction,
+ * or, when that fails (a project deleted meanwhile), each on its own.
+ * Returns the number of entries that could not be appended (they are
+ * logged as translog_append_failed). */
+size_t translog_append_events(struct db *db, const struct db_event_new *ev, size_t n);
 /* The current signed tree head of a project, computed from its entries
  * (now as timestamp). 0, AM_ERR_NOTFOUND (no project), a database error. */
 int translog_head(struct db *db, const struct keyring *kr, const uint8_t project_id[16],

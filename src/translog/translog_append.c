@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "crypto/crypto.h"
 #include "db/db.h"
 #include "repo/repo.h"
@@ -122,4 +124,71 @@ int translog_head(struct db *db, const struct keyring *kr, const uint8_t project
 	if ((rc = translog_frontier_root(&f, out->root)))
 		return rc;
 	return translog_sth_sign(kr, out);
+}
+
+/* A 32-hex-character id under name in the details JSON, into out. */
+static int detail_id(json_t *o, const char *name, uint8_t out[16])
+{
+	json_t *v = json_object_get(o, name);
+	const char *s = json_string_value(v);
+
+	if (!s || json_string_length(v) != 32)
+		return 0;
+	for (int i = 0; i < 16; i++) {
+		unsigned b = 0;
+
+		for (int j = 0; j < 2; j++) {
+			char c = s[2 * i + j];
+
+			b <<= 4;
+			if (c >= '0' && c <= '9')
+				b |= (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				b |= (unsigned)(c - 'a' + 10);
+			else
+				return 0;
+		}
+		out[i] = (uint8_t)b;
+	}
+	return 1;
+}
+
+static int append_event(struct db *db, const struct db_event_new *e)
+{
+	uint8_t obj[16], link[16];
+	json_t *o = e->details ? json_loads(e->details, 0, NULL) : NULL;
+	struct translog_rec r = {e->project_id, e->kind, NULL, NULL, e->created};
+	int rc;
+
+	if (o && detail_id(o, "object", obj))
+		r.object_id = obj;
+	if (o && detail_id(o, "link", link))
+		r.link_id = link;
+	json_decref(o);
+	rc = translog_append(db, &r);
+	if (rc)
+		am_log(AM_LOG_WARN, "translog_append_failed", "kind", e->kind, "error",
+		       am_strerror(rc));
+	return rc;
+}
+
+size_t translog_append_events(struct db *db, const struct db_event_new *ev, size_t n)
+{
+	size_t failed = 0;
+	int rc = 0;
+
+	if (db_begin_write(db))
+		rc = AM_ERR_DB;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (translog_kind_logged(ev[i].kind))
+			rc = append_event(db, &ev[i]);
+	if (rc == 0 && (rc = db_commit(db)) == 0)
+		return 0;
+	db_rollback(db);
+	/* One entry that cannot be appended fails the whole transaction:
+	 * append each on its own then. */
+	for (size_t i = 0; i < n; i++)
+		if (translog_kind_logged(ev[i].kind) && append_event(db, &ev[i]))
+			failed++;
+	return failed;
 }
