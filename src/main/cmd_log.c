@@ -50,11 +50,12 @@ static int items_add(struct log_items *l, int64_t index, const uint8_t *p, size_
 		l->it = it;
 		l->cap = cap;
 	}
+	l->it[l->n] = (struct translog_item){index, NULL, n, {0}};
 	if (!(copy = malloc(n ? n : 1)))
 		return AM_ERR_NOMEM;
+	l->it[l->n].entry = copy; /* owned by l: items_free */
 	if (n)
 		memcpy(copy, p, n);
-	l->it[l->n] = (struct translog_item){index, copy, n, {0}};
 	memcpy(l->it[l->n].root, root, TRANSLOG_HASH);
 	l->n++;
 	return 0;
