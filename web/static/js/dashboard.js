@@ -17,6 +17,7 @@ import { agentName } from './agent.js';
 import { downloadAllButton, fullExportCard } from './archive.js';
 import { activityTab } from './activity.js';
 import { markCard } from './mark.js';
+import { accessLogButton } from './accesslog.js';
 
 const app = $('#app');
 const st = { account: null, pollTimer: 0, uploads: new Map(), routeSeq: 0, ownerPlayer: null, queue: [], server: null, dragTrack: null };
@@ -239,7 +240,8 @@ async function projectPage(id, tab, seq, sub) {
     h('div', { class: 'page-head' }, h('a', { class: 'crumb', href: '#/', text: 'Projects /' }), h('h1', { id: 'project-h', text: project.title }),
       project.has_password ? h('span', { class: 'badge subtle', text: 'password' }) : null,
       h('span', { class: 'badge subtle', id: 'downloads-badge', text: project.downloads ? 'downloads on' : 'downloads off' }),
-      downloadAllButton(`/api/v1/projects/${id}/archive`, { onError: toast })), // archive.js
+      downloadAllButton(`/api/v1/projects/${id}/archive`, { onError: toast }), // archive.js
+      accessLogButton(id, { onError: toast })), // accesslog.js
     tabs, panel);
   const pages = { tracks: tracksTab, comments: commentsTab, share: shareTab, settings: settingsTab, activity: activityTab };
   await (pages[tab] || tracksTab)(project, panel, seq, sub);
