@@ -19,6 +19,7 @@
 #include "crypto/crypto.h"
 #include "db/db.h"
 #include "repo/repo.h"
+#include "translog/translog_int.h"
 
 static const char *const logged_kinds[] = {
     "page_open", "password_ok", "play", "download", "archive", "marked", "export",
@@ -130,30 +131,13 @@ int translog_head(struct db *db, const struct keyring *kr, const uint8_t project
 static int detail_id(json_t *o, const char *name, uint8_t out[16])
 {
 	json_t *v = json_object_get(o, name);
-	const char *s = json_string_value(v);
 
-	if (!s || json_string_length(v) != 32)
-		return 0;
-	for (int i = 0; i < 16; i++) {
-		unsigned b = 0;
-
-		for (int j = 0; j < 2; j++) {
-			char c = s[2 * i + j];
-
-			b <<= 4;
-			if (c >= '0' && c <= '9')
-				b |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				b |= (unsigned)(c - 'a' + 10);
-			else
-				return 0;
-		}
-		out[i] = (uint8_t)b;
-	}
-	return 1;
+	return json_is_string(v) && json_string_length(v) == 32 &&
+	       translog_hex16(json_string_value(v), out) == 0;
 }
 
-static int append_event(struct db *db, const struct db_event_new *e)
+/* quiet: the batch's first try, whose failures the retry logs. */
+static int append_event(struct db *db, const struct db_event_new *e, int quiet)
 {
 	uint8_t obj[16], link[16];
 	json_t *o = e->details ? json_loads(e->details, 0, NULL) : NULL;
@@ -166,7 +150,7 @@ static int append_event(struct db *db, const struct db_event_new *e)
 		r.link_id = link;
 	json_decref(o);
 	rc = translog_append(db, &r);
-	if (rc)
+	if (rc && !quiet)
 		am_log(AM_LOG_WARN, "translog_append_failed", "kind", e->kind, "error",
 		       am_strerror(rc));
 	return rc;
@@ -181,14 +165,14 @@ size_t translog_append_events(struct db *db, const struct db_event_new *ev, size
 		rc = AM_ERR_DB;
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (translog_kind_logged(ev[i].kind))
-			rc = append_event(db, &ev[i]);
+			rc = append_event(db, &ev[i], 1);
 	if (rc == 0 && (rc = db_commit(db)) == 0)
 		return 0;
 	db_rollback(db);
 	/* One entry that cannot be appended fails the whole transaction:
 	 * append each on its own then. */
 	for (size_t i = 0; i < n; i++)
-		if (translog_kind_logged(ev[i].kind) && append_event(db, &ev[i]))
+		if (translog_kind_logged(ev[i].kind) && append_event(db, &ev[i], 0))
 			failed++;
 	return failed;
 }

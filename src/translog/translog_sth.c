@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "crypto/crypto.h"
+#include "translog/translog_int.h"
 
 #define STH_MSG_LEN (16 + 16 + 8 + 8 + TRANSLOG_HASH)
 
@@ -79,23 +80,15 @@ static int b64_field(json_t *o, const char *name, uint8_t *out, size_t n)
 	return 0;
 }
 
-static int hex16(const char *s, uint8_t out[16])
+int translog_hex16(const char *s, uint8_t out[16])
 {
 	for (int i = 0; i < 16; i++) {
-		unsigned v = 0;
+		int hi = am_hexval(s[2 * i], AM_HEX_LOWER);
+		int lo = hi < 0 ? -1 : am_hexval(s[2 * i + 1], AM_HEX_LOWER);
 
-		for (int j = 0; j < 2; j++) {
-			char c = s[2 * i + j];
-
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v |= (unsigned)(c - 'a' + 10);
-			else
-				return AM_ERR_INVAL;
-		}
-		out[i] = (uint8_t)v;
+		if (lo < 0)
+			return AM_ERR_INVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
 }
@@ -114,9 +107,9 @@ int translog_sth_parse(const char *text, size_t n, struct translog_sth *out)
 	size = json_object_get(o, "tree_size");
 	ts = json_object_get(o, "timestamp");
 	if (!json_is_integer(v) || json_integer_value(v) != 1 || !json_is_string(pid) ||
-	    json_string_length(pid) != 32 || hex16(json_string_value(pid), out->project_id) ||
-	    !json_is_integer(size) || json_integer_value(size) < 0 || !json_is_integer(ts) ||
-	    json_integer_value(ts) < 0)
+	    json_string_length(pid) != 32 ||
+	    translog_hex16(json_string_value(pid), out->project_id) || !json_is_integer(size) ||
+	    json_integer_value(size) < 0 || !json_is_integer(ts) || json_integer_value(ts) < 0)
 		goto out;
 	out->size = (uint64_t)json_integer_value(size);
 	out->timestamp = json_integer_value(ts);

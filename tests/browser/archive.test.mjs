@@ -3,8 +3,9 @@
 // page saves a ZIP whose original is byte for byte the uploaded file; the
 // review page shows the button only while downloads are on, and its ZIP is
 // the same; the account page's "Download everything (with audio)" shows its
-// progress and saves the tar with the original in it. No CSP violation, no
-// page error.
+// progress and saves the tar with the original in it. The project head's
+// "Access log head" saves a signed tree head that `audiomus log verify`
+// accepts (issue 26). No CSP violation, no page error.
 //
 //   node --test tests/browser/archive.test.mjs   (AUDIOMUS_BIN picks the binary)
 import { test, before, after } from 'node:test';
@@ -16,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { newOwner, newProject, PASSWORD, startApi, uploadTrack, waitVersion } from '../e2e/lib/api.mjs';
+import { run } from '../e2e/lib/server.mjs';
 import { launch, makeWav, newContext } from './lib.mjs';
 
 let srv, browser, tmp;
@@ -84,6 +86,13 @@ test('Download all (owner and review page) and the full export with progress', {
   const zm = members(z.file);
   assert.equal(zm['out-takes/tracks/1-song/v1-song.wav'], sha(bytes), 'the original, byte for byte');
   assert.ok('out-takes/comments.json' in zm && 'out-takes/comments.csv' in zm);
+
+  // The access log's signed head (accesslog.js), kept as a file: the log verifies against it.
+  const head = await saved(page, () => page.getByRole('button', { name: 'Access log head' }).click());
+  assert.match(head.name, new RegExp(`^audiomus-log-${p.id}-[0-9]+[.]json$`));
+  const v = run(['log', 'verify', '--sth', head.file, '--project', p.id, '--data', srv.dataDir, ...srv.dbArgs]);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  assert.match(v.stdout, /^verified: /);
 
   // The review page: no button while downloads are off; with them on, the same ZIP.
   const guest = await ctx.newPage();
