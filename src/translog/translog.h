@@ -103,8 +103,8 @@ int translog_sth_parse(const char *text, size_t n, struct translog_sth *out);
  * address: {"t":MS,"k":KIND[,"o":OBJECT_HEX][,"l":LINK_HEX]}. The kinds the
  * log takes: grants ("page_open": a share link's review page opened, first
  * time per browser session and link; "password_ok": the project password
- * accepted) and served media ("play", "download", "archive", "marked",
- * "export"). */
+ * accepted) and served media ("play", "download": a marked WAV too,
+ * "archive", "export"). */
 struct translog_rec {
 	const uint8_t *project_id; /* 16 bytes */
 	const char *kind;

@@ -22,7 +22,7 @@
 #include "translog/translog_int.h"
 
 static const char *const logged_kinds[] = {
-    "page_open", "password_ok", "play", "download", "archive", "marked", "export",
+    "page_open", "password_ok", "play", "download", "archive", "export",
 };
 
 int translog_kind_logged(const char *kind)
