@@ -414,13 +414,13 @@ static const char v15_marks[] =
     " first_ct BLOB NOT NULL,"
     " UNIQUE (project_id, link_id, session_hash),"
     " UNIQUE (project_id, lookup));";
-/* v17: the tamper-evident access log (issue 26, src/translog/,
+/* v16: the tamper-evident access log (issue 26, src/translog/,
  * docs/security.md "Access log"): one Merkle tree per project. An entry
  * row holds the entry's bytes (ids and a time, no name, no address), its
  * index and the tree's root after it; the head row the size and the
  * tree's right edge (translog_frontier), so an append costs O(log n)
  * hashes and never reads the entries. Deleting a project deletes its log. */
-static const char v17_translog[] =
+static const char v16_translog[] =
     "CREATE TABLE translog_heads ("
     " project_id BLOB PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,"
     " size BIGINT NOT NULL,"
@@ -457,7 +457,7 @@ static const struct migration migrations[] = {
     {13, "version_offset", v13_version_offset, NULL},
     {14, "show_loudness", v14_show_loudness, NULL},
     {15, "marks", v15_marks, NULL},
-    {17, "translog", v17_translog, NULL},
+    {16, "translog", v16_translog, NULL},
 };
 
 int db_schema_latest(void)

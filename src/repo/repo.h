@@ -1019,7 +1019,7 @@ int db_mark_find(struct db *db, const struct db_keys *k, const uint8_t project_i
 /* How many marks the project has. */
 int db_mark_count(struct db *db, const uint8_t project_id[DB_ID_LEN], int64_t *n);
 
-/* ---- the access log (schema v17; src/repo/repo_translog.c, src/translog/) ----------
+/* ---- the access log (schema v16; src/repo/repo_translog.c, src/translog/) ----------
  * The rows of a project's Merkle log; the tree itself is translog's. */
 #define DB_TRANSLOG_ENTRY_MAX 512
 #define DB_TRANSLOG_FRONTIER  (64 * 32)

@@ -1,5 +1,5 @@
 /*
- * repo_translog.c: the rows of the tamper-evident access log (schema v17,
+ * repo_translog.c: the rows of the tamper-evident access log (schema v16,
  * repo.h "the access log"): the per-project head (size and the tree's right
  * edge) and the entries. The tree is computed by src/translog/; this file
  * only stores and reads it. Runs in every role that appends (web, media,
