@@ -252,10 +252,6 @@ static int send_wav_url(struct api_ctx *c, const struct db_project *p, const str
 
 	if (db_object_find(c->db, p->id, v->id, "original", &o) != 0)
 		return api_err(c, AM_ERR_NOTFOUND, "not found");
-	if (strcmp(o.content_type, "audio/wav") != 0)
-		return api_err(c, AM_ERR_UNSUPPORTED,
-			       "a marked WAV is made only from a WAV original, and this version's "
-			       "original is another format: use the MIDI file or a marker list");
 	if ((rc = access_url_sign(c->api->app, g, o.id, ACCESS_D_MARKED + (int)(q->o.flags & 7),
 				  expires, path, sizeof(path))))
 		return rc;

@@ -127,6 +127,21 @@ int markers_wav_scan(const uint8_t *head, size_t n, uint64_t file_size, struct m
 int markers_wav_head(const uint8_t *head, const struct markers_wav *w, uint64_t tail_len,
 		     struct am_buf *out);
 
+/* The header of a marked WAV made from decoded audio (an original in
+ * another format, decoded by the transcoding child): fmt (format_tag 1
+ * PCM or 3 IEEE float, bits per sample 8–64, 1–64 channels, 1 Hz –
+ * 1 MHz) and a data chunk of data_len bytes, for a file that continues
+ * with those bytes and tail_len bytes (markers_wav_chunks' output, which
+ * starts with the pad byte when data_len is odd).
+ * RIFF (44 bytes) while the RIFF size fits 32 bits, else RF64 (80 bytes:
+ * ds64 with the RIFF size, data size and sample count, the 32-bit fields
+ * 0xFFFFFFFF). Appends to out and fills w as markers_wav_scan would for
+ * that file (w->data_off the header's length). 0; AM_ERR_INVAL (bad
+ * format); AM_ERR_TOOBIG / AM_ERR_NOMEM (out). */
+int markers_wav_pcm_head(uint16_t format_tag, uint16_t bits, uint16_t channels,
+			 uint32_t sample_rate, uint64_t data_len, uint64_t tail_len,
+			 struct am_buf *out, struct markers_wav *w);
+
 /* The chunks appended after the audio (a pad byte first when the data is
  * odd and its pad is not in the file): "cue " (one cue point per marker,
  * its frame in dwPosition and dwSampleOffset, fccChunk "data"), "LIST"

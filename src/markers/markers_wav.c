@@ -119,6 +119,58 @@ int markers_wav_head(const uint8_t *head, const struct markers_wav *w, uint64_t 
 	return 0;
 }
 
+/* The fmt chunk's 16 bytes of fields. */
+static void put_fmt(uint8_t *p, const struct markers_wav *w, uint16_t bits)
+{
+	markers_put_le16(p, w->format_tag);
+	markers_put_le16(p + 2, w->channels);
+	markers_put_le32(p + 4, w->sample_rate);
+	markers_put_le32(p + 8, w->sample_rate * w->block_align); /* byte rate */
+	markers_put_le16(p + 12, w->block_align);
+	markers_put_le16(p + 14, bits);
+}
+
+int markers_wav_pcm_head(uint16_t format_tag, uint16_t bits, uint16_t channels,
+			 uint32_t sample_rate, uint64_t data_len, uint64_t tail_len,
+			 struct am_buf *out, struct markers_wav *w)
+{
+	uint8_t h[80] = {0};
+	uint64_t total;
+	size_t n;
+
+	memset(w, 0, sizeof(*w));
+	if ((format_tag != 1 && format_tag != 3) || bits < 8 || bits > 64 || bits % 8 ||
+	    channels < 1 || channels > 64 || sample_rate < 1 || sample_rate > 1000000 ||
+	    (format_tag == 3 && bits != 32 && bits != 64))
+		return AM_ERR_INVAL;
+	w->format_tag = format_tag;
+	w->channels = channels;
+	w->sample_rate = sample_rate;
+	w->block_align = (uint16_t)(channels * (bits / 8));
+	w->data_len = data_len;
+	w->frames = data_len / w->block_align;
+	w->rf64 = 44 + data_len + tail_len - 8 > RIFF_MAX;
+	n = w->rf64 ? 80 : 44;
+	w->data_off = n;
+	total = n + data_len + tail_len;
+	memcpy(h, w->rf64 ? "RF64" : "RIFF", 4);
+	markers_put_le32(h + 4, w->rf64 ? 0xFFFFFFFFu : (uint32_t)(total - 8));
+	memcpy(h + 8, "WAVE", 4);
+	if (w->rf64) {
+		memcpy(h + 12, "ds64", 4);
+		markers_put_le32(h + 16, 28);
+		markers_put_le64(h + 20, total - 8); /* riffSize */
+		markers_put_le64(h + 28, data_len);  /* dataSize */
+		markers_put_le64(h + 36, w->frames); /* sampleCount; table length 0 */
+	}
+	memcpy(h + n - 32, "fmt ", 4);
+	markers_put_le32(h + n - 28, 16);
+	put_fmt(h + n - 24, w, bits);
+	memcpy(h + n - 8, "data", 4);
+	markers_put_le32(h + n - 4, w->rf64 ? 0xFFFFFFFFu : (uint32_t)data_len);
+	return am_buf_append(out, h, n);
+}
+
 /* A chunk header (id, size) into b; the caller appends size bytes and a pad. */
 static int put_hdr(struct am_buf *b, const char id[4], uint32_t size)
 {

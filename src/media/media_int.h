@@ -188,6 +188,20 @@ void media_stream_ctx_free(void *arg);
  * when the original is not a PCM/float WAV (no decoding here), or another
  * error. */
 int media_marked_respond(struct media *m, struct http_req *req, const struct stream_req *sr);
+/* The same for an original in another format (media_marked_pcm.c): the
+ * transcoding child decodes it twice, once to count its samples (for the
+ * header and Content-Length), once streamed; 200, no ranges. 0 (also when
+ * a damaged original was answered 422 with the reason), AM_ERR_UNAVAIL
+ * (too many decodes at once), or another error. */
+int media_marked_pcm_respond(struct media *m, struct http_req *req, const struct stream_req *sr);
+struct markers_wav;
+/* The markers' chunks of sr's version (its comments, its track's title)
+ * for the audio w describes, into tail (media_marked.c). */
+int media_marked_tail(struct app *a, const struct stream_req *sr, const struct markers_wav *w,
+		      struct am_buf *tail);
+/* "<original name without extension>-markers.wav" as an attachment, no
+ * caching, Accept-Ranges: none. */
+int media_marked_headers(struct http_req *req, const struct stream_req *sr);
 
 /* Queue a listener event (kind "play", "download" or "archive") of grant g
  * for object obj (NULL: none, the project archive) with the client's

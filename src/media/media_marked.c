@@ -8,10 +8,12 @@
  * the request before this runs). The body is three pieces: the original's
  * header with its sizes patched, the original's audio bytes exactly as
  * stored (decrypted segment by segment through the AM1 reader), and the
- * chunks of src/markers/. Only WAV (RIFF or RF64) originals in PCM or
- * float: anything else would need decoding, which happens only in the
- * sandboxed transcoding child, and is refused (415). Runs in the media
- * process; the original's header is untrusted input (markers_wav_scan).
+ * chunks of src/markers/. Any other original (FLAC, MP3, AAC/M4A, AIFF,
+ * Ogg…) is decoded by the sandboxed transcoding child (src/xcode/, PCM
+ * mode; media_marked_pcm.c): counted first, then streamed. Runs in the
+ * media process; the original's header is untrusted input
+ * (markers_wav_scan), and so is everything the child sends (checked by
+ * xcode_run).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,8 +146,7 @@ static void comments_free(struct mk_comments *l)
 	free(l->v);
 }
 
-/* The markers' chunks: the version's comments and its track's title. */
-static int build_tail(struct app *a, const struct stream_req *sr, const struct markers_wav *w,
+int media_marked_tail(struct app *a, const struct stream_req *sr, const struct markers_wav *w,
 		      struct am_buf *tail)
 {
 	struct mk_comments l = {0};
@@ -176,8 +177,7 @@ static int build_tail(struct app *a, const struct stream_req *sr, const struct m
 	return rc;
 }
 
-/* "<original name without extension>-markers.wav" as an attachment. */
-static int marked_headers(struct http_req *req, const struct stream_req *sr)
+int media_marked_headers(struct http_req *req, const struct stream_req *sr)
 {
 	char name[DB_FILENAME_MAX + 16], disp[2048];
 	char *dot;
@@ -208,8 +208,8 @@ int media_marked_respond(struct media *m, struct http_req *req, const struct str
 	am_buf_init(&mk->head, MARKED_HEAD_MAX);
 	am_buf_init(&mk->tail, MARKED_TAIL_MAX);
 	if (strcmp(sr->o.content_type, "audio/wav") != 0) {
-		rc = AM_ERR_UNSUPPORTED;
-		goto out;
+		marked_free(mk);
+		return media_marked_pcm_respond(m, req, sr); /* decode: media_marked_pcm.c */
 	}
 	if (!(mk->s = calloc(1, sizeof(*mk->s)))) {
 		rc = AM_ERR_NOMEM;
@@ -223,9 +223,9 @@ int media_marked_respond(struct media *m, struct http_req *req, const struct str
 	}
 	media_stream_ctx_grant(mk->s, m->app, sr);
 	if ((rc = read_head(mk, (uint64_t)sr->o.plain_size, &head, &hn, &w)) ||
-	    (rc = build_tail(m->app, sr, &w, &mk->tail)) ||
+	    (rc = media_marked_tail(m->app, sr, &w, &mk->tail)) ||
 	    (rc = markers_wav_head(head, &w, mk->tail.len, &mk->head)) ||
-	    (rc = marked_headers(req, sr)))
+	    (rc = media_marked_headers(req, sr)))
 		goto out;
 	mk->audio_off = w.data_off;
 	mk->audio_len = w.data_len + w.pad_in_file;

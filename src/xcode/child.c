@@ -362,9 +362,9 @@ static int drain_decoder(struct xc_job *j, AVFrame *f, int at_end)
 			return 0;
 		if (rc < 0)
 			return damaged(j, at_end);
-		if (!j->enc && (rc = xc_outputs_open(j, f)))
+		if (!xc_opened(j) && (rc = xc_open(j, f)))
 			return rc;
-		rc = xc_outputs_frame(j, f);
+		rc = xc_frame(j, f);
 		av_frame_unref(f);
 		if (rc || (rc = decoded_work(j)))
 			return rc;
@@ -417,12 +417,12 @@ static int decode_all(struct xc_job *j)
 	}
 	if (avcodec_send_packet(j->dec, NULL) < 0 || (rc = drain_decoder(j, f, 1)))
 		goto out;
-	if (!j->enc) {
+	if (!xc_opened(j)) {
 		rc = xc_fail(j, XCODE_FAIL_DAMAGED, "no audio decoded");
 		goto out;
 	}
 	if (!(rc = check_declared(j)))
-		rc = xc_outputs_finish(j);
+		rc = xc_finish(j);
 out:
 	av_packet_free(&pkt);
 	av_frame_free(&f);
@@ -470,7 +470,7 @@ int xcode_child_main(const struct xcode_child_args *a)
 		xcode_send_fail_limit(j.fail ? j.fail : XCODE_FAIL_INTERNAL, j.limit, j.limit_value,
 				      j.msg);
 	}
-	xc_outputs_close(&j);
+	xc_close(&j);
 	avcodec_free_context(&j.dec);
 	if (j.ic)
 		avformat_close_input(&j.ic);

@@ -44,7 +44,7 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (m->magic != XF_ARGS_MAGIC || memchr(m->format, 0, sizeof(m->format)) == NULL ||
-	    (m->output != XCODE_OUT_AAC_MP4 && m->output != XCODE_OUT_MP3) || m->hook < 0 ||
+	    m->output < XCODE_OUT_AAC_MP4 || m->output > XCODE_OUT_PCM_COUNT || m->hook < 0 ||
 	    m->hook > XCODE_HOOK_SPEW || m->max_duration_s <= 0 || m->cpu_s <= 0 ||
 	    m->mem_limit == 0 || m->max_work == 0)
 		return AM_ERR_INVAL;

@@ -514,7 +514,7 @@ static int finish(struct run *r, struct xcode_result *res)
 
 	if (!r->got_info)
 		return fail(r, XCODE_FAIL_INTERNAL, "no info");
-	for (int i = 0; i < OUT_N; i++) {
+	for (int i = 0; i < OUT_N && r->p->output < XCODE_OUT_PCM; i++) { /* PCM: body only */
 		struct out_state *o = &r->out[i];
 
 		if (o->n == 0 || (o->body > 0 && o->n != o->cap))
@@ -526,7 +526,7 @@ static int finish(struct run *r, struct xcode_result *res)
 	    (in->has_loudness && (!isfinite(in->loudness_lufs) || !isfinite(in->true_peak_dbtp))) ||
 	    !meters_ok(in))
 		return fail(r, XCODE_FAIL_INTERNAL, "bad info");
-	for (int i = 0; i < OUT_N; i++) {
+	for (int i = 0; i < OUT_N && r->p->output < XCODE_OUT_PCM; i++) {
 		struct out_state *o = &r->out[i];
 
 		if (o->sink->patch_head(o->sink->ctx, o->head, o->n) != 0)

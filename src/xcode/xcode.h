@@ -89,7 +89,18 @@ struct xcode_sink {
 	void *ctx;
 };
 
-enum xcode_output { XCODE_OUT_AAC_MP4 = 0, XCODE_OUT_MP3 = 1 };
+/* PCM: the stream output is every decoded sample, interleaved, in the
+ * decoder's sample format (child_wav.c); PCM_COUNT sends no audio, only
+ * the count. In both, xcode_result.codec names the PCM format ("s16le",
+ * "s24le", "s32le", "f32le", "f64le", "u8"), bit_depth its bits, and no
+ * loudness is measured; peaks and overview get nothing, and no sink's
+ * patch_head is called (the stream's body is the whole output). */
+enum xcode_output {
+	XCODE_OUT_AAC_MP4 = 0,
+	XCODE_OUT_MP3 = 1,
+	XCODE_OUT_PCM = 2,
+	XCODE_OUT_PCM_COUNT = 3,
+};
 
 /* Test hooks: make the child misbehave after it is sandboxed. Only a test
  * build (AM_TEST_HOOKS, xcode_hooks.c) runs them; a release build fails a

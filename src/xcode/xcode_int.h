@@ -201,6 +201,7 @@ struct xc_job {
 	struct AVFrame *eframe;
 	struct AVPacket *opkt;
 	int64_t next_pts;
+	struct xc_wav *wav; /* XCODE_OUT_PCM{,_COUNT} (child_wav.c) */
 };
 
 /* Record why the job failed (first reason wins); returns AM_ERR_INVAL. */
@@ -215,6 +216,13 @@ int xc_outputs_frame(struct xc_job *j, const struct AVFrame *f);
 /* Flush the encoder, write the trailer, finish peaks and send XF_INFO. */
 int xc_outputs_finish(struct xc_job *j);
 void xc_outputs_close(struct xc_job *j);
+/* What child.c's decode loop calls (child_wav.c): the PCM modes' output
+ * or the four above; xc_opened says whether the first frame opened it. */
+int xc_opened(const struct xc_job *j);
+int xc_open(struct xc_job *j, const struct AVFrame *f);
+int xc_frame(struct xc_job *j, const struct AVFrame *f);
+int xc_finish(struct xc_job *j);
+void xc_close(struct xc_job *j);
 
 /* The rendition's constant-memory MP4 writer (child_mp4.c): new() writes
  * the ftyp and the mdat header, packet() one AAC packet (its duration in

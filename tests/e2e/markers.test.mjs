@@ -9,7 +9,8 @@
 // WAV cue within ±1 sample of the comment, each MIDI marker within 1 ms at
 // the written tempo. The marked WAV's audio bytes are the original's; a
 // guest gets nothing while downloads are off (and an earlier WAV URL dies);
-// a non-WAV original gets no marked WAV (415).
+// a non-WAV original (FLAC 16/24-bit, MP3) gets a marked WAV whose audio is
+// byte-identical to ffmpeg's own decode of it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -369,16 +370,49 @@ for (const backend of BACKENDS) {
       assert.equal((await get('format=audacity', g, gpath)).status, 200);
     }));
 
-    test('a non-WAV original gets no marked WAV (415), the other formats still', async () => {
-      const flac = spawnSync('ffmpeg', ['-v', 'error', '-f', 'wav', '-i', 'pipe:0', '-f', 'flac', 'pipe:1'], { input: wav(2), maxBuffer: 16 << 20 });
-      assert.equal(flac.status, 0, flac.stderr?.toString());
-      const { vid: fv } = await uploadTrack(owner, p.id, flac.stdout, { title: 'Flac', filename: 'b.flac' });
-      assert.equal((await waitVersion(owner, p.id, fv)).state, 'ready');
-      const path = `/api/v1/projects/${p.id}/versions/${fv}/markers`;
-      const r = await get('format=wav', owner, path);
-      assert.equal(r.status, 415);
-      assert.match(JSON.parse(r.body.toString()).error, /only from a WAV original/);
-      assert.equal((await get('format=smf', owner, path)).status, 200);
+    // Each original decoded by ffmpeg's CLI in the PCM format of its decoder
+    // (docs/media.md "Marked WAV"): FLAC 16-bit -> s16le, FLAC 24-bit ->
+    // s24le, MP3 (float decoder) -> f32le.
+    test('non-WAV originals: a marked WAV decoded in the sandboxed child, audio byte-identical to ffmpeg, cues within ±1 sample (wavefile)', async () => {
+      const src = wav(2, { rate: RATE, ch: 2 });
+      const cases = [
+        { name: 'a.flac', args: ['-c:a', 'flac'], fmt: 's16le', tag: 1, bits: 16 },
+        { name: 'b.flac', args: ['-af', 'aformat=sample_fmts=s32', '-c:a', 'flac', '-bits_per_raw_sample', '24'], fmt: 's24le', tag: 1, bits: 24 },
+        { name: 'c.mp3', args: ['-c:a', 'libmp3lame', '-b:a', '128k', '-f', 'mp3'], fmt: 'f32le', tag: 3, bits: 32 },
+      ];
+      for (const k of cases) {
+        const enc = spawnSync('ffmpeg', ['-v', 'error', '-f', 'wav', '-i', 'pipe:0', ...k.args, '-f', k.name.endsWith('mp3') ? 'mp3' : 'flac', 'pipe:1'], { input: src, maxBuffer: 16 << 20 });
+        assert.equal(enc.status, 0, enc.stderr?.toString());
+        const { vid: fv } = await uploadTrack(owner, p.id, enc.stdout, { title: k.name, filename: k.name });
+        assert.equal((await waitVersion(owner, p.id, fv)).state, 'ready', k.name);
+        const cs = [{ time_ms: 250 }, { time_ms: 1333, end_ms: 1900 }, { time_ms: 1999 }];
+        for (const c of cs) assert.equal((await owner.post(`/api/v1/projects/${p.id}/comments`, { version_id: fv, body: `at ${c.time_ms}, "q"`, ...c })).status, 201);
+        const path = `/api/v1/projects/${p.id}/versions/${fv}/markers`;
+        const r = await get('format=wav', owner, path);
+        assert.equal(r.status, 200, r.body.toString());
+        const w = await raw(srv, 'GET', pathOf(JSON.parse(r.body.toString()).url), { Range: 'bytes=0-15' }, undefined, { whole: true });
+        assert.equal(w.status, 200, `${k.name}: ${w.body.toString().slice(0, 200)}`);
+        assert.equal(Number(w.headers['content-length']), w.body.length);
+        assert.equal(w.headers['accept-ranges'], 'none');
+        assert.match(w.headers['content-disposition'], new RegExp(`filename="${k.name.split('.')[0]}-markers.wav"`));
+        const plain = spawnSync('ffmpeg', ['-v', 'error', '-i', 'pipe:0', '-f', k.fmt, 'pipe:1'], { input: enc.stdout, maxBuffer: 64 << 20 });
+        assert.equal(plain.status, 0);
+        const wf = new WaveFile(w.body);
+        assert.equal(wf.fmt.audioFormat, k.tag, k.name);
+        assert.equal(wf.fmt.bitsPerSample, k.bits, k.name);
+        assert.equal(wf.fmt.sampleRate, RATE);
+        assert.equal(wf.fmt.numChannels, 2);
+        assert.ok(Buffer.from(wf.data.samples).equals(plain.stdout), `${k.name}: audio identical to ffmpeg -f ${k.fmt} (${wf.data.samples.length} vs ${plain.stdout.length} bytes)`);
+        assert.equal(w.body.readUInt32LE(4), w.body.length - 8, 'RIFF size');
+        const pts = wf.listCuePoints();
+        assert.equal(pts.length, cs.length);
+        pts.forEach((pt, i) => {
+          assert.ok(Math.abs(pt.dwSampleOffset - (cs[i].time_ms * RATE) / 1000) <= 1, `${k.name} cue ${i}`);
+          assert.equal(pt.label, `owner: at ${cs[i].time_ms}, "q"`);
+        });
+        assert.ok(Math.abs(pts[1].dwSampleOffset + pts[1].dwSampleLength - (1900 * RATE) / 1000) <= 1, 'region length');
+        assert.equal((await get('format=smf', owner, path)).status, 200);
+      }
     });
   });
 }

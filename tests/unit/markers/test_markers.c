@@ -278,6 +278,90 @@ static void wav_too_big_riff(void **state)
 	am_buf_cleanup(&head);
 }
 
+/* A strict reader of the decoded-audio header (EBU Tech 3306 for RF64,
+ * the RIFF WAVE layout otherwise), written from the specifications, not
+ * from markers_wav.c: every field at its place, sizes that add up. */
+static uint64_t strict_pcm_head(const uint8_t *h, size_t n, uint64_t total, int *rf64)
+{
+	size_t f;
+
+	assert_true(n >= 44);
+	*rf64 = memcmp(h, "RF64", 4) == 0;
+	assert_memory_equal(h + 8, "WAVE", 4);
+	if (*rf64) {
+		uint64_t riff = le32(h + 20) | (uint64_t)le32(h + 24) << 32;
+		uint64_t data = le32(h + 28) | (uint64_t)le32(h + 32) << 32;
+
+		assert_int_equal(n, 80);
+		assert_int_equal(le32(h + 4), 0xFFFFFFFFu);
+		assert_memory_equal(h + 12, "ds64", 4);
+		assert_int_equal(le32(h + 16), 28);
+		assert_true(riff == total - 8);
+		assert_true((le32(h + 36) | (uint64_t)le32(h + 40) << 32) == data / 4);
+		assert_int_equal(le32(h + 44), 0); /* table length */
+		assert_int_equal(le32(h + 76), 0xFFFFFFFFu);
+		f = 48;
+		assert_true(riff > 0xFFFFFFFFu);
+	} else {
+		assert_memory_equal(h, "RIFF", 4);
+		assert_int_equal(n, 44);
+		assert_true(le32(h + 4) == total - 8);
+		f = 12;
+	}
+	assert_memory_equal(h + f, "fmt ", 4);
+	assert_int_equal(le32(h + f + 4), 16);
+	assert_int_equal(h[f + 8] | h[f + 9] << 8, 1);	  /* PCM */
+	assert_int_equal(h[f + 10] | h[f + 11] << 8, 2);  /* channels */
+	assert_int_equal(le32(h + f + 12), 44100);	  /* rate */
+	assert_int_equal(le32(h + f + 16), 44100 * 4);	  /* byte rate */
+	assert_int_equal(h[f + 20] | h[f + 21] << 8, 4);  /* block align */
+	assert_int_equal(h[f + 22] | h[f + 23] << 8, 16); /* bits */
+	assert_memory_equal(h + f + 24, "data", 4);
+	return *rf64 ? (le32(h + 28) | (uint64_t)le32(h + 32) << 32) : le32(h + f + 28);
+}
+
+/* The decoded-audio header switches to RF64 exactly when the RIFF size
+ * passes 32 bits: data sizes past 4 GiB without writing them. */
+static void wav_pcm_head_rf64(void **state)
+{
+	/* {data bytes, tail bytes, RF64?}: the last RIFF, the first RF64, 5 GiB */
+	static const struct {
+		uint64_t data, tail;
+		int rf64;
+	} cases[] = {
+	    {1000, 700, 0},
+	    {UINT64_C(0xFFFFFFFF) - 36 - 700, 700, 0},
+	    {UINT64_C(0xFFFFFFFF) - 36 - 700 + 4, 700, 1},
+	    {UINT64_C(5) << 30, 700, 1},
+	};
+	struct markers_wav w, s;
+	struct am_buf head;
+	int rf64;
+
+	(void)state;
+	am_buf_init(&head, 1024);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t total;
+
+		am_buf_reset(&head);
+		assert_int_equal(
+		    markers_wav_pcm_head(1, 16, 2, 44100, cases[i].data, cases[i].tail, &head, &w),
+		    0);
+		total = head.len + cases[i].data + cases[i].tail;
+		assert_true(strict_pcm_head(head.p, head.len, total, &rf64) == cases[i].data);
+		assert_int_equal(rf64, cases[i].rf64);
+		assert_int_equal(w.rf64, cases[i].rf64);
+		assert_true(w.data_off == head.len && w.frames == cases[i].data / 4);
+		/* the project's own scan agrees with the strict reader */
+		assert_int_equal(markers_wav_scan(head.p, head.len, total, &s), 0);
+		assert_true(s.data_len == cases[i].data && s.data_off == head.len &&
+			    s.rf64 == rf64);
+	}
+	assert_int_equal(markers_wav_pcm_head(3, 24, 2, 44100, 6, 0, &head, &w), AM_ERR_INVAL);
+	assert_int_equal(markers_wav_pcm_head(1, 16, 0, 44100, 6, 0, &head, &w), AM_ERR_INVAL);
+	am_buf_cleanup(&head);
+}
+
 static void format_names(void **state)
 {
 	(void)state;
@@ -297,6 +381,7 @@ int main(void)
 	    cmocka_unit_test(wav_scan),
 	    cmocka_unit_test(wav_chunks),
 	    cmocka_unit_test(wav_too_big_riff),
+	    cmocka_unit_test(wav_pcm_head_rf64),
 	    cmocka_unit_test(format_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
