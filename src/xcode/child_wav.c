@@ -101,9 +101,9 @@ static int wav_frame(struct xc_job *j, const AVFrame *f)
 		return 0;
 	for (int i = 0; i < f->nb_samples; i++) {
 		for (int c = 0; c < j->ch; c++) {
-			const uint8_t *s = planar ? f->extended_data[c] + (size_t)i * w->in_bytes
-						  : f->extended_data[0] +
-							((size_t)i * j->ch + c) * w->in_bytes;
+			const uint8_t *s =
+			    planar ? f->extended_data[c] + (size_t)i * w->in_bytes
+				   : f->extended_data[0] + ((size_t)i * j->ch + c) * w->in_bytes;
 
 			if (w->n + (size_t)w->out_bytes > XCODE_IO_CHUNK && flush(w))
 				return xc_fail(j, XCODE_FAIL_INTERNAL, "output");

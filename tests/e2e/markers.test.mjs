@@ -1,5 +1,5 @@
 // Black-box tests of the marker export (issue 24, docs/api.md "Markers",
-// docs/media.md "Marked WAV"), on SQLite and PostgreSQL: 500 comments with
+// docs/media.md "Marked WAV"), on SQLite and PostgreSQL: 150 comments with
 // unicode, quotes, commas, tabs and newlines (owner and guest authors,
 // ranges, replies, resolved ones) come back out of every format, each read
 // by a reader that is not ours: the MIDI file by the `midi-file` npm package
