@@ -164,6 +164,8 @@ struct stream_req {
 	struct db_project p;
 	struct db_object o;
 	char filename[DB_FILENAME_MAX + 1];
+	char url[ACCESS_URL_MAX];	     /* the signed URL of the target */
+	char ticket[ACCESS_MARK_TICKET_MAX]; /* a mark ticket after it, or "" */
 };
 
 /* Open sr's object for reading from plaintext offset first: the project
@@ -202,6 +204,21 @@ int media_marked_tail(struct app *a, const struct stream_req *sr, const struct m
 /* "<original name without extension>-markers.wav" as an attachment, no
  * caching, Accept-Ranges: none. */
 int media_marked_headers(struct http_req *req, const struct stream_req *sr);
+
+/* ---- the listener mark at the door (media_mark.c) ------------------------------ */
+
+/* Split a /m/ request target into the signed URL (into url, n bytes) and a
+ * mark ticket appended as a last "&mt=TICKET" (into ticket, tn bytes; ""
+ * when there is none). The ticket must be non-empty, shorter than
+ * ACCESS_MARK_TICKET_MAX and of its alphabet. 0, or AM_ERR_DENIED. */
+int media_mark_split(const char *target, char *url, size_t n, char *ticket, size_t tn);
+/* For an authorized request sr: 0 to serve it as it is (an owner, a
+ * download, peaks, a project that does not mark), else the refusal of a
+ * guest's stream of a marked project (AM_ERR_DENIED with a Mark-Error
+ * header: no ticket, an invalid or expired one, another link's, or, for a
+ * valid ticket, no marked rendition yet) or a database error. */
+int media_mark_gate(struct app *a, struct http_req *req, const struct stream_req *sr,
+		    const char *ticket);
 
 /* Queue a listener event (kind "play", "download" or "archive") of grant g
  * for object obj (NULL: none, the project archive) with the client's

@@ -241,7 +241,9 @@ int media_stream_handler(struct http_req *req, void *arg)
 
 	if (!sr)
 		return AM_ERR_NOMEM;
-	if (access_url_verify(a, http_req_target(req), &sr->g, sr->obj, &sr->download, NULL)) {
+	if (media_mark_split(http_req_target(req), sr->url, sizeof(sr->url), sr->ticket,
+			     sizeof(sr->ticket)) ||
+	    access_url_verify(a, sr->url, &sr->g, sr->obj, &sr->download, NULL)) {
 		rc = AM_ERR_DENIED;
 		goto out;
 	}
@@ -259,7 +261,8 @@ int media_stream_handler(struct http_req *req, void *arg)
 		rc = media_marked_respond(m, req, sr);
 		goto out;
 	}
-	if ((rc = plan(req, sr, &first, &len, &status)) != 0)
+	if ((rc = media_mark_gate(a, req, sr, sr->ticket)) != 0 ||
+	    (rc = plan(req, sr, &first, &len, &status)) != 0)
 		goto out;
 	if (!(s = calloc(1, sizeof(*s)))) {
 		rc = AM_ERR_NOMEM;

@@ -121,13 +121,44 @@ static void disposition(void **state)
 	assert_int_equal(media_disposition(out, 20, 1, "Song.wav"), AM_ERR_TOOBIG);
 }
 
+/* The mark ticket after a signed URL (media_mark.c): only a last "&mt=" of
+ * the ticket's alphabet is split off; anything else is refused. */
+static void mark_split(void **state)
+{
+	char url[64], t[ACCESS_MARK_TICKET_MAX], big[300];
+
+	(void)state;
+	assert_int_equal(media_mark_split("/m/x?o=1&s=M", url, sizeof(url), t, sizeof(t)), 0);
+	assert_string_equal(url, "/m/x?o=1&s=M");
+	assert_string_equal(t, "");
+	assert_int_equal(
+	    media_mark_split("/m/x?o=1&s=M&mt=mt1.2.a-_Z", url, sizeof(url), t, sizeof(t)), 0);
+	assert_string_equal(url, "/m/x?o=1&s=M");
+	assert_string_equal(t, "mt1.2.a-_Z");
+	/* Only the last one: an earlier "&mt=" stays in the URL (which then
+	 * fails its own check). */
+	assert_int_equal(media_mark_split("/m/x?&mt=a&mt=b", url, sizeof(url), t, sizeof(t)), 0);
+	assert_string_equal(url, "/m/x?&mt=a");
+	assert_string_equal(t, "b");
+	assert_int_equal(media_mark_split("/m/x?s=M&mt=", url, sizeof(url), t, sizeof(t)),
+			 AM_ERR_DENIED);
+	assert_int_equal(media_mark_split("/m/x?s=M&mt=a%2F", url, sizeof(url), t, sizeof(t)),
+			 AM_ERR_DENIED);
+	assert_int_equal(media_mark_split("/m/x?s=M&mt=a&b=c", url, sizeof(url), t, sizeof(t)),
+			 AM_ERR_DENIED);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	memcpy(big, "/m/&mt=", 7);
+	assert_int_equal(media_mark_split(big, url, sizeof(url), t, sizeof(t)), AM_ERR_DENIED);
+	assert_int_equal(media_mark_split(big + 4, url, sizeof(url), t, sizeof(t)), AM_ERR_DENIED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(range_cases),
-	    cmocka_unit_test(if_range),
-	    cmocka_unit_test(tus_headers),
-	    cmocka_unit_test(disposition),
+	    cmocka_unit_test(range_cases), cmocka_unit_test(if_range),
+	    cmocka_unit_test(tus_headers), cmocka_unit_test(disposition),
+	    cmocka_unit_test(mark_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,10 @@ export async function markCard(pid) {
       + 'If a recording leaks, upload it here and audiomus tells you which link and which reviewer it came from. '
       + 'The mark names no one by itself: only this server, with your project\u2019s key, can read who it belongs to.' }),
     h('label', { class: 'switch', for: 'mark-on' }, on, 'Mark what reviewers hear'),
+    // wmwire (issue 26): the media role refuses guests' streams of a marked
+    // project until marked streams are built (docs/media.md "Marked streams").
+    h('p', { class: 'muted small', id: 'mark-not-served', text: 'Not available yet: while this is on, reviewers cannot play this project\u2019s tracks '
+      + '(marked streams are not built yet, and unmarked audio is never sent instead). Your own playback is not affected.' }),
     h('div', { class: 'field-row' }, h('label', { for: 'mark-strength', text: 'Strength' }), strength, shown),
     h('p', { class: 'muted small', id: 'mark-strength-help', text: '20 % is inaudible on music in our measurements and survives MP3, AAC, cutting and resampling. '
       + 'Raise it only if traces fail; on a sustained solo tone a strong mark may be heard as a slight roughness.' }),

@@ -21,10 +21,14 @@ import { CommentFilters } from './filters.js';
 import { showMeters } from './facts.js';
 import { PlaylistControls } from './playlist.js';
 import { installShortcuts, sendOnEnter } from './shortcuts.js';
+import { MarkTickets } from './marked.js';
 
 const token = decodeURIComponent(location.pathname.split('/')[2] || '');
 const base = `/api/v1/s/${encodeURIComponent(token)}`;
 const NAME_KEY = 'audiomus.guestName';
+// A marked project's stream URLs carry the listener's mark ticket (marked.js).
+const marks = new MarkTickets(base, () => currentName());
+const allMedia = (tracks) => tracks.flatMap((t) => t.versions.map((v) => v.media));
 
 const st = {
   data: null,         // GET answer
@@ -165,6 +169,7 @@ async function open() {
   } catch (e) {
     return handleError(e, open);
   }
+  await marks.apply(allMedia(data.tracks), data.urls_expire);
   st.data = data;
   st.urlsExpire = data.urls_expire;
   document.title = `${data.project.title} · audiomus`;
@@ -346,6 +351,7 @@ async function refreshUrls() {
     return null;
   }
   const media = r.versions && r.versions[st.version.id];
+  await marks.apply([media], r.urls_expire);
   st.urlsExpire = r.urls_expire;
   if (media) {
     st.version.media = media;
@@ -493,7 +499,11 @@ const ab = new AB({
   version: () => st.version,
   onSwitch: (v) => { showVersion(v); renderComments(); },
   freshMedia: async (vid) => {
-    try { return (await get(`${base}/urls?version=${encodeURIComponent(vid)}`)).versions[vid] || null; } catch { return null; }
+    try {
+      const r = await get(`${base}/urls?version=${encodeURIComponent(vid)}`);
+      await marks.apply([r.versions[vid]], r.urls_expire);
+      return r.versions[vid] || null;
+    } catch { return null; }
   },
 }, $('#audio'));
 $('.transport').after(ab.el);

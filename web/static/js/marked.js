@@ -1,0 +1,42 @@
+// marked.js: the listener mark on the review page (issue 26, docs/watermark.md
+// "Serving marked streams"). When the project marks its audio, the page gets
+// the listener's mark ticket (POST /api/v1/s/{token}/mark, once per set of
+// signed URLs: a ticket expires with them) and appends it to every stream URL
+// as "&mt=TICKET" (an <audio src> cannot send a header). A 409 means the
+// project does not mark: the URLs stay as they are. Peaks and downloads are
+// never changed. The ticket names a random mark row, never the payload.
+import { post } from './api.js';
+
+export class MarkTickets {
+  // base: "/api/v1/s/{token}"; name(): the reviewer's name as given.
+  constructor(base, name) {
+    this.base = base;
+    this.name = name;
+    this.ticket = null;
+    this.expires = 0;
+  }
+
+  // The ticket for URLs that expire at urlsExpire (server seconds), or null
+  // when the project does not mark (or the ticket cannot be had now: the
+  // media role then refuses the stream, never serves it unmarked).
+  async ticketFor(urlsExpire) {
+    if (this.ticket && this.expires >= urlsExpire) return this.ticket;
+    try {
+      const r = await post(`${this.base}/mark`, { name: this.name() || 'Guest' });
+      this.ticket = r.ticket;
+      this.expires = r.expires;
+    } catch {
+      this.ticket = null;
+      this.expires = 0;
+    }
+    return this.ticket;
+  }
+
+  // Append the ticket to the stream URL of each media object of list (in place).
+  async apply(list, urlsExpire) {
+    const media = list.filter((m) => m && m.stream && !m.stream.includes('&mt='));
+    if (!media.length) return;
+    const t = await this.ticketFor(urlsExpire);
+    if (t) for (const m of media) m.stream += `&mt=${t}`;
+  }
+}
