@@ -42,10 +42,10 @@ test('leak tracing settings: off by default, turned on and saved', { timeout: 60
   assert.equal(await page.locator('#mark-strength').isDisabled(), true);
   assert.equal(await page.getByLabel('Mark downloaded originals too').isDisabled(), true);
   assert.match(await page.locator('#mark-help').textContent(), /names no one/);
-  assert.match(await page.locator('#mark-dl-help').textContent(), /not bit-identical/);
+  assert.match(await page.locator('#mark-dl-help').textContent(), /Not acted on yet/);
 
   await on.check();
-  await page.getByText('Reviewers now hear marked audio').waitFor();
+  await page.getByText('Marked streams are not built yet').waitFor();
   assert.equal((await owner.get(`/api/v1/projects/${p.id}/mark`)).json.mark.on, true, 'saved');
   assert.equal(await page.locator('#mark-strength').isDisabled(), false);
 

@@ -36,7 +36,7 @@ export async function markCard(pid) {
     try { const r = await put(`/api/v1/projects/${pid}/mark`, body); show(r.mark); say(msg, done(r.mark), 'ok'); } catch (e) { show(mark); say(msg, errorText(e), 'error'); }
   };
   on.addEventListener('change', () => save({ on: on.checked }, (m) => (m.on
-    ? 'Reviewers now hear marked audio: each listening gets its own inaudible mark.'
+    ? 'Marking is on. Marked streams are not built yet: reviewers cannot play this project until you switch it off.'
     : 'Marking is off: new listeners hear the plain stream.')));
   dl.addEventListener('change', () => save({ downloads: dl.checked }, (m) => (m.downloads
     ? 'Downloaded originals carry the listener\u2019s mark (they are no longer bit-identical to your file).'
@@ -46,8 +46,8 @@ export async function markCard(pid) {
   show(mark);
   return h('section', { class: 'card', id: 'mark-settings', 'aria-labelledby': 'mark-h' },
     h('h2', { id: 'mark-h', text: 'Leak tracing' }),
-    h('p', { class: 'muted small', id: 'mark-help', text: 'When this is on, every reviewer hears the music with an inaudible mark of their own. '
-      + 'If a recording leaks, upload it here and audiomus tells you which link and which reviewer it came from. '
+    h('p', { class: 'muted small', id: 'mark-help', text: 'Leak tracing is being built. When it is finished, every reviewer will hear the music with an inaudible mark of their own, '
+      + 'and a leaked recording uploaded here will name the link and the reviewer it came from; the upload is not built yet. '
       + 'The mark names no one by itself: only this server, with your project\u2019s key, can read who it belongs to.' }),
     h('label', { class: 'switch', for: 'mark-on' }, on, 'Mark what reviewers hear'),
     // wmwire (issue 26): the media role refuses guests' streams of a marked
@@ -58,6 +58,6 @@ export async function markCard(pid) {
     h('p', { class: 'muted small', id: 'mark-strength-help', text: '20 % is inaudible on music in our measurements and survives MP3, AAC, cutting and resampling. '
       + 'Raise it only if traces fail; on a sustained solo tone a strong mark may be heard as a slight roughness.' }),
     h('label', { class: 'switch', for: 'mark-downloads' }, dl, 'Mark downloaded originals too'),
-    h('p', { class: 'muted small', id: 'mark-dl-help', text: 'A marked original is not bit-identical to the file you uploaded. Turn this off to let reviewers download your exact file (it then carries no mark).' }),
+    h('p', { class: 'muted small', id: 'mark-dl-help', text: 'Not acted on yet: downloaded originals are still your exact file. When it is, a marked original will not be bit-identical to the file you uploaded.' }),
     listeners, msg);
 }
