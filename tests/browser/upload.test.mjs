@@ -14,6 +14,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { PASSWORD, newOwner, newProject, startApi } from '../e2e/lib/api.mjs';
+import { pathOf, raw } from '../e2e/lib/server.mjs';
 import { launch, makeWav } from './lib.mjs';
 
 const READY_TIMEOUT = Number(process.env.AUDIOMUS_READY_TIMEOUT_MS || 90000);
@@ -21,7 +22,7 @@ let srv, browser, ctx, page, owner, pid, tmp;
 const dialogs = [];
 
 before(async () => {
-  srv = await startApi('sqlite', { hooks: true }); // the test clock (interrupted)
+  srv = await startApi('sqlite', { hooks: true }); // the test clock (interrupted, the 25 h clean-up)
   owner = await newOwner(srv);
   pid = (await newProject(owner, 'Tide EP')).id;
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'am-browser-upload-'));
@@ -143,4 +144,32 @@ test('reload mid-upload warns, then the same file resumes (no second track) to a
   assert.equal(got.length, wavBytes.length);
   assert.equal(crypto.createHash('sha256').update(got).digest('hex'), crypto.createHash('sha256').update(wavBytes).digest('hex'), 'the original is the file, byte for byte');
   assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('audiomus.upload.')).length), 0, 'nothing left to resume');
+});
+
+// Last: it moves the server's clock 25 hours on. An upload that got half its
+// bytes and was never resumed is cleaned up (its bytes removed), and the
+// owner's page says so instead of "uploading" or "interrupted" (the clean-up
+// is upload_gc_abandoned, run by the media role and by the worker's
+// housekeeping, whichever comes first).
+test('an upload left unfinished for 25 hours is removed, and the page says what to do', async () => {
+  const bytes = makeWav(4);
+  const tid = (await owner.post(`/api/v1/projects/${pid}/tracks`, { title: 'Abandoned Take' })).json.track.id;
+  const up = await owner.post(`/api/v1/projects/${pid}/tracks/${tid}/uploads`, { filename: 'Abandoned Take.wav', size: bytes.length });
+  assert.equal(up.status, 201, up.body);
+  const half = bytes.subarray(0, bytes.length >> 1);
+  const r = await raw(srv, 'PATCH', pathOf(up.json.upload_url), {
+    'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': half.length,
+  }, half);
+  assert.equal(r.status, 204, r.body.toString());
+  const vid = up.json.version.id;
+  srv.advance(25 * 3600 + 120);
+  const row = page.locator(`.version[data-version="${vid}"][data-state="failed"]`);
+  for (let i = 0; i < 100 && !(await row.count()); i++) {
+    await page.reload(); // (an API request: the server takes the moved clock)
+    await page.locator('#dropzone').waitFor();
+  }
+  await row.waitFor({ timeout: 1000 });
+  assert.match(await row.locator('.status.error').textContent(), /not resumed within 25 hours: its bytes were removed; upload the file again/);
+  const head = await raw(srv, 'HEAD', pathOf(up.json.upload_url), { 'Tus-Resumable': '1.0.0' });
+  assert.ok([403, 404, 410].includes(head.status), `the upload URL is dead (its 24 h signature too): ${head.status}`);
 });
