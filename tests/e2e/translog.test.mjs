@@ -31,6 +31,7 @@ function sqlOf(srv) {
   const db = path.join(srv.dataDir, 'audiomus.db');
   return (q) => {
     const r = spawnSync('sqlite3', ['-cmd', '.timeout 5000', db, q], { encoding: 'utf8' });
+    assert.ok(!r.error, `the sqlite3 command line tool (scripts/dev installs it): ${r.error?.message}`);
     assert.equal(r.status, 0, r.stderr);
     return r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('|'));
   };
