@@ -114,5 +114,8 @@ void wm_audio_cleanup(struct wm_audio *a);
  * Prints JSON on stdout; returns the exit status (detect: 0 found, 1 no
  * mark; 2 on any error). */
 int wm_cli_main(int argc, char **argv);
+/* A payload from its 2 * WM_PAYLOAD_BYTES hex digits (either case) into out:
+ * 0, or -1 for anything else (NULL, another length, a non-hex digit). */
+int wm_payload_parse(const char *s, uint8_t out[WM_PAYLOAD_BYTES]);
 
 #endif

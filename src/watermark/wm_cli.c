@@ -23,7 +23,8 @@ struct wm_args {
 	float strength;
 };
 
-static int parse_hex(const char *s, uint8_t out[WM_PAYLOAD_BYTES])
+/* The payload as 16 hex digits (either case): wm_payload_parse, watermark.h. */
+int wm_payload_parse(const char *s, uint8_t out[WM_PAYLOAD_BYTES])
 {
 	if (!s || strlen(s) != 2 * WM_PAYLOAD_BYTES)
 		return -1;
@@ -86,7 +87,7 @@ static int do_embed(const struct wm_pattern *p, const struct wm_args *a)
 	int rc;
 
 	if (!a->in || !a->out ||
-	    (a->payload_hex ? parse_hex(a->payload_hex, payload) != 0 : a->variant < 0)) {
+	    (a->payload_hex ? wm_payload_parse(a->payload_hex, payload) != 0 : a->variant < 0)) {
 		fprintf(
 		    stderr,
 		    "audiomus watermark embed: give IN OUT and --payload HEX16 or --variant 0|1\n");
@@ -151,7 +152,8 @@ static int do_fragments(const struct wm_pattern *p, const struct wm_args *a)
 {
 	uint8_t payload[WM_PAYLOAD_BYTES], bits[WM_CODED_BITS];
 
-	if (parse_hex(a->payload_hex, payload) != 0 || wm_fragment_bits(p, payload, bits) != 0) {
+	if (wm_payload_parse(a->payload_hex, payload) != 0 ||
+	    wm_fragment_bits(p, payload, bits) != 0) {
 		fprintf(stderr, "audiomus watermark fragments: give --payload HEX16\n");
 		return 2;
 	}

@@ -70,21 +70,6 @@ static int parse_args(int argc, char **argv, struct va_args *a)
 	return 0;
 }
 
-static int parse_hex(const char *s, uint8_t out[WM_PAYLOAD_BYTES])
-{
-	if (!s || strlen(s) != 2 * WM_PAYLOAD_BYTES)
-		return -1;
-	for (int i = 0; i < WM_PAYLOAD_BYTES; i++) {
-		int hi = am_hexval(s[2 * i], AM_HEX_ANY_CASE),
-		    lo = am_hexval(s[2 * i + 1], AM_HEX_ANY_CASE);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 /* The splice map of layout l: consecutive access units of one watermark
  * fragment form a span. Access unit i is centred on input sample
  * frame_size * (i + 1) - priming (its MDCT window spans that sample's two
@@ -232,7 +217,8 @@ int wm_variants_main(int argc, char **argv)
 	int fd_a = -1, fd_b = -1, rc = AM_ERR_INVAL, status = 2;
 
 	av_log_set_level(AV_LOG_ERROR);
-	if (parse_args(argc, argv, &a) || (a.payload_hex && parse_hex(a.payload_hex, payload))) {
+	if (parse_args(argc, argv, &a) ||
+	    (a.payload_hex && wm_payload_parse(a.payload_hex, payload))) {
 		fprintf(stderr, "audiomus watermark variants: bad arguments (audiomus watermark "
 				"--help)\n");
 		return 2;
