@@ -41,6 +41,18 @@ int wm_pattern_new(const struct crypto_wm_key *k, struct wm_pattern **out);
 /* Accepts NULL. */
 void wm_pattern_free(struct wm_pattern *p);
 
+/* The pattern without its key, for a process that must not hold the key (the
+ * sandboxed transcode child): the seed is the PRF output the pattern is
+ * drawn from, PRF(WK, "am-wm-pattern-v1"); it reveals neither WK nor any
+ * payload's tag. wm_pattern_seed: 0 or AM_ERR_CRYPTO (zero the seed after
+ * use). wm_pattern_from_seed: an owned pattern that embeds by coded bits
+ * (wm_embed_bits, or wm_embed with a variant) and finds sync, but cannot
+ * tag: wm_embed with a payload, wm_fragment_bits and the tag check of
+ * wm_detect return AM_ERR_CRYPTO with it. 0 or AM_ERR_NOMEM. */
+#define WM_SEED_BYTES 4096
+int wm_pattern_seed(const struct crypto_wm_key *k, uint8_t seed[WM_SEED_BYTES]);
+int wm_pattern_from_seed(const uint8_t seed[WM_SEED_BYTES], struct wm_pattern **out);
+
 /* The coded bit each fragment of a period carries for payload: bits[j] is
  * 0 or 1 for fragment j (global fragment g of a track carries bits[g mod
  * WM_CODED_BITS]). This is the serving plan: fragment g comes from
@@ -80,6 +92,13 @@ struct wm_result {
 	double offset_s;   /* where, in the input, a period starts (seconds) */
 	int tries;	   /* candidates decoded (for the tests: the rule ran) */
 };
+
+/* wm_embed with the coded bits given (bits[j] 0 or 1 for fragment slot j, as
+ * wm_fragment_bits returns them): what a key-less process uses when its
+ * parent computed a listener's bits. Same arguments and errors. */
+int wm_embed_bits(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS], float strength,
+		  float *pcm, size_t frames, unsigned channels, unsigned rate,
+		  struct wm_embed_stats *stats);
 
 /* Look for a mark of pattern p in pcm (frames × channels interleaved float,
  * any rate 8000..192000; channels are averaged). Fills *res; 0 whether or

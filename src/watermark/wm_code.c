@@ -13,10 +13,9 @@
 #include "crypto/crypto.h"
 #include "util/util.h"
 
-#define G1	  0171
-#define G2	  0133
-#define NSTATES	  (1 << (WM_CONV_K - 1))
-#define PRF_BYTES 4096
+#define G1	0171
+#define G2	0133
+#define NSTATES (1 << (WM_CONV_K - 1))
 
 struct prf_stream {
 	const uint8_t *b;
@@ -28,7 +27,7 @@ static uint32_t next_u32(struct prf_stream *s)
 	uint32_t v = 0;
 
 	for (int i = 0; i < 4; i++)
-		v = v << 8 | s->b[s->pos++ % PRF_BYTES];
+		v = v << 8 | s->b[s->pos++ % WM_SEED_BYTES];
 	return v;
 }
 
@@ -53,21 +52,20 @@ static void fill_signs(struct prf_stream *s, int8_t *a, size_t n)
 	}
 }
 
-int wm_pattern_new(const struct crypto_wm_key *k, struct wm_pattern **out)
+int wm_pattern_seed(const struct crypto_wm_key *k, uint8_t seed[WM_SEED_BYTES])
 {
-	struct wm_pattern *p = NULL;
-	uint8_t *rnd = NULL;
+	return crypto_wm_prf(k, "am-wm-pattern-v1", NULL, 0, seed, WM_SEED_BYTES);
+}
+
+int wm_pattern_from_seed(const uint8_t seed[WM_SEED_BYTES], struct wm_pattern **out)
+{
+	struct wm_pattern *p;
 	uint16_t bins[WM_BINS];
-	struct prf_stream s;
-	int rc = AM_ERR_NOMEM;
+	struct prf_stream s = {seed, 0};
 
 	*out = NULL;
-	if (!(p = calloc(1, sizeof(*p))) || !(rnd = malloc(PRF_BYTES)))
-		goto out;
-	if ((rc = crypto_wm_prf(k, "am-wm-pattern-v1", NULL, 0, rnd, PRF_BYTES)) != 0)
-		goto out;
-	s = (struct prf_stream){rnd, 0};
-	p->key = k;
+	if (!(p = calloc(1, sizeof(*p))))
+		return AM_ERR_NOMEM;
 	for (int i = 0; i < WM_BINS; i++)
 		bins[i] = (uint16_t)(WM_BIN_LO + i);
 	shuffle_u16(&s, bins, WM_BINS);
@@ -81,13 +79,24 @@ int wm_pattern_new(const struct crypto_wm_key *k, struct wm_pattern **out)
 		p->perm[i] = (uint16_t)i;
 	shuffle_u16(&s, p->perm, WM_CODED_BITS);
 	*out = p;
-	p = NULL;
-	rc = 0;
+	return 0;
+}
+
+int wm_pattern_new(const struct crypto_wm_key *k, struct wm_pattern **out)
+{
+	uint8_t *seed;
+	int rc = AM_ERR_NOMEM;
+
+	*out = NULL;
+	if (!(seed = malloc(WM_SEED_BYTES)))
+		goto out;
+	if ((rc = wm_pattern_seed(k, seed)) != 0 || (rc = wm_pattern_from_seed(seed, out)) != 0)
+		goto out;
+	(*out)->key = k;
 out:
-	if (rnd)
-		am_memzero(rnd, PRF_BYTES);
-	free(rnd);
-	wm_pattern_free(p);
+	if (seed)
+		am_memzero(seed, WM_SEED_BYTES);
+	free(seed);
 	return rc;
 }
 
@@ -102,6 +111,8 @@ void wm_pattern_free(struct wm_pattern *p)
 int wm_tag(const struct wm_pattern *p, const uint8_t payload[WM_PAYLOAD_BYTES],
 	   uint8_t tag[WM_TAG_BYTES])
 {
+	if (!p->key) /* a pattern from a seed alone cannot tag (wm_pattern_from_seed) */
+		return AM_ERR_CRYPTO;
 	return crypto_wm_prf(p->key, "am-wm-tag-v1", payload, WM_PAYLOAD_BYTES, tag, WM_TAG_BYTES);
 }
 

@@ -95,35 +95,40 @@ static void mark_44k(struct embed_ctx *e, const uint8_t bits[WM_CODED_BITS], con
 	}
 }
 
-static int check_args(const uint8_t *payload, int variant, float strength, const float *pcm,
-		      size_t frames, unsigned channels, unsigned rate)
+static int check_args(float strength, const float *pcm, size_t frames, unsigned channels,
+		      unsigned rate)
 {
 	if (!pcm || channels < 1 || channels > 8 || rate < 8000 || rate > 192000 ||
-	    !(strength > 0.0f && strength <= WM_STRENGTH_MAX) ||
-	    (!payload && variant != 0 && variant != 1))
+	    !(strength > 0.0f && strength <= WM_STRENGTH_MAX))
 		return AM_ERR_INVAL;
 	if (frames / rate > WM_MAX_SECONDS)
 		return AM_ERR_TOOBIG;
 	return 0;
 }
 
-int wm_embed(const struct wm_pattern *p, const uint8_t payload[WM_PAYLOAD_BYTES], int variant,
-	     float strength, float *pcm, size_t frames, unsigned channels, unsigned rate,
-	     struct wm_embed_stats *stats)
+/* Add the mono mark v (frames samples) to every channel of pcm. */
+static void add_mark(float *pcm, size_t frames, unsigned channels, const float *v, size_t vn)
+{
+	for (size_t i = 0; i < frames; i++) {
+		float x = i < vn ? v[i] : 0.0f;
+
+		for (unsigned c = 0; c < channels; c++)
+			pcm[i * channels + c] += x;
+	}
+}
+
+int wm_embed_bits(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS], float strength,
+		  float *pcm, size_t frames, unsigned channels, unsigned rate,
+		  struct wm_embed_stats *stats)
 {
 	struct embed_ctx e = {.p = p, .strength = strength};
-	uint8_t bits[WM_CODED_BITS];
 	float *m = NULL, *d = NULL, *back = NULL;
 	size_t n;
 	int rc;
 
-	if ((rc = check_args(payload, variant, strength, pcm, frames, channels, rate)) != 0)
-		return rc;
-	if (payload)
-		rc = wm_fragment_bits(p, payload, bits);
-	else
-		memset(bits, variant, sizeof(bits));
-	if (rc || (rc = wm_fft_init(&e.f)) != 0)
+	if (!bits || (rc = check_args(strength, pcm, frames, channels, rate)) != 0)
+		return bits ? rc : AM_ERR_INVAL;
+	if ((rc = wm_fft_init(&e.f)) != 0)
 		return rc;
 	if ((rc = wm_mono_44k(pcm, frames, channels, rate, SIZE_MAX / 2, &m, &n)) != 0)
 		goto out;
@@ -131,16 +136,12 @@ int wm_embed(const struct wm_pattern *p, const uint8_t payload[WM_PAYLOAD_BYTES]
 	if (!(d = av_calloc(n ? n : 1, sizeof(float))))
 		goto out;
 	mark_44k(&e, bits, m, n, d);
-	if (rate != WM_RATE) {
-		if ((rc = wm_resample(d, n, WM_RATE, rate, frames, &back)) != 0)
-			goto out;
-	}
-	for (size_t i = 0; i < frames; i++) {
-		float v = rate == WM_RATE ? (i < n ? d[i] : 0.0f) : back[i];
-
-		for (unsigned c = 0; c < channels; c++)
-			pcm[i * channels + c] += v;
-	}
+	if (rate == WM_RATE)
+		add_mark(pcm, frames, channels, d, n);
+	else if ((rc = wm_resample(d, n, WM_RATE, rate, frames, &back)) != 0)
+		goto out;
+	else
+		add_mark(pcm, frames, channels, back, frames);
 	if (stats)
 		embed_stats(&e, stats);
 	rc = 0;
@@ -150,4 +151,22 @@ out:
 	av_free(back);
 	wm_fft_cleanup(&e.f);
 	return rc;
+}
+
+int wm_embed(const struct wm_pattern *p, const uint8_t payload[WM_PAYLOAD_BYTES], int variant,
+	     float strength, float *pcm, size_t frames, unsigned channels, unsigned rate,
+	     struct wm_embed_stats *stats)
+{
+	uint8_t bits[WM_CODED_BITS];
+	int rc;
+
+	if (!payload && variant != 0 && variant != 1)
+		return AM_ERR_INVAL;
+	if ((rc = check_args(strength, pcm, frames, channels, rate)) != 0)
+		return rc;
+	if (payload && (rc = wm_fragment_bits(p, payload, bits)) != 0)
+		return rc;
+	if (!payload)
+		memset(bits, variant, sizeof(bits));
+	return wm_embed_bits(p, bits, strength, pcm, frames, channels, rate, stats);
 }

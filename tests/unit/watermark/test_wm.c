@@ -250,6 +250,34 @@ static void test_variants(void **state)
 	free(b);
 }
 
+/* The key-less pattern of the transcode child: from the seed alone it embeds
+ * a listener's coded bits to exactly what the keyed pattern writes for the
+ * payload, and it can neither tag nor embed by payload. */
+static void test_seed(void **state)
+{
+	struct fix *f = *state;
+	size_t frames = 3 * 44100;
+	float *a = music(frames, 44100, 5), *b = malloc(frames * 2 * sizeof(float));
+	uint8_t seed[WM_SEED_BYTES], bits[WM_CODED_BITS], other[WM_CODED_BITS];
+	struct wm_pattern *s = NULL;
+
+	memcpy(b, a, frames * 2 * sizeof(float));
+	assert_int_equal(wm_pattern_seed(f->k, seed), 0);
+	assert_int_equal(wm_pattern_from_seed(seed, &s), 0);
+	assert_int_equal(wm_fragment_bits(f->p, PAY, bits), 0);
+	assert_int_equal(wm_embed(f->p, PAY, 0, WM_STRENGTH_DEFAULT, a, frames, 2, 44100, NULL), 0);
+	assert_int_equal(wm_embed_bits(s, bits, WM_STRENGTH_DEFAULT, b, frames, 2, 44100, NULL), 0);
+	assert_memory_equal(a, b, frames * 2 * sizeof(float));
+	assert_int_equal(wm_fragment_bits(s, PAY, other), AM_ERR_CRYPTO);
+	assert_int_equal(wm_embed(s, PAY, 0, WM_STRENGTH_DEFAULT, b, frames, 2, 44100, NULL),
+			 AM_ERR_CRYPTO);
+	assert_int_equal(wm_embed_bits(s, NULL, WM_STRENGTH_DEFAULT, b, frames, 2, 44100, NULL),
+			 AM_ERR_INVAL);
+	wm_pattern_free(s);
+	free(a);
+	free(b);
+}
+
 /* The false-identification set: 1,000 unmarked clips of 2 s, cut at random
  * offsets from 60 s of music, at levels from -20 to 0 dB, with noise from
  * none to -20 dB under the music (every tenth clip noise alone), each fully
@@ -304,6 +332,7 @@ int main(void)
 	    cmocka_unit_test(test_rule_noise),
 	    cmocka_unit_test_setup_teardown(test_embed_detect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_variants, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_false_ids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 	};
