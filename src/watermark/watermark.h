@@ -100,6 +100,47 @@ int wm_embed_bits(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS],
 		  float *pcm, size_t frames, unsigned channels, unsigned rate,
 		  struct wm_embed_stats *stats);
 
+/* wm_embed_bits for a piece of a track: pcm holds the track's samples from
+ * sample start on (start a multiple of wm_stream_quantum(rate), so that it
+ * falls on a sample at 44.1 kHz too). The mark written is the track's own
+ * (its frame grid and period counted from the track's first sample) for
+ * every frame of the grid wholly inside the piece; near both ends of the
+ * piece it lacks the neighbours' context (a partial frame, the resampler's
+ * filter), so a caller cuts a track into overlapping pieces (wm_stream
+ * below). Same errors, and AM_ERR_INVAL for a start off the quantum. */
+int wm_embed_bits_at(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS], float strength,
+		     float *pcm, size_t frames, unsigned channels, unsigned rate, uint64_t start,
+		     struct wm_embed_stats *stats);
+
+/* ---- marking a stream in constant memory (wm_stream.c) ---------------------
+ * Samples go in as they are decoded; marked samples come out through out()
+ * in the same order, some seconds later, each piece marked by
+ * wm_embed_bits_at over a window with a margin on both sides (at least two
+ * frames and the resampler's filter), so the result equals wm_embed_bits on
+ * the whole track up to float rounding (tests/unit/watermark/test_wm_stream.c
+ * states the tolerance). Memory: (core + 2 margins) x channels floats, twice. */
+struct wm_stream;
+/* The sample step at rate on which a piece may start: rate / gcd(rate, 44100)
+ * (1 at 44.1 kHz and 22.05 kHz, 160 at 48 kHz); 0 for rate 0. */
+uint64_t wm_stream_quantum(unsigned rate);
+/* out(ctx, pcm, frames): marked samples (frames x channels interleaved,
+ * borrowed for the call); a non-zero return stops the stream with it. */
+typedef int wm_stream_out_fn(void *ctx, const float *pcm, size_t frames);
+/* A stream marking with bits at strength, for channels and rate (as
+ * wm_embed_bits). core_frames: samples per piece (0: about 10 s; rounded up
+ * to the quantum). p and bits are borrowed (bits copied). 0, AM_ERR_INVAL,
+ * AM_ERR_NOMEM. */
+int wm_stream_new(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS], float strength,
+		  unsigned channels, unsigned rate, size_t core_frames, wm_stream_out_fn *out,
+		  void *ctx, struct wm_stream **s);
+/* Feed frames x channels interleaved samples (any count). 0, an error of
+ * wm_embed_bits_at, or out()'s. */
+int wm_stream_write(struct wm_stream *s, const float *pcm, size_t frames);
+/* The end of the track: mark and emit what is held. 0 or an error. */
+int wm_stream_finish(struct wm_stream *s);
+/* Accepts NULL. */
+void wm_stream_free(struct wm_stream *s);
+
 /* Look for a mark of pattern p in pcm (frames × channels interleaved float,
  * any rate 8000..192000; channels are averaged). Fills *res; 0 whether or
  * not a mark was found. AM_ERR_INVAL, AM_ERR_TOOBIG, AM_ERR_NOMEM,

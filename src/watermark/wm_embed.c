@@ -82,16 +82,18 @@ static void embed_stats(const struct embed_ctx *e, struct wm_embed_stats *st)
 	st->msr_worst_db = worst;
 }
 
-/* The mark of the 44.1 kHz mono mix m (n samples) into d (n samples). */
+/* The mark of the 44.1 kHz mono mix m (n samples, the track's from sample
+ * j0 on) into d (n samples): every frame of the track's grid that lies
+ * wholly inside. */
 static void mark_44k(struct embed_ctx *e, const uint8_t bits[WM_CODED_BITS], const float *m,
-		     size_t n, float *d)
+		     size_t n, uint64_t j0, float *d)
 {
-	for (size_t f = 0; (f + 1) * WM_N <= n; f++) {
-		size_t g = f % WM_PERIOD_FRAMES;
+	for (uint64_t f = (j0 + WM_N - 1) / WM_N; (f + 1) * WM_N <= j0 + n; f++) {
+		size_t g = (size_t)(f % WM_PERIOD_FRAMES), at = (size_t)(f * WM_N - j0);
 		int c = bits[g / WM_FRAMES_PER_BIT];
 		int data_sign = e->p->scramble[g] * (c ? -1 : 1);
 
-		frame_delta(e, m + f * WM_N, data_sign, e->p->sync[g], d + f * WM_N);
+		frame_delta(e, m + at, data_sign, e->p->sync[g], d + at);
 	}
 }
 
@@ -121,6 +123,13 @@ int wm_embed_bits(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS],
 		  float *pcm, size_t frames, unsigned channels, unsigned rate,
 		  struct wm_embed_stats *stats)
 {
+	return wm_embed_bits_at(p, bits, strength, pcm, frames, channels, rate, 0, stats);
+}
+
+int wm_embed_bits_at(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS], float strength,
+		     float *pcm, size_t frames, unsigned channels, unsigned rate, uint64_t start,
+		     struct wm_embed_stats *stats)
+{
 	struct embed_ctx e = {.p = p, .strength = strength};
 	float *m = NULL, *d = NULL, *back = NULL;
 	size_t n;
@@ -128,6 +137,8 @@ int wm_embed_bits(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS],
 
 	if (!bits || (rc = check_args(strength, pcm, frames, channels, rate)) != 0)
 		return bits ? rc : AM_ERR_INVAL;
+	if (start > UINT64_MAX / WM_RATE || (start * WM_RATE) % rate != 0)
+		return AM_ERR_INVAL;
 	if ((rc = wm_fft_init(&e.f)) != 0)
 		return rc;
 	if ((rc = wm_mono_44k(pcm, frames, channels, rate, SIZE_MAX / 2, &m, &n)) != 0)
@@ -135,7 +146,7 @@ int wm_embed_bits(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS],
 	rc = AM_ERR_NOMEM;
 	if (!(d = av_calloc(n ? n : 1, sizeof(float))))
 		goto out;
-	mark_44k(&e, bits, m, n, d);
+	mark_44k(&e, bits, m, n, start * WM_RATE / rate, d);
 	if (rate == WM_RATE)
 		add_mark(pcm, frames, channels, d, n);
 	else if ((rc = wm_resample(d, n, WM_RATE, rate, frames, &back)) != 0)
