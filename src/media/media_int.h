@@ -205,6 +205,18 @@ int media_marked_tail(struct app *a, const struct stream_req *sr, const struct m
  * caching, Accept-Ranges: none. */
 int media_marked_headers(struct http_req *req, const struct stream_req *sr);
 
+/* Take (+1) or give back (-1) one of the media process's decode slots, which
+ * the marked WAV and the marked download share (media_marked_pcm.c): 0, or
+ * AM_ERR_UNAVAIL when all are taken (503). */
+int media_marked_pcm_slot(int delta);
+/* A guest's download (d=1) of an original of a project that marks its
+ * downloads (media_markdl.c): refused without a valid mark ticket (403,
+ * Mark-Error), else the original marked with the listener's payload,
+ * streamed (WAV as WAV, the rest as FLAC; no ranges). *handled 0: not such
+ * a request, serve the plain original; 1: answered (or rc says why not). */
+int media_markdl_respond(struct media *m, struct http_req *req, const struct stream_req *sr,
+			 int *handled);
+
 /* ---- the listener mark at the door (media_mark.c) ------------------------------ */
 
 /* Split a /m/ request target into the signed URL (into url, n bytes) and a

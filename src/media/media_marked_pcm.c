@@ -304,3 +304,17 @@ out:
 		pcm_free(p);
 	return rc == 1 ? 0 : rc;
 }
+
+/* Shared with the marked download (media_markdl.c, issue 26). */
+int media_marked_pcm_slot(int delta)
+{
+	if (delta < 0) {
+		__atomic_sub_fetch(&pcm_running, 1, __ATOMIC_ACQ_REL);
+		return 0;
+	}
+	if (__atomic_add_fetch(&pcm_running, 1, __ATOMIC_ACQ_REL) > PCM_AT_ONCE) {
+		__atomic_sub_fetch(&pcm_running, 1, __ATOMIC_ACQ_REL);
+		return AM_ERR_UNAVAIL;
+	}
+	return 0;
+}

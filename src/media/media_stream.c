@@ -261,6 +261,13 @@ int media_stream_handler(struct http_req *req, void *arg)
 		rc = media_marked_respond(m, req, sr);
 		goto out;
 	}
+	{ /* a guest's marked download (media_markdl.c, issue 26) */
+		int handled = 0;
+
+		rc = media_markdl_respond(m, req, sr, &handled);
+		if (handled || rc)
+			goto out;
+	}
 	if ((rc = media_mark_gate(a, req, sr, sr->ticket)) != 0 ||
 	    (rc = plan(req, sr, &first, &len, &status)) != 0)
 		goto out;

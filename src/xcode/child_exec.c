@@ -44,7 +44,7 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (m->magic != XF_ARGS_MAGIC || memchr(m->format, 0, sizeof(m->format)) == NULL ||
-	    m->output < XCODE_OUT_AAC_MP4 || m->output > XCODE_OUT_PCM_COUNT || m->hook < 0 ||
+	    m->output < XCODE_OUT_AAC_MP4 || m->output > XCODE_OUT_MARKED_FLAC || m->hook < 0 ||
 	    m->hook > XCODE_HOOK_SPEW || m->max_duration_s <= 0 || m->cpu_s <= 0 ||
 	    m->mem_limit == 0 || m->max_work == 0)
 		return AM_ERR_INVAL;
@@ -65,6 +65,7 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 
 void xcode_child_exec_main(void)
 {
+	static struct xcode_mark mark; /* the marked modes' second message */
 	struct xcode_child_args a;
 	struct xf_args m;
 
@@ -75,6 +76,13 @@ void xcode_child_exec_main(void)
 	if (read_exact(&m, sizeof(m)) != 0 || parse_args(&m, &a) != 0) {
 		xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
 		_exit(4);
+	}
+	if (a.output == XCODE_OUT_MARKED_PCM || a.output == XCODE_OUT_MARKED_FLAC) {
+		if (read_exact(&mark, sizeof(mark)) != 0 || !(mark.strength > 0.0f)) {
+			xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
+			_exit(4);
+		}
+		a.mark = &mark;
 	}
 	_exit(xcode_child_main(&a));
 }

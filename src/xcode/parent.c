@@ -391,7 +391,10 @@ static int spawn_exec(struct run *r, const struct xcode_child_args *a, int sv[2]
 	m.max_work = a->max_work;
 	m.cpu_s = a->cpu_s;
 	r->fd = sv[0]; /* send_all polls it */
-	return send_all(r, &m, sizeof(m));
+	rc = send_all(r, &m, sizeof(m));
+	if (rc == 0 && a->mark) /* the marked modes: the mark follows */
+		rc = send_all(r, a->mark, sizeof(*a->mark));
+	return rc;
 }
 
 static int spawn(struct run *r, const struct xcode_child_args *a)
@@ -572,6 +575,8 @@ static void defaults(const struct xcode_params *p, struct run *r, struct xcode_c
 	a->mem_limit = p && p->mem_limit ? p->mem_limit : (uint64_t)512 << 20;
 	a->cpu_s = timeout / 1000 + 2;
 	a->hook = p ? p->hook : XCODE_HOOK_NONE;
+	if (a->output == XCODE_OUT_MARKED_PCM || a->output == XCODE_OUT_MARKED_FLAC)
+		a->mark = p->mark;
 }
 
 static int sniff(struct run *r, struct xcode_child_args *a)
@@ -641,6 +646,10 @@ int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
 		goto out;
 	}
 	defaults(p, &r, &a);
+	if ((a.output == XCODE_OUT_MARKED_PCM || a.output == XCODE_OUT_MARKED_FLAC) && !a.mark) {
+		fail(&r, XCODE_FAIL_INTERNAL, "bad arguments");
+		goto out;
+	}
 	if (alloc_run(&r, sinks)) {
 		fail(&r, XCODE_FAIL_INTERNAL, "out of memory");
 		goto out;

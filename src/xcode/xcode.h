@@ -100,6 +100,26 @@ enum xcode_output {
 	XCODE_OUT_MP3 = 1,
 	XCODE_OUT_PCM = 2,
 	XCODE_OUT_PCM_COUNT = 3,
+	/* The listener's mark (xcode_params.mark) on the decoded samples
+	 * (child_markdl.c, issue 26's marked downloads): MARKED_PCM as PCM, in
+	 * the decoder's sample format; MARKED_FLAC as a FLAC stream (16 or 24
+	 * bits, the STREAMINFO's sample count from mark->samples). Body only,
+	 * as PCM; codec names the format ("s16le", ..., "flac"). */
+	XCODE_OUT_MARKED_PCM = 4,
+	XCODE_OUT_MARKED_FLAC = 5,
+};
+
+/* What a marked mode needs: the pattern without its key (wm_pattern_seed),
+ * the listener's coded bits (wm_fragment_bits), the strength, and for FLAC
+ * the sample count a PCM_COUNT pass found. The child gets no key. */
+#define XCODE_MARK_SEED 4096
+#define XCODE_MARK_BITS 204
+struct xcode_mark {
+	uint8_t seed[XCODE_MARK_SEED];
+	uint8_t bits[XCODE_MARK_BITS];
+	float strength;
+	uint32_t pad;
+	uint64_t samples;
 };
 
 /* Test hooks: make the child misbehave after it is sandboxed. Only a test
@@ -130,6 +150,8 @@ struct xcode_params {
 	/* Read (atomically) while waiting for the child; once non-zero the job
 	 * is cancelled within ~0.2 s (XCODE_FAIL_IO "cancelled"). May be NULL. */
 	const int *cancel;
+	/* XCODE_OUT_MARKED_*: the mark (borrowed; required there, else unused). */
+	const struct xcode_mark *mark;
 };
 
 /* What the job found and produced. */

@@ -89,6 +89,7 @@ struct xcode_child_args {
 	uint64_t mem_limit;
 	int64_t cpu_s;
 	enum xcode_hook hook;
+	const struct xcode_mark *mark; /* XCODE_OUT_MARKED_*; exec mode: sent after xf_args */
 };
 
 /* ---- child side (UNTRUSTED input) ------------------------------------------ */
@@ -201,7 +202,8 @@ struct xc_job {
 	struct AVFrame *eframe;
 	struct AVPacket *opkt;
 	int64_t next_pts;
-	struct xc_wav *wav; /* XCODE_OUT_PCM{,_COUNT} (child_wav.c) */
+	struct xc_wav *wav;    /* XCODE_OUT_PCM{,_COUNT} (child_wav.c) */
+	struct xc_markdl *mdl; /* XCODE_OUT_MARKED_* (child_markdl.c) */
 };
 
 /* Record why the job failed (first reason wins); returns AM_ERR_INVAL. */
@@ -278,5 +280,13 @@ int xc_peaks_new(int channels, int rate, struct xc_out *detail, struct xc_out *o
 int xc_peaks_add(struct xc_peaks *pk, const int16_t *s, size_t frames);
 int xc_peaks_finish(struct xc_peaks *pk);
 void xc_peaks_free(struct xc_peaks *pk);
+
+/* The marked-original modes (child_markdl.c): whether the job is one, and
+ * the four steps child_wav.c's dispatch calls for it. */
+int xc_markdl_mode(const struct xc_job *j);
+int xc_markdl_open(struct xc_job *j, const struct AVFrame *f);
+int xc_markdl_frame(struct xc_job *j, const struct AVFrame *f);
+int xc_markdl_finish(struct xc_job *j);
+void xc_markdl_close(struct xc_job *j);
 
 #endif
