@@ -202,8 +202,8 @@ static int refuse(struct http_req *req, const char *why)
 
 /* The ticket names a mark row of this grant's link and project: its
  * payload into *mk. 0, AM_ERR_DENIED with *why, or a database error. */
-static int listener(struct app *a, struct db *db, const struct stream_req *sr,
-		    struct db_mark *mk, const char **why)
+static int listener(struct app *a, struct db *db, const struct stream_req *sr, struct db_mark *mk,
+		    const char **why)
 {
 	struct access_mark_ticket t;
 	int rc;
@@ -336,8 +336,8 @@ static int count(struct mdl *p, struct http_req *req)
 		return rc ? rc : 1;
 	}
 	if (rc != 0 || wav_format(&p->res, &tag, &bits) != 0) {
-		am_log(AM_LOG_ERROR, "media_markdl_failed", "pass", "count", "reason", p->res.reason,
-		       "detail", p->res.detail);
+		am_log(AM_LOG_ERROR, "media_markdl_failed", "pass", "count", "reason",
+		       p->res.reason, "detail", p->res.detail);
 		return AM_ERR_INTERNAL;
 	}
 	p->mark.samples = p->res.samples;

@@ -63,6 +63,9 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 	return 0;
 }
 
+/* The detect mode's pattern seed, the message after the arguments. */
+static uint8_t seed[WM_SEED_BYTES];
+
 void xcode_child_exec_main(void)
 {
 	static struct xcode_mark mark; /* the marked modes' second message */
@@ -76,6 +79,13 @@ void xcode_child_exec_main(void)
 	if (read_exact(&m, sizeof(m)) != 0 || parse_args(&m, &a) != 0) {
 		xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
 		_exit(4);
+	}
+	if (a.output == XCODE_OUT_WM_DETECT) {
+		if (read_exact(seed, sizeof(seed)) != 0) {
+			xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
+			_exit(4);
+		}
+		a.wm_seed = seed;
 	}
 	if (a.output == XCODE_OUT_MARKED_PCM || a.output == XCODE_OUT_MARKED_FLAC) {
 		if (read_exact(&mark, sizeof(mark)) != 0 || !(mark.strength > 0.0f)) {

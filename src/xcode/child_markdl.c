@@ -33,7 +33,7 @@ struct xc_markdl {
 	const char *name; /* the PCM format written ("s16le", ...) or "flac" */
 	struct wm_pattern *p;
 	struct wm_stream *ws;
-	float *f;  /* one decoded frame as float */
+	float *f; /* one decoded frame as float */
 	size_t fcap;
 	uint8_t *out; /* XCODE_IO_CHUNK */
 	size_t n;

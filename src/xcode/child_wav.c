@@ -137,11 +137,13 @@ static int wav_finish(struct xc_job *j)
 
 int xc_opened(const struct xc_job *j)
 {
-	return j->enc != NULL || j->wav != NULL || j->mdl != NULL;
+	return j->enc != NULL || j->wav != NULL || j->wmdet != NULL || j->mdl != NULL;
 }
 
 int xc_open(struct xc_job *j, const AVFrame *f)
 {
+	if (xc_wmdet_mode(j))
+		return xc_wmdet_open(j, f);
 	if (xc_markdl_mode(j))
 		return xc_markdl_open(j, f);
 	return pcm_mode(j) ? wav_open(j, f) : xc_outputs_open(j, f);
@@ -149,6 +151,8 @@ int xc_open(struct xc_job *j, const AVFrame *f)
 
 int xc_frame(struct xc_job *j, const AVFrame *f)
 {
+	if (xc_wmdet_mode(j))
+		return xc_wmdet_frame(j, f);
 	if (xc_markdl_mode(j))
 		return xc_markdl_frame(j, f);
 	return pcm_mode(j) ? wav_frame(j, f) : xc_outputs_frame(j, f);
@@ -156,6 +160,8 @@ int xc_frame(struct xc_job *j, const AVFrame *f)
 
 int xc_finish(struct xc_job *j)
 {
+	if (xc_wmdet_mode(j))
+		return xc_wmdet_finish(j);
 	if (xc_markdl_mode(j))
 		return xc_markdl_finish(j);
 	return pcm_mode(j) ? wav_finish(j) : xc_outputs_finish(j);
@@ -168,6 +174,7 @@ void xc_close(struct xc_job *j)
 		free(j->wav);
 		j->wav = NULL;
 	}
+	xc_wmdet_close(j);
 	xc_markdl_close(j);
 	xc_outputs_close(j);
 }

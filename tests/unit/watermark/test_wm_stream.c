@@ -83,8 +83,8 @@ static float chunked_vs_whole(const struct wm_pattern *p, unsigned rate, double 
 	memcpy(whole, orig, frames * 2 * sizeof(float));
 	assert_int_equal(wm_embed_bits(p, bits, WM_STRENGTH_DEFAULT, whole, frames, 2, rate, NULL),
 			 0);
-	assert_int_equal(wm_stream_new(p, bits, WM_STRENGTH_DEFAULT, 2, rate, core, collect, &k, &s),
-			 0);
+	assert_int_equal(
+	    wm_stream_new(p, bits, WM_STRENGTH_DEFAULT, 2, rate, core, collect, &k, &s), 0);
 	while (fed < frames) { /* pieces of 1 to 20,000 frames, as a decoder gives them */
 		size_t n = 1 + xr() % 20000;
 
