@@ -39,7 +39,7 @@ export async function markCard(pid) {
     ? 'Marking is on. Marked streams are not built yet: reviewers cannot play this project until you switch it off.'
     : 'Marking is off: new listeners hear the plain stream.')));
   dl.addEventListener('change', () => save({ downloads: dl.checked }, (m) => (m.downloads
-    ? 'Downloaded originals carry the listener\u2019s mark (they are no longer bit-identical to your file).'
+    ? 'Downloaded originals carry the listener\u2019s mark (not bit-identical to your file; other formats than WAV and FLAC come as FLAC).'
     : 'Downloaded originals are your exact file, unmarked.')));
   strength.addEventListener('input', () => { shown.textContent = pct(Number(strength.value)); });
   strength.addEventListener('change', () => save({ strength: Number(strength.value) }, (m) => `Strength set to ${pct(m.strength)}.`));
@@ -58,6 +58,6 @@ export async function markCard(pid) {
     h('p', { class: 'muted small', id: 'mark-strength-help', text: '20 % is inaudible on music in our measurements and survives MP3, AAC, cutting and resampling. '
       + 'Raise it only if traces fail; on a sustained solo tone a strong mark may be heard as a slight roughness.' }),
     h('label', { class: 'switch', for: 'mark-downloads' }, dl, 'Mark downloaded originals too'),
-    h('p', { class: 'muted small', id: 'mark-dl-help', text: 'Not acted on yet: downloaded originals are still your exact file. When it is, a marked original will not be bit-identical to the file you uploaded.' }),
+    h('p', { class: 'muted small', id: 'mark-dl-help', text: 'Reviewers then download a copy marked for them: WAV stays WAV, FLAC stays FLAC (same sample format, rate and channels), other formats come as FLAC. A marked copy is not bit-identical to the file you uploaded; your own download always is.' }),
     listeners, msg);
 }

@@ -2,9 +2,10 @@
 // "Serving marked streams"). When the project marks its audio, the page gets
 // the listener's mark ticket (POST /api/v1/s/{token}/mark, once per set of
 // signed URLs: a ticket expires with them) and appends it to every stream URL
-// as "&mt=TICKET" (an <audio src> cannot send a header). A 409 means the
-// project does not mark: the URLs stay as they are. Peaks and downloads are
-// never changed. The ticket names a random mark row, never the payload.
+// as "&mt=TICKET" (an <audio src> cannot send a header), and to download URLs
+// when the project marks downloads too (the answer's "downloads"). A 409
+// means the project does not mark: the URLs stay as they are. Peaks are never
+// changed. The ticket names a random mark row, never the payload.
 import { post } from './api.js';
 
 export class MarkTickets {
@@ -25,6 +26,7 @@ export class MarkTickets {
       const r = await post(`${this.base}/mark`, { name: this.name() || 'Guest' });
       this.ticket = r.ticket;
       this.expires = r.expires;
+      this.downloads = Boolean(r.downloads); // originals are marked too (issue 26)
     } catch {
       this.ticket = null;
       this.expires = 0;
@@ -32,11 +34,19 @@ export class MarkTickets {
     return this.ticket;
   }
 
-  // Append the ticket to the stream URL of each media object of list (in place).
+  // Append the ticket to the stream URL of each media object of list (in place),
+  // and to the download URL when the project marks downloads (this.downloads,
+  // from the ticket's answer: the media role refuses a guest's download of such
+  // a project without it).
   async apply(list, urlsExpire) {
-    const media = list.filter((m) => m && m.stream && !m.stream.includes('&mt='));
+    const bare = (u) => u && !u.includes('&mt=');
+    const media = list.filter((m) => m && (bare(m.stream) || bare(m.download)));
     if (!media.length) return;
     const t = await this.ticketFor(urlsExpire);
-    if (t) for (const m of media) m.stream += `&mt=${t}`;
+    if (!t) return;
+    for (const m of media) {
+      if (bare(m.stream)) m.stream += `&mt=${t}`;
+      if (this.downloads && bare(m.download)) m.download += `&mt=${t}`;
+    }
   }
 }

@@ -317,6 +317,11 @@ function updateDownload() {
   const url = st.version && st.version.media && st.version.media.download;
   a.hidden = !url;
   if (url) a.href = url; else a.removeAttribute('href');
+  // A marked download (issue 26) is a copy for this listener, not the file.
+  const marked = Boolean(url && marks.downloads && url.includes('&mt='));
+  a.textContent = marked ? 'Download (marked copy)' : 'Download';
+  if (marked) a.title = 'This copy carries an inaudible mark that names you as its listener; it is not bit-identical to the original.';
+  else a.removeAttribute('title');
   const downloads = Boolean(st.data && st.data.project && st.data.project.downloads);
   markers.setVersion(downloads && st.version ? st.version.id : null, st.track);
   downloadAll.hidden = !downloads;
