@@ -42,7 +42,7 @@ test('leak tracing settings: off by default, turned on and saved', { timeout: 60
   assert.equal(await page.locator('#mark-strength').isDisabled(), true);
   assert.equal(await page.getByLabel('Mark downloaded originals too').isDisabled(), true);
   assert.match(await page.locator('#mark-help').textContent(), /names no one/);
-  assert.match(await page.locator('#mark-dl-help').textContent(), /Not acted on yet/);
+  assert.match(await page.locator('#mark-dl-help').textContent(), /not bit-identical to the file you uploaded; your own download always is/);
 
   await on.check();
   await page.locator('[role="status"]', { hasText: 'Marking is on. Marked streams are not built yet' }).waitFor();
