@@ -100,6 +100,37 @@ int wm_embed_bits(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS],
 		  float *pcm, size_t frames, unsigned channels, unsigned rate,
 		  struct wm_embed_stats *stats);
 
+/* Detection in two halves (docs/watermark.md "Tracer"): the key-less half
+ * runs where the suspect audio is decoded (the sandboxed transcode child,
+ * with a pattern from wm_pattern_from_seed) and returns the decoded
+ * candidates; the keyed half (the tag check) runs in the process that holds
+ * the key. wm_detect is exactly wm_detect_candidates then wm_decide. */
+#define WM_CAND_INFO_BYTES 12 /* the decoded 96 info bits: payload, then its tag */
+#define WM_DETECT_PERIODS  8  /* at most this much input is analysed */
+struct wm_candidate {
+	uint8_t info[WM_CAND_INFO_BYTES];
+	double agreement; /* soft bits against the re-encoded info word, -1..1 */
+	double sync_z;	  /* this candidate's sync correlation (standard deviations) */
+	double offset_s;  /* where, in the input, a period starts (seconds) */
+};
+struct wm_candidates {
+	int n; /* 0..WM_DECODE_TRIES, best sync first */
+	struct wm_candidate c[WM_DECODE_TRIES];
+};
+
+/* The key-less half of wm_detect: same arguments and errors; fills *out
+ * (every candidate decoded, none checked). Works with a seeded pattern. */
+int wm_detect_candidates(const struct wm_pattern *p, const float *pcm, size_t frames,
+			 unsigned channels, unsigned rate, struct wm_candidates *out);
+/* The keyed half: the first candidate whose decoded tag is the keyed tag of
+ * its payload is the mark (res->found, payload, confidence = its
+ * agreement); res->sync_z is the first candidate's z when none matched.
+ * cands is untrusted (it may come from the sandboxed child): n outside
+ * 0..WM_DECODE_TRIES is AM_ERR_INVAL. 0, AM_ERR_INVAL, AM_ERR_CRYPTO
+ * (a seeded pattern, which cannot tag). Links no FFmpeg code
+ * (wm_decide.c): the keyed process may be `audiomus` itself. */
+int wm_decide(const struct wm_pattern *p, const struct wm_candidates *cands, struct wm_result *res);
+
 /* Look for a mark of pattern p in pcm (frames × channels interleaved float,
  * any rate 8000..192000; channels are averaged). Fills *res; 0 whether or
  * not a mark was found. AM_ERR_INVAL, AM_ERR_TOOBIG, AM_ERR_NOMEM,

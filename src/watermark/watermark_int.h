@@ -26,7 +26,6 @@
 #define WM_CONV_K	  7
 #define WM_STEPS	  (WM_INFO_BITS + WM_CONV_K - 1)
 #define WM_SEARCH_STEP	  64 /* sync search: offsets 0, 64, ..., 960 in a frame */
-#define WM_DETECT_PERIODS 8  /* at most this much input is analysed */
 
 struct wm_pattern {
 	const struct crypto_wm_key *key;

@@ -4,7 +4,8 @@
  * sample offsets; per frame the sync and data bins give a log-magnitude
  * score; the sync scores are correlated with the key's sync sequence at
  * every phase of the period; the best candidates are decoded (soft
- * Viterbi) and accepted only if the decoded payload's keyed tag matches.
+ * Viterbi): wm_detect_candidates, key-less. wm_detect adds wm_decide
+ * (wm_decide.c): a candidate is accepted only if its keyed tag matches.
  * The audio is untrusted (a suspect file): sizes are bounded by
  * WM_DETECT_PERIODS and WM_MAX_SECONDS.
  */
@@ -16,6 +17,8 @@
 #include <libavutil/mem.h>
 
 #include "util/util.h"
+
+_Static_assert(WM_CAND_INFO_BYTES == WM_INFO_BYTES, "candidate info size");
 
 #define NOFF (WM_N / WM_SEARCH_STEP)
 
@@ -155,11 +158,12 @@ static int pick(const struct detect_ctx *c, struct cand out[WM_DECODE_TRIES])
 	return n;
 }
 
-/* Decode candidate k; sets res->found when the tag matches. */
-static int decode(const struct detect_ctx *c, struct cand k, struct wm_result *res)
+/* Decode candidate k into its info word and the agreement of the soft bits
+ * with that word re-encoded. Key-less: the tag is wm_decide's. */
+static int decode(const struct detect_ctx *c, struct cand k, struct wm_candidate *out)
 {
 	float frag[WM_CODED_BITS] = {0}, soft[WM_CODED_BITS];
-	uint8_t info[WM_INFO_BYTES], tag[WM_TAG_BYTES], coded[WM_CODED_BITS];
+	uint8_t coded[WM_CODED_BITS];
 	double agree = 0, total = 0;
 	size_t g = (size_t)k.phase;
 	int rc;
@@ -171,21 +175,16 @@ static int decode(const struct detect_ctx *c, struct cand k, struct wm_result *r
 	}
 	for (int j = 0; j < WM_CODED_BITS; j++)
 		soft[j] = frag[c->p->perm[j]];
-	if ((rc = wm_viterbi(soft, info)) != 0 || (rc = wm_tag(c->p, info, tag)) != 0)
+	if ((rc = wm_viterbi(soft, out->info)) != 0)
 		return rc;
-	res->tries++;
-	if (memcmp(tag, info + WM_PAYLOAD_BYTES, WM_TAG_BYTES) != 0)
-		return 0;
-	wm_conv_encode(info, coded);
+	wm_conv_encode(out->info, coded);
 	for (int j = 0; j < WM_CODED_BITS; j++) {
 		agree += coded[j] ? -soft[j] : soft[j];
 		total += fabsf(soft[j]);
 	}
-	res->found = 1;
-	memcpy(res->payload, info, WM_PAYLOAD_BYTES);
-	res->confidence = total > 0 ? agree / total : 0;
-	res->sync_z = k.z;
-	res->offset_s = (double)((size_t)k.off * WM_SEARCH_STEP +
+	out->agreement = total > 0 ? agree / total : 0;
+	out->sync_z = k.z;
+	out->offset_s = (double)((size_t)k.off * WM_SEARCH_STEP +
 				 (size_t)((WM_PERIOD_FRAMES - k.phase) % WM_PERIOD_FRAMES) * WM_N) /
 			WM_RATE;
 	return 0;
@@ -200,8 +199,8 @@ static void detect_cleanup(struct detect_ctx *c)
 	wm_fft_cleanup(&c->f);
 }
 
-int wm_detect(const struct wm_pattern *p, const float *pcm, size_t frames, unsigned channels,
-	      unsigned rate, struct wm_result *res)
+int wm_detect_candidates(const struct wm_pattern *p, const float *pcm, size_t frames,
+			 unsigned channels, unsigned rate, struct wm_candidates *out)
 {
 	struct detect_ctx c = {.p = p};
 	struct cand cands[WM_DECODE_TRIES];
@@ -209,8 +208,8 @@ int wm_detect(const struct wm_pattern *p, const float *pcm, size_t frames, unsig
 	size_t n;
 	int rc, nc;
 
-	memset(res, 0, sizeof(*res));
-	if (!pcm || channels < 1 || channels > 8 || rate < 8000 || rate > 192000)
+	memset(out, 0, sizeof(*out));
+	if (!p || !pcm || channels < 1 || channels > 8 || rate < 8000 || rate > 192000)
 		return AM_ERR_INVAL;
 	if (frames / rate > WM_MAX_SECONDS)
 		return AM_ERR_TOOBIG;
@@ -221,12 +220,23 @@ int wm_detect(const struct wm_pattern *p, const float *pcm, size_t frames, unsig
 	if (rc || (rc = scores(&c, m, n)) != 0)
 		goto out;
 	nc = pick(&c, cands);
-	if (nc > 0)
-		res->sync_z = cands[0].z;
-	for (int i = 0; i < nc && !res->found && rc == 0; i++)
-		rc = decode(&c, cands[i], res);
+	for (int i = 0; i < nc && rc == 0; i++)
+		if ((rc = decode(&c, cands[i], &out->c[i])) == 0)
+			out->n = i + 1;
 out:
 	av_free(m);
 	detect_cleanup(&c);
 	return rc;
+}
+
+int wm_detect(const struct wm_pattern *p, const float *pcm, size_t frames, unsigned channels,
+	      unsigned rate, struct wm_result *res)
+{
+	struct wm_candidates cands;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = wm_detect_candidates(p, pcm, frames, channels, rate, &cands)) != 0)
+		return rc;
+	return wm_decide(p, &cands, res);
 }

@@ -278,6 +278,63 @@ static void test_seed(void **state)
 	free(b);
 }
 
+/* The tracer's split: candidates from the key-less (seeded) pattern, as the
+ * sandboxed child computes them, then the keyed decision, give exactly
+ * wm_detect's verdict: on a marked excerpt, the original and another key's
+ * view; a seeded pattern cannot decide; a tampered candidate is no mark. */
+static int split_same(const struct wm_pattern *keyed, const struct wm_pattern *seeded,
+		      const float *pcm, size_t frames)
+{
+	struct wm_candidates c;
+	struct wm_result a, b;
+
+	assert_int_equal(wm_detect(keyed, pcm, frames, 2, 44100, &a), 0);
+	assert_int_equal(wm_detect_candidates(seeded, pcm, frames, 2, 44100, &c), 0);
+	assert_int_equal(wm_decide(keyed, &c, &b), 0);
+	assert_int_equal(a.found, b.found);
+	assert_memory_equal(a.payload, b.payload, WM_PAYLOAD_BYTES);
+	assert_true(a.confidence == b.confidence && a.sync_z == b.sync_z &&
+		    a.offset_s == b.offset_s && a.tries == b.tries);
+	assert_int_equal(c.n, WM_DECODE_TRIES);
+	return b.found;
+}
+
+static void test_split(void **state)
+{
+	struct fix *f = *state;
+	size_t frames = 36 * 44100, off = 3 * 44100 + 77;
+	float *pcm = music(frames, 44100, 5), *orig = malloc(frames * 2 * sizeof(float));
+	uint8_t seed[WM_SEED_BYTES];
+	struct wm_pattern *s = NULL, *so = NULL;
+	struct wm_candidates c;
+	struct wm_result r;
+
+	memcpy(orig, pcm, frames * 2 * sizeof(float));
+	assert_int_equal(wm_embed(f->p, PAY, 0, WM_STRENGTH_DEFAULT, pcm, frames, 2, 44100, NULL),
+			 0);
+	assert_int_equal(wm_pattern_seed(f->k, seed), 0);
+	assert_int_equal(wm_pattern_from_seed(seed, &s), 0);
+	assert_int_equal(wm_pattern_seed(f->other, seed), 0);
+	assert_int_equal(wm_pattern_from_seed(seed, &so), 0);
+	assert_true(split_same(f->p, s, pcm + 2 * off, 30 * 44100));
+	assert_false(split_same(f->p, s, orig, frames));
+	assert_false(split_same(f->po, so, pcm, frames));
+	assert_int_equal(wm_detect_candidates(s, pcm, frames, 2, 44100, &c), 0);
+	assert_int_equal(wm_decide(f->p, &c, &r), 0);
+	assert_true(r.found);
+	assert_int_equal(wm_decide(s, &c, &r), AM_ERR_CRYPTO);
+	for (int i = 0; i < c.n; i++)
+		c.c[i].info[3] ^= 1; /* no tag matches (but for 2^-32 each) */
+	assert_int_equal(wm_decide(f->p, &c, &r), 0);
+	assert_false(r.found);
+	c.n = WM_DECODE_TRIES + 1;
+	assert_int_equal(wm_decide(f->p, &c, &r), AM_ERR_INVAL);
+	wm_pattern_free(s);
+	wm_pattern_free(so);
+	free(pcm);
+	free(orig);
+}
+
 /* The false-identification set: 1,000 unmarked clips of 2 s, cut at random
  * offsets from 60 s of music, at levels from -20 to 0 dB, with noise from
  * none to -20 dB under the music (every tenth clip noise alone), each fully
@@ -333,6 +390,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_embed_detect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_variants, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_split, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_false_ids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 	};
