@@ -21,8 +21,14 @@
 static int cmd_watermark(int argc, char **argv)
 {
 	char self[PATH_MAX], xcode[PATH_MAX + 32], *slash, *args[WM_ARGS_MAX + 2];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	ssize_t n;
 
+	if (argc >= 2 && !strcmp(argv[1], "trace"))
+		return cmd_watermark_trace(argc, argv);
+	for (int i = 2; argc >= 2 && !strcmp(argv[1], "embed") && i < argc; i++)
+		if (!strcmp(argv[i], "--project"))
+			return cmd_watermark_embed_mark(argc, argv);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0 || argc > WM_ARGS_MAX) {
 		fprintf(stderr,
 			"audiomus watermark: cannot find audiomus-xcode (or too many arguments)\n");
@@ -53,7 +59,10 @@ const struct command cmd_watermark_def = {
     "audiomus watermark fragments --key-file KEY --payload HEX16\n"
     "audiomus watermark variants --key-file KEY [--strength S]\n"
     "                         [--payload HEX16 --splice OUT.mp4] IN.wav A.mp4 B.mp4\n"
-    "audiomus watermark variants --single IN.wav OUT.mp4\n\n"
+    "audiomus watermark variants --single IN.wav OUT.mp4\n"
+    "audiomus watermark trace [--config FILE] --project ID SUSPECT\n"
+    "audiomus watermark embed [--config FILE] --project ID --mark MARK [--strength S]\n"
+    "                         IN.wav OUT.wav\n\n"
     "The listener mark of docs/watermark.md on WAV files (16/24/32-bit integer\n"
     "or 32-bit float PCM, 8-192 kHz, 1-8 channels), for tests and operators.\n"
     "KEY is a key file in the master-key format (64 hex characters, mode 0600)\n"
@@ -77,5 +86,17 @@ const struct command cmd_watermark_def = {
     "             listener's stream is a byte splice of the two; --splice\n"
     "             writes HEX16's. --single: the plain rendition alone\n"
     "             (unmarked, unpadded: for comparison). Prints JSON: units,\n"
-    "             bytes (file, padded units, unpadded A and B), CPU times.\n",
+    "             bytes (file, padded units, unpadded A and B), CPU times.\n"
+    "  trace      the tracer on the server's own data (--config: the database\n"
+    "             and master key): SUSPECT (any format the transcoder takes,\n"
+    "             decoded and searched in the sandboxed child, 28.5 s or more)\n"
+    "             against project ID's mark; prints JSON {found:false} or\n"
+    "             {found:true, link:{id,label}, reviewer, first_access,\n"
+    "             first_access_ms, confidence}; exit status 0: a listener\n"
+    "             named, 1: no mark found, 2: error. A name needs the keyed\n"
+    "             tag AND a mark row whose payload is the decoded one.\n"
+    "  embed --project  mark IN with listening MARK's payload (the id of its\n"
+    "             row in marks) under project ID's key, at the project's\n"
+    "             strength unless --strength: what that listener's copy\n"
+    "             carries (tests, demonstrations).\n",
 };

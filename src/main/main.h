@@ -46,5 +46,9 @@ extern const struct command cmd_worker_def;
 extern const struct command cmd_export_def;
 extern const struct command cmd_watermark_def;
 extern const struct command cmd_log_def;
+/* `audiomus watermark trace` and `embed --project` (cmd_wm_trace.c): the
+ * keyed watermark commands that `audiomus watermark` runs itself. */
+int cmd_watermark_trace(int argc, char **argv);
+int cmd_watermark_embed_mark(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "util/util.h"
@@ -164,6 +165,74 @@ static int do_fragments(const struct wm_pattern *p, const struct wm_args *a)
 	return 0;
 }
 
+/* `watermark embed-bits --seed-fd N --bits 0101... [--strength S] IN OUT`:
+ * what `audiomus watermark embed --project ID --mark ID` execs (the keyed
+ * `audiomus` computed the listener's coded bits and the key-less pattern
+ * seed; the seed arrives on a pipe, fd N, never on the command line or in a
+ * file). This process holds no watermark key. */
+static int embed_bits(int argc, char **argv)
+{
+	uint8_t seed[WM_SEED_BYTES], bits[WM_CODED_BITS];
+	const char *in = NULL, *out = NULL, *bitstr = NULL;
+	struct wm_pattern *p = NULL;
+	struct wm_audio au = {0};
+	float strength = WM_STRENGTH_DEFAULT;
+	int fd = -1, rc = 2;
+	size_t got = 0;
+
+	for (int i = 2; i < argc; i++) {
+		char *end = NULL;
+
+		if (!strcmp(argv[i], "--seed-fd") && i + 1 < argc)
+			fd = (int)strtol(argv[++i], &end, 10);
+		else if (!strcmp(argv[i], "--bits") && i + 1 < argc)
+			bitstr = argv[++i];
+		else if (!strcmp(argv[i], "--strength") && i + 1 < argc)
+			strength = strtof(argv[++i], &end);
+		else if (argv[i][0] != '-' && !in)
+			in = argv[i];
+		else if (argv[i][0] != '-' && !out)
+			out = argv[i];
+		else
+			fd = -2;
+		if (end && *end)
+			fd = -2;
+	}
+	if (fd < 0 || !in || !out || !bitstr || strlen(bitstr) != WM_CODED_BITS ||
+	    !(strength > 0 && strength <= WM_STRENGTH_MAX))
+		goto usage;
+	for (int j = 0; j < WM_CODED_BITS; j++) {
+		if (bitstr[j] != '0' && bitstr[j] != '1')
+			goto usage;
+		bits[j] = (uint8_t)(bitstr[j] - '0');
+	}
+	while (got < sizeof(seed)) {
+		ssize_t k = read(fd, seed + got, sizeof(seed) - got);
+
+		if (k <= 0)
+			goto usage;
+		got += (size_t)k;
+	}
+	if ((rc = wm_pattern_from_seed(seed, &p)) == 0 && (rc = wm_wav_read(in, &au)) == 0 &&
+	    (rc = wm_embed_bits(p, bits, strength, au.pcm, au.frames, au.channels, au.rate,
+				NULL)) == 0) {
+		au.bits = 16;
+		rc = wm_wav_write(out, &au);
+	}
+	if (rc)
+		fprintf(stderr, "audiomus watermark embed: %s\n", am_strerror(rc));
+	rc = rc ? 1 : 0;
+	goto out;
+usage:
+	fprintf(stderr, "audiomus watermark embed-bits: bad arguments (internal to 'embed "
+			"--project')\n");
+out:
+	am_memzero(seed, sizeof(seed));
+	wm_pattern_free(p);
+	wm_audio_cleanup(&au);
+	return rc;
+}
+
 int wm_cli_main(int argc, char **argv)
 {
 	struct crypto_wm_key *k = NULL;
@@ -172,6 +241,8 @@ int wm_cli_main(int argc, char **argv)
 	char err[256] = "";
 	int rc = 2;
 
+	if (argc >= 2 && !strcmp(argv[1], "embed-bits"))
+		return embed_bits(argc, argv);
 	if (parse_args(argc, argv, &a) != 0) {
 		fprintf(stderr, "audiomus watermark: bad arguments (audiomus watermark --help)\n");
 		return 2;

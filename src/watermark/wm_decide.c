@@ -16,8 +16,7 @@
 
 #include "util/util.h"
 
-int wm_decide(const struct wm_pattern *p, const struct wm_candidates *cands,
-	      struct wm_result *res)
+int wm_decide(const struct wm_pattern *p, const struct wm_candidates *cands, struct wm_result *res)
 {
 	uint8_t tag[WM_TAG_BYTES];
 	int rc = 0;

@@ -44,7 +44,7 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (m->magic != XF_ARGS_MAGIC || memchr(m->format, 0, sizeof(m->format)) == NULL ||
-	    m->output < XCODE_OUT_AAC_MP4 || m->output > XCODE_OUT_PCM_COUNT || m->hook < 0 ||
+	    m->output < XCODE_OUT_AAC_MP4 || m->output > XCODE_OUT_WM_DETECT || m->hook < 0 ||
 	    m->hook > XCODE_HOOK_SPEW || m->max_duration_s <= 0 || m->cpu_s <= 0 ||
 	    m->mem_limit == 0 || m->max_work == 0)
 		return AM_ERR_INVAL;
@@ -63,6 +63,9 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 	return 0;
 }
 
+/* The detect mode's pattern seed, the message after the arguments. */
+static uint8_t seed[WM_SEED_BYTES];
+
 void xcode_child_exec_main(void)
 {
 	struct xcode_child_args a;
@@ -75,6 +78,13 @@ void xcode_child_exec_main(void)
 	if (read_exact(&m, sizeof(m)) != 0 || parse_args(&m, &a) != 0) {
 		xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
 		_exit(4);
+	}
+	if (a.output == XCODE_OUT_WM_DETECT) {
+		if (read_exact(seed, sizeof(seed)) != 0) {
+			xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
+			_exit(4);
+		}
+		a.wm_seed = seed;
 	}
 	_exit(xcode_child_main(&a));
 }

@@ -137,21 +137,27 @@ static int wav_finish(struct xc_job *j)
 
 int xc_opened(const struct xc_job *j)
 {
-	return j->enc != NULL || j->wav != NULL;
+	return j->enc != NULL || j->wav != NULL || j->wmdet != NULL;
 }
 
 int xc_open(struct xc_job *j, const AVFrame *f)
 {
+	if (xc_wmdet_mode(j))
+		return xc_wmdet_open(j, f);
 	return pcm_mode(j) ? wav_open(j, f) : xc_outputs_open(j, f);
 }
 
 int xc_frame(struct xc_job *j, const AVFrame *f)
 {
+	if (xc_wmdet_mode(j))
+		return xc_wmdet_frame(j, f);
 	return pcm_mode(j) ? wav_frame(j, f) : xc_outputs_frame(j, f);
 }
 
 int xc_finish(struct xc_job *j)
 {
+	if (xc_wmdet_mode(j))
+		return xc_wmdet_finish(j);
 	return pcm_mode(j) ? wav_finish(j) : xc_outputs_finish(j);
 }
 
@@ -162,5 +168,6 @@ void xc_close(struct xc_job *j)
 		free(j->wav);
 		j->wav = NULL;
 	}
+	xc_wmdet_close(j);
 	xc_outputs_close(j);
 }

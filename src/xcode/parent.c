@@ -51,7 +51,8 @@ struct run {
 	uint64_t total, max_output;
 	uint8_t *buf; /* XCODE_FRAME_MAX */
 	struct xf_info info;
-	int got_info, got_done, killed, timed_out;
+	struct wm_candidates wm; /* XCODE_OUT_WM_DETECT */
+	int got_info, got_done, got_wm, killed, timed_out;
 	enum xcode_fail fail;
 	char detail[160];
 	char reason[128]; /* owner-facing words when more exact than the fail text */
@@ -239,6 +240,31 @@ static int on_output(struct run *r, int i, int head, uint32_t len)
 	return 0;
 }
 
+/* XF_WM (detect mode only, once): the candidates, each number finite and
+ * in its range; the tag check is the caller's (wm_decide). */
+static int on_wm(struct run *r, uint32_t len)
+{
+	struct wm_candidates c;
+
+	if (r->p->output != XCODE_OUT_WM_DETECT || r->got_wm || len != sizeof(c))
+		return fail(r, XCODE_FAIL_INTERNAL, "bad candidates");
+	memcpy(&c, r->buf, sizeof(c));
+	if (c.n < 0 || c.n > WM_DECODE_TRIES)
+		return fail(r, XCODE_FAIL_INTERNAL, "bad candidates");
+	for (int i = 0; i < c.n; i++) {
+		const struct wm_candidate *k = &c.c[i];
+
+		if (!(k->agreement >= -1.0 && k->agreement <= 1.0) || !isfinite(k->sync_z) ||
+		    !(k->offset_s >= 0 && k->offset_s <= WM_MAX_SECONDS))
+			return fail(r, XCODE_FAIL_INTERNAL, "bad candidates");
+	}
+	memset(&r->wm, 0, sizeof(r->wm));
+	r->wm.n = c.n;
+	memcpy(r->wm.c, c.c, sizeof(c.c[0]) * (size_t)c.n);
+	r->got_wm = 1;
+	return 0;
+}
+
 static int on_small(struct run *r, uint32_t type, uint32_t len)
 {
 	uint32_t pm;
@@ -274,6 +300,7 @@ static int on_small(struct run *r, uint32_t type, uint32_t len)
 		return fail(r, (enum xcode_fail)f.fail, f.msg);
 	}
 	case XF_DONE: r->got_done = 1; return 0;
+	case XF_WM: return on_wm(r, len);
 	default: return fail(r, XCODE_FAIL_INTERNAL, "unknown frame");
 	}
 }
@@ -391,7 +418,9 @@ static int spawn_exec(struct run *r, const struct xcode_child_args *a, int sv[2]
 	m.max_work = a->max_work;
 	m.cpu_s = a->cpu_s;
 	r->fd = sv[0]; /* send_all polls it */
-	return send_all(r, &m, sizeof(m));
+	if ((rc = send_all(r, &m, sizeof(m))) != 0 || a->output != XCODE_OUT_WM_DETECT)
+		return rc;
+	return send_all(r, a->wm_seed, WM_SEED_BYTES); /* the same message, never a file */
 }
 
 static int spawn(struct run *r, const struct xcode_child_args *a)
@@ -512,7 +541,7 @@ static int finish(struct run *r, struct xcode_result *res)
 {
 	const struct xf_info *in = &r->info;
 
-	if (!r->got_info)
+	if (!r->got_info || (r->p->output == XCODE_OUT_WM_DETECT && !r->got_wm))
 		return fail(r, XCODE_FAIL_INTERNAL, "no info");
 	for (int i = 0; i < OUT_N && r->p->output < XCODE_OUT_PCM; i++) { /* PCM: body only */
 		struct out_state *o = &r->out[i];
@@ -553,6 +582,7 @@ static int finish(struct run *r, struct xcode_result *res)
 	res->stream_size = r->out[OUT_STREAM].body + r->out[OUT_STREAM].n;
 	res->peaks_size = r->out[OUT_PEAKS].body + r->out[OUT_PEAKS].n;
 	res->overview_size = r->out[OUT_OVERVIEW].n;
+	res->wm = r->wm;
 	return 0;
 }
 
@@ -572,6 +602,7 @@ static void defaults(const struct xcode_params *p, struct run *r, struct xcode_c
 	a->mem_limit = p && p->mem_limit ? p->mem_limit : (uint64_t)512 << 20;
 	a->cpu_s = timeout / 1000 + 2;
 	a->hook = p ? p->hook : XCODE_HOOK_NONE;
+	a->wm_seed = p ? p->wm_seed : NULL;
 }
 
 static int sniff(struct run *r, struct xcode_child_args *a)
@@ -636,7 +667,8 @@ int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
 	r.src = src;
 	r.fd = -1;
 	r.pid = -1;
-	if (!src || !src->read_at || !stream || !peaks || !overview) {
+	if (!src || !src->read_at || !stream || !peaks || !overview ||
+	    (p->output == XCODE_OUT_WM_DETECT && !p->wm_seed)) {
 		fail(&r, XCODE_FAIL_INTERNAL, "bad arguments");
 		goto out;
 	}

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "util/util.h"
+#include "watermark/watermark.h"
 
 /* Head lengths of the outputs (multiples of AM1_SEGMENT, for AM1 head mode). */
 #define XCODE_STREAM_HEAD   (256u * 1024) /* MP4: ftyp + mdat header, patched last */
@@ -100,6 +101,10 @@ enum xcode_output {
 	XCODE_OUT_MP3 = 1,
 	XCODE_OUT_PCM = 2,
 	XCODE_OUT_PCM_COUNT = 3,
+	/* The tracer (docs/watermark.md "Tracer"): decode, mix to mono and run
+	 * the key-less half of the mark's detection with params.wm_seed;
+	 * xcode_result.wm gets the candidates (checked), no sink gets a byte. */
+	XCODE_OUT_WM_DETECT = 4,
 };
 
 /* Test hooks: make the child misbehave after it is sandboxed. Only a test
@@ -130,6 +135,10 @@ struct xcode_params {
 	/* Read (atomically) while waiting for the child; once non-zero the job
 	 * is cancelled within ~0.2 s (XCODE_FAIL_IO "cancelled"). May be NULL. */
 	const int *cancel;
+	/* XCODE_OUT_WM_DETECT: the pattern seed (wm_pattern_seed, WM_SEED_BYTES,
+	 * borrowed; the caller zeroes it): sent to the child in the job
+	 * message, never a file, never the key. */
+	const uint8_t *wm_seed;
 };
 
 /* What the job found and produced. */
@@ -161,6 +170,9 @@ struct xcode_result {
 	/* The child's CPU time, user and system, all its threads (wait4's
 	 * rusage when it was reaped, in ms); -1 when unknown. */
 	int64_t child_user_ms, child_sys_ms;
+	/* XCODE_OUT_WM_DETECT: the decoded candidates, checked (n, finite
+	 * numbers in range); untrusted until wm_decide's tag check. */
+	struct wm_candidates wm;
 };
 
 /* Sniff the first bytes of an input: the FFmpeg demuxer to force, or NULL.

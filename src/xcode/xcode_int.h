@@ -34,6 +34,7 @@ enum xcode_frame_type {
 	XF_INFO,     /* struct xf_info, once, before XF_DONE */
 	XF_FAIL,     /* struct xf_fail */
 	XF_DONE,     /* empty: every output is complete */
+	XF_WM,	     /* struct wm_candidates, once, before XF_INFO (XCODE_OUT_WM_DETECT) */
 };
 
 struct xf_hdr {
@@ -89,6 +90,9 @@ struct xcode_child_args {
 	uint64_t mem_limit;
 	int64_t cpu_s;
 	enum xcode_hook hook;
+	/* XCODE_OUT_WM_DETECT: the mark's key-less pattern seed (WM_SEED_BYTES;
+	 * in exec mode the message right after struct xf_args). */
+	const uint8_t *wm_seed;
 };
 
 /* ---- child side (UNTRUSTED input) ------------------------------------------ */
@@ -201,7 +205,8 @@ struct xc_job {
 	struct AVFrame *eframe;
 	struct AVPacket *opkt;
 	int64_t next_pts;
-	struct xc_wav *wav; /* XCODE_OUT_PCM{,_COUNT} (child_wav.c) */
+	struct xc_wav *wav;	/* XCODE_OUT_PCM{,_COUNT} (child_wav.c) */
+	struct xc_wmdet *wmdet; /* XCODE_OUT_WM_DETECT (child_wmdet.c) */
 };
 
 /* Record why the job failed (first reason wins); returns AM_ERR_INVAL. */
@@ -223,6 +228,12 @@ int xc_open(struct xc_job *j, const struct AVFrame *f);
 int xc_frame(struct xc_job *j, const struct AVFrame *f);
 int xc_finish(struct xc_job *j);
 void xc_close(struct xc_job *j);
+/* The detect mode (child_wmdet.c), dispatched by child_wav.c's xc_*. */
+int xc_wmdet_mode(const struct xc_job *j);
+int xc_wmdet_open(struct xc_job *j, const struct AVFrame *f);
+int xc_wmdet_frame(struct xc_job *j, const struct AVFrame *f);
+int xc_wmdet_finish(struct xc_job *j);
+void xc_wmdet_close(struct xc_job *j);
 
 /* The rendition's constant-memory MP4 writer (child_mp4.c): new() writes
  * the ftyp and the mdat header, packet() one AAC packet (its duration in
