@@ -61,7 +61,8 @@ static int hex_id(const char *s, uint8_t out[DB_ID_LEN])
 	if (!s || strlen(s) != 2 * DB_ID_LEN)
 		return -1;
 	for (int i = 0; i < DB_ID_LEN; i++) {
-		int hi = am_hexval(s[2 * i], AM_HEX_LOWER), lo = am_hexval(s[2 * i + 1], AM_HEX_LOWER);
+		int hi = am_hexval(s[2 * i], AM_HEX_LOWER),
+		    lo = am_hexval(s[2 * i + 1], AM_HEX_LOWER);
 
 		if (hi < 0 || lo < 0)
 			return -1;
@@ -92,8 +93,7 @@ struct opened {
 	struct db_project p;
 };
 
-static int open_project(int *argc, char **argv, const char *what, struct wm_op *o,
-			struct opened *x)
+static int open_project(int *argc, char **argv, const char *what, struct wm_op *o, struct opened *x)
 {
 	uint8_t pid[DB_ID_LEN];
 	char err[1024];
@@ -103,16 +103,15 @@ static int open_project(int *argc, char **argv, const char *what, struct wm_op *
 	if (main_load_conf(argc, argv, &c))
 		return 2;
 	if (parse(*argc, argv, o) || hex_id(o->project, pid)) {
-		fprintf(stderr, "audiomus watermark %s: bad arguments (audiomus watermark --help)\n",
-			what);
+		fprintf(stderr,
+			"audiomus watermark %s: bad arguments (audiomus watermark --help)\n", what);
 		return 2;
 	}
 	if (app_open(&c, APP_DB, &x->a, err, sizeof(err))) {
 		fprintf(stderr, "audiomus watermark %s: %s\n", what, err);
 		return 2;
 	}
-	if (app_db_get(x->a, &x->db) ||
-	    db_project_get_by_id(x->db, x->a->keys, pid, &x->p) != 0) {
+	if (app_db_get(x->a, &x->db) || db_project_get_by_id(x->db, x->a->keys, pid, &x->p) != 0) {
 		fprintf(stderr, "audiomus watermark %s: no such project\n", what);
 		return 2;
 	}
@@ -218,7 +217,7 @@ static int exec_embed(const char *exe, const uint8_t *seed, char *bits, char *st
 {
 	char a0[] = "audiomus-xcode", a1[] = "watermark", a2[] = "embed-bits", a3[] = "--seed-fd",
 	     a4[] = "3", a5[] = "--bits", a7[] = "--strength";
-	char *args[] = {a0, a1, a2, a3, a4, a5, bits, a7, strength, (char *)o->in, (char *)o->out,
+	char *args[] = {a0,  a1, a2, a3, a4, a5, bits, a7, strength, (char *)o->in, (char *)o->out,
 			NULL};
 	int pfd[2];
 
