@@ -28,7 +28,7 @@
 #include "trace/trace.h"
 #include "util/util.h"
 
-#define TRACE_AT_ONCE	     1	   /* traces at once per media process */
+#define TRACE_AT_ONCE	     1	     /* traces at once per media process */
 #define TRACE_LIMIT_NAME     "trace" /* per account: a burst of 20, then one per 6 s */
 #define TRACE_LIMIT_INTERVAL 6000
 #define TRACE_LIMIT_BURST    20
@@ -161,7 +161,9 @@ int media_trace_handler(struct http_req *req, void *arg)
 	trc = trace_run(a, db, &p, &src, &tp, &t, &xr);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_ACQ_REL);
 	am_log(AM_LOG_INFO, "media_trace", "result",
-	       trc ? "error" : t.found ? "listener named" : "no mark found");
+	       trc	 ? "error"
+	       : t.found ? "listener named"
+			 : "no mark found");
 	if ((rc = http_add_header(req, "Cache-Control", "private, no-store")) == 0)
 		rc = answer(req, trc, &t, &xr);
 out:

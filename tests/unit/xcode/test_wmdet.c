@@ -42,7 +42,8 @@ static struct wm_audio music(size_t frames)
 
 		for (int n = 0; n < 3; n++)
 			for (int h = 1; h <= 4; h++)
-				v += 0.05 / h * sin(2 * M_PI * 196.0 * (1 + 0.25 * n + 0.1 * c) * h * t);
+				v += 0.05 / h *
+				     sin(2 * M_PI * 196.0 * (1 + 0.25 * n + 0.1 * c) * h * t);
 		v += 0.3 * sin(2 * M_PI * (50 + 100 * exp(-30 * tb)) * tb) * exp(-10 * tb);
 		r = r * 1664525u + 1013904223u;
 		v += 0.01 * ((double)(r >> 8) / (1 << 24) - 0.5);
