@@ -221,6 +221,31 @@ int access_export_sign(struct app *a, const struct access_export *x, char *out, 
  * database nor the store. Fills out. Every failure: AM_ERR_DENIED. */
 int access_export_verify(struct app *a, const char *target, struct access_export *out);
 
+/* ---- signed tracer URLs (src/access/access_trace.c, docs/api.md "Trace a leak") ----
+ *   /m/trace/PROJECT?a=ACCOUNT&x=SESSION&e=EXPIRY&k=KID&s=MAC   (POST)
+ * PROJECT, ACCOUNT, SESSION: 32 lowercase hex (the project to trace in, its
+ * owner's account and the session that asked); MAC: 43 base64url of
+ * HMAC-SHA256(url key[KID], "am-trace-v1\nPOST\n/m/trace/PROJECT\nACCOUNT\n
+ * SESSION\nEXPIRY\nKID"): a prefix of its own, so no other signed URL
+ * verifies as a tracer URL. The media role takes one bounded POST body. */
+#define ACCESS_TRACE_CAP 600 /* 10 min: no tracer URL lives longer */
+
+struct access_trace {
+	uint8_t project_id[16];
+	uint8_t account_id[16];
+	uint8_t session_id[16];
+	int64_t expires; /* seconds since the epoch */
+};
+
+/* now + min(conf signed_url_lifetime, ACCESS_TRACE_CAP). */
+int64_t access_trace_expiry(const struct app *a);
+/* Sign a tracer URL into out (n >= ACCESS_URL_MAX); x->expires in (now,
+ * now + ACCESS_TRACE_CAP] or AM_ERR_INVAL. AM_ERR_TOOBIG, AM_ERR_CRYPTO. */
+int access_trace_sign(struct app *a, const struct access_trace *x, char *out, size_t n);
+/* Verify a tracer request's raw target (strict parse, kid, MAC, expiry).
+ * Touches no database. Fills out. Every failure: AM_ERR_DENIED. */
+int access_trace_verify(struct app *a, const char *target, struct access_trace *out);
+
 /* ---- mark tickets (src/access/access_mark.c, docs/watermark.md "Serving") -------
  *   mt1.KID.EXPIRY.PROJECT.LINK.MARK.MAC
  * PROJECT, LINK, MARK: 32 lowercase hex (the mark row's id: random, it

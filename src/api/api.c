@@ -89,6 +89,7 @@ static const struct api_route route_table[] = {
     {GET, P "/mark", api_mark_settings_get, API_AUTH, NULL},
     {PUT, P "/mark", api_mark_settings_put, API_AUTH, NULL},
     {POST, "/api/v1/s/{token}/mark", api_guest_mark, 0, NULL},
+    {POST, P "/trace", api_trace_url, API_AUTH, NULL},
 };
 
 /* The origin (scheme://host[:port]) of public_url: what Origin must say. */

@@ -444,5 +444,7 @@ int api_mark_wm_key(struct api_ctx *c, const struct db_project *p, struct crypto
 int api_mark_lookup(const struct crypto_wm_key *wk, const uint8_t payload[DB_MARK_PAYLOAD_LEN],
 		    uint8_t out[DB_MARK_LOOKUP_LEN]);
 api_fn api_mark_settings_get, api_mark_settings_put, api_guest_mark;
+/* POST /api/v1/projects/{id}/trace: the owner's signed tracer URL (api_trace.c). */
+api_fn api_trace_url;
 
 #endif

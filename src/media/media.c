@@ -18,6 +18,7 @@
 #include "http/http.h"
 #include "media/media_export.h"
 #include "media/media_int.h"
+#include "trace/trace.h"
 #include "upload/upload.h"
 
 #define GC_INTERVAL_S 300
@@ -107,9 +108,19 @@ int media_register(struct media *m, struct http_router *r)
 	    .arg = m,
 	    .raw_query = 1,
 	};
+	struct http_route_def trace = {
+	    .methods = HTTP_POST,
+	    .pattern = "/m/trace/{project}",
+	    .handler = media_trace_handler,
+	    .arg = m,
+	    .max_body = TRACE_MAX_BYTES,
+	    .on_headers = media_trace_on_headers,
+	    .raw_query = 1,
+	};
 	int rc;
 
-	if ((rc = http_router_add(r, &stream)) || (rc = http_router_add(r, &exp)))
+	if ((rc = http_router_add(r, &stream)) || (rc = http_router_add(r, &exp)) ||
+	    (rc = http_router_add(r, &trace)))
 		return rc;
 	return http_router_add(r, &up);
 }

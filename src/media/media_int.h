@@ -189,6 +189,10 @@ void media_stream_ctx_free(void *arg);
  * them (src/markers/), streamed; no ranges. 0, or AM_ERR_UNSUPPORTED (415)
  * when the original is not a PCM/float WAV (no decoding here), or another
  * error. */
+/* The tracer's upload, POST /m/trace/{project} (media_trace.c). */
+int media_trace_on_headers(struct http_req *req, void *arg);
+int media_trace_handler(struct http_req *req, void *arg);
+
 int media_marked_respond(struct media *m, struct http_req *req, const struct stream_req *sr);
 /* The same for an original in another format (media_marked_pcm.c): the
  * transcoding child decodes it twice, once to count its samples (for the

@@ -108,7 +108,9 @@ int trace_run(struct app *a, struct db *db, const struct db_project *p,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	xr = xr ? xr : &own;
+	memset(&own, 0, sizeof(own));
+	if (!xr)
+		xr = &own;
 	memset(xr, 0, sizeof(*xr));
 	if (!tp || !tp->exec_path)
 		return AM_ERR_INVAL;

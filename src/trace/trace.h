@@ -22,6 +22,10 @@
 
 struct app;
 
+/* The largest suspect file the media role's tracer takes (its POST body,
+ * held in memory for the request, never stored). */
+#define TRACE_MAX_BYTES (64u << 20)
+
 struct trace_params {
 	const char *exec_path;	/* audiomus-xcode (required: the child is always exec'd) */
 	int64_t timeout_ms;	/* 0: 120 s */

@@ -18,7 +18,7 @@ import { test } from 'node:test';
 
 import { BACKENDS, Client, FAST_ARGON, newOwner, newProject, startApi } from './lib/api.mjs';
 import { musicWav } from './lib/music.mjs';
-import { BIN } from './lib/server.mjs';
+import { BIN, pathOf, raw } from './lib/server.mjs';
 
 function ffmpeg(...args) {
   const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { encoding: 'utf8' });
@@ -76,14 +76,15 @@ for (const backend of BACKENDS) test(`tracer: a suspect file names its listener,
     L.forEach((l, i) => embed(p.id, l.mark, at(`l${i}.wav`)));
     embed(q.id, qMark, at('q.wav'));
 
+    // Each attack on one listener's copy, the listeners in turn (the
+    // whole matrix is the robustness test's, once streams are marked).
     const wrong = [];
-    for (const [i, l] of L.entries()) {
-      for (const [name, attack] of Object.entries(ATTACKS)) {
-        const t = trace(p.id, attack(at(`l${i}.wav`), at(`l${i}_${name}`)));
-        if (!t.found || t.reviewer !== l.name || t.link.id !== l.link.id || t.link.label !== l.link.label ||
-            !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(t.first_access) || !(t.confidence > 0.5))
-          wrong.push(`${l.name} ${name}: ${JSON.stringify(t)}`);
-      }
+    const named = (t, l) => t.found && t.reviewer === l.name && t.link.id === l.link.id && t.link.label === l.link.label &&
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(t.first_access) && t.confidence > 0.5;
+    for (const [k, [name, attack]] of Object.entries(ATTACKS).entries()) {
+      const i = k % L.length;
+      const t = trace(p.id, attack(at(`l${i}.wav`), at(`l${i}_${name}`)));
+      if (!named(t, L[i])) wrong.push(`${L[i].name} ${name}: ${JSON.stringify(t)}`);
     }
     assert.deepEqual(wrong, []);
     // No accusation: the original, another project's listener (under its
@@ -98,6 +99,37 @@ for (const backend of BACKENDS) test(`tracer: a suspect file names its listener,
     assert.equal(cli(['trace', '--project', p.id, at('junk.bin')]).status, 2);
     assert.equal(cli(['trace', '--project', '0'.repeat(32), at('orig.wav')]).status, 2);
     assert.equal(cli(['embed', '--project', p.id, '--mark', qMark, at('orig.wav'), at('x.wav')]).status, 2);
+
+    // The web tracer: the owner's signed URL on the media role, the file as
+    // the body; the same answers. A guest, another owner and a tampered or
+    // replayed-elsewhere URL are refused.
+    const traceUrl = async (who, pid) => who.post(`/api/v1/projects/${pid}/trace`, {});
+    const u = await traceUrl(owner, p.id);
+    assert.equal(u.status, 200, u.body);
+    assert.ok(u.json.max_bytes === 64 << 20 && /\/m\/trace\//.test(u.json.url));
+    const post = (url, file) => raw(srv, 'POST', pathOf(url), { 'Content-Type': 'application/octet-stream' }, fs.readFileSync(file));
+    let r = await post(u.json.url, at('l2_mp3_128k.mp3'));
+    assert.equal(r.status, 200, r.body);
+    assert.ok(named(JSON.parse(r.body), L[2]), r.body);
+    assert.match(r.headers['cache-control'], /no-store/);
+    r = await post(u.json.url, at('orig.wav'));
+    assert.equal(JSON.parse(r.body).found, false, r.body);
+    r = await post(u.json.url, at('q.wav'));
+    assert.equal(JSON.parse(r.body).found, false, r.body);
+    r = await post(u.json.url, at('junk.bin'));
+    assert.equal(r.status, 422, r.body);
+    assert.equal((await post(u.json.url.replace(/s=./, (m) => (m === 's=A' ? 's=B' : 's=A')), at('junk.bin'))).status, 403);
+    // (A refused URL's body is not read: small bodies here.)
+    assert.equal((await post(u.json.url.replace(p.id, q.id), at('junk.bin'))).status, 403);
+    const guest = new Client(srv);
+    await guest.get(`/api/v1/s/${p.link.token}`);
+    assert.ok([401, 403].includes((await traceUrl(guest, p.id)).status));
+    const other = await newOwner(srv);
+    assert.equal((await traceUrl(other, p.id)).status, 404);
+    // Another owner's own URL names its own project only.
+    const ou = await traceUrl(other, (await newProject(other, 'Theirs')).id);
+    assert.equal(ou.status, 200, ou.body);
+    assert.equal((await post(ou.json.url.replace(/trace\/[0-9a-f]{32}/, `trace/${p.id}`), at('junk.bin'))).status, 403);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     await srv.stop();

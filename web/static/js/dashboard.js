@@ -17,6 +17,7 @@ import { agentName } from './agent.js';
 import { downloadAllButton, fullExportCard } from './archive.js';
 import { activityTab } from './activity.js';
 import { markCard } from './mark.js';
+import { traceCard } from './trace.js';
 import { accessLogButton } from './accesslog.js';
 
 const app = $('#app');
@@ -834,7 +835,7 @@ async function settingsTab(project, panel) {
   const danger = h('section', { class: 'card' }, h('h2', { text: 'Delete project' }),
     h('p', { class: 'muted small', text: 'Deleting destroys the project’s key: its tracks, comments and links become unreadable at once and are removed. This cannot be undone.' }),
     h('button', { type: 'button', class: 'btn danger', id: 'delete-project', text: 'Delete project…', onclick: () => deleteProject(project) }));
-  mount(panel, h('div', { class: 'grid2' }, rename, downloads, loudness, await markCard(pid), await projectNotificationsCard(pid), pwForm, danger));
+  mount(panel, h('div', { class: 'grid2' }, rename, downloads, loudness, await markCard(pid), traceCard(pid), await projectNotificationsCard(pid), pwForm, danger));
 }
 
 async function deleteProject(project) {

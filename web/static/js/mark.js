@@ -47,7 +47,7 @@ export async function markCard(pid) {
   return h('section', { class: 'card', id: 'mark-settings', 'aria-labelledby': 'mark-h' },
     h('h2', { id: 'mark-h', text: 'Leak tracing' }),
     h('p', { class: 'muted small', id: 'mark-help', text: 'Leak tracing is being built. When it is finished, every reviewer will hear the music with an inaudible mark of their own, '
-      + 'and a leaked recording uploaded here will name the link and the reviewer it came from; the upload is not built yet. '
+      + 'and a leaked recording uploaded under \u201cTrace a leak\u201d names the link and the reviewer it came from. '
       + 'The mark names no one by itself: only this server, with your project\u2019s key, can read who it belongs to.' }),
     h('label', { class: 'switch', for: 'mark-on' }, on, 'Mark what reviewers hear'),
     // wmwire (issue 26): the media role refuses guests' streams of a marked
