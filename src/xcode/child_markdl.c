@@ -260,12 +260,19 @@ static float sample_of(const struct xc_markdl *m, const AVFrame *f, int i, int c
 	const uint8_t *s = m->planar ? f->extended_data[c] + (size_t)i * m->in_bytes
 				     : f->extended_data[0] + ((size_t)i * ch + c) * m->in_bytes;
 
+	int16_t i16;
+	int32_t i32;
+	float f32;
+	double f64;
+
 	switch (av_get_packed_sample_fmt(m->fmt)) {
 	case AV_SAMPLE_FMT_U8: return (float)(*s - 128) / 128.0f;
-	case AV_SAMPLE_FMT_S16: return (float)*(const int16_t *)s / 32768.0f;
-	case AV_SAMPLE_FMT_S32: return (float)((double)*(const int32_t *)s / 2147483648.0);
-	case AV_SAMPLE_FMT_FLT: return *(const float *)s;
-	default: return (float)*(const double *)s;
+	case AV_SAMPLE_FMT_S16: memcpy(&i16, s, sizeof(i16)); return (float)i16 / 32768.0f;
+	case AV_SAMPLE_FMT_S32:
+		memcpy(&i32, s, sizeof(i32));
+		return (float)((double)i32 / 2147483648.0);
+	case AV_SAMPLE_FMT_FLT: memcpy(&f32, s, sizeof(f32)); return f32;
+	default: memcpy(&f64, s, sizeof(f64)); return (float)f64;
 	}
 }
 
