@@ -253,6 +253,11 @@ int media_stream_handler(struct http_req *req, void *arg)
 		rc = media_archive_respond(m, req, &sr->g, sr->obj);
 		goto out;
 	}
+	if (sr->download >=
+	    ACCESS_D_MARKERS_PROJECT) { /* markers of a project: media_marked_zip.c */
+		rc = media_markers_zip_project(m, req, sr);
+		goto out;
+	}
 	if ((rc = authorize(a, req, sr)) != 0)
 		goto out;
 	if (sr->download >= ACCESS_D_MARKED) { /* media_marked.c */

@@ -279,21 +279,35 @@ for (const backend of BACKENDS) {
       ms.forEach((x, i) => assert.ok(Math.abs(x - want[i].ms) <= 1, `mido marker ${i}: ${x} vs ${want[i].ms}`));
     });
 
-    test('zip of a version and of the project: stored entries, the same bytes as each format alone (zipfile)', async () => {
-      const r = await get('format=zip');
-      assert.equal(r.status, 200);
-      assert.equal(r.headers['content-type'], 'application/zip');
-      const z = unzip(r.body);
-      assert.ok(z.stored);
-      assert.deepEqual(Object.keys(z.files).sort(), ['markers-audacity.txt', 'markers-audition.csv', 'markers-reaper.csv', 'markers.mid']);
-      assert.deepEqual(z.files['markers-audacity.txt'], (await get('format=audacity')).body);
-      assert.deepEqual(z.files['markers.mid'], (await get('format=smf')).body);
-      const pr = await get('format=zip', owner, `/api/v1/projects/${p.id}/markers`);
-      assert.equal(pr.status, 200);
-      const pz = unzip(pr.body);
+    test('zip of a version and of the project (media role): the four files and the marked WAV, stored entries (zipfile, wavefile)', async () => {
+      const zipOf = async (path, d) => {
+        const r = await get('format=zip', owner, path);
+        assert.equal(r.status, 200, r.body.toString());
+        const url = JSON.parse(r.body.toString()).url;
+        assert.match(url, new RegExp(`&d=${d}&`));
+        const z = await raw(srv, 'GET', pathOf(url), {}, undefined, { whole: true });
+        assert.equal(z.status, 200, z.body.toString().slice(0, 200));
+        assert.equal(z.headers['content-type'], 'application/zip');
+        return { z, files: unzip(z.body) };
+      };
+      const { z, files: vz } = await zipOf(base(), 11);
+      assert.match(z.headers['content-disposition'], /filename="intro-take-2-v1-markers.zip"/);
+      assert.ok(vz.stored);
+      assert.deepEqual(Object.keys(vz.files).sort(), ['markers-audacity.txt', 'markers-audition.csv', 'markers-reaper.csv', 'markers.mid', 'markers.wav']);
+      for (const [f, q] of [['markers-audacity.txt', 'audacity'], ['markers.mid', 'smf'], ['markers-reaper.csv', 'reaper'], ['markers-audition.csv', 'audition']]) {
+        assert.deepEqual(vz.files[f], (await get(`format=${q}`)).body, f);
+      }
+      const wf = new WaveFile(vz.files['markers.wav']);
+      assert.deepEqual(Buffer.from(wf.data.samples), bytes.subarray(44), 'the zip\'s WAV: audio bytes identical');
+      const want = selected(comments);
+      const pts = wf.listCuePoints();
+      assert.equal(pts.length, want.length);
+      pts.forEach((pt, i) => assert.ok(Math.abs(pt.dwSampleOffset - (want[i].time_ms * RATE) / 1000) <= 1, `zip cue ${i}`));
+      const { files: pz } = await zipOf(`/api/v1/projects/${p.id}/markers`, 19);
       assert.deepEqual(Object.keys(pz.files).sort(), ['01-intro-take-2/markers-audacity.txt', '01-intro-take-2/markers-audition.csv',
-        '01-intro-take-2/markers-reaper.csv', '01-intro-take-2/markers.mid']);
+        '01-intro-take-2/markers-reaper.csv', '01-intro-take-2/markers.mid', '01-intro-take-2/markers.wav']);
       assert.deepEqual(pz.files['01-intro-take-2/markers-reaper.csv'], (await get('format=reaper')).body);
+      assert.deepEqual(pz.files['01-intro-take-2/markers.wav'].subarray(0, 36), vz.files['markers.wav'].subarray(0, 36));
       assert.equal((await get('format=smf', owner, `/api/v1/projects/${p.id}/markers`)).status, 400);
       assert.equal((await get('format=mp3')).status, 400);
       assert.equal((await get('format=zip&resolved=2')).status, 400);
@@ -345,7 +359,16 @@ for (const backend of BACKENDS) {
       const url = JSON.parse(wr.body.toString()).url;
       assert.match(url, /\?l=/);
       assert.equal((await raw(srv, 'GET', pathOf(url), { Range: 'bytes=0-15' })).status, 200);
+      const zurls = [];
+      for (const path of [gpath, `/api/v1/s/${p.link.token}/markers`]) {
+        const zr = await get('format=zip', guest, path);
+        assert.equal(zr.status, 200);
+        zurls.push(pathOf(JSON.parse(zr.body.toString()).url));
+      }
+      const gz = unzip((await raw(srv, 'GET', zurls[0], {}, undefined, { whole: true })).body);
+      assert.ok(gz.files['markers.wav'].length > bytes.length, 'a guest\'s zip holds the marked WAV');
       assert.equal((await owner.patch(`/api/v1/projects/${p.id}`, { downloads: false })).status, 200);
+      for (const u of zurls) assert.equal((await raw(srv, 'GET', u, {})).status, 403, 'the earlier zip URLs die');
       for (const q of ['format=audacity', 'format=wav', 'format=zip']) assert.equal((await get(q, guest, gpath)).status, 403, q);
       assert.equal((await get('format=zip', guest, `/api/v1/s/${p.link.token}/markers`)).status, 403);
       assert.equal((await raw(srv, 'GET', pathOf(url), {})).status, 403, 'the earlier marked-WAV URL dies');

@@ -74,6 +74,18 @@ static void url_roundtrip(void **state)
 			 0);
 	assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), 0);
 	assert_int_equal(d, ACCESS_D_MARKED + 3);
+	/* the marker zips (11 + flags, 19 + flags) up to ACCESS_D_MAX */
+	assert_int_equal(ACCESS_D_MAX, ACCESS_D_MARKERS_PROJECT + 7);
+	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MAX, exp, url, sizeof(url)), 0);
+	assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), 0);
+	assert_int_equal(d, ACCESS_D_MAX);
+	{
+		char *dp = strstr(url, "&d=26&");
+
+		assert_non_null(dp);
+		dp[4] = '7'; /* d=27: beyond ACCESS_D_MAX, refused before the MAC */
+		assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), AM_ERR_DENIED);
+	}
 	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MAX + 1, exp, url, sizeof(url)),
 			 AM_ERR_INVAL);
 	assert_int_equal(access_url_sign(f->a, &g, obj, -1, exp, url, sizeof(url)), AM_ERR_INVAL);
