@@ -289,9 +289,12 @@ static ssize_t mz_fill(void *arg, uint64_t pos, uint8_t *out, size_t max)
 	int rc;
 
 	(void)pos;
-	if (z->head == z->len)
-		z->head = z->len = 0;
-	while (!z->done && z->len - z->head < max) {
+	if (z->head > 0) { /* the unread rest to the front: the buffer never grows with the audio */
+		memmove(z->buf, z->buf + z->head, z->len - z->head);
+		z->len -= z->head;
+		z->head = 0;
+	}
+	while (!z->done && z->len < max) {
 		if ((rc = mz_step(z)) < 0) { /* the client never sees an end of archive */
 			am_log(AM_LOG_ERROR, "media_markers_zip_aborted", "error", am_strerror(rc));
 			return rc;
