@@ -241,6 +241,17 @@ int crypto_field_open(const struct crypto_field_key *k, const char *table, const
 	return crypto_field_open_key(k->key, table, column, row_id, project_id, ct, n, out);
 }
 
+int crypto_field_open_to(const struct crypto_field_key *k, const char *table, const char *column,
+			 const uint8_t row_id[CRYPTO_ID_LEN],
+			 const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			 char *out, size_t outsz)
+{
+	if (!k || k->kind != CRYPTO_FK_FIELD)
+		return AM_ERR_INVAL;
+	return crypto_field_open_key_to(k->dec ? NULL : k->key, k->dec, table, column, row_id,
+					project_id, ct, n, out, outsz);
+}
+
 int crypto_blind_index(const struct crypto_field_key *k, const void *data, size_t n,
 		       uint8_t out[32])
 {

@@ -65,6 +65,13 @@ int crypto_field_open_ctx(EVP_CIPHER_CTX *ctx, const char *table, const char *co
 			  const uint8_t row_id[CRYPTO_ID_LEN],
 			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
 			  struct am_buf *out);
+/* Open into out (outsz bytes: the plaintext and a NUL; AM_ERR_TOOBIG when
+ * it does not fit) under ctx when set, else key. */
+int crypto_field_open_key_to(const uint8_t key[CRYPTO_KEY_LEN], EVP_CIPHER_CTX *ctx,
+			     const char *table, const char *column,
+			     const uint8_t row_id[CRYPTO_ID_LEN],
+			     const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			     char *out, size_t outsz);
 /* HMAC-SHA256(blind_key, data). */
 int crypto_blind_index_key(const uint8_t blind_key[CRYPTO_KEY_LEN], const void *data, size_t n,
 			   uint8_t out[32]);
