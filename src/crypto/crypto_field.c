@@ -76,9 +76,10 @@ out:
 
 /* Open under key, or under ctx when it is set (key schedule kept), into
  * dst (room for cap bytes and a NUL): *len gets the plaintext's length.
- * The ciphertext is copied into place and decrypted in place; on failure
- * those bytes are zeroed, so nothing unverified leaks. */
-static int field_open_into(const uint8_t *key, EVP_CIPHER_CTX *ctx, const char *table,
+ * Under a raw key the ciphertext is copied into place and decrypted in
+ * place; under ctx it is decrypted from where it is (never overlapping
+ * dst). On failure those bytes are zeroed, so nothing unverified leaks. */
+static int field_open_into(const uint8_t *key, struct crypto_gcm_dec *ctx, const char *table,
 			   const char *column, const uint8_t row_id[CRYPTO_ID_LEN],
 			   const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
 			   uint8_t *dst, size_t cap, size_t *len)
@@ -97,13 +98,14 @@ static int field_open_into(const uint8_t *key, EVP_CIPHER_CTX *ctx, const char *
 	m = n - CRYPTO_FIELD_OVERHEAD;
 	if (m > CRYPTO_FIELD_MAX || m > cap)
 		return AM_ERR_TOOBIG;
-	memcpy(dst, c + 1 + CRYPTO_GCM_IV_LEN, m);
-	if (ctx)
-		rc = crypto_gcm_open_ctx(ctx, c + 1, aad, aadlen, dst, m,
+	if (ctx) {
+		rc = crypto_gcm_dec_open(ctx, c + 1, aad, aadlen, c + 1 + CRYPTO_GCM_IV_LEN, m,
 					 c + n - CRYPTO_GCM_TAG_LEN, dst);
-	else
+	} else {
+		memcpy(dst, c + 1 + CRYPTO_GCM_IV_LEN, m);
 		rc = crypto_gcm_open(key, c + 1, aad, aadlen, dst, m, c + n - CRYPTO_GCM_TAG_LEN,
 				     dst);
+	}
 	if (rc) {
 		am_memzero(dst, m);
 		dst[0] = 0;
@@ -115,7 +117,7 @@ static int field_open_into(const uint8_t *key, EVP_CIPHER_CTX *ctx, const char *
 }
 
 /* field_open_into appending to out. */
-static int field_open(const uint8_t *key, EVP_CIPHER_CTX *ctx, const char *table,
+static int field_open(const uint8_t *key, struct crypto_gcm_dec *ctx, const char *table,
 		      const char *column, const uint8_t row_id[CRYPTO_ID_LEN],
 		      const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
 		      struct am_buf *out)
@@ -149,7 +151,7 @@ int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, 
 		   : AM_ERR_INVAL;
 }
 
-int crypto_field_open_ctx(EVP_CIPHER_CTX *ctx, const char *table, const char *column,
+int crypto_field_open_ctx(struct crypto_gcm_dec *ctx, const char *table, const char *column,
 			  const uint8_t row_id[CRYPTO_ID_LEN],
 			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
 			  struct am_buf *out)
@@ -158,7 +160,7 @@ int crypto_field_open_ctx(EVP_CIPHER_CTX *ctx, const char *table, const char *co
 		   : AM_ERR_INVAL;
 }
 
-int crypto_field_open_key_to(const uint8_t key[CRYPTO_KEY_LEN], EVP_CIPHER_CTX *ctx,
+int crypto_field_open_key_to(const uint8_t key[CRYPTO_KEY_LEN], struct crypto_gcm_dec *ctx,
 			     const char *table, const char *column,
 			     const uint8_t row_id[CRYPTO_ID_LEN],
 			     const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
