@@ -433,16 +433,23 @@ static const char v16_translog[] =
     " created BIGINT NOT NULL,"
     " PRIMARY KEY (project_id, idx));";
 
-/* v17: the review page's comment order as an index (issue 25,
- * docs/benchmarks.md): db_comment_list reads a project's comments ordered
- * by version, time, creation and id; comments_version covered only
- * (project_id, version_id, time_ms), so SQLite sorted every run of equal
- * times in a temporary B-tree (a sorter set up and rewound per run: a
- * third of the listing's instructions). The new index gives the whole
- * order; it replaces comments_version, of which it is an extension. */
-static const char v17_comments_order[] =
+/* v17: the review page's list orders as indexes (issue 25,
+ * docs/benchmarks.md): its listings read a project's comments by version,
+ * time, creation and id, its tracks by position, creation and id, its
+ * versions by track and number, and its media objects by creation and id;
+ * the indexes covered only a prefix of each order (comments_version:
+ * project, version, time), so SQLite sorted every listing, or every run of
+ * equal times, in a temporary B-tree (a sorter set up and rewound per run:
+ * for the comments a third of the listing's instructions). Each new index
+ * gives the whole order; those it extends are dropped. */
+static const char v17_list_order[] =
     "CREATE INDEX comments_order ON comments(project_id, version_id, time_ms, created, id);"
-    "DROP INDEX comments_version;";
+    "DROP INDEX comments_version;"
+    "CREATE INDEX tracks_order ON tracks(project_id, position, created, id);"
+    "DROP INDEX tracks_project;"
+    "CREATE INDEX track_versions_order ON track_versions(project_id, track_id, number);"
+    "DROP INDEX track_versions_project;"
+    "CREATE INDEX objects_order ON objects(project_id, created, id);";
 
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
@@ -469,7 +476,7 @@ static const struct migration migrations[] = {
     {14, "show_loudness", v14_show_loudness, NULL},
     {15, "marks", v15_marks, NULL},
     {16, "translog", v16_translog, NULL},
-    {17, "comments_order", v17_comments_order, NULL},
+    {17, "list_order", v17_list_order, NULL},
 };
 
 int db_schema_latest(void)
