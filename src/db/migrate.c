@@ -450,6 +450,24 @@ static const char v17_list_order[] =
     "CREATE INDEX track_versions_order ON track_versions(project_id, track_id, number);"
     "DROP INDEX track_versions_project;"
     "CREATE INDEX objects_order ON objects(project_id, created, id);";
+/* v18: the marked renditions of a version (issue 26, docs/watermark.md
+ * "Serving segment variants"): the ids of renditions A and B (objects of
+ * kind 'stream' with no version_id, so that the version's plain stream
+ * stays the one object of its kind and version), the strength they were
+ * marked at (thousandths) and their span map (cuts and fragment slots,
+ * src/worker/job_mark_ab.c). Deleting the version deletes the row; its
+ * objects are sent to deletion by the repository (db_vmark_forget_track). */
+static const char v18_version_marks[] =
+    "CREATE TABLE version_marks ("
+    " version_id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " a_id BLOB NOT NULL,"
+    " b_id BLOB NOT NULL,"
+    " strength INTEGER NOT NULL,"
+    " spans BLOB NOT NULL,"
+    " created BIGINT NOT NULL,"
+    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE "
+    "CASCADE);";
 
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
@@ -477,6 +495,7 @@ static const struct migration migrations[] = {
     {15, "marks", v15_marks, NULL},
     {16, "translog", v16_translog, NULL},
     {17, "list_order", v17_list_order, NULL},
+    {18, "version_marks", v18_version_marks, NULL},
 };
 
 int db_schema_latest(void)

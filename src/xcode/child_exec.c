@@ -44,7 +44,7 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (m->magic != XF_ARGS_MAGIC || memchr(m->format, 0, sizeof(m->format)) == NULL ||
-	    m->output < XCODE_OUT_AAC_MP4 || m->output > XCODE_OUT_WM_DETECT || m->hook < 0 ||
+	    m->output < XCODE_OUT_AAC_MP4 || m->output > XCODE_OUT_AB || m->hook < 0 ||
 	    m->hook > XCODE_HOOK_SPEW || m->max_duration_s <= 0 || m->cpu_s <= 0 ||
 	    m->mem_limit == 0 || m->max_work == 0)
 		return AM_ERR_INVAL;
@@ -60,6 +60,11 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 	a->max_work = m->max_work;
 	a->mem_limit = m->mem_limit;
 	a->cpu_s = m->cpu_s;
+	if (a->output == XCODE_OUT_AB) {
+		if (!(m->wm_strength > 0.0f && m->wm_strength <= 0.6f))
+			return AM_ERR_INVAL;
+		a->wm_strength = m->wm_strength;
+	}
 	return 0;
 }
 
@@ -79,12 +84,13 @@ void xcode_child_exec_main(void)
 		xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
 		_exit(4);
 	}
-	if (a.output == XCODE_OUT_WM_DETECT) {
+	if (a.output == XCODE_OUT_WM_DETECT || a.output == XCODE_OUT_AB) {
 		if (read_exact(seed, sizeof(seed)) != 0) {
 			xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
 			_exit(4);
 		}
 		a.wm_seed = seed;
 	}
+	am_memzero(&m, sizeof(m));
 	_exit(xcode_child_main(&a));
 }

@@ -137,13 +137,15 @@ static int wav_finish(struct xc_job *j)
 
 int xc_opened(const struct xc_job *j)
 {
-	return j->enc != NULL || j->wav != NULL || j->wmdet != NULL;
+	return j->enc != NULL || j->wav != NULL || j->wmdet != NULL || j->ab != NULL;
 }
 
 int xc_open(struct xc_job *j, const AVFrame *f)
 {
 	if (xc_wmdet_mode(j))
 		return xc_wmdet_open(j, f);
+	if (j->a->output == XCODE_OUT_AB)
+		return xc_ab_open(j, f);
 	return pcm_mode(j) ? wav_open(j, f) : xc_outputs_open(j, f);
 }
 
@@ -151,6 +153,8 @@ int xc_frame(struct xc_job *j, const AVFrame *f)
 {
 	if (xc_wmdet_mode(j))
 		return xc_wmdet_frame(j, f);
+	if (j->a->output == XCODE_OUT_AB)
+		return xc_ab_frame(j, f);
 	return pcm_mode(j) ? wav_frame(j, f) : xc_outputs_frame(j, f);
 }
 
@@ -158,6 +162,8 @@ int xc_finish(struct xc_job *j)
 {
 	if (xc_wmdet_mode(j))
 		return xc_wmdet_finish(j);
+	if (j->a->output == XCODE_OUT_AB)
+		return xc_ab_done(j);
 	return pcm_mode(j) ? wav_finish(j) : xc_outputs_finish(j);
 }
 
@@ -169,5 +175,6 @@ void xc_close(struct xc_job *j)
 		j->wav = NULL;
 	}
 	xc_wmdet_close(j);
+	xc_ab_close(j);
 	xc_outputs_close(j);
 }

@@ -105,7 +105,20 @@ enum xcode_output {
 	 * the key-less half of the mark's detection with params.wm_seed;
 	 * xcode_result.wm gets the candidates (checked), no sink gets a byte. */
 	XCODE_OUT_WM_DETECT = 4,
+	/* Segment variants (docs/watermark.md "Serving segment variants"):
+	 * renditions A and B at 44.1 kHz (AAC-LC in MP4, one byte layout) to
+	 * the stream and peaks sinks (both with head length XCODE_STREAM_HEAD),
+	 * and the layout to the overview sink (body and head, like a stream):
+	 * one native u32 per access unit, its padded size; unit 0 starts at
+	 * XCODE_AB_DATA_AT and unit i is centred on sample 1024 i. Needs
+	 * xcode_params.wm_seed; no loudness is measured. */
+	XCODE_OUT_AB = 5,
 };
+
+#define XCODE_WM_SEED_BYTES 4096 /* = WM_SEED_BYTES (watermark.h) */
+#define XCODE_AB_RATE	    44100
+#define XCODE_AB_DATA_AT    44 /* offset of unit 0 in A and B (XC_MP4_DATA_AT) */
+#define XCODE_AB_UNIT	    1024
 
 /* Test hooks: make the child misbehave after it is sandboxed. Only a test
  * build (AM_TEST_HOOKS, xcode_hooks.c) runs them; a release build fails a
@@ -135,10 +148,12 @@ struct xcode_params {
 	/* Read (atomically) while waiting for the child; once non-zero the job
 	 * is cancelled within ~0.2 s (XCODE_FAIL_IO "cancelled"). May be NULL. */
 	const int *cancel;
-	/* XCODE_OUT_WM_DETECT: the pattern seed (wm_pattern_seed, WM_SEED_BYTES,
-	 * borrowed; the caller zeroes it): sent to the child in the job
-	 * message, never a file, never the key. */
+	/* XCODE_OUT_WM_DETECT and XCODE_OUT_AB: the pattern seed
+	 * (wm_pattern_seed, WM_SEED_BYTES, borrowed; the caller zeroes it):
+	 * sent to the child in the job message, never a file, never the key.
+	 * XCODE_OUT_AB: the mark's strength, (0, 0.6]. */
 	const uint8_t *wm_seed;
+	float wm_strength;
 };
 
 /* What the job found and produced. */
