@@ -257,8 +257,28 @@ int media_mark_split(const char *target, char *url, size_t n, char *ticket, size
  * guest's stream of a marked project (AM_ERR_DENIED with a Mark-Error
  * header: no ticket, an invalid or expired one, another link's, or, for a
  * valid ticket, no marked rendition yet) or a database error. */
+struct media_mark_plan {
+	int active; /* 1: serve the splice of A and B (media_ab.c) */
+	uint8_t payload[DB_MARK_PAYLOAD_LEN], mark_id[DB_ID_LEN];
+	struct db_vmark vm;	 /* the version's A, B and span map (owned) */
+	struct db_object oa, ob; /* A's and B's objects */
+};
 int media_mark_gate(struct app *a, struct http_req *req, const struct stream_req *sr,
-		    const char *ticket);
+		    const char *ticket, struct media_mark_plan *mp);
+void media_mark_plan_cleanup(struct media_mark_plan *mp);
+
+/* A guest's marked stream (media_ab.c): the splice of renditions A and B
+ * by wm_fragment_bits(mp->payload) under the project's watermark key, for
+ * the whole object, one Range (If-Range), GET or HEAD; the headers of a
+ * plain rendition with an ETag of this listener's own. Takes mp's
+ * contents (cleaned up here). 0 or an error before any byte went out. */
+int media_ab_respond(struct media *m, struct http_req *req, const struct stream_req *sr,
+		     struct media_mark_plan *mp);
+/* The headers every media answer carries and the range decision (200,
+ * 206 or AM_ERR_RANGE: 416) for an object of size bytes with ETag etag
+ * (quoted), as media_stream.c answers a plain object. */
+int media_plan(struct http_req *req, const struct stream_req *sr, uint64_t size, const char *etag,
+	       uint64_t *first, uint64_t *len, unsigned *status);
 
 /* Queue a listener event (kind "play", "download" or "archive") of grant g
  * for object obj (NULL: none, the project archive) with the client's
