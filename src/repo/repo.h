@@ -175,6 +175,7 @@ struct db_project {
 	int64_t created;
 	int64_t rev;	   /* content revision: raised by every write to what a review page shows */
 	int show_loudness; /* guests see the versions' meters (off by default) */
+	int mark_on;	   /* guests' streams are marked (schema v15; db_mark_settings_get) */
 };
 
 /* Create a project. The caller chose id and wrapped the new PK for it

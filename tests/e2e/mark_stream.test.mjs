@@ -117,6 +117,8 @@ for (const backend of BACKENDS) test(`mark: a guest's stream of a marked project
     // Marking off: the guest streams the plain rendition, a ticket-shaped
     // parameter or not; a malformed one is refused like a bad URL.
     const g1 = new Client(srv);
+    const markedFlag = async () => (await g1.get(`/api/v1/s/${token}`)).json.project.marked;
+    assert.equal(await markedFlag(), false, 'the guest view says the project does not mark');
     let m = await mediaOf(g1);
     assert.equal((await get(m.stream)).status, 206);
     assert.equal((await get(m.stream, '&mt=mt1.1.2.a.b.c.d')).status, 206);
@@ -132,6 +134,7 @@ for (const backend of BACKENDS) test(`mark: a guest's stream of a marked project
     const old = await ticketOf(new Client(srv));
     srv.setClock(0);
 
+    assert.equal(await markedFlag(), true);
     // Marked: refused without a ticket, with a tampered one, with another
     // link's, with an expired one; with a valid one too, for now.
     m = await mediaOf(g1);

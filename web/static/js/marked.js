@@ -2,9 +2,11 @@
 // "Serving marked streams"). When the project marks its audio, the page gets
 // the listener's mark ticket (POST /api/v1/s/{token}/mark, once per set of
 // signed URLs: a ticket expires with them) and appends it to every stream URL
-// as "&mt=TICKET" (an <audio src> cannot send a header). A 409 means the
-// project does not mark: the URLs stay as they are. Peaks and downloads are
-// never changed. The ticket names a random mark row, never the payload.
+// as "&mt=TICKET" (an <audio src> cannot send a header). The guest view
+// says whether the project marks ("marked"); only then is a ticket asked
+// for (a 409 still means the project does not mark: the URLs stay as they
+// are). Peaks and downloads are never changed. The ticket names a random
+// mark row, never the payload.
 import { post } from './api.js';
 
 export class MarkTickets {
@@ -14,6 +16,7 @@ export class MarkTickets {
     this.name = name;
     this.ticket = null;
     this.expires = 0;
+    this.marked = true; // the guest view's project.marked (open() sets it)
   }
 
   // The ticket for URLs that expire at urlsExpire (server seconds), or null
@@ -35,7 +38,7 @@ export class MarkTickets {
   // Append the ticket to the stream URL of each media object of list (in place).
   async apply(list, urlsExpire) {
     const media = list.filter((m) => m && m.stream && !m.stream.includes('&mt='));
-    if (!media.length) return;
+    if (!media.length || !this.marked) return;
     const t = await this.ticketFor(urlsExpire);
     if (t) for (const m of media) m.stream += `&mt=${t}`;
   }
