@@ -105,8 +105,8 @@ static int open_one(struct app *a, const struct crypto_pk *pk, const struct db_o
 		    uint64_t first, struct store_reader **sr, struct am1_source *src,
 		    struct am1_reader **r, struct store_err *err)
 {
-	int rc = (first < MEDIA_SEQ_OPEN ? store_reader_open_seq : store_reader_open)(
-	    a->store, o->store_key, sr, err);
+	int rc = (first < MEDIA_SEQ_OPEN ? store_reader_open_seq
+					 : store_reader_open)(a->store, o->store_key, sr, err);
 
 	if (rc)
 		return rc;

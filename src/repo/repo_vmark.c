@@ -124,8 +124,8 @@ void db_vmark_cleanup(struct db_vmark *v)
 }
 
 /* The payload of a "mark_ab" job (the transcode job's form). */
-static void job_payload(const uint8_t version[DB_ID_LEN], const uint8_t orig[DB_ID_LEN],
-			char *out, size_t cap)
+static void job_payload(const uint8_t version[DB_ID_LEN], const uint8_t orig[DB_ID_LEN], char *out,
+			size_t cap)
 {
 	char v[2 * DB_ID_LEN + 1], o[2 * DB_ID_LEN + 1];
 
@@ -158,14 +158,15 @@ int db_vmark_enqueue_project(struct db *db, const uint8_t project_id[DB_ID_LEN],
 	*queued = 0;
 	if (!(ids = calloc(ENQUEUE_MAX, sizeof(*ids))))
 		return AM_ERR_NOMEM;
-	rc = db_prepare(db,
-			"SELECT v.id, o.id FROM track_versions v JOIN objects o ON o.version_id = v.id"
-			" AND o.project_id = v.project_id AND o.kind = 'original' AND o.state = 'ready'"
-			" JOIN projects p ON p.id = v.project_id"
-			" WHERE v.project_id = $1 AND v.state = 'ready' AND NOT EXISTS (SELECT 1 FROM"
-			" version_marks m WHERE m.version_id = v.id AND m.strength = p.mark_strength)"
-			" ORDER BY v.created, v.id",
-			&st);
+	rc = db_prepare(
+	    db,
+	    "SELECT v.id, o.id FROM track_versions v JOIN objects o ON o.version_id = v.id"
+	    " AND o.project_id = v.project_id AND o.kind = 'original' AND o.state = 'ready'"
+	    " JOIN projects p ON p.id = v.project_id"
+	    " WHERE v.project_id = $1 AND v.state = 'ready' AND NOT EXISTS (SELECT 1 FROM"
+	    " version_marks m WHERE m.version_id = v.id AND m.strength = p.mark_strength)"
+	    " ORDER BY v.created, v.id",
+	    &st);
 	if (rc == 0)
 		db_bind_id(st, 1, project_id);
 	while (rc == 0 && n < ENQUEUE_MAX && (rc = db_step(st)) == DB_ROW) {

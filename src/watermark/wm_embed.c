@@ -82,12 +82,13 @@ static void embed_stats(const struct embed_ctx *e, struct wm_embed_stats *st)
 	st->msr_worst_db = worst;
 }
 
-/* The mark of the 44.1 kHz mono mix m (n samples) into d (n samples). */
+/* The mark of the 44.1 kHz mono mix m (n samples) into d (n samples);
+ * m's first frame is frame f0 of the track. */
 static void mark_44k(struct embed_ctx *e, const uint8_t bits[WM_CODED_BITS], const float *m,
-		     size_t n, float *d)
+		     size_t n, float *d, uint64_t f0)
 {
 	for (size_t f = 0; (f + 1) * WM_N <= n; f++) {
-		size_t g = f % WM_PERIOD_FRAMES;
+		size_t g = (size_t)((f0 + f) % WM_PERIOD_FRAMES);
 		int c = bits[g / WM_FRAMES_PER_BIT];
 		int data_sign = e->p->scramble[g] * (c ? -1 : 1);
 
@@ -135,7 +136,7 @@ int wm_embed_bits(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS],
 	rc = AM_ERR_NOMEM;
 	if (!(d = av_calloc(n ? n : 1, sizeof(float))))
 		goto out;
-	mark_44k(&e, bits, m, n, d);
+	mark_44k(&e, bits, m, n, d, 0);
 	if (rate == WM_RATE)
 		add_mark(pcm, frames, channels, d, n);
 	else if ((rc = wm_resample(d, n, WM_RATE, rate, frames, &back)) != 0)
@@ -169,4 +170,31 @@ int wm_embed(const struct wm_pattern *p, const uint8_t payload[WM_PAYLOAD_BYTES]
 	if (!payload)
 		memset(bits, variant, sizeof(bits));
 	return wm_embed_bits(p, bits, strength, pcm, frames, channels, rate, stats);
+}
+
+int wm_embed_piece(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS], float strength,
+		   float *pcm, size_t frames, unsigned channels, uint64_t first)
+{
+	struct embed_ctx e = {.p = p, .strength = strength};
+	float *m = NULL, *d = NULL;
+	size_t n;
+	int rc;
+
+	if (!bits || first % WM_N || (rc = check_args(strength, pcm, frames, channels, WM_RATE)))
+		return bits && first % WM_N == 0 ? rc : AM_ERR_INVAL;
+	if ((rc = wm_fft_init(&e.f)) != 0)
+		return rc;
+	if ((rc = wm_mono_44k(pcm, frames, channels, WM_RATE, SIZE_MAX / 2, &m, &n)) != 0)
+		goto out;
+	rc = AM_ERR_NOMEM;
+	if (!(d = av_calloc(n ? n : 1, sizeof(float))))
+		goto out;
+	mark_44k(&e, bits, m, n, d, first / WM_N);
+	add_mark(pcm, frames, channels, d, n);
+	rc = 0;
+out:
+	av_free(m);
+	av_free(d);
+	wm_fft_cleanup(&e.f);
+	return rc;
 }

@@ -30,7 +30,7 @@
 #define R_STORAGE  "storage error"
 #define R_INTERNAL "internal error"
 /* the layout of at most 4 hours at 44.1 kHz, in u32 unit sizes */
-#define LAYOUT_MAX ((size_t)4 * 3600 * 44100 / XCODE_AB_UNIT * 4 + 4096)
+#define LAYOUT_MAX	   ((size_t)4 * 3600 * 44100 / XCODE_AB_UNIT * 4 + 4096)
 #define UNITS_PER_FRAGMENT (WM_FRAGMENT / XCODE_AB_UNIT)
 
 struct mout {
@@ -139,8 +139,8 @@ static int open_input(struct mjob *m)
 		rc = 1;
 		goto out;
 	}
-	if (rc || (rc = crypto_pk_open(m->a->kr, m->project, p.wrapped_pk, p.wrapped_pk_len,
-				       &m->pk)))
+	if (rc ||
+	    (rc = crypto_pk_open(m->a->kr, m->project, p.wrapped_pk, p.wrapped_pk_len, &m->pk)))
 		goto out;
 	if ((rc = store_reader_open_seq(m->a->store, m->orig.store_key, &m->sr, &m->err)))
 		goto out;
@@ -311,8 +311,8 @@ static int record(struct mjob *m)
 	rc = db_job_complete(db, m->j->job->id, m->j->worker);
 	for (int i = 0; i < 2 && rc == 0; i++)
 		if ((rc = db_object_create(db, m->project, &m->out[i].o)) == 0)
-			rc = db_object_ready(db, m->project, m->out[i].o.id,
-					     m->out[i].o.plain_size, m->out[i].o.cipher_size);
+			rc = db_object_ready(db, m->project, m->out[i].o.id, m->out[i].o.plain_size,
+					     m->out[i].o.cipher_size);
 	if (rc == 0)
 		rc = db_vmark_put(db, m->project, &vm);
 	if (rc == 0)

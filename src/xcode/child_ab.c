@@ -2,14 +2,15 @@
  * child_ab.c: the transcoding child's segment-variant mode (XCODE_OUT_AB,
  * docs/watermark.md "Serving segment variants", docs/transcoding.md
  * "Marked renditions"): the decoded audio, resampled to 44.1 kHz float
- * (mono or stereo, as the stream rendition folds it), is gathered one mark
- * period (WM_PERIOD samples, 28.4 s) at a time; each period is copied,
- * marked with every fragment bit 0 (A) and 1 (B), and fed to the lockstep
- * encoders of xcode_ab.c, which send A as the stream output, B as the
- * peaks output and the shared layout (u32 unit sizes) as the overview.
- * At 44.1 kHz the mark's frames are independent and a period starts its
- * pattern again, so marking period by period is exact, and memory is
- * constant with the track's length: two periods of float samples.
+ * (mono or stereo, as the stream rendition folds it), is gathered one piece
+ * (AB_PIECE samples, an eighth of a mark period: 3.55 s) at a time; each
+ * piece is copied, marked with every fragment bit 0 (A) and 1 (B) at its
+ * place in the track (wm_embed_piece), and fed to the lockstep encoders of
+ * xcode_ab.c, which send A as the stream output, B as the peaks output and
+ * the shared layout (u32 unit sizes) as the overview. At 44.1 kHz the
+ * mark's frames are independent, so marking piece by piece at multiples of
+ * its frame is exact (test_pieces), and memory is constant with the
+ * track's length: two pieces of float samples.
  * Runs in the UNTRUSTED, sandboxed child; it holds the pattern's key-less
  * seed (wm_pattern_from_seed: it cannot tag a payload), never the key.
  */
@@ -28,7 +29,9 @@
 _Static_assert(XCODE_WM_SEED_BYTES == WM_SEED_BYTES, "the seed the parent sends");
 _Static_assert(XCODE_AB_RATE == WM_RATE, "marked renditions are at the mark's rate");
 _Static_assert(XCODE_AB_DATA_AT == XC_MP4_DATA_AT, "unit 0 of A and B");
-_Static_assert(WM_PERIOD % XCODE_AB_UNIT == 0, "a period is whole access units");
+#define AB_PIECE (WM_PERIOD / 8) /* 156,672 samples: 153 mark frames, 153 access units */
+_Static_assert(AB_PIECE % XCODE_AB_UNIT == 0 && AB_PIECE % 1024 == 0,
+	       "a piece is whole access units and whole mark frames");
 
 struct xc_abjob {
 	struct SwrContext *swr;
@@ -38,6 +41,8 @@ struct xc_abjob {
 	unsigned ch; /* 1 or 2 */
 	float *pa, *pb, *tmp;
 	size_t n, tmp_cap; /* frames in pa; tmp's capacity in frames */
+	uint64_t at;	   /* the track's sample of pa[0] */
+	uint8_t zeros[WM_CODED_BITS], ones[WM_CODED_BITS];
 };
 
 static int open_swr(struct xc_job *j, struct xc_abjob *ab, const AVFrame *f)
@@ -82,10 +87,11 @@ int xc_ab_open(struct xc_job *j, const AVFrame *f)
 	if (!(ab = j->ab = calloc(1, sizeof(*ab))))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
 	ab->ch = j->ch == 1 ? 1 : 2;
+	memset(ab->ones, 1, sizeof(ab->ones));
 	if (xc_out_init(&ab->sizes, XF_OVERVIEW_BODY, XF_OVERVIEW_HEAD, XCODE_OVERVIEW_HEAD,
 			XCODE_IO_CHUNK) ||
-	    !(ab->pa = malloc((size_t)WM_PERIOD * ab->ch * sizeof(float))) ||
-	    !(ab->pb = malloc((size_t)WM_PERIOD * ab->ch * sizeof(float))) ||
+	    !(ab->pa = malloc((size_t)AB_PIECE * ab->ch * sizeof(float))) ||
+	    !(ab->pb = malloc((size_t)AB_PIECE * ab->ch * sizeof(float))) ||
 	    wm_pattern_from_seed(j->a->wm_seed, &ab->pat))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "out of memory");
 	if ((rc = open_swr(j, ab, f)))
@@ -95,24 +101,25 @@ int xc_ab_open(struct xc_job *j, const AVFrame *f)
 	return 0;
 }
 
-/* Mark the gathered period twice and encode it. */
-static int period(struct xc_job *j, struct xc_abjob *ab)
+/* Mark the gathered piece twice and encode it. */
+static int piece(struct xc_job *j, struct xc_abjob *ab)
 {
 	float s = j->a->wm_strength;
 
 	if (ab->n == 0)
 		return 0;
 	memcpy(ab->pb, ab->pa, ab->n * ab->ch * sizeof(float));
-	if (wm_embed(ab->pat, NULL, 0, s, ab->pa, ab->n, ab->ch, WM_RATE, NULL) ||
-	    wm_embed(ab->pat, NULL, 1, s, ab->pb, ab->n, ab->ch, WM_RATE, NULL))
+	if (wm_embed_piece(ab->pat, ab->zeros, s, ab->pa, ab->n, ab->ch, ab->at) ||
+	    wm_embed_piece(ab->pat, ab->ones, s, ab->pb, ab->n, ab->ch, ab->at))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "mark");
 	if (xc_ab_feed(ab->w, ab->pa, ab->pb, ab->n))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "encoder");
+	ab->at += ab->n;
 	ab->n = 0;
 	return 0;
 }
 
-/* Resample (f NULL: drain) into tmp, then gather into the period. */
+/* Resample (f NULL: drain) into tmp, then gather into the piece. */
 static int gather(struct xc_job *j, struct xc_abjob *ab, const AVFrame *f)
 {
 	int want = swr_get_out_samples(ab->swr, f ? f->nb_samples : 0) + 16, n;
@@ -133,7 +140,7 @@ static int gather(struct xc_job *j, struct xc_abjob *ab, const AVFrame *f)
 	if (n < 0)
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "resampler");
 	while (at < (size_t)n) {
-		size_t k = (size_t)n - at, room = WM_PERIOD - ab->n;
+		size_t k = (size_t)n - at, room = AB_PIECE - ab->n;
 		int rc;
 
 		if (k > room)
@@ -141,7 +148,7 @@ static int gather(struct xc_job *j, struct xc_abjob *ab, const AVFrame *f)
 		memcpy(ab->pa + ab->n * ab->ch, ab->tmp + at * ab->ch, k * ab->ch * sizeof(float));
 		ab->n += k;
 		at += k;
-		if (ab->n == WM_PERIOD && (rc = period(j, ab)))
+		if (ab->n == AB_PIECE && (rc = piece(j, ab)))
 			return rc;
 	}
 	return 0;
@@ -164,7 +171,7 @@ int xc_ab_done(struct xc_job *j)
 	struct xf_info in;
 	int rc;
 
-	if ((rc = gather(j, ab, NULL)) || (rc = period(j, ab)))
+	if ((rc = gather(j, ab, NULL)) || (rc = piece(j, ab)))
 		return rc;
 	if (xc_ab_finish(ab->w, NULL))
 		return xc_fail(j, XCODE_FAIL_INTERNAL, "encoder");

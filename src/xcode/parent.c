@@ -591,7 +591,7 @@ static int finish(struct run *r, struct xcode_result *res)
 			*c = '?';
 	res->stream_size = r->out[OUT_STREAM].body + r->out[OUT_STREAM].n;
 	res->peaks_size = r->out[OUT_PEAKS].body + r->out[OUT_PEAKS].n;
-	res->overview_size = r->out[OUT_OVERVIEW].n;
+	res->overview_size = r->out[OUT_OVERVIEW].body + r->out[OUT_OVERVIEW].n;
 	res->wm = r->wm;
 	return 0;
 }
@@ -634,10 +634,9 @@ static int sniff(struct run *r, struct xcode_child_args *a)
 static int alloc_run(struct run *r, const struct xcode_sink *s[OUT_N])
 {
 	/* XCODE_OUT_AB: rendition B comes as the peaks output, with A's head */
-	const size_t caps[OUT_N] = {XCODE_STREAM_HEAD,
-				    r->p->output == XCODE_OUT_AB ? XCODE_STREAM_HEAD
-								 : XCODE_PEAKS_HEAD,
-				    XCODE_OVERVIEW_HEAD};
+	const size_t caps[OUT_N] = {
+	    XCODE_STREAM_HEAD, r->p->output == XCODE_OUT_AB ? XCODE_STREAM_HEAD : XCODE_PEAKS_HEAD,
+	    XCODE_OVERVIEW_HEAD};
 
 	if (!(r->buf = malloc(XCODE_FRAME_MAX)))
 		return AM_ERR_NOMEM;

@@ -310,7 +310,8 @@ int xc_ab_feed(struct xc_ab *w, const float *pa, const float *pb, size_t frames)
 		size_t n = frames - at < fs ? frames - at : fs;
 
 		if (!(rc = side_feed(&w->a, pa + at * w->ch, w->frames + at, n, w->ch)) &&
-		    (!w->has_b || !(rc = side_feed(&w->b, pb + at * w->ch, w->frames + at, n, w->ch))))
+		    (!w->has_b ||
+		     !(rc = side_feed(&w->b, pb + at * w->ch, w->frames + at, n, w->ch))))
 			rc = write_pairs(w);
 	}
 	w->frames += frames;
