@@ -237,7 +237,7 @@ struct xc_job {
 };
 
 /* XCODE_OUT_AB (child_ab.c): renditions A and B of the decoded audio,
- * marked period by period at 44.1 kHz, to the stream and peaks outputs,
+ * marked piece by piece at 44.1 kHz, to the stream and peaks outputs,
  * their layout (u32 unit sizes) to the overview output. */
 int xc_ab_open(struct xc_job *j, const struct AVFrame *f);
 int xc_ab_frame(struct xc_job *j, const struct AVFrame *f);
