@@ -1020,7 +1020,7 @@ int db_mark_find(struct db *db, const struct db_keys *k, const uint8_t project_i
 /* How many marks the project has. */
 int db_mark_count(struct db *db, const uint8_t project_id[DB_ID_LEN], int64_t *n);
 
-/* ---- marked renditions (schema v17; src/repo/repo_vmark.c) ------------------------
+/* ---- marked renditions (schema v18; src/repo/repo_vmark.c) ------------------------
  * A version's renditions A and B (issue 26, docs/watermark.md "Serving
  * segment variants"): objects of kind 'stream' without a version_id, the
  * strength (thousandths) they were marked at and their span map, encoded

@@ -1,5 +1,5 @@
 /*
- * repo_vmark.c: the marked renditions of a version (schema v17, issue 26,
+ * repo_vmark.c: the marked renditions of a version (schema v18, issue 26,
  * docs/watermark.md "Serving segment variants", docs/data-model.md): one
  * row per version with the ids of its renditions A and B (objects of kind
  * 'stream' without a version_id, so the version's plain stream is still
