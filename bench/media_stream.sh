@@ -93,7 +93,8 @@ slow=$!
 sleep 1
 ( end=$(( $(date +%s) + slow_secs + 3 ))
   while [ "$(date +%s)" -lt "$end" ]; do
-    curl -sk -o /dev/null --max-time 5 -w '%{http_code} %{time_total}\n' "https://127.0.0.1:$port/healthz" >> "$tmp/health"
+    curl -sk -o /dev/null --max-time 5 -w '%{http_code} %{time_total} %{time_connect} %{time_appconnect} %{time_starttransfer}\n' \
+      "https://127.0.0.1:$port/healthz" >> "$tmp/health"
     sleep 0.1
   done ) &
 probe=$!
@@ -112,6 +113,11 @@ awk '$1 == 200 {print $2 * 1000}' "$tmp/health" | pctl > "$tmp/hp"
 read -r h50 h99 hmax hn < "$tmp/hp"
 h99raw=$(awk '$1 == 200 {print $2 * 1000}' "$tmp/health" | p99_raw)
 hbad=$(awk '$1 != 200' "$tmp/health" | wc -l)
+# Where a probe waits (issue 25): TCP connect (the kernel's accept queue and
+# the client's own start), the TLS handshake (served by an HTTP thread
+# between its other connections' work) and the request to its first byte.
+phase() { awk -v a="$1" -v b="$2" '$1 == 200 {print ($a - (b ? $b : 0)) * 1000}' "$tmp/health" | pctl | awk '{print $1 " / " $2 " / " $3}'; }
+hphases="connect $(phase 3 0) · TLS $(phase 4 3) · request $(phase 5 4)"
 sj=$(cat "$tmp/slow.json")
 sget() { json_get "$1" <<< "$sj"; }
 
@@ -147,6 +153,7 @@ grade "streaming CPU-seconds per GiB ≤ 1.1× nginx's, 4 and 64 clients (25)" "
 row_check slow
 echo "| $n_down slow downloaders + $n_up slow uploaders (16 KiB/s each, ${slow_secs} s): peak RSS (VmHWM; sampled max $(mib "$slow_rss"); idle $(mib "$idle_rss")) | $(mib "$hwm") MiB | – | – | | ≤ 200 MiB |"
 echo "| /healthz on a new TLS connection during that load, ms p50 / p99 / max ($hn probes, $hbad not 200) | $h50 / $h99 / $hmax | – | – | | p99 < 50 ms |"
+echo "| … where the probes waited, ms p50 / p99 / max of each phase (curl: TCP connect, TLS handshake, request to first byte) | $hphases | – | – | | |"
 echo "| … server CPU during that run (user + system, s); MiB the server produced for the slow downloads / MiB they read | $(awk -v c=$((cpu1 - cpu0)) 'BEGIN {printf "%.1f", c / 100}') s; $produced / $(awk -v b="$(sget down_bytes)" 'BEGIN {printf "%.0f", b / 1048576}') MiB | – | – | | |"
 echo "| slow clients reached: downloads open / 206 / errors; uploads open / early answers / errors | $(sget down_open) / $(sget down_206) / $(sget down_err); $(sget up_open) / $(sget up_early_answer) / $(sget up_err) | – | – | | $(target_cell "all open, 0 errors") |"
 grade "$n_down slow downloaders + $n_up slow uploaders: RSS ≤ 200 MiB, \`/healthz\` p99 < 50 ms, all served (6)" \

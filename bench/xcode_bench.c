@@ -1,7 +1,10 @@
 /*
  * xcode_bench.c: drive one transcode job (xcode_run) from a plaintext file
  * to plaintext output files, for bench/xcode.sh and for manual checks.
- *   xcode_bench IN STREAM.out PEAKS.dat OVERVIEW.dat [mp3]
+ *   xcode_bench IN STREAM.out PEAKS.dat OVERVIEW.dat [mp3|ab]
+ * (ab: the marked renditions A and B, XCODE_OUT_AB, with a fixed pattern
+ * seed at strength 0.2: A in STREAM, B in PEAKS, the unit sizes in
+ * OVERVIEW; docs/transcoding.md "Marked renditions")
  * prints one line: "ok|fail reason wall_s parent_rss_kib child_rss_kib
  * duration_ms rate channels bits lufs dbtp". Runs as a trusted tool; the
  * input is parsed only by the sandboxed child, as in the worker.
@@ -58,7 +61,10 @@ int main(int argc, char **argv)
 	struct xcode_params p;
 	struct xcode_result res;
 	struct xcode_source src;
-	const uint64_t heads[3] = {XCODE_STREAM_HEAD, XCODE_PEAKS_HEAD, XCODE_OVERVIEW_HEAD};
+	static uint8_t seed[XCODE_WM_SEED_BYTES];
+	const int ab = argc > 5 && !strcmp(argv[5], "ab");
+	const uint64_t heads[3] = {XCODE_STREAM_HEAD, ab ? XCODE_STREAM_HEAD : XCODE_PEAKS_HEAD,
+				   XCODE_OVERVIEW_HEAD};
 	struct rusage ru;
 	int in, rc;
 	int64_t t0;
@@ -85,6 +91,13 @@ int main(int argc, char **argv)
 	memset(&p, 0, sizeof(p));
 	if (argc > 5 && !strcmp(argv[5], "mp3"))
 		p.output = XCODE_OUT_MP3;
+	if (ab) {
+		for (size_t i = 0; i < sizeof(seed); i++)
+			seed[i] = (uint8_t)(i * 131 + 7);
+		p.output = XCODE_OUT_AB;
+		p.wm_seed = seed;
+		p.wm_strength = 0.2f;
+	}
 	t0 = am_mono_ms();
 	rc = xcode_run(&p, &src, &sk[0], &sk[1], &sk[2], &res);
 	getrusage(RUSAGE_SELF, &ru);

@@ -105,7 +105,14 @@ int access_cookie_check(struct app *a, const struct access_grant *g, const char 
  * OBJ is then the project's id (PROJECT), the same rights as 1 for every
  * original of the project. */
 #define ACCESS_D_ARCHIVE 10
-#define ACCESS_D_MAX	 10
+/* D = 11 + F: the marker zip of a version (src/media/media_marked_zip.c):
+ * the four marker files and the marked WAV; OBJ is the version's original,
+ * the same rights as 1. D = 19 + F: the marker zip of a project (one
+ * folder per track, its newest ready version): OBJ is the project's id, the
+ * rights of 10. F the marker flags as for ACCESS_D_MARKED. */
+#define ACCESS_D_MARKERS_ZIP	 11
+#define ACCESS_D_MARKERS_PROJECT 19
+#define ACCESS_D_MAX		 26
 
 /* Sign a media URL (path and query, no origin) for object_id into out
  * (n >= ACCESS_URL_MAX) with a fresh random nonce: no two calls give the same

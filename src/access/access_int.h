@@ -39,4 +39,11 @@ int access_mac_b64(struct app *a, enum crypto_purpose purpose, uint32_t kid, con
 int access_mac_check(struct app *a, enum crypto_purpose purpose, uint32_t kid, const char *msg,
 		     size_t n, const char *b64, size_t b64n);
 
+/* The path ("/m/" and the object's hex id) and the MAC'd text of a media
+ * URL (access_url.c), NUL-terminated; the text's length or AM_ERR_TOOBIG.
+ * Exposed for the test that holds it to its printf form. */
+int access_url_msg(const uint8_t object_id[16], const struct access_grant *g, int64_t expires,
+		   int download, const uint8_t nonce[ACCESS_URL_NONCE_LEN], uint32_t kid,
+		   char *path, size_t pn, char *msg, size_t mn);
+
 #endif

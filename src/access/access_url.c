@@ -30,31 +30,108 @@ int64_t access_url_expiry(const struct app *a)
 	return am_now() + life;
 }
 
+/* A bounded text writer for the URL texts (issue 25: snprintf was a third
+ * of signing a URL): once anything does not fit, ok is 0 and nothing more
+ * is written. */
+struct tw {
+	char *p, *end; /* end: the last byte, kept for the NUL */
+	int ok;
+};
+
+static void tw_mem(struct tw *t, const char *s, size_t n)
+{
+	if (!t->ok || n > (size_t)(t->end - t->p)) {
+		t->ok = 0;
+		return;
+	}
+	memcpy(t->p, s, n);
+	t->p += n;
+}
+
+static void tw_str(struct tw *t, const char *s)
+{
+	tw_mem(t, s, strlen(s));
+}
+
+/* A number as %lld / %u / %d print it. */
+static void tw_i64(struct tw *t, int64_t v)
+{
+	char d[24], *q = d + sizeof(d);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--q = '-';
+	tw_mem(t, q, (size_t)(d + sizeof(d) - q));
+}
+
+static void tw_hex16(struct tw *t, const uint8_t v[16])
+{
+	char h[33];
+
+	access_hex16(v, h);
+	tw_mem(t, h, 32);
+}
+
+/* The length written (NUL-terminated), or AM_ERR_TOOBIG. */
+static int tw_end(struct tw *t, char *start)
+{
+	if (!t->ok)
+		return AM_ERR_TOOBIG;
+	*t->p = 0;
+	return (int)(t->p - start);
+}
+
 /* Path and MAC'd text of a media URL (either form: see access.h). The nonce
  * is MAC'd last, after every field it does not change. */
 static int url_msg(const uint8_t object_id[16], const struct access_grant *g, int64_t expires,
 		   int download, const uint8_t nonce[ACCESS_URL_NONCE_LEN], uint32_t kid,
 		   char *path, size_t pn, char *msg, size_t mn)
 {
-	char obj[33], a[33], b[33], proj[33], r[33];
-	int w;
+	struct tw tp = {path, path + pn - 1, pn > 0}, t = {msg, msg + mn - 1, mn > 0};
 
-	access_hex16(object_id, obj);
-	access_hex16(g->project_id, proj);
-	access_hex16(nonce, r);
-	snprintf(path, pn, "/m/%s", obj);
+	tw_str(&tp, "/m/");
+	tw_hex16(&tp, object_id);
+	if (tw_end(&tp, path) < 0)
+		return AM_ERR_TOOBIG;
+	tw_str(&t, g->owner ? "am-owner-url-v2\nGET\n" : "am-url-v2\nGET\n");
+	tw_str(&t, path);
+	tw_str(&t, "\n");
 	if (g->owner) {
-		access_hex16(g->account_id, a);
-		access_hex16(g->session_id, b);
-		w = snprintf(msg, mn, "am-owner-url-v2\nGET\n%s\n%s\n%s\n%s\n%lld\n%d\n%s\n%u",
-			     path, a, b, proj, (long long)expires, download, r, (unsigned)kid);
+		tw_hex16(&t, g->account_id);
+		tw_str(&t, "\n");
+		tw_hex16(&t, g->session_id);
+		tw_str(&t, "\n");
+		tw_hex16(&t, g->project_id);
+		tw_str(&t, "\n");
 	} else {
-		access_hex16(g->link_id, a);
-		w = snprintf(msg, mn, "am-url-v2\nGET\n%s\n%s\n%s\n%u\n%u\n%lld\n%d\n%s\n%u", path,
-			     a, proj, (unsigned)g->link_gen, (unsigned)g->pw_gen,
-			     (long long)expires, download, r, (unsigned)kid);
+		tw_hex16(&t, g->link_id);
+		tw_str(&t, "\n");
+		tw_hex16(&t, g->project_id);
+		tw_str(&t, "\n");
+		tw_i64(&t, g->link_gen);
+		tw_str(&t, "\n");
+		tw_i64(&t, g->pw_gen);
+		tw_str(&t, "\n");
 	}
-	return w > 0 && (size_t)w < mn ? w : AM_ERR_TOOBIG;
+	tw_i64(&t, expires);
+	tw_str(&t, "\n");
+	tw_i64(&t, download);
+	tw_str(&t, "\n");
+	tw_hex16(&t, nonce);
+	tw_str(&t, "\n");
+	tw_i64(&t, kid);
+	return tw_end(&t, msg);
+}
+
+int access_url_msg(const uint8_t object_id[16], const struct access_grant *g, int64_t expires,
+		   int download, const uint8_t nonce[ACCESS_URL_NONCE_LEN], uint32_t kid,
+		   char *path, size_t pn, char *msg, size_t mn)
+{
+	return url_msg(object_id, g, expires, download, nonce, kid, path, pn, msg, mn);
 }
 
 /* The query of a signed media URL, in the one accepted order. */
@@ -62,23 +139,37 @@ static int url_query(const struct access_grant *g, int64_t expires, int download
 		     const uint8_t nonce[ACCESS_URL_NONCE_LEN], uint32_t kid, const char *mac,
 		     char *out, size_t n, const char *path)
 {
-	char a[33], b[33], proj[33], r[33];
-	int w;
+	struct tw t = {out, out + n - 1, n > 0};
 
-	access_hex16(g->project_id, proj);
-	access_hex16(nonce, r);
+	tw_str(&t, path);
 	if (g->owner) {
-		access_hex16(g->account_id, a);
-		access_hex16(g->session_id, b);
-		w = snprintf(out, n, "%s?o=%s&x=%s&p=%s&e=%lld&d=%d&r=%s&k=%u&s=%s", path, a, b,
-			     proj, (long long)expires, download, r, (unsigned)kid, mac);
+		tw_str(&t, "?o=");
+		tw_hex16(&t, g->account_id);
+		tw_str(&t, "&x=");
+		tw_hex16(&t, g->session_id);
+		tw_str(&t, "&p=");
+		tw_hex16(&t, g->project_id);
 	} else {
-		access_hex16(g->link_id, a);
-		w = snprintf(out, n, "%s?l=%s&p=%s&g=%u&w=%u&e=%lld&d=%d&r=%s&k=%u&s=%s", path, a,
-			     proj, (unsigned)g->link_gen, (unsigned)g->pw_gen, (long long)expires,
-			     download, r, (unsigned)kid, mac);
+		tw_str(&t, "?l=");
+		tw_hex16(&t, g->link_id);
+		tw_str(&t, "&p=");
+		tw_hex16(&t, g->project_id);
+		tw_str(&t, "&g=");
+		tw_i64(&t, g->link_gen);
+		tw_str(&t, "&w=");
+		tw_i64(&t, g->pw_gen);
 	}
-	return w > 0 && (size_t)w < n ? w : AM_ERR_TOOBIG;
+	tw_str(&t, "&e=");
+	tw_i64(&t, expires);
+	tw_str(&t, "&d=");
+	tw_i64(&t, download);
+	tw_str(&t, "&r=");
+	tw_hex16(&t, nonce);
+	tw_str(&t, "&k=");
+	tw_i64(&t, kid);
+	tw_str(&t, "&s=");
+	tw_str(&t, mac);
+	return tw_end(&t, out);
 }
 
 int access_url_sign_nonce(struct app *a, const struct access_grant *g, const uint8_t object_id[16],

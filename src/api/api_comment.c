@@ -64,51 +64,54 @@ int api_comments_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const uin
 	return 0;
 }
 
-/* ,"key":id or ,"key":null */
-static int jw_opt_id(struct am_buf *b, const char *key, int has, const uint8_t id[DB_ID_LEN])
-{
-	int rc;
+/* The fixed part of a comment's JSON at most: every key, three ids, four
+ * numbers, three bools and two more ids (parent, guest), with room to
+ * spare; the two strings are added by their length. */
+#define COMMENT_FIXED_MAX 512
 
-	if ((rc = am_buf_append(b, ",", 1)) || (rc = api_jw_key(b, key)))
-		return rc;
-	return has ? api_jw_id(b, id) : am_buf_append(b, "null", 4);
-}
+/* ,"key":id or ,"key":null (key is the literal ,"key":) */
+#define W_OPT_ID(p, lit, has, id)                                                                  \
+	(has ? api_jw_raw_id(API_JW_LIT(p, lit), id) : API_JW_LIT(API_JW_LIT(p, lit), "null"))
+#define W_OPT_I64(p, lit, has, n)                                                                  \
+	(has ? api_jw_raw_i64(API_JW_LIT(p, lit), n) : API_JW_LIT(API_JW_LIT(p, lit), "null"))
 
-/* ,"key":n or ,"key":null */
-static int jw_opt_int(struct am_buf *b, const char *key, int has, int64_t n)
-{
-	int rc;
-
-	if ((rc = am_buf_append(b, ",", 1)) || (rc = api_jw_key(b, key)))
-		return rc;
-	return has ? api_jw_i64(b, n) : am_buf_append(b, "null", 4);
-}
-
-/* Keep in step with api_comment_json: the same fields in the same order. */
+/* Keep in step with api_comment_json: the same fields in the same order.
+ * One reservation for the comment's largest text (every byte of its
+ * strings escaped as \u00XX), then written without a bound check per
+ * field (issue 25: the per-append overhead was most of this function). */
 int api_comment_write(struct am_buf *b, const struct db_comment *cm, int owner_view)
 {
-	size_t start = b->len;
+	size_t na = strlen(cm->author), nb = strlen(cm->body);
+	char *p, *at;
 	int rc;
 
-	if ((rc = am_buf_puts(b, "{\"id\":")) || (rc = api_jw_id(b, cm->id)) ||
-	    (rc = am_buf_puts(b, ",\"version_id\":")) || (rc = api_jw_id(b, cm->version_id)) ||
-	    (rc = am_buf_puts(b, ",\"author\":")) || (rc = api_jw_str(b, cm->author)) ||
-	    (rc = am_buf_puts(b, ",\"by_owner\":")) || (rc = api_jw_bool(b, !cm->has_guest)) ||
-	    (rc = am_buf_puts(b, ",\"body\":")) || (rc = api_jw_str(b, cm->body)) ||
-	    (rc = am_buf_puts(b, ",\"time_ms\":")) || (rc = api_jw_i64(b, cm->time_ms)) ||
-	    (rc = am_buf_puts(b, ",\"resolved\":")) || (rc = api_jw_bool(b, cm->resolved)) ||
-	    (rc = am_buf_puts(b, ",\"created\":")) || (rc = api_jw_i64(b, cm->created)) ||
-	    (rc = am_buf_puts(b, ",\"deleted\":")) || (rc = api_jw_bool(b, cm->deleted != 0)) ||
-	    (rc = jw_opt_int(b, "end_ms", cm->end_ms >= 0, cm->end_ms)) ||
-	    (rc = jw_opt_int(b, "edited", cm->edited > 0, cm->edited)) ||
-	    (rc = jw_opt_id(b, "parent_id", cm->has_parent, cm->parent_id)) ||
-	    (owner_view && cm->has_guest && (rc = jw_opt_id(b, "guest_id", 1, cm->guest_id))) ||
-	    (rc = am_buf_append(b, "}", 1))) {
-		b->len = start;
-		if (b->p)
-			b->p[start] = 0;
-	}
-	return rc;
+	if ((rc = am_buf_reserve(b, COMMENT_FIXED_MAX + API_JW_STR_MAX(na) + API_JW_STR_MAX(nb))))
+		return rc;
+	at = p = (char *)b->p + b->len;
+	p = api_jw_raw_id(API_JW_LIT(p, "{\"id\":"), cm->id);
+	p = api_jw_raw_id(API_JW_LIT(p, ",\"version_id\":"), cm->version_id);
+	if (!(p = api_jw_raw_str(API_JW_LIT(p, ",\"author\":"), cm->author, na)))
+		goto bad;
+	p = api_jw_raw_bool(API_JW_LIT(p, ",\"by_owner\":"), !cm->has_guest);
+	if (!(p = api_jw_raw_str(API_JW_LIT(p, ",\"body\":"), cm->body, nb)))
+		goto bad;
+	p = api_jw_raw_i64(API_JW_LIT(p, ",\"time_ms\":"), cm->time_ms);
+	p = api_jw_raw_bool(API_JW_LIT(p, ",\"resolved\":"), cm->resolved);
+	p = api_jw_raw_i64(API_JW_LIT(p, ",\"created\":"), cm->created);
+	p = api_jw_raw_bool(API_JW_LIT(p, ",\"deleted\":"), cm->deleted != 0);
+	p = W_OPT_I64(p, ",\"end_ms\":", cm->end_ms >= 0, cm->end_ms);
+	p = W_OPT_I64(p, ",\"edited\":", cm->edited > 0, cm->edited);
+	p = W_OPT_ID(p, ",\"parent_id\":", cm->has_parent, cm->parent_id);
+	if (owner_view && cm->has_guest)
+		p = api_jw_raw_id(API_JW_LIT(p, ",\"guest_id\":"), cm->guest_id);
+	*p++ = '}';
+	b->len += (size_t)(p - at);
+	b->p[b->len] = 0;
+	return 0;
+bad: /* text that is not UTF-8: nothing appended, the partial text wiped */
+	am_memzero(at, COMMENT_FIXED_MAX + API_JW_STR_MAX(na) + API_JW_STR_MAX(nb));
+	b->p[b->len] = 0;
+	return AM_ERR_INVAL;
 }
 
 struct comment_out {

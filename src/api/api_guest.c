@@ -203,9 +203,9 @@ out:
 /* {"project":{...}, the part every request builds fresh. */
 static int view_head(const struct guest *gs, struct am_buf *b)
 {
-	json_t *proj =
-	    json_pack("{s:s,s:b,s:b,s:b}", "title", gs->p.title, "downloads", gs->p.downloads,
-		      "show_loudness", gs->p.show_loudness, "has_password", gs->p.has_password);
+	json_t *proj = json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", gs->p.title, "downloads",
+				 gs->p.downloads, "show_loudness", gs->p.show_loudness,
+				 "has_password", gs->p.has_password, "marked", gs->p.mark_on);
 	int rc = AM_ERR_NOMEM;
 
 	if (proj && am_buf_puts(b, "{\"project\":") == 0 &&

@@ -314,6 +314,20 @@ int api_jw_key(struct am_buf *b, const char *key); /* "key": */
 int api_jw_id(struct am_buf *b, const uint8_t id[DB_ID_LEN]);
 int api_jw_i64(struct am_buf *b, int64_t v);
 int api_jw_bool(struct am_buf *b, int v);
+/* The same values written at p, into room the caller reserved (at most
+ * API_JW_STR_MAX(n) bytes for a string of n bytes, API_JW_ID_MAX,
+ * API_JW_I64_MAX, 5 for a bool); each returns the end of what it wrote.
+ * api_jw_raw_str returns NULL for text that is not valid UTF-8 (what it
+ * wrote up to there is left behind p: the caller drops it). */
+#define API_JW_STR_MAX(n) (2 + 6 * (size_t)(n))
+#define API_JW_ID_MAX	  (2 * DB_ID_LEN + 2)
+#define API_JW_I64_MAX	  20
+char *api_jw_raw_str(char *p, const char *s, size_t n);
+char *api_jw_raw_id(char *p, const uint8_t id[DB_ID_LEN]);
+char *api_jw_raw_i64(char *p, int64_t v);
+char *api_jw_raw_bool(char *p, int v);
+/* Copy the literal (a string constant) at p; the end. */
+#define API_JW_LIT(p, lit) ((char *)memcpy((p), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
 /* The comments of a project as a JSON array appended to b: the text of
  * json_dumps(JSON_COMPACT) of api_comments_json's array, without jansson. */
 int api_comments_write(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], int owner_view,

@@ -145,3 +145,75 @@ int api_jw_bool(struct am_buf *b, int v)
 {
 	return v ? am_buf_append(b, "true", 4) : am_buf_append(b, "false", 5);
 }
+
+/* ---- raw writers: into room already reserved, no bound check per call ---- */
+
+char *api_jw_raw_str(char *p, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0, l;
+	const char *e;
+	char tmp[7];
+
+	*p++ = '"';
+	while (i < n) {
+		while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+			i++;
+		if (i == n)
+			break;
+		if (!(l = utf8_len(s + i, n - i)))
+			return NULL;
+		if (l > 1 || !(e = escape_of(s[i], tmp))) {
+			i += l;
+			continue;
+		}
+		memcpy(p, s + run, i - run);
+		p += i - run;
+		l = strlen(e);
+		memcpy(p, e, l);
+		p += l;
+		run = ++i;
+	}
+	memcpy(p, s + run, n - run);
+	p += n - run;
+	*p++ = '"';
+	return p;
+}
+
+char *api_jw_raw_id(char *p, const uint8_t id[DB_ID_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	*p++ = '"';
+	for (size_t i = 0; i < DB_ID_LEN; i++) {
+		*p++ = hex[id[i] >> 4];
+		*p++ = hex[id[i] & 15];
+	}
+	*p++ = '"';
+	return p;
+}
+
+char *api_jw_raw_i64(char *p, int64_t v)
+{
+	char d[24], *q = d + sizeof(d);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--q = '-';
+	memcpy(p, q, (size_t)(d + sizeof(d) - q));
+	return p + (d + sizeof(d) - q);
+}
+
+char *api_jw_raw_bool(char *p, int v)
+{
+	if (v) {
+		memcpy(p, "true", 4);
+		return p + 4;
+	}
+	memcpy(p, "false", 5);
+	return p + 5;
+}

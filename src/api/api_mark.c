@@ -74,7 +74,7 @@ int api_mark_settings_put(struct api_ctx *c)
 {
 	struct db_mark_settings s;
 	struct db_project p;
-	int on = 0, dl = 0, has_on = 0, has_dl = 0, rc;
+	int on = 0, dl = 0, has_on = 0, has_dl = 0, queued = 0, rc;
 
 	if ((rc = api_owner_project(c, "id", &p)) || (rc = db_mark_settings_get(c->db, p.id, &s)) ||
 	    (rc = api_bool(c, "on", 0, &on, &has_on)) ||
@@ -86,6 +86,10 @@ int api_mark_settings_put(struct api_ctx *c)
 	if (has_dl)
 		s.downloads = dl;
 	if ((rc = db_mark_settings_set(c->db, c->acct.id, p.id, &s)))
+		return rc;
+	/* marking on (or a new strength): A and B for every ready version
+	 * that lacks them at this strength (src/worker/job_mark_ab.c) */
+	if (s.on && (rc = db_vmark_enqueue_project(c->db, p.id, &queued)))
 		return rc;
 	if (has_on)
 		api_event(c, p.id, on ? "marking_enabled" : "marking_disabled", NULL, NULL);

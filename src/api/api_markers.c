@@ -1,16 +1,15 @@
 /*
  * api_markers.c: review comments as DAW marker files over the API (issue
- * 24, docs/api.md "Markers"): one format or a zip of all of a version, a
- * zip per project (a folder per track, its newest ready version), and the
- * signed media-role URL of the marked WAV (the web role never reads audio:
- * the media role builds that file, src/media/media_marked.c). The files
- * themselves are src/markers/'s. Owner routes here; the guest routes are in
- * api_guest.c and call api_markers_send once the link, the password cookie
- * and the downloads flag allowed it. Runs in the web process; the query is
- * client input, parsed strictly.
+ * 24, docs/api.md "Markers"): each of the four marker files of a version
+ * alone, and the signed media-role URLs of what carries audio: the marked
+ * WAV, the zip of a version's five files, and the zip of a project (a
+ * folder per track, its newest ready version), which the media role builds
+ * (src/media/media_marked.c, media_marked_zip.c; the web role never reads
+ * audio). The files themselves are src/markers/'s. Owner routes here; the
+ * guest routes are in api_guest.c and call api_markers_send once the link,
+ * the password cookie and the downloads flag allowed it. Runs in the web
+ * process; the query is client input, parsed strictly.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 
 #define MK_ZIP	    -1
 #define MK_FILE_MAX (16 * 1024 * 1024) /* one marker file, at most */
-#define MK_ZIP_MAX  (64 * 1024 * 1024) /* one zip, at most */
 #define MK_SLUG_MAX 40
 
 /* What the query asked for. */
@@ -145,72 +143,6 @@ static void list_free(struct mk_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* ---- zip (libarchive, entries stored) ---------------------------------------------- */
-
-static la_ssize_t zip_write(struct archive *ar, void *ctx, const void *p, size_t n)
-{
-	(void)ar;
-	return am_buf_append(ctx, p, n) ? -1 : (la_ssize_t)n;
-}
-
-static int zip_open(struct archive **out, struct am_buf *dst)
-{
-	struct archive *ar = archive_write_new();
-
-	*out = NULL;
-	if (!ar)
-		return AM_ERR_NOMEM;
-	if (archive_write_set_format_zip(ar) != ARCHIVE_OK ||
-	    archive_write_set_options(ar, "zip:compression=store") != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(ar, 1) != ARCHIVE_OK ||
-	    archive_write_open2(ar, dst, NULL, zip_write, NULL, NULL) != ARCHIVE_OK) {
-		archive_write_free(ar);
-		return AM_ERR_INTERNAL;
-	}
-	*out = ar;
-	return 0;
-}
-
-static int zip_add(struct archive *ar, const char *name, const struct am_buf *b)
-{
-	struct archive_entry *e = archive_entry_new();
-	int rc = 0;
-
-	if (!e)
-		return AM_ERR_NOMEM;
-	archive_entry_set_pathname(e, name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_size(e, (la_int64_t)b->len);
-	archive_entry_set_mtime(e, am_now(), 0);
-	if (archive_write_header(ar, e) != ARCHIVE_OK ||
-	    (b->len && archive_write_data(ar, b->p, b->len) != (la_ssize_t)b->len))
-		rc = AM_ERR_TOOBIG;
-	archive_entry_free(e);
-	return rc;
-}
-
-/* The four files of one version into the zip, under dir ("" or "NN-slug/"). */
-static int zip_version(struct archive *ar, const char *dir, const struct markers_opts *o,
-		       const struct mk_list *l)
-{
-	static const enum markers_format fs[] = {MARKERS_SMF, MARKERS_REAPER, MARKERS_AUDACITY,
-						 MARKERS_AUDITION};
-	char name[128];
-	struct am_buf b;
-	int rc = 0;
-
-	am_buf_init(&b, MK_FILE_MAX);
-	for (size_t i = 0; rc == 0 && i < AM_ARRAY_LEN(fs); i++) {
-		am_buf_reset(&b);
-		snprintf(name, sizeof(name), "%s%s", dir, markers_file_name(fs[i]));
-		if ((rc = markers_write(fs[i], o, l->v, l->n, &b)) == 0)
-			rc = zip_add(ar, name, &b);
-	}
-	am_buf_cleanup(&b);
-	return rc;
-}
-
 /* The version's comments and its track's tempo map and title into o. */
 static int load_version(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], const struct db_version *v,
 			struct db_track *t, struct markers_opts *o, struct mk_list *l)
@@ -241,19 +173,18 @@ static int send_file(struct api_ctx *c, const char *name, const char *ctype, con
 	return http_respond_bytes(c->req, 200, ctype, b->len ? (const void *)b->p : "", b->len, 1);
 }
 
-/* The marked WAV is the media role's: answer its signed URL, d = marked. */
-static int send_wav_url(struct api_ctx *c, const struct db_project *p, const struct access_grant *g,
-			const struct db_version *v, const struct mk_query *q)
+/* The marked WAV and the zips carry audio, so the media role makes them:
+ * answer the signed URL of object obj with d (ACCESS_D_MARKED,
+ * ACCESS_D_MARKERS_ZIP or ACCESS_D_MARKERS_PROJECT, + the marker flags). */
+static int send_url(struct api_ctx *c, const struct access_grant *g, const uint8_t obj[DB_ID_LEN],
+		    int d, const struct mk_query *q)
 {
 	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX];
 	int64_t expires = access_url_expiry(c->api->app);
-	struct db_object o;
 	int rc;
 
-	if (db_object_find(c->db, p->id, v->id, "original", &o) != 0)
-		return api_err(c, AM_ERR_NOTFOUND, "not found");
-	if ((rc = access_url_sign(c->api->app, g, o.id, ACCESS_D_MARKED + (int)(q->o.flags & 7),
-				  expires, path, sizeof(path))))
+	if ((rc = access_url_sign(c->api->app, g, obj, d + (int)(q->o.flags & 7), expires, path,
+				  sizeof(path))))
 		return rc;
 	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
 	return api_reply(c, 200,
@@ -264,146 +195,49 @@ static int send_version(struct api_ctx *c, const struct db_project *p, const str
 			const uint8_t vid[DB_ID_LEN], struct mk_query *q)
 {
 	struct mk_list l = {0};
-	struct archive *ar = NULL;
 	struct db_version v;
+	struct db_object o;
 	struct db_track t;
 	struct am_buf b;
 	char s[MK_SLUG_MAX + 1], name[128];
 	int rc;
 
-	am_buf_init(&b, q->format == MK_ZIP ? MK_ZIP_MAX : MK_FILE_MAX);
+	am_buf_init(&b, MK_FILE_MAX);
 	if (db_version_get(c->db, c->api->app->keys, p->id, vid, &v) != 0 ||
 	    strcmp(v.state, "ready") != 0) {
 		rc = api_err(c, AM_ERR_NOTFOUND, "not found");
 		goto out;
 	}
-	if (q->format == MARKERS_WAV) {
-		rc = send_wav_url(c, p, g, &v, q);
+	if (q->format == MARKERS_WAV || q->format == MK_ZIP) {
+		if (db_object_find(c->db, p->id, v.id, "original", &o) != 0)
+			rc = api_err(c, AM_ERR_NOTFOUND, "not found");
+		else
+			rc = send_url(c, g, o.id,
+				      q->format == MK_ZIP ? ACCESS_D_MARKERS_ZIP : ACCESS_D_MARKED,
+				      q);
 		goto out;
 	}
 	if ((rc = load_version(c, p->id, &v, &t, &q->o, &l)))
 		goto out;
 	slug(t.title, s);
-	if (q->format == MK_ZIP) {
-		if ((rc = zip_open(&ar, &b)) || (rc = zip_version(ar, "", &q->o, &l)))
-			goto out;
-		rc = archive_write_close(ar) == ARCHIVE_OK ? 0 : AM_ERR_TOOBIG;
-		snprintf(name, sizeof(name), "%s-v%lld-markers.zip", s, (long long)v.number);
-		if (rc == 0)
-			rc = send_file(c, name, "application/zip", &b);
-		goto out;
-	}
 	if ((rc = markers_write((enum markers_format)q->format, &q->o, l.v, l.n, &b)))
 		goto out;
 	snprintf(name, sizeof(name), "%s-v%lld-%s", s, (long long)v.number,
 		 markers_file_name((enum markers_format)q->format));
 	rc = send_file(c, name, markers_content_type((enum markers_format)q->format), &b);
 out:
-	if (ar)
-		archive_write_free(ar);
 	list_free(&l);
 	am_buf_cleanup(&b);
 	return rc;
 }
 
-/* The newest ready version of each track, in track order. */
-struct mk_tracks {
-	struct db_track *t;
-	uint8_t (*vid)[DB_ID_LEN];
-	int64_t *num;
-	size_t n, cap;
-};
-
-static int take_track(void *ctx, const struct db_track *t)
+/* A project's markers: the zip of every track, made by the media role. */
+static int send_project(struct api_ctx *c, const struct db_project *p, const struct access_grant *g,
+			struct mk_query *q)
 {
-	struct mk_tracks *k = ctx;
-
-	if (k->n == k->cap)
-		return AM_ERR_TOOBIG;
-	k->t[k->n] = *t;
-	k->num[k->n++] = 0;
-	return 0;
-}
-
-static int take_version(void *ctx, const struct db_version *v)
-{
-	struct mk_tracks *k = ctx;
-
-	for (size_t i = 0; i < k->n; i++)
-		if (memcmp(k->t[i].id, v->track_id, DB_ID_LEN) == 0 &&
-		    strcmp(v->state, "ready") == 0 && v->number > k->num[i]) {
-			k->num[i] = v->number;
-			memcpy(k->vid[i], v->id, DB_ID_LEN);
-		}
-	return 0;
-}
-
-#define MK_TRACKS_MAX 1000
-
-static int zip_project(struct api_ctx *c, const struct db_project *p, struct mk_query *q,
-		       struct archive *ar, struct mk_tracks *k)
-{
-	char s[MK_SLUG_MAX + 1], dir[MK_SLUG_MAX + 32];
-	struct db_version v;
-	struct db_track t;
-	int rc = 0;
-
-	for (size_t i = 0; rc == 0 && i < k->n; i++) {
-		struct mk_list l = {0};
-		struct markers_opts o = q->o;
-
-		if (k->num[i] == 0)
-			continue; /* no ready version */
-		if ((rc = db_version_get(c->db, c->api->app->keys, p->id, k->vid[i], &v)) == 0 &&
-		    (rc = load_version(c, p->id, &v, &t, &o, &l)) == 0) {
-			slug(t.title, s);
-			snprintf(dir, sizeof(dir), "%02zu-%s/", i + 1, s);
-			rc = zip_version(ar, dir, &o, &l);
-		}
-		list_free(&l);
-	}
-	return rc;
-}
-
-static int send_project(struct api_ctx *c, const struct db_project *p, struct mk_query *q)
-{
-	struct mk_tracks k = {.cap = MK_TRACKS_MAX};
-	struct archive *ar = NULL;
-	struct am_buf b;
-	char s[MK_SLUG_MAX + 1], name[128];
-	int rc;
-
-	am_buf_init(&b, MK_ZIP_MAX);
-	if (q->format != MK_ZIP) {
-		rc = api_err(c, AM_ERR_INVAL, "a project's markers come as a zip: format=zip");
-		goto out;
-	}
-	k.t = calloc(k.cap, sizeof(*k.t));
-	k.vid = calloc(k.cap, sizeof(*k.vid));
-	k.num = calloc(k.cap, sizeof(*k.num));
-	if (!k.t || !k.vid || !k.num) {
-		rc = AM_ERR_NOMEM;
-		goto out;
-	}
-	if ((rc = db_track_list(c->db, c->api->app->keys, p->id, take_track, &k)) ||
-	    (rc = db_version_list(c->db, c->api->app->keys, p->id, NULL, take_version, &k)) ||
-	    (rc = zip_open(&ar, &b)) || (rc = zip_project(c, p, q, ar, &k)))
-		goto out;
-	if ((rc = archive_write_close(ar) == ARCHIVE_OK ? 0 : AM_ERR_TOOBIG))
-		goto out;
-	slug(p->title, s);
-	snprintf(name, sizeof(name), "%s-markers.zip", s);
-	rc = send_file(c, name, "application/zip", &b);
-out:
-	if (ar)
-		archive_write_free(ar);
-	if (k.t)
-		am_memzero(k.t, k.cap * sizeof(*k.t));
-	free(k.t);
-	free(k.vid);
-	free(k.num);
-	am_buf_cleanup(&b);
-	return rc;
+	if (q->format != MK_ZIP)
+		return api_err(c, AM_ERR_INVAL, "a project's markers come as a zip: format=zip");
+	return send_url(c, g, p->id, ACCESS_D_MARKERS_PROJECT, q);
 }
 
 int api_markers_send(struct api_ctx *c, const struct db_project *p, const struct access_grant *g,
@@ -414,7 +248,7 @@ int api_markers_send(struct api_ctx *c, const struct db_project *p, const struct
 
 	if ((rc = read_query(c, &q)))
 		return rc;
-	return vid ? send_version(c, p, g, vid, &q) : send_project(c, p, &q);
+	return vid ? send_version(c, p, g, vid, &q) : send_project(c, p, g, &q);
 }
 
 /* The owner's grant for the marked WAV URL: bound to this session. */

@@ -269,6 +269,13 @@ int crypto_field_seal(const struct crypto_field_key *k, const char *table, const
 int crypto_field_open(const struct crypto_field_key *k, const char *table, const char *column,
 		      const uint8_t row_id[CRYPTO_ID_LEN], const uint8_t project_id[CRYPTO_ID_LEN],
 		      const void *ct, size_t n, struct am_buf *out);
+/* The same into out, a NUL-terminated string of at most outsz - 1 bytes
+ * (no allocation: the review page opens hundreds per request).
+ * AM_ERR_TOOBIG when the plaintext does not fit; on any error out is "". */
+int crypto_field_open_to(const struct crypto_field_key *k, const char *table, const char *column,
+			 const uint8_t row_id[CRYPTO_ID_LEN],
+			 const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			 char *out, size_t outsz);
 /* Blind index for equality look-ups of an encrypted field (e.g. a normalised
  * e-mail): HMAC-SHA256(blind-index key, data) into out. AM_ERR_INVAL unless
  * k is a blind-index key; AM_ERR_CRYPTO. */

@@ -74,44 +74,72 @@ out:
 	return rc;
 }
 
-/* Open under key, or under ctx when it is set (key schedule kept). */
-static int field_open(const uint8_t *key, EVP_CIPHER_CTX *ctx, const char *table,
-		      const char *column, const uint8_t row_id[CRYPTO_ID_LEN],
-		      const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
-		      struct am_buf *out)
+/* Open under key, or under ctx when it is set (key schedule kept), into
+ * dst (room for cap bytes and a NUL): *len gets the plaintext's length.
+ * Under a raw key the ciphertext is copied into place and decrypted in
+ * place; under ctx it is decrypted from where it is (never overlapping
+ * dst). On failure those bytes are zeroed, so nothing unverified leaks. */
+static int field_open_into(const uint8_t *key, struct crypto_gcm_dec *ctx, const char *table,
+			   const char *column, const uint8_t row_id[CRYPTO_ID_LEN],
+			   const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			   uint8_t *dst, size_t cap, size_t *len)
 {
 	const uint8_t *c = ct;
 	uint8_t aad[FIELD_AAD_MAX];
-	size_t aadlen, start, m;
+	size_t aadlen, m;
 	int rc;
 
-	if ((!key && !ctx) || !out || (n && !ct))
+	if ((!key && !ctx) || !dst || (n && !ct))
 		return AM_ERR_INVAL;
 	if (!(aadlen = field_aad(aad, table, column, row_id, project_id)))
 		return AM_ERR_INVAL;
 	if (n < CRYPTO_FIELD_OVERHEAD || c[0] != CRYPTO_FIELD_VERSION)
 		return AM_ERR_CRYPTO;
 	m = n - CRYPTO_FIELD_OVERHEAD;
-	if (m > CRYPTO_FIELD_MAX)
+	if (m > CRYPTO_FIELD_MAX || m > cap)
 		return AM_ERR_TOOBIG;
-	start = out->len;
-	/* Copy the ciphertext into place and decrypt in place; on failure the
-	 * appended bytes are zeroed and removed, so nothing unverified leaks. */
-	if ((rc = am_buf_append(out, c + 1 + CRYPTO_GCM_IV_LEN, m)) != 0)
-		return rc;
-	if (ctx)
-		rc = crypto_gcm_open_ctx(ctx, c + 1, aad, aadlen, out->p + start, m,
-					 c + n - CRYPTO_GCM_TAG_LEN, out->p + start);
-	else
-		rc = crypto_gcm_open(key, c + 1, aad, aadlen, out->p + start, m,
-				     c + n - CRYPTO_GCM_TAG_LEN, out->p + start);
+	if (ctx) {
+		rc = crypto_gcm_dec_open(ctx, c + 1, aad, aadlen, c + 1 + CRYPTO_GCM_IV_LEN, m,
+					 c + n - CRYPTO_GCM_TAG_LEN, dst);
+	} else {
+		memcpy(dst, c + 1 + CRYPTO_GCM_IV_LEN, m);
+		rc = crypto_gcm_open(key, c + 1, aad, aadlen, dst, m, c + n - CRYPTO_GCM_TAG_LEN,
+				     dst);
+	}
 	if (rc) {
-		am_memzero(out->p + start, m);
-		out->len = start;
-		out->p[start] = 0;
+		am_memzero(dst, m);
+		dst[0] = 0;
 		return AM_ERR_CRYPTO;
 	}
+	dst[m] = 0;
+	*len = m;
 	return 0;
+}
+
+/* field_open_into appending to out. */
+static int field_open(const uint8_t *key, struct crypto_gcm_dec *ctx, const char *table,
+		      const char *column, const uint8_t row_id[CRYPTO_ID_LEN],
+		      const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+		      struct am_buf *out)
+{
+	size_t m = 0;
+	int rc;
+
+	if (!out)
+		return AM_ERR_INVAL;
+	if (ct && n >= CRYPTO_FIELD_OVERHEAD && n - CRYPTO_FIELD_OVERHEAD <= CRYPTO_FIELD_MAX &&
+	    ((const uint8_t *)ct)[0] == CRYPTO_FIELD_VERSION &&
+	    (rc = am_buf_reserve(out, n - CRYPTO_FIELD_OVERHEAD)))
+		return rc;
+	if (!out->p) /* nothing reserved: an error below, out stays as it was */
+		return field_open_into(key, ctx, table, column, row_id, project_id, ct, n,
+				       (uint8_t[1]){0}, 0, &m);
+	rc = field_open_into(key, ctx, table, column, row_id, project_id, ct, n, out->p + out->len,
+			     out->alloc - out->len - 1, &m);
+	if (rc == 0)
+		out->len += m;
+	out->p[out->len] = 0;
+	return rc;
 }
 
 int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, const char *column,
@@ -123,11 +151,26 @@ int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, 
 		   : AM_ERR_INVAL;
 }
 
-int crypto_field_open_ctx(EVP_CIPHER_CTX *ctx, const char *table, const char *column,
+int crypto_field_open_ctx(struct crypto_gcm_dec *ctx, const char *table, const char *column,
 			  const uint8_t row_id[CRYPTO_ID_LEN],
 			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
 			  struct am_buf *out)
 {
 	return ctx ? field_open(NULL, ctx, table, column, row_id, project_id, ct, n, out)
 		   : AM_ERR_INVAL;
+}
+
+int crypto_field_open_key_to(const uint8_t key[CRYPTO_KEY_LEN], struct crypto_gcm_dec *ctx,
+			     const char *table, const char *column,
+			     const uint8_t row_id[CRYPTO_ID_LEN],
+			     const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			     char *out, size_t outsz)
+{
+	size_t m = 0;
+
+	if (!out || outsz == 0 || (!key && !ctx))
+		return AM_ERR_INVAL;
+	out[0] = 0;
+	return field_open_into(key, ctx, table, column, row_id, project_id, ct, n, (uint8_t *)out,
+			       outsz - 1, &m);
 }

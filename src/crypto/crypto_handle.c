@@ -23,7 +23,7 @@ struct crypto_field_key {
 	/* Project field keys only (a handle one caller owns, never shared
 	 * between threads): the key schedule for opening fields, set up once
 	 * instead of per field (issue 25); NULL: per field. */
-	EVP_CIPHER_CTX *dec;
+	struct crypto_gcm_dec *dec;
 };
 
 static const uint8_t zero_id[CRYPTO_ID_LEN];
@@ -135,7 +135,7 @@ int crypto_field_key_from_raw(const uint8_t key[CRYPTO_KEY_LEN], enum crypto_fie
 void crypto_field_key_free(struct crypto_field_key *k)
 {
 	if (k)
-		EVP_CIPHER_CTX_free(k->dec); /* cleanses the key schedule */
+		crypto_gcm_dec_free(k->dec); /* zeroes the key schedule */
 	am_secret_free(k, sizeof(*k));
 }
 
@@ -172,7 +172,7 @@ int crypto_field_key_project(const struct keyring *kr, const uint8_t project_id[
 		return AM_ERR_NOMEM;
 	if ((rc = crypto_pk_unwrap(kr, project_id, wrapped, n, pk)) == 0 &&
 	    (rc = fk_derive(pk, "field", CRYPTO_FK_FIELD, out)) == 0)
-		(*out)->dec = crypto_gcm_open_ctx_new((*out)->key); /* NULL: per field */
+		(*out)->dec = crypto_gcm_dec_new((*out)->key); /* NULL: per field */
 	am_secret_free(pk, CRYPTO_KEY_LEN);
 	return rc;
 }
@@ -239,6 +239,17 @@ int crypto_field_open(const struct crypto_field_key *k, const char *table, const
 	if (k->dec)
 		return crypto_field_open_ctx(k->dec, table, column, row_id, project_id, ct, n, out);
 	return crypto_field_open_key(k->key, table, column, row_id, project_id, ct, n, out);
+}
+
+int crypto_field_open_to(const struct crypto_field_key *k, const char *table, const char *column,
+			 const uint8_t row_id[CRYPTO_ID_LEN],
+			 const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			 char *out, size_t outsz)
+{
+	if (!k || k->kind != CRYPTO_FK_FIELD)
+		return AM_ERR_INVAL;
+	return crypto_field_open_key_to(k->dec ? NULL : k->key, k->dec, table, column, row_id,
+					project_id, ct, n, out, outsz);
 }
 
 int crypto_blind_index(const struct crypto_field_key *k, const void *data, size_t n,

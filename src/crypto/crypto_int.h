@@ -15,6 +15,8 @@
 
 #include "crypto/crypto.h"
 
+struct crypto_gcm_dec; /* crypto_gcm_dec_new (crypto_prim.c) */
+
 #define CRYPTO_KEY_LEN 32 /* every symmetric key: never outside src/crypto/ */
 
 /* ==== raw-key functions ==========================================================
@@ -60,11 +62,18 @@ int crypto_field_open_key(const uint8_t key[CRYPTO_KEY_LEN], const char *table, 
 			  const uint8_t row_id[CRYPTO_ID_LEN],
 			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
 			  struct am_buf *out);
-/* The same under a context of crypto_gcm_open_ctx_new (key set once). */
-int crypto_field_open_ctx(EVP_CIPHER_CTX *ctx, const char *table, const char *column,
+/* The same under a key of crypto_gcm_dec_new (set up once). */
+int crypto_field_open_ctx(struct crypto_gcm_dec *ctx, const char *table, const char *column,
 			  const uint8_t row_id[CRYPTO_ID_LEN],
 			  const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
 			  struct am_buf *out);
+/* Open into out (outsz bytes: the plaintext and a NUL; AM_ERR_TOOBIG when
+ * it does not fit) under ctx when set, else key. */
+int crypto_field_open_key_to(const uint8_t key[CRYPTO_KEY_LEN], struct crypto_gcm_dec *ctx,
+			     const char *table, const char *column,
+			     const uint8_t row_id[CRYPTO_ID_LEN],
+			     const uint8_t project_id[CRYPTO_ID_LEN], const void *ct, size_t n,
+			     char *out, size_t outsz);
 /* HMAC-SHA256(blind_key, data). */
 int crypto_blind_index_key(const uint8_t blind_key[CRYPTO_KEY_LEN], const void *data, size_t n,
 			   uint8_t out[32]);
@@ -129,6 +138,15 @@ int crypto_gcm_open(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_G
  * under it with a new IV, as crypto_gcm_open. One thread at a time. */
 EVP_CIPHER_CTX *crypto_gcm_open_ctx_new(const uint8_t key[CRYPTO_KEY_LEN]);
 int crypto_gcm_open_ctx(EVP_CIPHER_CTX *ctx, const uint8_t iv[CRYPTO_GCM_IV_LEN],
+			const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t n,
+			const uint8_t tag[CRYPTO_GCM_TAG_LEN], uint8_t *pt);
+/* A decryption key set up once (crypto_prim.c: libsodium's AES-NI
+ * AES-256-GCM state when the CPU has it, else crypto_gcm_open_ctx_new),
+ * in secret memory; NULL on failure. ct and pt must not overlap. */
+struct crypto_gcm_dec;
+struct crypto_gcm_dec *crypto_gcm_dec_new(const uint8_t key[CRYPTO_KEY_LEN]);
+void crypto_gcm_dec_free(struct crypto_gcm_dec *d);
+int crypto_gcm_dec_open(struct crypto_gcm_dec *d, const uint8_t iv[CRYPTO_GCM_IV_LEN],
 			const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t n,
 			const uint8_t tag[CRYPTO_GCM_TAG_LEN], uint8_t *pt);
 

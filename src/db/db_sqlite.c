@@ -663,11 +663,12 @@ static const void *sq_column_blob(struct db_stmt *bst, int col, size_t *n)
 {
 	sqlite3_stmt *s = ((struct sq_stmt *)bst)->s;
 	const void *p;
+	int type;
 
 	*n = 0;
-	if (!in_range(bst, col) || sqlite3_column_type(s, col) == SQLITE_NULL)
+	if (!in_range(bst, col) || (type = sqlite3_column_type(s, col)) == SQLITE_NULL)
 		return NULL;
-	if (sqlite3_column_type(s, col) == SQLITE_BLOB) {
+	if (type == SQLITE_BLOB) {
 		p = sqlite3_column_blob(s, col);
 		*n = (size_t)sqlite3_column_bytes(s, col);
 		return p ? p : "";

@@ -433,6 +433,42 @@ static const char v16_translog[] =
     " created BIGINT NOT NULL,"
     " PRIMARY KEY (project_id, idx));";
 
+/* v17: the review page's list orders as indexes (issue 25,
+ * docs/benchmarks.md): its listings read a project's comments by version,
+ * time, creation and id, its tracks by position, creation and id, its
+ * versions by track and number, and its media objects by creation and id;
+ * the indexes covered only a prefix of each order (comments_version:
+ * project, version, time), so SQLite sorted every listing, or every run of
+ * equal times, in a temporary B-tree (a sorter set up and rewound per run:
+ * for the comments a third of the listing's instructions). Each new index
+ * gives the whole order; those it extends are dropped. */
+static const char v17_list_order[] =
+    "CREATE INDEX comments_order ON comments(project_id, version_id, time_ms, created, id);"
+    "DROP INDEX comments_version;"
+    "CREATE INDEX tracks_order ON tracks(project_id, position, created, id);"
+    "DROP INDEX tracks_project;"
+    "CREATE INDEX track_versions_order ON track_versions(project_id, track_id, number);"
+    "DROP INDEX track_versions_project;"
+    "CREATE INDEX objects_order ON objects(project_id, created, id);";
+/* v18: the marked renditions of a version (issue 26, docs/watermark.md
+ * "Serving segment variants"): the ids of renditions A and B (objects of
+ * kind 'stream' with no version_id, so that the version's plain stream
+ * stays the one object of its kind and version), the strength they were
+ * marked at (thousandths) and their span map (cuts and fragment slots,
+ * src/worker/job_mark_ab.c). Deleting the version deletes the row; its
+ * objects are sent to deletion by the repository (db_vmark_forget_track). */
+static const char v18_version_marks[] =
+    "CREATE TABLE version_marks ("
+    " version_id BLOB PRIMARY KEY,"
+    " project_id BLOB NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    " a_id BLOB NOT NULL,"
+    " b_id BLOB NOT NULL,"
+    " strength INTEGER NOT NULL,"
+    " spans BLOB NOT NULL,"
+    " created BIGINT NOT NULL,"
+    " FOREIGN KEY (version_id, project_id) REFERENCES track_versions(id, project_id) ON DELETE "
+    "CASCADE);";
+
 /* sql_pg: the PostgreSQL text when it differs (NULL: sql on both). */
 struct migration {
 	int version;
@@ -458,6 +494,8 @@ static const struct migration migrations[] = {
     {14, "show_loudness", v14_show_loudness, NULL},
     {15, "marks", v15_marks, NULL},
     {16, "translog", v16_translog, NULL},
+    {17, "list_order", v17_list_order, NULL},
+    {18, "version_marks", v18_version_marks, NULL},
 };
 
 int db_schema_latest(void)

@@ -257,11 +257,8 @@ int media_export_handler(struct http_req *req, void *arg)
 
 /* ---- the project archive ---------------------------------------------------------------- */
 
-/* The database half of a project archive: the grant (archive_grant), the
- * password cookie of a share link, and the project's archive limit (the
- * same numbers as the account's exports). The project's title into p. */
-static int archive_authorize(struct http_req *req, struct app *a, const struct access_grant *g,
-			     struct db_project *p)
+int media_archive_authorize(struct http_req *req, struct app *a, const struct access_grant *g,
+			    struct db_project *p, const char *limit)
 {
 	char name[ACCESS_COOKIE_NAME_MAX];
 	struct db *db = NULL;
@@ -275,7 +272,7 @@ static int archive_authorize(struct http_req *req, struct app *a, const struct a
 		rc = access_cookie_check(a, g, http_req_cookie(req, name));
 	}
 	if (rc == 0)
-		rc = download_rate(req, db, XAR_LIMIT_NAME, g->project_id);
+		rc = download_rate(req, db, limit, g->project_id);
 	app_db_put(a, db);
 	return rc;
 }
@@ -292,7 +289,7 @@ int media_archive_respond(struct media *m, struct http_req *req, const struct ac
 	memset(&p, 0, sizeof(p));
 	if (memcmp(obj, g->project_id, sizeof(g->project_id)) != 0)
 		return AM_ERR_DENIED; /* never signed by us: the URL names its project twice */
-	if ((rc = archive_authorize(req, a, g, &p)) != 0)
+	if ((rc = media_archive_authorize(req, a, g, &p, XAR_LIMIT_NAME)) != 0)
 		goto out;
 	export_slug(p.title, slug);
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.zip\"", slug);

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "access/access.h"
 #include "crypto/crypto.h"
@@ -200,6 +201,41 @@ int media_marked_respond(struct media *m, struct http_req *req, const struct str
  * a damaged original was answered 422 with the reason), AM_ERR_UNAVAIL
  * (too many decodes at once), or another error. */
 int media_marked_pcm_respond(struct media *m, struct http_req *req, const struct stream_req *sr);
+/* A marked WAV as a body source: fill(arg, pos, buf, max) as for
+ * http_respond_stream, len bytes in all, free(arg) when done. */
+struct marked_src {
+	ssize_t (*fill)(void *arg, uint64_t pos, uint8_t *buf, size_t max);
+	void *arg;
+	void (*free)(void *arg);
+	uint64_t len;
+};
+/* Open the marked WAV of sr's original (sr->download = ACCESS_D_MARKED +
+ * flags) as a source, without answering: a WAV original read as it is,
+ * any other decoded (media_marked_pcm_open: the counting pass runs here).
+ * 0; 1 when a damaged original was answered 422 on req; with req NULL
+ * (a zip already under way) AM_ERR_UNSUPPORTED for it instead;
+ * AM_ERR_UNAVAIL (too many decodes), other errors. */
+int media_marked_open(struct media *m, struct http_req *req, const struct stream_req *sr,
+		      struct marked_src *out);
+int media_marked_pcm_open(struct media *m, struct http_req *req, const struct stream_req *sr,
+			  struct marked_src *out);
+/* The marker zip of a version (sr->download = ACCESS_D_MARKERS_ZIP +
+ * flags, authorized as a download of its original) and of a project
+ * (ACCESS_D_MARKERS_PROJECT + flags, obj the project: checked here like
+ * the project archive), media_marked_zip.c: the four marker files and the
+ * marked WAV, per track for a project, streamed as a ZIP. */
+int media_markers_zip_version(struct media *m, struct http_req *req, const struct stream_req *sr);
+int media_markers_zip_project(struct media *m, struct http_req *req, struct stream_req *sr);
+/* The comments of a version (deleted ones left out) as marker input;
+ * media_marked_comments_free releases them (media_marked.c). */
+struct markers_comment;
+struct mk_comments {
+	struct markers_comment *v;
+	size_t n, cap;
+};
+int media_marked_comments(struct app *a, const uint8_t project_id[16], const uint8_t version_id[16],
+			  struct mk_comments *l);
+void media_marked_comments_free(struct mk_comments *l);
 struct markers_wav;
 /* The markers' chunks of sr's version (its comments, its track's title)
  * for the audio w describes, into tail (media_marked.c). */
@@ -233,8 +269,28 @@ int media_mark_split(const char *target, char *url, size_t n, char *ticket, size
  * guest's stream of a marked project (AM_ERR_DENIED with a Mark-Error
  * header: no ticket, an invalid or expired one, another link's, or, for a
  * valid ticket, no marked rendition yet) or a database error. */
+struct media_mark_plan {
+	int active; /* 1: serve the splice of A and B (media_ab.c) */
+	uint8_t payload[DB_MARK_PAYLOAD_LEN], mark_id[DB_ID_LEN];
+	struct db_vmark vm;	 /* the version's A, B and span map (owned) */
+	struct db_object oa, ob; /* A's and B's objects */
+};
 int media_mark_gate(struct app *a, struct http_req *req, const struct stream_req *sr,
-		    const char *ticket);
+		    const char *ticket, struct media_mark_plan *mp);
+void media_mark_plan_cleanup(struct media_mark_plan *mp);
+
+/* A guest's marked stream (media_ab.c): the splice of renditions A and B
+ * by wm_fragment_bits(mp->payload) under the project's watermark key, for
+ * the whole object, one Range (If-Range), GET or HEAD; the headers of a
+ * plain rendition with an ETag of this listener's own. Takes mp's
+ * contents (cleaned up here). 0 or an error before any byte went out. */
+int media_ab_respond(struct media *m, struct http_req *req, const struct stream_req *sr,
+		     struct media_mark_plan *mp);
+/* The headers every media answer carries and the range decision (200,
+ * 206 or AM_ERR_RANGE: 416) for an object of size bytes with ETag etag
+ * (quoted), as media_stream.c answers a plain object. */
+int media_plan(struct http_req *req, const struct stream_req *sr, uint64_t size, const char *etag,
+	       uint64_t *first, uint64_t *len, unsigned *status);
 
 /* Queue a listener event (kind "play", "download" or "archive") of grant g
  * for object obj (NULL: none, the project archive) with the client's
@@ -244,6 +300,14 @@ void media_record_event(struct media *m, struct http_req *req, const struct acce
 /* Answer a verified URL with d = ACCESS_D_ARCHIVE (media_export.c): the
  * project archive of g, whose URL named obj (must be g's project). 0 (the
  * archive streams), AM_ERR_DENIED, AM_ERR_RATE, or a 5xx error. */
+/* The database half of a project archive (media_export.c) and of a
+ * project's marker zip (media_marked_zip.c): the grant (the owner's
+ * session, or a live share link while downloads are on), the password
+ * cookie of a share link, and the project's limit named limit (10 at once,
+ * then one per 10 minutes; AM_ERR_RATE with Retry-After). The project's
+ * row into p. */
+int media_archive_authorize(struct http_req *req, struct app *a, const struct access_grant *g,
+			    struct db_project *p, const char *limit);
 int media_archive_respond(struct media *m, struct http_req *req, const struct access_grant *g,
 			  const uint8_t obj[16]);
 

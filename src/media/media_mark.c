@@ -4,12 +4,13 @@
  * stream rendition of a project that marks its audio carries the
  * listener's mark ticket appended to the signed URL as "&mt=TICKET" (an
  * <audio src> cannot send a header); the ticket is split off before the
- * URL's own strict check, then verified here against the grant. Until the
- * marked renditions A and B exist (not built: the transcode job does not
- * make them yet), a guest of a marked project is refused, with or without
- * a ticket: no unmarked audio reaches a guest of a marked project. The
- * owner, peaks, downloads and unmarked projects are unchanged. Runs in the
- * media process on untrusted requests.
+ * URL's own strict check, then verified here against the grant. With a
+ * valid ticket and the version's renditions A and B made (the worker's
+ * mark_ab job), the request is answered by media_ab.c: the splice of A and
+ * B by the listener's payload. Without a ticket, or while A and B do not
+ * exist, a guest of a marked project is refused: no unmarked audio reaches
+ * a guest of a marked project. The owner, peaks, downloads and unmarked
+ * projects are unchanged. Runs in the media process on untrusted requests.
  */
 #include <string.h>
 
@@ -61,12 +62,11 @@ static int refuse(struct http_req *req, const char *why)
 	return AM_ERR_DENIED;
 }
 
-/* The ticket names a mark row of this grant's link and project. */
+/* The ticket names a mark row m of this grant's link and project. */
 static int ticket_check(struct app *a, struct db *db, const struct stream_req *sr,
-			const char *ticket, const char **why)
+			const char *ticket, struct db_mark *m, const char **why)
 {
 	struct access_mark_ticket t;
-	struct db_mark m;
 	int rc;
 
 	*why = "mark ticket required";
@@ -80,35 +80,72 @@ static int ticket_check(struct app *a, struct db *db, const struct stream_req *s
 	    memcmp(t.project_id, sr->g.project_id, sizeof(t.project_id)) != 0)
 		return AM_ERR_DENIED;
 	*why = "mark ticket invalid or expired";
-	rc = db_mark_get(db, a->keys, t.project_id, t.mark_id, &m);
-	if (rc == 0 && memcmp(m.link_id, sr->g.link_id, sizeof(m.link_id)) != 0)
+	rc = db_mark_get(db, a->keys, t.project_id, t.mark_id, m);
+	if (rc == 0 && memcmp(m->link_id, sr->g.link_id, sizeof(m->link_id)) != 0)
 		rc = AM_ERR_DENIED;
-	am_memzero(&m, sizeof(m));
 	am_memzero(&t, sizeof(t));
 	return rc == AM_ERR_NOTFOUND ? AM_ERR_DENIED : rc;
 }
 
+/* With a valid ticket: the version's renditions A and B and both objects,
+ * or the refusal while the worker has not made them (never the plain
+ * rendition to a guest of a marked project). */
+static int renditions(struct db *db, const struct stream_req *sr, struct media_mark_plan *mp,
+		      const char **why)
+{
+	int rc;
+
+	*why = "no marked rendition of this version yet";
+	if (!sr->o.has_version)
+		return AM_ERR_DENIED;
+	rc = db_vmark_get(db, sr->g.project_id, sr->o.version_id, &mp->vm);
+	if (rc == 0)
+		rc = db_object_get(db, sr->g.project_id, mp->vm.a_id, &mp->oa);
+	if (rc == 0)
+		rc = db_object_get(db, sr->g.project_id, mp->vm.b_id, &mp->ob);
+	if (rc == 0 && (strcmp(mp->oa.state, "ready") || strcmp(mp->ob.state, "ready") ||
+			mp->oa.plain_size != mp->ob.plain_size))
+		rc = AM_ERR_NOTFOUND;
+	return rc == AM_ERR_NOTFOUND ? AM_ERR_DENIED : rc;
+}
+
 int media_mark_gate(struct app *a, struct http_req *req, const struct stream_req *sr,
-		    const char *ticket)
+		    const char *ticket, struct media_mark_plan *mp)
 {
 	struct db_mark_settings s;
+	struct db_mark m;
 	struct db *db = NULL;
 	const char *why = NULL;
 	int rc;
 
+	memset(mp, 0, sizeof(*mp));
+	memset(&m, 0, sizeof(m));
 	if (sr->g.owner || sr->download || strcmp(sr->o.kind, "stream") != 0)
 		return 0;
 	if ((rc = app_db_get(a, &db)) != 0)
 		return rc;
 	rc = db_mark_settings_get(db, sr->g.project_id, &s);
 	if (rc == 0 && s.on) {
-		rc = ticket_check(a, db, sr, ticket, &why);
-		/* A valid ticket: the marked renditions are not built yet. */
+		rc = ticket_check(a, db, sr, ticket, &m, &why);
 		if (rc == 0)
-			why = "no marked rendition of this version yet";
-		if (rc == 0 || rc == AM_ERR_DENIED)
+			rc = renditions(db, sr, mp, &why);
+		if (rc == AM_ERR_DENIED)
 			rc = refuse(req, why);
+		if (rc == 0) {
+			memcpy(mp->payload, m.payload, sizeof(mp->payload));
+			memcpy(mp->mark_id, m.id, sizeof(mp->mark_id));
+			mp->active = 1;
+		}
 	}
 	app_db_put(a, db);
+	am_memzero(&m, sizeof(m));
+	if (rc)
+		media_mark_plan_cleanup(mp);
 	return rc == AM_ERR_NOTFOUND ? AM_ERR_DENIED : rc;
+}
+
+void media_mark_plan_cleanup(struct media_mark_plan *mp)
+{
+	db_vmark_cleanup(&mp->vm);
+	am_memzero(mp, sizeof(*mp));
 }

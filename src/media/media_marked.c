@@ -103,11 +103,6 @@ static int read_head(struct marked *mk, uint64_t size, uint8_t **head, size_t *n
 	}
 }
 
-struct mk_comments {
-	struct markers_comment *v;
-	size_t n, cap;
-};
-
 static int take_comment(void *ctx, const struct db_comment *c)
 {
 	struct mk_comments *l = ctx;
@@ -137,13 +132,26 @@ static int take_comment(void *ctx, const struct db_comment *c)
 	return 0;
 }
 
-static void comments_free(struct mk_comments *l)
+void media_marked_comments_free(struct mk_comments *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		free((char *)l->v[i].author);
 		free((char *)l->v[i].text);
 	}
 	free(l->v);
+}
+
+int media_marked_comments(struct app *a, const uint8_t project_id[16], const uint8_t version_id[16],
+			  struct mk_comments *l)
+{
+	struct db *db = NULL;
+	int rc;
+
+	if ((rc = app_db_get(a, &db)) != 0)
+		return rc;
+	rc = db_comment_list(db, a->keys, project_id, version_id, take_comment, l);
+	app_db_put(a, db);
+	return rc;
 }
 
 int media_marked_tail(struct app *a, const struct stream_req *sr, const struct markers_wav *w,
@@ -171,7 +179,7 @@ int media_marked_tail(struct app *a, const struct stream_req *sr, const struct m
 	app_db_put(a, db);
 	if (rc == 0)
 		rc = markers_wav_chunks(w, &o, l.v, l.n, tail);
-	comments_free(&l);
+	media_marked_comments_free(&l);
 	am_memzero(&v, sizeof(v));
 	am_memzero(&t, sizeof(t));
 	return rc;
@@ -194,7 +202,8 @@ int media_marked_headers(struct http_req *req, const struct stream_req *sr)
 	return http_add_header(req, "Content-Disposition", disp);
 }
 
-int media_marked_respond(struct media *m, struct http_req *req, const struct stream_req *sr)
+/* The marked WAV of a WAV original as a body source. */
+static int wav_open(struct media *m, const struct stream_req *sr, struct marked_src *out)
 {
 	struct marked *mk = calloc(1, sizeof(*mk));
 	struct markers_wav w;
@@ -207,10 +216,6 @@ int media_marked_respond(struct media *m, struct http_req *req, const struct str
 		return AM_ERR_NOMEM;
 	am_buf_init(&mk->head, MARKED_HEAD_MAX);
 	am_buf_init(&mk->tail, MARKED_TAIL_MAX);
-	if (strcmp(sr->o.content_type, "audio/wav") != 0) {
-		marked_free(mk);
-		return media_marked_pcm_respond(m, req, sr); /* decode: media_marked_pcm.c */
-	}
 	if (!(mk->s = calloc(1, sizeof(*mk->s)))) {
 		rc = AM_ERR_NOMEM;
 		goto out;
@@ -224,15 +229,15 @@ int media_marked_respond(struct media *m, struct http_req *req, const struct str
 	media_stream_ctx_grant(mk->s, m->app, sr);
 	if ((rc = read_head(mk, (uint64_t)sr->o.plain_size, &head, &hn, &w)) ||
 	    (rc = media_marked_tail(m->app, sr, &w, &mk->tail)) ||
-	    (rc = markers_wav_head(head, &w, mk->tail.len, &mk->head)) ||
-	    (rc = media_marked_headers(req, sr)))
+	    (rc = markers_wav_head(head, &w, mk->tail.len, &mk->head)))
 		goto out;
 	mk->audio_off = w.data_off;
 	mk->audio_len = w.data_len + w.pad_in_file;
-	rc = http_respond_stream(req, 200, "audio/wav",
-				 (int64_t)(mk->head.len + mk->audio_len + mk->tail.len),
-				 MARKED_BLOCK, marked_fill, mk, marked_free);
-	mk = NULL; /* http_respond_stream owns it now, also when it failed */
+	out->fill = marked_fill;
+	out->arg = mk;
+	out->free = marked_free;
+	out->len = mk->head.len + mk->audio_len + mk->tail.len;
+	mk = NULL;
 out:
 	if (rc == AM_ERR_TOOBIG || rc == AM_ERR_INVAL)
 		rc = AM_ERR_UNSUPPORTED; /* a RIFF past 4 GiB, a malformed header: not markable */
@@ -240,4 +245,31 @@ out:
 		marked_free(mk);
 	free(head);
 	return rc;
+}
+
+int media_marked_open(struct media *m, struct http_req *req, const struct stream_req *sr,
+		      struct marked_src *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (strcmp(sr->o.content_type, "audio/wav") != 0)
+		return media_marked_pcm_open(m, req, sr, out); /* decode: media_marked_pcm.c */
+	return wav_open(m, sr, out);
+}
+
+int media_marked_respond(struct media *m, struct http_req *req, const struct stream_req *sr)
+{
+	struct marked_src src;
+	int rc;
+
+	if (sr->download >= ACCESS_D_MARKERS_ZIP) /* the zip of the version: media_marked_zip.c */
+		return media_markers_zip_version(m, req, sr);
+	if ((rc = media_marked_open(m, req, sr, &src)) != 0)
+		return rc == 1 ? 0 : rc; /* 1: answered 422 */
+	if ((rc = media_marked_headers(req, sr)) != 0) {
+		src.free(src.arg);
+		return rc;
+	}
+	/* http_respond_stream owns src.arg now, also when it fails */
+	return http_respond_stream(req, 200, "audio/wav", (int64_t)src.len, MARKED_BLOCK, src.fill,
+				   src.arg, src.free);
 }

@@ -191,16 +191,14 @@ static void record_event(struct media *m, struct http_req *req, const struct str
 
 /* Headers every media answer carries, and the range decision: 200 (whole),
  * 206 (one range) or 416. */
-static int plan(struct http_req *req, const struct stream_req *sr, uint64_t *first, uint64_t *len,
-		unsigned *status)
+int media_plan(struct http_req *req, const struct stream_req *sr, uint64_t size, const char *etag,
+	       uint64_t *first, uint64_t *len, unsigned *status)
 {
-	uint64_t size = (uint64_t)sr->o.plain_size, a = 0, b = 0;
 	const char *range = http_req_header(req, "Range");
-	char etag[48], oh[33], cr[96], disp[2048];
+	char cr[96], disp[2048];
+	uint64_t a = 0, b = 0;
 	int rc;
 
-	access_hex16(sr->obj, oh);
-	snprintf(etag, sizeof(etag), "\"%s\"", oh);
 	if ((rc = media_disposition(disp, sizeof(disp), sr->download, sr->filename)) ||
 	    (rc = http_add_header(req, "Accept-Ranges", "bytes")) ||
 	    (rc = http_add_header(req, "ETag", etag)) ||
@@ -234,13 +232,16 @@ int media_stream_handler(struct http_req *req, void *arg)
 	struct app *a = m->app;
 	struct stream_req *sr = calloc(1, sizeof(*sr));
 	struct stream_ctx *s = NULL;
+	struct media_mark_plan mp;
 	struct store_err err;
+	char etag[48], oh[33];
 	uint64_t first = 0, len = 0;
 	unsigned status = 200;
 	int rc;
 
 	if (!sr)
 		return AM_ERR_NOMEM;
+	memset(&mp, 0, sizeof(mp));
 	if (media_mark_split(http_req_target(req), sr->url, sizeof(sr->url), sr->ticket,
 			     sizeof(sr->ticket)) ||
 	    access_url_verify(a, sr->url, &sr->g, sr->obj, &sr->download, NULL)) {
@@ -251,6 +252,11 @@ int media_stream_handler(struct http_req *req, void *arg)
 		http_req_set_metrics_route(req, METRICS_ROUTE_MEDIA_DOWNLOAD);
 	if (sr->download == ACCESS_D_ARCHIVE) { /* "Download all": media_export.c */
 		rc = media_archive_respond(m, req, &sr->g, sr->obj);
+		goto out;
+	}
+	if (sr->download >=
+	    ACCESS_D_MARKERS_PROJECT) { /* markers of a project: media_marked_zip.c */
+		rc = media_markers_zip_project(m, req, sr);
 		goto out;
 	}
 	if ((rc = authorize(a, req, sr)) != 0)
@@ -268,8 +274,16 @@ int media_stream_handler(struct http_req *req, void *arg)
 		if (handled || rc)
 			goto out;
 	}
-	if ((rc = media_mark_gate(a, req, sr, sr->ticket)) != 0 ||
-	    (rc = plan(req, sr, &first, &len, &status)) != 0)
+	if ((rc = media_mark_gate(a, req, sr, sr->ticket, &mp)) != 0)
+		goto out;
+	if (mp.active) { /* a guest of a marked project: media_ab.c */
+		rc = media_ab_respond(m, req, sr, &mp);
+		goto out;
+	}
+	access_hex16(sr->obj, oh);
+	snprintf(etag, sizeof(etag), "\"%s\"", oh);
+	if ((rc = media_plan(req, sr, (uint64_t)sr->o.plain_size, etag, &first, &len, &status)) !=
+	    0)
 		goto out;
 	if (!(s = calloc(1, sizeof(*s)))) {
 		rc = AM_ERR_NOMEM;
@@ -295,6 +309,7 @@ int media_stream_handler(struct http_req *req, void *arg)
 	    req, status, sr->o.content_type[0] ? sr->o.content_type : "application/octet-stream",
 	    (int64_t)len, MEDIA_STREAM_BLOCK, stream_fill, s, media_stream_ctx_free);
 out:
+	media_mark_plan_cleanup(&mp);
 	am_memzero(sr, sizeof(*sr));
 	free(sr);
 	return rc;

@@ -175,6 +175,7 @@ struct db_project {
 	int64_t created;
 	int64_t rev;	   /* content revision: raised by every write to what a review page shows */
 	int show_loudness; /* guests see the versions' meters (off by default) */
+	int mark_on;	   /* guests' streams are marked (schema v15; db_mark_settings_get) */
 };
 
 /* Create a project. The caller chose id and wrapped the new PK for it
@@ -1018,6 +1019,39 @@ int db_mark_find(struct db *db, const struct db_keys *k, const uint8_t project_i
 		 const uint8_t lookup[DB_MARK_LOOKUP_LEN], struct db_mark *out);
 /* How many marks the project has. */
 int db_mark_count(struct db *db, const uint8_t project_id[DB_ID_LEN], int64_t *n);
+
+/* ---- marked renditions (schema v18; src/repo/repo_vmark.c) ------------------------
+ * A version's renditions A and B (issue 26, docs/watermark.md "Serving
+ * segment variants"): objects of kind 'stream' without a version_id, the
+ * strength (thousandths) they were marked at and their span map, encoded
+ * by the worker (src/worker/job_mark_ab.c) and decoded by the media role. */
+#define DB_VMARK_JOB	   "mark_ab"
+#define DB_VMARK_SPANS_MAX (4u << 20)
+
+struct db_vmark {
+	uint8_t version_id[DB_ID_LEN], a_id[DB_ID_LEN], b_id[DB_ID_LEN];
+	int64_t strength, created;
+	uint8_t *spans; /* owned (db_vmark_cleanup) */
+	size_t spans_len;
+};
+
+/* Record the row of in->version_id (inside the caller's transaction),
+ * replacing an older one, whose objects go to deletion. 0, AM_ERR_INVAL,
+ * a database error (a version that no longer exists: its foreign key). */
+int db_vmark_put(struct db *db, const uint8_t project_id[DB_ID_LEN], const struct db_vmark *in);
+/* The version's row: 0, AM_ERR_NOTFOUND, AM_ERR_NOMEM, AM_ERR_DB. */
+int db_vmark_get(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		 const uint8_t version_id[DB_ID_LEN], struct db_vmark *out);
+void db_vmark_cleanup(struct db_vmark *v);
+/* Queue a DB_VMARK_JOB for one version (its ready original orig_id). */
+int db_vmark_enqueue(struct db *db, const uint8_t project_id[DB_ID_LEN],
+		     const uint8_t version_id[DB_ID_LEN], const uint8_t orig_id[DB_ID_LEN]);
+/* Queue one for each ready version of the project without A and B at the
+ * project's strength; *queued gets the count. */
+int db_vmark_enqueue_project(struct db *db, const uint8_t project_id[DB_ID_LEN], int *queued);
+/* Before a track is deleted: its versions' A and B objects to deletion. */
+int db_vmark_forget_track(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			  const uint8_t track_id[DB_ID_LEN]);
 
 /* ---- the access log (schema v16; src/repo/repo_translog.c, src/translog/) ----------
  * The rows of a project's Merkle log; the tree itself is translog's. */

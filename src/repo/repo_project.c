@@ -51,7 +51,7 @@ int db_project_create(struct db *db, const struct db_keys *k, const uint8_t acco
 #define PROJECT_COLS                                                                               \
 	"SELECT id, account_id, wrapped_pk, mk_id, title_ct, downloads, password_ct IS NOT NULL, " \
 	"pw_gen,"                                                                                  \
-	" pw_failures, created, rev, show_loudness FROM projects "
+	" pw_failures, created, rev, show_loudness, mark_on FROM projects "
 
 /* Fill out from the current row; the title is opened when key.k is given,
  * under the row's own project key. */
@@ -81,6 +81,7 @@ static int project_row(struct db_stmt *st, union repo_key key, void *outp)
 	out->created = db_column_int64(st, 9);
 	out->rev = db_column_int64(st, 10);
 	out->show_loudness = (int)db_column_int64(st, 11);
+	out->mark_on = (int)db_column_int64(st, 12);
 	if (!k)
 		return 0;
 	if (k->project_field_key(k->ctx, out->id, out->wrapped_pk, n, out->mk_id, &fk))

@@ -185,6 +185,10 @@ int db_track_delete(struct db *db, const uint8_t project_id[DB_ID_LEN], const ui
 
 	if ((rc = db_begin_write(db)))
 		return rc;
+	if ((rc = db_vmark_forget_track(db, project_id, id))) {
+		db_rollback(db);
+		return rc;
+	}
 	rc = db_prepare(
 	    db,
 	    "UPDATE objects SET state = 'deleting', version_id = NULL WHERE project_id = $1"

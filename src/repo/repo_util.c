@@ -73,7 +73,6 @@ int repo_open_col(struct db_stmt *st, int col, const struct crypto_field_key *ke
 		  const char *table, const char *column, const uint8_t row[DB_ID_LEN],
 		  const uint8_t project[DB_ID_LEN], char *out, size_t outsz)
 {
-	struct am_buf b;
 	const void *ct;
 	size_t n = 0;
 	int rc;
@@ -82,17 +81,13 @@ int repo_open_col(struct db_stmt *st, int col, const struct crypto_field_key *ke
 	ct = db_column_blob(st, col, &n);
 	if (!ct)
 		return 0;
-	am_buf_init(&b, outsz - 1);
-	rc = crypto_field_open(key, table, column, row, project, ct, n, &b);
+	rc = crypto_field_open_to(key, table, column, row, project, ct, n, out, outsz);
 	if (rc == AM_ERR_TOOBIG)
 		rc = db_set_err(db_stmt_db(st), AM_ERR_DB, "%s.%s: stored value too long", table,
 				column);
 	else if (rc)
 		rc = db_set_err(db_stmt_db(st), AM_ERR_CRYPTO, "%s.%s: ciphertext does not open",
 				table, column);
-	else if (b.len)
-		memcpy(out, b.p, b.len + 1);
-	am_buf_cleanup(&b);
 	return rc;
 }
 

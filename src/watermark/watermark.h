@@ -172,6 +172,15 @@ int wm_detect_candidates(const struct wm_pattern *p, const float *pcm, size_t fr
  * (wm_decide.c): the keyed process may be `audiomus` itself. */
 int wm_decide(const struct wm_pattern *p, const struct wm_candidates *cands, struct wm_result *res);
 
+/* wm_embed_bits on a piece of a longer 44.1 kHz track: pcm (frames x
+ * channels) starts at sample first of the track, a multiple of the frame
+ * (1024). The mark's frames are independent at 44.1 kHz, so marking a track
+ * piece by piece, each piece but the last a multiple of 1024 samples long,
+ * writes exactly what marking it whole writes (test_pieces): what the
+ * transcode child does in constant memory. Same errors; AM_ERR_INVAL for
+ * an unaligned first. */
+int wm_embed_piece(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS], float strength,
+		   float *pcm, size_t frames, unsigned channels, uint64_t first);
 /* Look for a mark of pattern p in pcm (frames × channels interleaved float,
  * any rate 8000..192000; channels are averaged). Fills *res; 0 whether or
  * not a mark was found. AM_ERR_INVAL, AM_ERR_TOOBIG, AM_ERR_NOMEM,

@@ -181,3 +181,11 @@ int wm_embed(const struct wm_pattern *p, const uint8_t payload[WM_PAYLOAD_BYTES]
 		memset(bits, variant, sizeof(bits));
 	return wm_embed_bits(p, bits, strength, pcm, frames, channels, rate, stats);
 }
+
+int wm_embed_piece(const struct wm_pattern *p, const uint8_t bits[WM_CODED_BITS], float strength,
+		   float *pcm, size_t frames, unsigned channels, uint64_t first)
+{
+	if (first % WM_N)
+		return AM_ERR_INVAL;
+	return wm_embed_bits_at(p, bits, strength, pcm, frames, channels, WM_RATE, first, NULL);
+}

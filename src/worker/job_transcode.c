@@ -342,6 +342,18 @@ static int64_t milli(double x, int64_t floor)
 	return (int64_t)llround(x * 1000.0);
 }
 
+/* A project that marks its guests' streams: queue the version's renditions
+ * A and B (job_mark_ab.c) with its completion. */
+static int queue_marks(struct db *db, const struct tjob *t)
+{
+	struct db_mark_settings ms;
+	int rc = db_mark_settings_get(db, t->project, &ms);
+
+	if (rc || !ms.on)
+		return rc;
+	return db_vmark_enqueue(db, t->project, t->version, t->orig.id);
+}
+
 /* Record the outputs, the facts and the state, completing the job in the
  * same transaction (nothing is recorded if the lease was lost). */
 static int record(struct tjob *t, const struct xcode_result *res)
@@ -384,6 +396,8 @@ static int record(struct tjob *t, const struct xcode_result *res)
 		rc = db_version_set_offset(db, t->project, &v);
 	if (rc == 0)
 		rc = db_version_set_state(db, t->project, t->version, "ready", 100, NULL);
+	if (rc == 0)
+		rc = queue_marks(db, t);
 	if (rc == 0)
 		rc = db_commit(db);
 	else

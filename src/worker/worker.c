@@ -27,7 +27,8 @@
 
 const struct worker_kind worker_kinds[] = {
     {"transcode", worker_transcode, worker_transcode_failed, 1},
-    {"mail", worker_mail, NULL, 0}, /* the e-mail outbox (job_mail.c, docs/mail.md) */
+    {DB_VMARK_JOB, worker_mark_ab, NULL, 1}, /* renditions A and B (job_mark_ab.c) */
+    {"mail", worker_mail, NULL, 0},	     /* the e-mail outbox (job_mail.c, docs/mail.md) */
 };
 const size_t worker_kinds_n = AM_ARRAY_LEN(worker_kinds);
 

@@ -120,6 +120,8 @@ void worker_align_version(struct app *a, const struct crypto_pk *pk, const uint8
 /* The transcode handler (job_transcode.c), exported for the table and tests. */
 int worker_transcode(struct worker_job *j);
 void worker_transcode_failed(struct worker_job *j, int final);
+/* The marked renditions A and B of a version (job_mark_ab.c, issue 26). */
+int worker_mark_ab(struct worker_job *j);
 /* The e-mail outbox handler (job_mail.c): pumps due mail and digests. */
 int worker_mail(struct worker_job *j);
 

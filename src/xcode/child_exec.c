@@ -60,6 +60,11 @@ static int parse_args(const struct xf_args *m, struct xcode_child_args *a)
 	a->max_work = m->max_work;
 	a->mem_limit = m->mem_limit;
 	a->cpu_s = m->cpu_s;
+	if (a->output == XCODE_OUT_AB) {
+		if (!(m->wm_strength > 0.0f && m->wm_strength <= 0.6f))
+			return AM_ERR_INVAL;
+		a->wm_strength = m->wm_strength;
+	}
 	return 0;
 }
 
@@ -80,7 +85,7 @@ void xcode_child_exec_main(void)
 		xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
 		_exit(4);
 	}
-	if (a.output == XCODE_OUT_WM_DETECT) {
+	if (a.output == XCODE_OUT_WM_DETECT || a.output == XCODE_OUT_AB) {
 		if (read_exact(seed, sizeof(seed)) != 0) {
 			xcode_send_fail(XCODE_FAIL_INTERNAL, "bad child arguments");
 			_exit(4);
@@ -94,5 +99,6 @@ void xcode_child_exec_main(void)
 		}
 		a.mark = &mark;
 	}
+	am_memzero(&m, sizeof(m));
 	_exit(xcode_child_main(&a));
 }

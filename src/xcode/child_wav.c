@@ -137,7 +137,8 @@ static int wav_finish(struct xc_job *j)
 
 int xc_opened(const struct xc_job *j)
 {
-	return j->enc != NULL || j->wav != NULL || j->wmdet != NULL || j->mdl != NULL;
+	return j->enc != NULL || j->wav != NULL || j->wmdet != NULL || j->mdl != NULL ||
+	       j->ab != NULL;
 }
 
 int xc_open(struct xc_job *j, const AVFrame *f)
@@ -146,6 +147,8 @@ int xc_open(struct xc_job *j, const AVFrame *f)
 		return xc_wmdet_open(j, f);
 	if (xc_markdl_mode(j))
 		return xc_markdl_open(j, f);
+	if (j->a->output == XCODE_OUT_AB)
+		return xc_ab_open(j, f);
 	return pcm_mode(j) ? wav_open(j, f) : xc_outputs_open(j, f);
 }
 
@@ -155,6 +158,8 @@ int xc_frame(struct xc_job *j, const AVFrame *f)
 		return xc_wmdet_frame(j, f);
 	if (xc_markdl_mode(j))
 		return xc_markdl_frame(j, f);
+	if (j->a->output == XCODE_OUT_AB)
+		return xc_ab_frame(j, f);
 	return pcm_mode(j) ? wav_frame(j, f) : xc_outputs_frame(j, f);
 }
 
@@ -164,6 +169,8 @@ int xc_finish(struct xc_job *j)
 		return xc_wmdet_finish(j);
 	if (xc_markdl_mode(j))
 		return xc_markdl_finish(j);
+	if (j->a->output == XCODE_OUT_AB)
+		return xc_ab_done(j);
 	return pcm_mode(j) ? wav_finish(j) : xc_outputs_finish(j);
 }
 
@@ -176,5 +183,6 @@ void xc_close(struct xc_job *j)
 	}
 	xc_wmdet_close(j);
 	xc_markdl_close(j);
+	xc_ab_close(j);
 	xc_outputs_close(j);
 }

@@ -232,7 +232,7 @@ static int on_output(struct run *r, int i, int head, uint32_t len)
 		o->n += len;
 		return 0;
 	}
-	if (o->n > 0 || i == OUT_OVERVIEW)
+	if (o->n > 0 || (i == OUT_OVERVIEW && r->p->output != XCODE_OUT_AB))
 		return fail(r, XCODE_FAIL_INTERNAL, "body after head");
 	o->body += len;
 	if (o->sink->write(o->sink->ctx, r->buf, len) != 0)
@@ -417,10 +417,13 @@ static int spawn_exec(struct run *r, const struct xcode_child_args *a, int sv[2]
 	m.max_duration_s = a->max_duration_s;
 	m.max_work = a->max_work;
 	m.cpu_s = a->cpu_s;
+	m.wm_strength = a->wm_strength;
 	r->fd = sv[0]; /* send_all polls it */
-	if ((rc = send_all(r, &m, sizeof(m))) != 0)
+	rc = send_all(r, &m, sizeof(m));
+	am_memzero(&m, sizeof(m));
+	if (rc != 0)
 		return rc;
-	if (a->output == XCODE_OUT_WM_DETECT)
+	if (a->output == XCODE_OUT_WM_DETECT || a->output == XCODE_OUT_AB)
 		return send_all(r, a->wm_seed, WM_SEED_BYTES); /* the same message, never a file */
 	if (a->mark) /* the marked modes: the mark follows */
 		return send_all(r, a->mark, sizeof(*a->mark));
@@ -539,6 +542,13 @@ static int meters_ok(const struct xf_info *in)
 	return isfinite(in->true_peak_dbtp);
 }
 
+/* The outputs whose three sinks get a head (PCM: a body only; the
+ * tracer's detect mode: nothing). */
+static int headed_out(enum xcode_output o)
+{
+	return o == XCODE_OUT_AAC_MP4 || o == XCODE_OUT_MP3 || o == XCODE_OUT_AB;
+}
+
 /* After XF_DONE: every output must be complete and consistent; then the
  * heads go to the sinks and the metadata is checked. */
 static int finish(struct run *r, struct xcode_result *res)
@@ -547,7 +557,7 @@ static int finish(struct run *r, struct xcode_result *res)
 
 	if (!r->got_info || (r->p->output == XCODE_OUT_WM_DETECT && !r->got_wm))
 		return fail(r, XCODE_FAIL_INTERNAL, "no info");
-	for (int i = 0; i < OUT_N && r->p->output < XCODE_OUT_PCM; i++) { /* PCM: body only */
+	for (int i = 0; i < OUT_N && headed_out(r->p->output); i++) { /* PCM: body only */
 		struct out_state *o = &r->out[i];
 
 		if (o->n == 0 || (o->body > 0 && o->n != o->cap))
@@ -559,7 +569,7 @@ static int finish(struct run *r, struct xcode_result *res)
 	    (in->has_loudness && (!isfinite(in->loudness_lufs) || !isfinite(in->true_peak_dbtp))) ||
 	    !meters_ok(in))
 		return fail(r, XCODE_FAIL_INTERNAL, "bad info");
-	for (int i = 0; i < OUT_N && r->p->output < XCODE_OUT_PCM; i++) {
+	for (int i = 0; i < OUT_N && headed_out(r->p->output); i++) {
 		struct out_state *o = &r->out[i];
 
 		if (o->sink->patch_head(o->sink->ctx, o->head, o->n) != 0)
@@ -585,7 +595,7 @@ static int finish(struct run *r, struct xcode_result *res)
 			*c = '?';
 	res->stream_size = r->out[OUT_STREAM].body + r->out[OUT_STREAM].n;
 	res->peaks_size = r->out[OUT_PEAKS].body + r->out[OUT_PEAKS].n;
-	res->overview_size = r->out[OUT_OVERVIEW].n;
+	res->overview_size = r->out[OUT_OVERVIEW].body + r->out[OUT_OVERVIEW].n;
 	res->wm = r->wm;
 	return 0;
 }
@@ -609,6 +619,7 @@ static void defaults(const struct xcode_params *p, struct run *r, struct xcode_c
 	a->wm_seed = p ? p->wm_seed : NULL;
 	if (a->output == XCODE_OUT_MARKED_PCM || a->output == XCODE_OUT_MARKED_FLAC)
 		a->mark = p->mark;
+	a->wm_strength = p ? p->wm_strength : 0;
 }
 
 static int sniff(struct run *r, struct xcode_child_args *a)
@@ -628,8 +639,10 @@ static int sniff(struct run *r, struct xcode_child_args *a)
 
 static int alloc_run(struct run *r, const struct xcode_sink *s[OUT_N])
 {
-	static const size_t caps[OUT_N] = {XCODE_STREAM_HEAD, XCODE_PEAKS_HEAD,
-					   XCODE_OVERVIEW_HEAD};
+	/* XCODE_OUT_AB: rendition B comes as the peaks output, with A's head */
+	const size_t caps[OUT_N] = {
+	    XCODE_STREAM_HEAD, r->p->output == XCODE_OUT_AB ? XCODE_STREAM_HEAD : XCODE_PEAKS_HEAD,
+	    XCODE_OVERVIEW_HEAD};
 
 	if (!(r->buf = malloc(XCODE_FRAME_MAX)))
 		return AM_ERR_NOMEM;
@@ -679,7 +692,9 @@ int xcode_run(const struct xcode_params *p, const struct xcode_source *src,
 		goto out;
 	}
 	defaults(p, &r, &a);
-	if ((a.output == XCODE_OUT_MARKED_PCM || a.output == XCODE_OUT_MARKED_FLAC) && !a.mark) {
+	if (((a.output == XCODE_OUT_MARKED_PCM || a.output == XCODE_OUT_MARKED_FLAC) && !a.mark) ||
+	    (a.output == XCODE_OUT_AB &&
+	     (!a.wm_seed || !(a.wm_strength > 0.0f && a.wm_strength <= 0.6f)))) {
 		fail(&r, XCODE_FAIL_INTERNAL, "bad arguments");
 		goto out;
 	}

@@ -105,13 +105,21 @@ enum xcode_output {
 	 * the key-less half of the mark's detection with params.wm_seed;
 	 * xcode_result.wm gets the candidates (checked), no sink gets a byte. */
 	XCODE_OUT_WM_DETECT = 4,
+	/* Segment variants (docs/watermark.md "Serving segment variants"):
+	 * renditions A and B at 44.1 kHz (AAC-LC in MP4, one byte layout) to
+	 * the stream and peaks sinks (both with head length XCODE_STREAM_HEAD),
+	 * and the layout to the overview sink (body and head, like a stream):
+	 * one native u32 per access unit, its padded size; unit 0 starts at
+	 * XCODE_AB_DATA_AT and unit i is centred on sample 1024 i. Needs
+	 * xcode_params.wm_seed; no loudness is measured. */
+	XCODE_OUT_AB = 5,
 	/* The listener's mark (xcode_params.mark) on the decoded samples
 	 * (child_markdl.c, issue 26's marked downloads): MARKED_PCM as PCM, in
 	 * the decoder's sample format; MARKED_FLAC as a FLAC stream (16 or 24
 	 * bits, the STREAMINFO's sample count from mark->samples). Body only,
 	 * as PCM; codec names the format ("s16le", ..., "flac"). */
-	XCODE_OUT_MARKED_PCM = 5,
-	XCODE_OUT_MARKED_FLAC = 6,
+	XCODE_OUT_MARKED_PCM = 6,
+	XCODE_OUT_MARKED_FLAC = 7,
 };
 
 /* What a marked mode needs: the pattern without its key (wm_pattern_seed),
@@ -126,6 +134,11 @@ struct xcode_mark {
 	uint32_t pad;
 	uint64_t samples;
 };
+
+#define XCODE_WM_SEED_BYTES 4096 /* = WM_SEED_BYTES (watermark.h) */
+#define XCODE_AB_RATE	    44100
+#define XCODE_AB_DATA_AT    44 /* offset of unit 0 in A and B (XC_MP4_DATA_AT) */
+#define XCODE_AB_UNIT	    1024
 
 /* Test hooks: make the child misbehave after it is sandboxed. Only a test
  * build (AM_TEST_HOOKS, xcode_hooks.c) runs them; a release build fails a
@@ -155,12 +168,14 @@ struct xcode_params {
 	/* Read (atomically) while waiting for the child; once non-zero the job
 	 * is cancelled within ~0.2 s (XCODE_FAIL_IO "cancelled"). May be NULL. */
 	const int *cancel;
-	/* XCODE_OUT_WM_DETECT: the pattern seed (wm_pattern_seed, WM_SEED_BYTES,
-	 * borrowed; the caller zeroes it): sent to the child in the job
-	 * message, never a file, never the key. */
+	/* XCODE_OUT_WM_DETECT and XCODE_OUT_AB: the pattern seed
+	 * (wm_pattern_seed, WM_SEED_BYTES, borrowed; the caller zeroes it):
+	 * sent to the child in the job message, never a file, never the key.
+	 * XCODE_OUT_AB: the mark's strength, (0, 0.6]. */
 	const uint8_t *wm_seed;
 	/* XCODE_OUT_MARKED_*: the mark (borrowed; required there, else unused). */
 	const struct xcode_mark *mark;
+	float wm_strength;
 };
 
 /* What the job found and produced. */

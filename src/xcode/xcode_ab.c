@@ -120,14 +120,23 @@ struct ab_side {
 	uint64_t raw; /* bytes before padding */
 };
 
+struct xc_ab {
+	struct ab_side a, b;
+	int has_b;
+	unsigned ch;
+	uint64_t frames;      /* fed so far */
+	struct xc_out *sizes; /* NULL: keep them in the layout */
+	struct xcode_ab_layout l;
+};
+
 /* The stream rendition's encoder settings (child_enc.c open_encoder). */
-static int side_open(struct ab_side *s, unsigned ch, unsigned rate, int fd)
+static int side_open(struct ab_side *s, unsigned ch, unsigned rate, const struct xc_ab_out *o)
 {
 	const AVCodec *c = avcodec_find_encoder_by_name("aac");
 
-	if (xc_out_init(&s->out, XF_STREAM_BODY, XF_STREAM_HEAD, XCODE_STREAM_HEAD, XCODE_IO_CHUNK))
+	if (xc_out_init(&s->out, o->body_type, o->head_type, o->head_cap, XCODE_IO_CHUNK))
 		return AM_ERR_NOMEM;
-	s->out.fd = fd;
+	s->out.fd = o->fd;
 	if (!c || !(s->enc = avcodec_alloc_context3(c)) || !(s->fr = av_frame_alloc()))
 		return AM_ERR_NOMEM;
 	s->enc->sample_rate = (int)rate;
@@ -159,8 +168,8 @@ static void side_close(struct ab_side *s)
 	xc_out_cleanup(&s->out);
 }
 
-/* Send n frames of pcm from frame `at` (NULL: flush) and queue the packets. */
-static int side_feed(struct ab_side *s, const float *pcm, size_t at, size_t n, unsigned ch)
+/* Send n frames of pcm (NULL: flush) with timestamp pts and queue the packets. */
+static int side_feed(struct ab_side *s, const float *pcm, uint64_t pts, size_t n, unsigned ch)
 {
 	int rc;
 
@@ -168,12 +177,12 @@ static int side_feed(struct ab_side *s, const float *pcm, size_t at, size_t n, u
 		if (av_frame_make_writable(s->fr) < 0)
 			return AM_ERR_NOMEM;
 		s->fr->nb_samples = (int)n;
-		s->fr->pts = (int64_t)at;
+		s->fr->pts = (int64_t)pts;
 		for (unsigned c = 0; c < ch; c++) {
 			float *d = (float *)s->fr->extended_data[c];
 
 			for (size_t i = 0; i < n; i++)
-				d[i] = pcm[(at + i) * ch + c];
+				d[i] = pcm[i * ch + c];
 		}
 	}
 	if (avcodec_send_frame(s->enc, pcm ? s->fr : NULL) < 0)
@@ -216,9 +225,32 @@ static int pad_packet(AVPacket *p, int target)
 	return xc_aac_pad(p->data, (size_t)n, (size_t)target);
 }
 
-/* Write every pair of queued packets, each padded to the larger size. */
-static int write_pairs(struct ab_side *a, struct ab_side *b, struct xcode_ab_layout *l)
+/* One unit's padded size: into the sizes stream, or the layout's array. */
+static int note_size(struct xc_ab *w, uint32_t size)
 {
+	struct xcode_ab_layout *l = &w->l;
+
+	if (w->sizes) {
+		l->n++;
+		return xc_out_write(w->sizes, &size, sizeof(size));
+	}
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 4096;
+		uint32_t *t = realloc(l->sizes, nc * sizeof(*t));
+
+		if (!t)
+			return AM_ERR_NOMEM;
+		l->sizes = t;
+		l->cap = nc;
+	}
+	l->sizes[l->n++] = size;
+	return 0;
+}
+
+/* Write every pair of queued packets, each padded to the larger size. */
+static int write_pairs(struct xc_ab *w)
+{
+	struct ab_side *a = &w->a, *b = w->has_b ? &w->b : NULL;
 	int rc = 0;
 
 	while (rc == 0 && a->qn > 0 && (!b || b->qn > 0)) {
@@ -227,82 +259,118 @@ static int write_pairs(struct ab_side *a, struct ab_side *b, struct xcode_ab_lay
 
 		if (pb && pb->duration != pa->duration)
 			rc = AM_ERR_INTERNAL;
-		if (rc == 0 && l->n == l->cap) {
-			size_t nc = l->cap ? l->cap * 2 : 4096;
-			uint32_t *t = realloc(l->sizes, nc * sizeof(*t));
-
-			if (t) {
-				l->sizes = t;
-				l->cap = nc;
-			} else {
-				rc = AM_ERR_NOMEM;
-			}
-		}
 		if (rc == 0 && !(rc = pad_packet(pa, size)) &&
 		    (!pb || !(rc = pad_packet(pb, size))))
 			rc = xc_mp4_packet(a->mp4, pa, a->enc->frame_size);
 		if (rc == 0 && pb)
 			rc = xc_mp4_packet(b->mp4, pb, b->enc->frame_size);
 		if (rc == 0)
-			l->sizes[l->n++] = (uint32_t)size;
+			rc = note_size(w, (uint32_t)size);
 		av_packet_free(&pa);
 		av_packet_free(&pb);
 	}
 	return rc;
 }
 
-static int ab_run(struct ab_side *a, struct ab_side *b, const float *pa, const float *pb,
-		  size_t frames, unsigned ch, struct xcode_ab_layout *l)
+int xc_ab_new(unsigned ch, unsigned rate, const struct xc_ab_out *oa, const struct xc_ab_out *ob,
+	      struct xc_out *sizes, struct xc_ab **out)
 {
-	size_t fs = (size_t)a->enc->frame_size, at = 0;
+	struct xc_ab *w = NULL;
+	int rc = AM_ERR_INVAL;
+
+	*out = NULL;
+	if ((ch != 1 && ch != 2) || rate < 8000 || rate > 48000 || !oa)
+		goto out;
+	rc = AM_ERR_NOMEM;
+	if (!(w = calloc(1, sizeof(*w))))
+		goto out;
+	w->ch = ch;
+	w->has_b = ob != NULL;
+	w->sizes = sizes;
+	if ((rc = side_open(&w->a, ch, rate, oa)) || (ob && (rc = side_open(&w->b, ch, rate, ob))))
+		goto out;
+	w->l.priming = w->a.enc->initial_padding;
+	w->l.frame_size = w->a.enc->frame_size;
+	w->l.data_at = XC_MP4_DATA_AT;
+	*out = w;
+	w = NULL;
+out:
+	xc_ab_free(w);
+	return rc;
+}
+
+int xc_ab_feed(struct xc_ab *w, const float *pa, const float *pb, size_t frames)
+{
+	size_t fs = (size_t)w->a.enc->frame_size, at = 0;
 	int rc = 0;
 
+	if (!pa || (w->has_b && !pb) || w->frames % fs)
+		return AM_ERR_INVAL; /* only the last feed may end inside a frame */
 	for (; rc == 0 && at < frames; at += fs) {
 		size_t n = frames - at < fs ? frames - at : fs;
 
-		if (!(rc = side_feed(a, pa, at, n, ch)) &&
-		    (!b || !(rc = side_feed(b, pb, at, n, ch))))
-			rc = write_pairs(a, b, l);
+		if (!(rc = side_feed(&w->a, pa + at * w->ch, w->frames + at, n, w->ch)) &&
+		    (!w->has_b ||
+		     !(rc = side_feed(&w->b, pb + at * w->ch, w->frames + at, n, w->ch))))
+			rc = write_pairs(w);
 	}
-	if (rc == 0 && !(rc = side_feed(a, NULL, 0, 0, ch)) &&
-	    (!b || !(rc = side_feed(b, NULL, 0, 0, ch))))
-		rc = write_pairs(a, b, l);
-	if (rc == 0 && (a->qn || (b && b->qn)))
-		rc = AM_ERR_INTERNAL; /* one encoder wrote more packets than the other */
-	if (rc == 0 && !(rc = xc_mp4_finish(a->mp4, frames)) && b)
-		rc = xc_mp4_finish(b->mp4, frames);
-	if (rc == 0 && !(rc = xc_out_finish(&a->out)) && b)
-		rc = xc_out_finish(&b->out);
+	w->frames += frames;
 	return rc;
+}
+
+int xc_ab_finish(struct xc_ab *w, struct xcode_ab_layout *l)
+{
+	struct ab_side *b = w->has_b ? &w->b : NULL;
+	int rc;
+
+	if (w->frames == 0)
+		return AM_ERR_INVAL;
+	if (!(rc = side_feed(&w->a, NULL, 0, 0, w->ch)) &&
+	    (!b || !(rc = side_feed(b, NULL, 0, 0, w->ch))))
+		rc = write_pairs(w);
+	if (rc == 0 && (w->a.qn || (b && b->qn)))
+		rc = AM_ERR_INTERNAL; /* one encoder wrote more packets than the other */
+	if (rc == 0 && !(rc = xc_mp4_finish(w->a.mp4, w->frames)) && b)
+		rc = xc_mp4_finish(b->mp4, w->frames);
+	if (rc == 0 && !(rc = xc_out_finish(&w->a.out)) && b)
+		rc = xc_out_finish(&b->out);
+	if (rc == 0 && w->sizes)
+		rc = xc_out_finish(w->sizes);
+	w->l.raw_a = w->a.raw;
+	w->l.raw_b = w->b.raw;
+	w->l.file_size = w->a.out.size;
+	if (rc == 0 && l) {
+		*l = w->l;
+		memset(&w->l, 0, sizeof(w->l));
+	}
+	return rc;
+}
+
+void xc_ab_free(struct xc_ab *w)
+{
+	if (!w)
+		return;
+	side_close(&w->a);
+	side_close(&w->b);
+	xcode_ab_layout_cleanup(&w->l);
+	free(w);
 }
 
 int xcode_ab_write(const float *pcm_a, const float *pcm_b, size_t frames, unsigned ch,
 		   unsigned rate, int fd_a, int fd_b, struct xcode_ab_layout *l)
 {
-	struct ab_side sa, sb;
+	struct xc_ab_out oa = {XF_STREAM_BODY, XF_STREAM_HEAD, XCODE_STREAM_HEAD, fd_a};
+	struct xc_ab_out ob = {XF_STREAM_BODY, XF_STREAM_HEAD, XCODE_STREAM_HEAD, fd_b};
+	struct xc_ab *w = NULL;
 	int rc;
 
-	memset(&sa, 0, sizeof(sa));
-	memset(&sb, 0, sizeof(sb));
 	memset(l, 0, sizeof(*l));
-	if (!pcm_a || frames == 0 || (ch != 1 && ch != 2) || rate < 8000 || rate > 48000 ||
-	    fd_a <= 0 || (pcm_b && fd_b <= 0))
+	if (!pcm_a || frames == 0 || fd_a <= 0 || (pcm_b && fd_b <= 0))
 		return AM_ERR_INVAL;
-	if ((rc = side_open(&sa, ch, rate, fd_a)) ||
-	    (pcm_b && (rc = side_open(&sb, ch, rate, fd_b))))
-		goto out;
-	l->priming = sa.enc->initial_padding;
-	l->frame_size = sa.enc->frame_size;
-	l->data_at = XC_MP4_DATA_AT;
-	rc = ab_run(&sa, pcm_b ? &sb : NULL, pcm_a, pcm_b, frames, ch, l);
-	l->raw_a = sa.raw;
-	l->raw_b = sb.raw;
-	l->file_size = sa.out.size;
-out:
-	side_close(&sa);
-	side_close(&sb);
-	if (rc)
-		xcode_ab_layout_cleanup(l);
+	if (!(rc = xc_ab_new(ch, rate, &oa, pcm_b ? &ob : NULL, NULL, &w)) &&
+	    !(rc = xc_ab_feed(w, pcm_a, pcm_b, frames)))
+		rc = xc_ab_finish(w, l);
+	xc_ab_free(w);
 	return rc;
 }
 

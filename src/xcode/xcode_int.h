@@ -77,6 +77,8 @@ struct xf_args {
 	uint64_t size, mem_limit;
 	int64_t max_duration_s, cpu_s;
 	uint64_t max_work;
+	float wm_strength; /* XCODE_OUT_AB: the mark's strength (the seed follows the args) */
+	uint32_t pad2;
 };
 
 /* What the child needs: in fork mode it lives in the child's copy of the
@@ -90,10 +92,12 @@ struct xcode_child_args {
 	uint64_t mem_limit;
 	int64_t cpu_s;
 	enum xcode_hook hook;
-	/* XCODE_OUT_WM_DETECT: the mark's key-less pattern seed (WM_SEED_BYTES;
-	 * in exec mode the message right after struct xf_args). */
+	/* XCODE_OUT_WM_DETECT, XCODE_OUT_AB: the mark's key-less pattern seed
+	 * (WM_SEED_BYTES; in exec mode the message right after struct
+	 * xf_args); XCODE_OUT_AB: the strength. */
 	const uint8_t *wm_seed;
 	const struct xcode_mark *mark; /* XCODE_OUT_MARKED_*; exec mode: sent after xf_args */
+	float wm_strength;
 };
 
 /* ---- child side (UNTRUSTED input) ------------------------------------------ */
@@ -156,6 +160,28 @@ int xc_out_finish(struct xc_out *o);
 #define XC_AAC_PAD_MAX 4096 /* bytes added to one block at most */
 int xc_aac_pad(uint8_t *au, size_t n, size_t target);
 
+/* Renditions A and B fed chunk by chunk (xcode_ab.c; xcode_ab_write is one
+ * feed of the whole buffers). Each rendition is an xc_out of the given
+ * frame types and head length, into fd (> 0, pwrite) or to the parent (0).
+ * new(): ob NULL encodes A alone, unpadded; sizes non-NULL receives each
+ * unit's padded size as a native u32 (the layout then keeps no array).
+ * feed(): frames x ch interleaved float of A and of B (pb NULL without B);
+ * every feed but the last must be a multiple of the frame size (1024).
+ * finish(): flush, write both MP4 trailers and heads, finish sizes, and
+ * move the layout into *l (NULL: not wanted). 0 or a negative am_err. */
+struct xc_ab;
+struct xc_ab_out {
+	uint32_t body_type, head_type;
+	size_t head_cap;
+	int fd;
+};
+struct xcode_ab_layout;
+int xc_ab_new(unsigned ch, unsigned rate, const struct xc_ab_out *oa, const struct xc_ab_out *ob,
+	      struct xc_out *sizes, struct xc_ab **out);
+int xc_ab_feed(struct xc_ab *w, const float *pa, const float *pb, size_t frames);
+int xc_ab_finish(struct xc_ab *w, struct xcode_ab_layout *l);
+void xc_ab_free(struct xc_ab *w);
+
 /* ---- the child's job (child.c: input and decoding, child_enc.c: outputs) ---- */
 struct AVFormatContext;
 struct AVIOContext;
@@ -209,7 +235,16 @@ struct xc_job {
 	struct xc_wav *wav;	/* XCODE_OUT_PCM{,_COUNT} (child_wav.c) */
 	struct xc_wmdet *wmdet; /* XCODE_OUT_WM_DETECT (child_wmdet.c) */
 	struct xc_markdl *mdl;	/* XCODE_OUT_MARKED_* (child_markdl.c) */
+	struct xc_abjob *ab;	/* XCODE_OUT_AB (child_ab.c) */
 };
+
+/* XCODE_OUT_AB (child_ab.c): renditions A and B of the decoded audio,
+ * marked piece by piece at 44.1 kHz, to the stream and peaks outputs,
+ * their layout (u32 unit sizes) to the overview output. */
+int xc_ab_open(struct xc_job *j, const struct AVFrame *f);
+int xc_ab_frame(struct xc_job *j, const struct AVFrame *f);
+int xc_ab_done(struct xc_job *j);
+void xc_ab_close(struct xc_job *j);
 
 /* Record why the job failed (first reason wins); returns AM_ERR_INVAL. */
 int xc_fail(struct xc_job *j, enum xcode_fail f, const char *msg);

@@ -45,7 +45,7 @@ test('leak tracing settings: off by default, turned on and saved', { timeout: 60
   assert.match(await page.locator('#mark-dl-help').textContent(), /not bit-identical to the file you uploaded; your own download always is/);
 
   await on.check();
-  await page.locator('[role="status"]', { hasText: 'Marking is on. Marked streams are not built yet' }).waitFor();
+  await page.locator('[role="status"]', { hasText: 'Marking is on. Each reviewer now hears a copy marked for them' }).waitFor();
   assert.equal((await owner.get(`/api/v1/projects/${p.id}/mark`)).json.mark.on, true, 'saved');
   assert.equal(await page.locator('#mark-strength').isDisabled(), false);
 

@@ -16,6 +16,7 @@
 //   node --test tests/browser/         (AUDIOMUS_BIN picks the binary)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 
 import { startApi } from '../e2e/lib/api.mjs';
 import { launch, newContext, makeWav, screenshot } from './lib.mjs';
@@ -386,6 +387,15 @@ test('the whole story', { timeout: 150000 }, async (t) => {
     const mid = await gp.request.get(await gp.$eval('#rv-mk-smf', (a) => a.href));
     assert.equal(mid.status(), 200);
     assert.equal((await mid.body()).subarray(0, 4).toString(), 'MThd');
+    // The zip of all five comes from the media role: the button asks the API
+    // for its signed URL and opens it, which downloads the zip.
+    await gp.locator('#rv-mk-panel > summary').click();
+    const [dl] = await Promise.all([gp.waitForEvent('download'), gp.locator('#rv-mk-zip').click()]);
+    assert.match(dl.suggestedFilename(), /-v[0-9]+-markers\.zip$/);
+    const zip = fs.readFileSync(await dl.path());
+    assert.equal(zip.subarray(0, 2).toString(), 'PK');
+    assert.ok(zip.includes(Buffer.from('markers.wav')), 'the zip holds the marked WAV');
+    await gp.locator('#rv-mk-panel > summary').click();
   });
 
   await step('the README\'s pictures: Share, Activity (who heard what), the review page on a phone', async () => {

@@ -74,6 +74,18 @@ static void url_roundtrip(void **state)
 			 0);
 	assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), 0);
 	assert_int_equal(d, ACCESS_D_MARKED + 3);
+	/* the marker zips (11 + flags, 19 + flags) up to ACCESS_D_MAX */
+	assert_int_equal(ACCESS_D_MAX, ACCESS_D_MARKERS_PROJECT + 7);
+	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MAX, exp, url, sizeof(url)), 0);
+	assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), 0);
+	assert_int_equal(d, ACCESS_D_MAX);
+	{
+		char *dp = strstr(url, "&d=26&");
+
+		assert_non_null(dp);
+		dp[4] = '7'; /* d=27: beyond ACCESS_D_MAX, refused before the MAC */
+		assert_int_equal(access_url_verify(f->a, url, &out, got, &d, &e), AM_ERR_DENIED);
+	}
 	assert_int_equal(access_url_sign(f->a, &g, obj, ACCESS_D_MAX + 1, exp, url, sizeof(url)),
 			 AM_ERR_INVAL);
 	assert_int_equal(access_url_sign(f->a, &g, obj, -1, exp, url, sizeof(url)), AM_ERR_INVAL);
@@ -190,6 +202,69 @@ static void url_nonce(void **state)
 	assert_int_equal(v_url(f, u1), AM_ERR_DENIED);
 	assert_int_equal(access_url_sign_nonce(f->a, &f->p.g, obj, 0, am_now(), n1, u1, sizeof(u1)),
 			 AM_ERR_INVAL);
+}
+
+/* The MAC'd text and the URL are byte for byte what the printf formats
+ * gave before issue 25 replaced them (a changed byte would be a URL other
+ * nodes do not verify), for both forms and extreme values. */
+static void url_text_is_the_printf_form(void **state)
+{
+	struct fx *f = *state;
+	uint8_t obj[16], nonce[ACCESS_URL_NONCE_LEN];
+	char path[40], msg[400], want[400], url[ACCESS_URL_MAX], q[ACCESS_URL_MAX], h[5][33];
+	struct access_grant g = f->p.g;
+	int64_t exp = access_url_expiry(f->a);
+
+	memset(obj, 0xa7, sizeof(obj));
+	memset(nonce, 0x0f, sizeof(nonce));
+	for (int form = 0; form < 4; form++) {
+		uint32_t kid = form == 3 ? UINT32_MAX : (uint32_t)form;
+		int d = form == 2 ? ACCESS_D_MAX : form, w;
+
+		g = f->p.g;
+		g.owner = form == 1;
+		g.link_gen = form == 2 ? UINT32_MAX : 7;
+		g.pw_gen = form == 3 ? UINT32_MAX : 0;
+		memset(g.account_id, 0x11, 16);
+		memset(g.session_id, 0xee, 16);
+		access_hex16(obj, h[0]);
+		access_hex16(g.owner ? g.account_id : g.link_id, h[1]);
+		access_hex16(g.session_id, h[2]);
+		access_hex16(g.project_id, h[3]);
+		access_hex16(nonce, h[4]);
+		if (g.owner)
+			snprintf(want, sizeof(want),
+				 "am-owner-url-v2\nGET\n/m/%s\n%s\n%s\n%s\n%lld\n%d\n%s\n%u", h[0],
+				 h[1], h[2], h[3], (long long)exp, d, h[4], (unsigned)kid);
+		else
+			snprintf(want, sizeof(want),
+				 "am-url-v2\nGET\n/m/%s\n%s\n%s\n%u\n%u\n%lld\n%d\n%s\n%u", h[0],
+				 h[1], h[3], (unsigned)g.link_gen, (unsigned)g.pw_gen,
+				 (long long)exp, d, h[4], (unsigned)kid);
+		w = access_url_msg(obj, &g, exp, d, nonce, kid, path, sizeof(path), msg,
+				   sizeof(msg));
+		assert_int_equal(w, (int)strlen(want));
+		assert_string_equal(msg, want);
+		assert_int_equal(access_url_msg(obj, &g, exp, d, nonce, kid, path, sizeof(path),
+						msg, strlen(want)),
+				 AM_ERR_TOOBIG);
+		if (form > 1)
+			continue; /* signing uses the keyring's generation */
+		assert_true(access_url_sign_nonce(f->a, &g, obj, d, exp, nonce, url, sizeof(url)) >
+			    0);
+		if (g.owner)
+			snprintf(q, sizeof(q), "/m/%s?o=%s&x=%s&p=%s&e=%lld&d=%d&r=%s&k=%u&s=%s",
+				 h[0], h[1], h[2], h[3], (long long)exp, d, h[4],
+				 (unsigned)keyring_generation(f->a->kr), strstr(url, "&s=") + 3);
+		else
+			snprintf(q, sizeof(q),
+				 "/m/%s?l=%s&p=%s&g=%u&w=%u&e=%lld&d=%d&r=%s&k=%u&s=%s", h[0], h[1],
+				 h[3], (unsigned)g.link_gen, (unsigned)g.pw_gen, (long long)exp, d,
+				 h[4], (unsigned)keyring_generation(f->a->kr),
+				 strstr(url, "&s=") + 3);
+		assert_string_equal(url, q);
+		assert_int_equal(v_url(f, url), 0);
+	}
 }
 
 static void url_key_generations(void **state)
@@ -459,6 +534,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(url_mutations, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(url_expiry_and_cap, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(url_nonce, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(url_text_is_the_printf_form, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(url_key_generations, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(cookie_roundtrip_and_mutations, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(cookie_expiry_cap_generations, fx_setup, fx_teardown),

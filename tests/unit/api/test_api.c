@@ -224,6 +224,10 @@ static void check_comment(const struct db_comment *cm, int owner_view)
 	am_buf_init(&b, 1 << 20);
 	assert_int_equal(api_comment_write(&b, cm, owner_view), 0);
 	assert_string_equal((const char *)b.p, want);
+	/* behind other text, as in the list: appended, the text before kept */
+	assert_int_equal(api_comment_write(&b, cm, owner_view), 0);
+	assert_int_equal(b.len, 2 * strlen(want));
+	assert_memory_equal(b.p + strlen(want), want, strlen(want));
 	free(want);
 	json_decref(j);
 	am_buf_cleanup(&b);
@@ -273,13 +277,26 @@ static void test_comment_write(void **state)
 			check_comment(&cm, 1);
 		}
 	}
+	/* the largest text: a whole body and name of bytes escaped as \u00XX */
+	memset(&cm, 0, sizeof(cm));
+	memset(cm.body, 0x01, DB_BODY_MAX);
+	memset(cm.author, 0x1f, DB_NAME_MAX);
+	cm.has_guest = cm.has_parent = 1;
+	cm.end_ms = cm.edited = cm.created = cm.time_ms = INT64_MIN;
+	check_comment(&cm, 1);
+	memset(cm.body, '"', DB_BODY_MAX);
+	cm.end_ms = cm.edited = cm.created = cm.time_ms = INT64_MAX;
+	check_comment(&cm, 1);
 	for (size_t t = 0; t < sizeof(bad) / sizeof(bad[0]); t++) {
 		memset(&cm, 0, sizeof(cm));
 		snprintf(cm.body, sizeof(cm.body), "%s", bad[t]);
+		snprintf(cm.author, sizeof(cm.author), "%s", t & 1 ? bad[t] : "ok");
 		assert_null(api_comment_json(&cm, 0));
 		am_buf_init(&b, 1 << 20);
+		assert_int_equal(am_buf_puts(&b, "[{}"), 0);
 		assert_int_equal(api_comment_write(&b, &cm, 0), AM_ERR_INVAL);
-		assert_int_equal(b.len, 0);
+		assert_int_equal(b.len, 3);
+		assert_string_equal((const char *)b.p, "[{}");
 		am_buf_cleanup(&b);
 	}
 }

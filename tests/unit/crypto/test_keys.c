@@ -417,6 +417,38 @@ static void field_key_handles(void **state)
  * schedule (issue 25): a tampered value, a wrong AAD and a truncated one
  * fail in the middle of a run without affecting the opens after them, and
  * every plaintext equals what the raw key opens. */
+/* crypto_field_open_to: the plaintext and a NUL into a caller's buffer;
+ * exactly fitting works, one byte less is AM_ERR_TOOBIG, a tampered tag
+ * AM_ERR_CRYPTO, and after any error the buffer holds "". */
+static void into_fixed_buffer(const struct crypto_field_key *fk, const uint8_t pid[16],
+			      const uint8_t row[16], struct am_buf *ct, const char *text)
+{
+	char out[128];
+	size_t n = strlen(text);
+
+	memset(out, 'z', sizeof(out));
+	assert_int_equal(
+	    crypto_field_open_to(fk, "comments", "body", row, pid, ct->p, ct->len, out, n + 1), 0);
+	assert_string_equal(out, text);
+	memset(out, 'z', sizeof(out));
+	assert_int_equal(
+	    crypto_field_open_to(fk, "comments", "body", row, pid, ct->p, ct->len, out, n),
+	    AM_ERR_TOOBIG);
+	assert_string_equal(out, "");
+	ct->p[ct->len - 1] ^= 1;
+	memset(out, 'z', sizeof(out));
+	assert_int_equal(crypto_field_open_to(fk, "comments", "body", row, pid, ct->p, ct->len, out,
+					      sizeof(out)),
+			 AM_ERR_CRYPTO);
+	ct->p[ct->len - 1] ^= 1;
+	for (size_t i = 0; i < sizeof(out); i++) /* nothing unverified left */
+		assert_true(out[i] == 0 || out[i] == 'z');
+	assert_int_equal(crypto_field_open_to(fk, "comments", "author", row, pid, ct->p, ct->len,
+					      out, sizeof(out)),
+			 AM_ERR_CRYPTO);
+	assert_string_equal(out, "");
+}
+
 static void project_field_key_opens_in_a_row(void **state)
 {
 	static const char *const texts[] = {"Demo", "", "a much longer comment body, 60 bytes ..",
@@ -471,6 +503,7 @@ static void project_field_key_opens_in_a_row(void **state)
 		assert_int_equal(crypto_field_open(fk, "comments", "body", row, pid, ct[0].p,
 						   ct[0].len - 1, &pt),
 				 AM_ERR_CRYPTO);
+		into_fixed_buffer(fk, pid, row, &ct[2], texts[2]);
 	}
 	for (int i = 0; i < 4; i++)
 		am_buf_cleanup(&ct[i]);

@@ -335,6 +335,34 @@ static void test_split(void **state)
 	free(orig);
 }
 
+/* Marking piece by piece (wm_embed_piece at 1024-sample multiples, the
+ * transcode child's way, across a period boundary) writes exactly what
+ * marking the whole track writes; an unaligned offset is refused. */
+static void test_pieces(void **state)
+{
+	struct fix *f = *state;
+	size_t frames = 30 * 44100, at = 0, step[] = {1024 * 37, 1024 * 1000, 1024 * 3};
+	float *a = music(frames, 44100, 9), *b = malloc(frames * 2 * sizeof(float));
+	uint8_t ones[WM_CODED_BITS];
+
+	memset(ones, 1, sizeof(ones));
+	memcpy(b, a, frames * 2 * sizeof(float));
+	assert_int_equal(wm_embed(f->p, NULL, 1, WM_STRENGTH_DEFAULT, a, frames, 2, 44100, NULL),
+			 0);
+	for (int i = 0; at < frames; i++) {
+		size_t n = step[i % 3] < frames - at ? step[i % 3] : frames - at;
+
+		assert_int_equal(
+		    wm_embed_piece(f->p, ones, WM_STRENGTH_DEFAULT, b + 2 * at, n, 2, at), 0);
+		at += n;
+	}
+	assert_memory_equal(a, b, frames * 2 * sizeof(float));
+	assert_int_equal(wm_embed_piece(f->p, ones, WM_STRENGTH_DEFAULT, b, 1024, 2, 512),
+			 AM_ERR_INVAL);
+	free(a);
+	free(b);
+}
+
 /* The false-identification set: 1,000 unmarked clips of 2 s, cut at random
  * offsets from 60 s of music, at levels from -20 to 0 dB, with noise from
  * none to -20 dB under the music (every tenth clip noise alone), each fully
@@ -391,6 +419,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_variants, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pieces, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_false_ids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 	};

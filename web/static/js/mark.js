@@ -36,7 +36,7 @@ export async function markCard(pid) {
     try { const r = await put(`/api/v1/projects/${pid}/mark`, body); show(r.mark); say(msg, done(r.mark), 'ok'); } catch (e) { show(mark); say(msg, errorText(e), 'error'); }
   };
   on.addEventListener('change', () => save({ on: on.checked }, (m) => (m.on
-    ? 'Marking is on. Marked streams are not built yet: reviewers cannot play this project until you switch it off.'
+    ? 'Marking is on. Each reviewer now hears a copy marked for them; a track plays for reviewers once its marked copies are made (in the background).'
     : 'Marking is off: new listeners hear the plain stream.')));
   dl.addEventListener('change', () => save({ downloads: dl.checked }, (m) => (m.downloads
     ? 'Downloaded originals carry the listener\u2019s mark (not bit-identical to your file; other formats than WAV and FLAC come as FLAC).'
@@ -46,14 +46,15 @@ export async function markCard(pid) {
   show(mark);
   return h('section', { class: 'card', id: 'mark-settings', 'aria-labelledby': 'mark-h' },
     h('h2', { id: 'mark-h', text: 'Leak tracing' }),
-    h('p', { class: 'muted small', id: 'mark-help', text: 'Leak tracing is being built. When it is finished, every reviewer will hear the music with an inaudible mark of their own, '
+    h('p', { class: 'muted small', id: 'mark-help', text: 'With marking on, every reviewer hears the music with an inaudible mark of their own, '
       + 'and a leaked recording uploaded under \u201cTrace a leak\u201d names the link and the reviewer it came from. '
       + 'The mark names no one by itself: only this server, with your project\u2019s key, can read who it belongs to.' }),
     h('label', { class: 'switch', for: 'mark-on' }, on, 'Mark what reviewers hear'),
-    // wmwire (issue 26): the media role refuses guests' streams of a marked
-    // project until marked streams are built (docs/media.md "Marked streams").
-    h('p', { class: 'muted small', id: 'mark-not-served', text: 'Not available yet: while this is on, reviewers cannot play this project\u2019s tracks '
-      + '(marked streams are not built yet, and unmarked audio is never sent instead). Your own playback is not affected.' }),
+    // issue 26: the media role serves guests of a marked project the splice
+    // of the version's renditions A and B, and refuses them while those are
+    // still being made (docs/media.md "Marked streams").
+    h('p', { class: 'muted small', id: 'mark-not-served', text: 'While this is on, each reviewer hears a copy marked for them. Turning it on makes two marked copies of every track in the background; '
+      + 'until a track\u2019s are ready, reviewers cannot play it (unmarked audio is never sent instead). Your own playback is not affected.' }),
     h('div', { class: 'field-row' }, h('label', { for: 'mark-strength', text: 'Strength' }), strength, shown),
     h('p', { class: 'muted small', id: 'mark-strength-help', text: '20 % is inaudible on music in our measurements and survives MP3, AAC, cutting and resampling. '
       + 'Raise it only if traces fail; on a sustained solo tone a strong mark may be heard as a slight roughness.' }),

@@ -3,9 +3,11 @@
 // the listener's mark ticket (POST /api/v1/s/{token}/mark, once per set of
 // signed URLs: a ticket expires with them) and appends it to every stream URL
 // as "&mt=TICKET" (an <audio src> cannot send a header), and to download URLs
-// when the project marks downloads too (the answer's "downloads"). A 409
-// means the project does not mark: the URLs stay as they are. Peaks are never
-// changed. The ticket names a random mark row, never the payload.
+// when the project marks downloads too (the answer's "downloads"). The guest
+// view says whether the project marks ("marked"); only then is a ticket asked
+// for (a 409 still means the project does not mark: the URLs stay as they
+// are). Peaks are never changed. The ticket names a random mark row, never
+// the payload.
 import { post } from './api.js';
 
 export class MarkTickets {
@@ -15,6 +17,7 @@ export class MarkTickets {
     this.name = name;
     this.ticket = null;
     this.expires = 0;
+    this.marked = true; // the guest view's project.marked (open() sets it)
   }
 
   // The ticket for URLs that expire at urlsExpire (server seconds), or null
@@ -41,7 +44,7 @@ export class MarkTickets {
   async apply(list, urlsExpire) {
     const bare = (u) => u && !u.includes('&mt=');
     const media = list.filter((m) => m && (bare(m.stream) || bare(m.download)));
-    if (!media.length) return;
+    if (!media.length || !this.marked) return;
     const t = await this.ticketFor(urlsExpire);
     if (!t) return;
     for (const m of media) {

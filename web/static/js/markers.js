@@ -1,18 +1,17 @@
 // markers.js: "Markers for your DAW", shared by the owner's player
 // (dashboard.js) and the review page (review.js, only while downloads are
 // on): the comments of the version on screen as marker files (docs/api.md
-// "Markers", docs/web-ui.md "Comments into the DAW"): a zip of all, the MIDI
-// file (Pro Tools, Logic, Cubase), Reaper CSV, Audacity labels, Audition
-// markers, the marked WAV (the media role makes it: the API answers its
-// signed URL), and a zip of every track. The owner also sets the track's
-// tempo and time signature, which the MIDI file carries. Plain links with
-// the choices in the query: the files come from the same origin, with the
-// page's credentials.
+// "Markers", docs/web-ui.md "Comments into the DAW"): the MIDI file (Pro
+// Tools, Logic, Cubase), Reaper CSV, Audacity labels and Audition markers
+// as plain links with the choices in the query (same origin, the page's
+// credentials); what carries audio, the marked WAV, the zip of all five and
+// the zip of every track, the media role makes: the API answers its signed
+// URL, which the page then opens. The owner also sets the track's tempo and
+// time signature, which the MIDI file carries.
 import { get, patch } from './api.js';
 import { h } from './dom.js';
 
 const FORMATS = [
-  ['zip', 'All formats (zip)'],
   ['smf', 'MIDI file: Pro Tools, Logic, Cubase'],
   ['reaper', 'Reaper CSV'],
   ['audacity', 'Audacity labels'],
@@ -31,11 +30,13 @@ export class MarkersPanel {
     this.replies = box('replies', 'include replies');
     this.ascii = box('ascii', 'ASCII only');
     this.links = FORMATS.map(([f, text]) => h('a', { class: 'btn small', id: id(f), download: '', text }));
-    this.wavBtn = h('button', { type: 'button', class: 'btn small', id: id('wav'), text: 'Marked WAV: Reaper, WaveLab, Sound Forge', onclick: () => this.wav() });
-    this.all = h('a', { class: 'btn small', id: id('project'), download: '', text: 'Every track (zip)' });
+    const media = (name, text, url) => h('button', { type: 'button', class: 'btn small', id: id(name), text, onclick: () => this.open(url()) });
+    this.zipBtn = media('zip', 'All five (zip, with the marked WAV)', () => `${this.o.versionPath(this.vid)}?${this.query('zip')}`);
+    this.wavBtn = media('wav', 'Marked WAV: Reaper, WaveLab, Sound Forge', () => `${this.o.versionPath(this.vid)}?${this.query('wav')}`);
+    this.all = media('project', 'Every track (zip)', () => `${this.o.projectPath}?${this.query('zip')}`);
     this.msg = h('p', { class: 'status small', role: 'status' });
     const parts = [h('div', { class: 'row' }, this.resolved, this.replies, this.ascii),
-      h('div', { class: 'row wrap' }, ...this.links, this.wavBtn, this.all)];
+      h('div', { class: 'row wrap' }, this.zipBtn, ...this.links, this.wavBtn, this.all)];
     if (o.owner) {
       this.bpm = h('input', { type: 'number', id: id('bpm'), min: '20', max: '999', step: '0.001', class: 'mk-field' });
       this.sig = h('input', { type: 'text', id: id('sig'), maxlength: '5', pattern: '[0-9]{1,2}/[0-9]{1,2}', class: 'mk-field' });
@@ -72,13 +73,13 @@ export class MarkersPanel {
   refresh() {
     if (!this.vid) return;
     FORMATS.forEach(([f], i) => { this.links[i].href = `${this.o.versionPath(this.vid)}?${this.query(f)}`; });
-    this.all.href = `${this.o.projectPath}?${this.query('zip')}`;
   }
 
-  async wav() {
+  // Ask the API for the media role's signed URL, then open it (a download).
+  async open(path) {
     this.msg.textContent = '';
     try {
-      const r = await get(`${this.o.versionPath(this.vid)}?${this.query('wav')}`);
+      const r = await get(path);
       window.location.assign(r.url);
     } catch (e) {
       this.msg.textContent = e.message;

@@ -169,6 +169,7 @@ async function open() {
   } catch (e) {
     return handleError(e, open);
   }
+  marks.marked = data.project.marked !== false;
   await marks.apply(allMedia(data.tracks), data.urls_expire);
   st.data = data;
   st.urlsExpire = data.urls_expire;
