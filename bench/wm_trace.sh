@@ -5,4 +5,5 @@
 # AUDIOMUS_BIN picks the binary (audiomus-xcode beside it runs the child).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
 node bench/wm_trace.mjs
