@@ -38,6 +38,7 @@ const reps = Number(process.env.BENCH_REPS || 3);
 const stats = (v) => { const s = [...v].sort((a, b) => a - b); const m = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; return { med: m, min: s[0], max: s[s.length - 1] }; };
 const fails = [];
 const phases = { on: [], off: [] }; // HTTP: [view, ticket, stream] ms per listener
+const bphases = { on: [], off: [] }; // browser: [name -> src set, src set -> sound] ms
 const srv = await startApi('sqlite');
 const browser = await launch();
 
@@ -52,6 +53,7 @@ async function browserListen(url, name, marked) {
     const t0 = Date.now();
     await page.locator('#name-input').press('Enter');
     await page.waitForFunction(() => window.audiomus?.player?.audio?.src, null, { polling: 5 });
+    const tSrc = Date.now() - t0;
     const src = await page.evaluate(() => window.audiomus.player.audio.src);
     await page.locator('#play').click();
     const heard = await page.waitForFunction(() => {
@@ -59,6 +61,7 @@ async function browserListen(url, name, marked) {
       return a.currentTime > 0 ? 'sound' : a.error ? 'error' : false;
     }, null, { timeout: 20000, polling: 5 }).then((h) => h.jsonValue(), () => 'nothing');
     const ms = Date.now() - t0;
+    bphases[marked ? 'on' : 'off'].push([tSrc, ms - tSrc]);
     if (heard !== 'sound') fails.push(`browser (${marked ? 'on' : 'off'}): ${heard}`);
     if (src.includes('&mt=') !== marked) fails.push(`browser (${marked ? 'on' : 'off'}): src ${src.includes('&mt=') ? 'has' : 'lacks'} a ticket`);
     return ms;
@@ -129,6 +132,7 @@ try {
   await browserListen(pr.link.url, `Listener ${++n}`, true);
   await httpListen(pr.link.token, `Listener ${++n}`, true);
   phases.on.length = 0;
+  bphases.on.length = 0;
   for (let i = 0; i < reps; i++) {
     for (const on of i % 2 ? [false, true] : [true, false]) {
       await setMark(on);
@@ -143,6 +147,8 @@ try {
   console.log(`| browser (Chromium): name submitted → \`currentTime > 0\` (view, ticket when marked, src, Play, stream, decode)${bad} | ${f('bon')} | ${f('boff')} | < 1 s |`);
   console.log(`| HTTP: view + ticket (when marked) + stream head (ftyp, moov) and 32 KiB of mdat payload (≈ 1 s of audio)${bad} | ${f('hon')} | ${f('hoff')} | |`);
   const ph = (k) => [0, 1, 2].map((j) => stats(phases[k].map((x) => x[j])).med).join(' / ');
+  const bph = (k) => [0, 1].map((j) => stats(bphases[k].map((x) => x[j])).med).join(' / ');
+  console.log(`| … the browser row's phases, medians: name submitted → player src set (the page's view and ticket requests) / src set → \`currentTime > 0\` (Play clicked by playwright, the element's fetch, decode, start) (ms) | ${bph('on')} | ${bph('off')} | |`);
   console.log(`| … the HTTP row's phases, medians: view / ticket / stream head + 32 KiB (ms) | ${ph('on')} | ${ph('off')} | |`);
   const on = stats(t.bon).med;
   if (process.env.BENCH_GRADES) {
