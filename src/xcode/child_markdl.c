@@ -150,7 +150,8 @@ static int marked_out(void *ctx, const float *pcm, size_t frames)
 			if (m->enc->sample_fmt == AV_SAMPLE_FMT_S16)
 				((int16_t *)m->ef->data[0])[m->efill * ch + c] = (int16_t)v;
 			else
-				((int32_t *)m->ef->data[0])[m->efill * ch + c] = v << 8;
+				((int32_t *)m->ef->data[0])[m->efill * ch + c] =
+				    v * 256; /* not v << 8: UB for v < 0 */
 		}
 		if (++m->efill == m->enc->frame_size)
 			rc = send_flac(m, 0);
