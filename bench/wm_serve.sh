@@ -8,7 +8,7 @@
 # new listeners each get the guest view and a mark ticket, as N browsers
 # would, and their stream URLs (signed URL + "&mt=TICKET") go to a list.
 # wrk (-t2, keep-alive, `Range: bytes=0-`, so 206 with the whole stream)
-# rotates over the list (bench/wm_rotate.lua: each request is the next
+# rotates over the list (bench/rotate.lua: each request is the next
 # listener's URL) with 4 and 64 connections for STREAM_SECONDS (default 8)
 # per run. Marking is switched on and off between the runs (PUT …/mark; the
 # media role reads the setting per request, and with marking off it serves
@@ -67,7 +67,7 @@ a0=$(fetch "$p1") b0=$(fetch "$p2") s0=$(fsize "$p1")
 # one wrk run: KEY (on|off) C
 run() {
   local t0 dt; t0=$(cpu_ticks "$AM_PID")
-  wrk -t2 -c"$2" -d"${secs}s" --timeout 30s -H 'Range: bytes=0-' -s bench/wm_rotate.lua "$base" -- "$tmp/paths" 2 > "$tmp/wrk" 2>&1
+  wrk -t2 -c"$2" -d"${secs}s" --timeout 30s -H 'Range: bytes=0-' -s bench/rotate.lua "$base" -- "$tmp/paths" 2 > "$tmp/wrk" 2>&1
   dt=$(( $(cpu_ticks "$AM_PID") - t0 ))
   cpu_per_gib "$dt" "$(wrk_total_bytes "$tmp/wrk")" >> "$tmp/cpu_$1$2"
   awk -v t="$dt" -v hz="$CLK_TCK" '$2 == "requests" && $3 == "in" {n = $1} END {if (n > 0) printf "%.3f\n", t / hz * 1000 / n}' "$tmp/wrk" >> "$tmp/req_$1$2"
