@@ -289,6 +289,21 @@ int db_in_tx(const struct db *db)
 	return db->tx_depth;
 }
 
+int db_lazy_commit(struct db *db, int on)
+{
+	static const char *const sql[2][2] = {
+	    {"PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL"},
+	    {"RESET synchronous_commit", "SET synchronous_commit TO off"}};
+	int rc;
+
+	if (db->tx_depth > 0)
+		return AM_ERR_INVAL;
+	rc = db->ops->exec(db, sql[db->engine == DB_PGSQL][on != 0]);
+	if (rc == 0)
+		db->lazy = on != 0;
+	return rc;
+}
+
 /* ---- wake-ups ------------------------------------------------------------- */
 
 static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -495,6 +510,8 @@ int db_pool_open_extra(struct db_pool *p, struct db **out)
 
 void db_pool_put(struct db_pool *p, struct db *db)
 {
+	int lost;
+
 	if (!db)
 		return;
 	if (db->tx_depth > 0) {
@@ -502,9 +519,19 @@ void db_pool_put(struct db_pool *p, struct db *db)
 		db->tx_depth = 1;
 		db_rollback(db);
 	}
+	/* A connection left lazy would make its next user's commits lazy too. */
+	lost = db->lazy && db_lazy_commit(db, 0) != 0;
+	if (lost) {
+		am_log(AM_LOG_WARN, "db_lazy_not_restored", "detail", db->err);
+		db_close(db);
+	}
 	pthread_mutex_lock(&p->mu);
-	db->pool_next = p->free;
-	p->free = db;
+	if (lost) {
+		p->opened--;
+	} else {
+		db->pool_next = p->free;
+		p->free = db;
+	}
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }

@@ -174,6 +174,18 @@ int db_rollback(struct db *db);
 /* Nesting depth of the open transaction, 0 when none. */
 int db_in_tx(const struct db *db);
 
+/* Lazy commits for writes whose loss in a crash is harmless (an upload's
+ * lease: a lost lease write only means the lease was not taken, extended or
+ * given back, and a crash ends the PATCH that held it anyway). on = 1: the
+ * next commits on this connection return before they are on disk (SQLite:
+ * PRAGMA synchronous=NORMAL, which in WAL mode skips the WAL sync of each
+ * commit; PostgreSQL: SET synchronous_commit TO off). A crash may then lose
+ * the last of them, never corrupt the database or reorder them: the next
+ * durable commit (on any connection) syncs them too. on = 0 restores the
+ * durable default. Only between transactions (AM_ERR_INVAL inside one).
+ * db_pool_put restores a connection left lazy, or closes it if it cannot. */
+int db_lazy_commit(struct db *db, int on);
+
 /* ---- wake-ups -------------------------------------------------------------
  * New queued work wakes the threads waiting for it (the worker, docs/
  * worker.md) instead of letting them find it at their next poll. Within one

@@ -43,6 +43,7 @@ struct db {
 	int tx_depth;
 	int tx_failed;
 	int notify_pending; /* db_notify inside a transaction: wake at its commit */
+	int lazy;	    /* db_lazy_commit(db, 1) in effect */
 	char err[512];
 	struct db *pool_next; /* free list of the pool */
 };

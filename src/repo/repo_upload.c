@@ -87,6 +87,23 @@ int db_upload_get(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint
 	return rc;
 }
 
+/* The lease's writes (take, extend, give back) run on the media role's HTTP
+ * threads and commit lazily (db_lazy_commit): a durable commit waits for the
+ * disk (an fsync of 5-100 ms on a VM), and every other connection of that
+ * thread, a new TLS handshake included, waited with it. Losing one of them in
+ * a crash is harmless: the PATCH that held the lease ended with the process,
+ * a lost take or extension is a lease not held (the part commit, durable,
+ * checks the token), a lost give-back is a lease that expires by itself. */
+static int lease_write(struct db *db, int prep_rc, struct db_stmt *st)
+{
+	int lazy = prep_rc == 0 && !db_in_tx(db) && db_lazy_commit(db, 1) == 0;
+	int rc = repo_done_one(prep_rc, st);
+
+	if (lazy && db_lazy_commit(db, 0) != 0 && rc == 0)
+		rc = AM_ERR_DB;
+	return rc == AM_ERR_NOTFOUND ? AM_ERR_CONFLICT : rc;
+}
+
 int db_upload_lock(struct db *db, const uint8_t project_id[DB_ID_LEN], const uint8_t id[DB_ID_LEN],
 		   int64_t offset, const uint8_t token[DB_ID_LEN], int64_t now, int64_t lease_ms)
 {
@@ -106,8 +123,7 @@ int db_upload_lock(struct db *db, const uint8_t project_id[DB_ID_LEN], const uin
 		db_bind_int64(st, 5, now + lease_ms);
 		db_bind_int64(st, 6, offset);
 	}
-	rc = repo_done_one(rc, st);
-	return rc == AM_ERR_NOTFOUND ? AM_ERR_CONFLICT : rc;
+	return lease_write(db, rc, st);
 }
 
 int db_upload_extend(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t token[DB_ID_LEN],
@@ -122,8 +138,7 @@ int db_upload_extend(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t t
 		db_bind_id(st, 2, token);
 		db_bind_int64(st, 3, now + lease_ms);
 	}
-	rc = repo_done_one(rc, st);
-	return rc == AM_ERR_NOTFOUND ? AM_ERR_CONFLICT : rc;
+	return lease_write(db, rc, st);
 }
 
 int db_upload_unlock(struct db *db, const uint8_t id[DB_ID_LEN], const uint8_t token[DB_ID_LEN])
