@@ -20,26 +20,18 @@
 
 static int cmd_watermark(int argc, char **argv)
 {
-	char self[PATH_MAX], xcode[PATH_MAX + 32], *slash, *args[WM_ARGS_MAX + 2];
-	ssize_t n;
+	char xcode[PATH_MAX + 32], *args[WM_ARGS_MAX + 2];
 
 	if (argc >= 2 && !strcmp(argv[1], "trace"))
 		return cmd_watermark_trace(argc, argv);
 	for (int i = 2; argc >= 2 && !strcmp(argv[1], "embed") && i < argc; i++)
 		if (!strcmp(argv[i], "--project"))
 			return cmd_watermark_embed_mark(argc, argv);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0 || argc > WM_ARGS_MAX) {
+	if (argc > WM_ARGS_MAX || am_exe_sibling("audiomus-xcode", xcode, sizeof(xcode)) != 0) {
 		fprintf(stderr,
 			"audiomus watermark: cannot find audiomus-xcode (or too many arguments)\n");
 		return 2;
 	}
-	self[n] = 0;
-	if (!(slash = strrchr(self, '/')))
-		return 2;
-	slash[1] = 0;
-	if ((size_t)snprintf(xcode, sizeof(xcode), "%saudiomus-xcode", self) >= sizeof(xcode))
-		return 2;
 	args[0] = "audiomus-xcode";
 	for (int i = 0; i < argc; i++)
 		args[i + 1] = argv[i]; /* argv[0] is "watermark" */

@@ -71,21 +71,6 @@ static int hex_id(const char *s, uint8_t out[DB_ID_LEN])
 	return 0;
 }
 
-/* audiomus-xcode beside this binary. */
-static int xcode_path(char *out, size_t n)
-{
-	char self[PATH_MAX], *slash;
-	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (k <= 0)
-		return -1;
-	self[k] = 0;
-	if (!(slash = strrchr(self, '/')))
-		return -1;
-	slash[1] = 0;
-	return (size_t)snprintf(out, n, "%saudiomus-xcode", self) >= n ? -1 : 0;
-}
-
 /* The configuration's database, a connection, and the live project. */
 struct opened {
 	struct app *a;
@@ -152,7 +137,7 @@ int cmd_watermark_trace(int argc, char **argv)
 	if ((rc = open_project(&argc, argv, "trace", &o, &x)) != 0)
 		goto out;
 	rc = 2;
-	if (!o.in || o.out || o.mark || xcode_path(exe, sizeof(exe))) {
+	if (!o.in || o.out || o.mark || am_exe_sibling("audiomus-xcode", exe, sizeof(exe))) {
 		fprintf(stderr, "audiomus watermark trace: give one SUSPECT file\n");
 		goto out;
 	}
@@ -244,7 +229,8 @@ int cmd_watermark_embed_mark(int argc, char **argv)
 	if ((rc = open_project(&argc, argv, "embed", &o, &x)) != 0)
 		goto out;
 	rc = 2;
-	if (!o.in || !o.out || hex_id(o.mark, mid) || xcode_path(exe, sizeof(exe))) {
+	if (!o.in || !o.out || hex_id(o.mark, mid) ||
+	    am_exe_sibling("audiomus-xcode", exe, sizeof(exe))) {
 		fprintf(stderr, "audiomus watermark embed: give --mark ID IN.wav OUT.wav\n");
 		goto out;
 	}

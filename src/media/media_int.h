@@ -9,6 +9,7 @@
 #ifndef AM_MEDIA_INT_H
 #define AM_MEDIA_INT_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include "crypto/crypto.h"
 #include "media/media.h"
 #include "repo/repo.h"
+#include "xcode/xcode.h"
 
 struct app;
 struct http_req;
@@ -244,6 +246,40 @@ int media_marked_tail(struct app *a, const struct stream_req *sr, const struct m
 /* "<original name without extension>-markers.wav" as an attachment, no
  * caching, Accept-Ranges: none. */
 int media_marked_headers(struct http_req *req, const struct stream_req *sr);
+
+/* ---- a transcoding child's output as a response body (media_pipe.c) ---------
+ * For the answers that decode an original on request (the marked WAV of a
+ * non-WAV original, a guest's marked download). The caller allocates s
+ * (calloc) and sets kind (a log field), out, mark and max; media_pipe_open
+ * finds the child, opens and grants the original; media_pipe_count runs the
+ * counting pass (0 with the PCM format's WAV tag and bits, 1 when a damaged
+ * original was answered 422 on req, AM_ERR_UNSUPPORTED for it without req,
+ * AM_ERR_INTERNAL); the caller then sets limit (the exact bytes the
+ * producing pass must send; 0 for a length known only at the end, bounded
+ * by max) and media_pipe_start runs that pass from a thread;
+ * media_pipe_recv reads its output (> 0; 0 at the end of an unknown length
+ * the child completed; AM_ERR_IO when it ended early: the caller never
+ * reads past limit); media_pipe_close stops the child and frees s. */
+struct media_pipe {
+	struct stream_ctx *s;
+	const char *kind;
+	enum xcode_output out;	       /* the producing pass's output */
+	const struct xcode_mark *mark; /* or NULL */
+	uint64_t size;		       /* of the original: what the child may read */
+	uint64_t limit, max, got;
+	int sv[2]; /* [0]: the response reads; [1]: the thread writes */
+	int cancel, started, ok;
+	pthread_t th;
+	char exec_path[PATH_MAX];
+	struct xcode_result res; /* of the counting pass */
+};
+int media_pipe_open(struct media_pipe *mp, struct media *m, const struct stream_req *sr);
+int media_pipe_count(struct media_pipe *mp, struct http_req *req, uint16_t *tag, uint16_t *bits);
+/* The original (after media_pipe_open) as an xcode source, e.g. for xcode_sniff. */
+void media_pipe_source(struct media_pipe *mp, struct xcode_source *src);
+int media_pipe_start(struct media_pipe *mp);
+ssize_t media_pipe_recv(struct media_pipe *mp, uint8_t *buf, size_t max);
+void media_pipe_close(struct media_pipe *mp);
 
 /* Take (+1) or give back (-1) one of the media process's decode slots, which
  * the marked WAV and the marked download share (media_marked_pcm.c): 0, or

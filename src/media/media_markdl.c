@@ -7,7 +7,7 @@
  * original. With one, the media process reads the listener's payload,
  * derives the pattern's key-less seed and the listener's coded bits (the
  * project's watermark key stays here), and runs the sandboxed transcoding
- * child twice, as the marked WAV does (media_marked_pcm.c): a count pass
+ * child twice through media_pipe.c, as the marked WAV does: a count pass
  * (422 before any byte for a damaged original), then the marked pass
  * streamed through a socket pair from a thread: a WAV original comes back
  * as the same WAV (its sample format, rate and channels; a fresh 44-byte
@@ -44,96 +44,16 @@
 #define MDL_BLOCK (64 * 1024)
 
 struct mdl {
-	struct stream_ctx *s;
+	struct media_pipe mp;	/* the child; mp.limit: WAV's PCM bytes, FLAC 0 */
 	struct xcode_mark mark; /* seed and bits: zeroed at the end */
 	struct am_buf head;	/* the WAV header, or empty (FLAC) */
-	enum xcode_output out;
-	uint64_t size;	   /* of the original */
-	uint64_t data_len; /* WAV: the PCM bytes counted; FLAC: 0 (unknown) */
-	uint64_t got;	   /* bytes the marked pass sent (thread) */
-	int sv[2];
-	int cancel, started, ok;
-	pthread_t th;
-	char exec_path[PATH_MAX];
-	struct xcode_result res;
 };
-
-static int src_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got)
-{
-	struct mdl *p = ctx;
-
-	return am1_reader_pread(p->s->r, off, buf, n, got);
-}
-
-static int null_write(void *ctx, const void *b, size_t n)
-{
-	return 0;
-}
-
-static int sock_write(void *ctx, const void *b, size_t n)
-{
-	struct mdl *p = ctx;
-	const uint8_t *c = b;
-
-	if (p->data_len && n > p->data_len - p->got)
-		return AM_ERR_INVAL;
-	while (n > 0) {
-		ssize_t k = send(p->sv[1], c, n, MSG_NOSIGNAL);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return AM_ERR_IO;
-		c += k;
-		n -= (size_t)k;
-		p->got += (uint64_t)k;
-	}
-	return 0;
-}
-
-static void params(struct mdl *p, struct xcode_params *xp, enum xcode_output out)
-{
-	memset(xp, 0, sizeof(*xp));
-	xp->output = out;
-	xp->exec_path = p->exec_path;
-	xp->max_output = out == XCODE_OUT_PCM_COUNT ? 1 : p->data_len ? p->data_len : MDL_MAX;
-	xp->cancel = &p->cancel;
-	xp->mark = &p->mark;
-}
-
-static void *pass2(void *arg)
-{
-	struct mdl *p = arg;
-	struct xcode_source src = {.read_at = src_read, .size = p->size, .ctx = p};
-	struct xcode_sink out = {.write = sock_write, .patch_head = null_write, .ctx = p};
-	struct xcode_sink none = {.write = null_write, .patch_head = null_write, .ctx = p};
-	struct xcode_params xp;
-	struct xcode_result res;
-
-	params(p, &xp, p->out);
-	if (xcode_run(&xp, &src, &out, &none, &none, &res) == 0 &&
-	    (!p->data_len || p->got == p->data_len))
-		__atomic_store_n(&p->ok, 1, __ATOMIC_RELEASE);
-	else if (!__atomic_load_n(&p->cancel, __ATOMIC_ACQUIRE))
-		am_log(AM_LOG_ERROR, "media_markdl_failed", "pass", "mark", "reason", res.reason,
-		       "detail", res.detail);
-	shutdown(p->sv[1], SHUT_WR);
-	return NULL;
-}
 
 static void mdl_free(void *arg)
 {
 	struct mdl *p = arg;
 
-	__atomic_store_n(&p->cancel, 1, __ATOMIC_RELEASE);
-	if (p->sv[0] >= 0)
-		shutdown(p->sv[0], SHUT_RDWR);
-	if (p->started)
-		pthread_join(p->th, NULL);
-	for (int i = 0; i < 2; i++)
-		if (p->sv[i] >= 0)
-			close(p->sv[i]);
-	media_stream_ctx_free(p->s);
+	media_pipe_close(&p->mp);
 	am_buf_cleanup(&p->head);
 	am_memzero(&p->mark, sizeof(p->mark));
 	free(p);
@@ -143,54 +63,22 @@ static void mdl_free(void *arg)
 static ssize_t mdl_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 {
 	struct mdl *p = arg;
-	uint64_t hl = p->head.len;
+	uint64_t hl = p->head.len, dl = p->mp.limit;
 	size_t n;
-	ssize_t k;
 	int rc;
 
-	if ((rc = media_still_granted(p->s, pos)) != 0)
+	if ((rc = media_still_granted(p->mp.s, pos)) != 0)
 		return rc;
 	if (pos < hl) {
 		n = (size_t)(hl - pos) < max ? (size_t)(hl - pos) : max;
 		memcpy(buf, p->head.p + pos, n);
 		return (ssize_t)n;
 	}
-	if (p->data_len && pos >= hl + p->data_len)
+	if (dl && pos >= hl + dl)
 		return 0;
-	if (p->data_len && p->data_len - (pos - hl) < max)
-		max = (size_t)(p->data_len - (pos - hl));
-	do
-		k = recv(p->sv[0], buf, max, 0);
-	while (k < 0 && errno == EINTR);
-	if (k > 0)
-		return k;
-	/* The end: complete only when the child said so (chunked FLAC). */
-	if (k == 0 && !p->data_len) {
-		pthread_join(p->th, NULL);
-		p->started = 0;
-		if (__atomic_load_n(&p->ok, __ATOMIC_ACQUIRE))
-			return 0;
-	}
-	am_log(AM_LOG_ERROR, "media_markdl_aborted", "error", "marking ended early");
-	return AM_ERR_IO;
-}
-
-/* audiomus-xcode beside this binary, as the worker finds it. */
-static int child_path(char *out, size_t n)
-{
-	char self[PATH_MAX];
-	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (k <= 0)
-		return AM_ERR_INTERNAL;
-	self[k] = 0;
-	if (!(slash = strrchr(self, '/')))
-		return AM_ERR_INTERNAL;
-	slash[1] = 0;
-	if ((size_t)snprintf(out, n, "%saudiomus-xcode", self) >= n)
-		return AM_ERR_INTERNAL;
-	return 0;
+	if (dl && dl - (pos - hl) < max)
+		max = (size_t)(dl - (pos - hl));
+	return media_pipe_recv(&p->mp, buf, max);
 }
 
 static int refuse(struct http_req *req, const char *why)
@@ -278,36 +166,20 @@ static int decide(struct app *a, struct http_req *req, const struct stream_req *
 	return rc == AM_ERR_NOTFOUND ? AM_ERR_DENIED : rc;
 }
 
-/* The WAV format tag and bits of the PCM format the child named; 0 or -1. */
-static int wav_format(const struct xcode_result *r, uint16_t *tag, uint16_t *bits)
-{
-	static const struct {
-		const char *name;
-		uint16_t tag, bits;
-	} f[] = {{"u8", 1, 8},	   {"s16le", 1, 16}, {"s24le", 1, 24},
-		 {"s32le", 1, 32}, {"f32le", 3, 32}, {"f64le", 3, 64}};
-
-	for (size_t i = 0; i < AM_ARRAY_LEN(f); i++)
-		if (strcmp(r->codec, f[i].name) == 0 && r->bit_depth == f[i].bits) {
-			*tag = f[i].tag;
-			*bits = f[i].bits;
-			return 0;
-		}
-	return -1;
-}
-
 /* The original's container: a WAV comes back as WAV, the rest as FLAC. */
 static int pick_output(struct mdl *p)
 {
-	struct xcode_source src = {.read_at = src_read, .size = p->size, .ctx = p};
+	struct am1_reader *r = p->mp.s->r;
+	struct xcode_source src;
 	uint8_t b[64];
 	size_t got = 0;
 	const char *f;
 
-	if (am1_reader_pread(p->s->r, 0, b, p->size < sizeof(b) ? p->size : sizeof(b), &got))
+	if (am1_reader_pread(r, 0, b, p->mp.size < sizeof(b) ? p->mp.size : sizeof(b), &got))
 		return AM_ERR_IO;
+	media_pipe_source(&p->mp, &src);
 	f = xcode_sniff(b, got, &src);
-	p->out = f && strcmp(f, "wav") == 0 ? XCODE_OUT_MARKED_PCM : XCODE_OUT_MARKED_FLAC;
+	p->mp.out = f && strcmp(f, "wav") == 0 ? XCODE_OUT_MARKED_PCM : XCODE_OUT_MARKED_FLAC;
 	return 0;
 }
 
@@ -315,39 +187,20 @@ static int pick_output(struct mdl *p)
  * the WAV header (WAV) or the sample count for FLAC's STREAMINFO. */
 static int count(struct mdl *p, struct http_req *req)
 {
-	struct xcode_source src = {.read_at = src_read, .size = p->size, .ctx = p};
-	struct xcode_sink none = {.write = null_write, .patch_head = null_write, .ctx = p};
-	struct xcode_params xp;
 	struct markers_wav w;
 	uint16_t tag = 0, bits = 0;
-	char msg[200];
-	json_t *j;
 	int rc;
 
-	params(p, &xp, XCODE_OUT_PCM_COUNT);
-	rc = xcode_run(&xp, &src, &none, &none, &none, &p->res);
-	if (rc != 0 && !xcode_fail_retryable(p->res.fail)) {
-		snprintf(msg, sizeof(msg), "the original could not be decoded: %s", p->res.reason);
-		am_log(AM_LOG_WARN, "media_markdl_undecodable", "reason", p->res.reason, "detail",
-		       p->res.detail);
-		j = json_pack("{s:s}", "error", msg);
-		rc = j ? http_respond_json(req, 422, j) : AM_ERR_NOMEM;
-		json_decref(j);
-		return rc ? rc : 1;
-	}
-	if (rc != 0 || wav_format(&p->res, &tag, &bits) != 0) {
-		am_log(AM_LOG_ERROR, "media_markdl_failed", "pass", "count", "reason",
-		       p->res.reason, "detail", p->res.detail);
-		return AM_ERR_INTERNAL;
-	}
-	p->mark.samples = p->res.samples;
-	if (p->out != XCODE_OUT_MARKED_PCM)
+	if ((rc = media_pipe_count(&p->mp, req, &tag, &bits)) != 0)
+		return rc;
+	p->mark.samples = p->mp.res.samples;
+	if (p->mp.out != XCODE_OUT_MARKED_PCM)
 		return 0;
-	p->data_len = p->res.samples * (uint64_t)p->res.channels * (bits / 8);
-	if (p->data_len == 0 || p->data_len > MDL_MAX)
+	p->mp.limit = p->mp.res.samples * (uint64_t)p->mp.res.channels * (bits / 8);
+	if (p->mp.limit == 0 || p->mp.limit > MDL_MAX)
 		return AM_ERR_TOOBIG;
-	return markers_wav_pcm_head(tag, bits, (uint16_t)p->res.channels,
-				    (uint32_t)p->res.sample_rate, p->data_len, 0, &p->head, &w);
+	return markers_wav_pcm_head(tag, bits, (uint16_t)p->mp.res.channels,
+				    (uint32_t)p->mp.res.sample_rate, p->mp.limit, 0, &p->head, &w);
 }
 
 /* Content-Disposition with the original's name (".flac" for a FLAC made of
@@ -360,7 +213,7 @@ static int headers(struct http_req *req, const struct stream_req *sr, const stru
 
 	am_strlcpy(name, sr->filename[0] ? sr->filename : "audio", sizeof(name) - 8);
 	dot = strrchr(name, '.');
-	if (p->out == XCODE_OUT_MARKED_FLAC && !(dot && strcasecmp(dot, ".flac") == 0)) {
+	if (p->mp.out == XCODE_OUT_MARKED_FLAC && !(dot && strcasecmp(dot, ".flac") == 0)) {
 		if (dot && dot != name)
 			*dot = 0;
 		am_strlcpy(name + strlen(name), ".flac", 8);
@@ -376,26 +229,15 @@ static int headers(struct http_req *req, const struct stream_req *sr, const stru
 static int prepare(struct media *m, struct http_req *req, const struct stream_req *sr,
 		   struct mdl *p)
 {
-	struct store_err err;
 	int rc;
 
-	if ((rc = child_path(p->exec_path, sizeof(p->exec_path))) != 0)
+	p->mp.kind = "marked_download";
+	p->mp.mark = &p->mark;
+	p->mp.max = MDL_MAX;
+	if ((rc = media_pipe_open(&p->mp, m, sr)) != 0 || (rc = pick_output(p)) != 0 ||
+	    (rc = count(p, req)) != 0)
 		return rc;
-	if ((rc = media_open_object(m->app, sr, 0, p->s, &err)) != 0) {
-		am_log(AM_LOG_ERROR, "media_object_unreadable", "error", am_strerror(rc),
-		       "store_error", err.msg[0] ? err.msg : NULL);
-		return AM_ERR_INTERNAL;
-	}
-	p->size = (uint64_t)sr->o.plain_size;
-	media_stream_ctx_grant(p->s, m->app, sr);
-	if ((rc = pick_output(p)) != 0 || (rc = count(p, req)) != 0)
-		return rc;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->sv) != 0)
-		return AM_ERR_INTERNAL;
-	if (pthread_create(&p->th, NULL, pass2, p) != 0)
-		return AM_ERR_INTERNAL;
-	p->started = 1;
-	return 0;
+	return media_pipe_start(&p->mp);
 }
 
 int media_markdl_respond(struct media *m, struct http_req *req, const struct stream_req *sr,
@@ -414,14 +256,14 @@ int media_markdl_respond(struct media *m, struct http_req *req, const struct str
 	*handled = 1;
 	if ((rc = media_marked_pcm_slot(1)) != 0)
 		goto out;
-	if (!(p = calloc(1, sizeof(*p))) || !(p->s = calloc(1, sizeof(*p->s)))) {
+	if (!(p = calloc(1, sizeof(*p))) || !(p->mp.s = calloc(1, sizeof(*p->mp.s)))) {
 		free(p);
 		p = NULL;
 		media_marked_pcm_slot(-1);
 		rc = AM_ERR_NOMEM;
 		goto out;
 	}
-	p->sv[0] = p->sv[1] = -1;
+	p->mp.sv[0] = p->mp.sv[1] = -1;
 	p->mark = x;
 	am_buf_init(&p->head, 128);
 	if ((rc = prepare(m, req, sr, p)) != 0 || (rc = headers(req, sr, p)) != 0)
@@ -429,8 +271,8 @@ int media_markdl_respond(struct media *m, struct http_req *req, const struct str
 	if (http_req_method(req) == HTTP_GET)
 		media_record_event(m, req, &sr->g, sr->obj, "download");
 	rc = http_respond_stream(req, 200,
-				 p->out == XCODE_OUT_MARKED_PCM ? "audio/wav" : "audio/flac",
-				 p->data_len ? (int64_t)(p->head.len + p->data_len) : -1, MDL_BLOCK,
+				 p->mp.out == XCODE_OUT_MARKED_PCM ? "audio/wav" : "audio/flac",
+				 p->mp.limit ? (int64_t)(p->head.len + p->mp.limit) : -1, MDL_BLOCK,
 				 mdl_fill, p, mdl_free);
 	p = NULL; /* http_respond_stream owns it now, also when it failed */
 out:

@@ -52,21 +52,6 @@ static int mem_read_at(void *ctx, uint64_t off, void *buf, size_t n, size_t *got
 	return 0;
 }
 
-/* audiomus-xcode beside this binary, as the worker finds it. */
-static int child_path(char *out, size_t n)
-{
-	char self[PATH_MAX], *slash;
-	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (k <= 0)
-		return AM_ERR_INTERNAL;
-	self[k] = 0;
-	if (!(slash = strrchr(self, '/')))
-		return AM_ERR_INTERNAL;
-	slash[1] = 0;
-	return (size_t)snprintf(out, n, "%saudiomus-xcode", self) >= n ? AM_ERR_INTERNAL : 0;
-}
-
 /* Before the body: only a valid tracer URL gets its body read. */
 int media_trace_on_headers(struct http_req *req, void *arg)
 {
@@ -148,7 +133,7 @@ int media_trace_handler(struct http_req *req, void *arg)
 		return AM_ERR_DENIED;
 	if (body.n == 0)
 		return AM_ERR_INVAL;
-	if ((rc = child_path(exe, sizeof(exe))) || (rc = app_db_get(a, &db)))
+	if ((rc = am_exe_sibling("audiomus-xcode", exe, sizeof(exe))) || (rc = app_db_get(a, &db)))
 		return rc;
 	if ((rc = authorize(req, a, db, &at, &p)) != 0)
 		goto out;

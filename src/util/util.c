@@ -199,6 +199,20 @@ int am_strlcpy(char *dst, const char *src, size_t dstsz)
 	return 0;
 }
 
+int am_exe_sibling(const char *name, char *out, size_t n)
+{
+	char self[4096], *slash;
+	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (k <= 0)
+		return AM_ERR_INTERNAL;
+	self[k] = 0;
+	if (!(slash = strrchr(self, '/')))
+		return AM_ERR_INTERNAL;
+	slash[1] = 0;
+	return (size_t)snprintf(out, n, "%s%s", self, name) >= n ? AM_ERR_INTERNAL : 0;
+}
+
 int am_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	char *end = NULL;

@@ -83,6 +83,10 @@ int am_buf_json_escape(struct am_buf *b, const char *s, size_t n);
 /* Bounded string copy: copies at most dstsz-1 bytes and NUL-terminates.
  * Returns 0, or AM_ERR_TOOBIG if src did not fit (dst then holds a prefix). */
 int am_strlcpy(char *dst, const char *src, size_t dstsz);
+/* The path of the file name in this binary's directory (/proc/self/exe's),
+ * e.g. the transcoding child "audiomus-xcode": 0, or AM_ERR_INTERNAL when
+ * /proc/self/exe cannot be read or the path does not fit in n. */
+int am_exe_sibling(const char *name, char *out, size_t n);
 
 /* The value 0..15 of the hex digit c, or -1. Lowercase digits only with
  * AM_HEX_LOWER (the one encoding of ids and tokens we write and accept);

@@ -62,18 +62,7 @@ static pthread_once_t child_once = PTHREAD_ONCE_INIT;
 
 static void find_child(void)
 {
-	char self[sizeof(child_path)];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return;
-	self[n] = 0;
-	if (!(slash = strrchr(self, '/')))
-		return;
-	slash[1] = 0;
-	if ((size_t)snprintf(child_path, sizeof(child_path), "%s%s", self, WORKER_CHILD_NAME) >=
-	    sizeof(child_path))
+	if (am_exe_sibling(WORKER_CHILD_NAME, child_path, sizeof(child_path)) != 0)
 		child_path[0] = 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -231,6 +232,23 @@ static void secrets_wiped_in_fork(void **state)
 	am_secret_free(s, 32);
 }
 
+/* am_exe_sibling: the name in this binary's directory; a buffer too small
+ * is an error, never a truncated path. */
+static void exe_sibling(void **state)
+{
+	char self[4096], want[4200], got[4200];
+	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	assert_true(k > 0);
+	self[k] = 0;
+	*strrchr(self, '/') = 0;
+	snprintf(want, sizeof(want), "%s/audiomus-xcode", self);
+	assert_int_equal(am_exe_sibling("audiomus-xcode", got, sizeof(got)), 0);
+	assert_string_equal(got, want);
+	assert_int_equal(am_exe_sibling("audiomus-xcode", got, strlen(want)), AM_ERR_INTERNAL);
+	assert_int_equal(am_exe_sibling("audiomus-xcode", got, strlen(want) + 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +258,7 @@ int main(void)
 	    cmocka_unit_test(url_host_and_loopback), cmocka_unit_test(hexval_cases),
 	    cmocka_unit_test(ascii_fold_cases),	     cmocka_unit_test(secrets_wiped_in_fork),
 	    cmocka_unit_test(secret_slab_reuse),     cmocka_unit_test(cached_secret_wiped_in_fork),
+	    cmocka_unit_test(exe_sibling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
