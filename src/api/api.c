@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "api/api_int.h"
@@ -106,12 +108,20 @@ static void set_origin(struct api *api, const char *url)
 }
 
 /* Verified in place of a missing account's hash: same parameters, so
- * unknown e-mail and wrong password cost the same (DESIGN §6). */
+ * unknown e-mail and wrong password cost the same (DESIGN §6). Made at
+ * start on this thread at the lowest priority (nice 19 for this thread
+ * only): an Argon2id hash is a core's worth of CPU and 64 MiB of page
+ * faults, which on a small machine competed with the start itself and
+ * its first requests; it is only needed at the first login of an unknown
+ * e-mail, which waits for it (api_dummy_hash). */
 static void *dummy_main(void *arg)
 {
 	struct api *api = arg;
-	int ok = api_password_hash(&api->app->conf, "audiomus dummy password", api->dummy_hash,
-				   sizeof(api->dummy_hash)) == 0;
+	int ok;
+
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+	ok = api_password_hash(&api->app->conf, "audiomus dummy password", api->dummy_hash,
+			       sizeof(api->dummy_hash)) == 0;
 
 	pthread_mutex_lock(&api->dummy.mu);
 	api->dummy.state = ok ? 1 : -1;
