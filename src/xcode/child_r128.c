@@ -15,6 +15,10 @@
  * each block filled to BLK_FRAMES before it is handed over: decoders deliver
  * ~1,024 frames at a time, and one hand-over (lock, wake-up) per decoded
  * frame made the encoder thread wait on the meter's wake-ups.
+ * The peak-only instance is handed the rendition's encoded packets instead
+ * and decodes them itself (child_rmeter.c's decoder, run here): that decode
+ * was ~7 % of the main thread, which is the job's critical path (issue 25,
+ * docs/transcoding.md "Where the time goes").
  */
 #include "xcode/xcode_int.h"
 
@@ -37,11 +41,15 @@ struct xc_r128 {
 	int map[XCODE_MAX_CHANNELS];
 	ebur128_state *st;   /* loudness and range; NULL for peak_only */
 	struct xc_tpeak *tp; /* true and sample peak */
+	xc_r128_dec_fn dec;  /* blocks hold encoded records, not samples */
+	void *dec_ctx;
 	float *blk[NBLK];
-	size_t n[NBLK];
+	size_t n[NBLK];	     /* frames, or bytes with dec */
 	uint64_t head, tail; /* blocks consumed / produced */
-	size_t fill;	     /* frames in blk[tail % NBLK], not yet handed over */
+	size_t fill;	     /* frames (bytes) in blk[tail % NBLK], not yet handed over */
 };
+
+#define BLK_BYTES(r) ((size_t)BLK_FRAMES * (r)->max_ch * sizeof(float))
 
 /* libebur128 for loudness and range (not for the peak-only meter); the
  * true peak, sample peak included, from child_tpeak.c (the same figures as
@@ -62,9 +70,25 @@ static int meter_init(struct xc_r128 *r)
 	return 0;
 }
 
+/* One block: samples to libebur128 and the true-peak meter, or encoded
+ * records to the decoder (which meters what it decodes). 0 or -1. */
+static int meter_block(struct xc_r128 *r, const float *b, size_t n)
+{
+	if (r->err)
+		return 0;
+	if (r->dec)
+		return r->dec(r->dec_ctx, (const uint8_t *)b, n, r->tp) ? -1 : 0;
+	if (r->st && ebur128_add_frames_float(r->st, b, n) != EBUR128_SUCCESS)
+		return -1;
+	if (r->tp)
+		xc_tpeak_add(r->tp, b, n);
+	return 0;
+}
+
 static void *meter_main(void *arg)
 {
 	struct xc_r128 *r = arg;
+	int done;
 
 	pthread_mutex_lock(&r->mu);
 	r->alive = 1; /* thread start-up syscalls (rseq, robust list) are done */
@@ -83,17 +107,21 @@ static void *meter_main(void *arg)
 			break;
 		i = r->head % NBLK;
 		pthread_mutex_unlock(&r->mu);
-		bad = !r->err && r->st &&
-		      ebur128_add_frames_float(r->st, r->blk[i], r->n[i]) != EBUR128_SUCCESS;
-		if (!r->err && r->tp)
-			xc_tpeak_add(r->tp, r->blk[i], r->n[i]);
+		bad = meter_block(r, r->blk[i], r->n[i]);
 		pthread_mutex_lock(&r->mu);
 		if (bad)
 			r->err = 1;
 		r->head++;
 		pthread_cond_broadcast(&r->cv);
 	}
+	done = r->dec && r->started && !r->err;
 	pthread_mutex_unlock(&r->mu);
+	/* the decoder's last frames (a started meter only: it holds tp) */
+	if (done && r->dec(r->dec_ctx, NULL, 0, r->tp)) {
+		pthread_mutex_lock(&r->mu);
+		r->err = 1;
+		pthread_mutex_unlock(&r->mu);
+	}
 	return NULL;
 }
 
@@ -128,6 +156,21 @@ fail:
 	return AM_ERR_INTERNAL;
 }
 
+int xc_r128_set_decoder(struct xc_r128 *r, xc_r128_dec_fn dec, void *ctx)
+{
+	if (!r->peak_only || !dec)
+		return AM_ERR_INVAL;
+	pthread_mutex_lock(&r->mu);
+	if (r->started) {
+		pthread_mutex_unlock(&r->mu);
+		return AM_ERR_INVAL;
+	}
+	r->dec = dec;
+	r->dec_ctx = ctx;
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
 int xc_r128_start(struct xc_r128 *r, int ch, int rate, const int map[XCODE_MAX_CHANNELS])
 {
 	if (ch < 1 || (unsigned)ch > r->max_ch)
@@ -159,21 +202,28 @@ static void publish(struct xc_r128 *r)
 	r->fill = 0;
 }
 
+/* Before filling a new block: wait until one is free. */
+static int wait_free(struct xc_r128 *r)
+{
+	int err;
+
+	pthread_mutex_lock(&r->mu);
+	while (r->tail - r->head == NBLK && !r->err)
+		pthread_cond_wait(&r->cv, &r->mu);
+	err = r->err;
+	pthread_mutex_unlock(&r->mu);
+	return err ? AM_ERR_INTERNAL : 0;
+}
+
 int xc_r128_add(struct xc_r128 *r, const float *s, size_t frames)
 {
+	if (r->dec)
+		return AM_ERR_INVAL;
 	while (frames > 0) {
 		size_t k = BLK_FRAMES - r->fill;
-		int err;
 
-		if (r->fill == 0) { /* a new block: wait until one is free */
-			pthread_mutex_lock(&r->mu);
-			while (r->tail - r->head == NBLK && !r->err)
-				pthread_cond_wait(&r->cv, &r->mu);
-			err = r->err;
-			pthread_mutex_unlock(&r->mu);
-			if (err)
-				return AM_ERR_INTERNAL;
-		}
+		if (r->fill == 0 && wait_free(r))
+			return AM_ERR_INTERNAL;
 		if (k > frames)
 			k = frames;
 		memcpy(r->blk[r->tail % NBLK] + r->fill * r->ch, s, k * r->ch * sizeof(float));
@@ -186,7 +236,20 @@ int xc_r128_add(struct xc_r128 *r, const float *s, size_t frames)
 	return 0;
 }
 
-static void join(struct xc_r128 *r)
+int xc_r128_add_bytes(struct xc_r128 *r, const void *p, size_t n)
+{
+	if (!r->dec || n > BLK_BYTES(r))
+		return AM_ERR_INVAL;
+	if (r->fill + n > BLK_BYTES(r))
+		publish(r);
+	if (r->fill == 0 && wait_free(r))
+		return AM_ERR_INTERNAL;
+	memcpy((uint8_t *)r->blk[r->tail % NBLK] + r->fill, p, n);
+	r->fill += n;
+	return 0;
+}
+
+void xc_r128_join(struct xc_r128 *r)
 {
 	if (!r->running)
 		return;
@@ -203,7 +266,7 @@ int xc_r128_peak(struct xc_r128 *r, double *dbtp)
 {
 	double tp;
 
-	join(r);
+	xc_r128_join(r);
 	if (r->err || !r->tp)
 		return AM_ERR_INTERNAL;
 	tp = xc_tpeak_max(r->tp); /* linear, at least the highest sample */
@@ -233,7 +296,7 @@ int xc_r128_finish(struct xc_r128 *r, uint64_t frames, struct xf_info *in)
 {
 	double lufs = -HUGE_VAL, lra = 0, tp;
 
-	join(r);
+	xc_r128_join(r);
 	if (r->err || !r->st || !r->tp)
 		return AM_ERR_INTERNAL;
 	if (ebur128_loudness_global(r->st, &lufs) != EBUR128_SUCCESS)
@@ -256,7 +319,7 @@ void xc_r128_free(struct xc_r128 *r)
 {
 	if (!r)
 		return;
-	join(r);
+	xc_r128_join(r);
 	if (r->st)
 		ebur128_destroy(&r->st);
 	xc_tpeak_free(r->tp);

@@ -289,11 +289,23 @@ void xc_mp4_free(struct xc_mp4 *m);
  * default, NULL: all default); add() copies interleaved float samples;
  * finish() joins and reads loudness, range, true peak and the meter flags
  * for a file of frames samples per channel; peak() joins and reads the
- * true peak alone (dBTP, -inf for silence). */
+ * true peak alone (dBTP, -inf for silence).
+ * A peak-only meter can take encoded packets instead of samples: set_decoder()
+ * before start() gives it dec, which runs on the meter thread, is handed each
+ * block of records that add_bytes() packed (n bytes at p; p NULL once at the
+ * end: drain), feeds the samples it decodes to tp and returns 0 or an error;
+ * add_bytes() copies one record of n bytes (AM_ERR_INVAL if it cannot fit a
+ * block, AM_ERR_INTERNAL after the thread failed). join() ends the thread
+ * (once the last block and the drain are done); free() joins first. */
 struct xc_r128;
+struct xc_tpeak;
+typedef int (*xc_r128_dec_fn)(void *ctx, const uint8_t *p, size_t n, struct xc_tpeak *tp);
 int xc_r128_spawn(struct xc_r128 **out, int max_ch, int peak_only);
+int xc_r128_set_decoder(struct xc_r128 *r, xc_r128_dec_fn dec, void *ctx);
 int xc_r128_start(struct xc_r128 *r, int ch, int rate, const int map[XCODE_MAX_CHANNELS]);
 int xc_r128_add(struct xc_r128 *r, const float *s, size_t frames);
+int xc_r128_add_bytes(struct xc_r128 *r, const void *p, size_t n);
+void xc_r128_join(struct xc_r128 *r);
 int xc_r128_finish(struct xc_r128 *r, uint64_t frames, struct xf_info *in);
 int xc_r128_peak(struct xc_r128 *r, double *dbtp);
 void xc_r128_free(struct xc_r128 *r);
@@ -309,9 +321,10 @@ double xc_tpeak_max(const struct xc_tpeak *t);
 void xc_tpeak_free(struct xc_tpeak *t);
 
 /* The rendition's true peak (child_rmeter.c): new() opens a decoder for
- * what enc produces, over the peak-only meter m (borrowed; started here);
- * packet() decodes one encoded packet and meters it; finish() drains the
- * decoder and reads the peak. */
+ * what enc produces, over the peak-only meter m (borrowed; started here,
+ * and the decoder runs on its thread); packet() hands over a copy of one
+ * encoded packet; finish() drains the decoder and reads the peak; free()
+ * joins m's thread before it frees the decoder that thread uses. */
 struct xc_rmeter;
 int xc_rmeter_new(const struct AVCodecContext *enc, struct xc_r128 *m, struct xc_rmeter **out);
 int xc_rmeter_packet(struct xc_rmeter *rm, const struct AVPacket *pkt);
