@@ -72,34 +72,111 @@ static int read_full(void *p, size_t n)
 	return 0;
 }
 
-/* One read-at-offset request to the parent: up to n (<= XCODE_IO_CHUNK)
- * bytes at off into buf. Returns the count (0 at the end) or AVERROR(EIO). */
-static int fetch(uint64_t off, uint8_t *buf, uint32_t n)
+/* The input's read-ahead (issue 25): while the main thread decodes and
+ * encodes one chunk, the parent already answers the request for the next
+ * one, so the next read finds it in the socket instead of waiting a round
+ * trip (two wake-ups, each a scheduling delay on a busy machine: the main
+ * thread, the job's critical path, spent about as long blocked as running).
+ * At most one request is in flight; its answer lands in buf. */
+static struct {
+	uint8_t buf[XCODE_IO_CHUNK];
+	uint64_t off;	/* file offset of buf[0] */
+	uint32_t len;	/* valid bytes in buf */
+	uint64_t ahead; /* offset of the request in flight */
+	int pending;	/* a request is in flight, its answer not yet read */
+} ra;
+
+static int ask(uint64_t off, uint32_t n)
 {
 	struct xf_read req = {.off = off, .len = n < XCODE_IO_CHUNK ? n : XCODE_IO_CHUNK};
+
+	return xcode_send(XF_READ, &req, sizeof(req)) ? AVERROR(EIO) : (int)req.len;
+}
+
+/* The answer to a request of len bytes into buf: the count (0 at the
+ * end) or AVERROR(EIO). */
+static int answer(uint8_t *buf, uint32_t len)
+{
 	int32_t got;
 
-	if (xcode_send(XF_READ, &req, sizeof(req)) || read_full(&got, sizeof(got)))
-		return AVERROR(EIO);
-	if (got < 0 || (uint32_t)got > req.len)
+	if (read_full(&got, sizeof(got)) || got < 0 || (uint32_t)got > len)
 		return AVERROR(EIO);
 	if (got > 0 && read_full(buf, (size_t)got))
 		return AVERROR(EIO);
 	return got;
 }
 
+/* Read the answer in flight, if any, into ra.buf. 0 or AVERROR(EIO). */
+static int settle(void)
+{
+	int got;
+
+	if (!ra.pending)
+		return 0;
+	ra.pending = 0;
+	if ((got = answer(ra.buf, XCODE_IO_CHUNK)) < 0)
+		return got;
+	ra.off = ra.ahead;
+	ra.len = (uint32_t)got;
+	return 0;
+}
+
+/* One read-at-offset request to the parent, not cached: up to n (<=
+ * XCODE_IO_CHUNK) bytes at off into buf. Returns the count (0 at the end)
+ * or AVERROR(EIO). */
+static int fetch(uint64_t off, uint8_t *buf, uint32_t n)
+{
+	int len, rc;
+
+	if ((rc = settle()) < 0 || (len = ask(off, n)) < 0)
+		return AVERROR(EIO);
+	return answer(buf, (uint32_t)len);
+}
+
+/* Fill ra.buf with the chunk at off (the read-ahead's answer when it is
+ * that one), then ask for the chunk after it. 0 or AVERROR(EIO). */
+static int refill(const struct xc_job *j, uint64_t off)
+{
+	int rc;
+
+	if (ra.pending && ra.ahead != off && (rc = settle()) < 0)
+		return rc; /* a seek: that answer is not the one wanted */
+	if (!ra.pending) {
+		if (ask(off, XCODE_IO_CHUNK) < 0)
+			return AVERROR(EIO);
+		ra.pending = 1;
+		ra.ahead = off;
+	}
+	if ((rc = settle()) < 0)
+		return rc;
+	if (ra.len == XCODE_IO_CHUNK && ra.off + ra.len < j->a->size) {
+		if (ask(ra.off + ra.len, XCODE_IO_CHUNK) < 0)
+			return AVERROR(EIO);
+		ra.pending = 1;
+		ra.ahead = ra.off + ra.len;
+	}
+	return 0;
+}
+
 static int in_read(void *opaque, uint8_t *buf, int n)
 {
 	struct xc_job *j = opaque;
-	int got;
+	uint64_t at = j->in_pos;
+	size_t got;
+	int rc;
 
-	if (j->in_pos >= j->a->size)
+	if (at >= j->a->size)
 		return AVERROR_EOF;
-	got = fetch(j->in_pos, buf, (uint32_t)n);
-	if (got <= 0)
-		return got < 0 ? got : AVERROR_EOF;
-	j->in_pos += (uint64_t)got;
-	return got;
+	if ((at < ra.off || at >= ra.off + ra.len) && (rc = refill(j, at)) < 0)
+		return rc;
+	if (at < ra.off || at >= ra.off + ra.len)
+		return AVERROR_EOF; /* the source ended early */
+	got = (size_t)(ra.off + ra.len - at);
+	if (got > (size_t)n)
+		got = (size_t)n;
+	memcpy(buf, ra.buf + (at - ra.off), got);
+	j->in_pos += got;
+	return (int)got;
 }
 
 static int64_t in_seek(void *opaque, int64_t off, int whence)
