@@ -317,6 +317,7 @@ void xc_r128_free(struct xc_r128 *r);
 struct xc_tpeak;
 int xc_tpeak_new(unsigned ch, unsigned long rate, struct xc_tpeak **out);
 void xc_tpeak_add(struct xc_tpeak *t, const float *s, size_t frames);
+void xc_tpeak_portable(struct xc_tpeak *t); /* tests: the SSE2 filter even where AVX2 is */
 double xc_tpeak_max(const struct xc_tpeak *t);
 void xc_tpeak_free(struct xc_tpeak *t);
 

@@ -5,8 +5,9 @@
  * (4x under 96 kHz, 2x under 192 kHz, none at 192 kHz), for 1, 2 and 8
  * channels, on noise with inter-sample overs, a float master above 0 dBFS,
  * a lone spike, a near-Nyquist tone, silence and denormals, fed in blocks
- * of odd sizes (the history carried across blocks and chunks). Test code
- * only.
+ * of odd sizes (the history carried across blocks and chunks); both
+ * filters, the AVX2 one (where the CPU has it) and the portable SSE2 one.
+ * Test code only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,7 +46,7 @@ static float sample(enum sig s, size_t i, unsigned c, unsigned long rate)
 
 /* Both meters over the same frames, the samples fed in blocks of varying
  * odd sizes; the figures must be equal as doubles. */
-static void compare(enum sig s, unsigned ch, unsigned long rate, size_t frames)
+static void compare1(enum sig s, unsigned ch, unsigned long rate, size_t frames, int portable)
 {
 	ebur128_state *st = ebur128_init(ch, rate, EBUR128_MODE_TRUE_PEAK);
 	struct xc_tpeak *tp = NULL;
@@ -56,6 +57,8 @@ static void compare(enum sig s, unsigned ch, unsigned long rate, size_t frames)
 	assert_non_null(st);
 	assert_non_null(x);
 	assert_int_equal(xc_tpeak_new(ch, rate, &tp), 0);
+	if (portable)
+		xc_tpeak_portable(tp);
 	for (size_t i = 0; i < frames; i++)
 		for (unsigned c = 0; c < ch; c++)
 			x[i * ch + c] = sample(s, i, c, rate);
@@ -76,11 +79,17 @@ static void compare(enum sig s, unsigned ch, unsigned long rate, size_t frames)
 		ref = fmax(ref, v);
 	}
 	if (xc_tpeak_max(tp) != ref)
-		fail_msg("signal %d, %u ch, %lu Hz: %.17g, libebur128 %.17g", (int)s, ch, rate,
-			 xc_tpeak_max(tp), ref);
+		fail_msg("signal %d, %u ch, %lu Hz, %s: %.17g, libebur128 %.17g", (int)s, ch, rate,
+			 portable ? "portable" : "default", xc_tpeak_max(tp), ref);
 	ebur128_destroy(&st);
 	xc_tpeak_free(tp);
 	free(x);
+}
+
+static void compare(enum sig s, unsigned ch, unsigned long rate, size_t frames)
+{
+	compare1(s, ch, rate, frames, 0);
+	compare1(s, ch, rate, frames, 1);
 }
 
 static void test_same_as_libebur128(void **state)
