@@ -523,6 +523,7 @@ int xcode_child_main(const struct xcode_child_args *a)
 	int rc;
 
 	memset(&j, 0, sizeof(j));
+	memset(&ra, 0, sizeof(ra)); /* one job per process; empty, nothing in flight */
 	j.a = a;
 	av_log_set_callback(log_cb);
 	av_log_set_level(AV_LOG_ERROR);
