@@ -430,12 +430,35 @@ static int spawn_exec(struct run *r, const struct xcode_child_args *a, int sv[2]
 	return 0;
 }
 
+/* 0 when fd's send buffer holds at least need bytes (raised if it did not). */
+static int sndbuf_holds(int fd, int need)
+{
+	int have = 0;
+	socklen_t len = sizeof(have);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && have >= need)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &need, sizeof(need)) != 0)
+		return -1;
+	len = sizeof(have);
+	return getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && have >= need ? 0 : -1;
+}
+
 static int spawn(struct run *r, const struct xcode_child_args *a)
 {
 	int sv[2], rc;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return fail(r, XCODE_FAIL_INTERNAL, "socketpair");
+	/* The child reads its input one chunk ahead (child.c): the answer to
+	 * the request in flight must fit in the socket while the child writes
+	 * its output, or both would wait on each other. Linux's default
+	 * (wmem_default, 208 KiB) holds it; make sure, whatever the host set. */
+	if (sndbuf_holds(sv[0], 2 * XCODE_FRAME_MAX) != 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return fail(r, XCODE_FAIL_INTERNAL, "socket buffer too small for a read-ahead");
+	}
 	rc = r->p->exec_path ? spawn_exec(r, a, sv) : spawn_fork(r, a, sv);
 	close(sv[1]);
 	r->fd = sv[0];
