@@ -32,7 +32,8 @@ report() {
   echo "| where (inclusive of callees) | instructions per request | share |"
   echo "|---|---|---|"
   for fn in ${PROFILE_FUNCS:-api_guest_open resolve db_project_get_by_id view_build api_tracks_json \
-      db_track_list db_version_list db_object_find api_media_index_load api_comments_json \
+      api_gtracks_load api_gtracks_write api_view_head_write db_track_list db_version_list db_object_find \
+      api_media_index_load api_comments_json \
       api_comments_write db_comment_list comment_row crypto_field_open crypto_field_open_to comment_item api_comment_write \
       json_dump_callback json_delete repo_project_key crypto_field_key_project view_send \
       access_url_sign_nonce crypto_mac api_view_make api_open_is_new sqlite3_step \

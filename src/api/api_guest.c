@@ -112,106 +112,36 @@ int api_open_is_new(struct api_ctx *c, const uint8_t lid[DB_ID_LEN])
 	return is_new;
 }
 
-/* json_dump_callback sink: append to an am_buf. */
-static int dump_to(const char *p, size_t n, void *buf)
-{
-	return am_buf_append(buf, p, n) ? -1 : 0;
-}
-
-/* Take the slot markers out of the serialized tracks in b (in place),
- * noting where each was: out gets the slots in the order of the text, so
- * their offsets ascend. Every slot must appear exactly once: anything else
- * is a bug (AM_ERR_INTERNAL), not something a client could cause (the
- * marker is 128 random bits drawn after every title was written). */
-static int view_unmark(struct am_buf *b, struct api_url_slots *us, struct api_view_slot *out)
-{
-	const size_t ml = 32, il = 8;
-	char *p = (char *)b->p, *end = p + b->len, *rd = p, *wr = p, *hit;
-	size_t k = 0;
-	uint64_t idx;
-
-	while ((hit = memmem(rd, (size_t)(end - rd), us->marker, ml)) != NULL) {
-		if ((size_t)(end - hit) < ml + il)
-			return AM_ERR_INTERNAL;
-		idx = 0;
-		for (size_t i = 0; i < il; i++) {
-			char ch = hit[ml + i];
-			int d = ch >= '0' && ch <= '9'	 ? ch - '0'
-				: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-							 : -1;
-			if (d < 0)
-				return AM_ERR_INTERNAL;
-			idx = idx << 4 | (uint64_t)d;
-		}
-		if (idx >= us->n || us->v[idx].off != SIZE_MAX || k == us->n)
-			return AM_ERR_INTERNAL;
-		memmove(wr, rd, (size_t)(hit - rd));
-		wr += hit - rd;
-		us->v[idx].off = (size_t)(wr - p);
-		out[k++] = us->v[idx];
-		rd = hit + ml + il;
-	}
-	memmove(wr, rd, (size_t)(end - rd));
-	wr += end - rd;
-	b->len = (size_t)(wr - p);
-	return k == us->n ? 0 : AM_ERR_INTERNAL;
-}
-
 /* The review page's answer but its head, as a cache entry: "tracks":[...]
- * with a slot for every media URL (api_tracks_json with slots), then
+ * with a slot for every media URL (api_gtracks_write), then
  * ,"comments":[...],"urls_expire":N}. The expensive part: every comment
  * decrypted. */
 static int view_build(struct api_ctx *c, const struct guest *gs, int64_t expires,
 		      struct api_view **out)
 {
 	struct api_url_slots us = {0};
-	struct api_guest_media gm = {&gs->g, &gs->p, expires, &us};
-	struct api_view_slot *sorted = NULL;
-	json_t *tracks = NULL;
-	uint8_t raw[16];
+	struct api_gtracks_out o = {
+	    c->api->app, c->api->app->conf.public_url, &gs->g, &gs->p, expires, &us};
+	struct api_gtracks m = {0};
 	struct am_buf b;
 	size_t split;
 	int rc;
 
 	am_buf_init(&b, API_VIEW_BODY_MAX);
-	if ((rc = am_buf_reserve(&b, API_VIEW_BODY_HINT)) || (rc = crypto_random(raw, sizeof(raw))))
-		goto out;
-	access_hex16(raw, us.marker);
-	if ((rc = api_tracks_json(c, gs->p.id, &gm, &tracks)))
-		goto out;
-	rc = AM_ERR_NOMEM;
-	if (am_buf_puts(&b, "\"tracks\":") ||
-	    json_dump_callback(tracks, dump_to, &b, JSON_COMPACT) ||
-	    (us.n && !(sorted = calloc(us.n, sizeof(*sorted)))))
-		goto out;
-	if ((rc = view_unmark(&b, &us, sorted)))
+	if ((rc = am_buf_reserve(&b, API_VIEW_BODY_HINT)) ||
+	    (rc = api_gtracks_load(c, gs->p.id, &m)) || (rc = am_buf_puts(&b, "\"tracks\":")) ||
+	    (rc = api_gtracks_write(&m, &o, &b)))
 		goto out;
 	split = b.len;
 	if ((rc = am_buf_puts(&b, ",\"comments\":")) ||
 	    (rc = api_comments_write(c, gs->p.id, 0, &b)) ||
 	    (rc = am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)expires)))
 		goto out;
-	rc = api_view_make((const char *)b.p, b.len, split, sorted, us.n, out);
+	rc = api_view_make((const char *)b.p, b.len, split, us.v, us.n, out);
 out:
-	json_decref(tracks);
+	api_gtracks_free(&m);
 	free(us.v);
-	free(sorted);
 	am_buf_cleanup(&b);
-	return rc;
-}
-
-/* {"project":{...}, the part every request builds fresh. */
-static int view_head(const struct guest *gs, struct am_buf *b)
-{
-	json_t *proj = json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", gs->p.title, "downloads",
-				 gs->p.downloads, "show_loudness", gs->p.show_loudness,
-				 "has_password", gs->p.has_password, "marked", gs->p.mark_on);
-	int rc = AM_ERR_NOMEM;
-
-	if (proj && am_buf_puts(b, "{\"project\":") == 0 &&
-	    json_dump_callback(proj, dump_to, b, JSON_COMPACT) == 0 && am_buf_puts(b, ",") == 0)
-		rc = 0;
-	json_decref(proj);
 	return rc;
 }
 
@@ -300,7 +230,7 @@ int api_guest_open(struct api_ctx *c)
 	if (!gs.authorized)
 		return password_required(c, &gs);
 	am_buf_init(&b, API_VIEW_BODY_MAX);
-	if ((rc = view_head(&gs, &b)))
+	if ((rc = api_view_head_write(&b, &gs.p)))
 		goto out;
 	vin = (struct api_view_in){.project_id = gs.p.id,
 				   .link_id = gs.link.id,

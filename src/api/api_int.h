@@ -326,6 +326,11 @@ char *api_jw_raw_str(char *p, const char *s, size_t n);
 char *api_jw_raw_id(char *p, const uint8_t id[DB_ID_LEN]);
 char *api_jw_raw_i64(char *p, int64_t v);
 char *api_jw_raw_bool(char *p, int v);
+/* A real as jansson dumps it ("%.17g", with ".0" when that has neither
+ * '.' nor 'e', the exponent without '+' or leading zeros); NULL when v is
+ * not finite (json_real refuses it). At most API_JW_REAL_MAX bytes. */
+#define API_JW_REAL_MAX 32
+char *api_jw_raw_real(char *p, double v);
 /* Copy the literal (a string constant) at p; the end. */
 #define API_JW_LIT(p, lit) ((char *)memcpy((p), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
 /* The comments of a project as a JSON array appended to b: the text of
@@ -351,6 +356,57 @@ int api_media_index_load(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 const uint8_t *api_media_index_find(const struct api_media_index *ix,
 				    const uint8_t version_id[DB_ID_LEN], const char *kind);
 void api_media_index_free(struct api_media_index *ix);
+/* The guest view's tracks as read from the database once (api_guest_jw.c),
+ * for both of its writers: jansson (api_gtracks_json, api_track.c: the
+ * player's URL refresh) and the direct one (api_gtracks_write: the review
+ * page's answer), which give the same text. */
+struct api_gtracks {
+	struct db_track *t; /* by position, as db_track_list gives them */
+	size_t nt, tcap;
+	struct db_version *v; /* the ready versions, as db_version_list gives them */
+	size_t nv, vcap;
+	size_t *order; /* v's indices by track (the order of t), then number */
+	size_t *first; /* nt + 1: track i's versions are order[first[i] .. first[i + 1]) */
+	struct api_media_index ix; /* the project's ready media objects */
+};
+/* What the guest's media URLs are: signed under g with app's keys (sign
+ * now), or with slots, view-cache slots (only their origin written; the
+ * jansson writer adds slots->marker and the index as api_tracks_json
+ * says). p: the downloads and show-loudness flags. */
+struct api_gtracks_out {
+	struct app *app;
+	const char *public_url;
+	const struct access_grant *g;
+	const struct db_project *p;
+	int64_t expires;
+	struct api_url_slots *slots;
+};
+int api_gtracks_load(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], struct api_gtracks *m);
+/* Sort m's versions into their tracks (order, first): done by load; for
+ * a model filled by hand (tests). 0 or AM_ERR_NOMEM. */
+int api_gtracks_group(struct api_gtracks *m);
+void api_gtracks_free(struct api_gtracks *m);
+/* The match_gain_db of version v of track i (the guest view while the
+ * owner keeps loudness from reviewers: the gain to the track's quietest
+ * version, <= 0, 0.1 dB steps): 1 with *gain, or 0 when it has none. */
+int api_gtracks_gain(const struct api_gtracks *m, size_t i, const struct db_version *v,
+		     double *gain);
+/* Append slot (object, download) at offset off (SIZE_MAX: not known yet). */
+int api_url_slot_add(struct api_url_slots *us, const uint8_t oid[DB_ID_LEN], int download,
+		     size_t off);
+/* The guest view's array of api_tracks_json (NULL with *rc on failure). */
+json_t *api_gtracks_json(const struct api_gtracks *m, const struct api_gtracks_out *o, int *rc);
+/* The same array appended to b without jansson, o->slots required: each
+ * URL is written as its origin, and its slot (off: where the signed path
+ * goes, before the closing quote) appended to o->slots in text order.
+ * AM_ERR_INTERNAL for stored text that is not UTF-8 or a meter that is
+ * not finite (jansson refuses both); on error nothing is appended. */
+int api_gtracks_write(const struct api_gtracks *m, const struct api_gtracks_out *o,
+		      struct am_buf *b);
+/* {"project":{"title":...,"downloads":...,"show_loudness":...,
+ * "has_password":...,"marked":...}, (the review page's head, with its
+ * comma) appended to b: what json_pack/json_dump gave for it. */
+int api_view_head_write(struct am_buf *b, const struct db_project *p);
 /* Signed media URLs of one version (stream, peaks, original when downloads
  * are on or g is an owner grant): {"stream": url|null, "peaks": url|null,
  * "download": url|null}; each URL with a fresh nonce (access_url_sign). */

@@ -9,6 +9,7 @@
  * other byte escaped. Runs in the web process on text from our database
  * (decrypted user text: never trusted to be valid UTF-8 or free of quotes).
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -216,4 +217,33 @@ char *api_jw_raw_bool(char *p, int v)
 	}
 	memcpy(p, "false", 5);
 	return p + 5;
+}
+
+char *api_jw_raw_real(char *p, double v)
+{
+	char d[API_JW_REAL_MAX], *e, *from;
+	int n;
+
+	if (!isfinite(v))
+		return NULL;
+	n = snprintf(d, sizeof(d) - 2, "%.17g", v);
+	if (n < 0 || (size_t)n >= sizeof(d) - 2)
+		return NULL;
+	if (!memchr(d, '.', (size_t)n) && !memchr(d, 'e', (size_t)n)) {
+		memcpy(d + n, ".0", 3);
+		n += 2;
+	}
+	if ((e = memchr(d, 'e', (size_t)n))) { /* e+05 -> e5, e-05 -> e-5 */
+		from = ++e;
+		if (*e == '-')
+			e++, from++;
+		else if (*from == '+')
+			from++;
+		while (*from == '0' && from[1])
+			from++;
+		memmove(e, from, (size_t)(d + n + 1 - from));
+		n = (int)strlen(d);
+	}
+	memcpy(p, d, (size_t)n);
+	return p + n;
 }

@@ -11,7 +11,6 @@
  * untrusted bytes, only sniffed (the media role sniffs the upload itself
  * again).
  */
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,109 +109,139 @@ static json_t *owner_version_json(const struct db_version *v)
 	return j;
 }
 
-/* A view-cache slot for object o instead of a signed URL (api_int.h):
- * the origin, the build's marker and the slot's index. */
-static json_t *media_slot(struct api_ctx *c, struct api_url_slots *us, const uint8_t oid[DB_ID_LEN],
-			  int download)
-{
-	char url[CONF_STR_MAX + 48];
-	struct api_view_slot *v;
-	size_t cap;
-
-	if (us->n == us->cap) {
-		cap = us->cap ? 2 * us->cap : 16;
-		if (cap > UINT32_MAX || !(v = realloc(us->v, cap * sizeof(*v))))
-			return NULL;
-		us->v = v;
-		us->cap = cap;
-	}
-	v = &us->v[us->n];
-	v->off = SIZE_MAX;
-	memcpy(v->object_id, oid, DB_ID_LEN);
-	v->download = download;
-	snprintf(url, sizeof(url), "%s%s%08zx", c->api->app->conf.public_url, us->marker, us->n);
-	us->n++;
-	return json_string(url);
-}
-
-/* A version's media URL of a kind: signed, or its view-cache slot (us);
- * the object from ix (the guest view) or one query. */
+/* A version's signed media URL of a kind (one object query). */
 static json_t *media_url(struct api_ctx *c, const struct access_grant *g,
 			 const uint8_t pid[DB_ID_LEN], const uint8_t vid[DB_ID_LEN],
-			 const char *kind, int download, int64_t expires, struct api_url_slots *us,
-			 const struct api_media_index *ix)
+			 const char *kind, int download, int64_t expires)
 {
 	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX];
-	const uint8_t *oid;
 	struct db_object o;
 
-	if (ix)
-		oid = api_media_index_find(ix, vid, kind);
-	else
-		oid = db_object_find(c->db, pid, vid, kind, &o) == 0 ? o.id : NULL;
-	if (!oid)
+	if (db_object_find(c->db, pid, vid, kind, &o) != 0)
 		return json_null();
-	if (us)
-		return media_slot(c, us, oid, download);
-	if (access_url_sign(c->api->app, g, oid, download, expires, path, sizeof(path)) != 0)
+	if (access_url_sign(c->api->app, g, o.id, download, expires, path, sizeof(path)) != 0)
 		return json_null();
 	snprintf(url, sizeof(url), "%s%s", c->api->app->conf.public_url, path);
 	return json_string(url);
 }
 
-static json_t *media_json(struct api_ctx *c, const struct access_grant *g,
-			  const struct db_project *p, const uint8_t version_id[DB_ID_LEN],
-			  int64_t expires, struct api_url_slots *us,
-			  const struct api_media_index *ix)
-{
-	return json_pack("{s:o,s:o,s:o,s:I}", "stream",
-			 media_url(c, g, p->id, version_id, "stream", 0, expires, us, ix), "peaks",
-			 media_url(c, g, p->id, version_id, "peaks", 0, expires, us, ix),
-			 "download",
-			 p->downloads || g->owner
-			     ? media_url(c, g, p->id, version_id, "original", 1, expires, us, ix)
-			     : json_null(),
-			 "expires", (json_int_t)expires);
-}
-
 json_t *api_media_json(struct api_ctx *c, const struct access_grant *g, const struct db_project *p,
 		       const uint8_t version_id[DB_ID_LEN], int64_t expires)
 {
-	return media_json(c, g, p, version_id, expires, NULL, NULL);
+	return json_pack(
+	    "{s:o,s:o,s:o,s:I}", "stream", media_url(c, g, p->id, version_id, "stream", 0, expires),
+	    "peaks", media_url(c, g, p->id, version_id, "peaks", 0, expires), "download",
+	    p->downloads || g->owner ? media_url(c, g, p->id, version_id, "original", 1, expires)
+				     : json_null(),
+	    "expires", (json_int_t)expires);
 }
 
+/* ---- the guest view, from its model (api_guest_jw.c) ---------------------------------- */
+
+/* A version's media URL of a kind: signed now, or its view-cache slot
+ * (the origin, o->slots->marker and the slot's index). */
+static json_t *gmedia_url(const struct api_gtracks *m, const struct api_gtracks_out *o,
+			  const uint8_t vid[DB_ID_LEN], const char *kind, int download)
+{
+	char path[ACCESS_URL_MAX], url[ACCESS_URL_MAX + CONF_STR_MAX + 48];
+	const uint8_t *oid = api_media_index_find(&m->ix, vid, kind);
+
+	if (!oid)
+		return json_null();
+	if (o->slots) {
+		snprintf(url, sizeof(url), "%s%s%08zx", o->public_url, o->slots->marker,
+			 o->slots->n);
+		return api_url_slot_add(o->slots, oid, download, SIZE_MAX) ? NULL
+									   : json_string(url);
+	}
+	if (access_url_sign(o->app, o->g, oid, download, o->expires, path, sizeof(path)) != 0)
+		return json_null();
+	snprintf(url, sizeof(url), "%s%s", o->public_url, path);
+	return json_string(url);
+}
+
+static json_t *gmedia_json(const struct api_gtracks *m, const struct api_gtracks_out *o,
+			   const struct db_version *v)
+{
+	json_t *st = gmedia_url(m, o, v->id, "stream", 0);
+	json_t *pk = gmedia_url(m, o, v->id, "peaks", 0);
+	json_t *dl =
+	    o->p->downloads || o->g->owner ? gmedia_url(m, o, v->id, "original", 1) : json_null();
+
+	return json_pack("{s:o,s:o,s:o,s:I}", "stream", st, "peaks", pk, "download", dl, "expires",
+			 (json_int_t)o->expires);
+}
+
+/* Version v of track i: its facts (meters while the owner shows loudness,
+ * else match_gain_db after the media) and media URLs. */
+static json_t *gversion_json(const struct api_gtracks *m, const struct api_gtracks_out *o, size_t i,
+			     const struct db_version *v)
+{
+	json_t *j = version_json(v, o->p->show_loudness);
+	double gain;
+
+	if (j && (api_set(j, "media", gmedia_json(m, o, v)) ||
+		  (!o->p->show_loudness && api_gtracks_gain(m, i, v, &gain) &&
+		   api_set(j, "match_gain_db", json_real(gain))))) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+json_t *api_gtracks_json(const struct api_gtracks *m, const struct api_gtracks_out *o, int *rc)
+{
+	json_t *arr = json_array(), *vs, *t;
+	const struct db_track *tr;
+
+	*rc = AM_ERR_NOMEM;
+	for (size_t i = 0; arr && i < m->nt; i++) {
+		tr = &m->t[i];
+		if (!(vs = json_array()))
+			goto fail;
+		for (size_t k = m->first[i]; k < m->first[i + 1]; k++)
+			if (json_array_append_new(vs, gversion_json(m, o, i, &m->v[m->order[k]]))) {
+				json_decref(vs);
+				goto fail;
+			}
+		t = json_pack("{s:o,s:s,s:I,s:I,s:o}", "id", api_id_json(tr->id), "title",
+			      tr->title, "position", (json_int_t)tr->position, "created",
+			      (json_int_t)tr->created, "versions", vs);
+		if (json_array_append_new(arr, t))
+			goto fail;
+	}
+	if (arr)
+		*rc = 0;
+	return arr;
+fail:
+	json_decref(arr);
+	return NULL;
+}
+
+/* The owner's view: every version, with the tempo map and queue places. */
 struct tracks_ctx {
-	struct api_ctx *c;
-	const struct access_grant *g;
-	const struct db_project *p; /* guest view: downloads and show-loudness flags */
-	int64_t expires;
-	struct api_url_slots *slots; /* guest view for the cache: slots, not URLs */
-	struct api_media_index ix;   /* guest view: the project's ready objects */
-	json_t *arr;		     /* tracks */
-	json_t *by_id;		     /* track hex id -> versions array */
-	json_t *queue;		     /* owner view: version hex id -> place (api_queue.c) */
+	json_t *arr;   /* tracks */
+	json_t *by_id; /* track hex id -> versions array */
+	json_t *queue; /* version hex id -> place (api_queue.c) */
 };
 
 static int track_item(void *ctx, const struct db_track *t)
 {
 	struct tracks_ctx *tc = ctx;
-	char hex[2 * DB_ID_LEN + 1];
+	char hex[2 * DB_ID_LEN + 1], ts[16];
 	json_t *versions = json_array();
 	json_t *j = json_pack("{s:o,s:s,s:I,s:I,s:O}", "id", api_id_json(t->id), "title", t->title,
 			      "position", (json_int_t)t->position, "created",
 			      (json_int_t)t->created, "versions", versions);
 
 	api_id_hex(t->id, hex);
-	if (j && !tc->g) { /* the owner's view: the tempo map of the marker export */
-		char ts[16];
-
-		snprintf(ts, sizeof(ts), "%d/%d", (int)t->ts_num, (int)t->ts_den);
-		if (api_set(j, "tempo_bpm", json_real((double)t->tempo_mbpm / 1000.0)) ||
-		    api_set(j, "time_signature", json_string(ts))) {
-			json_decref(versions);
-			json_decref(j);
-			return AM_ERR_NOMEM;
-		}
+	snprintf(ts, sizeof(ts), "%d/%d", (int)t->ts_num, (int)t->ts_den);
+	/* the tempo map of the marker export */
+	if (j && (api_set(j, "tempo_bpm", json_real((double)t->tempo_mbpm / 1000.0)) ||
+		  api_set(j, "time_signature", json_string(ts)))) {
+		json_decref(versions);
+		json_decref(j);
+		return AM_ERR_NOMEM;
 	}
 	if (!j || json_object_set_new(tc->by_id, hex, versions) ||
 	    json_array_append_new(tc->arr, j)) {
@@ -222,106 +251,56 @@ static int track_item(void *ctx, const struct db_track *t)
 	return 0;
 }
 
-/* While the owner keeps loudness from reviewers, the player's "Match
- * loudness" (ab.js) still needs the differences between a track's versions:
- * each guest version gets match_gain_db, its gain to the track's quietest
- * version (<= 0, 0.1 dB steps), and never its loudness. hidden_lufs parks the
- * figure under "_lufs" while the list is built; match_gains turns it into
- * the gain and removes it. */
-static int hidden_lufs(json_t *j, const struct db_version *v)
-{
-	struct db_meter m[DB_METERS_MAX];
-	size_t n = db_version_meters(v, m);
-
-	if (n == 0 || m[0].reason)
-		return 0;
-	return api_set(j, "_lufs", json_real(m[0].value));
-}
-
-static int match_gains(json_t *by_id)
-{
-	const char *key;
-	json_t *arr, *x, *l;
-	size_t i;
-	double min;
-
-	json_object_foreach(by_id, key, arr)
-	{
-		min = 1e9;
-		json_array_foreach(arr, i, x) if ((l = json_object_get(x, "_lufs")) &&
-						  json_real_value(l) < min) min =
-		    json_real_value(l);
-		json_array_foreach(arr, i, x)
-		{
-			if (!(l = json_object_get(x, "_lufs")))
-				continue;
-			if (api_set(x, "match_gain_db",
-				    json_real(round((min - json_real_value(l)) * 10.0) / 10.0)))
-				return AM_ERR_NOMEM;
-			json_object_del(x, "_lufs");
-		}
-	}
-	return 0;
-}
-
 static int version_item(void *ctx, const struct db_version *v)
 {
 	struct tracks_ctx *tc = ctx;
 	char hex[2 * DB_ID_LEN + 1];
-	json_t *arr, *j;
+	json_t *arr, *j, *place;
 
 	api_id_hex(v->track_id, hex);
 	if (!(arr = json_object_get(tc->by_id, hex)))
 		return 0;
-	if (!tc->g) {
-		json_t *place;
-
-		api_id_hex(v->id, hex);
-		j = owner_version_json(v);
-		place = strcmp(v->state, "queued") == 0 ? json_object_get(tc->queue, hex) : NULL;
-		if (j && place && api_set(j, "queue_position", json_incref(place))) {
-			json_decref(j);
-			return AM_ERR_NOMEM;
-		}
-	} else {
-		if (strcmp(v->state, "ready") != 0)
-			return 0;
-		j = version_json(v, tc->p->show_loudness);
-		if (j && !tc->p->show_loudness && hidden_lufs(j, v)) {
-			json_decref(j);
-			return AM_ERR_NOMEM;
-		}
-		if (j && api_set(j, "media",
-				 media_json(tc->c, tc->g, tc->p, v->id, tc->expires, tc->slots,
-					    &tc->ix))) {
-			json_decref(j);
-			return AM_ERR_NOMEM;
-		}
+	api_id_hex(v->id, hex);
+	j = owner_version_json(v);
+	place = strcmp(v->state, "queued") == 0 ? json_object_get(tc->queue, hex) : NULL;
+	if (j && place && api_set(j, "queue_position", json_incref(place))) {
+		json_decref(j);
+		return AM_ERR_NOMEM;
 	}
 	return json_array_append_new(arr, j) ? AM_ERR_NOMEM : 0;
+}
+
+/* The guest view: its model read once, then jansson (api_gtracks_json). */
+static int guest_tracks(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
+			const struct api_guest_media *gm, json_t **out)
+{
+	struct api_gtracks_out o = {
+	    c->api->app, c->api->app->conf.public_url, gm->g, gm->p, gm->expires, gm->slots};
+	struct api_gtracks m;
+	int rc;
+
+	if ((rc = api_gtracks_load(c, pid, &m)))
+		return rc;
+	*out = api_gtracks_json(&m, &o, &rc);
+	api_gtracks_free(&m);
+	return rc;
 }
 
 int api_tracks_json(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 		    const struct api_guest_media *gm, json_t **out)
 {
-	struct tracks_ctx tc = {.c = c, .arr = json_array(), .by_id = json_object()};
+	struct tracks_ctx tc = {NULL, NULL, NULL};
 	const struct db_keys *k = c->api->app->keys;
 	int rc = AM_ERR_NOMEM;
 
 	*out = NULL;
-	if (!tc.arr || !tc.by_id)
+	if (gm)
+		return guest_tracks(c, pid, gm, out);
+	if (!(tc.arr = json_array()) || !(tc.by_id = json_object()))
 		goto out;
-	if (gm) {
-		tc.g = gm->g;
-		tc.p = gm->p;
-		tc.expires = gm->expires;
-		tc.slots = gm->slots;
-	}
-	if ((!gm && (rc = api_queue_positions(c, pid, &tc.queue))) ||
-	    (gm && (rc = api_media_index_load(c, pid, &tc.ix))) ||
+	if ((rc = api_queue_positions(c, pid, &tc.queue)) ||
 	    (rc = db_track_list(c->db, k, pid, track_item, &tc)) ||
-	    (rc = db_version_list(c->db, k, pid, NULL, version_item, &tc)) ||
-	    (gm && !gm->p->show_loudness && (rc = match_gains(tc.by_id))))
+	    (rc = db_version_list(c->db, k, pid, NULL, version_item, &tc)))
 		goto out;
 	*out = tc.arr;
 	tc.arr = NULL;
@@ -329,7 +308,6 @@ out:
 	json_decref(tc.arr);
 	json_decref(tc.by_id);
 	json_decref(tc.queue);
-	api_media_index_free(&tc.ix);
 	return rc;
 }
 

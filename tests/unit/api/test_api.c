@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "access/access.h"
 #include "api/api_int.h"
 
 static void test_policy(void **state)
@@ -301,13 +302,222 @@ static void test_comment_write(void **state)
 	}
 }
 
+/* ---- the guest view's tracks and head written directly (api_guest_jw.c) ---- */
+
+static const char *const gt_texts[] = {
+    "Track \"one\" \\ </script>", "",	   "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x8e\xb5",
+    "\b\f\n\r\t\x01\x1f\x7f",	  "plain",
+};
+#define GT_MARKER "0123456789abcdef0123456789abcdef"
+
+/* Remove the slot markers (marker + 8 hex) of jansson's text, as
+ * api_guest.c did: the text without them, each slot's offset in it in
+ * text order, and its index. */
+static size_t gt_unmark(char *t, size_t *off, size_t *idx, size_t max)
+{
+	size_t k = 0, ml = strlen(GT_MARKER);
+	char *hit;
+
+	while ((hit = strstr(t, GT_MARKER)) != NULL) {
+		assert_true(k < max);
+		idx[k] = strtoul(hit + ml, NULL, 16);
+		off[k++] = (size_t)(hit - t);
+		memmove(hit, hit + ml + 8, strlen(hit + ml + 8) + 1);
+	}
+	return k;
+}
+
+/* A model of 4 tracks (one with no version) and 12 versions in listing
+ * order (by track id, not position), one of a track not listed; every
+ * fact, alignment and meter case; some objects missing. */
+static void gt_model(struct api_gtracks *m, int variant)
+{
+	static const int64_t flags[] = {
+	    -1, 0, DB_METER_SILENT, DB_METER_SHORT_I, DB_METER_SHORT_LRA, DB_METER_GATED};
+	static const char *const kinds[] = {"stream", "peaks", "original"};
+	struct db_version *v;
+
+	memset(m, 0, sizeof(*m));
+	m->nt = 4;
+	m->t = calloc(m->nt, sizeof(*m->t));
+	m->nv = 12;
+	m->v = calloc(m->nv, sizeof(*m->v));
+	m->ix.v = calloc(3 * m->nv, sizeof(*m->ix.v));
+	assert_true(m->t && m->v && m->ix.v);
+	for (size_t i = 0; i < m->nt; i++) {
+		memset(m->t[i].id, (int)(0x40 - 0x10 * i), DB_ID_LEN); /* ids descend */
+		snprintf(m->t[i].title, sizeof(m->t[i].title), "%s", gt_texts[(i + variant) % 5]);
+		m->t[i].position = (int64_t)i * 3 - 1;
+		m->t[i].created = INT64_MAX - (int64_t)i;
+	}
+	for (size_t j = 0; j < m->nv; j++) {
+		v = &m->v[j];
+		memset(v->id, (int)(0x80 + j), DB_ID_LEN);
+		memset(v->track_id, (int)(0x10 + 0x10 * (j % 3)), DB_ID_LEN); /* tracks 3, 2, 1 */
+		if (j == 11)
+			memset(v->track_id, 0x77, DB_ID_LEN); /* no such track */
+		v->number = (int64_t)j + 1;
+		snprintf(v->state, sizeof(v->state), "%s", j == 5 ? "r\xc3\xa9" : "ready");
+		v->progress = 100;
+		v->created = -(int64_t)j;
+		v->sample_rate = j == 4 ? 0 : 44100 + (int64_t)j;
+		v->duration_ms = (int64_t)j * 1000;
+		v->channels = 2;
+		v->bit_depth = 24;
+		v->offset_state = (int64_t)(j % 5) - 1; /* -1 .. 3 */
+		v->offset_ms = -(int64_t)j * 7;
+		v->sync_ms = (int64_t)j * 11;
+		v->meter_flags = flags[(j + (size_t)variant) % 6];
+		v->loudness_mlufs = j == 7 ? INT64_MAX : -14000 - (int64_t)j * 1234;
+		v->true_peak_mdbtp = -(int64_t)j;
+		v->loudness_range_mlu = (int64_t)j * 500;
+		v->stream_true_peak_mdbtp = j == 8 ? 0 : 1000;
+		for (size_t k = 0; k < 3; k++) {
+			if ((j + k) % 4 == 3) /* missing */
+				continue;
+			struct api_media_obj *o = &m->ix.v[m->ix.n++];
+			memcpy(o->version_id, v->id, DB_ID_LEN);
+			memset(o->id, (int)(j * 3 + k), DB_ID_LEN);
+			snprintf(o->kind, sizeof(o->kind), "%s", kinds[k]);
+		}
+	}
+	m->ix.cap = 3 * m->nv;
+	assert_int_equal(api_gtracks_group(m), 0);
+}
+
+/* Both writers on m with o's flags: the same text (after jansson's slot
+ * markers are taken out), the same slots in text order. */
+static void gt_check(const struct api_gtracks *m, const struct api_gtracks_out *base)
+{
+	struct api_url_slots uj = {GT_MARKER, NULL, 0, 0}, ud = {"", NULL, 0, 0};
+	struct api_gtracks_out oj = *base, od = *base;
+	size_t off[64], idx[64], n, pre = strlen("\"tracks\":");
+	struct am_buf b;
+	json_t *j;
+	char *want;
+	int rc = -1;
+
+	oj.slots = &uj;
+	od.slots = &ud;
+	j = api_gtracks_json(m, &oj, &rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(j);
+	want = json_dumps(j, JSON_COMPACT);
+	assert_non_null(want);
+	n = gt_unmark(want, off, idx, 64);
+	assert_int_equal(n, uj.n);
+	am_buf_init(&b, 1 << 20);
+	assert_int_equal(am_buf_puts(&b, "\"tracks\":"), 0);
+	assert_int_equal(api_gtracks_write(m, &od, &b), 0);
+	assert_string_equal((const char *)b.p + pre, want);
+	assert_int_equal(ud.n, n);
+	for (size_t k = 0; k < n; k++) {
+		assert_int_equal(ud.v[k].off, off[k] + pre);
+		assert_memory_equal(ud.v[k].object_id, uj.v[idx[k]].object_id, DB_ID_LEN);
+		assert_int_equal(ud.v[k].download, uj.v[idx[k]].download);
+		assert_int_equal(b.p[ud.v[k].off], '"');
+	}
+	free(want);
+	json_decref(j);
+	free(uj.v);
+	free(ud.v);
+	am_buf_cleanup(&b);
+}
+
+static void test_gtracks_write(void **state)
+{
+	static const char *const origins[] = {"https://review.example.org",
+					      "https://h:8443/p\xc3\xa9"};
+	struct access_grant g = {0};
+	struct db_project p = {0};
+	struct api_gtracks_out o = {NULL, NULL, &g, &p, INT64_C(1796616365), NULL};
+	struct api_url_slots us = {"", NULL, 0, 0};
+	struct api_gtracks m;
+	struct am_buf b;
+	int rc = 0;
+
+	(void)state;
+	for (int variant = 0; variant < 6; variant++) {
+		gt_model(&m, variant);
+		for (int f = 0; f < 16; f++) {
+			p.downloads = f & 1;
+			p.show_loudness = (f >> 1) & 1;
+			g.owner = (f >> 2) & 1;
+			o.public_url = origins[(f >> 3) & 1];
+			gt_check(&m, &o);
+		}
+		api_gtracks_free(&m);
+	}
+	/* text that is not UTF-8: both refuse, nothing appended, no slot */
+	gt_model(&m, 0);
+	p.show_loudness = 0;
+	for (int which = 0; which < 2; which++) {
+		if (which == 0)
+			m.t[1].title[0] = '\xc3', m.t[1].title[1] = 0;
+		else
+			memcpy(m.v[0].state, "\xed\xa0\x80", 4);
+		o.slots = &us;
+		assert_null(api_gtracks_json(&m, &o, &rc));
+		assert_int_not_equal(rc, 0);
+		us.n = 0;
+		am_buf_init(&b, 1 << 20);
+		assert_int_equal(am_buf_puts(&b, "[{}"), 0);
+		assert_int_equal(api_gtracks_write(&m, &o, &b), AM_ERR_INTERNAL);
+		assert_int_equal(b.len, 3);
+		assert_string_equal((const char *)b.p, "[{}");
+		assert_int_equal(us.n, 0);
+		am_buf_cleanup(&b);
+		snprintf(m.t[1].title, sizeof(m.t[1].title), "ok");
+	}
+	free(us.v);
+	api_gtracks_free(&m);
+}
+
+/* The head: json_pack's text for every flag and title. */
+static void test_view_head_write(void **state)
+{
+	struct db_project p = {0};
+	struct am_buf b;
+	json_t *j;
+	char *want;
+
+	(void)state;
+	for (size_t t = 0; t < 5; t++)
+		for (int f = 0; f < 32; f++) {
+			snprintf(p.title, sizeof(p.title), "%s", gt_texts[t]);
+			p.downloads = f & 1;
+			p.show_loudness = (f & 2) ? 7 : 0;
+			p.has_password = (f >> 2) & 1;
+			p.mark_on = (f >> 3) & 1;
+			j = json_pack("{s:{s:s,s:b,s:b,s:b,s:b}}", "project", "title", p.title,
+				      "downloads", p.downloads, "show_loudness", p.show_loudness,
+				      "has_password", p.has_password, "marked", p.mark_on);
+			assert_non_null(j);
+			want = json_dumps(j, JSON_COMPACT);
+			want[strlen(want) - 1] = ','; /* the head ends the object's first member */
+			am_buf_init(&b, 1 << 16);
+			assert_int_equal(am_buf_puts(&b, (f & 16) ? "x" : ""), 0); /* behind text */
+			assert_int_equal(api_view_head_write(&b, &p), 0);
+			assert_string_equal((const char *)b.p + ((f & 16) ? 1 : 0), want);
+			am_buf_cleanup(&b);
+			free(want);
+			json_decref(j);
+		}
+	memcpy(p.title, "a\x80", 3);
+	am_buf_init(&b, 1 << 16);
+	assert_int_equal(api_view_head_write(&b, &p), AM_ERR_INTERNAL);
+	assert_int_equal(b.len, 0);
+	am_buf_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_policy),     cmocka_unit_test(test_gate),
-	    cmocka_unit_test(test_ids),	       cmocka_unit_test(test_fields),
-	    cmocka_unit_test(test_view_key),   cmocka_unit_test(test_view_shared),
-	    cmocka_unit_test(test_view_slots), cmocka_unit_test(test_comment_write),
+	    cmocka_unit_test(test_policy),	  cmocka_unit_test(test_gate),
+	    cmocka_unit_test(test_ids),		  cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_view_key),	  cmocka_unit_test(test_view_shared),
+	    cmocka_unit_test(test_view_slots),	  cmocka_unit_test(test_comment_write),
+	    cmocka_unit_test(test_gtracks_write), cmocka_unit_test(test_view_head_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
