@@ -131,14 +131,14 @@ static int comment_out_item(void *ctx, const struct db_comment *cm)
 	return rc == AM_ERR_INVAL ? AM_ERR_INTERNAL : rc; /* stored text that is not UTF-8 */
 }
 
-int api_comments_write(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], int owner_view,
-		       struct am_buf *b)
+int api_comments_write(struct api_ctx *c, const struct db_keys *k, const uint8_t pid[DB_ID_LEN],
+		       int owner_view, struct am_buf *b)
 {
 	struct comment_out co = {b, owner_view, 0};
 	int rc;
 
 	if ((rc = am_buf_append(b, "[", 1)) ||
-	    (rc = db_comment_list(c->db, c->api->app->keys, pid, NULL, comment_out_item, &co)))
+	    (rc = db_comment_list(c->db, k, pid, NULL, comment_out_item, &co)))
 		return rc;
 	return am_buf_append(b, "]", 1);
 }

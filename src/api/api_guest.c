@@ -29,15 +29,26 @@ struct guest {
 	struct db_project p;
 	struct access_grant g;
 	int authorized; /* no password, or a valid cookie for this generation */
+	/* The keys of the request's repository calls: with hold (resolve), the
+	 * project's key opened once for all of them (the review page: four
+	 * opens before, issue 25), released by guest_done. */
+	struct db_keys k;
 };
+
+static void guest_done(struct guest *gs)
+{
+	db_keys_release(&gs->k);
+}
 
 static int not_found(struct api_ctx *c)
 {
 	return api_err(c, AM_ERR_NOTFOUND, "not found");
 }
 
-/* Resolve the token of the path into a live link and project. */
-static int resolve(struct api_ctx *c, struct guest *gs)
+/* Resolve the token of the path into a live link and project; hold: keep
+ * the project's key open in gs->k for the request (guest_done gives it
+ * back, on success and failure alike). */
+static int resolve_keys(struct api_ctx *c, struct guest *gs, int hold)
 {
 	const char *token = http_req_param(c->req, "token");
 	char name[ACCESS_COOKIE_NAME_MAX];
@@ -51,9 +62,12 @@ static int resolve(struct api_ctx *c, struct guest *gs)
 		return not_found(c);
 	if ((rc = crypto_sha256(token, CRYPTO_TOKEN_LEN, h)))
 		return rc;
+	gs->k = *c->api->app->keys;
 	rc = db_link_resolve(c->db, h, am_now_ms(), &gs->link);
+	if (rc == 0 && hold)
+		rc = db_keys_hold(c->db, c->api->app->keys, gs->link.project_id, &gs->k);
 	if (rc == 0)
-		rc = db_project_get_by_id(c->db, c->api->app->keys, gs->link.project_id, &gs->p);
+		rc = db_project_get_by_id(c->db, &gs->k, gs->link.project_id, &gs->p);
 	if (rc == AM_ERR_NOTFOUND || rc == AM_ERR_CRYPTO)
 		return not_found(c);
 	if (rc)
@@ -67,6 +81,11 @@ static int resolve(struct api_ctx *c, struct guest *gs)
 		gs->authorized =
 		    access_cookie_check(c->api->app, &gs->g, http_req_cookie(c->req, name)) == 0;
 	return 0;
+}
+
+static int resolve(struct api_ctx *c, struct guest *gs)
+{
+	return resolve_keys(c, gs, 0);
 }
 
 static int locked(const struct guest *gs)
@@ -129,12 +148,12 @@ static int view_build(struct api_ctx *c, const struct guest *gs, int64_t expires
 
 	am_buf_init(&b, API_VIEW_BODY_MAX);
 	if ((rc = am_buf_reserve(&b, API_VIEW_BODY_HINT)) ||
-	    (rc = api_gtracks_load(c, gs->p.id, &m)) || (rc = am_buf_puts(&b, "\"tracks\":")) ||
-	    (rc = api_gtracks_write(&m, &o, &b)))
+	    (rc = api_gtracks_load(c, &gs->k, gs->p.id, &m)) ||
+	    (rc = am_buf_puts(&b, "\"tracks\":")) || (rc = api_gtracks_write(&m, &o, &b)))
 		goto out;
 	split = b.len;
 	if ((rc = am_buf_puts(&b, ",\"comments\":")) ||
-	    (rc = api_comments_write(c, gs->p.id, 0, &b)) ||
+	    (rc = api_comments_write(c, &gs->k, gs->p.id, 0, &b)) ||
 	    (rc = am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)expires)))
 		goto out;
 	rc = api_view_make((const char *)b.p, b.len, split, us.v, us.n, out);
@@ -225,11 +244,13 @@ int api_guest_open(struct api_ctx *c)
 	struct am_buf b;
 	int rc;
 
-	if ((rc = resolve(c, &gs)))
-		return rc;
-	if (!gs.authorized)
-		return password_required(c, &gs);
 	am_buf_init(&b, API_VIEW_BODY_MAX);
+	if ((rc = resolve_keys(c, &gs, 1)))
+		goto out;
+	if (!gs.authorized) {
+		rc = password_required(c, &gs);
+		goto out;
+	}
 	if ((rc = api_view_head_write(&b, &gs.p)))
 		goto out;
 	vin = (struct api_view_in){.project_id = gs.p.id,
@@ -254,6 +275,7 @@ int api_guest_open(struct api_ctx *c)
 	}
 	rc = view_send(c, &gs, vin.expires, &b, v);
 out:
+	guest_done(&gs);
 	am_buf_cleanup(&b);
 	return rc;
 }

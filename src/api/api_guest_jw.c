@@ -62,9 +62,9 @@ static int version_in(void *ctx, const struct db_version *v)
 	return rc;
 }
 
-int api_gtracks_load(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], struct api_gtracks *m)
+int api_gtracks_load(struct api_ctx *c, const struct db_keys *k, const uint8_t pid[DB_ID_LEN],
+		     struct api_gtracks *m)
 {
-	const struct db_keys *k = c->api->app->keys;
 	int rc;
 
 	memset(m, 0, sizeof(*m));

@@ -335,8 +335,8 @@ char *api_jw_raw_real(char *p, double v);
 #define API_JW_LIT(p, lit) ((char *)memcpy((p), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
 /* The comments of a project as a JSON array appended to b: the text of
  * json_dumps(JSON_COMPACT) of api_comments_json's array, without jansson. */
-int api_comments_write(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], int owner_view,
-		       struct am_buf *b);
+int api_comments_write(struct api_ctx *c, const struct db_keys *k, const uint8_t pid[DB_ID_LEN],
+		       int owner_view, struct am_buf *b);
 /* One comment (api_comment_json's fields and order) appended to b. */
 int api_comment_write(struct am_buf *b, const struct db_comment *cm, int owner_view);
 /* The ready media objects of a project by version and kind
@@ -381,7 +381,9 @@ struct api_gtracks_out {
 	int64_t expires;
 	struct api_url_slots *slots;
 };
-int api_gtracks_load(struct api_ctx *c, const uint8_t pid[DB_ID_LEN], struct api_gtracks *m);
+/* k: the request's keys (db_keys_hold), or the app's. */
+int api_gtracks_load(struct api_ctx *c, const struct db_keys *k, const uint8_t pid[DB_ID_LEN],
+		     struct api_gtracks *m);
 /* Sort m's versions into their tracks (order, first): done by load; for
  * a model filled by hand (tests). 0 or AM_ERR_NOMEM. */
 int api_gtracks_group(struct api_gtracks *m);

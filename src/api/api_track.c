@@ -279,7 +279,7 @@ static int guest_tracks(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 	struct api_gtracks m;
 	int rc;
 
-	if ((rc = api_gtracks_load(c, pid, &m)))
+	if ((rc = api_gtracks_load(c, c->api->app->keys, pid, &m)))
 		return rc;
 	*out = api_gtracks_json(&m, &o, &rc);
 	api_gtracks_free(&m);

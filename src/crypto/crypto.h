@@ -254,8 +254,14 @@ int crypto_account_keys_create(const struct keyring *kr, uint8_t wrapped[CRYPTO_
  * open under this keyring's MK. */
 int crypto_account_keys_open(const struct keyring *kr, const uint8_t *wrapped, size_t n,
 			     struct crypto_field_key **field, struct crypto_field_key **index);
-/* Zero and free a field-key handle; accepts NULL. */
+/* Zero and free a field-key handle; accepts NULL. With references taken
+ * (crypto_field_key_ref), each free gives one back and the last zeroes. */
 void crypto_field_key_free(struct crypto_field_key *k);
+/* Another reference to k for one more holder (each gives it back with
+ * crypto_field_key_free): k, or NULL for NULL. Not atomic: the holders are
+ * in the one thread that opened k (a request lending its project's key to
+ * every repository call it makes). */
+struct crypto_field_key *crypto_field_key_ref(struct crypto_field_key *k);
 /* Seal n bytes of pt under field key k (borrowed); appends
  * n + CRYPTO_FIELD_OVERHEAD bytes to out. AM_ERR_INVAL (not a field key,
  * names too long), AM_ERR_TOOBIG (n > CRYPTO_FIELD_MAX or out's cap),

@@ -24,6 +24,9 @@ struct crypto_field_key {
 	 * between threads): the key schedule for opening fields, set up once
 	 * instead of per field (issue 25); NULL: per field. */
 	struct crypto_gcm_dec *dec;
+	/* References (crypto_field_key_ref): one per holder, all in the one
+	 * thread of the request that opened it. */
+	unsigned refs;
 };
 
 static const uint8_t zero_id[CRYPTO_ID_LEN];
@@ -128,12 +131,24 @@ int crypto_field_key_from_raw(const uint8_t key[CRYPTO_KEY_LEN], enum crypto_fie
 	memcpy(k->key, key, CRYPTO_KEY_LEN);
 	k->kind = kind;
 	k->dec = NULL;
+	k->refs = 1;
 	*out = k;
 	return 0;
 }
 
+struct crypto_field_key *crypto_field_key_ref(struct crypto_field_key *k)
+{
+	if (k)
+		k->refs++;
+	return k;
+}
+
 void crypto_field_key_free(struct crypto_field_key *k)
 {
+	if (k && k->refs > 1) {
+		k->refs--;
+		return;
+	}
 	if (k)
 		crypto_gcm_dec_free(k->dec); /* zeroes the key schedule */
 	am_secret_free(k, sizeof(*k));
@@ -152,6 +167,7 @@ static int fk_derive(const uint8_t ikm[CRYPTO_KEY_LEN], const char *info,
 		return AM_ERR_NOMEM;
 	k->kind = kind;
 	k->dec = NULL;
+	k->refs = 1;
 	rc = crypto_hkdf(ikm, CRYPTO_KEY_LEN, NULL, 0, info, strlen(info), k->key, CRYPTO_KEY_LEN);
 	if (rc) {
 		crypto_field_key_free(k);

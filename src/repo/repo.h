@@ -73,7 +73,24 @@ struct db_keys {
 	void *ctx;
 	const struct crypto_field_key *account_field_key; /* borrowed: account-level fields */
 	const struct crypto_field_key *email_index_key;	  /* borrowed: blind index of e-mail */
+	/* One request's project key (db_keys_hold), lent to each repository
+	 * call on held_project instead of opening it again; NULL: none. */
+	struct crypto_field_key *held;
+	uint8_t held_project[DB_ID_LEN];
 };
+
+/* For one request on project_id: *out = *k with that project's field key
+ * opened once and held, so that the request's repository calls on it
+ * (each passed out) take a reference instead of a SELECT, an unwrap and a
+ * key derivation each. Release it when the request ends (the key is zeroed
+ * then: nothing is kept across requests), on one thread only. 0,
+ * AM_ERR_NOTFOUND (no live project), AM_ERR_CRYPTO; on failure *out = *k
+ * without a key held (db_keys_release still fine). */
+int db_keys_hold(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		 struct db_keys *out);
+/* Give the held key back (zeroed and freed with its last reference);
+ * accepts keys without one. */
+void db_keys_release(struct db_keys *k);
 
 /* ---- accounts and sessions ------------------------------------------------- */
 

@@ -33,7 +33,8 @@ int repo_get_in_project(struct db *db, const struct db_keys *k, const uint8_t pr
 /* The field key of a live project (wrapped key present, not deleted) as an
  * owned handle in *fk (NULL on failure), which the caller frees with
  * crypto_field_key_free: AM_ERR_NOTFOUND, AM_ERR_CRYPTO or a database error
- * otherwise. */
+ * otherwise. When k holds that project's key (db_keys_hold), a reference to
+ * it, without a query. */
 int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		     struct crypto_field_key **fk);
 

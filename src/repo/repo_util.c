@@ -24,6 +24,10 @@ int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t proje
 	*fk = NULL;
 	if (!k || !k->project_field_key)
 		return db_set_err(db, AM_ERR_INTERNAL, "no keyring");
+	if (k->held && memcmp(k->held_project, project_id, DB_ID_LEN) == 0) {
+		*fk = crypto_field_key_ref(k->held);
+		return 0;
+	}
 	rc = db_prepare(db,
 			"SELECT wrapped_pk, mk_id FROM projects"
 			" WHERE id = $1 AND deleted IS NULL AND wrapped_pk IS NOT NULL",
@@ -40,6 +44,27 @@ int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t proje
 	}
 	db_finalize(st);
 	return rc;
+}
+
+int db_keys_hold(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
+		 struct db_keys *out)
+{
+	struct crypto_field_key *fk = NULL;
+	int rc;
+
+	*out = *k;
+	out->held = NULL;
+	if ((rc = repo_project_key(db, k, project_id, &fk)))
+		return rc;
+	out->held = fk;
+	memcpy(out->held_project, project_id, DB_ID_LEN);
+	return 0;
+}
+
+void db_keys_release(struct db_keys *k)
+{
+	crypto_field_key_free(k->held);
+	k->held = NULL;
 }
 
 int repo_bind_sealed(struct db_stmt *st, int idx, const struct crypto_field_key *key,
