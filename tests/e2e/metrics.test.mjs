@@ -205,7 +205,14 @@ for (const backend of BACKENDS) describe(`/metrics after traffic (${backend})`, 
     assert.equal((await raw(srv, 'GET', `/s/${p.link.token}`, {}, undefined, {})).status, 200);
     assert.equal((await raw(srv, 'GET', `/no-such-${p.link.token}`, {})).status, 404);
 
-    const s1 = await scrape(port);
+    // A request is counted when the server's completion callback runs, which
+    // can come just after the client has read the last byte: wait (bounded)
+    // until the last request's count shows, then check everything.
+    let s1 = await scrape(port);
+    for (let i = 0; i < 50 && val(s1, 'audiomus_http_requests_total{code="404",route="other"}') - val(s0, 'audiomus_http_requests_total{code="404",route="other"}') < 1; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s1 = await scrape(port);
+    }
     const d = (key) => val(s1, key) - val(s0, key);
     assert.ok(d('audiomus_http_requests_total{code="201",route="api"}') >= 2, 'project, track, upload created');
     assert.ok(d('audiomus_http_requests_total{code="200",route="review"}') >= 1, 'review page API');
