@@ -37,6 +37,10 @@ int repo_get_in_project(struct db *db, const struct db_keys *k, const uint8_t pr
  * it, without a query. */
 int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
 		     struct crypto_field_key **fk);
+/* A new reference to the key k holds for project_id (db_keys_hold), or NULL
+ * when it holds none for that project. */
+struct crypto_field_key *repo_held_key(const struct db_keys *k,
+				       const uint8_t project_id[DB_ID_LEN]);
 
 /* Seal text (NULL binds NULL) under key with AAD (table, column, row,
  * project) and bind it to $idx. AM_ERR_TOOBIG when strlen(text) > max. */

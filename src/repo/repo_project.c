@@ -84,9 +84,8 @@ static int project_row(struct db_stmt *st, union repo_key key, void *outp)
 	out->mark_on = (int)db_column_int64(st, 12);
 	if (!k)
 		return 0;
-	if (k->held && memcmp(k->held_project, out->id, DB_ID_LEN) == 0)
-		fk = crypto_field_key_ref(k->held); /* the request's (db_keys_hold) */
-	else if (k->project_field_key(k->ctx, out->id, out->wrapped_pk, n, out->mk_id, &fk))
+	if (!(fk = repo_held_key(k, out->id)) && /* the request's (db_keys_hold) */
+	    k->project_field_key(k->ctx, out->id, out->wrapped_pk, n, out->mk_id, &fk))
 		return db_set_err(db, AM_ERR_CRYPTO, "project key does not open");
 	rc = repo_open_col(st, 4, fk, "projects", "title", out->id, out->id, out->title,
 			   sizeof(out->title));

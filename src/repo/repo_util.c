@@ -24,10 +24,8 @@ int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t proje
 	*fk = NULL;
 	if (!k || !k->project_field_key)
 		return db_set_err(db, AM_ERR_INTERNAL, "no keyring");
-	if (k->held && memcmp(k->held_project, project_id, DB_ID_LEN) == 0) {
-		*fk = crypto_field_key_ref(k->held);
+	if ((*fk = repo_held_key(k, project_id)))
 		return 0;
-	}
 	rc = db_prepare(db,
 			"SELECT wrapped_pk, mk_id FROM projects"
 			" WHERE id = $1 AND deleted IS NULL AND wrapped_pk IS NOT NULL",
@@ -44,6 +42,13 @@ int repo_project_key(struct db *db, const struct db_keys *k, const uint8_t proje
 	}
 	db_finalize(st);
 	return rc;
+}
+
+struct crypto_field_key *repo_held_key(const struct db_keys *k, const uint8_t project_id[DB_ID_LEN])
+{
+	if (!k->held || memcmp(k->held_project, project_id, DB_ID_LEN) != 0)
+		return NULL;
+	return crypto_field_key_ref(k->held);
 }
 
 int db_keys_hold(struct db *db, const struct db_keys *k, const uint8_t project_id[DB_ID_LEN],
