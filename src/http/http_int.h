@@ -105,6 +105,56 @@ void http_watch_busy(struct http_watch *w, struct http_watch_conn *c);
 /* The response was sent: the next request's headers have header_ms. */
 void http_watch_next_request(struct http_watch *w, struct http_watch_conn *c);
 
+/* ---- streaming loops (stream_loop.c) ------------------------------------------ */
+
+/* A streamed GET response of a known size at least this large is sent by a
+ * streaming loop instead of libmicrohttpd (stream_loop.c says why); smaller
+ * ones, HEAD, unknown sizes and the redirect listener stay with it. */
+#define HTTP_HANDOFF_MIN (256 * 1024)
+/* The most TLS records a loop puts in one send(). */
+#define HTTP_LOOP_BATCH 4
+/* The longest head (status line and headers) a handed-over response has. */
+#define HTTP_HANDOFF_HEAD_MAX (4 * 16384)
+
+/* A response on its way to a loop. Made by http_respond_stream (response.c),
+ * owned by its request (freed with it); server.c fills session and fd and
+ * gives it to a loop, which sets outcome and finished, then resumes the
+ * connection. */
+struct http_handoff {
+	struct http_req *req;
+	void *session; /* gnutls_session_t: libmicrohttpd's, lent while suspended */
+	int fd;
+	struct am_buf head; /* "HTTP/1.1 206 ...\r\n" ... "\r\n" */
+	http_stream_fn *fn;
+	void *arg;
+	void (*free_fn)(void *);
+	size_t block;		/* the producer's read size hint */
+	uint64_t size;		/* body bytes */
+	_Atomic uint64_t bytes; /* body bytes produced so far */
+	const char *outcome;	/* for the access log: "ok", "client_abort", ... */
+	atomic_int finished;	/* the loop is done with it */
+};
+
+/* Free h and what it holds (its producer's arg with free_fn); NULL accepted. */
+void http_handoff_free(struct http_handoff *h);
+
+struct http_loops;
+/* n loops (threads), each cutting a connection whose socket took nothing
+ * for idle_ms (0: never). 0, AM_ERR_NOMEM, AM_ERR_IO. */
+int http_loops_new(size_t n, int64_t idle_ms, struct http_loops **out);
+/* Hand h (session and fd set; its connection suspended) to a loop. 0, or
+ * AM_ERR_UNAVAIL when the loops are stopping, AM_ERR_NOMEM: the caller keeps
+ * h and resumes the connection. */
+int http_loops_give(struct http_loops *ls, struct http_handoff *h);
+/* End every stream ("shutdown"), resuming their connections, and join the
+ * threads; a give() afterwards fails. Before the daemon stops: it refuses
+ * to stop with a connection suspended. Accepts NULL. */
+void http_loops_stop(struct http_loops *ls);
+/* Stop and free (accepts NULL). */
+void http_loops_free(struct http_loops *ls);
+/* The server's loops, NULL when it has none (response.c asks). */
+struct http_loops *http_server_loops(const struct http_server *s);
+
 /* ---- request state (server.c, request.c, response.c) ----------------------- */
 
 enum http_req_state { REQ_NEW, REQ_BODY, REQ_DONE };
@@ -142,6 +192,7 @@ struct http_req {
 	unsigned status;
 	uint64_t bytes;			/* body bytes produced */
 	_Atomic uint64_t *stream_bytes; /* for streamed responses */
+	struct http_handoff *handoff;	/* a response for a streaming loop (owned) */
 	int64_t start_us;		/* monotonic, when the request line arrived */
 	enum metrics_route
 	    mroute; /* the route's class, or the handler's (http_req_set_metrics_route) */

@@ -164,6 +164,7 @@ void http_req_release(struct http_req *req)
 	}
 	if (req->resp)
 		MHD_destroy_response(req->resp);
+	http_handoff_free(req->handoff);
 	am_buf_cleanup(&req->body);
 	free(req->raw_uri);
 	free(req->path);

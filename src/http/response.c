@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "http/http_int.h"
 #include "util/util.h"
@@ -118,34 +119,52 @@ int http_set_cookie(struct http_req *req, const char *name, const char *value, i
 	return rc;
 }
 
-/* Attach the security and queued headers to r and keep it on req; takes r. */
+/* A header sink: 0 or AM_ERR_INVAL. */
+typedef int header_fn(void *cls, const char *name, const char *value);
+
+/* Every header of a response but those of its framing: the security
+ * headers, the queued ones, Cache-Control unless one was queued,
+ * Content-Type, and Connection: close while draining (when close_too). */
+static int each_header(const struct http_req *req, const char *content_type, int close_too,
+		       header_fn *fn, void *cls)
+{
+	int has_cache = 0, rc = 0;
+
+	for (size_t i = 0; !rc && i < AM_ARRAY_LEN(security_headers); i++)
+		rc = fn(cls, security_headers[i][0], security_headers[i][1]);
+	for (size_t i = 0; !rc && i < req->nextra; i++) {
+		if (strcasecmp(req->extra[i][0], "Cache-Control") == 0)
+			has_cache = 1;
+		rc = fn(cls, req->extra[i][0], req->extra[i][1]);
+	}
+	if (!rc && !has_cache)
+		rc = fn(cls, "Cache-Control", "no-store");
+	if (!rc && content_type)
+		rc = fn(cls, "Content-Type", content_type);
+	if (!rc && close_too && req->srv && http_server_draining(req->srv))
+		rc = fn(cls, "Connection", "close");
+	return rc;
+}
+
+static int mhd_header(void *cls, const char *name, const char *value)
+{
+	return MHD_add_response_header(cls, name, value) == MHD_YES ? 0 : AM_ERR_INVAL;
+}
+
+/* Attach the headers to r and keep it on req; takes r. */
 static int finish(struct http_req *req, unsigned status, struct MHD_Response *r,
 		  const char *content_type)
 {
-	int has_cache = 0;
-
 	if (!r)
 		return AM_ERR_NOMEM;
-	if (req->resp) { /* a handler responded twice: keep the first */
+	if (req->resp || req->handoff) { /* a handler responded twice: keep the first */
 		MHD_destroy_response(r);
 		return AM_ERR_INTERNAL;
 	}
-	for (size_t i = 0; i < AM_ARRAY_LEN(security_headers); i++)
-		MHD_add_response_header(r, security_headers[i][0], security_headers[i][1]);
-	for (size_t i = 0; i < req->nextra; i++) {
-		if (strcasecmp(req->extra[i][0], "Cache-Control") == 0)
-			has_cache = 1;
-		if (MHD_add_response_header(r, req->extra[i][0], req->extra[i][1]) != MHD_YES) {
-			MHD_destroy_response(r);
-			return AM_ERR_INVAL;
-		}
+	if (each_header(req, content_type, 1, mhd_header, r) != 0) {
+		MHD_destroy_response(r);
+		return AM_ERR_INVAL;
 	}
-	if (!has_cache)
-		MHD_add_response_header(r, "Cache-Control", "no-store");
-	if (content_type)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	if (req->srv && http_server_draining(req->srv))
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	req->resp = r;
 	req->status = status;
 	return 0;
@@ -286,15 +305,96 @@ static void stream_free(void *cls)
 	free(s);
 }
 
+static int head_line(void *cls, const char *name, const char *value)
+{
+	return am_buf_printf(cls, "%s: %s\r\n", name, value) ? AM_ERR_INVAL : 0;
+}
+
+/* The response's head as it goes on the wire: status line, headers (as
+ * libmicrohttpd would send them, with its Date and Content-Length) and
+ * Connection: close, since the connection ends with the body. */
+static int handoff_head(const struct http_req *req, struct http_handoff *h, unsigned status,
+			const char *content_type)
+{
+	static const char *const day[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	const char *reason = MHD_get_reason_phrase_for(status);
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!gmtime_r(&now, &tm) ||
+	    am_buf_printf(&h->head, "HTTP/1.1 %u %s\r\n", status, reason ? reason : "") ||
+	    each_header(req, content_type, 0, head_line, &h->head) ||
+	    am_buf_printf(&h->head,
+			  "Content-Length: %llu\r\nDate: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n"
+			  "Connection: close\r\n\r\n",
+			  (unsigned long long)h->size, day[tm.tm_wday % 7], tm.tm_mday,
+			  mon[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec))
+		return AM_ERR_INVAL;
+	return 0;
+}
+
+/* A large GET stream of a known size on a TLS server with loops: made into
+ * a hand-over (server.c gives it to a loop once the handler returns). */
+static int respond_handoff(struct http_req *req, unsigned status, const char *content_type,
+			   int64_t size, size_t block, http_stream_fn *fn, void *arg,
+			   void (*free_fn)(void *))
+{
+	struct http_handoff *h = calloc(1, sizeof(*h));
+	int rc = AM_ERR_NOMEM;
+
+	if (!h)
+		goto out;
+	h->req = req;
+	h->fd = -1;
+	h->fn = fn;
+	h->arg = arg;
+	h->free_fn = free_fn;
+	h->block = block;
+	h->size = (uint64_t)size;
+	h->outcome = "error";
+	am_buf_init(&h->head, HTTP_HANDOFF_HEAD_MAX);
+	arg = NULL;
+	rc = AM_ERR_INTERNAL;
+	if (req->resp || req->handoff) /* a handler responded twice: keep the first */
+		goto out;
+	if ((rc = handoff_head(req, h, status, content_type)) != 0)
+		goto out;
+	req->handoff = h;
+	req->status = status;
+	req->stream_bytes = &h->bytes;
+	h = NULL;
+out:
+	if (arg && free_fn)
+		free_fn(arg);
+	http_handoff_free(h);
+	return rc;
+}
+
+void http_handoff_free(struct http_handoff *h)
+{
+	if (!h)
+		return;
+	if (h->free_fn)
+		h->free_fn(h->arg);
+	am_buf_cleanup(&h->head);
+	free(h);
+}
+
 int http_respond_stream(struct http_req *req, unsigned status, const char *content_type,
 			int64_t size, size_t block, http_stream_fn *fn, void *arg,
 			void (*free_fn)(void *))
 {
-	struct stream *s = calloc(1, sizeof(*s));
+	struct stream *s;
 	struct MHD_Response *r;
 	int rc;
 
-	if (!s) {
+	block = block ? block : 65536;
+	if (req->method == HTTP_GET && size >= HTTP_HANDOFF_MIN &&
+	    (status == 200 || status == 206) && req->srv && http_server_loops(req->srv))
+		return respond_handoff(req, status, content_type, size, block, fn, arg, free_fn);
+	if (!(s = calloc(1, sizeof(*s)))) {
 		if (free_fn)
 			free_fn(arg);
 		return AM_ERR_NOMEM;
@@ -302,8 +402,8 @@ int http_respond_stream(struct http_req *req, unsigned status, const char *conte
 	s->fn = fn;
 	s->arg = arg;
 	s->free_fn = free_fn;
-	r = MHD_create_response_from_callback(size < 0 ? MHD_SIZE_UNKNOWN : (uint64_t)size,
-					      block ? block : 65536, stream_read, s, stream_free);
+	r = MHD_create_response_from_callback(size < 0 ? MHD_SIZE_UNKNOWN : (uint64_t)size, block,
+					      stream_read, s, stream_free);
 	if (!r) {
 		stream_free(s);
 		return AM_ERR_NOMEM;

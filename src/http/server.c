@@ -49,8 +49,14 @@ struct http_server {
 	atomic_int stop_accept;
 	size_t max_headers;
 	struct http_watch *watch; /* header deadline, body rate (watch.c) */
+	struct http_loops *loops; /* large streams (stream_loop.c); NULL: none */
 	struct conf c;
 };
+
+struct http_loops *http_server_loops(const struct http_server *s)
+{
+	return s->loops;
+}
 
 int http_server_draining(const struct http_server *s)
 {
@@ -274,6 +280,31 @@ static enum MHD_Result respond_err(struct http_req *req)
 	return queue(req);
 }
 
+/* The handler answered with a stream for a loop: lend it the connection's
+ * socket and TLS session, suspended until the loop resumes it; on_request
+ * then closes it. Without a session (cannot happen on the HTTPS daemon) or
+ * with the loops stopping, the connection just closes. */
+static enum MHD_Result handoff(struct http_req *req)
+{
+	struct http_handoff *h = req->handoff;
+	const union MHD_ConnectionInfo *ti, *fi;
+
+	req->state = REQ_DONE;
+	ti = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	fi = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ti || !ti->tls_session || !fi)
+		return MHD_NO;
+	h->session = ti->tls_session;
+	h->fd = fi->connect_fd;
+	http_req_suspend(req);
+	if (http_loops_give(req->srv->loops, h) != 0) {
+		h->outcome = "shutdown";
+		atomic_store(&h->finished, 1);
+		http_req_resume(req);
+	}
+	return MHD_YES;
+}
+
 /* The request is complete: run the handler. */
 static enum MHD_Result complete(struct http_req *req)
 {
@@ -284,6 +315,8 @@ static enum MHD_Result complete(struct http_req *req)
 		return respond_err(req);
 	def = &req->route->def;
 	rc = def->handler(req, def->arg);
+	if (rc == 0 && req->handoff)
+		return handoff(req);
 	if (rc == 0 && !req->resp && atomic_load(&req->suspended))
 		return MHD_YES; /* called again after http_req_resume() */
 	if (rc < 0 && !req->resp) {
@@ -336,6 +369,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!req)
 		return MHD_NO;
 	req->conn = conn;
+	if (req->handoff && atomic_load(&req->handoff->finished))
+		return MHD_NO; /* a loop sent the response: close (it said so) */
 	if (req->state == REQ_NEW) {
 		int64_t clen;
 
@@ -433,7 +468,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	snprintf(ms, sizeof(ms), "%lld", (long long)(us / 1000));
 	am_strlcpy(path, log_path(req), sizeof(path));
 	am_log(AM_LOG_INFO, "access", "method", req->method ? req->method_str : "-", "path", path,
-	       "status", status, "bytes", bytes, "ms", ms, "outcome", outcome(toe));
+	       "status", status, "bytes", bytes, "ms", ms, "outcome",
+	       req->handoff ? req->handoff->outcome : outcome(toe));
 	*con_cls = NULL;
 	http_req_release(req);
 	atomic_fetch_sub(&s->inflight, 1);
@@ -639,6 +675,11 @@ int http_server_start(struct http_server *s, struct http_router *r, char *err, s
 		snprintf(err, errlen, "cannot start the connection watchdog");
 		return AM_ERR_IO;
 	}
+	if (http_loops_new((size_t)(threads > 0 ? threads : 1), s->c.connection_timeout * 1000,
+			   &s->loops) != 0) {
+		snprintf(err, errlen, "cannot start the streaming loops");
+		return AM_ERR_IO;
+	}
 	s->d = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, COMMON_OPTIONS(s), MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)(threads > 0 ? threads : 1), MHD_OPTION_HTTPS_PRIORITIES, http_tls_priorities,
@@ -710,6 +751,7 @@ int http_server_shutdown(struct http_server *s, int64_t grace_ms)
 	stop_accepting(s);
 	while ((left = atomic_load(&s->inflight)) > 0 && am_mono_ms() < deadline)
 		usleep(20000);
+	http_loops_stop(s->loops); /* the daemon must not stop with one suspended */
 	if (s->d) {
 		MHD_stop_daemon(s->d);
 		s->d = NULL;
@@ -724,8 +766,10 @@ void http_server_free(struct http_server *s)
 	stop_accepting(s);
 	if (s->redir)
 		MHD_stop_daemon(s->redir);
+	http_loops_stop(s->loops);
 	if (s->d)
 		MHD_stop_daemon(s->d);
+	http_loops_free(s->loops);
 	http_watch_free(s->watch); /* after the daemons: they notified every close */
 	if (s->redir_fd >= 0)
 		close(s->redir_fd);
