@@ -215,7 +215,11 @@ int http_respond_error(struct http_req *req, int err);
  * from a server thread. */
 typedef ssize_t http_stream_fn(void *arg, uint64_t pos, uint8_t *buf, size_t max);
 /* Respond with a streamed body of size bytes (-1: unknown, chunked). free_fn
- * (optional) releases arg when the response is done. block: read size hint. */
+ * (optional) releases arg when the response is done. block: read size hint.
+ * A GET body of a known size of HTTP_HANDOFF_MIN (256 KiB) or more is sent
+ * by a streaming loop, not libmicrohttpd, on another thread, and the
+ * connection closes after it (docs/architecture.md "Streaming loops"): fn
+ * must not depend on running on the thread that ran the handler. */
 int http_respond_stream(struct http_req *req, unsigned status, const char *content_type,
 			int64_t size, size_t block, http_stream_fn *fn, void *arg,
 			void (*free_fn)(void *));

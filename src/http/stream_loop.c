@@ -41,11 +41,11 @@
 #include "http/http_int.h"
 #include "util/util.h"
 
-#define REC_PLAIN	  16384	 /* TLS's largest record payload */
+#define REC_PLAIN	  16384		    /* TLS's largest record payload */
 #define REC_ROOM	  (REC_PLAIN + 512) /* one record with its header, nonce, tag */
-#define LOOP_BODY	  (64 * 1024) /* the most a producer is asked for at once */
+#define LOOP_BODY	  (64 * 1024)	    /* the most a producer is asked for at once */
 #define LOOP_OUT	  ((LOOP_BODY / REC_PLAIN + 1) * REC_ROOM) /* a batch (or the head) */
-#define LOOP_TURN_BATCHES 4   /* batches per connection per turn, then the next one */
+#define LOOP_TURN_BATCHES 4 /* batches per connection per turn, then the next one */
 #define LOOP_EVENTS	  64
 #define LOOP_SWEEP_MS	  1000 /* how often silent connections are looked for */
 
@@ -56,12 +56,12 @@ struct lstream {
 	struct lstream *prev, *next;   /* every stream of the loop */
 	struct lstream *rprev, *rnext; /* the ready list: the socket can take more */
 	int ready;
-	void *recv_ptr;	  /* the session's transport pointers, given back at the end */
+	void *recv_ptr; /* the session's transport pointers, given back at the end */
 	void *send_ptr;
-	uint8_t *rest;	  /* encrypted bytes the socket has not taken yet */
+	uint8_t *rest; /* encrypted bytes the socket has not taken yet */
 	size_t rest_len, rest_off;
-	unsigned batch;	  /* records per send now: 1 after a full socket, up to the max */
-	uint64_t pos;	  /* body bytes produced */
+	unsigned batch; /* records per send now: 1 after a full socket, up to the max */
+	uint64_t pos;	/* body bytes produced */
 	int head_sent;
 	int64_t progress_ms; /* the socket last took bytes */
 };
