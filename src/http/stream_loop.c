@@ -383,6 +383,7 @@ static void *loop_main(void *arg)
 	struct epoll_event ev[LOOP_EVENTS];
 	int64_t sweep = am_mono_ms() + LOOP_SWEEP_MS;
 
+	(void)pthread_setname_np(pthread_self(), "am-stream"); /* for top -H, perf */
 	for (;;) {
 		int64_t now = am_mono_ms();
 		int n = epoll_wait(L->ep, ev, LOOP_EVENTS,
