@@ -196,7 +196,7 @@ struct http_req {
 	int64_t start_us;		/* monotonic, when the request line arrived */
 	enum metrics_route
 	    mroute; /* the route's class, or the handler's (http_req_set_metrics_route) */
-	atomic_int suspended;
+	int suspend_seen; /* http_req_suspend ran (server thread only) */
 	void *data;
 	void (*data_free)(void *);
 };

@@ -136,14 +136,16 @@ void *http_req_data(const struct http_req *req)
 
 void http_req_suspend(struct http_req *req)
 {
-	atomic_store(&req->suspended, 1);
+	/* Read by complete() once the handler returns: by then another thread
+	 * may already have resumed the request, so it is not a "still
+	 * suspended" state but "the handler chose to wait". */
+	req->suspend_seen = 1;
 	MHD_suspend_connection(req->conn);
 }
 
 void http_req_resume(struct http_req *req)
 {
-	atomic_store(&req->suspended, 0);
-	MHD_resume_connection(req->conn);
+	MHD_resume_connection(req->conn); /* any thread: nothing of req is touched */
 }
 
 void http_req_set_metrics_route(struct http_req *req, enum metrics_route r)

@@ -314,11 +314,13 @@ static enum MHD_Result complete(struct http_req *req)
 	if (req->err_status)
 		return respond_err(req);
 	def = &req->route->def;
+	req->suspend_seen = 0;
 	rc = def->handler(req, def->arg);
 	if (rc == 0 && req->handoff)
 		return handoff(req);
-	if (rc == 0 && !req->resp && atomic_load(&req->suspended))
-		return MHD_YES; /* called again after http_req_resume() */
+	/* called again after http_req_resume(), which may already have run */
+	if (rc == 0 && !req->resp && req->suspend_seen)
+		return MHD_YES;
 	if (rc < 0 && !req->resp) {
 		if (http_status_of(rc) >= 500)
 			am_log(AM_LOG_WARN, "handler_error", "route", def->pattern, "error",
