@@ -45,8 +45,9 @@ struct media *media_new(struct app *a)
 	pthread_mutex_init(&m->gc_lock, NULL);
 	pthread_cond_init(&m->gc_cond, NULL);
 	if (a && a->db &&
-	    !(m->events =
-		  media_events_new(MEDIA_EVENTS_MAX, test_hold_ms(), media_events_write_db, a))) {
+	    (!(m->events =
+		   media_events_new(MEDIA_EVENTS_MAX, test_hold_ms(), media_events_write_db, a)) ||
+	     !(m->jobs = media_jobs_new(MEDIA_JOBS_THREADS, MEDIA_JOBS_MAX)))) {
 		media_free(m);
 		return NULL;
 	}
@@ -62,6 +63,9 @@ void media_free(struct media *m)
 	/* After the server stopped: nothing queues any more, and every play
 	 * or download that was answered is written before the process goes. */
 	media_events_free(m->events);
+	/* The uploads' last commits: a PATCH cut when the server stopped
+	 * keeps what arrived, as it would have before the stop. */
+	media_jobs_free(m->jobs);
 	if (m->gc_running) {
 		pthread_mutex_lock(&m->gc_lock);
 		m->gc_stop = 1;

@@ -25,6 +25,7 @@ struct app;
 struct http_req;
 
 struct media_events;
+struct media_jobs;
 
 struct media {
 	struct app *app;
@@ -34,7 +35,36 @@ struct media {
 	pthread_cond_t gc_cond;
 	int gc_running, gc_stop;
 	struct media_events *events; /* play/download events; NULL without a database */
+	struct media_jobs *jobs;     /* uploads' disk work; NULL without a database */
 };
+
+/* ---- durable work off the HTTP threads (media_jobs.c) --------------------------
+ * A bounded queue and a few threads that run what would make an HTTP thread
+ * wait for the disk (an upload part's object created, committed, the upload
+ * completed): the request is suspended while its job runs, and the job
+ * resumes it as its last act. MEDIA_JOBS_MAX bounds the jobs queued (a job
+ * being run is no longer counted); beyond it media_jobs_add refuses. */
+#define MEDIA_JOBS_THREADS     2
+#define MEDIA_JOBS_THREADS_MAX 8
+#define MEDIA_JOBS_MAX	       1024
+#define MEDIA_JOBS_RETRY_AFTER "5" /* seconds, in the 503 of a full queue */
+
+typedef void media_job_fn(void *arg);
+
+/* A queue of at most cap jobs (0: MEDIA_JOBS_MAX) and its threads (1 ..
+ * MEDIA_JOBS_THREADS_MAX; out of range: the maximum). NULL when memory or no
+ * thread can be had. */
+struct media_jobs *media_jobs_new(unsigned threads, size_t cap);
+/* Queue fn(arg). admitted (may be NULL) is called with arg once the job is
+ * accepted and before any thread can run it, under the queue's lock: the
+ * place to suspend the request the job will resume. 0; AM_ERR_UNAVAIL when
+ * the queue is full or stopping (then neither is called); AM_ERR_INVAL. */
+int media_jobs_add(struct media_jobs *q, media_job_fn *fn, void *arg, media_job_fn *admitted);
+/* Jobs queued and not yet taken by a thread (tests). */
+size_t media_jobs_queued(struct media_jobs *q);
+/* Stop: every job queued before runs, the threads are joined, q is freed.
+ * Accepts NULL. A media_jobs_add meanwhile is refused. */
+void media_jobs_free(struct media_jobs *q);
 
 /* ---- play/download events (media_events.c) -----------------------------------
  * The HTTP threads never write events to the database: they queue them

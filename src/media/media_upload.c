@@ -9,7 +9,12 @@
  * not audio is refused at once (docs/media.md "Refusals"): its upload is
  * deleted and its version fails with the reason, and the rest of its body is
  * not read (a short rest is, so that the 415 with the reason gets through).
- * A HEAD on an
+ * What waits for the disk runs on the role's job threads (media_jobs.c)
+ * while the request is suspended: the part's object is begun with the first
+ * chunk of the body, and the part committed with its last announced byte
+ * (before the handler answers: the acknowledged offset is on disk); a PATCH
+ * cut mid-body hands its commit to them as well. The upload's completion
+ * still runs in the handler. A HEAD on an
  * upload whose every byte is recorded but that was never completed (its
  * node died in between) completes it, so that a client that trusts
  * Upload-Offset == Upload-Length is right. The sniffing, the completion and
@@ -48,6 +53,15 @@ struct upload_ctx {
 	char why[UPLOAD_WHY_MAX]; /* a refusal's reason */
 	int need_sniff, bad_type, failed, done;
 	int64_t lease_ms, last_extend;
+	/* Work on a job thread (media_jobs.c): the request it resumes, the
+	 * first chunk it writes once the part is begun, and what came of it. */
+	struct http_req *req;
+	uint8_t *held;
+	size_t held_n;
+	int begun;     /* part_begin ran */
+	int begin_rc;  /* its error, or the first chunk's */
+	int committed; /* the part was committed (commit_step) */
+	int commit_rc; /* with this result */
 };
 
 static const char *const tus_headers[][2] = {
@@ -149,9 +163,8 @@ static void unlock(struct upload_ctx *c)
 	c->locked = 0;
 }
 
-/* End of the request, whatever happened. A PATCH cut mid-body (the handler
- * never ran) keeps what arrived: that is what makes it resumable. */
-static void upload_ctx_free(void *p)
+/* Commit (or drop) what a request left, give the lease back, free. */
+static void ctx_finish(void *p)
 {
 	struct upload_ctx *c = p;
 
@@ -162,25 +175,86 @@ static void upload_ctx_free(void *p)
 			part_abort(c);
 	}
 	unlock(c);
+	free(c->held);
 	am_memzero(c, sizeof(*c));
 	free(c);
 }
 
+/* End of the request, whatever happened. A PATCH cut mid-body (the handler
+ * never ran) keeps what arrived: that is what makes it resumable. Its
+ * commit goes to a job thread (the request is gone: nothing to suspend),
+ * or runs here when the queue is full or stopping. */
+static void upload_ctx_free(void *p)
+{
+	struct upload_ctx *c = p;
+
+	c->req = NULL;
+	if (c->w && !c->done && !c->failed && !c->bad_type && !c->need_sniff &&
+	    media_jobs_add(c->m->jobs, ctx_finish, c, NULL) == 0)
+		return;
+	ctx_finish(c);
+}
+
+/* The job's request waits (media_jobs_add's admitted: before the job can
+ * run, so its resume always comes after). */
+static void suspend_req(void *p)
+{
+	http_req_suspend(((struct upload_ctx *)p)->req);
+}
+
+/* The job's last act: after it the request may end and free c. */
+static void resume_req(struct upload_ctx *c)
+{
+	struct http_req *req = c->req;
+
+	c->req = NULL;
+	http_req_resume(req);
+}
+
+/* Run fn(c) on a job thread with req suspended until it resumes it: 0, and
+ * the caller must not touch c any more (the request may go on at once on
+ * another thread). 1 when it ran here (the role has no job threads).
+ * AM_ERR_UNAVAIL with Retry-After when the queue is full: nothing done.
+ * Only from on_body: a handler that returns while its request is already
+ * resumed is taken for one that forgot to answer (src/http/server.c). */
+static int run_job(struct http_req *req, struct upload_ctx *c, media_job_fn *fn)
+{
+	if (!c->m->jobs) {
+		fn(c);
+		return 1;
+	}
+	c->req = req;
+	if (media_jobs_add(c->m->jobs, fn, c, suspend_req) == 0)
+		return 0;
+	c->req = NULL;
+	am_log(AM_LOG_WARN, "media_upload_jobs_full");
+	(void)http_add_header(req, "Retry-After", MEDIA_JOBS_RETRY_AFTER);
+	return AM_ERR_UNAVAIL;
+}
+
 /* Pick the part's id and key, wrap a fresh DEK under the project key and
- * open the writer over a store put. */
-static int part_begin(struct upload_ctx *c, struct db *db)
+ * open the writer over a store put. A database connection is held for the
+ * project's row only: the role's pool is sized for its threads, and the
+ * store's fsyncs need none. */
+static int part_begin(struct upload_ctx *c)
 {
 	struct app *a = c->m->app;
 	struct db_project p;
 	struct am1_sink sink;
 	struct store_err err;
 	struct crypto_pk *pk = NULL;
+	struct db *db = NULL;
 	int rc;
 
 	memset(&c->part, 0, sizeof(c->part));
+	memset(&p, 0, sizeof(p));
 	c->part.seq = c->u.parts;
 	c->part.start = c->offset;
-	if ((rc = db_project_get_by_id(db, a->keys, c->u.project_id, &p)) ||
+	if ((rc = app_db_get(a, &db)) == 0) {
+		rc = db_project_get_by_id(db, a->keys, c->u.project_id, &p);
+		app_db_put(a, db);
+	}
+	if (rc ||
 	    (rc = crypto_pk_open(a->kr, c->u.project_id, p.wrapped_pk, p.wrapped_pk_len, &pk)) ||
 	    (rc = crypto_random_id(c->part.part_id)))
 		goto out;
@@ -287,11 +361,10 @@ int media_upload_on_headers(struct http_req *req, void *arg)
 		return AM_ERR_DENIED;
 	if ((rc = app_db_get(m->app, &db)))
 		return rc;
-	if ((rc = patch_admit(req, c, db)) == 0)
-		rc = part_begin(c, db);
+	rc = patch_admit(req, c, db);
 	app_db_put(m->app, db);
 	c->need_sniff = c->offset == 0;
-	return rc;
+	return rc; /* the part's object is begun with the first chunk (begin_job) */
 }
 
 /* Keep the lease while a long PATCH streams in. */
@@ -352,14 +425,13 @@ static int sniff_step(struct upload_ctx *c, const uint8_t **data, size_t *n)
 	return am1_writer_write(c->w, c->sniff, c->sniffed);
 }
 
-int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, void *arg)
+/* One chunk of the body into the part (sniffed first), the lease kept. */
+static int body_step(struct upload_ctx *c, const uint8_t *data, size_t n)
 {
-	struct upload_ctx *c = http_req_data(req);
 	int rc = 0;
 
-	(void)arg;
-	if (!c || !c->w) {
-		if (c && c->bad_type)
+	if (!c->w) {
+		if (c->bad_type)
 			return 0; /* read and dropped; the handler explains */
 		return AM_ERR_INTERNAL;
 	}
@@ -380,6 +452,82 @@ int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, vo
 		rc = keep_lease(c);
 	if (rc)
 		c->failed = 1;
+	return rc;
+}
+
+/* The whole announced body is in (an unannounced one ends at the handler). */
+static int body_complete(const struct upload_ctx *c)
+{
+	return c->clen >= 0 && c->received == (uint64_t)c->clen && !c->failed && !c->bad_type &&
+	       !c->need_sniff;
+}
+
+/* The part's commit once the last byte is in, on a job thread. */
+static void commit_step(struct upload_ctx *c)
+{
+	c->done = 1;
+	c->commit_rc = part_commit(c);
+	c->committed = 1;
+}
+
+/* Job: commit the part, then resume the request; its handler answers. */
+static void commit_job(void *p)
+{
+	struct upload_ctx *c = p;
+
+	commit_step(c);
+	if (c->req)
+		resume_req(c);
+}
+
+/* Job: begin the part's object (new directories are made durable there),
+ * write the first chunk into it, commit it if that was the whole body, then
+ * resume the request. */
+static void begin_job(void *p)
+{
+	struct upload_ctx *c = p;
+	int rc = part_begin(c);
+
+	c->begun = 1;
+	if (rc == 0)
+		rc = body_step(c, c->held, c->held_n);
+	free(c->held);
+	c->held = NULL;
+	c->held_n = 0;
+	if ((c->begin_rc = rc))
+		c->failed = 1;
+	else if (body_complete(c))
+		commit_step(c);
+	if (c->req)
+		resume_req(c);
+}
+
+int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, void *arg)
+{
+	struct upload_ctx *c = http_req_data(req);
+	int rc;
+
+	(void)arg;
+	if (!c)
+		return AM_ERR_INTERNAL;
+	if (c->begin_rc)
+		return c->begin_rc;
+	if (c->begun) {
+		if ((rc = body_step(c, data, n)) != 0 || !body_complete(c))
+			return rc;
+		rc = run_job(req, c, commit_job);
+	} else {
+		/* The first chunk: kept for the job that begins the part. */
+		if (!(c->held = malloc(n)))
+			return AM_ERR_NOMEM;
+		memcpy(c->held, data, n);
+		c->held_n = n;
+		rc = run_job(req, c, begin_job);
+	}
+	if (rc == 1) /* ran here */
+		return c->begin_rc;
+	if (rc < 0)
+		c->failed = 1; /* the queue is full: nothing of this PATCH is kept */
 	return rc;
 }
 
@@ -470,6 +618,8 @@ static int refuse_sniff(struct http_req *req, struct upload_ctx *c)
 	return rc;
 }
 
+/* The body is in; the part was committed by a job (its last chunk was
+ * announced), or is committed here (a chunked or an empty body). */
 static int do_patch(struct http_req *req, struct media *m)
 {
 	struct upload_ctx *c = http_req_data(req);
@@ -478,12 +628,20 @@ static int do_patch(struct http_req *req, struct media *m)
 
 	if (!c)
 		return AM_ERR_INTERNAL;
-	c->done = 1;
-	if (c->bad_type || c->need_sniff) {
+	if (c->begin_rc) {
+		c->done = 1;
 		part_abort(c);
-		return refuse_sniff(req, c);
+		return c->begin_rc;
 	}
-	if ((rc = part_commit(c)))
+	if (!c->committed) {
+		c->done = 1;
+		if (c->bad_type || c->need_sniff) {
+			part_abort(c);
+			return refuse_sniff(req, c);
+		}
+		c->commit_rc = part_commit(c);
+	}
+	if ((rc = c->commit_rc))
 		return rc;
 	if (c->u.received == c->u.length) {
 		/* An empty final PATCH completes bytes an earlier request stored

@@ -9,6 +9,7 @@
 #include "media/media_http.inc"
 
 #include <ftw.h>
+#include <semaphore.h>
 
 static int setup(void **state)
 {
@@ -257,6 +258,64 @@ static void upload_whole(void **state)
 	/* single use: no more bytes, no second completion */
 	assert_int_equal(patch(sv, sv->curl, url, (int64_t)n, file, 1, 1, NULL, &r), 404);
 	resp_cleanup(&r);
+	free(file);
+}
+
+/* The job threads' queue full (issue 25): a PATCH is refused with 503 and
+ * Retry-After before anything of it is stored, the offset stays; once the
+ * queue drains the same PATCH succeeds. A one-thread queue of one slot,
+ * its thread held by a job that waits for the test. */
+static sem_t jobs_gate;
+
+static void gate_job(void *arg)
+{
+	(void)arg;
+	sem_wait(&jobs_gate);
+}
+
+static void upload_jobs_full(void **state)
+{
+	struct srv *sv = *state;
+	size_t n = 200000;
+	uint8_t *file = test_file(n), version[16];
+	char url[ACCESS_URL_MAX], v[64];
+	struct resp r;
+	int before = store_count(sv);
+
+	assert_int_equal(sem_init(&jobs_gate, 0, 0), 0);
+	media_jobs_free(sv->m->jobs);
+	assert_non_null(sv->m->jobs = media_jobs_new(1, 1));
+	assert_int_equal(media_jobs_add(sv->m->jobs, gate_job, NULL, NULL), 0);
+	while (media_jobs_queued(sv->m->jobs) > 0) /* the thread took it */
+		usleep(1000);
+	assert_int_equal(media_jobs_add(sv->m->jobs, gate_job, NULL, NULL), 0);
+	assert_int_equal(media_jobs_add(sv->m->jobs, gate_job, NULL, NULL), AM_ERR_UNAVAIL);
+
+	new_upload(sv, (int64_t)n, url, version);
+	assert_int_equal(patch(sv, sv->curl, url, 0, file, n, n, NULL, &r), 503);
+	assert_true(resp_header(&r, "Retry-After", v, sizeof(v)));
+	assert_string_equal(v, MEDIA_JOBS_RETRY_AFTER);
+	resp_cleanup(&r);
+	assert_int_equal(store_count(sv), before); /* nothing of it stored */
+
+	sem_post(&jobs_gate);
+	sem_post(&jobs_gate);
+	while (media_jobs_queued(sv->m->jobs) > 0)
+		usleep(1000);
+	assert_int_equal(head_offset(sv, url), 0);
+	for (int i = 0;; i++) { /* 409 until the refused request gave its lease back */
+		long st = patch(sv, sv->curl, url, 0, file, n, n, NULL, &r);
+
+		resp_cleanup(&r);
+		if (st == 204)
+			break;
+		assert_int_equal(st, 409);
+		assert_true(i < 100);
+		usleep(20000);
+	}
+	check_stored(sv, version, file, n);
+	assert_int_equal(store_count(sv), before + 1);
+	sem_destroy(&jobs_gate);
 	free(file);
 }
 
@@ -561,6 +620,7 @@ int main(void)
 	    cmocka_unit_test(patch_fits),
 	    cmocka_unit_test_setup_teardown(upload_whole, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_resumed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(upload_jobs_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_gc, setup, teardown),
