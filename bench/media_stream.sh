@@ -30,8 +30,6 @@
 # streaming rows (and nginx); SLOW_TRACE=1 records the server's fsync and
 # fdatasync calls during the slow run (`perf trace`) and each thread's CPU and
 # run-queue wait (/proc/PID/task/*/schedstat) and prints a summary row;
-# SLOW_CLIENT_NICE=N runs the slow clients (not the probes) at nice N (they
-# share the server's cores here, which a remote client would not);
 # SLOW_ATTACH='CMD' runs CMD with PID in its environment (the server's) over
 # the slow run and stops it with SIGINT (e.g. perf record -p "$PID" of uprobes);
 # SLOW_KEEP=DIR keeps the per-probe lines (code, total, connect, TLS done,
@@ -113,7 +111,7 @@ if [ -n "${SLOW_ATTACH:-}" ]; then
   sleep 1
 fi
 slow_t0=$(date +%s.%N)
-/usr/bin/time -f '%U %S' -o "$tmp/client.time" nice -n "${SLOW_CLIENT_NICE:-0}" node bench/slowclients.mjs --port "$port" --down "$down" --uplist "$tmp/uplist" --downloads "$n_down" \
+/usr/bin/time -f '%U %S' -o "$tmp/client.time" node bench/slowclients.mjs --port "$port" --down "$down" --uplist "$tmp/uplist" --downloads "$n_down" \
   --uploads "$n_up" --rate 16384 --seconds "$slow_secs" --ramp 5 --addrs 10 > "$tmp/slow.json" &
 slow=$!
 sleep 1
@@ -214,7 +212,7 @@ echo "| /healthz on a new TLS connection during that load, ms p50 / p99 / max ($
 echo "| … where the probes waited, ms p50 / p99 / max of each phase (curl: TCP connect, TLS handshake, request to first byte) | $hphases | – | – | | |"
 echo "| … probes over 15 ms; of them started in the first 5 s (the ramp) | $hslow | – | – | | |"
 [ "${SLOW_TRACE:-0}" = 1 ] && echo "| … fsync + fdatasync calls during that run (perf trace): per thread, calls / ms waiting; the two busiest threads' CPU / run-queue wait, s | $(slow_trace_summary) | – | – | | |"
-echo "| … the slow clients' own CPU (user + system, s; nice ${SLOW_CLIENT_NICE:-0}) | $(awk '{printf "%.1f", $1 + $2}' "$tmp/client.time") s | – | – | | |"
+echo "| … the slow clients' own CPU on the same cores (user + system, s) | $(awk '{printf "%.1f", $1 + $2}' "$tmp/client.time") s | – | – | | |"
 echo "| … server CPU during that run (user + system, s); MiB the server produced for the slow downloads / MiB they read | $(awk -v c=$((cpu1 - cpu0)) 'BEGIN {printf "%.1f", c / 100}') s; $produced / $(awk -v b="$(sget down_bytes)" 'BEGIN {printf "%.0f", b / 1048576}') MiB | – | – | | |"
 echo "| slow clients reached: downloads open / 206 / errors; uploads open / early answers / errors | $(sget down_open) / $(sget down_206) / $(sget down_err); $(sget up_open) / $(sget up_early_answer) / $(sget up_err) | – | – | | $(target_cell "all open, 0 errors") |"
 grade "$n_down slow downloaders + $n_up slow uploaders: RSS ≤ 200 MiB, \`/healthz\` p99 < 50 ms, all served (6)" \
