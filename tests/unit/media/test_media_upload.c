@@ -10,6 +10,7 @@
 
 #include <ftw.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 
 static int setup(void **state)
 {
@@ -266,11 +267,39 @@ static void upload_whole(void **state)
  * queue drains the same PATCH succeeds. A one-thread queue of one slot,
  * its thread held by a job that waits for the test. */
 static sem_t jobs_gate;
+static int jobs_gate_live;
 
 static void gate_job(void *arg)
 {
 	(void)arg;
 	sem_wait(&jobs_gate);
+}
+
+static void gate_open(void)
+{
+	assert_int_equal(sem_init(&jobs_gate, 0, 0), 0);
+	jobs_gate_live = 1;
+}
+
+/* Whatever failed: let every gated job go and the jobs behind them run (a
+ * request they resume must not be suspended when the server stops: that
+ * aborts), then stop the server. */
+static int teardown_gated(void **state)
+{
+	struct srv *sv = *state;
+
+	if (jobs_gate_live) {
+		for (int i = 0; i < 16; i++)
+			sem_post(&jobs_gate);
+		for (int i = 0; i < 5000 && media_jobs_queued(sv->m->jobs) > 0; i++)
+			usleep(1000);
+		usleep(200000);
+	}
+	teardown(state);
+	if (jobs_gate_live)
+		sem_destroy(&jobs_gate);
+	jobs_gate_live = 0;
+	return 0;
 }
 
 static void upload_jobs_full(void **state)
@@ -282,7 +311,7 @@ static void upload_jobs_full(void **state)
 	struct resp r;
 	int before = store_count(sv);
 
-	assert_int_equal(sem_init(&jobs_gate, 0, 0), 0);
+	gate_open();
 	media_jobs_free(sv->m->jobs);
 	assert_non_null(sv->m->jobs = media_jobs_new(1, 1));
 	assert_int_equal(media_jobs_add(sv->m->jobs, gate_job, NULL, NULL), 0);
@@ -315,7 +344,82 @@ static void upload_jobs_full(void **state)
 	}
 	check_stored(sv, version, file, n);
 	assert_int_equal(store_count(sv), before + 1);
-	sem_destroy(&jobs_gate);
+	free(file);
+}
+
+/* While an upload's disk work waits for a job thread, its request is
+ * suspended and the HTTP threads serve other connections; the PATCH is
+ * answered (204, everything stored) once its jobs ran. The one job thread
+ * is held by a gated job meanwhile. */
+struct bg_patch {
+	struct srv *sv;
+	const char *url;
+	const uint8_t *file;
+	size_t n;
+	long status;
+	atomic_int done;
+};
+
+static void *bg_patch_main(void *arg)
+{
+	struct bg_patch *bp = arg;
+	CURL *c = curl_easy_init();
+	struct resp r;
+
+	bp->status = patch(bp->sv, c, bp->url, 0, bp->file, bp->n, bp->n, NULL, &r);
+	resp_cleanup(&r);
+	curl_easy_cleanup(c);
+	atomic_store(&bp->done, 1);
+	return NULL;
+}
+
+static void upload_waits_for_job(void **state)
+{
+	struct srv *sv = *state;
+	size_t n = 200000;
+	uint8_t *file = test_file(n), version[16];
+	char url[ACCESS_URL_MAX];
+	struct bg_patch bp;
+	pthread_t t;
+	struct resp r;
+	const char *tus[] = {"Tus-Resumable: 1.0.0", NULL};
+	int i, other_bad = 0, waiting;
+
+	gate_open();
+	media_jobs_free(sv->m->jobs);
+	assert_non_null(sv->m->jobs = media_jobs_new(1, 16));
+	assert_int_equal(media_jobs_add(sv->m->jobs, gate_job, NULL, NULL), 0);
+	while (media_jobs_queued(sv->m->jobs) > 0)
+		usleep(1000);
+	new_upload(sv, (int64_t)n, url, version);
+	memset(&bp, 0, sizeof(bp));
+	bp.sv = sv, bp.url = url, bp.file = file, bp.n = n;
+	atomic_init(&bp.done, 0);
+	assert_int_equal(pthread_create(&t, NULL, bg_patch_main, &bp), 0);
+	for (i = 0; media_jobs_queued(sv->m->jobs) == 0; i++) { /* its first chunk's job */
+		assert_true(i < 10000);
+		usleep(1000);
+	}
+	/* Other requests, each on a new connection (both HTTP threads), are
+	 * answered while the PATCH waits. The checks come after the gate
+	 * opens: a server stopped with a suspended request aborts. */
+	for (i = 0; i < 4; i++) {
+		CURL *keep = sv->curl;
+
+		sv->curl = curl_easy_init();
+		if (http_get(sv, "HEAD", url, &r, tus) != CURLE_OK || r.status != 200)
+			other_bad++;
+		resp_cleanup(&r);
+		curl_easy_cleanup(sv->curl);
+		sv->curl = keep;
+	}
+	waiting = !atomic_load(&bp.done) && media_jobs_queued(sv->m->jobs) == 1;
+	sem_post(&jobs_gate);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(other_bad, 0);
+	assert_true(waiting);
+	assert_int_equal(bp.status, 204);
+	check_stored(sv, version, file, n);
 	free(file);
 }
 
@@ -620,7 +724,8 @@ int main(void)
 	    cmocka_unit_test(patch_fits),
 	    cmocka_unit_test_setup_teardown(upload_whole, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_resumed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(upload_jobs_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(upload_jobs_full, setup, teardown_gated),
+	    cmocka_unit_test_setup_teardown(upload_waits_for_job, setup, teardown_gated),
 	    cmocka_unit_test_setup_teardown(upload_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_gc, setup, teardown),
