@@ -34,6 +34,23 @@ int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const uint8_t *salt, size_t s
 /* HMAC-SHA256 of data under key. 0 or AM_ERR_CRYPTO. */
 int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t n,
 		       uint8_t out[32]);
+/* An HMAC-SHA256 key prepared once (crypto_hmac.c): the SHA-256 states
+ * after the padded key's inner and outer blocks (OpenSSL's SHA256_CTX, kept
+ * as bytes so that only crypto_hmac.c uses the deprecated type). As secret
+ * as the key: keep it in am_secret_alloc memory and zero it when done. */
+#define CRYPTO_HMAC_CTX_MAX 128
+struct crypto_hmac_key {
+	uint8_t in[CRYPTO_HMAC_CTX_MAX];
+	uint8_t out[CRYPTO_HMAC_CTX_MAX];
+};
+/* Prepare hk from key (any length; longer than 64 bytes is hashed first).
+ * 0, AM_ERR_INVAL, AM_ERR_CRYPTO (hk zeroed). */
+int crypto_hmac_key_init(struct crypto_hmac_key *hk, const uint8_t *key, size_t keylen);
+/* out = HMAC-SHA256(hk's key, data): the states copied to the stack, updated
+ * and zeroed; hk is not changed, so threads may share it. 0, AM_ERR_INVAL,
+ * AM_ERR_CRYPTO (out zeroed). */
+int crypto_hmac_key_mac(const struct crypto_hmac_key *hk, const void *data, size_t n,
+			uint8_t out[32]);
 /* Read a key file (regular, mode <= 0600, exactly 64 hex characters and an
  * optional newline) into key; a key-free message into err. 0,
  * AM_ERR_NOTFOUND, AM_ERR_DENIED, AM_ERR_INVAL, AM_ERR_IO. */
@@ -43,10 +60,10 @@ int crypto_wm_key_derive(const uint8_t ikm[CRYPTO_KEY_LEN], struct crypto_wm_key
 /* The purpose key of generation gen, borrowed from the keyring (valid until
  * keyring_free), or NULL unless gen is the current or the previous one. */
 const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint32_t gen);
-/* The HMAC-SHA256 state keyed with that key (the same generations), to be
- * copied, never updated in place; borrowed like the key. */
-const crypto_auth_hmacsha256_state *keyring_hmac(const struct keyring *kr, enum crypto_purpose p,
-						 uint32_t gen);
+/* The HMAC-SHA256 key prepared from that key (the same generations), to be
+ * used with crypto_hmac_key_mac, never changed; borrowed like the key. */
+const struct crypto_hmac_key *keyring_hmac(const struct keyring *kr, enum crypto_purpose p,
+					   uint32_t gen);
 
 /* The master key itself, borrowed from the keyring (valid until
  * keyring_free): for the keys derived from it outside this file (the

@@ -28,9 +28,10 @@ struct keyring_secrets {
 	uint8_t mk[CRYPTO_KEY_LEN];
 	uint8_t keys[CRYPTO_KEY_PURPOSES][2][CRYPTO_KEY_LEN]; /* [p][0] current, [1] previous */
 	/* HMAC-SHA256 keyed with keys[p][g], before any data (the inner and
-	 * outer hash states after the padded key): a MAC copies one instead of
-	 * hashing the key twice again (issue 25). As secret as the key. */
-	crypto_auth_hmacsha256_state hmac[CRYPTO_KEY_PURPOSES][2];
+	 * outer hash states after the padded key, crypto_hmac.c): a MAC copies
+	 * one instead of hashing the key twice again (issue 25). As secret as
+	 * the key, so here in the locked block beside it. */
+	struct crypto_hmac_key hmac[CRYPTO_KEY_PURPOSES][2];
 	struct crypto_ip_state ip;
 };
 
@@ -95,8 +96,9 @@ int keyring_from_key(const uint8_t mk[CRYPTO_KEY_LEN], uint32_t generation, stru
 		    (rc = derive_purpose(mk, p, generation - 1, kr->s->keys[p][1])) != 0)
 			goto out;
 		for (int g = 0; g < 2; g++)
-			crypto_auth_hmacsha256_init(&kr->s->hmac[p][g], kr->s->keys[p][g],
-						    CRYPTO_KEY_LEN);
+			if ((rc = crypto_hmac_key_init(&kr->s->hmac[p][g], kr->s->keys[p][g],
+						       CRYPTO_KEY_LEN)) != 0)
+				goto out;
 	}
 	*out = kr;
 	kr = NULL;
@@ -309,8 +311,8 @@ const uint8_t *keyring_key(const struct keyring *kr, enum crypto_purpose p, uint
 	return NULL;
 }
 
-const crypto_auth_hmacsha256_state *keyring_hmac(const struct keyring *kr, enum crypto_purpose p,
-						 uint32_t gen)
+const struct crypto_hmac_key *keyring_hmac(const struct keyring *kr, enum crypto_purpose p,
+					   uint32_t gen)
 {
 	if (!kr || (unsigned)p >= CRYPTO_KEY_PURPOSES)
 		return NULL;

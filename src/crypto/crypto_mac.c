@@ -9,28 +9,21 @@
 
 #include <string.h>
 
-/* out = HMAC(K, data) with K = the purpose key (from its precomputed keyed
- * state, libsodium's HMAC-SHA256), or HKDF(it, label) when a label is given.
+/* out = HMAC(K, data) with K = the purpose key (from its prepared keyed
+ * states, crypto_hmac.c), or HKDF(it, label) when a label is given.
  * The sub-key, if any, lives in secret memory. */
 static int mac_compute(const struct keyring *kr, enum crypto_purpose p, uint32_t gen,
 		       const char *label, const void *data, size_t n, uint8_t out[CRYPTO_MAC_LEN])
 {
 	const uint8_t *key = keyring_key(kr, p, gen);
-	const crypto_auth_hmacsha256_state *keyed = keyring_hmac(kr, p, gen);
-	crypto_auth_hmacsha256_state st;
+	const struct crypto_hmac_key *keyed = keyring_hmac(kr, p, gen);
 	uint8_t *sub = NULL;
 	int rc;
 
 	if (!key || !keyed)
 		return AM_ERR_DENIED;
-	if (!label) {
-		/* The keyed state copied (the key's two blocks already hashed). */
-		memcpy(&st, keyed, sizeof(st));
-		crypto_auth_hmacsha256_update(&st, data, n);
-		crypto_auth_hmacsha256_final(&st, out);
-		am_memzero(&st, sizeof(st));
-		return 0;
-	}
+	if (!label) /* from the keyed states (the key's two blocks already hashed) */
+		return crypto_hmac_key_mac(keyed, data, n, out);
 	if (!(sub = am_secret_alloc(CRYPTO_KEY_LEN)))
 		return AM_ERR_NOMEM;
 	rc = crypto_hkdf(key, CRYPTO_KEY_LEN, NULL, 0, label, strlen(label), sub, CRYPTO_KEY_LEN);

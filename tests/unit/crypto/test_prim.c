@@ -49,6 +49,77 @@ static void hkdf_rfc5869_case1(void **state)
 	assert_int_equal(crypto_hkdf(ikm, sizeof(ikm), NULL, 0, NULL, 0, okm, 0), AM_ERR_INVAL);
 }
 
+/* The prepared HMAC key (crypto_hmac.c, OpenSSL's low-level SHA-256, issue
+ * 25): RFC 4231's HMAC-SHA-256 vectors (cases 1-4, 6, 7 and case 5's
+ * truncated MAC), then random keys of 0-200 bytes and messages of 0-300
+ * bytes against libsodium's HMAC-SHA256 (the MACs' earlier implementation)
+ * and OpenSSL's EVP_MAC; a prepared key gives the same MAC twice (it is not
+ * changed by use). */
+static void hmac_key_rfc4231_and_libsodium(void **state)
+{
+	static const struct {
+		uint8_t kb;
+		size_t kn;
+		const char *msg; /* NULL: db x 50 (case 3), cd x 50 (case 4) */
+		const char *mac;
+	} v[] = {
+	    {0x0b, 20, "Hi There",
+	     "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+	    {0, 4, "what do ya want for nothing?",
+	     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+	    {0xaa, 20, NULL, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+	    {1, 25, NULL, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+	    {0x0c, 20, "Test With Truncation", "a3b6167473100ee06e0c796c2955552b"},
+	    {0xaa, 131, "Test Using Larger Than Block-Size Key - Hash Key First",
+	     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+	    {0xaa, 131,
+	     "This is a test using a larger than block-size key and a larger than block-size "
+	     "data. The key needs to be hashed before being used by the HMAC algorithm.",
+	     "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+	};
+	struct crypto_hmac_key hk;
+	uint8_t key[200], msg[300], out[32], want[32];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t mn = v[i].msg ? strlen(v[i].msg) : 50;
+
+		if (i == 1)
+			memcpy(key, "Jefe", 4);
+		else
+			for (size_t j = 0; j < v[i].kn; j++)
+				key[j] = i == 3 ? (uint8_t)(j + 1) : v[i].kb;
+		if (v[i].msg)
+			memcpy(msg, v[i].msg, mn);
+		else
+			memset(msg, i == 2 ? 0xdd : 0xcd, mn);
+		unhex(v[i].mac, want, strlen(v[i].mac) / 2);
+		assert_int_equal(crypto_hmac_key_init(&hk, key, v[i].kn), 0);
+		assert_int_equal(crypto_hmac_key_mac(&hk, msg, mn, out), 0);
+		assert_memory_equal(out, want, strlen(v[i].mac) / 2);
+	}
+	for (int r = 0; r < 400; r++) {
+		crypto_auth_hmacsha256_state st;
+		size_t kn = randombytes_uniform(sizeof(key) + 1), mn = randombytes_uniform(301);
+
+		randombytes_buf(key, sizeof(key));
+		randombytes_buf(msg, sizeof(msg));
+		crypto_auth_hmacsha256_init(&st, key, kn);
+		crypto_auth_hmacsha256_update(&st, msg, mn);
+		crypto_auth_hmacsha256_final(&st, want);
+		assert_int_equal(crypto_hmac_key_init(&hk, kn ? key : NULL, kn), 0);
+		for (int twice = 0; twice < 2; twice++) {
+			assert_int_equal(crypto_hmac_key_mac(&hk, mn ? msg : NULL, mn, out), 0);
+			assert_memory_equal(out, want, 32);
+		}
+		if (kn) { /* crypto_hmac_sha256 refuses an empty key */
+			assert_int_equal(crypto_hmac_sha256(key, kn, msg, mn, out), 0);
+			assert_memory_equal(out, want, 32);
+		}
+	}
+	assert_int_equal(crypto_hmac_key_mac(&hk, NULL, 1, out), AM_ERR_INVAL);
+	assert_int_equal(crypto_hmac_key_init(&hk, NULL, 1), AM_ERR_INVAL);
+}
+
 static void hmac_and_sha256_vectors(void **state)
 {
 	uint8_t out[32], want[32];
@@ -257,6 +328,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(hkdf_rfc5869_case1),
 	    cmocka_unit_test(hmac_and_sha256_vectors),
+	    cmocka_unit_test(hmac_key_rfc4231_and_libsodium),
 	    cmocka_unit_test(random_ids_differ),
 	    cmocka_unit_test(b64url_rfc4648_vectors),
 	    cmocka_unit_test(b64url_decoder_is_strict),
