@@ -2,11 +2,12 @@
  * api_media_index.c: the ready media objects of one project, read once per
  * guest view (one query instead of one per version and kind: issue 25's
  * profile had 30 object queries in every uncached review-page answer, 14 %
- * of its instructions). api_media_index_find picks what db_object_find
- * would: among the ready objects of a version and kind, the newest
- * (created), then the smallest id. Runs in the web process; the rows come
- * from our database and hold no secret this file uses (the wrapped data
- * keys are not kept).
+ * of its instructions), and of each only the id, version, kind and
+ * creation time (db_object_ready_refs: issue 25's fourth pass).
+ * api_media_index_find picks what db_object_find would: among the ready
+ * objects of a version and kind, the newest (created), then the smallest
+ * id. Runs in the web process; the rows come from our database and hold no
+ * secret.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +23,11 @@ static int newer(const struct api_media_obj *a, int64_t created, const uint8_t i
 	return created > a->created || (created == a->created && memcmp(id, a->id, DB_ID_LEN) < 0);
 }
 
-static int index_item(void *ctx, const struct db_object *o)
+static int index_item(void *ctx, const struct db_object_ref *o)
 {
 	struct api_media_index *ix = ctx;
 	struct api_media_obj *e;
 
-	if (!o->has_version || strcmp(o->state, "ready") != 0)
-		return 0;
 	for (size_t i = 0; i < ix->n; i++) {
 		e = &ix->v[i];
 		if (memcmp(e->version_id, o->version_id, DB_ID_LEN) == 0 &&
@@ -62,7 +61,7 @@ int api_media_index_load(struct api_ctx *c, const uint8_t pid[DB_ID_LEN],
 	int rc;
 
 	memset(ix, 0, sizeof(*ix));
-	if ((rc = db_object_list(c->db, pid, index_item, ix)))
+	if ((rc = db_object_ready_refs(c->db, pid, index_item, ix)))
 		api_media_index_free(ix);
 	return rc;
 }

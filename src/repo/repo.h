@@ -458,6 +458,20 @@ int db_object_set_state(struct db *db, const uint8_t project_id[DB_ID_LEN],
 /* Every object of a project (export, purge). */
 int db_object_list(struct db *db, const uint8_t project_id[DB_ID_LEN],
 		   int (*cb)(void *ctx, const struct db_object *o), void *ctx);
+/* The part of an object a media URL needs. */
+struct db_object_ref {
+	uint8_t id[DB_ID_LEN];
+	uint8_t version_id[DB_ID_LEN];
+	char kind[DB_STATE_MAX + 1]; /* original, stream, peaks */
+	int64_t created;
+};
+/* The ready objects of a project that belong to a version and are of a
+ * kind a player links (original, stream, peaks), ordered as db_object_list
+ * (created, id), with only those four columns read (issue 25: the guest
+ * view's media URLs). cb's non-zero return stops the listing and is
+ * returned. */
+int db_object_ready_refs(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			 int (*cb)(void *ctx, const struct db_object_ref *r), void *ctx);
 /* Objects in state 'deleting' (any project), up to limit: housekeeping. */
 int db_object_list_deleting(struct db *db, int limit,
 			    int (*cb)(void *ctx, const struct db_object *o), void *ctx);

@@ -618,6 +618,40 @@ int db_object_list(struct db *db, const uint8_t project_id[DB_ID_LEN],
 			   0, cb, ctx);
 }
 
+/* What the guest view's media URLs need of an object (issue 25): four
+ * columns of the ready objects of the kinds it links, not the whole row. */
+static int object_ref_row(struct db_stmt *st, union repo_key key, void *outp)
+{
+	struct db_object_ref *out = outp;
+	int rc;
+
+	if ((rc = db_column_id(st, 0, out->id)) || (rc = db_column_id(st, 1, out->version_id)))
+		return rc;
+	repo_text_col(st, 2, out->kind, sizeof(out->kind));
+	out->created = db_column_int64(st, 3);
+	return 0;
+}
+
+REPO_EMIT(object_ref_emit, struct db_object_ref)
+
+int db_object_ready_refs(struct db *db, const uint8_t project_id[DB_ID_LEN],
+			 int (*cb)(void *ctx, const struct db_object_ref *r), void *ctx)
+{
+	struct db_object_ref r;
+	struct repo_each e = {REPO_EACH_ROWS(object_ref_row, object_ref_emit, cb, ctx, &r)};
+	struct db_stmt *st = NULL;
+	int rc =
+	    db_prepare(db,
+		       "SELECT id, version_id, kind, created FROM objects WHERE project_id = $1"
+		       " AND state = 'ready' AND version_id IS NOT NULL"
+		       " AND kind IN ('original', 'stream', 'peaks') ORDER BY created, id",
+		       &st);
+
+	if (rc == 0)
+		db_bind_id(st, 1, project_id);
+	return repo_each(rc, st, &e);
+}
+
 int db_object_list_deleting(struct db *db, int limit,
 			    int (*cb)(void *ctx, const struct db_object *o), void *ctx)
 {
