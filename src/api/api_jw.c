@@ -149,6 +149,39 @@ int api_jw_bool(struct am_buf *b, int v)
 
 /* ---- raw writers: into room already reserved, no bound check per call ---- */
 
+/* Whether any of the 8 bytes of w (read from text in any byte order) must
+ * stop the copy: a control character (< 0x20), a quote, a backslash or a
+ * byte of a multi-byte UTF-8 sequence (>= 0x80): the usual "has a byte
+ * less than k" subtraction for k = 0x20 and k = 1 (after XOR with the
+ * quote and the backslash), OR the high bits themselves. Exact: a byte in
+ * 0x20..0x7f that is neither character sets no high bit, and a borrow
+ * starts only at a byte that stops. */
+static int word_stops(uint64_t w)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return ((w - ones * 0x20) | (q - ones) | (b - ones) | w) & high ? 1 : 0;
+}
+
+/* The index of the first byte at or after i that must stop the copy (as
+ * word_stops), or n: 8 bytes a step, then byte by byte from the word that
+ * stops (issue 25, fourth pass: comment bodies are mostly plain ASCII). */
+static size_t plain_run(const unsigned char *s, size_t i, size_t n)
+{
+	uint64_t w;
+
+	while (n - i >= 8) {
+		memcpy(&w, s + i, 8);
+		if (word_stops(w))
+			break;
+		i += 8;
+	}
+	while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+		i++;
+	return i;
+}
+
 char *api_jw_raw_str(char *p, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -158,8 +191,7 @@ char *api_jw_raw_str(char *p, const char *str, size_t n)
 
 	*p++ = '"';
 	while (i < n) {
-		while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
-			i++;
+		i = plain_run(s, i, n);
 		if (i == n)
 			break;
 		if (!(l = utf8_len(s + i, n - i)))

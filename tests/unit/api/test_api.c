@@ -234,6 +234,54 @@ static void check_comment(const struct db_comment *cm, int owner_view)
 	am_buf_cleanup(&b);
 }
 
+/* api_jw_raw_str's 8-byte scan (issue 25, fourth pass): each byte that
+ * stops the copy (controls, quote, backslash, multi-byte UTF-8, and the
+ * bytes either side of them) at every position of plain texts of 0-40
+ * bytes, so at every offset within a word and in the byte tail, gives
+ * jansson's compact dump; invalid UTF-8 at any position fails as jansson
+ * refuses it. */
+static void test_raw_str_positions(void **state)
+{
+	static const char *const ins[] = {"\"",	  "\\",	      "\x01",	      "\x1f",
+					  "\x20", "\x7f",     "\x21",	      "\x5b",
+					  "\x5d", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x8e\xb5",
+					  "\n"};
+	static const char *const bad[] = {"\x80", "\xc3", "\xff", "\xed\xa0\x80"};
+	char text[64], out[64 * 6 + 3], *end, *want;
+	json_t *j;
+
+	(void)state;
+	for (size_t len = 0; len <= 40; len++) {
+		for (size_t at = 0; at <= len; at++) {
+			for (size_t k = 0; k < sizeof(ins) / sizeof(ins[0]) + 1; k++) {
+				const char *x = k < sizeof(ins) / sizeof(ins[0]) ? ins[k] : "";
+				size_t xl = strlen(x), n = len + xl;
+
+				memset(text, 'a' + (int)(len % 26), len);
+				memmove(text + at + xl, text + at, len - at);
+				memcpy(text + at, x, xl);
+				assert_non_null(j = json_stringn(text, n));
+				assert_non_null(want =
+						    json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY));
+				assert_non_null(end = api_jw_raw_str(out, text, n));
+				assert_int_equal((size_t)(end - out), strlen(want));
+				assert_memory_equal(out, want, strlen(want));
+				free(want);
+				json_decref(j);
+			}
+			for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+				size_t xl = strlen(bad[k]);
+
+				memset(text, 'b', len);
+				memmove(text + at + xl, text + at, len - at);
+				memcpy(text + at, bad[k], xl);
+				assert_null(json_stringn(text, len + xl));
+				assert_null(api_jw_raw_str(out, text, len + xl));
+			}
+		}
+	}
+}
+
 static void test_comment_write(void **state)
 {
 	static const char *const texts[] = {
@@ -513,11 +561,17 @@ static void test_view_head_write(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_policy),	  cmocka_unit_test(test_gate),
-	    cmocka_unit_test(test_ids),		  cmocka_unit_test(test_fields),
-	    cmocka_unit_test(test_view_key),	  cmocka_unit_test(test_view_shared),
-	    cmocka_unit_test(test_view_slots),	  cmocka_unit_test(test_comment_write),
-	    cmocka_unit_test(test_gtracks_write), cmocka_unit_test(test_view_head_write),
+	    cmocka_unit_test(test_policy),
+	    cmocka_unit_test(test_gate),
+	    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_view_key),
+	    cmocka_unit_test(test_view_shared),
+	    cmocka_unit_test(test_view_slots),
+	    cmocka_unit_test(test_comment_write),
+	    cmocka_unit_test(test_gtracks_write),
+	    cmocka_unit_test(test_view_head_write),
+	    cmocka_unit_test(test_raw_str_positions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
