@@ -146,12 +146,19 @@ static int comment_row(struct db_stmt *st, union repo_key key, void *outp)
 	struct db_comment *out = outp;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
+	/* Every field is set below, so the row's 4 KiB is not cleared first
+	 * (issue 25: a memset per row); the text a previous row left in body
+	 * after the new NUL stays in the listing's buffer, which repo_each
+	 * zeroes when the listing ends. */
+	out->author[0] = 0;
+	out->body[0] = 0;
 	if ((rc = db_column_id(st, 0, out->id)) || (rc = db_column_id(st, 1, out->project_id)) ||
 	    (rc = db_column_id(st, 2, out->version_id)))
 		return rc;
-	out->has_guest = repo_opt_id(st, 3, out->guest_id);
-	out->has_parent = repo_opt_id(st, 5, out->parent_id);
+	if (!(out->has_guest = repo_opt_id(st, 3, out->guest_id)))
+		memset(out->guest_id, 0, DB_ID_LEN);
+	if (!(out->has_parent = repo_opt_id(st, 5, out->parent_id)))
+		memset(out->parent_id, 0, DB_ID_LEN);
 	out->time_ms = db_column_int64(st, 7);
 	out->end_ms = db_column_is_null(st, 8) ? -1 : db_column_int64(st, 8);
 	out->resolved = (int)db_column_int64(st, 9);
