@@ -156,7 +156,7 @@ static int view_build(struct api_ctx *c, const struct guest *gs, int64_t expires
 	    (rc = api_comments_write(c, &gs->k, gs->p.id, 0, &b)) ||
 	    (rc = am_buf_printf(&b, ",\"urls_expire\":%lld}\n", (long long)expires)))
 		goto out;
-	rc = api_view_make((const char *)b.p, b.len, split, us.v, us.n, out);
+	rc = api_view_adopt(&b, split, us.v, us.n, out); /* b empty after it */
 out:
 	api_gtracks_free(&m);
 	free(us.v);

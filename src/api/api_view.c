@@ -24,7 +24,9 @@
  * response (http_respond_pieces), which gives its reference back when the
  * last byte is sent; only the tracks, with the URLs spliced in, are copied.
  * Copying 77 KiB per request (200 comments) into fresh heap pages was a
- * third of the server's CPU in `make bench`. Entries older than
+ * third of the server's CPU in `make bench`. A miss's answer is not copied
+ * into its entry either: the entry adopts the buffer it was written in
+ * (api_view_adopt). Entries older than
  * API_VIEW_MAX_AGE_MS are dropped on the next lookup or store; the last
  * reference zeroes the bytes, so decrypted comments do not linger. Bounded
  * in entries and bytes; entries larger than API_VIEW_MAX_ENTRY are not kept.
@@ -46,7 +48,8 @@ struct api_view {
 	atomic_int refs;
 	size_t len, split, nslots;
 	struct api_view_slot *slots; /* in the same allocation, after the struct */
-	char *bytes;		     /* after the slots */
+	char *bytes;		     /* after the slots, or the adopted buffer */
+	size_t adopted;		     /* bytes is an adopted buffer of this size, or 0 */
 };
 
 struct view_entry {
@@ -78,22 +81,29 @@ void api_view_release(void *arg)
 
 	if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
 		return;
-	am_memzero(v->bytes, v->len);
+	if (v->adopted) {
+		am_memzero(v->bytes, v->adopted); /* all of it, as am_buf_cleanup would */
+		free(v->bytes);
+	} else {
+		am_memzero(v->bytes, v->len);
+	}
 	free(v);
 }
 
-int api_view_make(const char *body, size_t len, size_t split, const struct api_view_slot *slots,
-		  size_t nslots, struct api_view **out)
+/* The struct and its slots, checked, with bytes left for the caller; extra
+ * bytes more allocated after the slots. */
+static int view_alloc(size_t len, size_t split, const struct api_view_slot *slots, size_t nslots,
+		      size_t extra, struct api_view **out)
 {
 	struct api_view *v;
 
 	*out = NULL;
-	if (split > len || nslots > (SIZE_MAX - sizeof(*v) - len) / sizeof(*slots))
+	if (split > len || nslots > (SIZE_MAX - sizeof(*v) - extra) / sizeof(*slots))
 		return AM_ERR_INVAL;
 	for (size_t i = 0; i < nslots; i++)
 		if (slots[i].off > split || (i > 0 && slots[i].off < slots[i - 1].off))
 			return AM_ERR_INVAL;
-	if (!(v = malloc(sizeof(*v) + nslots * sizeof(*slots) + len)))
+	if (!(v = malloc(sizeof(*v) + nslots * sizeof(*slots) + extra)))
 		return AM_ERR_NOMEM;
 	atomic_init(&v->refs, 1);
 	v->len = len;
@@ -101,11 +111,35 @@ int api_view_make(const char *body, size_t len, size_t split, const struct api_v
 	v->nslots = nslots;
 	v->slots = (struct api_view_slot *)(v + 1);
 	v->bytes = (char *)(v->slots + nslots);
+	v->adopted = 0;
 	if (nslots)
 		memcpy(v->slots, slots, nslots * sizeof(*slots));
-	memcpy(v->bytes, body, len);
 	*out = v;
 	return 0;
+}
+
+int api_view_make(const char *body, size_t len, size_t split, const struct api_view_slot *slots,
+		  size_t nslots, struct api_view **out)
+{
+	int rc = view_alloc(len, split, slots, nslots, len, out);
+
+	if (rc == 0)
+		memcpy((*out)->bytes, body, len);
+	return rc;
+}
+
+int api_view_adopt(struct am_buf *b, size_t split, const struct api_view_slot *slots, size_t nslots,
+		   struct api_view **out)
+{
+	int rc = b->p ? view_alloc(b->len, split, slots, nslots, 0, out) : AM_ERR_INVAL;
+
+	if (rc == 0) {
+		(*out)->bytes = (char *)b->p;
+		(*out)->adopted = b->alloc;
+		b->p = NULL;
+		b->len = b->alloc = 0;
+	}
+	return rc;
 }
 
 const struct api_view_slot *api_view_slots(const struct api_view *v, size_t *n, size_t *split)

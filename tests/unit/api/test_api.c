@@ -208,6 +208,35 @@ static void test_view_slots(void **state)
 	sl[1].off = 8; /* past the split */
 	assert_int_equal(api_view_make(body, len, 7, sl, 2, &v), AM_ERR_INVAL);
 	assert_int_equal(api_view_make(body, len, len + 1, NULL, 0, &v), AM_ERR_INVAL);
+	/* Adopted (issue 25, fourth pass): the buffer itself becomes the view's
+	 * bytes and the am_buf is left empty; refused, it is left as it was. */
+	{
+		struct am_buf b;
+		const char *bytes;
+
+		am_buf_init(&b, 1 << 20);
+		assert_int_equal(api_view_adopt(&b, 0, NULL, 0, &v), AM_ERR_INVAL); /* empty */
+		assert_int_equal(am_buf_reserve(&b, 4096), 0);
+		assert_int_equal(am_buf_append(&b, body, len), 0);
+		bytes = (const char *)b.p;
+		sl[1].off = 5;
+		assert_int_equal(api_view_adopt(&b, len + 1, sl, 2, &v), AM_ERR_INVAL);
+		assert_null(v);
+		assert_ptr_equal(b.p, bytes);
+		assert_int_equal(b.len, len);
+		assert_int_equal(api_view_adopt(&b, 7, sl, 2, &v), 0);
+		assert_null(b.p);
+		assert_int_equal(b.len + b.alloc, 0);
+		assert_ptr_equal(api_view_bytes(v, &n), bytes);
+		assert_int_equal(n, len);
+		assert_memory_equal(bytes, body, len);
+		got = api_view_slots(v, &n, &split);
+		assert_int_equal(n, 2);
+		assert_int_equal(split, 7);
+		assert_memory_equal(got, sl, sizeof(sl));
+		am_buf_cleanup(&b); /* nothing left to free */
+		api_view_release(v);
+	}
 }
 
 /* api_comment_write gives the bytes of jansson's compact dump of
