@@ -33,10 +33,10 @@ report() {
   echo "|---|---|---|"
   for fn in ${PROFILE_FUNCS:-api_guest_open resolve db_project_get_by_id view_build api_tracks_json \
       api_gtracks_load api_gtracks_write api_view_head_write db_track_list db_version_list db_object_find \
-      api_media_index_load api_comments_json \
+      api_media_index_load db_object_ready_refs api_comments_json \
       api_comments_write db_comment_list comment_row crypto_field_open crypto_field_open_to comment_item api_comment_write \
       json_dump_callback json_delete repo_project_key crypto_field_key_project view_send \
-      access_url_sign_nonce crypto_mac api_view_make api_open_is_new sqlite3_step \
+      access_url_sign_nonce crypto_mac api_view_make api_view_adopt api_open_is_new sqlite3_step \
       gnutls_record_send}; do
     v=$(grep -E "^ *[0-9,]+ \([ 0-9.]+%\)  [^ ]*:$fn " "$out/inclusive.txt" | head -1 | awk '{print $1}' | tr -d ,)
     [ -n "$v" ] || continue
