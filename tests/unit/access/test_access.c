@@ -504,6 +504,27 @@ static void grant_checks(void **state)
 	grant_both(f, &other.g, foreign, 0, AM_ERR_DENIED);
 }
 
+/* access_hex16's pair table (issue 25, fourth pass): every byte value in
+ * every position as printf writes it, and back through access_unhex16. */
+static void hex16_every_byte(void **state)
+{
+	uint8_t id[16], back[16];
+	char out[33], want[33];
+
+	(void)state;
+	for (int b = 0; b < 256; b++) {
+		for (int i = 0; i < 16; i++)
+			id[i] = (uint8_t)(b + 31 * i);
+		for (int i = 0; i < 16; i++)
+			snprintf(want + 2 * i, 3, "%02x", id[i]);
+		memset(out, 'x', sizeof(out));
+		access_hex16(id, out);
+		assert_string_equal(out, want);
+		assert_int_equal(access_unhex16(out, 32, back), 0);
+		assert_memory_equal(back, id, 16);
+	}
+}
+
 static void parsers(void **state)
 {
 	uint64_t v;
@@ -530,6 +551,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(parsers),
+	    cmocka_unit_test(hex16_every_byte),
 	    cmocka_unit_test_setup_teardown(url_roundtrip, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(url_mutations, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(url_expiry_and_cap, fx_setup, fx_teardown),

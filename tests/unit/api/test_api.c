@@ -311,6 +311,48 @@ static void test_raw_str_positions(void **state)
 	}
 }
 
+/* api_jw_raw_id's and api_jw_raw_i64's pair tables (issue 25, fourth
+ * pass): every byte value in every position of an id, and the integers
+ * around every power of ten, both signs and the extremes, as printf
+ * writes them. */
+static void test_raw_id_i64(void **state)
+{
+	uint8_t id[DB_ID_LEN];
+	char out[64], want[64], *end;
+	int64_t p10 = 1;
+
+	(void)state;
+	for (int b = 0; b < 256; b++) {
+		for (int i = 0; i < DB_ID_LEN; i++)
+			id[i] = (uint8_t)(b + 17 * i);
+		want[0] = '"';
+		for (int i = 0; i < DB_ID_LEN; i++)
+			snprintf(want + 1 + 2 * i, 3, "%02x", id[i]);
+		end = api_jw_raw_id(out, id);
+		assert_int_equal(end - out, 2 * DB_ID_LEN + 2);
+		assert_memory_equal(out, want, 2 * DB_ID_LEN + 1);
+		assert_int_equal(out[2 * DB_ID_LEN + 1], '"');
+	}
+	for (int e = 0; e <= 18; e++, p10 = e <= 18 ? p10 * 10 : p10) {
+		const int64_t vs[] = {p10 - 1, p10, p10 + 1, 7 * p10, -p10, -(p10 - 1), -(p10 + 1)};
+
+		for (size_t k = 0; k < sizeof(vs) / sizeof(vs[0]); k++) {
+			snprintf(want, sizeof(want), "%lld", (long long)vs[k]);
+			end = api_jw_raw_i64(out, vs[k]);
+			assert_int_equal((size_t)(end - out), strlen(want));
+			assert_memory_equal(out, want, strlen(want));
+		}
+	}
+	snprintf(want, sizeof(want), "%lld", (long long)INT64_MIN);
+	end = api_jw_raw_i64(out, INT64_MIN);
+	assert_memory_equal(out, want, strlen(want));
+	assert_int_equal((size_t)(end - out), strlen(want));
+	snprintf(want, sizeof(want), "%lld", (long long)INT64_MAX);
+	end = api_jw_raw_i64(out, INT64_MAX);
+	assert_memory_equal(out, want, strlen(want));
+	assert_int_equal((size_t)(end - out), strlen(want));
+}
+
 static void test_comment_write(void **state)
 {
 	static const char *const texts[] = {
@@ -601,6 +643,7 @@ int main(void)
 	    cmocka_unit_test(test_gtracks_write),
 	    cmocka_unit_test(test_view_head_write),
 	    cmocka_unit_test(test_raw_str_positions),
+	    cmocka_unit_test(test_raw_id_i64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
