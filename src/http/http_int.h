@@ -195,7 +195,7 @@ struct http_req {
 	struct http_handoff *handoff;	/* a response for a streaming loop (owned) */
 	int64_t start_us;		/* monotonic, when the request line arrived */
 	enum metrics_route
-	    mroute; /* the route's class, or the handler's (http_req_set_metrics_route) */
+	    mroute;	  /* the route's class, or the handler's (http_req_set_metrics_route) */
 	int suspend_seen; /* http_req_suspend ran (server thread only) */
 	void *data;
 	void (*data_free)(void *);
