@@ -47,7 +47,8 @@
 #define LOOP_OUT	  ((LOOP_BODY / REC_PLAIN + 1) * REC_ROOM) /* a batch (or the head) */
 #define LOOP_TURN_BATCHES 4 /* batches per connection per turn, then the next one */
 #define LOOP_EVENTS	  64
-#define LOOP_SWEEP_MS	  1000 /* how often silent connections are looked for */
+#define LOOP_SWEEP_MS	  1000	  /* how often silent connections are looked for */
+#define LOOP_GONE	  (-1000) /* the client's socket failed (not an enum am_err) */
 
 /* One handed-over connection, the loop's own part. */
 struct lstream {
@@ -116,6 +117,17 @@ static ssize_t direct_push(gnutls_transport_ptr_t p, const giovec_t *iov, int n)
 	return sendmsg((int)(intptr_t)p, &m, MSG_NOSIGNAL);
 }
 
+/* After a stream cut with records GnuTLS counts as sent still unsent: any
+ * further record (the close_notify) would follow a gap in the sequence and
+ * reach the client as a bad record MAC, so nothing more is sent; the close
+ * is then a plain TCP one, which the client reads as a body cut short. */
+static ssize_t dead_push(gnutls_transport_ptr_t p, const giovec_t *iov, int n)
+{
+	(void)p, (void)iov, (void)n;
+	errno = EPIPE;
+	return -1;
+}
+
 /* ---- lists -------------------------------------------------------------------- */
 
 static void ready_add(struct http_loop *L, struct lstream *s)
@@ -148,6 +160,8 @@ static void ready_del(struct http_loop *L, struct lstream *s)
 	s->rprev = s->rnext = NULL;
 }
 
+static int sock_write(struct lstream *s, const uint8_t *p, size_t n, size_t *sent);
+
 /* The end of a stream: give the connection back to libmicrohttpd, which
  * closes it (after this call h may be gone). */
 static void finish(struct lstream *s, const char *outcome)
@@ -155,6 +169,13 @@ static void finish(struct lstream *s, const char *outcome)
 	struct http_loop *L = s->loop;
 	struct http_handoff *h = s->h;
 
+	size_t sent = 0;
+	int whole;
+
+	/* what the socket takes now of a remainder; the rest is lost */
+	if (s->rest && sock_write(s, s->rest + s->rest_off, s->rest_len - s->rest_off, &sent) == 0)
+		s->rest_off += sent;
+	whole = !s->rest || s->rest_off == s->rest_len;
 	(void)epoll_ctl(L->ep, EPOLL_CTL_DEL, h->fd, NULL);
 	ready_del(L, s);
 	if (s->prev)
@@ -164,7 +185,7 @@ static void finish(struct lstream *s, const char *outcome)
 	if (s->next)
 		s->next->prev = s->prev;
 	gnutls_transport_set_ptr2(h->session, s->recv_ptr, s->send_ptr);
-	gnutls_transport_set_vec_push_function(h->session, direct_push);
+	gnutls_transport_set_vec_push_function(h->session, whole ? direct_push : dead_push);
 	free(s->rest);
 	free(s);
 	h->outcome = outcome;
@@ -223,7 +244,7 @@ static int fill_batch(struct lstream *s)
 }
 
 /* Write p[0..n) to the socket as far as it goes; *sent gets the count.
- * 0, or AM_ERR_IO when the client is gone. */
+ * 0, or LOOP_GONE when the client is gone. */
 static int sock_write(struct lstream *s, const uint8_t *p, size_t n, size_t *sent)
 {
 	ssize_t r;
@@ -233,7 +254,7 @@ static int sock_write(struct lstream *s, const uint8_t *p, size_t n, size_t *sen
 		r = send(s->h->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : AM_ERR_IO;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : LOOP_GONE;
 	if (r > 0)
 		s->progress_ms = am_mono_ms();
 	*sent = (size_t)r;
@@ -241,7 +262,7 @@ static int sock_write(struct lstream *s, const uint8_t *p, size_t n, size_t *sen
 }
 
 /* Send the batch; what the socket does not take becomes the remainder.
- * 0: all sent; 1: the socket is full; AM_ERR_IO, AM_ERR_NOMEM. */
+ * 0: all sent; 1: the socket is full; LOOP_GONE, AM_ERR_NOMEM. */
 static int send_batch(struct lstream *s)
 {
 	struct http_loop *L = s->loop;
@@ -285,15 +306,19 @@ enum { PUMP_BLOCKED = 1, PUMP_MORE, PUMP_DONE };
 /* Write s while its socket takes bytes, at most LOOP_TURN_BATCHES batches. */
 static int pump(struct lstream *s)
 {
-	int rc;
+	int rc, fill;
 
 	for (int i = 0; i < LOOP_TURN_BATCHES; i++) {
 		if (s->rest && (rc = flush_rest(s)) != 0)
 			return rc < 0 ? rc : PUMP_BLOCKED;
 		if (s->head_sent && s->pos >= s->h->size)
 			return PUMP_DONE;
-		if ((rc = fill_batch(s)) != 0 || (rc = send_batch(s)) < 0)
-			return rc < 0 ? rc : AM_ERR_INTERNAL;
+		fill = fill_batch(s);
+		/* what was built goes out even when the producer then failed:
+		 * GnuTLS counts those records as sent (finish() says why) */
+		rc = s->loop->out_len ? send_batch(s) : 0;
+		if (fill != 0 || rc < 0)
+			return fill != 0 ? fill : rc;
 		if (rc == 1)
 			return PUMP_BLOCKED;
 	}
@@ -341,7 +366,7 @@ static void serve_ready(struct http_loop *L)
 		rc = pump(s);
 		if (rc == PUMP_DONE)
 			finish(s, "ok");
-		else if (rc == AM_ERR_IO)
+		else if (rc == LOOP_GONE)
 			finish(s, "client_abort");
 		else if (rc < 0)
 			finish(s, "error");
