@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access/access.h"
 #include "api/api_int.h"
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0: no
@@ -213,18 +214,6 @@ char *api_jw_raw_str(char *p, const char *str, size_t n)
 	return p;
 }
 
-/* "00" "01" ... "ff": a byte's two hex digits in one copy (issue 25,
- * fourth pass: two ids per comment). */
-static const char hex_pairs[513] =
-    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
-
 /* "00" "01" ... "99": two decimal digits a step. */
 static const char dec_pairs[201] = "00010203040506070809101112131415161718192021222324"
 				   "25262728293031323334353637383940414243444546474849"
@@ -233,11 +222,10 @@ static const char dec_pairs[201] = "00010203040506070809101112131415161718192021
 
 char *api_jw_raw_id(char *p, const uint8_t id[DB_ID_LEN])
 {
+	_Static_assert(DB_ID_LEN == 16, "access_hex16 writes 16-byte ids");
 	*p++ = '"';
-	for (size_t i = 0; i < DB_ID_LEN; i++, p += 2) {
-		p[0] = hex_pairs[2 * id[i]];
-		p[1] = hex_pairs[2 * id[i] + 1];
-	}
+	access_hex16(id, p); /* its NUL lands where the closing quote goes */
+	p += 2 * DB_ID_LEN;
 	*p++ = '"';
 	return p;
 }
