@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "api/api_int.h"
@@ -107,39 +105,8 @@ static void set_origin(struct api *api, const char *url)
 	api->origin[n] = 0;
 }
 
-/* Verified in place of a missing account's hash: same parameters, so
- * unknown e-mail and wrong password cost the same (DESIGN §6). Made at
- * start on this thread at the lowest priority (nice 19 for this thread
- * only): an Argon2id hash is a core's worth of CPU and 64 MiB of page
- * faults, which on a small machine competed with the start itself and
- * its first requests; it is only needed at the first login of an unknown
- * e-mail, which waits for it (api_dummy_hash). */
-static void *dummy_main(void *arg)
-{
-	struct api *api = arg;
-	int ok;
-
-	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
-	ok = api_password_hash(&api->app->conf, "audiomus dummy password", api->dummy_hash,
-			       sizeof(api->dummy_hash)) == 0;
-
-	pthread_mutex_lock(&api->dummy.mu);
-	api->dummy.state = ok ? 1 : -1;
-	pthread_cond_broadcast(&api->dummy.cv);
-	pthread_mutex_unlock(&api->dummy.mu);
-	return NULL;
-}
-
 const char *api_dummy_hash(struct api *api)
 {
-	pthread_mutex_lock(&api->dummy.mu);
-	while (api->dummy.state == 0 && api->dummy.started)
-		pthread_cond_wait(&api->dummy.cv, &api->dummy.mu);
-	if (api->dummy.state != 1 &&
-	    api_password_hash(&api->app->conf, "audiomus dummy password", api->dummy_hash,
-			      sizeof(api->dummy_hash)) == 0)
-		api->dummy.state = 1;
-	pthread_mutex_unlock(&api->dummy.mu);
 	return api->dummy_hash;
 }
 
@@ -152,8 +119,6 @@ struct api *api_new(struct app *a)
 		return NULL;
 	api->app = a;
 	pthread_mutex_init(&api->open_lock, NULL);
-	pthread_mutex_init(&api->dummy.mu, NULL);
-	pthread_cond_init(&api->dummy.cv, NULL);
 	if (!(api->opens = calloc(API_OPEN_SLOTS, sizeof(*api->opens))) ||
 	    api_view_new(&api->views))
 		goto fail;
@@ -161,15 +126,15 @@ struct api *api_new(struct app *a)
 		goto fail;
 	set_origin(api, a->conf.public_url);
 	api_gate_init(&api->gate, cores > 0 ? (int)cores : 1, cores > 0 ? 4 * (int)cores : 4, 3000);
-	/* When the thread cannot start, api_dummy_hash computes it on first use. */
-	api->dummy.started = pthread_create(&api->dummy.thread, NULL, dummy_main, api) == 0;
+	/* no hash at start: an Argon2id run was a core's worth of CPU and 64 MiB
+	 * of MAP_POPULATE, whose mmap lock held up the start's threads ~40 ms */
+	if (api_password_dummy(&a->conf, api->dummy_hash, sizeof(api->dummy_hash)))
+		goto fail;
 	am_test_clock_setup(); /* test builds only (util.h) */
 	return api;
 fail:
 	api_view_free(api->views);
 	free(api->opens);
-	pthread_cond_destroy(&api->dummy.cv);
-	pthread_mutex_destroy(&api->dummy.mu);
 	pthread_mutex_destroy(&api->open_lock);
 	free(api);
 	return NULL;
@@ -179,14 +144,10 @@ void api_free(struct api *api)
 {
 	if (!api)
 		return;
-	if (api->dummy.started)
-		pthread_join(api->dummy.thread, NULL);
 	api_gate_cleanup(&api->gate);
 	api_view_free(api->views);
 	free(api->routes);
 	free(api->opens);
-	pthread_cond_destroy(&api->dummy.cv);
-	pthread_mutex_destroy(&api->dummy.mu);
 	pthread_mutex_destroy(&api->open_lock);
 	free(api);
 }

@@ -74,18 +74,6 @@ struct api_open_seen {
 	int64_t at;
 };
 
-/* The dummy hash is computed by a thread started with the API (an Argon2id
- * hash takes ~100 ms and 64 MiB: not on the start-up path); the first
- * login for an unknown account waits for it. state: 0 running, 1 done,
- * -1 failed (then the waiter computes it itself). */
-struct api_dummy {
-	pthread_t thread;
-	int started;
-	int state;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-};
-
 struct api_view_cache;
 
 struct api {
@@ -94,8 +82,7 @@ struct api {
 	pthread_mutex_t open_lock;
 	struct api_gate gate;
 	char origin[CONF_STR_MAX];    /* scheme://host[:port] of public_url */
-	char dummy_hash[API_PHC_MAX]; /* verified when no account matches */
-	struct api_dummy dummy;	      /* its computation, off the start-up path */
+	char dummy_hash[API_PHC_MAX]; /* verified when no account matches (api_password_dummy) */
 	struct api_view_cache *views; /* review-page views (api_view.c) */
 	struct api_proxy proxies[API_MAX_PROXIES];
 	size_t nproxies;
@@ -253,7 +240,14 @@ int api_pw_verify(struct api_ctx *c, const char *hash, const char *pw, int *need
 int api_pw_policy(struct api_ctx *c, const char *pw);
 /* 1 if pw (case-insensitively) is on the bundled common-password list. */
 int api_pw_common(const char *pw);
-/* The dummy hash, waiting for its thread if it is still running. */
+/* The hash verified in place of a missing account's (DESIGN §6), into out
+ * (outlen >= API_PHC_MAX): an Argon2id string in libsodium's encoding with
+ * the configuration's parameters and a random salt and digest, nothing
+ * hashed. Verifying a password against it costs what a real account's check
+ * costs (the work is set by the parameters, not by the digest) and fails
+ * (a 2^-256 chance of a match). 0 or AM_ERR_TOOBIG. */
+int api_password_dummy(const struct conf *c, char *out, size_t outlen);
+/* The hash verified when no account matches (made by api_new). */
 const char *api_dummy_hash(struct api *api);
 
 /* ---- sessions and CSRF (api_session.c) ------------------------------------------------ */

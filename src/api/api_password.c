@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -141,6 +142,9 @@ int api_pw_policy(struct api_ctx *c, const char *pw)
 
 /* ---- hashing ------------------------------------------------------------------------ */
 
+#define DUMMY_B64    sodium_base64_VARIANT_ORIGINAL_NO_PADDING /* as Argon2's PHC strings */
+#define DUMMY_DIGEST 32 /* crypto_pwhash_str's digest (libsodium's STR_HASHBYTES, not exported) */
+
 int api_password_hash(const struct conf *c, const char *pw, char *out, size_t outlen)
 {
 	char tmp[crypto_pwhash_STRBYTES];
@@ -154,6 +158,25 @@ int api_password_hash(const struct conf *c, const char *pw, char *out, size_t ou
 		return AM_ERR_NOMEM;
 	memcpy(out, tmp, sizeof(tmp));
 	return 0;
+}
+
+int api_password_dummy(const struct conf *c, char *out, size_t outlen)
+{
+	uint8_t salt[crypto_pwhash_argon2id_SALTBYTES], digest[DUMMY_DIGEST];
+	char salt64[sodium_base64_ENCODED_LEN(sizeof(salt), DUMMY_B64)];
+	char digest64[sodium_base64_ENCODED_LEN(sizeof(digest), DUMMY_B64)];
+	int n;
+
+	randombytes_buf(salt, sizeof(salt));
+	randombytes_buf(digest, sizeof(digest));
+	sodium_bin2base64(salt64, sizeof(salt64), salt, sizeof(salt), DUMMY_B64);
+	sodium_bin2base64(digest64, sizeof(digest64), digest, sizeof(digest), DUMMY_B64);
+	/* libsodium's own encoding (crypto_pwhash_argon2id_str): m in KiB, one lane */
+	n = snprintf(out, outlen, "%sv=19$m=%llu,t=%llu,p=1$%s$%s",
+		     crypto_pwhash_argon2id_STRPREFIX,
+		     (unsigned long long)c->argon2_memlimit / 1024U,
+		     (unsigned long long)c->argon2_opslimit, salt64, digest64);
+	return n > 0 && (size_t)n < outlen ? 0 : AM_ERR_TOOBIG;
 }
 
 int api_pw_hash(struct api_ctx *c, const char *pw, char out[API_PHC_MAX])
