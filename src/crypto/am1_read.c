@@ -144,6 +144,27 @@ int am1_reader_pread(struct am1_reader *r, uint64_t off, void *buf, size_t n, si
 	return rc;
 }
 
+int am1_reader_view(struct am1_reader *r, uint64_t off, size_t n, const uint8_t **p, size_t *got)
+{
+	uint64_t i;
+	size_t in;
+	int rc;
+
+	if (!r || !p || !got)
+		return AM_ERR_INVAL;
+	*p = NULL;
+	*got = 0;
+	if (off >= r->plain || n == 0)
+		return 0;
+	i = off / AM1_SEGMENT;
+	in = (size_t)(off % AM1_SEGMENT);
+	if ((rc = load(r, i)) != 0)
+		return rc;
+	*p = r->seg + in;
+	*got = seg_len(r, i) - in < n ? seg_len(r, i) - in : n;
+	return 0;
+}
+
 int am1_reader_range(struct am1_reader *r, uint64_t first, uint64_t last,
 		     int (*emit)(void *ctx, const void *p, size_t n), void *ctx)
 {

@@ -423,6 +423,11 @@ uint64_t am1_reader_size(const struct am1_reader *r);
  * holds nothing from the failing segment, *got counts the good bytes before
  * it). AM_ERR_IO etc. from the source pass through. */
 int am1_reader_pread(struct am1_reader *r, uint64_t off, void *buf, size_t n, size_t *got);
+/* Point *p at up to n verified plaintext bytes at off, inside the reader's
+ * segment buffer (no copy): *got is the count, which stops at the end of the
+ * segment that holds off (0 at or past the end). *p is valid until the next
+ * call on r. Errors as am1_reader_pread (nothing unverified is pointed at). */
+int am1_reader_view(struct am1_reader *r, uint64_t off, size_t n, const uint8_t **p, size_t *got);
 /* Stream the inclusive plaintext range [first, last] to emit (called with at
  * most one segment at a time; a non-zero return stops and is returned).
  * AM_ERR_RANGE if first > last or last >= size. AM_ERR_CRYPTO as above. */

@@ -224,6 +224,18 @@ int http_respond_stream(struct http_req *req, unsigned status, const char *conte
 			int64_t size, size_t block, http_stream_fn *fn, void *arg,
 			void (*free_fn)(void *));
 
+/* A producer's zero-copy read, for the streaming loops: point *p at up to
+ * max body bytes at pos held by the producer (valid until its next call),
+ * return their count (> 0, possibly fewer than max), or a negative enum
+ * am_err as http_stream_fn. */
+typedef ssize_t http_stream_view_fn(void *arg, uint64_t pos, size_t max, const uint8_t **p);
+/* After http_respond_stream answered 0: let a streaming loop read the body
+ * through view as well (the loop encrypts from the producer's own buffer
+ * instead of a copy; it still calls fn for a piece shorter than one TLS
+ * record that does not end the body). No effect on a body libmicrohttpd
+ * sends. */
+void http_respond_stream_view(struct http_req *req, http_stream_view_fn *view);
+
 /* The one mapping from enum am_err to an HTTP status (0 -> 200; an unknown
  * or positive value -> 500). Every error answer, the API's and the media
  * role's included, takes its status from here. */

@@ -126,6 +126,7 @@ struct http_handoff {
 	int fd;
 	struct am_buf head; /* "HTTP/1.1 206 ...\r\n" ... "\r\n" */
 	http_stream_fn *fn;
+	http_stream_view_fn *view; /* optional: the body without a copy */
 	void *arg;
 	void (*free_fn)(void *);
 	size_t block;		/* the producer's read size hint */

@@ -382,6 +382,12 @@ void http_handoff_free(struct http_handoff *h)
 	free(h);
 }
 
+void http_respond_stream_view(struct http_req *req, http_stream_view_fn *view)
+{
+	if (req->handoff)
+		req->handoff->view = view;
+}
+
 int http_respond_stream(struct http_req *req, unsigned status, const char *content_type,
 			int64_t size, size_t block, http_stream_fn *fn, void *arg,
 			void (*free_fn)(void *))

@@ -7,7 +7,9 @@
  * TLS session to one of these loops (one thread and one epoll set each, as
  * many as the daemon has threads). A loop writes each connection until its
  * socket is full: the TLS records of up to HTTP_LOOP_BATCH records are
- * collected in the loop's buffer (a GnuTLS vec push function that copies)
+ * collected in the loop's buffer (a GnuTLS vec push function that copies;
+ * GnuTLS encrypts straight from the producer's buffer when it offers a
+ * view, http_respond_stream_view)
  * and leave in one send(); what the socket did not take waits in a
  * per-connection remainder. When the body is done (or fails, or the client
  * goes, or stays silent for the connection timeout, or the server stops), the
@@ -211,6 +213,28 @@ static int rec_send(struct lstream *s, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* The next piece of body, at most want bytes: through the producer's view
+ * when it gives a whole record or the rest of the body, else copied by its
+ * fill function into the loop's buffer (a piece shorter than a record, at
+ * the end of an AM1 segment: copied across, the record stays full). */
+static ssize_t next_piece(struct lstream *s, size_t want, const uint8_t **p)
+{
+	struct http_handoff *h = s->h;
+	ssize_t n;
+
+	if (h->view) {
+		n = h->view(h->arg, s->pos, want, p);
+		if (n <= 0 || (size_t)n > want)
+			return n < 0 ? n : AM_ERR_IO;
+		if ((size_t)n == want || (size_t)n >= REC_PLAIN)
+			return (size_t)n == want ? n : n - n % REC_PLAIN;
+		want = want < REC_PLAIN ? want : REC_PLAIN;
+	}
+	*p = s->loop->body;
+	n = h->fn(h->arg, s->pos, s->loop->body, want);
+	return n <= 0 || (size_t)n > want ? (n < 0 ? n : AM_ERR_IO) : n;
+}
+
 /* Build the next batch: the head, or up to s->batch records of body. */
 static int fill_batch(struct lstream *s)
 {
@@ -226,15 +250,16 @@ static int fill_batch(struct lstream *s)
 	}
 	while (room > 0 && s->pos < h->size) {
 		size_t want = h->block < LOOP_BODY ? h->block : LOOP_BODY;
+		const uint8_t *p;
 		ssize_t n;
 
 		want = want < room ? want : room;
 		if (want > h->size - s->pos)
 			want = (size_t)(h->size - s->pos);
-		n = h->fn(h->arg, s->pos, L->body, want);
-		if (n <= 0 || (size_t)n > want)
-			return n < 0 ? (int)n : AM_ERR_IO; /* short body: the size was promised */
-		if ((rc = rec_send(s, L->body, (size_t)n)) != 0)
+		/* a short body is an error: the size was promised */
+		if ((n = next_piece(s, want, &p)) < 0)
+			return (int)n;
+		if ((rc = rec_send(s, p, (size_t)n)) != 0)
 			return rc;
 		s->pos += (uint64_t)n;
 		atomic_fetch_add(&h->bytes, (uint64_t)n);

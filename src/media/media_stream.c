@@ -60,9 +60,11 @@ int media_still_granted(struct stream_ctx *s, uint64_t pos)
 	return rc;
 }
 
-static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
+/* The body's next bytes at pos: copied into buf, or (buf NULL) pointed at
+ * in the reader's verified segment through *view (the streaming loops). */
+static ssize_t stream_read_at(struct stream_ctx *s, uint64_t pos, uint8_t *buf, size_t max,
+			      const uint8_t **view)
 {
-	struct stream_ctx *s = arg;
 	size_t got = 0;
 	int rc;
 
@@ -72,7 +74,8 @@ static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 		return rc;
 	if (max > s->len - pos)
 		max = (size_t)(s->len - pos);
-	rc = am1_reader_pread(s->r, s->first + pos, buf, max, &got);
+	rc = buf ? am1_reader_pread(s->r, s->first + pos, buf, max, &got)
+		 : am1_reader_view(s->r, s->first + pos, max, view, &got);
 	if (rc || got == 0) {
 		/* Headers are out: the only honest answer is to cut the connection.
 		 * The store's detail (the reader's, "" unless its latest read
@@ -84,6 +87,16 @@ static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
 		return rc ? rc : AM_ERR_IO;
 	}
 	return (ssize_t)got;
+}
+
+static ssize_t stream_fill(void *arg, uint64_t pos, uint8_t *buf, size_t max)
+{
+	return stream_read_at(arg, pos, buf, max, NULL);
+}
+
+static ssize_t stream_view(void *arg, uint64_t pos, size_t max, const uint8_t **p)
+{
+	return stream_read_at(arg, pos, NULL, max, p);
 }
 
 void media_stream_ctx_free(void *arg)
@@ -308,6 +321,8 @@ int media_stream_handler(struct http_req *req, void *arg)
 	rc = http_respond_stream(
 	    req, status, sr->o.content_type[0] ? sr->o.content_type : "application/octet-stream",
 	    (int64_t)len, MEDIA_STREAM_BLOCK, stream_fill, s, media_stream_ctx_free);
+	if (rc == 0)
+		http_respond_stream_view(req, stream_view);
 out:
 	media_mark_plan_cleanup(&mp);
 	am_memzero(sr, sizeof(*sr));

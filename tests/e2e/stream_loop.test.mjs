@@ -124,6 +124,15 @@ describe('streaming loops: large responses outside libmicrohttpd', () => {
     const mid = await raw(srv, 'GET', pathOf(media.stream), { Range: `bytes=${SMALL}-` }, undefined, { whole: true });
     assert.equal(mid.headers['content-range'], `bytes ${SMALL}-${total - 1}/${total}`);
     assert.ok(mid.body.equals(full.body.subarray(SMALL)), 'an open range from the middle');
+    // starts inside a record and inside an AM1 segment (64 KiB): the loop
+    // encrypts from the reader's segment and copies across its ends
+    for (const [a, b] of [[12345, total - 1], [65535, total - 1], [3 * 65536 + 16383, total - 1],
+      [77777, 77777 + 300000], [65536 - 7, 65536 * 5 + 6]]) {
+      const r = await raw(srv, 'GET', pathOf(media.stream), { Range: `bytes=${a}-${b}` }, undefined, { whole: true });
+      assert.equal(r.status, 206);
+      assert.equal(r.headers['content-range'], `bytes ${a}-${b}/${total}`);
+      assert.ok(r.body.equals(full.body.subarray(a, b + 1)), `bytes ${a}-${b}`);
+    }
     const head = await raw(srv, 'HEAD', pathOf(media.stream), { Range: 'bytes=0-' });
     assert.equal(head.status, 206);
     assert.deepEqual(semantic(head.headers), semantic(full.headers), 'HEAD (libmicrohttpd) says what GET (the loop) sends');

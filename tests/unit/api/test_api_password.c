@@ -41,9 +41,10 @@ static void check_params(long long ops, long long mem)
 	assert_int_equal(api_password_dummy(&c, dummy, sizeof(dummy)), 0);
 	/* parsed by libsodium, with exactly these parameters (-1: unparsable,
 	 * 1: other parameters) */
-	assert_int_equal(crypto_pwhash_str_needs_rehash(dummy, (unsigned long long)ops, (size_t)mem), 0);
-	assert_int_equal(crypto_pwhash_str_needs_rehash(dummy, (unsigned long long)ops + 1, (size_t)mem),
-			 1);
+	assert_int_equal(
+	    crypto_pwhash_str_needs_rehash(dummy, (unsigned long long)ops, (size_t)mem), 0);
+	assert_int_equal(
+	    crypto_pwhash_str_needs_rehash(dummy, (unsigned long long)ops + 1, (size_t)mem), 1);
 	/* the same shape as a real hash: same fields up to the salt, same length */
 	assert_int_equal(api_password_hash(&c, "a real password", real, sizeof(real)), 0);
 	assert_int_equal(strlen(dummy), strlen(real));

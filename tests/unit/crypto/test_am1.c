@@ -202,6 +202,15 @@ static void check_range(struct am1_reader *r, const uint8_t *pt, uint64_t a, uin
 	assert_int_equal(am1_reader_pread(r, a, c.p, len, &got), 0);
 	assert_int_equal(got, len);
 	assert_memory_equal(c.p, pt + a, len);
+	/* the same bytes through views: each ends at its segment's end */
+	for (uint64_t off = a; off <= b; off += got) {
+		const uint8_t *v = NULL;
+
+		assert_int_equal(am1_reader_view(r, off, (size_t)(b - off + 1), &v, &got), 0);
+		assert_true(got > 0 && got <= S - off % S && off + got <= b + 1);
+		assert_true(got == b - off + 1 || (off + got) % S == 0);
+		assert_memory_equal(v, pt + off, got);
+	}
 	free(c.p);
 }
 
@@ -227,6 +236,13 @@ static void am1_roundtrip_random_ranges(void **state)
 		assert_int_equal(am1_reader_size(r), n);
 		assert_int_equal(am1_reader_pread(r, n, tmp, sizeof(tmp), &got), 0);
 		assert_int_equal(got, 0);
+		{
+			const uint8_t *v = tmp;
+
+			assert_int_equal(am1_reader_view(r, n, sizeof(tmp), &v, &got), 0);
+			assert_int_equal(got, 0);
+			assert_null(v);
+		}
 		assert_int_equal(am1_reader_range(r, 0, n, collect_emit, NULL), AM_ERR_RANGE);
 		if (n == 0) {
 			am1_reader_free(r);

@@ -85,6 +85,21 @@ static void expect_read_fails(struct tcrypto_mem *m, uint64_t plain, const uint8
 		assert_memory_equal(buf, pt, got);
 		for (size_t i = got; i < plain && i < P + S; i++)
 			assert_int_equal(buf[i], 0);
+		/* views: none reaches the bad segment, and it is refused */
+		for (uint64_t off = 0; off < plain; off += got) {
+			const uint8_t *v = NULL;
+
+			rc = am1_reader_view(r, off, (size_t)(plain - off), &v, &got);
+			if (rc) {
+				assert_int_equal(rc, AM_ERR_CRYPTO);
+				assert_null(v);
+				assert_true(off / S <= bad_seg);
+				break;
+			}
+			assert_true(off / S < bad_seg);
+			assert_memory_equal(v, pt + off, got);
+		}
+		assert_int_not_equal(rc, 0);
 	} else {
 		assert_int_equal(rc, AM_ERR_CRYPTO);
 		assert_null(r);
