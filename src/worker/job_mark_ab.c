@@ -13,6 +13,7 @@
  * holds the project key); the child's layout is untrusted and checked.
  */
 #include "worker/worker.h"
+#include "worker/worker_int.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -33,14 +34,6 @@
 #define LAYOUT_MAX	   ((size_t)4 * 3600 * 44100 / XCODE_AB_UNIT * 4 + 4096)
 #define UNITS_PER_FRAGMENT (WM_FRAGMENT / XCODE_AB_UNIT)
 
-struct mout {
-	struct db_object o;
-	struct store_am1_put ap;
-	struct am1_sink sink;
-	struct am1_writer *w;
-	int committed;
-};
-
 struct mjob {
 	struct worker_job *j;
 	struct app *a;
@@ -51,8 +44,8 @@ struct mjob {
 	struct store_reader *sr;
 	struct am1_source src;
 	struct am1_reader *rd;
-	struct mout out[2]; /* A, B */
-	uint8_t *layout;    /* the child's u32 sizes: body, then head */
+	struct job_out out[2]; /* A, B */
+	uint8_t *layout;       /* the child's u32 sizes: body, then head */
 	size_t layout_n, layout_head;
 	struct store_err err;
 };
@@ -154,63 +147,19 @@ out:
 	return rc;
 }
 
-static int out_begin(struct mjob *m, struct mout *o)
+/* A or B: a stream rendition of no version (found through version_marks). */
+static int mark_out_begin(struct mjob *m, struct job_out *o)
 {
-	int rc;
+	int rc = job_out_begin(m->a, m->pk, o, "stream", XCODE_STREAM_HEAD, NULL, &m->err);
 
-	if ((rc = crypto_random_id(o->o.id)) ||
-	    (rc = store_key_format(o->o.store_key, sizeof(o->o.store_key), "stream", o->o.id,
-				   NULL)) ||
-	    (rc = store_am1_put_begin(m->a->store, o->o.store_key, XCODE_STREAM_HEAD, &o->ap,
-				      &o->sink, &m->err)))
-		return rc;
-	o->o.wrapped_dek_len = CRYPTO_WRAPPED_LEN;
-	o->o.has_version = 0; /* A and B are found through version_marks */
-	am_strlcpy(o->o.kind, "stream", sizeof(o->o.kind));
-	am_strlcpy(o->o.state, "pending", sizeof(o->o.state));
-	am_strlcpy(o->o.content_type, "audio/mp4", sizeof(o->o.content_type));
-	return crypto_pk_writer_new(m->pk, o->o.id, &o->sink, XCODE_STREAM_HEAD, o->o.wrapped_dek,
-				    &o->w);
-}
-
-static int out_commit(struct mout *o, struct store_err *err)
-{
-	uint64_t plain = 0, cipher = 0;
-	int rc = am1_writer_finish(o->w, &plain, &cipher);
-
-	if (rc == 0) {
-		rc = store_put_commit(o->ap.put, NULL, err);
-		o->ap.put = NULL;
-	}
-	o->o.plain_size = (int64_t)plain;
-	o->o.cipher_size = (int64_t)cipher;
-	o->committed = rc == 0;
+	if (rc == 0)
+		am_strlcpy(o->o.content_type, "audio/mp4", sizeof(o->o.content_type));
 	return rc;
-}
-
-static void out_cleanup(struct app *a, struct mout *o, int keep)
-{
-	am1_writer_free(o->w);
-	o->w = NULL;
-	store_put_abort(o->ap.put);
-	o->ap.put = NULL;
-	if (o->committed && !keep)
-		(void)store_delete(a->store, o->o.store_key, NULL);
 }
 
 static int src_read_at(void *ctx, uint64_t off, void *buf, size_t n, size_t *got)
 {
 	return am1_reader_pread(ctx, off, buf, n, got);
-}
-
-static int sink_write(void *ctx, const void *p, size_t n)
-{
-	return am1_writer_write(((struct mout *)ctx)->w, p, n);
-}
-
-static int sink_head(void *ctx, const void *p, size_t n)
-{
-	return am1_writer_patch_head(((struct mout *)ctx)->w, p, n);
 }
 
 /* The layout: body bytes from XCODE_OVERVIEW_HEAD on, then the head. */
@@ -360,8 +309,8 @@ static int run(struct mjob *m, uint8_t seed[WM_SEED_BYTES])
 	struct worker_job *j = m->j;
 	struct xcode_params xp;
 	struct xcode_source src = {src_read_at, am1_reader_size(m->rd), m->rd};
-	struct xcode_sink sa = {sink_write, sink_head, &m->out[0]};
-	struct xcode_sink sb = {sink_write, sink_head, &m->out[1]};
+	struct xcode_sink sa = {job_out_sink_write, job_out_sink_head, &m->out[0]};
+	struct xcode_sink sb = {job_out_sink_write, job_out_sink_head, &m->out[1]};
 	struct xcode_sink sl = {layout_write, layout_head, m};
 	struct xcode_result res;
 	int rc;
@@ -370,7 +319,7 @@ static int run(struct mjob *m, uint8_t seed[WM_SEED_BYTES])
 		return fail(j, rc, R_INTERNAL, 0);
 	if (!(m->layout = malloc(LAYOUT_MAX)))
 		return fail(j, AM_ERR_NOMEM, R_INTERNAL, 0);
-	if ((rc = out_begin(m, &m->out[0])) || (rc = out_begin(m, &m->out[1])))
+	if ((rc = mark_out_begin(m, &m->out[0])) || (rc = mark_out_begin(m, &m->out[1])))
 		return fail(j, rc, R_STORAGE, 0);
 	memset(&xp, 0, sizeof(xp));
 	xp.output = XCODE_OUT_AB;
@@ -392,7 +341,7 @@ static int run(struct mjob *m, uint8_t seed[WM_SEED_BYTES])
 			    !xcode_fail_retryable(res.fail));
 	}
 	for (int i = 0; i < 2; i++)
-		if ((rc = out_commit(&m->out[i], &m->err)))
+		if ((rc = job_out_commit(&m->out[i], &m->err)))
 			return fail(j, rc, R_STORAGE, 0);
 	log_done(j, &res);
 	return 0;
@@ -423,7 +372,7 @@ int worker_mark_ab(struct worker_job *j)
 out:
 	if (m) {
 		for (int i = 0; i < 2; i++)
-			out_cleanup(m->a, &m->out[i], j->completed);
+			job_out_cleanup(m->a, &m->out[i], j->completed);
 		am1_reader_free(m->rd);
 		store_reader_close(m->sr);
 		crypto_pk_free(m->pk);

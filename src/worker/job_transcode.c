@@ -15,6 +15,7 @@
  * header ignore the trailer; the player can fetch the overview by Range.
  */
 #include "worker/worker.h"
+#include "worker/worker_int.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -33,17 +34,9 @@
 
 enum { OUT_STREAM, OUT_PEAKS, OUT_N };
 
-struct out {
-	struct db_object o;
-	struct store_am1_put ap;
-	struct am1_sink sink;
-	struct am1_writer *w;
-	int committed;
-};
-
 /* The peaks sink holds its head until the overview arrives (see top). */
 struct peaks_join {
-	struct out *o;
+	struct job_out *o;
 	uint8_t *buf; /* 2 x XCODE_PEAKS_HEAD: peaks head, then overview */
 	size_t head_n;
 	int body, have_head;
@@ -60,7 +53,7 @@ struct tjob {
 	struct store_reader *sr;
 	struct am1_source src;
 	struct am1_reader *rd;
-	struct out out[OUT_N];
+	struct job_out out[OUT_N];
 	struct peaks_join pj;
 	int64_t pct, pct_at;
 	struct store_err err; /* the latest store-level call's (open, put begin, commit) */
@@ -207,59 +200,6 @@ out:
 
 /* ---- outputs: new AM1 objects ---------------------------------------------------------- */
 
-static int out_begin(struct tjob *t, struct out *o, const char *kind, uint64_t head)
-{
-	int rc;
-
-	if ((rc = crypto_random_id(o->o.id)) ||
-	    (rc = store_key_format(o->o.store_key, sizeof(o->o.store_key), kind, o->o.id, NULL)) ||
-	    (rc =
-		 store_am1_put_begin(t->a->store, o->o.store_key, head, &o->ap, &o->sink, &t->err)))
-		return rc;
-	o->o.wrapped_dek_len = CRYPTO_WRAPPED_LEN;
-	memcpy(o->o.version_id, t->version, 16);
-	o->o.has_version = 1;
-	am_strlcpy(o->o.kind, kind, sizeof(o->o.kind));
-	am_strlcpy(o->o.state, "pending", sizeof(o->o.state));
-	return crypto_pk_writer_new(t->pk, o->o.id, &o->sink, head, o->o.wrapped_dek, &o->w);
-}
-
-/* Commit the object to the store (not yet recorded in the database). */
-static int out_commit(struct out *o, struct store_err *err)
-{
-	uint64_t plain = 0, cipher = 0;
-	int rc = am1_writer_finish(o->w, &plain, &cipher);
-
-	if (rc == 0) {
-		rc = store_put_commit(o->ap.put, NULL, err);
-		o->ap.put = NULL;
-	}
-	o->o.plain_size = (int64_t)plain;
-	o->o.cipher_size = (int64_t)cipher;
-	o->committed = rc == 0;
-	return rc;
-}
-
-static void out_cleanup(struct app *a, struct out *o, int keep)
-{
-	am1_writer_free(o->w);
-	o->w = NULL;
-	store_put_abort(o->ap.put);
-	o->ap.put = NULL;
-	if (o->committed && !keep)
-		(void)store_delete(a->store, o->o.store_key, NULL);
-}
-
-static int sink_write(void *ctx, const void *p, size_t n)
-{
-	return am1_writer_write(((struct out *)ctx)->w, p, n);
-}
-
-static int sink_head(void *ctx, const void *p, size_t n)
-{
-	return am1_writer_patch_head(((struct out *)ctx)->w, p, n);
-}
-
 static int peaks_write(void *ctx, const void *p, size_t n)
 {
 	struct peaks_join *pj = ctx;
@@ -384,7 +324,7 @@ static int record(struct tjob *t, const struct xcode_result *res)
 		goto out;
 	rc = db_job_complete(db, t->j->job->id, t->j->worker);
 	for (int i = 0; i < OUT_N && rc == 0; i++) {
-		struct out *o = &t->out[i];
+		struct job_out *o = &t->out[i];
 
 		if ((rc = db_object_create(db, t->project, &o->o)) == 0)
 			rc = db_object_ready(db, t->project, o->o.id, o->o.plain_size,
@@ -440,7 +380,7 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 	struct worker_job *j = t->j;
 	struct xcode_params xp;
 	struct xcode_source src = {src_read_at, am1_reader_size(t->rd), t->rd};
-	struct xcode_sink stream = {sink_write, sink_head, &t->out[OUT_STREAM]};
+	struct xcode_sink stream = {job_out_sink_write, job_out_sink_head, &t->out[OUT_STREAM]};
 	struct xcode_sink peaks = {peaks_write, peaks_head, &t->pj};
 	struct xcode_sink overview = {overview_write, overview_head, &t->pj};
 	int64_t t0;
@@ -457,8 +397,10 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 	t->pj.o = &t->out[OUT_PEAKS];
 	if (!(t->pj.buf = malloc(2 * XCODE_PEAKS_HEAD)))
 		return fail(j, NULL, AM_ERR_NOMEM, R_INTERNAL, 0);
-	if ((rc = out_begin(t, &t->out[OUT_STREAM], "stream", XCODE_STREAM_HEAD)) ||
-	    (rc = out_begin(t, &t->out[OUT_PEAKS], "peaks", XCODE_PEAKS_HEAD)))
+	if ((rc = job_out_begin(t->a, t->pk, &t->out[OUT_STREAM], "stream", XCODE_STREAM_HEAD,
+				t->version, &t->err)) ||
+	    (rc = job_out_begin(t->a, t->pk, &t->out[OUT_PEAKS], "peaks", XCODE_PEAKS_HEAD,
+				t->version, &t->err)))
 		return fail(j, store_why(t), rc, R_STORAGE, 0);
 	t0 = am_mono_ms();
 	rc = xcode_run(&xp, &src, &stream, &peaks, &overview, res);
@@ -475,7 +417,7 @@ static int transcode(struct tjob *t, struct xcode_result *res)
 	am_strlcpy(t->out[OUT_STREAM].o.content_type, res->content_type, DB_CTYPE_MAX + 1);
 	am_strlcpy(t->out[OUT_PEAKS].o.content_type, "application/octet-stream", DB_CTYPE_MAX + 1);
 	for (int i = 0; i < OUT_N; i++)
-		if ((rc = out_commit(&t->out[i], &t->err)))
+		if ((rc = job_out_commit(&t->out[i], &t->err)))
 			return fail(j, store_why(t), rc, R_STORAGE, 0);
 	return 0;
 }
@@ -505,7 +447,7 @@ int worker_transcode(struct worker_job *j)
 out:
 	metrics_transcode(am_mono_ms() - t0, rc == 0);
 	for (int i = 0; i < OUT_N; i++)
-		out_cleanup(t->a, &t->out[i], j->completed);
+		job_out_cleanup(t->a, &t->out[i], j->completed);
 	am1_reader_free(t->rd);
 	store_reader_close(t->sr);
 	crypto_pk_free(t->pk);
