@@ -155,6 +155,9 @@ void http_loops_stop(struct http_loops *ls);
 void http_loops_free(struct http_loops *ls);
 /* The server's loops, NULL when it has none (response.c asks). */
 struct http_loops *http_server_loops(const struct http_server *s);
+/* Count a request suspended (+1) or resumed (-1): the server's stop waits
+ * for none to be left before it stops libmicrohttpd (request.c). */
+void http_server_suspended(struct http_server *s, int delta);
 
 /* ---- request state (server.c, request.c, response.c) ----------------------- */
 

@@ -140,12 +140,21 @@ void http_req_suspend(struct http_req *req)
 	 * may already have resumed the request, so it is not a "still
 	 * suspended" state but "the handler chose to wait". */
 	req->suspend_seen = 1;
+	if (req->srv)
+		http_server_suspended(req->srv, 1);
 	MHD_suspend_connection(req->conn);
 }
 
 void http_req_resume(struct http_req *req)
 {
-	MHD_resume_connection(req->conn); /* any thread: nothing of req is touched */
+	/* any thread: req may be gone once the connection runs again, so what
+	 * is needed of it is read first, and the count drops only after the
+	 * resume (the server's stop must not see 0 before it) */
+	struct http_server *srv = req->srv;
+
+	MHD_resume_connection(req->conn);
+	if (srv)
+		http_server_suspended(srv, -1);
 }
 
 void http_req_set_metrics_route(struct http_req *req, enum metrics_route r)

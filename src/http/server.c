@@ -41,10 +41,11 @@ struct http_server {
 	uint16_t port, redir_port;
 	atomic_int draining;
 	atomic_long inflight;
-	int fd;		    /* the HTTPS listening socket (our accept loop's) */
-	int redir_fd;	    /* bound, not yet handed to the redirect daemon */
-	int wake_fd;	    /* eventfd: stop the accept loop */
-	pthread_t acceptor; /* valid while accepting */
+	atomic_long suspended; /* requests suspended now (http_req_suspend) */
+	int fd;		       /* the HTTPS listening socket (our accept loop's) */
+	int redir_fd;	       /* bound, not yet handed to the redirect daemon */
+	int wake_fd;	       /* eventfd: stop the accept loop */
+	pthread_t acceptor;    /* valid while accepting */
 	int accepting;
 	atomic_int stop_accept;
 	size_t max_headers;
@@ -56,6 +57,11 @@ struct http_server {
 struct http_loops *http_server_loops(const struct http_server *s)
 {
 	return s->loops;
+}
+
+void http_server_suspended(struct http_server *s, int delta)
+{
+	atomic_fetch_add(&s->suspended, delta);
 }
 
 int http_server_draining(const struct http_server *s)
@@ -740,6 +746,26 @@ int http_server_reload_tls(struct http_server *s, char *err, size_t errlen)
 	return http_tls_load(s->c.tls_cert, s->c.tls_key, err, errlen);
 }
 
+/* libmicrohttpd 0.9.75 aborts the process when it is stopped with a
+ * connection suspended, so a request a job still holds past the grace (an
+ * upload part's commit to a slow store) is waited for, said every 5 s. */
+static void wait_resumed(struct http_server *s)
+{
+	int64_t next = am_mono_ms() + 5000;
+	long n;
+
+	while ((n = atomic_load(&s->suspended)) > 0) {
+		if (am_mono_ms() >= next) {
+			char v[24];
+
+			snprintf(v, sizeof(v), "%ld", n);
+			am_log(AM_LOG_WARN, "http_shutdown_waiting", "suspended", v);
+			next += 5000;
+		}
+		usleep(20000);
+	}
+}
+
 int http_server_shutdown(struct http_server *s, int64_t grace_ms)
 {
 	int64_t deadline = am_mono_ms() + grace_ms;
@@ -754,6 +780,7 @@ int http_server_shutdown(struct http_server *s, int64_t grace_ms)
 	while ((left = atomic_load(&s->inflight)) > 0 && am_mono_ms() < deadline)
 		usleep(20000);
 	http_loops_stop(s->loops); /* the daemon must not stop with one suspended */
+	wait_resumed(s);
 	if (s->d) {
 		MHD_stop_daemon(s->d);
 		s->d = NULL;
