@@ -748,10 +748,11 @@ int http_server_reload_tls(struct http_server *s, char *err, size_t errlen)
 
 /* libmicrohttpd 0.9.75 aborts the process when it is stopped with a
  * connection suspended, so a request a job still holds past the grace (an
- * upload part's commit to a slow store) is waited for, said every 5 s. */
+ * upload part's commit to a slow store) is waited for, said at once and
+ * every 5 s. */
 static void wait_resumed(struct http_server *s)
 {
-	int64_t next = am_mono_ms() + 5000;
+	int64_t next = am_mono_ms(); /* said at once, then every 5 s */
 	long n;
 
 	while ((n = atomic_load(&s->suspended)) > 0) {

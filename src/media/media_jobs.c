@@ -15,6 +15,7 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "media/media_int.h"
 #include "util/util.h"
@@ -30,6 +31,7 @@ struct media_jobs {
 	struct media_job *ring;
 	size_t cap, head, len;
 	int stop;
+	int64_t hold_ms; /* test builds: each job waits this long first */
 	unsigned nthreads;
 	pthread_t threads[MEDIA_JOBS_THREADS_MAX];
 };
@@ -49,6 +51,8 @@ static void *jobs_main(void *arg)
 		q->head = (q->head + 1) % q->cap;
 		q->len--;
 		pthread_mutex_unlock(&q->mu);
+		if (q->hold_ms > 0)
+			(void)usleep((useconds_t)(q->hold_ms * 1000));
 		j.fn(j.arg);
 		pthread_mutex_lock(&q->mu);
 	}
@@ -65,6 +69,7 @@ struct media_jobs *media_jobs_new(unsigned threads, size_t cap)
 	if (threads < 1 || threads > MEDIA_JOBS_THREADS_MAX)
 		threads = MEDIA_JOBS_THREADS_MAX;
 	q->cap = cap ? cap : MEDIA_JOBS_MAX;
+	q->hold_ms = am_test_hook_ms("MEDIA_JOB_HOLD_MS", 1, 600000);
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
 	if (!(q->ring = calloc(q->cap, sizeof(*q->ring)))) {
