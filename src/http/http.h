@@ -70,7 +70,10 @@ struct http_route_def {
 	void *arg;		     /* passed to every callback; borrowed */
 	size_t max_body;	     /* 0: a request with a body gets 413 */
 	http_handler_fn *on_headers; /* optional: runs before the body is read; an
-				      * error return rejects the request unread */
+				      * error return rejects the request unread
+				      * (answered before the body); it may
+				      * suspend the request and runs again,
+				      * still before the body, once resumed */
 	http_body_fn *on_body;	     /* optional: stream the body instead of buffering */
 	int raw_query;		     /* the handler verifies http_req_target() itself: a
 				      * query that does not parse (duplicate or badly
@@ -158,8 +161,9 @@ int http_req_client_addr(const struct http_req *req, struct sockaddr_storage *ss
 void http_req_set_data(struct http_req *req, void *ptr, void (*free_fn)(void *));
 void *http_req_data(const struct http_req *req);
 /* Pause a request that waits for something else (a job, a peer): call from a
- * handler or on_body, which then returns 0 without responding; the server
- * calls the same callback again after http_req_resume() (any thread). */
+ * handler, on_headers or on_body, which then returns 0 without responding;
+ * the server calls the same callback again after http_req_resume() (any
+ * thread). on_body's chunk was taken: the next call brings the next one. */
 void http_req_suspend(struct http_req *req);
 void http_req_resume(struct http_req *req);
 /* Count this request under class r in the metrics instead of its route's

@@ -105,6 +105,20 @@ void http_watch_busy(struct http_watch *w, struct http_watch_conn *c);
 /* The response was sent: the next request's headers have header_ms. */
 void http_watch_next_request(struct http_watch *w, struct http_watch_conn *c);
 
+/* ---- lingering close (linger.c) ---------------------------------------------- */
+
+/* A connection answered before its body was read is closed gracefully: its
+ * write side shut, what the client still sends read and dropped (at most
+ * 2 s, 16 MiB), so that the client reads the answer instead of a reset.
+ * Lifecycle: http_linger_new (a thread; 0, AM_ERR_NOMEM, AM_ERR_IO) ->
+ * http_linger_add (takes fd, a duplicate of the socket's descriptor) ->
+ * http_linger_free after the daemons stopped (closes what is left;
+ * accepts NULL). */
+struct http_linger;
+int http_linger_new(struct http_linger **out);
+void http_linger_add(struct http_linger *l, int fd);
+void http_linger_free(struct http_linger *l);
+
 /* ---- streaming loops (stream_loop.c) ------------------------------------------ */
 
 /* A streamed GET response of a known size at least this large is sent by a
@@ -161,7 +175,8 @@ void http_server_suspended(struct http_server *s, int delta);
 
 /* ---- request state (server.c, request.c, response.c) ----------------------- */
 
-enum http_req_state { REQ_NEW, REQ_BODY, REQ_DONE };
+/* REQ_HEADERS: on_headers suspended the request; it runs again on resume. */
+enum http_req_state { REQ_NEW, REQ_HEADERS, REQ_BODY, REQ_DONE };
 
 #define HTTP_MAX_EXTRA_HEADERS 16
 

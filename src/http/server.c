@@ -6,6 +6,7 @@
  * byte it sees is untrusted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -49,8 +50,9 @@ struct http_server {
 	int accepting;
 	atomic_int stop_accept;
 	size_t max_headers;
-	struct http_watch *watch; /* header deadline, body rate (watch.c) */
-	struct http_loops *loops; /* large streams (stream_loop.c); NULL: none */
+	struct http_watch *watch;   /* header deadline, body rate (watch.c) */
+	struct http_loops *loops;   /* large streams (stream_loop.c); NULL: none */
+	struct http_linger *linger; /* closes after an answer before the body */
 	struct conf c;
 };
 
@@ -73,6 +75,8 @@ int http_server_draining(const struct http_server *s)
 struct conn_ctx {
 	struct http_watch_conn *watch; /* NULL: not watched (out of memory) */
 	struct http_tls_guard tls;     /* renegotiation refusal (tls_reneg.c) */
+	int fd;			       /* the socket, for the lingering close */
+	int linger;		       /* answered before its body: close through linger.c */
 };
 
 struct http_tls_guard *http_conn_tls_guard(void *socket_context)
@@ -97,6 +101,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		metrics_connection_open();
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		ctx = ci ? calloc(1, sizeof(*ctx)) : NULL;
+		if (ctx)
+			ctx->fd = ci->connect_fd;
 		if (ctx && !(ctx->watch = http_watch_add(s->watch, ci->connect_fd))) {
 			free(ctx);
 			ctx = NULL;
@@ -108,18 +114,31 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		ctx = *socket_context;
 		if (ctx)
 			http_watch_remove(s->watch, ctx->watch);
+		if (ctx && ctx->linger) {
+			/* libmicrohttpd closes its descriptor next; ours keeps
+			 * the socket open (linger.c) */
+			int fd = fcntl(ctx->fd, F_DUPFD_CLOEXEC, 0);
+			if (fd >= 0)
+				http_linger_add(s->linger, fd);
+		}
 		free(ctx);
 		*socket_context = NULL;
 		metrics_connection_close();
 	}
 }
 
-/* The watchdog's entry for conn (NULL if it is not watched). */
-static struct http_watch_conn *watch_of(struct MHD_Connection *conn)
+static struct conn_ctx *ctx_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn_ctx *ctx = ci ? ci->socket_context : NULL;
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* The watchdog's entry for conn (NULL if it is not watched). */
+static struct http_watch_conn *watch_of(struct MHD_Connection *conn)
+{
+	struct conn_ctx *ctx = ctx_of(conn);
 
 	return ctx ? ctx->watch : NULL;
 }
@@ -205,6 +224,25 @@ static int body_announced(struct http_req *req, int64_t *len)
 	return 0;
 }
 
+/* The route's on_headers, if any. It may suspend the request (a job decides
+ * before the body, e.g. whether the store takes an upload): the request is
+ * then REQ_HEADERS, and on_headers runs again once it is resumed, still
+ * before any byte of the body is read, when an answer is still accepted. */
+static void headers_call(struct http_req *req)
+{
+	const struct http_route_def *def = &req->route->def;
+	int rc;
+
+	req->state = REQ_BODY;
+	if (!def->on_headers)
+		return;
+	req->suspend_seen = 0;
+	if ((rc = def->on_headers(req, def->arg)) < 0)
+		req->err_status = http_status_of(req->err_rc = rc);
+	else if (req->suspend_seen)
+		req->state = REQ_HEADERS;
+}
+
 /* The headers are complete: decide everything we can before the body. */
 static void begin(struct http_req *req, const char *method)
 {
@@ -248,8 +286,7 @@ static void begin(struct http_req *req, const char *method)
 		return;
 	}
 	am_buf_init(&req->body, def->on_body ? 0 : def->max_body);
-	if (def->on_headers && (rc = def->on_headers(req, def->arg)) < 0)
-		req->err_status = http_status_of(req->err_rc = rc);
+	headers_call(req);
 }
 
 /* Queue req->resp (made by a handler or an error) on the connection. */
@@ -364,6 +401,41 @@ static int discard_worth(struct http_req *req)
 	return 1;
 }
 
+/* The first call (and, while on_headers suspends the request, the call
+ * after each resume): the headers are in, no body byte has been read. Never
+ * respond here (see http.h), except to refuse a request whose body we will
+ * not read: libmicrohttpd 0.9.75 accepts a response only while no body byte
+ * was read (this call, also when it is repeated after a resume) or after
+ * the whole body, and an early one closes the connection, which is what a
+ * refused upload deserves. */
+static enum MHD_Result headers_done(struct http_req *req, const char *method)
+{
+	struct http_watch_conn *wc = watch_of(req->conn);
+	int64_t clen;
+
+	if (req->state == REQ_NEW) {
+		begin(req, method);
+		if (req->state == REQ_NEW)
+			req->state = REQ_BODY; /* refused before routing */
+	} else {
+		headers_call(req); /* resumed: on_headers again */
+	}
+	if (req->state == REQ_HEADERS) {
+		http_watch_busy(req->srv->watch, wc); /* waits for us, not the client */
+		return MHD_YES;
+	}
+	if (req->err_status && body_announced(req, &clen)) {
+		struct conn_ctx *ctx = ctx_of(req->conn);
+
+		if (ctx) /* the client may be sending the body: no reset */
+			ctx->linger = 1;
+		http_watch_busy(req->srv->watch, wc);
+		return respond_err(req);
+	}
+	http_watch_headers_done(req->srv->watch, wc, body_announced(req, &clen));
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -379,23 +451,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req->conn = conn;
 	if (req->handoff && atomic_load(&req->handoff->finished))
 		return MHD_NO; /* a loop sent the response: close (it said so) */
-	if (req->state == REQ_NEW) {
-		int64_t clen;
-
-		begin(req, method);
-		req->state = REQ_BODY;
-		/* Never respond on this first call (see http.h), except to refuse a
-		 * request whose body we will not read: libmicrohttpd 0.9.75 accepts
-		 * a response only now or after the whole body, and an early one
-		 * closes the connection, which is what a refused upload deserves. */
-		if (req->err_status && body_announced(req, &clen)) {
-			http_watch_busy(req->srv->watch, watch_of(conn));
-			return respond_err(req);
-		}
-		http_watch_headers_done(req->srv->watch, watch_of(conn),
-					body_announced(req, &clen));
-		return MHD_YES;
-	}
+	if (req->state == REQ_NEW || req->state == REQ_HEADERS)
+		return headers_done(req, method);
 	if (req->state == REQ_DONE) {
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -683,6 +740,10 @@ int http_server_start(struct http_server *s, struct http_router *r, char *err, s
 		snprintf(err, errlen, "cannot start the connection watchdog");
 		return AM_ERR_IO;
 	}
+	if (http_linger_new(&s->linger) != 0) {
+		snprintf(err, errlen, "cannot start the lingering close");
+		return AM_ERR_IO;
+	}
 	if (http_loops_new((size_t)(threads > 0 ? threads : 1), s->c.connection_timeout * 1000,
 			   &s->loops) != 0) {
 		snprintf(err, errlen, "cannot start the streaming loops");
@@ -801,6 +862,7 @@ void http_server_free(struct http_server *s)
 		MHD_stop_daemon(s->d);
 	http_loops_free(s->loops);
 	http_watch_free(s->watch); /* after the daemons: they notified every close */
+	http_linger_free(s->linger);
 	if (s->redir_fd >= 0)
 		close(s->redir_fd);
 	if (s->wake_fd >= 0)
