@@ -223,6 +223,21 @@ static int fs_tmp_name(char out[FS_TMP_LEN + 1], char *emsg)
 	return 0;
 }
 
+/* A put begins only on a disk with room for its first FS_PROBE_LEN bytes:
+ * a full disk (or quota) is refused here, before the caller has read what
+ * it would write (an upload's body: a 503 before the body, docs/media.md),
+ * not at its first write. The blocks are allocated and given back at once:
+ * a probe, not a reservation. A filesystem without fallocate is not probed.
+ * Returns 0 or a negative errno. */
+#define FS_PROBE_LEN (64 * 1024)
+static int fs_room_probe(int fd)
+{
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, FS_PROBE_LEN) != 0)
+		return errno == EOPNOTSUPP || errno == ENOSYS ? 0 : -errno;
+	(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, FS_PROBE_LEN);
+	return 0;
+}
+
 static int fs_put_begin(struct store *s, const char *key, uint64_t head_len, struct store_put **out,
 			char *emsg)
 {
@@ -255,6 +270,10 @@ static int fs_put_begin(struct store *s, const char *key, uint64_t head_len, str
 	}
 	if (fchmod(p->fd, 0600) != 0) {
 		rc = fs_errno(emsg, errno, "chmod temporary for", key);
+		goto out;
+	}
+	if ((rc = fs_room_probe(p->fd)) != 0) {
+		rc = fs_errno(emsg, -rc, "reserve space for", key);
 		goto out;
 	}
 	*out = &p->base;
