@@ -10,14 +10,15 @@
  * deleted and its version fails with the reason, and the rest of its body is
  * not read (a short rest is, so that the 415 with the reason gets through).
  * What waits for the disk runs on the role's job threads (media_jobs.c)
- * while the request is suspended: the part's object is begun with the first
- * chunk of the body, and the part committed with its last announced byte
- * (before the handler answers: the acknowledged offset is on disk); a PATCH
- * cut mid-body hands its commit to them as well. The upload's completion
- * still runs in the handler. A HEAD on an
- * upload whose every byte is recorded but that was never completed (its
- * node died in between) completes it, so that a client that trusts
- * Upload-Offset == Upload-Length is right. The sniffing, the completion and
+ * while the request is suspended: the part's object is begun before the
+ * body is read (a store that refuses it is answered with 503 before the
+ * body, src/http/server.c "headers_done"), and the part committed with its
+ * last announced byte (before the handler answers: the acknowledged offset
+ * is on disk); a PATCH cut mid-body hands its commit to them as well. The
+ * upload's completion still runs in the handler. A HEAD on an upload whose
+ * every byte is recorded but that was never completed (its node died in
+ * between) completes it, so that a client that trusts Upload-Offset ==
+ * Upload-Length is right. The sniffing, the completion and
  * the recovery are src/upload/'s (housekeeping runs them too). Runs in the
  * media process on untrusted requests; the URL is verified first.
  */
@@ -53,13 +54,10 @@ struct upload_ctx {
 	char why[UPLOAD_WHY_MAX]; /* a refusal's reason */
 	int need_sniff, bad_type, failed, done;
 	int64_t lease_ms, last_extend;
-	/* Work on a job thread (media_jobs.c): the request it resumes, the
-	 * first chunk it writes once the part is begun, and what came of it. */
+	/* Work on a job thread (media_jobs.c): the request it resumes, and
+	 * what came of it. */
 	struct http_req *req;
-	uint8_t *held;
-	size_t held_n;
-	int begun;     /* part_begin ran */
-	int begin_rc;  /* its error, or the first chunk's */
+	int begin_rc;  /* part_begin's error (it runs before the body) */
 	int committed; /* the part was committed (commit_step) */
 	int commit_rc; /* with this result */
 };
@@ -175,7 +173,6 @@ static void ctx_finish(void *p)
 			part_abort(c);
 	}
 	unlock(c);
-	free(c->held);
 	am_memzero(c, sizeof(*c));
 	free(c);
 }
@@ -215,8 +212,9 @@ static void resume_req(struct upload_ctx *c)
  * the caller must not touch c any more (the request may go on at once on
  * another thread). 1 when it ran here (the role has no job threads).
  * AM_ERR_UNAVAIL with Retry-After when the queue is full: nothing done.
- * Only from on_body: a handler that returns while its request is already
- * resumed is taken for one that forgot to answer (src/http/server.c). */
+ * Only from on_headers or on_body: a handler that returns while its request
+ * is already resumed is taken for one that forgot to answer
+ * (src/http/server.c). */
 static int run_job(struct http_req *req, struct upload_ctx *c, media_job_fn *fn)
 {
 	if (!c->m->jobs) {
@@ -335,15 +333,43 @@ static int patch_admit(struct http_req *req, struct upload_ctx *c, struct db *db
 	return 0;
 }
 
+/* Job: begin the part's object before the body is read (new store
+ * directories are made durable there), then resume the request, whose
+ * on_headers answers a refusal before the body (begun). */
+static void begin_job(void *p)
+{
+	struct upload_ctx *c = p;
+
+	c->begin_rc = part_begin(c);
+	if (c->req)
+		resume_req(c);
+}
+
+/* on_headers once the part was begun: go on with the body, or refuse it
+ * unread with the store's answer (503; a full or read-only disk with its
+ * Retry-After and message), which libmicrohttpd still takes now. */
+static int begun(struct http_req *req, struct upload_ctx *c)
+{
+	const char *why;
+
+	if (!c->begin_rc)
+		return 0;
+	c->failed = 1;
+	why = http_message_of(c->begin_rc);
+	return refuse(req, c->begin_rc, why ? why : "the server cannot store the upload now");
+}
+
 int media_upload_on_headers(struct http_req *req, void *arg)
 {
 	struct media *m = arg;
-	struct upload_ctx *c;
+	struct upload_ctx *c = http_req_data(req);
 	struct db *db = NULL;
 	int rc;
 
 	if (http_req_method(req) != HTTP_PATCH)
 		return 0;
+	if (c) /* called again: the job that began the part resumed us */
+		return begun(req, c);
 	if (!media_tus_resumable_ok(http_req_header(req, "Tus-Resumable"))) {
 		(void)http_add_header(req, "Tus-Version", MEDIA_TUS_VERSION);
 		return refuse(req, AM_ERR_INVAL, "Tus-Resumable: 1.0.0 required");
@@ -364,7 +390,11 @@ int media_upload_on_headers(struct http_req *req, void *arg)
 	rc = patch_admit(req, c, db);
 	app_db_put(m->app, db);
 	c->need_sniff = c->offset == 0;
-	return rc; /* the part's object is begun with the first chunk (begin_job) */
+	if (rc || (c->clen <= 0 && !http_req_header(req, "Transfer-Encoding")))
+		return rc; /* no body: nothing to store (do_patch) */
+	if ((rc = run_job(req, c, begin_job)) == 1)
+		return begun(req, c); /* ran here */
+	return rc;		      /* 0: suspended, begun() answers when resumed */
 }
 
 /* Keep the lease while a long PATCH streams in. */
@@ -480,28 +510,6 @@ static void commit_job(void *p)
 		resume_req(c);
 }
 
-/* Job: begin the part's object (new directories are made durable there),
- * write the first chunk into it, commit it if that was the whole body, then
- * resume the request. */
-static void begin_job(void *p)
-{
-	struct upload_ctx *c = p;
-	int rc = part_begin(c);
-
-	c->begun = 1;
-	if (rc == 0)
-		rc = body_step(c, c->held, c->held_n);
-	free(c->held);
-	c->held = NULL;
-	c->held_n = 0;
-	if ((c->begin_rc = rc))
-		c->failed = 1;
-	else if (body_complete(c))
-		commit_step(c);
-	if (c->req)
-		resume_req(c);
-}
-
 int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, void *arg)
 {
 	struct upload_ctx *c = http_req_data(req);
@@ -510,22 +518,10 @@ int media_upload_on_body(struct http_req *req, const uint8_t *data, size_t n, vo
 	(void)arg;
 	if (!c)
 		return AM_ERR_INTERNAL;
-	if (c->begin_rc)
-		return c->begin_rc;
-	if (c->begun) {
-		if ((rc = body_step(c, data, n)) != 0 || !body_complete(c))
-			return rc;
-		rc = run_job(req, c, commit_job);
-	} else {
-		/* The first chunk: kept for the job that begins the part. */
-		if (!(c->held = malloc(n)))
-			return AM_ERR_NOMEM;
-		memcpy(c->held, data, n);
-		c->held_n = n;
-		rc = run_job(req, c, begin_job);
-	}
-	if (rc == 1) /* ran here */
-		return c->begin_rc;
+	if ((rc = body_step(c, data, n)) != 0 || !body_complete(c))
+		return rc;
+	if ((rc = run_job(req, c, commit_job)) == 1) /* ran here */
+		return 0;
 	if (rc < 0)
 		c->failed = 1; /* the queue is full: nothing of this PATCH is kept */
 	return rc;
@@ -628,11 +624,6 @@ static int do_patch(struct http_req *req, struct media *m)
 
 	if (!c)
 		return AM_ERR_INTERNAL;
-	if (c->begin_rc) {
-		c->done = 1;
-		part_abort(c);
-		return c->begin_rc;
-	}
 	if (!c->committed) {
 		c->done = 1;
 		if (c->bad_type || c->need_sniff) {

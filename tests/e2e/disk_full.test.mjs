@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { newOwner, newProject, startApi } from './lib/api.mjs';
 import { wav } from './lib/audio.mjs';
-import { pathOf, raw } from './lib/server.mjs';
+import { pathOf, raw, tlsConnect } from './lib/server.mjs';
 
 const RETRY_AFTER = '60'; // HTTP_RETRY_AFTER_STORAGE_S (docs/api.md "Errors")
 
@@ -82,6 +82,48 @@ function assertStorage503(r, what, re) {
   assert.equal(j.status, 503);
 }
 
+// A tus PATCH announcing `total` body bytes, on a raw TLS connection. With
+// send, the body follows the headers at once, as fast as the socket takes
+// it (what the web uploader does with its >= 8 MiB chunks); without, no
+// body byte is sent: an answer then came before the body. Resolves with the
+// answer parsed (status, lower-case headers, body text), the body bytes the
+// socket accepted, and whether the server closed within 10 s.
+async function patchAnnounced(srv, url, total, send) {
+  const s = await tlsConnect(srv);
+  let closed = false, text = '', sent = 0;
+  s.on('data', (d) => { text += d.toString('latin1'); });
+  const done = new Promise((resolve) => { s.on('close', () => { closed = true; resolve(); }); s.on('error', () => {}); });
+  s.write(`PATCH ${url} HTTP/1.1\r\nHost: localhost\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
+    `Content-Type: application/offset+octet-stream\r\nContent-Length: ${total}\r\n\r\n`);
+  const filler = Buffer.alloc(256 * 1024, 0x55);
+  while (send && !closed && sent < total) {
+    sent += filler.length;
+    if (!s.write(filler)) await Promise.race([new Promise((r) => s.once('drain', r)), done]);
+  }
+  await Promise.race([done, new Promise((r) => setTimeout(r, 10000))]);
+  s.destroy();
+  const [head = '', body = ''] = text.split('\r\n\r\n');
+  const lines = head.split('\r\n');
+  const headers = Object.fromEntries(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(lines[0].split(' ')[1]), headers, body, sent, closed };
+}
+
+// A store refusal answered before the body of a PATCH announcing `total`:
+// 503 with Retry-After, the JSON message and Upload-Error, whether or not
+// the client sends the body at once; the offset has not moved.
+async function assertRefusedUnread(srv, url, total, what, re, offsetOf) {
+  for (const send of [false, true]) {
+    const r = await patchAnnounced(srv, url, total, send);
+    const label = `${what}, ${total} bytes announced, body ${send ? 'sent at once' : 'not sent'}`;
+    assertStorage503(r, label, re);
+    assert.match(r.headers['upload-error'] ?? '', re, `${label}: Upload-Error`);
+    assert.equal(r.headers['tus-resumable'], '1.0.0', `${label}: Tus-Resumable`);
+    assert.ok(r.closed, `${label}: the connection is closed after the answer`);
+    if (send) assert.ok(r.sent < total, `${label}: the body was not read to its end (${r.sent} sent)`);
+    assert.equal(await offsetOf(url), '0', `${label}: Upload-Offset has not moved`);
+  }
+}
+
 const skip = canMount() ? false : 'needs root and permission to mount a tmpfs (the disk-full tests use a real small filesystem)';
 
 describe('disk full or read-only: 503 with Retry-After, nothing half-written, reads go on (issue 20)', { skip }, () => {
@@ -108,8 +150,8 @@ describe('disk full or read-only: 503 with Retry-After, nothing half-written, re
     if (mnt) fs.rmSync(mnt, { recursive: true, force: true });
   });
 
-  const newUpload = async () => {
-    const up = await owner.post(`/api/v1/projects/${pid}/tracks/${tid}/uploads`, { filename: 'mix.wav', size: bytes.length });
+  const newUpload = async (size = bytes.length) => {
+    const up = await owner.post(`/api/v1/projects/${pid}/tracks/${tid}/uploads`, { filename: 'mix.wav', size });
     assert.equal(up.status, 201, up.body);
     return pathOf(up.json.upload_url);
   };
@@ -147,6 +189,32 @@ describe('disk full or read-only: 503 with Retry-After, nothing half-written, re
     assert.equal(ok.status, 204, ok.body.toString());
     assert.equal(ok.headers['upload-offset'], String(bytes.length));
     assert.equal((await owner.post('/api/v1/projects', { title: 'After' })).status, 201);
+  });
+
+  // Since issue 25 the part's object is begun on a job thread; it is begun
+  // before the body (src/http/server.c headers_done), so that a refusal
+  // reaches a client that sends a long chunk instead of a hang-up.
+  const BIG = 64 << 20;
+  test('a full store: a PATCH announcing 64 MiB gets the 503 before its body; space returns, the upload goes on', async () => {
+    const url = await newUpload(BIG);
+    fillers.push(fill(storeMnt));
+    try {
+      await assertRefusedUnread(srv, url, BIG, 'tus PATCH (full store)', /out of space/, offsetOf);
+      assert.ok(srv.logs.some((l) => l.event === 'media_upload_store_failed' && l.step === 'begin'), 'the operator is told');
+    } finally { for (const f of fillers.splice(0)) fs.rmSync(f); }
+    const ok = await raw(srv, 'PATCH', url, tus(bytes), bytes);
+    assert.equal(ok.status, 204, ok.body.toString());
+    assert.equal(ok.headers['upload-offset'], String(bytes.length));
+  });
+
+  test('a read-only store: a PATCH announcing 64 MiB gets the 503 before its body; writable again, the upload goes on', async () => {
+    const url = await newUpload(BIG);
+    remount(storeMnt, 'ro');
+    try {
+      await assertRefusedUnread(srv, url, BIG, 'tus PATCH (read-only store)', /read-only/, offsetOf);
+    } finally { remount(storeMnt, 'rw'); }
+    const ok = await raw(srv, 'PATCH', url, tus(bytes), bytes);
+    assert.equal(ok.status, 204, ok.body.toString());
   });
 
   test('a read-only store: tus PATCH answers 503 + Retry-After, offset unchanged; writable again, it succeeds', async () => {

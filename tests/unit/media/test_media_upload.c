@@ -8,6 +8,7 @@
  */
 #include "media/media_http.inc"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -114,6 +115,7 @@ static long patch_src(struct srv *sv, CURL *c, const char *url, int64_t offset, 
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	r->status = status;
+	bp->pos = b.pos; /* what the client sent */
 	curl_slist_free_all(h);
 	return status;
 }
@@ -423,6 +425,56 @@ static void upload_waits_for_job(void **state)
 	free(file);
 }
 
+/* A store that refuses the part's object (here its namespace directory is
+ * a file: a generic store failure, as an S3 outage is) refuses a PATCH
+ * announcing 8 MiB (the fixture's max_upload_size; more than the 1 MiB the
+ * server reads after a failure mid-body), which curl sends at once as the
+ * web uploader does,
+ * with a 503 the client reads (not a reset): Upload-Error and the tus
+ * headers, a JSON body; nothing is stored, the offset stays 0 and the
+ * lease is given back: once the store works, the next PATCH is taken.
+ * (That the answer comes before the body: tests/e2e/disk_full.test.mjs,
+ * which sends no body byte.) */
+static void upload_store_refuses(void **state)
+{
+	struct srv *sv = *state;
+	size_t n = 8u << 20, first = 300000;
+	uint8_t *file = test_file(n), version[16];
+	char url[ACCESS_URL_MAX], ns[128], away[128], v[256];
+	struct body_src b = {file, n, 0, n, NULL, NULL};
+	struct resp r;
+	int fd, moved, before = store_count(sv);
+
+	new_upload(sv, (int64_t)n, url, version);
+	snprintf(ns, sizeof(ns), "%s/objects/orig", sv->f.dir);
+	snprintf(away, sizeof(away), "%s/objects/orig.away", sv->f.dir);
+	moved = rename(ns, away) == 0;
+	assert_true((fd = open(ns, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600)) >= 0);
+	close(fd);
+	assert_int_equal(patch_src(sv, sv->curl, url, 0, &b, &r), 503);
+	assert_true(resp_header(&r, "Upload-Error", v, sizeof(v)));
+	assert_string_equal(v, "the server cannot store the upload now");
+	assert_true(resp_header(&r, "Tus-Resumable", v, sizeof(v)));
+	assert_non_null(memmem(r.body.p, r.body.len, "\"status\":503", 12));
+	resp_cleanup(&r);
+	assert_int_equal(unlink(ns), 0);
+	assert_true(!moved || rename(away, ns) == 0);
+	assert_int_equal(head_offset(sv, url), 0);
+	assert_int_equal(store_count(sv), before);
+	for (int i = 0;; i++) { /* 409 until the refused request gave its lease back */
+		long st = patch(sv, sv->curl, url, 0, file, first, first, NULL, &r);
+
+		resp_cleanup(&r);
+		if (st == 204)
+			break;
+		assert_int_equal(st, 409);
+		assert_true(i < 100);
+		usleep(20000);
+	}
+	assert_int_equal(head_offset(sv, url), (int64_t)first);
+	free(file);
+}
+
 static void upload_resumed(void **state)
 {
 	struct srv *sv = *state;
@@ -728,6 +780,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(upload_waits_for_job, setup, teardown_gated),
 	    cmocka_unit_test_setup_teardown(upload_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(upload_store_refuses, setup, teardown),
 	    cmocka_unit_test_setup_teardown(upload_gc, setup, teardown),
 	    cmocka_unit_test_setup_teardown(data_dir_has_no_plaintext, setup, teardown),
 	};
