@@ -40,7 +40,10 @@ function failure(x) {
   // The server's reason first where it names the file's problem (a refused
   // type, the failure of a gone upload).
   const text = ([404, 415].includes(x.status) && msg) || why || msg || `upload failed (${x.status})`;
-  return Object.assign(new Error(text), { status: x.status, retry: x.status === 409 || x.status >= 500 });
+  // A 503 with Retry-After (a full or read-only disk: 60 s) says when to
+  // try again, and its message says why.
+  const retryAfter = x.status === 503 ? Number(x.getResponseHeader('Retry-After')) || 0 : 0;
+  return Object.assign(new Error(text), { status: x.status, retry: x.status === 409 || x.status >= 500, retryAfter });
 }
 
 // ---- before anything is created -------------------------------------------
@@ -146,8 +149,9 @@ export async function tusUpload(url, file, { onProgress = () => {}, signal, chun
       onProgress(offset, total);
     } catch (e) {
       if (e.cancelled || !e.retry || ++failures > 8) throw e;
-      const wait = Math.min(30000, 1000 * 2 ** (failures - 1));
-      onProgress(offset, total, `connection lost: resuming in ${Math.round(wait / 1000)} s`);
+      const wait = e.retryAfter > 0 ? Math.min(300, e.retryAfter) * 1000 : Math.min(30000, 1000 * 2 ** (failures - 1));
+      const why = e.status >= 500 && e.message ? e.message : 'connection lost';
+      onProgress(offset, total, `${why}: resuming in ${Math.round(wait / 1000)} s`);
       await sleep(wait, signal);
       // Whatever reached the server before the cut is kept: ask where to go on.
       for (;;) {
