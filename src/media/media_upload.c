@@ -265,8 +265,13 @@ static int part_begin(struct upload_ctx *c)
 		 "begin", store_am1_put_begin(a->store, c->part.store_key, 0, &c->ap, &sink, &err),
 		 err.msg)))
 		goto out;
-	if ((rc =
-		 crypto_pk_writer_new(pk, c->part.part_id, &sink, 0, c->part.wrapped_dek, &c->w))) {
+	/* S3: a body of more than one part starts its upload now, so that
+	 * an S3 that is down refuses it before the body */
+	if (c->clen > 0)
+		rc = store_failed("begin", store_put_expect(c->ap.put, (uint64_t)c->clen),
+				  store_put_errmsg(c->ap.put));
+	if (rc || (rc = crypto_pk_writer_new(pk, c->part.part_id, &sink, 0, c->part.wrapped_dek,
+					     &c->w))) {
 		store_put_abort(c->ap.put);
 		c->ap.put = NULL;
 	}

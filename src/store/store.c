@@ -260,6 +260,19 @@ int store_put_write(struct store_put *p, const void *buf, size_t n)
 	return 0;
 }
 
+int store_put_expect(struct store_put *p, uint64_t size)
+{
+	int rc;
+
+	if (!p)
+		return AM_ERR_INVAL;
+	if (p->err)
+		return p->err;
+	if (p->s->ops->put_expect && (rc = p->s->ops->put_expect(p, size)))
+		return put_latch(p, rc);
+	return 0;
+}
+
 /* Add [a, b) to the sorted, disjoint, merged list of covered head spans. */
 static int span_add(struct store_put *p, uint64_t a, uint64_t b)
 {

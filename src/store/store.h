@@ -153,6 +153,15 @@ int store_put_begin_reserved(struct store *s, const char *key, uint64_t head_len
  * earlier error. */
 int store_put_write(struct store_put *p, const void *buf, size_t n);
 
+/* The caller expects to write about size more bytes: a store whose put
+ * would contact its backend during them anyway does so now, so that a
+ * refusal comes before the caller reads what it would write (S3: a put of
+ * more than one part starts its multipart upload; the file store has
+ * nothing to do: its begin already checked). A hint: the put may be given
+ * fewer or more bytes. Returns 0, the backend's error (which fails the put,
+ * its detail in store_put_errmsg), or the put's earlier error. */
+int store_put_expect(struct store_put *p, uint64_t size);
+
 /* Write n bytes (borrowed) at off inside the reserved head: requires
  * off + n <= head_len, else AM_ERR_INVAL (which also fails the put).
  * Returns 0, AM_ERR_INVAL, AM_ERR_IO, or the put's earlier error. */

@@ -38,6 +38,9 @@ struct store_ops {
 	/* The put and reader calls record detail in p->errmsg / r->errmsg. */
 	/* Append at p->head_len + p->body_len (store.c advances body_len). */
 	int (*put_append)(struct store_put *p, const void *buf, size_t n);
+	/* About size bytes will follow: contact the store now if it will be
+	 * needed anyway (optional; NULL: nothing to do). */
+	int (*put_expect)(struct store_put *p, uint64_t size);
 	/* Write inside the head. */
 	int (*put_write_head)(struct store_put *p, uint64_t off, const void *buf, size_t n);
 	/* Publish atomically an object of exactly size bytes (head_len +

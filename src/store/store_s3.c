@@ -741,6 +741,7 @@ static const struct store_ops s3_ops = {
     .close = s3_close,
     .put_begin = s3_put_begin,
     .put_append = s3_put_append,
+    .put_expect = s3_put_expect,
     .put_write_head = s3_put_write_head,
     .put_commit = s3_put_commit,
     .put_free = s3_put_free,

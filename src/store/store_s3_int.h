@@ -170,6 +170,7 @@ int s3_parse_iso8601(const char *s, int64_t *out);
 int s3_put_begin(struct store *bs, const char *key, uint64_t head_len, struct store_put **out,
 		 char *emsg);
 int s3_put_append(struct store_put *bp, const void *buf, size_t n);
+int s3_put_expect(struct store_put *bp, uint64_t size);
 int s3_put_write_head(struct store_put *bp, uint64_t off, const void *buf, size_t n);
 int s3_put_commit(struct store_put *bp, uint64_t size);
 void s3_put_free(struct store_put *bp, int committed);

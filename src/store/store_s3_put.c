@@ -155,7 +155,7 @@ static int part_boundary(struct s3_put *p, unsigned no)
 	int rc;
 
 	if (no == 2) {
-		if ((rc = create_upload(p)))
+		if (!*p->upload_id && (rc = create_upload(p)))
 			return rc;
 		if (p->base.head_len == 0) { /* plain put: part 1 is final now */
 			if ((rc = upload_part(p, 1, p->p1, (size_t)p->s->part_size)))
@@ -173,6 +173,20 @@ static int part_boundary(struct s3_put *p, unsigned no)
 	p->cur_no = no;
 	p->cur_len = 0;
 	return 0;
+}
+
+/* A put that will outgrow part 1 starts its multipart upload now rather
+ * than at part 2's first byte: an S3 that is down or refuses us (a wrong
+ * key) then fails the begin of an upload's part, before its body is read
+ * (docs/media.md). Same requests as before, earlier; a put that ends in
+ * part 1 after all is PUT whole and the multipart upload aborted (free). */
+int s3_put_expect(struct store_put *bp, uint64_t size)
+{
+	struct s3_put *p = (struct s3_put *)bp;
+
+	if (*p->upload_id || p->cur_no || bp->head_len + bp->body_len + size <= p->s->part_size)
+		return 0;
+	return create_upload(p);
 }
 
 int s3_put_append(struct store_put *bp, const void *buf, size_t n)
@@ -285,7 +299,7 @@ int s3_put_commit(struct store_put *bp, uint64_t size)
 	char what[STORE_KEY_MAX + 8], *emsg = bp->errmsg;
 	int rc;
 
-	if (!*p->upload_id) { /* the whole object is in part 1 */
+	if (!p->cur_no) { /* the whole object is in part 1 (an early upload id: aborted) */
 		struct s3_req rq = {.emsg = emsg,
 				    .method = "PUT",
 				    .key = bp->key,

@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { newOwner, newProject, startApi } from './lib/api.mjs';
 import { wav } from './lib/audio.mjs';
-import { pathOf, raw, tlsConnect } from './lib/server.mjs';
+import { patchAnnounced, pathOf, raw } from './lib/server.mjs';
 
 const RETRY_AFTER = '60'; // HTTP_RETRY_AFTER_STORAGE_S (docs/api.md "Errors")
 
@@ -80,32 +80,6 @@ function assertStorage503(r, what, re) {
   assert.match(j.error, re, `${what}: message`);
   assert.match(j.error, /try again later/, `${what}: message`);
   assert.equal(j.status, 503);
-}
-
-// A tus PATCH announcing `total` body bytes, on a raw TLS connection. With
-// send, the body follows the headers at once, as fast as the socket takes
-// it (what the web uploader does with its >= 8 MiB chunks); without, no
-// body byte is sent: an answer then came before the body. Resolves with the
-// answer parsed (status, lower-case headers, body text), the body bytes the
-// socket accepted, and whether the server closed within 10 s.
-async function patchAnnounced(srv, url, total, send) {
-  const s = await tlsConnect(srv);
-  let closed = false, text = '', sent = 0;
-  s.on('data', (d) => { text += d.toString('latin1'); });
-  const done = new Promise((resolve) => { s.on('close', () => { closed = true; resolve(); }); s.on('error', () => {}); });
-  s.write(`PATCH ${url} HTTP/1.1\r\nHost: localhost\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
-    `Content-Type: application/offset+octet-stream\r\nContent-Length: ${total}\r\n\r\n`);
-  const filler = Buffer.alloc(256 * 1024, 0x55);
-  while (send && !closed && sent < total) {
-    sent += filler.length;
-    if (!s.write(filler)) await Promise.race([new Promise((r) => s.once('drain', r)), done]);
-  }
-  await Promise.race([done, new Promise((r) => setTimeout(r, 10000))]);
-  s.destroy();
-  const [head = '', body = ''] = text.split('\r\n\r\n');
-  const lines = head.split('\r\n');
-  const headers = Object.fromEntries(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-  return { status: Number(lines[0].split(' ')[1]), headers, body, sent, closed };
 }
 
 // A store refusal answered before the body of a PATCH announcing `total`:

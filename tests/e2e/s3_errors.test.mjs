@@ -27,7 +27,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { Client, FAST_ARGON, newOwner, newProject, startApi, uploadTrack, waitVersion } from './lib/api.mjs';
 import { wav } from './lib/audio.mjs';
-import { BIN, onLogLines, pathOf, raw } from './lib/server.mjs';
+import { BIN, onLogLines, patchAnnounced, pathOf, raw } from './lib/server.mjs';
 import { parseStorageUrl, s3FromEnv } from '../cluster/lib/s3.mjs';
 
 const S3_URL = process.env.AUDIOMUS_TEST_S3_URL;
@@ -184,6 +184,47 @@ describe('store failures: the reason in the server log, a generic answer to the 
       const text = JSON.stringify(wrong.logs);
       assert.ok(!text.includes(WRONG), 'the wrong secret is in the log');
       t.diagnostic(`PATCH ${r.status} "${r.body.trim()}", GET ${s.status}; log: ${ul.store_error}`);
+    } finally {
+      await wrong?.stop();
+      await srv.stop();
+    }
+  });
+
+  test('a wrong s3_secret_key: a PATCH announcing 16 MiB gets a generic 503 before its body (the multipart upload is started at the begin); the log names SignatureDoesNotMatch; with the right one the same PATCH is stored', async () => {
+    const srv = await startApi('sqlite', { args: ['--set', `storage=${storage}`] });
+    let wrong;
+    try {
+      const owner = await newOwner(srv);
+      const pr = await newProject(owner, 'Refused before the body');
+      const bytes = wav(100, { freq: 220 }); // 16.8 MiB: more than two 8 MiB parts
+      const total = bytes.length;
+      const tid = (await owner.post(`/api/v1/projects/${pr.id}/tracks`, { title: 'Long' })).json.track.id;
+      const up = await owner.post(`/api/v1/projects/${pr.id}/tracks/${tid}/uploads`, { filename: 'long.wav', size: total });
+      assert.equal(up.status, 201, up.body);
+      srv.proc.kill('SIGTERM');
+      await srv.exited;
+      wrong = await serveOn(srv.dataDir, ['--set', `storage=${storage}`, '--set', `s3_secret_key=${WRONG}`]);
+      const url = pathOf(up.json.upload_url);
+      for (const send of [false, true]) {
+        const label = `body ${send ? 'sent at once' : 'not sent'}`;
+        const r = await patchAnnounced(wrong, url, total, send);
+        assert.equal(r.status, 503, `${label}: ${r.status} ${r.body}`);
+        assertGeneric(r);
+        assert.equal(r.headers['upload-error'], 'the server cannot store the upload now', label);
+        assert.equal(JSON.parse(r.body).status, 503, label);
+        assert.ok(r.closed, `${label}: closed after the answer`);
+        const head = await raw(wrong, 'HEAD', url, { 'Tus-Resumable': '1.0.0' });
+        assert.equal(head.headers['upload-offset'], '0', `${label}: nothing was recorded`);
+      }
+      const ul = await wrong.waitLog((l) => l.event === 'media_upload_store_failed');
+      assert.equal(ul.step, 'begin');
+      assert.match(ul.store_error, SIGNATURE);
+      assert.match(ul.store_error, /^s3 create upload orig\/[0-9a-f]{32}: /);
+      await wrong.stop();
+      wrong = await serveOn(srv.dataDir, ['--set', `storage=${storage}`]);
+      const ok = await raw(wrong, 'PATCH', url, { ...TUS, 'Upload-Offset': '0', 'Content-Length': total }, bytes, { encoding: 'utf8' });
+      assert.equal(ok.status, 204, ok.body);
+      assert.equal(ok.headers['upload-offset'], String(total));
     } finally {
       await wrong?.stop();
       await srv.stop();

@@ -202,6 +202,62 @@ static void multipart_several_parts(void **state)
 	store_close(s);
 }
 
+/* Write size bytes of seed's stream into p, 1 MiB at a time. */
+static void put_stream(struct store_put *p, uint64_t seed, uint64_t size)
+{
+	uint8_t *buf = malloc(1 << 20);
+
+	assert_non_null(buf);
+	for (uint64_t off = 0; off < size;) {
+		size_t n = size - off < (1u << 20) ? (size_t)(size - off) : 1u << 20;
+		store_cf_fill(seed, off, buf, n);
+		assert_int_equal(store_put_write(p, buf, n), 0);
+		off += n;
+	}
+	free(buf);
+}
+
+/* store_put_expect of more than a part starts the multipart upload at
+ * once (an S3 that refuses us then fails before the bytes are read); the
+ * object is the same whether the put then grows past part 1 or, cut short,
+ * ends inside it (one PUT; the early upload is aborted); a small
+ * expectation starts nothing. */
+static void multipart_expected(void **state)
+{
+	struct store *s = open_with("&part_size=5M");
+	const uint64_t big = (11u << 20) + 99, cut = 777777;
+	struct store_put *p = NULL;
+	char ns[17], key[64], etag[S3_ETAG_MAX];
+
+	store_cf_ns(ns);
+	store_cf_key(key, ns, NULL);
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
+	assert_int_equal(store_put_expect(p, big), 0);
+	assert_int_equal(uploads_under(s, key), 1);
+	put_stream(p, 41, big);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
+	store_cf_verify(s, key, 41, big);
+	etag_of(s, key, etag, sizeof(etag));
+	assert_non_null(strstr(etag, "-3"));
+	assert_int_equal(uploads_under(s, key), 0);
+
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
+	assert_int_equal(store_put_expect(p, big), 0);
+	put_stream(p, 42, cut);
+	assert_int_equal(store_put_commit(p, NULL, NULL), 0);
+	store_cf_verify(s, key, 42, cut);
+	etag_of(s, key, etag, sizeof(etag));
+	assert_null(strchr(etag, '-'));
+	assert_int_equal(uploads_under(s, key), 0);
+
+	assert_int_equal(store_put_begin(s, key, &p, NULL), 0);
+	assert_int_equal(store_put_expect(p, 5u << 20), 0);
+	assert_int_equal(uploads_under(s, key), 0);
+	store_put_abort(p);
+	store_cf_cleanup(s, ns);
+	store_close(s);
+}
+
 /* The head [0, 1 MiB) arrives last, in overlapping pieces: part 1 goes last. */
 static void multipart_reserved_head(void **state)
 {
@@ -600,12 +656,19 @@ static void only_ciphertext_in_bucket(void **state)
 }
 
 static const struct CMUnitTest s3_tests[] = {
-    cmocka_unit_test(wrong_secret_denied),	cmocka_unit_test(multipart_several_parts),
-    cmocka_unit_test(multipart_reserved_head),	cmocka_unit_test(abort_leaves_nothing),
-    cmocka_unit_test(gc_stale_uploads),		cmocka_unit_test(list_pagination),
-    cmocka_unit_test(reader_notices_overwrite), cmocka_unit_test(only_ciphertext_in_bucket),
-    cmocka_unit_test(stream_many_windows),	cmocka_unit_test(stream_abort_frees),
-    cmocka_unit_test(seq_open_one_request),	cmocka_unit_test(stream_ring_grows_for_fast_reader),
+    cmocka_unit_test(wrong_secret_denied),
+    cmocka_unit_test(multipart_several_parts),
+    cmocka_unit_test(multipart_expected),
+    cmocka_unit_test(multipart_reserved_head),
+    cmocka_unit_test(abort_leaves_nothing),
+    cmocka_unit_test(gc_stale_uploads),
+    cmocka_unit_test(list_pagination),
+    cmocka_unit_test(reader_notices_overwrite),
+    cmocka_unit_test(only_ciphertext_in_bucket),
+    cmocka_unit_test(stream_many_windows),
+    cmocka_unit_test(stream_abort_frees),
+    cmocka_unit_test(seq_open_one_request),
+    cmocka_unit_test(stream_ring_grows_for_fast_reader),
 };
 
 int main(void)
