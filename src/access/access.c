@@ -18,26 +18,44 @@
 
 #define MAC_B64_LEN 43 /* base64url of 32 bytes, no padding */
 
-/* "00" "01" ... "ff": a byte's two hex digits in one copy (issue 25, fourth
- * pass: three ids in each of a review page's 30 signed URLs). */
-static const char hex_pairs[513] =
-    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Sixteen bytes to 32 lowercase hex digits with SSE2 (every x86-64 CPU has
+ * it): the high and low nibbles interleaved, then '0' + n, plus 39 where
+ * n > 9. No table, no branch; about 20 instructions where the byte-pair
+ * table took 180 (issue 25, fifth pass: about 640 ids per review answer). */
+void access_hex16(const uint8_t id[16], char out[33])
+{
+	const __m128i lo4 = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9);
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)id);
+	__m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), lo4), lo = _mm_and_si128(v, lo4);
+	__m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);
+
+	a = _mm_add_epi8(_mm_add_epi8(a, _mm_set1_epi8('0')),
+			 _mm_and_si128(_mm_cmpgt_epi8(a, nine), _mm_set1_epi8(39)));
+	b = _mm_add_epi8(_mm_add_epi8(b, _mm_set1_epi8('0')),
+			 _mm_and_si128(_mm_cmpgt_epi8(b, nine), _mm_set1_epi8(39)));
+	_mm_storeu_si128((__m128i *)(void *)out, a);
+	_mm_storeu_si128((__m128i *)(void *)(out + 16), b);
+	out[32] = 0;
+}
+#else
+/* A nibble's lowercase hex digit without a branch or a table. */
+static char hex_digit(unsigned n)
+{
+	return (char)('0' + n + (((9u - n) >> 8) & 39u));
+}
 
 void access_hex16(const uint8_t id[16], char out[33])
 {
 	for (int i = 0; i < 16; i++) {
-		out[2 * i] = hex_pairs[2 * id[i]];
-		out[2 * i + 1] = hex_pairs[2 * id[i] + 1];
+		out[2 * i] = hex_digit(id[i] >> 4);
+		out[2 * i + 1] = hex_digit(id[i] & 15u);
 	}
 	out[32] = 0;
 }
+#endif
 
 int access_unhex16(const char *s, size_t n, uint8_t out[16])
 {

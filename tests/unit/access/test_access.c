@@ -504,7 +504,7 @@ static void grant_checks(void **state)
 	grant_both(f, &other.g, foreign, 0, AM_ERR_DENIED);
 }
 
-/* access_hex16's pair table (issue 25, fourth pass): every byte value in
+/* access_hex16 (issue 25: SSE2 since the fifth pass): every byte value in
  * every position as printf writes it, and back through access_unhex16. */
 static void hex16_every_byte(void **state)
 {
