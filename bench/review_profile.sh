@@ -14,8 +14,9 @@
 # are counted in it, so the rows overlap: see docs/benchmarks.md).
 #   bench/review_profile.sh [OUTDIR]   (PROFILE_KEEP=DIR reuses a set-up data directory)
 #   bench/review_profile.sh --report OUTDIR [N]   (the table of an earlier run)
-# Not part of `make bench` (valgrind is a test package, and the run takes
-# minutes); loopback only; AUDIOMUS_BIN as in bench/run.
+# `make bench` runs it too (bench/run takes every bench/*.sh; valgrind is a
+# test package, and the run takes a few minutes); loopback only;
+# AUDIOMUS_BIN as in bench/run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 AUDIOMUS_BIN=${AUDIOMUS_BIN:-build/release/audiomus}
