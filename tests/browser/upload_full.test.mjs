@@ -13,38 +13,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { PASSWORD, newOwner, newProject, startApi } from '../e2e/lib/api.mjs';
+import { canMount, fill, mount } from '../e2e/lib/tmpfs.mjs';
 import { launch, makeWav } from './lib.mjs';
-
-function mount(dir, size) {
-  fs.mkdirSync(dir, { recursive: true });
-  return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { encoding: 'utf8' });
-}
-
-function canMount() {
-  if (process.getuid?.() !== 0) return false;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'am-mnt-probe-'));
-  const ok = mount(dir, '1m').status === 0;
-  if (ok) spawnSync('umount', [dir]);
-  fs.rmSync(dir, { recursive: true, force: true });
-  return ok;
-}
-
-// Fill dir's filesystem to ENOSPC with one file; returns its path.
-function fill(dir) {
-  const file = path.join(dir, 'filler');
-  const fd = fs.openSync(file, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 0x55);
-  try {
-    for (;;) {
-      try { fs.writeSync(fd, chunk); } catch (e) {
-        if (e.code !== 'ENOSPC') throw e;
-        for (let n = 4096; n >= 1; n >>= 1) try { for (;;) fs.writeSync(fd, chunk, 0, n); } catch { /* next size */ }
-        break;
-      }
-    }
-  } finally { fs.closeSync(fd); }
-  return file;
-}
 
 const skip = canMount() ? false : 'needs root and permission to mount a tmpfs (a real full filesystem)';
 
