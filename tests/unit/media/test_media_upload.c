@@ -239,6 +239,24 @@ static void check_stored(struct srv *sv, const uint8_t version[16], const uint8_
 	am_buf_cleanup(&got);
 }
 
+/* PATCH file[0..n) at offset 0, again while the answer is 409 (a refused
+ * request has not given the upload's lease back yet), until it is 204. */
+static void patch_once_lease_free(struct srv *sv, const char *url, const uint8_t *file, size_t n)
+{
+	struct resp r;
+
+	for (int i = 0;; i++) {
+		long st = patch(sv, sv->curl, url, 0, file, n, n, NULL, &r);
+
+		resp_cleanup(&r);
+		if (st == 204)
+			break;
+		assert_int_equal(st, 409);
+		assert_true(i < 100);
+		usleep(20000);
+	}
+}
+
 static void upload_whole(void **state)
 {
 	struct srv *sv = *state;
@@ -334,16 +352,7 @@ static void upload_jobs_full(void **state)
 	while (media_jobs_queued(sv->m->jobs) > 0)
 		usleep(1000);
 	assert_int_equal(head_offset(sv, url), 0);
-	for (int i = 0;; i++) { /* 409 until the refused request gave its lease back */
-		long st = patch(sv, sv->curl, url, 0, file, n, n, NULL, &r);
-
-		resp_cleanup(&r);
-		if (st == 204)
-			break;
-		assert_int_equal(st, 409);
-		assert_true(i < 100);
-		usleep(20000);
-	}
+	patch_once_lease_free(sv, url, file, n);
 	check_stored(sv, version, file, n);
 	assert_int_equal(store_count(sv), before + 1);
 	free(file);
@@ -461,16 +470,7 @@ static void upload_store_refuses(void **state)
 	assert_true(!moved || rename(away, ns) == 0);
 	assert_int_equal(head_offset(sv, url), 0);
 	assert_int_equal(store_count(sv), before);
-	for (int i = 0;; i++) { /* 409 until the refused request gave its lease back */
-		long st = patch(sv, sv->curl, url, 0, file, first, first, NULL, &r);
-
-		resp_cleanup(&r);
-		if (st == 204)
-			break;
-		assert_int_equal(st, 409);
-		assert_true(i < 100);
-		usleep(20000);
-	}
+	patch_once_lease_free(sv, url, file, first);
 	assert_int_equal(head_offset(sv, url), (int64_t)first);
 	free(file);
 }
