@@ -65,7 +65,8 @@ static int linger_drain(struct linger_sock *ls)
 	}
 }
 
-/* One pass: wait up to 100 ms for bytes, drain, close what is done. */
+/* One pass: wait up to 100 ms for bytes (with no socket: until woken),
+ * drain, close what is done. */
 static void linger_pass(struct http_linger *l)
 {
 	struct pollfd p[LINGER_MAX + 1];
@@ -78,7 +79,7 @@ static void linger_pass(struct http_linger *l)
 		p[i] = (struct pollfd){.fd = l->socks[i].fd, .events = POLLIN};
 	pthread_mutex_unlock(&l->mu);
 	p[n] = (struct pollfd){.fd = l->wake_fd, .events = POLLIN};
-	if (poll(p, n + 1, 100) < 0)
+	if (poll(p, n + 1, n ? 100 : -1) < 0) /* idle: only add() or stop wakes it */
 		return;
 	if (p[n].revents) {
 		uint64_t v;
